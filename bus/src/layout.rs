@@ -1,0 +1,197 @@
+//! The shared-memory layout: segment header, ring headers, consumer registry, instrument table.
+//!
+//! ```text
+//! offset 0            SegmentHeader (4 KiB page): identity line + control line
+//! offset 4096         RingHeader × ring_count         (256 B each: head line, epoch line)
+//! then                ConsumerSlot × MAX_CONSUMERS    (64 B each)
+//! then                InstrumentEntry × instrument_capacity (128 B each)
+//! then (4 KiB aligned) ring 0 slots: capacity × Record, ring 1 slots, …
+//! ```
+//!
+//! All cross-process mutable state is atomics; everything else is written once by the creator
+//! before the segment's state becomes `READY`.
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+
+use crate::record::{RECORD_SIZE, Record};
+
+/// `b"RBOLTBUS"` as the first eight bytes of every segment.
+pub const MAGIC: [u8; 8] = *b"RBOLTBUS";
+
+/// Version of the binary layout (header, ring headers, record and bodies).
+///
+/// Bump it whenever anything in `layout.rs` or `record.rs` changes shape; the schema-drift gate
+/// (`bus/schema/layout-v<N>.txt`) fails the build otherwise.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Size of the segment header (one page).
+pub const HEADER_SIZE: usize = 4096;
+/// Maximum number of registered consumers per segment.
+pub const MAX_CONSUMERS: usize = 64;
+/// Maximum length of an instrument name in bytes.
+pub const INSTRUMENT_NAME_MAX: usize = 112;
+
+/// Segment lifecycle state, stored in [`SegmentHeader::state`].
+pub mod state {
+    /// Being created or re-initialised; do not read.
+    pub const INITIALIZING: u32 = 0;
+    /// Live.
+    pub const READY: u32 = 1;
+    /// A new producer is taking over (epoch change in progress).
+    pub const RESTARTING: u32 = 2;
+    /// Abandoned: the producer recreated the segment with another layout; reopen by name.
+    pub const RETIRED: u32 = 3;
+}
+
+/// The identity and control block at offset 0.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct SegmentHeader {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`LAYOUT_VERSION`] of the creator.
+    pub layout_version: u32,
+    /// [`HEADER_SIZE`].
+    pub header_size: u32,
+    /// [`RECORD_SIZE`].
+    pub record_size: u32,
+    /// Number of rings.
+    pub ring_count: u32,
+    /// Records per ring (a power of two).
+    pub capacity: u64,
+    /// Total segment size in bytes.
+    pub total_size: u64,
+    /// Fingerprint of the layout description (see [`crate::schema`]).
+    pub layout_fingerprint: u64,
+    /// Entries in the instrument table.
+    pub instrument_capacity: u32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// Wall-clock creation time, ns since the Unix epoch.
+    pub created_ts_ns: i64,
+    /// Reserved, zero.
+    pub reserved1: [u8; 8],
+    // ---- control line (offset 64): written only at (re)start, so it stays cached read-only ----
+    /// Lifecycle state (see [`state`]).
+    pub state: AtomicU32,
+    /// Process id of the producer that owns the current epoch.
+    pub producer_pid: AtomicU32,
+    /// Changes every time a producer (re)starts; never 0 once ready.
+    pub epoch: AtomicU64,
+    /// Wall-clock start of the current epoch, ns since the Unix epoch.
+    pub epoch_started_ts_ns: AtomicU64,
+    /// Number of epochs so far (1 after creation).
+    pub epoch_count: AtomicU64,
+    /// Registered instruments.
+    pub instrument_count: AtomicU32,
+}
+
+/// Per-ring control block.
+#[derive(Debug)]
+#[repr(C, align(128))]
+pub struct RingHeader {
+    /// Next sequence the producer will write (= one past the last published).
+    pub head: AtomicU64,
+    /// Padding so the hot `head` line is not shared with the epoch fields.
+    pub pad0: [u8; 120],
+    /// First sequence of the current epoch.
+    pub epoch_start_seq: AtomicU64,
+    /// `head` of the previous epoch when the current one began (0 for the first epoch).
+    pub prev_epoch_end_seq: AtomicU64,
+    /// Reserved.
+    pub pad1: [u8; 112],
+}
+
+/// One registered consumer, for lag monitoring (`ringbolt bus status`) and flow-controlled tests.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct ConsumerSlot {
+    /// Pid of the consumer, 0 when the slot is free.
+    pub pid: AtomicU32,
+    /// Ring the consumer reads.
+    pub ring: AtomicU32,
+    /// The consumer's next expected sequence (updated every few records and when idle).
+    pub cursor: AtomicU64,
+    /// Records the consumer has lost to overruns and restarts.
+    pub lost: AtomicU64,
+    /// Reserved.
+    pub pad: [u8; 40],
+}
+
+/// One entry of the instrument table; immutable once `state` is 1.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct InstrumentEntry {
+    /// 0 = free, 1 = valid.
+    pub state: AtomicU32,
+    /// Name length in bytes.
+    pub len: AtomicU32,
+    /// Venue byte.
+    pub venue: AtomicU32,
+    /// Reserved.
+    pub pad: u32,
+    /// UTF-8 name, `len` bytes.
+    pub name: [AtomicU64; INSTRUMENT_NAME_MAX / 8],
+}
+
+/// One slot of a ring: a record whose first word is a seqlock version.
+///
+/// For sequence `s`, the version is `2s + 1` while the producer writes and `2s + 2` when done.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Slot {
+    /// Word 0 is the version; words 1.. are the record's bytes after `seq`.
+    pub words: [AtomicU64; RECORD_SIZE / 8],
+}
+
+const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= HEADER_SIZE);
+const _: () = assert!(core::mem::size_of::<RingHeader>() == 256);
+const _: () = assert!(core::mem::size_of::<ConsumerSlot>() == 64);
+const _: () = assert!(core::mem::size_of::<InstrumentEntry>() == 128);
+const _: () = assert!(core::mem::size_of::<Slot>() == core::mem::size_of::<Record>());
+
+/// Byte offsets of every region, derived from the geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Number of rings.
+    pub ring_count: usize,
+    /// Records per ring.
+    pub capacity: usize,
+    /// Instrument table entries.
+    pub instrument_capacity: usize,
+}
+
+impl Geometry {
+    /// Offset of ring header `ring`.
+    #[must_use]
+    pub const fn ring_header_offset(&self, ring: usize) -> usize {
+        HEADER_SIZE + ring * core::mem::size_of::<RingHeader>()
+    }
+
+    /// Offset of the consumer registry.
+    #[must_use]
+    pub const fn consumers_offset(&self) -> usize {
+        self.ring_header_offset(self.ring_count)
+    }
+
+    /// Offset of the instrument table.
+    #[must_use]
+    pub const fn instruments_offset(&self) -> usize {
+        self.consumers_offset() + MAX_CONSUMERS * core::mem::size_of::<ConsumerSlot>()
+    }
+
+    /// Offset of ring `ring`'s slot array (page aligned).
+    #[must_use]
+    pub const fn slots_offset(&self, ring: usize) -> usize {
+        let table_end = self.instruments_offset()
+            + self.instrument_capacity * core::mem::size_of::<InstrumentEntry>();
+        let first = table_end.next_multiple_of(4096);
+        first + ring * (self.capacity * RECORD_SIZE).next_multiple_of(4096)
+    }
+
+    /// Total size of the segment.
+    #[must_use]
+    pub const fn total_size(&self) -> usize {
+        self.slots_offset(self.ring_count)
+    }
+}

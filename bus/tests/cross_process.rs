@@ -1,0 +1,452 @@
+//! Cross-process tests of the bus: the producer runs in a child process (this test binary
+//! re-executed with `RB_BUS_CHILD` set), the consumer in the test process.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringbolt_bus::{
+    BookLevel, BusError, Consumer, Poll, Publisher, Record, Segment, SegmentConfig, Side, Start,
+    Startup, Venue, WaitStrategy,
+};
+
+const ROLE: &str = "RB_BUS_CHILD";
+
+/// A record whose every word is derived from `(generation, i)`, so tearing is detectable.
+fn pattern(generation: u64, i: u64) -> Record {
+    let mut body = BookLevel {
+        price: i64::try_from(i).unwrap_or(0),
+        size: 0,
+        side: Side::Buy as u8,
+        reserved: [0; 63],
+    };
+    body.size = body.price.wrapping_mul(31).wrapping_add(7);
+    for (k, byte) in body.reserved.iter_mut().enumerate() {
+        *byte = (i as u8)
+            .wrapping_add(k as u8)
+            .wrapping_mul(generation as u8 | 1);
+    }
+    let mut record = Record::new(Venue::Coinbase, 3, 0, &body);
+    record.venue_seq = i;
+    record.exchange_ts_ns = (i as i64).wrapping_mul(1_000_003);
+    record.recv_ts_ns = generation as i64;
+    record.publish_ts_ns = !(i as i64);
+    record
+}
+
+/// Checks a received record against the pattern; returns (generation, i).
+fn check(record: &Record) -> (u64, u64) {
+    let generation = record.recv_ts_ns as u64;
+    let i = record.venue_seq;
+    let mut expected = pattern(generation, i);
+    expected.seq = record.seq;
+    assert_eq!(
+        *record, expected,
+        "torn or corrupt record at seq {}",
+        record.seq
+    );
+    (generation, i)
+}
+
+fn unique(name: &str) -> String {
+    format!("rb-test-{}-{name}", std::process::id())
+}
+
+fn spawn(role: &str, segment: &str, extra: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, role)
+        .env("RB_BUS_SEGMENT", segment)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command.spawn().expect("spawn child")
+}
+
+fn env_u64(key: &str) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Entry point of the child processes. Without `RB_BUS_CHILD` it does nothing.
+#[test]
+fn child_process_entry() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let name = std::env::var("RB_BUS_SEGMENT").expect("segment name");
+    let capacity = env_u64("RB_BUS_CAPACITY") as usize;
+    let count = env_u64("RB_BUS_COUNT");
+    let generation = env_u64("RB_BUS_GENERATION");
+    let config = SegmentConfig {
+        rings: 1,
+        capacity,
+        instrument_capacity: 16,
+    };
+    let publisher = Publisher::create(&name, config).expect("create segment");
+    let mut writer = publisher.writer(0).expect("writer");
+    match role.as_str() {
+        // Flow-controlled: waits for one consumer, never gets more than half a ring ahead of it.
+        "paced" => {
+            publisher
+                .register_instrument(Venue::Coinbase, "BTC-USD")
+                .expect("instrument");
+            while publisher.slowest_consumer(0).is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let half = (capacity / 2) as u64;
+            for i in 0..count {
+                while writer.next_seq() - publisher.slowest_consumer(0).unwrap_or(0) > half {
+                    std::thread::yield_now();
+                }
+                writer.publish(&pattern(generation, i));
+            }
+        }
+        // Unpaced: publishes as fast as it can; the consumer will be lapped.
+        "flood" => {
+            while publisher.slowest_consumer(0).is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for i in 0..count {
+                writer.publish(&pattern(generation, i));
+            }
+        }
+        // Publishes forever at a moderate pace until killed.
+        "forever" => {
+            let mut i = 0;
+            loop {
+                for _ in 0..64 {
+                    writer.publish(&pattern(generation, i));
+                    i += 1;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        // Holds the segment until killed.
+        "hold" => loop {
+            std::thread::sleep(Duration::from_millis(50));
+        },
+        other => panic!("unknown child role {other}"),
+    }
+    std::process::exit(0);
+}
+
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Segment::unlink(&self.0);
+    }
+}
+
+#[test]
+fn two_processes_exchange_millions_of_records_without_loss_or_tearing() {
+    let name = unique("millions");
+    let _cleanup = Cleanup(name.clone());
+    let count: u64 = 3_000_000;
+    let mut child = spawn(
+        "paced",
+        &name,
+        &[
+            ("RB_BUS_CAPACITY", (1 << 14).to_string()),
+            ("RB_BUS_COUNT", count.to_string()),
+        ],
+    );
+    let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
+    let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
+    let mut record = Record::zeroed();
+    let mut expected_i = 0;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while expected_i < count {
+        match consumer.wait(&mut record, WaitStrategy::default(), Some(deadline)) {
+            Poll::Ready => {
+                let (generation, i) = check(&record);
+                assert_eq!(generation, 0);
+                assert_eq!(i, expected_i, "records out of order or lost");
+                expected_i += 1;
+            }
+            other => panic!("unexpected {other:?} after {expected_i} records"),
+        }
+    }
+    assert_eq!(consumer.lost_total(), 0);
+    assert_eq!(
+        segment.instrument(0),
+        Some((Venue::Coinbase, "BTC-USD".to_owned()))
+    );
+    assert!(child.wait().expect("child").success());
+}
+
+#[test]
+fn lapped_consumer_reports_exact_loss_and_resumes_at_live_edge() {
+    let name = unique("overrun");
+    let _cleanup = Cleanup(name.clone());
+    let count: u64 = 400_000;
+    let mut child = spawn(
+        "flood",
+        &name,
+        &[
+            ("RB_BUS_CAPACITY", "256".to_owned()),
+            ("RB_BUS_COUNT", count.to_string()),
+        ],
+    );
+    let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
+    let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
+    let start = consumer.next_seq();
+    let mut record = Record::zeroed();
+    let (mut delivered, mut lost, mut last_i) = (0u64, 0u64, None::<u64>);
+    let mut overruns = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while start + delivered + lost < start + count {
+        match consumer.wait(&mut record, WaitStrategy::Spin, Some(deadline)) {
+            Poll::Ready => {
+                let (_, i) = check(&record);
+                assert_eq!(record.seq - start, i, "sequence and payload disagree");
+                if let Some(previous) = last_i {
+                    assert!(i > previous);
+                }
+                last_i = Some(i);
+                delivered += 1;
+                // Read slowly so that the producer laps us.
+                if delivered % 1024 == 0 {
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+            }
+            Poll::Lost { count } => {
+                assert!(count > 0);
+                lost += count;
+                overruns += 1;
+            }
+            Poll::Empty => panic!("timed out: delivered {delivered}, lost {lost}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(child.wait().expect("child").success());
+    assert_eq!(
+        delivered + lost,
+        count,
+        "every record is either delivered or counted as lost"
+    );
+    assert_eq!(consumer.lost_total(), lost);
+    assert!(
+        overruns > 0,
+        "the slow consumer should have been lapped at least once"
+    );
+}
+
+#[test]
+fn sigkilled_producer_restart_is_detected_through_the_epoch() {
+    let name = unique("restart");
+    let _cleanup = Cleanup(name.clone());
+    let capacity = ("RB_BUS_CAPACITY", "4096".to_owned());
+    let mut first = spawn(
+        "forever",
+        &name,
+        &[capacity.clone(), ("RB_BUS_GENERATION", "1".into())],
+    );
+    let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
+    let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
+    let first_epoch = consumer.epoch();
+    let mut record = Record::zeroed();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_first = 0;
+    while seen_first < 5_000 {
+        match consumer.wait(&mut record, WaitStrategy::default(), Some(deadline)) {
+            Poll::Ready => {
+                assert_eq!(check(&record).0, 1);
+                seen_first += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    first.kill().expect("SIGKILL producer");
+    first.wait().expect("reap");
+    // Drain what the dead producer completed.
+    while let Poll::Ready = consumer.poll(&mut record) {
+        assert_eq!(check(&record).0, 1);
+    }
+    let mut second = spawn(
+        "forever",
+        &name,
+        &[capacity, ("RB_BUS_GENERATION", "2".into())],
+    );
+    let (mut changed, mut seen_second) = (None, 0);
+    while seen_second < 5_000 {
+        match consumer.wait(&mut record, WaitStrategy::default(), Some(deadline)) {
+            Poll::Ready => {
+                let (generation, _) = check(&record);
+                assert_eq!(
+                    generation, 2,
+                    "an old-epoch record was delivered after the restart"
+                );
+                assert!(
+                    changed.is_some(),
+                    "new-epoch record before the epoch change was reported"
+                );
+                seen_second += 1;
+            }
+            Poll::EpochChanged {
+                old_epoch,
+                new_epoch,
+                lost,
+            } => {
+                assert_eq!(old_epoch, first_epoch);
+                assert_ne!(new_epoch, first_epoch);
+                changed = Some((new_epoch, lost));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (new_epoch, lost) = changed.expect("epoch change reported");
+    assert_eq!(segment.epoch(), new_epoch);
+    assert_eq!(
+        lost, 0,
+        "everything the dead producer published was drained before the restart"
+    );
+    assert_eq!(segment.producer_pid(), second.id());
+    second.kill().expect("kill second");
+    second.wait().expect("reap");
+}
+
+#[test]
+fn a_second_live_producer_is_refused() {
+    let name = unique("alive");
+    let _cleanup = Cleanup(name.clone());
+    let mut holder = spawn("hold", &name, &[("RB_BUS_CAPACITY", "64".to_owned())]);
+    let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 64,
+        instrument_capacity: 16,
+    };
+    match Publisher::create(&name, config) {
+        Err(BusError::ProducerAlive { pid, .. }) => assert_eq!(pid, holder.id()),
+        other => panic!("expected ProducerAlive, got {other:?}"),
+    }
+    holder.kill().expect("kill");
+    holder.wait().expect("reap");
+    drop(segment);
+    let publisher = Publisher::create(&name, config).expect("take over after death");
+    assert!(
+        matches!(publisher.startup(), Startup::Restarted { previous_pid, .. } if previous_pid == holder.id())
+    );
+}
+
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{name}")
+}
+
+#[test]
+fn truncated_foreign_and_mismatched_segments_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let config = SegmentConfig {
+        rings: 2,
+        capacity: 1024,
+        instrument_capacity: 16,
+    };
+
+    // Created with mode 0600.
+    let name = unique("mode");
+    let _cleanup = Cleanup(name.clone());
+    let publisher = Publisher::create(&name, config).expect("create");
+    let mode = std::fs::metadata(shm_path(&name))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Truncated.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(&name))
+        .expect("open shm file")
+        .set_len(8192)
+        .expect("truncate");
+    match Segment::open(&name) {
+        Err(BusError::Truncated { actual, .. }) => assert_eq!(actual, 8192),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    drop(publisher);
+
+    // Foreign: same name, not ours.
+    let foreign = unique("foreign");
+    let _cleanup_foreign = Cleanup(foreign.clone());
+    std::fs::write(shm_path(&foreign), vec![0xAB; 65536]).expect("write foreign object");
+    match Segment::open(&foreign) {
+        Err(BusError::Foreign { magic, .. }) => assert_eq!(magic, [0xAB; 8]),
+        other => panic!("expected Foreign, got {other:?}"),
+    }
+    assert!(matches!(
+        Publisher::create(&foreign, config),
+        Err(BusError::Foreign { .. })
+    ));
+    assert_eq!(
+        std::fs::read(shm_path(&foreign)).expect("still there")[0],
+        0xAB,
+        "left untouched"
+    );
+
+    // Another layout version: refused by consumers, retired and recreated by a producer.
+    let other = unique("layout");
+    let _cleanup_other = Cleanup(other.clone());
+    drop(Publisher::create(&other, config).expect("create"));
+    let mut bytes = std::fs::read(shm_path(&other)).expect("read");
+    bytes[8..12].copy_from_slice(&999u32.to_le_bytes());
+    std::fs::write(shm_path(&other), &bytes).expect("write");
+    match Segment::open(&other) {
+        Err(BusError::LayoutMismatch { found_version, .. }) => assert_eq!(found_version, 999),
+        other => panic!("expected LayoutMismatch, got {other:?}"),
+    }
+    let recreated = Publisher::create(&other, config).expect("recreate");
+    assert!(matches!(recreated.startup(), Startup::Recreated { .. }));
+    Segment::open(&other).expect("new segment opens");
+
+    // Missing.
+    assert!(matches!(
+        Segment::open(&unique("missing")),
+        Err(BusError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn independent_consumers_each_see_every_record() {
+    let name = unique("fanout");
+    let _cleanup = Cleanup(name.clone());
+    let config = SegmentConfig {
+        rings: 2,
+        capacity: 1024,
+        instrument_capacity: 16,
+    };
+    let publisher = Publisher::create(&name, config).expect("create");
+    let mut writer = publisher.writer(1).expect("writer");
+    assert!(matches!(
+        publisher.writer(1),
+        Err(BusError::WriterTaken { .. })
+    ));
+    let segment = Segment::open(&name).expect("open");
+    let mut a = Consumer::new(&segment, 1, Start::LiveEdge).expect("a");
+    let mut b = Consumer::new(&segment, 1, Start::LiveEdge).expect("b");
+    let mut other_ring = Consumer::new(&segment, 0, Start::LiveEdge).expect("ring 0");
+    for i in 0..500 {
+        writer.publish(&pattern(0, i));
+    }
+    let mut record = Record::zeroed();
+    for consumer in [&mut a, &mut b] {
+        for i in 0..500 {
+            assert_eq!(consumer.poll(&mut record), Poll::Ready);
+            assert_eq!(check(&record).1, i);
+        }
+        assert_eq!(consumer.poll(&mut record), Poll::Empty);
+    }
+    assert_eq!(other_ring.poll(&mut record), Poll::Empty);
+    assert_eq!(segment.consumers().len(), 3);
+}
