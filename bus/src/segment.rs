@@ -1,5 +1,5 @@
 //! Creating, validating and mapping a bus segment; the producer ([`Publisher`], [`RingWriter`]) and
-//! consumer ([`Subscriber`], [`Consumer`]) ends of its broadcast rings.
+//! consumer ([`Segment`], [`Consumer`]) ends of its broadcast rings.
 
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex};

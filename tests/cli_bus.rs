@@ -1,0 +1,97 @@
+//! End-to-end tests of the `ringbolt` binary's bus commands.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
+
+use std::process::Command;
+
+use ringbolt_bus::{Consumer, Publisher, Segment, SegmentConfig, Start, Venue};
+
+fn ringbolt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+}
+
+#[test]
+fn bench_bus_prints_unit_named_keys_with_the_peer_beside_ours() {
+    let output = ringbolt()
+        .args([
+            "bench",
+            "bus",
+            "--json",
+            "--iterations",
+            "3000",
+            "--warmup",
+            "300",
+            "--no-pin",
+        ])
+        .output()
+        .expect("run ringbolt bench bus");
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    for transport in ["ringbolt_hop", "iceoryx2_hop"] {
+        let hop = &report[transport];
+        assert_eq!(hop["samples"], 3000, "{transport}: {hop}");
+        let p50 = hop["p50_ns"].as_u64().expect("p50_ns");
+        let p99 = hop["p99_ns"].as_u64().expect("p99_ns");
+        let p999 = hop["p999_ns"].as_u64().expect("p999_ns");
+        assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{transport}: {hop}");
+    }
+    assert!(
+        report["ratio_iceoryx2_over_ringbolt"]["p50"]
+            .as_f64()
+            .expect("ratio")
+            > 0.0
+    );
+    assert_eq!(report["record_bytes"], 128);
+    assert!(report["targets"]["met"].is_boolean());
+}
+
+#[test]
+fn bus_status_reports_epoch_heads_and_consumer_lag() {
+    let name = format!("rb-test-{}-status", std::process::id());
+    let config = SegmentConfig {
+        rings: 2,
+        capacity: 64,
+        instrument_capacity: 8,
+    };
+    let publisher = Publisher::create(&name, config).expect("create");
+    publisher
+        .register_instrument(Venue::Kraken, "XBT/USD")
+        .expect("instrument");
+    let segment = Segment::open(&name).expect("open");
+    let _consumer = Consumer::new(&segment, 1, Start::LiveEdge).expect("consumer");
+    let mut writer = publisher.writer(1).expect("writer");
+    for _ in 0..10 {
+        writer.publish(&ringbolt_bus::Record::zeroed());
+    }
+    let output = ringbolt()
+        .args(["bus", "status", "--segment", &name])
+        .output()
+        .expect("run");
+    let _ = Segment::unlink(&name);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(status["epoch"], segment.epoch());
+    assert_eq!(status["heads"], serde_json::json!([0, 10]));
+    assert_eq!(status["consumers"][0]["ring"], 1);
+    assert_eq!(status["consumers"][0]["lag_records"], 10);
+    assert_eq!(status["producer_pid"], std::process::id());
+}
+
+#[test]
+fn bus_status_on_a_missing_segment_is_a_clear_error() {
+    let output = ringbolt()
+        .args(["bus", "status", "--segment", "rb-test-no-such-segment"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "stderr: {stderr}");
+}
