@@ -158,6 +158,11 @@ fn measure(
     parent_core: Option<usize>,
     child_core: Option<usize>,
 ) -> Result<Histogram<u64>> {
+    tracing::info!(
+        transport = transport_name(transport),
+        iterations = args.iterations,
+        "measuring bus hop"
+    );
     let tag = format!(
         "rb-bench-{}-{}",
         std::process::id(),
