@@ -225,8 +225,13 @@ file_put() {
   say "$stage" "write $path:"
   printf '%s\n' "$content" | sed 's/^/    | /'
   [[ "$DRY_RUN" == 1 ]] && return 0
-  mkdir -p "$(state_dir)/files" "$(dirname "$f")"
+  mkdir -p "$(state_dir)/files"
   local sf; sf="$(state_dir)/$stage.files"
+  # remember directories we create so revert can remove them again
+  local d made=()
+  d="$(dirname "$path")"
+  while [[ "$d" != / && ! -d "$(rp "$d")" ]]; do made=("$d" "${made[@]}"); d="$(dirname "$d")"; done
+  for d in "${made[@]}"; do mkdir "$(rp "$d")"; printf '%s\n' "$d" >>"$(state_dir)/$stage.dirs"; done
   if ! grep -qxF "$path" "$sf" 2>/dev/null; then
     printf '%s\n' "$path" >>"$sf"
     if [[ -f "$f" ]]; then cp -p "$f" "$(state_dir)/files/$(printf '%s' "$path" | tr '/' '%')"; fi
@@ -239,7 +244,11 @@ file_put() {
 # inject fakes that way), else NAME from PATH.
 run_cmd() {
   local stage="$1" name="$2"; shift 2
-  say "$stage" "run: $name${*:+ $*}"
+  local shown="$name" a
+  for a in "$@"; do
+    if [[ "$a" == *[[:space:]]* ]]; then shown+=" '$a'"; else shown+=" $a"; fi
+  done
+  say "$stage" "run: $shown"
   [[ "$DRY_RUN" == 1 ]] && return 0
   local var="RINGBOLT_${name^^}"; var="${var//-/_}"
   local bin="${!var:-$name}"
@@ -284,6 +293,13 @@ revert_generic() {
         say "$stage" "remove $path"
         [[ "$DRY_RUN" == 1 ]] || rm -f "$(rp "$path")"
       fi
+    done < <(tac "$sf")
+    [[ "$DRY_RUN" == 1 ]] || rm -f "$sf"
+  fi
+  sf="$sd/$stage.dirs"
+  if [[ -f "$sf" ]]; then
+    while IFS= read -r path; do
+      [[ "$DRY_RUN" == 1 ]] || rmdir "$(rp "$path")" 2>/dev/null || true
     done < <(tac "$sf")
     [[ "$DRY_RUN" == 1 ]] || rm -f "$sf"
   fi
