@@ -18,6 +18,8 @@ affinity_dropin() { printf '/etc/systemd/system/%s.service.d/50-cpu-affinity.con
 affinity_content() {
   printf '# Written by ringbolt-tune (stage affinity) from the core map; do not edit.\n'
   printf '[Service]\n'
+  printf '# an empty assignment first: CPUAffinity= lines merge, this resets any earlier value\n'
+  printf 'CPUAffinity=\n'
   printf 'CPUAffinity=%s\n' "$(affinity_cpus "$1" | tr ',' ' ')"
   printf 'Environment=RINGBOLT_HOUSEKEEPING_CPUS=%s RINGBOLT_FEED_CPUS=%s RINGBOLT_REFLEX_CPUS=%s RINGBOLT_MODEL_CPUS=%s RINGBOLT_ARCHIVER_CPUS=%s\n' \
     "$HK" "$FEED" "$REFLEX" "$MODEL" "$ARCHIVER"
@@ -33,7 +35,7 @@ affinity_check() {
   local u f got
   for u in "${AFFINITY_UNITS[@]}"; do
     f="$(rp "$(affinity_dropin "$u")")"
-    got="$(awk -F= '$1 == "CPUAffinity" { print $2 }' "$f" 2>/dev/null | tr ' ' ',' || true)"
+    got="$(awk -F= '$1 == "CPUAffinity" && $2 != "" { print $2 }' "$f" 2>/dev/null | tr ' ' ',' || true)"
     [[ -n "$got" ]] && got="$(cpulist_norm "$got")"
     if [[ -f "$f" && "$(cat "$f")" != "$(affinity_content "$u")" ]]; then
       record affinity "$u CPUAffinity" "$(affinity_dropin "$u")" "$(affinity_cpus "$u")" "${got:-(none)}" differs "drop-in differs from the core map"
