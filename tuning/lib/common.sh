@@ -35,40 +35,47 @@ rread() {                                        # first line, trimmed, or "" if
 }
 
 # ---------------------------------------------------------------- cpu lists
-# cpulist_expand "0-2,5" -> "0 1 2 5"
+# Pure bash (no forks): these run hundreds of times per check.
+# cpulist_expand "0-2,5" -> "0 1 2 5" (sorted, unique); non-zero on a malformed list
 cpulist_expand() {
-  local list="$1" part a b out=()
+  local list="${1//[[:space:]]/}" part a b
+  local -a set=()
   [[ -z "$list" ]] && { printf ''; return 0; }
   local IFS=','
   for part in $list; do
-    part="${part//[[:space:]]/}"
     [[ -z "$part" ]] && continue
     if [[ "$part" =~ ^([0-9]+)-([0-9]+)$ ]]; then
-      a="${BASH_REMATCH[1]}"; b="${BASH_REMATCH[2]}"
+      a=$((10#${BASH_REMATCH[1]})); b=$((10#${BASH_REMATCH[2]}))
       ((a <= b)) || return 1
-      while ((a <= b)); do out+=("$a"); a=$((a + 1)); done
+      while ((a <= b)); do set[a]=1; a=$((a + 1)); done
     elif [[ "$part" =~ ^[0-9]+$ ]]; then
-      out+=("$part")
+      set[10#$part]=1
     else
       return 1
     fi
   done
-  printf '%s\n' "${out[@]}" | sort -n -u | tr '\n' ' ' | sed 's/ $//'
+  IFS=' '
+  printf '%s' "${!set[*]}"
 }
 
 # cpulist_compress "0 1 2 5" -> "0-2,5"
 cpulist_compress() {
-  local -a cpus
-  read -r -a cpus <<<"$*"
-  ((${#cpus[@]} == 0)) && { printf ''; return 0; }
-  mapfile -t cpus < <(printf '%s\n' "${cpus[@]}" | sort -n -u)
-  local res="" start="${cpus[0]}" prev="${cpus[0]}" c
-  for c in "${cpus[@]:1}" ""; do
-    if [[ -n "$c" && "$c" -eq $((prev + 1)) ]]; then prev="$c"; continue; fi
-    [[ -n "$res" ]] && res+=","
-    if ((start == prev)); then res+="$start"; else res+="$start-$prev"; fi
-    start="$c"; prev="$c"
+  local -a set=()
+  local c items
+  read -r -a items <<<"$*"
+  for c in "${items[@]}"; do set[c]=1; done
+  ((${#set[@]} == 0)) && { printf ''; return 0; }
+  local res="" start=-1 prev=-1
+  for c in "${!set[@]}"; do
+    if ((start >= 0 && c == prev + 1)); then prev=$c; continue; fi
+    if ((start >= 0)); then
+      [[ -n "$res" ]] && res+=","
+      if ((start == prev)); then res+="$start"; else res+="$start-$prev"; fi
+    fi
+    start=$c; prev=$c
   done
+  [[ -n "$res" ]] && res+=","
+  if ((start == prev)); then res+="$start"; else res+="$start-$prev"; fi
   printf '%s' "$res"
 }
 
@@ -307,11 +314,13 @@ revert_generic() {
 stage_has_state() { [[ -f "$(state_dir)/$1.orig" || -f "$(state_dir)/$1.files" ]]; }
 
 # ------------------------------------------------------------ check records
-clean() { printf '%s' "$1" | tr '\t\n' '  '; }
-# record STAGE KNOB PATH EXPECTED ACTUAL VERDICT [NOTE]
+# record STAGE KNOB PATH EXPECTED ACTUAL VERDICT [NOTE] (tabs/newlines in values become spaces)
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(clean "$1")" "$(clean "$2")" "$(clean "$3")" \
-    "$(clean "$4")" "$(clean "$5")" "$(clean "$6")" "$(clean "${7-}")" >>"$RECORDS"
+  local -a f=("$1" "$2" "$3" "$4" "$5" "$6" "${7-}")
+  f=("${f[@]//$'\t'/ }")
+  f=("${f[@]//$'\n'/ }")
+  local IFS=$'\t'
+  printf '%s\n' "${f[*]}" >>"$RECORDS"
 }
 # compare STAGE KNOB PATH EXPECTED ACTUAL [NOTE]: record ok/differs (n/a if actual absent and NOTE given)
 compare() {

@@ -13,16 +13,20 @@ kconfig_source() {
   elif [[ -r "$(rp /proc/config.gz)" ]]; then printf '/proc/config.gz'
   else printf 'none'; fi
 }
-# kconfig_get SYMBOL -> y | m | not set | unknown
+# kconfig_get SYMBOL -> y | m | not set | unknown (cached: read once per run)
+declare -gA KCONFIG_CACHE=()
+kconfig_load() {
+  local src line; src="$(kconfig_source)"
+  KCONFIG_CACHE=([__source]="$src")
+  [[ "$src" == none ]] && return 0
+  while IFS= read -r line; do
+    [[ "$line" == CONFIG_*=* ]] && KCONFIG_CACHE["${line%%=*}"]="${line#*=}"
+  done < <(if [[ "$src" == /proc/config.gz ]]; then zcat "$(rp "$src")"; else cat "$(rp "$src")"; fi)
+}
 kconfig_get() {
-  local src; src="$(kconfig_source)"
-  local text
-  case "$src" in
-    none) printf 'unknown'; return 0 ;;
-    /proc/config.gz) text="$(zcat "$(rp "$src")")" ;;
-    *) text="$(cat "$(rp "$src")")" ;;
-  esac
-  local v; v="$(printf '%s\n' "$text" | awk -F= -v s="$1" '$1 == s { print $2 }')"
+  [[ -n "${KCONFIG_CACHE[__source]-}" ]] || kconfig_load
+  if [[ "${KCONFIG_CACHE[__source]}" == none ]]; then printf 'unknown'; return 0; fi
+  local v="${KCONFIG_CACHE[$1]-}"
   printf '%s' "${v:-not set}"
 }
 

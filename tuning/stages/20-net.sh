@@ -86,7 +86,7 @@ net_apply() {
       say net "$i: ethtool unavailable: coalescing not applied"
     fi
     for q in "$(rp "/sys/class/net/$i/queues")"/rx-*; do
-      [[ -e "$q/rps_cpus" ]] && knob_write net "/sys/class/net/$i/queues/$(basename "$q")/rps_cpus" "$(net_rps_mask)" mask
+      [[ -e "$q/rps_cpus" ]] && knob_write net "/sys/class/net/$i/queues/${q##*/}/rps_cpus" "$(net_rps_mask)" mask
     done
     n="$(find "$(rp "/sys/class/net/$i/queues")" -maxdepth 1 -name 'tx-*' | wc -l)"
     for q in "$(rp "/sys/class/net/$i/queues")"/tx-*; do
@@ -119,17 +119,17 @@ net_check() {
       record net "$i coalescing" "ethtool -c $i" "" "" n/a "ethtool not available"
     fi
     for q in "$(rp "/sys/class/net/$i/queues")"/rx-*; do
-      p="/sys/class/net/$i/queues/$(basename "$q")/rps_cpus"
+      p="/sys/class/net/$i/queues/${q##*/}/rps_cpus"
       [[ -e "$(rp "$p")" ]] || continue
       e="$(mask_to_cpulist "$(net_rps_mask)")"; a="$(mask_to_cpulist "$(rread "$p")")"
-      compare net "$i $(basename "$q") rps cpus" "$p" "${e:-none}" "${a:-none}"
+      compare net "$i ${q##*/} rps cpus" "$p" "${e:-none}" "${a:-none}"
     done
     n="$(find "$(rp "/sys/class/net/$i/queues")" -maxdepth 1 -name 'tx-*' | wc -l)"
     for q in "$(rp "/sys/class/net/$i/queues")"/tx-*; do
-      p="/sys/class/net/$i/queues/$(basename "$q")/xps_cpus"
+      p="/sys/class/net/$i/queues/${q##*/}/xps_cpus"
       [[ -e "$(rp "$p")" ]] || continue
       e="$(net_xps_list "${q##*tx-}" "$n")"; a="$(mask_to_cpulist "$(rread "$p")")"
-      compare net "$i $(basename "$q") xps cpus" "$p" "${e:-none}" "${a:-none}"
+      compare net "$i ${q##*/} xps cpus" "$p" "${e:-none}" "${a:-none}"
     done
   done
 }
