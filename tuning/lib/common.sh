@@ -14,6 +14,7 @@
 
 ROOT="${ROOT:-}"
 DRY_RUN="${DRY_RUN:-0}"
+APPLY_ERRORS=0
 STATE_REL="/var/lib/ringbolt-tune"
 
 die() { printf 'ringbolt-tune: error: %s\n' "$*" >&2; exit 64; }
@@ -216,9 +217,11 @@ knob_write() {
   [[ "$DRY_RUN" == 1 ]] && return 0
   state_save "$stage" "$path" "$cur"
   if ! printf '%s\n' "$new" >"$(rp "$path")" 2>/dev/null; then
+    # not fatal: the remaining knobs still get applied; apply exits 1 at the end
     warn "$path: write failed (kernel refused $new)"
-    return 1
+    APPLY_ERRORS=$((APPLY_ERRORS + 1))
   fi
+  return 0
 }
 
 # file_put STAGE PATH CONTENT: install a file we own (backed up if one existed).
@@ -285,7 +288,7 @@ revert_generic() {
       if [[ "$cur" == "$val" ]]; then say "$stage" "$path: $val (unchanged)"; continue; fi
       say "$stage" "$path: $cur -> $val"
       [[ "$DRY_RUN" == 1 ]] && continue
-      printf '%s\n' "$val" >"$(rp "$path")" 2>/dev/null || warn "$path: restore failed"
+      printf '%s\n' "$val" >"$(rp "$path")" 2>/dev/null || { warn "$path: restore failed"; APPLY_ERRORS=$((APPLY_ERRORS + 1)); }
     done < <(tac "$sf")
     [[ "$DRY_RUN" == 1 ]] || rm -f "$sf"
   fi

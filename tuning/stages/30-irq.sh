@@ -29,7 +29,7 @@ irq_apply() {
   local n name
   while IFS=$'\t' read -r n name; do
     say irq "irq $n ($name)"
-    knob_write irq "/proc/irq/$n/smp_affinity_list" "$HK" cpulist || true
+    knob_write irq "/proc/irq/$n/smp_affinity_list" "$HK" cpulist
   done < <(irq_list)
   rexists /proc/irq/default_smp_affinity && knob_write irq /proc/irq/default_smp_affinity "$(cpulist_to_mask "$HK")" mask
   if ! irqbalance_present; then say irq "irqbalance not installed"; return 0; fi

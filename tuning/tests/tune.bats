@@ -276,3 +276,16 @@ PY
   echo "$output"
   [ "$status" -eq 0 ]
 }
+
+@test "a knob the kernel refuses is reported, the other knobs are still applied, apply exits 1" {
+  fresh m8g-ubuntu
+  # a directory in place of the file makes the write fail, like EIO from a per-cpu IRQ
+  rm "$W/root/proc/irq/38/smp_affinity_list"; mkdir "$W/root/proc/irq/38/smp_affinity_list"
+  run "$TUNE" apply --root "$W/root"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"/proc/irq/38/smp_affinity_list: write failed"* ]]
+  [[ "$output" == *"1 knob(s) could not be written"* ]]
+  [ "$(cat "$W/root/proc/irq/39/smp_affinity_list")" = 0-1 ]
+  [ "$(cat "$W/root/proc/sys/kernel/timer_migration")" = 0 ]
+  [ -f "$W/root/etc/systemd/system/ringbolt-trade.service.d/50-cpu-affinity.conf" ]
+}
