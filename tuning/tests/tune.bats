@@ -289,3 +289,18 @@ PY
   [ "$(cat "$W/root/proc/sys/kernel/timer_migration")" = 0 ]
   [ -f "$W/root/etc/systemd/system/ringbolt-trade.service.d/50-cpu-affinity.conf" ]
 }
+
+@test "check runs read-only against this real machine's /proc and /sys" {
+  [ "$(nproc)" -ge 2 ] || skip "needs 2 cpus"
+  jitter_map oslat
+  marker="$W/marker"; : >"$marker"
+  run "$TUNE" check --no-jitter --config "$W/jitter.toml" --json "$W/real.json"
+  echo "$output" | tail -3
+  [ "$status" -le 2 ]
+  [[ "$output" == *"verdict: "* ]]
+  run python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["stages"] and d["kernel"]["release"]; print(d["verdict"])' "$W/real.json"
+  [ "$status" -eq 0 ]
+  # nothing written outside the JSON we asked for
+  [ ! -e /var/lib/ringbolt-tune/cmdline.args ]
+  [ -z "$(find /etc/sysctl.d /etc/systemd/system /etc/security/limits.d -newer "$marker" -name '*ringbolt*' 2>/dev/null)" ]
+}
