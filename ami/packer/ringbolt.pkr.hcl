@@ -60,11 +60,13 @@ locals {
       name  = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"
       owner = "099720109477"
       user  = "ubuntu"
+      root  = "/dev/sda1"
     }
     "al2023" = {
       name  = "al2023-ami-2023.*-kernel-6.*-arm64"
       owner = "137112412989"
       user  = "ec2-user"
+      root  = "/dev/xvda"
     }
   }
   src = local.source_filter[var.distro]
@@ -90,7 +92,7 @@ source "amazon-ebs" "ringbolt" {
   }
 
   launch_block_device_mappings {
-    device_name           = "/dev/sda1"
+    device_name           = local.src.root
     volume_size           = var.volume_size_gb
     volume_type           = "gp3"
     iops                  = 3000

@@ -118,3 +118,16 @@ current() { readlink "$FAKE_PREFIX/current"; }
   [[ "$output" == *"another deploy is running"* ]]
   [ ! -e "$FAKE_PREFIX/current" ]
 }
+
+@test "a release that crashes at start (restart fails) is rolled back without waiting for the timeout" {
+  mk good1 200; mk crash2 crash
+  deploy --timeout 15 --release-id r1 "$W/good1"
+  start=$SECONDS
+  run deploy --timeout 60 --release-id r2 "$W/crash2"
+  echo "$output"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"restart of ringbolt-archive.service failed"* ]]
+  [ $((SECONDS - start)) -lt 30 ]
+  [ "$(current)" = releases/r1 ]
+  for p in "$p1" "$p2" "$p3"; do [ "$(code "$p")" = 200 ]; done
+}
