@@ -151,13 +151,14 @@ unit_prop() { awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print }' "$AMI/sy
   "$REPO/tuning/tests/fixtures/mkroot" m8g-ubuntu "$W/r8"
   "$REPO/tuning/tests/fixtures/mkroot" c8g-al2023 "$W/r4"
   cp -a "$W/r8" "$W/r16"; echo 0-15 >"$W/r16/sys/devices/system/cpu/online"
-  for n in 4 8 16; do
+  cp -a "$W/r4" "$W/r2"; echo 0-1 >"$W/r2/sys/devices/system/cpu/online"
+  for n in 2 4 8 16; do
     # the core map is validated against the machine before any stage runs
     run "$REPO/tuning/ringbolt-tune" check --stage affinity --config "$AMI/config/core-maps/${n}cpu.toml" --root "$W/r$n" --json "$W/c$n.json"
     echo "$output" | head -3
     [ "$status" -eq 2 ]   # a verdict (not configured yet), not a core-map error (64)
   done
-  for n in 4 8 16; do
+  for n in 2 4 8 16; do
     rm -f "$W/r$n/etc/ringbolt/core-map.toml"
     mkdir -p "$W/r$n/etc/ringbolt/core-maps"; cp "$AMI/config/core-maps/"*.toml "$W/r$n/etc/ringbolt/core-maps/"
     "$AMI/select-core-map" --root "$W/r$n"
