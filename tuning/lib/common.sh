@@ -266,7 +266,14 @@ run_cmd() {
     say "$stage" "skipped: fake root and no $var given"
     return 0
   fi
-  "$bin" "$@"
+  local rc=0
+  "$bin" "$@" || rc=$?
+  if ((rc != 0)); then
+    # not fatal: later stages still run; apply/revert exit 1 at the end
+    warn "$name failed (exit $rc)$([[ $rc == 127 ]] && printf ': not installed')"
+    APPLY_ERRORS=$((APPLY_ERRORS + 1))
+  fi
+  return 0
 }
 # query_cmd NAME ARGS...: read-only command (ethtool -c, systemctl is-active)
 query_cmd() {

@@ -304,3 +304,12 @@ PY
   [ ! -e /var/lib/ringbolt-tune/cmdline.args ]
   [ -z "$(find /etc/sysctl.d /etc/systemd/system /etc/security/limits.d -newer "$marker" -name '*ringbolt*' 2>/dev/null)" ]
 }
+
+@test "a failing external command (missing update-grub) is reported, later stages still run, apply exits 1" {
+  fresh m8g-ubuntu
+  run env RINGBOLT_UPDATE_GRUB=/nonexistent/update-grub "$TUNE" apply --root "$W/root"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"update-grub failed (exit 127): not installed"* ]]
+  [ "$(cat "$W/root/proc/sys/kernel/timer_migration")" = 0 ]
+  [ -f "$W/root/etc/systemd/system/ringbolt-feeds.service.d/50-cpu-affinity.conf" ]
+}
