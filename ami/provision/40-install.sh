@@ -20,7 +20,7 @@ install -m 0644 "$src/ami/config/core-maps/"*.toml /etc/ringbolt/core-maps/
 
 install -d -o ringbolt -g ringbolt -m 0750 /var/lib/ringbolt
 install -m 0644 "$src/ami/systemd/"*.service "$src/ami/systemd/"*.target /etc/systemd/system/
-systemctl daemon-reload
+[[ -d /run/systemd/system ]] && systemctl daemon-reload   # not in a chroot
 systemctl enable ringbolt-tune.service ringbolt.target \
   ringbolt-archive.service ringbolt-feeds.service ringbolt-trade.service
 

@@ -275,6 +275,18 @@ run_cmd() {
   fi
   return 0
 }
+# systemctl_live STAGE ARGS...: systemctl calls that need a running systemd (daemon-reload,
+# try-restart). In a chroot or image build there is none: skip them, the units are
+# read fresh at boot. (Fake roots always "have" one: the tests inject a fake systemctl.)
+systemctl_live() {
+  local stage="$1"; shift
+  if [[ -z "$ROOT" && ! -d /run/systemd/system ]]; then
+    say "$stage" "systemd is not running (chroot or image build): skipped systemctl $*"
+    return 0
+  fi
+  run_cmd "$stage" systemctl "$@"
+}
+
 # query_cmd NAME ARGS...: read-only command (ethtool -c, systemctl is-active)
 query_cmd() {
   local name="$1"; shift

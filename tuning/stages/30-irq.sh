@@ -38,8 +38,8 @@ irq_apply() {
       file_put irq "$IRQBALANCE_DROPIN" "# Written by ringbolt-tune (stage irq): keep irqbalance off the isolated cores.
 [Service]
 Environment=IRQBALANCE_BANNED_CPULIST=$ISO"
-      run_cmd irq systemctl daemon-reload
-      run_cmd irq systemctl try-restart irqbalance.service ;;
+      systemctl_live irq daemon-reload
+      systemctl_live irq try-restart irqbalance.service ;;
     stop)
       if [[ "$DRY_RUN" != 1 && ! -f "$(state_dir)/irq.svc" ]]; then
         mkdir -p "$(state_dir)"
@@ -82,7 +82,7 @@ irq_revert() {
     if grep -qx enabled "$(state_dir)/irq.svc"; then run_cmd irq systemctl enable --now irqbalance.service; fi
     [[ "$DRY_RUN" == 1 ]] || rm -f "$(state_dir)/irq.svc"
   elif irqbalance_present && [[ "$(cfg irq.balancer ban)" == ban ]]; then
-    run_cmd irq systemctl daemon-reload
-    run_cmd irq systemctl try-restart irqbalance.service
+    systemctl_live irq daemon-reload
+    systemctl_live irq try-restart irqbalance.service
   fi
 }

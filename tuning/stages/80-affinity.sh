@@ -28,7 +28,7 @@ affinity_content() {
 affinity_apply() {
   local u
   for u in "${AFFINITY_UNITS[@]}"; do file_put affinity "$(affinity_dropin "$u")" "$(affinity_content "$u")"; done
-  run_cmd affinity systemctl daemon-reload
+  systemctl_live affinity daemon-reload
   say affinity "NOTE: running ringbolt units pick up the new CPUAffinity on their next restart"
 }
 affinity_check() {
@@ -47,5 +47,5 @@ affinity_check() {
 affinity_revert() {
   stage_has_state affinity || { say affinity "nothing to revert"; return 0; }
   revert_generic affinity
-  run_cmd affinity systemctl daemon-reload
+  systemctl_live affinity daemon-reload
 }
