@@ -20,8 +20,9 @@ kconfig_load() {
   KCONFIG_CACHE=([__source]="$src")
   [[ "$src" == none ]] && return 0
   while IFS= read -r line; do
-    [[ "$line" == CONFIG_*=* ]] && KCONFIG_CACHE["${line%%=*}"]="${line#*=}"
+    if [[ "$line" == CONFIG_*=* ]]; then KCONFIG_CACHE["${line%%=*}"]="${line#*=}"; fi
   done < <(if [[ "$src" == /proc/config.gz ]]; then zcat "$(rp "$src")"; else cat "$(rp "$src")"; fi)
+  return 0
 }
 kconfig_get() {
   [[ -n "${KCONFIG_CACHE[__source]-}" ]] || kconfig_load
