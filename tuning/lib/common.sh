@@ -217,6 +217,8 @@ knob_write() {
   [[ "$DRY_RUN" == 1 ]] && return 0
   state_save "$stage" "$path" "$cur"
   if ! printf '%s\n' "$new" >"$(rp "$path")" 2>/dev/null; then
+    # KNOB_SOFT=1: the caller handles a refusal itself (return 1, not an error)
+    [[ "${KNOB_SOFT:-0}" == 1 ]] && return 1
     # not fatal: the remaining knobs still get applied; apply exits 1 at the end
     warn "$path: write failed (kernel refused $new)"
     APPLY_ERRORS=$((APPLY_ERRORS + 1))

@@ -29,7 +29,13 @@ irq_apply() {
   local n name
   while IFS=$'\t' read -r n name; do
     say irq "irq $n ($name)"
-    knob_write irq "/proc/irq/$n/smp_affinity_list" "$HK" cpulist
+    if ! KNOB_SOFT=1 knob_write irq "/proc/irq/$n/smp_affinity_list" "$HK" cpulist; then
+      # EIO from the kernel: a per-cpu or kernel-managed IRQ. A fact, not a failure:
+      # remembered so check reports it as not applicable.
+      say irq "irq $n ($name): the kernel refuses to move it (per-cpu or managed): left alone"
+      mkdir -p "$(state_dir)"
+      grep -qx "$n" "$(state_dir)/irq.unmovable" 2>/dev/null || printf '%s\n' "$n" >>"$(state_dir)/irq.unmovable"
+    fi
   done < <(irq_list)
   rexists /proc/irq/default_smp_affinity && knob_write irq /proc/irq/default_smp_affinity "$(cpulist_to_mask "$HK")" mask
   if ! irqbalance_present; then say irq "irqbalance not installed"; return 0; fi
@@ -54,7 +60,9 @@ irq_check() {
   local n name a
   while IFS=$'\t' read -r n name; do
     a="$(cpulist_norm "$(rread "/proc/irq/$n/smp_affinity_list")")"
-    if [[ -z "$(cpulist_intersect "$a" "$ISO")" ]]; then
+    if grep -qx "$n" "$(state_dir)/irq.unmovable" 2>/dev/null; then
+      record irq "irq $n ($name)" "/proc/irq/$n/smp_affinity_list" "$HK" "$a" n/a "the kernel refused to move it (per-cpu or managed IRQ)"
+    elif [[ -z "$(cpulist_intersect "$a" "$ISO")" ]]; then
       record irq "irq $n ($name)" "/proc/irq/$n/smp_affinity_list" "$HK" "$a" ok
     else
       record irq "irq $n ($name)" "/proc/irq/$n/smp_affinity_list" "$HK" "$a" differs "on isolated cpus $(cpulist_intersect "$a" "$ISO")"
@@ -78,6 +86,7 @@ irq_check() {
 irq_revert() {
   if ! stage_has_state irq && ! [[ -f "$(state_dir)/irq.svc" ]]; then say irq "nothing to revert"; return 0; fi
   revert_generic irq
+  [[ "$DRY_RUN" == 1 ]] || rm -f "$(state_dir)/irq.unmovable"
   if [[ -f "$(state_dir)/irq.svc" ]]; then
     if grep -qx enabled "$(state_dir)/irq.svc"; then run_cmd irq systemctl enable --now irqbalance.service; fi
     [[ "$DRY_RUN" == 1 ]] || rm -f "$(state_dir)/irq.svc"

@@ -279,15 +279,27 @@ PY
 
 @test "a knob the kernel refuses is reported, the other knobs are still applied, apply exits 1" {
   fresh m8g-ubuntu
-  # a directory in place of the file makes the write fail, like EIO from a per-cpu IRQ
-  rm "$W/root/proc/irq/38/smp_affinity_list"; mkdir "$W/root/proc/irq/38/smp_affinity_list"
+  # a directory in place of the file makes the write fail, like EIO from the kernel
+  rm "$W/root/proc/sys/vm/stat_interval"; mkdir "$W/root/proc/sys/vm/stat_interval"
   run "$TUNE" apply --root "$W/root"
   [ "$status" -eq 1 ]
-  [[ "$output" == *"/proc/irq/38/smp_affinity_list: write failed"* ]]
+  [[ "$output" == *"/proc/sys/vm/stat_interval: write failed"* ]]
   [[ "$output" == *"1 knob(s) could not be written"* ]]
   [ "$(cat "$W/root/proc/irq/39/smp_affinity_list")" = 0-1 ]
   [ "$(cat "$W/root/proc/sys/kernel/timer_migration")" = 0 ]
   [ -f "$W/root/etc/systemd/system/ringbolt-trade.service.d/50-cpu-affinity.conf" ]
+}
+
+@test "an IRQ the kernel refuses to move (per-cpu/managed) is left alone and reported n/a, not an error" {
+  fresh m8g-ubuntu
+  rm "$W/root/proc/irq/38/smp_affinity_list"; mkdir "$W/root/proc/irq/38/smp_affinity_list"
+  run "$TUNE" apply --root "$W/root"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"irq 38 (ens5-Tx-Rx-1): the kernel refuses to move it"* ]]
+  [ "$(cat "$W/root/proc/irq/39/smp_affinity_list")" = 0-1 ]
+  "$TUNE" check --stage irq --root "$W/root" --json "$W/c.json" >/dev/null
+  [ "$(json_get "$W/c.json" '[k["verdict"] for s in d["stages"] for k in s["knobs"] if k["knob"].startswith("irq 38 ")][0]')" = "n/a" ]
+  [ "$(json_get "$W/c.json" 'd["verdict"]')" = "fully configured" ]
 }
 
 @test "check runs read-only against this real machine's /proc and /sys" {
