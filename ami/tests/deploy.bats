@@ -46,10 +46,10 @@ current() { readlink "$FAKE_PREFIX/current"; }
   mk good1 200; mk bad2 500
   deploy --timeout 15 --release-id r1 "$W/good1"
   start=$SECONDS
-  run deploy --timeout 3 --release-id r2 "$W/bad2"
+  run deploy --timeout 3 --rollback-timeout 30 --release-id r2 "$W/bad2"
   echo "$output"
   [ "$status" -eq 2 ]
-  [ $((SECONDS - start)) -lt 30 ]
+  [ $((SECONDS - start)) -lt 60 ]
   [[ "$output" == *"unhealthy after 3s"* ]]
   [[ "$output" == *"rolling back to r1"* ]]
   [ "$(current)" = releases/r1 ]
@@ -73,10 +73,11 @@ current() { readlink "$FAKE_PREFIX/current"; }
   mk good1 200; mk bad2 500
   deploy --timeout 15 --release-id r1 "$W/good1"
   start=$SECONDS
-  RINGBOLT_HEALTH_TIMEOUT=2 run deploy --release-id r2 "$W/bad2"
+  RINGBOLT_HEALTH_TIMEOUT=2 run deploy --rollback-timeout 30 --release-id r2 "$W/bad2"
+  echo "$output"
   [ "$status" -eq 2 ]
   [[ "$output" == *"unhealthy after 2s"* ]]
-  [ $((SECONDS - start)) -lt 30 ]
+  [ $((SECONDS - start)) -lt 60 ]
 }
 
 @test "a binary that cannot run --version is refused before anything is swapped or restarted" {
@@ -123,11 +124,11 @@ current() { readlink "$FAKE_PREFIX/current"; }
   mk good1 200; mk crash2 crash
   deploy --timeout 15 --release-id r1 "$W/good1"
   start=$SECONDS
-  run deploy --timeout 60 --release-id r2 "$W/crash2"
+  run deploy --timeout 120 --release-id r2 "$W/crash2"
   echo "$output"
   [ "$status" -eq 2 ]
   [[ "$output" == *"restart of ringbolt-archive.service failed"* ]]
-  [ $((SECONDS - start)) -lt 30 ]
+  [ $((SECONDS - start)) -lt 60 ]
   [ "$(current)" = releases/r1 ]
   for p in "$p1" "$p2" "$p3"; do [ "$(code "$p")" = 200 ]; done
 }
