@@ -15,6 +15,7 @@
 ROOT="${ROOT:-}"
 DRY_RUN="${DRY_RUN:-0}"
 APPLY_ERRORS=0
+FILES_CHANGED=0   # file_put counts files it (would) rewrite: callers skip no-op reloads
 STATE_REL="/var/lib/ringbolt-tune"
 
 die() { printf 'ringbolt-tune: error: %s\n' "$*" >&2; exit 64; }
@@ -234,6 +235,7 @@ file_put() {
     say "$stage" "$path: up to date"
     return 0
   fi
+  FILES_CHANGED=$((FILES_CHANGED + 1))
   say "$stage" "write $path:"
   printf '%s\n' "$content" | sed 's/^/    | /'
   [[ "$DRY_RUN" == 1 ]] && return 0

@@ -71,18 +71,23 @@ kernel_gap_text() {
 cmdline_apply() {
   local params; params="$(cmdline_params | tr '\n' ' ' | sed 's/ $//')"
   cmdline_kernel_notes
+  local before="$FILES_CHANGED"
   case "$(bootloader_kind)" in
     grub-dropin)
       file_put cmdline "$GRUB_DROPIN" "# Written by ringbolt-tune (stage cmdline) from the core map. Revert: ringbolt-tune revert --stage cmdline
 GRUB_CMDLINE_LINUX_DEFAULT=\"\${GRUB_CMDLINE_LINUX_DEFAULT} $params\""
       file_put cmdline "$CMDLINE_ARGS_FILE" "$params"
-      run_cmd cmdline update-grub ;;
+      if ((FILES_CHANGED > before)); then run_cmd cmdline update-grub; fi ;;
     grubby)
       file_put cmdline "$CMDLINE_ARGS_FILE" "$params"
-      run_cmd cmdline grubby --update-kernel=ALL "--args=$params" ;;
+      if ((FILES_CHANGED > before)); then run_cmd cmdline grubby --update-kernel=ALL "--args=$params"; fi ;;
     *) die "cmdline: unknown distro '$(os_id)' (no bootloader tool): add the parameters by hand: $params" ;;
   esac
-  say cmdline "NOTE: kernel command line changes take effect after a reboot"
+  if ((FILES_CHANGED > before)); then
+    say cmdline "NOTE: kernel command line changes take effect after a reboot"
+  else
+    say cmdline "kernel command line already installed in the bootloader: nothing to do"
+  fi
 }
 
 cmdline_check() {

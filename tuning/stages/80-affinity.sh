@@ -26,10 +26,12 @@ affinity_content() {
 }
 
 affinity_apply() {
-  local u
+  local u before="$FILES_CHANGED"
   for u in "${AFFINITY_UNITS[@]}"; do file_put affinity "$(affinity_dropin "$u")" "$(affinity_content "$u")"; done
-  systemctl_live affinity daemon-reload
-  say affinity "NOTE: running ringbolt units pick up the new CPUAffinity on their next restart"
+  if ((FILES_CHANGED > before)); then
+    systemctl_live affinity daemon-reload
+    say affinity "NOTE: running ringbolt units pick up the new CPUAffinity on their next restart"
+  fi
 }
 affinity_check() {
   local u f got
