@@ -27,7 +27,7 @@ pub const STREAM_DEPTH: &str = "btcusdt@depth@100ms";
 pub const SYMBOL: &str = "BTCUSDT";
 
 const PARAMS: LadderParams = LadderParams {
-    depth: 200,
+    depth: 100,
     step: 1,
     max_gap_ticks: 4,
     qty_min: 1_000,

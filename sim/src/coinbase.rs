@@ -21,7 +21,7 @@ pub const PRODUCT: &str = "BTC-USD";
 pub const CHANNELS: [&str; 4] = ["ticker", "matches", "heartbeat", "level2_batch"];
 
 const PARAMS: LadderParams = LadderParams {
-    depth: 150,
+    depth: 100,
     step: 1,
     max_gap_ticks: 6,
     qty_min: 10_000,

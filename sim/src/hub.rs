@@ -17,7 +17,7 @@ use crate::util::normal;
 
 /// Seconds of market simulated silently before the start, so that books, the Chainlink
 /// backfill and the current window exist from the first client on.
-pub const WARMUP_S: i64 = 90;
+pub const WARMUP_S: i64 = 65;
 
 /// Replays a capture (one raw venue message per line) at a fixed interval.
 #[derive(Debug)]

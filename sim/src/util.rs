@@ -125,10 +125,12 @@ pub fn decimal_id(rng: &mut ChaCha8Rng, len: usize) -> String {
 
 /// `n` random lowercase hex digits.
 pub fn hex_id(rng: &mut ChaCha8Rng, n: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..n)
-        .map(|_| char::from(HEX[rng.gen_range(0..16usize)]))
-        .collect()
+    let mut s = String::with_capacity(n + 16);
+    while s.len() < n {
+        s.push_str(&format!("{:016x}", rng.r#gen::<u64>()));
+    }
+    s.truncate(n);
+    s
 }
 
 /// A random RFC 4122 version-4 UUID string.

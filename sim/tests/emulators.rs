@@ -323,6 +323,11 @@ async fn coinbase_subscriptions_snapshot_and_sequences() {
     assert_eq!(last_match["type"], "last_match");
     let mut prev_trade = last_match["trade_id"].as_u64().unwrap();
     let mut prev_seq = last_match["sequence"].as_u64().unwrap();
+    // The latest ticker is sent on subscribe (it describes the last trade, not this instant).
+    let first_ticker = next_json(&mut ws, 5).await;
+    assert_shape(&samples, "coinbase.ticker", &first_ticker);
+    assert_eq!(first_ticker["trade_id"], last_match["trade_id"]);
+    assert_eq!(first_ticker["sequence"], last_match["sequence"]);
     let (frames, _) = collect(&mut ws, Duration::from_secs(3)).await;
     let mut pending_ticker: Option<Value> = None;
     let mut last_match_seq = BTreeMap::new();
