@@ -201,11 +201,7 @@ impl BinanceState {
                     self.next_agg_id += 1;
                     events.push(event(tick, STREAM_AGG, true, &agg));
                     self.last_trade_px_cents = price;
-                    if let Some(c) = self.book.take(side, price, total) {
-                        // A fill after the reprice: merge into this step's diff.
-                        changes.retain(|x| !(x.side == c.side && x.price == c.price));
-                        changes.push(c);
-                    }
+                    self.book.fill(side, price, total, &mut changes);
                 }
             }
         }

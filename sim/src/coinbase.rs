@@ -190,10 +190,7 @@ impl CoinbaseState {
                     ..m
                 }));
                 events.push(event(tick, "matches", true, text));
-                if let Some(c) = self.book.take(maker_side, price, size) {
-                    changes.retain(|x| !(x.side == c.side && x.price == c.price));
-                    changes.push(c);
-                }
+                self.book.fill(maker_side, price, size, &mut changes);
                 self.high_cents = self.high_cents.max(price);
                 self.low_cents = self.low_cents.min(price);
                 self.volume_e8 += size;

@@ -182,12 +182,18 @@ impl Ladder {
         Self::ordered(out)
     }
 
-    /// Remove `qty` from the level at `price` (a fill); returns the change if any.
-    pub fn take(&mut self, side: Side, price: i64, qty: i64) -> Option<Change> {
+    /// Remove `qty` from the level at `price` (a fill after this step's reprice) and merge the
+    /// resulting level change into `changes` (replacing any earlier change of that level).
+    pub fn fill(&mut self, side: Side, price: i64, qty: i64, changes: &mut Vec<Change>) {
         let mut out = BTreeMap::new();
-        let cur = self.side_mut(side).get(&price).copied()?;
+        let Some(cur) = self.side_mut(side).get(&price).copied() else {
+            return;
+        };
         self.set(side, price, (cur - qty).max(0), &mut out);
-        Self::ordered(out).into_iter().next()
+        for c in Self::ordered(out) {
+            changes.retain(|x| !(x.side == c.side && x.price == c.price));
+            changes.push(c);
+        }
     }
 
     fn ordered(out: BTreeMap<(Side, i64), i64>) -> Vec<Change> {

@@ -542,23 +542,13 @@ impl PolyState {
             .filter_map(|kv| kv.strip_prefix("slug="))
             .collect();
         let find = |slug: &str| self.windows.values().find(|w| w.slug == slug);
+        let list = |one: &dyn Fn(&Window) -> Value| {
+            let arr: Vec<Value> = slugs.iter().filter_map(|s| find(s)).map(one).collect();
+            Some((200, Value::Array(arr).to_string()))
+        };
         match path {
-            "/markets" => {
-                let arr: Vec<Value> = slugs
-                    .iter()
-                    .filter_map(|s| find(s))
-                    .map(|w| self.gamma_market(w, now_ms))
-                    .collect();
-                Some((200, Value::Array(arr).to_string()))
-            }
-            "/events" => {
-                let arr: Vec<Value> = slugs
-                    .iter()
-                    .filter_map(|s| find(s))
-                    .map(|w| self.gamma_event(w, now_ms))
-                    .collect();
-                Some((200, Value::Array(arr).to_string()))
-            }
+            "/markets" => list(&|w| self.gamma_market(w, now_ms)),
+            "/events" => list(&|w| self.gamma_event(w, now_ms)),
             p if p.starts_with("/events/slug/") => match find(&p["/events/slug/".len()..]) {
                 Some(w) => Some((200, self.gamma_event(w, now_ms).to_string())),
                 None => Some((
@@ -678,10 +668,7 @@ fn step_window(
         };
         if let Some((p, avail)) = level {
             let q = rng.gen_range(500..=20_000).min(avail);
-            if let Some(c) = w.up.take(up_side, p, q) {
-                changes.retain(|x| !(x.side == c.side && x.price == c.price));
-                changes.push(c);
-            }
+            w.up.fill(up_side, p, q, &mut changes);
             let token_px = if idx == 0 { p } else { ONE - p };
             w.last_trade[idx] = Some(token_px);
             trade = Some((idx, if buy { "BUY" } else { "SELL" }, token_px, q));

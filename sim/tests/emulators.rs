@@ -884,7 +884,7 @@ async fn replays_a_capture_verbatim_and_announces_shutdown() {
     let cfg: ringbolt_sim::EmulatorConfig = toml::from_str(&toml).unwrap();
     let emu = ringbolt_sim::Emulator::start(cfg).await.unwrap();
     let info = emu.info.clone();
-    assert!(info.venues.get("polymarket").is_none());
+    assert!(!info.venues.contains_key("polymarket"));
     let mut ws = connect(&info, "coinbase", "ws-feed.exchange.coinbase.com", "/").await;
     send(&mut ws, COINBASE_SUBSCRIBE).await;
     assert_eq!(next_json(&mut ws, 5).await["type"], "subscriptions");

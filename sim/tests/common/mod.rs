@@ -138,7 +138,7 @@ pub async fn send(ws: &mut Ws, text: &str) {
 
 /// Corpus samples by kind (fixtures/corpus/samples.jsonl).
 pub fn samples() -> BTreeMap<String, Value> {
-    let text = include_str!("../fixtures/corpus/samples.jsonl");
+    let text = include_str!("../../fixtures/corpus/samples.jsonl");
     text.lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
