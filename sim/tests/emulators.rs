@@ -294,6 +294,14 @@ async fn coinbase_subscriptions_snapshot_and_sequences() {
     let emu = start("coinbase", 300, 12).await;
     let info = &emu.info;
     let mut ws = connect(info, "coinbase", "ws-feed.exchange.coinbase.com", "/").await;
+    // WebSocket-level keep-alive: a client ping frame is answered with a pong echoing it.
+    futures_util::SinkExt::send(&mut ws, Message::Ping(b"hb-1".to_vec().into()))
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        Ok(Some(Ok(Message::Pong(p)))) => assert_eq!(&p[..], b"hb-1"),
+        other => panic!("expected pong, got {other:?}"),
+    }
     send(
         &mut ws,
         r#"{"type":"subscribe","product_ids":["BTC-USD"],"channels":["level2"]}"#,
