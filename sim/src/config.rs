@@ -171,3 +171,38 @@ impl EmulatorConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_serves_all_four_venues() {
+        let cfg: EmulatorConfig = toml::from_str(include_str!("../emulate.example.toml")).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.market.seed, 7);
+        let served = cfg.served();
+        assert_eq!(served.len(), 4);
+        assert_eq!(
+            served
+                .iter()
+                .find(|(v, _)| *v == VenueId::BinanceSpot)
+                .unwrap()
+                .1
+                .server_ping_ms,
+            Some(20_000)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_venues_are_refused() {
+        assert!(toml::from_str::<EmulatorConfig>("[market]\nsede = 1\n").is_err());
+        let cfg: EmulatorConfig = toml::from_str("[venues.nasdaq]\n").unwrap();
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown venue")
+        );
+    }
+}

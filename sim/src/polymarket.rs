@@ -603,14 +603,7 @@ fn step_window(
                 new_tick_size: price(tick),
                 timestamp: ts.to_string(),
             };
-            events.push(event(
-                inp.tick,
-                vec![w.tokens[idx].clone()],
-                false,
-                false,
-                false,
-                &msg,
-            ));
+            events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
         }
         w.tick = tick;
         // Levels off the new grid are withdrawn.
@@ -686,14 +679,7 @@ fn step_window(
             timestamp: ts.to_string(),
             transaction_hash: format!("0x{}", hex_id(rng, 64)),
         };
-        events.push(event(
-            inp.tick,
-            vec![w.tokens[idx].clone()],
-            false,
-            false,
-            false,
-            &msg,
-        ));
+        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
     }
     if !changes.is_empty() {
         let best = [w.best(0), w.best(1)];
@@ -763,6 +749,11 @@ fn step_window(
             ));
         }
     }
+}
+
+/// A plain (non-custom) event about one asset.
+fn asset_event<T: Serialize>(tick: u64, asset: &str, msg: &T) -> VenueEvent {
+    event(tick, vec![asset.to_string()], false, false, false, msg)
 }
 
 fn event<T: Serialize>(
