@@ -2,6 +2,7 @@
 
 mod bench;
 mod bus_cmd;
+mod emulate_cmd;
 mod machine;
 
 use anyhow::Result;
@@ -30,6 +31,9 @@ enum Command {
         #[command(subcommand)]
         area: bench::BenchArea,
     },
+    /// Serve emulated venues (Polymarket CLOB + Gamma, Chainlink RTDS, Binance spot, Coinbase)
+    /// over TLS WebSocket/REST on loopback, driven by a synthetic market or a capture replay.
+    Emulate(emulate_cmd::EmulateArgs),
 }
 
 fn main() -> Result<()> {
@@ -41,5 +45,6 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Bench { area } => bench::run(area),
+        Command::Emulate(args) => emulate_cmd::run(args),
     }
 }

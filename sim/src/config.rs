@@ -1,0 +1,208 @@
+//! The emulator's TOML configuration.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::event::VenueId;
+use crate::market::MarketConfig;
+
+/// `ringbolt emulate --config FILE`.
+///
+/// ```toml
+/// bind = "127.0.0.1"
+/// cert_dir = "target/sim-certs"
+/// control_port = 0
+/// [market]
+/// seed = 7
+/// window_len_s = 300
+/// [venues.binance_spot]
+/// port = 0
+/// server_ping_ms = 20000
+/// [venues.coinbase]
+/// replay = "capture.jsonl"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmulatorConfig {
+    /// Address to bind (loopback only is intended).
+    pub bind: IpAddr,
+    /// Where the generated CA (`ca.pem`) and leaf certificate are written.
+    pub cert_dir: PathBuf,
+    /// Control HTTP port (0 = ephemeral).
+    pub control_port: u16,
+    /// Anchor of the market clock in unix ms (default: wall clock at start).
+    pub start_ms: Option<i64>,
+    /// Synthetic market parameters.
+    pub market: MarketConfig,
+    /// Per-venue settings keyed by venue name; venues absent from a non-empty table are off.
+    pub venues: BTreeMap<String, VenueConfig>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            cert_dir: PathBuf::from("target/sim-certs"),
+            control_port: 0,
+            start_ms: None,
+            market: MarketConfig::default(),
+            venues: BTreeMap::new(),
+        }
+    }
+}
+
+/// One venue's listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VenueConfig {
+    /// Serve this venue.
+    pub enabled: bool,
+    /// TLS port (0 = ephemeral).
+    pub port: u16,
+    /// Replay this JSONL capture instead of the synthetic market.
+    pub replay: Option<PathBuf>,
+    /// Interval between replayed lines, ms.
+    pub replay_interval_ms: i64,
+    /// Loop the capture at its end.
+    pub replay_loop: bool,
+    /// Send a WebSocket ping frame every N ms (Binance: 20000 by default; others: none).
+    pub server_ping_ms: Option<u64>,
+}
+
+impl Default for VenueConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 0,
+            replay: None,
+            replay_interval_ms: 100,
+            replay_loop: true,
+            server_ping_ms: None,
+        }
+    }
+}
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Invalid TOML or unknown keys.
+    #[error("parsing {path}: {source}")]
+    Toml {
+        /// File.
+        path: String,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// Semantic problem.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl EmulatorConfig {
+    /// Read and validate a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let cfg: Self =
+            toml::from_str(&text).map_err(|source| ConfigError::Toml { path: p, source })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Check venue names and market parameters.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for name in self.venues.keys() {
+            if VenueId::parse(name).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "unknown venue {name:?} (polymarket, chainlink_rtds, binance_spot, coinbase)"
+                )));
+            }
+        }
+        let m = &self.market;
+        if m.tick_ms < 1 || m.window_len_s < 1 || m.initial_price_usd <= 0.0 {
+            return Err(ConfigError::Invalid(
+                "market: tick_ms, window_len_s and initial_price_usd must be positive".into(),
+            ));
+        }
+        for p in [
+            m.binance_trade_prob,
+            m.coinbase_trade_prob,
+            m.polymarket_trade_prob,
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(ConfigError::Invalid(
+                    "market: trade probabilities must be within [0, 1]".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective settings of every served venue (all four with defaults when the table is
+    /// empty); Binance gets its 20 s server ping unless configured.
+    pub fn served(&self) -> Vec<(VenueId, VenueConfig)> {
+        VenueId::ALL
+            .into_iter()
+            .filter_map(|v| {
+                let mut c = if self.venues.is_empty() {
+                    VenueConfig::default()
+                } else {
+                    self.venues.get(v.name())?.clone()
+                };
+                if v == VenueId::BinanceSpot && c.server_ping_ms.is_none() {
+                    c.server_ping_ms = Some(20_000);
+                }
+                c.enabled.then_some((v, c))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_serves_all_four_venues() {
+        let cfg: EmulatorConfig = toml::from_str(include_str!("../emulate.example.toml")).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.market.seed, 7);
+        let served = cfg.served();
+        assert_eq!(served.len(), 4);
+        assert_eq!(
+            served
+                .iter()
+                .find(|(v, _)| *v == VenueId::BinanceSpot)
+                .unwrap()
+                .1
+                .server_ping_ms,
+            Some(20_000)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_venues_are_refused() {
+        assert!(toml::from_str::<EmulatorConfig>("[market]\nsede = 1\n").is_err());
+        let cfg: EmulatorConfig = toml::from_str("[venues.nasdaq]\n").unwrap();
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown venue")
+        );
+    }
+}

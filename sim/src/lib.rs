@@ -1,0 +1,33 @@
+//! `ringbolt-sim`: loopback emulators of the venues ringbolt reads, for end-to-end tests and
+//! demos without the internet.
+//!
+//! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
+//!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
+//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`] (state + encoders + session state
+//!   machines) and [`session`] (per-connection wrapper with the gap / corrupt faults).
+//! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
+//!   [`tls`] (a fresh CA + leaf per run via rcgen).
+//!
+//! Everything served is EMULATED: prices, ids and Polymarket markets are synthetic and labelled
+//! so; only the wire shapes are the venues' real ones.
+
+pub mod binance;
+pub mod coinbase;
+pub mod config;
+pub mod event;
+pub mod hub;
+pub mod ladder;
+pub mod market;
+pub mod polymarket;
+pub mod rtds;
+pub mod server;
+pub mod session;
+pub mod tls;
+pub mod util;
+
+pub use config::EmulatorConfig;
+pub use event::{Out, Topic, VenueEvent, VenueId};
+pub use hub::Hub;
+pub use market::MarketConfig;
+pub use server::{Emulator, StartInfo};
+pub use session::{Fault, Session};

@@ -1,0 +1,685 @@
+//! The thin I/O layer: tokio + tokio-rustls + tokio-tungstenite on loopback. One TLS port per
+//! venue serving both the WebSocket upgrade and the venue's REST endpoints (HTTP/1.1,
+//! `Connection: close`), a plain-HTTP control port (`POST /fault`, `GET /stats`,
+//! `GET /windows`), and the market task that steps the [`Hub`] on the wall clock and broadcasts
+//! its events. All protocol decisions are made by the sans-IO [`Session`] and [`Hub`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tracing::{debug, info, warn};
+
+use crate::binance::parse_depth_query;
+use crate::config::{EmulatorConfig, VenueConfig};
+use crate::event::{Out, VenueEvent, VenueId};
+use crate::hub::{Hub, ReplayError, ReplaySource};
+use crate::session::{Fault, Session};
+use crate::tls::{self, TlsError};
+
+/// Server start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Certificates.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Capture replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// Binding a port.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Per-venue counters (all monotonic except `connections_open`).
+#[derive(Debug, Default)]
+pub struct VenueStats {
+    /// WebSocket connections accepted.
+    pub connections_total: AtomicU64,
+    /// WebSocket connections currently open.
+    pub connections_open: AtomicU64,
+    /// Text frames written.
+    pub frames_sent: AtomicU64,
+    /// Text payload bytes written.
+    pub bytes_sent: AtomicU64,
+    /// Text frames received from clients.
+    pub client_frames: AtomicU64,
+    /// REST requests served.
+    pub rest_requests: AtomicU64,
+    /// Faults injected.
+    pub faults_injected: AtomicU64,
+    /// WebSocket pings sent by the server.
+    pub pings_sent: AtomicU64,
+    /// WebSocket pongs received.
+    pub pongs_received: AtomicU64,
+    /// Market events published to this venue's sessions.
+    pub events_published: AtomicU64,
+}
+
+impl VenueStats {
+    fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BTreeMap::from([
+            ("connections_total", g(&self.connections_total)),
+            ("connections_open", g(&self.connections_open)),
+            ("frames_sent", g(&self.frames_sent)),
+            ("bytes_sent", g(&self.bytes_sent)),
+            ("client_frames", g(&self.client_frames)),
+            ("rest_requests", g(&self.rest_requests)),
+            ("faults_injected", g(&self.faults_injected)),
+            ("pings_sent", g(&self.pings_sent)),
+            ("pongs_received", g(&self.pongs_received)),
+            ("events_published", g(&self.events_published)),
+        ])
+    }
+}
+
+struct Shared {
+    hub: Mutex<Hub>,
+    events: BTreeMap<VenueId, broadcast::Sender<Arc<VenueEvent>>>,
+    faults: BTreeMap<VenueId, broadcast::Sender<Fault>>,
+    stats: BTreeMap<VenueId, VenueStats>,
+    conn_no: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        // A panic while holding the lock cannot leave the hub half-stepped in a way that matters
+        // more than stopping the emulator would; keep serving.
+        self.hub
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    fn stats(&self, v: VenueId) -> Option<&VenueStats> {
+        self.stats.get(&v)
+    }
+}
+
+/// Addresses of one served venue.
+#[derive(Debug, Clone, Serialize)]
+pub struct VenueInfo {
+    /// Bound socket address.
+    pub addr: SocketAddr,
+    /// WebSocket URL (host `localhost`, covered by the certificate).
+    pub ws_url: String,
+    /// REST base URL, if the venue has REST endpoints here.
+    pub rest_url: Option<String>,
+    /// Capture replayed instead of the synthetic market.
+    pub replay: Option<String>,
+}
+
+/// What `ringbolt emulate` prints once listening (one JSON line).
+#[derive(Debug, Clone, Serialize)]
+pub struct StartInfo {
+    /// Always true: nothing here is a real venue.
+    pub emulated: bool,
+    /// PEM of the CA to trust.
+    pub ca_pem: String,
+    /// Control base URL (plain HTTP).
+    pub control_url: String,
+    /// Market seed.
+    pub seed: u64,
+    /// Polymarket window length, s.
+    pub window_len_s: i64,
+    /// Venues by name.
+    pub venues: BTreeMap<&'static str, VenueInfo>,
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    /// Bound addresses.
+    pub info: StartInfo,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Emulator {
+    /// Generate certificates, bind every port and start serving.
+    pub async fn start(cfg: EmulatorConfig) -> Result<Self, ServerError> {
+        let pki = tls::generate(&cfg.cert_dir)?;
+        let acceptor = TlsAcceptor::from(pki.server.clone());
+        let served = cfg.served();
+        let wall_at_start = now_ms();
+        let mut hub = Hub::new(cfg.market.clone(), cfg.start_ms.unwrap_or(wall_at_start));
+        for (v, vc) in &served {
+            if let Some(path) = &vc.replay {
+                hub.set_replay(
+                    *v,
+                    ReplaySource::load(path, vc.replay_interval_ms, vc.replay_loop)?,
+                );
+            }
+        }
+        // The market clock runs at wall-clock speed from its anchor (wall time unless
+        // `start_ms` is configured); catch up on the time the warm-up took.
+        let clock_offset_ms = cfg.start_ms.map_or(0, |s| s - wall_at_start);
+        let _ = hub.advance_to(now_ms() + clock_offset_ms);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut events = BTreeMap::new();
+        let mut faults = BTreeMap::new();
+        let mut stats = BTreeMap::new();
+        for (v, _) in &served {
+            events.insert(*v, broadcast::channel(16_384).0);
+            faults.insert(*v, broadcast::channel(64).0);
+            stats.insert(*v, VenueStats::default());
+        }
+        let shared = Arc::new(Shared {
+            hub: Mutex::new(hub),
+            events,
+            faults,
+            stats,
+            conn_no: AtomicU64::new(0),
+            shutdown: shutdown_rx,
+        });
+        let mut tasks = Vec::new();
+        let mut venues = BTreeMap::new();
+        for (v, vc) in served {
+            let addr = SocketAddr::new(cfg.bind, vc.port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let port = addr.port();
+            let (ws_url, rest_url) = match v {
+                VenueId::Polymarket => (
+                    format!("wss://localhost:{port}/ws/market"),
+                    Some(format!("https://localhost:{port}")),
+                ),
+                VenueId::ChainlinkRtds => (format!("wss://localhost:{port}/"), None),
+                VenueId::BinanceSpot => (
+                    format!("wss://localhost:{port}/stream"),
+                    Some(format!("https://localhost:{port}")),
+                ),
+                VenueId::Coinbase => (format!("wss://localhost:{port}/"), None),
+            };
+            venues.insert(
+                v.name(),
+                VenueInfo {
+                    addr,
+                    ws_url,
+                    rest_url,
+                    replay: vc.replay.as_ref().map(|p| p.display().to_string()),
+                },
+            );
+            tasks.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                v,
+                vc,
+                listener,
+                acceptor.clone(),
+            )));
+        }
+        let caddr = SocketAddr::new(cfg.bind, cfg.control_port);
+        let control = TcpListener::bind(caddr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: caddr,
+                source,
+            })?;
+        let caddr = control.local_addr().map_err(|source| ServerError::Bind {
+            addr: caddr,
+            source,
+        })?;
+        tasks.push(tokio::spawn(control_loop(shared.clone(), control)));
+        tasks.push(tokio::spawn(market_loop(
+            shared.clone(),
+            cfg.market.tick_ms,
+            clock_offset_ms,
+        )));
+        let info = StartInfo {
+            emulated: true,
+            ca_pem: pki.ca_pem_path.display().to_string(),
+            control_url: format!("http://{caddr}"),
+            seed: cfg.market.seed,
+            window_len_s: cfg.market.window_len_s,
+            venues,
+        };
+        info!(?info, "emulator listening");
+        Ok(Self {
+            info,
+            shutdown: shutdown_tx,
+            tasks,
+        })
+    }
+
+    /// Announce shutdown to every session (Binance `serverShutdown`, close 1001), then stop.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn market_loop(shared: Arc<Shared>, tick_ms: i64, clock_offset_ms: i64) {
+    let mut iv = tokio::time::interval(Duration::from_millis(tick_ms.max(1) as u64));
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = iv.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let events = shared.hub().advance_to(now_ms() + clock_offset_ms);
+        for ev in events {
+            if let (Some(tx), Some(st)) = (shared.events.get(&ev.venue), shared.stats(ev.venue)) {
+                st.events_published.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(Arc::new(ev));
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    venue: VenueId,
+    vc: VenueConfig,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { warn!(venue = venue.name(), error = %e, "accept failed"); continue; }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        let ping = vc.server_ping_ms;
+        tokio::spawn(async move {
+            if let Err(e) = serve_conn(shared, venue, tcp, acceptor, ping).await {
+                debug!(venue = venue.name(), %peer, error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// A parsed HTTP/1.1 request head.
+#[derive(Debug)]
+struct Head {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn split_target(&self) -> (&str, &str) {
+        self.target.split_once('?').unwrap_or((&self.target, ""))
+    }
+}
+
+/// Read a request head byte by byte (so nothing after it is consumed).
+async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Head> {
+    let mut buf = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() > 16 * 1024 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request head over 16 KiB",
+            ));
+        }
+        if s.read(&mut byte).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before request head",
+            ));
+        }
+        buf.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_string();
+    let target = first.next().unwrap_or("").to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Head {
+        method,
+        target,
+        headers,
+    })
+}
+
+async fn respond<S: AsyncWrite + Unpin>(s: &mut S, status: u16, body: &str) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Error",
+    };
+    let resp = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(resp.as_bytes()).await?;
+    s.flush().await?;
+    s.shutdown().await
+}
+
+async fn serve_conn(
+    shared: Arc<Shared>,
+    venue: VenueId,
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    ping_ms: Option<u64>,
+) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let mut tls = acceptor.accept(tcp).await?;
+    let head = read_head(&mut tls).await?;
+    let upgrade = head
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return serve_rest(&shared, venue, &mut tls, &head).await;
+    }
+    let Some(key) = head.header("sec-websocket-key").map(str::to_string) else {
+        return respond(&mut tls, 400, r#"{"error":"missing Sec-WebSocket-Key"}"#).await;
+    };
+    let conn_no = shared.conn_no.fetch_add(1, Ordering::Relaxed);
+    let (mut session, first) = match Session::open(venue, &head.target, conn_no) {
+        Ok(x) => x,
+        Err(e) => return respond(&mut tls, 404, &format!(r#"{{"error":"{e}"}}"#)).await,
+    };
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    tls.write_all(resp.as_bytes()).await?;
+    tls.flush().await?;
+    let mut ws = WebSocketStream::from_raw_socket(tls, Role::Server, None).await;
+    let (Some(events), Some(faults), Some(stats)) = (
+        shared.events.get(&venue),
+        shared.faults.get(&venue),
+        shared.stats(venue),
+    ) else {
+        return Ok(());
+    };
+    let mut events = events.subscribe();
+    let mut faults = faults.subscribe();
+    stats.connections_total.fetch_add(1, Ordering::Relaxed);
+    stats.connections_open.fetch_add(1, Ordering::Relaxed);
+    let result = ws_loop(
+        &shared,
+        &mut session,
+        &mut ws,
+        &mut events,
+        &mut faults,
+        stats,
+        first,
+        ping_ms,
+    )
+    .await;
+    stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+    match result {
+        Ok(Ending::Abrupt) => {
+            // Abort: RST, no close frame, no TLS close_notify.
+            #[allow(deprecated)]
+            let _ = ws.get_ref().get_ref().0.set_linger(Some(Duration::ZERO));
+            drop(ws);
+            Ok(())
+        }
+        Ok(Ending::Graceful) => Ok(()),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}
+
+enum Ending {
+    Graceful,
+    Abrupt,
+}
+
+type Ws = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+
+async fn send_outs(
+    ws: &mut Ws,
+    outs: Vec<Out>,
+    stats: &VenueStats,
+) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
+    for o in outs {
+        match o {
+            Out::Text(t) => {
+                stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .bytes_sent
+                    .fetch_add(t.len() as u64, Ordering::Relaxed);
+                ws.send(Message::text(t)).await?;
+            }
+            Out::Close(code, reason) => {
+                ws.send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                })))
+                .await?;
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ws_loop(
+    shared: &Shared,
+    session: &mut Session,
+    ws: &mut Ws,
+    events: &mut broadcast::Receiver<Arc<VenueEvent>>,
+    faults: &mut broadcast::Receiver<Fault>,
+    stats: &VenueStats,
+    first: Vec<Out>,
+    ping_ms: Option<u64>,
+) -> Result<Ending, tokio_tungstenite::tungstenite::Error> {
+    send_outs(ws, first, stats).await?;
+    let mut shutdown = shared.shutdown.clone();
+    let ping_period = Duration::from_millis(ping_ms.unwrap_or(3_600_000).max(1));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_period, ping_period);
+    let mut stalled_until: Option<tokio::time::Instant> = None;
+    loop {
+        let stalled = stalled_until.is_some_and(|t| tokio::time::Instant::now() < t);
+        tokio::select! {
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    stats.client_frames.fetch_add(1, Ordering::Relaxed);
+                    if stalled { continue; }
+                    let outs = {
+                        let hub = shared.hub();
+                        session.on_client_text(t.as_str(), &hub)
+                    };
+                    if !send_outs(ws, outs, stats).await? { return Ok(Ending::Graceful); }
+                }
+                Some(Ok(Message::Pong(_))) => { stats.pongs_received.fetch_add(1, Ordering::Relaxed); }
+                Some(Ok(Message::Close(_))) | None => return Ok(Ending::Graceful),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+            },
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    if stalled { continue; }
+                    if let Some(text) = session.on_event(&ev) {
+                        send_outs(ws, vec![Out::Text(text)], stats).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    warn!(venue = session.venue().name(), missed = n, "slow client disconnected");
+                    send_outs(ws, vec![Out::Close(1008, "slow consumer".into())], stats).await?;
+                    return Ok(Ending::Graceful);
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(Ending::Graceful),
+            },
+            f = faults.recv() => match f {
+                Ok(Fault::Disconnect) => return Ok(Ending::Abrupt),
+                Ok(Fault::Stall { ms }) => stalled_until = Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
+                Ok(other) => session.inject(other),
+                Err(_) => {}
+            },
+            _ = ping.tick(), if ping_ms.is_some() && !stalled => {
+                stats.pings_sent.fetch_add(1, Ordering::Relaxed);
+                ws.send(Message::Ping(now_ms().to_string().into_bytes().into())).await?;
+            }
+            _ = shutdown.changed() => {
+                let now = shared.hub().now_ms();
+                send_outs(ws, session.shutdown(now), stats).await?;
+                return Ok(Ending::Graceful);
+            }
+        }
+    }
+}
+
+async fn serve_rest<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    venue: VenueId,
+    s: &mut S,
+    head: &Head,
+) -> std::io::Result<()> {
+    if let Some(st) = shared.stats(venue) {
+        st.rest_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    if head.method != "GET" {
+        return respond(s, 405, r#"{"error":"method not allowed"}"#).await;
+    }
+    let (path, query) = head.split_target();
+    let (status, body) = {
+        let hub = shared.hub();
+        match (venue, path) {
+            (VenueId::BinanceSpot, "/api/v3/depth") => match parse_depth_query(query) {
+                Ok(limit) => (200, hub.binance().depth_snapshot(limit)),
+                Err(e) => e,
+            },
+            (VenueId::BinanceSpot, "/api/v3/ping") => (200, "{}".to_string()),
+            (VenueId::BinanceSpot, "/api/v3/time") => {
+                (200, format!(r#"{{"serverTime":{}}}"#, hub.now_ms()))
+            }
+            (VenueId::Polymarket, _) => hub
+                .polymarket()
+                .gamma(path, query, hub.now_ms())
+                .unwrap_or((404, r#"{"error":"not found"}"#.to_string())),
+            _ => (404, r#"{"error":"not found"}"#.to_string()),
+        }
+    };
+    respond(s, status, &body).await
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+async fn control_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let (mut tcp, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(head) = read_head(&mut tcp).await else {
+                return;
+            };
+            let (status, body) = control(&shared, &head);
+            let _ = respond(&mut tcp, status, &body).await;
+        });
+    }
+}
+
+fn control(shared: &Shared, head: &Head) -> (u16, String) {
+    let (path, query) = head.split_target();
+    match (head.method.as_str(), path) {
+        ("POST", "/fault") => {
+            let Some(venue) = query_param(query, "venue").and_then(VenueId::parse) else {
+                return (400, r#"{"error":"venue must be one of polymarket, chainlink_rtds, binance_spot, coinbase"}"#.into());
+            };
+            let ms = query_param(query, "ms").and_then(|v| v.parse().ok());
+            let count = query_param(query, "count").and_then(|v| v.parse().ok());
+            let fault = match Fault::parse(query_param(query, "kind").unwrap_or(""), ms, count) {
+                Ok(f) => f,
+                Err(e) => return (400, format!(r#"{{"error":"{e}"}}"#)),
+            };
+            let Some(tx) = shared.faults.get(&venue) else {
+                return (404, r#"{"error":"venue not served"}"#.into());
+            };
+            let sessions = tx.send(fault).unwrap_or(0);
+            if let Some(st) = shared.stats(venue) {
+                st.faults_injected.fetch_add(1, Ordering::Relaxed);
+            }
+            info!(venue = venue.name(), ?fault, sessions, "fault injected");
+            (200, format!(r#"{{"ok":true,"venue":"{}","fault":"{fault:?}","sessions":{sessions}}}"#, venue.name()))
+        }
+        ("GET", "/stats") => {
+            let hub = shared.hub();
+            let venues: BTreeMap<&str, _> = shared.stats.iter().map(|(v, s)| (v.name(), s.snapshot())).collect();
+            let body = serde_json::json!({
+                "tick": hub.tick(),
+                "market_now_ms": hub.now_ms(),
+                "true_price_usd": hub.true_price(),
+                "venues": venues,
+            });
+            (200, body.to_string())
+        }
+        ("GET", "/windows") => {
+            let hub = shared.hub();
+            let now = hub.now_ms();
+            let current = hub.polymarket().current(now).map(|w| w.start_s);
+            let list: Vec<serde_json::Value> = hub
+                .polymarket()
+                .windows()
+                .map(|w| serde_json::json!({
+                    "slug": w.slug,
+                    "start_s": w.start_s,
+                    "end_s": w.end_s,
+                    "condition_id": w.condition_id,
+                    "up_token": w.tokens[0],
+                    "down_token": w.tokens[1],
+                    "strike_usd": w.strike,
+                    "resolved_up": w.resolved,
+                    "current": Some(w.start_s) == current,
+                }))
+                .collect();
+            (200, serde_json::json!({"market_now_ms": now, "windows": list}).to_string())
+        }
+        _ => (404, r#"{"error":"routes: POST /fault?venue=&kind=disconnect|stall|gap|corrupt[&ms=][&count=], GET /stats, GET /windows"}"#.into()),
+    }
+}

@@ -1,0 +1,74 @@
+//! `ringbolt emulate`: serve the emulated venues (crate `ringbolt-sim`) on loopback.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ringbolt_sim::{Emulator, EmulatorConfig};
+
+/// Arguments of `ringbolt emulate`.
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// TOML configuration (venues, ports, seed, window length, rates, cert dir); defaults serve
+    /// all four venues on ephemeral loopback ports.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Stop by itself after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Override the market seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override the Polymarket window length in seconds (demo windows are labelled emulated).
+    #[arg(long)]
+    window_len_s: Option<i64>,
+    /// Override the directory the CA certificate (`ca.pem`) is written to.
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
+}
+
+/// Run the emulator; prints the bound addresses as one JSON line on stdout once listening.
+pub fn run(args: EmulateArgs) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => EmulatorConfig::load(p)?,
+        None => EmulatorConfig::default(),
+    };
+    if let Some(s) = args.seed {
+        cfg.market.seed = s;
+    }
+    if let Some(w) = args.window_len_s {
+        cfg.market.window_len_s = w;
+    }
+    if let Some(d) = args.cert_dir {
+        cfg.cert_dir = d;
+    }
+    cfg.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let emu = Emulator::start(cfg).await?;
+        let line = serde_json::to_string(&emu.info)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        drop(out);
+        match args.seconds {
+            Some(n) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(n)) => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?,
+        }
+        emu.shutdown().await;
+        Ok(())
+    })
+}
