@@ -2,7 +2,9 @@
 
 mod bench;
 mod bus_cmd;
+mod features_cmd;
 mod machine;
+mod trade_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +27,13 @@ enum Command {
         #[command(subcommand)]
         command: bus_cmd::BusCommand,
     },
+    /// The decision process: read the bus, decide, publish decisions (paper mode).
+    Trade(trade_cmd::TradeArgs),
+    /// The decision core's feature catalogue: docs, synthetic market, training export.
+    Features {
+        #[command(subcommand)]
+        command: features_cmd::FeaturesCommand,
+    },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -41,5 +50,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Bench { area } => bench::run(area),
+        Command::Trade(args) => trade_cmd::run(&args),
+        Command::Features { command } => features_cmd::run(command),
     }
 }
