@@ -479,3 +479,16 @@ mod tests {
         assert_ne!(schema_hash(), 0);
     }
 }
+
+#[cfg(test)]
+mod doc_sync {
+    #[test]
+    fn docs_features_md_is_in_sync_with_the_catalogue() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/features.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == super::markdown(),
+            "docs/features.md is stale: regenerate with `cargo run -p ringbolt -- features doc > docs/features.md`"
+        );
+    }
+}

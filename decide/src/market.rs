@@ -226,21 +226,14 @@ impl WindowSlot {
         }
     }
 
+    /// Reuses the slot for the window starting at `start_s`: a fresh value built on the stack
+    /// (no heap allocation; happens a few times per window, off the per-event path).
     fn reset(&mut self, start_s: i64, params: MarketParams) {
-        self.start_s = start_s;
-        self.strike_e18 = 0;
-        self.strike = 0.0;
-        self.strike_known = false;
-        self.strike_seq = 0;
-        self.ref_at_start = 0.0;
-        self.books[0].reset();
-        self.books[1].reset();
-        self.snap_sides = [0; 2];
-        self.instruments = [u32::MAX; 2];
-        self.params = params;
-        self.position_shares = 0.0;
-        self.orders = 0;
-        self.last_fire_ns = 0;
+        *self = Self {
+            start_s,
+            params,
+            ..Self::new()
+        };
     }
 }
 

@@ -15,7 +15,12 @@ use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
 use ringbolt_decide::{DecideConfig, schema_hash};
 
 fn items(windows: u32, seed: u64) -> Vec<SynthItem> {
-    SynthStream::new(SynthConfig { windows, seed, ..SynthConfig::default() }).collect()
+    SynthStream::new(SynthConfig {
+        windows,
+        seed,
+        ..SynthConfig::default()
+    })
+    .collect()
 }
 
 /// Replays `items`, scoring the model inline on the engine's cadence when `ensemble` is given.
@@ -33,11 +38,19 @@ fn replay(items: &[SynthItem], mut ensemble: Option<&mut Ensemble>) -> (Engine, 
                 if want && let Some(ens) = ensemble.as_deref_mut() {
                     let ts = engine.state.now_ns;
                     let p = ens.predict(engine.compute_features()).unwrap();
-                    prob = Some(ModelProb { p_up: p, features_ts_ns: ts, schema_hash: schema_hash(), features_version: 0 });
+                    prob = Some(ModelProb {
+                        p_up: p,
+                        features_ts_ns: ts,
+                        schema_hash: schema_hash(),
+                        features_version: 0,
+                    });
                 }
                 let out = engine.decide_after(rec, update, prob);
                 if let Some(d) = out.decision {
-                    assert_eq!(out.intent.is_some(), d.body_as::<Decision>().unwrap().fired == 1);
+                    assert_eq!(
+                        out.intent.is_some(),
+                        d.body_as::<Decision>().unwrap().fired == 1
+                    );
                     decisions.push(d);
                 }
             }
@@ -78,7 +91,10 @@ fn strikes_rollover_and_fires_are_consistent() {
     for (start, value) in &starts {
         if let Some(w) = engine.state.window(*start) {
             assert!(w.strike_known);
-            assert_eq!(w.strike_e18, *value, "strike of {start} must be the exact Chainlink value");
+            assert_eq!(
+                w.strike_e18, *value,
+                "strike of {start} must be the exact Chainlink value"
+            );
         }
     }
     let cfg = DecideConfig::default();
@@ -87,7 +103,12 @@ fn strikes_rollover_and_fires_are_consistent() {
     for d in &decisions {
         let b = d.body_as::<Decision>().unwrap();
         let reason = Reason::from_u8(b.reason).unwrap();
-        assert!(b.probability > 0 && b.probability < 1_000_000_000 || reason == Reason::NoWindow || reason == Reason::NoStrike || reason == Reason::NoReference);
+        assert!(
+            b.probability > 0 && b.probability < 1_000_000_000
+                || reason == Reason::NoWindow
+                || reason == Reason::NoStrike
+                || reason == Reason::NoReference
+        );
         if b.fired == 1 {
             fired += 1;
             assert_eq!(reason, Reason::Fired);
@@ -102,7 +123,10 @@ fn strikes_rollover_and_fires_are_consistent() {
             assert_eq!(b.client_order_id, 0);
         }
     }
-    assert!(fired > 0, "the lagging synthetic market maker must offer some edge");
+    assert!(
+        fired > 0,
+        "the lagging synthetic market maker must offer some edge"
+    );
     // Per-window limits hold.
     for w in &engine.state.windows {
         assert!(w.orders <= cfg.risk.max_orders_per_window);
@@ -145,14 +169,23 @@ fn untrusted_or_stale_venues_drop_out_of_the_reference() {
         1,
         0,
         &FeedStatusBody {
-            messages: 0, gaps: 0, gap_records: 0, reconnects: 0, resyncs: 0, parse_errors: 0,
-            state: FeedState::GapDetected as u8, reserved: [0; 31],
+            messages: 0,
+            gaps: 0,
+            gap_records: 0,
+            reconnects: 0,
+            resyncs: 0,
+            parse_errors: 0,
+            state: FeedState::GapDetected as u8,
+            reserved: [0; 31],
         },
     );
     fs.recv_ts_ns = t0 + 3;
     e.update(&fs);
     assert_eq!(e.state.reference_venues, 2);
-    assert!((e.state.reference - 101.1).abs() < 1e-9, "median of 100.1 and 102.1");
+    assert!(
+        (e.state.reference - 101.1).abs() < 1e-9,
+        "median of 100.1 and 102.1"
+    );
     // Time passes beyond the staleness limit: only the venue that keeps quoting counts.
     e.update(&top(Venue::Okx, 103.0, 103.2, t0 + 3 * NS, 4));
     assert_eq!(e.state.reference_venues, 1);
@@ -165,13 +198,18 @@ fn random_garbage_records_are_counted_not_fatal() {
     let mut e = Engine::new(DecideConfig::default());
     for it in items.iter().take(20_000) {
         match it {
-            SynthItem::Instrument { id, venue, name } => e.register_instrument(*id, *venue, name).unwrap(),
+            SynthItem::Instrument { id, venue, name } => {
+                e.register_instrument(*id, *venue, name).unwrap()
+            }
             SynthItem::Record(r) => {
                 e.on_record(r, None);
             }
         }
     }
-    let n: u64 = std::env::var("DECIDE_FUZZ_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: u64 = std::env::var("DECIDE_FUZZ_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let mut rng = StdRng::seed_from_u64(1);
     let base = e.state.now_ns;
     for i in 0..n {
@@ -191,7 +229,17 @@ fn random_garbage_records_are_counted_not_fatal() {
         }
     }
     let errs = e.state.errors;
-    assert!(errs.unknown_kind_or_venue > 0 && errs.unknown_instrument + errs.bad_levels + errs.bad_prices > 0, "{errs:?}");
-    assert!(e.register_instrument(3, Venue::Polymarket, "btc-updown-5m-17/up/1").is_err());
-    assert!(e.register_instrument(1 << 20, Venue::Coinbase, "BTC-USD").is_err());
+    assert!(
+        errs.unknown_kind_or_venue > 0
+            && errs.unknown_instrument + errs.bad_levels + errs.bad_prices > 0,
+        "{errs:?}"
+    );
+    assert!(
+        e.register_instrument(3, Venue::Polymarket, "btc-updown-5m-17/up/1")
+            .is_err()
+    );
+    assert!(
+        e.register_instrument(1 << 20, Venue::Coinbase, "BTC-USD")
+            .is_err()
+    );
 }

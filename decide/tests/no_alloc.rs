@@ -37,7 +37,12 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn hot_path_does_not_allocate() {
-    let items: Vec<SynthItem> = SynthStream::new(SynthConfig { windows: 2, seed: 4, ..SynthConfig::default() }).collect();
+    let items: Vec<SynthItem> = SynthStream::new(SynthConfig {
+        windows: 2,
+        seed: 4,
+        ..SynthConfig::default()
+    })
+    .collect();
     let dir = ModelDir::load(&shipped_model_dir()).unwrap();
     let mut ens = Ensemble::load(&dir, EvaluatorKind::Native).unwrap();
     let mut engine = Engine::new(DecideConfig::default());
@@ -64,12 +69,22 @@ fn hot_path_does_not_allocate() {
             let mut x = [0f32; ringbolt_decide::N_FEATURES];
             let (v, ts) = fslot.read(&mut x).unwrap();
             let p = ens.predict(&x).unwrap();
-            pslot.publish(&ModelProb { p_up: p, features_ts_ns: ts, schema_hash: hash, features_version: v });
+            pslot.publish(&ModelProb {
+                p_up: p,
+                features_ts_ns: ts,
+                schema_hash: hash,
+                features_version: v,
+            });
         }
         let out = engine.decide_after(rec, update, pslot.latest());
         decisions += u64::from(out.decision.is_some());
     }
     let after = ALLOCS.load(Ordering::Relaxed);
     assert!(decisions > 1_000);
-    assert_eq!(after - before, 0, "allocations on the hot path over {} records", records.len());
+    assert_eq!(
+        after - before,
+        0,
+        "allocations on the hot path over {} records",
+        records.len()
+    );
 }

@@ -137,10 +137,11 @@ def main() -> int:
 
     xgb = xgboost.XGBClassifier(n_estimators=args.trees, max_depth=args.depth, learning_rate=0.08,
                                 subsample=0.8, colsample_bytree=0.8, base_score=0.5, tree_method="hist",
+                                min_child_weight=20, reg_lambda=5.0,
                                 random_state=args.seed, n_jobs=2, eval_metric="logloss")
     xgb.fit(X[tr], y[tr])
     cat = catboost.CatBoostClassifier(iterations=args.trees, depth=args.depth, learning_rate=0.08,
-                                      random_seed=args.seed, thread_count=2, verbose=False,
+                                      random_seed=args.seed, thread_count=2, verbose=False, l2_leaf_reg=10,
                                       allow_writing_files=False)
     cat.fit(X[tr], y[tr])
 

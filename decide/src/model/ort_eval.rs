@@ -37,40 +37,35 @@ pub fn candidate_libraries() -> Vec<PathBuf> {
     push_ancestors(Path::new(env!("CARGO_MANIFEST_DIR")));
     let mut found = Vec::new();
     for root in roots {
-        let lib = root.join(".venv").join("lib");
-        let Ok(entries) = std::fs::read_dir(&lib) else {
-            continue;
-        };
-        let mut pys: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("python3"))
-            })
-            .collect();
-        pys.sort();
-        for py in pys {
+        for py in entries_starting_with(&root.join(".venv").join("lib"), "python3") {
             let capi = py.join("site-packages").join("onnxruntime").join("capi");
-            let Ok(files) = std::fs::read_dir(&capi) else {
-                continue;
-            };
-            let mut libs: Vec<PathBuf> = files
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("libonnxruntime.so"))
-                })
-                .collect();
-            libs.sort();
             // Prefer the fully versioned name (libonnxruntime.so.1.31.1).
-            found.extend(libs.into_iter().rev());
+            found.extend(
+                entries_starting_with(&capi, "libonnxruntime.so")
+                    .into_iter()
+                    .rev(),
+            );
         }
     }
     found
+}
+
+/// Sorted entries of `dir` whose file name starts with `prefix` (empty if unreadable).
+fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Locates the library: [`DYLIB_ENV`] if set, else the first candidate.
