@@ -1,7 +1,7 @@
 //! The feature catalogue: ONE definition of every model input, used by the live reflex/model
 //! paths, by replay and by `ringbolt features export` (training).
 //!
-//! Each entry of [`features!`] gives a name, a unit, the update trigger, the formula text (for
+//! Each entry of `features!` gives a name, a unit, the update trigger, the formula text (for
 //! docs/features.md) and the expression that computes it from a [`Ctx`] snapshot of the
 //! [`MarketState`]. The catalogue order is the model's input order; [`schema_hash`] hashes names
 //! and units so a model trained on another schema is refused at load time.
