@@ -185,6 +185,26 @@ fn trade_decides_on_a_live_synthetic_market_like_the_replay() {
         .count();
     assert!(with_model > 0);
 
+    // ort, when its library is available (always in CI): the reference evaluator drives the
+    // model thread the same way.
+    let ort_ok = ringbolt_decide::model::ort_eval::environment().is_ok();
+    assert!(
+        ort_ok || std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true and ONNX Runtime is unavailable"
+    );
+    if ort_ok {
+        let dec_ort = format!("rb-test-dec-ortok-{pid}");
+        let summary = run_trade(&config(&dir, "ortok", &market, &dec_ort, "ort"));
+        let _ = Segment::unlink(&dec_ort);
+        assert!(summary["model_scores"].as_u64().unwrap() > 10, "{summary}");
+        assert!(
+            summary["model_decisions"].as_u64().unwrap() > 0,
+            "{summary}"
+        );
+    } else {
+        eprintln!("SKIPPED the ort trade run: ONNX Runtime unavailable");
+    }
+
     // ort with a missing library: a start-up error that names the fix.
     let out = Command::new(BIN)
         .args(["trade", "--config"])
@@ -223,4 +243,71 @@ fn example_config_parses() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("opening input segment"), "{err}");
+}
+
+#[test]
+fn features_export_from_a_dump_equals_export_from_the_generator() {
+    let dir = std::env::temp_dir().join(format!("rb-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("stream.rbdump");
+    let ok = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let common = ["--windows", "3", "--seed", "17"];
+    ok(&[
+        &["features", "synth", "--out", dump.to_str().unwrap()][..],
+        &common[..],
+    ]
+    .concat());
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    ok(&[
+        "features",
+        "export",
+        "--input",
+        dump.to_str().unwrap(),
+        "--out-dir",
+        a.to_str().unwrap(),
+    ]);
+    ok(&[
+        &["features", "export", "--out-dir", b.to_str().unwrap()][..],
+        &common[..],
+    ]
+    .concat());
+    for f in ["features.npy", "rows.npy"] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x.len() > 1_000, "{f}: {} bytes", x.len());
+        assert!(x == y, "{f} differs between dump and generator input");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(
+        meta["feature_schema_hash"],
+        format!("{:#010x}", ringbolt_decide::schema_hash())
+    );
+    assert!(meta["windows"].as_u64().unwrap() >= 2);
+    // A truncated dump is an error naming the offset, not a crash.
+    let bytes = std::fs::read(&dump).unwrap();
+    std::fs::write(&dump, &bytes[..bytes.len() - 5]).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "features",
+            "export",
+            "--input",
+            dump.to_str().unwrap(),
+            "--out-dir",
+            a.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt dump frame at byte"));
+    std::fs::remove_dir_all(&dir).ok();
 }
