@@ -44,6 +44,11 @@ pub struct TreeEnsemble {
     /// Leaf weight per output column, `leaf_weight[node * columns + k]`.
     leaf_weight: Vec<f32>,
     roots: Vec<u32>,
+    /// Per tree: `u32::MAX` = generic walk from `roots`, else index into `oblivious`.
+    oblivious_of: Vec<u32>,
+    oblivious: Vec<Oblivious>,
+    /// Leaf tables of the oblivious trees: `2^depth × columns` weights each.
+    oblivious_leaves: Vec<f32>,
     columns: usize,
     base_values: Vec<f32>,
     post: PostTransform,
@@ -195,6 +200,9 @@ impl TreeEnsemble {
             missing_true: Vec::with_capacity(n),
             leaf_weight: vec![0.0; n * columns],
             roots: Vec::new(),
+            oblivious_of: Vec::new(),
+            oblivious: Vec::new(),
+            oblivious_leaves: Vec::new(),
             columns,
             base_values: floats(node, "base_values"),
             post,
@@ -253,7 +261,87 @@ impl TreeEnsemble {
             let col = w_id[k].max(0) as usize;
             e.leaf_weight[i * columns + col] += w_val[k];
         }
+        for t in 0..e.roots.len() {
+            let idx = e.detect_oblivious(e.roots[t] as usize);
+            e.oblivious_of.push(idx);
+        }
         Ok(e)
+    }
+
+    /// If the tree at `root` is oblivious (every level splits on one feature/threshold/mode, all
+    /// leaves at the same depth — CatBoost's trees), builds its leaf table and returns its index.
+    fn detect_oblivious(&mut self, root: usize) -> u32 {
+        let mut level = vec![root];
+        let mut splits: Vec<(u32, f32, u8, bool)> = Vec::new();
+        loop {
+            let first = level[0];
+            if self.mode[first] == Mode::Leaf as u8 {
+                if level.iter().any(|&i| self.mode[i] != Mode::Leaf as u8) {
+                    return u32::MAX;
+                }
+                break;
+            }
+            let key = (
+                self.feature[first],
+                self.threshold[first],
+                self.mode[first],
+                self.missing_true[first],
+            );
+            if splits.len() >= MAX_OBLIVIOUS_DEPTH
+                || level.iter().any(|&i| {
+                    (
+                        self.feature[i],
+                        self.threshold[i].to_bits(),
+                        self.mode[i],
+                        self.missing_true[i],
+                    ) != (key.0, key.1.to_bits(), key.2, key.3)
+                })
+            {
+                return u32::MAX;
+            }
+            splits.push(key);
+            level = level
+                .iter()
+                .flat_map(|&i| [self.true_child[i] as usize, self.false_child[i] as usize])
+                .collect();
+        }
+        let depth = splits.len();
+        let mut ob = Oblivious {
+            depth: depth as u8,
+            feature: [0; MAX_OBLIVIOUS_DEPTH],
+            threshold: [0.0; MAX_OBLIVIOUS_DEPTH],
+            mode: [0; MAX_OBLIVIOUS_DEPTH],
+            missing_true: [false; MAX_OBLIVIOUS_DEPTH],
+            leaves: self.oblivious_leaves.len() as u32,
+        };
+        for (d, (f, t, m, miss)) in splits.iter().enumerate() {
+            ob.feature[d] = *f;
+            ob.threshold[d] = *t;
+            ob.mode[d] = *m;
+            ob.missing_true[d] = *miss;
+        }
+        // Leaf table: bit d (MSB first) = the decision at depth d was "true".
+        for idx in 0..(1usize << depth) {
+            let mut i = root;
+            for d in 0..depth {
+                let go_true = idx >> (depth - 1 - d) & 1 == 1;
+                i = if go_true {
+                    self.true_child[i]
+                } else {
+                    self.false_child[i]
+                } as usize;
+            }
+            let w = &self.leaf_weight[i * self.columns..(i + 1) * self.columns];
+            self.oblivious_leaves.extend_from_slice(w);
+        }
+        self.oblivious.push(ob);
+        (self.oblivious.len() - 1) as u32
+    }
+
+    /// Number of trees scored through the oblivious (CatBoost) fast path.
+    #[must_use]
+    pub fn oblivious_trees(&self) -> usize {
+        self.oblivious.len()
     }
 
     /// Every (feature, threshold) pair of the split nodes (for test-vector generation).
@@ -273,27 +361,34 @@ impl TreeEnsemble {
     #[inline]
     fn raw(&self, x: &[f32], col: usize) -> f32 {
         let mut sum = 0.0f32;
-        for &root in &self.roots {
+        for (&root, &ob) in self.roots.iter().zip(&self.oblivious_of) {
+            if ob != u32::MAX {
+                let o = &self.oblivious[ob as usize];
+                let mut idx = 0usize;
+                for d in 0..o.depth as usize {
+                    let go = decide(
+                        o.mode[d],
+                        x[o.feature[d] as usize],
+                        o.threshold[d],
+                        o.missing_true[d],
+                    );
+                    idx = idx << 1 | usize::from(go);
+                }
+                sum += self.oblivious_leaves[o.leaves as usize + idx * self.columns + col];
+                continue;
+            }
             let mut i = root as usize;
             loop {
                 let mode = self.mode[i];
                 if mode == Mode::Leaf as u8 {
                     break;
                 }
-                let v = x[self.feature[i] as usize];
-                let t = self.threshold[i];
-                let go_true = if v.is_nan() {
-                    self.missing_true[i]
-                } else {
-                    match mode {
-                        0 => v <= t,
-                        1 => v < t,
-                        2 => v >= t,
-                        3 => v > t,
-                        4 => v == t,
-                        _ => v != t,
-                    }
-                };
+                let go_true = decide(
+                    mode,
+                    x[self.feature[i] as usize],
+                    self.threshold[i],
+                    self.missing_true[i],
+                );
                 i = if go_true {
                     self.true_child[i]
                 } else {
@@ -332,6 +427,36 @@ impl TreeEnsemble {
             }
             PostTransform::None => f64::from(s1),
         }
+    }
+}
+
+/// Deepest oblivious tree handled by the fast path.
+const MAX_OBLIVIOUS_DEPTH: usize = 12;
+
+/// One oblivious tree: one split per level, leaves in a table indexed by the decision bits.
+#[derive(Clone, Copy, Debug)]
+struct Oblivious {
+    depth: u8,
+    feature: [u32; MAX_OBLIVIOUS_DEPTH],
+    threshold: [f32; MAX_OBLIVIOUS_DEPTH],
+    mode: [u8; MAX_OBLIVIOUS_DEPTH],
+    missing_true: [bool; MAX_OBLIVIOUS_DEPTH],
+    leaves: u32,
+}
+
+/// One node's decision (ONNX semantics; NaN follows `missing_value_tracks_true`).
+#[inline(always)]
+fn decide(mode: u8, v: f32, t: f32, missing_true: bool) -> bool {
+    if v.is_nan() {
+        return missing_true;
+    }
+    match mode {
+        0 => v <= t,
+        1 => v < t,
+        2 => v >= t,
+        3 => v > t,
+        4 => v == t,
+        _ => v != t,
     }
 }
 
