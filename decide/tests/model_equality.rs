@@ -77,8 +77,14 @@ fn native_evaluator_equals_ort_on_10k_random_vectors() {
     // CatBoost's oblivious trees take the table fast path, XGBoost's the generic walk: both are
     // covered by the comparison below.
     let oblivious: Vec<usize> = trees.iter().map(TreeEnsemble::oblivious_trees).collect();
-    assert!(oblivious.iter().any(|n| *n > 0), "no oblivious tree detected: {oblivious:?}");
-    assert!(trees.iter().any(|t| t.oblivious_trees() < t.trees()), "no generic tree: {oblivious:?}");
+    assert!(
+        oblivious.iter().any(|n| *n > 0),
+        "no oblivious tree detected: {oblivious:?}"
+    );
+    assert!(
+        trees.iter().any(|t| t.oblivious_trees() < t.trees()),
+        "no generic tree: {oblivious:?}"
+    );
     let xs = vectors(&trees, 10_000, 42);
     let mut worst = 0.0f64;
     for x in &xs {
