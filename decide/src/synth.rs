@@ -282,17 +282,8 @@ impl SynthStream {
     }
 
     fn status(&mut self, venue: Venue, state: FeedState, ts: i64) {
-        let body = FeedStatusBody {
-            messages: 0,
-            gaps: 0,
-            gap_records: 0,
-            reconnects: 0,
-            resyncs: 0,
-            parse_errors: 0,
-            state: state as u8,
-            reserved: [0; 31],
-        };
-        self.push(Record::new(venue, 0, 0, &body), ts, ts);
+        let rec = feed_status_record(venue, 0, state);
+        self.push(rec, ts, ts);
     }
 
     fn price_lagged(&self, lag_steps: usize) -> f64 {
@@ -502,6 +493,22 @@ impl SynthStream {
             }
         }
     }
+}
+
+/// A `FeedStatus` record for `venue`/`stream` in `state`, counters zero.
+#[must_use]
+pub fn feed_status_record(venue: Venue, stream: u8, state: FeedState) -> Record {
+    let body = FeedStatusBody {
+        messages: 0,
+        gaps: 0,
+        gap_records: 0,
+        reconnects: 0,
+        resyncs: 0,
+        parse_errors: 0,
+        state: state as u8,
+        reserved: [0; 31],
+    };
+    Record::new(venue, stream, 0, &body)
 }
 
 impl Iterator for SynthStream {

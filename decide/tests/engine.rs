@@ -4,14 +4,12 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ringbolt_bus::{
-    Decision, FeedState, FeedStatusBody, PRICE_SCALE, Record, SIZE_SCALE, TopOfBook, Venue,
-};
+use ringbolt_bus::{Decision, FeedState, PRICE_SCALE, Record, SIZE_SCALE, TopOfBook, Venue};
 use ringbolt_decide::engine::{Engine, Reason};
 use ringbolt_decide::market::{NS, WINDOW_S};
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
 use ringbolt_decide::slot::ModelProb;
-use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream, feed_status_record};
 use ringbolt_decide::{DecideConfig, schema_hash};
 
 fn items(windows: u32, seed: u64) -> Vec<SynthItem> {
@@ -164,21 +162,7 @@ fn untrusted_or_stale_venues_drop_out_of_the_reference() {
     assert_eq!(e.state.reference_venues, 3);
     assert!((e.state.reference - 101.1).abs() < 1e-9);
     // Kraken's stream goes stale by its feed status: it leaves the median.
-    let mut fs = Record::new(
-        Venue::Kraken,
-        1,
-        0,
-        &FeedStatusBody {
-            messages: 0,
-            gaps: 0,
-            gap_records: 0,
-            reconnects: 0,
-            resyncs: 0,
-            parse_errors: 0,
-            state: FeedState::GapDetected as u8,
-            reserved: [0; 31],
-        },
-    );
+    let mut fs = feed_status_record(Venue::Kraken, 1, FeedState::GapDetected);
     fs.recv_ts_ns = t0 + 3;
     e.update(&fs);
     assert_eq!(e.state.reference_venues, 2);
