@@ -3,7 +3,9 @@
 mod bench;
 mod bus_cmd;
 mod emulate_cmd;
+mod features_cmd;
 mod machine;
+mod trade_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +28,13 @@ enum Command {
         #[command(subcommand)]
         command: bus_cmd::BusCommand,
     },
+    /// The decision process: read the bus, decide, publish decisions (paper mode).
+    Trade(trade_cmd::TradeArgs),
+    /// The decision core's feature catalogue: docs, synthetic market, training export.
+    Features {
+        #[command(subcommand)]
+        command: features_cmd::FeaturesCommand,
+    },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -46,5 +55,7 @@ fn main() -> Result<()> {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
+        Command::Trade(args) => trade_cmd::run(&args),
+        Command::Features { command } => features_cmd::run(command),
     }
 }

@@ -1,0 +1,468 @@
+//! The reflex pass: event in → state update → decision record (+ optional order intent) out.
+//!
+//! Sans-IO and deterministic: the engine sees only bus [`Record`]s and the model probability it is
+//! handed, uses event time only, and allocates nothing after [`Engine::new`]. Replaying the same
+//! records with the same probabilities reproduces every decision bit for bit.
+
+use ringbolt_bus::{Decision, PRICE_SCALE, Record, SIZE_SCALE, Side, Venue};
+
+use crate::config::{DecideConfig, MarketParams};
+use crate::fair::{buy_edge, lognormal_up_probability};
+use crate::features::{self, N_FEATURES};
+use crate::market::{MarketState, NS, Outcome, Update, WINDOW_S, event_ts};
+use crate::num::{price_f64, prob_fixed};
+use crate::slot::ModelProb;
+
+/// Smallest marketable BUY notional Polymarket accepts (pUSD, PROTOCOL_NOTES.md §7).
+pub const MIN_MARKETABLE_NOTIONAL: f64 = 1.0;
+/// Bus stream number of decision records.
+pub const DECISION_STREAM: u8 = 1;
+
+/// Why a decision fired or not (the `reason` byte of [`Decision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Reason {
+    /// An intent was emitted.
+    Fired = 0,
+    /// No current window registered (no market discovery yet).
+    NoWindow = 1,
+    /// The current window's strike is unknown.
+    NoStrike = 2,
+    /// Up or Down book missing, incomplete or crossed.
+    NoBook = 3,
+    /// Neither the composite reference nor Chainlink is fresh.
+    NoReference = 4,
+    /// No fresh model probability and the baseline is not allowed.
+    NoModel = 5,
+    /// Best edge below the minimum.
+    NoEdge = 6,
+    /// Too little time left in the window.
+    TooLate = 7,
+    /// Position limit reached.
+    PositionLimit = 8,
+    /// Order-count limit reached.
+    OrderLimit = 9,
+    /// Within the cooldown after the last fire.
+    Cooldown = 10,
+    /// Price outside the allowed band.
+    PriceBand = 11,
+    /// Size below the market minimum or notional below the marketable minimum.
+    TooSmall = 12,
+    /// Trading disabled by configuration.
+    Disabled = 13,
+}
+
+impl Reason {
+    /// Every reason, in code order.
+    pub const ALL: [Reason; 14] = [
+        Reason::Fired,
+        Reason::NoWindow,
+        Reason::NoStrike,
+        Reason::NoBook,
+        Reason::NoReference,
+        Reason::NoModel,
+        Reason::NoEdge,
+        Reason::TooLate,
+        Reason::PositionLimit,
+        Reason::OrderLimit,
+        Reason::Cooldown,
+        Reason::PriceBand,
+        Reason::TooSmall,
+        Reason::Disabled,
+    ];
+
+    /// Stable snake_case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Fired => "fired",
+            Reason::NoWindow => "no_window",
+            Reason::NoStrike => "no_strike",
+            Reason::NoBook => "no_book",
+            Reason::NoReference => "no_reference",
+            Reason::NoModel => "no_model",
+            Reason::NoEdge => "no_edge",
+            Reason::TooLate => "too_late",
+            Reason::PositionLimit => "position_limit",
+            Reason::OrderLimit => "order_limit",
+            Reason::Cooldown => "cooldown",
+            Reason::PriceBand => "price_band",
+            Reason::TooSmall => "too_small",
+            Reason::Disabled => "disabled",
+        }
+    }
+
+    /// Converts the wire byte.
+    #[must_use]
+    pub fn from_u8(b: u8) -> Option<Self> {
+        Self::ALL.get(b as usize).copied()
+    }
+}
+
+/// Time in force of an intent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeInForce {
+    /// Fill and kill: take what is there at the limit, cancel the rest.
+    Fak,
+}
+
+/// An order intent for exec's pre-signed pool: everything exec needs to pick a pre-signed order
+/// (or sign one) without looking at the market again.
+///
+/// - `instrument` is the bus instrument id of the outcome token; exec resolves it to the token id
+///   through the same segment's instrument table (`<slug>/<up|down>/<token_id>`).
+/// - `price` is the limit (the best ask seen, on the market's tick grid); `size` is shares with
+///   2 decimals (Polymarket's size precision), at [`SIZE_SCALE`].
+/// - `pool_slot` is a hint: `outcome × 1000 + price in 0.001 units`; exec maps it to its pool.
+/// - Paper mode: the trading process publishes the intent as a fired [`Decision`] record only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderIntent {
+    /// Client order id: `engine_id << 48 | sequence`.
+    pub client_order_id: u64,
+    /// Bus instrument id of the outcome token bought.
+    pub instrument: u32,
+    /// Window start (Unix s).
+    pub window_start_s: i64,
+    /// Which token.
+    pub outcome: Outcome,
+    /// Always [`Side::Buy`] for now (the core does not sell inventory).
+    pub side: Side,
+    /// Limit price, [`PRICE_SCALE`].
+    pub price: i64,
+    /// Shares, [`SIZE_SCALE`], multiple of 0.01 share.
+    pub size: i64,
+    /// Time in force.
+    pub time_in_force: TimeInForce,
+    /// Do not send after this time (window end, ns).
+    pub expires_at_ns: i64,
+    /// Event time of the decision (ns).
+    pub decided_at_ns: i64,
+    /// Bus sequence of the triggering record.
+    pub trigger_seq: u64,
+    /// Probability of the bought outcome paying, [`ringbolt_bus::PROB_SCALE`].
+    pub probability: i64,
+    /// Edge after fees per share, [`PRICE_SCALE`].
+    pub edge: i64,
+    /// Pre-signed pool slot hint.
+    pub pool_slot: u16,
+}
+
+/// Counters of the reflex path.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct EngineStats {
+    /// Records applied.
+    pub records: u64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Decisions by reason code.
+    pub by_reason: [u64; 14],
+    /// Decisions that used the model probability.
+    pub model_decisions: u64,
+    /// Feature vectors computed.
+    pub feature_vectors: u64,
+}
+
+/// Result of one reflex pass.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    /// What the record changed.
+    pub update: Update,
+    /// The decision record, when the record was relevant.
+    pub decision: Option<Record>,
+    /// The intent, when the decision fired.
+    pub intent: Option<OrderIntent>,
+}
+
+/// The decision core.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: DecideConfig,
+    /// The incremental market state.
+    pub state: MarketState,
+    features: [f32; N_FEATURES],
+    last_score_ns: i64,
+    last_score_ref: f64,
+    next_order: u64,
+    decision_count: u64,
+    schema: u32,
+    /// Counters.
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    /// Builds an engine; every allocation of the decision core happens here.
+    #[must_use]
+    pub fn new(cfg: DecideConfig) -> Self {
+        Self {
+            state: MarketState::new(&cfg),
+            cfg,
+            features: [0.0; N_FEATURES],
+            last_score_ns: i64::MIN / 2,
+            last_score_ref: 0.0,
+            next_order: 1,
+            decision_count: 0,
+            schema: features::schema_hash(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &DecideConfig {
+        &self.cfg
+    }
+
+    /// Registers an instrument of the bus table (off the hot path); market parameters come
+    /// from `markets[slug]` or the default.
+    ///
+    /// # Errors
+    /// See [`MarketState::register_instrument`].
+    pub fn register_instrument(
+        &mut self,
+        id: u32,
+        venue: Venue,
+        name: &str,
+    ) -> Result<(), crate::market::RegisterError> {
+        let slug = name.split('/').next().unwrap_or("");
+        let params = self
+            .cfg
+            .markets
+            .get(slug)
+            .copied()
+            .unwrap_or(self.cfg.default_market);
+        self.state.register_instrument(id, venue, name, params)
+    }
+
+    /// Applies a record to the state. Returns what changed and whether the model should be
+    /// re-scored now (cadence elapsed, large reference move or rollover).
+    pub fn update(&mut self, rec: &Record) -> (Update, bool) {
+        self.stats.records += 1;
+        let update = self.state.apply(rec);
+        let now = self.state.now_ns;
+        let cadence = self.cfg.model_cadence_ms as i64 * 1_000_000;
+        let moved = self.last_score_ref > 0.0
+            && self.state.reference > 0.0
+            && ((self.state.reference / self.last_score_ref).ln().abs() * 1e4
+                >= self.cfg.model_rescore_move_bps);
+        let want = update.relevant() && (now - self.last_score_ns >= cadence || moved)
+            || update.rolled_over;
+        (update, want)
+    }
+
+    /// Computes the feature vector at the current event time and marks the model as re-scored
+    /// from it.
+    pub fn compute_features(&mut self) -> &[f32; N_FEATURES] {
+        features::compute(&self.state, &mut self.features);
+        self.last_score_ns = self.state.now_ns;
+        self.last_score_ref = self.state.reference;
+        self.stats.feature_vectors += 1;
+        &self.features
+    }
+
+    /// The last computed feature vector.
+    #[must_use]
+    pub fn features(&self) -> &[f32; N_FEATURES] {
+        &self.features
+    }
+
+    /// Full reflex pass for one record with the latest model probability (if any).
+    pub fn on_record(&mut self, rec: &Record, model: Option<ModelProb>) -> Output {
+        let (update, _) = self.update(rec);
+        self.decide_after(rec, update, model)
+    }
+
+    /// Decides after [`Engine::update`] when the update is relevant.
+    pub fn decide_after(
+        &mut self,
+        rec: &Record,
+        update: Update,
+        model: Option<ModelProb>,
+    ) -> Output {
+        if !update.relevant() {
+            return Output {
+                update,
+                decision: None,
+                intent: None,
+            };
+        }
+        let (decision, intent) = self.decide(rec, model);
+        Output {
+            update,
+            decision: Some(decision),
+            intent,
+        }
+    }
+
+    fn decide(
+        &mut self,
+        trigger: &Record,
+        model: Option<ModelProb>,
+    ) -> (Record, Option<OrderIntent>) {
+        let now = self.state.now_ns;
+        let mut d = Decision {
+            trigger_seq: trigger.seq,
+            book_seq: 0,
+            reference_seq: self.state.reference_seq,
+            probability: 0,
+            edge: 0,
+            price: 0,
+            size: 0,
+            client_order_id: 0,
+            feature_schema_hash: 0,
+            slot: u16::MAX,
+            fired: 0,
+            reason: 0,
+            side: Side::Buy as u8,
+            outcome: 0,
+            reserved: [0; 6],
+        };
+        let (reason, instrument, intent) = self.evaluate(now, model, trigger.seq, &mut d);
+        d.reason = reason as u8;
+        self.stats.decisions += 1;
+        self.stats.by_reason[reason as usize] += 1;
+        self.decision_count += 1;
+        let mut rec = Record::new(Venue::Internal, DECISION_STREAM, instrument, &d);
+        rec.exchange_ts_ns = now;
+        rec.recv_ts_ns = trigger.recv_ts_ns;
+        rec.venue_seq = self.decision_count;
+        (rec, intent)
+    }
+
+    fn evaluate(
+        &mut self,
+        now: i64,
+        model: Option<ModelProb>,
+        trigger_seq: u64,
+        d: &mut Decision,
+    ) -> (Reason, u32, Option<OrderIntent>) {
+        let tau = self.state.time_left_s();
+        let spot = if self.state.reference_fresh() {
+            self.state.reference
+        } else if self.state.chainlink_fresh() {
+            self.state.chainlink
+        } else {
+            0.0
+        };
+        let sigma = self.state.vol(2).max(0.5 * self.state.vol(1)).max(1e-6);
+        let max_age = self.cfg.model_max_age_ms as i64 * 1_000_000;
+        let schema = self.schema;
+        let Some(w) = self.state.current() else {
+            return (Reason::NoWindow, 0, None);
+        };
+        d.book_seq = w.books[0].last_seq.max(w.books[1].last_seq);
+        if !w.strike_known {
+            return (Reason::NoStrike, 0, None);
+        }
+        if spot <= 0.0 {
+            return (Reason::NoReference, 0, None);
+        }
+        let fresh_model = model.filter(|m| {
+            m.schema_hash == schema && now - m.features_ts_ns <= max_age && m.p_up.is_finite()
+        });
+        let p_up = match fresh_model {
+            Some(m) => {
+                d.feature_schema_hash = schema;
+                self.stats.model_decisions += 1;
+                m.p_up.clamp(crate::fair::P_MIN, 1.0 - crate::fair::P_MIN)
+            }
+            None if self.cfg.allow_baseline => lognormal_up_probability(spot, w.strike, sigma, tau),
+            None => return (Reason::NoModel, 0, None),
+        };
+        d.probability = prob_fixed(p_up);
+        let (up, down) = (&w.books[0], &w.books[1]);
+        if !up.is_valid() || !down.is_valid() {
+            return (Reason::NoBook, 0, None);
+        }
+        let params: MarketParams = w.params;
+        let (Some((up_ask, up_sz)), Some((dn_ask, dn_sz))) = (up.best_ask(), down.best_ask())
+        else {
+            return (Reason::NoBook, 0, None);
+        };
+        let e_up = buy_edge(p_up, price_f64(up_ask), &params);
+        let e_dn = buy_edge(1.0 - p_up, price_f64(dn_ask), &params);
+        let (outcome, ask, ask_sz, edge, p_win) = if e_up >= e_dn {
+            (Outcome::Up, up_ask, up_sz, e_up, p_up)
+        } else {
+            (Outcome::Down, dn_ask, dn_sz, e_dn, 1.0 - p_up)
+        };
+        let instrument = w.instruments[outcome as usize];
+        let instrument = if instrument == u32::MAX {
+            0
+        } else {
+            instrument
+        };
+        d.outcome = outcome as u8;
+        d.edge = (edge * PRICE_SCALE as f64).round() as i64;
+        d.price = ask;
+        let risk = self.cfg.risk;
+        if edge < risk.min_edge {
+            return (Reason::NoEdge, instrument, None);
+        }
+        if !risk.enabled {
+            return (Reason::Disabled, instrument, None);
+        }
+        if tau < risk.min_time_left_s {
+            return (Reason::TooLate, instrument, None);
+        }
+        let ask_f = price_f64(ask);
+        if ask_f < risk.min_price || ask_f > risk.max_price {
+            return (Reason::PriceBand, instrument, None);
+        }
+        if w.orders >= risk.max_orders_per_window {
+            return (Reason::OrderLimit, instrument, None);
+        }
+        if w.last_fire_ns != 0 && now - w.last_fire_ns < risk.cooldown_ms as i64 * 1_000_000 {
+            return (Reason::Cooldown, instrument, None);
+        }
+        let room = risk.max_position_shares - w.position_shares;
+        if room < params.min_size_shares {
+            return (Reason::PositionLimit, instrument, None);
+        }
+        let shares = risk
+            .max_order_shares
+            .min(room)
+            .min(ask_sz as f64 / SIZE_SCALE as f64);
+        let centi_shares = (shares * 100.0).floor();
+        let shares = centi_shares / 100.0;
+        if shares < params.min_size_shares || shares * ask_f < MIN_MARKETABLE_NOTIONAL {
+            return (Reason::TooSmall, instrument, None);
+        }
+        let size = centi_shares as i64 * (SIZE_SCALE / 100);
+        let client_order_id = u64::from(self.cfg.engine_id) << 48 | self.next_order;
+        self.next_order += 1;
+        let pool_slot = (outcome as u16) * 1000 + (ask / (PRICE_SCALE / 1000)) as u16;
+        let window_start_s = w.start_s;
+        d.size = size;
+        d.client_order_id = client_order_id;
+        d.slot = pool_slot;
+        d.fired = 1;
+        let intent = OrderIntent {
+            client_order_id,
+            instrument,
+            window_start_s,
+            outcome,
+            side: Side::Buy,
+            price: ask,
+            size,
+            time_in_force: TimeInForce::Fak,
+            expires_at_ns: (window_start_s + WINDOW_S) * NS,
+            decided_at_ns: now,
+            trigger_seq,
+            probability: prob_fixed(p_win),
+            edge: d.edge,
+            pool_slot,
+        };
+        if let Some(w) = self.state.current_mut() {
+            w.orders += 1;
+            w.position_shares += shares;
+            w.last_fire_ns = now;
+        }
+        (Reason::Fired, instrument, Some(intent))
+    }
+}
+
+/// The event time of a record as the engine sees it (re-exported for drivers).
+#[must_use]
+pub fn record_time(rec: &Record) -> i64 {
+    event_ts(rec)
+}

@@ -1,0 +1,958 @@
+//! Incremental market state: windows and their Polymarket books, per-venue tops and trades, the
+//! composite BTC reference, Chainlink, EWMA volatilities and order-flow accumulators.
+//!
+//! Every update is O(1) or O(levels touched); all storage is sized at construction, so nothing
+//! allocates after start-up. Time is *event time* (the record's receive stamp), never the wall
+//! clock, so replaying a stream reproduces the state bit for bit.
+
+use ringbolt_bus::{
+    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody,
+    IndexPrice, Record, RecordKind, Side, TopOfBook, Trade, Venue,
+};
+
+use crate::book::PolyBook;
+use crate::config::{DecideConfig, MarketParams};
+use crate::num::{e18_f64, price_f64, size_f64};
+
+/// Window length (s).
+pub const WINDOW_S: i64 = 300;
+/// Nanoseconds per second.
+pub const NS: i64 = 1_000_000_000;
+/// Window slots kept (previous, current, next and one spare).
+pub const WINDOW_SLOTS: usize = 4;
+/// Venues that make up the composite reference, in feature order.
+pub const REF_VENUES: [Venue; 9] = [
+    Venue::Coinbase,
+    Venue::BinanceSpot,
+    Venue::BinanceFutures,
+    Venue::Kraken,
+    Venue::Gemini,
+    Venue::Bybit,
+    Venue::Okx,
+    Venue::Deribit,
+    Venue::Bitstamp,
+];
+/// Per-second history kept for returns (s).
+pub const HISTORY_S: usize = 128;
+/// Half-lives of the reference volatility estimators (s).
+pub const VOL_HALF_LIVES_S: [f64; 4] = [15.0, 60.0, 300.0, 900.0];
+/// Time constants of the flow accumulators (s): 1, 10, 60.
+pub const FLOW_TAUS_S: [f64; 3] = [1.0, 10.0, 60.0];
+
+const VENUE_SLOTS: usize = 16;
+
+/// Which outcome token of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The "Up" token (pays 1 if Chainlink end ≥ start).
+    Up = 0,
+    /// The "Down" token.
+    Down = 1,
+}
+
+/// What an instrument id is to the decision core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InstrumentRole {
+    /// Not registered (yet).
+    #[default]
+    Unknown,
+    /// A Polymarket outcome token of the window starting at `window_start_s`.
+    Outcome {
+        /// Window start (Unix s).
+        window_start_s: i64,
+        /// Up or Down.
+        outcome: Outcome,
+    },
+    /// Any other instrument (BTC spot/perp on a reference venue, Chainlink feed).
+    Reference,
+}
+
+/// Errors of instrument registration.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The id does not fit the configured table.
+    #[error("instrument id {id} exceeds the table capacity {capacity}")]
+    Capacity {
+        /// Offending id.
+        id: u32,
+        /// Configured capacity.
+        capacity: usize,
+    },
+    /// A Polymarket name not of the form `btc-updown-5m-<start>/<up|down>/<token_id>`.
+    #[error("polymarket instrument name {0:?} is not btc-updown-5m-<start>/<up|down>/<token_id>")]
+    BadName(String),
+}
+
+/// Parses `btc-updown-5m-<start>/<up|down>/<token_id>` into (window start s, outcome).
+#[must_use]
+pub fn parse_outcome_name(name: &str) -> Option<(i64, Outcome)> {
+    let mut parts = name.split('/');
+    let slug = parts.next()?;
+    let outcome = match parts.next()? {
+        "up" => Outcome::Up,
+        "down" => Outcome::Down,
+        _ => return None,
+    };
+    let token = parts.next()?;
+    if parts.next().is_some() || token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let start: i64 = slug.strip_prefix("btc-updown-5m-")?.parse().ok()?;
+    (start > 0 && start % WINDOW_S == 0).then_some((start, outcome))
+}
+
+/// The slug of the window starting at `start_s`.
+#[must_use]
+pub fn slug_of(start_s: i64) -> String {
+    format!("btc-updown-5m-{start_s}")
+}
+
+/// An exponentially decaying sum in event time: `v(t) = Σ x_i e^{−(t−t_i)/τ}`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Decay {
+    value: f64,
+    ts_ns: i64,
+}
+
+impl Decay {
+    /// Adds `x` at `now_ns` with time constant `tau_s`.
+    pub fn add(&mut self, now_ns: i64, x: f64, tau_s: f64) {
+        self.value = self.get(now_ns, tau_s) + x;
+        self.ts_ns = self.ts_ns.max(now_ns);
+    }
+
+    /// The decayed value at `now_ns`.
+    #[must_use]
+    pub fn get(&self, now_ns: i64, tau_s: f64) -> f64 {
+        let dt = (now_ns - self.ts_ns).max(0) as f64 / NS as f64;
+        self.value * (-dt / tau_s).exp()
+    }
+}
+
+/// One reference venue's latest view.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VenueState {
+    /// Best bid (USD), 0 if none.
+    pub bid: f64,
+    /// Best ask (USD), 0 if none.
+    pub ask: f64,
+    /// Size at best bid (BTC or contracts).
+    pub bid_size: f64,
+    /// Size at best ask.
+    pub ask_size: f64,
+    /// Event time of the last top of book (ns).
+    pub top_ts_ns: i64,
+    /// Last trade price (USD).
+    pub trade_price: f64,
+    /// Event time of the last trade (ns).
+    pub trade_ts_ns: i64,
+    /// Bit i set = stream i reported a state that is not trustworthy.
+    pub untrusted_streams: u16,
+    /// Bus sequence of the last record that moved this venue's price.
+    pub seq: u64,
+}
+
+impl VenueState {
+    /// The venue's price: mid of its top of book, else its last trade; with its event time.
+    #[must_use]
+    pub fn price(&self) -> Option<(f64, i64)> {
+        if self.bid > 0.0
+            && self.ask > 0.0
+            && self.ask >= self.bid
+            && self.top_ts_ns >= self.trade_ts_ns
+        {
+            Some(((self.bid + self.ask) * 0.5, self.top_ts_ns))
+        } else if self.trade_price > 0.0 {
+            Some((self.trade_price, self.trade_ts_ns))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the venue counts at `now_ns`: all its streams trustworthy and data fresh.
+    #[must_use]
+    pub fn usable(&self, now_ns: i64, stale_ns: i64) -> bool {
+        self.untrusted_streams == 0 && self.price().is_some_and(|(_, ts)| now_ns - ts <= stale_ns)
+    }
+}
+
+/// One 5-minute window: strike, books, position.
+#[derive(Clone, Debug)]
+pub struct WindowSlot {
+    /// Window start (Unix s); 0 = empty slot.
+    pub start_s: i64,
+    /// Strike, Chainlink value at the start, exact at 1e18.
+    pub strike_e18: i128,
+    /// Strike as f64 (USD).
+    pub strike: f64,
+    /// Whether the strike is known.
+    pub strike_known: bool,
+    /// Bus sequence of the Chainlink report that set the strike.
+    pub strike_seq: u64,
+    /// Composite reference when the window started (USD), 0 if unknown.
+    pub ref_at_start: f64,
+    /// Books of the Up and Down tokens.
+    pub books: [PolyBook; 2],
+    /// Sides cleared in the snapshot batch in progress, per book (bit 0 bid, bit 1 ask).
+    pub snap_sides: [u8; 2],
+    /// Instrument ids of the Up and Down tokens (`u32::MAX` until registered).
+    pub instruments: [u32; 2],
+    /// Market parameters (fees, tick, minimum size).
+    pub params: MarketParams,
+    /// Shares bought in this window (paper: every intent counts as filled).
+    pub position_shares: f64,
+    /// Orders fired in this window.
+    pub orders: u32,
+    /// Event time of the last fire (ns), 0 if none.
+    pub last_fire_ns: i64,
+}
+
+impl WindowSlot {
+    fn new() -> Self {
+        Self {
+            start_s: 0,
+            strike_e18: 0,
+            strike: 0.0,
+            strike_known: false,
+            strike_seq: 0,
+            ref_at_start: 0.0,
+            books: [PolyBook::new(), PolyBook::new()],
+            snap_sides: [0; 2],
+            instruments: [u32::MAX; 2],
+            params: MarketParams::default(),
+            position_shares: 0.0,
+            orders: 0,
+            last_fire_ns: 0,
+        }
+    }
+
+    /// Reuses the slot for the window starting at `start_s`: a fresh value built on the stack
+    /// (no heap allocation; happens a few times per window, off the per-event path).
+    fn reset(&mut self, start_s: i64, params: MarketParams) {
+        *self = Self {
+            start_s,
+            params,
+            ..Self::new()
+        };
+    }
+}
+
+/// Counters of input the state refused (never a panic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InputErrors {
+    /// Records of an unknown kind or venue byte.
+    pub unknown_kind_or_venue: u64,
+    /// Book levels refused by the book (off grid, bad side, negative size).
+    pub bad_levels: u64,
+    /// Records for instruments never registered or outside the table.
+    pub unknown_instrument: u64,
+    /// Book records for windows not in the slot ring (too old / too far ahead).
+    pub window_out_of_range: u64,
+    /// Non-positive prices.
+    pub bad_prices: u64,
+    /// Chainlink reports arriving after the strike tolerance for a window without strike.
+    pub late_strikes: u64,
+}
+
+/// What one record changed, for the reflex and model paths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    /// The current window's Polymarket book completed a change.
+    pub book_changed: bool,
+    /// The composite reference or Chainlink moved.
+    pub reference_changed: bool,
+    /// A window rollover happened before applying the record.
+    pub rolled_over: bool,
+}
+
+impl Update {
+    /// Whether the reflex path should evaluate after this record.
+    #[must_use]
+    pub fn relevant(&self) -> bool {
+        self.book_changed || self.reference_changed
+    }
+}
+
+/// The whole incremental state.
+#[derive(Debug)]
+pub struct MarketState {
+    cfg_stale_ns: i64,
+    cfg_chainlink_stale_ns: i64,
+    cfg_strike_tol_ns: i64,
+    /// Instrument roles by id.
+    roles: Vec<InstrumentRole>,
+    /// Window ring, indexed by `(start_s / 300) % WINDOW_SLOTS`.
+    pub windows: Vec<WindowSlot>,
+    /// Start of the window containing `now_ns` (s).
+    pub current_start_s: i64,
+    /// Latest event time seen (ns).
+    pub now_ns: i64,
+    /// Reference venues by `Venue as usize`.
+    pub venues: [VenueState; VENUE_SLOTS],
+    /// Composite reference price (USD), 0 when none.
+    pub reference: f64,
+    /// Venues in the composite.
+    pub reference_venues: u32,
+    /// Median absolute deviation of the venues in the composite (USD).
+    pub reference_mad: f64,
+    /// Event time of the last composite computation with ≥ 1 venue (ns).
+    pub reference_ts_ns: i64,
+    /// Bus sequence of the record that last moved the reference.
+    pub reference_seq: u64,
+    /// Latest Chainlink value (USD) and exact value.
+    pub chainlink: f64,
+    /// Latest Chainlink exact value (1e18).
+    pub chainlink_e18: i128,
+    /// Chainlink report timestamp (ns).
+    pub chainlink_ts_ns: i64,
+    /// When the latest Chainlink report was received (ns).
+    pub chainlink_recv_ns: i64,
+    /// Bus sequence of the latest Chainlink report.
+    pub chainlink_seq: u64,
+    /// ln(reference) at each of the last [`HISTORY_S`] whole seconds (ring).
+    pub ref_history: [f64; HISTORY_S],
+    /// Polymarket Up mid at each of the last [`HISTORY_S`] whole seconds (ring).
+    pub up_mid_history: [f64; HISTORY_S],
+    /// The last whole second sampled.
+    pub last_second: i64,
+    /// Seconds sampled so far (saturating).
+    pub seconds_sampled: u64,
+    /// EWMA variance of 1-s log returns per horizon (per s).
+    pub var_per_s: [f64; 4],
+    /// EWMA variance of Chainlink log returns (per s).
+    pub chainlink_var_per_s: f64,
+    /// Order-flow imbalance (Cont) summed over reference venues, per [`FLOW_TAUS_S`] (BTC).
+    pub ofi: [Decay; 3],
+    /// Signed trade volume (buy − sell), per [`FLOW_TAUS_S`] (BTC).
+    pub trade_imbalance: [Decay; 3],
+    /// Trade volume, per [`FLOW_TAUS_S`] (BTC).
+    pub trade_volume: [Decay; 3],
+    /// Trade count, 10 s constant.
+    pub trade_count_10s: Decay,
+    /// Buy volume, 60 s constant (BTC).
+    pub buy_volume_60s: Decay,
+    /// Polymarket Up-book OFI, 10 s constant (shares).
+    pub poly_ofi_up_10s: Decay,
+    /// Polymarket trade imbalance in Up terms, 60 s constant (shares).
+    pub poly_trade_imbalance_60s: Decay,
+    /// Polymarket trade volume, 60 s constant (shares).
+    pub poly_volume_60s: Decay,
+    /// Last Polymarket trade price in Up terms.
+    pub poly_last_up_price: f64,
+    /// Event time of that trade (ns).
+    pub poly_last_trade_ns: i64,
+    poly_prev_top: [f64; 4],
+    /// Input refused, by reason.
+    pub errors: InputErrors,
+}
+
+fn slot_of(start_s: i64) -> usize {
+    (start_s / WINDOW_S).rem_euclid(WINDOW_SLOTS as i64) as usize
+}
+
+impl MarketState {
+    /// Builds the state; the only allocations of the decision core's state happen here.
+    #[must_use]
+    pub fn new(cfg: &DecideConfig) -> Self {
+        let vol_prior = cfg.vol_prior_bps_per_sqrt_s * 1e-4;
+        Self {
+            cfg_stale_ns: cfg.stale_after_ms as i64 * 1_000_000,
+            cfg_chainlink_stale_ns: cfg.chainlink_stale_after_ms as i64 * 1_000_000,
+            cfg_strike_tol_ns: cfg.strike_tolerance_ms as i64 * 1_000_000,
+            roles: vec![InstrumentRole::Unknown; cfg.instrument_capacity],
+            windows: (0..WINDOW_SLOTS).map(|_| WindowSlot::new()).collect(),
+            current_start_s: 0,
+            now_ns: 0,
+            venues: [VenueState::default(); VENUE_SLOTS],
+            reference: 0.0,
+            reference_venues: 0,
+            reference_mad: 0.0,
+            reference_ts_ns: 0,
+            reference_seq: 0,
+            chainlink: 0.0,
+            chainlink_e18: 0,
+            chainlink_ts_ns: 0,
+            chainlink_recv_ns: 0,
+            chainlink_seq: 0,
+            ref_history: [0.0; HISTORY_S],
+            up_mid_history: [0.0; HISTORY_S],
+            last_second: 0,
+            seconds_sampled: 0,
+            var_per_s: [vol_prior * vol_prior; 4],
+            chainlink_var_per_s: vol_prior * vol_prior,
+            ofi: [Decay::default(); 3],
+            trade_imbalance: [Decay::default(); 3],
+            trade_volume: [Decay::default(); 3],
+            trade_count_10s: Decay::default(),
+            buy_volume_60s: Decay::default(),
+            poly_ofi_up_10s: Decay::default(),
+            poly_trade_imbalance_60s: Decay::default(),
+            poly_volume_60s: Decay::default(),
+            poly_last_up_price: 0.0,
+            poly_last_trade_ns: 0,
+            poly_prev_top: [0.0; 4],
+            errors: InputErrors::default(),
+        }
+    }
+
+    /// Registers an instrument from the bus instrument table (off the hot path: called once per
+    /// new id). Polymarket names must follow `btc-updown-5m-<start>/<up|down>/<token_id>`.
+    ///
+    /// # Errors
+    /// [`RegisterError`] for an id beyond capacity or a malformed Polymarket name.
+    pub fn register_instrument(
+        &mut self,
+        id: u32,
+        venue: Venue,
+        name: &str,
+        params: MarketParams,
+    ) -> Result<(), RegisterError> {
+        let capacity = self.roles.len();
+        let Some(role) = self.roles.get_mut(id as usize) else {
+            return Err(RegisterError::Capacity { id, capacity });
+        };
+        if venue != Venue::Polymarket {
+            *role = InstrumentRole::Reference;
+            return Ok(());
+        }
+        let (window_start_s, outcome) =
+            parse_outcome_name(name).ok_or_else(|| RegisterError::BadName(name.to_owned()))?;
+        *role = InstrumentRole::Outcome {
+            window_start_s,
+            outcome,
+        };
+        let slot = &mut self.windows[slot_of(window_start_s)];
+        if slot.start_s != window_start_s && window_start_s >= self.current_start_s {
+            slot.reset(window_start_s, params);
+        }
+        if slot.start_s == window_start_s {
+            slot.instruments[outcome as usize] = id;
+            slot.params = params;
+        }
+        Ok(())
+    }
+
+    /// The role of an instrument id.
+    #[must_use]
+    pub fn role(&self, id: u32) -> InstrumentRole {
+        self.roles.get(id as usize).copied().unwrap_or_default()
+    }
+
+    /// The current window's slot, if it has been set up (registered or strike seen).
+    #[must_use]
+    pub fn current(&self) -> Option<&WindowSlot> {
+        let w = &self.windows[slot_of(self.current_start_s)];
+        (w.start_s == self.current_start_s && w.start_s != 0).then_some(w)
+    }
+
+    /// Mutable access to the current window's slot.
+    pub fn current_mut(&mut self) -> Option<&mut WindowSlot> {
+        let start = self.current_start_s;
+        let w = &mut self.windows[slot_of(start)];
+        (w.start_s == start && start != 0).then_some(w)
+    }
+
+    /// The slot of the window starting at `start_s`, if present.
+    #[must_use]
+    pub fn window(&self, start_s: i64) -> Option<&WindowSlot> {
+        let w = &self.windows[slot_of(start_s)];
+        (w.start_s == start_s).then_some(w)
+    }
+
+    /// Time left in the current window at `now_ns` (s).
+    #[must_use]
+    pub fn time_left_s(&self) -> f64 {
+        ((self.current_start_s + WINDOW_S) * NS - self.now_ns) as f64 / NS as f64
+    }
+
+    /// Whether the composite reference is usable now.
+    #[must_use]
+    pub fn reference_fresh(&self) -> bool {
+        self.reference > 0.0 && self.now_ns - self.reference_ts_ns <= self.cfg_stale_ns
+    }
+
+    /// Whether the latest Chainlink report is fresh.
+    #[must_use]
+    pub fn chainlink_fresh(&self) -> bool {
+        self.chainlink > 0.0 && self.now_ns - self.chainlink_recv_ns <= self.cfg_chainlink_stale_ns
+    }
+
+    /// Volatility per √s at horizon index `h` (see [`VOL_HALF_LIVES_S`]).
+    #[must_use]
+    pub fn vol(&self, h: usize) -> f64 {
+        self.var_per_s[h].sqrt()
+    }
+
+    /// Staleness threshold for venues (ns).
+    #[must_use]
+    pub fn stale_ns(&self) -> i64 {
+        self.cfg_stale_ns
+    }
+
+    /// ln(reference) `k` whole seconds ago (0 when unknown).
+    #[must_use]
+    pub fn ln_ref_ago(&self, k: usize) -> f64 {
+        if k as u64 >= self.seconds_sampled || k >= HISTORY_S {
+            return 0.0;
+        }
+        let idx = (self.last_second - k as i64).rem_euclid(HISTORY_S as i64) as usize;
+        self.ref_history[idx]
+    }
+
+    /// Polymarket Up mid `k` whole seconds ago (0 when unknown).
+    #[must_use]
+    pub fn up_mid_ago(&self, k: usize) -> f64 {
+        if k as u64 >= self.seconds_sampled || k >= HISTORY_S {
+            return 0.0;
+        }
+        let idx = (self.last_second - k as i64).rem_euclid(HISTORY_S as i64) as usize;
+        self.up_mid_history[idx]
+    }
+
+    fn advance_time(&mut self, ts_ns: i64, update: &mut Update) {
+        if ts_ns <= self.now_ns {
+            return;
+        }
+        self.now_ns = ts_ns;
+        // Whole-second sampling for returns and volatility (bounded catch-up).
+        let sec = ts_ns.div_euclid(NS);
+        if self.last_second == 0 {
+            self.last_second = sec;
+        }
+        let mut steps = 0;
+        while self.last_second < sec && steps < HISTORY_S {
+            self.sample_second();
+            steps += 1;
+        }
+        if self.last_second < sec {
+            self.last_second = sec;
+        }
+        let start = sec.div_euclid(WINDOW_S) * WINDOW_S;
+        if start != self.current_start_s {
+            self.current_start_s = start;
+            update.rolled_over = true;
+            let params = self.windows[slot_of(start)].params;
+            let reference = self.reference;
+            let w = &mut self.windows[slot_of(start)];
+            if w.start_s != start {
+                w.reset(start, params);
+            }
+            w.ref_at_start = reference;
+        }
+    }
+
+    fn sample_second(&mut self) {
+        self.last_second += 1;
+        let idx = self.last_second.rem_euclid(HISTORY_S as i64) as usize;
+        let prev_idx = (self.last_second - 1).rem_euclid(HISTORY_S as i64) as usize;
+        let ln_ref = if self.reference > 0.0 {
+            self.reference.ln()
+        } else {
+            0.0
+        };
+        let prev = self.ref_history[prev_idx];
+        self.ref_history[idx] = ln_ref;
+        let up_mid = self
+            .current()
+            .and_then(|w| mid_of(&w.books[0]))
+            .unwrap_or(0.0);
+        self.up_mid_history[idx] = up_mid;
+        self.seconds_sampled = self.seconds_sampled.saturating_add(1);
+        if prev != 0.0 && ln_ref != 0.0 && self.seconds_sampled > 1 {
+            let r2 = (ln_ref - prev) * (ln_ref - prev);
+            for (h, half_life) in VOL_HALF_LIVES_S.iter().enumerate() {
+                let alpha = 1.0 - (-std::f64::consts::LN_2 / half_life).exp();
+                self.var_per_s[h] += alpha * (r2 - self.var_per_s[h]);
+            }
+        }
+    }
+
+    /// Applies one record. `seq` is the record's bus sequence.
+    pub fn apply(&mut self, rec: &Record) -> Update {
+        let mut update = Update::default();
+        let ts = event_ts(rec);
+        self.advance_time(ts, &mut update);
+        let (Some(kind), Some(venue)) = (rec.record_kind(), rec.record_venue()) else {
+            self.errors.unknown_kind_or_venue += 1;
+            return update;
+        };
+        match (kind, venue) {
+            (RecordKind::BookLevel, Venue::Polymarket) => self.on_poly_level(rec, &mut update),
+            (RecordKind::Trade, Venue::Polymarket) => self.on_poly_trade(rec),
+            (RecordKind::IndexPrice, Venue::ChainlinkRtds) => self.on_chainlink(rec, &mut update),
+            (RecordKind::TopOfBook, v) if is_ref_venue(v) => self.on_top(rec, v, &mut update),
+            (RecordKind::Trade, v) if is_ref_venue(v) => self.on_trade(rec, v, &mut update),
+            (RecordKind::FeedStatus, v) => self.on_feed_status(rec, v, &mut update),
+            _ => {}
+        }
+        update
+    }
+
+    fn on_poly_level(&mut self, rec: &Record, update: &mut Update) {
+        let Some(level) = rec.body_as::<BookLevel>() else {
+            return;
+        };
+        let InstrumentRole::Outcome {
+            window_start_s,
+            outcome,
+        } = self.role(rec.instrument)
+        else {
+            self.errors.unknown_instrument += 1;
+            return;
+        };
+        let current = self.current_start_s;
+        let now = self.now_ns;
+        let slot = &mut self.windows[slot_of(window_start_s)];
+        if slot.start_s != window_start_s || window_start_s < current {
+            self.errors.window_out_of_range += 1;
+            return;
+        }
+        let o = outcome as usize;
+        let book = &mut slot.books[o];
+        if rec.flags & FLAG_SNAPSHOT != 0 {
+            if rec.flags & FLAG_BATCH_BEGIN != 0 {
+                slot.snap_sides[o] = 0;
+            }
+            let bit = if level.side == Side::Buy as u8 { 1 } else { 2 };
+            if slot.snap_sides[o] & bit == 0 {
+                if let Some(side) = Side::from_u8(level.side) {
+                    book.clear_side(side);
+                }
+                slot.snap_sides[o] |= bit;
+            }
+        }
+        if book.apply(level.side, level.price, level.size).is_err() {
+            self.errors.bad_levels += 1;
+        }
+        book.last_seq = rec.seq;
+        book.last_ts_ns = now;
+        let ends =
+            rec.flags & FLAG_BATCH_END != 0 || rec.flags & (FLAG_BATCH_BEGIN | FLAG_BATCH_END) == 0;
+        if ends {
+            if rec.flags & FLAG_SNAPSHOT != 0 {
+                book.mark_snapshot();
+                slot.snap_sides[o] = 0;
+            }
+            if window_start_s == current {
+                update.book_changed = true;
+                if outcome == Outcome::Up {
+                    self.on_up_top_change(now);
+                }
+            }
+        }
+    }
+
+    fn on_up_top_change(&mut self, now: i64) {
+        let Some(w) = self.current() else { return };
+        let book = &w.books[0];
+        let (Some((bp, bs)), Some((ap, as_))) = (book.best_bid(), book.best_ask()) else {
+            return;
+        };
+        let (bp, bs, ap, as_) = (price_f64(bp), size_f64(bs), price_f64(ap), size_f64(as_));
+        let prev = self.poly_prev_top;
+        if prev[0] > 0.0 {
+            let e = cont_ofi(prev, [bp, bs, ap, as_]);
+            self.poly_ofi_up_10s.add(now, e, 10.0);
+        }
+        self.poly_prev_top = [bp, bs, ap, as_];
+    }
+
+    fn on_poly_trade(&mut self, rec: &Record) {
+        let Some(t) = rec.body_as::<Trade>() else {
+            return;
+        };
+        let InstrumentRole::Outcome { outcome, .. } = self.role(rec.instrument) else {
+            self.errors.unknown_instrument += 1;
+            return;
+        };
+        let (p, q) = (price_f64(t.price), size_f64(t.size));
+        let sign = match Side::from_u8(t.side) {
+            Some(Side::Buy) => 1.0,
+            Some(Side::Sell) => -1.0,
+            _ => 0.0,
+        };
+        let (up_price, up_sign) = match outcome {
+            Outcome::Up => (p, sign),
+            Outcome::Down => (1.0 - p, -sign),
+        };
+        let now = self.now_ns;
+        self.poly_trade_imbalance_60s.add(now, up_sign * q, 60.0);
+        self.poly_volume_60s.add(now, q, 60.0);
+        self.poly_last_up_price = up_price;
+        self.poly_last_trade_ns = now;
+    }
+
+    fn on_chainlink(&mut self, rec: &Record, update: &mut Update) {
+        let Some(ip) = rec.body_as::<IndexPrice>() else {
+            return;
+        };
+        if ip.price_type != 1 && ip.price_type != 0 {
+            return;
+        }
+        let (value, exact) = if ip.value_e18 > 0 {
+            (e18_f64(ip.value_e18), ip.value_e18)
+        } else if ip.price > 0 {
+            (price_f64(ip.price), ip.price as i128 * 10_000_000_000)
+        } else {
+            self.errors.bad_prices += 1;
+            return;
+        };
+        let report_ts = if rec.exchange_ts_ns > 0 {
+            rec.exchange_ts_ns
+        } else {
+            self.now_ns
+        };
+        if self.chainlink > 0.0 && report_ts > self.chainlink_ts_ns {
+            let dt = (report_ts - self.chainlink_ts_ns) as f64 / NS as f64;
+            let r = (value / self.chainlink).ln();
+            let alpha = 1.0 - (-dt * std::f64::consts::LN_2 / 60.0).exp();
+            self.chainlink_var_per_s += alpha * (r * r / dt - self.chainlink_var_per_s);
+        }
+        if report_ts >= self.chainlink_ts_ns {
+            self.chainlink = value;
+            self.chainlink_e18 = exact;
+            self.chainlink_ts_ns = report_ts;
+            self.chainlink_recv_ns = self.now_ns;
+            self.chainlink_seq = rec.seq;
+        }
+        // Strike: the first report stamped in [start, start + tolerance].
+        let start = report_ts.div_euclid(NS * WINDOW_S) * WINDOW_S;
+        let params = self.windows[slot_of(start)].params;
+        let tol = self.cfg_strike_tol_ns;
+        let slot = &mut self.windows[slot_of(start)];
+        if slot.start_s != start && start >= self.current_start_s {
+            slot.reset(start, params);
+        }
+        if slot.start_s == start && !slot.strike_known {
+            if report_ts - start * NS <= tol {
+                slot.strike_known = true;
+                slot.strike = value;
+                slot.strike_e18 = exact;
+                slot.strike_seq = rec.seq;
+            } else if slot.strike_seq != u64::MAX {
+                self.errors.late_strikes += 1;
+                // Mark so the error is counted once per window.
+                slot.strike_seq = u64::MAX;
+                slot.strike_known = false;
+            }
+        }
+        update.reference_changed = true;
+    }
+
+    fn on_top(&mut self, rec: &Record, venue: Venue, update: &mut Update) {
+        let Some(t) = rec.body_as::<TopOfBook>() else {
+            return;
+        };
+        if t.bid_price < 0 || t.ask_price < 0 || (t.bid_price == 0 && t.ask_price == 0) {
+            self.errors.bad_prices += 1;
+            return;
+        }
+        let now = self.now_ns;
+        let v = &mut self.venues[venue as usize];
+        let new = [
+            price_f64(t.bid_price),
+            size_f64(t.bid_size),
+            price_f64(t.ask_price),
+            size_f64(t.ask_size),
+        ];
+        if v.bid > 0.0 && v.ask > 0.0 && new[0] > 0.0 && new[2] > 0.0 {
+            let e = cont_ofi([v.bid, v.bid_size, v.ask, v.ask_size], new);
+            for (d, tau) in self.ofi.iter_mut().zip(FLOW_TAUS_S) {
+                d.add(now, e, tau);
+            }
+        }
+        v.bid = new[0];
+        v.bid_size = new[1];
+        v.ask = new[2];
+        v.ask_size = new[3];
+        v.top_ts_ns = now;
+        v.seq = rec.seq;
+        self.recompute_reference(rec.seq, update);
+    }
+
+    fn on_trade(&mut self, rec: &Record, venue: Venue, update: &mut Update) {
+        let Some(t) = rec.body_as::<Trade>() else {
+            return;
+        };
+        if t.price <= 0 || t.size < 0 {
+            self.errors.bad_prices += 1;
+            return;
+        }
+        let now = self.now_ns;
+        let q = size_f64(t.size);
+        let sign = match Side::from_u8(t.side) {
+            Some(Side::Buy) => 1.0,
+            Some(Side::Sell) => -1.0,
+            _ => 0.0,
+        };
+        for (i, tau) in FLOW_TAUS_S.iter().enumerate() {
+            self.trade_imbalance[i].add(now, sign * q, *tau);
+            self.trade_volume[i].add(now, q, *tau);
+        }
+        self.trade_count_10s.add(now, 1.0, 10.0);
+        if sign > 0.0 {
+            self.buy_volume_60s.add(now, q, 60.0);
+        }
+        let v = &mut self.venues[venue as usize];
+        v.trade_price = price_f64(t.price);
+        v.trade_ts_ns = now;
+        v.seq = rec.seq;
+        self.recompute_reference(rec.seq, update);
+    }
+
+    fn on_feed_status(&mut self, rec: &Record, venue: Venue, update: &mut Update) {
+        let Some(fs) = rec.body_as::<FeedStatusBody>() else {
+            return;
+        };
+        let trusted = FeedState::from_u8(fs.state).is_some_and(FeedState::is_trustworthy);
+        let bit = 1u16 << (rec.stream & 15);
+        if is_ref_venue(venue) {
+            let v = &mut self.venues[venue as usize];
+            if trusted {
+                v.untrusted_streams &= !bit;
+            } else {
+                v.untrusted_streams |= bit;
+            }
+            self.recompute_reference(rec.seq, update);
+        }
+    }
+
+    /// Median of the usable venues' prices; O(venues) with a fixed stack buffer.
+    fn recompute_reference(&mut self, seq: u64, update: &mut Update) {
+        let mut buf = [0.0f64; REF_VENUES.len()];
+        let mut n = 0;
+        for v in REF_VENUES {
+            let vs = &self.venues[v as usize];
+            if vs.usable(self.now_ns, self.cfg_stale_ns)
+                && let Some((p, _)) = vs.price()
+            {
+                buf[n] = p;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            if self.reference_venues != 0 {
+                update.reference_changed = true;
+            }
+            self.reference_venues = 0;
+            return;
+        }
+        let vals = &mut buf[..n];
+        insertion_sort(vals);
+        let median = if n % 2 == 1 {
+            vals[n / 2]
+        } else {
+            0.5 * (vals[n / 2 - 1] + vals[n / 2])
+        };
+        let mut dev = [0.0f64; REF_VENUES.len()];
+        for (d, v) in dev.iter_mut().zip(vals.iter()) {
+            *d = (v - median).abs();
+        }
+        let devs = &mut dev[..n];
+        insertion_sort(devs);
+        self.reference_mad = devs[n / 2];
+        if median != self.reference || n as u32 != self.reference_venues {
+            update.reference_changed = true;
+            self.reference_seq = seq;
+        }
+        self.reference = median;
+        self.reference_venues = n as u32;
+        self.reference_ts_ns = self.now_ns;
+    }
+}
+
+/// The record's event time: receive stamp, else exchange stamp, else publish stamp.
+#[must_use]
+pub fn event_ts(rec: &Record) -> i64 {
+    if rec.recv_ts_ns > 0 {
+        rec.recv_ts_ns
+    } else if rec.exchange_ts_ns > 0 {
+        rec.exchange_ts_ns
+    } else {
+        rec.publish_ts_ns
+    }
+}
+
+/// Whether `venue` contributes to the composite reference.
+#[must_use]
+pub fn is_ref_venue(venue: Venue) -> bool {
+    !matches!(
+        venue,
+        Venue::Internal | Venue::Polymarket | Venue::ChainlinkRtds
+    )
+}
+
+/// Mid of a book with both sides, as f64.
+#[must_use]
+pub fn mid_of(book: &PolyBook) -> Option<f64> {
+    let (b, _) = book.best_bid()?;
+    let (a, _) = book.best_ask()?;
+    Some(0.5 * (price_f64(b) + price_f64(a)))
+}
+
+/// Cont–Kukanov–Stoikov order-flow imbalance of one top-of-book change:
+/// `1{Pb'≥Pb}qb' − 1{Pb'≤Pb}qb − 1{Pa'≤Pa}qa' + 1{Pa'≥Pa}qa`, tops as [bid, bid size, ask, ask size].
+#[must_use]
+pub fn cont_ofi(prev: [f64; 4], new: [f64; 4]) -> f64 {
+    let mut e = 0.0;
+    if new[0] >= prev[0] {
+        e += new[1];
+    }
+    if new[0] <= prev[0] {
+        e -= prev[1];
+    }
+    if new[2] <= prev[2] {
+        e -= new[3];
+    }
+    if new[2] >= prev[2] {
+        e += prev[3];
+    }
+    e
+}
+
+fn insertion_sort(v: &mut [f64]) {
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut j = i;
+        while j > 0 && v[j - 1] > x {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = x;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_parse_strictly() {
+        assert_eq!(
+            parse_outcome_name("btc-updown-5m-1773307200/up/123456"),
+            Some((1_773_307_200, Outcome::Up))
+        );
+        assert_eq!(
+            parse_outcome_name("btc-updown-5m-1773307200/down/9"),
+            Some((1_773_307_200, Outcome::Down))
+        );
+        assert_eq!(parse_outcome_name("btc-updown-5m-1773307201/up/1"), None);
+        assert_eq!(parse_outcome_name("btc-updown-5m-1773307200/left/1"), None);
+        assert_eq!(parse_outcome_name("btc-updown-5m-1773307200/up/x1"), None);
+        assert_eq!(parse_outcome_name("eth-updown-5m-1773307200/up/1"), None);
+    }
+
+    #[test]
+    fn ofi_signs() {
+        // Bid price up: + new bid size.
+        assert_eq!(
+            cont_ofi([100.0, 1.0, 101.0, 2.0], [100.5, 3.0, 101.0, 2.0]),
+            3.0
+        );
+        // Ask price down: − new ask size.
+        assert_eq!(
+            cont_ofi([100.0, 1.0, 101.0, 2.0], [100.0, 1.0, 100.5, 4.0]),
+            -4.0
+        );
+    }
+}
