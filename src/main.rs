@@ -2,6 +2,7 @@
 
 mod bench;
 mod bus_cmd;
+mod exec_cmd;
 mod machine;
 
 use anyhow::Result;
@@ -25,6 +26,11 @@ enum Command {
         #[command(subcommand)]
         command: bus_cmd::BusCommand,
     },
+    /// Polymarket CLOB V2 order path: sign orders, build L1/L2 headers (prints; never sends).
+    Exec {
+        #[command(subcommand)]
+        command: exec_cmd::ExecCommand,
+    },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -40,6 +46,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
+        Command::Exec { command } => exec_cmd::run(command),
         Command::Bench { area } => bench::run(area),
     }
 }
