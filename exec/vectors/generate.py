@@ -2,6 +2,7 @@
 """Generate ringbolt's CLOB V2 cross-check vectors with Polymarket's official Python client.
 
 Usage: python exec/vectors/generate.py --out exec/vectors/vectors.json [--bench-out FILE]
+       python exec/vectors/generate.py --bench-out FILE     (timing only; used by `bench exec`)
 
 Everything is deterministic: fixed private keys, API credentials, salts, timestamps, and a seeded
 PRNG for the case spread. The official client (``py-clob-client-v2``, pinned in
@@ -340,10 +341,15 @@ def fixed_cases():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="vectors JSON to write")
     ap.add_argument("--bench-out", help="write the reference's sign timing here (not diffed)")
     ap.add_argument("--bench-iterations", type=int, default=300)
     a = ap.parse_args()
+    if not a.out:
+        if not a.bench_out:
+            ap.error("give --out and/or --bench-out")
+        bench(a.bench_out, a.bench_iterations)
+        return
 
     rng = random.Random(0x52494E47)  # "RING"
     cases = fixed_cases() + random_cases(rng, 160)
