@@ -269,7 +269,8 @@ fn fix_amount(num: u128, den: u128, amount_dp: u32) -> Result<Micros, Error> {
     } else {
         let up = scaled.div_ceil(den); // units of 10^-(amount_dp+4)
         if up.is_multiple_of(pow10(4)) {
-            up * pow10(6) / pow10(amount_dp + 4)
+            // amount_dp + 4 >= 6, so this divides exactly.
+            up / pow10(amount_dp + 4 - 6)
         } else {
             (up / pow10(4)) * pow10(6 - amount_dp)
         }
@@ -434,6 +435,20 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,40}") {
             let _ = Decimal::parse(&s);
+        }
+
+        #[test]
+        fn amounts_never_panic(p in "[0-9]{0,3}\\.?[0-9]{0,6}", q in "[0-9]{0,26}\\.?[0-9]{0,20}", t in 0usize..6, sell: bool, market: bool) {
+            if let (Ok(p), Ok(q)) = (Decimal::parse(&p), Decimal::parse(&q)) {
+                let side = if sell { OrderSide::Sell } else { OrderSide::Buy };
+                let tick = TickSize::ALL[t];
+                let r = if market { market_amounts(side, p, q, tick) } else { limit_amounts(side, p, q, tick) };
+                if let Ok(a) = r {
+                    // Amounts carry at most amount_dp decimals.
+                    let step = 10u64.pow(6 - tick.round_config().amount_dp);
+                    proptest::prop_assert!(a.maker % step == 0 && a.taker % step == 0);
+                }
+            }
         }
     }
 }

@@ -173,6 +173,38 @@ fn l1_headers_match_reference() {
 }
 
 #[test]
+fn owned_requests_match_reference_l2_cases() {
+    use ringbolt_exec::request::HttpRequest;
+    let v = vectors();
+    let keys = keys(&v);
+    let creds = creds(&v);
+    let cases = v["l2_headers"].as_array().unwrap();
+    let check = |req: HttpRequest, case: &Value| {
+        assert_eq!(req.method, s(&case["method"]));
+        assert_eq!(req.path, s(&case["path"]));
+        assert_eq!(req.body, case["body"].as_str().unwrap_or("").as_bytes());
+        for (name, value) in case["headers"].as_object().unwrap() {
+            let got = req.headers.iter().find(|(n, _)| n == name).unwrap();
+            assert_eq!(got.1, value.as_str().unwrap(), "{name}");
+        }
+    };
+    let signer = |c: &Value| {
+        L2Signer::new(
+            &keys[c["key_index"].as_u64().unwrap() as usize].address(),
+            creds.clone(),
+        )
+        .unwrap()
+    };
+    let ts = |c: &Value| c["timestamp"].as_u64().unwrap();
+    let c = &cases[1];
+    check(HttpRequest::cancel_order(&signer(c), ts(c), "0xabc"), c);
+    let c = &cases[2];
+    check(HttpRequest::cancel_all(&signer(c), ts(c)), c);
+    let c = &cases[3];
+    check(HttpRequest::heartbeat(&signer(c), ts(c), ""), c);
+}
+
+#[test]
 fn l2_headers_match_reference() {
     let v = vectors();
     let keys = keys(&v);
