@@ -28,6 +28,16 @@ pub const CONTENT_TYPE: &str = "application/json";
 /// Our user agent.
 pub const USER_AGENT: &str = "ringbolt";
 
+/// `{"<key>":"<value>"}` as `json.dumps(separators=(",", ":"))` writes it.
+fn one_field(key: &str, value: &str) -> Vec<u8> {
+    let mut body = vec![b'{'];
+    write_json_str(&mut body, key.as_bytes());
+    body.push(b':');
+    write_json_str(&mut body, value.as_bytes());
+    body.push(b'}');
+    body
+}
+
 /// An owned request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -85,10 +95,13 @@ impl HttpRequest {
     /// `DELETE /order {"orderID": id}`.
     #[must_use]
     pub fn cancel_order(signer: &L2Signer, ts: u64, order_id: &str) -> Self {
-        let mut body = b"{\"orderID\":".to_vec();
-        write_json_str(&mut body, order_id.as_bytes());
-        body.push(b'}');
-        Self::l2(signer, ts, "DELETE", PATH_ORDER, body)
+        Self::l2(
+            signer,
+            ts,
+            "DELETE",
+            PATH_ORDER,
+            one_field("orderID", order_id),
+        )
     }
 
     /// `DELETE /orders [ids]`.
@@ -114,9 +127,7 @@ impl HttpRequest {
     /// `POST /v1/heartbeats {"heartbeat_id": id}` (the dead-man switch).
     #[must_use]
     pub fn heartbeat(signer: &L2Signer, ts: u64, heartbeat_id: &str) -> Self {
-        let mut body = b"{\"heartbeat_id\":".to_vec();
-        write_json_str(&mut body, heartbeat_id.as_bytes());
-        body.push(b'}');
+        let body = one_field("heartbeat_id", heartbeat_id);
         Self::l2(signer, ts, "POST", PATH_HEARTBEAT, body)
     }
 
