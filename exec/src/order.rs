@@ -619,3 +619,78 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &[u8]) {
     }
     out.push(b'"');
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const GOOD: &str = r#"{"side":"BUY","kind":"limit","price":"0.37","size":"12.345","token_id":"1","tick_size":"0.01","salt":1,"timestamp_ms":2}"#;
+
+    #[test]
+    fn input_validation_names_the_field() {
+        let key = PrivateKey::from_hex(
+            "0x0000000000000000000000000000000000000000000000000000000000000001",
+        )
+        .unwrap();
+        let ok: OrderInput = serde_json::from_str(GOOD).unwrap();
+        assert!(ok.into_spec().unwrap().sign(&key).is_ok());
+        for (patch, field) in [
+            (r#""side":"BUY""#, r#""side":"buy""#),
+            (r#""kind":"limit""#, r#""kind":"stop""#),
+            (r#""tick_size":"0.01""#, r#""tick_size":"0.02""#),
+            (r#""token_id":"1""#, r#""token_id":"0x1""#),
+            (r#""price":"0.37""#, r#""price":"0.375""#),
+            (
+                r#""salt":1"#,
+                r#""salt":1,"post_only":true,"order_type":"FOK""#,
+            ),
+            (r#""salt":1"#, r#""salt":1,"signature_type":3"#),
+            (r#""salt":1"#, r#""salt":1,"exchange_version":1"#),
+            (r#""salt":1"#, r#""salt":1,"chain_id":1"#),
+            (r#""salt":1"#, r#""salt":1,"metadata":"0x12""#),
+            (r#""salt":1"#, r#""salt":1,"amount":"5""#),
+        ] {
+            let bad = GOOD.replace(patch, field);
+            let r = serde_json::from_str::<OrderInput>(&bad)
+                .map_err(|e| e.to_string())
+                .and_then(|i| i.into_spec().map_err(|e| e.to_string()));
+            assert!(r.is_err(), "{bad}");
+        }
+        // position_id selects exchange version 3.
+        let v3 = GOOD.replace(r#""token_id""#, r#""position_id""#);
+        let spec = serde_json::from_str::<OrderInput>(&v3)
+            .unwrap()
+            .into_spec()
+            .unwrap();
+        assert_eq!(spec.exchange_version, 3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_lines_never_panic(s in "\\PC{0,300}") {
+            if let Ok(i) = serde_json::from_str::<OrderInput>(&s) {
+                let _ = i.into_spec();
+            }
+        }
+
+        #[test]
+        fn mutated_good_lines_never_panic(pos in 0usize..160, ch in proptest::char::any()) {
+            let mut s: Vec<char> = GOOD.chars().collect();
+            let p = pos % s.len();
+            s[p] = ch;
+            let s: String = s.into_iter().collect();
+            if let Ok(i) = serde_json::from_str::<OrderInput>(&s) {
+                let _ = i.into_spec();
+            }
+        }
+
+        #[test]
+        fn json_strings_round_trip(s in "\\PC{0,40}") {
+            let mut out = Vec::new();
+            write_json_str(&mut out, s.as_bytes());
+            let back: String = serde_json::from_slice(&out).unwrap();
+            proptest::prop_assert_eq!(back, s);
+        }
+    }
+}

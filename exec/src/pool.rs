@@ -399,10 +399,12 @@ impl PresignedPool {
             for level in 0..levels {
                 let price_ticks = lo + level;
                 for size_index in 0..n_sizes {
+                    // Claim the old slot while moving it, so a racing `take` on the old grid
+                    // cannot use the same signed order that the new grid offers.
                     let old = reuse.and_then(|g| {
                         g.index(side, price_ticks, size_index)
                             .map(|i| &g.slots[i])
-                            .filter(|s| !s.taken.load(Ordering::Acquire))
+                            .filter(|s| !s.taken.swap(true, Ordering::AcqRel))
                     });
                     let slot = if price_ticks > max_ticks {
                         // Off the price range (grid wider than the book): never takeable.

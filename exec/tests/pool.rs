@@ -219,3 +219,24 @@ fn background_refill_follows_the_centre() {
         Err(Miss::OutOfGrid)
     ));
 }
+
+#[test]
+fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
+    let (p, signer, _) = pool(Mode::Paper);
+    p.set_center(0, 50);
+    p.refill_once().unwrap();
+    let _h = p.spawn_refill().unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut i = 0u32;
+    while Instant::now() < deadline {
+        i = i.wrapping_add(7);
+        let side = if i % 2 == 0 { OrderSide::Buy } else { OrderSide::Sell };
+        let key = SlotKey::new(0, side, 48 + i % 5, (i % 2) as u16);
+        if let Ok(t) = p.take(&signer, key, 1, &mut buf) {
+            assert!(seen.insert(t.digest), "order {:?} handed out twice", t.digest);
+        }
+    }
+    assert!(seen.len() > 20, "only {} takes", seen.len());
+}
