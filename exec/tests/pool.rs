@@ -232,10 +232,18 @@ fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
     let mut i = 0u32;
     while Instant::now() < deadline {
         i = i.wrapping_add(7);
-        let side = if i % 2 == 0 { OrderSide::Buy } else { OrderSide::Sell };
+        let side = if i.is_multiple_of(2) {
+            OrderSide::Buy
+        } else {
+            OrderSide::Sell
+        };
         let key = SlotKey::new(0, side, 48 + i % 5, (i % 2) as u16);
         if let Ok(t) = p.take(&signer, key, 1, &mut buf) {
-            assert!(seen.insert(t.digest), "order {:?} handed out twice", t.digest);
+            assert!(
+                seen.insert(t.digest),
+                "order {:?} handed out twice",
+                t.digest
+            );
         }
     }
     assert!(seen.len() > 20, "only {} takes", seen.len());
