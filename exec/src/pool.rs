@@ -101,6 +101,7 @@ impl PoolConfig {
 #[derive(Debug)]
 pub struct Slot {
     body: Box<[u8]>,
+    quote_free: bool,
     taken: AtomicBool,
     /// Order hash (the venue's order id).
     pub digest: [u8; 32],
@@ -357,8 +358,10 @@ impl PresignedPool {
             exchange_version: st.token.exchange_version,
         };
         let signed = spec.sign_in(&self.key, &st.domain)?;
+        let body = signed.body(self.owner()).into_bytes().into_boxed_slice();
         Ok(Slot {
-            body: signed.body(self.owner()).into_bytes().into_boxed_slice(),
+            quote_free: !body.contains(&b'\''),
+            body,
             taken: AtomicBool::new(false),
             digest: signed.digest,
             price_ticks,
@@ -410,6 +413,7 @@ impl PresignedPool {
                         // Off the price range (grid wider than the book): never takeable.
                         Slot {
                             body: Box::new([]),
+                            quote_free: true,
                             taken: AtomicBool::new(true),
                             digest: [0; 32],
                             price_ticks,
@@ -419,6 +423,7 @@ impl PresignedPool {
                     } else if let Some(o) = old {
                         Slot {
                             body: o.body.clone(),
+                            quote_free: o.quote_free,
                             taken: AtomicBool::new(false),
                             digest: o.digest,
                             price_ticks,
@@ -533,7 +538,7 @@ impl PresignedPool {
             return Err(Miss::Taken);
         }
         st.taken_since_refill.fetch_add(1, Ordering::Relaxed);
-        buf.fill(signer, timestamp_s, PATH_ORDER, &slot.body);
+        buf.fill_prescanned(signer, timestamp_s, PATH_ORDER, &slot.body, slot.quote_free);
         Ok(Taken {
             digest: slot.digest,
             signed_at_ms: grid.signed_at_ms,

@@ -208,6 +208,20 @@ impl RequestBuf {
     /// Fills the buffer with `POST path` carrying `body`, signed at `timestamp_s`. Does not
     /// allocate while `body` fits the reserved capacity.
     pub fn fill(&mut self, signer: &L2Signer, timestamp_s: u64, path: &'static str, body: &[u8]) {
+        let quote_free = !body.contains(&b'\'');
+        self.fill_prescanned(signer, timestamp_s, path, body, quote_free);
+    }
+
+    /// [`RequestBuf::fill`] for a body whose `'` scan was done ahead of time (see
+    /// [`L2Signer::sign_prescanned`]).
+    pub fn fill_prescanned(
+        &mut self,
+        signer: &L2Signer,
+        timestamp_s: u64,
+        path: &'static str,
+        body: &[u8],
+        quote_free: bool,
+    ) {
         self.method = "POST";
         self.path = path;
         self.body.clear();
@@ -216,11 +230,12 @@ impl RequestBuf {
         let ts = fmt_u64(&mut num, timestamp_s);
         self.timestamp_len = ts.len();
         self.timestamp[..ts.len()].copy_from_slice(ts);
-        signer.sign_into(
+        signer.sign_prescanned(
             timestamp_s,
             self.method,
             self.path,
             &self.body,
+            quote_free,
             &mut self.signature,
         );
     }
