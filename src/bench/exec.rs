@@ -133,7 +133,7 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
     )?;
     pool198.set_center(0, 50);
     let mut refill_h = hist()?;
-    for _ in 0..3 {
+    for _ in 0..10 {
         let t0 = Instant::now();
         let g = pool198.build_grid(0, None)?;
         refill_h.record(ns(t0))?;
@@ -232,10 +232,13 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
                    L2 HMAC-SHA256 over timestamp+method+path+body, url-safe base64) into a \
                    reused RequestBuf; each slot is used once (grids re-signed between rounds)",
         "machine": Machine::current(),
+        "load_avg_1m": std::fs::read_to_string("/proc/loadavg").ok()
+            .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse::<f64>().ok())),
         "pinned_core": if pinned { args.core } else { None },
         "order_body_bytes": body_bytes,
         "sign_order": sign_p,
         "sign_orders_per_s": (1e9 / sign_p.p50_ns.max(1) as f64).round(),
+        "sign_orders_per_s_mean": (1e9 / sign_p.mean_ns.max(1.0)).round(),
         "k256_sign_digest": k256_p,
         "pool_refill_198_slots": refill_p,
         "pool_refill_slots_per_s": (slots * 1e9 / refill_p.p50_ns.max(1) as f64).round(),
