@@ -8,7 +8,9 @@
 //!      └────────────┴──→ REJECTED  (local risk refusal, or the venue's rejection)
 //! ```
 //!
-//! Every accepted transition returns the bus [`Record`] (kind `OrderTransition`) to publish;
+//! Every accepted transition returns the bus [`Record`] (kind `OrderTransition`) to publish
+//! (the creation record has `from_state == to_state == INITIALIZED`; the transition time is in
+//! the header's `recv_ts_ns`);
 //! lifecycles replay transition by transition from those records ([`Order::replay`]).
 //! Illegal transitions are refused with [`IllegalTransition`] and change nothing.
 
