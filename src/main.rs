@@ -4,6 +4,7 @@ mod bench;
 mod bus_cmd;
 mod emulate_cmd;
 mod features_cmd;
+mod exec_cmd;
 mod machine;
 mod trade_cmd;
 
@@ -34,6 +35,9 @@ enum Command {
     Features {
         #[command(subcommand)]
         command: features_cmd::FeaturesCommand,
+    /// Polymarket CLOB V2 order path: sign orders, build L1/L2 headers (prints; never sends).
+    Exec {
+        command: exec_cmd::ExecCommand,
     },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
@@ -53,6 +57,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
+        Command::Exec { command } => exec_cmd::run(command),
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
         Command::Trade(args) => trade_cmd::run(&args),

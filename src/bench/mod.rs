@@ -3,6 +3,7 @@
 
 mod bus;
 mod decide;
+mod exec;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -16,6 +17,9 @@ pub enum BenchArea {
     Bus(bus::BusBenchArgs),
     /// Decision core: reflex pass, feature update, ensemble via ort and native (≥ 1M events).
     Decide(decide::DecideBenchArgs),
+    /// Order path: sign time (pool refill rate), hot-path request build, L2 HMAC; Python
+    /// reference client beside.
+    Exec(exec::ExecBenchArgs),
     /// Internal: the echo side of `bench bus`, run as a child process.
     #[command(hide = true)]
     BusEcho(bus::EchoArgs),
@@ -27,6 +31,7 @@ pub fn run(area: BenchArea) -> Result<()> {
         BenchArea::Bus(args) => bus::run(&args),
         BenchArea::BusEcho(args) => bus::echo(&args),
         BenchArea::Decide(args) => decide::run(&args),
+        BenchArea::Exec(args) => exec::run(&args),
     }
 }
 

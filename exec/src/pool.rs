@@ -1,0 +1,563 @@
+//! The pre-signed order pool.
+//!
+//! Per token, a grid of signed orders: side × price levels around the market × a few sizes
+//! (e.g. 2 × 33 × 3 = 198 slots). A background thread signs grids off the hot path and
+//! publishes them with an atomic pointer swap; it re-signs when the centre moves, when slots are
+//! consumed, and when timestamps age. The hot path ([`PresignedPool::take`]) finds a slot by
+//! index arithmetic (O(1)), claims it with one atomic swap (a signed order is single-use: the
+//! venue rejects duplicates), and writes the request — body copy plus the per-request L2 HMAC
+//! over the fresh timestamp — into a caller-owned [`RequestBuf`] without allocating.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::Error;
+use crate::amounts::{Decimal, OrderSide, TickSize};
+use crate::auth::L2Signer;
+use crate::eip712::OrderDomain;
+use crate::keys::PrivateKey;
+use crate::order::{OrderSpec, OrderType, SignatureType, ZERO32};
+use crate::request::{PATH_ORDER, RequestBuf};
+use crate::risk::Mode;
+
+/// One token the pool quotes.
+#[derive(Debug, Clone)]
+pub struct PoolToken {
+    /// Token / position id (decimal text).
+    pub token_id: String,
+    /// Tick size.
+    pub tick: TickSize,
+    /// Neg-risk exchange.
+    pub neg_risk: bool,
+    /// 2 or 3.
+    pub exchange_version: u8,
+}
+
+/// Pool configuration (TOML `[exec.pool]`).
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Price levels on each side of the centre (levels = 2 × this + 1).
+    pub levels_each_side: u32,
+    /// Sizes (shares) per level.
+    pub sizes: Vec<Decimal>,
+    /// Time in force of pooled orders.
+    pub order_type: OrderType,
+    /// Post-only.
+    pub post_only: bool,
+    /// GTD expiration (unix s), 0 for none.
+    pub expiration: u64,
+    /// Re-sign a grid whose orders are older than this (ms).
+    pub max_age_ms: u64,
+    /// How often the refill thread looks for work.
+    pub poll_interval: Duration,
+    /// Signature type.
+    pub signature_type: SignatureType,
+    /// Funder for signature types 1-3.
+    pub funder: Option<String>,
+    /// Builder code (bytes32 text).
+    pub builder_code: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Paper (size zero on the wire) or live.
+    pub mode: Mode,
+}
+
+impl PoolConfig {
+    /// 2 sides × 33 levels × 3 sizes = 198 slots, GTC, paper mode.
+    #[must_use]
+    pub fn default_198() -> Self {
+        let d = |m: u128| Decimal {
+            mantissa: m,
+            scale: 0,
+        };
+        PoolConfig {
+            levels_each_side: 16,
+            sizes: vec![d(5), d(10), d(25)],
+            order_type: OrderType::Gtc,
+            post_only: false,
+            expiration: 0,
+            max_age_ms: 60_000,
+            poll_interval: Duration::from_millis(5),
+            signature_type: SignatureType::Eoa,
+            funder: None,
+            builder_code: ZERO32.to_owned(),
+            chain_id: 137,
+            mode: Mode::Paper,
+        }
+    }
+
+    /// Slots per token.
+    #[must_use]
+    pub fn slots_per_token(&self) -> usize {
+        2 * (2 * self.levels_each_side as usize + 1) * self.sizes.len()
+    }
+}
+
+/// One pre-signed order.
+#[derive(Debug)]
+pub struct Slot {
+    body: Box<[u8]>,
+    quote_free: bool,
+    taken: AtomicBool,
+    /// Order hash (the venue's order id).
+    pub digest: [u8; 32],
+    /// Price in tick units.
+    pub price_ticks: u32,
+    /// Nominal size index.
+    pub size_index: u16,
+    /// Side.
+    pub side: OrderSide,
+}
+
+/// An immutable signed grid for one token (only the `taken` flags change).
+#[derive(Debug)]
+pub struct Grid {
+    /// Centre in tick units.
+    pub center_ticks: u32,
+    lo_ticks: u32,
+    levels: u32,
+    sizes: u16,
+    /// When signed (ms since the epoch).
+    pub signed_at_ms: u64,
+    slots: Box<[Slot]>,
+}
+
+impl Grid {
+    #[inline]
+    fn index(&self, side: OrderSide, price_ticks: u32, size_index: u16) -> Option<usize> {
+        let level = price_ticks.checked_sub(self.lo_ticks)?;
+        if level >= self.levels || size_index >= self.sizes {
+            return None;
+        }
+        let s = usize::from(side.code());
+        Some(
+            (s * self.levels as usize + level as usize) * usize::from(self.sizes)
+                + usize::from(size_index),
+        )
+    }
+
+    /// Slots.
+    #[must_use]
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// Slots still available.
+    #[must_use]
+    pub fn available(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| !s.taken.load(Ordering::Relaxed))
+            .count()
+    }
+}
+
+/// Why [`PresignedPool::take`] found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// No such token index.
+    NoToken,
+    /// No grid signed yet.
+    NotReady,
+    /// The price/size is outside the current grid.
+    OutOfGrid,
+    /// The slot was already used; the refill thread will re-sign it.
+    Taken,
+}
+
+/// Address of one slot: token index, side, price in ticks, size index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotKey {
+    /// Token index (order given to [`PresignedPool::new`]).
+    pub token: usize,
+    /// Side.
+    pub side: OrderSide,
+    /// Price in tick units (price / tick).
+    pub price_ticks: u32,
+    /// Index into [`PoolConfig::sizes`].
+    pub size_index: u16,
+}
+
+impl SlotKey {
+    /// A key.
+    #[must_use]
+    pub const fn new(token: usize, side: OrderSide, price_ticks: u32, size_index: u16) -> Self {
+        SlotKey {
+            token,
+            side,
+            price_ticks,
+            size_index,
+        }
+    }
+}
+
+/// What the hot path got.
+#[derive(Debug, Clone, Copy)]
+pub struct Taken {
+    /// Order hash of the order written.
+    pub digest: [u8; 32],
+    /// When its grid was signed.
+    pub signed_at_ms: u64,
+}
+
+struct TokenState {
+    token: PoolToken,
+    domain: OrderDomain,
+    grid: ArcSwap<Option<Arc<Grid>>>,
+    center_ticks: AtomicU32,
+    taken_since_refill: AtomicU32,
+}
+
+/// Counters of the refill thread.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    /// Orders signed.
+    pub signed: AtomicU64,
+    /// Total ns spent signing them.
+    pub sign_ns: AtomicU64,
+    /// Grids published.
+    pub grids: AtomicU64,
+}
+
+/// The pool. Shared between the refill thread and the hot path.
+pub struct PresignedPool {
+    cfg: PoolConfig,
+    key: Arc<PrivateKey>,
+    owner: String,
+    tokens: Box<[TokenState]>,
+    salt: AtomicU64,
+    /// Refill statistics.
+    pub stats: PoolStats,
+}
+
+impl std::fmt::Debug for PresignedPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresignedPool")
+            .field("tokens", &self.tokens.len())
+            .field("slots_per_token", &self.cfg.slots_per_token())
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl PresignedPool {
+    /// A pool with no grids yet; call [`PresignedPool::set_center`] and refill (or
+    /// [`PresignedPool::spawn_refill`]).
+    /// `owner` is the API key sent as each order's `owner`.
+    pub fn new(
+        cfg: PoolConfig,
+        key: Arc<PrivateKey>,
+        owner: String,
+        tokens: Vec<PoolToken>,
+    ) -> Result<Self, Error> {
+        if cfg.sizes.is_empty() || cfg.sizes.len() > usize::from(u16::MAX) {
+            return Err(Error::BadField {
+                field: "pool.sizes",
+                reason: "between 1 and 65535 sizes".to_owned(),
+            });
+        }
+        let states = tokens
+            .into_iter()
+            .map(|token| {
+                let domain =
+                    OrderDomain::new(cfg.chain_id, token.exchange_version, token.neg_risk)?;
+                Ok(TokenState {
+                    token,
+                    domain,
+                    grid: ArcSwap::from_pointee(None),
+                    center_ticks: AtomicU32::new(0),
+                    taken_since_refill: AtomicU32::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(PresignedPool {
+            cfg,
+            key,
+            owner,
+            tokens: states.into_boxed_slice(),
+            salt: AtomicU64::new(now_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            stats: PoolStats::default(),
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &PoolConfig {
+        &self.cfg
+    }
+
+    /// Moves token `t`'s grid centre (tick units); the refill thread re-signs around it.
+    pub fn set_center(&self, t: usize, center_ticks: u32) {
+        if let Some(s) = self.tokens.get(t) {
+            s.center_ticks.store(center_ticks, Ordering::Relaxed);
+        }
+    }
+
+    /// Current grid of token `t`.
+    #[must_use]
+    pub fn grid(&self, t: usize) -> Option<Arc<Grid>> {
+        self.tokens.get(t).and_then(|s| (**s.grid.load()).clone())
+    }
+
+    fn next_salt(&self, now_ms: u64) -> u64 {
+        // SplitMix64 over a counter, reduced like the reference (`random() * now_ms`): salts
+        // stay below the current ms timestamp, i.e. well inside 2^53.
+        let mut z = self
+            .salt
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        1 + z % now_ms.max(2)
+    }
+
+    /// Signs one slot's order.
+    fn sign_slot(
+        &self,
+        st: &TokenState,
+        side: OrderSide,
+        price_ticks: u32,
+        size_index: u16,
+        ts_ms: u64,
+    ) -> Result<Slot, Error> {
+        let rc = st.token.tick.round_config();
+        let size = self.cfg.sizes[usize::from(size_index)];
+        let spec = OrderSpec {
+            side,
+            market: false,
+            price: Decimal {
+                mantissa: u128::from(price_ticks) * st.token.tick.tick_units(),
+                scale: rc.price_dp,
+            },
+            quantity: self.cfg.mode.wire_quantity(size),
+            token_id: st.token.token_id.clone(),
+            tick: st.token.tick,
+            neg_risk: st.token.neg_risk,
+            signature_type: self.cfg.signature_type,
+            funder: self.cfg.funder.clone(),
+            order_type: self.cfg.order_type,
+            post_only: self.cfg.post_only,
+            defer_exec: false,
+            expiration: self.cfg.expiration,
+            salt: self.next_salt(ts_ms),
+            timestamp_ms: ts_ms,
+            builder_code: self.cfg.builder_code.clone(),
+            metadata: ZERO32.to_owned(),
+            chain_id: self.cfg.chain_id,
+            exchange_version: st.token.exchange_version,
+        };
+        let signed = spec.sign_in(&self.key, &st.domain)?;
+        let body = signed.body(self.owner()).into_bytes().into_boxed_slice();
+        Ok(Slot {
+            quote_free: !body.contains(&b'\''),
+            body,
+            taken: AtomicBool::new(false),
+            digest: signed.digest,
+            price_ticks,
+            size_index,
+            side,
+        })
+    }
+
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Builds a grid for token `t` around its centre, reusing untaken slots of `prev` when the
+    /// centre is unchanged and the grid is young; returns `None` if the centre is unset (0).
+    pub fn build_grid(&self, t: usize, prev: Option<&Grid>) -> Result<Option<Grid>, Error> {
+        let Some(st) = self.tokens.get(t) else {
+            return Ok(None);
+        };
+        let center = st.center_ticks.load(Ordering::Relaxed);
+        if center == 0 {
+            return Ok(None);
+        }
+        let tick_units = st.token.tick.tick_units();
+        let rc = st.token.tick.round_config();
+        let max_ticks = (10u128.pow(rc.price_dp) / tick_units) as u32 - 1; // 1 - tick
+        let half = self.cfg.levels_each_side;
+        let levels = 2 * half + 1;
+        let lo = center
+            .saturating_sub(half)
+            .clamp(1, max_ticks.saturating_sub(levels - 1).max(1));
+        let now = now_ms();
+        let reuse = prev.filter(|g| {
+            g.lo_ticks == lo && now.saturating_sub(g.signed_at_ms) < self.cfg.max_age_ms / 2
+        });
+        let n_sizes = self.cfg.sizes.len() as u16;
+        let mut slots = Vec::with_capacity(self.cfg.slots_per_token());
+        for side in [OrderSide::Buy, OrderSide::Sell] {
+            for level in 0..levels {
+                let price_ticks = lo + level;
+                for size_index in 0..n_sizes {
+                    // Claim the old slot while moving it, so a racing `take` on the old grid
+                    // cannot use the same signed order that the new grid offers.
+                    let old = reuse.and_then(|g| {
+                        g.index(side, price_ticks, size_index)
+                            .map(|i| &g.slots[i])
+                            .filter(|s| !s.taken.swap(true, Ordering::AcqRel))
+                    });
+                    let slot = if price_ticks > max_ticks {
+                        // Off the price range (grid wider than the book): never takeable.
+                        Slot {
+                            body: Box::new([]),
+                            quote_free: true,
+                            taken: AtomicBool::new(true),
+                            digest: [0; 32],
+                            price_ticks,
+                            size_index,
+                            side,
+                        }
+                    } else if let Some(o) = old {
+                        Slot {
+                            body: o.body.clone(),
+                            quote_free: o.quote_free,
+                            taken: AtomicBool::new(false),
+                            digest: o.digest,
+                            price_ticks,
+                            size_index,
+                            side,
+                        }
+                    } else {
+                        let t0 = Instant::now();
+                        let s = self.sign_slot(st, side, price_ticks, size_index, now)?;
+                        self.stats.signed.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .sign_ns
+                            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        s
+                    };
+                    slots.push(slot);
+                }
+            }
+        }
+        Ok(Some(Grid {
+            center_ticks: center,
+            lo_ticks: lo,
+            levels,
+            sizes: n_sizes,
+            signed_at_ms: reuse.map_or(now, |g| g.signed_at_ms),
+            slots: slots.into_boxed_slice(),
+        }))
+    }
+
+    /// One refill pass over every token: re-signs where the centre moved, slots were taken, or
+    /// the grid aged. Returns the number of grids published.
+    pub fn refill_once(&self) -> Result<usize, Error> {
+        let mut published = 0;
+        for (t, st) in self.tokens.iter().enumerate() {
+            let cur = self.grid(t);
+            let center = st.center_ticks.load(Ordering::Relaxed);
+            let needs = match &cur {
+                None => center != 0,
+                Some(g) => {
+                    g.center_ticks != center
+                        || st.taken_since_refill.load(Ordering::Relaxed) > 0
+                        || now_ms().saturating_sub(g.signed_at_ms) >= self.cfg.max_age_ms / 2
+                }
+            };
+            if !needs {
+                continue;
+            }
+            st.taken_since_refill.store(0, Ordering::Relaxed);
+            if let Some(g) = self.build_grid(t, cur.as_deref())? {
+                st.grid.store(Arc::new(Some(Arc::new(g))));
+                self.stats.grids.fetch_add(1, Ordering::Relaxed);
+                published += 1;
+            }
+        }
+        Ok(published)
+    }
+
+    /// Registers the calling thread with the grids' lock-free pointers (arc-swap allocates a
+    /// per-thread node on a thread's first load). Call once on the hot-path thread at start-up.
+    pub fn warm_thread(&self) {
+        for st in self.tokens.iter() {
+            drop(st.grid.load());
+        }
+    }
+
+    /// Starts the background refill thread; it stops when the handle is dropped.
+    pub fn spawn_refill(self: &Arc<Self>) -> std::io::Result<RefillHandle> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pool = Arc::clone(self);
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("exec-pool-refill".into())
+            .spawn(move || {
+                while !stop2.load(Ordering::Relaxed) {
+                    if let Err(e) = pool.refill_once() {
+                        tracing::error!(error = %e, "pool refill failed");
+                    }
+                    std::thread::sleep(pool.cfg.poll_interval);
+                }
+            })?;
+        Ok(RefillHandle {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The hot path: claims the slot (token `t`, side, price in ticks, size index) and writes
+    /// its `POST /order` request, signed at `timestamp_s`, into `buf`. O(1); no allocation,
+    /// lock or syscall.
+    #[inline]
+    pub fn take(
+        &self,
+        signer: &L2Signer,
+        key: SlotKey,
+        timestamp_s: u64,
+        buf: &mut RequestBuf,
+    ) -> Result<Taken, Miss> {
+        let SlotKey {
+            token,
+            side,
+            price_ticks,
+            size_index,
+        } = key;
+        let st = self.tokens.get(token).ok_or(Miss::NoToken)?;
+        let guard = st.grid.load();
+        let grid = (**guard).as_ref().ok_or(Miss::NotReady)?;
+        let i = grid
+            .index(side, price_ticks, size_index)
+            .ok_or(Miss::OutOfGrid)?;
+        let slot = &grid.slots[i];
+        if slot.taken.swap(true, Ordering::AcqRel) {
+            return Err(Miss::Taken);
+        }
+        st.taken_since_refill.fetch_add(1, Ordering::Relaxed);
+        buf.fill_prescanned(signer, timestamp_s, PATH_ORDER, &slot.body, slot.quote_free);
+        Ok(Taken {
+            digest: slot.digest,
+            signed_at_ms: grid.signed_at_ms,
+        })
+    }
+}
+
+/// Stops the refill thread on drop.
+#[derive(Debug)]
+pub struct RefillHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for RefillHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

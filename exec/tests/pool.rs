@@ -1,0 +1,250 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! The pre-signed pool: paper zeroing, O(1) single-use slots, the per-request L2 HMAC,
+//! refills that re-sign only what was used, and the background refill thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
+use ringbolt_exec::eip712::OrderDomain;
+use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, SlotKey};
+use ringbolt_exec::request::RequestBuf;
+use ringbolt_exec::risk::{LiveOptIn, Mode};
+use ringbolt_exec::{ApiCreds, L2Signer, PrivateKey, recover};
+use serde_json::Value;
+
+const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const TOKEN: &str =
+    "104239898038807136052399800151408521467737075933964991162589336683346093173875";
+
+fn creds() -> ApiCreds {
+    ApiCreds::new(
+        "3b6a2f4e-1c9d-4e7a-9b2f-5d8c0e1a7f63".into(),
+        "c2VjcmV0LWtleS1mb3ItcmluZ2JvbHQtdGVzdHMtMDEyMzQ1Njc4OWFiY2RlZg==".into(),
+        "pass".into(),
+    )
+}
+
+fn small_cfg(mode: Mode) -> PoolConfig {
+    let mut c = PoolConfig::default_198();
+    c.levels_each_side = 2;
+    c.sizes = vec![
+        Decimal::parse("5").unwrap(),
+        Decimal::parse("12.5").unwrap(),
+    ];
+    c.mode = mode;
+    c
+}
+
+fn pool(mode: Mode) -> (Arc<PresignedPool>, L2Signer, Arc<PrivateKey>) {
+    let key = Arc::new(PrivateKey::from_hex(KEY).unwrap());
+    let signer = L2Signer::new(&key.address(), creds()).unwrap();
+    let token = PoolToken {
+        token_id: TOKEN.into(),
+        tick: TickSize::T0_01,
+        neg_risk: false,
+        exchange_version: 2,
+    };
+    let p = PresignedPool::new(small_cfg(mode), key.clone(), creds().api_key, vec![token]).unwrap();
+    (Arc::new(p), signer, key)
+}
+
+fn body_json(buf: &RequestBuf) -> Value {
+    serde_json::from_slice(buf.body()).unwrap()
+}
+
+#[test]
+fn paper_pool_signs_size_zero_and_live_pool_real_sizes() {
+    let (p, signer, key) = pool(Mode::Paper);
+    assert!(matches!(
+        p.take(
+            &signer,
+            SlotKey::new(0, OrderSide::Buy, 50, 0),
+            1,
+            &mut RequestBuf::new(&signer)
+        ),
+        Err(Miss::NotReady)
+    ));
+    p.set_center(0, 50);
+    assert_eq!(p.refill_once().unwrap(), 1);
+    let g = p.grid(0).unwrap();
+    assert_eq!(g.slots().len(), 2 * 5 * 2);
+    let domain = OrderDomain::new(137, 2, false).unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    for s in g.slots() {
+        p.take(
+            &signer,
+            SlotKey::new(0, s.side, s.price_ticks, s.size_index),
+            1_773_307_200,
+            &mut buf,
+        )
+        .unwrap();
+        let v = body_json(&buf);
+        assert_eq!(v["order"]["makerAmount"], "0", "paper orders are size zero");
+        assert_eq!(v["order"]["takerAmount"], "0");
+        let sig = ringbolt_exec::hex::decode_fixed::<65>(
+            v["order"]["signature"].as_str().unwrap(),
+            "sig",
+        )
+        .unwrap();
+        assert_eq!(recover(&s.digest, &sig).unwrap(), key.address());
+    }
+    let _ = domain;
+
+    let (live, signer, _) = pool(Mode::live(LiveOptIn::operator_passed_live_flag()));
+    live.set_center(0, 40);
+    live.refill_once().unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    live.take(
+        &signer,
+        SlotKey::new(0, OrderSide::Sell, 41, 1),
+        1_773_307_200,
+        &mut buf,
+    )
+    .unwrap();
+    let v = body_json(&buf);
+    assert_eq!(v["order"]["makerAmount"], "12500000");
+    assert_eq!(v["order"]["takerAmount"], "5125000");
+    assert_eq!(v["order"]["side"], "SELL");
+}
+
+#[test]
+fn slots_are_single_use_and_headers_match_the_signer() {
+    let (p, signer, _) = pool(Mode::Paper);
+    p.set_center(0, 50);
+    p.refill_once().unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    let t = p
+        .take(
+            &signer,
+            SlotKey::new(0, OrderSide::Buy, 51, 1),
+            1_773_307_201,
+            &mut buf,
+        )
+        .unwrap();
+    assert_eq!(buf.method(), "POST");
+    assert_eq!(buf.path(), "/order");
+    let expect = signer.headers(1_773_307_201, "POST", "/order", buf.body());
+    let h = buf.headers();
+    assert_eq!(h[0], ("POLY_ADDRESS", expect.address.as_bytes()));
+    assert_eq!(h[1], ("POLY_SIGNATURE", expect.signature.as_bytes()));
+    assert_eq!(h[2], ("POLY_TIMESTAMP", b"1773307201".as_slice()));
+    assert_eq!(h[3], ("POLY_API_KEY", expect.api_key.as_bytes()));
+    assert_eq!(h[4], ("POLY_PASSPHRASE", b"pass".as_slice()));
+    assert_eq!(
+        body_json(&buf)["owner"],
+        "3b6a2f4e-1c9d-4e7a-9b2f-5d8c0e1a7f63"
+    );
+    assert!(matches!(
+        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 51, 1), 1, &mut buf),
+        Err(Miss::Taken)
+    ));
+    assert!(matches!(
+        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 60, 0), 1, &mut buf),
+        Err(Miss::OutOfGrid)
+    ));
+    assert!(matches!(
+        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 50, 2), 1, &mut buf),
+        Err(Miss::OutOfGrid)
+    ));
+    assert!(matches!(
+        p.take(&signer, SlotKey::new(1, OrderSide::Buy, 50, 0), 1, &mut buf),
+        Err(Miss::NoToken)
+    ));
+    // A refill re-signs only the used slot (new salt → new order hash) and reuses the rest.
+    let before = p.grid(0).unwrap();
+    let signed_before = p.stats.signed.load(std::sync::atomic::Ordering::Relaxed);
+    p.refill_once().unwrap();
+    let after = p.grid(0).unwrap();
+    assert_eq!(
+        p.stats.signed.load(std::sync::atomic::Ordering::Relaxed) - signed_before,
+        1
+    );
+    let changed: Vec<_> = before
+        .slots()
+        .iter()
+        .zip(after.slots())
+        .filter(|(a, b)| a.digest != b.digest)
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert_ne!(changed[0].1.digest, t.digest);
+    p.take(&signer, SlotKey::new(0, OrderSide::Buy, 51, 1), 1, &mut buf)
+        .unwrap();
+}
+
+#[test]
+fn background_refill_follows_the_centre() {
+    let (p, signer, _) = pool(Mode::Paper);
+    let _h = p.spawn_refill().unwrap();
+    p.set_center(0, 30);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.grid(0).is_none_or(|g| g.center_ticks != 30) {
+        assert!(
+            Instant::now() < deadline,
+            "refill thread did not sign a grid"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.set_center(0, 70);
+    while p.grid(0).is_none_or(|g| g.center_ticks != 70) {
+        assert!(
+            Instant::now() < deadline,
+            "refill thread did not move the grid"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut buf = RequestBuf::new(&signer);
+    p.take(&signer, SlotKey::new(0, OrderSide::Buy, 72, 0), 1, &mut buf)
+        .unwrap();
+    // Grid edges clamp inside [tick, 1 - tick].
+    p.set_center(0, 99);
+    while p.grid(0).is_none_or(|g| g.center_ticks != 99) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.take(
+        &signer,
+        SlotKey::new(0, OrderSide::Sell, 99, 0),
+        1,
+        &mut buf,
+    )
+    .unwrap();
+    assert!(matches!(
+        p.take(
+            &signer,
+            SlotKey::new(0, OrderSide::Sell, 100, 0),
+            1,
+            &mut buf
+        ),
+        Err(Miss::OutOfGrid)
+    ));
+}
+
+#[test]
+fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
+    let (p, signer, _) = pool(Mode::Paper);
+    p.set_center(0, 50);
+    p.refill_once().unwrap();
+    let _h = p.spawn_refill().unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut i = 0u32;
+    while Instant::now() < deadline {
+        i = i.wrapping_add(7);
+        let side = if i.is_multiple_of(2) {
+            OrderSide::Buy
+        } else {
+            OrderSide::Sell
+        };
+        let key = SlotKey::new(0, side, 48 + i % 5, (i % 2) as u16);
+        if let Ok(t) = p.take(&signer, key, 1, &mut buf) {
+            assert!(
+                seen.insert(t.digest),
+                "order {:?} handed out twice",
+                t.digest
+            );
+        }
+    }
+    assert!(seen.len() > 20, "only {} takes", seen.len());
+}

@@ -1,0 +1,91 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! The hot path allocates nothing: a counting global allocator counts this thread's allocations
+//! around `PresignedPool::take` (the refill thread's allocations are not counted).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+
+use ringbolt_exec::amounts::{OrderSide, TickSize};
+use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
+use ringbolt_exec::request::RequestBuf;
+use ringbolt_exec::{ApiCreds, L2Signer, PrivateKey};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn take_does_not_allocate() {
+    let key = Arc::new(
+        PrivateKey::from_hex("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+            .unwrap(),
+    );
+    let creds = ApiCreds::new("k".into(), "c2VjcmV0".into(), "p".into());
+    let signer = L2Signer::new(&key.address(), creds).unwrap();
+    let mut cfg = PoolConfig::default_198();
+    cfg.levels_each_side = 3;
+    let token = PoolToken {
+        token_id: "1234567890".into(),
+        tick: TickSize::T0_01,
+        neg_risk: false,
+        exchange_version: 2,
+    };
+    let pool = Arc::new(PresignedPool::new(cfg, key, "k".into(), vec![token]).unwrap());
+    pool.set_center(0, 50);
+    pool.refill_once().unwrap();
+    let mut buf = RequestBuf::new(&signer);
+    pool.warm_thread();
+    // Keep the refill thread running concurrently (its allocations are on its own thread).
+    let _refill = pool.spawn_refill().unwrap();
+    let before = ALLOCS.with(Cell::get);
+    let mut taken = 0;
+    for side in [OrderSide::Buy, OrderSide::Sell] {
+        for price in 47..=53 {
+            for size in 0..3 {
+                if pool
+                    .take(
+                        &signer,
+                        SlotKey::new(0, side, price, size),
+                        1_773_307_200,
+                        &mut buf,
+                    )
+                    .is_ok()
+                {
+                    taken += 1;
+                    assert!(!buf.body().is_empty());
+                }
+            }
+        }
+    }
+    let after = ALLOCS.with(Cell::get);
+    assert!(taken > 0);
+    assert_eq!(after - before, 0, "{taken} hot-path takes allocated");
+    // The counter works: an allocation is seen.
+    let v: Vec<u8> = Vec::with_capacity(10);
+    assert!(ALLOCS.with(Cell::get) > after);
+    drop(v);
+}
