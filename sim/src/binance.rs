@@ -127,9 +127,9 @@ impl BinanceState {
     pub fn new(rng: &mut ChaCha8Rng) -> Self {
         Self {
             book: Ladder::default(),
-            last_update_id: 80_000_000_000 + rng.gen_range(0..1_000_000_000),
-            next_trade_id: 6_400_000_000 + rng.gen_range(0..100_000_000),
-            next_agg_id: 3_980_000_000 + rng.gen_range(0..10_000_000),
+            last_update_id: 80_000_000_000 + rng.random_range(0..1_000_000_000),
+            next_trade_id: 6_400_000_000 + rng.random_range(0..100_000_000),
+            next_agg_id: 3_980_000_000 + rng.random_range(0..10_000_000),
             last_top: None,
             last_trade_px_cents: 0,
         }
@@ -153,19 +153,19 @@ impl BinanceState {
         let mut events = Vec::new();
         let mid_cents = (mid_usd * 100.0).round() as i64;
         let mut changes = self.book.reprice(mid_cents, mid_cents + 1, &PARAMS, rng);
-        if rng.gen_bool(trade_prob) {
-            let buyer_is_maker = rng.gen_bool(0.5);
+        if rng.random_bool(trade_prob) {
+            let buyer_is_maker = rng.random_bool(0.5);
             let (side, level) = if buyer_is_maker {
                 (Side::Bid, self.book.best_bid())
             } else {
                 (Side::Ask, self.book.best_ask())
             };
             if let Some((price, avail)) = level {
-                let fills = rng.gen_range(1..=3u64);
+                let fills = rng.random_range(1..=3u64);
                 let first_id = self.next_trade_id;
                 let mut total = 0;
                 for _ in 0..fills {
-                    let q = rng.gen_range(1_000..=2_000_000).min(avail - total).max(0);
+                    let q = rng.random_range(1_000..=2_000_000).min(avail - total).max(0);
                     if q == 0 {
                         break;
                     }

@@ -123,8 +123,8 @@ impl CoinbaseState {
     pub fn new(rng: &mut ChaCha8Rng) -> Self {
         Self {
             book: Ladder::default(),
-            sequence: 110_000_000_000 + rng.gen_range(0..1_000_000_000),
-            next_trade_id: 900_000_000 + rng.gen_range(0..10_000_000),
+            sequence: 110_000_000_000 + rng.random_range(0..1_000_000_000),
+            next_trade_id: 900_000_000 + rng.random_range(0..10_000_000),
             last_match: None,
             last_ticker: None,
             last_heartbeat_ms: None,
@@ -146,7 +146,7 @@ impl CoinbaseState {
         rng: &mut ChaCha8Rng,
     ) -> Vec<VenueEvent> {
         let mut events = Vec::new();
-        let t_us = t_ms * 1000 + rng.gen_range(0..1000);
+        let t_us = t_ms * 1000 + rng.random_range(0..1000);
         let time = iso_micros(t_us);
         let mid_cents = (mid_usd * 100.0).round() as i64;
         if self.open_cents == 0 {
@@ -154,15 +154,15 @@ impl CoinbaseState {
         }
         let mut changes = self.book.reprice(mid_cents, mid_cents + 1, &PARAMS, rng);
         self.sequence += changes.len() as u64;
-        if rng.gen_bool(trade_prob) {
-            let taker_buys = rng.gen_bool(0.5);
+        if rng.random_bool(trade_prob) {
+            let taker_buys = rng.random_bool(0.5);
             let (maker_side, level) = if taker_buys {
                 (Side::Ask, self.book.best_ask())
             } else {
                 (Side::Bid, self.book.best_bid())
             };
             if let Some((price, avail)) = level {
-                let size = rng.gen_range(10_000..=5_000_000).min(avail);
+                let size = rng.random_range(10_000..=5_000_000).min(avail);
                 self.sequence += 1;
                 let trade_id = self.next_trade_id;
                 self.next_trade_id += 1;

@@ -92,7 +92,7 @@ impl Ladder {
     }
 
     fn rand_qty(p: &LadderParams, rng: &mut ChaCha8Rng) -> i64 {
-        rng.gen_range(p.qty_min..=p.qty_max)
+        rng.random_range(p.qty_min..=p.qty_max)
     }
 
     /// Move the book so that its best levels are `best_bid`/`best_ask`, refill to `depth` levels
@@ -127,7 +127,7 @@ impl Ladder {
         // Refill the far ends.
         while self.bids.len() < p.depth {
             let worst = self.bids.keys().next().copied().unwrap_or(best_bid);
-            let px = worst - p.step * rng.gen_range(1..=p.max_gap_ticks);
+            let px = worst - p.step * rng.random_range(1..=p.max_gap_ticks);
             if px < p.lo {
                 break;
             }
@@ -136,7 +136,7 @@ impl Ladder {
         }
         while self.asks.len() < p.depth {
             let worst = self.asks.keys().next_back().copied().unwrap_or(best_ask);
-            let px = worst + p.step * rng.gen_range(1..=p.max_gap_ticks);
+            let px = worst + p.step * rng.random_range(1..=p.max_gap_ticks);
             if px > p.hi {
                 break;
             }
@@ -157,7 +157,7 @@ impl Ladder {
         }
         // Perturb sizes, biased to the top of book.
         for _ in 0..p.perturb {
-            let side = if rng.gen_bool(0.5) {
+            let side = if rng.random_bool(0.5) {
                 Side::Bid
             } else {
                 Side::Ask
@@ -169,7 +169,7 @@ impl Ladder {
             if n == 0 {
                 continue;
             }
-            let idx = rng.gen_range(0..n.min(10));
+            let idx = rng.random_range(0..n.min(10));
             let px = match side {
                 Side::Bid => self.bids.keys().rev().nth(idx).copied(),
                 Side::Ask => self.asks.keys().nth(idx).copied(),
@@ -234,7 +234,7 @@ mod tests {
         let mut mirror = Ladder::default();
         let mut mid = 50_000_i64;
         for _ in 0..500 {
-            mid += rng.gen_range(-5..=5);
+            mid += rng.random_range(-5..=5);
             let changes = book.reprice(mid, mid + 1, &p, &mut rng);
             for c in changes {
                 let m = match c.side {

@@ -113,7 +113,7 @@ impl BtcWalk {
     pub fn step(&mut self, t_ms: i64) {
         let z = normal(&mut self.rng);
         let mut dlog = self.sigma_step * z - 0.5 * self.sigma_step * self.sigma_step;
-        if self.rng.gen_bool(self.jump_prob_step) {
+        if self.rng.random_bool(self.jump_prob_step) {
             dlog += self.jump_sd * normal(&mut self.rng);
         }
         self.px *= dlog.exp();

@@ -633,22 +633,22 @@ fn step_window(
     }
     let fair = (p_up * ONE as f64).round() as i64;
     let best_bid = ((fair - tick / 2).max(tick) / tick) * tick;
-    let best_ask = best_bid + tick * if rng.gen_bool(0.2) { 2 } else { 1 };
+    let best_ask = best_bid + tick * if rng.random_bool(0.2) { 2 } else { 1 };
     let params = LadderParams {
         depth: 12,
         step: tick,
         max_gap_ticks: 2,
         qty_min: 500,
         qty_max: 200_000,
-        perturb: usize::from(rng.gen_bool(0.3)),
+        perturb: usize::from(rng.random_bool(0.3)),
         lo: tick,
         hi: ONE - tick,
     };
     changes.extend(w.up.reprice(best_bid, best_ask, &params, rng));
     let mut trade: Option<(usize, &'static str, i64, i64)> = None;
-    if rng.gen_bool(inp.trade_prob) {
-        let idx = rng.gen_range(0..2usize);
-        let buy = rng.gen_bool(0.5);
+    if rng.random_bool(inp.trade_prob) {
+        let idx = rng.random_range(0..2usize);
+        let buy = rng.random_bool(0.5);
         // BUY lifts the token's ask; on the Up ladder a Down ask at 1-p is an Up bid at p.
         let up_side = match (idx, buy) {
             (0, true) | (1, false) => Side::Ask,
@@ -660,7 +660,7 @@ fn step_window(
             w.up.best_bid()
         };
         if let Some((p, avail)) = level {
-            let q = rng.gen_range(500..=20_000).min(avail);
+            let q = rng.random_range(500..=20_000).min(avail);
             w.up.fill(up_side, p, q, &mut changes);
             let token_px = if idx == 0 { p } else { ONE - p };
             w.last_trade[idx] = Some(token_px);

@@ -99,7 +99,7 @@ impl RtdsState {
         let e8 = (px * 1e8).round() as i128;
         Observation {
             ts_ms,
-            value_e18: e8 * 10_000_000_000 + rng.gen_range(0..10_000_000_000i128),
+            value_e18: e8 * 10_000_000_000 + rng.random_range(0..10_000_000_000i128),
         }
     }
 
@@ -141,7 +141,7 @@ impl RtdsState {
             if self.chainlink.len() > BACKFILL_ROWS * 20 {
                 self.chainlink.pop_front();
             }
-            let sent_ms = obs_ms + publish_lag_ms + rng.gen_range(0..120);
+            let sent_ms = obs_ms + publish_lag_ms + rng.random_range(0..120);
             let frame = Frame {
                 payload: ChainlinkPayload {
                     full_accuracy_value: obs.value_e18.to_string(),
@@ -166,7 +166,7 @@ impl RtdsState {
                         timestamp: obs_ms,
                         value: binance_px_cents as f64 / 100.0,
                     },
-                    timestamp: obs_ms + 150 + rng.gen_range(0..50),
+                    timestamp: obs_ms + 150 + rng.random_range(0..50),
                     topic: TOPIC_BINANCE,
                     kind: "update",
                 };

@@ -116,9 +116,9 @@ pub fn trimmed(value: i64, decimals: u32) -> String {
 /// A random decimal string of `len` digits without a leading zero (Polymarket token-id style).
 pub fn decimal_id(rng: &mut ChaCha8Rng, len: usize) -> String {
     let mut s = String::with_capacity(len);
-    s.push(char::from(b'1' + rng.gen_range(0..9u8)));
+    s.push(char::from(b'1' + rng.random_range(0..9u8)));
     for _ in 1..len {
-        s.push(char::from(b'0' + rng.gen_range(0..10u8)));
+        s.push(char::from(b'0' + rng.random_range(0..10u8)));
     }
     s
 }
@@ -136,7 +136,7 @@ pub fn hex_id(rng: &mut ChaCha8Rng, n: usize) -> String {
 /// A random RFC 4122 version-4 UUID string.
 pub fn uuid_v4(rng: &mut ChaCha8Rng) -> String {
     let h = hex_id(rng, 32);
-    let variant = ["8", "9", "a", "b"][rng.gen_range(0..4usize)];
+    let variant = ["8", "9", "a", "b"][rng.random_range(0..4usize)];
     format!(
         "{}-{}-4{}-{}{}-{}",
         &h[0..8],
@@ -150,7 +150,7 @@ pub fn uuid_v4(rng: &mut ChaCha8Rng) -> String {
 
 /// A standard normal draw (Box–Muller), deterministic for a given generator state.
 pub fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.r#gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
