@@ -187,7 +187,7 @@ impl ConnMachine {
         half + self.jitter() % (d - half + 1)
     }
 
-    fn to_backoff(&mut self, now_ns: u64, command: Option<ConnCommand>) -> Step {
+    fn enter_backoff(&mut self, now_ns: u64, command: Option<ConnCommand>) -> Step {
         self.attempt = self.attempt.saturating_add(1);
         self.backoff_until_ns = now_ns + self.backoff_delay();
         self.enter(ConnState::Backoff, now_ns);
@@ -226,7 +226,7 @@ impl ConnMachine {
                 }
             }
             (S::Connecting, ConnEvent::ConnectFailed | ConnEvent::Closed) => {
-                self.to_backoff(now_ns, None)
+                self.enter_backoff(now_ns, None)
             }
             (S::Subscribing, ConnEvent::Subscribed) => {
                 self.enter(S::Subscribed, now_ns);
@@ -245,17 +245,17 @@ impl ConnMachine {
             (S::Live, ConnEvent::Gap) => status(FeedState::GapDetected),
             (S::Live, ConnEvent::Resynced) => status(FeedState::Resynced),
             (S::Subscribing | S::Subscribed | S::Live | S::Stale, ConnEvent::Closed) => {
-                self.to_backoff(now_ns, None)
+                self.enter_backoff(now_ns, None)
             }
             (S::Connecting, ConnEvent::Tick)
                 if now_ns >= self.entered_ns + self.cfg.connect_timeout_ns =>
             {
-                self.to_backoff(now_ns, Some(ConnCommand::Close))
+                self.enter_backoff(now_ns, Some(ConnCommand::Close))
             }
             (S::Subscribing | S::Subscribed, ConnEvent::Tick)
                 if now_ns >= self.entered_ns + self.cfg.subscribe_timeout_ns =>
             {
-                self.to_backoff(now_ns, Some(ConnCommand::Close))
+                self.enter_backoff(now_ns, Some(ConnCommand::Close))
             }
             (S::Live, ConnEvent::Tick) if now_ns >= self.last_data_ns + self.cfg.stale_after_ns => {
                 self.enter(S::Stale, now_ns);
@@ -264,7 +264,7 @@ impl ConnMachine {
             (S::Stale, ConnEvent::Tick)
                 if now_ns >= self.last_data_ns + self.cfg.reconnect_after_ns =>
             {
-                self.to_backoff(now_ns, Some(ConnCommand::Close))
+                self.enter_backoff(now_ns, Some(ConnCommand::Close))
             }
             (S::Backoff, ConnEvent::Tick) if now_ns >= self.backoff_until_ns => {
                 self.reconnects += 1;

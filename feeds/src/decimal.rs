@@ -141,7 +141,7 @@ fn parse_scaled(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> {
         }
     } else {
         for _ in 0..(-shift) {
-            if mantissa % 10 != 0 {
+            if !mantissa.is_multiple_of(10) {
                 return Err(DecimalError::Precision);
             }
             mantissa /= 10;
@@ -246,7 +246,7 @@ pub fn format_fixed(value: i128, scale: u32) -> String {
     out.push_str(&int.to_string());
     if frac != 0 {
         let mut width = scale as usize;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

@@ -9,7 +9,9 @@
 //!   reconnect with exponential backoff and jitter) emitting feed states;
 //! - [`counters`]: per-stream counters, feed-status records and a Prometheus renderer;
 //! - [`book`]: the Polymarket order book (fixed arrays, no allocation per update);
-//! - [`venues`]: one adapter per venue.
+//! - [`venues`]: one adapter per venue;
+//! - [`driver`]: an adapter with its instrument table, counters and action queue;
+//! - [`render`]: records as JSON lines for offline tools.
 //!
 //! This crate never touches a socket, a clock or a thread: the collector supplies the bytes,
 //! the receive timestamps and the time.
@@ -20,7 +22,9 @@ pub mod conn;
 pub mod continuity;
 pub mod counters;
 pub mod decimal;
+pub mod driver;
 pub mod json;
+pub mod render;
 pub mod time;
 pub mod venues;
 
@@ -30,4 +34,5 @@ pub use adapter::{
 };
 pub use continuity::SyncMode;
 pub use counters::{Counters, StreamCounters, render_prometheus};
+pub use driver::Driver;
 pub use venues::adapter_for;

@@ -246,8 +246,15 @@ impl VenueAdapter for ChainlinkRtds {
         let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
             return Ok(());
         };
-        match kind {
-            Some(b"update") => {
+        // The backfill is `type:"subscribe"` (older fixtures omit `type` but carry `data`).
+        let backfill = match kind {
+            Some(b"update") => false,
+            Some(b"subscribe") => true,
+            None => p.data.is_some(),
+            Some(_) => return Err(ParseError::Unknown),
+        };
+        match backfill {
+            false => {
                 let obs_ms = parse_u64(p.timestamp.ok_or(ParseError::Missing("timestamp"))?)
                     .field("timestamp")?;
                 let v = value_e18(p.full, p.value, chainlink)?;
@@ -259,7 +266,7 @@ impl VenueAdapter for ChainlinkRtds {
                 }
                 Ok(())
             }
-            Some(b"subscribe") => {
+            true => {
                 let data = p.data.ok_or(ParseError::Missing("data"))?;
                 self.scratch.clear();
                 let mut rows = Lexer::new(data);
@@ -305,7 +312,6 @@ impl VenueAdapter for ChainlinkRtds {
                 self.scratch = scratch;
                 Ok(())
             }
-            _ => Err(ParseError::Unknown),
         }
     }
 
