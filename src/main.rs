@@ -2,6 +2,7 @@
 
 mod bench;
 mod bus_cmd;
+mod feeds_cmd;
 mod machine;
 
 use anyhow::Result;
@@ -25,6 +26,9 @@ enum Command {
         #[command(subcommand)]
         command: bus_cmd::BusCommand,
     },
+    /// Venue feeds: `feeds parse` normalizes raw venue messages offline; `feeds --config`
+    /// will run the collector.
+    Feeds(feeds_cmd::FeedsArgs),
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -40,6 +44,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
+        Command::Feeds(args) => feeds_cmd::run(args),
         Command::Bench { area } => bench::run(area),
     }
 }

@@ -2,6 +2,7 @@
 //! ecosystem peer measured in the same run beside ringbolt's figures.
 
 mod bus;
+mod parse;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -13,6 +14,8 @@ use serde::Serialize;
 pub enum BenchArea {
     /// Cross-process bus hop latency (ping-pong), ringbolt's shm ring vs iceoryx2 pub/sub.
     Bus(bus::BusBenchArgs),
+    /// Feed parsing: ringbolt's venue adapters vs serde_json::Value, and Polymarket book apply.
+    Parse(parse::ParseBenchArgs),
     /// Internal: the echo side of `bench bus`, run as a child process.
     #[command(hide = true)]
     BusEcho(bus::EchoArgs),
@@ -23,6 +26,7 @@ pub fn run(area: BenchArea) -> Result<()> {
     match area {
         BenchArea::Bus(args) => bus::run(&args),
         BenchArea::BusEcho(args) => bus::echo(&args),
+        BenchArea::Parse(args) => parse::run(&args),
     }
 }
 
