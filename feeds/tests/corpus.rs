@@ -732,3 +732,114 @@ fn coinbase_advanced_sequence_gap_resubscribes() {
     d.frame(next.as_bytes(), 1, &mut out).unwrap();
     assert_eq!(out.len(), n);
 }
+
+#[test]
+fn binance_futures_streams() {
+    let mut d = observe(Venue::BinanceFutures);
+    let out = run(&mut d, "binance_futures/aggTrade.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Buy, e8("58665.00"), e8("0.043"), 389_551_486)
+    );
+    assert_eq!(trade(&out[1].1[0]).3, 0, "capture without `a`");
+    let out = run(&mut d, "binance_futures/bookTicker.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        tob(&out[0].1[0]),
+        (e8("33134.42"), e8("0.170"), e8("33139.39"), e8("0.380"))
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_612_137_603_571 * MS);
+    assert_eq!(out[0].1[0].venue_seq, 185_130_926_750);
+
+    let out = run(&mut d, "binance_futures/markPrice.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let r = &out[0].1;
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        index(&r[0]),
+        (58_940_149_245_320_000_000_000, e8("58940.14924532"), 2)
+    );
+    assert_eq!(
+        index(&r[1]),
+        (58_857_266_936_640_000_000_000, e8("58857.26693664"), 1)
+    );
+    let f = r[2].body_as::<ringbolt_bus::Funding>().unwrap();
+    assert_eq!(f.rate, 584_550_000, "0.00058455 at 1e12");
+    assert_eq!(f.next_funding_ts_ns, 1_617_321_600_000 * MS);
+    assert_eq!(f.mark_price, e8("58940.14924532"));
+    assert_eq!(out[1].1.len(), 2, "no index price in the 2019 frame");
+    let arr = &out[4].1;
+    assert_eq!(
+        arr.len(),
+        6,
+        "!markPrice@arr: two symbols × mark, index, funding"
+    );
+    assert_eq!(d.instrument_name(arr[3].instrument), "ETHUSDT");
+
+    let out = run(&mut d, "binance_futures/forceOrder.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
+    assert_eq!(
+        (l.price, l.size, l.side),
+        (e8("4793.91"), e8("0.014"), Side::Buy as u8)
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_584_059_031_421 * MS);
+
+    let out = run(&mut d, "binance_futures/depth_diff.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(out[0].1.len(), 4);
+    assert_eq!(
+        level(&out[0].1[0]),
+        (Side::Buy, e8("35729.77"), e8("1.600"))
+    );
+    for file in [
+        "binance_futures/openInterest_rest.jsonl",
+        "binance_futures/ticker_24hr.jsonl",
+        "binance_futures/control.jsonl",
+    ] {
+        let out = run(&mut d, file);
+        assert!(
+            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+            "{file}: {out:?}"
+        );
+    }
+    assert_eq!(d.counters.stream(8).messages, 3);
+}
+
+#[test]
+fn binance_futures_resync_scenario_enforced() {
+    let mut d = Driver::new(Venue::BinanceFutures, SyncMode::Enforce, true).unwrap();
+    let lines = fixture("binance_futures/resync_scenario_sushiusdt.jsonl");
+    let mut out = Vec::new();
+    d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
+    let Some(Action::Fetch(req)) = d.actions.pop() else {
+        panic!("{:?}", d.actions)
+    };
+    assert_eq!(req.host, "fapi.binance.com");
+    assert_eq!(req.path, "/fapi/v1/depth?symbol=SUSHIUSDT&limit=1000");
+    d.frame(lines[2].as_bytes(), 1, &mut out).unwrap();
+    d.rest(&req, lines[1].as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(out.iter().filter(|r| r.stream == 5).count(), 2000);
+    for line in &lines[3..] {
+        d.frame(line.as_bytes(), 1, &mut out).unwrap();
+    }
+    let c = d.counters.stream(4);
+    assert_eq!((c.gaps, c.dropped_unsynced, c.resyncs), (0, 3, 1));
+    let applied: Vec<u64> = out
+        .iter()
+        .filter(|r| r.stream == 4 && r.kind == 2)
+        .map(|r| r.venue_seq)
+        .collect();
+    assert_eq!(applied.first(), Some(&600_859_607_423));
+    assert_eq!(applied.last(), Some(&600_859_664_422));
+}

@@ -33,6 +33,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::ChainlinkRtds, "polymarket"),
         (Venue::ChainlinkRtds, "chainlink_rtds"),
         (Venue::BinanceSpot, "binance_spot"),
+        (Venue::BinanceFutures, "binance_futures"),
         (Venue::Coinbase, "coinbase"),
     ] {
         let mut lines = Vec::new();

@@ -205,7 +205,7 @@ fn bench_book(args: &ParseBenchArgs) -> Result<(f64, f64)> {
             let side = if x & 1 == 0 { Side::Buy } else { Side::Sell };
             let base = if side == Side::Buy { 400 } else { 500 };
             let price = (base + (x >> 8) % 120) as i64 * 10 * TICK_E8;
-            let size = if (x >> 20) % 5 == 0 {
+            let size = if (x >> 20).is_multiple_of(5) {
                 0
             } else {
                 ((x >> 24) % 100_000) as i64 * PRICE_SCALE / 100

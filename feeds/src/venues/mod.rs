@@ -1,6 +1,6 @@
 //! One adapter per venue, plus the small helpers they share.
 
-pub mod binance_spot;
+pub mod binance;
 pub mod chainlink_rtds;
 pub mod coinbase;
 pub mod polymarket;
@@ -19,6 +19,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Polymarket,
     Venue::ChainlinkRtds,
     Venue::BinanceSpot,
+    Venue::BinanceFutures,
     Venue::Coinbase,
 ];
 
@@ -28,7 +29,8 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
     Some(match venue {
         Venue::Polymarket => Box::new(polymarket::Polymarket::new(mode)),
         Venue::ChainlinkRtds => Box::new(chainlink_rtds::ChainlinkRtds::new(mode)),
-        Venue::BinanceSpot => Box::new(binance_spot::BinanceSpot::new(mode)),
+        Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),
+        Venue::BinanceFutures => Box::new(binance::Binance::futures(mode)),
         Venue::Coinbase => Box::new(coinbase::Coinbase::new(mode)),
         _ => return None,
     })
