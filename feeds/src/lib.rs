@@ -9,6 +9,7 @@
 //!   reconnect with exponential backoff and jitter) emitting feed states;
 //! - [`counters`]: per-stream counters, feed-status records and a Prometheus renderer;
 //! - [`book`]: the Polymarket order book (fixed arrays, no allocation per update);
+//! - [`textbook`]: a sorted book keeping received level text, for checksum venues;
 //! - [`venues`]: one adapter per venue;
 //! - [`driver`]: an adapter with its instrument table, counters and action queue;
 //! - [`render`]: records as JSON lines for offline tools.
@@ -25,6 +26,7 @@ pub mod decimal;
 pub mod driver;
 pub mod json;
 pub mod render;
+pub mod textbook;
 pub mod time;
 pub mod venues;
 

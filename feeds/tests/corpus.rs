@@ -843,3 +843,137 @@ fn binance_futures_resync_scenario_enforced() {
     assert_eq!(applied.first(), Some(&600_859_607_423));
     assert_eq!(applied.last(), Some(&600_859_664_422));
 }
+
+#[test]
+fn okx_checksum_sequence_matches_and_tampering_is_caught() {
+    // 41 recorded frames (snapshot + 40 updates) whose checksums SOURCES.md verified.
+    for mode in [SyncMode::Observe, SyncMode::Enforce] {
+        let mut d = Driver::new(Venue::Okx, mode, true).unwrap();
+        let out = run(&mut d, "okx/books_checksum_sequence_btcusdt.jsonl");
+        assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+        let c = d.counters.stream(1);
+        assert_eq!(
+            (c.checksum_errors, c.gaps, c.resyncs),
+            (0, 0, 1),
+            "{mode:?}"
+        );
+        let snap = &out[0].1;
+        assert_eq!(snap.len(), 800);
+        assert_batch(snap, true);
+        assert_eq!(level(&snap[0]), (Side::Buy, e8("30243.4"), e8("0.0012029")));
+        assert_eq!(
+            level(&snap[400]),
+            (Side::Sell, e8("30243.5"), e8("1.44679"))
+        );
+        assert_eq!(snap[0].exchange_ts_ns, 1_652_459_225_381 * MS);
+        assert!(
+            out[40]
+                .1
+                .iter()
+                .any(|r| level(r) == (Side::Sell, e8("30251.8"), e8("0.24420612")))
+        );
+    }
+    // Change one size in update 5: its checksum no longer matches.
+    let lines = fixture("okx/books_checksum_sequence_btcusdt.jsonl");
+    let mut d = Driver::new(Venue::Okx, SyncMode::Enforce, true).unwrap();
+    let mut out = Vec::new();
+    for line in &lines[..5] {
+        d.frame(line.as_bytes(), 1, &mut out).unwrap();
+    }
+    let tampered = lines[5].replacen("\",\"0\",\"", "1\",\"0\",\"", 1);
+    assert_ne!(tampered, lines[5]);
+    let before = out.len();
+    d.frame(tampered.as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(d.counters.stream(1).checksum_errors, 1);
+    let new = &out[before..];
+    assert_eq!(
+        new.len(),
+        1,
+        "the bad update is dropped, only the status is emitted"
+    );
+    assert_eq!(
+        new[0].body_as::<FeedStatusBody>().unwrap().state,
+        FeedState::GapDetected as u8
+    );
+    let Some(Action::Resubscribe(frames)) = d.actions.last() else {
+        panic!("{:?}", d.actions)
+    };
+    assert_eq!(frames.len(), 2);
+    // Further updates wait for the fresh snapshot.
+    d.frame(lines[6].as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(out.len(), before + 1);
+    d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(out.len(), before + 1 + 800);
+}
+
+#[test]
+fn okx_other_channels() {
+    let mut d = observe(Venue::Okx);
+    let out = run(&mut d, "okx/trades.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Buy, e8("30236"), e8("0.0002"), 338_476_307)
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_652_459_224_818 * MS);
+    assert_eq!(
+        trade(&out[3].1[0]),
+        (Side::Buy, e8("43568.8"), 7 * PRICE_SCALE, 219_066_264)
+    );
+    let out = run(&mut d, "okx/bbo-tbt.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        tob(&out[0].1[0]),
+        (
+            e8("31774.6"),
+            e8("0.3392211"),
+            e8("31774.7"),
+            e8("0.14368878")
+        )
+    );
+    let out = run(&mut d, "okx/tickers.jsonl");
+    assert_eq!(
+        tob(&out[0].1[0]),
+        (
+            e8("30228.6"),
+            e8("0.23393"),
+            e8("30228.7"),
+            e8("1.55896972")
+        )
+    );
+    let out = run(&mut d, "okx/funding-rate.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let f = out[0].1[0].body_as::<ringbolt_bus::Funding>().unwrap();
+    assert_eq!(f.rate, 153_470_215, "0.0001534702159002 truncated to 1e-12");
+    assert_eq!(f.next_funding_ts_ns, 1_646_323_200_000 * MS);
+    assert!(out[3].1.is_empty(), "no current fundingRate");
+    let out = run(&mut d, "okx/mark-price.jsonl");
+    assert_eq!(
+        index(&out[0].1[0]),
+        (110_562_000_000_000_000_000_000, e8("110562.0"), 2)
+    );
+    let out = run(&mut d, "okx/index-tickers.jsonl");
+    assert_eq!(index(&out[1].1[0]).1, e8("35.583"));
+    let out = run(&mut d, "okx/liquidation-orders.jsonl");
+    let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
+    assert_eq!(
+        (l.price, l.size, l.side),
+        (e8("0.55205"), 39 * PRICE_SCALE, Side::Buy as u8)
+    );
+    assert_eq!(d.instrument_name(out[0].1[0].instrument), "XRP-USD-230929");
+    for file in ["okx/open-interest.jsonl", "okx/control.jsonl"] {
+        let out = run(&mut d, file);
+        assert!(
+            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+            "{file}: {out:?}"
+        );
+    }
+    let mut sink = Vec::new();
+    d.frame(b"pong", 1, &mut sink).unwrap();
+}

@@ -35,6 +35,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::BinanceSpot, "binance_spot"),
         (Venue::BinanceFutures, "binance_futures"),
         (Venue::Coinbase, "coinbase"),
+        (Venue::Okx, "okx"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
@@ -70,6 +71,7 @@ fn drivers() -> Vec<Driver> {
                 Venue::ChainlinkRtds,
                 Venue::BinanceSpot,
                 Venue::Coinbase,
+                Venue::Okx,
             ]
             .into_iter()
             .map(move |v| Driver::new(v, mode, true).unwrap())

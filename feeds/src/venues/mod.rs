@@ -3,6 +3,7 @@
 pub mod binance;
 pub mod chainlink_rtds;
 pub mod coinbase;
+pub mod okx;
 pub mod polymarket;
 
 use ringbolt_bus::{
@@ -21,6 +22,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::BinanceSpot,
     Venue::BinanceFutures,
     Venue::Coinbase,
+    Venue::Okx,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
@@ -32,6 +34,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),
         Venue::BinanceFutures => Box::new(binance::Binance::futures(mode)),
         Venue::Coinbase => Box::new(coinbase::Coinbase::new(mode)),
+        Venue::Okx => Box::new(okx::Okx::new(mode)),
         _ => return None,
     })
 }
