@@ -36,6 +36,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::BinanceFutures, "binance_futures"),
         (Venue::Coinbase, "coinbase"),
         (Venue::Okx, "okx"),
+        (Venue::Kraken, "kraken"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
@@ -72,6 +73,7 @@ fn drivers() -> Vec<Driver> {
                 Venue::BinanceSpot,
                 Venue::Coinbase,
                 Venue::Okx,
+                Venue::Kraken,
             ]
             .into_iter()
             .map(move |v| Driver::new(v, mode, true).unwrap())

@@ -3,6 +3,7 @@
 pub mod binance;
 pub mod chainlink_rtds;
 pub mod coinbase;
+pub mod kraken;
 pub mod okx;
 pub mod polymarket;
 
@@ -23,6 +24,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::BinanceFutures,
     Venue::Coinbase,
     Venue::Okx,
+    Venue::Kraken,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
@@ -35,6 +37,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::BinanceFutures => Box::new(binance::Binance::futures(mode)),
         Venue::Coinbase => Box::new(coinbase::Coinbase::new(mode)),
         Venue::Okx => Box::new(okx::Okx::new(mode)),
+        Venue::Kraken => Box::new(kraken::Kraken::new(mode)),
         _ => return None,
     })
 }
@@ -44,7 +47,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
 pub(crate) fn side_of(text: &[u8]) -> Option<Side> {
     match text {
         b"buy" | b"BUY" | b"Buy" | b"bid" | b"bids" | b"b" => Some(Side::Buy),
-        b"sell" | b"SELL" | b"Sell" | b"ask" | b"asks" | b"offer" | b"a" => Some(Side::Sell),
+        b"sell" | b"SELL" | b"Sell" | b"ask" | b"asks" | b"offer" | b"a" | b"s" => Some(Side::Sell),
         _ => None,
     }
 }
