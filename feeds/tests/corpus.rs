@@ -1106,3 +1106,104 @@ fn kraken_trades_tickers_spreads() {
         "{out:?}"
     );
 }
+
+#[test]
+fn bybit_streams() {
+    let mut d = observe(Venue::Bybit);
+    let out = run(&mut d, "bybit/linear_orderbook_50.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_batch(&out[0].1, true);
+    assert_eq!(
+        level(&out[0].1[0]),
+        (Side::Buy, e8("28555.20"), e8("0.597"))
+    );
+    assert_eq!(out[0].1[0].venue_seq, 20_683_568);
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_680_673_821_591 * MS);
+    assert_eq!(
+        level(&out[1].1[1]),
+        (Side::Sell, e8("28555.30"), e8("0.029"))
+    );
+    assert_eq!(d.counters.stream(1).gaps, 0, "u 20683568 → 20683569");
+    let out = run(&mut d, "bybit/spot_publicTrade.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (
+            Side::Sell,
+            e8("28165.38"),
+            e8("0.041732"),
+            2_290_000_000_050_703_789
+        )
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_680_652_847_524 * MS);
+    let out = run(&mut d, "bybit/linear_publicTrade.jsonl");
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Buy, e8("28560.50"), e8("5823"), 0)
+    );
+    assert_eq!(
+        out[3].0,
+        Err(ParseError::Unknown),
+        "fixture with a non-v5 topic name"
+    );
+    let out = run(&mut d, "bybit/linear_tickers.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let r = &out[0].1;
+    assert_eq!(
+        tob(&r[0]),
+        (e8("28550.70"), e8("2.049"), e8("28550.80"), e8("15.328"))
+    );
+    assert_eq!(r[0].venue_seq, 50_193_544_280);
+    assert_eq!(
+        index(&r[1]),
+        (28_552_810_000_000_000_000_000, e8("28552.81"), 2)
+    );
+    assert_eq!(index(&r[2]).2, 1);
+    let f = r[3].body_as::<ringbolt_bus::Funding>().unwrap();
+    assert_eq!(
+        (f.rate, f.next_funding_ts_ns),
+        (100_000_000, 1_680_681_600_000 * MS)
+    );
+    // Line 3: a partial delta for BTCUSD merges into its cached snapshot (line 2).
+    assert_eq!(
+        tob(&out[2].1[0]),
+        (e8("28560.00"), e8("340549"), e8("28560.50"), e8("70817"))
+    );
+    let out = run(&mut d, "bybit/linear_allLiquidation.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
+    assert_eq!(
+        (l.price, l.size, l.side),
+        (e8("0.02456"), e8("2846"), Side::Sell as u8)
+    );
+    let l = out[2].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
+    assert_eq!(
+        (l.price, l.size, l.side),
+        (e8("0.03803"), e8("1637"), Side::Buy as u8)
+    );
+    let out = run(&mut d, "bybit/control.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn bybit_orderbook_gap_enforced() {
+    let mut d = Driver::new(Venue::Bybit, SyncMode::Enforce, true).unwrap();
+    let lines = fixture("bybit/spot_orderbook_50.jsonl");
+    let mut out = Vec::new();
+    d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
+    d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(d.counters.stream(1).gaps, 0);
+    let n = out.len();
+    let skipped = lines[1].replace("\"u\":59438061", "\"u\":59438063");
+    d.frame(skipped.as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(d.counters.stream(1).gaps, 1);
+    assert_eq!(d.counters.stream(1).gap_records, 1);
+    assert_eq!(out.len(), n + 1);
+    assert!(matches!(d.actions.last(), Some(Action::Resubscribe(f)) if f.len() == 2));
+}

@@ -1,6 +1,7 @@
 //! One adapter per venue, plus the small helpers they share.
 
 pub mod binance;
+pub mod bybit;
 pub mod chainlink_rtds;
 pub mod coinbase;
 pub mod kraken;
@@ -25,6 +26,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Coinbase,
     Venue::Okx,
     Venue::Kraken,
+    Venue::Bybit,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
@@ -38,6 +40,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::Coinbase => Box::new(coinbase::Coinbase::new(mode)),
         Venue::Okx => Box::new(okx::Okx::new(mode)),
         Venue::Kraken => Box::new(kraken::Kraken::new(mode)),
+        Venue::Bybit => Box::new(bybit::Bybit::new(mode)),
         _ => return None,
     })
 }
