@@ -29,9 +29,74 @@ pub enum DecimalError {
 /// Largest exponent magnitude accepted in `e`/`E` notation.
 const MAX_EXPONENT: i32 = 400;
 
+/// Powers of ten that fit a `u64`.
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The common case (`[-]digits[.digits]`, at most 19 bytes after the sign, no exponent, scale
+/// ≤ 18) in `u64` arithmetic; `None` sends anything else to the general path.
+#[inline]
+fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.len() > 19 || scale > 18 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut frac: Option<u32> = None;
+    let mut count = 0u32;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+                if let Some(f) = frac.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let frac = frac.unwrap_or(0);
+    if frac <= scale {
+        Some(Ok((
+            negative,
+            u128::from(mantissa) * u128::from(POW10_U64[(scale - frac) as usize]),
+        )))
+    } else {
+        let d = POW10_U64[(frac - scale) as usize];
+        if mantissa % d != 0 {
+            return Some(Err(DecimalError::Precision));
+        }
+        Some(Ok((negative, u128::from(mantissa / d))))
+    }
+}
+
 /// Parses decimal text (optional sign, digits, optional `.` fraction, optional `e`/`E`
 /// exponent) into its magnitude scaled by `10^scale` and its sign.
+#[inline]
 fn parse_scaled(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> {
+    match parse_fast(text, scale) {
+        Some(r) => r,
+        None => parse_general(text, scale),
+    }
+}
+
+/// The general path of [`parse_scaled`]: any length, exponents, deferred zeros.
+fn parse_general(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> {
     let mut i = 0;
     let negative = match text.first() {
         Some(b'-') => {

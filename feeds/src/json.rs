@@ -195,31 +195,34 @@ impl<'a> Lexer<'a> {
         self.expect(b'"', "expected string")?;
         let start = self.pos;
         loop {
-            match self.buf.get(self.pos) {
-                Some(b'"') => {
-                    let s = &self.buf[start..self.pos];
-                    self.pos += 1;
-                    self.first = false;
-                    return Ok(s);
+            // Jump to the next quote or backslash (SIMD via memchr).
+            let rest = &self.buf[self.pos..];
+            let Some(off) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.pos = self.buf.len();
+                return Err(self.err("unterminated string"));
+            };
+            if let Some(bad) = rest[..off].iter().position(|&b| b < 0x20) {
+                self.pos += bad;
+                return Err(self.err("control byte in string"));
+            }
+            self.pos += off;
+            if self.buf[self.pos] == b'"' {
+                let s = &self.buf[start..self.pos];
+                self.pos += 1;
+                self.first = false;
+                return Ok(s);
+            }
+            // A backslash escape.
+            match self.buf.get(self.pos + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                Some(b'u') => {
+                    let hex = self.buf.get(self.pos + 2..self.pos + 6);
+                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                        return Err(self.err("bad \\u escape"));
+                    }
+                    self.pos += 6;
                 }
-                Some(b'\\') => {
-                    match self.buf.get(self.pos + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 2;
-                        }
-                        Some(b'u') => {
-                            let hex = self.buf.get(self.pos + 2..self.pos + 6);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return Err(self.err("bad \\u escape"));
-                            }
-                            self.pos += 6;
-                        }
-                        _ => return Err(self.err("bad escape")),
-                    };
-                }
-                Some(&b) if b < 0x20 => return Err(self.err("control byte in string")),
-                Some(_) => self.pos += 1,
-                None => return Err(self.err("unterminated string")),
+                _ => return Err(self.err("bad escape")),
             }
         }
     }
@@ -388,15 +391,72 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Skips one value and returns its raw text (for a second, typed pass later).
+    /// Skips one object or array by structure only (strings and bracket nesting, bounded
+    /// depth), without validating its contents; scalars are skipped strictly. Used for spans
+    /// that are parsed strictly afterwards ([`Lexer::raw_value`]).
     ///
     /// # Errors
-    /// As [`Lexer::skip_value`].
+    /// On an unterminated string or container, or nesting deeper than [`MAX_DEPTH`].
+    pub fn skip_structure(&mut self) -> Result<(), JsonError> {
+        if !matches!(self.peek(), Some(b'{' | b'[')) {
+            return self.skip_value();
+        }
+        let buf = self.buf;
+        let mut i = self.pos;
+        let mut depth = 0usize;
+        while let Some(&b) = buf.get(i) {
+            match b {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        let Some(off) = buf.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r))
+                        else {
+                            self.pos = buf.len();
+                            return Err(self.err("unterminated string"));
+                        };
+                        i += off;
+                        if buf[i] == b'\\' {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        self.pos = i;
+                        return Err(self.err("nesting too deep"));
+                    }
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        self.pos = i;
+                        self.first = false;
+                        return Ok(());
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        self.pos = buf.len();
+        Err(self.err("unexpected end"))
+    }
+
+    /// Skips one value and returns its raw text for a second, strict, typed pass (containers
+    /// are only checked structurally here: see [`Lexer::skip_structure`]).
+    ///
+    /// # Errors
+    /// As [`Lexer::skip_structure`].
     #[inline]
     pub fn raw_value(&mut self) -> Result<&'a [u8], JsonError> {
         self.skip_ws();
         let start = self.pos;
-        self.skip_value()?;
+        self.skip_structure()?;
         Ok(&self.buf[start..self.pos])
     }
 

@@ -4,6 +4,7 @@ pub mod binance;
 pub mod bybit;
 pub mod chainlink_rtds;
 pub mod coinbase;
+pub mod gemini;
 pub mod kraken;
 pub mod okx;
 pub mod polymarket;
@@ -27,6 +28,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Okx,
     Venue::Kraken,
     Venue::Bybit,
+    Venue::Gemini,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
@@ -41,6 +43,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::Okx => Box::new(okx::Okx::new(mode)),
         Venue::Kraken => Box::new(kraken::Kraken::new(mode)),
         Venue::Bybit => Box::new(bybit::Bybit::new(mode)),
+        Venue::Gemini => Box::new(gemini::Gemini::new(mode)),
         _ => return None,
     })
 }

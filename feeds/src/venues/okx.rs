@@ -123,6 +123,8 @@ pub struct Okx {
     mode: SyncMode,
     books: Vec<Book>,
     scratch: Vec<Record>,
+    /// Per scratch level: (is ask, price text range, size text range) within its side's array.
+    texts: Vec<(bool, usize, usize, usize, usize)>,
 }
 
 #[derive(Default)]
@@ -224,6 +226,7 @@ impl Okx {
             mode,
             books: Vec::new(),
             scratch: Vec::with_capacity(2 * BOOK_CAPACITY),
+            texts: Vec::with_capacity(2 * BOOK_CAPACITY),
         }
     }
 
@@ -261,12 +264,16 @@ impl Okx {
             return Ok(());
         };
         let venue_seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-        // Parse and validate every level first.
+        // Parse and validate every level first, remembering where each level's text is.
         self.scratch.clear();
-        let scratch = &mut self.scratch;
+        self.texts.clear();
+        let (scratch, texts) = (&mut self.scratch, &mut self.texts);
         for (raw, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
             if let Some(raw) = raw {
+                let base = raw.as_ptr() as usize;
                 super::for_each_pair(raw, |p, s| {
+                    let (ps, ss) = (p.as_ptr() as usize - base, s.as_ptr() as usize - base);
+                    texts.push((side == Side::Sell, ps, ps + p.len(), ss, ss + s.len()));
                     push_level(scratch, VENUE, stream, id, side, p, s, ts, venue_seq)
                 })
                 .inspect_err(|_| scratch.clear())?;
@@ -294,7 +301,20 @@ impl Okx {
         if snapshot {
             book.text.clear();
         }
-        let text_ok = apply_text(&mut book.text, r).is_ok();
+        let mut text_ok = true;
+        for (rec, &(ask, ps, pe, ss, se)) in self.scratch.iter().zip(&self.texts) {
+            let raw = if ask { r.asks } else { r.bids }.unwrap_or(b"");
+            let (Some(level), Some(p), Some(q)) = (
+                rec.body_as::<ringbolt_bus::BookLevel>(),
+                raw.get(ps..pe),
+                raw.get(ss..se),
+            ) else {
+                text_ok = false;
+                continue;
+            };
+            let side = if ask { Side::Sell } else { Side::Buy };
+            text_ok &= book.text.apply(side, level.price, level.size, p, q).is_ok();
+        }
         if let Some(expected) = checksum
             && (!text_ok || i64::from(book.text.okx_checksum()) != expected)
         {
@@ -341,24 +361,6 @@ impl Okx {
         );
         Ok(())
     }
-}
-
-fn apply_text(book: &mut TextBook, r: &Row<'_>) -> Result<(), ParseError> {
-    for (raw, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
-        if let Some(raw) = raw {
-            super::for_each_pair(raw, |p, s| {
-                book.apply(
-                    side,
-                    parse_e8(p).field("px")?,
-                    parse_e8(s).field("sz")?,
-                    p,
-                    s,
-                )
-                .map_err(|_| ParseError::Invalid("book level"))
-            })?;
-        }
-    }
-    Ok(())
 }
 
 impl VenueAdapter for Okx {
