@@ -1207,3 +1207,58 @@ fn bybit_orderbook_gap_enforced() {
     assert_eq!(out.len(), n + 1);
     assert!(matches!(d.actions.last(), Some(Action::Resubscribe(f)) if f.len() == 2));
 }
+
+#[test]
+fn gemini_streams() {
+    let mut d = observe(Venue::Gemini);
+    let out = run(&mut d, "gemini/l2_updates.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let r = &out[0].1;
+    assert_eq!(r.len(), 247);
+    assert_batch(r, true);
+    assert_eq!(level(&r[0]), (Side::Buy, e8("24090.28"), e8("0.14859662")));
+    // Later messages for the same symbol are updates; the first for a new symbol is a snapshot.
+    assert_batch(&out[1].1, false);
+    assert_eq!(level(&out[1].1[0]), (Side::Buy, e8("24084.23"), 0));
+    assert_batch(&out[13].1, true);
+    assert_eq!(d.instrument_name(out[13].1[0].instrument), "ZECLTC");
+    let out = run(&mut d, "gemini/trades.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Buy, e8("8325.00"), e8("0.1"), 8_280_715_334)
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_569_888_020_080 * MS);
+    assert_eq!(trade(&out[1].1[0]).0, Side::None, "block trade");
+    let out = run(&mut d, "gemini/fastapi_v3.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(
+        level(&out[0].1[0]),
+        (Side::Buy, e8("0.148800"), e8("11129.364219"))
+    );
+    assert_eq!(
+        out[0].1[0].exchange_ts_ns, 1_783_981_139_947_514_400,
+        "fast API E is ns"
+    );
+    assert_eq!(
+        trade(&out[1].1[0]),
+        (
+            Side::Sell,
+            e8("62145.38"),
+            e8("0.01625222"),
+            2_840_141_014_190_422
+        )
+    );
+    assert_eq!(
+        tob(&out[2].1[0]),
+        (e8("1.06149"), e8("958.69148"), e8("1.0615"), e8("38.3906"))
+    );
+    let out = run(&mut d, "gemini/control.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+        "{out:?}"
+    );
+}

@@ -42,6 +42,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::Okx, "okx"),
         (Venue::Kraken, "kraken"),
         (Venue::Bybit, "bybit"),
+        (Venue::Gemini, "gemini"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
@@ -80,6 +81,7 @@ fn drivers() -> Vec<Driver> {
                 Venue::Okx,
                 Venue::Kraken,
                 Venue::Bybit,
+                Venue::Gemini,
             ]
             .into_iter()
             .map(move |v| Driver::new(v, mode, true).unwrap())
