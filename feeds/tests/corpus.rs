@@ -1262,3 +1262,80 @@ fn gemini_streams() {
         "{out:?}"
     );
 }
+
+#[test]
+fn bitstamp_streams() {
+    let mut d = observe(Venue::Bitstamp);
+    let out = run(&mut d, "bitstamp/live_trades.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    // amount_str "1E-8", never the float beside it.
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Buy, e8("57748.80"), 1, 158_457_579)
+    );
+    assert_eq!(out[0].1[0].exchange_ts_ns, 1_616_297_318_187_000_000);
+    assert_eq!(
+        trade(&out[1].1[0]),
+        (Side::Buy, e8("3651.30"), e8("0.001643"), 84_550_458)
+    );
+    assert_eq!(d.instrument_name(out[1].1[0].instrument), "btceur");
+    let out = run(&mut d, "bitstamp/diff_order_book.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(level(&out[0].1[0]), (Side::Buy, e8("36653.62"), e8("0.75")));
+    assert_eq!(level(&out[0].1[1]), (Side::Sell, e8("36665.20"), 0));
+    assert_eq!(out[0].1[0].venue_seq, 1_622_520_011_989_838);
+    let out = run(&mut d, "bitstamp/order_book.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_batch(&out[0].1, true);
+    assert_eq!(
+        level(&out[0].1[0]),
+        (Side::Buy, e8("31524.50"), e8("0.364"))
+    );
+    assert_eq!(
+        level(&out[0].1[5]),
+        (Side::Sell, e8("31543.37"), e8("0.01071471"))
+    );
+    for file in ["bitstamp/control.jsonl", "bitstamp/live_orders.jsonl"] {
+        let out = run(&mut d, file);
+        assert!(
+            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+            "{file}: {out:?}"
+        );
+    }
+    assert!(
+        d.actions.contains(&Action::Reconnect),
+        "bts:request_reconnect"
+    );
+}
+
+#[test]
+fn bitstamp_diffs_wait_for_the_rest_snapshot() {
+    let mut d = Driver::new(Venue::Bitstamp, SyncMode::Enforce, true).unwrap();
+    let diff = |us: u64, qty: &str| {
+        format!(
+            r#"{{"data":{{"timestamp":"1654243213","microtimestamp":"{us}","bids":[["30415.13","{qty}"]],"asks":[]}},"channel":"diff_order_book_btcusd","event":"data"}}"#
+        )
+    };
+    let mut out = Vec::new();
+    d.frame(diff(1_654_243_213_000_000, "1.0").as_bytes(), 1, &mut out)
+        .unwrap();
+    d.frame(diff(1_654_243_213_200_000, "2.0").as_bytes(), 1, &mut out)
+        .unwrap();
+    assert!(out.is_empty());
+    let Some(Action::Fetch(req)) = d.actions.pop() else {
+        panic!("{:?}", d.actions)
+    };
+    assert_eq!(req.path, "/api/v2/order_book/btcusd/");
+    let rest = fixture("bitstamp/order_book_rest.jsonl").remove(0);
+    d.rest(&req, rest.as_bytes(), 1, &mut out).unwrap();
+    let snap = out.iter().filter(|r| r.stream == 4).count();
+    assert!(snap > 0);
+    // Only the diff newer than the snapshot (…213142992) is replayed.
+    let replayed: Vec<_> = out.iter().filter(|r| r.stream == 2).collect();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(level(replayed[0]), (Side::Buy, e8("30415.13"), e8("2.0")));
+    assert_eq!(d.counters.stream(2).dropped_unsynced, 1);
+}

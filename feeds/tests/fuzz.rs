@@ -43,6 +43,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::Kraken, "kraken"),
         (Venue::Bybit, "bybit"),
         (Venue::Gemini, "gemini"),
+        (Venue::Bitstamp, "bitstamp"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
@@ -82,6 +83,7 @@ fn drivers() -> Vec<Driver> {
                 Venue::Kraken,
                 Venue::Bybit,
                 Venue::Gemini,
+                Venue::Bitstamp,
             ]
             .into_iter()
             .map(move |v| Driver::new(v, mode, true).unwrap())

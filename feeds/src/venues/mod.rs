@@ -1,6 +1,7 @@
 //! One adapter per venue, plus the small helpers they share.
 
 pub mod binance;
+pub mod bitstamp;
 pub mod bybit;
 pub mod chainlink_rtds;
 pub mod coinbase;
@@ -29,6 +30,7 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Kraken,
     Venue::Bybit,
     Venue::Gemini,
+    Venue::Bitstamp,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
@@ -44,6 +46,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::Kraken => Box::new(kraken::Kraken::new(mode)),
         Venue::Bybit => Box::new(bybit::Bybit::new(mode)),
         Venue::Gemini => Box::new(gemini::Gemini::new(mode)),
+        Venue::Bitstamp => Box::new(bitstamp::Bitstamp::new(mode)),
         _ => return None,
     })
 }
