@@ -1339,3 +1339,73 @@ fn bitstamp_diffs_wait_for_the_rest_snapshot() {
     assert_eq!(level(replayed[0]), (Side::Buy, e8("30415.13"), e8("2.0")));
     assert_eq!(d.counters.stream(2).dropped_unsynced, 1);
 }
+
+#[test]
+fn deribit_streams() {
+    let mut d = observe(Venue::Deribit);
+    let out = run(&mut d, "deribit/book.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let r = &out[0].1;
+    assert_batch(r, true);
+    assert_eq!(level(&r[0]), (Side::Buy, e8("37240.0"), e8("20.0")));
+    assert_eq!(r[0].venue_seq, 31_479_596_557);
+    assert_eq!(r[0].exchange_ts_ns, 1_622_627_433_440 * MS);
+    let r = &out[1].1;
+    assert_batch(r, false);
+    assert_eq!(level(&r[0]), (Side::Buy, e8("36779.0"), 0), "delete");
+    assert_eq!(level(&r[3]), (Side::Sell, e8("37394.0"), e8("42670.0")));
+    let out = run(&mut d, "deribit/book_grouped.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_batch(&out[0].1, true);
+    assert_eq!(
+        level(&out[0].1[0]),
+        (Side::Buy, e8("31523.5"), e8("128780.0"))
+    );
+    let out = run(&mut d, "deribit/trades.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(
+        trade(&out[0].1[0]),
+        (Side::Sell, e8("9598.5"), e8("2000.0"), 39_355_898)
+    );
+    assert_eq!(out[0].1[0].venue_seq, 20_944_815);
+    let liq = out[2]
+        .1
+        .iter()
+        .find_map(|r| r.body_as::<ringbolt_bus::Liquidation>())
+        .unwrap();
+    assert_eq!(
+        (liq.price, liq.size, liq.side),
+        (e8("4469.5"), e8("1120"), Side::Sell as u8)
+    );
+    let out = run(&mut d, "deribit/quote.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(
+        tob(&out[0].1[0]),
+        (e8("9600.5"), e8("162800.0"), e8("9601.0"), e8("49710.0"))
+    );
+    let out = run(&mut d, "deribit/ticker.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(
+        index(&out[0].1[1]),
+        (10_094_100_000_000_000_000_000, e8("10094.1"), 2)
+    );
+    let out = run(&mut d, "deribit/deribit_price_index.jsonl");
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_eq!(
+        index(&out[0].1[0]),
+        (6_521_170_000_000_000_000_000, e8("6521.17"), 1)
+    );
+    assert_eq!(d.instrument_name(out[0].1[0].instrument), "btc_usd");
+    let out = run(&mut d, "deribit/control.jsonl");
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
+        "{out:?}"
+    );
+    assert!(
+        d.actions.iter().any(|a| matches!(a, Action::Send(_))),
+        "test_request answered"
+    );
+}

@@ -44,6 +44,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::Bybit, "bybit"),
         (Venue::Gemini, "gemini"),
         (Venue::Bitstamp, "bitstamp"),
+        (Venue::Deribit, "deribit"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
@@ -84,6 +85,7 @@ fn drivers() -> Vec<Driver> {
                 Venue::Bybit,
                 Venue::Gemini,
                 Venue::Bitstamp,
+                Venue::Deribit,
             ]
             .into_iter()
             .map(move |v| Driver::new(v, mode, true).unwrap())

@@ -5,6 +5,7 @@ pub mod bitstamp;
 pub mod bybit;
 pub mod chainlink_rtds;
 pub mod coinbase;
+pub mod deribit;
 pub mod gemini;
 pub mod kraken;
 pub mod okx;
@@ -31,12 +32,14 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Bybit,
     Venue::Gemini,
     Venue::Bitstamp,
+    Venue::Deribit,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
 #[must_use]
 pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>> {
     Some(match venue {
+        Venue::Internal => return None,
         Venue::Polymarket => Box::new(polymarket::Polymarket::new(mode)),
         Venue::ChainlinkRtds => Box::new(chainlink_rtds::ChainlinkRtds::new(mode)),
         Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),
@@ -47,7 +50,7 @@ pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>
         Venue::Bybit => Box::new(bybit::Bybit::new(mode)),
         Venue::Gemini => Box::new(gemini::Gemini::new(mode)),
         Venue::Bitstamp => Box::new(bitstamp::Bitstamp::new(mode)),
-        _ => return None,
+        Venue::Deribit => Box::new(deribit::Deribit::new(mode)),
     })
 }
 
