@@ -78,7 +78,7 @@ fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalErr
         )))
     } else {
         let d = POW10_U64[(frac - scale) as usize];
-        if mantissa % d != 0 {
+        if !mantissa.is_multiple_of(d) {
             return Some(Err(DecimalError::Precision));
         }
         Some(Ok((negative, u128::from(mantissa / d))))

@@ -22,6 +22,20 @@ pub struct JsonError {
     pub what: &'static str,
 }
 
+/// Offset of the first `"` or `\\` in `s`.
+#[inline]
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(i);
+    }
+    if s.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &s[SHORT..]).map(|i| i + SHORT)
+}
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -195,9 +209,10 @@ impl<'a> Lexer<'a> {
         self.expect(b'"', "expected string")?;
         let start = self.pos;
         loop {
-            // Jump to the next quote or backslash (SIMD via memchr).
+            // Jump to the next quote or backslash: a byte loop for the short strings venues
+            // mostly send, SIMD (memchr) beyond that.
             let rest = &self.buf[self.pos..];
-            let Some(off) = memchr::memchr2(b'"', b'\\', rest) else {
+            let Some(off) = find_quote_or_backslash(rest) else {
                 self.pos = self.buf.len();
                 return Err(self.err("unterminated string"));
             };
@@ -409,8 +424,7 @@ impl<'a> Lexer<'a> {
                 b'"' => {
                     i += 1;
                     loop {
-                        let Some(off) = buf.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r))
-                        else {
+                        let Some(off) = buf.get(i..).and_then(find_quote_or_backslash) else {
                             self.pos = buf.len();
                             return Err(self.err("unterminated string"));
                         };
