@@ -7,6 +7,7 @@ use ringbolt_bus::Venue;
 use crate::adapter::{
     Action, Ctx, InstrumentTable, ParseError, RecordSink, RestRequest, VenueAdapter,
 };
+use crate::conn::{ConnCommand, ConnEvent, ConnMachine};
 use crate::continuity::SyncMode;
 use crate::counters::Counters;
 use crate::venues::adapter_for;
@@ -113,5 +114,31 @@ impl Driver {
     #[must_use]
     pub fn instrument_name(&self, id: u32) -> &str {
         self.instruments.by_id(id).map_or("", |e| e.name.as_str())
+    }
+
+    /// Feeds a connection event to `machine` at `now_ns` and publishes the resulting
+    /// transition as a `FeedStatus` record (stream 0, the connection) into `sink`, stamped
+    /// `recv_ts_ns = now_ns`. A reconnect (a `Connect` command after the first connection)
+    /// tells the adapter to restart its continuity state (it counts the reconnect). Returns the command
+    /// the collector must perform.
+    pub fn connection_event(
+        &mut self,
+        machine: &mut ConnMachine,
+        event: ConnEvent,
+        now_ns: u64,
+        sink: &mut dyn RecordSink,
+    ) -> Option<ConnCommand> {
+        let before = machine.reconnects();
+        let step = machine.handle(event, now_ns);
+        if machine.reconnects() > before {
+            // The adapter counts the reconnect on its stream(s) and restarts continuity.
+            self.reconnected(sink);
+        }
+        if let Some(state) = step.status {
+            let mut record = self.counters.status_record(self.adapter.venue(), 0, state);
+            record.recv_ts_ns = i64::try_from(now_ns).unwrap_or(i64::MAX);
+            sink.emit(&record);
+        }
+        step.command
     }
 }

@@ -1409,3 +1409,58 @@ fn deribit_streams() {
         "test_request answered"
     );
 }
+
+#[test]
+fn connection_transitions_become_feed_status_records() {
+    use ringbolt_feeds::conn::{ConnCommand, ConnConfig, ConnEvent, ConnMachine};
+    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
+    let mut m = ConnMachine::new(ConnConfig::default(), 3);
+    let mut out = Vec::new();
+    let s = 1_000_000_000u64;
+    assert_eq!(
+        d.connection_event(&mut m, ConnEvent::Start, 0, &mut out),
+        Some(ConnCommand::Connect)
+    );
+    assert_eq!(
+        d.connection_event(&mut m, ConnEvent::Connected, s, &mut out),
+        Some(ConnCommand::Subscribe)
+    );
+    let book = fixture("polymarket/book.jsonl").remove(0);
+    d.frame(book.as_bytes(), 1, &mut out).unwrap();
+    d.connection_event(&mut m, ConnEvent::Data, 2 * s, &mut out);
+    d.connection_event(&mut m, ConnEvent::Tick, 8 * s, &mut out); // stale
+    d.connection_event(&mut m, ConnEvent::Closed, 9 * s, &mut out);
+    let until = m.next_deadline().unwrap();
+    assert_eq!(
+        d.connection_event(&mut m, ConnEvent::Tick, until, &mut out),
+        Some(ConnCommand::Connect)
+    );
+    let states: Vec<u8> = out
+        .iter()
+        .filter_map(|r| r.body_as::<FeedStatusBody>())
+        .map(|b| b.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            FeedState::Connected,
+            FeedState::Live,
+            FeedState::Stale,
+            FeedState::Disconnected
+        ]
+        .map(|s| s as u8)
+    );
+    assert_eq!(d.counters.total().reconnects, 1);
+    assert_eq!(d.counters.stream(1).reconnects, 1);
+    // The reconnect restarted continuity: the asset needs a new book snapshot.
+    let change = r#"{"event_type":"price_change","market":"0x1","timestamp":"1757908892400","price_changes":[{"asset_id":"65818619657568813474341868652308942079804919287380422192892211131408793125422","price":"0.50","size":"0","side":"BUY","hash":"h"}]}"#;
+    let n = out.len();
+    d.frame(change.as_bytes(), 1, &mut out).unwrap();
+    assert_eq!(out.len(), n);
+    let text =
+        ringbolt_feeds::render_prometheus(&[(Venue::Polymarket, d.adapter.streams(), &d.counters)]);
+    assert!(
+        text.contains("ringbolt_feed_reconnects_total{venue=\"polymarket\",stream=\"book\"} 1")
+    );
+    assert!(text.contains("ringbolt_feed_messages_total{venue=\"polymarket\",stream=\"book\"} 1"));
+}
