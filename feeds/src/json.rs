@@ -22,6 +22,19 @@ pub struct JsonError {
     pub what: &'static str,
 }
 
+/// Bytes that end the fast scan inside a string: `"`, `\\` and control bytes.
+const STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Offset of the first `"` or `\\` in `s`.
 #[inline]
 fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
@@ -208,36 +221,45 @@ impl<'a> Lexer<'a> {
     pub fn str(&mut self) -> Result<&'a [u8], JsonError> {
         self.expect(b'"', "expected string")?;
         let start = self.pos;
+        let buf = self.buf;
+        let mut i = start;
         loop {
-            // Jump to the next quote or backslash: a byte loop for the short strings venues
-            // mostly send, SIMD (memchr) beyond that.
-            let rest = &self.buf[self.pos..];
-            let Some(off) = find_quote_or_backslash(rest) else {
-                self.pos = self.buf.len();
-                return Err(self.err("unterminated string"));
-            };
-            if let Some(bad) = rest[..off].iter().position(|&b| b < 0x20) {
-                self.pos += bad;
-                return Err(self.err("control byte in string"));
-            }
-            self.pos += off;
-            if self.buf[self.pos] == b'"' {
-                let s = &self.buf[start..self.pos];
-                self.pos += 1;
-                self.first = false;
-                return Ok(s);
-            }
-            // A backslash escape.
-            match self.buf.get(self.pos + 1) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
-                Some(b'u') => {
-                    let hex = self.buf.get(self.pos + 2..self.pos + 6);
-                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                        return Err(self.err("bad \\u escape"));
-                    }
-                    self.pos += 6;
+            // One table lookup per byte: plain bytes are skipped in a tight loop.
+            while let Some(&b) = buf.get(i) {
+                if STRING_SPECIAL[usize::from(b)] {
+                    break;
                 }
-                _ => return Err(self.err("bad escape")),
+                i += 1;
+            }
+            match buf.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    self.first = false;
+                    return Ok(&buf[start..i]);
+                }
+                Some(b'\\') => match buf.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        let hex = buf.get(i + 2..i + 6);
+                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            self.pos = i;
+                            return Err(self.err("bad \\u escape"));
+                        }
+                        i += 6;
+                    }
+                    _ => {
+                        self.pos = i;
+                        return Err(self.err("bad escape"));
+                    }
+                },
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.err("control byte in string"));
+                }
+                None => {
+                    self.pos = buf.len();
+                    return Err(self.err("unterminated string"));
+                }
             }
         }
     }
