@@ -5,6 +5,7 @@ mod bus_cmd;
 mod emulate_cmd;
 mod features_cmd;
 mod exec_cmd;
+mod feeds_cmd;
 mod machine;
 mod trade_cmd;
 
@@ -39,6 +40,9 @@ enum Command {
     Exec {
         command: exec_cmd::ExecCommand,
     },
+    /// Venue feeds: `feeds parse` normalizes raw venue messages offline; `feeds --config`
+    /// will run the collector.
+    Feeds(feeds_cmd::FeedsArgs),
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Exec { command } => exec_cmd::run(command),
+        Command::Feeds(args) => feeds_cmd::run(args),
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
         Command::Trade(args) => trade_cmd::run(&args),

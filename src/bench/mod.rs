@@ -4,6 +4,7 @@
 mod bus;
 mod decide;
 mod exec;
+mod parse;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -20,6 +21,8 @@ pub enum BenchArea {
     /// Order path: sign time (pool refill rate), hot-path request build, L2 HMAC; Python
     /// reference client beside.
     Exec(exec::ExecBenchArgs),
+    /// Feed parsing: ringbolt's venue adapters vs serde_json::Value, and Polymarket book apply.
+    Parse(parse::ParseBenchArgs),
     /// Internal: the echo side of `bench bus`, run as a child process.
     #[command(hide = true)]
     BusEcho(bus::EchoArgs),
@@ -32,6 +35,7 @@ pub fn run(area: BenchArea) -> Result<()> {
         BenchArea::BusEcho(args) => bus::echo(&args),
         BenchArea::Decide(args) => decide::run(&args),
         BenchArea::Exec(args) => exec::run(&args),
+        BenchArea::Parse(args) => parse::run(&args),
     }
 }
 

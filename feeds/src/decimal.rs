@@ -1,0 +1,396 @@
+//! Exact decimal text → fixed-point integer conversion, never through `f64`.
+//!
+//! Venues send prices and sizes as decimal text (`"95000.12345678"`, `".48"`, `"1E-8"`,
+//! `0.00100000`). [`parse_fixed_i64`] turns such text into an integer scaled by `10^scale`
+//! exactly, or fails with a precise error: a digit that cannot be represented at the scale is a
+//! [`DecimalError::Precision`] error (never silently rounded), a value that does not fit is
+//! [`DecimalError::Overflow`]. [`format_fixed`] renders a scaled integer back as exact decimal
+//! text.
+
+use thiserror::Error;
+
+/// Why a decimal text could not be converted.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum DecimalError {
+    /// The text holds no digit at all (`""`, `"-"`, `"."`).
+    #[error("empty decimal")]
+    Empty,
+    /// A byte that is not part of a decimal number, at this offset.
+    #[error("invalid byte at offset {0} in decimal")]
+    Invalid(usize),
+    /// The value does not fit the target integer at the requested scale.
+    #[error("decimal overflows the fixed-point range")]
+    Overflow,
+    /// The value has non-zero digits below the requested scale.
+    #[error("decimal has more precision than the fixed-point scale")]
+    Precision,
+}
+
+/// Largest exponent magnitude accepted in `e`/`E` notation.
+const MAX_EXPONENT: i32 = 400;
+
+/// Powers of ten that fit a `u64`.
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The common case (`[-]digits[.digits]`, at most 19 bytes after the sign, no exponent, scale
+/// ≤ 18) in `u64` arithmetic; `None` sends anything else to the general path.
+#[inline]
+fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.len() > 19 || scale > 18 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut frac: Option<u32> = None;
+    let mut count = 0u32;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+                if let Some(f) = frac.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let frac = frac.unwrap_or(0);
+    if frac <= scale {
+        Some(Ok((
+            negative,
+            u128::from(mantissa) * u128::from(POW10_U64[(scale - frac) as usize]),
+        )))
+    } else {
+        let d = POW10_U64[(frac - scale) as usize];
+        if !mantissa.is_multiple_of(d) {
+            return Some(Err(DecimalError::Precision));
+        }
+        Some(Ok((negative, u128::from(mantissa / d))))
+    }
+}
+
+/// Parses decimal text (optional sign, digits, optional `.` fraction, optional `e`/`E`
+/// exponent) into its magnitude scaled by `10^scale` and its sign.
+#[inline]
+fn parse_scaled(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> {
+    match parse_fast(text, scale) {
+        Some(r) => r,
+        None => parse_general(text, scale),
+    }
+}
+
+/// The general path of [`parse_scaled`]: any length, exponents, deferred zeros.
+fn parse_general(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> {
+    let mut i = 0;
+    let negative = match text.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mantissa: u128 = 0;
+    // Zero digits seen but not yet multiplied in: trailing fraction zeros never overflow.
+    let mut pending_zeros: u32 = 0;
+    let mut frac_digits: i32 = 0;
+    let mut digits = 0usize;
+    let mut seen_dot = false;
+    while i < text.len() {
+        let b = text[i];
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if seen_dot {
+                    frac_digits = frac_digits.saturating_add(1);
+                }
+                if b == b'0' {
+                    if mantissa != 0 {
+                        pending_zeros += 1;
+                        if pending_zeros > 60 {
+                            // Only acceptable if they turn out to be trailing fraction zeros;
+                            // an integer part this long overflows anyway.
+                            if !seen_dot {
+                                return Err(DecimalError::Overflow);
+                            }
+                        }
+                    }
+                } else {
+                    while pending_zeros > 0 {
+                        mantissa = mantissa.checked_mul(10).ok_or(DecimalError::Overflow)?;
+                        pending_zeros -= 1;
+                    }
+                    mantissa = mantissa
+                        .checked_mul(10)
+                        .and_then(|m| m.checked_add(u128::from(b - b'0')))
+                        .ok_or(DecimalError::Overflow)?;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            b'e' | b'E' => break,
+            _ => return Err(DecimalError::Invalid(i)),
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return Err(if i < text.len() {
+            DecimalError::Invalid(i)
+        } else {
+            DecimalError::Empty
+        });
+    }
+    let mut exponent: i32 = 0;
+    if i < text.len() {
+        // At an `e`/`E`.
+        i += 1;
+        let mut exp_negative = false;
+        match text.get(i) {
+            Some(b'-') => {
+                exp_negative = true;
+                i += 1;
+            }
+            Some(b'+') => i += 1,
+            _ => {}
+        }
+        let start = i;
+        while i < text.len() {
+            let b = text[i];
+            if !b.is_ascii_digit() {
+                return Err(DecimalError::Invalid(i));
+            }
+            exponent = (exponent * 10 + i32::from(b - b'0')).min(MAX_EXPONENT);
+            i += 1;
+        }
+        if i == start {
+            return Err(DecimalError::Invalid(i.min(text.len().saturating_sub(1))));
+        }
+        if exp_negative {
+            exponent = -exponent;
+        }
+    }
+    if mantissa == 0 {
+        return Ok((negative, 0));
+    }
+    // Value = (mantissa * 10^pending_zeros) * 10^(exponent - frac_digits); scaled by 10^scale.
+    let shift =
+        i64::from(pending_zeros) + i64::from(exponent) - i64::from(frac_digits) + i64::from(scale);
+    if shift > 39 {
+        return Err(DecimalError::Overflow);
+    }
+    if shift < -39 {
+        // A non-zero mantissa below 2^128 is never a multiple of 10^40.
+        return Err(DecimalError::Precision);
+    }
+    if shift >= 0 {
+        for _ in 0..shift {
+            mantissa = mantissa.checked_mul(10).ok_or(DecimalError::Overflow)?;
+        }
+    } else {
+        for _ in 0..(-shift) {
+            if !mantissa.is_multiple_of(10) {
+                return Err(DecimalError::Precision);
+            }
+            mantissa /= 10;
+        }
+    }
+    Ok((negative, mantissa))
+}
+
+/// Parses decimal text into an `i64` scaled by `10^scale` (e.g. scale 8 for
+/// [`ringbolt_bus::PRICE_SCALE`]).
+///
+/// # Errors
+/// [`DecimalError`] for text that is not a decimal, does not fit, or has digits below the scale.
+pub fn parse_fixed_i64(text: &[u8], scale: u32) -> Result<i64, DecimalError> {
+    let (negative, magnitude) = parse_scaled(text, scale)?;
+    if negative {
+        if magnitude > u128::from(i64::MAX as u64) + 1 {
+            return Err(DecimalError::Overflow);
+        }
+        // Cannot overflow: magnitude <= 2^63.
+        Ok((magnitude as i128).wrapping_neg() as i64)
+    } else {
+        i64::try_from(magnitude).map_err(|_| DecimalError::Overflow)
+    }
+}
+
+/// Parses decimal text into an `i128` scaled by `10^scale` (e.g. 18 for Chainlink values).
+///
+/// # Errors
+/// [`DecimalError`] for text that is not a decimal, does not fit, or has digits below the scale.
+pub fn parse_fixed_i128(text: &[u8], scale: u32) -> Result<i128, DecimalError> {
+    let (negative, magnitude) = parse_scaled(text, scale)?;
+    if negative {
+        if magnitude > i128::MAX as u128 + 1 {
+            return Err(DecimalError::Overflow);
+        }
+        Ok((magnitude as i128).wrapping_neg())
+    } else {
+        i128::try_from(magnitude).map_err(|_| DecimalError::Overflow)
+    }
+}
+
+/// Parses a price or size at [`ringbolt_bus::PRICE_SCALE`] (10^8).
+///
+/// # Errors
+/// As [`parse_fixed_i64`].
+#[inline]
+pub fn parse_e8(text: &[u8]) -> Result<i64, DecimalError> {
+    parse_fixed_i64(text, 8)
+}
+
+/// Parses an unsigned decimal integer (ids, timestamps) with overflow checking.
+///
+/// # Errors
+/// [`DecimalError::Empty`], [`DecimalError::Invalid`] or [`DecimalError::Overflow`].
+pub fn parse_u64(text: &[u8]) -> Result<u64, DecimalError> {
+    if text.is_empty() {
+        return Err(DecimalError::Empty);
+    }
+    let mut value: u64 = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            return Err(DecimalError::Invalid(i));
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or(DecimalError::Overflow)?;
+    }
+    Ok(value)
+}
+
+/// Parses a signed decimal integer (e.g. OKX `prevSeqId` of `-1`).
+///
+/// # Errors
+/// As [`parse_u64`].
+pub fn parse_i64(text: &[u8]) -> Result<i64, DecimalError> {
+    match text.split_first() {
+        Some((b'-', rest)) => {
+            let magnitude = parse_u64(rest)?;
+            if magnitude > i64::MAX as u64 + 1 {
+                return Err(DecimalError::Overflow);
+            }
+            Ok((magnitude as i128).wrapping_neg() as i64)
+        }
+        _ => i64::try_from(parse_u64(text)?).map_err(|_| DecimalError::Overflow),
+    }
+}
+
+/// Renders a value scaled by `10^scale` as exact, minimal decimal text (`48000000`, 8 → `"0.48"`).
+#[must_use]
+pub fn format_fixed(value: i128, scale: u32) -> String {
+    let negative = value < 0;
+    let magnitude = value.unsigned_abs();
+    let divisor = 10u128.pow(scale);
+    let int = magnitude / divisor;
+    let mut frac = magnitude % divisor;
+    let mut out = String::with_capacity(48);
+    if negative {
+        out.push('-');
+    }
+    out.push_str(&int.to_string());
+    if frac != 0 {
+        let mut width = scale as usize;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            width -= 1;
+        }
+        out.push('.');
+        out.push_str(&format!("{frac:0width$}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_venue_shapes_exactly() {
+        assert_eq!(parse_e8(b"95000.12345678"), Ok(9_500_012_345_678));
+        assert_eq!(parse_e8(b".48"), Ok(48_000_000));
+        assert_eq!(parse_e8(b"0.48"), Ok(48_000_000));
+        assert_eq!(parse_e8(b"30"), Ok(3_000_000_000));
+        assert_eq!(parse_e8(b"1E-8"), Ok(1));
+        assert_eq!(parse_e8(b"1.5e2"), Ok(15_000_000_000));
+        assert_eq!(parse_e8(b"-0.5"), Ok(-50_000_000));
+        assert_eq!(parse_e8(b"0.00000000"), Ok(0));
+        assert_eq!(parse_e8(b"0.000000000000000000000"), Ok(0));
+        assert_eq!(
+            parse_e8(b"4095.00000000000000000000000"),
+            Ok(409_500_000_000)
+        );
+        assert_eq!(parse_e8(b"0.000000001"), Err(DecimalError::Precision));
+        assert_eq!(
+            parse_e8(b"3651.3000000000002"),
+            Err(DecimalError::Precision)
+        );
+        assert_eq!(parse_e8(b"92233720368.54775807"), Ok(i64::MAX));
+        assert_eq!(
+            parse_e8(b"92233720368.54775808"),
+            Err(DecimalError::Overflow)
+        );
+        assert_eq!(parse_e8(b"-92233720368.54775808"), Ok(i64::MIN));
+        assert_eq!(parse_e8(b""), Err(DecimalError::Empty));
+        assert_eq!(parse_e8(b"-"), Err(DecimalError::Empty));
+        assert_eq!(parse_e8(b"."), Err(DecimalError::Empty));
+        assert_eq!(parse_e8(b"1.2.3"), Err(DecimalError::Invalid(3)));
+        assert_eq!(parse_e8(b"1x"), Err(DecimalError::Invalid(1)));
+        assert_eq!(parse_e8(b"1e"), Err(DecimalError::Invalid(1)));
+        assert_eq!(parse_e8(b"1e999"), Err(DecimalError::Overflow));
+        assert_eq!(parse_e8(b"1e-999"), Err(DecimalError::Precision));
+    }
+
+    #[test]
+    fn chainlink_full_accuracy_is_exact() {
+        // Corpus: chainlink_rtds/crypto_prices_chainlink.jsonl line 1.
+        let v = parse_fixed_i128(b"79696948174287960000000", 0).unwrap();
+        assert_eq!(v, 79_696_948_174_287_960_000_000);
+        // The f64 `value` of the same frame, parsed as text at 18 decimals.
+        let w = parse_fixed_i128(b"79696.94817428796", 18).unwrap();
+        assert_eq!(w, 79_696_948_174_287_960_000_000);
+    }
+
+    #[test]
+    fn formats_minimal_exact_text() {
+        assert_eq!(format_fixed(48_000_000, 8), "0.48");
+        assert_eq!(format_fixed(3_000_000_000, 8), "30");
+        assert_eq!(format_fixed(-1, 8), "-0.00000001");
+        assert_eq!(format_fixed(0, 8), "0");
+        assert_eq!(
+            format_fixed(i128::from(i64::MIN), 8),
+            "-92233720368.54775808"
+        );
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_u64(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_u64(b"18446744073709551616"),
+            Err(DecimalError::Overflow)
+        );
+        assert_eq!(parse_i64(b"-1"), Ok(-1));
+        assert_eq!(parse_i64(b"-"), Err(DecimalError::Empty));
+    }
+}

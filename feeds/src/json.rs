@@ -1,0 +1,572 @@
+//! A zero-copy, allocation-free JSON pull lexer for venue frames.
+//!
+//! Parsers walk a frame with [`Lexer::begin_object`] / [`Lexer::next_key`] and
+//! [`Lexer::begin_array`] / [`Lexer::next_element`], taking scalars as borrowed byte slices
+//! ([`Lexer::str`] returns the raw contents of a string, escapes untouched; [`Lexer::number`]
+//! the exact number text). Values of no interest are skipped with [`Lexer::skip_value`], which
+//! validates structure iteratively with a bounded nesting depth. Nothing is allocated, nothing
+//! is converted to `f64`, and every malformed input yields a [`JsonError`], never a panic.
+
+use thiserror::Error;
+
+/// Deepest nesting accepted while skipping a value.
+pub const MAX_DEPTH: usize = 64;
+
+/// A JSON syntax error at a byte offset.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[error("json: {what} at byte {pos}")]
+pub struct JsonError {
+    /// Byte offset in the frame.
+    pub pos: usize,
+    /// What was expected or found.
+    pub what: &'static str,
+}
+
+/// Bytes that end the fast scan inside a string: `"`, `\\` and control bytes.
+const STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Offset of the first `"` or `\\` in `s`.
+#[inline]
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(i);
+    }
+    if s.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &s[SHORT..]).map(|i| i + SHORT)
+}
+
+/// The kind of the next value, from its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `{`
+    Object,
+    /// `[`
+    Array,
+    /// `"`
+    String,
+    /// `-` or a digit.
+    Number,
+    /// `true` / `false`.
+    Bool,
+    /// `null`.
+    Null,
+}
+
+/// Pull lexer over one frame.
+#[derive(Clone, Debug)]
+pub struct Lexer<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Set right after `{` / `[` so the first key / element needs no comma.
+    first: bool,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `buf`.
+    #[must_use]
+    pub const fn new(buf: &'a [u8]) -> Self {
+        Lexer {
+            buf,
+            pos: 0,
+            first: false,
+        }
+    }
+
+    /// Current byte offset.
+    #[must_use]
+    pub const fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError {
+            pos: self.pos,
+            what,
+        }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.buf.get(self.pos).copied()
+    }
+
+    /// The kind of the next value.
+    ///
+    /// # Errors
+    /// At the end of input or on a byte that cannot start a value.
+    pub fn kind(&mut self) -> Result<ValueKind, JsonError> {
+        match self.peek() {
+            Some(b'{') => Ok(ValueKind::Object),
+            Some(b'[') => Ok(ValueKind::Array),
+            Some(b'"') => Ok(ValueKind::String),
+            Some(b'-' | b'0'..=b'9') => Ok(ValueKind::Number),
+            Some(b't' | b'f') => Ok(ValueKind::Bool),
+            Some(b'n') => Ok(ValueKind::Null),
+            Some(_) => Err(self.err("unexpected byte")),
+            None => Err(self.err("unexpected end")),
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), JsonError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    /// Consumes `{`.
+    ///
+    /// # Errors
+    /// If the next value is not an object.
+    #[inline]
+    pub fn begin_object(&mut self) -> Result<(), JsonError> {
+        self.expect(b'{', "expected object")?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// The next key of the current object (its raw string contents, colon consumed), or `None`
+    /// after consuming the closing `}`.
+    ///
+    /// # Errors
+    /// On a missing comma, colon or a malformed key.
+    #[inline]
+    pub fn next_key(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                self.first = false;
+                return Ok(None);
+            }
+            Some(b',') if !self.first => self.pos += 1,
+            Some(b'"') if self.first => {}
+            _ => return Err(self.err("expected key or '}'")),
+        }
+        self.first = false;
+        let key = self.str()?;
+        self.expect(b':', "expected ':'")?;
+        Ok(Some(key))
+    }
+
+    /// Consumes `[`.
+    ///
+    /// # Errors
+    /// If the next value is not an array.
+    #[inline]
+    pub fn begin_array(&mut self) -> Result<(), JsonError> {
+        self.expect(b'[', "expected array")?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// Moves to the next element of the current array: `true` when one follows, `false` after
+    /// consuming the closing `]`.
+    ///
+    /// # Errors
+    /// On a missing comma.
+    #[inline]
+    pub fn next_element(&mut self) -> Result<bool, JsonError> {
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                self.first = false;
+                Ok(false)
+            }
+            Some(b',') if !self.first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) if self.first => {
+                self.first = false;
+                Ok(true)
+            }
+            _ => Err(self.err("expected ',' or ']'")),
+        }
+    }
+
+    /// A string value's raw contents (between the quotes, escapes not decoded).
+    ///
+    /// # Errors
+    /// If the next value is not a well-formed string.
+    #[inline]
+    pub fn str(&mut self) -> Result<&'a [u8], JsonError> {
+        self.expect(b'"', "expected string")?;
+        let start = self.pos;
+        let buf = self.buf;
+        let mut i = start;
+        loop {
+            // One table lookup per byte: plain bytes are skipped in a tight loop.
+            while let Some(&b) = buf.get(i) {
+                if STRING_SPECIAL[usize::from(b)] {
+                    break;
+                }
+                i += 1;
+            }
+            match buf.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    self.first = false;
+                    return Ok(&buf[start..i]);
+                }
+                Some(b'\\') => match buf.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        let hex = buf.get(i + 2..i + 6);
+                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            self.pos = i;
+                            return Err(self.err("bad \\u escape"));
+                        }
+                        i += 6;
+                    }
+                    _ => {
+                        self.pos = i;
+                        return Err(self.err("bad escape"));
+                    }
+                },
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.err("control byte in string"));
+                }
+                None => {
+                    self.pos = buf.len();
+                    return Err(self.err("unterminated string"));
+                }
+            }
+        }
+    }
+
+    /// A number value's exact text.
+    ///
+    /// # Errors
+    /// If the next value is not a JSON number.
+    #[inline]
+    pub fn number(&mut self) -> Result<&'a [u8], JsonError> {
+        self.skip_ws();
+        let start = self.pos;
+        let buf = self.buf;
+        let mut i = start;
+        if buf.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        while buf.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == int_start {
+            return Err(self.err("expected number"));
+        }
+        if buf.get(i) == Some(&b'.') {
+            i += 1;
+            let s = i;
+            while buf.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == s {
+                self.pos = i;
+                return Err(self.err("digit expected after '.'"));
+            }
+        }
+        if matches!(buf.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(buf.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let s = i;
+            while buf.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == s {
+                self.pos = i;
+                return Err(self.err("digit expected in exponent"));
+            }
+        }
+        self.pos = i;
+        self.first = false;
+        Ok(&buf[start..i])
+    }
+
+    /// The text of a scalar that a venue may send either as a string or as a number (string
+    /// contents or number text).
+    ///
+    /// # Errors
+    /// If the next value is neither.
+    #[inline]
+    pub fn scalar(&mut self) -> Result<&'a [u8], JsonError> {
+        if self.peek() == Some(b'"') {
+            self.str()
+        } else {
+            self.number()
+        }
+    }
+
+    /// Like [`Lexer::scalar`] but `null` yields `None`.
+    ///
+    /// # Errors
+    /// If the next value is not a string, number or null.
+    pub fn opt_scalar(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            Ok(None)
+        } else {
+            self.scalar().map(Some)
+        }
+    }
+
+    /// A `true`/`false` value.
+    ///
+    /// # Errors
+    /// If the next value is not a boolean.
+    pub fn bool(&mut self) -> Result<bool, JsonError> {
+        match self.peek() {
+            Some(b't') => self.literal(b"true").map(|()| true),
+            Some(b'f') => self.literal(b"false").map(|()| false),
+            _ => Err(self.err("expected boolean")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
+        if self.buf.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            self.first = false;
+            Ok(())
+        } else {
+            Err(self.err("bad literal"))
+        }
+    }
+
+    /// Skips one complete value of any kind, checking its structure.
+    ///
+    /// # Errors
+    /// On malformed input or nesting deeper than [`MAX_DEPTH`].
+    pub fn skip_value(&mut self) -> Result<(), JsonError> {
+        // Bit i of `stack` is 1 when nesting level i is an object.
+        let mut stack: u64 = 0;
+        let mut depth = 0usize;
+        loop {
+            // Parse one value start.
+            match self.kind()? {
+                ValueKind::Object => {
+                    self.begin_object()?;
+                    if depth == MAX_DEPTH {
+                        return Err(self.err("nesting too deep"));
+                    }
+                    stack |= 1 << depth;
+                    depth += 1;
+                    match self.next_key()? {
+                        Some(_) => continue,
+                        None => depth -= 1,
+                    }
+                }
+                ValueKind::Array => {
+                    self.begin_array()?;
+                    if depth == MAX_DEPTH {
+                        return Err(self.err("nesting too deep"));
+                    }
+                    stack &= !(1 << depth);
+                    depth += 1;
+                    if self.next_element()? {
+                        continue;
+                    }
+                    depth -= 1;
+                }
+                ValueKind::String => {
+                    self.str()?;
+                }
+                ValueKind::Number => {
+                    self.number()?;
+                }
+                ValueKind::Bool => {
+                    self.bool()?;
+                }
+                ValueKind::Null => self.literal(b"null")?,
+            }
+            // A value finished: close containers or advance to their next member.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let in_object = stack & (1 << (depth - 1)) != 0;
+                let more = if in_object {
+                    self.next_key()?.is_some()
+                } else {
+                    self.next_element()?
+                };
+                if more {
+                    break;
+                }
+                depth -= 1;
+            }
+        }
+    }
+
+    /// Skips one object or array by structure only (strings and bracket nesting, bounded
+    /// depth), without validating its contents; scalars are skipped strictly. Used for spans
+    /// that are parsed strictly afterwards ([`Lexer::raw_value`]).
+    ///
+    /// # Errors
+    /// On an unterminated string or container, or nesting deeper than [`MAX_DEPTH`].
+    pub fn skip_structure(&mut self) -> Result<(), JsonError> {
+        if !matches!(self.peek(), Some(b'{' | b'[')) {
+            return self.skip_value();
+        }
+        let buf = self.buf;
+        let mut i = self.pos;
+        let mut depth = 0usize;
+        while let Some(&b) = buf.get(i) {
+            match b {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        let Some(off) = buf.get(i..).and_then(find_quote_or_backslash) else {
+                            self.pos = buf.len();
+                            return Err(self.err("unterminated string"));
+                        };
+                        i += off;
+                        if buf[i] == b'\\' {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        self.pos = i;
+                        return Err(self.err("nesting too deep"));
+                    }
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        self.pos = i;
+                        self.first = false;
+                        return Ok(());
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        self.pos = buf.len();
+        Err(self.err("unexpected end"))
+    }
+
+    /// Skips one value and returns its raw text for a second, strict, typed pass (containers
+    /// are only checked structurally here: see [`Lexer::skip_structure`]).
+    ///
+    /// # Errors
+    /// As [`Lexer::skip_structure`].
+    #[inline]
+    pub fn raw_value(&mut self) -> Result<&'a [u8], JsonError> {
+        self.skip_ws();
+        let start = self.pos;
+        self.skip_structure()?;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// Checks that only whitespace remains.
+    ///
+    /// # Errors
+    /// On trailing bytes.
+    pub fn end(&mut self) -> Result<(), JsonError> {
+        if self.peek().is_some() {
+            Err(self.err("trailing bytes"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_objects_and_arrays() {
+        let mut j = Lexer::new(br#" {"a":"x\"y","b":[1,-2.5e3,{"c":null}],"d":true} "#);
+        j.begin_object().unwrap();
+        assert_eq!(j.next_key().unwrap(), Some(&b"a"[..]));
+        assert_eq!(j.str().unwrap(), br#"x\"y"#);
+        assert_eq!(j.next_key().unwrap(), Some(&b"b"[..]));
+        j.begin_array().unwrap();
+        assert!(j.next_element().unwrap());
+        assert_eq!(j.number().unwrap(), b"1");
+        assert!(j.next_element().unwrap());
+        assert_eq!(j.number().unwrap(), b"-2.5e3");
+        assert!(j.next_element().unwrap());
+        j.skip_value().unwrap();
+        assert!(!j.next_element().unwrap());
+        assert_eq!(j.next_key().unwrap(), Some(&b"d"[..]));
+        assert!(j.bool().unwrap());
+        assert_eq!(j.next_key().unwrap(), None);
+        j.end().unwrap();
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            &br#"{"a":1,}"#[..],
+            br#"{,"a":1}"#,
+            br#"[1,,2]"#,
+            br#"[1 2]"#,
+            br#"{"a" 1}"#,
+            br#"{"a":"#,
+            br#"{"a":tru}"#,
+            br#"{"a":"\x"}"#,
+            br#"[01.]"#,
+            br#"[-]"#,
+            br#"{"a":[}"#,
+        ] {
+            let mut j = Lexer::new(bad);
+            assert!(
+                j.skip_value().and_then(|()| j.end()).is_err(),
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(Lexer::new(deep.as_bytes()).skip_value().is_err());
+        let ok = "[".repeat(64) + &"]".repeat(64);
+        assert!(Lexer::new(ok.as_bytes()).skip_value().is_ok());
+    }
+
+    #[test]
+    fn skip_matches_serde_on_valid_json() {
+        let text = br#"{"x":[{"p":"1","q":[[],{}]},{"e":-0.1E+2}],"y":{"z":"\u00e9"}}"#;
+        let mut j = Lexer::new(text);
+        j.skip_value().unwrap();
+        assert_eq!(j.pos(), text.len());
+    }
+}

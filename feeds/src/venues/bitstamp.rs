@@ -1,0 +1,418 @@
+//! Bitstamp WebSocket v2 (`wss://ws.bitstamp.net`).
+//!
+//! Frames are `{"event":…,"channel":"<name>_<pair>","data":{…}}`. Channels: `live_trades_*` →
+//! Trade (`type` 0 = buy taker, 1 = sell taker; `amount_str`/`price_str` are parsed, never the
+//! binary-noisy floats beside them), `diff_order_book_*` → BookLevel batches, `order_book_*` →
+//! a full top-100 snapshot each push (self-healing, its own stream), `live_orders_*` counted.
+//! `bts:request_reconnect` queues [`Action::Reconnect`]; subscription acks are counted. The REST
+//! snapshot `GET /api/v2/order_book/<pair>/` is consumed by [`VenueAdapter::on_rest`].
+//!
+//! Continuity (`diff_order_book`): no sequence, only `microtimestamp`. In [`SyncMode::Enforce`]
+//! diffs are buffered until the REST snapshot (requested with [`Action::Fetch`]) arrives; diffs
+//! with `microtimestamp` ≤ the snapshot's are dropped, the rest replayed.
+
+use ringbolt_bus::{Record, Side, Trade, Venue};
+
+use crate::adapter::{
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
+    StreamDesc, VenueAdapter,
+};
+use crate::continuity::SyncMode;
+use crate::decimal::parse_u64;
+use crate::json::Lexer;
+use crate::time::us_text_ns;
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level};
+
+const VENUE: Venue = Venue::Bitstamp;
+const BUFFER_RECORDS: usize = 8192;
+
+/// Bitstamp stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `live_trades` → Trade.
+    LiveTrades = 1,
+    /// `diff_order_book` → BookLevel batches.
+    DiffOrderBook = 2,
+    /// `order_book` (top 100 every push) → BookLevel snapshot batches.
+    OrderBook = 3,
+    /// REST order book snapshot → BookLevel snapshot batch.
+    OrderBookRest = 4,
+    /// `live_orders` (counted).
+    LiveOrders = 5,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "live_trades",
+        doc: "trades; id increasing",
+    },
+    StreamDesc {
+        id: 2,
+        name: "diff_order_book",
+        doc: "L2 diffs; buffer, REST snapshot, drop diffs ≤ its microtimestamp",
+    },
+    StreamDesc {
+        id: 3,
+        name: "order_book",
+        doc: "top-100 snapshot every push",
+    },
+    StreamDesc {
+        id: 4,
+        name: "order_book_rest",
+        doc: "REST snapshot; microtimestamp",
+    },
+    StreamDesc {
+        id: 5,
+        name: "live_orders",
+        doc: "L3 order events (counted)",
+    },
+];
+
+#[derive(Debug)]
+struct DiffBook {
+    instrument: u32,
+    pair: String,
+    synced_us: Option<u64>,
+    fetching: bool,
+    records: Vec<Record>,
+    /// (microtimestamp, start, end) per buffered diff.
+    events: Vec<(u64, usize, usize)>,
+}
+
+/// The Bitstamp adapter.
+#[derive(Debug)]
+pub struct Bitstamp {
+    mode: SyncMode,
+    books: Vec<DiffBook>,
+    last_diff: Option<u32>,
+    scratch: Vec<Record>,
+}
+
+#[derive(Default)]
+struct Data<'a> {
+    micro: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    asks: Option<&'a [u8]>,
+    amount: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    id: Option<&'a [u8]>,
+    kind: Option<&'a [u8]>,
+}
+
+fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
+    let mut d = Data::default();
+    let mut j = Lexer::new(raw);
+    if j.peek() != Some(b'{') {
+        // `"data":""` on control events.
+        j.skip_value()?;
+        return Ok(d);
+    }
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"microtimestamp" => d.micro = Some(j.scalar()?),
+            b"bids" => d.bids = Some(j.raw_value()?),
+            b"asks" => d.asks = Some(j.raw_value()?),
+            b"amount_str" => d.amount = Some(j.scalar()?),
+            b"price_str" => d.price = Some(j.scalar()?),
+            b"id" => d.id = Some(j.scalar()?),
+            b"type" => d.kind = Some(j.scalar()?),
+            _ => j.skip_value()?,
+        }
+    }
+    Ok(d)
+}
+
+impl Bitstamp {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Bitstamp {
+            mode,
+            books: Vec::new(),
+            last_diff: None,
+            scratch: Vec::with_capacity(BUFFER_RECORDS),
+        }
+    }
+
+    fn levels(
+        &mut self,
+        d: &Data<'_>,
+        stream: u8,
+        id: u32,
+        ts: i64,
+        seq: u64,
+    ) -> Result<(), ParseError> {
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
+            if let Some(raw) = raw {
+                for_each_pair(raw, |p, q| {
+                    push_level(scratch, VENUE, stream, id, side, p, q, ts, seq)
+                })
+                .inspect_err(|_| scratch.clear())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn book(&mut self, id: u32, pair: &[u8]) -> usize {
+        if let Some(i) = self.books.iter().position(|b| b.instrument == id) {
+            return i;
+        }
+        self.books.push(DiffBook {
+            instrument: id,
+            pair: String::from_utf8_lossy(pair).into_owned(),
+            synced_us: None,
+            fetching: false,
+            records: Vec::with_capacity(BUFFER_RECORDS),
+            events: Vec::with_capacity(256),
+        });
+        self.books.len() - 1
+    }
+
+    fn diff(&mut self, pair: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::DiffOrderBook as u8;
+        let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
+            .field("microtimestamp")?;
+        let ts = us_text_ns(d.micro.unwrap_or(b"0")).field("microtimestamp")?;
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            return Ok(());
+        };
+        self.last_diff = Some(id);
+        self.levels(d, stream, id, ts, micro)?;
+        let bi = self.book(id, pair);
+        let book = &mut self.books[bi];
+        if self.mode == SyncMode::Observe {
+            flush_batch(ctx, &mut self.scratch, false, Record::zeroed());
+            return Ok(());
+        }
+        match book.synced_us {
+            Some(snap) if micro <= snap => {
+                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                self.scratch.clear();
+            }
+            Some(_) => flush_batch(ctx, &mut self.scratch, false, Record::zeroed()),
+            None => {
+                if book.records.len() + self.scratch.len() <= BUFFER_RECORDS {
+                    let start = book.records.len();
+                    book.records.extend_from_slice(&self.scratch);
+                    book.events.push((micro, start, book.records.len()));
+                } else {
+                    ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                }
+                self.scratch.clear();
+                if !book.fetching {
+                    book.fetching = true;
+                    ctx.actions.push(Action::Fetch(RestRequest {
+                        host: "www.bitstamp.net",
+                        path: format!("/api/v2/order_book/{}/", book.pair),
+                        kind: RestKind::BookSnapshot,
+                        instrument: id,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, body: &[u8], id: u32, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::OrderBookRest as u8;
+        let d = data(body)?;
+        let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
+            .field("microtimestamp")?;
+        let ts = us_text_ns(d.micro.unwrap_or(b"0")).field("microtimestamp")?;
+        self.levels(&d, stream, id, ts, micro)?;
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            true,
+            empty_snapshot(VENUE, stream, id, ts, micro),
+        );
+        if self.mode == SyncMode::Observe {
+            return Ok(());
+        }
+        let bi = self.book(id, b"");
+        let book = &mut self.books[bi];
+        book.synced_us = Some(micro);
+        book.fetching = false;
+        ctx.counters.stream_mut(Stream::DiffOrderBook as u8).resyncs += 1;
+        for &(m, start, end) in &book.events {
+            if m <= micro {
+                ctx.counters
+                    .stream_mut(Stream::DiffOrderBook as u8)
+                    .dropped_unsynced += 1;
+                continue;
+            }
+            self.scratch.extend_from_slice(&book.records[start..end]);
+            flush_batch(ctx, &mut self.scratch, false, Record::zeroed());
+        }
+        book.events.clear();
+        book.records.clear();
+        Ok(())
+    }
+}
+
+impl VenueAdapter for Bitstamp {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws.bitstamp.net",
+            port: 443,
+            path: "/",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        subs("bts:subscribe", symbols)
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        subs("bts:unsubscribe", symbols)
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: br#"{"event":"bts:heartbeat"}"#,
+            interval_ns: 30_000_000_000,
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let mut j = Lexer::new(frame);
+        j.begin_object()?;
+        let (mut event, mut channel, mut raw, mut rest_snapshot) = (None, None, None, false);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"event" => event = Some(j.str()?),
+                b"channel" => channel = Some(j.str()?),
+                b"data" => raw = Some(j.raw_value()?),
+                b"microtimestamp" => {
+                    rest_snapshot = true;
+                    j.skip_value()?;
+                }
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        if rest_snapshot && event.is_none() {
+            // A REST snapshot body in a capture: it belongs to the last diff instrument.
+            let stream = Stream::OrderBookRest as u8;
+            ctx.count_message(stream, frame.len());
+            let id = self.last_diff.ok_or(ParseError::Missing(
+                "pair (a bare REST snapshot goes through on_rest with its instrument)",
+            ))?;
+            return self.snapshot(frame, id, ctx);
+        }
+        let event = event.ok_or(ParseError::Missing("event"))?;
+        if event.starts_with(b"bts:") {
+            ctx.count_message(0, frame.len());
+            if event == b"bts:request_reconnect" {
+                ctx.actions.push(Action::Reconnect);
+            }
+            return Ok(());
+        }
+        let channel = channel.ok_or(ParseError::Missing("channel"))?;
+        let d = data(raw.ok_or(ParseError::Missing("data"))?)?;
+        let split = |prefix: &[u8]| channel.strip_prefix(prefix);
+        if let Some(pair) = split(b"live_trades_") {
+            let stream = Stream::LiveTrades as u8;
+            ctx.count_message(stream, frame.len());
+            let id_num = parse_u64(d.id.ok_or(ParseError::Missing("id"))?).field("id")?;
+            let side = match d.kind {
+                Some(b"0") => Side::Buy,
+                Some(b"1") => Side::Sell,
+                _ => return Err(ParseError::Invalid("type")),
+            };
+            let body = Trade {
+                price: crate::decimal::parse_e8(d.price.ok_or(ParseError::Missing("price_str"))?)
+                    .field("price_str")?,
+                size: crate::decimal::parse_e8(d.amount.ok_or(ParseError::Missing("amount_str"))?)
+                    .field("amount_str")?,
+                trade_id: id_num,
+                side: side as u8,
+                reserved: [0; 55],
+            };
+            let ts = d
+                .micro
+                .map(us_text_ns)
+                .transpose()
+                .field("microtimestamp")?
+                .unwrap_or(0);
+            if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+                ctx.emit_body(VENUE, stream, id, ts, id_num, 0, &body);
+            }
+            Ok(())
+        } else if let Some(pair) = split(b"diff_order_book_") {
+            ctx.count_message(Stream::DiffOrderBook as u8, frame.len());
+            self.diff(pair, &d, ctx)
+        } else if let Some(pair) = split(b"order_book_") {
+            let stream = Stream::OrderBook as u8;
+            ctx.count_message(stream, frame.len());
+            let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
+                .field("microtimestamp")?;
+            let ts = us_text_ns(d.micro.unwrap_or(b"0")).field("microtimestamp")?;
+            let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+                return Ok(());
+            };
+            self.levels(&d, stream, id, ts, micro)?;
+            flush_batch(
+                ctx,
+                &mut self.scratch,
+                true,
+                empty_snapshot(VENUE, stream, id, ts, micro),
+            );
+            Ok(())
+        } else if channel.starts_with(b"live_orders_") {
+            ctx.count_message(Stream::LiveOrders as u8, frame.len());
+            Ok(())
+        } else {
+            Err(ParseError::Unknown)
+        }
+    }
+
+    fn on_rest(
+        &mut self,
+        request: &RestRequest,
+        body: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        ctx.count_message(Stream::OrderBookRest as u8, body.len());
+        self.snapshot(body, request.instrument, ctx)
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced_us = None;
+            b.fetching = false;
+            b.records.clear();
+            b.events.clear();
+        }
+        ctx.counters
+            .stream_mut(Stream::DiffOrderBook as u8)
+            .reconnects += 1;
+    }
+}
+
+fn subs(event: &str, symbols: &[&str]) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    for s in symbols {
+        for ch in ["live_trades", "diff_order_book"] {
+            out.push(Outgoing::Text(
+                format!("{{\"event\":\"{event}\",\"data\":{{\"channel\":\"{ch}_{s}\"}}}}")
+                    .into_bytes(),
+            ));
+        }
+    }
+    out
+}

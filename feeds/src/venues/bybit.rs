@@ -1,0 +1,545 @@
+//! Bybit v5 public WebSocket (`wss://stream.bybit.com/v5/public/{spot,linear}`).
+//!
+//! Frames are `{"topic":"<channel>.<…>.<symbol>","type":"snapshot"|"delta","ts":ms,"data":…}`.
+//! Topics: `orderbook.{1,50,…}` → BookLevel batches, `publicTrade` → Trade (`S` is the taker
+//! side), `tickers` → TopOfBook (linear `bid1/ask1`, deltas are partial and merged into a cached
+//! state), IndexPrice (mark / index) and Funding, `allLiquidation` / legacy `liquidation` →
+//! Liquidation. `{"success":…,"op":…}` acks and pongs are counted. Keep-alive `{"op":"ping"}`.
+//!
+//! Spot and linear use the same symbols: run one adapter per category and give the linear one a
+//! symbol prefix ([`Bybit::with_prefix`]) so instruments stay distinct.
+//!
+//! Continuity (orderbook): every snapshot (including `u` = 1 after a service restart) replaces
+//! the book; a delta's `u` must be the previous `u` + 1. In [`SyncMode::Enforce`] deltas before a
+//! snapshot are dropped and a gap emits `gap_detected` and queues an unsubscribe + subscribe.
+
+use ringbolt_bus::{
+    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
+};
+
+use crate::adapter::{
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
+use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
+use crate::json::{Lexer, ValueKind};
+use crate::time::ms_text_ns;
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level, side_of};
+
+const VENUE: Venue = Venue::Bybit;
+
+/// Bybit stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `orderbook.*` → BookLevel batches (`u` +1).
+    Orderbook = 1,
+    /// `publicTrade` → Trade.
+    PublicTrade = 2,
+    /// `tickers` → TopOfBook, IndexPrice, Funding.
+    Tickers = 3,
+    /// `allLiquidation` / `liquidation` → Liquidation.
+    Liquidation = 4,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "orderbook",
+        doc: "snapshot + delta; u +1, any snapshot resets",
+    },
+    StreamDesc {
+        id: 2,
+        name: "public_trade",
+        doc: "trades (taker side)",
+    },
+    StreamDesc {
+        id: 3,
+        name: "tickers",
+        doc: "bid1/ask1, mark, index, funding; partial deltas merged",
+    },
+    StreamDesc {
+        id: 4,
+        name: "liquidation",
+        doc: "liquidations (S = side of the liquidated position's order)",
+    },
+];
+
+#[derive(Debug, Default, Clone, Copy)]
+struct TickerState {
+    instrument: u32,
+    bid: i64,
+    bid_size: i64,
+    ask: i64,
+    ask_size: i64,
+    next_funding_ns: i64,
+}
+
+#[derive(Debug)]
+struct Book {
+    instrument: u32,
+    topic: String,
+    synced: bool,
+    u: SeqTracker,
+}
+
+/// The Bybit adapter.
+#[derive(Debug)]
+pub struct Bybit {
+    mode: SyncMode,
+    prefix: &'static [u8],
+    books: Vec<Book>,
+    tickers: Vec<TickerState>,
+    scratch: Vec<Record>,
+}
+
+impl Bybit {
+    /// An adapter whose symbols are used as they are (spot, or offline parsing).
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Self::with_prefix(mode, b"")
+    }
+
+    /// An adapter that resolves `prefix` + symbol (e.g. `linear/` for the linear category).
+    #[must_use]
+    pub fn with_prefix(mode: SyncMode, prefix: &'static [u8]) -> Self {
+        Bybit {
+            mode,
+            prefix,
+            books: Vec::new(),
+            tickers: Vec::new(),
+            scratch: Vec::with_capacity(1024),
+        }
+    }
+
+    fn resolve(&self, ctx: &mut Ctx<'_>, stream: u8, symbol: &[u8]) -> Option<u32> {
+        if self.prefix.is_empty() {
+            return ctx.resolve(VENUE, stream, symbol);
+        }
+        let mut buf = [0u8; 64];
+        let n = self.prefix.len() + symbol.len();
+        if n > buf.len() {
+            return ctx.resolve(VENUE, stream, symbol);
+        }
+        buf[..self.prefix.len()].copy_from_slice(self.prefix);
+        buf[self.prefix.len()..n].copy_from_slice(symbol);
+        ctx.resolve(VENUE, stream, &buf[..n])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn orderbook(
+        &mut self,
+        topic: &[u8],
+        snapshot: bool,
+        ts: i64,
+        data: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Orderbook as u8;
+        let mut j = Lexer::new(data);
+        j.begin_object()?;
+        let (mut s, mut b, mut a, mut u) = (None, None, None, None);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"s" => s = Some(j.str()?),
+                b"b" => b = Some(j.raw_value()?),
+                b"a" => a = Some(j.raw_value()?),
+                b"u" => u = Some(j.scalar()?),
+                _ => j.skip_value()?,
+            }
+        }
+        let symbol = s.ok_or(ParseError::Missing("s"))?;
+        let u = parse_u64(u.ok_or(ParseError::Missing("u"))?).field("u")?;
+        let Some(id) = self.resolve(ctx, stream, symbol) else {
+            return Ok(());
+        };
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        for (raw, side) in [(b, Side::Buy), (a, Side::Sell)] {
+            if let Some(raw) = raw {
+                for_each_pair(raw, |p, q| {
+                    push_level(scratch, VENUE, stream, id, side, p, q, ts, u)
+                })
+                .inspect_err(|_| scratch.clear())?;
+            }
+        }
+        let i = match self.books.iter().position(|x| x.instrument == id) {
+            Some(i) => i,
+            None => {
+                self.books.push(Book {
+                    instrument: id,
+                    topic: String::from_utf8_lossy(topic).into_owned(),
+                    synced: false,
+                    u: SeqTracker::default(),
+                });
+                self.books.len() - 1
+            }
+        };
+        let enforce = self.mode == SyncMode::Enforce;
+        let book = &mut self.books[i];
+        if snapshot {
+            book.u.reset();
+            let _ = book.u.check(u);
+            if !book.synced {
+                book.synced = true;
+                ctx.counters.stream_mut(stream).resyncs += 1;
+            }
+        } else {
+            if enforce && !book.synced {
+                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                self.scratch.clear();
+                return Ok(());
+            }
+            match book.u.check(u) {
+                SeqCheck::Gap { missed } => {
+                    let c = ctx.counters.stream_mut(stream);
+                    c.gaps += 1;
+                    c.gap_records += missed;
+                    if enforce {
+                        book.synced = false;
+                        let mut status =
+                            ctx.counters
+                                .status_record(VENUE, stream, FeedState::GapDetected);
+                        status.instrument = id;
+                        ctx.emit(&mut status);
+                        let arg = format!("\"{}\"", book.topic);
+                        ctx.actions.push(Action::Resubscribe(vec![
+                            Outgoing::Text(
+                                format!("{{\"op\":\"unsubscribe\",\"args\":[{arg}]}}").into_bytes(),
+                            ),
+                            Outgoing::Text(
+                                format!("{{\"op\":\"subscribe\",\"args\":[{arg}]}}").into_bytes(),
+                            ),
+                        ]));
+                        self.scratch.clear();
+                        return Ok(());
+                    }
+                }
+                SeqCheck::Stale if enforce => {
+                    ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                    self.scratch.clear();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            snapshot,
+            empty_snapshot(VENUE, stream, id, ts, u),
+        );
+        Ok(())
+    }
+
+    fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::PublicTrade as u8;
+        let mut rows = Lexer::new(data);
+        rows.begin_array()?;
+        while rows.next_element()? {
+            let r = fields(rows.raw_value()?)?;
+            let side =
+                side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
+            let body = Trade {
+                price: parse_e8(r.price.ok_or(ParseError::Missing("p"))?).field("p")?,
+                size: parse_e8(r.size.ok_or(ParseError::Missing("v"))?).field("v")?,
+                // Numeric on spot, a UUID on linear (carried as 0).
+                trade_id: r.id.map_or(0, |i| parse_u64(i).unwrap_or(0)),
+                side: side as u8,
+                reserved: [0; 55],
+            };
+            let ts = r.time.map(ms_text_ns).transpose().field("T")?.unwrap_or(0);
+            let seq = r.seq.map(parse_u64).transpose().field("seq")?.unwrap_or(0);
+            if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
+                ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+            }
+        }
+        Ok(())
+    }
+
+    fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::Liquidation as u8;
+        let one = |raw: &[u8], ctx: &mut Ctx<'_>| -> Result<(), ParseError> {
+            let r = fields(raw)?;
+            let side =
+                side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
+            let body = Liquidation {
+                price: parse_e8(r.price.ok_or(ParseError::Missing("p"))?).field("p")?,
+                size: parse_e8(r.size.ok_or(ParseError::Missing("v"))?).field("v")?,
+                side: side as u8,
+                reserved: [0; 63],
+            };
+            let ts = r.time.map(ms_text_ns).transpose().field("T")?.unwrap_or(0);
+            if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
+                ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+            }
+            Ok(())
+        };
+        if Lexer::new(data).kind()? == ValueKind::Array {
+            let mut rows = Lexer::new(data);
+            rows.begin_array()?;
+            while rows.next_element()? {
+                one(rows.raw_value()?, ctx)?;
+            }
+            Ok(())
+        } else {
+            one(data, ctx)
+        }
+    }
+
+    fn tickers(
+        &mut self,
+        ts: i64,
+        cs: Option<&[u8]>,
+        data: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Tickers as u8;
+        let r = fields(data)?;
+        let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("symbol"))?)
+        else {
+            return Ok(());
+        };
+        let i = match self.tickers.iter().position(|t| t.instrument == id) {
+            Some(i) => i,
+            None => {
+                self.tickers.push(TickerState {
+                    instrument: id,
+                    ..TickerState::default()
+                });
+                self.tickers.len() - 1
+            }
+        };
+        // Parse everything before touching the cached state.
+        let opt = |v: Option<&[u8]>, name| -> Result<Option<i64>, ParseError> {
+            match v {
+                None | Some(b"") => Ok(None),
+                Some(t) => parse_e8(t).field(name).map(Some),
+            }
+        };
+        let bid = opt(r.bid, "bid1Price")?;
+        let bid_size = opt(r.bid_size, "bid1Size")?;
+        let ask = opt(r.ask, "ask1Price")?;
+        let ask_size = opt(r.ask_size, "ask1Size")?;
+        let mark = r
+            .mark
+            .map(|m| parse_fixed_i128(m, 18).field("markPrice"))
+            .transpose()?;
+        let index = r
+            .index
+            .map(|m| parse_fixed_i128(m, 18).field("indexPrice"))
+            .transpose()?;
+        let rate = match r.funding {
+            None | Some(b"") => None,
+            Some(f) => Some(
+                i64::try_from(parse_fixed_i128(f, 18).field("fundingRate")? / 1_000_000)
+                    .map_err(|_| ParseError::Invalid("fundingRate"))?,
+            ),
+        };
+        let next = match r.next_funding {
+            None | Some(b"") => None,
+            Some(t) => Some(ms_text_ns(t).field("nextFundingTime")?),
+        };
+        let t = &mut self.tickers[i];
+        let tob_changed =
+            bid.is_some() || bid_size.is_some() || ask.is_some() || ask_size.is_some();
+        t.bid = bid.unwrap_or(t.bid);
+        t.bid_size = bid_size.unwrap_or(t.bid_size);
+        t.ask = ask.unwrap_or(t.ask);
+        t.ask_size = ask_size.unwrap_or(t.ask_size);
+        t.next_funding_ns = next.unwrap_or(t.next_funding_ns);
+        let t = *t;
+        let seq = cs
+            .or(r.seq)
+            .map(parse_u64)
+            .transpose()
+            .field("cs")?
+            .unwrap_or(0);
+        if tob_changed {
+            let body = TopOfBook {
+                bid_price: t.bid,
+                bid_size: t.bid_size,
+                ask_price: t.ask,
+                ask_size: t.ask_size,
+                reserved: [0; 48],
+            };
+            ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+        }
+        let e8 = |v: i128| i64::try_from(v / 10_000_000_000).unwrap_or(0);
+        for (value, kind) in [(mark, 2u8), (index, 1u8)] {
+            if let Some(v) = value {
+                let body = IndexPrice {
+                    value_e18: v,
+                    price: e8(v),
+                    price_type: kind,
+                    reserved: [0; 55],
+                };
+                ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+            }
+        }
+        if let Some(rate) = rate {
+            let body = Funding {
+                rate,
+                next_funding_ts_ns: t.next_funding_ns,
+                mark_price: mark.map_or(0, e8),
+                reserved: [0; 56],
+            };
+            ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    symbol: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+    time: Option<&'a [u8]>,
+    id: Option<&'a [u8]>,
+    seq: Option<&'a [u8]>,
+    bid: Option<&'a [u8]>,
+    bid_size: Option<&'a [u8]>,
+    ask: Option<&'a [u8]>,
+    ask_size: Option<&'a [u8]>,
+    mark: Option<&'a [u8]>,
+    index: Option<&'a [u8]>,
+    funding: Option<&'a [u8]>,
+    next_funding: Option<&'a [u8]>,
+}
+
+fn fields(raw: &[u8]) -> Result<Fields<'_>, ParseError> {
+    let mut f = Fields::default();
+    let mut j = Lexer::new(raw);
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"s" | b"symbol" => f.symbol = Some(j.str()?),
+            b"S" | b"side" => f.side = Some(j.str()?),
+            b"p" | b"price" => f.price = Some(j.scalar()?),
+            b"v" | b"size" => f.size = Some(j.scalar()?),
+            b"T" | b"updatedTime" => f.time = Some(j.scalar()?),
+            b"i" => f.id = Some(j.scalar()?),
+            b"seq" | b"cs" => f.seq = Some(j.scalar()?),
+            b"bid1Price" => f.bid = Some(j.scalar()?),
+            b"bid1Size" => f.bid_size = Some(j.scalar()?),
+            b"ask1Price" => f.ask = Some(j.scalar()?),
+            b"ask1Size" => f.ask_size = Some(j.scalar()?),
+            b"markPrice" => f.mark = Some(j.scalar()?),
+            b"indexPrice" | b"usdIndexPrice" => f.index = Some(j.scalar()?),
+            b"fundingRate" => f.funding = Some(j.scalar()?),
+            b"nextFundingTime" => f.next_funding = Some(j.scalar()?),
+            _ => j.skip_value()?,
+        }
+    }
+    Ok(f)
+}
+
+impl VenueAdapter for Bybit {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "stream.bybit.com",
+            port: 443,
+            path: if self.prefix.is_empty() {
+                "/v5/public/spot"
+            } else {
+                "/v5/public/linear"
+            },
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(op("subscribe", symbols))]
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(op("unsubscribe", symbols))]
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: br#"{"op":"ping"}"#,
+            interval_ns: 20_000_000_000,
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let mut j = Lexer::new(frame);
+        j.begin_object()?;
+        let (mut topic, mut kind, mut ts, mut data, mut cs, mut op) =
+            (None, None, None, None, None, false);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"topic" => topic = Some(j.str()?),
+                b"type" => kind = Some(j.str()?),
+                b"ts" => ts = Some(j.scalar()?),
+                b"data" => data = Some(j.raw_value()?),
+                b"cs" => cs = Some(j.scalar()?),
+                b"op" | b"success" => {
+                    op = true;
+                    j.skip_value()?;
+                }
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        let Some(topic) = topic else {
+            if op {
+                ctx.count_message(0, frame.len());
+                return Ok(());
+            }
+            return Err(ParseError::Missing("topic"));
+        };
+        let ts = ts.map(ms_text_ns).transpose().field("ts")?.unwrap_or(0);
+        let data = data.ok_or(ParseError::Missing("data"))?;
+        let channel = topic.split(|&b| b == b'.').next().unwrap_or(b"");
+        let snapshot = kind == Some(b"snapshot");
+        match channel {
+            b"orderbook" => {
+                ctx.count_message(Stream::Orderbook as u8, frame.len());
+                self.orderbook(topic, snapshot, ts, data, ctx)
+            }
+            b"publicTrade" => {
+                ctx.count_message(Stream::PublicTrade as u8, frame.len());
+                self.trades(data, ctx)
+            }
+            b"tickers" => {
+                ctx.count_message(Stream::Tickers as u8, frame.len());
+                self.tickers(ts, cs, data, ctx)
+            }
+            b"allLiquidation" | b"liquidation" => {
+                ctx.count_message(Stream::Liquidation as u8, frame.len());
+                self.liquidations(data, ctx)
+            }
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced = false;
+            b.u.reset();
+        }
+        ctx.counters.stream_mut(Stream::Orderbook as u8).reconnects += 1;
+    }
+}
+
+fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
+    let mut args = Vec::new();
+    for s in symbols {
+        for t in ["orderbook.1", "orderbook.50", "publicTrade", "tickers"] {
+            args.push(format!("\"{t}.{s}\""));
+        }
+    }
+    format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")).into_bytes()
+}

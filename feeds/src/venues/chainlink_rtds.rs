@@ -1,0 +1,339 @@
+//! Chainlink BTC/USD through Polymarket's real-time data socket (`wss://ws-live-data.polymarket.com`).
+//!
+//! Topics: `crypto_prices_chainlink` (Chainlink Data Streams BTC/USD, ~1 tick/s), the TWAP
+//! topics `crypto_prices_twap_thirty` / `crypto_prices_twap_sixty`, and the Binance relay
+//! `crypto_prices`. `payload.full_accuracy_value` is kept exact in `IndexPrice.value_e18`
+//! (integer text already scaled 1e18 on Chainlink topics, decimal text on the Binance relay).
+//! Every subscribe yields a backfill frame (`type:"subscribe"`, `payload.data[]`, topic
+//! sometimes mislabelled `crypto_prices`) whose rows are emitted as a snapshot batch; the
+//! symbol (and `window_s`) tell which stream it belongs to.
+//!
+//! Continuity: no sequence numbers. `venue_seq` is the observation timestamp in ms; in
+//! [`SyncMode::Enforce`] rows not newer than the last one on their stream are dropped (the
+//! backfill overlaps live updates). Stalls are detected by age (connection state machine).
+//!
+//! The PolyBolt successor (sequence numbers, `dropped` counts, 60 s TWAP channel) will be a
+//! second adapter with its own catalogue; see docs/notes/feeds.md.
+
+use ringbolt_bus::{
+    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
+};
+
+use crate::adapter::{
+    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::SyncMode;
+use crate::decimal::{parse_fixed_i128, parse_u64};
+use crate::json::Lexer;
+
+const VENUE: Venue = Venue::ChainlinkRtds;
+
+/// RTDS stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
+    Chainlink = 1,
+    /// `crypto_prices_twap_thirty` → IndexPrice (price_type 3).
+    Twap30 = 2,
+    /// `crypto_prices_twap_sixty` → IndexPrice (price_type 3).
+    Twap60 = 3,
+    /// `crypto_prices` (Binance relay) → IndexPrice (price_type 1).
+    BinanceRelay = 4,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "chainlink",
+        doc: "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts",
+    },
+    StreamDesc {
+        id: 2,
+        name: "twap_30s",
+        doc: "Chainlink 30 s TWAP",
+    },
+    StreamDesc {
+        id: 3,
+        name: "twap_60s",
+        doc: "Chainlink 60 s TWAP",
+    },
+    StreamDesc {
+        id: 4,
+        name: "binance_relay",
+        doc: "Binance btcusdt relayed by RTDS",
+    },
+];
+
+/// The RTDS adapter.
+#[derive(Debug)]
+pub struct ChainlinkRtds {
+    mode: SyncMode,
+    /// Last observation timestamp (ms) per stream.
+    last_obs_ms: [u64; 5],
+    scratch: Vec<Record>,
+}
+
+impl ChainlinkRtds {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        ChainlinkRtds {
+            mode,
+            last_obs_ms: [0; 5],
+            scratch: Vec::with_capacity(256),
+        }
+    }
+}
+
+struct Payload<'a> {
+    symbol: Option<&'a [u8]>,
+    timestamp: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    full: Option<&'a [u8]>,
+    data: Option<&'a [u8]>,
+    window_s: Option<&'a [u8]>,
+}
+
+fn payload(raw: &[u8]) -> Result<Payload<'_>, ParseError> {
+    let mut p = Payload {
+        symbol: None,
+        timestamp: None,
+        value: None,
+        full: None,
+        data: None,
+        window_s: None,
+    };
+    let mut j = Lexer::new(raw);
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"symbol" => p.symbol = Some(j.str()?),
+            b"timestamp" => p.timestamp = Some(j.scalar()?),
+            b"value" => p.value = Some(j.scalar()?),
+            b"full_accuracy_value" => p.full = Some(j.scalar()?),
+            b"data" => p.data = Some(j.raw_value()?),
+            b"window_s" => p.window_s = Some(j.scalar()?),
+            _ => j.skip_value()?,
+        }
+    }
+    Ok(p)
+}
+
+/// The exact e18 value: `full_accuracy_value` (integer e18 text on Chainlink topics, decimal
+/// text on the Binance relay) or else the `value` number's text.
+fn value_e18(
+    full: Option<&[u8]>,
+    value: Option<&[u8]>,
+    chainlink: bool,
+) -> Result<i128, ParseError> {
+    match (full, value) {
+        (Some(f), _) if chainlink => parse_fixed_i128(f, 0).field("full_accuracy_value"),
+        (Some(f), _) => parse_fixed_i128(f, 18).field("full_accuracy_value"),
+        (None, Some(v)) => parse_fixed_i128(v, 18).field("value"),
+        (None, None) => Err(ParseError::Missing("value")),
+    }
+}
+
+fn index_record(stream: u8, instrument: u32, value_e18: i128, obs_ms: u64) -> Record {
+    let price = value_e18 / (VALUE_E18_SCALE / 100_000_000);
+    let body = IndexPrice {
+        value_e18,
+        price: i64::try_from(price).unwrap_or(if price < 0 { i64::MIN } else { i64::MAX }),
+        price_type: if stream == Stream::Twap30 as u8 || stream == Stream::Twap60 as u8 {
+            3
+        } else {
+            1
+        },
+        reserved: [0; 55],
+    };
+    let mut r = Record::new(VENUE, stream, instrument, &body);
+    r.exchange_ts_ns = i64::try_from(obs_ms).unwrap_or(0).saturating_mul(1_000_000);
+    r.venue_seq = obs_ms;
+    r
+}
+
+impl ChainlinkRtds {
+    fn fresh(&mut self, stream: u8, obs_ms: u64) -> bool {
+        let last = &mut self.last_obs_ms[usize::from(stream)];
+        if self.mode == SyncMode::Enforce && obs_ms <= *last {
+            return false;
+        }
+        *last = (*last).max(obs_ms);
+        true
+    }
+}
+
+impl VenueAdapter for ChainlinkRtds {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws-live-data.polymarket.com",
+            port: 443,
+            path: "/",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        sub_frame("subscribe", symbols)
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        sub_frame("unsubscribe", symbols)
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: b"PING",
+            interval_ns: 5_000_000_000,
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let trimmed = frame.trim_ascii();
+        if trimmed.is_empty() || trimmed.eq_ignore_ascii_case(b"pong") {
+            ctx.count_message(0, frame.len());
+            return Ok(());
+        }
+        let mut j = Lexer::new(trimmed);
+        j.begin_object()?;
+        let (mut topic, mut kind, mut body, mut status) = (None, None, None, None);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"topic" => topic = Some(j.str()?),
+                b"type" => kind = Some(j.str()?),
+                b"payload" => body = Some(j.raw_value()?),
+                b"statusCode" => status = Some(j.scalar()?),
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        let Some(body) = body else {
+            if status.is_some() {
+                // A venue error response ({"body":{"message":…},"statusCode":4xx}).
+                ctx.count_message(0, frame.len());
+                return Ok(());
+            }
+            return Err(ParseError::Missing("payload"));
+        };
+        let p = payload(body)?;
+        let symbol = p.symbol.ok_or(ParseError::Missing("symbol"))?;
+        let topic = topic.ok_or(ParseError::Missing("topic"))?;
+        let binance = topic == b"crypto_prices" && symbol != b"btc/usd" && !symbol.contains(&b'/');
+        let stream = match topic {
+            b"crypto_prices_chainlink" => Stream::Chainlink,
+            b"crypto_prices_twap_thirty" => Stream::Twap30,
+            b"crypto_prices_twap_sixty" => Stream::Twap60,
+            b"crypto_prices" if binance => Stream::BinanceRelay,
+            // The backfill of a Chainlink subscription arrives labelled `crypto_prices`.
+            b"crypto_prices" => match p.window_s {
+                Some(b"30") => Stream::Twap30,
+                Some(b"60") => Stream::Twap60,
+                _ => Stream::Chainlink,
+            },
+            _ => return Err(ParseError::Unknown),
+        } as u8;
+        let chainlink = stream != Stream::BinanceRelay as u8;
+        ctx.count_message(stream, frame.len());
+        let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
+            return Ok(());
+        };
+        // The backfill is `type:"subscribe"` (older fixtures omit `type` but carry `data`).
+        let backfill = match kind {
+            Some(b"update") => false,
+            Some(b"subscribe") => true,
+            None => p.data.is_some(),
+            Some(_) => return Err(ParseError::Unknown),
+        };
+        match backfill {
+            false => {
+                let obs_ms = parse_u64(p.timestamp.ok_or(ParseError::Missing("timestamp"))?)
+                    .field("timestamp")?;
+                let v = value_e18(p.full, p.value, chainlink)?;
+                if self.fresh(stream, obs_ms) {
+                    let mut r = index_record(stream, id, v, obs_ms);
+                    ctx.emit(&mut r);
+                } else {
+                    ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                }
+                Ok(())
+            }
+            true => {
+                let data = p.data.ok_or(ParseError::Missing("data"))?;
+                self.scratch.clear();
+                let mut rows = Lexer::new(data);
+                rows.begin_array()?;
+                while rows.next_element()? {
+                    rows.begin_object()?;
+                    let (mut ts, mut value, mut full) = (None, None, None);
+                    while let Some(key) = rows.next_key()? {
+                        match key {
+                            b"timestamp" => ts = Some(rows.scalar()?),
+                            b"value" => value = Some(rows.scalar()?),
+                            b"full_accuracy_value" => full = Some(rows.scalar()?),
+                            _ => rows.skip_value()?,
+                        }
+                    }
+                    let obs_ms = parse_u64(ts.ok_or(ParseError::Missing("timestamp"))?)
+                        .field("timestamp")?;
+                    let v = value_e18(full, value, chainlink)?;
+                    self.scratch.push(index_record(stream, id, v, obs_ms));
+                }
+                let mut scratch = core::mem::take(&mut self.scratch);
+                let mut kept = 0;
+                for i in 0..scratch.len() {
+                    if self.fresh(stream, scratch[i].venue_seq) {
+                        scratch[kept] = scratch[i];
+                        kept += 1;
+                    } else {
+                        ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                    }
+                }
+                scratch.truncate(kept);
+                for (i, r) in scratch.iter_mut().enumerate() {
+                    r.flags |= FLAG_SNAPSHOT;
+                    if i == 0 {
+                        r.flags |= FLAG_BATCH_BEGIN;
+                    }
+                    if i + 1 == kept {
+                        r.flags |= FLAG_BATCH_END;
+                    }
+                    ctx.emit(r);
+                }
+                scratch.clear();
+                self.scratch = scratch;
+                Ok(())
+            }
+        }
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.counters.stream_mut(Stream::Chainlink as u8).reconnects += 1;
+    }
+}
+
+fn sub_frame(action: &str, symbols: &[&str]) -> Vec<Outgoing> {
+    let subs: Vec<String> = symbols
+        .iter()
+        .map(|s| {
+            format!(
+                "{{\"topic\":\"crypto_prices_chainlink\",\"type\":\"*\",\"filters\":\"{{\\\"symbol\\\":\\\"{s}\\\"}}\"}}"
+            )
+        })
+        .collect();
+    vec![Outgoing::Text(
+        format!(
+            "{{\"action\":\"{action}\",\"subscriptions\":[{}]}}",
+            subs.join(",")
+        )
+        .into_bytes(),
+    )]
+}

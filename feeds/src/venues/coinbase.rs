@@ -1,0 +1,698 @@
+//! Coinbase Exchange WS (`wss://ws-feed.exchange.coinbase.com`) and Advanced Trade WS
+//! (`wss://advanced-trade-ws.coinbase.com`), told apart by their envelope (`type` vs
+//! `channel`).
+//!
+//! Exchange: `ticker` → TopOfBook, `match`/`last_match` → Trade (the message's `side` is the
+//! MAKER side; the record carries the aggressor, i.e. the opposite), `snapshot`/`l2update` →
+//! BookLevel batches, `heartbeat` → continuity only. Advanced: `l2_data`, `ticker`,
+//! `market_trades`, `heartbeats`, `subscriptions`.
+//!
+//! Continuity: `trade_id` +1 per product (gaps counted; `last_match` sets the baseline;
+//! a heartbeat's `last_trade_id` beyond the last seen match is a gap). `level2_batch` has no
+//! sequence: in [`SyncMode::Enforce`] an `l2update` before its product's `snapshot` is dropped.
+//! Advanced frames carry `sequence_num`, +1 per connection: a gap marks every level-2 book
+//! unsynchronised and queues a resubscribe (fresh snapshot).
+
+use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
+
+use crate::adapter::{
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
+use crate::decimal::{parse_e8, parse_u64};
+use crate::json::Lexer;
+use crate::time::iso8601_ns;
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, opposite, push_level, side_of};
+
+const VENUE: Venue = Venue::Coinbase;
+
+/// Coinbase stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// Exchange `ticker` → TopOfBook.
+    Ticker = 1,
+    /// Exchange `matches` → Trade.
+    Matches = 2,
+    /// Exchange `level2_batch` → BookLevel batches.
+    Level2 = 3,
+    /// Exchange `heartbeat` (continuity only).
+    Heartbeat = 4,
+    /// Advanced Trade `ticker` → TopOfBook.
+    AdvTicker = 5,
+    /// Advanced Trade `level2` (`l2_data`) → BookLevel batches.
+    AdvLevel2 = 6,
+    /// Advanced Trade `market_trades` → Trade.
+    AdvMarketTrades = 7,
+    /// Advanced Trade `heartbeats`.
+    AdvHeartbeats = 8,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "ticker",
+        doc: "best bid/ask (+sizes since 2022); sequence",
+    },
+    StreamDesc {
+        id: 2,
+        name: "matches",
+        doc: "trades; trade_id +1 per product",
+    },
+    StreamDesc {
+        id: 3,
+        name: "level2",
+        doc: "snapshot + l2update; no sequence, resubscribe on doubt",
+    },
+    StreamDesc {
+        id: 4,
+        name: "heartbeat",
+        doc: "1 s; last_trade_id detects missed matches",
+    },
+    StreamDesc {
+        id: 5,
+        name: "adv_ticker",
+        doc: "Advanced Trade ticker; sequence_num per connection",
+    },
+    StreamDesc {
+        id: 6,
+        name: "adv_level2",
+        doc: "Advanced Trade l2_data; sequence_num gap ⇒ resubscribe",
+    },
+    StreamDesc {
+        id: 7,
+        name: "adv_market_trades",
+        doc: "Advanced Trade trades",
+    },
+    StreamDesc {
+        id: 8,
+        name: "adv_heartbeats",
+        doc: "Advanced Trade heartbeats",
+    },
+];
+
+#[derive(Debug)]
+struct Product {
+    instrument: u32,
+    symbol: String,
+    trades: SeqTracker,
+    l2_synced: bool,
+}
+
+/// The Coinbase adapter.
+#[derive(Debug)]
+pub struct Coinbase {
+    mode: SyncMode,
+    products: Vec<Product>,
+    conn_seq: SeqTracker,
+    scratch: Vec<ringbolt_bus::Record>,
+}
+
+#[derive(Default)]
+struct Msg<'a> {
+    kind: Option<&'a [u8]>,
+    product: Option<&'a [u8]>,
+    sequence: Option<&'a [u8]>,
+    time: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    trade_id: Option<&'a [u8]>,
+    last_trade_id: Option<&'a [u8]>,
+    best_bid: Option<&'a [u8]>,
+    best_ask: Option<&'a [u8]>,
+    best_bid_size: Option<&'a [u8]>,
+    best_ask_size: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    asks: Option<&'a [u8]>,
+    changes: Option<&'a [u8]>,
+    channel: Option<&'a [u8]>,
+    events: Option<&'a [u8]>,
+    sequence_num: Option<&'a [u8]>,
+    timestamp: Option<&'a [u8]>,
+}
+
+fn msg(raw: &[u8]) -> Result<Msg<'_>, ParseError> {
+    let mut m = Msg::default();
+    let mut j = Lexer::new(raw);
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"type" => m.kind = Some(j.str()?),
+            b"product_id" => m.product = Some(j.str()?),
+            b"sequence" => m.sequence = Some(j.scalar()?),
+            b"time" => m.time = Some(j.str()?),
+            b"price" => m.price = Some(j.scalar()?),
+            b"size" | b"last_size" => m.size = Some(j.scalar()?),
+            b"side" => m.side = Some(j.str()?),
+            b"trade_id" => m.trade_id = Some(j.scalar()?),
+            b"last_trade_id" => m.last_trade_id = Some(j.scalar()?),
+            b"best_bid" => m.best_bid = Some(j.scalar()?),
+            b"best_ask" => m.best_ask = Some(j.scalar()?),
+            b"best_bid_size" | b"best_bid_quantity" => m.best_bid_size = Some(j.scalar()?),
+            b"best_ask_size" | b"best_ask_quantity" => m.best_ask_size = Some(j.scalar()?),
+            b"bids" => m.bids = Some(j.raw_value()?),
+            b"asks" => m.asks = Some(j.raw_value()?),
+            b"changes" => m.changes = Some(j.raw_value()?),
+            b"channel" => m.channel = Some(j.str()?),
+            b"events" => m.events = Some(j.raw_value()?),
+            b"sequence_num" => m.sequence_num = Some(j.scalar()?),
+            b"timestamp" => m.timestamp = Some(j.str()?),
+            _ => j.skip_value()?,
+        }
+    }
+    j.end()?;
+    Ok(m)
+}
+
+fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
+    v.ok_or(ParseError::Missing(name))
+}
+
+fn ts_of(v: Option<&[u8]>) -> Result<i64, ParseError> {
+    v.map(iso8601_ns)
+        .transpose()
+        .field("time")
+        .map(Option::unwrap_or_default)
+}
+
+fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
+    match v {
+        None | Some(b"") => Ok(0),
+        Some(t) => parse_e8(t).field(name),
+    }
+}
+
+impl Coinbase {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Coinbase {
+            mode,
+            products: Vec::new(),
+            conn_seq: SeqTracker::default(),
+            scratch: Vec::with_capacity(8192),
+        }
+    }
+
+    fn product(&mut self, instrument: u32, symbol: &[u8]) -> &mut Product {
+        let i = match self
+            .products
+            .iter()
+            .position(|p| p.instrument == instrument)
+        {
+            Some(i) => i,
+            None => {
+                // Cold path: first sight of a product.
+                self.products.push(Product {
+                    instrument,
+                    symbol: String::from_utf8_lossy(symbol).into_owned(),
+                    trades: SeqTracker::default(),
+                    l2_synced: false,
+                });
+                self.products.len() - 1
+            }
+        };
+        &mut self.products[i]
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn trade(
+        &mut self,
+        stream: u8,
+        product: &[u8],
+        trade_id: &[u8],
+        price: &[u8],
+        size: &[u8],
+        maker_side: &[u8],
+        ts: i64,
+        seq: u64,
+        baseline: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let price = parse_e8(price).field("price")?;
+        let size = parse_e8(size).field("size")?;
+        let maker = side_of(maker_side).ok_or(ParseError::Invalid("side"))?;
+        // Advanced Trade ids are numeric strings today; anything else is carried as 0.
+        let trade_id = parse_u64(trade_id).unwrap_or(0);
+        let Some(id) = ctx.resolve(VENUE, stream, product) else {
+            return Ok(());
+        };
+        if stream == Stream::Matches as u8 {
+            let p = self.product(id, product);
+            if baseline {
+                p.trades.reset();
+            }
+            if let SeqCheck::Gap { missed } = p.trades.check(trade_id) {
+                let c = ctx.counters.stream_mut(stream);
+                c.gaps += 1;
+                c.gap_records += missed;
+            }
+        }
+        let body = Trade {
+            price,
+            size,
+            trade_id,
+            side: opposite(maker) as u8,
+            reserved: [0; 55],
+        };
+        ctx.emit_body(
+            VENUE,
+            stream,
+            id,
+            ts,
+            if seq != 0 { seq } else { trade_id },
+            0,
+            &body,
+        );
+        Ok(())
+    }
+
+    fn exchange(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let kind = req(m.kind, "type")?;
+        let seq = m
+            .sequence
+            .map(parse_u64)
+            .transpose()
+            .field("sequence")?
+            .unwrap_or(0);
+        match kind {
+            b"ticker" => {
+                let stream = Stream::Ticker as u8;
+                ctx.count_message(stream, len);
+                let product = req(m.product, "product_id")?;
+                let body = TopOfBook {
+                    bid_price: parse_e8(req(m.best_bid, "best_bid")?).field("best_bid")?,
+                    bid_size: opt_e8(m.best_bid_size, "best_bid_size")?,
+                    ask_price: parse_e8(req(m.best_ask, "best_ask")?).field("best_ask")?,
+                    ask_size: opt_e8(m.best_ask_size, "best_ask_size")?,
+                    reserved: [0; 48],
+                };
+                let ts = ts_of(m.time)?;
+                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                    ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+                }
+                Ok(())
+            }
+            b"match" | b"last_match" => {
+                let stream = Stream::Matches as u8;
+                ctx.count_message(stream, len);
+                self.trade(
+                    stream,
+                    req(m.product, "product_id")?,
+                    req(m.trade_id, "trade_id")?,
+                    req(m.price, "price")?,
+                    req(m.size, "size")?,
+                    req(m.side, "side")?,
+                    ts_of(m.time)?,
+                    seq,
+                    kind == b"last_match",
+                    ctx,
+                )
+            }
+            b"heartbeat" => {
+                let stream = Stream::Heartbeat as u8;
+                ctx.count_message(stream, len);
+                let product = req(m.product, "product_id")?;
+                let last =
+                    parse_u64(req(m.last_trade_id, "last_trade_id")?).field("last_trade_id")?;
+                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                    let p = self.product(id, product);
+                    if let Some(seen) = p.trades.last()
+                        && last > seen
+                    {
+                        // Matches were missed: count them on the matches stream.
+                        let c = ctx.counters.stream_mut(Stream::Matches as u8);
+                        c.gaps += 1;
+                        c.gap_records += last - seen;
+                        let _ = p.trades.check(last);
+                    }
+                }
+                Ok(())
+            }
+            b"snapshot" | b"l2update" => {
+                let stream = Stream::Level2 as u8;
+                ctx.count_message(stream, len);
+                let product = req(m.product, "product_id")?;
+                let ts = ts_of(m.time)?;
+                let Some(id) = ctx.resolve(VENUE, stream, product) else {
+                    return Ok(());
+                };
+                self.scratch.clear();
+                let scratch = &mut self.scratch;
+                let snapshot = kind == b"snapshot";
+                if snapshot {
+                    for (raw, side) in [(m.bids, Side::Buy), (m.asks, Side::Sell)] {
+                        let raw = raw.ok_or(ParseError::Missing("bids/asks"))?;
+                        for_each_pair(raw, |p, s| {
+                            push_level(scratch, VENUE, stream, id, side, p, s, ts, 0)
+                        })
+                        .inspect_err(|_| scratch.clear())?;
+                    }
+                } else {
+                    changes(req(m.changes, "changes")?, scratch, stream, id, ts)
+                        .inspect_err(|_| scratch.clear())?;
+                }
+                let enforce = self.mode == SyncMode::Enforce;
+                let p = self.product(id, product);
+                if snapshot {
+                    if !p.l2_synced {
+                        p.l2_synced = true;
+                        ctx.counters.stream_mut(stream).resyncs += 1;
+                    }
+                } else if enforce && !p.l2_synced {
+                    ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                    self.scratch.clear();
+                    return Ok(());
+                }
+                flush_batch(
+                    ctx,
+                    &mut self.scratch,
+                    snapshot,
+                    empty_snapshot(VENUE, stream, id, ts, 0),
+                );
+                Ok(())
+            }
+            b"subscriptions" | b"error" => {
+                ctx.count_message(0, len);
+                Ok(())
+            }
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    fn advanced(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let channel = req(m.channel, "channel")?;
+        let ts = ts_of(m.timestamp)?;
+        let seq = m
+            .sequence_num
+            .map(parse_u64)
+            .transpose()
+            .field("sequence_num")?;
+        let stream = match channel {
+            b"l2_data" => Stream::AdvLevel2,
+            b"ticker" | b"ticker_batch" => Stream::AdvTicker,
+            b"market_trades" => Stream::AdvMarketTrades,
+            b"heartbeats" => Stream::AdvHeartbeats,
+            b"subscriptions" => {
+                ctx.count_message(0, len);
+                return Ok(());
+            }
+            _ => return Err(ParseError::Unknown),
+        } as u8;
+        ctx.count_message(stream, len);
+        let events = req(m.events, "events")?;
+        // Validate the whole frame before touching continuity state.
+        let mut j = Lexer::new(events);
+        j.begin_array()?;
+        self.scratch.clear();
+        while j.next_element()? {
+            let ev = j.raw_value()?;
+            match stream {
+                s if s == Stream::AdvLevel2 as u8 => {
+                    self.adv_level2(ev, ts, seq.unwrap_or(0), ctx)?
+                }
+                s if s == Stream::AdvTicker as u8 => {
+                    self.adv_tickers(ev, ts, seq.unwrap_or(0), ctx)?
+                }
+                s if s == Stream::AdvMarketTrades as u8 => {
+                    self.adv_trades(ev, seq.unwrap_or(0), ctx)?
+                }
+                _ => {}
+            }
+        }
+        if let Some(seq) = seq
+            && let SeqCheck::Gap { missed } = self.conn_seq.check(seq)
+        {
+            let c = ctx.counters.stream_mut(0);
+            c.gaps += 1;
+            c.gap_records += missed;
+            if self.mode == SyncMode::Enforce {
+                let mut status = ctx.counters.status_record(
+                    VENUE,
+                    Stream::AdvLevel2 as u8,
+                    FeedState::GapDetected,
+                );
+                ctx.emit(&mut status);
+                let mut symbols: Vec<&str> = Vec::new();
+                for p in &mut self.products {
+                    if p.l2_synced {
+                        p.l2_synced = false;
+                        symbols.push(&p.symbol);
+                    }
+                }
+                if !symbols.is_empty() {
+                    let frames = ["unsubscribe", "subscribe"]
+                        .iter()
+                        .map(|kind| Outgoing::Text(advanced_sub(kind, &symbols, "level2")))
+                        .collect();
+                    ctx.actions.push(Action::Resubscribe(frames));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn adv_level2(
+        &mut self,
+        ev: &[u8],
+        ts: i64,
+        seq: u64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::AdvLevel2 as u8;
+        let mut j = Lexer::new(ev);
+        j.begin_object()?;
+        let (mut kind, mut product, mut updates) = (None, None, None);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"type" => kind = Some(j.str()?),
+                b"product_id" => product = Some(j.str()?),
+                b"updates" => updates = Some(j.raw_value()?),
+                _ => j.skip_value()?,
+            }
+        }
+        let snapshot = req(kind, "type")? == b"snapshot";
+        let product = req(product, "product_id")?;
+        let Some(id) = ctx.resolve(VENUE, stream, product) else {
+            return Ok(());
+        };
+        let mut u = Lexer::new(req(updates, "updates")?);
+        u.begin_array()?;
+        self.scratch.clear();
+        while u.next_element()? {
+            u.begin_object()?;
+            let (mut side, mut price, mut qty) = (None, None, None);
+            while let Some(key) = u.next_key()? {
+                match key {
+                    b"side" => side = Some(u.str()?),
+                    b"price_level" => price = Some(u.scalar()?),
+                    b"new_quantity" => qty = Some(u.scalar()?),
+                    _ => u.skip_value()?,
+                }
+            }
+            let side = side_of(req(side, "side")?).ok_or(ParseError::Invalid("side"))?;
+            push_level(
+                &mut self.scratch,
+                VENUE,
+                stream,
+                id,
+                side,
+                req(price, "price_level")?,
+                req(qty, "new_quantity")?,
+                ts,
+                seq,
+            )
+            .inspect_err(|_| self.scratch.clear())?;
+        }
+        let enforce = self.mode == SyncMode::Enforce;
+        let p = self.product(id, product);
+        if snapshot {
+            if !p.l2_synced {
+                p.l2_synced = true;
+                ctx.counters.stream_mut(stream).resyncs += 1;
+            }
+        } else if enforce && !p.l2_synced {
+            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+            self.scratch.clear();
+            return Ok(());
+        }
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            snapshot,
+            empty_snapshot(VENUE, stream, id, ts, seq),
+        );
+        Ok(())
+    }
+
+    fn adv_tickers(
+        &mut self,
+        ev: &[u8],
+        ts: i64,
+        seq: u64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::AdvTicker as u8;
+        let mut j = Lexer::new(ev);
+        j.begin_object()?;
+        while let Some(key) = j.next_key()? {
+            if key != b"tickers" {
+                j.skip_value()?;
+                continue;
+            }
+            j.begin_array()?;
+            while j.next_element()? {
+                let t = msg(j.raw_value()?)?;
+                let product = req(t.product, "product_id")?;
+                // Older revisions carry no best bid/ask: nothing to publish.
+                let (Some(bid), Some(ask)) = (t.best_bid, t.best_ask) else {
+                    continue;
+                };
+                let body = TopOfBook {
+                    bid_price: parse_e8(bid).field("best_bid")?,
+                    bid_size: opt_e8(t.best_bid_size, "best_bid_quantity")?,
+                    ask_price: parse_e8(ask).field("best_ask")?,
+                    ask_size: opt_e8(t.best_ask_size, "best_ask_quantity")?,
+                    reserved: [0; 48],
+                };
+                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                    ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn adv_trades(&mut self, ev: &[u8], seq: u64, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::AdvMarketTrades as u8;
+        let mut j = Lexer::new(ev);
+        j.begin_object()?;
+        while let Some(key) = j.next_key()? {
+            if key != b"trades" {
+                j.skip_value()?;
+                continue;
+            }
+            j.begin_array()?;
+            while j.next_element()? {
+                let t = msg(j.raw_value()?)?;
+                self.trade(
+                    stream,
+                    req(t.product, "product_id")?,
+                    req(t.trade_id, "trade_id")?,
+                    req(t.price, "price")?,
+                    req(t.size, "size")?,
+                    req(t.side, "side")?,
+                    ts_of(t.time)?,
+                    seq,
+                    false,
+                    ctx,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn changes(
+    raw: &[u8],
+    scratch: &mut Vec<ringbolt_bus::Record>,
+    stream: u8,
+    id: u32,
+    ts: i64,
+) -> Result<(), ParseError> {
+    let mut j = Lexer::new(raw);
+    j.begin_array()?;
+    while j.next_element()? {
+        j.begin_array()?;
+        let mut parts = [&b""[..]; 3];
+        for part in &mut parts {
+            if !j.next_element()? {
+                return Err(ParseError::Missing("change"));
+            }
+            *part = j.scalar()?;
+        }
+        while j.next_element()? {
+            j.skip_value()?;
+        }
+        let side = side_of(parts[0]).ok_or(ParseError::Invalid("side"))?;
+        push_level(scratch, VENUE, stream, id, side, parts[1], parts[2], ts, 0)?;
+    }
+    Ok(())
+}
+
+impl VenueAdapter for Coinbase {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws-feed.exchange.coinbase.com",
+            port: 443,
+            path: "/",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(sub("subscribe", symbols))]
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(sub("unsubscribe", symbols))]
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
+        KeepAlive::WsPing {
+            interval_ns: 30_000_000_000,
+        }
+    }
+
+    fn stale_after_ns(&self) -> u64 {
+        // Heartbeats arrive every second.
+        3_000_000_000
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let m = msg(frame)?;
+        if m.channel.is_some() {
+            self.advanced(&m, frame.len(), ctx)
+        } else {
+            self.exchange(&m, frame.len(), ctx)
+        }
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for p in &mut self.products {
+            p.trades.reset();
+            p.l2_synced = false;
+        }
+        self.conn_seq.reset();
+        ctx.counters.stream_mut(Stream::Level2 as u8).reconnects += 1;
+    }
+}
+
+fn sub(kind: &str, symbols: &[&str]) -> Vec<u8> {
+    let ids: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "{{\"type\":\"{kind}\",\"product_ids\":[{}],\"channels\":[\"ticker\",\"matches\",\"heartbeat\",\"level2_batch\"]}}",
+        ids.join(",")
+    )
+    .into_bytes()
+}
+
+/// An Advanced Trade (un)subscribe frame for one channel.
+fn advanced_sub(kind: &str, symbols: &[&str], channel: &str) -> Vec<u8> {
+    let ids: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "{{\"type\":\"{kind}\",\"product_ids\":[{}],\"channel\":\"{channel}\"}}",
+        ids.join(",")
+    )
+    .into_bytes()
+}

@@ -1,0 +1,699 @@
+//! Kraken WebSocket v2 (`wss://ws.kraken.com/v2`, JSON objects) and the frozen v1
+//! (`wss://ws.kraken.com`, arrays `[channelID, payload…, channelName, pair]`), told apart by the
+//! frame's first byte.
+//!
+//! v2: `book` → BookLevel batches (prices/quantities are JSON numbers whose TEXT is kept for the
+//! checksum), `trade` → Trade, `ticker` → TopOfBook, `heartbeat` / `status` / method responses
+//! counted. v1: `book-N` snapshots (`as`/`bs`) and updates (`a`/`b`, one or two objects, checksum
+//! string `c` in the last; levels may carry a 4th `r` element), `trade`, `spread` and `ticker`
+//! → TopOfBook; `{"event":…}` objects counted.
+//!
+//! Continuity: no sequence numbers on books; the CRC32 checksum over the top 10 asks then top 10
+//! bids (received text, `.` removed, leading zeros stripped) must match after every update, the
+//! book being truncated to the subscribed depth (`book-N` on v1, the configured depth on v2).
+//! In [`SyncMode::Enforce`] a mismatch drops the update, emits `gap_detected` and queues an
+//! unsubscribe + subscribe (fresh snapshot). v2 `trade_id` is sequential per pair (gaps counted).
+
+use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
+
+use crate::adapter::{
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
+use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
+use crate::json::{Lexer, ValueKind};
+use crate::textbook::TextBook;
+use crate::time::iso8601_ns;
+use crate::venues::{empty_snapshot, flush_batch, side_of};
+
+const VENUE: Venue = Venue::Kraken;
+/// Book depth subscribed on v2 (the checksum covers the top 10).
+pub const V2_DEPTH: usize = 10;
+/// Largest depth kept per side (v1 `book-1000`).
+const BOOK_CAPACITY: usize = 1024;
+
+/// Kraken stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `book` → BookLevel batches (checksum).
+    Book = 1,
+    /// `trade` → Trade.
+    Trade = 2,
+    /// `ticker` → TopOfBook.
+    Ticker = 3,
+    /// v1 `spread` → TopOfBook.
+    Spread = 4,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "book",
+        doc: "snapshot + updates; CRC32 over top 10 after truncating to depth",
+    },
+    StreamDesc {
+        id: 2,
+        name: "trade",
+        doc: "trades; v2 trade_id +1 per pair",
+    },
+    StreamDesc {
+        id: 3,
+        name: "ticker",
+        doc: "best bid/ask (event_trigger bbo)",
+    },
+    StreamDesc {
+        id: 4,
+        name: "spread",
+        doc: "v1 best bid/ask",
+    },
+];
+
+#[derive(Debug)]
+struct Book {
+    instrument: u32,
+    symbol: String,
+    v1: bool,
+    text: TextBook,
+    synced: bool,
+}
+
+/// The Kraken adapter.
+#[derive(Debug)]
+pub struct Kraken {
+    mode: SyncMode,
+    books: Vec<Book>,
+    trades: Vec<(u32, SeqTracker)>,
+    scratch: Vec<Record>,
+    /// Frame offsets of each scratch level's price and size text.
+    texts: Vec<(usize, usize, usize, usize)>,
+}
+
+/// Seconds text `"1618678117.243818"` → ns.
+fn sec_text_ns(text: &[u8]) -> Result<i64, ParseError> {
+    parse_fixed_i64(text, 9).field("time")
+}
+
+impl Kraken {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Kraken {
+            mode,
+            books: Vec::new(),
+            trades: Vec::new(),
+            scratch: Vec::with_capacity(2 * BOOK_CAPACITY),
+            texts: Vec::with_capacity(2 * BOOK_CAPACITY),
+        }
+    }
+
+    fn book_index(&mut self, instrument: u32, symbol: &[u8], v1: bool) -> usize {
+        if let Some(i) = self.books.iter().position(|b| b.instrument == instrument) {
+            return i;
+        }
+        // Cold path: first sight of a book.
+        self.books.push(Book {
+            instrument,
+            symbol: String::from_utf8_lossy(symbol).into_owned(),
+            v1,
+            text: TextBook::with_capacity(BOOK_CAPACITY + 64),
+            synced: false,
+        });
+        self.books.len() - 1
+    }
+
+    /// Applies one parsed book message (levels already in `self.scratch` as
+    /// `(record, price text, size text)` via `texts`) and emits it if it holds.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_book(
+        &mut self,
+        id: u32,
+        symbol: &[u8],
+        v1: bool,
+        snapshot: bool,
+        depth: usize,
+        texts: &[(usize, usize, usize, usize)],
+        frame: &[u8],
+        checksum: Option<u64>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let stream = Stream::Book as u8;
+        let enforce = self.mode == SyncMode::Enforce;
+        let bi = self.book_index(id, symbol, v1);
+        let book = &mut self.books[bi];
+        if !snapshot && enforce && !book.synced {
+            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+            self.scratch.clear();
+            return;
+        }
+        if snapshot {
+            book.text.clear();
+        }
+        let mut ok = true;
+        for (r, &(ps, pe, ss, se)) in self.scratch.iter().zip(texts) {
+            let Some(l) = r.body_as::<ringbolt_bus::BookLevel>() else {
+                continue;
+            };
+            let side = Side::from_u8(l.side).unwrap_or(Side::None);
+            ok &= book
+                .text
+                .apply(side, l.price, l.size, &frame[ps..pe], &frame[ss..se])
+                .is_ok();
+        }
+        book.text.truncate(depth);
+        let mismatch = match checksum {
+            Some(c) => !ok || u64::from(book.text.kraken_checksum()) != c,
+            None => !ok,
+        };
+        if mismatch {
+            let c = ctx.counters.stream_mut(stream);
+            c.checksum_errors += 1;
+            c.gaps += 1;
+            if enforce {
+                book.synced = false;
+                let mut status = ctx
+                    .counters
+                    .status_record(VENUE, stream, FeedState::GapDetected);
+                status.instrument = id;
+                ctx.emit(&mut status);
+                let frames = if book.v1 {
+                    ["unsubscribe", "subscribe"]
+                        .iter()
+                        .map(|e| {
+                            Outgoing::Text(
+                                format!(
+                                    "{{\"event\":\"{e}\",\"pair\":[\"{}\"],\"subscription\":{{\"name\":\"book\",\"depth\":{depth}}}}}",
+                                    book.symbol
+                                )
+                                .into_bytes(),
+                            )
+                        })
+                        .collect()
+                } else {
+                    ["unsubscribe", "subscribe"]
+                        .iter()
+                        .map(|m| {
+                            Outgoing::Text(
+                                format!(
+                                    "{{\"method\":\"{m}\",\"params\":{{\"channel\":\"book\",\"symbol\":[\"{}\"],\"depth\":{depth}}}}}",
+                                    book.symbol
+                                )
+                                .into_bytes(),
+                            )
+                        })
+                        .collect()
+                };
+                ctx.actions.push(Action::Resubscribe(frames));
+                self.scratch.clear();
+                return;
+            }
+        }
+        if snapshot && !book.synced {
+            book.synced = true;
+            ctx.counters.stream_mut(stream).resyncs += 1;
+        }
+        let ts = self
+            .scratch
+            .iter()
+            .map(|r| r.exchange_ts_ns)
+            .max()
+            .unwrap_or(0);
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            snapshot,
+            empty_snapshot(VENUE, stream, id, ts, 0),
+        );
+    }
+
+    fn trade_gap(&mut self, id: u32, trade_id: u64, ctx: &mut Ctx<'_>) {
+        let i = match self.trades.iter().position(|t| t.0 == id) {
+            Some(i) => i,
+            None => {
+                self.trades.push((id, SeqTracker::default()));
+                self.trades.len() - 1
+            }
+        };
+        if let SeqCheck::Gap { missed } = self.trades[i].1.check(trade_id) {
+            let c = ctx.counters.stream_mut(Stream::Trade as u8);
+            c.gaps += 1;
+            c.gap_records += missed;
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let mut j = Lexer::new(frame);
+        j.begin_object()?;
+        let (mut channel, mut kind, mut data, mut control) = (None, None, None, false);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"channel" => channel = Some(j.str()?),
+                b"type" => kind = Some(j.str()?),
+                b"data" => data = Some(j.raw_value()?),
+                b"method" | b"event" => {
+                    control = true;
+                    j.skip_value()?;
+                }
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        let stream = match channel {
+            Some(b"book") => Stream::Book,
+            Some(b"trade") => Stream::Trade,
+            Some(b"ticker") => Stream::Ticker,
+            Some(b"heartbeat" | b"status") | None if control || channel.is_some() => {
+                ctx.count_message(0, frame.len());
+                return Ok(());
+            }
+            _ => return Err(ParseError::Unknown),
+        } as u8;
+        ctx.count_message(stream, frame.len());
+        let snapshot = kind == Some(b"snapshot");
+        let mut rows = Lexer::new(data.ok_or(ParseError::Missing("data"))?);
+        rows.begin_array()?;
+        while rows.next_element()? {
+            let raw = rows.raw_value()?;
+            // Offsets of `raw` inside `frame` for the level texts.
+            let base = raw.as_ptr() as usize - frame.as_ptr() as usize;
+            let mut r = Lexer::new(raw);
+            r.begin_object()?;
+            let mut f = V2Row::default();
+            while let Some(key) = r.next_key()? {
+                match key {
+                    b"symbol" => f.symbol = Some(r.str()?),
+                    b"bids" => f.bids = Some(r.raw_value()?),
+                    b"asks" => f.asks = Some(r.raw_value()?),
+                    b"checksum" => f.checksum = Some(r.scalar()?),
+                    b"timestamp" => f.ts = Some(r.str()?),
+                    b"price" => f.price = Some(r.scalar()?),
+                    b"qty" => f.qty = Some(r.scalar()?),
+                    b"side" => f.side = Some(r.str()?),
+                    b"trade_id" => f.trade_id = Some(r.scalar()?),
+                    b"bid" => f.bid = Some(r.scalar()?),
+                    b"bid_qty" => f.bid_qty = Some(r.scalar()?),
+                    b"ask" => f.ask = Some(r.scalar()?),
+                    b"ask_qty" => f.ask_qty = Some(r.scalar()?),
+                    _ => r.skip_value()?,
+                }
+            }
+            let symbol = f.symbol.ok_or(ParseError::Missing("symbol"))?;
+            let ts =
+                f.ts.map(iso8601_ns)
+                    .transpose()
+                    .field("timestamp")?
+                    .unwrap_or(0);
+            let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
+                continue;
+            };
+            match stream {
+                s if s == Stream::Book as u8 => {
+                    self.scratch.clear();
+                    let mut texts = core::mem::take(&mut self.texts);
+                    texts.clear();
+                    for (part, side) in [(f.bids, Side::Buy), (f.asks, Side::Sell)] {
+                        let Some(part) = part else { continue };
+                        let off = base + (part.as_ptr() as usize - raw.as_ptr() as usize);
+                        let mut l = Lexer::new(part);
+                        l.begin_array()?;
+                        while l.next_element()? {
+                            l.begin_object()?;
+                            let (mut p, mut q) = (None, None);
+                            while let Some(k) = l.next_key()? {
+                                match k {
+                                    b"price" => p = Some(l.scalar()?),
+                                    b"qty" => q = Some(l.scalar()?),
+                                    _ => l.skip_value()?,
+                                }
+                            }
+                            let (p, q) = (
+                                p.ok_or(ParseError::Missing("price"))?,
+                                q.ok_or(ParseError::Missing("qty"))?,
+                            );
+                            let body = super::level(
+                                side,
+                                parse_e8(p).field("price")?,
+                                parse_e8(q).field("qty")?,
+                            );
+                            let mut rec = Record::new(VENUE, stream, id, &body);
+                            rec.exchange_ts_ns = ts;
+                            self.scratch.push(rec);
+                            texts.push(span(off, part, p, q));
+                        }
+                    }
+                    let checksum = f.checksum.map(parse_u64).transpose().field("checksum")?;
+                    self.finish_book(
+                        id, symbol, false, snapshot, V2_DEPTH, &texts, frame, checksum, ctx,
+                    );
+                    self.texts = texts;
+                }
+                s if s == Stream::Trade as u8 => {
+                    let side = side_of(f.side.ok_or(ParseError::Missing("side"))?)
+                        .ok_or(ParseError::Invalid("side"))?;
+                    let trade_id = f
+                        .trade_id
+                        .map(parse_u64)
+                        .transpose()
+                        .field("trade_id")?
+                        .unwrap_or(0);
+                    let body = Trade {
+                        price: parse_e8(f.price.ok_or(ParseError::Missing("price"))?)
+                            .field("price")?,
+                        size: parse_e8(f.qty.ok_or(ParseError::Missing("qty"))?).field("qty")?,
+                        trade_id,
+                        side: side as u8,
+                        reserved: [0; 55],
+                    };
+                    if trade_id != 0 {
+                        self.trade_gap(id, trade_id, ctx);
+                    }
+                    ctx.emit_body(VENUE, stream, id, ts, trade_id, 0, &body);
+                }
+                _ => {
+                    let body = TopOfBook {
+                        bid_price: parse_e8(f.bid.ok_or(ParseError::Missing("bid"))?)
+                            .field("bid")?,
+                        bid_size: parse_e8(f.bid_qty.ok_or(ParseError::Missing("bid_qty"))?)
+                            .field("bid_qty")?,
+                        ask_price: parse_e8(f.ask.ok_or(ParseError::Missing("ask"))?)
+                            .field("ask")?,
+                        ask_size: parse_e8(f.ask_qty.ok_or(ParseError::Missing("ask_qty"))?)
+                            .field("ask_qty")?,
+                        reserved: [0; 48],
+                    };
+                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        // [channelID, payload…, channelName, pair]: collect the elements first.
+        let mut j = Lexer::new(frame);
+        j.begin_array()?;
+        let mut parts: [&[u8]; 6] = [b""; 6];
+        let mut n = 0;
+        while j.next_element()? {
+            if n == parts.len() {
+                return Err(ParseError::Invalid("v1 frame length"));
+            }
+            parts[n] = j.raw_value()?;
+            n += 1;
+        }
+        j.end()?;
+        if n < 4 {
+            return Err(ParseError::Invalid("v1 frame length"));
+        }
+        let name = Lexer::new(parts[n - 2]).str()?;
+        let pair = Lexer::new(parts[n - 1]).str()?;
+        let payloads = &parts[1..n - 2];
+        if name.starts_with(b"book") {
+            let stream = Stream::Book as u8;
+            ctx.count_message(stream, frame.len());
+            let depth = name
+                .strip_prefix(b"book-")
+                .map(parse_u64)
+                .transpose()
+                .field("channelName")?
+                .unwrap_or(10)
+                .min(BOOK_CAPACITY as u64) as usize;
+            let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+                return Ok(());
+            };
+            self.scratch.clear();
+            let mut texts = core::mem::take(&mut self.texts);
+            texts.clear();
+            let (mut snapshot, mut checksum) = (false, None);
+            for payload in payloads {
+                let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
+                let mut o = Lexer::new(payload);
+                o.begin_object()?;
+                while let Some(key) = o.next_key()? {
+                    let side = match key {
+                        b"as" | b"bs" => {
+                            snapshot = true;
+                            if key == b"as" { Side::Sell } else { Side::Buy }
+                        }
+                        b"a" => Side::Sell,
+                        b"b" => Side::Buy,
+                        b"c" => {
+                            checksum = Some(parse_u64(o.str()?).field("c")?);
+                            continue;
+                        }
+                        _ => {
+                            o.skip_value()?;
+                            continue;
+                        }
+                    };
+                    let levels = o.raw_value()?;
+                    let off = base + (levels.as_ptr() as usize - payload.as_ptr() as usize);
+                    let mut l = Lexer::new(levels);
+                    l.begin_array()?;
+                    while l.next_element()? {
+                        l.begin_array()?;
+                        let mut f: [&[u8]; 3] = [b""; 3];
+                        for x in &mut f {
+                            if !l.next_element()? {
+                                return Err(ParseError::Missing("level"));
+                            }
+                            *x = l.scalar()?;
+                        }
+                        while l.next_element()? {
+                            l.skip_value()?;
+                        }
+                        let body = super::level(
+                            side,
+                            parse_e8(f[0]).field("price")?,
+                            parse_e8(f[1]).field("volume")?,
+                        );
+                        let mut rec = Record::new(VENUE, stream, id, &body);
+                        rec.exchange_ts_ns = sec_text_ns(f[2])?;
+                        self.scratch.push(rec);
+                        texts.push(span(off, levels, f[0], f[1]));
+                    }
+                }
+            }
+            // v1 snapshots carry no checksum.
+            let checksum = if snapshot { None } else { checksum };
+            self.finish_book(
+                id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
+            );
+            self.texts = texts;
+            return Ok(());
+        }
+        let payload = payloads.first().copied().unwrap_or(b"");
+        match name {
+            b"trade" => {
+                let stream = Stream::Trade as u8;
+                ctx.count_message(stream, frame.len());
+                let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+                    return Ok(());
+                };
+                let mut l = Lexer::new(payload);
+                l.begin_array()?;
+                while l.next_element()? {
+                    l.begin_array()?;
+                    let mut f: [&[u8]; 4] = [b""; 4];
+                    for x in &mut f {
+                        if !l.next_element()? {
+                            return Err(ParseError::Missing("trade"));
+                        }
+                        *x = l.scalar()?;
+                    }
+                    while l.next_element()? {
+                        l.skip_value()?;
+                    }
+                    let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
+                    let body = Trade {
+                        price: parse_e8(f[0]).field("price")?,
+                        size: parse_e8(f[1]).field("volume")?,
+                        trade_id: 0,
+                        side: side as u8,
+                        reserved: [0; 55],
+                    };
+                    ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
+                }
+                Ok(())
+            }
+            b"spread" => {
+                let stream = Stream::Spread as u8;
+                ctx.count_message(stream, frame.len());
+                let mut l = Lexer::new(payload);
+                l.begin_array()?;
+                let mut f: [&[u8]; 5] = [b""; 5];
+                for x in &mut f {
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("spread"));
+                    }
+                    *x = l.scalar()?;
+                }
+                let body = TopOfBook {
+                    bid_price: parse_e8(f[0]).field("bid")?,
+                    bid_size: parse_e8(f[3]).field("bidVolume")?,
+                    ask_price: parse_e8(f[1]).field("ask")?,
+                    ask_size: parse_e8(f[4]).field("askVolume")?,
+                    reserved: [0; 48],
+                };
+                let ts = sec_text_ns(f[2])?;
+                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+                }
+                Ok(())
+            }
+            b"ticker" => {
+                let stream = Stream::Ticker as u8;
+                ctx.count_message(stream, frame.len());
+                let mut o = Lexer::new(payload);
+                o.begin_object()?;
+                let (mut a, mut b) = (None, None);
+                while let Some(key) = o.next_key()? {
+                    match key {
+                        b"a" | b"b" => {
+                            o.begin_array()?;
+                            let mut f: [&[u8]; 3] = [b""; 3];
+                            for x in &mut f {
+                                if !o.next_element()? {
+                                    return Err(ParseError::Missing("ticker a/b"));
+                                }
+                                *x = o.scalar()?;
+                            }
+                            while o.next_element()? {
+                                o.skip_value()?;
+                            }
+                            let v = (
+                                parse_e8(f[0]).field("price")?,
+                                parse_e8(f[2]).field("lotVolume")?,
+                            );
+                            if key == b"a" {
+                                a = Some(v)
+                            } else {
+                                b = Some(v)
+                            }
+                        }
+                        _ => o.skip_value()?,
+                    }
+                }
+                let (a, b) = (
+                    a.ok_or(ParseError::Missing("a"))?,
+                    b.ok_or(ParseError::Missing("b"))?,
+                );
+                let body = TopOfBook {
+                    bid_price: b.0,
+                    bid_size: b.1,
+                    ask_price: a.0,
+                    ask_size: a.1,
+                    reserved: [0; 48],
+                };
+                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+                    ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
+                }
+                Ok(())
+            }
+            _ => Err(ParseError::Unknown),
+        }
+    }
+}
+
+/// Absolute `(price start, price end, size start, size end)` offsets in the frame, given the
+/// absolute offset `off` of `container` and two slices inside it.
+fn span(off: usize, container: &[u8], price: &[u8], size: &[u8]) -> (usize, usize, usize, usize) {
+    let base = container.as_ptr() as usize;
+    let p = off + (price.as_ptr() as usize - base);
+    let s = off + (size.as_ptr() as usize - base);
+    (p, p + price.len(), s, s + size.len())
+}
+
+#[derive(Default)]
+struct V2Row<'a> {
+    symbol: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    asks: Option<&'a [u8]>,
+    checksum: Option<&'a [u8]>,
+    ts: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    qty: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    trade_id: Option<&'a [u8]>,
+    bid: Option<&'a [u8]>,
+    bid_qty: Option<&'a [u8]>,
+    ask: Option<&'a [u8]>,
+    ask_qty: Option<&'a [u8]>,
+}
+
+impl VenueAdapter for Kraken {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws.kraken.com",
+            port: 443,
+            path: "/v2",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        v2_requests("subscribe", symbols)
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        v2_requests("unsubscribe", symbols)
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: br#"{"method":"ping"}"#,
+            interval_ns: 30_000_000_000,
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        match Lexer::new(frame).kind()? {
+            ValueKind::Array => self.v1(frame, ctx),
+            ValueKind::Object => {
+                // v1 events ({"event":…}) and v2 frames share the object shape.
+                self.v2(frame, ctx)
+            }
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced = false;
+            b.text.clear();
+        }
+        for t in &mut self.trades {
+            t.1.reset();
+        }
+        ctx.counters.stream_mut(Stream::Book as u8).reconnects += 1;
+    }
+}
+
+fn v2_requests(method: &str, symbols: &[&str]) -> Vec<Outgoing> {
+    let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+    let list = list.join(",");
+    vec![
+        Outgoing::Text(
+            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"book\",\"symbol\":[{list}],\"depth\":{V2_DEPTH},\"snapshot\":true}},\"req_id\":1}}")
+                .into_bytes(),
+        ),
+        Outgoing::Text(
+            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"trade\",\"symbol\":[{list}],\"snapshot\":false}},\"req_id\":2}}")
+                .into_bytes(),
+        ),
+        Outgoing::Text(
+            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"ticker\",\"symbol\":[{list}],\"event_trigger\":\"bbo\"}},\"req_id\":3}}")
+                .into_bytes(),
+        ),
+    ]
+}

@@ -1,0 +1,213 @@
+//! One adapter per venue, plus the small helpers they share.
+
+pub mod binance;
+pub mod bitstamp;
+pub mod bybit;
+pub mod chainlink_rtds;
+pub mod coinbase;
+pub mod deribit;
+pub mod gemini;
+pub mod kraken;
+pub mod okx;
+pub mod polymarket;
+
+use ringbolt_bus::{
+    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Venue,
+};
+
+use crate::adapter::{Ctx, DecimalField, ParseError, VenueAdapter};
+use crate::continuity::SyncMode;
+use crate::decimal::parse_e8;
+use crate::json::Lexer;
+
+/// Venues with an adapter in this crate, by corpus folder name.
+pub const IMPLEMENTED: &[Venue] = &[
+    Venue::Polymarket,
+    Venue::ChainlinkRtds,
+    Venue::BinanceSpot,
+    Venue::BinanceFutures,
+    Venue::Coinbase,
+    Venue::Okx,
+    Venue::Kraken,
+    Venue::Bybit,
+    Venue::Gemini,
+    Venue::Bitstamp,
+    Venue::Deribit,
+];
+
+/// Builds the adapter for `venue`, `None` when it is not implemented yet.
+#[must_use]
+pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>> {
+    Some(match venue {
+        Venue::Internal => return None,
+        Venue::Polymarket => Box::new(polymarket::Polymarket::new(mode)),
+        Venue::ChainlinkRtds => Box::new(chainlink_rtds::ChainlinkRtds::new(mode)),
+        Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),
+        Venue::BinanceFutures => Box::new(binance::Binance::futures(mode)),
+        Venue::Coinbase => Box::new(coinbase::Coinbase::new(mode)),
+        Venue::Okx => Box::new(okx::Okx::new(mode)),
+        Venue::Kraken => Box::new(kraken::Kraken::new(mode)),
+        Venue::Bybit => Box::new(bybit::Bybit::new(mode)),
+        Venue::Gemini => Box::new(gemini::Gemini::new(mode)),
+        Venue::Bitstamp => Box::new(bitstamp::Bitstamp::new(mode)),
+        Venue::Deribit => Box::new(deribit::Deribit::new(mode)),
+    })
+}
+
+/// Parses a side word as a venue writes it (`buy`/`BUY`/`bid`, `sell`/`SELL`/`ask`/`offer`).
+#[inline]
+pub(crate) fn side_of(text: &[u8]) -> Option<Side> {
+    match text {
+        b"buy" | b"BUY" | b"Buy" | b"bid" | b"bids" | b"b" => Some(Side::Buy),
+        b"sell" | b"SELL" | b"Sell" | b"ask" | b"asks" | b"offer" | b"a" | b"s" => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+/// The opposite side (maker side → aggressor side).
+#[inline]
+pub(crate) const fn opposite(side: Side) -> Side {
+    match side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+        Side::None => Side::None,
+    }
+}
+
+/// A book-level body.
+#[inline]
+pub(crate) fn level(side: Side, price: i64, size: i64) -> BookLevel {
+    BookLevel {
+        price,
+        size,
+        side: side as u8,
+        reserved: [0; 63],
+    }
+}
+
+/// Calls `f(price_text, size_text)` for every `[price, size, …]` element of a JSON array.
+pub(crate) fn for_each_pair<'a>(
+    raw: &'a [u8],
+    mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut j = Lexer::new(raw);
+    j.begin_array()?;
+    while j.next_element()? {
+        j.begin_array()?;
+        if !j.next_element()? {
+            return Err(ParseError::Missing("price"));
+        }
+        let price = j.scalar()?;
+        if !j.next_element()? {
+            return Err(ParseError::Missing("size"));
+        }
+        let size = j.scalar()?;
+        while j.next_element()? {
+            j.skip_value()?;
+        }
+        f(price, size)?;
+    }
+    Ok(())
+}
+
+/// Calls `f(price_text, size_text)` for every `{"<price_key>":…, "<size_key>":…}` element.
+pub(crate) fn for_each_obj_level<'a>(
+    raw: &'a [u8],
+    price_key: &[u8],
+    size_key: &[u8],
+    mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut j = Lexer::new(raw);
+    j.begin_array()?;
+    while j.next_element()? {
+        j.begin_object()?;
+        let (mut price, mut size) = (None, None);
+        while let Some(key) = j.next_key()? {
+            if key == price_key {
+                price = Some(j.scalar()?);
+            } else if key == size_key {
+                size = Some(j.scalar()?);
+            } else {
+                j.skip_value()?;
+            }
+        }
+        f(
+            price.ok_or(ParseError::Missing("price"))?,
+            size.ok_or(ParseError::Missing("size"))?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Pushes a book level parsed from text into the scratch batch.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_level(
+    scratch: &mut Vec<Record>,
+    venue: Venue,
+    stream: u8,
+    instrument: u32,
+    side: Side,
+    price: &[u8],
+    size: &[u8],
+    exchange_ts_ns: i64,
+    venue_seq: u64,
+) -> Result<(), ParseError> {
+    let body = level(
+        side,
+        parse_e8(price).field("price")?,
+        parse_e8(size).field("size")?,
+    );
+    let mut r = Record::new(venue, stream, instrument, &body);
+    r.exchange_ts_ns = exchange_ts_ns;
+    r.venue_seq = venue_seq;
+    scratch.push(r);
+    Ok(())
+}
+
+/// Emits a validated batch: batch-begin on the first record, batch-end on the last, and the
+/// snapshot flag on all of them when `snapshot`. An empty snapshot is emitted as one
+/// side-`none`, price-0, size-0 level so consumers still clear the book.
+pub(crate) fn flush_batch(
+    ctx: &mut Ctx<'_>,
+    scratch: &mut Vec<Record>,
+    snapshot: bool,
+    empty: Record,
+) {
+    if scratch.is_empty() {
+        if snapshot {
+            let mut r = empty;
+            r.flags |= FLAG_SNAPSHOT | FLAG_BATCH_BEGIN | FLAG_BATCH_END;
+            ctx.emit(&mut r);
+        }
+        return;
+    }
+    let last = scratch.len() - 1;
+    for (i, r) in scratch.iter_mut().enumerate() {
+        if snapshot {
+            r.flags |= FLAG_SNAPSHOT;
+        }
+        if i == 0 {
+            r.flags |= FLAG_BATCH_BEGIN;
+        }
+        if i == last {
+            r.flags |= FLAG_BATCH_END;
+        }
+        ctx.emit(r);
+    }
+    scratch.clear();
+}
+
+/// The record emitted for an empty snapshot of `instrument`.
+pub(crate) fn empty_snapshot(
+    venue: Venue,
+    stream: u8,
+    instrument: u32,
+    ts: i64,
+    seq: u64,
+) -> Record {
+    let mut r = Record::new(venue, stream, instrument, &level(Side::None, 0, 0));
+    r.exchange_ts_ns = ts;
+    r.venue_seq = seq;
+    r
+}

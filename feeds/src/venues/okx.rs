@@ -1,0 +1,598 @@
+//! OKX v5 public WebSocket (`wss://ws.okx.com:8443/ws/v5/public`).
+//!
+//! Frames are `{"arg":{"channel","instId"},"action"?,"data":[…]}`; everything numeric is a
+//! string except `checksum` / `seqId` / `prevSeqId`. Channels: `books` (and `books5`,
+//! `books-l2-tbt`, `books50-l2-tbt`) → BookLevel batches, `bbo-tbt` and `tickers` →
+//! TopOfBook, `trades` → Trade (side = taker side), `mark-price` / `index-tickers` →
+//! IndexPrice, `funding-rate` → Funding, `liquidation-orders` → Liquidation,
+//! `open-interest` counted (no record kind yet). Keep-alive: the text `ping` → `pong`.
+//!
+//! Continuity (books): `prevSeqId` must equal the previous `seqId` (snapshot `prevSeqId` = -1;
+//! equal ids = no-change push; `seqId` < `prevSeqId` = sequence reset after maintenance), and
+//! the CRC32 of the top 25 levels' received text must equal `checksum`. In
+//! [`SyncMode::Enforce`] a gap or mismatch drops the update, emits `gap_detected`, and queues
+//! an unsubscribe + subscribe (fresh snapshot); updates before the snapshot are dropped.
+//!
+//! Funding rates carry up to 16 decimals; `Funding.rate` holds 12: extra digits are truncated
+//! toward zero (a wider bus field is requested in docs/notes/feeds.md).
+
+use ringbolt_bus::{
+    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
+};
+
+use crate::adapter::{
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::SyncMode;
+use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
+use crate::json::Lexer;
+use crate::textbook::TextBook;
+use crate::time::ms_text_ns;
+use crate::venues::{empty_snapshot, flush_batch, push_level, side_of};
+
+const VENUE: Venue = Venue::Okx;
+/// Levels kept per side of a checksum book (`books` sends 400).
+const BOOK_CAPACITY: usize = 512;
+
+/// OKX stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `books*` → BookLevel batches (seqId chain + checksum).
+    Books = 1,
+    /// `bbo-tbt` → TopOfBook.
+    BboTbt = 2,
+    /// `trades` → Trade.
+    Trades = 3,
+    /// `tickers` → TopOfBook.
+    Tickers = 4,
+    /// `funding-rate` → Funding.
+    FundingRate = 5,
+    /// `mark-price` → IndexPrice (mark).
+    MarkPrice = 6,
+    /// `index-tickers` → IndexPrice (index).
+    IndexTickers = 7,
+    /// `open-interest` (counted; no record kind yet).
+    OpenInterest = 8,
+    /// `liquidation-orders` → Liquidation.
+    Liquidations = 9,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "books",
+        doc: "snapshot + updates; prevSeqId == last seqId; CRC32 checksum",
+    },
+    StreamDesc {
+        id: 2,
+        name: "bbo_tbt",
+        doc: "top of book, tick by tick",
+    },
+    StreamDesc {
+        id: 3,
+        name: "trades",
+        doc: "trades aggregated per taker order",
+    },
+    StreamDesc {
+        id: 4,
+        name: "tickers",
+        doc: "best bid/ask + 24 h stats",
+    },
+    StreamDesc {
+        id: 5,
+        name: "funding_rate",
+        doc: "funding rate (truncated to 1e-12), next funding time",
+    },
+    StreamDesc {
+        id: 6,
+        name: "mark_price",
+        doc: "mark price",
+    },
+    StreamDesc {
+        id: 7,
+        name: "index_tickers",
+        doc: "index price",
+    },
+    StreamDesc {
+        id: 8,
+        name: "open_interest",
+        doc: "open interest (counted; no record kind)",
+    },
+    StreamDesc {
+        id: 9,
+        name: "liquidations",
+        doc: "liquidation orders",
+    },
+];
+
+#[derive(Debug)]
+struct Book {
+    instrument: u32,
+    channel: String,
+    symbol: String,
+    text: TextBook,
+    synced: bool,
+    last_seq: Option<i64>,
+}
+
+/// The OKX adapter.
+#[derive(Debug)]
+pub struct Okx {
+    mode: SyncMode,
+    books: Vec<Book>,
+    scratch: Vec<Record>,
+    /// Per scratch level: (is ask, price text range, size text range) within its side's array.
+    texts: Vec<(bool, usize, usize, usize, usize)>,
+}
+
+#[derive(Default)]
+struct Row<'a> {
+    asks: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    ts: Option<&'a [u8]>,
+    checksum: Option<&'a [u8]>,
+    seq: Option<&'a [u8]>,
+    prev_seq: Option<&'a [u8]>,
+    inst: Option<&'a [u8]>,
+    trade_id: Option<&'a [u8]>,
+    px: Option<&'a [u8]>,
+    sz: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    bid_px: Option<&'a [u8]>,
+    bid_sz: Option<&'a [u8]>,
+    ask_px: Option<&'a [u8]>,
+    ask_sz: Option<&'a [u8]>,
+    funding_rate: Option<&'a [u8]>,
+    funding_time: Option<&'a [u8]>,
+    mark_px: Option<&'a [u8]>,
+    idx_px: Option<&'a [u8]>,
+    details: Option<&'a [u8]>,
+    bk_px: Option<&'a [u8]>,
+}
+
+fn row(raw: &[u8]) -> Result<Row<'_>, ParseError> {
+    let mut r = Row::default();
+    let mut j = Lexer::new(raw);
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"asks" => r.asks = Some(j.raw_value()?),
+            b"bids" => r.bids = Some(j.raw_value()?),
+            b"ts" => r.ts = Some(j.scalar()?),
+            b"checksum" => r.checksum = Some(j.scalar()?),
+            b"seqId" => r.seq = Some(j.scalar()?),
+            b"prevSeqId" => r.prev_seq = Some(j.scalar()?),
+            b"instId" => r.inst = Some(j.str()?),
+            b"tradeId" => r.trade_id = Some(j.scalar()?),
+            b"px" => r.px = Some(j.scalar()?),
+            b"sz" => r.sz = Some(j.scalar()?),
+            b"side" => r.side = Some(j.str()?),
+            b"bidPx" => r.bid_px = Some(j.scalar()?),
+            b"bidSz" => r.bid_sz = Some(j.scalar()?),
+            b"askPx" => r.ask_px = Some(j.scalar()?),
+            b"askSz" => r.ask_sz = Some(j.scalar()?),
+            b"fundingRate" => r.funding_rate = Some(j.scalar()?),
+            b"fundingTime" => r.funding_time = Some(j.scalar()?),
+            b"markPx" => r.mark_px = Some(j.scalar()?),
+            b"idxPx" => r.idx_px = Some(j.scalar()?),
+            b"details" => r.details = Some(j.raw_value()?),
+            b"bkPx" => r.bk_px = Some(j.scalar()?),
+            _ => j.skip_value()?,
+        }
+    }
+    Ok(r)
+}
+
+fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
+    v.ok_or(ParseError::Missing(name))
+}
+
+fn ts_ns(v: Option<&[u8]>) -> Result<i64, ParseError> {
+    v.map(ms_text_ns)
+        .transpose()
+        .field("ts")
+        .map(Option::unwrap_or_default)
+}
+
+fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
+    match v {
+        None | Some(b"") => Ok(0),
+        Some(t) => parse_e8(t).field(name),
+    }
+}
+
+/// The first `[px, sz, …]` of a level array.
+fn first_level(raw: Option<&[u8]>) -> Result<(i64, i64), ParseError> {
+    let Some(raw) = raw else { return Ok((0, 0)) };
+    let mut out = (0, 0);
+    let mut seen = false;
+    super::for_each_pair(raw, |p, s| {
+        if !seen {
+            out = (parse_e8(p).field("px")?, parse_e8(s).field("sz")?);
+            seen = true;
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+impl Okx {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Okx {
+            mode,
+            books: Vec::new(),
+            scratch: Vec::with_capacity(2 * BOOK_CAPACITY),
+            texts: Vec::with_capacity(2 * BOOK_CAPACITY),
+        }
+    }
+
+    fn book_index(&mut self, instrument: u32, channel: &[u8], symbol: &[u8]) -> usize {
+        if let Some(i) = self.books.iter().position(|b| b.instrument == instrument) {
+            return i;
+        }
+        // Cold path: first sight of a book.
+        self.books.push(Book {
+            instrument,
+            channel: String::from_utf8_lossy(channel).into_owned(),
+            symbol: String::from_utf8_lossy(symbol).into_owned(),
+            text: TextBook::with_capacity(BOOK_CAPACITY),
+            synced: false,
+            last_seq: None,
+        });
+        self.books.len() - 1
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn book(
+        &mut self,
+        channel: &[u8],
+        symbol: &[u8],
+        snapshot: bool,
+        r: &Row<'_>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Books as u8;
+        let ts = ts_ns(r.ts)?;
+        let seq = r.seq.map(parse_i64).transpose().field("seqId")?;
+        let prev = r.prev_seq.map(parse_i64).transpose().field("prevSeqId")?;
+        let checksum = r.checksum.map(parse_i64).transpose().field("checksum")?;
+        let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
+            return Ok(());
+        };
+        let venue_seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+        // Parse and validate every level first, remembering where each level's text is.
+        self.scratch.clear();
+        self.texts.clear();
+        let (scratch, texts) = (&mut self.scratch, &mut self.texts);
+        for (raw, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
+            if let Some(raw) = raw {
+                let base = raw.as_ptr() as usize;
+                super::for_each_pair(raw, |p, s| {
+                    let (ps, ss) = (p.as_ptr() as usize - base, s.as_ptr() as usize - base);
+                    texts.push((side == Side::Sell, ps, ps + p.len(), ss, ss + s.len()));
+                    push_level(scratch, VENUE, stream, id, side, p, s, ts, venue_seq)
+                })
+                .inspect_err(|_| scratch.clear())?;
+            }
+        }
+        let bi = self.book_index(id, channel, symbol);
+        let enforce = self.mode == SyncMode::Enforce;
+        let book = &mut self.books[bi];
+        // Sequence rule.
+        let mut broken = false;
+        if !snapshot {
+            if enforce && !book.synced {
+                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+                self.scratch.clear();
+                return Ok(());
+            }
+            if let (Some(last), Some(prev), Some(seq)) = (book.last_seq, prev, seq)
+                && prev != last
+                && seq >= prev
+            {
+                broken = true;
+            }
+        }
+        // Apply to the text book (texts as received) and verify the checksum.
+        if snapshot {
+            book.text.clear();
+        }
+        let mut text_ok = true;
+        for (rec, &(ask, ps, pe, ss, se)) in self.scratch.iter().zip(&self.texts) {
+            let raw = if ask { r.asks } else { r.bids }.unwrap_or(b"");
+            let (Some(level), Some(p), Some(q)) = (
+                rec.body_as::<ringbolt_bus::BookLevel>(),
+                raw.get(ps..pe),
+                raw.get(ss..se),
+            ) else {
+                text_ok = false;
+                continue;
+            };
+            let side = if ask { Side::Sell } else { Side::Buy };
+            text_ok &= book.text.apply(side, level.price, level.size, p, q).is_ok();
+        }
+        if let Some(expected) = checksum
+            && (!text_ok || i64::from(book.text.okx_checksum()) != expected)
+        {
+            ctx.counters.stream_mut(stream).checksum_errors += 1;
+            broken = true;
+        }
+        book.last_seq = seq.or(book.last_seq);
+        if broken {
+            let c = ctx.counters.stream_mut(stream);
+            c.gaps += 1;
+            if enforce {
+                book.synced = false;
+                book.last_seq = None;
+                let mut status = ctx
+                    .counters
+                    .status_record(VENUE, stream, FeedState::GapDetected);
+                status.instrument = id;
+                ctx.emit(&mut status);
+                let arg = format!(
+                    "{{\"channel\":\"{}\",\"instId\":\"{}\"}}",
+                    book.channel, book.symbol
+                );
+                ctx.actions.push(Action::Resubscribe(vec![
+                    Outgoing::Text(
+                        format!("{{\"op\":\"unsubscribe\",\"args\":[{arg}]}}").into_bytes(),
+                    ),
+                    Outgoing::Text(
+                        format!("{{\"op\":\"subscribe\",\"args\":[{arg}]}}").into_bytes(),
+                    ),
+                ]));
+                self.scratch.clear();
+                return Ok(());
+            }
+        }
+        if snapshot && !book.synced {
+            book.synced = true;
+            ctx.counters.stream_mut(stream).resyncs += 1;
+        }
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            snapshot,
+            empty_snapshot(VENUE, stream, id, ts, venue_seq),
+        );
+        Ok(())
+    }
+}
+
+impl VenueAdapter for Okx {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws.okx.com",
+            port: 8443,
+            path: "/ws/v5/public",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(op("subscribe", symbols))]
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(op("unsubscribe", symbols))]
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: b"ping",
+            interval_ns: 25_000_000_000,
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        if frame.trim_ascii() == b"pong" {
+            ctx.count_message(0, frame.len());
+            return Ok(());
+        }
+        let mut j = Lexer::new(frame);
+        j.begin_object()?;
+        let (mut channel, mut inst, mut action, mut data, mut event) =
+            (None, None, None, None, false);
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"arg" => {
+                    j.begin_object()?;
+                    while let Some(k) = j.next_key()? {
+                        match k {
+                            b"channel" => channel = Some(j.str()?),
+                            b"instId" => inst = Some(j.str()?),
+                            _ => j.skip_value()?,
+                        }
+                    }
+                }
+                b"action" => action = Some(j.str()?),
+                b"data" => data = Some(j.raw_value()?),
+                b"event" => {
+                    event = true;
+                    j.skip_value()?;
+                }
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        if event {
+            ctx.count_message(0, frame.len());
+            return Ok(());
+        }
+        let channel = req(channel, "arg.channel")?;
+        let data = req(data, "data")?;
+        let stream = match channel {
+            b"books" | b"books5" | b"books-l2-tbt" | b"books50-l2-tbt" => Stream::Books,
+            b"bbo-tbt" => Stream::BboTbt,
+            b"trades" | b"trades-all" => Stream::Trades,
+            b"tickers" => Stream::Tickers,
+            b"funding-rate" => Stream::FundingRate,
+            b"mark-price" => Stream::MarkPrice,
+            b"index-tickers" => Stream::IndexTickers,
+            b"open-interest" => Stream::OpenInterest,
+            b"liquidation-orders" => Stream::Liquidations,
+            _ => return Err(ParseError::Unknown),
+        };
+        let s = stream as u8;
+        ctx.count_message(s, frame.len());
+        let mut rows = Lexer::new(data);
+        rows.begin_array()?;
+        while rows.next_element()? {
+            let r = row(rows.raw_value()?)?;
+            let symbol = match r.inst.or(inst) {
+                Some(sym) => sym,
+                None => return Err(ParseError::Missing("instId")),
+            };
+            let ts = ts_ns(r.ts)?;
+            match stream {
+                Stream::Books => {
+                    let snapshot = match action {
+                        Some(b"snapshot") => true,
+                        Some(b"update") => false,
+                        // books5 / bbo-style pushes are full snapshots without `action`.
+                        None => true,
+                        Some(_) => return Err(ParseError::Invalid("action")),
+                    };
+                    self.book(channel, symbol, snapshot, &r, ctx)?;
+                }
+                Stream::BboTbt | Stream::Tickers => {
+                    let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
+                        let b = first_level(r.bids)?;
+                        let a = first_level(r.asks)?;
+                        (b.0, b.1, a.0, a.1)
+                    } else {
+                        (
+                            opt_e8(r.bid_px, "bidPx")?,
+                            opt_e8(r.bid_sz, "bidSz")?,
+                            opt_e8(r.ask_px, "askPx")?,
+                            opt_e8(r.ask_sz, "askSz")?,
+                        )
+                    };
+                    let seq = r
+                        .seq
+                        .map(parse_u64)
+                        .transpose()
+                        .field("seqId")?
+                        .unwrap_or(0);
+                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                        let body = TopOfBook {
+                            bid_price: bid,
+                            bid_size: bid_sz,
+                            ask_price: ask,
+                            ask_size: ask_sz,
+                            reserved: [0; 48],
+                        };
+                        ctx.emit_body(VENUE, s, id, ts, seq, 0, &body);
+                    }
+                }
+                Stream::Trades => {
+                    let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+                    let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
+                    let body = Trade {
+                        price: parse_e8(req(r.px, "px")?).field("px")?,
+                        size: parse_e8(req(r.sz, "sz")?).field("sz")?,
+                        trade_id,
+                        side: side as u8,
+                        reserved: [0; 55],
+                    };
+                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                        ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
+                    }
+                }
+                Stream::FundingRate => {
+                    let Some(rate_text) = r.funding_rate else {
+                        // Newly listed instruments: only nextFundingRate; nothing current.
+                        continue;
+                    };
+                    // Truncate toward zero to RATE_SCALE (1e-12): see the module doc.
+                    let rate = parse_fixed_i128(rate_text, 18).field("fundingRate")? / 1_000_000;
+                    let body = Funding {
+                        rate: i64::try_from(rate)
+                            .map_err(|_| ParseError::Invalid("fundingRate"))?,
+                        next_funding_ts_ns: ts_ns(r.funding_time)?,
+                        mark_price: 0,
+                        reserved: [0; 56],
+                    };
+                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                    }
+                }
+                Stream::MarkPrice | Stream::IndexTickers => {
+                    let (text, kind, name) = if stream == Stream::MarkPrice {
+                        (r.mark_px, 2, "markPx")
+                    } else {
+                        (r.idx_px, 1, "idxPx")
+                    };
+                    let text = req(text, name)?;
+                    let body = IndexPrice {
+                        value_e18: parse_fixed_i128(text, 18).field(name)?,
+                        price: parse_e8(text).field(name)?,
+                        price_type: kind,
+                        reserved: [0; 55],
+                    };
+                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                    }
+                }
+                Stream::OpenInterest => {}
+                Stream::Liquidations => {
+                    let details = req(r.details, "details")?;
+                    let mut d = Lexer::new(details);
+                    d.begin_array()?;
+                    while d.next_element()? {
+                        let x = row(d.raw_value()?)?;
+                        let side =
+                            side_of(req(x.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+                        let body = Liquidation {
+                            price: parse_e8(req(x.bk_px, "bkPx")?).field("bkPx")?,
+                            size: parse_e8(req(x.sz, "sz")?).field("sz")?,
+                            side: side as u8,
+                            reserved: [0; 63],
+                        };
+                        let ts = ts_ns(x.ts)?;
+                        if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                            ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced = false;
+            b.last_seq = None;
+            b.text.clear();
+        }
+        ctx.counters.stream_mut(Stream::Books as u8).reconnects += 1;
+    }
+}
+
+fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
+    let mut args = Vec::new();
+    for s in symbols {
+        for channel in ["books", "bbo-tbt", "trades", "tickers"] {
+            args.push(format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"));
+        }
+        if s.ends_with("-SWAP") {
+            for channel in ["funding-rate", "mark-price", "open-interest"] {
+                args.push(format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"));
+            }
+        }
+    }
+    format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")).into_bytes()
+}

@@ -1,0 +1,427 @@
+//! Polymarket CLOB market channel (`wss://ws-subscriptions-clob.polymarket.com/ws/market`).
+//!
+//! Events (`event_type`): `book` (full snapshot per asset), `price_change` (array form since
+//! Sept 2025: `price_changes[]` with the new absolute size per level; the obsolete top-level
+//! form is accepted too), `tick_size_change`, `last_trade_price`, `best_bid_ask`, and the
+//! custom-feature events `new_market` / `market_resolved`. A frame may be one event object, a
+//! JSON array of events, `[]`, or the text `PONG`.
+//!
+//! Continuity: the channel has no sequence numbers. A book is trusted only after a `book`
+//! snapshot for its asset; after a reconnect every asset awaits a new snapshot and, in
+//! [`SyncMode::Enforce`], `price_change` levels for an asset without one are dropped and
+//! counted (`dropped_unsynced`).
+
+use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
+
+use crate::adapter::{
+    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+};
+use crate::continuity::SyncMode;
+use crate::decimal::parse_e8;
+use crate::json::{Lexer, ValueKind};
+use crate::time::ms_text_ns;
+use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_level, side_of};
+
+const VENUE: Venue = Venue::Polymarket;
+
+/// Polymarket stream catalogue (`Record.stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stream {
+    /// `book` snapshots → BookLevel batches with the snapshot flag.
+    Book = 1,
+    /// `price_change` → BookLevel batches (absolute size, 0 removes).
+    PriceChange = 2,
+    /// `tick_size_change` (counted; no bus record kind yet).
+    TickSizeChange = 3,
+    /// `last_trade_price` → Trade.
+    LastTradePrice = 4,
+    /// `best_bid_ask` → TopOfBook (sizes 0: not provided).
+    BestBidAsk = 5,
+    /// `new_market` / `market_resolved` (counted; discovery uses them).
+    MarketEvent = 6,
+}
+
+/// The catalogue as [`StreamDesc`]s.
+pub const STREAMS: &[StreamDesc] = &[
+    StreamDesc {
+        id: 1,
+        name: "book",
+        doc: "full snapshot per asset; trusted after it (no sequence numbers)",
+    },
+    StreamDesc {
+        id: 2,
+        name: "price_change",
+        doc: "new absolute level sizes; dropped until the asset's book snapshot",
+    },
+    StreamDesc {
+        id: 3,
+        name: "tick_size_change",
+        doc: "tick size changes (no record kind yet)",
+    },
+    StreamDesc {
+        id: 4,
+        name: "last_trade_price",
+        doc: "trade prints",
+    },
+    StreamDesc {
+        id: 5,
+        name: "best_bid_ask",
+        doc: "best bid/ask prices (custom_feature_enabled)",
+    },
+    StreamDesc {
+        id: 6,
+        name: "market_event",
+        doc: "new_market / market_resolved (custom_feature_enabled)",
+    },
+];
+
+/// The Polymarket market-channel adapter.
+#[derive(Debug)]
+pub struct Polymarket {
+    mode: SyncMode,
+    /// Instruments whose book snapshot arrived since the last (re)connect.
+    synced: Vec<u32>,
+    scratch: Vec<Record>,
+}
+
+impl Polymarket {
+    /// A new adapter.
+    #[must_use]
+    pub fn new(mode: SyncMode) -> Self {
+        Polymarket {
+            mode,
+            synced: Vec::with_capacity(16),
+            scratch: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Frames that add assets to a live connection at a window rollover (no reconnect).
+    #[must_use]
+    pub fn add_assets(&self, asset_ids: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(operation("subscribe", asset_ids))]
+    }
+
+    fn is_synced(&self, instrument: u32) -> bool {
+        self.synced.contains(&instrument)
+    }
+
+    fn event(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let mut j = Lexer::new(raw);
+        j.begin_object()?;
+        let mut ev = Event::default();
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"event_type" => ev.event_type = Some(j.str()?),
+                b"asset_id" => ev.asset_id = Some(j.str()?),
+                b"timestamp" => ev.timestamp = Some(j.scalar()?),
+                b"bids" | b"buys" => ev.bids = Some(j.raw_value()?),
+                b"asks" | b"sells" => ev.asks = Some(j.raw_value()?),
+                b"price_changes" => ev.changes = Some(j.raw_value()?),
+                b"price" => ev.price = Some(j.scalar()?),
+                b"size" => ev.size = Some(j.scalar()?),
+                b"side" => ev.side = Some(j.str()?),
+                b"best_bid" => ev.best_bid = Some(j.scalar()?),
+                b"best_ask" => ev.best_ask = Some(j.scalar()?),
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        let ts = match ev.timestamp {
+            Some(t) => ms_text_ns(t).field("timestamp")?,
+            None => 0,
+        };
+        // ws_quotes-style frames carry `price_changes` without `event_type`.
+        let event_type = match ev.event_type {
+            Some(t) => t,
+            None if ev.changes.is_some() => b"price_change",
+            None if ev.bids.is_some() || ev.asks.is_some() => b"book",
+            None => return Err(ParseError::Missing("event_type")),
+        };
+        match event_type {
+            b"book" => self.book(&ev, ts, raw.len(), ctx),
+            b"price_change" => self.price_change(&ev, ts, raw.len(), ctx),
+            b"last_trade_price" => {
+                ctx.count_message(Stream::LastTradePrice as u8, raw.len());
+                let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
+                let side = side_of(ev.side.ok_or(ParseError::Missing("side"))?)
+                    .ok_or(ParseError::Invalid("side"))?;
+                let price =
+                    parse_e8(ev.price.ok_or(ParseError::Missing("price"))?).field("price")?;
+                let size = parse_e8(ev.size.ok_or(ParseError::Missing("size"))?).field("size")?;
+                let stream = Stream::LastTradePrice as u8;
+                if let Some(id) = ctx.resolve(VENUE, stream, asset) {
+                    let body = Trade {
+                        price,
+                        size,
+                        trade_id: 0,
+                        side: side as u8,
+                        reserved: [0; 55],
+                    };
+                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+                }
+                Ok(())
+            }
+            b"best_bid_ask" => {
+                let stream = Stream::BestBidAsk as u8;
+                ctx.count_message(stream, raw.len());
+                let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
+                let bid = opt_price(ev.best_bid, "best_bid")?;
+                let ask = opt_price(ev.best_ask, "best_ask")?;
+                if let Some(id) = ctx.resolve(VENUE, stream, asset) {
+                    let body = TopOfBook {
+                        bid_price: bid,
+                        bid_size: 0,
+                        ask_price: ask,
+                        ask_size: 0,
+                        reserved: [0; 48],
+                    };
+                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+                }
+                Ok(())
+            }
+            b"tick_size_change" => {
+                ctx.count_message(Stream::TickSizeChange as u8, raw.len());
+                Ok(())
+            }
+            b"new_market" | b"market_resolved" => {
+                ctx.count_message(Stream::MarketEvent as u8, raw.len());
+                Ok(())
+            }
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    fn book(
+        &mut self,
+        ev: &Event<'_>,
+        ts: i64,
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Book as u8;
+        ctx.count_message(stream, len);
+        let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
+        let bids = ev.bids.ok_or(ParseError::Missing("bids"))?;
+        let asks = ev.asks.ok_or(ParseError::Missing("asks"))?;
+        let Some(id) = ctx.resolve(VENUE, stream, asset) else {
+            return Ok(());
+        };
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
+            for_each_obj_level(raw, b"price", b"size", |p, s| {
+                push_level(scratch, VENUE, stream, id, side, p, s, ts, 0)
+            })
+            .inspect_err(|_| scratch.clear())?;
+        }
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            true,
+            empty_snapshot(VENUE, stream, id, ts, 0),
+        );
+        if !self.is_synced(id) {
+            self.synced.push(id);
+            ctx.counters.stream_mut(stream).resyncs += 1;
+        }
+        Ok(())
+    }
+
+    fn price_change(
+        &mut self,
+        ev: &Event<'_>,
+        ts: i64,
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::PriceChange as u8;
+        ctx.count_message(stream, len);
+        self.scratch.clear();
+        let result = match ev.changes {
+            Some(changes) => self.changes(changes, ts, ctx),
+            None => {
+                // Obsolete (pre-Sept-2025) single-level form.
+                let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
+                let side = side_of(ev.side.ok_or(ParseError::Missing("side"))?)
+                    .ok_or(ParseError::Invalid("side"))?;
+                let price = ev.price.ok_or(ParseError::Missing("price"))?;
+                let size = ev.size.ok_or(ParseError::Missing("size"))?;
+                self.change(asset, side, price, size, ts, ctx)
+            }
+        };
+        if let Err(e) = result {
+            self.scratch.clear();
+            return Err(e);
+        }
+        let empty = Record::zeroed();
+        flush_batch(ctx, &mut self.scratch, false, empty);
+        Ok(())
+    }
+
+    fn changes(&mut self, raw: &[u8], ts: i64, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let mut j = Lexer::new(raw);
+        j.begin_array()?;
+        while j.next_element()? {
+            j.begin_object()?;
+            let (mut asset, mut price, mut size, mut side) = (None, None, None, None);
+            while let Some(key) = j.next_key()? {
+                match key {
+                    b"asset_id" => asset = Some(j.str()?),
+                    b"price" => price = Some(j.scalar()?),
+                    b"size" => size = Some(j.scalar()?),
+                    b"side" => side = Some(j.str()?),
+                    _ => j.skip_value()?,
+                }
+            }
+            let side = side_of(side.ok_or(ParseError::Missing("side"))?)
+                .ok_or(ParseError::Invalid("side"))?;
+            self.change(
+                asset.ok_or(ParseError::Missing("asset_id"))?,
+                side,
+                price.ok_or(ParseError::Missing("price"))?,
+                size.ok_or(ParseError::Missing("size"))?,
+                ts,
+                ctx,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        asset: &[u8],
+        side: Side,
+        price: &[u8],
+        size: &[u8],
+        ts: i64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::PriceChange as u8;
+        let Some(id) = ctx.resolve(VENUE, stream, asset) else {
+            return Ok(());
+        };
+        if self.mode == SyncMode::Enforce && !self.is_synced(id) {
+            // Validate anyway so garbage is reported, then drop.
+            parse_e8(price).field("price")?;
+            parse_e8(size).field("size")?;
+            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+            return Ok(());
+        }
+        push_level(
+            &mut self.scratch,
+            VENUE,
+            stream,
+            id,
+            side,
+            price,
+            size,
+            ts,
+            0,
+        )
+    }
+}
+
+/// `""` (empty side) → 0.
+fn opt_price(text: Option<&[u8]>, field: &'static str) -> Result<i64, ParseError> {
+    match text {
+        None | Some(b"") => Ok(0),
+        Some(t) => parse_e8(t).field(field),
+    }
+}
+
+fn operation(op: &str, asset_ids: &[&str]) -> Vec<u8> {
+    let ids: Vec<String> = asset_ids.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "{{\"operation\":\"{op}\",\"assets_ids\":[{}],\"custom_feature_enabled\":true}}",
+        ids.join(",")
+    )
+    .into_bytes()
+}
+
+#[derive(Default)]
+struct Event<'a> {
+    event_type: Option<&'a [u8]>,
+    asset_id: Option<&'a [u8]>,
+    timestamp: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    asks: Option<&'a [u8]>,
+    changes: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    best_bid: Option<&'a [u8]>,
+    best_ask: Option<&'a [u8]>,
+}
+
+impl VenueAdapter for Polymarket {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn streams(&self) -> &'static [StreamDesc] {
+        STREAMS
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: "ws-subscriptions-clob.polymarket.com",
+            port: 443,
+            path: "/ws/market",
+        }
+    }
+
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        let ids: Vec<String> = symbols.iter().map(|a| format!("\"{a}\"")).collect();
+        vec![Outgoing::Text(
+            format!(
+                "{{\"type\":\"market\",\"assets_ids\":[{}],\"custom_feature_enabled\":true}}",
+                ids.join(",")
+            )
+            .into_bytes(),
+        )]
+    }
+
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        vec![Outgoing::Text(operation("unsubscribe", symbols))]
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::Text {
+            payload: b"PING",
+            interval_ns: 10_000_000_000,
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let trimmed = frame.trim_ascii();
+        if trimmed == b"PONG" || trimmed.is_empty() {
+            ctx.count_message(0, frame.len());
+            return Ok(());
+        }
+        let mut j = Lexer::new(trimmed);
+        match j.kind()? {
+            ValueKind::Array => {
+                j.begin_array()?;
+                let mut any = false;
+                while j.next_element()? {
+                    any = true;
+                    let raw = j.raw_value()?;
+                    self.event(raw, ctx)?;
+                }
+                j.end()?;
+                if !any {
+                    ctx.count_message(0, frame.len());
+                }
+                Ok(())
+            }
+            ValueKind::Object => self.event(trimmed, ctx),
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        self.synced.clear();
+        ctx.counters.stream_mut(Stream::Book as u8).reconnects += 1;
+    }
+}

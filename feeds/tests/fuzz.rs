@@ -1,0 +1,324 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! Property tests / fuzzing of the parsers, seeded from the corpus fixtures. The default run is
+//! short; set `RINGBOLT_FUZZ_CASES` (e.g. 100000) for a longer run by hand.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use ringbolt_bus::{Record, Venue};
+use ringbolt_feeds::decimal::{DecimalError, format_fixed, parse_e8, parse_fixed_i128};
+use ringbolt_feeds::json::Lexer;
+use ringbolt_feeds::{Driver, SyncMode};
+
+fn cases(default: u32) -> u32 {
+    std::env::var("RINGBOLT_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn runner(default: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(default),
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// Corpus lines that are expected NOT to parse (documented in tests/fixtures/SOURCES.md):
+/// a Bybit fixture with a topic name that is not a real v5 topic.
+const KNOWN_INVALID: &[&str] = &["\"topic\":\"trade.linear.BTCUSDT\""];
+
+/// (venue, corpus lines) for every implemented venue.
+fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
+    let root = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for (venue, dir) in [
+        (Venue::Polymarket, "polymarket"),
+        (Venue::ChainlinkRtds, "polymarket"),
+        (Venue::ChainlinkRtds, "chainlink_rtds"),
+        (Venue::BinanceSpot, "binance_spot"),
+        (Venue::BinanceFutures, "binance_futures"),
+        (Venue::Coinbase, "coinbase"),
+        (Venue::Okx, "okx"),
+        (Venue::Kraken, "kraken"),
+        (Venue::Bybit, "bybit"),
+        (Venue::Gemini, "gemini"),
+        (Venue::Bitstamp, "bitstamp"),
+        (Venue::Deribit, "deribit"),
+    ] {
+        let mut lines = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // Polymarket's folder also holds the RTDS copies: route them to the RTDS adapter.
+            let rtds = name.starts_with("rtds_");
+            if (venue == Venue::Polymarket && rtds)
+                || (venue == Venue::ChainlinkRtds && dir == "polymarket" && !rtds)
+            {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                lines.push(line.as_bytes().to_vec());
+            }
+        }
+        out.push((venue, lines));
+    }
+    out
+}
+
+fn drivers() -> Vec<Driver> {
+    [SyncMode::Observe, SyncMode::Enforce]
+        .into_iter()
+        .flat_map(|mode| {
+            [
+                Venue::Polymarket,
+                Venue::ChainlinkRtds,
+                Venue::BinanceSpot,
+                Venue::Coinbase,
+                Venue::Okx,
+                Venue::Kraken,
+                Venue::Bybit,
+                Venue::Gemini,
+                Venue::Bitstamp,
+                Venue::Deribit,
+            ]
+            .into_iter()
+            .map(move |v| Driver::new(v, mode, true).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_line_parses_and_every_truncation_fails_cleanly() {
+    let mut total = 0;
+    for (venue, lines) in corpus() {
+        for mode in [SyncMode::Observe, SyncMode::Enforce] {
+            let mut d = Driver::new(venue, mode, true).unwrap();
+            for line in &lines {
+                let mut out = Vec::new();
+                if let Err(e) = d.frame(line, 1, &mut out) {
+                    let text = String::from_utf8_lossy(line);
+                    assert!(
+                        KNOWN_INVALID.iter().any(|m| text.contains(m)),
+                        "{venue} {text}: {e}"
+                    );
+                }
+                total += 1;
+                // Strict prefixes of a JSON object/array can never be complete messages.
+                let step = (line.len() / 97).max(1);
+                for cut in (1..line.len()).step_by(step) {
+                    let prefix = &line[..cut];
+                    let mut sink = Vec::new();
+                    let r = d.frame(prefix, 1, &mut sink);
+                    assert!(
+                        r.is_err(),
+                        "{venue}: prefix {cut} of {} accepted",
+                        String::from_utf8_lossy(line)
+                    );
+                    let is_array = line.first() == Some(&b'[');
+                    assert!(
+                        is_array || sink.iter().all(|r: &Record| r.kind == 7),
+                        "{venue}: truncated frame emitted records"
+                    );
+                }
+            }
+        }
+    }
+    assert!(total >= 2 * 150, "{total}");
+}
+
+#[test]
+fn garbled_corpus_lines_never_panic() {
+    let corpus = corpus();
+    let drivers = std::cell::RefCell::new(drivers());
+    let all: Vec<(usize, Vec<u8>)> = corpus
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, lines))| lines.iter().map(move |l| (i, l.clone())))
+        .collect();
+    let strategy = (
+        proptest::sample::select(all),
+        proptest::collection::vec((any::<u16>(), any::<u8>(), 0u8..4), 1..8),
+    );
+    runner(300)
+        .run(&strategy, |((venue_index, mut line), edits)| {
+            for (pos, byte, op) in edits {
+                if line.is_empty() {
+                    break;
+                }
+                let at = usize::from(pos) % line.len();
+                match op {
+                    0 => line[at] = byte,
+                    1 => line.insert(at, byte),
+                    2 => {
+                        line.remove(at);
+                    }
+                    _ => line[at] = b"{}[]\",:0.-e"[usize::from(byte) % 11],
+                }
+            }
+            let venue = corpus[venue_index].0;
+            for d in drivers
+                .borrow_mut()
+                .iter_mut()
+                .filter(|d| d.adapter.venue() == venue)
+            {
+                let mut sink = Vec::new();
+                let _ = d.frame(&line, 1, &mut sink);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let drivers = std::cell::RefCell::new(drivers());
+    runner(300)
+        .run(&proptest::collection::vec(any::<u8>(), 0..256), |bytes| {
+            for d in drivers.borrow_mut().iter_mut() {
+                let mut sink = Vec::new();
+                let _ = d.frame(&bytes, 1, &mut sink);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Reference: scale by padding the fraction with zeros, then integer-parse.
+fn reference_e8(int: &str, frac: &str, negative: bool) -> Option<i64> {
+    if frac.len() > 8 && frac[8..].bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut f: String = frac.chars().take(8).collect();
+    while f.len() < 8 {
+        f.push('0');
+    }
+    let v: i128 = format!("{int}{f}").parse().ok()?;
+    let v = if negative { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+#[test]
+fn decimal_matches_reference() {
+    let strategy = (
+        "[0-9]{0,13}",
+        proptest::option::of("[0-9]{0,12}"),
+        any::<bool>(),
+    );
+    runner(2000)
+        .run(&strategy, |(int, frac, negative)| {
+            let text = format!(
+                "{}{int}{}",
+                if negative { "-" } else { "" },
+                frac.as_ref().map(|f| format!(".{f}")).unwrap_or_default()
+            );
+            let frac = frac.unwrap_or_default();
+            let got = parse_e8(text.as_bytes());
+            if int.is_empty() && frac.is_empty() {
+                prop_assert_eq!(got, Err(DecimalError::Empty));
+                return Ok(());
+            }
+            let int_ref = if int.is_empty() { "0" } else { &int };
+            match reference_e8(int_ref, &frac, negative) {
+                Some(v) => {
+                    prop_assert_eq!(got, Ok(v), "{}", text);
+                    // Round trip through the exact formatter.
+                    let back = format_fixed(i128::from(v), 8);
+                    prop_assert_eq!(parse_e8(back.as_bytes()), Ok(v));
+                }
+                None => prop_assert!(
+                    matches!(got, Err(DecimalError::Precision | DecimalError::Overflow)),
+                    "{} -> {:?}",
+                    text,
+                    got
+                ),
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn decimal_arbitrary_text_never_panics_and_e18_is_exact() {
+    runner(2000)
+        .run(&"[-+0-9.eE]{0,48}", |text| {
+            let _ = parse_e8(text.as_bytes());
+            let _ = parse_fixed_i128(text.as_bytes(), 18);
+            Ok(())
+        })
+        .unwrap();
+    runner(1000)
+        .run(
+            &(any::<u64>(), 0u64..1_000_000_000_000_000_000),
+            |(int, frac)| {
+                let text = format!("{int}.{frac:018}");
+                let v = parse_fixed_i128(text.as_bytes(), 18).unwrap();
+                prop_assert_eq!(
+                    v,
+                    i128::from(int) * 1_000_000_000_000_000_000 + i128::from(frac)
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|v| serde_json::json!(v)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|v| serde_json::json!(v)),
+        ".{0,12}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(6, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(".{0,8}", inner, 0..8)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn lexer_accepts_what_serde_json_writes() {
+    runner(500)
+        .run(&(json_value(), any::<bool>()), |(value, pretty)| {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let mut j = Lexer::new(text.as_bytes());
+            prop_assert!(j.skip_value().is_ok(), "{}", text);
+            prop_assert!(j.end().is_ok());
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn lexer_never_accepts_what_serde_json_rejects_structurally() {
+    // Random JSON-ish byte soup: when serde_json rejects it, our lexer must not panic; when
+    // our lexer accepts a whole value, serde_json must accept it too unless it is one of the
+    // documented leniencies (leading zeros in numbers).
+    runner(2000)
+        .run(&"[\\[\\]{}\",:0-9a-z \\\\.-]{0,40}", |text| {
+            let mut j = Lexer::new(text.as_bytes());
+            let ours = j.skip_value().and_then(|()| j.end()).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            if ours && !theirs {
+                let lenient = text.contains("0") || text.contains('\\');
+                prop_assert!(lenient, "accepted invalid JSON: {}", text);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
