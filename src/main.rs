@@ -7,6 +7,7 @@ mod features_cmd;
 mod exec_cmd;
 mod feeds_cmd;
 mod machine;
+mod service;
 mod trade_cmd;
 
 use anyhow::Result;

@@ -75,6 +75,8 @@ pub struct TradeConfig {
     pub output_capacity: usize,
     /// Paper mode (the only mode until exec is integrated): intents become fired decisions only.
     pub paper: bool,
+    /// Loopback address of `GET /healthz` (the ops contract: 127.0.0.1:9102); unset = none.
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for TradeConfig {
@@ -92,6 +94,7 @@ impl Default for TradeConfig {
             exit_when_idle_ms: None,
             output_capacity: 1 << 20,
             paper: true,
+            health_addr: None,
         }
     }
 }
@@ -212,8 +215,19 @@ pub fn run(args: &TradeArgs) -> Result<()> {
     let model_thread = model_thread.transpose()?;
     let has_model = model_thread.is_some();
 
+    // Health endpoint and systemd readiness once inputs and output are mapped; the watchdog is
+    // fed by the reflex loop below, so a wedged loop stops it.
+    let liveness = crate::service::Liveness::new(Duration::from_secs(5));
+    if let Some(addr) = tc.health_addr {
+        let bound = crate::service::spawn_health_endpoint(addr, &liveness)?;
+        tracing::info!(%bound, "health endpoint listening");
+    }
+    crate::service::spawn_watchdog(&liveness)?;
+    liveness.set_ready()?;
+
     pin(tc.reflex_core);
     let mut engine = Engine::new(cfg.decide.clone());
+    let mut iterations = 0u32;
     let mut looked_up = vec![false; segments.len() * SEGMENT_ID_SPAN as usize];
     let mut reflex_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)?;
     let mut rec = Record::zeroed();
@@ -225,6 +239,10 @@ pub fn run(args: &TradeArgs) -> Result<()> {
     let mut unmapped = 0u64;
     let mut idle = 0u32;
     loop {
+        iterations = iterations.wrapping_add(1);
+        if iterations.is_multiple_of(1024) {
+            liveness.beat();
+        }
         let mut got = false;
         for (k, consumer) in &mut consumers {
             match consumer.poll(&mut rec) {
@@ -278,6 +296,7 @@ pub fn run(args: &TradeArgs) -> Result<()> {
             idle = 0;
         } else {
             idle = idle.saturating_add(1);
+            liveness.beat();
             if let Some(ms) = tc.exit_when_idle_ms
                 && seen_data
                 && last_data.elapsed() >= Duration::from_millis(ms)

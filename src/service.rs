@@ -1,0 +1,172 @@
+//! Service plumbing shared by ringbolt's long-running processes (`feeds`, `trade`, `archive`):
+//! systemd readiness and watchdog notifications, and a loopback `GET /healthz` endpoint.
+//!
+//! Liveness is owned by the process's main loop: it calls [`Liveness::beat`] every iteration. The
+//! watchdog thread only sends `WATCHDOG=1` while beats keep coming, and `/healthz` answers 503 once
+//! they stop, so a wedged loop is restarted by systemd (`WatchdogSec=`) and fails deploy checks.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+/// Sends one notification datagram to systemd (`$NOTIFY_SOCKET`); a no-op outside systemd.
+pub fn sd_notify(state: &str) -> Result<()> {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(()) };
+    let socket = std::os::unix::net::UnixDatagram::unbound().context("notify socket")?;
+    let bytes = path.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .context("abstract NOTIFY_SOCKET")?;
+        socket.send_to_addr(state.as_bytes(), &addr).context("sd_notify")?;
+    } else {
+        socket.send_to(state.as_bytes(), &path).context("sd_notify")?;
+    }
+    Ok(())
+}
+
+/// Heartbeat of a process's main loop, readable from the watchdog and health threads.
+#[derive(Debug)]
+pub struct Liveness {
+    started: Instant,
+    last_beat_ms: AtomicU64,
+    ready: AtomicBool,
+    stale_after: Duration,
+}
+
+impl Liveness {
+    /// A liveness tracker that declares the process unhealthy `stale_after` without a beat.
+    pub fn new(stale_after: Duration) -> Arc<Self> {
+        Arc::new(Liveness {
+            started: Instant::now(),
+            last_beat_ms: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            stale_after,
+        })
+    }
+
+    /// Records that the main loop made progress. One relaxed store: cheap enough per iteration.
+    pub fn beat(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Marks the process ready (after start-up) and tells systemd.
+    pub fn set_ready(&self) -> Result<()> {
+        self.beat();
+        self.ready.store(true, Ordering::Release);
+        sd_notify("READY=1")
+    }
+
+    /// Ready and beating recently.
+    pub fn healthy(&self) -> bool {
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let since_ms = now_ms.saturating_sub(self.last_beat_ms.load(Ordering::Relaxed));
+        self.ready.load(Ordering::Acquire) && u128::from(since_ms) <= self.stale_after.as_millis()
+    }
+}
+
+/// Starts the watchdog thread when systemd asked for one (`$WATCHDOG_USEC`): it sends
+/// `WATCHDOG=1` every half period while the process is healthy.
+pub fn spawn_watchdog(liveness: &Arc<Liveness>) -> Result<()> {
+    let Some(usec) = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return Ok(());
+    };
+    let period = Duration::from_micros(usec / 2).max(Duration::from_millis(10));
+    let liveness = Arc::clone(liveness);
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(period);
+                if liveness.healthy() {
+                    if let Err(error) = sd_notify("WATCHDOG=1") {
+                        tracing::warn!(%error, "watchdog notification failed");
+                    }
+                }
+            }
+        })
+        .context("spawning the watchdog thread")?;
+    Ok(())
+}
+
+/// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
+/// other path. One thread, one request per connection, short timeouts.
+pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("binding health endpoint {addr}"))?;
+    let bound = listener.local_addr()?;
+    let liveness = Arc::clone(liveness);
+    std::thread::Builder::new()
+        .name("healthz".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let mut request = [0u8; 1024];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let line = request[..n].split(|b| *b == b'\n').next().unwrap_or_default();
+                let (status, body) = if line.starts_with(b"GET /healthz ") {
+                    if liveness.healthy() { ("200 OK", "ok\n") } else { ("503 Service Unavailable", "unhealthy\n") }
+                } else {
+                    ("404 Not Found", "not found\n")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })
+        .context("spawning the health endpoint thread")?;
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn health_endpoint_follows_the_main_loop() {
+        let liveness = Liveness::new(Duration::from_millis(200));
+        let addr = spawn_health_endpoint("127.0.0.1:0".parse().unwrap(), &liveness).unwrap();
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 503"), "not ready yet");
+        liveness.set_ready().unwrap();
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 503"), "stale main loop");
+        liveness.beat();
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn sd_notify_reaches_the_notify_socket() {
+        let dir = std::env::temp_dir().join(format!("rb-notify-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let server = std::os::unix::net::UnixDatagram::bind(&dir).unwrap();
+        // SAFETY: set_var is unsafe in edition 2024 because other threads may read the environment;
+        // no other test reads NOTIFY_SOCKET.
+        unsafe { std::env::set_var("NOTIFY_SOCKET", &dir) };
+        sd_notify("READY=1").unwrap();
+        // SAFETY: as above.
+        unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+        let mut buf = [0u8; 64];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+        let _ = std::fs::remove_file(&dir);
+    }
+}
