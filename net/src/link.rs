@@ -1,0 +1,247 @@
+//! A byte link on a driver connection: TCP, optionally wrapped in TLS (rustls driven by hand).
+//! The WebSocket and HTTP/2 clients sit on a [`Link`].
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+
+use crate::driver::{ConnId, Driver};
+use crate::error::{NetError, Result};
+
+/// How to reach a peer.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// Host name (DNS name used for SNI and certificate checks) or IP literal.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// TLS configuration; `None` for plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Timeouts of a link.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// TCP connect timeout.
+    pub connect: Duration,
+    /// TLS / protocol handshake timeout.
+    pub handshake: Duration,
+    /// Read/idle timeout: an error if nothing arrives for this long.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            handshake: Duration::from_secs(5),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A connected byte link (TCP or TLS over TCP) on a [`Driver`].
+#[derive(Debug)]
+pub struct Link {
+    id: ConnId,
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// Decrypted bytes (TLS only): `plain[plain_head..]` is unconsumed.
+    plain: Vec<u8>,
+    plain_head: usize,
+    /// Bytes of the raw receive buffer already seen (plain TCP only).
+    seen: usize,
+    idle: Duration,
+    last_rx: Instant,
+}
+
+impl Link {
+    /// Resolves, connects and (for TLS) completes the handshake, driving `driver` meanwhile.
+    pub fn connect(driver: &mut Driver, ep: &Endpoint, t: Timeouts) -> Result<Link> {
+        let addrs = Driver::resolve(&ep.host, ep.port)?;
+        let id = driver.connect(&addrs, t.connect)?;
+        let tls = match &ep.tls {
+            None => None,
+            Some(cfg) => {
+                let name = ServerName::try_from(ep.host.clone())
+                    .map_err(|e| NetError::TlsConfig(format!("server name {}: {e}", ep.host)))?;
+                Some(Box::new(rustls::ClientConnection::new(cfg.clone(), name)?))
+            }
+        };
+        let mut link = Link {
+            id,
+            tls,
+            plain: Vec::with_capacity(if ep.tls.is_some() { 256 * 1024 } else { 0 }),
+            plain_head: 0,
+            seen: 0,
+            idle: t.idle,
+            last_rx: Instant::now(),
+        };
+        if link.tls.is_some() {
+            let deadline = Instant::now() + t.handshake;
+            link.write_tls(driver)?;
+            while link.tls.as_ref().is_some_and(|c| c.is_handshaking()) {
+                if Instant::now() > deadline {
+                    driver.close(id);
+                    return Err(NetError::Timeout(t.handshake, "tls handshake"));
+                }
+                driver.poll(Duration::from_millis(2))?;
+                if let Err(e) = link.pump(driver) {
+                    driver.close(id);
+                    return Err(e);
+                }
+            }
+        }
+        link.last_rx = Instant::now();
+        Ok(link)
+    }
+
+    /// The driver connection id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The ALPN protocol agreed in the TLS handshake.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tls.as_ref().and_then(|c| c.alpn_protocol())
+    }
+
+    /// Whether the link is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Unconsumed received plaintext.
+    pub fn data<'a>(&'a self, driver: &'a Driver) -> &'a [u8] {
+        if self.tls.is_some() {
+            &self.plain[self.plain_head..]
+        } else {
+            driver.recv_buf(self.id).unwrap_or(&[])
+        }
+    }
+
+    /// Marks `n` plaintext bytes as consumed.
+    pub fn consume(&mut self, driver: &mut Driver, n: usize) -> Result<()> {
+        if self.tls.is_some() {
+            self.plain_head = (self.plain_head + n).min(self.plain.len());
+            if self.plain_head == self.plain.len() {
+                self.plain.clear();
+                self.plain_head = 0;
+            }
+            Ok(())
+        } else {
+            self.seen = self.seen.saturating_sub(n);
+            driver.consume(self.id, n)
+        }
+    }
+
+    fn write_tls(&mut self, driver: &mut Driver) -> Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            if tls.wants_write() {
+                let q = driver.send_queue(self.id)?;
+                while tls.wants_write() {
+                    tls.write_tls(q).map_err(|e| NetError::io("tls write", e))?;
+                }
+                driver.flush(self.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves newly received bytes up through TLS. Returns whether new plaintext arrived; an
+    /// error when the peer closed, reset, sent garbage, or went silent past the idle timeout.
+    pub fn pump(&mut self, driver: &mut Driver) -> Result<bool> {
+        let mut fresh = false;
+        if let Some(tls) = self.tls.as_mut() {
+            loop {
+                let raw = driver.recv_buf(self.id)?;
+                if raw.is_empty() {
+                    break;
+                }
+                let mut rd = raw;
+                let n = tls
+                    .read_tls(&mut rd)
+                    .map_err(|e| NetError::io("tls read", e))?;
+                driver.consume(self.id, n)?;
+                let state = match tls.process_new_packets() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Send the alert rustls queued, then fail.
+                        let q = driver.send_queue(self.id)?;
+                        let _ = tls.write_tls(q);
+                        let _ = driver.flush(self.id);
+                        return Err(e.into());
+                    }
+                };
+                if state.plaintext_bytes_to_read() > 0 {
+                    if self.plain_head > 0 && self.plain.len() + state.plaintext_bytes_to_read() > self.plain.capacity() {
+                        self.plain.drain(..self.plain_head);
+                        self.plain_head = 0;
+                    }
+                    let mut rd = tls.reader();
+                    loop {
+                        let chunk = match rd.fill_buf() {
+                            Ok(c) if !c.is_empty() => c,
+                            _ => break,
+                        };
+                        let len = chunk.len();
+                        self.plain.extend_from_slice(chunk);
+                        rd.consume(len);
+                    }
+                    fresh = true;
+                }
+                if state.peer_has_closed() {
+                    if !fresh && self.plain_head == self.plain.len() {
+                        return Err(NetError::Closed);
+                    }
+                    break;
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            self.write_tls(driver)?;
+        } else {
+            let len = driver.recv_buf(self.id)?.len();
+            if len > self.seen {
+                fresh = true;
+            }
+            self.seen = len;
+        }
+        if fresh {
+            self.last_rx = Instant::now();
+            return Ok(true);
+        }
+        if self.data(driver).is_empty() {
+            driver.read_status(self.id)?;
+        }
+        if self.last_rx.elapsed() > self.idle {
+            return Err(NetError::Timeout(self.idle, "read idle"));
+        }
+        Ok(false)
+    }
+
+    /// Sends plaintext (encrypted first when TLS).
+    pub fn send(&mut self, driver: &mut Driver, data: &[u8]) -> Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => {
+                tls.writer()
+                    .write_all(data)
+                    .map_err(|e| NetError::io("tls encrypt", e))?;
+                self.write_tls(driver)
+            }
+            None => driver.send(self.id, data),
+        }
+    }
+
+    /// Sends a TLS close_notify (if TLS) and closes the connection.
+    pub fn close(mut self, driver: &mut Driver) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+            let _ = self.write_tls(driver);
+            let _ = driver.poll(Duration::ZERO);
+        }
+        driver.close(self.id);
+    }
+}
