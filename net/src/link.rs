@@ -137,16 +137,10 @@ impl Link {
     }
 
     fn write_tls(&mut self, driver: &mut Driver) -> Result<()> {
-        if let Some(tls) = self.tls.as_mut() {
-            if tls.wants_write() {
-                let q = driver.send_queue(self.id)?;
-                while tls.wants_write() {
-                    tls.write_tls(q).map_err(|e| NetError::io("tls write", e))?;
-                }
-                driver.flush(self.id)?;
-            }
+        match self.tls.as_mut() {
+            Some(tls) => write_tls(tls, self.id, driver),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Moves newly received bytes up through TLS. Returns whether new plaintext arrived; an
@@ -213,9 +207,9 @@ impl Link {
             self.last_rx = Instant::now();
             return Ok(true);
         }
-        if self.data(driver).is_empty() {
-            driver.read_status(self.id)?;
-        }
+        // Nothing new: whatever is buffered is an incomplete unit the layer above cannot use, so
+        // a finished read side is an error now (EOF or reset mid-frame / mid-record).
+        driver.read_finished(self.id)?;
         if self.last_rx.elapsed() > self.idle {
             return Err(NetError::Timeout(self.idle, "read idle"));
         }
@@ -226,10 +220,20 @@ impl Link {
     pub fn send(&mut self, driver: &mut Driver, data: &[u8]) -> Result<()> {
         match self.tls.as_mut() {
             Some(tls) => {
-                tls.writer()
-                    .write_all(data)
-                    .map_err(|e| NetError::io("tls encrypt", e))?;
-                self.write_tls(driver)
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let n = tls
+                        .writer()
+                        .write(rest)
+                        .map_err(|e| NetError::io("tls encrypt", e))?;
+                    rest = &rest[n..];
+                    let queued = tls.wants_write();
+                    write_tls(tls, self.id, driver)?;
+                    if n == 0 && !queued {
+                        return Err(NetError::io("tls encrypt", std::io::ErrorKind::WriteZero.into()));
+                    }
+                }
+                Ok(())
             }
             None => driver.send(self.id, data),
         }
@@ -244,4 +248,16 @@ impl Link {
         }
         driver.close(self.id);
     }
+}
+
+/// Moves every pending TLS record into the driver's send queue and starts the send.
+fn write_tls(tls: &mut rustls::ClientConnection, id: ConnId, driver: &mut Driver) -> Result<()> {
+    if tls.wants_write() {
+        let q = driver.send_queue(id)?;
+        while tls.wants_write() {
+            tls.write_tls(q).map_err(|e| NetError::io("tls write", e))?;
+        }
+        driver.flush(id)?;
+    }
+    Ok(())
 }

@@ -364,6 +364,18 @@ impl Driver {
         }
     }
 
+    /// `Ok(())` while the read side is open, whatever is buffered; otherwise why it ended.
+    pub fn read_finished(&self, id: ConnId) -> Result<()> {
+        match self.conn(id)?.read {
+            ReadState::Open => Ok(()),
+            ReadState::Eof => Err(NetError::Closed),
+            ReadState::Failed(errno) => Err(NetError::io(
+                "recv",
+                io::Error::from_raw_os_error(errno),
+            )),
+        }
+    }
+
     /// Queues `data` for sending and starts the send if none is in flight.
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<()> {
         self.conn_mut(id)?.tx_pending.extend_from_slice(data);
