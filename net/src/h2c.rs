@@ -222,7 +222,9 @@ impl H2Client {
         let link = Link::connect(driver, ep, opts.timeouts)?;
         if link.is_tls() && link.alpn() != Some(b"h2") {
             link.close(driver);
-            return Err(NetError::TlsConfig("server did not negotiate ALPN h2".into()));
+            return Err(NetError::TlsConfig(
+                "server did not negotiate ALPN h2".into(),
+            ));
         }
         let pipe = Rc::new(RefCell::new(Pipe::default()));
         let mut hs = Box::pin(
@@ -283,15 +285,27 @@ impl H2Client {
 
     /// Sends `req` with `body` on a new stream; its [`Completion`] carries `tag`. Fails when the
     /// connection is closed or the server's stream limit is reached (check [`H2Client::is_ready`]).
-    pub fn send(&mut self, driver: &mut Driver, req: &PreparedRequest, body: Bytes, tag: u64) -> Result<()> {
+    pub fn send(
+        &mut self,
+        driver: &mut Driver,
+        req: &PreparedRequest,
+        body: Bytes,
+        tag: u64,
+    ) -> Result<()> {
         if let Some(why) = &self.closed {
             return Err(NetError::BadRequest(format!("connection closed: {why}")));
         }
         match self.send.poll_ready(&mut noop_cx()) {
             Poll::Ready(r) => r?,
-            Poll::Pending => return Err(NetError::BadRequest("no stream available (max concurrent streams)".into())),
+            Poll::Pending => {
+                return Err(NetError::BadRequest(
+                    "no stream available (max concurrent streams)".into(),
+                ));
+            }
         }
-        let mut builder = Request::builder().method(req.method.clone()).uri(req.uri.clone());
+        let mut builder = Request::builder()
+            .method(req.method.clone())
+            .uri(req.uri.clone());
         if let Some(h) = builder.headers_mut() {
             h.clone_from(&req.headers);
         }
@@ -315,7 +329,8 @@ impl H2Client {
     }
 
     /// Moves bytes between the link and h2, polls every stream and the keep-alive. Call it after
-    /// each [`Driver::poll`]; then take finished responses with [`H2Client::next_completion`].
+    /// each [`Driver::poll`]; then take finished responses with [`H2Client::next_completion`]
+    /// (also after an error: responses received before a GOAWAY are still delivered).
     /// An error means the connection is dead: in-flight requests are completed with errors and
     /// [`H2Client::reconnect`] makes a new connection.
     pub fn poll(&mut self, driver: &mut Driver) -> Result<()> {
@@ -325,6 +340,8 @@ impl H2Client {
         match self.poll_inner(driver) {
             Ok(()) => Ok(()),
             Err(e) => {
+                // Responses h2 already holds (e.g. the last ones before a GOAWAY) still complete.
+                self.harvest();
                 self.fail_all(&e);
                 self.closed = Some(e.to_string());
                 Err(e)
@@ -351,6 +368,14 @@ impl H2Client {
                 }
             }
         }
+        self.harvest();
+        // Window updates and RST frames queued by the streams go out now.
+        self.drive(driver)
+    }
+
+    /// Polls every stream, moving finished ones to the completion queue.
+    fn harvest(&mut self) {
+        let mut cx = noop_cx();
         let timeout = self.opts.request_timeout;
         let mut i = 0;
         while i < self.streams.len() {
@@ -368,8 +393,6 @@ impl H2Client {
                 }
             }
         }
-        // Window updates and RST frames queued by the streams go out now.
-        self.drive(driver)
     }
 
     /// Feeds received bytes to h2, polls the connection, sends what h2 wrote.
@@ -390,7 +413,11 @@ impl H2Client {
             }
             Poll::Ready(Err(e)) => {
                 self.flush_out(driver)?;
-                return Err(if e.is_go_away() { NetError::GoAway } else { e.into() });
+                return Err(if e.is_go_away() {
+                    NetError::GoAway
+                } else {
+                    e.into()
+                });
             }
         }
         self.flush_out(driver)
@@ -450,7 +477,11 @@ impl H2Client {
     }
 }
 
-fn poll_stream(s: &mut InFlight, cx: &mut Context<'_>, timeout: Duration) -> Option<Result<Response>> {
+fn poll_stream(
+    s: &mut InFlight,
+    cx: &mut Context<'_>,
+    timeout: Duration,
+) -> Option<Result<Response>> {
     loop {
         match &mut s.state {
             StreamState::Head(fut) => match Pin::new(fut).poll(cx) {
@@ -466,7 +497,12 @@ fn poll_stream(s: &mut InFlight, cx: &mut Context<'_>, timeout: Duration) -> Opt
                     };
                 }
             },
-            StreamState::Body { status, headers, body, buf } => match body.poll_data(cx) {
+            StreamState::Body {
+                status,
+                headers,
+                body,
+                buf,
+            } => match body.poll_data(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(chunk))) => {
                     let _ = body.flow_control().release_capacity(chunk.len());

@@ -169,7 +169,10 @@ impl Link {
                     }
                 };
                 if state.plaintext_bytes_to_read() > 0 {
-                    if self.plain_head > 0 && self.plain.len() + state.plaintext_bytes_to_read() > self.plain.capacity() {
+                    if self.plain_head > 0
+                        && self.plain.len() + state.plaintext_bytes_to_read()
+                            > self.plain.capacity()
+                    {
                         self.plain.drain(..self.plain_head);
                         self.plain_head = 0;
                     }
@@ -230,7 +233,10 @@ impl Link {
                     let queued = tls.wants_write();
                     write_tls(tls, self.id, driver)?;
                     if n == 0 && !queued {
-                        return Err(NetError::io("tls encrypt", std::io::ErrorKind::WriteZero.into()));
+                        return Err(NetError::io(
+                            "tls encrypt",
+                            std::io::ErrorKind::WriteZero.into(),
+                        ));
                     }
                 }
                 Ok(())

@@ -57,7 +57,9 @@ pub fn client_config(
             n += 1;
         }
         if n == 0 {
-            return Err(NetError::TlsConfig("extra CA PEM holds no certificate".into()));
+            return Err(NetError::TlsConfig(
+                "extra CA PEM holds no certificate".into(),
+            ));
         }
     }
     if store.is_empty() {

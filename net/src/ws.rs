@@ -77,7 +77,9 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<FrameHeader>> {
     let b0 = buf[0];
     let b1 = buf[1];
     if b0 & 0x70 != 0 {
-        return Err(NetError::WsProtocol("reserved bits set (no extension negotiated)"));
+        return Err(NetError::WsProtocol(
+            "reserved bits set (no extension negotiated)",
+        ));
     }
     let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(NetError::WsProtocol("unknown opcode"))?;
     let fin = b0 & 0x80 != 0;
@@ -127,7 +129,13 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<FrameHeader>> {
 }
 
 /// Appends one frame to `out`; masked with `mask` when given (clients must always mask).
-pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     out.push(u8::from(fin) << 7 | opcode as u8);
     let mbit = if mask.is_some() { 0x80 } else { 0 };
     let n = payload.len();
@@ -173,7 +181,12 @@ pub fn accept_key(key: &str) -> String {
 }
 
 /// Builds the opening handshake request.
-pub fn handshake_request(host_header: &str, path: &str, key: &str, extra_headers: &[(String, String)]) -> Vec<u8> {
+pub fn handshake_request(
+    host_header: &str,
+    path: &str,
+    key: &str,
+    extra_headers: &[(String, String)],
+) -> Vec<u8> {
     let mut r = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -226,7 +239,9 @@ pub fn parse_handshake_response(buf: &[u8], key: &str) -> Result<Option<usize>> 
         return Err(NetError::WsHandshake("bad Sec-WebSocket-Accept".into()));
     }
     if header("sec-websocket-extensions").is_some() {
-        return Err(NetError::WsHandshake("server negotiated an extension we did not offer".into()));
+        return Err(NetError::WsHandshake(
+            "server negotiated an extension we did not offer".into(),
+        ));
     }
     Ok(Some(n))
 }
@@ -330,7 +345,8 @@ impl WsClient {
     pub fn connect(driver: &mut Driver, ep: &Endpoint, opts: &WsOptions) -> Result<WsClient> {
         let mut link = Link::connect(driver, ep, opts.timeouts)?;
         let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| NetError::io("getrandom", std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut seed)
+            .map_err(|e| NetError::io("getrandom", std::io::Error::other(e.to_string())))?;
         let mut rng = fastrand::Rng::with_seed(u64::from_ne_bytes(seed));
         let mut key_bytes = [0u8; 16];
         rng.fill(&mut key_bytes);
@@ -351,7 +367,10 @@ impl WsClient {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err(NetError::Timeout(opts.timeouts.handshake, "websocket handshake"));
+                    return Err(NetError::Timeout(
+                        opts.timeouts.handshake,
+                        "websocket handshake",
+                    ));
                 }
                 driver.poll(Duration::from_millis(2))?;
                 link.pump(driver)?;
@@ -398,7 +417,13 @@ impl WsClient {
         Ok(())
     }
 
-    fn send_frame(&mut self, driver: &mut Driver, fin: bool, op: OpCode, payload: &[u8]) -> Result<()> {
+    fn send_frame(
+        &mut self,
+        driver: &mut Driver,
+        fin: bool,
+        op: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
         let mut mask = [0u8; 4];
         self.rng.fill(&mut mask);
         self.tx.clear();
@@ -507,7 +532,8 @@ impl WsClient {
                     self.link.consume(driver, total)?;
                 }
                 OpCode::Close => {
-                    let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    let code =
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
                     self.link.consume(driver, total)?;
                     if !self.close_sent {
                         self.close_sent = true;
@@ -519,7 +545,9 @@ impl WsClient {
                 }
                 OpCode::Text | OpCode::Binary => {
                     if self.frag_opcode.is_some() {
-                        return Err(NetError::WsProtocol("new data frame inside a fragmented message"));
+                        return Err(NetError::WsProtocol(
+                            "new data frame inside a fragmented message",
+                        ));
                     }
                     if h.fin {
                         self.held = Held::Link(total);
@@ -533,7 +561,9 @@ impl WsClient {
                 }
                 OpCode::Continuation => {
                     let Some(op) = self.frag_opcode else {
-                        return Err(NetError::WsProtocol("continuation without a started message"));
+                        return Err(NetError::WsProtocol(
+                            "continuation without a started message",
+                        ));
                     };
                     self.frag.extend_from_slice(payload);
                     self.link.consume(driver, total)?;

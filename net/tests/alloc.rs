@@ -121,6 +121,9 @@ fn tls_receive_path_allocates_only_rustls_record_buffers() {
         let a = measure(&mut driver, &mut ws);
         eprintln!("{name}/tls: {a} allocations over {MEASURED} messages");
         // The server writes many messages per TLS record, so this is far below one per message.
-        assert!(a <= MEASURED / 4, "{name}: {a} allocations over TLS for {MEASURED} messages");
+        assert!(
+            a <= MEASURED / 4,
+            "{name}: {a} allocations over TLS for {MEASURED} messages"
+        );
     }
 }

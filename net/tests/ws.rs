@@ -21,7 +21,9 @@ fn endpoint(pki: Option<&Pki>, port: u16) -> Endpoint {
     Endpoint {
         host: "localhost".into(),
         port,
-        tls: pki.map(|p| client_config(Roots::None, Some(p.ca_pem.as_bytes()), &[b"http/1.1"]).unwrap()),
+        tls: pki.map(|p| {
+            client_config(Roots::None, Some(p.ca_pem.as_bytes()), &[b"http/1.1"]).unwrap()
+        }),
     }
 }
 
@@ -68,24 +70,39 @@ fn integrity_many_frames_tls_and_plain() {
             let n = message_count(is_spin(&cfg));
             let mut driver = Driver::new(&cfg).unwrap();
             let t0 = Instant::now();
-            let mut ws = WsClient::connect(&mut driver, &endpoint(p, addr.port()), &opts(&format!("/count/{n}/64"))).unwrap();
+            let mut ws = WsClient::connect(
+                &mut driver,
+                &endpoint(p, addr.port()),
+                &opts(&format!("/count/{n}/64")),
+            )
+            .unwrap();
             let mut seq = 0u64;
             let close = loop {
                 match ws.next(&mut driver) {
                     Ok(Some(Message::Binary(b))) => {
-                        assert_eq!(b, &payload(seq, 64)[..], "{name}/{label}: message {seq} corrupted");
+                        assert_eq!(
+                            b,
+                            &payload(seq, 64)[..],
+                            "{name}/{label}: message {seq} corrupted"
+                        );
                         seq += 1;
                     }
                     Ok(Some(other)) => panic!("{name}/{label}: unexpected {other:?}"),
                     Ok(None) => {
-                        assert!(t0.elapsed() < Duration::from_secs(60), "{name}/{label}: stuck at {seq}");
+                        assert!(
+                            t0.elapsed() < Duration::from_secs(60),
+                            "{name}/{label}: stuck at {seq}"
+                        );
                         driver.poll(Duration::from_millis(5)).unwrap();
                     }
                     Err(e) => break e,
                 }
             };
             assert_eq!(seq, n, "{name}/{label}: message count");
-            assert!(matches!(close, NetError::WsClosed(Some(1000))), "{name}/{label}: {close}");
+            assert!(
+                matches!(close, NetError::WsClosed(Some(1000))),
+                "{name}/{label}: {close}"
+            );
             eprintln!("{name}/{label}: {n} messages in {:?}", t0.elapsed());
         }
     }
@@ -100,24 +117,52 @@ fn fragmented_large_ping_close() {
         let ep = endpoint(Some(&pki), addr.port());
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/frag")).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("hello, fragmented world".into()), "{name}");
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(payload(7, 1_000_000)), "{name}");
-        assert_eq!(ws.stats().pings_received, 1, "{name}: ping inside a fragmented message");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("hello, fragmented world".into()),
+            "{name}"
+        );
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Binary(payload(7, 1_000_000)),
+            "{name}"
+        );
+        assert_eq!(
+            ws.stats().pings_received,
+            1,
+            "{name}: ping inside a fragmented message"
+        );
         ws.shutdown(&mut d);
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/large/4000000")).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(payload(1, 4_000_000)), "{name}");
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("after".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Binary(payload(1, 4_000_000)),
+            "{name}"
+        );
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("after".into()),
+            "{name}"
+        );
         ws.shutdown(&mut d);
 
         // Server ping: we must answer with a pong carrying the same payload.
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/ping")).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("pong ok".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("pong ok".into()),
+            "{name}"
+        );
         ws.shutdown(&mut d);
 
         // Server-initiated close with a code.
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/close")).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("bye soon".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("bye soon".into()),
+            "{name}"
+        );
         let e = recv(&mut d, &mut ws).unwrap_err();
         assert!(matches!(e, NetError::WsClosed(Some(4001))), "{name}: {e}");
         ws.shutdown(&mut d);
@@ -134,17 +179,27 @@ fn reset_garbage_and_stall_are_errors() {
         let ep = endpoint(Some(&pki), addr.port());
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/reset")).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("first".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("first".into()),
+            "{name}"
+        );
         let e = recv(&mut d, &mut ws).unwrap_err();
         assert!(
-            matches!(e, NetError::Reset | NetError::Closed | NetError::Tls(_) | NetError::Io { .. }),
+            matches!(
+                e,
+                NetError::Reset | NetError::Closed | NetError::Tls(_) | NetError::Io { .. }
+            ),
             "{name}: reset mid-frame gave {e}"
         );
         ws.shutdown(&mut d);
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/garbage")).unwrap();
         let e = recv(&mut d, &mut ws).unwrap_err();
-        assert!(matches!(e, NetError::WsProtocol(_)), "{name}: garbage gave {e}");
+        assert!(
+            matches!(e, NetError::WsProtocol(_)),
+            "{name}: garbage gave {e}"
+        );
         ws.shutdown(&mut d);
 
         let mut o = opts("/stall");
@@ -153,11 +208,18 @@ fn reset_garbage_and_stall_are_errors() {
             ..Timeouts::default()
         };
         let mut ws = WsClient::connect(&mut d, &ep, &o).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("one".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("one".into()),
+            "{name}"
+        );
         let t0 = Instant::now();
         let e = recv(&mut d, &mut ws).unwrap_err();
         assert!(matches!(e, NetError::Timeout(..)), "{name}: stall gave {e}");
-        assert!(t0.elapsed() >= Duration::from_millis(250), "{name}: timeout fired early");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(250),
+            "{name}: timeout fired early"
+        );
         ws.shutdown(&mut d);
     }
 }
@@ -173,13 +235,20 @@ fn echo_keepalive_and_handshake_failures() {
         // Client frames are masked; the server unmasks and echoes them.
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/echo")).unwrap();
         ws.send_text(&mut d, "hello").unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("hello".into()), "{name}");
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("hello".into()),
+            "{name}"
+        );
         let big = payload(3, 200_000);
         ws.send_binary(&mut d, &big).unwrap();
         assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(big), "{name}");
         ws.close(&mut d).unwrap();
         let e = recv(&mut d, &mut ws).unwrap_err();
-        assert!(matches!(e, NetError::WsClosed(_) | NetError::Closed), "{name}: {e}");
+        assert!(
+            matches!(e, NetError::WsClosed(_) | NetError::Closed),
+            "{name}: {e}"
+        );
         ws.shutdown(&mut d);
 
         // Application keep-alive: text PING every 50 ms, the server answers PONG.
@@ -187,7 +256,11 @@ fn echo_keepalive_and_handshake_failures() {
         o.keepalive = Some((Duration::from_millis(50), KeepAlive::Text("PING".into())));
         let mut ws = WsClient::connect(&mut d, &ep, &o).unwrap();
         for _ in 0..3 {
-            assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Text("PONG".into()), "{name}");
+            assert_eq!(
+                recv(&mut d, &mut ws).unwrap(),
+                Owned::Text("PONG".into()),
+                "{name}"
+            );
         }
         assert!(ws.stats().keepalives_sent >= 3, "{name}");
         ws.shutdown(&mut d);
@@ -203,14 +276,34 @@ fn echo_keepalive_and_handshake_failures() {
         // Plain TCP to a TLS port: handshake fails or times out, never hangs.
         let mut o = opts("/echo");
         o.timeouts.handshake = Duration::from_millis(500);
-        let e = WsClient::connect(&mut d, &Endpoint { tls: None, ..ep.clone() }, &o).unwrap_err();
-        assert!(matches!(e, NetError::Timeout(..) | NetError::WsHandshake(_) | NetError::Closed | NetError::Reset), "{name}: {e}");
+        let e = WsClient::connect(
+            &mut d,
+            &Endpoint {
+                tls: None,
+                ..ep.clone()
+            },
+            &o,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                NetError::Timeout(..)
+                    | NetError::WsHandshake(_)
+                    | NetError::Closed
+                    | NetError::Reset
+            ),
+            "{name}: {e}"
+        );
 
         // Nothing listening: connect error.
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = dead.local_addr().unwrap().port();
         drop(dead);
-        assert!(WsClient::connect(&mut d, &endpoint(None, port), &opts("/")).is_err(), "{name}");
+        assert!(
+            WsClient::connect(&mut d, &endpoint(None, port), &opts("/")).is_err(),
+            "{name}"
+        );
         assert_eq!(d.open_connections(), 0, "{name}");
     }
 }

@@ -357,10 +357,9 @@ impl Driver {
         match c.read {
             ReadState::Open => Ok(()),
             ReadState::Eof => Err(NetError::Closed),
-            ReadState::Failed(errno) => Err(NetError::io(
-                "recv",
-                io::Error::from_raw_os_error(errno),
-            )),
+            ReadState::Failed(errno) => {
+                Err(NetError::io("recv", io::Error::from_raw_os_error(errno)))
+            }
         }
     }
 
@@ -369,10 +368,9 @@ impl Driver {
         match self.conn(id)?.read {
             ReadState::Open => Ok(()),
             ReadState::Eof => Err(NetError::Closed),
-            ReadState::Failed(errno) => Err(NetError::io(
-                "recv",
-                io::Error::from_raw_os_error(errno),
-            )),
+            ReadState::Failed(errno) => {
+                Err(NetError::io("recv", io::Error::from_raw_os_error(errno)))
+            }
         }
     }
 

@@ -131,7 +131,11 @@ impl Poller {
         any
     }
 
-    pub(super) fn poll(&mut self, conns: &mut [Option<Conn>], wait: Option<Duration>) -> Result<usize> {
+    pub(super) fn poll(
+        &mut self,
+        conns: &mut [Option<Conn>],
+        wait: Option<Duration>,
+    ) -> Result<usize> {
         let mut handled = 0;
         let mut backlog = false;
         for c in conns.iter_mut().flatten() {
@@ -151,7 +155,9 @@ impl Poller {
         let timeout_ms = match wait {
             _ if backlog => 0,
             None => 0,
-            Some(d) => i32::try_from(d.as_millis().max(u128::from(!d.is_zero()))).unwrap_or(i32::MAX),
+            Some(d) => {
+                i32::try_from(d.as_millis().max(u128::from(!d.is_zero()))).unwrap_or(i32::MAX)
+            }
         };
         // SAFETY: the events buffer is live and MAX_EVENTS long.
         let n = unsafe {

@@ -22,7 +22,11 @@ fn user_data(slot: u32, generation: u32, op: u64) -> u64 {
 }
 
 fn split_user_data(ud: u64) -> (u32, u32, u64) {
-    ((ud >> 32) as u32, ((ud >> 8) & 0x00FF_FFFF) as u32, ud & 0xFF)
+    (
+        (ud >> 32) as u32,
+        ((ud >> 8) & 0x00FF_FFFF) as u32,
+        ud & 0xFF,
+    )
 }
 
 /// The provided buffer ring: `entries` descriptors in an mmap'd page-aligned area, pointing into

@@ -236,7 +236,10 @@ where
             tokio::time::sleep(Duration::from_millis(50)).await;
             let inner = ws.get_mut();
             // Half a frame: binary, 16-bit length 4096, then 3 bytes of payload.
-            inner.write_all(&[0x82, 126, 0x10, 0x00, 1, 2, 3]).await.unwrap();
+            inner
+                .write_all(&[0x82, 126, 0x10, 0x00, 1, 2, 3])
+                .await
+                .unwrap();
             inner.flush().await.unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
             inner.tcp().set_zero_linger().unwrap();
@@ -277,13 +280,25 @@ where
 /// plus spin mode when the machine has at least two cores.
 pub fn matrix() -> Vec<(&'static str, DriverConfig)> {
     let mut m = vec![
-        ("uring-block", DriverConfig::new(Mode::Block, Backend::IoUring)),
-        ("fallback-block", DriverConfig::new(Mode::Block, Backend::Fallback)),
+        (
+            "uring-block",
+            DriverConfig::new(Mode::Block, Backend::IoUring),
+        ),
+        (
+            "fallback-block",
+            DriverConfig::new(Mode::Block, Backend::Fallback),
+        ),
     ];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores >= 2 {
-        m.push(("uring-spin", DriverConfig::new(Mode::Spin, Backend::IoUring)));
-        m.push(("fallback-spin", DriverConfig::new(Mode::Spin, Backend::Fallback)));
+        m.push((
+            "uring-spin",
+            DriverConfig::new(Mode::Spin, Backend::IoUring),
+        ));
+        m.push((
+            "fallback-spin",
+            DriverConfig::new(Mode::Spin, Backend::Fallback),
+        ));
     }
     m
 }
@@ -294,4 +309,91 @@ pub fn is_spin(cfg: &DriverConfig) -> bool {
 
 pub fn driver(cfg: &DriverConfig) -> Driver {
     Driver::new(cfg).unwrap()
+}
+
+/// Starts a hyper HTTP/2 server with TLS + ALPN h2 on loopback. Small initial windows (64 KiB-1)
+/// so that large bodies exercise flow control; server-initiated PINGs every 100 ms with a 1 s
+/// timeout (a client that does not answer is dropped). Routes: `POST /echo` (echoes the body),
+/// `/delay/MS`, `/goaway` (responds, then GOAWAY), `/reset` (RST_STREAM), `/count` (requests
+/// served on this connection).
+pub fn h2_server(pki: &Pki) -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper::{Request, Response};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let acceptor = acceptor(pki, &[b"h2"]);
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    spawn_runtime(move || async move {
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tcp.set_nodelay(true).unwrap();
+            let acceptor = acceptor.clone();
+            tokio::task::spawn_local(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let goaway = Arc::new(tokio::sync::Notify::new());
+                let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let g2 = goaway.clone();
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let goaway = g2.clone();
+                    let served = served.clone();
+                    async move {
+                        let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        let path = req.uri().path().to_string();
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                        let out = match parts.as_slice() {
+                            ["echo"] => body,
+                            ["delay", ms] => {
+                                let ms: u64 = ms.parse().unwrap_or(0);
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                                bytes::Bytes::from(format!("{{\"delay_ms\":{ms}}}"))
+                            }
+                            ["goaway"] => {
+                                goaway.notify_one();
+                                bytes::Bytes::from_static(b"{\"bye\":true}")
+                            }
+                            ["count"] => bytes::Bytes::from(format!("{{\"served\":{n}}}")),
+                            _ => {
+                                // An error from the service resets the stream.
+                                return Err::<
+                                    Response<Full<bytes::Bytes>>,
+                                    Box<dyn std::error::Error + Send + Sync>,
+                                >("reset requested".into());
+                            }
+                        };
+                        Ok(Response::builder()
+                            .status(200)
+                            .header("content-type", "application/json")
+                            .body(Full::new(out))
+                            .unwrap())
+                    }
+                });
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .initial_stream_window_size(65_535)
+                    .initial_connection_window_size(65_535)
+                    .keep_alive_interval(Duration::from_millis(100))
+                    .keep_alive_timeout(Duration::from_secs(1));
+                let conn = builder.serve_connection(TokioIo::new(tls), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = goaway.notified() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
