@@ -360,12 +360,12 @@ impl H2Client {
                 self.last_ping = Instant::now();
                 self.stats.pings_sent += 1;
             }
-            if self.ping_out.is_some() {
-                if let Poll::Ready(r) = pp.poll_pong(&mut cx) {
-                    r?;
-                    self.ping_out = None;
-                    self.stats.pongs_received += 1;
-                }
+            if self.ping_out.is_some()
+                && let Poll::Ready(r) = pp.poll_pong(&mut cx)
+            {
+                r?;
+                self.ping_out = None;
+                self.stats.pongs_received += 1;
             }
         }
         self.harvest();

@@ -486,7 +486,7 @@ impl WsClient {
     /// [`NetError::WsClosed`] after a clean close handshake.
     pub fn next<'a>(&'a mut self, driver: &'a mut Driver) -> Result<Option<Message<'a>>> {
         self.release(driver)?;
-        if self.keepalive.is_some() && self.stats.messages % 256 == 0 {
+        if self.keepalive.is_some() && self.stats.messages.is_multiple_of(256) {
             self.maybe_keepalive(driver)?;
         }
         loop {

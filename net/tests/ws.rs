@@ -50,12 +50,14 @@ fn recv(driver: &mut Driver, ws: &mut WsClient) -> Result<Owned, NetError> {
 }
 
 fn message_count(spin: bool) -> u64 {
+    // One million per block-mode client by default (about 1-3 s each in a debug build here);
+    // RINGBOLT_NET_LONG=1 runs ten million.
     if std::env::var_os("RINGBOLT_NET_LONG").is_some() {
-        2_000_000
+        10_000_000
     } else if spin {
-        20_000
-    } else {
         100_000
+    } else {
+        1_000_000
     }
 }
 

@@ -2,6 +2,7 @@
 //! ecosystem peer measured in the same run beside ringbolt's figures.
 
 mod bus;
+mod net;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -13,6 +14,9 @@ use serde::Serialize;
 pub enum BenchArea {
     /// Cross-process bus hop latency (ping-pong), ringbolt's shm ring vs iceoryx2 pub/sub.
     Bus(bus::BusBenchArgs),
+    /// Loopback TCP / WebSocket / HTTP/2 latency and throughput: ringbolt (spin, block,
+    /// fallback) vs tokio, tokio-tungstenite and hyper, in one run against the same servers.
+    Net(net::NetBenchArgs),
     /// Internal: the echo side of `bench bus`, run as a child process.
     #[command(hide = true)]
     BusEcho(bus::EchoArgs),
@@ -23,6 +27,7 @@ pub fn run(area: BenchArea) -> Result<()> {
     match area {
         BenchArea::Bus(args) => bus::run(&args),
         BenchArea::BusEcho(args) => bus::echo(&args),
+        BenchArea::Net(args) => net::run(&args),
     }
 }
 

@@ -154,7 +154,7 @@ impl Conn {
 }
 
 enum Io {
-    Uring(uring::Uring),
+    Uring(Box<uring::Uring>),
     Poll(poll::Poller),
 }
 
@@ -199,12 +199,12 @@ impl Driver {
             }
         }
         let io = match cfg.backend {
-            Backend::IoUring => {
-                Io::Uring(uring::Uring::new(cfg).map_err(|e| NetError::io("io_uring setup", e))?)
-            }
+            Backend::IoUring => Io::Uring(Box::new(
+                uring::Uring::new(cfg).map_err(|e| NetError::io("io_uring setup", e))?,
+            )),
             Backend::Fallback => Io::Poll(poll::Poller::new(cfg.mode)?),
             Backend::Auto => match uring::Uring::new(cfg) {
-                Ok(u) => Io::Uring(u),
+                Ok(u) => Io::Uring(Box::new(u)),
                 Err(e) => {
                     let p = poll::Poller::new(cfg.mode)?;
                     tracing::warn!(error = %e, fallback = ?p.kind(),
@@ -421,10 +421,7 @@ impl Driver {
                 .map_err(|e| NetError::io("io_uring poll", e)),
             Io::Poll(p) => p.poll(&mut self.conns, wait),
         }
-        .map(|n| {
-            self.reap_closed();
-            n
-        })
+        .inspect(|_| self.reap_closed())
     }
 
     fn reap_closed(&mut self) {

@@ -1,6 +1,11 @@
 //! Real loopback peers for the integration tests: a tokio-tungstenite WebSocket server (plain or
 //! TLS via tokio-rustls with an rcgen certificate) and a hyper HTTP/2 server with TLS + ALPN h2.
-#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::result_large_err
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
