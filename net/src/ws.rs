@@ -587,3 +587,103 @@ fn message(op: OpCode, payload: &[u8]) -> Result<Message<'_>> {
         Ok(Message::Binary(payload))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accept_key_matches_rfc6455_example() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn length_encodings_round_trip() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 1 << 20] {
+            let payload = vec![0xA5u8; len];
+            let mut out = Vec::new();
+            encode_frame(&mut out, true, OpCode::Binary, &payload, Some([1, 2, 3, 4]));
+            let h = decode_header(&out).unwrap().unwrap();
+            assert_eq!(h.payload_bytes, len as u64);
+            assert_eq!(h.header_bytes + len, out.len());
+            let mut body = out[h.header_bytes..].to_vec();
+            apply_mask(&mut body, h.mask.unwrap());
+            assert_eq!(body, payload);
+            // Every strict prefix of the header is "need more".
+            for cut in 0..h.header_bytes {
+                assert_eq!(decode_header(&out[..cut]).unwrap(), None);
+            }
+        }
+    }
+
+    #[test]
+    fn protocol_violations_are_errors() {
+        let cases: [&[u8]; 5] = [
+            &[0xC1, 0x00],                           // RSV1 without an extension
+            &[0x83, 0x00],                           // reserved opcode
+            &[0x89, 126, 0, 126],                    // control frame over 125 bytes
+            &[0x09, 0x00],                           // fragmented control frame
+            &[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0], // 64-bit length with the top bit set
+        ];
+        for c in cases {
+            assert!(
+                matches!(decode_header(c), Err(NetError::WsProtocol(_))),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn handshake_response_checks() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let good = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        assert_eq!(
+            parse_handshake_response(good.as_bytes(), key).unwrap(),
+            Some(good.len())
+        );
+        assert_eq!(
+            parse_handshake_response(&good.as_bytes()[..40], key).unwrap(),
+            None
+        );
+        let bad_accept = good.replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA");
+        assert!(parse_handshake_response(bad_accept.as_bytes(), key).is_err());
+        let not_101 = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+        assert!(parse_handshake_response(not_101.as_bytes(), key).is_err());
+        assert!(parse_handshake_response(b"\x00\x01garbage\r\n\r\n", key).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_header(&bytes);
+        }
+
+        #[test]
+        fn frames_round_trip(
+            payload in proptest::collection::vec(any::<u8>(), 0..2_000),
+            fin in any::<bool>(),
+            binary in any::<bool>(),
+            mask in proptest::option::of(any::<[u8; 4]>()),
+        ) {
+            let op = if binary { OpCode::Binary } else { OpCode::Text };
+            let mut out = Vec::new();
+            encode_frame(&mut out, fin, op, &payload, mask);
+            let h = decode_header(&out).unwrap().unwrap();
+            prop_assert_eq!(h.fin, fin);
+            prop_assert_eq!(h.opcode, op);
+            prop_assert_eq!(h.mask, mask);
+            let mut body = out[h.header_bytes..].to_vec();
+            if let Some(m) = mask {
+                apply_mask(&mut body, m);
+            }
+            prop_assert_eq!(body, payload);
+        }
+    }
+}
