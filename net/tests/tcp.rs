@@ -104,9 +104,8 @@ fn eof_and_reset_are_reported() {
             drop(a);
             let (b, _) = l.accept().unwrap();
             go_rx.recv().unwrap();
-            let sock = socket_linger_zero(&b);
+            socket_linger_zero(&b);
             drop(b);
-            sock
         });
         let mut d = Driver::new(&cfg).unwrap();
         let id = d.connect(&[addr], Duration::from_secs(2)).unwrap();
