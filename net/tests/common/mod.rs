@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 /// A test PKI: a CA and a `localhost` leaf signed by it.
 pub struct Pki {
     pub ca_pem: String,
+    pub leaf_pem: String,
+    pub leaf_key_pem: String,
     pub leaf_der: CertificateDer<'static>,
     pub leaf_key: Vec<u8>,
 }
@@ -44,6 +46,8 @@ pub fn pki() -> Pki {
         .unwrap();
     Pki {
         ca_pem: ca.pem(),
+        leaf_pem: leaf.pem(),
+        leaf_key_pem: leaf_key.serialize_pem(),
         leaf_der: leaf.der().clone(),
         leaf_key: leaf_key.serialize_der(),
     }
