@@ -327,6 +327,9 @@ enum Held {
 /// A WebSocket client connection. Drive the [`Driver`] and call [`WsClient::next`] to receive.
 #[derive(Debug)]
 pub struct WsClient {
+    ep: Endpoint,
+    opts: WsOptions,
+    reconnects: u64,
     link: Link,
     frag: Vec<u8>,
     frag_opcode: Option<OpCode>,
@@ -381,6 +384,9 @@ impl WsClient {
             return Err(e);
         }
         Ok(WsClient {
+            ep: ep.clone(),
+            opts: opts.clone(),
+            reconnects: 0,
             link,
             frag: Vec::with_capacity(64 * 1024),
             frag_opcode: None,
@@ -393,6 +399,23 @@ impl WsClient {
             close_sent: false,
             stats: WsStats::default(),
         })
+    }
+
+    /// Replaces this connection with a new one to the same endpoint and path (after an error,
+    /// or to refresh). The old socket is closed; messages not yet received on it are lost, so
+    /// the caller resubscribes / resyncs (feeds mark the gap on the bus).
+    pub fn reconnect(&mut self, driver: &mut Driver) -> Result<()> {
+        let fresh = WsClient::connect(driver, &self.ep, &self.opts)?;
+        let reconnects = self.reconnects + 1;
+        let old = std::mem::replace(self, fresh);
+        self.reconnects = reconnects;
+        old.link.close(driver);
+        Ok(())
+    }
+
+    /// Reconnections made by [`WsClient::reconnect`].
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
     }
 
     /// The underlying link.

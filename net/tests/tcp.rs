@@ -145,3 +145,27 @@ fn socket_linger_zero(s: &std::net::TcpStream) {
     };
     assert_eq!(rc, 0);
 }
+
+/// `Backend::Auto` falls back when the ring cannot be built (here: an invalid ring size makes
+/// io_uring_setup fail with EINVAL, standing in for ENOSYS/EPERM) and the connection still works.
+#[test]
+fn auto_falls_back_when_io_uring_setup_fails() {
+    use ringbolt_net::{Backend, BackendKind, DriverConfig, Mode};
+    let addr = echo_server();
+    let mut cfg = DriverConfig::new(Mode::Block, Backend::Auto);
+    assert_eq!(Driver::new(&cfg).unwrap().backend(), BackendKind::IoUring);
+    cfg.ring_entries = 0;
+    assert!(
+        Driver::new(&DriverConfig {
+            backend: Backend::IoUring,
+            ..cfg.clone()
+        })
+        .is_err()
+    );
+    let mut d = Driver::new(&cfg).unwrap();
+    assert_eq!(d.backend(), BackendKind::Epoll);
+    let id = d.connect(&[addr], Duration::from_secs(2)).unwrap();
+    d.send(id, b"still works").unwrap();
+    assert_eq!(read_exact(&mut d, id, 11).unwrap(), b"still works");
+    d.close(id);
+}

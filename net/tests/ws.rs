@@ -194,6 +194,14 @@ fn reset_garbage_and_stall_are_errors() {
             ),
             "{name}: reset mid-frame gave {e}"
         );
+        // Reconnect after the error: a fresh connection to the same path works.
+        ws.reconnect(&mut d).unwrap();
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("first".into()),
+            "{name}"
+        );
+        assert_eq!(ws.reconnects(), 1);
         ws.shutdown(&mut d);
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/garbage")).unwrap();
