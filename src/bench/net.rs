@@ -598,6 +598,16 @@ fn p50(r: &Result<Histogram<u64>>) -> Option<u64> {
 /// Runs the benchmark.
 pub fn run(args: &NetBenchArgs) -> Result<()> {
     EPOCH.get_or_init(Instant::now);
+    let load_1m: Option<f64> = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()));
+    // SAFETY: sched_getscheduler(0) queries the calling thread's policy; no pointers.
+    let policy = match unsafe { libc::sched_getscheduler(0) } {
+        libc::SCHED_FIFO => "SCHED_FIFO",
+        libc::SCHED_RR => "SCHED_RR",
+        libc::SCHED_OTHER => "SCHED_OTHER",
+        _ => "other",
+    };
     let cores: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
@@ -677,6 +687,8 @@ pub fn run(args: &NetBenchArgs) -> Result<()> {
                    70 B JSON body echoed by hyper, round trip; 10% warm-up discarded; ratios are peer/ringbolt \
                    (>1: ringbolt faster) except messages_per_s ratios (ringbolt/peer)",
         "machine": Machine::current(),
+        "load_average_1m_at_start": load_1m,
+        "scheduling_policy": policy,
         "pinned": { "server_core": server_core, "client_core": client_core },
         "iterations": args.iterations,
         "ws_messages": args.ws_messages,
