@@ -169,3 +169,23 @@ fn auto_falls_back_when_io_uring_setup_fails() {
     assert_eq!(read_exact(&mut d, id, 11).unwrap(), b"still works");
     d.close(id);
 }
+
+/// SQPOLL with an explicit poller CPU (never inheriting this thread's pinning) carries traffic.
+#[test]
+fn sqpoll_with_explicit_cpu() {
+    use ringbolt_net::{Backend, BackendKind, DriverConfig, Mode};
+    let addr = echo_server();
+    let cfg = DriverConfig {
+        sqpoll_cpu: Some(0),
+        ..DriverConfig::new(Mode::Block, Backend::IoUring)
+    };
+    let mut d = Driver::new(&cfg).unwrap();
+    assert_eq!(d.backend(), BackendKind::IoUring);
+    let id = d.connect(&[addr], Duration::from_secs(2)).unwrap();
+    for i in 0..200u64 {
+        let p = payload(i, 64);
+        d.send(id, &p).unwrap();
+        assert_eq!(read_exact(&mut d, id, 64).unwrap(), p);
+    }
+    d.close(id);
+}
