@@ -20,7 +20,8 @@ use std::time::Duration;
 use crate::error::{NetError, Result};
 
 /// How a driver waits for I/O.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Never sleep: poll the completion queue (or sockets) and enter the kernel only when needed.
     /// Needs a dedicated core.
@@ -30,11 +31,13 @@ pub enum Mode {
 }
 
 /// Which I/O back-end to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Backend {
     /// io_uring if it can be set up, otherwise the fallback (one log line says so).
     Auto,
     /// io_uring or an error.
+    #[serde(rename = "io_uring")]
     IoUring,
     /// The fallback: non-blocking std sockets (spin) or epoll (block).
     Fallback,
@@ -51,8 +54,17 @@ pub enum BackendKind {
     Epoll,
 }
 
-/// Driver configuration (deserialisable from the appliance's TOML by the caller).
-#[derive(Clone, Debug)]
+/// Driver configuration, deserialisable from the appliance's TOML (every field optional):
+///
+/// ```toml
+/// mode = "spin"          # or "block"
+/// backend = "auto"       # "io_uring" | "fallback"
+/// pin_core = 1
+/// sqpoll_cpu = 0         # optional; excludes DEFER_TASKRUN
+/// mlockall = true
+/// ```
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DriverConfig {
     /// Spin or block.
     pub mode: Mode,
@@ -482,5 +494,30 @@ impl Drop for Driver {
             }
             u.drain(&mut self.conns);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn config_from_toml() {
+        let cfg: DriverConfig = toml::from_str(
+            "mode = \"spin\"\nbackend = \"io_uring\"\npin_core = 1\nsqpoll_cpu = 0\nmlockall = true\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.mode, Mode::Spin);
+        assert_eq!(cfg.backend, Backend::IoUring);
+        assert_eq!(
+            (cfg.pin_core, cfg.sqpoll_cpu, cfg.mlockall),
+            (Some(1), Some(0), true)
+        );
+        assert_eq!(cfg.recv_buffers, DriverConfig::default().recv_buffers);
+        let empty: DriverConfig = toml::from_str("").unwrap();
+        assert_eq!(empty.mode, Mode::Block);
+        assert!(toml::from_str::<DriverConfig>("mode = \"sleep\"").is_err());
+        assert!(toml::from_str::<DriverConfig>("typo = 1").is_err());
     }
 }
