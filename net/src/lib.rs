@@ -29,6 +29,7 @@ pub mod driver;
 pub mod error;
 pub mod h2c;
 pub mod link;
+mod record;
 pub mod tls;
 pub mod ws;
 

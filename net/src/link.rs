@@ -9,6 +9,7 @@ use rustls::pki_types::ServerName;
 
 use crate::driver::{ConnId, Driver};
 use crate::error::{NetError, Result};
+use crate::record;
 
 /// How to reach a peer.
 #[derive(Clone, Debug)]
@@ -54,6 +55,28 @@ pub struct Link {
     seen: usize,
     idle: Duration,
     last_rx: Instant,
+    /// After a TLS 1.3 handshake: the allocation-free record layer that replaced rustls.
+    fast: Option<Box<Fast>>,
+    /// An error met after good data in the same batch: reported on the next pump.
+    deferred: Option<NetError>,
+    alpn: Option<Vec<u8>>,
+    is_tls: bool,
+}
+
+/// Both directions of the post-handshake TLS 1.3 record layer.
+#[derive(Debug)]
+struct Fast {
+    rx: record::Direction,
+    tx: record::Direction,
+}
+
+/// Length of the complete TLS record at the start of `raw`, or 0 if it is incomplete.
+fn complete_record(raw: &[u8]) -> usize {
+    if raw.len() < 5 {
+        return 0;
+    }
+    let total = 5 + usize::from(u16::from_be_bytes([raw[3], raw[4]]));
+    if raw.len() >= total { total } else { 0 }
 }
 
 impl Link {
@@ -77,6 +100,10 @@ impl Link {
             seen: 0,
             idle: t.idle,
             last_rx: Instant::now(),
+            fast: None,
+            deferred: None,
+            alpn: None,
+            is_tls: ep.tls.is_some(),
         };
         if link.tls.is_some() {
             let deadline = Instant::now() + t.handshake;
@@ -92,9 +119,44 @@ impl Link {
                     return Err(e);
                 }
             }
+            let extraction = ep.tls.as_ref().is_some_and(|c| c.enable_secret_extraction);
+            if let Err(e) = link.hand_off(extraction) {
+                driver.close(id);
+                return Err(e);
+            }
         }
         link.last_rx = Instant::now();
         Ok(link)
+    }
+
+    /// After a TLS 1.3 handshake (with secret extraction enabled in the config, as
+    /// [`crate::tls::client_config`] does), replaces rustls by the in-place record layer.
+    fn hand_off(&mut self, extraction_enabled: bool) -> Result<()> {
+        let Some(conn) = self.tls.as_ref() else {
+            return Ok(());
+        };
+        self.alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
+        if !extraction_enabled
+            || conn.is_handshaking()
+            || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
+            || conn.wants_write()
+        {
+            return Ok(());
+        }
+        let Some(conn) = self.tls.take() else {
+            return Ok(());
+        };
+        let secrets = conn.dangerous_extract_secrets()?;
+        self.fast = Some(Box::new(Fast {
+            rx: record::Direction::new(secrets.rx.0, secrets.rx.1)?,
+            tx: record::Direction::new(secrets.tx.0, secrets.tx.1)?,
+        }));
+        Ok(())
+    }
+
+    /// Whether the allocation-free TLS 1.3 record layer is in use.
+    pub fn in_place_tls(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// The driver connection id.
@@ -104,17 +166,20 @@ impl Link {
 
     /// The ALPN protocol agreed in the TLS handshake.
     pub fn alpn(&self) -> Option<&[u8]> {
-        self.tls.as_ref().and_then(|c| c.alpn_protocol())
+        match &self.tls {
+            Some(c) => c.alpn_protocol(),
+            None => self.alpn.as_deref(),
+        }
     }
 
     /// Whether the link is TLS.
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.is_tls
     }
 
     /// Unconsumed received plaintext.
     pub fn data<'a>(&'a self, driver: &'a Driver) -> &'a [u8] {
-        if self.tls.is_some() {
+        if self.is_tls {
             &self.plain[self.plain_head..]
         } else {
             driver.recv_buf(self.id).unwrap_or(&[])
@@ -123,7 +188,7 @@ impl Link {
 
     /// Marks `n` plaintext bytes as consumed.
     pub fn consume(&mut self, driver: &mut Driver, n: usize) -> Result<()> {
-        if self.tls.is_some() {
+        if self.is_tls {
             self.plain_head = (self.plain_head + n).min(self.plain.len());
             if self.plain_head == self.plain.len() {
                 self.plain.clear();
@@ -147,13 +212,67 @@ impl Link {
     /// error when the peer closed, reset, sent garbage, or went silent past the idle timeout.
     pub fn pump(&mut self, driver: &mut Driver) -> Result<bool> {
         let mut fresh = false;
-        if let Some(tls) = self.tls.as_mut() {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        if let Some(fast) = self.fast.as_mut() {
+            let mut peer_closed = false;
             loop {
-                let raw = driver.recv_buf(self.id)?;
-                if raw.is_empty() {
+                // Backpressure: once there is new plaintext, stop before the plaintext buffer
+                // would have to grow; the rest stays encrypted in the driver until consumed.
+                if fresh
+                    && self.plain.len() - self.plain_head + record::MAX_RECORD_BYTES
+                        > self.plain.capacity()
+                {
                     break;
                 }
-                let mut rd = raw;
+                let buf = driver.recv_buf_mut(self.id)?;
+                let (n, opened) = match record::open(&mut fast.rx, buf) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    // Deliver the good data first; the error ends the link on the next pump.
+                    Err(e) if fresh => {
+                        self.deferred = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match opened {
+                    record::Opened::Data { start, end } => {
+                        if self.plain_head > 0
+                            && self.plain.len() + (end - start) > self.plain.capacity()
+                        {
+                            self.plain.drain(..self.plain_head);
+                            self.plain_head = 0;
+                        }
+                        self.plain.extend_from_slice(&buf[start..end]);
+                        fresh |= end > start;
+                    }
+                    record::Opened::Nothing => {}
+                    record::Opened::Closed => peer_closed = true,
+                }
+                driver.consume(self.id, n)?;
+                if peer_closed {
+                    break;
+                }
+            }
+            if peer_closed && !fresh && self.plain_head == self.plain.len() {
+                return Err(NetError::Closed);
+            }
+        } else if let Some(tls) = self.tls.as_mut() {
+            loop {
+                let raw = driver.recv_buf(self.id)?;
+                // During the handshake rustls gets one whole record at a time, so that bytes
+                // after the last handshake record stay in the driver for the record layer.
+                let take = if tls.is_handshaking() {
+                    complete_record(raw)
+                } else {
+                    raw.len()
+                };
+                if take == 0 {
+                    break;
+                }
+                let mut rd = &raw[..take];
                 let n = tls
                     .read_tls(&mut rd)
                     .map_err(|e| NetError::io("tls read", e))?;
@@ -221,6 +340,11 @@ impl Link {
 
     /// Sends plaintext (encrypted first when TLS).
     pub fn send(&mut self, driver: &mut Driver, data: &[u8]) -> Result<()> {
+        if let Some(fast) = self.fast.as_mut() {
+            let q = driver.send_queue(self.id)?;
+            record::seal(&mut fast.tx, data, q)?;
+            return driver.flush(self.id);
+        }
         match self.tls.as_mut() {
             Some(tls) => {
                 let mut rest = data;
@@ -247,6 +371,13 @@ impl Link {
 
     /// Sends a TLS close_notify (if TLS) and closes the connection.
     pub fn close(mut self, driver: &mut Driver) {
+        if let Some(fast) = self.fast.as_mut()
+            && let Ok(q) = driver.send_queue(self.id)
+            && record::seal_close_notify(&mut fast.tx, q).is_ok()
+        {
+            let _ = driver.flush(self.id);
+            let _ = driver.poll(Duration::ZERO);
+        }
         if let Some(tls) = self.tls.as_mut() {
             tls.send_close_notify();
             let _ = self.write_tls(driver);

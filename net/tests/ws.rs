@@ -110,6 +110,35 @@ fn integrity_many_frames_tls_and_plain() {
     }
 }
 
+/// TLS 1.2 peers keep rustls' own record layer; TLS 1.3 peers get the in-place one. Both carry
+/// the same traffic, in records up to 16 KiB and messages spanning many records.
+#[test]
+fn tls12_and_tls13_record_layers() {
+    let pki = pki();
+    let a13 = ws_server(Some(&pki));
+    let a12 = common::ws_server_tls12(&pki);
+    for (name, cfg) in matrix() {
+        let mut d = Driver::new(&cfg).unwrap();
+        for (addr, in_place) in [(a13, true), (a12, false)] {
+            let ep = endpoint(Some(&pki), addr.port());
+            let mut ws = WsClient::connect(&mut d, &ep, &opts("/echo")).unwrap();
+            assert_eq!(ws.link().in_place_tls(), in_place, "{name}");
+            for i in 0..20u64 {
+                let p = payload(i, 10 + (i as usize) * 5_000);
+                ws.send_binary(&mut d, &p).unwrap();
+                assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(p), "{name}");
+            }
+            ws.close(&mut d).unwrap();
+            let e = recv(&mut d, &mut ws).unwrap_err();
+            assert!(
+                matches!(e, NetError::WsClosed(_) | NetError::Closed),
+                "{name}: {e}"
+            );
+            ws.shutdown(&mut d);
+        }
+    }
+}
+
 #[test]
 fn fragmented_large_ping_close() {
     let pki = pki();
@@ -202,6 +231,20 @@ fn reset_garbage_and_stall_are_errors() {
             "{name}"
         );
         assert_eq!(ws.reconnects(), 1);
+        ws.shutdown(&mut d);
+
+        // Bytes that fail TLS decryption: a typed TLS error.
+        let mut ws = WsClient::connect(&mut d, &ep, &opts("/tlsgarbage")).unwrap();
+        assert_eq!(
+            recv(&mut d, &mut ws).unwrap(),
+            Owned::Text("clean".into()),
+            "{name}"
+        );
+        let e = recv(&mut d, &mut ws).unwrap_err();
+        assert!(
+            matches!(e, NetError::Tls(_)),
+            "{name}: tls garbage gave {e}"
+        );
         ws.shutdown(&mut d);
 
         let mut ws = WsClient::connect(&mut d, &ep, &opts("/garbage")).unwrap();

@@ -54,9 +54,17 @@ pub fn pki() -> Pki {
 }
 
 pub fn acceptor(pki: &Pki, alpn: &[&[u8]]) -> TlsAcceptor {
+    acceptor_versions(pki, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+pub fn acceptor_versions(
+    pki: &Pki,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
@@ -105,7 +113,19 @@ pub fn payload(seq: u64, size: usize) -> Vec<u8> {
 /// `/count/N/SIZE`, `/frag`, `/large/SIZE`, `/ping`, `/close`, `/reset`, `/stall`, `/echo`,
 /// `/keepalive`, `/garbage`.
 pub fn ws_server(pki: Option<&Pki>) -> SocketAddr {
-    let acceptor = pki.map(|p| acceptor(p, &[b"http/1.1"]));
+    ws_server_with(pki.map(|p| acceptor(p, &[b"http/1.1"])))
+}
+
+/// The WebSocket test server speaking TLS 1.2 only (the client then keeps rustls' record layer).
+pub fn ws_server_tls12(pki: &Pki) -> SocketAddr {
+    ws_server_with(Some(acceptor_versions(
+        pki,
+        &[b"http/1.1"],
+        &[&rustls::version::TLS12],
+    )))
+}
+
+fn ws_server_with(acceptor: Option<TlsAcceptor>) -> SocketAddr {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
@@ -134,15 +154,22 @@ pub fn ws_server(pki: Option<&Pki>) -> SocketAddr {
 
 trait RawTcp {
     fn tcp(&self) -> &TcpStream;
+    fn tcp_mut(&mut self) -> &mut TcpStream;
 }
 impl RawTcp for TcpStream {
     fn tcp(&self) -> &TcpStream {
+        self
+    }
+    fn tcp_mut(&mut self) -> &mut TcpStream {
         self
     }
 }
 impl RawTcp for tokio_rustls::server::TlsStream<TcpStream> {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
+    }
+    fn tcp_mut(&mut self) -> &mut TcpStream {
+        self.get_mut().0
     }
 }
 
@@ -259,6 +286,16 @@ where
             // Reserved opcode 0x3.
             inner.write_all(&[0x83, 2, b'h', b'i']).await.unwrap();
             inner.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        ["tlsgarbage"] => {
+            ws.send(TMsg::text("clean")).await.unwrap();
+            ws.flush().await.unwrap();
+            // A well-formed application-data record header with a body that fails to decrypt,
+            // written under the TLS layer.
+            let mut rec = vec![23u8, 3, 3, 0, 40];
+            rec.extend_from_slice(&[0x5A; 40]);
+            ws.get_mut().tcp_mut().write_all(&rec).await.unwrap();
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
         ["stall"] => {
