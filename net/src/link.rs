@@ -68,6 +68,8 @@ pub struct Link {
 struct Fast {
     rx: record::Direction,
     tx: record::Direction,
+    /// close_notify received.
+    peer_closed: bool,
 }
 
 /// Length of the complete TLS record at the start of `raw`, or 0 if it is incomplete.
@@ -150,6 +152,7 @@ impl Link {
         self.fast = Some(Box::new(Fast {
             rx: record::Direction::new(secrets.rx.0, secrets.rx.1)?,
             tx: record::Direction::new(secrets.tx.0, secrets.tx.1)?,
+            peer_closed: false,
         }));
         Ok(())
     }
@@ -216,8 +219,8 @@ impl Link {
             return Err(e);
         }
         if let Some(fast) = self.fast.as_mut() {
-            let mut peer_closed = false;
-            loop {
+            let mut peer_closed = fast.peer_closed;
+            while !peer_closed {
                 // Backpressure: once there is new plaintext, stop before the plaintext buffer
                 // would have to grow; the rest stays encrypted in the driver until consumed.
                 if fresh
@@ -252,30 +255,33 @@ impl Link {
                     record::Opened::Closed => peer_closed = true,
                 }
                 driver.consume(self.id, n)?;
-                if peer_closed {
-                    break;
-                }
             }
+            fast.peer_closed = peer_closed;
             if peer_closed && !fresh && self.plain_head == self.plain.len() {
                 return Err(NetError::Closed);
             }
         } else if let Some(tls) = self.tls.as_mut() {
             loop {
                 let raw = driver.recv_buf(self.id)?;
-                // During the handshake rustls gets one whole record at a time, so that bytes
-                // after the last handshake record stay in the driver for the record layer.
-                let take = if tls.is_handshaking() {
-                    complete_record(raw)
-                } else {
-                    raw.len()
-                };
+                // rustls gets whole records only, one at a time: its deframer never holds a
+                // partial record, so that the hand-off to the in-place record layer after the
+                // handshake loses no bytes.
+                let take = complete_record(raw);
                 if take == 0 {
                     break;
                 }
+                // read_tls takes at most 4 KiB per call: loop until the record is in.
                 let mut rd = &raw[..take];
-                let n = tls
-                    .read_tls(&mut rd)
-                    .map_err(|e| NetError::io("tls read", e))?;
+                let mut n = 0;
+                while !rd.is_empty() {
+                    let k = tls
+                        .read_tls(&mut rd)
+                        .map_err(|e| NetError::io("tls read", e))?;
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
                 driver.consume(self.id, n)?;
                 let state = match tls.process_new_packets() {
                     Ok(s) => s,
