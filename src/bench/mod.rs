@@ -5,6 +5,7 @@ mod bus;
 mod decide;
 mod exec;
 mod parse;
+mod net;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -23,6 +24,9 @@ pub enum BenchArea {
     Exec(exec::ExecBenchArgs),
     /// Feed parsing: ringbolt's venue adapters vs serde_json::Value, and Polymarket book apply.
     Parse(parse::ParseBenchArgs),
+    /// Loopback TCP / WebSocket / HTTP/2 latency and throughput: ringbolt (spin, block,
+    /// fallback) vs tokio, tokio-tungstenite and hyper, in one run against the same servers.
+    Net(net::NetBenchArgs),
     /// Internal: the echo side of `bench bus`, run as a child process.
     #[command(hide = true)]
     BusEcho(bus::EchoArgs),
@@ -36,6 +40,7 @@ pub fn run(area: BenchArea) -> Result<()> {
         BenchArea::Decide(args) => decide::run(&args),
         BenchArea::Exec(args) => exec::run(&args),
         BenchArea::Parse(args) => parse::run(&args),
+        BenchArea::Net(args) => net::run(&args),
     }
 }
 

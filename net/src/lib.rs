@@ -1,0 +1,38 @@
+//! `ringbolt-net`: ringbolt's transport. One [`Driver`] per pinned thread owns that thread's
+//! sockets on an io_uring ring (spin or block mode) or, where io_uring is unavailable, on
+//! non-blocking std sockets / epoll. Above it, sans-IO protocol layers driven by hand with no async
+//! runtime: TLS ([`rustls`]), WebSocket ([`ws::WsClient`]) and HTTP/2 ([`h2c::H2Client`], the `h2`
+//! crate polled over an in-memory I/O object).
+//!
+//! Typical receive loop:
+//!
+//! ```no_run
+//! # use ringbolt_net::{Driver, DriverConfig, Mode, Backend, Endpoint, ws::{WsClient, WsOptions, Message}};
+//! # use std::time::Duration;
+//! # fn main() -> Result<(), ringbolt_net::NetError> {
+//! let mut driver = Driver::new(&DriverConfig::new(Mode::Block, Backend::Auto))?;
+//! let ep = Endpoint { host: "127.0.0.1".into(), port: 9000, tls: None };
+//! let mut ws = WsClient::connect(&mut driver, &ep, &WsOptions::default())?;
+//! loop {
+//!     driver.poll(Duration::from_millis(1))?;
+//!     while let Some(msg) = ws.next(&mut driver)? {
+//!         match msg {
+//!             Message::Text(t) => { let _ = t.len(); }
+//!             Message::Binary(b) => { let _ = b.len(); }
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
+
+pub mod driver;
+pub mod error;
+pub mod h2c;
+pub mod link;
+mod record;
+pub mod tls;
+pub mod ws;
+
+pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, Mode};
+pub use error::{NetError, Result};
+pub use link::{Endpoint, Link, Timeouts};

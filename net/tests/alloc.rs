@@ -1,0 +1,131 @@
+//! The steady-state WebSocket receive path does not allocate per message: a counting global
+//! allocator (per thread, so the in-process server's allocations are not counted) watches the
+//! client thread while it receives tens of thousands of messages after a warm-up.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use common::{matrix, payload, pki, ws_server};
+use ringbolt_net::tls::{Roots, client_config};
+use ringbolt_net::ws::{Message, WsClient, WsOptions};
+use ringbolt_net::{Driver, Endpoint};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: delegates to the system allocator; only counts calls on the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+const WARMUP: u64 = 5_000;
+const MEASURED: u64 = 50_000;
+
+/// Receives WARMUP + MEASURED messages; returns allocations during the measured part.
+fn measure(driver: &mut Driver, ws: &mut WsClient) -> u64 {
+    let mut seq = 0u64;
+    let mut before = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut expected = payload(0, 64);
+    while seq < WARMUP + MEASURED {
+        if seq == WARMUP {
+            before = allocs();
+        }
+        match ws.next(driver).unwrap() {
+            Some(Message::Binary(b)) => {
+                expected[..8].copy_from_slice(&seq.to_le_bytes());
+                assert_eq!(&b[..8], &expected[..8], "sequence");
+                seq += 1;
+            }
+            Some(m) => panic!("unexpected {m:?}"),
+            None => {
+                assert!(Instant::now() < deadline);
+                driver.poll(Duration::from_millis(5)).unwrap();
+            }
+        }
+    }
+    allocs() - before
+}
+
+#[test]
+fn plain_receive_path_allocates_nothing() {
+    let addr = ws_server(None);
+    for (name, mut cfg) in matrix() {
+        // Room for the whole burst: a debug-build client that falls behind never grows buffers.
+        cfg.conn_rx_bytes = 16 << 20;
+        let mut driver = Driver::new(&cfg).unwrap();
+        let ep = Endpoint {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+            tls: None,
+        };
+        let n = WARMUP + MEASURED;
+        let opts = WsOptions {
+            path: format!("/count/{n}/64"),
+            ..WsOptions::default()
+        };
+        let mut ws = WsClient::connect(&mut driver, &ep, &opts).unwrap();
+        let a = measure(&mut driver, &mut ws);
+        eprintln!("{name}/plain: {a} allocations over {MEASURED} messages");
+        assert_eq!(a, 0, "{name}: the plain receive path allocated");
+    }
+}
+
+/// Over TLS 1.3 the link hands the traffic secrets from rustls to its in-place record layer after
+/// the handshake (rustls 0.23 itself would allocate a `Vec` per record): nothing is allocated per
+/// message either.
+#[test]
+fn tls_receive_path_allocates_nothing() {
+    let pki = pki();
+    let addr = ws_server(Some(&pki));
+    for (name, mut cfg) in matrix() {
+        // Room for the whole burst: a debug-build client that falls behind never grows buffers.
+        cfg.conn_rx_bytes = 16 << 20;
+        let mut driver = Driver::new(&cfg).unwrap();
+        let ep = Endpoint {
+            host: "localhost".into(),
+            port: addr.port(),
+            tls: Some(client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[]).unwrap()),
+        };
+        let n = WARMUP + MEASURED;
+        let opts = WsOptions {
+            path: format!("/count/{n}/64"),
+            ..WsOptions::default()
+        };
+        let mut ws = WsClient::connect(&mut driver, &ep, &opts).unwrap();
+        assert!(
+            ws.link().in_place_tls(),
+            "{name}: TLS 1.3 record layer not in use"
+        );
+        let a = measure(&mut driver, &mut ws);
+        eprintln!("{name}/tls: {a} allocations over {MEASURED} messages");
+        assert_eq!(a, 0, "{name}: the TLS receive path allocated");
+    }
+}
