@@ -3,8 +3,8 @@
 mod bench;
 mod bus_cmd;
 mod emulate_cmd;
-mod features_cmd;
 mod exec_cmd;
+mod features_cmd;
 mod feeds_cmd;
 mod machine;
 mod service;
@@ -37,8 +37,10 @@ enum Command {
     Features {
         #[command(subcommand)]
         command: features_cmd::FeaturesCommand,
+    },
     /// Polymarket CLOB V2 order path: sign orders, build L1/L2 headers (prints; never sends).
     Exec {
+        #[command(subcommand)]
         command: exec_cmd::ExecCommand,
     },
     /// Venue feeds: `feeds parse` normalizes raw venue messages offline; `feeds --config`
