@@ -1,5 +1,6 @@
 //! `ringbolt`: the single binary. Each subcommand dispatches into a workspace crate.
 
+mod archive_cmd;
 mod bench;
 mod bus_cmd;
 mod machine;
@@ -25,6 +26,15 @@ enum Command {
         #[command(subcommand)]
         command: bus_cmd::BusCommand,
     },
+    /// Run the Parquet archiver: consume the configured bus segments into a Hive-partitioned,
+    /// crash-safe archive (`[archive]` section of the TOML config).
+    Archive(archive_cmd::ArchiveArgs),
+    /// Offline analysis: `report archive` (rows, bytes, coverage, gaps) and `report latency`
+    /// (percentiles of `.hlog` dumps).
+    Report {
+        #[command(subcommand)]
+        command: archive_cmd::ReportCommand,
+    },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -40,6 +50,8 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
+        Command::Archive(args) => archive_cmd::run_archive(&args),
+        Command::Report { command } => archive_cmd::run_report(command),
         Command::Bench { area } => bench::run(area),
     }
 }
