@@ -342,51 +342,58 @@ impl Archiver {
         let oldest = consumer.next_seq();
         let mut skip_below = 0;
         let now = now_ns();
+        let gap = |epoch: u64, kind: GapKind, from_seq: u64, count: u64, detail: String| GapRow {
+            ts_ns: now,
+            segment: name.to_owned(),
+            ring: ring16,
+            epoch,
+            kind,
+            from_seq: Some(from_seq),
+            count,
+            detail: Some(detail),
+        };
+        let overran = || "ring overran while the archiver was down".to_owned();
         if let Some(cursor) = self.state.cursors.get(&cursor_key(name, ring16)).copied() {
             if cursor.epoch == epoch {
                 if cursor.next_seq >= oldest {
                     skip_below = cursor.next_seq;
                 } else {
-                    self.gaps.push(GapRow {
-                        ts_ns: now,
-                        segment: name.to_owned(),
-                        ring: ring16,
+                    let count = oldest - cursor.next_seq;
+                    let row = gap(
                         epoch,
-                        kind: GapKind::ArchiverRestart,
-                        from_seq: Some(cursor.next_seq),
-                        count: oldest - cursor.next_seq,
-                        detail: Some("ring overran while the archiver was down".to_owned()),
-                    });
+                        GapKind::ArchiverRestart,
+                        cursor.next_seq,
+                        count,
+                        overran(),
+                    );
+                    self.gaps.push(row);
                 }
             } else {
                 let (epoch_start, prev_end) = epoch_bounds(segment, ring);
                 let old_lost = prev_end.saturating_sub(cursor.next_seq);
                 if old_lost > 0 {
-                    self.gaps.push(GapRow {
-                        ts_ns: now,
-                        segment: name.to_owned(),
-                        ring: ring16,
-                        epoch: cursor.epoch,
-                        kind: GapKind::ProducerRestart,
-                        from_seq: Some(cursor.next_seq),
-                        count: old_lost,
-                        detail: Some(format!(
-                            "producer restarted while the archiver was down (new epoch {epoch})"
-                        )),
-                    });
+                    let detail = format!(
+                        "producer restarted while the archiver was down (new epoch {epoch})"
+                    );
+                    let row = gap(
+                        cursor.epoch,
+                        GapKind::ProducerRestart,
+                        cursor.next_seq,
+                        old_lost,
+                        detail,
+                    );
+                    self.gaps.push(row);
                 }
                 let new_lost = oldest.saturating_sub(epoch_start);
                 if new_lost > 0 {
-                    self.gaps.push(GapRow {
-                        ts_ns: now,
-                        segment: name.to_owned(),
-                        ring: ring16,
+                    let row = gap(
                         epoch,
-                        kind: GapKind::ArchiverRestart,
-                        from_seq: Some(epoch_start),
-                        count: new_lost,
-                        detail: Some("ring overran while the archiver was down".to_owned()),
-                    });
+                        GapKind::ArchiverRestart,
+                        epoch_start,
+                        new_lost,
+                        overran(),
+                    );
+                    self.gaps.push(row);
                 }
             }
         }
