@@ -164,6 +164,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ringbolt.example.toml");
+        let c = ArchiveConfig::load(&path).unwrap();
+        assert_eq!(c.segments.len(), 2);
+        assert_eq!(c.min_free_bytes, 1 << 30);
+    }
+
+    #[test]
     fn parses_defaults_and_rejects_bad_values() {
         let p = Path::new("ringbolt.toml");
         let c = ArchiveConfig::from_toml(
