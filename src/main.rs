@@ -1,5 +1,6 @@
 //! `ringbolt`: the single binary. Each subcommand dispatches into a workspace crate.
 
+mod archive_cmd;
 mod bench;
 mod bus_cmd;
 mod emulate_cmd;
@@ -46,6 +47,15 @@ enum Command {
     /// Venue feeds: `feeds parse` normalizes raw venue messages offline; `feeds --config`
     /// will run the collector.
     Feeds(feeds_cmd::FeedsArgs),
+    /// Run the Parquet archiver: consume the configured bus segments into a Hive-partitioned,
+    /// crash-safe archive (`[archive]` section of the TOML config).
+    Archive(archive_cmd::ArchiveArgs),
+    /// Offline analysis: `report archive` (rows, bytes, coverage, gaps) and `report latency`
+    /// (percentiles of `.hlog` dumps).
+    Report {
+        #[command(subcommand)]
+        command: archive_cmd::ReportCommand,
+    },
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -66,6 +76,8 @@ fn main() -> Result<()> {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Exec { command } => exec_cmd::run(command),
         Command::Feeds(args) => feeds_cmd::run(args),
+        Command::Archive(args) => archive_cmd::run_archive(&args),
+        Command::Report { command } => archive_cmd::run_report(command),
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
         Command::Trade(args) => trade_cmd::run(&args),

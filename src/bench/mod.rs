@@ -1,6 +1,7 @@
 //! `ringbolt bench <area>`: benchmarks that print JSON whose keys name their units, with the
 //! ecosystem peer measured in the same run beside ringbolt's figures.
 
+mod archive;
 mod bus;
 mod decide;
 mod exec;
@@ -15,6 +16,9 @@ use serde::Serialize;
 /// Benchmark areas.
 #[derive(Debug, Subcommand)]
 pub enum BenchArea {
+    /// Bus → durable Parquet: records/s on one core, bytes/record per table, publish latency with
+    /// and without the archiver; JSON lines + zstd and arrow-rs default Parquet as peers.
+    Archive(archive::ArchiveBenchArgs),
     /// Cross-process bus hop latency (ping-pong), ringbolt's shm ring vs iceoryx2 pub/sub.
     Bus(bus::BusBenchArgs),
     /// Decision core: reflex pass, feature update, ensemble via ort and native (≥ 1M events).
@@ -35,6 +39,7 @@ pub enum BenchArea {
 /// Runs a benchmark.
 pub fn run(area: BenchArea) -> Result<()> {
     match area {
+        BenchArea::Archive(args) => archive::run(&args),
         BenchArea::Bus(args) => bus::run(&args),
         BenchArea::BusEcho(args) => bus::echo(&args),
         BenchArea::Decide(args) => decide::run(&args),

@@ -1,0 +1,369 @@
+//! `ringbolt archive` (the archiver process) and `ringbolt report archive|latency` (offline
+//! analysis of the Parquet archive and of `.hlog` latency dumps).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use ringbolt_archive::report::{ArchiveReport, summarize};
+use ringbolt_archive::{ArchiveConfig, Archiver};
+use serde_json::json;
+
+/// `ringbolt archive` arguments.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// TOML configuration with an `[archive]` section.
+    #[arg(long, default_value = "ringbolt.toml")]
+    config: PathBuf,
+}
+
+/// `ringbolt report …` commands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Rows per venue and stream per day, bytes on disk, coverage %, gap counts of an archive.
+    Archive {
+        /// Archive root.
+        #[arg(long)]
+        root: PathBuf,
+        /// Only this UTC day (`YYYY-MM-DD`).
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG chart of market events per venue (log scale).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Percentiles (p50…p99.99, max) per stage and per interval of `.hlog` latency dumps.
+    Latency {
+        /// `.hlog` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG percentile plot (one line per stage, all intervals merged).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Runs the archiver until SIGINT/SIGTERM (then flushes and exits).
+pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
+    let config = ArchiveConfig::load(&args.config)?;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+    let mut archiver = Archiver::open(config.clone())
+        .with_context(|| format!("starting the archiver on {}", config.root.display()))?;
+    let hlog = archiver.enable_hlog()?;
+    tracing::info!(
+        root = %config.root.display(),
+        segments = ?config.segments,
+        hlog = %hlog.display(),
+        stray_tmp_removed = archiver.stray_tmp_removed(),
+        "archiver running"
+    );
+    let result = archiver.run(&STOP);
+    let archived = archiver.archived();
+    archiver.shutdown();
+    result.context("archiver stopped")?;
+    tracing::info!(archived, "archiver stopped cleanly");
+    Ok(())
+}
+
+/// Runs a report command.
+pub fn run_report(command: ReportCommand) -> Result<()> {
+    match command {
+        ReportCommand::Archive {
+            root,
+            date,
+            json,
+            plot,
+        } => report_archive(&root, date.as_deref(), json, plot.as_deref()),
+        ReportCommand::Latency { files, json, plot } => {
+            report_latency(&files, json, plot.as_deref())
+        }
+    }
+}
+
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn report_archive(root: &Path, date: Option<&str>, json: bool, plot: Option<&Path>) -> Result<()> {
+    if !root.is_dir() {
+        bail!("archive root {} is not a directory", root.display());
+    }
+    if let Some(d) = date
+        && ringbolt_archive::layout::Date::parse(d).is_none()
+    {
+        bail!("--date must be YYYY-MM-DD, got {d:?}");
+    }
+    let bar = progress_bar(0, "scanning parquet footers");
+    let report = summarize(root, date, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    if let Some(path) = plot {
+        plot_events(&report, path)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "archive {}: {} files, {} rows, {} bytes",
+        report.root, report.files, report.rows, report.bytes
+    );
+    for (day, d) in &report.days {
+        println!("\n{day}: {} rows, {} bytes", d.rows, d.bytes);
+        println!(
+            "  {:<20} {:<16} {:>12} {:>12} {:>8}",
+            "table", "venue", "rows", "bytes", "B/row"
+        );
+        for (table, venues) in &d.tables {
+            for (venue, v) in venues {
+                println!(
+                    "  {table:<20} {venue:<16} {:>12} {:>12} {:>8.1}",
+                    v.rows,
+                    v.bytes,
+                    v.bytes as f64 / v.rows.max(1) as f64
+                );
+            }
+        }
+        for (role, c) in &d.coverage {
+            println!(
+                "  coverage {role:<10} {:>3}/288 windows = {:.1}%",
+                c.windows, c.coverage_pct
+            );
+        }
+        if d.gaps.is_empty() {
+            println!("  gaps: none");
+        }
+        for (kind, g) in &d.gaps {
+            println!(
+                "  gaps {kind:<18} {} events, {} records",
+                g.events, g.records
+            );
+        }
+    }
+    Ok(())
+}
+
+fn plot_events(report: &ArchiveReport, path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+        bail!("--plot writes SVG (no system libraries needed); use a .svg file name");
+    }
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for day in report.days.values() {
+        for (venue, n) in &day.events_by_venue {
+            *totals.entry(venue.clone()).or_default() += n;
+        }
+    }
+    let venues: Vec<(String, u64)> = totals.into_iter().collect();
+    let max = venues.iter().map(|v| v.1).max().unwrap_or(1).max(10) as f64;
+    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = venues.len().max(1) as u32;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("market events per venue (log scale)", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(70)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0u32..n).into_segmented(), (1f64..max * 2.0).log_scale())?;
+    let labels: Vec<String> = venues.iter().map(|v| v.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("events")
+        .x_labels(venues.len().max(1))
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .draw()?;
+    chart.draw_series(venues.iter().enumerate().map(|(i, (_, count))| {
+        let i = i as u32;
+        Rectangle::new(
+            [
+                (SegmentValue::Exact(i), 1.0),
+                (SegmentValue::Exact(i + 1), (*count).max(1) as f64),
+            ],
+            BLUE.mix(0.7).filled(),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+const QUANTILES: [(&str, f64); 6] = [
+    ("p50_ns", 0.5),
+    ("p90_ns", 0.9),
+    ("p99_ns", 0.99),
+    ("p999_ns", 0.999),
+    ("p9999_ns", 0.9999),
+    ("max_ns", 1.0),
+];
+
+fn summary(h: &Histogram<u64>) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("samples".into(), json!(h.len()));
+    for (name, q) in QUANTILES {
+        let v = if q >= 1.0 {
+            h.max()
+        } else {
+            h.value_at_quantile(q)
+        };
+        m.insert(name.into(), json!(v));
+    }
+    serde_json::Value::Object(m)
+}
+
+fn report_latency(files: &[PathBuf], json: bool, plot: Option<&Path>) -> Result<()> {
+    let bar = progress_bar(files.len() as u64, "decoding .hlog files");
+    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let mut intervals = Vec::new();
+    for file in files {
+        let logged = ringbolt_telemetry::read_hlog(file)?;
+        for interval in logged {
+            let tag = interval
+                .tag
+                .clone()
+                .unwrap_or_else(|| "untagged".to_owned());
+            if interval.histogram.is_empty() {
+                continue;
+            }
+            let entry = match merged.entry(tag.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Histogram::new_from(&interval.histogram))
+                }
+            };
+            entry
+                .add(&interval.histogram)
+                .map_err(|e| anyhow::anyhow!("merging {tag} of {}: {e:?}", file.display()))?;
+            intervals.push(json!({
+                "file": file.display().to_string(),
+                "stage": tag,
+                "start_unix_s": (interval.start_s * 1000.0).round() / 1000.0,
+                "duration_s": (interval.duration_s * 1000.0).round() / 1000.0,
+                "latency": summary(&interval.histogram),
+            }));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(path) = plot {
+        plot_percentiles(&merged, path)?;
+    }
+    let stages: serde_json::Map<String, serde_json::Value> = merged
+        .iter()
+        .map(|(k, h)| (k.clone(), summary(h)))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "stages": stages, "intervals": intervals }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "stage", "samples", "p50_ns", "p90_ns", "p99_ns", "p99.9_ns", "p99.99_ns", "max_ns"
+    );
+    let row = |label: &str, v: &serde_json::Value| {
+        println!(
+            "{label:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            v["samples"],
+            v["p50_ns"],
+            v["p90_ns"],
+            v["p99_ns"],
+            v["p999_ns"],
+            v["p9999_ns"],
+            v["max_ns"]
+        );
+    };
+    for (stage, v) in &stages {
+        row(stage, v);
+    }
+    println!("\nper interval:");
+    for i in &intervals {
+        let label = format!(
+            "{} @{:.0}",
+            i["stage"].as_str().unwrap_or(""),
+            i["start_unix_s"].as_f64().unwrap_or(0.0)
+        );
+        row(&label, &i["latency"]);
+    }
+    Ok(())
+}
+
+fn plot_percentiles(merged: &BTreeMap<String, Histogram<u64>>, path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+        bail!("--plot writes SVG (no system libraries needed); use a .svg file name");
+    }
+    let max = merged.values().map(|h| h.max()).max().unwrap_or(10).max(10) as f64;
+    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    // x = 1 / (1 - percentile): 1 = p0, 10 = p90, 100 = p99 … 10^5 = p99.999.
+    let mut chart = ChartBuilder::on(&root)
+        .caption("latency by percentile", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            (1f64..100_000f64).log_scale(),
+            (1f64..max * 2.0).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (ns)")
+        .x_label_formatter(&|x| format!("{:.3}%", 100.0 * (1.0 - 1.0 / x)))
+        .draw()?;
+    for (k, (stage, h)) in merged.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let points: Vec<(f64, f64)> = (0..=500)
+            .map(|i| {
+                let x = 10f64.powf(f64::from(i) / 100.0);
+                let q = (1.0 - 1.0 / x).clamp(0.0, 0.99999);
+                (x, h.value_at_quantile(q).max(1) as f64)
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(stage.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,236 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! End-to-end tests of `ringbolt archive` and `ringbolt report archive|latency`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use ringbolt_archive::synth::Synth;
+use ringbolt_bus::{Publisher, Record, Segment, SegmentConfig, now_ns};
+use ringbolt_telemetry::Stage;
+
+fn ringbolt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rb-cli-archive-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(dir: &Path, segment: &str, extra: &str) -> PathBuf {
+    let path = dir.join("ringbolt.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[archive]\nroot = \"{}\"\nsegments = [\"{segment}\"]\nflush_interval_ms = 200\nmin_free_bytes = 1048576\nhlog_interval_s = 1\n{extra}",
+            dir.join("archive").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
+    let dir = tempdir("live");
+    let segment = format!("rb-cli-archive-{}", std::process::id());
+    let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
+    let mut synth = Synth::new(4, &publisher).unwrap();
+    let mut writer = publisher.writer(0).unwrap();
+    let config = write_config(&dir, &segment, "");
+    let mut child = ringbolt()
+        .args(["archive", "--config"])
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    let mut record = Record::zeroed();
+    let total = 30_000u64;
+    for _ in 0..total {
+        synth.next_record(now_ns(), &mut record);
+        writer.publish(&record);
+        if writer.next_seq().is_multiple_of(1000) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Wait until the archiver's cursor reaches the head, then stop it with SIGTERM.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.slowest_consumer(0) != Some(writer.next_seq()) {
+        assert!(Instant::now() < deadline, "archiver did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "archiver exited with {status}");
+    drop(publisher);
+    let _ = Segment::unlink(&segment);
+
+    let root = dir.join("archive");
+    let svg = dir.join("events.svg");
+    let output = ringbolt()
+        .args(["report", "archive", "--json", "--root"])
+        .arg(&root)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let days = report["days"].as_object().unwrap();
+    let mut bus_rows = 0;
+    for day in days.values() {
+        for (table, venues) in day["tables"].as_object().unwrap() {
+            for v in venues.as_object().unwrap().values() {
+                if table != "gaps" {
+                    bus_rows += v["rows"].as_u64().unwrap();
+                }
+            }
+        }
+        assert!(day["coverage"]["archive"]["windows"].as_u64().unwrap() >= 1);
+        assert!(
+            day["gaps"].as_object().unwrap().is_empty(),
+            "{}",
+            day["gaps"]
+        );
+    }
+    // Every bus record plus the archiver's own heartbeat row per window it ran in.
+    assert!((total + 1..=total + 2).contains(&bus_rows), "{bus_rows}");
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.contains("<svg") && svg_text.contains("polymarket"));
+
+    let table = ringbolt()
+        .args(["report", "archive", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("book_changes") && text.contains("coverage archive"),
+        "{text}"
+    );
+
+    // The archiver's own latency dump (bus publish → archiver read) is readable by the report.
+    let hlogs: Vec<PathBuf> = std::fs::read_dir(root.join("_ringbolt/hlog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(hlogs.len(), 1);
+    let output = ringbolt()
+        .args(["report", "latency", "--json"])
+        .args(&hlogs)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let latency: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(latency["stages"]["bus"]["samples"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn report_latency_prints_percentiles_per_stage_and_interval_and_plots() {
+    let dir = tempdir("latency");
+    let path = dir.join("trade.hlog");
+    let (mut recorder, dumper) =
+        ringbolt_telemetry::hlog_pair(&path, Duration::from_secs(3600), "test").unwrap();
+    let thread = dumper.spawn().unwrap();
+    for interval in 0..2u64 {
+        for i in 0..10_000u64 {
+            recorder.record(Stage::Recv, 1_000 + i);
+            recorder.record(Stage::Decide, (interval + 1) * 20_000 + i % 100);
+        }
+        recorder.flush(SystemTime::now());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(recorder);
+    thread.join().unwrap().unwrap();
+    let svg = dir.join("pct.svg");
+    let output = ringbolt()
+        .args(["report", "latency", "--json"])
+        .arg(&path)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(v["stages"]["recv"]["samples"], 20_000);
+    let p50 = v["stages"]["recv"]["p50_ns"].as_u64().unwrap();
+    assert!((5_990..=6_010).contains(&p50), "{p50}");
+    let max = v["stages"]["decide"]["max_ns"].as_u64().unwrap();
+    assert!((40_099..=40_140).contains(&max), "{max}");
+    // Empty stages are left out; two intervals × two stages remain.
+    assert_eq!(v["intervals"].as_array().unwrap().len(), 4);
+    for key in [
+        "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns",
+    ] {
+        assert!(v["stages"]["decide"][key].is_u64(), "{key}");
+    }
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("decide"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_configs_and_the_disk_guard_are_clear_errors() {
+    let dir = tempdir("bad");
+    let missing = ringbolt()
+        .args(["archive", "--config"])
+        .arg(dir.join("nope.toml"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read config"));
+
+    let no_section = dir.join("x.toml");
+    std::fs::write(&no_section, "[bus]\n").unwrap();
+    let out = ringbolt()
+        .args(["archive", "--config"])
+        .arg(&no_section)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing [archive] section"));
+
+    let guard = write_config(&dir, "rb-never-exists", "")
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(&guard).unwrap().replace(
+        "min_free_bytes = 1048576",
+        "min_free_bytes = 18446744073709551615",
+    );
+    std::fs::write(&guard, text).unwrap();
+    let out = ringbolt()
+        .args(["archive", "--config", &guard])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("disk guard") && stderr.contains("min_free_bytes"),
+        "{stderr}"
+    );
+
+    let out = ringbolt()
+        .args(["report", "archive", "--root"])
+        .arg(dir.join("absent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
