@@ -15,16 +15,22 @@ use anyhow::{Context, Result};
 
 /// Sends one notification datagram to systemd (`$NOTIFY_SOCKET`); a no-op outside systemd.
 pub fn sd_notify(state: &str) -> Result<()> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(()) };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
     let socket = std::os::unix::net::UnixDatagram::unbound().context("notify socket")?;
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)
             .context("abstract NOTIFY_SOCKET")?;
-        socket.send_to_addr(state.as_bytes(), &addr).context("sd_notify")?;
+        socket
+            .send_to_addr(state.as_bytes(), &addr)
+            .context("sd_notify")?;
     } else {
-        socket.send_to(state.as_bytes(), &path).context("sd_notify")?;
+        socket
+            .send_to(state.as_bytes(), &path)
+            .context("sd_notify")?;
     }
     Ok(())
 }
@@ -73,7 +79,10 @@ impl Liveness {
 /// Starts the watchdog thread when systemd asked for one (`$WATCHDOG_USEC`): it sends
 /// `WATCHDOG=1` every half period while the process is healthy.
 pub fn spawn_watchdog(liveness: &Arc<Liveness>) -> Result<()> {
-    let Some(usec) = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok()) else {
+    let Some(usec) = std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
         return Ok(());
     };
     let period = Duration::from_micros(usec / 2).max(Duration::from_millis(10));
@@ -97,7 +106,8 @@ pub fn spawn_watchdog(liveness: &Arc<Liveness>) -> Result<()> {
 /// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
 /// other path. One thread, one request per connection, short timeouts.
 pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).with_context(|| format!("binding health endpoint {addr}"))?;
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("binding health endpoint {addr}"))?;
     let bound = listener.local_addr()?;
     let liveness = Arc::clone(liveness);
     std::thread::Builder::new()
@@ -143,11 +153,17 @@ mod tests {
     fn health_endpoint_follows_the_main_loop() {
         let liveness = Liveness::new(Duration::from_millis(200));
         let addr = spawn_health_endpoint("127.0.0.1:0".parse().unwrap(), &liveness).unwrap();
-        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 503"), "not ready yet");
+        assert!(
+            get(addr, "/healthz").starts_with("HTTP/1.1 503"),
+            "not ready yet"
+        );
         liveness.set_ready().unwrap();
         assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
         std::thread::sleep(Duration::from_millis(400));
-        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 503"), "stale main loop");
+        assert!(
+            get(addr, "/healthz").starts_with("HTTP/1.1 503"),
+            "stale main loop"
+        );
         liveness.beat();
         assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));

@@ -325,7 +325,11 @@ fn sigkilled_producer_restart_is_detected_through_the_epoch() {
         }
     }
     let (new_epoch, lost) = changed.expect("epoch change reported");
-    assert_eq!(consumer.lost_total(), lapped + lost, "every loss was reported with its count");
+    assert_eq!(
+        consumer.lost_total(),
+        lapped + lost,
+        "every loss was reported with its count"
+    );
     assert_eq!(segment.epoch(), new_epoch);
     assert_eq!(
         lost, 0,

@@ -165,7 +165,10 @@ impl BinanceState {
                 let first_id = self.next_trade_id;
                 let mut total = 0;
                 for _ in 0..fills {
-                    let q = rng.random_range(1_000..=2_000_000).min(avail - total).max(0);
+                    let q = rng
+                        .random_range(1_000..=2_000_000)
+                        .min(avail - total)
+                        .max(0);
                     if q == 0 {
                         break;
                     }

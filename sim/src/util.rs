@@ -127,7 +127,7 @@ pub fn decimal_id(rng: &mut ChaCha8Rng, len: usize) -> String {
 pub fn hex_id(rng: &mut ChaCha8Rng, n: usize) -> String {
     let mut s = String::with_capacity(n + 16);
     while s.len() < n {
-        s.push_str(&format!("{:016x}", rng.r#gen::<u64>()));
+        s.push_str(&format!("{:016x}", rng.random::<u64>()));
     }
     s.truncate(n);
     s
@@ -151,7 +151,7 @@ pub fn uuid_v4(rng: &mut ChaCha8Rng) -> String {
 /// A standard normal draw (Box–Muller), deterministic for a given generator state.
 pub fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.r#gen();
+    let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 

@@ -5,8 +5,8 @@ mod archive;
 mod bus;
 mod decide;
 mod exec;
-mod parse;
 mod net;
+mod parse;
 
 use anyhow::Result;
 use clap::Subcommand;
