@@ -117,8 +117,15 @@ pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Resu
                 let Ok(mut stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                // Read the whole request head (it may arrive in several segments).
                 let mut request = [0u8; 1024];
-                let n = stream.read(&mut request).unwrap_or(0);
+                let mut n = 0;
+                while n < request.len() && !request[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut request[n..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => n += read,
+                    }
+                }
                 let line = request[..n].split(|b| *b == b'\n').next().unwrap_or_default();
                 let (status, body) = if line.starts_with(b"GET /healthz ") {
                     if liveness.healthy() { ("200 OK", "ok\n") } else { ("503 Service Unavailable", "unhealthy\n") }
@@ -143,7 +150,10 @@ mod tests {
 
     fn get(addr: SocketAddr, path: &str) -> String {
         let mut stream = TcpStream::connect(addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        // Sent in small pieces on purpose: the server must wait for the whole request head.
+        for piece in ["GET ", path, " HTTP/1.1\r\n", "Host: localhost\r\n\r\n"] {
+            stream.write_all(piece.as_bytes()).unwrap();
+        }
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         response
