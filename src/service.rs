@@ -92,10 +92,10 @@ pub fn spawn_watchdog(liveness: &Arc<Liveness>) -> Result<()> {
         .spawn(move || {
             loop {
                 std::thread::sleep(period);
-                if liveness.healthy() {
-                    if let Err(error) = sd_notify("WATCHDOG=1") {
-                        tracing::warn!(%error, "watchdog notification failed");
-                    }
+                if liveness.healthy()
+                    && let Err(error) = sd_notify("WATCHDOG=1")
+                {
+                    tracing::warn!(%error, "watchdog notification failed");
                 }
             }
         })
