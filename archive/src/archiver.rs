@@ -21,10 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use ringbolt_bus::{
-    Consumer, Heartbeat, Poll, Record, RecordKind, Segment, Start, Venue, layout::RingHeader,
-    now_ns,
-};
+use ringbolt_bus::{Consumer, Heartbeat, Poll, Record, RecordKind, Segment, Start, Venue, now_ns};
 use ringbolt_telemetry::{HlogDumper, Stage, StageRecorder};
 use serde::{Deserialize, Serialize};
 
@@ -249,20 +246,6 @@ fn window_start_of(rel: &str, hhmm: &str) -> Option<i64> {
     Some(date.days_since_epoch() * 86_400 + h * 3600 + m * 60)
 }
 
-/// Reads the epoch bounds of a ring: (first sequence of the current epoch, end of the previous).
-fn epoch_bounds(segment: &Segment, ring: usize) -> (u64, u64) {
-    let offset = segment.geometry().ring_header_offset(ring);
-    let base = core::ptr::from_ref(segment.header()).cast::<u8>();
-    // SAFETY: `segment` was validated against this build's layout, so the mapping is at least
-    // `total_size` bytes and the ring header lies at `offset` from its start (the segment header),
-    // 128-byte aligned; `RingHeader` is atomics and padding only, valid for any bit pattern.
-    let header = unsafe { &*base.add(offset).cast::<RingHeader>() };
-    (
-        header.epoch_start_seq.load(Ordering::Acquire),
-        header.prev_epoch_end_seq.load(Ordering::Acquire),
-    )
-}
-
 fn cursor_key(segment: &str, ring: u16) -> String {
     format!("{segment}#{ring}")
 }
@@ -369,7 +352,7 @@ impl Archiver {
                     self.gaps.push(row);
                 }
             } else {
-                let (epoch_start, prev_end) = epoch_bounds(segment, ring);
+                let (epoch_start, prev_end) = segment.epoch_bounds(ring);
                 let old_lost = prev_end.saturating_sub(cursor.next_seq);
                 if old_lost > 0 {
                     let detail = format!(
@@ -499,7 +482,7 @@ impl Archiver {
                             let ring = &self.rings[index];
                             (Arc::clone(ring.consumer.segment()), ring.ring)
                         };
-                        let (_, prev_end) = epoch_bounds(&segment, ring16 as usize);
+                        let (_, prev_end) = segment.epoch_bounds(ring16 as usize);
                         if lost > 0 {
                             self.gaps.push(GapRow {
                                 ts_ns: now_ns(),

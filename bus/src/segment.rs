@@ -536,6 +536,22 @@ impl Segment {
         self.ring_header(ring).head.load(Ordering::Acquire)
     }
 
+    /// Epoch bounds of `ring`: (first sequence of the current epoch, head of the previous epoch
+    /// when the current one began — 0 for the first epoch). Lets a restarted consumer account for
+    /// records it could not read while it was down.
+    ///
+    /// # Panics
+    /// If `ring` is out of range (a caller bug: ring counts come from [`Segment::geometry`]).
+    #[must_use]
+    pub fn epoch_bounds(&self, ring: usize) -> (u64, u64) {
+        assert!(ring < self.geometry.ring_count, "ring {ring} out of range");
+        let header = self.ring_header(ring);
+        (
+            header.epoch_start_seq.load(Ordering::Acquire),
+            header.prev_epoch_end_seq.load(Ordering::Acquire),
+        )
+    }
+
     /// Looks up an instrument id registered by the producer.
     #[must_use]
     pub fn instrument(&self, id: u32) -> Option<(Venue, String)> {
