@@ -25,6 +25,16 @@ fn unique(name: &str) -> String {
     format!("rb-archive-test-{}-{name}", std::process::id())
 }
 
+/// Unlinks a test segment when the test ends, however it ends (the producer children are killed,
+/// so nobody else would remove it from /dev/shm).
+struct ShmCleanup(String);
+
+impl Drop for ShmCleanup {
+    fn drop(&mut self) {
+        let _ = Segment::unlink(&self.0);
+    }
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(name));
     let _ = std::fs::remove_dir_all(&dir);
@@ -317,6 +327,7 @@ fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
     let dir = tempdir("kill9");
     let root = dir.join("archive");
     let segment = unique("kill9");
+    let _cleanup = ShmCleanup(segment.clone());
     let total = 120_000u64;
     let producer = spawn(
         "producer",
@@ -424,6 +435,7 @@ fn overruns_and_producer_restarts_are_counted_exactly_in_gaps() {
     let dir = tempdir("gaps");
     let root = dir.join("archive");
     let segment = unique("gaps");
+    let _cleanup = ShmCleanup(segment.clone());
     let vars = |phases: &str| {
         vec![
             ("SEG", segment.clone()),
@@ -678,6 +690,7 @@ fn disk_guard_refuses_to_start_and_stops_writing() {
     let dir = tempdir("disk");
     let root = dir.join("archive");
     let segment = unique("disk");
+    let _cleanup = ShmCleanup(segment.clone());
     let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
     let mut synth = Synth::new(5, &publisher).unwrap();
     let mut writer = publisher.writer(0).unwrap();
@@ -759,6 +772,7 @@ fn compaction_merges_parts_without_losing_or_duplicating_rows() {
     let dir = tempdir("compact");
     let root = dir.join("archive");
     let segment = unique("compact");
+    let _cleanup = ShmCleanup(segment.clone());
     let publisher = Publisher::create(
         &segment,
         SegmentConfig {
