@@ -196,6 +196,41 @@ impl Coinbase {
         }
     }
 
+    /// Publishes the level batch built in `scratch` for one product, under the book-sync rule
+    /// shared by the Exchange `level2` and Advanced Trade `l2_data` channels: a snapshot
+    /// (re)synchronises the book; in `Enforce` mode an update before the first snapshot is
+    /// dropped and counted (`dropped_unsynced`) instead of corrupting the book.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_l2(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: u32,
+        product: &[u8],
+        stream: u8,
+        snapshot: bool,
+        ts: i64,
+        seq: u64,
+    ) {
+        let enforce = self.mode == SyncMode::Enforce;
+        let p = self.product(id, product);
+        if snapshot {
+            if !p.l2_synced {
+                p.l2_synced = true;
+                ctx.counters.stream_mut(stream).resyncs += 1;
+            }
+        } else if enforce && !p.l2_synced {
+            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+            self.scratch.clear();
+            return;
+        }
+        flush_batch(
+            ctx,
+            &mut self.scratch,
+            snapshot,
+            empty_snapshot(VENUE, stream, id, ts, seq),
+        );
+    }
+
     fn product(&mut self, instrument: u32, symbol: &[u8]) -> &mut Product {
         let i = match self
             .products
@@ -354,24 +389,7 @@ impl Coinbase {
                     changes(req(m.changes, "changes")?, scratch, stream, id, ts)
                         .inspect_err(|_| scratch.clear())?;
                 }
-                let enforce = self.mode == SyncMode::Enforce;
-                let p = self.product(id, product);
-                if snapshot {
-                    if !p.l2_synced {
-                        p.l2_synced = true;
-                        ctx.counters.stream_mut(stream).resyncs += 1;
-                    }
-                } else if enforce && !p.l2_synced {
-                    ctx.counters.stream_mut(stream).dropped_unsynced += 1;
-                    self.scratch.clear();
-                    return Ok(());
-                }
-                flush_batch(
-                    ctx,
-                    &mut self.scratch,
-                    snapshot,
-                    empty_snapshot(VENUE, stream, id, ts, 0),
-                );
+                self.commit_l2(ctx, id, product, stream, snapshot, ts, 0);
                 Ok(())
             }
             b"subscriptions" | b"error" => {
@@ -506,24 +524,7 @@ impl Coinbase {
             )
             .inspect_err(|_| self.scratch.clear())?;
         }
-        let enforce = self.mode == SyncMode::Enforce;
-        let p = self.product(id, product);
-        if snapshot {
-            if !p.l2_synced {
-                p.l2_synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else if enforce && !p.l2_synced {
-            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
-            self.scratch.clear();
-            return Ok(());
-        }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, seq),
-        );
+        self.commit_l2(ctx, id, product, stream, snapshot, ts, seq);
         Ok(())
     }
 
