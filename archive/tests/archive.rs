@@ -55,6 +55,7 @@ fn spawn(role: &str, vars: &[(&str, String)]) -> Child {
         .args([
             "child_process_entry",
             "--exact",
+            "--include-ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -89,6 +90,7 @@ fn wait_for(path: &Path, timeout: Duration) {
 
 /// The child roles. A no-op when run as a normal test.
 #[test]
+#[ignore = "child-process entry point: run only by the tests that spawn it (--include-ignored)"]
 fn child_process_entry() {
     let Ok(role) = std::env::var(ROLE) else {
         return;

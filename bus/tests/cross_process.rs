@@ -59,6 +59,7 @@ fn spawn(role: &str, segment: &str, extra: &[(&str, String)]) -> Child {
         .args([
             "child_process_entry",
             "--exact",
+            "--include-ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -81,6 +82,7 @@ fn env_u64(key: &str) -> u64 {
 
 /// Entry point of the child processes. Without `RB_BUS_CHILD` it does nothing.
 #[test]
+#[ignore = "child-process entry point: run only by the tests that spawn it (--include-ignored)"]
 fn child_process_entry() {
     let Ok(role) = std::env::var(ROLE) else {
         return;
