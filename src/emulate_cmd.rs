@@ -57,16 +57,19 @@ pub fn run(args: EmulateArgs) -> Result<()> {
         writeln!(out, "{line}")?;
         out.flush()?;
         drop(out);
-        match args.seconds {
-            Some(n) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(n)) => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+        // Stop on Ctrl-C, SIGTERM (supervisors, systemd) or after `--seconds`.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let limit = async {
+            match args.seconds {
+                Some(n) => tokio::time::sleep(Duration::from_secs(n)).await,
+                None => std::future::pending().await,
             }
-            None => tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?,
+        };
+        tokio::select! {
+            () = limit => {}
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
         }
         emu.shutdown().await;
         Ok(())

@@ -3,6 +3,7 @@
 mod archive_cmd;
 mod bench;
 mod bus_cmd;
+mod demo;
 mod emulate_cmd;
 mod exec_cmd;
 mod features_cmd;
@@ -64,6 +65,8 @@ enum Command {
     /// Serve emulated venues (Polymarket CLOB + Gamma, Chainlink RTDS, Binance spot, Coinbase)
     /// over TLS WebSocket/REST on loopback, driven by a synthetic market or a capture replay.
     Emulate(emulate_cmd::EmulateArgs),
+    /// The whole appliance offline: emulators, collector, decision + paper orders, archiver.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> Result<()> {
@@ -80,6 +83,7 @@ fn main() -> Result<()> {
         Command::Report { command } => archive_cmd::run_report(command),
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
+        Command::Demo(args) => demo::run(&args),
         Command::Trade(args) => trade_cmd::run(&args),
         Command::Features { command } => features_cmd::run(command),
     }
