@@ -11,11 +11,15 @@
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
 //! * [`pool`]: the pre-signed order pool and its O(1), allocation-free hot path.
 //!
-//! Nothing here touches a socket: the order client (over `net`) feeds bytes in and out.
+//! * [`client`]: the order client — a sans-IO core ([`client::core`]) plus a thin driver over
+//!   `ringbolt_net::H2Client` on the io_uring driver.
+//!
+//! Apart from [`client`]'s driver, nothing here touches a socket.
 
 pub mod amounts;
 pub mod auth;
 pub mod classify;
+pub mod client;
 pub mod eip712;
 pub mod hex;
 pub mod keys;

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::event::VenueId;
 use crate::market::MarketConfig;
 
+/// Config name of the CLOB order-entry emulator.
+pub const CLOB: &str = "clob";
+
 /// `ringbolt emulate --config FILE`.
 ///
 /// ```toml
@@ -38,7 +41,10 @@ pub struct EmulatorConfig {
     /// Synthetic market parameters.
     pub market: MarketConfig,
     /// Per-venue settings keyed by venue name; venues absent from a non-empty table are off.
+    /// `clob` is the order-entry emulator (HTTP/2); only `enabled` and `port` apply to it.
     pub venues: BTreeMap<String, VenueConfig>,
+    /// Entries kept in each wire-log ring (`GET /wirelog`).
+    pub wirelog_capacity: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -50,6 +56,7 @@ impl Default for EmulatorConfig {
             start_ms: None,
             market: MarketConfig::default(),
             venues: BTreeMap::new(),
+            wirelog_capacity: crate::wirelog::DEFAULT_CAPACITY,
         }
     }
 }
@@ -126,9 +133,9 @@ impl EmulatorConfig {
     /// Check venue names and market parameters.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for name in self.venues.keys() {
-            if VenueId::parse(name).is_none() {
+            if VenueId::parse(name).is_none() && name != CLOB {
                 return Err(ConfigError::Invalid(format!(
-                    "unknown venue {name:?} (polymarket, chainlink_rtds, binance_spot, coinbase)"
+                    "unknown venue {name:?} (polymarket, chainlink_rtds, binance_spot, coinbase, clob)"
                 )));
             }
         }
@@ -150,6 +157,17 @@ impl EmulatorConfig {
             }
         }
         Ok(())
+    }
+
+    /// The CLOB order-entry emulator's settings when it is served: when `[venues.clob]` is
+    /// configured (and enabled), or when the venue table is empty (everything is served).
+    pub fn clob(&self) -> Option<VenueConfig> {
+        let c = if self.venues.is_empty() {
+            VenueConfig::default()
+        } else {
+            self.venues.get(CLOB)?.clone()
+        };
+        c.enabled.then_some(c)
     }
 
     /// The effective settings of every served venue (all four with defaults when the table is

@@ -12,6 +12,8 @@
 //! so; only the wire shapes are the venues' real ones.
 
 pub mod binance;
+pub mod clob;
+pub mod clob_server;
 pub mod coinbase;
 pub mod config;
 pub mod event;
@@ -24,10 +26,11 @@ pub mod server;
 pub mod session;
 pub mod tls;
 pub mod util;
+pub mod wirelog;
 
 pub use config::EmulatorConfig;
 pub use event::{Out, Topic, VenueEvent, VenueId};
 pub use hub::Hub;
 pub use market::MarketConfig;
-pub use server::{Emulator, StartInfo};
+pub use server::{ClobInfo, Emulator, StartInfo};
 pub use session::{Fault, Session};

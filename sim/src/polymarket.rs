@@ -64,9 +64,20 @@ pub struct Window {
     /// `Some(up_won)` once resolved.
     pub resolved: Option<bool>,
     created_ms: i64,
+    /// Last `timestamp` (ms) written in an event about this window's assets: every event gets a
+    /// strictly larger one, so `(asset_id, timestamp)` identifies a frame (wire log contract).
+    last_ts_ms: i64,
 }
 
 impl Window {
+    /// The next event timestamp at step time `t_ms`: `t_ms`, bumped by 1 ms past the previous
+    /// event of this window when equal or behind.
+    fn stamp(&mut self, t_ms: i64) -> String {
+        let t = t_ms.max(self.last_ts_ms + 1);
+        self.last_ts_ms = t;
+        t.to_string()
+    }
+
     /// Deterministic identity of the window starting at `start_s` under `seed`.
     pub fn new(seed: u64, start_s: i64, len_s: i64, created_ms: i64) -> Self {
         let mut rng =
@@ -88,6 +99,7 @@ impl Window {
             last_best: [(0, 0), (0, 0)],
             resolved: None,
             created_ms,
+            last_ts_ms: i64::MIN / 2,
         }
     }
 
@@ -297,6 +309,18 @@ impl PolyState {
         self.windows.get(&start)
     }
 
+    /// Order-entry view of a token (for the CLOB emulator): tick, top of book, resolution.
+    pub fn token_info(&self, asset: &str) -> Option<crate::clob::TokenInfo> {
+        let (w, idx) = self.find_asset(asset)?;
+        let (best_bid, best_ask) = w.best(idx);
+        Some(crate::clob::TokenInfo {
+            tick_thousandths: w.tick,
+            best_bid,
+            best_ask,
+            resolved: w.resolved.is_some(),
+        })
+    }
+
     fn find_asset(&self, asset: &str) -> Option<(&Window, usize)> {
         self.windows
             .values()
@@ -313,7 +337,6 @@ impl PolyState {
     ) -> Vec<VenueEvent> {
         let mut events = Vec::new();
         let t_ms = inp.t_ms;
-        let ts = t_ms.to_string();
         let cur = (t_ms / 1000).div_euclid(self.len_s) * self.len_s;
         // Resolve ended windows.
         for w in self.windows.values_mut() {
@@ -322,6 +345,7 @@ impl PolyState {
                 let up_won = strike_at(w.end_s * 1000) >= strike;
                 w.resolved = Some(up_won);
                 let idx = if up_won { 0 } else { 1 };
+                let ts = w.stamp(t_ms);
                 let msg = MarketResolved {
                     event_type: "market_resolved",
                     id: w.market_id.to_string(),
@@ -329,7 +353,7 @@ impl PolyState {
                     assets_ids: &w.tokens,
                     winning_asset_id: &w.tokens[idx],
                     winning_outcome: if up_won { "Up" } else { "Down" },
-                    timestamp: ts.clone(),
+                    timestamp: ts,
                     tags: [],
                 };
                 events.push(event(inp.tick, w.tokens.to_vec(), true, false, false, &msg));
@@ -338,7 +362,8 @@ impl PolyState {
         // Create the current and the next window.
         for start in [cur, cur + self.len_s] {
             if !self.windows.contains_key(&start) {
-                let w = Window::new(self.seed, start, self.len_s, t_ms);
+                let mut w = Window::new(self.seed, start, self.len_s, t_ms);
+                let ts = w.stamp(t_ms);
                 let msg = NewMarket {
                     id: w.market_id.to_string(),
                     question: w.title(),
@@ -354,7 +379,7 @@ impl PolyState {
                         title: w.title(),
                         description: DESCRIPTION,
                     },
-                    timestamp: ts.clone(),
+                    timestamp: ts,
                     event_type: "new_market",
                     tags: [],
                     condition_id: &w.condition_id,
@@ -396,7 +421,7 @@ impl PolyState {
                 let d = ((inp.reference_usd / strike).ln() - 0.5 * sig * sig) / sig;
                 norm_cdf(d)
             };
-            step_window(w, p_up, &inp, &ts, rng, &mut events);
+            step_window(w, p_up, &inp, rng, &mut events);
         }
         events
     }
@@ -582,10 +607,10 @@ fn step_window(
     w: &mut Window,
     p_up: f64,
     inp: &PolyInputs,
-    ts: &str,
     rng: &mut ChaCha8Rng,
     events: &mut Vec<VenueEvent>,
 ) {
+    let t_ms = inp.t_ms;
     // Tick size: 0.001 near the extremes, as on the live venue.
     let tick = if !(0.04..=0.96).contains(&p_up) {
         1
@@ -595,13 +620,14 @@ fn step_window(
     let mut changes: Vec<Change> = Vec::new();
     if tick != w.tick {
         for idx in 0..2 {
+            let ts = w.stamp(t_ms);
             let msg = TickSizeChange {
                 event_type: "tick_size_change",
                 asset_id: &w.tokens[idx],
                 market: &w.condition_id,
                 old_tick_size: price(w.tick),
                 new_tick_size: price(tick),
-                timestamp: ts.to_string(),
+                timestamp: ts,
             };
             events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
         }
@@ -668,6 +694,7 @@ fn step_window(
         }
     }
     if let Some((idx, side, px, q)) = trade {
+        let ts = w.stamp(t_ms);
         let msg = LastTradePrice {
             event_type: "last_trade_price",
             asset_id: &w.tokens[idx],
@@ -676,7 +703,7 @@ fn step_window(
             size: size(q),
             fee_rate_bps: "0",
             side,
-            timestamp: ts.to_string(),
+            timestamp: ts,
             transaction_hash: format!("0x{}", hex_id(rng, 64)),
         };
         events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
@@ -700,6 +727,8 @@ fn step_window(
                 });
             }
         }
+        let ts = w.last_ts_ms.max(t_ms - 1) + 1;
+        w.last_ts_ms = ts;
         let msg = PriceChange {
             event_type: "price_change",
             market: &w.condition_id,
@@ -709,7 +738,8 @@ fn step_window(
         events.push(event(inp.tick, w.tokens.to_vec(), true, false, false, &msg));
     }
     if let Some((idx, ..)) = trade {
-        let book = PolyState::book_msg(w, idx, ts, rng);
+        let ts = w.stamp(t_ms);
+        let book = PolyState::book_msg(w, idx, &ts, rng);
         events.push(VenueEvent {
             venue: VenueId::Polymarket,
             tick: inp.tick,
@@ -726,6 +756,7 @@ fn step_window(
         let b = w.best(idx);
         if b != w.last_best[idx] {
             w.last_best[idx] = b;
+            let ts = w.stamp(t_ms);
             let msg = BestBidAsk {
                 event_type: "best_bid_ask",
                 market: &w.condition_id,
@@ -737,7 +768,7 @@ fn step_window(
                 } else {
                     price(b.1 - b.0)
                 },
-                timestamp: ts.to_string(),
+                timestamp: ts,
             };
             events.push(event(
                 inp.tick,

@@ -25,11 +25,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tracing::{debug, info, warn};
 
 use crate::binance::parse_depth_query;
+use crate::clob_server::ClobShared;
 use crate::config::{EmulatorConfig, VenueConfig};
 use crate::event::{Out, VenueEvent, VenueId};
 use crate::hub::{Hub, ReplayError, ReplaySource};
 use crate::session::{Fault, Session};
 use crate::tls::{self, TlsError};
+use crate::wirelog::{FrameStamp, WireLog, poly_frame_keys, realtime_ns};
 
 /// Server start-up errors.
 #[derive(Debug, thiserror::Error)]
@@ -94,12 +96,14 @@ impl VenueStats {
 }
 
 struct Shared {
-    hub: Mutex<Hub>,
+    hub: Arc<Mutex<Hub>>,
     events: BTreeMap<VenueId, broadcast::Sender<Arc<VenueEvent>>>,
     faults: BTreeMap<VenueId, broadcast::Sender<Fault>>,
     stats: BTreeMap<VenueId, VenueStats>,
     conn_no: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    clob: Option<Arc<ClobShared>>,
+    wirelog: Arc<WireLog>,
 }
 
 impl Shared {
@@ -143,6 +147,17 @@ pub struct StartInfo {
     pub window_len_s: i64,
     /// Venues by name.
     pub venues: BTreeMap<&'static str, VenueInfo>,
+    /// The CLOB order-entry emulator (HTTP/2 over TLS, ALPN h2), when served.
+    pub clob: Option<ClobInfo>,
+}
+
+/// Where the CLOB emulator listens.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClobInfo {
+    /// Bound socket address.
+    pub addr: SocketAddr,
+    /// Base URL (`https://localhost:<port>`; the certificate also covers `clob.polymarket.com`).
+    pub url: String,
 }
 
 /// A running emulator.
@@ -191,12 +206,16 @@ impl Emulator {
             stats.insert(*v, VenueStats::default());
         }
         let shared = Arc::new(Shared {
-            hub: Mutex::new(hub),
+            hub: Arc::new(Mutex::new(hub)),
             events,
             faults,
             stats,
             conn_no: AtomicU64::new(0),
             shutdown: shutdown_rx,
+            clob: cfg
+                .clob()
+                .map(|_| Arc::new(ClobShared::new(cfg.market.seed))),
+            wirelog: Arc::new(WireLog::new(cfg.wirelog_capacity)),
         });
         let mut tasks = Vec::new();
         let mut venues = BTreeMap::new();
@@ -238,6 +257,30 @@ impl Emulator {
                 acceptor.clone(),
             )));
         }
+        let mut clob_info = None;
+        if let (Some(vc), Some(clob)) = (cfg.clob(), shared.clob.clone()) {
+            let addr = SocketAddr::new(cfg.bind, vc.port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let mut h2 = (*pki.server).clone();
+            h2.alpn_protocols = vec![b"h2".to_vec()];
+            tasks.push(tokio::spawn(crate::clob_server::accept_loop(
+                clob,
+                shared.hub.clone(),
+                shared.wirelog.clone(),
+                listener,
+                TlsAcceptor::from(Arc::new(h2)),
+                shared.shutdown.clone(),
+            )));
+            clob_info = Some(ClobInfo {
+                addr,
+                url: format!("https://localhost:{}", addr.port()),
+            });
+        }
         let caddr = SocketAddr::new(cfg.bind, cfg.control_port);
         let control = TcpListener::bind(caddr)
             .await
@@ -262,6 +305,7 @@ impl Emulator {
             seed: cfg.market.seed,
             window_len_s: cfg.market.window_len_s,
             venues,
+            clob: clob_info,
         };
         info!(?info, "emulator listening");
         Ok(Self {
@@ -291,6 +335,9 @@ async fn market_loop(shared: Arc<Shared>, tick_ms: i64, clock_offset_ms: i64) {
             _ = shutdown.changed() => return,
         }
         let events = shared.hub().advance_to(now_ms() + clock_offset_ms);
+        if let Some(clob) = &shared.clob {
+            clob.state().check_heartbeats(now_ms());
+        }
         for ev in events {
             if let (Some(tx), Some(st)) = (shared.events.get(&ev.venue), shared.stats(ev.venue)) {
                 st.events_published.fetch_add(1, Ordering::Relaxed);
@@ -450,6 +497,7 @@ async fn serve_conn(
         stats,
         first,
         ping_ms,
+        conn_no,
     )
     .await;
     stats.connections_open.fetch_sub(1, Ordering::Relaxed);
@@ -473,14 +521,47 @@ enum Ending {
 
 type Ws = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 
+/// Where a session's written frames are stamped (Polymarket market channel only).
+struct FrameLog<'a> {
+    wirelog: &'a WireLog,
+    conn: u64,
+    enabled: bool,
+}
+
+impl FrameLog<'_> {
+    /// Stamps `text` just before it is written.
+    fn stamp(&self, text: &str) {
+        if !self.enabled {
+            return;
+        }
+        let keys = poly_frame_keys(text);
+        if keys.is_empty() {
+            return;
+        }
+        let write_ns = realtime_ns();
+        self.wirelog.frames(
+            keys.into_iter()
+                .map(|(asset_id, timestamp_ms, event_type)| FrameStamp {
+                    write_ns,
+                    conn: self.conn,
+                    asset_id,
+                    timestamp_ms,
+                    event_type,
+                }),
+        );
+    }
+}
+
 async fn send_outs(
     ws: &mut Ws,
     outs: Vec<Out>,
     stats: &VenueStats,
+    log: &FrameLog<'_>,
 ) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
     for o in outs {
         match o {
             Out::Text(t) => {
+                log.stamp(&t);
                 stats.frames_sent.fetch_add(1, Ordering::Relaxed);
                 stats
                     .bytes_sent
@@ -510,8 +591,14 @@ async fn ws_loop(
     stats: &VenueStats,
     first: Vec<Out>,
     ping_ms: Option<u64>,
+    conn_no: u64,
 ) -> Result<Ending, tokio_tungstenite::tungstenite::Error> {
-    send_outs(ws, first, stats).await?;
+    let log = FrameLog {
+        wirelog: &shared.wirelog,
+        conn: conn_no,
+        enabled: session.venue() == VenueId::Polymarket,
+    };
+    send_outs(ws, first, stats, &log).await?;
     let mut shutdown = shared.shutdown.clone();
     let ping_period = Duration::from_millis(ping_ms.unwrap_or(3_600_000).max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_period, ping_period);
@@ -527,7 +614,7 @@ async fn ws_loop(
                         let hub = shared.hub();
                         session.on_client_text(t.as_str(), &hub)
                     };
-                    if !send_outs(ws, outs, stats).await? { return Ok(Ending::Graceful); }
+                    if !send_outs(ws, outs, stats, &log).await? { return Ok(Ending::Graceful); }
                 }
                 Some(Ok(Message::Pong(_))) => { stats.pongs_received.fetch_add(1, Ordering::Relaxed); }
                 Some(Ok(Message::Close(_))) | None => return Ok(Ending::Graceful),
@@ -538,12 +625,12 @@ async fn ws_loop(
                 Ok(ev) => {
                     if stalled { continue; }
                     if let Some(text) = session.on_event(&ev) {
-                        send_outs(ws, vec![Out::Text(text)], stats).await?;
+                        send_outs(ws, vec![Out::Text(text)], stats, &log).await?;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     warn!(venue = session.venue().name(), missed = n, "slow client disconnected");
-                    send_outs(ws, vec![Out::Close(1008, "slow consumer".into())], stats).await?;
+                    send_outs(ws, vec![Out::Close(1008, "slow consumer".into())], stats, &log).await?;
                     return Ok(Ending::Graceful);
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(Ending::Graceful),
@@ -560,7 +647,7 @@ async fn ws_loop(
             }
             _ = shutdown.changed() => {
                 let now = shared.hub().now_ms();
-                send_outs(ws, session.shutdown(now), stats).await?;
+                send_outs(ws, session.shutdown(now), stats, &log).await?;
                 return Ok(Ending::Graceful);
             }
         }
@@ -628,6 +715,26 @@ async fn control_loop(shared: Arc<Shared>, listener: TcpListener) {
 fn control(shared: &Shared, head: &Head) -> (u16, String) {
     let (path, query) = head.split_target();
     match (head.method.as_str(), path) {
+        ("POST", "/fault") if query_param(query, "venue") == Some("clob") => {
+            let Some(clob) = &shared.clob else {
+                return (404, r#"{"error":"venue not served"}"#.into());
+            };
+            let ms = query_param(query, "ms").and_then(|v| v.parse().ok());
+            let count = query_param(query, "count").and_then(|v| v.parse().ok());
+            let kind = query_param(query, "kind").unwrap_or("");
+            match clob.faults.apply(kind, ms, count) {
+                Ok(conns) => {
+                    clob.stats.faults_injected.fetch_add(1, Ordering::Relaxed);
+                    info!(venue = "clob", kind, ?ms, ?count, conns, "fault injected");
+                    (200, serde_json::json!({"ok": true, "venue": "clob", "fault": kind, "ms": ms, "count": count, "sessions": conns}).to_string())
+                }
+                Err(e) => (400, serde_json::json!({ "error": e }).to_string()),
+            }
+        }
+        ("GET", "/wirelog") => {
+            let since = query_param(query, "since_ns").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+            (200, shared.wirelog.to_json(since).to_string())
+        }
         ("POST", "/fault") => {
             let Some(venue) = query_param(query, "venue").and_then(VenueId::parse) else {
                 return (400, r#"{"error":"venue must be one of polymarket, chainlink_rtds, binance_spot, coinbase"}"#.into());
@@ -656,6 +763,7 @@ fn control(shared: &Shared, head: &Head) -> (u16, String) {
                 "market_now_ms": hub.now_ms(),
                 "true_price_usd": hub.true_price(),
                 "venues": venues,
+                "clob": shared.clob.as_ref().map(|c| c.stats_json()),
             });
             (200, body.to_string())
         }
@@ -680,6 +788,6 @@ fn control(shared: &Shared, head: &Head) -> (u16, String) {
                 .collect();
             (200, serde_json::json!({"market_now_ms": now, "windows": list}).to_string())
         }
-        _ => (404, r#"{"error":"routes: POST /fault?venue=&kind=disconnect|stall|gap|corrupt[&ms=][&count=], GET /stats, GET /windows"}"#.into()),
+        _ => (404, r#"{"error":"routes: POST /fault?venue=&kind=disconnect|stall|gap|corrupt[&ms=][&count=], POST /fault?venue=clob&kind=latency&ms=N|http429|http503|goaway|disconnect[&count=], GET /stats, GET /windows, GET /wirelog[?since_ns=]"}"#.into()),
     }
 }

@@ -12,7 +12,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Host names in the leaf certificate.
-pub const HOSTS: [&str; 9] = [
+pub const HOSTS: [&str; 10] = [
     "localhost",
     "127.0.0.1",
     "::1",
@@ -22,6 +22,7 @@ pub const HOSTS: [&str; 9] = [
     "stream.binance.com",
     "api.binance.com",
     "ws-feed.exchange.coinbase.com",
+    "clob.polymarket.com",
 ];
 
 /// TLS setup errors.

@@ -1,0 +1,892 @@
+//! The order client: one warm HTTP/2 connection to the CLOB (`ringbolt_net::H2Client` on the
+//! io_uring driver, PING keep-alive), pre-signed orders from a [`PresignedPool`] sent with a
+//! per-request L2 HMAC, responses classified into typed outcomes, and every lifecycle change
+//! handed to a [`TransitionSink`] as a bus `OrderTransition` record.
+//!
+//! ```text
+//! let mut client = OrderClient::connect(&cfg, signer, gate)?;           // start-up
+//! let coid = client.submit(&pool, slot, intent, &mut sink)?;           // hot path
+//! loop { client.poll(&mut sink)?; for ev in client.events() { … } }    // event loop
+//! ```
+//!
+//! Safety rules enforced here:
+//! * Paper mode (the default [`Mode`]) never sends a non-zero order: besides the pool signing
+//!   paper orders with size zero, [`OrderClient::submit`] checks the body's amounts and refuses
+//!   (REJECTED, class [`LOCAL_PAPER_GUARD`]) anything non-zero, whatever pool it came from.
+//! * An order whose connection dies before its response ends REJECTED with [`LOCAL_CONN_LOST`]
+//!   and is **never resent**; after reconnecting the client cancels it by hash
+//!   (`DELETE /orders`) so that the venue side is definite too.
+//! * The risk gate ([`RiskGate`]) and the kill switch are consulted before a slot is taken.
+//!
+//! The sans-IO bookkeeping is in [`core`]; this module is the thin driver.
+
+pub mod core;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use ringbolt_bus::Side;
+use ringbolt_net::h2c::{H2Client, H2Options, PreparedRequest};
+use ringbolt_net::tls::{self, Roots};
+use ringbolt_net::{Driver, DriverConfig, Endpoint, NetError};
+
+pub use self::core::{
+    ClientCore, Finished, FnSink, LOCAL_CONN_LOST, LOCAL_NOT_SENT, LOCAL_PAPER_GUARD, Pending,
+    TransitionSink,
+};
+use crate::auth::L2Signer;
+use crate::keys::PrivateKey;
+use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Order};
+use crate::order::SignedOrder;
+use crate::pool::{Miss, PresignedPool, SlotKey};
+use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
+use crate::risk::{Mode, RiskError, RiskGate};
+use crate::{ApiCreds, Error as ExecError};
+
+/// Order client configuration.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Host name for DNS, SNI and `:authority` (`clob.polymarket.com`; `localhost` for the
+    /// emulator).
+    pub host: String,
+    /// Port (443).
+    pub port: u16,
+    /// Public roots to trust.
+    pub roots: Roots,
+    /// An extra CA (PEM), e.g. the emulator's `ca.pem`.
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// The io_uring driver (block mode by default; spin needs a core of its own).
+    pub driver: DriverConfig,
+    /// HTTP/2 options (PING keep-alive interval, request timeout, connect timeouts).
+    pub h2: H2Options,
+    /// Send `POST /v1/heartbeats` this often once started (the venue cancels everything when
+    /// heartbeats stop for ~10 s); `None`: no heartbeats.
+    pub heartbeat_interval: Option<Duration>,
+    /// Wait at least this long between reconnect attempts.
+    pub reconnect_backoff: Duration,
+}
+
+impl ClientConfig {
+    /// The real CLOB: `clob.polymarket.com:443`, bundled roots, PING every 5 s.
+    #[must_use]
+    pub fn polymarket() -> Self {
+        ClientConfig {
+            host: "clob.polymarket.com".into(),
+            port: 443,
+            roots: Roots::Bundled,
+            extra_ca_pem: None,
+            driver: DriverConfig::default(),
+            h2: H2Options::default(),
+            heartbeat_interval: None,
+            reconnect_backoff: Duration::from_millis(100),
+        }
+    }
+
+    /// The loopback emulator at `localhost:port`, trusting `ca_pem`.
+    #[must_use]
+    pub fn emulator(port: u16, ca_pem: Vec<u8>) -> Self {
+        ClientConfig {
+            host: "localhost".into(),
+            port,
+            roots: Roots::None,
+            extra_ca_pem: Some(ca_pem),
+            ..Self::polymarket()
+        }
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, ClientError> {
+        let tls = tls::client_config(self.roots, self.extra_ca_pem.as_deref(), &[b"h2"])?;
+        Ok(Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: Some(tls),
+        })
+    }
+
+    fn base(&self) -> String {
+        if self.port == 443 {
+            format!("https://{}", self.host)
+        } else {
+            format!("https://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Order client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Transport.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Building a request.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The venue answered an auth request with an error.
+    #[error("{path}: HTTP {status}: {body}")]
+    Venue {
+        /// Path.
+        path: &'static str,
+        /// Status.
+        status: u16,
+        /// Body text.
+        body: String,
+    },
+    /// No answer in time.
+    #[error("{0}: no response within the request timeout")]
+    Timeout(&'static str),
+}
+
+/// Why [`OrderClient::submit`] did not send.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The risk gate or kill switch refused (the order was recorded REJECTED).
+    #[error("order {client_order_id} refused: {reason}")]
+    Refused {
+        /// Client order id (its INITIALIZED and REJECTED records were emitted).
+        client_order_id: u64,
+        /// Why.
+        reason: RiskError,
+    },
+    /// Paper mode and the body carried a non-zero amount (recorded REJECTED, nothing sent).
+    #[error("order {0} refused: paper mode never sends a non-zero order")]
+    PaperGuard(u64),
+    /// The pool has no slot for that key (nothing recorded; the risk admission was released).
+    #[error("no pre-signed slot: {0:?}")]
+    Pool(Miss),
+    /// The connection is down (recorded REJECTED with [`LOCAL_NOT_SENT`]); poll to reconnect.
+    #[error("order {client_order_id} not sent: {why}")]
+    NotSent {
+        /// Client order id.
+        client_order_id: u64,
+        /// Why.
+        why: String,
+    },
+}
+
+/// What the decision core wants: the bus identity and nominal economics of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderIntent {
+    /// Bus instrument id of the token.
+    pub instrument: u32,
+    /// Side.
+    pub side: Side,
+    /// Limit price, 1e-8.
+    pub price_e8: i64,
+    /// Nominal size, 1e-8 shares (the wire size is zero in paper mode).
+    pub size_e8: i64,
+    /// Nominal notional, pUSD 1e-6 (for the risk gate).
+    pub notional_micros: u64,
+}
+
+/// Something the caller may want beyond the transition records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A request finished.
+    Finished {
+        /// Tag returned when it was sent (the client order id for single orders).
+        tag: u64,
+        /// Meaning.
+        what: Finished,
+    },
+    /// The connection was lost (`reason`) and replaced.
+    Reconnected {
+        /// Why the old one died.
+        reason: String,
+    },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Orders handed to the connection.
+    pub orders_sent: u64,
+    /// Orders refused locally (risk, kill switch, paper guard, not sent).
+    pub orders_refused: u64,
+    /// Orders lost in flight (never resent).
+    pub orders_lost: u64,
+    /// Reconnects.
+    pub reconnects: u64,
+    /// Heartbeats sent.
+    pub heartbeats_sent: u64,
+}
+
+/// CLOCK_REALTIME ns (bus timestamps).
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// Whether an order body (single or batch element) has zero maker and taker amounts.
+#[must_use]
+pub fn body_is_zero_size(body: &[u8]) -> bool {
+    let zero = |key: &[u8]| match find(body, key) {
+        Some(i) => body.get(i + key.len()..i + key.len() + 2) == Some(b"0\""),
+        None => false,
+    };
+    let count = memchr::memmem::find_iter(body, b"\"makerAmount\":\"").count();
+    count == 1 && zero(b"\"makerAmount\":\"") && zero(b"\"takerAmount\":\"")
+}
+
+fn header_map(pairs: &[(&'static str, &[u8])]) -> Result<HeaderMap, NetError> {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let name = http::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| NetError::BadRequest(format!("header {k}: {e}")))?;
+        let value = HeaderValue::from_bytes(v)
+            .map_err(|e| NetError::BadRequest(format!("header {k}: {e}")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The order client. Owns its driver (one per thread: create and use it on the exec thread).
+#[derive(Debug)]
+pub struct OrderClient {
+    cfg: ClientConfig,
+    ep: Endpoint,
+    driver: Driver,
+    h2: H2Client,
+    signer: L2Signer,
+    gate: RiskGate,
+    core: ClientCore,
+    ids: ClientOrderIds,
+    buf: RequestBuf,
+    base: String,
+    order_uri: http::Uri,
+    orders_uri: http::Uri,
+    events: VecDeque<ClientEvent>,
+    in_doubt: Vec<[u8; 32]>,
+    last_reconnect: Option<Instant>,
+    last_heartbeat: Option<Instant>,
+    heartbeat_id: String,
+    next_tag: u64,
+    stats: ClientStats,
+}
+
+/// Tags of non-order requests live above this (client order ids are `ms << 20 | n`, far below).
+const OTHER_TAG_BASE: u64 = 1 << 63;
+
+impl OrderClient {
+    /// Connects (TCP, TLS with ALPN h2, HTTP/2 settings) and warms the connection.
+    pub fn connect(
+        cfg: &ClientConfig,
+        signer: L2Signer,
+        gate: RiskGate,
+    ) -> Result<Self, ClientError> {
+        let ep = cfg.endpoint()?;
+        let mut driver = Driver::new(&cfg.driver)?;
+        let h2 = H2Client::connect(&mut driver, &ep, &cfg.h2)?;
+        let base = cfg.base();
+        let parse = |p: &str| -> Result<http::Uri, ClientError> {
+            format!("{base}{p}")
+                .parse()
+                .map_err(|e| ClientError::Net(NetError::BadRequest(format!("uri: {e}"))))
+        };
+        let order_uri = parse(PATH_ORDER)?;
+        let orders_uri = parse(PATH_ORDERS)?;
+        let buf = RequestBuf::new(&signer);
+        let ms = (now_ns() / 1_000_000).max(0) as u64;
+        Ok(OrderClient {
+            cfg: cfg.clone(),
+            ep,
+            driver,
+            h2,
+            signer,
+            gate,
+            core: ClientCore::with_capacity(4096),
+            ids: ClientOrderIds::new(ms),
+            buf,
+            base,
+            order_uri,
+            orders_uri,
+            events: VecDeque::new(),
+            in_doubt: Vec::new(),
+            last_reconnect: None,
+            last_heartbeat: None,
+            heartbeat_id: String::new(),
+            next_tag: OTHER_TAG_BASE,
+            stats: ClientStats::default(),
+        })
+    }
+
+    /// Paper or live (from the risk gate).
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.gate.mode()
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// The lifecycle bookkeeping (order states by client order id).
+    #[must_use]
+    pub fn core(&self) -> &ClientCore {
+        &self.core
+    }
+
+    /// The risk gate.
+    pub fn gate_mut(&mut self) -> &mut RiskGate {
+        &mut self.gate
+    }
+
+    /// Whether the connection is up.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        self.h2.closed_reason().is_none()
+    }
+
+    /// Requests in flight.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.core.in_flight()
+    }
+
+    fn refuse(&mut self, order: &mut Order, class: u16, sink: &mut dyn TransitionSink) {
+        if let Ok(r) = order.rejected_locally(class, now_ns()) {
+            sink.transition(&r);
+        }
+        self.stats.orders_refused += 1;
+    }
+
+    /// The hot path: risk check, take the pre-signed slot `key` from `pool`, sign the request
+    /// (L2 HMAC over a fresh timestamp), hand it to the connection, and record INITIALIZED →
+    /// SUBMITTED. Returns the client order id; the outcome arrives through [`OrderClient::poll`].
+    pub fn submit(
+        &mut self,
+        pool: &PresignedPool,
+        key: SlotKey,
+        intent: OrderIntent,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<u64, SubmitError> {
+        let t_ns = now_ns();
+        let paper = self.gate.mode() == Mode::Paper;
+        if let Err(reason) = self
+            .gate
+            .admit(intent.notional_micros, (t_ns / 1_000_000_000) as u64)
+        {
+            let coid = self.ids.next();
+            let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
+            sink.transition(&rec);
+            let class = if matches!(reason, RiskError::KillSwitch) {
+                LOCAL_KILL_SWITCH
+            } else {
+                LOCAL_RISK_REJECT
+            };
+            self.refuse(&mut order, class, sink);
+            self.core.track(order, [0; 32]);
+            return Err(SubmitError::Refused {
+                client_order_id: coid,
+                reason,
+            });
+        }
+        let taken = match pool.take(
+            &self.signer,
+            key,
+            (t_ns / 1_000_000_000) as u64,
+            &mut self.buf,
+        ) {
+            Ok(t) => t,
+            Err(miss) => {
+                self.gate.closed();
+                return Err(SubmitError::Pool(miss));
+            }
+        };
+        let coid = self.ids.next();
+        let (order, rec) = self.new_order(coid, &intent, paper, t_ns);
+        sink.transition(&rec);
+        self.core.track(order, taken.digest);
+        self.send_buf(coid, Pending::Order(coid), sink)
+    }
+
+    fn new_order(
+        &self,
+        coid: u64,
+        i: &OrderIntent,
+        paper: bool,
+        t_ns: i64,
+    ) -> (Order, ringbolt_bus::Record) {
+        Order::new(
+            coid,
+            i.instrument,
+            i.side,
+            i.price_e8,
+            if paper { 0 } else { i.size_e8 },
+            paper,
+            t_ns,
+        )
+    }
+
+    /// Sends what is in `self.buf` for the orders in `what` (already tracked, INITIALIZED).
+    fn send_buf(
+        &mut self,
+        tag: u64,
+        what: Pending,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<u64, SubmitError> {
+        let coids = match &what {
+            Pending::Order(c) => vec![*c],
+            Pending::Batch(c) => c.clone(),
+            _ => Vec::new(),
+        };
+        // Paper guard: the last line of defence, whatever the pool or caller did.
+        if self.gate.mode() == Mode::Paper {
+            let body = self.buf.body();
+            let all_zero = if coids.len() > 1 {
+                split_batch(body).iter().all(|b| body_is_zero_size(b))
+            } else {
+                body_is_zero_size(body)
+            };
+            if !all_zero {
+                for c in &coids {
+                    if let Some(mut o) = self.core.order_mut(*c).copied() {
+                        self.refuse(&mut o, LOCAL_PAPER_GUARD, sink);
+                        if let Some(slot) = self.core.order_mut(*c) {
+                            *slot = o;
+                        }
+                    }
+                    self.gate.closed();
+                }
+                return Err(SubmitError::PaperGuard(coids.first().copied().unwrap_or(0)));
+            }
+        }
+        let sent = header_map(&self.buf.headers()).and_then(|headers| {
+            let req = PreparedRequest {
+                method: Method::POST,
+                uri: if coids.len() > 1 || self.buf.path() == PATH_ORDERS {
+                    self.orders_uri.clone()
+                } else {
+                    self.order_uri.clone()
+                },
+                headers,
+            };
+            self.h2.send(
+                &mut self.driver,
+                &req,
+                Bytes::copy_from_slice(self.buf.body()),
+                tag,
+            )
+        });
+        let t_ns = now_ns();
+        match sent {
+            Ok(()) => {
+                for c in &coids {
+                    if let Some(o) = self.core.order_mut(*c)
+                        && let Ok(r) = o.submitted(t_ns)
+                    {
+                        sink.transition(&r);
+                    }
+                }
+                self.core.sent(tag, what);
+                self.stats.orders_sent += coids.len() as u64;
+                Ok(tag)
+            }
+            Err(e) => {
+                for c in &coids {
+                    if let Some(mut o) = self.core.order_mut(*c).copied() {
+                        self.refuse(&mut o, LOCAL_NOT_SENT, sink);
+                        if let Some(slot) = self.core.order_mut(*c) {
+                            *slot = o;
+                        }
+                    }
+                    self.gate.closed();
+                }
+                Err(SubmitError::NotSent {
+                    client_order_id: coids.first().copied().unwrap_or(0),
+                    why: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Sends one already-signed order (one-offs, tests). Same rules as [`OrderClient::submit`].
+    pub fn submit_signed(
+        &mut self,
+        order: &SignedOrder,
+        intent: OrderIntent,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<u64, SubmitError> {
+        self.submit_signed_batch(std::slice::from_ref(order), &[intent], sink)
+            .map(|(_, coids)| coids[0])
+    }
+
+    /// `POST /orders` for 1-15 signed orders (their own flags). Returns the request tag and the
+    /// client order ids in body order.
+    pub fn submit_signed_batch(
+        &mut self,
+        orders: &[SignedOrder],
+        intents: &[OrderIntent],
+        sink: &mut dyn TransitionSink,
+    ) -> Result<(u64, Vec<u64>), SubmitError> {
+        let t_ns = now_ns();
+        let paper = self.gate.mode() == Mode::Paper;
+        let mut coids = Vec::with_capacity(orders.len());
+        for (o, i) in orders.iter().zip(intents) {
+            let coid = self.ids.next();
+            let (mut order, rec) = self.new_order(coid, i, paper, t_ns);
+            sink.transition(&rec);
+            if let Err(reason) = self
+                .gate
+                .admit(i.notional_micros, (t_ns / 1_000_000_000) as u64)
+            {
+                let class = if matches!(reason, RiskError::KillSwitch) {
+                    LOCAL_KILL_SWITCH
+                } else {
+                    LOCAL_RISK_REJECT
+                };
+                self.refuse(&mut order, class, sink);
+                self.core.track(order, o.digest);
+                for c in &coids {
+                    if let Some(mut prev) = self.core.order_mut(*c).copied() {
+                        self.refuse(&mut prev, class, sink);
+                        if let Some(slot) = self.core.order_mut(*c) {
+                            *slot = prev;
+                        }
+                        self.gate.closed();
+                    }
+                }
+                return Err(SubmitError::Refused {
+                    client_order_id: coid,
+                    reason,
+                });
+            }
+            self.core.track(order, o.digest);
+            coids.push(coid);
+        }
+        let owner = self.signer.creds().api_key.clone();
+        let (path, body, what, tag) = if orders.len() == 1 {
+            let mut b = Vec::with_capacity(1024);
+            orders[0].write_json(&mut b, &owner, orders[0].post_only, orders[0].defer_exec);
+            (PATH_ORDER, b, Pending::Order(coids[0]), coids[0])
+        } else {
+            let post_only = orders.iter().all(|o| o.post_only);
+            let b = crate::order::batch_body(orders, &owner, post_only, false).map_err(|e| {
+                SubmitError::NotSent {
+                    client_order_id: coids[0],
+                    why: e.to_string(),
+                }
+            })?;
+            let tag = self.other_tag();
+            (
+                PATH_ORDERS,
+                b.into_bytes(),
+                Pending::Batch(coids.clone()),
+                tag,
+            )
+        };
+        self.buf.fill(&self.signer, now_s(), path, &body);
+        self.send_buf(tag, what, sink).map(|t| (t, coids))
+    }
+
+    fn other_tag(&mut self) -> u64 {
+        self.next_tag += 1;
+        self.next_tag
+    }
+
+    /// Sends an arbitrary request (cancels, heartbeats, raw bodies); returns its tag. Its
+    /// response comes back as [`ClientEvent::Finished`] (cancels also move the lifecycles).
+    pub fn send_request(&mut self, req: &HttpRequest, what: Pending) -> Result<u64, ClientError> {
+        let tag = self.other_tag();
+        let pairs: Vec<(&'static str, &[u8])> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_bytes()))
+            .collect();
+        let headers = header_map(&pairs)?;
+        let method = Method::from_bytes(req.method.as_bytes())
+            .map_err(|e| NetError::BadRequest(e.to_string()))?;
+        let uri: http::Uri = format!("{}{}", self.base, req.path)
+            .parse()
+            .map_err(|e| NetError::BadRequest(format!("uri: {e}")))?;
+        let p = PreparedRequest {
+            method,
+            uri,
+            headers,
+        };
+        self.h2
+            .send(&mut self.driver, &p, Bytes::from(req.body.clone()), tag)?;
+        self.core.sent(tag, what);
+        Ok(tag)
+    }
+
+    /// `DELETE /order` (one venue order id) or `DELETE /orders` (several).
+    pub fn cancel(&mut self, order_ids: &[&str]) -> Result<u64, ClientError> {
+        let req = if order_ids.len() == 1 {
+            HttpRequest::cancel_order(&self.signer, now_s(), order_ids[0])
+        } else {
+            HttpRequest::cancel_orders(&self.signer, now_s(), order_ids)
+        };
+        self.send_request(&req, Pending::Cancel)
+    }
+
+    /// Cancels a tracked order by client order id.
+    pub fn cancel_client_order(&mut self, client_order_id: u64) -> Result<u64, ClientError> {
+        let id = self
+            .core
+            .digest(client_order_id)
+            .map(|d| crate::hex::encode_0x(&d))
+            .unwrap_or_default();
+        self.cancel(&[&id])
+    }
+
+    /// `DELETE /cancel-all`.
+    pub fn cancel_all(&mut self) -> Result<u64, ClientError> {
+        let req = HttpRequest::cancel_all(&self.signer, now_s());
+        self.send_request(&req, Pending::Cancel)
+    }
+
+    /// Drives the connection: receives, completes requests (records to `sink`), keeps the
+    /// connection alive (PING, heartbeats) and reconnects after GOAWAY / loss (in-flight orders
+    /// become REJECTED/[`LOCAL_CONN_LOST`], never resent). Waits at most `wait` for I/O in block
+    /// mode. Returns the number of requests completed.
+    pub fn poll(
+        &mut self,
+        wait: Duration,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<usize, ClientError> {
+        self.driver.poll(wait)?;
+        let h2_err = self.h2.poll(&mut self.driver).err();
+        let mut n = 0;
+        while let Some(c) = self.h2.next_completion() {
+            n += 1;
+            let t = now_ns();
+            let (what, closed) = match c.result {
+                Ok(resp) => self
+                    .core
+                    .on_response(c.tag, resp.status, &resp.body, t, sink),
+                Err(_) => {
+                    let (what, closed) = self.core.on_lost(c.tag, t, sink);
+                    if let Finished::Lost(coids) = &what {
+                        self.stats.orders_lost += coids.len() as u64;
+                        for coid in coids {
+                            if let Some(d) = self.core.digest(*coid) {
+                                self.in_doubt.push(d);
+                            }
+                        }
+                    }
+                    (what, closed)
+                }
+            };
+            for _ in 0..closed {
+                self.gate.closed();
+            }
+            self.events
+                .push_back(ClientEvent::Finished { tag: c.tag, what });
+        }
+        if let Some(reason) = h2_err
+            .map(|e| e.to_string())
+            .or_else(|| self.h2.closed_reason().map(str::to_owned))
+        {
+            self.try_reconnect(reason)?;
+        } else {
+            self.keepalive()?;
+        }
+        Ok(n)
+    }
+
+    fn try_reconnect(&mut self, reason: String) -> Result<(), ClientError> {
+        if self
+            .last_reconnect
+            .is_some_and(|t| t.elapsed() < self.cfg.reconnect_backoff)
+        {
+            return Ok(());
+        }
+        self.last_reconnect = Some(Instant::now());
+        self.h2.reconnect(&mut self.driver)?;
+        // Completions for requests the old connection still held (none normally: poll failed
+        // them already) are processed on the next poll.
+        self.stats.reconnects += 1;
+        self.events.push_back(ClientEvent::Reconnected { reason });
+        if !self.in_doubt.is_empty() {
+            let ids: Vec<String> = self
+                .in_doubt
+                .drain(..)
+                .map(|d| crate::hex::encode_0x(&d))
+                .collect();
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let _ = self.cancel(&refs)?;
+        }
+        Ok(())
+    }
+
+    fn keepalive(&mut self) -> Result<(), ClientError> {
+        let Some(every) = self.cfg.heartbeat_interval else {
+            return Ok(());
+        };
+        if self.last_heartbeat.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.last_heartbeat = Some(Instant::now());
+        let req = HttpRequest::heartbeat(&self.signer, now_s(), &self.heartbeat_id);
+        self.send_request(&req, Pending::Heartbeat)?;
+        self.stats.heartbeats_sent += 1;
+        Ok(())
+    }
+
+    /// Takes the events produced so far.
+    pub fn events(&mut self) -> impl Iterator<Item = ClientEvent> + '_ {
+        self.events.drain(..)
+    }
+
+    /// Polls until request `tag` finishes or `timeout` passes; other events stay queued.
+    pub fn wait_for(
+        &mut self,
+        tag: u64,
+        timeout: Duration,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<Option<Finished>, ClientError> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self
+                .events
+                .iter()
+                .position(|e| matches!(e, ClientEvent::Finished { tag: t, .. } if *t == tag))
+                && let Some(ClientEvent::Finished { what, .. }) = self.events.remove(i)
+            {
+                return Ok(Some(what));
+            }
+            if Instant::now() >= end {
+                return Ok(None);
+            }
+            self.poll(Duration::from_millis(1), sink)?;
+        }
+    }
+
+    /// Closes the connection.
+    pub fn shutdown(self) {
+        let OrderClient { mut driver, h2, .. } = self;
+        h2.shutdown(&mut driver);
+    }
+
+    /// The endpoint (host, port, TLS).
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+}
+
+/// Splits a `POST /orders` body into its element objects (top-level commas).
+fn split_batch(body: &[u8]) -> Vec<&[u8]> {
+    let inner = body
+        .strip_prefix(b"[")
+        .and_then(|b| b.strip_suffix(b"]"))
+        .unwrap_or(body);
+    let mut out = Vec::new();
+    let (mut depth, mut start, mut in_str, mut esc) = (0i32, 0usize, false, false);
+    for (i, &c) in inner.iter().enumerate() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&inner[start..]);
+    out
+}
+
+/// API credentials through the L1 flow: `POST /auth/api-key`, and when the key exists already
+/// (any 4xx), `GET /auth/derive-api-key` — what the reference's `create_or_derive_api_creds`
+/// does. Uses its own short-lived connection.
+pub fn create_or_derive_api_creds(
+    cfg: &ClientConfig,
+    key: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+) -> Result<ApiCreds, ClientError> {
+    let ep = cfg.endpoint()?;
+    let mut driver = Driver::new(&cfg.driver)?;
+    let mut h2 = H2Client::connect(&mut driver, &ep, &cfg.h2)?;
+    let base = cfg.base();
+    let mut ask = |req: HttpRequest, path: &'static str| -> Result<(u16, Vec<u8>), ClientError> {
+        let pairs: Vec<(&'static str, &[u8])> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_bytes()))
+            .collect();
+        let p = PreparedRequest {
+            method: Method::from_bytes(req.method.as_bytes())
+                .map_err(|e| NetError::BadRequest(e.to_string()))?,
+            uri: format!("{base}{path}")
+                .parse()
+                .map_err(|e| NetError::BadRequest(format!("uri: {e}")))?,
+            headers: header_map(&pairs)?,
+        };
+        h2.send(&mut driver, &p, Bytes::from(req.body), 1)?;
+        let end = Instant::now() + cfg.h2.request_timeout;
+        while Instant::now() < end {
+            driver.poll(Duration::from_millis(1))?;
+            h2.poll(&mut driver)?;
+            if let Some(c) = h2.next_completion() {
+                let r = c.result?;
+                return Ok((r.status, r.body));
+            }
+        }
+        Err(ClientError::Timeout(path))
+    };
+    let ts = now_s();
+    let h = crate::auth::l1_headers(key, chain_id, ts, nonce)?;
+    let (mut status, mut body) = ask(
+        HttpRequest::create_api_key(h),
+        crate::request::PATH_CREATE_API_KEY,
+    )?;
+    let mut path = crate::request::PATH_CREATE_API_KEY;
+    if (400..500).contains(&status) && status != 401 {
+        let h = crate::auth::l1_headers(key, chain_id, ts, nonce)?;
+        (status, body) = ask(
+            HttpRequest::derive_api_key(h),
+            crate::request::PATH_DERIVE_API_KEY,
+        )?;
+        path = crate::request::PATH_DERIVE_API_KEY;
+    }
+    let venue_err = |status: u16, body: &[u8]| ClientError::Venue {
+        path,
+        status,
+        body: String::from_utf8_lossy(body).chars().take(200).collect(),
+    };
+    if status != 200 {
+        return Err(venue_err(status, &body));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Creds {
+        api_key: String,
+        secret: String,
+        passphrase: String,
+    }
+    // The body holds the secret: never echo it in the error.
+    let c: Creds = serde_json::from_slice(&body).map_err(|_| ClientError::Venue {
+        path,
+        status,
+        body: "unparseable credentials".into(),
+    })?;
+    Ok(ApiCreds::new(c.api_key, c.secret, c.passphrase))
+}
