@@ -9,6 +9,7 @@ mod exec_cmd;
 mod features_cmd;
 mod feeds_cmd;
 mod machine;
+mod replay_cmd;
 mod service;
 mod trade_cmd;
 
@@ -57,6 +58,9 @@ enum Command {
         #[command(subcommand)]
         command: archive_cmd::ReportCommand,
     },
+    /// The offline twin of `trade`: feed an archive through the same decision code, optionally
+    /// checking 100% decision parity with the archived live decisions (`--check-parity`).
+    Replay(replay_cmd::ReplayArgs),
     /// Run a benchmark and print its results (`--json` for machine-readable output).
     Bench {
         #[command(subcommand)]
@@ -85,6 +89,7 @@ fn main() -> Result<()> {
         Command::Emulate(args) => emulate_cmd::run(args),
         Command::Demo(args) => demo::run(&args),
         Command::Trade(args) => trade_cmd::run(&args),
+        Command::Replay(args) => replay_cmd::run(&args),
         Command::Features { command } => features_cmd::run(command),
     }
 }

@@ -15,19 +15,16 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hdrhistogram::Histogram;
 use ringbolt_bus::{Consumer, Poll, Publisher, Record, Segment, SegmentConfig, Start, now_ns};
-use ringbolt_decide::engine::{Engine, Reason};
+use ringbolt_decide::engine::Reason;
 use ringbolt_decide::features::N_FEATURES;
-use ringbolt_decide::market::InstrumentRole;
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, SlotLink};
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
 use ringbolt_decide::{DecideConfig, schema_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::bench::{Percentiles, pin};
-
-/// Instrument ids of input segment `k` are mapped to `k × SEGMENT_ID_SPAN + id` in the engine.
-pub const SEGMENT_ID_SPAN: u32 = 8192;
 
 /// Options of `ringbolt trade`.
 #[derive(Debug, Args)]
@@ -226,9 +223,8 @@ pub fn run(args: &TradeArgs) -> Result<()> {
     liveness.set_ready()?;
 
     pin(tc.reflex_core);
-    let mut engine = Engine::new(cfg.decide.clone());
+    let mut pipeline = Pipeline::new(cfg.decide.clone(), segments.len(), has_model);
     let mut iterations = 0u32;
-    let mut looked_up = vec![false; segments.len() * SEGMENT_ID_SPAN as usize];
     let mut reflex_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)?;
     let mut rec = Record::zeroed();
     let started = Instant::now();
@@ -236,8 +232,11 @@ pub fn run(args: &TradeArgs) -> Result<()> {
     let mut seen_data = false;
     let mut lost = 0u64;
     let mut published = 0u64;
-    let mut unmapped = 0u64;
     let mut idle = 0u32;
+    let mut slots = SlotLink {
+        features: &features,
+        probs: &probs,
+    };
     loop {
         iterations = iterations.wrapping_add(1);
         if iterations.is_multiple_of(1024) {
@@ -259,31 +258,14 @@ pub fn run(args: &TradeArgs) -> Result<()> {
                 Poll::Retired => bail!("input segment was retired (recreated with another layout)"),
             }
             got = true;
-            // Map the instrument into the engine's id space; look it up once (off the hot path).
-            if rec.instrument < SEGMENT_ID_SPAN {
-                let id = *k as u32 * SEGMENT_ID_SPAN + rec.instrument;
-                if !looked_up[id as usize] && engine.state.role(id) == InstrumentRole::Unknown {
-                    looked_up[id as usize] = true;
-                    if let Some((venue, name)) = segments[*k].instrument(rec.instrument)
-                        && let Err(e) = engine.register_instrument(id, venue, &name)
-                    {
-                        tracing::warn!("instrument {}: {e}", rec.instrument);
-                    }
-                }
-                rec.instrument = id;
-            } else {
-                unmapped += 1;
-            }
             let t0 = Instant::now();
-            let (update, want_score) = engine.update(&rec);
-            if want_score && has_model {
-                let ts = engine.state.now_ns;
-                features.publish(engine.compute_features(), ts);
-            }
-            let model = if has_model { probs.latest() } else { None };
-            let output = engine.decide_after(&rec, update, model);
-            if let Some(mut d) = output.decision {
-                d.instrument %= SEGMENT_ID_SPAN;
+            let seg = &segments[*k];
+            let decision = if has_model {
+                pipeline.process(*k, &mut rec, |id| seg.instrument(id), &mut slots)
+            } else {
+                pipeline.process(*k, &mut rec, |id| seg.instrument(id), &mut NoModel)
+            };
+            if let Some(mut d) = decision {
                 d.publish_ts_ns = now_ns();
                 writer.publish(&d);
                 published += 1;
@@ -320,7 +302,7 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         ),
         None => None,
     };
-    let st = engine.stats;
+    let st = pipeline.engine.stats;
     let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
         .iter()
         .map(|r| (r.as_str().to_owned(), json!(st.by_reason[*r as usize])))
@@ -334,8 +316,9 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         "model_scores": scores.load(Ordering::Relaxed),
         "evaluator": tc.evaluator,
         "lost_records": lost,
-        "unmapped_instruments": unmapped,
-        "input_errors": engine.state.errors,
+        "unmapped_instruments": pipeline.unmapped,
+        "registration_errors": pipeline.registration_errors,
+        "input_errors": pipeline.engine.state.errors,
         "reflex_pass_ns": Percentiles::of(&reflex_hist),
         "model_score_ns": model_hist.as_ref().map(Percentiles::of),
         "output_segment": tc.output,

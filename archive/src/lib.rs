@@ -5,6 +5,7 @@
 //! - [`writer`]: Parquet writer settings (zstd, dictionaries, delta encoding, statistics);
 //! - [`layout`]: partition paths, windows, durable file operations, the disk guard;
 //! - [`archiver`]: the consume → batch → commit loop, its crash recovery and the `gaps` table;
+//! - [`reader`]: archived rows back into bus records in bus order (replay, training export);
 //! - [`report`]: the offline summary of an archive (row counts, bytes, coverage, gaps);
 //! - [`synth`]: a realistic synthetic producer used by the tests and the benchmark.
 //!
@@ -14,6 +15,7 @@
 pub mod archiver;
 pub mod config;
 pub mod layout;
+pub mod reader;
 pub mod report;
 pub mod synth;
 pub mod tables;
@@ -61,6 +63,14 @@ pub enum ArchiveError {
     #[error("archive state {path} is corrupt: {message}")]
     State {
         /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file is not what this build reads (schema version, missing column, wrong type).
+    #[error("archive file {path}: {message}")]
+    Format {
+        /// The file or root.
         path: PathBuf,
         /// What is wrong.
         message: String,

@@ -26,6 +26,14 @@ use ringbolt_bus::{
     OrderState, OrderTransition, Record, RecordKind, Side, TopOfBook, Trade,
 };
 
+/// Version of the archive's table schemas, written in every file's metadata under
+/// [`SCHEMA_VERSION_KEY`]. History: 1 (no key) = first release; 2 = `instrument_id` (the bus
+/// instrument id, needed to rebuild records exactly for `ringbolt replay`) and `price_type`
+/// codes other than 0-3 kept as `unknown_<code>`.
+pub const ARCHIVE_SCHEMA_VERSION: u32 = 2;
+/// Parquet key-value metadata key holding [`ARCHIVE_SCHEMA_VERSION`].
+pub const SCHEMA_VERSION_KEY: &str = "ringbolt.archive_schema_version";
+
 /// Largest magnitude a `DECIMAL(18, s)` holds (exclusive).
 pub const DECIMAL18_LIMIT: i64 = 1_000_000_000_000_000_000;
 
@@ -162,6 +170,7 @@ impl Table {
                 Field::new("exchange_ts", ts_type(), true),
                 Field::new("venue_seq", DataType::UInt64, true),
                 Field::new("instrument", dict_type(), false),
+                Field::new("instrument_id", DataType::UInt32, false),
                 Field::new("stream", DataType::UInt8, false),
                 Field::new("flags", DataType::UInt8, false),
             ]
@@ -265,6 +274,10 @@ impl Table {
             (
                 "ringbolt.bus_layout_version".to_owned(),
                 ringbolt_bus::LAYOUT_VERSION.to_string(),
+            ),
+            (
+                SCHEMA_VERSION_KEY.to_owned(),
+                ARCHIVE_SCHEMA_VERSION.to_string(),
             ),
         ];
         Arc::new(
@@ -486,6 +499,12 @@ pub fn build_batch(
         )?));
     }
     cols.push(Arc::new(
+        records
+            .iter()
+            .map(|r| r.instrument)
+            .collect::<UInt32Array>(),
+    ));
+    cols.push(Arc::new(
         records.iter().map(|r| r.stream).collect::<UInt8Array>(),
     ));
     cols.push(Arc::new(
@@ -544,15 +563,7 @@ pub fn build_batch(
             }
             cols.push(Arc::new(e18.finish().with_precision_and_scale(38, 18)?));
             cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(dict_codes(b.iter().map(|x| x.price_type), |c| {
-                match c {
-                    1 => "index",
-                    2 => "mark",
-                    3 => "twap",
-                    _ => "unknown",
-                }
-                .to_owned()
-            }));
+            cols.push(dict_codes(b.iter().map(|x| x.price_type), price_type_name));
         }
         Table::Funding => {
             let b = bodies::<Funding>(records);
@@ -697,6 +708,18 @@ pub fn build_batch(
     }
     let batch = RecordBatch::try_new(table.schema(), cols)?;
     Ok((batch, range.bad))
+}
+
+/// The name of an `IndexPrice.price_type` code (`unknown` = 0, not given).
+#[must_use]
+pub fn price_type_name(code: u8) -> String {
+    match code {
+        0 => "unknown".to_owned(),
+        1 => "index".to_owned(),
+        2 => "mark".to_owned(),
+        3 => "twap".to_owned(),
+        other => format!("unknown_{other}"),
+    }
 }
 
 /// The name of a heartbeat role code.

@@ -4,7 +4,7 @@
 //! handed, uses event time only, and allocates nothing after [`Engine::new`]. Replaying the same
 //! records with the same probabilities reproduces every decision bit for bit.
 
-use ringbolt_bus::{Decision, PRICE_SCALE, Record, SIZE_SCALE, Side, Venue};
+use ringbolt_bus::{Decision, PRICE_SCALE, PROB_SCALE, Record, SIZE_SCALE, Side, Venue};
 
 use crate::config::{DecideConfig, MarketParams};
 use crate::fair::{buy_edge, lognormal_up_probability};
@@ -363,7 +363,9 @@ impl Engine {
             Some(m) => {
                 d.feature_schema_hash = schema;
                 self.stats.model_decisions += 1;
-                m.p_up.clamp(crate::fair::P_MIN, 1.0 - crate::fair::P_MIN)
+                // On the bus's probability grid, so the recorded value is exactly the one used
+                // (replay feeds it back bit for bit).
+                model_prob_fixed(m.p_up) as f64 / PROB_SCALE as f64
             }
             None if self.cfg.allow_baseline => lognormal_up_probability(spot, w.strike, sigma, tau),
             None => return (Reason::NoModel, 0, None),
@@ -459,6 +461,13 @@ impl Engine {
         }
         (Reason::Fired, instrument, Some(intent))
     }
+}
+
+/// A model probability as the engine uses it: clamped to [`crate::fair::P_MIN`,
+/// 1 − `P_MIN`] and rounded to the bus's [`PROB_SCALE`] grid (the `Decision.probability` value).
+#[must_use]
+pub fn model_prob_fixed(p_up: f64) -> i64 {
+    prob_fixed(p_up.clamp(crate::fair::P_MIN, 1.0 - crate::fair::P_MIN))
 }
 
 /// The event time of a record as the engine sees it (re-exported for drivers).

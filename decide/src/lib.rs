@@ -16,10 +16,13 @@ pub mod features;
 pub mod market;
 pub mod model;
 pub mod num;
+pub mod parity;
+pub mod pipeline;
 pub mod slot;
 pub mod synth;
 
 pub use config::{DecideConfig, MarketParams, RiskConfig};
 pub use engine::{Engine, OrderIntent, Output, Reason};
 pub use features::{CATALOGUE, N_FEATURES, schema_hash};
+pub use pipeline::{ModelLink, Pipeline, SEGMENT_ID_SPAN};
 pub use slot::{FeatureSlot, ModelProb, ProbSlot};

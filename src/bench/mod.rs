@@ -7,6 +7,7 @@ mod decide;
 mod exec;
 mod net;
 mod parse;
+mod replay;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -28,6 +29,9 @@ pub enum BenchArea {
     Exec(exec::ExecBenchArgs),
     /// Feed parsing: ringbolt's venue adapters vs serde_json::Value, and Polymarket book apply.
     Parse(parse::ParseBenchArgs),
+    /// The offline twin: archive → bus records → decide path with parity, events/s on one core;
+    /// raw arrow-rs Parquet read as the read-side peer.
+    Replay(replay::ReplayBenchArgs),
     /// Loopback TCP / WebSocket / HTTP/2 latency and throughput: ringbolt (spin, block,
     /// fallback) vs tokio, tokio-tungstenite and hyper, in one run against the same servers.
     Net(net::NetBenchArgs),
@@ -41,6 +45,7 @@ pub fn run(area: BenchArea) -> Result<()> {
     match area {
         BenchArea::Archive(args) => archive::run(&args),
         BenchArea::Bus(args) => bus::run(&args),
+        BenchArea::Replay(args) => replay::run(&args),
         BenchArea::BusEcho(args) => bus::echo(&args),
         BenchArea::Decide(args) => decide::run(&args),
         BenchArea::Exec(args) => exec::run(&args),

@@ -1,0 +1,532 @@
+//! `ringbolt replay --archive DIR [--check-parity]`: the offline twin of `ringbolt trade`.
+//!
+//! Reads a Parquet archive written by `ringbolt archive`, rebuilds the bus records of the trade
+//! process's input segments exactly (archive schema ≥ 2), and feeds them in their recorded bus
+//! order through [`Pipeline::process`] — the very function the live reflex thread runs. The model
+//! path is asynchronous live, so with `--model recorded` (the default) each decision uses the
+//! probability the archived live decision recorded (the engine quantises it to the bus grid, so
+//! the recorded value is bit-exact); the feature vectors are re-scored by the configured
+//! ensemble to check that every recorded probability is the model's output on one of the
+//! replayed vectors. `--check-parity` compares every replayed decision with the archived one and
+//! exits non-zero at the first divergence, printing its context.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ringbolt_archive::reader::{ArchiveReader, Row, WindowRows, decisions_by_number};
+use ringbolt_archive::tables::Table;
+use ringbolt_bus::{Record, RecordKind, Venue};
+use ringbolt_decide::engine::Reason;
+use ringbolt_decide::features::{CATALOGUE, N_FEATURES, compute};
+use ringbolt_decide::model::EvaluatorKind;
+use ringbolt_decide::parity::{ParityChecker, describe};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, RecordedLink, RecordedProb, Scorer, SyncLink};
+use serde_json::json;
+
+use crate::trade_cmd::{FileConfig, load_config, load_ensemble};
+
+/// Where decisions take their model probability from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelMode {
+    /// The probability each archived live decision used (parity with an asynchronous model).
+    Recorded,
+    /// Score the ensemble synchronously on every feature vector (a zero-latency model path).
+    Sync,
+    /// No model: the baseline (or `no_model`) decides.
+    None,
+}
+
+/// Options of `ringbolt replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Archive root written by `ringbolt archive`.
+    #[arg(long)]
+    pub archive: PathBuf,
+    /// The trade configuration the live run used (`[trade]` inputs/evaluator/model, `[decide]`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only this UTC date (`YYYY-MM-DD`).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Compare every replayed decision with the archived live one; exit non-zero on divergence.
+    #[arg(long)]
+    pub check_parity: bool,
+    /// Segment holding the live decisions (default: `[trade] output`, else the only one).
+    #[arg(long)]
+    pub decisions_segment: Option<String>,
+    /// Producer epoch of the decisions segment to compare (default: the first).
+    #[arg(long)]
+    pub epoch: Option<u64>,
+    /// Model probability source.
+    #[arg(long, value_enum, default_value_t = ModelMode::Recorded)]
+    pub model: ModelMode,
+    /// Do not re-score feature vectors to verify recorded model probabilities.
+    #[arg(long)]
+    pub no_verify_model: bool,
+    /// Events shown before a divergence.
+    #[arg(long, default_value_t = 12)]
+    pub context: usize,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct Outcome {
+    /// JSON summary.
+    pub summary: serde_json::Value,
+    /// Parity verdict when checked.
+    pub parity_passed: Option<bool>,
+    /// Records fed to the pipeline.
+    pub events: u64,
+    /// Time spent reading Parquet (s).
+    pub read_s: f64,
+    /// Time spent in the decision pipeline (s).
+    pub decide_s: f64,
+}
+
+/// Feature lines printed for a divergence.
+const MAX_FEATURE_LINES: usize = 40;
+
+struct Divergent {
+    text: String,
+    features: [f32; N_FEATURES],
+    decision_no: u64,
+}
+
+/// Runs `ringbolt replay`.
+pub fn run(a: &ReplayArgs) -> Result<()> {
+    let out = replay(a, None)?;
+    println!("{}", serde_json::to_string(&out.summary)?);
+    if out.parity_passed == Some(false) {
+        bail!("decision parity failed (see the divergence above)");
+    }
+    Ok(())
+}
+
+enum Link {
+    None(NoModel),
+    Recorded(Box<RecordedLink>),
+    Sync(Box<SyncLink>),
+}
+
+fn process(
+    pipeline: &mut Pipeline,
+    link: &mut Link,
+    k: usize,
+    rec: &mut Record,
+    names: impl FnOnce(u32) -> Option<(Venue, String)>,
+) -> Option<Record> {
+    match link {
+        Link::None(l) => pipeline.process(k, rec, names, l),
+        Link::Recorded(l) => pipeline.process(k, rec, names, l.as_mut()),
+        Link::Sync(l) => pipeline.process(k, rec, names, l.as_mut()),
+    }
+}
+
+/// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
+/// the feature vector there in the summary (used to show what moved before a divergence).
+#[allow(clippy::too_many_lines)]
+pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
+    let cfg: FileConfig = match &a.config {
+        Some(p) => load_config(p)?,
+        None => FileConfig::default(),
+    };
+    let mut reader = ArchiveReader::open(&a.archive)
+        .with_context(|| format!("opening archive {}", a.archive.display()))?;
+    let date = a.date.as_deref();
+    let t_read0 = Instant::now();
+    let decisions = reader.read_all(&[Table::Decisions], date, &|_| true)?;
+    let mut read_s = t_read0.elapsed().as_secs_f64();
+    let mut decision_segments: Vec<String> = decisions
+        .rows
+        .iter()
+        .map(|r| decisions.segments[r.segment as usize].clone())
+        .collect();
+    decision_segments.sort();
+    decision_segments.dedup();
+    let dec_segment = match &a.decisions_segment {
+        Some(s) => Some(s.clone()),
+        None if decision_segments.contains(&cfg.trade.output) => Some(cfg.trade.output.clone()),
+        None if decision_segments.len() == 1 => decision_segments.first().cloned(),
+        None if decision_segments.is_empty() => None,
+        None => bail!(
+            "decisions of several segments in the archive ({decision_segments:?}): pick one with \
+             --decisions-segment"
+        ),
+    };
+    let (live, epochs) = match &dec_segment {
+        Some(s) => decisions_by_number(&decisions, s, a.epoch),
+        None => (Vec::new(), Vec::new()),
+    };
+    if epochs.len() > 1 {
+        tracing::warn!(
+            ?epochs,
+            "decisions from several trade sessions (producer epochs); comparing epoch {}",
+            a.epoch.or(epochs.first().copied()).unwrap_or(0)
+        );
+    }
+    if a.check_parity && live.is_empty() {
+        bail!(
+            "--check-parity: the archive holds no decision records{}",
+            dec_segment.map_or_else(String::new, |s| format!(" of segment {s}"))
+        );
+    }
+    if a.check_parity
+        && a.model != ModelMode::Recorded
+        && cfg.trade.evaluator != EvaluatorKind::Baseline
+    {
+        bail!(
+            "--check-parity with a model needs --model recorded (the live model path is asynchronous)"
+        );
+    }
+
+    // Input segments: the config's, else every segment that is neither a decision segment nor
+    // the archiver's own.
+    let inputs: Option<Vec<String>> = a.config.as_ref().map(|_| cfg.trade.inputs.clone());
+    let excluded: Vec<String> = decision_segments
+        .iter()
+        .cloned()
+        .chain([ringbolt_archive::archiver::SELF_SOURCE.to_owned()])
+        .collect();
+    let keep = |s: &str| match &inputs {
+        Some(list) => list.iter().any(|x| x == s),
+        None => !excluded.iter().any(|x| x == s),
+    };
+    let max_segments = inputs.as_ref().map_or(8, |l| l.len().max(1));
+
+    let has_model = cfg.trade.evaluator != EvaluatorKind::Baseline && a.model != ModelMode::None;
+    let scorer = |required: bool| -> Result<Option<Scorer>> {
+        match load_ensemble(cfg.trade.evaluator, cfg.trade.model_dir.as_deref()) {
+            Ok(Some(e)) => Ok(Some(Scorer::new(e))),
+            Ok(None) => Ok(None),
+            Err(e) if !required => {
+                tracing::warn!("model not loaded, recorded probabilities are not verified: {e:#}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let mut link = if !has_model {
+        Link::None(NoModel)
+    } else {
+        match a.model {
+            ModelMode::None => Link::None(NoModel),
+            ModelMode::Sync => Link::Sync(Box::new(SyncLink {
+                scorer: scorer(true)?.context("--model sync needs a model evaluator")?,
+            })),
+            ModelMode::Recorded => {
+                let by_decision = live
+                    .iter()
+                    .map(|r| r.as_ref().and_then(RecordedProb::of))
+                    .collect();
+                let s = if a.no_verify_model {
+                    None
+                } else {
+                    scorer(false)?
+                };
+                Link::Recorded(Box::new(RecordedLink::new(by_decision, s, &cfg.decide)))
+            }
+        }
+    };
+    let mut pipeline = Pipeline::new(cfg.decide.clone(), max_segments, has_model);
+    let mut parity =
+        (a.check_parity && stop_after.is_none()).then(|| ParityChecker::new(live.clone()));
+
+    let tables: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Gaps)
+        .collect();
+    let windows = reader.windows(&tables, date);
+    let pb = if a.no_progress || stop_after.is_some() {
+        ProgressBar::hidden()
+    } else {
+        let pb =
+            ProgressBar::with_draw_target(Some(windows.len() as u64), ProgressDrawTarget::stderr());
+        pb.set_style(ProgressStyle::with_template(
+            "{spinner} replay [{elapsed_precise}] {wide_bar} {pos}/{len} windows {msg}",
+        )?);
+        pb
+    };
+    let mut seg_k: HashMap<u16, usize> = HashMap::new();
+    let mut rows = WindowRows::default();
+    let mut events = 0u64;
+    let mut decide_time = Duration::ZERO;
+    let mut history: VecDeque<Row> = VecDeque::with_capacity(a.context + 1);
+    let mut divergent: Option<Divergent> = None;
+    let mut stopped_features: Option<[f32; N_FEATURES]> = None;
+    let mut decisions_made = 0u64;
+    'windows: for key in &windows {
+        rows.rows.clear();
+        let t0 = Instant::now();
+        reader.read_window(key, &tables, &keep, &mut rows)?;
+        read_s += t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for row in &rows.rows {
+            let n_seg = seg_k.len();
+            let k = *seg_k.entry(row.segment).or_insert(n_seg);
+            if k >= max_segments {
+                bail!(
+                    "more than {max_segments} input segments in the archive; give --config with \
+                     [trade] inputs"
+                );
+            }
+            if parity.is_some() && a.context > 0 {
+                if history.len() == a.context {
+                    history.pop_front();
+                }
+                history.push_back(*row);
+            }
+            let mut rec = row.record;
+            events += 1;
+            let seg = row.segment;
+            let r = &reader;
+            let decision = process(&mut pipeline, &mut link, k, &mut rec, |id| {
+                r.instrument(seg, id).map(|(v, n)| (v, n.to_string()))
+            });
+            let Some(d) = decision else { continue };
+            decisions_made += 1;
+            if stop_after == Some(d.venue_seq) {
+                let mut f = [0f32; N_FEATURES];
+                compute(&pipeline.engine.state, &mut f);
+                stopped_features = Some(f);
+                break 'windows;
+            }
+            if let Some(p) = &mut parity
+                && p.check(&d)
+                && let Some(first) = &p.first
+            {
+                let mut f = [0f32; N_FEATURES];
+                compute(&pipeline.engine.state, &mut f);
+                divergent = Some(Divergent {
+                    text: divergence_text(first, &history, &reader),
+                    features: f,
+                    decision_no: first.decision_no,
+                });
+            }
+        }
+        decide_time += t1.elapsed();
+        pb.inc(1);
+        pb.set_message(format!(
+            "{events} events, {decisions_made} decisions, {:.2}M events/s",
+            events as f64 / decide_time.as_secs_f64().max(1e-9) / 1e6
+        ));
+    }
+    pb.finish_and_clear();
+    if let Some(p) = &mut parity {
+        p.finish();
+        if divergent.is_none()
+            && let Some(first) = &p.first
+        {
+            divergent = Some(Divergent {
+                text: divergence_text(first, &history, &reader),
+                features: [0.0; N_FEATURES],
+                decision_no: first.decision_no,
+            });
+        }
+    }
+    let decide_s = decide_time.as_secs_f64();
+
+    let st = pipeline.engine.stats;
+    let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), json!(st.by_reason[*r as usize])))
+        .collect();
+    let model = match &link {
+        Link::None(_) => json!({"mode": "none"}),
+        Link::Recorded(l) => json!({
+            "mode": "recorded",
+            "verified": l.scorer.is_some(),
+            "recorded_probabilities_matched": l.verified,
+            "recorded_probabilities_unmatched": l.unverified,
+            "first_unmatched_decision": l.first_unverified,
+            "vectors_scored": l.scorer.as_ref().map_or(0, |s| s.scored),
+            "decisions_without_archived_record": l.missing,
+        }),
+        Link::Sync(l) => json!({"mode": "sync", "vectors_scored": l.scorer.scored}),
+    };
+    let mut parity_passed = None;
+    let parity_json = parity.as_ref().map(|p| {
+        let model_ok = match &link {
+            Link::Recorded(l) => l.unverified == 0,
+            _ => true,
+        };
+        let passed = p.passed() && model_ok;
+        parity_passed = Some(passed);
+        let (only_live, only_replay) = p.fire_set_differences();
+        json!({
+            "passed": passed,
+            "decisions_live": p.live_decisions(),
+            "decisions_replayed": p.replayed,
+            "decisions_matched": p.matched,
+            "decisions_mismatched": p.mismatched,
+            "no_fire_reason_only_mismatches": p.reason_only,
+            "decisions_not_archived": p.not_archived,
+            "fires_live": p.live_fires(),
+            "fires_replayed": p.replay_fires(),
+            "fire_sets_equal": p.fire_sets_equal(),
+            "fires_only_live": only_live,
+            "fires_only_replay": only_replay,
+            "model_probabilities_verified": model_ok,
+            "first_divergence": p.first.as_ref().map(|d| d.decision_no),
+        })
+    });
+    if let Some(d) = &divergent {
+        eprintln!("{}", d.text);
+        // What moved between the last agreeing decision and the divergent one (replay side;
+        // live feature vectors are not on the bus).
+        if d.decision_no > 1 && stop_after.is_none() {
+            match replay(a, Some(d.decision_no - 1)) {
+                Ok(prev) => {
+                    if let Some(f0) = prev
+                        .summary
+                        .get("features_at_stop")
+                        .and_then(|v| v.as_array())
+                    {
+                        eprintln!(
+                            "features that moved between decision #{} (agreeing) and #{} (replay side):",
+                            d.decision_no - 1,
+                            d.decision_no
+                        );
+                        let moved: Vec<(&str, f32, f32)> = CATALOGUE
+                            .iter()
+                            .enumerate()
+                            .map(|(i, spec)| {
+                                let before =
+                                    f0.get(i).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+                                        as f32;
+                                (spec.name, before, d.features[i])
+                            })
+                            .filter(|(_, b, a)| b.to_bits() != a.to_bits())
+                            .collect();
+                        for (name, before, after) in moved.iter().take(MAX_FEATURE_LINES) {
+                            eprintln!("  {name:<32} {before:>16} -> {after:<16}");
+                        }
+                        if moved.len() > MAX_FEATURE_LINES {
+                            eprintln!("  … and {} more", moved.len() - MAX_FEATURE_LINES);
+                        }
+                    }
+                }
+                Err(e) => eprintln!("(could not replay to the previous decision: {e:#})"),
+            }
+        }
+    }
+    let summary = json!({
+        "archive": a.archive,
+        "date": a.date,
+        "windows": windows.len(),
+        "events": events,
+        "decisions": st.decisions,
+        "fired": st.by_reason[Reason::Fired as usize],
+        "by_reason": by_reason,
+        "model_decisions": st.model_decisions,
+        "feature_vectors": st.feature_vectors,
+        "model": model,
+        "parity": parity_json,
+        "input_errors": pipeline.engine.state.errors,
+        "unmapped_instruments": pipeline.unmapped,
+        "registration_errors": pipeline.registration_errors,
+        "read": reader.stats,
+        "read_s": read_s,
+        "decide_s": decide_s,
+        "decide_events_per_s": events as f64 / decide_s.max(1e-9),
+        "decisions_segment": dec_segment,
+        "decision_epochs": epochs,
+        "features_at_stop": stopped_features.map(|f| f.to_vec()),
+    });
+    Ok(Outcome {
+        summary,
+        parity_passed,
+        events,
+        read_s,
+        decide_s,
+    })
+}
+
+fn divergence_text(
+    d: &ringbolt_decide::parity::Divergence,
+    history: &VecDeque<Row>,
+    reader: &ArchiveReader,
+) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "PARITY FAILED at decision #{}", d.decision_no);
+    let _ = writeln!(
+        s,
+        "  live:   {}",
+        d.live
+            .as_ref()
+            .map_or_else(|| "(no such live decision)".to_owned(), describe)
+    );
+    let _ = writeln!(
+        s,
+        "  replay: {}",
+        d.replay
+            .as_ref()
+            .map_or_else(|| "(replay made no such decision)".to_owned(), describe)
+    );
+    if !d.fields.is_empty() {
+        let _ = writeln!(s, "  differing fields:");
+        for f in &d.fields {
+            let _ = writeln!(
+                s,
+                "    {:<22} live={:<22} replay={}",
+                f.field, f.live, f.replay
+            );
+        }
+    }
+    if !history.is_empty() && d.replay.is_some() {
+        let _ = writeln!(
+            s,
+            "  the {} events up to the trigger (bus order):",
+            history.len()
+        );
+        for row in history {
+            let r = &row.record;
+            let name = reader
+                .instrument(row.segment, r.instrument)
+                .map_or_else(|| format!("#{}", r.instrument), |(_, n)| n.to_string());
+            let seg = reader
+                .segments()
+                .get(row.segment as usize)
+                .map_or("?", String::as_str);
+            let kind = RecordKind::from_u8(r.kind).map_or("?", RecordKind::as_str);
+            let venue = Venue::from_u8(r.venue).map_or("?", Venue::as_str);
+            let _ = writeln!(
+                s,
+                "    {seg}#{} seq={} recv_ts={} {kind} {venue} {name} flags={} body={}",
+                row.ring,
+                r.seq,
+                r.recv_ts_ns,
+                r.flags,
+                body_text(r)
+            );
+        }
+    }
+    s
+}
+
+fn body_text(r: &Record) -> String {
+    use ringbolt_bus::{BookLevel, FeedStatusBody, IndexPrice, TopOfBook, Trade};
+    if let Some(b) = r.body_as::<BookLevel>() {
+        format!("side={} price={} size={}", b.side, b.price, b.size)
+    } else if let Some(b) = r.body_as::<Trade>() {
+        format!("side={} price={} size={}", b.side, b.price, b.size)
+    } else if let Some(b) = r.body_as::<TopOfBook>() {
+        format!(
+            "bid={}x{} ask={}x{}",
+            b.bid_price, b.bid_size, b.ask_price, b.ask_size
+        )
+    } else if let Some(b) = r.body_as::<IndexPrice>() {
+        format!("value_e18={} price={}", b.value_e18, b.price)
+    } else if let Some(b) = r.body_as::<FeedStatusBody>() {
+        format!("state={}", b.state)
+    } else {
+        String::new()
+    }
+}

@@ -1,0 +1,213 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! `ringbolt replay --check-parity` on a real archive of a real live run:
+//! a `features synth --publish` producer process feeds a bus segment, `ringbolt trade` (native
+//! model on its own thread: asynchronous probabilities) decides on it, the archiver (library, in
+//! process) writes both segments to Parquet; replaying the archive must reproduce every live
+//! decision exactly, and verify every recorded model probability against the ensemble's scores of
+//! the replayed feature vectors. Then one archived fired decision is tampered with: replay must
+//! exit non-zero naming that decision and the differing field.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbolt_archive::layout::Window;
+use ringbolt_archive::reader::ArchiveReader;
+use ringbolt_archive::report::list_parts;
+use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
+use ringbolt_archive::{ArchiveConfig, Archiver, writer};
+use ringbolt_bus::{Decision, Segment};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
+
+struct Unlink(Vec<String>);
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Segment::unlink(name);
+        }
+    }
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct NumberNames;
+impl InstrumentNames for NumberNames {
+    fn name(&mut self, id: u32) -> Arc<str> {
+        format!("#{id}").into()
+    }
+}
+
+fn replay(archive: &Path, config: &Path) -> (bool, serde_json::Value, String) {
+    let out = Command::new(BIN)
+        .args(["replay", "--check-parity", "--no-progress", "--archive"])
+        .arg(archive)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
+    (
+        out.status.success(),
+        summary,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_decision() {
+    let pid = std::process::id();
+    let market = format!("rb-test-rp-mkt-{pid}");
+    let decide = format!("rb-test-rp-dec-{pid}");
+    let _unlink = Unlink(vec![market.clone(), decide.clone()]);
+    let dir = std::env::temp_dir().join(format!("rb-replay-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = dir.join("archive");
+
+    let _producer = Kill(
+        Command::new(BIN)
+            .args(["features", "synth", "--publish", &market])
+            .args(["--windows", "2", "--seed", "21"])
+            .args(["--capacity", "262144", "--linger-ms", "600000"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    Segment::open_wait(&market, Duration::from_secs(60)).unwrap();
+    let config = dir.join("trade.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[trade]\ninputs = [\"{market}\"]\noutput = \"{decide}\"\nevaluator = \"native\"\n\
+             start = \"oldest\"\nexit_when_idle_ms = 3000\nopen_timeout_s = 60\n\
+             output_capacity = 262144\n\n[decide]\nmodel_cadence_ms = 250\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["trade", "--config"])
+        .arg(&config)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let live: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(live["lost_records"], 0, "{live}");
+    assert!(live["model_decisions"].as_u64().unwrap() > 0, "{live}");
+
+    // Archive both segments (the archiver library, exactly as `ringbolt archive` runs it).
+    let mut archiver = Archiver::open(ArchiveConfig::new(
+        &root,
+        vec![market.clone(), decide.clone()],
+    ))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let taken = archiver.poll_once(65_536).unwrap();
+        if taken == 0 && archiver.caught_up() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "archiver did not catch up");
+    }
+    archiver.flush().unwrap();
+    archiver.shutdown();
+
+    // Parity.
+    let (ok, summary, stderr) = replay(&root, &config);
+    assert!(ok, "replay failed: {summary}\n{stderr}");
+    let p = &summary["parity"];
+    assert_eq!(p["passed"], true, "{summary}");
+    assert_eq!(
+        p["decisions_live"].as_u64().unwrap(),
+        live["decisions_published"].as_u64().unwrap()
+    );
+    assert_eq!(p["decisions_matched"], p["decisions_live"], "{summary}");
+    assert_eq!(
+        p["fires_live"].as_u64().unwrap(),
+        live["fired"].as_u64().unwrap()
+    );
+    assert!(p["fires_live"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        summary["model_decisions"], live["model_decisions"],
+        "{summary}"
+    );
+    let m = &summary["model"];
+    assert_eq!(
+        m["recorded_probabilities_matched"], live["model_decisions"],
+        "every recorded model probability is the ensemble's score of a replayed vector: {summary}"
+    );
+    assert_eq!(m["recorded_probabilities_unmatched"], 0);
+    assert_eq!(summary["events"], live["records"], "{summary}");
+
+    // Tamper with one fired decision's price.
+    let mut reader = ArchiveReader::open(&root).unwrap();
+    let rows = reader
+        .read_all(&[Table::Decisions], None, &|_| true)
+        .unwrap();
+    let target = rows
+        .rows
+        .iter()
+        .filter(|r| r.record.body_as::<Decision>().unwrap().fired == 1)
+        .nth(1)
+        .copied()
+        .unwrap();
+    let window = Window::of_ns(target.record.publish_ts_ns);
+    let mut same_window: Vec<_> = rows
+        .rows
+        .iter()
+        .filter(|r| Window::of_ns(r.record.publish_ts_ns) == window)
+        .copied()
+        .collect();
+    for r in &mut same_window {
+        if r.record == target.record {
+            let mut d = r.record.body_as::<Decision>().unwrap();
+            d.price += 1_000_000; // one cent
+            r.record.set_body(&d);
+        }
+    }
+    let dir_w = window.dir(&root, "decisions", "internal");
+    for part in list_parts(&root).unwrap() {
+        if part.path.parent() == Some(dir_w.as_path()) {
+            std::fs::remove_file(&part.path).unwrap();
+        }
+    }
+    let records: Vec<_> = same_window.iter().map(|r| r.record).collect();
+    let source = Source {
+        segment: decide.clone(),
+        ring: target.ring,
+        epoch: target.epoch,
+    };
+    let (batch, _) = build_batch(Table::Decisions, &source, &records, &mut NumberNames).unwrap();
+    let props = writer::properties(Table::Decisions, 3, Vec::new()).unwrap();
+    writer::write_file(&dir_w.join("part-999999.parquet"), &batch, props).unwrap();
+
+    let (ok, summary, stderr) = replay(&root, &config);
+    assert!(!ok, "tampered archive passed: {summary}");
+    let n = target.record.venue_seq;
+    assert!(
+        stderr.contains(&format!("PARITY FAILED at decision #{n}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("price"), "{stderr}");
+    assert!(stderr.contains("events up to the trigger"), "{stderr}");
+    assert_eq!(summary["parity"]["first_divergence"], n);
+    assert_eq!(summary["parity"]["decisions_mismatched"], 1, "{summary}");
+    assert_eq!(summary["parity"]["fire_sets_equal"], false);
+    std::fs::remove_dir_all(&dir).ok();
+}
