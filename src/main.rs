@@ -12,6 +12,7 @@ mod machine;
 mod replay_cmd;
 mod service;
 mod trade_cmd;
+mod trade_exec;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -18,7 +18,7 @@ use ringbolt_bus::{Consumer, Poll, Publisher, Record, Segment, SegmentConfig, St
 use ringbolt_decide::engine::Reason;
 use ringbolt_decide::features::N_FEATURES;
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
-use ringbolt_decide::pipeline::{NoModel, Pipeline, SlotLink};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, SEGMENT_ID_SPAN, SlotLink};
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
 use ringbolt_decide::{DecideConfig, schema_hash};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ pub struct TradeArgs {
     /// Configuration file (TOML with `[trade]` and `[decide]` sections).
     #[arg(long)]
     config: PathBuf,
+    /// Live trading: real sizes on the wire. Also needs `paper = false`, `[exec] enabled`, a key
+    /// file and every risk limit; without it every order is a paper order (size zero).
+    #[arg(long)]
+    live: bool,
 }
 
 /// Where a new consumer starts reading.
@@ -104,6 +108,9 @@ pub struct FileConfig {
     pub trade: TradeConfig,
     /// `[decide]`.
     pub decide: DecideConfig,
+    /// `[exec]`: the order path (paper by default). Not serialized (it names key files).
+    #[serde(skip_serializing)]
+    pub exec: crate::trade_exec::ExecSection,
 }
 
 /// Loads the configuration file.
@@ -128,9 +135,16 @@ pub fn load_ensemble(kind: EvaluatorKind, dir: Option<&Path>) -> Result<Option<E
 pub fn run(args: &TradeArgs) -> Result<()> {
     let cfg = load_config(&args.config)?;
     let tc = cfg.trade.clone();
-    if !tc.paper {
-        bail!("live trading needs exec (not integrated yet): set paper = true");
-    }
+    let live = match (args.live, tc.paper) {
+        (false, true) => false,
+        (true, false) if cfg.exec.enabled => true,
+        (true, false) => bail!("--live needs [exec] enabled = true"),
+        (false, false) => {
+            bail!("[trade] paper = false needs the --live flag too (paper mode is the default)")
+        }
+        (true, true) => bail!("--live given but [trade] paper = true: set paper = false"),
+    };
+    install_stop_handler();
     if tc.inputs.is_empty() {
         bail!("[trade] inputs is empty");
     }
@@ -152,6 +166,13 @@ pub fn run(args: &TradeArgs) -> Result<()> {
     )
     .with_context(|| format!("creating output segment {}", tc.output))?;
     let mut writer = out.writer(0)?;
+    // Exec connects before the loop starts (API key derivation, warm HTTP/2 connection).
+    let mut exec = if cfg.exec.enabled {
+        Some(crate::trade_exec::Exec::start(&cfg.exec, live)?)
+    } else {
+        None
+    };
+    let mut exec_seen = vec![false; segments.len() * SEGMENT_ID_SPAN as usize];
     let start = match tc.start {
         StartAt::Live => Start::LiveEdge,
         StartAt::Oldest => Start::Oldest,
@@ -241,6 +262,15 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         iterations = iterations.wrapping_add(1);
         if iterations.is_multiple_of(1024) {
             liveness.beat();
+            if STOP.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if let Some(ex) = exec.as_mut()
+            && iterations.is_multiple_of(64)
+        {
+            ex.poll();
+            ex.flush(&mut writer);
         }
         let mut got = false;
         for (k, consumer) in &mut consumers {
@@ -260,16 +290,41 @@ pub fn run(args: &TradeArgs) -> Result<()> {
             got = true;
             let t0 = Instant::now();
             let seg = &segments[*k];
+            if let Some(ex) = exec.as_mut()
+                && rec.venue == ringbolt_bus::Venue::Polymarket as u8
+                && rec.instrument < SEGMENT_ID_SPAN
+            {
+                let id = *k as u32 * SEGMENT_ID_SPAN + rec.instrument;
+                if let Some(seen) = exec_seen.get_mut(id as usize)
+                    && !*seen
+                {
+                    // First sight of this token (off the hot path): build its window's pool.
+                    *seen = true;
+                    if let Some((venue, name)) = seg.instrument(rec.instrument) {
+                        ex.on_instrument(id, venue, &name);
+                    }
+                }
+            }
             let decision = if has_model {
                 pipeline.process(*k, &mut rec, |id| seg.instrument(id), &mut slots)
             } else {
                 pipeline.process(*k, &mut rec, |id| seg.instrument(id), &mut NoModel)
             };
             if let Some(mut d) = decision {
+                let intent = pipeline.last_intent.take();
+                if let Some(ex) = exec.as_mut() {
+                    ex.track(&d, *k as u32 * SEGMENT_ID_SPAN + d.instrument);
+                    if let Some(intent) = intent {
+                        ex.submit(&intent);
+                    }
+                }
                 d.publish_ts_ns = now_ns();
                 writer.publish(&d);
                 published += 1;
                 reflex_hist.saturating_record(t0.elapsed().as_nanos() as u64);
+                if let Some(ex) = exec.as_mut() {
+                    ex.flush(&mut writer);
+                }
             }
         }
         if got {
@@ -279,6 +334,13 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         } else {
             idle = idle.saturating_add(1);
             liveness.beat();
+            if let Some(ex) = exec.as_mut() {
+                ex.poll();
+                ex.flush(&mut writer);
+            }
+            if STOP.load(Ordering::Relaxed) {
+                break;
+            }
             if let Some(ms) = tc.exit_when_idle_ms
                 && seen_data
                 && last_data.elapsed() >= Duration::from_millis(ms)
@@ -295,6 +357,11 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let exec_summary = exec.map(|ex| {
+        let s = ex.summary();
+        ex.shutdown(&mut writer);
+        s
+    });
     let model_hist = match model_thread {
         Some(h) => Some(
             h.join()
@@ -322,9 +389,25 @@ pub fn run(args: &TradeArgs) -> Result<()> {
         "reflex_pass_ns": Percentiles::of(&reflex_hist),
         "model_score_ns": model_hist.as_ref().map(Percentiles::of),
         "output_segment": tc.output,
+        "exec": exec_summary,
     });
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT/SIGTERM end the loop; the summary is still printed (and live orders cancelled).
+fn install_stop_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_stop_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
 }
 
 /// Idle backoff: spin, then yield, then short sleeps (only when no input arrives).

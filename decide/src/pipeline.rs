@@ -23,7 +23,7 @@
 use ringbolt_bus::{Decision, PROB_SCALE, Record, Venue};
 
 use crate::config::DecideConfig;
-use crate::engine::Engine;
+use crate::engine::{Engine, OrderIntent};
 use crate::features::{N_FEATURES, schema_hash};
 use crate::market::InstrumentRole;
 use crate::model::{Ensemble, ModelError};
@@ -264,6 +264,9 @@ pub struct Pipeline {
     pub unmapped: u64,
     /// Instruments the engine refused to register (bad name, capacity).
     pub registration_errors: u64,
+    /// The order intent of the last decision, when it fired (engine id space); the caller
+    /// (exec) takes it.
+    pub last_intent: Option<OrderIntent>,
 }
 
 impl Pipeline {
@@ -277,6 +280,7 @@ impl Pipeline {
             has_model,
             unmapped: 0,
             registration_errors: 0,
+            last_intent: None,
         }
     }
 
@@ -328,7 +332,9 @@ impl Pipeline {
             return None;
         }
         let model = link.probability(self.engine.stats.decisions + 1, self.engine.state.now_ns);
-        let mut d = self.engine.decide_after(rec, update, model).decision?;
+        let out = self.engine.decide_after(rec, update, model);
+        self.last_intent = out.intent;
+        let mut d = out.decision?;
         d.instrument %= SEGMENT_ID_SPAN;
         Some(d)
     }

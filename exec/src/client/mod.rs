@@ -374,13 +374,27 @@ impl OrderClient {
         intent: OrderIntent,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
+        let coid = self.ids.next();
+        self.submit_with_id(coid, pool, key, intent, sink)
+    }
+
+    /// As [`OrderClient::submit`] with the caller's client order id (the decision core's, so a
+    /// decision record names the order it produced and replay reproduces the id). The caller
+    /// keeps ids unique.
+    pub fn submit_with_id(
+        &mut self,
+        coid: u64,
+        pool: &PresignedPool,
+        key: SlotKey,
+        intent: OrderIntent,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<u64, SubmitError> {
         let t_ns = now_ns();
         let paper = self.gate.mode() == Mode::Paper;
         if let Err(reason) = self
             .gate
             .admit(intent.notional_micros, (t_ns / 1_000_000_000) as u64)
         {
-            let coid = self.ids.next();
             let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
             sink.transition(&rec);
             let class = if matches!(reason, RiskError::KillSwitch) {
@@ -407,8 +421,9 @@ impl OrderClient {
                 return Err(SubmitError::Pool(miss));
             }
         };
-        let coid = self.ids.next();
-        let (order, rec) = self.new_order(coid, &intent, paper, t_ns);
+        let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
+        // The order hash is the venue's order id; known before the venue answers.
+        order.venue_order_id.copy_from_slice(&taken.digest[..16]);
         sink.transition(&rec);
         self.core.track(order, taken.digest);
         self.send_buf(coid, Pending::Order(coid), sink)
