@@ -214,7 +214,10 @@ impl Exec {
             .iter()
             .map(|s| dec(s, "sizes"))
             .collect::<Result<Vec<_>>>()?;
-        let sizes_e8 = sizes.iter().map(|d| dec_e8(*d)).collect::<Result<Vec<_>>>()?;
+        let sizes_e8 = sizes
+            .iter()
+            .map(|d| dec_e8(*d))
+            .collect::<Result<Vec<_>>>()?;
         let mut pool_cfg = PoolConfig::default_198();
         pool_cfg.levels_each_side = cfg.levels_each_side;
         pool_cfg.sizes = sizes;
@@ -302,7 +305,9 @@ impl Exec {
         let mid = u32::try_from(50_000_000 / self.tick_e8).unwrap_or(1);
         pool.set_center(0, mid);
         pool.set_center(1, mid);
-        let refill = pool.spawn_refill().context("starting the pool refill thread")?;
+        let refill = pool
+            .spawn_refill()
+            .context("starting the pool refill thread")?;
         Ok((pool, refill))
     }
 
@@ -361,10 +366,13 @@ impl Exec {
             notional_micros,
         };
         let pool = Arc::clone(&wp.pool);
-        match self
-            .client
-            .submit_with_id(intent.client_order_id, &pool, key, order, &mut self.transitions)
-        {
+        match self.client.submit_with_id(
+            intent.client_order_id,
+            &pool,
+            key,
+            order,
+            &mut self.transitions,
+        ) {
             Ok(_) => self.counters.submitted += 1,
             Err(SubmitError::Pool(miss)) => match miss {
                 Miss::NotReady => self.counters.pool_not_ready += 1,
