@@ -1,5 +1,5 @@
-//! `ringbolt feeds`: offline parsing of raw venue messages (`feeds parse`); the collector
-//! (`feeds --config ringbolt.toml`) is not built yet.
+//! `ringbolt feeds`: the collector (`feeds --config ringbolt.toml`, see `crate::collector`) and
+//! offline parsing of raw venue messages (`feeds parse`).
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use ringbolt_feeds::{Driver, SyncMode};
 pub struct FeedsArgs {
     #[command(subcommand)]
     command: Option<FeedsCommand>,
-    /// Run the collector with this configuration (not built yet: reports an error).
+    /// Run the collector with this configuration (the `[feeds]` section).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -78,11 +78,10 @@ fn parse_venue(name: &str) -> Result<Venue, String> {
 pub fn run(args: FeedsArgs) -> Result<()> {
     match (args.command, args.config) {
         (Some(FeedsCommand::Parse(p)), _) => parse(&p),
-        (None, Some(config)) => bail!(
-            "the feeds collector is not built yet (needs the net/ transport); cannot run {}. \
-             Offline parsing works: `ringbolt feeds parse --venue <name> FILE`",
-            config.display()
-        ),
+        (None, Some(config)) => {
+            let cfg = crate::collector::config::load(&config)?;
+            crate::collector::run(&cfg)
+        }
         (None, None) => bail!("`ringbolt feeds` needs a subcommand (`parse`) or --config"),
     }
 }

@@ -3,6 +3,7 @@
 mod archive_cmd;
 mod bench;
 mod bus_cmd;
+mod collector;
 mod demo;
 mod emulate_cmd;
 mod exec_cmd;
@@ -47,8 +48,8 @@ enum Command {
         #[command(subcommand)]
         command: exec_cmd::ExecCommand,
     },
-    /// Venue feeds: `feeds parse` normalizes raw venue messages offline; `feeds --config`
-    /// will run the collector.
+    /// Venue feeds: `feeds --config ringbolt.toml` runs the collector (venues → bus);
+    /// `feeds parse` normalizes raw venue messages offline.
     Feeds(feeds_cmd::FeedsArgs),
     /// Run the Parquet archiver: consume the configured bus segments into a Hive-partitioned,
     /// crash-safe archive (`[archive]` section of the TOML config).

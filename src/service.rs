@@ -103,22 +103,29 @@ pub fn spawn_watchdog(liveness: &Arc<Liveness>) -> Result<()> {
     Ok(())
 }
 
-/// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
-/// other path. One thread, one request per connection, short timeouts.
-pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
+/// A response of a loopback endpoint: status line text, content type, body.
+pub type HttpReply = (&'static str, &'static str, String);
+
+/// Serves tiny loopback HTTP endpoints from one thread named `name`: one request per connection,
+/// short timeouts; `handler` gets the request line (`GET /path HTTP/1.1`). Returns the bound
+/// address.
+pub fn spawn_loopback_http(
+    addr: SocketAddr,
+    name: &str,
+    handler: impl Fn(&[u8]) -> HttpReply + Send + 'static,
+) -> Result<SocketAddr> {
     let listener =
-        TcpListener::bind(addr).with_context(|| format!("binding health endpoint {addr}"))?;
+        TcpListener::bind(addr).with_context(|| format!("binding {name} endpoint {addr}"))?;
     let bound = listener.local_addr()?;
-    let liveness = Arc::clone(liveness);
     std::thread::Builder::new()
-        .name("healthz".into())
+        .name(name.into())
         .spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
                 // Read the whole request head (it may arrive in several segments).
-                let mut request = [0u8; 1024];
+                let mut request = [0u8; 2048];
                 let mut n = 0;
                 while n < request.len() && !request[..n].windows(4).any(|w| w == b"\r\n\r\n") {
                     match stream.read(&mut request[n..]) {
@@ -127,20 +134,37 @@ pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Resu
                     }
                 }
                 let line = request[..n].split(|b| *b == b'\n').next().unwrap_or_default();
-                let (status, body) = if line.starts_with(b"GET /healthz ") {
-                    if liveness.healthy() { ("200 OK", "ok\n") } else { ("503 Service Unavailable", "unhealthy\n") }
-                } else {
-                    ("404 Not Found", "not found\n")
-                };
+                let (status, content_type, body) = handler(line);
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
         })
-        .context("spawning the health endpoint thread")?;
+        .with_context(|| format!("spawning the {name} endpoint thread"))?;
     Ok(bound)
+}
+
+/// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
+/// other path.
+pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
+    let liveness = Arc::clone(liveness);
+    spawn_loopback_http(addr, "healthz", move |line| {
+        if line.starts_with(b"GET /healthz ") {
+            if liveness.healthy() {
+                ("200 OK", "text/plain", "ok\n".into())
+            } else {
+                (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "unhealthy\n".into(),
+                )
+            }
+        } else {
+            ("404 Not Found", "text/plain", "not found\n".into())
+        }
+    })
 }
 
 #[cfg(test)]

@@ -176,6 +176,15 @@ impl InstrumentTable {
         });
     }
 
+    /// Removes `symbol` (after unsubscribing it; cold path). Returns its bus id.
+    pub fn remove(&mut self, venue: Venue, symbol: &[u8]) -> Option<u32> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.venue == venue && *e.symbol == *symbol)?;
+        Some(self.entries.swap_remove(i).id)
+    }
+
     /// The entry with bus id `id`.
     #[must_use]
     pub fn by_id(&self, id: u32) -> Option<&InstrumentEntry> {

@@ -19,6 +19,7 @@
 
 pub mod adapter;
 pub mod book;
+pub mod collector;
 pub mod conn;
 pub mod continuity;
 pub mod counters;

@@ -60,6 +60,9 @@ pub enum NetError {
     /// The HTTP/2 handshake did not complete.
     #[error("http2 handshake did not complete")]
     H2Handshake,
+    /// A malformed HTTP/1.1 response (head or chunk framing).
+    #[error("http: {0}")]
+    Http(String),
     /// A request could not be built (bad header name/value, bad URI).
     #[error("bad request: {0}")]
     BadRequest(String),

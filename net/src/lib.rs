@@ -28,6 +28,7 @@
 pub mod driver;
 pub mod error;
 pub mod h2c;
+pub mod http1;
 pub mod link;
 mod record;
 pub mod tls;

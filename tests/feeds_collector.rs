@@ -1,0 +1,802 @@
+//! End to end: `ringbolt emulate` (child process) serves Polymarket + Gamma, Chainlink RTDS,
+//! Binance spot (+ REST depth) and Coinbase over TLS on loopback; `ringbolt feeds --config`
+//! (child process of the real binary) collects them onto a bus segment; the test reads the
+//! segment as a consumer, scrapes `/metrics` and `/healthz`, and injects faults through the
+//! emulator's control port.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbolt_bus::{
+    Consumer, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody, IndexPrice, Poll, Record,
+    RecordKind, Segment, Start, TopOfBook, Trade, Venue,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
+
+/// Kills the child (and reaps it) however the test ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Unlinks the test's bus segment however the test ends.
+struct Shm(String);
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        let _ = Segment::unlink(&self.0);
+    }
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringbolt-feeds-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the emulator; returns it and its start-up JSON line.
+fn emulator(dir: &Path, window_len_s: i64) -> (Proc, serde_json::Value) {
+    let cfg = dir.join("emulate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "cert_dir = \"{}\"\n[market]\nseed = 11\nwindow_len_s = {window_len_s}\n",
+            dir.join("certs").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "emulate",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--seconds",
+            "170",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("emulate.log")).unwrap())
+        .spawn()
+        .expect("run ringbolt emulate");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (Proc(child), info)
+}
+
+struct Collector {
+    proc: Proc,
+    metrics_port: u16,
+    health_port: u16,
+    log: PathBuf,
+}
+
+/// Writes the collector config for the emulator in `info` and starts `ringbolt feeds`.
+fn collector(dir: &Path, info: &serde_json::Value, segment: &str, window_s: i64) -> Collector {
+    let ca = info["ca_pem"].as_str().unwrap();
+    let addr = |v: &str| info["venues"][v]["addr"].as_str().unwrap().to_string();
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[feeds]
+segment = "{segment}"
+capacity = 262144
+instrument_capacity = 1024
+health_addr = "127.0.0.1:{health_port}"
+metrics_addr = "127.0.0.1:{metrics_port}"
+busy_poll = false
+max_runtime_s = 160
+backoff_base_ms = 100
+backoff_max_ms = 1000
+
+[feeds.sources.polymarket]
+url = "wss://{poly}/ws/market"
+rest_url = "https://{poly}"
+ca_file = "{ca}"
+ca_only = true
+window_s = {window_s}
+discovery_interval_ms = 500
+linger_s = 2
+
+[feeds.sources.chainlink_rtds]
+url = "wss://{rtds}/"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["btc/usd"]
+
+[feeds.sources.binance_spot]
+url = "wss://{binance}/stream"
+rest_url = "https://{binance}"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["BTCUSDT"]
+
+[feeds.sources.coinbase]
+url = "wss://{coinbase}/"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["BTC-USD"]
+"#,
+        poly = addr("polymarket"),
+        rtds = addr("chainlink_rtds"),
+        binance = addr("binance_spot"),
+        coinbase = addr("coinbase"),
+    );
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let log = dir.join("feeds.log");
+    let child = Command::new(BIN)
+        .args(["--log", "info", "feeds", "--config", path.to_str().unwrap()])
+        .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run ringbolt feeds");
+    Collector {
+        proc: Proc(child),
+        metrics_port,
+        health_port,
+        log,
+    }
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `name{labels}` → value of every sample line.
+fn metrics(port: u16) -> BTreeMap<String, u64> {
+    let text = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("Content-Type: text/plain; version=0.0.4"));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains('{'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn feed_metric(m: &BTreeMap<String, u64>, name: &str, venue: &str, stream: &str) -> u64 {
+    let key = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"{stream}\"}}");
+    *m.get(&key).unwrap_or_else(|| {
+        panic!(
+            "no metric {key}; have {:?}",
+            m.keys().take(5).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Scrapes until `pred` holds (counters are shared by the ring thread every 100 ms).
+fn wait_metrics(
+    port: u16,
+    what: &str,
+    pred: impl Fn(&BTreeMap<String, u64>) -> bool,
+) -> BTreeMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = metrics(port);
+        if pred(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics: timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn fault(info: &serde_json::Value, venue: &str, kind: &str, count: u32) {
+    let url = info["control_url"].as_str().unwrap();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let resp = http(
+        port,
+        &format!(
+            "POST /fault?venue={venue}&kind={kind}&count={count} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        !resp.contains("\"sessions\":0"),
+        "no session got the fault: {resp}"
+    );
+}
+
+/// The collector's segment, read as a consumer; every record kept.
+struct Bus {
+    seg: Arc<Segment>,
+    consumer: Consumer,
+    recs: Vec<Record>,
+    lost: u64,
+    log: PathBuf,
+}
+
+impl Bus {
+    fn open(name: &str, log: &Path) -> Bus {
+        let seg = Segment::open_wait(name, Duration::from_secs(60)).unwrap_or_else(|e| {
+            panic!(
+                "segment {name}: {e}\ncollector log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+        let consumer = Consumer::new(&seg, 0, Start::Oldest).unwrap();
+        Bus {
+            seg,
+            consumer,
+            recs: Vec::new(),
+            lost: 0,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn pump(&mut self) {
+        let mut r = Record::zeroed();
+        loop {
+            match self.consumer.poll(&mut r) {
+                Poll::Ready => self.recs.push(r),
+                Poll::Empty => return,
+                Poll::Lost { count } => self.lost += count,
+                Poll::EpochChanged { lost, .. } => self.lost += lost,
+                Poll::Retired => panic!("segment retired"),
+            }
+        }
+    }
+
+    /// Reads until `pred(records since `from`)` holds; fails with the collector log otherwise.
+    fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        from: usize,
+        pred: impl Fn(&Bus, &[Record]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if pred(self, &self.recs[from.min(self.recs.len())..]) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "timed out waiting for {what} ({} records read, {} lost)\ncollector log (last lines, newest first):\n{}",
+                    self.recs.len(),
+                    self.lost,
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn name(&self, id: u32) -> String {
+        self.seg.instrument(id).map(|(_, n)| n).unwrap_or_default()
+    }
+}
+
+fn is(r: &Record, venue: Venue) -> bool {
+    r.venue == venue as u8
+}
+
+/// Feed states published for `venue` on `stream`, in order.
+fn states(recs: &[Record], venue: Venue, stream: u8) -> Vec<FeedState> {
+    recs.iter()
+        .filter(|r| is(r, venue) && r.stream == stream && r.kind == RecordKind::FeedStatus as u8)
+        .filter_map(|r| FeedState::from_u8(r.body_as::<FeedStatusBody>()?.state))
+        .collect()
+}
+
+fn data_records(recs: &[Record], venue: Venue) -> usize {
+    recs.iter()
+        .filter(|r| is(r, venue) && r.kind != RecordKind::FeedStatus as u8)
+        .count()
+}
+
+const FOUR: [Venue; 4] = [
+    Venue::Polymarket,
+    Venue::ChainlinkRtds,
+    Venue::BinanceSpot,
+    Venue::Coinbase,
+];
+
+fn contains_seq(haystack: &[FeedState], needle: &[FeedState]) -> bool {
+    let mut it = haystack.iter();
+    needle.iter().all(|n| it.any(|h| h == n))
+}
+
+#[test]
+fn collector_runs_four_sources_and_recovers_from_faults() {
+    let t0 = Instant::now();
+    let dir = scratch_dir("faults");
+    let (_emu, info) = emulator(&dir, 300);
+    let segment = format!("rb-e2e-feeds-{}", std::process::id());
+    let _shm = Shm(segment.clone());
+    let col = collector(&dir, &info, &segment, 300);
+    let mut bus = Bus::open(&segment, &col.log);
+
+    // Every source connects, subscribes, goes live and publishes records.
+    bus.wait_for(
+        "all four sources live with data",
+        Duration::from_secs(60),
+        0,
+        |_, recs| {
+            FOUR.iter().all(|v| {
+                contains_seq(
+                    &states(recs, *v, 0),
+                    &[FeedState::Connected, FeedState::Subscribed, FeedState::Live],
+                ) && data_records(recs, *v) > 0
+            })
+        },
+    );
+    // Binance depth: synchronised from the REST snapshot (lastUpdateId rules) before updates.
+    bus.wait_for(
+        "binance depth snapshot + resynced",
+        Duration::from_secs(30),
+        0,
+        |_, recs| {
+            recs.iter()
+                .any(|r| is(r, Venue::BinanceSpot) && r.stream == 5 && r.has_flags(FLAG_SNAPSHOT))
+                && states(recs, Venue::BinanceSpot, 4).contains(&FeedState::Resynced)
+        },
+    );
+
+    // Sane values.
+    let recs = bus.recs.clone();
+    let in_btc_range = |p: i64| (1_000 * 100_000_000..10_000_000 * 100_000_000).contains(&p);
+    let mut tops = 0;
+    for r in recs
+        .iter()
+        .filter(|r| is(r, Venue::BinanceSpot) && r.kind == RecordKind::TopOfBook as u8)
+    {
+        let t = r.body_as::<TopOfBook>().unwrap();
+        assert!(
+            in_btc_range(t.bid_price) && t.bid_price < t.ask_price,
+            "{t:?}"
+        );
+        assert!(t.bid_size > 0 && t.ask_size > 0);
+        assert_eq!(bus.name(r.instrument), "BTCUSDT");
+        tops += 1;
+    }
+    assert!(tops > 0);
+    for r in recs
+        .iter()
+        .filter(|r| is(r, Venue::Coinbase) && r.kind == RecordKind::Trade as u8)
+    {
+        let t = r.body_as::<Trade>().unwrap();
+        assert!(
+            in_btc_range(t.price) && t.size > 0 && t.trade_id > 0,
+            "{t:?}"
+        );
+        assert_eq!(bus.name(r.instrument), "BTC-USD");
+    }
+    let chainlink: Vec<IndexPrice> = recs
+        .iter()
+        .filter(|r| is(r, Venue::ChainlinkRtds) && r.kind == RecordKind::IndexPrice as u8)
+        .map(|r| r.body_as::<IndexPrice>().unwrap())
+        .collect();
+    assert!(!chainlink.is_empty());
+    for p in &chainlink {
+        assert!(in_btc_range(p.price));
+        assert_eq!(
+            p.value_e18 / 10_000_000_000,
+            i128::from(p.price),
+            "e18 and e8 agree"
+        );
+    }
+    let poly: Vec<&Record> = recs
+        .iter()
+        .filter(|r| is(r, Venue::Polymarket) && r.kind == RecordKind::BookLevel as u8)
+        .collect();
+    assert!(
+        poly.iter()
+            .any(|r| r.has_flags(FLAG_SNAPSHOT | FLAG_BATCH_END))
+    );
+    for r in &poly {
+        let name = bus.name(r.instrument);
+        let parts: Vec<&str> = name.split('/').collect();
+        assert!(
+            parts.len() == 3
+                && parts[0].starts_with("btc-updown-5m-")
+                && ["up", "down"].contains(&parts[1]),
+            "instrument naming contract: {name}"
+        );
+        let l = r.body_as::<ringbolt_bus::BookLevel>().unwrap();
+        assert!(
+            (0..=100_000_000).contains(&l.price),
+            "probability price {l:?}"
+        );
+    }
+    for r in &recs {
+        // CLOCK_REALTIME stamps; published after received.
+        assert!(
+            r.recv_ts_ns > 1_700_000_000_000_000_000 && r.publish_ts_ns >= r.recv_ts_ns,
+            "{r:?}"
+        );
+    }
+
+    // Health and metrics.
+    let health = http(col.health_port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let streams_seen = [
+        ("polymarket", "book"),
+        ("polymarket", "price_change"),
+        ("chainlink_rtds", "chainlink"),
+        ("binance_spot", "depth"),
+        ("binance_spot", "trade"),
+        ("coinbase", "level2"),
+        ("coinbase", "matches"),
+    ];
+    let m0 = wait_metrics(col.metrics_port, "every stream counted", |m| {
+        streams_seen
+            .iter()
+            .all(|(v, s)| feed_metric(m, "messages", v, s) > 0)
+    });
+    for (venue, stream) in [
+        ("polymarket", "book"),
+        ("polymarket", "price_change"),
+        ("chainlink_rtds", "chainlink"),
+        ("binance_spot", "depth"),
+        ("binance_spot", "trade"),
+        ("coinbase", "level2"),
+        ("coinbase", "matches"),
+    ] {
+        assert!(
+            feed_metric(&m0, "messages", venue, stream) > 0,
+            "{venue}/{stream}"
+        );
+        assert!(
+            feed_metric(&m0, "bytes", venue, stream) > 0,
+            "{venue}/{stream}"
+        );
+    }
+    for v in ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"] {
+        let key = format!("ringbolt_feed_state{{venue=\"{v}\",source=\"{v}\"}}");
+        assert!(m0.contains_key(&key), "{key}");
+    }
+    assert_eq!(
+        m0["ringbolt_feed_subscribed_tokens{venue=\"polymarket\",source=\"polymarket\"}"],
+        4
+    );
+
+    // Disconnect (TCP RST): reconnect with backoff, the transitions on the bus, data again.
+    for (venue, name) in [
+        (Venue::BinanceSpot, "binance_spot"),
+        (Venue::Polymarket, "polymarket"),
+        (Venue::Coinbase, "coinbase"),
+        (Venue::ChainlinkRtds, "chainlink_rtds"),
+    ] {
+        let from = bus.recs.len();
+        fault(&info, name, "disconnect", 1);
+        bus.wait_for(
+            &format!("{name} reconnect"),
+            Duration::from_secs(30),
+            from,
+            |_, recs| {
+                contains_seq(
+                    &states(recs, venue, 0),
+                    &[
+                        FeedState::Disconnected,
+                        FeedState::Connected,
+                        FeedState::Subscribed,
+                        FeedState::Live,
+                    ],
+                ) && {
+                    let live_at = recs
+                        .iter()
+                        .rposition(|r| {
+                            is(r, venue) && r.kind == RecordKind::FeedStatus as u8 && r.stream == 0
+                        })
+                        .unwrap_or(0);
+                    data_records(&recs[live_at..], venue) > 0
+                }
+            },
+        );
+    }
+    let reconnect_total = |m: &BTreeMap<String, u64>, venue: &str| -> u64 {
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with("ringbolt_feed_reconnects_total{")
+                    && k.contains(&format!("venue=\"{venue}\""))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let m1 = wait_metrics(col.metrics_port, "reconnects counted", |m| {
+        ["binance_spot", "polymarket", "coinbase", "chainlink_rtds"]
+            .iter()
+            .all(|v| reconnect_total(m, v) >= 1)
+    });
+    assert!(feed_metric(&m1, "reconnects", "binance_spot", "depth") >= 1);
+    assert!(feed_metric(&m1, "reconnects", "polymarket", "book") >= 1);
+    assert!(feed_metric(&m1, "reconnects", "chainlink_rtds", "chainlink") >= 1);
+
+    // Binance depth gap: counted, gap_detected, new REST snapshot, resynced.
+    let from = bus.recs.len();
+    let gaps_before = feed_metric(&m1, "gaps", "binance_spot", "depth");
+    let resyncs_before = feed_metric(&m1, "resyncs", "binance_spot", "depth");
+    fault(&info, "binance_spot", "gap", 8);
+    bus.wait_for(
+        "binance gap → snapshot → resynced",
+        Duration::from_secs(30),
+        from,
+        |_, recs| {
+            contains_seq(
+                &states(recs, Venue::BinanceSpot, 4),
+                &[FeedState::GapDetected, FeedState::Resynced],
+            ) && recs
+                .iter()
+                .any(|r| is(r, Venue::BinanceSpot) && r.stream == 5 && r.has_flags(FLAG_SNAPSHOT))
+        },
+    );
+    let m2 = wait_metrics(col.metrics_port, "binance gap + resync counted", |m| {
+        feed_metric(m, "gaps", "binance_spot", "depth") > gaps_before
+            && feed_metric(m, "resyncs", "binance_spot", "depth") > resyncs_before
+    });
+
+    // Coinbase gap: the trade-id chain breaks; counted.
+    let cb_gaps = |m: &BTreeMap<String, u64>| {
+        feed_metric(m, "gaps", "coinbase", "matches")
+            + feed_metric(m, "gaps", "coinbase", "heartbeat")
+    };
+    let before = cb_gaps(&m2);
+    fault(&info, "coinbase", "gap", 12);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cb_gaps(&metrics(col.metrics_port)) <= before {
+        assert!(Instant::now() < deadline, "coinbase gap not counted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Polymarket gap (lost price_change): the top of book disagrees with best_bid_ask → counted,
+    // gap_detected, fresh `book` snapshot, resynced.
+    let before = feed_metric(
+        &metrics(col.metrics_port),
+        "gaps",
+        "polymarket",
+        "price_change",
+    );
+    assert_eq!(before, 0, "no Polymarket gap before one is injected");
+    let from = bus.recs.len();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        fault(&info, "polymarket", "gap", 3);
+        std::thread::sleep(Duration::from_secs(2));
+        bus.pump();
+        if states(&bus.recs[from..], Venue::Polymarket, 2).contains(&FeedState::GapDetected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "polymarket gap never detected");
+    }
+    bus.wait_for(
+        "polymarket resynced",
+        Duration::from_secs(20),
+        from,
+        |_, recs| {
+            contains_seq(
+                &states(recs, Venue::Polymarket, 2),
+                &[FeedState::GapDetected, FeedState::Resynced],
+            )
+        },
+    );
+    let m3 = wait_metrics(col.metrics_port, "polymarket gap + resync counted", |m| {
+        feed_metric(m, "gaps", "polymarket", "price_change") > before
+            && feed_metric(m, "resyncs", "polymarket", "price_change") >= 1
+    });
+    assert!(m3["ringbolt_feed_top_checks_total{venue=\"polymarket\",source=\"polymarket\"}"] > 0);
+
+    // Corrupt frames: counted as parse errors, skipped, data keeps flowing on the connection.
+    for (venue, name) in [
+        (Venue::BinanceSpot, "binance_spot"),
+        (Venue::Coinbase, "coinbase"),
+    ] {
+        let before = feed_metric(
+            &metrics(col.metrics_port),
+            "parse_errors",
+            name,
+            "connection",
+        );
+        let reconnects = reconnect_total(&metrics(col.metrics_port), name);
+        fault(&info, name, "corrupt", 2);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while feed_metric(
+            &metrics(col.metrics_port),
+            "parse_errors",
+            name,
+            "connection",
+        ) < before + 2
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: corrupt frames not counted"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let from = bus.recs.len();
+        bus.wait_for(
+            &format!("{name} data after corrupt frames"),
+            Duration::from_secs(10),
+            from,
+            |_, recs| data_records(recs, venue) > 10,
+        );
+        assert_eq!(
+            reconnect_total(&metrics(col.metrics_port), name),
+            reconnects,
+            "{name}: no reconnect"
+        );
+    }
+    let log = std::fs::read_to_string(&col.log).unwrap();
+    assert!(
+        log.contains("frame skipped"),
+        "raw bytes of a bad frame are logged"
+    );
+    assert_eq!(bus.lost, 0, "the consumer kept up");
+
+    // SIGTERM: a clean stop with a JSON summary of every source.
+    let mut col = col;
+    let pid = col.proc.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = col.proc.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "collector did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let out = std::fs::read_to_string(dir.join("feeds.out")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["segment"], segment.as_str());
+    for v in ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"] {
+        let s = &summary["sources"][v];
+        assert!(s["records"].as_u64().unwrap() > 0, "{v}: {s}");
+        assert!(s["reconnects"].as_u64().unwrap() >= 1, "{v}: {s}");
+    }
+    assert!(
+        summary["sources"]["binance_spot"]["parse_errors"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    eprintln!("faults test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn collector_rolls_polymarket_windows_without_reconnecting() {
+    let t0 = Instant::now();
+    let dir = scratch_dir("rollover");
+    let window_s = 8;
+    let (_emu, info) = emulator(&dir, window_s);
+    let segment = format!("rb-e2e-rollover-{}", std::process::id());
+    let _shm = Shm(segment.clone());
+    let col = collector(&dir, &info, &segment, window_s);
+    let mut bus = Bus::open(&segment, &col.log);
+    // Windows registered as `<slug>/<up|down>/<token_id>`, with Polymarket records on them.
+    let windows_with_data = |bus: &Bus, recs: &[Record]| -> Vec<i64> {
+        let mut starts: Vec<i64> = recs
+            .iter()
+            .filter(|r| {
+                is(r, Venue::Polymarket)
+                    && r.kind == RecordKind::BookLevel as u8
+                    && r.has_flags(FLAG_SNAPSHOT)
+            })
+            .filter_map(|r| {
+                let name = bus.name(r.instrument);
+                name.strip_prefix("btc-updown-5m-")?
+                    .split('/')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
+    };
+    // Three distinct windows' books arrive: the two at start-up and one subscribed at a rollover.
+    bus.wait_for(
+        "books of three windows",
+        Duration::from_secs(45),
+        0,
+        |bus, recs| windows_with_data(bus, recs).len() >= 3,
+    );
+    let starts = windows_with_data(&bus, &bus.recs.clone());
+    for w in starts.windows(2) {
+        assert_eq!(w[1] - w[0], window_s, "consecutive windows: {starts:?}");
+    }
+    // No reconnect: one Connected on the Polymarket connection, never Disconnected.
+    let st = states(&bus.recs, Venue::Polymarket, 0);
+    assert_eq!(
+        st.iter().filter(|s| **s == FeedState::Connected).count(),
+        1,
+        "{st:?}"
+    );
+    assert!(!st.contains(&FeedState::Disconnected), "{st:?}");
+    // Expired windows are unsubscribed on the same connection.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&col.log)
+        .unwrap()
+        .contains("unsubscribing")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no expired window was unsubscribed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bus.pump();
+    let st = states(&bus.recs, Venue::Polymarket, 0);
+    assert!(!st.contains(&FeedState::Disconnected), "{st:?}");
+    let m = metrics(col.metrics_port);
+    assert!(m["ringbolt_feed_rollovers_total{venue=\"polymarket\",source=\"polymarket\"}"] >= 1);
+    assert_eq!(feed_metric(&m, "reconnects", "polymarket", "book"), 0);
+    // Expired windows are unsubscribed: at most current + next (+ one lingering) are held.
+    assert!(m["ringbolt_feed_subscribed_tokens{venue=\"polymarket\",source=\"polymarket\"}"] <= 6);
+    eprintln!("rollover test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn collector_refuses_a_bad_config_clearly() {
+    let dir = scratch_dir("badcfg");
+    let path = dir.join("bad.toml");
+    for (text, expect) in [
+        ("[feeds]\nsegmnt = \"x\"\n", "unknown field `segmnt`"),
+        ("[feeds]\n", "no enabled source"),
+        (
+            "[feeds.sources.nasdaq]\nsymbols = [\"X\"]\n",
+            "unknown venue `nasdaq`",
+        ),
+        (
+            "[feeds.sources.coinbase]\nurl = \"ftp://x\"\nsymbols = [\"BTC-USD\"]\n",
+            "unsupported scheme",
+        ),
+        ("[feeds.sources.coinbase]\n", "symbols is empty"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["feeds", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{text}: {err}");
+    }
+}
