@@ -685,3 +685,58 @@ fn latency_goaway_and_disconnect_end_in_definite_states_without_resending() {
     uniq.dedup();
     assert_eq!(uniq.len(), salts.len(), "{salts:?}");
 }
+
+#[test]
+fn heartbeats_reach_the_venue_and_gamma_discovery_matches_the_market_windows() {
+    let emu = Emu::start();
+    let k = key(KEY_A);
+    let c0 = creds(&emu, &k);
+    let mut cfg = emu.cfg();
+    cfg.heartbeat_interval = Some(Duration::from_millis(50));
+    let signer = L2Signer::new(&k.address(), c0).unwrap();
+    let mut c = OrderClient::connect(&cfg, signer, paper_gate()).unwrap();
+    let mut recs = Vec::new();
+    let end = Instant::now() + WAIT;
+    while emu.clob_stats()["heartbeats"].as_u64().unwrap() < 2 {
+        c.poll(Duration::from_millis(20), &mut recs).unwrap();
+        assert!(Instant::now() < end, "no heartbeats");
+    }
+    assert!(c.stats().heartbeats_sent >= 2);
+    assert!(c.events().any(|e| matches!(
+        e,
+        ClientEvent::Finished {
+            what: Finished::Heartbeat(200),
+            ..
+        }
+    )));
+    // Gamma on the CLOB port: the same windows the market emulator serves.
+    let w = emu.http("GET", "/windows");
+    let cur = w["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == true)
+        .unwrap()
+        .clone();
+    let req = HttpRequest {
+        method: "GET",
+        path: format!("/markets?slug={}", cur["slug"].as_str().unwrap()),
+        headers: vec![],
+        body: vec![],
+    };
+    let tag = c.send_request(&req, Pending::Other).unwrap();
+    let (status, body) = match c.wait_for(tag, WAIT, &mut recs).unwrap().unwrap() {
+        Finished::Raw(s, b) => (s, b),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status, 200);
+    let m: Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<String> = serde_json::from_str(m[0]["clobTokenIds"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ids,
+        [
+            cur["up_token"].as_str().unwrap(),
+            cur["down_token"].as_str().unwrap()
+        ]
+    );
+}

@@ -905,3 +905,157 @@ pub fn describe_orders(body: &[u8], outcome: &str) -> Vec<OrderSeen> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Vectors produced by Polymarket's official Python client (`py-clob-client-v2`), committed
+    /// by the exec crate (`exec/vectors/generate.py`).
+    const VECTORS: &str = include_str!("../../exec/vectors/vectors.json");
+
+    fn vectors() -> Value {
+        serde_json::from_str(VECTORS).unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn l2_hmac_matches_the_official_client() {
+        let v = vectors();
+        let secret = decode_secret(v["creds"]["secret"].as_str().unwrap()).unwrap();
+        let cases = v["l2_headers"].as_array().unwrap();
+        assert!(cases.len() >= 5);
+        for c in cases {
+            let body = c["body"].as_str().unwrap_or("");
+            let got = l2_signature(
+                &secret,
+                c["headers"]["POLY_TIMESTAMP"].as_str().unwrap(),
+                c["method"].as_str().unwrap(),
+                c["path"].as_str().unwrap(),
+                body.as_bytes(),
+            );
+            assert_eq!(got, c["headers"]["POLY_SIGNATURE"].as_str().unwrap(), "{c}");
+        }
+    }
+
+    fn token_info(_: &str) -> Option<TokenInfo> {
+        Some(TokenInfo {
+            tick_thousandths: 10,
+            best_bid: 300,
+            best_ask: 500,
+            resolved: false,
+        })
+    }
+
+    #[test]
+    fn official_client_l1_headers_create_a_key_and_its_orders_are_accepted_once() {
+        let v = vectors();
+        let mut st = ClobState::new(7);
+        // L1: the official client's ClobAuth headers create a key for its address.
+        let l1 = &v["l1_headers"][0];
+        let h = &l1["headers"];
+        let hs = headers(&[
+            ("POLY_ADDRESS", h["POLY_ADDRESS"].as_str().unwrap()),
+            ("POLY_SIGNATURE", h["POLY_SIGNATURE"].as_str().unwrap()),
+            ("POLY_TIMESTAMP", h["POLY_TIMESTAMP"].as_str().unwrap()),
+            ("POLY_NONCE", h["POLY_NONCE"].as_str().unwrap()),
+        ]);
+        let req = ClobRequest {
+            method: "POST",
+            path: "/auth/api-key",
+            query: "",
+            headers: &hs,
+            body: b"",
+        };
+        let (r, _) = st.handle(&req, &token_info, 0);
+        assert_eq!(r.status, 200, "{}", r.body);
+        // The same headers with the signature of another message are refused.
+        let mut bad = hs.clone();
+        bad[2].1 = "1773307201".into();
+        let req = ClobRequest {
+            headers: &bad,
+            ..req
+        };
+        assert_eq!(st.handle(&req, &token_info, 0).0.status, 401);
+        // L2: the vector's API key, registered for the same address.
+        let creds = &v["creds"];
+        let api_key = creds["api_key"].as_str().unwrap();
+        let addr = Address::parse(h["POLY_ADDRESS"].as_str().unwrap()).unwrap();
+        assert!(st.add_api_key(
+            addr,
+            api_key,
+            creds["secret"].as_str().unwrap(),
+            creds["passphrase"].as_str().unwrap()
+        ));
+        let order = &v["orders"][0];
+        let body = order["expected"]["body"].as_str().unwrap();
+        let secret = decode_secret(creds["secret"].as_str().unwrap()).unwrap();
+        let sig = l2_signature(&secret, "1773307200", "POST", "/order", body.as_bytes());
+        let hs = headers(&[
+            ("POLY_ADDRESS", h["POLY_ADDRESS"].as_str().unwrap()),
+            ("POLY_SIGNATURE", &sig),
+            ("POLY_TIMESTAMP", "1773307200"),
+            ("POLY_API_KEY", api_key),
+            ("POLY_PASSPHRASE", creds["passphrase"].as_str().unwrap()),
+        ]);
+        let req = ClobRequest {
+            method: "POST",
+            path: "/order",
+            query: "",
+            headers: &hs,
+            body: body.as_bytes(),
+        };
+        let (r, seen) = st.handle(&req, &token_info, 1_773_307_200_000);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v2: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v2["status"], "live");
+        assert_eq!(v2["orderID"], order["expected"]["digest"]);
+        assert_eq!(seen[0].salt, "123456789");
+        assert_eq!(seen[0].price.as_deref(), Some("0.37"));
+        // Twice: duplicated.
+        let (r, _) = st.handle(&req, &token_info, 1_773_307_200_000);
+        assert_eq!(r.status, 400);
+        assert!(r.body.contains("Duplicated"), "{}", r.body);
+        // One flipped body byte: the HMAC no longer matches.
+        let mut tampered = body.as_bytes().to_vec();
+        let i = tampered.len() - 3;
+        tampered[i] ^= 1;
+        let req = ClobRequest {
+            body: &tampered,
+            ..req
+        };
+        let (r, _) = st.handle(&req, &token_info, 0);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (401, r#"{"error":"Unauthorized/Invalid api key"}"#)
+        );
+        assert_eq!(st.stats.auth_failures, 1);
+    }
+
+    #[test]
+    fn heartbeats_arm_the_dead_man_switch() {
+        let mut st = ClobState::new(1);
+        st.add_api_key(Address([1; 20]), "k", "c2VjcmV0", "p");
+        st.orders.insert(
+            "0x01".into(),
+            RestingOrder {
+                owner: "k".into(),
+                live: true,
+            },
+        );
+        // No heartbeat yet: nothing happens.
+        assert_eq!(st.check_heartbeats(1_000_000), 0);
+        st.keys.get_mut("k").unwrap().last_heartbeat_ms = Some(1_000_000);
+        assert_eq!(st.check_heartbeats(1_000_000 + HEARTBEAT_TIMEOUT_MS), 0);
+        assert_eq!(st.check_heartbeats(1_000_001 + HEARTBEAT_TIMEOUT_MS), 1);
+        assert_eq!(st.open_orders(), 0);
+        assert_eq!(st.stats.deadman_fired, 1);
+    }
+}

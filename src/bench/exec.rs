@@ -56,9 +56,18 @@ pub struct ExecBenchArgs {
     /// Iterations of the Python peer's sign timing.
     #[arg(long, default_value_t = 300)]
     python_iterations: u64,
+    /// Order round trips to the CLOB emulator per client (ours block, ours spin, hyper).
+    #[arg(long, default_value_t = 3_000)]
+    rtt_iterations: u64,
+    /// Pin the emulator's tokio worker to this core.
+    #[arg(long)]
+    server_core: Option<usize>,
+    /// Skip the order-client round-trip part.
+    #[arg(long)]
+    skip_rtt: bool,
 }
 
-const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+pub(super) const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const SECRET: &str = "c2VjcmV0LWtleS1mb3ItcmluZ2JvbHQtdGVzdHMtMDEyMzQ1Njc4OWFiY2RlZg==";
 const TOKEN: &str =
     "104239898038807136052399800151408521467737075933964991162589336683346093173875";
@@ -223,6 +232,13 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
         peer.map(|p| ((p as f64 / ours.max(1) as f64) * 10.0).round() / 10.0)
     };
 
+    // 6. The order client against the CLOB emulator, and hyper's client beside it.
+    let rtt = if args.skip_rtt {
+        json!({ "error": "skipped by --skip-rtt" })
+    } else {
+        super::exec_rtt::run(args.rtt_iterations, args.core, args.server_core)
+    };
+    let ring_p50 = rtt["submit_to_ring_block"]["p50_ns"].as_u64();
     let met = hot_p.p50_ns <= 2_000;
     let report = json!({
         "bench": "exec",
@@ -253,7 +269,12 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
             "sign_order_p50": ratio(py_sign, sign_p.p50_ns),
             "l2_hmac_p50": ratio(py_hmac, pre_p.p50_ns),
         },
-        "targets": { "hot_path_p50_ns_max": 2_000, "met": met },
+        "order_client": rtt,
+        "targets": {
+            "hot_path_p50_ns_max": 2_000, "met": met,
+            "submit_to_ring_p50_ns_max": 2_000,
+            "submit_to_ring_met": ring_p50.map(|p| p <= 2_000),
+        },
     });
     tracing::info!(
         sign_p50_ns = sign_p.p50_ns,

@@ -5,6 +5,7 @@ mod archive;
 mod bus;
 mod decide;
 mod exec;
+mod exec_rtt;
 mod net;
 mod parse;
 mod replay;

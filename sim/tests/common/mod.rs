@@ -197,3 +197,11 @@ pub fn assert_shape(samples: &BTreeMap<String, Value>, kind: &str, got: &Value) 
         panic!("shape mismatch: {e}\nframe: {got}");
     }
 }
+
+/// CLOCK_REALTIME ns.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
