@@ -234,3 +234,137 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET /healthz` on `addr`: the status code, or `None` when nothing answered.
+fn healthz(addr: std::net::SocketAddr) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.get(9..12)?.parse().ok()
+}
+
+/// Kills the child and removes the test's files however the test ends.
+struct Cleanup {
+    child: std::process::Child,
+    dir: PathBuf,
+    segment: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Segment::unlink(&self.segment);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The ops contract (docs/runbook.md): `health_addr` serves `/healthz`, `READY=1` comes once it
+/// answers, `WATCHDOG=1` follows the run loop. The stall is real: a FIFO where the next flush
+/// writes its commit record (`_ringbolt/.state.json.tmp`) blocks that flush in `open(2)`, as a
+/// hung filesystem would, while the health and watchdog threads keep running.
+#[test]
+fn archive_serves_healthz_and_feeds_the_watchdog_from_its_loop_until_the_loop_stalls() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempdir("health");
+    let segment = format!("rb-cli-archive-health-{}", std::process::id());
+    let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
+    let mut synth = Synth::new(4, &publisher).unwrap();
+    let mut writer = publisher.writer(0).unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = write_config(
+        &dir,
+        &segment,
+        &format!("health_addr = \"{addr}\"\nhealth_stale_ms = 500\n"),
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("flush_interval_ms = 200", "flush_interval_ms = 50");
+    std::fs::write(&config, text).unwrap();
+    let notify_path = dir.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    let child = ringbolt()
+        .args(["archive", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "100000")
+        .spawn()
+        .unwrap();
+    let cleanup = Cleanup {
+        child,
+        dir: dir.clone(),
+        segment: segment.clone(),
+    };
+    let mut buf = [0u8; 64];
+    let mut next_message = |timeout: Duration| -> Option<String> {
+        notify.set_read_timeout(Some(timeout)).unwrap();
+        let n = notify.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+
+    // READY=1 is the first notification, and the endpoint already answers when it arrives.
+    assert_eq!(
+        next_message(Duration::from_secs(60)).as_deref(),
+        Some("READY=1")
+    );
+    assert_eq!(healthz(addr), Some(200), "READY=1 before /healthz answered");
+
+    // While records flow the loop beats: healthy, and the watchdog keeps notifying.
+    let mut record = Record::zeroed();
+    for _ in 0..2_000 {
+        synth.next_record(now_ns(), &mut record);
+        writer.publish(&record);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.slowest_consumer(0) != Some(writer.next_seq()) {
+        assert!(Instant::now() < deadline, "archiver did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(healthz(addr), Some(200));
+    assert_eq!(
+        next_message(Duration::from_secs(10)).as_deref(),
+        Some("WATCHDOG=1")
+    );
+    // A flush has committed (the commit record exists), so the loop is past start-up.
+    let state = dir.join("archive/_ringbolt/state.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !state.exists() {
+        assert!(Instant::now() < deadline, "no flush committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Stall the loop inside a flush: the next commit blocks opening the FIFO.
+    let fifo = dir.join("archive/_ringbolt/.state.json.tmp");
+    let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c_fifo` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    // Wait for the stall to be reported: /healthz 503 and then no WATCHDOG=1 for a whole second
+    // (20 watchdog periods). A 503 seen during a merely slow flush (fsync on a loaded disk) is
+    // followed by beats again, so the wait restarts; only a permanent stall ends it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "/healthz or the watchdog kept reporting a stalled loop as alive"
+        );
+        if healthz(addr) != Some(503) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        while next_message(Duration::from_millis(1)).is_some() {}
+        if next_message(Duration::from_secs(1)).is_none() && healthz(addr) == Some(503) {
+            break;
+        }
+    }
+    drop(cleanup);
+    drop(publisher);
+}

@@ -95,6 +95,15 @@ fn finish_compaction(root: &Path, c: &Compaction) -> Result<(), ArchiveError> {
     layout::fsync_path(&dir).map_err(|e| ArchiveError::io(&dir, e))
 }
 
+/// A progress report from [`Archiver::run_with_progress`]'s loop.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress<'a> {
+    /// One loop iteration ended; the number of records it took from the bus (0 = idle).
+    Polled(usize),
+    /// A flush committed.
+    Flushed(&'a FlushStats),
+}
+
 /// What one flush wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlushStats {
@@ -873,6 +882,22 @@ impl Archiver {
     /// # Errors
     /// As [`Archiver::flush`]; the disk guard stops the loop with [`ArchiveError::DiskFull`].
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), ArchiveError> {
+        self.run_with_progress(stop, &mut |_| {})
+    }
+
+    /// As [`Archiver::run`], calling `progress` from the loop itself: once per iteration (after
+    /// a poll or an idle sleep, so at least every `idle_sleep_us` / `flush_interval_ms` while
+    /// the loop is healthy) and after every flush. A stalled loop (a hung write, a wedged
+    /// filesystem) stops the calls, which is what a liveness watchdog must observe: the
+    /// process's health endpoint and systemd `WATCHDOG=1` follow these calls, not a timer.
+    ///
+    /// # Errors
+    /// As [`Archiver::run`].
+    pub fn run_with_progress(
+        &mut self,
+        stop: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), ArchiveError> {
         let flush_every = Duration::from_millis(self.config.flush_interval_ms);
         let idle = Duration::from_micros(self.config.idle_sleep_us.max(1));
         let mut next_flush = Instant::now() + flush_every;
@@ -891,6 +916,7 @@ impl Archiver {
             if now >= next_flush {
                 let stats = self.flush()?;
                 tracing::debug!(files = stats.files, rows = stats.rows, "flushed");
+                progress(Progress::Flushed(&stats));
                 if now >= next_compact {
                     let compacted = self.compact(flush_every + Duration::from_secs(5))?;
                     tracing::debug!(compacted, "compacted closed windows");
@@ -900,6 +926,7 @@ impl Archiver {
             } else if taken == 0 {
                 std::thread::sleep(idle.min(next_flush - now));
             }
+            progress(Progress::Polled(taken));
         }
     }
 

@@ -7,8 +7,11 @@
 //! flush_interval_ms = 1000      # durability bound: at most this much is lost on SIGKILL
 //! min_free_bytes = 1073741824   # disk guard
 //! hlog_interval_s = 10          # latency histogram dump interval
+//! health_addr = "127.0.0.1:9103" # GET /healthz (ops contract); unset = no endpoint
+//! health_stale_ms = 5000        # unhealthy / no WATCHDOG=1 after the loop stalled this long
 //! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -64,6 +67,14 @@ pub struct ArchiveConfig {
     /// zstd level of the Parquet pages; default 1.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
+    /// Loopback address of `GET /healthz` (the ops contract, docs/runbook.md: `127.0.0.1:9103`);
+    /// unset = no endpoint.
+    #[serde(default)]
+    pub health_addr: Option<SocketAddr>,
+    /// The process reports unhealthy (503, and systemd's `WATCHDOG=1` stops) once the run loop
+    /// made no progress for this long (ms); default 5000 (the units' `WatchdogSec=10s`).
+    #[serde(default = "default_health_stale_ms")]
+    pub health_stale_ms: u64,
 }
 
 fn default_flush_interval_ms() -> u64 {
@@ -83,6 +94,9 @@ fn default_open_timeout_ms() -> u64 {
 }
 fn default_zstd_level() -> i32 {
     1
+}
+fn default_health_stale_ms() -> u64 {
+    5000
 }
 
 #[derive(Deserialize)]
@@ -104,6 +118,8 @@ impl ArchiveConfig {
             idle_sleep_us: default_idle_sleep_us(),
             open_timeout_ms: default_open_timeout_ms(),
             zstd_level: default_zstd_level(),
+            health_addr: None,
+            health_stale_ms: default_health_stale_ms(),
         }
     }
 
@@ -133,6 +149,19 @@ impl ArchiveConfig {
             return Err(invalid(format!(
                 "zstd_level must be 1..=22, got {}",
                 config.zstd_level
+            )));
+        }
+        if config.health_stale_ms == 0 || config.health_stale_ms > 600_000 {
+            return Err(invalid(format!(
+                "health_stale_ms must be 1..=600000, got {}",
+                config.health_stale_ms
+            )));
+        }
+        if let Some(addr) = config.health_addr
+            && !addr.ip().is_loopback()
+        {
+            return Err(invalid(format!(
+                "health_addr must be a loopback address (ops contract), got {addr}"
             )));
         }
         Ok(config)
@@ -169,6 +198,25 @@ mod tests {
         let c = ArchiveConfig::load(&path).unwrap();
         assert_eq!(c.segments.len(), 2);
         assert_eq!(c.min_free_bytes, 1 << 30);
+        assert_eq!(
+            c.health_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9103)))
+        );
+        assert_eq!(c.health_stale_ms, 5000);
+    }
+
+    /// The config the AMI ships (`/etc/ringbolt/ringbolt.toml`) must load: `[archive]` is
+    /// `deny_unknown_fields`, and its `health_addr` is the ops contract's port 9103.
+    #[test]
+    fn the_shipped_ami_config_parses_with_the_contract_health_addr() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami/config/ringbolt.toml");
+        let c = ArchiveConfig::load(&path).unwrap();
+        assert_eq!(
+            c.health_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9103)))
+        );
+        assert!(c.root.is_absolute(), "{}", c.root.display());
+        assert!(!c.segments.is_empty());
     }
 
     #[test]
@@ -197,5 +245,29 @@ mod tests {
             )
             .is_err()
         );
+        let c = ArchiveConfig::from_toml(
+            "[archive]\nroot = \"/a\"\nsegments = [\"s\"]\nhealth_addr = \"127.0.0.1:9103\"\nhealth_stale_ms = 250\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(
+            c.health_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9103)))
+        );
+        assert_eq!(c.health_stale_ms, 250);
+        for bad in [
+            "health_addr = \"0.0.0.0:9103\"",
+            "health_addr = \"localhost\"",
+            "health_stale_ms = 0",
+        ] {
+            assert!(
+                ArchiveConfig::from_toml(
+                    &format!("[archive]\nroot = \"/a\"\nsegments = [\"s\"]\n{bad}\n"),
+                    p
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
     }
 }

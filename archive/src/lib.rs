@@ -23,7 +23,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use archiver::{Archiver, FlushStats};
+pub use archiver::{Archiver, FlushStats, Progress};
 pub use config::ArchiveConfig;
 
 /// Errors of the archiver.
