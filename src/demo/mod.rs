@@ -177,7 +177,7 @@ segments = ["{market}", "{decisions}"]
 hlog_dir = "{hlog}"
 flush_interval_ms = 500
 open_timeout_ms = 120000
-# health: 127.0.0.1:{health}
+health_addr = "127.0.0.1:{health}"
 "#,
         root = out.join("archive").display(),
         hlog = out.join("hlog").display(),
@@ -240,7 +240,34 @@ segment = "{market}"
 busy_poll = {spin}
 metrics_addr = "127.0.0.1:{metrics}"
 health_addr = "127.0.0.1:{health}"
-# ca: {ca} ports: polymarket {pm} chainlink {cl} binance {bn} coinbase {cb}
+backoff_base_ms = 250
+backoff_max_ms = 4000
+
+[feeds.sources.polymarket]
+url = "wss://127.0.0.1:{pm}/ws/market"
+rest_url = "https://127.0.0.1:{pm}"
+ca_file = "{ca}"
+ca_only = true
+window_s = 300
+
+[feeds.sources.chainlink_rtds]
+url = "wss://127.0.0.1:{cl}/"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["btc/usd"]
+
+[feeds.sources.binance_spot]
+url = "wss://127.0.0.1:{bn}/stream"
+rest_url = "https://127.0.0.1:{bn}"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["BTCUSDT"]
+
+[feeds.sources.coinbase]
+url = "wss://127.0.0.1:{cb}/"
+ca_file = "{ca}"
+ca_only = true
+symbols = ["BTC-USD"]
 "#,
         metrics = p.metrics,
         health = p.feeds_health,
