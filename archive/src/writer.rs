@@ -82,9 +82,11 @@ pub fn merge_files(
     let mut props = Some(props);
     for source in sources {
         let input = File::open(source).map_err(|e| crate::ArchiveError::io(source, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(input)?
-            .with_batch_size(65_536)
-            .build()?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(input)?;
+        // The file's Arrow schema keeps its metadata (scales, archive schema version); the
+        // batches' schema may not, so the merged file is written with the file's.
+        let schema = builder.schema().clone();
+        let reader = builder.with_batch_size(65_536).build()?;
         for batch in reader {
             let batch = batch?;
             let w = match &mut writer {
@@ -92,7 +94,7 @@ pub fn merge_files(
                 None => writer.insert(ArrowWriter::try_new(
                     file.try_clone()
                         .map_err(|e| crate::ArchiveError::io(path, e))?,
-                    batch.schema(),
+                    schema.clone(),
                     props.take(),
                 )?),
             };
