@@ -154,6 +154,8 @@ pub struct OrderSeen {
     pub price: Option<String>,
     /// The venue's answer for this order: `live`, `matched`, or the error text.
     pub outcome: String,
+    /// The order hash (the venue's order id, `0x…`) once the order parsed far enough to have one.
+    pub order_hash: Option<String>,
 }
 
 /// Counters.
@@ -662,6 +664,7 @@ impl ClobState {
             side: field("side").unwrap_or_default(),
             price: None,
             outcome: String::new(),
+            order_hash: None,
         };
         let r = self.check_order(posted, api_key, token, now_ms, &mut seen);
         match &r {
@@ -733,6 +736,7 @@ impl ClobState {
         };
         let digest = order.digest(&self.domain);
         let order_id = hex0x(&digest);
+        seen.order_hash = Some(order_id.clone());
         let Some(info) = token(&w.token_id) else {
             return Err((400, msg::INVALID_TOKEN.into()));
         };
@@ -901,6 +905,7 @@ pub fn describe_orders(body: &[u8], outcome: &str) -> Vec<OrderSeen> {
                 side: f("side"),
                 price: None,
                 outcome: outcome.to_string(),
+                order_hash: None,
             }
         })
         .collect()

@@ -260,6 +260,7 @@ fn stamps(recv_ns: i64, conn: u64, path: &str, seen: Vec<OrderSeen>) -> Vec<Orde
             side: s.side,
             price: s.price,
             outcome: s.outcome,
+            order_hash: s.order_hash,
         })
         .collect()
 }

@@ -58,6 +58,8 @@ pub struct OrderStamp {
     pub price: Option<String>,
     /// `live`, `matched`, or the rejection text.
     pub outcome: String,
+    /// Order hash (`0x…`, the venue order id) when the order parsed far enough to have one.
+    pub order_hash: Option<String>,
 }
 
 #[derive(Debug)]

@@ -412,26 +412,37 @@ impl Monitor {
     }
 
     /// Joins the emulators' wire logs: `write_ns` per (token id, frame timestamp ms) from the
-    /// Polymarket emulator and `recv_ns` per order hash from the CLOB emulator. Returns the number
-    /// of orders joined end to end.
+    /// Polymarket emulator and `recv_ns` per order hash from the CLOB emulator. Every indexed
+    /// Polymarket record gives an `emulator_write_to_recv` sample (once per frame); every fired
+    /// order found at both ends gives a `tick_to_order` sample. Returns the orders joined.
     pub fn join_wire(
         &mut self,
         md_writes: &HashMap<(String, i64), i64>,
         clob_recvs: &HashMap<[u8; 16], i64>,
     ) -> u64 {
+        let write_of = |instruments: &HashMap<u32, String>, t: &Trigger| {
+            let name = instruments.get(&t.instrument)?;
+            let token = name.rsplit('/').next()?;
+            md_writes
+                .get(&(token.to_owned(), t.exchange_ts_ns.div_euclid(1_000_000)))
+                .copied()
+        };
+        let mut frames = std::collections::HashSet::new();
+        let mut samples = Vec::new();
+        for t in self.triggers.values() {
+            if frames.insert((t.instrument, t.exchange_ts_ns))
+                && let Some(w) = write_of(&self.instruments, t)
+            {
+                samples.push(t.recv_ts_ns - w);
+            }
+        }
+        for v in samples {
+            self.record("emulator_write_to_recv", v);
+        }
         let mut joined = 0;
         let fired: Vec<Fired> = self.fired.values().copied().collect();
         for f in fired {
-            let write_ns = f.trigger.and_then(|t| {
-                let name = self.instruments.get(&t.instrument)?;
-                let token = name.rsplit('/').next()?;
-                md_writes
-                    .get(&(token.to_owned(), t.exchange_ts_ns / 1_000_000))
-                    .copied()
-            });
-            if let (Some(w), Some(t)) = (write_ns, f.trigger) {
-                self.record("emulator_write_to_recv", t.recv_ts_ns - w);
-            }
+            let write_ns = f.trigger.and_then(|t| write_of(&self.instruments, &t));
             let recv_ns = f.order_hash16.and_then(|h| clob_recvs.get(&h).copied());
             if let (Some(r), Some(s)) = (recv_ns, f.submitted_ts_ns) {
                 self.record("submit_to_clob_recv", r - s);
