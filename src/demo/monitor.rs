@@ -24,7 +24,7 @@ pub const STAGES: &[&str] = &[
     "emulator_write_to_recv",
     "recv_to_bus",
     "bus_to_decision",
-    "decision_to_submit",
+    "bus_to_order_wire",
     "submit_to_clob_recv",
     "tick_to_order",
     "order_round_trip",
@@ -48,8 +48,6 @@ pub struct Trigger {
 pub struct Fired {
     /// The trigger, when still indexed.
     pub trigger: Option<Trigger>,
-    /// Decision publish stamp.
-    pub decided_ts_ns: i64,
     /// SUBMITTED transition stamp.
     pub submitted_ts_ns: Option<i64>,
     /// First 16 bytes of the order hash (venue order id), when known.
@@ -357,7 +355,6 @@ impl Monitor {
                         d.client_order_id,
                         Fired {
                             trigger,
-                            decided_ts_ns: rec.publish_ts_ns,
                             submitted_ts_ns: None,
                             order_hash16: None,
                         },
@@ -380,14 +377,22 @@ impl Monitor {
                 *self.reject_classes.entry(t.error_class).or_insert(0) += 1;
             }
             let fired = self.fired.get(&t.client_order_id).copied();
+            // The transition's own time (when it happened), not when it was published.
+            let at_ns = if rec.recv_ts_ns > 0 {
+                rec.recv_ts_ns
+            } else {
+                rec.publish_ts_ns
+            };
             if to == Some(OrderState::Submitted) {
                 self.orders_submitted += 1;
                 if t.paper == 1 {
                     self.orders_paper += 1;
                 }
                 if let Some(mut f) = fired {
-                    self.record("decision_to_submit", rec.publish_ts_ns - f.decided_ts_ns);
-                    f.submitted_ts_ns = Some(rec.publish_ts_ns);
+                    if let Some(trig) = f.trigger {
+                        self.record("bus_to_order_wire", at_ns - trig.publish_ts_ns);
+                    }
+                    f.submitted_ts_ns = Some(at_ns);
                     if t.venue_order_id != [0; 16] {
                         f.order_hash16 = Some(t.venue_order_id);
                     }
@@ -401,7 +406,7 @@ impl Monitor {
                 )
                 && t.from_state == OrderState::Submitted as u8
             {
-                self.record("order_round_trip", rec.publish_ts_ns - sub);
+                self.record("order_round_trip", at_ns - sub);
                 if f.order_hash16.is_none() && t.venue_order_id != [0; 16] {
                     let mut f = f;
                     f.order_hash16 = Some(t.venue_order_id);
