@@ -198,6 +198,13 @@ open_timeout_s = 120
 paper = true
 health_addr = "127.0.0.1:{health}"
 
+# Demo only: more orders per window than production's defaults, for latency statistics (paper
+# orders are rejected by the venue anyway).
+[decide.risk]
+max_orders_per_window = 60
+max_position_shares = 3000.0
+cooldown_ms = 250
+
 [exec]
 enabled = true
 host = "localhost"

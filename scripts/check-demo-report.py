@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Checks a `ringbolt demo` report.json written by scripts/test-demo's fault schedule."""
+import json
+import sys
+
+r = json.load(open(sys.argv[1]))
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+ev = r["events_per_venue"]
+for v in ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"]:
+    check(ev.get(v, 0) > 0, f"{v} records reached the bus ({ev.get(v, 0)})")
+d = r["decisions"]
+check(d["total"] > 0, f"decisions taken ({d['total']})")
+check(d["fired"] > 0, f"decisions fired after the rollover ({d['fired']})")
+check(d["fired_on_untrusted_book"] == 0, "no decision fired while a Polymarket stream was not live")
+o = r["orders"]
+check(o["submitted"] > 0, f"paper orders submitted ({o['submitted']})")
+check(o["paper"] == o["submitted"], "every order was a paper order (size zero)")
+states = o["transitions_by_state"]
+check(states.get("acked", 0) == 0 and states.get("filled", 0) == 0, "no paper order was accepted")
+check(states.get("rejected", 0) == o["submitted"], "every submitted order ended rejected")
+clob = r["emulator"]["clob"]
+check(clob["orders_received"] <= o["submitted"], "the CLOB received no order twice (no blind retry)")
+ch = r["children"]
+check(ch["feeds"]["restarts"] >= 1, "the collector was restarted after kill -9")
+check(ch["archive"]["restarts"] >= 1, "the archiver was restarted after kill -9")
+check(r["market_epochs"] >= 1, "consumers saw the collector's new epoch")
+emu = r["emulator"]["venues"]
+check(emu["binance_spot"]["connections_total"] >= 2, "binance_spot reconnected after the disconnect")
+a = r["archive"]
+check("error" not in a and a.get("files", 0) > 0, f"archive readable after kill -9 ({a.get('files')} files)")
+gap_kinds = {}
+for day in a.get("days", {}).values():
+    for kind, g in day.get("gaps", {}).items():
+        gap_kinds[kind] = gap_kinds.get(kind, 0) + g["events"]
+check(sum(gap_kinds.values()) > 0, f"the archive's gaps table records the outages ({gap_kinds})")
+lat = r["latency_ns"]
+for s in ["recv_to_bus", "bus_to_decision", "bus_to_order_wire", "emulator_write_to_recv", "tick_to_order"]:
+    n = lat.get(s, {}).get("samples", 0)
+    check(n > 0, f"latency stage {s} measured ({n} samples)")
+if failures:
+    print(f"{len(failures)} check(s) failed", file=sys.stderr)
+    sys.exit(1)
+print("report checks passed")
