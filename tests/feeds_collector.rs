@@ -95,7 +95,13 @@ struct Collector {
 }
 
 /// Writes the collector config for the emulator in `info` and starts `ringbolt feeds`.
-fn collector(dir: &Path, info: &serde_json::Value, segment: &str, window_s: i64) -> Collector {
+fn collector(
+    dir: &Path,
+    info: &serde_json::Value,
+    segment: &str,
+    window_s: i64,
+    env: &[(&str, String)],
+) -> Collector {
     let ca = info["ca_pem"].as_str().unwrap();
     let addr = |v: &str| info["venues"][v]["addr"].as_str().unwrap().to_string();
     let (metrics_port, health_port) = (free_port(), free_port());
@@ -150,6 +156,7 @@ symbols = ["BTC-USD"]
     let log = dir.join("feeds.log");
     let child = Command::new(BIN)
         .args(["--log", "info", "feeds", "--config", path.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -341,7 +348,7 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
     let (_emu, info) = emulator(&dir, 300);
     let segment = format!("rb-e2e-feeds-{}", std::process::id());
     let _shm = Shm(segment.clone());
-    let col = collector(&dir, &info, &segment, 300);
+    let col = collector(&dir, &info, &segment, 300, &[]);
     let mut bus = Bus::open(&segment, &col.log);
 
     // Every source connects, subscribes, goes live and publishes records.
@@ -707,7 +714,29 @@ fn collector_rolls_polymarket_windows_without_reconnecting() {
     let (_emu, info) = emulator(&dir, window_s);
     let segment = format!("rb-e2e-rollover-{}", std::process::id());
     let _shm = Shm(segment.clone());
-    let col = collector(&dir, &info, &segment, window_s);
+    // Under systemd: READY=1 once up, WATCHDOG=1 from the supervising loop.
+    let notify_path = dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let col = collector(
+        &dir,
+        &info,
+        &segment,
+        window_s,
+        &[
+            ("NOTIFY_SOCKET", notify_path.display().to_string()),
+            ("WATCHDOG_USEC", "400000".to_string()),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64];
+    while !(seen.iter().any(|m| m == "READY=1") && seen.iter().any(|m| m == "WATCHDOG=1")) {
+        let n = notify.recv(&mut buf).expect("sd_notify datagrams");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(seen[0], "READY=1", "{seen:?}");
     let mut bus = Bus::open(&segment, &col.log);
     // Windows registered as `<slug>/<up|down>/<token_id>`, with Polymarket records on them.
     let windows_with_data = |bus: &Bus, recs: &[Record]| -> Vec<i64> {

@@ -9,9 +9,9 @@
 //! everything on SIGTERM/SIGINT or `max_runtime_s`.
 
 pub mod config;
-mod discovery;
+pub mod discovery;
 mod metrics;
-mod ring;
+pub mod ring;
 pub mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -132,28 +132,19 @@ fn default_rest(venue: Venue) -> Option<&'static str> {
     }
 }
 
-/// Runs the collector until SIGTERM/SIGINT or `max_runtime_s`; prints a JSON summary line.
-pub fn run(cfg: &FeedsConfig) -> Result<()> {
-    let started = Instant::now();
-    let _ = ring::mono_ms();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("signal handler")?;
-    }
-    let rings = cfg.rings();
-    let publisher = Arc::new(
-        Publisher::create(
-            &cfg.segment,
-            SegmentConfig {
-                rings,
-                capacity: cfg.capacity,
-                instrument_capacity: cfg.instrument_capacity,
-            },
-        )
-        .with_context(|| format!("creating bus segment {}", cfg.segment))?,
-    );
-    tracing::info!(segment = %cfg.segment, rings, startup = ?publisher.startup(), "bus segment ready");
+/// Sources grouped per ring thread, their shared state, and the discovery tasks.
+pub struct Built {
+    /// `per_ring[i]`: the sources of ring thread `i`.
+    pub per_ring: Vec<Vec<SourceSpec>>,
+    /// Every source's shared state.
+    pub shared: Vec<Arc<SourceShared>>,
+    /// One per Polymarket source.
+    pub discoveries: Vec<discovery::Discovery>,
+}
 
+/// Builds every enabled source: adapters, endpoints, TLS, static instruments on the bus.
+pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
+    let rings = cfg.rings();
     let mut per_ring: Vec<Vec<SourceSpec>> = (0..rings).map(|_| Vec::new()).collect();
     let mut shared_all = Vec::new();
     let mut discoveries = Vec::new();
@@ -207,7 +198,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
                 timeout: Duration::from_millis(cfg.connect_timeout_ms),
                 tx,
                 shared: Arc::clone(&shared),
-                publisher: Arc::clone(&publisher),
+                publisher: Arc::clone(publisher),
                 tracker: None,
             });
             Some(rx)
@@ -227,6 +218,41 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
             poly_rx,
         });
     }
+
+    Ok(Built {
+        per_ring,
+        shared: shared_all,
+        discoveries,
+    })
+}
+
+/// Runs the collector until SIGTERM/SIGINT or `max_runtime_s`; prints a JSON summary line.
+pub fn run(cfg: &FeedsConfig) -> Result<()> {
+    let started = Instant::now();
+    let _ = ring::mono_ms();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("signal handler")?;
+    }
+    let rings = cfg.rings();
+    let publisher = Arc::new(
+        Publisher::create(
+            &cfg.segment,
+            SegmentConfig {
+                rings,
+                capacity: cfg.capacity,
+                instrument_capacity: cfg.instrument_capacity,
+            },
+        )
+        .with_context(|| format!("creating bus segment {}", cfg.segment))?,
+    );
+    tracing::info!(segment = %cfg.segment, rings, startup = ?publisher.startup(), "bus segment ready");
+
+    let Built {
+        per_ring,
+        shared: shared_all,
+        discoveries,
+    } = build(cfg, &publisher)?;
 
     // Discovery first, once, synchronously: the first connection then subscribes the current
     // windows directly. Then the discovery threads take over.
