@@ -223,12 +223,16 @@ fn wait_metrics(
 }
 
 fn fault(info: &serde_json::Value, venue: &str, kind: &str, count: u32) {
+    fault_query(info, venue, &format!("kind={kind}&count={count}"));
+}
+
+fn fault_query(info: &serde_json::Value, venue: &str, query: &str) {
     let url = info["control_url"].as_str().unwrap();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let resp = http(
         port,
         &format!(
-            "POST /fault?venue={venue}&kind={kind}&count={count} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            "POST /fault?venue={venue}&{query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
         ),
     );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -660,6 +664,28 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
             "{name}: no reconnect"
         );
     }
+    // Stall (socket kept, no data): Live → Stale after the adapter's threshold (Coinbase: 3 s of
+    // no heartbeat), then Live again when data resumes, without a reconnect.
+    let from = bus.recs.len();
+    let reconnects = reconnect_total(&metrics(col.metrics_port), "coinbase");
+    fault_query(&info, "coinbase", "kind=stall&ms=4500");
+    bus.wait_for(
+        "coinbase stale then live",
+        Duration::from_secs(20),
+        from,
+        |_, recs| {
+            contains_seq(
+                &states(recs, Venue::Coinbase, 0),
+                &[FeedState::Stale, FeedState::Live],
+            )
+        },
+    );
+    assert!(!states(&bus.recs[from..], Venue::Coinbase, 0).contains(&FeedState::Disconnected));
+    assert_eq!(
+        reconnect_total(&metrics(col.metrics_port), "coinbase"),
+        reconnects
+    );
+
     let log = std::fs::read_to_string(&col.log).unwrap();
     assert!(
         log.contains("frame skipped"),
@@ -696,6 +722,13 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         let s = &summary["sources"][v];
         assert!(s["records"].as_u64().unwrap() > 0, "{v}: {s}");
         assert!(s["reconnects"].as_u64().unwrap() >= 1, "{v}: {s}");
+        let lat = &s["recv_to_publish_ns"];
+        assert!(lat["samples"].as_u64().unwrap() > 0, "{v}: {s}");
+        assert!(lat["p50_ns"].as_u64().unwrap() <= lat["p99_ns"].as_u64().unwrap());
+        eprintln!(
+            "{v}: recv→publish p50 {} ns, p99 {} ns over {} messages (debug build)",
+            lat["p50_ns"], lat["p99_ns"], lat["samples"]
+        );
     }
     assert!(
         summary["sources"]["binance_spot"]["parse_errors"]

@@ -54,6 +54,9 @@ pub struct SourceShared {
     pub discovery_errors: AtomicU64,
     /// Top-of-book checks passed (Polymarket).
     pub top_checks: AtomicU64,
+    /// Per message with records: ns from taking the bytes off the connection to the last
+    /// record published (parse + continuity + publish). Handed over when the ring thread stops.
+    pub recv_to_publish_ns: Mutex<Option<hdrhistogram::Histogram<u64>>>,
 }
 
 /// A command for a Polymarket source's ring thread from its discovery thread.
@@ -183,6 +186,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             rollovers: AtomicU64::new(0),
             discovery_errors: AtomicU64::new(0),
             top_checks: AtomicU64::new(0),
+            recv_to_publish_ns: Mutex::new(None),
         });
         let poly_rx = if venue == Venue::Polymarket {
             let (tx, rx): (Sender<PolyCmd>, Receiver<PolyCmd>) = channel();
@@ -371,6 +375,11 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
                     "resyncs": c.resyncs,
                     "reconnects": c.reconnects,
                     "rollovers": s.rollovers.load(Ordering::Relaxed),
+                    "recv_to_publish_ns": s
+                        .recv_to_publish_ns
+                        .lock()
+                        .ok()
+                        .and_then(|h| h.as_ref().map(crate::bench::Percentiles::of)),
                 }),
             )
         })
@@ -394,4 +403,62 @@ fn window_tokens(w: &WindowMarket) -> [(String, String); 2] {
         (w.tokens[0].clone(), w.instrument_name(0)),
         (w.tokens[1].clone(), w.instrument_name(1)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ringbolt_bus::Segment;
+    use ringbolt_feeds::venues::IMPLEMENTED;
+
+    #[test]
+    fn every_implemented_venue_is_a_selectable_source() {
+        let mut cfg = FeedsConfig {
+            segment: format!("rb-collector-build-{}", std::process::id()),
+            capacity: 1024,
+            instrument_capacity: 64,
+            ..FeedsConfig::default()
+        };
+        for (i, v) in IMPLEMENTED.iter().enumerate() {
+            cfg.sources.insert(
+                v.as_str().to_string(),
+                SourceConfig {
+                    symbols: vec!["BTC-USD".into()],
+                    ring: i % 2,
+                    ..SourceConfig::default()
+                },
+            );
+        }
+        cfg.validate().unwrap();
+        assert_eq!(cfg.rings(), 2);
+        let publisher = Arc::new(
+            Publisher::create(
+                &cfg.segment,
+                SegmentConfig {
+                    rings: 2,
+                    capacity: 1024,
+                    instrument_capacity: 64,
+                },
+            )
+            .unwrap(),
+        );
+        let built = build(&cfg, &publisher);
+        let _ = Segment::unlink(&cfg.segment);
+        let built = built.unwrap();
+        let specs: Vec<&SourceSpec> = built.per_ring.iter().flatten().collect();
+        assert_eq!(specs.len(), IMPLEMENTED.len());
+        assert_eq!(
+            built.discoveries.len(),
+            1,
+            "Polymarket gets a discovery task"
+        );
+        for s in specs {
+            // Production endpoints by default, over TLS with the bundled roots.
+            let adapter = adapter_for(s.venue, SyncMode::Enforce).unwrap();
+            assert_eq!(s.ws.host, adapter.endpoint().host, "{}", s.name);
+            assert!(s.ws.tls.is_some());
+            assert_eq!(s.poly_rx.is_some(), s.venue == Venue::Polymarket);
+        }
+    }
 }

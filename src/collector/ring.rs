@@ -129,6 +129,8 @@ struct Conn {
     published: u64,
     raw_log: RawLog,
     last_share: Instant,
+    /// recv → last record published, ns, per message that produced records.
+    latency: hdrhistogram::Histogram<u64>,
 }
 
 impl Conn {
@@ -197,6 +199,8 @@ impl Conn {
             published: 0,
             raw_log: RawLog::default(),
             last_share: Instant::now(),
+            latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                .context("latency histogram")?,
             spec,
         })
     }
@@ -584,9 +588,14 @@ impl Conn {
                         verdicts: &mut self.verdicts,
                         stamp_recv_ns: None,
                     };
+                    let before = *sink.published;
                     if let Err(e) = self.feeds.frame(bytes, recv_ts_ns, &mut sink) {
                         self.raw_log
                             .log(&self.spec.name, self.spec.venue, &e, bytes);
+                    }
+                    if self.published > before {
+                        let ns = now_ns().saturating_sub(recv_ts_ns);
+                        self.latency.saturating_record(ns.max(1) as u64);
                     }
                 }
                 Ok(None) => break,
@@ -694,6 +703,9 @@ pub fn run(
     }
     for c in &mut conns {
         c.share();
+        if let Ok(mut h) = c.spec.shared.recv_to_publish_ns.lock() {
+            *h = Some(c.latency.clone());
+        }
         if let Some(mut ws) = c.ws.take() {
             let _ = ws.close(&mut driver);
             let _ = driver.poll(Duration::from_millis(1));
