@@ -100,6 +100,7 @@ fn collector(
     info: &serde_json::Value,
     segment: &str,
     window_s: i64,
+    poly_extra: &str,
     env: &[(&str, String)],
 ) -> Collector {
     let ca = info["ca_pem"].as_str().unwrap();
@@ -126,6 +127,7 @@ ca_only = true
 window_s = {window_s}
 discovery_interval_ms = 500
 linger_s = 2
+{poly_extra}
 
 [feeds.sources.chainlink_rtds]
 url = "wss://{rtds}/"
@@ -352,7 +354,7 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
     let (_emu, info) = emulator(&dir, 300);
     let segment = format!("rb-e2e-feeds-{}", std::process::id());
     let _shm = Shm(segment.clone());
-    let col = collector(&dir, &info, &segment, 300, &[]);
+    let col = collector(&dir, &info, &segment, 300, "", &[]);
     let mut bus = Bus::open(&segment, &col.log);
 
     // Every source connects, subscribes, goes live and publishes records.
@@ -758,6 +760,8 @@ fn collector_rolls_polymarket_windows_without_reconnecting() {
         &info,
         &segment,
         window_s,
+        // Discovery through `/events?slug=` here (the other test uses `/markets?slug=`).
+        "gamma_events = true",
         &[
             ("NOTIFY_SOCKET", notify_path.display().to_string()),
             ("WATCHDOG_USEC", "400000".to_string()),
