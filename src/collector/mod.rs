@@ -308,7 +308,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         let beat = Arc::new(AtomicU64::new(0));
         beats.push(Arc::clone(&beat));
         let stop = Arc::clone(&stop);
-        let core = cfg.cores.get(i).copied();
+        let core = cfg.core_of(i);
         ring_threads.push(
             std::thread::Builder::new()
                 .name(format!("ring-{i}"))
