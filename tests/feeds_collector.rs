@@ -95,7 +95,14 @@ struct Collector {
 }
 
 /// Writes the collector config for the emulator in `info` and starts `ringbolt feeds`.
-fn collector(dir: &Path, info: &serde_json::Value, segment: &str, window_s: i64) -> Collector {
+fn collector(
+    dir: &Path,
+    info: &serde_json::Value,
+    segment: &str,
+    window_s: i64,
+    poly_extra: &str,
+    env: &[(&str, String)],
+) -> Collector {
     let ca = info["ca_pem"].as_str().unwrap();
     let addr = |v: &str| info["venues"][v]["addr"].as_str().unwrap().to_string();
     let (metrics_port, health_port) = (free_port(), free_port());
@@ -120,6 +127,7 @@ ca_only = true
 window_s = {window_s}
 discovery_interval_ms = 500
 linger_s = 2
+{poly_extra}
 
 [feeds.sources.chainlink_rtds]
 url = "wss://{rtds}/"
@@ -150,6 +158,7 @@ symbols = ["BTC-USD"]
     let log = dir.join("feeds.log");
     let child = Command::new(BIN)
         .args(["--log", "info", "feeds", "--config", path.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -216,12 +225,16 @@ fn wait_metrics(
 }
 
 fn fault(info: &serde_json::Value, venue: &str, kind: &str, count: u32) {
+    fault_query(info, venue, &format!("kind={kind}&count={count}"));
+}
+
+fn fault_query(info: &serde_json::Value, venue: &str, query: &str) {
     let url = info["control_url"].as_str().unwrap();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let resp = http(
         port,
         &format!(
-            "POST /fault?venue={venue}&kind={kind}&count={count} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            "POST /fault?venue={venue}&{query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
         ),
     );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -341,7 +354,7 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
     let (_emu, info) = emulator(&dir, 300);
     let segment = format!("rb-e2e-feeds-{}", std::process::id());
     let _shm = Shm(segment.clone());
-    let col = collector(&dir, &info, &segment, 300);
+    let col = collector(&dir, &info, &segment, 300, "", &[]);
     let mut bus = Bus::open(&segment, &col.log);
 
     // Every source connects, subscribes, goes live and publishes records.
@@ -653,6 +666,28 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
             "{name}: no reconnect"
         );
     }
+    // Stall (socket kept, no data): Live → Stale after the adapter's threshold (Coinbase: 3 s of
+    // no heartbeat), then Live again when data resumes, without a reconnect.
+    let from = bus.recs.len();
+    let reconnects = reconnect_total(&metrics(col.metrics_port), "coinbase");
+    fault_query(&info, "coinbase", "kind=stall&ms=4500");
+    bus.wait_for(
+        "coinbase stale then live",
+        Duration::from_secs(20),
+        from,
+        |_, recs| {
+            contains_seq(
+                &states(recs, Venue::Coinbase, 0),
+                &[FeedState::Stale, FeedState::Live],
+            )
+        },
+    );
+    assert!(!states(&bus.recs[from..], Venue::Coinbase, 0).contains(&FeedState::Disconnected));
+    assert_eq!(
+        reconnect_total(&metrics(col.metrics_port), "coinbase"),
+        reconnects
+    );
+
     let log = std::fs::read_to_string(&col.log).unwrap();
     assert!(
         log.contains("frame skipped"),
@@ -689,6 +724,13 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         let s = &summary["sources"][v];
         assert!(s["records"].as_u64().unwrap() > 0, "{v}: {s}");
         assert!(s["reconnects"].as_u64().unwrap() >= 1, "{v}: {s}");
+        let lat = &s["recv_to_publish_ns"];
+        assert!(lat["samples"].as_u64().unwrap() > 0, "{v}: {s}");
+        assert!(lat["p50_ns"].as_u64().unwrap() <= lat["p99_ns"].as_u64().unwrap());
+        eprintln!(
+            "{v}: recv→publish p50 {} ns, p99 {} ns over {} messages (debug build)",
+            lat["p50_ns"], lat["p99_ns"], lat["samples"]
+        );
     }
     assert!(
         summary["sources"]["binance_spot"]["parse_errors"]
@@ -707,7 +749,31 @@ fn collector_rolls_polymarket_windows_without_reconnecting() {
     let (_emu, info) = emulator(&dir, window_s);
     let segment = format!("rb-e2e-rollover-{}", std::process::id());
     let _shm = Shm(segment.clone());
-    let col = collector(&dir, &info, &segment, window_s);
+    // Under systemd: READY=1 once up, WATCHDOG=1 from the supervising loop.
+    let notify_path = dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let col = collector(
+        &dir,
+        &info,
+        &segment,
+        window_s,
+        // Discovery through `/events?slug=` here (the other test uses `/markets?slug=`).
+        "gamma_events = true",
+        &[
+            ("NOTIFY_SOCKET", notify_path.display().to_string()),
+            ("WATCHDOG_USEC", "400000".to_string()),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64];
+    while !(seen.iter().any(|m| m == "READY=1") && seen.iter().any(|m| m == "WATCHDOG=1")) {
+        let n = notify.recv(&mut buf).expect("sd_notify datagrams");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(seen[0], "READY=1", "{seen:?}");
     let mut bus = Bus::open(&segment, &col.log);
     // Windows registered as `<slug>/<up|down>/<token_id>`, with Polymarket records on them.
     let windows_with_data = |bus: &Bus, recs: &[Record]| -> Vec<i64> {

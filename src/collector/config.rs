@@ -25,7 +25,9 @@ pub struct FeedsConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Spin on the ring (needs a core of its own) instead of blocking in the kernel.
     pub busy_poll: bool,
-    /// Core of ring thread `i` is `cores[i]` (unpinned when absent).
+    /// Core of ring thread `i` is `cores[i]`. When empty, the cpulist in `$RINGBOLT_FEED_CPUS`
+    /// (set by the unit's affinity drop-in from the core map, e.g. `2-3`) is used the same way;
+    /// without either, ring threads are not pinned.
     pub cores: Vec<usize>,
     /// Stop after this many seconds (unset = run until SIGTERM/SIGINT).
     pub max_runtime_s: Option<u64>,
@@ -178,6 +180,15 @@ impl FeedsConfig {
         Ok(())
     }
 
+    /// Ring thread `i`'s core: `cores[i]`, else the `i`-th cpu of `$RINGBOLT_FEED_CPUS`.
+    pub fn core_of(&self, ring: usize) -> Option<usize> {
+        if !self.cores.is_empty() {
+            return self.cores.get(ring).copied();
+        }
+        let env = std::env::var("RINGBOLT_FEED_CPUS").ok()?;
+        parse_cpulist(&env).ok()?.get(ring).copied()
+    }
+
     /// Number of ring threads (highest `ring` + 1).
     pub fn rings(&self) -> usize {
         self.sources
@@ -189,9 +200,50 @@ impl FeedsConfig {
     }
 }
 
+/// Parses a Linux cpulist (`0-3,8,10-11`).
+pub fn parse_cpulist(text: &str) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim()
+                        .parse()
+                        .with_context(|| format!("cpulist `{text}`"))?,
+                    b.trim()
+                        .parse()
+                        .with_context(|| format!("cpulist `{text}`"))?,
+                );
+                if a > b {
+                    bail!("cpulist `{text}`: descending range");
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().with_context(|| format!("cpulist `{text}`"))?),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpulists() {
+        assert_eq!(parse_cpulist("2-3").unwrap_or_default(), vec![2, 3]);
+        assert_eq!(
+            parse_cpulist("0,4-5, 8").unwrap_or_default(),
+            vec![0, 4, 5, 8]
+        );
+        assert!(parse_cpulist("3-1").is_err());
+        assert!(parse_cpulist("a").is_err());
+        let cfg = FeedsConfig {
+            cores: vec![7, 9],
+            ..FeedsConfig::default()
+        };
+        assert_eq!((cfg.core_of(1), cfg.core_of(2)), (Some(9), None));
+    }
 
     #[test]
     fn shipped_configs_parse_and_unknown_keys_are_refused() {

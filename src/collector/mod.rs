@@ -9,9 +9,9 @@
 //! everything on SIGTERM/SIGINT or `max_runtime_s`.
 
 pub mod config;
-mod discovery;
+pub mod discovery;
 mod metrics;
-mod ring;
+pub mod ring;
 pub mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -54,6 +54,9 @@ pub struct SourceShared {
     pub discovery_errors: AtomicU64,
     /// Top-of-book checks passed (Polymarket).
     pub top_checks: AtomicU64,
+    /// Per message with records: ns from taking the bytes off the connection to the last
+    /// record published (parse + continuity + publish). Handed over when the ring thread stops.
+    pub recv_to_publish_ns: Mutex<Option<hdrhistogram::Histogram<u64>>>,
 }
 
 /// A command for a Polymarket source's ring thread from its discovery thread.
@@ -132,28 +135,19 @@ fn default_rest(venue: Venue) -> Option<&'static str> {
     }
 }
 
-/// Runs the collector until SIGTERM/SIGINT or `max_runtime_s`; prints a JSON summary line.
-pub fn run(cfg: &FeedsConfig) -> Result<()> {
-    let started = Instant::now();
-    let _ = ring::mono_ms();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("signal handler")?;
-    }
-    let rings = cfg.rings();
-    let publisher = Arc::new(
-        Publisher::create(
-            &cfg.segment,
-            SegmentConfig {
-                rings,
-                capacity: cfg.capacity,
-                instrument_capacity: cfg.instrument_capacity,
-            },
-        )
-        .with_context(|| format!("creating bus segment {}", cfg.segment))?,
-    );
-    tracing::info!(segment = %cfg.segment, rings, startup = ?publisher.startup(), "bus segment ready");
+/// Sources grouped per ring thread, their shared state, and the discovery tasks.
+pub struct Built {
+    /// `per_ring[i]`: the sources of ring thread `i`.
+    pub per_ring: Vec<Vec<SourceSpec>>,
+    /// Every source's shared state.
+    pub shared: Vec<Arc<SourceShared>>,
+    /// One per Polymarket source.
+    pub discoveries: Vec<discovery::Discovery>,
+}
 
+/// Builds every enabled source: adapters, endpoints, TLS, static instruments on the bus.
+pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
+    let rings = cfg.rings();
     let mut per_ring: Vec<Vec<SourceSpec>> = (0..rings).map(|_| Vec::new()).collect();
     let mut shared_all = Vec::new();
     let mut discoveries = Vec::new();
@@ -192,6 +186,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
             rollovers: AtomicU64::new(0),
             discovery_errors: AtomicU64::new(0),
             top_checks: AtomicU64::new(0),
+            recv_to_publish_ns: Mutex::new(None),
         });
         let poly_rx = if venue == Venue::Polymarket {
             let (tx, rx): (Sender<PolyCmd>, Receiver<PolyCmd>) = channel();
@@ -207,7 +202,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
                 timeout: Duration::from_millis(cfg.connect_timeout_ms),
                 tx,
                 shared: Arc::clone(&shared),
-                publisher: Arc::clone(&publisher),
+                publisher: Arc::clone(publisher),
                 tracker: None,
             });
             Some(rx)
@@ -227,6 +222,41 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
             poly_rx,
         });
     }
+
+    Ok(Built {
+        per_ring,
+        shared: shared_all,
+        discoveries,
+    })
+}
+
+/// Runs the collector until SIGTERM/SIGINT or `max_runtime_s`; prints a JSON summary line.
+pub fn run(cfg: &FeedsConfig) -> Result<()> {
+    let started = Instant::now();
+    let _ = ring::mono_ms();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("signal handler")?;
+    }
+    let rings = cfg.rings();
+    let publisher = Arc::new(
+        Publisher::create(
+            &cfg.segment,
+            SegmentConfig {
+                rings,
+                capacity: cfg.capacity,
+                instrument_capacity: cfg.instrument_capacity,
+            },
+        )
+        .with_context(|| format!("creating bus segment {}", cfg.segment))?,
+    );
+    tracing::info!(segment = %cfg.segment, rings, startup = ?publisher.startup(), "bus segment ready");
+
+    let Built {
+        per_ring,
+        shared: shared_all,
+        discoveries,
+    } = build(cfg, &publisher)?;
 
     // Discovery first, once, synchronously: the first connection then subscribes the current
     // windows directly. Then the discovery threads take over.
@@ -278,7 +308,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         let beat = Arc::new(AtomicU64::new(0));
         beats.push(Arc::clone(&beat));
         let stop = Arc::clone(&stop);
-        let core = cfg.cores.get(i).copied();
+        let core = cfg.core_of(i);
         ring_threads.push(
             std::thread::Builder::new()
                 .name(format!("ring-{i}"))
@@ -345,6 +375,11 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
                     "resyncs": c.resyncs,
                     "reconnects": c.reconnects,
                     "rollovers": s.rollovers.load(Ordering::Relaxed),
+                    "recv_to_publish_ns": s
+                        .recv_to_publish_ns
+                        .lock()
+                        .ok()
+                        .and_then(|h| h.as_ref().map(crate::bench::Percentiles::of)),
                 }),
             )
         })
@@ -368,4 +403,62 @@ fn window_tokens(w: &WindowMarket) -> [(String, String); 2] {
         (w.tokens[0].clone(), w.instrument_name(0)),
         (w.tokens[1].clone(), w.instrument_name(1)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ringbolt_bus::Segment;
+    use ringbolt_feeds::venues::IMPLEMENTED;
+
+    #[test]
+    fn every_implemented_venue_is_a_selectable_source() {
+        let mut cfg = FeedsConfig {
+            segment: format!("rb-collector-build-{}", std::process::id()),
+            capacity: 1024,
+            instrument_capacity: 64,
+            ..FeedsConfig::default()
+        };
+        for (i, v) in IMPLEMENTED.iter().enumerate() {
+            cfg.sources.insert(
+                v.as_str().to_string(),
+                SourceConfig {
+                    symbols: vec!["BTC-USD".into()],
+                    ring: i % 2,
+                    ..SourceConfig::default()
+                },
+            );
+        }
+        cfg.validate().unwrap();
+        assert_eq!(cfg.rings(), 2);
+        let publisher = Arc::new(
+            Publisher::create(
+                &cfg.segment,
+                SegmentConfig {
+                    rings: 2,
+                    capacity: 1024,
+                    instrument_capacity: 64,
+                },
+            )
+            .unwrap(),
+        );
+        let built = build(&cfg, &publisher);
+        let _ = Segment::unlink(&cfg.segment);
+        let built = built.unwrap();
+        let specs: Vec<&SourceSpec> = built.per_ring.iter().flatten().collect();
+        assert_eq!(specs.len(), IMPLEMENTED.len());
+        assert_eq!(
+            built.discoveries.len(),
+            1,
+            "Polymarket gets a discovery task"
+        );
+        for s in specs {
+            // Production endpoints by default, over TLS with the bundled roots.
+            let adapter = adapter_for(s.venue, SyncMode::Enforce).unwrap();
+            assert_eq!(s.ws.host, adapter.endpoint().host, "{}", s.name);
+            assert!(s.ws.tls.is_some());
+            assert_eq!(s.poly_rx.is_some(), s.venue == Venue::Polymarket);
+        }
+    }
 }
