@@ -54,6 +54,15 @@ fn emulate_prints_addresses_serves_and_stops_by_itself() {
         assert!(addr.ip().is_loopback());
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
     }
+    // The CLOB order-entry emulator is served too (empty venue table = everything).
+    let clob: std::net::SocketAddr = info["clob"]["addr"].as_str().unwrap().parse().unwrap();
+    TcpStream::connect_timeout(&clob, Duration::from_secs(2)).unwrap();
+    assert!(
+        info["clob"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://localhost:")
+    );
     assert!(
         info["venues"]["binance_spot"]["ws_url"]
             .as_str()

@@ -195,6 +195,14 @@ pub enum ClientEvent {
         /// Why the old one died.
         reason: String,
     },
+    /// The connection is down and a reconnect attempt failed; the next poll after the backoff
+    /// tries again.
+    ReconnectFailed {
+        /// Why the old one died.
+        reason: String,
+        /// Why the new one could not be made.
+        error: String,
+    },
 }
 
 /// Counters.
@@ -267,6 +275,9 @@ pub struct OrderClient {
     base: String,
     order_uri: http::Uri,
     orders_uri: http::Uri,
+    /// The constant L2 headers (address, API key, passphrase, content type, user agent), built
+    /// once; each order adds `POLY_SIGNATURE` and `POLY_TIMESTAMP`.
+    order_headers: HeaderMap,
     events: VecDeque<ClientEvent>,
     in_doubt: Vec<[u8; 32]>,
     last_reconnect: Option<Instant>,
@@ -298,6 +309,12 @@ impl OrderClient {
         let order_uri = parse(PATH_ORDER)?;
         let orders_uri = parse(PATH_ORDERS)?;
         let buf = RequestBuf::new(&signer);
+        let order_headers = header_map(
+            &buf.headers()
+                .into_iter()
+                .filter(|(k, _)| !matches!(*k, "POLY_SIGNATURE" | "POLY_TIMESTAMP"))
+                .collect::<Vec<_>>(),
+        )?;
         let ms = (now_ns() / 1_000_000).max(0) as u64;
         Ok(OrderClient {
             cfg: cfg.clone(),
@@ -312,6 +329,7 @@ impl OrderClient {
             base,
             order_uri,
             orders_uri,
+            order_headers,
             events: VecDeque::new(),
             in_doubt: Vec::new(),
             last_reconnect: None,
@@ -480,7 +498,7 @@ impl OrderClient {
                 return Err(SubmitError::PaperGuard(coids.first().copied().unwrap_or(0)));
             }
         }
-        let sent = header_map(&self.buf.headers()).and_then(|headers| {
+        let sent = self.order_request_headers().and_then(|headers| {
             let req = PreparedRequest {
                 method: Method::POST,
                 uri: if coids.len() > 1 || self.buf.path() == PATH_ORDERS {
@@ -527,6 +545,26 @@ impl OrderClient {
                 })
             }
         }
+    }
+
+    /// The constant headers plus this request's signature and timestamp.
+    fn order_request_headers(&self) -> Result<HeaderMap, NetError> {
+        let mut h = self.order_headers.clone();
+        for (k, v) in self.buf.headers() {
+            if matches!(k, "POLY_SIGNATURE" | "POLY_TIMESTAMP") {
+                let value = HeaderValue::from_bytes(v)
+                    .map_err(|e| NetError::BadRequest(format!("header {k}: {e}")))?;
+                h.insert(
+                    http::header::HeaderName::from_static(if k == "POLY_SIGNATURE" {
+                        "poly_signature"
+                    } else {
+                        "poly_timestamp"
+                    }),
+                    value,
+                );
+            }
+        }
+        Ok(h)
     }
 
     /// Sends one already-signed order (one-offs, tests). Same rules as [`OrderClient::submit`].
@@ -668,7 +706,8 @@ impl OrderClient {
     /// Drives the connection: receives, completes requests (records to `sink`), keeps the
     /// connection alive (PING, heartbeats) and reconnects after GOAWAY / loss (in-flight orders
     /// become REJECTED/[`LOCAL_CONN_LOST`], never resent). Waits at most `wait` for I/O in block
-    /// mode. Returns the number of requests completed.
+    /// mode. Returns the number of requests completed. Connection trouble is never an error here
+    /// (it becomes events and reconnects); an error means the driver itself failed.
     pub fn poll(
         &mut self,
         wait: Duration,
@@ -722,19 +761,35 @@ impl OrderClient {
             return Ok(());
         }
         self.last_reconnect = Some(Instant::now());
-        self.h2.reconnect(&mut self.driver)?;
+        if let Err(e) = self.h2.reconnect(&mut self.driver) {
+            // Retried on a later poll (after the backoff).
+            self.events.push_back(ClientEvent::ReconnectFailed {
+                reason,
+                error: e.to_string(),
+            });
+            return Ok(());
+        }
         // Completions for requests the old connection still held (none normally: poll failed
         // them already) are processed on the next poll.
         self.stats.reconnects += 1;
         self.events.push_back(ClientEvent::Reconnected { reason });
-        if !self.in_doubt.is_empty() {
-            let ids: Vec<String> = self
-                .in_doubt
-                .drain(..)
-                .map(|d| crate::hex::encode_0x(&d))
-                .collect();
-            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let _ = self.cancel(&refs)?;
+        self.cancel_in_doubt()
+    }
+
+    /// Cancels, by order hash, orders whose fate is unknown (lost in flight or timed out).
+    fn cancel_in_doubt(&mut self) -> Result<(), ClientError> {
+        if self.in_doubt.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = self
+            .in_doubt
+            .iter()
+            .map(|d| crate::hex::encode_0x(d))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // Kept for the next attempt when the connection is already gone again.
+        if self.cancel(&refs).is_ok() {
+            self.in_doubt.clear();
         }
         Ok(())
     }
@@ -748,8 +803,10 @@ impl OrderClient {
         }
         self.last_heartbeat = Some(Instant::now());
         let req = HttpRequest::heartbeat(&self.signer, now_s(), &self.heartbeat_id);
-        self.send_request(&req, Pending::Heartbeat)?;
-        self.stats.heartbeats_sent += 1;
+        // A failure means the connection just died: the next poll reconnects.
+        if self.send_request(&req, Pending::Heartbeat).is_ok() {
+            self.stats.heartbeats_sent += 1;
+        }
         Ok(())
     }
 

@@ -1,0 +1,139 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! Allocations on the order client's send path, counted per thread (the emulator's tokio worker
+//! is not counted): `OrderClient::submit` = risk gate + pool slot + L2 HMAC (0 allocations,
+//! `exec/tests/pool_alloc.rs`) + the HTTP/2 request (`h2` stream state, `HeaderMap`, body
+//! `Bytes`). The count is a regression guard and the figure quoted in docs/notes/exec.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringbolt_bus::Side;
+use ringbolt_exec::client::{ClientConfig, OrderClient, OrderIntent, create_or_derive_api_creds};
+use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
+use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
+use ringbolt_sim::config::VenueConfig;
+use ringbolt_sim::{Emulator, EmulatorConfig};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+#[test]
+fn submit_allocations_are_bounded() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut venues = std::collections::BTreeMap::new();
+    venues.insert("polymarket".to_string(), VenueConfig::default());
+    venues.insert("clob".to_string(), VenueConfig::default());
+    let cfg = EmulatorConfig {
+        cert_dir: std::env::temp_dir().join(format!("ringbolt-exec-alloc-{}", std::process::id())),
+        venues,
+        ..EmulatorConfig::default()
+    };
+    let emu = rt.block_on(Emulator::start(cfg)).unwrap();
+    let port = emu.info.clob.as_ref().unwrap().addr.port();
+    let ca = std::fs::read(&emu.info.ca_pem).unwrap();
+    let mut s =
+        std::net::TcpStream::connect(emu.info.control_url.trim_start_matches("http://")).unwrap();
+    write!(s, "GET /windows HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let w: serde_json::Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let token = w["windows"][0]["up_token"].as_str().unwrap().to_string();
+
+    let key = Arc::new(
+        PrivateKey::from_hex("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+            .unwrap(),
+    );
+    let ccfg = ClientConfig::emulator(port, ca);
+    let creds = create_or_derive_api_creds(&ccfg, &key, 137, 0).unwrap();
+    let signer = L2Signer::new(&key.address(), creds.clone()).unwrap();
+    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap();
+    let mut client = OrderClient::connect(&ccfg, signer, gate).unwrap();
+    let mut pcfg = PoolConfig::default_198();
+    pcfg.levels_each_side = 2;
+    pcfg.sizes.truncate(1);
+    let pool = PresignedPool::new(
+        pcfg,
+        key,
+        creds.api_key.clone(),
+        vec![PoolToken {
+            token_id: token,
+            tick: TickSize::T0_01,
+            neg_risk: false,
+            exchange_version: 2,
+        }],
+    )
+    .unwrap();
+    pool.set_center(0, 40);
+    pool.warm_thread();
+    let mut recs = Vec::with_capacity(1024);
+    let intent = OrderIntent {
+        instrument: 1,
+        side: Side::Buy,
+        price_e8: 40_000_000,
+        size_e8: 500_000_000,
+        notional_micros: 0,
+    };
+    let mut per_submit = Vec::new();
+    for round in 0..6 {
+        pool.refill_once().unwrap();
+        for price in 38..=42 {
+            let k = SlotKey::new(0, OrderSide::Buy, price, 0);
+            let before = allocs();
+            let coid = client.submit(&pool, k, intent, &mut recs).unwrap();
+            let n = allocs() - before;
+            if round > 0 {
+                per_submit.push(n);
+            }
+            client
+                .wait_for(coid, Duration::from_secs(20), &mut recs)
+                .unwrap()
+                .unwrap();
+            recs.clear();
+        }
+    }
+    let max = *per_submit.iter().max().unwrap();
+    let mean = per_submit.iter().sum::<u64>() as f64 / per_submit.len() as f64;
+    println!(
+        "allocations per submit: mean {mean:.1}, max {max} ({} samples)",
+        per_submit.len()
+    );
+    assert!(max <= 24, "submit allocates {max} times: {per_submit:?}");
+    client.shutdown();
+    rt.block_on(emu.shutdown());
+}
