@@ -531,7 +531,7 @@ fn body_text(r: &Record) -> String {
     }
 }
 
-/// An archive as the stream of [`SynthItem`]s that `features export` (and the training
+/// An archive as the stream of [`ringbolt_decide::synth::SynthItem`]s that `features export` (and the training
 /// pipeline) consume: records of the input segments in bus order with their instrument ids
 /// mapped exactly as [`Pipeline::process`] maps them, each instrument announced right before
 /// its first record (the moment the live process registers it).
