@@ -253,7 +253,10 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
         )?);
         pb
     };
-    let mut seg_k: HashMap<u16, usize> = HashMap::new();
+    // Segment index of the reader → input index k of the pipeline (first appearance order, or
+    // the config's order).
+    let mut seg_k: Vec<Option<usize>> = Vec::new();
+    let mut next_k = 0usize;
     let mut rows = WindowRows::default();
     let mut events = 0u64;
     let mut decide_time = Duration::ZERO;
@@ -268,8 +271,23 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
         read_s += t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         for row in &rows.rows {
-            let n_seg = seg_k.len();
-            let k = *seg_k.entry(row.segment).or_insert(n_seg);
+            let si = row.segment as usize;
+            if si >= seg_k.len() {
+                seg_k.resize(si + 1, None);
+            }
+            let k = match seg_k[si] {
+                Some(k) => k,
+                None => {
+                    let name = &reader.segments()[si];
+                    let k = inputs
+                        .as_ref()
+                        .and_then(|l| l.iter().position(|x| x == name))
+                        .unwrap_or(next_k);
+                    next_k += 1;
+                    seg_k[si] = Some(k);
+                    k
+                }
+            };
             if k >= max_segments {
                 bail!(
                     "more than {max_segments} input segments in the archive; give --config with \
