@@ -247,6 +247,16 @@ impl ArchiveReader {
         let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
         self.stats.bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        // Files written by the archiver name their source segment: skip unwanted ones undecoded.
+        let segment = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == "ringbolt.segment"))
+            .and_then(|e| e.value.clone());
+        if segment.is_some_and(|s| !keep(&s)) {
+            return Ok(());
+        }
         let version: u32 = builder
             .schema()
             .metadata()
