@@ -33,9 +33,21 @@ pub enum FeaturesCommand {
 /// Where events come from.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// A record dump (`RBDUMP1`, see decide/src/dump.rs). Without it the synthetic generator runs.
-    #[arg(long)]
+    /// A record dump (`RBDUMP1`, see decide/src/dump.rs). Without it (and without `--archive`)
+    /// the synthetic generator runs.
+    #[arg(long, conflicts_with = "archive")]
     pub input: Option<PathBuf>,
+    /// A Parquet archive written by `ringbolt archive` (records of its market segments, in bus
+    /// order, exactly as the live decision process saw them).
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// With `--archive`: only this UTC date (`YYYY-MM-DD`).
+    #[arg(long, requires = "archive")]
+    pub date: Option<String>,
+    /// With `--archive`: the input segments (repeatable; default every segment except decision
+    /// segments and the archiver's own).
+    #[arg(long = "segment", requires = "archive")]
+    pub segments: Vec<String>,
     /// Synthetic: windows to generate.
     #[arg(long, default_value_t = 24)]
     pub windows: u32,
@@ -64,6 +76,14 @@ impl InputArgs {
 
     /// Opens the stream.
     pub fn open(&self) -> Result<Box<dyn Iterator<Item = Result<SynthItem>>>> {
+        if let Some(root) = &self.archive {
+            let segments = (!self.segments.is_empty()).then(|| self.segments.clone());
+            return Ok(Box::new(crate::replay_cmd::archive_items(
+                root,
+                self.date.as_deref(),
+                segments,
+            )?));
+        }
         match &self.input {
             Some(path) => {
                 let file =
@@ -91,6 +111,10 @@ pub struct ExportArgs {
     /// Skip rows in the first this many seconds of a window (strike not yet known).
     #[arg(long, default_value_t = 3)]
     skip_first_s: i64,
+    /// The trade configuration whose `[decide]` section (staleness, priors) the features use;
+    /// default: the built-in defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 /// Options of `features synth`.
@@ -153,7 +177,11 @@ fn write_npy<T: bytemuck::Pod>(
 
 fn export(a: &ExportArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
-    let mut engine = Engine::new(DecideConfig::default());
+    let decide = match &a.config {
+        Some(p) => crate::trade_cmd::load_config(p)?.decide,
+        None => DecideConfig::default(),
+    };
+    let mut engine = Engine::new(decide);
     let mut features: Vec<f32> = Vec::new();
     let mut rows: Vec<i64> = Vec::new();
     let mut strikes: BTreeMap<i64, i128> = BTreeMap::new();
@@ -241,7 +269,11 @@ fn export(a: &ExportArgs) -> Result<()> {
         "registration_errors": registration_errors,
         "input_errors": engine.state.errors,
         "every_ms": a.every_ms,
-        "input": match &a.input.input { Some(p) => json!({"dump": p}), None => json!({"synthetic": a.input.synth_config()}) },
+        "input": match (&a.input.archive, &a.input.input) {
+            (Some(root), _) => json!({"archive": root, "date": a.input.date, "segments": a.input.segments}),
+            (None, Some(p)) => json!({"dump": p}),
+            (None, None) => json!({"synthetic": a.input.synth_config()}),
+        },
         "elapsed_s": started.elapsed().as_secs_f64(),
     });
     std::fs::write(

@@ -253,7 +253,10 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
         )?);
         pb
     };
-    let mut seg_k: HashMap<u16, usize> = HashMap::new();
+    // Segment index of the reader → input index k of the pipeline (first appearance order, or
+    // the config's order).
+    let mut seg_k: Vec<Option<usize>> = Vec::new();
+    let mut next_k = 0usize;
     let mut rows = WindowRows::default();
     let mut events = 0u64;
     let mut decide_time = Duration::ZERO;
@@ -268,8 +271,23 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
         read_s += t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         for row in &rows.rows {
-            let n_seg = seg_k.len();
-            let k = *seg_k.entry(row.segment).or_insert(n_seg);
+            let si = row.segment as usize;
+            if si >= seg_k.len() {
+                seg_k.resize(si + 1, None);
+            }
+            let k = match seg_k[si] {
+                Some(k) => k,
+                None => {
+                    let name = &reader.segments()[si];
+                    let k = inputs
+                        .as_ref()
+                        .and_then(|l| l.iter().position(|x| x == name))
+                        .unwrap_or(next_k);
+                    next_k += 1;
+                    seg_k[si] = Some(k);
+                    k
+                }
+            };
             if k >= max_segments {
                 bail!(
                     "more than {max_segments} input segments in the archive; give --config with \
@@ -528,5 +546,127 @@ fn body_text(r: &Record) -> String {
         format!("state={}", b.state)
     } else {
         String::new()
+    }
+}
+
+/// An archive as the stream of [`ringbolt_decide::synth::SynthItem`]s that `features export` (and the training
+/// pipeline) consume: records of the input segments in bus order with their instrument ids
+/// mapped exactly as [`Pipeline::process`] maps them, each instrument announced right before
+/// its first record (the moment the live process registers it).
+pub struct ArchiveItems {
+    reader: ArchiveReader,
+    windows: Vec<ringbolt_archive::reader::WindowKey>,
+    next_window: usize,
+    rows: WindowRows,
+    next_row: usize,
+    tables: Vec<Table>,
+    keep: Box<dyn Fn(&str) -> bool>,
+    seg_k: HashMap<u16, usize>,
+    announced: std::collections::HashSet<(u16, u32)>,
+    pending: Option<Record>,
+}
+
+impl std::fmt::Debug for ArchiveItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveItems")
+            .field("root", &self.reader.root())
+            .field("windows", &self.windows.len())
+            .field("next_window", &self.next_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `root` as a record stream. `segments`: the input segments (default: every segment
+/// except those holding decision records and the archiver's own).
+pub fn archive_items(
+    root: &std::path::Path,
+    date: Option<&str>,
+    segments: Option<Vec<String>>,
+) -> Result<ArchiveItems> {
+    let mut reader =
+        ArchiveReader::open(root).with_context(|| format!("opening archive {}", root.display()))?;
+    let keep: Box<dyn Fn(&str) -> bool> = match segments {
+        Some(list) => Box::new(move |s: &str| list.iter().any(|x| x == s)),
+        None => {
+            let decisions = reader.read_all(&[Table::Decisions], date, &|_| true)?;
+            let mut excluded: Vec<String> = decisions
+                .rows
+                .iter()
+                .map(|r| decisions.segments[r.segment as usize].clone())
+                .collect();
+            excluded.sort();
+            excluded.dedup();
+            excluded.push(ringbolt_archive::archiver::SELF_SOURCE.to_owned());
+            Box::new(move |s: &str| !excluded.iter().any(|x| x == s))
+        }
+    };
+    let tables: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Gaps)
+        .collect();
+    let windows = reader.windows(&tables, date);
+    if windows.is_empty() {
+        bail!(
+            "archive {} has no record files{}",
+            root.display(),
+            date.map_or_else(String::new, |d| format!(" on {d}"))
+        );
+    }
+    Ok(ArchiveItems {
+        reader,
+        windows,
+        next_window: 0,
+        rows: WindowRows::default(),
+        next_row: 0,
+        tables,
+        keep,
+        seg_k: HashMap::new(),
+        announced: std::collections::HashSet::new(),
+        pending: None,
+    })
+}
+
+impl Iterator for ArchiveItems {
+    type Item = Result<ringbolt_decide::synth::SynthItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use ringbolt_decide::SEGMENT_ID_SPAN;
+        use ringbolt_decide::synth::SynthItem;
+        if let Some(r) = self.pending.take() {
+            return Some(Ok(SynthItem::Record(r)));
+        }
+        while self.next_row >= self.rows.rows.len() {
+            let key = self.windows.get(self.next_window)?.clone();
+            self.next_window += 1;
+            self.rows.rows.clear();
+            self.next_row = 0;
+            if let Err(e) = self
+                .reader
+                .read_window(&key, &self.tables, &*self.keep, &mut self.rows)
+            {
+                return Some(Err(e.into()));
+            }
+        }
+        let row = self.rows.rows[self.next_row];
+        self.next_row += 1;
+        let n = self.seg_k.len();
+        let k = *self.seg_k.entry(row.segment).or_insert(n) as u32;
+        let mut rec = row.record;
+        if rec.instrument >= SEGMENT_ID_SPAN {
+            return Some(Ok(SynthItem::Record(rec)));
+        }
+        let id = rec.instrument;
+        rec.instrument = k * SEGMENT_ID_SPAN + id;
+        if self.announced.insert((row.segment, id))
+            && let Some((venue, name)) = self.reader.instrument(row.segment, id)
+        {
+            self.pending = Some(rec);
+            return Some(Ok(SynthItem::Instrument {
+                id: rec.instrument,
+                venue,
+                name: name.to_string(),
+            }));
+        }
+        Some(Ok(SynthItem::Record(rec)))
     }
 }

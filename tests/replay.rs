@@ -7,36 +7,19 @@
 //! the replayed feature vectors. Then one archived fired decision is tampered with: replay must
 //! exit non-zero naming that decision and the differing field.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::{BIN, Unlink, archive_until, spawn_synth};
 use ringbolt_archive::layout::Window;
 use ringbolt_archive::reader::ArchiveReader;
 use ringbolt_archive::report::list_parts;
 use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
-use ringbolt_archive::{ArchiveConfig, Archiver, writer};
-use ringbolt_bus::{Decision, Segment};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
-
-struct Unlink(Vec<String>);
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Segment::unlink(name);
-        }
-    }
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use ringbolt_archive::writer;
+use ringbolt_bus::Decision;
 
 struct NumberNames;
 impl InstrumentNames for NumberNames {
@@ -73,16 +56,7 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
     std::fs::create_dir_all(&dir).unwrap();
     let root = dir.join("archive");
 
-    let _producer = Kill(
-        Command::new(BIN)
-            .args(["features", "synth", "--publish", &market])
-            .args(["--windows", "2", "--seed", "21"])
-            .args(["--capacity", "262144", "--linger-ms", "600000"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    Segment::open_wait(&market, Duration::from_secs(60)).unwrap();
+    let (_producer, _published) = spawn_synth(&market, 2, 21, 262_144);
     let config = dir.join("trade.toml");
     std::fs::write(
         &config,
@@ -112,21 +86,7 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
     assert!(live["model_decisions"].as_u64().unwrap() > 0, "{live}");
 
     // Archive both segments (the archiver library, exactly as `ringbolt archive` runs it).
-    let mut archiver = Archiver::open(ArchiveConfig::new(
-        &root,
-        vec![market.clone(), decide.clone()],
-    ))
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let taken = archiver.poll_once(65_536).unwrap();
-        if taken == 0 && archiver.caught_up() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "archiver did not catch up");
-    }
-    archiver.flush().unwrap();
-    archiver.shutdown();
+    archive_until(&root, &[market.clone(), decide.clone()], &|| true);
 
     // Parity.
     let (ok, summary, stderr) = replay(&root, &config);
@@ -209,5 +169,50 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
     assert_eq!(summary["parity"]["first_divergence"], n);
     assert_eq!(summary["parity"]["decisions_mismatched"], 1, "{summary}");
     assert_eq!(summary["parity"]["fire_sets_equal"], false);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `features export --archive` (the training input) yields exactly the feature matrix and labels
+/// of the same stream exported straight from the generator: the archive round trip and the bus
+/// id mapping change nothing the features see.
+#[test]
+fn features_export_from_an_archive_equals_the_export_of_the_same_stream() {
+    let pid = std::process::id();
+    let market = format!("rb-test-fx-mkt-{pid}");
+    let _unlink = Unlink(vec![market.clone()]);
+    let dir = std::env::temp_dir().join(format!("rb-fx-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = dir.join("archive");
+    let (_producer, published) = spawn_synth(&market, 4, 5, 262_144);
+    archive_until(&root, std::slice::from_ref(&market), &published);
+    let export = |args: &[&str], out: &Path| -> serde_json::Value {
+        let o = Command::new(BIN)
+            .args(["features", "export", "--every-ms", "1000", "--out-dir"])
+            .arg(out)
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        serde_json::from_slice(&std::fs::read(out.join("meta.json")).unwrap()).unwrap()
+    };
+    let from_archive = export(&["--archive", root.to_str().unwrap()], &dir.join("a"));
+    let direct = export(&["--windows", "4", "--seed", "5"], &dir.join("d"));
+    assert_eq!(from_archive["records"], direct["records"]);
+    assert_eq!(from_archive["rows"], direct["rows"]);
+    assert!(
+        from_archive["windows"].as_u64().unwrap() >= 2,
+        "{from_archive}"
+    );
+    assert_eq!(from_archive["registration_errors"], 0);
+    for f in ["features.npy", "rows.npy"] {
+        let a = std::fs::read(dir.join("a").join(f)).unwrap();
+        let d = std::fs::read(dir.join("d").join(f)).unwrap();
+        assert!(
+            a == d,
+            "{f} differs between the archive and the direct export"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -7,6 +7,8 @@
 //! Needs the pinned Python packages (decide/training/requirements.txt): with `CI=true` their
 //! absence fails the test; elsewhere it is skipped with a message.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,8 +26,8 @@ fn python() -> PathBuf {
     }
 }
 
-#[test]
-fn training_pipeline_runs_end_to_end() {
+/// The interpreter with the training packages, or `None` (skip) outside CI.
+fn training_python() -> Option<PathBuf> {
     let py = python();
     let probe = Command::new(&py)
         .args([
@@ -47,8 +49,14 @@ fn training_pipeline_runs_end_to_end() {
             "SKIPPED: training packages unavailable in {}: {why}",
             py.display()
         );
-        return;
+        return None;
     }
+    Some(py)
+}
+
+#[test]
+fn training_pipeline_runs_end_to_end() {
+    let Some(py) = training_python() else { return };
     let out_dir = std::env::temp_dir().join(format!("rb-train-{}", std::process::id()));
     let status = Command::new(&py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/training/train.py"))
@@ -100,4 +108,56 @@ fn training_pipeline_runs_end_to_end() {
     let p = native.predict(&[0.0; ringbolt_decide::N_FEATURES]).unwrap();
     assert!((0.0..=1.0).contains(&p));
     std::fs::remove_dir_all(&out_dir).ok();
+}
+
+/// Issue 6: "training pipeline runs end to end from an archive". A synthetic market is published
+/// on a bus segment by a producer process and archived by the archiver library into real
+/// Parquet (seed 2: the training windows have both outcomes); train.py reads that archive (`features export --archive`), labels windows by their
+/// Chainlink outcome, trains, exports and validates; the Rust loader accepts the result.
+#[test]
+fn training_pipeline_runs_end_to_end_from_an_archive() {
+    let Some(py) = training_python() else { return };
+    let pid = std::process::id();
+    let market = format!("rb-test-train-mkt-{pid}");
+    let _unlink = common::Unlink(vec![market.clone()]);
+    let dir = std::env::temp_dir().join(format!("rb-train-archive-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = dir.join("archive");
+    let (_producer, published) = common::spawn_synth(&market, 6, 2, 1 << 19);
+    common::archive_until(&root, std::slice::from_ref(&market), &published);
+    let out_dir = dir.join("model");
+    let status = Command::new(&py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/training/train.py"))
+        .args(["--trees", "10", "--every-ms", "2000", "--seed", "3"])
+        .arg("--archive")
+        .arg(&root)
+        .arg("--ringbolt")
+        .arg(env!("CARGO_BIN_EXE_ringbolt"))
+        .arg("--out")
+        .arg(&out_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("model_card.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        card["input"]["archive"].as_str(),
+        root.to_str(),
+        "the model card names the archive it was trained on: {card}"
+    );
+    assert!(card["windows"]["train"][2].as_u64().unwrap() >= 3, "{card}");
+    assert!(
+        card["windows"]["validation"][2].as_u64().unwrap() >= 1,
+        "{card}"
+    );
+    for m in ["ensemble", "baseline_lognormal"] {
+        let v = &card["validation"][m];
+        assert!(v["log_loss"].as_f64().unwrap() > 0.0, "{m}: {v}");
+    }
+    let md = ModelDir::load(&out_dir).unwrap();
+    let mut native = Ensemble::load(&md, EvaluatorKind::Native).unwrap();
+    let p = native.predict(&[0.0; ringbolt_decide::N_FEATURES]).unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    std::fs::remove_dir_all(&dir).ok();
 }

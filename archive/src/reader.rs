@@ -37,6 +37,9 @@ use crate::ArchiveError;
 use crate::report::{PartFile, list_parts};
 use crate::tables::{ARCHIVE_SCHEMA_VERSION, SCHEMA_VERSION_KEY, Table};
 
+/// Instrument ids tracked in a dense table per segment (larger ids use the name map).
+const SEEN_IDS: usize = 1 << 16;
+
 /// One archived bus record with its provenance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -88,6 +91,8 @@ pub struct ArchiveReader {
     segment_index: HashMap<String, u16>,
     /// `(segment index, instrument id) → (venue, name)` of every row read so far.
     names: HashMap<(u16, u32), (Venue, Arc<str>)>,
+    /// Per segment index: instrument ids (< [`SEEN_IDS`]) already looked at.
+    seen: Vec<Vec<bool>>,
     /// Counters.
     pub stats: ReadStats,
 }
@@ -113,6 +118,7 @@ impl ArchiveReader {
             segments: Vec::new(),
             segment_index: HashMap::new(),
             names: HashMap::new(),
+            seen: Vec::new(),
             stats: ReadStats::default(),
         })
     }
@@ -212,6 +218,7 @@ impl ArchiveReader {
         }
         let i = self.segments.len() as u16;
         self.segments.push(name.to_owned());
+        self.seen.push(vec![false; SEEN_IDS]);
         self.segment_index.insert(name.to_owned(), i);
         i
     }
@@ -240,6 +247,16 @@ impl ArchiveReader {
         let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
         self.stats.bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        // Files written by the archiver name their source segment: skip unwanted ones undecoded.
+        let segment = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == "ringbolt.segment"))
+            .and_then(|e| e.value.clone());
+        if segment.is_some_and(|s| !keep(&s)) {
+            return Ok(());
+        }
         let version: u32 = builder
             .schema()
             .metadata()
@@ -286,8 +303,7 @@ impl ArchiveReader {
         };
         let mut unknown = 0u64;
         let mut nulls = 0u64;
-        let segment_names = strings(col("segment")?, path)?;
-        let seg_ids: Vec<u16> = segment_names.iter().map(|s| self.segment_id(s)).collect();
+        let seg_ids: Vec<u16> = dict_map(col("segment")?, path, |s| self.segment_id(s))?;
         let ring = prim::<UInt16Type>(col("ring")?, path)?;
         let epoch = prim::<UInt64Type>(col("epoch")?, path)?;
         let seq = prim::<UInt64Type>(col("seq")?, path)?;
@@ -295,7 +311,14 @@ impl ArchiveReader {
         let recv = ts(col("recv_ts")?, path)?;
         let exch = ts(col("exchange_ts")?, path)?;
         let venue_seq = prim::<UInt64Type>(col("venue_seq")?, path)?;
-        let inames = strings(col("instrument")?, path)?;
+        let mut inames: Vec<Option<Arc<str>>> = Vec::new();
+        let ikeys: Vec<usize> = dict_map(col("instrument")?, path, |name| {
+            let unregistered = name
+                .strip_prefix('#')
+                .is_some_and(|n| n.parse::<u32>().is_ok());
+            inames.push((!unregistered).then(|| Arc::from(name)));
+            inames.len() - 1
+        })?;
         let iid = prim::<UInt32Type>(col("instrument_id")?, path)?;
         let stream = prim::<UInt8Type>(col("stream")?, path)?;
         let flags = prim::<UInt8Type>(col("flags")?, path)?;
@@ -307,12 +330,16 @@ impl ArchiveReader {
                 continue;
             }
             kept.push(i);
-            let name = &inames[i];
-            let registered = !(name.starts_with('#') && name[1..].parse::<u32>().is_ok());
-            if registered {
+            let id = iid[i];
+            let seen = &mut self.seen[s as usize];
+            let first = match seen.get_mut(id as usize) {
+                Some(b) => !std::mem::replace(b, true),
+                None => !self.names.contains_key(&(s, id)),
+            };
+            if first && let Some(name) = &inames[ikeys[i]] {
                 self.names
-                    .entry((s, iid[i]))
-                    .or_insert_with(|| (venue, Arc::from(name.as_str())));
+                    .entry((s, id))
+                    .or_insert_with(|| (venue, Arc::clone(name)));
             }
             let mut r = Record::zeroed();
             r.seq = seq[i];
@@ -353,10 +380,10 @@ impl ArchiveReader {
             dec(name, &mut ignore)
         };
         let codes = |name: &str, f: &dyn Fn(&str) -> Option<u8>, unknown: &mut u64| {
-            strings(col(name)?, path).map(|v| {
-                v.iter()
-                    .map(|s| {
-                        f(s).unwrap_or_else(|| {
+            dict_map(col(name)?, path, f).map(|v| {
+                v.into_iter()
+                    .map(|c| {
+                        c.unwrap_or_else(|| {
                             *unknown += 1;
                             0
                         })
@@ -687,8 +714,13 @@ fn ts(a: &dyn Array, path: &Path) -> Result<Vec<i64>, ArchiveError> {
     prim::<TimestampNanosecondType>(a, path)
 }
 
-/// A string column (dictionary or plain) as owned strings.
-fn strings(a: &dyn Array, path: &Path) -> Result<Vec<String>, ArchiveError> {
+/// Maps a string column (dictionary or plain) through `f`, calling it once per dictionary value
+/// (once per row for a plain column).
+fn dict_map<T: Clone + Default>(
+    a: &dyn Array,
+    path: &Path,
+    mut f: impl FnMut(&str) -> T,
+) -> Result<Vec<T>, ArchiveError> {
     match a.data_type() {
         DataType::Dictionary(_, _) => {
             let dict = a
@@ -698,12 +730,12 @@ fn strings(a: &dyn Array, path: &Path) -> Result<Vec<String>, ArchiveError> {
                 .values()
                 .as_string_opt::<i32>()
                 .ok_or_else(|| bad_type(path, "dictionary values"))?;
-            let decoded: Vec<String> = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
+            let mapped: Vec<T> = values.iter().map(|v| f(v.unwrap_or(""))).collect();
             Ok(dict
                 .keys()
                 .iter()
                 .map(|k| {
-                    k.and_then(|k| decoded.get(k as usize).cloned())
+                    k.and_then(|k| mapped.get(k as usize).cloned())
                         .unwrap_or_default()
                 })
                 .collect())
@@ -711,7 +743,7 @@ fn strings(a: &dyn Array, path: &Path) -> Result<Vec<String>, ArchiveError> {
         DataType::Utf8 => Ok(a
             .as_string::<i32>()
             .iter()
-            .map(|v| v.unwrap_or("").to_owned())
+            .map(|v| f(v.unwrap_or("")))
             .collect()),
         _ => Err(bad_type(path, "string")),
     }

@@ -76,6 +76,17 @@ pub fn diff(live: &Record, replay: &Record) -> Vec<FieldDiff> {
         .collect()
 }
 
+/// Fast path of [`diff`]: equal in every compared field (bus `seq` and `publish_ts_ns` ignored).
+#[must_use]
+pub fn same_decision(live: &Record, replay: &Record) -> bool {
+    let (mut a, mut b) = (*live, *replay);
+    a.seq = 0;
+    b.seq = 0;
+    a.publish_ts_ns = 0;
+    b.publish_ts_ns = 0;
+    a == b
+}
+
 /// What identifies a fired decision: trigger (bus seq, receive stamp, event time), token,
 /// outcome, side, limit price, size.
 pub type FireKey = (u64, i64, i64, u32, u8, u8, i64, i64);
@@ -189,6 +200,10 @@ impl ParityChecker {
             .and_then(|i| self.live.get(i).copied());
         let (live, fields) = match live {
             Some(Some(l)) => {
+                if same_decision(&l, replay) {
+                    self.matched += 1;
+                    return false;
+                }
                 let f = diff(&l, replay);
                 if f.is_empty() {
                     self.matched += 1;

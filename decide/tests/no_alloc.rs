@@ -3,7 +3,8 @@
 //! the seqlock slots run under a counting global allocator that must not move.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
 
 use ringbolt_decide::engine::Engine;
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
@@ -12,12 +13,29 @@ use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
 use ringbolt_decide::{DecideConfig, schema_hash};
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Allocations made by this thread (tests run in parallel threads of one process).
+    static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Allocations made by the calling thread so far.
+struct Allocs;
+impl Allocs {
+    fn load(&self, _: Ordering) -> u64 {
+        THREAD_ALLOCS.with(Cell::get)
+    }
+}
+static ALLOCS: Allocs = Allocs;
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -26,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -87,4 +105,77 @@ fn hot_path_does_not_allocate() {
         "allocations on the hot path over {} records",
         records.len()
     );
+}
+
+/// The shared pipeline (what `ringbolt trade` and `ringbolt replay` run per record), with the live
+/// seqlock link and with the parity link (recorded probabilities + re-scoring by the native
+/// ensemble): the only allocations are the instrument names looked up once per id.
+#[test]
+fn pipeline_allocates_only_to_register_instruments() {
+    use std::collections::HashMap;
+
+    use ringbolt_decide::pipeline::{Pipeline, RecordedLink, RecordedProb, Scorer, SlotLink};
+
+    let mut names = HashMap::new();
+    let mut records = Vec::new();
+    for item in SynthStream::new(SynthConfig {
+        windows: 2,
+        seed: 4,
+        ..SynthConfig::default()
+    }) {
+        match item {
+            SynthItem::Instrument { id, venue, name } => {
+                names.insert(id, (venue, name));
+            }
+            SynthItem::Record(r) => records.push(r),
+        }
+    }
+    let ids: std::collections::HashSet<u32> = records
+        .iter()
+        .map(|r| r.instrument)
+        .filter(|id| names.contains_key(id))
+        .collect();
+    let fslot = FeatureSlot::default();
+    let pslot = ProbSlot::default();
+    let mut live = Pipeline::new(DecideConfig::default(), 1, true);
+    let mut slots = SlotLink {
+        features: &fslot,
+        probs: &pslot,
+    };
+    let mut decisions = Vec::with_capacity(records.len());
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for r in &records {
+        let mut rec = *r;
+        let lookup = |id: u32| names.get(&id).cloned();
+        if let Some(d) = live.process(0, &mut rec, lookup, &mut slots) {
+            decisions.push(d);
+        }
+    }
+    let live_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert!(decisions.len() > 1_000);
+    assert_eq!(
+        live_allocs,
+        ids.len() as u64,
+        "allocations beyond one name per instrument"
+    );
+
+    let by_decision: Vec<Option<RecordedProb>> = decisions.iter().map(RecordedProb::of).collect();
+    let dir = ModelDir::load(&shipped_model_dir()).unwrap();
+    let scorer = Scorer::new(Ensemble::load(&dir, EvaluatorKind::Native).unwrap());
+    let cfg = DecideConfig::default();
+    let mut link = RecordedLink::new(by_decision, Some(scorer), &cfg);
+    let mut replay = Pipeline::new(cfg, 1, true);
+    let mut n = 0usize;
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for r in &records {
+        let mut rec = *r;
+        let lookup = |id: u32| names.get(&id).cloned();
+        if let Some(d) = replay.process(0, &mut rec, lookup, &mut link) {
+            assert_eq!(d, decisions[n]);
+            n += 1;
+        }
+    }
+    let replay_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert_eq!(n, decisions.len());
+    assert_eq!(replay_allocs, ids.len() as u64);
 }

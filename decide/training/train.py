@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """ringbolt decide: the training pipeline, one command end to end.
 
-    python decide/training/train.py [--windows 300] [--seed 7] [--input DUMP] [--out decide/models]
+    python decide/training/train.py [--windows 300] [--seed 7] [--input DUMP | --archive DIR] [--out decide/models]
 
 1. Builds the feature matrix by calling the Rust feature code (`ringbolt features export`): the
-   same catalogue the live reflex/model paths use, never re-implemented here. Input: a record
-   dump (`--input`, format in decide/src/dump.rs) or, without it, the synthetic market generator.
-   (The Parquet archive becomes an input of `features export` once archive/ lands.)
+   same catalogue the live reflex/model paths use, never re-implemented here. Input: a Parquet
+   archive written by `ringbolt archive` (`--archive DIR [--date YYYY-MM-DD]`: the market
+   segments' records rebuilt in bus order), a record dump (`--input`, format in
+   decide/src/dump.rs) or, without either, the synthetic market generator.
 2. Labels each row with its window's outcome (Up iff Chainlink at the end >= at the start), as
    computed by the exporter from the Chainlink reports in the stream.
 3. Splits by window (first 75 % train, last 25 % validation: no window straddles the split).
@@ -47,7 +48,13 @@ def find_ringbolt(explicit: str | None) -> Path:
 
 def export_features(ringbolt: Path, args, work: Path) -> dict:
     cmd = [str(ringbolt), "features", "export", "--out-dir", str(work), "--every-ms", str(args.every_ms)]
-    if args.input:
+    if args.archive:
+        cmd += ["--archive", str(args.archive)]
+        if args.date:
+            cmd += ["--date", args.date]
+        if args.config:
+            cmd += ["--config", str(args.config)]
+    elif args.input:
         cmd += ["--input", str(args.input)]
     else:
         cmd += ["--windows", str(args.windows), "--seed", str(args.seed)]
@@ -102,6 +109,9 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=300, help="synthetic windows (without --input)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--input", type=Path, help="record dump (RBDUMP1) instead of the synthetic market")
+    ap.add_argument("--archive", type=Path, help="Parquet archive root written by `ringbolt archive`")
+    ap.add_argument("--date", help="with --archive: only this UTC date (YYYY-MM-DD)")
+    ap.add_argument("--config", type=Path, help="with --archive: trade config whose [decide] section the features use")
     ap.add_argument("--every-ms", type=int, default=1000, help="feature row cadence within a window")
     ap.add_argument("--out", type=Path, default=REPO / "decide" / "models")
     ap.add_argument("--ringbolt", help="path of the ringbolt binary")

@@ -112,7 +112,14 @@ fn build_archive(root: &Path, windows: u32, seed: u64) -> Result<(u64, u64)> {
             let venue = Venue::from_u8(venue).map_or("unknown", Venue::as_str);
             let dir = Window { start_s }.dir(root, table.name(), venue);
             std::fs::create_dir_all(&dir)?;
-            let props = writer::properties(table, 3, Vec::new())?;
+            let metadata = vec![
+                ("ringbolt.segment".to_owned(), segment.to_owned()),
+                ("ringbolt.ring".to_owned(), "0".to_owned()),
+                ("ringbolt.epoch".to_owned(), "1".to_owned()),
+                ("ringbolt.venue".to_owned(), venue.to_owned()),
+                ("ringbolt.window_start_s".to_owned(), start_s.to_string()),
+            ];
+            let props = writer::properties(table, 3, metadata)?;
             writer::write_file(&dir.join(format!("part-{part}.parquet")), &batch, props)?;
             *part += 1;
         }

@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests that build real archives of a synthetic market:
+//! a `ringbolt features synth --publish` producer process on a bus segment, the archiver library
+//! consuming it exactly as `ringbolt archive` does, and clean-up guards.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringbolt_archive::{ArchiveConfig, Archiver};
+use ringbolt_bus::Segment;
+use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
+
+/// Unlinks bus segments however the test ends.
+pub struct Unlink(pub Vec<String>);
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Segment::unlink(name);
+        }
+    }
+}
+
+/// Kills and reaps a child however the test ends.
+pub struct Kill(pub Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ringbolt features synth --publish <segment>`; the closure tells whether every record
+/// of that stream (counted with the same generator in process) has been published.
+pub fn spawn_synth(
+    segment: &str,
+    windows: u32,
+    seed: u64,
+    capacity: usize,
+) -> (Kill, impl Fn() -> bool) {
+    let child = Command::new(BIN)
+        .args(["features", "synth", "--publish", segment])
+        .args([
+            "--windows",
+            &windows.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .args(["--capacity", &capacity.to_string(), "--linger-ms", "600000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let expected = SynthStream::new(SynthConfig {
+        windows,
+        seed,
+        ..SynthConfig::default()
+    })
+    .filter(|i| matches!(i, SynthItem::Record(_)))
+    .count() as u64;
+    assert!(
+        expected < capacity as u64,
+        "the ring must hold the whole stream"
+    );
+    let seg = Segment::open_wait(segment, Duration::from_secs(60)).unwrap();
+    (Kill(child), move || seg.head(0) >= expected)
+}
+
+/// Archives `segments` into `root` with the archiver library until every ring is read to its
+/// head and `finished()` holds, then commits.
+pub fn archive_until(root: &Path, segments: &[String], finished: &dyn Fn() -> bool) {
+    let mut archiver = Archiver::open(ArchiveConfig::new(root, segments.to_vec())).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = finished();
+        let taken = archiver.poll_once(65_536).unwrap();
+        if taken == 0 && done && archiver.caught_up() {
+            break;
+        }
+        if taken == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "archiver did not catch up: finished={done} archived={} cursors={:?}",
+            archiver.archived(),
+            archiver.cursors()
+        );
+    }
+    archiver.flush().unwrap();
+    archiver.shutdown();
+}
