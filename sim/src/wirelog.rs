@@ -215,6 +215,7 @@ mod tests {
             side: "BUY".into(),
             price: None,
             outcome: "live".into(),
+            order_hash: Some(format!("0x{i:064x}")),
         }));
         let j = log.to_json(0);
         assert_eq!(j["orders"].as_array().map(Vec::len), Some(2));

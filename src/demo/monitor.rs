@@ -464,7 +464,7 @@ impl Monitor {
     pub fn stage_percentiles(&self) -> BTreeMap<&'static str, Percentiles> {
         self.hist
             .iter()
-            .filter(|(_, h)| h.len() > 0)
+            .filter(|(_, h)| !h.is_empty())
             .map(|(k, h)| (*k, Percentiles::of(h)))
             .collect()
     }
