@@ -9,7 +9,7 @@
 //! [`ReadStats::null_values`].
 //!
 //! Rows are read one 5-minute window at a time ([`ArchiveReader::read_window`]) so a whole day
-//! never has to fit in memory; within a window they are put back in bus order: by `(epoch, seq)`
+//! never has to fit in memory; within a window they are put back in bus order: by `seq`
 //! within each ring, rings merged by `publish_ts`.
 //!
 //! Needs archive schema version ≥ 2 (the `instrument_id` column); older files are refused with a
@@ -641,10 +641,11 @@ impl ArchiveReader {
     }
 }
 
-/// Puts rows back in bus order: `(epoch, seq)` within each `(segment, ring)`, rings merged by
-/// `publish_ts` (ties: segment, ring).
+/// Puts rows back in bus order: by `seq` within each `(segment, ring)` — a restarted producer's
+/// new epoch continues the sequence past the old epoch's, so `seq` orders epochs too, while epoch
+/// ids are random — rings merged by `publish_ts` (ties: segment, ring).
 pub fn sort_bus_order(rows: &mut [Row]) {
-    rows.sort_unstable_by_key(|r| (r.segment, r.ring, r.epoch, r.record.seq));
+    rows.sort_unstable_by_key(|r| (r.segment, r.ring, r.record.seq, r.epoch));
     // Runs of one ring each; merge them by publish stamp.
     let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;

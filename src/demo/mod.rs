@@ -193,7 +193,7 @@ fn trade_config(out: &Path, market: &str, decisions: &str, evaluator: &str, p: &
 inputs = ["{market}"]
 output = "{decisions}"
 evaluator = "{evaluator}"
-start = "live"
+start = "oldest"  # from the segment's first record, as replay does
 open_timeout_s = 120
 paper = true
 health_addr = "127.0.0.1:{health}"
