@@ -568,8 +568,9 @@ impl Conn {
         }
     }
 
-    /// One pass over the connection: commands, messages, actions, timers.
-    fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) {
+    /// One pass over the connection: commands, messages, actions, timers. Returns whether the
+    /// message budget ran out (more may be waiting in the connection's buffer).
+    fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) -> bool {
         self.take_poly_commands(driver);
         let mut frames = 0usize;
         let mut error = None;
@@ -632,6 +633,7 @@ impl Conn {
         if self.last_share.elapsed() >= SHARE_EVERY {
             self.share();
         }
+        frames == BUDGET
     }
 
     fn share(&mut self) {
@@ -693,12 +695,16 @@ pub fn run(
     } else {
         Duration::from_millis(1)
     };
+    let mut backlog = false;
     while !stop.load(Ordering::Relaxed) {
         beat.store(mono_ms().max(1), Ordering::Relaxed);
-        driver.poll(wait).context("ring driver poll")?;
+        // Messages already buffered are served without waiting in the kernel.
+        let timeout = if backlog { Duration::ZERO } else { wait };
+        driver.poll(timeout).context("ring driver poll")?;
         let now = mono();
+        backlog = false;
         for c in &mut conns {
-            c.service(&mut driver, &mut writer, now);
+            backlog |= c.service(&mut driver, &mut writer, now);
         }
     }
     for c in &mut conns {
