@@ -48,9 +48,9 @@ struct BusSink<'a> {
     state: &'a AtomicU8,
     check: Option<&'a mut PolyTopCheck>,
     verdicts: &'a mut Vec<Verdict>,
-    /// Overrides `recv_ts_ns` (connection transitions: the state machine runs on the monotonic
-    /// clock, records carry CLOCK_REALTIME).
-    stamp_recv_ns: Option<i64>,
+    /// Stamp `recv_ts_ns` with the publish time (connection transitions: the state machine
+    /// runs on the monotonic clock, records carry CLOCK_REALTIME).
+    stamp_recv: bool,
 }
 
 impl RecordSink for BusSink<'_> {
@@ -58,8 +58,8 @@ impl RecordSink for BusSink<'_> {
     fn emit(&mut self, record: &Record) {
         let mut r = *record;
         r.publish_ts_ns = now_ns();
-        if let Some(ts) = self.stamp_recv_ns {
-            r.recv_ts_ns = ts;
+        if self.stamp_recv {
+            r.recv_ts_ns = r.publish_ts_ns;
         }
         self.writer.publish(&r);
         *self.published += 1;
@@ -217,7 +217,7 @@ impl Conn {
             state,
             check: None,
             verdicts,
-            stamp_recv_ns: None,
+            stamp_recv: false,
         }
     }
 
@@ -228,7 +228,7 @@ impl Conn {
             &self.spec.shared.state,
             &mut self.verdicts,
         );
-        sink.stamp_recv_ns = Some(now_ns());
+        sink.stamp_recv = true;
         self.feeds
             .connection_event(&mut self.machine, ev, now, &mut sink)
     }
@@ -511,7 +511,7 @@ impl Conn {
                             state: &self.spec.shared.state,
                             check: self.poly.as_mut().map(|p| &mut p.check),
                             verdicts: &mut self.verdicts,
-                            stamp_recv_ns: None,
+                            stamp_recv: false,
                         };
                         match self.feeds.rest(&req, &resp.body, now_ns(), &mut sink) {
                             Ok(()) => {
@@ -587,7 +587,7 @@ impl Conn {
                         state: &self.spec.shared.state,
                         check: self.poly.as_mut().map(|p| &mut p.check),
                         verdicts: &mut self.verdicts,
-                        stamp_recv_ns: None,
+                        stamp_recv: false,
                     };
                     let before = *sink.published;
                     if let Err(e) = self.feeds.frame(bytes, recv_ts_ns, &mut sink) {
