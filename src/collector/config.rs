@@ -17,7 +17,8 @@ pub struct FeedsConfig {
     pub segment: String,
     /// Records per ring (power of two).
     pub capacity: usize,
-    /// Instrument table entries (Polymarket adds two per window: 576 a day).
+    /// Instrument table entries (Polymarket adds two per window: 576 a day; the bus maximum,
+    /// 65 536, lasts 113 days of 5-minute windows).
     pub instrument_capacity: usize,
     /// Loopback address of `GET /healthz` (ops contract: 127.0.0.1:9101); unset = none.
     pub health_addr: Option<SocketAddr>,
@@ -50,7 +51,7 @@ impl Default for FeedsConfig {
         FeedsConfig {
             segment: "ringbolt-market".into(),
             capacity: 1 << 20,
-            instrument_capacity: 16_384,
+            instrument_capacity: 65_536,
             health_addr: None,
             metrics_addr: None,
             busy_poll: false,

@@ -48,9 +48,9 @@ struct BusSink<'a> {
     state: &'a AtomicU8,
     check: Option<&'a mut PolyTopCheck>,
     verdicts: &'a mut Vec<Verdict>,
-    /// Overrides `recv_ts_ns` (connection transitions: the state machine runs on the monotonic
-    /// clock, records carry CLOCK_REALTIME).
-    stamp_recv_ns: Option<i64>,
+    /// Stamp `recv_ts_ns` with the publish time (connection transitions: the state machine
+    /// runs on the monotonic clock, records carry CLOCK_REALTIME).
+    stamp_recv: bool,
 }
 
 impl RecordSink for BusSink<'_> {
@@ -58,8 +58,8 @@ impl RecordSink for BusSink<'_> {
     fn emit(&mut self, record: &Record) {
         let mut r = *record;
         r.publish_ts_ns = now_ns();
-        if let Some(ts) = self.stamp_recv_ns {
-            r.recv_ts_ns = ts;
+        if self.stamp_recv {
+            r.recv_ts_ns = r.publish_ts_ns;
         }
         self.writer.publish(&r);
         *self.published += 1;
@@ -217,7 +217,7 @@ impl Conn {
             state,
             check: None,
             verdicts,
-            stamp_recv_ns: None,
+            stamp_recv: false,
         }
     }
 
@@ -228,7 +228,7 @@ impl Conn {
             &self.spec.shared.state,
             &mut self.verdicts,
         );
-        sink.stamp_recv_ns = Some(now_ns());
+        sink.stamp_recv = true;
         self.feeds
             .connection_event(&mut self.machine, ev, now, &mut sink)
     }
@@ -511,7 +511,7 @@ impl Conn {
                             state: &self.spec.shared.state,
                             check: self.poly.as_mut().map(|p| &mut p.check),
                             verdicts: &mut self.verdicts,
-                            stamp_recv_ns: None,
+                            stamp_recv: false,
                         };
                         match self.feeds.rest(&req, &resp.body, now_ns(), &mut sink) {
                             Ok(()) => {
@@ -568,8 +568,9 @@ impl Conn {
         }
     }
 
-    /// One pass over the connection: commands, messages, actions, timers.
-    fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) {
+    /// One pass over the connection: commands, messages, actions, timers. Returns whether the
+    /// message budget ran out (more may be waiting in the connection's buffer).
+    fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) -> bool {
         self.take_poly_commands(driver);
         let mut frames = 0usize;
         let mut error = None;
@@ -586,7 +587,7 @@ impl Conn {
                         state: &self.spec.shared.state,
                         check: self.poly.as_mut().map(|p| &mut p.check),
                         verdicts: &mut self.verdicts,
-                        stamp_recv_ns: None,
+                        stamp_recv: false,
                     };
                     let before = *sink.published;
                     if let Err(e) = self.feeds.frame(bytes, recv_ts_ns, &mut sink) {
@@ -632,6 +633,7 @@ impl Conn {
         if self.last_share.elapsed() >= SHARE_EVERY {
             self.share();
         }
+        frames == BUDGET
     }
 
     fn share(&mut self) {
@@ -693,12 +695,16 @@ pub fn run(
     } else {
         Duration::from_millis(1)
     };
+    let mut backlog = false;
     while !stop.load(Ordering::Relaxed) {
         beat.store(mono_ms().max(1), Ordering::Relaxed);
-        driver.poll(wait).context("ring driver poll")?;
+        // Messages already buffered are served without waiting in the kernel.
+        let timeout = if backlog { Duration::ZERO } else { wait };
+        driver.poll(timeout).context("ring driver poll")?;
         let now = mono();
+        backlog = false;
         for c in &mut conns {
-            c.service(&mut driver, &mut writer, now);
+            backlog |= c.service(&mut driver, &mut writer, now);
         }
     }
     for c in &mut conns {
