@@ -328,6 +328,34 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// [`Lexer::scalar`] converted to fixed point at `scale` (see
+    /// [`crate::decimal::parse_fixed_i64`]): the text and its value. A quoted decimal in the
+    /// common shape (`"[-]digits[.digits]"`) is converted in the same pass that finds its closing
+    /// quote, eight digits at a time; anything else takes the string / number path and the general
+    /// decimal parser, with identical results.
+    ///
+    /// # Errors
+    /// The outer `Err` if the next value is neither a string nor a number; the inner one if its
+    /// text is not a decimal that fits the scale.
+    #[inline]
+    pub fn scalar_fixed_i64(
+        &mut self,
+        scale: u32,
+    ) -> Result<(&'a [u8], Result<i64, crate::decimal::DecimalError>), JsonError> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) == Some(&b'"') {
+            let start = self.pos + 1;
+            if let Some((value, end)) = crate::decimal::fast_i64_until(buf, start, b'"', scale) {
+                self.pos = end + 1;
+                self.first = false;
+                return Ok((&buf[start..end], value));
+            }
+        }
+        let text = self.scalar()?;
+        Ok((text, crate::decimal::parse_fixed_i64(text, scale)))
+    }
+
     /// Like [`Lexer::scalar`] but `null` yields `None`.
     ///
     /// # Errors

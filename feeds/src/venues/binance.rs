@@ -29,7 +29,7 @@ use crate::continuity::{
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level};
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
 
 /// Records buffered per instrument while awaiting a snapshot.
 const BUFFER_RECORDS: usize = 16_384;
@@ -303,8 +303,11 @@ impl Binance {
         let scratch = &mut self.scratch;
         for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
             if let Some(raw) = raw {
-                for_each_pair(raw, |p, s| {
-                    push_level(scratch, self.venue, stream, id, side, p, s, ts, last)
+                for_each_pair(raw, |l| {
+                    push_parsed(
+                        scratch, self.venue, stream, id, side, l.price, l.size, ts, last,
+                    );
+                    Ok(())
                 })
                 .inspect_err(|_| scratch.clear())?;
             }
@@ -368,7 +371,6 @@ impl Binance {
         instrument: u32,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
-        let stream = Stream::DepthSnapshot as u8;
         let mut j = Lexer::new(body);
         j.begin_object()?;
         let (mut lid, mut bids, mut asks) = (None, None, None);
@@ -381,8 +383,27 @@ impl Binance {
             }
         }
         j.end()?;
-        let lid =
-            parse_u64(lid.ok_or(ParseError::Missing("lastUpdateId"))?).field("lastUpdateId")?;
+        self.snapshot_parts(
+            lid.ok_or(ParseError::Missing("lastUpdateId"))?,
+            bids,
+            asks,
+            instrument,
+            ctx,
+        )
+    }
+
+    /// Applies a REST snapshot already split into its fields (`lastUpdateId` text, raw
+    /// `bids` / `asks` arrays).
+    fn snapshot_parts(
+        &mut self,
+        lid: &[u8],
+        bids: Option<&[u8]>,
+        asks: Option<&[u8]>,
+        instrument: u32,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::DepthSnapshot as u8;
+        let lid = parse_u64(lid).field("lastUpdateId")?;
         self.scratch.clear();
         let scratch = &mut self.scratch;
         for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
@@ -391,8 +412,11 @@ impl Binance {
             } else {
                 "asks"
             }))?;
-            for_each_pair(raw, |p, s| {
-                push_level(scratch, self.venue, stream, instrument, side, p, s, 0, lid)
+            for_each_pair(raw, |l| {
+                push_parsed(
+                    scratch, self.venue, stream, instrument, side, l.price, l.size, 0, lid,
+                );
+                Ok(())
             })
             .inspect_err(|_| scratch.clear())?;
         }
@@ -473,7 +497,10 @@ struct Data<'a> {
     rate: Option<&'a [u8]>,
     order: Option<&'a [u8]>,
     open_interest: bool,
-    last_update_id: bool,
+    /// `lastUpdateId` of a REST depth snapshot (its `bids` / `asks` are kept below).
+    last_update_id: Option<&'a [u8]>,
+    snapshot_bids: Option<&'a [u8]>,
+    snapshot_asks: Option<&'a [u8]>,
     result: bool,
     code: bool,
 }
@@ -522,10 +549,9 @@ fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
                 j.skip_value()?;
             }
             b"A" => d.ask_qty = Some(j.scalar()?),
-            b"lastUpdateId" => {
-                d.last_update_id = true;
-                j.skip_value()?;
-            }
+            b"lastUpdateId" => d.last_update_id = Some(j.scalar()?),
+            b"bids" => d.snapshot_bids = Some(j.raw_value()?),
+            b"asks" => d.snapshot_asks = Some(j.raw_value()?),
             b"result" | b"id" => {
                 d.result = true;
                 j.skip_value()?;
@@ -600,12 +626,16 @@ impl VenueAdapter for Binance {
                 b"data" => inner = Some(j.raw_value()?),
                 b"generated" => j.skip_value()?,
                 _ => {
+                    // Not the wrapper: the frame is the event itself, which `event` parses
+                    // (and checks) in full; no need to walk the rest of it here.
                     other = true;
-                    j.skip_value()?;
+                    break;
                 }
             }
         }
-        j.end()?;
+        if !other {
+            j.end()?;
+        }
         let payload = match inner {
             Some(d) if !other => d,
             _ => frame,
@@ -648,7 +678,7 @@ impl Binance {
     ) -> Result<(), ParseError> {
         let frame_len = len;
         let d = data(payload)?;
-        if d.last_update_id {
+        if let Some(lid) = d.last_update_id {
             // A REST depth snapshot (or tardis' wrapper around one).
             let symbol = stream_name.and_then(|s| s.split(|&b| b == b'@').next());
             let instrument = match symbol {
@@ -666,7 +696,7 @@ impl Binance {
             };
             ctx.count_message(Stream::DepthSnapshot as u8, frame_len);
             return match instrument {
-                Some(id) => self.snapshot(payload, id, ctx),
+                Some(id) => self.snapshot_parts(lid, d.snapshot_bids, d.snapshot_asks, id, ctx),
                 None => Ok(()),
             };
         }

@@ -28,7 +28,7 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_level, side_of};
+use crate::venues::{empty_snapshot, flush_batch, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
@@ -208,9 +208,9 @@ fn first_level(raw: Option<&[u8]>) -> Result<(i64, i64), ParseError> {
     let Some(raw) = raw else { return Ok((0, 0)) };
     let mut out = (0, 0);
     let mut seen = false;
-    super::for_each_pair(raw, |p, s| {
+    super::for_each_pair(raw, |l| {
         if !seen {
-            out = (parse_e8(p).field("px")?, parse_e8(s).field("sz")?);
+            out = (l.price, l.size);
             seen = true;
         }
         Ok(())
@@ -271,10 +271,14 @@ impl Okx {
         for (raw, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
             if let Some(raw) = raw {
                 let base = raw.as_ptr() as usize;
-                super::for_each_pair(raw, |p, s| {
+                super::for_each_pair(raw, |l| {
+                    let (p, s) = (l.price_text, l.size_text);
                     let (ps, ss) = (p.as_ptr() as usize - base, s.as_ptr() as usize - base);
                     texts.push((side == Side::Sell, ps, ps + p.len(), ss, ss + s.len()));
-                    push_level(scratch, VENUE, stream, id, side, p, s, ts, venue_seq)
+                    push_parsed(
+                        scratch, VENUE, stream, id, side, l.price, l.size, ts, venue_seq,
+                    );
+                    Ok(())
                 })
                 .inspect_err(|_| scratch.clear())?;
             }
