@@ -66,7 +66,7 @@ const fn parse_digits8(v: u64) -> u64 {
 
 /// The eight bytes at `buf[i..i + 8]` as a little-endian word, if there are eight.
 #[inline(always)]
-fn load8(buf: &[u8], i: usize) -> Option<u64> {
+pub(crate) fn load8(buf: &[u8], i: usize) -> Option<u64> {
     let chunk: [u8; 8] = buf.get(i..i.checked_add(8)?)?.try_into().ok()?;
     Some(u64::from_le_bytes(chunk))
 }

@@ -506,8 +506,15 @@ struct Data<'a> {
 }
 
 fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
     let mut j = Lexer::new(raw);
+    let d = data_at(&mut j)?;
+    j.end()?;
+    Ok(d)
+}
+
+/// Captures the fields of the event object at the lexer's position, in place.
+fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
+    let mut d = Data::default();
     j.begin_object()?;
     while let Some(key) = j.next_key()? {
         match key {
@@ -563,7 +570,6 @@ fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
             _ => j.skip_value()?,
         }
     }
-    j.end()?;
     Ok(d)
 }
 
@@ -618,11 +624,14 @@ impl VenueAdapter for Binance {
         let mut j = Lexer::new(frame);
         j.begin_object()?;
         // Combined-stream wrapper {"stream":…,"data":{…}} (tardis adds "generated").
-        let (mut stream_name, mut inner) = (None, None);
+        let (mut stream_name, mut inner, mut parsed) = (None, None, None);
         let mut other = false;
         while let Some(key) = j.next_key()? {
             match key {
                 b"stream" => stream_name = Some(j.str()?),
+                // An event object is captured in place (one pass); arrays of events are
+                // walked below.
+                b"data" if j.peek() == Some(b'{') => parsed = Some(data_at(&mut j)?),
                 b"data" => inner = Some(j.raw_value()?),
                 b"generated" => j.skip_value()?,
                 _ => {
@@ -635,6 +644,9 @@ impl VenueAdapter for Binance {
         }
         if !other {
             j.end()?;
+        }
+        if !other && let Some(d) = parsed {
+            return self.event_data(&d, stream_name, frame.len(), ctx);
         }
         let payload = match inner {
             Some(d) if !other => d,
@@ -676,8 +688,19 @@ impl Binance {
         len: usize,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
-        let frame_len = len;
         let d = data(payload)?;
+        self.event_data(&d, stream_name, len, ctx)
+    }
+
+    /// Handles one event whose fields are already captured.
+    fn event_data(
+        &mut self,
+        d: &Data<'_>,
+        stream_name: Option<&[u8]>,
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let frame_len = len;
         if let Some(lid) = d.last_update_id {
             // A REST depth snapshot (or tardis' wrapper around one).
             let symbol = stream_name.and_then(|s| s.split(|&b| b == b'@').next());
@@ -741,14 +764,14 @@ impl Binance {
                 ctx.emit_body(self.venue, stream, id, ts, trade_id, 0, &body);
                 Ok(())
             }
-            Some(b"depthUpdate") => self.depth_update(&d, frame_len, ctx),
+            Some(b"depthUpdate") => self.depth_update(d, frame_len, ctx),
             Some(b"serverShutdown") => {
                 ctx.count_message(0, frame_len);
                 ctx.actions.push(Action::Reconnect);
                 Ok(())
             }
-            Some(b"markPriceUpdate") => self.mark_price(&d, frame_len, ctx),
-            Some(b"forceOrder") => self.force_order(&d, frame_len, ctx),
+            Some(b"markPriceUpdate") => self.mark_price(d, frame_len, ctx),
+            Some(b"forceOrder") => self.force_order(d, frame_len, ctx),
             Some(b"24hrTicker") => {
                 ctx.count_message(Stream::Ticker24h as u8, frame_len);
                 Ok(())

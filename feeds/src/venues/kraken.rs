@@ -275,10 +275,8 @@ impl Kraken {
         let mut rows = Lexer::new(data.ok_or(ParseError::Missing("data"))?);
         rows.begin_array()?;
         while rows.next_element()? {
-            let raw = rows.raw_value()?;
-            // Offsets of `raw` inside `frame` for the level texts.
-            let base = raw.as_ptr() as usize - frame.as_ptr() as usize;
-            let mut r = Lexer::new(raw);
+            // The row is read in place (no pre-scan of its extent).
+            let r = &mut rows;
             r.begin_object()?;
             let mut f = V2Row::default();
             while let Some(key) = r.next_key()? {
@@ -315,7 +313,8 @@ impl Kraken {
                     texts.clear();
                     for (part, side) in [(f.bids, Side::Buy), (f.asks, Side::Sell)] {
                         let Some(part) = part else { continue };
-                        let off = base + (part.as_ptr() as usize - raw.as_ptr() as usize);
+                        // Offset of `part` inside `frame`, for the level texts.
+                        let off = part.as_ptr() as usize - frame.as_ptr() as usize;
                         let mut l = Lexer::new(part);
                         l.begin_array()?;
                         while l.next_element()? {

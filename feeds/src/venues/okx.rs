@@ -153,8 +153,12 @@ struct Row<'a> {
 }
 
 fn row(raw: &[u8]) -> Result<Row<'_>, ParseError> {
+    row_at(&mut Lexer::new(raw))
+}
+
+/// Reads the object at the lexer's position (in place: no pre-scan of its extent).
+fn row_at<'a>(j: &mut Lexer<'a>) -> Result<Row<'a>, ParseError> {
     let mut r = Row::default();
-    let mut j = Lexer::new(raw);
     j.begin_object()?;
     while let Some(key) = j.next_key()? {
         match key {
@@ -454,7 +458,7 @@ impl VenueAdapter for Okx {
         let mut rows = Lexer::new(data);
         rows.begin_array()?;
         while rows.next_element()? {
-            let r = row(rows.raw_value()?)?;
+            let r = row_at(&mut rows)?;
             let symbol = match r.inst.or(inst) {
                 Some(sym) => sym,
                 None => return Err(ParseError::Missing("instId")),
