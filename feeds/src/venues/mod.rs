@@ -102,9 +102,17 @@ pub(crate) struct TextLevel<'a> {
 /// to 1e-8 fixed point in the same pass that lexes them.
 pub(crate) fn for_each_pair<'a>(
     raw: &'a [u8],
+    f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    for_each_pair_at(&mut Lexer::new(raw), f)
+}
+
+/// [`for_each_pair`] on the array at the lexer's position, in place (the array's extent is not
+/// scanned first).
+pub(crate) fn for_each_pair_at<'a>(
+    j: &mut Lexer<'a>,
     mut f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
-    let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
         j.begin_array()?;
