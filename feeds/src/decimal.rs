@@ -40,49 +40,176 @@ const POW10_U64: [u64; 20] = {
     t
 };
 
-/// The common case (`[-]digits[.digits]`, at most 19 bytes after the sign, no exponent, scale
-/// ≤ 18) in `u64` arithmetic; `None` sends anything else to the general path.
-#[inline]
-fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
-    let (negative, digits) = match text.first()? {
-        b'-' => (true, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.len() > 19 || scale > 18 {
-        return None;
-    }
-    let mut mantissa: u64 = 0;
-    let mut frac: Option<u32> = None;
-    let mut count = 0u32;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                count += 1;
-                if let Some(f) = frac.as_mut() {
-                    *f += 1;
-                }
-            }
-            b'.' if frac.is_none() => frac = Some(0),
-            _ => return None,
+/// Eight ASCII bytes (little-endian load) that are all `'0'`.
+const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
+
+/// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
+#[inline(always)]
+const fn all_digits8(v: u64) -> bool {
+    // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
+    // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
+    (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+        == 0x3333_3333_3333_3333
+}
+
+/// SWAR: the value of eight ASCII digits (little-endian load: the first digit is the low byte).
+#[inline(always)]
+const fn parse_digits8(v: u64) -> u64 {
+    let v = v.wrapping_sub(ZEROS8);
+    // Adjacent digit pairs, then pairs of pairs, then the halves (three multiplies in all).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    lo.wrapping_add(hi) >> 32
+}
+
+/// The eight bytes at `buf[i..i + 8]` as a little-endian word, if there are eight.
+#[inline(always)]
+pub(crate) fn load8(buf: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = buf.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// What the fast scan read: `[-]digits[.digits]` as an integer mantissa and the number of
+/// fraction digits in it (trailing fraction zeros are counted out, never multiplied in).
+#[derive(Clone, Copy, Debug)]
+struct Scanned {
+    negative: bool,
+    mantissa: u64,
+    frac_digits: u32,
+    /// Offset just past the last byte of the number.
+    end: usize,
+}
+
+/// Scans `[-]digits[.digits]` starting at `buf[i]`, eight digits at a time where it can
+/// (SWAR), stopping at the first byte that cannot continue the number. `None` when the text
+/// has no digit, or needs more than `u64` (then the general path decides).
+#[inline(always)]
+fn scan_fast(buf: &[u8], mut i: usize) -> Option<Scanned> {
+    let negative = buf.get(i) == Some(&b'-');
+    i += usize::from(negative);
+    let first_digit = i;
+    let mut m: u64 = 0;
+    while let Some(v) = load8(buf, i) {
+        if !all_digits8(v) {
+            break;
         }
+        m = m.checked_mul(100_000_000)?.checked_add(parse_digits8(v))?;
+        i += 8;
     }
-    if count == 0 {
+    while let Some(&b) = buf.get(i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        i += 1;
+    }
+    let mut digits = i - first_digit;
+    let mut frac_digits = 0u32;
+    if buf.get(i) == Some(&b'.') {
+        i += 1;
+        let frac_start = i;
+        // Zeros seen but not yet multiplied in: a zero tail (`1.50000000000000000000`) costs
+        // nothing and never overflows.
+        let mut pending: u32 = 0;
+        while let Some(v) = load8(buf, i) {
+            if v == ZEROS8 {
+                pending += 8;
+            } else if all_digits8(v) {
+                if m != 0 {
+                    m = m.checked_mul(*POW10_U64.get(pending as usize)?)?;
+                }
+                m = m.checked_mul(100_000_000)?.checked_add(parse_digits8(v))?;
+                frac_digits += pending + 8;
+                pending = 0;
+            } else {
+                break;
+            }
+            i += 8;
+        }
+        while let Some(&b) = buf.get(i) {
+            match b {
+                b'0' => pending += 1,
+                b'1'..=b'9' => {
+                    if m != 0 {
+                        m = m.checked_mul(*POW10_U64.get(pending as usize)?)?;
+                    }
+                    m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                    frac_digits += pending + 1;
+                    pending = 0;
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
         return None;
     }
-    let frac = frac.unwrap_or(0);
-    if frac <= scale {
-        Some(Ok((
-            negative,
-            u128::from(mantissa) * u128::from(POW10_U64[(scale - frac) as usize]),
-        )))
+    Some(Scanned {
+        negative,
+        mantissa: m,
+        frac_digits,
+        end: i,
+    })
+}
+
+/// Scales a scanned mantissa to `10^scale`: `None` when the powers involved leave the `u64`
+/// table (the general path decides), a precision error when digits fall below the scale.
+#[inline(always)]
+fn scale_scanned(s: Scanned, scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
+    if s.frac_digits <= scale {
+        let p = *POW10_U64.get((scale - s.frac_digits) as usize)?;
+        Some(Ok((s.negative, u128::from(s.mantissa) * u128::from(p))))
     } else {
-        let d = POW10_U64[(frac - scale) as usize];
-        if !mantissa.is_multiple_of(d) {
+        let d = *POW10_U64.get((s.frac_digits - scale) as usize)?;
+        if !s.mantissa.is_multiple_of(d) {
             return Some(Err(DecimalError::Precision));
         }
-        Some(Ok((negative, u128::from(mantissa / d))))
+        Some(Ok((s.negative, u128::from(s.mantissa / d))))
     }
+}
+
+/// The common case (`[-]digits[.digits]`, significant digits within `u64`, no exponent) with
+/// SWAR digit conversion; `None` sends anything else to the general path, which gives the same
+/// result for everything the fast path accepts (a property test checks this).
+#[inline]
+fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
+    let s = scan_fast(text, 0)?;
+    if s.end != text.len() {
+        return None;
+    }
+    scale_scanned(s, scale)
+}
+
+/// Fixed-point value of the decimal starting at `buf[start]` when it is in the fast path's
+/// shape and is followed by `terminator` (the closing quote of a JSON string): the value (or
+/// its precision / overflow error) and the offset of the terminator. `None` = not in that
+/// shape; the caller takes the general path. Used by the lexer to convert a quoted price in
+/// the same pass that finds its end.
+#[inline]
+pub(crate) fn fast_i64_until(
+    buf: &[u8],
+    start: usize,
+    terminator: u8,
+    scale: u32,
+) -> Option<(Result<i64, DecimalError>, usize)> {
+    let s = scan_fast(buf, start)?;
+    if buf.get(s.end) != Some(&terminator) {
+        return None;
+    }
+    let value =
+        scale_scanned(s, scale)?.and_then(|(negative, magnitude)| to_i64(negative, magnitude));
+    Some((value, s.end))
+}
+
+/// Reference implementation for tests: the general path alone.
+#[doc(hidden)]
+pub fn parse_fixed_i64_general(text: &[u8], scale: u32) -> Result<i64, DecimalError> {
+    let (negative, magnitude) = parse_general(text, scale)?;
+    to_i64(negative, magnitude)
 }
 
 /// Parses decimal text (optional sign, digits, optional `.` fraction, optional `e`/`E`
@@ -222,6 +349,12 @@ fn parse_general(text: &[u8], scale: u32) -> Result<(bool, u128), DecimalError> 
 /// [`DecimalError`] for text that is not a decimal, does not fit, or has digits below the scale.
 pub fn parse_fixed_i64(text: &[u8], scale: u32) -> Result<i64, DecimalError> {
     let (negative, magnitude) = parse_scaled(text, scale)?;
+    to_i64(negative, magnitude)
+}
+
+/// A sign and magnitude as `i64` (`-2^63` included).
+#[inline(always)]
+fn to_i64(negative: bool, magnitude: u128) -> Result<i64, DecimalError> {
     if negative {
         if magnitude > u128::from(i64::MAX as u64) + 1 {
             return Err(DecimalError::Overflow);

@@ -9,6 +9,8 @@
 
 use thiserror::Error;
 
+use crate::decimal::load8;
+
 /// Deepest nesting accepted while skipping a value.
 pub const MAX_DEPTH: usize = 64;
 
@@ -35,18 +37,91 @@ const STRING_SPECIAL: [bool; 256] = {
     t
 };
 
-/// Offset of the first `"` or `\\` in `s`.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// SWAR: the high bit of every byte of `v` equal to `c` (exact for the lowest such byte; bytes
+/// above a match may be flagged spuriously, so only the lowest flag is used).
+#[inline(always)]
+const fn eq_mask(v: u64, c: u8) -> u64 {
+    let x = v ^ (ONES * c as u64);
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// SWAR: the high bit of every byte of `v` below `n` (≤ 0x80; exact for the lowest).
+#[inline(always)]
+const fn lt_mask(v: u64, n: u8) -> u64 {
+    v.wrapping_sub(ONES * n as u64) & !v & HIGHS
+}
+
+/// Offset (from 0) of the first byte at or after `i` that ends plain string content: `"`,
+/// `\\` or a control byte; `buf.len()` if none. Eight bytes per step.
 #[inline]
-fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
-    const SHORT: usize = 24;
-    let head = &s[..s.len().min(SHORT)];
-    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
-        return Some(i);
+fn find_string_special(buf: &[u8], mut i: usize) -> usize {
+    while let Some(v) = load8(buf, i) {
+        let m = eq_mask(v, b'"') | eq_mask(v, b'\\') | lt_mask(v, 0x20);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
     }
-    if s.len() <= SHORT {
-        return None;
+    while let Some(&b) = buf.get(i) {
+        if STRING_SPECIAL[usize::from(b)] {
+            return i;
+        }
+        i += 1;
     }
-    memchr::memchr2(b'"', b'\\', &s[SHORT..]).map(|i| i + SHORT)
+    buf.len()
+}
+
+/// Offset of the first `"` or `\\` at or after `i` (control bytes are not checked here: a
+/// structure skip only needs the string's end); `buf.len()` if none.
+#[inline]
+fn find_quote_or_backslash(buf: &[u8], mut i: usize) -> usize {
+    while let Some(v) = load8(buf, i) {
+        let m = eq_mask(v, b'"') | eq_mask(v, b'\\');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if b == b'"' || b == b'\\' {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
+}
+
+/// Offset of the first `"`, `[`, `]`, `{` or `}` at or after `i`; `buf.len()` if none.
+#[inline]
+fn find_structural(buf: &[u8], mut i: usize) -> usize {
+    // `[`/`{` and `]`/`}` differ only in bit 5: fold them with `| 0x20`.
+    const FOLD: u64 = ONES * 0x20;
+    // In level arrays the next structural byte is usually one or two bytes away (`,"`, `],[`):
+    // look at those first, then eight bytes per step.
+    for _ in 0..2 {
+        match buf.get(i) {
+            Some(b'"' | b'[' | b']' | b'{' | b'}') | None => return i.min(buf.len()),
+            Some(_) => i += 1,
+        }
+    }
+    while let Some(v) = load8(buf, i) {
+        let f = v | FOLD;
+        let m = eq_mask(v, b'"') | eq_mask(f, b'{') | eq_mask(f, b'}');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if matches!(b, b'"' | b'[' | b']' | b'{' | b'}') {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
 }
 
 /// The kind of the next value, from its first byte.
@@ -224,13 +299,8 @@ impl<'a> Lexer<'a> {
         let buf = self.buf;
         let mut i = start;
         loop {
-            // One table lookup per byte: plain bytes are skipped in a tight loop.
-            while let Some(&b) = buf.get(i) {
-                if STRING_SPECIAL[usize::from(b)] {
-                    break;
-                }
-                i += 1;
-            }
+            // Plain bytes are skipped eight at a time.
+            i = find_string_special(buf, i);
             match buf.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
@@ -326,6 +396,34 @@ impl<'a> Lexer<'a> {
         } else {
             self.number()
         }
+    }
+
+    /// [`Lexer::scalar`] converted to fixed point at `scale` (see
+    /// [`crate::decimal::parse_fixed_i64`]): the text and its value. A quoted decimal in the
+    /// common shape (`"[-]digits[.digits]"`) is converted in the same pass that finds its closing
+    /// quote, eight digits at a time; anything else takes the string / number path and the general
+    /// decimal parser, with identical results.
+    ///
+    /// # Errors
+    /// The outer `Err` if the next value is neither a string nor a number; the inner one if its
+    /// text is not a decimal that fits the scale.
+    #[inline]
+    pub fn scalar_fixed_i64(
+        &mut self,
+        scale: u32,
+    ) -> Result<(&'a [u8], Result<i64, crate::decimal::DecimalError>), JsonError> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) == Some(&b'"') {
+            let start = self.pos + 1;
+            if let Some((value, end)) = crate::decimal::fast_i64_until(buf, start, b'"', scale) {
+                self.pos = end + 1;
+                self.first = false;
+                return Ok((&buf[start..end], value));
+            }
+        }
+        let text = self.scalar()?;
+        Ok((text, crate::decimal::parse_fixed_i64(text, scale)))
     }
 
     /// Like [`Lexer::scalar`] but `null` yields `None`.
@@ -438,25 +536,29 @@ impl<'a> Lexer<'a> {
         if !matches!(self.peek(), Some(b'{' | b'[')) {
             return self.skip_value();
         }
+        // Jumps from structural byte to structural byte, eight bytes per step (SWAR).
         let buf = self.buf;
         let mut i = self.pos;
         let mut depth = 0usize;
-        while let Some(&b) = buf.get(i) {
+        loop {
+            i = find_structural(buf, i);
+            let Some(&b) = buf.get(i) else { break };
             match b {
                 b'"' => {
                     i += 1;
                     loop {
-                        let Some(off) = buf.get(i..).and_then(find_quote_or_backslash) else {
-                            self.pos = buf.len();
-                            return Err(self.err("unterminated string"));
-                        };
-                        i += off;
-                        if buf[i] == b'\\' {
-                            i += 2;
-                            continue;
+                        i = find_quote_or_backslash(buf, i);
+                        match buf.get(i) {
+                            Some(b'\\') => i += 2,
+                            Some(_) => {
+                                i += 1;
+                                break;
+                            }
+                            None => {
+                                self.pos = buf.len();
+                                return Err(self.err("unterminated string"));
+                            }
                         }
-                        i += 1;
-                        break;
                     }
                 }
                 b'{' | b'[' => {
@@ -467,7 +569,7 @@ impl<'a> Lexer<'a> {
                     }
                     i += 1;
                 }
-                b'}' | b']' => {
+                _ => {
                     depth -= 1;
                     i += 1;
                     if depth == 0 {
@@ -476,7 +578,6 @@ impl<'a> Lexer<'a> {
                         return Ok(());
                     }
                 }
-                _ => i += 1,
             }
         }
         self.pos = buf.len();

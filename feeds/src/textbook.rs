@@ -38,6 +38,23 @@ pub struct TextLevel {
 }
 
 impl TextLevel {
+    /// A level holding copies of its texts (each at most [`TEXT_MAX`] bytes: checked by the
+    /// caller).
+    #[inline]
+    fn new(price: i64, size: i64, price_text: &[u8], size_text: &[u8]) -> Self {
+        let mut level = TextLevel {
+            price,
+            size,
+            price_text: [0; TEXT_MAX],
+            price_len: price_text.len() as u8,
+            size_text: [0; TEXT_MAX],
+            size_len: size_text.len() as u8,
+        };
+        level.price_text[..price_text.len()].copy_from_slice(price_text);
+        level.size_text[..size_text.len()].copy_from_slice(size_text);
+        level
+    }
+
     /// The price as received.
     #[must_use]
     pub fn price_text(&self) -> &[u8] {
@@ -52,20 +69,88 @@ impl TextLevel {
 }
 
 /// Both sides, best first: bids descending, asks ascending.
+/// One side: levels in stable slots, and the price order as a vector of slot indices, so an
+/// insert or removal in the middle of a 400-level side moves 2-byte indices, not 80-byte levels.
+#[derive(Clone, Debug)]
+struct Half {
+    slots: Vec<TextLevel>,
+    free: Vec<u16>,
+    /// Slot indices, best price first.
+    order: Vec<u16>,
+    descending: bool,
+}
+
+impl Half {
+    fn new(capacity: usize, descending: bool) -> Self {
+        Half {
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            order: Vec::with_capacity(capacity),
+            descending,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.order.clear();
+    }
+
+    #[inline]
+    fn level(&self, rank: usize) -> Option<&TextLevel> {
+        self.order
+            .get(rank)
+            .map(|&slot| &self.slots[usize::from(slot)])
+    }
+
+    /// `true` when `a` is strictly better than (in front of) `b` on this side.
+    #[inline]
+    fn before(&self, a: i64, b: i64) -> bool {
+        if self.descending { a > b } else { a < b }
+    }
+
+    /// A slot for a new level, `None` when the side is full.
+    #[inline]
+    fn alloc(&mut self, level: TextLevel, capacity: usize) -> Option<u16> {
+        if let Some(slot) = self.free.pop() {
+            self.slots[usize::from(slot)] = level;
+            return Some(slot);
+        }
+        if self.slots.len() >= capacity {
+            return None;
+        }
+        let slot = u16::try_from(self.slots.len()).ok()?;
+        self.slots.push(level);
+        Some(slot)
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        if depth < self.order.len() {
+            for &slot in &self.order[depth..] {
+                self.free.push(slot);
+            }
+            self.order.truncate(depth);
+        }
+    }
+}
+
+/// A sorted two-sided book that keeps the received text of every level.
 #[derive(Clone, Debug)]
 pub struct TextBook {
-    bids: Vec<TextLevel>,
-    asks: Vec<TextLevel>,
+    bids: Half,
+    asks: Half,
     capacity: usize,
 }
 
 impl TextBook {
-    /// An empty book holding up to `capacity` levels per side (allocated here, once).
+    /// An empty book holding up to `capacity` levels per side (allocated here, once; at most
+    /// 65 536).
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.min(usize::from(u16::MAX) + 1);
         TextBook {
-            bids: Vec::with_capacity(capacity),
-            asks: Vec::with_capacity(capacity),
+            bids: Half::new(capacity, true),
+            asks: Half::new(capacity, false),
             capacity,
         }
     }
@@ -91,115 +176,138 @@ impl TextBook {
         if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
             return Err(TextBookError::TextTooLong);
         }
-        let (levels, descending) = match side {
-            Side::Buy => (&mut self.bids, true),
-            Side::Sell => (&mut self.asks, false),
+        let capacity = self.capacity;
+        let half = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
             Side::None => return Err(TextBookError::Side),
         };
-        let found = levels.binary_search_by(|l| {
-            if descending {
-                price.cmp(&l.price)
-            } else {
-                l.price.cmp(&price)
-            }
+        // Levels arriving in book order (a snapshot, or a level beyond the worst one) append
+        // without a search.
+        let worst = half
+            .level(half.order.len().wrapping_sub(1))
+            .map(|l| l.price);
+        if size != 0 && worst.is_none_or(|w| half.before(w, price)) {
+            let slot = half
+                .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
+                .ok_or(TextBookError::Full)?;
+            half.order.push(slot);
+            return Ok(());
+        }
+        // Rank of the first level not in front of `price`.
+        let (slots, descending) = (&half.slots, half.descending);
+        let rank = half.order.partition_point(|&slot| {
+            let p = slots[usize::from(slot)].price;
+            if descending { p > price } else { p < price }
         });
+        let found = half
+            .order
+            .get(rank)
+            .copied()
+            .filter(|&slot| half.slots[usize::from(slot)].price == price);
         match (found, size) {
-            (Ok(i), 0) => {
-                levels.remove(i);
+            (Some(slot), 0) => {
+                half.order.remove(rank);
+                half.free.push(slot);
             }
-            (Err(_), 0) => {}
-            (found, _) => {
-                let mut level = TextLevel {
-                    price,
-                    size,
-                    price_text: [0; TEXT_MAX],
-                    price_len: price_text.len() as u8,
-                    size_text: [0; TEXT_MAX],
-                    size_len: size_text.len() as u8,
-                };
-                level.price_text[..price_text.len()].copy_from_slice(price_text);
-                level.size_text[..size_text.len()].copy_from_slice(size_text);
-                match found {
-                    Ok(i) => levels[i] = level,
-                    Err(i) => {
-                        if levels.len() == self.capacity {
-                            return Err(TextBookError::Full);
-                        }
-                        levels.insert(i, level);
-                    }
-                }
+            (None, 0) => {}
+            (Some(slot), _) => {
+                half.slots[usize::from(slot)] = TextLevel::new(price, size, price_text, size_text);
+            }
+            (None, _) => {
+                let slot = half
+                    .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
+                    .ok_or(TextBookError::Full)?;
+                half.order.insert(rank, slot);
             }
         }
         Ok(())
     }
 
-    /// Keeps only the best `depth` levels per side.
+    /// Keeps only the best `depth` levels per side (Kraken truncates to the subscribed depth).
     pub fn truncate(&mut self, depth: usize) {
         self.bids.truncate(depth);
         self.asks.truncate(depth);
     }
 
-    /// Bids, best (highest) first.
+    /// Number of bid levels.
     #[must_use]
-    pub fn bids(&self) -> &[TextLevel] {
-        &self.bids
+    pub fn bid_count(&self) -> usize {
+        self.bids.order.len()
     }
 
-    /// Asks, best (lowest) first.
+    /// Number of ask levels.
     #[must_use]
-    pub fn asks(&self) -> &[TextLevel] {
-        &self.asks
+    pub fn ask_count(&self) -> usize {
+        self.asks.order.len()
+    }
+
+    /// The bid at `rank` (0 = best, highest price).
+    #[must_use]
+    pub fn bid(&self, rank: usize) -> Option<&TextLevel> {
+        self.bids.level(rank)
+    }
+
+    /// The ask at `rank` (0 = best, lowest price).
+    #[must_use]
+    pub fn ask(&self, rank: usize) -> Option<&TextLevel> {
+        self.asks.level(rank)
     }
 
     /// OKX v5 checksum: up to 25 levels, `bid:bidSz:ask:askSz:…` interleaved (continuing with
     /// the longer side alone), CRC32 as a signed 32-bit integer.
     #[must_use]
     pub fn okx_checksum(&self) -> i32 {
-        let mut h = crc32fast::Hasher::new();
-        let mut first = true;
+        // The checksum string is assembled on the stack and hashed in one call (crc32fast's
+        // SIMD path), not fed to the hasher in a hundred small pieces.
+        let mut buf = [0u8; 25 * 4 * (TEXT_MAX + 1)];
+        let mut n = 0;
         let mut part = |text: &[u8]| {
-            if !first {
-                h.update(b":");
+            if n != 0 {
+                buf[n] = b':';
+                n += 1;
             }
-            first = false;
-            h.update(text);
+            buf[n..n + text.len()].copy_from_slice(text);
+            n += text.len();
         };
         for i in 0..25 {
-            if let Some(b) = self.bids.get(i) {
+            if let Some(b) = self.bid(i) {
                 part(b.price_text());
                 part(b.size_text());
             }
-            if let Some(a) = self.asks.get(i) {
+            if let Some(a) = self.ask(i) {
                 part(a.price_text());
                 part(a.size_text());
             }
         }
-        h.finalize() as i32
+        crc32fast::hash(&buf[..n]) as i32
     }
 
     /// Kraken checksum (v1 and v2): top 10 asks then top 10 bids; for each level the price
     /// then size text with `.` removed and leading zeros stripped; CRC32 (unsigned).
     #[must_use]
     pub fn kraken_checksum(&self) -> u32 {
-        let mut h = crc32fast::Hasher::new();
+        let mut buf = [0u8; 20 * 2 * TEXT_MAX];
+        let mut n = 0;
         let mut part = |text: &[u8]| {
             let mut leading = true;
             for &b in text {
-                if b == b'.' {
-                    continue;
-                }
-                if leading && b == b'0' {
+                if b == b'.' || (leading && b == b'0') {
                     continue;
                 }
                 leading = false;
-                h.update(&[b]);
+                buf[n] = b;
+                n += 1;
             }
         };
-        for l in self.asks.iter().take(10).chain(self.bids.iter().take(10)) {
+        for l in (0..10)
+            .filter_map(|i| self.ask(i))
+            .chain((0..10).filter_map(|i| self.bid(i)))
+        {
             part(l.price_text());
             part(l.size_text());
         }
-        h.finalize()
+        crc32fast::hash(&buf[..n])
     }
 }
 
@@ -221,13 +329,13 @@ mod tests {
             .unwrap();
         b.apply(Side::Sell, 336_680_000_000, 900_000_000, b"3366.8", b"9")
             .unwrap();
-        assert_eq!(b.bids()[0].price_text(), b"3366.1");
-        assert_eq!(b.asks()[0].price_text(), b"3366.8");
+        assert_eq!(b.bid(0).unwrap().price_text(), b"3366.1");
+        assert_eq!(b.ask(0).unwrap().price_text(), b"3366.8");
         let expected = crc32fast::hash(b"3366.1:7:3366.8:9:3366:6:3368:8") as i32;
         assert_eq!(b.okx_checksum(), expected);
         b.apply(Side::Buy, 336_600_000_000, 0, b"3366", b"0")
             .unwrap();
-        assert_eq!(b.bids().len(), 1);
+        assert_eq!(b.bid_count(), 1);
         for i in 0..6 {
             b.apply(Side::Sell, 400_000_000_000 + i, 1, b"4000", b"1")
                 .unwrap();
@@ -237,6 +345,79 @@ mod tests {
             Err(TextBookError::Full)
         );
         b.truncate(1);
-        assert_eq!(b.asks().len(), 1);
+        assert_eq!(b.ask_count(), 1);
+    }
+
+    /// Random applies, removals and truncations against a `BTreeMap` model: same levels, same
+    /// order, same texts, same `Full` refusals.
+    #[test]
+    fn matches_a_sorted_map_model() {
+        use std::collections::BTreeMap;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let capacity = 48;
+        let mut book = TextBook::with_capacity(capacity);
+        let mut model: [BTreeMap<i64, (i64, Vec<u8>)>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        for step in 0..20_000u32 {
+            let r = next();
+            let side = if r & 1 == 0 { Side::Buy } else { Side::Sell };
+            let m = &mut model[usize::from(side == Side::Sell)];
+            let price = i64::try_from((r >> 8) % 64).unwrap();
+            let size = if (r >> 20) % 3 == 0 {
+                0
+            } else {
+                i64::try_from((r >> 24) % 1000).unwrap() + 1
+            };
+            let text = format!("{price}.{step}").into_bytes();
+            let got = book.apply(side, price, size, &text, b"1");
+            if size == 0 {
+                m.remove(&price);
+                assert_eq!(got, Ok(()));
+            } else if m.contains_key(&price) || m.len() < capacity {
+                m.insert(price, (size, text));
+                assert_eq!(got, Ok(()));
+            } else {
+                assert_eq!(got, Err(TextBookError::Full));
+            }
+            if step % 997 == 0 {
+                book.truncate(10);
+                for (k, m) in model.iter_mut().enumerate() {
+                    let keep: Vec<i64> = if k == 0 {
+                        m.keys().rev().take(10).copied().collect()
+                    } else {
+                        m.keys().take(10).copied().collect()
+                    };
+                    m.retain(|p, _| keep.contains(p));
+                }
+            }
+            let bids: Vec<(i64, i64, Vec<u8>)> = (0..book.bid_count())
+                .map(|i| {
+                    let l = book.bid(i).unwrap();
+                    (l.price, l.size, l.price_text().to_vec())
+                })
+                .collect();
+            let want: Vec<(i64, i64, Vec<u8>)> = model[0]
+                .iter()
+                .rev()
+                .map(|(p, (s, t))| (*p, *s, t.clone()))
+                .collect();
+            assert_eq!(bids, want, "bids at step {step}");
+            let asks: Vec<(i64, i64, Vec<u8>)> = (0..book.ask_count())
+                .map(|i| {
+                    let l = book.ask(i).unwrap();
+                    (l.price, l.size, l.price_text().to_vec())
+                })
+                .collect();
+            let want: Vec<(i64, i64, Vec<u8>)> = model[1]
+                .iter()
+                .map(|(p, (s, t))| (*p, *s, t.clone()))
+                .collect();
+            assert_eq!(asks, want, "asks at step {step}");
+        }
     }
 }

@@ -322,3 +322,48 @@ fn lexer_never_accepts_what_serde_json_rejects_structurally() {
         })
         .unwrap();
 }
+
+/// The SWAR fast path (plain decimal text, and the lexer's fused quoted-decimal conversion)
+/// agrees with the general parser on everything: same value, same error.
+#[test]
+fn decimal_fast_paths_agree_with_the_general_parser() {
+    use ringbolt_feeds::decimal::{parse_fixed_i64, parse_fixed_i64_general};
+    // Venue-shaped text (long zero tails, leading zeros, 8-digit runs) and arbitrary text.
+    let shaped = (
+        proptest::option::of("-"),
+        "[0-9]{0,21}",
+        proptest::option::of("[0-9]{0,21}"),
+        "0{0,30}",
+        0u32..=19,
+    )
+        .prop_map(|(sign, int, frac, zeros, scale)| {
+            let frac = frac.map(|f| format!(".{f}{zeros}")).unwrap_or_default();
+            (format!("{}{int}{frac}", sign.unwrap_or_default()), scale)
+        });
+    let arbitrary = ("[-+0-9.eE\"\\\\ ]{0,40}", 0u32..=19);
+    for strategy in [shaped.boxed(), arbitrary.boxed()] {
+        runner(3000)
+            .run(&strategy, |(text, scale)| {
+                let want = parse_fixed_i64_general(text.as_bytes(), scale);
+                prop_assert_eq!(parse_fixed_i64(text.as_bytes(), scale), want, "{}", text);
+                // The same text as a JSON string value, through the fused lexer path.
+                let quoted = format!("[\"{text}\"]");
+                let mut strict = Lexer::new(quoted.as_bytes());
+                let mut fused = Lexer::new(quoted.as_bytes());
+                strict.begin_array().unwrap();
+                fused.begin_array().unwrap();
+                prop_assert!(strict.next_element().unwrap() && fused.next_element().unwrap());
+                match strict.str() {
+                    Ok(s) => {
+                        let (t, v) = fused.scalar_fixed_i64(scale).unwrap();
+                        prop_assert_eq!(t, s);
+                        prop_assert_eq!(v, parse_fixed_i64_general(s, scale), "{}", text);
+                        prop_assert_eq!(fused.pos(), strict.pos());
+                    }
+                    Err(_) => prop_assert!(fused.scalar_fixed_i64(scale).is_err()),
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}

@@ -29,7 +29,7 @@ use crate::continuity::{
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level};
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
 
 /// Records buffered per instrument while awaiting a snapshot.
 const BUFFER_RECORDS: usize = 16_384;
@@ -303,8 +303,11 @@ impl Binance {
         let scratch = &mut self.scratch;
         for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
             if let Some(raw) = raw {
-                for_each_pair(raw, |p, s| {
-                    push_level(scratch, self.venue, stream, id, side, p, s, ts, last)
+                for_each_pair(raw, |l| {
+                    push_parsed(
+                        scratch, self.venue, stream, id, side, l.price, l.size, ts, last,
+                    );
+                    Ok(())
                 })
                 .inspect_err(|_| scratch.clear())?;
             }
@@ -368,7 +371,6 @@ impl Binance {
         instrument: u32,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
-        let stream = Stream::DepthSnapshot as u8;
         let mut j = Lexer::new(body);
         j.begin_object()?;
         let (mut lid, mut bids, mut asks) = (None, None, None);
@@ -381,8 +383,27 @@ impl Binance {
             }
         }
         j.end()?;
-        let lid =
-            parse_u64(lid.ok_or(ParseError::Missing("lastUpdateId"))?).field("lastUpdateId")?;
+        self.snapshot_parts(
+            lid.ok_or(ParseError::Missing("lastUpdateId"))?,
+            bids,
+            asks,
+            instrument,
+            ctx,
+        )
+    }
+
+    /// Applies a REST snapshot already split into its fields (`lastUpdateId` text, raw
+    /// `bids` / `asks` arrays).
+    fn snapshot_parts(
+        &mut self,
+        lid: &[u8],
+        bids: Option<&[u8]>,
+        asks: Option<&[u8]>,
+        instrument: u32,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::DepthSnapshot as u8;
+        let lid = parse_u64(lid).field("lastUpdateId")?;
         self.scratch.clear();
         let scratch = &mut self.scratch;
         for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
@@ -391,8 +412,11 @@ impl Binance {
             } else {
                 "asks"
             }))?;
-            for_each_pair(raw, |p, s| {
-                push_level(scratch, self.venue, stream, instrument, side, p, s, 0, lid)
+            for_each_pair(raw, |l| {
+                push_parsed(
+                    scratch, self.venue, stream, instrument, side, l.price, l.size, 0, lid,
+                );
+                Ok(())
             })
             .inspect_err(|_| scratch.clear())?;
         }
@@ -473,14 +497,24 @@ struct Data<'a> {
     rate: Option<&'a [u8]>,
     order: Option<&'a [u8]>,
     open_interest: bool,
-    last_update_id: bool,
+    /// `lastUpdateId` of a REST depth snapshot (its `bids` / `asks` are kept below).
+    last_update_id: Option<&'a [u8]>,
+    snapshot_bids: Option<&'a [u8]>,
+    snapshot_asks: Option<&'a [u8]>,
     result: bool,
     code: bool,
 }
 
 fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
     let mut j = Lexer::new(raw);
+    let d = data_at(&mut j)?;
+    j.end()?;
+    Ok(d)
+}
+
+/// Captures the fields of the event object at the lexer's position, in place.
+fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
+    let mut d = Data::default();
     j.begin_object()?;
     while let Some(key) = j.next_key()? {
         match key {
@@ -522,10 +556,9 @@ fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
                 j.skip_value()?;
             }
             b"A" => d.ask_qty = Some(j.scalar()?),
-            b"lastUpdateId" => {
-                d.last_update_id = true;
-                j.skip_value()?;
-            }
+            b"lastUpdateId" => d.last_update_id = Some(j.scalar()?),
+            b"bids" => d.snapshot_bids = Some(j.raw_value()?),
+            b"asks" => d.snapshot_asks = Some(j.raw_value()?),
             b"result" | b"id" => {
                 d.result = true;
                 j.skip_value()?;
@@ -537,7 +570,6 @@ fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
             _ => j.skip_value()?,
         }
     }
-    j.end()?;
     Ok(d)
 }
 
@@ -592,20 +624,30 @@ impl VenueAdapter for Binance {
         let mut j = Lexer::new(frame);
         j.begin_object()?;
         // Combined-stream wrapper {"stream":…,"data":{…}} (tardis adds "generated").
-        let (mut stream_name, mut inner) = (None, None);
+        let (mut stream_name, mut inner, mut parsed) = (None, None, None);
         let mut other = false;
         while let Some(key) = j.next_key()? {
             match key {
                 b"stream" => stream_name = Some(j.str()?),
+                // An event object is captured in place (one pass); arrays of events are
+                // walked below.
+                b"data" if j.peek() == Some(b'{') => parsed = Some(data_at(&mut j)?),
                 b"data" => inner = Some(j.raw_value()?),
                 b"generated" => j.skip_value()?,
                 _ => {
+                    // Not the wrapper: the frame is the event itself, which `event` parses
+                    // (and checks) in full; no need to walk the rest of it here.
                     other = true;
-                    j.skip_value()?;
+                    break;
                 }
             }
         }
-        j.end()?;
+        if !other {
+            j.end()?;
+        }
+        if !other && let Some(d) = parsed {
+            return self.event_data(&d, stream_name, frame.len(), ctx);
+        }
         let payload = match inner {
             Some(d) if !other => d,
             _ => frame,
@@ -646,9 +688,20 @@ impl Binance {
         len: usize,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
-        let frame_len = len;
         let d = data(payload)?;
-        if d.last_update_id {
+        self.event_data(&d, stream_name, len, ctx)
+    }
+
+    /// Handles one event whose fields are already captured.
+    fn event_data(
+        &mut self,
+        d: &Data<'_>,
+        stream_name: Option<&[u8]>,
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let frame_len = len;
+        if let Some(lid) = d.last_update_id {
             // A REST depth snapshot (or tardis' wrapper around one).
             let symbol = stream_name.and_then(|s| s.split(|&b| b == b'@').next());
             let instrument = match symbol {
@@ -666,7 +719,7 @@ impl Binance {
             };
             ctx.count_message(Stream::DepthSnapshot as u8, frame_len);
             return match instrument {
-                Some(id) => self.snapshot(payload, id, ctx),
+                Some(id) => self.snapshot_parts(lid, d.snapshot_bids, d.snapshot_asks, id, ctx),
                 None => Ok(()),
             };
         }
@@ -711,14 +764,14 @@ impl Binance {
                 ctx.emit_body(self.venue, stream, id, ts, trade_id, 0, &body);
                 Ok(())
             }
-            Some(b"depthUpdate") => self.depth_update(&d, frame_len, ctx),
+            Some(b"depthUpdate") => self.depth_update(d, frame_len, ctx),
             Some(b"serverShutdown") => {
                 ctx.count_message(0, frame_len);
                 ctx.actions.push(Action::Reconnect);
                 Ok(())
             }
-            Some(b"markPriceUpdate") => self.mark_price(&d, frame_len, ctx),
-            Some(b"forceOrder") => self.force_order(&d, frame_len, ctx),
+            Some(b"markPriceUpdate") => self.mark_price(d, frame_len, ctx),
+            Some(b"forceOrder") => self.force_order(d, frame_len, ctx),
             Some(b"24hrTicker") => {
                 ctx.count_message(Stream::Ticker24h as u8, frame_len);
                 Ok(())

@@ -21,7 +21,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
 use crate::json::Lexer;
 use crate::time::us_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level};
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
 
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
@@ -150,8 +150,9 @@ impl Bitstamp {
         let scratch = &mut self.scratch;
         for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
             if let Some(raw) = raw {
-                for_each_pair(raw, |p, q| {
-                    push_level(scratch, VENUE, stream, id, side, p, q, ts, seq)
+                for_each_pair(raw, |l| {
+                    push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, seq);
+                    Ok(())
                 })
                 .inspect_err(|_| scratch.clear())?;
             }

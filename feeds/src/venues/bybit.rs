@@ -24,7 +24,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level, side_of};
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Bybit;
 
@@ -158,8 +158,9 @@ impl Bybit {
         let scratch = &mut self.scratch;
         for (raw, side) in [(b, Side::Buy), (a, Side::Sell)] {
             if let Some(raw) = raw {
-                for_each_pair(raw, |p, q| {
-                    push_level(scratch, VENUE, stream, id, side, p, q, ts, u)
+                for_each_pair(raw, |l| {
+                    push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, u);
+                    Ok(())
                 })
                 .inspect_err(|_| scratch.clear())?;
             }

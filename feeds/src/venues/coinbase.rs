@@ -22,7 +22,9 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::iso8601_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, opposite, push_level, side_of};
+use crate::venues::{
+    empty_snapshot, flush_batch, for_each_pair, opposite, push_level, push_parsed, side_of,
+};
 
 const VENUE: Venue = Venue::Coinbase;
 
@@ -380,8 +382,9 @@ impl Coinbase {
                 if snapshot {
                     for (raw, side) in [(m.bids, Side::Buy), (m.asks, Side::Sell)] {
                         let raw = raw.ok_or(ParseError::Missing("bids/asks"))?;
-                        for_each_pair(raw, |p, s| {
-                            push_level(scratch, VENUE, stream, id, side, p, s, ts, 0)
+                        for_each_pair(raw, |l| {
+                            push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, 0);
+                            Ok(())
                         })
                         .inspect_err(|_| scratch.clear())?;
                     }

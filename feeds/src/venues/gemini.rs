@@ -20,7 +20,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level, side_of};
+use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Gemini;
 
@@ -228,8 +228,9 @@ impl Gemini {
             let scratch = &mut self.scratch;
             for (raw, side) in [(m.bids, Side::Buy), (m.asks, Side::Sell)] {
                 if let Some(raw) = raw {
-                    for_each_pair(raw, |p, q| {
-                        push_level(scratch, VENUE, stream, id, side, p, q, ts, last)
+                    for_each_pair(raw, |l| {
+                        push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, last);
+                        Ok(())
                     })
                     .inspect_err(|_| scratch.clear())?;
                 }

@@ -275,10 +275,8 @@ impl Kraken {
         let mut rows = Lexer::new(data.ok_or(ParseError::Missing("data"))?);
         rows.begin_array()?;
         while rows.next_element()? {
-            let raw = rows.raw_value()?;
-            // Offsets of `raw` inside `frame` for the level texts.
-            let base = raw.as_ptr() as usize - frame.as_ptr() as usize;
-            let mut r = Lexer::new(raw);
+            // The row is read in place (no pre-scan of its extent).
+            let r = &mut rows;
             r.begin_object()?;
             let mut f = V2Row::default();
             while let Some(key) = r.next_key()? {
@@ -315,7 +313,8 @@ impl Kraken {
                     texts.clear();
                     for (part, side) in [(f.bids, Side::Buy), (f.asks, Side::Sell)] {
                         let Some(part) = part else { continue };
-                        let off = base + (part.as_ptr() as usize - raw.as_ptr() as usize);
+                        // Offset of `part` inside `frame`, for the level texts.
+                        let off = part.as_ptr() as usize - frame.as_ptr() as usize;
                         let mut l = Lexer::new(part);
                         l.begin_array()?;
                         while l.next_element()? {
@@ -323,20 +322,16 @@ impl Kraken {
                             let (mut p, mut q) = (None, None);
                             while let Some(k) = l.next_key()? {
                                 match k {
-                                    b"price" => p = Some(l.scalar()?),
-                                    b"qty" => q = Some(l.scalar()?),
+                                    b"price" => p = Some(l.scalar_fixed_i64(8)?),
+                                    b"qty" => q = Some(l.scalar_fixed_i64(8)?),
                                     _ => l.skip_value()?,
                                 }
                             }
-                            let (p, q) = (
+                            let ((p, price), (q, qty)) = (
                                 p.ok_or(ParseError::Missing("price"))?,
                                 q.ok_or(ParseError::Missing("qty"))?,
                             );
-                            let body = super::level(
-                                side,
-                                parse_e8(p).field("price")?,
-                                parse_e8(q).field("qty")?,
-                            );
+                            let body = super::level(side, price.field("price")?, qty.field("qty")?);
                             let mut rec = Record::new(VENUE, stream, id, &body);
                             rec.exchange_ts_ns = ts;
                             self.scratch.push(rec);
@@ -449,31 +444,32 @@ impl Kraken {
                             continue;
                         }
                     };
-                    let levels = o.raw_value()?;
-                    let off = base + (levels.as_ptr() as usize - payload.as_ptr() as usize);
-                    let mut l = Lexer::new(levels);
+                    // The level array is lexed and converted in one pass, in place.
+                    let l = &mut o;
                     l.begin_array()?;
                     while l.next_element()? {
                         l.begin_array()?;
-                        let mut f: [&[u8]; 3] = [b""; 3];
-                        for x in &mut f {
-                            if !l.next_element()? {
-                                return Err(ParseError::Missing("level"));
-                            }
-                            *x = l.scalar()?;
+                        if !l.next_element()? {
+                            return Err(ParseError::Missing("level"));
                         }
+                        let (pt, price) = l.scalar_fixed_i64(8)?;
+                        if !l.next_element()? {
+                            return Err(ParseError::Missing("level"));
+                        }
+                        let (qt, volume) = l.scalar_fixed_i64(8)?;
+                        if !l.next_element()? {
+                            return Err(ParseError::Missing("level"));
+                        }
+                        let tt = l.scalar()?;
                         while l.next_element()? {
                             l.skip_value()?;
                         }
-                        let body = super::level(
-                            side,
-                            parse_e8(f[0]).field("price")?,
-                            parse_e8(f[1]).field("volume")?,
-                        );
+                        let body =
+                            super::level(side, price.field("price")?, volume.field("volume")?);
                         let mut rec = Record::new(VENUE, stream, id, &body);
-                        rec.exchange_ts_ns = sec_text_ns(f[2])?;
+                        rec.exchange_ts_ns = sec_text_ns(tt)?;
                         self.scratch.push(rec);
-                        texts.push(span(off, levels, f[0], f[1]));
+                        texts.push(span(base, payload, pt, qt));
                     }
                 }
             }

@@ -85,37 +85,65 @@ pub(crate) fn level(side: Side, price: i64, size: i64) -> BookLevel {
     }
 }
 
-/// Calls `f(price_text, size_text)` for every `[price, size, …]` element of a JSON array.
+/// One book level as received: its price and size text and their fixed-point values (1e-8).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TextLevel<'a> {
+    /// Price text as received (string contents or number text).
+    pub price_text: &'a [u8],
+    /// Size text as received.
+    pub size_text: &'a [u8],
+    /// Price × 1e8.
+    pub price: i64,
+    /// Size × 1e8.
+    pub size: i64,
+}
+
+/// Calls `f` for every `[price, size, …]` element of a JSON array, with both values converted
+/// to 1e-8 fixed point in the same pass that lexes them.
 pub(crate) fn for_each_pair<'a>(
     raw: &'a [u8],
-    mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), ParseError>,
+    f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
-    let mut j = Lexer::new(raw);
+    for_each_pair_at(&mut Lexer::new(raw), f)
+}
+
+/// [`for_each_pair`] on the array at the lexer's position, in place (the array's extent is not
+/// scanned first).
+pub(crate) fn for_each_pair_at<'a>(
+    j: &mut Lexer<'a>,
+    mut f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     j.begin_array()?;
     while j.next_element()? {
         j.begin_array()?;
         if !j.next_element()? {
             return Err(ParseError::Missing("price"));
         }
-        let price = j.scalar()?;
+        let (price_text, price) = j.scalar_fixed_i64(8)?;
         if !j.next_element()? {
             return Err(ParseError::Missing("size"));
         }
-        let size = j.scalar()?;
+        let (size_text, size) = j.scalar_fixed_i64(8)?;
         while j.next_element()? {
             j.skip_value()?;
         }
-        f(price, size)?;
+        f(TextLevel {
+            price_text,
+            size_text,
+            price: price.field("price")?,
+            size: size.field("size")?,
+        })?;
     }
     Ok(())
 }
 
-/// Calls `f(price_text, size_text)` for every `{"<price_key>":…, "<size_key>":…}` element.
+/// Calls `f` for every `{"<price_key>":…, "<size_key>":…}` element, both values converted to
+/// 1e-8 fixed point in the same pass that lexes them.
 pub(crate) fn for_each_obj_level<'a>(
     raw: &'a [u8],
     price_key: &[u8],
     size_key: &[u8],
-    mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), ParseError>,
+    mut f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
     let mut j = Lexer::new(raw);
     j.begin_array()?;
@@ -124,19 +152,43 @@ pub(crate) fn for_each_obj_level<'a>(
         let (mut price, mut size) = (None, None);
         while let Some(key) = j.next_key()? {
             if key == price_key {
-                price = Some(j.scalar()?);
+                price = Some(j.scalar_fixed_i64(8)?);
             } else if key == size_key {
-                size = Some(j.scalar()?);
+                size = Some(j.scalar_fixed_i64(8)?);
             } else {
                 j.skip_value()?;
             }
         }
-        f(
-            price.ok_or(ParseError::Missing("price"))?,
-            size.ok_or(ParseError::Missing("size"))?,
-        )?;
+        let (price_text, price) = price.ok_or(ParseError::Missing("price"))?;
+        let (size_text, size) = size.ok_or(ParseError::Missing("size"))?;
+        f(TextLevel {
+            price_text,
+            size_text,
+            price: price.field("price")?,
+            size: size.field("size")?,
+        })?;
     }
     Ok(())
+}
+
+/// Pushes an already converted book level into the scratch batch.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_parsed(
+    scratch: &mut Vec<Record>,
+    venue: Venue,
+    stream: u8,
+    instrument: u32,
+    side: Side,
+    price: i64,
+    size: i64,
+    exchange_ts_ns: i64,
+    venue_seq: u64,
+) {
+    let mut r = Record::new(venue, stream, instrument, &level(side, price, size));
+    r.exchange_ts_ns = exchange_ts_ns;
+    r.venue_seq = venue_seq;
+    scratch.push(r);
 }
 
 /// Pushes a book level parsed from text into the scratch batch.

@@ -28,7 +28,7 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_level, side_of};
+use crate::venues::{empty_snapshot, flush_batch, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
@@ -123,14 +123,25 @@ pub struct Okx {
     mode: SyncMode,
     books: Vec<Book>,
     scratch: Vec<Record>,
-    /// Per scratch level: (is ask, price text range, size text range) within its side's array.
-    texts: Vec<(bool, usize, usize, usize, usize)>,
+    /// The levels of the current frame, converted while its rows are read.
+    levels: Vec<OkxLevel>,
+}
+
+/// A level converted in place: values and the frame offsets of its texts (for the checksum).
+#[derive(Clone, Copy, Debug)]
+struct OkxLevel {
+    price: i64,
+    size: i64,
+    price_text: (usize, usize),
+    size_text: (usize, usize),
 }
 
 #[derive(Default)]
 struct Row<'a> {
-    asks: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
+    /// Range of `Okx::levels`.
+    asks: Option<(usize, usize)>,
+    /// Range of `Okx::levels`.
+    bids: Option<(usize, usize)>,
     ts: Option<&'a [u8]>,
     checksum: Option<&'a [u8]>,
     seq: Option<&'a [u8]>,
@@ -153,13 +164,44 @@ struct Row<'a> {
 }
 
 fn row(raw: &[u8]) -> Result<Row<'_>, ParseError> {
+    row_at(&mut Lexer::new(raw), raw, &mut Vec::new())
+}
+
+/// Reads the object at the lexer's position (in place: no pre-scan of its extent); level
+/// arrays are converted into `levels` as they are read, their texts located relative to
+/// `frame`.
+fn row_at<'a>(
+    j: &mut Lexer<'a>,
+    frame: &[u8],
+    levels: &mut Vec<OkxLevel>,
+) -> Result<Row<'a>, ParseError> {
     let mut r = Row::default();
-    let mut j = Lexer::new(raw);
+    let base = frame.as_ptr() as usize;
+    let span = |t: &[u8]| {
+        let start = (t.as_ptr() as usize).wrapping_sub(base);
+        (start, start + t.len())
+    };
     j.begin_object()?;
     while let Some(key) = j.next_key()? {
         match key {
-            b"asks" => r.asks = Some(j.raw_value()?),
-            b"bids" => r.bids = Some(j.raw_value()?),
+            b"asks" | b"bids" => {
+                let start = levels.len();
+                super::for_each_pair_at(j, |l| {
+                    levels.push(OkxLevel {
+                        price: l.price,
+                        size: l.size,
+                        price_text: span(l.price_text),
+                        size_text: span(l.size_text),
+                    });
+                    Ok(())
+                })?;
+                let range = Some((start, levels.len()));
+                if key == b"asks" {
+                    r.asks = range;
+                } else {
+                    r.bids = range;
+                }
+            }
             b"ts" => r.ts = Some(j.scalar()?),
             b"checksum" => r.checksum = Some(j.scalar()?),
             b"seqId" => r.seq = Some(j.scalar()?),
@@ -203,19 +245,12 @@ fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
     }
 }
 
-/// The first `[px, sz, …]` of a level array.
-fn first_level(raw: Option<&[u8]>) -> Result<(i64, i64), ParseError> {
-    let Some(raw) = raw else { return Ok((0, 0)) };
-    let mut out = (0, 0);
-    let mut seen = false;
-    super::for_each_pair(raw, |p, s| {
-        if !seen {
-            out = (parse_e8(p).field("px")?, parse_e8(s).field("sz")?);
-            seen = true;
-        }
-        Ok(())
-    })?;
-    Ok(out)
+/// The first level of a converted level range.
+fn first_level(levels: &[OkxLevel], range: Option<(usize, usize)>) -> (i64, i64) {
+    range
+        .and_then(|(a, b)| levels.get(a..b))
+        .and_then(<[OkxLevel]>::first)
+        .map_or((0, 0), |l| (l.price, l.size))
 }
 
 impl Okx {
@@ -226,7 +261,7 @@ impl Okx {
             mode,
             books: Vec::new(),
             scratch: Vec::with_capacity(2 * BOOK_CAPACITY),
-            texts: Vec::with_capacity(2 * BOOK_CAPACITY),
+            levels: Vec::with_capacity(2 * BOOK_CAPACITY),
         }
     }
 
@@ -253,6 +288,7 @@ impl Okx {
         symbol: &[u8],
         snapshot: bool,
         r: &Row<'_>,
+        frame: &[u8],
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
         let stream = Stream::Books as u8;
@@ -264,19 +300,22 @@ impl Okx {
             return Ok(());
         };
         let venue_seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-        // Parse and validate every level first, remembering where each level's text is.
+        // Every level was converted (and validated) while the frame was read.
         self.scratch.clear();
-        self.texts.clear();
-        let (scratch, texts) = (&mut self.scratch, &mut self.texts);
-        for (raw, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
-            if let Some(raw) = raw {
-                let base = raw.as_ptr() as usize;
-                super::for_each_pair(raw, |p, s| {
-                    let (ps, ss) = (p.as_ptr() as usize - base, s.as_ptr() as usize - base);
-                    texts.push((side == Side::Sell, ps, ps + p.len(), ss, ss + s.len()));
-                    push_level(scratch, VENUE, stream, id, side, p, s, ts, venue_seq)
-                })
-                .inspect_err(|_| scratch.clear())?;
+        for (range, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
+            let Some((a, b)) = range else { continue };
+            for l in self.levels.get(a..b).unwrap_or_default() {
+                push_parsed(
+                    &mut self.scratch,
+                    VENUE,
+                    stream,
+                    id,
+                    side,
+                    l.price,
+                    l.size,
+                    ts,
+                    venue_seq,
+                );
             }
         }
         let bi = self.book_index(id, channel, symbol);
@@ -302,18 +341,18 @@ impl Okx {
             book.text.clear();
         }
         let mut text_ok = true;
-        for (rec, &(ask, ps, pe, ss, se)) in self.scratch.iter().zip(&self.texts) {
-            let raw = if ask { r.asks } else { r.bids }.unwrap_or(b"");
-            let (Some(level), Some(p), Some(q)) = (
-                rec.body_as::<ringbolt_bus::BookLevel>(),
-                raw.get(ps..pe),
-                raw.get(ss..se),
-            ) else {
-                text_ok = false;
-                continue;
-            };
-            let side = if ask { Side::Sell } else { Side::Buy };
-            text_ok &= book.text.apply(side, level.price, level.size, p, q).is_ok();
+        for (range, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
+            let Some((a, b)) = range else { continue };
+            for l in self.levels.get(a..b).unwrap_or_default() {
+                let (Some(p), Some(q)) = (
+                    frame.get(l.price_text.0..l.price_text.1),
+                    frame.get(l.size_text.0..l.size_text.1),
+                ) else {
+                    text_ok = false;
+                    continue;
+                };
+                text_ok &= book.text.apply(side, l.price, l.size, p, q).is_ok();
+            }
         }
         if let Some(expected) = checksum
             && (!text_ok || i64::from(book.text.okx_checksum()) != expected)
@@ -447,10 +486,11 @@ impl VenueAdapter for Okx {
         };
         let s = stream as u8;
         ctx.count_message(s, frame.len());
+        self.levels.clear();
         let mut rows = Lexer::new(data);
         rows.begin_array()?;
         while rows.next_element()? {
-            let r = row(rows.raw_value()?)?;
+            let r = row_at(&mut rows, frame, &mut self.levels)?;
             let symbol = match r.inst.or(inst) {
                 Some(sym) => sym,
                 None => return Err(ParseError::Missing("instId")),
@@ -465,12 +505,12 @@ impl VenueAdapter for Okx {
                         None => true,
                         Some(_) => return Err(ParseError::Invalid("action")),
                     };
-                    self.book(channel, symbol, snapshot, &r, ctx)?;
+                    self.book(channel, symbol, snapshot, &r, frame, ctx)?;
                 }
                 Stream::BboTbt | Stream::Tickers => {
                     let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
-                        let b = first_level(r.bids)?;
-                        let a = first_level(r.asks)?;
+                        let b = first_level(&self.levels, r.bids);
+                        let a = first_level(&self.levels, r.asks);
                         (b.0, b.1, a.0, a.1)
                     } else {
                         (

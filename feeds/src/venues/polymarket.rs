@@ -20,7 +20,9 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_level, side_of};
+use crate::venues::{
+    empty_snapshot, flush_batch, for_each_obj_level, push_level, push_parsed, side_of,
+};
 
 const VENUE: Venue = Venue::Polymarket;
 
@@ -210,8 +212,9 @@ impl Polymarket {
         self.scratch.clear();
         let scratch = &mut self.scratch;
         for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
-            for_each_obj_level(raw, b"price", b"size", |p, s| {
-                push_level(scratch, VENUE, stream, id, side, p, s, ts, 0)
+            for_each_obj_level(raw, b"price", b"size", |l| {
+                push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, 0);
+                Ok(())
             })
             .inspect_err(|_| scratch.clear())?;
         }
