@@ -111,6 +111,16 @@ pub struct FileConfig {
     /// `[exec]`: the order path (paper by default). Not serialized (it names key files).
     #[serde(skip_serializing)]
     pub exec: crate::trade_exec::ExecSection,
+    /// The other processes' sections of a shared `ringbolt.toml` (`[feeds]`, `[archive]`,
+    /// `[cores]`): accepted and ignored here; any other unknown section is an error.
+    #[serde(default, skip_serializing)]
+    pub feeds: Option<toml::Table>,
+    /// See `feeds`.
+    #[serde(default, skip_serializing)]
+    pub archive: Option<toml::Table>,
+    /// See `feeds`.
+    #[serde(default, skip_serializing)]
+    pub cores: Option<toml::Table>,
 }
 
 /// Loads the configuration file.
@@ -418,5 +428,28 @@ fn backoff(idle: u32) {
         std::thread::yield_now();
     } else {
         std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_shared_config_loads_and_unknown_sections_are_refused() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami/config/ringbolt.toml");
+        let cfg = load_config(&shipped).unwrap();
+        assert_eq!(
+            cfg.trade.health_addr,
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        assert!(cfg.trade.paper, "the shipped config trades on paper");
+        let dir = std::env::temp_dir().join(format!("rb-trade-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[trade]\npaper = true\n\n[trdae]\nx = 1\n").unwrap();
+        let err = format!("{:#}", load_config(&bad).unwrap_err());
+        assert!(err.contains("trdae"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
