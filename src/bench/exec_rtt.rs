@@ -10,7 +10,8 @@
 //!   with the venue's error, the appliance's default mode.
 //! * Peer: hyper 1's HTTP/2 client over tokio-rustls on a current-thread runtime, sending the
 //!   same requests (a fresh pre-signed paper order from the same pool each time, the same
-//!   headers) to the same emulator in the same run.
+//!   headers) to the same emulator in the same run, and parsing the JSON answer (ours parses,
+//!   classifies and records the lifecycle transition inside the timed round trip).
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -385,5 +386,5 @@ fn run_inner(
 
 /// Cores of the machine (not of this thread's affinity mask: the bench thread is pinned).
 fn num_cpus() -> usize {
-    core_affinity::get_core_ids().map_or(1, |ids| ids.len())
+    crate::machine::Machine::current().cores
 }
