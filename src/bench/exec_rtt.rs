@@ -10,7 +10,8 @@
 //!   with the venue's error, the appliance's default mode.
 //! * Peer: hyper 1's HTTP/2 client over tokio-rustls on a current-thread runtime, sending the
 //!   same requests (a fresh pre-signed paper order from the same pool each time, the same
-//!   headers) to the same emulator in the same run.
+//!   headers) to the same emulator in the same run, and parsing the JSON answer (ours parses,
+//!   classifies and records the lifecycle transition inside the timed round trip).
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -327,34 +328,46 @@ fn run_inner(
 ) -> Result<Value> {
     let emu = Emu::start(server_core)?;
     let key = Arc::new(PrivateKey::from_hex(super::exec::KEY)?);
-    let (block_submit, block_rtt, n_block) =
-        ours(&emu, DriverMode::Block, client_core, &key, iterations)?;
-    let spin = if num_cpus() >= 2 {
-        Some(ours(&emu, DriverMode::Spin, client_core, &key, iterations)?)
-    } else {
-        None
-    };
-    let peer = {
-        // Run the peer on the client core too.
-        let core = client_core;
-        let key = key.clone();
-        let emu_ref = &emu;
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                super::pin(core);
-                hyper_peer(emu_ref, &key, iterations)
+    let spin_ok = num_cpus() >= 2;
+    // Interleaved rounds (ours block, hyper, ours spin) so that load drifts on this shared
+    // machine hit every client alike; each round opens a fresh connection and discards its
+    // own warm-up.
+    const ROUNDS: u64 = 3;
+    let per = (iterations / ROUNDS).max(10);
+    let (mut block_submit, mut block_rtt, mut spin_submit, mut spin_rtt, mut peer) =
+        (hist()?, hist()?, hist()?, hist()?, hist()?);
+    let mut n_block = 0;
+    for _ in 0..ROUNDS {
+        let (s, r, n) = ours(&emu, DriverMode::Block, client_core, &key, per)?;
+        block_submit.add(&s)?;
+        block_rtt.add(&r)?;
+        n_block += n;
+        let p = std::thread::scope(|sc| {
+            let key = key.clone();
+            let emu_ref = &emu;
+            sc.spawn(move || {
+                super::pin(client_core);
+                hyper_peer(emu_ref, &key, per)
             })
             .join()
             .map_err(|_| anyhow!("peer thread panicked"))?
-        })?
-    };
+        })?;
+        peer.add(&p)?;
+        if spin_ok {
+            let (s, r, _) = ours(&emu, DriverMode::Spin, client_core, &key, per)?;
+            spin_submit.add(&s)?;
+            spin_rtt.add(&r)?;
+        }
+    }
+    let spin = spin_ok.then_some((spin_submit, spin_rtt));
     let stats = emu.get("/stats")?;
     Ok(json!({
         "method": "paper orders (size zero) from a 198-slot pre-signed pool, one warm HTTP/2 \
                    connection (TLS 1.3, ALPN h2) to the CLOB emulator (hyper server, one tokio \
                    worker) on loopback; the emulator verifies the L2 HMAC, parses the order and \
-                   answers 400 'Size (0) lower than the minimum: 5'; 10% warm-up discarded",
-        "iterations": iterations,
+                   answers 400 'Size (0) lower than the minimum: 5'; 3 interleaved rounds \
+                   (ours block, hyper, ours spin), 10% warm-up discarded per round",
+        "iterations": per * ROUNDS,
         "submit_to_ring_block": Percentiles::of(&block_submit),
         "order_rtt_block": Percentiles::of(&block_rtt),
         "submit_to_ring_spin": spin.as_ref().map(|s| Percentiles::of(&s.0)),
@@ -371,6 +384,7 @@ fn run_inner(
     }))
 }
 
+/// Cores of the machine (not of this thread's affinity mask: the bench thread is pinned).
 fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    crate::machine::Machine::current().cores
 }
