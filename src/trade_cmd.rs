@@ -114,13 +114,16 @@ pub struct FileConfig {
     /// The other processes' sections of a shared `ringbolt.toml` (`[feeds]`, `[archive]`,
     /// `[cores]`): accepted and ignored here; any other unknown section is an error.
     #[serde(default, skip_serializing)]
-    pub feeds: Option<toml::Table>,
+    #[expect(dead_code, reason = "another process's section: accepted, never read")]
+    pub feeds: Option<serde::de::IgnoredAny>,
     /// See `feeds`.
     #[serde(default, skip_serializing)]
-    pub archive: Option<toml::Table>,
+    #[expect(dead_code, reason = "another process's section: accepted, never read")]
+    pub archive: Option<serde::de::IgnoredAny>,
     /// See `feeds`.
     #[serde(default, skip_serializing)]
-    pub cores: Option<toml::Table>,
+    #[expect(dead_code, reason = "another process's section: accepted, never read")]
+    pub cores: Option<serde::de::IgnoredAny>,
 }
 
 /// Loads the configuration file.
