@@ -10,7 +10,7 @@
 //! replayed vectors. `--check-parity` compares every replayed decision with the archived one and
 //! exits non-zero at the first divergence, printing its context.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -260,7 +260,6 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
     let mut rows = WindowRows::default();
     let mut events = 0u64;
     let mut decide_time = Duration::ZERO;
-    let mut history: VecDeque<Row> = VecDeque::with_capacity(a.context + 1);
     let mut divergent: Option<Divergent> = None;
     let mut stopped_features: Option<[f32; N_FEATURES]> = None;
     let mut decisions_made = 0u64;
@@ -270,7 +269,7 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
         reader.read_window(key, &tables, &keep, &mut rows)?;
         read_s += t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        for row in &rows.rows {
+        for (ri, row) in rows.rows.iter().enumerate() {
             let si = row.segment as usize;
             if si >= seg_k.len() {
                 seg_k.resize(si + 1, None);
@@ -294,12 +293,6 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
                      [trade] inputs"
                 );
             }
-            if parity.is_some() && a.context > 0 {
-                if history.len() == a.context {
-                    history.pop_front();
-                }
-                history.push_back(*row);
-            }
             let mut rec = row.record;
             events += 1;
             let seg = row.segment;
@@ -321,8 +314,10 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
             {
                 let mut f = [0f32; N_FEATURES];
                 compute(&pipeline.engine.state, &mut f);
+                // Context: the events of this window up to the trigger.
+                let history = &rows.rows[(ri + 1).saturating_sub(a.context)..=ri];
                 divergent = Some(Divergent {
-                    text: divergence_text(first, &history, &reader),
+                    text: divergence_text(first, history, &reader),
                     features: f,
                     decision_no: first.decision_no,
                 });
@@ -342,7 +337,7 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
             && let Some(first) = &p.first
         {
             divergent = Some(Divergent {
-                text: divergence_text(first, &history, &reader),
+                text: divergence_text(first, &[], &reader),
                 features: [0.0; N_FEATURES],
                 decision_no: first.decision_no,
             });
@@ -468,7 +463,7 @@ pub fn replay(a: &ReplayArgs, stop_after: Option<u64>) -> Result<Outcome> {
 
 fn divergence_text(
     d: &ringbolt_decide::parity::Divergence,
-    history: &VecDeque<Row>,
+    history: &[Row],
     reader: &ArchiveReader,
 ) -> String {
     use std::fmt::Write as _;

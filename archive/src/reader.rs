@@ -645,7 +645,19 @@ impl ArchiveReader {
 /// new epoch continues the sequence past the old epoch's, so `seq` orders epochs too, while epoch
 /// ids are random — rings merged by `publish_ts` (ties: segment, ring).
 pub fn sort_bus_order(rows: &mut [Row]) {
-    rows.sort_unstable_by_key(|r| (r.segment, r.ring, r.record.seq, r.epoch));
+    // Sort small keys and gather once (rows are 144 bytes: moving them inside the sort costs more
+    // than the comparisons).
+    let mut keys: Vec<(u16, u16, u64, u64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.segment, r.ring, r.record.seq, r.epoch, i as u32))
+        .collect();
+    keys.sort_unstable();
+    if keys.iter().enumerate().any(|(i, k)| k.4 as usize != i) {
+        let gathered: Vec<Row> = keys.iter().map(|k| rows[k.4 as usize]).collect();
+        rows.copy_from_slice(&gathered);
+    }
+    drop(keys);
     // Runs of one ring each; merge them by publish stamp.
     let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
