@@ -67,21 +67,7 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
         ),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(&config)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let live: serde_json::Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let live = common::run_trade(&config, &[]);
     assert_eq!(live["lost_records"], 0, "{live}");
     assert!(live["model_decisions"].as_u64().unwrap() > 0, "{live}");
 

@@ -9,31 +9,16 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ringbolt_bus::{
     Consumer, Decision, OrderState, OrderTransition, Poll, Record, RecordKind, Segment, Start,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
+mod common;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Unlink(Vec<String>);
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Segment::unlink(n);
-        }
-    }
-}
+use common::{BIN, Kill, Unlink};
 
 fn http_get(url: &str, path: &str) -> String {
     let addr = url.trim_start_matches("http://");
@@ -135,21 +120,7 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
     Segment::open_wait(&market, Duration::from_secs(60)).unwrap();
     let config = dir.join("trade.toml");
     std::fs::write(&config, trade_toml(&dir, &market, &decide, clob_port, "")).unwrap();
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(&config)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let summary: serde_json::Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let summary = common::run_trade(&config, &[]);
     let exec = &summary["exec"];
     assert_eq!(exec["mode"], "paper", "{summary}");
     let submitted = exec["counters"]["submitted"].as_u64().unwrap();

@@ -91,3 +91,25 @@ pub fn archive_until(root: &Path, segments: &[String], finished: &dyn Fn() -> bo
     archiver.flush().unwrap();
     archiver.shutdown();
 }
+
+/// Runs `ringbolt trade --config <config> [extra args]` to completion (it must succeed) and
+/// returns its JSON summary (the last stdout line).
+pub fn run_trade(config: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .arg("trade")
+        .args(extra)
+        .arg("--config")
+        .arg(config)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ringbolt trade failed");
+    serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap()
+}
