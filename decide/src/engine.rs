@@ -372,7 +372,7 @@ impl Engine {
         };
         d.probability = prob_fixed(p_up);
         let (up, down) = (&w.books[0], &w.books[1]);
-        if !up.is_valid() || !down.is_valid() {
+        if !up.is_valid() || !down.is_valid() || !self.state.polymarket_trusted() {
             return (Reason::NoBook, 0, None);
         }
         let params: MarketParams = w.params;

@@ -806,7 +806,16 @@ impl MarketState {
         };
         let trusted = FeedState::from_u8(fs.state).is_some_and(FeedState::is_trustworthy);
         let bit = 1u16 << (rec.stream & 15);
-        if is_ref_venue(venue) {
+        if venue == Venue::Polymarket {
+            // The Up/Down books cannot be trusted while a Polymarket stream is stale, gapped or
+            // disconnected (the reflex path refuses to fire until it is live or resynced).
+            let v = &mut self.venues[venue as usize];
+            if trusted {
+                v.untrusted_streams &= !bit;
+            } else {
+                v.untrusted_streams |= bit;
+            }
+        } else if is_ref_venue(venue) {
             let v = &mut self.venues[venue as usize];
             if trusted {
                 v.untrusted_streams &= !bit;
@@ -815,6 +824,12 @@ impl MarketState {
             }
             self.recompute_reference(rec.seq, update);
         }
+    }
+
+    /// Whether every Polymarket stream's last feed status says its books can be trusted.
+    #[must_use]
+    pub fn polymarket_trusted(&self) -> bool {
+        self.venues[Venue::Polymarket as usize].untrusted_streams == 0
     }
 
     /// Median of the usable venues' prices; O(venues) with a fixed stack buffer.

@@ -227,3 +227,35 @@ fn random_garbage_records_are_counted_not_fatal() {
             .is_err()
     );
 }
+
+#[test]
+fn no_fire_while_a_polymarket_stream_is_untrusted_until_it_is_live_again() {
+    let all = items(3, 11);
+    let (_, baseline) = replay(&all, None);
+    let fired = |ds: &[Record]| {
+        ds.iter()
+            .filter(|d| d.body_as::<Decision>().unwrap().fired == 1)
+            .count()
+    };
+    assert!(fired(&baseline) > 0, "the synthetic market must fire");
+    // The Polymarket stream goes into a gap at the start: nothing may fire, every relevant
+    // decision says no_book.
+    let status = |state| {
+        let mut r = feed_status_record(Venue::Polymarket, 0, state);
+        r.recv_ts_ns = 1;
+        SynthItem::Record(r)
+    };
+    let mut gapped = vec![status(FeedState::GapDetected)];
+    gapped.extend(all.iter().cloned());
+    let (engine, ds) = replay(&gapped, None);
+    assert_eq!(fired(&ds), 0, "fired on an untrusted Polymarket book");
+    assert!(engine.stats.by_reason[Reason::NoBook as usize] > 0);
+    // Resynced again half-way: firing resumes.
+    let mut healed = vec![status(FeedState::GapDetected)];
+    let half = all.len() / 2;
+    healed.extend(all[..half].iter().cloned());
+    healed.push(status(FeedState::Resynced));
+    healed.extend(all[half..].iter().cloned());
+    let (_, ds) = replay(&healed, None);
+    assert!(fired(&ds) > 0, "never fired after the stream was resynced");
+}

@@ -460,6 +460,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     sup.shutdown(Duration::from_secs(10));
 
+    mon.judge_fired(true);
     let (md_writes, clob_recvs) = parse_wirelog(&wirelog);
     let joined = mon.join_wire(&md_writes, &clob_recvs);
     let archive = ringbolt_archive::report::summarize(&out.join("archive"), None, &mut |_, _| {})

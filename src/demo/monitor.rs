@@ -123,8 +123,12 @@ pub struct Monitor {
     pub events: BTreeMap<(u8, u8, u8), u64>,
     /// Last status per `venue/stream`.
     pub status: BTreeMap<(u8, u8), StreamStatus>,
-    /// Polymarket status transitions (seq, live?) in the market segment's ring 0 order.
-    pm_live: bool,
+    /// Polymarket feed-status records: (market seq, stream, trustworthy?), in bus order.
+    pm_status: Vec<(u64, u8, bool)>,
+    /// Highest market-segment seq read so far.
+    market_seq: u64,
+    /// Trigger seqs of fired decisions not yet judged (their trigger not read yet).
+    pending_fired: Vec<u64>,
     /// Decisions seen.
     pub decisions_total: u64,
     /// Fired decisions.
@@ -179,7 +183,9 @@ impl Monitor {
             stream_names,
             events: BTreeMap::new(),
             status: BTreeMap::new(),
-            pm_live: false,
+            pm_status: Vec::new(),
+            market_seq: 0,
+            pending_fired: Vec::new(),
             decisions_total: 0,
             decisions_fired: 0,
             fired_on_untrusted_book: 0,
@@ -275,10 +281,43 @@ impl Monitor {
                 }
             }
         }
+        self.judge_fired(false);
         n
     }
 
+    /// Judges fired decisions against the Polymarket feed status as of their trigger (the
+    /// records the engine had applied when it fired): counts those taken while a stream was
+    /// stale, gapped or disconnected. `all` judges the rest too (end of run).
+    pub fn judge_fired(&mut self, all: bool) {
+        let upto = self.market_seq;
+        let mut i = 0;
+        while i < self.pending_fired.len() {
+            let t = self.pending_fired[i];
+            if !all && t > upto {
+                i += 1;
+                continue;
+            }
+            self.pending_fired.swap_remove(i);
+            let mut untrusted: u16 = 0;
+            for &(seq, stream, trusted) in &self.pm_status {
+                if seq > t {
+                    break;
+                }
+                let bit = 1u16 << (stream & 15);
+                if trusted {
+                    untrusted &= !bit;
+                } else {
+                    untrusted |= bit;
+                }
+            }
+            if untrusted != 0 {
+                self.fired_on_untrusted_book += 1;
+            }
+        }
+    }
+
     fn on_market(&mut self, rec: &Record) {
+        self.market_seq = self.market_seq.max(rec.seq);
         *self
             .events
             .entry((rec.venue, rec.stream, rec.kind))
@@ -302,9 +341,8 @@ impl Monitor {
                     },
                 );
                 if rec.venue == Venue::Polymarket as u8 {
-                    self.pm_live = self.status.iter().all(|(&(v, _), s)| {
-                        v != Venue::Polymarket as u8 || s.state == "live" || s.state == "resynced"
-                    });
+                    let trusted = state.is_some_and(FeedState::is_trustworthy);
+                    self.pm_status.push((rec.seq, rec.stream, trusted));
                 }
             }
             return;
@@ -347,9 +385,7 @@ impl Monitor {
             }
             if d.fired == 1 {
                 self.decisions_fired += 1;
-                if !self.pm_live {
-                    self.fired_on_untrusted_book += 1;
-                }
+                self.pending_fired.push(d.trigger_seq);
                 if d.client_order_id != 0 {
                     self.fired.insert(
                         d.client_order_id,
