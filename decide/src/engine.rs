@@ -28,7 +28,8 @@ pub enum Reason {
     NoWindow = 1,
     /// The current window's strike is unknown.
     NoStrike = 2,
-    /// Up or Down book missing, incomplete or crossed.
+    /// Up or Down book missing, incomplete or crossed, or a Polymarket stream's feed status is
+    /// not trustworthy (stale, gap detected, disconnected) until it is live or resynced again.
     NoBook = 3,
     /// Neither the composite reference nor Chainlink is fresh.
     NoReference = 4,
