@@ -54,6 +54,10 @@ pub struct DemoArgs {
     /// No live status line (plain progress lines instead).
     #[arg(long)]
     quiet: bool,
+    /// Keep the run's bus segments in /dev/shm afterwards (for `ringbolt bus status`); by
+    /// default they are removed once every process has stopped (the archive keeps everything).
+    #[arg(long)]
+    keep_segments: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -459,6 +463,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     }
     sup.shutdown(Duration::from_secs(10));
+    if !args.keep_segments {
+        for name in [&run.market, &run.decisions] {
+            if let Err(e) = ringbolt_bus::Segment::unlink(name) {
+                tracing::warn!("removing bus segment {name}: {e}");
+            }
+        }
+    }
 
     mon.judge_fired(true);
     let (md_writes, clob_recvs) = parse_wirelog(&wirelog);
