@@ -392,7 +392,13 @@ impl Exec {
         if let Err(e) = self.client.poll(Duration::ZERO, &mut self.transitions) {
             tracing::warn!("exec connection: {e}");
         }
-        for _ in self.client.events() {}
+        // Completions already became transition records; a replaced connection is worth a line
+        // (cold path: at most one per reconnect).
+        for event in self.client.events() {
+            if let ringbolt_exec::client::ClientEvent::Reconnected { reason } = event {
+                tracing::warn!(%reason, "exec connection replaced");
+            }
+        }
         if !self.killed_handled && self.client.gate_mut().kill_switch().is_tripped() {
             self.killed_handled = true;
             tracing::warn!("kill switch tripped: no new orders; cancelling all open orders");
