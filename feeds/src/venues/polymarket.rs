@@ -11,11 +11,13 @@
 //! [`SyncMode::Enforce`], `price_change` levels for an asset without one are dropped and
 //! counted (`dropped_unsynced`).
 //!
+//! Book prices must lie on the market crate's grid (a multiple of 0.0001 inside (0, 1), which
+//! holds every tick): a level elsewhere fails the frame with `invalid value in field price`.
 //! `tick_size_change` is parsed by the market crate ([`TickSizeChange`]) and remembered per
 //! instrument ([`Polymarket::tick_of`]); no bus record kind carries it yet.
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
-use ringbolt_market::{ParamsError, Tick, TickSizeChange};
+use ringbolt_market::{ParamsError, Tick, TickSizeChange, on_grid};
 
 use crate::adapter::{
     Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
@@ -24,9 +26,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{
-    empty_snapshot, flush_batch, for_each_obj_level, push_level, push_parsed, side_of,
-};
+use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Polymarket;
 
@@ -242,6 +242,9 @@ impl Polymarket {
         let scratch = &mut self.scratch;
         for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
             for_each_obj_level(raw, b"price", b"size", |l| {
+                if !on_grid(l.price) {
+                    return Err(ParseError::Invalid("price"));
+                }
                 push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, 0);
                 Ok(())
             })
@@ -333,14 +336,17 @@ impl Polymarket {
         let Some(id) = ctx.resolve(VENUE, stream, asset) else {
             return Ok(());
         };
+        // Validated even when dropped below, so garbage is reported.
+        let price = parse_e8(price).field("price")?;
+        let size = parse_e8(size).field("size")?;
+        if !on_grid(price) {
+            return Err(ParseError::Invalid("price"));
+        }
         if self.mode == SyncMode::Enforce && !self.is_synced(id) {
-            // Validate anyway so garbage is reported, then drop.
-            parse_e8(price).field("price")?;
-            parse_e8(size).field("size")?;
             ctx.counters.stream_mut(stream).dropped_unsynced += 1;
             return Ok(());
         }
-        push_level(
+        push_parsed(
             &mut self.scratch,
             VENUE,
             stream,
@@ -350,7 +356,8 @@ impl Polymarket {
             size,
             ts,
             0,
-        )
+        );
+        Ok(())
     }
 }
 
