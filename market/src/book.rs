@@ -550,7 +550,7 @@ mod tests {
             let side = if x & 1 == 0 { Side::Buy } else { Side::Sell };
             let slot = 1 + (x >> 8) % 9_999;
             let price = slot as i64 * GRID_E8;
-            let size = if (x >> 40) % 3 == 0 {
+            let size = if (x >> 40).is_multiple_of(3) {
                 0
             } else {
                 ((x >> 20) % 1000) as i64
