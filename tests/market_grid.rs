@@ -210,33 +210,24 @@ fn an_off_grid_price_is_refused_at_every_stage() {
         book.apply(Side::Sell, e8(off), 1),
         Err(BookError::OffGrid(e8(off)))
     );
-    // Exec: off the grid for every tick; on the grid but off the market's tick.
-    for tick in Tick::ALL {
+    // Exec: off the grid for every tick; on the grid but off the market's tick; the range
+    // ends [tick, 1 - tick].
+    let off_tick = Tick::ALL.map(|t| (off, t));
+    let cases = [
+        ("0.5025", Tick::T0_001),
+        ("0.505", Tick::T0_01),
+        ("0.9999", Tick::T0_001),
+        ("0.99", Tick::T0_1),
+    ];
+    for (price, tick) in off_tick.into_iter().chain(cases) {
+        let r = sign(price, tick);
         assert!(
-            matches!(sign(off, tick), Err(ExecError::OffTick { .. })),
-            "{tick}"
+            matches!(r, Err(ExecError::OffTick { .. })),
+            "{price} {tick}: {r:?}"
         );
     }
-    assert!(matches!(
-        sign("0.5025", Tick::T0_001),
-        Err(ExecError::OffTick { .. })
-    ));
-    assert!(matches!(
-        sign("0.505", Tick::T0_01),
-        Err(ExecError::OffTick { .. })
-    ));
-    assert!(matches!(
-        sign("0.9999", Tick::T0_001),
-        Err(ExecError::OffTick { .. })
-    ));
     sign("0.0025", Tick::T0_0025).unwrap();
     sign("0.9975", Tick::T0_0025).unwrap();
-    assert!(matches!(
-        sign("0.99", Tick::T0_1),
-        Err(ExecError::OffTick { .. })
-    ));
-    assert!(matches!(
-        sign("1", Tick::T0_0001),
-        Err(ExecError::PriceOutOfRange { .. })
-    ));
+    let r = sign("1", Tick::T0_0001);
+    assert!(matches!(r, Err(ExecError::PriceOutOfRange { .. })), "{r:?}");
 }
