@@ -26,5 +26,7 @@ pub mod window;
 pub use book::{BookError, PolyBook};
 pub use name::{InstrumentName, NameError, Outcome, instrument_name};
 pub use params::{GammaParams, MarketParams, ParamsError, TickSizeChange};
+/// Fixed-point scale of every price (1e-8), the bus's.
+pub use ringbolt_bus::PRICE_SCALE;
 pub use tick::{GRID_E8, GRID_LEVELS, PriceError, RoundConfig, Tick, TickError, on_grid};
 pub use window::{NS, SLUG_PREFIX, WINDOW_S, parse_slug, slug, window_of_ns, window_start_s};

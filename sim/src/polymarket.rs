@@ -314,7 +314,11 @@ impl PolyState {
         let (w, idx) = self.find_asset(asset)?;
         let (best_bid, best_ask) = w.best(idx);
         Some(crate::clob::TokenInfo {
-            tick_thousandths: w.tick,
+            tick: if w.tick == 1 {
+                ringbolt_market::Tick::T0_001
+            } else {
+                ringbolt_market::Tick::T0_01
+            },
             best_bid,
             best_ask,
             resolved: w.resolved.is_some(),
