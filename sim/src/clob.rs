@@ -761,7 +761,7 @@ impl ClobState {
         let den = u128::from(shares_micro);
         let price_e8 = i64::try_from(num / den).unwrap_or(i64::MAX);
         let check = info.tick.check(price_e8);
-        if num % den != 0 || matches!(check, Err(PriceError::OffTick { .. })) {
+        if !num.is_multiple_of(den) || matches!(check, Err(PriceError::OffTick { .. })) {
             return Err((400, msg::TICK_SIZE.into()));
         }
         seen.price = Some(dec6((price_e8 / 100) as u64));
