@@ -23,6 +23,10 @@ use crate::tick::{GRID_E8, GRID_LEVELS, on_grid};
 
 /// Bitmap words per side.
 const WORDS: usize = GRID_LEVELS.div_ceil(64);
+/// Best-bid slot of an empty bid side: slot 0 (price 0) never holds a level.
+const NO_BID: usize = 0;
+/// Best-ask slot of an empty ask side: the last slot (price 1) never holds a level.
+const NO_ASK: usize = GRID_LEVELS - 1;
 
 /// Why a level was refused (the book is unchanged; callers count it, never panic).
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
@@ -139,8 +143,10 @@ impl BookSide {
 pub struct PolyBook {
     bids: BookSide,
     asks: BookSide,
-    best_bid: Option<usize>,
-    best_ask: Option<usize>,
+    /// Best bid slot, [`NO_BID`] when the side is empty.
+    best_bid: usize,
+    /// Best ask slot, [`NO_ASK`] when the side is empty.
+    best_ask: usize,
     /// Whether a complete snapshot was applied since construction, [`PolyBook::reset`] or
     /// [`PolyBook::invalidate`].
     synced: bool,
@@ -177,6 +183,18 @@ fn price_of(index: usize) -> i64 {
     index as i64 * GRID_E8
 }
 
+/// The grid slot of a level that keeps [`PolyBook::apply`]'s contract (price before size).
+#[inline]
+fn checked_index(price_e8: i64, size_e8: i64) -> Result<usize, BookError> {
+    if !on_grid(price_e8) {
+        return Err(BookError::OffGrid(price_e8));
+    }
+    if size_e8 < 0 {
+        return Err(BookError::NegativeSize(size_e8));
+    }
+    Ok((price_e8 / GRID_E8) as usize)
+}
+
 impl PolyBook {
     /// An empty, unsynchronised book. Allocates its two grids (~80 KiB each, zeroed pages)
     /// here and never again.
@@ -185,8 +203,8 @@ impl PolyBook {
         Self {
             bids: BookSide::new(),
             asks: BookSide::new(),
-            best_bid: None,
-            best_ask: None,
+            best_bid: NO_BID,
+            best_ask: NO_ASK,
             synced: false,
             last_seq: 0,
             last_ts_ns: 0,
@@ -204,36 +222,12 @@ impl PolyBook {
     /// [`BookError`] as above.
     #[inline]
     pub fn apply(&mut self, side: Side, price_e8: i64, size_e8: i64) -> Result<(), BookError> {
-        if !on_grid(price_e8) {
-            return Err(BookError::OffGrid(price_e8));
-        }
-        if size_e8 < 0 {
-            return Err(BookError::NegativeSize(size_e8));
-        }
-        let index = (price_e8 / GRID_E8) as usize;
+        let index = checked_index(price_e8, size_e8)?;
         match side {
-            Side::Buy => {
-                self.bids.set(index, size_e8);
-                if size_e8 > 0 {
-                    self.best_bid = Some(self.best_bid.map_or(index, |b| b.max(index)));
-                } else if self.best_bid == Some(index) {
-                    self.best_bid = self.bids.highest_at_or_below(index - 1);
-                }
-            }
-            Side::Sell => {
-                self.asks.set(index, size_e8);
-                if size_e8 > 0 {
-                    self.best_ask = Some(self.best_ask.map_or(index, |a| a.min(index)));
-                } else if self.best_ask == Some(index) {
-                    self.best_ask = self.asks.lowest_at_or_above(index + 1);
-                }
-            }
+            Side::Buy => self.set_bid(index, size_e8),
+            Side::Sell => self.set_ask(index, size_e8),
             Side::None => return Err(BookError::BadSide(Side::None as u8)),
         }
-        debug_assert!(self.best_bid.is_none_or(|b| self.bids.is_set(b)));
-        debug_assert!(self.best_ask.is_none_or(|a| self.asks.is_set(a)));
-        debug_assert_eq!(self.best_bid.is_none(), self.bids.count == 0);
-        debug_assert_eq!(self.best_ask.is_none(), self.asks.count == 0);
         Ok(())
     }
 
@@ -243,16 +237,37 @@ impl PolyBook {
     /// As [`PolyBook::apply`]; [`BookError::BadSide`] carries the byte.
     #[inline]
     pub fn apply_level(&mut self, level: &BookLevel) -> Result<(), BookError> {
-        if !on_grid(level.price) {
-            return Err(BookError::OffGrid(level.price));
-        }
-        if level.size < 0 {
-            return Err(BookError::NegativeSize(level.size));
-        }
+        let index = checked_index(level.price, level.size)?;
         match Side::from_u8(level.side) {
-            Some(side @ (Side::Buy | Side::Sell)) => self.apply(side, level.price, level.size),
-            _ => Err(BookError::BadSide(level.side)),
+            Some(Side::Buy) => self.set_bid(index, level.size),
+            Some(Side::Sell) => self.set_ask(index, level.size),
+            _ => return Err(BookError::BadSide(level.side)),
         }
+        Ok(())
+    }
+
+    #[inline]
+    fn set_bid(&mut self, index: usize, size: i64) {
+        self.bids.set(index, size);
+        if size > 0 {
+            self.best_bid = self.best_bid.max(index);
+        } else if index == self.best_bid {
+            self.best_bid = self.bids.highest_at_or_below(index - 1).unwrap_or(NO_BID);
+        }
+        debug_assert!(self.best_bid == NO_BID || self.bids.is_set(self.best_bid));
+        debug_assert_eq!(self.best_bid == NO_BID, self.bids.count == 0);
+    }
+
+    #[inline]
+    fn set_ask(&mut self, index: usize, size: i64) {
+        self.asks.set(index, size);
+        if size > 0 {
+            self.best_ask = self.best_ask.min(index);
+        } else if index == self.best_ask {
+            self.best_ask = self.asks.lowest_at_or_above(index + 1).unwrap_or(NO_ASK);
+        }
+        debug_assert!(self.best_ask == NO_ASK || self.asks.is_set(self.best_ask));
+        debug_assert_eq!(self.best_ask == NO_ASK, self.asks.count == 0);
     }
 
     /// Applies one BookLevel record as the collector's check does: a snapshot batch's first
@@ -286,11 +301,11 @@ impl PolyBook {
         match side {
             Side::Buy => {
                 self.bids.clear();
-                self.best_bid = None;
+                self.best_bid = NO_BID;
             }
             Side::Sell => {
                 self.asks.clear();
-                self.best_ask = None;
+                self.best_ask = NO_ASK;
             }
             Side::None => {}
         }
@@ -330,24 +345,26 @@ impl PolyBook {
     /// Whether the book can be priced from: synchronised, both sides present, uncrossed.
     #[must_use]
     pub fn is_valid(&self) -> bool {
-        match (self.best_bid, self.best_ask) {
-            (Some(b), Some(a)) => self.synced && b < a,
-            _ => false,
-        }
+        self.synced
+            && self.best_bid != NO_BID
+            && self.best_ask != NO_ASK
+            && self.best_bid < self.best_ask
     }
 
     /// Best bid `(price_e8, size_e8)`.
     #[must_use]
     #[inline]
     pub fn best_bid(&self) -> Option<(i64, i64)> {
-        self.best_bid.map(|i| (price_of(i), self.bids.sizes[i]))
+        let i = self.best_bid;
+        (i != NO_BID).then(|| (price_of(i), self.bids.sizes[i]))
     }
 
     /// Best ask `(price_e8, size_e8)`.
     #[must_use]
     #[inline]
     pub fn best_ask(&self) -> Option<(i64, i64)> {
-        self.best_ask.map(|i| (price_of(i), self.asks.sizes[i]))
+        let i = self.best_ask;
+        (i != NO_ASK).then(|| (price_of(i), self.asks.sizes[i]))
     }
 
     /// Mid price as a probability, `0.5 × (bid + ask)`, when both sides exist.
@@ -388,13 +405,15 @@ impl PolyBook {
     pub fn depth_within(&self, side: Side, band_e8: i64) -> i64 {
         let band = (band_e8.max(0) / GRID_E8) as usize;
         match side {
-            Side::Buy => self
-                .best_bid
-                .map_or(0, |b| self.bids.sum(b.saturating_sub(band), b)),
-            Side::Sell => self
-                .best_ask
-                .map_or(0, |a| self.asks.sum(a, (a + band).min(GRID_LEVELS - 1))),
-            Side::None => 0,
+            Side::Buy if self.best_bid != NO_BID => {
+                let b = self.best_bid;
+                self.bids.sum(b.saturating_sub(band), b)
+            }
+            Side::Sell if self.best_ask != NO_ASK => {
+                let a = self.best_ask;
+                self.asks.sum(a, (a + band).min(GRID_LEVELS - 1))
+            }
+            _ => 0,
         }
     }
 
@@ -420,8 +439,8 @@ impl PolyBook {
     /// The levels of a side best first, `(price_e8, size_e8)` (top-N: `.take(n)`).
     pub fn levels(&self, side: Side) -> Levels<'_> {
         let next = match side {
-            Side::Buy => self.best_bid,
-            Side::Sell => self.best_ask,
+            Side::Buy => (self.best_bid != NO_BID).then_some(self.best_bid),
+            Side::Sell => (self.best_ask != NO_ASK).then_some(self.best_ask),
             Side::None => None,
         };
         Levels {
