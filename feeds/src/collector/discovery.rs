@@ -9,8 +9,9 @@
 //! the market crate's formatter). The slug grammar and window arithmetic are the market crate's;
 //! window lengths other than 300 s (the emulator's short demo windows) are accepted here.
 
-pub use ringbolt_market::window::{SLUG_PREFIX, slug, window_start_s};
-use ringbolt_market::{GammaParams, NameError, Outcome, instrument_name, parse_slug};
+use ringbolt_market::{
+    GammaParams, NameError, Outcome, instrument_name, parse_slug, slug, window_start_s,
+};
 use serde::Deserialize;
 use thiserror::Error;
 
