@@ -16,10 +16,11 @@
 //! `Publisher::register_instrument` at subscribe time (cold path); the per-message lookup is a
 //! byte comparison over a handful of entries.
 
-use ringbolt_bus::{Body, Record, Venue};
+use ringbolt_bus::{Body, FeedState, Record, Venue};
 use thiserror::Error;
 
 use crate::counters::Counters;
+pub use crate::counters::StreamDesc;
 use crate::decimal::DecimalError;
 use crate::json::JsonError;
 
@@ -292,6 +293,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A `wss://` endpoint on the default port 443.
+    #[must_use]
+    pub const fn wss(host: &'static str, path: &'static str) -> Self {
+        Endpoint {
+            host,
+            port: 443,
+            path,
+        }
+    }
+
     /// The `wss://` URL.
     #[must_use]
     pub fn url(&self) -> String {
@@ -301,17 +312,6 @@ impl Endpoint {
             format!("wss://{}:{}{}", self.host, self.port, self.path)
         }
     }
-}
-
-/// One entry of a venue's stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamDesc {
-    /// The `Record.stream` byte.
-    pub id: u8,
-    /// Stable name (metrics label, `feeds parse` output).
-    pub name: &'static str,
-    /// What it carries and its continuity rule, one line.
-    pub doc: &'static str,
 }
 
 /// Everything an adapter needs while handling one frame.
@@ -371,6 +371,23 @@ impl Ctx<'_> {
         let c = self.counters.stream_mut(stream);
         c.messages += 1;
         c.bytes += bytes as u64;
+    }
+
+    /// Counts one sequence gap on `stream` that missed `missed` updates.
+    #[inline]
+    pub fn count_gap(&mut self, stream: u8, missed: u64) {
+        let c = self.counters.stream_mut(stream);
+        c.gaps += 1;
+        c.gap_records += missed;
+    }
+
+    /// Emits a feed-status record for `instrument` on `stream` in `state`, carrying the
+    /// stream's counters.
+    #[inline]
+    pub fn emit_status(&mut self, venue: Venue, stream: u8, instrument: u32, state: FeedState) {
+        let mut status = self.counters.status_record(venue, stream, state);
+        status.instrument = instrument;
+        self.emit(&mut status);
     }
 
     /// Resolves a symbol, counting a skip on `stream` when it is unknown.

@@ -15,61 +15,33 @@ use ringbolt_bus::{Record, Side, Trade, Venue};
 
 use crate::adapter::{
     Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
-    StreamDesc, VenueAdapter,
+    VenueAdapter,
 };
 use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
 use crate::json::Lexer;
 use crate::time::us_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
+use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts};
 
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
 
-/// Bitstamp stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// Bitstamp stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `live_trades` → Trade.
-    LiveTrades = 1,
+    LiveTrades = 1, "live_trades", "trades; id increasing";
     /// `diff_order_book` → BookLevel batches.
-    DiffOrderBook = 2,
+    DiffOrderBook = 2, "diff_order_book", "L2 diffs; buffer, REST snapshot, drop diffs ≤ its microtimestamp";
     /// `order_book` (top 100 every push) → BookLevel snapshot batches.
-    OrderBook = 3,
+    OrderBook = 3, "order_book", "top-100 snapshot every push";
     /// REST order book snapshot → BookLevel snapshot batch.
-    OrderBookRest = 4,
+    OrderBookRest = 4, "order_book_rest", "REST snapshot; microtimestamp";
     /// `live_orders` (counted).
-    LiveOrders = 5,
+    LiveOrders = 5, "live_orders", "L3 order events (counted)";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "live_trades",
-        doc: "trades; id increasing",
-    },
-    StreamDesc {
-        id: 2,
-        name: "diff_order_book",
-        doc: "L2 diffs; buffer, REST snapshot, drop diffs ≤ its microtimestamp",
-    },
-    StreamDesc {
-        id: 3,
-        name: "order_book",
-        doc: "top-100 snapshot every push",
-    },
-    StreamDesc {
-        id: 4,
-        name: "order_book_rest",
-        doc: "REST snapshot; microtimestamp",
-    },
-    StreamDesc {
-        id: 5,
-        name: "live_orders",
-        doc: "L3 order events (counted)",
-    },
-];
 
 #[derive(Debug)]
 struct DiffBook {
@@ -91,39 +63,26 @@ pub struct Bitstamp {
     scratch: Vec<Record>,
 }
 
-#[derive(Default)]
-struct Data<'a> {
-    micro: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    amount: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    id: Option<&'a [u8]>,
-    kind: Option<&'a [u8]>,
+json_fields! {
+    struct Data {
+        micro: scalar <- b"microtimestamp",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        amount: scalar <- b"amount_str",
+        price: scalar <- b"price_str",
+        id: scalar <- b"id",
+        kind: scalar <- b"type",
+    }
 }
 
 fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
     let mut j = Lexer::new(raw);
     if j.peek() != Some(b'{') {
         // `"data":""` on control events.
         j.skip_value()?;
-        return Ok(d);
+        return Ok(Data::default());
     }
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"microtimestamp" => d.micro = Some(j.scalar()?),
-            b"bids" => d.bids = Some(j.raw_value()?),
-            b"asks" => d.asks = Some(j.raw_value()?),
-            b"amount_str" => d.amount = Some(j.scalar()?),
-            b"price_str" => d.price = Some(j.scalar()?),
-            b"id" => d.id = Some(j.scalar()?),
-            b"type" => d.kind = Some(j.scalar()?),
-            _ => j.skip_value()?,
-        }
-    }
-    Ok(d)
+    Data::read(&mut j)
 }
 
 impl Bitstamp {
@@ -146,17 +105,15 @@ impl Bitstamp {
         ts: i64,
         seq: u64,
     ) -> Result<(), ParseError> {
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
-            if let Some(raw) = raw {
-                for_each_pair(raw, |l| {
-                    push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, seq);
-                    Ok(())
-                })
-                .inspect_err(|_| scratch.clear())?;
-            }
-        }
+        collect_pairs(
+            &mut self.scratch,
+            VENUE,
+            stream,
+            id,
+            [(d.bids, Side::Buy), (d.asks, Side::Sell)],
+            ts,
+            seq,
+        )?;
         Ok(())
     }
 
@@ -258,29 +215,13 @@ impl Bitstamp {
 }
 
 impl VenueAdapter for Bitstamp {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.bitstamp.net",
-            port: 443,
-            path: "/",
-        }
+        Endpoint::wss("ws.bitstamp.net", "/")
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        subs("bts:subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        subs("bts:unsubscribe", symbols)
-    }
+    subscriptions!(subs, "bts:subscribe", "bts:unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         KeepAlive::Text {
@@ -344,12 +285,7 @@ impl VenueAdapter for Bitstamp {
                 side: side as u8,
                 reserved: [0; 55],
             };
-            let ts = d
-                .micro
-                .map(us_text_ns)
-                .transpose()
-                .field("microtimestamp")?
-                .unwrap_or(0);
+            let ts = opt_ts(d.micro, us_text_ns, "microtimestamp")?;
             if let Some(id) = ctx.resolve(VENUE, stream, pair) {
                 ctx.emit_body(VENUE, stream, id, ts, id_num, 0, &body);
             }

@@ -19,52 +19,27 @@ use ringbolt_bus::{
     FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
 };
 
-use crate::adapter::{
-    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
-/// RTDS stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// RTDS stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
-    Chainlink = 1,
+    Chainlink = 1, "chainlink", "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts";
     /// `crypto_prices_twap_thirty` → IndexPrice (price_type 3).
-    Twap30 = 2,
+    Twap30 = 2, "twap_30s", "Chainlink 30 s TWAP";
     /// `crypto_prices_twap_sixty` → IndexPrice (price_type 3).
-    Twap60 = 3,
+    Twap60 = 3, "twap_60s", "Chainlink 60 s TWAP";
     /// `crypto_prices` (Binance relay) → IndexPrice (price_type 1).
-    BinanceRelay = 4,
+    BinanceRelay = 4, "binance_relay", "Binance btcusdt relayed by RTDS";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "chainlink",
-        doc: "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts",
-    },
-    StreamDesc {
-        id: 2,
-        name: "twap_30s",
-        doc: "Chainlink 30 s TWAP",
-    },
-    StreamDesc {
-        id: 3,
-        name: "twap_60s",
-        doc: "Chainlink 60 s TWAP",
-    },
-    StreamDesc {
-        id: 4,
-        name: "binance_relay",
-        doc: "Binance btcusdt relayed by RTDS",
-    },
-];
 
 /// The RTDS adapter.
 #[derive(Debug)]
@@ -87,38 +62,15 @@ impl ChainlinkRtds {
     }
 }
 
-struct Payload<'a> {
-    symbol: Option<&'a [u8]>,
-    timestamp: Option<&'a [u8]>,
-    value: Option<&'a [u8]>,
-    full: Option<&'a [u8]>,
-    data: Option<&'a [u8]>,
-    window_s: Option<&'a [u8]>,
-}
-
-fn payload(raw: &[u8]) -> Result<Payload<'_>, ParseError> {
-    let mut p = Payload {
-        symbol: None,
-        timestamp: None,
-        value: None,
-        full: None,
-        data: None,
-        window_s: None,
-    };
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"symbol" => p.symbol = Some(j.str()?),
-            b"timestamp" => p.timestamp = Some(j.scalar()?),
-            b"value" => p.value = Some(j.scalar()?),
-            b"full_accuracy_value" => p.full = Some(j.scalar()?),
-            b"data" => p.data = Some(j.raw_value()?),
-            b"window_s" => p.window_s = Some(j.scalar()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Payload {
+        symbol: str <- b"symbol",
+        timestamp: scalar <- b"timestamp",
+        value: scalar <- b"value",
+        full: scalar <- b"full_accuracy_value",
+        data: raw <- b"data",
+        window_s: scalar <- b"window_s",
     }
-    Ok(p)
 }
 
 /// The exact e18 value: `full_accuracy_value` (integer e18 text on Chainlink topics, decimal
@@ -166,29 +118,13 @@ impl ChainlinkRtds {
 }
 
 impl VenueAdapter for ChainlinkRtds {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-live-data.polymarket.com",
-            port: 443,
-            path: "/",
-        }
+        Endpoint::wss("ws-live-data.polymarket.com", "/")
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        sub_frame("subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        sub_frame("unsubscribe", symbols)
-    }
+    subscriptions!(sub_frame, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         KeepAlive::Text {
@@ -224,7 +160,7 @@ impl VenueAdapter for ChainlinkRtds {
             }
             return Err(ParseError::Missing("payload"));
         };
-        let p = payload(body)?;
+        let p = Payload::parse(body)?;
         let symbol = p.symbol.ok_or(ParseError::Missing("symbol"))?;
         let topic = topic.ok_or(ParseError::Missing("topic"))?;
         let binance = topic == b"crypto_prices" && symbol != b"btc/usd" && !symbol.contains(&b'/');

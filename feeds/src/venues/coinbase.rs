@@ -16,83 +16,41 @@
 use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::iso8601_ns;
 use crate::venues::{
-    empty_snapshot, flush_batch, for_each_pair, opposite, push_level, push_parsed, side_of,
+    array_scalars, empty_snapshot, flush_batch, for_each_pair, opposite, opt_e8, opt_ts,
+    push_level, push_parsed, req, side_of, text_frame,
 };
 
 const VENUE: Venue = Venue::Coinbase;
 
-/// Coinbase stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// Coinbase stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// Exchange `ticker` → TopOfBook.
-    Ticker = 1,
+    Ticker = 1, "ticker", "best bid/ask (+sizes since 2022); sequence";
     /// Exchange `matches` → Trade.
-    Matches = 2,
+    Matches = 2, "matches", "trades; trade_id +1 per product";
     /// Exchange `level2_batch` → BookLevel batches.
-    Level2 = 3,
+    Level2 = 3, "level2", "snapshot + l2update; no sequence, resubscribe on doubt";
     /// Exchange `heartbeat` (continuity only).
-    Heartbeat = 4,
+    Heartbeat = 4, "heartbeat", "1 s; last_trade_id detects missed matches";
     /// Advanced Trade `ticker` → TopOfBook.
-    AdvTicker = 5,
+    AdvTicker = 5, "adv_ticker", "Advanced Trade ticker; sequence_num per connection";
     /// Advanced Trade `level2` (`l2_data`) → BookLevel batches.
-    AdvLevel2 = 6,
+    AdvLevel2 = 6, "adv_level2", "Advanced Trade l2_data; sequence_num gap ⇒ resubscribe";
     /// Advanced Trade `market_trades` → Trade.
-    AdvMarketTrades = 7,
+    AdvMarketTrades = 7, "adv_market_trades", "Advanced Trade trades";
     /// Advanced Trade `heartbeats`.
-    AdvHeartbeats = 8,
+    AdvHeartbeats = 8, "adv_heartbeats", "Advanced Trade heartbeats";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "ticker",
-        doc: "best bid/ask (+sizes since 2022); sequence",
-    },
-    StreamDesc {
-        id: 2,
-        name: "matches",
-        doc: "trades; trade_id +1 per product",
-    },
-    StreamDesc {
-        id: 3,
-        name: "level2",
-        doc: "snapshot + l2update; no sequence, resubscribe on doubt",
-    },
-    StreamDesc {
-        id: 4,
-        name: "heartbeat",
-        doc: "1 s; last_trade_id detects missed matches",
-    },
-    StreamDesc {
-        id: 5,
-        name: "adv_ticker",
-        doc: "Advanced Trade ticker; sequence_num per connection",
-    },
-    StreamDesc {
-        id: 6,
-        name: "adv_level2",
-        doc: "Advanced Trade l2_data; sequence_num gap ⇒ resubscribe",
-    },
-    StreamDesc {
-        id: 7,
-        name: "adv_market_trades",
-        doc: "Advanced Trade trades",
-    },
-    StreamDesc {
-        id: 8,
-        name: "adv_heartbeats",
-        doc: "Advanced Trade heartbeats",
-    },
-];
 
 #[derive(Debug)]
 struct Product {
@@ -111,79 +69,33 @@ pub struct Coinbase {
     scratch: Vec<ringbolt_bus::Record>,
 }
 
-#[derive(Default)]
-struct Msg<'a> {
-    kind: Option<&'a [u8]>,
-    product: Option<&'a [u8]>,
-    sequence: Option<&'a [u8]>,
-    time: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    size: Option<&'a [u8]>,
-    side: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    last_trade_id: Option<&'a [u8]>,
-    best_bid: Option<&'a [u8]>,
-    best_ask: Option<&'a [u8]>,
-    best_bid_size: Option<&'a [u8]>,
-    best_ask_size: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    changes: Option<&'a [u8]>,
-    channel: Option<&'a [u8]>,
-    events: Option<&'a [u8]>,
-    sequence_num: Option<&'a [u8]>,
-    timestamp: Option<&'a [u8]>,
-}
-
-fn msg(raw: &[u8]) -> Result<Msg<'_>, ParseError> {
-    let mut m = Msg::default();
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"type" => m.kind = Some(j.str()?),
-            b"product_id" => m.product = Some(j.str()?),
-            b"sequence" => m.sequence = Some(j.scalar()?),
-            b"time" => m.time = Some(j.str()?),
-            b"price" => m.price = Some(j.scalar()?),
-            b"size" | b"last_size" => m.size = Some(j.scalar()?),
-            b"side" => m.side = Some(j.str()?),
-            b"trade_id" => m.trade_id = Some(j.scalar()?),
-            b"last_trade_id" => m.last_trade_id = Some(j.scalar()?),
-            b"best_bid" => m.best_bid = Some(j.scalar()?),
-            b"best_ask" => m.best_ask = Some(j.scalar()?),
-            b"best_bid_size" | b"best_bid_quantity" => m.best_bid_size = Some(j.scalar()?),
-            b"best_ask_size" | b"best_ask_quantity" => m.best_ask_size = Some(j.scalar()?),
-            b"bids" => m.bids = Some(j.raw_value()?),
-            b"asks" => m.asks = Some(j.raw_value()?),
-            b"changes" => m.changes = Some(j.raw_value()?),
-            b"channel" => m.channel = Some(j.str()?),
-            b"events" => m.events = Some(j.raw_value()?),
-            b"sequence_num" => m.sequence_num = Some(j.scalar()?),
-            b"timestamp" => m.timestamp = Some(j.str()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Msg {
+        kind: str <- b"type",
+        product: str <- b"product_id",
+        sequence: scalar <- b"sequence",
+        time: str <- b"time",
+        price: scalar <- b"price",
+        size: scalar <- b"size" | b"last_size",
+        side: str <- b"side",
+        trade_id: scalar <- b"trade_id",
+        last_trade_id: scalar <- b"last_trade_id",
+        best_bid: scalar <- b"best_bid",
+        best_ask: scalar <- b"best_ask",
+        best_bid_size: scalar <- b"best_bid_size" | b"best_bid_quantity",
+        best_ask_size: scalar <- b"best_ask_size" | b"best_ask_quantity",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        changes: raw <- b"changes",
+        channel: str <- b"channel",
+        events: raw <- b"events",
+        sequence_num: scalar <- b"sequence_num",
+        timestamp: str <- b"timestamp",
     }
-    j.end()?;
-    Ok(m)
-}
-
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
 }
 
 fn ts_of(v: Option<&[u8]>) -> Result<i64, ParseError> {
-    v.map(iso8601_ns)
-        .transpose()
-        .field("time")
-        .map(Option::unwrap_or_default)
-}
-
-fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
-    match v {
-        None | Some(b"") => Ok(0),
-        Some(t) => parse_e8(t).field(name),
-    }
+    opt_ts(v, iso8601_ns, "time")
 }
 
 impl Coinbase {
@@ -282,9 +194,7 @@ impl Coinbase {
                 p.trades.reset();
             }
             if let SeqCheck::Gap { missed } = p.trades.check(trade_id) {
-                let c = ctx.counters.stream_mut(stream);
-                c.gaps += 1;
-                c.gap_records += missed;
+                ctx.count_gap(stream, missed);
             }
         }
         let body = Trade {
@@ -360,9 +270,7 @@ impl Coinbase {
                         && last > seen
                     {
                         // Matches were missed: count them on the matches stream.
-                        let c = ctx.counters.stream_mut(Stream::Matches as u8);
-                        c.gaps += 1;
-                        c.gap_records += last - seen;
+                        ctx.count_gap(Stream::Matches as u8, last - seen);
                         let _ = p.trades.check(last);
                     }
                 }
@@ -446,9 +354,7 @@ impl Coinbase {
         if let Some(seq) = seq
             && let SeqCheck::Gap { missed } = self.conn_seq.check(seq)
         {
-            let c = ctx.counters.stream_mut(0);
-            c.gaps += 1;
-            c.gap_records += missed;
+            ctx.count_gap(0, missed);
             if self.mode == SyncMode::Enforce {
                 let mut status = ctx.counters.status_record(
                     VENUE,
@@ -548,7 +454,7 @@ impl Coinbase {
             }
             j.begin_array()?;
             while j.next_element()? {
-                let t = msg(j.raw_value()?)?;
+                let t = Msg::parse_exact(j.raw_value()?)?;
                 let product = req(t.product, "product_id")?;
                 // Older revisions carry no best bid/ask: nothing to publish.
                 let (Some(bid), Some(ask)) = (t.best_bid, t.best_ask) else {
@@ -580,7 +486,7 @@ impl Coinbase {
             }
             j.begin_array()?;
             while j.next_element()? {
-                let t = msg(j.raw_value()?)?;
+                let t = Msg::parse_exact(j.raw_value()?)?;
                 self.trade(
                     stream,
                     req(t.product, "product_id")?,
@@ -610,16 +516,7 @@ fn changes(
     j.begin_array()?;
     while j.next_element()? {
         j.begin_array()?;
-        let mut parts = [&b""[..]; 3];
-        for part in &mut parts {
-            if !j.next_element()? {
-                return Err(ParseError::Missing("change"));
-            }
-            *part = j.scalar()?;
-        }
-        while j.next_element()? {
-            j.skip_value()?;
-        }
+        let parts: [&[u8]; 3] = array_scalars(&mut j, "change")?;
         let side = side_of(parts[0]).ok_or(ParseError::Invalid("side"))?;
         push_level(scratch, VENUE, stream, id, side, parts[1], parts[2], ts, 0)?;
     }
@@ -627,29 +524,13 @@ fn changes(
 }
 
 impl VenueAdapter for Coinbase {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-feed.exchange.coinbase.com",
-            port: 443,
-            path: "/",
-        }
+        Endpoint::wss("ws-feed.exchange.coinbase.com", "/")
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("unsubscribe", symbols))]
-    }
+    subscriptions!(sub, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
@@ -664,7 +545,7 @@ impl VenueAdapter for Coinbase {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let m = msg(frame)?;
+        let m = Msg::parse_exact(frame)?;
         if m.channel.is_some() {
             self.advanced(&m, frame.len(), ctx)
         } else {
@@ -682,13 +563,12 @@ impl VenueAdapter for Coinbase {
     }
 }
 
-fn sub(kind: &str, symbols: &[&str]) -> Vec<u8> {
+fn sub(kind: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let ids: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-    format!(
+    text_frame(format!(
         "{{\"type\":\"{kind}\",\"product_ids\":[{}],\"channels\":[\"ticker\",\"matches\",\"heartbeat\",\"level2_batch\"]}}",
         ids.join(",")
-    )
-    .into_bytes()
+    ))
 }
 
 /// An Advanced Trade (un)subscribe frame for one channel.

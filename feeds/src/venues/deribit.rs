@@ -17,60 +17,32 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_level, side_of};
+use crate::venues::{empty_snapshot, flush_batch, opt_ts, push_level, req, side_of};
 
 const VENUE: Venue = Venue::Deribit;
 
-/// Deribit stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// Deribit stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `book.*` → BookLevel batches.
-    Book = 1,
+    Book = 1, "book", "snapshot + changes; prev_change_id == last change_id";
     /// `trades.*` → Trade (+ Liquidation).
-    Trades = 2,
+    Trades = 2, "trades", "trades; trade_seq +1; liquidation flag";
     /// `ticker.*` → TopOfBook, IndexPrice, Funding.
-    Ticker = 3,
+    Ticker = 3, "ticker", "best bid/ask, mark, index, funding";
     /// `quote.*` → TopOfBook.
-    Quote = 4,
+    Quote = 4, "quote", "best bid/ask";
     /// `deribit_price_index.*` → IndexPrice.
-    PriceIndex = 5,
+    PriceIndex = 5, "price_index", "Deribit index";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "snapshot + changes; prev_change_id == last change_id",
-    },
-    StreamDesc {
-        id: 2,
-        name: "trades",
-        doc: "trades; trade_seq +1; liquidation flag",
-    },
-    StreamDesc {
-        id: 3,
-        name: "ticker",
-        doc: "best bid/ask, mark, index, funding",
-    },
-    StreamDesc {
-        id: 4,
-        name: "quote",
-        doc: "best bid/ask",
-    },
-    StreamDesc {
-        id: 5,
-        name: "price_index",
-        doc: "Deribit index",
-    },
-];
 
 #[derive(Debug)]
 struct Book {
@@ -89,66 +61,30 @@ pub struct Deribit {
     scratch: Vec<Record>,
 }
 
-#[derive(Default)]
-struct Data<'a> {
-    kind: Option<&'a [u8]>,
-    ts: Option<&'a [u8]>,
-    instrument: Option<&'a [u8]>,
-    index_name: Option<&'a [u8]>,
-    change_id: Option<&'a [u8]>,
-    prev_change_id: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    best_bid: Option<&'a [u8]>,
-    best_bid_amount: Option<&'a [u8]>,
-    best_ask: Option<&'a [u8]>,
-    best_ask_amount: Option<&'a [u8]>,
-    mark: Option<&'a [u8]>,
-    index: Option<&'a [u8]>,
-    funding: Option<&'a [u8]>,
-    amount: Option<&'a [u8]>,
-    direction: Option<&'a [u8]>,
-    trade_seq: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    liquidation: Option<&'a [u8]>,
-}
-
-fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"type" => d.kind = Some(j.str()?),
-            b"timestamp" => d.ts = j.opt_scalar()?,
-            b"instrument_name" => d.instrument = Some(j.str()?),
-            b"index_name" => d.index_name = Some(j.str()?),
-            b"change_id" => d.change_id = j.opt_scalar()?,
-            b"prev_change_id" => d.prev_change_id = j.opt_scalar()?,
-            b"bids" => d.bids = Some(j.raw_value()?),
-            b"asks" => d.asks = Some(j.raw_value()?),
-            b"price" => d.price = j.opt_scalar()?,
-            b"best_bid_price" => d.best_bid = j.opt_scalar()?,
-            b"best_bid_amount" => d.best_bid_amount = j.opt_scalar()?,
-            b"best_ask_price" => d.best_ask = j.opt_scalar()?,
-            b"best_ask_amount" => d.best_ask_amount = j.opt_scalar()?,
-            b"mark_price" => d.mark = j.opt_scalar()?,
-            b"index_price" => d.index = j.opt_scalar()?,
-            b"current_funding" => d.funding = j.opt_scalar()?,
-            b"amount" => d.amount = j.opt_scalar()?,
-            b"direction" => d.direction = Some(j.str()?),
-            b"trade_seq" => d.trade_seq = j.opt_scalar()?,
-            b"trade_id" => d.trade_id = j.opt_scalar()?,
-            b"liquidation" => d.liquidation = Some(j.str()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Data {
+        kind: str <- b"type",
+        ts: opt <- b"timestamp",
+        instrument: str <- b"instrument_name",
+        index_name: str <- b"index_name",
+        change_id: opt <- b"change_id",
+        prev_change_id: opt <- b"prev_change_id",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        price: opt <- b"price",
+        best_bid: opt <- b"best_bid_price",
+        best_bid_amount: opt <- b"best_bid_amount",
+        best_ask: opt <- b"best_ask_price",
+        best_ask_amount: opt <- b"best_ask_amount",
+        mark: opt <- b"mark_price",
+        index: opt <- b"index_price",
+        funding: opt <- b"current_funding",
+        amount: opt <- b"amount",
+        direction: str <- b"direction",
+        trade_seq: opt <- b"trade_seq",
+        trade_id: opt <- b"trade_id",
+        liquidation: str <- b"liquidation",
     }
-    Ok(d)
-}
-
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
 }
 
 fn index_body(text: &[u8], kind: u8, name: &'static str) -> Result<IndexPrice, ParseError> {
@@ -175,11 +111,7 @@ impl Deribit {
     #[allow(clippy::too_many_lines)]
     fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         let stream = Stream::Book as u8;
-        let ts =
-            d.ts.map(ms_text_ns)
-                .transpose()
-                .field("timestamp")?
-                .unwrap_or(0);
+        let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
         let change = d.change_id.map(parse_u64).transpose().field("change_id")?;
         let prev = d
             .prev_change_id
@@ -264,11 +196,7 @@ impl Deribit {
                 if enforce {
                     book.synced = false;
                     book.last_change = None;
-                    let mut status =
-                        ctx.counters
-                            .status_record(VENUE, stream, FeedState::GapDetected);
-                    status.instrument = id;
-                    ctx.emit(&mut status);
+                    ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                     let ch = &book.channel;
                     ctx.actions.push(Action::Resubscribe(vec![
                         Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
@@ -294,7 +222,7 @@ impl Deribit {
         let mut rows = Lexer::new(raw);
         rows.begin_array()?;
         while rows.next_element()? {
-            let t = data(rows.raw_value()?)?;
+            let t = Data::parse(rows.raw_value()?)?;
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -306,11 +234,7 @@ impl Deribit {
                 .field("trade_seq")?
                 .unwrap_or(0);
             let trade_id = t.trade_id.map_or(0, |i| parse_u64(i).unwrap_or(0));
-            let ts =
-                t.ts.map(ms_text_ns)
-                    .transpose()
-                    .field("timestamp")?
-                    .unwrap_or(0);
+            let ts = opt_ts(t.ts, ms_text_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, req(t.instrument, "instrument_name")?) else {
                 continue;
             };
@@ -323,9 +247,7 @@ impl Deribit {
                     }
                 };
                 if let SeqCheck::Gap { missed } = self.trades[i].1.check(seq) {
-                    let c = ctx.counters.stream_mut(stream);
-                    c.gaps += 1;
-                    c.gap_records += missed;
+                    ctx.count_gap(stream, missed);
                 }
             }
             let body = Trade {
@@ -351,29 +273,13 @@ impl Deribit {
 }
 
 impl VenueAdapter for Deribit {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "www.deribit.com",
-            port: 443,
-            path: "/ws/api/v2",
-        }
+        Endpoint::wss("www.deribit.com", "/ws/api/v2")
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        rpc("public/subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        rpc("public/unsubscribe", symbols)
-    }
+    subscriptions!(rpc, "public/subscribe", "public/unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         // After `public/set_heartbeat`, the server sends test_requests the adapter answers.
@@ -431,7 +337,7 @@ impl VenueAdapter for Deribit {
         match prefix {
             b"book" => {
                 ctx.count_message(Stream::Book as u8, frame.len());
-                let d = data(raw)?;
+                let d = Data::parse(raw)?;
                 self.book(channel, &d, ctx)
             }
             b"trades" => {
@@ -445,12 +351,8 @@ impl VenueAdapter for Deribit {
                     Stream::Quote
                 } as u8;
                 ctx.count_message(stream, frame.len());
-                let d = data(raw)?;
-                let ts =
-                    d.ts.map(ms_text_ns)
-                        .transpose()
-                        .field("timestamp")?
-                        .unwrap_or(0);
+                let d = Data::parse(raw)?;
+                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
                 let opt = |v: Option<&[u8]>, n| match v {
                     None | Some(b"null") => Ok(0),
                     Some(t) => parse_e8(t).field(n),
@@ -496,12 +398,8 @@ impl VenueAdapter for Deribit {
             b"deribit_price_index" => {
                 let stream = Stream::PriceIndex as u8;
                 ctx.count_message(stream, frame.len());
-                let d = data(raw)?;
-                let ts =
-                    d.ts.map(ms_text_ns)
-                        .transpose()
-                        .field("timestamp")?
-                        .unwrap_or(0);
+                let d = Data::parse(raw)?;
+                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
                 let body = index_body(req(d.price, "price")?, 1, "price")?;
                 if let Some(id) = ctx.resolve(VENUE, stream, req(d.index_name, "index_name")?) {
                     ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);

@@ -17,14 +17,14 @@
 use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
-use crate::venues::{empty_snapshot, flush_batch, side_of};
+use crate::venues::{array_scalars, empty_snapshot, flush_batch, opt_ts, side_of};
 
 const VENUE: Venue = Venue::Kraken;
 /// Book depth subscribed on v2 (the checksum covers the top 10).
@@ -32,43 +32,20 @@ pub const V2_DEPTH: usize = 10;
 /// Largest depth kept per side (v1 `book-1000`).
 const BOOK_CAPACITY: usize = 1024;
 
-/// Kraken stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// Kraken stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `book` → BookLevel batches (checksum).
-    Book = 1,
+    Book = 1, "book", "snapshot + updates; CRC32 over top 10 after truncating to depth";
     /// `trade` → Trade.
-    Trade = 2,
+    Trade = 2, "trade", "trades; v2 trade_id +1 per pair";
     /// `ticker` → TopOfBook.
-    Ticker = 3,
+    Ticker = 3, "ticker", "best bid/ask (event_trigger bbo)";
     /// v1 `spread` → TopOfBook.
-    Spread = 4,
+    Spread = 4, "spread", "v1 best bid/ask";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "snapshot + updates; CRC32 over top 10 after truncating to depth",
-    },
-    StreamDesc {
-        id: 2,
-        name: "trade",
-        doc: "trades; v2 trade_id +1 per pair",
-    },
-    StreamDesc {
-        id: 3,
-        name: "ticker",
-        doc: "best bid/ask (event_trigger bbo)",
-    },
-    StreamDesc {
-        id: 4,
-        name: "spread",
-        doc: "v1 best bid/ask",
-    },
-];
 
 #[derive(Debug)]
 struct Book {
@@ -172,11 +149,7 @@ impl Kraken {
             c.gaps += 1;
             if enforce {
                 book.synced = false;
-                let mut status = ctx
-                    .counters
-                    .status_record(VENUE, stream, FeedState::GapDetected);
-                status.instrument = id;
-                ctx.emit(&mut status);
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                 let frames = if book.v1 {
                     ["unsubscribe", "subscribe"]
                         .iter()
@@ -236,9 +209,7 @@ impl Kraken {
             }
         };
         if let SeqCheck::Gap { missed } = self.trades[i].1.check(trade_id) {
-            let c = ctx.counters.stream_mut(Stream::Trade as u8);
-            c.gaps += 1;
-            c.gap_records += missed;
+            ctx.count_gap(Stream::Trade as u8, missed);
         }
     }
 
@@ -276,33 +247,9 @@ impl Kraken {
         rows.begin_array()?;
         while rows.next_element()? {
             // The row is read in place (no pre-scan of its extent).
-            let r = &mut rows;
-            r.begin_object()?;
-            let mut f = V2Row::default();
-            while let Some(key) = r.next_key()? {
-                match key {
-                    b"symbol" => f.symbol = Some(r.str()?),
-                    b"bids" => f.bids = Some(r.raw_value()?),
-                    b"asks" => f.asks = Some(r.raw_value()?),
-                    b"checksum" => f.checksum = Some(r.scalar()?),
-                    b"timestamp" => f.ts = Some(r.str()?),
-                    b"price" => f.price = Some(r.scalar()?),
-                    b"qty" => f.qty = Some(r.scalar()?),
-                    b"side" => f.side = Some(r.str()?),
-                    b"trade_id" => f.trade_id = Some(r.scalar()?),
-                    b"bid" => f.bid = Some(r.scalar()?),
-                    b"bid_qty" => f.bid_qty = Some(r.scalar()?),
-                    b"ask" => f.ask = Some(r.scalar()?),
-                    b"ask_qty" => f.ask_qty = Some(r.scalar()?),
-                    _ => r.skip_value()?,
-                }
-            }
+            let f = V2Row::read(&mut rows)?;
             let symbol = f.symbol.ok_or(ParseError::Missing("symbol"))?;
-            let ts =
-                f.ts.map(iso8601_ns)
-                    .transpose()
-                    .field("timestamp")?
-                    .unwrap_or(0);
+            let ts = opt_ts(f.ts, iso8601_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
                 continue;
             };
@@ -493,16 +440,7 @@ impl Kraken {
                 l.begin_array()?;
                 while l.next_element()? {
                     l.begin_array()?;
-                    let mut f: [&[u8]; 4] = [b""; 4];
-                    for x in &mut f {
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("trade"));
-                        }
-                        *x = l.scalar()?;
-                    }
-                    while l.next_element()? {
-                        l.skip_value()?;
-                    }
+                    let f: [&[u8]; 4] = array_scalars(&mut l, "trade")?;
                     let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
                     let body = Trade {
                         price: parse_e8(f[0]).field("price")?,
@@ -550,16 +488,7 @@ impl Kraken {
                     match key {
                         b"a" | b"b" => {
                             o.begin_array()?;
-                            let mut f: [&[u8]; 3] = [b""; 3];
-                            for x in &mut f {
-                                if !o.next_element()? {
-                                    return Err(ParseError::Missing("ticker a/b"));
-                                }
-                                *x = o.scalar()?;
-                            }
-                            while o.next_element()? {
-                                o.skip_value()?;
-                            }
+                            let f: [&[u8]; 3] = array_scalars(&mut o, "ticker a/b")?;
                             let v = (
                                 parse_e8(f[0]).field("price")?,
                                 parse_e8(f[2]).field("lotVolume")?,
@@ -603,47 +532,32 @@ fn span(off: usize, container: &[u8], price: &[u8], size: &[u8]) -> (usize, usiz
     (p, p + price.len(), s, s + size.len())
 }
 
-#[derive(Default)]
-struct V2Row<'a> {
-    symbol: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    checksum: Option<&'a [u8]>,
-    ts: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    qty: Option<&'a [u8]>,
-    side: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    bid: Option<&'a [u8]>,
-    bid_qty: Option<&'a [u8]>,
-    ask: Option<&'a [u8]>,
-    ask_qty: Option<&'a [u8]>,
+json_fields! {
+    struct V2Row {
+        symbol: str <- b"symbol",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        checksum: scalar <- b"checksum",
+        ts: str <- b"timestamp",
+        price: scalar <- b"price",
+        qty: scalar <- b"qty",
+        side: str <- b"side",
+        trade_id: scalar <- b"trade_id",
+        bid: scalar <- b"bid",
+        bid_qty: scalar <- b"bid_qty",
+        ask: scalar <- b"ask",
+        ask_qty: scalar <- b"ask_qty",
+    }
 }
 
 impl VenueAdapter for Kraken {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.kraken.com",
-            port: 443,
-            path: "/v2",
-        }
+        Endpoint::wss("ws.kraken.com", "/v2")
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        v2_requests("subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        v2_requests("unsubscribe", symbols)
-    }
+    subscriptions!(v2_requests, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         KeepAlive::Text {

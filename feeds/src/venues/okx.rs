@@ -21,91 +21,45 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
 };
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_parsed, side_of};
+use crate::venues::{
+    empty_snapshot, flush_batch, opt_e8, opt_ts, push_parsed, req, side_of, text_frame,
+};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
 const BOOK_CAPACITY: usize = 512;
 
-/// OKX stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// OKX stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `books*` → BookLevel batches (seqId chain + checksum).
-    Books = 1,
+    Books = 1, "books", "snapshot + updates; prevSeqId == last seqId; CRC32 checksum";
     /// `bbo-tbt` → TopOfBook.
-    BboTbt = 2,
+    BboTbt = 2, "bbo_tbt", "top of book, tick by tick";
     /// `trades` → Trade.
-    Trades = 3,
+    Trades = 3, "trades", "trades aggregated per taker order";
     /// `tickers` → TopOfBook.
-    Tickers = 4,
+    Tickers = 4, "tickers", "best bid/ask + 24 h stats";
     /// `funding-rate` → Funding.
-    FundingRate = 5,
+    FundingRate = 5, "funding_rate", "funding rate (truncated to 1e-12), next funding time";
     /// `mark-price` → IndexPrice (mark).
-    MarkPrice = 6,
+    MarkPrice = 6, "mark_price", "mark price";
     /// `index-tickers` → IndexPrice (index).
-    IndexTickers = 7,
+    IndexTickers = 7, "index_tickers", "index price";
     /// `open-interest` (counted; no record kind yet).
-    OpenInterest = 8,
+    OpenInterest = 8, "open_interest", "open interest (counted; no record kind)";
     /// `liquidation-orders` → Liquidation.
-    Liquidations = 9,
+    Liquidations = 9, "liquidations", "liquidation orders";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "books",
-        doc: "snapshot + updates; prevSeqId == last seqId; CRC32 checksum",
-    },
-    StreamDesc {
-        id: 2,
-        name: "bbo_tbt",
-        doc: "top of book, tick by tick",
-    },
-    StreamDesc {
-        id: 3,
-        name: "trades",
-        doc: "trades aggregated per taker order",
-    },
-    StreamDesc {
-        id: 4,
-        name: "tickers",
-        doc: "best bid/ask + 24 h stats",
-    },
-    StreamDesc {
-        id: 5,
-        name: "funding_rate",
-        doc: "funding rate (truncated to 1e-12), next funding time",
-    },
-    StreamDesc {
-        id: 6,
-        name: "mark_price",
-        doc: "mark price",
-    },
-    StreamDesc {
-        id: 7,
-        name: "index_tickers",
-        doc: "index price",
-    },
-    StreamDesc {
-        id: 8,
-        name: "open_interest",
-        doc: "open interest (counted; no record kind)",
-    },
-    StreamDesc {
-        id: 9,
-        name: "liquidations",
-        doc: "liquidation orders",
-    },
-];
 
 #[derive(Debug)]
 struct Book {
@@ -227,22 +181,8 @@ fn row_at<'a>(
     Ok(r)
 }
 
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
-}
-
 fn ts_ns(v: Option<&[u8]>) -> Result<i64, ParseError> {
-    v.map(ms_text_ns)
-        .transpose()
-        .field("ts")
-        .map(Option::unwrap_or_default)
-}
-
-fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
-    match v {
-        None | Some(b"") => Ok(0),
-        Some(t) => parse_e8(t).field(name),
-    }
+    opt_ts(v, ms_text_ns, "ts")
 }
 
 /// The first level of a converted level range.
@@ -367,11 +307,7 @@ impl Okx {
             if enforce {
                 book.synced = false;
                 book.last_seq = None;
-                let mut status = ctx
-                    .counters
-                    .status_record(VENUE, stream, FeedState::GapDetected);
-                status.instrument = id;
-                ctx.emit(&mut status);
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                 let arg = format!(
                     "{{\"channel\":\"{}\",\"instId\":\"{}\"}}",
                     book.channel, book.symbol
@@ -403,13 +339,7 @@ impl Okx {
 }
 
 impl VenueAdapter for Okx {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
         Endpoint {
@@ -419,13 +349,7 @@ impl VenueAdapter for Okx {
         }
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("unsubscribe", symbols))]
-    }
+    subscriptions!(op, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
         KeepAlive::Text {
@@ -622,7 +546,7 @@ impl VenueAdapter for Okx {
     }
 }
 
-fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
+fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
         for channel in ["books", "bbo-tbt", "trades", "tickers"] {
@@ -634,5 +558,5 @@ fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
             }
         }
     }
-    format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")).into_bytes()
+    text_frame(format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")))
 }

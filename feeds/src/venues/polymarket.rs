@@ -13,9 +13,7 @@
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
@@ -26,57 +24,24 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Polymarket;
 
-/// Polymarket stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
+stream_catalogue! {
+    /// Polymarket stream catalogue (`Record.stream`).
+    enum Stream;
+    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+    const STREAMS;
     /// `book` snapshots → BookLevel batches with the snapshot flag.
-    Book = 1,
+    Book = 1, "book", "full snapshot per asset; trusted after it (no sequence numbers)";
     /// `price_change` → BookLevel batches (absolute size, 0 removes).
-    PriceChange = 2,
+    PriceChange = 2, "price_change", "new absolute level sizes; dropped until the asset's book snapshot";
     /// `tick_size_change` (counted; no bus record kind yet).
-    TickSizeChange = 3,
+    TickSizeChange = 3, "tick_size_change", "tick size changes (no record kind yet)";
     /// `last_trade_price` → Trade.
-    LastTradePrice = 4,
+    LastTradePrice = 4, "last_trade_price", "trade prints";
     /// `best_bid_ask` → TopOfBook (sizes 0: not provided).
-    BestBidAsk = 5,
+    BestBidAsk = 5, "best_bid_ask", "best bid/ask prices (custom_feature_enabled)";
     /// `new_market` / `market_resolved` (counted; discovery uses them).
-    MarketEvent = 6,
+    MarketEvent = 6, "market_event", "new_market / market_resolved (custom_feature_enabled)";
 }
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "full snapshot per asset; trusted after it (no sequence numbers)",
-    },
-    StreamDesc {
-        id: 2,
-        name: "price_change",
-        doc: "new absolute level sizes; dropped until the asset's book snapshot",
-    },
-    StreamDesc {
-        id: 3,
-        name: "tick_size_change",
-        doc: "tick size changes (no record kind yet)",
-    },
-    StreamDesc {
-        id: 4,
-        name: "last_trade_price",
-        doc: "trade prints",
-    },
-    StreamDesc {
-        id: 5,
-        name: "best_bid_ask",
-        doc: "best bid/ask prices (custom_feature_enabled)",
-    },
-    StreamDesc {
-        id: 6,
-        name: "market_event",
-        doc: "new_market / market_resolved (custom_feature_enabled)",
-    },
-];
 
 /// The Polymarket market-channel adapter.
 #[derive(Debug)]
@@ -358,20 +323,10 @@ struct Event<'a> {
 }
 
 impl VenueAdapter for Polymarket {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-subscriptions-clob.polymarket.com",
-            port: 443,
-            path: "/ws/market",
-        }
+        Endpoint::wss("ws-subscriptions-clob.polymarket.com", "/ws/market")
     }
 
     fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
