@@ -38,30 +38,7 @@ const BUFFER_RECORDS: usize = 16_384;
 /// Depth events buffered per instrument while awaiting a snapshot.
 const BUFFER_EVENTS: usize = 1_024;
 
-stream_catalogue! {
-    /// Binance stream catalogue (`Record.stream`), shared by spot and futures.
-    enum Stream;
-    /// The USD-M futures catalogue as [`StreamDesc`]s.
-    const FUTURES_STREAMS;
-    /// `@trade` → Trade (`t` contiguous).
-    Trade = 1, "trade", "trades; t +1";
-    /// `@aggTrade` → Trade (`a` contiguous).
-    AggTrade = 2, "agg_trade", "aggregated trades; a +1";
-    /// `@bookTicker` → TopOfBook (`u`).
-    BookTicker = 3, "book_ticker", "top of book; u, E, T";
-    /// `@depth@100ms` → BookLevel batches (`U`/`u` chaining).
-    Depth = 4, "depth", "L2 diffs; pu == prev u after the snapshot rule";
-    /// REST depth snapshot → BookLevel snapshot batch (`lastUpdateId`).
-    DepthSnapshot = 5, "depth_snapshot", "REST snapshot; lastUpdateId";
-    /// Futures `@markPrice@1s` → IndexPrice (mark, index) + Funding.
-    MarkPrice = 6, "mark_price", "mark, index, funding rate, next funding time";
-    /// Futures `@forceOrder` → Liquidation.
-    ForceOrder = 7, "force_order", "liquidations (latest per 1000 ms)";
-    /// Futures REST `openInterest` (counted; no record kind yet).
-    OpenInterest = 8, "open_interest", "REST poll (counted; no record kind yet)";
-    /// `@ticker` 24 h statistics (counted; no record kind).
-    Ticker24h = 9, "ticker_24h", "24 h statistics (counted)";
-}
+pub use super::streams::binance::{FUTURES_STREAMS, Stream};
 
 /// The spot catalogue as [`StreamDesc`]s (the futures one's first five, spot's rules).
 pub const SPOT_STREAMS: &[StreamDesc] = &[

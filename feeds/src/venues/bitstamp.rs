@@ -26,22 +26,7 @@ use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts};
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
 
-stream_catalogue! {
-    /// Bitstamp stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `live_trades` → Trade.
-    LiveTrades = 1, "live_trades", "trades; id increasing";
-    /// `diff_order_book` → BookLevel batches.
-    DiffOrderBook = 2, "diff_order_book", "L2 diffs; buffer, REST snapshot, drop diffs ≤ its microtimestamp";
-    /// `order_book` (top 100 every push) → BookLevel snapshot batches.
-    OrderBook = 3, "order_book", "top-100 snapshot every push";
-    /// REST order book snapshot → BookLevel snapshot batch.
-    OrderBookRest = 4, "order_book_rest", "REST snapshot; microtimestamp";
-    /// `live_orders` (counted).
-    LiveOrders = 5, "live_orders", "L3 order events (counted)";
-}
+pub use super::streams::bitstamp::{STREAMS, Stream};
 
 #[derive(Debug)]
 struct DiffBook {

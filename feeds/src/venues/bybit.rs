@@ -28,20 +28,7 @@ use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts, side_of,
 
 const VENUE: Venue = Venue::Bybit;
 
-stream_catalogue! {
-    /// Bybit stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `orderbook.*` → BookLevel batches (`u` +1).
-    Orderbook = 1, "orderbook", "snapshot + delta; u +1, any snapshot resets";
-    /// `publicTrade` → Trade.
-    PublicTrade = 2, "public_trade", "trades (taker side)";
-    /// `tickers` → TopOfBook, IndexPrice, Funding.
-    Tickers = 3, "tickers", "bid1/ask1, mark, index, funding; partial deltas merged";
-    /// `allLiquidation` / `liquidation` → Liquidation.
-    Liquidation = 4, "liquidation", "liquidations (S = side of the liquidated position's order)";
-}
+pub use super::streams::bybit::{STREAMS, Stream};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TickerState {

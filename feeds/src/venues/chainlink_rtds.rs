@@ -26,20 +26,7 @@ use crate::json::Lexer;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
-stream_catalogue! {
-    /// RTDS stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
-    Chainlink = 1, "chainlink", "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts";
-    /// `crypto_prices_twap_thirty` → IndexPrice (price_type 3).
-    Twap30 = 2, "twap_30s", "Chainlink 30 s TWAP";
-    /// `crypto_prices_twap_sixty` → IndexPrice (price_type 3).
-    Twap60 = 3, "twap_60s", "Chainlink 60 s TWAP";
-    /// `crypto_prices` (Binance relay) → IndexPrice (price_type 1).
-    BinanceRelay = 4, "binance_relay", "Binance btcusdt relayed by RTDS";
-}
+pub use super::streams::chainlink_rtds::{STREAMS, Stream};
 
 /// The RTDS adapter.
 #[derive(Debug)]

@@ -29,28 +29,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Coinbase;
 
-stream_catalogue! {
-    /// Coinbase stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// Exchange `ticker` → TopOfBook.
-    Ticker = 1, "ticker", "best bid/ask (+sizes since 2022); sequence";
-    /// Exchange `matches` → Trade.
-    Matches = 2, "matches", "trades; trade_id +1 per product";
-    /// Exchange `level2_batch` → BookLevel batches.
-    Level2 = 3, "level2", "snapshot + l2update; no sequence, resubscribe on doubt";
-    /// Exchange `heartbeat` (continuity only).
-    Heartbeat = 4, "heartbeat", "1 s; last_trade_id detects missed matches";
-    /// Advanced Trade `ticker` → TopOfBook.
-    AdvTicker = 5, "adv_ticker", "Advanced Trade ticker; sequence_num per connection";
-    /// Advanced Trade `level2` (`l2_data`) → BookLevel batches.
-    AdvLevel2 = 6, "adv_level2", "Advanced Trade l2_data; sequence_num gap ⇒ resubscribe";
-    /// Advanced Trade `market_trades` → Trade.
-    AdvMarketTrades = 7, "adv_market_trades", "Advanced Trade trades";
-    /// Advanced Trade `heartbeats`.
-    AdvHeartbeats = 8, "adv_heartbeats", "Advanced Trade heartbeats";
-}
+pub use super::streams::coinbase::{STREAMS, Stream};
 
 #[derive(Debug)]
 struct Product {

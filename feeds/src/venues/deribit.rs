@@ -27,22 +27,7 @@ use crate::venues::{empty_snapshot, flush_batch, opt_ts, push_level, req, side_o
 
 const VENUE: Venue = Venue::Deribit;
 
-stream_catalogue! {
-    /// Deribit stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `book.*` → BookLevel batches.
-    Book = 1, "book", "snapshot + changes; prev_change_id == last change_id";
-    /// `trades.*` → Trade (+ Liquidation).
-    Trades = 2, "trades", "trades; trade_seq +1; liquidation flag";
-    /// `ticker.*` → TopOfBook, IndexPrice, Funding.
-    Ticker = 3, "ticker", "best bid/ask, mark, index, funding";
-    /// `quote.*` → TopOfBook.
-    Quote = 4, "quote", "best bid/ask";
-    /// `deribit_price_index.*` → IndexPrice.
-    PriceIndex = 5, "price_index", "Deribit index";
-}
+pub use super::streams::deribit::{STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {

@@ -24,22 +24,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Gemini;
 
-stream_catalogue! {
-    /// Gemini stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// v2 `l2_updates` → BookLevel batches.
-    L2 = 1, "l2", "first message per symbol = full book; no sequence";
-    /// v2 `trade` → Trade.
-    Trades = 2, "trades", "trades; event_id increasing, not contiguous";
-    /// Fast API depth → BookLevel batches.
-    FastDepth = 3, "fast_depth", "fast API L2 diffs; U == prev u + 1";
-    /// Fast API trades → Trade.
-    FastTrades = 4, "fast_trades", "fast API trades";
-    /// Fast API book ticker → TopOfBook.
-    FastBookTicker = 5, "fast_book_ticker", "fast API top of book";
-}
+pub use super::streams::gemini::{STREAMS, Stream};
 
 /// The Gemini adapter.
 #[derive(Debug)]

@@ -32,20 +32,7 @@ pub const V2_DEPTH: usize = 10;
 /// Largest depth kept per side (v1 `book-1000`).
 const BOOK_CAPACITY: usize = 1024;
 
-stream_catalogue! {
-    /// Kraken stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `book` → BookLevel batches (checksum).
-    Book = 1, "book", "snapshot + updates; CRC32 over top 10 after truncating to depth";
-    /// `trade` → Trade.
-    Trade = 2, "trade", "trades; v2 trade_id +1 per pair";
-    /// `ticker` → TopOfBook.
-    Ticker = 3, "ticker", "best bid/ask (event_trigger bbo)";
-    /// v1 `spread` → TopOfBook.
-    Spread = 4, "spread", "v1 best bid/ask";
-}
+pub use super::streams::kraken::{STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {

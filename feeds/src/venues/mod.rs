@@ -1,34 +1,40 @@
 //! One adapter per venue, plus the small helpers they share.
 //!
-//! The shared shape of an adapter lives here: `stream_catalogue!` (the `Stream` enum and its
-//! `StreamDesc` table from one list), `json_fields!` (a struct of optional field texts and its
-//! one-pass object reader), `adapter_identity!` / `subscriptions!` (the trivial
-//! `VenueAdapter` methods), and the level-loop / timestamp helpers below. All of it expands to
-//! the same straight-line code the adapters had written out: no allocation, no dynamic dispatch.
+//! The shared shape of an adapter lives here: `stream_catalogues!` (every venue's `Stream`
+//! enum and `StreamDesc` table, from one list in `streams`), `json_fields!` (a struct of optional
+//! field texts and its one-pass object reader), `adapter_identity!` / `subscriptions!` (the
+//! trivial `VenueAdapter` methods), and the level-loop / timestamp helpers below. All of it
+//! expands to the same straight-line code the adapters had written out: no allocation, no
+//! dynamic dispatch.
 
-/// Declares a venue's `Stream` enum (`#[repr(u8)]`, the `Record.stream` values) and its
-/// catalogue constant of [`StreamDesc`](crate::adapter::StreamDesc)s from one list, so an id is
-/// written once: `Variant = id, "name", "doc";` per stream (a doc comment before each entry
-/// documents the variant).
-macro_rules! stream_catalogue {
-    (
+/// Declares the venues' stream catalogues: per venue, a module holding its `Stream` enum
+/// (`#[repr(u8)]`, the `Record.stream` values) and its catalogue constant of
+/// [`StreamDesc`](crate::adapter::StreamDesc)s, both from one list so an id is written once:
+/// `venue::CONST { Variant = id, "name", "doc"; … }` (a doc comment before each entry documents
+/// the variant, before the venue the enum).
+macro_rules! stream_catalogues {
+    ($(
         $(#[$enum_meta:meta])*
-        enum Stream;
-        $(#[$const_meta:meta])*
-        const $streams:ident;
-        $( $(#[$variant_meta:meta])* $variant:ident = $id:literal, $name:literal, $doc:literal; )+
-    ) => {
-        $(#[$enum_meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        #[repr(u8)]
-        pub enum Stream {
-            $( $(#[$variant_meta])* $variant = $id, )+
+        $module:ident::$streams:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $id:literal, $name:literal, $doc:literal; )+
         }
+    )+) => {
+        $(
+            #[doc = concat!("The `", stringify!($module), "` stream catalogue.")]
+            pub mod $module {
+                $(#[$enum_meta])*
+                #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+                #[repr(u8)]
+                pub enum Stream {
+                    $( $(#[$variant_meta])* $variant = $id, )+
+                }
 
-        $(#[$const_meta])*
-        pub const $streams: &[$crate::adapter::StreamDesc] = &[
-            $( $crate::adapter::StreamDesc::new($id, $name, $doc), )+
-        ];
+                /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
+                pub const $streams: &[$crate::adapter::StreamDesc] = &[
+                    $( $crate::adapter::StreamDesc::new($id, $name, $doc), )+
+                ];
+            }
+        )+
     };
 }
 
@@ -127,6 +133,7 @@ pub mod gemini;
 pub mod kraken;
 pub mod okx;
 pub mod polymarket;
+mod streams;
 
 use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Venue,

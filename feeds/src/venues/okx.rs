@@ -36,30 +36,7 @@ const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
 const BOOK_CAPACITY: usize = 512;
 
-stream_catalogue! {
-    /// OKX stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `books*` → BookLevel batches (seqId chain + checksum).
-    Books = 1, "books", "snapshot + updates; prevSeqId == last seqId; CRC32 checksum";
-    /// `bbo-tbt` → TopOfBook.
-    BboTbt = 2, "bbo_tbt", "top of book, tick by tick";
-    /// `trades` → Trade.
-    Trades = 3, "trades", "trades aggregated per taker order";
-    /// `tickers` → TopOfBook.
-    Tickers = 4, "tickers", "best bid/ask + 24 h stats";
-    /// `funding-rate` → Funding.
-    FundingRate = 5, "funding_rate", "funding rate (truncated to 1e-12), next funding time";
-    /// `mark-price` → IndexPrice (mark).
-    MarkPrice = 6, "mark_price", "mark price";
-    /// `index-tickers` → IndexPrice (index).
-    IndexTickers = 7, "index_tickers", "index price";
-    /// `open-interest` (counted; no record kind yet).
-    OpenInterest = 8, "open_interest", "open interest (counted; no record kind)";
-    /// `liquidation-orders` → Liquidation.
-    Liquidations = 9, "liquidations", "liquidation orders";
-}
+pub use super::streams::okx::{STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {

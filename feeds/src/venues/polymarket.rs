@@ -24,24 +24,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Polymarket;
 
-stream_catalogue! {
-    /// Polymarket stream catalogue (`Record.stream`).
-    enum Stream;
-    /// The catalogue as [`StreamDesc`](crate::adapter::StreamDesc)s.
-    const STREAMS;
-    /// `book` snapshots → BookLevel batches with the snapshot flag.
-    Book = 1, "book", "full snapshot per asset; trusted after it (no sequence numbers)";
-    /// `price_change` → BookLevel batches (absolute size, 0 removes).
-    PriceChange = 2, "price_change", "new absolute level sizes; dropped until the asset's book snapshot";
-    /// `tick_size_change` (counted; no bus record kind yet).
-    TickSizeChange = 3, "tick_size_change", "tick size changes (no record kind yet)";
-    /// `last_trade_price` → Trade.
-    LastTradePrice = 4, "last_trade_price", "trade prints";
-    /// `best_bid_ask` → TopOfBook (sizes 0: not provided).
-    BestBidAsk = 5, "best_bid_ask", "best bid/ask prices (custom_feature_enabled)";
-    /// `new_market` / `market_resolved` (counted; discovery uses them).
-    MarketEvent = 6, "market_event", "new_market / market_resolved (custom_feature_enabled)";
-}
+pub use super::streams::polymarket::{STREAMS, Stream};
 
 /// The Polymarket market-channel adapter.
 #[derive(Debug)]
