@@ -199,6 +199,16 @@ impl Bitstamp {
     }
 }
 
+json_fields! {
+    /// A frame's envelope (`microtimestamp` at the top level: a bare REST snapshot).
+    struct Envelope {
+        event: str <- b"event",
+        channel: str <- b"channel",
+        raw: raw <- b"data",
+        micro: seen <- b"microtimestamp",
+    }
+}
+
 impl VenueAdapter for Bitstamp {
     adapter_identity!(VENUE, STREAMS);
 
@@ -216,23 +226,13 @@ impl VenueAdapter for Bitstamp {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut event, mut channel, mut raw, mut rest_snapshot) = (None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"event" => event = Some(j.str()?),
-                b"channel" => channel = Some(j.str()?),
-                b"data" => raw = Some(j.raw_value()?),
-                b"microtimestamp" => {
-                    rest_snapshot = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
-        if rest_snapshot && event.is_none() {
+        let Envelope {
+            event,
+            channel,
+            raw,
+            micro,
+        } = Envelope::parse_exact(frame)?;
+        if micro.is_some() && event.is_none() {
             // A REST snapshot body in a capture: it belongs to the last diff instrument.
             let stream = Stream::OrderBookRest as u8;
             ctx.count_message(stream, frame.len());

@@ -101,18 +101,7 @@ impl Bybit {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
         let stream = Stream::Orderbook as u8;
-        let mut j = Lexer::new(data);
-        j.begin_object()?;
-        let (mut s, mut b, mut a, mut u) = (None, None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"s" => s = Some(j.str()?),
-                b"b" => b = Some(j.raw_value()?),
-                b"a" => a = Some(j.raw_value()?),
-                b"u" => u = Some(j.scalar()?),
-                _ => j.skip_value()?,
-            }
-        }
+        let BookData { s, b, a, u } = BookData::parse(data)?;
         let symbol = s.ok_or(ParseError::Missing("s"))?;
         let u = parse_u64(u.ok_or(ParseError::Missing("u"))?).field("u")?;
         let Some(id) = self.resolve(ctx, stream, symbol) else {
@@ -368,6 +357,28 @@ json_fields! {
     }
 }
 
+json_fields! {
+    /// A frame's envelope.
+    struct Envelope {
+        topic: str <- b"topic",
+        kind: str <- b"type",
+        ts: scalar <- b"ts",
+        data: raw <- b"data",
+        cs: scalar <- b"cs",
+        op: seen <- b"op" | b"success",
+    }
+}
+
+json_fields! {
+    /// An `orderbook.*` message's `data`.
+    struct BookData {
+        s: str <- b"s",
+        b: raw <- b"b",
+        a: raw <- b"a",
+        u: scalar <- b"u",
+    }
+}
+
 impl VenueAdapter for Bybit {
     adapter_identity!(VENUE, STREAMS);
 
@@ -393,27 +404,16 @@ impl VenueAdapter for Bybit {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut topic, mut kind, mut ts, mut data, mut cs, mut op) =
-            (None, None, None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"topic" => topic = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"ts" => ts = Some(j.scalar()?),
-                b"data" => data = Some(j.raw_value()?),
-                b"cs" => cs = Some(j.scalar()?),
-                b"op" | b"success" => {
-                    op = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let Envelope {
+            topic,
+            kind,
+            ts,
+            data,
+            cs,
+            op,
+        } = Envelope::parse_exact(frame)?;
         let Some(topic) = topic else {
-            if op {
+            if op.is_some() {
                 ctx.count_message(0, frame.len());
                 return Ok(());
             }

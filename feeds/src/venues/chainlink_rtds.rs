@@ -104,6 +104,16 @@ impl ChainlinkRtds {
     }
 }
 
+json_fields! {
+    /// A frame's envelope.
+    struct Envelope {
+        topic: str <- b"topic",
+        kind: str <- b"type",
+        body: raw <- b"payload",
+        status: scalar <- b"statusCode",
+    }
+}
+
 impl VenueAdapter for ChainlinkRtds {
     adapter_identity!(VENUE, STREAMS);
 
@@ -126,19 +136,12 @@ impl VenueAdapter for ChainlinkRtds {
             ctx.count_message(0, frame.len());
             return Ok(());
         }
-        let mut j = Lexer::new(trimmed);
-        j.begin_object()?;
-        let (mut topic, mut kind, mut body, mut status) = (None, None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"topic" => topic = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"payload" => body = Some(j.raw_value()?),
-                b"statusCode" => status = Some(j.scalar()?),
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let Envelope {
+            topic,
+            kind,
+            body,
+            status,
+        } = Envelope::parse_exact(trimmed)?;
         let Some(body) = body else {
             if status.is_some() {
                 // A venue error response ({"body":{"message":…},"statusCode":4xx}).

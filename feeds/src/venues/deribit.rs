@@ -257,6 +257,15 @@ impl Deribit {
     }
 }
 
+json_fields! {
+    /// A JSON-RPC frame's envelope.
+    struct Envelope {
+        method: str <- b"method",
+        params: raw <- b"params",
+        result: seen <- b"result" | b"error",
+    }
+}
+
 impl VenueAdapter for Deribit {
     adapter_identity!(VENUE, STREAMS);
 
@@ -273,21 +282,12 @@ impl VenueAdapter for Deribit {
 
     #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut method, mut params, mut result) = (None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"method" => method = Some(j.str()?),
-                b"params" => params = Some(j.raw_value()?),
-                b"result" | b"error" => {
-                    result = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let Envelope {
+            method,
+            params,
+            result,
+        } = Envelope::parse_exact(frame)?;
+        let result = result.is_some();
         match method {
             Some(b"subscription") => {}
             Some(b"heartbeat") => {

@@ -202,22 +202,13 @@ impl Kraken {
 
     #[allow(clippy::too_many_lines)]
     fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut channel, mut kind, mut data, mut control) = (None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"channel" => channel = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"data" => data = Some(j.raw_value()?),
-                b"method" | b"event" => {
-                    control = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let V2Envelope {
+            channel,
+            kind,
+            data,
+            control,
+        } = V2Envelope::parse_exact(frame)?;
+        let control = control.is_some();
         let stream = match channel {
             Some(b"book") => Stream::Book,
             Some(b"trade") => Stream::Trade,
@@ -534,6 +525,16 @@ json_fields! {
         bid_qty: scalar <- b"bid_qty",
         ask: scalar <- b"ask",
         ask_qty: scalar <- b"ask_qty",
+    }
+}
+
+json_fields! {
+    /// A v2 frame's envelope.
+    struct V2Envelope {
+        channel: str <- b"channel",
+        kind: str <- b"type",
+        data: raw <- b"data",
+        control: seen <- b"method" | b"event",
     }
 }
 

@@ -41,7 +41,8 @@ macro_rules! stream_catalogues {
 /// Declares a struct of optional field texts (`Option<&'a [u8]>`) and its reader, which walks
 /// one JSON object in a single pass and keeps the fields it names: `field: how <- b"key" | …`
 /// where `how` is `str` (string contents), `scalar` (string contents or number text), `raw`
-/// (the raw value) or `opt` (a scalar, `null` read as absent). Other keys are skipped.
+/// (the raw value), `opt` (a scalar, `null` read as absent) or `seen` (the value is skipped;
+/// `Some(b"")` records that the key was present). Other keys are skipped.
 ///
 /// Generates `read(&mut Lexer)` (the object at the lexer's position, in place), `parse(&[u8])`
 /// (the object a buffer starts with) and `parse_exact(&[u8])` (a buffer holding one object).
@@ -92,6 +93,10 @@ macro_rules! json_fields {
     (@read $j:ident, scalar) => { Some($j.scalar()?) };
     (@read $j:ident, raw) => { Some($j.raw_value()?) };
     (@read $j:ident, opt) => { $j.opt_scalar()? };
+    (@read $j:ident, seen) => {{
+        $j.skip_value()?;
+        Some(&b""[..])
+    }};
 }
 
 /// The `VenueAdapter::venue` and `VenueAdapter::streams` methods of an adapter with a
