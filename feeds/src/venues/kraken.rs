@@ -310,7 +310,6 @@ impl Kraken {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)]
     fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         // [channelID, payload…, channelName, pair]: collect the elements first.
         let mut j = Lexer::new(frame);
@@ -332,172 +331,208 @@ impl Kraken {
         let pair = Lexer::new(parts[n - 1]).str()?;
         let payloads = &parts[1..n - 2];
         if name.starts_with(b"book") {
-            let stream = Stream::Book as u8;
-            ctx.count_message(stream, frame.len());
-            let depth = name
-                .strip_prefix(b"book-")
-                .map(parse_u64)
-                .transpose()
-                .field("channelName")?
-                .unwrap_or(10)
-                .min(BOOK_CAPACITY as u64) as usize;
-            let Some(id) = ctx.resolve(VENUE, stream, pair) else {
-                return Ok(());
-            };
-            self.scratch.clear();
-            let mut texts = core::mem::take(&mut self.texts);
-            texts.clear();
-            let (mut snapshot, mut checksum) = (false, None);
-            for payload in payloads {
-                let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
-                let mut o = Lexer::new(payload);
-                o.begin_object()?;
-                while let Some(key) = o.next_key()? {
-                    let side = match key {
-                        b"as" | b"bs" => {
-                            snapshot = true;
-                            if key == b"as" { Side::Sell } else { Side::Buy }
-                        }
-                        b"a" => Side::Sell,
-                        b"b" => Side::Buy,
-                        b"c" => {
-                            checksum = Some(parse_u64(o.str()?).field("c")?);
-                            continue;
-                        }
-                        _ => {
-                            o.skip_value()?;
-                            continue;
-                        }
-                    };
-                    // The level array is lexed and converted in one pass, in place.
-                    let l = &mut o;
-                    l.begin_array()?;
-                    while l.next_element()? {
-                        l.begin_array()?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let (pt, price) = l.scalar_fixed_i64(8)?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let (qt, volume) = l.scalar_fixed_i64(8)?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let tt = l.scalar()?;
-                        while l.next_element()? {
-                            l.skip_value()?;
-                        }
-                        let body =
-                            super::level(side, price.field("price")?, volume.field("volume")?);
-                        let mut rec = Record::new(VENUE, stream, id, &body);
-                        rec.exchange_ts_ns = sec_text_ns(tt)?;
-                        self.scratch.push(rec);
-                        texts.push(span(base, payload, pt, qt));
-                    }
-                }
-            }
-            // v1 snapshots carry no checksum.
-            let checksum = if snapshot { None } else { checksum };
-            self.finish_book(
-                id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
-            );
-            self.texts = texts;
-            return Ok(());
+            return self.v1_book(frame, name, pair, payloads, ctx);
         }
         let payload = payloads.first().copied().unwrap_or(b"");
         match name {
-            b"trade" => {
-                let stream = Stream::Trade as u8;
-                ctx.count_message(stream, frame.len());
-                let Some(id) = ctx.resolve(VENUE, stream, pair) else {
-                    return Ok(());
+            b"trade" => Self::v1_trade(payload, pair, frame.len(), ctx),
+            b"spread" => Self::v1_spread(payload, pair, frame.len(), ctx),
+            b"ticker" => Self::v1_ticker(payload, pair, frame.len(), ctx),
+            _ => Err(ParseError::Unknown),
+        }
+    }
+
+    /// A v1 `book-<depth>` message: its payload objects (`as`/`bs` snapshot, `a`/`b` updates,
+    /// `c` checksum) converted in place.
+    fn v1_book(
+        &mut self,
+        frame: &[u8],
+        name: &[u8],
+        pair: &[u8],
+        payloads: &[&[u8]],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Book as u8;
+        ctx.count_message(stream, frame.len());
+        let depth = name
+            .strip_prefix(b"book-")
+            .map(parse_u64)
+            .transpose()
+            .field("channelName")?
+            .unwrap_or(10)
+            .min(BOOK_CAPACITY as u64) as usize;
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            return Ok(());
+        };
+        self.scratch.clear();
+        let mut texts = core::mem::take(&mut self.texts);
+        texts.clear();
+        let (mut snapshot, mut checksum) = (false, None);
+        for payload in payloads {
+            let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
+            let mut o = Lexer::new(payload);
+            o.begin_object()?;
+            while let Some(key) = o.next_key()? {
+                let side = match key {
+                    b"as" | b"bs" => {
+                        snapshot = true;
+                        if key == b"as" { Side::Sell } else { Side::Buy }
+                    }
+                    b"a" => Side::Sell,
+                    b"b" => Side::Buy,
+                    b"c" => {
+                        checksum = Some(parse_u64(o.str()?).field("c")?);
+                        continue;
+                    }
+                    _ => {
+                        o.skip_value()?;
+                        continue;
+                    }
                 };
-                let mut l = Lexer::new(payload);
+                // The level array is lexed and converted in one pass, in place.
+                let l = &mut o;
                 l.begin_array()?;
                 while l.next_element()? {
                     l.begin_array()?;
-                    let f: [&[u8]; 4] = array_scalars(&mut l, "trade")?;
-                    let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
-                    let body = Trade {
-                        price: parse_e8(f[0]).field("price")?,
-                        size: parse_e8(f[1]).field("volume")?,
-                        trade_id: 0,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
-                    ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
-                }
-                Ok(())
-            }
-            b"spread" => {
-                let stream = Stream::Spread as u8;
-                ctx.count_message(stream, frame.len());
-                let mut l = Lexer::new(payload);
-                l.begin_array()?;
-                let mut f: [&[u8]; 5] = [b""; 5];
-                for x in &mut f {
                     if !l.next_element()? {
-                        return Err(ParseError::Missing("spread"));
+                        return Err(ParseError::Missing("level"));
                     }
-                    *x = l.scalar()?;
-                }
-                let body = TopOfBook {
-                    bid_price: parse_e8(f[0]).field("bid")?,
-                    bid_size: parse_e8(f[3]).field("bidVolume")?,
-                    ask_price: parse_e8(f[1]).field("ask")?,
-                    ask_size: parse_e8(f[4]).field("askVolume")?,
-                    reserved: [0; 48],
-                };
-                let ts = sec_text_ns(f[2])?;
-                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
-                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
-                }
-                Ok(())
-            }
-            b"ticker" => {
-                let stream = Stream::Ticker as u8;
-                ctx.count_message(stream, frame.len());
-                let mut o = Lexer::new(payload);
-                o.begin_object()?;
-                let (mut a, mut b) = (None, None);
-                while let Some(key) = o.next_key()? {
-                    match key {
-                        b"a" | b"b" => {
-                            o.begin_array()?;
-                            let f: [&[u8]; 3] = array_scalars(&mut o, "ticker a/b")?;
-                            let v = (
-                                parse_e8(f[0]).field("price")?,
-                                parse_e8(f[2]).field("lotVolume")?,
-                            );
-                            if key == b"a" {
-                                a = Some(v)
-                            } else {
-                                b = Some(v)
-                            }
-                        }
-                        _ => o.skip_value()?,
+                    let (pt, price) = l.scalar_fixed_i64(8)?;
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("level"));
                     }
+                    let (qt, volume) = l.scalar_fixed_i64(8)?;
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("level"));
+                    }
+                    let tt = l.scalar()?;
+                    while l.next_element()? {
+                        l.skip_value()?;
+                    }
+                    let body = super::level(side, price.field("price")?, volume.field("volume")?);
+                    let mut rec = Record::new(VENUE, stream, id, &body);
+                    rec.exchange_ts_ns = sec_text_ns(tt)?;
+                    self.scratch.push(rec);
+                    texts.push(span(base, payload, pt, qt));
                 }
-                let (a, b) = (
-                    a.ok_or(ParseError::Missing("a"))?,
-                    b.ok_or(ParseError::Missing("b"))?,
-                );
-                let body = TopOfBook {
-                    bid_price: b.0,
-                    bid_size: b.1,
-                    ask_price: a.0,
-                    ask_size: a.1,
-                    reserved: [0; 48],
-                };
-                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
-                    ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
-                }
-                Ok(())
             }
-            _ => Err(ParseError::Unknown),
         }
+        // v1 snapshots carry no checksum.
+        let checksum = if snapshot { None } else { checksum };
+        self.finish_book(
+            id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
+        );
+        self.texts = texts;
+        Ok(())
+    }
+
+    /// A v1 `trade` message: `[price, volume, time, side, …]` rows.
+    fn v1_trade(
+        payload: &[u8],
+        pair: &[u8],
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Trade as u8;
+        ctx.count_message(stream, len);
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            return Ok(());
+        };
+        let mut l = Lexer::new(payload);
+        l.begin_array()?;
+        while l.next_element()? {
+            l.begin_array()?;
+            let f: [&[u8]; 4] = array_scalars(&mut l, "trade")?;
+            let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
+            let body = Trade {
+                price: parse_e8(f[0]).field("price")?,
+                size: parse_e8(f[1]).field("volume")?,
+                trade_id: 0,
+                side: side as u8,
+                reserved: [0; 55],
+            };
+            ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
+        }
+        Ok(())
+    }
+
+    /// A v1 `spread` message: `[bid, ask, time, bidVolume, askVolume]`.
+    fn v1_spread(
+        payload: &[u8],
+        pair: &[u8],
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Spread as u8;
+        ctx.count_message(stream, len);
+        let mut l = Lexer::new(payload);
+        l.begin_array()?;
+        let mut f: [&[u8]; 5] = [b""; 5];
+        for x in &mut f {
+            if !l.next_element()? {
+                return Err(ParseError::Missing("spread"));
+            }
+            *x = l.scalar()?;
+        }
+        let body = TopOfBook {
+            bid_price: parse_e8(f[0]).field("bid")?,
+            bid_size: parse_e8(f[3]).field("bidVolume")?,
+            ask_price: parse_e8(f[1]).field("ask")?,
+            ask_size: parse_e8(f[4]).field("askVolume")?,
+            reserved: [0; 48],
+        };
+        let ts = sec_text_ns(f[2])?;
+        if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+            ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+        }
+        Ok(())
+    }
+
+    /// A v1 `ticker` message: best ask `a` and bid `b` as `[price, wholeLotVolume, lotVolume]`.
+    fn v1_ticker(
+        payload: &[u8],
+        pair: &[u8],
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let stream = Stream::Ticker as u8;
+        ctx.count_message(stream, len);
+        let mut o = Lexer::new(payload);
+        o.begin_object()?;
+        let (mut a, mut b) = (None, None);
+        while let Some(key) = o.next_key()? {
+            match key {
+                b"a" | b"b" => {
+                    o.begin_array()?;
+                    let f: [&[u8]; 3] = array_scalars(&mut o, "ticker a/b")?;
+                    let v = (
+                        parse_e8(f[0]).field("price")?,
+                        parse_e8(f[2]).field("lotVolume")?,
+                    );
+                    if key == b"a" {
+                        a = Some(v)
+                    } else {
+                        b = Some(v)
+                    }
+                }
+                _ => o.skip_value()?,
+            }
+        }
+        let (a, b) = (
+            a.ok_or(ParseError::Missing("a"))?,
+            b.ok_or(ParseError::Missing("b"))?,
+        );
+        let body = TopOfBook {
+            bid_price: b.0,
+            bid_size: b.1,
+            ask_price: a.0,
+            ask_size: a.1,
+            reserved: [0; 48],
+        };
+        if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+            ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
+        }
+        Ok(())
     }
 }
 

@@ -313,6 +313,137 @@ impl Okx {
         );
         Ok(())
     }
+    /// One row of a push's `data`, for `stream`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_row(
+        &mut self,
+        stream: Stream,
+        channel: &[u8],
+        action: Option<&[u8]>,
+        symbol: &[u8],
+        ts: i64,
+        r: &Row<'_>,
+        frame: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        let s = stream as u8;
+        match stream {
+            Stream::Books => {
+                let snapshot = match action {
+                    Some(b"snapshot") => true,
+                    Some(b"update") => false,
+                    // books5 / bbo-style pushes are full snapshots without `action`.
+                    None => true,
+                    Some(_) => return Err(ParseError::Invalid("action")),
+                };
+                self.book(channel, symbol, snapshot, r, frame, ctx)?;
+            }
+            Stream::BboTbt | Stream::Tickers => {
+                let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
+                    let b = first_level(&self.levels, r.bids);
+                    let a = first_level(&self.levels, r.asks);
+                    (b.0, b.1, a.0, a.1)
+                } else {
+                    (
+                        opt_e8(r.bid_px, "bidPx")?,
+                        opt_e8(r.bid_sz, "bidSz")?,
+                        opt_e8(r.ask_px, "askPx")?,
+                        opt_e8(r.ask_sz, "askSz")?,
+                    )
+                };
+                let seq = r
+                    .seq
+                    .map(parse_u64)
+                    .transpose()
+                    .field("seqId")?
+                    .unwrap_or(0);
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    let body = TopOfBook {
+                        bid_price: bid,
+                        bid_size: bid_sz,
+                        ask_price: ask,
+                        ask_size: ask_sz,
+                        reserved: [0; 48],
+                    };
+                    ctx.emit_body(VENUE, s, id, ts, seq, 0, &body);
+                }
+            }
+            Stream::Trades => {
+                let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+                let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
+                let body = Trade {
+                    price: parse_e8(req(r.px, "px")?).field("px")?,
+                    size: parse_e8(req(r.sz, "sz")?).field("sz")?,
+                    trade_id,
+                    side: side as u8,
+                    reserved: [0; 55],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
+                }
+            }
+            Stream::FundingRate => {
+                let Some(rate_text) = r.funding_rate else {
+                    // Newly listed instruments: only nextFundingRate; nothing current.
+                    return Ok(());
+                };
+                // Truncate toward zero to RATE_SCALE (1e-12): see the module doc.
+                let rate = parse_fixed_i128(rate_text, 18).field("fundingRate")? / 1_000_000;
+                let body = Funding {
+                    rate: i64::try_from(rate).map_err(|_| ParseError::Invalid("fundingRate"))?,
+                    next_funding_ts_ns: ts_ns(r.funding_time)?,
+                    mark_price: 0,
+                    reserved: [0; 56],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                }
+            }
+            Stream::MarkPrice | Stream::IndexTickers => {
+                let (text, kind, name) = if stream == Stream::MarkPrice {
+                    (r.mark_px, 2, "markPx")
+                } else {
+                    (r.idx_px, 1, "idxPx")
+                };
+                let text = req(text, name)?;
+                let body = IndexPrice {
+                    value_e18: parse_fixed_i128(text, 18).field(name)?,
+                    price: parse_e8(text).field(name)?,
+                    price_type: kind,
+                    reserved: [0; 55],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                }
+            }
+            Stream::OpenInterest => {}
+            Stream::Liquidations => Self::liquidations(symbol, &r, ctx)?,
+        }
+        Ok(())
+    }
+
+    /// A `liquidation-orders` row: one Liquidation per entry of its `details`.
+    fn liquidations(symbol: &[u8], r: &Row<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let s = Stream::Liquidations as u8;
+        let details = req(r.details, "details")?;
+        let mut d = Lexer::new(details);
+        d.begin_array()?;
+        while d.next_element()? {
+            let x = row(d.raw_value()?)?;
+            let side = side_of(req(x.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+            let body = Liquidation {
+                price: parse_e8(req(x.bk_px, "bkPx")?).field("bkPx")?,
+                size: parse_e8(req(x.sz, "sz")?).field("sz")?,
+                side: side as u8,
+                reserved: [0; 63],
+            };
+            let ts = ts_ns(x.ts)?;
+            if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl VenueAdapter for Okx {
@@ -397,118 +528,7 @@ impl VenueAdapter for Okx {
                 None => return Err(ParseError::Missing("instId")),
             };
             let ts = ts_ns(r.ts)?;
-            match stream {
-                Stream::Books => {
-                    let snapshot = match action {
-                        Some(b"snapshot") => true,
-                        Some(b"update") => false,
-                        // books5 / bbo-style pushes are full snapshots without `action`.
-                        None => true,
-                        Some(_) => return Err(ParseError::Invalid("action")),
-                    };
-                    self.book(channel, symbol, snapshot, &r, frame, ctx)?;
-                }
-                Stream::BboTbt | Stream::Tickers => {
-                    let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
-                        let b = first_level(&self.levels, r.bids);
-                        let a = first_level(&self.levels, r.asks);
-                        (b.0, b.1, a.0, a.1)
-                    } else {
-                        (
-                            opt_e8(r.bid_px, "bidPx")?,
-                            opt_e8(r.bid_sz, "bidSz")?,
-                            opt_e8(r.ask_px, "askPx")?,
-                            opt_e8(r.ask_sz, "askSz")?,
-                        )
-                    };
-                    let seq = r
-                        .seq
-                        .map(parse_u64)
-                        .transpose()
-                        .field("seqId")?
-                        .unwrap_or(0);
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        let body = TopOfBook {
-                            bid_price: bid,
-                            bid_size: bid_sz,
-                            ask_price: ask,
-                            ask_size: ask_sz,
-                            reserved: [0; 48],
-                        };
-                        ctx.emit_body(VENUE, s, id, ts, seq, 0, &body);
-                    }
-                }
-                Stream::Trades => {
-                    let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
-                    let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
-                    let body = Trade {
-                        price: parse_e8(req(r.px, "px")?).field("px")?,
-                        size: parse_e8(req(r.sz, "sz")?).field("sz")?,
-                        trade_id,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
-                    }
-                }
-                Stream::FundingRate => {
-                    let Some(rate_text) = r.funding_rate else {
-                        // Newly listed instruments: only nextFundingRate; nothing current.
-                        continue;
-                    };
-                    // Truncate toward zero to RATE_SCALE (1e-12): see the module doc.
-                    let rate = parse_fixed_i128(rate_text, 18).field("fundingRate")? / 1_000_000;
-                    let body = Funding {
-                        rate: i64::try_from(rate)
-                            .map_err(|_| ParseError::Invalid("fundingRate"))?,
-                        next_funding_ts_ns: ts_ns(r.funding_time)?,
-                        mark_price: 0,
-                        reserved: [0; 56],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                    }
-                }
-                Stream::MarkPrice | Stream::IndexTickers => {
-                    let (text, kind, name) = if stream == Stream::MarkPrice {
-                        (r.mark_px, 2, "markPx")
-                    } else {
-                        (r.idx_px, 1, "idxPx")
-                    };
-                    let text = req(text, name)?;
-                    let body = IndexPrice {
-                        value_e18: parse_fixed_i128(text, 18).field(name)?,
-                        price: parse_e8(text).field(name)?,
-                        price_type: kind,
-                        reserved: [0; 55],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                    }
-                }
-                Stream::OpenInterest => {}
-                Stream::Liquidations => {
-                    let details = req(r.details, "details")?;
-                    let mut d = Lexer::new(details);
-                    d.begin_array()?;
-                    while d.next_element()? {
-                        let x = row(d.raw_value()?)?;
-                        let side =
-                            side_of(req(x.side, "side")?).ok_or(ParseError::Invalid("side"))?;
-                        let body = Liquidation {
-                            price: parse_e8(req(x.bk_px, "bkPx")?).field("bkPx")?,
-                            size: parse_e8(req(x.sz, "sz")?).field("sz")?,
-                            side: side as u8,
-                            reserved: [0; 63],
-                        };
-                        let ts = ts_ns(x.ts)?;
-                        if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                            ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                        }
-                    }
-                }
-            }
+            self.on_row(stream, channel, action, symbol, ts, &r, frame, ctx)?;
         }
         Ok(())
     }
