@@ -5,45 +5,16 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use common::{matrix, payload, pki, ws_server};
 use ringbolt_net::tls::{Roots, client_config};
 use ringbolt_net::ws::{Message, WsClient, WsOptions};
 use ringbolt_net::{Driver, Endpoint};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: delegates to the system allocator; only counts calls on the current thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const WARMUP: u64 = 5_000;
 const MEASURED: u64 = 50_000;
@@ -56,7 +27,7 @@ fn measure(driver: &mut Driver, ws: &mut WsClient) -> u64 {
     let mut expected = payload(0, 64);
     while seq < WARMUP + MEASURED {
         if seq == WARMUP {
-            before = allocs();
+            before = thread_allocs();
         }
         match ws.next(driver).unwrap() {
             Some(Message::Binary(b)) => {
@@ -71,7 +42,7 @@ fn measure(driver: &mut Driver, ws: &mut WsClient) -> u64 {
             }
         }
     }
-    allocs() - before
+    thread_allocs() - before
 }
 
 #[test]
