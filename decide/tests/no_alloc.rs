@@ -2,7 +2,6 @@
 //! No allocation after start-up: the reflex pass, feature computation, native model scoring and
 //! the seqlock slots run under a counting global allocator that must not move.
 
-
 use ringbolt_decide::engine::Engine;
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
