@@ -7,12 +7,16 @@
 //! - [`fs`]: fresh per-process temporary directories and unique names;
 //! - [`process`]: re-running the test binary as a child process, commands that must succeed,
 //!   children killed on drop, waiting for a file;
-//! - [`json`]: small lookups on emulator control answers.
+//! - [`json`]: small lookups on emulator control answers;
+//! - `emulator` (feature `emulator`): a venue emulator on its own runtime, with blocking
+//!   control-port access.
 //!
 //! Test code: panicking on a broken precondition is the point, so `unwrap` is allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod alloc;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod fs;
 pub mod http;
 pub mod json;
