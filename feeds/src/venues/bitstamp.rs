@@ -102,6 +102,22 @@ impl Bitstamp {
         Ok(())
     }
 
+    /// Emits `d`'s levels as one snapshot batch of `stream`.
+    fn snapshot_batch(
+        &mut self,
+        d: &Data<'_>,
+        stream: u8,
+        id: u32,
+        ts: i64,
+        micro: u64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ParseError> {
+        self.levels(d, stream, id, ts, micro)?;
+        let empty = empty_snapshot(VENUE, stream, id, ts, micro);
+        flush_batch(ctx, &mut self.scratch, true, empty);
+        Ok(())
+    }
+
     fn book(&mut self, id: u32, pair: &[u8]) -> usize {
         if let Some(i) = self.books.iter().position(|b| b.instrument == id) {
             return i;
@@ -168,13 +184,7 @@ impl Bitstamp {
         let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
             .field("microtimestamp")?;
         let ts = us_text_ns(d.micro.unwrap_or(b"0")).field("microtimestamp")?;
-        self.levels(&d, stream, id, ts, micro)?;
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            true,
-            empty_snapshot(VENUE, stream, id, ts, micro),
-        );
+        self.snapshot_batch(&d, stream, id, ts, micro, ctx)?;
         if self.mode == SyncMode::Observe {
             return Ok(());
         }
@@ -287,13 +297,7 @@ impl VenueAdapter for Bitstamp {
             let Some(id) = ctx.resolve(VENUE, stream, pair) else {
                 return Ok(());
             };
-            self.levels(&d, stream, id, ts, micro)?;
-            flush_batch(
-                ctx,
-                &mut self.scratch,
-                true,
-                empty_snapshot(VENUE, stream, id, ts, micro),
-            );
+            self.snapshot_batch(&d, stream, id, ts, micro, ctx)?;
             Ok(())
         } else if channel.starts_with(b"live_orders_") {
             ctx.count_message(Stream::LiveOrders as u8, frame.len());

@@ -312,6 +312,24 @@ pub(crate) fn collect_pairs(
     Ok(())
 }
 
+impl<'a> TextLevel<'a> {
+    /// A level from its texts and their conversions (a failed conversion names its field).
+    #[inline]
+    fn new(
+        price_text: &'a [u8],
+        price: Result<i64, DecimalError>,
+        size_text: &'a [u8],
+        size: Result<i64, DecimalError>,
+    ) -> Result<Self, ParseError> {
+        Ok(TextLevel {
+            price_text,
+            size_text,
+            price: price.field("price")?,
+            size: size.field("size")?,
+        })
+    }
+}
+
 /// Calls `f` for every `[price, size, …]` element of a JSON array, with both values converted
 /// to 1e-8 fixed point in the same pass that lexes them.
 pub(crate) fn for_each_pair<'a>(
@@ -341,12 +359,7 @@ pub(crate) fn for_each_pair_at<'a>(
         while j.next_element()? {
             j.skip_value()?;
         }
-        f(TextLevel {
-            price_text,
-            size_text,
-            price: price.field("price")?,
-            size: size.field("size")?,
-        })?;
+        f(TextLevel::new(price_text, price, size_text, size)?)?;
     }
     Ok(())
 }
@@ -375,12 +388,7 @@ pub(crate) fn for_each_obj_level<'a>(
         }
         let (price_text, price) = price.ok_or(ParseError::Missing("price"))?;
         let (size_text, size) = size.ok_or(ParseError::Missing("size"))?;
-        f(TextLevel {
-            price_text,
-            size_text,
-            price: price.field("price")?,
-            size: size.field("size")?,
-        })?;
+        f(TextLevel::new(price_text, price, size_text, size)?)?;
     }
     Ok(())
 }

@@ -417,7 +417,7 @@ impl Okx {
                 }
             }
             Stream::OpenInterest => {}
-            Stream::Liquidations => Self::liquidations(symbol, &r, ctx)?,
+            Stream::Liquidations => Self::liquidations(symbol, r, ctx)?,
         }
         Ok(())
     }
