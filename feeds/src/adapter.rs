@@ -248,6 +248,25 @@ pub enum KeepAlive {
     },
 }
 
+impl KeepAlive {
+    /// Send the text frame `payload` every `secs` seconds.
+    #[must_use]
+    pub const fn text(payload: &'static [u8], secs: u64) -> Self {
+        KeepAlive::Text {
+            payload,
+            interval_ns: secs * 1_000_000_000,
+        }
+    }
+
+    /// Send a WebSocket ping every `secs` seconds.
+    #[must_use]
+    pub const fn ws_ping(secs: u64) -> Self {
+        KeepAlive::WsPing {
+            interval_ns: secs * 1_000_000_000,
+        }
+    }
+}
+
 /// A REST request the collector must perform over the same TLS stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestRequest {

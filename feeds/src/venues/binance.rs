@@ -38,7 +38,7 @@ const BUFFER_RECORDS: usize = 16_384;
 /// Depth events buffered per instrument while awaiting a snapshot.
 const BUFFER_EVENTS: usize = 1_024;
 
-pub use super::streams::binance::{FUTURES_STREAMS, Stream};
+pub use super::streams::binance::{FUTURES_STREAMS, KEEP_ALIVE, Stream};
 
 /// The spot catalogue as [`StreamDesc`]s (the futures one's first five, spot's rules).
 pub const SPOT_STREAMS: &[StreamDesc] = &[
@@ -269,18 +269,7 @@ impl Binance {
         instrument: u32,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
-        let mut j = Lexer::new(body);
-        j.begin_object()?;
-        let (mut lid, mut bids, mut asks) = (None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"lastUpdateId" => lid = Some(j.scalar()?),
-                b"bids" => bids = Some(j.raw_value()?),
-                b"asks" => asks = Some(j.raw_value()?),
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let RestSnapshot { lid, bids, asks } = RestSnapshot::parse_exact(body)?;
         self.snapshot_parts(
             lid.ok_or(ParseError::Missing("lastUpdateId"))?,
             bids,
@@ -472,6 +461,15 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
     Ok(d)
 }
 
+json_fields! {
+    /// A REST depth snapshot body.
+    struct RestSnapshot {
+        lid: scalar <- b"lastUpdateId",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+    }
+}
+
 impl VenueAdapter for Binance {
     fn venue(&self) -> Venue {
         self.venue
@@ -515,8 +513,7 @@ impl VenueAdapter for Binance {
     }
 
     fn keep_alive(&self) -> KeepAlive {
-        // The server pings every 20 s; the transport answers with pongs.
-        KeepAlive::ServerPings
+        KEEP_ALIVE
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

@@ -14,8 +14,7 @@
 use ringbolt_bus::{Record, Side, Trade, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
-    VenueAdapter,
+    Action, Ctx, DecimalField, Outgoing, ParseError, RestKind, RestRequest, VenueAdapter,
 };
 use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
@@ -26,7 +25,7 @@ use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts};
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
 
-pub use super::streams::bitstamp::{STREAMS, Stream};
+pub use super::streams::bitstamp::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct DiffBook {
@@ -220,20 +219,9 @@ json_fields! {
 }
 
 impl VenueAdapter for Bitstamp {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("ws.bitstamp.net", "/")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(subs, "bts:subscribe", "bts:unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"event":"bts:heartbeat"}"#,
-            interval_ns: 30_000_000_000,
-        }
-    }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         let Envelope {

@@ -28,7 +28,7 @@ use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts, side_of,
 
 const VENUE: Venue = Venue::Bybit;
 
-pub use super::streams::bybit::{STREAMS, Stream};
+pub use super::streams::bybit::{KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TickerState {
@@ -397,10 +397,7 @@ impl VenueAdapter for Bybit {
     subscriptions!(op, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"op":"ping"}"#,
-            interval_ns: 20_000_000_000,
-        }
+        KEEP_ALIVE
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

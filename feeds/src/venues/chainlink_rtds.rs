@@ -19,14 +19,14 @@ use ringbolt_bus::{
     FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
 };
 
-use crate::adapter::{Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
-pub use super::streams::chainlink_rtds::{STREAMS, Stream};
+pub use super::streams::chainlink_rtds::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The RTDS adapter.
 #[derive(Debug)]
@@ -115,20 +115,9 @@ json_fields! {
 }
 
 impl VenueAdapter for ChainlinkRtds {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("ws-live-data.polymarket.com", "/")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(sub_frame, "subscribe", "unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"PING",
-            interval_ns: 5_000_000_000,
-        }
-    }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         let trimmed = frame.trim_ascii();

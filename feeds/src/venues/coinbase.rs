@@ -15,9 +15,7 @@
 
 use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
@@ -29,7 +27,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Coinbase;
 
-pub use super::streams::coinbase::{STREAMS, Stream};
+pub use super::streams::coinbase::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Product {
@@ -368,17 +366,11 @@ impl Coinbase {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ParseError> {
         let stream = Stream::AdvLevel2 as u8;
-        let mut j = Lexer::new(ev);
-        j.begin_object()?;
-        let (mut kind, mut product, mut updates) = (None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"type" => kind = Some(j.str()?),
-                b"product_id" => product = Some(j.str()?),
-                b"updates" => updates = Some(j.raw_value()?),
-                _ => j.skip_value()?,
-            }
-        }
+        let L2Event {
+            kind,
+            product,
+            updates,
+        } = L2Event::parse(ev)?;
         let snapshot = req(kind, "type")? == b"snapshot";
         let product = req(product, "product_id")?;
         let Some(id) = ctx.resolve(VENUE, stream, product) else {
@@ -502,21 +494,19 @@ fn changes(
     Ok(())
 }
 
-impl VenueAdapter for Coinbase {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("ws-feed.exchange.coinbase.com", "/")
+json_fields! {
+    /// One Advanced Trade `l2_data` event.
+    struct L2Event {
+        kind: str <- b"type",
+        product: str <- b"product_id",
+        updates: raw <- b"updates",
     }
+}
+
+impl VenueAdapter for Coinbase {
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(sub, "subscribe", "unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
-        KeepAlive::WsPing {
-            interval_ns: 30_000_000_000,
-        }
-    }
 
     fn stale_after_ns(&self) -> u64 {
         // Heartbeats arrive every second.

@@ -16,9 +16,7 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
@@ -27,7 +25,7 @@ use crate::venues::{empty_snapshot, flush_batch, opt_ts, push_level, req, side_o
 
 const VENUE: Venue = Venue::Deribit;
 
-pub use super::streams::deribit::{STREAMS, Stream};
+pub use super::streams::deribit::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -267,18 +265,9 @@ json_fields! {
 }
 
 impl VenueAdapter for Deribit {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("www.deribit.com", "/ws/api/v2")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(rpc, "public/subscribe", "public/unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        // After `public/set_heartbeat`, the server sends test_requests the adapter answers.
-        KeepAlive::ServerPings
-    }
 
     #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

@@ -13,7 +13,7 @@
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
@@ -24,7 +24,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Gemini;
 
-pub use super::streams::gemini::{STREAMS, Stream};
+pub use super::streams::gemini::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The Gemini adapter.
 #[derive(Debug)]
@@ -236,18 +236,9 @@ impl Gemini {
 }
 
 impl VenueAdapter for Gemini {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("api.gemini.com", "/v2/marketdata")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(sub, "subscribe", "unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        // The server sends heartbeats every ~5 s.
-        KeepAlive::ServerPings
-    }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         let m = msg(frame)?;

@@ -16,9 +16,7 @@
 
 use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
@@ -32,7 +30,7 @@ pub const V2_DEPTH: usize = 10;
 /// Largest depth kept per side (v1 `book-1000`).
 const BOOK_CAPACITY: usize = 1024;
 
-pub use super::streams::kraken::{STREAMS, Stream};
+pub use super::streams::kraken::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -574,20 +572,9 @@ json_fields! {
 }
 
 impl VenueAdapter for Kraken {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("ws.kraken.com", "/v2")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(v2_requests, "subscribe", "unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"method":"ping"}"#,
-            interval_ns: 30_000_000_000,
-        }
-    }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
         match Lexer::new(frame).kind()? {

@@ -2,8 +2,8 @@
 //!
 //! The shared shape of an adapter lives here: `stream_catalogues!` (every venue's `Stream`
 //! enum and `StreamDesc` table, from one list in `streams`), `json_fields!` (a struct of optional
-//! field texts and its one-pass object reader), `adapter_identity!` / `subscriptions!` (the
-//! trivial `VenueAdapter` methods), and the level-loop / timestamp helpers below. All of it
+//! field texts and its one-pass object reader), `adapter_profile!` / `adapter_identity!` /
+//! `subscriptions!` (the trivial `VenueAdapter` methods), and the level-loop / timestamp helpers below. All of it
 //! expands to the same straight-line code the adapters had written out: no allocation, no
 //! dynamic dispatch.
 
@@ -16,12 +16,25 @@ macro_rules! stream_catalogues {
     ($(
         $(#[$enum_meta:meta])*
         $module:ident::$streams:ident {
+            $(endpoint: $endpoint:expr;)?
+            keep_alive: $keep_alive:expr;
             $( $(#[$variant_meta:meta])* $variant:ident = $id:literal, $name:literal, $doc:literal; )+
         }
     )+) => {
         $(
-            #[doc = concat!("The `", stringify!($module), "` stream catalogue.")]
+            #[doc = concat!("The `", stringify!($module), "` connection profile and stream catalogue.")]
             pub mod $module {
+                #[allow(unused_imports)]
+                use $crate::adapter::{Endpoint, KeepAlive};
+
+                $(
+                    /// Where the adapter connects.
+                    pub const ENDPOINT: Endpoint = $endpoint;
+                )?
+
+                /// How the connection is kept alive.
+                pub const KEEP_ALIVE: KeepAlive = $keep_alive;
+
                 $(#[$enum_meta])*
                 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
                 #[repr(u8)]
@@ -100,7 +113,7 @@ macro_rules! json_fields {
 }
 
 /// The `VenueAdapter::venue` and `VenueAdapter::streams` methods of an adapter with a
-/// fixed venue and catalogue.
+/// fixed venue and catalogue (its endpoint or keep-alive depend on the adapter's settings).
 macro_rules! adapter_identity {
     ($venue:expr, $streams:expr) => {
         fn venue(&self) -> ringbolt_bus::Venue {
@@ -109,6 +122,22 @@ macro_rules! adapter_identity {
 
         fn streams(&self) -> &'static [$crate::adapter::StreamDesc] {
             $streams
+        }
+    };
+}
+
+/// The `VenueAdapter::venue`, `streams`, `endpoint` and `keep_alive` methods of an adapter
+/// whose connection profile is fixed (see `stream_catalogues!`).
+macro_rules! adapter_profile {
+    ($venue:expr, $streams:expr, $endpoint:expr, $keep_alive:expr) => {
+        adapter_identity!($venue, $streams);
+
+        fn endpoint(&self) -> $crate::adapter::Endpoint {
+            $endpoint
+        }
+
+        fn keep_alive(&self) -> $crate::adapter::KeepAlive {
+            $keep_alive
         }
     };
 }

@@ -20,9 +20,7 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
@@ -36,7 +34,7 @@ const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
 const BOOK_CAPACITY: usize = 512;
 
-pub use super::streams::okx::{STREAMS, Stream};
+pub use super::streams::okx::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -447,24 +445,9 @@ impl Okx {
 }
 
 impl VenueAdapter for Okx {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.okx.com",
-            port: 8443,
-            path: "/ws/v5/public",
-        }
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     subscriptions!(op, "subscribe", "unsubscribe");
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"ping",
-            interval_ns: 25_000_000_000,
-        }
-    }
 
     #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

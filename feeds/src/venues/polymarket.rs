@@ -13,7 +13,7 @@
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
@@ -24,7 +24,7 @@ use crate::venues::{
 
 const VENUE: Venue = Venue::Polymarket;
 
-pub use super::streams::polymarket::{STREAMS, Stream};
+pub use super::streams::polymarket::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The Polymarket market-channel adapter.
 #[derive(Debug)]
@@ -306,11 +306,7 @@ struct Event<'a> {
 }
 
 impl VenueAdapter for Polymarket {
-    adapter_identity!(VENUE, STREAMS);
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::wss("ws-subscriptions-clob.polymarket.com", "/ws/market")
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
         let ids: Vec<String> = symbols.iter().map(|a| format!("\"{a}\"")).collect();
@@ -325,13 +321,6 @@ impl VenueAdapter for Polymarket {
 
     fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
         vec![Outgoing::Text(operation("unsubscribe", symbols))]
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"PING",
-            interval_ns: 10_000_000_000,
-        }
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

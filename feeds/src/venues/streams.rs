@@ -1,10 +1,13 @@
-//! Every venue's stream catalogue in one table: the `Record.stream` ids an adapter emits, their
-//! stable names (metrics labels, `feeds parse` output) and their continuity rules. Each venue's
-//! module re-exports its own `Stream` enum and catalogue constant.
+//! Every venue's connection profile and stream catalogue in one table: where it connects (when
+//! the endpoint is fixed), how the connection is kept alive, and the `Record.stream` ids the
+//! adapter emits with their stable names (metrics labels, `feeds parse` output) and continuity
+//! rules. Each venue's module re-exports its own constants and `Stream` enum.
 
 stream_catalogues! {
     /// Polymarket stream catalogue (`Record.stream`).
     polymarket::STREAMS {
+        endpoint: Endpoint::wss("ws-subscriptions-clob.polymarket.com", "/ws/market");
+        keep_alive: KeepAlive::text(b"PING", 10);
         /// `book` snapshots → BookLevel batches with the snapshot flag.
         Book = 1, "book", "full snapshot per asset; trusted after it (no sequence numbers)";
         /// `price_change` → BookLevel batches (absolute size, 0 removes).
@@ -20,6 +23,8 @@ stream_catalogues! {
     }
     /// RTDS stream catalogue (`Record.stream`).
     chainlink_rtds::STREAMS {
+        endpoint: Endpoint::wss("ws-live-data.polymarket.com", "/");
+        keep_alive: KeepAlive::text(b"PING", 5);
         /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
         Chainlink = 1, "chainlink", "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts";
         /// `crypto_prices_twap_thirty` → IndexPrice (price_type 3).
@@ -31,6 +36,8 @@ stream_catalogues! {
     }
     /// Binance stream catalogue (`Record.stream`), shared by spot and futures.
     binance::FUTURES_STREAMS {
+        // The server pings every 20 s; the transport answers with pongs.
+        keep_alive: KeepAlive::ServerPings;
         /// `@trade` → Trade (`t` contiguous).
         Trade = 1, "trade", "trades; t +1";
         /// `@aggTrade` → Trade (`a` contiguous).
@@ -52,6 +59,9 @@ stream_catalogues! {
     }
     /// Coinbase stream catalogue (`Record.stream`).
     coinbase::STREAMS {
+        endpoint: Endpoint::wss("ws-feed.exchange.coinbase.com", "/");
+        // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
+        keep_alive: KeepAlive::ws_ping(30);
         /// Exchange `ticker` → TopOfBook.
         Ticker = 1, "ticker", "best bid/ask (+sizes since 2022); sequence";
         /// Exchange `matches` → Trade.
@@ -71,6 +81,8 @@ stream_catalogues! {
     }
     /// OKX stream catalogue (`Record.stream`).
     okx::STREAMS {
+        endpoint: Endpoint { host: "ws.okx.com", port: 8443, path: "/ws/v5/public" };
+        keep_alive: KeepAlive::text(b"ping", 25);
         /// `books*` → BookLevel batches (seqId chain + checksum).
         Books = 1, "books", "snapshot + updates; prevSeqId == last seqId; CRC32 checksum";
         /// `bbo-tbt` → TopOfBook.
@@ -92,6 +104,8 @@ stream_catalogues! {
     }
     /// Kraken stream catalogue (`Record.stream`).
     kraken::STREAMS {
+        endpoint: Endpoint::wss("ws.kraken.com", "/v2");
+        keep_alive: KeepAlive::text(br#"{"method":"ping"}"#, 30);
         /// `book` → BookLevel batches (checksum).
         Book = 1, "book", "snapshot + updates; CRC32 over top 10 after truncating to depth";
         /// `trade` → Trade.
@@ -103,6 +117,7 @@ stream_catalogues! {
     }
     /// Bybit stream catalogue (`Record.stream`).
     bybit::STREAMS {
+        keep_alive: KeepAlive::text(br#"{"op":"ping"}"#, 20);
         /// `orderbook.*` → BookLevel batches (`u` +1).
         Orderbook = 1, "orderbook", "snapshot + delta; u +1, any snapshot resets";
         /// `publicTrade` → Trade.
@@ -114,6 +129,9 @@ stream_catalogues! {
     }
     /// Gemini stream catalogue (`Record.stream`).
     gemini::STREAMS {
+        endpoint: Endpoint::wss("api.gemini.com", "/v2/marketdata");
+        // The server sends heartbeats every ~5 s.
+        keep_alive: KeepAlive::ServerPings;
         /// v2 `l2_updates` → BookLevel batches.
         L2 = 1, "l2", "first message per symbol = full book; no sequence";
         /// v2 `trade` → Trade.
@@ -127,6 +145,8 @@ stream_catalogues! {
     }
     /// Bitstamp stream catalogue (`Record.stream`).
     bitstamp::STREAMS {
+        endpoint: Endpoint::wss("ws.bitstamp.net", "/");
+        keep_alive: KeepAlive::text(br#"{"event":"bts:heartbeat"}"#, 30);
         /// `live_trades` → Trade.
         LiveTrades = 1, "live_trades", "trades; id increasing";
         /// `diff_order_book` → BookLevel batches.
@@ -140,6 +160,9 @@ stream_catalogues! {
     }
     /// Deribit stream catalogue (`Record.stream`).
     deribit::STREAMS {
+        endpoint: Endpoint::wss("www.deribit.com", "/ws/api/v2");
+        // After `public/set_heartbeat`, the server sends test_requests the adapter answers.
+        keep_alive: KeepAlive::ServerPings;
         /// `book.*` → BookLevel batches.
         Book = 1, "book", "snapshot + changes; prev_change_id == last change_id";
         /// `trades.*` → Trade (+ Liquidation).
