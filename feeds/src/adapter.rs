@@ -52,6 +52,9 @@ pub enum ParseError {
     UnsupportedRest,
 }
 
+/// What handling a frame (or a REST body) returns.
+pub type Parsed = Result<(), ParseError>;
+
 /// Attaches a field name to a decimal conversion error.
 pub(crate) trait DecimalField<T> {
     /// Maps a [`DecimalError`] to [`ParseError::Decimal`] for `field`.
@@ -451,18 +454,13 @@ pub trait VenueAdapter: Send {
     /// [`ParseError`] when the frame is malformed, truncated or unknown; no record of a
     /// failing frame's book batch is emitted after the error, and continuity state is unchanged
     /// unless documented by the venue.
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError>;
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed;
 
     /// Consumes the body of a REST request the adapter asked for.
     ///
     /// # Errors
     /// [`ParseError`] when the body is malformed; the adapter re-queues the fetch.
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let _ = (request, body, ctx);
         Err(ParseError::UnsupportedRest)
     }

@@ -20,8 +20,8 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
-    StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, RestKind,
+    RestRequest, StreamDesc, VenueAdapter,
 };
 use crate::continuity::{
     BinanceDepthSync, BinanceMarket, DepthVerdict, SeqCheck, SeqTracker, SnapshotVerdict, SyncMode,
@@ -180,12 +180,7 @@ impl Binance {
         book.events.clear();
     }
 
-    fn depth_update(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn depth_update(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Depth as u8;
         ctx.count_message(stream, len);
         let symbol = d.symbol.ok_or(ParseError::Missing("s"))?;
@@ -263,12 +258,7 @@ impl Binance {
     }
 
     /// Applies a REST snapshot body for `instrument`.
-    fn snapshot(
-        &mut self,
-        body: &[u8],
-        instrument: u32,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn snapshot(&mut self, body: &[u8], instrument: u32, ctx: &mut Ctx<'_>) -> Parsed {
         let RestSnapshot { lid, bids, asks } = RestSnapshot::parse_exact(body)?;
         self.snapshot_parts(
             lid.ok_or(ParseError::Missing("lastUpdateId"))?,
@@ -288,7 +278,7 @@ impl Binance {
         asks: Option<&[u8]>,
         instrument: u32,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::DepthSnapshot as u8;
         let lid = parse_u64(lid).field("lastUpdateId")?;
         self.scratch.clear();
@@ -516,7 +506,7 @@ impl VenueAdapter for Binance {
         KEEP_ALIVE
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let mut j = Lexer::new(frame);
         j.begin_object()?;
         // Combined-stream wrapper {"stream":…,"data":{…}} (tardis adds "generated").
@@ -561,12 +551,7 @@ impl VenueAdapter for Binance {
         self.event(payload, stream_name, frame.len(), ctx)
     }
 
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         self.rest(request, body, ctx)
     }
 
@@ -583,7 +568,7 @@ impl Binance {
         stream_name: Option<&[u8]>,
         len: usize,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let d = data(payload)?;
         self.event_data(&d, stream_name, len, ctx)
     }
@@ -595,7 +580,7 @@ impl Binance {
         stream_name: Option<&[u8]>,
         len: usize,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let frame_len = len;
         if let Some(lid) = d.last_update_id {
             // A REST depth snapshot (or tardis' wrapper around one).
@@ -700,12 +685,7 @@ impl Binance {
         }
     }
 
-    fn mark_price(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn mark_price(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::MarkPrice as u8;
         ctx.count_message(stream, len);
         let symbol = d.symbol.ok_or(ParseError::Missing("s"))?;
@@ -756,12 +736,7 @@ impl Binance {
         Ok(())
     }
 
-    fn force_order(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn force_order(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::ForceOrder as u8;
         ctx.count_message(stream, len);
         let o = data(d.order.ok_or(ParseError::Missing("o"))?)?;
@@ -787,12 +762,7 @@ impl Binance {
         Ok(())
     }
 
-    fn rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         match request.kind {
             RestKind::BookSnapshot => {
                 ctx.count_message(Stream::DepthSnapshot as u8, body.len());

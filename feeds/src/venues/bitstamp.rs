@@ -14,7 +14,7 @@
 use ringbolt_bus::{Record, Side, Trade, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Outgoing, ParseError, RestKind, RestRequest, VenueAdapter,
+    Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, RestKind, RestRequest, VenueAdapter,
 };
 use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
@@ -81,14 +81,7 @@ impl Bitstamp {
         }
     }
 
-    fn levels(
-        &mut self,
-        d: &Data<'_>,
-        stream: u8,
-        id: u32,
-        ts: i64,
-        seq: u64,
-    ) -> Result<(), ParseError> {
+    fn levels(&mut self, d: &Data<'_>, stream: u8, id: u32, ts: i64, seq: u64) -> Parsed {
         collect_pairs(
             &mut self.scratch,
             VENUE,
@@ -110,7 +103,7 @@ impl Bitstamp {
         ts: i64,
         micro: u64,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         self.levels(d, stream, id, ts, micro)?;
         let empty = empty_snapshot(VENUE, stream, id, ts, micro);
         flush_batch(ctx, &mut self.scratch, true, empty);
@@ -132,7 +125,7 @@ impl Bitstamp {
         self.books.len() - 1
     }
 
-    fn diff(&mut self, pair: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn diff(&mut self, pair: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::DiffOrderBook as u8;
         let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
             .field("microtimestamp")?;
@@ -177,7 +170,7 @@ impl Bitstamp {
         Ok(())
     }
 
-    fn snapshot(&mut self, body: &[u8], id: u32, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn snapshot(&mut self, body: &[u8], id: u32, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::OrderBookRest as u8;
         let d = data(body)?;
         let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
@@ -223,7 +216,7 @@ impl VenueAdapter for Bitstamp {
 
     subscriptions!(subs, "bts:subscribe", "bts:unsubscribe");
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let Envelope {
             event,
             channel,
@@ -295,12 +288,7 @@ impl VenueAdapter for Bitstamp {
         }
     }
 
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         ctx.count_message(Stream::OrderBookRest as u8, body.len());
         self.snapshot(body, request.instrument, ctx)
     }

@@ -18,7 +18,7 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
@@ -99,7 +99,7 @@ impl Bybit {
         ts: i64,
         data: &[u8],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::Orderbook as u8;
         let BookData { s, b, a, u } = BookData::parse(data)?;
         let symbol = s.ok_or(ParseError::Missing("s"))?;
@@ -179,7 +179,7 @@ impl Bybit {
         Ok(())
     }
 
-    fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::PublicTrade as u8;
         let mut rows = Lexer::new(data);
         rows.begin_array()?;
@@ -204,9 +204,9 @@ impl Bybit {
         Ok(())
     }
 
-    fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Liquidation as u8;
-        let one = |raw: &[u8], ctx: &mut Ctx<'_>| -> Result<(), ParseError> {
+        let one = |raw: &[u8], ctx: &mut Ctx<'_>| -> Parsed {
             let r = Fields::parse(raw)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
@@ -234,13 +234,7 @@ impl Bybit {
         }
     }
 
-    fn tickers(
-        &mut self,
-        ts: i64,
-        cs: Option<&[u8]>,
-        data: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn tickers(&mut self, ts: i64, cs: Option<&[u8]>, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Tickers as u8;
         let r = Fields::parse(data)?;
         let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("symbol"))?)
@@ -400,7 +394,7 @@ impl VenueAdapter for Bybit {
         KEEP_ALIVE
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let Envelope {
             topic,
             kind,

@@ -19,7 +19,7 @@ use ringbolt_bus::{
     FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
 };
 
-use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
@@ -119,7 +119,7 @@ impl VenueAdapter for ChainlinkRtds {
 
     subscriptions!(sub_frame, "subscribe", "unsubscribe");
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let trimmed = frame.trim_ascii();
         if trimmed.is_empty() || trimmed.eq_ignore_ascii_case(b"pong") {
             ctx.count_message(0, frame.len());

@@ -15,7 +15,7 @@
 
 use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
@@ -156,7 +156,7 @@ impl Coinbase {
         seq: u64,
         baseline: bool,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let price = parse_e8(price).field("price")?;
         let size = parse_e8(size).field("size")?;
         let maker = side_of(maker_side).ok_or(ParseError::Invalid("side"))?;
@@ -193,7 +193,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn exchange(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn exchange(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let kind = req(m.kind, "type")?;
         let seq = m
             .sequence
@@ -288,7 +288,7 @@ impl Coinbase {
         }
     }
 
-    fn advanced(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn advanced(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let channel = req(m.channel, "channel")?;
         let ts = ts_of(m.timestamp)?;
         let seq = m
@@ -358,13 +358,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_level2(
-        &mut self,
-        ev: &[u8],
-        ts: i64,
-        seq: u64,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn adv_level2(&mut self, ev: &[u8], ts: i64, seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvLevel2 as u8;
         let L2Event {
             kind,
@@ -408,13 +402,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_tickers(
-        &mut self,
-        ev: &[u8],
-        ts: i64,
-        seq: u64,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn adv_tickers(&mut self, ev: &[u8], ts: i64, seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvTicker as u8;
         let mut j = Lexer::new(ev);
         j.begin_object()?;
@@ -446,7 +434,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_trades(&mut self, ev: &[u8], seq: u64, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn adv_trades(&mut self, ev: &[u8], seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvMarketTrades as u8;
         let mut j = Lexer::new(ev);
         j.begin_object()?;
@@ -482,7 +470,7 @@ fn changes(
     stream: u8,
     id: u32,
     ts: i64,
-) -> Result<(), ParseError> {
+) -> Parsed {
     let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
@@ -513,7 +501,7 @@ impl VenueAdapter for Coinbase {
         3_000_000_000
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let m = Msg::parse_exact(frame)?;
         if m.channel.is_some() {
             self.advanced(&m, frame.len(), ctx)

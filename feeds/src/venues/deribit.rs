@@ -16,7 +16,7 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
@@ -92,7 +92,7 @@ impl Deribit {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Book as u8;
         let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
         let change = d.change_id.map(parse_u64).transpose().field("change_id")?;
@@ -200,7 +200,7 @@ impl Deribit {
         Ok(())
     }
 
-    fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
         let mut rows = Lexer::new(raw);
         rows.begin_array()?;
@@ -270,7 +270,7 @@ impl VenueAdapter for Deribit {
     subscriptions!(rpc, "public/subscribe", "public/unsubscribe");
 
     #[allow(clippy::too_many_lines)]
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let Envelope {
             method,
             params,

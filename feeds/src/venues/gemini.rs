@@ -13,7 +13,7 @@
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
@@ -120,7 +120,7 @@ fn msg(raw: &[u8]) -> Result<Msg<'_>, ParseError> {
 }
 
 impl Gemini {
-    fn l2(&mut self, m: &Msg<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn l2(&mut self, m: &Msg<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::L2 as u8;
         let symbol = req(m.symbol, "symbol")?;
         let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
@@ -160,7 +160,7 @@ impl Gemini {
         Ok(())
     }
 
-    fn fast(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn fast(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let symbol = req(m.s, "s")?;
         // `E` is in nanoseconds on the fast API.
         let ts = m
@@ -240,7 +240,7 @@ impl VenueAdapter for Gemini {
 
     subscriptions!(sub, "subscribe", "unsubscribe");
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let m = msg(frame)?;
         match m.kind {
             Some(b"l2_updates") => {

@@ -16,7 +16,7 @@
 
 use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
@@ -199,7 +199,7 @@ impl Kraken {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let V2Envelope {
             channel,
             kind,
@@ -308,7 +308,7 @@ impl Kraken {
         Ok(())
     }
 
-    fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         // [channelID, payload…, channelName, pair]: collect the elements first.
         let mut j = Lexer::new(frame);
         j.begin_array()?;
@@ -349,7 +349,7 @@ impl Kraken {
         pair: &[u8],
         payloads: &[&[u8]],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::Book as u8;
         ctx.count_message(stream, frame.len());
         let depth = name
@@ -425,12 +425,7 @@ impl Kraken {
     }
 
     /// A v1 `trade` message: `[price, volume, time, side, …]` rows.
-    fn v1_trade(
-        payload: &[u8],
-        pair: &[u8],
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn v1_trade(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trade as u8;
         ctx.count_message(stream, len);
         let Some(id) = ctx.resolve(VENUE, stream, pair) else {
@@ -455,12 +450,7 @@ impl Kraken {
     }
 
     /// A v1 `spread` message: `[bid, ask, time, bidVolume, askVolume]`.
-    fn v1_spread(
-        payload: &[u8],
-        pair: &[u8],
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn v1_spread(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Spread as u8;
         ctx.count_message(stream, len);
         let mut l = Lexer::new(payload);
@@ -487,12 +477,7 @@ impl Kraken {
     }
 
     /// A v1 `ticker` message: best ask `a` and bid `b` as `[price, wholeLotVolume, lotVolume]`.
-    fn v1_ticker(
-        payload: &[u8],
-        pair: &[u8],
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn v1_ticker(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Ticker as u8;
         ctx.count_message(stream, len);
         let mut o = Lexer::new(payload);
@@ -576,7 +561,7 @@ impl VenueAdapter for Kraken {
 
     subscriptions!(v2_requests, "subscribe", "unsubscribe");
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         match Lexer::new(frame).kind()? {
             ValueKind::Array => self.v1(frame, ctx),
             ValueKind::Object => {

@@ -173,7 +173,7 @@ use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Venue,
 };
 
-use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{DecimalError, parse_e8};
 use crate::json::Lexer;
@@ -317,7 +317,7 @@ pub(crate) fn collect_pairs(
     sides: [(Option<&[u8]>, Side); 2],
     exchange_ts_ns: i64,
     venue_seq: u64,
-) -> Result<(), ParseError> {
+) -> Parsed {
     scratch.clear();
     for (raw, side) in sides {
         if let Some(raw) = raw {
@@ -361,10 +361,7 @@ impl<'a> TextLevel<'a> {
 
 /// Calls `f` for every `[price, size, …]` element of a JSON array, with both values converted
 /// to 1e-8 fixed point in the same pass that lexes them.
-pub(crate) fn for_each_pair<'a>(
-    raw: &'a [u8],
-    f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
+pub(crate) fn for_each_pair<'a>(raw: &'a [u8], f: impl FnMut(TextLevel<'a>) -> Parsed) -> Parsed {
     for_each_pair_at(&mut Lexer::new(raw), f)
 }
 
@@ -372,8 +369,8 @@ pub(crate) fn for_each_pair<'a>(
 /// scanned first).
 pub(crate) fn for_each_pair_at<'a>(
     j: &mut Lexer<'a>,
-    mut f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
+    mut f: impl FnMut(TextLevel<'a>) -> Parsed,
+) -> Parsed {
     j.begin_array()?;
     while j.next_element()? {
         j.begin_array()?;
@@ -399,8 +396,8 @@ pub(crate) fn for_each_obj_level<'a>(
     raw: &'a [u8],
     price_key: &[u8],
     size_key: &[u8],
-    mut f: impl FnMut(TextLevel<'a>) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
+    mut f: impl FnMut(TextLevel<'a>) -> Parsed,
+) -> Parsed {
     let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
@@ -455,7 +452,7 @@ pub(crate) fn push_level(
     size: &[u8],
     exchange_ts_ns: i64,
     venue_seq: u64,
-) -> Result<(), ParseError> {
+) -> Parsed {
     let body = level(
         side,
         parse_e8(price).field("price")?,

@@ -20,7 +20,7 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
@@ -205,7 +205,7 @@ impl Okx {
         r: &Row<'_>,
         frame: &[u8],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::Books as u8;
         let ts = ts_ns(r.ts)?;
         let seq = r.seq.map(parse_i64).transpose().field("seqId")?;
@@ -323,7 +323,7 @@ impl Okx {
         r: &Row<'_>,
         frame: &[u8],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let s = stream as u8;
         match stream {
             Stream::Books => {
@@ -421,7 +421,7 @@ impl Okx {
     }
 
     /// A `liquidation-orders` row: one Liquidation per entry of its `details`.
-    fn liquidations(symbol: &[u8], r: &Row<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn liquidations(symbol: &[u8], r: &Row<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let s = Stream::Liquidations as u8;
         let details = req(r.details, "details")?;
         let mut d = Lexer::new(details);
@@ -450,7 +450,7 @@ impl VenueAdapter for Okx {
     subscriptions!(op, "subscribe", "unsubscribe");
 
     #[allow(clippy::too_many_lines)]
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         if frame.trim_ascii() == b"pong" {
             ctx.count_message(0, frame.len());
             return Ok(());
