@@ -60,9 +60,8 @@ fn assert_no_allocation(
         let ep = Endpoint {
             host: host.into(),
             port: addr.port(),
-            tls: tls.map(|pki| {
-                client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[]).unwrap()
-            }),
+            tls: tls
+                .map(|pki| client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[]).unwrap()),
         };
         let n = WARMUP + MEASURED;
         let opts = WsOptions {
