@@ -24,7 +24,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts, side_of, text_frame};
+use crate::venues::{collect_pairs, flush_levels, opt_ts, side_of, text_frame};
 
 const VENUE: Venue = Venue::Bybit;
 
@@ -170,12 +170,7 @@ impl Bybit {
                 _ => {}
             }
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, u),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, u);
         Ok(())
     }
 

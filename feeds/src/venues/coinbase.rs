@@ -21,8 +21,8 @@ use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::iso8601_ns;
 use crate::venues::{
-    array_scalars, empty_snapshot, flush_batch, for_each_pair, opposite, opt_e8, opt_ts,
-    push_level, push_parsed, req, side_of, text_frame,
+    array_scalars, flush_levels, for_each_pair, opposite, opt_e8, opt_ts, push_level, push_parsed,
+    req, side_of, text_frame,
 };
 
 const VENUE: Venue = Venue::Coinbase;
@@ -114,12 +114,7 @@ impl Coinbase {
             self.scratch.clear();
             return;
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, seq),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
     }
 
     fn product(&mut self, instrument: u32, symbol: &[u8]) -> &mut Product {

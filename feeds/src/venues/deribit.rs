@@ -21,7 +21,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, opt_ts, push_level, req, side_of};
+use crate::venues::{flush_levels, opt_ts, push_level, req, side_of};
 
 const VENUE: Venue = Venue::Deribit;
 
@@ -191,12 +191,7 @@ impl Deribit {
             }
         }
         book.last_change = change.or(book.last_change);
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, seq),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
         Ok(())
     }
 

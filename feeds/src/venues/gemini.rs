@@ -19,7 +19,7 @@ use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::{
-    collect_pairs, empty_snapshot, flush_batch, opt_ts, push_level, req, side_of, text_frame,
+    collect_pairs, flush_batch, flush_levels, opt_ts, push_level, req, side_of, text_frame,
 };
 
 const VENUE: Venue = Venue::Gemini;
@@ -151,12 +151,7 @@ impl Gemini {
             self.have_snapshot.push(id);
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, 0, 0),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, 0, 0);
         Ok(())
     }
 

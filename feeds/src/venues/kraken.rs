@@ -22,7 +22,7 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
-use crate::venues::{array_scalars, empty_snapshot, flush_batch, opt_ts, side_of};
+use crate::venues::{array_scalars, flush_levels, opt_ts, side_of};
 
 const VENUE: Venue = Venue::Kraken;
 /// Book depth subscribed on v2 (the checksum covers the top 10).
@@ -177,12 +177,7 @@ impl Kraken {
             .map(|r| r.exchange_ts_ns)
             .max()
             .unwrap_or(0);
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, 0),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, 0);
     }
 
     fn trade_gap(&mut self, id: u32, trade_id: u64, ctx: &mut Ctx<'_>) {
@@ -332,11 +327,17 @@ impl Kraken {
             return self.v1_book(frame, name, pair, payloads, ctx);
         }
         let payload = payloads.first().copied().unwrap_or(b"");
-        match name {
-            b"trade" => Self::v1_trade(payload, pair, frame.len(), ctx),
-            b"spread" => Self::v1_spread(payload, pair, frame.len(), ctx),
-            b"ticker" => Self::v1_ticker(payload, pair, frame.len(), ctx),
-            _ => Err(ParseError::Unknown),
+        let stream = match name {
+            b"trade" => Stream::Trade,
+            b"spread" => Stream::Spread,
+            b"ticker" => Stream::Ticker,
+            _ => return Err(ParseError::Unknown),
+        };
+        ctx.count_message(stream as u8, frame.len());
+        match stream {
+            Stream::Trade => Self::v1_trade(payload, pair, ctx),
+            Stream::Spread => Self::v1_spread(payload, pair, ctx),
+            _ => Self::v1_ticker(payload, pair, ctx),
         }
     }
 
@@ -425,9 +426,8 @@ impl Kraken {
     }
 
     /// A v1 `trade` message: `[price, volume, time, side, …]` rows.
-    fn v1_trade(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
+    fn v1_trade(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trade as u8;
-        ctx.count_message(stream, len);
         let Some(id) = ctx.resolve(VENUE, stream, pair) else {
             return Ok(());
         };
@@ -450,9 +450,8 @@ impl Kraken {
     }
 
     /// A v1 `spread` message: `[bid, ask, time, bidVolume, askVolume]`.
-    fn v1_spread(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
+    fn v1_spread(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Spread as u8;
-        ctx.count_message(stream, len);
         let mut l = Lexer::new(payload);
         l.begin_array()?;
         let mut f: [&[u8]; 5] = [b""; 5];
@@ -477,9 +476,8 @@ impl Kraken {
     }
 
     /// A v1 `ticker` message: best ask `a` and bid `b` as `[price, wholeLotVolume, lotVolume]`.
-    fn v1_ticker(payload: &[u8], pair: &[u8], len: usize, ctx: &mut Ctx<'_>) -> Parsed {
+    fn v1_ticker(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Ticker as u8;
-        ctx.count_message(stream, len);
         let mut o = Lexer::new(payload);
         o.begin_object()?;
         let (mut a, mut b) = (None, None);

@@ -498,6 +498,23 @@ pub(crate) fn flush_batch(
     scratch.clear();
 }
 
+/// [`flush_batch`] with the empty-snapshot record of `instrument` (see [`empty_snapshot`]).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn flush_levels(
+    ctx: &mut Ctx<'_>,
+    scratch: &mut Vec<Record>,
+    snapshot: bool,
+    venue: Venue,
+    stream: u8,
+    instrument: u32,
+    ts: i64,
+    seq: u64,
+) {
+    let empty = empty_snapshot(venue, stream, instrument, ts, seq);
+    flush_batch(ctx, scratch, snapshot, empty);
+}
+
 /// The record emitted for an empty snapshot of `instrument`.
 pub(crate) fn empty_snapshot(
     venue: Venue,

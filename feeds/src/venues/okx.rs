@@ -26,9 +26,7 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{
-    empty_snapshot, flush_batch, opt_e8, opt_ts, push_parsed, req, side_of, text_frame,
-};
+use crate::venues::{flush_levels, opt_e8, opt_ts, push_parsed, req, side_of, text_frame};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
@@ -303,11 +301,15 @@ impl Okx {
             book.synced = true;
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
-        flush_batch(
+        flush_levels(
             ctx,
             &mut self.scratch,
             snapshot,
-            empty_snapshot(VENUE, stream, id, ts, venue_seq),
+            VENUE,
+            stream,
+            id,
+            ts,
+            venue_seq,
         );
         Ok(())
     }
