@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use arrow_array::Array;
@@ -18,11 +18,12 @@ use ringbolt_archive::report::{list_parts, summarize};
 use ringbolt_archive::synth::Synth;
 use ringbolt_archive::{ArchiveConfig, ArchiveError, Archiver};
 use ringbolt_bus::{Publisher, Record, Segment, SegmentConfig, now_ns};
+use ringbolt_testkit::process::{Reaper, child_test, env_u64, wait_for};
 
 const ROLE: &str = "RB_ARCHIVE_CHILD";
 
 fn unique(name: &str) -> String {
-    format!("rb-archive-test-{}-{name}", std::process::id())
+    ringbolt_testkit::fs::unique("rb-archive-test", name)
 }
 
 /// Unlinks a test segment when the test ends, however it ends (the producer children are killed,
@@ -36,56 +37,15 @@ impl Drop for ShmCleanup {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(name));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn env_u64(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    ringbolt_testkit::fs::tempdir("rb-archive-test", name)
 }
 
 fn spawn(role: &str, vars: &[(&str, String)]) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let mut command = child_test(ROLE, role);
     for (k, v) in vars {
         command.env(k, v);
     }
     command.spawn().unwrap()
-}
-
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(path: &Path, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The child roles. A no-op when run as a normal test.

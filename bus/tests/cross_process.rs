@@ -2,13 +2,14 @@
 //! re-executed with `RB_BUS_CHILD` set), the consumer in the test process.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use ringbolt_bus::{
     BookLevel, BusError, Consumer, Poll, Publisher, Record, Segment, SegmentConfig, Side, Start,
     Startup, Venue, WaitStrategy,
 };
+use ringbolt_testkit::process::child_test;
 
 const ROLE: &str = "RB_BUS_CHILD";
 
@@ -49,24 +50,12 @@ fn check(record: &Record) -> (u64, u64) {
 }
 
 fn unique(name: &str) -> String {
-    format!("rb-test-{}-{name}", std::process::id())
+    ringbolt_testkit::fs::unique("rb-test", name)
 }
 
 fn spawn(role: &str, segment: &str, extra: &[(&str, String)]) -> Child {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut command = Command::new(exe);
-    command
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env("RB_BUS_SEGMENT", segment)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let mut command = child_test(ROLE, role);
+    command.env("RB_BUS_SEGMENT", segment);
     for (key, value) in extra {
         command.env(key, value);
     }
@@ -74,10 +63,7 @@ fn spawn(role: &str, segment: &str, extra: &[(&str, String)]) -> Child {
 }
 
 fn env_u64(key: &str) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    ringbolt_testkit::process::env_u64(key, 0)
 }
 
 /// Entry point of the child processes. Without `RB_BUS_CHILD` it does nothing.

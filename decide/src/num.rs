@@ -5,6 +5,40 @@
 
 use ringbolt_bus::{PRICE_SCALE, SIZE_SCALE, VALUE_E18_SCALE};
 
+/// Hart/West numerator coefficients of the tail, highest power first.
+const NUMERATOR: [f64; 7] = [
+    3.526_249_659_989_11e-2,
+    0.700_383_064_443_688,
+    6.373_962_203_531_65,
+    33.912_866_078_383,
+    112.079_291_497_871,
+    221.213_596_169_931,
+    220.206_867_912_376,
+];
+
+/// Hart/West denominator coefficients of the tail, highest power first.
+const DENOMINATOR: [f64; 8] = [
+    8.838_834_764_831_84e-2,
+    1.755_667_163_182_64,
+    16.064_177_579_207,
+    86.780_732_202_946_1,
+    296.564_248_779_674,
+    637.333_633_378_831,
+    793.826_512_519_948,
+    440.413_735_824_752,
+];
+
+/// The polynomial with `coeffs` (highest power first) at `x`, by Horner's rule: the same
+/// multiply-then-add sequence as writing it out, so the result is bit-identical.
+#[inline]
+fn horner(x: f64, coeffs: &[f64]) -> f64 {
+    let mut acc = coeffs[0];
+    for c in &coeffs[1..] {
+        acc = acc * x + c;
+    }
+    acc
+}
+
 /// Standard normal cumulative distribution function Φ(x).
 #[must_use]
 pub fn norm_cdf(x: f64) -> f64 {
@@ -17,19 +51,8 @@ pub fn norm_cdf(x: f64) -> f64 {
     } else {
         let e = (-xa * xa / 2.0).exp();
         if xa < 7.071_067_811_865_47 {
-            let mut n = 3.526_249_659_989_11e-2 * xa + 0.700_383_064_443_688;
-            n = n * xa + 6.373_962_203_531_65;
-            n = n * xa + 33.912_866_078_383;
-            n = n * xa + 112.079_291_497_871;
-            n = n * xa + 221.213_596_169_931;
-            n = n * xa + 220.206_867_912_376;
-            let mut d = 8.838_834_764_831_84e-2 * xa + 1.755_667_163_182_64;
-            d = d * xa + 16.064_177_579_207;
-            d = d * xa + 86.780_732_202_946_1;
-            d = d * xa + 296.564_248_779_674;
-            d = d * xa + 637.333_633_378_831;
-            d = d * xa + 793.826_512_519_948;
-            d = d * xa + 440.413_735_824_752;
+            let n = horner(xa, &NUMERATOR);
+            let d = horner(xa, &DENOMINATOR);
             e * n / d
         } else {
             let mut b = xa + 0.65;

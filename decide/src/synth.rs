@@ -312,59 +312,76 @@ impl SynthStream {
         let s_now = self.ln_s.exp();
         // Reference venues.
         for v in 0..self.venues.len() {
-            let vs = self.venues[v].clone();
-            if vs.outage_until_ns > 0 && t >= vs.outage_until_ns {
-                self.venues[v].outage_until_ns = 0;
-                self.status(vs.venue, FeedState::Live, t + vs.latency_ns);
-            }
-            if self.venues[v].outage_until_ns > 0 {
-                continue;
-            }
-            if self.rng.chance(self.cfg.outage_per_s * dt) {
-                let secs = 3 + (self.rng.uniform() * 7.0) as i64;
-                self.venues[v].outage_until_ns = t + secs * NS;
-                self.status(vs.venue, FeedState::Stale, t + vs.latency_ns);
-                continue;
-            }
-            let mid = s_now * (1.0 + vs.basis);
-            if self.rng.chance(vs.quote_rate * dt) {
-                let bid = ((mid * (1.0 - vs.half_spread)) * 100.0).floor() / 100.0;
-                let ask = (((mid * (1.0 + vs.half_spread)) * 100.0).ceil() / 100.0).max(bid + 0.01);
-                let body = TopOfBook {
-                    bid_price: (bid * PRICE_SCALE as f64).round() as i64,
-                    bid_size: ((0.01 + 2.0 * self.rng.uniform()) * SIZE_SCALE as f64) as i64,
-                    ask_price: (ask * PRICE_SCALE as f64).round() as i64,
-                    ask_size: ((0.01 + 2.0 * self.rng.uniform()) * SIZE_SCALE as f64) as i64,
-                    reserved: [0; 48],
-                };
-                let rec = Record::new(vs.venue, 1, vs.instrument, &body);
-                self.push(rec, t, t + vs.latency_ns);
-            }
-            if self.rng.chance(vs.trade_rate * dt) {
-                let buy = self.rng.chance(0.5 + 0.35 * self.flow.tanh());
-                let px = mid
-                    * if buy {
-                        1.0 + vs.half_spread
-                    } else {
-                        1.0 - vs.half_spread
-                    };
-                let body = Trade {
-                    price: (px * 100.0).round() as i64 * (PRICE_SCALE / 100),
-                    size: ((-self.rng.uniform().max(1e-9).ln()) * 0.05 * SIZE_SCALE as f64) as i64
-                        + 1,
-                    trade_id: self.order,
-                    side: if buy {
-                        Side::Buy as u8
-                    } else {
-                        Side::Sell as u8
-                    },
-                    reserved: [0; 55],
-                };
-                let rec = Record::new(vs.venue, 2, vs.instrument, &body);
-                self.push(rec, t, t + vs.latency_ns);
-            }
+            self.step_venue(v, t, dt, s_now);
         }
         // Chainlink: one report per whole second, exact to 18 decimals.
+        self.step_chainlink(t, step_ns, s_now);
+        // Polymarket market maker: requotes with a lagged view of the price.
+        let lagged = self.price_lagged(100);
+        for k in 0..self.tokens.len() {
+            self.step_token(k, t, dt, sigma, lagged);
+        }
+        // Release everything received by now, in receive order.
+        self.release(t);
+    }
+
+    /// Reference venue `v` at `t`: outages, quotes and trades around `s_now`.
+    fn step_venue(&mut self, v: usize, t: i64, dt: f64, s_now: f64) {
+        let vs = self.venues[v].clone();
+        if vs.outage_until_ns > 0 && t >= vs.outage_until_ns {
+            self.venues[v].outage_until_ns = 0;
+            self.status(vs.venue, FeedState::Live, t + vs.latency_ns);
+        }
+        if self.venues[v].outage_until_ns > 0 {
+            return;
+        }
+        if self.rng.chance(self.cfg.outage_per_s * dt) {
+            let secs = 3 + (self.rng.uniform() * 7.0) as i64;
+            self.venues[v].outage_until_ns = t + secs * NS;
+            self.status(vs.venue, FeedState::Stale, t + vs.latency_ns);
+            return;
+        }
+        let mid = s_now * (1.0 + vs.basis);
+        if self.rng.chance(vs.quote_rate * dt) {
+            let bid = ((mid * (1.0 - vs.half_spread)) * 100.0).floor() / 100.0;
+            let ask = (((mid * (1.0 + vs.half_spread)) * 100.0).ceil() / 100.0).max(bid + 0.01);
+            let body = TopOfBook {
+                bid_price: (bid * PRICE_SCALE as f64).round() as i64,
+                bid_size: ((0.01 + 2.0 * self.rng.uniform()) * SIZE_SCALE as f64) as i64,
+                ask_price: (ask * PRICE_SCALE as f64).round() as i64,
+                ask_size: ((0.01 + 2.0 * self.rng.uniform()) * SIZE_SCALE as f64) as i64,
+                reserved: [0; 48],
+            };
+            let rec = Record::new(vs.venue, 1, vs.instrument, &body);
+            self.push(rec, t, t + vs.latency_ns);
+        }
+        if self.rng.chance(vs.trade_rate * dt) {
+            let buy = self.rng.chance(0.5 + 0.35 * self.flow.tanh());
+            let px = mid
+                * if buy {
+                    1.0 + vs.half_spread
+                } else {
+                    1.0 - vs.half_spread
+                };
+            let body = Trade {
+                price: (px * 100.0).round() as i64 * (PRICE_SCALE / 100),
+                size: ((-self.rng.uniform().max(1e-9).ln()) * 0.05 * SIZE_SCALE as f64) as i64 + 1,
+                trade_id: self.order,
+                side: if buy {
+                    Side::Buy as u8
+                } else {
+                    Side::Sell as u8
+                },
+                reserved: [0; 55],
+            };
+            let rec = Record::new(vs.venue, 2, vs.instrument, &body);
+            self.push(rec, t, t + vs.latency_ns);
+        }
+    }
+
+    /// The Chainlink report of the second that starts within this step, and the strike / token
+    /// bookkeeping of a window that starts with it.
+    fn step_chainlink(&mut self, t: i64, step_ns: i64, s_now: f64) {
         let sec = t.div_euclid(NS);
         if sec != self.last_second && t % NS < step_ns {
             self.last_second = sec;
@@ -393,94 +410,94 @@ impl SynthStream {
                 }
             }
         }
-        // Polymarket market maker: requotes with a lagged view of the price.
-        let lagged = self.price_lagged(100);
-        for k in 0..self.tokens.len() {
-            let (start, ids, strike) = self.tokens[k];
-            let current = t >= start * NS && t < (start + WINDOW_S) * NS;
-            let rate = if current { 4.0 } else { 0.5 } * self.cfg.intensity.min(4.0);
-            if t >= (start + WINDOW_S) * NS {
-                continue;
-            }
-            if !self.rng.chance(rate * dt) {
-                continue;
-            }
-            let tau = ((start + WINDOW_S) * NS - t) as f64 / NS as f64;
-            let fair = if strike > 0.0 && current {
-                lognormal_up_probability(lagged, strike, sigma * 1.1, tau.min(300.0))
-            } else {
-                0.5
-            };
-            for (o, id) in ids.iter().enumerate() {
-                let f = if o == 0 { fair } else { 1.0 - fair };
-                let f = (f + 0.01 * self.rng.normal()).clamp(0.02, 0.98);
-                let half = 0.01 + 0.01 * (self.rng.uniform() * 2.0).floor();
-                let bid_c = ((f - half) * 100.0).floor().clamp(1.0, 97.0) as i64;
-                let ask_c = (((f + half) * 100.0).ceil() as i64).clamp(bid_c + 1, 99);
-                let recv = t + 30_000_000;
-                if self.rng.chance(0.25) && bid_c > 1 {
-                    // A single-level delta (price_change): resize the best bid.
-                    let body = BookLevel {
-                        price: bid_c * (PRICE_SCALE / 100),
-                        size: ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64
-                            * (SIZE_SCALE / 100),
-                        side: Side::Buy as u8,
-                        reserved: [0; 63],
-                    };
-                    self.push(Record::new(Venue::Polymarket, 1, *id, &body), t, recv);
-                    continue;
-                }
-                let mut levels = [(0u8, 0i64, 0i64); 6];
-                for j in 0..3 {
-                    let sz =
-                        ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100);
-                    levels[j] = (Side::Buy as u8, (bid_c - j as i64).max(1), sz);
-                    let sz =
-                        ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100);
-                    levels[3 + j] = (Side::Sell as u8, (ask_c + j as i64).min(99), sz);
-                }
-                for (j, (side, cents, size)) in levels.iter().enumerate() {
-                    let mut flags = FLAG_SNAPSHOT;
-                    if j == 0 {
-                        flags |= FLAG_BATCH_BEGIN;
-                    }
-                    if j == levels.len() - 1 {
-                        flags |= FLAG_BATCH_END;
-                    }
-                    let body = BookLevel {
-                        price: cents * (PRICE_SCALE / 100),
-                        size: *size,
-                        side: *side,
-                        reserved: [0; 63],
-                    };
-                    let mut rec = Record::new(Venue::Polymarket, 1, *id, &body);
-                    rec.flags = flags;
-                    self.push(rec, t, recv);
-                }
-            }
-            if current && self.rng.chance(0.3) {
-                let o = usize::from(self.rng.chance(0.5));
-                let p = if o == 0 { fair } else { 1.0 - fair };
-                let cents = ((p * 100.0).round() as i64).clamp(1, 99);
-                let body = Trade {
-                    price: cents * (PRICE_SCALE / 100),
-                    size: ((5.0 + 50.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100),
-                    trade_id: 0,
-                    side: if self.rng.chance(0.5) {
-                        Side::Buy as u8
-                    } else {
-                        Side::Sell as u8
-                    },
-                    reserved: [0; 55],
+    }
+
+    /// The market maker's requote of token pair `k` (and a trade print) at `t`.
+    fn step_token(&mut self, k: usize, t: i64, dt: f64, sigma: f64, lagged: f64) {
+        let (start, ids, strike) = self.tokens[k];
+        let current = t >= start * NS && t < (start + WINDOW_S) * NS;
+        let rate = if current { 4.0 } else { 0.5 } * self.cfg.intensity.min(4.0);
+        if t >= (start + WINDOW_S) * NS {
+            return;
+        }
+        if !self.rng.chance(rate * dt) {
+            return;
+        }
+        let tau = ((start + WINDOW_S) * NS - t) as f64 / NS as f64;
+        let fair = if strike > 0.0 && current {
+            lognormal_up_probability(lagged, strike, sigma * 1.1, tau.min(300.0))
+        } else {
+            0.5
+        };
+        for (o, id) in ids.iter().enumerate() {
+            let f = if o == 0 { fair } else { 1.0 - fair };
+            let f = (f + 0.01 * self.rng.normal()).clamp(0.02, 0.98);
+            let half = 0.01 + 0.01 * (self.rng.uniform() * 2.0).floor();
+            let bid_c = ((f - half) * 100.0).floor().clamp(1.0, 97.0) as i64;
+            let ask_c = (((f + half) * 100.0).ceil() as i64).clamp(bid_c + 1, 99);
+            let recv = t + 30_000_000;
+            if self.rng.chance(0.25) && bid_c > 1 {
+                // A single-level delta (price_change): resize the best bid.
+                let body = BookLevel {
+                    price: bid_c * (PRICE_SCALE / 100),
+                    size: ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100),
+                    side: Side::Buy as u8,
+                    reserved: [0; 63],
                 };
-                self.push(
-                    Record::new(Venue::Polymarket, 2, ids[o], &body),
-                    t,
-                    t + 30_000_000,
-                );
+                self.push(Record::new(Venue::Polymarket, 1, *id, &body), t, recv);
+                continue;
+            }
+            let mut levels = [(0u8, 0i64, 0i64); 6];
+            for j in 0..3 {
+                let sz = ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100);
+                levels[j] = (Side::Buy as u8, (bid_c - j as i64).max(1), sz);
+                let sz = ((20.0 + 300.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100);
+                levels[3 + j] = (Side::Sell as u8, (ask_c + j as i64).min(99), sz);
+            }
+            for (j, (side, cents, size)) in levels.iter().enumerate() {
+                let mut flags = FLAG_SNAPSHOT;
+                if j == 0 {
+                    flags |= FLAG_BATCH_BEGIN;
+                }
+                if j == levels.len() - 1 {
+                    flags |= FLAG_BATCH_END;
+                }
+                let body = BookLevel {
+                    price: cents * (PRICE_SCALE / 100),
+                    size: *size,
+                    side: *side,
+                    reserved: [0; 63],
+                };
+                let mut rec = Record::new(Venue::Polymarket, 1, *id, &body);
+                rec.flags = flags;
+                self.push(rec, t, recv);
             }
         }
-        // Release everything received by now, in receive order.
+        if current && self.rng.chance(0.3) {
+            let o = usize::from(self.rng.chance(0.5));
+            let p = if o == 0 { fair } else { 1.0 - fair };
+            let cents = ((p * 100.0).round() as i64).clamp(1, 99);
+            let body = Trade {
+                price: cents * (PRICE_SCALE / 100),
+                size: ((5.0 + 50.0 * self.rng.uniform()) * 100.0) as i64 * (SIZE_SCALE / 100),
+                trade_id: 0,
+                side: if self.rng.chance(0.5) {
+                    Side::Buy as u8
+                } else {
+                    Side::Sell as u8
+                },
+                reserved: [0; 55],
+            };
+            self.push(
+                Record::new(Venue::Polymarket, 2, ids[o], &body),
+                t,
+                t + 30_000_000,
+            );
+        }
+    }
+
+    /// Moves every record received by `t` to the output, in receive order, numbering them.
+    fn release(&mut self, t: i64) {
         while let Some(Reverse(p)) = self.heap.peek() {
             if p.ts > t {
                 break;

@@ -2,56 +2,15 @@
 //! No allocation after start-up: the reflex pass, feature computation, native model scoring and
 //! the seqlock slots run under a counting global allocator that must not move.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::Ordering;
-
 use ringbolt_decide::engine::Engine;
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
 use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
 use ringbolt_decide::{DecideConfig, schema_hash};
-
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread (tests run in parallel threads of one process).
-    static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-/// Allocations made by the calling thread so far.
-struct Allocs;
-impl Allocs {
-    fn load(&self, _: Ordering) -> u64 {
-        THREAD_ALLOCS.with(Cell::get)
-    }
-}
-static ALLOCS: Allocs = Allocs;
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn hot_path_does_not_allocate() {
@@ -77,7 +36,7 @@ fn hot_path_does_not_allocate() {
     let fslot = FeatureSlot::default();
     let pslot = ProbSlot::default();
     let hash = schema_hash();
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = thread_allocs();
     let mut decisions = 0u64;
     for rec in &records {
         let (update, want) = engine.update(rec);
@@ -97,7 +56,7 @@ fn hot_path_does_not_allocate() {
         let out = engine.decide_after(rec, update, pslot.latest());
         decisions += u64::from(out.decision.is_some());
     }
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = thread_allocs();
     assert!(decisions > 1_000);
     assert_eq!(
         after - before,
@@ -143,7 +102,7 @@ fn pipeline_allocates_only_to_register_instruments() {
         probs: &pslot,
     };
     let mut decisions = Vec::with_capacity(records.len());
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = thread_allocs();
     for r in &records {
         let mut rec = *r;
         let lookup = |id: u32| names.get(&id).cloned();
@@ -151,7 +110,7 @@ fn pipeline_allocates_only_to_register_instruments() {
             decisions.push(d);
         }
     }
-    let live_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let live_allocs = thread_allocs() - before;
     assert!(decisions.len() > 1_000);
     assert_eq!(
         live_allocs,
@@ -166,7 +125,7 @@ fn pipeline_allocates_only_to_register_instruments() {
     let mut link = RecordedLink::new(by_decision, Some(scorer), &cfg);
     let mut replay = Pipeline::new(cfg, 1, true);
     let mut n = 0usize;
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = thread_allocs();
     for r in &records {
         let mut rec = *r;
         let lookup = |id: u32| names.get(&id).cloned();
@@ -175,7 +134,7 @@ fn pipeline_allocates_only_to_register_instruments() {
             n += 1;
         }
     }
-    let replay_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let replay_allocs = thread_allocs() - before;
     assert_eq!(n, decisions.len());
     assert_eq!(replay_allocs, ids.len() as u64);
 }

@@ -6,11 +6,7 @@ use sha3::{Digest, Keccak256};
 use crate::Error;
 use crate::keys::Address;
 
-/// keccak256 of `data`.
-#[must_use]
-pub fn keccak256(data: &[u8]) -> [u8; 32] {
-    Keccak256::digest(data).into()
-}
+pub use crate::hash::keccak256;
 
 /// The V2 order type string (11 fields; `expiration` is not signed).
 pub const ORDER_TYPE: &str = "Order(uint256 salt,address maker,address signer,uint256 tokenId,uint256 makerAmount,uint256 takerAmount,uint8 side,uint8 signatureType,uint256 timestamp,bytes32 metadata,bytes32 builder)";

@@ -7,7 +7,7 @@ use std::path::Path;
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 
 use crate::Error;
-use crate::eip712::keccak256;
+use crate::hash::keccak256;
 use crate::hex;
 
 /// A 20-byte Ethereum address. `Display` is the EIP-55 checksummed form.

@@ -1,8 +1,8 @@
 //! `ringbolt-exec`: Polymarket CLOB V2 order path, sans-IO.
 //!
 //! * [`amounts`]: price/size → maker/taker amounts (exact decimals, reference rounding rules).
-//! * [`eip712`], [`keys`]: V2/V3 order typed-data hashing, secp256k1 signing and recovery
-//!   (signature types 0-3), L1 `ClobAuth`.
+//! * [`eip712`], [`keys`], [`hash`]: V2/V3 order typed-data hashing, secp256k1 signing and
+//!   recovery (signature types 0-3), L1 `ClobAuth`.
 //! * [`order`]: validated order specs and the exact `POST /order` / `POST /orders` bodies.
 //! * [`auth`]: L2 HMAC headers (pre-keyed HMAC) and L1 headers.
 //! * [`request`]: request bytes for the HTTP/2 client (method, path, headers, body).
@@ -11,7 +11,7 @@
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
 //! * [`pool`]: the pre-signed order pool and its O(1), allocation-free hot path.
 //!
-//! * [`client`]: the order client — a sans-IO core ([`client::core`]) plus a thin driver over
+//! * [`client`]: the order client — a sans-IO core ([`client::inflight`]) plus a thin driver over
 //!   `ringbolt_net::H2Client` on the io_uring driver.
 //!
 //! Apart from [`client`]'s driver, nothing here touches a socket.
@@ -21,6 +21,7 @@ pub mod auth;
 pub mod classify;
 pub mod client;
 pub mod eip712;
+pub mod hash;
 pub mod hex;
 pub mod keys;
 pub mod lifecycle;

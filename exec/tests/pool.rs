@@ -135,22 +135,16 @@ fn slots_are_single_use_and_headers_match_the_signer() {
         body_json(&buf)["owner"],
         "3b6a2f4e-1c9d-4e7a-9b2f-5d8c0e1a7f63"
     );
-    assert!(matches!(
-        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 51, 1), 1, &mut buf),
-        Err(Miss::Taken)
-    ));
-    assert!(matches!(
-        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 60, 0), 1, &mut buf),
-        Err(Miss::OutOfGrid)
-    ));
-    assert!(matches!(
-        p.take(&signer, SlotKey::new(0, OrderSide::Buy, 50, 2), 1, &mut buf),
-        Err(Miss::OutOfGrid)
-    ));
-    assert!(matches!(
-        p.take(&signer, SlotKey::new(1, OrderSide::Buy, 50, 0), 1, &mut buf),
-        Err(Miss::NoToken)
-    ));
+    for (token, cents, level, miss) in [
+        (0, 51, 1, Miss::Taken),
+        (0, 60, 0, Miss::OutOfGrid),
+        (0, 50, 2, Miss::OutOfGrid),
+        (1, 50, 0, Miss::NoToken),
+    ] {
+        let key = SlotKey::new(token, OrderSide::Buy, cents, level);
+        let got = p.take(&signer, key, 1, &mut buf).err();
+        assert_eq!(got, Some(miss), "token {token} at {cents}, level {level}");
+    }
     // A refill re-signs only the used slot (new salt → new order hash) and reuses the rest.
     let before = p.grid(0).unwrap();
     let signed_before = p.stats.signed.load(std::sync::atomic::Ordering::Relaxed);

@@ -2,41 +2,16 @@
 //! The hot path allocates nothing: a counting global allocator counts this thread's allocations
 //! around `PresignedPool::take` (the refill thread's allocations are not counted).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use ringbolt_exec::amounts::{OrderSide, TickSize};
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
 use ringbolt_exec::{ApiCreds, L2Signer, PrivateKey};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn take_does_not_allocate() {
@@ -61,7 +36,7 @@ fn take_does_not_allocate() {
     pool.warm_thread();
     // Keep the refill thread running concurrently (its allocations are on its own thread).
     let _refill = pool.spawn_refill().unwrap();
-    let before = ALLOCS.with(Cell::get);
+    let before = thread_allocs();
     let mut taken = 0;
     for side in [OrderSide::Buy, OrderSide::Sell] {
         for price in 47..=53 {
@@ -81,11 +56,11 @@ fn take_does_not_allocate() {
             }
         }
     }
-    let after = ALLOCS.with(Cell::get);
+    let after = thread_allocs();
     assert!(taken > 0);
     assert_eq!(after - before, 0, "{taken} hot-path takes allocated");
     // The counter works: an allocation is seen.
     let v: Vec<u8> = Vec::with_capacity(10);
-    assert!(ALLOCS.with(Cell::get) > after);
+    assert!(thread_allocs() > after);
     drop(v);
 }

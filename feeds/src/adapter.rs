@@ -16,10 +16,11 @@
 //! `Publisher::register_instrument` at subscribe time (cold path); the per-message lookup is a
 //! byte comparison over a handful of entries.
 
-use ringbolt_bus::{Body, Record, Venue};
+use ringbolt_bus::{Body, FeedState, Record, Venue};
 use thiserror::Error;
 
 use crate::counters::Counters;
+pub use crate::counters::StreamDesc;
 use crate::decimal::DecimalError;
 use crate::json::JsonError;
 
@@ -50,6 +51,9 @@ pub enum ParseError {
     #[error("unsupported REST response")]
     UnsupportedRest,
 }
+
+/// What handling a frame (or a REST body) returns.
+pub type Parsed = Result<(), ParseError>;
 
 /// Attaches a field name to a decimal conversion error.
 pub(crate) trait DecimalField<T> {
@@ -247,6 +251,25 @@ pub enum KeepAlive {
     },
 }
 
+impl KeepAlive {
+    /// Send the text frame `payload` every `secs` seconds.
+    #[must_use]
+    pub const fn text(payload: &'static [u8], secs: u64) -> Self {
+        KeepAlive::Text {
+            payload,
+            interval_ns: secs * 1_000_000_000,
+        }
+    }
+
+    /// Send a WebSocket ping every `secs` seconds.
+    #[must_use]
+    pub const fn ws_ping(secs: u64) -> Self {
+        KeepAlive::WsPing {
+            interval_ns: secs * 1_000_000_000,
+        }
+    }
+}
+
 /// A REST request the collector must perform over the same TLS stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestRequest {
@@ -292,6 +315,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A `wss://` endpoint on the default port 443.
+    #[must_use]
+    pub const fn wss(host: &'static str, path: &'static str) -> Self {
+        Endpoint {
+            host,
+            port: 443,
+            path,
+        }
+    }
+
     /// The `wss://` URL.
     #[must_use]
     pub fn url(&self) -> String {
@@ -301,17 +334,6 @@ impl Endpoint {
             format!("wss://{}:{}{}", self.host, self.port, self.path)
         }
     }
-}
-
-/// One entry of a venue's stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamDesc {
-    /// The `Record.stream` byte.
-    pub id: u8,
-    /// Stable name (metrics label, `feeds parse` output).
-    pub name: &'static str,
-    /// What it carries and its continuity rule, one line.
-    pub doc: &'static str,
 }
 
 /// Everything an adapter needs while handling one frame.
@@ -373,6 +395,23 @@ impl Ctx<'_> {
         c.bytes += bytes as u64;
     }
 
+    /// Counts one sequence gap on `stream` that missed `missed` updates.
+    #[inline]
+    pub fn count_gap(&mut self, stream: u8, missed: u64) {
+        let c = self.counters.stream_mut(stream);
+        c.gaps += 1;
+        c.gap_records += missed;
+    }
+
+    /// Emits a feed-status record for `instrument` on `stream` in `state`, carrying the
+    /// stream's counters.
+    #[inline]
+    pub fn emit_status(&mut self, venue: Venue, stream: u8, instrument: u32, state: FeedState) {
+        let mut status = self.counters.status_record(venue, stream, state);
+        status.instrument = instrument;
+        self.emit(&mut status);
+    }
+
     /// Resolves a symbol, counting a skip on `stream` when it is unknown.
     #[inline]
     pub fn resolve(&mut self, venue: Venue, stream: u8, symbol: &[u8]) -> Option<u32> {
@@ -415,18 +454,13 @@ pub trait VenueAdapter: Send {
     /// [`ParseError`] when the frame is malformed, truncated or unknown; no record of a
     /// failing frame's book batch is emitted after the error, and continuity state is unchanged
     /// unless documented by the venue.
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError>;
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed;
 
     /// Consumes the body of a REST request the adapter asked for.
     ///
     /// # Errors
     /// [`ParseError`] when the body is malformed; the adapter re-queues the fetch.
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let _ = (request, body, ctx);
         Err(ParseError::UnsupportedRest)
     }

@@ -244,30 +244,16 @@ mod tests {
         );
         assert_eq!(s.on_snapshot(259_345_543), SnapshotVerdict::Apply);
         // Replay of the buffered update: older than the snapshot.
-        assert_eq!(
-            s.on_update(259_345_536, 259_345_539, None),
-            DepthVerdict::Drop
-        );
-        assert_eq!(
-            s.on_update(259_345_540, 259_345_543, None),
-            DepthVerdict::Drop
-        );
-        assert_eq!(
-            s.on_update(259_345_544, 259_345_545, None),
-            DepthVerdict::Apply
-        );
-        assert_eq!(
-            s.on_update(259_345_546, 259_345_546, None),
-            DepthVerdict::Apply
-        );
-        assert_eq!(
-            s.on_update(259_345_546, 259_345_546, None),
-            DepthVerdict::Drop
-        );
-        assert_eq!(
-            s.on_update(259_345_550, 259_345_551, None),
-            DepthVerdict::Gap { missed: 3 }
-        );
+        for (first, last, verdict) in [
+            (259_345_536, 259_345_539, DepthVerdict::Drop),
+            (259_345_540, 259_345_543, DepthVerdict::Drop),
+            (259_345_544, 259_345_545, DepthVerdict::Apply),
+            (259_345_546, 259_345_546, DepthVerdict::Apply),
+            (259_345_546, 259_345_546, DepthVerdict::Drop),
+            (259_345_550, 259_345_551, DepthVerdict::Gap { missed: 3 }),
+        ] {
+            assert_eq!(s.on_update(first, last, None), verdict, "{first}..{last}");
+        }
         assert!(!s.is_synced());
         // Snapshot older than the first buffered event: refetch.
         assert_eq!(

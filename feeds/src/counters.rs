@@ -5,11 +5,29 @@ use core::fmt::Write as _;
 
 use ringbolt_bus::{FeedState, FeedStatusBody, Record, Venue};
 
-use crate::adapter::StreamDesc;
-
 /// Highest stream number + 1 a venue may use. Stream 0 is the connection itself (frames that
 /// could not be attributed to a stream: malformed, control, heartbeats).
 pub const MAX_STREAMS: usize = 16;
+
+/// One entry of a venue's stream catalogue (`Record.stream`): what the counters of a stream
+/// are labelled with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamDesc {
+    /// The `Record.stream` byte.
+    pub id: u8,
+    /// Stable name (metrics label, `feeds parse` output).
+    pub name: &'static str,
+    /// What it carries and its continuity rule, one line.
+    pub doc: &'static str,
+}
+
+impl StreamDesc {
+    /// A catalogue entry.
+    #[must_use]
+    pub const fn new(id: u8, name: &'static str, doc: &'static str) -> Self {
+        StreamDesc { id, name, doc }
+    }
+}
 
 /// Counters of one stream. All monotonic since the collector started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

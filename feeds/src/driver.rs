@@ -46,6 +46,22 @@ impl Driver {
         })
     }
 
+    /// The adapter and a [`Ctx`] over this driver's table, counters and action queue.
+    fn parts<'a>(
+        &'a mut self,
+        recv_ts_ns: i64,
+        sink: &'a mut dyn RecordSink,
+    ) -> (&'a mut dyn VenueAdapter, Ctx<'a>) {
+        let ctx = Ctx {
+            recv_ts_ns,
+            resolver: &mut self.instruments,
+            sink,
+            counters: &mut self.counters,
+            actions: &mut self.actions,
+        };
+        (&mut *self.adapter, ctx)
+    }
+
     /// Feeds one complete message; a failing frame is counted as a parse error (stream 0).
     ///
     /// # Errors
@@ -56,14 +72,8 @@ impl Driver {
         recv_ts_ns: i64,
         sink: &mut dyn RecordSink,
     ) -> Result<(), ParseError> {
-        let mut ctx = Ctx {
-            recv_ts_ns,
-            resolver: &mut self.instruments,
-            sink,
-            counters: &mut self.counters,
-            actions: &mut self.actions,
-        };
-        let r = self.adapter.on_frame(frame, &mut ctx);
+        let (adapter, mut ctx) = self.parts(recv_ts_ns, sink);
+        let r = adapter.on_frame(frame, &mut ctx);
         if r.is_err() {
             let c = self.counters.stream_mut(0);
             c.parse_errors += 1;
@@ -84,14 +94,8 @@ impl Driver {
         recv_ts_ns: i64,
         sink: &mut dyn RecordSink,
     ) -> Result<(), ParseError> {
-        let mut ctx = Ctx {
-            recv_ts_ns,
-            resolver: &mut self.instruments,
-            sink,
-            counters: &mut self.counters,
-            actions: &mut self.actions,
-        };
-        let r = self.adapter.on_rest(request, body, &mut ctx);
+        let (adapter, mut ctx) = self.parts(recv_ts_ns, sink);
+        let r = adapter.on_rest(request, body, &mut ctx);
         if r.is_err() {
             self.counters.stream_mut(0).parse_errors += 1;
         }
@@ -100,14 +104,8 @@ impl Driver {
 
     /// Tells the adapter the connection was re-established.
     pub fn reconnected(&mut self, sink: &mut dyn RecordSink) {
-        let mut ctx = Ctx {
-            recv_ts_ns: 0,
-            resolver: &mut self.instruments,
-            sink,
-            counters: &mut self.counters,
-            actions: &mut self.actions,
-        };
-        self.adapter.on_reconnect(&mut ctx);
+        let (adapter, mut ctx) = self.parts(0, sink);
+        adapter.on_reconnect(&mut ctx);
     }
 
     /// The registered name of instrument `id` (its symbol with an auto-registering table).

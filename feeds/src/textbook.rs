@@ -395,29 +395,19 @@ mod tests {
                     m.retain(|p, _| keep.contains(p));
                 }
             }
-            let bids: Vec<(i64, i64, Vec<u8>)> = (0..book.bid_count())
-                .map(|i| {
-                    let l = book.bid(i).unwrap();
-                    (l.price, l.size, l.price_text().to_vec())
-                })
+            type Row = (i64, i64, Vec<u8>);
+            let row = |l: &TextLevel| (l.price, l.size, l.price_text().to_vec());
+            let bids: Vec<Row> = (0..book.bid_count())
+                .map(|i| row(book.bid(i).unwrap()))
                 .collect();
-            let want: Vec<(i64, i64, Vec<u8>)> = model[0]
-                .iter()
-                .rev()
-                .map(|(p, (s, t))| (*p, *s, t.clone()))
+            let asks: Vec<Row> = (0..book.ask_count())
+                .map(|i| row(book.ask(i).unwrap()))
                 .collect();
-            assert_eq!(bids, want, "bids at step {step}");
-            let asks: Vec<(i64, i64, Vec<u8>)> = (0..book.ask_count())
-                .map(|i| {
-                    let l = book.ask(i).unwrap();
-                    (l.price, l.size, l.price_text().to_vec())
-                })
-                .collect();
-            let want: Vec<(i64, i64, Vec<u8>)> = model[1]
-                .iter()
-                .map(|(p, (s, t))| (*p, *s, t.clone()))
-                .collect();
-            assert_eq!(asks, want, "asks at step {step}");
+            let model_row = |(p, (s, t)): (&i64, &(i64, Vec<u8>))| (*p, *s, t.clone());
+            let want_bids: Vec<Row> = model[0].iter().rev().map(model_row).collect();
+            let want_asks: Vec<Row> = model[1].iter().map(model_row).collect();
+            assert_eq!(bids, want_bids, "bids at step {step}");
+            assert_eq!(asks, want_asks, "asks at step {step}");
         }
     }
 }

@@ -82,11 +82,7 @@ pub fn iso8601_ns(text: &[u8]) -> Result<i64, DecimalError> {
 /// # Errors
 /// As [`parse_u64`], or overflow past i64 ns.
 pub fn ms_text_ns(text: &[u8]) -> Result<i64, DecimalError> {
-    let ms = parse_u64(text)?;
-    i64::try_from(ms)
-        .ok()
-        .and_then(|v| v.checked_mul(1_000_000))
-        .ok_or(DecimalError::Overflow)
+    scaled_ns(text, 1_000_000)
 }
 
 /// Microseconds text → ns.
@@ -94,10 +90,16 @@ pub fn ms_text_ns(text: &[u8]) -> Result<i64, DecimalError> {
 /// # Errors
 /// As [`ms_text_ns`].
 pub fn us_text_ns(text: &[u8]) -> Result<i64, DecimalError> {
-    let us = parse_u64(text)?;
-    i64::try_from(us)
+    scaled_ns(text, 1_000)
+}
+
+/// An unsigned integer text × `ns_per_unit`, as i64 ns.
+#[inline]
+fn scaled_ns(text: &[u8], ns_per_unit: i64) -> Result<i64, DecimalError> {
+    let units = parse_u64(text)?;
+    i64::try_from(units)
         .ok()
-        .and_then(|v| v.checked_mul(1_000))
+        .and_then(|v| v.checked_mul(ns_per_unit))
         .ok_or(DecimalError::Overflow)
 }
 

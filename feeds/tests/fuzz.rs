@@ -7,6 +7,7 @@ use proptest::test_runner::{Config, TestRunner};
 use ringbolt_bus::{Record, Venue};
 use ringbolt_feeds::decimal::{DecimalError, format_fixed, parse_e8, parse_fixed_i128};
 use ringbolt_feeds::json::Lexer;
+use ringbolt_feeds::venues::IMPLEMENTED;
 use ringbolt_feeds::{Driver, SyncMode};
 
 fn cases(default: u32) -> u32 {
@@ -75,20 +76,9 @@ fn drivers() -> Vec<Driver> {
     [SyncMode::Observe, SyncMode::Enforce]
         .into_iter()
         .flat_map(|mode| {
-            [
-                Venue::Polymarket,
-                Venue::ChainlinkRtds,
-                Venue::BinanceSpot,
-                Venue::Coinbase,
-                Venue::Okx,
-                Venue::Kraken,
-                Venue::Bybit,
-                Venue::Gemini,
-                Venue::Bitstamp,
-                Venue::Deribit,
-            ]
-            .into_iter()
-            .map(move |v| Driver::new(v, mode, true).unwrap())
+            IMPLEMENTED
+                .iter()
+                .map(move |&v| Driver::new(v, mode, true).unwrap())
         })
         .collect()
 }

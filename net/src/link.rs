@@ -218,112 +218,10 @@ impl Link {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
-        if let Some(fast) = self.fast.as_mut() {
-            let mut peer_closed = fast.peer_closed;
-            while !peer_closed {
-                // Backpressure: once there is new plaintext, stop before the plaintext buffer
-                // would have to grow; the rest stays encrypted in the driver until consumed.
-                if fresh
-                    && self.plain.len() - self.plain_head + record::MAX_RECORD_BYTES
-                        > self.plain.capacity()
-                {
-                    break;
-                }
-                let buf = driver.recv_buf_mut(self.id)?;
-                let (n, opened) = match record::open(&mut fast.rx, buf) {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    // Deliver the good data first; the error ends the link on the next pump.
-                    Err(e) if fresh => {
-                        self.deferred = Some(e);
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                };
-                match opened {
-                    record::Opened::Data { start, end } => {
-                        if self.plain_head > 0
-                            && self.plain.len() + (end - start) > self.plain.capacity()
-                        {
-                            self.plain.drain(..self.plain_head);
-                            self.plain_head = 0;
-                        }
-                        self.plain.extend_from_slice(&buf[start..end]);
-                        fresh |= end > start;
-                    }
-                    record::Opened::Nothing => {}
-                    record::Opened::Closed => peer_closed = true,
-                }
-                driver.consume(self.id, n)?;
-            }
-            fast.peer_closed = peer_closed;
-            if peer_closed && !fresh && self.plain_head == self.plain.len() {
-                return Err(NetError::Closed);
-            }
-        } else if let Some(tls) = self.tls.as_mut() {
-            loop {
-                let raw = driver.recv_buf(self.id)?;
-                // rustls gets whole records only, one at a time: its deframer never holds a
-                // partial record, so that the hand-off to the in-place record layer after the
-                // handshake loses no bytes.
-                let take = complete_record(raw);
-                if take == 0 {
-                    break;
-                }
-                // read_tls takes at most 4 KiB per call: loop until the record is in.
-                let mut rd = &raw[..take];
-                let mut n = 0;
-                while !rd.is_empty() {
-                    let k = tls
-                        .read_tls(&mut rd)
-                        .map_err(|e| NetError::io("tls read", e))?;
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
-                }
-                driver.consume(self.id, n)?;
-                let state = match tls.process_new_packets() {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Send the alert rustls queued, then fail.
-                        let q = driver.send_queue(self.id)?;
-                        let _ = tls.write_tls(q);
-                        let _ = driver.flush(self.id);
-                        return Err(e.into());
-                    }
-                };
-                if state.plaintext_bytes_to_read() > 0 {
-                    if self.plain_head > 0
-                        && self.plain.len() + state.plaintext_bytes_to_read()
-                            > self.plain.capacity()
-                    {
-                        self.plain.drain(..self.plain_head);
-                        self.plain_head = 0;
-                    }
-                    let mut rd = tls.reader();
-                    loop {
-                        let chunk = match rd.fill_buf() {
-                            Ok(c) if !c.is_empty() => c,
-                            _ => break,
-                        };
-                        let len = chunk.len();
-                        self.plain.extend_from_slice(chunk);
-                        rd.consume(len);
-                    }
-                    fresh = true;
-                }
-                if state.peer_has_closed() {
-                    if !fresh && self.plain_head == self.plain.len() {
-                        return Err(NetError::Closed);
-                    }
-                    break;
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            self.write_tls(driver)?;
+        if self.fast.is_some() {
+            fresh = self.pump_fast(driver)?;
+        } else if self.tls.is_some() {
+            fresh = self.pump_rustls(driver)?;
         } else {
             let len = driver.recv_buf(self.id)?.len();
             if len > self.seen {
@@ -342,6 +240,124 @@ impl Link {
             return Err(NetError::Timeout(self.idle, "read idle"));
         }
         Ok(false)
+    }
+
+    /// [`Link::pump`] on the in-place record layer (after the handshake): opens every complete
+    /// record into the plaintext buffer. Returns whether new plaintext arrived.
+    #[inline]
+    fn pump_fast(&mut self, driver: &mut Driver) -> Result<bool> {
+        let mut fresh = false;
+        let Some(fast) = self.fast.as_mut() else {
+            return Ok(false);
+        };
+        let mut peer_closed = fast.peer_closed;
+        while !peer_closed {
+            // Backpressure: once there is new plaintext, stop before the plaintext buffer
+            // would have to grow; the rest stays encrypted in the driver until consumed.
+            if fresh
+                && self.plain.len() - self.plain_head + record::MAX_RECORD_BYTES
+                    > self.plain.capacity()
+            {
+                break;
+            }
+            let buf = driver.recv_buf_mut(self.id)?;
+            let (n, opened) = match record::open(&mut fast.rx, buf) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                // Deliver the good data first; the error ends the link on the next pump.
+                Err(e) if fresh => {
+                    self.deferred = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            match opened {
+                record::Opened::Data { start, end } => {
+                    make_room(&mut self.plain, &mut self.plain_head, end - start);
+                    self.plain.extend_from_slice(&buf[start..end]);
+                    fresh |= end > start;
+                }
+                record::Opened::Nothing => {}
+                record::Opened::Closed => peer_closed = true,
+            }
+            driver.consume(self.id, n)?;
+        }
+        fast.peer_closed = peer_closed;
+        if peer_closed && !fresh && self.plain_head == self.plain.len() {
+            return Err(NetError::Closed);
+        }
+        Ok(fresh)
+    }
+
+    /// [`Link::pump`] through rustls (handshake, or a connection without the fast path): whole
+    /// records in, plaintext out. Returns whether new plaintext arrived.
+    fn pump_rustls(&mut self, driver: &mut Driver) -> Result<bool> {
+        let mut fresh = false;
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(false);
+        };
+        loop {
+            let raw = driver.recv_buf(self.id)?;
+            // rustls gets whole records only, one at a time: its deframer never holds a
+            // partial record, so that the hand-off to the in-place record layer after the
+            // handshake loses no bytes.
+            let take = complete_record(raw);
+            if take == 0 {
+                break;
+            }
+            // read_tls takes at most 4 KiB per call: loop until the record is in.
+            let mut rd = &raw[..take];
+            let mut n = 0;
+            while !rd.is_empty() {
+                let k = tls
+                    .read_tls(&mut rd)
+                    .map_err(|e| NetError::io("tls read", e))?;
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            driver.consume(self.id, n)?;
+            let state = match tls.process_new_packets() {
+                Ok(s) => s,
+                Err(e) => {
+                    // Send the alert rustls queued, then fail.
+                    let q = driver.send_queue(self.id)?;
+                    let _ = tls.write_tls(q);
+                    let _ = driver.flush(self.id);
+                    return Err(e.into());
+                }
+            };
+            if state.plaintext_bytes_to_read() > 0 {
+                make_room(
+                    &mut self.plain,
+                    &mut self.plain_head,
+                    state.plaintext_bytes_to_read(),
+                );
+                let mut rd = tls.reader();
+                loop {
+                    let chunk = match rd.fill_buf() {
+                        Ok(c) if !c.is_empty() => c,
+                        _ => break,
+                    };
+                    let len = chunk.len();
+                    self.plain.extend_from_slice(chunk);
+                    rd.consume(len);
+                }
+                fresh = true;
+            }
+            if state.peer_has_closed() {
+                if !fresh && self.plain_head == self.plain.len() {
+                    return Err(NetError::Closed);
+                }
+                break;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        self.write_tls(driver)?;
+        Ok(fresh)
     }
 
     /// Sends plaintext (encrypted first when TLS).
@@ -403,4 +419,14 @@ fn write_tls(tls: &mut rustls::ClientConnection, id: ConnId, driver: &mut Driver
         driver.flush(id)?;
     }
     Ok(())
+}
+
+/// Makes room for `incoming` plaintext bytes without growing `plain` when consumed bytes
+/// (`..head`) can be dropped instead.
+#[inline]
+fn make_room(plain: &mut Vec<u8>, head: &mut usize, incoming: usize) {
+    if *head > 0 && plain.len() + incoming > plain.capacity() {
+        plain.drain(..*head);
+        *head = 0;
+    }
 }

@@ -5,45 +5,16 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use common::{matrix, payload, pki, ws_server};
 use ringbolt_net::tls::{Roots, client_config};
 use ringbolt_net::ws::{Message, WsClient, WsOptions};
 use ringbolt_net::{Driver, Endpoint};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: delegates to the system allocator; only counts calls on the current thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const WARMUP: u64 = 5_000;
 const MEASURED: u64 = 50_000;
@@ -56,7 +27,7 @@ fn measure(driver: &mut Driver, ws: &mut WsClient) -> u64 {
     let mut expected = payload(0, 64);
     while seq < WARMUP + MEASURED {
         if seq == WARMUP {
-            before = allocs();
+            before = thread_allocs();
         }
         match ws.next(driver).unwrap() {
             Some(Message::Binary(b)) => {
@@ -71,20 +42,26 @@ fn measure(driver: &mut Driver, ws: &mut WsClient) -> u64 {
             }
         }
     }
-    allocs() - before
+    thread_allocs() - before
 }
 
-#[test]
-fn plain_receive_path_allocates_nothing() {
-    let addr = ws_server(None);
+/// Connects a client per driver configuration to `/count` on `addr` (host `host`, TLS when
+/// `tls` is given) and checks the measured receive path allocates nothing.
+fn assert_no_allocation(
+    addr: std::net::SocketAddr,
+    host: &str,
+    tls: Option<&common::Pki>,
+    label: &str,
+) {
     for (name, mut cfg) in matrix() {
         // Room for the whole burst: a debug-build client that falls behind never grows buffers.
         cfg.conn_rx_bytes = 16 << 20;
         let mut driver = Driver::new(&cfg).unwrap();
         let ep = Endpoint {
-            host: "127.0.0.1".into(),
+            host: host.into(),
             port: addr.port(),
-            tls: None,
+            tls: tls
+                .map(|pki| client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[]).unwrap()),
         };
         let n = WARMUP + MEASURED;
         let opts = WsOptions {
@@ -92,10 +69,21 @@ fn plain_receive_path_allocates_nothing() {
             ..WsOptions::default()
         };
         let mut ws = WsClient::connect(&mut driver, &ep, &opts).unwrap();
+        if tls.is_some() {
+            assert!(
+                ws.link().in_place_tls(),
+                "{name}: TLS 1.3 record layer not in use"
+            );
+        }
         let a = measure(&mut driver, &mut ws);
-        eprintln!("{name}/plain: {a} allocations over {MEASURED} messages");
-        assert_eq!(a, 0, "{name}: the plain receive path allocated");
+        eprintln!("{name}/{label}: {a} allocations over {MEASURED} messages");
+        assert_eq!(a, 0, "{name}: the {label} receive path allocated");
     }
+}
+
+#[test]
+fn plain_receive_path_allocates_nothing() {
+    assert_no_allocation(ws_server(None), "127.0.0.1", None, "plain");
 }
 
 /// Over TLS 1.3 the link hands the traffic secrets from rustls to its in-place record layer after
@@ -104,28 +92,5 @@ fn plain_receive_path_allocates_nothing() {
 #[test]
 fn tls_receive_path_allocates_nothing() {
     let pki = pki();
-    let addr = ws_server(Some(&pki));
-    for (name, mut cfg) in matrix() {
-        // Room for the whole burst: a debug-build client that falls behind never grows buffers.
-        cfg.conn_rx_bytes = 16 << 20;
-        let mut driver = Driver::new(&cfg).unwrap();
-        let ep = Endpoint {
-            host: "localhost".into(),
-            port: addr.port(),
-            tls: Some(client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[]).unwrap()),
-        };
-        let n = WARMUP + MEASURED;
-        let opts = WsOptions {
-            path: format!("/count/{n}/64"),
-            ..WsOptions::default()
-        };
-        let mut ws = WsClient::connect(&mut driver, &ep, &opts).unwrap();
-        assert!(
-            ws.link().in_place_tls(),
-            "{name}: TLS 1.3 record layer not in use"
-        );
-        let a = measure(&mut driver, &mut ws);
-        eprintln!("{name}/tls: {a} allocations over {MEASURED} messages");
-        assert_eq!(a, 0, "{name}: the TLS receive path allocated");
-    }
+    assert_no_allocation(ws_server(Some(&pki)), "localhost", Some(&pki), "TLS");
 }

@@ -246,6 +246,33 @@ struct WireOrder {
 /// Why one order was refused: status + text.
 type Refusal = (u16, String);
 
+/// The signed order struct of a wire order (`INVALID_PAYLOAD` when a field does not parse).
+fn order_struct(w: &WireOrder) -> Result<OrderStruct, Refusal> {
+    let bad = || (400u16, msg::BAD_PAYLOAD.to_string());
+    let salt = match &w.salt {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return Err(bad()),
+    };
+    Ok(OrderStruct {
+        salt: U256::from_dec_str(&salt).map_err(|_| bad())?,
+        maker: Address::parse(&w.maker).map_err(|_| bad())?,
+        signer: Address::parse(&w.signer).map_err(|_| bad())?,
+        token_id: U256::from_dec_str(&w.token_id).map_err(|_| bad())?,
+        maker_amount: w.maker_amount.parse().map_err(|_| bad())?,
+        taker_amount: w.taker_amount.parse().map_err(|_| bad())?,
+        side: match w.side.as_str() {
+            "BUY" => 0u8,
+            "SELL" => 1,
+            _ => return Err(bad()),
+        },
+        signature_type: w.signature_type,
+        timestamp_ms: w.timestamp.parse().map_err(|_| bad())?,
+        metadata: parse_hex32(&w.metadata).ok_or_else(bad)?,
+        builder: parse_hex32(&w.builder).ok_or_else(bad)?,
+    })
+}
+
 fn dec6(v: u64) -> String {
     let s = format!("{}.{:06}", v / 1_000_000, v % 1_000_000);
     let s = s.trim_end_matches('0').trim_end_matches('.');
@@ -709,32 +736,9 @@ impl ClobState {
         if posted.owner != api_key {
             return Err((400, msg::OWNER_MISMATCH.into()));
         }
-        let salt = match &w.salt {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.clone(),
-            _ => return Err(bad()),
-        };
-        let maker_amount: u64 = w.maker_amount.parse().map_err(|_| bad())?;
-        let taker_amount: u64 = w.taker_amount.parse().map_err(|_| bad())?;
-        let timestamp_ms: u64 = w.timestamp.parse().map_err(|_| bad())?;
-        let side = match w.side.as_str() {
-            "BUY" => 0u8,
-            "SELL" => 1,
-            _ => return Err(bad()),
-        };
-        let order = OrderStruct {
-            salt: U256::from_dec_str(&salt).map_err(|_| bad())?,
-            maker: Address::parse(&w.maker).map_err(|_| bad())?,
-            signer: Address::parse(&w.signer).map_err(|_| bad())?,
-            token_id: U256::from_dec_str(&w.token_id).map_err(|_| bad())?,
-            maker_amount,
-            taker_amount,
-            side,
-            signature_type: w.signature_type,
-            timestamp_ms,
-            metadata: parse_hex32(&w.metadata).ok_or_else(bad)?,
-            builder: parse_hex32(&w.builder).ok_or_else(bad)?,
-        };
+        let order = order_struct(&w)?;
+        let (maker_amount, taker_amount, side) =
+            (order.maker_amount, order.taker_amount, order.side);
         let digest = order.digest(&self.domain);
         let order_id = hex0x(&digest);
         seen.order_hash = Some(order_id.clone());
@@ -781,30 +785,7 @@ impl ClobState {
                 ),
             ));
         }
-        // Signature: types 0-2 recover over the order hash, 3 over the ERC-7739 wrapper.
-        let sig =
-            parse_hex(&w.signature).ok_or_else(|| (400, msg::INVALID_SIGNATURE.to_string()))?;
-        let recovered = recover_order_signer(&order, &self.domain, &sig)
-            .map_err(|_| (400, msg::INVALID_SIGNATURE.to_string()))?;
-        let type_ok = match w.signature_type {
-            0 => order.maker == order.signer,
-            1 | 2 => true,
-            3 => order.maker == order.signer,
-            _ => false,
-        };
-        let expected_eoa = if w.signature_type == 3 {
-            // The deposit wallet (signer) is owned by the EOA that holds the API key.
-            self.keys.get(api_key).map(|k| k.address)
-        } else {
-            Some(order.signer)
-        };
-        if !type_ok || Some(recovered) != expected_eoa {
-            return Err((400, msg::INVALID_SIGNATURE.into()));
-        }
-        let key_addr = self.keys.get(api_key).map(|k| k.address);
-        if w.signature_type != 3 && Some(order.signer) != key_addr {
-            return Err((400, msg::SIGNER_NOT_API_KEY.into()));
-        }
+        self.check_signature(&order, &w.signature, api_key)?;
         if info.resolved {
             return Err((
                 400,
@@ -842,25 +823,70 @@ impl ClobState {
             }));
         }
         if marketable {
-            self.trade_no += 1;
-            return Ok(json!({
-                "success": true, "errorMsg": "", "orderID": order_id, "status": "matched",
-                "makingAmount": dec6(maker_amount), "takingAmount": dec6(taker_amount),
-                "transactionsHashes": [hex0x(&ringbolt_exec::eip712::keccak256(&digest))],
-                "tradeIDs": [format!("emulated-trade-{}", self.trade_no)],
-            }));
+            return Ok(self.matched(&order_id, &order, &digest));
         }
+        Ok(self.rest(order_id, api_key))
+    }
+
+    /// The answer for an order that crosses the emulated top of book: matched in full.
+    fn matched(&mut self, order_id: &str, order: &OrderStruct, digest: &[u8; 32]) -> Value {
+        self.trade_no += 1;
+        json!({
+            "success": true, "errorMsg": "", "orderID": order_id, "status": "matched",
+            "makingAmount": dec6(order.maker_amount), "takingAmount": dec6(order.taker_amount),
+            "transactionsHashes": [hex0x(&ringbolt_exec::eip712::keccak256(digest))],
+            "tradeIDs": [format!("emulated-trade-{}", self.trade_no)],
+        })
+    }
+
+    /// Rests a limit order that does not cross; the answer says `live`.
+    fn rest(&mut self, order_id: String, api_key: &str) -> Value {
+        let answer = json!({
+            "success": true, "errorMsg": "", "orderID": order_id, "status": "live",
+            "makingAmount": "", "takingAmount": "", "transactionsHashes": [], "tradeIDs": [],
+        });
         self.orders.insert(
-            order_id.clone(),
+            order_id,
             RestingOrder {
                 owner: api_key.to_string(),
                 live: true,
             },
         );
-        Ok(json!({
-            "success": true, "errorMsg": "", "orderID": order_id, "status": "live",
-            "makingAmount": "", "takingAmount": "", "transactionsHashes": [], "tradeIDs": [],
-        }))
+        answer
+    }
+
+    /// Signature types 0-2 recover over the order hash, 3 over the ERC-7739 wrapper; the
+    /// recovered EOA must be the one the type implies, and the signer the API key's (type 3: the
+    /// deposit wallet the key's EOA owns).
+    fn check_signature(
+        &self,
+        order: &OrderStruct,
+        signature: &str,
+        api_key: &str,
+    ) -> Result<(), Refusal> {
+        let sig = parse_hex(signature).ok_or_else(|| (400, msg::INVALID_SIGNATURE.to_string()))?;
+        let recovered = recover_order_signer(order, &self.domain, &sig)
+            .map_err(|_| (400, msg::INVALID_SIGNATURE.to_string()))?;
+        let type_ok = match order.signature_type {
+            0 => order.maker == order.signer,
+            1 | 2 => true,
+            3 => order.maker == order.signer,
+            _ => false,
+        };
+        let expected_eoa = if order.signature_type == 3 {
+            // The deposit wallet (signer) is owned by the EOA that holds the API key.
+            self.keys.get(api_key).map(|k| k.address)
+        } else {
+            Some(order.signer)
+        };
+        if !type_ok || Some(recovered) != expected_eoa {
+            return Err((400, msg::INVALID_SIGNATURE.into()));
+        }
+        let key_addr = self.keys.get(api_key).map(|k| k.address);
+        if order.signature_type != 3 && Some(order.signer) != key_addr {
+            return Err((400, msg::SIGNER_NOT_API_KEY.into()));
+        }
+        Ok(())
     }
 
     fn remember(&mut self, digest: [u8; 32]) {

@@ -623,43 +623,7 @@ fn step_window(
     };
     let mut changes: Vec<Change> = Vec::new();
     if tick != w.tick {
-        for idx in 0..2 {
-            let ts = w.stamp(t_ms);
-            let msg = TickSizeChange {
-                event_type: "tick_size_change",
-                asset_id: &w.tokens[idx],
-                market: &w.condition_id,
-                old_tick_size: price(w.tick),
-                new_tick_size: price(tick),
-                timestamp: ts,
-            };
-            events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
-        }
-        w.tick = tick;
-        // Levels off the new grid are withdrawn.
-        let mut out = BTreeMap::new();
-        let off_bids: Vec<i64> =
-            w.up.bids
-                .keys()
-                .copied()
-                .filter(|p| p % tick != 0)
-                .collect();
-        let off_asks: Vec<i64> =
-            w.up.asks
-                .keys()
-                .copied()
-                .filter(|p| p % tick != 0)
-                .collect();
-        for p in off_bids {
-            w.up.set(Side::Bid, p, 0, &mut out);
-        }
-        for p in off_asks {
-            w.up.set(Side::Ask, p, 0, &mut out);
-        }
-        changes.extend(
-            out.into_iter()
-                .map(|((side, price), qty)| Change { side, price, qty }),
-        );
+        retick(w, tick, inp, events, &mut changes);
     }
     let fair = (p_up * ONE as f64).round() as i64;
     let best_bid = ((fair - tick / 2).max(tick) / tick) * tick;
@@ -675,28 +639,7 @@ fn step_window(
         hi: ONE - tick,
     };
     changes.extend(w.up.reprice(best_bid, best_ask, &params, rng));
-    let mut trade: Option<(usize, &'static str, i64, i64)> = None;
-    if rng.random_bool(inp.trade_prob) {
-        let idx = rng.random_range(0..2usize);
-        let buy = rng.random_bool(0.5);
-        // BUY lifts the token's ask; on the Up ladder a Down ask at 1-p is an Up bid at p.
-        let up_side = match (idx, buy) {
-            (0, true) | (1, false) => Side::Ask,
-            _ => Side::Bid,
-        };
-        let level = if up_side == Side::Ask {
-            w.up.best_ask()
-        } else {
-            w.up.best_bid()
-        };
-        if let Some((p, avail)) = level {
-            let q = rng.random_range(500..=20_000).min(avail);
-            w.up.fill(up_side, p, q, &mut changes);
-            let token_px = if idx == 0 { p } else { ONE - p };
-            w.last_trade[idx] = Some(token_px);
-            trade = Some((idx, if buy { "BUY" } else { "SELL" }, token_px, q));
-        }
-    }
+    let trade = random_trade(w, inp, rng, &mut changes);
     if let Some((idx, side, px, q)) = trade {
         let ts = w.stamp(t_ms);
         let msg = LastTradePrice {
@@ -713,33 +656,7 @@ fn step_window(
         events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
     }
     if !changes.is_empty() {
-        let best = [w.best(0), w.best(1)];
-        let mut entries = Vec::new();
-        for c in &changes {
-            // Up entry, then the mirrored Down entry.
-            let up_side = if c.side == Side::Bid { "BUY" } else { "SELL" };
-            let down_side = if c.side == Side::Bid { "SELL" } else { "BUY" };
-            for (idx, px, side) in [(0usize, c.price, up_side), (1, ONE - c.price, down_side)] {
-                entries.push(PriceChangeEntry {
-                    asset_id: &w.tokens[idx],
-                    price: price(px),
-                    size: size(c.qty),
-                    side,
-                    hash: hex_id(rng, 40),
-                    best_bid: best_px(best[idx].0),
-                    best_ask: best_px(best[idx].1),
-                });
-            }
-        }
-        let ts = w.last_ts_ms.max(t_ms - 1) + 1;
-        w.last_ts_ms = ts;
-        let msg = PriceChange {
-            event_type: "price_change",
-            market: &w.condition_id,
-            price_changes: entries,
-            timestamp: ts.to_string(),
-        };
-        events.push(event(inp.tick, w.tokens.to_vec(), true, false, false, &msg));
+        emit_price_change(w, &changes, inp, rng, events);
     }
     if let Some((idx, ..)) = trade {
         let ts = w.stamp(t_ms);
@@ -756,6 +673,132 @@ fn step_window(
             text: Arc::from(book),
         });
     }
+    emit_best_bid_ask(w, inp, events);
+}
+
+/// A tick size change to `tick`: the `tick_size_change` events of both tokens, and the Up
+/// ladder's levels off the new grid withdrawn (into `changes`).
+fn retick(
+    w: &mut Window,
+    tick: i64,
+    inp: &PolyInputs,
+    events: &mut Vec<VenueEvent>,
+    changes: &mut Vec<Change>,
+) {
+    let t_ms = inp.t_ms;
+    for idx in 0..2 {
+        let ts = w.stamp(t_ms);
+        let msg = TickSizeChange {
+            event_type: "tick_size_change",
+            asset_id: &w.tokens[idx],
+            market: &w.condition_id,
+            old_tick_size: price(w.tick),
+            new_tick_size: price(tick),
+            timestamp: ts,
+        };
+        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
+    }
+    w.tick = tick;
+    // Levels off the new grid are withdrawn.
+    let mut out = BTreeMap::new();
+    let off_bids: Vec<i64> =
+        w.up.bids
+            .keys()
+            .copied()
+            .filter(|p| p % tick != 0)
+            .collect();
+    let off_asks: Vec<i64> =
+        w.up.asks
+            .keys()
+            .copied()
+            .filter(|p| p % tick != 0)
+            .collect();
+    for p in off_bids {
+        w.up.set(Side::Bid, p, 0, &mut out);
+    }
+    for p in off_asks {
+        w.up.set(Side::Ask, p, 0, &mut out);
+    }
+    changes.extend(
+        out.into_iter()
+            .map(|((side, price), qty)| Change { side, price, qty }),
+    );
+}
+
+/// With probability `trade_prob`, a trade against the best level of a random token and side
+/// (recorded into `changes`): `(token index, side, token price, quantity)`.
+fn random_trade(
+    w: &mut Window,
+    inp: &PolyInputs,
+    rng: &mut ChaCha8Rng,
+    changes: &mut Vec<Change>,
+) -> Option<(usize, &'static str, i64, i64)> {
+    if !rng.random_bool(inp.trade_prob) {
+        return None;
+    }
+    let idx = rng.random_range(0..2usize);
+    let buy = rng.random_bool(0.5);
+    // BUY lifts the token's ask; on the Up ladder a Down ask at 1-p is an Up bid at p.
+    let up_side = match (idx, buy) {
+        (0, true) | (1, false) => Side::Ask,
+        _ => Side::Bid,
+    };
+    let level = if up_side == Side::Ask {
+        w.up.best_ask()
+    } else {
+        w.up.best_bid()
+    };
+    if let Some((p, avail)) = level {
+        let q = rng.random_range(500..=20_000).min(avail);
+        w.up.fill(up_side, p, q, changes);
+        let token_px = if idx == 0 { p } else { ONE - p };
+        w.last_trade[idx] = Some(token_px);
+        return Some((idx, if buy { "BUY" } else { "SELL" }, token_px, q));
+    }
+    None
+}
+
+/// One `price_change` event carrying `changes` for both tokens (Up entry, mirrored Down entry).
+fn emit_price_change(
+    w: &mut Window,
+    changes: &[Change],
+    inp: &PolyInputs,
+    rng: &mut ChaCha8Rng,
+    events: &mut Vec<VenueEvent>,
+) {
+    let t_ms = inp.t_ms;
+    let best = [w.best(0), w.best(1)];
+    let mut entries = Vec::new();
+    for c in changes {
+        // Up entry, then the mirrored Down entry.
+        let up_side = if c.side == Side::Bid { "BUY" } else { "SELL" };
+        let down_side = if c.side == Side::Bid { "SELL" } else { "BUY" };
+        for (idx, px, side) in [(0usize, c.price, up_side), (1, ONE - c.price, down_side)] {
+            entries.push(PriceChangeEntry {
+                asset_id: &w.tokens[idx],
+                price: price(px),
+                size: size(c.qty),
+                side,
+                hash: hex_id(rng, 40),
+                best_bid: best_px(best[idx].0),
+                best_ask: best_px(best[idx].1),
+            });
+        }
+    }
+    let ts = w.last_ts_ms.max(t_ms - 1) + 1;
+    w.last_ts_ms = ts;
+    let msg = PriceChange {
+        event_type: "price_change",
+        market: &w.condition_id,
+        price_changes: entries,
+        timestamp: ts.to_string(),
+    };
+    events.push(event(inp.tick, w.tokens.to_vec(), true, false, false, &msg));
+}
+
+/// A `best_bid_ask` event for each token whose best prices moved.
+fn emit_best_bid_ask(w: &mut Window, inp: &PolyInputs, events: &mut Vec<VenueEvent>) {
+    let t_ms = inp.t_ms;
     for idx in 0..2 {
         let b = w.best(idx);
         if b != w.last_best[idx] {

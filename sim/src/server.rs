@@ -169,6 +169,33 @@ pub struct Emulator {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Binds `addr`; the listener and the address it got (port 0: an ephemeral port).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// The WebSocket URL (and REST base URL, for venues with REST) of venue `v` on `port`.
+fn venue_urls(v: VenueId, port: u16) -> (String, Option<String>) {
+    match v {
+        VenueId::Polymarket => (
+            format!("wss://localhost:{port}/ws/market"),
+            Some(format!("https://localhost:{port}")),
+        ),
+        VenueId::ChainlinkRtds => (format!("wss://localhost:{port}/"), None),
+        VenueId::BinanceSpot => (
+            format!("wss://localhost:{port}/stream"),
+            Some(format!("https://localhost:{port}")),
+        ),
+        VenueId::Coinbase => (format!("wss://localhost:{port}/"), None),
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -220,26 +247,8 @@ impl Emulator {
         let mut tasks = Vec::new();
         let mut venues = BTreeMap::new();
         for (v, vc) in served {
-            let addr = SocketAddr::new(cfg.bind, vc.port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let addr = listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let port = addr.port();
-            let (ws_url, rest_url) = match v {
-                VenueId::Polymarket => (
-                    format!("wss://localhost:{port}/ws/market"),
-                    Some(format!("https://localhost:{port}")),
-                ),
-                VenueId::ChainlinkRtds => (format!("wss://localhost:{port}/"), None),
-                VenueId::BinanceSpot => (
-                    format!("wss://localhost:{port}/stream"),
-                    Some(format!("https://localhost:{port}")),
-                ),
-                VenueId::Coinbase => (format!("wss://localhost:{port}/"), None),
-            };
+            let (listener, addr) = bind(SocketAddr::new(cfg.bind, vc.port)).await?;
+            let (ws_url, rest_url) = venue_urls(v, addr.port());
             venues.insert(
                 v.name(),
                 VenueInfo {
@@ -259,13 +268,7 @@ impl Emulator {
         }
         let mut clob_info = None;
         if let (Some(vc), Some(clob)) = (cfg.clob(), shared.clob.clone()) {
-            let addr = SocketAddr::new(cfg.bind, vc.port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let addr = listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
+            let (listener, addr) = bind(SocketAddr::new(cfg.bind, vc.port)).await?;
             let mut h2 = (*pki.server).clone();
             h2.alpn_protocols = vec![b"h2".to_vec()];
             tasks.push(tokio::spawn(crate::clob_server::accept_loop(
@@ -281,17 +284,7 @@ impl Emulator {
                 url: format!("https://localhost:{}", addr.port()),
             });
         }
-        let caddr = SocketAddr::new(cfg.bind, cfg.control_port);
-        let control = TcpListener::bind(caddr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: caddr,
-                source,
-            })?;
-        let caddr = control.local_addr().map_err(|source| ServerError::Bind {
-            addr: caddr,
-            source,
-        })?;
+        let (control, caddr) = bind(SocketAddr::new(cfg.bind, cfg.control_port)).await?;
         tasks.push(tokio::spawn(control_loop(shared.clone(), control)));
         tasks.push(tokio::spawn(market_loop(
             shared.clone(),

@@ -610,21 +610,7 @@ async fn polymarket_discovery_books_events_and_rollover() {
     .await;
     assert_eq!(body, "[]");
 
-    let mut ws = connect(
-        info,
-        "polymarket",
-        "ws-subscriptions-clob.polymarket.com",
-        "/ws/market",
-    )
-    .await;
-    send(
-        &mut ws,
-        &format!(
-            r#"{{"type":"market","assets_ids":["{}","{}"],"custom_feature_enabled":true}}"#,
-            tokens[0], tokens[1]
-        ),
-    )
-    .await;
+    let mut ws = market_channel(info, &[&tokens[0], &tokens[1]]).await;
     let books = next_json(&mut ws, 5).await;
     let books = books
         .as_array()
@@ -830,18 +816,7 @@ async fn injected_faults_are_observed_by_clients() {
     }
     assert!(cb_gap, "coinbase trade_id gap not observed");
     // Abrupt disconnect of every venue: the stream ends without a close frame.
-    let mut poly = connect(
-        info,
-        "polymarket",
-        "ws-subscriptions-clob.polymarket.com",
-        "/ws/market",
-    )
-    .await;
-    send(
-        &mut poly,
-        r#"{"type":"market","assets_ids":[],"custom_feature_enabled":true}"#,
-    )
-    .await;
+    let mut poly = market_channel(info, &[]).await;
     let mut rtds = connect(info, "chainlink_rtds", "ws-live-data.polymarket.com", "/").await;
     for (venue, sock) in [
         ("binance_spot", &mut ws),

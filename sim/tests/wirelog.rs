@@ -9,7 +9,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{connect, control, next_text, send};
+use common::{control, market_channel, next_text};
+use ringbolt_testkit::json::current_window;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,31 +18,12 @@ async fn market_frames_are_stamped_per_asset_and_timestamp() {
     let emu = common::start("wirelog", 300, 11).await;
     let (_, w) = control(&emu.info, "GET", "/windows").await;
     let w: Value = serde_json::from_str(&w).unwrap();
-    let cur = w["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["current"] == true)
-        .unwrap()
-        .clone();
+    let cur = current_window(&w);
     let (up, down) = (
         cur["up_token"].as_str().unwrap().to_string(),
         cur["down_token"].as_str().unwrap().to_string(),
     );
-    let mut ws = connect(
-        &emu.info,
-        "polymarket",
-        "ws-subscriptions-clob.polymarket.com",
-        "/ws/market",
-    )
-    .await;
-    send(
-        &mut ws,
-        &format!(
-            r#"{{"type":"market","assets_ids":["{up}","{down}"],"custom_feature_enabled":true}}"#
-        ),
-    )
-    .await;
+    let mut ws = market_channel(&emu.info, &[&up, &down]).await;
     // Collect what the client received: (asset, timestamp) → event types.
     let mut got: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
     let end = Instant::now() + Duration::from_millis(2500);

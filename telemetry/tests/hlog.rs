@@ -2,53 +2,19 @@
 //! The `.hlog` dumps decode with our reader and with the Python `hdrhistogram` package, and the
 //! hot-path recording allocates nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ringbolt_telemetry::{Stage, hlog_pair, read_hlog};
-
-/// Counts allocations made by the thread that set `COUNTING`.
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-// SAFETY: delegates to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use ringbolt_testkit::process::run_ok;
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ringbolt-telemetry-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    ringbolt_testkit::fs::tempdir("ringbolt-telemetry", name)
 }
 
 /// Deterministic pseudo-random latencies (xorshift), log-uniform-ish from ~50 ns to ~5 ms.
@@ -72,8 +38,7 @@ fn recording_and_rotation_allocate_nothing() {
         hlog_pair(&dir.join("a.hlog"), Duration::from_millis(1), "test").unwrap();
     let values = latencies(7, 100_000);
     let start = SystemTime::now();
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = thread_allocs();
     let mut rotated = 0;
     for (i, v) in values.iter().enumerate() {
         recorder.record(Stage::ALL[i % Stage::COUNT], *v);
@@ -82,8 +47,7 @@ fn recording_and_rotation_allocate_nothing() {
         }
     }
     recorder.record(Stage::Bus, u64::MAX); // saturates, never grows the histogram
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(false));
+    let after = thread_allocs();
     assert_eq!(after - before, 0, "the hot path allocated");
     assert!(rotated >= 1, "no rotation happened");
     dumper.drain().unwrap();
@@ -174,16 +138,7 @@ while True:
                 "max": h.get_max_value(), "start_ms": h.get_start_time_stamp()})
 print(json.dumps(out))
 "#;
-    let output = Command::new(&py)
-        .args(["-c", script])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(Command::new(&py).args(["-c", script]).arg(&path));
     let text = String::from_utf8(output.stdout).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(text.trim()).unwrap();
     let decoded: Vec<(String, u64, u64, u64)> = rows
@@ -202,19 +157,12 @@ print(json.dumps(out))
         assert_eq!(Some(py_row.0.as_str()), ours.tag.as_deref());
         assert_eq!(py_row.1, ours.histogram.len());
         // Both report the bucket's representative value; allow the 3-significant-figure bucket width.
-        let ours_p50 = ours.histogram.value_at_quantile(0.5);
-        assert!(
-            py_row.2.abs_diff(ours_p50) * 500 <= ours_p50,
-            "p50 {} vs {}",
-            py_row.2,
-            ours_p50
-        );
-        let ours_p99 = ours.histogram.value_at_quantile(0.99);
-        assert!(
-            py_row.3.abs_diff(ours_p99) * 500 <= ours_p99,
-            "p99 {} vs {}",
-            py_row.3,
-            ours_p99
-        );
+        for (name, quantile, theirs) in [("p50", 0.5, py_row.2), ("p99", 0.99, py_row.3)] {
+            let ours = ours.histogram.value_at_quantile(quantile);
+            assert!(
+                theirs.abs_diff(ours) * 500 <= ours,
+                "{name} {theirs} vs {ours}"
+            );
+        }
     }
 }

@@ -67,6 +67,54 @@ fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
         .find(|a| a.name.as_deref() == Some(name))
 }
 
+/// The `post_transform` attribute.
+fn post_transform(node: &NodeProto) -> Result<PostTransform, ModelError> {
+    let post_name = attr(node, "post_transform")
+        .and_then(|a| a.s.as_ref())
+        .map(|s| String::from_utf8_lossy(s).into_owned());
+    match post_name.as_deref() {
+        None | Some("NONE") => Ok(PostTransform::None),
+        Some("LOGISTIC") => Ok(PostTransform::Logistic),
+        Some("SOFTMAX") => Ok(PostTransform::Softmax),
+        Some(other) => Err(ModelError::Onnx(format!(
+            "unsupported post_transform {other}"
+        ))),
+    }
+}
+
+/// The number of output columns the leaf weights fill, and whether a binary classifier stores
+/// only one of its two columns.
+fn output_columns(node: &NodeProto, classifier: bool, w_id: &[i64]) -> (usize, bool) {
+    let n_labels = if classifier {
+        ints(node, "classlabels_int64s")
+            .len()
+            .max(strings(node, "classlabels_strings").len())
+    } else {
+        attr(node, "n_targets").and_then(|a| a.i).unwrap_or(1) as usize
+    };
+    let max_id = w_id.iter().copied().max().unwrap_or(0).max(0) as usize;
+    let columns = (max_id + 1).max(if classifier && n_labels > 2 {
+        n_labels
+    } else {
+        1
+    });
+    (columns, classifier && n_labels == 2 && columns == 1)
+}
+
+/// A `nodes_modes` entry.
+fn node_mode(text: &str) -> Result<Mode, ModelError> {
+    Ok(match text {
+        "BRANCH_LEQ" => Mode::Leq,
+        "BRANCH_LT" => Mode::Lt,
+        "BRANCH_GTE" => Mode::Gte,
+        "BRANCH_GT" => Mode::Gt,
+        "BRANCH_EQ" => Mode::Eq,
+        "BRANCH_NEQ" => Mode::Neq,
+        "LEAF" => Mode::Leaf,
+        m => return Err(ModelError::Onnx(format!("unknown node mode {m}"))),
+    })
+}
+
 fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
     attr(node, name).map(|a| a.ints.clone()).unwrap_or_default()
 }
@@ -157,29 +205,8 @@ impl TreeEnsemble {
         {
             return Err(bad("leaf weight arrays disagree in length".into()));
         }
-        let post_name = attr(node, "post_transform")
-            .and_then(|a| a.s.as_ref())
-            .map(|s| String::from_utf8_lossy(s).into_owned());
-        let post = match post_name.as_deref() {
-            None | Some("NONE") => PostTransform::None,
-            Some("LOGISTIC") => PostTransform::Logistic,
-            Some("SOFTMAX") => PostTransform::Softmax,
-            Some(other) => return Err(bad(format!("unsupported post_transform {other}"))),
-        };
-        let n_labels = if classifier {
-            ints(node, "classlabels_int64s")
-                .len()
-                .max(strings(node, "classlabels_strings").len())
-        } else {
-            attr(node, "n_targets").and_then(|a| a.i).unwrap_or(1) as usize
-        };
-        let max_id = w_id.iter().copied().max().unwrap_or(0).max(0) as usize;
-        let columns = (max_id + 1).max(if classifier && n_labels > 2 {
-            n_labels
-        } else {
-            1
-        });
-        let binary_single_column = classifier && n_labels == 2 && columns == 1;
+        let post = post_transform(node)?;
+        let (columns, binary_single_column) = output_columns(node, classifier, &w_id);
         // Index nodes by (tree, node id).
         let mut index = std::collections::HashMap::with_capacity(n);
         for i in 0..n {
@@ -213,16 +240,7 @@ impl TreeEnsemble {
         };
         let mut seen_tree = std::collections::HashSet::new();
         for i in 0..n {
-            let mode = match modes[i].as_str() {
-                "BRANCH_LEQ" => Mode::Leq,
-                "BRANCH_LT" => Mode::Lt,
-                "BRANCH_GTE" => Mode::Gte,
-                "BRANCH_GT" => Mode::Gt,
-                "BRANCH_EQ" => Mode::Eq,
-                "BRANCH_NEQ" => Mode::Neq,
-                "LEAF" => Mode::Leaf,
-                m => return Err(bad(format!("unknown node mode {m}"))),
-            };
+            let mode = node_mode(&modes[i])?;
             if seen_tree.insert(tree_ids[i]) {
                 e.roots.push(lookup(
                     tree_ids[i],

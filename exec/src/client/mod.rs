@@ -18,9 +18,9 @@
 //!   (`DELETE /orders`) so that the venue side is definite too.
 //! * The risk gate ([`RiskGate`]) and the kill switch are consulted before a slot is taken.
 //!
-//! The sans-IO bookkeeping is in [`core`]; this module is the thin driver.
+//! The sans-IO bookkeeping is in [`inflight`]; this module is the thin driver.
 
-pub mod core;
+pub mod inflight;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,7 +32,7 @@ use ringbolt_net::h2c::{H2Client, H2Options, PreparedRequest};
 use ringbolt_net::tls::{self, Roots};
 use ringbolt_net::{Driver, DriverConfig, Endpoint, NetError};
 
-pub use self::core::{
+pub use self::inflight::{
     ClientCore, Finished, FnSink, LOCAL_CONN_LOST, LOCAL_NOT_SENT, LOCAL_PAPER_GUARD, Pending,
     TransitionSink,
 };

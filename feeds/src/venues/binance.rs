@@ -20,8 +20,8 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
-    StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, RestKind,
+    RestRequest, StreamDesc, VenueAdapter,
 };
 use crate::continuity::{
     BinanceDepthSync, BinanceMarket, DepthVerdict, SeqCheck, SeqTracker, SnapshotVerdict, SyncMode,
@@ -29,113 +29,28 @@ use crate::continuity::{
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
+use crate::venues::{
+    collect_pairs, empty_snapshot, flush_batch, for_each_pair, opt_ts, push_parsed,
+};
 
 /// Records buffered per instrument while awaiting a snapshot.
 const BUFFER_RECORDS: usize = 16_384;
 /// Depth events buffered per instrument while awaiting a snapshot.
 const BUFFER_EVENTS: usize = 1_024;
 
-/// Binance stream catalogue (`Record.stream`), shared by spot and futures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `@trade` → Trade (`t` contiguous).
-    Trade = 1,
-    /// `@aggTrade` → Trade (`a` contiguous).
-    AggTrade = 2,
-    /// `@bookTicker` → TopOfBook (`u`).
-    BookTicker = 3,
-    /// `@depth@100ms` → BookLevel batches (`U`/`u` chaining).
-    Depth = 4,
-    /// REST depth snapshot → BookLevel snapshot batch (`lastUpdateId`).
-    DepthSnapshot = 5,
-    /// Futures `@markPrice@1s` → IndexPrice (mark, index) + Funding.
-    MarkPrice = 6,
-    /// Futures `@forceOrder` → Liquidation.
-    ForceOrder = 7,
-    /// Futures REST `openInterest` (counted; no record kind yet).
-    OpenInterest = 8,
-    /// `@ticker` 24 h statistics (counted; no record kind).
-    Ticker24h = 9,
-}
+pub use super::streams::binance::{FUTURES_STREAMS, KEEP_ALIVE, Stream};
 
-/// The spot catalogue as [`StreamDesc`]s.
+/// The spot catalogue as [`StreamDesc`]s (the futures one's first five, spot's rules).
 pub const SPOT_STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "trade",
-        doc: "trades; t +1",
-    },
-    StreamDesc {
-        id: 2,
-        name: "agg_trade",
-        doc: "aggregated trades; a +1",
-    },
-    StreamDesc {
-        id: 3,
-        name: "book_ticker",
-        doc: "top of book; u comparable with depth u",
-    },
-    StreamDesc {
-        id: 4,
-        name: "depth",
-        doc: "L2 diffs; U == prev u + 1 after the snapshot rule",
-    },
-    StreamDesc {
-        id: 5,
-        name: "depth_snapshot",
-        doc: "REST snapshot; lastUpdateId",
-    },
-];
-
-/// The USD-M futures catalogue as [`StreamDesc`]s.
-pub const FUTURES_STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "trade",
-        doc: "trades; t +1",
-    },
-    StreamDesc {
-        id: 2,
-        name: "agg_trade",
-        doc: "aggregated trades; a +1",
-    },
-    StreamDesc {
-        id: 3,
-        name: "book_ticker",
-        doc: "top of book; u, E, T",
-    },
-    StreamDesc {
-        id: 4,
-        name: "depth",
-        doc: "L2 diffs; pu == prev u after the snapshot rule",
-    },
-    StreamDesc {
-        id: 5,
-        name: "depth_snapshot",
-        doc: "REST snapshot; lastUpdateId",
-    },
-    StreamDesc {
-        id: 6,
-        name: "mark_price",
-        doc: "mark, index, funding rate, next funding time",
-    },
-    StreamDesc {
-        id: 7,
-        name: "force_order",
-        doc: "liquidations (latest per 1000 ms)",
-    },
-    StreamDesc {
-        id: 8,
-        name: "open_interest",
-        doc: "REST poll (counted; no record kind yet)",
-    },
-    StreamDesc {
-        id: 9,
-        name: "ticker_24h",
-        doc: "24 h statistics (counted)",
-    },
+    FUTURES_STREAMS[0],
+    FUTURES_STREAMS[1],
+    StreamDesc::new(3, "book_ticker", "top of book; u comparable with depth u"),
+    StreamDesc::new(
+        4,
+        "depth",
+        "L2 diffs; U == prev u + 1 after the snapshot rule",
+    ),
+    FUTURES_STREAMS[4],
 ];
 
 #[derive(Debug)]
@@ -259,24 +174,13 @@ impl Binance {
 
     fn gap(venue: Venue, book: &mut DepthBook, missed: u64, ctx: &mut Ctx<'_>) {
         let stream = Stream::Depth as u8;
-        let c = ctx.counters.stream_mut(stream);
-        c.gaps += 1;
-        c.gap_records += missed;
-        let mut status = ctx
-            .counters
-            .status_record(venue, stream, FeedState::GapDetected);
-        status.instrument = book.instrument;
-        ctx.emit(&mut status);
+        ctx.count_gap(stream, missed);
+        ctx.emit_status(venue, stream, book.instrument, FeedState::GapDetected);
         book.records.clear();
         book.events.clear();
     }
 
-    fn depth_update(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn depth_update(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Depth as u8;
         ctx.count_message(stream, len);
         let symbol = d.symbol.ok_or(ParseError::Missing("s"))?;
@@ -286,12 +190,7 @@ impl Binance {
         if self.market == BinanceMarket::Futures && prev.is_none() {
             return Err(ParseError::Missing("pu"));
         }
-        let ts = d
-            .event_ts
-            .map(ms_text_ns)
-            .transpose()
-            .field("E")?
-            .unwrap_or(0);
+        let ts = opt_ts(d.event_ts, ms_text_ns, "E")?;
         if first > last {
             return Err(ParseError::Invalid("U"));
         }
@@ -299,19 +198,15 @@ impl Binance {
             return Ok(());
         };
         self.last_depth = Some(id);
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
-            if let Some(raw) = raw {
-                for_each_pair(raw, |l| {
-                    push_parsed(
-                        scratch, self.venue, stream, id, side, l.price, l.size, ts, last,
-                    );
-                    Ok(())
-                })
-                .inspect_err(|_| scratch.clear())?;
-            }
-        }
+        collect_pairs(
+            &mut self.scratch,
+            self.venue,
+            stream,
+            id,
+            [(d.bids, Side::Buy), (d.asks, Side::Sell)],
+            ts,
+            last,
+        )?;
         let bi = self.book_index(id, symbol);
         let book = &mut self.books[bi];
         if self.mode == SyncMode::Observe {
@@ -321,9 +216,7 @@ impl Binance {
                     None => first == last_u + 1,
                 };
                 if !chained && last > last_u {
-                    let c = ctx.counters.stream_mut(stream);
-                    c.gaps += 1;
-                    c.gap_records += first.saturating_sub(last_u + 1);
+                    ctx.count_gap(stream, first.saturating_sub(last_u + 1));
                 }
             }
             book.observe_last_u = Some(last);
@@ -365,24 +258,8 @@ impl Binance {
     }
 
     /// Applies a REST snapshot body for `instrument`.
-    fn snapshot(
-        &mut self,
-        body: &[u8],
-        instrument: u32,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
-        let mut j = Lexer::new(body);
-        j.begin_object()?;
-        let (mut lid, mut bids, mut asks) = (None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"lastUpdateId" => lid = Some(j.scalar()?),
-                b"bids" => bids = Some(j.raw_value()?),
-                b"asks" => asks = Some(j.raw_value()?),
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+    fn snapshot(&mut self, body: &[u8], instrument: u32, ctx: &mut Ctx<'_>) -> Parsed {
+        let RestSnapshot { lid, bids, asks } = RestSnapshot::parse_exact(body)?;
         self.snapshot_parts(
             lid.ok_or(ParseError::Missing("lastUpdateId"))?,
             bids,
@@ -401,7 +278,7 @@ impl Binance {
         asks: Option<&[u8]>,
         instrument: u32,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::DepthSnapshot as u8;
         let lid = parse_u64(lid).field("lastUpdateId")?;
         self.scratch.clear();
@@ -439,11 +316,12 @@ impl Binance {
         }
         flush_batch(ctx, &mut self.scratch, true, empty);
         ctx.counters.stream_mut(Stream::Depth as u8).resyncs += 1;
-        let mut status =
-            ctx.counters
-                .status_record(self.venue, Stream::Depth as u8, FeedState::Resynced);
-        status.instrument = instrument;
-        ctx.emit(&mut status);
+        ctx.emit_status(
+            self.venue,
+            Stream::Depth as u8,
+            instrument,
+            FeedState::Resynced,
+        );
         // Replay the buffered events under the snapshot rules.
         let events = core::mem::take(&mut book.events);
         for ev in &events {
@@ -573,6 +451,15 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
     Ok(d)
 }
 
+json_fields! {
+    /// A REST depth snapshot body.
+    struct RestSnapshot {
+        lid: scalar <- b"lastUpdateId",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+    }
+}
+
 impl VenueAdapter for Binance {
     fn venue(&self) -> Venue {
         self.venue
@@ -616,11 +503,10 @@ impl VenueAdapter for Binance {
     }
 
     fn keep_alive(&self) -> KeepAlive {
-        // The server pings every 20 s; the transport answers with pongs.
-        KeepAlive::ServerPings
+        KEEP_ALIVE
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let mut j = Lexer::new(frame);
         j.begin_object()?;
         // Combined-stream wrapper {"stream":…,"data":{…}} (tardis adds "generated").
@@ -665,12 +551,7 @@ impl VenueAdapter for Binance {
         self.event(payload, stream_name, frame.len(), ctx)
     }
 
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         self.rest(request, body, ctx)
     }
 
@@ -687,7 +568,7 @@ impl Binance {
         stream_name: Option<&[u8]>,
         len: usize,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let d = data(payload)?;
         self.event_data(&d, stream_name, len, ctx)
     }
@@ -699,7 +580,7 @@ impl Binance {
         stream_name: Option<&[u8]>,
         len: usize,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let frame_len = len;
         if let Some(lid) = d.last_update_id {
             // A REST depth snapshot (or tardis' wrapper around one).
@@ -749,9 +630,7 @@ impl Binance {
                 if trade_id != 0
                     && let SeqCheck::Gap { missed } = tracker.check(trade_id)
                 {
-                    let c = ctx.counters.stream_mut(stream);
-                    c.gaps += 1;
-                    c.gap_records += missed;
+                    ctx.count_gap(stream, missed);
                 }
                 let body = Trade {
                     price,
@@ -792,12 +671,7 @@ impl Binance {
                     ask_size: parse_e8(d.ask_qty.ok_or(ParseError::Missing("A"))?).field("A")?,
                     reserved: [0; 48],
                 };
-                let ts = d
-                    .event_ts
-                    .map(ms_text_ns)
-                    .transpose()
-                    .field("E")?
-                    .unwrap_or(0);
+                let ts = opt_ts(d.event_ts, ms_text_ns, "E")?;
                 if let Some(id) = ctx.resolve(self.venue, stream, symbol) {
                     ctx.emit_body(self.venue, stream, id, ts, u, 0, &body);
                 }
@@ -811,12 +685,7 @@ impl Binance {
         }
     }
 
-    fn mark_price(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn mark_price(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::MarkPrice as u8;
         ctx.count_message(stream, len);
         let symbol = d.symbol.ok_or(ParseError::Missing("s"))?;
@@ -834,18 +703,8 @@ impl Binance {
             .map(|r| parse_fixed_i64(r, 12))
             .transpose()
             .field("r")?;
-        let next_ns = d
-            .trade_ts
-            .map(ms_text_ns)
-            .transpose()
-            .field("T")?
-            .unwrap_or(0);
-        let ts = d
-            .event_ts
-            .map(ms_text_ns)
-            .transpose()
-            .field("E")?
-            .unwrap_or(0);
+        let next_ns = opt_ts(d.trade_ts, ms_text_ns, "T")?;
+        let ts = opt_ts(d.event_ts, ms_text_ns, "E")?;
         let Some(id) = ctx.resolve(self.venue, stream, symbol) else {
             return Ok(());
         };
@@ -877,12 +736,7 @@ impl Binance {
         Ok(())
     }
 
-    fn force_order(
-        &mut self,
-        d: &Data<'_>,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn force_order(&mut self, d: &Data<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::ForceOrder as u8;
         ctx.count_message(stream, len);
         let o = data(d.order.ok_or(ParseError::Missing("o"))?)?;
@@ -908,12 +762,7 @@ impl Binance {
         Ok(())
     }
 
-    fn rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         match request.kind {
             RestKind::BookSnapshot => {
                 ctx.count_message(Stream::DepthSnapshot as u8, body.len());

@@ -14,62 +14,18 @@
 use ringbolt_bus::{Record, Side, Trade, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, RestKind, RestRequest,
-    StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, RestKind, RestRequest, VenueAdapter,
 };
 use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
 use crate::json::Lexer;
 use crate::time::us_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed};
+use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts};
 
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
 
-/// Bitstamp stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `live_trades` → Trade.
-    LiveTrades = 1,
-    /// `diff_order_book` → BookLevel batches.
-    DiffOrderBook = 2,
-    /// `order_book` (top 100 every push) → BookLevel snapshot batches.
-    OrderBook = 3,
-    /// REST order book snapshot → BookLevel snapshot batch.
-    OrderBookRest = 4,
-    /// `live_orders` (counted).
-    LiveOrders = 5,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "live_trades",
-        doc: "trades; id increasing",
-    },
-    StreamDesc {
-        id: 2,
-        name: "diff_order_book",
-        doc: "L2 diffs; buffer, REST snapshot, drop diffs ≤ its microtimestamp",
-    },
-    StreamDesc {
-        id: 3,
-        name: "order_book",
-        doc: "top-100 snapshot every push",
-    },
-    StreamDesc {
-        id: 4,
-        name: "order_book_rest",
-        doc: "REST snapshot; microtimestamp",
-    },
-    StreamDesc {
-        id: 5,
-        name: "live_orders",
-        doc: "L3 order events (counted)",
-    },
-];
+pub use super::streams::bitstamp::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct DiffBook {
@@ -91,39 +47,26 @@ pub struct Bitstamp {
     scratch: Vec<Record>,
 }
 
-#[derive(Default)]
-struct Data<'a> {
-    micro: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    amount: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    id: Option<&'a [u8]>,
-    kind: Option<&'a [u8]>,
+json_fields! {
+    struct Data {
+        micro: scalar <- b"microtimestamp",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        amount: scalar <- b"amount_str",
+        price: scalar <- b"price_str",
+        id: scalar <- b"id",
+        kind: scalar <- b"type",
+    }
 }
 
 fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
     let mut j = Lexer::new(raw);
     if j.peek() != Some(b'{') {
         // `"data":""` on control events.
         j.skip_value()?;
-        return Ok(d);
+        return Ok(Data::default());
     }
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"microtimestamp" => d.micro = Some(j.scalar()?),
-            b"bids" => d.bids = Some(j.raw_value()?),
-            b"asks" => d.asks = Some(j.raw_value()?),
-            b"amount_str" => d.amount = Some(j.scalar()?),
-            b"price_str" => d.price = Some(j.scalar()?),
-            b"id" => d.id = Some(j.scalar()?),
-            b"type" => d.kind = Some(j.scalar()?),
-            _ => j.skip_value()?,
-        }
-    }
-    Ok(d)
+    Data::read(&mut j)
 }
 
 impl Bitstamp {
@@ -138,25 +81,32 @@ impl Bitstamp {
         }
     }
 
-    fn levels(
+    fn levels(&mut self, d: &Data<'_>, stream: u8, id: u32, ts: i64, seq: u64) -> Parsed {
+        collect_pairs(
+            &mut self.scratch,
+            VENUE,
+            stream,
+            id,
+            [(d.bids, Side::Buy), (d.asks, Side::Sell)],
+            ts,
+            seq,
+        )?;
+        Ok(())
+    }
+
+    /// Emits `d`'s levels as one snapshot batch of `stream`.
+    fn snapshot_batch(
         &mut self,
         d: &Data<'_>,
         stream: u8,
         id: u32,
         ts: i64,
-        seq: u64,
-    ) -> Result<(), ParseError> {
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
-            if let Some(raw) = raw {
-                for_each_pair(raw, |l| {
-                    push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, seq);
-                    Ok(())
-                })
-                .inspect_err(|_| scratch.clear())?;
-            }
-        }
+        micro: u64,
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
+        self.levels(d, stream, id, ts, micro)?;
+        let empty = empty_snapshot(VENUE, stream, id, ts, micro);
+        flush_batch(ctx, &mut self.scratch, true, empty);
         Ok(())
     }
 
@@ -175,7 +125,7 @@ impl Bitstamp {
         self.books.len() - 1
     }
 
-    fn diff(&mut self, pair: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn diff(&mut self, pair: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::DiffOrderBook as u8;
         let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
             .field("microtimestamp")?;
@@ -220,19 +170,13 @@ impl Bitstamp {
         Ok(())
     }
 
-    fn snapshot(&mut self, body: &[u8], id: u32, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn snapshot(&mut self, body: &[u8], id: u32, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::OrderBookRest as u8;
         let d = data(body)?;
         let micro = parse_u64(d.micro.ok_or(ParseError::Missing("microtimestamp"))?)
             .field("microtimestamp")?;
         let ts = us_text_ns(d.micro.unwrap_or(b"0")).field("microtimestamp")?;
-        self.levels(&d, stream, id, ts, micro)?;
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            true,
-            empty_snapshot(VENUE, stream, id, ts, micro),
-        );
+        self.snapshot_batch(&d, stream, id, ts, micro, ctx)?;
         if self.mode == SyncMode::Observe {
             return Ok(());
         }
@@ -257,56 +201,29 @@ impl Bitstamp {
     }
 }
 
+json_fields! {
+    /// A frame's envelope (`microtimestamp` at the top level: a bare REST snapshot).
+    struct Envelope {
+        event: str <- b"event",
+        channel: str <- b"channel",
+        raw: raw <- b"data",
+        micro: seen <- b"microtimestamp",
+    }
+}
+
 impl VenueAdapter for Bitstamp {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    subscriptions!(subs, "bts:subscribe", "bts:unsubscribe");
 
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.bitstamp.net",
-            port: 443,
-            path: "/",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        subs("bts:subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        subs("bts:unsubscribe", symbols)
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"event":"bts:heartbeat"}"#,
-            interval_ns: 30_000_000_000,
-        }
-    }
-
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut event, mut channel, mut raw, mut rest_snapshot) = (None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"event" => event = Some(j.str()?),
-                b"channel" => channel = Some(j.str()?),
-                b"data" => raw = Some(j.raw_value()?),
-                b"microtimestamp" => {
-                    rest_snapshot = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
-        if rest_snapshot && event.is_none() {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let Envelope {
+            event,
+            channel,
+            raw,
+            micro,
+        } = Envelope::parse_exact(frame)?;
+        if micro.is_some() && event.is_none() {
             // A REST snapshot body in a capture: it belongs to the last diff instrument.
             let stream = Stream::OrderBookRest as u8;
             ctx.count_message(stream, frame.len());
@@ -344,12 +261,7 @@ impl VenueAdapter for Bitstamp {
                 side: side as u8,
                 reserved: [0; 55],
             };
-            let ts = d
-                .micro
-                .map(us_text_ns)
-                .transpose()
-                .field("microtimestamp")?
-                .unwrap_or(0);
+            let ts = opt_ts(d.micro, us_text_ns, "microtimestamp")?;
             if let Some(id) = ctx.resolve(VENUE, stream, pair) {
                 ctx.emit_body(VENUE, stream, id, ts, id_num, 0, &body);
             }
@@ -366,13 +278,7 @@ impl VenueAdapter for Bitstamp {
             let Some(id) = ctx.resolve(VENUE, stream, pair) else {
                 return Ok(());
             };
-            self.levels(&d, stream, id, ts, micro)?;
-            flush_batch(
-                ctx,
-                &mut self.scratch,
-                true,
-                empty_snapshot(VENUE, stream, id, ts, micro),
-            );
+            self.snapshot_batch(&d, stream, id, ts, micro, ctx)?;
             Ok(())
         } else if channel.starts_with(b"live_orders_") {
             ctx.count_message(Stream::LiveOrders as u8, frame.len());
@@ -382,12 +288,7 @@ impl VenueAdapter for Bitstamp {
         }
     }
 
-    fn on_rest(
-        &mut self,
-        request: &RestRequest,
-        body: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn on_rest(&mut self, request: &RestRequest, body: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         ctx.count_message(Stream::OrderBookRest as u8, body.len());
         self.snapshot(body, request.instrument, ctx)
     }

@@ -18,53 +18,17 @@ use ringbolt_bus::{
 };
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_parsed, side_of};
+use crate::venues::{collect_pairs, flush_levels, opt_ts, side_of, text_frame};
 
 const VENUE: Venue = Venue::Bybit;
 
-/// Bybit stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `orderbook.*` → BookLevel batches (`u` +1).
-    Orderbook = 1,
-    /// `publicTrade` → Trade.
-    PublicTrade = 2,
-    /// `tickers` → TopOfBook, IndexPrice, Funding.
-    Tickers = 3,
-    /// `allLiquidation` / `liquidation` → Liquidation.
-    Liquidation = 4,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "orderbook",
-        doc: "snapshot + delta; u +1, any snapshot resets",
-    },
-    StreamDesc {
-        id: 2,
-        name: "public_trade",
-        doc: "trades (taker side)",
-    },
-    StreamDesc {
-        id: 3,
-        name: "tickers",
-        doc: "bid1/ask1, mark, index, funding; partial deltas merged",
-    },
-    StreamDesc {
-        id: 4,
-        name: "liquidation",
-        doc: "liquidations (S = side of the liquidated position's order)",
-    },
-];
+pub use super::streams::bybit::{KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TickerState {
@@ -135,36 +99,23 @@ impl Bybit {
         ts: i64,
         data: &[u8],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::Orderbook as u8;
-        let mut j = Lexer::new(data);
-        j.begin_object()?;
-        let (mut s, mut b, mut a, mut u) = (None, None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"s" => s = Some(j.str()?),
-                b"b" => b = Some(j.raw_value()?),
-                b"a" => a = Some(j.raw_value()?),
-                b"u" => u = Some(j.scalar()?),
-                _ => j.skip_value()?,
-            }
-        }
+        let BookData { s, b, a, u } = BookData::parse(data)?;
         let symbol = s.ok_or(ParseError::Missing("s"))?;
         let u = parse_u64(u.ok_or(ParseError::Missing("u"))?).field("u")?;
         let Some(id) = self.resolve(ctx, stream, symbol) else {
             return Ok(());
         };
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        for (raw, side) in [(b, Side::Buy), (a, Side::Sell)] {
-            if let Some(raw) = raw {
-                for_each_pair(raw, |l| {
-                    push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, u);
-                    Ok(())
-                })
-                .inspect_err(|_| scratch.clear())?;
-            }
-        }
+        collect_pairs(
+            &mut self.scratch,
+            VENUE,
+            stream,
+            id,
+            [(b, Side::Buy), (a, Side::Sell)],
+            ts,
+            u,
+        )?;
         let i = match self.books.iter().position(|x| x.instrument == id) {
             Some(i) => i,
             None => {
@@ -194,16 +145,10 @@ impl Bybit {
             }
             match book.u.check(u) {
                 SeqCheck::Gap { missed } => {
-                    let c = ctx.counters.stream_mut(stream);
-                    c.gaps += 1;
-                    c.gap_records += missed;
+                    ctx.count_gap(stream, missed);
                     if enforce {
                         book.synced = false;
-                        let mut status =
-                            ctx.counters
-                                .status_record(VENUE, stream, FeedState::GapDetected);
-                        status.instrument = id;
-                        ctx.emit(&mut status);
+                        ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                         let arg = format!("\"{}\"", book.topic);
                         ctx.actions.push(Action::Resubscribe(vec![
                             Outgoing::Text(
@@ -225,21 +170,16 @@ impl Bybit {
                 _ => {}
             }
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, u),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, u);
         Ok(())
     }
 
-    fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::PublicTrade as u8;
         let mut rows = Lexer::new(data);
         rows.begin_array()?;
         while rows.next_element()? {
-            let r = fields(rows.raw_value()?)?;
+            let r = Fields::parse(rows.raw_value()?)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
             let body = Trade {
@@ -250,7 +190,7 @@ impl Bybit {
                 side: side as u8,
                 reserved: [0; 55],
             };
-            let ts = r.time.map(ms_text_ns).transpose().field("T")?.unwrap_or(0);
+            let ts = opt_ts(r.time, ms_text_ns, "T")?;
             let seq = r.seq.map(parse_u64).transpose().field("seq")?.unwrap_or(0);
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
@@ -259,10 +199,10 @@ impl Bybit {
         Ok(())
     }
 
-    fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Liquidation as u8;
-        let one = |raw: &[u8], ctx: &mut Ctx<'_>| -> Result<(), ParseError> {
-            let r = fields(raw)?;
+        let one = |raw: &[u8], ctx: &mut Ctx<'_>| -> Parsed {
+            let r = Fields::parse(raw)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
             let body = Liquidation {
@@ -271,7 +211,7 @@ impl Bybit {
                 side: side as u8,
                 reserved: [0; 63],
             };
-            let ts = r.time.map(ms_text_ns).transpose().field("T")?.unwrap_or(0);
+            let ts = opt_ts(r.time, ms_text_ns, "T")?;
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
                 ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
             }
@@ -289,15 +229,9 @@ impl Bybit {
         }
     }
 
-    fn tickers(
-        &mut self,
-        ts: i64,
-        cs: Option<&[u8]>,
-        data: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn tickers(&mut self, ts: i64, cs: Option<&[u8]>, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Tickers as u8;
-        let r = fields(data)?;
+        let r = Fields::parse(data)?;
         let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("symbol"))?)
         else {
             return Ok(());
@@ -392,60 +326,50 @@ impl Bybit {
     }
 }
 
-#[derive(Default)]
-struct Fields<'a> {
-    symbol: Option<&'a [u8]>,
-    side: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    size: Option<&'a [u8]>,
-    time: Option<&'a [u8]>,
-    id: Option<&'a [u8]>,
-    seq: Option<&'a [u8]>,
-    bid: Option<&'a [u8]>,
-    bid_size: Option<&'a [u8]>,
-    ask: Option<&'a [u8]>,
-    ask_size: Option<&'a [u8]>,
-    mark: Option<&'a [u8]>,
-    index: Option<&'a [u8]>,
-    funding: Option<&'a [u8]>,
-    next_funding: Option<&'a [u8]>,
+json_fields! {
+    struct Fields {
+        symbol: str <- b"s" | b"symbol",
+        side: str <- b"S" | b"side",
+        price: scalar <- b"p" | b"price",
+        size: scalar <- b"v" | b"size",
+        time: scalar <- b"T" | b"updatedTime",
+        id: scalar <- b"i",
+        seq: scalar <- b"seq" | b"cs",
+        bid: scalar <- b"bid1Price",
+        bid_size: scalar <- b"bid1Size",
+        ask: scalar <- b"ask1Price",
+        ask_size: scalar <- b"ask1Size",
+        mark: scalar <- b"markPrice",
+        index: scalar <- b"indexPrice" | b"usdIndexPrice",
+        funding: scalar <- b"fundingRate",
+        next_funding: scalar <- b"nextFundingTime",
+    }
 }
 
-fn fields(raw: &[u8]) -> Result<Fields<'_>, ParseError> {
-    let mut f = Fields::default();
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"s" | b"symbol" => f.symbol = Some(j.str()?),
-            b"S" | b"side" => f.side = Some(j.str()?),
-            b"p" | b"price" => f.price = Some(j.scalar()?),
-            b"v" | b"size" => f.size = Some(j.scalar()?),
-            b"T" | b"updatedTime" => f.time = Some(j.scalar()?),
-            b"i" => f.id = Some(j.scalar()?),
-            b"seq" | b"cs" => f.seq = Some(j.scalar()?),
-            b"bid1Price" => f.bid = Some(j.scalar()?),
-            b"bid1Size" => f.bid_size = Some(j.scalar()?),
-            b"ask1Price" => f.ask = Some(j.scalar()?),
-            b"ask1Size" => f.ask_size = Some(j.scalar()?),
-            b"markPrice" => f.mark = Some(j.scalar()?),
-            b"indexPrice" | b"usdIndexPrice" => f.index = Some(j.scalar()?),
-            b"fundingRate" => f.funding = Some(j.scalar()?),
-            b"nextFundingTime" => f.next_funding = Some(j.scalar()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    /// A frame's envelope.
+    struct Envelope {
+        topic: str <- b"topic",
+        kind: str <- b"type",
+        ts: scalar <- b"ts",
+        data: raw <- b"data",
+        cs: scalar <- b"cs",
+        op: seen <- b"op" | b"success",
     }
-    Ok(f)
+}
+
+json_fields! {
+    /// An `orderbook.*` message's `data`.
+    struct BookData {
+        s: str <- b"s",
+        b: raw <- b"b",
+        a: raw <- b"a",
+        u: scalar <- b"u",
+    }
 }
 
 impl VenueAdapter for Bybit {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    adapter_identity!(VENUE, STREAMS);
 
     fn endpoint(&self) -> Endpoint {
         Endpoint {
@@ -459,49 +383,29 @@ impl VenueAdapter for Bybit {
         }
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("unsubscribe", symbols))]
-    }
+    subscriptions!(op, "subscribe", "unsubscribe");
 
     fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"op":"ping"}"#,
-            interval_ns: 20_000_000_000,
-        }
+        KEEP_ALIVE
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut topic, mut kind, mut ts, mut data, mut cs, mut op) =
-            (None, None, None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"topic" => topic = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"ts" => ts = Some(j.scalar()?),
-                b"data" => data = Some(j.raw_value()?),
-                b"cs" => cs = Some(j.scalar()?),
-                b"op" | b"success" => {
-                    op = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let Envelope {
+            topic,
+            kind,
+            ts,
+            data,
+            cs,
+            op,
+        } = Envelope::parse_exact(frame)?;
         let Some(topic) = topic else {
-            if op {
+            if op.is_some() {
                 ctx.count_message(0, frame.len());
                 return Ok(());
             }
             return Err(ParseError::Missing("topic"));
         };
-        let ts = ts.map(ms_text_ns).transpose().field("ts")?.unwrap_or(0);
+        let ts = opt_ts(ts, ms_text_ns, "ts")?;
         let data = data.ok_or(ParseError::Missing("data"))?;
         let channel = topic.split(|&b| b == b'.').next().unwrap_or(b"");
         let snapshot = kind == Some(b"snapshot");
@@ -535,12 +439,12 @@ impl VenueAdapter for Bybit {
     }
 }
 
-fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
+fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
         for t in ["orderbook.1", "orderbook.50", "publicTrade", "tickers"] {
             args.push(format!("\"{t}.{s}\""));
         }
     }
-    format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")).into_bytes()
+    text_frame(format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")))
 }

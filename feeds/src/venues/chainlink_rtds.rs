@@ -19,52 +19,14 @@ use ringbolt_bus::{
     FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
 };
 
-use crate::adapter::{
-    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
-/// RTDS stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
-    Chainlink = 1,
-    /// `crypto_prices_twap_thirty` → IndexPrice (price_type 3).
-    Twap30 = 2,
-    /// `crypto_prices_twap_sixty` → IndexPrice (price_type 3).
-    Twap60 = 3,
-    /// `crypto_prices` (Binance relay) → IndexPrice (price_type 1).
-    BinanceRelay = 4,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "chainlink",
-        doc: "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts",
-    },
-    StreamDesc {
-        id: 2,
-        name: "twap_30s",
-        doc: "Chainlink 30 s TWAP",
-    },
-    StreamDesc {
-        id: 3,
-        name: "twap_60s",
-        doc: "Chainlink 60 s TWAP",
-    },
-    StreamDesc {
-        id: 4,
-        name: "binance_relay",
-        doc: "Binance btcusdt relayed by RTDS",
-    },
-];
+pub use super::streams::chainlink_rtds::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The RTDS adapter.
 #[derive(Debug)]
@@ -87,38 +49,15 @@ impl ChainlinkRtds {
     }
 }
 
-struct Payload<'a> {
-    symbol: Option<&'a [u8]>,
-    timestamp: Option<&'a [u8]>,
-    value: Option<&'a [u8]>,
-    full: Option<&'a [u8]>,
-    data: Option<&'a [u8]>,
-    window_s: Option<&'a [u8]>,
-}
-
-fn payload(raw: &[u8]) -> Result<Payload<'_>, ParseError> {
-    let mut p = Payload {
-        symbol: None,
-        timestamp: None,
-        value: None,
-        full: None,
-        data: None,
-        window_s: None,
-    };
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"symbol" => p.symbol = Some(j.str()?),
-            b"timestamp" => p.timestamp = Some(j.scalar()?),
-            b"value" => p.value = Some(j.scalar()?),
-            b"full_accuracy_value" => p.full = Some(j.scalar()?),
-            b"data" => p.data = Some(j.raw_value()?),
-            b"window_s" => p.window_s = Some(j.scalar()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Payload {
+        symbol: str <- b"symbol",
+        timestamp: scalar <- b"timestamp",
+        value: scalar <- b"value",
+        full: scalar <- b"full_accuracy_value",
+        data: raw <- b"data",
+        window_s: scalar <- b"window_s",
     }
-    Ok(p)
 }
 
 /// The exact e18 value: `full_accuracy_value` (integer e18 text on Chainlink topics, decimal
@@ -165,57 +104,33 @@ impl ChainlinkRtds {
     }
 }
 
+json_fields! {
+    /// A frame's envelope.
+    struct Envelope {
+        topic: str <- b"topic",
+        kind: str <- b"type",
+        body: raw <- b"payload",
+        status: scalar <- b"statusCode",
+    }
+}
+
 impl VenueAdapter for ChainlinkRtds {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    subscriptions!(sub_frame, "subscribe", "unsubscribe");
 
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-live-data.polymarket.com",
-            port: 443,
-            path: "/",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        sub_frame("subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        sub_frame("unsubscribe", symbols)
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"PING",
-            interval_ns: 5_000_000_000,
-        }
-    }
-
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let trimmed = frame.trim_ascii();
         if trimmed.is_empty() || trimmed.eq_ignore_ascii_case(b"pong") {
             ctx.count_message(0, frame.len());
             return Ok(());
         }
-        let mut j = Lexer::new(trimmed);
-        j.begin_object()?;
-        let (mut topic, mut kind, mut body, mut status) = (None, None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"topic" => topic = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"payload" => body = Some(j.raw_value()?),
-                b"statusCode" => status = Some(j.scalar()?),
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+        let Envelope {
+            topic,
+            kind,
+            body,
+            status,
+        } = Envelope::parse_exact(trimmed)?;
         let Some(body) = body else {
             if status.is_some() {
                 // A venue error response ({"body":{"message":…},"statusCode":4xx}).
@@ -224,7 +139,7 @@ impl VenueAdapter for ChainlinkRtds {
             }
             return Err(ParseError::Missing("payload"));
         };
-        let p = payload(body)?;
+        let p = Payload::parse(body)?;
         let symbol = p.symbol.ok_or(ParseError::Missing("symbol"))?;
         let topic = topic.ok_or(ParseError::Missing("topic"))?;
         let binance = topic == b"crypto_prices" && symbol != b"btc/usd" && !symbol.contains(&b'/');

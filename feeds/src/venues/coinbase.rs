@@ -15,84 +15,19 @@
 
 use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::iso8601_ns;
 use crate::venues::{
-    empty_snapshot, flush_batch, for_each_pair, opposite, push_level, push_parsed, side_of,
+    array_scalars, flush_levels, for_each_pair, opposite, opt_e8, opt_ts, push_level, push_parsed,
+    req, side_of, text_frame,
 };
 
 const VENUE: Venue = Venue::Coinbase;
 
-/// Coinbase stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// Exchange `ticker` → TopOfBook.
-    Ticker = 1,
-    /// Exchange `matches` → Trade.
-    Matches = 2,
-    /// Exchange `level2_batch` → BookLevel batches.
-    Level2 = 3,
-    /// Exchange `heartbeat` (continuity only).
-    Heartbeat = 4,
-    /// Advanced Trade `ticker` → TopOfBook.
-    AdvTicker = 5,
-    /// Advanced Trade `level2` (`l2_data`) → BookLevel batches.
-    AdvLevel2 = 6,
-    /// Advanced Trade `market_trades` → Trade.
-    AdvMarketTrades = 7,
-    /// Advanced Trade `heartbeats`.
-    AdvHeartbeats = 8,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "ticker",
-        doc: "best bid/ask (+sizes since 2022); sequence",
-    },
-    StreamDesc {
-        id: 2,
-        name: "matches",
-        doc: "trades; trade_id +1 per product",
-    },
-    StreamDesc {
-        id: 3,
-        name: "level2",
-        doc: "snapshot + l2update; no sequence, resubscribe on doubt",
-    },
-    StreamDesc {
-        id: 4,
-        name: "heartbeat",
-        doc: "1 s; last_trade_id detects missed matches",
-    },
-    StreamDesc {
-        id: 5,
-        name: "adv_ticker",
-        doc: "Advanced Trade ticker; sequence_num per connection",
-    },
-    StreamDesc {
-        id: 6,
-        name: "adv_level2",
-        doc: "Advanced Trade l2_data; sequence_num gap ⇒ resubscribe",
-    },
-    StreamDesc {
-        id: 7,
-        name: "adv_market_trades",
-        doc: "Advanced Trade trades",
-    },
-    StreamDesc {
-        id: 8,
-        name: "adv_heartbeats",
-        doc: "Advanced Trade heartbeats",
-    },
-];
+pub use super::streams::coinbase::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Product {
@@ -111,79 +46,33 @@ pub struct Coinbase {
     scratch: Vec<ringbolt_bus::Record>,
 }
 
-#[derive(Default)]
-struct Msg<'a> {
-    kind: Option<&'a [u8]>,
-    product: Option<&'a [u8]>,
-    sequence: Option<&'a [u8]>,
-    time: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    size: Option<&'a [u8]>,
-    side: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    last_trade_id: Option<&'a [u8]>,
-    best_bid: Option<&'a [u8]>,
-    best_ask: Option<&'a [u8]>,
-    best_bid_size: Option<&'a [u8]>,
-    best_ask_size: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    changes: Option<&'a [u8]>,
-    channel: Option<&'a [u8]>,
-    events: Option<&'a [u8]>,
-    sequence_num: Option<&'a [u8]>,
-    timestamp: Option<&'a [u8]>,
-}
-
-fn msg(raw: &[u8]) -> Result<Msg<'_>, ParseError> {
-    let mut m = Msg::default();
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"type" => m.kind = Some(j.str()?),
-            b"product_id" => m.product = Some(j.str()?),
-            b"sequence" => m.sequence = Some(j.scalar()?),
-            b"time" => m.time = Some(j.str()?),
-            b"price" => m.price = Some(j.scalar()?),
-            b"size" | b"last_size" => m.size = Some(j.scalar()?),
-            b"side" => m.side = Some(j.str()?),
-            b"trade_id" => m.trade_id = Some(j.scalar()?),
-            b"last_trade_id" => m.last_trade_id = Some(j.scalar()?),
-            b"best_bid" => m.best_bid = Some(j.scalar()?),
-            b"best_ask" => m.best_ask = Some(j.scalar()?),
-            b"best_bid_size" | b"best_bid_quantity" => m.best_bid_size = Some(j.scalar()?),
-            b"best_ask_size" | b"best_ask_quantity" => m.best_ask_size = Some(j.scalar()?),
-            b"bids" => m.bids = Some(j.raw_value()?),
-            b"asks" => m.asks = Some(j.raw_value()?),
-            b"changes" => m.changes = Some(j.raw_value()?),
-            b"channel" => m.channel = Some(j.str()?),
-            b"events" => m.events = Some(j.raw_value()?),
-            b"sequence_num" => m.sequence_num = Some(j.scalar()?),
-            b"timestamp" => m.timestamp = Some(j.str()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Msg {
+        kind: str <- b"type",
+        product: str <- b"product_id",
+        sequence: scalar <- b"sequence",
+        time: str <- b"time",
+        price: scalar <- b"price",
+        size: scalar <- b"size" | b"last_size",
+        side: str <- b"side",
+        trade_id: scalar <- b"trade_id",
+        last_trade_id: scalar <- b"last_trade_id",
+        best_bid: scalar <- b"best_bid",
+        best_ask: scalar <- b"best_ask",
+        best_bid_size: scalar <- b"best_bid_size" | b"best_bid_quantity",
+        best_ask_size: scalar <- b"best_ask_size" | b"best_ask_quantity",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        changes: raw <- b"changes",
+        channel: str <- b"channel",
+        events: raw <- b"events",
+        sequence_num: scalar <- b"sequence_num",
+        timestamp: str <- b"timestamp",
     }
-    j.end()?;
-    Ok(m)
-}
-
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
 }
 
 fn ts_of(v: Option<&[u8]>) -> Result<i64, ParseError> {
-    v.map(iso8601_ns)
-        .transpose()
-        .field("time")
-        .map(Option::unwrap_or_default)
-}
-
-fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
-    match v {
-        None | Some(b"") => Ok(0),
-        Some(t) => parse_e8(t).field(name),
-    }
+    opt_ts(v, iso8601_ns, "time")
 }
 
 impl Coinbase {
@@ -225,12 +114,7 @@ impl Coinbase {
             self.scratch.clear();
             return;
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, seq),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
     }
 
     fn product(&mut self, instrument: u32, symbol: &[u8]) -> &mut Product {
@@ -267,7 +151,7 @@ impl Coinbase {
         seq: u64,
         baseline: bool,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let price = parse_e8(price).field("price")?;
         let size = parse_e8(size).field("size")?;
         let maker = side_of(maker_side).ok_or(ParseError::Invalid("side"))?;
@@ -282,9 +166,7 @@ impl Coinbase {
                 p.trades.reset();
             }
             if let SeqCheck::Gap { missed } = p.trades.check(trade_id) {
-                let c = ctx.counters.stream_mut(stream);
-                c.gaps += 1;
-                c.gap_records += missed;
+                ctx.count_gap(stream, missed);
             }
         }
         let body = Trade {
@@ -306,7 +188,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn exchange(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn exchange(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let kind = req(m.kind, "type")?;
         let seq = m
             .sequence
@@ -360,9 +242,7 @@ impl Coinbase {
                         && last > seen
                     {
                         // Matches were missed: count them on the matches stream.
-                        let c = ctx.counters.stream_mut(Stream::Matches as u8);
-                        c.gaps += 1;
-                        c.gap_records += last - seen;
+                        ctx.count_gap(Stream::Matches as u8, last - seen);
                         let _ = p.trades.check(last);
                     }
                 }
@@ -403,7 +283,7 @@ impl Coinbase {
         }
     }
 
-    fn advanced(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn advanced(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let channel = req(m.channel, "channel")?;
         let ts = ts_of(m.timestamp)?;
         let seq = m
@@ -446,9 +326,7 @@ impl Coinbase {
         if let Some(seq) = seq
             && let SeqCheck::Gap { missed } = self.conn_seq.check(seq)
         {
-            let c = ctx.counters.stream_mut(0);
-            c.gaps += 1;
-            c.gap_records += missed;
+            ctx.count_gap(0, missed);
             if self.mode == SyncMode::Enforce {
                 let mut status = ctx.counters.status_record(
                     VENUE,
@@ -475,25 +353,13 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_level2(
-        &mut self,
-        ev: &[u8],
-        ts: i64,
-        seq: u64,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn adv_level2(&mut self, ev: &[u8], ts: i64, seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvLevel2 as u8;
-        let mut j = Lexer::new(ev);
-        j.begin_object()?;
-        let (mut kind, mut product, mut updates) = (None, None, None);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"type" => kind = Some(j.str()?),
-                b"product_id" => product = Some(j.str()?),
-                b"updates" => updates = Some(j.raw_value()?),
-                _ => j.skip_value()?,
-            }
-        }
+        let L2Event {
+            kind,
+            product,
+            updates,
+        } = L2Event::parse(ev)?;
         let snapshot = req(kind, "type")? == b"snapshot";
         let product = req(product, "product_id")?;
         let Some(id) = ctx.resolve(VENUE, stream, product) else {
@@ -531,13 +397,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_tickers(
-        &mut self,
-        ev: &[u8],
-        ts: i64,
-        seq: u64,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    fn adv_tickers(&mut self, ev: &[u8], ts: i64, seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvTicker as u8;
         let mut j = Lexer::new(ev);
         j.begin_object()?;
@@ -548,7 +408,7 @@ impl Coinbase {
             }
             j.begin_array()?;
             while j.next_element()? {
-                let t = msg(j.raw_value()?)?;
+                let t = Msg::parse_exact(j.raw_value()?)?;
                 let product = req(t.product, "product_id")?;
                 // Older revisions carry no best bid/ask: nothing to publish.
                 let (Some(bid), Some(ask)) = (t.best_bid, t.best_ask) else {
@@ -569,7 +429,7 @@ impl Coinbase {
         Ok(())
     }
 
-    fn adv_trades(&mut self, ev: &[u8], seq: u64, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn adv_trades(&mut self, ev: &[u8], seq: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::AdvMarketTrades as u8;
         let mut j = Lexer::new(ev);
         j.begin_object()?;
@@ -580,7 +440,7 @@ impl Coinbase {
             }
             j.begin_array()?;
             while j.next_element()? {
-                let t = msg(j.raw_value()?)?;
+                let t = Msg::parse_exact(j.raw_value()?)?;
                 self.trade(
                     stream,
                     req(t.product, "product_id")?,
@@ -605,66 +465,39 @@ fn changes(
     stream: u8,
     id: u32,
     ts: i64,
-) -> Result<(), ParseError> {
+) -> Parsed {
     let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
         j.begin_array()?;
-        let mut parts = [&b""[..]; 3];
-        for part in &mut parts {
-            if !j.next_element()? {
-                return Err(ParseError::Missing("change"));
-            }
-            *part = j.scalar()?;
-        }
-        while j.next_element()? {
-            j.skip_value()?;
-        }
+        let parts: [&[u8]; 3] = array_scalars(&mut j, "change")?;
         let side = side_of(parts[0]).ok_or(ParseError::Invalid("side"))?;
         push_level(scratch, VENUE, stream, id, side, parts[1], parts[2], ts, 0)?;
     }
     Ok(())
 }
 
+json_fields! {
+    /// One Advanced Trade `l2_data` event.
+    struct L2Event {
+        kind: str <- b"type",
+        product: str <- b"product_id",
+        updates: raw <- b"updates",
+    }
+}
+
 impl VenueAdapter for Coinbase {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-feed.exchange.coinbase.com",
-            port: 443,
-            path: "/",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("unsubscribe", symbols))]
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
-        KeepAlive::WsPing {
-            interval_ns: 30_000_000_000,
-        }
-    }
+    subscriptions!(sub, "subscribe", "unsubscribe");
 
     fn stale_after_ns(&self) -> u64 {
         // Heartbeats arrive every second.
         3_000_000_000
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let m = msg(frame)?;
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let m = Msg::parse_exact(frame)?;
         if m.channel.is_some() {
             self.advanced(&m, frame.len(), ctx)
         } else {
@@ -682,13 +515,12 @@ impl VenueAdapter for Coinbase {
     }
 }
 
-fn sub(kind: &str, symbols: &[&str]) -> Vec<u8> {
+fn sub(kind: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let ids: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-    format!(
+    text_frame(format!(
         "{{\"type\":\"{kind}\",\"product_ids\":[{}],\"channels\":[\"ticker\",\"matches\",\"heartbeat\",\"level2_batch\"]}}",
         ids.join(",")
-    )
-    .into_bytes()
+    ))
 }
 
 /// An Advanced Trade (un)subscribe frame for one channel.

@@ -16,61 +16,16 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_level, side_of};
+use crate::venues::{flush_levels, opt_ts, push_level, req, side_of};
 
 const VENUE: Venue = Venue::Deribit;
 
-/// Deribit stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `book.*` → BookLevel batches.
-    Book = 1,
-    /// `trades.*` → Trade (+ Liquidation).
-    Trades = 2,
-    /// `ticker.*` → TopOfBook, IndexPrice, Funding.
-    Ticker = 3,
-    /// `quote.*` → TopOfBook.
-    Quote = 4,
-    /// `deribit_price_index.*` → IndexPrice.
-    PriceIndex = 5,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "snapshot + changes; prev_change_id == last change_id",
-    },
-    StreamDesc {
-        id: 2,
-        name: "trades",
-        doc: "trades; trade_seq +1; liquidation flag",
-    },
-    StreamDesc {
-        id: 3,
-        name: "ticker",
-        doc: "best bid/ask, mark, index, funding",
-    },
-    StreamDesc {
-        id: 4,
-        name: "quote",
-        doc: "best bid/ask",
-    },
-    StreamDesc {
-        id: 5,
-        name: "price_index",
-        doc: "Deribit index",
-    },
-];
+pub use super::streams::deribit::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -89,66 +44,30 @@ pub struct Deribit {
     scratch: Vec<Record>,
 }
 
-#[derive(Default)]
-struct Data<'a> {
-    kind: Option<&'a [u8]>,
-    ts: Option<&'a [u8]>,
-    instrument: Option<&'a [u8]>,
-    index_name: Option<&'a [u8]>,
-    change_id: Option<&'a [u8]>,
-    prev_change_id: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    best_bid: Option<&'a [u8]>,
-    best_bid_amount: Option<&'a [u8]>,
-    best_ask: Option<&'a [u8]>,
-    best_ask_amount: Option<&'a [u8]>,
-    mark: Option<&'a [u8]>,
-    index: Option<&'a [u8]>,
-    funding: Option<&'a [u8]>,
-    amount: Option<&'a [u8]>,
-    direction: Option<&'a [u8]>,
-    trade_seq: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    liquidation: Option<&'a [u8]>,
-}
-
-fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
-    let mut d = Data::default();
-    let mut j = Lexer::new(raw);
-    j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"type" => d.kind = Some(j.str()?),
-            b"timestamp" => d.ts = j.opt_scalar()?,
-            b"instrument_name" => d.instrument = Some(j.str()?),
-            b"index_name" => d.index_name = Some(j.str()?),
-            b"change_id" => d.change_id = j.opt_scalar()?,
-            b"prev_change_id" => d.prev_change_id = j.opt_scalar()?,
-            b"bids" => d.bids = Some(j.raw_value()?),
-            b"asks" => d.asks = Some(j.raw_value()?),
-            b"price" => d.price = j.opt_scalar()?,
-            b"best_bid_price" => d.best_bid = j.opt_scalar()?,
-            b"best_bid_amount" => d.best_bid_amount = j.opt_scalar()?,
-            b"best_ask_price" => d.best_ask = j.opt_scalar()?,
-            b"best_ask_amount" => d.best_ask_amount = j.opt_scalar()?,
-            b"mark_price" => d.mark = j.opt_scalar()?,
-            b"index_price" => d.index = j.opt_scalar()?,
-            b"current_funding" => d.funding = j.opt_scalar()?,
-            b"amount" => d.amount = j.opt_scalar()?,
-            b"direction" => d.direction = Some(j.str()?),
-            b"trade_seq" => d.trade_seq = j.opt_scalar()?,
-            b"trade_id" => d.trade_id = j.opt_scalar()?,
-            b"liquidation" => d.liquidation = Some(j.str()?),
-            _ => j.skip_value()?,
-        }
+json_fields! {
+    struct Data {
+        kind: str <- b"type",
+        ts: opt <- b"timestamp",
+        instrument: str <- b"instrument_name",
+        index_name: str <- b"index_name",
+        change_id: opt <- b"change_id",
+        prev_change_id: opt <- b"prev_change_id",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        price: opt <- b"price",
+        best_bid: opt <- b"best_bid_price",
+        best_bid_amount: opt <- b"best_bid_amount",
+        best_ask: opt <- b"best_ask_price",
+        best_ask_amount: opt <- b"best_ask_amount",
+        mark: opt <- b"mark_price",
+        index: opt <- b"index_price",
+        funding: opt <- b"current_funding",
+        amount: opt <- b"amount",
+        direction: str <- b"direction",
+        trade_seq: opt <- b"trade_seq",
+        trade_id: opt <- b"trade_id",
+        liquidation: str <- b"liquidation",
     }
-    Ok(d)
-}
-
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
 }
 
 fn index_body(text: &[u8], kind: u8, name: &'static str) -> Result<IndexPrice, ParseError> {
@@ -173,13 +92,9 @@ impl Deribit {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Book as u8;
-        let ts =
-            d.ts.map(ms_text_ns)
-                .transpose()
-                .field("timestamp")?
-                .unwrap_or(0);
+        let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
         let change = d.change_id.map(parse_u64).transpose().field("change_id")?;
         let prev = d
             .prev_change_id
@@ -264,11 +179,7 @@ impl Deribit {
                 if enforce {
                     book.synced = false;
                     book.last_change = None;
-                    let mut status =
-                        ctx.counters
-                            .status_record(VENUE, stream, FeedState::GapDetected);
-                    status.instrument = id;
-                    ctx.emit(&mut status);
+                    ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                     let ch = &book.channel;
                     ctx.actions.push(Action::Resubscribe(vec![
                         Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
@@ -280,21 +191,16 @@ impl Deribit {
             }
         }
         book.last_change = change.or(book.last_change);
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, seq),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
         Ok(())
     }
 
-    fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
         let mut rows = Lexer::new(raw);
         rows.begin_array()?;
         while rows.next_element()? {
-            let t = data(rows.raw_value()?)?;
+            let t = Data::parse(rows.raw_value()?)?;
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -306,11 +212,7 @@ impl Deribit {
                 .field("trade_seq")?
                 .unwrap_or(0);
             let trade_id = t.trade_id.map_or(0, |i| parse_u64(i).unwrap_or(0));
-            let ts =
-                t.ts.map(ms_text_ns)
-                    .transpose()
-                    .field("timestamp")?
-                    .unwrap_or(0);
+            let ts = opt_ts(t.ts, ms_text_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, req(t.instrument, "instrument_name")?) else {
                 continue;
             };
@@ -323,9 +225,7 @@ impl Deribit {
                     }
                 };
                 if let SeqCheck::Gap { missed } = self.trades[i].1.check(seq) {
-                    let c = ctx.counters.stream_mut(stream);
-                    c.gaps += 1;
-                    c.gap_records += missed;
+                    ctx.count_gap(stream, missed);
                 }
             }
             let body = Trade {
@@ -350,53 +250,28 @@ impl Deribit {
     }
 }
 
+json_fields! {
+    /// A JSON-RPC frame's envelope.
+    struct Envelope {
+        method: str <- b"method",
+        params: raw <- b"params",
+        result: seen <- b"result" | b"error",
+    }
+}
+
 impl VenueAdapter for Deribit {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "www.deribit.com",
-            port: 443,
-            path: "/ws/api/v2",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        rpc("public/subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        rpc("public/unsubscribe", symbols)
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        // After `public/set_heartbeat`, the server sends test_requests the adapter answers.
-        KeepAlive::ServerPings
-    }
+    subscriptions!(rpc, "public/subscribe", "public/unsubscribe");
 
     #[allow(clippy::too_many_lines)]
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut method, mut params, mut result) = (None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"method" => method = Some(j.str()?),
-                b"params" => params = Some(j.raw_value()?),
-                b"result" | b"error" => {
-                    result = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let Envelope {
+            method,
+            params,
+            result,
+        } = Envelope::parse_exact(frame)?;
+        let result = result.is_some();
         match method {
             Some(b"subscription") => {}
             Some(b"heartbeat") => {
@@ -431,7 +306,7 @@ impl VenueAdapter for Deribit {
         match prefix {
             b"book" => {
                 ctx.count_message(Stream::Book as u8, frame.len());
-                let d = data(raw)?;
+                let d = Data::parse(raw)?;
                 self.book(channel, &d, ctx)
             }
             b"trades" => {
@@ -445,12 +320,8 @@ impl VenueAdapter for Deribit {
                     Stream::Quote
                 } as u8;
                 ctx.count_message(stream, frame.len());
-                let d = data(raw)?;
-                let ts =
-                    d.ts.map(ms_text_ns)
-                        .transpose()
-                        .field("timestamp")?
-                        .unwrap_or(0);
+                let d = Data::parse(raw)?;
+                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
                 let opt = |v: Option<&[u8]>, n| match v {
                     None | Some(b"null") => Ok(0),
                     Some(t) => parse_e8(t).field(n),
@@ -496,12 +367,8 @@ impl VenueAdapter for Deribit {
             b"deribit_price_index" => {
                 let stream = Stream::PriceIndex as u8;
                 ctx.count_message(stream, frame.len());
-                let d = data(raw)?;
-                let ts =
-                    d.ts.map(ms_text_ns)
-                        .transpose()
-                        .field("timestamp")?
-                        .unwrap_or(0);
+                let d = Data::parse(raw)?;
+                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
                 let body = index_body(req(d.price, "price")?, 1, "price")?;
                 if let Some(id) = ctx.resolve(VENUE, stream, req(d.index_name, "index_name")?) {
                     ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);

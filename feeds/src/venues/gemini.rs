@@ -13,61 +13,18 @@
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_pair, push_level, push_parsed, side_of};
+use crate::venues::{
+    collect_pairs, flush_batch, flush_levels, opt_ts, push_level, req, side_of, text_frame,
+};
 
 const VENUE: Venue = Venue::Gemini;
 
-/// Gemini stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// v2 `l2_updates` → BookLevel batches.
-    L2 = 1,
-    /// v2 `trade` → Trade.
-    Trades = 2,
-    /// Fast API depth → BookLevel batches.
-    FastDepth = 3,
-    /// Fast API trades → Trade.
-    FastTrades = 4,
-    /// Fast API book ticker → TopOfBook.
-    FastBookTicker = 5,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "l2",
-        doc: "first message per symbol = full book; no sequence",
-    },
-    StreamDesc {
-        id: 2,
-        name: "trades",
-        doc: "trades; event_id increasing, not contiguous",
-    },
-    StreamDesc {
-        id: 3,
-        name: "fast_depth",
-        doc: "fast API L2 diffs; U == prev u + 1",
-    },
-    StreamDesc {
-        id: 4,
-        name: "fast_trades",
-        doc: "fast API trades",
-    },
-    StreamDesc {
-        id: 5,
-        name: "fast_book_ticker",
-        doc: "fast API top of book",
-    },
-];
+pub use super::streams::gemini::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The Gemini adapter.
 #[derive(Debug)]
@@ -162,12 +119,8 @@ fn msg(raw: &[u8]) -> Result<Msg<'_>, ParseError> {
     Ok(m)
 }
 
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
-}
-
 impl Gemini {
-    fn l2(&mut self, m: &Msg<'_>, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn l2(&mut self, m: &Msg<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::L2 as u8;
         let symbol = req(m.symbol, "symbol")?;
         let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
@@ -198,16 +151,11 @@ impl Gemini {
             self.have_snapshot.push(id);
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, 0, 0),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, 0, 0);
         Ok(())
     }
 
-    fn fast(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn fast(&mut self, m: &Msg<'_>, len: usize, ctx: &mut Ctx<'_>) -> Parsed {
         let symbol = req(m.s, "s")?;
         // `E` is in nanoseconds on the fast API.
         let ts = m
@@ -224,23 +172,19 @@ impl Gemini {
             let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
                 return Ok(());
             };
-            self.scratch.clear();
-            let scratch = &mut self.scratch;
-            for (raw, side) in [(m.bids, Side::Buy), (m.asks, Side::Sell)] {
-                if let Some(raw) = raw {
-                    for_each_pair(raw, |l| {
-                        push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, last);
-                        Ok(())
-                    })
-                    .inspect_err(|_| scratch.clear())?;
-                }
-            }
+            collect_pairs(
+                &mut self.scratch,
+                VENUE,
+                stream,
+                id,
+                [(m.bids, Side::Buy), (m.asks, Side::Sell)],
+                ts,
+                last,
+            )?;
             match self.fast_last_u.iter_mut().find(|x| x.0 == id) {
                 Some(entry) => {
                     if first != entry.1 + 1 && last > entry.1 {
-                        let c = ctx.counters.stream_mut(stream);
-                        c.gaps += 1;
-                        c.gap_records += first.saturating_sub(entry.1 + 1);
+                        ctx.count_gap(stream, first.saturating_sub(entry.1 + 1));
                     }
                     entry.1 = last;
                 }
@@ -287,36 +231,11 @@ impl Gemini {
 }
 
 impl VenueAdapter for Gemini {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    subscriptions!(sub, "subscribe", "unsubscribe");
 
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "api.gemini.com",
-            port: 443,
-            path: "/v2/marketdata",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(sub("unsubscribe", symbols))]
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        // The server sends heartbeats every ~5 s.
-        KeepAlive::ServerPings
-    }
-
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let m = msg(frame)?;
         match m.kind {
             Some(b"l2_updates") => {
@@ -338,12 +257,7 @@ impl VenueAdapter for Gemini {
                     side: side as u8,
                     reserved: [0; 55],
                 };
-                let ts = m
-                    .timestamp
-                    .map(ms_text_ns)
-                    .transpose()
-                    .field("timestamp")?
-                    .unwrap_or(0);
+                let ts = opt_ts(m.timestamp, ms_text_ns, "timestamp")?;
                 if let Some(id) = ctx.resolve(VENUE, stream, req(m.symbol, "symbol")?) {
                     ctx.emit_body(VENUE, stream, id, ts, trade_id, 0, &body);
                 }
@@ -371,11 +285,10 @@ impl VenueAdapter for Gemini {
     }
 }
 
-fn sub(kind: &str, symbols: &[&str]) -> Vec<u8> {
+fn sub(kind: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-    format!(
+    text_frame(format!(
         "{{\"type\":\"{kind}\",\"subscriptions\":[{{\"name\":\"l2\",\"symbols\":[{}]}}]}}",
         list.join(",")
-    )
-    .into_bytes()
+    ))
 }

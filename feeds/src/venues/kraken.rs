@@ -16,15 +16,13 @@
 
 use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
-use crate::venues::{empty_snapshot, flush_batch, side_of};
+use crate::venues::{array_scalars, flush_levels, opt_ts, side_of};
 
 const VENUE: Venue = Venue::Kraken;
 /// Book depth subscribed on v2 (the checksum covers the top 10).
@@ -32,43 +30,7 @@ pub const V2_DEPTH: usize = 10;
 /// Largest depth kept per side (v1 `book-1000`).
 const BOOK_CAPACITY: usize = 1024;
 
-/// Kraken stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `book` → BookLevel batches (checksum).
-    Book = 1,
-    /// `trade` → Trade.
-    Trade = 2,
-    /// `ticker` → TopOfBook.
-    Ticker = 3,
-    /// v1 `spread` → TopOfBook.
-    Spread = 4,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "snapshot + updates; CRC32 over top 10 after truncating to depth",
-    },
-    StreamDesc {
-        id: 2,
-        name: "trade",
-        doc: "trades; v2 trade_id +1 per pair",
-    },
-    StreamDesc {
-        id: 3,
-        name: "ticker",
-        doc: "best bid/ask (event_trigger bbo)",
-    },
-    StreamDesc {
-        id: 4,
-        name: "spread",
-        doc: "v1 best bid/ask",
-    },
-];
+pub use super::streams::kraken::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -172,11 +134,7 @@ impl Kraken {
             c.gaps += 1;
             if enforce {
                 book.synced = false;
-                let mut status = ctx
-                    .counters
-                    .status_record(VENUE, stream, FeedState::GapDetected);
-                status.instrument = id;
-                ctx.emit(&mut status);
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                 let frames = if book.v1 {
                     ["unsubscribe", "subscribe"]
                         .iter()
@@ -219,12 +177,7 @@ impl Kraken {
             .map(|r| r.exchange_ts_ns)
             .max()
             .unwrap_or(0);
-        flush_batch(
-            ctx,
-            &mut self.scratch,
-            snapshot,
-            empty_snapshot(VENUE, stream, id, ts, 0),
-        );
+        flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, 0);
     }
 
     fn trade_gap(&mut self, id: u32, trade_id: u64, ctx: &mut Ctx<'_>) {
@@ -236,30 +189,19 @@ impl Kraken {
             }
         };
         if let SeqCheck::Gap { missed } = self.trades[i].1.check(trade_id) {
-            let c = ctx.counters.stream_mut(Stream::Trade as u8);
-            c.gaps += 1;
-            c.gap_records += missed;
+            ctx.count_gap(Stream::Trade as u8, missed);
         }
     }
 
     #[allow(clippy::too_many_lines)]
-    fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut channel, mut kind, mut data, mut control) = (None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"channel" => channel = Some(j.str()?),
-                b"type" => kind = Some(j.str()?),
-                b"data" => data = Some(j.raw_value()?),
-                b"method" | b"event" => {
-                    control = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
-            }
-        }
-        j.end()?;
+    fn v2(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let V2Envelope {
+            channel,
+            kind,
+            data,
+            control,
+        } = V2Envelope::parse_exact(frame)?;
+        let control = control.is_some();
         let stream = match channel {
             Some(b"book") => Stream::Book,
             Some(b"trade") => Stream::Trade,
@@ -276,33 +218,9 @@ impl Kraken {
         rows.begin_array()?;
         while rows.next_element()? {
             // The row is read in place (no pre-scan of its extent).
-            let r = &mut rows;
-            r.begin_object()?;
-            let mut f = V2Row::default();
-            while let Some(key) = r.next_key()? {
-                match key {
-                    b"symbol" => f.symbol = Some(r.str()?),
-                    b"bids" => f.bids = Some(r.raw_value()?),
-                    b"asks" => f.asks = Some(r.raw_value()?),
-                    b"checksum" => f.checksum = Some(r.scalar()?),
-                    b"timestamp" => f.ts = Some(r.str()?),
-                    b"price" => f.price = Some(r.scalar()?),
-                    b"qty" => f.qty = Some(r.scalar()?),
-                    b"side" => f.side = Some(r.str()?),
-                    b"trade_id" => f.trade_id = Some(r.scalar()?),
-                    b"bid" => f.bid = Some(r.scalar()?),
-                    b"bid_qty" => f.bid_qty = Some(r.scalar()?),
-                    b"ask" => f.ask = Some(r.scalar()?),
-                    b"ask_qty" => f.ask_qty = Some(r.scalar()?),
-                    _ => r.skip_value()?,
-                }
-            }
+            let f = V2Row::read(&mut rows)?;
             let symbol = f.symbol.ok_or(ParseError::Missing("symbol"))?;
-            let ts =
-                f.ts.map(iso8601_ns)
-                    .transpose()
-                    .field("timestamp")?
-                    .unwrap_or(0);
+            let ts = opt_ts(f.ts, iso8601_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
                 continue;
             };
@@ -385,8 +303,7 @@ impl Kraken {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)]
-    fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn v1(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         // [channelID, payload…, channelName, pair]: collect the elements first.
         let mut j = Lexer::new(frame);
         j.begin_array()?;
@@ -407,190 +324,196 @@ impl Kraken {
         let pair = Lexer::new(parts[n - 1]).str()?;
         let payloads = &parts[1..n - 2];
         if name.starts_with(b"book") {
-            let stream = Stream::Book as u8;
-            ctx.count_message(stream, frame.len());
-            let depth = name
-                .strip_prefix(b"book-")
-                .map(parse_u64)
-                .transpose()
-                .field("channelName")?
-                .unwrap_or(10)
-                .min(BOOK_CAPACITY as u64) as usize;
-            let Some(id) = ctx.resolve(VENUE, stream, pair) else {
-                return Ok(());
-            };
-            self.scratch.clear();
-            let mut texts = core::mem::take(&mut self.texts);
-            texts.clear();
-            let (mut snapshot, mut checksum) = (false, None);
-            for payload in payloads {
-                let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
-                let mut o = Lexer::new(payload);
-                o.begin_object()?;
-                while let Some(key) = o.next_key()? {
-                    let side = match key {
-                        b"as" | b"bs" => {
-                            snapshot = true;
-                            if key == b"as" { Side::Sell } else { Side::Buy }
-                        }
-                        b"a" => Side::Sell,
-                        b"b" => Side::Buy,
-                        b"c" => {
-                            checksum = Some(parse_u64(o.str()?).field("c")?);
-                            continue;
-                        }
-                        _ => {
-                            o.skip_value()?;
-                            continue;
-                        }
-                    };
-                    // The level array is lexed and converted in one pass, in place.
-                    let l = &mut o;
-                    l.begin_array()?;
-                    while l.next_element()? {
-                        l.begin_array()?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let (pt, price) = l.scalar_fixed_i64(8)?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let (qt, volume) = l.scalar_fixed_i64(8)?;
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("level"));
-                        }
-                        let tt = l.scalar()?;
-                        while l.next_element()? {
-                            l.skip_value()?;
-                        }
-                        let body =
-                            super::level(side, price.field("price")?, volume.field("volume")?);
-                        let mut rec = Record::new(VENUE, stream, id, &body);
-                        rec.exchange_ts_ns = sec_text_ns(tt)?;
-                        self.scratch.push(rec);
-                        texts.push(span(base, payload, pt, qt));
-                    }
-                }
-            }
-            // v1 snapshots carry no checksum.
-            let checksum = if snapshot { None } else { checksum };
-            self.finish_book(
-                id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
-            );
-            self.texts = texts;
-            return Ok(());
+            return self.v1_book(frame, name, pair, payloads, ctx);
         }
         let payload = payloads.first().copied().unwrap_or(b"");
-        match name {
-            b"trade" => {
-                let stream = Stream::Trade as u8;
-                ctx.count_message(stream, frame.len());
-                let Some(id) = ctx.resolve(VENUE, stream, pair) else {
-                    return Ok(());
+        let stream = match name {
+            b"trade" => Stream::Trade,
+            b"spread" => Stream::Spread,
+            b"ticker" => Stream::Ticker,
+            _ => return Err(ParseError::Unknown),
+        };
+        ctx.count_message(stream as u8, frame.len());
+        match stream {
+            Stream::Trade => Self::v1_trade(payload, pair, ctx),
+            Stream::Spread => Self::v1_spread(payload, pair, ctx),
+            _ => Self::v1_ticker(payload, pair, ctx),
+        }
+    }
+
+    /// A v1 `book-<depth>` message: its payload objects (`as`/`bs` snapshot, `a`/`b` updates,
+    /// `c` checksum) converted in place.
+    fn v1_book(
+        &mut self,
+        frame: &[u8],
+        name: &[u8],
+        pair: &[u8],
+        payloads: &[&[u8]],
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
+        let stream = Stream::Book as u8;
+        ctx.count_message(stream, frame.len());
+        let depth = name
+            .strip_prefix(b"book-")
+            .map(parse_u64)
+            .transpose()
+            .field("channelName")?
+            .unwrap_or(10)
+            .min(BOOK_CAPACITY as u64) as usize;
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            return Ok(());
+        };
+        self.scratch.clear();
+        let mut texts = core::mem::take(&mut self.texts);
+        texts.clear();
+        let (mut snapshot, mut checksum) = (false, None);
+        for payload in payloads {
+            let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
+            let mut o = Lexer::new(payload);
+            o.begin_object()?;
+            while let Some(key) = o.next_key()? {
+                let side = match key {
+                    b"as" | b"bs" => {
+                        snapshot = true;
+                        if key == b"as" { Side::Sell } else { Side::Buy }
+                    }
+                    b"a" => Side::Sell,
+                    b"b" => Side::Buy,
+                    b"c" => {
+                        checksum = Some(parse_u64(o.str()?).field("c")?);
+                        continue;
+                    }
+                    _ => {
+                        o.skip_value()?;
+                        continue;
+                    }
                 };
-                let mut l = Lexer::new(payload);
+                // The level array is lexed and converted in one pass, in place.
+                let l = &mut o;
                 l.begin_array()?;
                 while l.next_element()? {
                     l.begin_array()?;
-                    let mut f: [&[u8]; 4] = [b""; 4];
-                    for x in &mut f {
-                        if !l.next_element()? {
-                            return Err(ParseError::Missing("trade"));
-                        }
-                        *x = l.scalar()?;
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("level"));
                     }
+                    let (pt, price) = l.scalar_fixed_i64(8)?;
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("level"));
+                    }
+                    let (qt, volume) = l.scalar_fixed_i64(8)?;
+                    if !l.next_element()? {
+                        return Err(ParseError::Missing("level"));
+                    }
+                    let tt = l.scalar()?;
                     while l.next_element()? {
                         l.skip_value()?;
                     }
-                    let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
-                    let body = Trade {
-                        price: parse_e8(f[0]).field("price")?,
-                        size: parse_e8(f[1]).field("volume")?,
-                        trade_id: 0,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
-                    ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
+                    let body = super::level(side, price.field("price")?, volume.field("volume")?);
+                    let mut rec = Record::new(VENUE, stream, id, &body);
+                    rec.exchange_ts_ns = sec_text_ns(tt)?;
+                    self.scratch.push(rec);
+                    texts.push(span(base, payload, pt, qt));
                 }
-                Ok(())
             }
-            b"spread" => {
-                let stream = Stream::Spread as u8;
-                ctx.count_message(stream, frame.len());
-                let mut l = Lexer::new(payload);
-                l.begin_array()?;
-                let mut f: [&[u8]; 5] = [b""; 5];
-                for x in &mut f {
-                    if !l.next_element()? {
-                        return Err(ParseError::Missing("spread"));
-                    }
-                    *x = l.scalar()?;
-                }
-                let body = TopOfBook {
-                    bid_price: parse_e8(f[0]).field("bid")?,
-                    bid_size: parse_e8(f[3]).field("bidVolume")?,
-                    ask_price: parse_e8(f[1]).field("ask")?,
-                    ask_size: parse_e8(f[4]).field("askVolume")?,
-                    reserved: [0; 48],
-                };
-                let ts = sec_text_ns(f[2])?;
-                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
-                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
-                }
-                Ok(())
-            }
-            b"ticker" => {
-                let stream = Stream::Ticker as u8;
-                ctx.count_message(stream, frame.len());
-                let mut o = Lexer::new(payload);
-                o.begin_object()?;
-                let (mut a, mut b) = (None, None);
-                while let Some(key) = o.next_key()? {
-                    match key {
-                        b"a" | b"b" => {
-                            o.begin_array()?;
-                            let mut f: [&[u8]; 3] = [b""; 3];
-                            for x in &mut f {
-                                if !o.next_element()? {
-                                    return Err(ParseError::Missing("ticker a/b"));
-                                }
-                                *x = o.scalar()?;
-                            }
-                            while o.next_element()? {
-                                o.skip_value()?;
-                            }
-                            let v = (
-                                parse_e8(f[0]).field("price")?,
-                                parse_e8(f[2]).field("lotVolume")?,
-                            );
-                            if key == b"a" {
-                                a = Some(v)
-                            } else {
-                                b = Some(v)
-                            }
-                        }
-                        _ => o.skip_value()?,
-                    }
-                }
-                let (a, b) = (
-                    a.ok_or(ParseError::Missing("a"))?,
-                    b.ok_or(ParseError::Missing("b"))?,
-                );
-                let body = TopOfBook {
-                    bid_price: b.0,
-                    bid_size: b.1,
-                    ask_price: a.0,
-                    ask_size: a.1,
-                    reserved: [0; 48],
-                };
-                if let Some(id) = ctx.resolve(VENUE, stream, pair) {
-                    ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
-                }
-                Ok(())
-            }
-            _ => Err(ParseError::Unknown),
         }
+        // v1 snapshots carry no checksum.
+        let checksum = if snapshot { None } else { checksum };
+        self.finish_book(
+            id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
+        );
+        self.texts = texts;
+        Ok(())
+    }
+
+    /// A v1 `trade` message: `[price, volume, time, side, …]` rows.
+    fn v1_trade(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let stream = Stream::Trade as u8;
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            return Ok(());
+        };
+        let mut l = Lexer::new(payload);
+        l.begin_array()?;
+        while l.next_element()? {
+            l.begin_array()?;
+            let f: [&[u8]; 4] = array_scalars(&mut l, "trade")?;
+            let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
+            let body = Trade {
+                price: parse_e8(f[0]).field("price")?,
+                size: parse_e8(f[1]).field("volume")?,
+                trade_id: 0,
+                side: side as u8,
+                reserved: [0; 55],
+            };
+            ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
+        }
+        Ok(())
+    }
+
+    /// A v1 `spread` message: `[bid, ask, time, bidVolume, askVolume]`.
+    fn v1_spread(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let stream = Stream::Spread as u8;
+        let mut l = Lexer::new(payload);
+        l.begin_array()?;
+        let mut f: [&[u8]; 5] = [b""; 5];
+        for x in &mut f {
+            if !l.next_element()? {
+                return Err(ParseError::Missing("spread"));
+            }
+            *x = l.scalar()?;
+        }
+        let body = TopOfBook {
+            bid_price: parse_e8(f[0]).field("bid")?,
+            bid_size: parse_e8(f[3]).field("bidVolume")?,
+            ask_price: parse_e8(f[1]).field("ask")?,
+            ask_size: parse_e8(f[4]).field("askVolume")?,
+            reserved: [0; 48],
+        };
+        let ts = sec_text_ns(f[2])?;
+        if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+            ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+        }
+        Ok(())
+    }
+
+    /// A v1 `ticker` message: best ask `a` and bid `b` as `[price, wholeLotVolume, lotVolume]`.
+    fn v1_ticker(payload: &[u8], pair: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        let stream = Stream::Ticker as u8;
+        let mut o = Lexer::new(payload);
+        o.begin_object()?;
+        let (mut a, mut b) = (None, None);
+        while let Some(key) = o.next_key()? {
+            match key {
+                b"a" | b"b" => {
+                    o.begin_array()?;
+                    let f: [&[u8]; 3] = array_scalars(&mut o, "ticker a/b")?;
+                    let v = (
+                        parse_e8(f[0]).field("price")?,
+                        parse_e8(f[2]).field("lotVolume")?,
+                    );
+                    if key == b"a" {
+                        a = Some(v)
+                    } else {
+                        b = Some(v)
+                    }
+                }
+                _ => o.skip_value()?,
+            }
+        }
+        let (a, b) = (
+            a.ok_or(ParseError::Missing("a"))?,
+            b.ok_or(ParseError::Missing("b"))?,
+        );
+        let body = TopOfBook {
+            bid_price: b.0,
+            bid_size: b.1,
+            ask_price: a.0,
+            ask_size: a.1,
+            reserved: [0; 48],
+        };
+        if let Some(id) = ctx.resolve(VENUE, stream, pair) {
+            ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
+        }
+        Ok(())
     }
 }
 
@@ -603,56 +526,40 @@ fn span(off: usize, container: &[u8], price: &[u8], size: &[u8]) -> (usize, usiz
     (p, p + price.len(), s, s + size.len())
 }
 
-#[derive(Default)]
-struct V2Row<'a> {
-    symbol: Option<&'a [u8]>,
-    bids: Option<&'a [u8]>,
-    asks: Option<&'a [u8]>,
-    checksum: Option<&'a [u8]>,
-    ts: Option<&'a [u8]>,
-    price: Option<&'a [u8]>,
-    qty: Option<&'a [u8]>,
-    side: Option<&'a [u8]>,
-    trade_id: Option<&'a [u8]>,
-    bid: Option<&'a [u8]>,
-    bid_qty: Option<&'a [u8]>,
-    ask: Option<&'a [u8]>,
-    ask_qty: Option<&'a [u8]>,
+json_fields! {
+    struct V2Row {
+        symbol: str <- b"symbol",
+        bids: raw <- b"bids",
+        asks: raw <- b"asks",
+        checksum: scalar <- b"checksum",
+        ts: str <- b"timestamp",
+        price: scalar <- b"price",
+        qty: scalar <- b"qty",
+        side: str <- b"side",
+        trade_id: scalar <- b"trade_id",
+        bid: scalar <- b"bid",
+        bid_qty: scalar <- b"bid_qty",
+        ask: scalar <- b"ask",
+        ask_qty: scalar <- b"ask_qty",
+    }
+}
+
+json_fields! {
+    /// A v2 frame's envelope.
+    struct V2Envelope {
+        channel: str <- b"channel",
+        kind: str <- b"type",
+        data: raw <- b"data",
+        control: seen <- b"method" | b"event",
+    }
 }
 
 impl VenueAdapter for Kraken {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
+    subscriptions!(v2_requests, "subscribe", "unsubscribe");
 
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.kraken.com",
-            port: 443,
-            path: "/v2",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        v2_requests("subscribe", symbols)
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        v2_requests("unsubscribe", symbols)
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: br#"{"method":"ping"}"#,
-            interval_ns: 30_000_000_000,
-        }
-    }
-
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         match Lexer::new(frame).kind()? {
             ValueKind::Array => self.v1(frame, ctx),
             ValueKind::Object => {

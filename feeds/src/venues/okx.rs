@@ -20,92 +20,19 @@ use ringbolt_bus::{
     FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, push_parsed, side_of};
+use crate::venues::{flush_levels, opt_e8, opt_ts, push_parsed, req, side_of, text_frame};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
 const BOOK_CAPACITY: usize = 512;
 
-/// OKX stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `books*` → BookLevel batches (seqId chain + checksum).
-    Books = 1,
-    /// `bbo-tbt` → TopOfBook.
-    BboTbt = 2,
-    /// `trades` → Trade.
-    Trades = 3,
-    /// `tickers` → TopOfBook.
-    Tickers = 4,
-    /// `funding-rate` → Funding.
-    FundingRate = 5,
-    /// `mark-price` → IndexPrice (mark).
-    MarkPrice = 6,
-    /// `index-tickers` → IndexPrice (index).
-    IndexTickers = 7,
-    /// `open-interest` (counted; no record kind yet).
-    OpenInterest = 8,
-    /// `liquidation-orders` → Liquidation.
-    Liquidations = 9,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "books",
-        doc: "snapshot + updates; prevSeqId == last seqId; CRC32 checksum",
-    },
-    StreamDesc {
-        id: 2,
-        name: "bbo_tbt",
-        doc: "top of book, tick by tick",
-    },
-    StreamDesc {
-        id: 3,
-        name: "trades",
-        doc: "trades aggregated per taker order",
-    },
-    StreamDesc {
-        id: 4,
-        name: "tickers",
-        doc: "best bid/ask + 24 h stats",
-    },
-    StreamDesc {
-        id: 5,
-        name: "funding_rate",
-        doc: "funding rate (truncated to 1e-12), next funding time",
-    },
-    StreamDesc {
-        id: 6,
-        name: "mark_price",
-        doc: "mark price",
-    },
-    StreamDesc {
-        id: 7,
-        name: "index_tickers",
-        doc: "index price",
-    },
-    StreamDesc {
-        id: 8,
-        name: "open_interest",
-        doc: "open interest (counted; no record kind)",
-    },
-    StreamDesc {
-        id: 9,
-        name: "liquidations",
-        doc: "liquidation orders",
-    },
-];
+pub use super::streams::okx::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 #[derive(Debug)]
 struct Book {
@@ -227,22 +154,8 @@ fn row_at<'a>(
     Ok(r)
 }
 
-fn req<'a>(v: Option<&'a [u8]>, name: &'static str) -> Result<&'a [u8], ParseError> {
-    v.ok_or(ParseError::Missing(name))
-}
-
 fn ts_ns(v: Option<&[u8]>) -> Result<i64, ParseError> {
-    v.map(ms_text_ns)
-        .transpose()
-        .field("ts")
-        .map(Option::unwrap_or_default)
-}
-
-fn opt_e8(v: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
-    match v {
-        None | Some(b"") => Ok(0),
-        Some(t) => parse_e8(t).field(name),
-    }
+    opt_ts(v, ms_text_ns, "ts")
 }
 
 /// The first level of a converted level range.
@@ -290,7 +203,7 @@ impl Okx {
         r: &Row<'_>,
         frame: &[u8],
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    ) -> Parsed {
         let stream = Stream::Books as u8;
         let ts = ts_ns(r.ts)?;
         let seq = r.seq.map(parse_i64).transpose().field("seqId")?;
@@ -367,11 +280,7 @@ impl Okx {
             if enforce {
                 book.synced = false;
                 book.last_seq = None;
-                let mut status = ctx
-                    .counters
-                    .status_record(VENUE, stream, FeedState::GapDetected);
-                status.instrument = id;
-                ctx.emit(&mut status);
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
                 let arg = format!(
                     "{{\"channel\":\"{}\",\"instId\":\"{}\"}}",
                     book.channel, book.symbol
@@ -392,50 +301,158 @@ impl Okx {
             book.synced = true;
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
-        flush_batch(
+        flush_levels(
             ctx,
             &mut self.scratch,
             snapshot,
-            empty_snapshot(VENUE, stream, id, ts, venue_seq),
+            VENUE,
+            stream,
+            id,
+            ts,
+            venue_seq,
         );
+        Ok(())
+    }
+    /// One row of a push's `data`, for `stream`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_row(
+        &mut self,
+        stream: Stream,
+        channel: &[u8],
+        action: Option<&[u8]>,
+        symbol: &[u8],
+        ts: i64,
+        r: &Row<'_>,
+        frame: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
+        let s = stream as u8;
+        match stream {
+            Stream::Books => {
+                let snapshot = match action {
+                    Some(b"snapshot") => true,
+                    Some(b"update") => false,
+                    // books5 / bbo-style pushes are full snapshots without `action`.
+                    None => true,
+                    Some(_) => return Err(ParseError::Invalid("action")),
+                };
+                self.book(channel, symbol, snapshot, r, frame, ctx)?;
+            }
+            Stream::BboTbt | Stream::Tickers => {
+                let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
+                    let b = first_level(&self.levels, r.bids);
+                    let a = first_level(&self.levels, r.asks);
+                    (b.0, b.1, a.0, a.1)
+                } else {
+                    (
+                        opt_e8(r.bid_px, "bidPx")?,
+                        opt_e8(r.bid_sz, "bidSz")?,
+                        opt_e8(r.ask_px, "askPx")?,
+                        opt_e8(r.ask_sz, "askSz")?,
+                    )
+                };
+                let seq = r
+                    .seq
+                    .map(parse_u64)
+                    .transpose()
+                    .field("seqId")?
+                    .unwrap_or(0);
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    let body = TopOfBook {
+                        bid_price: bid,
+                        bid_size: bid_sz,
+                        ask_price: ask,
+                        ask_size: ask_sz,
+                        reserved: [0; 48],
+                    };
+                    ctx.emit_body(VENUE, s, id, ts, seq, 0, &body);
+                }
+            }
+            Stream::Trades => {
+                let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+                let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
+                let body = Trade {
+                    price: parse_e8(req(r.px, "px")?).field("px")?,
+                    size: parse_e8(req(r.sz, "sz")?).field("sz")?,
+                    trade_id,
+                    side: side as u8,
+                    reserved: [0; 55],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
+                }
+            }
+            Stream::FundingRate => {
+                let Some(rate_text) = r.funding_rate else {
+                    // Newly listed instruments: only nextFundingRate; nothing current.
+                    return Ok(());
+                };
+                // Truncate toward zero to RATE_SCALE (1e-12): see the module doc.
+                let rate = parse_fixed_i128(rate_text, 18).field("fundingRate")? / 1_000_000;
+                let body = Funding {
+                    rate: i64::try_from(rate).map_err(|_| ParseError::Invalid("fundingRate"))?,
+                    next_funding_ts_ns: ts_ns(r.funding_time)?,
+                    mark_price: 0,
+                    reserved: [0; 56],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                }
+            }
+            Stream::MarkPrice | Stream::IndexTickers => {
+                let (text, kind, name) = if stream == Stream::MarkPrice {
+                    (r.mark_px, 2, "markPx")
+                } else {
+                    (r.idx_px, 1, "idxPx")
+                };
+                let text = req(text, name)?;
+                let body = IndexPrice {
+                    value_e18: parse_fixed_i128(text, 18).field(name)?,
+                    price: parse_e8(text).field(name)?,
+                    price_type: kind,
+                    reserved: [0; 55],
+                };
+                if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                    ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+                }
+            }
+            Stream::OpenInterest => {}
+            Stream::Liquidations => Self::liquidations(symbol, r, ctx)?,
+        }
+        Ok(())
+    }
+
+    /// A `liquidation-orders` row: one Liquidation per entry of its `details`.
+    fn liquidations(symbol: &[u8], r: &Row<'_>, ctx: &mut Ctx<'_>) -> Parsed {
+        let s = Stream::Liquidations as u8;
+        let details = req(r.details, "details")?;
+        let mut d = Lexer::new(details);
+        d.begin_array()?;
+        while d.next_element()? {
+            let x = row(d.raw_value()?)?;
+            let side = side_of(req(x.side, "side")?).ok_or(ParseError::Invalid("side"))?;
+            let body = Liquidation {
+                price: parse_e8(req(x.bk_px, "bkPx")?).field("bkPx")?,
+                size: parse_e8(req(x.sz, "sz")?).field("sz")?,
+                side: side as u8,
+                reserved: [0; 63],
+            };
+            let ts = ts_ns(x.ts)?;
+            if let Some(id) = ctx.resolve(VENUE, s, symbol) {
+                ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
+            }
+        }
         Ok(())
     }
 }
 
 impl VenueAdapter for Okx {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws.okx.com",
-            port: 8443,
-            path: "/ws/v5/public",
-        }
-    }
-
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("subscribe", symbols))]
-    }
-
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(op("unsubscribe", symbols))]
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"ping",
-            interval_ns: 25_000_000_000,
-        }
-    }
+    subscriptions!(op, "subscribe", "unsubscribe");
 
     #[allow(clippy::too_many_lines)]
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         if frame.trim_ascii() == b"pong" {
             ctx.count_message(0, frame.len());
             return Ok(());
@@ -496,118 +513,7 @@ impl VenueAdapter for Okx {
                 None => return Err(ParseError::Missing("instId")),
             };
             let ts = ts_ns(r.ts)?;
-            match stream {
-                Stream::Books => {
-                    let snapshot = match action {
-                        Some(b"snapshot") => true,
-                        Some(b"update") => false,
-                        // books5 / bbo-style pushes are full snapshots without `action`.
-                        None => true,
-                        Some(_) => return Err(ParseError::Invalid("action")),
-                    };
-                    self.book(channel, symbol, snapshot, &r, frame, ctx)?;
-                }
-                Stream::BboTbt | Stream::Tickers => {
-                    let (bid, bid_sz, ask, ask_sz) = if stream == Stream::BboTbt {
-                        let b = first_level(&self.levels, r.bids);
-                        let a = first_level(&self.levels, r.asks);
-                        (b.0, b.1, a.0, a.1)
-                    } else {
-                        (
-                            opt_e8(r.bid_px, "bidPx")?,
-                            opt_e8(r.bid_sz, "bidSz")?,
-                            opt_e8(r.ask_px, "askPx")?,
-                            opt_e8(r.ask_sz, "askSz")?,
-                        )
-                    };
-                    let seq = r
-                        .seq
-                        .map(parse_u64)
-                        .transpose()
-                        .field("seqId")?
-                        .unwrap_or(0);
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        let body = TopOfBook {
-                            bid_price: bid,
-                            bid_size: bid_sz,
-                            ask_price: ask,
-                            ask_size: ask_sz,
-                            reserved: [0; 48],
-                        };
-                        ctx.emit_body(VENUE, s, id, ts, seq, 0, &body);
-                    }
-                }
-                Stream::Trades => {
-                    let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
-                    let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
-                    let body = Trade {
-                        price: parse_e8(req(r.px, "px")?).field("px")?,
-                        size: parse_e8(req(r.sz, "sz")?).field("sz")?,
-                        trade_id,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
-                    }
-                }
-                Stream::FundingRate => {
-                    let Some(rate_text) = r.funding_rate else {
-                        // Newly listed instruments: only nextFundingRate; nothing current.
-                        continue;
-                    };
-                    // Truncate toward zero to RATE_SCALE (1e-12): see the module doc.
-                    let rate = parse_fixed_i128(rate_text, 18).field("fundingRate")? / 1_000_000;
-                    let body = Funding {
-                        rate: i64::try_from(rate)
-                            .map_err(|_| ParseError::Invalid("fundingRate"))?,
-                        next_funding_ts_ns: ts_ns(r.funding_time)?,
-                        mark_price: 0,
-                        reserved: [0; 56],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                    }
-                }
-                Stream::MarkPrice | Stream::IndexTickers => {
-                    let (text, kind, name) = if stream == Stream::MarkPrice {
-                        (r.mark_px, 2, "markPx")
-                    } else {
-                        (r.idx_px, 1, "idxPx")
-                    };
-                    let text = req(text, name)?;
-                    let body = IndexPrice {
-                        value_e18: parse_fixed_i128(text, 18).field(name)?,
-                        price: parse_e8(text).field(name)?,
-                        price_type: kind,
-                        reserved: [0; 55],
-                    };
-                    if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                        ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                    }
-                }
-                Stream::OpenInterest => {}
-                Stream::Liquidations => {
-                    let details = req(r.details, "details")?;
-                    let mut d = Lexer::new(details);
-                    d.begin_array()?;
-                    while d.next_element()? {
-                        let x = row(d.raw_value()?)?;
-                        let side =
-                            side_of(req(x.side, "side")?).ok_or(ParseError::Invalid("side"))?;
-                        let body = Liquidation {
-                            price: parse_e8(req(x.bk_px, "bkPx")?).field("bkPx")?,
-                            size: parse_e8(req(x.sz, "sz")?).field("sz")?,
-                            side: side as u8,
-                            reserved: [0; 63],
-                        };
-                        let ts = ts_ns(x.ts)?;
-                        if let Some(id) = ctx.resolve(VENUE, s, symbol) {
-                            ctx.emit_body(VENUE, s, id, ts, 0, 0, &body);
-                        }
-                    }
-                }
-            }
+            self.on_row(stream, channel, action, symbol, ts, &r, frame, ctx)?;
         }
         Ok(())
     }
@@ -622,7 +528,7 @@ impl VenueAdapter for Okx {
     }
 }
 
-fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
+fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
         for channel in ["books", "bbo-tbt", "trades", "tickers"] {
@@ -634,5 +540,5 @@ fn op(op: &str, symbols: &[&str]) -> Vec<u8> {
             }
         }
     }
-    format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")).into_bytes()
+    text_frame(format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")))
 }

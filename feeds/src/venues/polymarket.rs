@@ -19,9 +19,7 @@
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
 use ringbolt_market::{ParamsError, Tick, TickSizeChange, on_grid};
 
-use crate::adapter::{
-    Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
-};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
@@ -30,57 +28,7 @@ use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed
 
 const VENUE: Venue = Venue::Polymarket;
 
-/// Polymarket stream catalogue (`Record.stream`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Stream {
-    /// `book` snapshots → BookLevel batches with the snapshot flag.
-    Book = 1,
-    /// `price_change` → BookLevel batches (absolute size, 0 removes).
-    PriceChange = 2,
-    /// `tick_size_change` (parsed and kept per instrument; no bus record kind yet).
-    TickSizeChange = 3,
-    /// `last_trade_price` → Trade.
-    LastTradePrice = 4,
-    /// `best_bid_ask` → TopOfBook (sizes 0: not provided).
-    BestBidAsk = 5,
-    /// `new_market` / `market_resolved` (counted; discovery uses them).
-    MarketEvent = 6,
-}
-
-/// The catalogue as [`StreamDesc`]s.
-pub const STREAMS: &[StreamDesc] = &[
-    StreamDesc {
-        id: 1,
-        name: "book",
-        doc: "full snapshot per asset; trusted after it (no sequence numbers)",
-    },
-    StreamDesc {
-        id: 2,
-        name: "price_change",
-        doc: "new absolute level sizes; dropped until the asset's book snapshot",
-    },
-    StreamDesc {
-        id: 3,
-        name: "tick_size_change",
-        doc: "tick size changes (kept by the adapter; no record kind yet)",
-    },
-    StreamDesc {
-        id: 4,
-        name: "last_trade_price",
-        doc: "trade prints",
-    },
-    StreamDesc {
-        id: 5,
-        name: "best_bid_ask",
-        doc: "best bid/ask prices (custom_feature_enabled)",
-    },
-    StreamDesc {
-        id: 6,
-        name: "market_event",
-        doc: "new_market / market_resolved (custom_feature_enabled)",
-    },
-];
+pub use super::streams::polymarket::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// The Polymarket market-channel adapter.
 #[derive(Debug)]
@@ -394,21 +342,7 @@ struct Event<'a> {
 }
 
 impl VenueAdapter for Polymarket {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn streams(&self) -> &'static [StreamDesc] {
-        STREAMS
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "ws-subscriptions-clob.polymarket.com",
-            port: 443,
-            path: "/ws/market",
-        }
-    }
+    adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
     fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
         let ids: Vec<String> = symbols.iter().map(|a| format!("\"{a}\"")).collect();
@@ -423,13 +357,6 @@ impl VenueAdapter for Polymarket {
 
     fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
         vec![Outgoing::Text(operation("unsubscribe", symbols))]
-    }
-
-    fn keep_alive(&self) -> KeepAlive {
-        KeepAlive::Text {
-            payload: b"PING",
-            interval_ns: 10_000_000_000,
-        }
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {

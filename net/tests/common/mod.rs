@@ -126,6 +126,28 @@ pub fn ws_server_tls12(pki: &Pki) -> SocketAddr {
 }
 
 fn ws_server_with(acceptor: Option<TlsAcceptor>) -> SocketAddr {
+    serve_loopback(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            match acceptor {
+                Some(a) => {
+                    if let Ok(tls) = a.accept(tcp).await {
+                        serve_ws(tls).await;
+                    }
+                }
+                None => serve_ws(tcp).await,
+            }
+        }
+    })
+}
+
+/// Listens on an ephemeral loopback port and runs `handle` on every accepted connection (TCP
+/// no-delay set), each as a local task of one background runtime. Returns the address.
+fn serve_loopback<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
@@ -136,17 +158,7 @@ fn ws_server_with(acceptor: Option<TlsAcceptor>) -> SocketAddr {
                 continue;
             };
             tcp.set_nodelay(true).unwrap();
-            let acceptor = acceptor.clone();
-            tokio::task::spawn_local(async move {
-                match acceptor {
-                    Some(a) => {
-                        if let Ok(tls) = a.accept(tcp).await {
-                            serve_ws(tls).await;
-                        }
-                    }
-                    None => serve_ws(tcp).await,
-                }
-            });
+            tokio::task::spawn_local(handle(tcp));
         }
     });
     addr
@@ -369,77 +381,66 @@ pub fn h2_server(pki: &Pki) -> SocketAddr {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let acceptor = acceptor(pki, &[b"h2"]);
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    spawn_runtime(move || async move {
-        let listener = TcpListener::from_std(std_listener).unwrap();
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
+    serve_loopback(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
             };
-            tcp.set_nodelay(true).unwrap();
-            let acceptor = acceptor.clone();
-            tokio::task::spawn_local(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let goaway = Arc::new(tokio::sync::Notify::new());
-                let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                let g2 = goaway.clone();
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let goaway = g2.clone();
-                    let served = served.clone();
-                    async move {
-                        let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await?.to_bytes();
-                        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-                        let out = match parts.as_slice() {
-                            ["echo"] => body,
-                            ["delay", ms] => {
-                                let ms: u64 = ms.parse().unwrap_or(0);
-                                tokio::time::sleep(Duration::from_millis(ms)).await;
-                                bytes::Bytes::from(format!("{{\"delay_ms\":{ms}}}"))
-                            }
-                            ["goaway"] => {
-                                goaway.notify_one();
-                                bytes::Bytes::from_static(b"{\"bye\":true}")
-                            }
-                            ["count"] => bytes::Bytes::from(format!("{{\"served\":{n}}}")),
-                            _ => {
-                                // An error from the service resets the stream.
-                                return Err::<
-                                    Response<Full<bytes::Bytes>>,
-                                    Box<dyn std::error::Error + Send + Sync>,
-                                >("reset requested".into());
-                            }
-                        };
-                        Ok(Response::builder()
-                            .status(200)
-                            .header("content-type", "application/json")
-                            .body(Full::new(out))
-                            .unwrap())
-                    }
-                });
-                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                builder
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .initial_stream_window_size(65_535)
-                    .initial_connection_window_size(65_535)
-                    .keep_alive_interval(Duration::from_millis(100))
-                    .keep_alive_timeout(Duration::from_secs(1));
-                let conn = builder.serve_connection(TokioIo::new(tls), svc);
-                tokio::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    () = goaway.notified() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    }
+            let goaway = Arc::new(tokio::sync::Notify::new());
+            let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let g2 = goaway.clone();
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let goaway = g2.clone();
+                let served = served.clone();
+                async move {
+                    let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    let path = req.uri().path().to_string();
+                    let body = req.into_body().collect().await?.to_bytes();
+                    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                    let out = match parts.as_slice() {
+                        ["echo"] => body,
+                        ["delay", ms] => {
+                            let ms: u64 = ms.parse().unwrap_or(0);
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            bytes::Bytes::from(format!("{{\"delay_ms\":{ms}}}"))
+                        }
+                        ["goaway"] => {
+                            goaway.notify_one();
+                            bytes::Bytes::from_static(b"{\"bye\":true}")
+                        }
+                        ["count"] => bytes::Bytes::from(format!("{{\"served\":{n}}}")),
+                        _ => {
+                            // An error from the service resets the stream.
+                            return Err::<
+                                Response<Full<bytes::Bytes>>,
+                                Box<dyn std::error::Error + Send + Sync>,
+                            >("reset requested".into());
+                        }
+                    };
+                    Ok(Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(Full::new(out))
+                        .unwrap())
                 }
             });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .initial_stream_window_size(65_535)
+                .initial_connection_window_size(65_535)
+                .keep_alive_interval(Duration::from_millis(100))
+                .keep_alive_timeout(Duration::from_secs(1));
+            let conn = builder.serve_connection(TokioIo::new(tls), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = goaway.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
         }
-    });
-    addr
+    })
 }

@@ -90,10 +90,8 @@ pub async fn https_get(info: &StartInfo, venue: &str, sni: &str, target: &str) -
 }
 
 fn split_response(buf: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    let r = ringbolt_testkit::http::Response::parse(&String::from_utf8_lossy(buf));
+    (r.status, r.body)
 }
 
 /// Plain-HTTP request to the control port.
@@ -105,6 +103,27 @@ pub async fn control(info: &StartInfo, method: &str, target: &str) -> (u16, Stri
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     split_response(&buf)
+}
+
+/// Connects to the Polymarket market channel and subscribes `assets` (custom features on).
+pub async fn market_channel(info: &StartInfo, assets: &[&str]) -> Ws {
+    let mut ws = connect(
+        info,
+        "polymarket",
+        "ws-subscriptions-clob.polymarket.com",
+        "/ws/market",
+    )
+    .await;
+    let ids: Vec<String> = assets.iter().map(|a| format!("\"{a}\"")).collect();
+    send(
+        &mut ws,
+        &format!(
+            r#"{{"type":"market","assets_ids":[{}],"custom_feature_enabled":true}}"#,
+            ids.join(",")
+        ),
+    )
+    .await;
+    ws
 }
 
 /// Next text frame (pings/pongs are skipped; the client answers pings by itself), or panic
