@@ -14,7 +14,7 @@
 //! over tokio-rustls, hyper's HTTP/2 client; all on a current-thread tokio runtime.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -58,11 +58,9 @@ pub struct NetBenchArgs {
     no_pin: bool,
 }
 
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-/// ns since the process-wide epoch, on the monotonic clock both threads share.
-fn now_ns() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+/// The one clock (`CLOCK_REALTIME` ns), shared by the sending and the receiving thread.
+fn stamp_ns() -> u64 {
+    ringbolt_telemetry::now_ns().unsigned_abs()
 }
 
 const WARMUP_DIVISOR: u64 = 10;
@@ -202,7 +200,7 @@ async fn ws_server(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor) {
                 for seq in 0..n {
                     let t = Instant::now();
                     msg[..8].copy_from_slice(&seq.to_le_bytes());
-                    msg[8..16].copy_from_slice(&now_ns().to_le_bytes());
+                    msg[8..16].copy_from_slice(&stamp_ns().to_le_bytes());
                     if ws.send(TMsg::binary(msg.to_vec())).await.is_err() {
                         return;
                     }
@@ -265,7 +263,7 @@ async fn h2_server(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor) {
 }
 
 fn hist() -> Result<Histogram<u64>> {
-    Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
+    Ok(ringbolt_telemetry::latency_histogram())
 }
 
 /// A ringbolt client variant.
@@ -362,7 +360,7 @@ fn rb_ws_oneway(
             d.poll(POLL_WAIT)?;
             continue;
         };
-        let now = now_ns();
+        let now = stamp_ns();
         let b = m.as_bytes();
         let mut stamp = [0u8; 8];
         stamp.copy_from_slice(&b[8..16]);
@@ -505,7 +503,7 @@ fn tokio_ws_oneway(pki: &Pki, addr: SocketAddr, n: u64, gap_us: u64) -> Result<H
         let mut got = 0;
         while got < n + warm {
             let m = ws.next().await.ok_or_else(|| anyhow!("ws ended"))??;
-            let now = now_ns();
+            let now = stamp_ns();
             if let TMsg::Binary(b) = m {
                 let mut stamp = [0u8; 8];
                 stamp.copy_from_slice(&b[8..16]);
@@ -597,7 +595,6 @@ fn p50(r: &Result<Histogram<u64>>) -> Option<u64> {
 
 /// Runs the benchmark.
 pub fn run(args: &NetBenchArgs) -> Result<()> {
-    EPOCH.get_or_init(Instant::now);
     let load_1m: Option<f64> = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()));
@@ -608,11 +605,7 @@ pub fn run(args: &NetBenchArgs) -> Result<()> {
         libc::SCHED_OTHER => "SCHED_OTHER",
         _ => "other",
     };
-    let cores: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let cores = ringbolt_net::affinity::core_ids();
     let (server_core, client_core) = match (args.no_pin, cores.as_slice()) {
         (false, [.., a, b]) => (Some(*a), Some(*b)),
         _ => (None, None),

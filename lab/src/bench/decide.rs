@@ -80,7 +80,7 @@ fn engine_for(s: &Stream) -> Engine {
 }
 
 fn hist() -> Result<Histogram<u64>> {
-    Ok(Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?)
+    Ok(ringbolt_telemetry::latency_histogram())
 }
 
 /// Runs the benchmark.

@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn bench_decide_smoke() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
         .args([
             "bench",
             "decide",

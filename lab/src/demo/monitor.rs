@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hdrhistogram::Histogram;
 use ringbolt_bus::{
     Consumer, Decision, FeedState, FeedStatusBody, OrderState, OrderTransition, Poll, Record,
     RecordKind, Segment, Start, Venue,
@@ -17,18 +16,14 @@ use ringbolt_feeds::continuity::SyncMode;
 use ringbolt_feeds::venues::adapter_for;
 use serde::Serialize;
 
-use crate::bench::Percentiles;
+use ringbolt_telemetry::stage::{
+    BUS_TO_DECISION, BUS_TO_ORDER_WIRE, EMULATOR_WRITE_TO_RECV, ORDER_ROUND_TRIP, RECV_TO_BUS,
+    SUBMIT_TO_CLOB_RECV, TICK_TO_ORDER,
+};
+use ringbolt_telemetry::{LatencyHistogram, Percentiles, latency_histogram};
 
 /// Latency stages the report prints, in pipeline order.
-pub const STAGES: &[&str] = &[
-    "emulator_write_to_recv",
-    "recv_to_bus",
-    "bus_to_decision",
-    "bus_to_order_wire",
-    "submit_to_clob_recv",
-    "tick_to_order",
-    "order_round_trip",
-];
+pub const STAGES: &[&str] = ringbolt_telemetry::stage::HOPS;
 
 /// Facts kept about one Polymarket market-data record (a possible decision trigger).
 #[derive(Clone, Copy, Debug)]
@@ -150,7 +145,7 @@ pub struct Monitor {
     /// Fired decisions by client order id.
     pub fired: HashMap<u64, Fired>,
     /// Stage histograms (ns).
-    pub hist: BTreeMap<&'static str, Histogram<u64>>,
+    pub hist: BTreeMap<&'static str, LatencyHistogram>,
     /// Instrument names of the market segment (looked up once).
     pub instruments: HashMap<u32, String>,
     /// Records lost by this observer (lapped) — not a pipeline loss.
@@ -161,9 +156,8 @@ pub struct Monitor {
 
 const TRIGGER_INDEX_MAX: usize = 2_000_000;
 
-fn new_hist() -> Histogram<u64> {
-    // 1 ns .. 100 s at 3 significant digits: cannot fail for these constant bounds.
-    Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3).unwrap_or_else(|_| unreachable!())
+fn new_hist() -> LatencyHistogram {
+    latency_histogram()
 }
 
 impl Monitor {
@@ -323,7 +317,7 @@ impl Monitor {
             .entry((rec.venue, rec.stream, rec.kind))
             .or_insert(0) += 1;
         if rec.recv_ts_ns > 0 && rec.publish_ts_ns >= rec.recv_ts_ns {
-            self.record("recv_to_bus", rec.publish_ts_ns - rec.recv_ts_ns);
+            self.record(RECV_TO_BUS, rec.publish_ts_ns - rec.recv_ts_ns);
         }
         if rec.kind == RecordKind::FeedStatus as u8 {
             if let Some(b) = rec.body_as::<FeedStatusBody>() {
@@ -381,7 +375,7 @@ impl Monitor {
             if let Some(t) = trigger
                 && rec.publish_ts_ns >= t.publish_ts_ns
             {
-                self.record("bus_to_decision", rec.publish_ts_ns - t.publish_ts_ns);
+                self.record(BUS_TO_DECISION, rec.publish_ts_ns - t.publish_ts_ns);
             }
             if d.fired == 1 {
                 self.decisions_fired += 1;
@@ -426,7 +420,7 @@ impl Monitor {
                 }
                 if let Some(mut f) = fired {
                     if let Some(trig) = f.trigger {
-                        self.record("bus_to_order_wire", at_ns - trig.publish_ts_ns);
+                        self.record(BUS_TO_ORDER_WIRE, at_ns - trig.publish_ts_ns);
                     }
                     f.submitted_ts_ns = Some(at_ns);
                     if t.venue_order_id != [0; 16] {
@@ -442,7 +436,7 @@ impl Monitor {
                 )
                 && t.from_state == OrderState::Submitted as u8
             {
-                self.record("order_round_trip", at_ns - sub);
+                self.record(ORDER_ROUND_TRIP, at_ns - sub);
                 if f.order_hash16.is_none() && t.venue_order_id != [0; 16] {
                     let mut f = f;
                     f.order_hash16 = Some(t.venue_order_id);
@@ -478,7 +472,7 @@ impl Monitor {
             }
         }
         for v in samples {
-            self.record("emulator_write_to_recv", v);
+            self.record(EMULATOR_WRITE_TO_RECV, v);
         }
         let mut joined = 0;
         let fired: Vec<Fired> = self.fired.values().copied().collect();
@@ -486,10 +480,10 @@ impl Monitor {
             let write_ns = f.trigger.and_then(|t| write_of(&self.instruments, &t));
             let recv_ns = f.order_hash16.and_then(|h| clob_recvs.get(&h).copied());
             if let (Some(r), Some(s)) = (recv_ns, f.submitted_ts_ns) {
-                self.record("submit_to_clob_recv", r - s);
+                self.record(SUBMIT_TO_CLOB_RECV, r - s);
             }
             if let (Some(w), Some(r)) = (write_ns, recv_ns) {
-                self.record("tick_to_order", r - w);
+                self.record(TICK_TO_ORDER, r - w);
                 joined += 1;
             }
         }

@@ -85,7 +85,7 @@ pub fn render(sources: &[Arc<SourceShared>]) -> String {
 
 /// Serves `GET /metrics` on `addr` from one thread; returns the bound address.
 pub fn spawn(addr: SocketAddr, sources: Vec<Arc<SourceShared>>) -> Result<SocketAddr> {
-    crate::service::spawn_loopback_http(addr, "metrics", move |line| {
+    ringbolt_service::spawn_loopback_http(addr, "metrics", move |line| {
         if line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?") {
             ("200 OK", "text/plain; version=0.0.4", render(&sources))
         } else {

@@ -62,7 +62,7 @@ impl Drop for Scratch {
 }
 
 fn cores(no_pin: bool) -> (Option<usize>, Option<usize>) {
-    let n = core_affinity::get_core_ids().map_or(0, |c| c.len());
+    let n = ringbolt_net::affinity::core_ids().len();
     if no_pin || n < 2 {
         (None, None)
     } else {
@@ -451,7 +451,7 @@ fn latency_run(
         None
     };
     pin(producer_core);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)?;
+    let mut histogram = ringbolt_telemetry::latency_histogram();
     let interval_ns = 1_000_000_000 / args.latency_rate.max(1);
     let total = args.latency_rate * args.latency_seconds;
     let start = Instant::now();

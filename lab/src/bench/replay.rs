@@ -7,7 +7,8 @@
 //! 2. Reads it back into bus records (`ArchiveReader`): rows/s; beside it the peer, a raw
 //!    arrow-rs read of the same files (every column decoded, no record rebuild) — the ceiling of
 //!    the read side.
-//! 3. `ringbolt replay --check-parity` as the command runs it: the decide path (instrument
+//! 3. `ringbolt replay --check-parity` as the command runs it (`ringbolt_trade::replay::replay`,
+//!    the trade process's own loop): the decide path (instrument
 //!    mapping, state, features on the cadence, reflex, decision, parity compare) timed apart
 //!    from Parquet reading — once with recorded probabilities only, once also re-scoring every
 //!    feature vector with the native ensemble to verify them.
@@ -35,8 +36,8 @@ use serde_json::json;
 
 use super::pin;
 use crate::machine::Machine;
-use crate::replay_cmd::{ModelMode, ReplayArgs, replay};
-use crate::trade_cmd::load_ensemble;
+use ringbolt_trade::config::load_ensemble;
+use ringbolt_trade::replay::{ModelMode, Outcome, ReplayOptions, replay};
 
 /// Target of issue 8: events/s through the decide path on one core.
 pub const TARGET_EVENTS_PER_S: f64 = 5_000_000.0;
@@ -179,31 +180,17 @@ fn arrow_read_all(root: &Path) -> Result<u64> {
     Ok(rows)
 }
 
-/// Runs the benchmark.
-pub fn run(args: &ReplayBenchArgs) -> Result<()> {
-    let pinned = pin(args.core);
-    let tmp;
-    let root = match &args.keep {
-        Some(p) => p.clone(),
-        None => {
-            tmp = std::env::temp_dir().join(format!("rb-bench-replay-{}", std::process::id()));
-            tmp.clone()
-        }
-    };
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root)?;
-    let t = Instant::now();
-    let (events, decisions) = build_archive(&root, args.windows, args.seed)?;
-    let build_s = t.elapsed().as_secs_f64();
-    let bytes: u64 = list_parts(&root)?
-        .iter()
-        .filter_map(|p| std::fs::metadata(&p.path).ok())
-        .map(|m| m.len())
-        .sum();
+/// Read side: ours (rebuild bus records in bus order) vs raw arrow-rs.
+struct ReadSide {
+    rows: u64,
+    ours_read_s: f64,
+    peer_rows: u64,
+    peer_read_s: f64,
+}
 
-    // Read side: ours (rebuild bus records in bus order) vs raw arrow-rs.
+fn read_side(root: &Path) -> Result<ReadSide> {
     let t = Instant::now();
-    let mut reader = ArchiveReader::open(&root)?;
+    let mut reader = ArchiveReader::open(root)?;
     let tables: Vec<Table> = Table::ALL
         .into_iter()
         .filter(|t| *t != Table::Gaps)
@@ -213,13 +200,22 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
     let rows = all.rows.len() as u64;
     drop(all);
     let t = Instant::now();
-    let peer_rows = arrow_read_all(&root)?;
+    let peer_rows = arrow_read_all(root)?;
     let peer_read_s = t.elapsed().as_secs_f64();
     if peer_rows != rows {
         bail!("arrow read {peer_rows} rows, ringbolt's reader {rows}");
     }
+    Ok(ReadSide {
+        rows,
+        ours_read_s,
+        peer_rows,
+        peer_read_s,
+    })
+}
 
-    // Decide side: the replay command itself, with parity.
+/// Decide side: the replay command itself, with parity — recorded probabilities only, then
+/// also re-scoring every feature vector to verify them.
+fn decide_side(root: &Path, events: u64) -> Result<(Outcome, Outcome)> {
     let config = root.join("_bench_trade.toml");
     std::fs::write(
         &config,
@@ -227,8 +223,8 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
             "[trade]\ninputs = [\"{MARKET}\"]\noutput = \"{DECIDE}\"\nevaluator = \"native\"\n"
         ),
     )?;
-    let mut replay_args = ReplayArgs {
-        archive: root.clone(),
+    let mut replay_args = ReplayOptions {
+        archive: root.to_path_buf(),
         config: Some(config),
         date: None,
         check_parity: true,
@@ -250,6 +246,37 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
             bail!("replayed {} events of {events}", out.events);
         }
     }
+    Ok((plain, verified))
+}
+
+/// Runs the benchmark.
+pub fn run(args: &ReplayBenchArgs) -> Result<()> {
+    let pinned = pin(args.core);
+    let tmp;
+    let root = match &args.keep {
+        Some(p) => p.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("rb-bench-replay-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    let t = Instant::now();
+    let (events, decisions) = build_archive(&root, args.windows, args.seed)?;
+    let build_s = t.elapsed().as_secs_f64();
+    let bytes: u64 = list_parts(&root)?
+        .iter()
+        .filter_map(|p| std::fs::metadata(&p.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let ReadSide {
+        rows,
+        ours_read_s,
+        peer_rows,
+        peer_read_s,
+    } = read_side(&root)?;
+    let (plain, verified) = decide_side(&root, events)?;
     let decide_eps = plain.events as f64 / plain.decide_s;
     let verified_eps = verified.events as f64 / verified.decide_s;
     let ours_rows_per_s = rows as f64 / ours_read_s;

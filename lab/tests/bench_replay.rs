@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn bench_replay_runs_and_reports_units() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
         .args(["bench", "replay", "--json", "--windows", "1"])
         .output()
         .unwrap();

@@ -1,4 +1,5 @@
-//! `ringbolt feeds --config ringbolt.toml`: the collector process.
+//! The collector process (`ringbolt feeds --config ringbolt.toml`) as a library: [`run`] it with a
+//! [`config::FeedsConfig`]; integration tests can drive it in-process.
 //!
 //! Threads: one **ring thread** per bus ring (`ring = i` in a source's table), each owning a
 //! `ringbolt_net::Driver` (io_uring, spin or block) with its sources' WebSocket connections and
@@ -17,6 +18,7 @@ pub mod url;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -26,8 +28,9 @@ use ringbolt_feeds::{Counters, StreamDesc, SyncMode, adapter_for};
 use ringbolt_net::tls::{self, Roots};
 use serde_json::json;
 
-use crate::service::{Liveness, spawn_health_endpoint, spawn_watchdog};
 use config::{FeedsConfig, SourceConfig, venue_named};
+use ringbolt_service::{Liveness, spawn_health_endpoint, spawn_watchdog};
+use ringbolt_telemetry::{LatencyHistogram, Percentiles, stage};
 use url::Url;
 
 /// State one source shares with the metrics endpoint and the supervisor (written by its ring
@@ -56,7 +59,7 @@ pub struct SourceShared {
     pub top_checks: AtomicU64,
     /// Per message with records: ns from taking the bytes off the connection to the last
     /// record published (parse + continuity + publish). Handed over when the ring thread stops.
-    pub recv_to_publish_ns: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+    pub recv_to_publish_ns: Mutex<Option<LatencyHistogram>>,
 }
 
 /// A command for a Polymarket source's ring thread from its discovery thread.
@@ -136,6 +139,7 @@ fn default_rest(venue: Venue) -> Option<&'static str> {
 }
 
 /// Sources grouped per ring thread, their shared state, and the discovery tasks.
+#[derive(Debug)]
 pub struct Built {
     /// `per_ring[i]`: the sources of ring thread `i`.
     pub per_ring: Vec<Vec<SourceSpec>>,
@@ -230,7 +234,152 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
     })
 }
 
+/// Discovery first, once, synchronously: the first connection then subscribes the current
+/// windows directly. Then the discovery threads take over.
+fn start_discovery(
+    discoveries: Vec<discovery::Discovery>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<JoinHandle<()>>> {
+    let mut threads = Vec::new();
+    for mut d in discoveries {
+        if let Err(e) = d.step() {
+            tracing::warn!(error = %format!("{e:#}"), "initial Polymarket discovery failed; retrying in the background");
+        }
+        let stop = Arc::clone(stop);
+        threads.push(
+            std::thread::Builder::new()
+                .name("discovery".into())
+                .spawn(move || d.run(&stop))
+                .context("spawning the discovery thread")?,
+        );
+    }
+    Ok(threads)
+}
+
+/// Ring thread timing and mode from the configuration.
+fn ring_settings(cfg: &FeedsConfig) -> RingSettings {
+    let conn = ringbolt_feeds::conn::ConnConfig {
+        connect_timeout_ns: cfg.connect_timeout_ms * 3 * 1_000_000,
+        subscribe_timeout_ns: 10_000_000_000,
+        stale_after_ns: 5_000_000_000,
+        reconnect_after_ns: cfg.reconnect_after_ms * 1_000_000,
+        backoff_base_ns: cfg.backoff_base_ms * 1_000_000,
+        backoff_max_ns: cfg.backoff_max_ms * 1_000_000,
+    };
+    RingSettings {
+        busy_poll: cfg.busy_poll,
+        conn,
+        stale_override_ns: cfg.stale_after_ms.map(|ms| ms * 1_000_000),
+        connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
+    }
+}
+
+/// The running ring threads and their heartbeats.
+struct Rings {
+    threads: Vec<JoinHandle<Result<()>>>,
+    beats: Vec<Arc<AtomicU64>>,
+}
+
+/// One thread per bus ring that has sources.
+fn spawn_rings(
+    cfg: &FeedsConfig,
+    publisher: &Publisher,
+    per_ring: Vec<Vec<SourceSpec>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Rings> {
+    let settings = ring_settings(cfg);
+    let mut rings = Rings {
+        threads: Vec::new(),
+        beats: Vec::new(),
+    };
+    for (i, specs) in per_ring.into_iter().enumerate() {
+        if specs.is_empty() {
+            continue;
+        }
+        let writer = publisher.writer(i)?;
+        let beat = Arc::new(AtomicU64::new(0));
+        rings.beats.push(Arc::clone(&beat));
+        let stop = Arc::clone(stop);
+        let core = cfg.core_of(i);
+        rings.threads.push(
+            std::thread::Builder::new()
+                .name(format!("ring-{i}"))
+                .spawn(move || ring::run(specs, writer, settings, core, &beat, &stop))
+                .context("spawning a ring thread")?,
+        );
+    }
+    Ok(rings)
+}
+
+/// The main thread's watch: liveness from the ring threads' heartbeats until a stop, the
+/// configured run time, or a ring thread that ended. Returns that ring thread's index.
+fn supervise(
+    cfg: &FeedsConfig,
+    rings: &Rings,
+    liveness: &Liveness,
+    stop: &AtomicBool,
+    started: Instant,
+) -> Option<usize> {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if cfg
+            .max_runtime_s
+            .is_some_and(|s| started.elapsed() >= Duration::from_secs(s))
+        {
+            break;
+        }
+        if let Some(i) = rings.threads.iter().position(|h| h.is_finished()) {
+            return Some(i);
+        }
+        // Healthy while every ring thread made progress in the last 2 s.
+        let now_ms = ring::mono_ms();
+        let fresh = rings.beats.iter().all(|b| {
+            let last = ring::beat_ms(b);
+            last == 0 || now_ms.saturating_sub(last) < 2_000
+        });
+        if fresh {
+            liveness.beat();
+        }
+    }
+    None
+}
+
+/// The summary line's per-source figures.
+fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, serde_json::Value> {
+    shared
+        .iter()
+        .map(|s| {
+            let c = s.counters.lock().map(|c| c.total()).unwrap_or_default();
+            let mut v = json!({
+                "venue": s.venue.as_str(),
+                "published": s.published.load(Ordering::Relaxed),
+                "messages": c.messages,
+                "bytes": c.bytes,
+                "records": c.records,
+                "parse_errors": c.parse_errors,
+                "gaps": c.gaps,
+                "resyncs": c.resyncs,
+                "reconnects": c.reconnects,
+                "rollovers": s.rollovers.load(Ordering::Relaxed),
+            });
+            v[stage::RECV_TO_PUBLISH] = json!(
+                s.recv_to_publish_ns
+                    .lock()
+                    .ok()
+                    .and_then(|h| h.as_ref().map(Percentiles::of))
+            );
+            (s.name.clone(), v)
+        })
+        .collect()
+}
+
 /// Runs the collector until SIGTERM/SIGINT or `max_runtime_s`; prints a JSON summary line.
+///
+/// # Errors
+/// Start-up errors (segment, sources, endpoints) and ring threads that failed.
 pub fn run(cfg: &FeedsConfig) -> Result<()> {
     let started = Instant::now();
     let _ = ring::mono_ms();
@@ -257,23 +406,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         shared: shared_all,
         discoveries,
     } = build(cfg, &publisher)?;
-
-    // Discovery first, once, synchronously: the first connection then subscribes the current
-    // windows directly. Then the discovery threads take over.
-    let mut disc_threads = Vec::new();
-    for mut d in discoveries {
-        if let Err(e) = d.step() {
-            tracing::warn!(error = %format!("{e:#}"), "initial Polymarket discovery failed; retrying in the background");
-        }
-        let stop = Arc::clone(&stop);
-        disc_threads.push(
-            std::thread::Builder::new()
-                .name("discovery".into())
-                .spawn(move || d.run(&stop))
-                .context("spawning the discovery thread")?,
-        );
-    }
-
+    let disc_threads = start_discovery(discoveries, &stop)?;
     if let Some(addr) = cfg.metrics_addr {
         let bound = metrics::spawn(addr, shared_all.clone())?;
         tracing::info!(%bound, "metrics endpoint listening");
@@ -283,72 +416,15 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         let bound = spawn_health_endpoint(addr, &liveness)?;
         tracing::info!(%bound, "health endpoint listening");
     }
-
-    let conn = ringbolt_feeds::conn::ConnConfig {
-        connect_timeout_ns: cfg.connect_timeout_ms * 3 * 1_000_000,
-        subscribe_timeout_ns: 10_000_000_000,
-        stale_after_ns: 5_000_000_000,
-        reconnect_after_ns: cfg.reconnect_after_ms * 1_000_000,
-        backoff_base_ns: cfg.backoff_base_ms * 1_000_000,
-        backoff_max_ns: cfg.backoff_max_ms * 1_000_000,
-    };
-    let settings = RingSettings {
-        busy_poll: cfg.busy_poll,
-        conn,
-        stale_override_ns: cfg.stale_after_ms.map(|ms| ms * 1_000_000),
-        connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
-    };
-    let mut ring_threads = Vec::new();
-    let mut beats = Vec::new();
-    for (i, specs) in per_ring.into_iter().enumerate() {
-        if specs.is_empty() {
-            continue;
-        }
-        let writer = publisher.writer(i)?;
-        let beat = Arc::new(AtomicU64::new(0));
-        beats.push(Arc::clone(&beat));
-        let stop = Arc::clone(&stop);
-        let core = cfg.core_of(i);
-        ring_threads.push(
-            std::thread::Builder::new()
-                .name(format!("ring-{i}"))
-                .spawn(move || ring::run(specs, writer, settings, core, &beat, &stop))
-                .context("spawning a ring thread")?,
-        );
-    }
+    let rings = spawn_rings(cfg, &publisher, per_ring, &stop)?;
 
     // Ready once the endpoints are up and the ring threads started.
     spawn_watchdog(&liveness)?;
     liveness.set_ready()?;
-    let mut failed = None;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if cfg
-            .max_runtime_s
-            .is_some_and(|s| started.elapsed() >= Duration::from_secs(s))
-        {
-            break;
-        }
-        if let Some(i) = ring_threads.iter().position(|h| h.is_finished()) {
-            failed = Some(i);
-            break;
-        }
-        // Healthy while every ring thread made progress in the last 2 s.
-        let now_ms = ring::mono_ms();
-        let fresh = beats.iter().all(|b| {
-            let last = ring::beat_ms(b);
-            last == 0 || now_ms.saturating_sub(last) < 2_000
-        });
-        if fresh {
-            liveness.beat();
-        }
-    }
+    let failed = supervise(cfg, &rings, &liveness, &stop, started);
     stop.store(true, Ordering::Relaxed);
     let mut errors = Vec::new();
-    for h in ring_threads {
+    for h in rings.threads {
         match h.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => errors.push(format!("{e:#}")),
@@ -358,35 +434,9 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
     for h in disc_threads {
         let _ = h.join();
     }
-    let sources: serde_json::Map<String, serde_json::Value> = shared_all
-        .iter()
-        .map(|s| {
-            let c = s.counters.lock().map(|c| c.total()).unwrap_or_default();
-            (
-                s.name.clone(),
-                json!({
-                    "venue": s.venue.as_str(),
-                    "published": s.published.load(Ordering::Relaxed),
-                    "messages": c.messages,
-                    "bytes": c.bytes,
-                    "records": c.records,
-                    "parse_errors": c.parse_errors,
-                    "gaps": c.gaps,
-                    "resyncs": c.resyncs,
-                    "reconnects": c.reconnects,
-                    "rollovers": s.rollovers.load(Ordering::Relaxed),
-                    "recv_to_publish_ns": s
-                        .recv_to_publish_ns
-                        .lock()
-                        .ok()
-                        .and_then(|h| h.as_ref().map(crate::bench::Percentiles::of)),
-                }),
-            )
-        })
-        .collect();
     println!(
         "{}",
-        json!({"segment": cfg.segment, "runtime_s": started.elapsed().as_secs_f64(), "sources": sources})
+        json!({"segment": cfg.segment, "runtime_s": started.elapsed().as_secs_f64(), "sources": source_summaries(&shared_all)})
     );
     if !errors.is_empty() {
         bail!("ring thread failed: {}", errors.join("; "));
@@ -395,6 +445,15 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         bail!("ring thread {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+impl std::fmt::Debug for discovery::Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("rest", &self.rest)
+            .field("window_s", &self.window_s)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `WindowMarket` helpers for the discovery thread.

@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use ringbolt_bus::Side;
@@ -119,7 +119,7 @@ impl Emu {
 }
 
 fn hist() -> Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).context("histogram bounds")
+    Ok(ringbolt_telemetry::latency_histogram())
 }
 
 /// A paper pool over one token, and the stream of its slot keys (re-signed when used up).

@@ -1,8 +1,9 @@
 //! `ringbolt demo`: the whole appliance offline, as separate processes on loopback.
 //!
 //! The demo writes one configuration per process under `<out>/config/`, then supervises
-//! `ringbolt emulate` (venue + CLOB emulators), `ringbolt archive`, `ringbolt trade` (decisions +
-//! paper orders) and `ringbolt feeds` (the collector) — restart on crash with backoff, clean stop
+//! `ringbolt-lab emulate` (venue + CLOB emulators, this binary) and the appliance's processes
+//! from the sibling `ringbolt` binary: `ringbolt archive`, `ringbolt trade` (decisions + paper
+//! orders) and `ringbolt feeds` (the collector) — restart on crash with backoff, clean stop
 //! on Ctrl-C or at the end, every child reaped. It watches the bus like any other consumer, prints
 //! a status line, and at the end writes `<out>/report.json`.
 //!
@@ -312,18 +313,28 @@ fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration
 }
 
 /// Runs the demo.
-pub fn run(args: &DemoArgs) -> Result<()> {
-    let mut faults = args
-        .faults
-        .iter()
-        .map(|f| parse_fault(f))
-        .collect::<Result<Vec<_>>>()?;
-    let out = args.out.clone();
+/// The appliance binary, `ringbolt`, next to this one (`ringbolt-lab`): the demo runs the
+/// appliance's own processes.
+fn appliance_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the ringbolt-lab binary")?;
+    let appliance = exe.with_file_name("ringbolt");
+    if !appliance.is_file() {
+        bail!(
+            "the appliance binary `ringbolt` is not next to {}: build both with `cargo build \
+             --bin ringbolt --bin ringbolt-lab` (add --release for a release build)",
+            exe.display()
+        );
+    }
+    Ok(appliance)
+}
+
+/// Fresh output directories: a new archive per run (replay parity is checked against this
+/// run's decisions only) and no old logs.
+fn prepare_out(out: &Path) -> Result<()> {
     for d in ["config", "logs", "archive", "hlog", "certs"] {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("creating {}", out.join(d).display()))?;
     }
-    // A fresh archive per run: replay parity is checked against this run's decisions only.
     let archive_dir = out.join("archive");
     if archive_dir.exists() {
         std::fs::remove_dir_all(&archive_dir)?;
@@ -332,12 +343,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     for entry in std::fs::read_dir(out.join("logs"))? {
         let _ = std::fs::remove_file(entry?.path());
     }
-    let started_s = now_s();
-    let next_rollover_s = (started_s / 300 + 1) * 300;
-    let seconds = args
-        .seconds
-        .unwrap_or_else(|| (next_rollover_s - started_s + 75) as u64);
-    let ports = Ports {
+    Ok(())
+}
+
+fn free_ports() -> Result<Ports> {
+    Ok(Ports {
         control: free_port()?,
         polymarket: free_port()?,
         chainlink: free_port()?,
@@ -348,60 +358,64 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         feeds_health: free_port()?,
         trade_health: free_port()?,
         archive_health: free_port()?,
-    };
-    let tag = std::process::id();
-    let run = Run {
-        out: out.clone(),
-        market: format!("rbdemo-{tag}-market"),
-        decisions: format!("rbdemo-{tag}-decide"),
-        control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
-    };
+    })
+}
+
+/// Writes every child's configuration and the paper key; starts the children in order
+/// (emulators first, the collector last) under a supervisor.
+fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Supervisor> {
+    let out = &run.out;
     let cfg = |name: &str, text: String| -> Result<PathBuf> {
         let p = out.join("config").join(format!("{name}.toml"));
         std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
         Ok(p)
     };
-    let emulate_toml = cfg("emulate", emulate_config(&out, &ports, args.seed))?;
+    let emulate_toml = cfg("emulate", emulate_config(out, ports, args.seed))?;
     let archive_toml = cfg(
         "archive",
-        archive_config(&out, &run.market, &run.decisions, &ports),
+        archive_config(out, &run.market, &run.decisions, ports),
     )?;
     let trade_toml = cfg(
         "trade",
-        trade_config(&out, &run.market, &run.decisions, &args.evaluator, &ports),
+        trade_config(out, &run.market, &run.decisions, &args.evaluator, ports),
     )?;
-    let feeds_toml = cfg("feeds", feeds_config(&out, &run.market, &ports, args.spin))?;
-
+    let feeds_toml = cfg("feeds", feeds_config(out, &run.market, ports, args.spin))?;
     write_paper_key(&out.join("paper.key"))?;
-    let exe = std::env::current_exe().context("locating the ringbolt binary")?;
-    let spec = |name: &'static str, sub: &str, config: &Path| Spec {
+    // The emulators are this binary's; the appliance's processes are the `ringbolt` binary's.
+    let lab = std::env::current_exe().context("locating the ringbolt-lab binary")?;
+    let appliance = appliance_binary()?;
+    let spec = |name: &'static str, program: &Path, config: &Path| Spec {
         name,
-        program: exe.clone(),
+        program: program.to_path_buf(),
         args: vec![
-            sub.to_owned(),
+            name.to_owned(),
             "--config".to_owned(),
             config.display().to_string(),
         ],
         env: Vec::new(),
         log: out.join("logs").join(format!("{name}.log")),
     };
-
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let handler = on_signal as extern "C" fn(libc::c_int);
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
-    }
-    let stop = &STOP;
-
     let mut sup = Supervisor::default();
-    sup.start(spec("emulate", "emulate", &emulate_toml))?;
+    sup.start(spec("emulate", &lab, &emulate_toml))?;
     wait_for_control(run.control, &mut sup, Duration::from_secs(30))?;
-    sup.start(spec("archive", "archive", &archive_toml))?;
-    sup.start(spec("trade", "trade", &trade_toml))?;
-    sup.start(spec("feeds", "feeds", &feeds_toml))?;
-    write_pids(&run, &sup)?;
+    sup.start(spec("archive", &appliance, &archive_toml))?;
+    sup.start(spec("trade", &appliance, &trade_toml))?;
+    sup.start(spec("feeds", &appliance, &feeds_toml))?;
+    write_pids(run, &sup)?;
+    Ok(sup)
+}
 
-    let mut mon = Monitor::new(&run.market, &run.decisions);
+/// Watches the bus and supervises the children until the deadline or a stop signal, running
+/// the fault schedule and printing a status line every second.
+fn watch(
+    args: &DemoArgs,
+    run: &Run,
+    sup: &mut Supervisor,
+    mon: &mut Monitor,
+    faults: &mut [Fault],
+    seconds: u64,
+    started_s: i64,
+) -> Result<Duration> {
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(seconds);
     let tty = std::io::stderr().is_terminal() && !args.quiet;
@@ -409,22 +423,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let mut last_counts = (0u64, BTreeMap::new());
     let mut rollover_seen_at: Option<Instant> = None;
     let first_window = started_s / 300;
-    eprintln!(
-        "ringbolt demo: {} s on loopback ({} mode), output in {}; EMULATED venues; next rollover in {} s",
-        seconds,
-        if args.spin { "spin" } else { "blocking" },
-        out.display(),
-        next_rollover_s - started_s
-    );
-    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < deadline && !STOP.load(Ordering::Relaxed) {
         let n = mon.poll(65_536);
         sup.tick();
         if rollover_seen_at.is_none() && now_s() / 300 > first_window {
             rollover_seen_at = Some(Instant::now());
         }
-        run_faults(&mut faults, &run, &mut sup, t0, rollover_seen_at)?;
+        run_faults(faults, run, sup, t0, rollover_seen_at)?;
         if last_status.elapsed() >= Duration::from_secs(1) {
-            let line = status_line(&mon, &mut last_counts, t0, seconds, last_status.elapsed());
+            let line = status_line(mon, &mut last_counts, t0, seconds, last_status.elapsed());
             if tty {
                 eprint!("\r\x1b[2K{line}");
             } else {
@@ -432,7 +439,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             }
             let _ = std::io::stderr().flush();
             last_status = Instant::now();
-            write_pids(&run, &sup)?;
+            write_pids(run, sup)?;
         }
         if n == 0 {
             std::thread::sleep(Duration::from_millis(2));
@@ -441,19 +448,23 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if tty {
         eprintln!();
     }
-    let interrupted = stop.load(Ordering::Relaxed);
-    let elapsed = t0.elapsed();
+    Ok(t0.elapsed())
+}
 
-    // Collect the emulators' view before stopping them.
-    let emulator_stats: Value = http::get(run.control, "/stats")
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let wirelog: Value = http::get(run.control, "/wirelog")
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    // Stop the producers first so the archiver and the monitor see everything published.
+/// The emulators' view (stats and wire log), taken before they stop.
+fn emulator_views(run: &Run) -> (Value, Value) {
+    let get = |path: &str| -> Value {
+        http::get(run.control, path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null)
+    };
+    (get("/stats"), get("/wirelog"))
+}
+
+/// Stops the producers first so the archiver and the monitor see everything published, then
+/// everything; removes the run's segments unless asked to keep them.
+fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Monitor) {
     sup.stop_one("feeds", Duration::from_secs(5));
     sup.stop_one("trade", Duration::from_secs(5));
     let drain_until = Instant::now() + Duration::from_millis(500);
@@ -470,6 +481,56 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             }
         }
     }
+}
+
+/// Runs `ringbolt demo`.
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let mut faults = args
+        .faults
+        .iter()
+        .map(|f| parse_fault(f))
+        .collect::<Result<Vec<_>>>()?;
+    let out = args.out.clone();
+    prepare_out(&out)?;
+    let started_s = now_s();
+    let next_rollover_s = (started_s / 300 + 1) * 300;
+    let seconds = args
+        .seconds
+        .unwrap_or_else(|| (next_rollover_s - started_s + 75) as u64);
+    let ports = free_ports()?;
+    let tag = std::process::id();
+    let run = Run {
+        out: out.clone(),
+        market: format!("rbdemo-{tag}-market"),
+        decisions: format!("rbdemo-{tag}-decide"),
+        control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
+    };
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+    let mut sup = start_children(args, &run, &ports)?;
+    let mut mon = Monitor::new(&run.market, &run.decisions);
+    eprintln!(
+        "ringbolt demo: {} s on loopback ({} mode), output in {}; EMULATED venues; next rollover in {} s",
+        seconds,
+        if args.spin { "spin" } else { "blocking" },
+        out.display(),
+        next_rollover_s - started_s
+    );
+    let elapsed = watch(
+        args,
+        &run,
+        &mut sup,
+        &mut mon,
+        &mut faults,
+        seconds,
+        started_s,
+    )?;
+    let interrupted = STOP.load(Ordering::Relaxed);
+    let (emulator_stats, wirelog) = emulator_views(&run);
+    stop_children(args, &run, &mut sup, &mut mon);
 
     mon.judge_fired(true);
     let (md_writes, clob_recvs) = parse_wirelog(&wirelog);
@@ -595,8 +656,8 @@ fn status_line(
         mon.decisions_total,
         mon.decisions_fired,
         mon.orders_submitted,
-        stage("recv_to_bus"),
-        stage("bus_to_decision"),
+        stage(ringbolt_telemetry::stage::RECV_TO_BUS),
+        stage(ringbolt_telemetry::stage::BUS_TO_DECISION),
     )
 }
 
@@ -706,7 +767,7 @@ fn build_report(
         "tick_to_order": {
             "what": "Polymarket emulator writes the triggering frame -> CLOB emulator receives the order request; both CLOCK_REALTIME on this host",
             "orders_joined": joined,
-            "percentiles_ns": stages.get("tick_to_order"),
+            "percentiles_ns": stages.get(ringbolt_telemetry::stage::TICK_TO_ORDER),
         },
         "children": children,
         "faults": faults.iter().map(|f| json!({"spec": f.spec, "done": f.done})).collect::<Vec<_>>(),

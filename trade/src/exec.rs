@@ -1,4 +1,5 @@
-//! Exec inside `ringbolt trade`: fired decisions become CLOB orders on the reflex thread.
+//! Exec inside `ringbolt trade` (the loop's live and paper [`crate::reflex::OrderSink`]): fired
+//! decisions become CLOB orders on the reflex thread.
 //!
 //! The reflex thread owns the [`OrderClient`] (one warm HTTP/2 connection on the io_uring
 //! driver). For each window it learns both outcome tokens from the bus instrument table
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ringbolt_bus::{Decision, Record, RingWriter, Side, Venue, now_ns};
+use ringbolt_bus::{Decision, Record, Side, Venue};
 use ringbolt_decide::engine::OrderIntent as DecideIntent;
 use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::auth::L2Signer;
@@ -28,6 +29,7 @@ use ringbolt_exec::keys::PrivateKey;
 use ringbolt_exec::order::OrderType;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
 use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
 
 /// `[exec]` section of the trade configuration.
@@ -408,12 +410,12 @@ impl Exec {
         }
     }
 
-    /// Publishes the buffered transitions (stamped now) on `writer`; returns how many.
-    pub fn flush(&mut self, writer: &mut RingWriter) -> usize {
+    /// Hands the buffered transitions (stamped now) to `publish`; returns how many.
+    pub fn flush(&mut self, mut publish: impl FnMut(&Record)) -> usize {
         let n = self.transitions.len();
         for r in &mut self.transitions {
             r.publish_ts_ns = now_ns();
-            writer.publish(r);
+            publish(r);
         }
         self.transitions.clear();
         n
@@ -433,8 +435,8 @@ impl Exec {
         })
     }
 
-    /// Live mode: cancel everything open before exit.
-    pub fn shutdown(mut self, writer: &mut RingWriter) {
+    /// Live mode: cancel everything open before exit; the last transitions go to `publish`.
+    pub fn shutdown(mut self, publish: impl FnMut(&Record)) {
         if self.client.mode() != Mode::Paper {
             let _ = self.client.cancel_all();
             for _ in 0..50 {
@@ -443,7 +445,7 @@ impl Exec {
                     .poll(Duration::from_millis(10), &mut self.transitions);
             }
         }
-        self.flush(writer);
+        self.flush(publish);
         self.client.shutdown();
     }
 }

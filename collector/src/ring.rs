@@ -8,7 +8,7 @@ use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ringbolt_bus::{FeedState, FeedStatusBody, Record, RecordKind, RingWriter, Venue, now_ns};
+use ringbolt_bus::{FeedState, FeedStatusBody, Record, RecordKind, RingWriter, Venue};
 use ringbolt_feeds::collector::poly_check::{PolyTopCheck, Verdict};
 use ringbolt_feeds::conn::{ConnCommand, ConnEvent, ConnMachine, ConnState};
 use ringbolt_feeds::venues::polymarket::{Polymarket, Stream as PolyStream};
@@ -16,6 +16,7 @@ use ringbolt_feeds::{Action, KeepAlive, Outgoing, ParseError, RecordSink, RestRe
 use ringbolt_net::http1::HttpGet;
 use ringbolt_net::ws::{self, WsClient, WsOptions};
 use ringbolt_net::{Backend, Driver, DriverConfig, Mode, Timeouts};
+use ringbolt_telemetry::now_ns;
 
 use super::{PolyCmd, RingSettings, SourceSpec};
 
@@ -130,7 +131,7 @@ struct Conn {
     raw_log: RawLog,
     last_share: Instant,
     /// recv → last record published, ns, per message that produced records.
-    latency: hdrhistogram::Histogram<u64>,
+    latency: ringbolt_telemetry::LatencyHistogram,
 }
 
 impl Conn {
@@ -199,8 +200,7 @@ impl Conn {
             published: 0,
             raw_log: RawLog::default(),
             last_share: Instant::now(),
-            latency: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                .context("latency histogram")?,
+            latency: ringbolt_telemetry::latency_histogram(),
             spec,
         })
     }
@@ -735,8 +735,8 @@ mod tests {
 
     use ringbolt_bus::{Publisher, Segment, SegmentConfig};
 
-    use crate::collector::config::{FeedsConfig, SourceConfig};
-    use crate::collector::{RingSettings, build};
+    use crate::config::{FeedsConfig, SourceConfig};
+    use crate::{RingSettings, build};
 
     /// Counts allocations made by threads that opted in (the ring thread under test).
     struct Counting;

@@ -71,12 +71,7 @@ fn cores(no_pin: bool) -> (Option<usize>, Option<usize>) {
     if no_pin {
         return (None, None);
     }
-    let mut ids: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    ids.sort_unstable();
+    let ids = ringbolt_net::affinity::core_ids();
     match ids.as_slice() {
         [.., child, parent] => (Some(*parent), Some(*child)),
         _ => (None, None),
@@ -203,7 +198,7 @@ fn pin_to_all() {
 }
 
 fn new_histogram() -> Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).context("histogram bounds")
+    Ok(ringbolt_telemetry::latency_histogram())
 }
 
 struct Reaper(Child);

@@ -40,7 +40,7 @@ pub struct Discovery {
 
 /// Wall-clock unix seconds.
 fn now_s() -> i64 {
-    ringbolt_bus::now_ns() / 1_000_000_000
+    ringbolt_telemetry::now_ns() / 1_000_000_000
 }
 
 impl Discovery {

@@ -1,4 +1,4 @@
-//! `ringbolt bench <area>`: benchmarks that print JSON whose keys name their units, with the
+//! `ringbolt bench <area>` (`ringbolt-lab bench <area>`): benchmarks that print JSON whose keys name their units, with the
 //! ecosystem peer measured in the same run beside ringbolt's figures.
 
 mod archive;
@@ -12,8 +12,8 @@ mod replay;
 
 use anyhow::Result;
 use clap::Subcommand;
-use hdrhistogram::Histogram;
-use serde::Serialize;
+pub use ringbolt_net::affinity::pin;
+pub use ringbolt_telemetry::Percentiles;
 
 /// Benchmark areas.
 #[derive(Debug, Subcommand)]
@@ -53,52 +53,4 @@ pub fn run(area: BenchArea) -> Result<()> {
         BenchArea::Parse(args) => parse::run(&args),
         BenchArea::Net(args) => net::run(&args),
     }
-}
-
-/// Percentiles of a latency histogram in ns.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct Percentiles {
-    /// Samples recorded.
-    pub samples: u64,
-    /// Minimum, ns.
-    pub min_ns: u64,
-    /// Median, ns.
-    pub p50_ns: u64,
-    /// 90th percentile, ns.
-    pub p90_ns: u64,
-    /// 99th percentile, ns.
-    pub p99_ns: u64,
-    /// 99.9th percentile, ns.
-    pub p999_ns: u64,
-    /// 99.99th percentile, ns.
-    pub p9999_ns: u64,
-    /// Maximum, ns.
-    pub max_ns: u64,
-    /// Mean, ns.
-    pub mean_ns: f64,
-}
-
-impl Percentiles {
-    /// Summarises a histogram recorded in ns.
-    pub fn of(h: &Histogram<u64>) -> Self {
-        Percentiles {
-            samples: h.len(),
-            min_ns: h.min(),
-            p50_ns: h.value_at_quantile(0.50),
-            p90_ns: h.value_at_quantile(0.90),
-            p99_ns: h.value_at_quantile(0.99),
-            p999_ns: h.value_at_quantile(0.999),
-            p9999_ns: h.value_at_quantile(0.9999),
-            max_ns: h.max(),
-            mean_ns: (h.mean() * 10.0).round() / 10.0,
-        }
-    }
-}
-
-/// Pins the calling thread to `core` when asked and possible; returns whether it did.
-pub fn pin(core: Option<usize>) -> bool {
-    let Some(core) = core else { return false };
-    core_affinity::get_core_ids()
-        .and_then(|ids| ids.into_iter().find(|id| id.id == core))
-        .is_some_and(core_affinity::set_for_current)
 }

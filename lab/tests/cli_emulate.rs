@@ -22,7 +22,7 @@ fn emulate_prints_addresses_serves_and_stops_by_itself() {
     .unwrap();
     drop(f);
     let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
         .args([
             "emulate",
             "--config",
@@ -75,7 +75,7 @@ fn emulate_prints_addresses_serves_and_stops_by_itself() {
 
     // A bad config is refused with a clear error.
     std::fs::write(&cfg, "[venues.nasdaq]\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
         .args([
             "emulate",
             "--config",
