@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn shipped_configs_parse_and_unknown_keys_are_refused() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for f in ["ami/config/ringbolt.toml", "sim/feeds.emulate.example.toml"] {
             let cfg = load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
             assert!(cfg.sources.contains_key("polymarket"), "{f}");

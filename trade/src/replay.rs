@@ -127,12 +127,9 @@ struct LiveDecisions {
     epochs: Vec<u64>,
 }
 
-fn live_decisions(
-    reader: &mut ArchiveReader,
-    a: &ReplayOptions,
-    cfg: &FileConfig,
-) -> Result<LiveDecisions> {
-    let decisions = reader.read_all(&[Table::Decisions], a.date.as_deref(), &|_| true)?;
+/// The segments that hold the decision rows `decisions` (sorted, each once): never replay
+/// inputs.
+fn decision_segments(decisions: &WindowRows) -> Vec<String> {
     let mut segments: Vec<String> = decisions
         .rows
         .iter()
@@ -140,6 +137,16 @@ fn live_decisions(
         .collect();
     segments.sort();
     segments.dedup();
+    segments
+}
+
+fn live_decisions(
+    reader: &mut ArchiveReader,
+    a: &ReplayOptions,
+    cfg: &FileConfig,
+) -> Result<LiveDecisions> {
+    let decisions = reader.read_all(&[Table::Decisions], a.date.as_deref(), &|_| true)?;
+    let segments = decision_segments(&decisions);
     let segment = match &a.decisions_segment {
         Some(s) => Some(s.clone()),
         None if segments.contains(&cfg.trade.output) => Some(cfg.trade.output.clone()),
@@ -783,13 +790,7 @@ pub fn archive_items(
         Some(list) => Box::new(move |s: &str| list.iter().any(|x| x == s)),
         None => {
             let decisions = reader.read_all(&[Table::Decisions], date, &|_| true)?;
-            let mut excluded: Vec<String> = decisions
-                .rows
-                .iter()
-                .map(|r| decisions.segments[r.segment as usize].clone())
-                .collect();
-            excluded.sort();
-            excluded.dedup();
+            let mut excluded = decision_segments(&decisions);
             excluded.push(ringbolt_archive::archiver::SELF_SOURCE.to_owned());
             Box::new(move |s: &str| !excluded.iter().any(|x| x == s))
         }

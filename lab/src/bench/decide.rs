@@ -83,19 +83,20 @@ fn hist() -> Result<Histogram<u64>> {
     Ok(ringbolt_telemetry::latency_histogram())
 }
 
-/// Runs the benchmark.
-pub fn run(args: &DecideBenchArgs) -> Result<()> {
-    let pinned = pin(args.core);
-    let t_gen = Instant::now();
-    let s = stream(args.events, args.seed);
-    let gen_s = t_gen.elapsed().as_secs_f64();
+/// Reflex-pass latencies.
+struct Reflex {
+    all: Histogram<u64>,
+    decisions: Histogram<u64>,
+    fired: u64,
+    sink: i64,
+}
 
-    // 1. Reflex pass, exactly as the trade thread runs it (features to the model slot on the
-    //    cadence, latest probability from the probability slot, decision out).
-    let mut engine = engine_for(&s);
+/// 1. Reflex pass, exactly as the trade thread runs it (features to the model slot on the
+///    cadence, latest probability from the probability slot, decision out).
+fn reflex_pass(s: &Stream, hash: u32) -> Result<Reflex> {
+    let mut engine = engine_for(s);
     let fslot = FeatureSlot::default();
     let pslot = ProbSlot::default();
-    let hash = schema_hash();
     let p_index = ringbolt_decide::features::index_of("p_baseline").unwrap_or(0);
     let mut reflex_all = hist()?;
     let mut reflex_decisions = hist()?;
@@ -125,9 +126,18 @@ pub fn run(args: &DecideBenchArgs) -> Result<()> {
         }
         fired += u64::from(out.intent.is_some());
     }
+    Ok(Reflex {
+        all: reflex_all,
+        decisions: reflex_decisions,
+        fired,
+        sink,
+    })
+}
 
-    // 2. Feature update per event: state update + the full feature vector on every record.
-    let mut engine = engine_for(&s);
+/// 2. Feature update per event: state update + the full feature vector on every record; also
+///    samples real feature vectors for the model path.
+fn feature_update(s: &Stream) -> Result<(Histogram<u64>, Vec<[f32; N_FEATURES]>)> {
+    let mut engine = engine_for(s);
     let mut feat = hist()?;
     let mut samples: Vec<[f32; N_FEATURES]> = Vec::new();
     for (i, rec) in s.records.iter().enumerate() {
@@ -142,6 +152,23 @@ pub fn run(args: &DecideBenchArgs) -> Result<()> {
     if samples.is_empty() {
         samples.push([0.0; N_FEATURES]);
     }
+    Ok((feat, samples))
+}
+
+/// Runs the benchmark.
+pub fn run(args: &DecideBenchArgs) -> Result<()> {
+    let pinned = pin(args.core);
+    let t_gen = Instant::now();
+    let s = stream(args.events, args.seed);
+    let gen_s = t_gen.elapsed().as_secs_f64();
+    let hash = schema_hash();
+    let Reflex {
+        all: reflex_all,
+        decisions: reflex_decisions,
+        fired,
+        sink,
+    } = reflex_pass(&s, hash)?;
+    let (feat, samples) = feature_update(&s)?;
 
     // 3. Model path: ensemble scoring on real feature vectors, native and ort.
     let dir = ModelDir::load(&shipped_model_dir())?;

@@ -90,13 +90,12 @@ fn creds() -> ApiCreds {
     )
 }
 
-/// Runs `ringbolt bench exec`.
-pub fn run(args: &ExecBenchArgs) -> Result<()> {
-    let pinned = pin(args.core);
-    let key = Arc::new(PrivateKey::from_hex(KEY)?);
-    let signer = L2Signer::new(&key.address(), creds())?;
-
-    // 1. Sign one order end to end, and the bare k256 signature.
+/// 1. Sign one order end to end, and the bare k256 signature: (sign, k256, body bytes).
+fn sign_bench(
+    args: &ExecBenchArgs,
+    key: &PrivateKey,
+    signer: &L2Signer,
+) -> Result<(Percentiles, Percentiles, usize)> {
     let input: OrderInput = serde_json::from_value(json!({
         "side": "BUY", "kind": "limit", "price": "0.42", "size": "100", "token_id": TOKEN,
         "tick_size": "0.01", "salt": 1, "timestamp_ms": 1_773_307_200_000u64,
@@ -109,7 +108,7 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
     for i in 0..args.sign_iterations + 100 {
         spec.salt = i + 1;
         let t0 = Instant::now();
-        let signed = spec.sign_in(&key, &domain)?;
+        let signed = spec.sign_in(key, &domain)?;
         let body = signed.body(&signer.creds().api_key);
         let dt = ns(t0);
         body_bytes = body.len();
@@ -123,20 +122,28 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
             k256_h.record(dk)?;
         }
     }
-    let sign_p = Percentiles::of(&sign_h);
-    let k256_p = Percentiles::of(&k256_h);
+    Ok((
+        Percentiles::of(&sign_h),
+        Percentiles::of(&k256_h),
+        body_bytes,
+    ))
+}
 
-    // 2. Pool refill: a 198-slot grid signed from scratch; 3. hot path on a large grid.
-    let token = |tick| PoolToken {
+fn token(tick: TickSize) -> PoolToken {
+    PoolToken {
         token_id: TOKEN.into(),
         tick,
         neg_risk: false,
         exchange_version: 2,
-    };
+    }
+}
+
+/// 2. Pool refill: a 198-slot grid signed from scratch: (latency, slots per grid).
+fn refill_bench(key: &Arc<PrivateKey>, signer: &L2Signer) -> Result<(Percentiles, f64)> {
     let cfg198 = PoolConfig::default_198();
     let pool198 = PresignedPool::new(
         cfg198.clone(),
-        Arc::clone(&key),
+        Arc::clone(key),
         signer.creds().api_key.clone(),
         vec![token(TickSize::T0_01)],
     )?;
@@ -148,9 +155,15 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
         refill_h.record(ns(t0))?;
         std::hint::black_box(g);
     }
-    let refill_p = Percentiles::of(&refill_h);
-    let slots = cfg198.slots_per_token() as f64;
+    Ok((Percentiles::of(&refill_h), cfg198.slots_per_token() as f64))
+}
 
+/// 3. Hot path on a large grid: (latency, slots per grid, the last order body).
+fn hot_path_bench(
+    args: &ExecBenchArgs,
+    key: &Arc<PrivateKey>,
+    signer: &L2Signer,
+) -> Result<(Percentiles, u64, Vec<u8>)> {
     let mut big = PoolConfig::default_198();
     big.levels_each_side = 100;
     big.sizes = (1..=25)
@@ -162,13 +175,13 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
     let per_grid = big.slots_per_token() as u64;
     let pool = PresignedPool::new(
         big,
-        Arc::clone(&key),
+        Arc::clone(key),
         signer.creds().api_key.clone(),
         vec![token(TickSize::T0_001)],
     )?;
     pool.set_center(0, 500);
     pool.warm_thread();
-    let mut buf = RequestBuf::new(&signer);
+    let mut buf = RequestBuf::new(signer);
     let mut hot_h = hist()?;
     let mut taken = 0u64;
     let mut ts = 1_773_307_200u64;
@@ -186,7 +199,7 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
         for k in keys {
             ts += 1;
             let t0 = Instant::now();
-            let r = pool.take(&signer, k, ts, &mut buf);
+            let r = pool.take(signer, k, ts, &mut buf);
             let dt = ns(t0);
             if r.is_ok() {
                 hot_h.record(dt)?;
@@ -195,30 +208,45 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
             std::hint::black_box(buf.body());
         }
     }
-    let hot_p = Percentiles::of(&hot_h);
+    Ok((Percentiles::of(&hot_h), per_grid, buf.body().to_vec()))
+}
 
-    // 4. L2 HMAC over the order body: pre-keyed midstate (ours) vs keying HMAC per request the
-    //    way a straightforward client does (fresh key schedule, timestamp formatted per call).
-    let body = buf.body().to_vec();
+/// 4. L2 HMAC over the order body: pre-keyed midstate (ours) vs keying HMAC per request the
+///    way a straightforward client does (fresh key schedule, timestamp formatted per call).
+fn hmac_bench(
+    args: &ExecBenchArgs,
+    signer: &L2Signer,
+    body: &[u8],
+) -> Result<(Percentiles, Percentiles)> {
     let mut pre_h = hist()?;
     let mut cold_h = hist()?;
     let secret = URL_SAFE.decode(SECRET).context("secret")?;
     let mut out = [0u8; HMAC_B64_LEN];
     for i in 0..args.hmac_iterations {
         let t0 = Instant::now();
-        signer.sign_into(1_773_307_200 + i, "POST", "/order", &body, &mut out);
+        signer.sign_into(1_773_307_200 + i, "POST", "/order", body, &mut out);
         pre_h.record(ns(t0))?;
         let t1 = Instant::now();
         let mut mac = Hmac::<Sha256>::new_from_slice(&secret).context("hmac key")?;
         let ts = (1_773_307_200 + i).to_string();
         mac.update(ts.as_bytes());
         mac.update(b"POST/order");
-        mac.update(&body);
+        mac.update(body);
         std::hint::black_box(mac.finalize().into_bytes());
         cold_h.record(ns(t1))?;
     }
-    let pre_p = Percentiles::of(&pre_h);
-    let cold_p = Percentiles::of(&cold_h);
+    Ok((Percentiles::of(&pre_h), Percentiles::of(&cold_h)))
+}
+
+/// Runs `ringbolt bench exec`.
+pub fn run(args: &ExecBenchArgs) -> Result<()> {
+    let pinned = pin(args.core);
+    let key = Arc::new(PrivateKey::from_hex(KEY)?);
+    let signer = L2Signer::new(&key.address(), creds())?;
+    let (sign_p, k256_p, body_bytes) = sign_bench(args, &key, &signer)?;
+    let (refill_p, slots) = refill_bench(&key, &signer)?;
+    let (hot_p, per_grid, body) = hot_path_bench(args, &key, &signer)?;
+    let (pre_p, cold_p) = hmac_bench(args, &signer, &body)?;
 
     // 5. The Python reference, same run.
     let python = if args.skip_python {
@@ -290,7 +318,7 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
 }
 
 fn python_peer(iterations: u64) -> Value {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let script = root.join("exec/vectors/generate.py");
     let py = std::env::var_os("RINGBOLT_PYTHON")
         .map(PathBuf::from)

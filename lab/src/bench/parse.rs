@@ -25,7 +25,7 @@ pub struct ParseBenchArgs {
     #[arg(long)]
     json: bool,
     /// Corpus fixtures directory (one folder per venue).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/feeds/tests/fixtures"))]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../feeds/tests/fixtures"))]
     fixtures: PathBuf,
     /// Minimum messages measured per venue and parser.
     #[arg(long, default_value_t = 400_000)]
