@@ -10,6 +10,7 @@
 //!
 //! [`config`] holds the `[trade]`, `[decide]` and `[exec]` configuration.
 
+mod archive_source;
 pub mod config;
 pub mod exec;
 pub mod live;

@@ -113,7 +113,12 @@ where
                 orders.flush(|r| decisions.transition(r));
                 continue;
             }
-            Next::End => return Ok(()),
+            Next::End => {
+                // A last look at the order connection, as every idle turn takes one.
+                orders.poll();
+                orders.flush(|r| decisions.transition(r));
+                return Ok(());
+            }
         };
         let mark = decisions.mark();
         orders.observe(k, &rec, source);
