@@ -137,3 +137,126 @@ where
         orders.flush(|r| decisions.transition(r));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use ringbolt_decide::DecideConfig;
+    use ringbolt_decide::pipeline::NoModel;
+    use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+
+    use super::*;
+
+    /// The synthetic market as a record source of one input (instruments announced in-stream).
+    struct SynthSource {
+        stream: SynthStream,
+        names: HashMap<u32, (Venue, String)>,
+    }
+
+    impl RecordSource for SynthSource {
+        fn next(&mut self, rec: &mut Record) -> Result<Next> {
+            for item in self.stream.by_ref() {
+                match item {
+                    SynthItem::Instrument { id, venue, name } => {
+                        self.names.insert(id, (venue, name));
+                    }
+                    SynthItem::Record(r) => {
+                        *rec = r;
+                        return Ok(Next::Record(0));
+                    }
+                }
+            }
+            Ok(Next::End)
+        }
+
+        fn instrument(&self, _k: usize, id: u32) -> Option<(Venue, String)> {
+            self.names.get(&id).cloned()
+        }
+    }
+
+    /// Collects decisions; breaks after `limit`.
+    struct Collect {
+        decisions: Vec<Record>,
+        limit: usize,
+    }
+
+    impl<S> DecisionSink<S> for Collect {
+        type Mark = ();
+        fn mark(&self) {}
+        fn decision(
+            &mut self,
+            _k: usize,
+            d: &mut Record,
+            (): (),
+            _pipeline: &Pipeline,
+            _source: &S,
+        ) -> ControlFlow<()> {
+            self.decisions.push(*d);
+            if self.decisions.len() >= self.limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn transition(&mut self, _r: &Record) {}
+    }
+
+    fn synth() -> SynthStream {
+        SynthStream::new(SynthConfig {
+            seed: 5,
+            windows: 2,
+            ..SynthConfig::default()
+        })
+    }
+
+    #[test]
+    fn the_loop_decides_exactly_like_the_pipeline_pass_and_stops_when_asked() {
+        // Reference: the per-record pass called directly.
+        let mut reference = Pipeline::new(DecideConfig::default(), 1, false);
+        let mut names = HashMap::new();
+        let mut expected = Vec::new();
+        for item in synth() {
+            match item {
+                SynthItem::Instrument { id, venue, name } => {
+                    names.insert(id, (venue, name));
+                }
+                SynthItem::Record(mut r) => {
+                    let lookup = |id: u32| names.get(&id).cloned();
+                    if let Some(d) = reference.process(0, &mut r, lookup, &mut NoModel) {
+                        expected.push(d);
+                    }
+                }
+            }
+        }
+        assert!(expected.len() > 100, "the synthetic market decides");
+
+        let run_until = |limit: usize| {
+            let mut pipeline = Pipeline::new(DecideConfig::default(), 1, false);
+            let mut source = SynthSource {
+                stream: synth(),
+                names: HashMap::new(),
+            };
+            let mut sink = Collect {
+                decisions: Vec::new(),
+                limit,
+            };
+            run(
+                &mut pipeline,
+                &mut source,
+                &mut NoModel,
+                &mut NoOrders,
+                &mut sink,
+            )
+            .unwrap();
+            sink.decisions
+        };
+        assert_eq!(run_until(usize::MAX), expected, "bit-identical decisions");
+        assert_eq!(
+            run_until(10),
+            expected[..10],
+            "a sink's Break ends the loop"
+        );
+    }
+}
