@@ -6,9 +6,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Window length in seconds (one Polymarket market).
-pub const WINDOW_S: i64 = 300;
+pub use ringbolt_market::WINDOW_S;
+use ringbolt_market::time::{civil_from_days, days_from_civil};
+
 /// Windows per UTC day.
-pub const WINDOWS_PER_DAY: u32 = 288;
+pub const WINDOWS_PER_DAY: u32 = (86_400 / WINDOW_S) as u32;
 /// Directory (under the root) holding the archiver's commit state.
 pub const STATE_DIR: &str = "_ringbolt";
 /// Suffix of files being written; they start with a dot so readers ignore them.
@@ -32,35 +34,21 @@ impl std::fmt::Display for Date {
 }
 
 impl Date {
-    /// The date containing `days` days since 1970-01-01 (Howard Hinnant's algorithm).
+    /// The date containing `days` days since 1970-01-01.
     #[must_use]
     pub fn from_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let y = yoe + era * 400;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let (year, month, day) = civil_from_days(days);
         Date {
-            year: (if m <= 2 { y + 1 } else { y }) as i32,
-            month: m as u32,
-            day: d as u32,
+            year: year as i32,
+            month,
+            day,
         }
     }
 
     /// Days since 1970-01-01 (inverse of [`Date::from_days`]).
     #[must_use]
     pub fn days_since_epoch(self) -> i64 {
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y.rem_euclid(400);
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+        days_from_civil(i64::from(self.year), self.month, self.day)
     }
 
     /// Parses `YYYY-MM-DD`.
@@ -88,9 +76,8 @@ impl Window {
     /// The window containing `ts_ns` (ns since the Unix epoch).
     #[must_use]
     pub fn of_ns(ts_ns: i64) -> Window {
-        let s = ts_ns.div_euclid(1_000_000_000);
         Window {
-            start_s: s - s.rem_euclid(WINDOW_S),
+            start_s: ringbolt_market::window_of_ns(ts_ns),
         }
     }
 

@@ -2,49 +2,8 @@
 
 use std::collections::BTreeMap;
 
+pub use ringbolt_market::MarketParams;
 use serde::{Deserialize, Serialize};
-
-/// Per-market trading parameters (Polymarket publishes them per market: `fd` in
-/// `GET /clob-markets/<conditionId>`, `orderPriceMinTickSize`, `orderMinSize`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MarketParams {
-    /// Taker fee rate (`fd.r`, e.g. 0.07).
-    pub fee_rate: f64,
-    /// Taker fee exponent (`fd.e`, e.g. 1).
-    pub fee_exponent: f64,
-    /// Price tick (e.g. 0.01).
-    pub tick_size: f64,
-    /// Minimum order size in shares (e.g. 5).
-    pub min_size_shares: f64,
-}
-
-impl Default for MarketParams {
-    fn default() -> Self {
-        // BTC 5-minute markets, 2026-10: fee_schedule {"exponent":"1","rate":"0.07"}, tick 0.01,
-        // orderMinSize 5 (PROTOCOL_NOTES.md §6-7, gamma_market_btc_updown_5m_1773307200.json).
-        Self {
-            fee_rate: 0.07,
-            fee_exponent: 1.0,
-            tick_size: 0.01,
-            min_size_shares: 5.0,
-        }
-    }
-}
-
-impl MarketParams {
-    /// Taker fee per share when buying or selling at `price`:
-    /// `rate × (price × (1 − price))^exponent` (pUSD per share).
-    #[must_use]
-    pub fn taker_fee_per_share(&self, price: f64) -> f64 {
-        let q = price * (1.0 - price);
-        if self.fee_exponent == 1.0 {
-            self.fee_rate * q
-        } else {
-            self.fee_rate * q.max(0.0).powf(self.fee_exponent)
-        }
-    }
-}
 
 /// Risk limits applied by the reflex path before an intent is emitted.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,22 +95,5 @@ impl Default for DecideConfig {
             instrument_capacity: 65_536,
             engine_id: 1,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fee_curve_matches_protocol_notes_example() {
-        // PROTOCOL_NOTES.md §7: 100 shares @0.50 → 1.75 pUSD with rate 0.07, exponent 1.
-        let m = MarketParams::default();
-        assert!((100.0 * m.taker_fee_per_share(0.5) - 1.75).abs() < 1e-12);
-        let m2 = MarketParams {
-            fee_exponent: 2.0,
-            ..m
-        };
-        assert!((m2.taker_fee_per_share(0.5) - 0.07 * 0.0625).abs() < 1e-15);
     }
 }

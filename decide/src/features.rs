@@ -8,9 +8,9 @@
 //!
 //! Missing inputs are encoded as 0 with a companion `*_ok`/`*_known` flag, never NaN.
 
-use ringbolt_bus::Venue;
+use ringbolt_bus::{Side, Venue};
+use ringbolt_market::PolyBook;
 
-use crate::book::PolyBook;
 use crate::fair::{buy_edge, lognormal_up_probability};
 use crate::market::{MarketState, NS, REF_VENUES, WINDOW_S, mid_of};
 use crate::num::{logit, price_f64, size_f64};
@@ -63,8 +63,8 @@ impl BookView {
             ask: price_f64(a),
             bid_size: size_f64(bs),
             ask_size: size_f64(as_),
-            bid_depth5: size_f64(book.bid_depth(5_000_000)),
-            ask_depth5: size_f64(book.ask_depth(5_000_000)),
+            bid_depth5: size_f64(book.depth_within(Side::Buy, 5_000_000)),
+            ask_depth5: size_f64(book.depth_within(Side::Sell, 5_000_000)),
             age_s: ((now_ns - book.last_ts_ns) as f64 / NS as f64).min(60.0),
         }
     }

@@ -7,7 +7,6 @@
 //! [`engine::OrderIntent`]s. It never touches sockets or shared memory itself (the binary's
 //! `trade` command does), and never reads the wall clock on the decision path.
 
-pub mod book;
 pub mod config;
 pub mod dump;
 pub mod engine;
@@ -25,4 +24,5 @@ pub use config::{DecideConfig, MarketParams, RiskConfig};
 pub use engine::{Engine, OrderIntent, Output, Reason};
 pub use features::{CATALOGUE, N_FEATURES, schema_hash};
 pub use pipeline::{ModelLink, Pipeline, SEGMENT_ID_SPAN};
+pub use ringbolt_market::PolyBook;
 pub use slot::{FeatureSlot, ModelProb, ProbSlot};

@@ -10,14 +10,12 @@ use ringbolt_bus::{
     IndexPrice, Record, RecordKind, Side, TopOfBook, Trade, Venue,
 };
 
-use crate::book::PolyBook;
+use ringbolt_market::{InstrumentName, NameError, PolyBook, window_of_ns, window_start_s};
+
 use crate::config::{DecideConfig, MarketParams};
 use crate::num::{e18_f64, price_f64, size_f64};
 
-/// Window length (s).
-pub const WINDOW_S: i64 = 300;
-/// Nanoseconds per second.
-pub const NS: i64 = 1_000_000_000;
+pub use ringbolt_market::{NS, Outcome, WINDOW_S};
 /// Window slots kept (previous, current, next and one spare).
 pub const WINDOW_SLOTS: usize = 4;
 /// Venues that make up the composite reference, in feature order.
@@ -40,15 +38,6 @@ pub const VOL_HALF_LIVES_S: [f64; 4] = [15.0, 60.0, 300.0, 900.0];
 pub const FLOW_TAUS_S: [f64; 3] = [1.0, 10.0, 60.0];
 
 const VENUE_SLOTS: usize = 16;
-
-/// Which outcome token of a window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The "Up" token (pays 1 if Chainlink end ≥ start).
-    Up = 0,
-    /// The "Down" token.
-    Down = 1,
-}
 
 /// What an instrument id is to the decision core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -79,32 +68,15 @@ pub enum RegisterError {
         capacity: usize,
     },
     /// A Polymarket name not of the form `btc-updown-5m-<start>/<up|down>/<token_id>`.
-    #[error("polymarket instrument name {0:?} is not btc-updown-5m-<start>/<up|down>/<token_id>")]
-    BadName(String),
-}
-
-/// Parses `btc-updown-5m-<start>/<up|down>/<token_id>` into (window start s, outcome).
-#[must_use]
-pub fn parse_outcome_name(name: &str) -> Option<(i64, Outcome)> {
-    let mut parts = name.split('/');
-    let slug = parts.next()?;
-    let outcome = match parts.next()? {
-        "up" => Outcome::Up,
-        "down" => Outcome::Down,
-        _ => return None,
-    };
-    let token = parts.next()?;
-    if parts.next().is_some() || token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let start: i64 = slug.strip_prefix("btc-updown-5m-")?.parse().ok()?;
-    (start > 0 && start % WINDOW_S == 0).then_some((start, outcome))
-}
-
-/// The slug of the window starting at `start_s`.
-#[must_use]
-pub fn slug_of(start_s: i64) -> String {
-    format!("btc-updown-5m-{start_s}")
+    #[error(
+        "polymarket instrument name {name:?} is not btc-updown-5m-<start>/<up|down>/<token_id>: {source}"
+    )]
+    BadName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        source: NameError,
+    },
 }
 
 /// An exponentially decaying sum in event time: `v(t) = Σ x_i e^{−(t−t_i)/τ}`.
@@ -226,14 +198,40 @@ impl WindowSlot {
         }
     }
 
-    /// Reuses the slot for the window starting at `start_s`: a fresh value built on the stack
-    /// (no heap allocation; happens a few times per window, off the per-event path).
+    /// Reuses the slot for the window starting at `start_s`, in place: every field as
+    /// [`WindowSlot::new`] sets it, the books emptied without allocating (a few times per
+    /// window, off the per-event path).
     fn reset(&mut self, start_s: i64, params: MarketParams) {
-        *self = Self {
-            start_s,
-            params,
-            ..Self::new()
-        };
+        let Self {
+            start_s: slot_start,
+            strike_e18,
+            strike,
+            strike_known,
+            strike_seq,
+            ref_at_start,
+            books,
+            snap_sides,
+            instruments,
+            params: slot_params,
+            position_shares,
+            orders,
+            last_fire_ns,
+        } = self;
+        *slot_start = start_s;
+        *strike_e18 = 0;
+        *strike = 0.0;
+        *strike_known = false;
+        *strike_seq = 0;
+        *ref_at_start = 0.0;
+        for book in books.iter_mut() {
+            book.reset();
+        }
+        *snap_sides = [0; 2];
+        *instruments = [u32::MAX; 2];
+        *slot_params = params;
+        *position_shares = 0.0;
+        *orders = 0;
+        *last_fire_ns = 0;
     }
 }
 
@@ -415,8 +413,14 @@ impl MarketState {
             *role = InstrumentRole::Reference;
             return Ok(());
         }
-        let (window_start_s, outcome) =
-            parse_outcome_name(name).ok_or_else(|| RegisterError::BadName(name.to_owned()))?;
+        let InstrumentName {
+            window_start_s,
+            outcome,
+            ..
+        } = InstrumentName::parse(name).map_err(|source| RegisterError::BadName {
+            name: name.to_owned(),
+            source,
+        })?;
         *role = InstrumentRole::Outcome {
             window_start_s,
             outcome,
@@ -527,7 +531,7 @@ impl MarketState {
         if self.last_second < sec {
             self.last_second = sec;
         }
-        let start = sec.div_euclid(WINDOW_S) * WINDOW_S;
+        let start = window_start_s(sec, WINDOW_S);
         if start != self.current_start_s {
             self.current_start_s = start;
             update.rolled_over = true;
@@ -621,7 +625,7 @@ impl MarketState {
                 slot.snap_sides[o] |= bit;
             }
         }
-        if book.apply(level.side, level.price, level.size).is_err() {
+        if book.apply_level(&level).is_err() {
             self.errors.bad_levels += 1;
         }
         book.last_seq = rec.seq;
@@ -716,7 +720,7 @@ impl MarketState {
             self.chainlink_seq = rec.seq;
         }
         // Strike: the first report stamped in [start, start + tolerance].
-        let start = report_ts.div_euclid(NS * WINDOW_S) * WINDOW_S;
+        let start = window_of_ns(report_ts);
         let params = self.windows[slot_of(start)].params;
         let tol = self.cfg_strike_tol_ns;
         let slot = &mut self.windows[slot_of(start)];
@@ -900,9 +904,7 @@ pub fn is_ref_venue(venue: Venue) -> bool {
 /// Mid of a book with both sides, as f64.
 #[must_use]
 pub fn mid_of(book: &PolyBook) -> Option<f64> {
-    let (b, _) = book.best_bid()?;
-    let (a, _) = book.best_ask()?;
-    Some(0.5 * (price_f64(b) + price_f64(a)))
+    book.mid()
 }
 
 /// Cont–Kukanov–Stoikov order-flow imbalance of one top-of-book change:
@@ -940,22 +942,6 @@ fn insertion_sort(v: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcome_names_parse_strictly() {
-        assert_eq!(
-            parse_outcome_name("btc-updown-5m-1773307200/up/123456"),
-            Some((1_773_307_200, Outcome::Up))
-        );
-        assert_eq!(
-            parse_outcome_name("btc-updown-5m-1773307200/down/9"),
-            Some((1_773_307_200, Outcome::Down))
-        );
-        assert_eq!(parse_outcome_name("btc-updown-5m-1773307201/up/1"), None);
-        assert_eq!(parse_outcome_name("btc-updown-5m-1773307200/left/1"), None);
-        assert_eq!(parse_outcome_name("btc-updown-5m-1773307200/up/x1"), None);
-        assert_eq!(parse_outcome_name("eth-updown-5m-1773307200/up/1"), None);
-    }
 
     #[test]
     fn ofi_signs() {

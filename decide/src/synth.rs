@@ -15,9 +15,10 @@ use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody,
     IndexPrice, PRICE_SCALE, Record, SIZE_SCALE, Side, TopOfBook, Trade, Venue,
 };
+use ringbolt_market::{Outcome, instrument_name};
 
 use crate::fair::lognormal_up_probability;
-use crate::market::{NS, REF_VENUES, WINDOW_S, slug_of};
+use crate::market::{NS, REF_VENUES, WINDOW_S};
 
 /// Generator parameters.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -261,9 +262,10 @@ impl SynthStream {
     fn discover(&mut self, start_s: i64) {
         let token_up = 10_000_000_000_000_000 + self.rng.next_u64() % 9_000_000_000_000_000;
         let token_dn = 10_000_000_000_000_000 + self.rng.next_u64() % 9_000_000_000_000_000;
-        let slug = slug_of(start_s);
-        let up = self.register(Venue::Polymarket, format!("{slug}/up/{token_up}"));
-        let dn = self.register(Venue::Polymarket, format!("{slug}/down/{token_dn}"));
+        let up_name = instrument_name(start_s, Outcome::Up, &token_up.to_string());
+        let dn_name = instrument_name(start_s, Outcome::Down, &token_dn.to_string());
+        let up = self.register(Venue::Polymarket, up_name);
+        let dn = self.register(Venue::Polymarket, dn_name);
         self.tokens.push((start_s, [up, dn], 0.0));
         if self.tokens.len() > 3 {
             self.tokens.remove(0);

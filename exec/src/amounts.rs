@@ -9,7 +9,6 @@
 //! flags such cases (`float_artifact`) and checks ringbolt against the exact evaluation of the
 //! same rules; see `exec/vectors/generate.py`.
 
-use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
@@ -90,114 +89,16 @@ impl FromStr for Decimal {
     }
 }
 
-/// A market's minimum tick size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TickSize {
-    /// 0.1
-    T0_1,
-    /// 0.01
-    T0_01,
-    /// 0.005
-    T0_005,
-    /// 0.0025
-    T0_0025,
-    /// 0.001
-    T0_001,
-    /// 0.0001
-    T0_0001,
-}
+/// The market crate's [`Tick`] under exec's name (the tick table and its rounding
+/// configuration are defined once, in `ringbolt_market::tick`).
+pub use ringbolt_market::tick::{RoundConfig, Tick, Tick as TickSize, TickError};
 
-/// Decimal places used by the rounding rules for one tick size (reference `ROUNDING_CONFIG`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RoundConfig {
-    /// Price decimal places.
-    pub price_dp: u32,
-    /// Size decimal places.
-    pub size_dp: u32,
-    /// Amount decimal places.
-    pub amount_dp: u32,
-}
-
-impl TickSize {
-    /// All tick sizes the reference knows.
-    pub const ALL: [TickSize; 6] = [
-        TickSize::T0_1,
-        TickSize::T0_01,
-        TickSize::T0_005,
-        TickSize::T0_0025,
-        TickSize::T0_001,
-        TickSize::T0_0001,
-    ];
-
-    /// The reference's decimal string.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TickSize::T0_1 => "0.1",
-            TickSize::T0_01 => "0.01",
-            TickSize::T0_005 => "0.005",
-            TickSize::T0_0025 => "0.0025",
-            TickSize::T0_001 => "0.001",
-            TickSize::T0_0001 => "0.0001",
+impl From<TickError> for Error {
+    fn from(e: TickError) -> Self {
+        Error::BadField {
+            field: "tick_size",
+            reason: e.to_string(),
         }
-    }
-
-    /// Rounding configuration.
-    #[must_use]
-    pub const fn round_config(self) -> RoundConfig {
-        let (price_dp, amount_dp) = match self {
-            TickSize::T0_1 => (1, 3),
-            TickSize::T0_01 => (2, 4),
-            TickSize::T0_005 | TickSize::T0_001 => (3, 5),
-            TickSize::T0_0025 | TickSize::T0_0001 => (4, 6),
-        };
-        RoundConfig {
-            price_dp,
-            size_dp: 2,
-            amount_dp,
-        }
-    }
-
-    /// The tick in units of 10^-price_dp.
-    #[must_use]
-    pub const fn tick_units(self) -> u128 {
-        match self {
-            TickSize::T0_1 | TickSize::T0_01 | TickSize::T0_001 | TickSize::T0_0001 => 1,
-            TickSize::T0_005 => 5,
-            TickSize::T0_0025 => 25,
-        }
-    }
-
-    /// The tick in [`ringbolt_bus::PRICE_SCALE`] units (1e-8).
-    #[must_use]
-    pub const fn tick_e8(self) -> i64 {
-        match self {
-            TickSize::T0_1 => 10_000_000,
-            TickSize::T0_01 => 1_000_000,
-            TickSize::T0_005 => 500_000,
-            TickSize::T0_0025 => 250_000,
-            TickSize::T0_001 => 100_000,
-            TickSize::T0_0001 => 10_000,
-        }
-    }
-}
-
-impl FromStr for TickSize {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        TickSize::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::BadField {
-                field: "tick_size",
-                reason: format!("{s:?} is not one of 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001"),
-            })
-    }
-}
-
-impl fmt::Display for TickSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -278,33 +179,40 @@ fn fix_amount(num: u128, den: u128, amount_dp: u32) -> Result<Micros, Error> {
     Micros::try_from(micros).map_err(|_| Error::AmountOverflow)
 }
 
-/// Validates a price against the tick grid and returns it in units of 10^-price_dp.
+/// Validates a price against the tick and returns it in units of 10^-price_dp.
 ///
-/// Limit orders: the price must be an exact multiple of the tick in `[tick, 1 - tick]`.
-/// Market orders: the price is floored to `price_dp` decimals first (as the reference does),
-/// then must be in `[tick, 1 - tick]`.
+/// Limit orders: the price must be valid for the tick ([`Tick::check`]: a multiple of the tick
+/// in `[tick, 1 - tick]`). Market orders: the price is floored to `price_dp` decimals first (as
+/// the reference does), then must be in `[tick, 1 - tick]` ([`Tick::in_range`]).
 pub fn price_units(price: Decimal, tick: TickSize, market: bool) -> Result<u128, Error> {
     let rc = tick.round_config();
-    let p = if market {
-        price.floor_to(rc.price_dp)
-    } else {
-        price
-            .exact_at(rc.price_dp)
-            .filter(|p| p % tick.tick_units() == 0)
-            .ok_or_else(|| Error::OffTick {
-                price: format_decimal(price),
-                tick,
-            })?
+    let off_tick = || Error::OffTick {
+        price: format_decimal(price),
+        tick,
     };
-    let lo = tick.tick_units();
-    let hi = pow10(rc.price_dp) - lo;
-    if p < lo || p > hi {
-        return Err(Error::PriceOutOfRange {
-            price: format_decimal(price),
-            tick,
-        });
+    let out_of_range = || Error::PriceOutOfRange {
+        price: format_decimal(price),
+        tick,
+    };
+    // The price at PRICE_SCALE (1e-8), which holds every tick's price decimals; a value beyond
+    // i64 is far outside [tick, 1 - tick].
+    let units = if market {
+        price.floor_to(rc.price_dp) * 10u128.pow(8 - rc.price_dp)
+    } else {
+        price.exact_at(8).ok_or_else(off_tick)?
+    };
+    let e8 = i64::try_from(units).map_err(|_| out_of_range())?;
+    if market {
+        if !tick.in_range(e8) {
+            return Err(out_of_range());
+        }
+    } else {
+        tick.check(e8).map_err(|e| match e {
+            ringbolt_market::PriceError::OffTick { .. } => off_tick(),
+            ringbolt_market::PriceError::OutOfRange { .. } => out_of_range(),
+        })?;
     }
-    Ok(p)
+    Ok((e8 / 10i64.pow(8 - rc.price_dp)) as u128)
 }
 
 fn format_decimal(d: Decimal) -> String {

@@ -8,7 +8,6 @@
 //! - [`conn`]: the per-stream connection state machine (connect → subscribe → live → stale →
 //!   reconnect with exponential backoff and jitter) emitting feed states;
 //! - [`counters`]: per-stream counters, feed-status records and a Prometheus renderer;
-//! - [`book`]: the Polymarket order book (fixed arrays, no allocation per update);
 //! - [`textbook`]: a sorted book keeping received level text, for checksum venues;
 //! - [`venues`]: one adapter per venue;
 //! - [`driver`]: an adapter with its instrument table, counters and action queue;
@@ -18,7 +17,6 @@
 //! the receive timestamps and the time.
 
 pub mod adapter;
-pub mod book;
 pub mod collector;
 pub mod conn;
 pub mod continuity;

@@ -1,17 +1,8 @@
 //! Venue timestamp text → ns since the Unix epoch, without allocation or floating point.
 
-use crate::decimal::{DecimalError, parse_u64};
+use ringbolt_market::time::days_from_civil;
 
-/// Days from 1970-01-01 to the civil date (proleptic Gregorian; H. Hinnant's algorithm).
-const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use crate::decimal::{DecimalError, parse_u64};
 
 fn digits(text: &[u8], at: usize, n: usize) -> Result<u32, DecimalError> {
     let part = text.get(at..at + n).ok_or(DecimalError::Invalid(at))?;

@@ -7,9 +7,9 @@ use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody,
     IndexPrice, PRICE_SCALE, Record, RecordKind, Side, TopOfBook, Trade, Venue,
 };
-use ringbolt_feeds::book::PolyBook;
 use ringbolt_feeds::decimal::parse_e8;
 use ringbolt_feeds::{Action, Driver, ParseError, RestKind, SyncMode};
+use ringbolt_market::PolyBook;
 
 fn fixture(path: &str) -> Vec<String> {
     let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -125,14 +125,17 @@ fn polymarket_book() {
     assert_eq!(bids[75], (Side::Buy, e8("0.511"), e8("1304.72")));
     assert_eq!(asks[0], (Side::Sell, e8("0.999"), e8("10500100")));
     assert_eq!(asks[85], (Side::Sell, e8("0.514"), e8("20230.87")));
-    let mut book = PolyBook::boxed();
+    let mut book = PolyBook::new();
     for rec in r {
         book.apply_record(rec).unwrap();
     }
     assert!(book.is_synced());
     assert_eq!(book.best_bid(), Some((e8("0.511"), e8("1304.72"))));
     assert_eq!(book.best_ask(), Some((e8("0.514"), e8("20230.87"))));
-    assert_eq!((book.depth(Side::Buy), book.depth(Side::Sell)), (76, 86));
+    assert_eq!(
+        (book.level_count(Side::Buy), book.level_count(Side::Sell)),
+        (76, 86)
+    );
 
     // Line 6: fixture shape.
     let r = &out[5].1;
@@ -187,7 +190,7 @@ fn polymarket_price_change_waits_for_the_book_when_enforced() {
     d.frame(book[0].as_bytes(), 1, &mut out).unwrap();
     d.frame(change.as_bytes(), 1, &mut out).unwrap();
     assert_eq!(out.len(), 7);
-    let mut pb = PolyBook::boxed();
+    let mut pb = PolyBook::new();
     for r in &out {
         pb.apply_record(r).unwrap();
     }

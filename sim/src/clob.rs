@@ -27,6 +27,7 @@ use hmac::{Hmac, Mac};
 use ringbolt_exec::eip712::{OrderDomain, OrderStruct, U256, clob_auth_digest};
 use ringbolt_exec::keys::{Address, recover};
 use ringbolt_exec::order::recover_order_signer;
+use ringbolt_market::{PRICE_SCALE, PriceError, Tick};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -86,8 +87,8 @@ pub mod msg {
 /// What the emulator knows about a token (from the market emulator's windows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenInfo {
-    /// Tick in thousandths (10 = 0.01, 1 = 0.001).
-    pub tick_thousandths: i64,
+    /// The token's tick (prices are checked with the market crate's [`Tick::check`]).
+    pub tick: Tick,
     /// Best bid in thousandths (0: none).
     pub best_bid: i64,
     /// Best ask in thousandths (0: none).
@@ -740,7 +741,7 @@ impl ClobState {
         let Some(info) = token(&w.token_id) else {
             return Err((400, msg::INVALID_TOKEN.into()));
         };
-        // Shares and price (thousandths) from the amounts.
+        // Shares and price (1e-8) from the amounts.
         let (shares_micro, cost_micro) = if side == 0 {
             (taker_amount, maker_amount)
         } else {
@@ -754,18 +755,21 @@ impl ClobState {
                 ),
             ));
         }
-        // price = cost / shares must be a whole number of ticks.
-        let num = u128::from(cost_micro) * 1000;
+        // price = cost / shares must be a price valid for the token's tick: a whole number of
+        // ticks (checked first), in [tick, 1 - tick].
+        let num = u128::from(cost_micro) * PRICE_SCALE as u128;
         let den = u128::from(shares_micro);
-        let tick = info.tick_thousandths.max(1) as u128;
-        if num % den != 0 || (num / den) % tick != 0 {
+        let price_e8 = i64::try_from(num / den).unwrap_or(i64::MAX);
+        let check = info.tick.check(price_e8);
+        if !num.is_multiple_of(den) || matches!(check, Err(PriceError::OffTick { .. })) {
             return Err((400, msg::TICK_SIZE.into()));
         }
-        let price_th = (num / den) as i64;
-        seen.price = Some(dec6(price_th as u64 * 1000));
-        if price_th < info.tick_thousandths || price_th > 1000 - info.tick_thousandths {
+        seen.price = Some(dec6((price_e8 / 100) as u64));
+        if check.is_err() {
             return Err((400, msg::TICK_SIZE.into()));
         }
+        // The emulated book is kept in thousandths.
+        let price_e8_of = |thousandths: i64| thousandths * (PRICE_SCALE / 1000);
         let order_type = posted.order_type.as_deref().unwrap_or("GTC");
         let limit = matches!(order_type, "GTC" | "GTD");
         if limit && shares_micro < MIN_SIZE_SHARES * 1_000_000 {
@@ -819,9 +823,9 @@ impl ClobState {
         self.remember(digest);
         // Matching against the emulated top of book.
         let marketable = if side == 0 {
-            info.best_ask > 0 && price_th >= info.best_ask
+            info.best_ask > 0 && price_e8 >= price_e8_of(info.best_ask)
         } else {
-            info.best_bid > 0 && price_th <= info.best_bid
+            info.best_bid > 0 && price_e8 <= price_e8_of(info.best_bid)
         };
         if posted.post_only && marketable {
             return Err((400, msg::POST_ONLY_CROSSES.into()));
@@ -952,7 +956,7 @@ mod tests {
 
     fn token_info(_: &str) -> Option<TokenInfo> {
         Some(TokenInfo {
-            tick_thousandths: 10,
+            tick: Tick::T0_01,
             best_bid: 300,
             best_ask: 500,
             resolved: false,

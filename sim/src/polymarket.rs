@@ -86,7 +86,7 @@ impl Window {
         Self {
             start_s,
             end_s: start_s + len_s,
-            slug: format!("btc-updown-5m-{start_s}"),
+            slug: ringbolt_market::slug(start_s),
             condition_id: format!("0x{}", hex_id(&mut rng, 64)),
             question_id: format!("0x{}", hex_id(&mut rng, 64)),
             market_id: 1_000_000 + index % 8_000_000,
@@ -314,7 +314,11 @@ impl PolyState {
         let (w, idx) = self.find_asset(asset)?;
         let (best_bid, best_ask) = w.best(idx);
         Some(crate::clob::TokenInfo {
-            tick_thousandths: w.tick,
+            tick: if w.tick == 1 {
+                ringbolt_market::Tick::T0_001
+            } else {
+                ringbolt_market::Tick::T0_01
+            },
             best_bid,
             best_ask,
             resolved: w.resolved.is_some(),

@@ -29,6 +29,7 @@ use ringbolt_exec::keys::PrivateKey;
 use ringbolt_exec::order::OrderType;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
 use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_market::{InstrumentName, MarketParams};
 use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +58,7 @@ pub struct ExecSection {
     /// Pool: sizes in shares (decimal strings).
     pub sizes: Vec<String>,
     /// Tick size of the markets (until a market-parameters record exists on the bus).
-    pub tick_size: String,
+    pub tick_size: TickSize,
     /// Neg-risk exchange.
     pub neg_risk: bool,
     /// Exchange version (2, or 3 for Gamma `version: "v2"` markets).
@@ -85,7 +86,7 @@ impl Default for ExecSection {
             heartbeat_ms: 0,
             levels_each_side: 16,
             sizes: vec!["5".into(), "10".into(), "25".into()],
-            tick_size: "0.01".into(),
+            tick_size: MarketParams::default().tick_size,
             neg_risk: false,
             exchange_version: 2,
             order_type: "FAK".into(),
@@ -206,11 +207,8 @@ impl Exec {
         let signer = L2Signer::new(&key.address(), creds).context("[exec] L2 signer")?;
         let client = OrderClient::connect(&client_cfg, signer, gate)
             .with_context(|| format!("[exec] connecting to {}:{}", cfg.host, cfg.port))?;
-        let tick: TickSize = cfg
-            .tick_size
-            .parse()
-            .map_err(|e| anyhow::anyhow!("[exec] tick_size {:?}: {e}", cfg.tick_size))?;
-        let tick_e8 = dec_e8(dec(&cfg.tick_size, "tick_size")?)?;
+        let tick = cfg.tick_size;
+        let tick_e8 = tick.e8();
         let sizes = cfg
             .sizes
             .iter()
@@ -259,14 +257,19 @@ impl Exec {
         if venue != Venue::Polymarket {
             return;
         }
-        let Some((window_start_s, outcome, token)) = parse_token(name) else {
+        let Ok(InstrumentName {
+            window_start_s,
+            outcome,
+            token_id,
+        }) = InstrumentName::parse(name)
+        else {
             return;
         };
         if self.pools.contains_key(&window_start_s) {
             return;
         }
         let entry = self.pending.entry(window_start_s).or_default();
-        entry[outcome] = Some((engine_id, token.to_owned()));
+        entry[outcome.index()] = Some((engine_id, token_id.to_owned()));
         if let [Some(up), Some(down)] = entry.clone() {
             self.pending.remove(&window_start_s);
             match self.build_pool(&up.1, &down.1) {
@@ -450,37 +453,9 @@ impl Exec {
     }
 }
 
-/// `btc-updown-5m-<start>/<up|down>/<token_id>` → (start s, 0 up / 1 down, token id).
-fn parse_token(name: &str) -> Option<(i64, usize, &str)> {
-    let mut parts = name.split('/');
-    let slug = parts.next()?;
-    let outcome = match parts.next()? {
-        "up" => 0,
-        "down" => 1,
-        _ => return None,
-    };
-    let token = parts.next()?;
-    let start = slug.rsplit('-').next()?.parse().ok()?;
-    Some((start, outcome, token))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_names_parse_per_the_bus_naming_contract() {
-        assert_eq!(
-            parse_token("btc-updown-5m-1773307200/up/123"),
-            Some((1_773_307_200, 0, "123"))
-        );
-        assert_eq!(
-            parse_token("btc-updown-5m-1773307200/down/9"),
-            Some((1_773_307_200, 1, "9"))
-        );
-        assert_eq!(parse_token("btc-updown-5m-x/up/9"), None);
-        assert_eq!(parse_token("BTC-USD"), None);
-    }
 
     #[test]
     fn decimal_sizes_convert_to_fixed_point() {

@@ -5,16 +5,17 @@
 //! `/events?slug=…`) for the current and the next window off the hot path, parses the answer
 //! with [`parse_gamma`], and feeds it to a [`Tracker`], which says which outcome tokens to
 //! subscribe and which to unsubscribe at each rollover (without reconnecting). Instruments are
-//! registered on the bus as `<slug>/<up|down>/<token_id>` ([`WindowMarket::instrument_name`]).
+//! registered on the bus as `<slug>/<up|down>/<token_id>` ([`WindowMarket::instrument_name`],
+//! the market crate's formatter). The slug grammar and window arithmetic are the market crate's;
+//! window lengths other than 300 s (the emulator's short demo windows) are accepted here.
 
+use ringbolt_market::{
+    GammaParams, NameError, Outcome, instrument_name, parse_slug, slug, window_start_s,
+};
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::time::iso8601_ns;
-
-/// Slug prefix of the BTC Up/Down windows (kept for every window length: the emulator's short
-/// demo windows use it too).
-pub const SLUG_PREFIX: &str = "btc-updown-5m-";
 
 /// Why a Gamma response could not be used.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -32,19 +33,6 @@ pub enum DiscoveryError {
     },
 }
 
-/// Start (unix s) of the window containing `now_s`.
-#[must_use]
-pub const fn window_start_s(now_s: i64, window_s: i64) -> i64 {
-    let len = if window_s > 0 { window_s } else { 1 };
-    now_s.div_euclid(len) * len
-}
-
-/// The slug of the window starting at `start_s`.
-#[must_use]
-pub fn slug(start_s: i64) -> String {
-    format!("{SLUG_PREFIX}{start_s}")
-}
-
 /// The Gamma request path for these window starts: `/markets?slug=a&slug=b` (or `/events?…`
 /// when `events`).
 #[must_use]
@@ -59,7 +47,7 @@ pub fn gamma_path(starts: &[i64], events: bool) -> String {
 }
 
 /// One discovered window market.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WindowMarket {
     /// `btc-updown-5m-<start>`.
     pub slug: String,
@@ -71,14 +59,17 @@ pub struct WindowMarket {
     pub tokens: [String; 2],
     /// Gamma's `closed`.
     pub closed: bool,
+    /// The market parameters Gamma states (tick, minimum size, fees), for
+    /// [`ringbolt_market::MarketParams::updated_from_gamma`].
+    pub params: GammaParams,
 }
 
 impl WindowMarket {
     /// The bus instrument name of outcome `idx` (0 Up, 1 Down): `<slug>/<up|down>/<token_id>`.
     #[must_use]
     pub fn instrument_name(&self, idx: usize) -> String {
-        let outcome = if idx == 0 { "up" } else { "down" };
-        format!("{}/{outcome}/{}", self.slug, self.tokens[idx & 1])
+        let outcome = Outcome::from_index(idx);
+        instrument_name(self.start_s, outcome, &self.tokens[outcome.index()])
     }
 }
 
@@ -91,6 +82,8 @@ struct RawMarket {
     end_date: Option<String>,
     #[serde(default)]
     closed: bool,
+    #[serde(flatten)]
+    params: GammaParams,
 }
 
 #[derive(Deserialize)]
@@ -116,17 +109,16 @@ fn market(raw: RawMarket) -> Result<Option<WindowMarket>, DiscoveryError> {
     let Some(slug) = raw.slug else {
         return Ok(None);
     };
-    let Some(start) = slug.strip_prefix(SLUG_PREFIX) else {
-        // Not a BTC Up/Down window market (an event may list others).
-        return Ok(None);
-    };
     let bad = |reason| DiscoveryError::Market {
         slug: slug.clone(),
         reason,
     };
-    let start_s: i64 = start
-        .parse()
-        .map_err(|_| bad("slug suffix is not a unix time"))?;
+    let start_s = match parse_slug(&slug) {
+        Ok(start_s) => start_s,
+        // Not a BTC Up/Down window market (an event may list others).
+        Err(NameError::Prefix) => return Ok(None),
+        Err(_) => return Err(bad("slug suffix is not a unix time")),
+    };
     let ids: Vec<String> = serde_json::from_str(
         raw.clob_token_ids
             .as_deref()
@@ -167,6 +159,7 @@ fn market(raw: RawMarket) -> Result<Option<WindowMarket>, DiscoveryError> {
         end_s,
         tokens: [ids[up].clone(), ids[down].clone()],
         closed: raw.closed,
+        params: raw.params,
     }))
 }
 
@@ -199,7 +192,7 @@ pub fn parse_gamma(body: &[u8]) -> Result<Vec<WindowMarket>, DiscoveryError> {
 }
 
 /// What to change on the market-channel connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// Windows to subscribe (register their instruments first).
     pub subscribe: Vec<WindowMarket>,
@@ -326,6 +319,18 @@ mod tests {
         assert!(w.tokens[0].starts_with("10423989803880713605"));
         assert!(w.tokens[1].starts_with("71183960810705820955"));
         assert!(!w.closed);
+        // Gamma states the market's parameters: tick 0.01, minimum 5 shares.
+        let p = ringbolt_market::MarketParams {
+            min_size_shares: 1.0,
+            tick_size: ringbolt_market::Tick::T0_001,
+            ..Default::default()
+        }
+        .updated_from_gamma(&w.params)
+        .unwrap();
+        assert_eq!(
+            (p.tick_size, p.min_size_shares),
+            (ringbolt_market::Tick::T0_01, 5.0)
+        );
         assert_eq!(
             w.instrument_name(1),
             format!("btc-updown-5m-1773307200/down/{}", w.tokens[1])
@@ -372,6 +377,7 @@ mod tests {
             end_s: Some(start_s + 300),
             tokens: [format!("{start_s}1"), format!("{start_s}2")],
             closed: false,
+            params: GammaParams::default(),
         }
     }
 

@@ -10,7 +10,8 @@
 
 use ringbolt_bus::{FLAG_BATCH_END, FLAG_SNAPSHOT, Record, RecordKind, TopOfBook, Venue};
 
-use crate::book::PolyBook;
+use ringbolt_market::PolyBook;
+
 use crate::venues::polymarket::Stream;
 
 /// What a record told the check.
@@ -36,7 +37,7 @@ pub enum Verdict {
 #[derive(Debug)]
 struct Tracked {
     instrument: u32,
-    book: Box<PolyBook>,
+    book: PolyBook,
     in_gap: bool,
 }
 
@@ -55,12 +56,12 @@ impl PolyTopCheck {
         Self::default()
     }
 
-    /// Starts tracking `instrument` (cold path: allocates its ~160 KiB book).
+    /// Starts tracking `instrument` (cold path: allocates its book, ~160 KiB).
     pub fn track(&mut self, instrument: u32) {
         if !self.tracked.iter().any(|t| t.instrument == instrument) {
             self.tracked.push(Tracked {
                 instrument,
-                book: PolyBook::boxed(),
+                book: PolyBook::new(),
                 in_gap: false,
             });
         }

@@ -10,8 +10,14 @@
 //! snapshot for its asset; after a reconnect every asset awaits a new snapshot and, in
 //! [`SyncMode::Enforce`], `price_change` levels for an asset without one are dropped and
 //! counted (`dropped_unsynced`).
+//!
+//! Book prices must lie on the market crate's grid (a multiple of 0.0001 inside (0, 1), which
+//! holds every tick): a level elsewhere fails the frame with `invalid value in field price`.
+//! `tick_size_change` is parsed by the market crate ([`TickSizeChange`]) and remembered per
+//! instrument ([`Polymarket::tick_of`]); no bus record kind carries it yet.
 
 use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
+use ringbolt_market::{ParamsError, Tick, TickSizeChange, on_grid};
 
 use crate::adapter::{
     Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, StreamDesc, VenueAdapter,
@@ -20,9 +26,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{
-    empty_snapshot, flush_batch, for_each_obj_level, push_level, push_parsed, side_of,
-};
+use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of};
 
 const VENUE: Venue = Venue::Polymarket;
 
@@ -34,7 +38,7 @@ pub enum Stream {
     Book = 1,
     /// `price_change` → BookLevel batches (absolute size, 0 removes).
     PriceChange = 2,
-    /// `tick_size_change` (counted; no bus record kind yet).
+    /// `tick_size_change` (parsed and kept per instrument; no bus record kind yet).
     TickSizeChange = 3,
     /// `last_trade_price` → Trade.
     LastTradePrice = 4,
@@ -59,7 +63,7 @@ pub const STREAMS: &[StreamDesc] = &[
     StreamDesc {
         id: 3,
         name: "tick_size_change",
-        doc: "tick size changes (no record kind yet)",
+        doc: "tick size changes (kept by the adapter; no record kind yet)",
     },
     StreamDesc {
         id: 4,
@@ -84,6 +88,8 @@ pub struct Polymarket {
     mode: SyncMode,
     /// Instruments whose book snapshot arrived since the last (re)connect.
     synced: Vec<u32>,
+    /// The latest tick announced per instrument by `tick_size_change`.
+    ticks: Vec<(u32, Tick)>,
     scratch: Vec<Record>,
 }
 
@@ -94,6 +100,7 @@ impl Polymarket {
         Polymarket {
             mode,
             synced: Vec::with_capacity(16),
+            ticks: Vec::with_capacity(16),
             scratch: Vec::with_capacity(4096),
         }
     }
@@ -102,6 +109,15 @@ impl Polymarket {
     #[must_use]
     pub fn add_assets(&self, asset_ids: &[&str]) -> Vec<Outgoing> {
         vec![Outgoing::Text(operation("subscribe", asset_ids))]
+    }
+
+    /// The tick the venue last announced for `instrument` (`tick_size_change`), if any.
+    #[must_use]
+    pub fn tick_of(&self, instrument: u32) -> Option<Tick> {
+        self.ticks
+            .iter()
+            .find(|(id, _)| *id == instrument)
+            .map(|(_, t)| *t)
     }
 
     fn is_synced(&self, instrument: u32) -> bool {
@@ -182,16 +198,29 @@ impl Polymarket {
                 }
                 Ok(())
             }
-            b"tick_size_change" => {
-                ctx.count_message(Stream::TickSizeChange as u8, raw.len());
-                Ok(())
-            }
+            b"tick_size_change" => self.tick_size_change(raw, ctx),
             b"new_market" | b"market_resolved" => {
                 ctx.count_message(Stream::MarketEvent as u8, raw.len());
                 Ok(())
             }
             _ => Err(ParseError::Unknown),
         }
+    }
+
+    fn tick_size_change(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
+        let stream = Stream::TickSizeChange as u8;
+        ctx.count_message(stream, raw.len());
+        let change = TickSizeChange::parse(raw).map_err(|e| match e {
+            ParamsError::Tick(_) => ParseError::Invalid("new_tick_size"),
+            _ => ParseError::Missing("new_tick_size"),
+        })?;
+        if let Some(id) = ctx.resolve(VENUE, stream, change.asset_id.as_bytes()) {
+            match self.ticks.iter_mut().find(|(i, _)| *i == id) {
+                Some(entry) => entry.1 = change.new_tick,
+                None => self.ticks.push((id, change.new_tick)),
+            }
+        }
+        Ok(())
     }
 
     fn book(
@@ -213,6 +242,9 @@ impl Polymarket {
         let scratch = &mut self.scratch;
         for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
             for_each_obj_level(raw, b"price", b"size", |l| {
+                if !on_grid(l.price) {
+                    return Err(ParseError::Invalid("price"));
+                }
                 push_parsed(scratch, VENUE, stream, id, side, l.price, l.size, ts, 0);
                 Ok(())
             })
@@ -304,14 +336,17 @@ impl Polymarket {
         let Some(id) = ctx.resolve(VENUE, stream, asset) else {
             return Ok(());
         };
+        // Validated even when dropped below, so garbage is reported.
+        let price = parse_e8(price).field("price")?;
+        let size = parse_e8(size).field("size")?;
+        if !on_grid(price) {
+            return Err(ParseError::Invalid("price"));
+        }
         if self.mode == SyncMode::Enforce && !self.is_synced(id) {
-            // Validate anyway so garbage is reported, then drop.
-            parse_e8(price).field("price")?;
-            parse_e8(size).field("size")?;
             ctx.counters.stream_mut(stream).dropped_unsynced += 1;
             return Ok(());
         }
-        push_level(
+        push_parsed(
             &mut self.scratch,
             VENUE,
             stream,
@@ -321,7 +356,8 @@ impl Polymarket {
             size,
             ts,
             0,
-        )
+        );
+        Ok(())
     }
 }
 

@@ -10,9 +10,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ringbolt_bus::{BookLevel, FLAG_SNAPSHOT, PRICE_SCALE, Record, Side, Venue};
-use ringbolt_feeds::book::{PolyBook, TICK_E8};
 use ringbolt_feeds::venues::IMPLEMENTED;
 use ringbolt_feeds::{Driver, RecordBuf, SyncMode};
+use ringbolt_market::{GRID_E8, PolyBook};
 use serde_json::json;
 
 use super::pin;
@@ -251,7 +251,7 @@ fn bench_book(args: &ParseBenchArgs) -> Result<(f64, f64)> {
             x ^= x << 17;
             let side = if x & 1 == 0 { Side::Buy } else { Side::Sell };
             let base = if side == Side::Buy { 400 } else { 500 };
-            let price = (base + (x >> 8) % 120) as i64 * 10 * TICK_E8;
+            let price = (base + (x >> 8) % 120) as i64 * 10 * GRID_E8;
             let size = if (x >> 20).is_multiple_of(5) {
                 0
             } else {
@@ -270,7 +270,7 @@ fn bench_book(args: &ParseBenchArgs) -> Result<(f64, f64)> {
     let rounds = args.levels.div_ceil(per_round).max(1);
     let levels = rounds * per_round;
 
-    let mut book = PolyBook::boxed();
+    let mut book = PolyBook::new();
     let start = Instant::now();
     for _ in 0..rounds {
         for r in snapshot.iter().chain(&updates) {
