@@ -81,12 +81,12 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
     // recovered; the watchdog follows the run loop's progress calls, so a stalled loop (a hung
     // write) turns /healthz to 503 and stops WATCHDOG=1.
     let liveness =
-        crate::service::Liveness::new(std::time::Duration::from_millis(config.health_stale_ms));
+        ringbolt_service::Liveness::new(std::time::Duration::from_millis(config.health_stale_ms));
     if let Some(addr) = config.health_addr {
-        let bound = crate::service::spawn_health_endpoint(addr, &liveness)?;
+        let bound = ringbolt_service::spawn_health_endpoint(addr, &liveness)?;
         tracing::info!(%bound, "health endpoint listening");
     }
-    crate::service::spawn_watchdog(&liveness)?;
+    ringbolt_service::spawn_watchdog(&liveness)?;
     liveness.set_ready()?;
     let result = archiver.run_with_progress(&STOP, &mut |_| liveness.beat());
     let archived = archiver.archived();

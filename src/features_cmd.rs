@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use ringbolt_bus::{Publisher, SegmentConfig, Venue, now_ns};
+use ringbolt_bus::{Publisher, SegmentConfig, Venue};
 use ringbolt_decide::DecideConfig;
 use ringbolt_decide::dump::{DumpReader, DumpWriter};
 use ringbolt_decide::engine::Engine;
 use ringbolt_decide::features::{CATALOGUE, N_FEATURES, markdown, schema_hash};
 use ringbolt_decide::market::{NS, WINDOW_S};
 use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+use ringbolt_telemetry::now_ns;
 use serde_json::json;
 
 /// Feature commands.
@@ -78,7 +79,7 @@ impl InputArgs {
     pub fn open(&self) -> Result<Box<dyn Iterator<Item = Result<SynthItem>>>> {
         if let Some(root) = &self.archive {
             let segments = (!self.segments.is_empty()).then(|| self.segments.clone());
-            return Ok(Box::new(crate::replay_cmd::archive_items(
+            return Ok(Box::new(ringbolt_trade::replay::archive_items(
                 root,
                 self.date.as_deref(),
                 segments,
@@ -178,7 +179,7 @@ fn write_npy<T: bytemuck::Pod>(
 fn export(a: &ExportArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
     let decide = match &a.config {
-        Some(p) => crate::trade_cmd::load_config(p)?.decide,
+        Some(p) => ringbolt_trade::config::load_config(p)?.decide,
         None => DecideConfig::default(),
     };
     let mut engine = Engine::new(decide);

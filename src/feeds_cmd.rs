@@ -1,4 +1,4 @@
-//! `ringbolt feeds`: the collector (`feeds --config ringbolt.toml`, see `crate::collector`) and
+//! `ringbolt feeds`: the collector (`feeds --config ringbolt.toml`, crate `ringbolt-collector`) and
 //! offline parsing of raw venue messages (`feeds parse`).
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use ringbolt_bus::{Venue, now_ns};
+use ringbolt_bus::Venue;
 use ringbolt_feeds::render::record_json;
 use ringbolt_feeds::venues::IMPLEMENTED;
 use ringbolt_feeds::{Driver, SyncMode};
+use ringbolt_telemetry::now_ns;
 
 /// Options of `ringbolt feeds`.
 #[derive(Debug, Args)]
@@ -79,8 +80,8 @@ pub fn run(args: FeedsArgs) -> Result<()> {
     match (args.command, args.config) {
         (Some(FeedsCommand::Parse(p)), _) => parse(&p),
         (None, Some(config)) => {
-            let cfg = crate::collector::config::load(&config)?;
-            crate::collector::run(&cfg)
+            let cfg = ringbolt_collector::config::load(&config)?;
+            ringbolt_collector::run(&cfg)
         }
         (None, None) => bail!("`ringbolt feeds` needs a subcommand (`parse`) or --config"),
     }

@@ -1,19 +1,17 @@
-//! `ringbolt`: the single binary. Each subcommand dispatches into a workspace crate.
+//! `ringbolt`: the appliance binary. Each subcommand is thin dispatch into a workspace crate; the
+//! processes themselves live in library crates (`ringbolt-collector`, `ringbolt-trade`,
+//! `ringbolt-archive`). Benchmarks, emulators and the demo supervisor are the sibling binary
+//! `ringbolt-lab`'s: `ringbolt demo|bench|emulate …` runs it (see [`lab`]).
 
 mod archive_cmd;
-mod bench;
 mod bus_cmd;
-mod collector;
-mod demo;
-mod emulate_cmd;
 mod exec_cmd;
 mod features_cmd;
 mod feeds_cmd;
-mod machine;
-mod replay_cmd;
-mod service;
+mod lab;
 mod trade_cmd;
-mod trade_exec;
+
+use std::ffi::OsString;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -60,23 +58,41 @@ enum Command {
         #[command(subcommand)]
         command: archive_cmd::ReportCommand,
     },
-    /// The offline twin of `trade`: feed an archive through the same decision code, optionally
+    /// The offline twin of `trade`: feed an archive through the same decision loop, optionally
     /// checking 100% decision parity with the archived live decisions (`--check-parity`).
-    Replay(replay_cmd::ReplayArgs),
-    /// Run a benchmark and print its results (`--json` for machine-readable output).
+    Replay(trade_cmd::ReplayArgs),
+    /// Run a benchmark and print its results (`--json`); runs `ringbolt-lab bench`.
+    #[command(disable_help_flag = true)]
     Bench {
-        #[command(subcommand)]
-        area: bench::BenchArea,
+        /// Arguments of `ringbolt-lab bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
     },
-    /// Serve emulated venues (Polymarket CLOB + Gamma, Chainlink RTDS, Binance spot, Coinbase)
-    /// over TLS WebSocket/REST on loopback, driven by a synthetic market or a capture replay.
-    Emulate(emulate_cmd::EmulateArgs),
-    /// The whole appliance offline: emulators, collector, decision + paper orders, archiver.
-    Demo(demo::DemoArgs),
+    /// Serve emulated venues and the CLOB over TLS on loopback; runs `ringbolt-lab emulate`.
+    #[command(disable_help_flag = true)]
+    Emulate {
+        /// Arguments of `ringbolt-lab emulate`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// The whole appliance offline: emulators, collector, decision + paper orders, archiver;
+    /// runs `ringbolt-lab demo`.
+    #[command(disable_help_flag = true)]
+    Demo {
+        /// Arguments of `ringbolt-lab demo`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Bench { args } => return lab::forward("bench", &args, &cli.log),
+        Command::Emulate { args } => return lab::forward("emulate", &args, &cli.log),
+        Command::Demo { args } => return lab::forward("demo", &args, &cli.log),
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
         .with_writer(std::io::stderr)
@@ -87,11 +103,9 @@ fn main() -> Result<()> {
         Command::Feeds(args) => feeds_cmd::run(args),
         Command::Archive(args) => archive_cmd::run_archive(&args),
         Command::Report { command } => archive_cmd::run_report(command),
-        Command::Bench { area } => bench::run(area),
-        Command::Emulate(args) => emulate_cmd::run(args),
-        Command::Demo(args) => demo::run(&args),
-        Command::Trade(args) => trade_cmd::run(&args),
-        Command::Replay(args) => replay_cmd::run(&args),
+        Command::Trade(args) => trade_cmd::run_trade(&args),
+        Command::Replay(args) => trade_cmd::run_replay(&args),
         Command::Features { command } => features_cmd::run(command),
+        Command::Bench { .. } | Command::Emulate { .. } | Command::Demo { .. } => Ok(()),
     }
 }

@@ -1,4 +1,4 @@
-//! End to end: `ringbolt emulate` (child process) serves Polymarket + Gamma, Chainlink RTDS,
+//! End to end: the emulators (`ringbolt-lab emulate`, in-process) serve Polymarket + Gamma, Chainlink RTDS,
 //! Binance spot (+ REST depth) and Coinbase over TLS on loopback; `ringbolt feeds --config`
 //! (child process of the real binary) collects them onto a bus segment; the test reads the
 //! segment as a consumer, scrapes `/metrics` and `/healthz`, and injects faults through the
@@ -7,10 +7,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,8 @@ use ringbolt_bus::{
     Consumer, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody, IndexPrice, Poll, Record,
     RecordKind, Segment, Start, TopOfBook, Trade, Venue,
 };
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
 
@@ -56,7 +58,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts the emulator; returns it and its start-up JSON line.
-fn emulator(dir: &Path, window_len_s: i64) -> (Proc, serde_json::Value) {
+fn emulator(dir: &Path, window_len_s: i64) -> (common::Emulated, serde_json::Value) {
     let cfg = dir.join("emulate.toml");
     std::fs::write(
         &cfg,
@@ -66,25 +68,9 @@ fn emulator(dir: &Path, window_len_s: i64) -> (Proc, serde_json::Value) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "emulate",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--seconds",
-            "170",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("emulate.log")).unwrap())
-        .spawn()
-        .expect("run ringbolt emulate");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (Proc(child), info)
+    let emu = common::emulate(&cfg);
+    let info = emu.info.clone();
+    (emu, info)
 }
 
 struct Collector {

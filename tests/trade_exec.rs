@@ -1,5 +1,5 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
-//! `ringbolt trade` with exec enabled, against the CLOB emulator over real TLS + HTTP/2:
+//! `ringbolt trade` with exec enabled, against the CLOB emulator (in-process) over real TLS + HTTP/2:
 //! a synthetic market is published on a bus segment (`features synth --publish`, paced), the
 //! decision process fires, every fired intent takes a pre-signed paper order from the window's
 //! pool and sends it; the emulator rejects each (size zero or unknown token) and the full
@@ -7,7 +7,7 @@
 //! client order id. Also: live mode is refused without `--live`, and `--live` without limits.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -81,20 +81,8 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
         ),
     )
     .unwrap();
-    let mut emu = Kill(
-        Command::new(BIN)
-            .args(["emulate", "--config"])
-            .arg(dir.join("emu.toml"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(emu.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let emu = common::emulate(&dir.join("emu.toml"));
+    let info = &emu.info;
     let control = info["control_url"].as_str().unwrap().to_owned();
     let clob_port: u16 = info["clob"]["addr"]
         .as_str()

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod affinity;
 pub mod driver;
 pub mod error;
 pub mod h2c;

@@ -14,8 +14,14 @@
 //! If the dumper falls behind, the recorder keeps recording into the current set (its interval
 //! simply grows); nothing blocks the hot thread.
 //!
-//! This crate must stay small: it depends on `hdrhistogram` and `thiserror` only, never on the
-//! bus, Arrow or Parquet, so every process can use it.
+//! Every process also takes from here the one histogram type ([`LatencyHistogram`]) and its
+//! summary ([`Percentiles`]), the names of the reported stages ([`stage`]), and the one clock
+//! helper, [`now_ns`] (`CLOCK_REALTIME` ns, the unit of every bus stamp). The clock is the bus's
+//! own function re-exported: the bus stamps its headers with it and may depend on no other
+//! ringbolt crate, so there is exactly one definition.
+//!
+//! This crate must stay small: it depends on `hdrhistogram`, `serde`, `thiserror` and the bus
+//! (for the clock) only, never on Arrow or Parquet, so every process can use it.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -25,7 +31,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
+pub use ringbolt_bus::now_ns;
+
+mod summary;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+pub use summary::{LatencyHistogram, Percentiles, latency_histogram, stage};
 
 /// Lowest latency recorded, ns.
 pub const LOWEST_NS: u64 = 1;

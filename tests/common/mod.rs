@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that build real archives of a synthetic market:
 //! a `ringbolt features synth --publish` producer process on a bus segment, the archiver library
-//! consuming it exactly as `ringbolt archive` does, and clean-up guards.
+//! consuming it exactly as `ringbolt archive` does, the venue and CLOB emulators in-process (the
+//! appliance binary has no `emulate`: that is `ringbolt-lab`'s), and clean-up guards.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use ringbolt_archive::{ArchiveConfig, Archiver};
 use ringbolt_bus::Segment;
 use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+use ringbolt_sim::{Emulator, EmulatorConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
 
@@ -20,6 +22,40 @@ impl Drop for Unlink {
         for name in &self.0 {
             let _ = Segment::unlink(name);
         }
+    }
+}
+
+/// The emulators (`ringbolt-lab emulate` in-process), stopped however the test ends.
+pub struct Emulated {
+    rt: tokio::runtime::Runtime,
+    emu: Option<Emulator>,
+    /// The start-up line `ringbolt-lab emulate` prints: bound addresses, CA file, control URL.
+    pub info: serde_json::Value,
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        if let Some(emu) = self.emu.take() {
+            self.rt.block_on(emu.shutdown());
+        }
+    }
+}
+
+/// Starts the emulators with the `ringbolt-lab emulate` configuration file at `config`.
+pub fn emulate(config: &Path) -> Emulated {
+    let cfg = EmulatorConfig::load(config).unwrap();
+    cfg.validate().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt.block_on(Emulator::start(cfg)).unwrap();
+    let info = serde_json::to_value(&emu.info).unwrap();
+    Emulated {
+        rt,
+        emu: Some(emu),
+        info,
     }
 }
 

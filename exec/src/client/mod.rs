@@ -31,6 +31,7 @@ use ringbolt_bus::Side;
 use ringbolt_net::h2c::{H2Client, H2Options, PreparedRequest};
 use ringbolt_net::tls::{self, Roots};
 use ringbolt_net::{Driver, DriverConfig, Endpoint, NetError};
+use ringbolt_telemetry::now_ns;
 
 pub use self::inflight::{
     ClientCore, Finished, FnSink, LOCAL_CONN_LOST, LOCAL_NOT_SENT, LOCAL_PAPER_GUARD, Pending,
@@ -218,13 +219,6 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Heartbeats sent.
     pub heartbeats_sent: u64,
-}
-
-/// CLOCK_REALTIME ns (bus timestamps).
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn now_s() -> u64 {

@@ -195,13 +195,10 @@ pub struct Driver {
 impl Driver {
     /// Sets up the driver: pins and locks memory if asked, then builds the back-end.
     pub fn new(cfg: &DriverConfig) -> Result<Self> {
-        if let Some(core) = cfg.pin_core {
-            let pinned = core_affinity::get_core_ids()
-                .and_then(|ids| ids.into_iter().find(|c| c.id == core))
-                .is_some_and(core_affinity::set_for_current);
-            if !pinned {
-                tracing::warn!(core, "could not pin the driver thread");
-            }
+        if let Some(core) = cfg.pin_core
+            && !crate::affinity::pin(Some(core))
+        {
+            tracing::warn!(core, "could not pin the driver thread");
         }
         if cfg.mlockall {
             // SAFETY: mlockall takes flags only and has no memory-safety preconditions.

@@ -217,10 +217,6 @@ pub fn assert_shape(samples: &BTreeMap<String, Value>, kind: &str, got: &Value) 
     }
 }
 
-/// CLOCK_REALTIME ns.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-}
+/// CLOCK_REALTIME ns: the one clock helper.
+#[allow(unused_imports)] // not every test binary that includes this module stamps records
+pub use ringbolt_telemetry::now_ns;

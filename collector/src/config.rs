@@ -1,0 +1,265 @@
+//! The `[feeds]` section of the runtime configuration (TOML): the collector's contract.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ringbolt_bus::Venue;
+use ringbolt_feeds::venues::IMPLEMENTED;
+use serde::{Deserialize, Serialize};
+
+/// `[feeds]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedsConfig {
+    /// Bus segment the collector publishes to (one ring per ring thread).
+    pub segment: String,
+    /// Records per ring (power of two).
+    pub capacity: usize,
+    /// Instrument table entries (Polymarket adds two per window: 576 a day; the bus maximum,
+    /// 65 536, lasts 113 days of 5-minute windows).
+    pub instrument_capacity: usize,
+    /// Loopback address of `GET /healthz` (ops contract: 127.0.0.1:9101); unset = none.
+    pub health_addr: Option<SocketAddr>,
+    /// Loopback address of `GET /metrics` (Prometheus text format); unset = none.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Spin on the ring (needs a core of its own) instead of blocking in the kernel.
+    pub busy_poll: bool,
+    /// Core of ring thread `i` is `cores[i]`. When empty, the cpulist in `$RINGBOLT_FEED_CPUS`
+    /// (set by the unit's affinity drop-in from the core map, e.g. `2-3`) is used the same way;
+    /// without either, ring threads are not pinned.
+    pub cores: Vec<usize>,
+    /// Stop after this many seconds (unset = run until SIGTERM/SIGINT).
+    pub max_runtime_s: Option<u64>,
+    /// No data for this long ⇒ the stream is `stale` (default: the adapter's own threshold).
+    pub stale_after_ms: Option<u64>,
+    /// No data for this long ⇒ reconnect.
+    pub reconnect_after_ms: u64,
+    /// First reconnect delay (exponential backoff with jitter from here).
+    pub backoff_base_ms: u64,
+    /// Largest reconnect delay.
+    pub backoff_max_ms: u64,
+    /// TCP connect / TLS + WebSocket handshake timeout.
+    pub connect_timeout_ms: u64,
+    /// One table per source, keyed by a name (the venue's name unless `venue` says otherwise).
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        FeedsConfig {
+            segment: "ringbolt-market".into(),
+            capacity: 1 << 20,
+            instrument_capacity: 65_536,
+            health_addr: None,
+            metrics_addr: None,
+            busy_poll: false,
+            cores: Vec::new(),
+            max_runtime_s: None,
+            stale_after_ms: None,
+            reconnect_after_ms: 30_000,
+            backoff_base_ms: 250,
+            backoff_max_ms: 30_000,
+            connect_timeout_ms: 5_000,
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[feeds.sources.<name>]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Venue (corpus folder name); defaults to the table's name.
+    pub venue: Option<String>,
+    /// Off: the source is skipped.
+    pub disabled: bool,
+    /// WebSocket URL, `wss://host[:port]/path` (default: the adapter's production endpoint).
+    pub url: Option<String>,
+    /// REST base URL, `https://host[:port]`: Binance/Bitstamp snapshots, Polymarket Gamma.
+    /// Default: the venue's production host.
+    pub rest_url: Option<String>,
+    /// Extra CA certificate (PEM) to trust (e.g. the emulator's `<cert_dir>/ca.pem`).
+    pub ca_file: Option<PathBuf>,
+    /// Trust only `ca_file`, not the bundled public roots.
+    pub ca_only: bool,
+    /// Venue symbols to subscribe (e.g. `BTCUSDT`, `BTC-USD`, `btc/usd`). Polymarket: extra
+    /// static token ids (window tokens come from discovery).
+    pub symbols: Vec<String>,
+    /// Ring thread (and bus ring) index.
+    pub ring: usize,
+    /// Polymarket: window length, s (300 live; the emulator can shorten windows).
+    pub window_s: Option<i64>,
+    /// Polymarket: how often to ask Gamma for missing windows, ms.
+    pub discovery_interval_ms: Option<u64>,
+    /// Polymarket: keep a window subscribed this long after its end, s.
+    pub linger_s: Option<i64>,
+    /// Polymarket: ask `/events?slug=` instead of `/markets?slug=`.
+    pub gamma_events: bool,
+}
+
+/// The whole file (other processes' sections are ignored here).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct FileConfig {
+    /// `[feeds]`.
+    #[serde(default)]
+    pub feeds: FeedsConfig,
+}
+
+/// Loads and validates `[feeds]`.
+pub fn load(path: &Path) -> Result<FeedsConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let cfg = file.feeds;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Parses a venue name.
+pub fn venue_named(name: &str) -> Result<Venue> {
+    let venue = Venue::ALL
+        .iter()
+        .copied()
+        .find(|v| *v != Venue::Internal && v.as_str() == name)
+        .with_context(|| {
+            let names: Vec<&str> = IMPLEMENTED.iter().map(|v| v.as_str()).collect();
+            format!("unknown venue `{name}`; venues: {}", names.join(", "))
+        })?;
+    if !IMPLEMENTED.contains(&venue) {
+        bail!("no adapter for venue `{name}`");
+    }
+    Ok(venue)
+}
+
+impl FeedsConfig {
+    /// Checks everything that can be checked without I/O.
+    pub fn validate(&self) -> Result<()> {
+        if self.segment.is_empty() {
+            bail!("[feeds] segment is empty");
+        }
+        if !self.capacity.is_power_of_two() {
+            bail!(
+                "[feeds] capacity must be a power of two, got {}",
+                self.capacity
+            );
+        }
+        let enabled: Vec<_> = self.sources.iter().filter(|(_, s)| !s.disabled).collect();
+        if enabled.is_empty() {
+            bail!("[feeds] has no enabled source ([feeds.sources.<name>] tables)");
+        }
+        for addr in [self.health_addr, self.metrics_addr].into_iter().flatten() {
+            if !addr.ip().is_loopback() {
+                bail!("[feeds] {addr}: health and metrics endpoints must be on loopback");
+            }
+        }
+        for (name, s) in &enabled {
+            let venue = venue_named(s.venue.as_deref().unwrap_or(name))
+                .with_context(|| format!("[feeds.sources.{name}]"))?;
+            if let Some(u) = &s.url {
+                super::url::Url::parse(u).with_context(|| format!("[feeds.sources.{name}] url"))?;
+            }
+            if let Some(u) = &s.rest_url {
+                super::url::Url::parse(u)
+                    .with_context(|| format!("[feeds.sources.{name}] rest_url"))?;
+            }
+            if s.ca_only && s.ca_file.is_none() {
+                bail!("[feeds.sources.{name}] ca_only needs ca_file");
+            }
+            if venue != Venue::Polymarket && s.symbols.is_empty() {
+                bail!("[feeds.sources.{name}] symbols is empty");
+            }
+            if s.window_s.is_some_and(|w| w <= 0) {
+                bail!("[feeds.sources.{name}] window_s must be positive");
+            }
+            if s.ring >= 64 {
+                bail!("[feeds.sources.{name}] ring must be < 64");
+            }
+        }
+        Ok(())
+    }
+
+    /// Ring thread `i`'s core: `cores[i]`, else the `i`-th cpu of `$RINGBOLT_FEED_CPUS`.
+    pub fn core_of(&self, ring: usize) -> Option<usize> {
+        if !self.cores.is_empty() {
+            return self.cores.get(ring).copied();
+        }
+        let env = std::env::var("RINGBOLT_FEED_CPUS").ok()?;
+        parse_cpulist(&env).ok()?.get(ring).copied()
+    }
+
+    /// Number of ring threads (highest `ring` + 1).
+    pub fn rings(&self) -> usize {
+        self.sources
+            .values()
+            .filter(|s| !s.disabled)
+            .map(|s| s.ring + 1)
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// Parses a Linux cpulist (`0-3,8,10-11`).
+pub fn parse_cpulist(text: &str) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim()
+                        .parse()
+                        .with_context(|| format!("cpulist `{text}`"))?,
+                    b.trim()
+                        .parse()
+                        .with_context(|| format!("cpulist `{text}`"))?,
+                );
+                if a > b {
+                    bail!("cpulist `{text}`: descending range");
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().with_context(|| format!("cpulist `{text}`"))?),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpulists() {
+        assert_eq!(parse_cpulist("2-3").unwrap_or_default(), vec![2, 3]);
+        assert_eq!(
+            parse_cpulist("0,4-5, 8").unwrap_or_default(),
+            vec![0, 4, 5, 8]
+        );
+        assert!(parse_cpulist("3-1").is_err());
+        assert!(parse_cpulist("a").is_err());
+        let cfg = FeedsConfig {
+            cores: vec![7, 9],
+            ..FeedsConfig::default()
+        };
+        assert_eq!((cfg.core_of(1), cfg.core_of(2)), (Some(9), None));
+    }
+
+    #[test]
+    fn shipped_configs_parse_and_unknown_keys_are_refused() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for f in ["ami/config/ringbolt.toml", "sim/feeds.emulate.example.toml"] {
+            let cfg = load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+            assert!(cfg.sources.contains_key("polymarket"), "{f}");
+            assert_eq!(cfg.rings(), 1);
+        }
+        let bad: Result<FileConfig, _> = toml::from_str("[feeds]\nsegmnt = \"x\"\n");
+        assert!(bad.is_err());
+        let no_source: FileConfig = toml::from_str("[feeds]\n").unwrap_or_default();
+        assert!(no_source.feeds.validate().is_err());
+        let bad_venue: FileConfig =
+            toml::from_str("[feeds.sources.nasdaq]\nsymbols = [\"X\"]\n").unwrap_or_default();
+        assert!(format!("{:#}", bad_venue.feeds.validate().unwrap_err()).contains("unknown venue"));
+    }
+}

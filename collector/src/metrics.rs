@@ -1,0 +1,95 @@
+//! `GET /metrics` on loopback: the per-stream counters of every source in the Prometheus text
+//! exposition format (0.0.4), plus per-source state and discovery gauges.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Result;
+use ringbolt_feeds::Counters;
+
+use super::SourceShared;
+
+/// Renders the whole exposition.
+pub fn render(sources: &[Arc<SourceShared>]) -> String {
+    let snapshots: Vec<Counters> = sources
+        .iter()
+        .map(|s| s.counters.lock().map(|c| c.clone()).unwrap_or_default())
+        .collect();
+    let feeds: Vec<_> = sources
+        .iter()
+        .zip(&snapshots)
+        .map(|(s, c)| (s.venue, s.streams, c))
+        .collect();
+    let mut out = ringbolt_feeds::render_prometheus(&feeds);
+    type Gauge = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&SourceShared) -> u64,
+    );
+    const EXTRA: &[Gauge] = &[
+        (
+            "ringbolt_feed_state",
+            "gauge",
+            "Last feed state published (1 connected, 2 subscribed, 3 live, 4 stale, 5 gap_detected, 6 resynced, 7 disconnected; 0 none yet)",
+            |s| u64::from(s.state.load(Ordering::Relaxed)),
+        ),
+        (
+            "ringbolt_feed_published_records_total",
+            "counter",
+            "Records published to the bus (market records and feed-status records)",
+            |s| s.published.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_subscribed_tokens",
+            "gauge",
+            "Polymarket outcome tokens subscribed",
+            |s| s.subscribed_tokens.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_rollovers_total",
+            "counter",
+            "Polymarket (un)subscriptions made on a live connection at window rollovers",
+            |s| s.rollovers.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_discovery_errors_total",
+            "counter",
+            "Polymarket Gamma lookups that failed",
+            |s| s.discovery_errors.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_top_checks_total",
+            "counter",
+            "Polymarket best_bid_ask events checked against the book",
+            |s| s.top_checks.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, get) in EXTRA {
+        let _ = writeln!(out, "# HELP {name} {help}.");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in sources {
+            let _ = writeln!(
+                out,
+                "{name}{{venue=\"{}\",source=\"{}\"}} {}",
+                s.venue,
+                s.name,
+                get(s)
+            );
+        }
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `addr` from one thread; returns the bound address.
+pub fn spawn(addr: SocketAddr, sources: Vec<Arc<SourceShared>>) -> Result<SocketAddr> {
+    ringbolt_service::spawn_loopback_http(addr, "metrics", move |line| {
+        if line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?") {
+            ("200 OK", "text/plain; version=0.0.4", render(&sources))
+        } else {
+            ("404 Not Found", "text/plain", "not found\n".into())
+        }
+    })
+}

@@ -1,0 +1,390 @@
+//! `ringbolt bench exec`, part 2: the order client against the CLOB emulator on loopback.
+//!
+//! * `submit_to_ring`: [`OrderClient::submit`] — risk gate, `PresignedPool::take` (slot claim,
+//!   body copy, L2 HMAC over a fresh timestamp), the HTTP/2 request (HPACK, DATA frame), TLS
+//!   record sealing and the send handed to the io_uring ring: "decision picks a slot" → "request
+//!   bytes handed to the ring".
+//! * `order_rtt`: submit → classified response → lifecycle records, over one warm HTTP/2
+//!   connection (TLS 1.3, ALPN h2) to the emulator (hyper server). Orders are paper orders
+//!   (size zero): the emulator authenticates the HMAC, parses the order and rejects it for size
+//!   with the venue's error, the appliance's default mode.
+//! * Peer: hyper 1's HTTP/2 client over tokio-rustls on a current-thread runtime, sending the
+//!   same requests (a fresh pre-signed paper order from the same pool each time, the same
+//!   headers) to the same emulator in the same run, and parsing the JSON answer (ours parses,
+//!   classifies and records the lifecycle transition inside the timed round trip).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use ringbolt_bus::Side;
+use ringbolt_exec::client::{
+    ClientConfig, Finished, OrderClient, OrderIntent, create_or_derive_api_creds,
+};
+use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
+use ringbolt_exec::request::RequestBuf;
+use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
+use ringbolt_net::Mode as DriverMode;
+use ringbolt_sim::config::VenueConfig;
+use ringbolt_sim::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+use super::Percentiles;
+
+const WARM_DIVISOR: u64 = 10;
+
+/// A running emulator (its own runtime thread).
+struct Emu {
+    rt: tokio::runtime::Runtime,
+    emu: Option<Emulator>,
+    control: String,
+    port: u16,
+    ca_pem: Vec<u8>,
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(e) = self.emu.take() {
+            self.rt.block_on(e.shutdown());
+        }
+    }
+}
+
+impl Emu {
+    fn start(server_core: Option<usize>) -> Result<Emu> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_thread_start(move || {
+                super::pin(server_core);
+            })
+            .enable_all()
+            .build()?;
+        let dir = std::env::temp_dir().join(format!("ringbolt-bench-clob-{}", std::process::id()));
+        let mut venues = std::collections::BTreeMap::new();
+        venues.insert("polymarket".to_string(), VenueConfig::default());
+        venues.insert("clob".to_string(), VenueConfig::default());
+        let cfg = EmulatorConfig {
+            cert_dir: dir,
+            venues,
+            ..EmulatorConfig::default()
+        };
+        let emu = rt.block_on(Emulator::start(cfg))?;
+        let clob = emu
+            .info
+            .clob
+            .clone()
+            .ok_or_else(|| anyhow!("clob not served"))?;
+        let ca_pem = std::fs::read(&emu.info.ca_pem)?;
+        let control = emu
+            .info
+            .control_url
+            .trim_start_matches("http://")
+            .to_string();
+        Ok(Emu {
+            rt,
+            emu: Some(emu),
+            control,
+            port: clob.addr.port(),
+            ca_pem,
+        })
+    }
+
+    fn get(&self, target: &str) -> Result<Value> {
+        let mut s = std::net::TcpStream::connect(&self.control)?;
+        write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+        Ok(serde_json::from_str(body)?)
+    }
+
+    fn next_token(&self) -> Result<String> {
+        let w = self.get("/windows")?;
+        let list = w["windows"]
+            .as_array()
+            .ok_or_else(|| anyhow!("no windows"))?;
+        let i = list
+            .iter()
+            .position(|w| w["current"] == true)
+            .ok_or_else(|| anyhow!("no current window"))?;
+        list.get(i + 1)
+            .and_then(|w| w["up_token"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no next window"))
+    }
+}
+
+fn hist() -> Result<Histogram<u64>> {
+    Ok(ringbolt_telemetry::latency_histogram())
+}
+
+/// A paper pool over one token, and the stream of its slot keys (re-signed when used up).
+struct Slots {
+    pool: PresignedPool,
+    keys: Vec<SlotKey>,
+}
+
+impl Slots {
+    fn new(key: Arc<PrivateKey>, owner: String, token: String) -> Result<Slots> {
+        let mut cfg = PoolConfig::default_198();
+        cfg.mode = Mode::Paper;
+        let pool = PresignedPool::new(
+            cfg,
+            key,
+            owner,
+            vec![PoolToken {
+                token_id: token,
+                tick: TickSize::T0_01,
+                neg_risk: false,
+                exchange_version: 2,
+            }],
+        )?;
+        pool.set_center(0, 40);
+        pool.warm_thread();
+        Ok(Slots {
+            pool,
+            keys: Vec::new(),
+        })
+    }
+
+    /// The next unused slot (re-signs the grid, off the clock, when all were taken).
+    fn next(&mut self) -> Result<SlotKey> {
+        if self.keys.is_empty() {
+            self.pool.refill_once()?;
+            let g = self
+                .pool
+                .grid(0)
+                .ok_or_else(|| anyhow!("pool not signed"))?;
+            self.keys = g
+                .slots()
+                .iter()
+                .map(|s| SlotKey::new(0, s.side, s.price_ticks, s.size_index))
+                .collect();
+        }
+        self.keys.pop().ok_or_else(|| anyhow!("empty grid"))
+    }
+}
+
+fn intent(k: &SlotKey) -> OrderIntent {
+    OrderIntent {
+        instrument: 1,
+        side: if k.side == OrderSide::Buy {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
+        price_e8: i64::from(k.price_ticks) * 1_000_000,
+        size_e8: 500_000_000,
+        notional_micros: 0,
+    }
+}
+
+/// Ours: submit (timed to the ring) and round trip, in `mode`.
+fn ours(
+    emu: &Emu,
+    mode: DriverMode,
+    core: Option<usize>,
+    key: &Arc<PrivateKey>,
+    iterations: u64,
+) -> Result<(Histogram<u64>, Histogram<u64>, u64)> {
+    let mut cfg = ClientConfig::emulator(emu.port, emu.ca_pem.clone());
+    cfg.driver.mode = mode;
+    cfg.driver.pin_core = core;
+    let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
+    let signer = L2Signer::new(&key.address(), creds.clone())?;
+    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new())?;
+    let mut client = OrderClient::connect(&cfg, signer, gate)?;
+    let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
+    let mut recs = Vec::with_capacity(64);
+    let (mut submit_h, mut rtt_h) = (hist()?, hist()?);
+    let warm = iterations / WARM_DIVISOR;
+    let mut rejected_size = 0u64;
+    for i in 0..iterations + warm {
+        let k = slots.next()?;
+        recs.clear();
+        let t0 = Instant::now();
+        let coid = client
+            .submit(&slots.pool, k, intent(&k), &mut recs)
+            .map_err(|e| anyhow!("submit: {e}"))?;
+        let t_ring = t0.elapsed();
+        let what = loop {
+            client.poll(Duration::from_millis(1), &mut recs)?;
+            if let Some(f) = client.events().find_map(|e| match e {
+                ringbolt_exec::client::ClientEvent::Finished { tag, what } if tag == coid => {
+                    Some(what)
+                }
+                _ => None,
+            }) {
+                break f;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                bail!("no response to order {coid}");
+            }
+        };
+        let t_rtt = t0.elapsed();
+        if let Finished::Orders(v) = &what
+            && let Some((_, ringbolt_exec::classify::Outcome::Rejected { class, .. })) = v.first()
+            && *class == ringbolt_exec::classify::ErrorClass::BelowMinSize
+        {
+            rejected_size += 1;
+        } else {
+            bail!("unexpected outcome for a paper order: {what:?}");
+        }
+        if i >= warm {
+            submit_h.record(t_ring.as_nanos() as u64)?;
+            rtt_h.record(t_rtt.as_nanos() as u64)?;
+        }
+    }
+    client.shutdown();
+    Ok((submit_h, rtt_h, rejected_size))
+}
+
+/// The peer: hyper's HTTP/2 client over tokio-rustls, same requests.
+fn hyper_peer(emu: &Emu, key: &Arc<PrivateKey>, iterations: u64) -> Result<Histogram<u64>> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let cfg = ClientConfig::emulator(emu.port, emu.ca_pem.clone());
+    let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
+    let signer = L2Signer::new(&key.address(), creds.clone())?;
+    let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
+    let mut buf = RequestBuf::new(&signer);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let port = emu.port;
+    let tls_cfg = ringbolt_net::tls::client_config(
+        ringbolt_net::tls::Roots::None,
+        Some(&emu.ca_pem),
+        &[b"h2"],
+    )?;
+    local.block_on(&rt, async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("localhost")?;
+        let tls = tokio_rustls::TlsConnector::from(tls_cfg)
+            .connect(name, tcp)
+            .await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::task::spawn_local(conn);
+        let uri = format!("https://localhost:{port}/order");
+        let mut h = hist()?;
+        let warm = iterations / WARM_DIVISOR;
+        for i in 0..iterations + warm {
+            let k = slots.next()?;
+            let now_s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            slots
+                .pool
+                .take(&signer, k, now_s, &mut buf)
+                .map_err(|m| anyhow!("pool: {m:?}"))?;
+            let t = Instant::now();
+            let mut req = hyper::Request::post(&uri);
+            for (name, value) in buf.headers() {
+                req = req.header(name, value);
+            }
+            let req = req.body(Full::new(Bytes::copy_from_slice(buf.body())))?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            let dt = t.elapsed();
+            if status != 400 || !body.windows(13).any(|w| w == b"lower than th") {
+                bail!(
+                    "hyper peer: unexpected answer {status} {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            if i >= warm {
+                h.record(dt.as_nanos() as u64)?;
+            }
+        }
+        Ok(h)
+    })
+}
+
+/// Runs part 2 and returns its JSON section.
+pub fn run(iterations: u64, client_core: Option<usize>, server_core: Option<usize>) -> Value {
+    match run_inner(iterations, client_core, server_core) {
+        Ok(v) => v,
+        Err(e) => json!({ "error": format!("{e:#}") }),
+    }
+}
+
+fn ratio(peer: &Histogram<u64>, ours: &Histogram<u64>, q: f64) -> f64 {
+    let v = peer.value_at_quantile(q) as f64 / ours.value_at_quantile(q).max(1) as f64;
+    (v * 100.0).round() / 100.0
+}
+
+fn run_inner(
+    iterations: u64,
+    client_core: Option<usize>,
+    server_core: Option<usize>,
+) -> Result<Value> {
+    let emu = Emu::start(server_core)?;
+    let key = Arc::new(PrivateKey::from_hex(super::exec::KEY)?);
+    let spin_ok = num_cpus() >= 2;
+    // Interleaved rounds (ours block, hyper, ours spin) so that load drifts on this shared
+    // machine hit every client alike; each round opens a fresh connection and discards its
+    // own warm-up.
+    const ROUNDS: u64 = 3;
+    let per = (iterations / ROUNDS).max(10);
+    let (mut block_submit, mut block_rtt, mut spin_submit, mut spin_rtt, mut peer) =
+        (hist()?, hist()?, hist()?, hist()?, hist()?);
+    let mut n_block = 0;
+    for _ in 0..ROUNDS {
+        let (s, r, n) = ours(&emu, DriverMode::Block, client_core, &key, per)?;
+        block_submit.add(&s)?;
+        block_rtt.add(&r)?;
+        n_block += n;
+        let p = std::thread::scope(|sc| {
+            let key = key.clone();
+            let emu_ref = &emu;
+            sc.spawn(move || {
+                super::pin(client_core);
+                hyper_peer(emu_ref, &key, per)
+            })
+            .join()
+            .map_err(|_| anyhow!("peer thread panicked"))?
+        })?;
+        peer.add(&p)?;
+        if spin_ok {
+            let (s, r, _) = ours(&emu, DriverMode::Spin, client_core, &key, per)?;
+            spin_submit.add(&s)?;
+            spin_rtt.add(&r)?;
+        }
+    }
+    let spin = spin_ok.then_some((spin_submit, spin_rtt));
+    let stats = emu.get("/stats")?;
+    Ok(json!({
+        "method": "paper orders (size zero) from a 198-slot pre-signed pool, one warm HTTP/2 \
+                   connection (TLS 1.3, ALPN h2) to the CLOB emulator (hyper server, one tokio \
+                   worker) on loopback; the emulator verifies the L2 HMAC, parses the order and \
+                   answers 400 'Size (0) lower than the minimum: 5'; 3 interleaved rounds \
+                   (ours block, hyper, ours spin), 10% warm-up discarded per round",
+        "iterations": per * ROUNDS,
+        "submit_to_ring_block": Percentiles::of(&block_submit),
+        "order_rtt_block": Percentiles::of(&block_rtt),
+        "submit_to_ring_spin": spin.as_ref().map(|s| Percentiles::of(&s.0)),
+        "order_rtt_spin": spin.as_ref().map(|s| Percentiles::of(&s.1)),
+        "order_rtt_hyper_peer": Percentiles::of(&peer),
+        "ratio_hyper_over_ringbolt_block": {
+            "p50": ratio(&peer, &block_rtt, 0.5), "p99": ratio(&peer, &block_rtt, 0.99),
+        },
+        "ratio_hyper_over_ringbolt_spin": spin.as_ref().map(|s| json!({
+            "p50": ratio(&peer, &s.1, 0.5), "p99": ratio(&peer, &s.1, 0.99),
+        })),
+        "orders_rejected_for_size_block": n_block,
+        "emulator_stats": stats["clob"],
+    }))
+}
+
+/// Cores of the machine (not of this thread's affinity mask: the bench thread is pinned).
+fn num_cpus() -> usize {
+    crate::machine::Machine::current().cores
+}

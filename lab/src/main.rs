@@ -1,0 +1,51 @@
+//! `ringbolt-lab`: the workspace's second binary, for everything that is not the appliance —
+//! benchmarks beside their ecosystem peers (`bench`), the venue and CLOB emulators (`emulate`),
+//! and the demo supervisor (`demo`), which runs the appliance's own processes (the sibling
+//! `ringbolt` binary) against the emulators. The appliance forwards `ringbolt demo|bench|emulate`
+//! here, so both spellings work.
+
+mod bench;
+mod demo;
+mod emulate_cmd;
+mod machine;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// ringbolt-lab — benchmarks, venue emulators and the offline demo of the ringbolt appliance.
+#[derive(Debug, Parser)]
+#[command(name = "ringbolt-lab", version, about, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `ringbolt_sim=debug`.
+    #[arg(long, global = true, default_value = "info", env = "RINGBOLT_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a benchmark and print its results (`--json` for machine-readable output).
+    Bench {
+        #[command(subcommand)]
+        area: bench::BenchArea,
+    },
+    /// Serve emulated venues (Polymarket CLOB + Gamma, Chainlink RTDS, Binance spot, Coinbase)
+    /// over TLS WebSocket/REST on loopback, driven by a synthetic market or a capture replay.
+    Emulate(emulate_cmd::EmulateArgs),
+    /// The whole appliance offline: emulators, collector, decision + paper orders, archiver.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Bench { area } => bench::run(area),
+        Command::Emulate(args) => emulate_cmd::run(args),
+        Command::Demo(args) => demo::run(&args),
+    }
+}

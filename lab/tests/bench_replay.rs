@@ -1,0 +1,29 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! Smoke test of `ringbolt bench replay --json` on one synthetic window (the figures come from the
+//! release build; this checks the bench runs, its parity holds and its keys name their units).
+
+use std::process::Command;
+
+#[test]
+fn bench_replay_runs_and_reports_units() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
+        .args(["bench", "replay", "--json", "--windows", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = v["archive"]["events"].as_u64().unwrap();
+    assert!(events > 10_000, "{v}");
+    assert_eq!(
+        v["decide"]["parity_decisions_matched"], v["archive"]["decisions"],
+        "{v}"
+    );
+    assert!(v["decide"]["events_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["read"]["ringbolt_rows_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["read"]["peer_rows_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["targets"]["decide_events_per_s"], 5_000_000.0);
+}

@@ -1,0 +1,466 @@
+//! Exec inside `ringbolt trade` (the loop's live and paper [`crate::reflex::OrderSink`]): fired
+//! decisions become CLOB orders on the reflex thread.
+//!
+//! The reflex thread owns the [`OrderClient`] (one warm HTTP/2 connection on the io_uring
+//! driver). For each window it learns both outcome tokens from the bus instrument table
+//! (`<slug>/<up|down>/<token_id>`) and builds a [`PresignedPool`] for them, refilled by a
+//! background thread; a fired intent picks its slot in O(1), the L2 HMAC is computed over a
+//! fresh timestamp, and the request bytes go to the ring. The decision record carries the
+//! client order id exec assigned, then every order transition follows on the same output ring.
+//!
+//! Paper mode is the default: pools sign size-zero orders and the client's paper guard refuses
+//! anything else, so the venue rejects every paper order (`Size (0) lower than the minimum`).
+//! Live mode needs `ringbolt trade --live`, a key file and every risk limit.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ringbolt_bus::{Decision, Record, Side, Venue};
+use ringbolt_decide::engine::OrderIntent as DecideIntent;
+use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
+use ringbolt_exec::auth::L2Signer;
+use ringbolt_exec::client::{
+    ClientConfig, OrderClient, OrderIntent, SubmitError, create_or_derive_api_creds,
+};
+use ringbolt_exec::keys::PrivateKey;
+use ringbolt_exec::order::OrderType;
+use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_market::{InstrumentName, MarketParams};
+use ringbolt_telemetry::now_ns;
+use serde::{Deserialize, Serialize};
+
+/// `[exec]` section of the trade configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecSection {
+    /// Send orders at all (paper mode still takes the whole wire path).
+    pub enabled: bool,
+    /// CLOB host (TLS SNI and `:authority`).
+    pub host: String,
+    /// CLOB port.
+    pub port: u16,
+    /// Extra CA to trust (PEM), e.g. the emulator's `ca.pem`; unset = public roots only.
+    pub ca_file: Option<PathBuf>,
+    /// Hex private key file (must not be readable by group or others).
+    pub key_file: Option<PathBuf>,
+    /// Chain id (137 Polygon).
+    pub chain_id: u64,
+    /// L1 API-key nonce.
+    pub nonce: u64,
+    /// `POST /v1/heartbeats` interval (ms); 0 = none.
+    pub heartbeat_ms: u64,
+    /// Pool: price levels on each side of the centre.
+    pub levels_each_side: u32,
+    /// Pool: sizes in shares (decimal strings).
+    pub sizes: Vec<String>,
+    /// Tick size of the markets (until a market-parameters record exists on the bus).
+    pub tick_size: TickSize,
+    /// Neg-risk exchange.
+    pub neg_risk: bool,
+    /// Exchange version (2, or 3 for Gamma `version: "v2"` markets).
+    pub exchange_version: u8,
+    /// Time in force of pooled orders (GTC, GTD, FOK, FAK).
+    pub order_type: String,
+    /// Re-sign grids older than this (ms).
+    pub max_age_ms: u64,
+    /// A file whose existence trips the kill switch.
+    pub kill_file: Option<PathBuf>,
+    /// Risk limits (all required for live mode).
+    pub risk: RiskLimits,
+}
+
+impl Default for ExecSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: "clob.polymarket.com".into(),
+            port: 443,
+            ca_file: None,
+            key_file: None,
+            chain_id: 137,
+            nonce: 0,
+            heartbeat_ms: 0,
+            levels_each_side: 16,
+            sizes: vec!["5".into(), "10".into(), "25".into()],
+            tick_size: MarketParams::default().tick_size,
+            neg_risk: false,
+            exchange_version: 2,
+            order_type: "FAK".into(),
+            max_age_ms: 60_000,
+            kill_file: None,
+            risk: RiskLimits::default(),
+        }
+    }
+}
+
+struct WindowPool {
+    pool: Arc<PresignedPool>,
+    _refill: RefillHandle,
+    /// Engine-space instrument id → token index in the pool.
+    tokens: [(u32, usize); 2],
+}
+
+/// Counters for the trade summary.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ExecCounters {
+    /// Intents handed to exec.
+    pub intents: u64,
+    /// Orders submitted to the connection.
+    pub submitted: u64,
+    /// No pool for the intent's window yet.
+    pub no_pool: u64,
+    /// Pool misses: grid not signed yet.
+    pub pool_not_ready: u64,
+    /// Pool misses: price or size outside the current grid.
+    pub pool_out_of_grid: u64,
+    /// Pool misses: slot already used (re-signing).
+    pub pool_taken: u64,
+    /// Refused by risk / kill switch / paper guard / not sent.
+    pub refused: u64,
+    /// Pools built.
+    pub pools_built: u64,
+}
+
+/// The exec side of the trade process.
+pub struct Exec {
+    client: OrderClient,
+    cfg: ExecSection,
+    key: Arc<PrivateKey>,
+    owner: String,
+    pool_cfg: PoolConfig,
+    tick: TickSize,
+    tick_e8: i64,
+    sizes_e8: Vec<i64>,
+    /// Window start → pool.
+    pools: BTreeMap<i64, WindowPool>,
+    /// Window start → (up, down) engine instrument ids and token ids, until both are known.
+    pending: BTreeMap<i64, [Option<(u32, String)>; 2]>,
+    transitions: Vec<Record>,
+    /// Counters.
+    pub counters: ExecCounters,
+    killed_handled: bool,
+}
+
+impl std::fmt::Debug for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exec")
+            .field("mode", &self.client.mode())
+            .field("pools", &self.pools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn dec(s: &str, what: &str) -> Result<Decimal> {
+    s.parse::<Decimal>()
+        .map_err(|e| anyhow::anyhow!("[exec] {what} {s:?}: {e}"))
+}
+
+fn dec_e8(d: Decimal) -> Result<i64> {
+    if d.scale > 8 {
+        bail!("more than 8 decimals");
+    }
+    let v = d.mantissa * 10u128.pow(8 - d.scale);
+    i64::try_from(v).context("value too large")
+}
+
+impl Exec {
+    /// Connects to the CLOB (deriving API credentials through the L1 flow) and arms the risk gate.
+    /// `live` is the operator's `--live` flag.
+    pub fn start(cfg: &ExecSection, live: bool) -> Result<Self> {
+        let key_file = cfg
+            .key_file
+            .as_ref()
+            .context("[exec] key_file is required (paper mode signs too: real wire path)")?;
+        let key = Arc::new(
+            PrivateKey::from_file(key_file)
+                .with_context(|| format!("[exec] key file {}", key_file.display()))?,
+        );
+        let mode = if live {
+            Mode::live(LiveOptIn::operator_passed_live_flag())
+        } else {
+            Mode::Paper
+        };
+        let kill = KillSwitch::new();
+        if let Some(path) = &cfg.kill_file {
+            kill.watch_file(path.clone(), Duration::from_millis(100))
+                .context("[exec] watching the kill file")?;
+        }
+        let gate = RiskGate::new(mode, cfg.risk, kill).context("[exec] risk limits")?;
+        let mut client_cfg = ClientConfig::polymarket();
+        client_cfg.host.clone_from(&cfg.host);
+        client_cfg.port = cfg.port;
+        if let Some(ca) = &cfg.ca_file {
+            client_cfg.extra_ca_pem = Some(
+                std::fs::read(ca).with_context(|| format!("[exec] reading {}", ca.display()))?,
+            );
+        }
+        if cfg.heartbeat_ms > 0 {
+            client_cfg.heartbeat_interval = Some(Duration::from_millis(cfg.heartbeat_ms));
+        }
+        let creds = create_or_derive_api_creds(&client_cfg, &key, cfg.chain_id, cfg.nonce)
+            .with_context(|| format!("[exec] API key from {}:{}", cfg.host, cfg.port))?;
+        let owner = creds.api_key.clone();
+        let signer = L2Signer::new(&key.address(), creds).context("[exec] L2 signer")?;
+        let client = OrderClient::connect(&client_cfg, signer, gate)
+            .with_context(|| format!("[exec] connecting to {}:{}", cfg.host, cfg.port))?;
+        let tick = cfg.tick_size;
+        let tick_e8 = tick.e8();
+        let sizes = cfg
+            .sizes
+            .iter()
+            .map(|s| dec(s, "sizes"))
+            .collect::<Result<Vec<_>>>()?;
+        let sizes_e8 = sizes
+            .iter()
+            .map(|d| dec_e8(*d))
+            .collect::<Result<Vec<_>>>()?;
+        let mut pool_cfg = PoolConfig::default_198();
+        pool_cfg.levels_each_side = cfg.levels_each_side;
+        pool_cfg.sizes = sizes;
+        pool_cfg.order_type = cfg
+            .order_type
+            .parse::<OrderType>()
+            .map_err(|e| anyhow::anyhow!("[exec] order_type {:?}: {e}", cfg.order_type))?;
+        pool_cfg.max_age_ms = cfg.max_age_ms;
+        pool_cfg.chain_id = cfg.chain_id;
+        pool_cfg.mode = mode;
+        tracing::info!(
+            mode = ?mode,
+            host = %cfg.host,
+            port = cfg.port,
+            "exec connected"
+        );
+        Ok(Self {
+            client,
+            cfg: cfg.clone(),
+            key,
+            owner,
+            pool_cfg,
+            tick,
+            tick_e8,
+            sizes_e8,
+            pools: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            transitions: Vec::with_capacity(256),
+            counters: ExecCounters::default(),
+            killed_handled: false,
+        })
+    }
+
+    /// A Polymarket instrument appeared on the bus (engine-space id, bus name). Off the hot path:
+    /// once both tokens of a window are known, its pool is built and its refill thread started.
+    pub fn on_instrument(&mut self, engine_id: u32, venue: Venue, name: &str) {
+        if venue != Venue::Polymarket {
+            return;
+        }
+        let Ok(InstrumentName {
+            window_start_s,
+            outcome,
+            token_id,
+        }) = InstrumentName::parse(name)
+        else {
+            return;
+        };
+        if self.pools.contains_key(&window_start_s) {
+            return;
+        }
+        let entry = self.pending.entry(window_start_s).or_default();
+        entry[outcome.index()] = Some((engine_id, token_id.to_owned()));
+        if let [Some(up), Some(down)] = entry.clone() {
+            self.pending.remove(&window_start_s);
+            match self.build_pool(&up.1, &down.1) {
+                Ok((pool, refill)) => {
+                    self.counters.pools_built += 1;
+                    self.pools.insert(
+                        window_start_s,
+                        WindowPool {
+                            pool,
+                            _refill: refill,
+                            tokens: [(up.0, 0), (down.0, 1)],
+                        },
+                    );
+                    // Keep the current and next windows only.
+                    while self.pools.len() > 3 {
+                        self.pools.pop_first();
+                    }
+                }
+                Err(e) => tracing::warn!("pool for window {window_start_s}: {e:#}"),
+            }
+        }
+    }
+
+    fn build_pool(&self, up: &str, down: &str) -> Result<(Arc<PresignedPool>, RefillHandle)> {
+        let token = |id: &str| PoolToken {
+            token_id: id.to_owned(),
+            tick: self.tick,
+            neg_risk: self.cfg.neg_risk,
+            exchange_version: self.cfg.exchange_version,
+        };
+        let pool = Arc::new(PresignedPool::new(
+            self.pool_cfg.clone(),
+            Arc::clone(&self.key),
+            self.owner.clone(),
+            vec![token(up), token(down)],
+        )?);
+        // Centre both grids at 0.50 until decisions move them.
+        let mid = u32::try_from(50_000_000 / self.tick_e8).unwrap_or(1);
+        pool.set_center(0, mid);
+        pool.set_center(1, mid);
+        let refill = pool
+            .spawn_refill()
+            .context("starting the pool refill thread")?;
+        Ok((pool, refill))
+    }
+
+    /// Keeps the grid of `decision`'s token centred on the price the core looks at (called for
+    /// every decision, fired or not; an atomic store).
+    pub fn track(&self, decision: &Record, engine_instrument: u32) {
+        let Some(d) = decision.body_as::<Decision>() else {
+            return;
+        };
+        if d.price <= 0 {
+            return;
+        }
+        for wp in self.pools.values().rev() {
+            if let Some(&(_, t)) = wp.tokens.iter().find(|(id, _)| *id == engine_instrument) {
+                let ticks = u32::try_from(d.price / self.tick_e8).unwrap_or(0);
+                wp.pool.set_center(t, ticks);
+                return;
+            }
+        }
+    }
+
+    /// The hot path: a fired intent becomes an order under the decision's client order id;
+    /// transitions wait in a buffer for [`Exec::flush`] (published after the decision).
+    pub fn submit(&mut self, intent: &DecideIntent) {
+        self.counters.intents += 1;
+        let Some(wp) = self.pools.get(&intent.window_start_s) else {
+            self.counters.no_pool += 1;
+            return;
+        };
+        let Some(&(_, token)) = wp.tokens.iter().find(|(id, _)| *id == intent.instrument) else {
+            self.counters.no_pool += 1;
+            return;
+        };
+        let side = match intent.side {
+            Side::Sell => OrderSide::Sell,
+            _ => OrderSide::Buy,
+        };
+        let price_ticks = u32::try_from(intent.price / self.tick_e8).unwrap_or(0);
+        // The largest pooled size not above the intent's size (else the smallest).
+        let size_index = self
+            .sizes_e8
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s <= intent.size)
+            .max_by_key(|(_, s)| **s)
+            .map_or(0, |(i, _)| i);
+        let size_e8 = self.sizes_e8.get(size_index).copied().unwrap_or(0);
+        let notional_micros = (i128::from(intent.price) * i128::from(size_e8) / 10_000_000_000)
+            .clamp(0, i128::from(u64::MAX)) as u64;
+        let key = SlotKey::new(token, side, price_ticks, size_index as u16);
+        let order = OrderIntent {
+            instrument: intent.instrument % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
+            side: intent.side,
+            price_e8: intent.price,
+            size_e8,
+            notional_micros,
+        };
+        let pool = Arc::clone(&wp.pool);
+        match self.client.submit_with_id(
+            intent.client_order_id,
+            &pool,
+            key,
+            order,
+            &mut self.transitions,
+        ) {
+            Ok(_) => self.counters.submitted += 1,
+            Err(SubmitError::Pool(miss)) => match miss {
+                Miss::NotReady => self.counters.pool_not_ready += 1,
+                Miss::Taken => self.counters.pool_taken += 1,
+                Miss::OutOfGrid | Miss::NoToken => self.counters.pool_out_of_grid += 1,
+            },
+            Err(SubmitError::Refused { .. } | SubmitError::NotSent { .. }) => {
+                self.counters.refused += 1;
+            }
+            Err(SubmitError::PaperGuard(_)) => self.counters.refused += 1,
+        }
+    }
+
+    /// Drives the connection (responses, keep-alive, reconnect) without waiting, and handles the
+    /// kill switch (cancel everything once).
+    pub fn poll(&mut self) {
+        if let Err(e) = self.client.poll(Duration::ZERO, &mut self.transitions) {
+            tracing::warn!("exec connection: {e}");
+        }
+        // Completions already became transition records; a replaced connection is worth a line
+        // (cold path: at most one per reconnect).
+        for event in self.client.events() {
+            if let ringbolt_exec::client::ClientEvent::Reconnected { reason } = event {
+                tracing::warn!(%reason, "exec connection replaced");
+            }
+        }
+        if !self.killed_handled && self.client.gate_mut().kill_switch().is_tripped() {
+            self.killed_handled = true;
+            tracing::warn!("kill switch tripped: no new orders; cancelling all open orders");
+            if let Err(e) = self.client.cancel_all() {
+                tracing::warn!("cancel-all after kill switch: {e}");
+            }
+        }
+    }
+
+    /// Hands the buffered transitions (stamped now) to `publish`; returns how many.
+    pub fn flush(&mut self, mut publish: impl FnMut(&Record)) -> usize {
+        let n = self.transitions.len();
+        for r in &mut self.transitions {
+            r.publish_ts_ns = now_ns();
+            publish(r);
+        }
+        self.transitions.clear();
+        n
+    }
+
+    /// Summary for the trade report.
+    pub fn summary(&self) -> serde_json::Value {
+        let s = self.client.stats();
+        serde_json::json!({
+            "mode": format!("{:?}", self.client.mode()).to_lowercase(),
+            "counters": self.counters,
+            "orders_sent": s.orders_sent,
+            "orders_refused": s.orders_refused,
+            "orders_lost": s.orders_lost,
+            "reconnects": s.reconnects,
+            "heartbeats_sent": s.heartbeats_sent,
+        })
+    }
+
+    /// Live mode: cancel everything open before exit; the last transitions go to `publish`.
+    pub fn shutdown(mut self, publish: impl FnMut(&Record)) {
+        if self.client.mode() != Mode::Paper {
+            let _ = self.client.cancel_all();
+            for _ in 0..50 {
+                let _ = self
+                    .client
+                    .poll(Duration::from_millis(10), &mut self.transitions);
+            }
+        }
+        self.flush(publish);
+        self.client.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_sizes_convert_to_fixed_point() {
+        assert_eq!(dec_e8(dec("0.01", "t").unwrap()).unwrap(), 1_000_000);
+        assert_eq!(dec_e8(dec("25", "t").unwrap()).unwrap(), 2_500_000_000);
+        assert!(dec_e8(dec("0.000000001", "t").unwrap()).is_err());
+    }
+}

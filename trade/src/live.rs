@@ -1,0 +1,526 @@
+//! `ringbolt trade --config ringbolt.toml`: the decision process.
+//!
+//! Two threads: the **reflex** thread runs [`crate::reflex::run`] over a [`BusSource`] (every
+//! ring of the input segments), publishes a decision record for every relevant event on the
+//! output ring ([`BusOut`]) and, with `[exec]`, hands fired intents to the order client
+//! ([`ExecOrders`]: paper unless `--live`); on the model cadence it hands the feature vector to
+//! the **model** thread through a seqlock; the model thread scores the ensemble and publishes the
+//! probability through another seqlock. Neither waits for the other.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ringbolt_bus::{
+    Consumer, Poll, Publisher, Record, RingWriter, Segment, SegmentConfig, Start, Venue,
+};
+use ringbolt_decide::engine::{OrderIntent, Reason};
+use ringbolt_decide::features::N_FEATURES;
+use ringbolt_decide::model::Ensemble;
+use ringbolt_decide::pipeline::{NoModel, Pipeline, SEGMENT_ID_SPAN, SlotLink};
+use ringbolt_decide::schema_hash;
+use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
+use ringbolt_net::affinity::pin;
+use ringbolt_service::Liveness;
+use ringbolt_telemetry::{LatencyHistogram, Percentiles, latency_histogram, now_ns, stage};
+use serde_json::json;
+
+use crate::config::{FileConfig, StartAt, TradeConfig, load_config, load_ensemble};
+use crate::exec::Exec;
+use crate::reflex::{self, DecisionSink, Next, NoOrders, OrderSink, RecordSource};
+
+/// Sweeps over the consumers between liveness beats and stop-flag checks.
+const BEAT_EVERY: u32 = 1024;
+/// Sweeps over the consumers between two polls of the order connection under load.
+const SERVICE_EVERY: u32 = 64;
+
+/// Whether the run trades live: `--live` (`live_flag`) and `[trade] paper = false` must agree.
+fn live_mode(live_flag: bool, cfg: &FileConfig) -> Result<bool> {
+    match (live_flag, cfg.trade.paper) {
+        (false, true) => Ok(false),
+        (true, false) if cfg.exec.enabled => Ok(true),
+        (true, false) => bail!("--live needs [exec] enabled = true"),
+        (false, false) => {
+            bail!("[trade] paper = false needs the --live flag too (paper mode is the default)")
+        }
+        (true, true) => bail!("--live given but [trade] paper = true: set paper = false"),
+    }
+}
+
+/// The live record source: every ring of the input segments, polled round-robin (one record
+/// per ring per sweep), with the idle backoff and the process's stop conditions.
+#[derive(Debug)]
+pub struct BusSource {
+    segments: Vec<Arc<Segment>>,
+    consumers: Vec<(usize, Consumer)>,
+    cursor: usize,
+    sweeps: u32,
+    got: bool,
+    serviced: bool,
+    idle: u32,
+    /// Records lost to overruns and producer restarts.
+    pub lost: u64,
+    liveness: Arc<Liveness>,
+    started: Instant,
+    last_data: Instant,
+    seen_data: bool,
+    exit_when_idle: Option<Duration>,
+    max_runtime: Option<Duration>,
+}
+
+impl BusSource {
+    /// Opens every input segment of `tc` (waiting up to `open_timeout_s`) and a consumer on each
+    /// of their rings; `liveness` is beaten by the loop.
+    ///
+    /// # Errors
+    /// A segment that does not appear in time, or a consumer that cannot register.
+    pub fn open(tc: &TradeConfig, liveness: Arc<Liveness>) -> Result<Self> {
+        if tc.inputs.is_empty() {
+            bail!("[trade] inputs is empty");
+        }
+        let mut segments = Vec::new();
+        for name in &tc.inputs {
+            let seg = Segment::open_wait(name, Duration::from_secs(tc.open_timeout_s))
+                .with_context(|| format!("opening input segment {name}"))?;
+            segments.push(seg);
+        }
+        let start = match tc.start {
+            StartAt::Live => Start::LiveEdge,
+            StartAt::Oldest => Start::Oldest,
+        };
+        let mut consumers = Vec::new();
+        for (k, seg) in segments.iter().enumerate() {
+            for ring in 0..seg.geometry().ring_count {
+                consumers.push((k, Consumer::new(seg, ring, start)?));
+            }
+        }
+        Ok(Self {
+            segments,
+            consumers,
+            cursor: 0,
+            sweeps: 0,
+            got: false,
+            serviced: false,
+            idle: 0,
+            lost: 0,
+            liveness,
+            started: Instant::now(),
+            last_data: Instant::now(),
+            seen_data: false,
+            exit_when_idle: tc.exit_when_idle_ms.map(Duration::from_millis),
+            max_runtime: tc.max_runtime_s.map(Duration::from_secs),
+        })
+    }
+
+    /// Number of input segments.
+    #[must_use]
+    pub fn inputs(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// A sweep found nothing: beat, check the stop conditions, back off.
+    fn idle(&mut self) -> Next {
+        self.idle = self.idle.saturating_add(1);
+        self.liveness.beat();
+        if STOP.load(Ordering::Relaxed)
+            || self
+                .exit_when_idle
+                .is_some_and(|d| self.seen_data && self.last_data.elapsed() >= d)
+            || self
+                .max_runtime
+                .is_some_and(|d| self.started.elapsed() >= d)
+        {
+            return Next::End;
+        }
+        backoff(self.idle);
+        Next::Idle
+    }
+}
+
+impl RecordSource for BusSource {
+    fn next(&mut self, rec: &mut Record) -> Result<Next> {
+        loop {
+            if self.cursor == 0 && !self.serviced {
+                self.sweeps = self.sweeps.wrapping_add(1);
+                if self.sweeps.is_multiple_of(BEAT_EVERY) {
+                    self.liveness.beat();
+                    if STOP.load(Ordering::Relaxed) {
+                        return Ok(Next::End);
+                    }
+                }
+                if self.sweeps.is_multiple_of(SERVICE_EVERY) {
+                    self.serviced = true;
+                    return Ok(Next::Service);
+                }
+            }
+            self.serviced = false;
+            while let Some((k, consumer)) = self.consumers.get_mut(self.cursor) {
+                self.cursor += 1;
+                match consumer.poll(rec) {
+                    Poll::Ready => {
+                        self.got = true;
+                        return Ok(Next::Record(*k));
+                    }
+                    Poll::Empty => {}
+                    Poll::Lost { count } => self.lost += count,
+                    Poll::EpochChanged { lost, .. } => self.lost += lost,
+                    Poll::Retired => {
+                        bail!("input segment was retired (recreated with another layout)")
+                    }
+                }
+            }
+            self.cursor = 0;
+            if !std::mem::take(&mut self.got) {
+                return Ok(self.idle());
+            }
+            self.seen_data = true;
+            self.last_data = Instant::now();
+            self.idle = 0;
+        }
+    }
+
+    fn instrument(&self, k: usize, id: u32) -> Option<(Venue, String)> {
+        self.segments.get(k)?.instrument(id)
+    }
+}
+
+/// The live decision sink: stamps and publishes every decision on the output ring (order
+/// transitions follow on the same ring) and measures the reflex pass.
+#[derive(Debug)]
+pub struct BusOut {
+    writer: RingWriter,
+    /// Decisions published.
+    pub published: u64,
+    /// Record in → decision published, ns.
+    pub reflex: LatencyHistogram,
+}
+
+impl<S> DecisionSink<S> for BusOut {
+    type Mark = Instant;
+
+    #[inline]
+    fn mark(&self) -> Instant {
+        Instant::now()
+    }
+
+    #[inline]
+    fn decision(
+        &mut self,
+        _k: usize,
+        d: &mut Record,
+        mark: Instant,
+        _pipeline: &Pipeline,
+        _source: &S,
+    ) -> std::ops::ControlFlow<()> {
+        d.publish_ts_ns = now_ns();
+        self.writer.publish(d);
+        self.published += 1;
+        self.reflex
+            .saturating_record(mark.elapsed().as_nanos() as u64);
+        std::ops::ControlFlow::Continue(())
+    }
+
+    #[inline]
+    fn transition(&mut self, r: &Record) {
+        self.writer.publish(r);
+    }
+}
+
+/// The live and paper order sink: exec on the reflex thread. A Polymarket token's first sight
+/// builds its window's pre-signed pool (off the hot path); a fired intent takes its slot.
+#[derive(Debug)]
+pub struct ExecOrders {
+    exec: Exec,
+    /// Engine-space instrument ids already shown to exec.
+    seen: Vec<bool>,
+}
+
+impl ExecOrders {
+    /// Exec over `inputs` input segments.
+    #[must_use]
+    pub fn new(exec: Exec, inputs: usize) -> Self {
+        Self {
+            exec,
+            seen: vec![false; inputs * SEGMENT_ID_SPAN as usize],
+        }
+    }
+}
+
+impl OrderSink for ExecOrders {
+    #[inline]
+    fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
+        if rec.venue != Venue::Polymarket as u8 || rec.instrument >= SEGMENT_ID_SPAN {
+            return;
+        }
+        let id = k as u32 * SEGMENT_ID_SPAN + rec.instrument;
+        if let Some(seen) = self.seen.get_mut(id as usize)
+            && !*seen
+        {
+            // First sight of this token (off the hot path): build its window's pool.
+            *seen = true;
+            if let Some((venue, name)) = source.instrument(k, rec.instrument) {
+                self.exec.on_instrument(id, venue, &name);
+            }
+        }
+    }
+
+    #[inline]
+    fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>) {
+        self.exec
+            .track(decision, k as u32 * SEGMENT_ID_SPAN + decision.instrument);
+        if let Some(intent) = intent {
+            self.exec.submit(intent);
+        }
+    }
+
+    fn poll(&mut self) {
+        self.exec.poll();
+    }
+
+    #[inline]
+    fn flush(&mut self, publish: impl FnMut(&Record)) {
+        self.exec.flush(publish);
+    }
+}
+
+/// The model thread and the slots it shares with the reflex thread.
+struct ModelThread {
+    features: Arc<FeatureSlot>,
+    probs: Arc<ProbSlot>,
+    stop: Arc<AtomicBool>,
+    scores: Arc<AtomicU64>,
+    handle: JoinHandle<Result<LatencyHistogram>>,
+}
+
+impl ModelThread {
+    /// Starts the thread scoring `ens` on every new feature vector, pinned to `core`.
+    fn spawn(mut ens: Ensemble, core: Option<usize>) -> Result<Self> {
+        let features = Arc::new(FeatureSlot::default());
+        let probs = Arc::new(ProbSlot::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let scores = Arc::new(AtomicU64::new(0));
+        let (f, p, st, sc) = (
+            Arc::clone(&features),
+            Arc::clone(&probs),
+            Arc::clone(&stop),
+            Arc::clone(&scores),
+        );
+        let handle = std::thread::Builder::new()
+            .name("decide-model".into())
+            .spawn(move || -> Result<LatencyHistogram> {
+                pin(core);
+                let mut hist = latency_histogram();
+                let mut x = [0f32; N_FEATURES];
+                let mut seen = 0u64;
+                let hash = schema_hash();
+                let mut idle = 0u32;
+                while !st.load(Ordering::Relaxed) {
+                    if f.version() == seen {
+                        idle = idle.saturating_add(1);
+                        backoff(idle);
+                        continue;
+                    }
+                    idle = 0;
+                    let Some((version, ts)) = f.read(&mut x) else {
+                        continue;
+                    };
+                    seen = version;
+                    let t0 = Instant::now();
+                    let prob = ens.predict(&x)?;
+                    hist.saturating_record(t0.elapsed().as_nanos() as u64);
+                    p.publish(&ModelProb {
+                        p_up: prob,
+                        features_ts_ns: ts,
+                        schema_hash: hash,
+                        features_version: version,
+                    });
+                    sc.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(hist)
+            })?;
+        Ok(Self {
+            features,
+            probs,
+            stop,
+            scores,
+            handle,
+        })
+    }
+
+    /// Stops and joins the thread; returns its score latencies and the number of scores.
+    fn finish(self) -> Result<(LatencyHistogram, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let hist = self
+            .handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("model thread panicked"))??;
+        Ok((hist, self.scores.load(Ordering::Relaxed)))
+    }
+}
+
+/// Runs the loop with the model link the process has (monomorphised per link and order sink).
+fn run_loop<O: OrderSink>(
+    pipeline: &mut Pipeline,
+    source: &mut BusSource,
+    orders: &mut O,
+    out: &mut BusOut,
+    model: Option<&ModelThread>,
+) -> Result<()> {
+    match model {
+        Some(m) => {
+            let mut slots = SlotLink {
+                features: &m.features,
+                probs: &m.probs,
+            };
+            reflex::run(pipeline, source, &mut slots, orders, out)
+        }
+        None => reflex::run(pipeline, source, &mut NoModel, orders, out),
+    }
+}
+
+/// Health endpoint and systemd readiness once inputs and output are mapped; the watchdog is
+/// fed by the reflex loop, so a wedged loop stops it.
+fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>) -> Result<()> {
+    if let Some(addr) = tc.health_addr {
+        let bound = ringbolt_service::spawn_health_endpoint(addr, liveness)?;
+        tracing::info!(%bound, "health endpoint listening");
+    }
+    ringbolt_service::spawn_watchdog(liveness)?;
+    liveness.set_ready()
+}
+
+/// Runs the decision process with the configuration at `config` until SIGINT/SIGTERM or a
+/// configured stop; `live_flag` is the operator's `--live`. Returns the JSON summary.
+///
+/// # Errors
+/// Configuration, model, bus or exec start-up errors, and a failed loop or model thread.
+pub fn run(config: &Path, live_flag: bool) -> Result<serde_json::Value> {
+    let cfg = load_config(config)?;
+    let live = live_mode(live_flag, &cfg)?;
+    install_stop_handler();
+    let tc = cfg.trade.clone();
+    // Load the model first: a missing ONNX Runtime is a start-up error naming the fix.
+    let ensemble = load_ensemble(tc.evaluator, tc.model_dir.as_deref())?;
+    let liveness = Liveness::new(Duration::from_secs(5));
+    let mut source = BusSource::open(&tc, Arc::clone(&liveness))?;
+    let output = Publisher::create(
+        &tc.output,
+        SegmentConfig {
+            rings: 1,
+            capacity: tc.output_capacity,
+            instrument_capacity: 16,
+        },
+    )
+    .with_context(|| format!("creating output segment {}", tc.output))?;
+    let mut out = BusOut {
+        writer: output.writer(0)?,
+        published: 0,
+        reflex: latency_histogram(),
+    };
+    // Exec connects before the loop starts (API key derivation, warm HTTP/2 connection).
+    let mut exec = if cfg.exec.enabled {
+        Some(ExecOrders::new(
+            Exec::start(&cfg.exec, live)?,
+            source.inputs(),
+        ))
+    } else {
+        None
+    };
+    let model = ensemble
+        .map(|ens| ModelThread::spawn(ens, tc.model_core))
+        .transpose()?;
+    start_service(&tc, &liveness)?;
+
+    pin(tc.reflex_core);
+    let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
+    let looped = match exec.as_mut() {
+        Some(orders) => run_loop(&mut pipeline, &mut source, orders, &mut out, model.as_ref()),
+        None => run_loop(
+            &mut pipeline,
+            &mut source,
+            &mut NoOrders,
+            &mut out,
+            model.as_ref(),
+        ),
+    };
+    let exec_summary = exec.map(|orders| {
+        let s = orders.exec.summary();
+        orders.exec.shutdown(|r| {
+            out.writer.publish(r);
+        });
+        s
+    });
+    let model = model.map(ModelThread::finish).transpose()?;
+    looped?;
+    Ok(summary(
+        &tc,
+        &pipeline,
+        &source,
+        &out,
+        model.as_ref(),
+        exec_summary,
+    ))
+}
+
+/// The JSON summary printed when the process stops.
+fn summary(
+    tc: &TradeConfig,
+    pipeline: &Pipeline,
+    source: &BusSource,
+    out: &BusOut,
+    model: Option<&(LatencyHistogram, u64)>,
+    exec: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let st = pipeline.engine.stats;
+    let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), json!(st.by_reason[*r as usize])))
+        .collect();
+    let mut summary = json!({
+        "records": st.records,
+        "decisions_published": out.published,
+        "fired": st.by_reason[Reason::Fired as usize],
+        "by_reason": by_reason,
+        "model_decisions": st.model_decisions,
+        "model_scores": model.map_or(0, |m| m.1),
+        "evaluator": tc.evaluator,
+        "lost_records": source.lost,
+        "unmapped_instruments": pipeline.unmapped,
+        "registration_errors": pipeline.registration_errors,
+        "input_errors": pipeline.engine.state.errors,
+        "output_segment": tc.output,
+        "exec": exec,
+    });
+    summary[stage::REFLEX_PASS] = json!(Percentiles::of(&out.reflex));
+    summary[stage::MODEL_SCORE] = json!(model.map(|m| Percentiles::of(&m.0)));
+    summary
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT/SIGTERM end the loop; the summary is still printed (and live orders cancelled).
+fn install_stop_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_stop_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+}
+
+/// Idle backoff: spin, then yield, then short sleeps (only when no input arrives).
+fn backoff(idle: u32) {
+    if idle < 64 {
+        std::hint::spin_loop();
+    } else if idle < 4096 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}

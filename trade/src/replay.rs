@@ -1,0 +1,682 @@
+//! `ringbolt replay --archive DIR [--check-parity]`: the offline twin of `ringbolt trade`.
+//!
+//! Reads a Parquet archive written by `ringbolt archive`, rebuilds the bus records of the trade
+//! process's input segments exactly (archive schema ≥ 2), and feeds them in their recorded bus
+//! order through the trade process's own loop ([`crate::reflex::run`], hence
+//! [`Pipeline::process`]) with an [`ArchiveSource`] instead of bus consumers, no orders, and a
+//! parity check instead of the output ring. The model path is asynchronous live, so with
+//! `--model recorded` (the default) each decision uses the probability the archived live
+//! decision recorded (the engine quantises it to the bus grid, so the recorded value is
+//! bit-exact); the feature vectors are re-scored by the configured ensemble to check that every
+//! recorded probability is the model's output on one of the replayed vectors. `--check-parity`
+//! compares every replayed decision with the archived one and exits non-zero at the first
+//! divergence, printing its context.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use ringbolt_archive::reader::{ArchiveReader, Row, WindowRows, decisions_by_number};
+use ringbolt_archive::tables::Table;
+use ringbolt_bus::{Record, RecordKind, Venue};
+use ringbolt_decide::engine::Reason;
+use ringbolt_decide::features::{CATALOGUE, N_FEATURES, compute};
+use ringbolt_decide::model::EvaluatorKind;
+use ringbolt_decide::parity::{ParityChecker, describe};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, RecordedLink, RecordedProb, Scorer, SyncLink};
+use serde_json::json;
+
+pub use crate::archive_source::ArchiveSource;
+use crate::config::{FileConfig, load_config, load_ensemble};
+use crate::reflex::{self, DecisionSink, NoOrders};
+
+/// Where decisions take their model probability from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelMode {
+    /// The probability each archived live decision used (parity with an asynchronous model).
+    Recorded,
+    /// Score the ensemble synchronously on every feature vector (a zero-latency model path).
+    Sync,
+    /// No model: the baseline (or `no_model`) decides.
+    None,
+}
+
+/// Options of `ringbolt replay`.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Archive root written by `ringbolt archive`.
+    pub archive: PathBuf,
+    /// The trade configuration the live run used (`[trade]` inputs/evaluator/model, `[decide]`).
+    pub config: Option<PathBuf>,
+    /// Only this UTC date (`YYYY-MM-DD`).
+    pub date: Option<String>,
+    /// Compare every replayed decision with the archived live one; fail on divergence.
+    pub check_parity: bool,
+    /// Segment holding the live decisions (default: `[trade] output`, else the only one).
+    pub decisions_segment: Option<String>,
+    /// Producer epoch of the decisions segment to compare (default: the first).
+    pub epoch: Option<u64>,
+    /// Model probability source.
+    pub model: ModelMode,
+    /// Do not re-score feature vectors to verify recorded model probabilities.
+    pub no_verify_model: bool,
+    /// Events shown before a divergence.
+    pub context: usize,
+    /// Never draw a progress bar.
+    pub no_progress: bool,
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct Outcome {
+    /// JSON summary.
+    pub summary: serde_json::Value,
+    /// Parity verdict when checked.
+    pub parity_passed: Option<bool>,
+    /// Records fed to the pipeline.
+    pub events: u64,
+    /// Time spent reading Parquet (s).
+    pub read_s: f64,
+    /// Time spent in the decision loop, reading excluded (s).
+    pub decide_s: f64,
+}
+
+/// Feature lines printed for a divergence.
+const MAX_FEATURE_LINES: usize = 40;
+
+#[derive(Debug)]
+struct Divergent {
+    text: String,
+    features: [f32; N_FEATURES],
+    decision_no: u64,
+}
+
+/// Runs `ringbolt replay`: prints the JSON summary on stdout.
+///
+/// # Errors
+/// An unreadable archive or configuration, and a failed parity check.
+pub fn run(a: &ReplayOptions) -> Result<()> {
+    let out = replay(a, None)?;
+    println!("{}", serde_json::to_string(&out.summary)?);
+    if out.parity_passed == Some(false) {
+        bail!("decision parity failed (see the divergence above)");
+    }
+    Ok(())
+}
+
+/// The replay's model link, picked once; the loop is monomorphised per variant.
+#[derive(Debug)]
+enum Link {
+    None(NoModel),
+    Recorded(Box<RecordedLink>),
+    Sync(Box<SyncLink>),
+}
+
+/// The archived live decisions a replay compares against.
+#[derive(Debug)]
+struct LiveDecisions {
+    /// Every segment holding decision records (never replay inputs).
+    segments: Vec<String>,
+    /// The segment compared.
+    segment: Option<String>,
+    /// Decision number - 1 → the archived record, if archived.
+    records: Vec<Option<Record>>,
+    /// Producer epochs of that segment.
+    epochs: Vec<u64>,
+}
+
+/// The segments that hold the decision rows `decisions` (sorted, each once): never replay
+/// inputs.
+fn decision_segments(decisions: &WindowRows) -> Vec<String> {
+    let mut segments: Vec<String> = decisions
+        .rows
+        .iter()
+        .map(|r| decisions.segments[r.segment as usize].clone())
+        .collect();
+    segments.sort();
+    segments.dedup();
+    segments
+}
+
+fn live_decisions(
+    reader: &mut ArchiveReader,
+    a: &ReplayOptions,
+    cfg: &FileConfig,
+) -> Result<LiveDecisions> {
+    let decisions = reader.read_all(&[Table::Decisions], a.date.as_deref(), &|_| true)?;
+    let segments = decision_segments(&decisions);
+    let segment = match &a.decisions_segment {
+        Some(s) => Some(s.clone()),
+        None if segments.contains(&cfg.trade.output) => Some(cfg.trade.output.clone()),
+        None if segments.len() == 1 => segments.first().cloned(),
+        None if segments.is_empty() => None,
+        None => bail!(
+            "decisions of several segments in the archive ({segments:?}): pick one with \
+             --decisions-segment"
+        ),
+    };
+    let (records, epochs) = match &segment {
+        Some(s) => decisions_by_number(&decisions, s, a.epoch),
+        None => (Vec::new(), Vec::new()),
+    };
+    if epochs.len() > 1 {
+        tracing::warn!(
+            ?epochs,
+            "decisions from several trade sessions (producer epochs); comparing epoch {}",
+            a.epoch.or(epochs.first().copied()).unwrap_or(0)
+        );
+    }
+    Ok(LiveDecisions {
+        segments,
+        segment,
+        records,
+        epochs,
+    })
+}
+
+fn check_options(a: &ReplayOptions, cfg: &FileConfig, live: &LiveDecisions) -> Result<()> {
+    if a.check_parity && live.records.is_empty() {
+        bail!(
+            "--check-parity: the archive holds no decision records{}",
+            live.segment
+                .as_ref()
+                .map_or_else(String::new, |s| format!(" of segment {s}"))
+        );
+    }
+    if a.check_parity
+        && a.model != ModelMode::Recorded
+        && cfg.trade.evaluator != EvaluatorKind::Baseline
+    {
+        bail!(
+            "--check-parity with a model needs --model recorded (the live model path is asynchronous)"
+        );
+    }
+    Ok(())
+}
+
+fn make_link(
+    a: &ReplayOptions,
+    cfg: &FileConfig,
+    live: &[Option<Record>],
+    has_model: bool,
+) -> Result<Link> {
+    let scorer = |required: bool| -> Result<Option<Scorer>> {
+        match load_ensemble(cfg.trade.evaluator, cfg.trade.model_dir.as_deref()) {
+            Ok(Some(e)) => Ok(Some(Scorer::new(e))),
+            Ok(None) => Ok(None),
+            Err(e) if !required => {
+                tracing::warn!("model not loaded, recorded probabilities are not verified: {e:#}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    if !has_model {
+        return Ok(Link::None(NoModel));
+    }
+    Ok(match a.model {
+        ModelMode::None => Link::None(NoModel),
+        ModelMode::Sync => Link::Sync(Box::new(SyncLink {
+            scorer: scorer(true)?.context("--model sync needs a model evaluator")?,
+        })),
+        ModelMode::Recorded => {
+            let by_decision = live
+                .iter()
+                .map(|r| r.as_ref().and_then(RecordedProb::of))
+                .collect();
+            let s = if a.no_verify_model {
+                None
+            } else {
+                scorer(false)?
+            };
+            Link::Recorded(Box::new(RecordedLink::new(by_decision, s, &cfg.decide)))
+        }
+    })
+}
+
+/// The replay decision sink: compares every decision with the archived live one, or stops at
+/// decision `stop_after` keeping the feature vector there.
+#[derive(Debug)]
+struct ParityOut {
+    parity: Option<ParityChecker>,
+    stop_after: Option<u64>,
+    context: usize,
+    divergent: Option<Divergent>,
+    stopped_features: Option<[f32; N_FEATURES]>,
+}
+
+impl DecisionSink<ArchiveSource> for ParityOut {
+    type Mark = ();
+
+    #[inline]
+    fn mark(&self) {}
+
+    #[inline]
+    fn decision(
+        &mut self,
+        _k: usize,
+        d: &mut Record,
+        (): (),
+        pipeline: &Pipeline,
+        source: &ArchiveSource,
+    ) -> ControlFlow<()> {
+        if self.stop_after == Some(d.venue_seq) {
+            let mut f = [0f32; N_FEATURES];
+            compute(&pipeline.engine.state, &mut f);
+            self.stopped_features = Some(f);
+            return ControlFlow::Break(());
+        }
+        if let Some(p) = &mut self.parity
+            && p.check(d)
+            && let Some(first) = &p.first
+        {
+            let mut f = [0f32; N_FEATURES];
+            compute(&pipeline.engine.state, &mut f);
+            // Context: the events of this window up to the trigger.
+            self.divergent = Some(Divergent {
+                text: divergence_text(first, source.history(self.context), &source.reader),
+                features: f,
+                decision_no: first.decision_no,
+            });
+        }
+        ControlFlow::Continue(())
+    }
+
+    #[inline]
+    fn transition(&mut self, _r: &Record) {}
+}
+
+/// The loop, monomorphised per model link.
+fn run_loop(
+    pipeline: &mut Pipeline,
+    source: &mut ArchiveSource,
+    link: &mut Link,
+    out: &mut ParityOut,
+) -> Result<()> {
+    match link {
+        Link::None(l) => reflex::run(pipeline, source, l, &mut NoOrders, out),
+        Link::Recorded(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
+        Link::Sync(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
+    }
+}
+
+/// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
+/// the feature vector there in the summary (used to show what moved before a divergence).
+///
+/// # Errors
+/// An unreadable archive or configuration, inconsistent options, a model that cannot load.
+pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
+    let cfg: FileConfig = match &a.config {
+        Some(p) => load_config(p)?,
+        None => FileConfig::default(),
+    };
+    let mut reader = ArchiveReader::open(&a.archive)
+        .with_context(|| format!("opening archive {}", a.archive.display()))?;
+    let t_read0 = Instant::now();
+    let live = live_decisions(&mut reader, a, &cfg)?;
+    let mut read_s = t_read0.elapsed().as_secs_f64();
+    check_options(a, &cfg, &live)?;
+
+    let has_model = cfg.trade.evaluator != EvaluatorKind::Baseline && a.model != ModelMode::None;
+    let mut link = make_link(a, &cfg, &live.records, has_model)?;
+    let mut source = ArchiveSource::new(reader, a, &cfg, &live.segments, stop_after.is_some())?;
+    let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
+    let mut out = ParityOut {
+        parity: (a.check_parity && stop_after.is_none())
+            .then(|| ParityChecker::new(live.records.clone())),
+        stop_after,
+        context: a.context,
+        divergent: None,
+        stopped_features: None,
+    };
+    let t_loop = Instant::now();
+    run_loop(&mut pipeline, &mut source, &mut link, &mut out)?;
+    let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s).max(0.0);
+    source.progress.finish_and_clear();
+    read_s += source.read_s;
+    if let Some(p) = &mut out.parity {
+        p.finish();
+        if out.divergent.is_none()
+            && let Some(first) = &p.first
+        {
+            out.divergent = Some(Divergent {
+                text: divergence_text(first, &[], &source.reader),
+                features: [0.0; N_FEATURES],
+                decision_no: first.decision_no,
+            });
+        }
+    }
+    let (parity, parity_passed) = parity_json(out.parity.as_ref(), &link);
+    if let Some(d) = &out.divergent {
+        explain_divergence(a, d, stop_after);
+    }
+    let st = pipeline.engine.stats;
+    let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), json!(st.by_reason[*r as usize])))
+        .collect();
+    let events = source.events;
+    let summary = json!({
+        "archive": a.archive,
+        "date": a.date,
+        "windows": source.windows.len(),
+        "events": events,
+        "decisions": st.decisions,
+        "fired": st.by_reason[Reason::Fired as usize],
+        "by_reason": by_reason,
+        "model_decisions": st.model_decisions,
+        "feature_vectors": st.feature_vectors,
+        "model": model_json(&link),
+        "parity": parity,
+        "input_errors": pipeline.engine.state.errors,
+        "unmapped_instruments": pipeline.unmapped,
+        "registration_errors": pipeline.registration_errors,
+        "read": source.reader.stats,
+        "read_s": read_s,
+        "decide_s": decide_s,
+        "decide_events_per_s": events as f64 / decide_s.max(1e-9),
+        "decisions_segment": live.segment,
+        "decision_epochs": live.epochs,
+        "features_at_stop": out.stopped_features.map(|f| f.to_vec()),
+    });
+    Ok(Outcome {
+        summary,
+        parity_passed,
+        events,
+        read_s,
+        decide_s,
+    })
+}
+
+fn model_json(link: &Link) -> serde_json::Value {
+    match link {
+        Link::None(_) => json!({"mode": "none"}),
+        Link::Recorded(l) => json!({
+            "mode": "recorded",
+            "verified": l.scorer.is_some(),
+            "recorded_probabilities_matched": l.verified,
+            "recorded_probabilities_unmatched": l.unverified,
+            "first_unmatched_decision": l.first_unverified,
+            "vectors_scored": l.scorer.as_ref().map_or(0, |s| s.scored),
+            "decisions_without_archived_record": l.missing,
+        }),
+        Link::Sync(l) => json!({"mode": "sync", "vectors_scored": l.scorer.scored}),
+    }
+}
+
+/// The parity section of the summary and the verdict (when parity was checked).
+fn parity_json(
+    parity: Option<&ParityChecker>,
+    link: &Link,
+) -> (Option<serde_json::Value>, Option<bool>) {
+    let Some(p) = parity else {
+        return (None, None);
+    };
+    let model_ok = match link {
+        Link::Recorded(l) => l.unverified == 0,
+        _ => true,
+    };
+    let passed = p.passed() && model_ok;
+    let (only_live, only_replay) = p.fire_set_differences();
+    let json = json!({
+        "passed": passed,
+        "decisions_live": p.live_decisions(),
+        "decisions_replayed": p.replayed,
+        "decisions_matched": p.matched,
+        "decisions_mismatched": p.mismatched,
+        "no_fire_reason_only_mismatches": p.reason_only,
+        "decisions_not_archived": p.not_archived,
+        "fires_live": p.live_fires(),
+        "fires_replayed": p.replay_fires(),
+        "fire_sets_equal": p.fire_sets_equal(),
+        "fires_only_live": only_live,
+        "fires_only_replay": only_replay,
+        "model_probabilities_verified": model_ok,
+        "first_divergence": p.first.as_ref().map(|d| d.decision_no),
+    });
+    (Some(json), Some(passed))
+}
+
+/// Prints a divergence and what moved between the last agreeing decision and the divergent
+/// one (replay side; live feature vectors are not on the bus).
+fn explain_divergence(a: &ReplayOptions, d: &Divergent, stop_after: Option<u64>) {
+    eprintln!("{}", d.text);
+    if d.decision_no <= 1 || stop_after.is_some() {
+        return;
+    }
+    let prev = match replay(a, Some(d.decision_no - 1)) {
+        Ok(prev) => prev,
+        Err(e) => {
+            eprintln!("(could not replay to the previous decision: {e:#})");
+            return;
+        }
+    };
+    let Some(f0) = prev
+        .summary
+        .get("features_at_stop")
+        .and_then(|v| v.as_array())
+    else {
+        return;
+    };
+    eprintln!(
+        "features that moved between decision #{} (agreeing) and #{} (replay side):",
+        d.decision_no - 1,
+        d.decision_no
+    );
+    let moved: Vec<(&str, f32, f32)> = CATALOGUE
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let before = f0.get(i).and_then(serde_json::Value::as_f64).unwrap_or(0.0) as f32;
+            (spec.name, before, d.features[i])
+        })
+        .filter(|(_, b, a)| b.to_bits() != a.to_bits())
+        .collect();
+    for (name, before, after) in moved.iter().take(MAX_FEATURE_LINES) {
+        eprintln!("  {name:<32} {before:>16} -> {after:<16}");
+    }
+    if moved.len() > MAX_FEATURE_LINES {
+        eprintln!("  … and {} more", moved.len() - MAX_FEATURE_LINES);
+    }
+}
+
+fn divergence_text(
+    d: &ringbolt_decide::parity::Divergence,
+    history: &[Row],
+    reader: &ArchiveReader,
+) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "PARITY FAILED at decision #{}", d.decision_no);
+    let _ = writeln!(
+        s,
+        "  live:   {}",
+        d.live
+            .as_ref()
+            .map_or_else(|| "(no such live decision)".to_owned(), describe)
+    );
+    let _ = writeln!(
+        s,
+        "  replay: {}",
+        d.replay
+            .as_ref()
+            .map_or_else(|| "(replay made no such decision)".to_owned(), describe)
+    );
+    if !d.fields.is_empty() {
+        let _ = writeln!(s, "  differing fields:");
+        for f in &d.fields {
+            let _ = writeln!(
+                s,
+                "    {:<22} live={:<22} replay={}",
+                f.field, f.live, f.replay
+            );
+        }
+    }
+    if !history.is_empty() && d.replay.is_some() {
+        let _ = writeln!(
+            s,
+            "  the {} events up to the trigger (bus order):",
+            history.len()
+        );
+        for row in history {
+            let r = &row.record;
+            let name = reader
+                .instrument(row.segment, r.instrument)
+                .map_or_else(|| format!("#{}", r.instrument), |(_, n)| n.to_string());
+            let seg = reader
+                .segments()
+                .get(row.segment as usize)
+                .map_or("?", String::as_str);
+            let kind = RecordKind::from_u8(r.kind).map_or("?", RecordKind::as_str);
+            let venue = Venue::from_u8(r.venue).map_or("?", Venue::as_str);
+            let _ = writeln!(
+                s,
+                "    {seg}#{} seq={} recv_ts={} {kind} {venue} {name} flags={} body={}",
+                row.ring,
+                r.seq,
+                r.recv_ts_ns,
+                r.flags,
+                body_text(r)
+            );
+        }
+    }
+    s
+}
+
+fn body_text(r: &Record) -> String {
+    use ringbolt_bus::{BookLevel, FeedStatusBody, IndexPrice, TopOfBook, Trade};
+    if let Some(b) = r.body_as::<BookLevel>() {
+        format!("side={} price={} size={}", b.side, b.price, b.size)
+    } else if let Some(b) = r.body_as::<Trade>() {
+        format!("side={} price={} size={}", b.side, b.price, b.size)
+    } else if let Some(b) = r.body_as::<TopOfBook>() {
+        format!(
+            "bid={}x{} ask={}x{}",
+            b.bid_price, b.bid_size, b.ask_price, b.ask_size
+        )
+    } else if let Some(b) = r.body_as::<IndexPrice>() {
+        format!("value_e18={} price={}", b.value_e18, b.price)
+    } else if let Some(b) = r.body_as::<FeedStatusBody>() {
+        format!("state={}", b.state)
+    } else {
+        String::new()
+    }
+}
+
+/// An archive as the stream of [`ringbolt_decide::synth::SynthItem`]s that `features export` (and the training
+/// pipeline) consume: records of the input segments in bus order with their instrument ids
+/// mapped exactly as [`Pipeline::process`] maps them, each instrument announced right before
+/// its first record (the moment the live process registers it).
+pub struct ArchiveItems {
+    reader: ArchiveReader,
+    windows: Vec<ringbolt_archive::reader::WindowKey>,
+    next_window: usize,
+    rows: WindowRows,
+    next_row: usize,
+    tables: Vec<Table>,
+    keep: Box<dyn Fn(&str) -> bool>,
+    seg_k: HashMap<u16, usize>,
+    announced: std::collections::HashSet<(u16, u32)>,
+    pending: Option<Record>,
+}
+
+impl std::fmt::Debug for ArchiveItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveItems")
+            .field("root", &self.reader.root())
+            .field("windows", &self.windows.len())
+            .field("next_window", &self.next_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `root` as a record stream. `segments`: the input segments (default: every segment
+/// except those holding decision records and the archiver's own).
+pub fn archive_items(
+    root: &std::path::Path,
+    date: Option<&str>,
+    segments: Option<Vec<String>>,
+) -> Result<ArchiveItems> {
+    let mut reader =
+        ArchiveReader::open(root).with_context(|| format!("opening archive {}", root.display()))?;
+    let keep: Box<dyn Fn(&str) -> bool> = match segments {
+        Some(list) => Box::new(move |s: &str| list.iter().any(|x| x == s)),
+        None => {
+            let decisions = reader.read_all(&[Table::Decisions], date, &|_| true)?;
+            let mut excluded = decision_segments(&decisions);
+            excluded.push(ringbolt_archive::archiver::SELF_SOURCE.to_owned());
+            Box::new(move |s: &str| !excluded.iter().any(|x| x == s))
+        }
+    };
+    let tables: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Gaps)
+        .collect();
+    let windows = reader.windows(&tables, date);
+    if windows.is_empty() {
+        bail!(
+            "archive {} has no record files{}",
+            root.display(),
+            date.map_or_else(String::new, |d| format!(" on {d}"))
+        );
+    }
+    Ok(ArchiveItems {
+        reader,
+        windows,
+        next_window: 0,
+        rows: WindowRows::default(),
+        next_row: 0,
+        tables,
+        keep,
+        seg_k: HashMap::new(),
+        announced: std::collections::HashSet::new(),
+        pending: None,
+    })
+}
+
+impl Iterator for ArchiveItems {
+    type Item = Result<ringbolt_decide::synth::SynthItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use ringbolt_decide::SEGMENT_ID_SPAN;
+        use ringbolt_decide::synth::SynthItem;
+        if let Some(r) = self.pending.take() {
+            return Some(Ok(SynthItem::Record(r)));
+        }
+        while self.next_row >= self.rows.rows.len() {
+            let key = self.windows.get(self.next_window)?.clone();
+            self.next_window += 1;
+            self.rows.rows.clear();
+            self.next_row = 0;
+            if let Err(e) = self
+                .reader
+                .read_window(&key, &self.tables, &*self.keep, &mut self.rows)
+            {
+                return Some(Err(e.into()));
+            }
+        }
+        let row = self.rows.rows[self.next_row];
+        self.next_row += 1;
+        let n = self.seg_k.len();
+        let k = *self.seg_k.entry(row.segment).or_insert(n) as u32;
+        let mut rec = row.record;
+        if rec.instrument >= SEGMENT_ID_SPAN {
+            return Some(Ok(SynthItem::Record(rec)));
+        }
+        let id = rec.instrument;
+        rec.instrument = k * SEGMENT_ID_SPAN + id;
+        if self.announced.insert((row.segment, id))
+            && let Some((venue, name)) = self.reader.instrument(row.segment, id)
+        {
+            self.pending = Some(rec);
+            return Some(Ok(SynthItem::Instrument {
+                id: rec.instrument,
+                venue,
+                name: name.to_string(),
+            }));
+        }
+        Some(Ok(SynthItem::Record(rec)))
+    }
+}
