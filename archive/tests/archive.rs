@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -208,6 +207,27 @@ fn drain(root: &Path, segment: &str, flush_ms: u64) -> Archiver {
     archiver
 }
 
+/// The `u64` column `name` of `batch`, null as `None`.
+fn u64s(batch: &arrow_array::RecordBatch, name: &str) -> Vec<Option<u64>> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<UInt64Type>()
+        .iter()
+        .collect()
+}
+
+/// The string values of the dictionary column `name` of `batch`.
+fn dict_strings(batch: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
+    let column = batch.column_by_name(name).unwrap();
+    let dict = arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(column);
+    let values = dict.values().as_string::<i32>();
+    dict.keys()
+        .iter()
+        .map(|k| values.value(k.unwrap() as usize).to_owned())
+        .collect()
+}
+
 /// (epoch, seq) of every bus record in the archive, and the gap rows (kind, epoch, from, count).
 #[allow(clippy::type_complexity)]
 fn read_back(root: &Path) -> (Vec<(u64, u64)>, Vec<(String, u64, Option<u64>, u64)>) {
@@ -221,46 +241,20 @@ fn read_back(root: &Path) -> (Vec<(u64, u64)>, Vec<(String, u64, Option<u64>, u6
             .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
+            let epoch = u64s(&batch, "epoch");
             if part.table == "gaps" {
-                let kinds = batch.column_by_name("kind").unwrap();
-                let kinds =
-                    arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(kinds);
-                let values = kinds.values().as_string::<i32>();
-                let epoch = batch
-                    .column_by_name("epoch")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let from = batch
-                    .column_by_name("from_seq")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let count = batch
-                    .column_by_name("count")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                for i in 0..batch.num_rows() {
-                    let kind = values.value(kinds.keys().value(i) as usize).to_owned();
-                    let from_seq = (!from.is_null(i)).then(|| from.value(i));
-                    gaps.push((kind, epoch.value(i), from_seq, count.value(i)));
+                let kinds = dict_strings(&batch, "kind");
+                let (from, count) = (u64s(&batch, "from_seq"), u64s(&batch, "count"));
+                for (i, kind) in kinds.into_iter().enumerate() {
+                    gaps.push((kind, epoch[i].unwrap(), from[i], count[i].unwrap()));
                 }
             } else {
                 // The archiver's own heartbeat rows (segment "archiver") are not bus records.
-                let segment = batch.column_by_name("segment").unwrap();
-                let segment = arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(
-                    segment,
-                );
-                let names = segment.values().as_string::<i32>();
-                let epoch = batch
-                    .column_by_name("epoch")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let seq = batch
-                    .column_by_name("seq")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                for i in 0..batch.num_rows() {
-                    if names.value(segment.keys().value(i) as usize) != "archiver" {
-                        seqs.push((epoch.value(i), seq.value(i)));
+                let segments = dict_strings(&batch, "segment");
+                let seq = u64s(&batch, "seq");
+                for (i, segment) in segments.iter().enumerate() {
+                    if segment != "archiver" {
+                        seqs.push((epoch[i].unwrap(), seq[i].unwrap()));
                     }
                 }
             }

@@ -3,6 +3,9 @@
 //! names, types, nullability, metadata) and the Arrow arrays a fixed set of records becomes are
 //! compared with committed golden files. The round trip records → Parquet → records is exact.
 //!
+//! `column_paths_rows_per_second` (ignored) measures both column paths:
+//! `cargo test --release -p ringbolt-archive --test golden -- --ignored --nocapture`.
+//!
 //! After an intended change (which bumps `ARCHIVE_SCHEMA_VERSION` for a schema change), rewrite
 //! the files with `RINGBOLT_BLESS=1 cargo test -p ringbolt-archive --test golden` and review the diff.
 
@@ -10,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ringbolt_archive::reader::ArchiveReader;
 use ringbolt_archive::synth::Synth;
@@ -88,7 +92,7 @@ impl InstrumentNames for FakeNames {
 
 /// Deterministic records of every kind: the synthetic producer with fixed stamps and pid, plus a
 /// few edge values (nulls, out-of-range decimals, unknown codes).
-fn records(segment: &str) -> Vec<Record> {
+fn records(segment: &str, count: usize) -> Vec<Record> {
     let publisher = Publisher::create(
         segment,
         SegmentConfig {
@@ -101,7 +105,7 @@ fn records(segment: &str) -> Vec<Record> {
     let mut synth = Synth::new(11, &publisher).unwrap();
     let mut out = Vec::new();
     let mut record = Record::zeroed();
-    for i in 0..4000_i64 {
+    for i in 0..count as i64 {
         synth.next_record(1_773_307_200_000_000_000 + i * 1_000_000, &mut record);
         record.seq = i as u64 + 1;
         if let Some(mut hb) = record.body_as::<Heartbeat>() {
@@ -128,7 +132,7 @@ fn by_table(records: &[Record]) -> BTreeMap<(Table, u8), Vec<Record>> {
 #[test]
 fn batches_match_the_committed_contract() {
     let segment = format!("rb-golden-{}-batches", std::process::id());
-    let all = records(&segment);
+    let all = records(&segment, 4000);
     let mut edge = Vec::new();
     let mut r = Record::new(
         Venue::Coinbase,
@@ -172,28 +176,34 @@ fn batches_match_the_committed_contract() {
     check_golden("batches.txt", &text);
 }
 
+/// Writes each group's records as one part file (the archiver's writer settings) in the window
+/// of `start_ns`.
+fn write_archive(root: &Path, groups: &BTreeMap<(Table, u8), Vec<Record>>, start_ns: i64) {
+    let _ = std::fs::remove_dir_all(root);
+    let source = Source {
+        segment: "golden".to_owned(),
+        ring: 0,
+        epoch: 7,
+    };
+    let window = layout::Window::of_ns(start_ns);
+    for (part, ((table, venue), rows)) in groups.iter().enumerate() {
+        let (batch, bad) = build_batch(*table, &source, rows, &mut FakeNames).unwrap();
+        assert_eq!(bad, 0);
+        let venue = Venue::from_u8(*venue).unwrap().as_str();
+        let dir = window.dir(root, table.name(), venue);
+        std::fs::create_dir_all(&dir).unwrap();
+        let props = writer::properties(*table, 3, Vec::new()).unwrap();
+        writer::write_file(&dir.join(format!("part-{part}.parquet")), &batch, props).unwrap();
+    }
+}
+
 /// Records → Parquet (the archiver's writer settings) → records is the identity.
 #[test]
 fn parquet_round_trip_rebuilds_every_record() {
     let segment = format!("rb-golden-{}-roundtrip", std::process::id());
-    let all = records(&segment);
+    let all = records(&segment, 4000);
     let root = std::env::temp_dir().join(&segment);
-    let _ = std::fs::remove_dir_all(&root);
-    let source = Source {
-        segment: segment.clone(),
-        ring: 0,
-        epoch: 7,
-    };
-    let window = layout::Window::of_ns(all[0].publish_ts_ns);
-    for (part, ((table, venue), rows)) in by_table(&all).into_iter().enumerate() {
-        let (batch, bad) = build_batch(table, &source, &rows, &mut FakeNames).unwrap();
-        assert_eq!(bad, 0);
-        let venue = Venue::from_u8(venue).unwrap().as_str();
-        let dir = window.dir(&root, table.name(), venue);
-        std::fs::create_dir_all(&dir).unwrap();
-        let props = writer::properties(table, 3, Vec::new()).unwrap();
-        writer::write_file(&dir.join(format!("part-{part}.parquet")), &batch, props).unwrap();
-    }
+    write_archive(&root, &by_table(&all), all[0].publish_ts_ns);
     let mut reader = ArchiveReader::open(&root).unwrap();
     let read = reader.read_all(&Table::ALL, None, &|_| true).unwrap();
     let _ = std::fs::remove_dir_all(&root);
@@ -207,4 +217,49 @@ fn parquet_round_trip_rebuilds_every_record() {
     }
     assert_eq!(reader.stats.null_values, 0);
     assert_eq!(reader.stats.unknown_names, 0);
+}
+
+/// Rows per second of records → Arrow batches (the archiver's write path) and of Parquet →
+/// records in bus order (the replay read path), best of three; `RB_SPEED_ROWS` rows (1 M).
+#[test]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+fn column_paths_rows_per_second() {
+    let rows: usize = std::env::var("RB_SPEED_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let segment = format!("rb-golden-{}-speed", std::process::id());
+    let all = records(&segment, rows);
+    let groups = by_table(&all);
+    let source = Source {
+        segment: "speed".to_owned(),
+        ring: 0,
+        epoch: 1,
+    };
+    let mut build_s = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        for ((table, _), records) in &groups {
+            for chunk in records.chunks(65_536) {
+                std::hint::black_box(build_batch(*table, &source, chunk, &mut FakeNames).unwrap());
+            }
+        }
+        build_s = build_s.min(t.elapsed().as_secs_f64());
+    }
+    let root = std::env::temp_dir().join(&segment);
+    write_archive(&root, &groups, all[0].publish_ts_ns);
+    let mut read_s = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut reader = ArchiveReader::open(&root).unwrap();
+        let read = reader.read_all(&Table::ALL, None, &|_| true).unwrap();
+        read_s = read_s.min(t.elapsed().as_secs_f64());
+        assert_eq!(read.rows.len(), rows);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "rows={rows} build_batch={:.0} rows/s read={:.0} rows/s",
+        rows as f64 / build_s,
+        rows as f64 / read_s
+    );
 }

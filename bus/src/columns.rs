@@ -540,63 +540,45 @@ mod tests {
         }
     }
 
+    /// Copies every body column of `record` into a zeroed record through the column accessors.
+    fn copy_through_columns(record: &Record) -> Record {
+        let mut copy = Record::zeroed();
+        for c in body_columns(record) {
+            c.write_signed(&mut copy, c.read_signed(record));
+        }
+        copy
+    }
+
     #[test]
     fn values_read_and_write_through_the_columns() {
-        let trade = Trade {
-            price: 48_000_000,
-            size: 3_000_000_000,
-            trade_id: 0,
-            side: Side::Buy as u8,
-            reserved: [0; 55],
-        };
+        let mut trade: Trade = bytemuck::Zeroable::zeroed();
+        (trade.price, trade.size, trade.side) = (48_000_000, 3_000_000_000, Side::Buy as u8);
         let record = Record::new(Venue::Polymarket, 0, 1, &trade);
         assert_eq!(
             body_text(&record),
             "price=0.48 size=30 trade_id=null side=buy"
         );
-        let mut copy = Record::zeroed();
-        copy.kind = record.kind;
-        for c in body_columns(&record) {
-            c.write_signed(&mut copy, c.read_signed(&record));
-        }
-        assert_eq!(copy.body, record.body);
+        assert_eq!(copy_through_columns(&record).body, record.body);
 
-        let index = IndexPrice {
-            value_e18: -79_696_948_174_287_960_000_000,
-            price: -7_969_694_817_428,
-            price_type: 9,
-            reserved: [0; 55],
-        };
+        let mut index: IndexPrice = bytemuck::Zeroable::zeroed();
+        index.value_e18 = -79_696_948_174_287_960_000_000;
+        index.price = -7_969_694_817_428;
+        index.price_type = 9;
         let record = Record::new(Venue::ChainlinkRtds, 0, 1, &index);
         assert_eq!(
             body_text(&record),
             "value_e18=-79696.94817428796 price=-79696.94817428 price_type=unknown_9"
         );
-        let mut copy = Record::zeroed();
-        for c in body_columns(&record) {
-            c.write_signed(&mut copy, c.read_signed(&record));
-        }
-        assert_eq!(copy.body, record.body);
+        assert_eq!(copy_through_columns(&record).body, record.body);
 
         let mut decision: Decision = bytemuck::Zeroable::zeroed();
         decision.slot = u16::MAX;
         let record = Record::new(Venue::Internal, 0, 1, &decision);
-        let slot = body_columns(&record)
-            .iter()
-            .find(|c| c.name == "slot")
-            .copied();
+        let slot = body_columns(&record).iter().find(|c| c.name == "slot");
         assert_eq!(slot.map(|c| c.value(&record)), Some(Value::Null));
-        let level = Record::new(
-            Venue::Coinbase,
-            0,
-            1,
-            &BookLevel {
-                price: 1,
-                size: 2,
-                side: 2,
-                reserved: [0; 63],
-            },
-        );
+        let mut level: BookLevel = bytemuck::Zeroable::zeroed();
+        level.side = 2;
+        let level = Record::new(Venue::Coinbase, 0, 1, &level);
         assert!(body_text(&level).ends_with("side=sell"));
     }
 

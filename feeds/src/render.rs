@@ -108,26 +108,35 @@ pub fn record_json(record: &Record, streams: &[StreamDesc], instrument: &str) ->
 
 #[cfg(test)]
 mod tests {
-    use ringbolt_bus::{IndexPrice, Side, Trade};
-
     use super::*;
 
     fn parse(text: &str) -> serde_json::Value {
         serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
     }
 
+    /// A record of `kind` whose named body columns hold the given raw values.
+    fn record(kind: RecordKind, venue: Venue, values: &[(&str, i128)]) -> Record {
+        let mut record = Record::zeroed();
+        (record.kind, record.venue) = (kind as u8, venue as u8);
+        for (name, value) in values {
+            if let Some(c) = body_columns(&record).iter().find(|c| c.name == *name) {
+                c.write_signed(&mut record, *value);
+            }
+        }
+        record
+    }
+
     #[test]
     fn renders_the_summary_and_the_kind_columns() {
-        let trade = Trade {
-            price: 48_000_000,
-            size: 3_000_000_000,
-            trade_id: 77,
-            side: Side::Buy as u8,
-            reserved: [0; 55],
-        };
-        let mut record = Record::new(Venue::Polymarket, 0, 1, &trade);
-        record.flags = FLAG_BATCH_END;
-        let json = parse(&record_json(&record, &[], "up\"token"));
+        let values = [
+            ("price", 48_000_000),
+            ("size", 3_000_000_000),
+            ("trade_id", 77),
+            ("side", 1),
+        ];
+        let mut trade = record(RecordKind::Trade, Venue::Polymarket, &values);
+        trade.flags = FLAG_BATCH_END;
+        let json = parse(&record_json(&trade, &[], "up\"token"));
         assert_eq!(json["instrument"], "up\"token");
         assert_eq!(json["side"], "buy");
         assert_eq!(json["price"], "0.48");
@@ -135,14 +144,13 @@ mod tests {
         assert_eq!(json["trade_id"], 77);
         assert_eq!(json["flags"][0], "batch_end");
 
-        let index = IndexPrice {
-            value_e18: 79_696_948_174_287_960_000_000,
-            price: 7_969_694_817_428,
-            price_type: 1,
-            reserved: [0; 55],
-        };
-        let record = Record::new(Venue::ChainlinkRtds, 0, 1, &index);
-        let json = parse(&record_json(&record, &[], "btc/usd"));
+        let values = [
+            ("value_e18", 79_696_948_174_287_960_000_000),
+            ("price", 7_969_694_817_428),
+            ("price_type", 1),
+        ];
+        let index = record(RecordKind::IndexPrice, Venue::ChainlinkRtds, &values);
+        let json = parse(&record_json(&index, &[], "btc/usd"));
         assert_eq!(json["price"], "79696.94817428796");
         assert_eq!(json["value_e18"], "79696948174287960000000");
         assert_eq!(json["price_type"], "index");
