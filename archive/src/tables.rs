@@ -115,7 +115,9 @@ impl Table {
     /// The table a bus record kind is archived in; `None` for `Empty`.
     #[must_use]
     pub fn for_kind(kind: RecordKind) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.kind() == Some(kind))
+        // `ALL` lists the record tables in kind order (checked), so this is one lookup.
+        let table = *Table::ALL.get((kind as usize).checked_sub(1)?)?;
+        (table.kind() == Some(kind)).then_some(table)
     }
 
     /// The record columns of the table after the provenance columns: the bus header's, then the
@@ -548,4 +550,25 @@ pub fn build_gaps_batch(rows: &[GapRow]) -> Result<RecordBatch, ArrowError> {
         ),
     ];
     RecordBatch::try_new(Table::Gaps.schema(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_kind_has_its_table_and_back() {
+        for kind in RecordKind::ALL {
+            let table = Table::for_kind(*kind);
+            assert_eq!(table.is_none(), *kind == RecordKind::Empty, "{kind}");
+            assert_eq!(
+                table.and_then(Table::kind),
+                (*kind != RecordKind::Empty).then_some(*kind)
+            );
+            if let Some(t) = table {
+                assert_eq!(Table::from_name(t.name()), Some(t));
+            }
+        }
+        assert_eq!(Table::from_name("gaps"), Some(Table::Gaps));
+    }
 }

@@ -490,7 +490,9 @@ impl RecordKind {
     /// The description of the kind, `None` for `Empty`.
     #[must_use]
     pub fn desc(self) -> Option<&'static KindDesc> {
-        crate::record::KINDS.iter().find(|d| d.kind == self)
+        // `KINDS` is in wire order from kind 1 (checked by a test), so this is one lookup.
+        let desc = crate::record::KINDS.get((self as usize).checked_sub(1)?)?;
+        (desc.kind == self).then_some(desc)
     }
 }
 
@@ -529,6 +531,10 @@ mod tests {
                 .filter(|d| d.kind == *kind)
                 .count();
             assert_eq!(found, usize::from(*kind != RecordKind::Empty), "{kind}");
+            assert_eq!(
+                kind.desc().map(|d| d.kind),
+                (*kind != RecordKind::Empty).then_some(*kind)
+            );
         }
         for desc in crate::record::KINDS {
             assert_eq!(desc.layout.size, BODY_SIZE);
