@@ -467,9 +467,11 @@ fn fill_column(
         }
         ColumnType::Flag(_) | ColumnType::InstrumentName => return Ok(()),
     };
-    for (row, &i) in rows.iter_mut().zip(kept) {
-        column.write(&mut row.record, values[i]);
-    }
+    column.scatter(
+        rows.iter_mut()
+            .zip(kept)
+            .map(|(row, &i)| (&mut row.record, values[i])),
+    );
     Ok(())
 }
 

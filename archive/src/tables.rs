@@ -373,8 +373,8 @@ fn instrument_col(
     let mut ids: Vec<u32> = Vec::new();
     let mut keys = Vec::with_capacity(records.len());
     let mut values = StringBuilder::new();
-    for r in records {
-        let id = column.read(r) as u32;
+    for id in column.gather(records) {
+        let id = id as u32;
         let key = match ids.iter().position(|&known| known == id) {
             Some(k) => k,
             None => {
@@ -394,10 +394,10 @@ fn instrument_col(
 /// An unsigned integer column of the field's width; the null rule's raw value becomes null.
 fn uint_col(column: &Column, records: &[Record]) -> ArrayRef {
     let null = column.null_raw();
-    let values = records.iter().map(|r| {
-        let v = column.read(r);
-        (Some(v) != null).then_some(v)
-    });
+    let values = column
+        .gather(records)
+        .into_iter()
+        .map(|v| (Some(v) != null).then_some(v));
     match column.size {
         1 => Arc::new(values.map(|v| v.map(|v| v as u8)).collect::<UInt8Array>()),
         2 => Arc::new(values.map(|v| v.map(|v| v as u16)).collect::<UInt16Array>()),
@@ -411,8 +411,8 @@ fn uint_col(column: &Column, records: &[Record]) -> ArrayRef {
 fn decimal18_col(column: &Column, scale: u8, records: &[Record], bad: &mut u64) -> ArrayRef {
     let zero_is_null = column.null == Null::Zero;
     let mut b = PrimitiveBuilder::<Decimal128Type>::with_capacity(records.len());
-    for r in records {
-        let v = column.read(r) as i64;
+    for v in column.gather(records) {
+        let v = v as i64;
         if zero_is_null && v == 0 {
             b.append_null();
         } else if v.unsigned_abs() >= DECIMAL18_LIMIT as u64 {
@@ -469,19 +469,21 @@ fn build_column(
         ColumnType::Decimal(scale) if column.size == 16 => decimal38_col(column, scale, records)?,
         ColumnType::Decimal(scale) => decimal18_col(column, scale, records, bad),
         ColumnType::Timestamp => ts_col(
-            records.iter().map(|r| column.read(r) as i64),
+            column.gather(records).into_iter().map(|v| v as i64),
             column.null == Null::Zero,
         ),
         ColumnType::Bool | ColumnType::Flag(_) => Arc::new(
-            records
-                .iter()
-                .map(|r| Some(column.read(r) != 0))
+            column
+                .gather(records)
+                .into_iter()
+                .map(|v| Some(v != 0))
                 .collect::<BooleanArray>(),
         ),
         ColumnType::Code(codes) => dict_codes(
-            records
-                .iter()
-                .map(|r| u8::try_from(column.read(r)).unwrap_or(0)),
+            column
+                .gather(records)
+                .into_iter()
+                .map(|v| u8::try_from(v).unwrap_or(0)),
             codes,
         ),
         ColumnType::Bytes => bytes_col(column, records)?,

@@ -297,6 +297,32 @@ impl core::fmt::Display for Value<'_> {
     }
 }
 
+#[inline]
+fn read1(record: &Record, at: usize) -> u64 {
+    u64::from(bytemuck::bytes_of(record)[at])
+}
+
+#[inline]
+fn read2(record: &Record, at: usize) -> u64 {
+    let mut b = [0u8; 2];
+    b.copy_from_slice(&bytemuck::bytes_of(record)[at..at + 2]);
+    u64::from(u16::from_ne_bytes(b))
+}
+
+#[inline]
+fn read4(record: &Record, at: usize) -> u64 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytemuck::bytes_of(record)[at..at + 4]);
+    u64::from(u32::from_ne_bytes(b))
+}
+
+#[inline]
+fn read8(record: &Record, at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytemuck::bytes_of(record)[at..at + 8]);
+    u64::from_ne_bytes(b)
+}
+
 /// Writes `raw / 10^scale` exactly, without trailing zeros (`0.48`, `-3`, `95000.12345678`).
 fn write_decimal(f: &mut core::fmt::Formatter<'_>, raw: i128, scale: u8) -> core::fmt::Result {
     let divisor = 10u128.pow(u32::from(scale));
@@ -320,25 +346,52 @@ impl Column {
     #[inline]
     #[must_use]
     pub fn read(&self, record: &Record) -> u64 {
-        let bytes = bytemuck::bytes_of(record);
-        let at = self.offset;
         let raw = match self.size {
-            1 => u64::from(bytes[at]),
-            2 => u64::from(u16::from_ne_bytes([bytes[at], bytes[at + 1]])),
-            4 => {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&bytes[at..at + 4]);
-                u64::from(u32::from_ne_bytes(b))
-            }
-            _ => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&bytes[at..at + 8]);
-                u64::from_ne_bytes(b)
-            }
+            1 => read1(record, self.offset),
+            2 => read2(record, self.offset),
+            4 => read4(record, self.offset),
+            _ => read8(record, self.offset),
         };
+        self.flag_bit(raw)
+    }
+
+    fn flag_bit(&self, raw: u64) -> u64 {
         match self.ty {
             ColumnType::Flag(mask) => u64::from(raw as u8 & mask != 0),
             _ => raw,
+        }
+    }
+
+    /// [`Column::read`] of every record, one loop per field width (the column-at-a-time path of
+    /// batch building).
+    #[must_use]
+    pub fn gather(&self, records: &[Record]) -> Vec<u64> {
+        let at = self.offset;
+        let mut out: Vec<u64> = match self.size {
+            1 => records.iter().map(|r| read1(r, at)).collect(),
+            2 => records.iter().map(|r| read2(r, at)).collect(),
+            4 => records.iter().map(|r| read4(r, at)).collect(),
+            _ => records.iter().map(|r| read8(r, at)).collect(),
+        };
+        if matches!(self.ty, ColumnType::Flag(_)) {
+            out.iter_mut().for_each(|v| *v = self.flag_bit(*v));
+        }
+        out
+    }
+
+    /// [`Column::write`] of each `(record, raw)` pair, one loop per field width (the
+    /// column-at-a-time path of rebuilding records).
+    pub fn scatter<'a>(&self, pairs: impl Iterator<Item = (&'a mut Record, u64)>) {
+        let at = self.offset;
+        let put = |r: &mut Record, bytes: &[u8]| {
+            bytemuck::bytes_of_mut(r)[at..at + bytes.len()].copy_from_slice(bytes);
+        };
+        match self.size {
+            1 => pairs.for_each(|(r, v)| put(r, &[v as u8])),
+            2 => pairs.for_each(|(r, v)| put(r, &(v as u16).to_ne_bytes())),
+            4 => pairs.for_each(|(r, v)| put(r, &(v as u32).to_ne_bytes())),
+            8 => pairs.for_each(|(r, v)| put(r, &v.to_ne_bytes())),
+            _ => pairs.for_each(|(r, v)| self.write(r, v)),
         }
     }
 
