@@ -4,8 +4,14 @@
 //! [`crate::record`]) is the single source the other views are derived from:
 //! - the pinned layout text ([`crate::schema`]) prints [`KindDesc::layout`];
 //! - the archive's Arrow schemas, batch building and Parquet reading walk [`HEADER_COLUMNS`] and
-//!   [`KindDesc::columns`] one column at a time ([`Column::read`], [`Column::write`]);
-//! - the JSON of `ringbolt feeds parse` and replay's record dumps render [`Column::value`].
+//!   [`KindDesc::columns`] one column at a time ([`Column::gather`], [`Column::scatter`]: one
+//!   tight loop per column, no per-cell dispatch);
+//! - the JSON of `ringbolt feeds parse` and record dumps ([`body_text`]) render
+//!   [`Column::value`].
+//!
+//! Adding a record kind: a variant of [`RecordKind`], its `body!` block in [`crate::record`]
+//! (fields, archive table, columns) and its line in [`crate::record::KINDS`]; a test fails until
+//! the three agree. The layout text then changes, which needs a new `LAYOUT_VERSION`.
 //!
 //! A column is a field of the 128-byte record at a fixed offset, how to interpret its bytes
 //! ([`ColumnType`]) and which raw value stands for "not given" ([`Null`]).
