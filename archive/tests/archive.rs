@@ -41,6 +41,16 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// A test's temporary directory, its archive root inside it, and a bus segment name that is
+/// unlinked when the returned guard drops.
+fn fixture(name: &str) -> (PathBuf, PathBuf, String, ShmCleanup) {
+    let dir = tempdir(name);
+    let root = dir.join("archive");
+    let segment = unique(name);
+    let cleanup = ShmCleanup(segment.clone());
+    (dir, root, segment, cleanup)
+}
+
 fn env_u64(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
@@ -320,10 +330,7 @@ fn python_read(root: &Path) -> serde_json::Value {
 
 #[test]
 fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
-    let dir = tempdir("kill9");
-    let root = dir.join("archive");
-    let segment = unique("kill9");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("kill9");
     let total = 120_000u64;
     let producer = spawn(
         "producer",
@@ -433,10 +440,7 @@ fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
 
 #[test]
 fn overruns_and_producer_restarts_are_counted_exactly_in_gaps() {
-    let dir = tempdir("gaps");
-    let root = dir.join("archive");
-    let segment = unique("gaps");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("gaps");
     let vars = |phases: &str| {
         vec![
             ("SEG", segment.clone()),
@@ -688,10 +692,7 @@ fn analysis_doc_examples_run_against_a_generated_archive() {
 
 #[test]
 fn disk_guard_refuses_to_start_and_stops_writing() {
-    let dir = tempdir("disk");
-    let root = dir.join("archive");
-    let segment = unique("disk");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("disk");
     let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
     let mut synth = Synth::new(5, &publisher).unwrap();
     let mut writer = publisher.writer(0).unwrap();
@@ -770,10 +771,7 @@ fn report_counts_rows_bytes_and_gaps() {
 
 #[test]
 fn compaction_merges_parts_without_losing_or_duplicating_rows() {
-    let dir = tempdir("compact");
-    let root = dir.join("archive");
-    let segment = unique("compact");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("compact");
     let publisher = Publisher::create(
         &segment,
         SegmentConfig {
