@@ -25,7 +25,7 @@ use arrow_array::types::{
     Decimal128Type, Int32Type, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type,
     UInt64Type,
 };
-use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
+use arrow_array::{Array, ArrowPrimitiveType, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ringbolt_bus::columns::{Column, ColumnType, Null};
@@ -298,15 +298,19 @@ impl ArchiveReader {
         let kept = self.read_rows(kind, venue, &cols, keep, out)?;
         let rows = &mut out[base..];
         let mut counts = Counts::default();
+        let mut decoded = Vec::new();
         for column in table.record_columns().filter(|c| !c.is_derived()) {
-            fill_column(
-                column,
-                cols.get(column.name)?,
-                &kept,
-                rows,
-                path,
-                &mut counts,
-            )?;
+            let values = decode(column, cols.get(column.name)?, path, &mut counts)?;
+            decoded.push((column, values));
+        }
+        // Rows are written in chunks that stay in cache across the columns.
+        for (kept, rows) in kept
+            .chunks(SCATTER_CHUNK)
+            .zip(rows.chunks_mut(SCATTER_CHUNK))
+        {
+            for (column, values) in &decoded {
+                values.scatter(column, kept, rows);
+            }
         }
         self.stats.rows += kept.len() as u64;
         self.stats.null_values += counts.nulls;
@@ -393,15 +397,51 @@ struct Counts {
     unknown: u64,
 }
 
-/// Writes `array`'s values (indexed by batch row) into the field of `column` of each kept row.
-fn fill_column(
+/// Rows rebuilt per pass over the columns (about 300 KiB of rows).
+const SCATTER_CHUNK: usize = 2048;
+
+/// One column's values, indexed by batch row, ready to be written into records.
+enum Decoded<'a> {
+    /// Raw values of a field of at most 8 bytes.
+    Raw(Vec<u64>),
+    /// 128-bit values (null written as 0).
+    Wide(Vec<Option<i128>>),
+    /// Raw bytes (null leaves the field zero).
+    Bytes(&'a FixedSizeBinaryArray),
+    /// A derived column (rebuilt from another one): nothing to write.
+    Derived,
+}
+
+impl Decoded<'_> {
+    /// Writes the values of the batch rows `kept` into the field of `column` of `rows`.
+    fn scatter(&self, column: &Column, kept: &[usize], rows: &mut [Row]) {
+        let rows = rows.iter_mut().zip(kept);
+        match self {
+            Decoded::Raw(values) => {
+                column.scatter(rows.map(|(row, &i)| (&mut row.record, values[i])));
+            }
+            Decoded::Wide(values) => {
+                for (row, &i) in rows {
+                    column.write_signed(&mut row.record, values[i].unwrap_or(0));
+                }
+            }
+            Decoded::Bytes(bytes) => {
+                for (row, &i) in rows.filter(|(_, i)| !bytes.is_null(**i)) {
+                    column.write_bytes(&mut row.record, bytes.value(i));
+                }
+            }
+            Decoded::Derived => {}
+        }
+    }
+}
+
+/// Decodes `array`, the stored column of `column`, into values indexed by batch row.
+fn decode<'a>(
     column: &Column,
-    array: &dyn Array,
-    kept: &[usize],
-    rows: &mut [Row],
+    array: &'a dyn Array,
     path: &Path,
     counts: &mut Counts,
-) -> Result<(), ArchiveError> {
+) -> Result<Decoded<'a>, ArchiveError> {
     let name = column.name;
     let values: Vec<u64> = match column.ty {
         ColumnType::UInt => {
@@ -414,11 +454,7 @@ fn fill_column(
             }
         }
         ColumnType::Decimal(_) if column.size == 16 => {
-            let values = decimals(array, path, name)?;
-            for (row, &i) in rows.iter_mut().zip(kept) {
-                column.write_signed(&mut row.record, values[i].unwrap_or(0));
-            }
-            return Ok(());
+            return Ok(Decoded::Wide(decimals(array, path, name)?));
         }
         ColumnType::Decimal(_) => {
             // Null is "not given" (0) for a null-if-zero column, else a value that was out of
@@ -458,21 +494,11 @@ fn fill_column(
             let bytes = array
                 .as_fixed_size_binary_opt()
                 .ok_or_else(|| bad_type(path, name))?;
-            for (row, &i) in rows.iter_mut().zip(kept) {
-                if !bytes.is_null(i) {
-                    column.write_bytes(&mut row.record, bytes.value(i));
-                }
-            }
-            return Ok(());
+            return Ok(Decoded::Bytes(bytes));
         }
-        ColumnType::Flag(_) | ColumnType::InstrumentName => return Ok(()),
+        ColumnType::Flag(_) | ColumnType::InstrumentName => return Ok(Decoded::Derived),
     };
-    column.scatter(
-        rows.iter_mut()
-            .zip(kept)
-            .map(|(row, &i)| (&mut row.record, values[i])),
-    );
-    Ok(())
+    Ok(Decoded::Raw(values))
 }
 
 /// An unsigned integer column widened to `u64`, null as `null`.
