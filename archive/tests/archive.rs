@@ -51,6 +51,18 @@ fn fixture(name: &str) -> (PathBuf, PathBuf, String, ShmCleanup) {
     (dir, root, segment, cleanup)
 }
 
+/// A one-ring segment of `capacity` records and a synthetic producer seeded with `seed`.
+fn producer(segment: &str, capacity: usize, seed: u64) -> (Publisher, Synth) {
+    let config = SegmentConfig {
+        rings: 1,
+        capacity,
+        instrument_capacity: 64,
+    };
+    let publisher = Publisher::create(segment, config).unwrap();
+    let synth = Synth::new(seed, &publisher).unwrap();
+    (publisher, synth)
+}
+
 fn env_u64(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
@@ -113,16 +125,7 @@ fn child_process_entry() {
             let dir = PathBuf::from(std::env::var("DIR").unwrap());
             let rate = env_u64("RATE", 0);
             let capacity = env_u64("CAP", 1 << 16) as usize;
-            let publisher = Publisher::create(
-                &segment,
-                SegmentConfig {
-                    rings: 1,
-                    capacity,
-                    instrument_capacity: 64,
-                },
-            )
-            .unwrap();
-            let mut synth = Synth::new(env_u64("SEED", 1), &publisher).unwrap();
+            let (publisher, mut synth) = producer(&segment, capacity, env_u64("SEED", 1));
             let mut writer = publisher.writer(0).unwrap();
             let first = writer.next_seq();
             let mut record = Record::zeroed();
@@ -546,16 +549,7 @@ fn generate(root: &Path, records: u64) -> String {
             .unwrap()
             .to_string_lossy()
     ));
-    let publisher = Publisher::create(
-        &segment,
-        SegmentConfig {
-            rings: 1,
-            capacity: 1 << 18,
-            instrument_capacity: 64,
-        },
-    )
-    .unwrap();
-    let mut synth = Synth::new(3, &publisher).unwrap();
+    let (publisher, mut synth) = producer(&segment, 1 << 18, 3);
     let mut writer = publisher.writer(0).unwrap();
     let mut record = Record::zeroed();
     for _ in 0..records {
@@ -772,16 +766,7 @@ fn report_counts_rows_bytes_and_gaps() {
 #[test]
 fn compaction_merges_parts_without_losing_or_duplicating_rows() {
     let (dir, root, segment, _cleanup) = fixture("compact");
-    let publisher = Publisher::create(
-        &segment,
-        SegmentConfig {
-            rings: 1,
-            capacity: 1 << 16,
-            instrument_capacity: 64,
-        },
-    )
-    .unwrap();
-    let mut synth = Synth::new(9, &publisher).unwrap();
+    let (publisher, mut synth) = producer(&segment, 1 << 16, 9);
     let mut writer = publisher.writer(0).unwrap();
     let mut config = ArchiveConfig::new(&root, vec![segment.clone()]);
     config.min_free_bytes = 1 << 20;
