@@ -41,28 +41,6 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-/// A test's temporary directory, its archive root inside it, and a bus segment name that is
-/// unlinked when the returned guard drops.
-fn fixture(name: &str) -> (PathBuf, PathBuf, String, ShmCleanup) {
-    let dir = tempdir(name);
-    let root = dir.join("archive");
-    let segment = unique(name);
-    let cleanup = ShmCleanup(segment.clone());
-    (dir, root, segment, cleanup)
-}
-
-/// A one-ring segment of `capacity` records and a synthetic producer seeded with `seed`.
-fn producer(segment: &str, capacity: usize, seed: u64) -> (Publisher, Synth) {
-    let config = SegmentConfig {
-        rings: 1,
-        capacity,
-        instrument_capacity: 64,
-    };
-    let publisher = Publisher::create(segment, config).unwrap();
-    let synth = Synth::new(seed, &publisher).unwrap();
-    (publisher, synth)
-}
-
 fn env_u64(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
@@ -203,6 +181,28 @@ fn read_done(dir: &Path, phase: usize) -> (u64, u64, u64) {
         .map(|x| x.parse().unwrap())
         .collect();
     (v[0], v[1], v[2])
+}
+
+/// A test's temporary directory, its archive root inside it, and a bus segment name that is
+/// unlinked when the returned guard drops.
+fn fixture(name: &str) -> (PathBuf, PathBuf, String, ShmCleanup) {
+    let dir = tempdir(name);
+    let root = dir.join("archive");
+    let segment = unique(name);
+    let cleanup = ShmCleanup(segment.clone());
+    (dir, root, segment, cleanup)
+}
+
+/// A one-ring segment of `capacity` records and a synthetic producer seeded with `seed`.
+fn producer(segment: &str, capacity: usize, seed: u64) -> (Publisher, Synth) {
+    let config = SegmentConfig {
+        rings: 1,
+        capacity,
+        instrument_capacity: 64,
+    };
+    let publisher = Publisher::create(segment, config).unwrap();
+    let synth = Synth::new(seed, &publisher).unwrap();
+    (publisher, synth)
 }
 
 /// Runs an in-process archiver until it has read every ring to its head, then commits.
