@@ -33,6 +33,9 @@ use crate::writer;
 
 /// Heartbeat role code of the archiver.
 pub const ROLE_ARCHIVE: u32 = 3;
+/// Records buffered at most between two flushes: reaching it starts the flush early (counted in
+/// [`Archiver::early_flushes`]), so the buffers stay bounded whatever the producers' rate.
+pub const MAX_PENDING: usize = 1 << 22;
 /// Segment name used for the archiver's own heartbeat rows.
 pub const SELF_SOURCE: &str = "archiver";
 
@@ -167,6 +170,10 @@ pub struct Archiver {
     names: Vec<Names>,
     rings: Vec<Ring>,
     buffers: HashMap<Key, Vec<Record>>,
+    /// Records taken since the last flush (bounded by [`MAX_PENDING`]).
+    pending: usize,
+    /// Flushes started early because `pending` reached [`MAX_PENDING`].
+    early_flushes: u64,
     gaps: Vec<GapRow>,
     last_heartbeat: Option<Window>,
     heartbeats: u64,
@@ -288,6 +295,8 @@ impl Archiver {
             }],
             rings: Vec::new(),
             buffers: HashMap::new(),
+            pending: 0,
+            early_flushes: 0,
             gaps: Vec::new(),
             last_heartbeat: None,
             heartbeats: 0,
@@ -571,6 +580,7 @@ impl Archiver {
         };
         self.buffers.entry(key).or_default().push(*record);
         self.archived += 1;
+        self.pending += 1;
     }
 
     fn heartbeat(&mut self) {
@@ -609,6 +619,25 @@ impl Archiver {
     /// free space re-reads the records from the ring), I/O, Parquet and Arrow errors.
     pub fn flush(&mut self) -> Result<FlushStats, ArchiveError> {
         self.heartbeat();
+        self.note_bad_records();
+        check_disk(&self.config.root, self.config.min_free_bytes)?;
+        let mut stats = FlushStats::default();
+        let mut written: Vec<PathBuf> = Vec::new();
+        self.write_record_tables(&mut stats, &mut written)?;
+        self.write_gaps(&mut stats, &mut written)?;
+        self.commit(&written)?;
+        // Keep the buffers' capacity for the next interval; drop buffers of past windows.
+        let current = Window::of_ns(now_ns());
+        self.buffers.retain(|k, v| {
+            v.clear();
+            k.window.start_s + layout::WINDOW_S >= current.start_s
+        });
+        self.pending = 0;
+        Ok(stats)
+    }
+
+    /// Turns every ring's count of skipped records into a `bad_record` gap row.
+    fn note_bad_records(&mut self) {
         for ring in &mut self.rings {
             if ring.bad_records > 0 {
                 self.gaps.push(GapRow {
@@ -624,10 +653,15 @@ impl Archiver {
                 ring.bad_records = 0;
             }
         }
-        let root = self.config.root.clone();
-        check_disk(&root, self.config.min_free_bytes)?;
-        let mut stats = FlushStats::default();
-        let mut written: Vec<PathBuf> = Vec::new();
+    }
+
+    /// Writes every non-empty buffer as a temporary part file; values that did not fit their
+    /// decimal column become `bad_value` gap rows.
+    fn write_record_tables(
+        &mut self,
+        stats: &mut FlushStats,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<(), ArchiveError> {
         let mut keys: Vec<Key> = self
             .buffers
             .iter()
@@ -671,28 +705,41 @@ impl Archiver {
                 detail: Some("values outside DECIMAL(18, s) written as null".to_owned()),
             });
         }
-        if !self.gaps.is_empty() {
-            let mut by_window: BTreeMap<Window, Vec<GapRow>> = BTreeMap::new();
-            for gap in self.gaps.drain(..) {
-                by_window
-                    .entry(Window::of_ns(gap.ts_ns))
-                    .or_default()
-                    .push(gap);
-            }
-            for (window, rows) in by_window {
-                let batch = tables::build_gaps_batch(&rows)?;
-                let source = Source {
-                    segment: SELF_SOURCE.to_owned(),
-                    ring: 0,
-                    epoch: 0,
-                };
-                let path = self.write_part(Table::Gaps, window, "internal", &batch, &source)?;
-                stats.files += 1;
-                stats.rows += rows.len() as u64;
-                written.push(path);
-            }
+        Ok(())
+    }
+
+    /// Writes the pending gap rows, one temporary part file per window.
+    fn write_gaps(
+        &mut self,
+        stats: &mut FlushStats,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<(), ArchiveError> {
+        let mut by_window: BTreeMap<Window, Vec<GapRow>> = BTreeMap::new();
+        for gap in self.gaps.drain(..) {
+            by_window
+                .entry(Window::of_ns(gap.ts_ns))
+                .or_default()
+                .push(gap);
         }
-        // Commit point: the state names the files and the cursors after them.
+        for (window, rows) in by_window {
+            let batch = tables::build_gaps_batch(&rows)?;
+            let source = Source {
+                segment: SELF_SOURCE.to_owned(),
+                ring: 0,
+                epoch: 0,
+            };
+            let path = self.write_part(Table::Gaps, window, "internal", &batch, &source)?;
+            stats.files += 1;
+            stats.rows += rows.len() as u64;
+            written.push(path);
+        }
+        Ok(())
+    }
+
+    /// The commit point: the state names `written` and the cursors after them (atomic rename),
+    /// then each temporary file is renamed to its final name and the directories are fsynced.
+    fn commit(&mut self, written: &[PathBuf]) -> Result<(), ArchiveError> {
+        let root = self.config.root.clone();
         let mut next = self.state.clone();
         for ring in &self.rings {
             next.cursors.insert(
@@ -709,20 +756,15 @@ impl Archiver {
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
         next.commits += 1;
-        for path in &written {
+        for path in written {
             if let Some(dir) = path.parent().and_then(|d| d.strip_prefix(&root).ok()) {
                 next.uncompacted.insert(dir.to_string_lossy().into_owned());
             }
         }
-        let json = serde_json::to_vec_pretty(&next).map_err(|e| ArchiveError::State {
-            path: state_path(&root),
-            message: e.to_string(),
-        })?;
-        let state_file = state_path(&root);
-        layout::write_atomic(&state_file, &json).map_err(|e| ArchiveError::io(&state_file, e))?;
+        self.save_state(&next)?;
         self.state = next;
         let mut dirs: Vec<&Path> = Vec::new();
-        for path in &written {
+        for path in written {
             let tmp = layout::tmp_name(path);
             std::fs::rename(&tmp, path).map_err(|e| ArchiveError::io(&tmp, e))?;
             if let Some(dir) = path.parent()
@@ -734,13 +776,7 @@ impl Archiver {
         for dir in dirs {
             layout::fsync_path(dir).map_err(|e| ArchiveError::io(dir, e))?;
         }
-        // Keep the buffers' capacity for the next interval; drop buffers of past windows.
-        let current = Window::of_ns(now_ns());
-        self.buffers.retain(|k, v| {
-            v.clear();
-            k.window.start_s + layout::WINDOW_S >= current.start_s
-        });
-        Ok(stats)
+        Ok(())
     }
 
     fn save_state(&self, state: &State) -> Result<(), ArchiveError> {
@@ -913,7 +949,12 @@ impl Archiver {
                 self.flush()?;
                 return Ok(());
             }
-            if now >= next_flush {
+            let full = self.pending >= MAX_PENDING;
+            if now >= next_flush || full {
+                if full && now < next_flush {
+                    self.early_flushes += 1;
+                    tracing::debug!(pending = self.pending, "buffers full: early flush");
+                }
                 let stats = self.flush()?;
                 tracing::debug!(files = stats.files, rows = stats.rows, "flushed");
                 progress(Progress::Flushed(&stats));
@@ -938,6 +979,12 @@ impl Archiver {
         if let Some(dumper) = self.dumper.take() {
             let _ = dumper.join();
         }
+    }
+
+    /// Flushes started early because the buffers reached [`MAX_PENDING`] records.
+    #[must_use]
+    pub fn early_flushes(&self) -> u64 {
+        self.early_flushes
     }
 
     /// Records currently buffered (not yet committed).

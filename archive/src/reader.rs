@@ -25,13 +25,11 @@ use arrow_array::types::{
     Decimal128Type, Int32Type, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type,
     UInt64Type,
 };
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrowPrimitiveType, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use ringbolt_bus::{
-    BookLevel, Decision, FeedState, FeedStatusBody, Funding, Heartbeat, IndexPrice, Liquidation,
-    OrderState, OrderTransition, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::columns::{Column, ColumnType, Null};
+use ringbolt_bus::{Record, RecordKind, Venue};
 
 use crate::ArchiveError;
 use crate::report::{PartFile, list_parts};
@@ -281,7 +279,8 @@ impl ArchiveReader {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)]
+    /// Appends the rows of `batch` whose segment passes `keep`: the provenance and instrument
+    /// names first, then every stored column of the kind, one column at a time.
     fn read_batch(
         &mut self,
         table: Table,
@@ -291,48 +290,65 @@ impl ArchiveReader {
         keep: &dyn Fn(&str) -> bool,
         out: &mut Vec<Row>,
     ) -> Result<(), ArchiveError> {
-        let n = batch.num_rows();
-        let col = |name: &str| -> Result<&dyn Array, ArchiveError> {
-            batch
-                .column_by_name(name)
-                .map(AsRef::as_ref)
-                .ok_or_else(|| ArchiveError::Format {
-                    path: path.to_owned(),
-                    message: format!("column {name} missing"),
-                })
+        let Some(kind) = table.kind() else {
+            return Ok(());
         };
-        let mut unknown = 0u64;
-        let mut nulls = 0u64;
-        let seg_ids: Vec<u16> = dict_map(col("segment")?, path, |s| self.segment_id(s))?;
-        let ring = prim::<UInt16Type>(col("ring")?, path)?;
-        let epoch = prim::<UInt64Type>(col("epoch")?, path)?;
-        let seq = prim::<UInt64Type>(col("seq")?, path)?;
-        let publish = ts(col("publish_ts")?, path)?;
-        let recv = ts(col("recv_ts")?, path)?;
-        let exch = ts(col("exchange_ts")?, path)?;
-        let venue_seq = prim::<UInt64Type>(col("venue_seq")?, path)?;
+        let cols = BatchColumns { batch, path };
+        let base = out.len();
+        let kept = self.read_rows(kind, venue, &cols, keep, out)?;
+        let rows = &mut out[base..];
+        let mut counts = Counts::default();
+        let mut decoded = Vec::new();
+        for column in table.record_columns().filter(|c| !c.is_derived()) {
+            let values = decode(column, cols.get(column.name)?, path, &mut counts)?;
+            decoded.push((column, values));
+        }
+        // Rows are written in chunks that stay in cache across the columns.
+        for (kept, rows) in kept
+            .chunks(SCATTER_CHUNK)
+            .zip(rows.chunks_mut(SCATTER_CHUNK))
+        {
+            for (column, values) in &decoded {
+                values.scatter(column, kept, rows);
+            }
+        }
+        self.stats.rows += kept.len() as u64;
+        self.stats.null_values += counts.nulls;
+        self.stats.unknown_names += counts.unknown;
+        Ok(())
+    }
+
+    /// Pushes one zeroed record of `kind` and `venue` per kept row with its provenance, records
+    /// the instrument names seen, and returns the batch indices of the kept rows.
+    fn read_rows(
+        &mut self,
+        kind: RecordKind,
+        venue: Venue,
+        cols: &BatchColumns<'_>,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut Vec<Row>,
+    ) -> Result<Vec<usize>, ArchiveError> {
+        let path = cols.path;
+        let seg_ids: Vec<u16> = dict_map(cols.get("segment")?, path, |s| self.segment_id(s))?;
+        let ring = prim::<UInt16Type>(cols.get("ring")?, path)?;
+        let epoch = prim::<UInt64Type>(cols.get("epoch")?, path)?;
         let mut inames: Vec<Option<Arc<str>>> = Vec::new();
-        let ikeys: Vec<usize> = dict_map(col("instrument")?, path, |name| {
+        let ikeys: Vec<usize> = dict_map(cols.get("instrument")?, path, |name| {
             let unregistered = name
                 .strip_prefix('#')
                 .is_some_and(|n| n.parse::<u32>().is_ok());
             inames.push((!unregistered).then(|| Arc::from(name)));
             inames.len() - 1
         })?;
-        let iid = prim::<UInt32Type>(col("instrument_id")?, path)?;
-        let stream = prim::<UInt8Type>(col("stream")?, path)?;
-        let flags = prim::<UInt8Type>(col("flags")?, path)?;
-        let base = out.len();
-        let mut kept = Vec::with_capacity(n);
-        for i in 0..n {
-            let s = seg_ids[i];
+        let iid = prim::<UInt32Type>(cols.get("instrument_id")?, path)?;
+        let mut kept = Vec::with_capacity(seg_ids.len());
+        for (i, &s) in seg_ids.iter().enumerate() {
             if !keep(&self.segments[s as usize]) {
                 continue;
             }
             kept.push(i);
             let id = iid[i];
-            let seen = &mut self.seen[s as usize];
-            let first = match seen.get_mut(id as usize) {
+            let first = match self.seen[s as usize].get_mut(id as usize) {
                 Some(b) => !std::mem::replace(b, true),
                 None => !self.names.contains_key(&(s, id)),
             };
@@ -341,304 +357,171 @@ impl ArchiveReader {
                     .entry((s, id))
                     .or_insert_with(|| (venue, Arc::clone(name)));
             }
-            let mut r = Record::zeroed();
-            r.seq = seq[i];
-            r.publish_ts_ns = publish[i];
-            r.recv_ts_ns = recv[i];
-            r.exchange_ts_ns = exch[i];
-            r.venue_seq = venue_seq[i];
-            r.instrument = iid[i];
-            r.venue = venue as u8;
-            r.stream = stream[i];
-            r.flags = flags[i];
+            let mut record = Record::zeroed();
+            record.kind = kind as u8;
+            record.venue = venue as u8;
             out.push(Row {
-                record: r,
+                record,
                 segment: s,
                 ring: ring[i],
                 epoch: epoch[i],
             });
         }
-        let rows = &mut out[base..];
-        let dec = |name: &str, nulls: &mut u64| -> Result<Vec<i64>, ArchiveError> {
-            let a = col(name)?;
-            let d = a
-                .as_primitive_opt::<Decimal128Type>()
-                .ok_or_else(|| bad_type(path, name))?;
-            Ok(d.iter()
+        Ok(kept)
+    }
+}
+
+/// The columns of one batch, by name, with the file they came from for errors.
+struct BatchColumns<'a> {
+    batch: &'a RecordBatch,
+    path: &'a Path,
+}
+
+impl<'a> BatchColumns<'a> {
+    fn get(&self, name: &str) -> Result<&'a dyn Array, ArchiveError> {
+        self.batch
+            .column_by_name(name)
+            .map(AsRef::as_ref)
+            .ok_or_else(|| ArchiveError::Format {
+                path: self.path.to_owned(),
+                message: format!("column {name} missing"),
+            })
+    }
+}
+
+/// What filling columns found: decimals that were null (out of range when archived) and names
+/// that map to no code.
+#[derive(Default)]
+struct Counts {
+    nulls: u64,
+    unknown: u64,
+}
+
+/// Rows rebuilt per pass over the columns (about 300 KiB of rows).
+const SCATTER_CHUNK: usize = 2048;
+
+/// One column's values, indexed by batch row, ready to be written into records.
+enum Decoded<'a> {
+    /// Raw values of a field of at most 8 bytes.
+    Raw(Vec<u64>),
+    /// 128-bit values (null written as 0).
+    Wide(Vec<Option<i128>>),
+    /// Raw bytes (null leaves the field zero).
+    Bytes(&'a FixedSizeBinaryArray),
+    /// A derived column (rebuilt from another one): nothing to write.
+    Derived,
+}
+
+impl Decoded<'_> {
+    /// Writes the values of the batch rows `kept` into the field of `column` of `rows`.
+    fn scatter(&self, column: &Column, kept: &[usize], rows: &mut [Row]) {
+        let rows = rows.iter_mut().zip(kept);
+        match self {
+            Decoded::Raw(values) => {
+                column.scatter(rows.map(|(row, &i)| (&mut row.record, values[i])));
+            }
+            Decoded::Wide(values) => {
+                for (row, &i) in rows {
+                    column.write_signed(&mut row.record, values[i].unwrap_or(0));
+                }
+            }
+            Decoded::Bytes(bytes) => {
+                for (row, &i) in rows.filter(|(_, i)| !bytes.is_null(**i)) {
+                    column.write_bytes(&mut row.record, bytes.value(i));
+                }
+            }
+            Decoded::Derived => {}
+        }
+    }
+}
+
+/// Decodes `array`, the stored column of `column`, into values indexed by batch row.
+fn decode<'a>(
+    column: &Column,
+    array: &'a dyn Array,
+    path: &Path,
+    counts: &mut Counts,
+) -> Result<Decoded<'a>, ArchiveError> {
+    let name = column.name;
+    let values: Vec<u64> = match column.ty {
+        ColumnType::UInt => {
+            let null = column.null_raw().unwrap_or(0);
+            match column.size {
+                1 => uints::<UInt8Type>(array, null, path, name)?,
+                2 => uints::<UInt16Type>(array, null, path, name)?,
+                4 => uints::<UInt32Type>(array, null, path, name)?,
+                _ => uints::<UInt64Type>(array, null, path, name)?,
+            }
+        }
+        ColumnType::Decimal(_) if column.size == 16 => {
+            return Ok(Decoded::Wide(decimals(array, path, name)?));
+        }
+        ColumnType::Decimal(_) => {
+            // Null is "not given" (0) for a null-if-zero column, else a value that was out of
+            // range when archived (counted).
+            let counted = column.null != Null::Zero;
+            decimals(array, path, name)?
+                .into_iter()
                 .map(|v| match v {
-                    Some(v) => i64::try_from(v).unwrap_or(0),
+                    Some(v) => i64::try_from(v).unwrap_or(0) as u64,
                     None => {
-                        *nulls += 1;
+                        counts.nulls += u64::from(counted);
                         0
                     }
                 })
-                .collect())
-        };
-        // Nullable decimals where null means "0 / not given" (the archiver writes 0 as null).
-        let dec0 = |name: &str| -> Result<Vec<i64>, ArchiveError> {
-            let mut ignore = 0;
-            dec(name, &mut ignore)
-        };
-        let codes = |name: &str, f: &dyn Fn(&str) -> Option<u8>, unknown: &mut u64| {
-            dict_map(col(name)?, path, f).map(|v| {
-                v.into_iter()
-                    .map(|c| {
-                        c.unwrap_or_else(|| {
-                            *unknown += 1;
-                            0
-                        })
-                    })
-                    .collect::<Vec<u8>>()
+                .collect()
+        }
+        ColumnType::Timestamp => prim::<TimestampNanosecondType>(array, path)?
+            .into_iter()
+            .map(|v| v as u64)
+            .collect(),
+        ColumnType::Bool => array
+            .as_boolean_opt()
+            .ok_or_else(|| bad_type(path, name))?
+            .iter()
+            .map(|v| u64::from(v.unwrap_or(false)))
+            .collect(),
+        ColumnType::Code(codes) => dict_map(array, path, |s| codes.code(s))?
+            .into_iter()
+            .map(|c| {
+                u64::from(c.unwrap_or_else(|| {
+                    counts.unknown += 1;
+                    0
+                }))
             })
-        };
-        let side = |s: &str| code_of(s, Side::ALL.iter().map(|x| (x.as_str(), *x as u8)));
-        macro_rules! fill {
-            ($body:expr) => {
-                for (row, &i) in rows.iter_mut().zip(&kept) {
-                    let body = ($body)(i);
-                    row.record.set_body(&body);
-                }
-            };
+            .collect(),
+        ColumnType::Bytes => {
+            let bytes = array
+                .as_fixed_size_binary_opt()
+                .ok_or_else(|| bad_type(path, name))?;
+            return Ok(Decoded::Bytes(bytes));
         }
-        match table {
-            Table::Trades => {
-                let (price, size) = (dec("price", &mut nulls)?, dec("size", &mut nulls)?);
-                let tid = prim::<UInt64Type>(col("trade_id")?, path)?;
-                let sd = codes("side", &side, &mut unknown)?;
-                fill!(|i: usize| Trade {
-                    price: price[i],
-                    size: size[i],
-                    trade_id: tid[i],
-                    side: sd[i],
-                    reserved: [0; 55],
-                });
-            }
-            Table::BookChanges => {
-                let (price, size) = (dec("price", &mut nulls)?, dec("size", &mut nulls)?);
-                let sd = codes("side", &side, &mut unknown)?;
-                fill!(|i: usize| BookLevel {
-                    price: price[i],
-                    size: size[i],
-                    side: sd[i],
-                    reserved: [0; 63],
-                });
-            }
-            Table::Tops => {
-                let (bp, bs, ap, az) = (
-                    dec0("bid_price")?,
-                    dec("bid_size", &mut nulls)?,
-                    dec0("ask_price")?,
-                    dec("ask_size", &mut nulls)?,
-                );
-                fill!(|i: usize| TopOfBook {
-                    bid_price: bp[i],
-                    bid_size: bs[i],
-                    ask_price: ap[i],
-                    ask_size: az[i],
-                    reserved: [0; 48],
-                });
-            }
-            Table::IndexPrices => {
-                let e18 = col("value_e18")?
-                    .as_primitive_opt::<Decimal128Type>()
-                    .ok_or_else(|| bad_type(path, "value_e18"))?
-                    .iter()
-                    .map(|v| v.unwrap_or(0))
-                    .collect::<Vec<i128>>();
-                let price = dec("price", &mut nulls)?;
-                let pt = codes(
-                    "price_type",
-                    &|s| match s {
-                        "unknown" => Some(0),
-                        "index" => Some(1),
-                        "mark" => Some(2),
-                        "twap" => Some(3),
-                        other => other.strip_prefix("unknown_").and_then(|c| c.parse().ok()),
-                    },
-                    &mut unknown,
-                )?;
-                fill!(|i: usize| IndexPrice {
-                    value_e18: e18[i],
-                    price: price[i],
-                    price_type: pt[i],
-                    reserved: [0; 55],
-                });
-            }
-            Table::Funding => {
-                let rate = dec("rate", &mut nulls)?;
-                let next = ts(col("next_funding_ts")?, path)?;
-                let mark = dec0("mark_price")?;
-                fill!(|i: usize| Funding {
-                    rate: rate[i],
-                    next_funding_ts_ns: next[i],
-                    mark_price: mark[i],
-                    reserved: [0; 56],
-                });
-            }
-            Table::Liquidations => {
-                let (price, size) = (dec("price", &mut nulls)?, dec("size", &mut nulls)?);
-                let sd = codes("side", &side, &mut unknown)?;
-                fill!(|i: usize| Liquidation {
-                    price: price[i],
-                    size: size[i],
-                    side: sd[i],
-                    reserved: [0; 63],
-                });
-            }
-            Table::FeedStatus => {
-                let st = codes(
-                    "state",
-                    &|s| code_of(s, FeedState::ALL.iter().map(|x| (x.as_str(), *x as u8))),
-                    &mut unknown,
-                )?;
-                let u = |name: &str| prim::<UInt64Type>(col(name)?, path);
-                let (m, g, gr, rc, rs, pe) = (
-                    u("messages")?,
-                    u("gaps")?,
-                    u("gap_records")?,
-                    u("reconnects")?,
-                    u("resyncs")?,
-                    u("parse_errors")?,
-                );
-                fill!(|i: usize| FeedStatusBody {
-                    messages: m[i],
-                    gaps: g[i],
-                    gap_records: gr[i],
-                    reconnects: rc[i],
-                    resyncs: rs[i],
-                    parse_errors: pe[i],
-                    state: st[i],
-                    reserved: [0; 31],
-                });
-            }
-            Table::Decisions => {
-                let u = |name: &str| prim::<UInt64Type>(col(name)?, path);
-                let (ts_, bs, rs) = (u("trigger_seq")?, u("book_seq")?, u("reference_seq")?);
-                let prob = dec("probability", &mut nulls)?;
-                let edge = dec("edge", &mut nulls)?;
-                let price = dec("price", &mut nulls)?;
-                let size = dec("size", &mut nulls)?;
-                let coid = prim::<UInt64Type>(col("client_order_id")?, path)?;
-                let hash = prim::<UInt32Type>(col("feature_schema_hash")?, path)?;
-                let slot = col("slot")?
-                    .as_primitive_opt::<UInt16Type>()
-                    .ok_or_else(|| bad_type(path, "slot"))?
-                    .iter()
-                    .map(|v| v.unwrap_or(u16::MAX))
-                    .collect::<Vec<u16>>();
-                let fired = col("fired")?
-                    .as_boolean_opt()
-                    .ok_or_else(|| bad_type(path, "fired"))?
-                    .iter()
-                    .map(|v| u8::from(v.unwrap_or(false)))
-                    .collect::<Vec<u8>>();
-                let reason = prim::<UInt8Type>(col("reason")?, path)?;
-                let sd = codes("side", &side, &mut unknown)?;
-                let oc = codes(
-                    "outcome",
-                    &|s| match s {
-                        "up" => Some(0),
-                        "down" => Some(1),
-                        _ => None,
-                    },
-                    &mut unknown,
-                )?;
-                fill!(|i: usize| Decision {
-                    trigger_seq: ts_[i],
-                    book_seq: bs[i],
-                    reference_seq: rs[i],
-                    probability: prob[i],
-                    edge: edge[i],
-                    price: price[i],
-                    size: size[i],
-                    client_order_id: coid[i],
-                    feature_schema_hash: hash[i],
-                    slot: slot[i],
-                    fired: fired[i],
-                    reason: reason[i],
-                    side: sd[i],
-                    outcome: oc[i],
-                    reserved: [0; 6],
-                });
-            }
-            Table::OrderTransitions => {
-                let coid = prim::<UInt64Type>(col("client_order_id")?, path)?;
-                let price = dec("price", &mut nulls)?;
-                let size = dec("size", &mut nulls)?;
-                let filled = dec("filled", &mut nulls)?;
-                let voi_col = col("venue_order_id")?;
-                let voi = voi_col
-                    .as_fixed_size_binary_opt()
-                    .ok_or_else(|| bad_type(path, "venue_order_id"))?;
-                let voi: Vec<[u8; 16]> = (0..voi.len())
-                    .map(|i| {
-                        if voi.is_null(i) {
-                            [0; 16]
-                        } else {
-                            voi.value(i).try_into().unwrap_or([0; 16])
-                        }
-                    })
-                    .collect();
-                let ec = prim::<UInt16Type>(col("error_class")?, path)?;
-                let http = col("http_status")?
-                    .as_primitive_opt::<UInt16Type>()
-                    .ok_or_else(|| bad_type(path, "http_status"))?
-                    .iter()
-                    .map(|v| v.unwrap_or(0))
-                    .collect::<Vec<u16>>();
-                let state =
-                    |s: &str| code_of(s, OrderState::ALL.iter().map(|x| (x.as_str(), *x as u8)));
-                let from = codes("from_state", &state, &mut unknown)?;
-                let to = codes("to_state", &state, &mut unknown)?;
-                let sd = codes("side", &side, &mut unknown)?;
-                let paper = col("paper")?
-                    .as_boolean_opt()
-                    .ok_or_else(|| bad_type(path, "paper"))?
-                    .iter()
-                    .map(|v| u8::from(v.unwrap_or(false)))
-                    .collect::<Vec<u8>>();
-                fill!(|i: usize| OrderTransition {
-                    client_order_id: coid[i],
-                    price: price[i],
-                    size: size[i],
-                    filled: filled[i],
-                    venue_order_id: voi[i],
-                    error_class: ec[i],
-                    http_status: http[i],
-                    from_state: from[i],
-                    to_state: to[i],
-                    side: sd[i],
-                    paper: paper[i],
-                    reserved: [0; 24],
-                });
-            }
-            Table::CollectorHeartbeat => {
-                let pid = prim::<UInt32Type>(col("pid")?, path)?;
-                let role = codes(
-                    "role",
-                    &|s| match s {
-                        "feeds" => Some(1),
-                        "trade" => Some(2),
-                        "archive" => Some(3),
-                        other => other.strip_prefix("role_").and_then(|c| c.parse().ok()),
-                    },
-                    &mut unknown,
-                )?;
-                let published = prim::<UInt64Type>(col("published")?, path)?;
-                fill!(|i: usize| Heartbeat {
-                    pid: pid[i],
-                    role: u32::from(role[i]),
-                    published: published[i],
-                    reserved: [0; 64],
-                });
-            }
-            Table::Gaps => {}
-        }
-        self.stats.rows += kept.len() as u64;
-        self.stats.null_values += nulls;
-        self.stats.unknown_names += unknown;
-        Ok(())
-    }
+        ColumnType::Flag(_) | ColumnType::InstrumentName => return Ok(Decoded::Derived),
+    };
+    Ok(Decoded::Raw(values))
+}
+
+/// An unsigned integer column widened to `u64`, null as `null`.
+fn uints<T: ArrowPrimitiveType>(
+    a: &dyn Array,
+    null: u64,
+    path: &Path,
+    name: &str,
+) -> Result<Vec<u64>, ArchiveError>
+where
+    T::Native: Into<u64>,
+{
+    let p = a
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| bad_type(path, name))?;
+    Ok(p.iter().map(|v| v.map_or(null, Into::into)).collect())
+}
+
+fn decimals(a: &dyn Array, path: &Path, name: &str) -> Result<Vec<Option<i128>>, ArchiveError> {
+    Ok(a.as_primitive_opt::<Decimal128Type>()
+        .ok_or_else(|| bad_type(path, name))?
+        .iter()
+        .collect())
 }
 
 /// Puts rows back in bus order: by `seq` within each `(segment, ring)` — a restarted producer's
@@ -697,12 +580,6 @@ pub fn sort_bus_order(rows: &mut [Row]) {
     rows.copy_from_slice(&merged);
 }
 
-fn code_of<'a>(s: &str, mut all: impl Iterator<Item = (&'a str, u8)>) -> Option<u8> {
-    all.find(|(n, _)| *n == s)
-        .map(|(_, c)| c)
-        .or_else(|| s.strip_prefix("unknown_").and_then(|c| c.parse().ok()))
-}
-
 fn bad_type(path: &Path, name: &str) -> ArchiveError {
     ArchiveError::Format {
         path: path.to_owned(),
@@ -721,10 +598,6 @@ where
         .as_primitive_opt::<T>()
         .ok_or_else(|| bad_type(path, "primitive"))?;
     Ok(p.iter().map(Option::unwrap_or_default).collect())
-}
-
-fn ts(a: &dyn Array, path: &Path) -> Result<Vec<i64>, ArchiveError> {
-    prim::<TimestampNanosecondType>(a, path)
 }
 
 /// Maps a string column (dictionary or plain) through `f`, calling it once per dictionary value

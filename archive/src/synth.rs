@@ -26,6 +26,17 @@ struct Instrument {
     trade_id: u64,
 }
 
+/// Where the next message is: the instrument after its random walk step, and the time.
+struct At {
+    inst: usize,
+    venue: Venue,
+    id: u32,
+    mid: i64,
+    tick: i64,
+    lot: i64,
+    now: i64,
+}
+
 /// The synthetic record source.
 #[derive(Debug)]
 pub struct Synth {
@@ -165,211 +176,40 @@ impl Synth {
         }
         let roll = self.below(1000);
         let inst = self.below(self.instruments.len() as u64) as usize;
-        let venue = self.instruments[inst].venue;
-        // Random walk of the mid: ±2 ticks.
-        {
-            let step = self.below(5) as i64 - 2;
-            let i = &mut self.instruments[inst];
-            i.mid = (i.mid + step * i.tick).max(i.tick);
-            if i.venue == Venue::Polymarket {
-                i.mid = i.mid.clamp(i.tick, ringbolt_bus::PRICE_SCALE - i.tick);
-            }
-        }
-        let Instrument {
-            id, mid, tick, lot, ..
-        } = self.instruments[inst].clone();
+        let at = self.walk(inst, now);
         // Chainlink publishes only index prices.
-        let class = if venue == Venue::ChainlinkRtds && roll < 900 {
+        let class = if at.venue == Venue::ChainlinkRtds && roll < 900 {
             900
         } else {
             roll
         };
         match class {
             // Book batches (most of the traffic): 1–12 levels, ~2% snapshots.
-            0..=579 => {
-                let levels = 1 + self.below(12) as usize;
-                let snapshot = self.below(50) == 0;
-                let mut pending = Vec::with_capacity(levels);
-                for k in 0..levels {
-                    let side = if self.below(2) == 0 {
-                        Side::Buy
-                    } else {
-                        Side::Sell
-                    };
-                    let offset = (1 + self.below(20) as i64) * tick;
-                    let price = if side == Side::Buy {
-                        mid - offset
-                    } else {
-                        mid + offset
-                    };
-                    let size = if self.below(5) == 0 {
-                        0
-                    } else {
-                        self.size(lot)
-                    };
-                    let body = BookLevel {
-                        price: price.max(tick),
-                        size,
-                        side: side as u8,
-                        reserved: [0; 63],
-                    };
-                    let mut r = Record::new(venue, 1, id, &body);
-                    self.stamp(&mut r, inst, now);
-                    if k == 0 {
-                        r.flags |= FLAG_BATCH_BEGIN;
-                    }
-                    if k == levels - 1 {
-                        r.flags |= FLAG_BATCH_END;
-                    }
-                    if snapshot {
-                        r.flags |= FLAG_SNAPSHOT;
-                    }
-                    pending.push(r);
-                }
-                pending.reverse();
-                self.batch = pending;
-                if let Some(first) = self.batch.pop() {
-                    *out = first;
-                }
-            }
-            580..=739 => {
-                let side = if self.below(2) == 0 {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
-                self.instruments[inst].trade_id += 1 + self.below(3);
-                let body = Trade {
-                    price: mid + if side == Side::Buy { tick } else { 0 },
-                    size: self.size(lot),
-                    trade_id: self.instruments[inst].trade_id,
-                    side: side as u8,
-                    reserved: [0; 55],
-                };
-                *out = Record::new(venue, 0, id, &body);
-                self.stamp(out, inst, now);
-            }
-            740..=899 => {
-                let spread = (1 + self.below(3) as i64) * tick;
-                let body = TopOfBook {
-                    bid_price: mid - spread / 2,
-                    bid_size: self.size(lot),
-                    ask_price: mid + spread - spread / 2,
-                    ask_size: self.size(lot),
-                    reserved: [0; 48],
-                };
-                *out = Record::new(venue, 2, id, &body);
-                self.stamp(out, inst, now);
-            }
-            900..=959 => {
-                // Chainlink-style full-accuracy value: 18 decimals.
-                let cl = self
-                    .instruments
-                    .iter()
-                    .position(|i| i.venue == Venue::ChainlinkRtds)
-                    .unwrap_or(inst);
-                let base = self.instruments[cl].mid;
-                let extra = self.below(10_000_000_000) as i128;
-                let value_e18 = i128::from(base) * 10_000_000_000 + extra;
-                let body = IndexPrice {
-                    value_e18,
-                    price: (value_e18 / 10_000_000_000) as i64,
-                    price_type: 1,
-                    reserved: [0; 55],
-                };
-                let venue = self.instruments[cl].venue;
-                *out = Record::new(venue, 0, self.instruments[cl].id, &body);
-                self.stamp(out, cl, now);
-            }
+            0..=579 => self.book_batch(&at, out),
+            580..=739 => self.trade(&at, out),
+            740..=899 => self.top(&at, out),
+            900..=959 => self.index_price(&at, out),
             960..=974 => {
                 let body = Funding {
                     rate: self.below(200_000_000) as i64 - 50_000_000,
                     next_funding_ts_ns: (now / 28_800_000_000_000 + 1) * 28_800_000_000_000,
-                    mark_price: mid,
+                    mark_price: at.mid,
                     reserved: [0; 56],
                 };
-                *out = Record::new(venue, 3, id, &body);
-                self.stamp(out, inst, now);
+                self.market(&at, 3, &body, out);
             }
             975..=979 => {
                 let body = Liquidation {
-                    price: mid,
-                    size: self.size(lot),
+                    price: at.mid,
+                    size: self.size(at.lot),
                     side: 1 + self.below(2) as u8,
                     reserved: [0; 63],
                 };
-                *out = Record::new(venue, 4, id, &body);
-                self.stamp(out, inst, now);
+                self.market(&at, 4, &body, out);
             }
-            980..=983 => {
-                let body = FeedStatusBody {
-                    messages: self.produced,
-                    gaps: self.produced / 100_000,
-                    gap_records: self.produced / 50_000,
-                    reconnects: self.produced / 1_000_000,
-                    resyncs: self.produced / 500_000,
-                    parse_errors: 0,
-                    state: FeedState::ALL[self.below(FeedState::ALL.len() as u64) as usize] as u8,
-                    reserved: [0; 31],
-                };
-                *out = Record::new(venue, 9, 0, &body);
-                out.recv_ts_ns = now;
-            }
-            984..=991 => {
-                let fired = self.below(4) == 0;
-                self.order_id += u64::from(fired);
-                let body = Decision {
-                    trigger_seq: self.produced,
-                    book_seq: self.produced.saturating_sub(3),
-                    reference_seq: self.produced.saturating_sub(7),
-                    probability: self.below(1_000_000_000) as i64,
-                    edge: self.below(5_000_000) as i64 - 2_500_000,
-                    price: (1 + self.below(99) as i64) * ringbolt_bus::PRICE_SCALE / 100,
-                    size: 5 * ringbolt_bus::SIZE_SCALE,
-                    client_order_id: if fired { self.order_id } else { 0 },
-                    feature_schema_hash: 0xC0FF_EE11,
-                    slot: if fired {
-                        self.below(64) as u16
-                    } else {
-                        u16::MAX
-                    },
-                    fired: u8::from(fired),
-                    reason: self.below(8) as u8,
-                    side: Side::Buy as u8,
-                    outcome: self.below(2) as u8,
-                    reserved: [0; 6],
-                };
-                *out = Record::new(Venue::Internal, 0, self.instruments[0].id, &body);
-                out.recv_ts_ns = now;
-            }
-            992..=997 => {
-                let to = OrderState::ALL[1 + self.below(7) as usize];
-                let mut venue_order_id = [0u8; 16];
-                if to != OrderState::Submitted {
-                    venue_order_id[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-                    venue_order_id[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-                }
-                let body = OrderTransition {
-                    client_order_id: self.order_id,
-                    price: (1 + self.below(99) as i64) * ringbolt_bus::PRICE_SCALE / 100,
-                    size: 5 * ringbolt_bus::SIZE_SCALE,
-                    filled: if to == OrderState::Filled {
-                        5 * ringbolt_bus::SIZE_SCALE
-                    } else {
-                        0
-                    },
-                    venue_order_id,
-                    error_class: if to == OrderState::Rejected { 3 } else { 0 },
-                    http_status: if to == OrderState::Submitted { 0 } else { 200 },
-                    from_state: OrderState::Submitted as u8,
-                    to_state: to as u8,
-                    side: Side::Buy as u8,
-                    paper: 1,
-                    reserved: [0; 24],
-                };
-                *out = Record::new(Venue::Polymarket, 5, self.instruments[0].id, &body);
-                out.recv_ts_ns = now;
-            }
+            980..=983 => self.feed_status(&at, out),
+            984..=991 => self.decision(now, out),
+            992..=997 => self.order_transition(now, out),
             _ => {
                 let body = Heartbeat {
                     pid: std::process::id(),
@@ -381,5 +221,199 @@ impl Synth {
                 out.recv_ts_ns = now;
             }
         }
+    }
+
+    /// Moves instrument `inst`'s mid by ±2 ticks and returns where the next message is.
+    fn walk(&mut self, inst: usize, now: i64) -> At {
+        let step = self.below(5) as i64 - 2;
+        let i = &mut self.instruments[inst];
+        i.mid = (i.mid + step * i.tick).max(i.tick);
+        if i.venue == Venue::Polymarket {
+            i.mid = i.mid.clamp(i.tick, ringbolt_bus::PRICE_SCALE - i.tick);
+        }
+        At {
+            inst,
+            venue: i.venue,
+            id: i.id,
+            mid: i.mid,
+            tick: i.tick,
+            lot: i.lot,
+            now,
+        }
+    }
+
+    /// A market record of `body` on `stream` of the instrument, stamped.
+    fn market<B: ringbolt_bus::Body>(&mut self, at: &At, stream: u8, body: &B, out: &mut Record) {
+        *out = Record::new(at.venue, stream, at.id, body);
+        self.stamp(out, at.inst, at.now);
+    }
+
+    fn random_side(&mut self) -> Side {
+        if self.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+
+    fn book_batch(&mut self, at: &At, out: &mut Record) {
+        let levels = 1 + self.below(12) as usize;
+        let snapshot = self.below(50) == 0;
+        let mut pending = Vec::with_capacity(levels);
+        for k in 0..levels {
+            let side = self.random_side();
+            let offset = (1 + self.below(20) as i64) * at.tick;
+            let price = if side == Side::Buy {
+                at.mid - offset
+            } else {
+                at.mid + offset
+            };
+            let size = if self.below(5) == 0 {
+                0
+            } else {
+                self.size(at.lot)
+            };
+            let body = BookLevel {
+                price: price.max(at.tick),
+                size,
+                side: side as u8,
+                reserved: [0; 63],
+            };
+            let mut r = Record::zeroed();
+            self.market(at, 1, &body, &mut r);
+            if k == 0 {
+                r.flags |= FLAG_BATCH_BEGIN;
+            }
+            if k == levels - 1 {
+                r.flags |= FLAG_BATCH_END;
+            }
+            if snapshot {
+                r.flags |= FLAG_SNAPSHOT;
+            }
+            pending.push(r);
+        }
+        pending.reverse();
+        self.batch = pending;
+        if let Some(first) = self.batch.pop() {
+            *out = first;
+        }
+    }
+
+    fn trade(&mut self, at: &At, out: &mut Record) {
+        let side = self.random_side();
+        self.instruments[at.inst].trade_id += 1 + self.below(3);
+        let body = Trade {
+            price: at.mid + if side == Side::Buy { at.tick } else { 0 },
+            size: self.size(at.lot),
+            trade_id: self.instruments[at.inst].trade_id,
+            side: side as u8,
+            reserved: [0; 55],
+        };
+        self.market(at, 0, &body, out);
+    }
+
+    fn top(&mut self, at: &At, out: &mut Record) {
+        let spread = (1 + self.below(3) as i64) * at.tick;
+        let body = TopOfBook {
+            bid_price: at.mid - spread / 2,
+            bid_size: self.size(at.lot),
+            ask_price: at.mid + spread - spread / 2,
+            ask_size: self.size(at.lot),
+            reserved: [0; 48],
+        };
+        self.market(at, 2, &body, out);
+    }
+
+    /// A Chainlink-style full-accuracy value: 18 decimals.
+    fn index_price(&mut self, at: &At, out: &mut Record) {
+        let cl = self
+            .instruments
+            .iter()
+            .position(|i| i.venue == Venue::ChainlinkRtds)
+            .unwrap_or(at.inst);
+        let base = self.instruments[cl].mid;
+        let extra = self.below(10_000_000_000) as i128;
+        let value_e18 = i128::from(base) * 10_000_000_000 + extra;
+        let body = IndexPrice {
+            value_e18,
+            price: (value_e18 / 10_000_000_000) as i64,
+            price_type: 1,
+            reserved: [0; 55],
+        };
+        let venue = self.instruments[cl].venue;
+        *out = Record::new(venue, 0, self.instruments[cl].id, &body);
+        self.stamp(out, cl, at.now);
+    }
+
+    fn feed_status(&mut self, at: &At, out: &mut Record) {
+        let body = FeedStatusBody {
+            messages: self.produced,
+            gaps: self.produced / 100_000,
+            gap_records: self.produced / 50_000,
+            reconnects: self.produced / 1_000_000,
+            resyncs: self.produced / 500_000,
+            parse_errors: 0,
+            state: FeedState::ALL[self.below(FeedState::ALL.len() as u64) as usize] as u8,
+            reserved: [0; 31],
+        };
+        *out = Record::new(at.venue, 9, 0, &body);
+        out.recv_ts_ns = at.now;
+    }
+
+    fn decision(&mut self, now: i64, out: &mut Record) {
+        let fired = self.below(4) == 0;
+        self.order_id += u64::from(fired);
+        let body = Decision {
+            trigger_seq: self.produced,
+            book_seq: self.produced.saturating_sub(3),
+            reference_seq: self.produced.saturating_sub(7),
+            probability: self.below(1_000_000_000) as i64,
+            edge: self.below(5_000_000) as i64 - 2_500_000,
+            price: (1 + self.below(99) as i64) * ringbolt_bus::PRICE_SCALE / 100,
+            size: 5 * ringbolt_bus::SIZE_SCALE,
+            client_order_id: if fired { self.order_id } else { 0 },
+            feature_schema_hash: 0xC0FF_EE11,
+            slot: if fired {
+                self.below(64) as u16
+            } else {
+                u16::MAX
+            },
+            fired: u8::from(fired),
+            reason: self.below(8) as u8,
+            side: Side::Buy as u8,
+            outcome: self.below(2) as u8,
+            reserved: [0; 6],
+        };
+        *out = Record::new(Venue::Internal, 0, self.instruments[0].id, &body);
+        out.recv_ts_ns = now;
+    }
+
+    fn order_transition(&mut self, now: i64, out: &mut Record) {
+        let to = OrderState::ALL[1 + self.below(7) as usize];
+        let mut venue_order_id = [0u8; 16];
+        if to != OrderState::Submitted {
+            venue_order_id[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+            venue_order_id[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let body = OrderTransition {
+            client_order_id: self.order_id,
+            price: (1 + self.below(99) as i64) * ringbolt_bus::PRICE_SCALE / 100,
+            size: 5 * ringbolt_bus::SIZE_SCALE,
+            filled: if to == OrderState::Filled {
+                5 * ringbolt_bus::SIZE_SCALE
+            } else {
+                0
+            },
+            venue_order_id,
+            error_class: if to == OrderState::Rejected { 3 } else { 0 },
+            http_status: if to == OrderState::Submitted { 0 } else { 200 },
+            from_state: OrderState::Submitted as u8,
+            to_state: to as u8,
+            side: Side::Buy as u8,
+            paper: 1,
+            reserved: [0; 24],
+        };
+        *out = Record::new(Venue::Polymarket, 5, self.instruments[0].id, &body);
+        out.recv_ts_ns = now;
     }
 }

@@ -12,19 +12,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, FixedSizeBinaryBuilder, PrimitiveBuilder, StringBuilder,
-};
-use arrow_array::types::{Decimal128Type, Int32Type, UInt16Type};
+use arrow_array::builder::{FixedSizeBinaryBuilder, PrimitiveBuilder, StringBuilder};
+use arrow_array::types::{Decimal128Type, Int32Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, Decimal128Array, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
     TimestampNanosecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use ringbolt_bus::{
-    BookLevel, Decision, FeedState, FeedStatusBody, Funding, Heartbeat, IndexPrice, Liquidation,
-    OrderState, OrderTransition, Record, RecordKind, Side, TopOfBook, Trade,
-};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use ringbolt_bus::columns::{Codes, Column, ColumnType, HEADER_COLUMNS, KindDesc, Null};
+use ringbolt_bus::{Record, RecordKind};
 
 /// Version of the archive's table schemas, written in every file's metadata under
 /// [`SCHEMA_VERSION_KEY`]. History: 1 (no key) = first release; 2 = `instrument_id` (the bus
@@ -80,22 +76,34 @@ impl Table {
         Table::Gaps,
     ];
 
-    /// The table's directory name.
+    /// The record kind archived in the table; `None` for `gaps`.
     #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Table::Trades => "trades",
-            Table::BookChanges => "book_changes",
-            Table::Tops => "tops",
-            Table::IndexPrices => "index_prices",
-            Table::Funding => "funding",
-            Table::Liquidations => "liquidations",
-            Table::FeedStatus => "feed_status",
-            Table::Decisions => "decisions",
-            Table::OrderTransitions => "order_transitions",
-            Table::CollectorHeartbeat => "collector_heartbeat",
-            Table::Gaps => "gaps",
-        }
+    pub const fn kind(self) -> Option<RecordKind> {
+        Some(match self {
+            Table::Trades => RecordKind::Trade,
+            Table::BookChanges => RecordKind::BookLevel,
+            Table::Tops => RecordKind::TopOfBook,
+            Table::IndexPrices => RecordKind::IndexPrice,
+            Table::Funding => RecordKind::Funding,
+            Table::Liquidations => RecordKind::Liquidation,
+            Table::FeedStatus => RecordKind::FeedStatus,
+            Table::Decisions => RecordKind::Decision,
+            Table::OrderTransitions => RecordKind::OrderTransition,
+            Table::CollectorHeartbeat => RecordKind::Heartbeat,
+            Table::Gaps => return None,
+        })
+    }
+
+    /// The bus description of the table's record kind; `None` for `gaps`.
+    #[must_use]
+    pub fn desc(self) -> Option<&'static KindDesc> {
+        self.kind().and_then(RecordKind::desc)
+    }
+
+    /// The table's directory name (the kind's table in the bus description).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        self.desc().map_or("gaps", |d| d.table)
     }
 
     /// The table with this directory name.
@@ -106,20 +114,22 @@ impl Table {
 
     /// The table a bus record kind is archived in; `None` for `Empty`.
     #[must_use]
-    pub const fn for_kind(kind: RecordKind) -> Option<Table> {
-        Some(match kind {
-            RecordKind::Empty => return None,
-            RecordKind::Trade => Table::Trades,
-            RecordKind::BookLevel => Table::BookChanges,
-            RecordKind::TopOfBook => Table::Tops,
-            RecordKind::IndexPrice => Table::IndexPrices,
-            RecordKind::Funding => Table::Funding,
-            RecordKind::Liquidation => Table::Liquidations,
-            RecordKind::FeedStatus => Table::FeedStatus,
-            RecordKind::Decision => Table::Decisions,
-            RecordKind::OrderTransition => Table::OrderTransitions,
-            RecordKind::Heartbeat => Table::CollectorHeartbeat,
-        })
+    pub fn for_kind(kind: RecordKind) -> Option<Table> {
+        // `ALL` lists the record tables in kind order (checked), so this is one lookup.
+        let table = *Table::ALL.get((kind as usize).checked_sub(1)?)?;
+        (table.kind() == Some(kind)).then_some(table)
+    }
+
+    /// The record columns of the table after the provenance columns: the bus header's, then the
+    /// kind's body columns (none for `gaps`).
+    pub fn record_columns(self) -> impl Iterator<Item = &'static Column> {
+        let body = self.desc().map_or(&[][..], |d| d.columns);
+        let header = if self.desc().is_some() {
+            HEADER_COLUMNS
+        } else {
+            &[]
+        };
+        header.iter().chain(body)
     }
 
     /// Whether the table holds market events (the ≤ 16 B/record target applies to these).
@@ -148,7 +158,7 @@ impl Table {
     /// The table's Arrow schema (with the fixed-point scales in the schema metadata).
     #[must_use]
     pub fn schema(self) -> SchemaRef {
-        let mut fields = if self == Table::Gaps {
+        let fields: Vec<Field> = if self == Table::Gaps {
             vec![
                 Field::new("ts", ts_type(), false),
                 Field::new("segment", dict_type(), false),
@@ -160,105 +170,11 @@ impl Table {
                 Field::new("detail", DataType::Utf8, true),
             ]
         } else {
-            vec![
-                Field::new("segment", dict_type(), false),
-                Field::new("ring", DataType::UInt16, false),
-                Field::new("epoch", DataType::UInt64, false),
-                Field::new("seq", DataType::UInt64, false),
-                Field::new("publish_ts", ts_type(), false),
-                Field::new("recv_ts", ts_type(), true),
-                Field::new("exchange_ts", ts_type(), true),
-                Field::new("venue_seq", DataType::UInt64, true),
-                Field::new("instrument", dict_type(), false),
-                Field::new("instrument_id", DataType::UInt32, false),
-                Field::new("stream", DataType::UInt8, false),
-                Field::new("flags", DataType::UInt8, false),
-            ]
+            provenance_fields()
+                .into_iter()
+                .chain(self.record_columns().map(arrow_field))
+                .collect()
         };
-        let dec = |name: &str, scale: i8, nullable: bool| {
-            Field::new(name, DataType::Decimal128(18, scale), nullable)
-        };
-        match self {
-            Table::Trades => fields.extend([
-                dec("price", 8, true),
-                dec("size", 8, true),
-                Field::new("trade_id", DataType::UInt64, true),
-                Field::new("side", dict_type(), false),
-            ]),
-            Table::BookChanges => fields.extend([
-                dec("price", 8, true),
-                dec("size", 8, true),
-                Field::new("side", dict_type(), false),
-                Field::new("batch_begin", DataType::Boolean, false),
-                Field::new("batch_end", DataType::Boolean, false),
-                Field::new("snapshot", DataType::Boolean, false),
-            ]),
-            Table::Tops => fields.extend([
-                dec("bid_price", 8, true),
-                dec("bid_size", 8, true),
-                dec("ask_price", 8, true),
-                dec("ask_size", 8, true),
-            ]),
-            Table::IndexPrices => fields.extend([
-                Field::new("value_e18", DataType::Decimal128(38, 18), true),
-                dec("price", 8, true),
-                Field::new("price_type", dict_type(), false),
-            ]),
-            Table::Funding => fields.extend([
-                dec("rate", 12, true),
-                Field::new("next_funding_ts", ts_type(), true),
-                dec("mark_price", 8, true),
-            ]),
-            Table::Liquidations => fields.extend([
-                dec("price", 8, true),
-                dec("size", 8, true),
-                Field::new("side", dict_type(), false),
-            ]),
-            Table::FeedStatus => fields.extend([
-                Field::new("state", dict_type(), false),
-                Field::new("messages", DataType::UInt64, false),
-                Field::new("gaps", DataType::UInt64, false),
-                Field::new("gap_records", DataType::UInt64, false),
-                Field::new("reconnects", DataType::UInt64, false),
-                Field::new("resyncs", DataType::UInt64, false),
-                Field::new("parse_errors", DataType::UInt64, false),
-            ]),
-            Table::Decisions => fields.extend([
-                Field::new("trigger_seq", DataType::UInt64, false),
-                Field::new("book_seq", DataType::UInt64, false),
-                Field::new("reference_seq", DataType::UInt64, false),
-                dec("probability", 9, true),
-                dec("edge", 8, true),
-                dec("price", 8, true),
-                dec("size", 8, true),
-                Field::new("client_order_id", DataType::UInt64, true),
-                Field::new("feature_schema_hash", DataType::UInt32, false),
-                Field::new("slot", DataType::UInt16, true),
-                Field::new("fired", DataType::Boolean, false),
-                Field::new("reason", DataType::UInt8, false),
-                Field::new("side", dict_type(), false),
-                Field::new("outcome", dict_type(), false),
-            ]),
-            Table::OrderTransitions => fields.extend([
-                Field::new("client_order_id", DataType::UInt64, false),
-                dec("price", 8, true),
-                dec("size", 8, true),
-                dec("filled", 8, true),
-                Field::new("venue_order_id", DataType::FixedSizeBinary(16), true),
-                Field::new("error_class", DataType::UInt16, false),
-                Field::new("http_status", DataType::UInt16, true),
-                Field::new("from_state", dict_type(), false),
-                Field::new("to_state", dict_type(), false),
-                Field::new("side", dict_type(), false),
-                Field::new("paper", DataType::Boolean, false),
-            ]),
-            Table::CollectorHeartbeat => fields.extend([
-                Field::new("pid", DataType::UInt32, false),
-                Field::new("role", dict_type(), false),
-                Field::new("published", DataType::UInt64, false),
-            ]),
-            Table::Gaps => {}
-        }
         let metadata = [
             ("ringbolt.table".to_owned(), self.name().to_owned()),
             (
@@ -296,6 +212,46 @@ fn ts_type() -> DataType {
 
 fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// Where a record table row came from: `segment`, `ring`, `epoch`.
+fn provenance_fields() -> Vec<Field> {
+    vec![
+        Field::new("segment", dict_type(), false),
+        Field::new("ring", DataType::UInt16, false),
+        Field::new("epoch", DataType::UInt64, false),
+    ]
+}
+
+/// The Arrow type of a bus column.
+#[must_use]
+pub fn arrow_type(column: &Column) -> DataType {
+    match column.ty {
+        ColumnType::UInt => match column.size {
+            1 => DataType::UInt8,
+            2 => DataType::UInt16,
+            4 => DataType::UInt32,
+            _ => DataType::UInt64,
+        },
+        ColumnType::Decimal(scale) if column.size == 16 => DataType::Decimal128(38, scale as i8),
+        ColumnType::Decimal(scale) => DataType::Decimal128(18, scale as i8),
+        ColumnType::Timestamp => ts_type(),
+        ColumnType::Bool | ColumnType::Flag(_) => DataType::Boolean,
+        ColumnType::Code(_) | ColumnType::InstrumentName => dict_type(),
+        ColumnType::Bytes => DataType::FixedSizeBinary(column.size as i32),
+    }
+}
+
+/// The Arrow field of a bus column: decimals are nullable (an out-of-range value is written as
+/// null), other columns when their null rule can produce one.
+#[must_use]
+pub fn arrow_field(column: &Column) -> Field {
+    let nullable = match column.ty {
+        ColumnType::Decimal(_) => true,
+        ColumnType::Bool | ColumnType::Flag(_) | ColumnType::Code(_) => false,
+        _ => column.null != Null::Never,
+    };
+    Field::new(column.name, arrow_type(column), nullable)
 }
 
 /// Where a run of records came from: one ring of one segment in one epoch.
@@ -381,14 +337,14 @@ fn dict_single(value: &str, len: usize) -> ArrayRef {
 }
 
 /// A dictionary column built from small codes (e.g. side bytes) with fixed names.
-fn dict_codes(codes: impl Iterator<Item = u8>, name: impl Fn(u8) -> String) -> ArrayRef {
+fn dict_codes(codes: impl Iterator<Item = u8>, names: &Codes) -> ArrayRef {
     let mut slot_of = [i32::MIN; 256];
     let mut values: Vec<String> = Vec::new();
     let keys: Vec<i32> = codes
         .map(|c| {
             if slot_of[c as usize] == i32::MIN {
                 slot_of[c as usize] = values.len() as i32;
-                values.push(name(c));
+                values.push(names.name(c).into_owned());
             }
             slot_of[c as usize]
         })
@@ -408,337 +364,173 @@ fn ts_col(values: impl Iterator<Item = i64>, zero_is_null: bool) -> ArrayRef {
     Arc::new(array.with_timezone("UTC"))
 }
 
-/// Counts values that do not fit their decimal column.
-#[derive(Debug, Default)]
-struct Range {
-    bad: u64,
+/// The instrument names of `records`: a dictionary keyed by first appearance of each id.
+fn instrument_col(
+    column: &Column,
+    records: &[Record],
+    names: &mut dyn InstrumentNames,
+) -> Result<ArrayRef, ArrowError> {
+    let mut ids: Vec<u32> = Vec::new();
+    let mut keys = Vec::with_capacity(records.len());
+    let mut values = StringBuilder::new();
+    for id in column.gather(records) {
+        let id = id as u32;
+        let key = match ids.iter().position(|&known| known == id) {
+            Some(k) => k,
+            None => {
+                ids.push(id);
+                values.append_value(names.name(id));
+                ids.len() - 1
+            }
+        };
+        keys.push(key as i32);
+    }
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        Int32Array::from(keys),
+        Arc::new(values.finish()),
+    )?))
 }
 
-impl Range {
-    fn dec(
-        &mut self,
-        values: impl Iterator<Item = i64>,
-        scale: i8,
-        zero_is_null: bool,
-    ) -> ArrayRef {
-        let mut b = PrimitiveBuilder::<Decimal128Type>::new();
-        for v in values {
-            if zero_is_null && v == 0 {
-                b.append_null();
-            } else if v.unsigned_abs() >= DECIMAL18_LIMIT as u64 {
-                self.bad += 1;
-                b.append_null();
-            } else {
-                b.append_value(i128::from(v));
-            }
-        }
-        // Precision 18 with scale ≤ 18 is always valid.
-        Arc::new(
-            b.finish()
-                .with_precision_and_scale(18, scale)
-                .unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new())),
-        )
+/// An unsigned integer column of the field's width; the null rule's raw value becomes null.
+fn uint_col(column: &Column, records: &[Record]) -> ArrayRef {
+    let null = column.null_raw();
+    let values = column
+        .gather(records)
+        .into_iter()
+        .map(|v| (Some(v) != null).then_some(v));
+    match column.size {
+        1 => Arc::new(values.map(|v| v.map(|v| v as u8)).collect::<UInt8Array>()),
+        2 => Arc::new(values.map(|v| v.map(|v| v as u16)).collect::<UInt16Array>()),
+        4 => Arc::new(values.map(|v| v.map(|v| v as u32)).collect::<UInt32Array>()),
+        _ => Arc::new(values.collect::<UInt64Array>()),
     }
 }
 
-fn side_name(c: u8) -> String {
-    Side::from_u8(c).map_or_else(|| format!("unknown_{c}"), |s| s.as_str().to_owned())
+/// A `DECIMAL(18, s)` column of `i64` fields; values that do not fit are written as null and
+/// counted in `bad`.
+fn decimal18_col(column: &Column, scale: u8, records: &[Record], bad: &mut u64) -> ArrayRef {
+    let zero_is_null = column.null == Null::Zero;
+    let mut b = PrimitiveBuilder::<Decimal128Type>::with_capacity(records.len());
+    for v in column.gather(records) {
+        let v = v as i64;
+        if zero_is_null && v == 0 {
+            b.append_null();
+        } else if v.unsigned_abs() >= DECIMAL18_LIMIT as u64 {
+            *bad += 1;
+            b.append_null();
+        } else {
+            b.append_value(i128::from(v));
+        }
+    }
+    // Precision 18 with scale ≤ 18 is always valid.
+    Arc::new(
+        b.finish()
+            .with_precision_and_scale(18, scale as i8)
+            .unwrap_or_else(|_| Vec::<i128>::new().into()),
+    )
+}
+
+/// A `DECIMAL(38, s)` column of `i128` fields.
+fn decimal38_col(column: &Column, scale: u8, records: &[Record]) -> Result<ArrayRef, ArrowError> {
+    let mut b = PrimitiveBuilder::<Decimal128Type>::with_capacity(records.len());
+    for r in records {
+        if column.is_null(r) {
+            b.append_null();
+        } else {
+            b.append_value(column.read_signed(r));
+        }
+    }
+    Ok(Arc::new(
+        b.finish().with_precision_and_scale(38, scale as i8)?,
+    ))
+}
+
+fn bytes_col(column: &Column, records: &[Record]) -> Result<ArrayRef, ArrowError> {
+    let mut b = FixedSizeBinaryBuilder::with_capacity(records.len(), column.size as i32);
+    for r in records {
+        if column.is_null(r) {
+            b.append_null();
+        } else {
+            b.append_value(column.bytes(r))?;
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// One Arrow column of `records` (all of the column's kind), one loop over the records.
+fn build_column(
+    column: &Column,
+    records: &[Record],
+    names: &mut dyn InstrumentNames,
+    bad: &mut u64,
+) -> Result<ArrayRef, ArrowError> {
+    Ok(match column.ty {
+        ColumnType::UInt => uint_col(column, records),
+        ColumnType::Decimal(scale) if column.size == 16 => decimal38_col(column, scale, records)?,
+        ColumnType::Decimal(scale) => decimal18_col(column, scale, records, bad),
+        ColumnType::Timestamp => ts_col(
+            column.gather(records).into_iter().map(|v| v as i64),
+            column.null == Null::Zero,
+        ),
+        ColumnType::Bool | ColumnType::Flag(_) => Arc::new(
+            column
+                .gather(records)
+                .into_iter()
+                .map(|v| Some(v != 0))
+                .collect::<BooleanArray>(),
+        ),
+        ColumnType::Code(codes) => dict_codes(
+            column
+                .gather(records)
+                .into_iter()
+                .map(|v| u8::try_from(v).unwrap_or(0)),
+            codes,
+        ),
+        ColumnType::Bytes => bytes_col(column, records)?,
+        ColumnType::InstrumentName => instrument_col(column, records, names)?,
+    })
 }
 
 /// Builds the batch of a record table from records of one source, in bus order.
 ///
 /// Returns the batch and the number of values that did not fit their decimal column (written as
-/// null). `records` must all be of `table`'s kind (others are the caller's bug and are skipped
-/// by construction of the buffers).
+/// null). `records` must all be of `table`'s kind (the columns read the body as that kind).
 ///
 /// # Errors
-/// Arrow errors (a schema mismatch would be a bug).
+/// Arrow errors (a schema mismatch would be a bug); `gaps` rows are built by
+/// [`build_gaps_batch`].
 pub fn build_batch(
     table: Table,
     source: &Source,
     records: &[Record],
     names: &mut dyn InstrumentNames,
-) -> Result<(RecordBatch, u64), arrow_schema::ArrowError> {
+) -> Result<(RecordBatch, u64), ArrowError> {
+    if table == Table::Gaps {
+        return Err(ArrowError::InvalidArgumentError(
+            "gaps rows are built with build_gaps_batch".to_owned(),
+        ));
+    }
+    debug_assert!(records.iter().all(|r| r.record_kind() == table.kind()));
     let n = records.len();
-    let mut range = Range::default();
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(32);
-    cols.push(dict_single(&source.segment, n));
-    cols.push(Arc::new(UInt16Array::from(vec![source.ring; n])));
-    cols.push(Arc::new(UInt64Array::from(vec![source.epoch; n])));
-    cols.push(Arc::new(
-        records.iter().map(|r| r.seq).collect::<UInt64Array>(),
-    ));
-    cols.push(ts_col(records.iter().map(|r| r.publish_ts_ns), false));
-    cols.push(ts_col(records.iter().map(|r| r.recv_ts_ns), true));
-    cols.push(ts_col(records.iter().map(|r| r.exchange_ts_ns), true));
-    cols.push(Arc::new(
-        records
-            .iter()
-            .map(|r| (r.venue_seq != 0).then_some(r.venue_seq))
-            .collect::<UInt64Array>(),
-    ));
-    // Instrument: dictionary keyed by first appearance of each id in this batch.
-    {
-        let mut ids: Vec<u32> = Vec::new();
-        let mut keys = Vec::with_capacity(n);
-        let mut values = StringBuilder::new();
-        for r in records {
-            let key = match ids.iter().position(|&id| id == r.instrument) {
-                Some(k) => k,
-                None => {
-                    ids.push(r.instrument);
-                    values.append_value(names.name(r.instrument));
-                    ids.len() - 1
-                }
-            };
-            keys.push(key as i32);
-        }
-        cols.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from(keys),
-            Arc::new(values.finish()),
-        )?));
-    }
-    cols.push(Arc::new(
-        records
-            .iter()
-            .map(|r| r.instrument)
-            .collect::<UInt32Array>(),
-    ));
-    cols.push(Arc::new(
-        records.iter().map(|r| r.stream).collect::<UInt8Array>(),
-    ));
-    cols.push(Arc::new(
-        records.iter().map(|r| r.flags).collect::<UInt8Array>(),
-    ));
-
-    fn bodies<B: ringbolt_bus::Body>(records: &[Record]) -> Vec<B> {
-        records.iter().filter_map(Record::body_as::<B>).collect()
-    }
-    match table {
-        Table::Trades => {
-            let b = bodies::<Trade>(records);
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.size), 8, false));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| (x.trade_id != 0).then_some(x.trade_id))
-                    .collect::<UInt64Array>(),
-            ));
-            cols.push(dict_codes(b.iter().map(|x| x.side), side_name));
-        }
-        Table::BookChanges => {
-            let b = bodies::<BookLevel>(records);
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.size), 8, false));
-            cols.push(dict_codes(b.iter().map(|x| x.side), side_name));
-            for flag in [
-                ringbolt_bus::FLAG_BATCH_BEGIN,
-                ringbolt_bus::FLAG_BATCH_END,
-                ringbolt_bus::FLAG_SNAPSHOT,
-            ] {
-                cols.push(Arc::new(
-                    records
-                        .iter()
-                        .map(|r| Some(r.flags & flag != 0))
-                        .collect::<BooleanArray>(),
-                ));
-            }
-        }
-        Table::Tops => {
-            let b = bodies::<TopOfBook>(records);
-            cols.push(range.dec(b.iter().map(|x| x.bid_price), 8, true));
-            cols.push(range.dec(b.iter().map(|x| x.bid_size), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.ask_price), 8, true));
-            cols.push(range.dec(b.iter().map(|x| x.ask_size), 8, false));
-        }
-        Table::IndexPrices => {
-            let b = bodies::<IndexPrice>(records);
-            let mut e18 = PrimitiveBuilder::<Decimal128Type>::new();
-            for x in &b {
-                if x.value_e18 == 0 {
-                    e18.append_null();
-                } else {
-                    e18.append_value(x.value_e18);
-                }
-            }
-            cols.push(Arc::new(e18.finish().with_precision_and_scale(38, 18)?));
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(dict_codes(b.iter().map(|x| x.price_type), price_type_name));
-        }
-        Table::Funding => {
-            let b = bodies::<Funding>(records);
-            cols.push(range.dec(b.iter().map(|x| x.rate), 12, false));
-            cols.push(ts_col(b.iter().map(|x| x.next_funding_ts_ns), true));
-            cols.push(range.dec(b.iter().map(|x| x.mark_price), 8, true));
-        }
-        Table::Liquidations => {
-            let b = bodies::<Liquidation>(records);
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.size), 8, false));
-            cols.push(dict_codes(b.iter().map(|x| x.side), side_name));
-        }
-        Table::FeedStatus => {
-            let b = bodies::<FeedStatusBody>(records);
-            cols.push(dict_codes(b.iter().map(|x| x.state), |c| {
-                FeedState::from_u8(c)
-                    .map_or_else(|| format!("unknown_{c}"), |s| s.as_str().to_owned())
-            }));
-            let u = |f: fn(&FeedStatusBody) -> u64| -> ArrayRef {
-                Arc::new(
-                    b.iter()
-                        .map(f)
-                        .collect::<Vec<u64>>()
-                        .into_iter()
-                        .map(Some)
-                        .collect::<UInt64Array>(),
-                )
-            };
-            cols.push(u(|x| x.messages));
-            cols.push(u(|x| x.gaps));
-            cols.push(u(|x| x.gap_records));
-            cols.push(u(|x| x.reconnects));
-            cols.push(u(|x| x.resyncs));
-            cols.push(u(|x| x.parse_errors));
-        }
-        Table::Decisions => {
-            let b = bodies::<Decision>(records);
-            let u = |f: fn(&Decision) -> u64| -> ArrayRef {
-                Arc::new(b.iter().map(|x| Some(f(x))).collect::<UInt64Array>())
-            };
-            cols.push(u(|x| x.trigger_seq));
-            cols.push(u(|x| x.book_seq));
-            cols.push(u(|x| x.reference_seq));
-            cols.push(range.dec(b.iter().map(|x| x.probability), 9, false));
-            cols.push(range.dec(b.iter().map(|x| x.edge), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.size), 8, false));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| (x.client_order_id != 0).then_some(x.client_order_id))
-                    .collect::<UInt64Array>(),
-            ));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| Some(x.feature_schema_hash))
-                    .collect::<UInt32Array>(),
-            ));
-            let mut slot = PrimitiveBuilder::<UInt16Type>::new();
-            for x in &b {
-                slot.append_option((x.slot != u16::MAX).then_some(x.slot));
-            }
-            cols.push(Arc::new(slot.finish()));
-            let mut fired = BooleanBuilder::new();
-            for x in &b {
-                fired.append_value(x.fired != 0);
-            }
-            cols.push(Arc::new(fired.finish()));
-            cols.push(Arc::new(
-                b.iter().map(|x| Some(x.reason)).collect::<UInt8Array>(),
-            ));
-            cols.push(dict_codes(b.iter().map(|x| x.side), side_name));
-            cols.push(dict_codes(b.iter().map(|x| x.outcome), |c| {
-                match c {
-                    0 => "up",
-                    1 => "down",
-                    _ => "unknown",
-                }
-                .to_owned()
-            }));
-        }
-        Table::OrderTransitions => {
-            let b = bodies::<OrderTransition>(records);
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| Some(x.client_order_id))
-                    .collect::<UInt64Array>(),
-            ));
-            cols.push(range.dec(b.iter().map(|x| x.price), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.size), 8, false));
-            cols.push(range.dec(b.iter().map(|x| x.filled), 8, false));
-            let mut voi = FixedSizeBinaryBuilder::with_capacity(b.len(), 16);
-            for x in &b {
-                if x.venue_order_id == [0; 16] {
-                    voi.append_null();
-                } else {
-                    voi.append_value(x.venue_order_id)?;
-                }
-            }
-            cols.push(Arc::new(voi.finish()));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| Some(x.error_class))
-                    .collect::<UInt16Array>(),
-            ));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| (x.http_status != 0).then_some(x.http_status))
-                    .collect::<UInt16Array>(),
-            ));
-            let state = |c: u8| {
-                OrderState::from_u8(c)
-                    .map_or_else(|| format!("unknown_{c}"), |s| s.as_str().to_owned())
-            };
-            cols.push(dict_codes(b.iter().map(|x| x.from_state), state));
-            cols.push(dict_codes(b.iter().map(|x| x.to_state), state));
-            cols.push(dict_codes(b.iter().map(|x| x.side), side_name));
-            cols.push(Arc::new(
-                b.iter()
-                    .map(|x| Some(x.paper != 0))
-                    .collect::<BooleanArray>(),
-            ));
-        }
-        Table::CollectorHeartbeat => {
-            let b = bodies::<Heartbeat>(records);
-            cols.push(Arc::new(
-                b.iter().map(|x| Some(x.pid)).collect::<UInt32Array>(),
-            ));
-            cols.push(dict_codes(
-                b.iter().map(|x| u8::try_from(x.role).unwrap_or(0)),
-                role_name,
-            ));
-            cols.push(Arc::new(
-                b.iter().map(|x| Some(x.published)).collect::<UInt64Array>(),
-            ));
-        }
-        Table::Gaps => {
-            return Err(arrow_schema::ArrowError::InvalidArgumentError(
-                "gaps rows are built with build_gaps_batch".to_owned(),
-            ));
-        }
+    let mut bad = 0;
+    let mut cols: Vec<ArrayRef> = vec![
+        dict_single(&source.segment, n),
+        Arc::new(UInt16Array::from(vec![source.ring; n])),
+        Arc::new(UInt64Array::from(vec![source.epoch; n])),
+    ];
+    for column in table.record_columns() {
+        cols.push(build_column(column, records, names, &mut bad)?);
     }
     let batch = RecordBatch::try_new(table.schema(), cols)?;
-    Ok((batch, range.bad))
-}
-
-/// The name of an `IndexPrice.price_type` code (`unknown` = 0, not given).
-#[must_use]
-pub fn price_type_name(code: u8) -> String {
-    match code {
-        0 => "unknown".to_owned(),
-        1 => "index".to_owned(),
-        2 => "mark".to_owned(),
-        3 => "twap".to_owned(),
-        other => format!("unknown_{other}"),
-    }
-}
-
-/// The name of a heartbeat role code.
-#[must_use]
-pub fn role_name(code: u8) -> String {
-    match code {
-        1 => "feeds".to_owned(),
-        2 => "trade".to_owned(),
-        3 => "archive".to_owned(),
-        other => format!("role_{other}"),
-    }
+    Ok((batch, bad))
 }
 
 /// Builds the `gaps` batch.
 ///
 /// # Errors
 /// Arrow errors (a schema mismatch would be a bug).
-pub fn build_gaps_batch(rows: &[GapRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let strings = |f: &dyn Fn(&GapRow) -> &str| -> Result<ArrayRef, arrow_schema::ArrowError> {
+pub fn build_gaps_batch(rows: &[GapRow]) -> Result<RecordBatch, ArrowError> {
+    let strings = |f: &dyn Fn(&GapRow) -> &str| -> Result<ArrayRef, ArrowError> {
         let values: Vec<&str> = rows.iter().map(f).collect();
         let array: DictionaryArray<Int32Type> = values.into_iter().collect();
         Ok(Arc::new(array))
@@ -760,4 +552,25 @@ pub fn build_gaps_batch(rows: &[GapRow]) -> Result<RecordBatch, arrow_schema::Ar
         ),
     ];
     RecordBatch::try_new(Table::Gaps.schema(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_kind_has_its_table_and_back() {
+        for kind in RecordKind::ALL {
+            let table = Table::for_kind(*kind);
+            assert_eq!(table.is_none(), *kind == RecordKind::Empty, "{kind}");
+            assert_eq!(
+                table.and_then(Table::kind),
+                (*kind != RecordKind::Empty).then_some(*kind)
+            );
+            if let Some(t) = table {
+                assert_eq!(Table::from_name(t.name()), Some(t));
+            }
+        }
+        assert_eq!(Table::from_name("gaps"), Some(Table::Gaps));
+    }
 }

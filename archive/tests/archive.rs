@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -64,16 +63,7 @@ fn child_process_entry() {
             let dir = PathBuf::from(std::env::var("DIR").unwrap());
             let rate = env_u64("RATE", 0);
             let capacity = env_u64("CAP", 1 << 16) as usize;
-            let publisher = Publisher::create(
-                &segment,
-                SegmentConfig {
-                    rings: 1,
-                    capacity,
-                    instrument_capacity: 64,
-                },
-            )
-            .unwrap();
-            let mut synth = Synth::new(env_u64("SEED", 1), &publisher).unwrap();
+            let (publisher, mut synth) = producer(&segment, capacity, env_u64("SEED", 1));
             let mut writer = publisher.writer(0).unwrap();
             let first = writer.next_seq();
             let mut record = Record::zeroed();
@@ -153,6 +143,28 @@ fn read_done(dir: &Path, phase: usize) -> (u64, u64, u64) {
     (v[0], v[1], v[2])
 }
 
+/// A test's temporary directory, its archive root inside it, and a bus segment name that is
+/// unlinked when the returned guard drops.
+fn fixture(name: &str) -> (PathBuf, PathBuf, String, ShmCleanup) {
+    let dir = tempdir(name);
+    let root = dir.join("archive");
+    let segment = unique(name);
+    let cleanup = ShmCleanup(segment.clone());
+    (dir, root, segment, cleanup)
+}
+
+/// A one-ring segment of `capacity` records and a synthetic producer seeded with `seed`.
+fn producer(segment: &str, capacity: usize, seed: u64) -> (Publisher, Synth) {
+    let config = SegmentConfig {
+        rings: 1,
+        capacity,
+        instrument_capacity: 64,
+    };
+    let publisher = Publisher::create(segment, config).unwrap();
+    let synth = Synth::new(seed, &publisher).unwrap();
+    (publisher, synth)
+}
+
 /// Runs an in-process archiver until it has read every ring to its head, then commits.
 fn drain(root: &Path, segment: &str, flush_ms: u64) -> Archiver {
     let mut config = ArchiveConfig::new(root, vec![segment.to_owned()]);
@@ -168,6 +180,27 @@ fn drain(root: &Path, segment: &str, flush_ms: u64) -> Archiver {
     archiver
 }
 
+/// The `u64` column `name` of `batch`, null as `None`.
+fn u64s(batch: &arrow_array::RecordBatch, name: &str) -> Vec<Option<u64>> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<UInt64Type>()
+        .iter()
+        .collect()
+}
+
+/// The string values of the dictionary column `name` of `batch`.
+fn dict_strings(batch: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
+    let column = batch.column_by_name(name).unwrap();
+    let dict = arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(column);
+    let values = dict.values().as_string::<i32>();
+    dict.keys()
+        .iter()
+        .map(|k| values.value(k.unwrap() as usize).to_owned())
+        .collect()
+}
+
 /// (epoch, seq) of every bus record in the archive, and the gap rows (kind, epoch, from, count).
 #[allow(clippy::type_complexity)]
 fn read_back(root: &Path) -> (Vec<(u64, u64)>, Vec<(String, u64, Option<u64>, u64)>) {
@@ -181,46 +214,20 @@ fn read_back(root: &Path) -> (Vec<(u64, u64)>, Vec<(String, u64, Option<u64>, u6
             .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
+            let epoch = u64s(&batch, "epoch");
             if part.table == "gaps" {
-                let kinds = batch.column_by_name("kind").unwrap();
-                let kinds =
-                    arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(kinds);
-                let values = kinds.values().as_string::<i32>();
-                let epoch = batch
-                    .column_by_name("epoch")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let from = batch
-                    .column_by_name("from_seq")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let count = batch
-                    .column_by_name("count")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                for i in 0..batch.num_rows() {
-                    let kind = values.value(kinds.keys().value(i) as usize).to_owned();
-                    let from_seq = (!from.is_null(i)).then(|| from.value(i));
-                    gaps.push((kind, epoch.value(i), from_seq, count.value(i)));
+                let kinds = dict_strings(&batch, "kind");
+                let (from, count) = (u64s(&batch, "from_seq"), u64s(&batch, "count"));
+                for (i, kind) in kinds.into_iter().enumerate() {
+                    gaps.push((kind, epoch[i].unwrap(), from[i], count[i].unwrap()));
                 }
             } else {
                 // The archiver's own heartbeat rows (segment "archiver") are not bus records.
-                let segment = batch.column_by_name("segment").unwrap();
-                let segment = arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(
-                    segment,
-                );
-                let names = segment.values().as_string::<i32>();
-                let epoch = batch
-                    .column_by_name("epoch")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                let seq = batch
-                    .column_by_name("seq")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                for i in 0..batch.num_rows() {
-                    if names.value(segment.keys().value(i) as usize) != "archiver" {
-                        seqs.push((epoch.value(i), seq.value(i)));
+                let segments = dict_strings(&batch, "segment");
+                let seq = u64s(&batch, "seq");
+                for (i, segment) in segments.iter().enumerate() {
+                    if segment != "archiver" {
+                        seqs.push((epoch[i].unwrap(), seq[i].unwrap()));
                     }
                 }
             }
@@ -286,10 +293,7 @@ fn python_read(root: &Path) -> serde_json::Value {
 
 #[test]
 fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
-    let dir = tempdir("kill9");
-    let root = dir.join("archive");
-    let segment = unique("kill9");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("kill9");
     let total = 120_000u64;
     let producer = spawn(
         "producer",
@@ -399,10 +403,7 @@ fn kill9_at_random_moments_leaves_no_corrupt_file_and_loses_nothing() {
 
 #[test]
 fn overruns_and_producer_restarts_are_counted_exactly_in_gaps() {
-    let dir = tempdir("gaps");
-    let root = dir.join("archive");
-    let segment = unique("gaps");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("gaps");
     let vars = |phases: &str| {
         vec![
             ("SEG", segment.clone()),
@@ -508,16 +509,7 @@ fn generate(root: &Path, records: u64) -> String {
             .unwrap()
             .to_string_lossy()
     ));
-    let publisher = Publisher::create(
-        &segment,
-        SegmentConfig {
-            rings: 1,
-            capacity: 1 << 18,
-            instrument_capacity: 64,
-        },
-    )
-    .unwrap();
-    let mut synth = Synth::new(3, &publisher).unwrap();
+    let (publisher, mut synth) = producer(&segment, 1 << 18, 3);
     let mut writer = publisher.writer(0).unwrap();
     let mut record = Record::zeroed();
     for _ in 0..records {
@@ -654,10 +646,7 @@ fn analysis_doc_examples_run_against_a_generated_archive() {
 
 #[test]
 fn disk_guard_refuses_to_start_and_stops_writing() {
-    let dir = tempdir("disk");
-    let root = dir.join("archive");
-    let segment = unique("disk");
-    let _cleanup = ShmCleanup(segment.clone());
+    let (dir, root, segment, _cleanup) = fixture("disk");
     let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
     let mut synth = Synth::new(5, &publisher).unwrap();
     let mut writer = publisher.writer(0).unwrap();
@@ -736,20 +725,8 @@ fn report_counts_rows_bytes_and_gaps() {
 
 #[test]
 fn compaction_merges_parts_without_losing_or_duplicating_rows() {
-    let dir = tempdir("compact");
-    let root = dir.join("archive");
-    let segment = unique("compact");
-    let _cleanup = ShmCleanup(segment.clone());
-    let publisher = Publisher::create(
-        &segment,
-        SegmentConfig {
-            rings: 1,
-            capacity: 1 << 16,
-            instrument_capacity: 64,
-        },
-    )
-    .unwrap();
-    let mut synth = Synth::new(9, &publisher).unwrap();
+    let (dir, root, segment, _cleanup) = fixture("compact");
+    let (publisher, mut synth) = producer(&segment, 1 << 16, 9);
     let mut writer = publisher.writer(0).unwrap();
     let mut config = ArchiveConfig::new(&root, vec![segment.clone()]);
     config.min_free_bytes = 1 << 20;

@@ -14,8 +14,10 @@
 //! - a segment with another layout, a truncated or a foreign one is refused with a clear error.
 //!
 //! No allocation, lock or syscall happens in [`RingWriter::publish`] or [`Consumer::poll`].
-//! The layout is the only contract between ringbolt's processes; [`schema`] pins it.
+//! The layout is the only contract between ringbolt's processes; [`schema`] pins it, and
+//! [`columns`] describes every record kind once (layout, archive table, typed columns).
 
+pub mod columns;
 pub mod layout;
 pub mod record;
 pub mod schema;

@@ -18,6 +18,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::columns::{
+    BODY_OFFSET, BOOL, BYTES, Codes, ColumnType, Field, KindDesc, OUTCOME, OtherCode, PRICE_TYPE,
+    ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal, field_size,
+};
+
 /// Size of every record in bytes (two cache lines).
 pub const RECORD_SIZE: usize = 128;
 /// Size of the typed body area that follows the common header.
@@ -53,6 +58,12 @@ macro_rules! wire_enum {
         impl $name {
             /// Every variant, in wire order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The variants' wire bytes and names (`unknown_<byte>` for others), for columns.
+            pub const CODES: Codes = Codes {
+                names: &[$(($value, $text)),+],
+                other: OtherCode::Prefix("unknown_"),
+            };
 
             /// Converts the wire byte, `None` for an unknown value.
             #[must_use]
@@ -236,22 +247,70 @@ const _: () = assert!(core::mem::align_of::<Record>() == 64);
 pub trait Body: Pod {
     /// The record kind whose body this is.
     const KIND: RecordKind;
+    /// The kind's description: layout, archive table and columns.
+    const DESC: KindDesc;
 }
 
+macro_rules! column_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident, $name:literal) => {
+        $name
+    };
+}
+
+/// Declares a body struct and its [`KindDesc`] in one place: the fields (layout), the archive
+/// table, the columns in table order (`field [as "name"]: spec`) and header flag bits shown as
+/// columns.
 macro_rules! body {
-    ($(#[$meta:meta])* $name:ident : $kind:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])* $name:ident : $kind:ident => $table:literal {
+            $($(#[$fmeta:meta])* $field:ident : $ty:ty),+ $(,)?
+        }
+        columns { $($col:ident $(as $rename:literal)? : $spec:expr),+ $(,)? }
+        $(flags { $($flag:literal = $mask:expr),+ $(,)? })?
+    ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
         #[repr(C)]
         pub struct $name { $($(#[$fmeta])* pub $field: $ty),+ }
         const _: () = assert!(core::mem::size_of::<$name>() == BODY_SIZE);
-        impl Body for $name { const KIND: RecordKind = RecordKind::$kind; }
+        impl Body for $name {
+            const KIND: RecordKind = RecordKind::$kind;
+            const DESC: KindDesc = KindDesc {
+                kind: RecordKind::$kind,
+                layout: StructLayout {
+                    name: stringify!($name),
+                    size: core::mem::size_of::<$name>(),
+                    align: core::mem::align_of::<$name>(),
+                    fields: &[$(Field {
+                        name: stringify!($field),
+                        offset: core::mem::offset_of!($name, $field),
+                        size: core::mem::size_of::<$ty>(),
+                    }),+],
+                },
+                table: $table,
+                columns: &[
+                    $(($spec).at(
+                        column_name!($col $(, $rename)?),
+                        BODY_OFFSET + core::mem::offset_of!($name, $col),
+                        field_size(|b: &$name| &b.$col),
+                    ),)+
+                    $($(Spec::of(ColumnType::Flag($mask)).at(
+                        $flag,
+                        core::mem::offset_of!(Record, flags),
+                        1,
+                    ),)+)?
+                ],
+            };
+        }
     };
 }
 
 body! {
     /// A trade print.
-    Trade: Trade {
+    Trade: Trade => "trades" {
         /// Price, [`PRICE_SCALE`].
         price: i64,
         /// Size, [`SIZE_SCALE`].
@@ -263,11 +322,17 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 55],
     }
+    columns {
+        price: decimal(8),
+        size: decimal(8),
+        trade_id: UINT.null_if_zero(),
+        side: code(&Side::CODES),
+    }
 }
 
 body! {
     /// One price level's new absolute size (0 removes the level).
-    BookLevel: BookLevel {
+    BookLevel: BookLevel => "book_changes" {
         /// Price, [`PRICE_SCALE`].
         price: i64,
         /// New size at this price, [`SIZE_SCALE`]; 0 deletes the level.
@@ -277,11 +342,21 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 63],
     }
+    columns {
+        price: decimal(8),
+        size: decimal(8),
+        side: code(&Side::CODES),
+    }
+    flags {
+        "batch_begin" = FLAG_BATCH_BEGIN,
+        "batch_end" = FLAG_BATCH_END,
+        "snapshot" = FLAG_SNAPSHOT,
+    }
 }
 
 body! {
     /// Best bid and offer.
-    TopOfBook: TopOfBook {
+    TopOfBook: TopOfBook => "tops" {
         /// Best bid price, [`PRICE_SCALE`]; 0 when the side is empty.
         bid_price: i64,
         /// Size at the best bid, [`SIZE_SCALE`].
@@ -293,11 +368,17 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 48],
     }
+    columns {
+        bid_price: decimal(8).null_if_zero(),
+        bid_size: decimal(8),
+        ask_price: decimal(8).null_if_zero(),
+        ask_size: decimal(8),
+    }
 }
 
 body! {
     /// An index, oracle or mark price.
-    IndexPrice: IndexPrice {
+    IndexPrice: IndexPrice => "index_prices" {
         /// Exact value with 18 decimals ([`VALUE_E18_SCALE`]); 0 if the source has fewer digits.
         value_e18: i128,
         /// The same value at [`PRICE_SCALE`], truncated toward zero.
@@ -307,11 +388,16 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 55],
     }
+    columns {
+        value_e18: decimal(18).null_if_zero(),
+        price: decimal(8),
+        price_type: code(&PRICE_TYPE),
+    }
 }
 
 body! {
     /// A funding rate observation.
-    Funding: Funding {
+    Funding: Funding => "funding" {
         /// Funding rate, [`RATE_SCALE`].
         rate: i64,
         /// Next funding time (ns since the Unix epoch), 0 if unknown.
@@ -321,11 +407,16 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 56],
     }
+    columns {
+        rate: decimal(12),
+        next_funding_ts_ns as "next_funding_ts": TIMESTAMP.null_if_zero(),
+        mark_price: decimal(8).null_if_zero(),
+    }
 }
 
 body! {
     /// A liquidation order.
-    Liquidation: Liquidation {
+    Liquidation: Liquidation => "liquidations" {
         /// Price, [`PRICE_SCALE`].
         price: i64,
         /// Size, [`SIZE_SCALE`].
@@ -335,11 +426,16 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 63],
     }
+    columns {
+        price: decimal(8),
+        size: decimal(8),
+        side: code(&Side::CODES),
+    }
 }
 
 body! {
     /// A feed stream's state change and its counters at that moment.
-    FeedStatusBody: FeedStatus {
+    FeedStatusBody: FeedStatus => "feed_status" {
         /// Messages received on the stream since the collector started.
         messages: u64,
         /// Sequence gaps detected since start.
@@ -357,11 +453,20 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 31],
     }
+    columns {
+        state: code(&FeedState::CODES),
+        messages: UINT,
+        gaps: UINT,
+        gap_records: UINT,
+        reconnects: UINT,
+        resyncs: UINT,
+        parse_errors: UINT,
+    }
 }
 
 body! {
     /// One decision of the decision core (fired or not).
-    Decision: Decision {
+    Decision: Decision => "decisions" {
         /// Bus sequence of the triggering event.
         trigger_seq: u64,
         /// Sequence of the Polymarket book state the decision used.
@@ -393,11 +498,27 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 6],
     }
+    columns {
+        trigger_seq: UINT,
+        book_seq: UINT,
+        reference_seq: UINT,
+        probability: decimal(9),
+        edge: decimal(8),
+        price: decimal(8),
+        size: decimal(8),
+        client_order_id: UINT.null_if_zero(),
+        feature_schema_hash: UINT,
+        slot: UINT.null_if_max(),
+        fired: BOOL,
+        reason: UINT,
+        side: code(&Side::CODES),
+        outcome: code(&OUTCOME),
+    }
 }
 
 body! {
     /// A transition of one order's state machine.
-    OrderTransition: OrderTransition {
+    OrderTransition: OrderTransition => "order_transitions" {
         /// Unique client order id.
         client_order_id: u64,
         /// Limit price, [`PRICE_SCALE`].
@@ -423,11 +544,24 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 24],
     }
+    columns {
+        client_order_id: UINT,
+        price: decimal(8),
+        size: decimal(8),
+        filled: decimal(8),
+        venue_order_id: BYTES.null_if_zero(),
+        error_class: UINT,
+        http_status: UINT.null_if_zero(),
+        from_state: code(&OrderState::CODES),
+        to_state: code(&OrderState::CODES),
+        side: code(&Side::CODES),
+        paper: BOOL,
+    }
 }
 
 body! {
     /// A process heartbeat (one per process per window at least).
-    Heartbeat: Heartbeat {
+    Heartbeat: Heartbeat => "collector_heartbeat" {
         /// Process id.
         pid: u32,
         /// Process role code (1 feeds, 2 trade, 3 archive).
@@ -437,7 +571,26 @@ body! {
         /// Reserved, zero.
         reserved: [u8; 64],
     }
+    columns {
+        pid: UINT,
+        role: code(&ROLE),
+        published: UINT,
+    }
 }
+
+/// Every record kind's description, in wire order (`Empty` has none).
+pub const KINDS: &[KindDesc] = &[
+    Trade::DESC,
+    BookLevel::DESC,
+    TopOfBook::DESC,
+    IndexPrice::DESC,
+    Funding::DESC,
+    Liquidation::DESC,
+    FeedStatusBody::DESC,
+    Decision::DESC,
+    OrderTransition::DESC,
+    Heartbeat::DESC,
+];
 
 impl Record {
     /// An all-zero record.

@@ -6,40 +6,91 @@
 //! every segment header so that two builds with different layouts refuse to talk.
 
 use core::fmt::Write as _;
-use core::mem::{align_of, offset_of, size_of};
 use std::sync::OnceLock;
 
+use crate::columns::StructLayout;
 use crate::layout::{
     ConsumerSlot, HEADER_SIZE, InstrumentEntry, LAYOUT_VERSION, MAX_CONSUMERS, RingHeader,
     SegmentHeader, Slot,
 };
 use crate::record::{
-    BookLevel, Decision, FeedState, FeedStatusBody, Funding, Heartbeat, IndexPrice, Liquidation,
-    OrderState, OrderTransition, PRICE_SCALE, PROB_SCALE, RATE_SCALE, Record, RecordKind,
-    SIZE_SCALE, Side, TopOfBook, Trade, VALUE_E18_SCALE, Venue,
+    FeedState, KINDS, OrderState, PRICE_SCALE, PROB_SCALE, RATE_SCALE, Record, RecordKind,
+    SIZE_SCALE, Side, VALUE_E18_SCALE, Venue,
 };
+use crate::struct_layout;
 
-fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
-    size_of::<F>()
+/// Every struct the layout pins, in description order: the record, each kind's body (from its
+/// [`crate::columns::KindDesc`]), then the segment's own structures.
+fn structs() -> Vec<StructLayout> {
+    let mut out = vec![struct_layout!(Record {
+        seq,
+        publish_ts_ns,
+        recv_ts_ns,
+        exchange_ts_ns,
+        venue_seq,
+        instrument,
+        kind,
+        venue,
+        stream,
+        flags,
+        body
+    })];
+    out.extend(KINDS.iter().map(|d| d.layout));
+    out.extend([
+        struct_layout!(SegmentHeader {
+            magic,
+            layout_version,
+            header_size,
+            record_size,
+            ring_count,
+            capacity,
+            total_size,
+            layout_fingerprint,
+            instrument_capacity,
+            reserved0,
+            created_ts_ns,
+            reserved1,
+            state,
+            producer_pid,
+            epoch,
+            epoch_started_ts_ns,
+            epoch_count,
+            instrument_count
+        }),
+        struct_layout!(RingHeader {
+            head,
+            pad0,
+            epoch_start_seq,
+            prev_epoch_end_seq,
+            pad1
+        }),
+        struct_layout!(ConsumerSlot {
+            pid,
+            ring,
+            cursor,
+            lost,
+            pad
+        }),
+        struct_layout!(InstrumentEntry {
+            state,
+            len,
+            venue,
+            pad,
+            name
+        }),
+        struct_layout!(Slot { words }),
+    ]);
+    out
 }
 
-/// Appends one struct's description; returns the sum of the listed field sizes.
-macro_rules! describe_struct {
-    ($out:ident, $ty:ty { $($field:ident),+ $(,)? }) => {{
-        let _ = writeln!($out, "{} size={} align={}", stringify!($ty), size_of::<$ty>(), align_of::<$ty>());
-        let mut listed = 0usize;
-        $(
-            let size = field_size(|v: &$ty| &v.$field);
-            listed += size;
-            let _ = writeln!($out, "  {} offset={} size={}", stringify!($field), offset_of!($ty, $field), size);
-        )+
-        (stringify!($ty), listed, size_of::<$ty>())
-    }};
+/// Appends `prefix name=byte` for every value of a wire enum.
+fn enum_lines(out: &mut String, prefix: &str, names: &[(u8, &str)]) {
+    for (value, name) in names {
+        let _ = writeln!(out, "{prefix} {name}={value}");
+    }
 }
 
-/// Every struct described, with the sum of its listed fields and its size (a test checks that
-/// plain-data structs list every byte).
-fn render() -> (String, Vec<(&'static str, usize, usize)>) {
+fn render() -> String {
     let mut out = String::new();
     let _ = writeln!(out, "layout_version={LAYOUT_VERSION}");
     let _ = writeln!(
@@ -50,215 +101,24 @@ fn render() -> (String, Vec<(&'static str, usize, usize)>) {
         out,
         "scales price={PRICE_SCALE} size={SIZE_SCALE} value_e18={VALUE_E18_SCALE} rate={RATE_SCALE} prob={PROB_SCALE}"
     );
-    for kind in RecordKind::ALL {
-        let _ = writeln!(out, "kind {}={}", kind.as_str(), *kind as u8);
+    enum_lines(&mut out, "kind", RecordKind::CODES.names);
+    enum_lines(&mut out, "venue", Venue::CODES.names);
+    enum_lines(&mut out, "side", Side::CODES.names);
+    enum_lines(&mut out, "feed_state", FeedState::CODES.names);
+    enum_lines(&mut out, "order_state", OrderState::CODES.names);
+    for s in structs() {
+        let _ = writeln!(out, "{} size={} align={}", s.name, s.size, s.align);
+        for f in s.fields {
+            let _ = writeln!(out, "  {} offset={} size={}", f.name, f.offset, f.size);
+        }
     }
-    for venue in Venue::ALL {
-        let _ = writeln!(out, "venue {}={}", venue.as_str(), *venue as u8);
-    }
-    for side in Side::ALL {
-        let _ = writeln!(out, "side {}={}", side.as_str(), *side as u8);
-    }
-    for state in FeedState::ALL {
-        let _ = writeln!(out, "feed_state {}={}", state.as_str(), *state as u8);
-    }
-    for state in OrderState::ALL {
-        let _ = writeln!(out, "order_state {}={}", state.as_str(), *state as u8);
-    }
-    let structs = vec![
-        describe_struct!(
-            out,
-            Record {
-                seq,
-                publish_ts_ns,
-                recv_ts_ns,
-                exchange_ts_ns,
-                venue_seq,
-                instrument,
-                kind,
-                venue,
-                stream,
-                flags,
-                body
-            }
-        ),
-        describe_struct!(
-            out,
-            Trade {
-                price,
-                size,
-                trade_id,
-                side,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            BookLevel {
-                price,
-                size,
-                side,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            TopOfBook {
-                bid_price,
-                bid_size,
-                ask_price,
-                ask_size,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            IndexPrice {
-                value_e18,
-                price,
-                price_type,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            Funding {
-                rate,
-                next_funding_ts_ns,
-                mark_price,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            Liquidation {
-                price,
-                size,
-                side,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            FeedStatusBody {
-                messages,
-                gaps,
-                gap_records,
-                reconnects,
-                resyncs,
-                parse_errors,
-                state,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            Decision {
-                trigger_seq,
-                book_seq,
-                reference_seq,
-                probability,
-                edge,
-                price,
-                size,
-                client_order_id,
-                feature_schema_hash,
-                slot,
-                fired,
-                reason,
-                side,
-                outcome,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            OrderTransition {
-                client_order_id,
-                price,
-                size,
-                filled,
-                venue_order_id,
-                error_class,
-                http_status,
-                from_state,
-                to_state,
-                side,
-                paper,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            Heartbeat {
-                pid,
-                role,
-                published,
-                reserved
-            }
-        ),
-        describe_struct!(
-            out,
-            SegmentHeader {
-                magic,
-                layout_version,
-                header_size,
-                record_size,
-                ring_count,
-                capacity,
-                total_size,
-                layout_fingerprint,
-                instrument_capacity,
-                reserved0,
-                created_ts_ns,
-                reserved1,
-                state,
-                producer_pid,
-                epoch,
-                epoch_started_ts_ns,
-                epoch_count,
-                instrument_count
-            }
-        ),
-        describe_struct!(
-            out,
-            RingHeader {
-                head,
-                pad0,
-                epoch_start_seq,
-                prev_epoch_end_seq,
-                pad1
-            }
-        ),
-        describe_struct!(
-            out,
-            ConsumerSlot {
-                pid,
-                ring,
-                cursor,
-                lost,
-                pad
-            }
-        ),
-        describe_struct!(
-            out,
-            InstrumentEntry {
-                state,
-                len,
-                venue,
-                pad,
-                name
-            }
-        ),
-        describe_struct!(out, Slot { words }),
-    ];
-    (out, structs)
+    out
 }
 
 /// The layout description text.
 #[must_use]
 pub fn describe() -> String {
-    render().0
+    render()
 }
 
 /// FNV-1a 64 of [`describe`], cached.
@@ -286,8 +146,9 @@ mod tests {
 
     #[test]
     fn plain_data_structs_list_every_byte() {
-        let (_, structs) = render();
-        for (name, listed, size) in structs {
+        for s in structs() {
+            let (name, size) = (s.name, s.size);
+            let listed: usize = s.fields.iter().map(|f| f.size).sum();
             if name == "SegmentHeader" {
                 // The identity line and control line leave alignment padding by design.
                 assert!(listed <= size, "{name}");

@@ -196,6 +196,12 @@ pub enum Startup {
 /// The mapping, shareable between threads.
 struct Mapping(Shmem);
 
+impl core::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Mapping({} bytes)", self.0.len())
+    }
+}
+
 // SAFETY: the mapping is plain shared memory that lives as long as `Shmem`; every piece of it that
 // is mutated after initialisation is an atomic, so sharing the pointer across threads is sound.
 unsafe impl Send for Mapping {}
@@ -203,19 +209,11 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 /// A mapped, validated segment.
+#[derive(Debug)]
 pub struct Segment {
     map: Mapping,
     geometry: Geometry,
     name: String,
-}
-
-impl core::fmt::Debug for Segment {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Segment")
-            .field("name", &self.name)
-            .field("geometry", &self.geometry)
-            .finish()
-    }
 }
 
 fn os_id(name: &str) -> String {
@@ -600,20 +598,12 @@ pub struct ConsumerInfo {
 }
 
 /// The producing process's handle on its segment.
+#[derive(Debug)]
 pub struct Publisher {
     segment: Arc<Segment>,
     writers_taken: Vec<AtomicBool>,
     registry: Mutex<()>,
     startup: Startup,
-}
-
-impl core::fmt::Debug for Publisher {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("segment", &self.segment)
-            .field("startup", &self.startup)
-            .finish()
-    }
 }
 
 impl Publisher {

@@ -1,0 +1,275 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! The archive's table contract, pinned like the bus layout: every table's Arrow schema (column
+//! names, types, nullability, metadata) and the Arrow arrays a fixed set of records becomes are
+//! compared with committed golden files. The round trip records → Parquet → records is exact.
+//!
+//! `column_paths_rows_per_second` (ignored) measures both column paths:
+//! `cargo test --release -p ringbolt-archive --test golden -- --ignored --nocapture`.
+//!
+//! After an intended change (which bumps `ARCHIVE_SCHEMA_VERSION` for a schema change), rewrite
+//! the files with `RINGBOLT_BLESS=1 cargo test -p ringbolt-archive --test golden` and review the diff.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ringbolt_archive::reader::ArchiveReader;
+use ringbolt_archive::synth::Synth;
+use ringbolt_archive::tables::{
+    ARCHIVE_SCHEMA_VERSION, InstrumentNames, Source, Table, build_batch,
+};
+use ringbolt_archive::{layout, writer};
+use ringbolt_bus::{Heartbeat, Publisher, Record, RecordKind, Segment, SegmentConfig, Venue};
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+/// Compares `current` with the committed file, or rewrites it under `RINGBOLT_BLESS=1`.
+fn check_golden(name: &str, current: &str) {
+    let path = golden(name);
+    if std::env::var_os("RINGBOLT_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, current).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == current,
+        "the archive contract changed ({}): review, bump ARCHIVE_SCHEMA_VERSION for a schema \
+         change, and rewrite with RINGBOLT_BLESS=1.\n--- committed\n{committed}\n--- current\n{current}",
+        path.display()
+    );
+}
+
+fn schema_text() -> String {
+    let mut out = String::new();
+    for table in Table::ALL {
+        let schema = table.schema();
+        let _ = writeln!(out, "table {}", table.name());
+        let metadata: BTreeMap<_, _> = schema.metadata().iter().collect();
+        for (key, value) in metadata {
+            let _ = writeln!(out, "  meta {key}={value}");
+        }
+        for field in schema.fields() {
+            let _ = writeln!(
+                out,
+                "  {} {:?}{}{}",
+                field.name(),
+                field.data_type(),
+                if field.is_nullable() { " null" } else { "" },
+                if field.metadata().is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", field.metadata())
+                }
+            );
+        }
+    }
+    out
+}
+
+/// The archive table schemas are the committed contract (names, types, nullability, metadata).
+#[test]
+fn table_schemas_match_the_committed_contract() {
+    check_golden(
+        &format!("tables-v{ARCHIVE_SCHEMA_VERSION}.txt"),
+        &schema_text(),
+    );
+}
+
+struct FakeNames;
+
+impl InstrumentNames for FakeNames {
+    fn name(&mut self, id: u32) -> Arc<str> {
+        format!("instrument-{id}").into()
+    }
+}
+
+/// Deterministic records of every kind: the synthetic producer with fixed stamps and pid, plus a
+/// few edge values (nulls, out-of-range decimals, unknown codes).
+fn records(segment: &str, count: usize) -> Vec<Record> {
+    let publisher = Publisher::create(
+        segment,
+        SegmentConfig {
+            rings: 1,
+            capacity: 1 << 10,
+            instrument_capacity: 64,
+        },
+    )
+    .unwrap();
+    let mut synth = Synth::new(11, &publisher).unwrap();
+    let mut out = Vec::new();
+    let mut record = Record::zeroed();
+    for i in 0..count as i64 {
+        synth.next_record(1_773_307_200_000_000_000 + i * 1_000_000, &mut record);
+        record.seq = i as u64 + 1;
+        if let Some(mut hb) = record.body_as::<Heartbeat>() {
+            hb.pid = 4242;
+            record.set_body(&hb);
+        }
+        out.push(record);
+    }
+    drop(publisher);
+    let _ = Segment::unlink(segment);
+    out
+}
+
+fn by_table(records: &[Record]) -> BTreeMap<(Table, u8), Vec<Record>> {
+    let mut out: BTreeMap<(Table, u8), Vec<Record>> = BTreeMap::new();
+    for r in records {
+        let table = r.record_kind().and_then(Table::for_kind).unwrap();
+        out.entry((table, r.venue)).or_default().push(*r);
+    }
+    out
+}
+
+/// Records become exactly the committed Arrow arrays (a hash of their debug dump per table).
+#[test]
+fn batches_match_the_committed_contract() {
+    let segment = format!("rb-golden-{}-batches", std::process::id());
+    let all = records(&segment, 4000);
+    let mut edge = Vec::new();
+    let mut r = Record::new(
+        Venue::Coinbase,
+        1,
+        3,
+        &ringbolt_bus::Trade {
+            price: i64::MAX,
+            size: 0,
+            trade_id: 0,
+            side: 9,
+            reserved: [0; 55],
+        },
+    );
+    r.seq = 9;
+    edge.push(r);
+    let source = Source {
+        segment: "golden".to_owned(),
+        ring: 0,
+        epoch: 7,
+    };
+    let mut text = String::new();
+    for ((table, venue), rows) in by_table(&all).into_iter().chain(by_table(&edge)) {
+        let (batch, bad) = build_batch(table, &source, &rows, &mut FakeNames).unwrap();
+        let mut dump = String::new();
+        for start in (0..batch.num_rows()).step_by(10) {
+            let slice = batch.slice(start, 10.min(batch.num_rows() - start));
+            for (field, column) in slice.schema().fields().iter().zip(slice.columns()) {
+                let _ = writeln!(dump, "{} {:?}", field.name(), column);
+            }
+        }
+        let hash = dump.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let _ = writeln!(
+            text,
+            "{} venue={venue} rows={} bad={bad} fnv={hash:016x}",
+            table.name(),
+            batch.num_rows()
+        );
+    }
+    check_golden("batches.txt", &text);
+}
+
+/// Writes each group's records as one part file (the archiver's writer settings) in the window
+/// of `start_ns`.
+fn write_archive(root: &Path, groups: &BTreeMap<(Table, u8), Vec<Record>>, start_ns: i64) {
+    let _ = std::fs::remove_dir_all(root);
+    let source = Source {
+        segment: "golden".to_owned(),
+        ring: 0,
+        epoch: 7,
+    };
+    let window = layout::Window::of_ns(start_ns);
+    for (part, ((table, venue), rows)) in groups.iter().enumerate() {
+        let (batch, bad) = build_batch(*table, &source, rows, &mut FakeNames).unwrap();
+        assert_eq!(bad, 0);
+        let venue = Venue::from_u8(*venue).unwrap().as_str();
+        let dir = window.dir(root, table.name(), venue);
+        std::fs::create_dir_all(&dir).unwrap();
+        let props = writer::properties(*table, 3, Vec::new()).unwrap();
+        writer::write_file(&dir.join(format!("part-{part}.parquet")), &batch, props).unwrap();
+    }
+}
+
+/// Records → Parquet (the archiver's writer settings) → records is the identity.
+#[test]
+fn parquet_round_trip_rebuilds_every_record() {
+    let segment = format!("rb-golden-{}-roundtrip", std::process::id());
+    let all = records(&segment, 4000);
+    let root = std::env::temp_dir().join(&segment);
+    write_archive(&root, &by_table(&all), all[0].publish_ts_ns);
+    let mut reader = ArchiveReader::open(&root).unwrap();
+    let read = reader.read_all(&Table::ALL, None, &|_| true).unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(read.rows.len(), all.len());
+    let mut expected = all.clone();
+    expected.sort_by_key(|r| r.seq);
+    let mut got: Vec<Record> = read.rows.iter().map(|r| r.record).collect();
+    got.sort_by_key(|r| r.seq);
+    for (e, g) in expected.iter().zip(&got) {
+        assert_eq!(e, g, "kind {:?}", RecordKind::from_u8(e.kind));
+    }
+    assert_eq!(reader.stats.null_values, 0);
+    assert_eq!(reader.stats.unknown_names, 0);
+}
+
+/// CPU seconds of this thread (the machine is shared: wall time is mostly other processes).
+fn cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Rows per second of records → Arrow batches (the archiver's write path) and of Parquet →
+/// records in bus order (the replay read path), in thread CPU time, best of five; `RB_SPEED_ROWS` rows (1 M).
+#[test]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+fn column_paths_rows_per_second() {
+    let rows: usize = std::env::var("RB_SPEED_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let segment = format!("rb-golden-{}-speed", std::process::id());
+    let all = records(&segment, rows);
+    let groups = by_table(&all);
+    let source = Source {
+        segment: "speed".to_owned(),
+        ring: 0,
+        epoch: 1,
+    };
+    let mut build_s = f64::MAX;
+    for _ in 0..5 {
+        let t = cpu_s();
+        for ((table, _), records) in &groups {
+            for chunk in records.chunks(65_536) {
+                std::hint::black_box(build_batch(*table, &source, chunk, &mut FakeNames).unwrap());
+            }
+        }
+        build_s = build_s.min(cpu_s() - t);
+    }
+    let root = std::env::temp_dir().join(&segment);
+    write_archive(&root, &groups, all[0].publish_ts_ns);
+    let mut read_s = f64::MAX;
+    for _ in 0..5 {
+        let t = cpu_s();
+        let mut reader = ArchiveReader::open(&root).unwrap();
+        let read = reader.read_all(&Table::ALL, None, &|_| true).unwrap();
+        read_s = read_s.min(cpu_s() - t);
+        assert_eq!(read.rows.len(), rows);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "rows={rows} build_batch={:.0} rows/s read={:.0} rows/s",
+        rows as f64 / build_s,
+        rows as f64 / read_s
+    );
+}
