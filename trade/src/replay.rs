@@ -538,31 +538,11 @@ fn divergence_text(
                 r.seq,
                 r.recv_ts_ns,
                 r.flags,
-                body_text(r)
+                ringbolt_bus::columns::body_text(r)
             );
         }
     }
     s
-}
-
-fn body_text(r: &Record) -> String {
-    use ringbolt_bus::{BookLevel, FeedStatusBody, IndexPrice, TopOfBook, Trade};
-    if let Some(b) = r.body_as::<BookLevel>() {
-        format!("side={} price={} size={}", b.side, b.price, b.size)
-    } else if let Some(b) = r.body_as::<Trade>() {
-        format!("side={} price={} size={}", b.side, b.price, b.size)
-    } else if let Some(b) = r.body_as::<TopOfBook>() {
-        format!(
-            "bid={}x{} ask={}x{}",
-            b.bid_price, b.bid_size, b.ask_price, b.ask_size
-        )
-    } else if let Some(b) = r.body_as::<IndexPrice>() {
-        format!("value_e18={} price={}", b.value_e18, b.price)
-    } else if let Some(b) = r.body_as::<FeedStatusBody>() {
-        format!("state={}", b.state)
-    } else {
-        String::new()
-    }
 }
 
 /// An archive as the stream of [`ringbolt_decide::synth::SynthItem`]s that `features export` (and the training
@@ -612,7 +592,7 @@ pub fn archive_items(
     };
     let tables: Vec<Table> = Table::ALL
         .into_iter()
-        .filter(|t| *t != Table::Gaps)
+        .filter(|t| t.kind().is_some())
         .collect();
     let windows = reader.windows(&tables, date);
     if windows.is_empty() {
