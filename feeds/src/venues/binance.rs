@@ -30,7 +30,8 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::{
-    collect_pairs, empty_snapshot, flush_batch, for_each_pair, opt_ts, push_parsed,
+    collect_pairs, empty_snapshot, flush_batch, for_each_element, for_each_pair, opt_ts,
+    push_parsed,
 };
 
 /// Records buffered per instrument while awaiting a snapshot.
@@ -540,13 +541,7 @@ impl VenueAdapter for Binance {
         };
         if payload.first() == Some(&b'[') {
             // `!markPrice@arr` / `!ticker@arr`: an array of events.
-            let mut a = Lexer::new(payload);
-            a.begin_array()?;
-            while a.next_element()? {
-                let ev = a.raw_value()?;
-                self.event(ev, None, ev.len(), ctx)?;
-            }
-            return Ok(());
+            return for_each_element(payload, |ev| self.event(ev, None, ev.len(), ctx));
         }
         self.event(payload, stream_name, frame.len(), ctx)
     }

@@ -24,7 +24,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{collect_pairs, flush_levels, opt_ts, side_of, text_frame};
+use crate::venues::{collect_pairs, flush_levels, for_each_element, opt_ts, side_of, text_frame};
 
 const VENUE: Venue = Venue::Bybit;
 
@@ -176,10 +176,8 @@ impl Bybit {
 
     fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::PublicTrade as u8;
-        let mut rows = Lexer::new(data);
-        rows.begin_array()?;
-        while rows.next_element()? {
-            let r = Fields::parse(rows.raw_value()?)?;
+        for_each_element(data, |row| {
+            let r = Fields::parse(row)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
             let body = Trade {
@@ -195,8 +193,8 @@ impl Bybit {
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
@@ -218,12 +216,7 @@ impl Bybit {
             Ok(())
         };
         if Lexer::new(data).kind()? == ValueKind::Array {
-            let mut rows = Lexer::new(data);
-            rows.begin_array()?;
-            while rows.next_element()? {
-                one(rows.raw_value()?, ctx)?;
-            }
-            Ok(())
+            for_each_element(data, |row| one(row, ctx))
         } else {
             one(data, ctx)
         }

@@ -21,7 +21,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{flush_levels, opt_ts, push_level, req, side_of};
+use crate::venues::{flush_levels, for_each_element, opt_ts, push_level, req, side_of};
 
 const VENUE: Venue = Venue::Deribit;
 
@@ -197,10 +197,8 @@ impl Deribit {
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
-        let mut rows = Lexer::new(raw);
-        rows.begin_array()?;
-        while rows.next_element()? {
-            let t = Data::parse(rows.raw_value()?)?;
+        for_each_element(raw, |row| {
+            let t = Data::parse(row)?;
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -214,7 +212,7 @@ impl Deribit {
             let trade_id = t.trade_id.map_or(0, |i| parse_u64(i).unwrap_or(0));
             let ts = opt_ts(t.ts, ms_text_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, req(t.instrument, "instrument_name")?) else {
-                continue;
+                return Ok(());
             };
             if seq != 0 {
                 let i = match self.trades.iter().position(|x| x.0 == id) {
@@ -245,8 +243,8 @@ impl Deribit {
                 };
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -286,6 +286,17 @@ pub(crate) fn text_frame(text: String) -> Vec<Outgoing> {
     vec![Outgoing::Text(text.into_bytes())]
 }
 
+/// Calls `f` with the raw text of every element of the JSON array `raw`, in order.
+#[inline]
+pub(crate) fn for_each_element<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8]) -> Parsed) -> Parsed {
+    let mut j = Lexer::new(raw);
+    j.begin_array()?;
+    while j.next_element()? {
+        f(j.raw_value()?)?;
+    }
+    Ok(())
+}
+
 /// Reads the first `N` scalars of the array the lexer is in (after `begin_array`) and skips
 /// the rest of it; fewer than `N` elements is [`ParseError::Missing`] of `what`.
 #[inline]
