@@ -24,7 +24,9 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{collect_pairs, flush_levels, for_each_element, opt_ts, side_of, text_frame};
+use crate::venues::{
+    collect_pairs, flush_levels, for_each_element, opt_ts, side_of, sync_gate, text_frame,
+};
 
 const VENUE: Venue = Venue::Bybit;
 
@@ -133,16 +135,12 @@ impl Bybit {
         if snapshot {
             book.u.reset();
             let _ = book.u.check(u);
-            if !book.synced {
-                book.synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else {
-            if enforce && !book.synced {
-                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
-                self.scratch.clear();
-                return Ok(());
-            }
+        }
+        if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
+            self.scratch.clear();
+            return Ok(());
+        }
+        if !snapshot {
             match book.u.check(u) {
                 SeqCheck::Gap { missed } => {
                     ctx.count_gap(stream, missed);

@@ -22,7 +22,7 @@ use crate::json::Lexer;
 use crate::time::iso8601_ns;
 use crate::venues::{
     array_scalars, flush_levels, for_each_pair, opposite, opt_e8, opt_ts, push_level, push_parsed,
-    req, side_of, text_frame,
+    req, side_of, sync_gate, text_frame,
 };
 
 const VENUE: Venue = Venue::Coinbase;
@@ -104,13 +104,7 @@ impl Coinbase {
     ) {
         let enforce = self.mode == SyncMode::Enforce;
         let p = self.product(id, product);
-        if snapshot {
-            if !p.l2_synced {
-                p.l2_synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else if enforce && !p.l2_synced {
-            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        if !sync_gate(ctx, stream, &mut p.l2_synced, snapshot, enforce) {
             self.scratch.clear();
             return;
         }

@@ -21,7 +21,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{flush_levels, for_each_element, opt_ts, push_level, req, side_of};
+use crate::venues::{flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate};
 
 const VENUE: Venue = Venue::Deribit;
 
@@ -161,33 +161,26 @@ impl Deribit {
         };
         let enforce = self.mode == SyncMode::Enforce;
         let book = &mut self.books[i];
-        if snapshot {
-            if !book.synced {
-                book.synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else {
-            if enforce && !book.synced {
-                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
+            self.scratch.clear();
+            return Ok(());
+        }
+        if !snapshot
+            && let (Some(last), Some(prev)) = (book.last_change, prev)
+            && prev != last
+        {
+            ctx.counters.stream_mut(stream).gaps += 1;
+            if enforce {
+                book.synced = false;
+                book.last_change = None;
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
+                let ch = &book.channel;
+                ctx.actions.push(Action::Resubscribe(vec![
+                    Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
+                    Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"public/subscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
+                ]));
                 self.scratch.clear();
                 return Ok(());
-            }
-            if let (Some(last), Some(prev)) = (book.last_change, prev)
-                && prev != last
-            {
-                ctx.counters.stream_mut(stream).gaps += 1;
-                if enforce {
-                    book.synced = false;
-                    book.last_change = None;
-                    ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
-                    let ch = &book.channel;
-                    ctx.actions.push(Action::Resubscribe(vec![
-                        Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
-                        Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"public/subscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
-                    ]));
-                    self.scratch.clear();
-                    return Ok(());
-                }
             }
         }
         book.last_change = change.or(book.last_change);

@@ -286,6 +286,29 @@ pub(crate) fn text_frame(text: String) -> Vec<Outgoing> {
     vec![Outgoing::Text(text.into_bytes())]
 }
 
+/// The sync gate of a book batch: a snapshot marks the book synced (counting a resync when it
+/// was not); a delta on an unsynced book in enforce mode is dropped (counted): `false`, and the
+/// caller clears its scratch batch.
+#[inline]
+pub(crate) fn sync_gate(
+    ctx: &mut Ctx<'_>,
+    stream: u8,
+    synced: &mut bool,
+    snapshot: bool,
+    enforce: bool,
+) -> bool {
+    if snapshot {
+        if !*synced {
+            *synced = true;
+            ctx.counters.stream_mut(stream).resyncs += 1;
+        }
+    } else if enforce && !*synced {
+        ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        return false;
+    }
+    true
+}
+
 /// Calls `f` with the raw text of every element of the JSON array `raw`, in order.
 #[inline]
 pub(crate) fn for_each_element<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8]) -> Parsed) -> Parsed {

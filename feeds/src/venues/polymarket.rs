@@ -73,7 +73,26 @@ impl Polymarket {
     }
 
     fn event(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ParseError> {
-        let ev = Event::parse_exact(raw)?;
+        let mut j = Lexer::new(raw);
+        j.begin_object()?;
+        let mut ev = Event::default();
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"event_type" => ev.event_type = Some(j.str()?),
+                b"asset_id" => ev.asset_id = Some(j.str()?),
+                b"timestamp" => ev.timestamp = Some(j.scalar()?),
+                b"bids" | b"buys" => ev.bids = Some(j.raw_value()?),
+                b"asks" | b"sells" => ev.asks = Some(j.raw_value()?),
+                b"price_changes" => ev.changes = Some(j.raw_value()?),
+                b"price" => ev.price = Some(j.scalar()?),
+                b"size" => ev.size = Some(j.scalar()?),
+                b"side" => ev.side = Some(j.str()?),
+                b"best_bid" => ev.best_bid = Some(j.scalar()?),
+                b"best_ask" => ev.best_ask = Some(j.scalar()?),
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
         let ts = match ev.timestamp {
             Some(t) => ms_text_ns(t).field("timestamp")?,
             None => 0,
@@ -307,21 +326,19 @@ fn operation(op: &str, asset_ids: &[&str]) -> Vec<u8> {
     .into_bytes()
 }
 
-json_fields! {
-    /// One market-channel event.
-    struct Event {
-        event_type: str <- b"event_type",
-        asset_id: str <- b"asset_id",
-        timestamp: scalar <- b"timestamp",
-        bids: raw <- b"bids" | b"buys",
-        asks: raw <- b"asks" | b"sells",
-        changes: raw <- b"price_changes",
-        price: scalar <- b"price",
-        size: scalar <- b"size",
-        side: str <- b"side",
-        best_bid: scalar <- b"best_bid",
-        best_ask: scalar <- b"best_ask",
-    }
+#[derive(Default)]
+struct Event<'a> {
+    event_type: Option<&'a [u8]>,
+    asset_id: Option<&'a [u8]>,
+    timestamp: Option<&'a [u8]>,
+    bids: Option<&'a [u8]>,
+    asks: Option<&'a [u8]>,
+    changes: Option<&'a [u8]>,
+    price: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+    side: Option<&'a [u8]>,
+    best_bid: Option<&'a [u8]>,
+    best_ask: Option<&'a [u8]>,
 }
 
 impl VenueAdapter for Polymarket {
