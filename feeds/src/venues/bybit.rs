@@ -13,9 +13,7 @@
 //! the book; a delta's `u` must be the previous `u` + 1. In [`SyncMode::Enforce`] deltas before a
 //! snapshot are dropped and a gap emits `gap_detected` and queues an unsubscribe + subscribe.
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{
     Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter,
@@ -25,7 +23,8 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
 use crate::venues::{
-    collect_pairs, flush_levels, for_each_element, opt_ts, side_of, sync_gate, text_frame,
+    collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of, sync_gate, text_frame,
+    trade,
 };
 
 const VENUE: Venue = Venue::Bybit;
@@ -178,14 +177,13 @@ impl Bybit {
             let r = Fields::parse(row)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
-            let body = Trade {
-                price: parse_e8(r.price.ok_or(ParseError::Missing("p"))?).field("p")?,
-                size: parse_e8(r.size.ok_or(ParseError::Missing("v"))?).field("v")?,
-                // Numeric on spot, a UUID on linear (carried as 0).
-                trade_id: r.id.map_or(0, |i| parse_u64(i).unwrap_or(0)),
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            // Numeric on spot, a UUID on linear (carried as 0).
+            let body = trade(
+                req_e8(r.price, "p")?,
+                req_e8(r.size, "v")?,
+                r.id.map_or(0, |i| parse_u64(i).unwrap_or(0)),
+                side,
+            );
             let ts = opt_ts(r.time, ms_text_ns, "T")?;
             let seq = r.seq.map(parse_u64).transpose().field("seq")?.unwrap_or(0);
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {

@@ -12,16 +12,16 @@
 //! Continuity: book `prev_change_id` must equal the last `change_id` (a mismatch ⇒ resubscribe
 //! in [`SyncMode::Enforce`]); `trade_seq` +1 per instrument (gaps counted).
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate};
+use crate::venues::{
+    flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate, trade,
+};
 
 const VENUE: Venue = Venue::Deribit;
 
@@ -219,13 +219,7 @@ impl Deribit {
                     ctx.count_gap(stream, missed);
                 }
             }
-            let body = Trade {
-                price,
-                size,
-                trade_id,
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            let body = trade(price, size, trade_id, side);
             ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             if t.liquidation.is_some() {
                 let body = Liquidation {

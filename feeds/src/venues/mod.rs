@@ -170,7 +170,7 @@ pub mod polymarket;
 mod streams;
 
 use ringbolt_bus::{
-    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Venue,
+    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Trade, Venue,
 };
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
@@ -243,6 +243,18 @@ pub(crate) fn level(side: Side, price: i64, size: i64) -> BookLevel {
     }
 }
 
+/// A trade body (`side` is the aggressor's).
+#[inline]
+pub(crate) fn trade(price: i64, size: i64, trade_id: u64, side: Side) -> Trade {
+    Trade {
+        price,
+        size,
+        trade_id,
+        side: side as u8,
+        reserved: [0; 55],
+    }
+}
+
 /// One book level as received: its price and size text and their fixed-point values (1e-8).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TextLevel<'a> {
@@ -270,6 +282,13 @@ pub(crate) fn opt_ts(
     name: &'static str,
 ) -> Result<i64, ParseError> {
     Ok(value.map(to_ns).transpose().field(name)?.unwrap_or(0))
+}
+
+/// A required price/size field × 1e8 ([`ParseError::Missing`] when absent; a conversion error
+/// names the same field).
+#[inline]
+pub(crate) fn req_e8(value: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
+    parse_e8(req(value, name)?).field(name)
 }
 
 /// An optional price/size field × 1e8 (0 when absent or empty).

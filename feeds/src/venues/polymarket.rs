@@ -16,7 +16,7 @@
 //! `tick_size_change` is parsed by the market crate ([`TickSizeChange`]) and remembered per
 //! instrument ([`Polymarket::tick_of`]); no bus record kind carries it yet.
 
-use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
+use ringbolt_bus::{Record, Side, TopOfBook, Venue};
 use ringbolt_market::{ParamsError, Tick, TickSizeChange, on_grid};
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
@@ -24,7 +24,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of};
+use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of, trade};
 
 const VENUE: Venue = Venue::Polymarket;
 
@@ -117,13 +117,7 @@ impl Polymarket {
                 let size = parse_e8(ev.size.ok_or(ParseError::Missing("size"))?).field("size")?;
                 let stream = Stream::LastTradePrice as u8;
                 if let Some(id) = ctx.resolve(VENUE, stream, asset) {
-                    let body = Trade {
-                        price,
-                        size,
-                        trade_id: 0,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
+                    let body = trade(price, size, 0, side);
                     ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
                 }
                 Ok(())
