@@ -20,9 +20,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ringbolt", version, about, propagate_version = true)]
 struct Cli {
-    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `ringbolt_bus=debug`.
-    #[arg(long, global = true, default_value = "info", env = "RINGBOLT_LOG")]
-    log: String,
+    #[command(flatten)]
+    logging: ringbolt_service::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,15 +87,12 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { args } => return lab::forward("bench", &args, &cli.log),
-        Command::Emulate { args } => return lab::forward("emulate", &args, &cli.log),
-        Command::Demo { args } => return lab::forward("demo", &args, &cli.log),
+        Command::Bench { args } => return lab::forward("bench", &args, &cli.logging.log),
+        Command::Emulate { args } => return lab::forward("emulate", &args, &cli.logging.log),
+        Command::Demo { args } => return lab::forward("demo", &args, &cli.logging.log),
         _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
-        .with_writer(std::io::stderr)
-        .init();
+    cli.logging.init()?;
     match cli.command {
         Command::Bus { command } => bus_cmd::run(command),
         Command::Exec { command } => exec_cmd::run(command),

@@ -226,6 +226,32 @@ fn format_decimal(d: Decimal) -> String {
     format!("{i}.{f}")
 }
 
+/// The tick's rounding, the price in `10^-price_dp` units (see [`price_units`]), and the
+/// quantity floored to `10^-size_dp` units, raw and as micro-units.
+#[inline]
+fn quantity_at(
+    price: Decimal,
+    qty: Decimal,
+    tick: TickSize,
+    market: bool,
+) -> Result<(RoundConfig, u128, u128, Micros), Error> {
+    let rc = tick.round_config();
+    let p = price_units(price, tick, market)?;
+    let units = qty.floor_to(rc.size_dp);
+    let micros = fix_amount(units, pow10(rc.size_dp), rc.amount_dp)?;
+    Ok((rc, p, units, micros))
+}
+
+/// `units` shares (`10^-size_dp`) at price `p` (`10^-price_dp`), in micro-units of pUSD.
+#[inline]
+fn notional(units: u128, p: u128, rc: &RoundConfig) -> Result<Micros, Error> {
+    fix_amount(
+        units.checked_mul(p).ok_or(Error::AmountOverflow)?,
+        pow10(rc.size_dp + rc.price_dp),
+        rc.amount_dp,
+    )
+}
+
 /// Amounts of a limit order of `size` shares at `price`.
 pub fn limit_amounts(
     side: OrderSide,
@@ -233,15 +259,8 @@ pub fn limit_amounts(
     size: Decimal,
     tick: TickSize,
 ) -> Result<Amounts, Error> {
-    let rc = tick.round_config();
-    let p = price_units(price, tick, false)?;
-    let shares = size.floor_to(rc.size_dp); // 10^-size_dp
-    let base = fix_amount(shares, pow10(rc.size_dp), rc.amount_dp)?;
-    let other = fix_amount(
-        shares.checked_mul(p).ok_or(Error::AmountOverflow)?,
-        pow10(rc.size_dp + rc.price_dp),
-        rc.amount_dp,
-    )?;
+    let (rc, p, shares, base) = quantity_at(price, size, tick, false)?;
+    let other = notional(shares, p, &rc)?;
     Ok(match side {
         OrderSide::Buy => Amounts {
             maker: other,
@@ -261,10 +280,7 @@ pub fn market_amounts(
     amount: Decimal,
     tick: TickSize,
 ) -> Result<Amounts, Error> {
-    let rc = tick.round_config();
-    let p = price_units(price, tick, true)?;
-    let maker_units = amount.floor_to(rc.size_dp); // 10^-size_dp
-    let maker = fix_amount(maker_units, pow10(rc.size_dp), rc.amount_dp)?;
+    let (rc, p, maker_units, maker) = quantity_at(price, amount, tick, true)?;
     let taker = match side {
         // (m / 10^s) / (p / 10^pd) = m·10^pd / (p·10^s)
         OrderSide::Buy => fix_amount(
@@ -274,11 +290,7 @@ pub fn market_amounts(
             p * pow10(rc.size_dp),
             rc.amount_dp,
         )?,
-        OrderSide::Sell => fix_amount(
-            maker_units.checked_mul(p).ok_or(Error::AmountOverflow)?,
-            pow10(rc.size_dp + rc.price_dp),
-            rc.amount_dp,
-        )?,
+        OrderSide::Sell => notional(maker_units, p, &rc)?,
     };
     Ok(Amounts { maker, taker })
 }

@@ -16,9 +16,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ringbolt-lab", version, about, propagate_version = true)]
 struct Cli {
-    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `ringbolt_sim=debug`.
-    #[arg(long, global = true, default_value = "info", env = "RINGBOLT_LOG")]
-    log: String,
+    #[command(flatten)]
+    logging: ringbolt_service::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,10 +38,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
-        .with_writer(std::io::stderr)
-        .init();
+    cli.logging.init()?;
     match cli.command {
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),

@@ -13,6 +13,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+/// The `--log` option every ringbolt binary takes (flatten it into the command line with
+/// `#[command(flatten)]`), and the stderr logger it sets up.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `ringbolt_bus=debug`.
+    #[arg(long, global = true, default_value = "info", env = "RINGBOLT_LOG")]
+    pub log: String,
+}
+
+impl LogArgs {
+    /// Installs the process's logger: `tracing` events at the filter's levels, to stderr.
+    ///
+    /// # Errors
+    /// When the filter does not parse.
+    pub fn init(&self) -> Result<()> {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_new(&self.log)?)
+            .with_writer(std::io::stderr)
+            .init();
+        Ok(())
+    }
+}
+
 /// Sends one notification datagram to systemd (`$NOTIFY_SOCKET`); a no-op outside systemd.
 pub fn sd_notify(state: &str) -> Result<()> {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {

@@ -57,6 +57,16 @@ struct DepthUpdate<'a> {
     a: &'a [[String; 2]],
 }
 
+/// The fields both trade messages end with: trade time, buyer-is-maker, best match.
+#[derive(Serialize, Clone, Copy)]
+struct TradeEnd {
+    #[serde(rename = "T")]
+    trade_ms: i64,
+    m: bool,
+    #[serde(rename = "M")]
+    best: bool,
+}
+
 #[derive(Serialize)]
 struct TradeMsg {
     e: &'static str,
@@ -66,11 +76,8 @@ struct TradeMsg {
     t: u64,
     p: String,
     q: String,
-    #[serde(rename = "T")]
-    trade_ms: i64,
-    m: bool,
-    #[serde(rename = "M")]
-    best: bool,
+    #[serde(flatten)]
+    end: TradeEnd,
 }
 
 #[derive(Serialize)]
@@ -84,11 +91,8 @@ struct AggTradeMsg {
     q: String,
     f: u64,
     l: u64,
-    #[serde(rename = "T")]
-    trade_ms: i64,
-    m: bool,
-    #[serde(rename = "M")]
-    best: bool,
+    #[serde(flatten)]
+    end: TradeEnd,
 }
 
 #[derive(Serialize)]
@@ -155,6 +159,11 @@ impl BinanceState {
         let mut changes = self.book.reprice(mid_cents, mid_cents + 1, &PARAMS, rng);
         if rng.random_bool(trade_prob) {
             let buyer_is_maker = rng.random_bool(0.5);
+            let end = TradeEnd {
+                trade_ms: t_ms,
+                m: buyer_is_maker,
+                best: true,
+            };
             let (side, level) = if buyer_is_maker {
                 (Side::Bid, self.book.best_bid())
             } else {
@@ -180,9 +189,7 @@ impl BinanceState {
                         t: self.next_trade_id,
                         p: px(price),
                         q: qty(q),
-                        trade_ms: t_ms,
-                        m: buyer_is_maker,
-                        best: true,
+                        end,
                     };
                     self.next_trade_id += 1;
                     events.push(event(tick, STREAM_TRADE, true, &msg));
@@ -197,9 +204,7 @@ impl BinanceState {
                         q: qty(total),
                         f: first_id,
                         l: self.next_trade_id - 1,
-                        trade_ms: t_ms,
-                        m: buyer_is_maker,
-                        best: true,
+                        end,
                     };
                     self.next_agg_id += 1;
                     events.push(event(tick, STREAM_AGG, true, &agg));

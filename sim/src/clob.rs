@@ -28,7 +28,7 @@ use ringbolt_exec::eip712::{OrderDomain, OrderStruct, U256, clob_auth_digest};
 use ringbolt_exec::keys::{Address, recover};
 use ringbolt_exec::order::recover_order_signer;
 use ringbolt_market::{PRICE_SCALE, PriceError, Tick};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -143,7 +143,7 @@ impl ClobResponse {
 }
 
 /// What one received order looked like (for the wire log).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderSeen {
     /// Salt as sent.
     pub salt: String,

@@ -255,12 +255,7 @@ fn stamps(recv_ns: i64, conn: u64, path: &str, seen: Vec<OrderSeen>) -> Vec<Orde
             recv_ns,
             conn,
             path: path.to_string(),
-            salt: s.salt,
-            token_id: s.token_id,
-            side: s.side,
-            price: s.price,
-            outcome: s.outcome,
-            order_hash: s.order_hash,
+            order: s,
         })
         .collect()
 }

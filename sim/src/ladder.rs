@@ -91,6 +91,22 @@ impl Ladder {
         }
     }
 
+    /// Removes every level whose price is off the `tick` grid (recording the removals into
+    /// `out`, as [`Ladder::set`] does).
+    pub fn withdraw_off_grid(&mut self, tick: i64, out: &mut BTreeMap<(Side, i64), i64>) {
+        for side in [Side::Bid, Side::Ask] {
+            let off: Vec<i64> = self
+                .side_mut(side)
+                .keys()
+                .copied()
+                .filter(|p| p % tick != 0)
+                .collect();
+            for p in off {
+                self.set(side, p, 0, out);
+            }
+        }
+    }
+
     fn rand_qty(p: &LadderParams, rng: &mut ChaCha8Rng) -> i64 {
         rng.random_range(p.qty_min..=p.qty_max)
     }

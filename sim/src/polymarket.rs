@@ -701,24 +701,7 @@ fn retick(
     w.tick = tick;
     // Levels off the new grid are withdrawn.
     let mut out = BTreeMap::new();
-    let off_bids: Vec<i64> =
-        w.up.bids
-            .keys()
-            .copied()
-            .filter(|p| p % tick != 0)
-            .collect();
-    let off_asks: Vec<i64> =
-        w.up.asks
-            .keys()
-            .copied()
-            .filter(|p| p % tick != 0)
-            .collect();
-    for p in off_bids {
-        w.up.set(Side::Bid, p, 0, &mut out);
-    }
-    for p in off_asks {
-        w.up.set(Side::Ask, p, 0, &mut out);
-    }
+    w.up.withdraw_off_grid(tick, &mut out);
     changes.extend(
         out.into_iter()
             .map(|((side, price), qty)| Change { side, price, qty }),

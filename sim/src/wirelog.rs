@@ -14,6 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clob::OrderSeen;
+
 /// Default ring capacity (entries per ring).
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
@@ -48,18 +50,9 @@ pub struct OrderStamp {
     pub conn: u64,
     /// `/order` or `/orders`.
     pub path: String,
-    /// The order's salt (decimal text).
-    pub salt: String,
-    /// Token id.
-    pub token_id: String,
-    /// `BUY` / `SELL`.
-    pub side: String,
-    /// Limit price when the amounts define one (null for size-zero paper orders).
-    pub price: Option<String>,
-    /// `live`, `matched`, or the rejection text.
-    pub outcome: String,
-    /// Order hash (`0x…`, the venue order id) when the order parsed far enough to have one.
-    pub order_hash: Option<String>,
+    /// The order as the emulator saw it, and its answer.
+    #[serde(flatten)]
+    pub order: OrderSeen,
 }
 
 #[derive(Debug)]
@@ -210,12 +203,14 @@ mod tests {
             recv_ns: i,
             conn: 0,
             path: "/order".into(),
-            salt: i.to_string(),
-            token_id: "1".into(),
-            side: "BUY".into(),
-            price: None,
-            outcome: "live".into(),
-            order_hash: Some(format!("0x{i:064x}")),
+            order: OrderSeen {
+                salt: i.to_string(),
+                token_id: "1".into(),
+                side: "BUY".into(),
+                price: None,
+                outcome: "live".into(),
+                order_hash: Some(format!("0x{i:064x}")),
+            },
         }));
         let j = log.to_json(0);
         assert_eq!(j["orders"].as_array().map(Vec::len), Some(2));

@@ -15,9 +15,7 @@
 //! emits a `gap_detected` feed status, clears the book state and fetches a new snapshot;
 //! applying it emits `resynced`.
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{
     Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, RestKind,
@@ -30,7 +28,8 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::{
-    collect_pairs, empty_snapshot, flush_batch, for_each_pair, opt_ts, push_parsed,
+    collect_pairs, empty_snapshot, flush_batch, for_each_element, for_each_pair, opt_ts,
+    push_parsed, trade,
 };
 
 /// Records buffered per instrument while awaiting a snapshot.
@@ -540,13 +539,7 @@ impl VenueAdapter for Binance {
         };
         if payload.first() == Some(&b'[') {
             // `!markPrice@arr` / `!ticker@arr`: an array of events.
-            let mut a = Lexer::new(payload);
-            a.begin_array()?;
-            while a.next_element()? {
-                let ev = a.raw_value()?;
-                self.event(ev, None, ev.len(), ctx)?;
-            }
-            return Ok(());
+            return for_each_element(payload, |ev| self.event(ev, None, ev.len(), ctx));
         }
         self.event(payload, stream_name, frame.len(), ctx)
     }
@@ -632,14 +625,13 @@ impl Binance {
                 {
                     ctx.count_gap(stream, missed);
                 }
-                let body = Trade {
+                // Buyer is maker ⇒ the seller was the aggressor.
+                let body = trade(
                     price,
                     size,
                     trade_id,
-                    // Buyer is maker ⇒ the seller was the aggressor.
-                    side: if maker { Side::Sell } else { Side::Buy } as u8,
-                    reserved: [0; 55],
-                };
+                    if maker { Side::Sell } else { Side::Buy },
+                );
                 ctx.emit_body(self.venue, stream, id, ts, trade_id, 0, &body);
                 Ok(())
             }

@@ -11,7 +11,7 @@
 //! diffs are buffered until the REST snapshot (requested with [`Action::Fetch`]) arrives; diffs
 //! with `microtimestamp` ≤ the snapshot's are dropped, the rest replayed.
 
-use ringbolt_bus::{Record, Side, Trade, Venue};
+use ringbolt_bus::{Record, Side, Venue};
 
 use crate::adapter::{
     Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, RestKind, RestRequest, VenueAdapter,
@@ -20,7 +20,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
 use crate::json::Lexer;
 use crate::time::us_text_ns;
-use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts};
+use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts, req_e8, trade};
 
 const VENUE: Venue = Venue::Bitstamp;
 const BUFFER_RECORDS: usize = 8192;
@@ -252,15 +252,12 @@ impl VenueAdapter for Bitstamp {
                 Some(b"1") => Side::Sell,
                 _ => return Err(ParseError::Invalid("type")),
             };
-            let body = Trade {
-                price: crate::decimal::parse_e8(d.price.ok_or(ParseError::Missing("price_str"))?)
-                    .field("price_str")?,
-                size: crate::decimal::parse_e8(d.amount.ok_or(ParseError::Missing("amount_str"))?)
-                    .field("amount_str")?,
-                trade_id: id_num,
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            let body = trade(
+                req_e8(d.price, "price_str")?,
+                req_e8(d.amount, "amount_str")?,
+                id_num,
+                side,
+            );
             let ts = opt_ts(d.micro, us_text_ns, "microtimestamp")?;
             if let Some(id) = ctx.resolve(VENUE, stream, pair) {
                 ctx.emit_body(VENUE, stream, id, ts, id_num, 0, &body);

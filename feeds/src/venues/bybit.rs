@@ -13,9 +13,7 @@
 //! the book; a delta's `u` must be the previous `u` + 1. In [`SyncMode::Enforce`] deltas before a
 //! snapshot are dropped and a gap emits `gap_detected` and queues an unsubscribe + subscribe.
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{
     Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter,
@@ -24,7 +22,10 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{collect_pairs, flush_levels, opt_ts, side_of, text_frame};
+use crate::venues::{
+    collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of, sync_gate, text_frame,
+    trade,
+};
 
 const VENUE: Venue = Venue::Bybit;
 
@@ -133,16 +134,12 @@ impl Bybit {
         if snapshot {
             book.u.reset();
             let _ = book.u.check(u);
-            if !book.synced {
-                book.synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else {
-            if enforce && !book.synced {
-                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
-                self.scratch.clear();
-                return Ok(());
-            }
+        }
+        if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
+            self.scratch.clear();
+            return Ok(());
+        }
+        if !snapshot {
             match book.u.check(u) {
                 SeqCheck::Gap { missed } => {
                     ctx.count_gap(stream, missed);
@@ -176,27 +173,24 @@ impl Bybit {
 
     fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::PublicTrade as u8;
-        let mut rows = Lexer::new(data);
-        rows.begin_array()?;
-        while rows.next_element()? {
-            let r = Fields::parse(rows.raw_value()?)?;
+        for_each_element(data, |row| {
+            let r = Fields::parse(row)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
-            let body = Trade {
-                price: parse_e8(r.price.ok_or(ParseError::Missing("p"))?).field("p")?,
-                size: parse_e8(r.size.ok_or(ParseError::Missing("v"))?).field("v")?,
-                // Numeric on spot, a UUID on linear (carried as 0).
-                trade_id: r.id.map_or(0, |i| parse_u64(i).unwrap_or(0)),
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            // Numeric on spot, a UUID on linear (carried as 0).
+            let body = trade(
+                req_e8(r.price, "p")?,
+                req_e8(r.size, "v")?,
+                r.id.map_or(0, |i| parse_u64(i).unwrap_or(0)),
+                side,
+            );
             let ts = opt_ts(r.time, ms_text_ns, "T")?;
             let seq = r.seq.map(parse_u64).transpose().field("seq")?.unwrap_or(0);
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
@@ -218,12 +212,7 @@ impl Bybit {
             Ok(())
         };
         if Lexer::new(data).kind()? == ValueKind::Array {
-            let mut rows = Lexer::new(data);
-            rows.begin_array()?;
-            while rows.next_element()? {
-                one(rows.raw_value()?, ctx)?;
-            }
-            Ok(())
+            for_each_element(data, |row| one(row, ctx))
         } else {
             one(data, ctx)
         }

@@ -13,7 +13,7 @@
 //! Advanced frames carry `sequence_num`, +1 per connection: a gap marks every level-2 book
 //! unsynchronised and queues a resubscribe (fresh snapshot).
 
-use ringbolt_bus::{FeedState, Side, TopOfBook, Trade, Venue};
+use ringbolt_bus::{FeedState, Side, TopOfBook, Venue};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
@@ -22,7 +22,7 @@ use crate::json::Lexer;
 use crate::time::iso8601_ns;
 use crate::venues::{
     array_scalars, flush_levels, for_each_pair, opposite, opt_e8, opt_ts, push_level, push_parsed,
-    req, side_of, text_frame,
+    req, side_of, sync_gate, text_frame, trade,
 };
 
 const VENUE: Venue = Venue::Coinbase;
@@ -104,13 +104,7 @@ impl Coinbase {
     ) {
         let enforce = self.mode == SyncMode::Enforce;
         let p = self.product(id, product);
-        if snapshot {
-            if !p.l2_synced {
-                p.l2_synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else if enforce && !p.l2_synced {
-            ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        if !sync_gate(ctx, stream, &mut p.l2_synced, snapshot, enforce) {
             self.scratch.clear();
             return;
         }
@@ -169,13 +163,7 @@ impl Coinbase {
                 ctx.count_gap(stream, missed);
             }
         }
-        let body = Trade {
-            price,
-            size,
-            trade_id,
-            side: opposite(maker) as u8,
-            reserved: [0; 55],
-        };
+        let body = trade(price, size, trade_id, opposite(maker));
         ctx.emit_body(
             VENUE,
             stream,

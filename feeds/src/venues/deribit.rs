@@ -12,16 +12,16 @@
 //! Continuity: book `prev_change_id` must equal the last `change_id` (a mismatch ⇒ resubscribe
 //! in [`SyncMode::Enforce`]); `trade_seq` +1 per instrument (gaps counted).
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
-use crate::venues::{flush_levels, opt_ts, push_level, req, side_of};
+use crate::venues::{
+    flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate, trade,
+};
 
 const VENUE: Venue = Venue::Deribit;
 
@@ -161,33 +161,26 @@ impl Deribit {
         };
         let enforce = self.mode == SyncMode::Enforce;
         let book = &mut self.books[i];
-        if snapshot {
-            if !book.synced {
-                book.synced = true;
-                ctx.counters.stream_mut(stream).resyncs += 1;
-            }
-        } else {
-            if enforce && !book.synced {
-                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
+            self.scratch.clear();
+            return Ok(());
+        }
+        if !snapshot
+            && let (Some(last), Some(prev)) = (book.last_change, prev)
+            && prev != last
+        {
+            ctx.counters.stream_mut(stream).gaps += 1;
+            if enforce {
+                book.synced = false;
+                book.last_change = None;
+                ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
+                let ch = &book.channel;
+                ctx.actions.push(Action::Resubscribe(vec![
+                    Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
+                    Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"public/subscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
+                ]));
                 self.scratch.clear();
                 return Ok(());
-            }
-            if let (Some(last), Some(prev)) = (book.last_change, prev)
-                && prev != last
-            {
-                ctx.counters.stream_mut(stream).gaps += 1;
-                if enforce {
-                    book.synced = false;
-                    book.last_change = None;
-                    ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
-                    let ch = &book.channel;
-                    ctx.actions.push(Action::Resubscribe(vec![
-                        Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"public/unsubscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
-                        Outgoing::Text(format!("{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"public/subscribe\",\"params\":{{\"channels\":[\"{ch}\"]}}}}").into_bytes()),
-                    ]));
-                    self.scratch.clear();
-                    return Ok(());
-                }
             }
         }
         book.last_change = change.or(book.last_change);
@@ -197,10 +190,8 @@ impl Deribit {
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
-        let mut rows = Lexer::new(raw);
-        rows.begin_array()?;
-        while rows.next_element()? {
-            let t = Data::parse(rows.raw_value()?)?;
+        for_each_element(raw, |row| {
+            let t = Data::parse(row)?;
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -214,7 +205,7 @@ impl Deribit {
             let trade_id = t.trade_id.map_or(0, |i| parse_u64(i).unwrap_or(0));
             let ts = opt_ts(t.ts, ms_text_ns, "timestamp")?;
             let Some(id) = ctx.resolve(VENUE, stream, req(t.instrument, "instrument_name")?) else {
-                continue;
+                return Ok(());
             };
             if seq != 0 {
                 let i = match self.trades.iter().position(|x| x.0 == id) {
@@ -228,13 +219,7 @@ impl Deribit {
                     ctx.count_gap(stream, missed);
                 }
             }
-            let body = Trade {
-                price,
-                size,
-                trade_id,
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            let body = trade(price, size, trade_id, side);
             ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             if t.liquidation.is_some() {
                 let body = Liquidation {
@@ -245,8 +230,8 @@ impl Deribit {
                 };
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! snapshot (the adapter forgets which symbols had theirs). Trades' `event_id` increases but is
 //! not contiguous. Fast API depth: `U == prev u + 1` (gaps counted).
 
-use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
+use ringbolt_bus::{Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
@@ -19,7 +19,8 @@ use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::{
-    collect_pairs, flush_batch, flush_levels, opt_ts, push_level, req, side_of, text_frame,
+    collect_pairs, flush_batch, flush_levels, opt_ts, push_level, req, req_e8, side_of, text_frame,
+    trade,
 };
 
 const VENUE: Venue = Venue::Gemini;
@@ -198,13 +199,12 @@ impl Gemini {
             ctx.count_message(stream, len);
             let trade_id = parse_u64(t).field("t")?;
             let maker = m.maker.ok_or(ParseError::Missing("m"))?;
-            let body = Trade {
-                price: parse_e8(req(m.p, "p")?).field("p")?,
-                size: parse_e8(req(m.q, "q")?).field("q")?,
+            let body = trade(
+                req_e8(m.p, "p")?,
+                req_e8(m.q, "q")?,
                 trade_id,
-                side: if maker { Side::Sell } else { Side::Buy } as u8,
-                reserved: [0; 55],
-            };
+                if maker { Side::Sell } else { Side::Buy },
+            );
             if let Some(id) = ctx.resolve(VENUE, stream, symbol) {
                 ctx.emit_body(VENUE, stream, id, ts, trade_id, 0, &body);
             }
@@ -250,13 +250,12 @@ impl VenueAdapter for Gemini {
                     s => side_of(s).ok_or(ParseError::Invalid("side"))?,
                 };
                 let trade_id = parse_u64(req(m.event_id, "event_id")?).field("event_id")?;
-                let body = Trade {
-                    price: parse_e8(req(m.price, "price")?).field("price")?,
-                    size: parse_e8(req(m.quantity, "quantity")?).field("quantity")?,
+                let body = trade(
+                    req_e8(m.price, "price")?,
+                    req_e8(m.quantity, "quantity")?,
                     trade_id,
-                    side: side as u8,
-                    reserved: [0; 55],
-                };
+                    side,
+                );
                 let ts = opt_ts(m.timestamp, ms_text_ns, "timestamp")?;
                 if let Some(id) = ctx.resolve(VENUE, stream, req(m.symbol, "symbol")?) {
                     ctx.emit_body(VENUE, stream, id, ts, trade_id, 0, &body);

@@ -14,7 +14,7 @@
 //! In [`SyncMode::Enforce`] a mismatch drops the update, emits `gap_detected` and queues an
 //! unsubscribe + subscribe (fresh snapshot). v2 `trade_id` is sequential per pair (gaps counted).
 
-use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Trade, Venue};
+use ringbolt_bus::{FeedState, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
@@ -22,7 +22,7 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
-use crate::venues::{array_scalars, flush_levels, opt_ts, side_of};
+use crate::venues::{array_scalars, flush_levels, opt_ts, req_e8, side_of, trade};
 
 const VENUE: Venue = Venue::Kraken;
 /// Book depth subscribed on v2 (the checksum covers the top 10).
@@ -271,14 +271,12 @@ impl Kraken {
                         .transpose()
                         .field("trade_id")?
                         .unwrap_or(0);
-                    let body = Trade {
-                        price: parse_e8(f.price.ok_or(ParseError::Missing("price"))?)
-                            .field("price")?,
-                        size: parse_e8(f.qty.ok_or(ParseError::Missing("qty"))?).field("qty")?,
+                    let body = trade(
+                        req_e8(f.price, "price")?,
+                        req_e8(f.qty, "qty")?,
                         trade_id,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
+                        side,
+                    );
                     if trade_id != 0 {
                         self.trade_gap(id, trade_id, ctx);
                     }
@@ -437,13 +435,12 @@ impl Kraken {
             l.begin_array()?;
             let f: [&[u8]; 4] = array_scalars(&mut l, "trade")?;
             let side = side_of(f[3]).ok_or(ParseError::Invalid("side"))?;
-            let body = Trade {
-                price: parse_e8(f[0]).field("price")?,
-                size: parse_e8(f[1]).field("volume")?,
-                trade_id: 0,
-                side: side as u8,
-                reserved: [0; 55],
-            };
+            let body = trade(
+                parse_e8(f[0]).field("price")?,
+                parse_e8(f[1]).field("volume")?,
+                0,
+                side,
+            );
             ctx.emit_body(VENUE, stream, id, sec_text_ns(f[2])?, 0, 0, &body);
         }
         Ok(())

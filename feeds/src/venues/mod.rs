@@ -170,7 +170,7 @@ pub mod polymarket;
 mod streams;
 
 use ringbolt_bus::{
-    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Venue,
+    BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Trade, Venue,
 };
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
@@ -243,6 +243,18 @@ pub(crate) fn level(side: Side, price: i64, size: i64) -> BookLevel {
     }
 }
 
+/// A trade body (`side` is the aggressor's).
+#[inline]
+pub(crate) fn trade(price: i64, size: i64, trade_id: u64, side: Side) -> Trade {
+    Trade {
+        price,
+        size,
+        trade_id,
+        side: side as u8,
+        reserved: [0; 55],
+    }
+}
+
 /// One book level as received: its price and size text and their fixed-point values (1e-8).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TextLevel<'a> {
@@ -272,6 +284,13 @@ pub(crate) fn opt_ts(
     Ok(value.map(to_ns).transpose().field(name)?.unwrap_or(0))
 }
 
+/// A required price/size field × 1e8 ([`ParseError::Missing`] when absent; a conversion error
+/// names the same field).
+#[inline]
+pub(crate) fn req_e8(value: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
+    parse_e8(req(value, name)?).field(name)
+}
+
 /// An optional price/size field × 1e8 (0 when absent or empty).
 #[inline]
 pub(crate) fn opt_e8(value: Option<&[u8]>, name: &'static str) -> Result<i64, ParseError> {
@@ -284,6 +303,40 @@ pub(crate) fn opt_e8(value: Option<&[u8]>, name: &'static str) -> Result<i64, Pa
 /// One text frame (cold path: subscribe / unsubscribe requests).
 pub(crate) fn text_frame(text: String) -> Vec<Outgoing> {
     vec![Outgoing::Text(text.into_bytes())]
+}
+
+/// The sync gate of a book batch: a snapshot marks the book synced (counting a resync when it
+/// was not); a delta on an unsynced book in enforce mode is dropped (counted): `false`, and the
+/// caller clears its scratch batch.
+#[inline]
+pub(crate) fn sync_gate(
+    ctx: &mut Ctx<'_>,
+    stream: u8,
+    synced: &mut bool,
+    snapshot: bool,
+    enforce: bool,
+) -> bool {
+    if snapshot {
+        if !*synced {
+            *synced = true;
+            ctx.counters.stream_mut(stream).resyncs += 1;
+        }
+    } else if enforce && !*synced {
+        ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        return false;
+    }
+    true
+}
+
+/// Calls `f` with the raw text of every element of the JSON array `raw`, in order.
+#[inline]
+pub(crate) fn for_each_element<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8]) -> Parsed) -> Parsed {
+    let mut j = Lexer::new(raw);
+    j.begin_array()?;
+    while j.next_element()? {
+        f(j.raw_value()?)?;
+    }
+    Ok(())
 }
 
 /// Reads the first `N` scalars of the array the lexer is in (after `begin_array`) and skips

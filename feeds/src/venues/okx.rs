@@ -16,9 +16,7 @@
 //! Funding rates carry up to 16 decimals; `Funding.rate` holds 12: extra digits are truncated
 //! toward zero (a wider bus field is requested in docs/notes/feeds.md).
 
-use ringbolt_bus::{
-    FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Trade, Venue,
-};
+use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
@@ -26,7 +24,9 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
-use crate::venues::{flush_levels, opt_e8, opt_ts, push_parsed, req, side_of, text_frame};
+use crate::venues::{
+    flush_levels, opt_e8, opt_ts, push_parsed, req, req_e8, side_of, text_frame, trade,
+};
 
 const VENUE: Venue = Venue::Okx;
 /// Levels kept per side of a checksum book (`books` sends 400).
@@ -371,13 +371,7 @@ impl Okx {
             Stream::Trades => {
                 let side = side_of(req(r.side, "side")?).ok_or(ParseError::Invalid("side"))?;
                 let trade_id = parse_u64(req(r.trade_id, "tradeId")?).unwrap_or(0);
-                let body = Trade {
-                    price: parse_e8(req(r.px, "px")?).field("px")?,
-                    size: parse_e8(req(r.sz, "sz")?).field("sz")?,
-                    trade_id,
-                    side: side as u8,
-                    reserved: [0; 55],
-                };
+                let body = trade(req_e8(r.px, "px")?, req_e8(r.sz, "sz")?, trade_id, side);
                 if let Some(id) = ctx.resolve(VENUE, s, symbol) {
                     ctx.emit_body(VENUE, s, id, ts, trade_id, 0, &body);
                 }

@@ -16,15 +16,15 @@
 //! `tick_size_change` is parsed by the market crate ([`TickSizeChange`]) and remembered per
 //! instrument ([`Polymarket::tick_of`]); no bus record kind carries it yet.
 
-use ringbolt_bus::{Record, Side, TopOfBook, Trade, Venue};
+use ringbolt_bus::{Record, Side, TopOfBook, Venue};
 use ringbolt_market::{ParamsError, Tick, TickSizeChange, on_grid};
 
-use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, VenueAdapter};
+use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
-use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of};
+use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of, trade};
 
 const VENUE: Venue = Venue::Polymarket;
 
@@ -105,8 +105,14 @@ impl Polymarket {
             None => return Err(ParseError::Missing("event_type")),
         };
         match event_type {
-            b"book" => self.book(&ev, ts, raw.len(), ctx),
-            b"price_change" => self.price_change(&ev, ts, raw.len(), ctx),
+            b"book" => {
+                ctx.count_message(Stream::Book as u8, raw.len());
+                self.book(&ev, ts, ctx)
+            }
+            b"price_change" => {
+                ctx.count_message(Stream::PriceChange as u8, raw.len());
+                self.price_change(&ev, ts, ctx)
+            }
             b"last_trade_price" => {
                 ctx.count_message(Stream::LastTradePrice as u8, raw.len());
                 let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
@@ -117,13 +123,7 @@ impl Polymarket {
                 let size = parse_e8(ev.size.ok_or(ParseError::Missing("size"))?).field("size")?;
                 let stream = Stream::LastTradePrice as u8;
                 if let Some(id) = ctx.resolve(VENUE, stream, asset) {
-                    let body = Trade {
-                        price,
-                        size,
-                        trade_id: 0,
-                        side: side as u8,
-                        reserved: [0; 55],
-                    };
+                    let body = trade(price, size, 0, side);
                     ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
                 }
                 Ok(())
@@ -171,15 +171,9 @@ impl Polymarket {
         Ok(())
     }
 
-    fn book(
-        &mut self,
-        ev: &Event<'_>,
-        ts: i64,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
+    /// A `book` event (counted by the caller).
+    fn book(&mut self, ev: &Event<'_>, ts: i64, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Book as u8;
-        ctx.count_message(stream, len);
         let asset = ev.asset_id.ok_or(ParseError::Missing("asset_id"))?;
         let bids = ev.bids.ok_or(ParseError::Missing("bids"))?;
         let asks = ev.asks.ok_or(ParseError::Missing("asks"))?;
@@ -211,15 +205,8 @@ impl Polymarket {
         Ok(())
     }
 
-    fn price_change(
-        &mut self,
-        ev: &Event<'_>,
-        ts: i64,
-        len: usize,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ParseError> {
-        let stream = Stream::PriceChange as u8;
-        ctx.count_message(stream, len);
+    /// A `price_change` event (counted by the caller).
+    fn price_change(&mut self, ev: &Event<'_>, ts: i64, ctx: &mut Ctx<'_>) -> Parsed {
         self.scratch.clear();
         let result = match ev.changes {
             Some(changes) => self.changes(changes, ts, ctx),

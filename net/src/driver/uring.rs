@@ -161,16 +161,20 @@ impl Uring {
         }
     }
 
+    /// Pushes `e`, an operation `op` of the connection in `slot`, counting it in flight.
+    #[inline]
+    fn push_op(&mut self, e: squeue::Entry, slot: u32, c: &mut Conn, op: u64) {
+        self.push(&e.user_data(user_data(slot, c.generation, op)));
+        c.ops_in_flight += 1;
+    }
+
     pub(super) fn arm_recv(&mut self, slot: u32, c: &mut Conn) {
         if c.recv_armed || c.closing || c.read != ReadState::Open {
             return;
         }
-        let e = opcode::RecvMulti::new(Fd(c.stream.as_raw_fd()), BGID)
-            .build()
-            .user_data(user_data(slot, c.generation, OP_RECV));
-        self.push(&e);
+        let e = opcode::RecvMulti::new(Fd(c.stream.as_raw_fd()), BGID).build();
+        self.push_op(e, slot, c, OP_RECV);
         c.recv_armed = true;
-        c.ops_in_flight += 1;
     }
 
     pub(super) fn start_send(&mut self, slot: u32, c: &mut Conn) {
@@ -189,11 +193,9 @@ impl Uring {
         let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
         let e = opcode::Send::new(Fd(c.stream.as_raw_fd()), rest.as_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(user_data(slot, c.generation, OP_SEND));
-        self.push(&e);
+            .build();
+        self.push_op(e, slot, c, OP_SEND);
         c.send_in_flight = true;
-        c.ops_in_flight += 1;
     }
 
     pub(super) fn cancel(&mut self, slot: u32, c: &mut Conn) {
