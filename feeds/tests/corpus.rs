@@ -20,8 +20,11 @@ fn fixture(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Per line: the parse result and the records it produced.
-fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
+/// Per line of a fixture: the parse result and the records it produced.
+type Lines = Vec<(Result<(), ParseError>, Vec<Record>)>;
+
+/// Runs every line of the fixture at `path` through `driver`.
+fn run(driver: &mut Driver, path: &str) -> Lines {
     fixture(path)
         .iter()
         .map(|line| {
@@ -33,18 +36,14 @@ fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Reco
 }
 
 /// [`run`], asserting that every line parsed.
-fn run_ok(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
+fn run_ok(driver: &mut Driver, path: &str) -> Lines {
     let out = run(driver, path);
     assert!(out.iter().all(|(r, _)| r.is_ok()), "{path}: {out:?}");
     out
 }
 
 /// [`run`], asserting that every line parsed into exactly `n` records (0: control frames).
-fn run_each(
-    driver: &mut Driver,
-    path: &str,
-    n: usize,
-) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
+fn run_each(driver: &mut Driver, path: &str, n: usize) -> Lines {
     let out = run(driver, path);
     assert!(
         out.iter().all(|(r, o)| r.is_ok() && o.len() == n),
@@ -55,11 +54,7 @@ fn run_each(
 
 /// Runs a recorded checksummed book sequence through a fresh driver in `mode`, asserting every
 /// line parsed with no checksum error, no gap and the one initial sync.
-fn checksummed(
-    venue: Venue,
-    mode: SyncMode,
-    path: &str,
-) -> (Driver, Vec<(Result<(), ParseError>, Vec<Record>)>) {
+fn checksummed(venue: Venue, mode: SyncMode, path: &str) -> (Driver, Lines) {
     let mut d = Driver::new(venue, mode, true).unwrap();
     let out = run_ok(&mut d, path);
     let c = d.counters.stream(1);
