@@ -66,6 +66,14 @@ fn checksummed(venue: Venue, mode: SyncMode, path: &str) -> (Driver, Lines) {
     (d, out)
 }
 
+/// A line's records: asserts there are `len` and that they form one batch (a snapshot or not).
+#[track_caller]
+fn batch(records: &[Record], len: usize, snapshot: bool) -> &[Record] {
+    assert_eq!(records.len(), len);
+    assert_batch(records, snapshot);
+    records
+}
+
 fn observe(venue: Venue) -> Driver {
     Driver::new(venue, SyncMode::Observe, true).unwrap()
 }
@@ -130,9 +138,7 @@ fn polymarket_book() {
     let tok1 = "65818619657568813474341868652308942079804919287380422192892211131408793125422";
 
     // Line 1: 3 bids then 3 asks.
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 6, true);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.48"), 30 * PRICE_SCALE));
     assert_eq!(level(&r[2]), (Side::Buy, e8("0.50"), 15 * PRICE_SCALE));
     assert_eq!(level(&r[3]), (Side::Sell, e8("0.52"), 25 * PRICE_SCALE));
@@ -166,9 +172,7 @@ fn polymarket_book() {
     assert!(r[0].has_flags(FLAG_SNAPSHOT | FLAG_BATCH_BEGIN | FLAG_BATCH_END));
 
     // Line 5: 86 asks then 76 bids (asks key first).
-    let r = &out[4].1;
-    assert_eq!(r.len(), 162);
-    assert_batch(r, true);
+    let r = batch(&out[4].1, 162, true);
     let bids: Vec<_> = r.iter().map(level).filter(|l| l.0 == Side::Buy).collect();
     let asks: Vec<_> = r.iter().map(level).filter(|l| l.0 == Side::Sell).collect();
     assert_eq!((bids.len(), asks.len()), (76, 86));
@@ -201,16 +205,12 @@ fn polymarket_book() {
 fn polymarket_price_change() {
     let mut d = observe(Venue::Polymarket);
     let out = run_ok(&mut d, "polymarket/price_change.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 1);
-    assert_batch(r, false);
+    let r = batch(&out[0].1, 1, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.5"), 200 * PRICE_SCALE));
     assert_eq!(r[0].exchange_ts_ns, 1_757_908_892_351 * MS);
     assert_eq!(r[0].stream, 2);
     // Line 2: three changes, no event_type key.
-    let r = &out[1].1;
-    assert_eq!(r.len(), 3);
-    assert_batch(r, false);
+    let r = batch(&out[1].1, 3, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.6"), 3300 * PRICE_SCALE));
     assert_eq!(level(&r[2]), (Side::Buy, e8("0.7"), 3400 * PRICE_SCALE));
     assert_eq!(r[2].exchange_ts_ns, 1_729_084_877_448 * MS);
@@ -323,9 +323,7 @@ fn chainlink_rtds() {
     assert_eq!(index(&out[1].1[0]).0, 63_621_393_086_946_047_500_000);
     // Line 3: backfill labelled crypto_prices, symbol btc/usd ⇒ the Chainlink stream; values
     // from the JSON number text, exact.
-    let r = &out[2].1;
-    assert_eq!(r.len(), 3);
-    assert_batch(r, true);
+    let r = batch(&out[2].1, 3, true);
     assert!(r.iter().all(|x| x.stream == 1));
     assert_eq!(index(&r[0]).0, 79_639_200_296_092_170_000_000);
     assert_eq!(index(&r[2]).0, 79_639_190_428_857_140_000_000);
@@ -435,9 +433,7 @@ fn binance_spot_trades_and_tickers() {
 fn binance_spot_depth_observed() {
     let mut d = observe(Venue::BinanceSpot);
     let out = run_ok(&mut d, "binance_spot/depth_diff.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 4);
-    assert_batch(r, false);
+    let r = batch(&out[0].1, 4, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("35743.98"), 0));
     assert_level(&r[1], Side::Buy, "35743.87", "0.000015");
     assert_eq!(level(&r[3]), (Side::Sell, e8("35743.97"), 0));
@@ -451,9 +447,7 @@ fn binance_spot_depth_observed() {
     // Snapshot bodies: the tardis-wrapped one names its symbol; bare ones follow the last depth
     // instrument (here ETHUSDT) in offline parsing.
     let out = run_ok(&mut d, "binance_spot/depth_snapshot_rest.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 6, true);
     assert_level(&r[0], Side::Buy, "23171.42", "0.03");
     assert_level(&r[5], Side::Sell, "23224.58", "0.04353");
     assert!(
@@ -554,9 +548,7 @@ fn coinbase_exchange() {
     assert_eq!(d.counters.stream(4).messages, 4);
 
     let out = run_ok(&mut d, "coinbase/exchange_level2.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 6, true);
     assert_level(&r[0], Side::Buy, "37209.96", "0.04016376");
     assert_level(&r[3], Side::Sell, "37212.77", "0.05724592");
     assert_level(&out[1].1[0], Side::Buy, "37378.26", "0.0246");
@@ -596,9 +588,7 @@ fn coinbase_level2_enforced_waits_for_snapshot() {
 fn coinbase_advanced() {
     let mut d = observe(Venue::Coinbase);
     let out = run_ok(&mut d, "coinbase/advanced_level2.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 2);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 2, true);
     assert_level(&r[0], Side::Buy, "21921.73", "0.06317902");
     assert_eq!(r[0].exchange_ts_ns, 1_675_974_770_714_964_855);
     assert_eq!(r[0].stream, 6);
@@ -1036,9 +1026,7 @@ fn bybit_orderbook_gap_enforced() {
 fn gemini_streams() {
     let mut d = observe(Venue::Gemini);
     let out = run_ok(&mut d, "gemini/l2_updates.jsonl");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 247);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 247, true);
     assert_level(&r[0], Side::Buy, "24090.28", "0.14859662");
     // Later messages for the same symbol are updates; the first for a new symbol is a snapshot.
     assert_batch(&out[1].1, false);
