@@ -54,7 +54,7 @@ fn run_each(driver: &mut Driver, path: &str, n: usize) -> Lines {
 
 /// Runs a recorded checksummed book sequence through a fresh driver in `mode`, asserting every
 /// line parsed with no checksum error, no gap and the one initial sync.
-fn checksummed(venue: Venue, mode: SyncMode, path: &str) -> (Driver, Lines) {
+fn checksummed(mode: SyncMode, (venue, path): (Venue, &str)) -> (Driver, Lines) {
     let mut d = Driver::new(venue, mode, true).unwrap();
     let out = run_ok(&mut d, path);
     let c = d.counters.stream(1);
@@ -756,13 +756,10 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     // 41 recorded frames (snapshot + 40 updates) whose checksums SOURCES.md verified.
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
         let (_, out) = checksummed(
-            Venue::Okx,
             mode,
-            "okx/books_checksum_sequence_btcusdt.jsonl",
+            (Venue::Okx, "okx/books_checksum_sequence_btcusdt.jsonl"),
         );
-        let snap = &out[0].1;
-        assert_eq!(snap.len(), 800);
-        assert_batch(snap, true);
+        let snap = batch(&out[0].1, 800, true);
         assert_level(&snap[0], Side::Buy, "30243.4", "0.0012029");
         assert_level(&snap[400], Side::Sell, "30243.5", "1.44679");
         assert_eq!(snap[0].exchange_ts_ns, 1_652_459_225_381 * MS);
@@ -856,13 +853,13 @@ fn okx_other_channels() {
 fn kraken_checksums_v1_sequence_and_v2_vector() {
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
         let (d, out) = checksummed(
-            Venue::Kraken,
             mode,
-            "kraken/v1_book_checksum_sequence_xbtchf.jsonl",
+            (
+                Venue::Kraken,
+                "kraken/v1_book_checksum_sequence_xbtchf.jsonl",
+            ),
         );
-        let snap = &out[0].1;
-        assert_eq!(snap.len(), 316 + 502);
-        assert_batch(snap, true);
+        let snap = batch(&out[0].1, 316 + 502, true);
         assert_level(&snap[0], Side::Sell, "56218.3", "0.15");
         assert_eq!(snap[0].exchange_ts_ns, 1_618_678_117_243_818_000);
         assert_level(&snap[316], Side::Buy, "56119", "0.14375128");
