@@ -74,6 +74,14 @@ fn batch(records: &[Record], len: usize, snapshot: bool) -> &[Record] {
     records
 }
 
+/// A driver that enforces sequencing for `venue`, and the lines of the fixture at `path`.
+fn enforced(venue: Venue, path: &str) -> (Driver, Vec<String>) {
+    (
+        Driver::new(venue, SyncMode::Enforce, true).unwrap(),
+        fixture(path),
+    )
+}
+
 fn observe(venue: Venue) -> Driver {
     Driver::new(venue, SyncMode::Observe, true).unwrap()
 }
@@ -463,8 +471,10 @@ fn binance_spot_depth_observed() {
 #[test]
 fn binance_spot_resync_scenario_enforced() {
     // Through the real path: buffer, REST snapshot via on_rest, replay, then live chaining.
-    let mut d = Driver::new(Venue::BinanceSpot, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("binance_spot/resync_scenario_lrcbtc.jsonl");
+    let (mut d, lines) = enforced(
+        Venue::BinanceSpot,
+        "binance_spot/resync_scenario_lrcbtc.jsonl",
+    );
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     assert!(out.is_empty(), "buffered until the snapshot");
@@ -572,8 +582,7 @@ fn coinbase_exchange() {
 
 #[test]
 fn coinbase_level2_enforced_waits_for_snapshot() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("coinbase/exchange_level2.jsonl");
+    let (mut d, lines) = enforced(Venue::Coinbase, "coinbase/exchange_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
     assert!(out.is_empty());
@@ -633,8 +642,7 @@ fn coinbase_advanced() {
 
 #[test]
 fn coinbase_advanced_sequence_gap_resubscribes() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("coinbase/advanced_level2.jsonl");
+    let (mut d, lines) = enforced(Venue::Coinbase, "coinbase/advanced_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap(); // snapshot, sequence_num 0
     d.frame(lines[2].as_bytes(), 1, &mut out).unwrap(); // update, sequence_num 1
@@ -725,8 +733,10 @@ fn binance_futures_streams() {
 
 #[test]
 fn binance_futures_resync_scenario_enforced() {
-    let mut d = Driver::new(Venue::BinanceFutures, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("binance_futures/resync_scenario_sushiusdt.jsonl");
+    let (mut d, lines) = enforced(
+        Venue::BinanceFutures,
+        "binance_futures/resync_scenario_sushiusdt.jsonl",
+    );
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     let Some(Action::Fetch(req)) = d.actions.pop() else {
@@ -1004,8 +1014,7 @@ fn bybit_streams() {
 
 #[test]
 fn bybit_orderbook_gap_enforced() {
-    let mut d = Driver::new(Venue::Bybit, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("bybit/spot_orderbook_50.jsonl");
+    let (mut d, lines) = enforced(Venue::Bybit, "bybit/spot_orderbook_50.jsonl");
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
