@@ -121,7 +121,7 @@ fn assert_level(r: &Record, side: Side, price: &str, size: &str) {
 
 /// Asserts a trade record's side, price, size (decimal texts) and trade id.
 #[track_caller]
-fn assert_trade(r: &Record, side: Side, price: &str, size: &str, id: u64) {
+fn assert_trade(r: &Record, (side, price, size, id): (Side, &str, &str, u64)) {
     assert_eq!(trade(r), (side, e8(price), e8(size), id));
 }
 
@@ -266,10 +266,10 @@ fn polymarket_price_change_waits_for_the_book_when_enforced() {
 fn polymarket_other_events() {
     let mut d = observe(Venue::Polymarket);
     let out = run_each(&mut d, "polymarket/last_trade_price.jsonl", 1);
-    assert_trade(&out[0].1[0], Side::Buy, "0.456", "219.217767", 0);
+    assert_trade(&out[0].1[0], (Side::Buy, "0.456", "219.217767", 0));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_750_428_146_322 * MS);
-    assert_trade(&out[1].1[0], Side::Sell, "0.491", "85.36", 0);
-    assert_trade(&out[2].1[0], Side::Buy, "0.51", "25.0", 0);
+    assert_trade(&out[1].1[0], (Side::Sell, "0.491", "85.36", 0));
+    assert_trade(&out[2].1[0], (Side::Buy, "0.51", "25.0", 0));
 
     let out = run_each(&mut d, "polymarket/best_bid_ask.jsonl", 1);
     assert_eq!(tob(&out[0].1[0]), (e8("0.73"), 0, e8("0.77"), 0));
@@ -402,21 +402,21 @@ fn binance_spot_trades_and_tickers() {
         (Side::Sell, e8("0.001"), 100 * PRICE_SCALE, 12345)
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_672_515_782_136 * MS);
-    assert_trade(&out[1].1[0], Side::Buy, "0.00426990", "33.82", 40_756_030);
+    assert_trade(&out[1].1[0], (Side::Buy, "0.00426990", "33.82", 40_756_030));
     assert_eq!(out[1].1[0].exchange_ts_ns, 1_554_076_800_940 * MS);
-    assert_trade(&out[3].1[0], Side::Sell, "4149.74", "0.4387", 705_291_099);
+    assert_trade(&out[3].1[0], (Side::Sell, "4149.74", "0.4387", 705_291_099));
     assert_eq!(d.instrument_name(out[3].1[0].instrument), "ETHUSDT");
 
     let out = run_each(&mut d, "binance_spot/aggTrade.jsonl", 1);
-    assert_trade(&out[0].1[0], Side::Buy, "58942.01", "0.000356", 640_283_266);
+    assert_trade(
+        &out[0].1[0],
+        (Side::Buy, "58942.01", "0.000356", 640_283_266),
+    );
     assert_eq!(out[0].1[0].venue_seq, 640_283_266);
     assert_eq!(out[0].1[0].stream, 2);
     assert_trade(
         &out[5].1[0],
-        Side::Sell,
-        "64348.95",
-        "0.00009",
-        3_988_316_038,
+        (Side::Sell, "64348.95", "0.00009", 3_988_316_038),
     );
     assert_eq!(out[5].1[0].exchange_ts_ns, 1_781_416_576_889 * MS);
 
@@ -539,14 +539,11 @@ fn coinbase_exchange() {
     // Maker side "sell" ⇒ aggressor buy.
     assert_trade(
         &out[0].1[0],
-        Side::Buy,
-        "57786.82",
-        "0.00031874",
-        147_587_438,
+        (Side::Buy, "57786.82", "0.00031874", 147_587_438),
     );
     assert_eq!(out[0].1[0].venue_seq, 22_962_703_070);
-    assert_trade(&out[1].1[0], Side::Sell, "4.978", "0.97133855", 216_544);
-    assert_trade(&out[4].1[0], Side::Buy, "0.00001306", "894.7", 280_234);
+    assert_trade(&out[1].1[0], (Side::Sell, "4.978", "0.97133855", 216_544));
+    assert_trade(&out[4].1[0], (Side::Buy, "0.00001306", "894.7", 280_234));
     assert_eq!(out[4].1[0].exchange_ts_ns, 1_618_677_817_308_069_000);
     assert_eq!(
         d.counters.stream(2).gaps,
@@ -621,20 +618,14 @@ fn coinbase_advanced() {
     let out = run_ok(&mut d, "coinbase/advanced_market_trades.jsonl");
     assert_trade(
         &out[1].1[0],
-        Side::Sell,
-        "115445.28",
-        "0.00015604",
-        892_262_231,
+        (Side::Sell, "115445.28", "0.00015604", 892_262_231),
     );
     assert_eq!(out[1].1[0].exchange_ts_ns, 1_761_583_479_600_153_000);
     assert_eq!(out[2].1.len(), 2);
-    assert_trade(&out[2].1[1], Side::Buy, "68900", "0.05", 995_098_701);
+    assert_trade(&out[2].1[1], (Side::Buy, "68900", "0.05", 995_098_701));
     assert_trade(
         &out[3].1[0],
-        Side::Buy,
-        "64340.74",
-        "0.00746872",
-        1_037_798_145,
+        (Side::Buy, "64340.74", "0.00746872", 1_037_798_145),
     );
 
     run_each(&mut d, "coinbase/advanced_heartbeats.jsonl", 0);
@@ -679,7 +670,7 @@ fn coinbase_advanced_sequence_gap_resubscribes() {
 fn binance_futures_streams() {
     let mut d = observe(Venue::BinanceFutures);
     let out = run_each(&mut d, "binance_futures/aggTrade.jsonl", 1);
-    assert_trade(&out[0].1[0], Side::Buy, "58665.00", "0.043", 389_551_486);
+    assert_trade(&out[0].1[0], (Side::Buy, "58665.00", "0.043", 389_551_486));
     assert_eq!(trade(&out[1].1[0]).3, 0, "capture without `a`");
     let out = run_each(&mut d, "binance_futures/bookTicker.jsonl", 1);
     assert_tob(&out[0].1[0], ["33134.42", "0.170", "33139.39", "0.380"]);
@@ -817,7 +808,7 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
 fn okx_other_channels() {
     let mut d = observe(Venue::Okx);
     let out = run_each(&mut d, "okx/trades.jsonl", 1);
-    assert_trade(&out[0].1[0], Side::Buy, "30236", "0.0002", 338_476_307);
+    assert_trade(&out[0].1[0], (Side::Buy, "30236", "0.0002", 338_476_307));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_652_459_224_818 * MS);
     assert_eq!(
         trade(&out[3].1[0]),
@@ -927,7 +918,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
 fn kraken_trades_tickers_spreads() {
     let mut d = observe(Venue::Kraken);
     let out = run_ok(&mut d, "kraken/v1_trade.jsonl");
-    assert_trade(&out[0].1[0], Side::Buy, "57126.7", "0.02063928", 0);
+    assert_trade(&out[0].1[0], (Side::Buy, "57126.7", "0.02063928", 0));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_616_333_924_737_428_000);
     assert_eq!(out[1].1.len(), 2);
     assert_eq!(trade(&out[1].1[0]).0, Side::Sell);
@@ -945,10 +936,7 @@ fn kraken_trades_tickers_spreads() {
     let out = run_ok(&mut d, "kraken/v2_trade.jsonl");
     assert_trade(
         &out[0].1[0],
-        Side::Buy,
-        "105944.20",
-        "0.00027625",
-        10_218_208,
+        (Side::Buy, "105944.20", "0.00027625", 10_218_208),
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_696_613_755_440_295_000);
     let out = run_ok(&mut d, "kraken/v2_ticker.jsonl");
@@ -969,14 +957,16 @@ fn bybit_streams() {
     let out = run_ok(&mut d, "bybit/spot_publicTrade.jsonl");
     assert_trade(
         &out[0].1[0],
-        Side::Sell,
-        "28165.38",
-        "0.041732",
-        2_290_000_000_050_703_789,
+        (
+            Side::Sell,
+            "28165.38",
+            "0.041732",
+            2_290_000_000_050_703_789,
+        ),
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_680_652_847_524 * MS);
     let out = run(&mut d, "bybit/linear_publicTrade.jsonl");
-    assert_trade(&out[0].1[0], Side::Buy, "28560.50", "5823", 0);
+    assert_trade(&out[0].1[0], (Side::Buy, "28560.50", "5823", 0));
     assert_eq!(
         out[3].0,
         Err(ParseError::Unknown),
@@ -1040,7 +1030,7 @@ fn gemini_streams() {
     assert_batch(&out[13].1, true);
     assert_eq!(d.instrument_name(out[13].1[0].instrument), "ZECLTC");
     let out = run_each(&mut d, "gemini/trades.jsonl", 1);
-    assert_trade(&out[0].1[0], Side::Buy, "8325.00", "0.1", 8_280_715_334);
+    assert_trade(&out[0].1[0], (Side::Buy, "8325.00", "0.1", 8_280_715_334));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_569_888_020_080 * MS);
     assert_eq!(trade(&out[1].1[0]).0, Side::None, "block trade");
     let out = run_ok(&mut d, "gemini/fastapi_v3.jsonl");
@@ -1051,10 +1041,7 @@ fn gemini_streams() {
     );
     assert_trade(
         &out[1].1[0],
-        Side::Sell,
-        "62145.38",
-        "0.01625222",
-        2_840_141_014_190_422,
+        (Side::Sell, "62145.38", "0.01625222", 2_840_141_014_190_422),
     );
     assert_tob(&out[2].1[0], ["1.06149", "958.69148", "1.0615", "38.3906"]);
     run_each(&mut d, "gemini/control.jsonl", 0);
@@ -1070,7 +1057,7 @@ fn bitstamp_streams() {
         (Side::Buy, e8("57748.80"), 1, 158_457_579)
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_616_297_318_187_000_000);
-    assert_trade(&out[1].1[0], Side::Buy, "3651.30", "0.001643", 84_550_458);
+    assert_trade(&out[1].1[0], (Side::Buy, "3651.30", "0.001643", 84_550_458));
     assert_eq!(d.instrument_name(out[1].1[0].instrument), "btceur");
     let out = run_ok(&mut d, "bitstamp/diff_order_book.jsonl");
     assert_level(&out[0].1[0], Side::Buy, "36653.62", "0.75");
@@ -1135,7 +1122,7 @@ fn deribit_streams() {
     assert_batch(&out[0].1, true);
     assert_level(&out[0].1[0], Side::Buy, "31523.5", "128780.0");
     let out = run_ok(&mut d, "deribit/trades.jsonl");
-    assert_trade(&out[0].1[0], Side::Sell, "9598.5", "2000.0", 39_355_898);
+    assert_trade(&out[0].1[0], (Side::Sell, "9598.5", "2000.0", 39_355_898));
     assert_eq!(out[0].1[0].venue_seq, 20_944_815);
     let liq = out[2]
         .1
