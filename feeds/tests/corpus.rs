@@ -107,10 +107,13 @@ fn tob(r: &Record) -> (i64, i64, i64, i64) {
 
 const MS: i64 = 1_000_000;
 
-/// Asserts a top-of-book record's (bid, bid size, ask, ask size), as decimal texts.
+/// Asserts a top-of-book record's bid, bid size, ask and ask size (decimal texts, in that order,
+/// separated by spaces).
 #[track_caller]
-fn assert_tob(r: &Record, want: [&str; 4]) {
-    assert_eq!(tob(r), (e8(want[0]), e8(want[1]), e8(want[2]), e8(want[3])));
+fn assert_tob(r: &Record, want: &str) {
+    let want: Vec<i64> = want.split_whitespace().map(e8).collect();
+    assert_eq!(want.len(), 4, "bid, bid size, ask, ask size");
+    assert_eq!(tob(r), (want[0], want[1], want[2], want[3]));
 }
 
 /// Asserts a book level record's side, price and size (decimal texts).
@@ -421,10 +424,10 @@ fn binance_spot_trades_and_tickers() {
     assert_eq!(out[5].1[0].exchange_ts_ns, 1_781_416_576_889 * MS);
 
     let out = run_each(&mut d, "binance_spot/bookTicker.jsonl", 1);
-    assert_tob(&out[0].1[0], ["8010", "0.142459", "8012.15", "0.031201"]);
+    assert_tob(&out[0].1[0], "8010 0.142459 8012.15 0.031201");
     assert_eq!(out[0].1[0].venue_seq, 1_127_645_101);
-    assert_tob(&out[1].1[0], ["29010.9", "13.94302", "29010.91", "3.99953"]);
-    assert_tob(&out[5].1[0], ["1215.27", "32.4911", "1215.28", "13.939"]);
+    assert_tob(&out[1].1[0], "29010.9 13.94302 29010.91 3.99953");
+    assert_tob(&out[5].1[0], "1215.27 32.4911 1215.28 13.939");
     assert_eq!(out[5].1[0].venue_seq, 22_606_535_573);
 
     run_each(&mut d, "binance_spot/control.jsonl", 0);
@@ -525,10 +528,7 @@ fn coinbase_exchange() {
     assert_eq!(tob(&out[0].1[0]), (e8("4094.99"), 0, e8("4095"), 0));
     assert_eq!(out[0].1[0].venue_seq, 8_176_375_276);
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_554_076_804_540_000_000);
-    assert_tob(
-        &out[2].1[0],
-        ["17165.15", "0.6154089", "17167.76", "0.18528568"],
-    );
+    assert_tob(&out[2].1[0], "17165.15 0.6154089 17167.76 0.18528568");
     assert_eq!(
         tob(&out[5].1[0]),
         (e8("0.00618217"), 0, e8("0.00619345"), 0)
@@ -604,15 +604,9 @@ fn coinbase_advanced() {
     assert_eq!(r[1].venue_seq, 1);
 
     let out = run_ok(&mut d, "coinbase/advanced_ticker.jsonl");
-    assert_tob(
-        &out[0].1[0],
-        ["21931.98", "8000.21", "21933.98", "8038.07770938"],
-    );
+    assert_tob(&out[0].1[0], "21931.98 8000.21 21933.98 8038.07770938");
     assert!(out[2].1.is_empty(), "older revision without best bid/ask");
-    assert_tob(
-        &out[3].1[0],
-        ["64281.7", "0.21558849", "64281.71", "0.02287045"],
-    );
+    assert_tob(&out[3].1[0], "64281.7 0.21558849 64281.71 0.02287045");
     assert_eq!(out[3].1[0].venue_seq, 16);
 
     let out = run_ok(&mut d, "coinbase/advanced_market_trades.jsonl");
@@ -673,7 +667,7 @@ fn binance_futures_streams() {
     assert_trade(&out[0].1[0], (Side::Buy, "58665.00", "0.043", 389_551_486));
     assert_eq!(trade(&out[1].1[0]).3, 0, "capture without `a`");
     let out = run_each(&mut d, "binance_futures/bookTicker.jsonl", 1);
-    assert_tob(&out[0].1[0], ["33134.42", "0.170", "33139.39", "0.380"]);
+    assert_tob(&out[0].1[0], "33134.42 0.170 33139.39 0.380");
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_612_137_603_571 * MS);
     assert_eq!(out[0].1[0].venue_seq, 185_130_926_750);
 
@@ -815,15 +809,9 @@ fn okx_other_channels() {
         (Side::Buy, e8("43568.8"), 7 * PRICE_SCALE, 219_066_264)
     );
     let out = run_each(&mut d, "okx/bbo-tbt.jsonl", 1);
-    assert_tob(
-        &out[0].1[0],
-        ["31774.6", "0.3392211", "31774.7", "0.14368878"],
-    );
+    assert_tob(&out[0].1[0], "31774.6 0.3392211 31774.7 0.14368878");
     let out = run(&mut d, "okx/tickers.jsonl");
-    assert_tob(
-        &out[0].1[0],
-        ["30228.6", "0.23393", "30228.7", "1.55896972"],
-    );
+    assert_tob(&out[0].1[0], "30228.6 0.23393 30228.7 1.55896972");
     let out = run_ok(&mut d, "okx/funding-rate.jsonl");
     let f = out[0].1[0].body_as::<ringbolt_bus::Funding>().unwrap();
     assert_eq!(f.rate, 153_470_215, "0.0001534702159002 truncated to 1e-12");
@@ -923,16 +911,10 @@ fn kraken_trades_tickers_spreads() {
     assert_eq!(out[1].1.len(), 2);
     assert_eq!(trade(&out[1].1[0]).0, Side::Sell);
     let out = run(&mut d, "kraken/v1_spread.jsonl");
-    assert_tob(
-        &out[0].1[0],
-        ["31760", "0.02167307", "31760.1", "6.46761464"],
-    );
+    assert_tob(&out[0].1[0], "31760 0.02167307 31760.1 6.46761464");
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_654_031_976_197_239_000);
     let out = run_ok(&mut d, "kraken/v1_ticker.jsonl");
-    assert_tob(
-        &out[0].1[0],
-        ["29938.5", "0.0841", "29938.6", "12.41074632"],
-    );
+    assert_tob(&out[0].1[0], "29938.5 0.0841 29938.6 12.41074632");
     let out = run_ok(&mut d, "kraken/v2_trade.jsonl");
     assert_trade(
         &out[0].1[0],
@@ -940,7 +922,7 @@ fn kraken_trades_tickers_spreads() {
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_696_613_755_440_295_000);
     let out = run_ok(&mut d, "kraken/v2_ticker.jsonl");
-    assert_tob(&out[0].1[0], ["105944.20", "2.5", "105944.30", "3.2"]);
+    assert_tob(&out[0].1[0], "105944.20 2.5 105944.30 3.2");
     run_each(&mut d, "kraken/control.jsonl", 0);
 }
 
@@ -974,7 +956,7 @@ fn bybit_streams() {
     );
     let out = run_ok(&mut d, "bybit/linear_tickers.jsonl");
     let r = &out[0].1;
-    assert_tob(&r[0], ["28550.70", "2.049", "28550.80", "15.328"]);
+    assert_tob(&r[0], "28550.70 2.049 28550.80 15.328");
     assert_eq!(r[0].venue_seq, 50_193_544_280);
     assert_eq!(
         index(&r[1]),
@@ -987,7 +969,7 @@ fn bybit_streams() {
         (100_000_000, 1_680_681_600_000 * MS)
     );
     // Line 3: a partial delta for BTCUSD merges into its cached snapshot (line 2).
-    assert_tob(&out[2].1[0], ["28560.00", "340549", "28560.50", "70817"]);
+    assert_tob(&out[2].1[0], "28560.00 340549 28560.50 70817");
     let out = run_each(&mut d, "bybit/linear_allLiquidation.jsonl", 1);
     let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
     assert_eq!(
@@ -1043,7 +1025,7 @@ fn gemini_streams() {
         &out[1].1[0],
         (Side::Sell, "62145.38", "0.01625222", 2_840_141_014_190_422),
     );
-    assert_tob(&out[2].1[0], ["1.06149", "958.69148", "1.0615", "38.3906"]);
+    assert_tob(&out[2].1[0], "1.06149 958.69148 1.0615 38.3906");
     run_each(&mut d, "gemini/control.jsonl", 0);
 }
 
@@ -1134,7 +1116,7 @@ fn deribit_streams() {
         (e8("4469.5"), e8("1120"), Side::Sell as u8)
     );
     let out = run_each(&mut d, "deribit/quote.jsonl", 1);
-    assert_tob(&out[0].1[0], ["9600.5", "162800.0", "9601.0", "49710.0"]);
+    assert_tob(&out[0].1[0], "9600.5 162800.0 9601.0 49710.0");
     let out = run_ok(&mut d, "deribit/ticker.jsonl");
     assert_eq!(
         index(&out[0].1[1]),
