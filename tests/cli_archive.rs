@@ -8,36 +8,39 @@ use std::time::{Duration, Instant, SystemTime};
 use ringbolt_archive::synth::Synth;
 use ringbolt_bus::{Publisher, Record, Segment, SegmentConfig, now_ns};
 use ringbolt_telemetry::Stage;
+use ringbolt_testkit::process::{run_fails, run_ok};
+use ringbolt_testkit::{fs, http};
 
 fn ringbolt() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringbolt"))
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rb-cli-archive-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fs::tempdir("rb-cli-archive", name)
+}
+
+/// A fresh directory and a fresh bus segment (its name and publisher), both named after `tag`.
+fn scratch(tag: &str) -> (PathBuf, String, Publisher) {
+    let segment = fs::unique("rb-cli-archive", tag);
+    let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
+    (tempdir(tag), segment, publisher)
 }
 
 fn write_config(dir: &Path, segment: &str, extra: &str) -> PathBuf {
-    let path = dir.join("ringbolt.toml");
-    std::fs::write(
-        &path,
+    let root = dir.join("archive");
+    fs::write(
+        dir,
+        "ringbolt.toml",
         format!(
             "[archive]\nroot = \"{}\"\nsegments = [\"{segment}\"]\nflush_interval_ms = 200\nmin_free_bytes = 1048576\nhlog_interval_s = 1\n{extra}",
-            dir.join("archive").display()
+            root.display()
         ),
     )
-    .unwrap();
-    path
 }
 
 #[test]
 fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
-    let dir = tempdir("live");
-    let segment = format!("rb-cli-archive-{}", std::process::id());
-    let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
+    let (dir, segment, publisher) = scratch("live");
     let mut synth = Synth::new(4, &publisher).unwrap();
     let mut writer = publisher.writer(0).unwrap();
     let config = write_config(&dir, &segment, "");
@@ -70,17 +73,12 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
 
     let root = dir.join("archive");
     let svg = dir.join("events.svg");
-    let output = ringbolt()
-        .args(["report", "archive", "--json", "--root"])
-        .arg(&root)
-        .arg("--plot")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        ringbolt()
+            .args(["report", "archive", "--json", "--root"])
+            .arg(&root)
+            .arg("--plot")
+            .arg(&svg),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let days = report["days"].as_object().unwrap();
@@ -105,12 +103,7 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.contains("<svg") && svg_text.contains("polymarket"));
 
-    let table = ringbolt()
-        .args(["report", "archive", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(table.status.success());
+    let table = run_ok(ringbolt().args(["report", "archive", "--root"]).arg(&root));
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
         text.contains("book_changes") && text.contains("coverage archive"),
@@ -123,15 +116,10 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(hlogs.len(), 1);
-    let output = ringbolt()
-        .args(["report", "latency", "--json"])
-        .args(&hlogs)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        ringbolt()
+            .args(["report", "latency", "--json"])
+            .args(&hlogs),
     );
     let latency: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(latency["stages"]["bus"]["samples"].as_u64().unwrap() > 0);
@@ -156,17 +144,12 @@ fn report_latency_prints_percentiles_per_stage_and_interval_and_plots() {
     drop(recorder);
     thread.join().unwrap().unwrap();
     let svg = dir.join("pct.svg");
-    let output = ringbolt()
-        .args(["report", "latency", "--json"])
-        .arg(&path)
-        .arg("--plot")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        ringbolt()
+            .args(["report", "latency", "--json"])
+            .arg(&path)
+            .arg("--plot")
+            .arg(&svg),
     );
     let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(v["stages"]["recv"]["samples"], 20_000);
@@ -188,23 +171,17 @@ fn report_latency_prints_percentiles_per_stage_and_interval_and_plots() {
 #[test]
 fn bad_configs_and_the_disk_guard_are_clear_errors() {
     let dir = tempdir("bad");
-    let missing = ringbolt()
-        .args(["archive", "--config"])
-        .arg(dir.join("nope.toml"))
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read config"));
+    let stderr = run_fails(
+        ringbolt()
+            .args(["archive", "--config"])
+            .arg(dir.join("nope.toml")),
+    );
+    assert!(stderr.contains("cannot read config"), "{stderr}");
 
     let no_section = dir.join("x.toml");
     std::fs::write(&no_section, "[bus]\n").unwrap();
-    let out = ringbolt()
-        .args(["archive", "--config"])
-        .arg(&no_section)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing [archive] section"));
+    let stderr = run_fails(ringbolt().args(["archive", "--config"]).arg(&no_section));
+    assert!(stderr.contains("missing [archive] section"), "{stderr}");
 
     let guard = write_config(&dir, "rb-never-exists", "")
         .to_string_lossy()
@@ -214,38 +191,24 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
         "min_free_bytes = 18446744073709551615",
     );
     std::fs::write(&guard, text).unwrap();
-    let out = ringbolt()
-        .args(["archive", "--config", &guard])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = run_fails(ringbolt().args(["archive", "--config", &guard]));
     assert!(
         stderr.contains("disk guard") && stderr.contains("min_free_bytes"),
         "{stderr}"
     );
 
-    let out = ringbolt()
-        .args(["report", "archive", "--root"])
-        .arg(dir.join("absent"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+    let stderr = run_fails(
+        ringbolt()
+            .args(["report", "archive", "--root"])
+            .arg(dir.join("absent")),
+    );
+    assert!(stderr.contains("is not a directory"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `GET /healthz` on `addr`: the status code, or `None` when nothing answered.
 fn healthz(addr: std::net::SocketAddr) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.get(9..12)?.parse().ok()
+    http::status(addr, "/healthz")
 }
 
 /// Kills the child and removes the test's files however the test ends.
@@ -272,9 +235,7 @@ impl Drop for Cleanup {
 fn archive_serves_healthz_and_feeds_the_watchdog_from_its_loop_until_the_loop_stalls() {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::net::UnixDatagram;
-    let dir = tempdir("health");
-    let segment = format!("rb-cli-archive-health-{}", std::process::id());
-    let publisher = Publisher::create(&segment, SegmentConfig::default()).unwrap();
+    let (dir, segment, publisher) = scratch("health");
     let mut synth = Synth::new(4, &publisher).unwrap();
     let mut writer = publisher.writer(0).unwrap();
     let addr = std::net::TcpListener::bind("127.0.0.1:0")

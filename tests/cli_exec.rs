@@ -4,11 +4,11 @@
 //! print the reference's headers; key files open to group/others are refused; bad lines are
 //! reported and skipped.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use ringbolt_testkit::{fs, process};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -16,9 +16,7 @@ fn vectors() -> Value {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ringbolt-cli-exec-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    fs::tempdir("ringbolt-cli-exec", name)
 }
 
 fn key_file(dir: &Path, key: &str, mode: u32) -> PathBuf {
@@ -32,25 +30,27 @@ fn key_file(dir: &Path, key: &str, mode: u32) -> PathBuf {
 }
 
 fn run(args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = process::run_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_ringbolt")).args(args),
+        stdin,
+    );
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// `ringbolt exec <command> --key-file <key_file> <extra…>` with `stdin`.
+fn run_keyed(
+    command: &str,
+    key_file: &Path,
+    extra: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    let mut args = vec!["exec", command, "--key-file", key_file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args, stdin)
 }
 
 #[test]
@@ -68,17 +68,7 @@ fn sign_matches_reference_vectors() {
             .filter(|o| o["key_index"].as_u64() == Some(ki as u64))
             .collect();
         let stdin: String = cases.iter().map(|o| format!("{}\n", o["input"])).collect();
-        let (ok, out, err) = run(
-            &[
-                "exec",
-                "sign",
-                "--key-file",
-                kf.to_str().unwrap(),
-                "--api-key",
-                api_key,
-            ],
-            &stdin,
-        );
+        let (ok, out, err) = run_keyed("sign", &kf, &["--api-key", api_key], &stdin);
         assert!(ok, "{err}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), cases.len());
@@ -99,7 +89,7 @@ fn key_file_open_to_others_is_refused_and_bad_lines_are_reported() {
     let key = v["keys"][0].as_str().unwrap();
     for mode in [0o644, 0o640, 0o604] {
         let kf = key_file(&dir, key, mode);
-        let (ok, out, err) = run(&["exec", "sign", "--key-file", kf.to_str().unwrap()], "");
+        let (ok, out, err) = run_keyed("sign", &kf, &[], "");
         assert!(!ok && out.is_empty());
         assert!(err.contains("chmod 600"), "{err}");
         assert!(!err.contains(&key[4..20]), "the key must never be printed");
@@ -107,10 +97,7 @@ fn key_file_open_to_others_is_refused_and_bad_lines_are_reported() {
     let kf = key_file(&dir, key, 0o400);
     let good = v["orders"][0]["input"].to_string();
     let stdin = format!("{good}\nnot json\n\n{{\"side\":\"BUY\"}}\n{good}\n");
-    let (ok, out, err) = run(
-        &["exec", "sign", "--key-file", kf.to_str().unwrap()],
-        &stdin,
-    );
+    let (ok, out, err) = run_keyed("sign", &kf, &[], &stdin);
     assert!(!ok, "failed lines give a non-zero exit");
     assert!(err.contains("2 of 4 order lines failed"), "{err}");
     let lines: Vec<Value> = out
@@ -178,12 +165,10 @@ fn header_commands_match_reference_vectors() {
             .as_str()
             .unwrap();
         let kf = key_file(&dir, key, 0o600);
-        let (ok, out, err) = run(
+        let (ok, out, err) = run_keyed(
+            "l1-headers",
+            &kf,
             &[
-                "exec",
-                "l1-headers",
-                "--key-file",
-                kf.to_str().unwrap(),
                 "--timestamp",
                 &case["timestamp"].to_string(),
                 "--nonce",

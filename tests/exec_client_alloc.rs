@@ -4,9 +4,6 @@
 //! `exec/tests/pool_alloc.rs`) + the HTTP/2 request (`h2` stream state, `HeaderMap`, body
 //! `Bytes`). The count is a regression guard and the figure quoted in docs/notes/exec.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,64 +12,18 @@ use ringbolt_exec::client::{ClientConfig, OrderClient, OrderIntent, create_or_de
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
-use ringbolt_sim::config::VenueConfig;
-use ringbolt_sim::{Emulator, EmulatorConfig};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use ringbolt_testkit::emulator::RunningEmulator;
+use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn submit_allocations_are_bounded() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut venues = std::collections::BTreeMap::new();
-    venues.insert("polymarket".to_string(), VenueConfig::default());
-    venues.insert("clob".to_string(), VenueConfig::default());
-    let cfg = EmulatorConfig {
-        cert_dir: std::env::temp_dir().join(format!("ringbolt-exec-alloc-{}", std::process::id())),
-        venues,
-        ..EmulatorConfig::default()
-    };
-    let emu = rt.block_on(Emulator::start(cfg)).unwrap();
-    let port = emu.info.clob.as_ref().unwrap().addr.port();
-    let ca = std::fs::read(&emu.info.ca_pem).unwrap();
-    let mut s =
-        std::net::TcpStream::connect(emu.info.control_url.trim_start_matches("http://")).unwrap();
-    write!(s, "GET /windows HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let w: serde_json::Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let emu = RunningEmulator::clob("exec-alloc");
+    let port = emu.clob_port();
+    let ca = emu.ca_pem.clone();
+    let w = emu.windows();
     let token = w["windows"][0]["up_token"].as_str().unwrap().to_string();
 
     let key = Arc::new(
@@ -114,9 +65,9 @@ fn submit_allocations_are_bounded() {
         pool.refill_once().unwrap();
         for price in 38..=42 {
             let k = SlotKey::new(0, OrderSide::Buy, price, 0);
-            let before = allocs();
+            let before = thread_allocs();
             let coid = client.submit(&pool, k, intent, &mut recs).unwrap();
-            let n = allocs() - before;
+            let n = thread_allocs() - before;
             if round > 0 {
                 per_submit.push(n);
             }
@@ -135,5 +86,5 @@ fn submit_allocations_are_bounded() {
     );
     assert!(max <= 24, "submit allocates {max} times: {per_submit:?}");
     client.shutdown();
-    rt.block_on(emu.shutdown());
+    drop(emu);
 }

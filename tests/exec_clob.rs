@@ -6,8 +6,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,81 +20,28 @@ use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::HttpRequest;
 use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
 use ringbolt_exec::{ApiCreds, L2Signer, OrderInput, OrderSide, PrivateKey, SignedOrder, TickSize};
-use ringbolt_sim::config::VenueConfig;
-use ringbolt_sim::{Emulator, EmulatorConfig};
+use ringbolt_testkit::emulator::RunningEmulator;
+use ringbolt_testkit::json::current_window;
 use serde_json::Value;
 
 const KEY_A: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const KEY_B: &str = "0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f";
 const WAIT: Duration = Duration::from_secs(20);
 
-static N: AtomicU64 = AtomicU64::new(0);
-
-struct Emu {
-    rt: tokio::runtime::Runtime,
-    emu: Option<Emulator>,
-    control: String,
-    clob_port: u16,
-    ca_pem: Vec<u8>,
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(e) = self.emu.take() {
-            self.rt.block_on(e.shutdown());
-        }
-    }
-}
+/// The Polymarket + CLOB emulator, with what these tests ask of it.
+struct Emu(RunningEmulator);
 
 impl Emu {
     fn start() -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "ringbolt-exec-clob-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut venues = BTreeMap::new();
-        venues.insert("polymarket".to_string(), VenueConfig::default());
-        venues.insert("clob".to_string(), VenueConfig::default());
-        let cfg = EmulatorConfig {
-            cert_dir: dir,
-            venues,
-            ..EmulatorConfig::default()
-        };
-        let emu = rt.block_on(Emulator::start(cfg)).unwrap();
-        let clob = emu.info.clob.clone().expect("clob served");
-        let ca_pem = std::fs::read(&emu.info.ca_pem).unwrap();
-        let control = emu
-            .info
-            .control_url
-            .trim_start_matches("http://")
-            .to_string();
-        Emu {
-            rt,
-            emu: Some(emu),
-            control,
-            clob_port: clob.addr.port(),
-            ca_pem,
-        }
+        Emu(RunningEmulator::clob("exec-clob"))
     }
 
     fn http(&self, method: &str, target: &str) -> Value {
-        let mut s = std::net::TcpStream::connect(&self.control).unwrap();
-        write!(s, "{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-        serde_json::from_str(body).unwrap_or(Value::Null)
+        self.0.control(method, target)
     }
 
     fn fault(&self, q: &str) {
-        let v = self.http("POST", &format!("/fault?venue=clob&{q}"));
-        assert_eq!(v["ok"], true, "{v}");
+        self.0.fault("clob", q);
     }
 
     fn clob_stats(&self) -> Value {
@@ -105,14 +50,14 @@ impl Emu {
 
     /// Token id of the next (pre-open) window: its book sits at 0.49/0.51 on the 0.01 tick.
     fn next_window_token(&self) -> String {
-        let w = self.http("GET", "/windows");
+        let w = self.0.windows();
         let list = w["windows"].as_array().unwrap();
         let i = list.iter().position(|w| w["current"] == true).unwrap();
         list[i + 1]["up_token"].as_str().unwrap().to_string()
     }
 
     fn cfg(&self) -> ClientConfig {
-        let mut c = ClientConfig::emulator(self.clob_port, self.ca_pem.clone());
+        let mut c = ClientConfig::emulator(self.0.clob_port(), self.0.ca_pem.clone());
         c.h2.request_timeout = Duration::from_secs(15);
         c
     }
@@ -153,6 +98,15 @@ fn client(emu: &Emu, k: &PrivateKey, gate: RiskGate) -> (OrderClient, ApiCreds) 
 
 static SALT: AtomicU64 = AtomicU64::new(1000);
 
+/// A fresh emulator, its next window's token, key A and a client of key A behind `gate`.
+fn key_a_session(gate: RiskGate) -> (Emu, String, PrivateKey, OrderClient) {
+    let emu = Emu::start();
+    let token = emu.next_window_token();
+    let k = key(KEY_A);
+    let (c, _) = client(&emu, &k, gate);
+    (emu, token, k, c)
+}
+
 fn signed(
     k: &PrivateKey,
     token: &str,
@@ -161,17 +115,16 @@ fn signed(
     size: &str,
     tick: &str,
 ) -> SignedOrder {
-    signed_as(k, None, token, side, price, size, tick)
+    signed_as(k, None, token, [side, price, size, tick])
 }
 
+/// `signed`, the order given as `[side, price, size, tick]`, its body optionally claiming
+/// another signer.
 fn signed_as(
     k: &PrivateKey,
     signer_override: Option<&str>,
     token: &str,
-    side: &str,
-    price: &str,
-    size: &str,
-    tick: &str,
+    [side, price, size, tick]: [&str; 4],
 ) -> SignedOrder {
     let input: OrderInput = serde_json::from_value(serde_json::json!({
         "side": side, "kind": "limit", "price": price, "size": size, "token_id": token,
@@ -198,6 +151,25 @@ fn intent(side: Side, price_e8: i64, size_e8: i64) -> OrderIntent {
         size_e8,
         notional_micros: (price_e8 as i128 * size_e8 as i128 / 10i128.pow(10)) as u64,
     }
+}
+
+/// Submits a signed 10-share buy (size 10e8) at `price_e8`; its client order id.
+fn submit_buy(c: &mut OrderClient, o: &SignedOrder, price_e8: i64, recs: &mut Vec<Record>) -> u64 {
+    c.submit_signed(o, intent(Side::Buy, price_e8, 1_000_000_000), recs)
+        .unwrap()
+}
+
+/// Signs a 10-share buy of `token` at `price` (0.01 tick) with `k` and submits it; its client
+/// order id.
+fn sign_and_buy(
+    c: &mut OrderClient,
+    (k, token): (&PrivateKey, &str),
+    price: &str,
+    price_e8: i64,
+    recs: &mut Vec<Record>,
+) -> u64 {
+    let o = signed(k, token, "BUY", price, "10", "0.01");
+    submit_buy(c, &o, price_e8, recs)
 }
 
 fn transitions(recs: &[Record], coid: u64) -> Vec<(OrderState, OrderState, u16, u16)> {
@@ -300,10 +272,7 @@ fn paper_pool_order_is_rejected_by_the_venue_for_size_zero_and_wire_logged() {
 
 #[test]
 fn paper_mode_cannot_send_a_non_zero_order() {
-    let emu = Emu::start();
-    let token = emu.next_window_token();
-    let k = key(KEY_A);
-    let (mut c, _) = client(&emu, &k, paper_gate());
+    let (emu, token, k, mut c) = key_a_session(paper_gate());
     let o = signed(&k, &token, "BUY", "0.30", "10", "0.01");
     let mut recs = Vec::new();
     let e = c
@@ -338,16 +307,11 @@ fn paper_mode_cannot_send_a_non_zero_order() {
 
 #[test]
 fn live_orders_ack_match_batch_cancel_and_cancel_all() {
-    let emu = Emu::start();
-    let token = emu.next_window_token();
-    let k = key(KEY_A);
-    let (mut c, _) = client(&emu, &k, live_gate());
+    let (emu, token, k, mut c) = key_a_session(live_gate());
     let mut recs = Vec::new();
     // Resting BUY at 0.30 (best ask ~0.51): live.
     let o = signed(&k, &token, "BUY", "0.30", "10", "0.01");
-    let coid = c
-        .submit_signed(&o, intent(Side::Buy, 30_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let coid = submit_buy(&mut c, &o, 30_000_000, &mut recs);
     let out = outcome_of(c.wait_for(coid, WAIT, &mut recs).unwrap().unwrap());
     match &out {
         Outcome::Accepted {
@@ -449,9 +413,7 @@ fn every_rejection_class_comes_back_typed() {
     let mut recs = Vec::new();
     let one = |c: &mut OrderClient, o: &SignedOrder| {
         let mut recs = Vec::new();
-        let coid = c
-            .submit_signed(o, intent(Side::Buy, 30_000_000, 1_000_000_000), &mut recs)
-            .unwrap();
+        let coid = submit_buy(c, o, 30_000_000, &mut recs);
         rejected_class(c.wait_for(coid, WAIT, &mut recs).unwrap().unwrap())
     };
     // Signed by B, claiming A as signer: invalid signature.
@@ -459,10 +421,7 @@ fn every_rejection_class_comes_back_typed() {
         &b,
         Some(&a.address().to_string()),
         &token,
-        "BUY",
-        "0.30",
-        "10",
-        "0.01",
+        ["BUY", "0.30", "10", "0.01"],
     );
     let (class, status, msg) = one(&mut c, &forged);
     assert_eq!(
@@ -486,13 +445,7 @@ fn every_rejection_class_comes_back_typed() {
     assert_eq!(one(&mut c, &unknown).0, ErrorClass::InvalidToken);
     // The same signed order twice.
     let dup = signed(&a, &token, "BUY", "0.31", "10", "0.01");
-    let coid = c
-        .submit_signed(
-            &dup,
-            intent(Side::Buy, 31_000_000, 1_000_000_000),
-            &mut recs,
-        )
-        .unwrap();
+    let coid = submit_buy(&mut c, &dup, 31_000_000, &mut recs);
     assert!(matches!(
         outcome_of(c.wait_for(coid, WAIT, &mut recs).unwrap().unwrap()),
         Outcome::Accepted { .. }
@@ -560,9 +513,7 @@ fn every_rejection_class_comes_back_typed() {
     )
     .unwrap();
     let o = signed(&a, &token, "BUY", "0.30", "10", "0.01");
-    let coid = c2
-        .submit_signed(&o, intent(Side::Buy, 30_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let coid = submit_buy(&mut c2, &o, 30_000_000, &mut recs);
     let (class, status, msg) = rejected_class(c2.wait_for(coid, WAIT, &mut recs).unwrap().unwrap());
     assert_eq!(
         (class, status, msg.as_str()),
@@ -594,18 +545,13 @@ fn api_keys_are_created_then_derived_with_l1_headers() {
 
 #[test]
 fn latency_goaway_and_disconnect_end_in_definite_states_without_resending() {
-    let emu = Emu::start();
-    let token = emu.next_window_token();
-    let k = key(KEY_A);
-    let (mut c, _) = client(&emu, &k, live_gate());
+    let (emu, token, k, mut c) = key_a_session(live_gate());
     let mut recs = Vec::new();
     // Latency injection delays the answer.
     emu.fault("kind=latency&ms=300");
     let o = signed(&k, &token, "BUY", "0.30", "10", "0.01");
     let t0 = Instant::now();
-    let coid = c
-        .submit_signed(&o, intent(Side::Buy, 30_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let coid = submit_buy(&mut c, &o, 30_000_000, &mut recs);
     c.wait_for(coid, WAIT, &mut recs).unwrap().unwrap();
     assert!(
         t0.elapsed() >= Duration::from_millis(300),
@@ -614,14 +560,7 @@ fn latency_goaway_and_disconnect_end_in_definite_states_without_resending() {
     );
     // An order in flight when the connection is reset: REJECTED (connection lost), not resent.
     emu.fault("kind=latency&ms=1500");
-    let lost = signed(&k, &token, "BUY", "0.29", "10", "0.01");
-    let lc = c
-        .submit_signed(
-            &lost,
-            intent(Side::Buy, 29_000_000, 1_000_000_000),
-            &mut recs,
-        )
-        .unwrap();
+    let lc = sign_and_buy(&mut c, (&k, &token), "0.29", 29_000_000, &mut recs);
     std::thread::sleep(Duration::from_millis(300));
     emu.fault("kind=disconnect");
     let f = c.wait_for(lc, WAIT, &mut recs).unwrap().unwrap();
@@ -640,20 +579,14 @@ fn latency_goaway_and_disconnect_end_in_definite_states_without_resending() {
         c.events()
             .any(|e| matches!(e, ClientEvent::Reconnected { .. }))
     );
-    let o2 = signed(&k, &token, "BUY", "0.28", "10", "0.01");
-    let c2 = c
-        .submit_signed(&o2, intent(Side::Buy, 28_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let c2 = sign_and_buy(&mut c, (&k, &token), "0.28", 28_000_000, &mut recs);
     assert!(matches!(
         outcome_of(c.wait_for(c2, WAIT, &mut recs).unwrap().unwrap()),
         Outcome::Accepted { .. }
     ));
     // GOAWAY: the in-flight order still gets its answer, then the client reconnects.
     emu.fault("kind=latency&ms=400");
-    let g = signed(&k, &token, "BUY", "0.27", "10", "0.01");
-    let gc = c
-        .submit_signed(&g, intent(Side::Buy, 27_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let gc = sign_and_buy(&mut c, (&k, &token), "0.27", 27_000_000, &mut recs);
     std::thread::sleep(Duration::from_millis(100));
     emu.fault("kind=goaway");
     let f = c.wait_for(gc, WAIT, &mut recs).unwrap().unwrap();
@@ -664,10 +597,7 @@ fn latency_goaway_and_disconnect_end_in_definite_states_without_resending() {
         c.poll(Duration::from_millis(5), &mut recs).unwrap();
         assert!(Instant::now() < end, "no reconnect after GOAWAY");
     }
-    let o3 = signed(&k, &token, "BUY", "0.26", "10", "0.01");
-    let c3 = c
-        .submit_signed(&o3, intent(Side::Buy, 26_000_000, 1_000_000_000), &mut recs)
-        .unwrap();
+    let c3 = sign_and_buy(&mut c, (&k, &token), "0.26", 26_000_000, &mut recs);
     assert!(matches!(
         outcome_of(c.wait_for(c3, WAIT, &mut recs).unwrap().unwrap()),
         Outcome::Accepted { .. }
@@ -710,14 +640,7 @@ fn heartbeats_reach_the_venue_and_gamma_discovery_matches_the_market_windows() {
         }
     )));
     // Gamma on the CLOB port: the same windows the market emulator serves.
-    let w = emu.http("GET", "/windows");
-    let cur = w["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["current"] == true)
-        .unwrap()
-        .clone();
+    let cur = current_window(&emu.0.windows());
     let req = HttpRequest {
         method: "GET",
         path: format!("/markets?slug={}", cur["slug"].as_str().unwrap()),

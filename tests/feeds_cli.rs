@@ -1,8 +1,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 //! `ringbolt feeds parse` end to end: the real binary on corpus fixtures, file and stdin input.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use ringbolt_testkit::process::{run_fails, run_ok, run_with_stdin};
 
 fn fixture(path: &str) -> String {
     format!("{}/feeds/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
@@ -24,15 +25,10 @@ fn json_lines(stdout: Vec<u8>) -> Vec<serde_json::Value> {
 
 #[test]
 fn parse_prints_exact_records_and_a_summary() {
-    let out = ringbolt()
-        .args(["feeds", "parse", "--venue", "polymarket"])
-        .arg(fixture("polymarket/book.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        ringbolt()
+            .args(["feeds", "parse", "--venue", "polymarket"])
+            .arg(fixture("polymarket/book.jsonl")),
     );
     let lines = json_lines(out.stdout);
     assert_eq!(lines.len(), 185 + 1);
@@ -64,20 +60,10 @@ fn parse_skips_bad_lines_from_stdin_with_errors_on_stderr() {
         "{first}\n{}\nnot json\n\n{first}\n",
         &first[..first.len() / 2]
     );
-    let mut child = ringbolt()
-        .args(["feeds", "parse", "--venue", "chainlink_rtds", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        ringbolt().args(["feeds", "parse", "--venue", "chainlink_rtds", "-"]),
+        &input,
+    );
     assert!(out.status.success());
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     let lines = json_lines(out.stdout);
@@ -133,17 +119,9 @@ fn every_venue_parses_and_a_missing_collector_config_is_reported() {
         }
         assert!(records > 0, "{venue}");
     }
-    let out = ringbolt()
-        .args(["feeds", "parse", "--venue", "nasdaq", "x"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown venue `nasdaq`"));
+    let err = run_fails(ringbolt().args(["feeds", "parse", "--venue", "nasdaq", "x"]));
+    assert!(err.contains("unknown venue `nasdaq`"), "{err}");
     // The collector runs from a config file (tests/feeds_collector.rs); a missing one is named.
-    let out = ringbolt()
-        .args(["feeds", "--config", "no-such-ringbolt.toml"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("reading no-such-ringbolt.toml"));
+    let err = run_fails(ringbolt().args(["feeds", "--config", "no-such-ringbolt.toml"]));
+    assert!(err.contains("reading no-such-ringbolt.toml"), "{err}");
 }

@@ -7,10 +7,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,20 +17,13 @@ use ringbolt_bus::{
     Consumer, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody, IndexPrice, Poll, Record,
     RecordKind, Segment, Start, TopOfBook, Trade, Venue,
 };
+use ringbolt_testkit::emulator::RunningEmulator;
+use ringbolt_testkit::process::Reaper;
+use ringbolt_testkit::{fs, http};
 
 mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
-
-/// Kills the child (and reaps it) however the test ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Unlinks the test's bus segment however the test ends.
 struct Shm(String);
@@ -43,10 +35,7 @@ impl Drop for Shm {
 }
 
 fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringbolt-feeds-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fs::tempdir("ringbolt-feeds-e2e", tag)
 }
 
 fn free_port() -> u16 {
@@ -58,23 +47,23 @@ fn free_port() -> u16 {
 }
 
 /// Starts the emulator; returns it and its start-up JSON line.
-fn emulator(dir: &Path, window_len_s: i64) -> (common::Emulated, serde_json::Value) {
-    let cfg = dir.join("emulate.toml");
-    std::fs::write(
-        &cfg,
+fn emulator(dir: &Path, window_len_s: i64) -> (RunningEmulator, serde_json::Value) {
+    let certs = dir.join("certs");
+    let cfg = fs::write(
+        dir,
+        "emulate.toml",
         format!(
             "cert_dir = \"{}\"\n[market]\nseed = 11\nwindow_len_s = {window_len_s}\n",
-            dir.join("certs").display()
+            certs.display()
         ),
-    )
-    .unwrap();
+    );
     let emu = common::emulate(&cfg);
-    let info = emu.info.clone();
+    let info = serde_json::to_value(&emu.info).unwrap();
     (emu, info)
 }
 
 struct Collector {
-    proc: Proc,
+    proc: Reaper,
     metrics_port: u16,
     health_port: u16,
     log: PathBuf,
@@ -91,7 +80,17 @@ fn collector(
 ) -> Collector {
     let ca = info["ca_pem"].as_str().unwrap();
     let addr = |v: &str| info["venues"][v]["addr"].as_str().unwrap().to_string();
+    let (poly, rtds, binance, coinbase) = (
+        addr("polymarket"),
+        addr("chainlink_rtds"),
+        addr("binance_spot"),
+        addr("coinbase"),
+    );
     let (metrics_port, health_port) = (free_port(), free_port());
+    // A source table: its own keys, then the emulator's CA, trusted alone.
+    let source = |name: &str, keys: &str| {
+        format!("\n[feeds.sources.{name}]\n{keys}\nca_file = \"{ca}\"\nca_only = true\n")
+    };
     let cfg = format!(
         r#"
 [feeds]
@@ -104,40 +103,30 @@ busy_poll = false
 max_runtime_s = 160
 backoff_base_ms = 100
 backoff_max_ms = 1000
-
-[feeds.sources.polymarket]
-url = "wss://{poly}/ws/market"
-rest_url = "https://{poly}"
-ca_file = "{ca}"
-ca_only = true
-window_s = {window_s}
-discovery_interval_ms = 500
-linger_s = 2
-{poly_extra}
-
-[feeds.sources.chainlink_rtds]
-url = "wss://{rtds}/"
-ca_file = "{ca}"
-ca_only = true
-symbols = ["btc/usd"]
-
-[feeds.sources.binance_spot]
-url = "wss://{binance}/stream"
-rest_url = "https://{binance}"
-ca_file = "{ca}"
-ca_only = true
-symbols = ["BTCUSDT"]
-
-[feeds.sources.coinbase]
-url = "wss://{coinbase}/"
-ca_file = "{ca}"
-ca_only = true
-symbols = ["BTC-USD"]
-"#,
-        poly = addr("polymarket"),
-        rtds = addr("chainlink_rtds"),
-        binance = addr("binance_spot"),
-        coinbase = addr("coinbase"),
+{poly_source}{sources}"#,
+        poly_source = source(
+            "polymarket",
+            &format!(
+                "url = \"wss://{poly}/ws/market\"\nrest_url = \"https://{poly}\"\nwindow_s = {window_s}\ndiscovery_interval_ms = 500\nlinger_s = 2\n{poly_extra}"
+            )
+        ),
+        sources = [
+            source(
+                "chainlink_rtds",
+                &format!("url = \"wss://{rtds}/\"\nsymbols = [\"btc/usd\"]")
+            ),
+            source(
+                "binance_spot",
+                &format!(
+                    "url = \"wss://{binance}/stream\"\nrest_url = \"https://{binance}\"\nsymbols = [\"BTCUSDT\"]"
+                )
+            ),
+            source(
+                "coinbase",
+                &format!("url = \"wss://{coinbase}/\"\nsymbols = [\"BTC-USD\"]")
+            ),
+        ]
+        .concat(),
     );
     let path = dir.join("feeds.toml");
     std::fs::write(&path, cfg).unwrap();
@@ -150,7 +139,7 @@ symbols = ["BTC-USD"]
         .spawn()
         .expect("run ringbolt feeds");
     Collector {
-        proc: Proc(child),
+        proc: Reaper(child),
         metrics_port,
         health_port,
         log,
@@ -158,12 +147,7 @@ symbols = ["BTC-USD"]
 }
 
 fn http(port: u16, request: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    http::exchange(("127.0.0.1", port), request, Duration::from_secs(5)).unwrap()
 }
 
 /// `name{labels}` → value of every sample line.
@@ -333,6 +317,11 @@ fn contains_seq(haystack: &[FeedState], needle: &[FeedState]) -> bool {
     needle.iter().all(|n| it.any(|h| h == n))
 }
 
+/// Whether the feed states of `venue`'s `stream` in `recs` pass through `seq`, in order.
+fn went_through(recs: &[Record], venue: Venue, stream: u8, seq: &[FeedState]) -> bool {
+    contains_seq(&states(recs, venue, stream), seq)
+}
+
 #[test]
 fn collector_runs_four_sources_and_recovers_from_faults() {
     let t0 = Instant::now();
@@ -350,8 +339,10 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         0,
         |_, recs| {
             FOUR.iter().all(|v| {
-                contains_seq(
-                    &states(recs, *v, 0),
+                went_through(
+                    recs,
+                    *v,
+                    0,
                     &[FeedState::Connected, FeedState::Subscribed, FeedState::Live],
                 ) && data_records(recs, *v) > 0
             })
@@ -460,15 +451,7 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
             .iter()
             .all(|(v, s)| feed_metric(m, "messages", v, s) > 0)
     });
-    for (venue, stream) in [
-        ("polymarket", "book"),
-        ("polymarket", "price_change"),
-        ("chainlink_rtds", "chainlink"),
-        ("binance_spot", "depth"),
-        ("binance_spot", "trade"),
-        ("coinbase", "level2"),
-        ("coinbase", "matches"),
-    ] {
+    for (venue, stream) in streams_seen {
         assert!(
             feed_metric(&m0, "messages", venue, stream) > 0,
             "{venue}/{stream}"
@@ -501,8 +484,10 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
             Duration::from_secs(30),
             from,
             |_, recs| {
-                contains_seq(
-                    &states(recs, venue, 0),
+                went_through(
+                    recs,
+                    venue,
+                    0,
                     &[
                         FeedState::Disconnected,
                         FeedState::Connected,
@@ -549,8 +534,10 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         Duration::from_secs(30),
         from,
         |_, recs| {
-            contains_seq(
-                &states(recs, Venue::BinanceSpot, 4),
+            went_through(
+                recs,
+                Venue::BinanceSpot,
+                4,
                 &[FeedState::GapDetected, FeedState::Resynced],
             ) && recs
                 .iter()
@@ -600,8 +587,10 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         Duration::from_secs(20),
         from,
         |_, recs| {
-            contains_seq(
-                &states(recs, Venue::Polymarket, 2),
+            went_through(
+                recs,
+                Venue::Polymarket,
+                2,
                 &[FeedState::GapDetected, FeedState::Resynced],
             )
         },
@@ -662,8 +651,10 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
         Duration::from_secs(20),
         from,
         |_, recs| {
-            contains_seq(
-                &states(recs, Venue::Coinbase, 0),
+            went_through(
+                recs,
+                Venue::Coinbase,
+                0,
                 &[FeedState::Stale, FeedState::Live],
             )
         },

@@ -20,6 +20,7 @@ use ringbolt_archive::report::list_parts;
 use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
 use ringbolt_archive::writer;
 use ringbolt_bus::Decision;
+use ringbolt_testkit::fs;
 
 struct NumberNames;
 impl InstrumentNames for NumberNames {
@@ -51,9 +52,7 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
     let market = format!("rb-test-rp-mkt-{pid}");
     let decide = format!("rb-test-rp-dec-{pid}");
     let _unlink = Unlink(vec![market.clone(), decide.clone()]);
-    let dir = std::env::temp_dir().join(format!("rb-replay-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("rb-replay", "parity");
     let root = dir.join("archive");
 
     let (_producer, _published) = spawn_synth(&market, 2, 21, 262_144);
@@ -166,9 +165,7 @@ fn features_export_from_an_archive_equals_the_export_of_the_same_stream() {
     let pid = std::process::id();
     let market = format!("rb-test-fx-mkt-{pid}");
     let _unlink = Unlink(vec![market.clone()]);
-    let dir = std::env::temp_dir().join(format!("rb-fx-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("rb-fx", "export");
     let root = dir.join("archive");
     let (_producer, published) = spawn_synth(&market, 4, 5, 262_144);
     archive_until(&root, std::slice::from_ref(&market), &published);

@@ -5,32 +5,19 @@
 //! run with the native evaluator. A missing ONNX Runtime is a clear start-up error.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ringbolt_bus::{Consumer, Decision, Poll, Record, Segment, Start};
 use ringbolt_decide::DecideConfig;
 use ringbolt_decide::engine::Engine;
 use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
+use ringbolt_testkit::fs;
+use ringbolt_testkit::process::{Reaper, run_fails};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
+mod common;
 
-struct Unlink(Vec<String>);
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Segment::unlink(name);
-        }
-    }
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{BIN, Unlink};
 
 fn config(
     dir: &std::path::Path,
@@ -53,19 +40,7 @@ fn config(
 }
 
 fn run_trade(cfg: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(cfg)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trade failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    common::run_trade(cfg, &[])
 }
 
 fn read_all(name: &str) -> Vec<Record> {
@@ -102,15 +77,14 @@ fn trade_decides_on_a_live_synthetic_market_like_the_replay() {
     let market = format!("rb-test-mkt-{pid}");
     let dec_base = format!("rb-test-dec-base-{pid}");
     let dec_native = format!("rb-test-dec-nat-{pid}");
-    let dir = std::env::temp_dir().join(format!("rb-trade-{pid}"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("rb-trade", "live");
     let _unlink = Unlink(vec![market.clone(), dec_base.clone(), dec_native.clone()]);
     let synth = SynthConfig {
         windows: 2,
         seed: 21,
         ..SynthConfig::default()
     };
-    let _producer = Kill(
+    let _producer = Reaper(
         Command::new(BIN)
             .args([
                 "features",
@@ -206,20 +180,18 @@ fn trade_decides_on_a_live_synthetic_market_like_the_replay() {
     }
 
     // ort with a missing library: a start-up error that names the fix.
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(config(
-            &dir,
-            "ort",
-            &market,
-            &format!("rb-test-dec-ort-{pid}"),
-            "ort",
-        ))
-        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_fails(
+        Command::new(BIN)
+            .args(["trade", "--config"])
+            .arg(config(
+                &dir,
+                "ort",
+                &market,
+                &format!("rb-test-dec-ort-{pid}"),
+                "ort",
+            ))
+            .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so"),
+    );
     assert!(
         err.contains("ORT_DYLIB_PATH") && err.contains("onnxruntime==1.31.1"),
         "{err}"
@@ -232,23 +204,20 @@ fn trade_decides_on_a_live_synthetic_market_like_the_replay() {
 fn example_config_parses() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/ringbolt.example.toml");
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(&path)
-        .env("ORT_DYLIB_PATH", "/nonexistent")
-        .output()
-        .unwrap();
     // The example names a segment that does not exist here: it must get past config parsing and
     // model loading (native) and fail on opening the input segment.
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = run_fails(
+        Command::new(BIN)
+            .args(["trade", "--config"])
+            .arg(&path)
+            .env("ORT_DYLIB_PATH", "/nonexistent"),
+    );
     assert!(err.contains("opening input segment"), "{err}");
 }
 
 #[test]
 fn features_export_from_a_dump_equals_export_from_the_generator() {
-    let dir = std::env::temp_dir().join(format!("rb-export-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("rb-export", "dump");
     let dump = dir.join("stream.rbdump");
     let ok = |args: &[&str]| {
         let out = Command::new(BIN).args(args).output().unwrap();
@@ -265,14 +234,15 @@ fn features_export_from_a_dump_equals_export_from_the_generator() {
     ]
     .concat());
     let (a, b) = (dir.join("a"), dir.join("b"));
-    ok(&[
+    let export_dump = [
         "features",
         "export",
         "--input",
         dump.to_str().unwrap(),
         "--out-dir",
         a.to_str().unwrap(),
-    ]);
+    ];
+    ok(&export_dump);
     ok(&[
         &["features", "export", "--out-dir", b.to_str().unwrap()][..],
         &common[..],
@@ -296,18 +266,7 @@ fn features_export_from_a_dump_equals_export_from_the_generator() {
     // A truncated dump is an error naming the offset, not a crash.
     let bytes = std::fs::read(&dump).unwrap();
     std::fs::write(&dump, &bytes[..bytes.len() - 5]).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "features",
-            "export",
-            "--input",
-            dump.to_str().unwrap(),
-            "--out-dir",
-            a.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt dump frame at byte"));
+    let err = run_fails(Command::new(BIN).args(export_dump));
+    assert!(err.contains("corrupt dump frame at byte"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

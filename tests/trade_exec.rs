@@ -7,8 +7,7 @@
 //! client order id. Also: live mode is refused without `--live`, and `--live` without limits.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,20 +17,9 @@ use ringbolt_bus::{
 
 mod common;
 
-use common::{BIN, Kill, Unlink};
-
-fn http_get(url: &str, path: &str) -> String {
-    let addr = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
+use common::{BIN, Unlink};
+use ringbolt_testkit::process::{Reaper, run_fails};
+use ringbolt_testkit::{fs, http};
 
 fn trade_toml(
     dir: &std::path::Path,
@@ -69,9 +57,7 @@ fn write_key(dir: &std::path::Path) {
 #[test]
 fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("rb-trade-exec-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("rb-trade-exec", "run");
     write_key(&dir);
     std::fs::write(
         dir.join("emu.toml"),
@@ -82,21 +68,12 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
     )
     .unwrap();
     let emu = common::emulate(&dir.join("emu.toml"));
-    let info = &emu.info;
-    let control = info["control_url"].as_str().unwrap().to_owned();
-    let clob_port: u16 = info["clob"]["addr"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let clob_port = emu.clob_port();
 
     let market = format!("rb-test-tx-mkt-{pid}");
     let decide = format!("rb-test-tx-dec-{pid}");
     let _unlink = Unlink(vec![market.clone(), decide.clone()]);
-    let _producer = Kill(
+    let _producer = Reaper(
         Command::new(BIN)
             .args(["features", "synth", "--publish", &market])
             .args(["--windows", "2", "--seed", "21", "--speed", "40"])
@@ -165,7 +142,8 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
         );
     }
     // The emulator saw exactly these orders.
-    let wire: serde_json::Value = serde_json::from_str(&http_get(&control, "/wirelog")).unwrap();
+    let wire: serde_json::Value =
+        serde_json::from_str(&http::get(emu.control.as_str(), "/wirelog").body).unwrap();
     assert_eq!(
         wire["orders"].as_array().unwrap().len() as u64,
         submitted,
@@ -179,21 +157,13 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
         trade_toml(&dir, &market, &decide, clob_port, "paper = false"),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["trade", "--config"])
-        .arg(&cfg2)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_fails(Command::new(BIN).args(["trade", "--config"]).arg(&cfg2));
     assert!(err.contains("needs the --live flag"), "{err}");
-    let out = Command::new(BIN)
-        .args(["trade", "--live", "--config"])
-        .arg(&cfg2)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_fails(
+        Command::new(BIN)
+            .args(["trade", "--live", "--config"])
+            .arg(&cfg2),
+    );
     assert!(err.contains("max_order_notional_micros"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir};
+use ringbolt_testkit::fs;
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("RINGBOLT_PYTHON") {
@@ -54,13 +55,29 @@ fn training_python() -> Option<PathBuf> {
     Some(py)
 }
 
+/// Runs `train.py <args> --ringbolt <bin> --out <out_dir>` (it must succeed); its model card.
+fn train(py: &Path, args: &[&str], out_dir: &Path) -> serde_json::Value {
+    let status = Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/training/train.py"))
+        .args(args)
+        .arg("--ringbolt")
+        .arg(env!("CARGO_BIN_EXE_ringbolt"))
+        .arg("--out")
+        .arg(out_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    serde_json::from_str(&std::fs::read_to_string(out_dir.join("model_card.json")).unwrap())
+        .unwrap()
+}
+
 #[test]
 fn training_pipeline_runs_end_to_end() {
     let Some(py) = training_python() else { return };
-    let out_dir = std::env::temp_dir().join(format!("rb-train-{}", std::process::id()));
-    let status = Command::new(&py)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/training/train.py"))
-        .args([
+    let out_dir = fs::tempdir("rb-train", "synth");
+    let card = train(
+        &py,
+        &[
             "--windows",
             "8",
             "--trees",
@@ -69,17 +86,9 @@ fn training_pipeline_runs_end_to_end() {
             "2000",
             "--seed",
             "3",
-        ])
-        .arg("--ringbolt")
-        .arg(env!("CARGO_BIN_EXE_ringbolt"))
-        .arg("--out")
-        .arg(&out_dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("model_card.json")).unwrap())
-            .unwrap();
+        ],
+        &out_dir,
+    );
     assert_eq!(
         card["feature_schema_hash"],
         format!("{:#010x}", ringbolt_decide::schema_hash())
@@ -120,27 +129,25 @@ fn training_pipeline_runs_end_to_end_from_an_archive() {
     let pid = std::process::id();
     let market = format!("rb-test-train-mkt-{pid}");
     let _unlink = common::Unlink(vec![market.clone()]);
-    let dir = std::env::temp_dir().join(format!("rb-train-archive-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fs::tempdir("rb-train-archive", "run");
     let root = dir.join("archive");
     let (_producer, published) = common::spawn_synth(&market, 6, 2, 1 << 19);
     common::archive_until(&root, std::slice::from_ref(&market), &published);
     let out_dir = dir.join("model");
-    let status = Command::new(&py)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("decide/training/train.py"))
-        .args(["--trees", "10", "--every-ms", "2000", "--seed", "3"])
-        .arg("--archive")
-        .arg(&root)
-        .arg("--ringbolt")
-        .arg(env!("CARGO_BIN_EXE_ringbolt"))
-        .arg("--out")
-        .arg(&out_dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("model_card.json")).unwrap())
-            .unwrap();
+    let card = train(
+        &py,
+        &[
+            "--trees",
+            "10",
+            "--every-ms",
+            "2000",
+            "--seed",
+            "3",
+            "--archive",
+            root.to_str().unwrap(),
+        ],
+        &out_dir,
+    );
     assert_eq!(
         card["input"]["archive"].as_str(),
         root.to_str(),

@@ -9,6 +9,7 @@ use ringbolt_bus::{
     BookLevel, BusError, Consumer, Poll, Publisher, Record, Segment, SegmentConfig, Side, Start,
     Startup, Venue, WaitStrategy,
 };
+use ringbolt_testkit::guard::OnDrop;
 use ringbolt_testkit::process::child_test;
 
 const ROLE: &str = "RB_BUS_CHILD";
@@ -51,6 +52,30 @@ fn check(record: &Record) -> (u64, u64) {
 
 fn unique(name: &str) -> String {
     ringbolt_testkit::fs::unique("rb-test", name)
+}
+
+/// A fresh segment name for `tag`, unlinked when the guard drops.
+fn fresh(tag: &str) -> (String, OnDrop<impl FnMut()>) {
+    let name = unique(tag);
+    let unlink = name.clone();
+    (
+        name,
+        OnDrop::new(move || {
+            let _ = Segment::unlink(&unlink);
+        }),
+    )
+}
+
+/// Spawns a producer child `role` publishing `count` records on segment `name` of `capacity`.
+fn spawn_producer(role: &str, name: &str, capacity: u64, count: u64) -> Child {
+    spawn(
+        role,
+        name,
+        &[
+            ("RB_BUS_CAPACITY", capacity.to_string()),
+            ("RB_BUS_COUNT", count.to_string()),
+        ],
+    )
 }
 
 fn spawn(role: &str, segment: &str, extra: &[(&str, String)]) -> Child {
@@ -130,26 +155,11 @@ fn child_process_entry() {
     std::process::exit(0);
 }
 
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Segment::unlink(&self.0);
-    }
-}
-
 #[test]
 fn two_processes_exchange_millions_of_records_without_loss_or_tearing() {
-    let name = unique("millions");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("millions");
     let count: u64 = 3_000_000;
-    let mut child = spawn(
-        "paced",
-        &name,
-        &[
-            ("RB_BUS_CAPACITY", (1 << 14).to_string()),
-            ("RB_BUS_COUNT", count.to_string()),
-        ],
-    );
+    let mut child = spawn_producer("paced", &name, 1 << 14, count);
     let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
     let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
     let mut record = Record::zeroed();
@@ -176,17 +186,9 @@ fn two_processes_exchange_millions_of_records_without_loss_or_tearing() {
 
 #[test]
 fn lapped_consumer_reports_exact_loss_and_resumes_at_live_edge() {
-    let name = unique("overrun");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("overrun");
     let count: u64 = 400_000;
-    let mut child = spawn(
-        "flood",
-        &name,
-        &[
-            ("RB_BUS_CAPACITY", "256".to_owned()),
-            ("RB_BUS_COUNT", count.to_string()),
-        ],
-    );
+    let mut child = spawn_producer("flood", &name, 256, count);
     let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
     let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
     let start = consumer.next_seq();
@@ -233,8 +235,7 @@ fn lapped_consumer_reports_exact_loss_and_resumes_at_live_edge() {
 
 #[test]
 fn sigkilled_producer_restart_is_detected_through_the_epoch() {
-    let name = unique("restart");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("restart");
     let capacity = ("RB_BUS_CAPACITY", "4096".to_owned());
     let mut first = spawn(
         "forever",
@@ -330,8 +331,7 @@ fn sigkilled_producer_restart_is_detected_through_the_epoch() {
 
 #[test]
 fn a_second_live_producer_is_refused() {
-    let name = unique("alive");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("alive");
     let mut holder = spawn("hold", &name, &[("RB_BUS_CAPACITY", "64".to_owned())]);
     let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
     let config = SegmentConfig {
@@ -366,8 +366,7 @@ fn truncated_foreign_and_mismatched_segments_are_refused() {
     };
 
     // Created with mode 0600.
-    let name = unique("mode");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("mode");
     let publisher = Publisher::create(&name, config).expect("create");
     let mode = std::fs::metadata(shm_path(&name))
         .expect("stat")
@@ -389,8 +388,7 @@ fn truncated_foreign_and_mismatched_segments_are_refused() {
     drop(publisher);
 
     // Foreign: same name, not ours.
-    let foreign = unique("foreign");
-    let _cleanup_foreign = Cleanup(foreign.clone());
+    let (foreign, _cleanup_foreign) = fresh("foreign");
     std::fs::write(shm_path(&foreign), vec![0xAB; 65536]).expect("write foreign object");
     match Segment::open(&foreign) {
         Err(BusError::Foreign { magic, .. }) => assert_eq!(magic, [0xAB; 8]),
@@ -407,8 +405,7 @@ fn truncated_foreign_and_mismatched_segments_are_refused() {
     );
 
     // Another layout version: refused by consumers, retired and recreated by a producer.
-    let other = unique("layout");
-    let _cleanup_other = Cleanup(other.clone());
+    let (other, _cleanup_other) = fresh("layout");
     drop(Publisher::create(&other, config).expect("create"));
     let mut bytes = std::fs::read(shm_path(&other)).expect("read");
     bytes[8..12].copy_from_slice(&999u32.to_le_bytes());
@@ -430,8 +427,7 @@ fn truncated_foreign_and_mismatched_segments_are_refused() {
 
 #[test]
 fn independent_consumers_each_see_every_record() {
-    let name = unique("fanout");
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = fresh("fanout");
     let config = SegmentConfig {
         rings: 2,
         capacity: 1024,

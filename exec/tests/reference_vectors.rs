@@ -33,6 +33,18 @@ fn creds(v: &Value) -> ApiCreds {
     )
 }
 
+/// The vector file, its keys and its API credentials.
+fn fixtures() -> (Value, Vec<PrivateKey>, ApiCreds) {
+    let v = vectors();
+    let (keys, creds) = (keys(&v), creds(&v));
+    (v, keys, creds)
+}
+
+/// The key a vector case names (`key_index`).
+fn key_of<'a>(keys: &'a [PrivateKey], case: &Value) -> &'a PrivateKey {
+    &keys[case["key_index"].as_u64().unwrap() as usize]
+}
+
 fn sign(input: &Value, key: &PrivateKey) -> SignedOrder {
     let input: OrderInput = serde_json::from_value(input.clone()).unwrap();
     input.into_spec().unwrap().sign(key).unwrap()
@@ -44,15 +56,13 @@ fn s(v: &Value) -> &str {
 
 #[test]
 fn orders_match_reference() {
-    let v = vectors();
-    let keys = keys(&v);
-    let creds = creds(&v);
+    let (v, keys, creds) = fixtures();
     let orders = v["orders"].as_array().unwrap();
     assert!(orders.len() >= 200, "vector file too small");
     let mut artifacts = 0;
     let mut types = [0usize; 4];
     for (i, o) in orders.iter().enumerate() {
-        let key = &keys[o["key_index"].as_u64().unwrap() as usize];
+        let key = key_of(&keys, o);
         let signed = sign(&o["input"], key);
         let e = &o["expected"];
         let ctx = format!("order #{i}: {}", o["input"]);
@@ -115,9 +125,7 @@ fn orders_match_reference() {
 
 #[test]
 fn batches_match_reference() {
-    let v = vectors();
-    let keys = keys(&v);
-    let creds = creds(&v);
+    let (v, keys, creds) = fixtures();
     let batches = v["batches"].as_array().unwrap();
     assert!(
         batches
@@ -125,7 +133,7 @@ fn batches_match_reference() {
             .any(|b| b["inputs"].as_array().unwrap().len() == 15)
     );
     for b in batches {
-        let key = &keys[b["key_index"].as_u64().unwrap() as usize];
+        let key = key_of(&keys, b);
         let signed: Vec<SignedOrder> = b["inputs"]
             .as_array()
             .unwrap()
@@ -160,7 +168,7 @@ fn l1_headers_match_reference() {
     let v = vectors();
     let keys = keys(&v);
     for c in v["l1_headers"].as_array().unwrap() {
-        let key = &keys[c["key_index"].as_u64().unwrap() as usize];
+        let key = key_of(&keys, c);
         let h = l1_headers(
             key,
             c["chain_id"].as_u64().unwrap(),
@@ -175,9 +183,7 @@ fn l1_headers_match_reference() {
 #[test]
 fn owned_requests_match_reference_l2_cases() {
     use ringbolt_exec::request::HttpRequest;
-    let v = vectors();
-    let keys = keys(&v);
-    let creds = creds(&v);
+    let (v, keys, creds) = fixtures();
     let cases = v["l2_headers"].as_array().unwrap();
     let check = |req: HttpRequest, case: &Value| {
         assert_eq!(req.method, s(&case["method"]));
@@ -188,13 +194,7 @@ fn owned_requests_match_reference_l2_cases() {
             assert_eq!(got.1, value.as_str().unwrap(), "{name}");
         }
     };
-    let signer = |c: &Value| {
-        L2Signer::new(
-            &keys[c["key_index"].as_u64().unwrap() as usize].address(),
-            creds.clone(),
-        )
-        .unwrap()
-    };
+    let signer = |c: &Value| L2Signer::new(&key_of(&keys, c).address(), creds.clone()).unwrap();
     let ts = |c: &Value| c["timestamp"].as_u64().unwrap();
     let c = &cases[1];
     check(HttpRequest::cancel_order(&signer(c), ts(c), "0xabc"), c);
@@ -206,11 +206,9 @@ fn owned_requests_match_reference_l2_cases() {
 
 #[test]
 fn l2_headers_match_reference() {
-    let v = vectors();
-    let keys = keys(&v);
-    let creds = creds(&v);
+    let (v, keys, creds) = fixtures();
     for c in v["l2_headers"].as_array().unwrap() {
-        let key = &keys[c["key_index"].as_u64().unwrap() as usize];
+        let key = key_of(&keys, c);
         let l2 = L2Signer::new(&key.address(), creds.clone()).unwrap();
         let body = c["body"].as_str().unwrap_or("");
         let h = l2.headers(

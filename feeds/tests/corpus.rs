@@ -20,8 +20,11 @@ fn fixture(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Per line: the parse result and the records it produced.
-fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
+/// Per line of a fixture: the parse result and the records it produced.
+type Lines = Vec<(Result<(), ParseError>, Vec<Record>)>;
+
+/// Runs every line of the fixture at `path` through `driver`.
+fn run(driver: &mut Driver, path: &str) -> Lines {
     fixture(path)
         .iter()
         .map(|line| {
@@ -30,6 +33,53 @@ fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Reco
             (r, out)
         })
         .collect()
+}
+
+/// [`run`], asserting that every line parsed.
+fn run_ok(driver: &mut Driver, path: &str) -> Lines {
+    let out = run(driver, path);
+    assert!(out.iter().all(|(r, _)| r.is_ok()), "{path}: {out:?}");
+    out
+}
+
+/// [`run`], asserting that every line parsed into exactly `n` records (0: control frames).
+fn run_each(driver: &mut Driver, path: &str, n: usize) -> Lines {
+    let out = run(driver, path);
+    assert!(
+        out.iter().all(|(r, o)| r.is_ok() && o.len() == n),
+        "{path}: {out:?}"
+    );
+    out
+}
+
+/// Runs a recorded checksummed book sequence through a fresh driver in `mode`, asserting every
+/// line parsed with no checksum error, no gap and the one initial sync.
+fn checksummed(mode: SyncMode, (venue, path): (Venue, &str)) -> (Driver, Lines) {
+    let mut d = Driver::new(venue, mode, true).unwrap();
+    let out = run_ok(&mut d, path);
+    let c = d.counters.stream(1);
+    assert_eq!(
+        (c.checksum_errors, c.gaps, c.resyncs),
+        (0, 0, 1),
+        "{mode:?}"
+    );
+    (d, out)
+}
+
+/// A line's records: asserts there are `len` and that they form one batch (a snapshot or not).
+#[track_caller]
+fn batch(records: &[Record], len: usize, snapshot: bool) -> &[Record] {
+    assert_eq!(records.len(), len);
+    assert_batch(records, snapshot);
+    records
+}
+
+/// A driver that enforces sequencing for `venue`, and the lines of the fixture at `path`.
+fn enforced(venue: Venue, path: &str) -> (Driver, Vec<String>) {
+    (
+        Driver::new(venue, SyncMode::Enforce, true).unwrap(),
+        fixture(path),
+    )
 }
 
 fn observe(venue: Venue) -> Driver {
@@ -57,6 +107,27 @@ fn tob(r: &Record) -> (i64, i64, i64, i64) {
 
 const MS: i64 = 1_000_000;
 
+/// Asserts a top-of-book record's bid, bid size, ask and ask size (decimal texts, in that order,
+/// separated by spaces).
+#[track_caller]
+fn assert_tob(r: &Record, want: &str) {
+    let want: Vec<i64> = want.split_whitespace().map(e8).collect();
+    assert_eq!(want.len(), 4, "bid, bid size, ask, ask size");
+    assert_eq!(tob(r), (want[0], want[1], want[2], want[3]));
+}
+
+/// Asserts a book level record's side, price and size (decimal texts).
+#[track_caller]
+fn assert_level(r: &Record, side: Side, price: &str, size: &str) {
+    assert_eq!(level(r), (side, e8(price), e8(size)));
+}
+
+/// Asserts a trade record's side, price, size (decimal texts) and trade id.
+#[track_caller]
+fn assert_trade(r: &Record, (side, price, size, id): (Side, &str, &str, u64)) {
+    assert_eq!(trade(r), (side, e8(price), e8(size), id));
+}
+
 fn assert_batch(records: &[Record], snapshot: bool) {
     assert!(!records.is_empty());
     for (i, r) in records.iter().enumerate() {
@@ -74,14 +145,11 @@ fn assert_batch(records: &[Record], snapshot: bool) {
 #[test]
 fn polymarket_book() {
     let mut d = observe(Venue::Polymarket);
-    let out = run(&mut d, "polymarket/book.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "polymarket/book.jsonl");
     let tok1 = "65818619657568813474341868652308942079804919287380422192892211131408793125422";
 
     // Line 1: 3 bids then 3 asks.
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
+    let r = batch(&out[0].1, 6, true);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.48"), 30 * PRICE_SCALE));
     assert_eq!(level(&r[2]), (Side::Buy, e8("0.50"), 15 * PRICE_SCALE));
     assert_eq!(level(&r[3]), (Side::Sell, e8("0.52"), 25 * PRICE_SCALE));
@@ -101,10 +169,10 @@ fn polymarket_book() {
     // Line 3: live 2026 frame, bids ascending / asks descending.
     let r = &out[2].1;
     assert_eq!(r.len(), 6);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("0.01"), e8("112689")));
-    assert_eq!(level(&r[2]), (Side::Buy, e8("0.03"), e8("41666.32")));
-    assert_eq!(level(&r[3]), (Side::Sell, e8("0.99"), e8("37677.02")));
-    assert_eq!(level(&r[5]), (Side::Sell, e8("0.97"), e8("8960.67")));
+    assert_level(&r[0], Side::Buy, "0.01", "112689");
+    assert_level(&r[2], Side::Buy, "0.03", "41666.32");
+    assert_level(&r[3], Side::Sell, "0.99", "37677.02");
+    assert_level(&r[5], Side::Sell, "0.97", "8960.67");
     assert_eq!(r[0].exchange_ts_ns, 1_790_908_667_676 * MS);
 
     // Line 4: empty book ⇒ one clearing record.
@@ -115,9 +183,7 @@ fn polymarket_book() {
     assert!(r[0].has_flags(FLAG_SNAPSHOT | FLAG_BATCH_BEGIN | FLAG_BATCH_END));
 
     // Line 5: 86 asks then 76 bids (asks key first).
-    let r = &out[4].1;
-    assert_eq!(r.len(), 162);
-    assert_batch(r, true);
+    let r = batch(&out[4].1, 162, true);
     let bids: Vec<_> = r.iter().map(level).filter(|l| l.0 == Side::Buy).collect();
     let asks: Vec<_> = r.iter().map(level).filter(|l| l.0 == Side::Sell).collect();
     assert_eq!((bids.len(), asks.len()), (76, 86));
@@ -140,7 +206,7 @@ fn polymarket_book() {
     // Line 6: fixture shape.
     let r = &out[5].1;
     assert_eq!(r.len(), 4);
-    assert_eq!(level(&r[1]), (Side::Buy, e8("0.49"), e8("350.0")));
+    assert_level(&r[1], Side::Buy, "0.49", "350.0");
     assert_eq!(r[0].exchange_ts_ns, 1_703_875_200_000 * MS);
     assert_eq!(d.counters.stream(1).messages, 6);
     assert_eq!(d.counters.stream(1).records, 6 + 6 + 6 + 1 + 162 + 4);
@@ -149,18 +215,13 @@ fn polymarket_book() {
 #[test]
 fn polymarket_price_change() {
     let mut d = observe(Venue::Polymarket);
-    let out = run(&mut d, "polymarket/price_change.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 1);
-    assert_batch(r, false);
+    let out = run_ok(&mut d, "polymarket/price_change.jsonl");
+    let r = batch(&out[0].1, 1, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.5"), 200 * PRICE_SCALE));
     assert_eq!(r[0].exchange_ts_ns, 1_757_908_892_351 * MS);
     assert_eq!(r[0].stream, 2);
     // Line 2: three changes, no event_type key.
-    let r = &out[1].1;
-    assert_eq!(r.len(), 3);
-    assert_batch(r, false);
+    let r = batch(&out[1].1, 3, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("0.6"), 3300 * PRICE_SCALE));
     assert_eq!(level(&r[2]), (Side::Buy, e8("0.7"), 3400 * PRICE_SCALE));
     assert_eq!(r[2].exchange_ts_ns, 1_729_084_877_448 * MS);
@@ -168,13 +229,13 @@ fn polymarket_price_change() {
     let r = &out[2].1;
     assert_eq!(r.len(), 2);
     assert_ne!(r[0].instrument, r[1].instrument);
-    assert_eq!(level(&r[1]), (Side::Sell, e8("0.49"), e8("100.0")));
-    assert_eq!(level(&out[3].1[0]), (Side::Buy, e8("0.51"), e8("150.0")));
+    assert_level(&r[1], Side::Sell, "0.49", "100.0");
+    assert_level(&out[3].1[0], Side::Buy, "0.51", "150.0");
     // Line 5: size "0" removes.
     assert_eq!(level(&out[4].1[0]), (Side::Sell, e8("0.1"), 0));
     // Line 6: obsolete single-level form.
     let r = &out[5].1;
-    assert_eq!(level(&r[0]), (Side::Sell, e8("0.514"), e8("21574.08")));
+    assert_level(&r[0], Side::Sell, "0.514", "21574.08");
     assert_eq!(r[0].exchange_ts_ns, 1_723_967_931_411 * MS);
 }
 
@@ -207,27 +268,13 @@ fn polymarket_price_change_waits_for_the_book_when_enforced() {
 #[test]
 fn polymarket_other_events() {
     let mut d = observe(Venue::Polymarket);
-    let out = run(&mut d, "polymarket/last_trade_price.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("0.456"), e8("219.217767"), 0)
-    );
+    let out = run_each(&mut d, "polymarket/last_trade_price.jsonl", 1);
+    assert_trade(&out[0].1[0], (Side::Buy, "0.456", "219.217767", 0));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_750_428_146_322 * MS);
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (Side::Sell, e8("0.491"), e8("85.36"), 0)
-    );
-    assert_eq!(trade(&out[2].1[0]), (Side::Buy, e8("0.51"), e8("25.0"), 0));
+    assert_trade(&out[1].1[0], (Side::Sell, "0.491", "85.36", 0));
+    assert_trade(&out[2].1[0], (Side::Buy, "0.51", "25.0", 0));
 
-    let out = run(&mut d, "polymarket/best_bid_ask.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "polymarket/best_bid_ask.jsonl", 1);
     assert_eq!(tob(&out[0].1[0]), (e8("0.73"), 0, e8("0.77"), 0));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_766_789_469_958 * MS);
     assert_eq!(tob(&out[1].1[0]), (0, 0, e8("0.77"), 0));
@@ -238,11 +285,7 @@ fn polymarket_other_events() {
         "polymarket/new_market.jsonl",
         "polymarket/market_resolved.jsonl",
     ] {
-        let out = run(&mut d, file);
-        assert!(
-            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-            "{file}: {out:?}"
-        );
+        run_each(&mut d, file, 0);
     }
     assert_eq!(d.counters.stream(3).messages, 3);
     assert_eq!(d.counters.stream(6).messages, 3);
@@ -277,8 +320,7 @@ fn index(r: &Record) -> (i128, i64, u8) {
 #[test]
 fn chainlink_rtds() {
     let mut d = observe(Venue::ChainlinkRtds);
-    let out = run(&mut d, "chainlink_rtds/crypto_prices_chainlink.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "chainlink_rtds/crypto_prices_chainlink.jsonl");
     let r = &out[0].1;
     assert_eq!(r.len(), 1);
     assert_eq!(
@@ -292,9 +334,7 @@ fn chainlink_rtds() {
     assert_eq!(index(&out[1].1[0]).0, 63_621_393_086_946_047_500_000);
     // Line 3: backfill labelled crypto_prices, symbol btc/usd ⇒ the Chainlink stream; values
     // from the JSON number text, exact.
-    let r = &out[2].1;
-    assert_eq!(r.len(), 3);
-    assert_batch(r, true);
+    let r = batch(&out[2].1, 3, true);
     assert!(r.iter().all(|x| x.stream == 1));
     assert_eq!(index(&r[0]).0, 79_639_200_296_092_170_000_000);
     assert_eq!(index(&r[2]).0, 79_639_190_428_857_140_000_000);
@@ -314,8 +354,7 @@ fn chainlink_rtds() {
     assert_eq!(index(&r[0]).0, 79_696_840_994_573_453_885_440);
     assert_eq!(index(&r[2]).0, 79_696_928_978_311_781_023_744);
 
-    let out = run(&mut d, "chainlink_rtds/crypto_prices_binance.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "chainlink_rtds/crypto_prices_binance.jsonl");
     assert_eq!(out[0].1[0].stream, 4);
     assert_eq!(
         index(&out[0].1[0]),
@@ -330,15 +369,13 @@ fn chainlink_rtds() {
     assert!(out[0].0.is_ok() && out[0].1.is_empty());
 
     // The copies kept with the Polymarket samples.
-    let out = run(&mut d, "polymarket/rtds_crypto_prices_chainlink.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "polymarket/rtds_crypto_prices_chainlink.jsonl");
     assert_eq!(index(&out[0].1[0]).0, 65_245_091_651_786_417_500_000);
     assert_eq!(index(&out[1].1[0]).0, 97_150_500_000_000_000_000_000);
     assert_eq!(out[2].1.len(), 2);
     assert_eq!(index(&out[2].1[1]).0, 2_000_000_000_000_000_000);
     assert_eq!(out[3].1[0].stream, 2, "topic decides, not window_s");
-    let out = run(&mut d, "polymarket/rtds_crypto_prices_binance.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "polymarket/rtds_crypto_prices_binance.jsonl");
     assert_eq!(index(&out[2].1[0]).0, 189_550_000_000_000_000_000);
     assert_eq!(d.instrument_name(out[2].1[0].instrument), "solusdt");
 }
@@ -362,69 +399,38 @@ fn chainlink_dedupes_backfill_when_enforced() {
 #[test]
 fn binance_spot_trades_and_tickers() {
     let mut d = observe(Venue::BinanceSpot);
-    let out = run(&mut d, "binance_spot/trade.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "binance_spot/trade.jsonl", 1);
     assert_eq!(
         trade(&out[0].1[0]),
         (Side::Sell, e8("0.001"), 100 * PRICE_SCALE, 12345)
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_672_515_782_136 * MS);
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (Side::Buy, e8("0.00426990"), e8("33.82"), 40_756_030)
-    );
+    assert_trade(&out[1].1[0], (Side::Buy, "0.00426990", "33.82", 40_756_030));
     assert_eq!(out[1].1[0].exchange_ts_ns, 1_554_076_800_940 * MS);
-    assert_eq!(
-        trade(&out[3].1[0]),
-        (Side::Sell, e8("4149.74"), e8("0.4387"), 705_291_099)
-    );
+    assert_trade(&out[3].1[0], (Side::Sell, "4149.74", "0.4387", 705_291_099));
     assert_eq!(d.instrument_name(out[3].1[0].instrument), "ETHUSDT");
 
-    let out = run(&mut d, "binance_spot/aggTrade.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("58942.01"), e8("0.000356"), 640_283_266)
+    let out = run_each(&mut d, "binance_spot/aggTrade.jsonl", 1);
+    assert_trade(
+        &out[0].1[0],
+        (Side::Buy, "58942.01", "0.000356", 640_283_266),
     );
     assert_eq!(out[0].1[0].venue_seq, 640_283_266);
     assert_eq!(out[0].1[0].stream, 2);
-    assert_eq!(
-        trade(&out[5].1[0]),
-        (Side::Sell, e8("64348.95"), e8("0.00009"), 3_988_316_038)
+    assert_trade(
+        &out[5].1[0],
+        (Side::Sell, "64348.95", "0.00009", 3_988_316_038),
     );
     assert_eq!(out[5].1[0].exchange_ts_ns, 1_781_416_576_889 * MS);
 
-    let out = run(&mut d, "binance_spot/bookTicker.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (e8("8010"), e8("0.142459"), e8("8012.15"), e8("0.031201"))
-    );
+    let out = run_each(&mut d, "binance_spot/bookTicker.jsonl", 1);
+    assert_tob(&out[0].1[0], "8010 0.142459 8012.15 0.031201");
     assert_eq!(out[0].1[0].venue_seq, 1_127_645_101);
-    assert_eq!(
-        tob(&out[1].1[0]),
-        (e8("29010.9"), e8("13.94302"), e8("29010.91"), e8("3.99953"))
-    );
-    assert_eq!(
-        tob(&out[5].1[0]),
-        (e8("1215.27"), e8("32.4911"), e8("1215.28"), e8("13.939"))
-    );
+    assert_tob(&out[1].1[0], "29010.9 13.94302 29010.91 3.99953");
+    assert_tob(&out[5].1[0], "1215.27 32.4911 1215.28 13.939");
     assert_eq!(out[5].1[0].venue_seq, 22_606_535_573);
 
-    let out = run(&mut d, "binance_spot/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "binance_spot/control.jsonl", 0);
     assert_eq!(
         d.actions
             .iter()
@@ -437,13 +443,10 @@ fn binance_spot_trades_and_tickers() {
 #[test]
 fn binance_spot_depth_observed() {
     let mut d = observe(Venue::BinanceSpot);
-    let out = run(&mut d, "binance_spot/depth_diff.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 4);
-    assert_batch(r, false);
+    let out = run_ok(&mut d, "binance_spot/depth_diff.jsonl");
+    let r = batch(&out[0].1, 4, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("35743.98"), 0));
-    assert_eq!(level(&r[1]), (Side::Buy, e8("35743.87"), e8("0.000015")));
+    assert_level(&r[1], Side::Buy, "35743.87", "0.000015");
     assert_eq!(level(&r[3]), (Side::Sell, e8("35743.97"), 0));
     assert!(r.iter().all(|x| x.venue_seq == 11_294_093_726));
     assert_eq!(r[0].exchange_ts_ns, 1_622_363_903_670 * MS);
@@ -454,28 +457,27 @@ fn binance_spot_depth_observed() {
     assert_eq!(out[3].1.len(), 2);
     // Snapshot bodies: the tardis-wrapped one names its symbol; bare ones follow the last depth
     // instrument (here ETHUSDT) in offline parsing.
-    let out = run(&mut d, "binance_spot/depth_snapshot_rest.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("23171.42"), e8("0.03")));
-    assert_eq!(level(&r[5]), (Side::Sell, e8("23224.58"), e8("0.04353")));
+    let out = run_ok(&mut d, "binance_spot/depth_snapshot_rest.jsonl");
+    let r = batch(&out[0].1, 6, true);
+    assert_level(&r[0], Side::Buy, "23171.42", "0.03");
+    assert_level(&r[5], Side::Sell, "23224.58", "0.04353");
     assert!(
         r.iter()
             .all(|x| x.venue_seq == 33_933_317_943 && x.stream == 5)
     );
     let r = &out[1].1;
     assert_eq!(d.instrument_name(r[0].instrument), "BTCUSDC");
-    assert_eq!(level(&r[3]), (Side::Sell, e8("4096"), e8("1.425419")));
+    assert_level(&r[3], Side::Sell, "4096", "1.425419");
     assert_eq!(r[0].venue_seq, 16_084_251);
 }
 
 #[test]
 fn binance_spot_resync_scenario_enforced() {
     // Through the real path: buffer, REST snapshot via on_rest, replay, then live chaining.
-    let mut d = Driver::new(Venue::BinanceSpot, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("binance_spot/resync_scenario_lrcbtc.jsonl");
+    let (mut d, lines) = enforced(
+        Venue::BinanceSpot,
+        "binance_spot/resync_scenario_lrcbtc.jsonl",
+    );
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     assert!(out.is_empty(), "buffered until the snapshot");
@@ -499,10 +501,7 @@ fn binance_spot_resync_scenario_enforced() {
     let applied: Vec<_> = out[before..].iter().filter(|r| r.stream == 4).collect();
     // Line 3 (u = lastUpdateId) is dropped; lines 4.. chain with U == prev u + 1.
     assert_eq!(applied[0].venue_seq, 259_345_545);
-    assert_eq!(
-        level(applied[0]),
-        (Side::Sell, e8("0.00000638"), e8("27122"))
-    );
+    assert_level(applied[0], Side::Sell, "0.00000638", "27122");
     assert_eq!(applied.last().unwrap().venue_seq, 259_345_563);
     assert_eq!(d.counters.stream(4).gaps, 0);
     assert_eq!(d.counters.stream(4).dropped_unsynced, 2);
@@ -525,48 +524,26 @@ fn binance_spot_resync_scenario_enforced() {
 #[test]
 fn coinbase_exchange() {
     let mut d = observe(Venue::Coinbase);
-    let out = run(&mut d, "coinbase/exchange_ticker.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "coinbase/exchange_ticker.jsonl", 1);
     assert_eq!(tob(&out[0].1[0]), (e8("4094.99"), 0, e8("4095"), 0));
     assert_eq!(out[0].1[0].venue_seq, 8_176_375_276);
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_554_076_804_540_000_000);
-    assert_eq!(
-        tob(&out[2].1[0]),
-        (
-            e8("17165.15"),
-            e8("0.6154089"),
-            e8("17167.76"),
-            e8("0.18528568")
-        )
-    );
+    assert_tob(&out[2].1[0], "17165.15 0.6154089 17167.76 0.18528568");
     assert_eq!(
         tob(&out[5].1[0]),
         (e8("0.00618217"), 0, e8("0.00619345"), 0)
     );
     assert_eq!(d.instrument_name(out[5].1[0].instrument), "DASH-BTC");
 
-    let out = run(&mut d, "coinbase/exchange_matches.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "coinbase/exchange_matches.jsonl", 1);
     // Maker side "sell" ⇒ aggressor buy.
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("57786.82"), e8("0.00031874"), 147_587_438)
+    assert_trade(
+        &out[0].1[0],
+        (Side::Buy, "57786.82", "0.00031874", 147_587_438),
     );
     assert_eq!(out[0].1[0].venue_seq, 22_962_703_070);
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (Side::Sell, e8("4.978"), e8("0.97133855"), 216_544)
-    );
-    assert_eq!(
-        trade(&out[4].1[0]),
-        (Side::Buy, e8("0.00001306"), e8("894.7"), 280_234)
-    );
+    assert_trade(&out[1].1[0], (Side::Sell, "4.978", "0.97133855", 216_544));
+    assert_trade(&out[4].1[0], (Side::Buy, "0.00001306", "894.7", 280_234));
     assert_eq!(out[4].1[0].exchange_ts_ns, 1_618_677_817_308_069_000);
     assert_eq!(
         d.counters.stream(2).gaps,
@@ -574,24 +551,14 @@ fn coinbase_exchange() {
         "SKL-BTC 280232..280234 is contiguous"
     );
 
-    let out = run(&mut d, "coinbase/exchange_heartbeat.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "coinbase/exchange_heartbeat.jsonl", 0);
     assert_eq!(d.counters.stream(4).messages, 4);
 
-    let out = run(&mut d, "coinbase/exchange_level2.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 6);
-    assert_batch(r, true);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("37209.96"), e8("0.04016376")));
-    assert_eq!(level(&r[3]), (Side::Sell, e8("37212.77"), e8("0.05724592")));
-    assert_eq!(
-        level(&out[1].1[0]),
-        (Side::Buy, e8("37378.26"), e8("0.0246"))
-    );
+    let out = run_ok(&mut d, "coinbase/exchange_level2.jsonl");
+    let r = batch(&out[0].1, 6, true);
+    assert_level(&r[0], Side::Buy, "37209.96", "0.04016376");
+    assert_level(&r[3], Side::Sell, "37212.77", "0.05724592");
+    assert_level(&out[1].1[0], Side::Buy, "37378.26", "0.0246");
     assert_eq!(out[1].1[0].exchange_ts_ns, 1_622_624_529_048_568_000);
     assert_eq!(out[3].1.len(), 2);
     assert_eq!(
@@ -600,33 +567,19 @@ fn coinbase_exchange() {
     );
     let r = &out[4].1;
     assert_eq!(r.len(), 225 + 402);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("0.00001302"), e8("110.0")));
-    assert_eq!(
-        level(&r[224]),
-        (Side::Buy, e8("0.00000004"), e8("100000.0"))
-    );
-    assert_eq!(level(&r[225]), (Side::Sell, e8("0.00001305"), e8("4781.0")));
-    assert_eq!(level(&r[626]), (Side::Sell, e8("1.22"), e8("500.0")));
-    assert_eq!(
-        level(&out[5].1[0]),
-        (Side::Sell, e8("0.00001306"), e8("660.5"))
-    );
-    assert_eq!(
-        level(&out[29].1[0]),
-        (Side::Buy, e8("0.00001303"), e8("6750.3"))
-    );
+    assert_level(&r[0], Side::Buy, "0.00001302", "110.0");
+    assert_level(&r[224], Side::Buy, "0.00000004", "100000.0");
+    assert_level(&r[225], Side::Sell, "0.00001305", "4781.0");
+    assert_level(&r[626], Side::Sell, "1.22", "500.0");
+    assert_level(&out[5].1[0], Side::Sell, "0.00001306", "660.5");
+    assert_level(&out[29].1[0], Side::Buy, "0.00001303", "6750.3");
 
-    let out = run(&mut d, "coinbase/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "coinbase/control.jsonl", 0);
 }
 
 #[test]
 fn coinbase_level2_enforced_waits_for_snapshot() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("coinbase/exchange_level2.jsonl");
+    let (mut d, lines) = enforced(Venue::Coinbase, "coinbase/exchange_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
     assert!(out.is_empty());
@@ -640,12 +593,9 @@ fn coinbase_level2_enforced_waits_for_snapshot() {
 #[test]
 fn coinbase_advanced() {
     let mut d = observe(Venue::Coinbase);
-    let out = run(&mut d, "coinbase/advanced_level2.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 2);
-    assert_batch(r, true);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("21921.73"), e8("0.06317902")));
+    let out = run_ok(&mut d, "coinbase/advanced_level2.jsonl");
+    let r = batch(&out[0].1, 2, true);
+    assert_level(&r[0], Side::Buy, "21921.73", "0.06317902");
     assert_eq!(r[0].exchange_ts_ns, 1_675_974_770_714_964_855);
     assert_eq!(r[0].stream, 6);
     let r = &out[2].1;
@@ -653,57 +603,31 @@ fn coinbase_advanced() {
     assert_eq!(level(&r[1]), (Side::Sell, e8("68901"), 0));
     assert_eq!(r[1].venue_seq, 1);
 
-    let out = run(&mut d, "coinbase/advanced_ticker.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (
-            e8("21931.98"),
-            e8("8000.21"),
-            e8("21933.98"),
-            e8("8038.07770938")
-        )
-    );
+    let out = run_ok(&mut d, "coinbase/advanced_ticker.jsonl");
+    assert_tob(&out[0].1[0], "21931.98 8000.21 21933.98 8038.07770938");
     assert!(out[2].1.is_empty(), "older revision without best bid/ask");
-    assert_eq!(
-        tob(&out[3].1[0]),
-        (
-            e8("64281.7"),
-            e8("0.21558849"),
-            e8("64281.71"),
-            e8("0.02287045")
-        )
-    );
+    assert_tob(&out[3].1[0], "64281.7 0.21558849 64281.71 0.02287045");
     assert_eq!(out[3].1[0].venue_seq, 16);
 
-    let out = run(&mut d, "coinbase/advanced_market_trades.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (Side::Sell, e8("115445.28"), e8("0.00015604"), 892_262_231)
+    let out = run_ok(&mut d, "coinbase/advanced_market_trades.jsonl");
+    assert_trade(
+        &out[1].1[0],
+        (Side::Sell, "115445.28", "0.00015604", 892_262_231),
     );
     assert_eq!(out[1].1[0].exchange_ts_ns, 1_761_583_479_600_153_000);
     assert_eq!(out[2].1.len(), 2);
-    assert_eq!(
-        trade(&out[2].1[1]),
-        (Side::Buy, e8("68900"), e8("0.05"), 995_098_701)
-    );
-    assert_eq!(
-        trade(&out[3].1[0]),
-        (Side::Buy, e8("64340.74"), e8("0.00746872"), 1_037_798_145)
+    assert_trade(&out[2].1[1], (Side::Buy, "68900", "0.05", 995_098_701));
+    assert_trade(
+        &out[3].1[0],
+        (Side::Buy, "64340.74", "0.00746872", 1_037_798_145),
     );
 
-    let out = run(&mut d, "coinbase/advanced_heartbeats.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "coinbase/advanced_heartbeats.jsonl", 0);
 }
 
 #[test]
 fn coinbase_advanced_sequence_gap_resubscribes() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("coinbase/advanced_level2.jsonl");
+    let (mut d, lines) = enforced(Venue::Coinbase, "coinbase/advanced_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap(); // snapshot, sequence_num 0
     d.frame(lines[2].as_bytes(), 1, &mut out).unwrap(); // update, sequence_num 1
@@ -739,30 +663,15 @@ fn coinbase_advanced_sequence_gap_resubscribes() {
 #[test]
 fn binance_futures_streams() {
     let mut d = observe(Venue::BinanceFutures);
-    let out = run(&mut d, "binance_futures/aggTrade.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("58665.00"), e8("0.043"), 389_551_486)
-    );
+    let out = run_each(&mut d, "binance_futures/aggTrade.jsonl", 1);
+    assert_trade(&out[0].1[0], (Side::Buy, "58665.00", "0.043", 389_551_486));
     assert_eq!(trade(&out[1].1[0]).3, 0, "capture without `a`");
-    let out = run(&mut d, "binance_futures/bookTicker.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (e8("33134.42"), e8("0.170"), e8("33139.39"), e8("0.380"))
-    );
+    let out = run_each(&mut d, "binance_futures/bookTicker.jsonl", 1);
+    assert_tob(&out[0].1[0], "33134.42 0.170 33139.39 0.380");
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_612_137_603_571 * MS);
     assert_eq!(out[0].1[0].venue_seq, 185_130_926_750);
 
-    let out = run(&mut d, "binance_futures/markPrice.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "binance_futures/markPrice.jsonl");
     let r = &out[0].1;
     assert_eq!(r.len(), 3);
     assert_eq!(
@@ -786,11 +695,7 @@ fn binance_futures_streams() {
     );
     assert_eq!(d.instrument_name(arr[3].instrument), "ETHUSDT");
 
-    let out = run(&mut d, "binance_futures/forceOrder.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "binance_futures/forceOrder.jsonl", 1);
     let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
     assert_eq!(
         (l.price, l.size, l.side),
@@ -798,31 +703,25 @@ fn binance_futures_streams() {
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_584_059_031_421 * MS);
 
-    let out = run(&mut d, "binance_futures/depth_diff.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "binance_futures/depth_diff.jsonl");
     assert_eq!(out[0].1.len(), 4);
-    assert_eq!(
-        level(&out[0].1[0]),
-        (Side::Buy, e8("35729.77"), e8("1.600"))
-    );
+    assert_level(&out[0].1[0], Side::Buy, "35729.77", "1.600");
     for file in [
         "binance_futures/openInterest_rest.jsonl",
         "binance_futures/ticker_24hr.jsonl",
         "binance_futures/control.jsonl",
     ] {
-        let out = run(&mut d, file);
-        assert!(
-            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-            "{file}: {out:?}"
-        );
+        run_each(&mut d, file, 0);
     }
     assert_eq!(d.counters.stream(8).messages, 3);
 }
 
 #[test]
 fn binance_futures_resync_scenario_enforced() {
-    let mut d = Driver::new(Venue::BinanceFutures, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("binance_futures/resync_scenario_sushiusdt.jsonl");
+    let (mut d, lines) = enforced(
+        Venue::BinanceFutures,
+        "binance_futures/resync_scenario_sushiusdt.jsonl",
+    );
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     let Some(Action::Fetch(req)) = d.actions.pop() else {
@@ -851,23 +750,13 @@ fn binance_futures_resync_scenario_enforced() {
 fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     // 41 recorded frames (snapshot + 40 updates) whose checksums SOURCES.md verified.
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
-        let mut d = Driver::new(Venue::Okx, mode, true).unwrap();
-        let out = run(&mut d, "okx/books_checksum_sequence_btcusdt.jsonl");
-        assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-        let c = d.counters.stream(1);
-        assert_eq!(
-            (c.checksum_errors, c.gaps, c.resyncs),
-            (0, 0, 1),
-            "{mode:?}"
+        let (_, out) = checksummed(
+            mode,
+            (Venue::Okx, "okx/books_checksum_sequence_btcusdt.jsonl"),
         );
-        let snap = &out[0].1;
-        assert_eq!(snap.len(), 800);
-        assert_batch(snap, true);
-        assert_eq!(level(&snap[0]), (Side::Buy, e8("30243.4"), e8("0.0012029")));
-        assert_eq!(
-            level(&snap[400]),
-            (Side::Sell, e8("30243.5"), e8("1.44679"))
-        );
+        let snap = batch(&out[0].1, 800, true);
+        assert_level(&snap[0], Side::Buy, "30243.4", "0.0012029");
+        assert_level(&snap[400], Side::Sell, "30243.5", "1.44679");
         assert_eq!(snap[0].exchange_ts_ns, 1_652_459_225_381 * MS);
         assert!(
             out[40]
@@ -912,46 +801,18 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
 #[test]
 fn okx_other_channels() {
     let mut d = observe(Venue::Okx);
-    let out = run(&mut d, "okx/trades.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("30236"), e8("0.0002"), 338_476_307)
-    );
+    let out = run_each(&mut d, "okx/trades.jsonl", 1);
+    assert_trade(&out[0].1[0], (Side::Buy, "30236", "0.0002", 338_476_307));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_652_459_224_818 * MS);
     assert_eq!(
         trade(&out[3].1[0]),
         (Side::Buy, e8("43568.8"), 7 * PRICE_SCALE, 219_066_264)
     );
-    let out = run(&mut d, "okx/bbo-tbt.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (
-            e8("31774.6"),
-            e8("0.3392211"),
-            e8("31774.7"),
-            e8("0.14368878")
-        )
-    );
+    let out = run_each(&mut d, "okx/bbo-tbt.jsonl", 1);
+    assert_tob(&out[0].1[0], "31774.6 0.3392211 31774.7 0.14368878");
     let out = run(&mut d, "okx/tickers.jsonl");
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (
-            e8("30228.6"),
-            e8("0.23393"),
-            e8("30228.7"),
-            e8("1.55896972")
-        )
-    );
-    let out = run(&mut d, "okx/funding-rate.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_tob(&out[0].1[0], "30228.6 0.23393 30228.7 1.55896972");
+    let out = run_ok(&mut d, "okx/funding-rate.jsonl");
     let f = out[0].1[0].body_as::<ringbolt_bus::Funding>().unwrap();
     assert_eq!(f.rate, 153_470_215, "0.0001534702159002 truncated to 1e-12");
     assert_eq!(f.next_funding_ts_ns, 1_646_323_200_000 * MS);
@@ -971,11 +832,7 @@ fn okx_other_channels() {
     );
     assert_eq!(d.instrument_name(out[0].1[0].instrument), "XRP-USD-230929");
     for file in ["okx/open-interest.jsonl", "okx/control.jsonl"] {
-        let out = run(&mut d, file);
-        assert!(
-            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-            "{file}: {out:?}"
-        );
+        run_each(&mut d, file, 0);
     }
     let mut sink = Vec::new();
     d.frame(b"pong", 1, &mut sink).unwrap();
@@ -984,37 +841,26 @@ fn okx_other_channels() {
 #[test]
 fn kraken_checksums_v1_sequence_and_v2_vector() {
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
-        let mut d = Driver::new(Venue::Kraken, mode, true).unwrap();
-        let out = run(&mut d, "kraken/v1_book_checksum_sequence_xbtchf.jsonl");
-        assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-        let c = d.counters.stream(1);
-        assert_eq!(
-            (c.checksum_errors, c.gaps, c.resyncs),
-            (0, 0, 1),
-            "{mode:?}"
+        let (d, out) = checksummed(
+            mode,
+            (
+                Venue::Kraken,
+                "kraken/v1_book_checksum_sequence_xbtchf.jsonl",
+            ),
         );
-        let snap = &out[0].1;
-        assert_eq!(snap.len(), 316 + 502);
-        assert_batch(snap, true);
-        assert_eq!(level(&snap[0]), (Side::Sell, e8("56218.3"), e8("0.15")));
+        let snap = batch(&out[0].1, 316 + 502, true);
+        assert_level(&snap[0], Side::Sell, "56218.3", "0.15");
         assert_eq!(snap[0].exchange_ts_ns, 1_618_678_117_243_818_000);
-        assert_eq!(
-            level(&snap[316]),
-            (Side::Buy, e8("56119"), e8("0.14375128"))
-        );
-        assert_eq!(level(&out[1].1[0]), (Side::Sell, e8("56872.7"), e8("0.01")));
-        assert_eq!(
-            level(&out[60].1[0]),
-            (Side::Buy, e8("56060"), e8("0.08614558"))
-        );
+        assert_level(&snap[316], Side::Buy, "56119", "0.14375128");
+        assert_level(&out[1].1[0], Side::Sell, "56872.7", "0.01");
+        assert_level(&out[60].1[0], Side::Buy, "56060", "0.08614558");
         assert_eq!(d.instrument_name(snap[0].instrument), "XBT/CHF");
 
         // The official v2 vector (CRC32 3310070434 over the JSON numbers' text).
         let mut d = Driver::new(Venue::Kraken, mode, true).unwrap();
-        let out = run(&mut d, "kraken/v2_book.jsonl");
-        assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+        let out = run_ok(&mut d, "kraken/v2_book.jsonl");
         assert_eq!(out[0].1.len(), 20);
-        assert_eq!(level(&out[0].1[0]), (Side::Buy, e8("45283.5"), e8("0.1")));
+        assert_level(&out[0].1[0], Side::Buy, "45283.5", "0.1");
         assert_eq!(d.counters.stream(1).resyncs, 1);
         // Lines 2-4 are not verifiable (elided snapshot / synthetic fixtures).
         assert!(d.counters.stream(1).checksum_errors >= 1);
@@ -1059,103 +905,58 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
 #[test]
 fn kraken_trades_tickers_spreads() {
     let mut d = observe(Venue::Kraken);
-    let out = run(&mut d, "kraken/v1_trade.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("57126.7"), e8("0.02063928"), 0)
-    );
+    let out = run_ok(&mut d, "kraken/v1_trade.jsonl");
+    assert_trade(&out[0].1[0], (Side::Buy, "57126.7", "0.02063928", 0));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_616_333_924_737_428_000);
     assert_eq!(out[1].1.len(), 2);
     assert_eq!(trade(&out[1].1[0]).0, Side::Sell);
     let out = run(&mut d, "kraken/v1_spread.jsonl");
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (
-            e8("31760"),
-            e8("0.02167307"),
-            e8("31760.1"),
-            e8("6.46761464")
-        )
-    );
+    assert_tob(&out[0].1[0], "31760 0.02167307 31760.1 6.46761464");
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_654_031_976_197_239_000);
-    let out = run(&mut d, "kraken/v1_ticker.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (
-            e8("29938.5"),
-            e8("0.0841"),
-            e8("29938.6"),
-            e8("12.41074632")
-        )
-    );
-    let out = run(&mut d, "kraken/v2_trade.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("105944.20"), e8("0.00027625"), 10_218_208)
+    let out = run_ok(&mut d, "kraken/v1_ticker.jsonl");
+    assert_tob(&out[0].1[0], "29938.5 0.0841 29938.6 12.41074632");
+    let out = run_ok(&mut d, "kraken/v2_trade.jsonl");
+    assert_trade(
+        &out[0].1[0],
+        (Side::Buy, "105944.20", "0.00027625", 10_218_208),
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_696_613_755_440_295_000);
-    let out = run(&mut d, "kraken/v2_ticker.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (e8("105944.20"), e8("2.5"), e8("105944.30"), e8("3.2"))
-    );
-    let out = run(&mut d, "kraken/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    let out = run_ok(&mut d, "kraken/v2_ticker.jsonl");
+    assert_tob(&out[0].1[0], "105944.20 2.5 105944.30 3.2");
+    run_each(&mut d, "kraken/control.jsonl", 0);
 }
 
 #[test]
 fn bybit_streams() {
     let mut d = observe(Venue::Bybit);
-    let out = run(&mut d, "bybit/linear_orderbook_50.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "bybit/linear_orderbook_50.jsonl");
     assert_batch(&out[0].1, true);
-    assert_eq!(
-        level(&out[0].1[0]),
-        (Side::Buy, e8("28555.20"), e8("0.597"))
-    );
+    assert_level(&out[0].1[0], Side::Buy, "28555.20", "0.597");
     assert_eq!(out[0].1[0].venue_seq, 20_683_568);
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_680_673_821_591 * MS);
-    assert_eq!(
-        level(&out[1].1[1]),
-        (Side::Sell, e8("28555.30"), e8("0.029"))
-    );
+    assert_level(&out[1].1[1], Side::Sell, "28555.30", "0.029");
     assert_eq!(d.counters.stream(1).gaps, 0, "u 20683568 → 20683569");
-    let out = run(&mut d, "bybit/spot_publicTrade.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        trade(&out[0].1[0]),
+    let out = run_ok(&mut d, "bybit/spot_publicTrade.jsonl");
+    assert_trade(
+        &out[0].1[0],
         (
             Side::Sell,
-            e8("28165.38"),
-            e8("0.041732"),
-            2_290_000_000_050_703_789
-        )
+            "28165.38",
+            "0.041732",
+            2_290_000_000_050_703_789,
+        ),
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_680_652_847_524 * MS);
     let out = run(&mut d, "bybit/linear_publicTrade.jsonl");
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("28560.50"), e8("5823"), 0)
-    );
+    assert_trade(&out[0].1[0], (Side::Buy, "28560.50", "5823", 0));
     assert_eq!(
         out[3].0,
         Err(ParseError::Unknown),
         "fixture with a non-v5 topic name"
     );
-    let out = run(&mut d, "bybit/linear_tickers.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "bybit/linear_tickers.jsonl");
     let r = &out[0].1;
-    assert_eq!(
-        tob(&r[0]),
-        (e8("28550.70"), e8("2.049"), e8("28550.80"), e8("15.328"))
-    );
+    assert_tob(&r[0], "28550.70 2.049 28550.80 15.328");
     assert_eq!(r[0].venue_seq, 50_193_544_280);
     assert_eq!(
         index(&r[1]),
@@ -1168,15 +969,8 @@ fn bybit_streams() {
         (100_000_000, 1_680_681_600_000 * MS)
     );
     // Line 3: a partial delta for BTCUSD merges into its cached snapshot (line 2).
-    assert_eq!(
-        tob(&out[2].1[0]),
-        (e8("28560.00"), e8("340549"), e8("28560.50"), e8("70817"))
-    );
-    let out = run(&mut d, "bybit/linear_allLiquidation.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    assert_tob(&out[2].1[0], "28560.00 340549 28560.50 70817");
+    let out = run_each(&mut d, "bybit/linear_allLiquidation.jsonl", 1);
     let l = out[0].1[0].body_as::<ringbolt_bus::Liquidation>().unwrap();
     assert_eq!(
         (l.price, l.size, l.side),
@@ -1187,17 +981,12 @@ fn bybit_streams() {
         (l.price, l.size, l.side),
         (e8("0.03803"), e8("1637"), Side::Buy as u8)
     );
-    let out = run(&mut d, "bybit/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "bybit/control.jsonl", 0);
 }
 
 #[test]
 fn bybit_orderbook_gap_enforced() {
-    let mut d = Driver::new(Venue::Bybit, SyncMode::Enforce, true).unwrap();
-    let lines = fixture("bybit/spot_orderbook_50.jsonl");
+    let (mut d, lines) = enforced(Venue::Bybit, "bybit/spot_orderbook_50.jsonl");
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
@@ -1214,99 +1003,54 @@ fn bybit_orderbook_gap_enforced() {
 #[test]
 fn gemini_streams() {
     let mut d = observe(Venue::Gemini);
-    let out = run(&mut d, "gemini/l2_updates.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    let r = &out[0].1;
-    assert_eq!(r.len(), 247);
-    assert_batch(r, true);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("24090.28"), e8("0.14859662")));
+    let out = run_ok(&mut d, "gemini/l2_updates.jsonl");
+    let r = batch(&out[0].1, 247, true);
+    assert_level(&r[0], Side::Buy, "24090.28", "0.14859662");
     // Later messages for the same symbol are updates; the first for a new symbol is a snapshot.
     assert_batch(&out[1].1, false);
     assert_eq!(level(&out[1].1[0]), (Side::Buy, e8("24084.23"), 0));
     assert_batch(&out[13].1, true);
     assert_eq!(d.instrument_name(out[13].1[0].instrument), "ZECLTC");
-    let out = run(&mut d, "gemini/trades.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Buy, e8("8325.00"), e8("0.1"), 8_280_715_334)
-    );
+    let out = run_each(&mut d, "gemini/trades.jsonl", 1);
+    assert_trade(&out[0].1[0], (Side::Buy, "8325.00", "0.1", 8_280_715_334));
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_569_888_020_080 * MS);
     assert_eq!(trade(&out[1].1[0]).0, Side::None, "block trade");
-    let out = run(&mut d, "gemini/fastapi_v3.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        level(&out[0].1[0]),
-        (Side::Buy, e8("0.148800"), e8("11129.364219"))
-    );
+    let out = run_ok(&mut d, "gemini/fastapi_v3.jsonl");
+    assert_level(&out[0].1[0], Side::Buy, "0.148800", "11129.364219");
     assert_eq!(
         out[0].1[0].exchange_ts_ns, 1_783_981_139_947_514_400,
         "fast API E is ns"
     );
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (
-            Side::Sell,
-            e8("62145.38"),
-            e8("0.01625222"),
-            2_840_141_014_190_422
-        )
+    assert_trade(
+        &out[1].1[0],
+        (Side::Sell, "62145.38", "0.01625222", 2_840_141_014_190_422),
     );
-    assert_eq!(
-        tob(&out[2].1[0]),
-        (e8("1.06149"), e8("958.69148"), e8("1.0615"), e8("38.3906"))
-    );
-    let out = run(&mut d, "gemini/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    assert_tob(&out[2].1[0], "1.06149 958.69148 1.0615 38.3906");
+    run_each(&mut d, "gemini/control.jsonl", 0);
 }
 
 #[test]
 fn bitstamp_streams() {
     let mut d = observe(Venue::Bitstamp);
-    let out = run(&mut d, "bitstamp/live_trades.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
+    let out = run_each(&mut d, "bitstamp/live_trades.jsonl", 1);
     // amount_str "1E-8", never the float beside it.
     assert_eq!(
         trade(&out[0].1[0]),
         (Side::Buy, e8("57748.80"), 1, 158_457_579)
     );
     assert_eq!(out[0].1[0].exchange_ts_ns, 1_616_297_318_187_000_000);
-    assert_eq!(
-        trade(&out[1].1[0]),
-        (Side::Buy, e8("3651.30"), e8("0.001643"), 84_550_458)
-    );
+    assert_trade(&out[1].1[0], (Side::Buy, "3651.30", "0.001643", 84_550_458));
     assert_eq!(d.instrument_name(out[1].1[0].instrument), "btceur");
-    let out = run(&mut d, "bitstamp/diff_order_book.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(level(&out[0].1[0]), (Side::Buy, e8("36653.62"), e8("0.75")));
+    let out = run_ok(&mut d, "bitstamp/diff_order_book.jsonl");
+    assert_level(&out[0].1[0], Side::Buy, "36653.62", "0.75");
     assert_eq!(level(&out[0].1[1]), (Side::Sell, e8("36665.20"), 0));
     assert_eq!(out[0].1[0].venue_seq, 1_622_520_011_989_838);
-    let out = run(&mut d, "bitstamp/order_book.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "bitstamp/order_book.jsonl");
     assert_batch(&out[0].1, true);
-    assert_eq!(
-        level(&out[0].1[0]),
-        (Side::Buy, e8("31524.50"), e8("0.364"))
-    );
-    assert_eq!(
-        level(&out[0].1[5]),
-        (Side::Sell, e8("31543.37"), e8("0.01071471"))
-    );
+    assert_level(&out[0].1[0], Side::Buy, "31524.50", "0.364");
+    assert_level(&out[0].1[5], Side::Sell, "31543.37", "0.01071471");
     for file in ["bitstamp/control.jsonl", "bitstamp/live_orders.jsonl"] {
-        let out = run(&mut d, file);
-        assert!(
-            out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-            "{file}: {out:?}"
-        );
+        run_each(&mut d, file, 0);
     }
     assert!(
         d.actions.contains(&Action::Reconnect),
@@ -1339,37 +1083,28 @@ fn bitstamp_diffs_wait_for_the_rest_snapshot() {
     // Only the diff newer than the snapshot (…213142992) is replayed.
     let replayed: Vec<_> = out.iter().filter(|r| r.stream == 2).collect();
     assert_eq!(replayed.len(), 1);
-    assert_eq!(level(replayed[0]), (Side::Buy, e8("30415.13"), e8("2.0")));
+    assert_level(replayed[0], Side::Buy, "30415.13", "2.0");
     assert_eq!(d.counters.stream(2).dropped_unsynced, 1);
 }
 
 #[test]
 fn deribit_streams() {
     let mut d = observe(Venue::Deribit);
-    let out = run(&mut d, "deribit/book.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "deribit/book.jsonl");
     let r = &out[0].1;
     assert_batch(r, true);
-    assert_eq!(level(&r[0]), (Side::Buy, e8("37240.0"), e8("20.0")));
+    assert_level(&r[0], Side::Buy, "37240.0", "20.0");
     assert_eq!(r[0].venue_seq, 31_479_596_557);
     assert_eq!(r[0].exchange_ts_ns, 1_622_627_433_440 * MS);
     let r = &out[1].1;
     assert_batch(r, false);
     assert_eq!(level(&r[0]), (Side::Buy, e8("36779.0"), 0), "delete");
-    assert_eq!(level(&r[3]), (Side::Sell, e8("37394.0"), e8("42670.0")));
-    let out = run(&mut d, "deribit/book_grouped.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    assert_level(&r[3], Side::Sell, "37394.0", "42670.0");
+    let out = run_ok(&mut d, "deribit/book_grouped.jsonl");
     assert_batch(&out[0].1, true);
-    assert_eq!(
-        level(&out[0].1[0]),
-        (Side::Buy, e8("31523.5"), e8("128780.0"))
-    );
-    let out = run(&mut d, "deribit/trades.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
-    assert_eq!(
-        trade(&out[0].1[0]),
-        (Side::Sell, e8("9598.5"), e8("2000.0"), 39_355_898)
-    );
+    assert_level(&out[0].1[0], Side::Buy, "31523.5", "128780.0");
+    let out = run_ok(&mut d, "deribit/trades.jsonl");
+    assert_trade(&out[0].1[0], (Side::Sell, "9598.5", "2000.0", 39_355_898));
     assert_eq!(out[0].1[0].venue_seq, 20_944_815);
     let liq = out[2]
         .1
@@ -1380,33 +1115,20 @@ fn deribit_streams() {
         (liq.price, liq.size, liq.side),
         (e8("4469.5"), e8("1120"), Side::Sell as u8)
     );
-    let out = run(&mut d, "deribit/quote.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.len() == 1),
-        "{out:?}"
-    );
-    assert_eq!(
-        tob(&out[0].1[0]),
-        (e8("9600.5"), e8("162800.0"), e8("9601.0"), e8("49710.0"))
-    );
-    let out = run(&mut d, "deribit/ticker.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_each(&mut d, "deribit/quote.jsonl", 1);
+    assert_tob(&out[0].1[0], "9600.5 162800.0 9601.0 49710.0");
+    let out = run_ok(&mut d, "deribit/ticker.jsonl");
     assert_eq!(
         index(&out[0].1[1]),
         (10_094_100_000_000_000_000_000, e8("10094.1"), 2)
     );
-    let out = run(&mut d, "deribit/deribit_price_index.jsonl");
-    assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
+    let out = run_ok(&mut d, "deribit/deribit_price_index.jsonl");
     assert_eq!(
         index(&out[0].1[0]),
         (6_521_170_000_000_000_000_000, e8("6521.17"), 1)
     );
     assert_eq!(d.instrument_name(out[0].1[0].instrument), "btc_usd");
-    let out = run(&mut d, "deribit/control.jsonl");
-    assert!(
-        out.iter().all(|(r, o)| r.is_ok() && o.is_empty()),
-        "{out:?}"
-    );
+    run_each(&mut d, "deribit/control.jsonl", 0);
     assert!(
         d.actions.iter().any(|a| matches!(a, Action::Send(_))),
         "test_request answered"

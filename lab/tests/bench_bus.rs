@@ -5,30 +5,24 @@
 
 use std::process::Command;
 
+use ringbolt_testkit::process::run_ok;
+
 fn ringbolt() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
 }
 
 #[test]
 fn bench_bus_prints_unit_named_keys_with_the_peer_beside_ours() {
-    let output = ringbolt()
-        .args([
-            "bench",
-            "bus",
-            "--json",
-            "--iterations",
-            "3000",
-            "--warmup",
-            "300",
-            "--no-pin",
-        ])
-        .output()
-        .expect("run ringbolt bench bus");
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(ringbolt().args([
+        "bench",
+        "bus",
+        "--json",
+        "--iterations",
+        "3000",
+        "--warmup",
+        "300",
+        "--no-pin",
+    ]));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     for transport in ["ringbolt_hop", "iceoryx2_hop"] {
         let hop = &report[transport];

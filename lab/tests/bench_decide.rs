@@ -4,24 +4,18 @@
 
 use std::process::Command;
 
+use ringbolt_testkit::process::run_ok;
+
 #[test]
 fn bench_decide_smoke() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
-        .args([
-            "bench",
-            "decide",
-            "--json",
-            "--events",
-            "20000",
-            "--skip-ort",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(Command::new(env!("CARGO_BIN_EXE_ringbolt-lab")).args([
+        "bench",
+        "decide",
+        "--json",
+        "--events",
+        "20000",
+        "--skip-ort",
+    ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["bench"], "decide");
     assert_eq!(v["records"], 20_000);

@@ -4,17 +4,17 @@
 
 use std::process::Command;
 
+use ringbolt_testkit::process::run_ok;
+
 #[test]
 fn bench_replay_runs_and_reports_units() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringbolt-lab"))
-        .args(["bench", "replay", "--json", "--windows", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(Command::new(env!("CARGO_BIN_EXE_ringbolt-lab")).args([
+        "bench",
+        "replay",
+        "--json",
+        "--windows",
+        "1",
+    ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let events = v["archive"]["events"].as_u64().unwrap();
     assert!(events > 10_000, "{v}");

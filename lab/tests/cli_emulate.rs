@@ -3,15 +3,16 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ringbolt_testkit::{fs, process};
+
 #[test]
 fn emulate_prints_addresses_serves_and_stops_by_itself() {
-    let dir = std::env::temp_dir().join(format!("ringbolt-cli-emulate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fs::tempdir("ringbolt-cli-emulate", "run");
     let cfg = dir.join("emulate.toml");
     let mut f = std::fs::File::create(&cfg).unwrap();
     writeln!(
@@ -34,12 +35,7 @@ fn emulate_prints_addresses_serves_and_stops_by_itself() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run ringbolt emulate");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let info = process::first_json_line(&mut child);
     assert_eq!(info["emulated"], true);
     assert_eq!(info["seed"], 3);
     assert_eq!(info["window_len_s"], 60);

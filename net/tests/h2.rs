@@ -46,23 +46,44 @@ fn post(port: u16, path: &str) -> PreparedRequest {
     .unwrap()
 }
 
-#[test]
-fn post_json_concurrent_streams_and_flow_control() {
+/// Sends an empty-bodied `POST path` tagged `tag`.
+fn post_empty(
+    d: &mut Driver,
+    h: &mut H2Client,
+    port: u16,
+    path: &str,
+    tag: u64,
+) -> Result<(), NetError> {
+    h.send(d, &post(port, path), Bytes::new(), tag)
+}
+
+/// The body of the next completion, which must be a response.
+fn ok_body(d: &mut Driver, h: &mut H2Client) -> Vec<u8> {
+    wait(d, h).unwrap().result.unwrap().body
+}
+
+/// Runs `body` once per driver configuration of the matrix with a client connected to one
+/// TLS server shared by all (its name, the driver, the client, the server's port); then shuts
+/// the client down and checks no connection is left open.
+fn for_each_client(mut body: impl FnMut(&str, &mut Driver, &mut H2Client, u16)) {
     let pki = pki();
     let addr = h2_server(&pki);
     for (name, cfg) in matrix() {
         let (mut d, mut h, _) = setup(&cfg, addr.port(), &pki.ca_pem);
+        body(name, &mut d, &mut h, addr.port());
+        h.shutdown(&mut d);
+        assert_eq!(d.open_connections(), 0, "{name}");
+    }
+}
 
+#[test]
+fn post_json_concurrent_streams_and_flow_control() {
+    for_each_client(|name, d, h, port| {
         // POST with a JSON body, echoed.
         let body = br#"{"order":{"side":"BUY","price":"0.53","size":"100"}}"#;
-        h.send(
-            &mut d,
-            &post(addr.port(), "/echo"),
-            Bytes::from_static(body),
-            1,
-        )
-        .unwrap();
-        let c = wait(&mut d, &mut h).unwrap();
+        h.send(d, &post(port, "/echo"), Bytes::from_static(body), 1)
+            .unwrap();
+        let c = wait(d, h).unwrap();
         assert_eq!(c.tag, 1);
         let r = c.result.unwrap();
         assert_eq!(r.status, 200, "{name}");
@@ -71,18 +92,13 @@ fn post_json_concurrent_streams_and_flow_control() {
 
         // Concurrent streams: longer delays first; completions come back by tag, out of order.
         for (tag, ms) in [(10u64, 900u64), (11, 600), (12, 300), (13, 0)] {
-            h.send(
-                &mut d,
-                &post(addr.port(), &format!("/delay/{ms}")),
-                Bytes::new(),
-                tag,
-            )
-            .unwrap();
+            h.send(d, &post(port, &format!("/delay/{ms}")), Bytes::new(), tag)
+                .unwrap();
         }
         assert_eq!(h.in_flight(), 4, "{name}");
         let mut order = Vec::new();
         for _ in 0..4 {
-            let c = wait(&mut d, &mut h).unwrap();
+            let c = wait(d, h).unwrap();
             let r = c.result.unwrap();
             assert_eq!(r.status, 200, "{name}");
             order.push(c.tag);
@@ -95,72 +111,49 @@ fn post_json_concurrent_streams_and_flow_control() {
 
         // A body 16× the server's initial 64 KiB window, sent and echoed under flow control.
         let big = payload(9, 1_048_576);
-        h.send(
-            &mut d,
-            &post(addr.port(), "/echo"),
-            Bytes::from(big.clone()),
-            20,
-        )
-        .unwrap();
-        let r = wait(&mut d, &mut h).unwrap().result.unwrap();
+        h.send(d, &post(port, "/echo"), Bytes::from(big.clone()), 20)
+            .unwrap();
+        let r = wait(d, h).unwrap().result.unwrap();
         assert_eq!(r.body.len(), big.len(), "{name}");
         assert!(r.body == big, "{name}: large body corrupted");
         assert_eq!(h.stats().responses, 6, "{name}");
-        h.shutdown(&mut d);
-    }
+    });
 }
 
 #[test]
 fn server_ping_reset_goaway_and_reconnect() {
-    let pki = pki();
-    let addr = h2_server(&pki);
-    for (name, cfg) in matrix() {
-        let (mut d, mut h, _) = setup(&cfg, addr.port(), &pki.ca_pem);
-
+    for_each_client(|name, d, h, port| {
         // The server PINGs every 100 ms and drops clients that do not answer within 1 s:
         // idle for 1.5 s, then the same connection still serves (count continues).
-        h.send(&mut d, &post(addr.port(), "/count"), Bytes::new(), 1)
-            .unwrap();
-        assert_eq!(
-            wait(&mut d, &mut h).unwrap().result.unwrap().body,
-            br#"{"served":1}"#,
-            "{name}"
-        );
+        post_empty(d, h, port, "/count", 1).unwrap();
+        assert_eq!(ok_body(d, h), br#"{"served":1}"#, "{name}");
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_millis(1500) {
             d.poll(Duration::from_millis(5)).unwrap();
-            h.poll(&mut d).unwrap();
+            h.poll(d).unwrap();
         }
-        h.send(&mut d, &post(addr.port(), "/count"), Bytes::new(), 2)
-            .unwrap();
-        assert_eq!(
-            wait(&mut d, &mut h).unwrap().result.unwrap().body,
-            br#"{"served":2}"#,
-            "{name}"
-        );
+        post_empty(d, h, port, "/count", 2).unwrap();
+        assert_eq!(ok_body(d, h), br#"{"served":2}"#, "{name}");
 
         // RST_STREAM fails that stream only.
-        h.send(&mut d, &post(addr.port(), "/reset"), Bytes::new(), 3)
-            .unwrap();
-        let c = wait(&mut d, &mut h).unwrap();
+        post_empty(d, h, port, "/reset", 3).unwrap();
+        let c = wait(d, h).unwrap();
         assert_eq!(c.tag, 3);
         assert!(
             matches!(c.result, Err(NetError::H2(_))),
             "{name}: {:?}",
             c.result
         );
-        h.send(&mut d, &post(addr.port(), "/count"), Bytes::new(), 4)
-            .unwrap();
-        assert!(wait(&mut d, &mut h).unwrap().result.is_ok(), "{name}");
+        post_empty(d, h, port, "/count", 4).unwrap();
+        assert!(wait(d, h).unwrap().result.is_ok(), "{name}");
 
         // GOAWAY: the response arrives, then the connection reports GoAway; reconnect works.
-        h.send(&mut d, &post(addr.port(), "/goaway"), Bytes::new(), 5)
-            .unwrap();
-        let c = wait(&mut d, &mut h).unwrap();
+        post_empty(d, h, port, "/goaway", 5).unwrap();
+        let c = wait(d, h).unwrap();
         assert_eq!(c.result.unwrap().body, br#"{"bye":true}"#, "{name}");
         let deadline = Instant::now() + Duration::from_secs(5);
         while h.closed_reason().is_none() {
-            if let Err(e) = h.poll(&mut d) {
+            if let Err(e) = h.poll(d) {
                 assert!(
                     matches!(e, NetError::GoAway | NetError::Closed),
                     "{name}: {e}"
@@ -170,20 +163,10 @@ fn server_ping_reset_goaway_and_reconnect() {
             d.poll(Duration::from_millis(5)).unwrap();
         }
         // New requests on the dead connection fail fast.
-        assert!(
-            h.send(&mut d, &post(addr.port(), "/count"), Bytes::new(), 99)
-                .is_err()
-        );
-        h.reconnect(&mut d).unwrap();
-        h.send(&mut d, &post(addr.port(), "/count"), Bytes::new(), 6)
-            .unwrap();
-        assert_eq!(
-            wait(&mut d, &mut h).unwrap().result.unwrap().body,
-            br#"{"served":1}"#,
-            "{name}: new connection"
-        );
+        assert!(post_empty(d, h, port, "/count", 99).is_err());
+        h.reconnect(d).unwrap();
+        post_empty(d, h, port, "/count", 6).unwrap();
+        assert_eq!(ok_body(d, h), br#"{"served":1}"#, "{name}: new connection");
         assert_eq!(h.stats().reconnects, 1);
-        h.shutdown(&mut d);
-        assert_eq!(d.open_connections(), 0, "{name}");
-    }
+    });
 }

@@ -49,6 +49,36 @@ fn recv(driver: &mut Driver, ws: &mut WsClient) -> Result<Owned, NetError> {
     }
 }
 
+/// Receives one message and asserts it is `want` (`name`: the driver configuration).
+#[track_caller]
+fn expect(driver: &mut Driver, ws: &mut WsClient, want: Owned, name: &str) {
+    assert_eq!(recv(driver, ws).unwrap(), want, "{name}");
+}
+
+/// Closes `ws` from the client side, asserts the close completes, and releases it.
+#[track_caller]
+fn close_cleanly(driver: &mut Driver, mut ws: WsClient, name: &str) {
+    ws.close(driver).unwrap();
+    let e = recv(driver, &mut ws).unwrap_err();
+    assert!(
+        matches!(e, NetError::WsClosed(_) | NetError::Closed),
+        "{name}: {e}"
+    );
+    ws.shutdown(driver);
+}
+
+/// Runs `body` once per driver configuration of the matrix (its name, a fresh driver, the
+/// endpoint of one TLS server shared by all).
+fn for_each_driver(mut body: impl FnMut(&str, &mut Driver, &Endpoint)) {
+    let pki = pki();
+    let addr = ws_server(Some(&pki));
+    for (name, cfg) in matrix() {
+        let mut d = Driver::new(&cfg).unwrap();
+        let ep = endpoint(Some(&pki), addr.port());
+        body(name, &mut d, &ep);
+    }
+}
+
 fn message_count(spin: bool) -> u64 {
     // One million per block-mode client by default (about 1-3 s each in a debug build here);
     // RINGBOLT_NET_LONG=1 runs ten million.
@@ -126,96 +156,57 @@ fn tls12_and_tls13_record_layers() {
             for i in 0..20u64 {
                 let p = payload(i, 10 + (i as usize) * 5_000);
                 ws.send_binary(&mut d, &p).unwrap();
-                assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(p), "{name}");
+                expect(&mut d, &mut ws, Owned::Binary(p), name);
             }
-            ws.close(&mut d).unwrap();
-            let e = recv(&mut d, &mut ws).unwrap_err();
-            assert!(
-                matches!(e, NetError::WsClosed(_) | NetError::Closed),
-                "{name}: {e}"
-            );
-            ws.shutdown(&mut d);
+            close_cleanly(&mut d, ws, name);
         }
     }
 }
 
 #[test]
 fn fragmented_large_ping_close() {
-    let pki = pki();
-    let addr = ws_server(Some(&pki));
-    for (name, cfg) in matrix() {
-        let mut d = Driver::new(&cfg).unwrap();
-        let ep = endpoint(Some(&pki), addr.port());
-
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/frag")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
+    for_each_driver(|name, d, ep| {
+        let mut ws = WsClient::connect(d, ep, &opts("/frag")).unwrap();
+        expect(
+            d,
+            &mut ws,
             Owned::Text("hello, fragmented world".into()),
-            "{name}"
+            name,
         );
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Binary(payload(7, 1_000_000)),
-            "{name}"
-        );
+        expect(d, &mut ws, Owned::Binary(payload(7, 1_000_000)), name);
         assert_eq!(
             ws.stats().pings_received,
             1,
             "{name}: ping inside a fragmented message"
         );
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
 
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/large/4000000")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Binary(payload(1, 4_000_000)),
-            "{name}"
-        );
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("after".into()),
-            "{name}"
-        );
-        ws.shutdown(&mut d);
+        let mut ws = WsClient::connect(d, ep, &opts("/large/4000000")).unwrap();
+        expect(d, &mut ws, Owned::Binary(payload(1, 4_000_000)), name);
+        expect(d, &mut ws, Owned::Text("after".into()), name);
+        ws.shutdown(d);
 
         // Server ping: we must answer with a pong carrying the same payload.
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/ping")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("pong ok".into()),
-            "{name}"
-        );
-        ws.shutdown(&mut d);
+        let mut ws = WsClient::connect(d, ep, &opts("/ping")).unwrap();
+        expect(d, &mut ws, Owned::Text("pong ok".into()), name);
+        ws.shutdown(d);
 
         // Server-initiated close with a code.
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/close")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("bye soon".into()),
-            "{name}"
-        );
-        let e = recv(&mut d, &mut ws).unwrap_err();
+        let mut ws = WsClient::connect(d, ep, &opts("/close")).unwrap();
+        expect(d, &mut ws, Owned::Text("bye soon".into()), name);
+        let e = recv(d, &mut ws).unwrap_err();
         assert!(matches!(e, NetError::WsClosed(Some(4001))), "{name}: {e}");
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
         assert_eq!(d.open_connections(), 0, "{name}");
-    }
+    });
 }
 
 #[test]
 fn reset_garbage_and_stall_are_errors() {
-    let pki = pki();
-    let addr = ws_server(Some(&pki));
-    for (name, cfg) in matrix() {
-        let mut d = Driver::new(&cfg).unwrap();
-        let ep = endpoint(Some(&pki), addr.port());
-
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/reset")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("first".into()),
-            "{name}"
-        );
-        let e = recv(&mut d, &mut ws).unwrap_err();
+    for_each_driver(|name, d, ep| {
+        let mut ws = WsClient::connect(d, ep, &opts("/reset")).unwrap();
+        expect(d, &mut ws, Owned::Text("first".into()), name);
+        let e = recv(d, &mut ws).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -224,113 +215,82 @@ fn reset_garbage_and_stall_are_errors() {
             "{name}: reset mid-frame gave {e}"
         );
         // Reconnect after the error: a fresh connection to the same path works.
-        ws.reconnect(&mut d).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("first".into()),
-            "{name}"
-        );
+        ws.reconnect(d).unwrap();
+        expect(d, &mut ws, Owned::Text("first".into()), name);
         assert_eq!(ws.reconnects(), 1);
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
 
         // Bytes that fail TLS decryption: a typed TLS error.
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/tlsgarbage")).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("clean".into()),
-            "{name}"
-        );
-        let e = recv(&mut d, &mut ws).unwrap_err();
+        let mut ws = WsClient::connect(d, ep, &opts("/tlsgarbage")).unwrap();
+        expect(d, &mut ws, Owned::Text("clean".into()), name);
+        let e = recv(d, &mut ws).unwrap_err();
         assert!(
             matches!(e, NetError::Tls(_)),
             "{name}: tls garbage gave {e}"
         );
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
 
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/garbage")).unwrap();
-        let e = recv(&mut d, &mut ws).unwrap_err();
+        let mut ws = WsClient::connect(d, ep, &opts("/garbage")).unwrap();
+        let e = recv(d, &mut ws).unwrap_err();
         assert!(
             matches!(e, NetError::WsProtocol(_)),
             "{name}: garbage gave {e}"
         );
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
 
         let mut o = opts("/stall");
         o.timeouts = Timeouts {
             idle: Duration::from_millis(300),
             ..Timeouts::default()
         };
-        let mut ws = WsClient::connect(&mut d, &ep, &o).unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("one".into()),
-            "{name}"
-        );
+        let mut ws = WsClient::connect(d, ep, &o).unwrap();
+        expect(d, &mut ws, Owned::Text("one".into()), name);
         let t0 = Instant::now();
-        let e = recv(&mut d, &mut ws).unwrap_err();
+        let e = recv(d, &mut ws).unwrap_err();
         assert!(matches!(e, NetError::Timeout(..)), "{name}: stall gave {e}");
         assert!(
             t0.elapsed() >= Duration::from_millis(250),
             "{name}: timeout fired early"
         );
-        ws.shutdown(&mut d);
-    }
+        ws.shutdown(d);
+    });
 }
 
 #[test]
 fn echo_keepalive_and_handshake_failures() {
-    let pki = pki();
-    let addr = ws_server(Some(&pki));
-    for (name, cfg) in matrix() {
-        let mut d = Driver::new(&cfg).unwrap();
-        let ep = endpoint(Some(&pki), addr.port());
-
+    for_each_driver(|name, d, ep| {
         // Client frames are masked; the server unmasks and echoes them.
-        let mut ws = WsClient::connect(&mut d, &ep, &opts("/echo")).unwrap();
-        ws.send_text(&mut d, "hello").unwrap();
-        assert_eq!(
-            recv(&mut d, &mut ws).unwrap(),
-            Owned::Text("hello".into()),
-            "{name}"
-        );
+        let mut ws = WsClient::connect(d, ep, &opts("/echo")).unwrap();
+        ws.send_text(d, "hello").unwrap();
+        expect(d, &mut ws, Owned::Text("hello".into()), name);
         let big = payload(3, 200_000);
-        ws.send_binary(&mut d, &big).unwrap();
-        assert_eq!(recv(&mut d, &mut ws).unwrap(), Owned::Binary(big), "{name}");
-        ws.close(&mut d).unwrap();
-        let e = recv(&mut d, &mut ws).unwrap_err();
-        assert!(
-            matches!(e, NetError::WsClosed(_) | NetError::Closed),
-            "{name}: {e}"
-        );
-        ws.shutdown(&mut d);
+        ws.send_binary(d, &big).unwrap();
+        expect(d, &mut ws, Owned::Binary(big), name);
+        close_cleanly(d, ws, name);
 
         // Application keep-alive: text PING every 50 ms, the server answers PONG.
         let mut o = opts("/keepalive");
         o.keepalive = Some((Duration::from_millis(50), KeepAlive::Text("PING".into())));
-        let mut ws = WsClient::connect(&mut d, &ep, &o).unwrap();
+        let mut ws = WsClient::connect(d, ep, &o).unwrap();
         for _ in 0..3 {
-            assert_eq!(
-                recv(&mut d, &mut ws).unwrap(),
-                Owned::Text("PONG".into()),
-                "{name}"
-            );
+            expect(d, &mut ws, Owned::Text("PONG".into()), name);
         }
         assert!(ws.stats().keepalives_sent >= 3, "{name}");
-        ws.shutdown(&mut d);
+        ws.shutdown(d);
 
         // A certificate we do not trust fails the TLS handshake with a typed error.
         let untrusted = Endpoint {
             tls: Some(client_config(Roots::Bundled, None, &[]).unwrap()),
             ..ep.clone()
         };
-        let e = WsClient::connect(&mut d, &untrusted, &opts("/echo")).unwrap_err();
+        let e = WsClient::connect(d, &untrusted, &opts("/echo")).unwrap_err();
         assert!(matches!(e, NetError::Tls(_)), "{name}: {e}");
 
         // Plain TCP to a TLS port: handshake fails or times out, never hangs.
         let mut o = opts("/echo");
         o.timeouts.handshake = Duration::from_millis(500);
         let e = WsClient::connect(
-            &mut d,
+            d,
             &Endpoint {
                 tls: None,
                 ..ep.clone()
@@ -354,9 +314,9 @@ fn echo_keepalive_and_handshake_failures() {
         let port = dead.local_addr().unwrap().port();
         drop(dead);
         assert!(
-            WsClient::connect(&mut d, &endpoint(None, port), &opts("/")).is_err(),
+            WsClient::connect(d, &endpoint(None, port), &opts("/")).is_err(),
             "{name}"
         );
         assert_eq!(d.open_connections(), 0, "{name}");
-    }
+    });
 }

@@ -17,6 +17,49 @@ const COINBASE_SUBSCRIBE: &str = r#"{"type":"subscribe","product_ids":["BTC-USD"
 const RTDS_SUBSCRIBE: &str = r#"{"action":"subscribe","subscriptions":[{"topic":"crypto_prices_chainlink","type":"*","filters":"{\"symbol\":\"btc/usd\"}"}]}"#;
 const RTDS_SUBSCRIBE_BINANCE: &str = r#"{"action":"subscribe","subscriptions":[{"topic":"crypto_prices","type":"update","filters":"{\"symbol\":\"btcusdt\"}"}]}"#;
 
+/// An emulator started for a client test: (tag, seed; the venue, SNI host and path the client
+/// connects to). Window length 300 s.
+type Client = (&'static str, u64, &'static str, &'static str, &'static str);
+const BINANCE_CLIENT: Client = (
+    "binance",
+    11,
+    "binance_spot",
+    "stream.binance.com",
+    "/stream",
+);
+const COINBASE_CLIENT: Client = (
+    "coinbase",
+    12,
+    "coinbase",
+    "ws-feed.exchange.coinbase.com",
+    "/",
+);
+const RTDS_CLIENT: Client = (
+    "rtds",
+    13,
+    "chainlink_rtds",
+    "ws-live-data.polymarket.com",
+    "/",
+);
+
+/// Starts the emulator of `client` and connects its WebSocket client; with the corpus samples.
+async fn start_client(
+    (tag, seed, venue, sni, path): Client,
+) -> (ringbolt_sim::Emulator, Ws, BTreeMap<String, Value>) {
+    let emu = start(tag, 300, seed).await;
+    let ws = connect(&emu.info, venue, sni, path).await;
+    (emu, ws, samples())
+}
+
+/// Asserts `id` follows `prev` (when there is one), then makes it the new `prev`.
+#[track_caller]
+fn contiguous(prev: &mut Option<u64>, id: u64, what: &str) {
+    if let Some(p) = *prev {
+        assert_eq!(id, p + 1, "{what} contiguous");
+    }
+    *prev = Some(id);
+}
+
 /// Frames received until `dur` elapses, plus the number of server pings seen.
 async fn collect(ws: &mut Ws, dur: Duration) -> (Vec<String>, usize) {
     let deadline = tokio::time::Instant::now() + dur;
@@ -57,6 +100,11 @@ fn is_zero(q: &str) -> bool {
     q.chars().all(|c| c == '0' || c == '.')
 }
 
+/// A book level (price in cents, size text), owned.
+fn owned((price, size): (&i64, &String)) -> (i64, String) {
+    (*price, size.clone())
+}
+
 impl Book {
     fn apply(&mut self, bid: bool, px: &str, qty: &str) {
         let side = if bid { &mut self.bids } else { &mut self.asks };
@@ -67,27 +115,17 @@ impl Book {
         }
     }
     fn best_bid(&self) -> (i64, String) {
-        self.bids
-            .iter()
-            .next_back()
-            .map(|(p, q)| (*p, q.clone()))
-            .unwrap()
+        self.bids.iter().next_back().map(owned).unwrap()
     }
     fn best_ask(&self) -> (i64, String) {
-        self.asks
-            .iter()
-            .next()
-            .map(|(p, q)| (*p, q.clone()))
-            .unwrap()
+        self.asks.iter().next().map(owned).unwrap()
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_handshake_diff_stream_and_rest_snapshot_agree() {
-    let samples = samples();
-    let emu = start("binance", 300, 11).await;
+    let (emu, mut ws, samples) = start_client(BINANCE_CLIENT).await;
     let info = &emu.info;
-    let mut ws = connect(info, "binance_spot", "stream.binance.com", "/stream").await;
     send(&mut ws, BINANCE_SUBSCRIBE).await;
     let ack = next_text(&mut ws, 5).await;
     assert_eq!(ack, r#"{"result":null,"id":1}"#);
@@ -181,20 +219,14 @@ async fn binance_handshake_diff_stream_and_rest_snapshot_agree() {
             "btcusdt@trade" => {
                 assert_shape(&samples, "binance.trade", d);
                 let t = d["t"].as_u64().unwrap();
-                if let Some(p) = prev_t {
-                    assert_eq!(t, p + 1, "trade ids contiguous");
-                }
-                prev_t = Some(t);
+                contiguous(&mut prev_t, t, "trade ids");
                 trades_since_agg.push(t);
                 assert!(dec(&d["p"]) > 1000.0 && dec(&d["q"]) > 0.0);
             }
             "btcusdt@aggTrade" => {
                 assert_shape(&samples, "binance.aggTrade", d);
                 let a = d["a"].as_u64().unwrap();
-                if let Some(p) = prev_a {
-                    assert_eq!(a, p + 1, "agg ids contiguous");
-                }
-                prev_a = Some(a);
+                contiguous(&mut prev_a, a, "agg ids");
                 let (f, l) = (d["f"].as_u64().unwrap(), d["l"].as_u64().unwrap());
                 if trades_since_agg.first().is_some_and(|t| *t == f) {
                     assert_eq!(trades_since_agg.last().copied(), Some(l));
@@ -290,10 +322,7 @@ async fn binance_handshake_diff_stream_and_rest_snapshot_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coinbase_subscriptions_snapshot_and_sequences() {
-    let samples = samples();
-    let emu = start("coinbase", 300, 12).await;
-    let info = &emu.info;
-    let mut ws = connect(info, "coinbase", "ws-feed.exchange.coinbase.com", "/").await;
+    let (emu, mut ws, samples) = start_client(COINBASE_CLIENT).await;
     // WebSocket-level keep-alive: a client ping frame is answered with a pong echoing it.
     futures_util::SinkExt::send(&mut ws, Message::Ping(b"hb-1".to_vec().into()))
         .await
@@ -414,10 +443,8 @@ async fn coinbase_subscriptions_snapshot_and_sequences() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtds_chainlink_backfill_updates_and_keepalive() {
-    let samples = samples();
-    let emu = start("rtds", 300, 13).await;
+    let (emu, mut ws, samples) = start_client(RTDS_CLIENT).await;
     let info = &emu.info;
-    let mut ws = connect(info, "chainlink_rtds", "ws-live-data.polymarket.com", "/").await;
     assert_eq!(
         next_text(&mut ws, 5).await,
         "",
@@ -507,17 +534,21 @@ fn window_start(len_s: i64) -> i64 {
     now_s / len_s * len_s
 }
 
+/// `GET target` on the emulated Gamma API: (status, body).
+async fn gamma_get(info: &ringbolt_sim::StartInfo, target: &str) -> (u16, String) {
+    https_get(info, "polymarket", "gamma-api.polymarket.com", target).await
+}
+
+/// `GET target` on the emulated Gamma API, which must answer 200 with JSON.
+async fn gamma_json(info: &ringbolt_sim::StartInfo, target: &str) -> Value {
+    let (status, body) = gamma_get(info, target).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 async fn gamma_tokens(info: &ringbolt_sim::StartInfo, start: i64) -> (Value, [String; 2]) {
     let slug = format!("btc-updown-5m-{start}");
-    let (status, body) = https_get(
-        info,
-        "polymarket",
-        "gamma-api.polymarket.com",
-        &format!("/markets?slug={slug}"),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let arr: Value = serde_json::from_str(&body).unwrap();
+    let arr = gamma_json(info, &format!("/markets?slug={slug}")).await;
     let m = arr
         .as_array()
         .unwrap()
@@ -534,18 +565,11 @@ async fn gamma_tokens(info: &ringbolt_sim::StartInfo, start: i64) -> (Value, [St
 
 fn check_book(samples: &BTreeMap<String, Value>, b: &Value) -> (f64, f64) {
     assert_shape(samples, "polymarket.book", b);
-    let bids: Vec<f64> = b["bids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| dec(&l["price"]))
-        .collect();
-    let asks: Vec<f64> = b["asks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| dec(&l["price"]))
-        .collect();
+    let prices = |side: &str| -> Vec<f64> {
+        let levels = b[side].as_array().unwrap();
+        levels.iter().map(|l| dec(&l["price"])).collect()
+    };
+    let (bids, asks) = (prices("bids"), prices("asks"));
     assert!(
         bids.windows(2).all(|w| w[0] < w[1]),
         "bids ascending (live order)"
@@ -588,26 +612,12 @@ async fn polymarket_discovery_books_events_and_rollover() {
     let (market, tokens) = gamma_tokens(info, start_s).await;
     same_shape(&market, &template, "gamma").unwrap();
     assert!(market["question"].as_str().unwrap().contains("EMULATED"));
-    let (status, body) = https_get(
-        info,
-        "polymarket",
-        "gamma-api.polymarket.com",
-        &format!("/events?slug=btc-updown-5m-{start_s}"),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let events: Value = serde_json::from_str(&body).unwrap();
+    let events = gamma_json(info, &format!("/events?slug=btc-updown-5m-{start_s}")).await;
     assert_eq!(
         events[0]["markets"][0]["clobTokenIds"],
         market["clobTokenIds"]
     );
-    let (_, body) = https_get(
-        info,
-        "polymarket",
-        "gamma-api.polymarket.com",
-        "/markets?slug=btc-updown-5m-1",
-    )
-    .await;
+    let (_, body) = gamma_get(info, "/markets?slug=btc-updown-5m-1").await;
     assert_eq!(body, "[]");
 
     let mut ws = market_channel(info, &[&tokens[0], &tokens[1]]).await;

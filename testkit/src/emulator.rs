@@ -32,11 +32,6 @@ impl RunningEmulator {
     /// When the runtime or the emulator cannot start.
     #[must_use]
     pub fn start(tag: &str, venues: &[&str], tweak: impl FnOnce(&mut EmulatorConfig)) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let venues: BTreeMap<String, VenueConfig> = venues
             .iter()
@@ -48,6 +43,21 @@ impl RunningEmulator {
             ..EmulatorConfig::default()
         };
         tweak(&mut cfg);
+        Self::with_config(cfg, 1)
+    }
+
+    /// Starts an emulator from a whole configuration (as `ringbolt-lab emulate --config` reads
+    /// it) on a runtime of `worker_threads` threads.
+    ///
+    /// # Panics
+    /// When the runtime or the emulator cannot start.
+    #[must_use]
+    pub fn with_config(cfg: EmulatorConfig, worker_threads: usize) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(worker_threads)
+            .enable_all()
+            .build()
+            .unwrap();
         let emu = rt.block_on(Emulator::start(cfg)).unwrap();
         let info = emu.info.clone();
         let ca_pem = std::fs::read(&info.ca_pem).unwrap();

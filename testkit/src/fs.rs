@@ -20,3 +20,13 @@ pub fn tempdir(prefix: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Writes `contents` to `dir/name` (a config file, a fixture); its path.
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn write(dir: &std::path::Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}

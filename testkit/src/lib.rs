@@ -8,6 +8,7 @@
 //! - [`process`]: re-running the test binary as a child process, commands that must succeed,
 //!   children killed on drop, waiting for a file;
 //! - [`json`]: small lookups on emulator control answers;
+//! - [`guard`]: clean-up run on drop, however the test ends;
 //! - `emulator` (feature `emulator`): a venue emulator on its own runtime, with blocking
 //!   control-port access.
 //!
@@ -18,6 +19,7 @@ pub mod alloc;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod fs;
+pub mod guard;
 pub mod http;
 pub mod json;
 pub mod process;

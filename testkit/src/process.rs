@@ -114,3 +114,18 @@ pub fn env_u64(key: &str, default: u64) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Runs `command` to completion, asserts it failed, and returns its stderr (lossily decoded)
+/// for the caller to check the error it names.
+///
+/// # Panics
+/// When it cannot run or exits successfully.
+pub fn run_fails(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "expected a failure; stderr: {stderr}"
+    );
+    stderr
+}

@@ -5,13 +5,15 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringbolt_archive::{ArchiveConfig, Archiver};
 use ringbolt_bus::Segment;
 use ringbolt_decide::synth::{SynthConfig, SynthItem, SynthStream};
-use ringbolt_sim::{Emulator, EmulatorConfig};
+use ringbolt_sim::EmulatorConfig;
+use ringbolt_testkit::emulator::RunningEmulator;
+use ringbolt_testkit::process::Reaper;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ringbolt");
 
@@ -25,47 +27,12 @@ impl Drop for Unlink {
     }
 }
 
-/// The emulators (`ringbolt-lab emulate` in-process), stopped however the test ends.
-pub struct Emulated {
-    rt: tokio::runtime::Runtime,
-    emu: Option<Emulator>,
-    /// The start-up line `ringbolt-lab emulate` prints: bound addresses, CA file, control URL.
-    pub info: serde_json::Value,
-}
-
-impl Drop for Emulated {
-    fn drop(&mut self) {
-        if let Some(emu) = self.emu.take() {
-            self.rt.block_on(emu.shutdown());
-        }
-    }
-}
-
-/// Starts the emulators with the `ringbolt-lab emulate` configuration file at `config`.
-pub fn emulate(config: &Path) -> Emulated {
+/// Starts the emulators (`ringbolt-lab emulate` in-process, stopped however the test ends) with
+/// the `ringbolt-lab emulate` configuration file at `config`.
+pub fn emulate(config: &Path) -> RunningEmulator {
     let cfg = EmulatorConfig::load(config).unwrap();
     cfg.validate().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt.block_on(Emulator::start(cfg)).unwrap();
-    let info = serde_json::to_value(&emu.info).unwrap();
-    Emulated {
-        rt,
-        emu: Some(emu),
-        info,
-    }
-}
-
-/// Kills and reaps a child however the test ends.
-pub struct Kill(pub Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    RunningEmulator::with_config(cfg, 2)
 }
 
 /// Starts `ringbolt features synth --publish <segment>`; the closure tells whether every record
@@ -75,7 +42,7 @@ pub fn spawn_synth(
     windows: u32,
     seed: u64,
     capacity: usize,
-) -> (Kill, impl Fn() -> bool) {
+) -> (Reaper, impl Fn() -> bool) {
     let child = Command::new(BIN)
         .args(["features", "synth", "--publish", segment])
         .args([
@@ -100,7 +67,7 @@ pub fn spawn_synth(
         "the ring must hold the whole stream"
     );
     let seg = Segment::open_wait(segment, Duration::from_secs(60)).unwrap();
-    (Kill(child), move || seg.head(0) >= expected)
+    (Reaper(child), move || seg.head(0) >= expected)
 }
 
 /// Archives `segments` into `root` with the archiver library until every ring is read to its

@@ -257,28 +257,26 @@ print("ok")
 PY
 }
 
-@test "jitter: oslat --json result is parsed per isolated core (shape only, 1 s)" {
+# One jitter tool end to end: `check --stage jitter` runs it for 1 s and its --json result has
+# the expected shape per isolated core. Skips without 2 cpus or without the tool.
+jitter_case() {
   [ "$(nproc)" -ge 2 ] || skip "needs 2 cpus"
-  command -v oslat >/dev/null || skip "rt-tests not installed"
-  jitter_map oslat
+  command -v "$1" >/dev/null || skip "rt-tests not installed"
+  jitter_map "$1"
   run "$TUNE" check --stage jitter --jitter-seconds 1 --config "$W/jitter.toml" --json "$W/j.json"
   echo "$output"
   [ "$status" -eq 0 ]
-  run jitter_shape oslat
+  run jitter_shape "$1"
   echo "$output"
   [ "$status" -eq 0 ]
 }
 
+@test "jitter: oslat --json result is parsed per isolated core (shape only, 1 s)" {
+  jitter_case oslat
+}
+
 @test "jitter: cyclictest --json result is parsed per isolated core (shape only, 1 s)" {
-  [ "$(nproc)" -ge 2 ] || skip "needs 2 cpus"
-  command -v cyclictest >/dev/null || skip "rt-tests not installed"
-  jitter_map cyclictest
-  run "$TUNE" check --stage jitter --jitter-seconds 1 --config "$W/jitter.toml" --json "$W/j.json"
-  echo "$output"
-  [ "$status" -eq 0 ]
-  run jitter_shape cyclictest
-  echo "$output"
-  [ "$status" -eq 0 ]
+  jitter_case cyclictest
 }
 
 @test "a knob the kernel refuses is reported, the other knobs are still applied, apply exits 1" {
