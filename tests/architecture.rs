@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Architecture invariants, checked (rust-analyzer's "code invariants are tested"): the allowed
 //! dependency arrows between the workspace crates, the appliance binary's dependency tree, and
 //! where threads, wall-clock reads and sockets may appear. Each failure is a sentence naming the
