@@ -34,7 +34,7 @@ use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
 
 /// `[exec]` section of the trade configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecSection {
     /// Send orders at all (paper mode still takes the whole wire path).
