@@ -69,6 +69,11 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
     let _ = Segment::unlink(&segment);
 
     let root = dir.join("archive");
+    // The decision config of the file the archiver loaded, for `ringbolt replay`.
+    let recorded = ringbolt_archive::recorded::recorded_decision_config(&root)
+        .unwrap()
+        .expect("a recorded decision config");
+    assert!(recorded.text.contains("[trade]"), "{}", recorded.text);
     let svg = dir.join("events.svg");
     let output = ringbolt()
         .args(["report", "archive", "--json", "--root"])
@@ -197,7 +202,7 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read config"));
 
     let no_section = dir.join("x.toml");
-    std::fs::write(&no_section, "[bus]\n").unwrap();
+    std::fs::write(&no_section, "[trade]\n").unwrap();
     let out = ringbolt()
         .args(["archive", "--config"])
         .arg(&no_section)
@@ -205,6 +210,16 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing [archive] section"));
+    // One rule for unknown keys, in every section of the shared file.
+    std::fs::write(&no_section, "[bus]\n").unwrap();
+    let out = ringbolt()
+        .args(["archive", "--config"])
+        .arg(&no_section)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x.toml: unknown key `bus`"), "{stderr}");
 
     let guard = write_config(&dir, "rb-never-exists", "")
         .to_string_lossy()

@@ -128,7 +128,7 @@ pub fn parse(text: &str, path: &Path) -> Result<RingboltConfig> {
 /// An unreadable file, and every error of [`parse`].
 pub fn load(path: &Path) -> Result<RingboltConfig> {
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
     parse(&text, path)
 }
 
