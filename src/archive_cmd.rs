@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use ringbolt_archive::report::{ArchiveReport, summarize};
 use ringbolt_archive::Archiver;
+use ringbolt_archive::report::{ArchiveReport, summarize};
 use serde_json::json;
 
 /// `ringbolt archive` arguments.

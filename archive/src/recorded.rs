@@ -116,12 +116,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         assert_eq!(recorded_decision_config(&root).unwrap(), None);
         let a = record_decision_config(&root, "[trade]\noutput = \"a\"\n").unwrap();
-        assert_eq!(record_decision_config(&root, "[trade]\noutput = \"a\"\n").unwrap(), a);
+        assert_eq!(
+            record_decision_config(&root, "[trade]\noutput = \"a\"\n").unwrap(),
+            a
+        );
         let b = record_decision_config(&root, "[trade]\noutput = \"b\"\n").unwrap();
         assert_ne!(a, b);
         let got = recorded_decision_config(&root).unwrap().unwrap();
         assert_eq!((got.path, got.recorded), (b, 2));
-        assert_eq!(std::fs::read_to_string(&a).unwrap(), "[trade]\noutput = \"a\"\n");
+        assert_eq!(
+            std::fs::read_to_string(&a).unwrap(),
+            "[trade]\noutput = \"a\"\n"
+        );
         // The archive's part listing does not see the config directory.
         assert!(crate::report::list_parts(&root).unwrap().is_empty());
         std::fs::remove_dir_all(&root).ok();

@@ -111,10 +111,7 @@ pub fn parse(text: &str, path: &Path) -> Result<RingboltConfig> {
         let at = e.span().map(|s| s.start);
         let key = at.and_then(|at| key_at(text, at));
         match (message.starts_with("unknown field"), key) {
-            (true, Some(key)) => anyhow!(
-                "{}: unknown key `{key}` ({message})",
-                path.display()
-            ),
+            (true, Some(key)) => anyhow!("{}: unknown key `{key}` ({message})", path.display()),
             (_, Some(key)) => anyhow!("{}: `{key}`: {message}", path.display()),
             (_, None) => anyhow!("{}: {e}", path.display()),
         }
@@ -127,8 +124,8 @@ pub fn parse(text: &str, path: &Path) -> Result<RingboltConfig> {
 /// # Errors
 /// An unreadable file, and every error of [`parse`].
 pub fn load(path: &Path) -> Result<RingboltConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
     parse(&text, path)
 }
 
@@ -162,10 +159,7 @@ fn find(table: &toml::de::DeTable<'_>, at: usize, path: &mut Vec<String>) -> boo
 }
 
 fn is_container(v: &toml::de::DeValue<'_>) -> bool {
-    matches!(
-        v,
-        toml::de::DeValue::Table(_) | toml::de::DeValue::Array(_)
-    )
+    matches!(v, toml::de::DeValue::Table(_) | toml::de::DeValue::Array(_))
 }
 
 #[cfg(test)]
@@ -217,12 +211,28 @@ mod tests {
         let shipped = std::fs::read_to_string(repo().join(SHIPPED[0])).unwrap();
         let path = Path::new("ami/config/ringbolt.toml");
         let cases = [
-            ("url = \"wss://stream.binance", "urll = \"wss://stream.binance", "feeds.sources.binance_spot.urll"),
+            (
+                "url = \"wss://stream.binance",
+                "urll = \"wss://stream.binance",
+                "feeds.sources.binance_spot.urll",
+            ),
             ("busy_poll = true", "busy_pol = true", "feeds.busy_pol"),
-            ("[trade]\n", "[trade]\nevaluatr = \"native\"\n", "trade.evaluatr"),
-            ("[archive]\n", "[archive]\nsegmets = []\n", "archive.segmets"),
+            (
+                "[trade]\n",
+                "[trade]\nevaluatr = \"native\"\n",
+                "trade.evaluatr",
+            ),
+            (
+                "[archive]\n",
+                "[archive]\nsegmets = []\n",
+                "archive.segmets",
+            ),
             ("core_map =", "core_mapp =", "cores.core_mapp"),
-            ("[cores]", "[decide.risk]\nmin_edg = 0.1\n\n[exec]\nhots = \"x\"\n\n[cores]", "decide.risk.min_edg"),
+            (
+                "[cores]",
+                "[decide.risk]\nmin_edg = 0.1\n\n[exec]\nhots = \"x\"\n\n[cores]",
+                "decide.risk.min_edg",
+            ),
             ("[cores]", "[exec]\nhots = \"x\"\n\n[cores]", "exec.hots"),
             ("[cores]", "[trdae]\nx = 1\n\n[cores]", "trdae"),
         ];
@@ -235,7 +245,10 @@ mod tests {
                 "{err}"
             );
         }
-        let err = format!("{:#}", parse("[feeds]\ncapacity = \"x\"\n", path).unwrap_err());
+        let err = format!(
+            "{:#}",
+            parse("[feeds]\ncapacity = \"x\"\n", path).unwrap_err()
+        );
         assert!(err.contains("feeds.capacity"), "{err}");
     }
 
@@ -247,7 +260,11 @@ mod tests {
         let text = cfg.to_toml().unwrap();
         let back = parse(&text, Path::new("x.toml")).unwrap();
         assert_eq!(back.to_toml().unwrap(), text);
-        assert!(back.trade_sections().decision_diff(&cfg.trade_sections()).is_empty());
+        assert!(
+            back.trade_sections()
+                .decision_diff(&cfg.trade_sections())
+                .is_empty()
+        );
         assert_eq!(back.archive, cfg.archive);
     }
 }

@@ -203,7 +203,10 @@ mod tests {
         b.decide.risk.cooldown_ms += 1;
         assert_eq!(
             a.decision_diff(&b),
-            vec!["decide.risk.cooldown_ms".to_owned(), "trade.evaluator".to_owned()]
+            vec![
+                "decide.risk.cooldown_ms".to_owned(),
+                "trade.evaluator".to_owned()
+            ]
         );
         assert!(TradeSections::from_decision_toml("[trade]\nevaluatr = \"native\"\n").is_err());
     }

@@ -484,6 +484,10 @@ mod tests {
         assert_eq!(price_ticks(TickSize::T0_01, 3_000_000), Some(3));
         assert_eq!(price_ticks(TickSize::T0_001, 3_500_000), Some(35));
         assert_eq!(price_ticks(TickSize::T0_01, 0), None, "out of range");
-        assert_eq!(price_ticks(TickSize::T0_01, 100_000_000), None, "out of range");
+        assert_eq!(
+            price_ticks(TickSize::T0_01, 100_000_000),
+            None,
+            "out of range"
+        );
     }
 }

@@ -392,7 +392,13 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
 
     let has_model = cfg.trade.evaluator != EvaluatorKind::Baseline && a.model != ModelMode::None;
     let mut link = make_link(a, &cfg, &live.records, has_model)?;
-    let mut source = ArchiveSource::new(reader, a, known.then_some(&cfg), &live.segments, stop_after.is_some())?;
+    let mut source = ArchiveSource::new(
+        reader,
+        a,
+        known.then_some(&cfg),
+        &live.segments,
+        stop_after.is_some(),
+    )?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())

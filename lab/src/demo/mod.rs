@@ -269,7 +269,11 @@ fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> FeedsConfig 
         ("polymarket", polymarket),
         (
             "chainlink_rtds",
-            source(format!("wss://127.0.0.1:{}/", p.chainlink), None, &["btc/usd"]),
+            source(
+                format!("wss://127.0.0.1:{}/", p.chainlink),
+                None,
+                &["btc/usd"],
+            ),
         ),
         (
             "binance_spot",
@@ -281,7 +285,11 @@ fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> FeedsConfig 
         ),
         (
             "coinbase",
-            source(format!("wss://127.0.0.1:{}/", p.coinbase), None, &["BTC-USD"]),
+            source(
+                format!("wss://127.0.0.1:{}/", p.coinbase),
+                None,
+                &["BTC-USD"],
+            ),
         ),
     ];
     FeedsConfig {
