@@ -9,14 +9,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use ringbolt_archive::Archiver;
 use ringbolt_archive::report::{ArchiveReport, summarize};
-use ringbolt_archive::{ArchiveConfig, Archiver};
 use serde_json::json;
 
 /// `ringbolt archive` arguments.
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
-    /// TOML configuration with an `[archive]` section.
+    /// Configuration file (`ringbolt.toml`: `[archive]` is required; `[trade]` and `[decide]` are
+    /// recorded in the archive for `ringbolt replay`; every section is checked for unknown keys).
     #[arg(long, default_value = "ringbolt.toml")]
     config: PathBuf,
 }
@@ -61,7 +62,8 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Runs the archiver until SIGINT/SIGTERM (then flushes and exits).
 pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
-    let config = ArchiveConfig::load(&args.config)?;
+    let file = ringbolt_config::load(&args.config)?;
+    let config = file.archive_section(&args.config)?;
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let handler = on_signal as extern "C" fn(libc::c_int);
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -70,6 +72,11 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
     let mut archiver = Archiver::open(config.clone())
         .with_context(|| format!("starting the archiver on {}", config.root.display()))?;
     let hlog = archiver.enable_hlog()?;
+    // The decision config of the shared file, for `ringbolt replay` to default to.
+    let decision = file.trade_sections().decision_toml()?;
+    let recorded = ringbolt_archive::recorded::record_decision_config(&config.root, &decision)
+        .with_context(|| format!("recording the decision config in {}", config.root.display()))?;
+    tracing::info!(file = %recorded.display(), "decision config recorded");
     tracing::info!(
         root = %config.root.display(),
         segments = ?config.segments,

@@ -179,7 +179,7 @@ fn write_npy<T: bytemuck::Pod>(
 fn export(a: &ExportArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
     let decide = match &a.config {
-        Some(p) => ringbolt_trade::config::load_config(p)?.decide,
+        Some(p) => ringbolt_config::load(p)?.decide,
         None => DecideConfig::default(),
     };
     let mut engine = Engine::new(decide);

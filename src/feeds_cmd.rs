@@ -80,7 +80,7 @@ pub fn run(args: FeedsArgs) -> Result<()> {
     match (args.command, args.config) {
         (Some(FeedsCommand::Parse(p)), _) => parse(&p),
         (None, Some(config)) => {
-            let cfg = ringbolt_collector::config::load(&config)?;
+            let cfg = ringbolt_config::load(&config)?.feeds_section(&config)?;
             ringbolt_collector::run(&cfg)
         }
         (None, None) => bail!("`ringbolt feeds` needs a subcommand (`parse`) or --config"),

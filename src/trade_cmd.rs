@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use ringbolt_trade::replay::{ModelMode, ReplayOptions};
+use ringbolt_trade::replay::{GivenConfig, ModelMode, ReplayOptions};
 
 /// Options of `ringbolt trade`.
 #[derive(Debug, Args)]
 pub struct TradeArgs {
-    /// Configuration file (TOML with `[trade]` and `[decide]` sections).
+    /// Configuration file (`ringbolt.toml`: `[trade]`, `[decide]` and `[exec]` are read; every
+    /// section is checked for unknown keys).
     #[arg(long)]
     config: PathBuf,
     /// Live trading: real sizes on the wire. Also needs `paper = false`, `[exec] enabled`, a key
@@ -21,7 +22,8 @@ pub struct TradeArgs {
 
 /// Runs `ringbolt trade`; prints the JSON summary when it stops.
 pub fn run_trade(args: &TradeArgs) -> Result<()> {
-    let summary = ringbolt_trade::live::run(&args.config, args.live)?;
+    let cfg = ringbolt_config::load(&args.config)?;
+    let summary = ringbolt_trade::live::run(&cfg.trade_sections(), args.live)?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
@@ -43,7 +45,9 @@ pub struct ReplayArgs {
     /// Archive root written by `ringbolt archive`.
     #[arg(long)]
     archive: PathBuf,
-    /// The trade configuration the live run used (`[trade]` inputs/evaluator/model, `[decide]`).
+    /// A decision config (`ringbolt.toml` format: `[trade]` inputs/evaluator/model, `[decide]`).
+    /// Default: the one the archive recorded from the live run's config (a warning names every
+    /// `section.key` where a given config differs from it).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Only this UTC date (`YYYY-MM-DD`).
@@ -74,9 +78,16 @@ pub struct ReplayArgs {
 
 /// Runs `ringbolt replay`.
 pub fn run_replay(a: &ReplayArgs) -> Result<()> {
+    let config = match &a.config {
+        Some(path) => Some(GivenConfig {
+            path: path.clone(),
+            sections: ringbolt_config::load(path)?.trade_sections(),
+        }),
+        None => None,
+    };
     ringbolt_trade::replay::run(&ReplayOptions {
         archive: a.archive.clone(),
-        config: a.config.clone(),
+        config,
         date: a.date.clone(),
         check_parity: a.check_parity,
         decisions_segment: a.decisions_segment.clone(),

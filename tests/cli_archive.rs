@@ -72,6 +72,11 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
     let _ = Segment::unlink(&segment);
 
     let root = dir.join("archive");
+    // The decision config of the file the archiver loaded, for `ringbolt replay`.
+    let recorded = ringbolt_archive::recorded::recorded_decision_config(&root)
+        .unwrap()
+        .expect("a recorded decision config");
+    assert!(recorded.text.contains("[trade]"), "{}", recorded.text);
     let svg = dir.join("events.svg");
     let output = run_ok(
         ringbolt()
@@ -179,9 +184,15 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
     assert!(stderr.contains("cannot read config"), "{stderr}");
 
     let no_section = dir.join("x.toml");
-    std::fs::write(&no_section, "[bus]\n").unwrap();
+    std::fs::write(&no_section, "[trade]
+").unwrap();
     let stderr = run_fails(ringbolt().args(["archive", "--config"]).arg(&no_section));
     assert!(stderr.contains("missing [archive] section"), "{stderr}");
+    // One rule for unknown keys, in every section of the shared file.
+    std::fs::write(&no_section, "[bus]
+").unwrap();
+    let stderr = run_fails(ringbolt().args(["archive", "--config"]).arg(&no_section));
+    assert!(stderr.contains("x.toml: unknown key `bus`"), "{stderr}");
 
     let guard = write_config(&dir, "rb-never-exists", "")
         .to_string_lossy()

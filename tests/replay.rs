@@ -30,13 +30,18 @@ impl InstrumentNames for NumberNames {
 }
 
 fn replay(archive: &Path, config: &Path) -> (bool, serde_json::Value, String) {
-    let out = Command::new(BIN)
-        .args(["replay", "--check-parity", "--no-progress", "--archive"])
-        .arg(archive)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
+    replay_with(archive, Some(config))
+}
+
+/// `ringbolt replay --check-parity`, with `--config` when given (else the recorded config).
+fn replay_with(archive: &Path, config: Option<&Path>) -> (bool, serde_json::Value, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["replay", "--check-parity", "--no-progress", "--archive"])
+        .arg(archive);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let summary = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
     (
@@ -99,6 +104,50 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
     );
     assert_eq!(m["recorded_probabilities_unmatched"], 0);
     assert_eq!(summary["events"], live["records"], "{summary}");
+
+    // The archiver records the decision config of the file it loads (the live run's shared
+    // `ringbolt.toml`); `ringbolt archive` does this at start-up, the in-process archiver here
+    // does not, so record it the same way. Replay without --config then defaults to it.
+    let sections = ringbolt_config::load(&config).unwrap().trade_sections();
+    ringbolt_archive::recorded::record_decision_config(&root, &sections.decision_toml().unwrap())
+        .unwrap();
+    let (ok, summary, stderr) = replay_with(&root, None);
+    assert!(ok, "replay without --config failed: {summary}\n{stderr}");
+    assert_eq!(summary["parity"]["passed"], true, "{summary}");
+    assert_eq!(
+        summary["parity"]["decisions_matched"], p["decisions_live"],
+        "{summary}"
+    );
+    assert!(
+        stderr.contains("using the decision config the live run recorded"),
+        "{stderr}"
+    );
+    // A --config that differs from the recorded one: a warning naming each differing key.
+    let other = dir.join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("model_cadence_ms = 250", "model_cadence_ms = 500"),
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    let out = cmd
+        .args(["replay", "--no-progress", "--archive"])
+        .arg(&root)
+        .arg("--config")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("differs from the decision config the live run recorded")
+            && stderr.contains("decide.model_cadence_ms")
+            && !stderr.contains("trade.inputs"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = replay(&root, &config);
+    assert!(!stderr.contains("differs"), "{stderr}");
 
     // Tamper with one fired decision's price.
     let mut reader = ArchiveReader::open(&root).unwrap();

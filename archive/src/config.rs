@@ -12,33 +12,12 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
-
-/// Errors loading the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The TOML is invalid or lacks the `[archive]` section.
-    #[error("invalid config {path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-}
+use serde::{Deserialize, Serialize};
 
 /// The `[archive]` section.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveConfig {
     /// Root directory of the archive.
@@ -99,11 +78,6 @@ fn default_health_stale_ms() -> u64 {
     5000
 }
 
-#[derive(Deserialize)]
-struct File {
-    archive: Option<ArchiveConfig>,
-}
-
 impl ArchiveConfig {
     /// A configuration with defaults for everything but the root and segments.
     #[must_use]
@@ -123,60 +97,41 @@ impl ArchiveConfig {
         }
     }
 
-    /// Parses the `[archive]` section of a TOML document (other sections are ignored).
+    /// Checks the values (the file itself is loaded by `ringbolt-config`, which refuses unknown
+    /// keys); the error is a sentence naming the key.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`].
-    pub fn from_toml(text: &str, path: &Path) -> Result<ArchiveConfig, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            message,
-        };
-        let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let config = file
-            .archive
-            .ok_or_else(|| invalid("missing [archive] section".to_owned()))?;
-        if config.segments.is_empty() {
-            return Err(invalid("[archive] segments is empty".to_owned()));
+    /// An empty segment list or an out-of-range value.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.segments.is_empty() {
+            return Err("[archive] segments is empty".to_owned());
         }
-        if config.flush_interval_ms == 0 || config.flush_interval_ms > 60_000 {
-            return Err(invalid(format!(
-                "flush_interval_ms must be 1..=60000, got {}",
-                config.flush_interval_ms
-            )));
+        if self.flush_interval_ms == 0 || self.flush_interval_ms > 60_000 {
+            return Err(format!(
+                "[archive] flush_interval_ms must be 1..=60000, got {}",
+                self.flush_interval_ms
+            ));
         }
-        if !(1..=22).contains(&config.zstd_level) {
-            return Err(invalid(format!(
-                "zstd_level must be 1..=22, got {}",
-                config.zstd_level
-            )));
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err(format!(
+                "[archive] zstd_level must be 1..=22, got {}",
+                self.zstd_level
+            ));
         }
-        if config.health_stale_ms == 0 || config.health_stale_ms > 600_000 {
-            return Err(invalid(format!(
-                "health_stale_ms must be 1..=600000, got {}",
-                config.health_stale_ms
-            )));
+        if self.health_stale_ms == 0 || self.health_stale_ms > 600_000 {
+            return Err(format!(
+                "[archive] health_stale_ms must be 1..=600000, got {}",
+                self.health_stale_ms
+            ));
         }
-        if let Some(addr) = config.health_addr
+        if let Some(addr) = self.health_addr
             && !addr.ip().is_loopback()
         {
-            return Err(invalid(format!(
-                "health_addr must be a loopback address (ops contract), got {addr}"
-            )));
+            return Err(format!(
+                "[archive] health_addr must be a loopback address (ops contract), got {addr}"
+            ));
         }
-        Ok(config)
-    }
-
-    /// Loads the configuration from a TOML file.
-    ///
-    /// # Errors
-    /// [`ConfigError`].
-    pub fn load(path: &Path) -> Result<ArchiveConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
+        Ok(())
     }
 
     /// The directory of the `.hlog` dumps.
@@ -190,64 +145,25 @@ impl ArchiveConfig {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn the_example_config_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ringbolt.example.toml");
-        let c = ArchiveConfig::load(&path).unwrap();
-        assert_eq!(c.segments.len(), 2);
-        assert_eq!(c.min_free_bytes, 1 << 30);
-        assert_eq!(
-            c.health_addr,
-            Some(SocketAddr::from(([127, 0, 0, 1], 9103)))
-        );
-        assert_eq!(c.health_stale_ms, 5000);
-    }
-
-    /// The config the AMI ships (`/etc/ringbolt/ringbolt.toml`) must load: `[archive]` is
-    /// `deny_unknown_fields`, and its `health_addr` is the ops contract's port 9103.
-    #[test]
-    fn the_shipped_ami_config_parses_with_the_contract_health_addr() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami/config/ringbolt.toml");
-        let c = ArchiveConfig::load(&path).unwrap();
-        assert_eq!(
-            c.health_addr,
-            Some(SocketAddr::from(([127, 0, 0, 1], 9103)))
-        );
-        assert!(c.root.is_absolute(), "{}", c.root.display());
-        assert!(!c.segments.is_empty());
+    fn parse(text: &str) -> Result<ArchiveConfig, String> {
+        let c: ArchiveConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
     }
 
     #[test]
     fn parses_defaults_and_rejects_bad_values() {
-        let p = Path::new("ringbolt.toml");
-        let c = ArchiveConfig::from_toml(
-            "[bus]\nx = 1\n[archive]\nroot = \"/tmp/a\"\nsegments = [\"s\"]\n",
-            p,
-        )
-        .unwrap();
+        let c = parse("root = \"/tmp/a\"\nsegments = [\"s\"]\n").unwrap();
+        assert_eq!(c, ArchiveConfig::new("/tmp/a", vec!["s".to_owned()]));
         assert_eq!(c.flush_interval_ms, 1000);
-        assert_eq!(c.segments, vec!["s".to_owned()]);
-        assert!(ArchiveConfig::from_toml("[archive]\nroot = \"/a\"\nsegments = []\n", p).is_err());
-        assert!(ArchiveConfig::from_toml("x = 1\n", p).is_err());
-        assert!(
-            ArchiveConfig::from_toml(
-                "[archive]\nroot = \"/a\"\nsegments = [\"s\"]\nflush_interval_ms = 0\n",
-                p
-            )
-            .is_err()
-        );
-        assert!(
-            ArchiveConfig::from_toml(
-                "[archive]\nroot = \"/a\"\nsegments = [\"s\"]\nbogus = 1\n",
-                p
-            )
-            .is_err()
-        );
-        let c = ArchiveConfig::from_toml(
-            "[archive]\nroot = \"/a\"\nsegments = [\"s\"]\nhealth_addr = \"127.0.0.1:9103\"\nhealth_stale_ms = 250\n",
-            p,
+        assert!(parse("root = \"/a\"\nsegments = []\n").is_err());
+        assert!(parse("root = \"/a\"\nsegments = [\"s\"]\nflush_interval_ms = 0\n").is_err());
+        assert!(parse("root = \"/a\"\nsegments = [\"s\"]\nbogus = 1\n").is_err());
+        let c = parse(
+            "root = \"/a\"\nsegments = [\"s\"]\nhealth_addr = \"127.0.0.1:9103\"\nhealth_stale_ms = 250\n",
         )
         .unwrap();
         assert_eq!(
@@ -261,11 +177,7 @@ mod tests {
             "health_stale_ms = 0",
         ] {
             assert!(
-                ArchiveConfig::from_toml(
-                    &format!("[archive]\nroot = \"/a\"\nsegments = [\"s\"]\n{bad}\n"),
-                    p
-                )
-                .is_err(),
+                parse(&format!("root = \"/a\"\nsegments = [\"s\"]\n{bad}\n")).is_err(),
                 "{bad}"
             );
         }

@@ -16,6 +16,7 @@ pub mod archiver;
 pub mod config;
 pub mod layout;
 pub mod reader;
+pub mod recorded;
 pub mod report;
 pub mod synth;
 pub mod tables;

@@ -1,8 +1,10 @@
-//! The `[feeds]` section of the runtime configuration (TOML): the collector's contract.
+//! The `[feeds]` section of the runtime configuration (TOML): the collector's contract. The
+//! whole file is loaded by `ringbolt-config` (one type, one rule for unknown keys); the collector
+//! takes its section from the caller.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::Venue;
@@ -99,25 +101,6 @@ pub struct SourceConfig {
     pub gamma_events: bool,
 }
 
-/// The whole file (other processes' sections are ignored here).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct FileConfig {
-    /// `[feeds]`.
-    #[serde(default)]
-    pub feeds: FeedsConfig,
-}
-
-/// Loads and validates `[feeds]`.
-pub fn load(path: &Path) -> Result<FeedsConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: FileConfig =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let cfg = file.feeds;
-    cfg.validate()?;
-    Ok(cfg)
-}
-
 /// Parses a venue name.
 pub fn venue_named(name: &str) -> Result<Venue> {
     let venue = Venue::ALL
@@ -186,8 +169,7 @@ impl FeedsConfig {
         if !self.cores.is_empty() {
             return self.cores.get(ring).copied();
         }
-        let env = std::env::var("RINGBOLT_FEED_CPUS").ok()?;
-        parse_cpulist(&env).ok()?.get(ring).copied()
+        ringbolt_net::affinity::env_cpu("RINGBOLT_FEED_CPUS", ring)
     }
 
     /// Number of ring threads (highest `ring` + 1).
@@ -201,44 +183,12 @@ impl FeedsConfig {
     }
 }
 
-/// Parses a Linux cpulist (`0-3,8,10-11`).
-pub fn parse_cpulist(text: &str) -> Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (
-                    a.trim()
-                        .parse()
-                        .with_context(|| format!("cpulist `{text}`"))?,
-                    b.trim()
-                        .parse()
-                        .with_context(|| format!("cpulist `{text}`"))?,
-                );
-                if a > b {
-                    bail!("cpulist `{text}`: descending range");
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().with_context(|| format!("cpulist `{text}`"))?),
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cpulists() {
-        assert_eq!(parse_cpulist("2-3").unwrap_or_default(), vec![2, 3]);
-        assert_eq!(
-            parse_cpulist("0,4-5, 8").unwrap_or_default(),
-            vec![0, 4, 5, 8]
-        );
-        assert!(parse_cpulist("3-1").is_err());
-        assert!(parse_cpulist("a").is_err());
+    fn configured_cores_win() {
         let cfg = FeedsConfig {
             cores: vec![7, 9],
             ..FeedsConfig::default()
@@ -247,19 +197,11 @@ mod tests {
     }
 
     #[test]
-    fn shipped_configs_parse_and_unknown_keys_are_refused() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for f in ["ami/config/ringbolt.toml", "sim/feeds.emulate.example.toml"] {
-            let cfg = load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
-            assert!(cfg.sources.contains_key("polymarket"), "{f}");
-            assert_eq!(cfg.rings(), 1);
-        }
-        let bad: Result<FileConfig, _> = toml::from_str("[feeds]\nsegmnt = \"x\"\n");
-        assert!(bad.is_err());
-        let no_source: FileConfig = toml::from_str("[feeds]\n").unwrap_or_default();
-        assert!(no_source.feeds.validate().is_err());
-        let bad_venue: FileConfig =
-            toml::from_str("[feeds.sources.nasdaq]\nsymbols = [\"X\"]\n").unwrap_or_default();
-        assert!(format!("{:#}", bad_venue.feeds.validate().unwrap_err()).contains("unknown venue"));
+    fn validation_refuses_no_source_and_unknown_venues() {
+        let no_source: FeedsConfig = toml::from_str("").unwrap_or_default();
+        assert!(no_source.validate().is_err());
+        let bad_venue: FeedsConfig =
+            toml::from_str("[sources.nasdaq]\nsymbols = [\"X\"]\n").unwrap_or_default();
+        assert!(format!("{:#}", bad_venue.validate().unwrap_err()).contains("unknown venue"));
     }
 }

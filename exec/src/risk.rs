@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::amounts::{Decimal, Micros};
 
@@ -63,7 +63,7 @@ impl Mode {
 }
 
 /// Risk limits (TOML `[exec.risk]`). All are required for live mode.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RiskLimits {
     /// Max pUSD notional of one order, 1e-6.

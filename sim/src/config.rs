@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::VenueId;
 use crate::market::MarketConfig;
@@ -27,7 +27,7 @@ pub const CLOB: &str = "clob";
 /// [venues.coinbase]
 /// replay = "capture.jsonl"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmulatorConfig {
     /// Address to bind (loopback only is intended).
@@ -62,7 +62,7 @@ impl Default for EmulatorConfig {
 }
 
 /// One venue's listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VenueConfig {
     /// Serve this venue.

@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::util::normal;
 
 /// Parameters of the synthetic market (the `[market]` table of the emulator config).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MarketConfig {
     /// RNG seed: same seed and start time give the same message sequence.

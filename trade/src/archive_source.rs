@@ -9,7 +9,7 @@ use ringbolt_archive::reader::{ArchiveReader, Row, WindowKey, WindowRows};
 use ringbolt_archive::tables::Table;
 use ringbolt_bus::{Record, Venue};
 
-use crate::config::FileConfig;
+use crate::config::TradeSections;
 use crate::reflex::{Next, RecordSource};
 use crate::replay::ReplayOptions;
 
@@ -60,11 +60,11 @@ impl ArchiveSource {
     pub(crate) fn new(
         reader: ArchiveReader,
         a: &ReplayOptions,
-        cfg: &FileConfig,
+        cfg: Option<&TradeSections>,
         decision_segments: &[String],
         quiet: bool,
     ) -> Result<Self> {
-        let inputs: Option<Vec<String>> = a.config.as_ref().map(|_| cfg.trade.inputs.clone());
+        let inputs: Option<Vec<String>> = cfg.map(|c| c.trade.inputs.clone());
         let excluded: Vec<String> = decision_segments
             .iter()
             .cloned()

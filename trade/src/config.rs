@@ -1,5 +1,6 @@
 //! The trade process's configuration: `[trade]`, `[decide]` and `[exec]` of `ringbolt.toml`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -69,37 +70,103 @@ impl Default for TradeConfig {
     }
 }
 
-/// The whole file.
+/// The trade process's sections of `ringbolt.toml` (`[trade]`, `[decide]`, `[exec]`). The whole
+/// file is one type, `ringbolt_config::RingboltConfig`, loaded by `ringbolt_config::load`; the
+/// trade loop takes these sections from its caller.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct FileConfig {
+pub struct TradeSections {
     /// `[trade]`.
     pub trade: TradeConfig,
     /// `[decide]`.
     pub decide: DecideConfig,
-    /// `[exec]`: the order path (paper by default). Not serialized (it names key files).
+    /// `[exec]`: the order path (paper by default). Not part of the recorded decision config.
     #[serde(skip_serializing)]
     pub exec: crate::exec::ExecSection,
-    /// The other processes' sections of a shared `ringbolt.toml` (`[feeds]`, `[archive]`,
-    /// `[cores]`): accepted and ignored here; any other unknown section is an error.
-    #[serde(default, skip_serializing)]
-    pub feeds: Option<serde::de::IgnoredAny>,
-    /// See `feeds`.
-    #[serde(default, skip_serializing)]
-    pub archive: Option<serde::de::IgnoredAny>,
-    /// See `feeds`.
-    #[serde(default, skip_serializing)]
-    pub cores: Option<serde::de::IgnoredAny>,
 }
 
-/// Loads the configuration file.
-///
-/// # Errors
-/// An unreadable file, bad TOML, or an unknown key or section (named in the message).
-pub fn load_config(path: &Path) -> Result<FileConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+/// `[trade]` keys a replay re-decides with (the rest — ports, cores, timeouts — never change a
+/// decision); every `[decide]` key does.
+pub const DECISION_TRADE_KEYS: [&str; 4] = ["inputs", "output", "evaluator", "model_dir"];
+
+impl TradeSections {
+    /// The decision config as TOML (`[trade]` and `[decide]`; `[exec]` is left out, so no key
+    /// path and no key material): what the archive records and `ringbolt replay` defaults to.
+    ///
+    /// # Errors
+    /// A value TOML cannot hold.
+    pub fn decision_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// Parses a recorded decision config ([`Self::decision_toml`]); unknown keys are refused.
+    ///
+    /// # Errors
+    /// Bad TOML or an unknown key.
+    pub fn from_decision_toml(text: &str) -> Result<TradeSections> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The decision-relevant keys (`section.key`, dotted) whose values differ between `self`
+    /// and `other`.
+    #[must_use]
+    pub fn decision_diff(&self, other: &TradeSections) -> Vec<String> {
+        let flat = |s: &TradeSections| {
+            let mut out = BTreeMap::new();
+            if let Ok(toml::Value::Table(t)) = toml::Value::try_from(s) {
+                flatten("", &toml::Value::Table(t), &mut out);
+            }
+            out.retain(|k: &String, _| {
+                k.strip_prefix("trade.")
+                    .is_none_or(|rest| DECISION_TRADE_KEYS.contains(&rest))
+            });
+            out
+        };
+        let (a, b) = (flat(self), flat(other));
+        let mut keys: Vec<String> = a.keys().chain(b.keys()).cloned().collect();
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| a.get(k) != b.get(k));
+        keys
+    }
+
+    /// The reflex thread's core: `[trade] reflex_core`, else the first cpu of
+    /// `$RINGBOLT_REFLEX_CPUS` (the core map's affinity drop-in); `None` = not pinned.
+    #[must_use]
+    pub fn reflex_core(&self) -> Option<usize> {
+        core_or_env(self.trade.reflex_core, "RINGBOLT_REFLEX_CPUS")
+    }
+
+    /// The model thread's core: `[trade] model_core`, else the first cpu of
+    /// `$RINGBOLT_MODEL_CPUS`; `None` = not pinned.
+    #[must_use]
+    pub fn model_core(&self) -> Option<usize> {
+        core_or_env(self.trade.model_core, "RINGBOLT_MODEL_CPUS")
+    }
+}
+
+/// The configured core, else the first cpu of the cpulist in `var` (config wins).
+fn core_or_env(configured: Option<usize>, var: &str) -> Option<usize> {
+    configured.or_else(|| ringbolt_net::affinity::env_cpu(var, 0))
+}
+
+/// Flattens a TOML value into dotted keys (leaf values, arrays whole).
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, toml::Value>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
 }
 
 /// Loads the ensemble for `kind`, or `None` for the baseline.
@@ -122,20 +189,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_shared_config_loads_and_unknown_sections_are_refused() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami/config/ringbolt.toml");
-        let cfg = load_config(&shipped).unwrap();
+    fn the_decision_config_round_trips_and_diffs_by_dotted_key() {
+        let mut a = TradeSections::default();
+        a.trade.health_addr = Some("127.0.0.1:9102".parse().unwrap());
+        a.exec.key_file = Some("/etc/ringbolt/secret.key".into());
+        let text = a.decision_toml().unwrap();
+        assert!(!text.contains("secret.key"), "{text}");
+        let back = TradeSections::from_decision_toml(&text).unwrap();
+        assert!(a.decision_diff(&back).is_empty());
+        let mut b = back.clone();
+        b.trade.health_addr = None; // not a decision key
+        b.trade.evaluator = EvaluatorKind::Baseline;
+        b.decide.risk.cooldown_ms += 1;
         assert_eq!(
-            cfg.trade.health_addr,
-            Some("127.0.0.1:9102".parse().unwrap())
+            a.decision_diff(&b),
+            vec![
+                "decide.risk.cooldown_ms".to_owned(),
+                "trade.evaluator".to_owned()
+            ]
         );
-        assert!(cfg.trade.paper, "the shipped config trades on paper");
-        let dir = std::env::temp_dir().join(format!("rb-trade-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bad = dir.join("bad.toml");
-        std::fs::write(&bad, "[trade]\npaper = true\n\n[trdae]\nx = 1\n").unwrap();
-        let err = format!("{:#}", load_config(&bad).unwrap_err());
-        assert!(err.contains("trdae"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
+        assert!(TradeSections::from_decision_toml("[trade]\nevaluatr = \"native\"\n").is_err());
+    }
+
+    #[test]
+    fn configured_cores_win_over_the_core_map() {
+        let mut s = TradeSections::default();
+        s.trade.reflex_core = Some(5);
+        assert_eq!(s.reflex_core(), Some(5));
+        assert_eq!(core_or_env(Some(3), "RINGBOLT_TEST_UNSET_CPUS"), Some(3));
+        assert_eq!(core_or_env(None, "RINGBOLT_TEST_UNSET_CPUS"), None);
     }
 }

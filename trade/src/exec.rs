@@ -34,7 +34,7 @@ use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
 
 /// `[exec]` section of the trade configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecSection {
     /// Send orders at all (paper mode still takes the whole wire path).
@@ -121,8 +121,18 @@ pub struct ExecCounters {
     pub pool_taken: u64,
     /// Refused by risk / kill switch / paper guard / not sent.
     pub refused: u64,
+    /// Not sent: the decided price is off the market's tick grid (or outside its range); a
+    /// price is never truncated onto the grid.
+    pub off_tick: u64,
     /// Pools built.
     pub pools_built: u64,
+}
+
+/// `price_e8` in ticks of `tick`, or `None` when the price is off the grid or out of range
+/// (`Tick::check`): an off-tick decided price is refused, never truncated.
+fn price_ticks(tick: TickSize, price_e8: i64) -> Option<u32> {
+    tick.check(price_e8).ok()?;
+    u32::try_from(price_e8 / tick.e8()).ok()
 }
 
 /// The exec side of the trade process.
@@ -350,7 +360,10 @@ impl Exec {
             Side::Sell => OrderSide::Sell,
             _ => OrderSide::Buy,
         };
-        let price_ticks = u32::try_from(intent.price / self.tick_e8).unwrap_or(0);
+        let Some(price_ticks) = price_ticks(self.tick, intent.price) else {
+            self.counters.off_tick += 1;
+            return;
+        };
         // The largest pooled size not above the intent's size (else the smallest).
         let size_index = self
             .sizes_e8
@@ -462,5 +475,19 @@ mod tests {
         assert_eq!(dec_e8(dec("0.01", "t").unwrap()).unwrap(), 1_000_000);
         assert_eq!(dec_e8(dec("25", "t").unwrap()).unwrap(), 2_500_000_000);
         assert!(dec_e8(dec("0.000000001", "t").unwrap()).is_err());
+    }
+
+    #[test]
+    fn an_off_tick_price_is_refused_not_truncated() {
+        // 0.035 on tick 0.01 used to become 0.03.
+        assert_eq!(price_ticks(TickSize::T0_01, 3_500_000), None);
+        assert_eq!(price_ticks(TickSize::T0_01, 3_000_000), Some(3));
+        assert_eq!(price_ticks(TickSize::T0_001, 3_500_000), Some(35));
+        assert_eq!(price_ticks(TickSize::T0_01, 0), None, "out of range");
+        assert_eq!(
+            price_ticks(TickSize::T0_01, 100_000_000),
+            None,
+            "out of range"
+        );
     }
 }

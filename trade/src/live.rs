@@ -7,7 +7,6 @@
 //! the **model** thread through a seqlock; the model thread scores the ensemble and publishes the
 //! probability through another seqlock. Neither waits for the other.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -28,7 +27,7 @@ use ringbolt_service::Liveness;
 use ringbolt_telemetry::{LatencyHistogram, Percentiles, latency_histogram, now_ns, stage};
 use serde_json::json;
 
-use crate::config::{FileConfig, StartAt, TradeConfig, load_config, load_ensemble};
+use crate::config::{StartAt, TradeConfig, TradeSections, load_ensemble};
 use crate::exec::Exec;
 use crate::reflex::{self, DecisionSink, Next, NoOrders, OrderSink, RecordSource};
 
@@ -38,7 +37,7 @@ const BEAT_EVERY: u32 = 1024;
 const SERVICE_EVERY: u32 = 64;
 
 /// Whether the run trades live: `--live` (`live_flag`) and `[trade] paper = false` must agree.
-fn live_mode(live_flag: bool, cfg: &FileConfig) -> Result<bool> {
+fn live_mode(live_flag: bool, cfg: &TradeSections) -> Result<bool> {
     match (live_flag, cfg.trade.paper) {
         (false, true) => Ok(false),
         (true, false) if cfg.exec.enabled => Ok(true),
@@ -392,14 +391,14 @@ fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>) -> Result<()> {
     liveness.set_ready()
 }
 
-/// Runs the decision process with the configuration at `config` until SIGINT/SIGTERM or a
-/// configured stop; `live_flag` is the operator's `--live`. Returns the JSON summary.
+/// Runs the decision process with the trade sections of `ringbolt.toml` (loaded by the caller
+/// through `ringbolt_config::load`) until SIGINT/SIGTERM or a configured stop; `live_flag` is the
+/// operator's `--live`. Returns the JSON summary.
 ///
 /// # Errors
 /// Configuration, model, bus or exec start-up errors, and a failed loop or model thread.
-pub fn run(config: &Path, live_flag: bool) -> Result<serde_json::Value> {
-    let cfg = load_config(config)?;
-    let live = live_mode(live_flag, &cfg)?;
+pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
+    let live = live_mode(live_flag, cfg)?;
     install_stop_handler();
     let tc = cfg.trade.clone();
     // Load the model first: a missing ONNX Runtime is a start-up error naming the fix.
@@ -430,11 +429,11 @@ pub fn run(config: &Path, live_flag: bool) -> Result<serde_json::Value> {
         None
     };
     let model = ensemble
-        .map(|ens| ModelThread::spawn(ens, tc.model_core))
+        .map(|ens| ModelThread::spawn(ens, cfg.model_core()))
         .transpose()?;
     start_service(&tc, &liveness)?;
 
-    pin(tc.reflex_core);
+    pin(cfg.reflex_core());
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
     let looped = match exec.as_mut() {
         Some(orders) => run_loop(&mut pipeline, &mut source, orders, &mut out, model.as_ref()),

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -29,7 +29,7 @@ use ringbolt_decide::pipeline::{NoModel, Pipeline, RecordedLink, RecordedProb, S
 use serde_json::json;
 
 pub use crate::archive_source::ArchiveSource;
-use crate::config::{FileConfig, load_config, load_ensemble};
+use crate::config::{TradeSections, load_ensemble};
 use crate::reflex::{self, DecisionSink, NoOrders};
 
 /// Where decisions take their model probability from.
@@ -43,13 +43,87 @@ pub enum ModelMode {
     None,
 }
 
+/// A decision config given to a replay (`ringbolt replay --config FILE`).
+#[derive(Clone, Debug)]
+pub struct GivenConfig {
+    /// The file (named in messages).
+    pub path: PathBuf,
+    /// Its trade sections.
+    pub sections: TradeSections,
+}
+
+/// The decision config the archive at `root` recorded (written by the archiver at start-up from
+/// the `ringbolt.toml` the live run shared), with its file.
+///
+/// # Errors
+/// An unreadable or invalid recorded config.
+pub fn recorded_config(root: &Path) -> Result<Option<GivenConfig>> {
+    let Some(r) = ringbolt_archive::recorded::recorded_decision_config(root)
+        .with_context(|| format!("reading the recorded decision config of {}", root.display()))?
+    else {
+        return Ok(None);
+    };
+    if r.recorded > 1 {
+        eprintln!(
+            "replay: the archive recorded {} decision configs (runs with different configs); \
+             using the latest run's, {}",
+            r.recorded,
+            r.path.display()
+        );
+    }
+    let sections = TradeSections::from_decision_toml(&r.text)
+        .with_context(|| format!("parsing {}", r.path.display()))?;
+    Ok(Some(GivenConfig {
+        path: r.path,
+        sections,
+    }))
+}
+
+/// The decision config a replay runs with: the given one (warning, naming each `section.key`,
+/// where it differs from the recorded one), else the recorded one (saying so), else defaults.
+/// Returns whether a config was known (then its `[trade] inputs` select the replayed segments).
+fn resolve_config(a: &ReplayOptions) -> Result<(TradeSections, bool)> {
+    let recorded = recorded_config(&a.archive)?;
+    Ok(match (&a.config, recorded) {
+        (Some(given), Some(rec)) => {
+            let diff = given.sections.decision_diff(&rec.sections);
+            if !diff.is_empty() {
+                eprintln!(
+                    "replay: warning: --config {} differs from the decision config the live run \
+                     recorded ({}) in: {}; parity may fail",
+                    given.path.display(),
+                    rec.path.display(),
+                    diff.join(", ")
+                );
+            }
+            (given.sections.clone(), true)
+        }
+        (Some(given), None) => (given.sections.clone(), true),
+        (None, Some(rec)) => {
+            eprintln!(
+                "replay: using the decision config the live run recorded: {} (--config overrides)",
+                rec.path.display()
+            );
+            (rec.sections, true)
+        }
+        (None, None) => {
+            eprintln!(
+                "replay: the archive recorded no decision config and no --config was given: \
+                 replaying with the defaults"
+            );
+            (TradeSections::default(), false)
+        }
+    })
+}
+
 /// Options of `ringbolt replay`.
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
     /// Archive root written by `ringbolt archive`.
     pub archive: PathBuf,
-    /// The trade configuration the live run used (`[trade]` inputs/evaluator/model, `[decide]`).
-    pub config: Option<PathBuf>,
+    /// A decision config to replay with (`[trade]` inputs/evaluator/model, `[decide]`), loaded by
+    /// the caller; `None` = the one the archive recorded ([`recorded_config`]).
+    pub config: Option<GivenConfig>,
     /// Only this UTC date (`YYYY-MM-DD`).
     pub date: Option<String>,
     /// Compare every replayed decision with the archived live one; fail on divergence.
@@ -143,7 +217,7 @@ fn decision_segments(decisions: &WindowRows) -> Vec<String> {
 fn live_decisions(
     reader: &mut ArchiveReader,
     a: &ReplayOptions,
-    cfg: &FileConfig,
+    cfg: &TradeSections,
 ) -> Result<LiveDecisions> {
     let decisions = reader.read_all(&[Table::Decisions], a.date.as_deref(), &|_| true)?;
     let segments = decision_segments(&decisions);
@@ -176,7 +250,7 @@ fn live_decisions(
     })
 }
 
-fn check_options(a: &ReplayOptions, cfg: &FileConfig, live: &LiveDecisions) -> Result<()> {
+fn check_options(a: &ReplayOptions, cfg: &TradeSections, live: &LiveDecisions) -> Result<()> {
     if a.check_parity && live.records.is_empty() {
         bail!(
             "--check-parity: the archive holds no decision records{}",
@@ -198,7 +272,7 @@ fn check_options(a: &ReplayOptions, cfg: &FileConfig, live: &LiveDecisions) -> R
 
 fn make_link(
     a: &ReplayOptions,
-    cfg: &FileConfig,
+    cfg: &TradeSections,
     live: &[Option<Record>],
     has_model: bool,
 ) -> Result<Link> {
@@ -308,10 +382,7 @@ fn run_loop(
 /// # Errors
 /// An unreadable archive or configuration, inconsistent options, a model that cannot load.
 pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
-    let cfg: FileConfig = match &a.config {
-        Some(p) => load_config(p)?,
-        None => FileConfig::default(),
-    };
+    let (cfg, known) = resolve_config(a)?;
     let mut reader = ArchiveReader::open(&a.archive)
         .with_context(|| format!("opening archive {}", a.archive.display()))?;
     let t_read0 = Instant::now();
@@ -321,7 +392,13 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
 
     let has_model = cfg.trade.evaluator != EvaluatorKind::Baseline && a.model != ModelMode::None;
     let mut link = make_link(a, &cfg, &live.records, has_model)?;
-    let mut source = ArchiveSource::new(reader, a, &cfg, &live.segments, stop_after.is_some())?;
+    let mut source = ArchiveSource::new(
+        reader,
+        a,
+        known.then_some(&cfg),
+        &live.segments,
+        stop_after.is_some(),
+    )?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())

@@ -225,7 +225,10 @@ fn decide_side(root: &Path, events: u64) -> Result<(Outcome, Outcome)> {
     )?;
     let mut replay_args = ReplayOptions {
         archive: root.to_path_buf(),
-        config: Some(config),
+        config: Some(ringbolt_trade::replay::GivenConfig {
+            sections: ringbolt_config::load(&config)?.trade_sections(),
+            path: config,
+        }),
         date: None,
         check_parity: true,
         decisions_segment: None,
