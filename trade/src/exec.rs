@@ -435,6 +435,7 @@ impl Exec {
             "orders_lost": s.orders_lost,
             "reconnects": s.reconnects,
             "heartbeats_sent": s.heartbeats_sent,
+            "events_dropped": s.events_dropped,
         })
     }
 
