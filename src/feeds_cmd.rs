@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use ringbolt_bus::Venue;
 use ringbolt_feeds::render::record_json;
 use ringbolt_feeds::venues::IMPLEMENTED;
-use ringbolt_feeds::{Driver, SyncMode};
+use ringbolt_feeds::{FrameDriver, SyncMode};
 use ringbolt_telemetry::now_ns;
 
 /// Options of `ringbolt feeds`.
@@ -123,7 +123,7 @@ fn parse_inner(args: &ParseArgs) -> Result<()> {
         Mode::Observe => SyncMode::Observe,
         Mode::Enforce => SyncMode::Enforce,
     };
-    let mut driver = Driver::new(args.venue, mode, true)
+    let mut driver = FrameDriver::new(args.venue, mode, true)
         .with_context(|| format!("no adapter for {}", args.venue))?;
     let streams = driver.adapter.streams();
     let mut reader = BufReader::with_capacity(1 << 20, input);

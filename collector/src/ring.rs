@@ -115,7 +115,7 @@ impl RawLog {
 
 struct Conn {
     spec: SourceSpec,
-    feeds: ringbolt_feeds::Driver,
+    feeds: ringbolt_feeds::FrameDriver,
     machine: ConnMachine,
     opts: WsOptions,
     ws: Option<WsClient>,
@@ -136,7 +136,7 @@ struct Conn {
 
 impl Conn {
     fn new(mut spec: SourceSpec, settings: &RingSettings, seed: u64) -> Result<Conn> {
-        let mut feeds = ringbolt_feeds::Driver::new(spec.venue, SyncMode::Enforce, false)
+        let mut feeds = ringbolt_feeds::FrameDriver::new(spec.venue, SyncMode::Enforce, false)
             .with_context(|| format!("no adapter for {}", spec.venue))?;
         for (sym, id) in &spec.symbols {
             feeds

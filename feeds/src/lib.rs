@@ -35,5 +35,5 @@ pub use adapter::{
 };
 pub use continuity::SyncMode;
 pub use counters::{Counters, StreamCounters, render_prometheus};
-pub use driver::Driver;
+pub use driver::FrameDriver;
 pub use venues::adapter_for;

@@ -8,7 +8,7 @@ use ringbolt_bus::{
     IndexPrice, PRICE_SCALE, Record, RecordKind, Side, TopOfBook, Trade, Venue,
 };
 use ringbolt_feeds::decimal::parse_e8;
-use ringbolt_feeds::{Action, Driver, ParseError, RestKind, SyncMode};
+use ringbolt_feeds::{Action, FrameDriver, ParseError, RestKind, SyncMode};
 use ringbolt_market::PolyBook;
 
 fn fixture(path: &str) -> Vec<String> {
@@ -21,7 +21,7 @@ fn fixture(path: &str) -> Vec<String> {
 }
 
 /// Per line: the parse result and the records it produced.
-fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
+fn run(driver: &mut FrameDriver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Record>)> {
     fixture(path)
         .iter()
         .map(|line| {
@@ -32,8 +32,8 @@ fn run(driver: &mut Driver, path: &str) -> Vec<(Result<(), ParseError>, Vec<Reco
         .collect()
 }
 
-fn observe(venue: Venue) -> Driver {
-    Driver::new(venue, SyncMode::Observe, true).unwrap()
+fn observe(venue: Venue) -> FrameDriver {
+    FrameDriver::new(venue, SyncMode::Observe, true).unwrap()
 }
 
 fn e8(text: &str) -> i64 {
@@ -180,7 +180,7 @@ fn polymarket_price_change() {
 
 #[test]
 fn polymarket_price_change_waits_for_the_book_when_enforced() {
-    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
     let book = fixture("polymarket/book.jsonl");
     let change = r#"{"event_type":"price_change","market":"0x1","timestamp":"1757908892400","price_changes":[{"asset_id":"65818619657568813474341868652308942079804919287380422192892211131408793125422","price":"0.50","size":"0","side":"BUY","hash":"h"}]}"#;
     let mut out = Vec::new();
@@ -345,7 +345,7 @@ fn chainlink_rtds() {
 
 #[test]
 fn chainlink_dedupes_backfill_when_enforced() {
-    let mut d = Driver::new(Venue::ChainlinkRtds, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::ChainlinkRtds, SyncMode::Enforce, true).unwrap();
     let update = r#"{"payload":{"full_accuracy_value":"79639190428857140000000","symbol":"btc/usd","timestamp":1788608389000,"value":79639.19042885714},"timestamp":1788608389500,"topic":"crypto_prices_chainlink","type":"update"}"#;
     let mut out = Vec::new();
     d.frame(update.as_bytes(), 1, &mut out).unwrap();
@@ -474,7 +474,7 @@ fn binance_spot_depth_observed() {
 #[test]
 fn binance_spot_resync_scenario_enforced() {
     // Through the real path: buffer, REST snapshot via on_rest, replay, then live chaining.
-    let mut d = Driver::new(Venue::BinanceSpot, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::BinanceSpot, SyncMode::Enforce, true).unwrap();
     let lines = fixture("binance_spot/resync_scenario_lrcbtc.jsonl");
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
@@ -625,7 +625,7 @@ fn coinbase_exchange() {
 
 #[test]
 fn coinbase_level2_enforced_waits_for_snapshot() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
     let lines = fixture("coinbase/exchange_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap();
@@ -702,7 +702,7 @@ fn coinbase_advanced() {
 
 #[test]
 fn coinbase_advanced_sequence_gap_resubscribes() {
-    let mut d = Driver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Coinbase, SyncMode::Enforce, true).unwrap();
     let lines = fixture("coinbase/advanced_level2.jsonl");
     let mut out = Vec::new();
     d.frame(lines[1].as_bytes(), 1, &mut out).unwrap(); // snapshot, sequence_num 0
@@ -821,7 +821,7 @@ fn binance_futures_streams() {
 
 #[test]
 fn binance_futures_resync_scenario_enforced() {
-    let mut d = Driver::new(Venue::BinanceFutures, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::BinanceFutures, SyncMode::Enforce, true).unwrap();
     let lines = fixture("binance_futures/resync_scenario_sushiusdt.jsonl");
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
@@ -851,7 +851,7 @@ fn binance_futures_resync_scenario_enforced() {
 fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     // 41 recorded frames (snapshot + 40 updates) whose checksums SOURCES.md verified.
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
-        let mut d = Driver::new(Venue::Okx, mode, true).unwrap();
+        let mut d = FrameDriver::new(Venue::Okx, mode, true).unwrap();
         let out = run(&mut d, "okx/books_checksum_sequence_btcusdt.jsonl");
         assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
         let c = d.counters.stream(1);
@@ -878,7 +878,7 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     }
     // Change one size in update 5: its checksum no longer matches.
     let lines = fixture("okx/books_checksum_sequence_btcusdt.jsonl");
-    let mut d = Driver::new(Venue::Okx, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Okx, SyncMode::Enforce, true).unwrap();
     let mut out = Vec::new();
     for line in &lines[..5] {
         d.frame(line.as_bytes(), 1, &mut out).unwrap();
@@ -984,7 +984,7 @@ fn okx_other_channels() {
 #[test]
 fn kraken_checksums_v1_sequence_and_v2_vector() {
     for mode in [SyncMode::Observe, SyncMode::Enforce] {
-        let mut d = Driver::new(Venue::Kraken, mode, true).unwrap();
+        let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
         let out = run(&mut d, "kraken/v1_book_checksum_sequence_xbtchf.jsonl");
         assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
         let c = d.counters.stream(1);
@@ -1010,7 +1010,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
         assert_eq!(d.instrument_name(snap[0].instrument), "XBT/CHF");
 
         // The official v2 vector (CRC32 3310070434 over the JSON numbers' text).
-        let mut d = Driver::new(Venue::Kraken, mode, true).unwrap();
+        let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
         let out = run(&mut d, "kraken/v2_book.jsonl");
         assert!(out.iter().all(|(r, _)| r.is_ok()), "{out:?}");
         assert_eq!(out[0].1.len(), 20);
@@ -1019,7 +1019,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
         // Lines 2-4 are not verifiable (elided snapshot / synthetic fixtures).
         assert!(d.counters.stream(1).checksum_errors >= 1);
     }
-    let mut d = Driver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
     let first = fixture("kraken/v2_book.jsonl").remove(0);
     let mut out = Vec::new();
     d.frame(first.as_bytes(), 1, &mut out).unwrap();
@@ -1032,7 +1032,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
     // Tampering the best ask's volume text in the snapshot (v1 snapshots carry no checksum)
     // breaks the next update's checksum: dropped, status, resubscribe.
     let lines = fixture("kraken/v1_book_checksum_sequence_xbtchf.jsonl");
-    let mut d = Driver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
     let mut out = Vec::new();
     let tampered = lines[0].replacen("\"0.15000000\"", "\"0.15000001\"", 1);
     assert_ne!(tampered, lines[0]);
@@ -1196,7 +1196,7 @@ fn bybit_streams() {
 
 #[test]
 fn bybit_orderbook_gap_enforced() {
-    let mut d = Driver::new(Venue::Bybit, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Bybit, SyncMode::Enforce, true).unwrap();
     let lines = fixture("bybit/spot_orderbook_50.jsonl");
     let mut out = Vec::new();
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
@@ -1316,7 +1316,7 @@ fn bitstamp_streams() {
 
 #[test]
 fn bitstamp_diffs_wait_for_the_rest_snapshot() {
-    let mut d = Driver::new(Venue::Bitstamp, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Bitstamp, SyncMode::Enforce, true).unwrap();
     let diff = |us: u64, qty: &str| {
         format!(
             r#"{{"data":{{"timestamp":"1654243213","microtimestamp":"{us}","bids":[["30415.13","{qty}"]],"asks":[]}},"channel":"diff_order_book_btcusd","event":"data"}}"#
@@ -1416,7 +1416,7 @@ fn deribit_streams() {
 #[test]
 fn connection_transitions_become_feed_status_records() {
     use ringbolt_feeds::conn::{ConnCommand, ConnConfig, ConnEvent, ConnMachine};
-    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
     let mut m = ConnMachine::new(ConnConfig::default(), 3);
     let mut out = Vec::new();
     let s = 1_000_000_000u64;
