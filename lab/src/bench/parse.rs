@@ -147,7 +147,8 @@ pub fn run(args: &ParseBenchArgs) -> Result<()> {
             continue;
         }
         let corpus = lines(&args.fixtures, venue)?;
-        let mut driver = FrameDriver::new(venue, SyncMode::Observe, true).context("adapter missing")?;
+        let mut driver =
+            FrameDriver::new(venue, SyncMode::Observe, true).context("adapter missing")?;
         let mut sink = RecordBuf::with_capacity(8192);
         let mut records = 0u64;
         let mut errors = 0u64;
@@ -237,7 +238,8 @@ fn bench_book(args: &ParseBenchArgs) -> Result<(f64, f64)> {
         .iter()
         .find(|l| l.starts_with(br#"{"asks":[{"price":"0.999""#))
         .context("book snapshot line missing from the corpus")?;
-    let mut driver = FrameDriver::new(Venue::Polymarket, SyncMode::Observe, true).context("adapter")?;
+    let mut driver =
+        FrameDriver::new(Venue::Polymarket, SyncMode::Observe, true).context("adapter")?;
     let mut snapshot = Vec::new();
     driver
         .frame(snapshot_line, 1, &mut snapshot)
