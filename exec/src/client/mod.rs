@@ -166,9 +166,10 @@ pub enum SubmitError {
     },
 }
 
-/// What the decision core wants: the bus identity and nominal economics of an order.
+/// An order as the client takes it: the bus identity and nominal economics (the trade loop builds
+/// it from the decision core's `ringbolt_decide::OrderIntent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderIntent {
+pub struct OrderSpec {
     /// Bus instrument id of the token.
     pub instrument: u32,
     /// Side.
@@ -420,7 +421,7 @@ impl OrderClient {
         &mut self,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderIntent,
+        intent: OrderSpec,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let coid = self.ids.next();
@@ -435,7 +436,7 @@ impl OrderClient {
         coid: u64,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderIntent,
+        intent: OrderSpec,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let t_ns = now_ns();
@@ -481,7 +482,7 @@ impl OrderClient {
     fn new_order(
         &self,
         coid: u64,
-        i: &OrderIntent,
+        i: &OrderSpec,
         paper: bool,
         t_ns: i64,
     ) -> (Order, ringbolt_bus::Record) {
@@ -602,7 +603,7 @@ impl OrderClient {
     pub fn submit_signed(
         &mut self,
         order: &SignedOrder,
-        intent: OrderIntent,
+        intent: OrderSpec,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         self.submit_signed_batch(std::slice::from_ref(order), &[intent], sink)
@@ -614,7 +615,7 @@ impl OrderClient {
     pub fn submit_signed_batch(
         &mut self,
         orders: &[SignedOrder],
-        intents: &[OrderIntent],
+        intents: &[OrderSpec],
         sink: &mut dyn TransitionSink,
     ) -> Result<(u64, Vec<u64>), SubmitError> {
         let t_ns = now_ns();
