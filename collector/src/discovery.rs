@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{Publisher, Venue};
 use ringbolt_feeds::collector::discovery::{Tracker, gamma_path, parse_gamma};
-use ringbolt_net::{Backend, Driver, DriverConfig, Mode, Timeouts};
+use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 
 use super::{PolyCmd, SourceShared, window_tokens};
 
@@ -174,7 +174,7 @@ impl Discovery {
         &self,
         starts: &[i64],
     ) -> Result<Vec<ringbolt_feeds::collector::discovery::WindowMarket>> {
-        let mut driver = Driver::new(&DriverConfig::new(Mode::Block, Backend::Auto))
+        let mut driver = Driver::new(&DriverConfig::new(WaitMode::Block, Backend::Auto))
             .context("discovery driver")?;
         let (ep, prefix) = &self.rest;
         let path = format!("{prefix}{}", gamma_path(starts, self.events));

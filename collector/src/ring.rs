@@ -15,7 +15,7 @@ use ringbolt_feeds::venues::polymarket::{Polymarket, Stream as PolyStream};
 use ringbolt_feeds::{Action, KeepAlive, Outgoing, ParseError, RecordSink, RestRequest, SyncMode};
 use ringbolt_net::http1::HttpGet;
 use ringbolt_net::ws::{self, WsClient, WsOptions};
-use ringbolt_net::{Backend, Driver, DriverConfig, Mode, Timeouts};
+use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 use ringbolt_telemetry::now_ns;
 
 use super::{PolyCmd, RingSettings, SourceSpec};
@@ -666,9 +666,9 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<()> {
     let mode = if settings.busy_poll {
-        Mode::Spin
+        WaitMode::Spin
     } else {
-        Mode::Block
+        WaitMode::Block
     };
     let mut driver = Driver::new(&DriverConfig {
         pin_core: core,

@@ -28,7 +28,7 @@ use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
 use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
-use ringbolt_net::Mode as DriverMode;
+use ringbolt_net::WaitMode;
 use ringbolt_sim::config::VenueConfig;
 use ringbolt_sim::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
@@ -186,7 +186,7 @@ fn intent(k: &SlotKey) -> OrderSpec {
 /// Ours: submit (timed to the ring) and round trip, in `mode`.
 fn ours(
     emu: &Emu,
-    mode: DriverMode,
+    mode: WaitMode,
     core: Option<usize>,
     key: &Arc<PrivateKey>,
     iterations: u64,
@@ -338,7 +338,7 @@ fn run_inner(
         (hist()?, hist()?, hist()?, hist()?, hist()?);
     let mut n_block = 0;
     for _ in 0..ROUNDS {
-        let (s, r, n) = ours(&emu, DriverMode::Block, client_core, &key, per)?;
+        let (s, r, n) = ours(&emu, WaitMode::Block, client_core, &key, per)?;
         block_submit.add(&s)?;
         block_rtt.add(&r)?;
         n_block += n;
@@ -354,7 +354,7 @@ fn run_inner(
         })?;
         peer.add(&p)?;
         if spin_ok {
-            let (s, r, _) = ours(&emu, DriverMode::Spin, client_core, &key, per)?;
+            let (s, r, _) = ours(&emu, WaitMode::Spin, client_core, &key, per)?;
             spin_submit.add(&s)?;
             spin_rtt.add(&r)?;
         }
