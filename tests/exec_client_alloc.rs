@@ -13,7 +13,7 @@ use std::time::Duration;
 use ringbolt_bus::Side;
 use ringbolt_exec::client::{ClientConfig, OrderClient, OrderSpec, create_or_derive_api_creds};
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
-use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
 use ringbolt_sim::config::VenueConfig;
 use ringbolt_sim::{Emulator, EmulatorConfig};
@@ -82,7 +82,7 @@ fn submit_allocations_are_bounded() {
     let ccfg = ClientConfig::emulator(port, ca);
     let creds = create_or_derive_api_creds(&ccfg, &key, 137, 0).unwrap();
     let signer = L2Signer::new(&key.address(), creds.clone()).unwrap();
-    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap();
+    let gate = RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap();
     let mut client = OrderClient::connect(&ccfg, signer, gate).unwrap();
     let mut pcfg = PoolConfig::default_198();
     pcfg.levels_each_side = 2;

@@ -20,7 +20,7 @@ use ringbolt_exec::client::{
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::HttpRequest;
-use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{ApiCreds, L2Signer, OrderInput, OrderSide, PrivateKey, SignedOrder, TickSize};
 use ringbolt_sim::config::VenueConfig;
 use ringbolt_sim::{Emulator, EmulatorConfig};
@@ -134,7 +134,7 @@ fn live_gate() -> RiskGate {
         max_open_orders: Some(100),
     };
     RiskGate::new(
-        Mode::live(LiveOptIn::operator_passed_live_flag()),
+        TradingMode::live(LiveOptIn::operator_passed_live_flag()),
         limits,
         KillSwitch::new(),
     )
@@ -142,7 +142,7 @@ fn live_gate() -> RiskGate {
 }
 
 fn paper_gate() -> RiskGate {
-    RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap()
+    RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap()
 }
 
 fn client(emu: &Emu, k: &PrivateKey, gate: RiskGate) -> (OrderClient, ApiCreds) {

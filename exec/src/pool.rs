@@ -22,7 +22,7 @@ use crate::eip712::OrderDomain;
 use crate::keys::PrivateKey;
 use crate::order::{OrderSpec, OrderType, SignatureType, ZERO32};
 use crate::request::{PATH_ORDER, RequestBuf};
-use crate::risk::Mode;
+use crate::risk::TradingMode;
 
 /// One token the pool quotes.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct PoolConfig {
     /// Chain id.
     pub chain_id: u64,
     /// Paper (size zero on the wire) or live.
-    pub mode: Mode,
+    pub mode: TradingMode,
 }
 
 impl PoolConfig {
@@ -86,7 +86,7 @@ impl PoolConfig {
             funder: None,
             builder_code: ZERO32.to_owned(),
             chain_id: 137,
-            mode: Mode::Paper,
+            mode: TradingMode::Paper,
         }
     }
 

@@ -28,7 +28,7 @@ use ringbolt_exec::client::{
 use ringbolt_exec::keys::PrivateKey;
 use ringbolt_exec::order::OrderType;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
-use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskGate, RiskLimits, TradingMode};
 use ringbolt_market::{InstrumentName, MarketParams};
 use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
@@ -180,9 +180,9 @@ impl Exec {
                 .with_context(|| format!("[exec] key file {}", key_file.display()))?,
         );
         let mode = if live {
-            Mode::live(LiveOptIn::operator_passed_live_flag())
+            TradingMode::live(LiveOptIn::operator_passed_live_flag())
         } else {
-            Mode::Paper
+            TradingMode::Paper
         };
         let kill = KillSwitch::new();
         if let Some(path) = &cfg.kill_file {
@@ -441,7 +441,7 @@ impl Exec {
 
     /// Live mode: cancel everything open before exit; the last transitions go to `publish`.
     pub fn shutdown(mut self, publish: impl FnMut(&Record)) {
-        if self.client.mode() != Mode::Paper {
+        if self.client.mode() != TradingMode::Paper {
             let _ = self.client.cancel_all();
             for _ in 0..50 {
                 let _ = self

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Safety rules enforced here:
-//! * Paper mode (the default [`Mode`]) never sends a non-zero order: besides the pool signing
+//! * Paper mode (the default [`TradingMode`]) never sends a non-zero order: besides the pool signing
 //!   paper orders with size zero, [`OrderClient::submit`] checks the body's amounts and refuses
 //!   (REJECTED, class [`LOCAL_PAPER_GUARD`]) anything non-zero, whatever pool it came from.
 //! * An order whose connection dies before its response ends REJECTED with [`LOCAL_CONN_LOST`]
@@ -43,7 +43,7 @@ use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Ord
 use crate::order::SignedOrder;
 use crate::pool::{Miss, PresignedPool, SlotKey};
 use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
-use crate::risk::{Mode, RiskError, RiskGate};
+use crate::risk::{RiskError, RiskGate, TradingMode};
 use crate::{ApiCreds, Error as ExecError};
 
 /// Order client configuration.
@@ -374,7 +374,7 @@ impl OrderClient {
 
     /// Paper or live (from the risk gate).
     #[must_use]
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> TradingMode {
         self.gate.mode()
     }
 
@@ -440,7 +440,7 @@ impl OrderClient {
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let t_ns = now_ns();
-        let paper = self.gate.mode() == Mode::Paper;
+        let paper = self.gate.mode() == TradingMode::Paper;
         if let Err(reason) = self
             .gate
             .admit(intent.notional_micros, (t_ns / 1_000_000_000) as u64)
@@ -510,7 +510,7 @@ impl OrderClient {
             _ => Vec::new(),
         };
         // Paper guard: the last line of defence, whatever the pool or caller did.
-        if self.gate.mode() == Mode::Paper {
+        if self.gate.mode() == TradingMode::Paper {
             let body = self.buf.body();
             let all_zero = if coids.len() > 1 {
                 split_batch(body).iter().all(|b| body_is_zero_size(b))
@@ -619,7 +619,7 @@ impl OrderClient {
         sink: &mut dyn TransitionSink,
     ) -> Result<(u64, Vec<u64>), SubmitError> {
         let t_ns = now_ns();
-        let paper = self.gate.mode() == Mode::Paper;
+        let paper = self.gate.mode() == TradingMode::Paper;
         let mut coids = Vec::with_capacity(orders.len());
         for (o, i) in orders.iter().zip(intents) {
             let coid = self.ids.next();

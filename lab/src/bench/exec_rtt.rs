@@ -26,7 +26,7 @@ use ringbolt_exec::client::{
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
-use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
 use ringbolt_net::WaitMode;
 use ringbolt_sim::config::VenueConfig;
@@ -131,7 +131,7 @@ struct Slots {
 impl Slots {
     fn new(key: Arc<PrivateKey>, owner: String, token: String) -> Result<Slots> {
         let mut cfg = PoolConfig::default_198();
-        cfg.mode = Mode::Paper;
+        cfg.mode = TradingMode::Paper;
         let pool = PresignedPool::new(
             cfg,
             key,
@@ -196,7 +196,7 @@ fn ours(
     cfg.driver.pin_core = core;
     let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
     let signer = L2Signer::new(&key.address(), creds.clone())?;
-    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new())?;
+    let gate = RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new())?;
     let mut client = OrderClient::connect(&cfg, signer, gate)?;
     let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
     let mut recs = Vec::with_capacity(64);
