@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringbolt_bus::Side;
-use ringbolt_exec::client::{ClientConfig, OrderClient, OrderSpec, create_or_derive_api_creds};
+use ringbolt_exec::client::{ClientConfig, OrderClient, OrderTicket, create_or_derive_api_creds};
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
@@ -102,7 +102,7 @@ fn submit_allocations_are_bounded() {
     pool.set_center(0, 40);
     pool.warm_thread();
     let mut recs = Vec::with_capacity(1024);
-    let intent = OrderSpec {
+    let intent = OrderTicket {
         instrument: 1,
         side: Side::Buy,
         price_e8: 40_000_000,

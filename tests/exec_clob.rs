@@ -16,7 +16,7 @@ use ringbolt_bus::{OrderState, OrderTransition, Record, Side};
 use ringbolt_exec::classify::{ErrorClass, Outcome, classify_one};
 use ringbolt_exec::client::{
     ClientConfig, ClientEvent, Finished, LOCAL_CONN_LOST, LOCAL_PAPER_GUARD, OrderClient,
-    OrderSpec, Pending, SubmitError, create_or_derive_api_creds,
+    OrderTicket, Pending, SubmitError, create_or_derive_api_creds,
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::HttpRequest;
@@ -190,8 +190,8 @@ fn signed_as(
     o
 }
 
-fn intent(side: Side, price_e8: i64, size_e8: i64) -> OrderSpec {
-    OrderSpec {
+fn intent(side: Side, price_e8: i64, size_e8: i64) -> OrderTicket {
+    OrderTicket {
         instrument: 7,
         side,
         price_e8,

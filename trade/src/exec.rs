@@ -23,7 +23,7 @@ use ringbolt_decide::engine::OrderIntent as DecideIntent;
 use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::auth::L2Signer;
 use ringbolt_exec::client::{
-    ClientConfig, OrderClient, OrderSpec, SubmitError, create_or_derive_api_creds,
+    ClientConfig, OrderClient, OrderTicket, SubmitError, create_or_derive_api_creds,
 };
 use ringbolt_exec::keys::PrivateKey;
 use ringbolt_exec::order::OrderType;
@@ -363,7 +363,7 @@ impl Exec {
         let notional_micros = (i128::from(intent.price) * i128::from(size_e8) / 10_000_000_000)
             .clamp(0, i128::from(u64::MAX)) as u64;
         let key = SlotKey::new(token, side, price_ticks, size_index as u16);
-        let order = OrderSpec {
+        let order = OrderTicket {
             instrument: intent.instrument % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
             side: intent.side,
             price_e8: intent.price,

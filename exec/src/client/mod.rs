@@ -169,7 +169,7 @@ pub enum SubmitError {
 /// An order as the client takes it: the bus identity and nominal economics (the trade loop builds
 /// it from the decision core's `ringbolt_decide::OrderIntent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderSpec {
+pub struct OrderTicket {
     /// Bus instrument id of the token.
     pub instrument: u32,
     /// Side.
@@ -421,7 +421,7 @@ impl OrderClient {
         &mut self,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderSpec,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let coid = self.ids.next();
@@ -436,7 +436,7 @@ impl OrderClient {
         coid: u64,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderSpec,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let t_ns = now_ns();
@@ -482,7 +482,7 @@ impl OrderClient {
     fn new_order(
         &self,
         coid: u64,
-        i: &OrderSpec,
+        i: &OrderTicket,
         paper: bool,
         t_ns: i64,
     ) -> (Order, ringbolt_bus::Record) {
@@ -603,7 +603,7 @@ impl OrderClient {
     pub fn submit_signed(
         &mut self,
         order: &SignedOrder,
-        intent: OrderSpec,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         self.submit_signed_batch(std::slice::from_ref(order), &[intent], sink)
@@ -615,7 +615,7 @@ impl OrderClient {
     pub fn submit_signed_batch(
         &mut self,
         orders: &[SignedOrder],
-        intents: &[OrderSpec],
+        intents: &[OrderTicket],
         sink: &mut dyn TransitionSink,
     ) -> Result<(u64, Vec<u64>), SubmitError> {
         let t_ns = now_ns();

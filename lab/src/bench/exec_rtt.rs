@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use ringbolt_bus::Side;
 use ringbolt_exec::client::{
-    ClientConfig, Finished, OrderClient, OrderSpec, create_or_derive_api_creds,
+    ClientConfig, Finished, OrderClient, OrderTicket, create_or_derive_api_creds,
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
@@ -169,8 +169,8 @@ impl Slots {
     }
 }
 
-fn intent(k: &SlotKey) -> OrderSpec {
-    OrderSpec {
+fn intent(k: &SlotKey) -> OrderTicket {
+    OrderTicket {
         instrument: 1,
         side: if k.side == OrderSide::Buy {
             Side::Buy
