@@ -60,6 +60,9 @@ pub struct SourceShared {
     pub poly_cmd_stalls: Arc<AtomicU64>,
     /// Top-of-book checks passed (Polymarket).
     pub top_checks: AtomicU64,
+    /// Polymarket: top-of-book verdicts dropped because the ring thread's bounded verdict queue
+    /// was full (the queued ones already trigger the resync).
+    pub poly_verdicts_dropped: AtomicU64,
     /// Per message with records: ns from taking the bytes off the connection to the last
     /// record published (parse + continuity + publish). Handed over when the ring thread stops.
     pub recv_to_publish_ns: Mutex<Option<LatencyHistogram>>,
@@ -194,6 +197,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             discovery_errors: AtomicU64::new(0),
             poly_cmd_stalls: Arc::new(AtomicU64::new(0)),
             top_checks: AtomicU64::new(0),
+            poly_verdicts_dropped: AtomicU64::new(0),
             recv_to_publish_ns: Mutex::new(None),
         });
         let poly_rx = if venue == Venue::Polymarket {
@@ -370,6 +374,7 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
                 "reconnects": c.reconnects,
                 "rollovers": s.rollovers.load(Ordering::Relaxed),
                 "poly_cmd_stalls": s.poly_cmd_stalls.load(Ordering::Relaxed),
+                "poly_verdicts_dropped": s.poly_verdicts_dropped.load(Ordering::Relaxed),
             });
             v[stage::RECV_TO_PUBLISH] = json!(
                 s.recv_to_publish_ns
