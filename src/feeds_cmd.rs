@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use ringbolt_bus::Venue;
 use ringbolt_feeds::render::record_json;
 use ringbolt_feeds::venues::IMPLEMENTED;
-use ringbolt_feeds::{Driver, SyncMode};
+use ringbolt_feeds::{FrameDriver, SyncMode};
 use ringbolt_telemetry::now_ns;
 
 /// Options of `ringbolt feeds`.
@@ -33,7 +33,7 @@ pub enum FeedsCommand {
 
 /// Continuity handling for `feeds parse`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
+pub enum SyncArg {
     /// Emit every update and count gaps (arbitrary captures).
     Observe,
     /// Apply the live continuity rules: updates wait for snapshots, stale rows are dropped.
@@ -49,8 +49,8 @@ pub struct ParseArgs {
     /// Input file, one raw message per line; `-` or /dev/stdin for standard input.
     file: PathBuf,
     /// Continuity handling.
-    #[arg(long, value_enum, default_value_t = Mode::Observe)]
-    mode: Mode,
+    #[arg(long, value_enum, default_value_t = SyncArg::Observe)]
+    mode: SyncArg,
     /// Print at most this many error lines in full before rate-limiting (then every 1000th).
     #[arg(long, default_value_t = 20)]
     max_errors: u64,
@@ -120,10 +120,10 @@ fn parse_inner(args: &ParseArgs) -> Result<()> {
         )
     };
     let mode = match args.mode {
-        Mode::Observe => SyncMode::Observe,
-        Mode::Enforce => SyncMode::Enforce,
+        SyncArg::Observe => SyncMode::Observe,
+        SyncArg::Enforce => SyncMode::Enforce,
     };
-    let mut driver = Driver::new(args.venue, mode, true)
+    let mut driver = FrameDriver::new(args.venue, mode, true)
         .with_context(|| format!("no adapter for {}", args.venue))?;
     let streams = driver.adapter.streams();
     let mut reader = BufReader::with_capacity(1 << 20, input);

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringbolt_bus::Side;
-use ringbolt_exec::client::{ClientConfig, OrderClient, OrderIntent, create_or_derive_api_creds};
+use ringbolt_exec::client::{ClientConfig, OrderClient, OrderTicket, create_or_derive_api_creds};
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
-use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
 use ringbolt_testkit::emulator::RunningEmulator;
 use ringbolt_testkit::{CountingAlloc, thread_allocs};
@@ -33,7 +33,7 @@ fn submit_allocations_are_bounded() {
     let ccfg = ClientConfig::emulator(port, ca);
     let creds = create_or_derive_api_creds(&ccfg, &key, 137, 0).unwrap();
     let signer = L2Signer::new(&key.address(), creds.clone()).unwrap();
-    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap();
+    let gate = RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap();
     let mut client = OrderClient::connect(&ccfg, signer, gate).unwrap();
     let mut pcfg = PoolConfig::default_198();
     pcfg.levels_each_side = 2;
@@ -53,7 +53,7 @@ fn submit_allocations_are_bounded() {
     pool.set_center(0, 40);
     pool.warm_thread();
     let mut recs = Vec::with_capacity(1024);
-    let intent = OrderIntent {
+    let intent = OrderTicket {
         instrument: 1,
         side: Side::Buy,
         price_e8: 40_000_000,

@@ -14,11 +14,11 @@ use ringbolt_bus::{OrderState, OrderTransition, Record, Side};
 use ringbolt_exec::classify::{ErrorClass, Outcome, classify_one};
 use ringbolt_exec::client::{
     ClientConfig, ClientEvent, Finished, LOCAL_CONN_LOST, LOCAL_PAPER_GUARD, OrderClient,
-    OrderIntent, Pending, SubmitError, create_or_derive_api_creds,
+    OrderTicket, Pending, SubmitError, create_or_derive_api_creds,
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::HttpRequest;
-use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{ApiCreds, L2Signer, OrderInput, OrderSide, PrivateKey, SignedOrder, TickSize};
 use ringbolt_testkit::emulator::RunningEmulator;
 use ringbolt_testkit::json::current_window;
@@ -79,7 +79,7 @@ fn live_gate() -> RiskGate {
         max_open_orders: Some(100),
     };
     RiskGate::new(
-        Mode::live(LiveOptIn::operator_passed_live_flag()),
+        TradingMode::live(LiveOptIn::operator_passed_live_flag()),
         limits,
         KillSwitch::new(),
     )
@@ -87,7 +87,7 @@ fn live_gate() -> RiskGate {
 }
 
 fn paper_gate() -> RiskGate {
-    RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap()
+    RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new()).unwrap()
 }
 
 fn client(emu: &Emu, k: &PrivateKey, gate: RiskGate) -> (OrderClient, ApiCreds) {
@@ -143,8 +143,8 @@ fn signed_as(
     o
 }
 
-fn intent(side: Side, price_e8: i64, size_e8: i64) -> OrderIntent {
-    OrderIntent {
+fn intent(side: Side, price_e8: i64, size_e8: i64) -> OrderTicket {
+    OrderTicket {
         instrument: 7,
         side,
         price_e8,

@@ -15,7 +15,7 @@ use ringbolt_decide::market::MarketState;
 use ringbolt_exec::{Error as ExecError, OrderInput, PrivateKey};
 use ringbolt_feeds::adapter::{Ctx, InstrumentTable};
 use ringbolt_feeds::venues::polymarket::Polymarket;
-use ringbolt_feeds::{Counters, Driver, ParseError, SyncMode, VenueAdapter};
+use ringbolt_feeds::{Counters, FrameDriver, ParseError, SyncMode, VenueAdapter};
 use ringbolt_market::{
     BookError, MarketParams, NS, Outcome, PolyBook, Tick, TickSizeChange, instrument_name,
 };
@@ -39,8 +39,8 @@ fn up_name() -> String {
     instrument_name(START_S, Outcome::Up, UP_TOKEN)
 }
 
-fn driver() -> Driver {
-    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, false).unwrap();
+fn driver() -> FrameDriver {
+    let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, false).unwrap();
     d.instruments
         .register(Venue::Polymarket, UP_TOKEN.as_bytes(), &up_name(), UP_ID);
     d
@@ -59,7 +59,7 @@ fn change_frame(price: &str, size: &str, side: &str) -> String {
 }
 
 /// Feeds: the venue's frames → BookLevel records (receive time inside the window).
-fn feed(d: &mut Driver, frame: &str) -> Result<Vec<Record>, ParseError> {
+fn feed(d: &mut FrameDriver, frame: &str) -> Result<Vec<Record>, ParseError> {
     let mut out = Vec::new();
     d.frame(frame.as_bytes(), (START_S + 10) * NS, &mut out)?;
     Ok(out)

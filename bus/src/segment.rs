@@ -898,10 +898,31 @@ pub struct RingWriter {
 impl RingWriter {
     /// Publishes a record and returns its sequence. Never waits, never allocates, no syscalls.
     ///
-    /// The record's `seq` field is ignored; consumers see the ring's sequence there.
+    /// The record's `seq` field is ignored; consumers see the ring's sequence there. The ring is
+    /// a transport: it copies any 64-byte record (`kind` and `venue` are checked where records
+    /// are decoded, e.g. `Record::kind`), so a zeroed record is a valid payload.
+    ///
+    /// Contract: this writer is the ring's only producer, so the ring's published head equals
+    /// the sequence this writer hands out next, and sequences are consecutive (`seq + 1` each
+    /// call). The slot stamp `2 * seq + 2` must not overflow.
+    ///
+    /// # Panics
+    /// In debug builds, when another writer published on this ring (head ≠ this writer's next
+    /// sequence) or the sequence nears `u64::MAX / 2`. The slot index is masked into the ring
+    /// (capacity is a power of two, checked when the segment is created).
     #[inline]
     pub fn publish(&mut self, record: &Record) -> u64 {
         let seq = self.next;
+        debug_assert!(seq < u64::MAX / 2 - 1, "ring sequence exhausted");
+        debug_assert_eq!(
+            self.segment
+                .ring_header(self.ring)
+                .head
+                .load(Ordering::Relaxed),
+            seq,
+            "ring {} has another writer",
+            self.ring
+        );
         let slot = &self.segment.slots(self.ring)[(seq & self.mask) as usize];
         let words: &[u64; WORDS] = bytemuck::cast_ref(record);
         slot.words[0].store(2 * seq + 1, Ordering::Relaxed);

@@ -1,16 +1,21 @@
 //! The Polymarket discovery thread: asks Gamma for the current and next window, registers
 //! their outcome tokens on the bus and tells the ring thread to subscribe / unsubscribe them
 //! (no reconnect). Off the hot path: its own blocking `Driver`, cold allocations.
+//!
+//! Commands travel on a bounded channel ([`POLY_CMD_CAPACITY`]). A command is never dropped:
+//! when the channel is full it stays pending on this side ([`CmdOutbox`]) and is retried on the
+//! next round (every 50 ms), and each such stall is counted (`poly_cmd_stalls`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{Publisher, Venue};
 use ringbolt_feeds::collector::discovery::{Tracker, gamma_path, parse_gamma};
-use ringbolt_net::{Backend, Driver, DriverConfig, Mode, Timeouts};
+use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 
 use super::{PolyCmd, SourceShared, window_tokens};
 
@@ -28,14 +33,76 @@ pub struct Discovery {
     pub events: bool,
     /// Connect / response timeout.
     pub timeout: Duration,
-    /// To the ring thread.
-    pub tx: Sender<PolyCmd>,
+    /// To the ring thread (bounded, with a pending queue on this side).
+    pub tx: CmdOutbox,
     /// Counters.
     pub shared: Arc<SourceShared>,
     /// The bus (instrument registration).
     pub publisher: Arc<Publisher>,
     /// Subscribed windows (created on the first round).
     pub tracker: Option<Tracker>,
+}
+
+/// Capacity of the discovery → ring thread command channel. The ring thread drains it on every
+/// service pass; discovery sends at most a few commands per window (minutes), so a full channel
+/// means a stalled ring thread.
+pub const POLY_CMD_CAPACITY: usize = 16;
+
+/// The producer side of the bounded command channel: commands that did not fit wait here, in
+/// order, and go out first on the next [`CmdOutbox::flush`]. Back-pressure, never loss: a
+/// subscribe command that is dropped would leave a window unsubscribed.
+#[derive(Debug)]
+pub struct CmdOutbox {
+    tx: SyncSender<PolyCmd>,
+    pending: VecDeque<PolyCmd>,
+    stalls: Arc<AtomicU64>,
+}
+
+impl CmdOutbox {
+    /// An outbox on `tx`; each time a flush finds the channel full, `stalls` is incremented.
+    #[must_use]
+    pub fn new(tx: SyncSender<PolyCmd>, stalls: Arc<AtomicU64>) -> Self {
+        CmdOutbox {
+            tx,
+            pending: VecDeque::new(),
+            stalls,
+        }
+    }
+
+    /// Queues `cmd` behind any pending ones and sends what fits.
+    ///
+    /// # Errors
+    /// The ring thread is gone (the receiver was dropped).
+    pub fn send(&mut self, cmd: PolyCmd) -> Result<()> {
+        self.pending.push_back(cmd);
+        self.flush()
+    }
+
+    /// Sends pending commands, oldest first, until the channel is full (counted as a stall;
+    /// the rest wait for the next flush) or none are left.
+    ///
+    /// # Errors
+    /// The ring thread is gone (the receiver was dropped).
+    pub fn flush(&mut self) -> Result<()> {
+        while let Some(cmd) = self.pending.pop_front() {
+            match self.tx.try_send(cmd) {
+                Ok(()) => {}
+                Err(TrySendError::Full(cmd)) => {
+                    self.pending.push_front(cmd);
+                    self.stalls.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(_)) => bail!("ring thread gone"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Commands waiting for room in the channel.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
 }
 
 /// Wall-clock unix seconds.
@@ -46,6 +113,8 @@ fn now_s() -> i64 {
 impl Discovery {
     /// One round: look up missing windows, subscribe new ones, unsubscribe expired ones.
     pub fn step(&mut self) -> Result<()> {
+        // Commands a full channel held back go first, in order.
+        self.tx.flush()?;
         let tracker = self.tracker_mut();
         let now = now_s();
         let missing = tracker.missing(now);
@@ -76,15 +145,13 @@ impl Discovery {
                 }
                 tracing::info!(slug = %w.slug, "Polymarket window discovered; subscribing");
             }
-            self.tx
-                .send(PolyCmd::Subscribe(tokens))
-                .context("ring thread gone")?;
+            self.tx.send(PolyCmd::Subscribe(tokens))?;
         }
         Ok(())
     }
 
     fn unsubscribe(
-        &self,
+        &mut self,
         gone: &[ringbolt_feeds::collector::discovery::WindowMarket],
     ) -> Result<()> {
         if gone.is_empty() {
@@ -95,9 +162,7 @@ impl Discovery {
             tracing::info!(slug = %w.slug, "Polymarket window over; unsubscribing");
             tokens.extend(w.tokens.iter().cloned());
         }
-        self.tx
-            .send(PolyCmd::Unsubscribe(tokens))
-            .context("ring thread gone")
+        self.tx.send(PolyCmd::Unsubscribe(tokens))
     }
 
     fn tracker_mut(&mut self) -> &mut Tracker {
@@ -109,7 +174,7 @@ impl Discovery {
         &self,
         starts: &[i64],
     ) -> Result<Vec<ringbolt_feeds::collector::discovery::WindowMarket>> {
-        let mut driver = Driver::new(&DriverConfig::new(Mode::Block, Backend::Auto))
+        let mut driver = Driver::new(&DriverConfig::new(WaitMode::Block, Backend::Auto))
             .context("discovery driver")?;
         let (ep, prefix) = &self.rest;
         let path = format!("{prefix}{}", gamma_path(starts, self.events));
@@ -135,6 +200,12 @@ impl Discovery {
         let mut next = Instant::now();
         let mut last_err = None::<String>;
         while !stop.load(Ordering::Relaxed) {
+            if self.tx.pending() > 0
+                && let Err(e) = self.tx.flush()
+            {
+                tracing::warn!(error = %format!("{e:#}"), "Polymarket discovery stopped");
+                return;
+            }
             if Instant::now() >= next {
                 match self.step() {
                     Ok(()) => last_err = None,
@@ -150,5 +221,51 @@ impl Discovery {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sub(n: u32) -> PolyCmd {
+        PolyCmd::Subscribe(vec![(format!("t{n}"), format!("name{n}"), n)])
+    }
+
+    fn id(c: &PolyCmd) -> u32 {
+        match c {
+            PolyCmd::Subscribe(l) => l[0].2,
+            PolyCmd::Unsubscribe(_) => u32::MAX,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_keeps_commands_pending_in_order_and_counts_the_stall() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let stalls = Arc::new(AtomicU64::new(0));
+        let mut out = CmdOutbox::new(tx, Arc::clone(&stalls));
+        for n in 0..5 {
+            out.send(sub(n)).unwrap();
+        }
+        // Two fit; three wait; every send after the channel filled stalled once.
+        assert_eq!(out.pending(), 3);
+        assert_eq!(stalls.load(Ordering::Relaxed), 3);
+        assert_eq!(id(&rx.try_recv().unwrap()), 0);
+        out.flush().unwrap();
+        assert_eq!(out.pending(), 2);
+        let got: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| id(&c))
+            .collect();
+        assert_eq!(got, [1, 2]);
+        out.flush().unwrap();
+        out.flush().unwrap();
+        let got: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| id(&c))
+            .collect();
+        assert_eq!(got, [3, 4], "nothing lost, order kept");
+        assert_eq!(out.pending(), 0);
+        drop(rx);
+        assert!(out.send(sub(9)).is_err(), "a gone ring thread is an error");
     }
 }

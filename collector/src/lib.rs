@@ -16,7 +16,7 @@ pub mod ring;
 pub mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -55,8 +55,14 @@ pub struct SourceShared {
     pub rollovers: AtomicU64,
     /// Polymarket: Gamma lookups that failed.
     pub discovery_errors: AtomicU64,
+    /// Polymarket: times a discovery command found the bounded command channel full and stayed
+    /// pending for a retry (never dropped).
+    pub poly_cmd_stalls: Arc<AtomicU64>,
     /// Top-of-book checks passed (Polymarket).
     pub top_checks: AtomicU64,
+    /// Polymarket: top-of-book verdicts dropped because the ring thread's bounded verdict queue
+    /// was full (the queued ones already trigger the resync).
+    pub poly_verdicts_dropped: AtomicU64,
     /// Per message with records: ns from taking the bytes off the connection to the last
     /// record published (parse + continuity + publish). Handed over when the ring thread stops.
     pub recv_to_publish_ns: Mutex<Option<LatencyHistogram>>,
@@ -189,11 +195,14 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             subscribed_tokens: AtomicU64::new(0),
             rollovers: AtomicU64::new(0),
             discovery_errors: AtomicU64::new(0),
+            poly_cmd_stalls: Arc::new(AtomicU64::new(0)),
             top_checks: AtomicU64::new(0),
+            poly_verdicts_dropped: AtomicU64::new(0),
             recv_to_publish_ns: Mutex::new(None),
         });
         let poly_rx = if venue == Venue::Polymarket {
-            let (tx, rx): (Sender<PolyCmd>, Receiver<PolyCmd>) = channel();
+            let (tx, rx): (SyncSender<PolyCmd>, Receiver<PolyCmd>) =
+                sync_channel(discovery::POLY_CMD_CAPACITY);
             let rest = rest
                 .clone()
                 .context("Polymarket needs a Gamma rest_url for discovery")?;
@@ -204,7 +213,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
                 interval: Duration::from_millis(s.discovery_interval_ms.unwrap_or(2_000)),
                 events: s.gamma_events,
                 timeout: Duration::from_millis(cfg.connect_timeout_ms),
-                tx,
+                tx: discovery::CmdOutbox::new(tx, Arc::clone(&shared.poly_cmd_stalls)),
                 shared: Arc::clone(&shared),
                 publisher: Arc::clone(publisher),
                 tracker: None,
@@ -364,6 +373,8 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
                 "resyncs": c.resyncs,
                 "reconnects": c.reconnects,
                 "rollovers": s.rollovers.load(Ordering::Relaxed),
+                "poly_cmd_stalls": s.poly_cmd_stalls.load(Ordering::Relaxed),
+                "poly_verdicts_dropped": s.poly_verdicts_dropped.load(Ordering::Relaxed),
             });
             v[stage::RECV_TO_PUBLISH] = json!(
                 s.recv_to_publish_ns

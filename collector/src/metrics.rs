@@ -61,6 +61,18 @@ pub fn render(sources: &[Arc<SourceShared>]) -> String {
             |s| s.discovery_errors.load(Ordering::Relaxed),
         ),
         (
+            "ringbolt_feed_poly_cmd_stalls_total",
+            "counter",
+            "Polymarket discovery commands held back by a full command channel (retried, never dropped)",
+            |s| s.poly_cmd_stalls.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_poly_verdicts_dropped_total",
+            "counter",
+            "Polymarket top-of-book verdicts dropped by the ring thread's full verdict queue",
+            |s| s.poly_verdicts_dropped.load(Ordering::Relaxed),
+        ),
+        (
             "ringbolt_feed_top_checks_total",
             "counter",
             "Polymarket best_bid_ask events checked against the book",

@@ -15,7 +15,7 @@ use ringbolt_feeds::venues::polymarket::{Polymarket, Stream as PolyStream};
 use ringbolt_feeds::{Action, KeepAlive, Outgoing, ParseError, RecordSink, RestRequest, SyncMode};
 use ringbolt_net::http1::HttpGet;
 use ringbolt_net::ws::{self, WsClient, WsOptions};
-use ringbolt_net::{Backend, Driver, DriverConfig, Mode, Timeouts};
+use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 use ringbolt_telemetry::now_ns;
 
 use super::{PolyCmd, RingSettings, SourceSpec};
@@ -48,7 +48,7 @@ struct BusSink<'a> {
     published: &'a mut u64,
     state: &'a AtomicU8,
     check: Option<&'a mut PolyTopCheck>,
-    verdicts: &'a mut Vec<Verdict>,
+    verdicts: &'a mut Verdicts,
     /// Stamp `recv_ts_ns` with the publish time (connection transitions: the state machine
     /// runs on the monotonic clock, records carry CLOCK_REALTIME).
     stamp_recv: bool,
@@ -71,9 +71,37 @@ impl RecordSink for BusSink<'_> {
         }
         if let Some(check) = self.check.as_deref_mut()
             && let Some(v) = check.on_record(&r)
-            && self.verdicts.len() < self.verdicts.capacity()
         {
             self.verdicts.push(v);
+        }
+    }
+}
+
+/// Top-of-book verdicts waiting for the cold path, bounded by [`Verdicts::CAPACITY`]: when full,
+/// a new verdict is dropped and counted (`dropped`, exported as `poly_verdicts_dropped`); the
+/// verdicts already queued trigger the same resync.
+struct Verdicts {
+    items: Vec<Verdict>,
+    dropped: u64,
+}
+
+impl Verdicts {
+    const CAPACITY: usize = 64;
+
+    fn new() -> Self {
+        Verdicts {
+            items: Vec::with_capacity(Self::CAPACITY),
+            dropped: 0,
+        }
+    }
+
+    /// Queues `v` unless full (then counts it). Never allocates.
+    #[inline]
+    fn push(&mut self, v: Verdict) {
+        if self.items.len() < Self::CAPACITY {
+            self.items.push(v);
+        } else {
+            self.dropped += 1;
         }
     }
 }
@@ -115,7 +143,7 @@ impl RawLog {
 
 struct Conn {
     spec: SourceSpec,
-    feeds: ringbolt_feeds::Driver,
+    feeds: ringbolt_feeds::FrameDriver,
     machine: ConnMachine,
     opts: WsOptions,
     ws: Option<WsClient>,
@@ -126,7 +154,7 @@ struct Conn {
     rest_timeouts: Timeouts,
     poly: Option<Poly>,
     actions: Vec<Action>,
-    verdicts: Vec<Verdict>,
+    verdicts: Verdicts,
     published: u64,
     raw_log: RawLog,
     last_share: Instant,
@@ -136,7 +164,7 @@ struct Conn {
 
 impl Conn {
     fn new(mut spec: SourceSpec, settings: &RingSettings, seed: u64) -> Result<Conn> {
-        let mut feeds = ringbolt_feeds::Driver::new(spec.venue, SyncMode::Enforce, false)
+        let mut feeds = ringbolt_feeds::FrameDriver::new(spec.venue, SyncMode::Enforce, false)
             .with_context(|| format!("no adapter for {}", spec.venue))?;
         for (sym, id) in &spec.symbols {
             feeds
@@ -196,7 +224,7 @@ impl Conn {
             },
             poly,
             actions: Vec::with_capacity(16),
-            verdicts: Vec::with_capacity(64),
+            verdicts: Verdicts::new(),
             published: 0,
             raw_log: RawLog::default(),
             last_share: Instant::now(),
@@ -209,7 +237,7 @@ impl Conn {
         writer: &'a mut RingWriter,
         published: &'a mut u64,
         state: &'a AtomicU8,
-        verdicts: &'a mut Vec<Verdict>,
+        verdicts: &'a mut Verdicts,
     ) -> BusSink<'a> {
         BusSink {
             writer,
@@ -378,7 +406,7 @@ impl Conn {
     /// Cold path: Polymarket gap / resync verdicts.
     fn take_verdicts(&mut self, driver: &mut Driver, writer: &mut RingWriter) {
         let stream = PolyStream::PriceChange as u8;
-        while let Some(v) = self.verdicts.pop() {
+        while let Some(v) = self.verdicts.items.pop() {
             let (instrument, state) = match v {
                 Verdict::Gap {
                     instrument,
@@ -410,7 +438,11 @@ impl Conn {
                 .status_record(Venue::Polymarket, stream, state);
             r.instrument = instrument;
             r.recv_ts_ns = now_ns();
-            let mut scratch = Vec::new();
+            // No top-of-book check on this sink: nothing is queued (and nothing allocated).
+            let mut scratch = Verdicts {
+                items: Vec::new(),
+                dropped: 0,
+            };
             let mut sink = Self::sink(
                 writer,
                 &mut self.published,
@@ -615,7 +647,7 @@ impl Conn {
             if !self.feeds.actions.is_empty() {
                 self.take_actions(driver, writer, now);
             }
-            if !self.verdicts.is_empty() {
+            if !self.verdicts.items.is_empty() {
                 self.take_verdicts(driver, writer);
             }
         }
@@ -645,6 +677,9 @@ impl Conn {
         shared.published.store(self.published, Ordering::Relaxed);
         if let Some(p) = &self.poly {
             shared.top_checks.store(p.check.checks, Ordering::Relaxed);
+            shared
+                .poly_verdicts_dropped
+                .store(self.verdicts.dropped, Ordering::Relaxed);
         }
     }
 }
@@ -666,9 +701,9 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<()> {
     let mode = if settings.busy_poll {
-        Mode::Spin
+        WaitMode::Spin
     } else {
-        Mode::Block
+        WaitMode::Block
     };
     let mut driver = Driver::new(&DriverConfig {
         pin_core: core,
@@ -784,6 +819,23 @@ mod tests {
         fn drop(&mut self) {
             let _ = Segment::unlink(&self.0);
         }
+    }
+
+    #[test]
+    fn a_full_verdict_queue_drops_and_counts() {
+        use ringbolt_feeds::collector::poly_check::Verdict;
+        let mut q = super::Verdicts::new();
+        let cap = q.items.capacity();
+        for _ in 0..super::Verdicts::CAPACITY + 3 {
+            q.push(Verdict::Gap {
+                instrument: 1,
+                venue_top: (0, 0),
+                local_top: (0, 0),
+            });
+        }
+        assert_eq!(q.items.len(), super::Verdicts::CAPACITY);
+        assert_eq!(q.dropped, 3);
+        assert_eq!(q.items.capacity(), cap, "no growth");
     }
 
     #[test]

@@ -6,10 +6,10 @@
 
 use ringbolt_bus::{Decision, PRICE_SCALE, PROB_SCALE, Record, SIZE_SCALE, Side, Venue};
 
-use crate::config::{DecideConfig, MarketParams};
+use crate::config::{DecideConfig, MarketParams, RiskConfig};
 use crate::fair::{buy_edge, lognormal_up_probability};
 use crate::features::{self, N_FEATURES};
-use crate::market::{MarketState, NS, Outcome, Update, WINDOW_S, event_ts};
+use crate::market::{MarketState, NS, Outcome, Update, WINDOW_S, WindowSlot, event_ts};
 use crate::num::{price_f64, prob_fixed};
 use crate::slot::ModelProb;
 
@@ -329,6 +329,9 @@ impl Engine {
         (rec, intent)
     }
 
+    /// The decision for the current event: the reason, the instrument it concerns and, when
+    /// it fires, the order intent. Fills `d` as far as the checks get (the recorded decision
+    /// shows where it stopped).
     fn evaluate(
         &mut self,
         now: i64,
@@ -337,16 +340,8 @@ impl Engine {
         d: &mut Decision,
     ) -> (Reason, u32, Option<OrderIntent>) {
         let tau = self.state.time_left_s();
-        let spot = if self.state.reference_fresh() {
-            self.state.reference
-        } else if self.state.chainlink_fresh() {
-            self.state.chainlink
-        } else {
-            0.0
-        };
+        let spot = self.spot();
         let sigma = self.state.vol(2).max(0.5 * self.state.vol(1)).max(1e-6);
-        let max_age = self.cfg.model_max_age_ms as i64 * 1_000_000;
-        let schema = self.schema;
         let Some(w) = self.state.current() else {
             return (Reason::NoWindow, 0, None);
         };
@@ -357,111 +352,235 @@ impl Engine {
         if spot <= 0.0 {
             return (Reason::NoReference, 0, None);
         }
-        let fresh_model = model.filter(|m| {
-            m.schema_hash == schema && now - m.features_ts_ns <= max_age && m.p_up.is_finite()
-        });
-        let p_up = match fresh_model {
-            Some(m) => {
-                d.feature_schema_hash = schema;
-                self.stats.model_decisions += 1;
-                // On the bus's probability grid, so the recorded value is exactly the one used
-                // (replay feeds it back bit for bit).
-                model_prob_fixed(m.p_up) as f64 / PROB_SCALE as f64
-            }
-            None if self.cfg.allow_baseline => lognormal_up_probability(spot, w.strike, sigma, tau),
-            None => return (Reason::NoModel, 0, None),
+        let fair = FairInputs {
+            spot,
+            strike: w.strike,
+            sigma,
+            tau,
+        };
+        let Some(p_up) =
+            up_probability(&self.cfg, self.schema, &mut self.stats, now, model, fair, d)
+        else {
+            return (Reason::NoModel, 0, None);
         };
         d.probability = prob_fixed(p_up);
-        let (up, down) = (&w.books[0], &w.books[1]);
-        if !up.is_valid() || !down.is_valid() || !self.state.polymarket_trusted() {
+        if !w.books[0].is_valid() || !w.books[1].is_valid() || !self.state.polymarket_trusted() {
             return (Reason::NoBook, 0, None);
         }
         let params: MarketParams = w.params;
-        let (Some((up_ask, up_sz)), Some((dn_ask, dn_sz))) = (up.best_ask(), down.best_ask())
-        else {
+        let Some(pick) = pick_side(w, p_up, &params) else {
             return (Reason::NoBook, 0, None);
         };
-        let e_up = buy_edge(p_up, price_f64(up_ask), &params);
-        let e_dn = buy_edge(1.0 - p_up, price_f64(dn_ask), &params);
-        let (outcome, ask, ask_sz, edge, p_win) = if e_up >= e_dn {
-            (Outcome::Up, up_ask, up_sz, e_up, p_up)
-        } else {
-            (Outcome::Down, dn_ask, dn_sz, e_dn, 1.0 - p_up)
+        let instrument = pick.instrument;
+        d.outcome = pick.outcome as u8;
+        d.edge = (pick.edge * PRICE_SCALE as f64).round() as i64;
+        d.price = pick.ask;
+        let sized = match size_order(&self.cfg.risk, &params, w, &pick, tau, now) {
+            Ok(sized) => sized,
+            Err(reason) => return (reason, instrument, None),
         };
-        let instrument = w.instruments[outcome as usize];
-        let instrument = if instrument == u32::MAX {
-            0
+        let window_start_s = w.start_s;
+        let intent = self.fire(now, trigger_seq, window_start_s, &pick, sized, d);
+        (Reason::Fired, instrument, Some(intent))
+    }
+
+    /// The reference price used: the composite when fresh, else Chainlink when fresh, else 0.
+    fn spot(&self) -> f64 {
+        if self.state.reference_fresh() {
+            self.state.reference
+        } else if self.state.chainlink_fresh() {
+            self.state.chainlink
         } else {
-            instrument
-        };
-        d.outcome = outcome as u8;
-        d.edge = (edge * PRICE_SCALE as f64).round() as i64;
-        d.price = ask;
-        let risk = self.cfg.risk;
-        if edge < risk.min_edge {
-            return (Reason::NoEdge, instrument, None);
+            0.0
         }
-        if !risk.enabled {
-            return (Reason::Disabled, instrument, None);
-        }
-        if tau < risk.min_time_left_s {
-            return (Reason::TooLate, instrument, None);
-        }
-        let ask_f = price_f64(ask);
-        if ask_f < risk.min_price || ask_f > risk.max_price {
-            return (Reason::PriceBand, instrument, None);
-        }
-        if w.orders >= risk.max_orders_per_window {
-            return (Reason::OrderLimit, instrument, None);
-        }
-        if w.last_fire_ns != 0 && now - w.last_fire_ns < risk.cooldown_ms as i64 * 1_000_000 {
-            return (Reason::Cooldown, instrument, None);
-        }
-        let room = risk.max_position_shares - w.position_shares;
-        if room < params.min_size_shares {
-            return (Reason::PositionLimit, instrument, None);
-        }
-        let shares = risk
-            .max_order_shares
-            .min(room)
-            .min(ask_sz as f64 / SIZE_SCALE as f64);
-        let centi_shares = (shares * 100.0).floor();
-        let shares = centi_shares / 100.0;
-        if shares < params.min_size_shares || shares * ask_f < MIN_MARKETABLE_NOTIONAL {
-            return (Reason::TooSmall, instrument, None);
-        }
-        let size = centi_shares as i64 * (SIZE_SCALE / 100);
+    }
+
+    /// Takes the next client order id, records the fired decision in `d`, counts the order in
+    /// the current window (orders, position, cooldown) and returns its intent.
+    fn fire(
+        &mut self,
+        now: i64,
+        trigger_seq: u64,
+        window_start_s: i64,
+        pick: &Pick,
+        sized: OrderSize,
+        d: &mut Decision,
+    ) -> OrderIntent {
+        let size = sized.centi_shares as i64 * (SIZE_SCALE / 100);
         let client_order_id = u64::from(self.cfg.engine_id) << 48 | self.next_order;
         self.next_order += 1;
-        let pool_slot = (outcome as u16) * 1000 + (ask / (PRICE_SCALE / 1000)) as u16;
-        let window_start_s = w.start_s;
+        let pool_slot = (pick.outcome as u16) * 1000 + (pick.ask / (PRICE_SCALE / 1000)) as u16;
         d.size = size;
         d.client_order_id = client_order_id;
         d.slot = pool_slot;
         d.fired = 1;
         let intent = OrderIntent {
             client_order_id,
-            instrument,
+            instrument: pick.instrument,
             window_start_s,
-            outcome,
+            outcome: pick.outcome,
             side: Side::Buy,
-            price: ask,
+            price: pick.ask,
             size,
             time_in_force: TimeInForce::Fak,
             expires_at_ns: (window_start_s + WINDOW_S) * NS,
             decided_at_ns: now,
             trigger_seq,
-            probability: prob_fixed(p_win),
+            probability: prob_fixed(pick.p_win),
             edge: d.edge,
             pool_slot,
         };
         if let Some(w) = self.state.current_mut() {
             w.orders += 1;
-            w.position_shares += shares;
+            w.position_shares += sized.shares;
             w.last_fire_ns = now;
         }
-        (Reason::Fired, instrument, Some(intent))
+        intent
     }
+}
+
+/// What the baseline fair probability is computed from.
+#[derive(Clone, Copy)]
+struct FairInputs {
+    spot: f64,
+    strike: f64,
+    sigma: f64,
+    tau: f64,
+}
+
+/// The probability of Up the decision uses: a fresh model probability (same feature schema, not
+/// older than `model_max_age_ms`, finite) on the bus's probability grid, else the lognormal
+/// baseline when allowed, else `None`. A model probability used is noted in `d` and `stats`.
+fn up_probability(
+    cfg: &DecideConfig,
+    schema: u32,
+    stats: &mut EngineStats,
+    now: i64,
+    model: Option<ModelProb>,
+    fair: FairInputs,
+    d: &mut Decision,
+) -> Option<f64> {
+    let max_age = cfg.model_max_age_ms as i64 * 1_000_000;
+    let fresh_model = model.filter(|m| {
+        m.schema_hash == schema && now - m.features_ts_ns <= max_age && m.p_up.is_finite()
+    });
+    match fresh_model {
+        Some(m) => {
+            d.feature_schema_hash = schema;
+            stats.model_decisions += 1;
+            // On the bus's probability grid, so the recorded value is exactly the one used
+            // (replay feeds it back bit for bit).
+            Some(model_prob_fixed(m.p_up) as f64 / PROB_SCALE as f64)
+        }
+        None if cfg.allow_baseline => Some(lognormal_up_probability(
+            fair.spot,
+            fair.strike,
+            fair.sigma,
+            fair.tau,
+        )),
+        None => None,
+    }
+}
+
+/// The outcome to buy: the larger edge at the best asks (Up on a tie).
+#[derive(Clone, Copy)]
+struct Pick {
+    outcome: Outcome,
+    /// Bus instrument id of the outcome's token (0 when not registered).
+    instrument: u32,
+    ask: i64,
+    ask_sz: i64,
+    edge: f64,
+    /// Probability that the picked outcome wins.
+    p_win: f64,
+}
+
+/// [`Pick`] from the current window's books; `None` when a side has no ask.
+fn pick_side(w: &WindowSlot, p_up: f64, params: &MarketParams) -> Option<Pick> {
+    let (Some((up_ask, up_sz)), Some((dn_ask, dn_sz))) =
+        (w.books[0].best_ask(), w.books[1].best_ask())
+    else {
+        return None;
+    };
+    let e_up = buy_edge(p_up, price_f64(up_ask), params);
+    let e_dn = buy_edge(1.0 - p_up, price_f64(dn_ask), params);
+    let (outcome, ask, ask_sz, edge, p_win) = if e_up >= e_dn {
+        (Outcome::Up, up_ask, up_sz, e_up, p_up)
+    } else {
+        (Outcome::Down, dn_ask, dn_sz, e_dn, 1.0 - p_up)
+    };
+    let instrument = w.instruments[outcome as usize];
+    let instrument = if instrument == u32::MAX {
+        0
+    } else {
+        instrument
+    };
+    Some(Pick {
+        outcome,
+        instrument,
+        ask,
+        ask_sz,
+        edge,
+        p_win,
+    })
+}
+
+/// An order size that passed the risk gates.
+#[derive(Clone, Copy)]
+struct OrderSize {
+    /// Shares × 100, whole.
+    centi_shares: f64,
+    /// Shares (multiple of 0.01).
+    shares: f64,
+}
+
+/// The risk gates in order (edge, enabled, time left, price band, orders per window, cooldown,
+/// position room), then the size: the smallest of the order cap, the room and the ask's size,
+/// floored to 0.01 share, refused below the market's minimum size or minimum notional.
+fn size_order(
+    risk: &RiskConfig,
+    params: &MarketParams,
+    w: &WindowSlot,
+    pick: &Pick,
+    tau: f64,
+    now: i64,
+) -> Result<OrderSize, Reason> {
+    if pick.edge < risk.min_edge {
+        return Err(Reason::NoEdge);
+    }
+    if !risk.enabled {
+        return Err(Reason::Disabled);
+    }
+    if tau < risk.min_time_left_s {
+        return Err(Reason::TooLate);
+    }
+    let ask_f = price_f64(pick.ask);
+    if ask_f < risk.min_price || ask_f > risk.max_price {
+        return Err(Reason::PriceBand);
+    }
+    if w.orders >= risk.max_orders_per_window {
+        return Err(Reason::OrderLimit);
+    }
+    if w.last_fire_ns != 0 && now - w.last_fire_ns < risk.cooldown_ms as i64 * 1_000_000 {
+        return Err(Reason::Cooldown);
+    }
+    let room = risk.max_position_shares - w.position_shares;
+    if room < params.min_size_shares {
+        return Err(Reason::PositionLimit);
+    }
+    let shares = risk
+        .max_order_shares
+        .min(room)
+        .min(pick.ask_sz as f64 / SIZE_SCALE as f64);
+    let centi_shares = (shares * 100.0).floor();
+    let shares = centi_shares / 100.0;
+    if shares < params.min_size_shares || shares * ask_f < MIN_MARKETABLE_NOTIONAL {
+        return Err(Reason::TooSmall);
+    }
+    Ok(OrderSize {
+        centi_shares,
+        shares,
+    })
 }
 
 /// A model probability as the engine uses it: clamped to [`crate::fair::P_MIN`,

@@ -298,6 +298,14 @@ impl Pipeline {
     ///
     /// `names(id)` resolves an id of the segment's instrument table; it is called at most once
     /// per id (off the hot path).
+    ///
+    /// Contract: `segment` is below the `segments` given to [`Pipeline::new`]; records may arrive
+    /// out of time order across segments, and the engine's event clock never runs backwards
+    /// (an older timestamp does not rewind it); a returned decision carries an instrument id in
+    /// the segment's own id space (below [`SEGMENT_ID_SPAN`]).
+    ///
+    /// # Panics
+    /// In debug builds, when `segment` is out of range or a postcondition above breaks.
     pub fn process<L: ModelLink>(
         &mut self,
         segment: usize,
@@ -305,6 +313,11 @@ impl Pipeline {
         names: impl FnOnce(u32) -> Option<(Venue, String)>,
         link: &mut L,
     ) -> Option<Record> {
+        debug_assert!(
+            (segment + 1) * SEGMENT_ID_SPAN as usize <= self.looked_up.len(),
+            "input segment {segment} out of range"
+        );
+        let clock_before = self.engine.state.now_ns;
         if rec.instrument < SEGMENT_ID_SPAN {
             let id = segment as u32 * SEGMENT_ID_SPAN + rec.instrument;
             if let Some(seen) = self.looked_up.get_mut(id as usize)
@@ -323,6 +336,10 @@ impl Pipeline {
             self.unmapped += 1;
         }
         let (update, want_score) = self.engine.update(rec);
+        debug_assert!(
+            self.engine.state.now_ns >= clock_before,
+            "event clock ran backwards"
+        );
         if want_score && self.has_model {
             let ts = self.engine.state.now_ns;
             let x = self.engine.compute_features();
@@ -336,6 +353,7 @@ impl Pipeline {
         self.last_intent = out.intent;
         let mut d = out.decision?;
         d.instrument %= SEGMENT_ID_SPAN;
+        debug_assert!(d.instrument < SEGMENT_ID_SPAN);
         Some(d)
     }
 }

@@ -22,7 +22,7 @@ use crate::eip712::OrderDomain;
 use crate::keys::PrivateKey;
 use crate::order::{OrderSpec, OrderType, SignatureType, ZERO32};
 use crate::request::{PATH_ORDER, RequestBuf};
-use crate::risk::Mode;
+use crate::risk::TradingMode;
 
 /// One token the pool quotes.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct PoolConfig {
     /// Chain id.
     pub chain_id: u64,
     /// Paper (size zero on the wire) or live.
-    pub mode: Mode,
+    pub mode: TradingMode,
 }
 
 impl PoolConfig {
@@ -86,7 +86,7 @@ impl PoolConfig {
             funder: None,
             builder_code: ZERO32.to_owned(),
             chain_id: 137,
-            mode: Mode::Paper,
+            mode: TradingMode::Paper,
         }
     }
 
@@ -513,6 +513,18 @@ impl PresignedPool {
     /// The hot path: claims the slot (token `t`, side, price in ticks, size index) and writes
     /// its `POST /order` request, signed at `timestamp_s`, into `buf`. O(1); no allocation,
     /// lock or syscall.
+    ///
+    /// Contract: a slot is handed out at most once per grid (its `taken` flag goes false → true
+    /// here and only a fresh grid from the refill resets it); the slot found is the one `key`
+    /// names (same side, price and size index) and lies inside the grid; its body is a signed
+    /// order (non-empty). A miss never takes a slot.
+    ///
+    /// # Errors
+    /// [`Miss`]: unknown token, grid not signed yet, key outside the grid, or slot already taken.
+    ///
+    /// # Panics
+    /// In debug builds, when the grid's index maps `key` to a slot of another key or outside the
+    /// grid, or the slot holds no order body.
     #[inline]
     pub fn take(
         &self,
@@ -533,7 +545,13 @@ impl PresignedPool {
         let i = grid
             .index(side, price_ticks, size_index)
             .ok_or(Miss::OutOfGrid)?;
+        debug_assert!(i < grid.slots.len(), "slot index {i} outside the grid");
         let slot = &grid.slots[i];
+        debug_assert!(
+            slot.side == side && slot.price_ticks == price_ticks && slot.size_index == size_index,
+            "grid index maps {key:?} to another slot"
+        );
+        debug_assert!(!slot.body.is_empty(), "slot without a signed body");
         if slot.taken.swap(true, Ordering::AcqRel) {
             return Err(Miss::Taken);
         }

@@ -1,7 +1,7 @@
 //! Safety: paper/live mode, risk limits and the kill switch.
 //!
 //! * Paper mode is the default. Every paper order takes the real signing and wire path with
-//!   size zero ([`Mode::wire_quantity`]), so the venue rejects it. The zeroing happens where
+//!   size zero ([`TradingMode::wire_quantity`]), so the venue rejects it. The zeroing happens where
 //!   orders are signed (the pool and `exec sign` both call it), so no non-zero paper order can
 //!   exist as bytes.
 //! * Live mode needs an explicit opt-in ([`LiveOptIn`], made by the CLI from `--live`) and is
@@ -34,7 +34,7 @@ impl LiveOptIn {
 
 /// Trading mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+pub enum TradingMode {
     /// Real signing and wire path, size zero (the default).
     #[default]
     Paper,
@@ -42,22 +42,22 @@ pub enum Mode {
     Live,
 }
 
-impl Mode {
+impl TradingMode {
     /// Live mode, given the operator's opt-in.
     #[must_use]
     pub fn live(_: LiveOptIn) -> Self {
-        Mode::Live
+        TradingMode::Live
     }
 
     /// The quantity that goes on the wire: zero in paper mode.
     #[must_use]
     pub fn wire_quantity(self, quantity: Decimal) -> Decimal {
         match self {
-            Mode::Paper => Decimal {
+            TradingMode::Paper => Decimal {
                 mantissa: 0,
                 scale: 0,
             },
-            Mode::Live => quantity,
+            TradingMode::Live => quantity,
         }
     }
 }
@@ -198,7 +198,7 @@ const DAY_S: u64 = 86_400;
 /// The risk gate: decides whether a new order may go out, and tracks usage.
 #[derive(Debug)]
 pub struct RiskGate {
-    mode: Mode,
+    mode: TradingMode,
     limits: RiskLimits,
     kill: KillSwitch,
     window: u64,
@@ -210,8 +210,8 @@ pub struct RiskGate {
 
 impl RiskGate {
     /// A gate. Live mode is refused when any limit is unset.
-    pub fn new(mode: Mode, limits: RiskLimits, kill: KillSwitch) -> Result<Self, RiskError> {
-        if mode == Mode::Live {
+    pub fn new(mode: TradingMode, limits: RiskLimits, kill: KillSwitch) -> Result<Self, RiskError> {
+        if mode == TradingMode::Live {
             let unset = limits.unset();
             if !unset.is_empty() {
                 return Err(RiskError::LimitsUnset(unset));
@@ -231,7 +231,7 @@ impl RiskGate {
 
     /// The mode.
     #[must_use]
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> TradingMode {
         self.mode
     }
 
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn live_requires_every_limit() {
-        let live = Mode::live(LiveOptIn::operator_passed_live_flag());
+        let live = TradingMode::live(LiveOptIn::operator_passed_live_flag());
         for i in 0..4 {
             let mut l = all_limits();
             match i {
@@ -337,13 +337,15 @@ mod tests {
             ));
         }
         assert!(RiskGate::new(live, all_limits(), KillSwitch::new()).is_ok());
-        assert!(RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new()).is_ok());
-        assert_eq!(Mode::default(), Mode::Paper);
+        assert!(
+            RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new()).is_ok()
+        );
+        assert_eq!(TradingMode::default(), TradingMode::Paper);
     }
 
     #[test]
     fn limits_and_kill_switch() {
-        let live = Mode::live(LiveOptIn::operator_passed_live_flag());
+        let live = TradingMode::live(LiveOptIn::operator_passed_live_flag());
         let kill = KillSwitch::new();
         let mut g = RiskGate::new(live, all_limits(), kill.clone()).unwrap();
         let t0 = 1_773_307_200;

@@ -9,7 +9,7 @@ use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::eip712::OrderDomain;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
-use ringbolt_exec::risk::{LiveOptIn, Mode};
+use ringbolt_exec::risk::{LiveOptIn, TradingMode};
 use ringbolt_exec::{ApiCreds, L2Signer, PrivateKey, recover};
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ fn creds() -> ApiCreds {
     )
 }
 
-fn small_cfg(mode: Mode) -> PoolConfig {
+fn small_cfg(mode: TradingMode) -> PoolConfig {
     let mut c = PoolConfig::default_198();
     c.levels_each_side = 2;
     c.sizes = vec![
@@ -36,7 +36,7 @@ fn small_cfg(mode: Mode) -> PoolConfig {
     c
 }
 
-fn pool(mode: Mode) -> (Arc<PresignedPool>, L2Signer, Arc<PrivateKey>) {
+fn pool(mode: TradingMode) -> (Arc<PresignedPool>, L2Signer, Arc<PrivateKey>) {
     let key = Arc::new(PrivateKey::from_hex(KEY).unwrap());
     let signer = L2Signer::new(&key.address(), creds()).unwrap();
     let token = PoolToken {
@@ -55,7 +55,7 @@ fn body_json(buf: &RequestBuf) -> Value {
 
 #[test]
 fn paper_pool_signs_size_zero_and_live_pool_real_sizes() {
-    let (p, signer, key) = pool(Mode::Paper);
+    let (p, signer, key) = pool(TradingMode::Paper);
     assert!(matches!(
         p.take(
             &signer,
@@ -91,7 +91,7 @@ fn paper_pool_signs_size_zero_and_live_pool_real_sizes() {
     }
     let _ = domain;
 
-    let (live, signer, _) = pool(Mode::live(LiveOptIn::operator_passed_live_flag()));
+    let (live, signer, _) = pool(TradingMode::live(LiveOptIn::operator_passed_live_flag()));
     live.set_center(0, 40);
     live.refill_once().unwrap();
     let mut buf = RequestBuf::new(&signer);
@@ -110,7 +110,7 @@ fn paper_pool_signs_size_zero_and_live_pool_real_sizes() {
 
 #[test]
 fn slots_are_single_use_and_headers_match_the_signer() {
-    let (p, signer, _) = pool(Mode::Paper);
+    let (p, signer, _) = pool(TradingMode::Paper);
     p.set_center(0, 50);
     p.refill_once().unwrap();
     let mut buf = RequestBuf::new(&signer);
@@ -168,7 +168,7 @@ fn slots_are_single_use_and_headers_match_the_signer() {
 
 #[test]
 fn background_refill_follows_the_centre() {
-    let (p, signer, _) = pool(Mode::Paper);
+    let (p, signer, _) = pool(TradingMode::Paper);
     let _h = p.spawn_refill().unwrap();
     p.set_center(0, 30);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -216,7 +216,7 @@ fn background_refill_follows_the_centre() {
 
 #[test]
 fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
-    let (p, signer, _) = pool(Mode::Paper);
+    let (p, signer, _) = pool(TradingMode::Paper);
     p.set_center(0, 50);
     p.refill_once().unwrap();
     let _h = p.spawn_refill().unwrap();

@@ -305,7 +305,7 @@ pub enum Action {
 
 /// A WebSocket endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct WsEndpoint {
     /// Host name (TLS SNI).
     pub host: &'static str,
     /// TCP port.
@@ -314,11 +314,11 @@ pub struct Endpoint {
     pub path: &'static str,
 }
 
-impl Endpoint {
+impl WsEndpoint {
     /// A `wss://` endpoint on the default port 443.
     #[must_use]
     pub const fn wss(host: &'static str, path: &'static str) -> Self {
-        Endpoint {
+        WsEndpoint {
             host,
             port: 443,
             path,
@@ -432,7 +432,7 @@ pub trait VenueAdapter: Send {
     fn streams(&self) -> &'static [StreamDesc];
 
     /// Where to connect.
-    fn endpoint(&self) -> Endpoint;
+    fn endpoint(&self) -> WsEndpoint;
 
     /// Frames that subscribe the given venue symbols (cold path).
     fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing>;

@@ -1,4 +1,4 @@
-//! [`Driver`]: an adapter with its instrument table, counters and action queue, fed frame by
+//! [`FrameDriver`]: an adapter with its instrument table, counters and action queue, fed frame by
 //! frame. The collector wraps the same calls around its sockets; offline tools (`feeds parse`,
 //! `bench parse`) and tests use it directly.
 
@@ -13,7 +13,7 @@ use crate::counters::Counters;
 use crate::venues::adapter_for;
 
 /// One adapter and its state.
-pub struct Driver {
+pub struct FrameDriver {
     /// The venue adapter.
     pub adapter: Box<dyn VenueAdapter>,
     /// Symbol → instrument id.
@@ -24,21 +24,21 @@ pub struct Driver {
     pub actions: Vec<Action>,
 }
 
-impl core::fmt::Debug for Driver {
+impl core::fmt::Debug for FrameDriver {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Driver")
+        f.debug_struct("FrameDriver")
             .field("venue", &self.adapter.venue())
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }
 }
 
-impl Driver {
+impl FrameDriver {
     /// A driver for `venue` (`None` if no adapter exists yet). `auto_register` makes every
     /// symbol seen an instrument (offline tools); otherwise register instruments first.
     #[must_use]
     pub fn new(venue: Venue, mode: SyncMode, auto_register: bool) -> Option<Self> {
-        Some(Driver {
+        Some(FrameDriver {
             adapter: adapter_for(venue, mode)?,
             instruments: InstrumentTable::new(auto_register),
             counters: Counters::new(),

@@ -30,10 +30,10 @@ pub mod time;
 pub mod venues;
 
 pub use adapter::{
-    Action, Ctx, Endpoint, InstrumentResolver, InstrumentTable, KeepAlive, Outgoing, ParseError,
-    RecordBuf, RecordSink, RestKind, RestRequest, StreamDesc, VenueAdapter,
+    Action, Ctx, InstrumentResolver, InstrumentTable, KeepAlive, Outgoing, ParseError, RecordBuf,
+    RecordSink, RestKind, RestRequest, StreamDesc, VenueAdapter, WsEndpoint,
 };
 pub use continuity::SyncMode;
 pub use counters::{Counters, StreamCounters, render_prometheus};
-pub use driver::Driver;
+pub use driver::FrameDriver;
 pub use venues::adapter_for;

@@ -8,7 +8,7 @@ use ringbolt_bus::{
     IndexPrice, PRICE_SCALE, Record, RecordKind, Side, TopOfBook, Trade, Venue,
 };
 use ringbolt_feeds::decimal::parse_e8;
-use ringbolt_feeds::{Action, Driver, ParseError, RestKind, SyncMode};
+use ringbolt_feeds::{Action, FrameDriver, ParseError, RestKind, SyncMode};
 use ringbolt_market::PolyBook;
 
 fn fixture(path: &str) -> Vec<String> {
@@ -24,7 +24,7 @@ fn fixture(path: &str) -> Vec<String> {
 type Lines = Vec<(Result<(), ParseError>, Vec<Record>)>;
 
 /// Runs every line of the fixture at `path` through `driver`.
-fn run(driver: &mut Driver, path: &str) -> Lines {
+fn run(driver: &mut FrameDriver, path: &str) -> Lines {
     fixture(path)
         .iter()
         .map(|line| {
@@ -36,14 +36,14 @@ fn run(driver: &mut Driver, path: &str) -> Lines {
 }
 
 /// [`run`], asserting that every line parsed.
-fn run_ok(driver: &mut Driver, path: &str) -> Lines {
+fn run_ok(driver: &mut FrameDriver, path: &str) -> Lines {
     let out = run(driver, path);
     assert!(out.iter().all(|(r, _)| r.is_ok()), "{path}: {out:?}");
     out
 }
 
 /// [`run`], asserting that every line parsed into exactly `n` records (0: control frames).
-fn run_each(driver: &mut Driver, path: &str, n: usize) -> Lines {
+fn run_each(driver: &mut FrameDriver, path: &str, n: usize) -> Lines {
     let out = run(driver, path);
     assert!(
         out.iter().all(|(r, o)| r.is_ok() && o.len() == n),
@@ -54,8 +54,8 @@ fn run_each(driver: &mut Driver, path: &str, n: usize) -> Lines {
 
 /// Runs a recorded checksummed book sequence through a fresh driver in `mode`, asserting every
 /// line parsed with no checksum error, no gap and the one initial sync.
-fn checksummed(mode: SyncMode, (venue, path): (Venue, &str)) -> (Driver, Lines) {
-    let mut d = Driver::new(venue, mode, true).unwrap();
+fn checksummed(mode: SyncMode, (venue, path): (Venue, &str)) -> (FrameDriver, Lines) {
+    let mut d = FrameDriver::new(venue, mode, true).unwrap();
     let out = run_ok(&mut d, path);
     let c = d.counters.stream(1);
     assert_eq!(
@@ -75,15 +75,15 @@ fn batch(records: &[Record], len: usize, snapshot: bool) -> &[Record] {
 }
 
 /// A driver that enforces sequencing for `venue`, and the lines of the fixture at `path`.
-fn enforced(venue: Venue, path: &str) -> (Driver, Vec<String>) {
+fn enforced(venue: Venue, path: &str) -> (FrameDriver, Vec<String>) {
     (
-        Driver::new(venue, SyncMode::Enforce, true).unwrap(),
+        FrameDriver::new(venue, SyncMode::Enforce, true).unwrap(),
         fixture(path),
     )
 }
 
-fn observe(venue: Venue) -> Driver {
-    Driver::new(venue, SyncMode::Observe, true).unwrap()
+fn observe(venue: Venue) -> FrameDriver {
+    FrameDriver::new(venue, SyncMode::Observe, true).unwrap()
 }
 
 fn e8(text: &str) -> i64 {
@@ -241,7 +241,7 @@ fn polymarket_price_change() {
 
 #[test]
 fn polymarket_price_change_waits_for_the_book_when_enforced() {
-    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
     let book = fixture("polymarket/book.jsonl");
     let change = r#"{"event_type":"price_change","market":"0x1","timestamp":"1757908892400","price_changes":[{"asset_id":"65818619657568813474341868652308942079804919287380422192892211131408793125422","price":"0.50","size":"0","side":"BUY","hash":"h"}]}"#;
     let mut out = Vec::new();
@@ -382,7 +382,7 @@ fn chainlink_rtds() {
 
 #[test]
 fn chainlink_dedupes_backfill_when_enforced() {
-    let mut d = Driver::new(Venue::ChainlinkRtds, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::ChainlinkRtds, SyncMode::Enforce, true).unwrap();
     let update = r#"{"payload":{"full_accuracy_value":"79639190428857140000000","symbol":"btc/usd","timestamp":1788608389000,"value":79639.19042885714},"timestamp":1788608389500,"topic":"crypto_prices_chainlink","type":"update"}"#;
     let mut out = Vec::new();
     d.frame(update.as_bytes(), 1, &mut out).unwrap();
@@ -767,7 +767,7 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     }
     // Change one size in update 5: its checksum no longer matches.
     let lines = fixture("okx/books_checksum_sequence_btcusdt.jsonl");
-    let mut d = Driver::new(Venue::Okx, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Okx, SyncMode::Enforce, true).unwrap();
     let mut out = Vec::new();
     for line in &lines[..5] {
         d.frame(line.as_bytes(), 1, &mut out).unwrap();
@@ -857,7 +857,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
         assert_eq!(d.instrument_name(snap[0].instrument), "XBT/CHF");
 
         // The official v2 vector (CRC32 3310070434 over the JSON numbers' text).
-        let mut d = Driver::new(Venue::Kraken, mode, true).unwrap();
+        let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
         let out = run_ok(&mut d, "kraken/v2_book.jsonl");
         assert_eq!(out[0].1.len(), 20);
         assert_level(&out[0].1[0], Side::Buy, "45283.5", "0.1");
@@ -865,7 +865,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
         // Lines 2-4 are not verifiable (elided snapshot / synthetic fixtures).
         assert!(d.counters.stream(1).checksum_errors >= 1);
     }
-    let mut d = Driver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
     let first = fixture("kraken/v2_book.jsonl").remove(0);
     let mut out = Vec::new();
     d.frame(first.as_bytes(), 1, &mut out).unwrap();
@@ -878,7 +878,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
     // Tampering the best ask's volume text in the snapshot (v1 snapshots carry no checksum)
     // breaks the next update's checksum: dropped, status, resubscribe.
     let lines = fixture("kraken/v1_book_checksum_sequence_xbtchf.jsonl");
-    let mut d = Driver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Kraken, SyncMode::Enforce, true).unwrap();
     let mut out = Vec::new();
     let tampered = lines[0].replacen("\"0.15000000\"", "\"0.15000001\"", 1);
     assert_ne!(tampered, lines[0]);
@@ -1060,7 +1060,7 @@ fn bitstamp_streams() {
 
 #[test]
 fn bitstamp_diffs_wait_for_the_rest_snapshot() {
-    let mut d = Driver::new(Venue::Bitstamp, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Bitstamp, SyncMode::Enforce, true).unwrap();
     let diff = |us: u64, qty: &str| {
         format!(
             r#"{{"data":{{"timestamp":"1654243213","microtimestamp":"{us}","bids":[["30415.13","{qty}"]],"asks":[]}},"channel":"diff_order_book_btcusd","event":"data"}}"#
@@ -1138,7 +1138,7 @@ fn deribit_streams() {
 #[test]
 fn connection_transitions_become_feed_status_records() {
     use ringbolt_feeds::conn::{ConnCommand, ConnConfig, ConnEvent, ConnMachine};
-    let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
+    let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, true).unwrap();
     let mut m = ConnMachine::new(ConnConfig::default(), 3);
     let mut out = Vec::new();
     let s = 1_000_000_000u64;

@@ -8,7 +8,7 @@ use ringbolt_bus::{Record, Venue};
 use ringbolt_feeds::decimal::{DecimalError, format_fixed, parse_e8, parse_fixed_i128};
 use ringbolt_feeds::json::Lexer;
 use ringbolt_feeds::venues::IMPLEMENTED;
-use ringbolt_feeds::{Driver, SyncMode};
+use ringbolt_feeds::{FrameDriver, SyncMode};
 
 fn cases(default: u32) -> u32 {
     std::env::var("RINGBOLT_FUZZ_CASES")
@@ -72,13 +72,13 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
     out
 }
 
-fn drivers() -> Vec<Driver> {
+fn drivers() -> Vec<FrameDriver> {
     [SyncMode::Observe, SyncMode::Enforce]
         .into_iter()
         .flat_map(|mode| {
             IMPLEMENTED
                 .iter()
-                .map(move |&v| Driver::new(v, mode, true).unwrap())
+                .map(move |&v| FrameDriver::new(v, mode, true).unwrap())
         })
         .collect()
 }
@@ -88,7 +88,7 @@ fn every_corpus_line_parses_and_every_truncation_fails_cleanly() {
     let mut total = 0;
     for (venue, lines) in corpus() {
         for mode in [SyncMode::Observe, SyncMode::Enforce] {
-            let mut d = Driver::new(venue, mode, true).unwrap();
+            let mut d = FrameDriver::new(venue, mode, true).unwrap();
             for line in &lines {
                 let mut out = Vec::new();
                 if let Err(e) = d.frame(line, 1, &mut out) {

@@ -64,8 +64,11 @@ impl BookSide {
         self.occupied[index / 64] & (1 << (index % 64)) != 0
     }
 
+    /// Contract: `index < GRID_LEVELS`, `size >= 0` (checked by the callers); afterwards the slot
+    /// holds `size`, its occupied bit says `size > 0`, and `count` is the number of set bits.
     #[inline]
     fn set(&mut self, index: usize, size: i64) {
+        debug_assert!(index < GRID_LEVELS && size >= 0);
         let (w, bit) = (index / 64, 1u64 << (index % 64));
         let was = self.occupied[w] & bit != 0;
         self.sizes[index] = size;
@@ -78,6 +81,8 @@ impl BookSide {
             self.occupied[w] |= bit;
             self.count += 1;
         }
+        debug_assert_eq!(self.is_set(index), size > 0);
+        debug_assert!(self.count as usize <= GRID_LEVELS);
     }
 
     fn clear(&mut self) {
@@ -192,7 +197,12 @@ fn checked_index(price_e8: i64, size_e8: i64) -> Result<usize, BookError> {
     if size_e8 < 0 {
         return Err(BookError::NegativeSize(size_e8));
     }
-    Ok((price_e8 / GRID_E8) as usize)
+    let index = (price_e8 / GRID_E8) as usize;
+    debug_assert!(
+        index > NO_BID && index < NO_ASK,
+        "grid price {price_e8} on a sentinel slot"
+    );
+    Ok(index)
 }
 
 impl PolyBook {
@@ -216,7 +226,9 @@ impl PolyBook {
     /// Contract: `price_e8` is a grid price ([`on_grid`]: a multiple of 0.0001 strictly inside
     /// (0, 1)), `size_e8 >= 0`, `side` is buy or sell. Input that breaks it is refused with a
     /// [`BookError`] (price checked first, then size, then side) and leaves the book
-    /// unchanged; it never panics. O(1) except when the best level is removed (bitmap scan).
+    /// unchanged; it never panics on input. O(1) except when the best level is removed (bitmap
+    /// scan). Invariants kept (debug-asserted): the best bid / ask is an occupied level, is the
+    /// highest / lowest one, and is "none" exactly when its side is empty.
     ///
     /// # Errors
     /// [`BookError`] as above.
@@ -256,6 +268,10 @@ impl PolyBook {
         }
         debug_assert!(self.best_bid == NO_BID || self.bids.is_set(self.best_bid));
         debug_assert_eq!(self.best_bid == NO_BID, self.bids.count == 0);
+        debug_assert!(
+            size == 0 || self.best_bid >= index,
+            "best bid below a live bid"
+        );
     }
 
     #[inline]
@@ -268,6 +284,10 @@ impl PolyBook {
         }
         debug_assert!(self.best_ask == NO_ASK || self.asks.is_set(self.best_ask));
         debug_assert_eq!(self.best_ask == NO_ASK, self.asks.count == 0);
+        debug_assert!(
+            size == 0 || self.best_ask <= index,
+            "best ask above a live ask"
+        );
     }
 
     /// Applies one BookLevel record as the collector's check does: a snapshot batch's first

@@ -66,6 +66,9 @@ pub enum NetError {
     /// A request could not be built (bad header name/value, bad URI).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A bounded queue is full; the caller must drain it first (the reason names the queue).
+    #[error("back-pressure: {0}")]
+    Backpressure(&'static str),
     /// The connection id does not refer to an open connection.
     #[error("unknown or closed connection")]
     UnknownConn,

@@ -145,6 +145,11 @@ pub struct H2Options {
     pub ping_interval: Option<Duration>,
     /// Per-request timeout: a stream without a complete response after this long fails.
     pub request_timeout: Duration,
+    /// Bound on requests not yet claimed: streams in flight plus completions not yet taken with
+    /// [`H2Client::next_completion`]. [`H2Client::send`] refuses a request beyond it
+    /// ([`NetError::Backpressure`], counted in [`H2Stats::refused_backpressure`]): completions
+    /// are never dropped, so the completion queue never holds more than this.
+    pub max_unclaimed: usize,
 }
 
 impl Default for H2Options {
@@ -153,6 +158,7 @@ impl Default for H2Options {
             timeouts: Timeouts::default(),
             ping_interval: Some(Duration::from_secs(5)),
             request_timeout: Duration::from_secs(10),
+            max_unclaimed: 1024,
         }
     }
 }
@@ -192,6 +198,9 @@ pub struct H2Stats {
     pub pongs_received: u64,
     /// Reconnects made.
     pub reconnects: u64,
+    /// Requests refused because `max_unclaimed` requests were in flight or completed but not
+    /// taken yet (back-pressure: the caller must take completions first).
+    pub refused_backpressure: u64,
 }
 
 /// One live HTTP/2 connection on a [`Driver`].
@@ -253,8 +262,8 @@ impl H2Client {
             ping,
             ping_out: None,
             last_ping: Instant::now(),
-            streams: Vec::new(),
-            done: VecDeque::new(),
+            streams: Vec::with_capacity(opts.max_unclaimed.min(1024)),
+            done: VecDeque::with_capacity(opts.max_unclaimed.min(1024)),
             closed: None,
             stats: H2Stats::default(),
         };
@@ -284,7 +293,9 @@ impl H2Client {
     }
 
     /// Sends `req` with `body` on a new stream; its [`Completion`] carries `tag`. Fails when the
-    /// connection is closed or the server's stream limit is reached (check [`H2Client::is_ready`]).
+    /// connection is closed, the server's stream limit is reached (check [`H2Client::is_ready`]),
+    /// or [`H2Options::max_unclaimed`] requests are in flight or completed but not taken
+    /// ([`NetError::Backpressure`]).
     pub fn send(
         &mut self,
         driver: &mut Driver,
@@ -294,6 +305,10 @@ impl H2Client {
     ) -> Result<()> {
         if let Some(why) = &self.closed {
             return Err(NetError::BadRequest(format!("connection closed: {why}")));
+        }
+        if self.streams.len() + self.done.len() >= self.opts.max_unclaimed {
+            self.stats.refused_backpressure += 1;
+            return Err(NetError::Backpressure("h2 completions not taken"));
         }
         match self.send.poll_ready(&mut noop_cx()) {
             Poll::Ready(r) => r?,
@@ -390,6 +405,7 @@ impl H2Client {
                         Err(_) => self.stats.failed_streams += 1,
                     }
                     self.done.push_back(Completion { tag: s.tag, result });
+                    debug_assert!(self.streams.len() + self.done.len() <= self.opts.max_unclaimed);
                 }
             }
         }

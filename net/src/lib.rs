@@ -7,10 +7,10 @@
 //! Typical receive loop:
 //!
 //! ```no_run
-//! # use ringbolt_net::{Driver, DriverConfig, Mode, Backend, Endpoint, ws::{WsClient, WsOptions, Message}};
+//! # use ringbolt_net::{Driver, DriverConfig, WaitMode, Backend, Endpoint, ws::{WsClient, WsOptions, Message}};
 //! # use std::time::Duration;
 //! # fn main() -> Result<(), ringbolt_net::NetError> {
-//! let mut driver = Driver::new(&DriverConfig::new(Mode::Block, Backend::Auto))?;
+//! let mut driver = Driver::new(&DriverConfig::new(WaitMode::Block, Backend::Auto))?;
 //! let ep = Endpoint { host: "127.0.0.1".into(), port: 9000, tls: None };
 //! let mut ws = WsClient::connect(&mut driver, &ep, &WsOptions::default())?;
 //! loop {
@@ -35,6 +35,6 @@ mod record;
 pub mod tls;
 pub mod ws;
 
-pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, Mode};
+pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, WaitMode};
 pub use error::{NetError, Result};
 pub use link::{Endpoint, Link, Timeouts};

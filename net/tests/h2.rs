@@ -170,3 +170,45 @@ fn server_ping_reset_goaway_and_reconnect() {
         assert_eq!(h.stats().reconnects, 1);
     });
 }
+
+#[test]
+fn unclaimed_completions_are_bounded_by_back_pressure() {
+    let pki = pki();
+    let addr = h2_server(&pki);
+    let (_, cfg) = matrix().into_iter().next().unwrap();
+    let mut d = Driver::new(&cfg).unwrap();
+    let ep = Endpoint {
+        host: "localhost".into(),
+        port: addr.port(),
+        tls: Some(client_config(Roots::None, Some(pki.ca_pem.as_bytes()), &[b"h2"]).unwrap()),
+    };
+    let opts = H2Options {
+        max_unclaimed: 2,
+        ..H2Options::default()
+    };
+    let mut h = H2Client::connect(&mut d, &ep, &opts).unwrap();
+    for tag in [1, 2] {
+        h.send(&mut d, &post(addr.port(), "/echo"), Bytes::new(), tag)
+            .unwrap();
+    }
+    // Both complete, neither is taken: the queue is full and a third request is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.in_flight() > 0 {
+        assert!(Instant::now() < deadline, "no responses within 10 s");
+        d.poll(Duration::from_millis(2)).unwrap();
+        h.poll(&mut d).unwrap();
+    }
+    let refused = h.send(&mut d, &post(addr.port(), "/echo"), Bytes::new(), 3);
+    assert!(
+        matches!(refused, Err(NetError::Backpressure(_))),
+        "{refused:?}"
+    );
+    assert_eq!(h.stats().refused_backpressure, 1);
+    // Taking one completion makes room; nothing was dropped.
+    assert_eq!(h.next_completion().unwrap().tag, 1);
+    h.send(&mut d, &post(addr.port(), "/echo"), Bytes::new(), 3)
+        .unwrap();
+    assert_eq!(h.next_completion().unwrap().tag, 2);
+    assert_eq!(wait(&mut d, &mut h).unwrap().tag, 3);
+    h.shutdown(&mut d);
+}

@@ -150,9 +150,9 @@ fn socket_linger_zero(s: &std::net::TcpStream) {
 /// io_uring_setup fail with EINVAL, standing in for ENOSYS/EPERM) and the connection still works.
 #[test]
 fn auto_falls_back_when_io_uring_setup_fails() {
-    use ringbolt_net::{Backend, BackendKind, DriverConfig, Mode};
+    use ringbolt_net::{Backend, BackendKind, DriverConfig, WaitMode};
     let addr = echo_server();
-    let mut cfg = DriverConfig::new(Mode::Block, Backend::Auto);
+    let mut cfg = DriverConfig::new(WaitMode::Block, Backend::Auto);
     assert_eq!(Driver::new(&cfg).unwrap().backend(), BackendKind::IoUring);
     cfg.ring_entries = 0;
     assert!(
@@ -173,11 +173,11 @@ fn auto_falls_back_when_io_uring_setup_fails() {
 /// SQPOLL with an explicit poller CPU (never inheriting this thread's pinning) carries traffic.
 #[test]
 fn sqpoll_with_explicit_cpu() {
-    use ringbolt_net::{Backend, BackendKind, DriverConfig, Mode};
+    use ringbolt_net::{Backend, BackendKind, DriverConfig, WaitMode};
     let addr = echo_server();
     let cfg = DriverConfig {
         sqpoll_cpu: Some(0),
-        ..DriverConfig::new(Mode::Block, Backend::IoUring)
+        ..DriverConfig::new(WaitMode::Block, Backend::IoUring)
     };
     let mut d = Driver::new(&cfg).unwrap();
     assert_eq!(d.backend(), BackendKind::IoUring);

@@ -23,12 +23,12 @@ use ringbolt_decide::engine::OrderIntent as DecideIntent;
 use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::auth::L2Signer;
 use ringbolt_exec::client::{
-    ClientConfig, OrderClient, OrderIntent, SubmitError, create_or_derive_api_creds,
+    ClientConfig, OrderClient, OrderTicket, SubmitError, create_or_derive_api_creds,
 };
 use ringbolt_exec::keys::PrivateKey;
 use ringbolt_exec::order::OrderType;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
-use ringbolt_exec::risk::{KillSwitch, LiveOptIn, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskGate, RiskLimits, TradingMode};
 use ringbolt_market::{InstrumentName, MarketParams};
 use ringbolt_telemetry::now_ns;
 use serde::{Deserialize, Serialize};
@@ -190,9 +190,9 @@ impl Exec {
                 .with_context(|| format!("[exec] key file {}", key_file.display()))?,
         );
         let mode = if live {
-            Mode::live(LiveOptIn::operator_passed_live_flag())
+            TradingMode::live(LiveOptIn::operator_passed_live_flag())
         } else {
-            Mode::Paper
+            TradingMode::Paper
         };
         let kill = KillSwitch::new();
         if let Some(path) = &cfg.kill_file {
@@ -376,7 +376,7 @@ impl Exec {
         let notional_micros = (i128::from(intent.price) * i128::from(size_e8) / 10_000_000_000)
             .clamp(0, i128::from(u64::MAX)) as u64;
         let key = SlotKey::new(token, side, price_ticks, size_index as u16);
-        let order = OrderIntent {
+        let order = OrderTicket {
             instrument: intent.instrument % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
             side: intent.side,
             price_e8: intent.price,
@@ -448,12 +448,13 @@ impl Exec {
             "orders_lost": s.orders_lost,
             "reconnects": s.reconnects,
             "heartbeats_sent": s.heartbeats_sent,
+            "events_dropped": s.events_dropped,
         })
     }
 
     /// Live mode: cancel everything open before exit; the last transitions go to `publish`.
     pub fn shutdown(mut self, publish: impl FnMut(&Record)) {
-        if self.client.mode() != Mode::Paper {
+        if self.client.mode() != TradingMode::Paper {
             let _ = self.client.cancel_all();
             for _ in 0..50 {
                 let _ = self

@@ -11,7 +11,7 @@ use super::onnx::{AttributeProto, ModelProto, NodeProto};
 /// Node comparison modes (ONNX `nodes_modes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-enum Mode {
+enum NodeMode {
     Leq = 0,
     Lt = 1,
     Gte = 2,
@@ -102,15 +102,15 @@ fn output_columns(node: &NodeProto, classifier: bool, w_id: &[i64]) -> (usize, b
 }
 
 /// A `nodes_modes` entry.
-fn node_mode(text: &str) -> Result<Mode, ModelError> {
+fn node_mode(text: &str) -> Result<NodeMode, ModelError> {
     Ok(match text {
-        "BRANCH_LEQ" => Mode::Leq,
-        "BRANCH_LT" => Mode::Lt,
-        "BRANCH_GTE" => Mode::Gte,
-        "BRANCH_GT" => Mode::Gt,
-        "BRANCH_EQ" => Mode::Eq,
-        "BRANCH_NEQ" => Mode::Neq,
-        "LEAF" => Mode::Leaf,
+        "BRANCH_LEQ" => NodeMode::Leq,
+        "BRANCH_LT" => NodeMode::Lt,
+        "BRANCH_GTE" => NodeMode::Gte,
+        "BRANCH_GT" => NodeMode::Gt,
+        "BRANCH_EQ" => NodeMode::Eq,
+        "BRANCH_NEQ" => NodeMode::Neq,
+        "LEAF" => NodeMode::Leaf,
         m => return Err(ModelError::Onnx(format!("unknown node mode {m}"))),
     })
 }
@@ -251,7 +251,7 @@ impl TreeEnsemble {
                     },
                 )?);
             }
-            let leaf = mode == Mode::Leaf;
+            let leaf = mode == NodeMode::Leaf;
             let f = if leaf {
                 0
             } else {
@@ -273,7 +273,7 @@ impl TreeEnsemble {
         }
         for k in 0..w_tree.len() {
             let i = lookup(w_tree[k], w_node[k])? as usize;
-            if e.mode[i] != Mode::Leaf as u8 {
+            if e.mode[i] != NodeMode::Leaf as u8 {
                 return Err(bad(format!("weight on non-leaf node {}", w_node[k])));
             }
             let col = w_id[k].max(0) as usize;
@@ -293,8 +293,8 @@ impl TreeEnsemble {
         let mut splits: Vec<(u32, f32, u8, bool)> = Vec::new();
         loop {
             let first = level[0];
-            if self.mode[first] == Mode::Leaf as u8 {
-                if level.iter().any(|&i| self.mode[i] != Mode::Leaf as u8) {
+            if self.mode[first] == NodeMode::Leaf as u8 {
+                if level.iter().any(|&i| self.mode[i] != NodeMode::Leaf as u8) {
                     return u32::MAX;
                 }
                 break;
@@ -365,7 +365,7 @@ impl TreeEnsemble {
     /// Every (feature, threshold) pair of the split nodes (for test-vector generation).
     pub fn splits(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
         (0..self.mode.len())
-            .filter(|i| self.mode[*i] != Mode::Leaf as u8)
+            .filter(|i| self.mode[*i] != NodeMode::Leaf as u8)
             .map(|i| (self.feature[i] as usize, self.threshold[i]))
     }
 
@@ -398,7 +398,7 @@ impl TreeEnsemble {
             let mut i = root as usize;
             loop {
                 let mode = self.mode[i];
-                if mode == Mode::Leaf as u8 {
+                if mode == NodeMode::Leaf as u8 {
                     break;
                 }
                 let go_true = decide(

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Safety rules enforced here:
-//! * Paper mode (the default [`Mode`]) never sends a non-zero order: besides the pool signing
+//! * Paper mode (the default [`TradingMode`]) never sends a non-zero order: besides the pool signing
 //!   paper orders with size zero, [`OrderClient::submit`] checks the body's amounts and refuses
 //!   (REJECTED, class [`LOCAL_PAPER_GUARD`]) anything non-zero, whatever pool it came from.
 //! * An order whose connection dies before its response ends REJECTED with [`LOCAL_CONN_LOST`]
@@ -43,7 +43,7 @@ use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Ord
 use crate::order::SignedOrder;
 use crate::pool::{Miss, PresignedPool, SlotKey};
 use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
-use crate::risk::{Mode, RiskError, RiskGate};
+use crate::risk::{RiskError, RiskGate, TradingMode};
 use crate::{ApiCreds, Error as ExecError};
 
 /// Order client configuration.
@@ -166,9 +166,10 @@ pub enum SubmitError {
     },
 }
 
-/// What the decision core wants: the bus identity and nominal economics of an order.
+/// An order as the client takes it: the bus identity and nominal economics (the trade loop builds
+/// it from the decision core's `ringbolt_decide::OrderIntent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderIntent {
+pub struct OrderTicket {
     /// Bus instrument id of the token.
     pub instrument: u32,
     /// Side.
@@ -219,6 +220,43 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Heartbeats sent.
     pub heartbeats_sent: u64,
+    /// Events dropped because the caller left [`EVENTS_CAPACITY`] events untaken (the oldest
+    /// goes; the lifecycle records in the transition sink are unaffected).
+    pub events_dropped: u64,
+}
+
+/// Bound on [`ClientEvent`]s waiting for [`OrderClient::events`]. A caller that drains events
+/// every poll never comes near it.
+pub const EVENTS_CAPACITY: usize = 1024;
+
+/// The bounded event queue: when full, a new event replaces the oldest (drop-oldest, counted).
+/// The newest events are the useful ones: [`OrderClient::wait_for`] looks for a request just sent,
+/// and every order's fate is also in the transition records, so an old event is the cheapest loss.
+#[derive(Debug)]
+struct EventQueue {
+    items: VecDeque<ClientEvent>,
+    cap: usize,
+}
+
+impl EventQueue {
+    fn with_capacity(cap: usize) -> Self {
+        EventQueue {
+            items: VecDeque::with_capacity(cap),
+            cap,
+        }
+    }
+
+    /// Appends `ev`; returns whether the oldest event was dropped to make room. Never grows the
+    /// buffer past its capacity (no allocation).
+    fn push(&mut self, ev: ClientEvent) -> bool {
+        let full = self.items.len() >= self.cap;
+        if full {
+            self.items.pop_front();
+        }
+        self.items.push_back(ev);
+        debug_assert!(self.items.len() <= self.cap);
+        full
+    }
 }
 
 fn now_s() -> u64 {
@@ -272,7 +310,7 @@ pub struct OrderClient {
     /// The constant L2 headers (address, API key, passphrase, content type, user agent), built
     /// once; each order adds `POLY_SIGNATURE` and `POLY_TIMESTAMP`.
     order_headers: HeaderMap,
-    events: VecDeque<ClientEvent>,
+    events: EventQueue,
     in_doubt: Vec<[u8; 32]>,
     last_reconnect: Option<Instant>,
     last_heartbeat: Option<Instant>,
@@ -324,7 +362,7 @@ impl OrderClient {
             order_uri,
             orders_uri,
             order_headers,
-            events: VecDeque::new(),
+            events: EventQueue::with_capacity(EVENTS_CAPACITY),
             in_doubt: Vec::new(),
             last_reconnect: None,
             last_heartbeat: None,
@@ -336,7 +374,7 @@ impl OrderClient {
 
     /// Paper or live (from the risk gate).
     #[must_use]
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> TradingMode {
         self.gate.mode()
     }
 
@@ -383,7 +421,7 @@ impl OrderClient {
         &mut self,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderIntent,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let coid = self.ids.next();
@@ -398,11 +436,11 @@ impl OrderClient {
         coid: u64,
         pool: &PresignedPool,
         key: SlotKey,
-        intent: OrderIntent,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         let t_ns = now_ns();
-        let paper = self.gate.mode() == Mode::Paper;
+        let paper = self.gate.mode() == TradingMode::Paper;
         if let Err(reason) = self
             .gate
             .admit(intent.notional_micros, (t_ns / 1_000_000_000) as u64)
@@ -444,7 +482,7 @@ impl OrderClient {
     fn new_order(
         &self,
         coid: u64,
-        i: &OrderIntent,
+        i: &OrderTicket,
         paper: bool,
         t_ns: i64,
     ) -> (Order, ringbolt_bus::Record) {
@@ -472,7 +510,7 @@ impl OrderClient {
             _ => Vec::new(),
         };
         // Paper guard: the last line of defence, whatever the pool or caller did.
-        if self.gate.mode() == Mode::Paper {
+        if self.gate.mode() == TradingMode::Paper {
             let body = self.buf.body();
             let all_zero = if coids.len() > 1 {
                 split_batch(body).iter().all(|b| body_is_zero_size(b))
@@ -565,7 +603,7 @@ impl OrderClient {
     pub fn submit_signed(
         &mut self,
         order: &SignedOrder,
-        intent: OrderIntent,
+        intent: OrderTicket,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
         self.submit_signed_batch(std::slice::from_ref(order), &[intent], sink)
@@ -577,11 +615,11 @@ impl OrderClient {
     pub fn submit_signed_batch(
         &mut self,
         orders: &[SignedOrder],
-        intents: &[OrderIntent],
+        intents: &[OrderTicket],
         sink: &mut dyn TransitionSink,
     ) -> Result<(u64, Vec<u64>), SubmitError> {
         let t_ns = now_ns();
-        let paper = self.gate.mode() == Mode::Paper;
+        let paper = self.gate.mode() == TradingMode::Paper;
         let mut coids = Vec::with_capacity(orders.len());
         for (o, i) in orders.iter().zip(intents) {
             let coid = self.ids.next();
@@ -733,8 +771,7 @@ impl OrderClient {
             for _ in 0..closed {
                 self.gate.closed();
             }
-            self.events
-                .push_back(ClientEvent::Finished { tag: c.tag, what });
+            self.push_event(ClientEvent::Finished { tag: c.tag, what });
         }
         if let Some(reason) = h2_err
             .map(|e| e.to_string())
@@ -757,7 +794,7 @@ impl OrderClient {
         self.last_reconnect = Some(Instant::now());
         if let Err(e) = self.h2.reconnect(&mut self.driver) {
             // Retried on a later poll (after the backoff).
-            self.events.push_back(ClientEvent::ReconnectFailed {
+            self.push_event(ClientEvent::ReconnectFailed {
                 reason,
                 error: e.to_string(),
             });
@@ -766,7 +803,7 @@ impl OrderClient {
         // Completions for requests the old connection still held (none normally: poll failed
         // them already) are processed on the next poll.
         self.stats.reconnects += 1;
-        self.events.push_back(ClientEvent::Reconnected { reason });
+        self.push_event(ClientEvent::Reconnected { reason });
         self.cancel_in_doubt()
     }
 
@@ -804,9 +841,16 @@ impl OrderClient {
         Ok(())
     }
 
-    /// Takes the events produced so far.
+    fn push_event(&mut self, ev: ClientEvent) {
+        if self.events.push(ev) {
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    /// Takes the events produced so far (at most [`EVENTS_CAPACITY`]; older ones beyond it were
+    /// dropped and counted in [`ClientStats::events_dropped`]).
     pub fn events(&mut self) -> impl Iterator<Item = ClientEvent> + '_ {
-        self.events.drain(..)
+        self.events.items.drain(..)
     }
 
     /// Polls until request `tag` finishes or `timeout` passes; other events stay queued.
@@ -820,9 +864,10 @@ impl OrderClient {
         loop {
             if let Some(i) = self
                 .events
+                .items
                 .iter()
                 .position(|e| matches!(e, ClientEvent::Finished { tag: t, .. } if *t == tag))
-                && let Some(ClientEvent::Finished { what, .. }) = self.events.remove(i)
+                && let Some(ClientEvent::Finished { what, .. }) = self.events.items.remove(i)
             {
                 return Ok(Some(what));
             }
@@ -955,4 +1000,35 @@ pub fn create_or_derive_api_creds(
         body: "unparseable credentials".into(),
     })?;
     Ok(ApiCreds::new(c.api_key, c.secret, c.passphrase))
+}
+
+#[cfg(test)]
+mod event_queue_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ev(tag: u64) -> ClientEvent {
+        ClientEvent::Finished {
+            tag,
+            what: Finished::Heartbeat(200),
+        }
+    }
+
+    #[test]
+    fn a_full_event_queue_drops_the_oldest_and_says_so() {
+        let mut q = EventQueue::with_capacity(3);
+        let cap = q.items.capacity();
+        let dropped: Vec<bool> = (0..5).map(|t| q.push(ev(t))).collect();
+        assert_eq!(dropped, [false, false, false, true, true]);
+        let tags: Vec<u64> = q
+            .items
+            .iter()
+            .map(|e| match e {
+                ClientEvent::Finished { tag, .. } => *tag,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(tags, [2, 3, 4], "the newest kept");
+        assert_eq!(q.items.capacity(), cap, "no growth past the bound");
+    }
 }

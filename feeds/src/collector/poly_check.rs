@@ -145,19 +145,19 @@ mod tests {
     use super::*;
     use crate::adapter::InstrumentTable;
     use crate::continuity::SyncMode;
-    use crate::driver::Driver;
+    use crate::driver::FrameDriver;
 
     const ASSET: &str = "1111";
 
-    fn driver() -> Driver {
-        let mut d = Driver::new(Venue::Polymarket, SyncMode::Enforce, false).unwrap();
+    fn driver() -> FrameDriver {
+        let mut d = FrameDriver::new(Venue::Polymarket, SyncMode::Enforce, false).unwrap();
         d.instruments = InstrumentTable::new(false);
         d.instruments
             .register(Venue::Polymarket, ASSET.as_bytes(), "s/up/1111", 7);
         d
     }
 
-    fn feed(d: &mut Driver, c: &mut PolyTopCheck, frame: &str) -> Vec<Verdict> {
+    fn feed(d: &mut FrameDriver, c: &mut PolyTopCheck, frame: &str) -> Vec<Verdict> {
         let mut recs = Vec::new();
         d.frame(frame.as_bytes(), 1, &mut recs).unwrap();
         recs.iter().filter_map(|r| c.on_record(r)).collect()

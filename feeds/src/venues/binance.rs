@@ -18,8 +18,8 @@
 use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, RestKind,
-    RestRequest, StreamDesc, VenueAdapter,
+    Action, Ctx, DecimalField, KeepAlive, Outgoing, ParseError, Parsed, RestKind, RestRequest,
+    StreamDesc, VenueAdapter, WsEndpoint,
 };
 use crate::continuity::{
     BinanceDepthSync, BinanceMarket, DepthVerdict, SeqCheck, SeqTracker, SnapshotVerdict, SyncMode,
@@ -471,16 +471,16 @@ impl VenueAdapter for Binance {
         }
     }
 
-    fn endpoint(&self) -> Endpoint {
+    fn endpoint(&self) -> WsEndpoint {
         match self.market {
-            BinanceMarket::Spot => Endpoint {
+            BinanceMarket::Spot => WsEndpoint {
                 host: "stream.binance.com",
                 port: 9443,
                 path: "/stream",
             },
             // 2026: bookTicker/depth/trade live on /public, the rest on /market; one
             // connection per route.
-            BinanceMarket::Futures => Endpoint {
+            BinanceMarket::Futures => WsEndpoint {
                 host: "fstream.binance.com",
                 port: 443,
                 path: "/stream",

@@ -16,7 +16,7 @@
 use ringbolt_bus::{FeedState, Funding, IndexPrice, Liquidation, Record, Side, TopOfBook, Venue};
 
 use crate::adapter::{
-    Action, Ctx, DecimalField, Endpoint, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter,
+    Action, Ctx, DecimalField, KeepAlive, Outgoing, ParseError, Parsed, VenueAdapter, WsEndpoint,
 };
 use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
@@ -360,8 +360,8 @@ json_fields! {
 impl VenueAdapter for Bybit {
     adapter_identity!(VENUE, STREAMS);
 
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
+    fn endpoint(&self) -> WsEndpoint {
+        WsEndpoint {
             host: "stream.bybit.com",
             port: 443,
             path: if self.prefix.is_empty() {

@@ -25,11 +25,11 @@ macro_rules! stream_catalogues {
             #[doc = concat!("The `", stringify!($module), "` connection profile and stream catalogue.")]
             pub mod $module {
                 #[allow(unused_imports)]
-                use $crate::adapter::{Endpoint, KeepAlive};
+                use $crate::adapter::{WsEndpoint, KeepAlive};
 
                 $(
                     /// Where the adapter connects.
-                    pub const ENDPOINT: Endpoint = $endpoint;
+                    pub const ENDPOINT: WsEndpoint = $endpoint;
                 )?
 
                 /// How the connection is kept alive.
@@ -132,7 +132,7 @@ macro_rules! adapter_profile {
     ($venue:expr, $streams:expr, $endpoint:expr, $keep_alive:expr) => {
         adapter_identity!($venue, $streams);
 
-        fn endpoint(&self) -> $crate::adapter::Endpoint {
+        fn endpoint(&self) -> $crate::adapter::WsEndpoint {
             $endpoint
         }
 

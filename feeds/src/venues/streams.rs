@@ -6,7 +6,7 @@
 stream_catalogues! {
     /// Polymarket stream catalogue (`Record.stream`).
     polymarket::STREAMS {
-        endpoint: Endpoint::wss("ws-subscriptions-clob.polymarket.com", "/ws/market");
+        endpoint: WsEndpoint::wss("ws-subscriptions-clob.polymarket.com", "/ws/market");
         keep_alive: KeepAlive::text(b"PING", 10);
         /// `book` snapshots → BookLevel batches with the snapshot flag.
         Book = 1, "book", "full snapshot per asset; trusted after it (no sequence numbers)";
@@ -23,7 +23,7 @@ stream_catalogues! {
     }
     /// RTDS stream catalogue (`Record.stream`).
     chainlink_rtds::STREAMS {
-        endpoint: Endpoint::wss("ws-live-data.polymarket.com", "/");
+        endpoint: WsEndpoint::wss("ws-live-data.polymarket.com", "/");
         keep_alive: KeepAlive::text(b"PING", 5);
         /// `crypto_prices_chainlink` → IndexPrice (price_type 1).
         Chainlink = 1, "chainlink", "Chainlink BTC/USD, full accuracy e18; dedupe by observation ts";
@@ -59,7 +59,7 @@ stream_catalogues! {
     }
     /// Coinbase stream catalogue (`Record.stream`).
     coinbase::STREAMS {
-        endpoint: Endpoint::wss("ws-feed.exchange.coinbase.com", "/");
+        endpoint: WsEndpoint::wss("ws-feed.exchange.coinbase.com", "/");
         // The heartbeat channel keeps the connection busy; WebSocket pings as a backstop.
         keep_alive: KeepAlive::ws_ping(30);
         /// Exchange `ticker` → TopOfBook.
@@ -81,7 +81,7 @@ stream_catalogues! {
     }
     /// OKX stream catalogue (`Record.stream`).
     okx::STREAMS {
-        endpoint: Endpoint { host: "ws.okx.com", port: 8443, path: "/ws/v5/public" };
+        endpoint: WsEndpoint { host: "ws.okx.com", port: 8443, path: "/ws/v5/public" };
         keep_alive: KeepAlive::text(b"ping", 25);
         /// `books*` → BookLevel batches (seqId chain + checksum).
         Books = 1, "books", "snapshot + updates; prevSeqId == last seqId; CRC32 checksum";
@@ -104,7 +104,7 @@ stream_catalogues! {
     }
     /// Kraken stream catalogue (`Record.stream`).
     kraken::STREAMS {
-        endpoint: Endpoint::wss("ws.kraken.com", "/v2");
+        endpoint: WsEndpoint::wss("ws.kraken.com", "/v2");
         keep_alive: KeepAlive::text(br#"{"method":"ping"}"#, 30);
         /// `book` → BookLevel batches (checksum).
         Book = 1, "book", "snapshot + updates; CRC32 over top 10 after truncating to depth";
@@ -129,7 +129,7 @@ stream_catalogues! {
     }
     /// Gemini stream catalogue (`Record.stream`).
     gemini::STREAMS {
-        endpoint: Endpoint::wss("api.gemini.com", "/v2/marketdata");
+        endpoint: WsEndpoint::wss("api.gemini.com", "/v2/marketdata");
         // The server sends heartbeats every ~5 s.
         keep_alive: KeepAlive::ServerPings;
         /// v2 `l2_updates` → BookLevel batches.
@@ -145,7 +145,7 @@ stream_catalogues! {
     }
     /// Bitstamp stream catalogue (`Record.stream`).
     bitstamp::STREAMS {
-        endpoint: Endpoint::wss("ws.bitstamp.net", "/");
+        endpoint: WsEndpoint::wss("ws.bitstamp.net", "/");
         keep_alive: KeepAlive::text(br#"{"event":"bts:heartbeat"}"#, 30);
         /// `live_trades` → Trade.
         LiveTrades = 1, "live_trades", "trades; id increasing";
@@ -160,7 +160,7 @@ stream_catalogues! {
     }
     /// Deribit stream catalogue (`Record.stream`).
     deribit::STREAMS {
-        endpoint: Endpoint::wss("www.deribit.com", "/ws/api/v2");
+        endpoint: WsEndpoint::wss("www.deribit.com", "/ws/api/v2");
         // After `public/set_heartbeat`, the server sends test_requests the adapter answers.
         keep_alive: KeepAlive::ServerPings;
         /// `book.*` → BookLevel batches.

@@ -22,13 +22,13 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use ringbolt_bus::Side;
 use ringbolt_exec::client::{
-    ClientConfig, Finished, OrderClient, OrderIntent, create_or_derive_api_creds,
+    ClientConfig, Finished, OrderClient, OrderTicket, create_or_derive_api_creds,
 };
 use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
-use ringbolt_exec::risk::{KillSwitch, Mode, RiskGate, RiskLimits};
+use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
-use ringbolt_net::Mode as DriverMode;
+use ringbolt_net::WaitMode;
 use ringbolt_sim::config::VenueConfig;
 use ringbolt_sim::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
@@ -131,7 +131,7 @@ struct Slots {
 impl Slots {
     fn new(key: Arc<PrivateKey>, owner: String, token: String) -> Result<Slots> {
         let mut cfg = PoolConfig::default_198();
-        cfg.mode = Mode::Paper;
+        cfg.mode = TradingMode::Paper;
         let pool = PresignedPool::new(
             cfg,
             key,
@@ -169,8 +169,8 @@ impl Slots {
     }
 }
 
-fn intent(k: &SlotKey) -> OrderIntent {
-    OrderIntent {
+fn intent(k: &SlotKey) -> OrderTicket {
+    OrderTicket {
         instrument: 1,
         side: if k.side == OrderSide::Buy {
             Side::Buy
@@ -186,7 +186,7 @@ fn intent(k: &SlotKey) -> OrderIntent {
 /// Ours: submit (timed to the ring) and round trip, in `mode`.
 fn ours(
     emu: &Emu,
-    mode: DriverMode,
+    mode: WaitMode,
     core: Option<usize>,
     key: &Arc<PrivateKey>,
     iterations: u64,
@@ -196,7 +196,7 @@ fn ours(
     cfg.driver.pin_core = core;
     let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
     let signer = L2Signer::new(&key.address(), creds.clone())?;
-    let gate = RiskGate::new(Mode::Paper, RiskLimits::default(), KillSwitch::new())?;
+    let gate = RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new())?;
     let mut client = OrderClient::connect(&cfg, signer, gate)?;
     let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
     let mut recs = Vec::with_capacity(64);
@@ -338,7 +338,7 @@ fn run_inner(
         (hist()?, hist()?, hist()?, hist()?, hist()?);
     let mut n_block = 0;
     for _ in 0..ROUNDS {
-        let (s, r, n) = ours(&emu, DriverMode::Block, client_core, &key, per)?;
+        let (s, r, n) = ours(&emu, WaitMode::Block, client_core, &key, per)?;
         block_submit.add(&s)?;
         block_rtt.add(&r)?;
         n_block += n;
@@ -354,7 +354,7 @@ fn run_inner(
         })?;
         peer.add(&p)?;
         if spin_ok {
-            let (s, r, _) = ours(&emu, DriverMode::Spin, client_core, &key, per)?;
+            let (s, r, _) = ours(&emu, WaitMode::Spin, client_core, &key, per)?;
             spin_submit.add(&s)?;
             spin_rtt.add(&r)?;
         }

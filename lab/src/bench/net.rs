@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use ringbolt_net::h2c::{H2Client, H2Options, PreparedRequest};
 use ringbolt_net::tls::{Roots, client_config};
 use ringbolt_net::ws::{Message, WsClient, WsOptions};
-use ringbolt_net::{Backend, Driver, DriverConfig, Endpoint, Mode};
+use ringbolt_net::{Backend, Driver, DriverConfig, Endpoint, WaitMode};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -270,29 +270,29 @@ fn hist() -> Result<Histogram<u64>> {
 #[derive(Clone, Copy, Debug)]
 struct Variant {
     name: &'static str,
-    mode: Mode,
+    mode: WaitMode,
     backend: Backend,
 }
 
 const VARIANTS: [Variant; 4] = [
     Variant {
         name: "ringbolt_spin",
-        mode: Mode::Spin,
+        mode: WaitMode::Spin,
         backend: Backend::IoUring,
     },
     Variant {
         name: "ringbolt_block",
-        mode: Mode::Block,
+        mode: WaitMode::Block,
         backend: Backend::IoUring,
     },
     Variant {
         name: "ringbolt_fallback",
-        mode: Mode::Block,
+        mode: WaitMode::Block,
         backend: Backend::Fallback,
     },
     Variant {
         name: "ringbolt_fallback_spin",
-        mode: Mode::Spin,
+        mode: WaitMode::Spin,
         backend: Backend::Fallback,
     },
 ];

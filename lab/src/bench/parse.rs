@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ringbolt_bus::{BookLevel, FLAG_SNAPSHOT, PRICE_SCALE, Record, Side, Venue};
 use ringbolt_feeds::venues::IMPLEMENTED;
-use ringbolt_feeds::{Driver, RecordBuf, SyncMode};
+use ringbolt_feeds::{FrameDriver, RecordBuf, SyncMode};
 use ringbolt_market::{GRID_E8, PolyBook};
 use serde_json::json;
 
@@ -147,7 +147,8 @@ pub fn run(args: &ParseBenchArgs) -> Result<()> {
             continue;
         }
         let corpus = lines(&args.fixtures, venue)?;
-        let mut driver = Driver::new(venue, SyncMode::Observe, true).context("adapter missing")?;
+        let mut driver =
+            FrameDriver::new(venue, SyncMode::Observe, true).context("adapter missing")?;
         let mut sink = RecordBuf::with_capacity(8192);
         let mut records = 0u64;
         let mut errors = 0u64;
@@ -203,7 +204,7 @@ pub fn run(args: &ParseBenchArgs) -> Result<()> {
         "bench": "parse",
         "method": "per venue: every corpus line of the venue's fixtures, repeated, in rounds that \
                    alternate ringbolt and the peer (fastest round reported, median beside it); ringbolt = \
-                   Driver::frame (lex + exact fixed-point + continuity + bus records into a \
+                   FrameDriver::frame (lex + exact fixed-point + continuity + bus records into a \
                    preallocated buffer); peer = serde_json::from_slice::<Value> of the same \
                    bytes (tree only, no normalization). Book: \
                    apply BookLevel records (162-level snapshot + random single-level updates) \
@@ -237,7 +238,8 @@ fn bench_book(args: &ParseBenchArgs) -> Result<(f64, f64)> {
         .iter()
         .find(|l| l.starts_with(br#"{"asks":[{"price":"0.999""#))
         .context("book snapshot line missing from the corpus")?;
-    let mut driver = Driver::new(Venue::Polymarket, SyncMode::Observe, true).context("adapter")?;
+    let mut driver =
+        FrameDriver::new(Venue::Polymarket, SyncMode::Observe, true).context("adapter")?;
     let mut snapshot = Vec::new();
     driver
         .frame(snapshot_line, 1, &mut snapshot)

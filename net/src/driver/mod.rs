@@ -4,11 +4,11 @@
 //! protocol layers (TLS, WebSocket, HTTP/2) are sans-IO state machines on top of it. Back-ends:
 //!
 //! * io_uring (`SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`), multishot recv into a provided
-//!   buffer ring, one in-flight send per connection. In [`Mode::Spin`] the completion queue is
+//!   buffer ring, one in-flight send per connection. In [`WaitMode::Spin`] the completion queue is
 //!   polled in user space and the kernel is entered only when it flags pending task work or when
-//!   there are submissions; in [`Mode::Block`] the driver submits and waits (with a timeout).
+//!   there are submissions; in [`WaitMode::Block`] the driver submits and waits (with a timeout).
 //! * the fallback, used when io_uring cannot be set up (ENOSYS, EPERM, `io_uring_disabled`):
-//!   non-blocking std sockets read in a busy loop ([`Mode::Spin`]) or epoll ([`Mode::Block`]).
+//!   non-blocking std sockets read in a busy loop ([`WaitMode::Spin`]) or epoll ([`WaitMode::Block`]).
 
 mod poll;
 mod uring;
@@ -22,7 +22,7 @@ use crate::error::{NetError, Result};
 /// How a driver waits for I/O.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub enum WaitMode {
     /// Never sleep: poll the completion queue (or sockets) and enter the kernel only when needed.
     /// Needs a dedicated core.
     Spin,
@@ -67,7 +67,7 @@ pub enum BackendKind {
 #[serde(default, deny_unknown_fields)]
 pub struct DriverConfig {
     /// Spin or block.
-    pub mode: Mode,
+    pub mode: WaitMode,
     /// Back-end choice.
     pub backend: Backend,
     /// Submission queue entries (power of two).
@@ -91,7 +91,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            mode: Mode::Block,
+            mode: WaitMode::Block,
             backend: Backend::Auto,
             ring_entries: 256,
             recv_buffers: 256,
@@ -106,7 +106,7 @@ impl Default for DriverConfig {
 
 impl DriverConfig {
     /// A default configuration with the given mode and back-end.
-    pub fn new(mode: Mode, backend: Backend) -> Self {
+    pub fn new(mode: WaitMode, backend: Backend) -> Self {
         DriverConfig {
             mode,
             backend,
@@ -184,7 +184,7 @@ impl std::fmt::Debug for Io {
 #[derive(Debug)]
 pub struct Driver {
     io: Io,
-    mode: Mode,
+    mode: WaitMode,
     conns: Vec<Option<Conn>>,
     free: Vec<u32>,
     next_generation: u32,
@@ -242,7 +242,7 @@ impl Driver {
     }
 
     /// The wait mode.
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> WaitMode {
         self.mode
     }
 
@@ -421,8 +421,8 @@ impl Driver {
     /// happen. Returns the number of events handled.
     pub fn poll(&mut self, wait: Duration) -> Result<usize> {
         let wait = match self.mode {
-            Mode::Spin => None,
-            Mode::Block => Some(wait),
+            WaitMode::Spin => None,
+            WaitMode::Block => Some(wait),
         };
         match &mut self.io {
             Io::Uring(u) => u
@@ -505,7 +505,7 @@ mod tests {
             "mode = \"spin\"\nbackend = \"io_uring\"\npin_core = 1\nsqpoll_cpu = 0\nmlockall = true\n",
         )
         .unwrap();
-        assert_eq!(cfg.mode, Mode::Spin);
+        assert_eq!(cfg.mode, WaitMode::Spin);
         assert_eq!(cfg.backend, Backend::IoUring);
         assert_eq!(
             (cfg.pin_core, cfg.sqpoll_cpu, cfg.mlockall),
@@ -513,7 +513,7 @@ mod tests {
         );
         assert_eq!(cfg.recv_buffers, DriverConfig::default().recv_buffers);
         let empty: DriverConfig = toml::from_str("").unwrap();
-        assert_eq!(empty.mode, Mode::Block);
+        assert_eq!(empty.mode, WaitMode::Block);
         assert!(toml::from_str::<DriverConfig>("mode = \"sleep\"").is_err());
         assert!(toml::from_str::<DriverConfig>("typo = 1").is_err());
     }

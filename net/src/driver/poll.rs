@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{BackendKind, Conn, Mode, ReadState};
+use super::{BackendKind, Conn, ReadState, WaitMode};
 use crate::error::{NetError, Result};
 
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -19,10 +19,10 @@ pub(super) struct Poller {
 }
 
 impl Poller {
-    pub(super) fn new(mode: Mode) -> Result<Self> {
+    pub(super) fn new(mode: WaitMode) -> Result<Self> {
         let epoll = match mode {
-            Mode::Spin => None,
-            Mode::Block => {
+            WaitMode::Spin => None,
+            WaitMode::Block => {
                 // SAFETY: epoll_create1 takes flags only; the result is checked.
                 let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
                 if fd < 0 {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ringbolt_net::{Backend, Driver, DriverConfig, Mode};
+use ringbolt_net::{Backend, Driver, DriverConfig, WaitMode};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -340,29 +340,29 @@ pub fn matrix() -> Vec<(&'static str, DriverConfig)> {
     let mut m = vec![
         (
             "uring-block",
-            DriverConfig::new(Mode::Block, Backend::IoUring),
+            DriverConfig::new(WaitMode::Block, Backend::IoUring),
         ),
         (
             "fallback-block",
-            DriverConfig::new(Mode::Block, Backend::Fallback),
+            DriverConfig::new(WaitMode::Block, Backend::Fallback),
         ),
     ];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores >= 2 {
         m.push((
             "uring-spin",
-            DriverConfig::new(Mode::Spin, Backend::IoUring),
+            DriverConfig::new(WaitMode::Spin, Backend::IoUring),
         ));
         m.push((
             "fallback-spin",
-            DriverConfig::new(Mode::Spin, Backend::Fallback),
+            DriverConfig::new(WaitMode::Spin, Backend::Fallback),
         ));
     }
     m
 }
 
 pub fn is_spin(cfg: &DriverConfig) -> bool {
-    cfg.mode == Mode::Spin
+    cfg.mode == WaitMode::Spin
 }
 
 pub fn driver(cfg: &DriverConfig) -> Driver {
