@@ -29,11 +29,13 @@ const ARROWS: &str = "
     # processes as libraries
     collector: bus market net feeds service telemetry
     trade: bus market net decide exec archive service telemetry
+    # the whole ringbolt.toml, composed of the processes' sections (used by the binaries only)
+    config: collector trade decide archive
     # the appliance binary: every process, no emulator, bench or test crate
-    ringbolt: bus market net service telemetry feeds decide exec archive collector trade
+    ringbolt: bus market net service telemetry feeds decide exec archive collector trade config
     # the venue side, the lab binary and the test kit (a dev-dependency only)
     sim: bus market exec
-    lab: bus market net service telemetry feeds decide exec archive collector trade sim
+    lab: bus market net service telemetry feeds decide exec archive collector trade config sim
     testkit: bus sim
 ";
 
