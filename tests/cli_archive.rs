@@ -184,13 +184,11 @@ fn bad_configs_and_the_disk_guard_are_clear_errors() {
     assert!(stderr.contains("cannot read config"), "{stderr}");
 
     let no_section = dir.join("x.toml");
-    std::fs::write(&no_section, "[trade]
-").unwrap();
+    std::fs::write(&no_section, "[trade]\n").unwrap();
     let stderr = run_fails(ringbolt().args(["archive", "--config"]).arg(&no_section));
     assert!(stderr.contains("missing [archive] section"), "{stderr}");
     // One rule for unknown keys, in every section of the shared file.
-    std::fs::write(&no_section, "[bus]
-").unwrap();
+    std::fs::write(&no_section, "[bus]\n").unwrap();
     let stderr = run_fails(ringbolt().args(["archive", "--config"]).arg(&no_section));
     assert!(stderr.contains("x.toml: unknown key `bus`"), "{stderr}");
 
