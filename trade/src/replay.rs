@@ -29,6 +29,7 @@ use ringbolt_decide::pipeline::{NoModel, Pipeline, RecordedLink, RecordedProb, S
 use serde_json::json;
 
 pub use crate::archive_source::ArchiveSource;
+use crate::archive_source::{Keep, WindowCursor};
 use crate::config::{TradeSections, load_ensemble};
 use crate::reflex::{self, DecisionSink, NoOrders};
 
@@ -350,7 +351,7 @@ impl DecisionSink<ArchiveSource> for ParityOut {
             compute(&pipeline.engine.state, &mut f);
             // Context: the events of this window up to the trigger.
             self.divergent = Some(Divergent {
-                text: divergence_text(first, source.history(self.context), &source.reader),
+                text: divergence_text(first, source.history(self.context), &source.cursor.reader),
                 features: f,
                 decision_no: first.decision_no,
             });
@@ -410,16 +411,16 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
     };
     let t_loop = Instant::now();
     run_loop(&mut pipeline, &mut source, &mut link, &mut out)?;
-    let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s).max(0.0);
+    let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s()).max(0.0);
     source.progress.finish_and_clear();
-    read_s += source.read_s;
+    read_s += source.read_s();
     if let Some(p) = &mut out.parity {
         p.finish();
         if out.divergent.is_none()
             && let Some(first) = &p.first
         {
             out.divergent = Some(Divergent {
-                text: divergence_text(first, &[], &source.reader),
+                text: divergence_text(first, &[], &source.cursor.reader),
                 features: [0.0; N_FEATURES],
                 decision_no: first.decision_no,
             });
@@ -438,7 +439,7 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
     let summary = json!({
         "archive": a.archive,
         "date": a.date,
-        "windows": source.windows.len(),
+        "windows": source.cursor.windows.len(),
         "events": events,
         "decisions": st.decisions,
         "fired": st.by_reason[Reason::Fired as usize],
@@ -450,7 +451,7 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         "input_errors": pipeline.engine.state.errors,
         "unmapped_instruments": pipeline.unmapped,
         "registration_errors": pipeline.registration_errors,
-        "read": source.reader.stats,
+        "read": source.cursor.reader.stats,
         "read_s": read_s,
         "decide_s": decide_s,
         "decide_events_per_s": events as f64 / decide_s.max(1e-9),
@@ -627,13 +628,8 @@ fn divergence_text(
 /// mapped exactly as [`Pipeline::process`] maps them, each instrument announced right before
 /// its first record (the moment the live process registers it).
 pub struct ArchiveItems {
-    reader: ArchiveReader,
-    windows: Vec<ringbolt_archive::reader::WindowKey>,
-    next_window: usize,
-    rows: WindowRows,
-    next_row: usize,
-    tables: Vec<Table>,
-    keep: Box<dyn Fn(&str) -> bool>,
+    cursor: WindowCursor,
+    keep: Keep,
     seg_k: HashMap<u16, usize>,
     announced: std::collections::HashSet<(u16, u32)>,
     pending: Option<Record>,
@@ -642,9 +638,9 @@ pub struct ArchiveItems {
 impl std::fmt::Debug for ArchiveItems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArchiveItems")
-            .field("root", &self.reader.root())
-            .field("windows", &self.windows.len())
-            .field("next_window", &self.next_window)
+            .field("root", &self.cursor.reader.root())
+            .field("windows", &self.cursor.windows.len())
+            .field("next_window", &self.cursor.next_window)
             .finish_non_exhaustive()
     }
 }
@@ -658,21 +654,15 @@ pub fn archive_items(
 ) -> Result<ArchiveItems> {
     let mut reader =
         ArchiveReader::open(root).with_context(|| format!("opening archive {}", root.display()))?;
-    let keep: Box<dyn Fn(&str) -> bool> = match segments {
-        Some(list) => Box::new(move |s: &str| list.iter().any(|x| x == s)),
+    let keep = match segments {
+        Some(list) => Keep::new(Some(list), &[]),
         None => {
             let decisions = reader.read_all(&[Table::Decisions], date, &|_| true)?;
-            let mut excluded = decision_segments(&decisions);
-            excluded.push(ringbolt_archive::archiver::SELF_SOURCE.to_owned());
-            Box::new(move |s: &str| !excluded.iter().any(|x| x == s))
+            Keep::new(None, &decision_segments(&decisions))
         }
     };
-    let tables: Vec<Table> = Table::ALL
-        .into_iter()
-        .filter(|t| t.kind().is_some())
-        .collect();
-    let windows = reader.windows(&tables, date);
-    if windows.is_empty() {
+    let cursor = WindowCursor::new(reader, date);
+    if cursor.windows.is_empty() {
         bail!(
             "archive {} has no record files{}",
             root.display(),
@@ -680,12 +670,7 @@ pub fn archive_items(
         );
     }
     Ok(ArchiveItems {
-        reader,
-        windows,
-        next_window: 0,
-        rows: WindowRows::default(),
-        next_row: 0,
-        tables,
+        cursor,
         keep,
         seg_k: HashMap::new(),
         announced: std::collections::HashSet::new(),
@@ -702,20 +687,10 @@ impl Iterator for ArchiveItems {
         if let Some(r) = self.pending.take() {
             return Some(Ok(SynthItem::Record(r)));
         }
-        while self.next_row >= self.rows.rows.len() {
-            let key = self.windows.get(self.next_window)?.clone();
-            self.next_window += 1;
-            self.rows.rows.clear();
-            self.next_row = 0;
-            if let Err(e) = self
-                .reader
-                .read_window(&key, &self.tables, &*self.keep, &mut self.rows)
-            {
-                return Some(Err(e.into()));
-            }
-        }
-        let row = self.rows.rows[self.next_row];
-        self.next_row += 1;
+        let row = match self.cursor.next_row(&self.keep, |_| {}).transpose()? {
+            Ok(row) => row,
+            Err(e) => return Some(Err(e)),
+        };
         let n = self.seg_k.len();
         let k = *self.seg_k.entry(row.segment).or_insert(n) as u32;
         let mut rec = row.record;
@@ -725,7 +700,7 @@ impl Iterator for ArchiveItems {
         let id = rec.instrument;
         rec.instrument = k * SEGMENT_ID_SPAN + id;
         if self.announced.insert((row.segment, id))
-            && let Some((venue, name)) = self.reader.instrument(row.segment, id)
+            && let Some((venue, name)) = self.cursor.reader.instrument(row.segment, id)
         {
             self.pending = Some(rec);
             return Some(Ok(SynthItem::Instrument {
