@@ -224,9 +224,7 @@ impl<'a> Lexer<'a> {
     /// If the next value is not an object.
     #[inline]
     pub fn begin_object(&mut self) -> Result<(), JsonError> {
-        self.expect(b'{', "expected object")?;
-        self.first = true;
-        Ok(())
+        self.open(b'{', "expected object")
     }
 
     /// The next key of the current object (its raw string contents, colon consumed), or `None`
@@ -236,17 +234,11 @@ impl<'a> Lexer<'a> {
     /// On a missing comma, colon or a malformed key.
     #[inline]
     pub fn next_key(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
-        match self.peek() {
-            Some(b'}') => {
-                self.pos += 1;
-                self.first = false;
-                return Ok(None);
-            }
-            Some(b',') if !self.first => self.pos += 1,
-            Some(b'"') if self.first => {}
-            _ => return Err(self.err("expected key or '}'")),
+        match self.separator(b'}', |b| b == b'"') {
+            Some(true) => {}
+            Some(false) => return Ok(None),
+            None => return Err(self.err("expected key or '}'")),
         }
-        self.first = false;
         let key = self.str()?;
         self.expect(b':', "expected ':'")?;
         Ok(Some(key))
@@ -258,9 +250,7 @@ impl<'a> Lexer<'a> {
     /// If the next value is not an array.
     #[inline]
     pub fn begin_array(&mut self) -> Result<(), JsonError> {
-        self.expect(b'[', "expected array")?;
-        self.first = true;
-        Ok(())
+        self.open(b'[', "expected array")
     }
 
     /// Moves to the next element of the current array: `true` when one follows, `false` after
@@ -270,21 +260,38 @@ impl<'a> Lexer<'a> {
     /// On a missing comma.
     #[inline]
     pub fn next_element(&mut self) -> Result<bool, JsonError> {
+        self.separator(b']', |_| true)
+            .ok_or_else(|| self.err("expected ',' or ']'"))
+    }
+
+    /// Consumes `open` (`{` or `[`); the first member then needs no comma.
+    #[inline(always)]
+    fn open(&mut self, open: u8, what: &'static str) -> Result<(), JsonError> {
+        self.expect(open, what)?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// Steps to the next member of the current object or array: `Some(true)` when one follows
+    /// (its comma consumed; the first member must start with a byte `first_ok` accepts),
+    /// `Some(false)` after consuming `close`, `None` (nothing consumed) when neither.
+    #[inline(always)]
+    fn separator(&mut self, close: u8, first_ok: impl Fn(u8) -> bool) -> Option<bool> {
         match self.peek() {
-            Some(b']') => {
+            Some(b) if b == close => {
                 self.pos += 1;
                 self.first = false;
-                Ok(false)
+                Some(false)
             }
             Some(b',') if !self.first => {
                 self.pos += 1;
-                Ok(true)
+                Some(true)
             }
-            Some(_) if self.first => {
+            Some(b) if self.first && first_ok(b) => {
                 self.first = false;
-                Ok(true)
+                Some(true)
             }
-            _ => Err(self.err("expected ',' or ']'")),
+            _ => None,
         }
     }
 
