@@ -124,6 +124,15 @@ fn find_structural(buf: &[u8], mut i: usize) -> usize {
     buf.len()
 }
 
+/// Offset of the first non-digit at or after `i` (`buf.len()` if none).
+#[inline(always)]
+fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    while buf.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -355,40 +364,34 @@ impl<'a> Lexer<'a> {
             i += 1;
         }
         let int_start = i;
-        while buf.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
+        i = skip_digits(buf, i);
         if i == int_start {
             return Err(self.err("expected number"));
         }
         if buf.get(i) == Some(&b'.') {
-            i += 1;
-            let s = i;
-            while buf.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == s {
-                self.pos = i;
-                return Err(self.err("digit expected after '.'"));
-            }
+            i = self.digits(i + 1, "digit expected after '.'")?;
         }
         if matches!(buf.get(i), Some(b'e' | b'E')) {
             i += 1;
             if matches!(buf.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let s = i;
-            while buf.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == s {
-                self.pos = i;
-                return Err(self.err("digit expected in exponent"));
-            }
+            i = self.digits(i, "digit expected in exponent")?;
         }
         self.pos = i;
         self.first = false;
         Ok(&buf[start..i])
+    }
+
+    /// The end of the one or more digits at `i`; if there are none, the error `what` there.
+    #[inline(always)]
+    fn digits(&mut self, i: usize, what: &'static str) -> Result<usize, JsonError> {
+        let end = skip_digits(self.buf, i);
+        if end == i {
+            self.pos = i;
+            return Err(self.err(what));
+        }
+        Ok(end)
     }
 
     /// The text of a scalar that a venue may send either as a string or as a number (string
