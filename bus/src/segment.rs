@@ -478,39 +478,34 @@ impl Segment {
         }
     }
 
+    /// `len` values of `T` at `offset` in the mapping.
+    ///
+    /// # Safety
+    /// `offset..offset + len * size_of::<T>()` lies inside the validated mapping, `offset` is
+    /// aligned for `T`, and any bit pattern is a valid `T` (atomics and padding only).
+    #[inline]
+    unsafe fn table<T>(&self, offset: usize, len: usize) -> &[T] {
+        // SAFETY: as the caller promises.
+        unsafe { core::slice::from_raw_parts(self.base().add(offset).cast::<T>(), len) }
+    }
+
     fn slots(&self, ring: usize) -> &[Slot] {
         debug_assert!(ring < self.geometry.ring_count);
         // SAFETY: the slot array of `ring` lies inside the validated mapping (total_size checked),
         // is page aligned, and `Slot` is atomics only, so any bit pattern is valid.
-        unsafe {
-            core::slice::from_raw_parts(
-                self.base()
-                    .add(self.geometry.slots_offset(ring))
-                    .cast::<Slot>(),
-                self.geometry.capacity,
-            )
-        }
+        unsafe { self.table(self.geometry.slots_offset(ring), self.geometry.capacity) }
     }
 
     fn consumer_slots(&self) -> &[ConsumerSlot] {
         // SAFETY: the registry lies inside the mapping, 64-byte aligned, atomics only.
-        unsafe {
-            core::slice::from_raw_parts(
-                self.base()
-                    .add(self.geometry.consumers_offset())
-                    .cast::<ConsumerSlot>(),
-                MAX_CONSUMERS,
-            )
-        }
+        unsafe { self.table(self.geometry.consumers_offset(), MAX_CONSUMERS) }
     }
 
     fn instruments(&self) -> &[InstrumentEntry] {
         // SAFETY: the table lies inside the mapping, 64-byte aligned, atomics and a u32 pad only.
         unsafe {
-            core::slice::from_raw_parts(
-                self.base()
-                    .add(self.geometry.instruments_offset())
-                    .cast::<InstrumentEntry>(),
+            self.table(
+                self.geometry.instruments_offset(),
                 self.geometry.instrument_capacity,
             )
         }

@@ -118,7 +118,7 @@ pub struct ConnMachine {
     entered_ns: u64,
     last_data_ns: u64,
     backoff_until_ns: u64,
-    rng: u64,
+    rng: fastrand::Rng,
 }
 
 impl ConnMachine {
@@ -133,7 +133,7 @@ impl ConnMachine {
             entered_ns: 0,
             last_data_ns: 0,
             backoff_until_ns: 0,
-            rng: seed | 1,
+            rng: fastrand::Rng::with_seed(seed),
         }
     }
 
@@ -164,16 +164,6 @@ impl ConnMachine {
         }
     }
 
-    fn jitter(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     /// The delay before attempt `attempt` (1-based): `base·2^(attempt-1)` capped at the maximum,
     /// then "equal jitter": uniformly in `[d/2, d]`.
     fn backoff_delay(&mut self) -> u64 {
@@ -183,8 +173,7 @@ impl ConnMachine {
             .backoff_base_ns
             .saturating_mul(1u64 << exp)
             .min(self.cfg.backoff_max_ns);
-        let half = d / 2;
-        half + self.jitter() % (d - half + 1)
+        self.rng.u64(d / 2..=d)
     }
 
     fn enter_backoff(&mut self, now_ns: u64, command: Option<ConnCommand>) -> Step {

@@ -124,6 +124,15 @@ fn find_structural(buf: &[u8], mut i: usize) -> usize {
     buf.len()
 }
 
+/// Offset of the first non-digit at or after `i` (`buf.len()` if none).
+#[inline(always)]
+fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    while buf.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -224,9 +233,7 @@ impl<'a> Lexer<'a> {
     /// If the next value is not an object.
     #[inline]
     pub fn begin_object(&mut self) -> Result<(), JsonError> {
-        self.expect(b'{', "expected object")?;
-        self.first = true;
-        Ok(())
+        self.open(b'{', "expected object")
     }
 
     /// The next key of the current object (its raw string contents, colon consumed), or `None`
@@ -236,17 +243,11 @@ impl<'a> Lexer<'a> {
     /// On a missing comma, colon or a malformed key.
     #[inline]
     pub fn next_key(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
-        match self.peek() {
-            Some(b'}') => {
-                self.pos += 1;
-                self.first = false;
-                return Ok(None);
-            }
-            Some(b',') if !self.first => self.pos += 1,
-            Some(b'"') if self.first => {}
-            _ => return Err(self.err("expected key or '}'")),
+        match self.separator(b'}', |b| b == b'"') {
+            Some(true) => {}
+            Some(false) => return Ok(None),
+            None => return Err(self.err("expected key or '}'")),
         }
-        self.first = false;
         let key = self.str()?;
         self.expect(b':', "expected ':'")?;
         Ok(Some(key))
@@ -258,9 +259,7 @@ impl<'a> Lexer<'a> {
     /// If the next value is not an array.
     #[inline]
     pub fn begin_array(&mut self) -> Result<(), JsonError> {
-        self.expect(b'[', "expected array")?;
-        self.first = true;
-        Ok(())
+        self.open(b'[', "expected array")
     }
 
     /// Moves to the next element of the current array: `true` when one follows, `false` after
@@ -270,21 +269,38 @@ impl<'a> Lexer<'a> {
     /// On a missing comma.
     #[inline]
     pub fn next_element(&mut self) -> Result<bool, JsonError> {
+        self.separator(b']', |_| true)
+            .ok_or_else(|| self.err("expected ',' or ']'"))
+    }
+
+    /// Consumes `open` (`{` or `[`); the first member then needs no comma.
+    #[inline(always)]
+    fn open(&mut self, open: u8, what: &'static str) -> Result<(), JsonError> {
+        self.expect(open, what)?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// Steps to the next member of the current object or array: `Some(true)` when one follows
+    /// (its comma consumed; the first member must start with a byte `first_ok` accepts),
+    /// `Some(false)` after consuming `close`, `None` (nothing consumed) when neither.
+    #[inline(always)]
+    fn separator(&mut self, close: u8, first_ok: impl Fn(u8) -> bool) -> Option<bool> {
         match self.peek() {
-            Some(b']') => {
+            Some(b) if b == close => {
                 self.pos += 1;
                 self.first = false;
-                Ok(false)
+                Some(false)
             }
             Some(b',') if !self.first => {
                 self.pos += 1;
-                Ok(true)
+                Some(true)
             }
-            Some(_) if self.first => {
+            Some(b) if self.first && first_ok(b) => {
                 self.first = false;
-                Ok(true)
+                Some(true)
             }
-            _ => Err(self.err("expected ',' or ']'")),
+            _ => None,
         }
     }
 
@@ -348,40 +364,34 @@ impl<'a> Lexer<'a> {
             i += 1;
         }
         let int_start = i;
-        while buf.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
+        i = skip_digits(buf, i);
         if i == int_start {
             return Err(self.err("expected number"));
         }
         if buf.get(i) == Some(&b'.') {
-            i += 1;
-            let s = i;
-            while buf.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == s {
-                self.pos = i;
-                return Err(self.err("digit expected after '.'"));
-            }
+            i = self.digits(i + 1, "digit expected after '.'")?;
         }
         if matches!(buf.get(i), Some(b'e' | b'E')) {
             i += 1;
             if matches!(buf.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let s = i;
-            while buf.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == s {
-                self.pos = i;
-                return Err(self.err("digit expected in exponent"));
-            }
+            i = self.digits(i, "digit expected in exponent")?;
         }
         self.pos = i;
         self.first = false;
         Ok(&buf[start..i])
+    }
+
+    /// The end of the one or more digits at `i`; if there are none, the error `what` there.
+    #[inline(always)]
+    fn digits(&mut self, i: usize, what: &'static str) -> Result<usize, JsonError> {
+        let end = skip_digits(self.buf, i);
+        if end == i {
+            self.pos = i;
+            return Err(self.err(what));
+        }
+        Ok(end)
     }
 
     /// The text of a scalar that a venue may send either as a string or as a number (string

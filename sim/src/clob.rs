@@ -961,6 +961,16 @@ mod tests {
             .collect()
     }
 
+    fn post<'a>(path: &'a str, headers: &'a [(String, String)], body: &'a [u8]) -> ClobRequest<'a> {
+        ClobRequest {
+            method: "POST",
+            path,
+            query: "",
+            headers,
+            body,
+        }
+    }
+
     #[test]
     fn l2_hmac_matches_the_official_client() {
         let v = vectors();
@@ -1002,13 +1012,7 @@ mod tests {
             ("POLY_TIMESTAMP", h["POLY_TIMESTAMP"].as_str().unwrap()),
             ("POLY_NONCE", h["POLY_NONCE"].as_str().unwrap()),
         ]);
-        let req = ClobRequest {
-            method: "POST",
-            path: "/auth/api-key",
-            query: "",
-            headers: &hs,
-            body: b"",
-        };
+        let req = post("/auth/api-key", &hs, b"");
         let (r, _) = st.handle(&req, &token_info, 0);
         assert_eq!(r.status, 200, "{}", r.body);
         // The same headers with the signature of another message are refused.
@@ -1040,13 +1044,7 @@ mod tests {
             ("POLY_API_KEY", api_key),
             ("POLY_PASSPHRASE", creds["passphrase"].as_str().unwrap()),
         ]);
-        let req = ClobRequest {
-            method: "POST",
-            path: "/order",
-            query: "",
-            headers: &hs,
-            body: body.as_bytes(),
-        };
+        let req = post("/order", &hs, body.as_bytes());
         let (r, seen) = st.handle(&req, &token_info, 1_773_307_200_000);
         assert_eq!(r.status, 200, "{}", r.body);
         let v2: Value = serde_json::from_str(&r.body).unwrap();

@@ -106,6 +106,14 @@ impl ClientConfig {
         })
     }
 
+    /// A fresh connection: endpoint, driver and HTTP/2 client (TCP, TLS with ALPN h2, settings).
+    fn connect(&self) -> Result<(Endpoint, Driver, H2Client), ClientError> {
+        let ep = self.endpoint()?;
+        let mut driver = Driver::new(&self.driver)?;
+        let h2 = H2Client::connect(&mut driver, &ep, &self.h2)?;
+        Ok((ep, driver, h2))
+    }
+
     fn base(&self) -> String {
         if self.port == 443 {
             format!("https://{}", self.host)
@@ -319,6 +327,13 @@ pub struct OrderClient {
     stats: ClientStats,
 }
 
+/// `base` + `path` as a request URI.
+fn uri(base: &str, path: &str) -> Result<http::Uri, NetError> {
+    format!("{base}{path}")
+        .parse()
+        .map_err(|e| NetError::BadRequest(format!("uri: {e}")))
+}
+
 /// Tags of non-order requests live above this (client order ids are `ms << 20 | n`, far below).
 const OTHER_TAG_BASE: u64 = 1 << 63;
 
@@ -329,17 +344,10 @@ impl OrderClient {
         signer: L2Signer,
         gate: RiskGate,
     ) -> Result<Self, ClientError> {
-        let ep = cfg.endpoint()?;
-        let mut driver = Driver::new(&cfg.driver)?;
-        let h2 = H2Client::connect(&mut driver, &ep, &cfg.h2)?;
+        let (ep, driver, h2) = cfg.connect()?;
         let base = cfg.base();
-        let parse = |p: &str| -> Result<http::Uri, ClientError> {
-            format!("{base}{p}")
-                .parse()
-                .map_err(|e| ClientError::Net(NetError::BadRequest(format!("uri: {e}"))))
-        };
-        let order_uri = parse(PATH_ORDER)?;
-        let orders_uri = parse(PATH_ORDERS)?;
+        let order_uri = uri(&base, PATH_ORDER)?;
+        let orders_uri = uri(&base, PATH_ORDERS)?;
         let buf = RequestBuf::new(&signer);
         let order_headers = header_map(
             &buf.headers()
@@ -933,9 +941,7 @@ pub fn create_or_derive_api_creds(
     chain_id: u64,
     nonce: u64,
 ) -> Result<ApiCreds, ClientError> {
-    let ep = cfg.endpoint()?;
-    let mut driver = Driver::new(&cfg.driver)?;
-    let mut h2 = H2Client::connect(&mut driver, &ep, &cfg.h2)?;
+    let (_, mut driver, mut h2) = cfg.connect()?;
     let base = cfg.base();
     let mut ask = |req: HttpRequest, path: &'static str| -> Result<(u16, Vec<u8>), ClientError> {
         let pairs: Vec<(&'static str, &[u8])> = req
@@ -946,9 +952,7 @@ pub fn create_or_derive_api_creds(
         let p = PreparedRequest {
             method: Method::from_bytes(req.method.as_bytes())
                 .map_err(|e| NetError::BadRequest(e.to_string()))?,
-            uri: format!("{base}{path}")
-                .parse()
-                .map_err(|e| NetError::BadRequest(format!("uri: {e}")))?,
+            uri: uri(&base, path)?,
             headers: header_map(&pairs)?,
         };
         h2.send(&mut driver, &p, Bytes::from(req.body), 1)?;

@@ -163,18 +163,66 @@ fn measure(
         std::process::id(),
         transport_name(transport)
     );
-    let (ping, pong) = (format!("{tag}-ping"), format!("{tag}-pong"));
+    let hop = Hop {
+        transport,
+        args,
+        ping: format!("{tag}-ping"),
+        pong: format!("{tag}-pong"),
+        parent_core,
+        child_core,
+    };
     // Spawn before pinning: a child inherits its parent's affinity.
     pin_to_all();
     let result = match transport {
-        Transport::Ringbolt => measure_ringbolt(&ping, &pong, args, parent_core, child_core),
-        Transport::Iceoryx2 => measure_iceoryx2(&ping, &pong, args, parent_core, child_core),
+        Transport::Ringbolt => measure_ringbolt(&hop),
+        Transport::Iceoryx2 => measure_iceoryx2(&hop),
     };
     if transport == Transport::Ringbolt {
-        let _ = Segment::unlink(&ping);
-        let _ = Segment::unlink(&pong);
+        let _ = Segment::unlink(&hop.ping);
+        let _ = Segment::unlink(&hop.pong);
     }
     result
+}
+
+/// One measurement: the transport, its two channels (`ping` out, `pong` back) and the cores.
+struct Hop<'a> {
+    transport: Transport,
+    args: &'a BusBenchArgs,
+    ping: String,
+    pong: String,
+    parent_core: Option<usize>,
+    child_core: Option<usize>,
+}
+
+impl Hop<'_> {
+    /// Starts the echo process (on the child core).
+    fn spawn_echo(&self) -> Result<Reaper> {
+        spawn_echo(self.transport, &self.ping, &self.pong, self.child_core).map(Reaper)
+    }
+
+    /// Pins to the parent core, then times `warmup + iterations` round trips of `send_and_wait`
+    /// (sends sequence number `i`, returns the one echoed) and records half of each measured one.
+    /// `mismatch` starts the error for a wrong echo.
+    fn round_trips(
+        &self,
+        mismatch: &str,
+        mut send_and_wait: impl FnMut(u64) -> Result<u64>,
+    ) -> Result<Histogram<u64>> {
+        pin(self.parent_core);
+        let mut histogram = new_histogram()?;
+        for i in 0..self.args.warmup + self.args.iterations {
+            let start = Instant::now();
+            let reply = send_and_wait(i)?;
+            let rtt_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            if reply != i {
+                bail!("{mismatch} {reply} for {i}");
+            }
+            if i >= self.args.warmup {
+                histogram.record((rtt_ns / 2).max(1))?;
+            }
+        }
+        Ok(histogram)
+    }
 }
 
 fn transport_name(t: Transport) -> &'static str {
@@ -209,25 +257,18 @@ impl Drop for Reaper {
     }
 }
 
-fn measure_ringbolt(
-    ping: &str,
-    pong: &str,
-    args: &BusBenchArgs,
-    parent_core: Option<usize>,
-    child_core: Option<usize>,
-) -> Result<Histogram<u64>> {
+fn measure_ringbolt(hop: &Hop) -> Result<Histogram<u64>> {
     let config = SegmentConfig {
         rings: 1,
         capacity: 1024,
         instrument_capacity: 4,
     };
-    let publisher = Publisher::create(ping, config)?;
+    let publisher = Publisher::create(&hop.ping, config)?;
     let mut writer = publisher.writer(0)?;
-    let mut child = Reaper(spawn_echo(Transport::Ringbolt, ping, pong, child_core)?);
-    let segment = Segment::open_wait(pong, Duration::from_secs(30))
+    let mut child = hop.spawn_echo()?;
+    let segment = Segment::open_wait(&hop.pong, Duration::from_secs(30))
         .context("waiting for the echo segment")?;
     let mut consumer = Consumer::new(&segment, 0, Start::Oldest)?;
-    pin(parent_core);
     let mut record = Record::new(
         Venue::Internal,
         0,
@@ -240,26 +281,17 @@ fn measure_ringbolt(
         },
     );
     let mut reply = Record::zeroed();
-    let mut histogram = new_histogram()?;
-    for i in 0..args.warmup + args.iterations {
+    let histogram = hop.round_trips("echo returned record", |i| {
         record.venue_seq = i;
-        let start = Instant::now();
         writer.publish(&record);
         loop {
             match consumer.poll(&mut reply) {
-                Poll::Ready => break,
+                Poll::Ready => return Ok(reply.venue_seq),
                 Poll::Empty => core::hint::spin_loop(),
                 other => bail!("echo channel reported {other:?}"),
             }
         }
-        let rtt_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if reply.venue_seq != i {
-            bail!("echo returned record {} for {i}", reply.venue_seq);
-        }
-        if i >= args.warmup {
-            histogram.record((rtt_ns / 2).max(1))?;
-        }
-    }
+    })?;
     record.venue_seq = STOP;
     writer.publish(&record);
     let status = child.0.wait()?;
@@ -327,19 +359,13 @@ fn iceoryx2_service(
     ))
 }
 
-fn measure_iceoryx2(
-    ping: &str,
-    pong: &str,
-    args: &BusBenchArgs,
-    parent_core: Option<usize>,
-    child_core: Option<usize>,
-) -> Result<Histogram<u64>> {
+fn measure_iceoryx2(hop: &Hop) -> Result<Histogram<u64>> {
     let node = iceoryx2_node()?;
-    let ping_service = iceoryx2_service(&node, ping)?;
-    let pong_service = iceoryx2_service(&node, pong)?;
+    let ping_service = iceoryx2_service(&node, &hop.ping)?;
+    let pong_service = iceoryx2_service(&node, &hop.pong)?;
     let publisher = ix!(ping_service.publisher_builder().create(), "publisher");
     let subscriber = ix!(pong_service.subscriber_builder().create(), "subscriber");
-    let mut child = Reaper(spawn_echo(Transport::Iceoryx2, ping, pong, child_core)?);
+    let mut child = hop.spawn_echo()?;
     // Wait until the echo process has connected both ports.
     let connected = Instant::now() + Duration::from_secs(30);
     while ping_service.dynamic_config().number_of_subscribers() == 0
@@ -350,27 +376,17 @@ fn measure_iceoryx2(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    pin(parent_core);
-    let mut histogram = new_histogram()?;
     let mut payload: Payload = [0; 16];
-    for i in 0..args.warmup + args.iterations {
+    let histogram = hop.round_trips("iceoryx2 echo returned", |i| {
         payload[4] = i;
-        let start = Instant::now();
         ix!(publisher.send_copy(payload), "send");
-        let reply = loop {
+        loop {
             if let Some(sample) = ix!(subscriber.receive(), "receive") {
-                break sample[4];
+                return Ok(sample[4]);
             }
             core::hint::spin_loop();
-        };
-        let rtt_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if reply != i {
-            bail!("iceoryx2 echo returned {reply} for {i}");
         }
-        if i >= args.warmup {
-            histogram.record((rtt_ns / 2).max(1))?;
-        }
-    }
+    })?;
     payload[4] = STOP;
     ix!(publisher.send_copy(payload), "send stop");
     let status = child.0.wait()?;

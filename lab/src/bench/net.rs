@@ -147,119 +147,130 @@ fn start_servers(pki: &Pki, core: Option<usize>) -> Result<Servers> {
     Ok(servers)
 }
 
-async fn tcp_echo(l: std::net::TcpListener) {
-    let Ok(l) = TcpListener::from_std(l) else {
-        return;
-    };
-    while let Ok((mut s, _)) = l.accept().await {
-        let _ = s.set_nodelay(true);
-        tokio::task::spawn_local(async move {
-            let mut buf = [0u8; 4096];
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-    }
-}
-
-/// `/stamp/N/GAP_US`: N stamped messages, `/flood/N`: N pre-encoded 64-byte frames.
-async fn ws_server(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor) {
+/// Accepts on `l` (TCP_NODELAY set), each connection served by `conn` on its own local task.
+async fn serve<F, Fut>(l: std::net::TcpListener, conn: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let Ok(l) = TcpListener::from_std(l) else {
         return;
     };
     while let Ok((s, _)) = l.accept().await {
         let _ = s.set_nodelay(true);
-        let acc = acc.clone();
-        tokio::task::spawn_local(async move {
-            let Ok(tls) = acc.accept(s).await else { return };
-            let path = Arc::new(std::sync::Mutex::new(String::new()));
-            let p2 = path.clone();
-            #[allow(clippy::result_large_err)]
-            let cb = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                           resp| {
-                if let Ok(mut p) = p2.lock() {
-                    *p = req.uri().path().to_string();
-                }
-                Ok(resp)
-            };
-            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, cb).await else {
-                return;
-            };
-            let path = path.lock().map(|p| p.clone()).unwrap_or_default();
-            let parts: Vec<u64> = path.split('/').filter_map(|p| p.parse().ok()).collect();
-            if path.starts_with("/stamp/") && parts.len() == 2 {
-                let (n, gap) = (parts[0], Duration::from_micros(parts[1]));
-                let mut msg = [0u8; 64];
-                for seq in 0..n {
-                    let t = Instant::now();
-                    msg[..8].copy_from_slice(&seq.to_le_bytes());
-                    msg[8..16].copy_from_slice(&stamp_ns().to_le_bytes());
-                    if ws.send(TMsg::binary(msg.to_vec())).await.is_err() {
-                        return;
-                    }
-                    while t.elapsed() < gap {
-                        std::hint::spin_loop();
-                    }
-                }
-            } else if path.starts_with("/flood/") && parts.len() == 1 {
-                let n = parts[0];
-                let mut block = Vec::with_capacity(1000 * 66);
-                for i in 0..1000u64 {
-                    block.extend_from_slice(&[0x82, 64]);
-                    let mut p = [0u8; 64];
-                    p[..8].copy_from_slice(&i.to_le_bytes());
-                    block.extend_from_slice(&p);
-                }
-                let inner = ws.get_mut();
-                let mut sent = 0;
-                while sent < n {
-                    let k = (n - sent).min(1000);
-                    if inner.write_all(&block[..(k as usize) * 66]).await.is_err() {
-                        return;
-                    }
-                    sent += k;
-                }
-                let _ = inner.flush().await;
-            }
-            let _ = ws.close(None).await;
-            while let Some(Ok(_)) = ws.next().await {}
-        });
+        tokio::task::spawn_local(conn(s));
     }
+}
+
+/// [`serve`] behind a TLS handshake (connections whose handshake fails are dropped).
+async fn serve_tls<F, Fut>(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor, conn: F)
+where
+    F: Fn(tokio_rustls::server::TlsStream<TcpStream>) -> Fut + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    serve(l, move |s| {
+        let (acc, conn) = (acc.clone(), conn.clone());
+        async move {
+            if let Ok(tls) = acc.accept(s).await {
+                conn(tls).await;
+            }
+        }
+    })
+    .await;
+}
+
+async fn tcp_echo(l: std::net::TcpListener) {
+    serve(l, |mut s| async move {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// `/stamp/N/GAP_US`: N stamped messages, `/flood/N`: N pre-encoded 64-byte frames.
+async fn ws_server(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor) {
+    serve_tls(l, acc, |tls| async move {
+        let path = Arc::new(std::sync::Mutex::new(String::new()));
+        let p2 = path.clone();
+        #[allow(clippy::result_large_err)]
+        let cb = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+            if let Ok(mut p) = p2.lock() {
+                *p = req.uri().path().to_string();
+            }
+            Ok(resp)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, cb).await else {
+            return;
+        };
+        let path = path.lock().map(|p| p.clone()).unwrap_or_default();
+        let parts: Vec<u64> = path.split('/').filter_map(|p| p.parse().ok()).collect();
+        if path.starts_with("/stamp/") && parts.len() == 2 {
+            let (n, gap) = (parts[0], Duration::from_micros(parts[1]));
+            let mut msg = [0u8; 64];
+            for seq in 0..n {
+                let t = Instant::now();
+                msg[..8].copy_from_slice(&seq.to_le_bytes());
+                msg[8..16].copy_from_slice(&stamp_ns().to_le_bytes());
+                if ws.send(TMsg::binary(msg.to_vec())).await.is_err() {
+                    return;
+                }
+                while t.elapsed() < gap {
+                    std::hint::spin_loop();
+                }
+            }
+        } else if path.starts_with("/flood/") && parts.len() == 1 {
+            let n = parts[0];
+            let mut block = Vec::with_capacity(1000 * 66);
+            for i in 0..1000u64 {
+                block.extend_from_slice(&[0x82, 64]);
+                let mut p = [0u8; 64];
+                p[..8].copy_from_slice(&i.to_le_bytes());
+                block.extend_from_slice(&p);
+            }
+            let inner = ws.get_mut();
+            let mut sent = 0;
+            while sent < n {
+                let k = (n - sent).min(1000);
+                if inner.write_all(&block[..(k as usize) * 66]).await.is_err() {
+                    return;
+                }
+                sent += k;
+            }
+            let _ = inner.flush().await;
+        }
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
 }
 
 async fn h2_server(l: std::net::TcpListener, acc: tokio_rustls::TlsAcceptor) {
     use http_body_util::{BodyExt, Full};
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let Ok(l) = TcpListener::from_std(l) else {
-        return;
-    };
-    while let Ok((s, _)) = l.accept().await {
-        let _ = s.set_nodelay(true);
-        let acc = acc.clone();
-        tokio::task::spawn_local(async move {
-            let Ok(tls) = acc.accept(s).await else { return };
-            let svc = hyper::service::service_fn(
-                |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = req.into_body().collect().await?.to_bytes();
-                    hyper::Response::builder()
-                        .status(200)
-                        .header("content-type", "application/json")
-                        .body(Full::new(body))
-                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-                },
-            );
-            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
-        });
-    }
+    serve_tls(l, acc, |tls| async move {
+        let svc =
+            hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let body = req.into_body().collect().await?.to_bytes();
+                hyper::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            });
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), svc)
+            .await;
+    })
+    .await;
 }
 
 fn hist() -> Result<Histogram<u64>> {
@@ -351,15 +362,7 @@ fn rb_ws_oneway(
     };
     let mut ws = WsClient::connect(&mut d, &ws_endpoint(pki, addr)?, &opts)?;
     let mut h = hist()?;
-    let mut got = 0u64;
-    while got < n + warm {
-        let Some(m) = ws
-            .next(&mut d)
-            .with_context(|| format!("after {got} messages"))?
-        else {
-            d.poll(POLL_WAIT)?;
-            continue;
-        };
+    ws_receive(&mut ws, &mut d, n + warm, |got, m| {
         let now = stamp_ns();
         let b = m.as_bytes();
         let mut stamp = [0u8; 8];
@@ -367,10 +370,33 @@ fn rb_ws_oneway(
         if got >= warm {
             h.record(now.saturating_sub(u64::from_le_bytes(stamp)).max(1))?;
         }
-        got += 1;
-    }
+        Ok(())
+    })?;
     ws.shutdown(&mut d);
     Ok(h)
+}
+
+/// Receives `n` messages, polling the driver while none is ready; hands each to `on` with its
+/// index.
+fn ws_receive(
+    ws: &mut WsClient,
+    d: &mut Driver,
+    n: u64,
+    mut on: impl FnMut(u64, Message<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut got = 0u64;
+    while got < n {
+        let Some(m) = ws
+            .next(d)
+            .with_context(|| format!("after {got} messages"))?
+        else {
+            d.poll(POLL_WAIT)?;
+            continue;
+        };
+        on(got, m)?;
+        got += 1;
+    }
+    Ok(())
 }
 
 fn rb_ws_flood(v: Variant, pki: &Pki, addr: SocketAddr, n: u64) -> Result<f64> {
@@ -380,23 +406,15 @@ fn rb_ws_flood(v: Variant, pki: &Pki, addr: SocketAddr, n: u64) -> Result<f64> {
         ..WsOptions::default()
     };
     let mut ws = WsClient::connect(&mut d, &ws_endpoint(pki, addr)?, &opts)?;
-    let mut got = 0u64;
     let mut t0 = None;
     let mut bytes = 0usize;
-    while got < n {
-        let Some(m) = ws
-            .next(&mut d)
-            .with_context(|| format!("after {got} messages"))?
-        else {
-            d.poll(POLL_WAIT)?;
-            continue;
-        };
+    ws_receive(&mut ws, &mut d, n, |_, m| {
         if let Message::Binary(b) = m {
             bytes += b.len();
         }
         t0.get_or_insert_with(Instant::now);
-        got += 1;
-    }
+        Ok(())
+    })?;
     let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
     ws.shutdown(&mut d);
     if bytes != (n as usize) * 64 {
