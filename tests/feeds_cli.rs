@@ -123,5 +123,8 @@ fn every_venue_parses_and_a_missing_collector_config_is_reported() {
     assert!(err.contains("unknown venue `nasdaq`"), "{err}");
     // The collector runs from a config file (tests/feeds_collector.rs); a missing one is named.
     let err = run_fails(ringbolt().args(["feeds", "--config", "no-such-ringbolt.toml"]));
-    assert!(err.contains("cannot read config no-such-ringbolt.toml"), "{err}");
+    assert!(
+        err.contains("cannot read config no-such-ringbolt.toml"),
+        "{err}"
+    );
 }
