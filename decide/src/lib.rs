@@ -1,4 +1,4 @@
-//! ringbolt's decision core (issue 6): market state, the feature catalogue, fair value, the
+//! ringbolt's decision core: market state, the feature catalogue, fair value, the
 //! reflex pass, the model path (ONNX tree ensembles through ONNX Runtime or a native evaluator),
 //! the seqlock slots between the two threads, a synthetic market generator and the record dump
 //! format used for training and replay.

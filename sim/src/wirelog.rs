@@ -1,4 +1,4 @@
-//! Wire-to-wire stamps for tick-to-order latency (demo, issue #8): the Polymarket market
+//! Wire-to-wire stamps for tick-to-order latency (the demo): the Polymarket market
 //! emulator records when each market-data frame was written, keyed by `(asset_id, timestamp)`,
 //! and the CLOB emulator records when each order request arrived. Both are bounded rings served
 //! as JSON by the control endpoint `GET /wirelog[?since_ns=N]`.

@@ -39,7 +39,7 @@ use crate::machine::Machine;
 use ringbolt_trade::config::load_ensemble;
 use ringbolt_trade::replay::{ModelMode, Outcome, ReplayOptions, replay};
 
-/// Target of issue 8: events/s through the decide path on one core.
+/// Target: events/s through the decide path on one core.
 pub const TARGET_EVENTS_PER_S: f64 = 5_000_000.0;
 
 /// Options of `ringbolt bench replay`.
