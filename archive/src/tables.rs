@@ -56,13 +56,17 @@ pub enum Table {
     OrderTransitions,
     /// Process heartbeats (bus heartbeats and the archiver's own, one per window at least).
     CollectorHeartbeat,
+    /// Fills of our orders (live or paper).
+    Fills,
+    /// Window settlements per token.
+    Settlements,
     /// Records the archive is missing, with exact counts, and records it kept with bad values.
     Gaps,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 13] = [
         Table::Trades,
         Table::BookChanges,
         Table::Tops,
@@ -73,6 +77,8 @@ impl Table {
         Table::Decisions,
         Table::OrderTransitions,
         Table::CollectorHeartbeat,
+        Table::Fills,
+        Table::Settlements,
         Table::Gaps,
     ];
 
@@ -90,6 +96,8 @@ impl Table {
             Table::Decisions => RecordKind::Decision,
             Table::OrderTransitions => RecordKind::OrderTransition,
             Table::CollectorHeartbeat => RecordKind::Heartbeat,
+            Table::Fills => RecordKind::Fill,
+            Table::Settlements => RecordKind::Settlement,
             Table::Gaps => return None,
         })
     }

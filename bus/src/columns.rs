@@ -130,6 +130,17 @@ pub const OUTCOME: Codes = Codes {
     other: OtherCode::Fixed("unknown"),
 };
 
+/// `Fill::liquidity` codes.
+pub const LIQUIDITY: Codes = Codes {
+    names: &[(1, "maker"), (2, "taker")],
+    other: OtherCode::Fixed("unknown"),
+};
+/// `Fill::status` codes.
+pub const FILL_STATUS: Codes = Codes {
+    names: &[(1, "provisional"), (2, "confirmed"), (3, "failed")],
+    other: OtherCode::Fixed("unknown"),
+};
+
 /// How a column's bytes are interpreted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {

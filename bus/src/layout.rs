@@ -22,7 +22,7 @@ pub const MAGIC: [u8; 8] = *b"RBOLTBUS";
 ///
 /// Bump it whenever anything in `layout.rs` or `record.rs` changes shape; the schema-drift gate
 /// (`bus/schema/layout-v<N>.txt`) fails the build otherwise.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Size of the segment header (one page).
 pub const HEADER_SIZE: usize = 4096;

@@ -19,8 +19,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::columns::{
-    BODY_OFFSET, BOOL, BYTES, Codes, ColumnType, Field, KindDesc, OUTCOME, OtherCode, PRICE_TYPE,
-    ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal, field_size,
+    BODY_OFFSET, BOOL, BYTES, Codes, ColumnType, FILL_STATUS, Field, KindDesc, LIQUIDITY, OUTCOME,
+    OtherCode, PRICE_TYPE, ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal, field_size,
 };
 
 /// Size of every record in bytes (two cache lines).
@@ -111,6 +111,10 @@ wire_enum! {
         OrderTransition = 9 => "order_transition",
         /// A process heartbeat ([`Heartbeat`]).
         Heartbeat = 10 => "heartbeat",
+        /// A fill of one of our orders, provisional, confirmed or failed ([`Fill`]).
+        Fill = 11 => "fill",
+        /// A window's settlement for one of its tokens ([`Settlement`]).
+        Settlement = 12 => "settlement",
     }
 }
 
@@ -141,6 +145,8 @@ wire_enum! {
         Deribit = 10 => "deribit",
         /// Bitstamp.
         Bitstamp = 11 => "bitstamp",
+        /// Polymarket's PolyBolt price socket (successor of the real-time data socket).
+        PolyBolt = 12 => "polybolt",
     }
 }
 
@@ -578,6 +584,94 @@ body! {
     }
 }
 
+body! {
+    /// A fill of one of our orders (live from the user channel, or from the paper exchange).
+    ///
+    /// A live fill is first `provisional` (trade MATCHED/MINED), then `confirmed` (CONFIRMED) or
+    /// `failed` (FAILED: the fill is reverted); each step is its own record with the same
+    /// `trade_id`. Positions and cash are derived from these records only.
+    Fill: Fill => "fills" {
+        /// When the fill happened (venue match time, or paper-exchange time), ns since the epoch.
+        ts_ns: i64,
+        /// The order's client order id.
+        client_order_id: u64,
+        /// Fill price, [`PRICE_SCALE`].
+        price: i64,
+        /// Filled shares, [`SIZE_SCALE`].
+        size: i64,
+        /// Fee paid in USDC, [`PRICE_SCALE`]; negative for a maker rebate.
+        fee_usdc: i64,
+        /// Start of the 5-minute window the token belongs to (s since the epoch).
+        window_start_s: i64,
+        /// First 16 bytes of the venue trade id (or the paper trade number), zero if none.
+        trade_id: [u8; 16],
+        /// Our order's [`Side`].
+        side: u8,
+        /// 1 = maker, 2 = taker ([`LIQUIDITY`]).
+        liquidity: u8,
+        /// 1 = provisional, 2 = confirmed, 3 = failed ([`FILL_STATUS`]).
+        status: u8,
+        /// 1 when filled by the paper exchange.
+        paper: u8,
+        /// The token's outcome: 0 = Up, 1 = Down.
+        outcome: u8,
+        /// Reserved, zero.
+        reserved: [u8; 11],
+    }
+    columns {
+        ts_ns: UINT,
+        client_order_id: UINT,
+        window_start_s: UINT,
+        side: code(&Side::CODES),
+        price: decimal(8),
+        size: decimal(8),
+        fee_usdc: decimal(8),
+        liquidity: code(&LIQUIDITY),
+        status: code(&FILL_STATUS),
+        paper: BOOL,
+        outcome: code(&OUTCOME),
+        trade_id: BYTES.null_if_zero(),
+    }
+}
+
+body! {
+    /// A window's settlement for one token (the header's instrument): the resolution and what
+    /// the shares we held of that token paid.
+    Settlement: Settlement => "settlements" {
+        /// Start of the settled window (s since the epoch).
+        window_start_s: i64,
+        /// Reference price at the window's start (the strike), [`PRICE_SCALE`].
+        start_price: i64,
+        /// Reference price at the window's end, [`PRICE_SCALE`].
+        end_price: i64,
+        /// Shares of this token held at settlement, [`SIZE_SCALE`].
+        shares: i64,
+        /// What those shares paid, USDC at [`PRICE_SCALE`] (1 per winning share).
+        payout_usdc: i64,
+        /// The winning outcome: 0 = Up (end ≥ start), 1 = Down.
+        outcome: u8,
+        /// This token's outcome: 0 = Up, 1 = Down.
+        token_outcome: u8,
+        /// The [`Venue`] whose reference price resolved the window.
+        source: u8,
+        /// 1 when the position was the paper exchange's.
+        paper: u8,
+        /// Reserved, zero.
+        reserved: [u8; 36],
+    }
+    columns {
+        window_start_s: UINT,
+        outcome: code(&OUTCOME),
+        start_price: decimal(8),
+        end_price: decimal(8),
+        source: code(&Venue::CODES),
+        token_outcome: code(&OUTCOME),
+        shares: decimal(8),
+        payout_usdc: decimal(8),
+        paper: BOOL,
+    }
+}
+
 /// Every record kind's description, in wire order (`Empty` has none).
 pub const KINDS: &[KindDesc] = &[
     Trade::DESC,
@@ -590,6 +684,8 @@ pub const KINDS: &[KindDesc] = &[
     Decision::DESC,
     OrderTransition::DESC,
     Heartbeat::DESC,
+    Fill::DESC,
+    Settlement::DESC,
 ];
 
 impl Record {
@@ -669,7 +765,7 @@ mod tests {
         for venue in Venue::ALL {
             assert_eq!(Venue::from_u8(*venue as u8), Some(*venue));
         }
-        assert_eq!(Venue::ALL.len(), 12, "internal + 11 sources");
+        assert_eq!(Venue::ALL.len(), 13, "internal + 11 sources + PolyBolt");
         assert_eq!(RecordKind::from_u8(200), None);
     }
 }

@@ -197,7 +197,8 @@ pub const IMPLEMENTED: &[Venue] = &[
 #[must_use]
 pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>> {
     Some(match venue {
-        Venue::Internal => return None,
+        // PolyBolt has no adapter yet.
+        Venue::Internal | Venue::PolyBolt => return None,
         Venue::Polymarket => Box::new(polymarket::Polymarket::new(mode)),
         Venue::ChainlinkRtds => Box::new(chainlink_rtds::ChainlinkRtds::new(mode)),
         Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),
