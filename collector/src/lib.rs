@@ -66,6 +66,12 @@ pub struct SourceShared {
     /// Per message with records: ns from taking the bytes off the connection to the last
     /// record published (parse + continuity + publish). Handed over when the ring thread stops.
     pub recv_to_publish_ns: Mutex<Option<LatencyHistogram>>,
+    /// Live copy of `recv_to_publish_ns`'s median, ns (published with the counters).
+    pub recv_to_publish_p50_ns: AtomicU64,
+    /// Live copy of `recv_to_publish_ns`'s 99th percentile, ns.
+    pub recv_to_publish_p99_ns: AtomicU64,
+    /// Connect attempts that failed (DNS, TCP, TLS, WebSocket upgrade, or their timeouts).
+    pub connect_failures: AtomicU64,
 }
 
 /// A command for a Polymarket source's ring thread from its discovery thread.
@@ -199,6 +205,9 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             top_checks: AtomicU64::new(0),
             poly_verdicts_dropped: AtomicU64::new(0),
             recv_to_publish_ns: Mutex::new(None),
+            recv_to_publish_p50_ns: AtomicU64::new(0),
+            recv_to_publish_p99_ns: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
         });
         let poly_rx = if venue == Venue::Polymarket {
             let (tx, rx): (SyncSender<PolyCmd>, Receiver<PolyCmd>) =
@@ -375,6 +384,7 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
                 "rollovers": s.rollovers.load(Ordering::Relaxed),
                 "poly_cmd_stalls": s.poly_cmd_stalls.load(Ordering::Relaxed),
                 "poly_verdicts_dropped": s.poly_verdicts_dropped.load(Ordering::Relaxed),
+                "connect_failures": s.connect_failures.load(Ordering::Relaxed),
             });
             v[stage::RECV_TO_PUBLISH] = json!(
                 s.recv_to_publish_ns

@@ -78,6 +78,24 @@ pub fn render(sources: &[Arc<SourceShared>]) -> String {
             "Polymarket best_bid_ask events checked against the book",
             |s| s.top_checks.load(Ordering::Relaxed),
         ),
+        (
+            "ringbolt_feed_connect_failures_total",
+            "counter",
+            "Connect attempts that failed (DNS, TCP, TLS, WebSocket upgrade, or a timeout)",
+            |s| s.connect_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_recv_to_publish_p50_ns",
+            "gauge",
+            "Median ns from taking a message off the connection to its last record on the bus",
+            |s| s.recv_to_publish_p50_ns.load(Ordering::Relaxed),
+        ),
+        (
+            "ringbolt_feed_recv_to_publish_p99_ns",
+            "gauge",
+            "99th percentile ns from taking a message off the connection to its last record on the bus",
+            |s| s.recv_to_publish_p99_ns.load(Ordering::Relaxed),
+        ),
     ];
     for (name, kind, help, get) in EXTRA {
         let _ = writeln!(out, "# HELP {name} {help}.");

@@ -14,7 +14,8 @@ use ringbolt_feeds::conn::{ConnCommand, ConnEvent, ConnMachine, ConnState};
 use ringbolt_feeds::venues::polymarket::{Polymarket, Stream as PolyStream};
 use ringbolt_feeds::{Action, KeepAlive, Outgoing, ParseError, RecordSink, RestRequest, SyncMode};
 use ringbolt_net::http1::HttpGet;
-use ringbolt_net::ws::{self, WsClient, WsOptions};
+use ringbolt_net::connect::Resolver;
+use ringbolt_net::ws::{self, WsClient, WsConnect, WsOptions};
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 use ringbolt_telemetry::now_ns;
 
@@ -147,6 +148,10 @@ struct Conn {
     machine: ConnMachine,
     opts: WsOptions,
     ws: Option<WsClient>,
+    /// A connect in progress, stepped once per loop turn (never blocks the ring thread).
+    connecting: Option<WsConnect>,
+    /// This ring's DNS thread.
+    resolver: Resolver,
     awaiting_first: bool,
     rest_queue: Vec<RestRequest>,
     rest: Option<(RestRequest, HttpGet)>,
@@ -163,7 +168,12 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(mut spec: SourceSpec, settings: &RingSettings, seed: u64) -> Result<Conn> {
+    fn new(
+        mut spec: SourceSpec,
+        settings: &RingSettings,
+        seed: u64,
+        resolver: Resolver,
+    ) -> Result<Conn> {
         let mut feeds = ringbolt_feeds::FrameDriver::new(spec.venue, SyncMode::Enforce, false)
             .with_context(|| format!("no adapter for {}", spec.venue))?;
         for (sym, id) in &spec.symbols {
@@ -213,6 +223,8 @@ impl Conn {
             machine: ConnMachine::new(conn, seed),
             opts,
             ws: None,
+            connecting: None,
+            resolver,
             awaiting_first: false,
             rest_queue: Vec::with_capacity(8),
             rest: None,
@@ -261,7 +273,8 @@ impl Conn {
             .connection_event(&mut self.machine, ev, now, &mut sink)
     }
 
-    /// Performs the state machine's commands (connects are blocking, bounded by timeouts).
+    /// Performs the state machine's commands (a connect is started here and stepped by
+    /// [`Conn::step_connect`]).
     fn drive(
         &mut self,
         mut cmd: Option<ConnCommand>,
@@ -272,12 +285,9 @@ impl Conn {
         while let Some(c) = cmd.take() {
             match c {
                 ConnCommand::Connect => {
-                    match WsClient::connect(driver, &self.spec.ws, &self.opts) {
-                        Ok(ws) => {
-                            tracing::info!(source = %self.spec.name, host = %self.spec.ws.host, port = self.spec.ws.port, "connected");
-                            self.ws = Some(ws);
-                            cmd = self.event(ConnEvent::Connected, now, writer);
-                        }
+                    self.abort_connect(driver);
+                    match WsConnect::start(&self.spec.ws, &self.opts, Some(&self.resolver)) {
+                        Ok(c) => self.connecting = Some(c),
                         Err(error) => {
                             tracing::warn!(source = %self.spec.name, %error, "connect failed");
                             cmd = self.event(ConnEvent::ConnectFailed, now, writer);
@@ -292,6 +302,7 @@ impl Conn {
                     }
                 }
                 ConnCommand::Close => {
+                    self.abort_connect(driver);
                     if let Some(ws) = self.ws.take() {
                         tracing::warn!(source = %self.spec.name, state = ?self.machine.state(), "closing a silent connection");
                         ws.shutdown(driver);
@@ -299,6 +310,37 @@ impl Conn {
                     self.reset_connection_state(driver);
                 }
             }
+        }
+    }
+
+    /// Steps a connect in progress (DNS answer, TCP connect, TLS and upgrade bytes) without
+    /// waiting; tells the state machine when it succeeded or failed.
+    fn step_connect(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) {
+        let Some(c) = self.connecting.as_mut() else {
+            return;
+        };
+        let cmd = match c.step(driver) {
+            Ok(None) => return,
+            Ok(Some(ws)) => {
+                self.connecting = None;
+                tracing::info!(source = %self.spec.name, host = %self.spec.ws.host, port = self.spec.ws.port, "connected");
+                self.ws = Some(ws);
+                self.event(ConnEvent::Connected, now, writer)
+            }
+            Err(error) => {
+                self.connecting = None;
+                self.spec.shared.connect_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(source = %self.spec.name, %error, "connect failed");
+                self.event(ConnEvent::ConnectFailed, now, writer)
+            }
+        };
+        self.drive(cmd, driver, writer, now);
+    }
+
+    /// Drops a connect in progress (state machine timeout, shutdown), closing its socket.
+    fn abort_connect(&mut self, driver: &mut Driver) {
+        if let Some(mut c) = self.connecting.take() {
+            c.abort(driver);
         }
     }
 
@@ -590,7 +632,7 @@ impl Conn {
                 req.path.clone(),
             ),
         };
-        match HttpGet::start(driver, &ep, &path, &[], self.rest_timeouts) {
+        match HttpGet::begin(&ep, &path, &[], self.rest_timeouts, Some(&self.resolver)) {
             Ok(get) => self.rest = Some((req, get)),
             Err(error) => {
                 tracing::warn!(source = %self.spec.name, %path, %error, "REST connect failed; retrying");
@@ -604,6 +646,9 @@ impl Conn {
     /// message budget ran out (more may be waiting in the connection's buffer).
     fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) -> bool {
         self.take_poly_commands(driver);
+        if self.connecting.is_some() {
+            self.step_connect(driver, writer, now);
+        }
         let mut frames = 0usize;
         let mut error = None;
         while frames < BUDGET {
@@ -675,6 +720,15 @@ impl Conn {
             c.clone_from(&self.feeds.counters);
         }
         shared.published.store(self.published, Ordering::Relaxed);
+        if !self.latency.is_empty() {
+            // Quantiles walk the histogram's buckets: no allocation.
+            let (p50, p99) = (
+                self.latency.value_at_quantile(0.5),
+                self.latency.value_at_quantile(0.99),
+            );
+            shared.recv_to_publish_p50_ns.store(p50, Ordering::Relaxed);
+            shared.recv_to_publish_p99_ns.store(p99, Ordering::Relaxed);
+        }
         if let Some(p) = &self.poly {
             shared.top_checks.store(p.check.checks, Ordering::Relaxed);
             shared
@@ -713,11 +767,14 @@ pub fn run(
     tracing::info!(ring = writer.ring(), backend = ?driver.backend(), ?mode, ?core, sources = specs.len(), "ring thread started");
     let epoch = Instant::now();
     let mono = || epoch.elapsed().as_nanos() as u64 + 1;
+    let resolver = Resolver::spawn(&format!("rb-dns-{}", writer.ring()))
+        .context("starting the ring's resolver thread")?;
     let mut conns = Vec::with_capacity(specs.len());
     for (i, spec) in specs.into_iter().enumerate() {
         let seed = now_ns() as u64 ^ ((i as u64 + 1) << 32);
-        conns.push(Conn::new(spec, &settings, seed)?);
+        conns.push(Conn::new(spec, &settings, seed, resolver.clone())?);
     }
+    drop(resolver);
     for c in &mut conns {
         // Windows found by the start-up discovery are subscribed by the first connection.
         c.take_poly_commands(&mut driver);
@@ -744,6 +801,7 @@ pub fn run(
     }
     for c in &mut conns {
         c.share();
+        c.abort_connect(&mut driver);
         if let Ok(mut h) = c.spec.shared.recv_to_publish_ns.lock() {
             *h = Some(c.latency.clone());
         }

@@ -4,7 +4,7 @@
 //! bodies framed by `Content-Length`, `Transfer-Encoding: chunked` or the end of the
 //! connection.
 //!
-//! [`HttpGet`] is non-blocking after its connect: the ring loop calls [`HttpGet::poll`] after
+//! [`HttpGet`] is non-blocking, connect included: the ring loop calls [`HttpGet::poll`] after
 //! every [`Driver::poll`] until the response is complete, so a snapshot fetch never stalls the
 //! other connections of the thread. [`get`] is the blocking convenience for helper threads.
 //! Responses are collected into a `Vec` (REST is never on the per-message hot path).
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
+use crate::connect::{LinkConnect, Resolver};
 use crate::link::{Endpoint, Link, Timeouts};
 
 /// Largest accepted response (head + body), bytes.
@@ -41,25 +42,43 @@ pub fn host_header(ep: &Endpoint) -> String {
 /// One in-flight `GET`.
 #[derive(Debug)]
 pub struct HttpGet {
+    /// The connect in progress (DNS, TCP, TLS), with the request to send once it is up.
+    connecting: Option<(LinkConnect, Vec<u8>)>,
     link: Option<Link>,
     buf: Vec<u8>,
     deadline: Instant,
+    idle: Duration,
 }
 
 impl HttpGet {
-    /// Connects (TCP, TLS: blocking, bounded by `timeouts`) and sends the request. `path`
-    /// includes the query; `headers` are extra request headers.
+    /// Starts the request: the connect (TCP, TLS) runs in [`HttpGet::poll`], never blocking
+    /// the thread; a host name (not an IP literal) is resolved here, blocking, so a ring thread
+    /// uses [`HttpGet::begin`] with its resolver. `path` includes the query; `headers` are
+    /// extra request headers.
     ///
     /// # Errors
-    /// Connect, TLS or send errors.
+    /// Resolution or socket errors.
     pub fn start(
-        driver: &mut Driver,
+        _driver: &mut Driver,
         ep: &Endpoint,
         path: &str,
         headers: &[(&str, &str)],
         timeouts: Timeouts,
     ) -> Result<HttpGet> {
-        let mut link = Link::connect(driver, ep, timeouts)?;
+        Self::begin(ep, path, headers, timeouts, None)
+    }
+
+    /// As [`HttpGet::start`], with host names resolved on `resolver` (nothing blocks).
+    ///
+    /// # Errors
+    /// The resolver queue is full, or a socket error.
+    pub fn begin(
+        ep: &Endpoint,
+        path: &str,
+        headers: &[(&str, &str)],
+        timeouts: Timeouts,
+        resolver: Option<&Resolver>,
+    ) -> Result<HttpGet> {
         let mut req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ringbolt\r\nAccept: application/json\r\n\
              Accept-Encoding: identity\r\nConnection: close\r\n",
@@ -72,24 +91,46 @@ impl HttpGet {
             req.push_str("\r\n");
         }
         req.push_str("\r\n");
-        if let Err(e) = link.send(driver, req.as_bytes()) {
+        let connect = LinkConnect::start(ep, timeouts, resolver)?;
+        Ok(HttpGet {
+            connecting: Some((connect, req.into_bytes())),
+            link: None,
+            buf: Vec::with_capacity(64 * 1024),
+            deadline: Instant::now() + timeouts.connect + timeouts.handshake + timeouts.idle,
+            idle: timeouts.idle,
+        })
+    }
+
+    /// Steps the connect; sends the request once the link is up. `Ok(true)` when connected.
+    fn connect_step(&mut self, driver: &mut Driver) -> Result<bool> {
+        let Some((connect, req)) = self.connecting.as_mut() else {
+            return Ok(self.link.is_some());
+        };
+        let Some(mut link) = connect.step(driver)? else {
+            return Ok(false);
+        };
+        if let Err(e) = link.send(driver, req) {
             link.close(driver);
+            self.connecting = None;
             return Err(e);
         }
-        Ok(HttpGet {
-            link: Some(link),
-            buf: Vec::with_capacity(64 * 1024),
-            deadline: Instant::now() + timeouts.idle,
-        })
+        self.connecting = None;
+        self.link = Some(link);
+        self.deadline = Instant::now() + self.idle;
+        Ok(true)
     }
 
     /// Moves received bytes in; returns the response once complete (the connection is then
     /// closed). Call after [`Driver::poll`].
     ///
     /// # Errors
-    /// Transport errors, a malformed response, a response over [`MAX_RESPONSE_BYTES`], or the
-    /// overall timeout (the `idle` timeout given to [`HttpGet::start`]).
+    /// Connect and transport errors, a malformed response, a response over
+    /// [`MAX_RESPONSE_BYTES`], or the overall timeout (the `idle` timeout given to
+    /// [`HttpGet::start`], counted from the connect).
     pub fn poll(&mut self, driver: &mut Driver) -> Result<Option<Response>> {
+        if !self.connect_step(driver)? {
+            return Ok(None);
+        }
         let Some(link) = self.link.as_mut() else {
             return Err(NetError::Closed);
         };
@@ -149,6 +190,9 @@ impl HttpGet {
     }
 
     fn finish(&mut self, driver: &mut Driver) {
+        if let Some((mut connect, _)) = self.connecting.take() {
+            connect.abort(driver);
+        }
         if let Some(link) = self.link.take() {
             link.close(driver);
         }

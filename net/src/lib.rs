@@ -26,6 +26,7 @@
 //! ```
 
 pub mod affinity;
+pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod h2c;

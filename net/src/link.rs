@@ -61,6 +61,8 @@ pub struct Link {
     deferred: Option<NetError>,
     alpn: Option<Vec<u8>>,
     is_tls: bool,
+    /// The TLS config allows secret extraction (the hand-off to the in-place record layer).
+    extraction: bool,
 }
 
 /// Both directions of the post-handshake TLS 1.3 record layer.
@@ -82,16 +84,32 @@ fn complete_record(raw: &[u8]) -> usize {
 }
 
 impl Link {
-    /// Resolves, connects and (for TLS) completes the handshake, driving `driver` meanwhile.
+    /// Resolves, connects and (for TLS) completes the handshake, blocking (helper threads,
+    /// tests): [`LinkConnect`](crate::connect::LinkConnect) run to completion. A ring thread
+    /// steps a `LinkConnect` instead.
+    ///
+    /// # Errors
+    /// Resolution, connect or TLS failures, or a timeout.
     pub fn connect(driver: &mut Driver, ep: &Endpoint, t: Timeouts) -> Result<Link> {
-        let addrs = Driver::resolve(&ep.host, ep.port)?;
-        let id = driver.connect(&addrs, t.connect)?;
+        crate::connect::LinkConnect::start(ep, t, None)?.finish(driver)
+    }
+
+    /// Wraps the registered, connected connection `id` and (TLS) sends the ClientHello; on an
+    /// error `id` is closed. Complete the handshake with [`Link::handshake_step`].
+    pub(crate) fn start(driver: &mut Driver, id: ConnId, ep: &Endpoint, t: Timeouts) -> Result<Link> {
         let tls = match &ep.tls {
             None => None,
             Some(cfg) => {
-                let name = ServerName::try_from(ep.host.clone())
-                    .map_err(|e| NetError::TlsConfig(format!("server name {}: {e}", ep.host)))?;
-                Some(Box::new(rustls::ClientConnection::new(cfg.clone(), name)?))
+                let made = ServerName::try_from(ep.host.clone())
+                    .map_err(|e| NetError::TlsConfig(format!("server name {}: {e}", ep.host)))
+                    .and_then(|name| Ok(rustls::ClientConnection::new(cfg.clone(), name)?));
+                match made {
+                    Ok(c) => Some(Box::new(c)),
+                    Err(e) => {
+                        driver.close(id);
+                        return Err(e);
+                    }
+                }
             }
         };
         let mut link = Link {
@@ -106,29 +124,29 @@ impl Link {
             deferred: None,
             alpn: None,
             is_tls: ep.tls.is_some(),
+            extraction: ep.tls.as_ref().is_some_and(|c| c.enable_secret_extraction),
         };
-        if link.tls.is_some() {
-            let deadline = Instant::now() + t.handshake;
-            link.write_tls(driver)?;
-            while link.tls.as_ref().is_some_and(|c| c.is_handshaking()) {
-                if Instant::now() > deadline {
-                    driver.close(id);
-                    return Err(NetError::Timeout(t.handshake, "tls handshake"));
-                }
-                driver.poll(Duration::from_millis(2))?;
-                if let Err(e) = link.pump(driver) {
-                    driver.close(id);
-                    return Err(e);
-                }
-            }
-            let extraction = ep.tls.as_ref().is_some_and(|c| c.enable_secret_extraction);
-            if let Err(e) = link.hand_off(extraction) {
-                driver.close(id);
-                return Err(e);
-            }
+        if let Err(e) = link.write_tls(driver) {
+            driver.close(id);
+            return Err(e);
         }
-        link.last_rx = Instant::now();
         Ok(link)
+    }
+
+    /// One step of the TLS handshake without waiting: moves whatever bytes arrived through
+    /// rustls and sends its answer. `Ok(true)` once the handshake is complete (and the in-place
+    /// record layer took over), at once for plain TCP. The caller closes the link on an error.
+    pub(crate) fn handshake_step(&mut self, driver: &mut Driver) -> Result<bool> {
+        if !self.tls.as_ref().is_some_and(|c| c.is_handshaking()) {
+            return Ok(true);
+        }
+        self.pump(driver)?;
+        if self.tls.as_ref().is_some_and(|c| c.is_handshaking()) {
+            return Ok(false);
+        }
+        self.hand_off(self.extraction)?;
+        self.last_rx = Instant::now();
+        Ok(true)
     }
 
     /// After a TLS 1.3 handshake (with secret extraction enabled in the config, as

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
+use crate::connect::{LinkConnect, Resolver};
 use crate::link::{Endpoint, Link, Timeouts};
 
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -343,47 +344,178 @@ pub struct WsClient {
     stats: WsStats,
 }
 
-impl WsClient {
-    /// Connects, completes TLS (if configured) and the WebSocket opening handshake.
-    pub fn connect(driver: &mut Driver, ep: &Endpoint, opts: &WsOptions) -> Result<WsClient> {
-        let mut link = Link::connect(driver, ep, opts.timeouts)?;
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed)
-            .map_err(|e| NetError::io("getrandom", std::io::Error::other(e.to_string())))?;
-        let mut rng = fastrand::Rng::with_seed(u64::from_ne_bytes(seed));
-        let mut key_bytes = [0u8; 16];
-        rng.fill(&mut key_bytes);
-        let key = BASE64.encode(key_bytes);
-        let default_port = if ep.tls.is_some() { 443 } else { 80 };
-        let host_header = if ep.port == default_port {
-            ep.host.clone()
-        } else {
-            format!("{}:{}", ep.host, ep.port)
-        };
-        let req = handshake_request(&host_header, &opts.path, &key, &opts.headers);
-        let deadline = Instant::now() + opts.timeouts.handshake;
-        let result = (|| {
-            link.send(driver, &req)?;
-            loop {
-                if let Some(n) = parse_handshake_response(link.data(driver), &key)? {
-                    link.consume(driver, n)?;
-                    return Ok(());
-                }
-                if Instant::now() > deadline {
-                    return Err(NetError::Timeout(
-                        opts.timeouts.handshake,
-                        "websocket handshake",
-                    ));
-                }
-                driver.poll(Duration::from_millis(2))?;
-                link.pump(driver)?;
-            }
-        })();
-        if let Err(e) = result {
-            link.close(driver);
-            return Err(e);
+/// Where a [`WsConnect`] is.
+#[derive(Debug)]
+enum Upgrade {
+    /// TCP / TLS in progress.
+    Link(LinkConnect),
+    /// The upgrade request sent; waiting for `101 Switching Protocols`.
+    Response {
+        link: Link,
+        key: String,
+        /// Seeds the client's masking keys.
+        seed: [u8; 8],
+    },
+    /// Finished (handed out, failed or aborted).
+    Done,
+}
+
+/// A WebSocket connection being opened one step at a time ([`WsConnect::step`] once per ring
+/// loop turn): DNS, TCP and TLS through [`LinkConnect`], then the opening handshake, within the
+/// timeouts of [`WsOptions::timeouts`] (`connect` for DNS + TCP, `handshake` for TLS and again
+/// for the upgrade). Nothing in it blocks the thread.
+#[derive(Debug)]
+pub struct WsConnect {
+    ep: Endpoint,
+    opts: WsOptions,
+    stage: Upgrade,
+    deadline: Instant,
+}
+
+impl WsConnect {
+    /// Starts connecting to `ep` (host names resolved on `resolver`; see [`LinkConnect::start`]).
+    ///
+    /// # Errors
+    /// As [`LinkConnect::start`].
+    pub fn start(ep: &Endpoint, opts: &WsOptions, resolver: Option<&Resolver>) -> Result<Self> {
+        Ok(WsConnect {
+            ep: ep.clone(),
+            opts: opts.clone(),
+            stage: Upgrade::Link(LinkConnect::start(ep, opts.timeouts, resolver)?),
+            deadline: Instant::now() + opts.timeouts.connect + opts.timeouts.handshake,
+        })
+    }
+
+    /// Advances without waiting: `Ok(Some(client))` once the WebSocket is open, `Ok(None)`
+    /// while in progress. After an error the attempt is over and its socket closed.
+    ///
+    /// # Errors
+    /// Connect, TLS or handshake failures, or a deadline passed.
+    pub fn step(&mut self, driver: &mut Driver) -> Result<Option<WsClient>> {
+        let r = self.advance(driver);
+        if r.is_err() {
+            self.abort(driver);
         }
-        Ok(WsClient {
+        r
+    }
+
+    fn advance(&mut self, driver: &mut Driver) -> Result<Option<WsClient>> {
+        loop {
+            self.stage = match std::mem::replace(&mut self.stage, Upgrade::Done) {
+                Upgrade::Link(mut c) => match c.step(driver)? {
+                    Some(mut link) => {
+                        let (key, seed) = match (random::<16>(), random::<8>()) {
+                            (Ok(k), Ok(s)) => (BASE64.encode(k), s),
+                            (Err(e), _) | (_, Err(e)) => {
+                                link.close(driver);
+                                return Err(e);
+                            }
+                        };
+                        let req = handshake_request(
+                            &crate::http1::host_header(&self.ep),
+                            &self.opts.path,
+                            &key,
+                            &self.opts.headers,
+                        );
+                        if let Err(e) = link.send(driver, &req) {
+                            link.close(driver);
+                            return Err(e);
+                        }
+                        self.deadline = Instant::now() + self.opts.timeouts.handshake;
+                        Upgrade::Response { link, key, seed }
+                    }
+                    None => {
+                        self.stage = Upgrade::Link(c);
+                        return Ok(None);
+                    }
+                },
+                Upgrade::Response {
+                    mut link,
+                    key,
+                    seed,
+                } => match upgrade_step(&mut link, driver, &key) {
+                    Ok(true) => return Ok(Some(WsClient::over(link, &self.ep, &self.opts, seed))),
+                    Ok(false) if Instant::now() > self.deadline => {
+                        link.close(driver);
+                        return Err(NetError::Timeout(
+                            self.opts.timeouts.handshake,
+                            "websocket handshake",
+                        ));
+                    }
+                    Ok(false) => {
+                        self.stage = Upgrade::Response { link, key, seed };
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        link.close(driver);
+                        return Err(e);
+                    }
+                },
+                Upgrade::Done => return Err(NetError::UnknownConn),
+            };
+        }
+    }
+
+    /// Whether the attempt's socket is on the driver (TLS or upgrade under way).
+    pub fn on_driver(&self) -> bool {
+        match &self.stage {
+            Upgrade::Link(c) => c.on_driver(),
+            Upgrade::Response { .. } => true,
+            Upgrade::Done => false,
+        }
+    }
+
+    /// Gives up: closes whatever socket the attempt holds.
+    pub fn abort(&mut self, driver: &mut Driver) {
+        match std::mem::replace(&mut self.stage, Upgrade::Done) {
+            Upgrade::Link(mut c) => c.abort(driver),
+            Upgrade::Response { link, .. } => link.close(driver),
+            Upgrade::Done => {}
+        }
+    }
+}
+
+/// `N` bytes from the OS generator (handshake key, masking seed).
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| NetError::io("getrandom", std::io::Error::other(e.to_string())))?;
+    Ok(bytes)
+}
+
+/// Reads the upgrade response if it is complete: `Ok(true)` accepted (its bytes consumed).
+fn upgrade_step(link: &mut Link, driver: &mut Driver, key: &str) -> Result<bool> {
+    loop {
+        if let Some(n) = parse_handshake_response(link.data(driver), key)? {
+            link.consume(driver, n)?;
+            return Ok(true);
+        }
+        if !link.pump(driver)? {
+            return Ok(false);
+        }
+    }
+}
+
+impl WsClient {
+    /// Connects, completes TLS (if configured) and the WebSocket opening handshake, blocking
+    /// (helper threads, tests, benches): a [`WsConnect`] run to completion. A ring thread steps
+    /// a `WsConnect` instead.
+    ///
+    /// # Errors
+    /// Resolution, connect, TLS or handshake failures, or a timeout.
+    pub fn connect(driver: &mut Driver, ep: &Endpoint, opts: &WsOptions) -> Result<WsClient> {
+        let mut c = WsConnect::start(ep, opts, None)?;
+        loop {
+            if let Some(ws) = c.step(driver)? {
+                return Ok(ws);
+            }
+            crate::connect::wait_a_little(driver, c.on_driver())?;
+        }
+    }
+
+    /// A client on an open link whose upgrade completed.
+    fn over(link: Link, ep: &Endpoint, opts: &WsOptions, seed: [u8; 8]) -> WsClient {
+        WsClient {
             ep: ep.clone(),
             opts: opts.clone(),
             reconnects: 0,
@@ -392,13 +524,13 @@ impl WsClient {
             frag_opcode: None,
             held: Held::None,
             tx: Vec::with_capacity(4096),
-            rng,
+            rng: fastrand::Rng::with_seed(u64::from_ne_bytes(seed)),
             max_message_bytes: opts.max_message_bytes,
             keepalive: opts.keepalive.clone(),
             last_keepalive: Instant::now(),
             close_sent: false,
             stats: WsStats::default(),
-        })
+        }
     }
 
     /// Replaces this connection with a new one to the same endpoint and path (after an error,
