@@ -16,6 +16,7 @@
 //! `Publisher::register_instrument` at subscribe time (cold path); the per-message lookup is a
 //! byte comparison over a handful of entries.
 
+use crate::venues::streams::{Selectable, default_streams};
 use ringbolt_bus::{Body, FeedState, Record, Venue};
 use thiserror::Error;
 
@@ -434,11 +435,27 @@ pub trait VenueAdapter: Send {
     /// Where to connect.
     fn endpoint(&self) -> WsEndpoint;
 
-    /// Frames that subscribe the given venue symbols (cold path).
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing>;
+    /// Frames that subscribe the given venue symbols on the selected streams (entries of
+    /// [`crate::venues::streams::SUBSCRIPTIONS`] for this venue; cold path).
+    fn subscribe_streams(&self, symbols: &[&str], streams: &[&'static Selectable])
+    -> Vec<Outgoing>;
 
-    /// Frames that unsubscribe the given venue symbols (cold path).
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing>;
+    /// Frames that unsubscribe the given venue symbols from the selected streams (cold path).
+    fn unsubscribe_streams(
+        &self,
+        symbols: &[&str],
+        streams: &[&'static Selectable],
+    ) -> Vec<Outgoing>;
+
+    /// Frames that subscribe the given venue symbols on the default streams (cold path).
+    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        self.subscribe_streams(symbols, &default_streams(self.venue()))
+    }
+
+    /// Frames that unsubscribe the given venue symbols from the default streams (cold path).
+    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+        self.unsubscribe_streams(symbols, &default_streams(self.venue()))
+    }
 
     /// How the connection is kept alive.
     fn keep_alive(&self) -> KeepAlive;

@@ -27,6 +27,7 @@ use crate::continuity::{
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
+use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
     collect_pairs, empty_snapshot, flush_batch, for_each_element, for_each_pair, opt_ts,
     push_parsed, trade,
@@ -488,17 +489,20 @@ impl VenueAdapter for Binance {
         }
     }
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(method(self.market, "SUBSCRIBE", symbols, 1))]
+    fn subscribe_streams(
+        &self,
+        symbols: &[&str],
+        streams: &[&'static Selectable],
+    ) -> Vec<Outgoing> {
+        vec![Outgoing::Text(method("SUBSCRIBE", symbols, streams, 1))]
     }
 
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
-        vec![Outgoing::Text(method(
-            self.market,
-            "UNSUBSCRIBE",
-            symbols,
-            2,
-        ))]
+    fn unsubscribe_streams(
+        &self,
+        symbols: &[&str],
+        streams: &[&'static Selectable],
+    ) -> Vec<Outgoing> {
+        vec![Outgoing::Text(method("UNSUBSCRIBE", symbols, streams, 2))]
     }
 
     fn keep_alive(&self) -> KeepAlive {
@@ -789,21 +793,11 @@ impl Binance {
     }
 }
 
-fn method(market: BinanceMarket, method: &str, symbols: &[&str], id: u32) -> Vec<u8> {
-    let suffixes: &[&str] = match market {
-        BinanceMarket::Spot => &["trade", "aggTrade", "bookTicker", "depth@100ms"],
-        BinanceMarket::Futures => &[
-            "aggTrade",
-            "bookTicker",
-            "depth@100ms",
-            "markPrice@1s",
-            "forceOrder",
-        ],
-    };
+fn method(method: &str, symbols: &[&str], streams: &[&'static Selectable], id: u32) -> Vec<u8> {
     let mut params = Vec::new();
     for s in symbols {
         let s = s.to_ascii_lowercase();
-        for suffix in suffixes {
+        for suffix in channels_for(streams, &s) {
             params.push(format!("\"{s}@{suffix}\""));
         }
     }

@@ -20,6 +20,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_u64;
 use crate::json::Lexer;
 use crate::time::us_text_ns;
+use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{collect_pairs, empty_snapshot, flush_batch, opt_ts, req_e8, trade};
 
 const VENUE: Venue = Venue::Bitstamp;
@@ -303,10 +304,10 @@ impl VenueAdapter for Bitstamp {
     }
 }
 
-fn subs(event: &str, symbols: &[&str]) -> Vec<Outgoing> {
+fn subs(event: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let mut out = Vec::new();
     for s in symbols {
-        for ch in ["live_trades", "diff_order_book"] {
+        for ch in channels_for(streams, s) {
             out.push(Outgoing::Text(
                 format!("{{\"event\":\"{event}\",\"data\":{{\"channel\":\"{ch}_{s}\"}}}}")
                     .into_bytes(),

@@ -22,6 +22,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i128, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
+use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
     collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of, sync_gate, text_frame,
     trade,
@@ -428,10 +429,10 @@ impl VenueAdapter for Bybit {
     }
 }
 
-fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
+fn op(op: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
-        for t in ["orderbook.1", "orderbook.50", "publicTrade", "tickers"] {
+        for t in channels_for(streams, s) {
             args.push(format!("\"{t}.{s}\""));
         }
     }

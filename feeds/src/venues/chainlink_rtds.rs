@@ -23,6 +23,7 @@ use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapt
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
+use crate::venues::streams::Selectable;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
@@ -235,12 +236,13 @@ impl VenueAdapter for ChainlinkRtds {
     }
 }
 
-fn sub_frame(action: &str, symbols: &[&str]) -> Vec<Outgoing> {
-    let subs: Vec<String> = symbols
+fn sub_frame(action: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
+    let subs: Vec<String> = streams
         .iter()
-        .map(|s| {
+        .flat_map(|x| symbols.iter().map(move |s| (x.channel, s)))
+        .map(|(topic, s)| {
             format!(
-                "{{\"topic\":\"crypto_prices_chainlink\",\"type\":\"*\",\"filters\":\"{{\\\"symbol\\\":\\\"{s}\\\"}}\"}}"
+                "{{\"topic\":\"{topic}\",\"type\":\"*\",\"filters\":\"{{\\\"symbol\\\":\\\"{s}\\\"}}\"}}"
             )
         })
         .collect();

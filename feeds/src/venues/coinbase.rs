@@ -20,6 +20,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::iso8601_ns;
+use crate::venues::streams::Selectable;
 use crate::venues::{
     array_scalars, flush_levels, for_each_pair, opposite, opt_e8, opt_ts, push_level, push_parsed,
     req, side_of, sync_gate, text_frame, trade,
@@ -503,12 +504,30 @@ impl VenueAdapter for Coinbase {
     }
 }
 
-fn sub(kind: &str, symbols: &[&str]) -> Vec<Outgoing> {
+/// Exchange channels go in one request; Advanced Trade takes one channel per request.
+fn sub(kind: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let ids: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-    text_frame(format!(
-        "{{\"type\":\"{kind}\",\"product_ids\":[{}],\"channels\":[\"ticker\",\"matches\",\"heartbeat\",\"level2_batch\"]}}",
-        ids.join(",")
-    ))
+    let ids = ids.join(",");
+    let (advanced, exchange): (Vec<&&Selectable>, Vec<&&Selectable>) =
+        streams.iter().partition(|x| x.group == "advanced");
+    let mut out = Vec::new();
+    if !exchange.is_empty() {
+        let channels: Vec<String> = exchange
+            .iter()
+            .map(|x| format!("\"{}\"", x.channel))
+            .collect();
+        out.extend(text_frame(format!(
+            "{{\"type\":\"{kind}\",\"product_ids\":[{ids}],\"channels\":[{}]}}",
+            channels.join(",")
+        )));
+    }
+    for x in advanced {
+        out.extend(text_frame(format!(
+            "{{\"type\":\"{kind}\",\"product_ids\":[{ids}],\"channel\":\"{}\"}}",
+            x.channel
+        )));
+    }
+    out
 }
 
 /// An Advanced Trade (un)subscribe frame for one channel.

@@ -19,6 +19,7 @@ use crate::continuity::{SeqCheck, SeqTracker, SyncMode};
 use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
+use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
     flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate, trade,
 };
@@ -385,19 +386,17 @@ fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(haystack, needle).is_some()
 }
 
-fn rpc(method: &str, symbols: &[&str]) -> Vec<Outgoing> {
+fn rpc(method: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let mut channels = Vec::new();
     for s in symbols {
-        for ch in [
-            "book.{}.100ms",
-            "trades.{}.100ms",
-            "ticker.{}.100ms",
-            "quote.{}",
-        ] {
+        for ch in channels_for(streams, s).filter(|c| c.contains("{}")) {
             channels.push(format!("\"{}\"", ch.replace("{}", s)));
         }
     }
-    channels.push("\"deribit_price_index.btc_usd\"".to_owned());
+    // Channels without a symbol (the index) once.
+    for x in streams.iter().filter(|x| !x.channel.contains("{}")) {
+        channels.push(format!("\"{}\"", x.channel));
+    }
     vec![Outgoing::Text(
         format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"{method}\",\"params\":{{\"channels\":[{}]}}}}",

@@ -18,6 +18,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::{parse_e8, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
+use crate::venues::streams::Selectable;
 use crate::venues::{
     collect_pairs, flush_batch, flush_levels, opt_ts, push_level, req, req_e8, side_of, text_frame,
     trade,
@@ -284,10 +285,39 @@ impl VenueAdapter for Gemini {
     }
 }
 
-fn sub(kind: &str, symbols: &[&str]) -> Vec<Outgoing> {
+/// v2 (`/v2/marketdata`): one request naming every channel; the current API
+/// (`wss://ws.gemini.com`): `{"id","method","params":["btcusd@bookTicker",…]}`, lowercase symbols.
+fn sub(kind: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-    text_frame(format!(
-        "{{\"type\":\"{kind}\",\"subscriptions\":[{{\"name\":\"l2\",\"symbols\":[{}]}}]}}",
-        list.join(",")
-    ))
+    let (fast, v2): (Vec<&&Selectable>, Vec<&&Selectable>) =
+        streams.iter().partition(|x| x.group == "fast");
+    let mut out = Vec::new();
+    if !v2.is_empty() {
+        let subs: Vec<String> = v2
+            .iter()
+            .map(|x| {
+                format!(
+                    "{{\"name\":\"{}\",\"symbols\":[{}]}}",
+                    x.channel,
+                    list.join(",")
+                )
+            })
+            .collect();
+        out.extend(text_frame(format!(
+            "{{\"type\":\"{kind}\",\"subscriptions\":[{}]}}",
+            subs.join(",")
+        )));
+    }
+    if !fast.is_empty() {
+        let mut params = Vec::new();
+        for s in symbols {
+            let s = s.to_ascii_lowercase();
+            params.extend(fast.iter().map(|x| format!("\"{s}@{}\"", x.channel)));
+        }
+        out.extend(text_frame(format!(
+            "{{\"id\":\"1\",\"method\":\"{kind}\",\"params\":[{}]}}",
+            params.join(",")
+        )));
+    }
+    out
 }

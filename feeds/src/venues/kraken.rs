@@ -22,6 +22,7 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_u64};
 use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
+use crate::venues::streams::Selectable;
 use crate::venues::{array_scalars, flush_levels, opt_ts, req_e8, side_of, trade};
 
 const VENUE: Venue = Venue::Kraken;
@@ -579,21 +580,21 @@ impl VenueAdapter for Kraken {
     }
 }
 
-fn v2_requests(method: &str, symbols: &[&str]) -> Vec<Outgoing> {
+fn v2_requests(method: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
     let list = list.join(",");
-    vec![
-        Outgoing::Text(
-            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"book\",\"symbol\":[{list}],\"depth\":{V2_DEPTH},\"snapshot\":true}},\"req_id\":1}}")
+    let mut out = Vec::new();
+    for x in streams {
+        // One request per channel with its own parameters and req_id.
+        let (extra, req_id) = match x.channel {
+            "book" => (format!(",\"depth\":{V2_DEPTH},\"snapshot\":true"), 1),
+            "trade" => (",\"snapshot\":false".to_owned(), 2),
+            _ => (",\"event_trigger\":\"bbo\"".to_owned(), 3),
+        };
+        out.push(Outgoing::Text(
+            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"{}\",\"symbol\":[{list}]{extra}}},\"req_id\":{req_id}}}", x.channel)
                 .into_bytes(),
-        ),
-        Outgoing::Text(
-            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"trade\",\"symbol\":[{list}],\"snapshot\":false}},\"req_id\":2}}")
-                .into_bytes(),
-        ),
-        Outgoing::Text(
-            format!("{{\"method\":\"{method}\",\"params\":{{\"channel\":\"ticker\",\"symbol\":[{list}],\"event_trigger\":\"bbo\"}},\"req_id\":3}}")
-                .into_bytes(),
-        ),
-    ]
+        ));
+    }
+    out
 }

@@ -143,16 +143,24 @@ macro_rules! adapter_profile {
 }
 
 /// The `VenueAdapter::subscribe` and `VenueAdapter::unsubscribe` methods of an adapter
-/// whose frames are built by one function `frames(op, symbols) -> Vec<Outgoing>` called with
-/// the subscribe and the unsubscribe operation word.
+/// whose frames are built by one function `frames(op, symbols, streams) -> Vec<Outgoing>` called
+/// with the subscribe and the unsubscribe operation word and the selected streams.
 macro_rules! subscriptions {
     ($frames:path, $subscribe:literal, $unsubscribe:literal) => {
-        fn subscribe(&self, symbols: &[&str]) -> Vec<$crate::adapter::Outgoing> {
-            $frames($subscribe, symbols)
+        fn subscribe_streams(
+            &self,
+            symbols: &[&str],
+            streams: &[&'static $crate::venues::streams::Selectable],
+        ) -> Vec<$crate::adapter::Outgoing> {
+            $frames($subscribe, symbols, streams)
         }
 
-        fn unsubscribe(&self, symbols: &[&str]) -> Vec<$crate::adapter::Outgoing> {
-            $frames($unsubscribe, symbols)
+        fn unsubscribe_streams(
+            &self,
+            symbols: &[&str],
+            streams: &[&'static $crate::venues::streams::Selectable],
+        ) -> Vec<$crate::adapter::Outgoing> {
+            $frames($unsubscribe, symbols, streams)
         }
     };
 }
@@ -167,7 +175,7 @@ pub mod gemini;
 pub mod kraken;
 pub mod okx;
 pub mod polymarket;
-mod streams;
+pub mod streams;
 
 use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, Record, Side, Trade, Venue,

@@ -24,6 +24,7 @@ use crate::decimal::{parse_e8, parse_fixed_i128, parse_i64, parse_u64};
 use crate::json::Lexer;
 use crate::textbook::TextBook;
 use crate::time::ms_text_ns;
+use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
     flush_levels, opt_e8, opt_ts, push_parsed, req, req_e8, side_of, text_frame, trade,
 };
@@ -522,16 +523,12 @@ impl VenueAdapter for Okx {
     }
 }
 
-fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
+fn op(op: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
-        for channel in ["books", "bbo-tbt", "trades", "tickers"] {
+        // SWAP-only channels (funding, mark, open interest) are skipped for spot instruments.
+        for channel in channels_for(streams, s) {
             args.push(format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"));
-        }
-        if s.ends_with("-SWAP") {
-            for channel in ["funding-rate", "mark-price", "open-interest"] {
-                args.push(format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"));
-            }
         }
     }
     text_frame(format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")))

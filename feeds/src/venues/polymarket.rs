@@ -24,6 +24,7 @@ use crate::continuity::SyncMode;
 use crate::decimal::parse_e8;
 use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
+use crate::venues::streams::Selectable;
 use crate::venues::{empty_snapshot, flush_batch, for_each_obj_level, push_parsed, side_of, trade};
 
 const VENUE: Venue = Venue::Polymarket;
@@ -331,7 +332,8 @@ struct Event<'a> {
 impl VenueAdapter for Polymarket {
     adapter_profile!(VENUE, STREAMS, ENDPOINT, KEEP_ALIVE);
 
-    fn subscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+    /// One channel (`market`): the selection does not change the request.
+    fn subscribe_streams(&self, symbols: &[&str], _: &[&'static Selectable]) -> Vec<Outgoing> {
         let ids: Vec<String> = symbols.iter().map(|a| format!("\"{a}\"")).collect();
         vec![Outgoing::Text(
             format!(
@@ -342,7 +344,7 @@ impl VenueAdapter for Polymarket {
         )]
     }
 
-    fn unsubscribe(&self, symbols: &[&str]) -> Vec<Outgoing> {
+    fn unsubscribe_streams(&self, symbols: &[&str], _: &[&'static Selectable]) -> Vec<Outgoing> {
         vec![Outgoing::Text(operation("unsubscribe", symbols))]
     }
 
