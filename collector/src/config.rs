@@ -99,6 +99,32 @@ pub struct SourceConfig {
     pub linger_s: Option<i64>,
     /// Polymarket: ask `/events?slug=` instead of `/markets?slug=`.
     pub gamma_events: bool,
+    /// Streams to subscribe, by catalogue name (`ringbolt feeds streams --venue V` lists them;
+    /// `ringbolt_feeds::venues::streams::SUBSCRIPTIONS`). Unset: the venue's default set (for
+    /// Binance USD-M on a 2026 split-route URL, the defaults of that route).
+    pub streams: Option<Vec<String>>,
+}
+
+impl SourceConfig {
+    /// The selected streams of this source of `venue` (config names resolved and checked).
+    ///
+    /// # Errors
+    /// Unknown names (the valid ones listed), streams of two endpoint families, a Binance
+    /// USD-M stream on the other 2026 route, an empty list, or a bad `url`.
+    pub fn selected_streams(
+        &self,
+        venue: Venue,
+    ) -> Result<Vec<&'static ringbolt_feeds::venues::streams::Selectable>> {
+        let path = match &self.url {
+            Some(u) => super::url::Url::parse(u)?.path,
+            None => String::new(),
+        };
+        Ok(ringbolt_feeds::venues::streams::for_path(
+            venue,
+            self.streams.as_deref(),
+            &path,
+        )?)
+    }
 }
 
 /// Parses a venue name.
@@ -148,6 +174,8 @@ impl FeedsConfig {
                 super::url::Url::parse(u)
                     .with_context(|| format!("[feeds.sources.{name}] rest_url"))?;
             }
+            s.selected_streams(venue)
+                .with_context(|| format!("[feeds.sources.{name}] streams"))?;
             if s.ca_only && s.ca_file.is_none() {
                 bail!("[feeds.sources.{name}] ca_only needs ca_file");
             }
@@ -203,5 +231,38 @@ mod tests {
         let bad_venue: FeedsConfig =
             toml::from_str("[sources.nasdaq]\nsymbols = [\"X\"]\n").unwrap_or_default();
         assert!(format!("{:#}", bad_venue.validate().unwrap_err()).contains("unknown venue"));
+    }
+
+    #[test]
+    fn unknown_stream_names_are_refused_at_load_with_the_valid_names() {
+        let cfg: FeedsConfig = toml::from_str(
+            "[sources.binance_spot]\nsymbols = [\"BTCUSDT\"]\nstreams = [\"depth\", \"trades\"]\n",
+        )
+        .unwrap_or_default();
+        let e = format!("{:#}", cfg.validate().unwrap_err());
+        assert!(e.contains("[feeds.sources.binance_spot] streams"), "{e}");
+        assert!(e.contains("unknown stream \"trades\""), "{e}");
+        assert!(
+            e.contains("valid: trade, agg_trade, book_ticker, depth, ticker_24h"),
+            "{e}"
+        );
+        let ok: FeedsConfig = toml::from_str(
+            "[sources.binance_spot]\nsymbols = [\"BTCUSDT\"]\nstreams = [\"depth\", \"trade\"]\n",
+        )
+        .unwrap_or_default();
+        ok.validate().unwrap_or_else(|e| panic!("{e:#}"));
+        let names: Vec<&str> = ok.sources["binance_spot"]
+            .selected_streams(Venue::BinanceSpot)
+            .unwrap_or_default()
+            .iter()
+            .map(|x| x.name)
+            .collect();
+        assert_eq!(names, ["trade", "depth"]);
+        let route: FeedsConfig = toml::from_str(
+            "[sources.binance_futures]\nurl = \"wss://fstream.binance.com/market/stream\"\nsymbols = [\"BTCUSDT\"]\nstreams = [\"depth\"]\n",
+        )
+        .unwrap_or_default();
+        let e = format!("{:#}", route.validate().unwrap_err());
+        assert!(e.contains("served on /public"), "{e}");
     }
 }

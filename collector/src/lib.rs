@@ -104,6 +104,8 @@ pub struct SourceSpec {
     pub shared: Arc<SourceShared>,
     /// Polymarket: discovery commands.
     pub poly_rx: Option<Receiver<PolyCmd>>,
+    /// The streams the subscribe requests ask for (`streams` in the source's table).
+    pub streams: Vec<&'static ringbolt_feeds::venues::streams::Selectable>,
 }
 
 /// Global timing and mode settings for ring threads.
@@ -232,6 +234,9 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             None
         };
         shared_all.push(Arc::clone(&shared));
+        let streams = s
+            .selected_streams(venue)
+            .with_context(|| format!("[feeds.sources.{name}] streams"))?;
         per_ring[s.ring].push(SourceSpec {
             name: name.clone(),
             venue,
@@ -242,6 +247,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             symbols,
             shared,
             poly_rx,
+            streams,
         });
     }
 

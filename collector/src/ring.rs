@@ -13,8 +13,8 @@ use ringbolt_feeds::collector::poly_check::{PolyTopCheck, Verdict};
 use ringbolt_feeds::conn::{ConnCommand, ConnEvent, ConnMachine, ConnState};
 use ringbolt_feeds::venues::polymarket::{Polymarket, Stream as PolyStream};
 use ringbolt_feeds::{Action, KeepAlive, Outgoing, ParseError, RecordSink, RestRequest, SyncMode};
-use ringbolt_net::http1::HttpGet;
 use ringbolt_net::connect::Resolver;
+use ringbolt_net::http1::HttpGet;
 use ringbolt_net::ws::{self, WsClient, WsConnect, WsOptions};
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 use ringbolt_telemetry::now_ns;
@@ -329,7 +329,10 @@ impl Conn {
             }
             Err(error) => {
                 self.connecting = None;
-                self.spec.shared.connect_failures.fetch_add(1, Ordering::Relaxed);
+                self.spec
+                    .shared
+                    .connect_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(source = %self.spec.name, %error, "connect failed");
                 self.event(ConnEvent::ConnectFailed, now, writer)
             }
@@ -352,7 +355,10 @@ impl Conn {
         if symbols.is_empty() {
             return Vec::new();
         }
-        let frames = self.feeds.adapter.subscribe(&symbols);
+        let frames = self
+            .feeds
+            .adapter
+            .subscribe_streams(&symbols, &self.spec.streams);
         if let Some(p) = self.poly.as_mut() {
             p.initial_sent = true;
         }

@@ -166,9 +166,24 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
     let _unlink = Unlink(cfg.segment.clone());
     let live = info.venues["binance_spot"].addr;
     let sources = [
-        ("live", format!("wss://{live}/stream"), "binance_spot", "BTCUSDT"),
-        ("dead_syn", format!("wss://{syn_addr}/"), "coinbase", "BTC-USD"),
-        ("dead_tls", format!("wss://{silent_addr}/"), "okx", "BTC-USDT"),
+        (
+            "live",
+            format!("wss://{live}/stream"),
+            "binance_spot",
+            "BTCUSDT",
+        ),
+        (
+            "dead_syn",
+            format!("wss://{syn_addr}/"),
+            "coinbase",
+            "BTC-USD",
+        ),
+        (
+            "dead_tls",
+            format!("wss://{silent_addr}/"),
+            "okx",
+            "BTC-USDT",
+        ),
     ];
     for (name, url, venue, symbol) in sources {
         let mut s = source(url, &info.ca_pem, venue, symbol);
@@ -233,7 +248,12 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
         .filter(|s| s.name != "live")
         .map(|s| s.connect_failures.load(Ordering::Relaxed))
         .sum();
-    let latency = live_shared.recv_to_publish_ns.lock().unwrap().clone().unwrap();
+    let latency = live_shared
+        .recv_to_publish_ns
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap();
     eprintln!(
         "live source: {} messages in 6 s ({:.0}/s), max receive gap {:.1} ms, max excess delay {:.1} ms, \
          recv→bus p50 {} ns p99 {} ns; dead sources: {} connect failures, {} disconnected statuses",
