@@ -29,6 +29,44 @@ pub enum FeedsCommand {
     /// Parse raw venue messages (one per line) and print one JSON object per normalized record,
     /// then a summary line.
     Parse(ParseArgs),
+    /// List the selectable streams (`streams = [...]` in `[feeds.sources.<name>]`): venue, name,
+    /// default (`*`), endpoint family, the venue's channel, what it carries.
+    Streams(StreamsArgs),
+}
+
+/// Options of `ringbolt feeds streams`.
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    /// Only this venue.
+    #[arg(long, value_parser = parse_venue)]
+    venue: Option<Venue>,
+}
+
+/// Prints the stream catalogue, one stream a line.
+fn streams(args: &StreamsArgs) {
+    use ringbolt_feeds::venues::streams::SUBSCRIPTIONS;
+    println!(
+        "{:<16} {:<18} {:<3} {:<9} {:<28} carries",
+        "venue", "stream", "def", "group", "channel"
+    );
+    for x in SUBSCRIPTIONS
+        .iter()
+        .filter(|x| args.venue.is_none_or(|v| v == x.venue))
+    {
+        let group = match (x.group, x.only_suffix) {
+            ("", Some(suffix)) => format!("*{suffix}"),
+            (g, _) => g.to_string(),
+        };
+        println!(
+            "{:<16} {:<18} {:<3} {:<9} {:<28} {}",
+            x.venue.as_str(),
+            x.name,
+            if x.default { "*" } else { "" },
+            group,
+            x.channel,
+            x.carries
+        );
+    }
 }
 
 /// Continuity handling for `feeds parse`.
@@ -79,6 +117,10 @@ fn parse_venue(name: &str) -> Result<Venue, String> {
 pub fn run(args: FeedsArgs) -> Result<()> {
     match (args.command, args.config) {
         (Some(FeedsCommand::Parse(p)), _) => parse(&p),
+        (Some(FeedsCommand::Streams(s)), _) => {
+            streams(&s);
+            Ok(())
+        }
         (None, Some(config)) => {
             let cfg = ringbolt_config::load(&config)?.feeds_section(&config)?;
             ringbolt_collector::run(&cfg)

@@ -128,3 +128,23 @@ fn every_venue_parses_and_a_missing_collector_config_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn streams_lists_the_selectable_catalogue() {
+    let out = run_ok(ringbolt().args(["feeds", "streams"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        ringbolt_feeds::venues::streams::SUBSCRIPTIONS.len()
+    );
+    assert!(text.contains("binance_futures  depth"), "{text}");
+    let out = run_ok(ringbolt().args(["feeds", "streams", "--venue", "coinbase"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().skip(1).all(|l| l.starts_with("coinbase ")),
+        "{text}"
+    );
+    assert!(text.contains("adv_level2"), "{text}");
+    run_fails(ringbolt().args(["feeds", "streams", "--venue", "nasdaq"]));
+}

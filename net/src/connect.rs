@@ -301,7 +301,10 @@ fn start_tcp(addr: SocketAddr) -> Result<Socket> {
 
 /// Whether the non-blocking connect finished: `Ok(true)` connected, `Ok(false)` pending.
 fn tcp_progress(socket: &Socket) -> Result<bool> {
-    if let Some(e) = socket.take_error().map_err(|e| NetError::io("connect", e))? {
+    if let Some(e) = socket
+        .take_error()
+        .map_err(|e| NetError::io("connect", e))?
+    {
         return Err(NetError::io("connect", e));
     }
     match socket.peer_addr() {

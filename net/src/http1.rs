@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::connect::{LinkConnect, Resolver};
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
-use crate::connect::{LinkConnect, Resolver};
 use crate::link::{Endpoint, Link, Timeouts};
 
 /// Largest accepted response (head + body), bytes.

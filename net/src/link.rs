@@ -96,7 +96,12 @@ impl Link {
 
     /// Wraps the registered, connected connection `id` and (TLS) sends the ClientHello; on an
     /// error `id` is closed. Complete the handshake with [`Link::handshake_step`].
-    pub(crate) fn start(driver: &mut Driver, id: ConnId, ep: &Endpoint, t: Timeouts) -> Result<Link> {
+    pub(crate) fn start(
+        driver: &mut Driver,
+        id: ConnId,
+        ep: &Endpoint,
+        t: Timeouts,
+    ) -> Result<Link> {
         let tls = match &ep.tls {
             None => None,
             Some(cfg) => {

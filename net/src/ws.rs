@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::connect::{LinkConnect, Resolver};
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
-use crate::connect::{LinkConnect, Resolver};
 use crate::link::{Endpoint, Link, Timeouts};
 
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

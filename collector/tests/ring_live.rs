@@ -1,13 +1,18 @@
-//! "No ring thread blocks on connect", measured: one ring thread runs a live source (Binance spot
+//! One ring thread in-process against the emulator, measured from the bus.
+//!
+//! `a_black_holed_venue_does_not_delay_the_live_one` — "no ring thread blocks on connect": one
+//! ring thread runs a live source (Binance spot
 //! on the emulator) next to two dead ones: a port whose accept queue is full (the TCP connect
 //! never completes: SYNs are dropped) and a server that accepts and never speaks TLS (the
 //! handshake never completes). While both keep timing out and reconnecting, the live source's
 //! messages must keep reaching the bus on time: its largest receive-time gap and its largest
 //! excess delay (receive time minus venue time, above the run's minimum) stay far below the
 //! connect timeout, which is what a blocking connect would cost per attempt.
+//!
+//! `recv_to_bus_per_source_with_all_sources_running` — the receive → bus percentiles of every
+//! emulated source on one ring (the figures in docs/BENCHMARKS.md): run with `--nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +30,71 @@ use ringbolt_feeds::conn::ConnConfig;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(400);
 /// Largest receive-time gap / excess delay of the live source the test accepts.
 const LIMIT_NS: i64 = 50_000_000;
+
+/// The tests measure timing: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// An in-process emulator serving `venues`, 20 ms market ticks, no observation lags.
+fn emulator(tag: &str, venues: &[&str]) -> (tokio::runtime::Runtime, ringbolt_sim::Emulator) {
+    let dir = std::env::temp_dir().join(format!("ringbolt-{tag}-{}", std::process::id()));
+    let mut cfg = ringbolt_sim::EmulatorConfig {
+        cert_dir: dir.join("certs"),
+        venues: venues
+            .iter()
+            .map(|v| {
+                (
+                    (*v).to_string(),
+                    ringbolt_sim::config::VenueConfig::default(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    cfg.market.tick_ms = 20;
+    cfg.market.binance_lag_ms = 0;
+    cfg.market.coinbase_lag_ms = 0;
+    // One long window: no rollover during a measurement.
+    cfg.market.window_len_s = 3600;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt.block_on(ringbolt_sim::Emulator::start(cfg)).unwrap();
+    (rt, emu)
+}
+
+/// A bus segment for `cfg` with one ring, and the ring's sources built from `cfg`.
+fn segment(cfg: &FeedsConfig) -> (Arc<Publisher>, ringbolt_collector::Built) {
+    cfg.validate().unwrap();
+    let publisher = Arc::new(
+        Publisher::create(
+            &cfg.segment,
+            SegmentConfig {
+                rings: 1,
+                capacity: cfg.capacity,
+                instrument_capacity: cfg.instrument_capacity,
+            },
+        )
+        .unwrap(),
+    );
+    let built = build(cfg, &publisher).unwrap();
+    (publisher, built)
+}
+
+fn settings(connect_timeout: Duration) -> RingSettings {
+    RingSettings {
+        busy_poll: false,
+        conn: ConnConfig {
+            connect_timeout_ns: 3 * connect_timeout.as_nanos() as u64,
+            backoff_base_ns: 50_000_000,
+            backoff_max_ns: 100_000_000,
+            ..ConnConfig::default()
+        },
+        stale_override_ns: None,
+        connect_timeout,
+    }
+}
 
 struct Unlink(String);
 impl Drop for Unlink {
@@ -134,24 +204,11 @@ fn read_bus(consumer: &mut Consumer, from_ns: i64) -> Seen {
 
 #[test]
 fn a_black_holed_venue_does_not_delay_the_live_one() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("ringbolt-blackhole-{pid}"));
-    let mut emu_cfg = ringbolt_sim::EmulatorConfig {
-        cert_dir: dir.join("certs"),
-        venues: BTreeMap::from([(
-            "binance_spot".to_string(),
-            ringbolt_sim::config::VenueConfig::default(),
-        )]),
-        ..Default::default()
-    };
-    emu_cfg.market.tick_ms = 20;
-    emu_cfg.market.binance_lag_ms = 0;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt.block_on(ringbolt_sim::Emulator::start(emu_cfg)).unwrap();
+    let (rt, emu) = emulator("blackhole", &["binance_spot"]);
     let info = emu.info.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let (_listener, _fillers, syn_addr) = syn_blackhole();
@@ -192,33 +249,11 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
         }
         cfg.sources.insert(name.into(), s);
     }
-    cfg.validate().unwrap();
-    let publisher = Arc::new(
-        Publisher::create(
-            &cfg.segment,
-            SegmentConfig {
-                rings: 1,
-                capacity: cfg.capacity,
-                instrument_capacity: cfg.instrument_capacity,
-            },
-        )
-        .unwrap(),
-    );
-    let mut built = build(&cfg, &publisher).unwrap();
+    let (publisher, mut built) = segment(&cfg);
     let shared = built.shared.clone();
     let specs = built.per_ring.remove(0);
     let writer = publisher.writer(0).unwrap();
-    let settings = RingSettings {
-        busy_poll: false,
-        conn: ConnConfig {
-            connect_timeout_ns: 3 * CONNECT_TIMEOUT.as_nanos() as u64,
-            backoff_base_ns: 50_000_000,
-            backoff_max_ns: 100_000_000,
-            ..ConnConfig::default()
-        },
-        stale_override_ns: None,
-        connect_timeout: CONNECT_TIMEOUT,
-    };
+    let settings = settings(CONNECT_TIMEOUT);
     let beat = Arc::new(AtomicU64::new(0));
     let (stop2, beat2) = (Arc::clone(&stop), Arc::clone(&beat));
     let ring = std::thread::spawn(move || ring::run(specs, writer, settings, None, &beat2, &stop2));
@@ -281,4 +316,83 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
         "live messages delayed {} ms: {seen:?}",
         seen.max_excess_ns / 1_000_000
     );
+}
+
+#[test]
+fn recv_to_bus_per_source_with_all_sources_running() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let venues = ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"];
+    let (rt, emu) = emulator("recv-to-bus", &venues);
+    let info = emu.info.clone();
+    let mut cfg = FeedsConfig {
+        segment: format!("rb-recv-to-bus-{}", std::process::id()),
+        capacity: 1 << 16,
+        instrument_capacity: 256,
+        ..FeedsConfig::default()
+    };
+    let _unlink = Unlink(cfg.segment.clone());
+    for (venue, path, symbol) in [
+        ("polymarket", "/ws/market", None),
+        ("chainlink_rtds", "/", Some("btc/usd")),
+        ("binance_spot", "/stream", Some("BTCUSDT")),
+        ("coinbase", "/", Some("BTC-USD")),
+    ] {
+        let addr = info.venues[venue].addr;
+        let mut s = source(
+            format!("wss://{addr}{path}"),
+            &info.ca_pem,
+            venue,
+            symbol.unwrap_or(""),
+        );
+        s.symbols.retain(|x| !x.is_empty());
+        s.rest_url = Some(format!("https://{addr}"));
+        s.window_s = (venue == "polymarket").then_some(3600);
+        cfg.sources.insert(venue.to_string(), s);
+    }
+    let (publisher, mut built) = segment(&cfg);
+    for d in &mut built.discoveries {
+        d.step().unwrap();
+    }
+    let shared = built.shared.clone();
+    let specs = built.per_ring.remove(0);
+    let writer = publisher.writer(0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let beat = Arc::new(AtomicU64::new(0));
+    let (stop2, beat2) = (Arc::clone(&stop), Arc::clone(&beat));
+    let run_s = std::env::var("RINGBOLT_RECV_TO_BUS_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10u64);
+    let settings = settings(Duration::from_secs(5));
+    let ring = std::thread::spawn(move || ring::run(specs, writer, settings, None, &beat2, &stop2));
+    std::thread::sleep(Duration::from_secs(run_s));
+    stop.store(true, Ordering::Relaxed);
+    ring.join().unwrap().unwrap();
+    rt.block_on(emu.shutdown());
+    println!(
+        "source            messages  p50_ns    p90_ns    p99_ns    p99.9_ns  ({run_s} s, one ring, block mode)"
+    );
+    for s in &shared {
+        let h = s.recv_to_publish_ns.lock().unwrap().clone().unwrap();
+        let messages = s.counters.lock().unwrap().total().messages;
+        println!(
+            "{:<17} {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+            s.name,
+            messages,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+        );
+        assert!(h.len() > 0, "{}: no message reached the bus", s.name);
+        // The live gauge the metrics endpoint exports matches the final histogram's median
+        // within the samples taken after its last refresh.
+        assert!(
+            s.recv_to_publish_p50_ns.load(Ordering::Relaxed) > 0,
+            "{}",
+            s.name
+        );
+    }
 }
