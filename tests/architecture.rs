@@ -245,7 +245,29 @@ const SOCKETS: &[&str] = &[
     "tokio::net",
 ];
 
+/// Calls that block the calling thread until a peer answers (DNS, TCP connect, TLS and
+/// WebSocket handshakes run to completion).
+const BLOCKING_CONNECT: &[&str] = &[
+    "WsClient::connect",
+    "Link::connect",
+    "H2Client::connect",
+    "HttpGet::start",
+    "Driver::resolve",
+    "http1::get(",
+    "LinkConnect::finish",
+    ".reconnect(",
+    "to_socket_addrs",
+];
+
 const SOURCE_RULES: &[SourceRule] = &[
+    SourceRule {
+        what: "blocks a ring thread on a connect (no ring thread blocks on connect: step a \
+               `ws::WsConnect` / `HttpGet::begin` with the ring's resolver instead)",
+        needles: BLOCKING_CONNECT,
+        crates: &["ringbolt-collector"],
+        // The discovery thread is a helper thread with its own driver.
+        exempt: &["discovery.rs"],
+    },
     SourceRule {
         what: "spawns a thread (sans-IO crates are driven by their caller)",
         needles: THREADS,
