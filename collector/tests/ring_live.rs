@@ -386,7 +386,7 @@ fn recv_to_bus_per_source_with_all_sources_running() {
             h.value_at_quantile(0.99),
             h.value_at_quantile(0.999),
         );
-        assert!(h.len() > 0, "{}: no message reached the bus", s.name);
+        assert!(!h.is_empty(), "{}: no message reached the bus", s.name);
         // The live gauge the metrics endpoint exports matches the final histogram's median
         // within the samples taken after its last refresh.
         assert!(
