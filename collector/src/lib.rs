@@ -66,6 +66,9 @@ pub struct SourceShared {
     /// Per message with records: ns from taking the bytes off the connection to the last
     /// record published (parse + continuity + publish). Handed over when the ring thread stops.
     pub recv_to_publish_ns: Mutex<Option<LatencyHistogram>>,
+    /// `recv_to_publish_ns` per stream (of the message's last record), by stream name; streams
+    /// without a sample left out. Handed over when the ring thread stops.
+    pub recv_to_publish_by_stream_ns: Mutex<Vec<(&'static str, LatencyHistogram)>>,
     /// Live copy of `recv_to_publish_ns`'s median, ns (published with the counters).
     pub recv_to_publish_p50_ns: AtomicU64,
     /// Live copy of `recv_to_publish_ns`'s 99th percentile, ns.
@@ -207,6 +210,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             top_checks: AtomicU64::new(0),
             poly_verdicts_dropped: AtomicU64::new(0),
             recv_to_publish_ns: Mutex::new(None),
+            recv_to_publish_by_stream_ns: Mutex::new(Vec::new()),
             recv_to_publish_p50_ns: AtomicU64::new(0),
             recv_to_publish_p99_ns: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
@@ -398,6 +402,16 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
                     .ok()
                     .and_then(|h| h.as_ref().map(Percentiles::of))
             );
+            let by_stream: serde_json::Map<String, serde_json::Value> = s
+                .recv_to_publish_by_stream_ns
+                .lock()
+                .map(|by| {
+                    by.iter()
+                        .map(|(name, h)| ((*name).to_string(), json!(Percentiles::of(h))))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v["recv_to_publish_by_stream"] = json!(by_stream);
             (s.name.clone(), v)
         })
         .collect()

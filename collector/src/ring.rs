@@ -53,6 +53,8 @@ struct BusSink<'a> {
     /// Stamp `recv_ts_ns` with the publish time (connection transitions: the state machine
     /// runs on the monotonic clock, records carry CLOCK_REALTIME).
     stamp_recv: bool,
+    /// `Record.stream` of the last record emitted (the per-stream latency histogram's key).
+    last_stream: u8,
 }
 
 impl RecordSink for BusSink<'_> {
@@ -65,6 +67,7 @@ impl RecordSink for BusSink<'_> {
         }
         self.writer.publish(&r);
         *self.published += 1;
+        self.last_stream = r.stream;
         if r.kind == RecordKind::FeedStatus as u8
             && let Some(s) = r.body_as::<FeedStatusBody>()
         {
@@ -165,6 +168,9 @@ struct Conn {
     last_share: Instant,
     /// recv → last record published, ns, per message that produced records.
     latency: ringbolt_telemetry::LatencyHistogram,
+    /// The same per stream of the message's last record: `(Record.stream, histogram)`, one per
+    /// catalogue entry, allocated at start.
+    latency_by_stream: Vec<(u8, ringbolt_telemetry::LatencyHistogram)>,
 }
 
 impl Conn {
@@ -241,6 +247,12 @@ impl Conn {
             raw_log: RawLog::default(),
             last_share: Instant::now(),
             latency: ringbolt_telemetry::latency_histogram(),
+            latency_by_stream: spec
+                .shared
+                .streams
+                .iter()
+                .map(|d| (d.id, ringbolt_telemetry::latency_histogram()))
+                .collect(),
             spec,
         })
     }
@@ -258,6 +270,7 @@ impl Conn {
             check: None,
             verdicts,
             stamp_recv: false,
+            last_stream: 0,
         }
     }
 
@@ -592,6 +605,7 @@ impl Conn {
                             check: self.poly.as_mut().map(|p| &mut p.check),
                             verdicts: &mut self.verdicts,
                             stamp_recv: false,
+                            last_stream: 0,
                         };
                         match self.feeds.rest(&req, &resp.body, now_ns(), &mut sink) {
                             Ok(()) => {
@@ -671,15 +685,25 @@ impl Conn {
                         check: self.poly.as_mut().map(|p| &mut p.check),
                         verdicts: &mut self.verdicts,
                         stamp_recv: false,
+                        last_stream: 0,
                     };
                     let before = *sink.published;
-                    if let Err(e) = self.feeds.frame(bytes, recv_ts_ns, &mut sink) {
+                    let parsed = self.feeds.frame(bytes, recv_ts_ns, &mut sink);
+                    let stream = sink.last_stream;
+                    if let Err(e) = parsed {
                         self.raw_log
                             .log(&self.spec.name, self.spec.venue, &e, bytes);
                     }
                     if self.published > before {
-                        let ns = now_ns().saturating_sub(recv_ts_ns);
-                        self.latency.saturating_record(ns.max(1) as u64);
+                        let ns = (now_ns().saturating_sub(recv_ts_ns)).max(1) as u64;
+                        self.latency.saturating_record(ns);
+                        if let Some((_, h)) = self
+                            .latency_by_stream
+                            .iter_mut()
+                            .find(|(id, _)| *id == stream)
+                        {
+                            h.saturating_record(ns);
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -810,6 +834,13 @@ pub fn run(
         c.abort_connect(&mut driver);
         if let Ok(mut h) = c.spec.shared.recv_to_publish_ns.lock() {
             *h = Some(c.latency.clone());
+        }
+        if let Ok(mut by) = c.spec.shared.recv_to_publish_by_stream_ns.lock() {
+            let names = c.spec.shared.streams;
+            by.extend(c.latency_by_stream.drain(..).filter_map(|(id, h)| {
+                let name = names.iter().find(|d| d.id == id)?.name;
+                (!h.is_empty()).then_some((name, h))
+            }));
         }
         if let Some(mut ws) = c.ws.take() {
             let _ = ws.close(&mut driver);
