@@ -509,9 +509,8 @@ impl Exchange {
         }
     }
 
-    /// The fills `o` would get now, without changing anything.
-    fn plan(&self, o: &Order, venue: &dyn ExchangeVenue) -> Vec<Fill> {
-        let mut emulated = venue.levels(&o.asset_id, o.side).into_iter().peekable();
+    /// Live orders `o` can trade with, best price first (lowest ask for a buyer), then time.
+    fn resting_against(&self, o: &Order) -> Vec<&Order> {
         let mut resting: Vec<&Order> = self
             .orders
             .values()
@@ -522,7 +521,6 @@ impl Exchange {
                     && o.side.accepts(r.price_e6, o.price_e6)
             })
             .collect();
-        // Best price first (lowest ask for a buyer), then time.
         resting.sort_by_key(|r| {
             let key = if o.side == Side::Buy {
                 r.price_e6
@@ -531,7 +529,13 @@ impl Exchange {
             };
             (key, r.seq)
         });
-        let mut resting = resting.into_iter().peekable();
+        resting
+    }
+
+    /// The fills `o` would get now, without changing anything.
+    fn plan(&self, o: &Order, venue: &dyn ExchangeVenue) -> Vec<Fill> {
+        let mut emulated = venue.levels(&o.asset_id, o.side).into_iter().peekable();
+        let mut resting = self.resting_against(o).into_iter().peekable();
         let mut fills = Vec::new();
         // A market BUY is bounded by its budget (its signed size is the least it accepts).
         let mut rem = if o.budget_micro.is_some() {

@@ -335,13 +335,7 @@ async fn handle(
     if method == "GET"
         && (path == "/markets" || path == "/events" || path.starts_with("/events/slug/"))
     {
-        let view = lock_hub(hub);
-        let now = view.now_ms();
-        let (status, body) = view
-            .polymarket()
-            .gamma(path, query, now)
-            .unwrap_or((404, r#"{"error":"not found"}"#.to_string()));
-        return Ok(respond(status, body));
+        return Ok(gamma(hub, path, query));
     }
     let order_entry = matches!(
         (method, path),
@@ -398,6 +392,17 @@ async fn handle(
         ));
     }
     Ok(respond(resp.status, resp.body))
+}
+
+/// Gamma discovery, from the market emulator's windows.
+fn gamma(hub: &Mutex<Hub>, path: &str, query: &str) -> Response<Full<Bytes>> {
+    let view = lock_hub(hub);
+    let now = view.now_ms();
+    let (status, body) = view
+        .polymarket()
+        .gamma(path, query, now)
+        .unwrap_or((404, r#"{"error":"not found"}"#.to_string()));
+    respond(status, body)
 }
 
 /// Text of the injected HTTP 425 (unverified: the venue's exact body is not in the corpus).

@@ -642,21 +642,7 @@ fn step_window(
         10
     };
     let tick = w.forced_tick.unwrap_or(auto_tick);
-    for (idx, side, px, q) in std::mem::take(&mut w.pending_trades) {
-        let ts = w.stamp(t_ms);
-        let msg = LastTradePrice {
-            event_type: "last_trade_price",
-            asset_id: &w.tokens[idx],
-            market: &w.condition_id,
-            price: price(px),
-            size: size(q),
-            fee_rate_bps: "0",
-            side,
-            timestamp: ts,
-            transaction_hash: format!("0x{}", hex_id(rng, 64)),
-        };
-        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
-    }
+    emit_clob_trades(w, inp, rng, events);
     let mut changes: Vec<Change> = std::mem::take(&mut w.pending);
     if tick != w.tick {
         retick(w, tick, inp, events, &mut changes);
@@ -710,6 +696,30 @@ fn step_window(
         });
     }
     emit_best_bid_ask(w, inp, events);
+}
+
+/// The CLOB emulator's trades since the last step, as `last_trade_price`.
+fn emit_clob_trades(
+    w: &mut Window,
+    inp: &PolyInputs,
+    rng: &mut ChaCha8Rng,
+    events: &mut Vec<VenueEvent>,
+) {
+    for (idx, side, px, q) in std::mem::take(&mut w.pending_trades) {
+        let ts = w.stamp(inp.t_ms);
+        let msg = LastTradePrice {
+            event_type: "last_trade_price",
+            asset_id: &w.tokens[idx],
+            market: &w.condition_id,
+            price: price(px),
+            size: size(q),
+            fee_rate_bps: "0",
+            side,
+            timestamp: ts,
+            transaction_hash: format!("0x{}", hex_id(rng, 64)),
+        };
+        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
+    }
 }
 
 /// A tick size change to `tick`: the `tick_size_change` events of both tokens, and the Up
