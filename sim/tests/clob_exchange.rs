@@ -458,7 +458,7 @@ async fn check_reads(
         10_000_000_000 - 2_500_000 - fee_micro("5", "0.5")
     );
     let (_, p) = a
-        .send(&positions_req(&a), &format!("user={}", a.key.address()))
+        .send(&positions_req(), &format!("user={}", a.key.address()))
         .await;
     assert_eq!(p[0]["asset"], token);
     assert_eq!(
@@ -467,7 +467,7 @@ async fn check_reads(
     );
 }
 
-fn positions_req(_: &Trader) -> HttpRequest {
+fn positions_req() -> HttpRequest {
     HttpRequest {
         method: "GET",
         path: "/positions".into(),
