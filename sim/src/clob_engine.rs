@@ -377,6 +377,10 @@ pub struct Exchange {
     rng: ChaCha8Rng,
     seq: u64,
     fail_next: u64,
+    /// `(count, ms)`: the next `count` marketable orders are answered `delayed` and matched
+    /// `ms` later.
+    delay_next: (u64, i64),
+    delayed: Vec<(i64, NewOrder)>,
     /// User-channel events not yet delivered.
     pub outbox: Vec<UserEvent>,
     /// Counters.
@@ -413,6 +417,8 @@ impl Exchange {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xC10B_E8C4_A46E_0001),
             seq: 0,
             fail_next: 0,
+            delay_next: (0, 0),
+            delayed: Vec::new(),
             outbox: Vec::new(),
             stats: ExchangeStats::default(),
         }
@@ -437,6 +443,12 @@ impl Exchange {
     /// The next `n` trades fail (RETRYING → FAILED) whatever the share.
     pub fn fail_next(&mut self, n: u64) {
         self.fail_next = n;
+    }
+
+    /// The next `n` marketable orders are answered `delayed` and matched `ms` later (the venue
+    /// delays marketable orders in some markets).
+    pub fn delay_next(&mut self, n: u64, ms: i64) {
+        self.delay_next = (n, ms.max(0));
     }
 
     /// An order by id.
@@ -631,6 +643,15 @@ impl Exchange {
         let fills = self.plan(&order, venue);
         if n.post_only && !fills.is_empty() {
             return Err(crate::clob::msg::POST_ONLY_CROSSES.to_string());
+        }
+        if !fills.is_empty() && self.delay_next.0 > 0 {
+            self.delay_next.0 -= 1;
+            let id = n.id.clone();
+            self.delayed.push((now_ms + self.delay_next.1, n));
+            return Ok(json!({
+                "success": true, "errorMsg": "", "orderID": id, "status": "delayed",
+                "makingAmount": "", "takingAmount": "", "transactionsHashes": [], "tradeIDs": [],
+            }));
         }
         let filled: i64 = fills.iter().map(|f| f.qty_micro).sum();
         let budget_left = n.budget_micro.map(|b| {
@@ -937,6 +958,17 @@ impl Exchange {
             self.stats.expired += 1;
             self.cancel_one(&id, now_ms);
         }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|(t, _)| *t <= now_ms);
+        self.delayed = later;
+        let armed = std::mem::take(&mut self.delay_next);
+        for (_, n) in due {
+            // Placed now, not delayed again; a refusal at this point is not reported anywhere
+            // (unverified venue behaviour).
+            let _ = self.place(n, venue, now_ms);
+        }
+        self.delay_next = armed;
         self.cross_resting(venue, now_ms);
         self.progress_trades(now_ms);
     }
@@ -1396,6 +1428,39 @@ mod tests {
         // Final statuses do not move again.
         ex.tick(&mut b, 1_000_000);
         assert!(events(&mut ex).is_empty());
+    }
+
+    #[test]
+    fn a_delayed_marketable_order_matches_later() {
+        let mut ex = Exchange::new(7);
+        let mut b = book();
+        ex.delay_next(1, 500);
+        let r = ex
+            .place(
+                order("0x1", "k", Side::Buy, 510_000, 5, OrderType::Gtc),
+                &mut b,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            (r["status"].as_str(), r["orderID"].as_str()),
+            (Some("delayed"), Some("0x1"))
+        );
+        assert!(ex.order("0x1").is_none() && ex.outbox.is_empty());
+        ex.tick(&mut b, 499);
+        assert!(ex.order("0x1").is_none());
+        ex.tick(&mut b, 500);
+        assert_eq!(ex.order("0x1").unwrap().status, OrderStatus::Matched);
+        assert_eq!(ex.account("k").positions["up"], 5 * M);
+        // Only one was delayed.
+        let r = ex
+            .place(
+                order("0x2", "k", Side::Buy, 510_000, 5, OrderType::Gtc),
+                &mut b,
+                600,
+            )
+            .unwrap();
+        assert_eq!(r["status"], "matched");
     }
 
     #[test]

@@ -530,7 +530,7 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// The exchange's control routes (control port, `/clob/...`):
-/// `GET /clob/ledger`, `POST /clob/fail-next[?count=N]`,
+/// `GET /clob/ledger`, `POST /clob/fail-next[?count=N]`, `POST /clob/delay-next[?count=N][&ms=M]`,
 /// `POST /clob/params?[mined_ms=][&confirmed_ms=][&fail_share=][&heartbeat_timeout_ms=][&initial_usdc_micro=]`,
 /// `POST /clob/fund?api_key=K&usdc_micro=N`, `POST /clob/tick-size?token=T&tick=0.01|0.001|auto`.
 pub fn control(
@@ -575,6 +575,11 @@ pub fn control(
             }
             ok(serde_json::json!({"ok": true, "params": params, "heartbeat_timeout_ms": st.heartbeat_timeout_ms}))
         }
+        ("POST", "/clob/delay-next") => {
+            let (n, ms) = (num("count").unwrap_or(1).max(0) as u64, num("ms").unwrap_or(1000));
+            st.exchange.delay_next(n, ms);
+            ok(serde_json::json!({"ok": true, "delay_next": n, "ms": ms}))
+        }
         ("POST", "/clob/fund") => match (q("api_key"), num("usdc_micro")) {
             (Some(k), Some(v)) => {
                 st.exchange.account(k).usdc_micro = v;
@@ -597,6 +602,6 @@ pub fn control(
                 (404, r#"{"error":"unknown token"}"#.into())
             }
         }
-        _ => (404, r#"{"error":"clob routes: GET /clob/ledger, POST /clob/fail-next[?count=N], POST /clob/params?mined_ms=&confirmed_ms=&fail_share=&heartbeat_timeout_ms=&initial_usdc_micro=, POST /clob/fund?api_key=&usdc_micro=, POST /clob/tick-size?token=&tick=0.01|0.001|auto"}"#.into()),
+        _ => (404, r#"{"error":"clob routes: GET /clob/ledger, POST /clob/fail-next[?count=N], POST /clob/delay-next[?count=N][&ms=M], POST /clob/params?mined_ms=&confirmed_ms=&fail_share=&heartbeat_timeout_ms=&initial_usdc_micro=, POST /clob/fund?api_key=&usdc_micro=, POST /clob/tick-size?token=&tick=0.01|0.001|auto"}"#.into()),
     }
 }
