@@ -944,18 +944,21 @@ impl Exchange {
 
     /// Time passes: GTD expiry, resting orders the emulated book moved through, trade statuses.
     pub fn tick(&mut self, venue: &mut dyn ExchangeVenue, now_ms: i64) {
-        let expired: Vec<String> = self
+        // GTD expiry; orders of resolved (or forgotten) windows are cancelled too.
+        let expired: Vec<(String, bool)> = self
             .orders
             .values()
-            .filter(|o| {
-                o.status == OrderStatus::Live
-                    && o.order_type == OrderType::Gtd
-                    && o.expiration_s * 1000 <= now_ms
+            .filter(|o| o.status == OrderStatus::Live)
+            .filter_map(|o| {
+                let gtd = o.order_type == OrderType::Gtd && o.expiration_s * 1000 <= now_ms;
+                let closed = venue.token_info(&o.asset_id).is_none_or(|i| i.resolved);
+                (gtd || closed).then(|| (o.id.clone(), gtd))
             })
-            .map(|o| o.id.clone())
             .collect();
-        for id in expired {
-            self.stats.expired += 1;
+        for (id, gtd) in expired {
+            if gtd {
+                self.stats.expired += 1;
+            }
             self.cancel_one(&id, now_ms);
         }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
