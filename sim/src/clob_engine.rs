@@ -87,7 +87,8 @@ pub trait ExchangeVenue {
     fn take(&mut self, asset: &str, taker: Side, price_e6: i64, qty_micro: i64);
 }
 
-/// Order types.
+/// Order types (parsed here, not with `exec`'s type: the emulator checks ringbolt's order path
+/// and so does not reuse its parsing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderType {
     /// Good till cancelled.

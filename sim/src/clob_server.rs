@@ -22,9 +22,8 @@ use tracing::{debug, warn};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::clob::{ClobRequest, ClobState, OrderSeen};
 use crate::clob_engine::UserEvent;
@@ -428,32 +427,27 @@ async fn entry_fault(f: &ClobFaults) -> Option<(u16, &'static str)> {
 
 type UserWs = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 
-/// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`.
+/// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`
+/// (any other path: 404).
 async fn user_channel(
     clob: &Arc<ClobShared>,
-    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let head = crate::server::read_head(&mut tls).await?;
-    let key = head.header("sec-websocket-key").map(str::to_string);
-    let path = head.target.split('?').next().unwrap_or("");
-    let Some(key) = key.filter(|_| path == "/ws/user") else {
-        let body = r#"{"error":"not found"}"#;
-        let resp = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tls.write_all(resp.as_bytes()).await?;
-        return tls.shutdown().await;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    // The signature is tungstenite's callback type.
+    #[allow(clippy::result_large_err)]
+    let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() == "/ws/user" {
+            return Ok(resp);
+        }
+        let mut e = ErrorResponse::new(Some(r#"{"error":"not found"}"#.to_string()));
+        *e.status_mut() = hyper::StatusCode::NOT_FOUND;
+        Err(e)
     };
-    let resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    );
-    tls.write_all(resp.as_bytes()).await?;
-    tls.flush().await?;
-    let mut ws = WebSocketStream::from_raw_socket(tls, Role::Server, None).await;
+    let mut ws = tokio_tungstenite::accept_hdr_async(tls, route)
+        .await
+        .map_err(std::io::Error::other)?;
     let rx = clob.user_tx.subscribe();
     clob.stats.user_sessions.fetch_add(1, Ordering::Relaxed);
     user_loop(clob, &mut ws, rx, shutdown)
@@ -469,11 +463,11 @@ async fn send_user(
         match o {
             Out::Text(t) => ws.send(Message::text(t)).await?,
             Out::Close(code, reason) => {
-                ws.send(Message::Close(Some(CloseFrame {
+                let frame = CloseFrame {
                     code: CloseCode::from(code),
                     reason: reason.into(),
-                })))
-                .await?;
+                };
+                ws.close(Some(frame)).await?;
                 return Ok(false);
             }
         }
