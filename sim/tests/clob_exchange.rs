@@ -285,7 +285,9 @@ async fn crossing_and_resting_orders_fill_on_the_user_channel_and_the_ledger_agr
         "/clob/params?mined_ms=600000&confirmed_ms=900000",
     )
     .await;
+    let mut mc = common::market_channel(&info, &[&token]).await;
     let sw = sweep(&mut a, &mut wa, &token, &market).await;
+    published(&mut mc, &sw.fills).await;
     let sell_id = maker_fill(&mut a, &mut b, (&mut wa, &mut wb), &token).await;
     check_reads(&info, (&mut a, &b), (&token, &market), &sw, &sell_id).await;
     // Cancel the rest of A's SELL: CANCELLATION with what had matched.
@@ -315,6 +317,8 @@ struct Sweep {
     paid: i64,
     fees: i64,
     n: usize,
+    /// `(price, size)` of every fill, as the trade events gave them.
+    fills: Vec<(String, String)>,
 }
 
 /// A sweeps the asks up to 0.53 with a FAK BUY; checks its answer and user-channel events.
@@ -345,6 +349,7 @@ async fn sweep(a: &mut Trader, wa: &mut Ws, token: &str, market: &str) -> Sweep 
     let mut shares = 0;
     let mut cost = 0;
     let mut fees = 0;
+    let mut fills = Vec::new();
     for (t, id) in trades.iter().zip(&trade_ids) {
         assert_eq!(t["id"], id.as_str());
         assert_eq!(
@@ -358,6 +363,7 @@ async fn sweep(a: &mut Trader, wa: &mut Ws, token: &str, market: &str) -> Sweep 
         shares += micro(s);
         cost += micro(s) * micro(p) / 1_000_000;
         fees += fee_micro(s, p);
+        fills.push((p.to_string(), s.to_string()));
     }
     assert_eq!((shares, cost), (bought, paid));
     let upd = ev.last().unwrap();
@@ -371,7 +377,30 @@ async fn sweep(a: &mut Trader, wa: &mut Ws, token: &str, market: &str) -> Sweep 
         paid,
         fees,
         n,
+        fills,
     }
+}
+
+/// The market channel publishes every fill as a `last_trade_price` (BUY, its price and size):
+/// the feed sees the book the exchange trades against.
+async fn published(mc: &mut Ws, fills: &[(String, String)]) {
+    let mut missing: Vec<(String, String)> = fills.to_vec();
+    for _ in 0..5000 {
+        if missing.is_empty() {
+            return;
+        }
+        let v = next_json(mc, 10).await;
+        for e in v.as_array().cloned().unwrap_or_else(|| vec![v]) {
+            if e["event_type"] == "last_trade_price" && e["side"] == "BUY" {
+                let key = (
+                    e["price"].as_str().unwrap_or("").to_string(),
+                    e["size"].as_str().unwrap_or("").to_string(),
+                );
+                missing.retain(|f| *f != key);
+            }
+        }
+    }
+    panic!("not published: {missing:?}");
 }
 
 /// A rests a SELL inside the spread; B's BUY at that price takes part of it (A maker, B taker).
