@@ -750,6 +750,7 @@ impl ClobState {
     /// `/balance-allowance`.
     fn read(&mut self, req: &ClobRequest<'_>, api_key: &str) -> ClobResponse {
         let q = |k: &str| query_param(req.query, k).filter(|v| !v.is_empty());
+        let secs = |k: &str| q(k).and_then(|v| v.parse::<i64>().ok());
         let ex = &self.exchange;
         match req.path {
             "/data/orders" => {
@@ -769,6 +770,8 @@ impl ClobState {
                     .filter(|t| q("id").is_none_or(|v| v == t.id))
                     .filter(|t| q("market").is_none_or(|v| v == t.market))
                     .filter(|t| q("asset_id").is_none_or(|v| v == t.asset_id))
+                    .filter(|t| secs("after").is_none_or(|v| t.match_ms / 1000 >= v))
+                    .filter(|t| secs("before").is_none_or(|v| t.match_ms / 1000 < v))
                     .map(|t| rest_trade_json(t, api_key))
                     .collect();
                 ClobResponse::json(200, &page(&items, q("next_cursor")))

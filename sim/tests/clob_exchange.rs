@@ -462,6 +462,10 @@ async fn check_reads(
     );
     let tr = a.get("/data/trades", &format!("market={market}")).await;
     assert_eq!(tr["data"].as_array().unwrap().len(), sw.n + 1);
+    let later = a
+        .get("/data/trades", &format!("after={}", now_s() + 3600))
+        .await;
+    assert_eq!(later["count"], 0, "{later}");
     let usdc = a.get("/balance-allowance", "asset_type=COLLATERAL").await;
     let pos = a
         .get(
