@@ -50,6 +50,20 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
     line("chainlink_rtds", VenueId::ChainlinkRtds, &["btc/usd"]),
     line("binance_spot", VenueId::BinanceSpot, &["BTCUSDT"]),
     line("coinbase", VenueId::Coinbase, &["BTC-USD"]),
+    // Binance USD-M: one source per 2026 route tier (the registry's advertised path is
+    // `/public/stream`).
+    line("binance_futures", VenueId::BinanceFutures, &["BTCUSDT"]),
+    DemoSource {
+        ws_path: Some("/market/stream"),
+        ..line(
+            "binance_futures_market",
+            VenueId::BinanceFutures,
+            &["BTCUSDT"],
+        )
+    },
+    // Bybit spot (`/v5/public/spot`); linear waits for a collector source option that gives it
+    // its own instruments.
+    line("bybit", VenueId::Bybit, &["BTCUSDT"]),
 ];
 
 /// Ports of the emulated venues, one per registered venue.
