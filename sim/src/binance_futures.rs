@@ -27,7 +27,7 @@ use crate::hub::Hub;
 use crate::ladder::Side;
 use crate::market::stream_rng;
 use crate::session::OpenError;
-use crate::util::fixed;
+use crate::util::{fixed, fixed_signed, query_param};
 use crate::venue::{StepCtx, VenueModel, VenueSession};
 
 /// This venue.
@@ -235,7 +235,7 @@ impl FuturesState {
                 usd8(self.mark_usd),
                 usd8(self.index_usd * (1.0 + BASIS / 3.0)),
                 usd8(self.index_usd),
-                signed(self.funding_rate_e8, 8)
+                fixed_signed(self.funding_rate_e8, 8)
             ),
         )
     }
@@ -293,17 +293,9 @@ impl FuturesState {
             usd8(self.mark_usd),
             usd8(self.index_usd),
             usd8(self.index_usd * (1.0 + BASIS / 3.0)),
-            signed(self.funding_rate_e8, 8),
+            fixed_signed(self.funding_rate_e8, 8),
             (now_ms.div_euclid(FUNDING_MS) + 1) * FUNDING_MS
         )
-    }
-}
-
-fn signed(v: i64, decimals: u32) -> String {
-    if v < 0 {
-        format!("-{}", fixed(-v, decimals))
-    } else {
-        fixed(v, decimals)
     }
 }
 
@@ -385,12 +377,6 @@ impl VenueModel for FuturesState {
     fn as_any(&self) -> &dyn Any {
         self
     }
-}
-
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 /// A USD-M futures WebSocket session: Binance's request protocol on one route.

@@ -28,7 +28,7 @@ use crate::hub::Hub;
 use crate::ladder::{Change, Side};
 use crate::market::stream_rng;
 use crate::session::OpenError;
-use crate::util::{fixed, uuid_v4};
+use crate::util::{fixed, fixed_signed, uuid_v4};
 use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// This venue.
@@ -326,14 +326,6 @@ impl CategoryState {
     }
 }
 
-fn signed(v: i64, decimals: u32) -> String {
-    if v < 0 {
-        format!("-{}", fixed(-v, decimals))
-    } else {
-        fixed(v, decimals)
-    }
-}
-
 impl CategoryState {
     fn ticker_fields(&self, now_ms: i64) -> Vec<(&'static str, String)> {
         let last = self.last_px;
@@ -349,7 +341,7 @@ impl CategoryState {
             ("prevPrice24h", px(self.open_px)),
             ("volume24h", self.cat.qty(self.volume_units)),
             ("turnover24h", px(self.turnover_cents)),
-            ("price24hPcnt", signed(pcnt, 6)),
+            ("price24hPcnt", fixed_signed(pcnt, 6)),
         ];
         if self.cat == Category::Spot {
             let mut v: Vec<_> = common.into_iter().collect();
@@ -375,7 +367,7 @@ impl CategoryState {
             ("openInterest", self.cat.qty(self.open_interest)),
             ("openInterestValue", px(oi_value)),
             ("nextFundingTime", funding.to_string()),
-            ("fundingRate", signed(self.funding_e6, 6)),
+            ("fundingRate", fixed_signed(self.funding_e6, 6)),
             ("bid1Price", px(b)),
             ("bid1Size", self.cat.qty(bq)),
             ("ask1Price", px(a)),
