@@ -160,4 +160,14 @@ mod tests {
         assert!(sources["coinbase"].rest_url.is_none());
         assert_eq!(ports.emulator_venues().count(), venue::registered().count());
     }
+
+    #[test]
+    fn status_line_labels_are_unique_over_every_venue() {
+        let labels: std::collections::BTreeSet<String> = VenueId::ALL
+            .iter()
+            .map(|v| super::super::short_name(v.name()))
+            .collect();
+        assert_eq!(labels.len(), VenueId::ALL.len(), "{labels:?}");
+        assert_eq!(super::super::short_name("binance_futures"), "binaf");
+    }
 }
