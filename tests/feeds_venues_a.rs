@@ -144,6 +144,17 @@ fn states(recs: &[Record], venue: Venue, stream: u8) -> Vec<FeedState> {
         .collect()
 }
 
+/// The counters of the last `state` status record of `venue`'s `stream`.
+fn status(recs: &[Record], venue: Venue, stream: u8, state: FeedState) -> FeedStatusBody {
+    recs.iter()
+        .rev()
+        .filter(|r| r.venue == venue as u8 && r.stream == stream)
+        .filter(|r| r.kind == RecordKind::FeedStatus as u8)
+        .filter_map(|r| r.body_as::<FeedStatusBody>())
+        .find(|b| b.state == state as u8)
+        .unwrap_or_else(|| panic!("no {state:?} status on stream {stream}"))
+}
+
 /// Whether `venue`'s `stream` states pass through `seq` in order.
 fn went_through(recs: &[Record], venue: Venue, stream: u8, seq: &[FeedState]) -> bool {
     let s = states(recs, venue, stream);
@@ -263,6 +274,14 @@ fn binance_futures_both_route_tiers_live_gap_resync_reconnect_corrupt() {
     });
     run.wait_metric("gaps", "binance_futures", "depth", 0);
     run.wait_metric("resyncs", "binance_futures", "depth", resyncs);
+    // The counters travel on the bus with the state changes.
+    let gap = status(&run.recs[from..], v, 4, FeedState::GapDetected);
+    let resynced = status(&run.recs[from..], v, 4, FeedState::Resynced);
+    assert_eq!(gap.gaps, 1, "{gap:?}");
+    assert!(
+        resynced.resyncs > resyncs && resynced.gaps == 1,
+        "{resynced:?}"
+    );
     disconnect_and_corrupt(&mut run, &emu, v, "binance_futures");
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }
@@ -308,6 +327,8 @@ fn bybit_spot_live_gap_resubscribe_reconnect_corrupt() {
         }
     });
     assert_eq!(run.wait_metric("gaps", "bybit", "orderbook", 0), 1);
+    let gap = status(&run.recs[from..], v, 1, FeedState::GapDetected);
+    assert_eq!((gap.gaps, gap.gap_records), (1, 1), "{gap:?}");
     disconnect_and_corrupt(&mut run, &emu, v, "bybit");
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }
