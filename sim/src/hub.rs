@@ -14,6 +14,7 @@ use crate::market::{BtcWalk, MarketConfig, stream_rng};
 use crate::polymarket::{PolyInputs, PolyState};
 use crate::rtds::RtdsState;
 use crate::util::normal;
+use crate::venue::{REGISTRY, StepCtx, VenueModel};
 
 /// Seconds of market simulated silently before the start, so that books, the Chainlink
 /// backfill and the current window exist from the first client on.
@@ -132,15 +133,23 @@ pub struct Hub {
     rtds: RtdsState,
     poly: PolyState,
     replay: BTreeMap<VenueId, ReplaySource>,
+    models: BTreeMap<VenueId, Box<dyn VenueModel>>,
 }
 
 impl Hub {
     /// A market whose clock starts at `start_ms` (rounded down to the tick) after a silent
-    /// warm-up of [`WARMUP_S`].
+    /// warm-up of [`WARMUP_S`], with every registered venue model.
     pub fn new(cfg: MarketConfig, start_ms: i64) -> Self {
+        Self::with_venues(cfg, start_ms, &VenueId::ALL)
+    }
+
+    /// As [`Hub::new`], stepping only the registered models among `venues` (the core four are
+    /// always stepped: their markets are coupled).
+    pub fn with_venues(cfg: MarketConfig, start_ms: i64, venues: &[VenueId]) -> Self {
         let tick_ms = cfg.tick_ms.max(1);
         let start = start_ms.div_euclid(tick_ms) * tick_ms;
         let t0 = start - WARMUP_S * 1000;
+        let seed = cfg.seed;
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
         let mut hub = Self {
@@ -158,6 +167,11 @@ impl Hub {
             t_ms: t0,
             tick: 0,
             replay: BTreeMap::new(),
+            models: REGISTRY
+                .iter()
+                .filter(|s| venues.contains(&s.id))
+                .filter_map(|s| Some((s.id, (s.model?)(seed))))
+                .collect(),
         };
         while hub.t_ms < start {
             hub.step();
@@ -220,6 +234,19 @@ impl Hub {
         &mut self.poly
     }
 
+    /// The model of a registered non-core venue.
+    pub fn model(&self, venue: VenueId) -> Option<&dyn VenueModel> {
+        self.models.get(&venue).map(AsRef::as_ref)
+    }
+
+    /// The concrete state of a registered non-core venue (`None` when replaying it).
+    pub fn model_state<T: 'static>(&self, venue: VenueId) -> Option<&T> {
+        if self.is_replay(venue) {
+            return None;
+        }
+        self.model(venue)?.as_any().downcast_ref()
+    }
+
     fn view(&mut self, lag_ms: i64) -> f64 {
         self.walk.price_at(self.t_ms - lag_ms)
             * (1.0 + self.cfg.noise_bp * 1e-4 * normal(&mut self.rng_noise))
@@ -272,6 +299,15 @@ impl Hub {
         let walk = &self.walk;
         let strike_at = |ms: i64| rtds.at(ms).map_or_else(|| walk.price_at(ms), |o| o.value());
         events.extend(self.poly.step(inputs, &strike_at, &mut self.rng_poly));
+        let ctx = StepCtx {
+            t_ms: t,
+            tick,
+            walk: &self.walk,
+            cfg: &self.cfg,
+        };
+        for model in self.models.values_mut() {
+            events.extend(model.step(&ctx));
+        }
         if !self.replay.is_empty() {
             events.retain(|e| !self.replay.contains_key(&e.venue));
             for (venue, src) in self.replay.iter_mut() {

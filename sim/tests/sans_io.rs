@@ -24,8 +24,10 @@ fn hub(seed: u64) -> Hub {
     )
 }
 
-fn kind_of(venue: VenueId, v: &Value) -> String {
-    match venue {
+/// The corpus sample kind of a core venue's event (`None`: a registry venue, checked by its own
+/// tests).
+fn kind_of(venue: VenueId, v: &Value) -> Option<String> {
+    Some(match venue {
         VenueId::BinanceSpot => match v.get("e").and_then(Value::as_str) {
             Some(e) => format!("binance.{e}"),
             None => "binance.bookTicker".into(),
@@ -36,7 +38,8 @@ fn kind_of(venue: VenueId, v: &Value) -> String {
             _ => "rtds.binance_update".into(),
         },
         VenueId::Polymarket => format!("polymarket.{}", v["event_type"].as_str().unwrap()),
-    }
+        _ => return None,
+    })
 }
 
 #[test]
@@ -47,7 +50,9 @@ fn every_emitted_event_has_its_corpus_shape() {
     for _ in 0..1_200 {
         for ev in h.step() {
             let v: Value = serde_json::from_str(&ev.text).unwrap();
-            let kind = kind_of(ev.venue, &v);
+            let Some(kind) = kind_of(ev.venue, &v) else {
+                continue;
+            };
             let mut v = v;
             if ev.venue == VenueId::ChainlinkRtds {
                 // The session adds the per-connection id in front.

@@ -481,8 +481,8 @@ pub const SUBSCRIPTIONS: &[Selectable] = &[
         "orderbook_1",
         "orderbook.1",
         "",
-        true,
-        "top of book snapshots",
+        false,
+        "top of book snapshots (not with orderbook_50: its own u sequence would share the book)",
     ),
     s(
         BY,
@@ -824,7 +824,7 @@ mod tests {
         assert_eq!(
             frames(Venue::Bybit, &["BTCUSDT"], None),
             [
-                r#"{"op":"subscribe","args":["orderbook.1.BTCUSDT","orderbook.50.BTCUSDT","publicTrade.BTCUSDT","tickers.BTCUSDT"]}"#
+                r#"{"op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT","tickers.BTCUSDT"]}"#
             ]
         );
         assert_eq!(frames(Venue::Bitstamp, &["btcusd"], None).len(), 2);
