@@ -29,6 +29,7 @@ pub mod order;
 pub mod pool;
 pub mod request;
 pub mod risk;
+pub mod user;
 
 pub use amounts::{Amounts, Decimal, Micros, OrderSide, TickSize};
 pub use auth::{ApiCreds, L1Headers, L2Headers, L2Signer, l1_headers};
