@@ -9,6 +9,10 @@
 //! * [`classify`]: venue responses → typed outcomes (unknown errors kept verbatim).
 //! * [`lifecycle`]: the order state machine emitting bus `OrderTransition` records.
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
+//! * [`user`]: the user channel (order and trade events) parsed sans-IO.
+//! * [`fills`]: user events → order transitions and `Fill` records (provisional, confirmed,
+//!   failed-and-reverted).
+//! * [`ledger`]: positions and cash per token, window and day, from `Fill` records only.
 //! * [`pool`]: the pre-signed order pool and its O(1), allocation-free hot path.
 //!
 //! * [`client`]: the order client — a sans-IO core ([`client::inflight`]) plus a thin driver over
@@ -21,9 +25,11 @@ pub mod auth;
 pub mod classify;
 pub mod client;
 pub mod eip712;
+pub mod fills;
 pub mod hash;
 pub mod hex;
 pub mod keys;
+pub mod ledger;
 pub mod lifecycle;
 pub mod order;
 pub mod pool;

@@ -238,6 +238,10 @@ impl<'a> TradeEvent<'a> {
 }
 
 /// One parsed user-channel event.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "boxing the trade would allocate per event; events live on the stack"
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserEvent<'a> {
     /// An `order` event.
@@ -391,7 +395,11 @@ fn ts_ns(v: Option<&str>) -> i64 {
 }
 
 fn opposite(s: Side) -> Side {
-    if s == Side::Buy { Side::Sell } else { Side::Buy }
+    if s == Side::Buy {
+        Side::Sell
+    } else {
+        Side::Buy
+    }
 }
 
 fn order_event<'a>(r: &RawEvent<'a>) -> Result<OrderEvent<'a>, UserError> {

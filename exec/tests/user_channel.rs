@@ -59,7 +59,10 @@ fn order_events_parse_with_fixed_point_sizes() {
     let UserEvent::Order(o) = one(&mut p, lines[3]) else {
         panic!("order")
     };
-    assert_eq!((o.status, o.size_matched_e8), (VenueOrderStatus::Canceled, 0));
+    assert_eq!(
+        (o.status, o.size_matched_e8),
+        (VenueOrderStatus::Canceled, 0)
+    );
     let UserEvent::Order(o) = one(&mut p, lines[4]) else {
         panic!("order")
     };
@@ -76,7 +79,10 @@ fn trade_events_give_every_maker_its_side() {
     };
     assert_eq!(t.status, TradeStatus::Matched);
     assert!(t.we_are_taker);
-    assert_eq!((t.side, t.price_e8, t.size_e8), (Side::Buy, 52_000_000, 500_000_000));
+    assert_eq!(
+        (t.side, t.price_e8, t.size_e8),
+        (Side::Buy, 52_000_000, 500_000_000)
+    );
     assert_eq!(t.match_ts_ns, 1_725_958_681_000_000_000);
     assert_eq!(t.n_makers, 1);
     // Same token as the taker, no side given: the maker sold.
@@ -120,10 +126,15 @@ fn arrays_and_pong_and_bad_events_are_counted_by_name() {
         TRADES.lines().next().unwrap()
     );
     let mut got = Vec::new();
-    let n = p.parse_frame(frame.as_bytes(), |e| got.push(matches!(e, UserEvent::Trade(_))));
+    let n = p.parse_frame(frame.as_bytes(), |e| {
+        got.push(matches!(e, UserEvent::Trade(_)))
+    });
     assert_eq!(n, 2);
     assert_eq!(got, vec![false, true]);
-    assert_eq!(p.parse_frame(b"PONG", |e| assert_eq!(e, UserEvent::Pong)), 1);
+    assert_eq!(
+        p.parse_frame(b"PONG", |e| assert_eq!(e, UserEvent::Pong)),
+        1
+    );
     let bad: [(&[u8], UserError); 5] = [
         (b"{not json", UserError::BadJson),
         (b"{\"event_type\":\"book\"}", UserError::UnknownEventType),
