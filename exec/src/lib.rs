@@ -9,6 +9,8 @@
 //! * [`classify`]: venue responses → typed outcomes (unknown errors kept verbatim).
 //! * [`lifecycle`]: the order state machine emitting bus `OrderTransition` records.
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
+//! * [`backoff`]: HTTP 425/429/503 back-off (exponential, `Retry-After`), never a blind resend.
+//! * [`journal`]: the crash-safe journal of spend reservations and open orders.
 //! * [`user`]: the user channel (order and trade events) parsed sans-IO.
 //! * [`fills`]: user events → order transitions and `Fill` records (provisional, confirmed,
 //!   failed-and-reverted).
@@ -22,12 +24,14 @@
 
 pub mod amounts;
 pub mod auth;
+pub mod backoff;
 pub mod classify;
 pub mod client;
 pub mod eip712;
 pub mod fills;
 pub mod hash;
 pub mod hex;
+pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;

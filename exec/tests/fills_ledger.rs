@@ -7,7 +7,7 @@ use ringbolt_exec::client::inflight::ClientCore;
 use ringbolt_exec::fills::{FillTracker, TokenInfo, taker_fee_e8, trade_key};
 use ringbolt_exec::ledger::{FillStep, Ledger};
 use ringbolt_exec::lifecycle::Order;
-use ringbolt_exec::user::{UserEvent, UserParser};
+use ringbolt_exec::user::UserParser;
 
 const TRADES: &str = include_str!("fixtures/user_trade.jsonl");
 const ORDERS: &str = include_str!("fixtures/user_order.jsonl");

@@ -38,12 +38,15 @@ pub use self::inflight::{
     TransitionSink,
 };
 use crate::auth::L2Signer;
+use crate::backoff::Backoff;
+use crate::fills::{FillCounters, FillTracker, TokenInfo};
 use crate::keys::PrivateKey;
 use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Order};
 use crate::order::SignedOrder;
 use crate::pool::{Miss, PresignedPool, SlotKey};
 use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
 use crate::risk::{RiskError, RiskGate, TradingMode};
+use crate::user::UserParser;
 use crate::{ApiCreds, Error as ExecError};
 
 /// Order client configuration.
@@ -231,6 +234,8 @@ pub struct ClientStats {
     /// Events dropped because the caller left [`EVENTS_CAPACITY`] events untaken (the oldest
     /// goes; the lifecycle records in the transition sink are unaffected).
     pub events_dropped: u64,
+    /// Responses that asked us to back off (HTTP 425/429/503).
+    pub backoffs: u64,
 }
 
 /// Bound on [`ClientEvent`]s waiting for [`OrderClient::events`]. A caller that drains events
@@ -325,6 +330,9 @@ pub struct OrderClient {
     heartbeat_id: String,
     next_tag: u64,
     stats: ClientStats,
+    backoff: Backoff,
+    user: UserParser,
+    fills: FillTracker,
 }
 
 /// `base` + `path` as a request URI.
@@ -377,6 +385,9 @@ impl OrderClient {
             heartbeat_id: String::new(),
             next_tag: OTHER_TAG_BASE,
             stats: ClientStats::default(),
+            backoff: Backoff::default(),
+            user: UserParser::new(),
+            fills: FillTracker::new(),
         })
     }
 
@@ -737,6 +748,56 @@ impl OrderClient {
         self.cancel(&[&id])
     }
 
+    /// One user-channel frame: our orders' events become transitions and `Fill` records in
+    /// `sink` (the risk gate's open-order count follows). Returns the events parsed.
+    pub fn on_user_frame(&mut self, frame: &[u8], sink: &mut dyn TransitionSink) -> usize {
+        let t = now_ns();
+        let Self {
+            user,
+            fills,
+            core,
+            gate,
+            ..
+        } = self;
+        user.parse_frame(frame, |ev| {
+            let d = fills.on_event(core, &ev, t, sink);
+            for _ in 0..d.closed {
+                gate.closed();
+            }
+            for _ in 0..d.reopened {
+                gate.reopened();
+            }
+        })
+    }
+
+    /// Fills carry the window and outcome of the order's instrument: registered per token.
+    pub fn register_token(&mut self, instrument: u32, info: TokenInfo) {
+        self.fills.register_token(instrument, info);
+    }
+
+    /// The user-channel parser (its counters).
+    #[must_use]
+    pub fn user_parser(&self) -> &UserParser {
+        &self.user
+    }
+
+    /// The fill tracker's counters.
+    #[must_use]
+    pub fn fill_counters(&self) -> FillCounters {
+        self.fills.counters
+    }
+
+    /// The sans-IO core, mutable (reconciliation restores orders through it).
+    pub fn core_mut(&mut self) -> &mut ClientCore {
+        &mut self.core
+    }
+
+    /// The L2 signer (REST requests built outside the client).
+    #[must_use]
+    pub fn signer(&self) -> &L2Signer {
+        &self.signer
+    }
+
     /// `DELETE /cancel-all`.
     pub fn cancel_all(&mut self) -> Result<u64, ClientError> {
         let req = HttpRequest::cancel_all(&self.signer, now_s());
@@ -760,9 +821,19 @@ impl OrderClient {
             n += 1;
             let t = now_ns();
             let (what, closed) = match c.result {
-                Ok(resp) => self
-                    .core
-                    .on_response(c.tag, resp.status, &resp.body, t, sink),
+                Ok(resp) => {
+                    let retry_after = resp
+                        .headers
+                        .get(http::header::RETRY_AFTER)
+                        .map(HeaderValue::as_bytes);
+                    if let Some(ms) = self.backoff.on_status(resp.status, retry_after) {
+                        self.stats.backoffs += 1;
+                        let ms = i64::try_from(ms).unwrap_or(i64::MAX / 2);
+                        self.gate.back_off_until(t.saturating_add(ms * 1_000_000));
+                    }
+                    self.core
+                        .on_response(c.tag, resp.status, &resp.body, t, sink)
+                }
                 Err(_) => {
                     let (what, closed) = self.core.on_lost(c.tag, t, sink);
                     if let Finished::Lost(coids) = &what {
