@@ -11,6 +11,7 @@
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
 //! * [`backoff`]: HTTP 425/429/503 back-off (exponential, `Retry-After`), never a blind resend.
 //! * [`journal`]: the crash-safe journal of spend reservations and open orders.
+//! * [`reconcile`]: REST views (open orders, one order by hash, trades) applied to our orders.
 //! * [`user`]: the user channel (order and trade events) parsed sans-IO.
 //! * [`fills`]: user events → order transitions and `Fill` records (provisional, confirmed,
 //!   failed-and-reverted).
@@ -37,6 +38,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod order;
 pub mod pool;
+pub mod reconcile;
 pub mod request;
 pub mod risk;
 pub mod user;

@@ -152,6 +152,11 @@ impl ClientCore {
         self.pending.insert(tag, what);
     }
 
+    /// Forgets request `tag` (its response was handled elsewhere).
+    pub fn forget(&mut self, tag: u64) {
+        self.pending.remove(&tag);
+    }
+
     /// Requests in flight.
     #[must_use]
     pub fn in_flight(&self) -> usize {

@@ -21,6 +21,9 @@
 //! The sans-IO bookkeeping is in [`inflight`]; this module is the thin driver.
 
 pub mod inflight;
+mod user_ws;
+
+pub use self::user_ws::{LiveStats, split_wss_url};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -333,6 +336,9 @@ pub struct OrderClient {
     backoff: Backoff,
     user: UserParser,
     fills: FillTracker,
+    user_ws: Option<user_ws::UserChannel>,
+    recon: std::collections::HashMap<u64, user_ws::Recon>,
+    live: LiveStats,
 }
 
 /// `base` + `path` as a request URI.
@@ -388,6 +394,9 @@ impl OrderClient {
             backoff: Backoff::default(),
             user: UserParser::new(),
             fills: FillTracker::new(),
+            user_ws: None,
+            recon: std::collections::HashMap::new(),
+            live: LiveStats::default(),
         })
     }
 
@@ -831,10 +840,18 @@ impl OrderClient {
                         let ms = i64::try_from(ms).unwrap_or(i64::MAX / 2);
                         self.gate.back_off_until(t.saturating_add(ms * 1_000_000));
                     }
+                    if self.on_recon(c.tag, resp.status, &resp.body, sink) {
+                        self.core.forget(c.tag);
+                        continue;
+                    }
                     self.core
                         .on_response(c.tag, resp.status, &resp.body, t, sink)
                 }
                 Err(_) => {
+                    if self.recon.remove(&c.tag).is_some() {
+                        // A lost reconciliation request: the next (re)connect runs another.
+                        self.live.recon_errors += 1;
+                    }
                     let (what, closed) = self.core.on_lost(c.tag, t, sink);
                     if let Finished::Lost(coids) = &what {
                         self.stats.orders_lost += coids.len() as u64;
@@ -852,6 +869,7 @@ impl OrderClient {
             }
             self.push_event(ClientEvent::Finished { tag: c.tag, what });
         }
+        self.poll_user(sink);
         if let Some(reason) = h2_err
             .map(|e| e.to_string())
             .or_else(|| self.h2.closed_reason().map(str::to_owned))
