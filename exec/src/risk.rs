@@ -154,6 +154,10 @@ pub enum RiskError {
     },
 }
 
+/// The kill signal of `ringbolt trade` (`kill -USR1 <pid>`): trips the kill switch, which stops
+/// new orders and cancels everything once (`DELETE /cancel-all`).
+pub const KILL_SIGNAL: i32 = signal_hook::consts::SIGUSR1;
+
 /// The kill switch: a shared flag tripped by a file, a signal, or code.
 #[derive(Debug, Clone, Default)]
 pub struct KillSwitch {

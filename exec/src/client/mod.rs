@@ -418,6 +418,12 @@ impl OrderClient {
         &self.core
     }
 
+    /// The risk gate (read).
+    #[must_use]
+    pub fn gate(&self) -> &RiskGate {
+        &self.gate
+    }
+
     /// The risk gate.
     pub fn gate_mut(&mut self) -> &mut RiskGate {
         &mut self.gate
