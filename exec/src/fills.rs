@@ -9,8 +9,10 @@
 //! response has not arrived yet, CANCELLATION cancels it; `size_matched` is **not** used for fills
 //! (trades are), so nothing is counted twice.
 //!
-//! Fees: a taker fill pays `size × fee_rate_bps / 10⁴ × p × (1 − p)` (the V2 crypto-fee curve with
-//! exponent 1, PROTOCOL_NOTES.md §7); maker fills pay none (rebates are paid separately).
+//! Fees: a taker fill pays `size × rate × p × (1 − p)` (the crypto-fee curve with exponent 1,
+//! PROTOCOL_NOTES.md §7) with the market's rate ([`FillTracker::set_taker_fee_rate_bps`], default
+//! 0.07), when the event's `fee_rate_bps` is non-zero; maker fills pay none (rebates are paid
+//! separately).
 
 use std::collections::HashMap;
 
@@ -44,14 +46,22 @@ pub fn trade_key(trade_id: &str) -> [u8; 16] {
     k
 }
 
-/// Taker fee in USDC at 1e-8: `size × bps / 10⁴ × p × (1 − p)`, truncated.
+/// Taker fee in USDC at 1e-8: `size × rate × p × (1 − p)` with `rate` in basis points, computed
+/// in pUSD micro-units (6 decimals, the token's precision) rounded half up, as the venue books it.
 #[must_use]
-pub fn taker_fee_e8(price_e8: i64, size_e8: i64, fee_rate_bps: u32) -> i64 {
+pub fn taker_fee_e8(price_e8: i64, size_e8: i64, rate_bps: u32) -> i64 {
     const E8: i128 = 100_000_000;
     let p = i128::from(price_e8);
-    let v = i128::from(size_e8) * i128::from(fee_rate_bps) * p * (E8 - p) / (10_000 * E8 * E8);
-    i64::try_from(v).unwrap_or(0)
+    let num = i128::from(size_e8) * p * (E8 - p) * i128::from(rate_bps);
+    // num / (E8 · E8 · E8 · 10⁴) pUSD → micro: divide by E8³ · 10⁴ / 10⁶.
+    let den = E8 * E8 * E8 * 10_000 / 1_000_000;
+    i64::try_from((num + den / 2) / den).map_or(0, |micro| micro * 100)
 }
+
+/// The BTC 5-minute markets' taker fee rate (`fee_schedule.rate` 0.07, PROTOCOL_NOTES.md §7).
+/// The trade event's `fee_rate_bps` is the market's `taker_base_fee` (e.g. 1000), not the rate
+/// the fee is computed with; it only says whether a fee applies (0 = none).
+pub const DEFAULT_TAKER_FEE_RATE_BPS: u32 = 700;
 
 /// What [`FillTracker::on_event`] did to the open-order count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,19 +108,36 @@ struct OurFill {
 }
 
 /// Applies user-channel events to the tracked orders.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FillTracker {
     status: HashMap<([u8; 16], u64), (u8, i64)>,
     tokens: HashMap<u32, TokenInfo>,
+    taker_fee_rate_bps: u32,
     /// Counters.
     pub counters: FillCounters,
 }
 
+impl Default for FillTracker {
+    fn default() -> Self {
+        FillTracker {
+            status: HashMap::new(),
+            tokens: HashMap::new(),
+            taker_fee_rate_bps: DEFAULT_TAKER_FEE_RATE_BPS,
+            counters: FillCounters::default(),
+        }
+    }
+}
+
 impl FillTracker {
-    /// Empty.
+    /// Empty, with the default taker fee rate.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The market's taker fee rate (basis points of `p × (1 − p)` per share).
+    pub fn set_taker_fee_rate_bps(&mut self, rate_bps: u32) {
+        self.taker_fee_rate_bps = rate_bps;
     }
 
     /// Registers an order instrument's window and outcome (fills carry them).
@@ -198,7 +225,11 @@ impl FillTracker {
                 side: t.side,
                 price_e8: t.price_e8,
                 size_e8: t.size_e8,
-                fee_usdc_e8: taker_fee_e8(t.price_e8, t.size_e8, t.fee_rate_bps),
+                fee_usdc_e8: if t.fee_rate_bps == 0 {
+                    0
+                } else {
+                    taker_fee_e8(t.price_e8, t.size_e8, self.taker_fee_rate_bps)
+                },
                 liquidity: LIQUIDITY_TAKER,
             };
             apply(self, core, f);

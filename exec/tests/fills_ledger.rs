@@ -233,8 +233,10 @@ fn ledger_ignores_duplicates_and_unseen_failures_by_name() {
 }
 
 #[test]
-fn taker_fee_follows_the_crypto_curve() {
-    // 100 shares at 0.50 with 700 bps: 100 × 0.07 × 0.25 = 1.75.
+fn taker_fee_follows_the_crypto_curve_in_micro_units() {
+    // 100 shares at 0.50, rate 0.07: 100 × 0.07 × 0.25 = 1.75.
     assert_eq!(taker_fee_e8(50_000_000, 100_00000000, 700), 1_75000000);
+    // 0.01 share at 0.55: 0.00017325 pUSD → 173 micro (rounded at the token's 6 decimals).
+    assert_eq!(taker_fee_e8(55_000_000, 1_000_000, 700), 17_300);
     assert_eq!(taker_fee_e8(50_000_000, 100_00000000, 0), 0);
 }

@@ -78,3 +78,36 @@ fn open_orders_restore_the_lost_and_ask_for_the_rest() {
     let (_, next) = page(br#"{"data":[],"next_cursor":"MTAw"}"#).unwrap();
     assert_eq!(next.as_deref(), Some("MTAw"));
 }
+
+#[test]
+fn a_tick_change_finds_resting_orders_off_the_new_grid() {
+    use ringbolt_exec::amounts::TickSize;
+    use ringbolt_exec::pool::resting_off_grid;
+    let mut core = ClientCore::with_capacity(8);
+    // Prices 0.505 (on 0.001 and 0.005, off 0.01) and 0.51 (on every grid), instrument 1;
+    // one on instrument 2; one not resting.
+    let ok = ringbolt_exec::classify::classify_one(
+        200,
+        br#"{"success":true,"errorMsg":"","orderID":"0xab","status":"live"}"#,
+    );
+    for (coid, instrument, price, ack) in [
+        (1, 1, 50_500_000, true),
+        (2, 1, 51_000_000, true),
+        (3, 2, 50_500_000, true),
+        (4, 1, 50_500_000, false),
+    ] {
+        let (o, _) = Order::new(coid, instrument, Side::Buy, price, 5_00000000, false, 1);
+        core.track(o, hash(u8::try_from(coid).unwrap()).1);
+        let o = core.order_mut(coid).unwrap();
+        o.submitted(2).unwrap();
+        if ack {
+            o.on_response(200, &ok, 3).unwrap();
+        }
+    }
+    assert_eq!(resting_off_grid(&core, &[1], TickSize::T0_01), vec![1]);
+    assert_eq!(
+        resting_off_grid(&core, &[1, 2], TickSize::T0_01),
+        vec![1, 3]
+    );
+    assert!(resting_off_grid(&core, &[1, 2], TickSize::T0_001).is_empty());
+}
