@@ -350,12 +350,13 @@ fn live_orders_ack_match_batch_cancel_and_cancel_all() {
     // A batch of three: two live, one size-zero rejected.
     let batch = [
         signed(&k, &token, "BUY", "0.20", "5", "0.01"),
-        signed(&k, &token, "SELL", "0.80", "6", "0.01"),
+        // The venue checks balances: key A holds the 5 shares it just bought.
+        signed(&k, &token, "SELL", "0.80", "5", "0.01"),
         signed(&k, &token, "BUY", "0.21", "0", "0.01"),
     ];
     let intents = [
         intent(Side::Buy, 20_000_000, 500_000_000),
-        intent(Side::Sell, 80_000_000, 600_000_000),
+        intent(Side::Sell, 80_000_000, 500_000_000),
         intent(Side::Buy, 21_000_000, 0),
     ];
     let (tag, coids) = c.submit_signed_batch(&batch, &intents, &mut recs).unwrap();

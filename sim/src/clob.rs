@@ -21,6 +21,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::clob_engine::{Exchange, ExchangeVenue, NewOrder, OrderType, Side};
+use crate::clob_user::{open_order_json, page, rest_trade_json};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 use hmac::{Hmac, Mac};
@@ -187,12 +190,6 @@ struct ApiKey {
     last_heartbeat_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
-struct RestingOrder {
-    owner: String,
-    live: bool,
-}
-
 /// The CLOB emulator state.
 #[derive(Debug)]
 pub struct ClobState {
@@ -200,11 +197,13 @@ pub struct ClobState {
     domain: OrderDomain,
     keys: HashMap<String, ApiKey>,
     by_address_nonce: HashMap<(Address, u64), String>,
-    orders: HashMap<String, RestingOrder>,
     seen: HashSet<[u8; 32]>,
     seen_fifo: VecDeque<[u8; 32]>,
     heartbeat_no: u64,
-    trade_no: u64,
+    /// The dead-man switch's timeout, ms.
+    pub heartbeat_timeout_ms: i64,
+    /// The matching engine, orders, trades and ledger.
+    pub exchange: Exchange,
     /// Counters.
     pub stats: ClobStats,
 }
@@ -241,6 +240,50 @@ struct WireOrder {
     metadata: String,
     builder: String,
     signature: String,
+}
+
+/// The allowance shown for the exchange (approved for "max uint256").
+const MAX_ALLOWANCE: &str =
+    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// One data-api position object (numbers as JSON numbers, as the data-api sends them).
+#[allow(clippy::too_many_arguments)]
+fn position_json(
+    user: &Address,
+    asset: &str,
+    market: &str,
+    outcome: &str,
+    info: TokenInfo,
+    size_micro: i64,
+    bought_micro: i64,
+    cost_micro: i64,
+) -> Value {
+    let f = |v: i64| v as f64 / 1e6;
+    let avg = if bought_micro > 0 {
+        cost_micro as f64 / bought_micro as f64
+    } else {
+        0.0
+    };
+    let cur = if info.best_bid > 0 && info.best_ask > 0 {
+        (info.best_bid + info.best_ask) as f64 / 2000.0
+    } else {
+        0.0
+    };
+    let size = f(size_micro);
+    json!({
+        "proxyWallet": user.to_string(), "asset": asset, "conditionId": market,
+        "size": size, "avgPrice": avg, "initialValue": size * avg, "currentValue": size * cur,
+        "cashPnl": size * (cur - avg), "totalBought": f(bought_micro), "realizedPnl": 0.0,
+        "curPrice": cur, "redeemable": info.resolved, "mergeable": false,
+        "outcome": outcome, "outcomeIndex": i32::from(outcome != "Up"),
+        "oppositeOutcome": if outcome == "Up" { "Down" } else { "Up" }, "negativeRisk": false,
+    })
 }
 
 /// Why one order was refused: status + text.
@@ -364,18 +407,37 @@ impl ClobState {
             domain,
             keys: HashMap::new(),
             by_address_nonce: HashMap::new(),
-            orders: HashMap::new(),
             seen: HashSet::new(),
             seen_fifo: VecDeque::new(),
             heartbeat_no: 0,
-            trade_no: 0,
+            heartbeat_timeout_ms: HEARTBEAT_TIMEOUT_MS,
+            exchange: Exchange::new(seed),
             stats: ClobStats::default(),
         }
     }
 
     /// Orders resting (live) now.
     pub fn open_orders(&self) -> usize {
-        self.orders.values().filter(|o| o.live).count()
+        self.exchange.open_orders()
+    }
+
+    /// API keys registered for `address`.
+    pub fn keys_of(&self, address: &Address) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.address == *address)
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `true` when `(api_key, secret, passphrase)` are registered credentials (user channel).
+    pub fn check_creds(&self, api_key: &str, secret: &str, passphrase: &str) -> bool {
+        self.keys
+            .get(api_key)
+            .is_some_and(|k| k.secret_text == secret && k.passphrase == passphrase)
     }
 
     /// Registers API credentials directly (tests / configured keys).
@@ -436,7 +498,7 @@ impl ClobState {
     pub fn handle(
         &mut self,
         req: &ClobRequest<'_>,
-        token: &dyn Fn(&str) -> Option<TokenInfo>,
+        venue: &mut dyn ExchangeVenue,
         now_ms: i64,
     ) -> (ClobResponse, Vec<OrderSeen>) {
         let mut seen = Vec::new();
@@ -449,11 +511,19 @@ impl ClobState {
             ("GET", "/") => ClobResponse::json(200, &json!("OK")),
             ("POST", "/auth/api-key") => self.l1(req, now_ms, true),
             ("GET", "/auth/derive-api-key") => self.l1(req, now_ms, false),
+            ("GET", "/positions") => self.positions(req.query, venue),
             ("POST", "/order" | "/orders")
-            | ("DELETE", "/order" | "/orders" | "/cancel-all")
-            | ("POST", "/v1/heartbeats") => match self.l2(req) {
+            | ("DELETE", "/order" | "/orders" | "/cancel-all" | "/cancel-market-orders")
+            | ("POST", "/v1/heartbeats")
+            | ("GET", "/data/orders" | "/data/trades" | "/balance-allowance") => {
+                match self.l2(req) {
+                    Err(r) => r,
+                    Ok(api_key) => self.authed(req, &api_key, venue, now_ms, &mut seen),
+                }
+            }
+            ("GET", p) if p.starts_with("/data/order/") => match self.l2(req) {
                 Err(r) => r,
-                Ok(api_key) => self.authed(req, &api_key, token, now_ms, &mut seen),
+                Ok(api_key) => self.read(req, &api_key),
             },
             _ => ClobResponse::error(404, "not found"),
         };
@@ -537,7 +607,7 @@ impl ClobState {
         &mut self,
         req: &ClobRequest<'_>,
         api_key: &str,
-        token: &dyn Fn(&str) -> Option<TokenInfo>,
+        venue: &mut dyn ExchangeVenue,
         now_ms: i64,
         seen: &mut Vec<OrderSeen>,
     ) -> ClobResponse {
@@ -550,7 +620,7 @@ impl ClobState {
                         return ClobResponse::error(400, msg::BAD_PAYLOAD);
                     }
                 };
-                let (r, s) = self.one_order(&posted, api_key, token, now_ms);
+                let (r, s) = self.one_order(&posted, api_key, venue, now_ms);
                 seen.push(s);
                 match r {
                     Ok(v) => ClobResponse::json(200, &v),
@@ -571,7 +641,7 @@ impl ClobState {
                 }
                 let mut out = Vec::with_capacity(list.len());
                 for p in &list {
-                    let (r, s) = self.one_order(p, api_key, token, now_ms);
+                    let (r, s) = self.one_order(p, api_key, venue, now_ms);
                     seen.push(s);
                     out.push(match r {
                         Ok(v) => v,
@@ -591,23 +661,31 @@ impl ClobState {
                     order_id: String,
                 }
                 match serde_json::from_slice::<One>(req.body) {
-                    Ok(o) => self.cancel(api_key, &[o.order_id]),
+                    Ok(o) => self.cancel(api_key, &[o.order_id], now_ms),
                     Err(_) => ClobResponse::error(400, msg::BAD_PAYLOAD),
                 }
             }
             ("DELETE", "/orders") => match serde_json::from_slice::<Vec<String>>(req.body) {
-                Ok(ids) => self.cancel(api_key, &ids),
+                Ok(ids) => self.cancel(api_key, &ids, now_ms),
                 Err(_) => ClobResponse::error(400, msg::BAD_PAYLOAD),
             },
             ("DELETE", "/cancel-all") => {
-                let ids: Vec<String> = self
-                    .orders
-                    .iter()
-                    .filter(|(_, o)| o.live && o.owner == api_key)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                self.cancel(api_key, &ids)
+                let ids = self.exchange.live_ids(api_key, &|_| true);
+                self.cancel(api_key, &ids, now_ms)
             }
+            ("DELETE", "/cancel-market-orders") => {
+                let Ok(v) = serde_json::from_slice::<Value>(req.body) else {
+                    return ClobResponse::error(400, msg::BAD_PAYLOAD);
+                };
+                let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let (market, asset) = (f("market"), f("asset_id"));
+                let ids = self.exchange.live_ids(api_key, &|o| {
+                    (market.is_empty() || o.market == market)
+                        && (asset.is_empty() || o.asset_id == asset)
+                });
+                self.cancel(api_key, &ids, now_ms)
+            }
+            ("GET", _) => self.read(req, api_key),
             ("POST", "/v1/heartbeats") => {
                 self.stats.heartbeats += 1;
                 self.heartbeat_no += 1;
@@ -624,35 +702,109 @@ impl ClobState {
         }
     }
 
-    fn cancel(&mut self, api_key: &str, ids: &[String]) -> ClobResponse {
-        let mut canceled = Vec::new();
-        let mut not = serde_json::Map::new();
-        for id in ids {
-            match self.orders.get_mut(id) {
-                Some(o) if o.owner == api_key && o.live => {
-                    o.live = false;
-                    self.stats.cancels += 1;
-                    canceled.push(Value::String(id.clone()));
+    /// The L2-authenticated reads: `/data/orders`, `/data/order/<id>`, `/data/trades`,
+    /// `/balance-allowance`.
+    fn read(&mut self, req: &ClobRequest<'_>, api_key: &str) -> ClobResponse {
+        let q = |k: &str| query_param(req.query, k).filter(|v| !v.is_empty());
+        let ex = &self.exchange;
+        match req.path {
+            "/data/orders" => {
+                let items: Vec<Value> = ex
+                    .open_orders_of(api_key)
+                    .into_iter()
+                    .filter(|o| q("id").is_none_or(|v| v == o.id))
+                    .filter(|o| q("market").is_none_or(|v| v == o.market))
+                    .filter(|o| q("asset_id").is_none_or(|v| v == o.asset_id))
+                    .map(open_order_json)
+                    .collect();
+                ClobResponse::json(200, &page(&items, q("next_cursor")))
+            }
+            "/data/trades" => {
+                let items: Vec<Value> = ex
+                    .trades_of(api_key)
+                    .filter(|t| q("id").is_none_or(|v| v == t.id))
+                    .filter(|t| q("market").is_none_or(|v| v == t.market))
+                    .filter(|t| q("asset_id").is_none_or(|v| v == t.asset_id))
+                    .map(|t| rest_trade_json(t, api_key))
+                    .collect();
+                ClobResponse::json(200, &page(&items, q("next_cursor")))
+            }
+            "/balance-allowance" | "/balance-allowance/update" => {
+                let balance = match (q("asset_type"), q("token_id")) {
+                    (Some("COLLATERAL") | None, _) => self.exchange.account(api_key).usdc_micro,
+                    (Some("CONDITIONAL"), Some(t)) => {
+                        let acct = self.exchange.account(api_key);
+                        acct.positions.get(t).copied().unwrap_or(0)
+                    }
+                    _ => return ClobResponse::error(400, msg::BAD_PAYLOAD),
+                };
+                let spender = self.domain.exchange.to_string();
+                ClobResponse::json(
+                    200,
+                    &json!({"balance": balance.to_string(), "allowances": {spender: MAX_ALLOWANCE}}),
+                )
+            }
+            p => match p.strip_prefix("/data/order/").and_then(|id| ex.order(id)) {
+                Some(o) if o.owner == api_key => ClobResponse::json(200, &open_order_json(o)),
+                _ => ClobResponse::error(404, msg::NOT_FOUND),
+            },
+        }
+    }
+
+    /// The data-api `GET /positions?user=<address>` (public, as on the venue): every token the
+    /// address's API keys hold.
+    fn positions(&mut self, query: &str, venue: &dyn ExchangeVenue) -> ClobResponse {
+        let Some(user) = query_param(query, "user").and_then(|u| Address::parse(u).ok()) else {
+            return ClobResponse::error(400, "user is required");
+        };
+        let mut held: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+        for key in self.keys_of(&user) {
+            for t in self.exchange.trades_of(&key) {
+                if t.status == crate::clob_engine::TradeStatus::Failed {
+                    continue;
                 }
-                Some(o) if o.owner == api_key => {
-                    not.insert(id.clone(), Value::String(msg::ALREADY_CANCELED.into()));
-                }
-                _ => {
-                    not.insert(id.clone(), Value::String(msg::NOT_FOUND.into()));
+                let buys =
+                    (t.taker.api_key.as_deref() == Some(key.as_str())) == (t.side == Side::Buy);
+                let e = held.entry(t.asset_id.clone()).or_default();
+                if buys {
+                    e.1 += t.size_micro;
+                    e.2 += t.notional_micro();
                 }
             }
+            let acct = self.exchange.account(&key).clone();
+            for (asset, q) in acct.positions {
+                held.entry(asset).or_default().0 += q;
+            }
         }
-        ClobResponse::json(200, &json!({"canceled": canceled, "not_canceled": not}))
+        let list: Vec<Value> = held
+            .into_iter()
+            .filter(|(_, (size, ..))| *size != 0)
+            .filter_map(|(asset, (size, bought, cost))| {
+                let (market, outcome) = venue.token_meta(&asset)?;
+                let info = venue.token_info(&asset)?;
+                Some(position_json(
+                    &user, &asset, &market, outcome, info, size, bought, cost,
+                ))
+            })
+            .collect();
+        ClobResponse::json(200, &Value::Array(list))
+    }
+
+    fn cancel(&mut self, api_key: &str, ids: &[String], now_ms: i64) -> ClobResponse {
+        let v = self.exchange.cancel(api_key, ids, now_ms);
+        self.stats.cancels += v["canceled"].as_array().map_or(0, Vec::len) as u64;
+        ClobResponse::json(200, &v)
     }
 
     /// The dead-man switch: keys that started heartbeats and then stopped for
     /// [`HEARTBEAT_TIMEOUT_MS`] get all their orders cancelled. Returns how many were cancelled.
     pub fn check_heartbeats(&mut self, now_ms: i64) -> usize {
+        let timeout = self.heartbeat_timeout_ms;
         let stale: Vec<String> = self
             .keys
             .iter_mut()
             .filter_map(|(k, rec)| match rec.last_heartbeat_ms {
-                Some(t) if now_ms - t > HEARTBEAT_TIMEOUT_MS => {
+                Some(t) if now_ms - t > timeout => {
                     rec.last_heartbeat_ms = None;
                     Some(k.clone())
                 }
@@ -662,12 +814,9 @@ impl ClobState {
         let mut n = 0;
         for k in stale {
             self.stats.deadman_fired += 1;
-            for o in self.orders.values_mut() {
-                if o.owner == k && o.live {
-                    o.live = false;
-                    n += 1;
-                }
-            }
+            let ids = self.exchange.live_ids(&k, &|_| true);
+            n += ids.len();
+            self.exchange.cancel(&k, &ids, now_ms);
         }
         n
     }
@@ -676,7 +825,7 @@ impl ClobState {
         &mut self,
         posted: &PostedOrder,
         api_key: &str,
-        token: &dyn Fn(&str) -> Option<TokenInfo>,
+        venue: &mut dyn ExchangeVenue,
         now_ms: i64,
     ) -> (Result<Value, Refusal>, OrderSeen) {
         self.stats.orders_received += 1;
@@ -694,7 +843,7 @@ impl ClobState {
             outcome: String::new(),
             order_hash: None,
         };
-        let r = self.check_order(posted, api_key, token, now_ms, &mut seen);
+        let r = self.check_order(posted, api_key, venue, now_ms, &mut seen);
         match &r {
             Ok(v) => {
                 self.stats.orders_accepted += 1;
@@ -716,7 +865,7 @@ impl ClobState {
         &mut self,
         posted: &PostedOrder,
         api_key: &str,
-        token: &dyn Fn(&str) -> Option<TokenInfo>,
+        venue: &mut dyn ExchangeVenue,
         now_ms: i64,
         seen: &mut OrderSeen,
     ) -> Result<Value, Refusal> {
@@ -742,7 +891,7 @@ impl ClobState {
         let digest = order.digest(&self.domain);
         let order_id = hex0x(&digest);
         seen.order_hash = Some(order_id.clone());
-        let Some(info) = token(&w.token_id) else {
+        let Some(info) = venue.token_info(&w.token_id) else {
             return Err((400, msg::INVALID_TOKEN.into()));
         };
         // Shares and price (1e-8) from the amounts.
@@ -772,8 +921,6 @@ impl ClobState {
         if check.is_err() {
             return Err((400, msg::TICK_SIZE.into()));
         }
-        // The emulated book is kept in thousandths.
-        let price_e8_of = |thousandths: i64| thousandths * (PRICE_SCALE / 1000);
         let order_type = posted.order_type.as_deref().unwrap_or("GTC");
         let limit = matches!(order_type, "GTC" | "GTD");
         if limit && shares_micro < MIN_SIZE_SHARES * 1_000_000 {
@@ -801,58 +948,32 @@ impl ClobState {
                 return Err((400, msg::INVALID_EXPIRATION.into()));
             }
         }
-        self.remember(digest);
-        // Matching against the emulated top of book.
-        let marketable = if side == 0 {
-            info.best_ask > 0 && price_e8 >= price_e8_of(info.best_ask)
+        let expiration_s = if order_type == "GTD" {
+            w.expiration.as_deref().unwrap_or("0").parse().unwrap_or(0)
         } else {
-            info.best_bid > 0 && price_e8 <= price_e8_of(info.best_bid)
+            0
         };
-        if posted.post_only && marketable {
-            return Err((400, msg::POST_ONLY_CROSSES.into()));
+        let side = if side == 0 { Side::Buy } else { Side::Sell };
+        let order_type = OrderType::parse(order_type).ok_or_else(bad)?;
+        let n = NewOrder {
+            id: order_id,
+            owner: api_key.to_string(),
+            maker_address: order.maker.to_string(),
+            asset_id: w.token_id.clone(),
+            side,
+            price_e6: price_e8 / 100,
+            size_micro: i64::try_from(shares_micro).map_err(|_| bad())?,
+            budget_micro: (side == Side::Buy && !limit)
+                .then(|| i64::try_from(cost_micro).unwrap_or(i64::MAX)),
+            order_type,
+            post_only: posted.post_only,
+            expiration_s,
+        };
+        let r = self.exchange.place(n, venue, now_ms).map_err(|e| (400, e));
+        if r.is_ok() {
+            self.remember(digest);
         }
-        if !marketable && !limit {
-            let text = if order_type == "FOK" {
-                msg::FOK_NOT_FILLED
-            } else {
-                msg::FAK_NOT_FILLED
-            };
-            return Ok(json!({
-                "success": false, "errorMsg": text, "orderID": "", "status": "",
-                "makingAmount": "", "takingAmount": "",
-            }));
-        }
-        if marketable {
-            return Ok(self.matched(&order_id, &order, &digest));
-        }
-        Ok(self.rest(order_id, api_key))
-    }
-
-    /// The answer for an order that crosses the emulated top of book: matched in full.
-    fn matched(&mut self, order_id: &str, order: &OrderStruct, digest: &[u8; 32]) -> Value {
-        self.trade_no += 1;
-        json!({
-            "success": true, "errorMsg": "", "orderID": order_id, "status": "matched",
-            "makingAmount": dec6(order.maker_amount), "takingAmount": dec6(order.taker_amount),
-            "transactionsHashes": [hex0x(&ringbolt_exec::eip712::keccak256(digest))],
-            "tradeIDs": [format!("emulated-trade-{}", self.trade_no)],
-        })
-    }
-
-    /// Rests a limit order that does not cross; the answer says `live`.
-    fn rest(&mut self, order_id: String, api_key: &str) -> Value {
-        let answer = json!({
-            "success": true, "errorMsg": "", "orderID": order_id, "status": "live",
-            "makingAmount": "", "takingAmount": "", "transactionsHashes": [], "tradeIDs": [],
-        });
-        self.orders.insert(
-            order_id,
-            RestingOrder {
-                owner: api_key.to_string(),
-                live: true,
-            },
-        );
-        answer
+        r
     }
 
     /// Signature types 0-2 recover over the order hash, 3 over the ERC-7739 wrapper; the
@@ -990,19 +1111,18 @@ mod tests {
         }
     }
 
-    fn token_info(_: &str) -> Option<TokenInfo> {
-        Some(TokenInfo {
-            tick: Tick::T0_01,
-            best_bid: 300,
-            best_ask: 500,
-            resolved: false,
-        })
+    fn venue() -> crate::clob_engine::FixedBook {
+        crate::clob_engine::FixedBook {
+            bids: vec![(300_000, 100_000_000)],
+            asks: vec![(500_000, 100_000_000)],
+        }
     }
 
     #[test]
     fn official_client_l1_headers_create_a_key_and_its_orders_are_accepted_once() {
         let v = vectors();
         let mut st = ClobState::new(7);
+        let mut book = venue();
         // L1: the official client's ClobAuth headers create a key for its address.
         let l1 = &v["l1_headers"][0];
         let h = &l1["headers"];
@@ -1013,7 +1133,7 @@ mod tests {
             ("POLY_NONCE", h["POLY_NONCE"].as_str().unwrap()),
         ]);
         let req = post("/auth/api-key", &hs, b"");
-        let (r, _) = st.handle(&req, &token_info, 0);
+        let (r, _) = st.handle(&req, &mut book, 0);
         assert_eq!(r.status, 200, "{}", r.body);
         // The same headers with the signature of another message are refused.
         let mut bad = hs.clone();
@@ -1022,7 +1142,7 @@ mod tests {
             headers: &bad,
             ..req
         };
-        assert_eq!(st.handle(&req, &token_info, 0).0.status, 401);
+        assert_eq!(st.handle(&req, &mut book, 0).0.status, 401);
         // L2: the vector's API key, registered for the same address.
         let creds = &v["creds"];
         let api_key = creds["api_key"].as_str().unwrap();
@@ -1045,7 +1165,7 @@ mod tests {
             ("POLY_PASSPHRASE", creds["passphrase"].as_str().unwrap()),
         ]);
         let req = post("/order", &hs, body.as_bytes());
-        let (r, seen) = st.handle(&req, &token_info, 1_773_307_200_000);
+        let (r, seen) = st.handle(&req, &mut book, 1_773_307_200_000);
         assert_eq!(r.status, 200, "{}", r.body);
         let v2: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v2["status"], "live");
@@ -1053,7 +1173,7 @@ mod tests {
         assert_eq!(seen[0].salt, "123456789");
         assert_eq!(seen[0].price.as_deref(), Some("0.37"));
         // Twice: duplicated.
-        let (r, _) = st.handle(&req, &token_info, 1_773_307_200_000);
+        let (r, _) = st.handle(&req, &mut book, 1_773_307_200_000);
         assert_eq!(r.status, 400);
         assert!(r.body.contains("Duplicated"), "{}", r.body);
         // One flipped body byte: the HMAC no longer matches.
@@ -1064,7 +1184,7 @@ mod tests {
             body: &tampered,
             ..req
         };
-        let (r, _) = st.handle(&req, &token_info, 0);
+        let (r, _) = st.handle(&req, &mut book, 0);
         assert_eq!(
             (r.status, r.body.as_str()),
             (401, r#"{"error":"Unauthorized/Invalid api key"}"#)
@@ -1076,19 +1196,36 @@ mod tests {
     fn heartbeats_arm_the_dead_man_switch() {
         let mut st = ClobState::new(1);
         st.add_api_key(Address([1; 20]), "k", "c2VjcmV0", "p");
-        st.orders.insert(
-            "0x01".into(),
-            RestingOrder {
-                owner: "k".into(),
-                live: true,
-            },
-        );
+        let mut book = venue();
+        let mut o = crate::clob_engine::NewOrder {
+            id: "0x01".into(),
+            owner: "k".into(),
+            maker_address: "0xabc".into(),
+            asset_id: "up".into(),
+            side: Side::Buy,
+            price_e6: 200_000,
+            size_micro: 5_000_000,
+            budget_micro: None,
+            order_type: OrderType::Gtc,
+            post_only: false,
+            expiration_s: 0,
+        };
+        st.exchange.place(o.clone(), &mut book, 0).unwrap();
+        o.id = "0x02".into();
+        st.exchange.place(o, &mut book, 0).unwrap();
+        st.exchange.outbox.clear();
         // No heartbeat yet: nothing happens.
         assert_eq!(st.check_heartbeats(1_000_000), 0);
         st.keys.get_mut("k").unwrap().last_heartbeat_ms = Some(1_000_000);
         assert_eq!(st.check_heartbeats(1_000_000 + HEARTBEAT_TIMEOUT_MS), 0);
-        assert_eq!(st.check_heartbeats(1_000_001 + HEARTBEAT_TIMEOUT_MS), 1);
+        assert_eq!(st.check_heartbeats(1_000_001 + HEARTBEAT_TIMEOUT_MS), 2);
         assert_eq!(st.open_orders(), 0);
+        let ev: Vec<&str> = st.exchange.outbox.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(ev.len(), 2);
+        assert!(
+            ev.iter().all(|e| e.contains(r#""type":"CANCELLATION""#)),
+            "{ev:?}"
+        );
         assert_eq!(st.stats.deadman_fired, 1);
     }
 }

@@ -1,9 +1,10 @@
 //! The CLOB emulator's I/O shell: hyper's HTTP/2 server over tokio-rustls (ALPN `h2`, the
 //! run's loopback CA), the [`ClobState`] behind a mutex, faults, and the order half of the
 //! wire log. Also serves Gamma discovery (`/markets`, `/events`, `/events/slug/<slug>`) from the
-//! same windows as the Polymarket market emulator.
+//! same windows as the Polymarket market emulator, and, on the same port, the authenticated
+//! user channel (`wss://…/ws/user`, HTTP/1.1 upgrade: a TLS client that does not negotiate
+//! ALPN `h2` gets HTTP/1.1), fed by the exchange's [`crate::clob_engine::UserEvent`]s.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -18,7 +19,17 @@ use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
 use crate::clob::{ClobRequest, ClobState, OrderSeen};
+use crate::clob_engine::UserEvent;
+use crate::clob_user::UserSession;
+use crate::event::Out;
 use crate::hub::Hub;
 use crate::wirelog::{OrderStamp, WireLog, realtime_ns};
 
@@ -40,6 +51,12 @@ pub struct ClobFaults {
     pub http429: AtomicU64,
     /// The next N order-entry requests get HTTP 503.
     pub http503: AtomicU64,
+    /// Order-entry requests get HTTP 425 until this wall-clock time, ms ("the matching engine
+    /// restarts").
+    pub http425_until_ms: AtomicU64,
+    /// The next N order-entry requests are processed but their response is dropped (HTTP/2
+    /// RST_STREAM instead of an answer): the submit outcome is unknown to the client.
+    pub drop_response: AtomicU64,
     conn: broadcast::Sender<ConnFault>,
 }
 
@@ -49,6 +66,8 @@ impl ClobFaults {
             latency_ms: AtomicU64::new(0),
             http429: AtomicU64::new(0),
             http503: AtomicU64::new(0),
+            http425_until_ms: AtomicU64::new(0),
+            drop_response: AtomicU64::new(0),
             conn: broadcast::channel(16).0,
         }
     }
@@ -70,10 +89,19 @@ impl ClobFaults {
                 self.http503.store(n, Ordering::Relaxed);
                 Ok(0)
             }
+            "http425" => {
+                let until = realtime_ns() / 1_000_000 + ms.unwrap_or(1_000) as i64;
+                self.http425_until_ms.store(until as u64, Ordering::Relaxed);
+                Ok(0)
+            }
+            "drop_response" => {
+                self.drop_response.store(n, Ordering::Relaxed);
+                Ok(0)
+            }
             "goaway" => Ok(self.conn.send(ConnFault::GoAway).unwrap_or(0)),
             "disconnect" => Ok(self.conn.send(ConnFault::Disconnect).unwrap_or(0)),
             other => Err(format!(
-                "clob fault kind {other:?}: latency&ms=N | http429[&count=N] | http503[&count=N] | goaway | disconnect"
+                "clob fault kind {other:?}: latency&ms=N | http429[&count=N] | http503[&count=N] | http425&ms=N | drop_response[&count=N] | goaway | disconnect"
             )),
         }
     }
@@ -95,6 +123,8 @@ pub struct ClobConnStats {
     pub requests: AtomicU64,
     /// Faults injected.
     pub faults_injected: AtomicU64,
+    /// User-channel WebSocket sessions opened.
+    pub user_sessions: AtomicU64,
 }
 
 /// Everything the CLOB tasks share.
@@ -106,6 +136,7 @@ pub struct ClobShared {
     /// Counters.
     pub stats: ClobConnStats,
     conn_no: AtomicU64,
+    user_tx: broadcast::Sender<Arc<UserEvent>>,
 }
 
 impl ClobShared {
@@ -116,7 +147,25 @@ impl ClobShared {
             faults: ClobFaults::new(),
             stats: ClobConnStats::default(),
             conn_no: AtomicU64::new(0),
+            user_tx: broadcast::channel(16_384).0,
         }
+    }
+
+    /// Delivers the exchange's queued user-channel events to the connected sessions.
+    fn flush(&self, st: &mut ClobState) {
+        for ev in st.exchange.outbox.drain(..) {
+            let _ = self.user_tx.send(Arc::new(ev));
+        }
+    }
+
+    /// Time passes (called by the market task after each step): heartbeat expiry, GTD expiry,
+    /// resting orders the book moved through, trade status progression.
+    pub fn tick(&self, hub: &Mutex<Hub>, now_ms: i64) {
+        let mut view = lock_hub(hub);
+        let mut st = self.state();
+        st.check_heartbeats(now_ms);
+        st.exchange.tick(view.polymarket_mut(), now_ms);
+        self.flush(&mut st);
     }
 
     /// The state (lock).
@@ -135,6 +184,7 @@ impl ClobShared {
             "connections_open": g(&self.stats.connections_open),
             "requests": g(&self.stats.requests),
             "faults_injected": g(&self.stats.faults_injected),
+            "user_sessions": g(&self.stats.user_sessions),
             "orders_received": s.orders_received,
             "orders_accepted": s.orders_accepted,
             "orders_rejected": s.orders_rejected,
@@ -143,6 +193,7 @@ impl ClobShared {
             "heartbeats": s.heartbeats,
             "deadman_fired": s.deadman_fired,
             "open_orders": self.state().open_orders(),
+            "exchange": self.state().exchange.stats,
             "latency_ms": g(&self.faults.latency_ms),
         })
     }
@@ -202,12 +253,15 @@ async fn serve_conn(
     let raw = std_tcp.try_clone()?;
     let tcp = TcpStream::from_std(std_tcp)?;
     let tls = acceptor.accept(tcp).await?;
+    if tls.get_ref().1.alpn_protocol() != Some(b"h2".as_slice()) {
+        return user_channel(clob, tls, shutdown).await;
+    }
     let conn_no = clob.conn_no.fetch_add(1, Ordering::Relaxed);
     let mut faults = clob.faults.conn.subscribe();
     let clob2 = clob.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (clob, hub, wirelog) = (clob2.clone(), hub.clone(), wirelog.clone());
-        async move { Ok::<_, Infallible>(handle(&clob, &hub, &wirelog, conn_no, req).await) }
+        async move { handle(&clob, &hub, &wirelog, conn_no, req).await }
     });
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
@@ -266,14 +320,14 @@ async fn handle(
     wirelog: &WireLog,
     conn_no: u64,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     // Headers have arrived: this is the order's arrival time.
     let recv_ns = realtime_ns();
     clob.stats.requests.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return respond(400, format!(r#"{{"error":"reading body: {e}"}}"#)),
+        Err(e) => return Ok(respond(400, format!(r#"{{"error":"reading body: {e}"}}"#))),
     };
     let method = parts.method.as_str();
     let path = parts.uri.path();
@@ -287,30 +341,27 @@ async fn handle(
             .polymarket()
             .gamma(path, query, now)
             .unwrap_or((404, r#"{"error":"not found"}"#.to_string()));
-        return respond(status, body);
+        return Ok(respond(status, body));
     }
     let order_entry = matches!(
         (method, path),
         ("POST", "/order" | "/orders" | "/v1/heartbeats")
-            | ("DELETE", "/order" | "/orders" | "/cancel-all")
+            | (
+                "DELETE",
+                "/order" | "/orders" | "/cancel-all" | "/cancel-market-orders"
+            )
     );
+    let mut drop_it = false;
     if order_entry {
-        let lat = clob.faults.latency_ms.load(Ordering::Relaxed);
-        if lat > 0 {
-            tokio::time::sleep(Duration::from_millis(lat)).await;
-        }
-        let fault = if take_one(&clob.faults.http429) {
-            Some((429, crate::clob::msg::TOO_MANY_REQUESTS))
-        } else if take_one(&clob.faults.http503) {
-            Some((503, crate::clob::msg::TRADING_DISABLED))
-        } else {
-            None
-        };
-        if let Some((status, text)) = fault {
+        if let Some((status, text)) = entry_fault(&clob.faults).await {
             let seen = crate::clob::describe_orders(&body, text);
             wirelog.orders(stamps(recv_ns, conn_no, path, seen));
-            return respond(status, serde_json::json!({ "error": text }).to_string());
+            return Ok(respond(
+                status,
+                serde_json::json!({ "error": text }).to_string(),
+            ));
         }
+        drop_it = take_one(&clob.faults.drop_response);
     }
     let headers: Vec<(String, String)> = parts
         .headers
@@ -331,13 +382,216 @@ async fn handle(
     };
     let now_ms = realtime_ns() / 1_000_000;
     let (resp, seen) = {
-        let view = lock_hub(hub);
-        let poly = view.polymarket();
-        let token = |t: &str| poly.token_info(t);
-        clob.state().handle(&creq, &token, now_ms)
+        let mut view = lock_hub(hub);
+        let mut st = clob.state();
+        let r = st.handle(&creq, view.polymarket_mut(), now_ms);
+        clob.flush(&mut st);
+        r
     };
     if !seen.is_empty() {
         wirelog.orders(stamps(recv_ns, conn_no, path, seen));
     }
-    respond(resp.status, resp.body)
+    if drop_it {
+        clob.stats.faults_injected.fetch_add(1, Ordering::Relaxed);
+        return Err(std::io::Error::other(
+            "drop_response fault: answer withheld",
+        ));
+    }
+    Ok(respond(resp.status, resp.body))
+}
+
+/// Text of the injected HTTP 425 (unverified: the venue's exact body is not in the corpus).
+pub const TOO_EARLY: &str = "Too Early: the matching engine is restarting, retry later";
+
+/// The injected latency, then an injected refusal if one is armed.
+async fn entry_fault(f: &ClobFaults) -> Option<(u16, &'static str)> {
+    let lat = f.latency_ms.load(Ordering::Relaxed);
+    if lat > 0 {
+        tokio::time::sleep(Duration::from_millis(lat)).await;
+    }
+    let now_ms = (realtime_ns() / 1_000_000) as u64;
+    if now_ms < f.http425_until_ms.load(Ordering::Relaxed) {
+        Some((425, TOO_EARLY))
+    } else if take_one(&f.http429) {
+        Some((429, crate::clob::msg::TOO_MANY_REQUESTS))
+    } else if take_one(&f.http503) {
+        Some((503, crate::clob::msg::TRADING_DISABLED))
+    } else {
+        None
+    }
+}
+
+type UserWs = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`.
+async fn user_channel(
+    clob: &Arc<ClobShared>,
+    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let head = crate::server::read_head(&mut tls).await?;
+    let key = head.header("sec-websocket-key").map(str::to_string);
+    let path = head.target.split('?').next().unwrap_or("");
+    let Some(key) = key.filter(|_| path == "/ws/user") else {
+        let body = r#"{"error":"not found"}"#;
+        let resp = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tls.write_all(resp.as_bytes()).await?;
+        return tls.shutdown().await;
+    };
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    tls.write_all(resp.as_bytes()).await?;
+    tls.flush().await?;
+    let mut ws = WebSocketStream::from_raw_socket(tls, Role::Server, None).await;
+    let rx = clob.user_tx.subscribe();
+    clob.stats.user_sessions.fetch_add(1, Ordering::Relaxed);
+    user_loop(clob, &mut ws, rx, shutdown)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+async fn send_user(
+    ws: &mut UserWs,
+    outs: Vec<Out>,
+) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
+    for o in outs {
+        match o {
+            Out::Text(t) => ws.send(Message::text(t)).await?,
+            Out::Close(code, reason) => {
+                ws.send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                })))
+                .await?;
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn user_loop(
+    clob: &ClobShared,
+    ws: &mut UserWs,
+    mut rx: broadcast::Receiver<Arc<UserEvent>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let mut session = UserSession::default();
+    loop {
+        tokio::select! {
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let outs = {
+                        let st = clob.state();
+                        session.on_text(t.as_str(), &|k, s, p| st.check_creds(k, s, p))
+                    };
+                    if !send_user(ws, outs).await? { return Ok(()); }
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+            },
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    if let Some(text) = session.on_event(&ev) {
+                        ws.send(Message::text(text.to_string())).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    warn!(missed = n, "slow user-channel client disconnected");
+                    send_user(ws, vec![Out::Close(1008, "slow consumer".into())]).await?;
+                    return Ok(());
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = shutdown.changed() => {
+                send_user(ws, vec![Out::Close(1001, "server shutdown".into())]).await?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// The exchange's control routes (control port, `/clob/...`):
+/// `GET /clob/ledger`, `POST /clob/fail-next[?count=N]`,
+/// `POST /clob/params?[mined_ms=][&confirmed_ms=][&fail_share=][&heartbeat_timeout_ms=][&initial_usdc_micro=]`,
+/// `POST /clob/fund?api_key=K&usdc_micro=N`, `POST /clob/tick-size?token=T&tick=0.01|0.001|auto`.
+pub fn control(
+    clob: &ClobShared,
+    hub: &Mutex<Hub>,
+    method: &str,
+    path: &str,
+    query: &str,
+) -> (u16, String) {
+    let q = |k: &str| query_param(query, k);
+    let num = |k: &str| q(k).and_then(|v| v.parse::<i64>().ok());
+    let ok = |v: serde_json::Value| (200, v.to_string());
+    let mut st = clob.state();
+    match (method, path) {
+        ("GET", "/clob/ledger") => {
+            let mut v = st.exchange.ledger_json();
+            v["heartbeat_timeout_ms"] = st.heartbeat_timeout_ms.into();
+            ok(v)
+        }
+        ("POST", "/clob/fail-next") => {
+            let n = num("count").unwrap_or(1).max(0) as u64;
+            st.exchange.fail_next(n);
+            ok(serde_json::json!({"ok": true, "fail_next": n}))
+        }
+        ("POST", "/clob/params") => {
+            let p = &mut st.exchange.params;
+            if let Some(v) = num("mined_ms") {
+                p.mined_delay_ms = v;
+            }
+            if let Some(v) = num("confirmed_ms") {
+                p.confirmed_delay_ms = v;
+            }
+            if let Some(v) = q("fail_share").and_then(|v| v.parse::<f64>().ok()) {
+                p.fail_share = v.clamp(0.0, 1.0);
+            }
+            if let Some(v) = num("initial_usdc_micro") {
+                p.initial_usdc_micro = v;
+            }
+            let params = *p;
+            if let Some(v) = num("heartbeat_timeout_ms") {
+                st.heartbeat_timeout_ms = v;
+            }
+            ok(serde_json::json!({"ok": true, "params": params, "heartbeat_timeout_ms": st.heartbeat_timeout_ms}))
+        }
+        ("POST", "/clob/fund") => match (q("api_key"), num("usdc_micro")) {
+            (Some(k), Some(v)) => {
+                st.exchange.account(k).usdc_micro = v;
+                ok(serde_json::json!({"ok": true, "api_key": k, "usdc_micro": v}))
+            }
+            _ => (400, r#"{"error":"api_key and usdc_micro are required"}"#.into()),
+        },
+        ("POST", "/clob/tick-size") => {
+            let tick = match q("tick") {
+                Some("0.01") => Some(10),
+                Some("0.001") => Some(1),
+                Some("auto") => None,
+                _ => return (400, r#"{"error":"tick must be 0.01, 0.001 or auto"}"#.into()),
+            };
+            let token = q("token").unwrap_or("");
+            drop(st);
+            if lock_hub(hub).polymarket_mut().force_tick(token, tick) {
+                ok(serde_json::json!({"ok": true, "token": token, "tick": q("tick")}))
+            } else {
+                (404, r#"{"error":"unknown token"}"#.into())
+            }
+        }
+        _ => (404, r#"{"error":"clob routes: GET /clob/ledger, POST /clob/fail-next[?count=N], POST /clob/params?mined_ms=&confirmed_ms=&fail_share=&heartbeat_timeout_ms=&initial_usdc_micro=, POST /clob/fund?api_key=&usdc_micro=, POST /clob/tick-size?token=&tick=0.01|0.001|auto"}"#.into()),
+    }
 }

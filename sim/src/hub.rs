@@ -215,6 +215,11 @@ impl Hub {
         &self.poly
     }
 
+    /// Polymarket state, mutable (the CLOB emulator trades against its books).
+    pub fn polymarket_mut(&mut self) -> &mut PolyState {
+        &mut self.poly
+    }
+
     fn view(&mut self, lag_ms: i64) -> f64 {
         self.walk.price_at(self.t_ms - lag_ms)
             * (1.0 + self.cfg.noise_bp * 1e-4 * normal(&mut self.rng_noise))

@@ -13,7 +13,9 @@
 
 pub mod binance;
 pub mod clob;
+pub mod clob_engine;
 pub mod clob_server;
+pub mod clob_user;
 pub mod coinbase;
 pub mod config;
 pub mod event;

@@ -67,6 +67,13 @@ pub struct Window {
     /// Last `timestamp` (ms) written in an event about this window's assets: every event gets a
     /// strictly larger one, so `(asset_id, timestamp)` identifies a frame (wire log contract).
     last_ts_ms: i64,
+    /// Level changes made by the CLOB emulator's trades, published with the next step.
+    pending: Vec<Change>,
+    /// The CLOB emulator's trades `(token index, taker side, token price, qty)`, published as
+    /// `last_trade_price` with the next step.
+    pending_trades: Vec<(usize, &'static str, i64, i64)>,
+    /// A tick size set by the control endpoint (overrides the automatic one).
+    forced_tick: Option<i64>,
 }
 
 impl Window {
@@ -100,6 +107,9 @@ impl Window {
             resolved: None,
             created_ms,
             last_ts_ms: i64::MIN / 2,
+            pending: Vec::new(),
+            pending_trades: Vec::new(),
+            forced_tick: None,
         }
     }
 
@@ -323,6 +333,16 @@ impl PolyState {
             best_ask,
             resolved: w.resolved.is_some(),
         })
+    }
+
+    /// Forces the tick size of the window holding `asset` (`tick_e3`: 1 = 0.001, 10 = 0.01;
+    /// `None` returns to the automatic one); published as `tick_size_change` by the next step.
+    pub fn force_tick(&mut self, asset: &str, tick_e3: Option<i64>) -> bool {
+        let found = self
+            .windows
+            .values_mut()
+            .find(|w| w.tokens.iter().any(|t| t == asset));
+        found.map(|w| w.forced_tick = tick_e3).is_some()
     }
 
     fn find_asset(&self, asset: &str) -> Option<(&Window, usize)> {
@@ -616,12 +636,28 @@ fn step_window(
 ) {
     let t_ms = inp.t_ms;
     // Tick size: 0.001 near the extremes, as on the live venue.
-    let tick = if !(0.04..=0.96).contains(&p_up) {
+    let auto_tick = if !(0.04..=0.96).contains(&p_up) {
         1
     } else {
         10
     };
-    let mut changes: Vec<Change> = Vec::new();
+    let tick = w.forced_tick.unwrap_or(auto_tick);
+    for (idx, side, px, q) in std::mem::take(&mut w.pending_trades) {
+        let ts = w.stamp(t_ms);
+        let msg = LastTradePrice {
+            event_type: "last_trade_price",
+            asset_id: &w.tokens[idx],
+            market: &w.condition_id,
+            price: price(px),
+            size: size(q),
+            fee_rate_bps: "0",
+            side,
+            timestamp: ts,
+            transaction_hash: format!("0x{}", hex_id(rng, 64)),
+        };
+        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
+    }
+    let mut changes: Vec<Change> = std::mem::take(&mut w.pending);
     if tick != w.tick {
         retick(w, tick, inp, events, &mut changes);
     }
@@ -936,5 +972,62 @@ impl PolySession {
             Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
             _ => None,
         }
+    }
+}
+
+/// The CLOB emulator trades against these books: what it takes is withdrawn from the Up ladder
+/// (a Down level is the mirror of an Up level) and published with the next step.
+impl crate::clob_engine::ExchangeVenue for PolyState {
+    fn token_info(&self, asset: &str) -> Option<crate::clob::TokenInfo> {
+        PolyState::token_info(self, asset)
+    }
+
+    fn token_meta(&self, asset: &str) -> Option<(String, &'static str)> {
+        let (w, idx) = self.find_asset(asset)?;
+        Some((w.condition_id.clone(), if idx == 0 { "Up" } else { "Down" }))
+    }
+
+    fn levels(&self, asset: &str, taker: crate::clob_engine::Side) -> Vec<(i64, i64)> {
+        let Some((w, idx)) = self.find_asset(asset) else {
+            return Vec::new();
+        };
+        let (bids, asks) = w.book(idx);
+        let conv = |(p, q): (&i64, &i64)| (p * 1000, q * 10_000);
+        match taker {
+            crate::clob_engine::Side::Buy => asks.iter().map(conv).collect(),
+            crate::clob_engine::Side::Sell => bids.iter().rev().map(conv).collect(),
+        }
+    }
+
+    fn take(
+        &mut self,
+        asset: &str,
+        taker: crate::clob_engine::Side,
+        price_e6: i64,
+        qty_micro: i64,
+    ) {
+        let Some(w) = self
+            .windows
+            .values_mut()
+            .find(|w| w.tokens.iter().any(|t| t == asset))
+        else {
+            return;
+        };
+        let idx = usize::from(w.tokens[0] != asset);
+        let (p, q) = (price_e6 / 1000, qty_micro / 10_000);
+        let buy = taker == crate::clob_engine::Side::Buy;
+        // A BUY lifts the token's ask; a Down ask at p is an Up bid at 1 - p.
+        let (side, up_px) = match (idx, buy) {
+            (0, true) => (Side::Ask, p),
+            (0, false) => (Side::Bid, p),
+            (_, true) => (Side::Bid, ONE - p),
+            (_, false) => (Side::Ask, ONE - p),
+        };
+        let mut changes = std::mem::take(&mut w.pending);
+        w.up.fill(side, up_px, q, &mut changes);
+        w.pending = changes;
+        w.last_trade[idx] = Some(p);
+        w.pending_trades
+            .push((idx, if buy { "BUY" } else { "SELL" }, p, q));
     }
 }

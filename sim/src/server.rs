@@ -158,6 +158,9 @@ pub struct ClobInfo {
     pub addr: SocketAddr,
     /// Base URL (`https://localhost:<port>`; the certificate also covers `clob.polymarket.com`).
     pub url: String,
+    /// The authenticated user channel (`wss://localhost:<port>/ws/user`, same port, HTTP/1.1
+    /// upgrade for clients that do not negotiate ALPN `h2`).
+    pub user_ws_url: String,
 }
 
 /// A running emulator.
@@ -270,7 +273,7 @@ impl Emulator {
         if let (Some(vc), Some(clob)) = (cfg.clob(), shared.clob.clone()) {
             let (listener, addr) = bind(SocketAddr::new(cfg.bind, vc.port)).await?;
             let mut h2 = (*pki.server).clone();
-            h2.alpn_protocols = vec![b"h2".to_vec()];
+            h2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             tasks.push(tokio::spawn(crate::clob_server::accept_loop(
                 clob,
                 shared.hub.clone(),
@@ -282,6 +285,7 @@ impl Emulator {
             clob_info = Some(ClobInfo {
                 addr,
                 url: format!("https://localhost:{}", addr.port()),
+                user_ws_url: format!("wss://localhost:{}/ws/user", addr.port()),
             });
         }
         let (control, caddr) = bind(SocketAddr::new(cfg.bind, cfg.control_port)).await?;
@@ -329,7 +333,7 @@ async fn market_loop(shared: Arc<Shared>, tick_ms: i64, clock_offset_ms: i64) {
         }
         let events = shared.hub().advance_to(now_ms() + clock_offset_ms);
         if let Some(clob) = &shared.clob {
-            clob.state().check_heartbeats(now_ms());
+            clob.tick(&shared.hub, now_ms());
         }
         for ev in events {
             if let (Some(tx), Some(st)) = (shared.events.get(&ev.venue), shared.stats(ev.venue)) {
@@ -369,14 +373,14 @@ async fn accept_loop(
 
 /// A parsed HTTP/1.1 request head.
 #[derive(Debug)]
-struct Head {
+pub(crate) struct Head {
     method: String,
-    target: String,
+    pub(crate) target: String,
     headers: Vec<(String, String)>,
 }
 
 impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -388,7 +392,7 @@ impl Head {
 }
 
 /// Read a request head byte by byte (so nothing after it is consumed).
-async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Head> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Head> {
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -724,6 +728,10 @@ fn control(shared: &Shared, head: &Head) -> (u16, String) {
                 Err(e) => (400, serde_json::json!({ "error": e }).to_string()),
             }
         }
+        (m, p) if p.starts_with("/clob/") => match &shared.clob {
+            Some(clob) => crate::clob_server::control(clob, &shared.hub, m, p, query),
+            None => (404, r#"{"error":"clob not served"}"#.into()),
+        },
         ("GET", "/wirelog") => {
             let since = query_param(query, "since_ns").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
             (200, shared.wirelog.to_json(since).to_string())
