@@ -1,0 +1,264 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
+//! Live truth against the CLOB emulator (in-process, real TLS + HTTP/2 for orders and a real
+//! TLS WebSocket for the user channel, both on the order client's io_uring driver), with non-zero
+//! sizes: fills arrive over the user channel as `Fill` records (provisional, then confirmed),
+//! positions and cash from those records equal the emulator's ledger exactly, a FAILED trade
+//! reverts its fill, the spend caps hold across a restart through the journal, and a lost
+//! heartbeat makes the venue cancel everything (the cancellation comes back over the channel).
+
+use std::time::{Duration, Instant};
+
+use ringbolt_bus::{Fill, OrderState, OrderTransition, Record, RecordKind, Side};
+use ringbolt_exec::client::{ClientConfig, OrderClient, OrderTicket, create_or_derive_api_creds};
+use ringbolt_exec::fills::TokenInfo;
+use ringbolt_exec::journal::Journal;
+use ringbolt_exec::ledger::Ledger;
+use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskError, RiskGate, RiskLimits, TradingMode};
+use ringbolt_exec::{L2Signer, OrderInput, PrivateKey, SignedOrder};
+use ringbolt_testkit::emulator::RunningEmulator;
+use serde_json::Value;
+
+const KEY_A: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const WAIT: Duration = Duration::from_secs(20);
+const INSTRUMENT: u32 = 7;
+
+fn limits() -> RiskLimits {
+    RiskLimits {
+        max_order_notional_micros: Some(5_000_000),
+        max_window_notional_micros: Some(12_000_000),
+        max_day_notional_micros: Some(100_000_000),
+        max_open_orders: Some(10),
+    }
+}
+
+fn gate(journal: &std::path::Path) -> RiskGate {
+    let live = TradingMode::live(LiveOptIn::operator_passed_live_flag());
+    let mut g = RiskGate::new(live, limits(), KillSwitch::new()).unwrap();
+    let (j, rec) = Journal::open(journal).unwrap();
+    let now_s = (ringbolt_telemetry::now_ns() / 1_000_000_000) as u64;
+    g.attach_journal(j, &rec, now_s);
+    g
+}
+
+struct Live {
+    emu: RunningEmulator,
+    key: PrivateKey,
+    api_key: String,
+    token: String,
+    client: OrderClient,
+    recs: Vec<Record>,
+    salt: u64,
+}
+
+impl Live {
+    fn cfg(emu: &RunningEmulator) -> ClientConfig {
+        let mut c = ClientConfig::emulator(emu.clob_port(), emu.ca_pem.clone());
+        c.h2.request_timeout = Duration::from_secs(15);
+        c.heartbeat_interval = Some(Duration::from_millis(200));
+        c
+    }
+
+    fn connect(emu: RunningEmulator, journal: &std::path::Path) -> Live {
+        let key = PrivateKey::from_hex(KEY_A).unwrap();
+        let cfg = Self::cfg(&emu);
+        let creds = create_or_derive_api_creds(&cfg, &key, 137, 0).unwrap();
+        let api_key = creds.api_key.clone();
+        let signer = L2Signer::new(&key.address(), creds).unwrap();
+        let mut client = OrderClient::connect(&cfg, signer, gate(journal)).unwrap();
+        let url = emu.info.clob.as_ref().unwrap().user_ws_url.clone();
+        client.connect_user(&url).unwrap();
+        let w = emu.windows();
+        let list = w["windows"].as_array().unwrap();
+        let i = list.iter().position(|w| w["current"] == true).unwrap();
+        let token = list[i + 1]["up_token"].as_str().unwrap().to_string();
+        let window_start_s = list[i + 1]["start_s"].as_i64().unwrap_or(0);
+        client.register_token(
+            INSTRUMENT,
+            TokenInfo {
+                window_start_s,
+                outcome: 0,
+            },
+        );
+        Live {
+            emu,
+            key,
+            api_key,
+            token,
+            client,
+            recs: Vec::new(),
+            salt: 9_000,
+        }
+    }
+
+    fn signed(&mut self, side: &str, price: &str, size: &str) -> SignedOrder {
+        self.salt += 1;
+        let input: OrderInput = serde_json::from_value(serde_json::json!({
+            "side": side, "kind": "limit", "price": price, "size": size,
+            "token_id": self.token, "tick_size": "0.01", "salt": self.salt,
+            "timestamp_ms": 1_790_000_000_000u64 + self.salt,
+        }))
+        .unwrap();
+        input.into_spec().unwrap().sign(&self.key).unwrap()
+    }
+
+    /// Submits a BUY of `size` shares at `price` (both decimal text); its client order id.
+    fn buy(&mut self, price: &str, size: &str) -> Result<u64, RiskError> {
+        let o = self.signed("BUY", price, size);
+        let price_e8 = (price.parse::<f64>().unwrap() * 1e8).round() as i64;
+        let size_e8 = (size.parse::<f64>().unwrap() * 1e8).round() as i64;
+        let ticket = OrderTicket {
+            instrument: INSTRUMENT,
+            side: Side::Buy,
+            price_e8,
+            size_e8,
+            notional_micros: (i128::from(price_e8) * i128::from(size_e8) / 10i128.pow(10)) as u64,
+        };
+        match self.client.submit_signed(&o, ticket, &mut self.recs) {
+            Ok(c) => Ok(c),
+            Err(ringbolt_exec::client::SubmitError::Refused { reason, .. }) => Err(reason),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// Polls until `done` holds (or panics after [`WAIT`]).
+    fn until(&mut self, what: &str, mut done: impl FnMut(&Live) -> bool) {
+        let t0 = Instant::now();
+        while !done(self) {
+            assert!(t0.elapsed() < WAIT, "timed out waiting for {what}");
+            self.client
+                .poll(Duration::from_millis(10), &mut self.recs)
+                .unwrap();
+        }
+    }
+
+    fn fills(&self, coid: u64) -> Vec<Fill> {
+        self.recs
+            .iter()
+            .filter_map(Record::body_as::<Fill>)
+            .filter(|f| f.client_order_id == coid)
+            .collect()
+    }
+
+    fn state(&self, coid: u64) -> OrderState {
+        self.client.core().order(coid).unwrap().state
+    }
+
+    fn ledger(&self) -> Ledger {
+        let mut l = Ledger::new();
+        for r in self.recs.iter().filter(|r| r.kind == RecordKind::Fill as u8) {
+            l.apply(r);
+        }
+        l
+    }
+
+    fn venue_account(&self) -> Value {
+        self.emu.control("GET", "/clob/ledger")["accounts"][&self.api_key].clone()
+    }
+}
+
+fn statuses(f: &[Fill]) -> Vec<u8> {
+    f.iter().map(|f| f.status).collect()
+}
+
+#[test]
+fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
+    let dir = ringbolt_testkit::fs::tempdir("rb-trade-live", "client");
+    let journal = dir.join("exec.journal");
+    let emu = RunningEmulator::clob("trade-live");
+    // Every new API key starts with 1000 pUSD.
+    let initial_usdc: i64 = 1_000_000_000;
+    let _ = emu.control(
+        "POST",
+        &format!("/clob/params?mined_ms=100&confirmed_ms=300&initial_usdc_micro={initial_usdc}"),
+    );
+    let mut l = Live::connect(emu, &journal);
+
+    // 1. A marketable BUY crosses the book (asks at 0.51): taker fills come over the user
+    //    channel, provisional then confirmed; no fill is assumed from the REST response.
+    let a = l.buy("0.60", "5").unwrap();
+    l.until("the first fill confirmed", |l| {
+        l.fills(a).iter().any(|f| f.status == 2)
+    });
+    let fa = l.fills(a);
+    assert_eq!(statuses(&fa), vec![1, 2], "provisional, then confirmed");
+    assert_eq!(fa[0].liquidity, 2, "taker");
+    assert_eq!(fa[0].size, 5_00000000);
+    assert_eq!(l.state(a), OrderState::Filled);
+
+    // 2. The next trade FAILS: its provisional fill is reverted, the order goes back.
+    let _ = l.emu.control("POST", "/clob/fail-next?count=1");
+    let b = l.buy("0.60", "5").unwrap();
+    l.until("the failed fill", |l| l.fills(b).iter().any(|f| f.status == 3));
+    assert_eq!(statuses(&l.fills(b)), vec![1, 3]);
+    let states: Vec<(u8, u8, i64)> = l
+        .recs
+        .iter()
+        .filter_map(Record::body_as::<OrderTransition>)
+        .filter(|t| t.client_order_id == b)
+        .map(|t| (t.from_state, t.to_state, t.filled))
+        .collect();
+    assert!(
+        states.contains(&(OrderState::Filled as u8, OrderState::Acked as u8, 0)),
+        "FILLED back to ACKED with nothing filled: {states:?}"
+    );
+    assert_eq!(l.client.fill_counters().reverts, 1);
+
+    // 3. Positions and cash from the fill records equal the emulator's ledger exactly.
+    let book = l.ledger().token(INSTRUMENT);
+    let acct = l.venue_account();
+    let venue_shares_micro = acct["positions"][&l.token]["size_micro"].as_i64().unwrap();
+    assert_eq!(book.shares_e8, venue_shares_micro * 100, "shares");
+    assert_eq!(book.shares_e8, 5_00000000);
+    let venue_cash_micro = acct["usdc_micro"].as_i64().unwrap() - initial_usdc;
+    assert_eq!(book.cash_usdc_e8, venue_cash_micro * 100, "cash incl. fees");
+    assert!(book.fees_usdc_e8 > 0, "the taker paid a fee");
+    assert_eq!(book.provisional_shares_e8, 0);
+
+    // 4. Caps: 2 × 3.00 spent of the 12.00 window cap; a restart (the client and its gate are
+    //    dropped without any shutdown step) keeps the spend.
+    let (used, _) = l.client.gate().used();
+    assert_eq!(used, 6_000_000);
+    let Live { emu, client, .. } = l;
+    drop(client);
+    let mut l = Live::connect(emu, &journal);
+    let (restored, _) = l.client.gate().used();
+    assert!(restored >= 6_000_000, "spend restored: {restored}");
+    let mut admitted = 0u64;
+    while l.buy("0.30", "5").is_ok() {
+        admitted += 1;
+        assert!(admitted < 10);
+    }
+    assert!(
+        restored + admitted * 1_500_000 <= 12_000_000,
+        "the window cap holds across the restart ({restored} + {admitted} × 1.5)"
+    );
+    assert!(matches!(
+        l.buy("0.30", "5"),
+        Err(RiskError::WindowNotional { .. })
+    ));
+    let resting: Vec<u64> = l
+        .client
+        .core()
+        .orders()
+        .filter(|o| o.price_e8 == 30_000_000 && o.state != OrderState::Rejected)
+        .map(|o| o.client_order_id)
+        .collect();
+    assert_eq!(resting.len() as u64, admitted);
+    l.until("the resting orders acked", |l| {
+        resting.iter().all(|c| l.state(*c) == OrderState::Acked)
+    });
+
+    // 5. A lost heartbeat: stop polling (no heartbeats) past the venue's timeout; the venue
+    //    cancels everything and the cancellations come back over the user channel.
+    let _ = l
+        .emu
+        .control("POST", "/clob/params?heartbeat_timeout_ms=400");
+    std::thread::sleep(Duration::from_millis(1500));
+    l.until("the venue's cancellations", |l| {
+        resting.iter().all(|c| l.state(*c) == OrderState::Cancelled)
+    });
+    assert_eq!(l.emu.control("GET", "/stats")["clob"]["open_orders"], 0);
+    assert!(l.client.live_stats().user_connects >= 1);
+    assert_eq!(l.client.user_parser().skipped_total(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
