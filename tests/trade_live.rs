@@ -145,7 +145,11 @@ impl Live {
 
     fn ledger(&self) -> Ledger {
         let mut l = Ledger::new();
-        for r in self.recs.iter().filter(|r| r.kind == RecordKind::Fill as u8) {
+        for r in self
+            .recs
+            .iter()
+            .filter(|r| r.kind == RecordKind::Fill as u8)
+        {
             l.apply(r);
         }
         l
@@ -188,7 +192,9 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     // 2. The next trade FAILS: its provisional fill is reverted, the order goes back.
     let _ = l.emu.control("POST", "/clob/fail-next?count=1");
     let b = l.buy("0.60", "5").unwrap();
-    l.until("the failed fill", |l| l.fills(b).iter().any(|f| f.status == 3));
+    l.until("the failed fill", |l| {
+        l.fills(b).iter().any(|f| f.status == 3)
+    });
     assert_eq!(statuses(&l.fills(b)), vec![1, 3]);
     let states: Vec<(u8, u8, i64)> = l
         .recs

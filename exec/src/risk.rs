@@ -291,6 +291,11 @@ impl RiskGate {
         self.backoff_until_ns = self.backoff_until_ns.max(until_ns);
     }
 
+    /// Ends a back-off early (an operator decision, or a test that checks classification only).
+    pub fn clear_backoff(&mut self) {
+        self.backoff_until_ns = 0;
+    }
+
     fn journal_open(&mut self) {
         if let Some(j) = &mut self.journal {
             // Not fsynced: survives a process crash; reconciliation covers a power loss.
