@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ringbolt_bus::{Fill, OrderState, OrderTransition, Record, RecordKind, Side};
 use ringbolt_exec::client::{ClientConfig, OrderClient, OrderTicket, create_or_derive_api_creds};
 use ringbolt_exec::fills::TokenInfo;
-use ringbolt_exec::journal::Journal;
+use ringbolt_exec::journal::{Journal, recover};
 use ringbolt_exec::ledger::Ledger;
 use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskError, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderInput, PrivateKey, SignedOrder};
@@ -187,7 +187,22 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     assert_eq!(statuses(&fa), vec![1, 2], "provisional, then confirmed");
     assert_eq!(fa[0].liquidity, 2, "taker");
     assert_eq!(fa[0].size, 5_00000000);
-    assert_eq!(l.state(a), OrderState::Filled);
+    let ta: Vec<(u8, u8, u16, u16, i64)> = l
+        .recs
+        .iter()
+        .filter_map(Record::body_as::<OrderTransition>)
+        .filter(|t| t.client_order_id == a)
+        .map(|t| {
+            (
+                t.from_state,
+                t.to_state,
+                t.error_class,
+                t.http_status,
+                t.filled,
+            )
+        })
+        .collect();
+    assert_eq!(l.state(a), OrderState::Filled, "{ta:?}");
 
     // 2. The next trade FAILS: its provisional fill is reverted, the order goes back.
     let _ = l.emu.control("POST", "/clob/fail-next?count=1");
@@ -266,5 +281,213 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     assert_eq!(l.emu.control("GET", "/stats")["clob"]["open_orders"], 0);
     assert!(l.client.live_stats().user_connects >= 1);
     assert_eq!(l.client.user_parser().skipped_total(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+mod common;
+
+/// `ringbolt trade --live` as a process: `[exec] user_ws_url`, `journal_path`, heartbeats on.
+fn live_toml(
+    dir: &std::path::Path,
+    emu: &RunningEmulator,
+    market: &str,
+    out: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "[trade]\ninputs = [\"{market}\"]\noutput = \"{out}\"\nevaluator = \"native\"\n\
+         start = \"oldest\"\nopen_timeout_s = 60\noutput_capacity = 262144\npaper = false\n{extra}\n\n\
+         [exec]\nenabled = true\nhost = \"localhost\"\nport = {port}\nca_file = \"{ca}\"\n\
+         key_file = \"{key}\"\nuser_ws_url = \"{ws}\"\njournal_path = \"{journal}\"\n\
+         heartbeat_ms = 200\nsizes = [\"5\"]\n\n[exec.risk]\nmax_order_notional_micros = 5000000\n\
+         max_window_notional_micros = 6000000\nmax_day_notional_micros = 20000000\n\
+         max_open_orders = 50\n",
+        port = emu.clob_port(),
+        ca = dir.join("ca.pem").display(),
+        key = dir.join("key").display(),
+        ws = emu.info.clob.as_ref().unwrap().user_ws_url,
+        journal = dir.join("exec.journal").display(),
+    )
+}
+
+fn clob_stat(emu: &RunningEmulator, k: &str) -> u64 {
+    emu.control("GET", "/stats")["clob"][k]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two resting BUYs at 0.30 on the emulator's next window, under the trade process's API key
+/// (same key file → same derived key); the client sends no heartbeats of its own.
+fn rest_two(emu: &RunningEmulator, salt: &mut u64) {
+    let key = PrivateKey::from_hex(KEY_A).unwrap();
+    let mut cfg = Live::cfg(emu);
+    cfg.heartbeat_interval = None;
+    let creds = create_or_derive_api_creds(&cfg, &key, 137, 0).unwrap();
+    let signer = L2Signer::new(&key.address(), creds).unwrap();
+    let gate = RiskGate::new(
+        TradingMode::live(LiveOptIn::operator_passed_live_flag()),
+        limits(),
+        KillSwitch::new(),
+    )
+    .unwrap();
+    let mut c = OrderClient::connect(&cfg, signer, gate).unwrap();
+    let w = emu.windows();
+    let list = w["windows"].as_array().unwrap();
+    let i = list.iter().position(|w| w["current"] == true).unwrap();
+    let token = list[i + 1]["up_token"].as_str().unwrap().to_string();
+    let mut recs = Vec::new();
+    for _ in 0..2 {
+        *salt += 1;
+        let input: OrderInput = serde_json::from_value(serde_json::json!({
+            "side": "BUY", "kind": "limit", "price": "0.30", "size": "5", "token_id": token,
+            "tick_size": "0.01", "salt": *salt, "timestamp_ms": 1_790_000_000_000u64 + *salt,
+        }))
+        .unwrap();
+        let o = input.into_spec().unwrap().sign(&key).unwrap();
+        let t = OrderTicket {
+            instrument: INSTRUMENT,
+            side: Side::Buy,
+            price_e8: 30_000_000,
+            size_e8: 5_00000000,
+            notional_micros: 1_500_000,
+        };
+        let coid = c.submit_signed(&o, t, &mut recs).unwrap();
+        c.wait_for(coid, WAIT, &mut recs).unwrap().unwrap();
+    }
+    c.shutdown();
+}
+
+#[test]
+fn trade_live_kill_signal_cancels_once_heartbeat_loss_cancels_and_caps_survive_kill_9() {
+    use std::process::{Command, Stdio};
+    let pid = std::process::id();
+    let dir = ringbolt_testkit::fs::tempdir("rb-trade-live", "proc");
+    let emu = RunningEmulator::clob("trade-live-proc");
+    std::fs::write(dir.join("ca.pem"), &emu.ca_pem).unwrap();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join("key"))
+            .unwrap();
+        writeln!(f, "{KEY_A}").unwrap();
+    }
+    let _ = emu.control("POST", "/clob/params?heartbeat_timeout_ms=1500");
+    let market = format!("rb-test-tl-mkt-{pid}");
+    let out = format!("rb-test-tl-dec-{pid}");
+    let out2 = format!("rb-test-tl-dec2-{pid}");
+    let _unlink = common::Unlink(vec![market.clone(), out.clone(), out2.clone()]);
+    let (_producer, _) = common::spawn_synth(&market, 2, 21, 262_144);
+    ringbolt_bus::Segment::open_wait(&market, Duration::from_secs(60)).unwrap();
+
+    // Live mode refuses to start without the journal and the user channel.
+    let bare = dir.join("bare.toml");
+    let text = live_toml(&dir, &emu, &market, &out, "").replace("journal_path", "# journal_path");
+    std::fs::write(&bare, text).unwrap();
+    let err = ringbolt_testkit::process::run_fails(
+        Command::new(common::BIN)
+            .args(["trade", "--live", "--config"])
+            .arg(&bare),
+    );
+    assert!(err.contains("journal_path"), "{err}");
+
+    let cfg = dir.join("live.toml");
+    std::fs::write(
+        &cfg,
+        live_toml(&dir, &emu, &market, &out, "max_runtime_s = 90"),
+    )
+    .unwrap();
+    let mut child = Command::new(common::BIN)
+        .args(["trade", "--live", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = dir.join("exec.journal");
+    // Running: heartbeats reach the venue and orders were admitted (spend reserved).
+    wait_until(
+        "heartbeats and a spend reservation",
+        Duration::from_secs(60),
+        || {
+            clob_stat(&emu, "heartbeats") > 0
+                && std::fs::read(&journal).is_ok_and(|b| recover(&b).last_reserve.is_some())
+        },
+    );
+    let mut salt = 70_000;
+    rest_two(&emu, &mut salt);
+    assert_eq!(clob_stat(&emu, "open_orders"), 2);
+
+    // The kill signal: everything is cancelled; a second signal sends nothing more (once).
+    let cancels0 = clob_stat(&emu, "cancels");
+    let kill = |sig: i32| {
+        // SAFETY: kill(2) on our own child's pid with a valid signal number.
+        let rc = unsafe { libc::kill(child.id() as i32, sig) };
+        assert_eq!(rc, 0);
+    };
+    kill(libc::SIGUSR1);
+    wait_until(
+        "the kill switch's cancel-all",
+        Duration::from_secs(10),
+        || clob_stat(&emu, "open_orders") == 0,
+    );
+    assert_eq!(
+        clob_stat(&emu, "cancels") - cancels0,
+        2,
+        "both orders cancelled"
+    );
+    rest_two(&emu, &mut salt);
+    kill(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        clob_stat(&emu, "open_orders"),
+        2,
+        "no second cancel-all: the kill switch cancels once"
+    );
+
+    // kill -9: the heartbeats stop and the venue cancels everything of the key.
+    let fired0 = clob_stat(&emu, "deadman_fired");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until(
+        "the venue's dead-man cancel",
+        Duration::from_secs(10),
+        || clob_stat(&emu, "open_orders") == 0,
+    );
+    assert!(clob_stat(&emu, "deadman_fired") > fired0);
+
+    // Restart: the spend reserved before the crash still counts; the caps hold.
+    let before = recover(&std::fs::read(&journal).unwrap());
+    let (_, _, day_before) = before.last_reserve.unwrap();
+    let cfg2 = dir.join("live2.toml");
+    std::fs::write(
+        &cfg2,
+        live_toml(&dir, &emu, &market, &out2, "exit_when_idle_ms = 3000"),
+    )
+    .unwrap();
+    let summary = common::run_trade(&cfg2, &["--live"]);
+    let exec = &summary["exec"];
+    assert_eq!(exec["mode"], "live", "{summary}");
+    let day_after = exec["spend_micros"][1].as_u64().unwrap();
+    assert!(
+        day_after >= day_before,
+        "{day_after} < {day_before}: {summary}"
+    );
+    assert!(day_after <= 20_000_000, "day cap: {summary}");
+    assert!(
+        exec["live"]["reconciliations"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,11 +4,12 @@
 //! were away are gone:
 //! * `GET /data/orders` — the open orders: a local order the venue lists is restored to ACKED if
 //!   its outcome was unknown (REJECTED with `LOCAL_CONN_LOST`, or still SUBMITTED); the count
-//!   becomes the risk gate's open-order count; a local open order the venue does not list is
-//!   looked up by its hash.
+//!   becomes the risk gate's open-order count; a local ACKED / PARTIALLY_FILLED order, or one of
+//!   unknown outcome, that the venue does not list is looked up by its hash. A SUBMITTED order
+//!   is not looked up: its request is in flight and its own response (or its loss) decides it.
 //! * `GET /data/order/<hash>` — one order by its hash (known before it was sent): LIVE restores
-//!   it, CANCELED / INVALID cancels it, nothing (the venue never saw it) makes an unknown order
-//!   definitely not placed.
+//!   it, CANCELED / INVALID cancels it, nothing (the venue never saw it) makes an unknown order's
+//!   outcome known (it stays REJECTED).
 //! * `GET /data/trades` — recent trades, same shape as the user channel's trade events: fed
 //!   through the same parser and [`crate::fills::FillTracker`], so fills missed while
 //!   disconnected are recorded (duplicates of fills already seen change nothing).
@@ -31,10 +32,6 @@ pub const PATH_DATA_TRADES: &str = "/data/trades";
 pub const PATH_DATA_ORDER: &str = "/data/order/";
 /// The cursor of the last page.
 pub const END_CURSOR: &str = "LTE=";
-
-/// Error-class code: reconciliation found that the venue never had this order (its submit
-/// outcome was unknown): it is definitely not placed.
-pub const LOCAL_NOT_AT_VENUE: u16 = 1005;
 
 /// Why a REST body could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -171,7 +168,7 @@ pub fn apply_open_orders(
 
 fn in_doubt_or_open(o: &crate::lifecycle::Order) -> bool {
     match o.state {
-        OrderState::Submitted | OrderState::Acked | OrderState::PartiallyFilled => true,
+        OrderState::Acked | OrderState::PartiallyFilled => true,
         OrderState::Rejected => o.unknown_outcome,
         _ => false,
     }
@@ -206,9 +203,10 @@ pub fn apply_lookup(
         }
         // Matched: the fills come from the trades view.
         Some(_) => return OpenDelta::default(),
-        None if o.state == OrderState::Submitted => o.rejected_locally(LOCAL_NOT_AT_VENUE, now_ns),
+        // In flight: its own response decides.
+        None if o.state == OrderState::Submitted => return OpenDelta::default(),
         None => {
-            // The venue never had it: its outcome is no longer unknown.
+            // The venue never had it: its outcome is no longer unknown (it stays REJECTED).
             o.unknown_outcome = false;
             return OpenDelta::default();
         }
