@@ -65,8 +65,6 @@ impl Live {
         let api_key = creds.api_key.clone();
         let signer = L2Signer::new(&key.address(), creds).unwrap();
         let mut client = OrderClient::connect(&cfg, signer, gate(journal)).unwrap();
-        let url = emu.info.clob.as_ref().unwrap().user_ws_url.clone();
-        client.connect_user(&url).unwrap();
         let w = emu.windows();
         let list = w["windows"].as_array().unwrap();
         let i = list.iter().position(|w| w["current"] == true).unwrap();
@@ -74,11 +72,14 @@ impl Live {
         let window_start_s = list[i + 1]["start_s"].as_i64().unwrap_or(0);
         client.register_token(
             INSTRUMENT,
+            &token,
             TokenInfo {
                 window_start_s,
                 outcome: 0,
             },
         );
+        let url = emu.info.clob.as_ref().unwrap().user_ws_url.clone();
+        client.connect_user(&url).unwrap();
         Live {
             emu,
             key,
@@ -234,6 +235,18 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     assert_eq!(book.cash_usdc_e8, venue_cash_micro * 100, "cash incl. fees");
     assert!(book.fees_usdc_e8 > 0, "the taker paid a fee");
     assert_eq!(book.provisional_shares_e8, 0);
+
+    // The venue's REST view agrees: a reconciliation reads the shares held of the token.
+    l.client.reconcile().unwrap();
+    let recs_before = l.client.live_stats().reconciliations;
+    l.until("the position check", |l| {
+        l.client.venue_positions().get(&INSTRUMENT) == Some(&book.shares_e8)
+    });
+    assert_eq!(
+        l.client.live_stats().collateral_micros * 100,
+        initial_usdc * 100 + book.cash_usdc_e8
+    );
+    assert!(recs_before >= 2);
 
     // 4. Caps: 2 × 3.00 spent of the 12.00 window cap; a restart (the client and its gate are
     //    dropped without any shutdown step) keeps the spend.

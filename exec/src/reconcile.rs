@@ -14,6 +14,9 @@
 //!   through the same parser and [`crate::fills::FillTracker`], so fills missed while
 //!   disconnected are recorded (duplicates of fills already seen change nothing).
 //!
+//! * `GET /balance-allowance` — the collateral balance, and per token we traded (CONDITIONAL with
+//!   `token_id`) the shares the venue says we hold: the position check against the ledger.
+//!
 //! Bodies are the paginated envelope `{"data":[…],"next_cursor":"…"}` or a bare array; the last
 //! page has `next_cursor` `"LTE="` (or none). Cold path: parsed into `serde_json::Value`.
 
@@ -30,6 +33,8 @@ pub const PATH_DATA_ORDERS: &str = "/data/orders";
 pub const PATH_DATA_TRADES: &str = "/data/trades";
 /// `GET /data/order/<hash>` (prefix).
 pub const PATH_DATA_ORDER: &str = "/data/order/";
+/// `GET /balance-allowance?asset_type=COLLATERAL|CONDITIONAL[&token_id=]`.
+pub const PATH_BALANCE_ALLOWANCE: &str = "/balance-allowance";
 /// The cursor of the last page.
 pub const END_CURSOR: &str = "LTE=";
 
@@ -218,5 +223,19 @@ pub fn apply_lookup(
     OpenDelta {
         closed: u32::from(!was_terminal && is_terminal),
         reopened: u32::from(was_terminal && !is_terminal),
+    }
+}
+
+/// `{"balance":"<micro units>", …}` → micro units (pUSD or shares, 6 decimals).
+pub fn balance_micros(http_status: u16, body: &[u8]) -> Result<i64, ReconcileError> {
+    if http_status >= 300 {
+        return Err(ReconcileError::Shape);
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|_| ReconcileError::BadJson)?;
+    let b = v.get("balance").ok_or(ReconcileError::Shape)?;
+    match b {
+        Value::String(s) => s.parse().map_err(|_| ReconcileError::Shape),
+        Value::Number(n) => n.as_i64().ok_or(ReconcileError::Shape),
+        _ => Err(ReconcileError::Shape),
     }
 }

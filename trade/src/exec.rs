@@ -376,6 +376,7 @@ impl Exec {
                     for (outcome, engine_id) in [(0u8, up.0), (1, down.0)] {
                         self.client.register_token(
                             engine_id % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
+                            &token_ids[usize::from(outcome)],
                             TokenInfo {
                                 window_start_s,
                                 outcome,
@@ -626,6 +627,10 @@ impl Exec {
             "open_orders": self.client.gate().open_orders(),
             "spend_micros": self.client.gate().used(),
             "positions": self.positions(),
+            "venue_positions": self.client.venue_positions()
+                .iter()
+                .map(|(i, v)| (i.to_string(), format!("{:.8}", *v as f64 / 1e8)))
+                .collect::<BTreeMap<String, String>>(),
         })
     }
 

@@ -339,6 +339,9 @@ pub struct OrderClient {
     user_ws: Option<user_ws::UserChannel>,
     recon: std::collections::HashMap<u64, user_ws::Recon>,
     live: LiveStats,
+    /// Instrument → token id, in registration order (for the position check).
+    token_ids: std::collections::BTreeMap<u32, String>,
+    venue_positions: std::collections::BTreeMap<u32, i64>,
 }
 
 /// `base` + `path` as a request URI.
@@ -397,6 +400,8 @@ impl OrderClient {
             user_ws: None,
             recon: std::collections::HashMap::new(),
             live: LiveStats::default(),
+            token_ids: std::collections::BTreeMap::new(),
+            venue_positions: std::collections::BTreeMap::new(),
         })
     }
 
@@ -785,9 +790,11 @@ impl OrderClient {
         })
     }
 
-    /// Fills carry the window and outcome of the order's instrument: registered per token.
-    pub fn register_token(&mut self, instrument: u32, info: TokenInfo) {
+    /// Fills carry the window and outcome of the order's instrument: registered per token, with
+    /// its token id (reconciliation asks the venue for the shares held of it).
+    pub fn register_token(&mut self, instrument: u32, token_id: &str, info: TokenInfo) {
         self.fills.register_token(instrument, info);
+        self.token_ids.insert(instrument, token_id.to_owned());
     }
 
     /// The user-channel parser (its counters).

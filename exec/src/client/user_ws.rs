@@ -19,8 +19,8 @@ use ringbolt_telemetry::now_ns;
 
 use super::{ClientError, ClientEvent, OrderClient, Pending, TransitionSink, now_s};
 use crate::reconcile::{
-    self, PATH_DATA_ORDER, PATH_DATA_ORDERS, PATH_DATA_TRADES, VenueOrder, apply_lookup,
-    apply_open_orders, order_lookup, venue_order,
+    self, PATH_BALANCE_ALLOWANCE, PATH_DATA_ORDER, PATH_DATA_ORDERS, PATH_DATA_TRADES, VenueOrder,
+    apply_lookup, apply_open_orders, balance_micros, order_lookup, venue_order,
 };
 use crate::request::HttpRequest;
 
@@ -30,6 +30,8 @@ pub(crate) enum Recon {
     OpenOrders,
     Trades,
     Order(u64),
+    Collateral,
+    Position(u32),
 }
 
 /// The user-channel connection.
@@ -56,6 +58,8 @@ pub struct LiveStats {
     pub recon_errors: u64,
     /// Open orders the venue listed at the last reconciliation.
     pub venue_open_orders: u32,
+    /// Collateral (pUSD) balance at the last reconciliation, micro units.
+    pub collateral_micros: i64,
 }
 
 /// `wss://host[:port]/path` → (host, port, path).
@@ -104,6 +108,13 @@ impl OrderClient {
             last_attempt: Instant::now(),
         });
         self.reconcile()
+    }
+
+    /// Shares per instrument (1e-8) the venue said we hold at the last reconciliation
+    /// (`GET /balance-allowance?asset_type=CONDITIONAL`), for the tokens registered last.
+    #[must_use]
+    pub fn venue_positions(&self) -> &std::collections::BTreeMap<u32, i64> {
+        &self.venue_positions
     }
 
     /// Counters of the user channel and reconciliation.
@@ -191,6 +202,27 @@ impl OrderClient {
         let req = HttpRequest::get(&self.signer, ts, PATH_DATA_TRADES, "");
         let tag = self.send_request(&req, Pending::Other)?;
         self.recon.insert(tag, Recon::Trades);
+        let req = HttpRequest::get(
+            &self.signer,
+            ts,
+            PATH_BALANCE_ALLOWANCE,
+            "asset_type=COLLATERAL",
+        );
+        let tag = self.send_request(&req, Pending::Other)?;
+        self.recon.insert(tag, Recon::Collateral);
+        let tokens: Vec<(u32, String)> = self
+            .token_ids
+            .iter()
+            .rev()
+            .take(8)
+            .map(|(i, t)| (*i, t.clone()))
+            .collect();
+        for (instrument, token) in tokens {
+            let query = format!("asset_type=CONDITIONAL&token_id={token}");
+            let req = HttpRequest::get(&self.signer, ts, PATH_BALANCE_ALLOWANCE, &query);
+            let tag = self.send_request(&req, Pending::Other)?;
+            self.recon.insert(tag, Recon::Position(instrument));
+        }
         let unknown: Vec<u64> = self
             .core
             .orders()
@@ -237,6 +269,17 @@ impl OrderClient {
                     }
                 }
                 _ => self.live.recon_errors += 1,
+            },
+            Recon::Collateral => match balance_micros(status, body) {
+                Ok(b) => self.live.collateral_micros = b,
+                Err(_) => self.live.recon_errors += 1,
+            },
+            Recon::Position(instrument) => match balance_micros(status, body) {
+                Ok(shares_micro) => {
+                    self.venue_positions
+                        .insert(instrument, shares_micro.saturating_mul(100));
+                }
+                Err(_) => self.live.recon_errors += 1,
             },
             Recon::Order(coid) => match order_lookup(status, body) {
                 Ok(v) => {
