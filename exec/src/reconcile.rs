@@ -18,7 +18,8 @@
 //!   `token_id`) the shares the venue says we hold: the position check against the ledger.
 //!
 //! Bodies are the paginated envelope `{"data":[…],"next_cursor":"…"}` or a bare array; the last
-//! page has `next_cursor` `"LTE="` (or none). Cold path: parsed into `serde_json::Value`.
+//! page has `next_cursor` `"LTE="` (or none). The driver follows the cursor; open orders are
+//! applied once the last page is in. Cold path: parsed into `serde_json::Value`.
 
 use ringbolt_bus::OrderState;
 use serde_json::Value;

@@ -47,6 +47,7 @@ use crate::keys::PrivateKey;
 use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Order};
 use crate::order::SignedOrder;
 use crate::pool::{Miss, PresignedPool, SlotKey};
+use crate::reconcile;
 use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
 use crate::risk::{RiskError, RiskGate, TradingMode};
 use crate::user::UserParser;
@@ -342,6 +343,8 @@ pub struct OrderClient {
     /// Instrument → token id, in registration order (for the position check).
     token_ids: std::collections::BTreeMap<u32, String>,
     venue_positions: std::collections::BTreeMap<u32, i64>,
+    /// Open orders from the pages of `GET /data/orders` received so far.
+    open_pages: Vec<reconcile::VenueOrder>,
 }
 
 /// `base` + `path` as a request URI.
@@ -402,6 +405,7 @@ impl OrderClient {
             live: LiveStats::default(),
             token_ids: std::collections::BTreeMap::new(),
             venue_positions: std::collections::BTreeMap::new(),
+            open_pages: Vec::new(),
         })
     }
 

@@ -195,6 +195,7 @@ impl OrderClient {
     /// unknown by its hash.
     pub fn reconcile(&mut self) -> Result<(), ClientError> {
         self.live.reconciliations += 1;
+        self.open_pages.clear();
         let ts = now_s();
         let req = HttpRequest::get(&self.signer, ts, PATH_DATA_ORDERS, "");
         let tag = self.send_request(&req, Pending::Other)?;
@@ -262,10 +263,13 @@ impl OrderClient {
         match kind {
             Recon::OpenOrders => self.on_open_orders(status, body, t, sink),
             Recon::Trades => match reconcile::page(body) {
-                Ok((items, _)) if status < 300 => {
+                Ok((items, next)) if status < 300 => {
                     for it in items {
                         let frame = it.to_string();
                         self.on_user_frame(frame.as_bytes(), sink);
+                    }
+                    if let Some(cursor) = next {
+                        self.next_page(PATH_DATA_TRADES, &cursor, Recon::Trades);
                     }
                 }
                 _ => self.live.recon_errors += 1,
@@ -293,14 +297,21 @@ impl OrderClient {
     }
 
     fn on_open_orders(&mut self, status: u16, body: &[u8], t: i64, sink: &mut dyn TransitionSink) {
-        let Ok((items, _)) = reconcile::page(body)
+        let Ok((items, next)) = reconcile::page(body)
             .map_err(|_| ())
             .and_then(|p| if status < 300 { Ok(p) } else { Err(()) })
         else {
             self.live.recon_errors += 1;
+            self.open_pages.clear();
             return;
         };
-        let open: Vec<VenueOrder> = items.iter().filter_map(venue_order).collect();
+        self.open_pages.extend(items.iter().filter_map(venue_order));
+        if let Some(cursor) = next {
+            // Applied once the last page is in (an order on a later page is not missing).
+            self.next_page(PATH_DATA_ORDERS, &cursor, Recon::OpenOrders);
+            return;
+        }
+        let open: Vec<VenueOrder> = std::mem::take(&mut self.open_pages);
         let rep = apply_open_orders(&mut self.core, &open, t, sink);
         self.live.restored += u64::from(rep.restored);
         self.live.venue_open_orders = rep.venue_open;
@@ -309,6 +320,18 @@ impl OrderClient {
             if self.lookup(coid).is_err() {
                 self.live.recon_errors += 1;
             }
+        }
+    }
+
+    /// Requests the page after `cursor` of a paginated view.
+    fn next_page(&mut self, path: &str, cursor: &str, kind: Recon) {
+        let query = format!("next_cursor={cursor}");
+        let req = HttpRequest::get(&self.signer, now_s(), path, &query);
+        match self.send_request(&req, Pending::Other) {
+            Ok(tag) => {
+                self.recon.insert(tag, kind);
+            }
+            Err(_) => self.live.recon_errors += 1,
         }
     }
 
