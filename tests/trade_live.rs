@@ -239,24 +239,37 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     // The venue's REST view agrees: a reconciliation reads the shares held of the token.
     l.client.reconcile().unwrap();
     let recs_before = l.client.live_stats().reconciliations;
-    l.until("the position check", |l| {
+    // (The answers arrive in any order: wait for both.)
+    l.until("the position and collateral check", |l| {
         l.client.venue_positions().get(&INSTRUMENT) == Some(&book.shares_e8)
+            && l.client.live_stats().collateral_micros * 100
+                == initial_usdc * 100 + book.cash_usdc_e8
     });
-    assert_eq!(
-        l.client.live_stats().collateral_micros * 100,
-        initial_usdc * 100 + book.cash_usdc_e8
-    );
     assert!(recs_before >= 2);
 
-    // 4. Caps: 2 × 3.00 spent of the 12.00 window cap; a restart (the client and its gate are
+    // 4. The venue accepts an order but its response is dropped: the order's outcome is
+    //    unknown locally, never resent; its fills over the user channel restore it to FILLED.
+    l.emu.fault("clob", "kind=drop_response&count=1");
+    let c = l.buy("0.60", "5").unwrap();
+    l.until("the unknown order's fills confirmed", |l| {
+        l.fills(c).iter().any(|f| f.status == 2) && l.state(c) == OrderState::Filled
+    });
+    assert_eq!(statuses(&l.fills(c)), vec![1, 2]);
+    assert_eq!(l.client.stats().orders_sent, 3, "nothing was resent");
+    let acct = l.venue_account();
+    let venue_shares_micro = acct["positions"][&l.token]["size_micro"].as_i64().unwrap();
+    assert_eq!(l.ledger().token(INSTRUMENT).shares_e8, venue_shares_micro * 100);
+    assert_eq!(venue_shares_micro, 10_000_000);
+
+    // 5. Caps: 3 × 3.00 spent of the 12.00 window cap; a restart (the client and its gate are
     //    dropped without any shutdown step) keeps the spend.
     let (used, _) = l.client.gate().used();
-    assert_eq!(used, 6_000_000);
+    assert_eq!(used, 9_000_000);
     let Live { emu, client, .. } = l;
     drop(client);
     let mut l = Live::connect(emu, &journal);
     let (restored, _) = l.client.gate().used();
-    assert!(restored >= 6_000_000, "spend restored: {restored}");
+    assert!(restored >= 9_000_000, "spend restored: {restored}");
     let mut admitted = 0u64;
     while l.buy("0.30", "5").is_ok() {
         admitted += 1;
@@ -282,7 +295,7 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
         resting.iter().all(|c| l.state(*c) == OrderState::Acked)
     });
 
-    // 5. A lost heartbeat: stop polling (no heartbeats) past the venue's timeout; the venue
+    // 6. A lost heartbeat: stop polling (no heartbeats) past the venue's timeout; the venue
     //    cancels everything and the cancellations come back over the user channel.
     let _ = l
         .emu

@@ -286,6 +286,39 @@ fn position_json(
     })
 }
 
+/// HTTP 400 for a size under the minimum (`shares_micro` 0: size zero).
+fn below_min_size(order_id: &str, shares_micro: u64) -> Refusal {
+    (
+        400,
+        format!(
+            "order {order_id} is invalid. Size ({}) lower than the minimum: {MIN_SIZE_SHARES}",
+            dec6(shares_micro)
+        ),
+    )
+}
+
+/// The limit price (1e-8) the amounts define: `cost / shares` must be a whole number of the
+/// token's ticks (checked first) in `[tick, 1 - tick]`.
+fn checked_price(
+    info: TokenInfo,
+    cost_micro: u64,
+    shares_micro: u64,
+    seen: &mut OrderSeen,
+) -> Result<i64, Refusal> {
+    let num = u128::from(cost_micro) * PRICE_SCALE as u128;
+    let den = u128::from(shares_micro);
+    let price_e8 = i64::try_from(num / den).unwrap_or(i64::MAX);
+    let check = info.tick.check(price_e8);
+    if !num.is_multiple_of(den) || matches!(check, Err(PriceError::OffTick { .. })) {
+        return Err((400, msg::TICK_SIZE.into()));
+    }
+    seen.price = Some(dec6((price_e8 / 100) as u64));
+    if check.is_err() {
+        return Err((400, msg::TICK_SIZE.into()));
+    }
+    Ok(price_e8)
+}
+
 /// Why one order was refused: status + text.
 type Refusal = (u16, String);
 
@@ -627,33 +660,7 @@ impl ClobState {
                     Err((status, text)) => ClobResponse::error(status, &text),
                 }
             }
-            ("POST", "/orders") => {
-                let list = match serde_json::from_slice::<Vec<PostedOrder>>(req.body) {
-                    Ok(l) => l,
-                    Err(_) => return ClobResponse::error(400, msg::BAD_PAYLOAD),
-                };
-                if list.is_empty() || list.len() > MAX_BATCH {
-                    // Unverified text.
-                    return ClobResponse::error(
-                        400,
-                        &format!("Too many orders in payload, max allowed: {MAX_BATCH}"),
-                    );
-                }
-                let mut out = Vec::with_capacity(list.len());
-                for p in &list {
-                    let (r, s) = self.one_order(p, api_key, venue, now_ms);
-                    seen.push(s);
-                    out.push(match r {
-                        Ok(v) => v,
-                        Err((_, text)) => json!({
-                            "success": false, "errorMsg": text, "orderID": "", "status": "",
-                            "makingAmount": "", "takingAmount": "",
-                            "transactionsHashes": [], "tradeIDs": [],
-                        }),
-                    });
-                }
-                ClobResponse::json(200, &Value::Array(out))
-            }
+            ("POST", "/orders") => self.post_batch(req, api_key, venue, now_ms, seen),
             ("DELETE", "/order") => {
                 #[derive(Deserialize)]
                 struct One {
@@ -686,26 +693,64 @@ impl ClobState {
                 self.cancel(api_key, &ids, now_ms)
             }
             ("GET", _) => self.read(req, api_key),
-            ("POST", "/v1/heartbeats") => {
-                self.stats.heartbeats += 1;
-                self.heartbeat_no += 1;
-                if let Some(k) = self.keys.get_mut(api_key) {
-                    k.last_heartbeat_ms = Some(now_ms);
-                }
-                // Response shape unverified: the id to echo in the next heartbeat.
-                ClobResponse::json(
-                    200,
-                    &json!({"heartbeat_id": format!("hb-{}", self.heartbeat_no)}),
-                )
-            }
+            ("POST", "/v1/heartbeats") => self.heartbeat(api_key, now_ms),
             _ => ClobResponse::error(404, "not found"),
         }
+    }
+
+    fn post_batch(
+        &mut self,
+        req: &ClobRequest<'_>,
+        api_key: &str,
+        venue: &mut dyn ExchangeVenue,
+        now_ms: i64,
+        seen: &mut Vec<OrderSeen>,
+    ) -> ClobResponse {
+        let list = match serde_json::from_slice::<Vec<PostedOrder>>(req.body) {
+            Ok(l) => l,
+            Err(_) => return ClobResponse::error(400, msg::BAD_PAYLOAD),
+        };
+        if list.is_empty() || list.len() > MAX_BATCH {
+            // Unverified text.
+            return ClobResponse::error(
+                400,
+                &format!("Too many orders in payload, max allowed: {MAX_BATCH}"),
+            );
+        }
+        let mut out = Vec::with_capacity(list.len());
+        for p in &list {
+            let (r, s) = self.one_order(p, api_key, venue, now_ms);
+            seen.push(s);
+            out.push(match r {
+                Ok(v) => v,
+                Err((_, text)) => json!({
+                    "success": false, "errorMsg": text, "orderID": "", "status": "",
+                    "makingAmount": "", "takingAmount": "",
+                    "transactionsHashes": [], "tradeIDs": [],
+                }),
+            });
+        }
+        ClobResponse::json(200, &Value::Array(out))
+    }
+
+    fn heartbeat(&mut self, api_key: &str, now_ms: i64) -> ClobResponse {
+        self.stats.heartbeats += 1;
+        self.heartbeat_no += 1;
+        if let Some(k) = self.keys.get_mut(api_key) {
+            k.last_heartbeat_ms = Some(now_ms);
+        }
+        // Response shape unverified: the id to echo in the next heartbeat.
+        ClobResponse::json(
+            200,
+            &json!({"heartbeat_id": format!("hb-{}", self.heartbeat_no)}),
+        )
     }
 
     /// The L2-authenticated reads: `/data/orders`, `/data/order/<id>`, `/data/trades`,
     /// `/balance-allowance`.
     fn read(&mut self, req: &ClobRequest<'_>, api_key: &str) -> ClobResponse {
         let q = |k: &str| query_param(req.query, k).filter(|v| !v.is_empty());
+        let secs = |k: &str| q(k).and_then(|v| v.parse::<i64>().ok());
         let ex = &self.exchange;
         match req.path {
             "/data/orders" => {
@@ -725,6 +770,8 @@ impl ClobState {
                     .filter(|t| q("id").is_none_or(|v| v == t.id))
                     .filter(|t| q("market").is_none_or(|v| v == t.market))
                     .filter(|t| q("asset_id").is_none_or(|v| v == t.asset_id))
+                    .filter(|t| secs("after").is_none_or(|v| t.match_ms / 1000 >= v))
+                    .filter(|t| secs("before").is_none_or(|v| t.match_ms / 1000 < v))
                     .map(|t| rest_trade_json(t, api_key))
                     .collect();
                 ClobResponse::json(200, &page(&items, q("next_cursor")))
@@ -901,36 +948,13 @@ impl ClobState {
             (maker_amount, taker_amount)
         };
         if shares_micro == 0 {
-            return Err((
-                400,
-                format!(
-                    "order {order_id} is invalid. Size (0) lower than the minimum: {MIN_SIZE_SHARES}"
-                ),
-            ));
+            return Err(below_min_size(&order_id, 0));
         }
-        // price = cost / shares must be a price valid for the token's tick: a whole number of
-        // ticks (checked first), in [tick, 1 - tick].
-        let num = u128::from(cost_micro) * PRICE_SCALE as u128;
-        let den = u128::from(shares_micro);
-        let price_e8 = i64::try_from(num / den).unwrap_or(i64::MAX);
-        let check = info.tick.check(price_e8);
-        if !num.is_multiple_of(den) || matches!(check, Err(PriceError::OffTick { .. })) {
-            return Err((400, msg::TICK_SIZE.into()));
-        }
-        seen.price = Some(dec6((price_e8 / 100) as u64));
-        if check.is_err() {
-            return Err((400, msg::TICK_SIZE.into()));
-        }
+        let price_e8 = checked_price(info, cost_micro, shares_micro, seen)?;
         let order_type = posted.order_type.as_deref().unwrap_or("GTC");
         let limit = matches!(order_type, "GTC" | "GTD");
         if limit && shares_micro < MIN_SIZE_SHARES * 1_000_000 {
-            return Err((
-                400,
-                format!(
-                    "order {order_id} is invalid. Size ({}) lower than the minimum: {MIN_SIZE_SHARES}",
-                    dec6(shares_micro)
-                ),
-            ));
+            return Err(below_min_size(&order_id, shares_micro));
         }
         self.check_signature(&order, &w.signature, api_key)?;
         if info.resolved {
@@ -942,17 +966,14 @@ impl ClobState {
         if self.seen.contains(&digest) {
             return Err((400, format!("order {order_id} is invalid. Duplicated.")));
         }
-        if order_type == "GTD" {
-            let exp: i64 = w.expiration.as_deref().unwrap_or("0").parse().unwrap_or(0);
-            if exp < now_ms / 1000 + 60 {
-                return Err((400, msg::INVALID_EXPIRATION.into()));
-            }
-        }
         let expiration_s = if order_type == "GTD" {
             w.expiration.as_deref().unwrap_or("0").parse().unwrap_or(0)
         } else {
             0
         };
+        if order_type == "GTD" && expiration_s < now_ms / 1000 + 60 {
+            return Err((400, msg::INVALID_EXPIRATION.into()));
+        }
         let side = if side == 0 { Side::Buy } else { Side::Sell };
         let order_type = OrderType::parse(order_type).ok_or_else(bad)?;
         let n = NewOrder {

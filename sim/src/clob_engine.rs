@@ -87,7 +87,8 @@ pub trait ExchangeVenue {
     fn take(&mut self, asset: &str, taker: Side, price_e6: i64, qty_micro: i64);
 }
 
-/// Order types.
+/// Order types (parsed here, not with `exec`'s type: the emulator checks ringbolt's order path
+/// and so does not reuse its parsing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderType {
     /// Good till cancelled.
@@ -377,6 +378,10 @@ pub struct Exchange {
     rng: ChaCha8Rng,
     seq: u64,
     fail_next: u64,
+    /// `(count, ms)`: the next `count` marketable orders are answered `delayed` and matched
+    /// `ms` later.
+    delay_next: (u64, i64),
+    delayed: Vec<(i64, NewOrder)>,
     /// User-channel events not yet delivered.
     pub outbox: Vec<UserEvent>,
     /// Counters.
@@ -413,6 +418,8 @@ impl Exchange {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xC10B_E8C4_A46E_0001),
             seq: 0,
             fail_next: 0,
+            delay_next: (0, 0),
+            delayed: Vec::new(),
             outbox: Vec::new(),
             stats: ExchangeStats::default(),
         }
@@ -437,6 +444,12 @@ impl Exchange {
     /// The next `n` trades fail (RETRYING → FAILED) whatever the share.
     pub fn fail_next(&mut self, n: u64) {
         self.fail_next = n;
+    }
+
+    /// The next `n` marketable orders are answered `delayed` and matched `ms` later (the venue
+    /// delays marketable orders in some markets).
+    pub fn delay_next(&mut self, n: u64, ms: i64) {
+        self.delay_next = (n, ms.max(0));
     }
 
     /// An order by id.
@@ -509,9 +522,8 @@ impl Exchange {
         }
     }
 
-    /// The fills `o` would get now, without changing anything.
-    fn plan(&self, o: &Order, venue: &dyn ExchangeVenue) -> Vec<Fill> {
-        let mut emulated = venue.levels(&o.asset_id, o.side).into_iter().peekable();
+    /// Live orders `o` can trade with, best price first (lowest ask for a buyer), then time.
+    fn resting_against(&self, o: &Order) -> Vec<&Order> {
         let mut resting: Vec<&Order> = self
             .orders
             .values()
@@ -522,7 +534,6 @@ impl Exchange {
                     && o.side.accepts(r.price_e6, o.price_e6)
             })
             .collect();
-        // Best price first (lowest ask for a buyer), then time.
         resting.sort_by_key(|r| {
             let key = if o.side == Side::Buy {
                 r.price_e6
@@ -531,7 +542,13 @@ impl Exchange {
             };
             (key, r.seq)
         });
-        let mut resting = resting.into_iter().peekable();
+        resting
+    }
+
+    /// The fills `o` would get now, without changing anything.
+    fn plan(&self, o: &Order, venue: &dyn ExchangeVenue) -> Vec<Fill> {
+        let mut emulated = venue.levels(&o.asset_id, o.side).into_iter().peekable();
+        let mut resting = self.resting_against(o).into_iter().peekable();
         let mut fills = Vec::new();
         // A market BUY is bounded by its budget (its signed size is the least it accepts).
         let mut rem = if o.budget_micro.is_some() {
@@ -627,6 +644,15 @@ impl Exchange {
         let fills = self.plan(&order, venue);
         if n.post_only && !fills.is_empty() {
             return Err(crate::clob::msg::POST_ONLY_CROSSES.to_string());
+        }
+        if !fills.is_empty() && self.delay_next.0 > 0 {
+            self.delay_next.0 -= 1;
+            let id = n.id.clone();
+            self.delayed.push((now_ms + self.delay_next.1, n));
+            return Ok(json!({
+                "success": true, "errorMsg": "", "orderID": id, "status": "delayed",
+                "makingAmount": "", "takingAmount": "", "transactionsHashes": [], "tradeIDs": [],
+            }));
         }
         let filled: i64 = fills.iter().map(|f| f.qty_micro).sum();
         let budget_left = n.budget_micro.map(|b| {
@@ -919,20 +945,34 @@ impl Exchange {
 
     /// Time passes: GTD expiry, resting orders the emulated book moved through, trade statuses.
     pub fn tick(&mut self, venue: &mut dyn ExchangeVenue, now_ms: i64) {
-        let expired: Vec<String> = self
+        // GTD expiry; orders of resolved (or forgotten) windows are cancelled too.
+        let expired: Vec<(String, bool)> = self
             .orders
             .values()
-            .filter(|o| {
-                o.status == OrderStatus::Live
-                    && o.order_type == OrderType::Gtd
-                    && o.expiration_s * 1000 <= now_ms
+            .filter(|o| o.status == OrderStatus::Live)
+            .filter_map(|o| {
+                let gtd = o.order_type == OrderType::Gtd && o.expiration_s * 1000 <= now_ms;
+                let closed = venue.token_info(&o.asset_id).is_none_or(|i| i.resolved);
+                (gtd || closed).then(|| (o.id.clone(), gtd))
             })
-            .map(|o| o.id.clone())
             .collect();
-        for id in expired {
-            self.stats.expired += 1;
+        for (id, gtd) in expired {
+            if gtd {
+                self.stats.expired += 1;
+            }
             self.cancel_one(&id, now_ms);
         }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|(t, _)| *t <= now_ms);
+        self.delayed = later;
+        let armed = std::mem::take(&mut self.delay_next);
+        for (_, n) in due {
+            // Placed now, not delayed again; a refusal at this point is not reported anywhere
+            // (unverified venue behaviour).
+            let _ = self.place(n, venue, now_ms);
+        }
+        self.delay_next = armed;
         self.cross_resting(venue, now_ms);
         self.progress_trades(now_ms);
     }
@@ -1392,6 +1432,39 @@ mod tests {
         // Final statuses do not move again.
         ex.tick(&mut b, 1_000_000);
         assert!(events(&mut ex).is_empty());
+    }
+
+    #[test]
+    fn a_delayed_marketable_order_matches_later() {
+        let mut ex = Exchange::new(7);
+        let mut b = book();
+        ex.delay_next(1, 500);
+        let r = ex
+            .place(
+                order("0x1", "k", Side::Buy, 510_000, 5, OrderType::Gtc),
+                &mut b,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            (r["status"].as_str(), r["orderID"].as_str()),
+            (Some("delayed"), Some("0x1"))
+        );
+        assert!(ex.order("0x1").is_none() && ex.outbox.is_empty());
+        ex.tick(&mut b, 499);
+        assert!(ex.order("0x1").is_none());
+        ex.tick(&mut b, 500);
+        assert_eq!(ex.order("0x1").unwrap().status, OrderStatus::Matched);
+        assert_eq!(ex.account("k").positions["up"], 5 * M);
+        // Only one was delayed.
+        let r = ex
+            .place(
+                order("0x2", "k", Side::Buy, 510_000, 5, OrderType::Gtc),
+                &mut b,
+                600,
+            )
+            .unwrap();
+        assert_eq!(r["status"], "matched");
     }
 
     #[test]

@@ -22,9 +22,8 @@ use tracing::{debug, warn};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::clob::{ClobRequest, ClobState, OrderSeen};
 use crate::clob_engine::UserEvent;
@@ -335,13 +334,7 @@ async fn handle(
     if method == "GET"
         && (path == "/markets" || path == "/events" || path.starts_with("/events/slug/"))
     {
-        let view = lock_hub(hub);
-        let now = view.now_ms();
-        let (status, body) = view
-            .polymarket()
-            .gamma(path, query, now)
-            .unwrap_or((404, r#"{"error":"not found"}"#.to_string()));
-        return Ok(respond(status, body));
+        return Ok(gamma(hub, path, query));
     }
     let order_entry = matches!(
         (method, path),
@@ -400,6 +393,17 @@ async fn handle(
     Ok(respond(resp.status, resp.body))
 }
 
+/// Gamma discovery, from the market emulator's windows.
+fn gamma(hub: &Mutex<Hub>, path: &str, query: &str) -> Response<Full<Bytes>> {
+    let view = lock_hub(hub);
+    let now = view.now_ms();
+    let (status, body) = view
+        .polymarket()
+        .gamma(path, query, now)
+        .unwrap_or((404, r#"{"error":"not found"}"#.to_string()));
+    respond(status, body)
+}
+
 /// Text of the injected HTTP 425 (unverified: the venue's exact body is not in the corpus).
 pub const TOO_EARLY: &str = "Too Early: the matching engine is restarting, retry later";
 
@@ -423,32 +427,27 @@ async fn entry_fault(f: &ClobFaults) -> Option<(u16, &'static str)> {
 
 type UserWs = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 
-/// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`.
+/// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`
+/// (any other path: 404).
 async fn user_channel(
     clob: &Arc<ClobShared>,
-    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let head = crate::server::read_head(&mut tls).await?;
-    let key = head.header("sec-websocket-key").map(str::to_string);
-    let path = head.target.split('?').next().unwrap_or("");
-    let Some(key) = key.filter(|_| path == "/ws/user") else {
-        let body = r#"{"error":"not found"}"#;
-        let resp = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tls.write_all(resp.as_bytes()).await?;
-        return tls.shutdown().await;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    // The signature is tungstenite's callback type.
+    #[allow(clippy::result_large_err)]
+    let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() == "/ws/user" {
+            return Ok(resp);
+        }
+        let mut e = ErrorResponse::new(Some(r#"{"error":"not found"}"#.to_string()));
+        *e.status_mut() = hyper::StatusCode::NOT_FOUND;
+        Err(e)
     };
-    let resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    );
-    tls.write_all(resp.as_bytes()).await?;
-    tls.flush().await?;
-    let mut ws = WebSocketStream::from_raw_socket(tls, Role::Server, None).await;
+    let mut ws = tokio_tungstenite::accept_hdr_async(tls, route)
+        .await
+        .map_err(std::io::Error::other)?;
     let rx = clob.user_tx.subscribe();
     clob.stats.user_sessions.fetch_add(1, Ordering::Relaxed);
     user_loop(clob, &mut ws, rx, shutdown)
@@ -464,11 +463,11 @@ async fn send_user(
         match o {
             Out::Text(t) => ws.send(Message::text(t)).await?,
             Out::Close(code, reason) => {
-                ws.send(Message::Close(Some(CloseFrame {
+                let frame = CloseFrame {
                     code: CloseCode::from(code),
                     reason: reason.into(),
-                })))
-                .await?;
+                };
+                ws.close(Some(frame)).await?;
                 return Ok(false);
             }
         }
@@ -525,7 +524,7 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// The exchange's control routes (control port, `/clob/...`):
-/// `GET /clob/ledger`, `POST /clob/fail-next[?count=N]`,
+/// `GET /clob/ledger`, `POST /clob/fail-next[?count=N]`, `POST /clob/delay-next[?count=N][&ms=M]`,
 /// `POST /clob/params?[mined_ms=][&confirmed_ms=][&fail_share=][&heartbeat_timeout_ms=][&initial_usdc_micro=]`,
 /// `POST /clob/fund?api_key=K&usdc_micro=N`, `POST /clob/tick-size?token=T&tick=0.01|0.001|auto`.
 pub fn control(
@@ -570,6 +569,11 @@ pub fn control(
             }
             ok(serde_json::json!({"ok": true, "params": params, "heartbeat_timeout_ms": st.heartbeat_timeout_ms}))
         }
+        ("POST", "/clob/delay-next") => {
+            let (n, ms) = (num("count").unwrap_or(1).max(0) as u64, num("ms").unwrap_or(1000));
+            st.exchange.delay_next(n, ms);
+            ok(serde_json::json!({"ok": true, "delay_next": n, "ms": ms}))
+        }
         ("POST", "/clob/fund") => match (q("api_key"), num("usdc_micro")) {
             (Some(k), Some(v)) => {
                 st.exchange.account(k).usdc_micro = v;
@@ -592,6 +596,6 @@ pub fn control(
                 (404, r#"{"error":"unknown token"}"#.into())
             }
         }
-        _ => (404, r#"{"error":"clob routes: GET /clob/ledger, POST /clob/fail-next[?count=N], POST /clob/params?mined_ms=&confirmed_ms=&fail_share=&heartbeat_timeout_ms=&initial_usdc_micro=, POST /clob/fund?api_key=&usdc_micro=, POST /clob/tick-size?token=&tick=0.01|0.001|auto"}"#.into()),
+        _ => (404, r#"{"error":"clob routes: GET /clob/ledger, POST /clob/fail-next[?count=N], POST /clob/delay-next[?count=N][&ms=M], POST /clob/params?mined_ms=&confirmed_ms=&fail_share=&heartbeat_timeout_ms=&initial_usdc_micro=, POST /clob/fund?api_key=&usdc_micro=, POST /clob/tick-size?token=&tick=0.01|0.001|auto"}"#.into()),
     }
 }

@@ -147,9 +147,9 @@ pub fn page(items: &[Value], cursor: Option<&str>) -> Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserSkip {
     /// Not JSON, or not an object this channel knows.
-    BadFrame,
+    BadFrame = 0,
     /// An `operation` before the authenticated subscription.
-    NotSubscribed,
+    NotSubscribed = 1,
 }
 
 /// One user-channel connection.
@@ -157,8 +157,8 @@ pub enum UserSkip {
 pub struct UserSession {
     api_key: Option<String>,
     markets: BTreeSet<String>,
-    /// Client frames skipped, by reason.
-    pub skipped: Vec<UserSkip>,
+    /// Client frames skipped, counted by reason (index: [`UserSkip`] as `usize`).
+    pub skipped: [u64; 2],
 }
 
 /// Text of the close reason when authentication fails (unverified: the venue's exact reaction
@@ -166,6 +166,10 @@ pub struct UserSession {
 pub const AUTH_FAILED: &str = "Unauthorized/Invalid api key";
 
 impl UserSession {
+    fn skip(&mut self, why: UserSkip) {
+        self.skipped[why as usize] += 1;
+    }
+
     /// The API key this session is authenticated as.
     pub fn api_key(&self) -> Option<&str> {
         self.api_key.as_deref()
@@ -177,7 +181,7 @@ impl UserSession {
             return vec![Out::Text("PONG".into())];
         }
         let Ok(v) = serde_json::from_str::<Value>(text) else {
-            self.skipped.push(UserSkip::BadFrame);
+            self.skip(UserSkip::BadFrame);
             return Vec::new();
         };
         let markets: Vec<String> = v
@@ -200,14 +204,14 @@ impl UserSession {
             return Vec::new();
         }
         match (v.get("operation").and_then(Value::as_str), &self.api_key) {
-            (Some(_), None) => self.skipped.push(UserSkip::NotSubscribed),
+            (Some(_), None) => self.skip(UserSkip::NotSubscribed),
             (Some("subscribe"), Some(_)) => self.markets.extend(markets),
             (Some("unsubscribe"), Some(_)) => {
                 for m in markets {
                     self.markets.remove(&m);
                 }
             }
-            _ => self.skipped.push(UserSkip::BadFrame),
+            _ => self.skip(UserSkip::BadFrame),
         }
         Vec::new()
     }
@@ -243,7 +247,7 @@ mod tests {
             u.on_text(r#"{"operation":"subscribe","markets":["m"]}"#, &auth)
                 .is_empty()
         );
-        assert_eq!(u.skipped, vec![UserSkip::NotSubscribed]);
+        assert_eq!(u.skipped, [0, 1]);
         assert_eq!(u.on_event(&ev("k", "m")), None);
         let bad =
             r#"{"auth":{"apiKey":"k","secret":"x","passphrase":"p"},"markets":[],"type":"user"}"#;
@@ -256,7 +260,7 @@ mod tests {
         u.on_text(r#"{"operation":"subscribe","markets":["m2"]}"#, &auth);
         assert_eq!(u.on_event(&ev("k", "m2")), Some("k/m2"));
         u.on_text("not json", &auth);
-        assert_eq!(u.skipped.last(), Some(&UserSkip::BadFrame));
+        assert_eq!(u.skipped, [1, 1]);
     }
 
     #[test]

@@ -642,21 +642,7 @@ fn step_window(
         10
     };
     let tick = w.forced_tick.unwrap_or(auto_tick);
-    for (idx, side, px, q) in std::mem::take(&mut w.pending_trades) {
-        let ts = w.stamp(t_ms);
-        let msg = LastTradePrice {
-            event_type: "last_trade_price",
-            asset_id: &w.tokens[idx],
-            market: &w.condition_id,
-            price: price(px),
-            size: size(q),
-            fee_rate_bps: "0",
-            side,
-            timestamp: ts,
-            transaction_hash: format!("0x{}", hex_id(rng, 64)),
-        };
-        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
-    }
+    emit_clob_trades(w, inp, rng, events);
     let mut changes: Vec<Change> = std::mem::take(&mut w.pending);
     if tick != w.tick {
         retick(w, tick, inp, events, &mut changes);
@@ -676,20 +662,8 @@ fn step_window(
     };
     changes.extend(w.up.reprice(best_bid, best_ask, &params, rng));
     let trade = random_trade(w, inp, rng, &mut changes);
-    if let Some((idx, side, px, q)) = trade {
-        let ts = w.stamp(t_ms);
-        let msg = LastTradePrice {
-            event_type: "last_trade_price",
-            asset_id: &w.tokens[idx],
-            market: &w.condition_id,
-            price: price(px),
-            size: size(q),
-            fee_rate_bps: "0",
-            side,
-            timestamp: ts,
-            transaction_hash: format!("0x{}", hex_id(rng, 64)),
-        };
-        events.push(asset_event(inp.tick, &w.tokens[idx], &msg));
+    if let Some(t) = trade {
+        events.push(last_trade_event(w, inp, rng, t));
     }
     if !changes.is_empty() {
         emit_price_change(w, &changes, inp, rng, events);
@@ -710,6 +684,40 @@ fn step_window(
         });
     }
     emit_best_bid_ask(w, inp, events);
+}
+
+/// The CLOB emulator's trades since the last step, as `last_trade_price`.
+fn emit_clob_trades(
+    w: &mut Window,
+    inp: &PolyInputs,
+    rng: &mut ChaCha8Rng,
+    events: &mut Vec<VenueEvent>,
+) {
+    for t in std::mem::take(&mut w.pending_trades) {
+        events.push(last_trade_event(w, inp, rng, t));
+    }
+}
+
+/// The `last_trade_price` event of a trade `(token index, side, token price, quantity)`.
+fn last_trade_event(
+    w: &mut Window,
+    inp: &PolyInputs,
+    rng: &mut ChaCha8Rng,
+    (idx, side, px, q): (usize, &'static str, i64, i64),
+) -> VenueEvent {
+    let ts = w.stamp(inp.t_ms);
+    let msg = LastTradePrice {
+        event_type: "last_trade_price",
+        asset_id: &w.tokens[idx],
+        market: &w.condition_id,
+        price: price(px),
+        size: size(q),
+        fee_rate_bps: "0",
+        side,
+        timestamp: ts,
+        transaction_hash: format!("0x{}", hex_id(rng, 64)),
+    };
+    asset_event(inp.tick, &w.tokens[idx], &msg)
 }
 
 /// A tick size change to `tick`: the `tick_size_change` events of both tokens, and the Up

@@ -373,14 +373,14 @@ async fn accept_loop(
 
 /// A parsed HTTP/1.1 request head.
 #[derive(Debug)]
-pub(crate) struct Head {
+struct Head {
     method: String,
-    pub(crate) target: String,
+    target: String,
     headers: Vec<(String, String)>,
 }
 
 impl Head {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -392,7 +392,7 @@ impl Head {
 }
 
 /// Read a request head byte by byte (so nothing after it is consumed).
-pub(crate) async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Head> {
+async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Head> {
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {

@@ -285,123 +285,11 @@ async fn crossing_and_resting_orders_fill_on_the_user_channel_and_the_ledger_agr
         "/clob/params?mined_ms=600000&confirmed_ms=900000",
     )
     .await;
-    // A sweeps the asks up to 0.53 (levels are at most two ticks apart: at least two fills).
-    let r = a.place(&token, "BUY", "0.53", "3000", "FAK").await;
-    assert_eq!(r["status"], "matched", "{r}");
-    let trade_ids: Vec<String> = serde_json::from_value(r["tradeIDs"].clone()).unwrap();
-    assert!(trade_ids.len() >= 2, "{r}");
-    assert_eq!(
-        r["transactionsHashes"].as_array().unwrap().len(),
-        trade_ids.len()
-    );
-    let bought = micro(r["takingAmount"].as_str().unwrap());
-    let paid = micro(r["makingAmount"].as_str().unwrap());
-    // FAK/FOK BUYs are sized in pUSD (makerAmount 3000 × 0.53): at better prices the budget
-    // buys more shares than the signed takerAmount.
-    assert!(paid > 0 && paid <= 1_590_000_000 && bought > 0, "{r}");
-    // The user channel: PLACEMENT, one MATCHED trade per id (TAKER), the UPDATE.
-    let n = trade_ids.len();
-    let ev = collect(&mut wa, |e| e.len() >= n + 2).await;
-    assert_eq!(
-        (ev[0]["event_type"].as_str(), ev[0]["type"].as_str()),
-        (Some("order"), Some("PLACEMENT"))
-    );
-    let trades: Vec<&Value> = ev.iter().filter(|e| e["event_type"] == "trade").collect();
-    assert_eq!(trades.len(), n);
-    let mut shares = 0;
-    let mut cost = 0;
-    let mut fees = 0;
-    for (t, id) in trades.iter().zip(&trade_ids) {
-        assert_eq!(t["id"], id.as_str());
-        assert_eq!(
-            (t["status"].as_str(), t["trader_side"].as_str()),
-            (Some("MATCHED"), Some("TAKER"))
-        );
-        assert_eq!(t["taker_order_id"], r["orderID"]);
-        assert_eq!(t["market"], market.as_str());
-        assert_eq!(t["maker_orders"][0]["price"], t["price"]);
-        let (s, p) = (t["size"].as_str().unwrap(), t["price"].as_str().unwrap());
-        shares += micro(s);
-        cost += micro(s) * micro(p) / 1_000_000;
-        fees += fee_micro(s, p);
-    }
-    assert_eq!((shares, cost), (bought, paid));
-    let upd = ev.last().unwrap();
-    assert_eq!(
-        (upd["type"].as_str(), upd["status"].as_str()),
-        (Some("UPDATE"), Some("MATCHED"))
-    );
-    assert_eq!(micro(upd["size_matched"].as_str().unwrap()), bought);
-    // A rests a SELL inside the spread; B's BUY at that price takes it (A maker, B taker).
-    let s = a.place(&token, "SELL", "0.50", "10", "GTC").await;
-    assert_eq!(s["status"], "live", "{s}");
-    let sell_id = s["orderID"].as_str().unwrap().to_string();
-    let t = b.place(&token, "BUY", "0.50", "5", "GTC").await;
-    assert_eq!(
-        (t["status"].as_str(), t["takingAmount"].as_str()),
-        (Some("matched"), Some("5")),
-        "{t}"
-    );
-    let ea = collect(&mut wa, |e| {
-        e.iter().filter(|x| x["event_type"] == "trade").count() == 1 && e.len() >= 3
-    })
-    .await;
-    let maker = ea.iter().find(|e| e["event_type"] == "trade").unwrap();
-    assert_eq!(maker["trader_side"], "MAKER");
-    assert_eq!(maker["maker_orders"][0]["order_id"], sell_id.as_str());
-    assert_eq!(maker["taker_order_id"], t["orderID"]);
-    let upd = ea.iter().find(|e| e["type"] == "UPDATE").unwrap();
-    assert_eq!(
-        (upd["size_matched"].as_str(), upd["status"].as_str()),
-        (Some("5"), Some("LIVE"))
-    );
-    let eb = collect(&mut wb, |e| e.iter().any(|x| x["event_type"] == "trade")).await;
-    assert!(
-        eb.iter()
-            .any(|e| e["trader_side"] == "TAKER" && e["price"] == "0.5"),
-        "{eb:?}"
-    );
-    // REST: A's open orders, the order by hash, A's trades, balances.
-    let open = a.get("/data/orders", "next_cursor=MA==").await;
-    assert_eq!(open["next_cursor"], "LTE=");
-    assert_eq!(open["data"][0]["id"], sell_id.as_str());
-    assert_eq!(open["data"][0]["size_matched"], "5");
-    let one = a.get(&format!("/data/order/{sell_id}"), "").await;
-    assert_eq!(
-        (one["status"].as_str(), one["original_size"].as_str()),
-        (Some("LIVE"), Some("10"))
-    );
-    let tr = a.get("/data/trades", &format!("market={market}")).await;
-    assert_eq!(tr["data"].as_array().unwrap().len(), n + 1);
-    let usdc = a.get("/balance-allowance", "asset_type=COLLATERAL").await;
-    let pos = a
-        .get(
-            "/balance-allowance",
-            &format!("asset_type=CONDITIONAL&token_id={token}"),
-        )
-        .await;
-    let expect_usdc = 10_000_000_000 - paid - fees + 2_500_000;
-    assert_eq!(usdc["balance"], expect_usdc.to_string());
-    assert_eq!(pos["balance"], (bought - 5_000_000).to_string());
-    // The ledger on the control port says the same, and so do the data-api positions.
-    let l = ledger(&info).await;
-    let acct = &l["accounts"][&a.creds().api_key];
-    assert_eq!(acct["usdc_micro"], expect_usdc);
-    assert_eq!(acct["positions"][&token]["size_micro"], bought - 5_000_000);
-    let lb = &l["accounts"][&b.creds().api_key];
-    assert_eq!(lb["positions"][&token]["size_micro"], 5_000_000);
-    assert_eq!(
-        lb["usdc_micro"],
-        10_000_000_000 - 2_500_000 - fee_micro("5", "0.5")
-    );
-    let (_, p) = a
-        .send(&positions_req(&a), &format!("user={}", a.key.address()))
-        .await;
-    assert_eq!(p[0]["asset"], token.as_str());
-    assert_eq!(
-        p[0]["size"].as_f64().unwrap(),
-        (bought - 5_000_000) as f64 / 1e6
-    );
+    let mut mc = common::market_channel(&info, &[&token]).await;
+    let sw = sweep(&mut a, &mut wa, &token, &market).await;
+    published(&mut mc, &sw.fills).await;
+    let sell_id = maker_fill(&mut a, &mut b, (&mut wa, &mut wb), &token).await;
+    check_reads(&info, (&mut a, &b), (&token, &market), &sw, &sell_id).await;
     // Cancel the rest of A's SELL: CANCELLATION with what had matched.
     let (_, c) = a
         .send(&HttpRequest::cancel_order(&a.signer, now_s(), &sell_id), "")
@@ -423,7 +311,196 @@ async fn crossing_and_resting_orders_fill_on_the_user_channel_and_the_ledger_agr
     emu.shutdown().await;
 }
 
-fn positions_req(_: &Trader) -> HttpRequest {
+/// What A's sweep bought.
+struct Sweep {
+    bought: i64,
+    paid: i64,
+    fees: i64,
+    n: usize,
+    /// `(price, size)` of every fill, as the trade events gave them.
+    fills: Vec<(String, String)>,
+}
+
+/// A sweeps the asks up to 0.53 with a FAK BUY; checks its answer and user-channel events.
+async fn sweep(a: &mut Trader, wa: &mut Ws, token: &str, market: &str) -> Sweep {
+    // A sweeps the asks up to 0.53 (levels are at most two ticks apart: at least two fills).
+    let r = a.place(token, "BUY", "0.53", "3000", "FAK").await;
+    assert_eq!(r["status"], "matched", "{r}");
+    let trade_ids: Vec<String> = serde_json::from_value(r["tradeIDs"].clone()).unwrap();
+    assert!(trade_ids.len() >= 2, "{r}");
+    assert_eq!(
+        r["transactionsHashes"].as_array().unwrap().len(),
+        trade_ids.len()
+    );
+    let bought = micro(r["takingAmount"].as_str().unwrap());
+    let paid = micro(r["makingAmount"].as_str().unwrap());
+    // FAK/FOK BUYs are sized in pUSD (makerAmount 3000 × 0.53): at better prices the budget
+    // buys more shares than the signed takerAmount.
+    assert!(paid > 0 && paid <= 1_590_000_000 && bought > 0, "{r}");
+    // The user channel: PLACEMENT, one MATCHED trade per id (TAKER), the UPDATE.
+    let n = trade_ids.len();
+    let ev = collect(wa, |e| e.len() >= n + 2).await;
+    assert_eq!(
+        (ev[0]["event_type"].as_str(), ev[0]["type"].as_str()),
+        (Some("order"), Some("PLACEMENT"))
+    );
+    let trades: Vec<&Value> = ev.iter().filter(|e| e["event_type"] == "trade").collect();
+    assert_eq!(trades.len(), n);
+    let mut shares = 0;
+    let mut cost = 0;
+    let mut fees = 0;
+    let mut fills = Vec::new();
+    for (t, id) in trades.iter().zip(&trade_ids) {
+        assert_eq!(t["id"], id.as_str());
+        assert_eq!(
+            (t["status"].as_str(), t["trader_side"].as_str()),
+            (Some("MATCHED"), Some("TAKER"))
+        );
+        assert_eq!(t["taker_order_id"], r["orderID"]);
+        assert_eq!(t["market"], market);
+        assert_eq!(t["maker_orders"][0]["price"], t["price"]);
+        let (s, p) = (t["size"].as_str().unwrap(), t["price"].as_str().unwrap());
+        shares += micro(s);
+        cost += micro(s) * micro(p) / 1_000_000;
+        fees += fee_micro(s, p);
+        fills.push((p.to_string(), s.to_string()));
+    }
+    assert_eq!((shares, cost), (bought, paid));
+    let upd = ev.last().unwrap();
+    assert_eq!(
+        (upd["type"].as_str(), upd["status"].as_str()),
+        (Some("UPDATE"), Some("MATCHED"))
+    );
+    assert_eq!(micro(upd["size_matched"].as_str().unwrap()), bought);
+    Sweep {
+        bought,
+        paid,
+        fees,
+        n,
+        fills,
+    }
+}
+
+/// The market channel publishes every fill as a `last_trade_price` (BUY, its price and size):
+/// the feed sees the book the exchange trades against.
+async fn published(mc: &mut Ws, fills: &[(String, String)]) {
+    let mut missing: Vec<(String, String)> = fills.to_vec();
+    for _ in 0..5000 {
+        if missing.is_empty() {
+            return;
+        }
+        let v = next_json(mc, 10).await;
+        for e in v.as_array().cloned().unwrap_or_else(|| vec![v]) {
+            if e["event_type"] == "last_trade_price" && e["side"] == "BUY" {
+                let key = (
+                    e["price"].as_str().unwrap_or("").to_string(),
+                    e["size"].as_str().unwrap_or("").to_string(),
+                );
+                missing.retain(|f| *f != key);
+            }
+        }
+    }
+    panic!("not published: {missing:?}");
+}
+
+/// A rests a SELL inside the spread; B's BUY at that price takes part of it (A maker, B taker).
+async fn maker_fill(
+    a: &mut Trader,
+    b: &mut Trader,
+    (wa, wb): (&mut Ws, &mut Ws),
+    token: &str,
+) -> String {
+    // A rests a SELL inside the spread; B's BUY at that price takes it (A maker, B taker).
+    let s = a.place(token, "SELL", "0.50", "10", "GTC").await;
+    assert_eq!(s["status"], "live", "{s}");
+    let sell_id = s["orderID"].as_str().unwrap().to_string();
+    let t = b.place(token, "BUY", "0.50", "5", "GTC").await;
+    assert_eq!(
+        (t["status"].as_str(), t["takingAmount"].as_str()),
+        (Some("matched"), Some("5")),
+        "{t}"
+    );
+    let ea = collect(wa, |e| {
+        e.iter().filter(|x| x["event_type"] == "trade").count() == 1 && e.len() >= 3
+    })
+    .await;
+    let maker = ea.iter().find(|e| e["event_type"] == "trade").unwrap();
+    assert_eq!(maker["trader_side"], "MAKER");
+    assert_eq!(maker["maker_orders"][0]["order_id"], sell_id.as_str());
+    assert_eq!(maker["taker_order_id"], t["orderID"]);
+    let upd = ea.iter().find(|e| e["type"] == "UPDATE").unwrap();
+    assert_eq!(
+        (upd["size_matched"].as_str(), upd["status"].as_str()),
+        (Some("5"), Some("LIVE"))
+    );
+    let eb = collect(wb, |e| e.iter().any(|x| x["event_type"] == "trade")).await;
+    assert!(
+        eb.iter()
+            .any(|e| e["trader_side"] == "TAKER" && e["price"] == "0.5"),
+        "{eb:?}"
+    );
+    sell_id
+}
+
+/// REST reads, the control-port ledger and the data-api positions agree with the fills.
+async fn check_reads(
+    info: &StartInfo,
+    (a, b): (&mut Trader, &Trader),
+    (token, market): (&str, &str),
+    sw: &Sweep,
+    sell_id: &str,
+) {
+    // REST: A's open orders, the order by hash, A's trades, balances.
+    let open = a.get("/data/orders", "next_cursor=MA==").await;
+    assert_eq!(open["next_cursor"], "LTE=");
+    assert_eq!(open["data"][0]["id"], sell_id);
+    assert_eq!(open["data"][0]["size_matched"], "5");
+    let one = a.get(&format!("/data/order/{sell_id}"), "").await;
+    assert_eq!(
+        (one["status"].as_str(), one["original_size"].as_str()),
+        (Some("LIVE"), Some("10"))
+    );
+    let tr = a.get("/data/trades", &format!("market={market}")).await;
+    assert_eq!(tr["data"].as_array().unwrap().len(), sw.n + 1);
+    let later = a
+        .get("/data/trades", &format!("after={}", now_s() + 3600))
+        .await;
+    assert_eq!(later["count"], 0, "{later}");
+    let usdc = a.get("/balance-allowance", "asset_type=COLLATERAL").await;
+    let pos = a
+        .get(
+            "/balance-allowance",
+            &format!("asset_type=CONDITIONAL&token_id={token}"),
+        )
+        .await;
+    let expect_usdc = 10_000_000_000 - sw.paid - sw.fees + 2_500_000;
+    assert_eq!(usdc["balance"], expect_usdc.to_string());
+    assert_eq!(pos["balance"], (sw.bought - 5_000_000).to_string());
+    // The ledger on the control port says the same, and so do the data-api positions.
+    let l = ledger(info).await;
+    let acct = &l["accounts"][&a.creds().api_key];
+    assert_eq!(acct["usdc_micro"], expect_usdc);
+    assert_eq!(
+        acct["positions"][token]["size_micro"],
+        sw.bought - 5_000_000
+    );
+    let lb = &l["accounts"][&b.creds().api_key];
+    assert_eq!(lb["positions"][token]["size_micro"], 5_000_000);
+    assert_eq!(
+        lb["usdc_micro"],
+        10_000_000_000 - 2_500_000 - fee_micro("5", "0.5")
+    );
+    let (_, p) = a
+        .send(&positions_req(), &format!("user={}", a.key.address()))
+        .await;
+    assert_eq!(p[0]["asset"], token);
+    assert_eq!(
+        p[0]["size"].as_f64().unwrap(),
+        (sw.bought - 5_000_000) as f64 / 1e6
+    );
+}
+
+fn positions_req() -> HttpRequest {
     HttpRequest {
         method: "GET",
         path: "/positions".into(),
@@ -487,14 +564,20 @@ async fn trades_progress_a_failed_one_is_reverted_and_a_lost_heartbeat_cancels_a
     let l = ledger(&info).await;
     assert_eq!(l["accounts"][&key], after_good, "the FAILED fill is undone");
     assert_eq!(l["stats"]["failed"], 1);
+    dead_man(&mut a, &mut wa, &token).await;
+    emu.shutdown().await;
+}
+
+/// Heartbeats arm the dead-man switch; when they stop, every open order is cancelled.
+async fn dead_man(a: &mut Trader, wa: &mut Ws, token: &str) {
     // Heartbeats arm the dead-man switch; when they stop, every open order is cancelled.
-    let o1 = a.place(&token, "BUY", "0.30", "5", "GTC").await;
-    let o2 = a.place(&token, "BUY", "0.31", "5", "GTC").await;
+    let o1 = a.place(token, "BUY", "0.30", "5", "GTC").await;
+    let o2 = a.place(token, "BUY", "0.31", "5", "GTC").await;
     let (st, hb) = a
         .send(&HttpRequest::heartbeat(&a.signer, now_s(), ""), "")
         .await;
     assert_eq!(st, 200, "{hb}");
-    let ev = collect(&mut wa, |e| {
+    let ev = collect(wa, |e| {
         e.iter().filter(|x| x["type"] == "CANCELLATION").count() == 2
     })
     .await;
@@ -517,7 +600,6 @@ async fn trades_progress_a_failed_one_is_reverted_and_a_lost_heartbeat_cancels_a
             .len(),
         0
     );
-    emu.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
