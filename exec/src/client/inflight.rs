@@ -163,13 +163,14 @@ impl ClientCore {
         self.pending.len()
     }
 
-    /// Forgets terminal orders (call now and then to bound memory).
+    /// Forgets terminal orders without fills (call now and then to bound memory). Orders with
+    /// fills are kept: a trade of theirs may still FAIL and revert its fill.
     pub fn prune_terminal(&mut self) -> usize {
         let before = self.orders.len();
         let dead: Vec<u64> = self
             .orders
             .iter()
-            .filter(|(_, o)| o.is_terminal())
+            .filter(|(_, o)| o.is_terminal() && o.filled_e8 == 0 && !o.unknown_outcome)
             .map(|(k, _)| *k)
             .collect();
         for k in dead {
