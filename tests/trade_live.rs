@@ -178,6 +178,16 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     );
     let mut l = Live::connect(emu, &journal);
 
+    fills_then_a_failed_revert(&mut l);
+    positions_equal_the_venue_ledger(&mut l, initial_usdc);
+    an_unknown_outcome_is_restored_by_its_fills(&mut l);
+    let (mut l, resting) = caps_hold_across_a_restart(l, &journal);
+    a_lost_heartbeat_cancels_everything(&mut l, &resting);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Steps 1-2: a taker fill provisional then confirmed; a FAILED trade reverting its fill.
+fn fills_then_a_failed_revert(l: &mut Live) {
     // 1. A marketable BUY crosses the book (asks at 0.51): taker fills come over the user
     //    channel, provisional then confirmed; no fill is assumed from the REST response.
     let a = l.buy("0.60", "5").unwrap();
@@ -224,7 +234,10 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
         "FILLED back to ACKED with nothing filled: {states:?}"
     );
     assert_eq!(l.client.fill_counters().reverts, 1);
+}
 
+/// Step 3: the ledger from the fill records equals the venue's, by its ledger and its REST view.
+fn positions_equal_the_venue_ledger(l: &mut Live, initial_usdc: i64) {
     // 3. Positions and cash from the fill records equal the emulator's ledger exactly.
     let book = l.ledger().token(INSTRUMENT);
     let acct = l.venue_account();
@@ -246,7 +259,10 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
                 == initial_usdc * 100 + book.cash_usdc_e8
     });
     assert!(recs_before >= 2);
+}
 
+/// Step 4: an accepted order whose response was dropped.
+fn an_unknown_outcome_is_restored_by_its_fills(l: &mut Live) {
     // 4. The venue accepts an order but its response is dropped: the order's outcome is
     //    unknown locally, never resent; its fills over the user channel restore it to FILLED.
     l.emu.fault("clob", "kind=drop_response&count=1");
@@ -258,16 +274,23 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     assert_eq!(l.client.stats().orders_sent, 3, "nothing was resent");
     let acct = l.venue_account();
     let venue_shares_micro = acct["positions"][&l.token]["size_micro"].as_i64().unwrap();
-    assert_eq!(l.ledger().token(INSTRUMENT).shares_e8, venue_shares_micro * 100);
+    assert_eq!(
+        l.ledger().token(INSTRUMENT).shares_e8,
+        venue_shares_micro * 100
+    );
     assert_eq!(venue_shares_micro, 10_000_000);
+}
 
+/// Step 5: the client is dropped without shutdown; the journal keeps the spend. Returns the new
+/// session and its resting orders.
+fn caps_hold_across_a_restart(l: Live, journal: &std::path::Path) -> (Live, Vec<u64>) {
     // 5. Caps: 3 × 3.00 spent of the 12.00 window cap; a restart (the client and its gate are
     //    dropped without any shutdown step) keeps the spend.
     let (used, _) = l.client.gate().used();
     assert_eq!(used, 9_000_000);
     let Live { emu, client, .. } = l;
     drop(client);
-    let mut l = Live::connect(emu, &journal);
+    let mut l = Live::connect(emu, journal);
     let (restored, _) = l.client.gate().used();
     assert!(restored >= 9_000_000, "spend restored: {restored}");
     let mut admitted = 0u64;
@@ -295,6 +318,11 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
         resting.iter().all(|c| l.state(*c) == OrderState::Acked)
     });
 
+    (l, resting)
+}
+
+/// Step 6: heartbeats stop; the venue cancels; the channel tells.
+fn a_lost_heartbeat_cancels_everything(l: &mut Live, resting: &[u64]) {
     // 6. A lost heartbeat: stop polling (no heartbeats) past the venue's timeout; the venue
     //    cancels everything and the cancellations come back over the user channel.
     let _ = l
@@ -307,7 +335,6 @@ fn live_fills_positions_revert_caps_and_heartbeat_against_the_emulator() {
     assert_eq!(l.emu.control("GET", "/stats")["clob"]["open_orders"], 0);
     assert!(l.client.live_stats().user_connects >= 1);
     assert_eq!(l.client.user_parser().skipped_total(), 0);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 mod common;
@@ -398,18 +425,7 @@ fn trade_live_kill_signal_cancels_once_heartbeat_loss_cancels_and_caps_survive_k
     let dir = ringbolt_testkit::fs::tempdir("rb-trade-live", "proc");
     let emu = RunningEmulator::clob("trade-live-proc");
     std::fs::write(dir.join("ca.pem"), &emu.ca_pem).unwrap();
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(dir.join("key"))
-            .unwrap();
-        writeln!(f, "{KEY_A}").unwrap();
-    }
+    write_key_file(&dir.join("key"));
     let _ = emu.control("POST", "/clob/params?heartbeat_timeout_ms=1500");
     let market = format!("rb-test-tl-mkt-{pid}");
     let out = format!("rb-test-tl-dec-{pid}");
@@ -455,32 +471,7 @@ fn trade_live_kill_signal_cancels_once_heartbeat_loss_cancels_and_caps_survive_k
     rest_two(&emu, &mut salt);
     assert_eq!(clob_stat(&emu, "open_orders"), 2);
 
-    // The kill signal: everything is cancelled; a second signal sends nothing more (once).
-    let cancels0 = clob_stat(&emu, "cancels");
-    let kill = |sig: i32| {
-        // SAFETY: kill(2) on our own child's pid with a valid signal number.
-        let rc = unsafe { libc::kill(child.id() as i32, sig) };
-        assert_eq!(rc, 0);
-    };
-    kill(libc::SIGUSR1);
-    wait_until(
-        "the kill switch's cancel-all",
-        Duration::from_secs(10),
-        || clob_stat(&emu, "open_orders") == 0,
-    );
-    assert_eq!(
-        clob_stat(&emu, "cancels") - cancels0,
-        2,
-        "both orders cancelled"
-    );
-    rest_two(&emu, &mut salt);
-    kill(libc::SIGUSR1);
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(
-        clob_stat(&emu, "open_orders"),
-        2,
-        "no second cancel-all: the kill switch cancels once"
-    );
+    kill_signal_cancels_once(&emu, child.id(), &mut salt);
 
     // kill -9: the heartbeats stop and the venue cancels everything of the key.
     let fired0 = clob_stat(&emu, "deadman_fired");
@@ -493,13 +484,48 @@ fn trade_live_kill_signal_cancels_once_heartbeat_loss_cancels_and_caps_survive_k
     );
     assert!(clob_stat(&emu, "deadman_fired") > fired0);
 
-    // Restart: the spend reserved before the crash still counts; the caps hold.
+    restart_keeps_the_spend(&dir, &emu, &market, &out2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The kill signal: everything is cancelled; a second signal sends nothing more (once).
+fn kill_signal_cancels_once(emu: &RunningEmulator, pid: u32, salt: &mut u64) {
+    let cancels0 = clob_stat(emu, "cancels");
+    let kill = |sig: i32| {
+        // SAFETY: kill(2) on our own child's pid with a valid signal number.
+        let rc = unsafe { libc::kill(pid as i32, sig) };
+        assert_eq!(rc, 0);
+    };
+    kill(libc::SIGUSR1);
+    wait_until(
+        "the kill switch's cancel-all",
+        Duration::from_secs(10),
+        || clob_stat(emu, "open_orders") == 0,
+    );
+    assert_eq!(
+        clob_stat(emu, "cancels") - cancels0,
+        2,
+        "both orders cancelled"
+    );
+    rest_two(emu, salt);
+    kill(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        clob_stat(emu, "open_orders"),
+        2,
+        "no second cancel-all: the kill switch cancels once"
+    );
+}
+
+/// Restart: the spend reserved before the crash still counts; the caps hold.
+fn restart_keeps_the_spend(dir: &std::path::Path, emu: &RunningEmulator, market: &str, out: &str) {
+    let journal = dir.join("exec.journal");
     let before = recover(&std::fs::read(&journal).unwrap());
     let (_, _, day_before) = before.last_reserve.unwrap();
     let cfg2 = dir.join("live2.toml");
     std::fs::write(
         &cfg2,
-        live_toml(&dir, &emu, &market, &out2, "exit_when_idle_ms = 3000"),
+        live_toml(dir, emu, market, out, "exit_when_idle_ms = 3000"),
     )
     .unwrap();
     let summary = common::run_trade(&cfg2, &["--live"]);
@@ -515,5 +541,18 @@ fn trade_live_kill_signal_cancels_once_heartbeat_loss_cancels_and_caps_survive_k
         exec["live"]["reconciliations"].as_u64().unwrap() >= 1,
         "{summary}"
     );
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The key file (mode 0600, as exec requires).
+fn write_key_file(path: &std::path::Path) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{KEY_A}").unwrap();
 }
