@@ -161,6 +161,8 @@ pub struct ExecCounters {
     pub regrids: u64,
     /// Resting orders cancelled because they no longer fit the new tick.
     pub off_grid_cancels: u64,
+    /// Kill-switch cancel-alls that could not be sent (retried on the next poll).
+    pub kill_cancel_retries: u64,
 }
 
 /// `price_e8` in ticks of `tick`, or `None` when the price is off the grid or out of range
@@ -558,10 +560,19 @@ impl Exec {
             }
         }
         if !self.killed_handled && self.client.gate_mut().kill_switch().is_tripped() {
-            self.killed_handled = true;
-            tracing::warn!("kill switch tripped: no new orders; cancelling all open orders");
-            if let Err(e) = self.client.cancel_all() {
-                tracing::warn!("cancel-all after kill switch: {e}");
+            // Once: `DELETE /cancel-all` is idempotent, but one request is enough; a send that
+            // fails (connection down) is retried on a later poll.
+            match self.client.cancel_all() {
+                Ok(_) => {
+                    self.killed_handled = true;
+                    tracing::warn!("kill switch tripped: no new orders; cancel-all sent");
+                }
+                Err(e) => {
+                    if self.counters.kill_cancel_retries == 0 {
+                        tracing::warn!("cancel-all after kill switch: {e} (retrying)");
+                    }
+                    self.counters.kill_cancel_retries += 1;
+                }
             }
         }
     }
