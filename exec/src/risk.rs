@@ -313,7 +313,7 @@ impl RiskGate {
         }
         let l = self.limits;
         // A quarter of the window cap per reservation (at least the order): a crash over-counts
-        // at most one chunk, and only one order in four or so pays the fsync.
+        // at most one chunk, and only orders that cross a chunk boundary pay the fsync.
         let chunk = l.max_window_notional_micros.map_or(0, |c| c / 4);
         let cap = |used: Micros, limit: Option<Micros>| {
             let want = used.saturating_add(chunk);
