@@ -337,6 +337,55 @@ fn a_lost_heartbeat_cancels_everything(l: &mut Live, resting: &[u64]) {
     assert_eq!(l.client.user_parser().skipped_total(), 0);
 }
 
+#[test]
+fn http_425_backs_off_without_resending() {
+    let dir = ringbolt_testkit::fs::tempdir("rb-trade-live", "425");
+    let emu = RunningEmulator::clob("trade-live-425");
+    let mut l = Live::connect(emu, &dir.join("exec.journal"));
+    // The matching engine "restarts" for 600 ms: order entry answers 425 Too Early.
+    l.emu.fault("clob", "kind=http425&ms=600");
+    let a = l.buy("0.30", "5").unwrap();
+    l.until("the 425", |l| l.state(a) == OrderState::Rejected);
+    let t: Vec<u16> = l
+        .recs
+        .iter()
+        .filter_map(Record::body_as::<OrderTransition>)
+        .filter(|t| t.client_order_id == a)
+        .map(|t| t.http_status)
+        .collect();
+    assert_eq!(t.last(), Some(&425));
+    // Backing off: the next order is refused locally, nothing is sent.
+    assert!(matches!(l.buy("0.30", "5"), Err(RiskError::Backoff { .. })));
+    assert_eq!(l.client.stats().orders_sent, 1);
+    assert!(l.client.stats().backoffs >= 1);
+    // Once the back-off and the 425 window pass, orders go out again; none was resent.
+    let t0 = Instant::now();
+    let b = loop {
+        assert!(t0.elapsed() < WAIT, "still refused");
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(b) = l.buy("0.30", "5") {
+            l.until("its answer", |l| l.state(b) != OrderState::Submitted);
+            if l.state(b) == OrderState::Acked {
+                break b;
+            }
+        }
+    };
+    assert_eq!(l.state(b), OrderState::Acked);
+    // Never resent: every order the emulator saw arrived once, and only those we sent.
+    let log = l.emu.control("GET", "/wirelog");
+    let mut salts: Vec<String> = log["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["salt"].to_string())
+        .collect();
+    assert_eq!(salts.len() as u64, l.client.stats().orders_sent, "{log}");
+    salts.sort_unstable();
+    salts.dedup();
+    assert_eq!(salts.len() as u64, l.client.stats().orders_sent);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 mod common;
 
 /// `ringbolt trade --live` as a process: `[exec] user_ws_url`, `journal_path`, heartbeats on.
