@@ -873,7 +873,10 @@ impl OrderClient {
                     if let Finished::Lost(coids) = &what {
                         self.stats.orders_lost += coids.len() as u64;
                         for coid in coids {
-                            if let Some(d) = self.core.digest(*coid) {
+                            // Only orders still of unknown outcome (the user channel may already
+                            // have told what the venue did with them).
+                            let unknown = self.core.order(*coid).is_some_and(|o| o.unknown_outcome);
+                            if let Some(d) = self.core.digest(*coid).filter(|_| unknown) {
                                 self.in_doubt.push(d);
                             }
                         }
