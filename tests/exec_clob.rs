@@ -339,7 +339,9 @@ fn live_orders_ack_match_batch_cancel_and_cancel_all() {
         ),
         "{out:?}"
     );
-    assert_eq!(c.core().order(mc).unwrap().state, OrderState::Filled);
+    // No fill is assumed from `status: matched`: fills come from the user channel's trades
+    // (tests/trade_live.rs), which this client does not read.
+    assert_eq!(c.core().order(mc).unwrap().state, OrderState::Acked);
     // Cancel the resting order by client order id.
     let tag = c.cancel_client_order(coid).unwrap();
     match c.wait_for(tag, WAIT, &mut recs).unwrap().unwrap() {
@@ -459,9 +461,25 @@ fn every_rejection_class_comes_back_typed() {
         one(&mut c, &fresh),
         (ErrorClass::RateLimited, 429, "Too Many Requests".into())
     );
+    // The 429 started a back-off: the gate refuses new orders until it passes (no resend).
+    let mut refused = Vec::new();
+    assert!(matches!(
+        c.submit_signed(
+            &fresh,
+            intent(Side::Buy, 30_000_000, 1_000_000_000),
+            &mut refused
+        ),
+        Err(SubmitError::Refused {
+            reason: ringbolt_exec::risk::RiskError::Backoff { .. },
+            ..
+        })
+    ));
+    // This test checks classification: end the back-off instead of waiting it out.
+    c.gate_mut().clear_backoff();
     emu.fault("kind=http503");
     let (class, status, _) = one(&mut c, &fresh);
     assert_eq!((class, status), (ErrorClass::TradingDisabled, 503));
+    c.gate_mut().clear_backoff();
     // A V1 order body (old struct: taker/nonce/feeRateBps, no timestamp/metadata/builder).
     let v1 = format!(
         r#"{{"order":{{"salt":1,"maker":"{a}","signer":"{a}","taker":"0x0000000000000000000000000000000000000000","tokenId":"{token}","makerAmount":"3000000","takerAmount":"10000000","expiration":"0","nonce":"0","feeRateBps":"0","side":"BUY","signatureType":0,"signature":"0x00"}},"owner":"{k}","orderType":"GTC"}}"#,

@@ -52,6 +52,23 @@ impl ApiCreds {
     pub fn passphrase(&self) -> &str {
         &self.passphrase
     }
+
+    /// The user-channel subscription message
+    /// `{"auth":{"apiKey","secret","passphrase"},"markets":[…],"type":"user"}` (PROTOCOL_NOTES.md
+    /// §5). It carries the secret: send it, never log it.
+    #[must_use]
+    pub fn user_subscription(&self, markets: &[String]) -> String {
+        serde_json::json!({
+            "auth": {
+                "apiKey": self.api_key,
+                "secret": self.secret,
+                "passphrase": self.passphrase,
+            },
+            "markets": markets,
+            "type": "user",
+        })
+        .to_string()
+    }
 }
 
 /// Decodes the secret like Python's `base64.urlsafe_b64decode` (either alphabet; padding

@@ -9,6 +9,13 @@
 //! * [`classify`]: venue responses → typed outcomes (unknown errors kept verbatim).
 //! * [`lifecycle`]: the order state machine emitting bus `OrderTransition` records.
 //! * [`risk`]: paper/live mode, risk limits, kill switch.
+//! * [`backoff`]: HTTP 425/429/503 back-off (exponential, `Retry-After`), never a blind resend.
+//! * [`journal`]: the crash-safe journal of spend reservations and open orders.
+//! * [`reconcile`]: REST views (open orders, one order by hash, trades) applied to our orders.
+//! * [`user`]: the user channel (order and trade events) parsed sans-IO.
+//! * [`fills`]: user events → order transitions and `Fill` records (provisional, confirmed,
+//!   failed-and-reverted).
+//! * [`ledger`]: positions and cash per token, window and day, from `Fill` records only.
 //! * [`pool`]: the pre-signed order pool and its O(1), allocation-free hot path.
 //!
 //! * [`client`]: the order client — a sans-IO core ([`client::inflight`]) plus a thin driver over
@@ -18,17 +25,23 @@
 
 pub mod amounts;
 pub mod auth;
+pub mod backoff;
 pub mod classify;
 pub mod client;
 pub mod eip712;
+pub mod fills;
 pub mod hash;
 pub mod hex;
+pub mod journal;
 pub mod keys;
+pub mod ledger;
 pub mod lifecycle;
 pub mod order;
 pub mod pool;
+pub mod reconcile;
 pub mod request;
 pub mod risk;
+pub mod user;
 
 pub use amounts::{Amounts, Decimal, Micros, OrderSide, TickSize};
 pub use auth::{ApiCreds, L1Headers, L2Headers, L2Signer, l1_headers};

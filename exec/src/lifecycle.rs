@@ -1,12 +1,27 @@
 //! The order state machine:
 //!
 //! ```text
-//! INITIALIZED → SUBMITTED → ACKED ──→ PARTIALLY_FILLED ──→ FILLED
-//!      │            │         │  ╲          │  ╲  ↺ (more fills)
-//!      │            │         │   → FILLED  │   → CANCELLED | EXPIRED
-//!      │            │         → CANCELLED | EXPIRED
-//!      └────────────┴──→ REJECTED  (local risk refusal, or the venue's rejection)
+//! INITIALIZED → SUBMITTED → ACKED ⇄ PARTIALLY_FILLED ⇄ FILLED
+//!      │            │  ╲      │  ╲         │  ↺           │
+//!      │            │   ╲     │   ╲────────┼──────────────┘ (ACKED ⇄ FILLED directly too)
+//!      │            │    → PARTIALLY_FILLED | FILLED | CANCELLED   (user channel before REST)
+//!      │            │         → CANCELLED | EXPIRED ←── PARTIALLY_FILLED
+//!      └────────────┴──→ REJECTED ──→ ACKED | PARTIALLY_FILLED | FILLED | CANCELLED
+//!                                      (only when the outcome was unknown: LOCAL_CONN_LOST)
+//!   CANCELLED ↺, EXPIRED ↺  (fill correction on a closed order: `filled` changes, state stays)
 //! ```
+//!
+//! * Fills come from trades (the user channel, or reconciliation): `filled` is the sum of the
+//!   order's trades that have not FAILED, provisional or confirmed ([`Order::set_filled`]).
+//!   Forward edges add fills; the backward edges (FILLED → PARTIALLY_FILLED | ACKED,
+//!   PARTIALLY_FILLED → ACKED) exist only for a FAILED trade reverting its fill.
+//! * SUBMITTED → PARTIALLY_FILLED | FILLED | CANCELLED: the user channel reports the match (or a
+//!   FOK kill) before the REST response arrives; the late response is then refused as illegal
+//!   and changes nothing.
+//! * REJECTED is terminal, except for an order whose submit outcome was unknown (the connection
+//!   died before the response: class [`LOCAL_CONN_LOST`]); reconciliation finds it by its order
+//!   hash and restores what the venue says ([`Order::restore`]).
+//! * A FAILED trade on a CANCELLED or EXPIRED order lowers `filled` with a self edge.
 //!
 //! Every accepted transition returns the bus [`Record`] (kind `OrderTransition`) to publish
 //! (the creation record has `from_state == to_state == INITIALIZED`; the transition time is in
@@ -64,12 +79,19 @@ pub fn legal(from: OrderState, to: OrderState) -> bool {
     matches!(
         (from, to),
         (Initialized, Submitted | Rejected)
-            | (Submitted, Acked | Rejected)
+            | (
+                Submitted,
+                Acked | Rejected | PartiallyFilled | Filled | Cancelled
+            )
             | (Acked, PartiallyFilled | Filled | Cancelled | Expired)
             | (
                 PartiallyFilled,
-                PartiallyFilled | Filled | Cancelled | Expired
+                Acked | PartiallyFilled | Filled | Cancelled | Expired
             )
+            | (Filled, Acked | PartiallyFilled)
+            | (Rejected, Acked | PartiallyFilled | Filled | Cancelled)
+            | (Cancelled, Cancelled)
+            | (Expired, Expired)
     )
 }
 
@@ -94,6 +116,8 @@ pub struct Order {
     pub venue_order_id: [u8; 16],
     /// Paper order (size zero on the wire).
     pub paper: bool,
+    /// REJECTED with [`LOCAL_CONN_LOST`]: the venue may have it (restorable by hash).
+    pub unknown_outcome: bool,
 }
 
 impl Order {
@@ -118,6 +142,7 @@ impl Order {
             state: OrderState::Initialized,
             venue_order_id: [0; 16],
             paper,
+            unknown_outcome: false,
         };
         let rec = o.record(OrderState::Initialized, 0, 0, now_ns);
         (o, rec)
@@ -160,7 +185,7 @@ impl Order {
         http_status: u16,
         now_ns: i64,
     ) -> Result<Record, IllegalTransition> {
-        if !legal(self.state, to) {
+        if !legal(self.state, to) || (self.state == OrderState::Rejected && !self.unknown_outcome) {
             return Err(IllegalTransition {
                 client_order_id: self.client_order_id,
                 from: self.state,
@@ -169,6 +194,12 @@ impl Order {
         }
         let from = self.state;
         self.state = to;
+        if from == OrderState::Rejected {
+            self.unknown_outcome = false;
+        }
+        if to == OrderState::Rejected {
+            self.unknown_outcome = error_class == LOCAL_CONN_LOST;
+        }
         Ok(self.record(from, error_class, http_status, now_ns))
     }
 
@@ -201,12 +232,10 @@ impl Order {
                     let n = b.len().min(16);
                     vid[..n].copy_from_slice(&b[..n]);
                 }
-                if !legal(self.state, OrderState::Acked) {
-                    return Err(IllegalTransition {
-                        client_order_id: self.client_order_id,
-                        from: self.state,
-                        to: OrderState::Acked,
-                    });
+                // Only a SUBMITTED order is acked by its response (ACKED is also the target of
+                // a revert, which a late response must not trigger).
+                if self.state != OrderState::Submitted {
+                    return Err(self.illegal(OrderState::Acked));
                 }
                 self.venue_order_id = vid;
                 self.go(OrderState::Acked, 0, http_status, now_ns)
@@ -217,35 +246,87 @@ impl Order {
         }
     }
 
-    /// A fill report with the new cumulative filled size.
+    /// A fill report with the new cumulative filled size (must grow).
     pub fn on_fill(
         &mut self,
         cumulative_filled_e8: i64,
         now_ns: i64,
     ) -> Result<Record, IllegalTransition> {
-        let to = if cumulative_filled_e8 >= self.size_e8 {
-            OrderState::Filled
-        } else {
-            OrderState::PartiallyFilled
-        };
-        if cumulative_filled_e8 <= self.filled_e8 || !legal(self.state, to) {
-            return Err(IllegalTransition {
-                client_order_id: self.client_order_id,
-                from: self.state,
-                to,
-            });
+        if cumulative_filled_e8 <= self.filled_e8 {
+            return Err(self.illegal(self.state));
         }
+        self.set_filled(cumulative_filled_e8, now_ns)
+    }
+
+    fn illegal(&self, to: OrderState) -> IllegalTransition {
+        IllegalTransition {
+            client_order_id: self.client_order_id,
+            from: self.state,
+            to,
+        }
+    }
+
+    /// The state a cumulative fill of `filled_e8` puts the order in.
+    fn state_for_fill(&self, filled_e8: i64) -> OrderState {
+        use OrderState::*;
+        match self.state {
+            Cancelled | Expired => self.state,
+            _ if filled_e8 >= self.size_e8 && filled_e8 > 0 => Filled,
+            _ if filled_e8 > 0 => PartiallyFilled,
+            Submitted | Rejected => self.state,
+            _ => Acked,
+        }
+    }
+
+    /// The order's trades now add up to `cumulative_filled_e8` (up: a new fill; down: a FAILED
+    /// trade reverted one). Refused when nothing changes or the edge is illegal.
+    pub fn set_filled(
+        &mut self,
+        cumulative_filled_e8: i64,
+        now_ns: i64,
+    ) -> Result<Record, IllegalTransition> {
+        let to = self.state_for_fill(cumulative_filled_e8);
+        if cumulative_filled_e8 < 0 || cumulative_filled_e8 == self.filled_e8 {
+            return Err(self.illegal(to));
+        }
+        let before = self.filled_e8;
         self.filled_e8 = cumulative_filled_e8;
         self.go(to, 0, 0, now_ns)
+            .inspect_err(|_| self.filled_e8 = before)
+    }
+
+    /// Reconciliation: an order whose submit outcome was unknown (REJECTED with
+    /// [`LOCAL_CONN_LOST`]) or still SUBMITTED is known to the venue; `to` is what the venue says
+    /// (ACKED when resting, CANCELLED when gone). Fills follow through [`Order::set_filled`].
+    pub fn restore(
+        &mut self,
+        to: OrderState,
+        venue_order_id: [u8; 16],
+        now_ns: i64,
+    ) -> Result<Record, IllegalTransition> {
+        if !matches!(self.state, OrderState::Rejected | OrderState::Submitted) {
+            return Err(self.illegal(to));
+        }
+        let before = self.venue_order_id;
+        self.venue_order_id = venue_order_id;
+        self.go(to, 0, 0, now_ns)
+            .inspect_err(|_| self.venue_order_id = before)
     }
 
     /// Cancel confirmed.
     pub fn cancelled(&mut self, now_ns: i64) -> Result<Record, IllegalTransition> {
+        // CANCELLED ↺ is a fill correction only ([`Order::set_filled`]), not a second cancel.
+        if self.state == OrderState::Cancelled {
+            return Err(self.illegal(OrderState::Cancelled));
+        }
         self.go(OrderState::Cancelled, 0, 0, now_ns)
     }
 
     /// Expired (GTD passed, or the window closed).
     pub fn expired(&mut self, now_ns: i64) -> Result<Record, IllegalTransition> {
+        if self.state == OrderState::Expired {
+            return Err(self.illegal(OrderState::Expired));
+        }
         self.go(OrderState::Expired, 0, 0, now_ns)
     }
 
@@ -272,13 +353,19 @@ impl Order {
                         state: to,
                         venue_order_id: t.venue_order_id,
                         paper: t.paper != 0,
+                        unknown_outcome: false,
                     });
                 }
                 Some(o) => {
-                    if t.client_order_id != o.client_order_id || from != o.state || !legal(from, to)
+                    if t.client_order_id != o.client_order_id
+                        || from != o.state
+                        || !legal(from, to)
+                        || (from == OrderState::Rejected && !o.unknown_outcome)
                     {
                         return Err(ReplayError::Illegal(i));
                     }
+                    o.unknown_outcome =
+                        to == OrderState::Rejected && t.error_class == LOCAL_CONN_LOST;
                     o.state = to;
                     o.filled_e8 = t.filled;
                     o.venue_order_id = t.venue_order_id;
@@ -310,6 +397,9 @@ pub enum ReplayError {
 pub const LOCAL_RISK_REJECT: u16 = 1000;
 /// Error-class code for local refusals by the kill switch.
 pub const LOCAL_KILL_SWITCH: u16 = 1001;
+/// Error-class code: the connection died while the order was in flight. The venue may or may not
+/// have it; it is **not** resent (reconciliation looks it up by its order hash).
+pub const LOCAL_CONN_LOST: u16 = 1002;
 
 impl From<ErrorClass> for u16 {
     fn from(c: ErrorClass) -> u16 {

@@ -579,3 +579,27 @@ impl Drop for RefillHandle {
         }
     }
 }
+
+/// Resting orders (ACKED / PARTIALLY_FILLED) on `instruments` whose price is not on `tick`'s grid:
+/// after a `tick_size_change` they are cancelled (the pool re-signs on the new grid).
+#[must_use]
+pub fn resting_off_grid(
+    core: &crate::client::inflight::ClientCore,
+    instruments: &[u32],
+    tick: crate::amounts::TickSize,
+) -> Vec<u64> {
+    let mut v: Vec<u64> = core
+        .orders()
+        .filter(|o| {
+            instruments.contains(&o.instrument)
+                && matches!(
+                    o.state,
+                    ringbolt_bus::OrderState::Acked | ringbolt_bus::OrderState::PartiallyFilled
+                )
+                && tick.check(o.price_e8).is_err()
+        })
+        .map(|o| o.client_order_id)
+        .collect();
+    v.sort_unstable();
+    v
+}

@@ -118,6 +118,16 @@ impl HttpRequest {
         Self::l2(signer, ts, "DELETE", PATH_ORDERS, body)
     }
 
+    /// `GET <path>?<query>` with L2 headers (the HMAC covers the path without the query).
+    #[must_use]
+    pub fn get(signer: &L2Signer, ts: u64, path: &str, query: &str) -> Self {
+        let mut r = Self::l2(signer, ts, "GET", path, Vec::new());
+        if !query.is_empty() {
+            r.path = format!("{path}?{query}");
+        }
+        r
+    }
+
     /// `DELETE /cancel-all` (no body).
     #[must_use]
     pub fn cancel_all(signer: &L2Signer, ts: u64) -> Self {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::amounts::{Decimal, Micros};
+use crate::journal::{Entry, Journal, Recovered};
 
 /// Proof that the operator asked for live trading (`--live`). Only constructible on purpose.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +135,15 @@ pub enum RiskError {
         /// Limit.
         limit: Micros,
     },
+    /// The spend reservation could not be made durable: no order without it.
+    #[error("journal write failed: no order without a durable spend reservation")]
+    Journal,
+    /// Backing off after HTTP 425/429/503 (ms left).
+    #[error("venue asked to back off: {left_ms} ms left")]
+    Backoff {
+        /// Time left, ms.
+        left_ms: u64,
+    },
     /// Too many open orders.
     #[error("{open} open orders, limit {limit}")]
     OpenOrders {
@@ -143,6 +153,10 @@ pub enum RiskError {
         limit: u32,
     },
 }
+
+/// The kill signal of `ringbolt trade` (`kill -USR1 <pid>`): trips the kill switch, which stops
+/// new orders and cancels everything once (`DELETE /cancel-all`).
+pub const KILL_SIGNAL: i32 = signal_hook::consts::SIGUSR1;
 
 /// The kill switch: a shared flag tripped by a file, a signal, or code.
 #[derive(Debug, Clone, Default)]
@@ -206,6 +220,12 @@ pub struct RiskGate {
     day: u64,
     day_used: Micros,
     open: u32,
+    journal: Option<Journal>,
+    /// Spend reserved durably in the journal for `window` / `day`.
+    window_reserved: Micros,
+    day_reserved: Micros,
+    /// No new order before this (ns since the epoch): venue back-off.
+    backoff_until_ns: i64,
 }
 
 impl RiskGate {
@@ -226,7 +246,90 @@ impl RiskGate {
             day: 0,
             day_used: 0,
             open: 0,
+            journal: None,
+            window_reserved: 0,
+            day_reserved: 0,
+            backoff_until_ns: 0,
         })
+    }
+
+    /// Makes the gate's spend and open orders survive restarts: usage is restored from the
+    /// journal (a reservation of the current window / day counts as spent: conservative), and
+    /// every later reservation is written durably before the order that needs it is admitted.
+    pub fn attach_journal(&mut self, journal: Journal, rec: &Recovered, now_s: u64) {
+        let (w, d) = (now_s / WINDOW_S, now_s / DAY_S);
+        self.window = w;
+        self.day = d;
+        if let Some((rw, wm, dm)) = rec.last_reserve {
+            if rw == w {
+                self.window_used = self.window_used.max(wm);
+            }
+            if rw * WINDOW_S / DAY_S == d {
+                self.day_used = self.day_used.max(dm);
+            }
+        }
+        self.window_reserved = self.window_used;
+        self.day_reserved = self.day_used;
+        self.open = self.open.max(u32::try_from(rec.open).unwrap_or(u32::MAX));
+        self.journal = Some(journal);
+    }
+
+    /// Spend used in the current window and day (1e-6 pUSD), as the gate counts it.
+    #[must_use]
+    pub fn used(&self) -> (Micros, Micros) {
+        (self.window_used, self.day_used)
+    }
+
+    /// The venue's open orders are known (reconciliation): they replace the count.
+    pub fn set_open(&mut self, open: u32) {
+        self.open = open;
+        self.journal_open();
+    }
+
+    /// No new order until `until_ns` (HTTP 425/429/503 back-off).
+    pub fn back_off_until(&mut self, until_ns: i64) {
+        self.backoff_until_ns = self.backoff_until_ns.max(until_ns);
+    }
+
+    /// Ends a back-off early (an operator decision, or a test that checks classification only).
+    pub fn clear_backoff(&mut self) {
+        self.backoff_until_ns = 0;
+    }
+
+    fn journal_open(&mut self) {
+        if let Some(j) = &mut self.journal {
+            // Not fsynced: survives a process crash; reconciliation covers a power loss.
+            let _ = j.append(Entry::Open(u64::from(self.open)), false);
+        }
+    }
+
+    /// Reserves durably (fsync) enough for the usage about to be admitted, a chunk at a time.
+    fn reserve(&mut self, window_used: Micros, day_used: Micros) -> Result<(), RiskError> {
+        let Some(j) = &mut self.journal else {
+            return Ok(());
+        };
+        if window_used <= self.window_reserved && day_used <= self.day_reserved {
+            return Ok(());
+        }
+        let l = self.limits;
+        // A quarter of the window cap per reservation (at least the order): a crash over-counts
+        // at most one chunk, and only orders that cross a chunk boundary pay the fsync.
+        let chunk = l.max_window_notional_micros.map_or(0, |c| c / 4);
+        let cap = |used: Micros, limit: Option<Micros>| {
+            let want = used.saturating_add(chunk);
+            limit.map_or(want, |c| want.min(c)).max(used)
+        };
+        let wr = cap(window_used, l.max_window_notional_micros);
+        let dr = cap(day_used, l.max_day_notional_micros);
+        let e = Entry::Reserve {
+            window: self.window,
+            window_micros: wr,
+            day_micros: dr,
+        };
+        j.append(e, true).map_err(|_| RiskError::Journal)?;
+        self.window_reserved = wr;
+        self.day_reserved = dr;
+        Ok(())
     }
 
     /// The mode.
@@ -247,14 +350,24 @@ impl RiskGate {
         if self.kill.is_tripped() {
             return Err(RiskError::KillSwitch);
         }
+        let now_ns = i64::try_from(now_s)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000_000);
+        if now_ns < self.backoff_until_ns {
+            return Err(RiskError::Backoff {
+                left_ms: u64::try_from((self.backoff_until_ns - now_ns) / 1_000_000).unwrap_or(0),
+            });
+        }
         let (w, d) = (now_s / WINDOW_S, now_s / DAY_S);
         if w != self.window {
             self.window = w;
             self.window_used = 0;
+            self.window_reserved = 0;
         }
         if d != self.day {
             self.day = d;
             self.day_used = 0;
+            self.day_reserved = 0;
         }
         let l = self.limits;
         if let Some(limit) = l.max_order_notional_micros
@@ -288,15 +401,24 @@ impl RiskGate {
                 limit,
             });
         }
+        self.reserve(self.window_used + notional, self.day_used + notional)?;
         self.window_used += notional;
         self.day_used += notional;
         self.open += 1;
+        self.journal_open();
         Ok(())
     }
 
     /// An admitted order reached a terminal state (rejected, filled, cancelled, expired).
     pub fn closed(&mut self) {
         self.open = self.open.saturating_sub(1);
+        self.journal_open();
+    }
+
+    /// A terminal order became open again (a FAILED trade reverted its fill).
+    pub fn reopened(&mut self) {
+        self.open = self.open.saturating_add(1);
+        self.journal_open();
     }
 
     /// Orders open now.

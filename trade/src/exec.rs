@@ -10,7 +10,17 @@
 //!
 //! Paper mode is the default: pools sign size-zero orders and the client's paper guard refuses
 //! anything else, so the venue rejects every paper order (`Size (0) lower than the minimum`).
-//! Live mode needs `ringbolt trade --live`, a key file and every risk limit.
+//! Live mode needs `ringbolt trade --live`, a key file, every risk limit, `journal_path` and
+//! `user_ws_url`.
+//!
+//! Live truth (ADR 0012-exec-live-user-channel): the trade process owns the authenticated user
+//! channel (`[exec] user_ws_url`) on the order client's io_uring driver; its events become order
+//! transitions and `Fill` records on the same output ring (fills only from trades: provisional,
+//! confirmed, or failed and reverted), positions and cash follow from those records
+//! ([`ringbolt_exec::ledger::Ledger`]). Every (re)connect reconciles over REST. Money controls
+//! survive restarts (`journal_path`); the kill switch trips on the kill file **or SIGUSR1**
+//! and cancels everything once; the venue heartbeat is on by default in live mode
+//! (`heartbeat_ms`, default 5000 live / off in paper).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,14 +28,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ringbolt_bus::{Decision, Record, Side, Venue};
+use ringbolt_bus::{Decision, Record, RecordKind, Side, Venue};
 use ringbolt_decide::engine::OrderIntent as DecideIntent;
 use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::auth::L2Signer;
 use ringbolt_exec::client::{
     ClientConfig, OrderClient, OrderTicket, SubmitError, create_or_derive_api_creds,
 };
+use ringbolt_exec::fills::TokenInfo;
+use ringbolt_exec::journal::Journal;
 use ringbolt_exec::keys::PrivateKey;
+use ringbolt_exec::ledger::Ledger;
 use ringbolt_exec::order::OrderType;
 use ringbolt_exec::pool::{Miss, PoolConfig, PoolToken, PresignedPool, RefillHandle, SlotKey};
 use ringbolt_exec::risk::{KillSwitch, LiveOptIn, RiskGate, RiskLimits, TradingMode};
@@ -51,8 +64,16 @@ pub struct ExecSection {
     pub chain_id: u64,
     /// L1 API-key nonce.
     pub nonce: u64,
-    /// `POST /v1/heartbeats` interval (ms); 0 = none.
-    pub heartbeat_ms: u64,
+    /// `POST /v1/heartbeats` interval (ms); 0 = none. Unset: 5000 in live mode (the venue cancels
+    /// everything when heartbeats stop), none in paper mode.
+    pub heartbeat_ms: Option<u64>,
+    /// The authenticated user channel (`wss://ws-subscriptions-clob.polymarket.com/ws/user`);
+    /// required in live mode (fills come only from it).
+    pub user_ws_url: Option<String>,
+    /// The money-control journal (spend reservations, open orders); required in live mode.
+    pub journal_path: Option<PathBuf>,
+    /// Trip the kill switch on SIGUSR1 (default true).
+    pub kill_on_sigusr1: bool,
     /// Pool: price levels on each side of the centre.
     pub levels_each_side: u32,
     /// Pool: sizes in shares (decimal strings).
@@ -83,7 +104,10 @@ impl Default for ExecSection {
             key_file: None,
             chain_id: 137,
             nonce: 0,
-            heartbeat_ms: 0,
+            heartbeat_ms: None,
+            user_ws_url: None,
+            journal_path: None,
+            kill_on_sigusr1: true,
             levels_each_side: 16,
             sizes: vec!["5".into(), "10".into(), "25".into()],
             tick_size: MarketParams::default().tick_size,
@@ -97,9 +121,16 @@ impl Default for ExecSection {
     }
 }
 
+/// Live-mode default of `heartbeat_ms`.
+pub const LIVE_HEARTBEAT_MS: u64 = 5_000;
+
 struct WindowPool {
     pool: Arc<PresignedPool>,
     _refill: RefillHandle,
+    /// The window's tick (a `tick_size_change` re-grids the pool).
+    tick: TickSize,
+    /// Token ids (up, down), to rebuild the pool.
+    token_ids: [String; 2],
     /// Engine-space instrument id → token index in the pool.
     tokens: [(u32, usize); 2],
 }
@@ -126,6 +157,12 @@ pub struct ExecCounters {
     pub off_tick: u64,
     /// Pools built.
     pub pools_built: u64,
+    /// Pools re-gridded after a tick-size change.
+    pub regrids: u64,
+    /// Resting orders cancelled because they no longer fit the new tick.
+    pub off_grid_cancels: u64,
+    /// Kill-switch cancel-alls that could not be sent (retried on the next poll).
+    pub kill_cancel_retries: u64,
 }
 
 /// `price_e8` in ticks of `tick`, or `None` when the price is off the grid or out of range
@@ -143,7 +180,6 @@ pub struct Exec {
     owner: String,
     pool_cfg: PoolConfig,
     tick: TickSize,
-    tick_e8: i64,
     sizes_e8: Vec<i64>,
     /// Window start → pool.
     pools: BTreeMap<i64, WindowPool>,
@@ -153,6 +189,8 @@ pub struct Exec {
     /// Counters.
     pub counters: ExecCounters,
     killed_handled: bool,
+    /// Positions and cash from the fills this process published.
+    ledger: Ledger,
 }
 
 impl std::fmt::Debug for Exec {
@@ -177,6 +215,68 @@ fn dec_e8(d: Decimal) -> Result<i64> {
     i64::try_from(v).context("value too large")
 }
 
+/// The risk gate: limits, kill switch (file and SIGUSR1), and in live mode the journal.
+fn arm_gate(cfg: &ExecSection, mode: TradingMode) -> Result<RiskGate> {
+    let kill = KillSwitch::new();
+    if let Some(path) = &cfg.kill_file {
+        kill.watch_file(path.clone(), Duration::from_millis(100))
+            .context("[exec] watching the kill file")?;
+    }
+    if cfg.kill_on_sigusr1 {
+        kill.trip_on_signal(ringbolt_exec::risk::KILL_SIGNAL)
+            .context("[exec] SIGUSR1 handler")?;
+    }
+    let mut gate = RiskGate::new(mode, cfg.risk, kill).context("[exec] risk limits")?;
+    if mode == TradingMode::Live {
+        if cfg.user_ws_url.is_none() {
+            bail!("[exec] user_ws_url is required in live mode (fills come only from it)");
+        }
+        let path = cfg
+            .journal_path
+            .as_ref()
+            .context("[exec] journal_path is required in live mode (caps survive restarts)")?;
+        let (journal, rec) = Journal::open(path).context("[exec] journal_path")?;
+        if rec.skips.torn_tail + rec.skips.bad_checksum > 0 {
+            tracing::warn!(
+                torn_tail = rec.skips.torn_tail,
+                bad_checksum = rec.skips.bad_checksum,
+                "journal records skipped"
+            );
+        }
+        let now_s = u64::try_from(now_ns() / 1_000_000_000).unwrap_or(0);
+        gate.attach_journal(journal, &rec, now_s);
+        let (w, d) = gate.used();
+        tracing::info!(
+            window_used_micros = w,
+            day_used_micros = d,
+            open = gate.open_orders(),
+            "money controls restored from the journal"
+        );
+    }
+    Ok(gate)
+}
+
+/// The order client's configuration from `[exec]`: heartbeat on by default in live mode.
+fn client_config(cfg: &ExecSection, mode: TradingMode) -> Result<ClientConfig> {
+    let mut client_cfg = ClientConfig::polymarket();
+    client_cfg.host.clone_from(&cfg.host);
+    client_cfg.port = cfg.port;
+    if let Some(ca) = &cfg.ca_file {
+        client_cfg.extra_ca_pem =
+            Some(std::fs::read(ca).with_context(|| format!("[exec] reading {}", ca.display()))?);
+    }
+    let heartbeat_ms = cfg.heartbeat_ms.unwrap_or(match mode {
+        TradingMode::Live => LIVE_HEARTBEAT_MS,
+        TradingMode::Paper => 0,
+    });
+    if heartbeat_ms > 0 {
+        client_cfg.heartbeat_interval = Some(Duration::from_millis(heartbeat_ms));
+    } else if mode == TradingMode::Live {
+        tracing::warn!("[exec] heartbeat_ms = 0 in live mode: the venue will not cancel on loss");
+    }
+    Ok(client_cfg)
+}
+
 impl Exec {
     /// Connects to the CLOB (deriving API credentials through the L1 flow) and arms the risk gate.
     /// `live` is the operator's `--live` flag.
@@ -194,31 +294,20 @@ impl Exec {
         } else {
             TradingMode::Paper
         };
-        let kill = KillSwitch::new();
-        if let Some(path) = &cfg.kill_file {
-            kill.watch_file(path.clone(), Duration::from_millis(100))
-                .context("[exec] watching the kill file")?;
-        }
-        let gate = RiskGate::new(mode, cfg.risk, kill).context("[exec] risk limits")?;
-        let mut client_cfg = ClientConfig::polymarket();
-        client_cfg.host.clone_from(&cfg.host);
-        client_cfg.port = cfg.port;
-        if let Some(ca) = &cfg.ca_file {
-            client_cfg.extra_ca_pem = Some(
-                std::fs::read(ca).with_context(|| format!("[exec] reading {}", ca.display()))?,
-            );
-        }
-        if cfg.heartbeat_ms > 0 {
-            client_cfg.heartbeat_interval = Some(Duration::from_millis(cfg.heartbeat_ms));
-        }
+        let gate = arm_gate(cfg, mode)?;
+        let client_cfg = client_config(cfg, mode)?;
         let creds = create_or_derive_api_creds(&client_cfg, &key, cfg.chain_id, cfg.nonce)
             .with_context(|| format!("[exec] API key from {}:{}", cfg.host, cfg.port))?;
         let owner = creds.api_key.clone();
         let signer = L2Signer::new(&key.address(), creds).context("[exec] L2 signer")?;
-        let client = OrderClient::connect(&client_cfg, signer, gate)
+        let mut client = OrderClient::connect(&client_cfg, signer, gate)
             .with_context(|| format!("[exec] connecting to {}:{}", cfg.host, cfg.port))?;
+        if let Some(url) = &cfg.user_ws_url {
+            client
+                .connect_user(url)
+                .with_context(|| format!("[exec] user channel {url}"))?;
+        }
         let tick = cfg.tick_size;
-        let tick_e8 = tick.e8();
         let sizes = cfg
             .sizes
             .iter()
@@ -251,13 +340,13 @@ impl Exec {
             owner,
             pool_cfg,
             tick,
-            tick_e8,
             sizes_e8,
             pools: BTreeMap::new(),
             pending: BTreeMap::new(),
             transitions: Vec::with_capacity(256),
             counters: ExecCounters::default(),
             killed_handled: false,
+            ledger: Ledger::new(),
         })
     }
 
@@ -282,14 +371,27 @@ impl Exec {
         entry[outcome.index()] = Some((engine_id, token_id.to_owned()));
         if let [Some(up), Some(down)] = entry.clone() {
             self.pending.remove(&window_start_s);
-            match self.build_pool(&up.1, &down.1) {
+            let token_ids = [up.1.clone(), down.1.clone()];
+            match self.build_pool(&token_ids, self.tick) {
                 Ok((pool, refill)) => {
                     self.counters.pools_built += 1;
+                    for (outcome, engine_id) in [(0u8, up.0), (1, down.0)] {
+                        self.client.register_token(
+                            engine_id % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
+                            &token_ids[usize::from(outcome)],
+                            TokenInfo {
+                                window_start_s,
+                                outcome,
+                            },
+                        );
+                    }
                     self.pools.insert(
                         window_start_s,
                         WindowPool {
                             pool,
                             _refill: refill,
+                            tick: self.tick,
+                            token_ids,
                             tokens: [(up.0, 0), (down.0, 1)],
                         },
                     );
@@ -303,10 +405,50 @@ impl Exec {
         }
     }
 
-    fn build_pool(&self, up: &str, down: &str) -> Result<(Arc<PresignedPool>, RefillHandle)> {
+    /// A `tick_size_change` for a window's tokens (cold path): the window's pool is re-signed on
+    /// the new grid and every resting order of the window whose price is off it is cancelled.
+    /// Returns the number of cancels sent.
+    pub fn on_tick_size_change(&mut self, window_start_s: i64, tick: TickSize) -> usize {
+        let Some(wp) = self.pools.get(&window_start_s) else {
+            return 0;
+        };
+        if wp.tick == tick {
+            return 0;
+        }
+        let token_ids = wp.token_ids.clone();
+        let instruments: Vec<u32> = wp
+            .tokens
+            .iter()
+            .map(|(id, _)| id % ringbolt_decide::pipeline::SEGMENT_ID_SPAN)
+            .collect();
+        match self.build_pool(&token_ids, tick) {
+            Ok((pool, refill)) => {
+                if let Some(wp) = self.pools.get_mut(&window_start_s) {
+                    wp.pool = pool;
+                    wp._refill = refill;
+                    wp.tick = tick;
+                }
+                self.counters.regrids += 1;
+            }
+            Err(e) => tracing::warn!("re-gridding window {window_start_s}: {e:#}"),
+        }
+        let off = ringbolt_exec::pool::resting_off_grid(self.client.core(), &instruments, tick);
+        for coid in &off {
+            if self.client.cancel_client_order(*coid).is_ok() {
+                self.counters.off_grid_cancels += 1;
+            }
+        }
+        off.len()
+    }
+
+    fn build_pool(
+        &self,
+        token_ids: &[String; 2],
+        tick: TickSize,
+    ) -> Result<(Arc<PresignedPool>, RefillHandle)> {
         let token = |id: &str| PoolToken {
             token_id: id.to_owned(),
-            tick: self.tick,
+            tick,
             neg_risk: self.cfg.neg_risk,
             exchange_version: self.cfg.exchange_version,
         };
@@ -314,10 +456,10 @@ impl Exec {
             self.pool_cfg.clone(),
             Arc::clone(&self.key),
             self.owner.clone(),
-            vec![token(up), token(down)],
+            vec![token(&token_ids[0]), token(&token_ids[1])],
         )?);
         // Centre both grids at 0.50 until decisions move them.
-        let mid = u32::try_from(50_000_000 / self.tick_e8).unwrap_or(1);
+        let mid = u32::try_from(50_000_000 / tick.e8()).unwrap_or(1);
         pool.set_center(0, mid);
         pool.set_center(1, mid);
         let refill = pool
@@ -337,7 +479,7 @@ impl Exec {
         }
         for wp in self.pools.values().rev() {
             if let Some(&(_, t)) = wp.tokens.iter().find(|(id, _)| *id == engine_instrument) {
-                let ticks = u32::try_from(d.price / self.tick_e8).unwrap_or(0);
+                let ticks = u32::try_from(d.price / wp.tick.e8()).unwrap_or(0);
                 wp.pool.set_center(t, ticks);
                 return;
             }
@@ -360,7 +502,7 @@ impl Exec {
             Side::Sell => OrderSide::Sell,
             _ => OrderSide::Buy,
         };
-        let Some(price_ticks) = price_ticks(self.tick, intent.price) else {
+        let Some(price_ticks) = price_ticks(wp.tick, intent.price) else {
             self.counters.off_tick += 1;
             return;
         };
@@ -418,10 +560,19 @@ impl Exec {
             }
         }
         if !self.killed_handled && self.client.gate_mut().kill_switch().is_tripped() {
-            self.killed_handled = true;
-            tracing::warn!("kill switch tripped: no new orders; cancelling all open orders");
-            if let Err(e) = self.client.cancel_all() {
-                tracing::warn!("cancel-all after kill switch: {e}");
+            // Once: `DELETE /cancel-all` is idempotent, but one request is enough; a send that
+            // fails (connection down) is retried on a later poll.
+            match self.client.cancel_all() {
+                Ok(_) => {
+                    self.killed_handled = true;
+                    tracing::warn!("kill switch tripped: no new orders; cancel-all sent");
+                }
+                Err(e) => {
+                    if self.counters.kill_cancel_retries == 0 {
+                        tracing::warn!("cancel-all after kill switch: {e} (retrying)");
+                    }
+                    self.counters.kill_cancel_retries += 1;
+                }
             }
         }
     }
@@ -431,10 +582,36 @@ impl Exec {
         let n = self.transitions.len();
         for r in &mut self.transitions {
             r.publish_ts_ns = now_ns();
+            if r.kind == RecordKind::Fill as u8 {
+                self.ledger.apply(r);
+            }
             publish(r);
         }
         self.transitions.clear();
         n
+    }
+
+    /// Positions and cash per token from the fills published so far (instrument → shares,
+    /// provisional shares, cash, fees; decimal strings at 1e-8).
+    pub fn positions(&self) -> serde_json::Value {
+        let e8 = |v: i64| format!("{:.8}", v as f64 / 1e8);
+        self.ledger
+            .tokens()
+            .into_iter()
+            .map(|(id, b)| {
+                (
+                    id.to_string(),
+                    serde_json::json!({
+                        "shares": e8(b.shares_e8),
+                        "provisional_shares": e8(b.provisional_shares_e8),
+                        "cash_usdc": e8(b.cash_usdc_e8),
+                        "fees_usdc": e8(b.fees_usdc_e8),
+                        "fills": b.fills,
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
 
     /// Summary for the trade report.
@@ -449,6 +626,22 @@ impl Exec {
             "reconnects": s.reconnects,
             "heartbeats_sent": s.heartbeats_sent,
             "events_dropped": s.events_dropped,
+            "backoffs": s.backoffs,
+            "live": self.client.live_stats(),
+            "fills": self.client.fill_counters(),
+            "user_channel": {
+                "events": self.client.user_parser().events,
+                "skipped": self.client.user_parser().reasons().iter()
+                    .map(|(n, c)| ((*n).to_owned(), *c))
+                    .collect::<BTreeMap<String, u64>>(),
+            },
+            "open_orders": self.client.gate().open_orders(),
+            "spend_micros": self.client.gate().used(),
+            "positions": self.positions(),
+            "venue_positions": self.client.venue_positions()
+                .iter()
+                .map(|(i, v)| (i.to_string(), format!("{:.8}", *v as f64 / 1e8)))
+                .collect::<BTreeMap<String, String>>(),
         })
     }
 

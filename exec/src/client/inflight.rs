@@ -10,9 +10,7 @@ use ringbolt_bus::{OrderState, Record};
 use crate::classify::{Outcome, classify, classify_one};
 use crate::lifecycle::Order;
 
-/// Error-class code: the connection died while the order was in flight. The venue may or may not
-/// have it; it is **not** resent (the client cancels it by hash after reconnecting).
-pub const LOCAL_CONN_LOST: u16 = 1002;
+pub use crate::lifecycle::LOCAL_CONN_LOST;
 /// Error-class code: the paper-mode guard found a non-zero order body; nothing was sent.
 pub const LOCAL_PAPER_GUARD: u16 = 1003;
 /// Error-class code: the request could not be handed to the connection (closed, no stream);
@@ -87,7 +85,7 @@ pub struct ClientCore {
     digests: HashMap<u64, [u8; 32]>,
 }
 
-fn venue_key(order_id: &str) -> Option<[u8; 16]> {
+pub(crate) fn venue_key(order_id: &str) -> Option<[u8; 16]> {
     let h = order_id.strip_prefix("0x").unwrap_or(order_id);
     let b = crate::hex::decode_vec(h.get(..32)?, "orderID").ok()?;
     b.try_into().ok()
@@ -108,6 +106,9 @@ impl ClientCore {
     /// Tracks a new order (already INITIALIZED, its record published) with the order hash that
     /// will be its venue id.
     pub fn track(&mut self, order: Order, digest: [u8; 32]) {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        self.by_venue.insert(key, order.client_order_id);
         self.digests.insert(order.client_order_id, digest);
         self.orders.insert(order.client_order_id, order);
     }
@@ -124,6 +125,23 @@ impl ClientCore {
         self.digests.get(&client_order_id).copied()
     }
 
+    /// The client order id of the order with this hash (`0x…`), if tracked.
+    #[must_use]
+    pub fn coid_by_hash(&self, order_hash: &str) -> Option<u64> {
+        self.by_venue.get(&venue_key(order_hash)?).copied()
+    }
+
+    /// The order with this hash (`0x…`), if tracked.
+    pub fn order_by_hash_mut(&mut self, order_hash: &str) -> Option<&mut Order> {
+        let coid = self.coid_by_hash(order_hash)?;
+        self.orders.get_mut(&coid)
+    }
+
+    /// Every tracked order (for reconciliation), unordered.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
     /// Mutable access for the driver (SUBMITTED / local rejections).
     pub fn order_mut(&mut self, client_order_id: u64) -> Option<&mut Order> {
         self.orders.get_mut(&client_order_id)
@@ -134,19 +152,25 @@ impl ClientCore {
         self.pending.insert(tag, what);
     }
 
+    /// Forgets request `tag` (its response was handled elsewhere).
+    pub fn forget(&mut self, tag: u64) {
+        self.pending.remove(&tag);
+    }
+
     /// Requests in flight.
     #[must_use]
     pub fn in_flight(&self) -> usize {
         self.pending.len()
     }
 
-    /// Forgets terminal orders (call now and then to bound memory).
+    /// Forgets terminal orders without fills (call now and then to bound memory). Orders with
+    /// fills are kept: a trade of theirs may still FAIL and revert its fill.
     pub fn prune_terminal(&mut self) -> usize {
         let before = self.orders.len();
         let dead: Vec<u64> = self
             .orders
             .iter()
-            .filter(|(_, o)| o.is_terminal())
+            .filter(|(_, o)| o.is_terminal() && o.filled_e8 == 0 && !o.unknown_outcome)
             .map(|(k, _)| *k)
             .collect();
         for k in dead {
@@ -249,21 +273,8 @@ impl ClientCore {
         sink.transition(&r);
         if o.state == OrderState::Acked {
             self.by_venue.insert(o.venue_order_id, coid);
-            if let Outcome::Accepted {
-                status: crate::classify::AcceptedStatus::Matched,
-                ..
-            } = outcome
-            {
-                // Matched on entry: the whole size filled (the venue reports partial matches
-                // through the user channel, which is not wired yet).
-                let size = o.size_e8;
-                if size > 0
-                    && let Ok(r) = o.on_fill(size, now_ns)
-                {
-                    sink.transition(&r);
-                    return 1;
-                }
-            }
+            // `status: matched` is not a fill: fills come from the user channel's trades
+            // (provisional until CONFIRMED), never assumed from the response.
             0
         } else {
             u32::from(o.is_terminal())

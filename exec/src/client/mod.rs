@@ -21,6 +21,9 @@
 //! The sans-IO bookkeeping is in [`inflight`]; this module is the thin driver.
 
 pub mod inflight;
+mod user_ws;
+
+pub use self::user_ws::{LiveStats, split_wss_url};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,12 +41,16 @@ pub use self::inflight::{
     TransitionSink,
 };
 use crate::auth::L2Signer;
+use crate::backoff::Backoff;
+use crate::fills::{FillCounters, FillTracker, TokenInfo};
 use crate::keys::PrivateKey;
 use crate::lifecycle::{ClientOrderIds, LOCAL_KILL_SWITCH, LOCAL_RISK_REJECT, Order};
 use crate::order::SignedOrder;
 use crate::pool::{Miss, PresignedPool, SlotKey};
+use crate::reconcile;
 use crate::request::{HttpRequest, PATH_ORDER, PATH_ORDERS, RequestBuf};
 use crate::risk::{RiskError, RiskGate, TradingMode};
+use crate::user::UserParser;
 use crate::{ApiCreds, Error as ExecError};
 
 /// Order client configuration.
@@ -231,6 +238,8 @@ pub struct ClientStats {
     /// Events dropped because the caller left [`EVENTS_CAPACITY`] events untaken (the oldest
     /// goes; the lifecycle records in the transition sink are unaffected).
     pub events_dropped: u64,
+    /// Responses that asked us to back off (HTTP 425/429/503).
+    pub backoffs: u64,
 }
 
 /// Bound on [`ClientEvent`]s waiting for [`OrderClient::events`]. A caller that drains events
@@ -325,6 +334,17 @@ pub struct OrderClient {
     heartbeat_id: String,
     next_tag: u64,
     stats: ClientStats,
+    backoff: Backoff,
+    user: UserParser,
+    fills: FillTracker,
+    user_ws: Option<user_ws::UserChannel>,
+    recon: std::collections::HashMap<u64, user_ws::Recon>,
+    live: LiveStats,
+    /// Instrument → token id, in registration order (for the position check).
+    token_ids: std::collections::BTreeMap<u32, String>,
+    venue_positions: std::collections::BTreeMap<u32, i64>,
+    /// Open orders from the pages of `GET /data/orders` received so far.
+    open_pages: Vec<reconcile::VenueOrder>,
 }
 
 /// `base` + `path` as a request URI.
@@ -377,6 +397,15 @@ impl OrderClient {
             heartbeat_id: String::new(),
             next_tag: OTHER_TAG_BASE,
             stats: ClientStats::default(),
+            backoff: Backoff::default(),
+            user: UserParser::new(),
+            fills: FillTracker::new(),
+            user_ws: None,
+            recon: std::collections::HashMap::new(),
+            live: LiveStats::default(),
+            token_ids: std::collections::BTreeMap::new(),
+            venue_positions: std::collections::BTreeMap::new(),
+            open_pages: Vec::new(),
         })
     }
 
@@ -396,6 +425,12 @@ impl OrderClient {
     #[must_use]
     pub fn core(&self) -> &ClientCore {
         &self.core
+    }
+
+    /// The risk gate (read).
+    #[must_use]
+    pub fn gate(&self) -> &RiskGate {
+        &self.gate
     }
 
     /// The risk gate.
@@ -737,6 +772,58 @@ impl OrderClient {
         self.cancel(&[&id])
     }
 
+    /// One user-channel frame: our orders' events become transitions and `Fill` records in
+    /// `sink` (the risk gate's open-order count follows). Returns the events parsed.
+    pub fn on_user_frame(&mut self, frame: &[u8], sink: &mut dyn TransitionSink) -> usize {
+        let t = now_ns();
+        let Self {
+            user,
+            fills,
+            core,
+            gate,
+            ..
+        } = self;
+        user.parse_frame(frame, |ev| {
+            let d = fills.on_event(core, &ev, t, sink);
+            for _ in 0..d.closed {
+                gate.closed();
+            }
+            for _ in 0..d.reopened {
+                gate.reopened();
+            }
+        })
+    }
+
+    /// Fills carry the window and outcome of the order's instrument: registered per token, with
+    /// its token id (reconciliation asks the venue for the shares held of it).
+    pub fn register_token(&mut self, instrument: u32, token_id: &str, info: TokenInfo) {
+        self.fills.register_token(instrument, info);
+        self.token_ids.insert(instrument, token_id.to_owned());
+    }
+
+    /// The user-channel parser (its counters).
+    #[must_use]
+    pub fn user_parser(&self) -> &UserParser {
+        &self.user
+    }
+
+    /// The fill tracker's counters.
+    #[must_use]
+    pub fn fill_counters(&self) -> FillCounters {
+        self.fills.counters
+    }
+
+    /// The sans-IO core, mutable (reconciliation restores orders through it).
+    pub fn core_mut(&mut self) -> &mut ClientCore {
+        &mut self.core
+    }
+
+    /// The L2 signer (REST requests built outside the client).
+    #[must_use]
+    pub fn signer(&self) -> &L2Signer {
+        &self.signer
+    }
+
     /// `DELETE /cancel-all`.
     pub fn cancel_all(&mut self) -> Result<u64, ClientError> {
         let req = HttpRequest::cancel_all(&self.signer, now_s());
@@ -760,15 +847,36 @@ impl OrderClient {
             n += 1;
             let t = now_ns();
             let (what, closed) = match c.result {
-                Ok(resp) => self
-                    .core
-                    .on_response(c.tag, resp.status, &resp.body, t, sink),
+                Ok(resp) => {
+                    let retry_after = resp
+                        .headers
+                        .get(http::header::RETRY_AFTER)
+                        .map(HeaderValue::as_bytes);
+                    if let Some(ms) = self.backoff.on_status(resp.status, retry_after) {
+                        self.stats.backoffs += 1;
+                        let ms = i64::try_from(ms).unwrap_or(i64::MAX / 2);
+                        self.gate.back_off_until(t.saturating_add(ms * 1_000_000));
+                    }
+                    if self.on_recon(c.tag, resp.status, &resp.body, sink) {
+                        self.core.forget(c.tag);
+                        continue;
+                    }
+                    self.core
+                        .on_response(c.tag, resp.status, &resp.body, t, sink)
+                }
                 Err(_) => {
+                    if self.recon.remove(&c.tag).is_some() {
+                        // A lost reconciliation request: the next (re)connect runs another.
+                        self.live.recon_errors += 1;
+                    }
                     let (what, closed) = self.core.on_lost(c.tag, t, sink);
                     if let Finished::Lost(coids) = &what {
                         self.stats.orders_lost += coids.len() as u64;
                         for coid in coids {
-                            if let Some(d) = self.core.digest(*coid) {
+                            // Only orders still of unknown outcome (the user channel may already
+                            // have told what the venue did with them).
+                            let unknown = self.core.order(*coid).is_some_and(|o| o.unknown_outcome);
+                            if let Some(d) = self.core.digest(*coid).filter(|_| unknown) {
                                 self.in_doubt.push(d);
                             }
                         }
@@ -781,6 +889,7 @@ impl OrderClient {
             }
             self.push_event(ClientEvent::Finished { tag: c.tag, what });
         }
+        self.poll_user(sink);
         if let Some(reason) = h2_err
             .map(|e| e.to_string())
             .or_else(|| self.h2.closed_reason().map(str::to_owned))
