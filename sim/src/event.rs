@@ -16,15 +16,24 @@ pub enum VenueId {
     BinanceSpot,
     /// Coinbase Exchange WebSocket feed.
     Coinbase,
+    /// OKX v5 public WebSocket (spot `BTC-USDT`, `BTC-USDT-SWAP`).
+    Okx,
+    /// Kraken WebSocket v2 (`BTC/USD`).
+    Kraken,
+    /// Deribit JSON-RPC WebSocket (`BTC-PERPETUAL`, BTC index).
+    Deribit,
 }
 
 impl VenueId {
     /// All venues, in a fixed order.
-    pub const ALL: [VenueId; 4] = [
+    pub const ALL: [VenueId; 7] = [
         VenueId::Polymarket,
         VenueId::ChainlinkRtds,
         VenueId::BinanceSpot,
         VenueId::Coinbase,
+        VenueId::Okx,
+        VenueId::Kraken,
+        VenueId::Deribit,
     ];
 
     /// Folder / config name (`binance_spot`, ...).
@@ -34,6 +43,9 @@ impl VenueId {
             VenueId::ChainlinkRtds => "chainlink_rtds",
             VenueId::BinanceSpot => "binance_spot",
             VenueId::Coinbase => "coinbase",
+            VenueId::Okx => "okx",
+            VenueId::Kraken => "kraken",
+            VenueId::Deribit => "deribit",
         }
     }
 
@@ -61,6 +73,12 @@ pub enum Topic {
         /// Sent to every custom-feature subscription.
         to_all_custom: bool,
     },
+    /// An OKX `(channel, instId)` (`instType` for `liquidation-orders`).
+    Okx(&'static str, &'static str),
+    /// A Kraken v2 channel key (`book:10`, `trade`, `ticker:bbo`, `heartbeat`).
+    Kraken(&'static str),
+    /// A Deribit channel (`book.BTC-PERPETUAL.100ms`, ...; `heartbeat` for the heartbeat clock).
+    Deribit(&'static str),
     /// An RTDS topic (`crypto_prices_chainlink`, `crypto_prices`).
     Rtds(&'static str),
     /// A replayed capture line: sent verbatim to every session that subscribed to anything.

@@ -9,6 +9,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::binance::BinanceState;
 use crate::coinbase::CoinbaseState;
+use crate::deribit::DeribitState;
+use crate::kraken::KrakenState;
+use crate::okx::OkxState;
 use crate::event::{Topic, VenueEvent, VenueId};
 use crate::market::{BtcWalk, MarketConfig, stream_rng};
 use crate::polymarket::{PolyInputs, PolyState};
@@ -131,6 +134,12 @@ pub struct Hub {
     coinbase: CoinbaseState,
     rtds: RtdsState,
     poly: PolyState,
+    rng_okx: ChaCha8Rng,
+    rng_kraken: ChaCha8Rng,
+    rng_deribit: ChaCha8Rng,
+    okx: OkxState,
+    kraken: KrakenState,
+    deribit: DeribitState,
     replay: BTreeMap<VenueId, ReplaySource>,
 }
 
@@ -143,12 +152,21 @@ impl Hub {
         let t0 = start - WARMUP_S * 1000;
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
+        let mut rng_okx = stream_rng(cfg.seed, 20);
+        let mut rng_kraken = stream_rng(cfg.seed, 21);
+        let mut rng_deribit = stream_rng(cfg.seed, 22);
         let mut hub = Self {
             walk: BtcWalk::new(&cfg, t0),
             binance: BinanceState::new(&mut rng_binance),
             coinbase: CoinbaseState::new(&mut rng_coinbase),
             rtds: RtdsState::new(),
             poly: PolyState::new(cfg.seed, cfg.window_len_s),
+            okx: OkxState::new(&mut rng_okx),
+            kraken: KrakenState::new(&mut rng_kraken),
+            deribit: DeribitState::new(&mut rng_deribit),
+            rng_okx,
+            rng_kraken,
+            rng_deribit,
             rng_binance,
             rng_coinbase,
             rng_rtds: stream_rng(cfg.seed, 12),
@@ -215,6 +233,21 @@ impl Hub {
         &self.poly
     }
 
+    /// OKX state.
+    pub fn okx(&self) -> &OkxState {
+        &self.okx
+    }
+
+    /// Kraken state.
+    pub fn kraken(&self) -> &KrakenState {
+        &self.kraken
+    }
+
+    /// Deribit state.
+    pub fn deribit(&self) -> &DeribitState {
+        &self.deribit
+    }
+
     fn view(&mut self, lag_ms: i64) -> f64 {
         self.walk.price_at(self.t_ms - lag_ms)
             * (1.0 + self.cfg.noise_bp * 1e-4 * normal(&mut self.rng_noise))
@@ -254,6 +287,12 @@ impl Hub {
             cfg.noise_bp,
             &mut self.rng_rtds,
         ));
+        let o_mid = self.view(crate::okx::LAG_MS);
+        events.extend(self.okx.step(t, tick, o_mid, &mut self.rng_okx));
+        let k_mid = self.view(crate::kraken::LAG_MS);
+        events.extend(self.kraken.step(t, tick, k_mid, &mut self.rng_kraken));
+        let d_mid = self.view(crate::deribit::LAG_MS);
+        events.extend(self.deribit.step(t, tick, d_mid, &mut self.rng_deribit));
         let eff_vol =
             (cfg.vol_per_sqrt_s.powi(2) + cfg.jump_rate_per_s * cfg.jump_sd.powi(2)).sqrt();
         let inputs = PolyInputs {

@@ -193,6 +193,9 @@ fn venue_urls(v: VenueId, port: u16) -> (String, Option<String>) {
             Some(format!("https://localhost:{port}")),
         ),
         VenueId::Coinbase => (format!("wss://localhost:{port}/"), None),
+        VenueId::Okx => (format!("wss://localhost:{port}/ws/v5/public"), None),
+        VenueId::Kraken => (format!("wss://localhost:{port}/v2"), None),
+        VenueId::Deribit => (format!("wss://localhost:{port}/ws/api/v2"), None),
     }
 }
 

@@ -5,8 +5,11 @@ use std::str::FromStr;
 
 use crate::binance::{BadPath, BinanceSession};
 use crate::coinbase::CoinbaseSession;
+use crate::deribit::DeribitSession;
 use crate::event::{Out, VenueEvent, VenueId};
 use crate::hub::Hub;
+use crate::kraken::KrakenSession;
+use crate::okx::OkxSession;
 use crate::polymarket::PolySession;
 use crate::rtds::RtdsSession;
 
@@ -87,6 +90,9 @@ enum Kind {
     Coinbase(CoinbaseSession),
     Poly(PolySession),
     Rtds(RtdsSession),
+    Okx(OkxSession),
+    Kraken(KrakenSession),
+    Deribit(DeribitSession),
 }
 
 /// One client connection's protocol state.
@@ -116,6 +122,16 @@ impl Session {
             VenueId::ChainlinkRtds if route.is_empty() || route == "/" => {
                 let (s, out) = RtdsSession::open(connection_id(conn_no));
                 (Kind::Rtds(s), out)
+            }
+            VenueId::Okx if route == "/ws/v5/public" => {
+                (Kind::Okx(OkxSession::open(conn_no, 0)), Vec::new())
+            }
+            VenueId::Kraken if route == "/v2" => (
+                Kind::Kraken(KrakenSession::default()),
+                vec![Out::Text(KrakenSession::status(conn_no))],
+            ),
+            VenueId::Deribit if route == "/ws/api/v2" => {
+                (Kind::Deribit(DeribitSession::default()), Vec::new())
             }
             _ => {
                 return Err(OpenError::NoEndpoint {
@@ -151,6 +167,9 @@ impl Session {
             Kind::Coinbase(s) => s.on_text(text, (!replay).then(|| hub.coinbase()), tick),
             Kind::Poly(s) => s.on_text(text, (!replay).then(|| hub.polymarket()), tick, now),
             Kind::Rtds(s) => s.on_text(text, (!replay).then(|| hub.rtds()), tick, now),
+            Kind::Okx(s) => s.on_text(text, (!replay).then(|| hub.okx()), tick, now),
+            Kind::Kraken(s) => s.on_text(text, (!replay).then(|| hub.kraken()), tick, now),
+            Kind::Deribit(s) => s.on_text(text, (!replay).then(|| hub.deribit()), tick, now),
         }
     }
 
@@ -159,11 +178,14 @@ impl Session {
         if ev.venue != self.venue {
             return None;
         }
-        let text = match &self.kind {
+        let text = match &mut self.kind {
             Kind::Binance(s) => s.on_event(ev),
             Kind::Coinbase(s) => s.on_event(ev),
             Kind::Poly(s) => s.on_event(ev),
             Kind::Rtds(s) => s.on_event(ev),
+            Kind::Okx(s) => s.on_event(ev),
+            Kind::Kraken(s) => s.on_event(ev),
+            Kind::Deribit(s) => s.on_event(ev),
         }?;
         if self.gap_pending > 0 && ev.sequenced {
             self.gap_pending -= 1;
