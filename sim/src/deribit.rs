@@ -38,8 +38,11 @@ const TICKER: &str = CHANNELS[2];
 const QUOTE: &str = CHANNELS[3];
 const INDEX: &str = CHANNELS[4];
 const DVOL: &str = CHANNELS[5];
-/// The topic of the once-a-second heartbeat clock.
+/// The topic of the once-a-second heartbeat clock (each session turns it into a
+/// `test_request` every interval it set).
 const CLOCK: &str = "heartbeat";
+const TEST_REQUEST: &str =
+    "{\"jsonrpc\":\"2.0\",\"method\":\"heartbeat\",\"params\":{\"type\":\"test_request\"}}";
 /// Observation lag of the true price, ms.
 pub const LAG_MS: i64 = 80;
 /// Probability per tick of a taker order.
@@ -68,7 +71,9 @@ fn amount(contracts: i64) -> String {
 }
 
 fn notification(channel: &str, data: &str) -> String {
-    format!("{{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{{\"channel\":\"{channel}\",\"data\":{data}}}}}")
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{{\"channel\":\"{channel}\",\"data\":{data}}}}}"
+    )
 }
 
 fn event(tick: u64, topic: &'static str, sequenced: bool, text: String) -> VenueEvent {
@@ -130,14 +135,21 @@ impl DeribitState {
     }
 
     /// One market step at `t_ms`; `index_usd` is the observed BTC index.
-    pub fn step(&mut self, t_ms: i64, tick: u64, index_usd: f64, rng: &mut ChaCha8Rng) -> Vec<VenueEvent> {
+    pub fn step(
+        &mut self,
+        t_ms: i64,
+        tick: u64,
+        index_usd: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
         self.t_ms = t_ms;
         self.steps += 1;
         let mut events = Vec::new();
         self.index = (index_usd * 2.0).round() as i64;
         self.mark = self.index + rng.random_range(-2..=4);
         let mid = self.mark;
-        let before: BTreeMap<(Side, i64), ()> = self.levels().map(|(s, p, _)| ((s, p), ())).collect();
+        let before: BTreeMap<(Side, i64), ()> =
+            self.levels().map(|(s, p, _)| ((s, p), ())).collect();
         let mut changes = self.book.reprice(mid, mid + 1, &PARAMS, rng);
         if rng.random_bool(TRADE_PROB) {
             self.trade(tick, rng, &mut changes, &mut events);
@@ -154,10 +166,10 @@ impl DeribitState {
             events.push(event(tick, QUOTE, false, self.quote_json()));
         }
         events.push(event(tick, TICKER, false, self.ticker_json()));
-        if self.steps % 10 == 0 {
+        if self.steps.is_multiple_of(10) {
             events.push(event(tick, INDEX, false, self.index_json()));
             events.push(event(tick, DVOL, false, dvol_json(t_ms, rng)));
-            events.push(event(tick, CLOCK, false, String::new()));
+            events.push(event(tick, CLOCK, false, TEST_REQUEST.into()));
         }
         events
     }
@@ -167,7 +179,13 @@ impl DeribitState {
         bids.chain(self.book.asks.iter().map(|(p, q)| (Side::Ask, *p, *q)))
     }
 
-    fn trade(&mut self, tick: u64, rng: &mut ChaCha8Rng, changes: &mut Vec<Change>, events: &mut Vec<VenueEvent>) {
+    fn trade(
+        &mut self,
+        tick: u64,
+        rng: &mut ChaCha8Rng,
+        changes: &mut Vec<Change>,
+        events: &mut Vec<VenueEvent>,
+    ) {
         let buy = rng.random_bool(0.5);
         let (maker, level) = if buy {
             (Side::Ask, self.book.best_ask())
@@ -182,15 +200,24 @@ impl DeribitState {
         self.next_trade_id += 1;
         self.last = price;
         self.volume_usd += q * 10;
-        self.open_interest += if rng.random_bool(0.5) { q * 10 } else { -q * 10 };
-        let liquidation = if rng.random_bool(0.01) { ",\"liquidation\":\"T\"" } else { "" };
+        self.open_interest += if rng.random_bool(0.5) {
+            q * 10
+        } else {
+            -q * 10
+        };
+        // A liquidation print carries `liquidation` where others carry `mark_price` (the
+        // recorded shapes, corpus deribit/trades.jsonl lines 2 and 3).
+        let middle = if rng.random_bool(0.01) {
+            ",\"liquidation\":\"T\"".to_string()
+        } else {
+            format!(",\"mark_price\":{}", px(self.mark))
+        };
         let data = format!(
-            "[{{\"trade_seq\":{},\"trade_id\":\"{id}\",\"timestamp\":{},\"tick_direction\":{},\"price\":{},\"mark_price\":{},\"instrument_name\":\"{INSTRUMENT}\",\"index_price\":{},\"direction\":\"{}\",\"amount\":{}{liquidation}}}]",
+            "[{{\"trade_seq\":{},\"trade_id\":\"{id}\",\"timestamp\":{},\"tick_direction\":{},\"price\":{}{middle},\"instrument_name\":\"{INSTRUMENT}\",\"index_price\":{},\"direction\":\"{}\",\"amount\":{}}}]",
             self.trade_seq,
             self.t_ms,
             if buy { 0 } else { 2 },
             px(price),
-            px(self.mark),
             px(self.index),
             if buy { "buy" } else { "sell" },
             amount(q)
@@ -198,7 +225,12 @@ impl DeribitState {
         events.push(event(tick, TRADES, true, notification(TRADES, &data)));
     }
 
-    fn change_json(&self, prev: u64, changes: &[Change], before: &BTreeMap<(Side, i64), ()>) -> String {
+    fn change_json(
+        &self,
+        prev: u64,
+        changes: &[Change],
+        before: &BTreeMap<(Side, i64), ()>,
+    ) -> String {
         let mut s = format!(
             "{{\"type\":\"change\",\"timestamp\":{},\"prev_change_id\":{prev},\"instrument_name\":\"{INSTRUMENT}\",\"change_id\":{},\"bids\":",
             self.t_ms, self.change_id
@@ -228,7 +260,10 @@ impl DeribitState {
             "{{\"type\":\"snapshot\",\"timestamp\":{},\"instrument_name\":\"{INSTRUMENT}\",\"change_id\":{},\"bids\":",
             self.t_ms, self.change_id
         );
-        levels_json(&mut s, self.book.bids.iter().rev().map(|(p, q)| ("new", *p, *q)));
+        levels_json(
+            &mut s,
+            self.book.bids.iter().rev().map(|(p, q)| ("new", *p, *q)),
+        );
         s.push_str(",\"asks\":");
         levels_json(&mut s, self.book.asks.iter().map(|(p, q)| ("new", *p, *q)));
         s.push('}');
@@ -236,7 +271,10 @@ impl DeribitState {
     }
 
     fn top(&self) -> ((i64, i64), (i64, i64)) {
-        (self.book.best_bid().unwrap_or((0, 0)), self.book.best_ask().unwrap_or((0, 0)))
+        (
+            self.book.best_bid().unwrap_or((0, 0)),
+            self.book.best_ask().unwrap_or((0, 0)),
+        )
     }
 
     fn quote_json(&self) -> String {
@@ -282,7 +320,11 @@ impl DeribitState {
     }
 
     fn index_json(&self) -> String {
-        let data = format!("{{\"timestamp\":{},\"price\":{},\"index_name\":\"btc_usd\"}}", self.t_ms, px(self.index));
+        let data = format!(
+            "{{\"timestamp\":{},\"price\":{},\"index_name\":\"btc_usd\"}}",
+            self.t_ms,
+            px(self.index)
+        );
         notification(INDEX, &data)
     }
 
@@ -300,7 +342,8 @@ impl DeribitState {
 
 fn dvol_json(t_ms: i64, rng: &mut ChaCha8Rng) -> String {
     let vol = 45.0 + rng.random_range(-0.5..0.5);
-    let data = format!("{{\"timestamp\":{t_ms},\"volatility\":{vol:.2},\"index_name\":\"btc_usd\"}}");
+    let data =
+        format!("{{\"timestamp\":{t_ms},\"volatility\":{vol:.2},\"index_name\":\"btc_usd\"}}");
     notification(DVOL, &data)
 }
 
@@ -325,7 +368,14 @@ fn response(id: &Value, body: &str, now_ms: i64) -> Out {
 }
 
 fn rpc_error(id: &Value, code: i64, message: &str, now_ms: i64) -> Out {
-    response(id, &format!("\"error\":{{\"message\":{},\"code\":{code}}}", Value::from(message)), now_ms)
+    response(
+        id,
+        &format!(
+            "\"error\":{{\"message\":{},\"code\":{code}}}",
+            Value::from(message)
+        ),
+        now_ms,
+    )
 }
 
 impl DeribitSession {
@@ -340,7 +390,13 @@ impl DeribitSession {
     }
 
     /// Handle a client text frame (`state` is `None` in replay mode).
-    pub fn on_text(&mut self, text: &str, state: Option<&DeribitState>, tick: u64, now_ms: i64) -> Vec<Out> {
+    pub fn on_text(
+        &mut self,
+        text: &str,
+        state: Option<&DeribitState>,
+        tick: u64,
+        now_ms: i64,
+    ) -> Vec<Out> {
         let Ok(req) = serde_json::from_str::<Value>(text) else {
             return vec![rpc_error(&Value::Null, -32700, "Parse error", now_ms)];
         };
@@ -374,17 +430,31 @@ impl DeribitSession {
         Some(list.iter().filter_map(Value::as_str).collect())
     }
 
-    fn subscribe(&mut self, id: &Value, params: &Value, state: Option<&DeribitState>, tick: u64, now_ms: i64) -> Vec<Out> {
+    fn subscribe(
+        &mut self,
+        id: &Value,
+        params: &Value,
+        state: Option<&DeribitState>,
+        tick: u64,
+        now_ms: i64,
+    ) -> Vec<Out> {
         let Some(wanted) = Self::channels(params) else {
             return vec![rpc_error(id, -32602, "Invalid params", now_ms)];
         };
         if wanted.iter().any(|c| c.ends_with(".raw")) {
-            return vec![rpc_error(id, 13778, "raw_subscriptions_not_available_for_unauthorized", now_ms)];
+            return vec![rpc_error(
+                id,
+                13778,
+                "raw_subscriptions_not_available_for_unauthorized",
+                now_ms,
+            )];
         }
         let mut granted = Vec::new();
         let mut snaps = Vec::new();
         for c in wanted {
-            let Some(ch) = CHANNELS.iter().find(|x| **x == c) else { continue };
+            let Some(ch) = CHANNELS.iter().find(|x| **x == c) else {
+                continue;
+            };
             granted.push(Value::from(*ch));
             if self.subs.insert(ch, tick).is_none()
                 && let Some(s) = state.and_then(|st| st.on_subscribe(ch))
@@ -392,7 +462,11 @@ impl DeribitSession {
                 snaps.push(Out::Text(s));
             }
         }
-        let mut out = vec![response(id, &format!("\"result\":{}", Value::from(granted)), now_ms)];
+        let mut out = vec![response(
+            id,
+            &format!("\"result\":{}", Value::from(granted)),
+            now_ms,
+        )];
         out.extend(snaps);
         out
     }
@@ -407,7 +481,11 @@ impl DeribitSession {
             .filter(|c| self.subs.remove(*c).is_some())
             .map(|c| Value::from(*c))
             .collect();
-        vec![response(id, &format!("\"result\":{}", Value::from(removed)), now_ms)]
+        vec![response(
+            id,
+            &format!("\"result\":{}", Value::from(removed)),
+            now_ms,
+        )]
     }
 
     /// Filter a market event; the heartbeat clock becomes a `test_request` every interval.
@@ -421,7 +499,7 @@ impl DeribitSession {
                 }
                 self.clock_s = 0;
                 self.test_requests += 1;
-                Some("{\"jsonrpc\":\"2.0\",\"method\":\"heartbeat\",\"params\":{\"type\":\"test_request\"}}".into())
+                Some(ev.text.to_string())
             }
             Topic::Deribit(ch) => match self.subs.get(ch) {
                 Some(since) if ev.tick > *since => Some(ev.text.to_string()),
@@ -436,6 +514,95 @@ impl DeribitSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::stream_rng;
+    use crate::okx::harness::{Client, scaled};
+
+    /// Steps the market `n` ticks, forwarding what the session sends; drops the first
+    /// `drop_books` book changes the session forwards.
+    fn run(
+        st: &mut DeribitState,
+        rng: &mut ChaCha8Rng,
+        s: &mut DeribitSession,
+        c: &mut Client,
+        tick: &mut u64,
+        n: u64,
+        mut drop_books: u32,
+    ) {
+        for _ in 0..n {
+            *tick += 1;
+            for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
+                if let Some(t) = s.on_event(&ev) {
+                    if drop_books > 0 && t.contains(r#""type":"change""#) {
+                        drop_books -= 1;
+                        continue;
+                    }
+                    c.feed(&t);
+                }
+            }
+            for f in c.take_sends() {
+                let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
+                c.feed_outs(out);
+            }
+        }
+    }
+
+    #[test]
+    fn ringbolt_adapter_rebuilds_the_book_answers_heartbeats_and_resyncs_a_gap() {
+        let mut rng = stream_rng(5, 22);
+        let mut st = DeribitState::new(&mut rng);
+        let mut tick = 0;
+        for _ in 0..50 {
+            tick += 1;
+            st.step(tick as i64 * 100, tick, 97_000.0, &mut rng);
+        }
+        let mut s = DeribitSession::default();
+        let mut c = Client::new(ringbolt_bus::Venue::Deribit);
+        let hb =
+            r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}"#;
+        let mut frames = vec![hb.to_string()];
+        frames.extend(c.subscribe(&[INSTRUMENT]));
+        for f in frames {
+            let out = s.on_text(&f, Some(&st), tick, 5_000);
+            c.feed_outs(out);
+        }
+        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
+        let t = c.total();
+        assert_eq!((t.parse_errors, t.gaps, t.resyncs), (0, 0, 1), "{t:?}");
+        let (bids, asks) = c.book(INSTRUMENT);
+        assert_eq!(
+            bids,
+            scaled(&st.book.bids, true, usize::MAX, 50_000_000, 1_000_000_000)
+        );
+        assert_eq!(
+            asks,
+            scaled(&st.book.asks, false, usize::MAX, 50_000_000, 1_000_000_000)
+        );
+        assert_eq!(
+            s.heartbeat_counts(),
+            (6, 6),
+            "every test_request answered with public/test"
+        );
+        let trades = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
+            .count();
+        let index = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::IndexPrice>().is_some())
+            .count();
+        assert!(trades > 150 && index > 1200, "{trades} {index}");
+        // A lost change: prev_change_id breaks the chain → unsubscribe + subscribe → snapshot.
+        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
+        let t = c.total();
+        assert_eq!((t.gaps, t.resyncs, t.parse_errors), (1, 2, 0), "{t:?}");
+        let (bids, _) = c.book(INSTRUMENT);
+        assert_eq!(
+            bids,
+            scaled(&st.book.bids, true, usize::MAX, 50_000_000, 1_000_000_000)
+        );
+    }
 
     #[test]
     fn formats_numbers_like_deribit() {
@@ -447,18 +614,32 @@ mod tests {
     #[test]
     fn rpc_errors_heartbeat_and_raw_refusal() {
         let mut s = DeribitSession::default();
-        let out = s.on_text(r#"{"jsonrpc":"2.0","id":5,"method":"public/set_heartbeat","params":{"interval":3}}"#, None, 0, 1);
-        assert!(matches!(&out[0], Out::Text(t) if t.contains(r#""id":5,"error":{"message":"Invalid params","code":-32602}"#)));
-        let out = s.on_text(r#"{"jsonrpc":"2.0","id":6,"method":"public/set_heartbeat","params":{"interval":10}}"#, None, 0, 1);
+        let out = s.on_text(
+            r#"{"jsonrpc":"2.0","id":5,"method":"public/set_heartbeat","params":{"interval":3}}"#,
+            None,
+            0,
+            1,
+        );
+        assert!(
+            matches!(&out[0], Out::Text(t) if t.contains(r#""id":5,"error":{"message":"Invalid params","code":-32602}"#))
+        );
+        let out = s.on_text(
+            r#"{"jsonrpc":"2.0","id":6,"method":"public/set_heartbeat","params":{"interval":10}}"#,
+            None,
+            0,
+            1,
+        );
         assert!(matches!(&out[0], Out::Text(t) if t.contains(r#""id":6,"result":"ok""#)));
-        let clock = event(1, CLOCK, false, String::new());
+        let clock = event(1, CLOCK, false, TEST_REQUEST.into());
         let sent: Vec<_> = (0..25).filter_map(|_| s.on_event(&clock)).collect();
         assert_eq!(sent.len(), 2);
         assert_eq!(s.heartbeat_counts(), (2, 0));
         let out = s.on_text(r#"{"jsonrpc":"2.0","id":7,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.raw"]}}"#, None, 0, 1);
         assert!(matches!(&out[0], Out::Text(t) if t.contains("13778")));
         let out = s.on_text(r#"{"jsonrpc":"2.0","id":8,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","book.ETH-X.100ms"]}}"#, None, 0, 1);
-        assert!(matches!(&out[0], Out::Text(t) if t.contains(r#""result":["book.BTC-PERPETUAL.100ms"]"#)));
+        assert!(
+            matches!(&out[0], Out::Text(t) if t.contains(r#""result":["book.BTC-PERPETUAL.100ms"]"#))
+        );
         let out = s.on_text("{", None, 0, 1);
         assert!(matches!(&out[0], Out::Text(t) if t.contains("-32700")));
     }

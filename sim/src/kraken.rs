@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::ladder::{Ladder, LadderParams, Side};
+use crate::okx::ChecksumFault;
 use crate::util::{fixed, iso_micros};
 
 /// The only pair served.
@@ -58,10 +59,19 @@ fn qty(e8: i64) -> String {
     fixed(e8, 8)
 }
 
+/// `(price, qty)` levels in ladder units, best first.
+type Levels = Vec<(i64, i64)>;
+
 /// One side's best `n` levels, best first.
 fn top(book: &Ladder, side: Side, n: usize) -> Vec<(i64, i64)> {
     match side {
-        Side::Bid => book.bids.iter().rev().take(n).map(|(p, q)| (*p, *q)).collect(),
+        Side::Bid => book
+            .bids
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(p, q)| (*p, *q))
+            .collect(),
         Side::Ask => book.asks.iter().take(n).map(|(p, q)| (*p, *q)).collect(),
     }
 }
@@ -97,8 +107,16 @@ fn levels_json(out: &mut String, levels: &[(i64, i64)]) {
     out.push(']');
 }
 
-fn book_json(kind: &str, bids: &[(i64, i64)], asks: &[(i64, i64)], checksum: u32, ts: &str) -> String {
-    let mut s = format!("{{\"channel\":\"book\",\"type\":\"{kind}\",\"data\":[{{\"symbol\":\"{SYMBOL}\",\"bids\":");
+fn book_json(
+    kind: &str,
+    bids: &[(i64, i64)],
+    asks: &[(i64, i64)],
+    checksum: u32,
+    ts: &str,
+) -> String {
+    let mut s = format!(
+        "{{\"channel\":\"book\",\"type\":\"{kind}\",\"data\":[{{\"symbol\":\"{SYMBOL}\",\"bids\":"
+    );
     levels_json(&mut s, bids);
     s.push_str(",\"asks\":");
     levels_json(&mut s, asks);
@@ -107,7 +125,11 @@ fn book_json(kind: &str, bids: &[(i64, i64)], asks: &[(i64, i64)], checksum: u32
 }
 
 /// The changes that move a client holding `old` (truncated to its depth) to `new`.
-fn view_diff(old: &[(i64, i64)], new: &[(i64, i64)], side_book: &BTreeMap<i64, i64>) -> Vec<(i64, i64)> {
+fn view_diff(
+    old: &[(i64, i64)],
+    new: &[(i64, i64)],
+    side_book: &BTreeMap<i64, i64>,
+) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = new.iter().filter(|l| !old.contains(l)).copied().collect();
     for (p, _) in old {
         if !side_book.contains_key(p) {
@@ -191,11 +213,20 @@ impl KrakenState {
     }
 
     /// One market step at `t_ms` around the observed price `mid_usd`.
-    pub fn step(&mut self, t_ms: i64, tick: u64, mid_usd: f64, rng: &mut ChaCha8Rng) -> Vec<VenueEvent> {
+    pub fn step(
+        &mut self,
+        t_ms: i64,
+        tick: u64,
+        mid_usd: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
         let mut events = Vec::new();
         self.ts = iso_micros(t_ms * 1000 + rng.random_range(0..1000));
         let deepest = DEPTHS[DEPTHS.len() - 1];
-        let old = (top(&self.book, Side::Bid, deepest), top(&self.book, Side::Ask, deepest));
+        let old = (
+            top(&self.book, Side::Bid, deepest),
+            top(&self.book, Side::Ask, deepest),
+        );
         let mid = (mid_usd * 10.0).round() as i64;
         if self.open == 0 {
             self.open = mid;
@@ -207,20 +238,34 @@ impl KrakenState {
         }
         if let Some(t) = traded {
             events.push(event(tick, "trade", true, trade_json("update", &[&t])));
-            events.push(event(tick, "ticker:trades", false, self.ticker_json("update")));
+            events.push(event(
+                tick,
+                "ticker:trades",
+                false,
+                self.ticker_json("update"),
+            ));
         }
         let top = self.book.best_bid().zip(self.book.best_ask());
         if top != self.top {
             self.top = top;
             events.push(event(tick, "ticker:bbo", false, self.ticker_json("update")));
         }
-        if tick % HEARTBEAT_TICKS == 0 {
-            events.push(event(tick, "heartbeat", false, "{\"channel\":\"heartbeat\"}".into()));
+        if tick.is_multiple_of(HEARTBEAT_TICKS) {
+            events.push(event(
+                tick,
+                "heartbeat",
+                false,
+                "{\"channel\":\"heartbeat\"}".into(),
+            ));
         }
         events
     }
 
-    fn maybe_trade(&mut self, rng: &mut ChaCha8Rng, changes: &mut Vec<crate::ladder::Change>) -> Option<Print> {
+    fn maybe_trade(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        changes: &mut Vec<crate::ladder::Change>,
+    ) -> Option<Print> {
         if !rng.random_bool(TRADE_PROB) {
             return None;
         }
@@ -240,7 +285,11 @@ impl KrakenState {
             side: if buy { "buy" } else { "sell" },
             price,
             qty: q,
-            ord_type: if rng.random_bool(0.7) { "market" } else { "limit" },
+            ord_type: if rng.random_bool(0.7) {
+                "market"
+            } else {
+                "limit"
+            },
             trade_id: self.next_trade_id,
             ts: self.ts.clone(),
         };
@@ -253,7 +302,7 @@ impl KrakenState {
     }
 
     /// One update per served depth whose view changed.
-    fn book_updates(&self, old: &(Vec<(i64, i64)>, Vec<(i64, i64)>), tick: u64, events: &mut Vec<VenueEvent>) {
+    fn book_updates(&self, old: &(Levels, Levels), tick: u64, events: &mut Vec<VenueEvent>) {
         let checksum = book_checksum(&self.book);
         for (depth, topic) in DEPTHS.iter().zip(BOOK_TOPICS) {
             let ob = &old.0[..old.0.len().min(*depth)];
@@ -273,16 +322,30 @@ impl KrakenState {
     pub fn book_snapshot(&self, depth: usize) -> String {
         let bids = top(&self.book, Side::Bid, depth);
         let asks = top(&self.book, Side::Ask, depth);
-        book_json("snapshot", &bids, &asks, book_checksum(&self.book), &self.ts)
+        book_json(
+            "snapshot",
+            &bids,
+            &asks,
+            book_checksum(&self.book),
+            &self.ts,
+        )
     }
 
     fn ticker_json(&self, kind: &str) -> String {
         let (bp, bq) = self.book.best_bid().unwrap_or((0, 0));
         let (ap, aq) = self.book.best_ask().unwrap_or((0, 0));
         let last = self.trades.back().map_or(bp, |t| t.price);
-        let vwap = if self.volume > 0 { (self.notional / i128::from(self.volume)) as i64 } else { last };
+        let vwap = if self.volume > 0 {
+            (self.notional / i128::from(self.volume)) as i64
+        } else {
+            last
+        };
         let change = last - self.open;
-        let change_pct = if self.open > 0 { change as f64 * 100.0 / self.open as f64 } else { 0.0 };
+        let change_pct = if self.open > 0 {
+            change as f64 * 100.0 / self.open as f64
+        } else {
+            0.0
+        };
         format!(
             "{{\"channel\":\"ticker\",\"type\":\"{kind}\",\"data\":[{{\"symbol\":\"{SYMBOL}\",\"bid\":{},\"bid_qty\":{},\"ask\":{},\"ask_qty\":{},\"last\":{},\"volume\":{},\"vwap\":{},\"low\":{},\"high\":{},\"change\":{},\"change_pct\":{:.2},\"timestamp\":\"{}\"}}]}}",
             px(bp),
@@ -340,18 +403,25 @@ impl Sub {
 pub struct KrakenSession {
     /// Subscription → tick of its ack.
     subs: BTreeMap<Sub, u64>,
-    checksum_pending: u32,
-    checksum_spoiled: u64,
+    checksum_fault: ChecksumFault,
 }
 
 /// A method reply: `body` holds the method-specific members (without braces).
 fn reply(method: &str, req_id: Option<&Value>, body: &str, now_ms: i64) -> Out {
     let t = iso_micros(now_ms * 1000);
     let id = req_id.map_or(String::new(), |v| format!(",\"req_id\":{v}"));
-    Out::Text(format!("{{\"method\":\"{method}\"{body},\"time_in\":\"{t}\",\"time_out\":\"{t}\"{id}}}"))
+    Out::Text(format!(
+        "{{\"method\":\"{method}\"{body},\"time_in\":\"{t}\",\"time_out\":\"{t}\"{id}}}"
+    ))
 }
 
-fn failure(method: &str, req_id: Option<&Value>, error: &str, symbol: Option<&str>, now_ms: i64) -> Out {
+fn failure(
+    method: &str,
+    req_id: Option<&Value>,
+    error: &str,
+    symbol: Option<&str>,
+    now_ms: i64,
+) -> Out {
     let sym = symbol.map_or(String::new(), |s| format!(",\"symbol\":{}", Value::from(s)));
     let body = format!(",\"error\":{},\"success\":false{sym}", Value::from(error));
     reply(method, req_id, &body, now_ms)
@@ -362,7 +432,9 @@ impl KrakenSession {
     #[must_use]
     pub fn status(conn_no: u64) -> String {
         let id = conn_no.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1;
-        format!("{{\"channel\":\"status\",\"type\":\"update\",\"data\":[{{\"version\":\"2.0.10\",\"system\":\"online\",\"api_version\":\"v2\",\"connection_id\":{id}}}]}}")
+        format!(
+            "{{\"channel\":\"status\",\"type\":\"update\",\"data\":[{{\"version\":\"2.0.10\",\"system\":\"online\",\"api_version\":\"v2\",\"connection_id\":{id}}}]}}"
+        )
     }
 
     /// Whether anything is subscribed.
@@ -372,18 +444,30 @@ impl KrakenSession {
 
     /// Spoil the checksum of the next `count` book messages sent to this client.
     pub fn arm_checksum_fault(&mut self, count: u32) {
-        self.checksum_pending += count;
+        self.checksum_fault.pending += count;
     }
 
     /// Book messages sent with a spoiled checksum so far.
     pub fn checksums_spoiled(&self) -> u64 {
-        self.checksum_spoiled
+        self.checksum_fault.spoiled
     }
 
     /// Handle a client text frame (`state` is `None` in replay mode).
-    pub fn on_text(&mut self, text: &str, state: Option<&KrakenState>, tick: u64, now_ms: i64) -> Vec<Out> {
+    pub fn on_text(
+        &mut self,
+        text: &str,
+        state: Option<&KrakenState>,
+        tick: u64,
+        now_ms: i64,
+    ) -> Vec<Out> {
         let Ok(req) = serde_json::from_str::<Value>(text) else {
-            return vec![failure("", None, "EGeneral:Invalid arguments", None, now_ms)];
+            return vec![failure(
+                "",
+                None,
+                "EGeneral:Invalid arguments",
+                None,
+                now_ms,
+            )];
         };
         let req_id = req.get("req_id");
         let method = req.get("method").and_then(Value::as_str).unwrap_or("");
@@ -430,24 +514,55 @@ impl KrakenSession {
             Ok(s) => s,
             Err(e) => return vec![failure(method, req_id, e, None, now_ms)],
         };
-        let Some(symbols) = params.get("symbol").and_then(Value::as_array).filter(|a| !a.is_empty()) else {
-            return vec![failure(method, req_id, "EGeneral:Invalid arguments:symbol", None, now_ms)];
+        let Some(symbols) = params
+            .get("symbol")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+        else {
+            return vec![failure(
+                method,
+                req_id,
+                "EGeneral:Invalid arguments:symbol",
+                None,
+                now_ms,
+            )];
         };
-        let snapshot = params.get("snapshot").and_then(Value::as_bool).unwrap_or(true);
+        let snapshot = params
+            .get("snapshot")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let mut out = Vec::new();
         for sym in symbols {
             let s = sym.as_str().unwrap_or("");
             if s != SYMBOL {
-                out.push(failure(method, req_id, &format!("Currency pair not supported {s}"), Some(s), now_ms));
+                out.push(failure(
+                    method,
+                    req_id,
+                    &format!("Currency pair not supported {s}"),
+                    Some(s),
+                    now_ms,
+                ));
                 continue;
             }
             let subscribe = method == "subscribe";
             if subscribe && self.subs.contains_key(&sub) {
-                out.push(failure(method, req_id, "Already subscribed", Some(s), now_ms));
+                out.push(failure(
+                    method,
+                    req_id,
+                    "Already subscribed",
+                    Some(s),
+                    now_ms,
+                ));
                 continue;
             }
             if !subscribe && self.subs.remove(&sub).is_none() {
-                out.push(failure(method, req_id, "Subscription Not Found", Some(s), now_ms));
+                out.push(failure(
+                    method,
+                    req_id,
+                    "Subscription Not Found",
+                    Some(s),
+                    now_ms,
+                ));
                 continue;
             }
             out.push(reply(method, req_id, &ack_body(sub, snapshot), now_ms));
@@ -466,16 +581,16 @@ impl KrakenSession {
         match &ev.topic {
             Topic::Kraken("heartbeat") => self.has_subscription().then(|| ev.text.to_string()),
             Topic::Kraken(t) => {
-                let since = self.subs.iter().find(|(s, _)| s.topic() == *t).map(|(_, k)| *k)?;
+                let since = self
+                    .subs
+                    .iter()
+                    .find(|(s, _)| s.topic() == *t)
+                    .map(|(_, k)| *k)?;
                 if ev.tick <= since {
                     return None;
                 }
-                if t.starts_with("book") && self.checksum_pending > 0 {
-                    if let Some(x) = crate::okx::spoil_checksum(&ev.text) {
-                        self.checksum_pending -= 1;
-                        self.checksum_spoiled += 1;
-                        return Some(x);
-                    }
+                if t.starts_with("book") {
+                    return Some(self.checksum_fault.apply(&ev.text));
                 }
                 Some(ev.text.to_string())
             }
@@ -488,7 +603,10 @@ impl KrakenSession {
 fn ack_body(sub: Sub, snapshot: bool) -> String {
     let extra = match sub {
         Sub::Book(i) => format!("\"depth\":{},", DEPTHS[i]),
-        Sub::Ticker(bbo) => format!("\"event_trigger\":\"{}\",", if bbo { "bbo" } else { "trades" }),
+        Sub::Ticker(bbo) => format!(
+            "\"event_trigger\":\"{}\",",
+            if bbo { "bbo" } else { "trades" }
+        ),
         Sub::Trade => String::new(),
     };
     format!(
@@ -512,6 +630,168 @@ fn initial(sub: Sub, st: &KrakenState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::stream_rng;
+    use crate::okx::harness::{Client, scaled};
+
+    /// Steps the market `n` ticks, forwarding what the session sends; drops the first
+    /// `drop_books` book updates the session forwards.
+    fn run(
+        st: &mut KrakenState,
+        rng: &mut ChaCha8Rng,
+        s: &mut KrakenSession,
+        c: &mut Client,
+        tick: &mut u64,
+        n: u64,
+        mut drop_books: u32,
+    ) {
+        for _ in 0..n {
+            *tick += 1;
+            for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
+                if let Some(t) = s.on_event(&ev) {
+                    if drop_books > 0 && t.starts_with(r#"{"channel":"book","type":"update""#) {
+                        drop_books -= 1;
+                        continue;
+                    }
+                    c.feed(&t);
+                }
+            }
+            for f in c.take_sends() {
+                let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
+                c.feed_outs(out);
+            }
+        }
+    }
+
+    #[test]
+    fn ringbolt_adapter_keeps_the_depth_10_book_and_catches_lost_updates_and_checksums() {
+        let mut rng = stream_rng(4, 21);
+        let mut st = KrakenState::new(&mut rng);
+        let mut tick = 0;
+        for _ in 0..50 {
+            tick += 1;
+            st.step(tick as i64 * 100, tick, 97_000.0, &mut rng);
+        }
+        let mut s = KrakenSession::default();
+        let mut c = Client::new(ringbolt_bus::Venue::Kraken);
+        c.feed(&KrakenSession::status(1));
+        for f in c.subscribe(&[SYMBOL]) {
+            let out = s.on_text(&f, Some(&st), tick, 5_000);
+            c.feed_outs(out);
+        }
+        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
+        let t = c.total();
+        assert_eq!(
+            (t.parse_errors, t.gaps, t.checksum_errors, t.resyncs),
+            (0, 0, 0, 1),
+            "{t:?}"
+        );
+        let check = |c: &Client, st: &KrakenState| {
+            // The client truncates to the subscribed depth (the bus keeps pushed-out levels).
+            let (bids, asks) = c.book(SYMBOL);
+            let bids: BTreeMap<i64, i64> = bids.into_iter().rev().take(10).collect();
+            let asks: BTreeMap<i64, i64> = asks.into_iter().take(10).collect();
+            assert_eq!(bids, scaled(&st.book.bids, true, 10, 10_000_000, 1));
+            assert_eq!(asks, scaled(&st.book.asks, false, 10, 10_000_000, 1));
+        };
+        check(&c, &st);
+        let tops = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::TopOfBook>().is_some())
+            .count();
+        let trades = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
+            .count();
+        assert!(tops > 100 && trades > 100, "{tops} {trades}");
+        // No sequence numbers on Kraken books: a lost update shows as a checksum mismatch.
+        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
+        let t = c.total();
+        assert_eq!((t.checksum_errors, t.resyncs), (1, 2), "{t:?}");
+        s.arm_checksum_fault(1);
+        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 0);
+        let t = c.total();
+        assert_eq!(
+            (t.checksum_errors, t.resyncs, s.checksums_spoiled()),
+            (2, 3, 1),
+            "{t:?}"
+        );
+        check(&c, &st);
+    }
+
+    #[test]
+    fn every_depth_view_applied_and_truncated_equals_the_book_top() {
+        let mut rng = stream_rng(9, 21);
+        let mut st = KrakenState::new(&mut rng);
+        st.step(100, 1, 97_000.0, &mut rng);
+        let mut views: Vec<(Levels, Levels)> = DEPTHS
+            .iter()
+            .map(|d| (top(&st.book, Side::Bid, *d), top(&st.book, Side::Ask, *d)))
+            .collect();
+        let apply = |view: &mut Vec<(i64, i64)>, diff: &[(i64, i64)], depth: usize, bids: bool| {
+            let mut m: BTreeMap<i64, i64> = view.iter().copied().collect();
+            for (p, q) in diff {
+                if *q == 0 {
+                    m.remove(p);
+                } else {
+                    m.insert(*p, *q);
+                }
+            }
+            *view = if bids {
+                m.into_iter().rev().take(depth).collect()
+            } else {
+                m.into_iter().take(depth).collect()
+            };
+        };
+        for tick in 2..400 {
+            st.step(
+                tick * 100,
+                tick as u64,
+                97_000.0 + (tick % 50) as f64,
+                &mut rng,
+            );
+            for (d, (vb, va)) in DEPTHS.iter().zip(views.iter_mut()) {
+                let (nb, na) = (top(&st.book, Side::Bid, *d), top(&st.book, Side::Ask, *d));
+                let db = view_diff(vb, &nb, &st.book.bids);
+                let da = view_diff(va, &na, &st.book.asks);
+                apply(vb, &db, *d, true);
+                apply(va, &da, *d, false);
+                assert_eq!((&*vb, &*va), (&nb, &na), "depth {d} tick {tick}");
+            }
+        }
+    }
+
+    #[test]
+    fn checksum_matches_the_kraken_docs_vector() {
+        // docs.kraken.com book-checksum-v2 example (corpus kraken/v2_book.jsonl line 1).
+        let mut book = Ladder::default();
+        book.bids.extend([
+            (452835, 10000000),
+            (452834, 154582015),
+            (452821, 10000000),
+            (452810, 10000000),
+            (452803, 154592586),
+            (452790, 7990000),
+            (452776, 3310103),
+            (452775, 30000000),
+            (452773, 154602737),
+            (452766, 15445238),
+        ]);
+        book.asks.extend([
+            (452852, 100000),
+            (452864, 154571953),
+            (452866, 154571109),
+            (452896, 154560911),
+            (452902, 15890660),
+            (452918, 154553491),
+            (452947, 4454749),
+            (452961, 35380000),
+            (452975, 9945542),
+            (452995, 18772827),
+        ]);
+        assert_eq!(book_checksum(&book), 3_310_070_434);
+    }
 
     #[test]
     fn checksum_part_strips_point_and_leading_zeros() {
@@ -537,7 +817,9 @@ mod tests {
     fn subscribe_ack_errors_and_ping() {
         let mut s = KrakenSession::default();
         let out = s.on_text(r#"{"method":"ping","req_id":7}"#, None, 0, 1_000);
-        assert!(matches!(&out[0], Out::Text(t) if t.starts_with(r#"{"method":"pong","time_in":"#) && t.ends_with(r#","req_id":7}"#)));
+        assert!(
+            matches!(&out[0], Out::Text(t) if t.starts_with(r#"{"method":"pong","time_in":"#) && t.ends_with(r#","req_id":7}"#))
+        );
         let out = s.on_text(
             r#"{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD","BTC/XYZ"],"depth":10},"req_id":1}"#,
             None,
@@ -545,9 +827,18 @@ mod tests {
             1_000,
         );
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[0], Out::Text(t) if t.contains(r#""result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true"#)));
-        assert!(matches!(&out[1], Out::Text(t) if t.contains(r#""error":"Currency pair not supported BTC/XYZ","success":false"#)));
-        let out = s.on_text(r#"{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":7}}"#, None, 0, 1_000);
+        assert!(
+            matches!(&out[0], Out::Text(t) if t.contains(r#""result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true"#))
+        );
+        assert!(
+            matches!(&out[1], Out::Text(t) if t.contains(r#""error":"Currency pair not supported BTC/XYZ","success":false"#))
+        );
+        let out = s.on_text(
+            r#"{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":7}}"#,
+            None,
+            0,
+            1_000,
+        );
         assert!(matches!(&out[0], Out::Text(t) if t.contains("Invalid arguments:depth")));
     }
 }

@@ -119,11 +119,22 @@ impl Inst {
     }
 
     fn top_bid(&self, n: usize) -> Vec<(i64, i64)> {
-        self.book.bids.iter().rev().take(n).map(|(p, q)| (*p, *q)).collect()
+        self.book
+            .bids
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(p, q)| (*p, *q))
+            .collect()
     }
 
     fn top_ask(&self, n: usize) -> Vec<(i64, i64)> {
-        self.book.asks.iter().take(n).map(|(p, q)| (*p, *q)).collect()
+        self.book
+            .asks
+            .iter()
+            .take(n)
+            .map(|(p, q)| (*p, *q))
+            .collect()
     }
 
     /// OKX's checksum: `bid1px:bid1sz:ask1px:ask1sz:…` over the top 25 of each side (the longer
@@ -202,8 +213,6 @@ struct BboData {
     asks: Vec<[String; 4]>,
     bids: Vec<[String; 4]>,
     ts: String,
-    #[serde(rename = "seqId")]
-    seq_id: i64,
 }
 
 #[derive(Serialize)]
@@ -215,7 +224,6 @@ struct TradeData {
     sz: String,
     side: &'static str,
     ts: String,
-    count: &'static str,
 }
 
 #[derive(Serialize)]
@@ -251,7 +259,13 @@ fn push<T: Serialize>(channel: &str, key: &str, action: Option<&'static str>, da
     })
 }
 
-fn event(tick: u64, channel: &'static str, key: &'static str, seq: bool, text: String) -> VenueEvent {
+fn event(
+    tick: u64,
+    channel: &'static str,
+    key: &'static str,
+    seq: bool,
+    text: String,
+) -> VenueEvent {
     VenueEvent {
         venue: VenueId::Okx,
         tick,
@@ -335,13 +349,23 @@ impl OkxState {
         };
         let idx = push("index-tickers", SPOT, None, index_data(index, &ts));
         put(&mut self.latest, "index-tickers", SPOT, idx);
-        if self.steps % 2 == 0 {
-            let mark = push("mark-price", SWAP, None, mark_data(index + premium / 2, &ts));
+        if self.steps.is_multiple_of(2) {
+            let mark = push(
+                "mark-price",
+                SWAP,
+                None,
+                mark_data(index + premium / 2, &ts),
+            );
             put(&mut self.latest, "mark-price", SWAP, mark);
         }
         if self.steps % 30 == 1 {
             self.open_interest += rng.random_range(-2_000..=2_000);
-            let oi = push("open-interest", SWAP, None, oi_data(self.open_interest, index, &ts));
+            let oi = push(
+                "open-interest",
+                SWAP,
+                None,
+                oi_data(self.open_interest, &ts),
+            );
             put(&mut self.latest, "open-interest", SWAP, oi);
         }
         if self.steps % 300 == 1 {
@@ -351,7 +375,13 @@ impl OkxState {
         }
         if rng.random_bool(LIQUIDATION_PROB) {
             let text = liquidation_text(index + premium, t_ms, rng);
-            events.push(event(tick, "liquidation-orders", LIQ_INST_TYPE, false, text));
+            events.push(event(
+                tick,
+                "liquidation-orders",
+                LIQ_INST_TYPE,
+                false,
+                text,
+            ));
         }
     }
 
@@ -391,7 +421,11 @@ fn step_inst(
     rng: &mut ChaCha8Rng,
     events: &mut Vec<VenueEvent>,
 ) {
-    let params = if inst.swap { &SWAP_PARAMS } else { &SPOT_PARAMS };
+    let params = if inst.swap {
+        &SWAP_PARAMS
+    } else {
+        &SPOT_PARAMS
+    };
     let mut changes = inst.book.reprice(mid, mid + 1, params, rng);
     if inst.open == 0 {
         inst.open = mid;
@@ -405,7 +439,9 @@ fn step_inst(
             (Side::Bid, inst.book.best_bid())
         };
         if let Some((p, avail)) = level {
-            let q = rng.random_range(params.qty_min..=params.qty_max / 20).min(avail);
+            let q = rng
+                .random_range(params.qty_min..=params.qty_max / 20)
+                .min(avail);
             inst.book.fill(maker, p, q, &mut changes);
             inst.last = (p, q);
             inst.high = inst.high.max(p);
@@ -420,9 +456,14 @@ fn step_inst(
                 sz: inst.sz(q),
                 side: if buy { "buy" } else { "sell" },
                 ts: ts.to_string(),
-                count: "1",
             };
-            events.push(event(tick, "trades", inst.id, false, push("trades", inst.id, None, data)));
+            events.push(event(
+                tick,
+                "trades",
+                inst.id,
+                false,
+                push("trades", inst.id, None, data),
+            ));
             traded = true;
         }
     }
@@ -453,7 +494,13 @@ fn step_inst(
         events.push(event(tick, "bbo-tbt", inst.id, false, bbo_text(inst, ts)));
     }
     if top != inst.top || traded || !changes.is_empty() {
-        events.push(event(tick, "tickers", inst.id, false, ticker_text(inst, ts)));
+        events.push(event(
+            tick,
+            "tickers",
+            inst.id,
+            false,
+            ticker_text(inst, ts),
+        ));
     }
 }
 
@@ -463,7 +510,6 @@ fn bbo_text(inst: &Inst, ts: &str) -> String {
         asks: lv(inst.top_ask(1)),
         bids: lv(inst.top_bid(1)),
         ts: ts.to_string(),
-        seq_id: inst.seq,
     };
     push("bbo-tbt", inst.id, None, data)
 }
@@ -472,7 +518,11 @@ fn ticker_text(inst: &Inst, ts: &str) -> String {
     let (bp, bq) = inst.book.best_bid().unwrap_or((0, 0));
     let (ap, aq) = inst.book.best_ask().unwrap_or((0, 0));
     let last = if inst.last.0 == 0 { (bp, 0) } else { inst.last };
-    let vol_btc = if inst.swap { inst.vol } else { inst.vol / 1_000_000 };
+    let vol_btc = if inst.swap {
+        inst.vol
+    } else {
+        inst.vol / 1_000_000
+    };
     let data = TickerData {
         inst_type: if inst.swap { "SWAP" } else { "SPOT" },
         inst_id: inst.id,
@@ -505,25 +555,22 @@ fn mark_data(mark: i64, ts: &str) -> Value {
     serde_json::json!({ "instId": SWAP, "instType": "SWAP", "markPx": px(mark), "ts": ts })
 }
 
-fn oi_data(contracts: i64, index: i64, ts: &str) -> Value {
+fn oi_data(contracts: i64, ts: &str) -> Value {
     // 1 contract = 0.01 BTC.
     serde_json::json!({
         "instId": SWAP, "instType": "SWAP", "oi": contracts.to_string(),
-        "oiCcy": trimmed(contracts, 2), "oiUsd": trimmed(contracts * index / 10, 2), "ts": ts,
+        "oiCcy": trimmed(contracts, 2), "ts": ts,
     })
 }
 
 fn funding_data(rate: f64, t_ms: i64) -> Value {
     const EIGHT_H_MS: i64 = 8 * 3_600_000;
     let next = (t_ms.div_euclid(EIGHT_H_MS) + 1) * EIGHT_H_MS;
-    let rate = format!("{:.16}", rate.clamp(-0.0075, 0.0075));
+    let rate = rate.clamp(-0.0075, 0.0075);
+    // The recorded shape (corpus okx/funding-rate.jsonl line 1).
     serde_json::json!({
-        "formulaType": "withRate", "fundingRate": rate, "fundingTime": next.to_string(),
-        "impactValue": "20000", "instId": SWAP, "instType": "SWAP", "interestRate": "0.0001",
-        "maxFundingRate": "0.0075", "method": "current_period", "minFundingRate": "-0.0075",
-        "nextFundingRate": "", "nextFundingTime": (next + EIGHT_H_MS).to_string(),
-        "premium": "0.0001", "settFundingRate": "0.0001", "settState": "settled",
-        "ts": t_ms.to_string(),
+        "fundingRate": format!("{rate:.16}"), "fundingTime": next.to_string(), "instId": SWAP,
+        "instType": "SWAP", "nextFundingRate": format!("{:.16}", rate * 0.9),
     })
 }
 
@@ -547,8 +594,7 @@ pub struct OkxSession {
     conn_id: String,
     /// `(channel, key)` → tick of the ack (earlier events are dropped).
     subs: BTreeMap<(&'static str, &'static str), u64>,
-    checksum_pending: u32,
-    checksum_spoiled: u64,
+    checksum_fault: ChecksumFault,
 }
 
 #[derive(Serialize)]
@@ -581,7 +627,11 @@ fn error(code: &str, msg: &str, conn_id: &str) -> Out {
 /// The served `(channel, key)` named by a subscription argument, if any.
 fn lookup(arg: &Value) -> Option<(&'static str, &'static str)> {
     let channel = arg.get("channel")?.as_str()?;
-    let key_name = if channel == "liquidation-orders" { "instType" } else { "instId" };
+    let key_name = if channel == "liquidation-orders" {
+        "instType"
+    } else {
+        "instId"
+    };
     let key = arg.get(key_name)?.as_str()?;
     let (ch, keys) = CHANNELS.iter().find(|(c, _)| *c == channel)?;
     keys.iter().find(|k| **k == key).map(|k| (*ch, *k))
@@ -594,8 +644,7 @@ impl OkxSession {
         Self {
             conn_id: hex_id(&mut rng, 8),
             subs: BTreeMap::new(),
-            checksum_pending: 0,
-            checksum_spoiled: 0,
+            checksum_fault: ChecksumFault::default(),
         }
     }
 
@@ -606,16 +655,22 @@ impl OkxSession {
 
     /// Spoil the checksum of the next `count` `books` updates sent to this client.
     pub fn arm_checksum_fault(&mut self, count: u32) {
-        self.checksum_pending += count;
+        self.checksum_fault.pending += count;
     }
 
     /// `books` updates sent with a spoiled checksum so far.
     pub fn checksums_spoiled(&self) -> u64 {
-        self.checksum_spoiled
+        self.checksum_fault.spoiled
     }
 
     /// Handle a client text frame (`state` is `None` in replay mode).
-    pub fn on_text(&mut self, text: &str, state: Option<&OkxState>, tick: u64, now_ms: i64) -> Vec<Out> {
+    pub fn on_text(
+        &mut self,
+        text: &str,
+        state: Option<&OkxState>,
+        tick: u64,
+        now_ms: i64,
+    ) -> Vec<Out> {
         if text == "ping" {
             return vec![Out::Text("pong".into())];
         }
@@ -664,12 +719,8 @@ impl OkxSession {
         match &ev.topic {
             Topic::Okx(ch, key) => match self.subs.get(&(*ch, *key)) {
                 Some(since) if ev.tick > *since => {
-                    if *ch == "books" && self.checksum_pending > 0 {
-                        if let Some(t) = spoil_checksum(&ev.text) {
-                            self.checksum_pending -= 1;
-                            self.checksum_spoiled += 1;
-                            return Some(t);
-                        }
+                    if *ch == "books" {
+                        return Some(self.checksum_fault.apply(&ev.text));
                     }
                     Some(ev.text.to_string())
                 }
@@ -678,6 +729,30 @@ impl OkxSession {
             Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
             _ => None,
         }
+    }
+}
+
+/// A per-session checksum-mismatch fault: spoils the checksum of the next `pending` book
+/// messages (shared by the OKX and Kraken sessions).
+#[derive(Debug, Default)]
+pub(crate) struct ChecksumFault {
+    /// Book messages still to spoil.
+    pub(crate) pending: u32,
+    /// Book messages spoiled so far.
+    pub(crate) spoiled: u64,
+}
+
+impl ChecksumFault {
+    /// `text` as sent: with its checksum spoiled while the fault is armed.
+    pub(crate) fn apply(&mut self, text: &str) -> String {
+        if self.pending > 0
+            && let Some(t) = spoil_checksum(text)
+        {
+            self.pending -= 1;
+            self.spoiled += 1;
+            return t;
+        }
+        text.to_string()
     }
 }
 
@@ -714,11 +789,79 @@ mod tests {
     }
 
     #[test]
+    fn checksum_matches_a_recorded_okx_snapshot() {
+        // Corpus okx/books_checksum_sequence_btcusdt.jsonl line 1 (recorded), top 25 per side.
+        let mut rng = stream_rng(1, 1);
+        let mut inst = Inst::new(SPOT, false, &mut rng);
+        inst.book.bids.extend([
+            (302434, 120290),
+            (302366, 790300),
+            (302361, 5452000),
+            (302359, 10160000),
+            (302350, 20000),
+            (302341, 16000000),
+            (302340, 7239171),
+            (302339, 79685801),
+            (302320, 1000000),
+            (302308, 28156443),
+            (302302, 85000000),
+            (302301, 12784965),
+            (302293, 798335),
+            (302292, 504689973),
+            (302289, 7189416),
+            (302287, 85286652),
+            (302286, 1223199),
+            (302277, 16000000),
+            (302268, 12158052),
+            (302252, 2098000),
+            (302251, 5000000),
+            (302248, 1137000),
+            (302234, 33086945),
+            (302228, 12000000),
+            (302225, 662176),
+        ]);
+        inst.book.asks.extend([
+            (302435, 144679000),
+            (302440, 8000000),
+            (302461, 5426064),
+            (302475, 63500000),
+            (302481, 1320000),
+            (302491, 9999997),
+            (302494, 16562579),
+            (302497, 6523858),
+            (302518, 47612),
+            (302519, 18080000),
+            (302523, 27412546),
+            (302526, 1648681),
+            (302529, 19984000),
+            (302540, 5000000),
+            (302550, 16000000),
+            (302552, 4844827),
+            (302570, 2484658),
+            (302571, 93333757),
+            (302581, 16000000),
+            (302595, 52769),
+            (302596, 10000000),
+            (302603, 4632884),
+            (302604, 28027349),
+            (302605, 74399463),
+            (302610, 3000000),
+        ]);
+        assert_eq!(i64::from(inst.checksum()), 47640993);
+    }
+
+    #[test]
     fn spoils_only_the_checksum() {
         let t = r#"{"data":[{"ts":"1","checksum":-5,"seqId":3}]}"#;
-        assert_eq!(spoil_checksum(t).unwrap(), r#"{"data":[{"ts":"1","checksum":4,"seqId":3}]}"#);
+        assert_eq!(
+            spoil_checksum(t).unwrap(),
+            r#"{"data":[{"ts":"1","checksum":4,"seqId":3}]}"#
+        );
         let k = r#"{"checksum":3310070434,"x":1}"#;
-        assert_eq!(spoil_checksum(k).unwrap(), r#"{"checksum":984896861,"x":1}"#);
+        assert_eq!(
+            spoil_checksum(k).unwrap(),
+            r#"{"checksum":984896861,"x":1}"#
+        );
     }
 
     fn warm() -> (OkxState, ChaCha8Rng) {
@@ -734,7 +877,10 @@ mod tests {
     fn subscribe_acks_errors_and_ping() {
         let (st, _) = warm();
         let mut s = OkxSession::open(1, 3);
-        assert_eq!(s.on_text("ping", Some(&st), 50, 5_000), vec![Out::Text("pong".into())]);
+        assert_eq!(
+            s.on_text("ping", Some(&st), 50, 5_000),
+            vec![Out::Text("pong".into())]
+        );
         let out = s.on_text(
             r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"books","instId":"BTC-XYZ"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#,
             Some(&st),
@@ -749,8 +895,14 @@ mod tests {
             })
             .collect();
         assert_eq!(texts.len(), 4, "{texts:?}");
-        assert!(texts[0].starts_with(r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":""#));
-        assert!(texts[1].starts_with(r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot""#));
+        assert!(texts[0].starts_with(
+            r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":""#
+        ));
+        assert!(
+            texts[1].starts_with(
+                r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot""#
+            )
+        );
         assert!(texts[2].contains(r#""code":"60018""#));
         assert!(texts[3].contains(r#""instType":"SWAP""#));
         let bad = s.on_text("{nope", Some(&st), 50, 5_000);
@@ -799,18 +951,43 @@ mod tests {
         c.feed_outs(s.on_text(&sub, Some(&st), tick, 5_000));
         run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
         let t = c.total();
-        assert_eq!((t.parse_errors, t.gaps, t.checksum_errors), (0, 0, 0), "{t:?}");
+        assert_eq!(
+            (t.parse_errors, t.gaps, t.checksum_errors),
+            (0, 0, 0),
+            "{t:?}"
+        );
         assert_eq!(t.resyncs, 2, "one snapshot per book");
         for (inst, size_e8) in [(&st.spot, 1), (&st.swap, 100_000_000)] {
             let (bids, asks) = c.book(inst.id);
-            assert_eq!(bids, harness::scaled(&inst.book.bids, true, usize::MAX, 10_000_000, size_e8));
-            assert_eq!(asks, harness::scaled(&inst.book.asks, false, usize::MAX, 10_000_000, size_e8));
+            assert_eq!(
+                bids,
+                harness::scaled(&inst.book.bids, true, usize::MAX, 10_000_000, size_e8)
+            );
+            assert_eq!(
+                asks,
+                harness::scaled(&inst.book.asks, false, usize::MAX, 10_000_000, size_e8)
+            );
             assert!(bids.len() >= 90, "{}", bids.len());
         }
-        let trades = c.recs.iter().filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some()).count();
-        let funding = c.recs.iter().filter(|r| r.body_as::<ringbolt_bus::Funding>().is_some()).count();
-        let index = c.recs.iter().filter(|r| r.body_as::<ringbolt_bus::IndexPrice>().is_some()).count();
-        assert!(trades > 300 && funding >= 2 && index > 600, "{trades} {funding} {index}");
+        let trades = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
+            .count();
+        let funding = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::Funding>().is_some())
+            .count();
+        let index = c
+            .recs
+            .iter()
+            .filter(|r| r.body_as::<ringbolt_bus::IndexPrice>().is_some())
+            .count();
+        assert!(
+            trades > 300 && funding >= 2 && index > 600,
+            "{trades} {funding} {index}"
+        );
         // A lost update: the next one's prevSeqId breaks the chain → resubscribe → fresh snapshot.
         run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
         let t = c.total();
@@ -820,9 +997,16 @@ mod tests {
         s.arm_checksum_fault(1);
         run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 0);
         let t = c.total();
-        assert_eq!((t.gaps, t.checksum_errors, t.resyncs, s.checksums_spoiled()), (2, 2, 4, 1), "{t:?}");
+        assert_eq!(
+            (t.gaps, t.checksum_errors, t.resyncs, s.checksums_spoiled()),
+            (2, 2, 4, 1),
+            "{t:?}"
+        );
         let (bids, _) = c.book(SPOT);
-        assert_eq!(bids, harness::scaled(&st.spot.book.bids, true, usize::MAX, 10_000_000, 1));
+        assert_eq!(
+            bids,
+            harness::scaled(&st.spot.book.bids, true, usize::MAX, 10_000_000, 1)
+        );
         sub.clear();
     }
 }
@@ -897,7 +1081,9 @@ pub(crate) mod harness {
         pub(crate) fn book(&self, symbol: &str) -> (SideMap, SideMap) {
             let (mut bids, mut asks) = (SideMap::new(), SideMap::new());
             for r in &self.recs {
-                let Some(l) = r.body_as::<BookLevel>() else { continue };
+                let Some(l) = r.body_as::<BookLevel>() else {
+                    continue;
+                };
                 if self.driver.instrument_name(r.instrument) != symbol {
                     continue;
                 }
@@ -930,9 +1116,20 @@ pub(crate) mod harness {
     }
 
     /// A ladder side scaled to e8 (`price_e8` and `size_e8` per ladder unit), best `n` levels.
-    pub(crate) fn scaled(side: &BTreeMap<i64, i64>, bids: bool, n: usize, price_e8: i64, size_e8: i64) -> SideMap {
-        let it: Box<dyn Iterator<Item = (&i64, &i64)>> =
-            if bids { Box::new(side.iter().rev()) } else { Box::new(side.iter()) };
-        it.take(n).map(|(p, q)| (p * price_e8, q * size_e8)).collect()
+    pub(crate) fn scaled(
+        side: &BTreeMap<i64, i64>,
+        bids: bool,
+        n: usize,
+        price_e8: i64,
+        size_e8: i64,
+    ) -> SideMap {
+        let it: Box<dyn Iterator<Item = (&i64, &i64)>> = if bids {
+            Box::new(side.iter().rev())
+        } else {
+            Box::new(side.iter())
+        };
+        it.take(n)
+            .map(|(p, q)| (p * price_e8, q * size_e8))
+            .collect()
     }
 }
