@@ -10,6 +10,7 @@
 //! Units: prices on a 0.5 USD grid (ladder unit = 0.5 USD); amounts in USD, multiples of the
 //! 10-USD contract. Numbers are JSON numbers.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,7 +20,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::ladder::{Change, Ladder, LadderParams, Side};
+use crate::market::stream_rng;
+use crate::session::OpenError;
+use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// The only instrument served.
 pub const INSTRUMENT: &str = "BTC-PERPETUAL";
@@ -80,7 +85,7 @@ fn event(tick: u64, topic: &'static str, sequenced: bool, text: String) -> Venue
     VenueEvent {
         venue: VenueId::Deribit,
         tick,
-        topic: Topic::Deribit(topic),
+        topic: Topic::Stream(topic),
         sequenced,
         text: Arc::from(text),
     }
@@ -491,7 +496,7 @@ impl DeribitSession {
     /// Filter a market event; the heartbeat clock becomes a `test_request` every interval.
     pub fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
         match &ev.topic {
-            Topic::Deribit(CLOCK) => {
+            Topic::Stream(CLOCK) => {
                 let interval = self.heartbeat_s?;
                 self.clock_s += 1;
                 if self.clock_s < interval {
@@ -501,7 +506,7 @@ impl DeribitSession {
                 self.test_requests += 1;
                 Some(ev.text.to_string())
             }
-            Topic::Deribit(ch) => match self.subs.get(ch) {
+            Topic::Stream(ch) => match self.subs.get(ch) {
                 Some(since) if ev.tick > *since => Some(ev.text.to_string()),
                 _ => None,
             },
@@ -511,10 +516,54 @@ impl DeribitSession {
     }
 }
 
+/// The Deribit model of the registry: state plus its RNG streams.
+#[derive(Debug)]
+pub struct DeribitModel {
+    state: DeribitState,
+    rng: ChaCha8Rng,
+    noise: ChaCha8Rng,
+}
+
+impl VenueModel for DeribitModel {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let index = ctx.view(LAG_MS, &mut self.noise);
+        self.state.step(ctx.t_ms, ctx.tick, index, &mut self.rng)
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.state
+    }
+}
+
+/// Registry model factory.
+pub fn model(seed: u64) -> Box<dyn VenueModel> {
+    let mut rng = stream_rng(seed, 22);
+    let state = DeribitState::new(&mut rng);
+    Box::new(DeribitModel {
+        state,
+        rng,
+        noise: stream_rng(seed, 32),
+    })
+}
+
+/// Registry session factory: JSON-RPC at `/ws/api/v2`.
+pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(VenueId::Deribit, path, &["/ws/api/v2", "/ws/api/v2/"])?;
+    Ok((Box::new(DeribitSession::default()), Vec::new()))
+}
+
+impl VenueSession for DeribitSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        let state = hub.model_state::<DeribitState>(VenueId::Deribit);
+        DeribitSession::on_text(self, text, state, hub.tick(), hub.now_ms())
+    }
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        DeribitSession::on_event(self, ev)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::stream_rng;
     use crate::okx::harness::{Client, scaled};
 
     /// Steps the market `n` ticks, forwarding what the session sends; drops the first

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// The emulated venues (names are the bus / corpus folder names).
+/// The venues ringbolt reads (names are the bus `Venue` / corpus folder names). Only those with
+/// a line in [`crate::venue::REGISTRY`] are emulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VenueId {
@@ -16,24 +17,39 @@ pub enum VenueId {
     BinanceSpot,
     /// Coinbase Exchange WebSocket feed.
     Coinbase,
-    /// OKX v5 public WebSocket (spot `BTC-USDT`, `BTC-USDT-SWAP`).
-    Okx,
-    /// Kraken WebSocket v2 (`BTC/USD`).
+    /// Binance USD-M futures market streams plus `GET /fapi/v1/depth`.
+    BinanceFutures,
+    /// Kraken WebSocket v2.
     Kraken,
-    /// Deribit JSON-RPC WebSocket (`BTC-PERPETUAL`, BTC index).
+    /// Gemini market data v2.
+    Gemini,
+    /// Bybit v5 public spot and linear.
+    Bybit,
+    /// OKX v5 public.
+    Okx,
+    /// Deribit JSON-RPC API v2.
     Deribit,
+    /// Bitstamp WebSocket v2.
+    Bitstamp,
+    /// Polymarket's PolyBolt price socket.
+    PolyBolt,
 }
 
 impl VenueId {
     /// All venues, in a fixed order.
-    pub const ALL: [VenueId; 7] = [
+    pub const ALL: [VenueId; 12] = [
         VenueId::Polymarket,
         VenueId::ChainlinkRtds,
         VenueId::BinanceSpot,
         VenueId::Coinbase,
-        VenueId::Okx,
+        VenueId::BinanceFutures,
         VenueId::Kraken,
+        VenueId::Gemini,
+        VenueId::Bybit,
+        VenueId::Okx,
         VenueId::Deribit,
+        VenueId::Bitstamp,
+        VenueId::PolyBolt,
     ];
 
     /// Folder / config name (`binance_spot`, ...).
@@ -43,15 +59,25 @@ impl VenueId {
             VenueId::ChainlinkRtds => "chainlink_rtds",
             VenueId::BinanceSpot => "binance_spot",
             VenueId::Coinbase => "coinbase",
-            VenueId::Okx => "okx",
+            VenueId::BinanceFutures => "binance_futures",
             VenueId::Kraken => "kraken",
+            VenueId::Gemini => "gemini",
+            VenueId::Bybit => "bybit",
+            VenueId::Okx => "okx",
             VenueId::Deribit => "deribit",
+            VenueId::Bitstamp => "bitstamp",
+            VenueId::PolyBolt => "polybolt",
         }
     }
 
     /// Parse a folder / config name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    /// Whether the venue has an emulator (a line in [`crate::venue::REGISTRY`]).
+    pub fn is_emulated(self) -> bool {
+        crate::venue::spec(self).is_some()
     }
 }
 
@@ -73,14 +99,11 @@ pub enum Topic {
         /// Sent to every custom-feature subscription.
         to_all_custom: bool,
     },
-    /// An OKX `(channel, instId)` (`instType` for `liquidation-orders`).
-    Okx(&'static str, &'static str),
-    /// A Kraken v2 channel key (`book:10`, `trade`, `ticker:bbo`, `heartbeat`).
-    Kraken(&'static str),
-    /// A Deribit channel (`book.BTC-PERPETUAL.100ms`, ...; `heartbeat` for the heartbeat clock).
-    Deribit(&'static str),
     /// An RTDS topic (`crypto_prices_chainlink`, `crypto_prices`).
     Rtds(&'static str),
+    /// A venue stream / channel / topic name (`btcusdt@markPrice@1s`, `orderbook.50.BTCUSDT`);
+    /// the venue module decides what it means.
+    Stream(&'static str),
     /// A replayed capture line: sent verbatim to every session that subscribed to anything.
     Replay,
 }

@@ -9,14 +9,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::binance::BinanceState;
 use crate::coinbase::CoinbaseState;
-use crate::deribit::DeribitState;
 use crate::event::{Topic, VenueEvent, VenueId};
-use crate::kraken::KrakenState;
 use crate::market::{BtcWalk, MarketConfig, stream_rng};
-use crate::okx::OkxState;
 use crate::polymarket::{PolyInputs, PolyState};
 use crate::rtds::RtdsState;
 use crate::util::normal;
+use crate::venue::{REGISTRY, StepCtx, VenueModel};
 
 /// Seconds of market simulated silently before the start, so that books, the Chainlink
 /// backfill and the current window exist from the first client on.
@@ -134,39 +132,32 @@ pub struct Hub {
     coinbase: CoinbaseState,
     rtds: RtdsState,
     poly: PolyState,
-    rng_okx: ChaCha8Rng,
-    rng_kraken: ChaCha8Rng,
-    rng_deribit: ChaCha8Rng,
-    okx: OkxState,
-    kraken: KrakenState,
-    deribit: DeribitState,
     replay: BTreeMap<VenueId, ReplaySource>,
+    models: BTreeMap<VenueId, Box<dyn VenueModel>>,
 }
 
 impl Hub {
     /// A market whose clock starts at `start_ms` (rounded down to the tick) after a silent
-    /// warm-up of [`WARMUP_S`].
+    /// warm-up of [`WARMUP_S`], with every registered venue model.
     pub fn new(cfg: MarketConfig, start_ms: i64) -> Self {
+        Self::with_venues(cfg, start_ms, &VenueId::ALL)
+    }
+
+    /// As [`Hub::new`], stepping only the registered models among `venues` (the core four are
+    /// always stepped: their markets are coupled).
+    pub fn with_venues(cfg: MarketConfig, start_ms: i64, venues: &[VenueId]) -> Self {
         let tick_ms = cfg.tick_ms.max(1);
         let start = start_ms.div_euclid(tick_ms) * tick_ms;
         let t0 = start - WARMUP_S * 1000;
+        let seed = cfg.seed;
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
-        let mut rng_okx = stream_rng(cfg.seed, 20);
-        let mut rng_kraken = stream_rng(cfg.seed, 21);
-        let mut rng_deribit = stream_rng(cfg.seed, 22);
         let mut hub = Self {
             walk: BtcWalk::new(&cfg, t0),
             binance: BinanceState::new(&mut rng_binance),
             coinbase: CoinbaseState::new(&mut rng_coinbase),
             rtds: RtdsState::new(),
             poly: PolyState::new(cfg.seed, cfg.window_len_s),
-            okx: OkxState::new(&mut rng_okx),
-            kraken: KrakenState::new(&mut rng_kraken),
-            deribit: DeribitState::new(&mut rng_deribit),
-            rng_okx,
-            rng_kraken,
-            rng_deribit,
             rng_binance,
             rng_coinbase,
             rng_rtds: stream_rng(cfg.seed, 12),
@@ -176,6 +167,11 @@ impl Hub {
             t_ms: t0,
             tick: 0,
             replay: BTreeMap::new(),
+            models: REGISTRY
+                .iter()
+                .filter(|s| venues.contains(&s.id))
+                .filter_map(|s| Some((s.id, (s.model?)(seed))))
+                .collect(),
         };
         while hub.t_ms < start {
             hub.step();
@@ -233,19 +229,17 @@ impl Hub {
         &self.poly
     }
 
-    /// OKX state.
-    pub fn okx(&self) -> &OkxState {
-        &self.okx
+    /// The model of a registered non-core venue.
+    pub fn model(&self, venue: VenueId) -> Option<&dyn VenueModel> {
+        self.models.get(&venue).map(AsRef::as_ref)
     }
 
-    /// Kraken state.
-    pub fn kraken(&self) -> &KrakenState {
-        &self.kraken
-    }
-
-    /// Deribit state.
-    pub fn deribit(&self) -> &DeribitState {
-        &self.deribit
+    /// The concrete state of a registered non-core venue (`None` when replaying it).
+    pub fn model_state<T: 'static>(&self, venue: VenueId) -> Option<&T> {
+        if self.is_replay(venue) {
+            return None;
+        }
+        self.model(venue)?.as_any().downcast_ref()
     }
 
     fn view(&mut self, lag_ms: i64) -> f64 {
@@ -287,12 +281,6 @@ impl Hub {
             cfg.noise_bp,
             &mut self.rng_rtds,
         ));
-        let o_mid = self.view(crate::okx::LAG_MS);
-        events.extend(self.okx.step(t, tick, o_mid, &mut self.rng_okx));
-        let k_mid = self.view(crate::kraken::LAG_MS);
-        events.extend(self.kraken.step(t, tick, k_mid, &mut self.rng_kraken));
-        let d_mid = self.view(crate::deribit::LAG_MS);
-        events.extend(self.deribit.step(t, tick, d_mid, &mut self.rng_deribit));
         let eff_vol =
             (cfg.vol_per_sqrt_s.powi(2) + cfg.jump_rate_per_s * cfg.jump_sd.powi(2)).sqrt();
         let inputs = PolyInputs {
@@ -306,6 +294,15 @@ impl Hub {
         let walk = &self.walk;
         let strike_at = |ms: i64| rtds.at(ms).map_or_else(|| walk.price_at(ms), |o| o.value());
         events.extend(self.poly.step(inputs, &strike_at, &mut self.rng_poly));
+        let ctx = StepCtx {
+            t_ms: t,
+            tick,
+            walk: &self.walk,
+            cfg: &self.cfg,
+        };
+        for model in self.models.values_mut() {
+            events.extend(model.step(&ctx));
+        }
         if !self.replay.is_empty() {
             events.retain(|e| !self.replay.contains_key(&e.venue));
             for (venue, src) in self.replay.iter_mut() {

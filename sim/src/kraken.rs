@@ -10,6 +10,7 @@
 //! each update, then checks the checksum). Prices are JSON numbers with the pair's 1 decimal,
 //! quantities with 8 decimals (the texts the checksum is computed from).
 
+use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,9 +20,12 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::ladder::{Ladder, LadderParams, Side};
-use crate::okx::ChecksumFault;
+use crate::market::stream_rng;
+use crate::session::OpenError;
 use crate::util::{fixed, iso_micros};
+use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// The only pair served.
 pub const SYMBOL: &str = "BTC/USD";
@@ -143,7 +147,7 @@ fn event(tick: u64, topic: &'static str, sequenced: bool, text: String) -> Venue
     VenueEvent {
         venue: VenueId::Kraken,
         tick,
-        topic: Topic::Kraken(topic),
+        topic: Topic::Stream(topic),
         sequenced,
         text: Arc::from(text),
     }
@@ -403,7 +407,6 @@ impl Sub {
 pub struct KrakenSession {
     /// Subscription → tick of its ack.
     subs: BTreeMap<Sub, u64>,
-    checksum_fault: ChecksumFault,
 }
 
 /// A method reply: `body` holds the method-specific members (without braces).
@@ -440,16 +443,6 @@ impl KrakenSession {
     /// Whether anything is subscribed.
     pub fn has_subscription(&self) -> bool {
         !self.subs.is_empty()
-    }
-
-    /// Spoil the checksum of the next `count` book messages sent to this client.
-    pub fn arm_checksum_fault(&mut self, count: u32) {
-        self.checksum_fault.pending += count;
-    }
-
-    /// Book messages sent with a spoiled checksum so far.
-    pub fn checksums_spoiled(&self) -> u64 {
-        self.checksum_fault.spoiled
     }
 
     /// Handle a client text frame (`state` is `None` in replay mode).
@@ -576,11 +569,11 @@ impl KrakenSession {
         out
     }
 
-    /// Filter a market event (and spoil a book checksum when armed).
-    pub fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+    /// Filter a market event.
+    pub fn on_event(&self, ev: &VenueEvent) -> Option<String> {
         match &ev.topic {
-            Topic::Kraken("heartbeat") => self.has_subscription().then(|| ev.text.to_string()),
-            Topic::Kraken(t) => {
+            Topic::Stream("heartbeat") => self.has_subscription().then(|| ev.text.to_string()),
+            Topic::Stream(t) => {
                 let since = self
                     .subs
                     .iter()
@@ -589,12 +582,61 @@ impl KrakenSession {
                 if ev.tick <= since {
                     return None;
                 }
-                if t.starts_with("book") {
-                    return Some(self.checksum_fault.apply(&ev.text));
-                }
                 Some(ev.text.to_string())
             }
             Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The Kraken model of the registry: state plus its RNG streams.
+#[derive(Debug)]
+pub struct KrakenModel {
+    state: KrakenState,
+    rng: ChaCha8Rng,
+    noise: ChaCha8Rng,
+}
+
+impl VenueModel for KrakenModel {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let mid = ctx.view(LAG_MS, &mut self.noise);
+        self.state.step(ctx.t_ms, ctx.tick, mid, &mut self.rng)
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.state
+    }
+}
+
+/// Registry model factory.
+pub fn model(seed: u64) -> Box<dyn VenueModel> {
+    let mut rng = stream_rng(seed, 21);
+    let state = KrakenState::new(&mut rng);
+    Box::new(KrakenModel {
+        state,
+        rng,
+        noise: stream_rng(seed, 31),
+    })
+}
+
+/// Registry session factory: WebSocket v2 at `/v2` (the `status` message first).
+pub fn open(path: &str, conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(VenueId::Kraken, path, &["/v2"])?;
+    let first = vec![Out::Text(KrakenSession::status(conn_no))];
+    Ok((Box::new(KrakenSession::default()), first))
+}
+
+impl VenueSession for KrakenSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        let state = hub.model_state::<KrakenState>(VenueId::Kraken);
+        KrakenSession::on_text(self, text, state, hub.tick(), hub.now_ms())
+    }
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        KrakenSession::on_event(self, ev)
+    }
+    fn corrupt_checksum(&self, ev: &VenueEvent, text: &str) -> Option<String> {
+        match ev.topic {
+            Topic::Stream(t) if t.starts_with("book:") => crate::okx::spoil_checksum(text),
             _ => None,
         }
     }
@@ -630,11 +672,10 @@ fn initial(sub: Sub, st: &KrakenState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::stream_rng;
-    use crate::okx::harness::{Client, scaled};
+    use crate::okx::harness::{Client, Mangle, scaled};
 
-    /// Steps the market `n` ticks, forwarding what the session sends; drops the first
-    /// `drop_books` book updates the session forwards.
+    /// Steps the market `n` ticks, forwarding what the session sends; `mangle` applies to the
+    /// first book update.
     fn run(
         st: &mut KrakenState,
         rng: &mut ChaCha8Rng,
@@ -642,18 +683,19 @@ mod tests {
         c: &mut Client,
         tick: &mut u64,
         n: u64,
-        mut drop_books: u32,
+        mut mangle: Mangle,
     ) {
         for _ in 0..n {
             *tick += 1;
             for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
-                if let Some(t) = s.on_event(&ev) {
-                    if drop_books > 0 && t.starts_with(r#"{"channel":"book","type":"update""#) {
-                        drop_books -= 1;
-                        continue;
-                    }
-                    c.feed(&t);
+                let Some(mut t) = s.on_event(&ev) else {
+                    continue;
+                };
+                if ev.topic == Topic::Stream("book:10") {
+                    let Some(m) = mangle.apply(t) else { continue };
+                    t = m;
                 }
+                c.feed(&t);
             }
             for f in c.take_sends() {
                 let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
@@ -678,7 +720,15 @@ mod tests {
             let out = s.on_text(&f, Some(&st), tick, 5_000);
             c.feed_outs(out);
         }
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            600,
+            Mangle::Keep,
+        );
         let t = c.total();
         assert_eq!(
             (t.parse_errors, t.gaps, t.checksum_errors, t.resyncs),
@@ -706,17 +756,28 @@ mod tests {
             .count();
         assert!(tops > 100 && trades > 100, "{tops} {trades}");
         // No sequence numbers on Kraken books: a lost update shows as a checksum mismatch.
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            30,
+            Mangle::Drop,
+        );
         let t = c.total();
         assert_eq!((t.checksum_errors, t.resyncs), (1, 2), "{t:?}");
-        s.arm_checksum_fault(1);
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 0);
-        let t = c.total();
-        assert_eq!(
-            (t.checksum_errors, t.resyncs, s.checksums_spoiled()),
-            (2, 3, 1),
-            "{t:?}"
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            30,
+            Mangle::Spoil,
         );
+        let t = c.total();
+        assert_eq!((t.checksum_errors, t.resyncs), (2, 3), "{t:?}");
         check(&c, &st);
     }
 

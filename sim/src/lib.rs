@@ -4,7 +4,8 @@
 //! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
 //!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
 //!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`] (state + encoders + session state
-//!   machines) and [`session`] (per-connection wrapper with the gap / corrupt faults).
+//!   machines), [`venue`] (the venue trait and the registry every layer dispatches over) and
+//!   [`session`] (per-connection wrapper with the gap / corrupt / checksum faults).
 //! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
 //!   [`tls`] (a fresh CA + leaf per run via rcgen).
 //!
@@ -29,6 +30,7 @@ pub mod server;
 pub mod session;
 pub mod tls;
 pub mod util;
+pub mod venue;
 pub mod wirelog;
 
 pub use config::EmulatorConfig;

@@ -9,6 +9,7 @@
 //! Units: prices on a 0.1 USDT grid (ladder unit = 0.1); spot sizes in 1e-8 BTC, SWAP sizes in
 //! contracts of 0.01 BTC. Numbers are strings without trailing zeros, as OKX writes them.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -18,8 +19,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::ladder::{Ladder, LadderParams, Side};
+use crate::market::stream_rng;
+use crate::session::OpenError;
 use crate::util::{hex_id, trimmed};
+use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// Spot instrument.
 pub const SPOT: &str = "BTC-USDT";
@@ -36,18 +41,35 @@ pub const TRADE_PROB: f64 = 0.4;
 /// Probability per tick of a SWAP liquidation.
 pub const LIQUIDATION_PROB: f64 = 0.003;
 
-/// Channels served and the keys (`instId`, or `instType` for liquidations) each accepts.
-pub const CHANNELS: [(&str, &[&str]); 9] = [
-    ("books", &[SPOT, SWAP]),
-    ("bbo-tbt", &[SPOT, SWAP]),
-    ("trades", &[SPOT, SWAP]),
-    ("tickers", &[SPOT, SWAP]),
-    ("mark-price", &[SWAP]),
-    ("funding-rate", &[SWAP]),
-    ("open-interest", &[SWAP]),
-    ("index-tickers", &[SPOT]),
-    ("liquidation-orders", &[LIQ_INST_TYPE]),
+/// Every served `(channel, key)` (key: `instId`, or `instType` for liquidations) and its event
+/// topic (`Topic::Stream`).
+pub const TOPICS: [(&str, &str, &str); 13] = [
+    ("books", SPOT, "books:BTC-USDT"),
+    ("books", SWAP, "books:BTC-USDT-SWAP"),
+    ("bbo-tbt", SPOT, "bbo-tbt:BTC-USDT"),
+    ("bbo-tbt", SWAP, "bbo-tbt:BTC-USDT-SWAP"),
+    ("trades", SPOT, "trades:BTC-USDT"),
+    ("trades", SWAP, "trades:BTC-USDT-SWAP"),
+    ("tickers", SPOT, "tickers:BTC-USDT"),
+    ("tickers", SWAP, "tickers:BTC-USDT-SWAP"),
+    ("mark-price", SWAP, "mark-price:BTC-USDT-SWAP"),
+    ("funding-rate", SWAP, "funding-rate:BTC-USDT-SWAP"),
+    ("open-interest", SWAP, "open-interest:BTC-USDT-SWAP"),
+    ("index-tickers", SPOT, "index-tickers:BTC-USDT"),
+    (
+        "liquidation-orders",
+        LIQ_INST_TYPE,
+        "liquidation-orders:SWAP",
+    ),
 ];
+
+/// The topic of a served `(channel, key)` (`""` for anything else: matches no subscription).
+fn topic(channel: &str, key: &str) -> &'static str {
+    TOPICS
+        .iter()
+        .find(|(c, k, _)| *c == channel && *k == key)
+        .map_or("", |t| t.2)
+}
 
 const SPOT_PARAMS: LadderParams = LadderParams {
     depth: 100,
@@ -269,7 +291,7 @@ fn event(
     VenueEvent {
         venue: VenueId::Okx,
         tick,
-        topic: Topic::Okx(channel, key),
+        topic: Topic::Stream(topic(channel, key)),
         sequenced: seq,
         text: Arc::from(text),
     }
@@ -592,9 +614,8 @@ fn liquidation_text(mark: i64, t_ms: i64, rng: &mut ChaCha8Rng) -> String {
 #[derive(Debug)]
 pub struct OkxSession {
     conn_id: String,
-    /// `(channel, key)` → tick of the ack (earlier events are dropped).
-    subs: BTreeMap<(&'static str, &'static str), u64>,
-    checksum_fault: ChecksumFault,
+    /// Topic → tick of the ack (earlier events are dropped).
+    subs: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -624,8 +645,8 @@ fn error(code: &str, msg: &str, conn_id: &str) -> Out {
     }))
 }
 
-/// The served `(channel, key)` named by a subscription argument, if any.
-fn lookup(arg: &Value) -> Option<(&'static str, &'static str)> {
+/// The served `(channel, key, topic)` named by a subscription argument, if any.
+fn lookup(arg: &Value) -> Option<(&'static str, &'static str, &'static str)> {
     let channel = arg.get("channel")?.as_str()?;
     let key_name = if channel == "liquidation-orders" {
         "instType"
@@ -633,34 +654,25 @@ fn lookup(arg: &Value) -> Option<(&'static str, &'static str)> {
         "instId"
     };
     let key = arg.get(key_name)?.as_str()?;
-    let (ch, keys) = CHANNELS.iter().find(|(c, _)| *c == channel)?;
-    keys.iter().find(|k| **k == key).map(|k| (*ch, *k))
+    TOPICS
+        .iter()
+        .find(|(c, k, _)| *c == channel && *k == key)
+        .copied()
 }
 
 impl OkxSession {
     /// A session for connection number `conn_no` (its `connId`).
-    pub fn open(conn_no: u64, rng_seed: u64) -> Self {
-        let mut rng = crate::market::stream_rng(rng_seed, 1_000 + conn_no);
+    pub fn open(conn_no: u64) -> Self {
+        let mut rng = stream_rng(conn_no, 1_000);
         Self {
             conn_id: hex_id(&mut rng, 8),
             subs: BTreeMap::new(),
-            checksum_fault: ChecksumFault::default(),
         }
     }
 
     /// Whether anything is subscribed.
     pub fn has_subscription(&self) -> bool {
         !self.subs.is_empty()
-    }
-
-    /// Spoil the checksum of the next `count` `books` updates sent to this client.
-    pub fn arm_checksum_fault(&mut self, count: u32) {
-        self.checksum_fault.pending += count;
-    }
-
-    /// `books` updates sent with a spoiled checksum so far.
-    pub fn checksums_spoiled(&self) -> u64 {
-        self.checksum_fault.spoiled
     }
 
     /// Handle a client text frame (`state` is `None` in replay mode).
@@ -688,7 +700,7 @@ impl OkxSession {
         }
         let mut out = Vec::new();
         for arg in args {
-            let Some((ch, key)) = lookup(arg) else {
+            let Some((ch, key, topic)) = lookup(arg) else {
                 let msg = format!(
                     "Wrong URL or channel:{}, doesn't exist. Please use the correct URL, channel and parameters referring to API document.",
                     arg.get("channel").and_then(Value::as_str).unwrap_or("")
@@ -703,10 +715,10 @@ impl OkxSession {
             };
             out.push(Out::Text(to_json(&ack)));
             if !subscribe {
-                self.subs.remove(&(ch, key));
+                self.subs.remove(topic);
                 continue;
             }
-            let fresh = self.subs.insert((ch, key), tick).is_none();
+            let fresh = self.subs.insert(topic, tick).is_none();
             if fresh && let Some(snap) = state.and_then(|s| s.on_subscribe(ch, key, now_ms)) {
                 out.push(Out::Text(snap));
             }
@@ -714,16 +726,11 @@ impl OkxSession {
         out
     }
 
-    /// Filter a market event (and spoil a `books` checksum when armed).
-    pub fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+    /// Filter a market event.
+    pub fn on_event(&self, ev: &VenueEvent) -> Option<String> {
         match &ev.topic {
-            Topic::Okx(ch, key) => match self.subs.get(&(*ch, *key)) {
-                Some(since) if ev.tick > *since => {
-                    if *ch == "books" {
-                        return Some(self.checksum_fault.apply(&ev.text));
-                    }
-                    Some(ev.text.to_string())
-                }
+            Topic::Stream(t) => match self.subs.get(t) {
+                Some(since) if ev.tick > *since => Some(ev.text.to_string()),
                 _ => None,
             },
             Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
@@ -732,27 +739,54 @@ impl OkxSession {
     }
 }
 
-/// A per-session checksum-mismatch fault: spoils the checksum of the next `pending` book
-/// messages (shared by the OKX and Kraken sessions).
-#[derive(Debug, Default)]
-pub(crate) struct ChecksumFault {
-    /// Book messages still to spoil.
-    pub(crate) pending: u32,
-    /// Book messages spoiled so far.
-    pub(crate) spoiled: u64,
+/// The OKX model of the registry: state plus its RNG streams.
+#[derive(Debug)]
+pub struct OkxModel {
+    state: OkxState,
+    rng: ChaCha8Rng,
+    noise: ChaCha8Rng,
 }
 
-impl ChecksumFault {
-    /// `text` as sent: with its checksum spoiled while the fault is armed.
-    pub(crate) fn apply(&mut self, text: &str) -> String {
-        if self.pending > 0
-            && let Some(t) = spoil_checksum(text)
-        {
-            self.pending -= 1;
-            self.spoiled += 1;
-            return t;
+impl VenueModel for OkxModel {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let index = ctx.view(LAG_MS, &mut self.noise);
+        self.state.step(ctx.t_ms, ctx.tick, index, &mut self.rng)
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.state
+    }
+}
+
+/// Registry model factory.
+pub fn model(seed: u64) -> Box<dyn VenueModel> {
+    let mut rng = stream_rng(seed, 20);
+    let state = OkxState::new(&mut rng);
+    Box::new(OkxModel {
+        state,
+        rng,
+        noise: stream_rng(seed, 30),
+    })
+}
+
+/// Registry session factory: the public WebSocket at `/ws/v5/public`.
+pub fn open(path: &str, conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(VenueId::Okx, path, &["/ws/v5/public"])?;
+    Ok((Box::new(OkxSession::open(conn_no)), Vec::new()))
+}
+
+impl VenueSession for OkxSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        let state = hub.model_state::<OkxState>(VenueId::Okx);
+        OkxSession::on_text(self, text, state, hub.tick(), hub.now_ms())
+    }
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        OkxSession::on_event(self, ev)
+    }
+    fn corrupt_checksum(&self, ev: &VenueEvent, text: &str) -> Option<String> {
+        match ev.topic {
+            Topic::Stream(t) if t.starts_with("books:") => spoil_checksum(text),
+            _ => None,
         }
-        text.to_string()
     }
 }
 
@@ -778,9 +812,8 @@ pub(crate) fn spoil_checksum(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::harness::{self, Client};
+    use super::harness::{self, Client, Mangle};
     use super::*;
-    use crate::market::stream_rng;
 
     #[test]
     fn crc_is_zlib_crc32_read_as_signed() {
@@ -876,7 +909,7 @@ mod tests {
     #[test]
     fn subscribe_acks_errors_and_ping() {
         let (st, _) = warm();
-        let mut s = OkxSession::open(1, 3);
+        let mut s = OkxSession::open(1);
         assert_eq!(
             s.on_text("ping", Some(&st), 50, 5_000),
             vec![Out::Text("pong".into())]
@@ -917,18 +950,19 @@ mod tests {
         c: &mut Client,
         tick: &mut u64,
         n: u64,
-        mut drop_books: u32,
+        mut mangle: Mangle,
     ) {
         for _ in 0..n {
             *tick += 1;
             for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
-                if let Some(t) = s.on_event(&ev) {
-                    if drop_books > 0 && ev.topic == Topic::Okx("books", SPOT) {
-                        drop_books -= 1;
-                        continue;
-                    }
-                    c.feed(&t);
+                let Some(mut t) = s.on_event(&ev) else {
+                    continue;
+                };
+                if ev.topic == Topic::Stream("books:BTC-USDT") {
+                    let Some(m) = mangle.apply(t) else { continue };
+                    t = m;
                 }
+                c.feed(&t);
             }
             for f in c.take_sends() {
                 let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
@@ -940,16 +974,24 @@ mod tests {
     #[test]
     fn ringbolt_adapter_rebuilds_both_books_and_catches_gap_and_checksum_faults() {
         let (mut st, mut rng) = warm();
-        let mut s = OkxSession::open(2, 3);
+        let mut s = OkxSession::open(2);
         let mut c = Client::new(ringbolt_bus::Venue::Okx);
         let mut tick = 50;
         for f in c.subscribe(&[SPOT, SWAP]) {
             let out = s.on_text(&f, Some(&st), tick, 5_000);
             c.feed_outs(out);
         }
-        let mut sub = r#"{"op":"subscribe","args":[{"channel":"index-tickers","instId":"BTC-USDT"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#.to_string();
-        c.feed_outs(s.on_text(&sub, Some(&st), tick, 5_000));
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
+        let sub = r#"{"op":"subscribe","args":[{"channel":"index-tickers","instId":"BTC-USDT"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#;
+        c.feed_outs(s.on_text(sub, Some(&st), tick, 5_000));
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            600,
+            Mangle::Keep,
+        );
         let t = c.total();
         assert_eq!(
             (t.parse_errors, t.gaps, t.checksum_errors),
@@ -989,25 +1031,35 @@ mod tests {
             "{trades} {funding} {index}"
         );
         // A lost update: the next one's prevSeqId breaks the chain → resubscribe → fresh snapshot.
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            30,
+            Mangle::Drop,
+        );
         let t = c.total();
         // (The adapter also counts the checksum that no longer matches its book.)
         assert_eq!((t.gaps, t.checksum_errors, t.resyncs), (1, 1, 3), "{t:?}");
         // A spoiled checksum: counted, resubscribed, resynced, book right again.
-        s.arm_checksum_fault(1);
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 0);
-        let t = c.total();
-        assert_eq!(
-            (t.gaps, t.checksum_errors, t.resyncs, s.checksums_spoiled()),
-            (2, 2, 4, 1),
-            "{t:?}"
+        run(
+            &mut st,
+            &mut rng,
+            &mut s,
+            &mut c,
+            &mut tick,
+            30,
+            Mangle::Spoil,
         );
+        let t = c.total();
+        assert_eq!((t.gaps, t.checksum_errors, t.resyncs), (2, 2, 4), "{t:?}");
         let (bids, _) = c.book(SPOT);
         assert_eq!(
             bids,
             harness::scaled(&st.spot.book.bids, true, usize::MAX, 10_000_000, 1)
         );
-        sub.clear();
     }
 }
 
@@ -1022,6 +1074,29 @@ pub(crate) mod harness {
     use ringbolt_feeds::{FrameDriver, StreamCounters, SyncMode};
 
     use crate::event::Out;
+
+    /// What happens to the first book update a test run forwards.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Mangle {
+        /// Sent as is.
+        Keep,
+        /// Lost (a sequence gap).
+        Drop,
+        /// Sent with a wrong checksum (as the `checksum` fault does).
+        Spoil,
+    }
+
+    impl Mangle {
+        /// The book update `text` as the client gets it (`None`: lost); disarms after one.
+        pub(crate) fn apply(&mut self, text: String) -> Option<String> {
+            let m = std::mem::replace(self, Mangle::Keep);
+            match m {
+                Mangle::Keep => Some(text),
+                Mangle::Drop => None,
+                Mangle::Spoil => super::spoil_checksum(&text),
+            }
+        }
+    }
 
     /// One side of a reconstructed book: price e8 → size e8.
     pub(crate) type SideMap = BTreeMap<i64, i64>;

@@ -24,8 +24,10 @@ fn hub(seed: u64) -> Hub {
     )
 }
 
-fn kind_of(venue: VenueId, v: &Value) -> String {
-    match venue {
+/// The corpus sample kind of a core venue's event (`None`: a registry venue, checked by its own
+/// tests).
+fn kind_of(venue: VenueId, v: &Value) -> Option<String> {
+    Some(match venue {
         VenueId::BinanceSpot => match v.get("e").and_then(Value::as_str) {
             Some(e) => format!("binance.{e}"),
             None => "binance.bookTicker".into(),
@@ -40,7 +42,7 @@ fn kind_of(venue: VenueId, v: &Value) -> String {
         VenueId::Kraken => format!("kraken.{}", v["channel"].as_str().unwrap()),
         VenueId::Deribit => {
             let Some(channel) = v["params"]["channel"].as_str() else {
-                return "deribit.heartbeat".into();
+                return Some("deribit.heartbeat".into());
             };
             match channel.split('.').next().unwrap() {
                 "trades" if v["params"]["data"][0].get("liquidation").is_some() => {
@@ -49,7 +51,8 @@ fn kind_of(venue: VenueId, v: &Value) -> String {
                 prefix => format!("deribit.{prefix}"),
             }
         }
-    }
+        _ => return None,
+    })
 }
 
 #[test]
@@ -60,7 +63,9 @@ fn every_emitted_event_has_its_corpus_shape() {
     for _ in 0..1_200 {
         for ev in h.step() {
             let v: Value = serde_json::from_str(&ev.text).unwrap();
-            let kind = kind_of(ev.venue, &v);
+            let Some(kind) = kind_of(ev.venue, &v) else {
+                continue;
+            };
             let mut v = v;
             if ev.venue == VenueId::ChainlinkRtds {
                 // The session adds the per-connection id in front.
