@@ -781,6 +781,37 @@ mod tests {
         check(&c, &st);
     }
 
+    /// Kraken leaves levels pushed below the subscribed depth to the client's truncation; the
+    /// adapter truncates its own book but emits no deletion for them, so the BookLevel stream on
+    /// the bus keeps them forever: a consumer rebuilding the book from the bus holds phantom
+    /// levels (inside the top 10 once the price comes back, even crossed).
+    #[test]
+    #[ignore = "defect in feeds/src/venues/kraken.rs: levels truncated below the subscribed depth are not deleted on the bus (feeds branch)"]
+    fn the_bus_book_equals_the_venue_book() {
+        let mut rng = stream_rng(4, 21);
+        let mut st = KrakenState::new(&mut rng);
+        let mut s = KrakenSession::default();
+        let mut c = Client::new(ringbolt_bus::Venue::Kraken);
+        st.step(100, 1, 97_000.0, &mut rng);
+        for f in c.subscribe(&[SYMBOL]) {
+            let out = s.on_text(&f, Some(&st), 1, 100);
+            c.feed_outs(out);
+        }
+        for tick in 2..400_u64 {
+            // Up 20 USD, then back down.
+            let mid = 97_000.0 + 20.0 * (1.0 - (tick as f64 / 200.0 - 1.0).abs());
+            for ev in st.step(tick as i64 * 100, tick, mid, &mut rng) {
+                if let Some(t) = s.on_event(&ev) {
+                    c.feed(&t);
+                }
+            }
+        }
+        assert_eq!(c.total().checksum_errors, 0);
+        let (bids, asks) = c.book(SYMBOL);
+        assert_eq!(bids, scaled(&st.book.bids, true, 10, 10_000_000, 1));
+        assert_eq!(asks, scaled(&st.book.asks, false, 10, 10_000_000, 1));
+    }
+
     #[test]
     fn every_depth_view_applied_and_truncated_equals_the_book_top() {
         let mut rng = stream_rng(9, 21);
