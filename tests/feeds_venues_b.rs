@@ -2,7 +2,8 @@
 //! in-process, TLS on loopback) serves the real collector (`ringbolt feeds --config`, child
 //! process of the real binary) one source at a time; the test reads the bus segment as a
 //! consumer, scrapes `/metrics`, and injects faults through the emulator's control port:
-//! connect → subscribe → live, disconnect → reconnect, sequence gap → resync, checksum mismatch
+//! connect → subscribe → live, disconnect → reconnect (also through refused connections and a slow
+//! TLS handshake), sequence gap → resync, checksum mismatch
 //! → resync (OKX, Kraken), corrupt frame → counted parse error without a reconnect.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
@@ -290,8 +291,18 @@ fn check_live(bus: &mut Bus, case: &Case) {
     );
 }
 
-/// Disconnect (TCP RST) → Disconnected, Connected, Subscribed, Live, data again; counted.
-fn check_reconnect(bus: &mut Bus, col: &Collector, emu: &RunningEmulator, case: &Case) {
+/// A listener fault armed (`None`: none), then a disconnect (TCP RST) → Disconnected,
+/// Connected, Subscribed, Live, data again; counted.
+fn check_reconnect(
+    bus: &mut Bus,
+    col: &Collector,
+    emu: &RunningEmulator,
+    case: &Case,
+    listener: Option<&str>,
+) {
+    if let Some(query) = listener {
+        emu.fault(case.name, query);
+    }
     let from = bus.recs.len();
     emu.fault(case.name, "kind=disconnect");
     bus.wait_for("reconnect", from, |recs| {
@@ -384,7 +395,26 @@ fn scenario(case: &Case) {
     let col = collector(&dir, &emu, case, &segment);
     let mut bus = Bus::open(&segment);
     check_live(&mut bus, case);
-    check_reconnect(&mut bus, &col, &emu, case);
+    check_reconnect(&mut bus, &col, &emu, case, None);
+    // Reconnect attempts refused for 1.5 s (closed right after accept), then one whose TLS
+    // handshake takes 1.5 s: the collector retries through both.
+    check_reconnect(&mut bus, &col, &emu, case, Some("kind=refuse&ms=1500"));
+    check_reconnect(
+        &mut bus,
+        &col,
+        &emu,
+        case,
+        Some("kind=slow_handshake&ms=1500"),
+    );
+    let stats = &emu.control("GET", "/stats")["venues"][case.name];
+    assert!(
+        stats["connections_refused"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["handshakes_delayed"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
     check_resync(
         &mut bus,
         &col,
