@@ -2,9 +2,9 @@
 //! in-process, TLS on loopback) serves the real collector (`ringbolt feeds --config`, child
 //! process of the real binary) one source at a time; the test reads the bus segment as a
 //! consumer, scrapes `/metrics`, and injects faults through the emulator's control port:
-//! connect → subscribe → live, disconnect → reconnect (also through refused connections and a slow
-//! TLS handshake), sequence gap → resync, checksum mismatch
-//! → resync (OKX, Kraken), corrupt frame → counted parse error without a reconnect.
+//! connect → subscribe → live, disconnect → reconnect (also through refused connections and a
+//! slow TLS handshake), sequence gap → resync, checksum mismatch → resync (OKX, Kraken), corrupt
+//! frame → counted parse error without a reconnect.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
