@@ -10,7 +10,6 @@
 //! Units: prices on a 0.5 USD grid (ladder unit = 0.5 USD); amounts in USD, multiples of the
 //! 10-USD contract. Numbers are JSON numbers.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -22,9 +21,9 @@ use serde_json::Value;
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::hub::Hub;
 use crate::ladder::{Change, Ladder, LadderParams, Side};
-use crate::market::stream_rng;
 use crate::session::OpenError;
-use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
+use crate::venue::{VenueSession, check_route};
+use crate::walked::Stepped;
 
 /// The only instrument served.
 pub const INSTRUMENT: &str = "BTC-PERPETUAL";
@@ -516,33 +515,21 @@ impl DeribitSession {
     }
 }
 
-/// The Deribit model of the registry: state plus its RNG streams.
-#[derive(Debug)]
-pub struct DeribitModel {
-    state: DeribitState,
-    rng: ChaCha8Rng,
-    noise: ChaCha8Rng,
-}
-
-impl VenueModel for DeribitModel {
-    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
-        let index = ctx.view(LAG_MS, &mut self.noise);
-        self.state.step(ctx.t_ms, ctx.tick, index, &mut self.rng)
+impl Stepped for DeribitState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 22;
+    fn fresh(rng: &mut ChaCha8Rng) -> Self {
+        Self::new(rng)
     }
-    fn as_any(&self) -> &dyn Any {
-        &self.state
+    fn advance(
+        &mut self,
+        t_ms: i64,
+        tick: u64,
+        mid_usd: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
+        self.step(t_ms, tick, mid_usd, rng)
     }
-}
-
-/// Registry model factory.
-pub fn model(seed: u64) -> Box<dyn VenueModel> {
-    let mut rng = stream_rng(seed, 22);
-    let state = DeribitState::new(&mut rng);
-    Box::new(DeribitModel {
-        state,
-        rng,
-        noise: stream_rng(seed, 32),
-    })
 }
 
 /// Registry session factory: JSON-RPC at `/ws/api/v2`.
@@ -564,92 +551,60 @@ impl VenueSession for DeribitSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okx::harness::{Client, scaled};
+    use crate::okx::harness::{Mangle, Peer, Rig, scaled};
 
-    /// Steps the market `n` ticks, forwarding what the session sends; drops the first
-    /// `drop_books` book changes the session forwards.
-    fn run(
-        st: &mut DeribitState,
-        rng: &mut ChaCha8Rng,
-        s: &mut DeribitSession,
-        c: &mut Client,
-        tick: &mut u64,
-        n: u64,
-        mut drop_books: u32,
-    ) {
-        for _ in 0..n {
-            *tick += 1;
-            for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
-                if let Some(t) = s.on_event(&ev) {
-                    if drop_books > 0 && t.contains(r#""type":"change""#) {
-                        drop_books -= 1;
-                        continue;
-                    }
-                    c.feed(&t);
-                }
-            }
-            for f in c.take_sends() {
-                let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
-                c.feed_outs(out);
-            }
+    impl Peer for DeribitSession {
+        type State = DeribitState;
+        const BOOK: &'static str = BOOK;
+        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
+            self.on_event(ev)
+        }
+        fn text(&mut self, text: &str, st: &DeribitState, tick: u64, now_ms: i64) -> Vec<Out> {
+            self.on_text(text, Some(st), tick, now_ms)
         }
     }
 
     #[test]
     fn ringbolt_adapter_rebuilds_the_book_answers_heartbeats_and_resyncs_a_gap() {
-        let mut rng = stream_rng(5, 22);
-        let mut st = DeribitState::new(&mut rng);
-        let mut tick = 0;
-        for _ in 0..50 {
-            tick += 1;
-            st.step(tick as i64 * 100, tick, 97_000.0, &mut rng);
-        }
-        let mut s = DeribitSession::default();
-        let mut c = Client::new(ringbolt_bus::Venue::Deribit);
-        let hb =
-            r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}"#;
-        let mut frames = vec![hb.to_string()];
-        frames.extend(c.subscribe(&[INSTRUMENT]));
-        for f in frames {
-            let out = s.on_text(&f, Some(&st), tick, 5_000);
-            c.feed_outs(out);
-        }
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 600, 0);
-        let t = c.total();
+        let mut r = Rig::new(
+            5,
+            50,
+            DeribitSession::default(),
+            ringbolt_bus::Venue::Deribit,
+        );
+        r.send(
+            r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}"#,
+        );
+        r.subscribe(&[INSTRUMENT]);
+        r.run(600, Mangle::Keep);
+        let t = r.c.total();
         assert_eq!((t.parse_errors, t.gaps, t.resyncs), (0, 0, 1), "{t:?}");
-        let (bids, asks) = c.book(INSTRUMENT);
+        let usd_e8 = 1_000_000_000;
+        let (bids, asks) = r.c.book(INSTRUMENT);
         assert_eq!(
             bids,
-            scaled(&st.book.bids, true, usize::MAX, 50_000_000, 1_000_000_000)
+            scaled(&r.st.book.bids, true, usize::MAX, 50_000_000, usd_e8)
         );
         assert_eq!(
             asks,
-            scaled(&st.book.asks, false, usize::MAX, 50_000_000, 1_000_000_000)
+            scaled(&r.st.book.asks, false, usize::MAX, 50_000_000, usd_e8)
         );
         assert_eq!(
-            s.heartbeat_counts(),
+            r.s.heartbeat_counts(),
             (6, 6),
             "every test_request answered with public/test"
         );
-        let trades = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
-            .count();
-        let index = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::IndexPrice>().is_some())
-            .count();
+        let trades = r.count::<ringbolt_bus::Trade>();
+        let index = r.count::<ringbolt_bus::IndexPrice>();
         assert!(trades > 150 && index > 1200, "{trades} {index}");
         // A lost change: prev_change_id breaks the chain → unsubscribe + subscribe → snapshot.
-        run(&mut st, &mut rng, &mut s, &mut c, &mut tick, 30, 1);
-        let t = c.total();
+        r.run(30, Mangle::Drop);
+        let t = r.c.total();
         assert_eq!((t.gaps, t.resyncs, t.parse_errors), (1, 2, 0), "{t:?}");
-        let (bids, _) = c.book(INSTRUMENT);
+        let (bids, _) = r.c.book(INSTRUMENT);
         assert_eq!(
             bids,
-            scaled(&st.book.bids, true, usize::MAX, 50_000_000, 1_000_000_000)
+            scaled(&r.st.book.bids, true, usize::MAX, 50_000_000, usd_e8)
         );
     }
 

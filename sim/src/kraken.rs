@@ -10,7 +10,6 @@
 //! each update, then checks the checksum). Prices are JSON numbers with the pair's 1 decimal,
 //! quantities with 8 decimals (the texts the checksum is computed from).
 
-use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -22,10 +21,10 @@ use serde_json::Value;
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::hub::Hub;
 use crate::ladder::{Ladder, LadderParams, Side};
-use crate::market::stream_rng;
 use crate::session::OpenError;
 use crate::util::{fixed, iso_micros};
-use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
+use crate::venue::{VenueSession, check_route};
+use crate::walked::Stepped;
 
 /// The only pair served.
 pub const SYMBOL: &str = "BTC/USD";
@@ -590,33 +589,21 @@ impl KrakenSession {
     }
 }
 
-/// The Kraken model of the registry: state plus its RNG streams.
-#[derive(Debug)]
-pub struct KrakenModel {
-    state: KrakenState,
-    rng: ChaCha8Rng,
-    noise: ChaCha8Rng,
-}
-
-impl VenueModel for KrakenModel {
-    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
-        let mid = ctx.view(LAG_MS, &mut self.noise);
-        self.state.step(ctx.t_ms, ctx.tick, mid, &mut self.rng)
+impl Stepped for KrakenState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 21;
+    fn fresh(rng: &mut ChaCha8Rng) -> Self {
+        Self::new(rng)
     }
-    fn as_any(&self) -> &dyn Any {
-        &self.state
+    fn advance(
+        &mut self,
+        t_ms: i64,
+        tick: u64,
+        mid_usd: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
+        self.step(t_ms, tick, mid_usd, rng)
     }
-}
-
-/// Registry model factory.
-pub fn model(seed: u64) -> Box<dyn VenueModel> {
-    let mut rng = stream_rng(seed, 21);
-    let state = KrakenState::new(&mut rng);
-    Box::new(KrakenModel {
-        state,
-        rng,
-        noise: stream_rng(seed, 31),
-    })
 }
 
 /// Registry session factory: WebSocket v2 at `/v2` (the `status` message first).
@@ -672,113 +659,53 @@ fn initial(sub: Sub, st: &KrakenState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okx::harness::{Client, Mangle, scaled};
+    use crate::market::stream_rng;
+    use crate::okx::harness::{Client, Mangle, Peer, Rig, scaled};
 
-    /// Steps the market `n` ticks, forwarding what the session sends; `mangle` applies to the
-    /// first book update.
-    fn run(
-        st: &mut KrakenState,
-        rng: &mut ChaCha8Rng,
-        s: &mut KrakenSession,
-        c: &mut Client,
-        tick: &mut u64,
-        n: u64,
-        mut mangle: Mangle,
-    ) {
-        for _ in 0..n {
-            *tick += 1;
-            for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
-                let Some(mut t) = s.on_event(&ev) else {
-                    continue;
-                };
-                if ev.topic == Topic::Stream("book:10") {
-                    let Some(m) = mangle.apply(t) else { continue };
-                    t = m;
-                }
-                c.feed(&t);
-            }
-            for f in c.take_sends() {
-                let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
-                c.feed_outs(out);
-            }
+    impl Peer for KrakenSession {
+        type State = KrakenState;
+        const BOOK: &'static str = "book:10";
+        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
+            self.on_event(ev)
         }
+        fn text(&mut self, text: &str, st: &KrakenState, tick: u64, now_ms: i64) -> Vec<Out> {
+            self.on_text(text, Some(st), tick, now_ms)
+        }
+    }
+
+    /// The client's book, truncated to the subscribed depth, equals the emulated top 10.
+    fn check_top(r: &Rig<KrakenSession>) {
+        let (bids, asks) = r.c.book(SYMBOL);
+        let bids: BTreeMap<i64, i64> = bids.into_iter().rev().take(10).collect();
+        let asks: BTreeMap<i64, i64> = asks.into_iter().take(10).collect();
+        assert_eq!(bids, scaled(&r.st.book.bids, true, 10, 10_000_000, 1));
+        assert_eq!(asks, scaled(&r.st.book.asks, false, 10, 10_000_000, 1));
     }
 
     #[test]
     fn ringbolt_adapter_keeps_the_depth_10_book_and_catches_lost_updates_and_checksums() {
-        let mut rng = stream_rng(4, 21);
-        let mut st = KrakenState::new(&mut rng);
-        let mut tick = 0;
-        for _ in 0..50 {
-            tick += 1;
-            st.step(tick as i64 * 100, tick, 97_000.0, &mut rng);
-        }
-        let mut s = KrakenSession::default();
-        let mut c = Client::new(ringbolt_bus::Venue::Kraken);
-        c.feed(&KrakenSession::status(1));
-        for f in c.subscribe(&[SYMBOL]) {
-            let out = s.on_text(&f, Some(&st), tick, 5_000);
-            c.feed_outs(out);
-        }
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            600,
-            Mangle::Keep,
-        );
-        let t = c.total();
+        let mut r = Rig::new(4, 50, KrakenSession::default(), ringbolt_bus::Venue::Kraken);
+        r.c.feed(&KrakenSession::status(1));
+        r.subscribe(&[SYMBOL]);
+        r.run(600, Mangle::Keep);
+        let t = r.c.total();
         assert_eq!(
             (t.parse_errors, t.gaps, t.checksum_errors, t.resyncs),
             (0, 0, 0, 1),
             "{t:?}"
         );
-        let check = |c: &Client, st: &KrakenState| {
-            // The client truncates to the subscribed depth (the bus keeps pushed-out levels).
-            let (bids, asks) = c.book(SYMBOL);
-            let bids: BTreeMap<i64, i64> = bids.into_iter().rev().take(10).collect();
-            let asks: BTreeMap<i64, i64> = asks.into_iter().take(10).collect();
-            assert_eq!(bids, scaled(&st.book.bids, true, 10, 10_000_000, 1));
-            assert_eq!(asks, scaled(&st.book.asks, false, 10, 10_000_000, 1));
-        };
-        check(&c, &st);
-        let tops = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::TopOfBook>().is_some())
-            .count();
-        let trades = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
-            .count();
+        check_top(&r);
+        let tops = r.count::<ringbolt_bus::TopOfBook>();
+        let trades = r.count::<ringbolt_bus::Trade>();
         assert!(tops > 100 && trades > 100, "{tops} {trades}");
         // No sequence numbers on Kraken books: a lost update shows as a checksum mismatch.
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            30,
-            Mangle::Drop,
-        );
-        let t = c.total();
+        r.run(30, Mangle::Drop);
+        let t = r.c.total();
         assert_eq!((t.checksum_errors, t.resyncs), (1, 2), "{t:?}");
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            30,
-            Mangle::Spoil,
-        );
-        let t = c.total();
+        r.run(30, Mangle::Spoil);
+        let t = r.c.total();
         assert_eq!((t.checksum_errors, t.resyncs), (2, 3), "{t:?}");
-        check(&c, &st);
+        check_top(&r);
     }
 
     /// Kraken leaves levels pushed below the subscribed depth to the client's truncation; the

@@ -31,6 +31,7 @@ pub mod session;
 pub mod tls;
 pub mod util;
 pub mod venue;
+pub mod walked;
 pub mod wirelog;
 
 pub use config::EmulatorConfig;

@@ -9,7 +9,6 @@
 //! Units: prices on a 0.1 USDT grid (ladder unit = 0.1); spot sizes in 1e-8 BTC, SWAP sizes in
 //! contracts of 0.01 BTC. Numbers are strings without trailing zeros, as OKX writes them.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,7 +23,8 @@ use crate::ladder::{Ladder, LadderParams, Side};
 use crate::market::stream_rng;
 use crate::session::OpenError;
 use crate::util::{hex_id, trimmed};
-use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
+use crate::venue::{VenueSession, check_route};
+use crate::walked::Stepped;
 
 /// Spot instrument.
 pub const SPOT: &str = "BTC-USDT";
@@ -739,33 +739,21 @@ impl OkxSession {
     }
 }
 
-/// The OKX model of the registry: state plus its RNG streams.
-#[derive(Debug)]
-pub struct OkxModel {
-    state: OkxState,
-    rng: ChaCha8Rng,
-    noise: ChaCha8Rng,
-}
-
-impl VenueModel for OkxModel {
-    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
-        let index = ctx.view(LAG_MS, &mut self.noise);
-        self.state.step(ctx.t_ms, ctx.tick, index, &mut self.rng)
+impl Stepped for OkxState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 20;
+    fn fresh(rng: &mut ChaCha8Rng) -> Self {
+        Self::new(rng)
     }
-    fn as_any(&self) -> &dyn Any {
-        &self.state
+    fn advance(
+        &mut self,
+        t_ms: i64,
+        tick: u64,
+        mid_usd: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
+        self.step(t_ms, tick, mid_usd, rng)
     }
-}
-
-/// Registry model factory.
-pub fn model(seed: u64) -> Box<dyn VenueModel> {
-    let mut rng = stream_rng(seed, 20);
-    let state = OkxState::new(&mut rng);
-    Box::new(OkxModel {
-        state,
-        rng,
-        noise: stream_rng(seed, 30),
-    })
 }
 
 /// Registry session factory: the public WebSocket at `/ws/v5/public`.
@@ -812,7 +800,7 @@ pub(crate) fn spoil_checksum(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::harness::{self, Client, Mangle};
+    use super::harness::{Mangle, Peer, Rig, scaled};
     use super::*;
 
     #[test]
@@ -942,123 +930,62 @@ mod tests {
         assert!(matches!(&bad[0], Out::Text(t) if t.contains(r#""code":"60012""#)));
     }
 
-    /// Steps the market `n` ticks from `tick`, sending what the session forwards to the client.
-    fn run(
-        st: &mut OkxState,
-        rng: &mut ChaCha8Rng,
-        s: &mut OkxSession,
-        c: &mut Client,
-        tick: &mut u64,
-        n: u64,
-        mut mangle: Mangle,
-    ) {
-        for _ in 0..n {
-            *tick += 1;
-            for ev in st.step(*tick as i64 * 100, *tick, 97_000.0, rng) {
-                let Some(mut t) = s.on_event(&ev) else {
-                    continue;
-                };
-                if ev.topic == Topic::Stream("books:BTC-USDT") {
-                    let Some(m) = mangle.apply(t) else { continue };
-                    t = m;
-                }
-                c.feed(&t);
-            }
-            for f in c.take_sends() {
-                let out = s.on_text(&f, Some(st), *tick, *tick as i64 * 100);
-                c.feed_outs(out);
-            }
+    impl Peer for OkxSession {
+        type State = OkxState;
+        const BOOK: &'static str = "books:BTC-USDT";
+        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
+            self.on_event(ev)
+        }
+        fn text(&mut self, text: &str, st: &OkxState, tick: u64, now_ms: i64) -> Vec<Out> {
+            self.on_text(text, Some(st), tick, now_ms)
         }
     }
 
     #[test]
     fn ringbolt_adapter_rebuilds_both_books_and_catches_gap_and_checksum_faults() {
-        let (mut st, mut rng) = warm();
-        let mut s = OkxSession::open(2);
-        let mut c = Client::new(ringbolt_bus::Venue::Okx);
-        let mut tick = 50;
-        for f in c.subscribe(&[SPOT, SWAP]) {
-            let out = s.on_text(&f, Some(&st), tick, 5_000);
-            c.feed_outs(out);
-        }
-        let sub = r#"{"op":"subscribe","args":[{"channel":"index-tickers","instId":"BTC-USDT"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#;
-        c.feed_outs(s.on_text(sub, Some(&st), tick, 5_000));
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            600,
-            Mangle::Keep,
-        );
-        let t = c.total();
+        let mut r = Rig::new(3, 50, OkxSession::open(2), ringbolt_bus::Venue::Okx);
+        r.subscribe(&[SPOT, SWAP]);
+        r.send(r#"{"op":"subscribe","args":[{"channel":"index-tickers","instId":"BTC-USDT"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#);
+        r.run(600, Mangle::Keep);
+        let t = r.c.total();
         assert_eq!(
             (t.parse_errors, t.gaps, t.checksum_errors),
             (0, 0, 0),
             "{t:?}"
         );
         assert_eq!(t.resyncs, 2, "one snapshot per book");
-        for (inst, size_e8) in [(&st.spot, 1), (&st.swap, 100_000_000)] {
-            let (bids, asks) = c.book(inst.id);
+        for (inst, size_e8) in [(&r.st.spot, 1), (&r.st.swap, 100_000_000)] {
+            let (bids, asks) = r.c.book(inst.id);
             assert_eq!(
                 bids,
-                harness::scaled(&inst.book.bids, true, usize::MAX, 10_000_000, size_e8)
+                scaled(&inst.book.bids, true, usize::MAX, 10_000_000, size_e8)
             );
             assert_eq!(
                 asks,
-                harness::scaled(&inst.book.asks, false, usize::MAX, 10_000_000, size_e8)
+                scaled(&inst.book.asks, false, usize::MAX, 10_000_000, size_e8)
             );
             assert!(bids.len() >= 90, "{}", bids.len());
         }
-        let trades = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::Trade>().is_some())
-            .count();
-        let funding = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::Funding>().is_some())
-            .count();
-        let index = c
-            .recs
-            .iter()
-            .filter(|r| r.body_as::<ringbolt_bus::IndexPrice>().is_some())
-            .count();
+        let trades = r.count::<ringbolt_bus::Trade>();
+        let funding = r.count::<ringbolt_bus::Funding>();
+        let index = r.count::<ringbolt_bus::IndexPrice>();
         assert!(
             trades > 300 && funding >= 2 && index > 600,
             "{trades} {funding} {index}"
         );
         // A lost update: the next one's prevSeqId breaks the chain → resubscribe → fresh snapshot.
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            30,
-            Mangle::Drop,
-        );
-        let t = c.total();
+        r.run(30, Mangle::Drop);
+        let t = r.c.total();
         // (The adapter also counts the checksum that no longer matches its book.)
         assert_eq!((t.gaps, t.checksum_errors, t.resyncs), (1, 1, 3), "{t:?}");
         // A spoiled checksum: counted, resubscribed, resynced, book right again.
-        run(
-            &mut st,
-            &mut rng,
-            &mut s,
-            &mut c,
-            &mut tick,
-            30,
-            Mangle::Spoil,
-        );
-        let t = c.total();
+        r.run(30, Mangle::Spoil);
+        let t = r.c.total();
         assert_eq!((t.gaps, t.checksum_errors, t.resyncs), (2, 2, 4), "{t:?}");
-        let (bids, _) = c.book(SPOT);
+        let (bids, _) = r.c.book(SPOT);
         assert_eq!(
             bids,
-            harness::scaled(&st.spot.book.bids, true, usize::MAX, 10_000_000, 1)
+            scaled(&r.st.spot.book.bids, true, usize::MAX, 10_000_000, 1)
         );
     }
 }
@@ -1069,11 +996,99 @@ mod tests {
 pub(crate) mod harness {
     use std::collections::BTreeMap;
 
-    use ringbolt_bus::{BookLevel, FLAG_BATCH_BEGIN, FLAG_SNAPSHOT, Record, Side, Venue};
+    use rand_chacha::ChaCha8Rng;
+    use ringbolt_bus::{Body, BookLevel, FLAG_BATCH_BEGIN, FLAG_SNAPSHOT, Record, Side, Venue};
     use ringbolt_feeds::adapter::{Action, Outgoing};
     use ringbolt_feeds::{FrameDriver, StreamCounters, SyncMode};
 
-    use crate::event::Out;
+    use crate::event::{Out, Topic, VenueEvent};
+    use crate::market::stream_rng;
+    use crate::walked::Stepped;
+
+    /// A sans-IO venue session as the [`Rig`] drives it.
+    pub(crate) trait Peer {
+        /// Its venue state.
+        type State: Stepped;
+        /// Topic of the book updates a [`Mangle`] applies to.
+        const BOOK: &'static str;
+        /// The session's `on_event`.
+        fn event(&mut self, ev: &VenueEvent) -> Option<String>;
+        /// The session's `on_text` with the state.
+        fn text(&mut self, text: &str, st: &Self::State, tick: u64, now_ms: i64) -> Vec<Out>;
+    }
+
+    /// A venue state, one session of it, and ringbolt's adapter as the session's client.
+    pub(crate) struct Rig<P: Peer> {
+        pub(crate) st: P::State,
+        rng: ChaCha8Rng,
+        pub(crate) s: P,
+        pub(crate) c: Client,
+        tick: u64,
+    }
+
+    impl<P: Peer> Rig<P> {
+        /// A fresh state from `seed` stepped `warm` ticks at 97 000 USD, then `s` and a client.
+        pub(crate) fn new(seed: u64, warm: u64, s: P, venue: Venue) -> Self {
+            let mut rng = stream_rng(seed, P::State::RNG_STREAM);
+            let mut st = P::State::fresh(&mut rng);
+            for tick in 1..=warm {
+                st.advance(tick as i64 * 100, tick, 97_000.0, &mut rng);
+            }
+            Self {
+                st,
+                rng,
+                s,
+                c: Client::new(venue),
+                tick: warm,
+            }
+        }
+
+        /// A client frame to the session; its answers to the client.
+        pub(crate) fn send(&mut self, text: &str) {
+            let out = self
+                .s
+                .text(text, &self.st, self.tick, self.tick as i64 * 100);
+            self.c.feed_outs(out);
+        }
+
+        /// The adapter's subscribe frames for `symbols`, sent.
+        pub(crate) fn subscribe(&mut self, symbols: &[&str]) {
+            for f in self.c.subscribe(symbols) {
+                self.send(&f);
+            }
+        }
+
+        /// Steps `n` ticks at 97 000 USD, forwarding what the session sends and what the adapter
+        /// answers; `mangle` applies to the first `P::BOOK` update.
+        pub(crate) fn run(&mut self, n: u64, mut mangle: Mangle) {
+            for _ in 0..n {
+                self.tick += 1;
+                let t_ms = self.tick as i64 * 100;
+                for ev in self.st.advance(t_ms, self.tick, 97_000.0, &mut self.rng) {
+                    let Some(mut t) = self.s.event(&ev) else {
+                        continue;
+                    };
+                    if ev.topic == Topic::Stream(P::BOOK) {
+                        let Some(m) = mangle.apply(t) else { continue };
+                        t = m;
+                    }
+                    self.c.feed(&t);
+                }
+                for f in self.c.take_sends() {
+                    self.send(&f);
+                }
+            }
+        }
+
+        /// Records with a body of kind `B` emitted so far.
+        pub(crate) fn count<B: Body>(&self) -> usize {
+            self.c
+                .recs
+                .iter()
+                .filter(|r| r.body_as::<B>().is_some())
+                .count()
+        }
+    }
 
     /// What happens to the first book update a test run forwards.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -156,7 +156,7 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: true,
         open: crate::okx::open,
-        model: Some(crate::okx::model),
+        model: Some(crate::walked::model::<crate::okx::OkxState>),
         rest_fn: no_rest,
     },
     VenueSpec {
@@ -166,7 +166,7 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: true,
         open: crate::kraken::open,
-        model: Some(crate::kraken::model),
+        model: Some(crate::walked::model::<crate::kraken::KrakenState>),
         rest_fn: no_rest,
     },
     VenueSpec {
@@ -176,7 +176,7 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: false,
         open: crate::deribit::open,
-        model: Some(crate::deribit::model),
+        model: Some(crate::walked::model::<crate::deribit::DeribitState>),
         rest_fn: no_rest,
     },
 ];
