@@ -19,11 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
-use crate::hub::Hub;
 use crate::ladder::{Change, Ladder, LadderParams, Side};
 use crate::session::OpenError;
 use crate::venue::{VenueSession, check_route};
-use crate::walked::Stepped;
 
 /// The only instrument served.
 pub const INSTRUMENT: &str = "BTC-PERPETUAL";
@@ -505,30 +503,8 @@ impl DeribitSession {
                 self.test_requests += 1;
                 Some(ev.text.to_string())
             }
-            Topic::Stream(ch) => match self.subs.get(ch) {
-                Some(since) if ev.tick > *since => Some(ev.text.to_string()),
-                _ => None,
-            },
-            Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
-            _ => None,
+            _ => crate::walked::forward(&self.subs, ev),
         }
-    }
-}
-
-impl Stepped for DeribitState {
-    const LAG_MS: i64 = LAG_MS;
-    const RNG_STREAM: u64 = 22;
-    fn fresh(rng: &mut ChaCha8Rng) -> Self {
-        Self::new(rng)
-    }
-    fn advance(
-        &mut self,
-        t_ms: i64,
-        tick: u64,
-        mid_usd: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<VenueEvent> {
-        self.step(t_ms, tick, mid_usd, rng)
     }
 }
 
@@ -538,40 +514,23 @@ pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out
     Ok((Box::new(DeribitSession::default()), Vec::new()))
 }
 
-impl VenueSession for DeribitSession {
-    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
-        let state = hub.model_state::<DeribitState>(VenueId::Deribit);
-        DeribitSession::on_text(self, text, state, hub.tick(), hub.now_ms())
-    }
-    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
-        DeribitSession::on_event(self, ev)
-    }
+walked_venue! {
+    state: DeribitState,
+    session: DeribitSession,
+    venue: VenueId::Deribit,
+    rng_stream: 22,
+    checksummed: |_| false,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::okx::harness::{Mangle, Peer, Rig, scaled};
-
-    impl Peer for DeribitSession {
-        type State = DeribitState;
-        const BOOK: &'static str = BOOK;
-        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
-            self.on_event(ev)
-        }
-        fn text(&mut self, text: &str, st: &DeribitState, tick: u64, now_ms: i64) -> Vec<Out> {
-            self.on_text(text, Some(st), tick, now_ms)
-        }
-    }
+    use crate::okx::harness::{Mangle, Rig, scaled};
 
     #[test]
     fn ringbolt_adapter_rebuilds_the_book_answers_heartbeats_and_resyncs_a_gap() {
-        let mut r = Rig::new(
-            5,
-            50,
-            DeribitSession::default(),
-            ringbolt_bus::Venue::Deribit,
-        );
+        let venue = ringbolt_bus::Venue::Deribit;
+        let mut r = Rig::new(5, 50, DeribitSession::default(), venue, BOOK);
         r.send(
             r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}"#,
         );

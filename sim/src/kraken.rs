@@ -19,12 +19,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
-use crate::hub::Hub;
 use crate::ladder::{Ladder, LadderParams, Side};
 use crate::session::OpenError;
 use crate::util::{fixed, iso_micros};
 use crate::venue::{VenueSession, check_route};
-use crate::walked::Stepped;
 
 /// The only pair served.
 pub const SYMBOL: &str = "BTC/USD";
@@ -589,23 +587,6 @@ impl KrakenSession {
     }
 }
 
-impl Stepped for KrakenState {
-    const LAG_MS: i64 = LAG_MS;
-    const RNG_STREAM: u64 = 21;
-    fn fresh(rng: &mut ChaCha8Rng) -> Self {
-        Self::new(rng)
-    }
-    fn advance(
-        &mut self,
-        t_ms: i64,
-        tick: u64,
-        mid_usd: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<VenueEvent> {
-        self.step(t_ms, tick, mid_usd, rng)
-    }
-}
-
 /// Registry session factory: WebSocket v2 at `/v2` (the `status` message first).
 pub fn open(path: &str, conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
     check_route(VenueId::Kraken, path, &["/v2"])?;
@@ -613,20 +594,12 @@ pub fn open(path: &str, conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>
     Ok((Box::new(KrakenSession::default()), first))
 }
 
-impl VenueSession for KrakenSession {
-    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
-        let state = hub.model_state::<KrakenState>(VenueId::Kraken);
-        KrakenSession::on_text(self, text, state, hub.tick(), hub.now_ms())
-    }
-    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
-        KrakenSession::on_event(self, ev)
-    }
-    fn corrupt_checksum(&self, ev: &VenueEvent, text: &str) -> Option<String> {
-        match ev.topic {
-            Topic::Stream(t) if t.starts_with("book:") => crate::okx::spoil_checksum(text),
-            _ => None,
-        }
-    }
+walked_venue! {
+    state: KrakenState,
+    session: KrakenSession,
+    venue: VenueId::Kraken,
+    rng_stream: 21,
+    checksummed: |t| t.starts_with("book:"),
 }
 
 fn ack_body(sub: Sub, snapshot: bool) -> String {
@@ -660,18 +633,7 @@ fn initial(sub: Sub, st: &KrakenState) -> Option<String> {
 mod tests {
     use super::*;
     use crate::market::stream_rng;
-    use crate::okx::harness::{Client, Mangle, Peer, Rig, scaled};
-
-    impl Peer for KrakenSession {
-        type State = KrakenState;
-        const BOOK: &'static str = "book:10";
-        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
-            self.on_event(ev)
-        }
-        fn text(&mut self, text: &str, st: &KrakenState, tick: u64, now_ms: i64) -> Vec<Out> {
-            self.on_text(text, Some(st), tick, now_ms)
-        }
-    }
+    use crate::okx::harness::{Client, Mangle, Rig, scaled};
 
     /// The client's book, truncated to the subscribed depth, equals the emulated top 10.
     fn check_top(r: &Rig<KrakenSession>) {
@@ -684,7 +646,8 @@ mod tests {
 
     #[test]
     fn ringbolt_adapter_keeps_the_depth_10_book_and_catches_lost_updates_and_checksums() {
-        let mut r = Rig::new(4, 50, KrakenSession::default(), ringbolt_bus::Venue::Kraken);
+        let venue = ringbolt_bus::Venue::Kraken;
+        let mut r = Rig::new(4, 50, KrakenSession::default(), venue, "book:10");
         r.c.feed(&KrakenSession::status(1));
         r.subscribe(&[SYMBOL]);
         r.run(600, Mangle::Keep);

@@ -12,6 +12,8 @@
 //! Everything served is EMULATED: prices, ids and Polymarket markets are synthetic and labelled
 //! so; only the wire shapes are the venues' real ones.
 
+#[macro_use]
+pub mod walked;
 pub mod binance;
 pub mod clob;
 pub mod clob_server;
@@ -31,7 +33,6 @@ pub mod session;
 pub mod tls;
 pub mod util;
 pub mod venue;
-pub mod walked;
 pub mod wirelog;
 
 pub use config::EmulatorConfig;

@@ -18,13 +18,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
-use crate::hub::Hub;
 use crate::ladder::{Ladder, LadderParams, Side};
 use crate::market::stream_rng;
 use crate::session::OpenError;
 use crate::util::{hex_id, trimmed};
 use crate::venue::{VenueSession, check_route};
-use crate::walked::Stepped;
 
 /// Spot instrument.
 pub const SPOT: &str = "BTC-USDT";
@@ -728,31 +726,7 @@ impl OkxSession {
 
     /// Filter a market event.
     pub fn on_event(&self, ev: &VenueEvent) -> Option<String> {
-        match &ev.topic {
-            Topic::Stream(t) => match self.subs.get(t) {
-                Some(since) if ev.tick > *since => Some(ev.text.to_string()),
-                _ => None,
-            },
-            Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
-            _ => None,
-        }
-    }
-}
-
-impl Stepped for OkxState {
-    const LAG_MS: i64 = LAG_MS;
-    const RNG_STREAM: u64 = 20;
-    fn fresh(rng: &mut ChaCha8Rng) -> Self {
-        Self::new(rng)
-    }
-    fn advance(
-        &mut self,
-        t_ms: i64,
-        tick: u64,
-        mid_usd: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<VenueEvent> {
-        self.step(t_ms, tick, mid_usd, rng)
+        crate::walked::forward(&self.subs, ev)
     }
 }
 
@@ -762,20 +736,12 @@ pub fn open(path: &str, conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>
     Ok((Box::new(OkxSession::open(conn_no)), Vec::new()))
 }
 
-impl VenueSession for OkxSession {
-    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
-        let state = hub.model_state::<OkxState>(VenueId::Okx);
-        OkxSession::on_text(self, text, state, hub.tick(), hub.now_ms())
-    }
-    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
-        OkxSession::on_event(self, ev)
-    }
-    fn corrupt_checksum(&self, ev: &VenueEvent, text: &str) -> Option<String> {
-        match ev.topic {
-            Topic::Stream(t) if t.starts_with("books:") => spoil_checksum(text),
-            _ => None,
-        }
-    }
+walked_venue! {
+    state: OkxState,
+    session: OkxSession,
+    venue: VenueId::Okx,
+    rng_stream: 20,
+    checksummed: |t| t.starts_with("books:"),
 }
 
 /// The message with the integer after its first `"checksum":` replaced by a different one
@@ -800,7 +766,7 @@ pub(crate) fn spoil_checksum(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::harness::{Mangle, Peer, Rig, scaled};
+    use super::harness::{Mangle, Rig, scaled};
     use super::*;
 
     #[test]
@@ -930,20 +896,10 @@ mod tests {
         assert!(matches!(&bad[0], Out::Text(t) if t.contains(r#""code":"60012""#)));
     }
 
-    impl Peer for OkxSession {
-        type State = OkxState;
-        const BOOK: &'static str = "books:BTC-USDT";
-        fn event(&mut self, ev: &VenueEvent) -> Option<String> {
-            self.on_event(ev)
-        }
-        fn text(&mut self, text: &str, st: &OkxState, tick: u64, now_ms: i64) -> Vec<Out> {
-            self.on_text(text, Some(st), tick, now_ms)
-        }
-    }
-
     #[test]
     fn ringbolt_adapter_rebuilds_both_books_and_catches_gap_and_checksum_faults() {
-        let mut r = Rig::new(3, 50, OkxSession::open(2), ringbolt_bus::Venue::Okx);
+        let venue = ringbolt_bus::Venue::Okx;
+        let mut r = Rig::new(3, 50, OkxSession::open(2), venue, "books:BTC-USDT");
         r.subscribe(&[SPOT, SWAP]);
         r.send(r#"{"op":"subscribe","args":[{"channel":"index-tickers","instId":"BTC-USDT"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#);
         r.run(600, Mangle::Keep);
@@ -1009,8 +965,6 @@ pub(crate) mod harness {
     pub(crate) trait Peer {
         /// Its venue state.
         type State: Stepped;
-        /// Topic of the book updates a [`Mangle`] applies to.
-        const BOOK: &'static str;
         /// The session's `on_event`.
         fn event(&mut self, ev: &VenueEvent) -> Option<String>;
         /// The session's `on_text` with the state.
@@ -1024,11 +978,13 @@ pub(crate) mod harness {
         pub(crate) s: P,
         pub(crate) c: Client,
         tick: u64,
+        book: &'static str,
     }
 
     impl<P: Peer> Rig<P> {
-        /// A fresh state from `seed` stepped `warm` ticks at 97 000 USD, then `s` and a client.
-        pub(crate) fn new(seed: u64, warm: u64, s: P, venue: Venue) -> Self {
+        /// A fresh state from `seed` stepped `warm` ticks at 97 000 USD, then `s` and a client;
+        /// a [`Mangle`] applies to the book updates of topic `book`.
+        pub(crate) fn new(seed: u64, warm: u64, s: P, venue: Venue, book: &'static str) -> Self {
             let mut rng = stream_rng(seed, P::State::RNG_STREAM);
             let mut st = P::State::fresh(&mut rng);
             for tick in 1..=warm {
@@ -1040,6 +996,7 @@ pub(crate) mod harness {
                 s,
                 c: Client::new(venue),
                 tick: warm,
+                book,
             }
         }
 
@@ -1059,7 +1016,7 @@ pub(crate) mod harness {
         }
 
         /// Steps `n` ticks at 97 000 USD, forwarding what the session sends and what the adapter
-        /// answers; `mangle` applies to the first `P::BOOK` update.
+        /// answers; `mangle` applies to the first `book` update.
         pub(crate) fn run(&mut self, n: u64, mut mangle: Mangle) {
             for _ in 0..n {
                 self.tick += 1;
@@ -1068,7 +1025,7 @@ pub(crate) mod harness {
                     let Some(mut t) = self.s.event(&ev) else {
                         continue;
                     };
-                    if ev.topic == Topic::Stream(P::BOOK) {
+                    if ev.topic == Topic::Stream(self.book) {
                         let Some(m) = mangle.apply(t) else { continue };
                         t = m;
                     }

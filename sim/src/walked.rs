@@ -56,3 +56,92 @@ pub fn model<S: Stepped>(seed: u64) -> Box<dyn VenueModel> {
         noise: stream_rng(seed, S::RNG_STREAM + 10),
     })
 }
+
+/// The registry glue of a walk-stepped venue, from its module's inherent API:
+/// * [`Stepped`] for the state (its `new(rng)` and `step(t_ms, tick, mid_usd, rng)`);
+/// * [`crate::venue::VenueSession`] for the session (its `on_text(text, Option<&State>, tick,
+///   now_ms)` and `on_event(ev)`; the `checksum` fault complements the checksum of events whose
+///   `Topic::Stream` name `$checksummed` accepts, see [`crate::okx::spoil_checksum`]);
+/// * in tests, [`crate::okx::harness::Peer`] for the session.
+macro_rules! walked_venue {
+    (
+        state: $state:ty,
+        session: $session:ty,
+        venue: $venue:expr,
+        rng_stream: $stream:expr,
+        checksummed: $checksummed:expr $(,)?
+    ) => {
+        impl $crate::walked::Stepped for $state {
+            const LAG_MS: i64 = LAG_MS;
+            const RNG_STREAM: u64 = $stream;
+            fn fresh(rng: &mut ::rand_chacha::ChaCha8Rng) -> Self {
+                Self::new(rng)
+            }
+            fn advance(
+                &mut self,
+                t_ms: i64,
+                tick: u64,
+                mid_usd: f64,
+                rng: &mut ::rand_chacha::ChaCha8Rng,
+            ) -> Vec<$crate::event::VenueEvent> {
+                self.step(t_ms, tick, mid_usd, rng)
+            }
+        }
+
+        impl $crate::venue::VenueSession for $session {
+            fn on_text(&mut self, text: &str, hub: &$crate::hub::Hub) -> Vec<$crate::event::Out> {
+                let state = hub.model_state::<$state>($venue);
+                <$session>::on_text(self, text, state, hub.tick(), hub.now_ms())
+            }
+            fn on_event(&mut self, ev: &$crate::event::VenueEvent) -> Option<String> {
+                <$session>::on_event(self, ev)
+            }
+            fn corrupt_checksum(
+                &self,
+                ev: &$crate::event::VenueEvent,
+                text: &str,
+            ) -> Option<String> {
+                let checksummed: fn(&str) -> bool = $checksummed;
+                match ev.topic {
+                    $crate::event::Topic::Stream(t) if checksummed(t) => {
+                        $crate::okx::spoil_checksum(text)
+                    }
+                    _ => None,
+                }
+            }
+        }
+
+        #[cfg(test)]
+        impl $crate::okx::harness::Peer for $session {
+            type State = $state;
+            fn event(&mut self, ev: &$crate::event::VenueEvent) -> Option<String> {
+                <$session>::on_event(self, ev)
+            }
+            fn text(
+                &mut self,
+                text: &str,
+                st: &$state,
+                tick: u64,
+                now_ms: i64,
+            ) -> Vec<$crate::event::Out> {
+                <$session>::on_text(self, text, Some(st), tick, now_ms)
+            }
+        }
+    };
+}
+
+/// A market event as a session subscribed to the topics in `subs` (topic → tick of its ack)
+/// forwards it: a `Topic::Stream` event after its ack, a replayed line to any subscriber.
+pub(crate) fn forward(
+    subs: &std::collections::BTreeMap<&'static str, u64>,
+    ev: &VenueEvent,
+) -> Option<String> {
+    match &ev.topic {
+        crate::event::Topic::Stream(t) => match subs.get(t) {
+            Some(since) if ev.tick > *since => Some(ev.text.to_string()),
+            _ => None,
+        },
+        crate::event::Topic::Replay => (!subs.is_empty()).then(|| ev.text.to_string()),
+        _ => None,
+    }
+}
