@@ -15,6 +15,9 @@
 #[macro_use]
 pub mod walked;
 pub mod binance;
+pub mod binance_futures;
+pub mod bybit;
+pub mod cexbook;
 pub mod clob;
 pub mod clob_server;
 pub mod coinbase;

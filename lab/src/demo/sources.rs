@@ -50,6 +50,20 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
     line("chainlink_rtds", VenueId::ChainlinkRtds, &["btc/usd"]),
     line("binance_spot", VenueId::BinanceSpot, &["BTCUSDT"]),
     line("coinbase", VenueId::Coinbase, &["BTC-USD"]),
+    // Binance USD-M: one source per 2026 route tier (the registry's advertised path is
+    // `/public/stream`).
+    line("binance_futures", VenueId::BinanceFutures, &["BTCUSDT"]),
+    DemoSource {
+        ws_path: Some("/market/stream"),
+        ..line(
+            "binance_futures_market",
+            VenueId::BinanceFutures,
+            &["BTCUSDT"],
+        )
+    },
+    // Bybit spot (`/v5/public/spot`); linear waits for a collector source option that gives it
+    // its own instruments.
+    line("bybit", VenueId::Bybit, &["BTCUSDT"]),
     line("okx", VenueId::Okx, &["BTC-USDT", "BTC-USDT-SWAP"]),
     line("kraken", VenueId::Kraken, &["BTC/USD"]),
     line("deribit", VenueId::Deribit, &["BTC-PERPETUAL"]),
@@ -148,5 +162,15 @@ mod tests {
         assert_eq!(sources["polymarket"].window_s, Some(300));
         assert!(sources["coinbase"].rest_url.is_none());
         assert_eq!(ports.emulator_venues().count(), venue::registered().count());
+    }
+
+    #[test]
+    fn status_line_labels_are_unique_over_every_venue() {
+        let labels: std::collections::BTreeSet<String> = VenueId::ALL
+            .iter()
+            .map(|v| super::super::short_name(v.name()))
+            .collect();
+        assert_eq!(labels.len(), VenueId::ALL.len(), "{labels:?}");
+        assert_eq!(super::super::short_name("binance_futures"), "binaf");
     }
 }
