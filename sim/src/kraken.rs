@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::ladder::{Ladder, LadderParams, Side};
 use crate::session::OpenError;
-use crate::util::{fixed, iso_micros};
+use crate::util::{fixed, fixed_signed, iso_micros};
 use crate::venue::{VenueSession, check_route};
 
 /// The only pair served.
@@ -358,18 +358,10 @@ impl KrakenState {
             px(vwap),
             px(self.low.min(last)),
             px(self.high.max(last)),
-            signed_px(change),
+            fixed_signed(change, 1),
             change_pct,
             self.ts
         )
-    }
-}
-
-fn signed_px(tenths: i64) -> String {
-    if tenths < 0 {
-        format!("-{}", px(-tenths))
-    } else {
-        px(tenths)
     }
 }
 
