@@ -3,8 +3,8 @@
 //!
 //! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
 //!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
-//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`] (state + encoders + session state
-//!   machines), [`venue`] (the venue trait and the registry every layer dispatches over) and
+//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`okx`], [`kraken`], [`deribit`]
+//!   (state + encoders + session state machines), [`venue`] (the venue trait and the registry every layer dispatches over) and
 //!   [`session`] (per-connection wrapper with the gap / corrupt / checksum faults).
 //! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
 //!   [`tls`] (a fresh CA + leaf per run via rcgen).
@@ -12,6 +12,8 @@
 //! Everything served is EMULATED: prices, ids and Polymarket markets are synthetic and labelled
 //! so; only the wire shapes are the venues' real ones.
 
+#[macro_use]
+pub mod walked;
 pub mod binance;
 pub mod binance_futures;
 pub mod bybit;
@@ -22,10 +24,13 @@ pub mod clob_server;
 pub mod clob_user;
 pub mod coinbase;
 pub mod config;
+pub mod deribit;
 pub mod event;
 pub mod hub;
+pub mod kraken;
 pub mod ladder;
 pub mod market;
+pub mod okx;
 pub mod polymarket;
 pub mod rtds;
 pub mod server;

@@ -169,6 +169,36 @@ pub static REGISTRY: &[VenueSpec] = &[
         model: Some(crate::bybit::model),
         rest_fn: no_rest,
     },
+    VenueSpec {
+        id: VenueId::Okx,
+        ws_path: "/ws/v5/public",
+        rest: false,
+        server_ping_ms: None,
+        checksum: true,
+        open: crate::okx::open,
+        model: Some(crate::walked::model::<crate::okx::OkxState>),
+        rest_fn: no_rest,
+    },
+    VenueSpec {
+        id: VenueId::Kraken,
+        ws_path: "/v2",
+        rest: false,
+        server_ping_ms: None,
+        checksum: true,
+        open: crate::kraken::open,
+        model: Some(crate::walked::model::<crate::kraken::KrakenState>),
+        rest_fn: no_rest,
+    },
+    VenueSpec {
+        id: VenueId::Deribit,
+        ws_path: "/ws/api/v2",
+        rest: false,
+        server_ping_ms: None,
+        checksum: false,
+        open: crate::deribit::open,
+        model: Some(crate::walked::model::<crate::deribit::DeribitState>),
+        rest_fn: no_rest,
+    },
 ];
 
 /// The registry line of `venue` (`None`: no emulator).

@@ -38,6 +38,19 @@ fn kind_of(venue: VenueId, v: &Value) -> Option<String> {
             _ => "rtds.binance_update".into(),
         },
         VenueId::Polymarket => format!("polymarket.{}", v["event_type"].as_str().unwrap()),
+        VenueId::Okx => format!("okx.{}", v["arg"]["channel"].as_str().unwrap()),
+        VenueId::Kraken => format!("kraken.{}", v["channel"].as_str().unwrap()),
+        VenueId::Deribit => {
+            let Some(channel) = v["params"]["channel"].as_str() else {
+                return Some("deribit.heartbeat".into());
+            };
+            match channel.split('.').next().unwrap() {
+                "trades" if v["params"]["data"][0].get("liquidation").is_some() => {
+                    "deribit.trades_liquidation".into()
+                }
+                prefix => format!("deribit.{prefix}"),
+            }
+        }
         _ => return None,
     })
 }
@@ -82,6 +95,27 @@ fn every_emitted_event_has_its_corpus_shape() {
         "polymarket.new_market",
         "polymarket.market_resolved",
         "polymarket.book",
+        "okx.books",
+        "okx.bbo-tbt",
+        "okx.trades",
+        "okx.tickers",
+        "okx.mark-price",
+        "okx.index-tickers",
+        "okx.funding-rate",
+        "okx.open-interest",
+        "okx.liquidation-orders",
+        "kraken.book",
+        "kraken.trade",
+        "kraken.ticker",
+        "kraken.heartbeat",
+        "deribit.book",
+        "deribit.trades",
+        "deribit.trades_liquidation",
+        "deribit.ticker",
+        "deribit.quote",
+        "deribit.deribit_price_index",
+        "deribit.deribit_volatility_index",
+        "deribit.heartbeat",
     ] {
         assert!(seen.contains_key(k), "{k} never emitted in 120 s: {seen:?}");
     }

@@ -64,6 +64,9 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
     // Bybit spot (`/v5/public/spot`); linear waits for a collector source option that gives it
     // its own instruments.
     line("bybit", VenueId::Bybit, &["BTCUSDT"]),
+    line("okx", VenueId::Okx, &["BTC-USDT", "BTC-USDT-SWAP"]),
+    line("kraken", VenueId::Kraken, &["BTC/USD"]),
+    line("deribit", VenueId::Deribit, &["BTC-PERPETUAL"]),
 ];
 
 /// Ports of the emulated venues, one per registered venue.
