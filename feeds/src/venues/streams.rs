@@ -174,4 +174,14 @@ stream_catalogues! {
         /// `deribit_price_index.*` → IndexPrice.
         PriceIndex = 5, "price_index", "Deribit index";
     }
+    /// PolyBolt stream catalogue (`Record.stream`).
+    polybolt::STREAMS {
+        endpoint: WsEndpoint::wss("ws-live-v2.polymarket.com", "/ws");
+        // The server pings every 25 s (two missed pongs close 4002); the transport answers.
+        keep_alive: KeepAlive::ServerPings;
+        /// `price.crypto` → IndexPrice (price_type 1).
+        Price = 1, "price", "crypto reference price; seq +1 per channel, dropped counts";
+        /// `price.crypto.twap` (60 s) → IndexPrice (price_type 3).
+        Twap = 2, "twap_60s", "Chainlink 60 s TWAP; seq +1 per channel, dropped counts";
+    }
 }
