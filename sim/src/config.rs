@@ -181,8 +181,13 @@ impl EmulatorConfig {
                 } else {
                     self.venues.get(v.name())?.clone()
                 };
-                if v == VenueId::BinanceSpot && c.server_ping_ms.is_none() {
-                    c.server_ping_ms = Some(20_000);
+                if c.server_ping_ms.is_none() {
+                    c.server_ping_ms = match v {
+                        VenueId::BinanceSpot => Some(20_000),
+                        // PolyBolt pings every 25 s (two missed pongs close 4002).
+                        VenueId::PolyBolt => Some(25_000),
+                        _ => None,
+                    };
                 }
                 c.enabled.then_some((v, c))
             })

@@ -16,15 +16,24 @@ pub enum VenueId {
     BinanceSpot,
     /// Coinbase Exchange WebSocket feed.
     Coinbase,
+    /// Gemini market data v2.
+    Gemini,
+    /// Bitstamp WebSocket v2 plus `GET /api/v2/order_book/btcusd/`.
+    Bitstamp,
+    /// Polymarket's PolyBolt price socket.
+    PolyBolt,
 }
 
 impl VenueId {
     /// All venues, in a fixed order.
-    pub const ALL: [VenueId; 4] = [
+    pub const ALL: [VenueId; 7] = [
         VenueId::Polymarket,
         VenueId::ChainlinkRtds,
         VenueId::BinanceSpot,
         VenueId::Coinbase,
+        VenueId::Gemini,
+        VenueId::Bitstamp,
+        VenueId::PolyBolt,
     ];
 
     /// Folder / config name (`binance_spot`, ...).
@@ -34,6 +43,9 @@ impl VenueId {
             VenueId::ChainlinkRtds => "chainlink_rtds",
             VenueId::BinanceSpot => "binance_spot",
             VenueId::Coinbase => "coinbase",
+            VenueId::Gemini => "gemini",
+            VenueId::Bitstamp => "bitstamp",
+            VenueId::PolyBolt => "polybolt",
         }
     }
 
@@ -63,6 +75,9 @@ pub enum Topic {
     },
     /// An RTDS topic (`crypto_prices_chainlink`, `crypto_prices`).
     Rtds(&'static str),
+    /// A venue stream / channel / topic name (`btcusdt@markPrice@1s`, `orderbook.50.BTCUSDT`);
+    /// the venue module decides what it means.
+    Stream(&'static str),
     /// A replayed capture line: sent verbatim to every session that subscribed to anything.
     Replay,
 }

@@ -8,9 +8,12 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use crate::binance::BinanceState;
+use crate::bitstamp::BitstampState;
 use crate::coinbase::CoinbaseState;
 use crate::event::{Topic, VenueEvent, VenueId};
+use crate::gemini::GeminiState;
 use crate::market::{BtcWalk, MarketConfig, stream_rng};
+use crate::polybolt::{Credentials as PolyBoltCredentials, PolyBoltState};
 use crate::polymarket::{PolyInputs, PolyState};
 use crate::rtds::RtdsState;
 use crate::util::normal;
@@ -127,7 +130,13 @@ pub struct Hub {
     rng_rtds: ChaCha8Rng,
     rng_poly: ChaCha8Rng,
     rng_noise: ChaCha8Rng,
+    rng_gemini: ChaCha8Rng,
+    rng_bitstamp: ChaCha8Rng,
     binance: BinanceState,
+    gemini: GeminiState,
+    bitstamp: BitstampState,
+    polybolt: PolyBoltState,
+    polybolt_credentials: PolyBoltCredentials,
     coinbase: CoinbaseState,
     rtds: RtdsState,
     poly: PolyState,
@@ -143,7 +152,15 @@ impl Hub {
         let t0 = start - WARMUP_S * 1000;
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
+        let mut rng_gemini = stream_rng(cfg.seed, 15);
+        let mut rng_bitstamp = stream_rng(cfg.seed, 16);
         let mut hub = Self {
+            gemini: GeminiState::new(&mut rng_gemini),
+            bitstamp: BitstampState::new(&mut rng_bitstamp),
+            polybolt: PolyBoltState::new(),
+            polybolt_credentials: PolyBoltCredentials::default(),
+            rng_gemini,
+            rng_bitstamp,
             walk: BtcWalk::new(&cfg, t0),
             binance: BinanceState::new(&mut rng_binance),
             coinbase: CoinbaseState::new(&mut rng_coinbase),
@@ -210,6 +227,31 @@ impl Hub {
         &self.rtds
     }
 
+    /// Gemini state.
+    pub fn gemini(&self) -> &GeminiState {
+        &self.gemini
+    }
+
+    /// Bitstamp state (REST snapshot).
+    pub fn bitstamp(&self) -> &BitstampState {
+        &self.bitstamp
+    }
+
+    /// PolyBolt state.
+    pub fn polybolt(&self) -> &PolyBoltState {
+        &self.polybolt
+    }
+
+    /// The credentials PolyBolt's `auth` accepts.
+    pub fn polybolt_credentials(&self) -> &PolyBoltCredentials {
+        &self.polybolt_credentials
+    }
+
+    /// Accept these credentials on PolyBolt instead of the emulated defaults.
+    pub fn set_polybolt_credentials(&mut self, credentials: PolyBoltCredentials) {
+        self.polybolt_credentials = credentials;
+    }
+
     /// Polymarket state (windows, books, Gamma).
     pub fn polymarket(&self) -> &PolyState {
         &self.poly
@@ -253,6 +295,27 @@ impl Hub {
             cfg.chainlink_publish_lag_ms,
             cfg.noise_bp,
             &mut self.rng_rtds,
+        ));
+        events.extend(self.polybolt.step(tick, &self.rtds));
+        // Own noise streams, so the original venues' sequences are unchanged.
+        let noise = cfg.noise_bp * 1e-4;
+        let g_mid = self.walk.price_at(t - crate::gemini::LAG_MS)
+            * (1.0 + noise * normal(&mut self.rng_gemini));
+        events.extend(self.gemini.step(
+            t,
+            tick,
+            g_mid,
+            cfg.coinbase_trade_prob,
+            &mut self.rng_gemini,
+        ));
+        let s_mid = self.walk.price_at(t - crate::bitstamp::LAG_MS)
+            * (1.0 + noise * normal(&mut self.rng_bitstamp));
+        events.extend(self.bitstamp.step(
+            t,
+            tick,
+            s_mid,
+            cfg.coinbase_trade_prob,
+            &mut self.rng_bitstamp,
         ));
         let eff_vol =
             (cfg.vol_per_sqrt_s.powi(2) + cfg.jump_rate_per_s * cfg.jump_sd.powi(2)).sqrt();

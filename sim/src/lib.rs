@@ -3,7 +3,7 @@
 //!
 //! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
 //!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
-//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`] (state + encoders + session state
+//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`gemini`], [`bitstamp`], [`polybolt`] (state + encoders + session state
 //!   machines) and [`session`] (per-connection wrapper with the gap / corrupt faults).
 //! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
 //!   [`tls`] (a fresh CA + leaf per run via rcgen).
@@ -12,18 +12,22 @@
 //! so; only the wire shapes are the venues' real ones.
 
 pub mod binance;
+pub mod bitstamp;
 pub mod clob;
 pub mod clob_server;
 pub mod coinbase;
 pub mod config;
 pub mod event;
+pub mod gemini;
 pub mod hub;
 pub mod ladder;
 pub mod market;
+pub mod polybolt;
 pub mod polymarket;
 pub mod rtds;
 pub mod server;
 pub mod session;
+pub mod spot;
 pub mod tls;
 pub mod util;
 pub mod wirelog;

@@ -192,7 +192,12 @@ fn venue_urls(v: VenueId, port: u16) -> (String, Option<String>) {
             format!("wss://localhost:{port}/stream"),
             Some(format!("https://localhost:{port}")),
         ),
-        VenueId::Coinbase => (format!("wss://localhost:{port}/"), None),
+        VenueId::Coinbase | VenueId::Bitstamp => (
+            format!("wss://localhost:{port}/"),
+            (v == VenueId::Bitstamp).then(|| format!("https://localhost:{port}")),
+        ),
+        VenueId::Gemini => (format!("wss://localhost:{port}/v2/marketdata"), None),
+        VenueId::PolyBolt => (format!("wss://localhost:{port}/ws"), None),
     }
 }
 
@@ -631,7 +636,11 @@ async fn ws_loop(
             f = faults.recv() => match f {
                 Ok(Fault::Disconnect) => return Ok(Ending::Abrupt),
                 Ok(Fault::Stall { ms }) => stalled_until = Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
-                Ok(other) => session.inject(other),
+                Ok(other) => {
+                    session.inject(other);
+                    let outs = session.take_pending();
+                    if !send_outs(ws, outs, stats, &log).await? { return Ok(Ending::Graceful); }
+                }
                 Err(_) => {}
             },
             _ = ping.tick(), if ping_ms.is_some() && !stalled => {
@@ -670,6 +679,9 @@ async fn serve_rest<S: AsyncRead + AsyncWrite + Unpin>(
             (VenueId::BinanceSpot, "/api/v3/ping") => (200, "{}".to_string()),
             (VenueId::BinanceSpot, "/api/v3/time") => {
                 (200, format!(r#"{{"serverTime":{}}}"#, hub.now_ms()))
+            }
+            (VenueId::Bitstamp, p) if crate::bitstamp::is_order_book_path(p) => {
+                (200, hub.bitstamp().rest_snapshot())
             }
             (VenueId::Polymarket, _) => hub
                 .polymarket()

@@ -4,9 +4,12 @@
 use std::str::FromStr;
 
 use crate::binance::{BadPath, BinanceSession};
+use crate::bitstamp::BitstampSession;
 use crate::coinbase::CoinbaseSession;
 use crate::event::{Out, VenueEvent, VenueId};
+use crate::gemini::GeminiSession;
 use crate::hub::Hub;
+use crate::polybolt::PolyBoltSession;
 use crate::polymarket::PolySession;
 use crate::rtds::RtdsSession;
 
@@ -30,6 +33,14 @@ pub enum Fault {
         /// Frames to corrupt.
         count: u32,
     },
+    /// PolyBolt: discard the next `count` frames of every subscribed channel without using
+    /// sequence numbers and report them in the next frame's `dropped` (slow consumer).
+    Dropped {
+        /// Frames to discard per channel.
+        count: u32,
+    },
+    /// Bitstamp: send `bts:request_reconnect` (the client must reconnect and resubscribe).
+    RequestReconnect,
 }
 
 /// A fault description could not be parsed.
@@ -51,8 +62,12 @@ impl Fault {
             "corrupt" => Ok(Fault::Corrupt {
                 count: count.unwrap_or(1).max(1),
             }),
+            "dropped" => Ok(Fault::Dropped {
+                count: count.unwrap_or(1).max(1),
+            }),
+            "request_reconnect" => Ok(Fault::RequestReconnect),
             other => Err(BadFault(format!(
-                "unknown kind {other:?} (disconnect|stall|gap|corrupt)"
+                "unknown kind {other:?} (disconnect|stall|gap|corrupt|dropped|request_reconnect)"
             ))),
         }
     }
@@ -87,6 +102,9 @@ enum Kind {
     Coinbase(CoinbaseSession),
     Poly(PolySession),
     Rtds(RtdsSession),
+    Gemini(GeminiSession),
+    Bitstamp(BitstampSession),
+    PolyBolt(PolyBoltSession),
 }
 
 /// One client connection's protocol state.
@@ -96,6 +114,8 @@ pub struct Session {
     kind: Kind,
     gap_pending: u32,
     corrupt_pending: u32,
+    /// Frames queued by a fault for the next write (Bitstamp `bts:request_reconnect`).
+    pending_out: Vec<Out>,
     dropped: u64,
     corrupted: u64,
 }
@@ -112,6 +132,15 @@ impl Session {
             }
             VenueId::Polymarket if route == "/ws/market" || route == "/ws/market/" => {
                 (Kind::Poly(PolySession::default()), Vec::new())
+            }
+            VenueId::Gemini if route == "/v2/marketdata" || route == "/v2/marketdata/" => {
+                (Kind::Gemini(GeminiSession::default()), Vec::new())
+            }
+            VenueId::Bitstamp if route.is_empty() || route == "/" => {
+                (Kind::Bitstamp(BitstampSession::default()), Vec::new())
+            }
+            VenueId::PolyBolt if route == "/ws" => {
+                (Kind::PolyBolt(PolyBoltSession::default()), Vec::new())
             }
             VenueId::ChainlinkRtds if route.is_empty() || route == "/" => {
                 let (s, out) = RtdsSession::open(connection_id(conn_no));
@@ -130,6 +159,7 @@ impl Session {
                 kind,
                 gap_pending: 0,
                 corrupt_pending: 0,
+                pending_out: Vec::new(),
                 dropped: 0,
                 corrupted: 0,
             },
@@ -151,6 +181,12 @@ impl Session {
             Kind::Coinbase(s) => s.on_text(text, (!replay).then(|| hub.coinbase()), tick),
             Kind::Poly(s) => s.on_text(text, (!replay).then(|| hub.polymarket()), tick, now),
             Kind::Rtds(s) => s.on_text(text, (!replay).then(|| hub.rtds()), tick, now),
+            Kind::Gemini(s) => s.on_text(text, (!replay).then(|| hub.gemini()), tick),
+            Kind::Bitstamp(s) => s.on_text(text, tick),
+            Kind::PolyBolt(s) => {
+                let state = (!replay).then(|| hub.polybolt());
+                s.on_text(text, hub.polybolt_credentials(), state, tick, now)
+            }
         }
     }
 
@@ -159,11 +195,14 @@ impl Session {
         if ev.venue != self.venue {
             return None;
         }
-        let text = match &self.kind {
+        let text = match &mut self.kind {
             Kind::Binance(s) => s.on_event(ev),
             Kind::Coinbase(s) => s.on_event(ev),
             Kind::Poly(s) => s.on_event(ev),
             Kind::Rtds(s) => s.on_event(ev),
+            Kind::Gemini(s) => s.on_event(ev),
+            Kind::Bitstamp(s) => s.on_event(ev),
+            Kind::PolyBolt(s) => s.on_event(ev),
         }?;
         if self.gap_pending > 0 && ev.sequenced {
             self.gap_pending -= 1;
@@ -188,8 +227,23 @@ impl Session {
         match fault {
             Fault::Gap { count } => self.gap_pending += count,
             Fault::Corrupt { count } => self.corrupt_pending += count,
+            Fault::Dropped { count } => {
+                if let Kind::PolyBolt(s) = &mut self.kind {
+                    s.drop_frames(count);
+                }
+            }
+            Fault::RequestReconnect => {
+                if matches!(self.kind, Kind::Bitstamp(_)) {
+                    self.pending_out.push(BitstampSession::request_reconnect());
+                }
+            }
             Fault::Disconnect | Fault::Stall { .. } => {}
         }
+    }
+
+    /// Frames a fault queued for the client (sent by the I/O layer with the next events).
+    pub fn take_pending(&mut self) -> Vec<Out> {
+        std::mem::take(&mut self.pending_out)
     }
 
     /// Messages dropped by gap faults so far.
