@@ -19,6 +19,9 @@ pub const PARAMS: LadderParams = LadderParams {
     hi: i64::MAX / 4,
 };
 
+/// Levels as `(price_cents, qty_e8)`, best first.
+pub type Levels = Vec<(i64, i64)>;
+
 /// One taker print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Print {
@@ -74,7 +77,7 @@ impl SpotBook {
     }
 
     /// Bids best first, then asks best first, as `(price_cents, qty_e8)`.
-    pub fn sides(&self) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    pub fn sides(&self) -> (Levels, Levels) {
         (
             self.book.bids.iter().rev().map(|(p, q)| (*p, *q)).collect(),
             self.book.asks.iter().map(|(p, q)| (*p, *q)).collect(),
