@@ -12,7 +12,7 @@ use ringbolt_sim::{Emulator, EmulatorConfig};
 #[derive(Debug, Args)]
 pub struct EmulateArgs {
     /// TOML configuration (venues, ports, seed, window length, rates, cert dir); defaults serve
-    /// all four venues on ephemeral loopback ports.
+    /// every emulated venue (the `ringbolt-sim` registry) on ephemeral loopback ports.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Stop by itself after this many seconds (default: run until Ctrl-C).

@@ -10,6 +10,7 @@
 //! number: diffs are ordered by `microtimestamp` only, so no event is `sequenced` (a lost diff is
 //! invisible to any client; the REST snapshot after a reconnect heals the book).
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -18,9 +19,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::ladder::Side;
+use crate::market::stream_rng;
+use crate::session::{Fault, OpenError};
 use crate::spot::SpotBook;
 use crate::util::fixed;
+use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// The only pair served.
 pub const PAIR: &str = "btcusd";
@@ -281,6 +286,63 @@ impl BitstampSession {
     /// The frame with which the venue asks clients to reconnect (maintenance).
     pub fn request_reconnect() -> Out {
         control("bts:request_reconnect", "", serde_json::json!(""))
+    }
+}
+
+/// The Bitstamp model of the venue registry: the state and its own random stream.
+#[derive(Debug)]
+pub struct BitstampModel {
+    state: BitstampState,
+    rng: ChaCha8Rng,
+}
+
+impl BitstampModel {
+    /// The registry's model factory.
+    pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
+        let mut rng = stream_rng(seed, 41);
+        Box::new(Self {
+            state: BitstampState::new(&mut rng),
+            rng,
+        })
+    }
+}
+
+impl VenueModel for BitstampModel {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let mid = ctx.view(LAG_MS, &mut self.rng);
+        let p = ctx.cfg.coinbase_trade_prob;
+        self.state.step(ctx.t_ms, ctx.tick, mid, p, &mut self.rng)
+    }
+
+    fn rest(&self, path: &str, _query: &str, _now_ms: i64) -> Option<(u16, String)> {
+        is_order_book_path(path).then(|| (200, self.state.rest_snapshot()))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        &self.state
+    }
+}
+
+/// The registry's session factory (`/`).
+pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(VenueId::Bitstamp, path, &["", "/"])?;
+    Ok((Box::new(BitstampSession::default()), Vec::new()))
+}
+
+impl VenueSession for BitstampSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        BitstampSession::on_text(self, text, hub.tick())
+    }
+
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        BitstampSession::on_event(self, ev)
+    }
+
+    fn venue_fault(&mut self, fault: Fault) -> Vec<Out> {
+        match fault {
+            Fault::RequestReconnect => vec![Self::request_reconnect()],
+            _ => Vec::new(),
+        }
     }
 }
 

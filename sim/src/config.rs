@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::VenueId;
 use crate::market::MarketConfig;
+use crate::venue;
 
 /// Config name of the CLOB order-entry emulator.
 pub const CLOB: &str = "clob";
@@ -75,7 +76,8 @@ pub struct VenueConfig {
     pub replay_interval_ms: i64,
     /// Loop the capture at its end.
     pub replay_loop: bool,
-    /// Send a WebSocket ping frame every N ms (Binance: 20000 by default; others: none).
+    /// Send a WebSocket ping frame every N ms (default: the venue's registry value; Binance
+    /// spot 20000, most others none).
     pub server_ping_ms: Option<u64>,
 }
 
@@ -133,10 +135,23 @@ impl EmulatorConfig {
     /// Check venue names and market parameters.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for name in self.venues.keys() {
-            if VenueId::parse(name).is_none() && name != CLOB {
-                return Err(ConfigError::Invalid(format!(
-                    "unknown venue {name:?} (polymarket, chainlink_rtds, binance_spot, coinbase, clob)"
-                )));
+            if name == CLOB {
+                continue;
+            }
+            match VenueId::parse(name) {
+                None => {
+                    return Err(ConfigError::Invalid(format!(
+                        "unknown venue {name:?} (emulated: {}, {CLOB})",
+                        venue::registered_names()
+                    )));
+                }
+                Some(v) if !v.is_emulated() => {
+                    return Err(ConfigError::Invalid(format!(
+                        "venue {name:?} has no emulator yet (emulated: {}, {CLOB})",
+                        venue::registered_names()
+                    )));
+                }
+                Some(_) => {}
             }
         }
         let m = &self.market;
@@ -170,26 +185,21 @@ impl EmulatorConfig {
         c.enabled.then_some(c)
     }
 
-    /// The effective settings of every served venue (all four with defaults when the table is
-    /// empty); Binance gets its 20 s server ping unless configured.
+    /// The effective settings of every served venue (every registered venue with defaults when
+    /// the table is empty); a venue's registry ping period applies unless configured.
     pub fn served(&self) -> Vec<(VenueId, VenueConfig)> {
-        VenueId::ALL
-            .into_iter()
-            .filter_map(|v| {
+        venue::REGISTRY
+            .iter()
+            .filter_map(|spec| {
                 let mut c = if self.venues.is_empty() {
                     VenueConfig::default()
                 } else {
-                    self.venues.get(v.name())?.clone()
+                    self.venues.get(spec.id.name())?.clone()
                 };
                 if c.server_ping_ms.is_none() {
-                    c.server_ping_ms = match v {
-                        VenueId::BinanceSpot => Some(20_000),
-                        // PolyBolt pings every 25 s (two missed pongs close 4002).
-                        VenueId::PolyBolt => Some(25_000),
-                        _ => None,
-                    };
+                    c.server_ping_ms = spec.server_ping_ms;
                 }
-                c.enabled.then_some((v, c))
+                c.enabled.then_some((spec.id, c))
             })
             .collect()
     }
@@ -206,6 +216,7 @@ mod tests {
         assert_eq!(cfg.market.seed, 7);
         let served = cfg.served();
         assert_eq!(served.len(), 4);
+        assert!(served.iter().all(|(v, _)| v.is_emulated()));
         assert_eq!(
             served
                 .iter()
@@ -227,5 +238,19 @@ mod tests {
                 .to_string()
                 .contains("unknown venue")
         );
+        // A real venue name without an emulator is refused by name, not silently ignored.
+        if let Some(v) = VenueId::ALL.into_iter().find(|v| !v.is_emulated()) {
+            let cfg: EmulatorConfig = toml::from_str(&format!("[venues.{}]\n", v.name())).unwrap();
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains("has no emulator"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_venue_table_serves_every_registered_venue() {
+        let served = EmulatorConfig::default().served();
+        let names: Vec<&str> = served.iter().map(|(v, _)| v.name()).collect();
+        let registered: Vec<&str> = venue::registered().map(VenueId::name).collect();
+        assert_eq!(names, registered);
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// The emulated venues (names are the bus / corpus folder names).
+/// The venues ringbolt reads (names are the bus `Venue` / corpus folder names). Only those with
+/// a line in [`crate::venue::REGISTRY`] are emulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VenueId {
@@ -16,9 +17,19 @@ pub enum VenueId {
     BinanceSpot,
     /// Coinbase Exchange WebSocket feed.
     Coinbase,
+    /// Binance USD-M futures market streams plus `GET /fapi/v1/depth`.
+    BinanceFutures,
+    /// Kraken WebSocket v2.
+    Kraken,
     /// Gemini market data v2.
     Gemini,
-    /// Bitstamp WebSocket v2 plus `GET /api/v2/order_book/btcusd/`.
+    /// Bybit v5 public spot and linear.
+    Bybit,
+    /// OKX v5 public.
+    Okx,
+    /// Deribit JSON-RPC API v2.
+    Deribit,
+    /// Bitstamp WebSocket v2.
     Bitstamp,
     /// Polymarket's PolyBolt price socket.
     PolyBolt,
@@ -26,12 +37,17 @@ pub enum VenueId {
 
 impl VenueId {
     /// All venues, in a fixed order.
-    pub const ALL: [VenueId; 7] = [
+    pub const ALL: [VenueId; 12] = [
         VenueId::Polymarket,
         VenueId::ChainlinkRtds,
         VenueId::BinanceSpot,
         VenueId::Coinbase,
+        VenueId::BinanceFutures,
+        VenueId::Kraken,
         VenueId::Gemini,
+        VenueId::Bybit,
+        VenueId::Okx,
+        VenueId::Deribit,
         VenueId::Bitstamp,
         VenueId::PolyBolt,
     ];
@@ -43,7 +59,12 @@ impl VenueId {
             VenueId::ChainlinkRtds => "chainlink_rtds",
             VenueId::BinanceSpot => "binance_spot",
             VenueId::Coinbase => "coinbase",
+            VenueId::BinanceFutures => "binance_futures",
+            VenueId::Kraken => "kraken",
             VenueId::Gemini => "gemini",
+            VenueId::Bybit => "bybit",
+            VenueId::Okx => "okx",
+            VenueId::Deribit => "deribit",
             VenueId::Bitstamp => "bitstamp",
             VenueId::PolyBolt => "polybolt",
         }
@@ -52,6 +73,11 @@ impl VenueId {
     /// Parse a folder / config name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    /// Whether the venue has an emulator (a line in [`crate::venue::REGISTRY`]).
+    pub fn is_emulated(self) -> bool {
+        crate::venue::spec(self).is_some()
     }
 }
 

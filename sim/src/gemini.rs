@@ -9,6 +9,7 @@
 //! `sequenced` (a `gap` fault has nothing it could drop detectably); a client recovers by
 //! reconnecting, which yields a fresh snapshot.
 
+use std::any::Any;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -17,9 +18,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::ladder::Side;
+use crate::market::stream_rng;
+use crate::session::OpenError;
 use crate::spot::SpotBook;
 use crate::util::fixed;
+use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
 
 /// The only symbol served.
 pub const SYMBOL: &str = "BTCUSD";
@@ -284,6 +289,57 @@ impl GeminiSession {
             Topic::Replay => Some(ev.text.to_string()),
             _ => None,
         }
+    }
+}
+
+/// The Gemini model of the venue registry: the state and its own random stream.
+#[derive(Debug)]
+pub struct GeminiModel {
+    state: GeminiState,
+    rng: ChaCha8Rng,
+}
+
+impl GeminiModel {
+    /// The registry's model factory.
+    pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
+        let mut rng = stream_rng(seed, 40);
+        Box::new(Self {
+            state: GeminiState::new(&mut rng),
+            rng,
+        })
+    }
+}
+
+impl VenueModel for GeminiModel {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let mid = ctx.view(LAG_MS, &mut self.rng);
+        let p = ctx.cfg.coinbase_trade_prob;
+        self.state.step(ctx.t_ms, ctx.tick, mid, p, &mut self.rng)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        &self.state
+    }
+}
+
+/// The registry's session factory (`/v2/marketdata`).
+pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(
+        VenueId::Gemini,
+        path,
+        &["/v2/marketdata", "/v2/marketdata/"],
+    )?;
+    Ok((Box::new(GeminiSession::default()), Vec::new()))
+}
+
+impl VenueSession for GeminiSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        let state = hub.model_state::<GeminiState>(VenueId::Gemini);
+        GeminiSession::on_text(self, text, state, hub.tick())
+    }
+
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        GeminiSession::on_event(self, ev)
     }
 }
 

@@ -8,15 +8,14 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use crate::binance::BinanceState;
-use crate::bitstamp::BitstampState;
 use crate::coinbase::CoinbaseState;
 use crate::event::{Topic, VenueEvent, VenueId};
-use crate::gemini::GeminiState;
 use crate::market::{BtcWalk, MarketConfig, stream_rng};
 use crate::polybolt::{Credentials as PolyBoltCredentials, PolyBoltState};
 use crate::polymarket::{PolyInputs, PolyState};
 use crate::rtds::RtdsState;
 use crate::util::normal;
+use crate::venue::{REGISTRY, StepCtx, VenueModel};
 
 /// Seconds of market simulated silently before the start, so that books, the Chainlink
 /// backfill and the current window exist from the first client on.
@@ -130,37 +129,35 @@ pub struct Hub {
     rng_rtds: ChaCha8Rng,
     rng_poly: ChaCha8Rng,
     rng_noise: ChaCha8Rng,
-    rng_gemini: ChaCha8Rng,
-    rng_bitstamp: ChaCha8Rng,
     binance: BinanceState,
-    gemini: GeminiState,
-    bitstamp: BitstampState,
     polybolt: PolyBoltState,
     polybolt_credentials: PolyBoltCredentials,
     coinbase: CoinbaseState,
     rtds: RtdsState,
     poly: PolyState,
     replay: BTreeMap<VenueId, ReplaySource>,
+    models: BTreeMap<VenueId, Box<dyn VenueModel>>,
 }
 
 impl Hub {
     /// A market whose clock starts at `start_ms` (rounded down to the tick) after a silent
-    /// warm-up of [`WARMUP_S`].
+    /// warm-up of [`WARMUP_S`], with every registered venue model.
     pub fn new(cfg: MarketConfig, start_ms: i64) -> Self {
+        Self::with_venues(cfg, start_ms, &VenueId::ALL)
+    }
+
+    /// As [`Hub::new`], stepping only the registered models among `venues` (the core four are
+    /// always stepped: their markets are coupled).
+    pub fn with_venues(cfg: MarketConfig, start_ms: i64, venues: &[VenueId]) -> Self {
         let tick_ms = cfg.tick_ms.max(1);
         let start = start_ms.div_euclid(tick_ms) * tick_ms;
         let t0 = start - WARMUP_S * 1000;
+        let seed = cfg.seed;
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
-        let mut rng_gemini = stream_rng(cfg.seed, 15);
-        let mut rng_bitstamp = stream_rng(cfg.seed, 16);
         let mut hub = Self {
-            gemini: GeminiState::new(&mut rng_gemini),
-            bitstamp: BitstampState::new(&mut rng_bitstamp),
             polybolt: PolyBoltState::new(),
             polybolt_credentials: PolyBoltCredentials::default(),
-            rng_gemini,
-            rng_bitstamp,
             walk: BtcWalk::new(&cfg, t0),
             binance: BinanceState::new(&mut rng_binance),
             coinbase: CoinbaseState::new(&mut rng_coinbase),
@@ -175,6 +172,11 @@ impl Hub {
             t_ms: t0,
             tick: 0,
             replay: BTreeMap::new(),
+            models: REGISTRY
+                .iter()
+                .filter(|s| venues.contains(&s.id))
+                .filter_map(|s| Some((s.id, (s.model?)(seed))))
+                .collect(),
         };
         while hub.t_ms < start {
             hub.step();
@@ -227,16 +229,6 @@ impl Hub {
         &self.rtds
     }
 
-    /// Gemini state.
-    pub fn gemini(&self) -> &GeminiState {
-        &self.gemini
-    }
-
-    /// Bitstamp state (REST snapshot).
-    pub fn bitstamp(&self) -> &BitstampState {
-        &self.bitstamp
-    }
-
     /// PolyBolt state.
     pub fn polybolt(&self) -> &PolyBoltState {
         &self.polybolt
@@ -255,6 +247,19 @@ impl Hub {
     /// Polymarket state (windows, books, Gamma).
     pub fn polymarket(&self) -> &PolyState {
         &self.poly
+    }
+
+    /// The model of a registered non-core venue.
+    pub fn model(&self, venue: VenueId) -> Option<&dyn VenueModel> {
+        self.models.get(&venue).map(AsRef::as_ref)
+    }
+
+    /// The concrete state of a registered non-core venue (`None` when replaying it).
+    pub fn model_state<T: 'static>(&self, venue: VenueId) -> Option<&T> {
+        if self.is_replay(venue) {
+            return None;
+        }
+        self.model(venue)?.as_any().downcast_ref()
     }
 
     fn view(&mut self, lag_ms: i64) -> f64 {
@@ -296,27 +301,8 @@ impl Hub {
             cfg.noise_bp,
             &mut self.rng_rtds,
         ));
+        // PolyBolt republishes RTDS's Chainlink series: a core venue, coupled like Polymarket.
         events.extend(self.polybolt.step(tick, &self.rtds));
-        // Own noise streams, so the original venues' sequences are unchanged.
-        let noise = cfg.noise_bp * 1e-4;
-        let g_mid = self.walk.price_at(t - crate::gemini::LAG_MS)
-            * (1.0 + noise * normal(&mut self.rng_gemini));
-        events.extend(self.gemini.step(
-            t,
-            tick,
-            g_mid,
-            cfg.coinbase_trade_prob,
-            &mut self.rng_gemini,
-        ));
-        let s_mid = self.walk.price_at(t - crate::bitstamp::LAG_MS)
-            * (1.0 + noise * normal(&mut self.rng_bitstamp));
-        events.extend(self.bitstamp.step(
-            t,
-            tick,
-            s_mid,
-            cfg.coinbase_trade_prob,
-            &mut self.rng_bitstamp,
-        ));
         let eff_vol =
             (cfg.vol_per_sqrt_s.powi(2) + cfg.jump_rate_per_s * cfg.jump_sd.powi(2)).sqrt();
         let inputs = PolyInputs {
@@ -330,6 +316,15 @@ impl Hub {
         let walk = &self.walk;
         let strike_at = |ms: i64| rtds.at(ms).map_or_else(|| walk.price_at(ms), |o| o.value());
         events.extend(self.poly.step(inputs, &strike_at, &mut self.rng_poly));
+        let ctx = StepCtx {
+            t_ms: t,
+            tick,
+            walk: &self.walk,
+            cfg: &self.cfg,
+        };
+        for model in self.models.values_mut() {
+            events.extend(model.step(&ctx));
+        }
         if !self.replay.is_empty() {
             events.retain(|e| !self.replay.contains_key(&e.venue));
             for (venue, src) in self.replay.iter_mut() {

@@ -3,8 +3,10 @@
 //!
 //! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
 //!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
-//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`gemini`], [`bitstamp`], [`polybolt`] (state + encoders + session state
-//!   machines) and [`session`] (per-connection wrapper with the gap / corrupt faults).
+//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`gemini`], [`bitstamp`], [`polybolt`]
+//!   (state + encoders + session state
+//!   machines), [`venue`] (the venue trait and the registry every layer dispatches over) and
+//!   [`session`] (per-connection wrapper with the gap / corrupt / checksum faults).
 //! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
 //!   [`tls`] (a fresh CA + leaf per run via rcgen).
 //!
@@ -30,6 +32,7 @@ pub mod session;
 pub mod spot;
 pub mod tls;
 pub mod util;
+pub mod venue;
 pub mod wirelog;
 
 pub use config::EmulatorConfig;

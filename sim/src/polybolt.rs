@@ -25,8 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::event::{Out, Topic, VenueEvent, VenueId};
+use crate::hub::Hub;
 use crate::rtds::RtdsState;
+use crate::session::{Fault, OpenError};
 use crate::util::fixed;
+use crate::venue::{VenueSession, check_route};
 
 /// Crypto reference-price channel.
 pub const CHANNEL_PRICE: &str = "price.crypto";
@@ -217,15 +220,23 @@ fn price_payload(p: Point, window: Option<i64>) -> Value {
     v
 }
 
-/// An event's text is the envelope's tail (`"ts":…,"payload":{…}}`); each session prefixes its
-/// own `{"v":1,"channel":…,"seq":…,` (sequence numbers are per connection).
+/// The envelope head of an event as broadcast: `seq` 0 (sequence numbers are per connection;
+/// each session replaces this head with its own `seq` and `dropped`).
+fn head(channel: &str) -> String {
+    format!("{{\"v\":1,\"channel\":\"{channel}\",\"seq\":0,")
+}
+
+/// An event: a whole envelope with `seq` 0 (see [`head`]).
 fn event(tick: u64, channel: &'static str, ts_ms: i64, payload: Value) -> VenueEvent {
     VenueEvent {
         venue: VenueId::PolyBolt,
         tick,
         topic: Topic::Stream(channel),
         sequenced: true,
-        text: Arc::from(format!("\"ts\":{ts_ms},\"payload\":{payload}}}")),
+        text: Arc::from(format!(
+            "{}\"ts\":{ts_ms},\"payload\":{payload}}}",
+            head(channel)
+        )),
     }
 }
 
@@ -432,9 +443,10 @@ impl PolyBoltSession {
                 } else {
                     String::new()
                 };
+                let tail = ev.text.strip_prefix(head(ch).as_str())?;
                 Some(format!(
-                    "{{\"v\":1,\"channel\":\"{ch}\",\"seq\":{},{extra}{}",
-                    c.seq, ev.text
+                    "{{\"v\":1,\"channel\":\"{ch}\",\"seq\":{},{extra}{tail}",
+                    c.seq
                 ))
             }
             Topic::Replay => self.has_subscription().then(|| ev.text.to_string()),
@@ -447,6 +459,31 @@ impl PolyBoltSession {
         for c in self.subs.values_mut() {
             c.drop_pending += count;
         }
+    }
+}
+
+/// The registry's session factory (`/ws`).
+pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
+    check_route(VenueId::PolyBolt, path, &["/ws", "/ws/"])?;
+    Ok((Box::new(PolyBoltSession::default()), Vec::new()))
+}
+
+impl VenueSession for PolyBoltSession {
+    fn on_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
+        let state = (!hub.is_replay(VenueId::PolyBolt)).then(|| hub.polybolt());
+        let expected = hub.polybolt_credentials();
+        PolyBoltSession::on_text(self, text, expected, state, hub.tick(), hub.now_ms())
+    }
+
+    fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
+        PolyBoltSession::on_event(self, ev)
+    }
+
+    fn venue_fault(&mut self, fault: Fault) -> Vec<Out> {
+        if let Fault::Dropped { count } = fault {
+            self.drop_frames(count);
+        }
+        Vec::new()
     }
 }
 

@@ -5,8 +5,9 @@
 //! its events. All protocol decisions are made by the sans-IO [`Session`] and [`Hub`].
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,13 +25,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tracing::{debug, info, warn};
 
-use crate::binance::parse_depth_query;
 use crate::clob_server::ClobShared;
 use crate::config::{EmulatorConfig, VenueConfig};
 use crate::event::{Out, VenueEvent, VenueId};
 use crate::hub::{Hub, ReplayError, ReplaySource};
-use crate::session::{Fault, Session};
+use crate::session::{FAULT_KINDS, Fault, Session};
 use crate::tls::{self, TlsError};
+use crate::venue;
 use crate::wirelog::{FrameStamp, WireLog, poly_frame_keys, realtime_ns};
 
 /// Server start-up errors.
@@ -75,6 +76,10 @@ pub struct VenueStats {
     pub pongs_received: AtomicU64,
     /// Market events published to this venue's sessions.
     pub events_published: AtomicU64,
+    /// TCP connections closed at once by a `refuse` fault.
+    pub connections_refused: AtomicU64,
+    /// TLS handshakes delayed by a `slow_handshake` fault.
+    pub handshakes_delayed: AtomicU64,
 }
 
 impl VenueStats {
@@ -91,14 +96,67 @@ impl VenueStats {
             ("pings_sent", g(&self.pings_sent)),
             ("pongs_received", g(&self.pongs_received)),
             ("events_published", g(&self.events_published)),
+            ("connections_refused", g(&self.connections_refused)),
+            ("handshakes_delayed", g(&self.handshakes_delayed)),
         ])
+    }
+}
+
+/// A session fault, for every connection of the venue or for one (`conn`).
+#[derive(Debug, Clone, Copy)]
+struct Targeted {
+    fault: Fault,
+    conn: Option<u64>,
+}
+
+/// A venue listener's armed faults and open connections.
+#[derive(Debug, Default)]
+struct ListenerState {
+    /// New connections are closed at once until this wall time, ms.
+    refuse_until_ms: AtomicI64,
+    /// Handshake delay of the next `slow_count` connections, ms.
+    slow_ms: AtomicU64,
+    slow_count: AtomicU32,
+    /// Numbers of the open WebSocket connections (`conn` of a per-connection fault).
+    open: Mutex<BTreeSet<u64>>,
+}
+
+impl ListenerState {
+    fn arm(&self, fault: Fault) {
+        match fault {
+            Fault::Refuse { ms } => {
+                let until = now_ms().saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+                self.refuse_until_ms.store(until, Ordering::Relaxed);
+            }
+            Fault::SlowHandshake { ms, count } => {
+                self.slow_ms.store(ms, Ordering::Relaxed);
+                self.slow_count.store(count, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+    fn refusing(&self) -> bool {
+        now_ms() < self.refuse_until_ms.load(Ordering::Relaxed)
+    }
+    /// The handshake delay for a new connection, consuming one armed slot.
+    fn take_delay(&self) -> Option<Duration> {
+        self.slow_count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Duration::from_millis(self.slow_ms.load(Ordering::Relaxed)))
+    }
+    fn open_set(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 struct Shared {
     hub: Arc<Mutex<Hub>>,
     events: BTreeMap<VenueId, broadcast::Sender<Arc<VenueEvent>>>,
-    faults: BTreeMap<VenueId, broadcast::Sender<Fault>>,
+    faults: BTreeMap<VenueId, broadcast::Sender<Targeted>>,
+    listeners: BTreeMap<VenueId, ListenerState>,
     stats: BTreeMap<VenueId, VenueStats>,
     conn_no: AtomicU64,
     shutdown: watch::Receiver<bool>,
@@ -182,23 +240,11 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
 
 /// The WebSocket URL (and REST base URL, for venues with REST) of venue `v` on `port`.
 fn venue_urls(v: VenueId, port: u16) -> (String, Option<String>) {
-    match v {
-        VenueId::Polymarket => (
-            format!("wss://localhost:{port}/ws/market"),
-            Some(format!("https://localhost:{port}")),
-        ),
-        VenueId::ChainlinkRtds => (format!("wss://localhost:{port}/"), None),
-        VenueId::BinanceSpot => (
-            format!("wss://localhost:{port}/stream"),
-            Some(format!("https://localhost:{port}")),
-        ),
-        VenueId::Coinbase | VenueId::Bitstamp => (
-            format!("wss://localhost:{port}/"),
-            (v == VenueId::Bitstamp).then(|| format!("https://localhost:{port}")),
-        ),
-        VenueId::Gemini => (format!("wss://localhost:{port}/v2/marketdata"), None),
-        VenueId::PolyBolt => (format!("wss://localhost:{port}/ws"), None),
-    }
+    let (path, rest) = venue::spec(v).map_or(("/", false), |s| (s.ws_path, s.rest));
+    (
+        format!("wss://localhost:{port}{path}"),
+        rest.then(|| format!("https://localhost:{port}")),
+    )
 }
 
 fn now_ms() -> i64 {
@@ -215,7 +261,12 @@ impl Emulator {
         let acceptor = TlsAcceptor::from(pki.server.clone());
         let served = cfg.served();
         let wall_at_start = now_ms();
-        let mut hub = Hub::new(cfg.market.clone(), cfg.start_ms.unwrap_or(wall_at_start));
+        let ids: Vec<VenueId> = served.iter().map(|(v, _)| *v).collect();
+        let mut hub = Hub::with_venues(
+            cfg.market.clone(),
+            cfg.start_ms.unwrap_or(wall_at_start),
+            &ids,
+        );
         for (v, vc) in &served {
             if let Some(path) = &vc.replay {
                 hub.set_replay(
@@ -232,15 +283,18 @@ impl Emulator {
         let mut events = BTreeMap::new();
         let mut faults = BTreeMap::new();
         let mut stats = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
         for (v, _) in &served {
             events.insert(*v, broadcast::channel(16_384).0);
             faults.insert(*v, broadcast::channel(64).0);
             stats.insert(*v, VenueStats::default());
+            listeners.insert(*v, ListenerState::default());
         }
         let shared = Arc::new(Shared {
             hub: Arc::new(Mutex::new(hub)),
             events,
             faults,
+            listeners,
             stats,
             conn_no: AtomicU64::new(0),
             shutdown: shutdown_rx,
@@ -361,10 +415,28 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
+        let listener_state = shared.listeners.get(&venue);
+        if listener_state.is_some_and(ListenerState::refusing) {
+            if let Some(st) = shared.stats(venue) {
+                st.connections_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            // Abort: RST right after accept, as a refusing load balancer would.
+            #[allow(deprecated)]
+            let _ = tcp.set_linger(Some(Duration::ZERO));
+            drop(tcp);
+            continue;
+        }
+        let delay = listener_state.and_then(ListenerState::take_delay);
+        if let (Some(_), Some(st)) = (delay, shared.stats(venue)) {
+            st.handshakes_delayed.fetch_add(1, Ordering::Relaxed);
+        }
         let shared = shared.clone();
         let acceptor = acceptor.clone();
         let ping = vc.server_ping_ms;
         tokio::spawn(async move {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
             if let Err(e) = serve_conn(shared, venue, tcp, acceptor, ping).await {
                 debug!(venue = venue.name(), %peer, error = %e, "connection ended");
             }
@@ -486,6 +558,9 @@ async fn serve_conn(
     let mut faults = faults.subscribe();
     stats.connections_total.fetch_add(1, Ordering::Relaxed);
     stats.connections_open.fetch_add(1, Ordering::Relaxed);
+    if let Some(l) = shared.listeners.get(&venue) {
+        l.open_set().insert(conn_no);
+    }
     let result = ws_loop(
         &shared,
         &mut session,
@@ -499,6 +574,9 @@ async fn serve_conn(
     )
     .await;
     stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+    if let Some(l) = shared.listeners.get(&venue) {
+        l.open_set().remove(&conn_no);
+    }
     match result {
         Ok(Ending::Abrupt) => {
             // Abort: RST, no close frame, no TLS close_notify.
@@ -585,7 +663,7 @@ async fn ws_loop(
     session: &mut Session,
     ws: &mut Ws,
     events: &mut broadcast::Receiver<Arc<VenueEvent>>,
-    faults: &mut broadcast::Receiver<Fault>,
+    faults: &mut broadcast::Receiver<Targeted>,
     stats: &VenueStats,
     first: Vec<Out>,
     ping_ms: Option<u64>,
@@ -634,10 +712,11 @@ async fn ws_loop(
                 Err(broadcast::error::RecvError::Closed) => return Ok(Ending::Graceful),
             },
             f = faults.recv() => match f {
-                Ok(Fault::Disconnect) => return Ok(Ending::Abrupt),
-                Ok(Fault::Stall { ms }) => stalled_until = Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
-                Ok(other) => {
-                    session.inject(other);
+                Ok(t) if t.conn.is_some_and(|c| c != conn_no) => {}
+                Ok(Targeted { fault: Fault::Disconnect, .. }) => return Ok(Ending::Abrupt),
+                Ok(Targeted { fault: Fault::Stall { ms }, .. }) => stalled_until = Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
+                Ok(t) => {
+                    session.inject(t.fault);
                     let outs = session.take_pending();
                     if !send_outs(ws, outs, stats, &log).await? { return Ok(Ending::Graceful); }
                 }
@@ -671,24 +750,9 @@ async fn serve_rest<S: AsyncRead + AsyncWrite + Unpin>(
     let (path, query) = head.split_target();
     let (status, body) = {
         let hub = shared.hub();
-        match (venue, path) {
-            (VenueId::BinanceSpot, "/api/v3/depth") => match parse_depth_query(query) {
-                Ok(limit) => (200, hub.binance().depth_snapshot(limit)),
-                Err(e) => e,
-            },
-            (VenueId::BinanceSpot, "/api/v3/ping") => (200, "{}".to_string()),
-            (VenueId::BinanceSpot, "/api/v3/time") => {
-                (200, format!(r#"{{"serverTime":{}}}"#, hub.now_ms()))
-            }
-            (VenueId::Bitstamp, p) if crate::bitstamp::is_order_book_path(p) => {
-                (200, hub.bitstamp().rest_snapshot())
-            }
-            (VenueId::Polymarket, _) => hub
-                .polymarket()
-                .gamma(path, query, hub.now_ms())
-                .unwrap_or((404, r#"{"error":"not found"}"#.to_string())),
-            _ => (404, r#"{"error":"not found"}"#.to_string()),
-        }
+        venue::spec(venue)
+            .and_then(|spec| (spec.rest_fn)(&hub, venue, path, query))
+            .unwrap_or((404, r#"{"error":"not found"}"#.to_string()))
     };
     respond(s, status, &body).await
 }
@@ -740,29 +804,15 @@ fn control(shared: &Shared, head: &Head) -> (u16, String) {
             let since = query_param(query, "since_ns").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
             (200, shared.wirelog.to_json(since).to_string())
         }
-        ("POST", "/fault") => {
-            let Some(venue) = query_param(query, "venue").and_then(VenueId::parse) else {
-                return (400, r#"{"error":"venue must be one of polymarket, chainlink_rtds, binance_spot, coinbase"}"#.into());
-            };
-            let ms = query_param(query, "ms").and_then(|v| v.parse().ok());
-            let count = query_param(query, "count").and_then(|v| v.parse().ok());
-            let fault = match Fault::parse(query_param(query, "kind").unwrap_or(""), ms, count) {
-                Ok(f) => f,
-                Err(e) => return (400, format!(r#"{{"error":"{e}"}}"#)),
-            };
-            let Some(tx) = shared.faults.get(&venue) else {
-                return (404, r#"{"error":"venue not served"}"#.into());
-            };
-            let sessions = tx.send(fault).unwrap_or(0);
-            if let Some(st) = shared.stats(venue) {
-                st.faults_injected.fetch_add(1, Ordering::Relaxed);
-            }
-            info!(venue = venue.name(), ?fault, sessions, "fault injected");
-            (200, format!(r#"{{"ok":true,"venue":"{}","fault":"{fault:?}","sessions":{sessions}}}"#, venue.name()))
-        }
+        ("POST", "/fault") => venue_fault(shared, query),
         ("GET", "/stats") => {
             let hub = shared.hub();
-            let venues: BTreeMap<&str, _> = shared.stats.iter().map(|(v, s)| (v.name(), s.snapshot())).collect();
+            let venues: BTreeMap<&str, _> = shared.stats.iter().map(|(v, s)| {
+                let mut j = serde_json::json!(s.snapshot());
+                let open: Vec<u64> = shared.listeners.get(v).map(|l| l.open_set().iter().copied().collect()).unwrap_or_default();
+                j["open_conns"] = serde_json::json!(open);
+                (v.name(), j)
+            }).collect();
             let body = serde_json::json!({
                 "tick": hub.tick(),
                 "market_now_ms": hub.now_ms(),
@@ -793,6 +843,60 @@ fn control(shared: &Shared, head: &Head) -> (u16, String) {
                 .collect();
             (200, serde_json::json!({"market_now_ms": now, "windows": list}).to_string())
         }
-        _ => (404, r#"{"error":"routes: POST /fault?venue=&kind=disconnect|stall|gap|corrupt[&ms=][&count=], POST /fault?venue=clob&kind=latency&ms=N|http429|http503|goaway|disconnect[&count=], GET /stats, GET /windows, GET /wirelog[?since_ns=]"}"#.into()),
+        _ => (404, r#"{"error":"routes: POST /fault?venue=&kind=disconnect|stall|gap|corrupt|checksum|slow_handshake|refuse[&ms=][&count=][&conn=], POST /fault?venue=clob&kind=latency&ms=N|http429|http503|goaway|disconnect[&count=], GET /stats, GET /windows, GET /wirelog[?since_ns=]"}"#.into()),
     }
+}
+
+/// `POST /fault?venue=V&kind=K[&ms=][&count=][&conn=N]`: arm a fault on venue `V`'s live
+/// sessions (all, or connection `N` of `GET /stats` `open_conns`) or on its listener
+/// (`slow_handshake`, `refuse`).
+fn venue_fault(shared: &Shared, query: &str) -> (u16, String) {
+    let err = |status: u16, msg: String| (status, serde_json::json!({ "error": msg }).to_string());
+    let Some(venue) = query_param(query, "venue").and_then(VenueId::parse) else {
+        return err(
+            400,
+            format!("venue must be one of {}, clob", venue::registered_names()),
+        );
+    };
+    let ms = query_param(query, "ms").and_then(|v| v.parse().ok());
+    let count = query_param(query, "count").and_then(|v| v.parse().ok());
+    let conn: Option<u64> = match query_param(query, "conn").map(str::parse) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => return err(400, "conn must be a connection number".into()),
+    };
+    let fault = match Fault::parse(query_param(query, "kind").unwrap_or(""), ms, count)
+        .and_then(|f| f.check_applies(venue).map(|()| f))
+    {
+        Ok(f) => f,
+        Err(e) => return err(400, e.to_string()),
+    };
+    let (Some(tx), Some(listener)) = (shared.faults.get(&venue), shared.listeners.get(&venue))
+    else {
+        return err(404, format!("venue {} not served", venue.name()));
+    };
+    let sessions = if fault.is_listener_fault() {
+        listener.arm(fault);
+        0
+    } else {
+        if conn.is_some_and(|c| !listener.open_set().contains(&c)) {
+            return err(404, format!("no open {} connection {conn:?}", venue.name()));
+        }
+        tx.send(Targeted { fault, conn }).unwrap_or(0)
+    };
+    if let Some(st) = shared.stats(venue) {
+        st.faults_injected.fetch_add(1, Ordering::Relaxed);
+    }
+    info!(
+        venue = venue.name(),
+        ?fault,
+        ?conn,
+        sessions,
+        "fault injected"
+    );
+    let body = serde_json::json!({
+        "ok": true, "venue": venue.name(), "fault": format!("{fault:?}"), "conn": conn,
+        "sessions": sessions, "kinds": FAULT_KINDS,
+    });
+    (200, body.to_string())
 }

@@ -1,19 +1,16 @@
 //! Per-connection session state machines (sans-IO): client frames in, response frames out,
-//! market events filtered and wrapped per subscription, and the gap / corrupt faults.
+//! market events filtered and wrapped per subscription by the venue's [`VenueSession`] from the
+//! registry, and the gap / corrupt / checksum faults.
 
 use std::str::FromStr;
 
-use crate::binance::{BadPath, BinanceSession};
-use crate::bitstamp::BitstampSession;
-use crate::coinbase::CoinbaseSession;
+use crate::binance::BadPath;
 use crate::event::{Out, VenueEvent, VenueId};
-use crate::gemini::GeminiSession;
 use crate::hub::Hub;
-use crate::polybolt::PolyBoltSession;
-use crate::polymarket::PolySession;
-use crate::rtds::RtdsSession;
+use crate::venue::{self, VenueSession};
 
-/// A fault that can be injected into a venue's live sessions.
+/// A fault that can be injected into a venue's live sessions (or, for `slow_handshake` and
+/// `refuse`, into its listener).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Close the TCP connection abruptly (no close frame, no TLS close_notify).
@@ -33,6 +30,19 @@ pub enum Fault {
         /// Frames to corrupt.
         count: u32,
     },
+    /// The next `count` checksummed book messages carry a wrong checksum (venues with book
+    /// checksums only; the venue module decides how).
+    Checksum {
+        /// Messages to falsify.
+        count: u32,
+    },
+    /// Delay the TLS handshake of the next `count` new connections by `ms`.
+    SlowHandshake {
+        /// Delay, ms.
+        ms: u64,
+        /// Connections affected.
+        count: u32,
+    },
     /// PolyBolt: discard the next `count` frames of every subscribed channel without using
     /// sequence numbers and report them in the next frame's `dropped` (slow consumer).
     Dropped {
@@ -41,6 +51,11 @@ pub enum Fault {
     },
     /// Bitstamp: send `bts:request_reconnect` (the client must reconnect and resubscribe).
     RequestReconnect,
+    /// Close every new TCP connection right after accepting it, for `ms`.
+    Refuse {
+        /// Duration, ms.
+        ms: u64,
+    },
 }
 
 /// A fault description could not be parsed.
@@ -48,28 +63,64 @@ pub enum Fault {
 #[error("bad fault: {0}")]
 pub struct BadFault(pub String);
 
+/// Fault kinds, for messages.
+pub const FAULT_KINDS: &str =
+    "disconnect|stall|gap|corrupt|checksum|slow_handshake|refuse|dropped|request_reconnect";
+
 impl Fault {
-    /// Parse `kind` with optional `ms` / `count` (`stall` default 5000 ms, counts default 1).
+    /// Parse `kind` with optional `ms` / `count` (`stall` default 5000 ms, `slow_handshake`
+    /// 3000 ms, `refuse` 5000 ms; counts default 1).
     pub fn parse(kind: &str, ms: Option<u64>, count: Option<u32>) -> Result<Self, BadFault> {
+        let count = count.unwrap_or(1).max(1);
         match kind {
             "disconnect" => Ok(Fault::Disconnect),
             "stall" => Ok(Fault::Stall {
                 ms: ms.unwrap_or(5_000),
             }),
-            "gap" => Ok(Fault::Gap {
-                count: count.unwrap_or(1).max(1),
+            "gap" => Ok(Fault::Gap { count }),
+            "corrupt" => Ok(Fault::Corrupt { count }),
+            "checksum" => Ok(Fault::Checksum { count }),
+            "slow_handshake" => Ok(Fault::SlowHandshake {
+                ms: ms.unwrap_or(3_000),
+                count,
             }),
-            "corrupt" => Ok(Fault::Corrupt {
-                count: count.unwrap_or(1).max(1),
+            "refuse" => Ok(Fault::Refuse {
+                ms: ms.unwrap_or(5_000),
             }),
-            "dropped" => Ok(Fault::Dropped {
-                count: count.unwrap_or(1).max(1),
-            }),
+            "dropped" => Ok(Fault::Dropped { count }),
             "request_reconnect" => Ok(Fault::RequestReconnect),
-            other => Err(BadFault(format!(
-                "unknown kind {other:?} (disconnect|stall|gap|corrupt|dropped|request_reconnect)"
-            ))),
+            other => Err(BadFault(format!("unknown kind {other:?} ({FAULT_KINDS})"))),
         }
+    }
+
+    /// Whether the fault acts on the venue's listener (new connections) rather than on live
+    /// sessions.
+    pub fn is_listener_fault(self) -> bool {
+        matches!(self, Fault::SlowHandshake { .. } | Fault::Refuse { .. })
+    }
+
+    /// Check that `venue` can carry this fault (`checksum` needs checksummed book messages).
+    pub fn check_applies(self, venue: VenueId) -> Result<(), BadFault> {
+        let checksummed = venue::spec(venue).is_some_and(|s| s.checksum);
+        if matches!(self, Fault::Checksum { .. }) && !checksummed {
+            return Err(BadFault(format!(
+                "{} has no checksummed book messages: checksum fault refused",
+                venue.name()
+            )));
+        }
+        let only = match self {
+            Fault::Dropped { .. } => Some(VenueId::PolyBolt),
+            Fault::RequestReconnect => Some(VenueId::Bitstamp),
+            _ => None,
+        };
+        if only.is_some_and(|v| v != venue) {
+            return Err(BadFault(format!(
+                "{self:?} is a fault of {} only, not of {}",
+                only.map_or("", VenueId::name),
+                venue.name()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -94,74 +145,43 @@ pub enum OpenError {
         /// Requested path.
         path: String,
     },
-}
-
-#[derive(Debug)]
-enum Kind {
-    Binance(BinanceSession),
-    Coinbase(CoinbaseSession),
-    Poly(PolySession),
-    Rtds(RtdsSession),
-    Gemini(GeminiSession),
-    Bitstamp(BitstampSession),
-    PolyBolt(PolyBoltSession),
+    /// The venue has no emulator.
+    #[error("{0} is not emulated")]
+    NotEmulated(&'static str),
 }
 
 /// One client connection's protocol state.
 #[derive(Debug)]
 pub struct Session {
     venue: VenueId,
-    kind: Kind,
+    inner: Box<dyn VenueSession>,
     gap_pending: u32,
     corrupt_pending: u32,
-    /// Frames queued by a fault for the next write (Bitstamp `bts:request_reconnect`).
-    pending_out: Vec<Out>,
+    checksum_pending: u32,
     dropped: u64,
     corrupted: u64,
+    checksums_falsified: u64,
+    /// Frames a venue fault queued for the client ([`Session::take_pending`]).
+    pending_out: Vec<Out>,
 }
 
 impl Session {
     /// Open a session for an upgrade request to `path`; returns the frames to send at once.
     /// `conn_no` numbers connections (used for the RTDS `connection_id`).
     pub fn open(venue: VenueId, path: &str, conn_no: u64) -> Result<(Self, Vec<Out>), OpenError> {
-        let route = path.split('?').next().unwrap_or("");
-        let (kind, out) = match venue {
-            VenueId::BinanceSpot => (Kind::Binance(BinanceSession::open(path)?), Vec::new()),
-            VenueId::Coinbase if route.is_empty() || route == "/" => {
-                (Kind::Coinbase(CoinbaseSession::default()), Vec::new())
-            }
-            VenueId::Polymarket if route == "/ws/market" || route == "/ws/market/" => {
-                (Kind::Poly(PolySession::default()), Vec::new())
-            }
-            VenueId::Gemini if route == "/v2/marketdata" || route == "/v2/marketdata/" => {
-                (Kind::Gemini(GeminiSession::default()), Vec::new())
-            }
-            VenueId::Bitstamp if route.is_empty() || route == "/" => {
-                (Kind::Bitstamp(BitstampSession::default()), Vec::new())
-            }
-            VenueId::PolyBolt if route == "/ws" => {
-                (Kind::PolyBolt(PolyBoltSession::default()), Vec::new())
-            }
-            VenueId::ChainlinkRtds if route.is_empty() || route == "/" => {
-                let (s, out) = RtdsSession::open(connection_id(conn_no));
-                (Kind::Rtds(s), out)
-            }
-            _ => {
-                return Err(OpenError::NoEndpoint {
-                    venue: venue.name(),
-                    path: path.to_string(),
-                });
-            }
-        };
+        let spec = venue::spec(venue).ok_or(OpenError::NotEmulated(venue.name()))?;
+        let (inner, out) = (spec.open)(path, conn_no)?;
         Ok((
             Self {
                 venue,
-                kind,
+                inner,
                 gap_pending: 0,
                 corrupt_pending: 0,
-                pending_out: Vec::new(),
+                checksum_pending: 0,
                 dropped: 0,
                 corrupted: 0,
+                checksums_falsified: 0,
+                pending_out: Vec::new(),
             },
             out,
         ))
@@ -174,74 +194,55 @@ impl Session {
 
     /// Handle a client text frame.
     pub fn on_client_text(&mut self, text: &str, hub: &Hub) -> Vec<Out> {
-        let replay = hub.is_replay(self.venue);
-        let (tick, now) = (hub.tick(), hub.now_ms());
-        match &mut self.kind {
-            Kind::Binance(s) => s.on_text(text),
-            Kind::Coinbase(s) => s.on_text(text, (!replay).then(|| hub.coinbase()), tick),
-            Kind::Poly(s) => s.on_text(text, (!replay).then(|| hub.polymarket()), tick, now),
-            Kind::Rtds(s) => s.on_text(text, (!replay).then(|| hub.rtds()), tick, now),
-            Kind::Gemini(s) => s.on_text(text, (!replay).then(|| hub.gemini()), tick),
-            Kind::Bitstamp(s) => s.on_text(text, tick),
-            Kind::PolyBolt(s) => {
-                let state = (!replay).then(|| hub.polybolt());
-                s.on_text(text, hub.polybolt_credentials(), state, tick, now)
-            }
-        }
+        self.inner.on_text(text, hub)
     }
 
-    /// Filter / wrap a market event for this client, applying pending gap and corrupt faults.
+    /// Filter / wrap a market event for this client, applying pending gap, checksum and
+    /// corrupt faults.
     pub fn on_event(&mut self, ev: &VenueEvent) -> Option<String> {
         if ev.venue != self.venue {
             return None;
         }
-        let text = match &mut self.kind {
-            Kind::Binance(s) => s.on_event(ev),
-            Kind::Coinbase(s) => s.on_event(ev),
-            Kind::Poly(s) => s.on_event(ev),
-            Kind::Rtds(s) => s.on_event(ev),
-            Kind::Gemini(s) => s.on_event(ev),
-            Kind::Bitstamp(s) => s.on_event(ev),
-            Kind::PolyBolt(s) => s.on_event(ev),
-        }?;
+        let text = self.inner.on_event(ev)?;
         if self.gap_pending > 0 && ev.sequenced {
             self.gap_pending -= 1;
             self.dropped += 1;
             return None;
         }
+        if self.checksum_pending > 0
+            && let Some(bad) = self.inner.corrupt_checksum(ev, &text)
+        {
+            self.checksum_pending -= 1;
+            self.checksums_falsified += 1;
+            return Some(bad);
+        }
         if self.corrupt_pending > 0 {
             self.corrupt_pending -= 1;
             self.corrupted += 1;
-            let cut = text.len() / 2;
-            let mut end = cut.max(1).min(text.len());
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            return Some(format!("{}\u{fffd}", &text[..end]));
+            return Some(truncate(&text));
         }
         Some(text)
     }
 
-    /// Arm a gap or corrupt fault (disconnect and stall are carried out by the I/O layer).
+    /// Arm a gap, corrupt or checksum fault (disconnect, stall and the listener faults are
+    /// carried out by the I/O layer).
     pub fn inject(&mut self, fault: Fault) {
         match fault {
             Fault::Gap { count } => self.gap_pending += count,
             Fault::Corrupt { count } => self.corrupt_pending += count,
-            Fault::Dropped { count } => {
-                if let Kind::PolyBolt(s) = &mut self.kind {
-                    s.drop_frames(count);
-                }
+            Fault::Checksum { count } => self.checksum_pending += count,
+            Fault::Dropped { .. } | Fault::RequestReconnect => {
+                let out = self.inner.venue_fault(fault);
+                self.pending_out.extend(out);
             }
-            Fault::RequestReconnect => {
-                if matches!(self.kind, Kind::Bitstamp(_)) {
-                    self.pending_out.push(BitstampSession::request_reconnect());
-                }
-            }
-            Fault::Disconnect | Fault::Stall { .. } => {}
+            Fault::Disconnect
+            | Fault::Stall { .. }
+            | Fault::SlowHandshake { .. }
+            | Fault::Refuse { .. } => {}
         }
     }
 
-    /// Frames a fault queued for the client (sent by the I/O layer with the next events).
+    /// Frames a venue fault queued for the client (the I/O layer sends them at once).
     pub fn take_pending(&mut self) -> Vec<Out> {
         std::mem::take(&mut self.pending_out)
     }
@@ -256,27 +257,25 @@ impl Session {
         self.corrupted
     }
 
-    /// Frames sent when the emulator shuts down: Binance announces `serverShutdown`; every venue
-    /// then closes with 1001 (going away).
+    /// Book messages sent with a falsified checksum so far.
+    pub fn checksums_falsified(&self) -> u64 {
+        self.checksums_falsified
+    }
+
+    /// Frames sent when the emulator shuts down: the venue's announcement (Binance
+    /// `serverShutdown`), then a 1001 (going away) close.
     pub fn shutdown(&self, now_ms: i64) -> Vec<Out> {
-        let mut out = Vec::new();
-        if let Kind::Binance(s) = &self.kind {
-            out.push(Out::Text(s.shutdown_frame(now_ms)));
-        }
+        let mut out = self.inner.shutdown(now_ms);
         out.push(Out::Close(1001, "going away".into()));
         out
     }
 }
 
-/// A 20-character base64-looking connection id like RTDS's (`gZexFa6cUWeIKEiTDA==`).
-fn connection_id(conn_no: u64) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut x = conn_no.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    let mut s = String::with_capacity(20);
-    for _ in 0..18 {
-        s.push(char::from(B64[(x & 63) as usize]));
-        x = x.rotate_right(6) ^ conn_no;
+/// `text` cut in the middle (on a char boundary) and ended by U+FFFD: malformed JSON.
+fn truncate(text: &str) -> String {
+    let mut end = (text.len() / 2).max(1).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
-    s.push_str("==");
-    s
+    format!("{}\u{fffd}", &text[..end])
 }

@@ -12,7 +12,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Host names in the leaf certificate.
-pub const HOSTS: [&str; 10] = [
+pub const HOSTS: [&str; 20] = [
     "localhost",
     "127.0.0.1",
     "::1",
@@ -23,6 +23,16 @@ pub const HOSTS: [&str; 10] = [
     "api.binance.com",
     "ws-feed.exchange.coinbase.com",
     "clob.polymarket.com",
+    "fstream.binance.com",
+    "fapi.binance.com",
+    "ws.kraken.com",
+    "api.gemini.com",
+    "stream.bybit.com",
+    "ws.okx.com",
+    "www.deribit.com",
+    "ws.bitstamp.net",
+    "www.bitstamp.net",
+    "api.bybit.com",
 ];
 
 /// TLS setup errors.

@@ -15,6 +15,7 @@
 
 mod http;
 mod monitor;
+mod sources;
 mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use ringbolt_archive::ArchiveConfig;
-use ringbolt_collector::config::{FeedsConfig, SourceConfig};
+use ringbolt_collector::config::FeedsConfig;
 use ringbolt_config::RingboltConfig;
 use ringbolt_decide::model::EvaluatorKind;
 use ringbolt_sim::config::VenueConfig;
@@ -37,6 +38,9 @@ use ringbolt_sim::{EmulatorConfig, MarketConfig};
 use ringbolt_trade::config::StartAt;
 
 use self::monitor::Monitor;
+#[cfg(doc)]
+use self::sources::DEMO_SOURCES;
+use self::sources::VenuePorts;
 use self::supervisor::{Spec, Supervisor};
 
 /// Options of `ringbolt demo`.
@@ -58,7 +62,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Scheduled faults, repeatable: `AT:kill:CHILD` (SIGKILL feeds|archive|trade|emulate) or
-    /// `AT:venue:VENUE:KIND` (emulator fault: disconnect|stall|gap|corrupt, or for venue `clob`
+    /// `AT:venue:VENUE:KIND` (emulator fault: disconnect|stall|gap|corrupt|checksum|
+    /// slow_handshake|refuse, or for venue `clob`
     /// the CLOB faults). AT is seconds from start (`20`) or after the first rollover (`r+10`).
     #[arg(long = "fault")]
     faults: Vec<String>,
@@ -133,13 +138,11 @@ fn now_s() -> i64 {
 }
 
 /// Ports of one demo run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Ports {
     control: u16,
-    polymarket: u16,
-    chainlink: u16,
-    binance: u16,
-    coinbase: u16,
+    /// One per emulated venue.
+    venues: VenuePorts,
     clob: u16,
     metrics: u16,
     feeds_health: u16,
@@ -149,8 +152,8 @@ struct Ports {
 
 /// The emulators' configuration (the lab's own file format, `sim/emulate.example.toml`).
 fn emulate_config(out: &Path, p: &Ports, seed: u64) -> EmulatorConfig {
-    let venue = |port: u16| VenueConfig {
-        port,
+    let clob = VenueConfig {
+        port: p.clob,
         ..VenueConfig::default()
     };
     EmulatorConfig {
@@ -162,16 +165,11 @@ fn emulate_config(out: &Path, p: &Ports, seed: u64) -> EmulatorConfig {
             window_len_s: 300,
             ..MarketConfig::default()
         },
-        venues: [
-            ("polymarket", p.polymarket),
-            ("chainlink_rtds", p.chainlink),
-            ("binance_spot", p.binance),
-            ("coinbase", p.coinbase),
-            (ringbolt_sim::config::CLOB, p.clob),
-        ]
-        .into_iter()
-        .map(|(name, port)| (name.to_owned(), venue(port)))
-        .collect(),
+        venues: p
+            .venues
+            .emulator_venues()
+            .chain([(ringbolt_sim::config::CLOB.to_owned(), clob)])
+            .collect(),
         ..EmulatorConfig::default()
     }
 }
@@ -181,7 +179,7 @@ fn emulate_config(out: &Path, p: &Ports, seed: u64) -> EmulatorConfig {
 fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConfig> {
     let out = &run.out;
     let mut cfg = RingboltConfig {
-        feeds: feeds_config(out, &run.market, p, args.spin),
+        feeds: feeds_config(out, &run.market, p, args.spin)?,
         archive: Some(ArchiveConfig {
             hlog_dir: Some(out.join("hlog")),
             flush_interval_ms: 500,
@@ -248,63 +246,19 @@ fn write_paper_key(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `[feeds]`: the collector against the local emulators.
-fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> FeedsConfig {
+/// `[feeds]`: the collector against the local emulators, one source per [`DEMO_SOURCES`] line.
+fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> Result<FeedsConfig> {
     let ca = out.join("certs").join("ca.pem");
-    let source = |url: String, rest_url: Option<String>, symbols: &[&str]| SourceConfig {
-        url: Some(url),
-        rest_url,
-        ca_file: Some(ca.clone()),
-        ca_only: true,
-        symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
-        ..SourceConfig::default()
-    };
-    let mut polymarket = source(
-        format!("wss://127.0.0.1:{}/ws/market", p.polymarket),
-        Some(format!("https://127.0.0.1:{}", p.polymarket)),
-        &[],
-    );
-    polymarket.window_s = Some(300);
-    let sources = [
-        ("polymarket", polymarket),
-        (
-            "chainlink_rtds",
-            source(
-                format!("wss://127.0.0.1:{}/", p.chainlink),
-                None,
-                &["btc/usd"],
-            ),
-        ),
-        (
-            "binance_spot",
-            source(
-                format!("wss://127.0.0.1:{}/stream", p.binance),
-                Some(format!("https://127.0.0.1:{}", p.binance)),
-                &["BTCUSDT"],
-            ),
-        ),
-        (
-            "coinbase",
-            source(
-                format!("wss://127.0.0.1:{}/", p.coinbase),
-                None,
-                &["BTC-USD"],
-            ),
-        ),
-    ];
-    FeedsConfig {
+    Ok(FeedsConfig {
         segment: market.to_owned(),
         busy_poll: spin,
         metrics_addr: Some(loopback(p.metrics)),
         health_addr: Some(loopback(p.feeds_health)),
         backoff_base_ms: 250,
         backoff_max_ms: 4000,
-        sources: sources
-            .into_iter()
-            .map(|(name, s)| (name.to_owned(), s))
-            .collect(),
+        sources: p.venues.collector_sources(&ca)?,
         ..FeedsConfig::default()
-    }
+    })
 }
 
 struct Run {
@@ -365,10 +319,7 @@ fn prepare_out(out: &Path) -> Result<()> {
 fn free_ports() -> Result<Ports> {
     Ok(Ports {
         control: free_port()?,
-        polymarket: free_port()?,
-        chainlink: free_port()?,
-        binance: free_port()?,
-        coinbase: free_port()?,
+        venues: VenuePorts::allocate(free_port)?,
         clob: free_port()?,
         metrics: free_port()?,
         feeds_health: free_port()?,

@@ -1,0 +1,149 @@
+//! The demo's one table of sources: which emulated venue serves which collector source. The
+//! emulator serves every venue of the `ringbolt-sim` registry on a port of its own; each line
+//! here becomes one `[feeds.sources.*]` entry pointed at that port. Adding a venue emulator to
+//! the demo is one line in [`DEMO_SOURCES`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ringbolt_collector::config::SourceConfig;
+use ringbolt_sim::VenueId;
+use ringbolt_sim::config::VenueConfig;
+use ringbolt_sim::venue;
+
+/// One collector source of the demo.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSource {
+    /// Collector source name (`[feeds.sources.<name>]`).
+    pub source: &'static str,
+    /// Emulated venue serving it (also the bus venue).
+    pub venue: VenueId,
+    /// WebSocket path on the venue's port (`None`: the registry's advertised path).
+    pub ws_path: Option<&'static str>,
+    /// Symbols the collector subscribes.
+    pub symbols: &'static [&'static str],
+    /// Polymarket window length, s (discovery).
+    pub window_s: Option<i64>,
+}
+
+const fn line(
+    source: &'static str,
+    venue: VenueId,
+    symbols: &'static [&'static str],
+) -> DemoSource {
+    DemoSource {
+        source,
+        venue,
+        ws_path: None,
+        symbols,
+        window_s: None,
+    }
+}
+
+/// Every source the demo runs.
+pub const DEMO_SOURCES: &[DemoSource] = &[
+    DemoSource {
+        window_s: Some(300),
+        ..line("polymarket", VenueId::Polymarket, &[])
+    },
+    line("chainlink_rtds", VenueId::ChainlinkRtds, &["btc/usd"]),
+    line("binance_spot", VenueId::BinanceSpot, &["BTCUSDT"]),
+    line("coinbase", VenueId::Coinbase, &["BTC-USD"]),
+];
+
+/// Ports of the emulated venues, one per registered venue.
+#[derive(Debug, Clone, Default)]
+pub struct VenuePorts(pub BTreeMap<VenueId, u16>);
+
+impl VenuePorts {
+    /// A free port for every registered venue.
+    pub fn allocate(mut free_port: impl FnMut() -> Result<u16>) -> Result<Self> {
+        let mut ports = BTreeMap::new();
+        for v in venue::registered() {
+            ports.insert(v, free_port()?);
+        }
+        Ok(Self(ports))
+    }
+
+    /// The emulator's `[venues.*]` entries.
+    pub fn emulator_venues(&self) -> impl Iterator<Item = (String, VenueConfig)> + '_ {
+        self.0.iter().map(|(v, port)| {
+            (
+                v.name().to_owned(),
+                VenueConfig {
+                    port: *port,
+                    ..VenueConfig::default()
+                },
+            )
+        })
+    }
+
+    /// The collector's `[feeds.sources.*]` entries, trusting only the emulator's CA.
+    pub fn collector_sources(&self, ca: &Path) -> Result<BTreeMap<String, SourceConfig>> {
+        DEMO_SOURCES
+            .iter()
+            .map(|d| {
+                let port = self
+                    .0
+                    .get(&d.venue)
+                    .with_context(|| format!("demo source {}: venue not emulated", d.source))?;
+                Ok((d.source.to_owned(), source_config(d, *port, ca)))
+            })
+            .collect()
+    }
+}
+
+fn source_config(d: &DemoSource, port: u16, ca: &Path) -> SourceConfig {
+    let spec = venue::spec(d.venue);
+    let path = d.ws_path.or(spec.map(|s| s.ws_path)).unwrap_or("/");
+    SourceConfig {
+        venue: (d.source != d.venue.name()).then(|| d.venue.name().to_owned()),
+        url: Some(format!("wss://127.0.0.1:{port}{path}")),
+        rest_url: spec
+            .is_some_and(|s| s.rest)
+            .then(|| format!("https://127.0.0.1:{port}")),
+        ca_file: Some(ca.to_path_buf()),
+        ca_only: true,
+        symbols: d.symbols.iter().map(|s| (*s).to_owned()).collect(),
+        window_s: d.window_s,
+        ..SourceConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_venue_has_a_demo_source_and_every_source_a_venue() {
+        for v in venue::registered() {
+            assert!(
+                DEMO_SOURCES.iter().any(|d| d.venue == v),
+                "{} is emulated but has no line in DEMO_SOURCES",
+                v.name()
+            );
+        }
+        let mut n = 0;
+        let ports = VenuePorts::allocate(|| {
+            n += 1;
+            Ok(40_000 + n)
+        })
+        .unwrap();
+        let sources = ports.collector_sources(Path::new("ca.pem")).unwrap();
+        assert_eq!(sources.len(), DEMO_SOURCES.len());
+        let b = &sources["binance_spot"];
+        let port = ports.0[&VenueId::BinanceSpot];
+        assert_eq!(
+            b.url.as_deref(),
+            Some(format!("wss://127.0.0.1:{port}/stream").as_str())
+        );
+        assert_eq!(
+            b.rest_url.as_deref(),
+            Some(format!("https://127.0.0.1:{port}").as_str())
+        );
+        assert_eq!(sources["polymarket"].window_s, Some(300));
+        assert!(sources["coinbase"].rest_url.is_none());
+        assert_eq!(ports.emulator_venues().count(), venue::registered().count());
+    }
+}
