@@ -99,6 +99,10 @@ pub struct SourceConfig {
     pub linger_s: Option<i64>,
     /// Polymarket: ask `/events?slug=` instead of `/markets?slug=`.
     pub gamma_events: bool,
+    /// PolyBolt: a TOML file with the CLOB API credentials its `auth` needs (`api_key`,
+    /// `secret`, `passphrase`); never inline in this config. Unset: subscribes unauthenticated
+    /// (the venue answers `auth_required`).
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// Parses a venue name.

@@ -3,7 +3,10 @@
 //! exists yet; `tests/fixtures/polybolt/docs.jsonl`, provenance in `tests/fixtures/SOURCES.md`)
 //! parse to the values written in them; sequence gaps and `dropped` counts become gaps.
 
-use ringbolt_bus::{FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, Venue};
+use ringbolt_bus::{
+    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody, IndexPrice, Record,
+    Venue,
+};
 use ringbolt_feeds::{FrameDriver, ParseError, SyncMode};
 
 fn lines() -> Vec<String> {
@@ -74,12 +77,25 @@ fn documentation_shaped_frames_parse_to_their_values() {
     );
     assert_eq!((twap[0].stream, twap[0].venue_seq), (2, 2));
     assert_eq!(twap[0].recv_ts_ns, 7);
-    // seq 2 → 4 misses one frame; `dropped: 3` on seq 5 reports three more.
-    assert_eq!(out[7].1.len(), 1);
-    assert_eq!(out[8].1.len(), 1);
+    // seq 2 → 4 misses one frame; `dropped: 3` on seq 5 reports three more. Each: gap_detected
+    // and resynced statuses on the stream, then the value.
+    for i in [7, 8] {
+        let r = &out[i].1;
+        assert_eq!(r.len(), 3, "line {i}");
+        let states: Vec<u8> = r[..2]
+            .iter()
+            .map(|s| s.body_as::<FeedStatusBody>().unwrap().state)
+            .collect();
+        assert_eq!(
+            states,
+            [FeedState::GapDetected as u8, FeedState::Resynced as u8]
+        );
+        assert_eq!((r[0].stream, r[2].stream), (1, 1));
+        assert!(r[2].body_as::<IndexPrice>().is_some());
+    }
     let price = d.counters.stream(1);
     assert_eq!((price.gaps, price.gap_records), (2, 4));
-    assert_eq!((price.resyncs, price.records), (1, 5));
+    assert_eq!((price.resyncs, price.records), (1, 5 + 4));
     let twap = d.counters.stream(2);
     assert_eq!((twap.gaps, twap.resyncs, twap.records), (0, 1, 1));
 }

@@ -661,7 +661,16 @@ mod tests {
         }
         let c = d.counters.stream(1);
         assert_eq!((c.gaps, c.gap_records), (2, 5), "{c:?}");
-        assert_eq!(recs.len(), snap + published - 5);
+        let prices = recs
+            .iter()
+            .filter(|r| r.body_as::<IndexPrice>().is_some())
+            .count();
+        assert_eq!(
+            prices,
+            snap + published - 5,
+            "two gap/resync status pairs besides"
+        );
+        assert_eq!(recs.len(), prices + 4);
         assert!(published >= 11, "{published}");
     }
 }

@@ -18,14 +18,17 @@
 //! restarts on reconnect; `dropped` is the number of frames the server discarded on that channel
 //! since the last delivered one (slow consumer). A frame that skips `k` sequence numbers or
 //! reports `dropped: k` counts one gap of `k` missed frames (the larger of the two, so a loss the
-//! server both skips and reports is not counted twice). `venue_seq` is the envelope `seq`. In
+//! server both skips and reports is not counted twice), and a `gap_detected` then `resynced`
+//! feed status for the stream (each frame holds a whole value, so the frame that reveals the loss
+//! also ends it). `venue_seq` is the envelope `seq`. In
 //! [`SyncMode::Enforce`] rows not newer than the last one on their channel are dropped (a
 //! re-subscribe snapshot overlaps live updates).
 
 use core::fmt;
 
 use ringbolt_bus::{
-    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
+    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, IndexPrice, Record,
+    VALUE_E18_SCALE, Venue,
 };
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
@@ -45,8 +48,10 @@ pub const TWAP_WINDOW_S: u64 = 60;
 pub use super::streams::polybolt::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
 /// CLOB API credentials for PolyBolt's `auth` operation. `Debug` shows the key's first four
-/// characters only; there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
+/// characters only; there is no `Display`. Deserializes from a table `api_key`, `secret`,
+/// `passphrase` (a credentials file; unknown keys refused).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Credentials {
     api_key: String,
     secret: String,
@@ -225,8 +230,9 @@ impl PolyBolt {
         true
     }
 
-    /// Checks `seq` and `dropped` against the channel's last `seq` (see the module docs).
-    fn continuity(&mut self, stream: u8, seq: u64, dropped: u64, ctx: &mut Ctx<'_>) {
+    /// Checks `seq` and `dropped` against the channel's last `seq` (see the module docs); the
+    /// frames missed (counted as one gap when > 0).
+    fn continuity(&mut self, stream: u8, seq: u64, dropped: u64, ctx: &mut Ctx<'_>) -> u64 {
         let last = &mut self.last_seq[usize::from(stream)];
         let skipped = if *last == 0 {
             // The first frame on a fresh connection is seq 1.
@@ -241,6 +247,7 @@ impl PolyBolt {
         if missed > 0 {
             ctx.count_gap(stream, missed);
         }
+        missed
     }
 
     fn snapshot(
@@ -306,11 +313,16 @@ impl PolyBolt {
         {
             return Err(ParseError::Invalid("window_seconds"));
         }
-        self.continuity(stream, seq, dropped.unwrap_or(0), ctx);
+        let missed = self.continuity(stream, seq, dropped.unwrap_or(0), ctx);
         let symbol = p.symbol.ok_or(ParseError::Missing("symbol"))?;
         let Some(id) = ctx.resolve(VENUE, stream, symbol) else {
             return Ok(());
         };
+        if missed > 0 {
+            // Every frame carries a whole value: the loss is over as soon as it is seen.
+            ctx.emit_status(VENUE, stream, id, FeedState::GapDetected);
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
         if m.snapshot {
             return self.snapshot(
                 stream,
