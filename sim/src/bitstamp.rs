@@ -10,7 +10,6 @@
 //! number: diffs are ordered by `microtimestamp` only, so no event is `sequenced` (a lost diff is
 //! invisible to any client; the REST snapshot after a reconnect heals the book).
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,11 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::hub::Hub;
 use crate::ladder::Side;
-use crate::market::stream_rng;
 use crate::session::{Fault, OpenError};
-use crate::spot::SpotBook;
+use crate::spot::{SpotBook, SpotVenue};
 use crate::util::fixed;
-use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
+use crate::venue::{VenueSession, check_route};
 
 /// The only pair served.
 pub const PAIR: &str = "btcusd";
@@ -289,37 +287,26 @@ impl BitstampSession {
     }
 }
 
-/// The Bitstamp model of the venue registry: the state and its own random stream.
-#[derive(Debug)]
-pub struct BitstampModel {
-    state: BitstampState,
-    rng: ChaCha8Rng,
-}
+impl SpotVenue for BitstampState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 41;
 
-impl BitstampModel {
-    /// The registry's model factory.
-    pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
-        let mut rng = stream_rng(seed, 41);
-        Box::new(Self {
-            state: BitstampState::new(&mut rng),
-            rng,
-        })
-    }
-}
-
-impl VenueModel for BitstampModel {
-    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
-        let mid = ctx.view(LAG_MS, &mut self.rng);
-        let p = ctx.cfg.coinbase_trade_prob;
-        self.state.step(ctx.t_ms, ctx.tick, mid, p, &mut self.rng)
+    fn create(rng: &mut ChaCha8Rng) -> Self {
+        Self::new(rng)
     }
 
-    fn rest(&self, path: &str, _query: &str, _now_ms: i64) -> Option<(u16, String)> {
-        is_order_book_path(path).then(|| (200, self.state.rest_snapshot()))
+    fn advance(
+        &mut self,
+        at: (i64, u64),
+        mid: f64,
+        p: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
+        self.step(at.0, at.1, mid, p, rng)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        &self.state
+    fn rest(&self, path: &str) -> Option<(u16, String)> {
+        is_order_book_path(path).then(|| (200, self.rest_snapshot()))
     }
 }
 

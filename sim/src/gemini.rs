@@ -9,7 +9,6 @@
 //! `sequenced` (a `gap` fault has nothing it could drop detectably); a client recovers by
 //! reconnecting, which yields a fresh snapshot.
 
-use std::any::Any;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -20,11 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Out, Topic, VenueEvent, VenueId};
 use crate::hub::Hub;
 use crate::ladder::Side;
-use crate::market::stream_rng;
 use crate::session::OpenError;
-use crate::spot::SpotBook;
+use crate::spot::{SpotBook, SpotVenue};
 use crate::util::fixed;
-use crate::venue::{StepCtx, VenueModel, VenueSession, check_route};
+use crate::venue::{VenueSession, check_route};
 
 /// The only symbol served.
 pub const SYMBOL: &str = "BTCUSD";
@@ -292,33 +290,22 @@ impl GeminiSession {
     }
 }
 
-/// The Gemini model of the venue registry: the state and its own random stream.
-#[derive(Debug)]
-pub struct GeminiModel {
-    state: GeminiState,
-    rng: ChaCha8Rng,
-}
+impl SpotVenue for GeminiState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 40;
 
-impl GeminiModel {
-    /// The registry's model factory.
-    pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
-        let mut rng = stream_rng(seed, 40);
-        Box::new(Self {
-            state: GeminiState::new(&mut rng),
-            rng,
-        })
-    }
-}
-
-impl VenueModel for GeminiModel {
-    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
-        let mid = ctx.view(LAG_MS, &mut self.rng);
-        let p = ctx.cfg.coinbase_trade_prob;
-        self.state.step(ctx.t_ms, ctx.tick, mid, p, &mut self.rng)
+    fn create(rng: &mut ChaCha8Rng) -> Self {
+        Self::new(rng)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        &self.state
+    fn advance(
+        &mut self,
+        at: (i64, u64),
+        mid: f64,
+        p: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent> {
+        self.step(at.0, at.1, mid, p, rng)
     }
 }
 

@@ -2,10 +2,16 @@
 //! a [`Ladder`] in cents × 1e-8 BTC repriced around the venue's (lagged, noisy) view of the true
 //! price, and now and then one taker order against the best level.
 
+use std::any::Any;
+use std::fmt::Debug;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::event::VenueEvent;
 use crate::ladder::{Change, Ladder, LadderParams, Side};
+use crate::market::stream_rng;
+use crate::venue::{StepCtx, VenueModel};
 
 /// Ladder shape of both spot venues (cents, 1e-8 BTC).
 pub const PARAMS: LadderParams = LadderParams {
@@ -82,5 +88,64 @@ impl SpotBook {
             self.book.bids.iter().rev().map(|(p, q)| (*p, *q)).collect(),
             self.book.asks.iter().map(|(p, q)| (*p, *q)).collect(),
         )
+    }
+}
+
+/// A spot venue's state as the registry steps it (Gemini, Bitstamp): built from its own random
+/// stream, stepped around its lagged, noisy view of the true price.
+pub trait SpotVenue: Debug + Send + Sync + 'static {
+    /// Observation lag of the true price, ms.
+    const LAG_MS: i64;
+    /// Random stream of the venue (derived from the market seed).
+    const RNG_STREAM: u64;
+    /// Fresh state.
+    fn create(rng: &mut ChaCha8Rng) -> Self;
+    /// One market step around `mid_usd`; a taker print with probability `trade_prob`.
+    fn advance(
+        &mut self,
+        at: (i64, u64),
+        mid_usd: f64,
+        trade_prob: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<VenueEvent>;
+    /// A REST answer for `path` (`None`: 404).
+    fn rest(&self, _path: &str) -> Option<(u16, String)> {
+        None
+    }
+}
+
+/// The registry model of a [`SpotVenue`]: its state and its random stream (taker probability:
+/// the market's `coinbase_trade_prob`).
+#[derive(Debug)]
+pub struct SpotModel<S> {
+    state: S,
+    rng: ChaCha8Rng,
+}
+
+impl<S: SpotVenue> SpotModel<S> {
+    /// The registry's model factory.
+    pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
+        let mut rng = stream_rng(seed, S::RNG_STREAM);
+        Box::new(Self {
+            state: S::create(&mut rng),
+            rng,
+        })
+    }
+}
+
+impl<S: SpotVenue> VenueModel for SpotModel<S> {
+    fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
+        let mid = ctx.view(S::LAG_MS, &mut self.rng);
+        let p = ctx.cfg.coinbase_trade_prob;
+        self.state
+            .advance((ctx.t_ms, ctx.tick), mid, p, &mut self.rng)
+    }
+
+    fn rest(&self, path: &str, _query: &str, _now_ms: i64) -> Option<(u16, String)> {
+        self.state.rest(path)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        &self.state
     }
 }

@@ -161,7 +161,7 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: false,
         open: crate::gemini::open,
-        model: Some(crate::gemini::GeminiModel::boxed),
+        model: Some(crate::spot::SpotModel::<crate::gemini::GeminiState>::boxed),
         rest_fn: no_rest,
     },
     VenueSpec {
@@ -171,7 +171,7 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: false,
         open: crate::bitstamp::open,
-        model: Some(crate::bitstamp::BitstampModel::boxed),
+        model: Some(crate::spot::SpotModel::<crate::bitstamp::BitstampState>::boxed),
         rest_fn: model_rest,
     },
     // PolyBolt republishes the Chainlink series of the RTDS core: stepped by the hub's core.
