@@ -279,24 +279,23 @@ pub struct PolyBoltSession {
     subs: BTreeMap<&'static str, Chan>,
 }
 
-fn ack(op: &str, channel: Option<&str>, rid: Option<&str>) -> Out {
+/// An acknowledgement `{"op":…}` with its optional `code`, `channel` and echoed `rid`.
+fn reply(op: &str, code: Option<&str>, channel: Option<&str>, rid: Option<&str>) -> Out {
     let mut v = json!({ "op": op });
-    if let Some(c) = channel {
-        v["channel"] = json!(c);
-    }
-    if let Some(r) = rid {
-        v["rid"] = json!(r);
+    for (key, value) in [("code", code), ("channel", channel), ("rid", rid)] {
+        if let Some(x) = value {
+            v[key] = json!(x);
+        }
     }
     Out::Text(v.to_string())
 }
 
+fn ack(op: &str, channel: Option<&str>, rid: Option<&str>) -> Out {
+    reply(op, None, channel, rid)
+}
+
 fn error(code: &str, channel: Option<&str>, rid: Option<&str>) -> Out {
-    let Out::Text(t) = ack("error", channel, rid) else {
-        unreachable!("ack is text")
-    };
-    let mut v: Value = serde_json::from_str(&t).unwrap_or_default();
-    v["code"] = json!(code);
-    Out::Text(v.to_string())
+    reply("error", Some(code), channel, rid)
 }
 
 /// Checks a subscription's channel and filter; the static channel name or the error code.

@@ -158,7 +158,6 @@ impl PolyBolt {
 #[derive(Default)]
 struct Envelope<'a> {
     op: Option<&'a [u8]>,
-    code: Option<&'a [u8]>,
     channel: Option<&'a [u8]>,
     seq: Option<&'a [u8]>,
     snapshot: bool,
@@ -173,7 +172,6 @@ fn envelope(raw: &[u8]) -> Result<Envelope<'_>, ParseError> {
     while let Some(key) = j.next_key()? {
         match key {
             b"op" => m.op = Some(j.str()?),
-            b"code" => m.code = Some(j.scalar()?),
             b"channel" => m.channel = Some(j.str()?),
             b"seq" => m.seq = Some(j.scalar()?),
             b"snapshot" => m.snapshot = j.bool()?,
@@ -372,8 +370,8 @@ impl VenueAdapter for PolyBolt {
             Some(b"error") => {
                 ctx.count_message(0, frame.len());
                 // `auth_required`, `auth_failed`, `invalid_filter`, …: the venue refused a
-                // request; counted as a skipped frame with this name.
-                let _ = m.code;
+                // request; counted as a skipped frame with this name (the raw frame, which names
+                // the code, is what the collector logs).
                 Err(ParseError::Invalid("error_ack"))
             }
             Some(_) => Err(ParseError::Unknown),
