@@ -51,8 +51,8 @@ pub const EMULATED_PASSPHRASE: &str = "emulated-polybolt-passphrase";
 /// CLOB API credentials the emulator checks `auth` against.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
-    /// `apiKey`.
-    #[serde(rename = "apiKey")]
+    /// `apiKey` (`api_key` in a credentials file).
+    #[serde(rename = "apiKey", alias = "api_key")]
     pub api_key: String,
     /// `secret`.
     pub secret: String,
@@ -74,6 +74,12 @@ impl Default for Credentials {
             passphrase: EMULATED_PASSPHRASE.into(),
         }
     }
+}
+
+/// Reads a credentials file (TOML `api_key`, `secret`, `passphrase`); `None` when it cannot be
+/// read or parsed (callers name the file, never its contents).
+pub fn load_credentials(path: &std::path::Path) -> Option<Credentials> {
+    toml::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// One published point: observation time and value ×1e8.
@@ -503,6 +509,24 @@ mod tests {
                 Out::Close(c, r) => format!("close {c} {r}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_credentials_file_is_the_collectors_format() {
+        let dir = std::env::temp_dir().join(format!("rb-pb-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "api_key = \"k\"\nsecret = \"s\"\npassphrase = \"p\"\n",
+        )
+        .unwrap();
+        let c = load_credentials(&path).unwrap();
+        assert_eq!((c.api_key.as_str(), c.secret.as_str()), ("k", "s"));
+        assert_eq!(format!("{c:?}"), "Credentials { .. }");
+        std::fs::write(&path, "api_key = \"k\"\n").unwrap();
+        assert!(load_credentials(&path).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub enum ServerError {
     /// Capture replay.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The PolyBolt credentials file (its contents are never shown).
+    #[error(
+        "PolyBolt credentials file {0}: unreadable, or not a table of api_key, secret, passphrase"
+    )]
+    Credentials(String),
     /// Binding a port.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -267,6 +272,11 @@ impl Emulator {
             cfg.start_ms.unwrap_or(wall_at_start),
             &ids,
         );
+        if let Some(path) = &cfg.polybolt_credentials_file {
+            let creds = crate::polybolt::load_credentials(path)
+                .ok_or_else(|| ServerError::Credentials(path.display().to_string()))?;
+            hub.set_polybolt_credentials(creds);
+        }
         for (v, vc) in &served {
             if let Some(path) = &vc.replay {
                 hub.set_replay(
