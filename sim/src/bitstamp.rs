@@ -90,9 +90,12 @@ pub struct BitstampState {
     last_order_book_ms: Option<i64>,
 }
 
-impl BitstampState {
+impl SpotVenue for BitstampState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 41;
+
     /// Fresh state.
-    pub fn new(rng: &mut ChaCha8Rng) -> Self {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
         Self {
             book: SpotBook::default(),
             next_trade_id: 380_000_000 + rng.random_range(0..10_000_000),
@@ -103,7 +106,7 @@ impl BitstampState {
     }
 
     /// One market step around `mid_usd`.
-    pub fn step(
+    fn step(
         &mut self,
         t_ms: i64,
         tick: u64,
@@ -163,6 +166,12 @@ impl BitstampState {
         events
     }
 
+    fn rest(&self, path: &str) -> Option<(u16, String)> {
+        is_order_book_path(path).then(|| (200, self.rest_snapshot()))
+    }
+}
+
+impl BitstampState {
     /// `GET /api/v2/order_book/btcusd/`: the whole book as of the last diff.
     pub fn rest_snapshot(&self) -> String {
         let (bids, asks) = self.book.sides();
@@ -287,29 +296,6 @@ impl BitstampSession {
     }
 }
 
-impl SpotVenue for BitstampState {
-    const LAG_MS: i64 = LAG_MS;
-    const RNG_STREAM: u64 = 41;
-
-    fn create(rng: &mut ChaCha8Rng) -> Self {
-        Self::new(rng)
-    }
-
-    fn advance(
-        &mut self,
-        at: (i64, u64),
-        mid: f64,
-        p: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<VenueEvent> {
-        self.step(at.0, at.1, mid, p, rng)
-    }
-
-    fn rest(&self, path: &str) -> Option<(u16, String)> {
-        is_order_book_path(path).then(|| (200, self.rest_snapshot()))
-    }
-}
-
 /// The registry's session factory (`/`).
 pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
     check_route(VenueId::Bitstamp, path, &["", "/"])?;
@@ -337,27 +323,9 @@ impl VenueSession for BitstampSession {
 mod tests {
     use super::*;
     use crate::market::stream_rng;
-    use ringbolt_bus::{BookLevel, Record, Trade, Venue};
+    use crate::spot::test_util::{Book, apply, feed, venue_book};
+    use ringbolt_bus::{Trade, Venue};
     use ringbolt_feeds::{Action, FrameDriver, SyncMode};
-
-    fn feed(d: &mut FrameDriver, text: &str) -> Vec<Record> {
-        let mut out = Vec::new();
-        d.frame(text.as_bytes(), 1, &mut out)
-            .unwrap_or_else(|e| panic!("{e}: {text}"));
-        out
-    }
-
-    fn apply(book: &mut BTreeMap<(u8, i64), i64>, recs: &[Record]) {
-        for r in recs {
-            if let Some(l) = r.body_as::<BookLevel>() {
-                if l.size == 0 {
-                    book.remove(&(l.side, l.price));
-                } else {
-                    book.insert((l.side, l.price), l.size);
-                }
-            }
-        }
-    }
 
     #[test]
     fn diffs_and_the_rest_snapshot_rebuild_the_venue_book_in_ringbolts_adapter() {
@@ -383,7 +351,7 @@ mod tests {
             assert!(feed(&mut d, t).is_empty());
         }
         // Diffs before the REST snapshot are buffered; the adapter asks for the snapshot.
-        let mut book = BTreeMap::new();
+        let mut book = Book::new();
         let (mut trades, mut last_id, mut snapshot_at) = (0, 0, None);
         for k in 30..130 {
             for ev in st.step(k * 100, k as u64, 97_000.0 + k as f64, 0.5, &mut rng) {
@@ -417,16 +385,7 @@ mod tests {
             }
         }
         assert!(trades > 20, "{trades}");
-        let (bids, asks) = st.book.sides();
-        let want: BTreeMap<(u8, i64), i64> = bids
-            .iter()
-            .map(|(p, q)| ((ringbolt_bus::Side::Buy as u8, p * 1_000_000), *q))
-            .chain(
-                asks.iter()
-                    .map(|(p, q)| ((ringbolt_bus::Side::Sell as u8, p * 1_000_000), *q)),
-            )
-            .collect();
-        assert_eq!(book, want);
+        assert_eq!(book, venue_book(&st.book));
         let c = d.counters.total();
         assert_eq!((c.parse_errors, c.resyncs), (0, 1));
         assert!(

@@ -102,9 +102,12 @@ impl TradeMsgText {
     }
 }
 
-impl GeminiState {
+impl SpotVenue for GeminiState {
+    const LAG_MS: i64 = LAG_MS;
+    const RNG_STREAM: u64 = 40;
+
     /// Fresh state.
-    pub fn new(rng: &mut ChaCha8Rng) -> Self {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
         Self {
             book: SpotBook::default(),
             next_event_id: 180_000_000_000 + rng.random_range(0..1_000_000_000),
@@ -114,7 +117,7 @@ impl GeminiState {
     }
 
     /// One market step around `mid_usd`.
-    pub fn step(
+    fn step(
         &mut self,
         t_ms: i64,
         tick: u64,
@@ -167,7 +170,9 @@ impl GeminiState {
         }
         events
     }
+}
 
+impl GeminiState {
     /// The first `l2_updates` of a subscription: the whole book (bids best first, then asks)
     /// with the last trades and the (empty) auction events.
     pub fn snapshot(&self) -> String {
@@ -290,25 +295,6 @@ impl GeminiSession {
     }
 }
 
-impl SpotVenue for GeminiState {
-    const LAG_MS: i64 = LAG_MS;
-    const RNG_STREAM: u64 = 40;
-
-    fn create(rng: &mut ChaCha8Rng) -> Self {
-        Self::new(rng)
-    }
-
-    fn advance(
-        &mut self,
-        at: (i64, u64),
-        mid: f64,
-        p: f64,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<VenueEvent> {
-        self.step(at.0, at.1, mid, p, rng)
-    }
-}
-
 /// The registry's session factory (`/v2/marketdata`).
 pub fn open(path: &str, _conn_no: u64) -> Result<(Box<dyn VenueSession>, Vec<Out>), OpenError> {
     check_route(
@@ -334,15 +320,9 @@ impl VenueSession for GeminiSession {
 mod tests {
     use super::*;
     use crate::market::stream_rng;
-    use ringbolt_bus::{BookLevel, FLAG_SNAPSHOT, Record, Trade, Venue};
+    use crate::spot::test_util::{Book, apply, feed, venue_book};
+    use ringbolt_bus::{FLAG_SNAPSHOT, Trade, Venue};
     use ringbolt_feeds::{FrameDriver, SyncMode};
-
-    fn feed(d: &mut FrameDriver, text: &str) -> Vec<Record> {
-        let mut out = Vec::new();
-        d.frame(text.as_bytes(), 1, &mut out)
-            .unwrap_or_else(|e| panic!("{e}: {text}"));
-        out
-    }
 
     #[test]
     fn frames_parse_in_ringbolts_adapter_and_rebuild_the_venue_book() {
@@ -363,20 +343,8 @@ mod tests {
         let Out::Text(snap) = &out[0] else { panic!() };
         let recs = feed(&mut d, snap);
         assert!(recs.iter().all(|r| r.flags & FLAG_SNAPSHOT != 0));
-        let mut book = std::collections::BTreeMap::new();
-        let mut apply = |recs: &[Record]| {
-            for r in recs {
-                if let Some(l) = r.body_as::<BookLevel>() {
-                    let key = (l.side, l.price);
-                    if l.size == 0 {
-                        book.remove(&key);
-                    } else {
-                        book.insert(key, l.size);
-                    }
-                }
-            }
-        };
-        apply(&recs);
+        let mut book = Book::new();
+        apply(&mut book, &recs);
         let (mut trades, mut last_id) = (0, 0);
         for k in 50..150 {
             for ev in st.step(k * 100, k as u64, 97_050.0 - k as f64, 0.5, &mut rng) {
@@ -391,21 +359,12 @@ mod tests {
                         trades += 1;
                     }
                 }
-                apply(&recs);
+                apply(&mut book, &recs);
             }
         }
         assert!(trades > 20, "{trades}");
-        // The parsed book is the venue's book, level for level (prices ×1e6 from cents).
-        let (bids, asks) = st.book.sides();
-        let want: std::collections::BTreeMap<(u8, i64), i64> = bids
-            .iter()
-            .map(|(p, q)| ((ringbolt_bus::Side::Buy as u8, p * 1_000_000), *q))
-            .chain(
-                asks.iter()
-                    .map(|(p, q)| ((ringbolt_bus::Side::Sell as u8, p * 1_000_000), *q)),
-            )
-            .collect();
-        assert_eq!(book, want);
+        // The parsed book is the venue's book, level for level.
+        assert_eq!(book, venue_book(&st.book));
         let c = d.counters.total();
         assert_eq!((c.parse_errors, c.resyncs), (0, 1));
         // Errors in Gemini's shape.

@@ -99,11 +99,13 @@ pub trait SpotVenue: Debug + Send + Sync + 'static {
     /// Random stream of the venue (derived from the market seed).
     const RNG_STREAM: u64;
     /// Fresh state.
-    fn create(rng: &mut ChaCha8Rng) -> Self;
-    /// One market step around `mid_usd`; a taker print with probability `trade_prob`.
-    fn advance(
+    fn new(rng: &mut ChaCha8Rng) -> Self;
+    /// One market step at `t_ms` (step `tick`) around `mid_usd`; a taker print with
+    /// probability `trade_prob`.
+    fn step(
         &mut self,
-        at: (i64, u64),
+        t_ms: i64,
+        tick: u64,
         mid_usd: f64,
         trade_prob: f64,
         rng: &mut ChaCha8Rng,
@@ -127,7 +129,7 @@ impl<S: SpotVenue> SpotModel<S> {
     pub fn boxed(seed: u64) -> Box<dyn VenueModel> {
         let mut rng = stream_rng(seed, S::RNG_STREAM);
         Box::new(Self {
-            state: S::create(&mut rng),
+            state: S::new(&mut rng),
             rng,
         })
     }
@@ -137,8 +139,7 @@ impl<S: SpotVenue> VenueModel for SpotModel<S> {
     fn step(&mut self, ctx: &StepCtx<'_>) -> Vec<VenueEvent> {
         let mid = ctx.view(S::LAG_MS, &mut self.rng);
         let p = ctx.cfg.coinbase_trade_prob;
-        self.state
-            .advance((ctx.t_ms, ctx.tick), mid, p, &mut self.rng)
+        self.state.step(ctx.t_ms, ctx.tick, mid, p, &mut self.rng)
     }
 
     fn rest(&self, path: &str, _query: &str, _now_ms: i64) -> Option<(u16, String)> {
@@ -147,5 +148,54 @@ impl<S: SpotVenue> VenueModel for SpotModel<S> {
 
     fn as_any(&self) -> &dyn Any {
         &self.state
+    }
+}
+
+/// What the Gemini and Bitstamp tests share: frames through ringbolt's adapter, the book the
+/// records rebuild, and the venue's own book in the same units.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::collections::BTreeMap;
+
+    use ringbolt_bus::{BookLevel, Record, Side as BusSide};
+    use ringbolt_feeds::FrameDriver;
+
+    use super::SpotBook;
+
+    /// A book keyed by (bus side, price ×1e8) → size ×1e8.
+    pub type Book = BTreeMap<(u8, i64), i64>;
+
+    /// Feeds one frame, which must parse.
+    pub fn feed(d: &mut FrameDriver, text: &str) -> Vec<Record> {
+        let mut out = Vec::new();
+        d.frame(text.as_bytes(), 1, &mut out)
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+        out
+    }
+
+    /// Applies the book levels among `recs` (size 0 removes).
+    pub fn apply(book: &mut Book, recs: &[Record]) {
+        for r in recs {
+            if let Some(l) = r.body_as::<BookLevel>() {
+                if l.size == 0 {
+                    book.remove(&(l.side, l.price));
+                } else {
+                    book.insert((l.side, l.price), l.size);
+                }
+            }
+        }
+    }
+
+    /// The venue's book in the bus units (cents → ×1e8).
+    pub fn venue_book(b: &SpotBook) -> Book {
+        let (bids, asks) = b.sides();
+        let side = |levels: Vec<(i64, i64)>, s: BusSide| {
+            levels
+                .into_iter()
+                .map(move |(p, q)| ((s as u8, p * 1_000_000), q))
+        };
+        side(bids, BusSide::Buy)
+            .chain(side(asks, BusSide::Sell))
+            .collect()
     }
 }
