@@ -215,12 +215,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_example_config_parses_and_serves_all_four_venues() {
+    fn the_example_config_parses_and_serves_every_listed_venue() {
         let cfg: EmulatorConfig = toml::from_str(include_str!("../emulate.example.toml")).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.market.seed, 7);
         let served = cfg.served();
-        assert_eq!(served.len(), 4);
+        assert_eq!(served.len(), 6);
         assert!(served.iter().all(|(v, _)| v.is_emulated()));
         assert_eq!(
             served
@@ -231,6 +231,8 @@ mod tests {
                 .server_ping_ms,
             Some(20_000)
         );
+        let futures = served.iter().find(|(v, _)| *v == VenueId::BinanceFutures);
+        assert_eq!(futures.unwrap().1.server_ping_ms, Some(180_000));
     }
 
     #[test]

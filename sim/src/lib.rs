@@ -14,7 +14,10 @@
 //! so; only the wire shapes are the venues' real ones.
 
 pub mod binance;
+pub mod binance_futures;
 pub mod bitstamp;
+pub mod bybit;
+pub mod cexbook;
 pub mod clob;
 pub mod clob_server;
 pub mod coinbase;

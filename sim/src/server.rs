@@ -31,6 +31,7 @@ use crate::event::{Out, VenueEvent, VenueId};
 use crate::hub::{Hub, ReplayError, ReplaySource};
 use crate::session::{FAULT_KINDS, Fault, Session};
 use crate::tls::{self, TlsError};
+use crate::util::query_param;
 use crate::venue;
 use crate::wirelog::{FrameStamp, WireLog, poly_frame_keys, realtime_ns};
 
@@ -765,12 +766,6 @@ async fn serve_rest<S: AsyncRead + AsyncWrite + Unpin>(
             .unwrap_or((404, r#"{"error":"not found"}"#.to_string()))
     };
     respond(s, status, &body).await
-}
-
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 async fn control_loop(shared: Arc<Shared>, listener: TcpListener) {

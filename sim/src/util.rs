@@ -87,6 +87,22 @@ pub fn fixed(value: i64, decimals: u32) -> String {
     )
 }
 
+/// [`fixed`] with a leading `-` for negative values (funding rates, percent changes).
+pub fn fixed_signed(value: i64, decimals: u32) -> String {
+    if value < 0 {
+        format!("-{}", fixed(-value, decimals))
+    } else {
+        fixed(value, decimals)
+    }
+}
+
+/// The value of `key` in a URL query string (`a=1&b=2`), undecoded.
+pub fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
 /// Like [`fixed`] but with trailing zeros (and a bare trailing point) removed: `0.50` -> `"0.5"`,
 /// `1.00` -> `"1"` (Polymarket's style).
 pub fn trimmed(value: i64, decimals: u32) -> String {

@@ -186,6 +186,26 @@ pub static REGISTRY: &[VenueSpec] = &[
         model: None,
         rest_fn: no_rest,
     },
+    VenueSpec {
+        id: VenueId::BinanceFutures,
+        ws_path: "/public/stream",
+        rest: true,
+        server_ping_ms: Some(180_000),
+        checksum: false,
+        open: crate::binance_futures::open,
+        model: Some(crate::binance_futures::model),
+        rest_fn: model_rest,
+    },
+    VenueSpec {
+        id: VenueId::Bybit,
+        ws_path: "/v5/public/spot",
+        rest: false,
+        server_ping_ms: None,
+        checksum: false,
+        open: crate::bybit::open,
+        model: Some(crate::bybit::model),
+        rest_fn: no_rest,
+    },
 ];
 
 /// The registry line of `venue` (`None`: no emulator).

@@ -431,7 +431,9 @@ impl VenueAdapter for Bybit {
 fn op(op: &str, symbols: &[&str]) -> Vec<Outgoing> {
     let mut args = Vec::new();
     for s in symbols {
-        for t in ["orderbook.1", "orderbook.50", "publicTrade", "tickers"] {
+        // Not `orderbook.1`: its own `u` sequence and snapshot-only frames would share the
+        // level-50 book (same instrument) and break its `u` chain; level 50 carries the top.
+        for t in ["orderbook.50", "publicTrade", "tickers"] {
             args.push(format!("\"{t}.{s}\""));
         }
     }

@@ -268,6 +268,16 @@ struct Run {
     control: SocketAddr,
 }
 
+/// A 5-character venue label for the status line, unique over the venue names:
+/// `binance_spot` → `binas`, `binance_futures` → `binaf`, `polymarket` → `polym`.
+pub(crate) fn short_name(venue: &str) -> String {
+    let head: String = venue.chars().take(4).collect();
+    match venue.rsplit_once('_') {
+        Some((_, last)) => head + &last.chars().take(1).collect::<String>(),
+        None => venue.chars().take(5).collect(),
+    }
+}
+
 fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -601,8 +611,7 @@ fn status_line(
         let prev = last.1.get(v).copied().unwrap_or(0);
         let rate = (n - prev) as f64 / dt_s;
         total += n;
-        let short: String = v.chars().take(4).collect();
-        venues.push_str(&format!(" {short} {rate:.0}"));
+        venues.push_str(&format!(" {} {rate:.0}", short_name(v)));
     }
     let total_rate = (total - last.0) as f64 / dt_s;
     *last = (total, per_venue);

@@ -61,6 +61,20 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
         credentials: true,
         ..line("polybolt", VenueId::PolyBolt, &["btcusd"])
     },
+    // Binance USD-M: one source per 2026 route tier (the registry's advertised path is
+    // `/public/stream`).
+    line("binance_futures", VenueId::BinanceFutures, &["BTCUSDT"]),
+    DemoSource {
+        ws_path: Some("/market/stream"),
+        ..line(
+            "binance_futures_market",
+            VenueId::BinanceFutures,
+            &["BTCUSDT"],
+        )
+    },
+    // Bybit spot (`/v5/public/spot`); linear waits for a collector source option that gives it
+    // its own instruments.
+    line("bybit", VenueId::Bybit, &["BTCUSDT"]),
 ];
 
 /// The PolyBolt credentials file of the demo, next to the emulator's CA.
@@ -183,5 +197,15 @@ mod tests {
             Some(Path::new("polybolt-credentials.toml"))
         );
         assert_eq!(ports.emulator_venues().count(), venue::registered().count());
+    }
+
+    #[test]
+    fn status_line_labels_are_unique_over_every_venue() {
+        let labels: std::collections::BTreeSet<String> = VenueId::ALL
+            .iter()
+            .map(|v| super::super::short_name(v.name()))
+            .collect();
+        assert_eq!(labels.len(), VenueId::ALL.len(), "{labels:?}");
+        assert_eq!(super::super::short_name("binance_futures"), "binaf");
     }
 }

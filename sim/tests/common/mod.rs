@@ -46,7 +46,7 @@ server_ping_ms = 700
     Emulator::start(cfg).await.unwrap()
 }
 
-fn connector(info: &StartInfo) -> TlsConnector {
+pub fn connector(info: &StartInfo) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(&info.ca_pem).unwrap() {
         roots.add(c.unwrap()).unwrap();
