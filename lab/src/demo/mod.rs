@@ -360,6 +360,7 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
         ringbolt_config(args, run, ports)?.to_toml()?,
     )?;
     write_paper_key(&out.join("paper.key"))?;
+    sources::write_polybolt_credentials(&out.join("certs").join("ca.pem"))?;
     // The emulators are this binary's; the appliance's processes are the `ringbolt` binary's.
     let lab = std::env::current_exe().context("locating the ringbolt-lab binary")?;
     let appliance = appliance_binary()?;
