@@ -1,4 +1,4 @@
-//! `[trade.paper_exchange]`: latency distribution, maker rebate, settlement tolerance.
+//! `[trade.paper_exchange]`: on/off, latency distribution, maker rebate, settlement tolerance.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaperConfig {
+    /// Run the paper exchange in paper mode (fills, settlements, P&L).
+    pub enabled: bool,
     /// One-way order latency (decision → order at the venue) in µs at equally spaced
     /// quantiles from 0 to 1 (at least one value, non-decreasing): half the measured order round
     /// trips (exec's `order round trip` percentiles). A draw interpolates linearly between them.
@@ -24,6 +26,7 @@ pub struct PaperConfig {
 impl Default for PaperConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             // Placeholder until exec-live publishes measured venue round trips: 10-40 ms one way.
             latency_quantiles_us: vec![10_000, 12_000, 14_000, 17_000, 22_000, 40_000],
             seed: 1,

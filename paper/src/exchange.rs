@@ -345,6 +345,12 @@ impl PaperExchange {
         });
     }
 
+    /// Whether records wait to be drained.
+    #[must_use]
+    pub fn has_output(&self) -> bool {
+        !self.out.records.is_empty()
+    }
+
     /// Hands the records emitted so far to `publish`, in order.
     pub fn drain(&mut self, mut publish: impl FnMut(&Record)) {
         for r in &self.out.records {

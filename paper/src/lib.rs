@@ -13,13 +13,16 @@
 //!   rebate rate and the settlement tolerance;
 //! - [`exchange`]: the matching rules (marketable orders take levels, resting orders queue
 //!   behind the displayed size and fill as trades at their price consume the queue ahead —
-//!   hftbacktest's risk-averse queue model), fees and settlement.
+//!   hftbacktest's risk-averse queue model), fees and settlement;
+//! - [`pnl`]: P&L per window, day and in total from fill and settlement records.
 
 pub mod config;
 pub mod exchange;
+pub mod pnl;
 
 pub use config::PaperConfig;
 pub use exchange::{PaperExchange, PaperOrder, PaperStats, PaperTif, TokenKey};
+pub use pnl::{Pnl, PnlReport, PnlRow};
 
 /// Bus stream number of the records the paper exchange emits (decisions are stream 1, exec's
 /// order transitions stream 0).

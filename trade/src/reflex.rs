@@ -46,8 +46,15 @@ pub trait OrderSink {
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>);
     /// Drives the connection without waiting (responses, keep-alive, kill switch).
     fn poll(&mut self);
-    /// Hands the buffered order transitions to `publish`, in order.
+    /// Hands the buffered order records (transitions, fills, settlements) to `publish`, in order.
     fn flush(&mut self, publish: impl FnMut(&Record));
+    /// Whether a record this sink flushed is order truth the engine's positions follow
+    /// ([`Pipeline::own_record`]); default all. The paper sink keeps exec's paper wire path
+    /// (size-zero orders the venue rejects) out of the engine's accounting.
+    #[inline]
+    fn feeds_engine(_r: &Record) -> bool {
+        true
+    }
 }
 
 /// No orders: replay, and `ringbolt trade` without `[exec]`.
@@ -85,9 +92,29 @@ pub trait DecisionSink<S> {
     fn transition(&mut self, r: &Record);
 }
 
+/// Publishes what `orders` buffered through `decisions` and feeds the engine's own records to
+/// `pipeline` (positions from fills).
+#[inline]
+fn flush<S, O: OrderSink, D: DecisionSink<S>>(
+    orders: &mut O,
+    pipeline: &mut Pipeline,
+    decisions: &mut D,
+) {
+    orders.flush(|r| {
+        decisions.transition(r);
+        if O::feeds_engine(r) {
+            pipeline.own_record(r);
+        }
+    });
+}
+
 /// The loop: every record of `source` through `pipeline` (model hand-off through `link`),
 /// decisions to `decisions`, fired intents to `orders`, until the source ends or the decision
 /// sink breaks.
+///
+/// Determinism: the records an order sink emits while record N is processed (observed, decided,
+/// ordered) are flushed — published and fed to [`Pipeline::own_record`] — before record N + 1,
+/// whether or not N made a decision; idle turns only add what a venue connection answered.
 ///
 /// # Errors
 /// The source's errors.
@@ -110,13 +137,13 @@ where
             Next::Record(k) => k,
             Next::Idle | Next::Service => {
                 orders.poll();
-                orders.flush(|r| decisions.transition(r));
+                flush::<S, _, _>(orders, pipeline, decisions);
                 continue;
             }
             Next::End => {
                 // A last look at the order connection, as every idle turn takes one.
                 orders.poll();
-                orders.flush(|r| decisions.transition(r));
+                flush::<S, _, _>(orders, pipeline, decisions);
                 return Ok(());
             }
         };
@@ -124,6 +151,7 @@ where
         orders.observe(k, &rec, source);
         let src = &*source;
         let Some(mut d) = pipeline.process(k, &mut rec, |id| src.instrument(k, id), link) else {
+            flush::<S, _, _>(orders, pipeline, decisions);
             continue;
         };
         let intent = pipeline.last_intent.take();
@@ -134,7 +162,7 @@ where
         {
             return Ok(());
         }
-        orders.flush(|r| decisions.transition(r));
+        flush::<S, _, _>(orders, pipeline, decisions);
     }
 }
 

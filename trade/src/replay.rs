@@ -31,7 +31,8 @@ use serde_json::json;
 pub use crate::archive_source::ArchiveSource;
 use crate::archive_source::{Keep, WindowCursor};
 use crate::config::{TradeSections, load_ensemble};
-use crate::reflex::{self, DecisionSink, NoOrders};
+use crate::paper::{PaperOrders, PaperParity, archived_paper_records};
+use crate::reflex::{self, DecisionSink, NoOrders, OrderSink};
 
 /// Where decisions take their model probability from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +177,7 @@ pub fn run(a: &ReplayOptions) -> Result<()> {
     let out = replay(a, None)?;
     println!("{}", serde_json::to_string(&out.summary)?);
     if out.parity_passed == Some(false) {
-        bail!("decision parity failed (see the divergence above)");
+        bail!("decision or paper parity failed (see the divergence above)");
     }
     Ok(())
 }
@@ -320,6 +321,8 @@ struct ParityOut {
     context: usize,
     divergent: Option<Divergent>,
     stopped_features: Option<[f32; N_FEATURES]>,
+    /// Parity of the paper exchange's records (fills, settlements, transitions).
+    paper: Option<PaperParity>,
 }
 
 impl DecisionSink<ArchiveSource> for ParityOut {
@@ -360,21 +363,46 @@ impl DecisionSink<ArchiveSource> for ParityOut {
     }
 
     #[inline]
-    fn transition(&mut self, _r: &Record) {}
+    fn transition(&mut self, r: &Record) {
+        if let Some(p) = &mut self.paper {
+            p.check(r);
+        }
+    }
 }
 
-/// The loop, monomorphised per model link.
-fn run_loop(
+/// The loop, monomorphised per model link and order sink.
+fn run_loop<O: OrderSink>(
     pipeline: &mut Pipeline,
     source: &mut ArchiveSource,
     link: &mut Link,
+    orders: &mut O,
     out: &mut ParityOut,
 ) -> Result<()> {
     match link {
-        Link::None(l) => reflex::run(pipeline, source, l, &mut NoOrders, out),
-        Link::Recorded(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
-        Link::Sync(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
+        Link::None(l) => reflex::run(pipeline, source, l, orders, out),
+        Link::Recorded(l) => reflex::run(pipeline, source, l.as_mut(), orders, out),
+        Link::Sync(l) => reflex::run(pipeline, source, l.as_mut(), orders, out),
     }
+}
+
+/// The archived paper records of the decisions segment (for parity), `None` when parity is not
+/// checked or the archive holds none (an archive from before the paper exchange).
+fn paper_parity(
+    reader: &mut ArchiveReader,
+    a: &ReplayOptions,
+    live: &LiveDecisions,
+) -> Result<Option<PaperParity>> {
+    let Some(segment) = live.segment.as_deref().filter(|_| a.check_parity) else {
+        return Ok(None);
+    };
+    let tables = [Table::OrderTransitions, Table::Fills, Table::Settlements];
+    let rows = reader.read_all(&tables, a.date.as_deref(), &|s| s == segment)?;
+    let archived = archived_paper_records(&rows, segment, a.epoch);
+    if archived.is_empty() {
+        eprintln!("replay: the archive holds no paper records: paper parity not checked");
+        return Ok(None);
+    }
+    Ok(Some(PaperParity::new(archived)))
 }
 
 /// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
@@ -401,6 +429,11 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         stop_after.is_some(),
     )?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
+    let paper = if stop_after.is_none() {
+        paper_parity(&mut source.cursor.reader, a, &live)?
+    } else {
+        None
+    };
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())
             .then(|| ParityChecker::new(live.records.clone())),
@@ -408,9 +441,18 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         context: a.context,
         divergent: None,
         stopped_features: None,
+        paper,
     };
     let t_loop = Instant::now();
-    run_loop(&mut pipeline, &mut source, &mut link, &mut out)?;
+    let paper_stats = if cfg.trade.paper && cfg.trade.paper_exchange.enabled {
+        let inputs = source.max_segments();
+        let mut orders = PaperOrders::new(&cfg.trade.paper_exchange, &cfg.decide, inputs, NoOrders);
+        run_loop(&mut pipeline, &mut source, &mut link, &mut orders, &mut out)?;
+        Some(orders.exchange.stats)
+    } else {
+        run_loop(&mut pipeline, &mut source, &mut link, &mut NoOrders, &mut out)?;
+        None
+    };
     let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s()).max(0.0);
     source.progress.finish_and_clear();
     read_s += source.read_s();
@@ -426,9 +468,17 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
             });
         }
     }
-    let (parity, parity_passed) = parity_json(out.parity.as_ref(), &link);
+    let (parity, mut parity_passed) = parity_json(out.parity.as_ref(), &link);
     if let Some(d) = &out.divergent {
         explain_divergence(a, d, stop_after);
+    }
+    if let Some(p) = &out.paper {
+        if let Some(text) = p.divergence_text() {
+            eprintln!("{text}");
+        }
+        if !p.passed() {
+            parity_passed = Some(false);
+        }
     }
     let st = pipeline.engine.stats;
     let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
@@ -458,6 +508,9 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         "decisions_segment": live.segment,
         "decision_epochs": live.epochs,
         "features_at_stop": out.stopped_features.map(|f| f.to_vec()),
+        "paper_exchange": paper_stats,
+        "paper_parity": out.paper.as_ref().map(PaperParity::json),
+        "fills_applied": st.fills_applied,
     });
     Ok(Outcome {
         summary,
