@@ -168,7 +168,10 @@ fn report_pnl(root: &Path, date: Option<&str>, json: bool) -> Result<()> {
         line(day.clone(), r);
     }
     line("total".into(), &report.total);
-    println!("realised (settled windows): {:.2} USDC", report.realised_usdc);
+    println!(
+        "realised (settled windows): {:.2} USDC",
+        report.realised_usdc
+    );
     Ok(())
 }
 

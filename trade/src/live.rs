@@ -458,14 +458,7 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     });
     let model = model.map(ModelThread::finish).transpose()?;
     looped?;
-    let mut summary = summary(
-        &tc,
-        &pipeline,
-        &source,
-        &out,
-        model.as_ref(),
-        exec_summary,
-    );
+    let mut summary = summary(&tc, &pipeline, &source, &out, model.as_ref(), exec_summary);
     summary["paper_exchange"] = paper_summary.unwrap_or(serde_json::Value::Null);
     Ok(summary)
 }

@@ -80,9 +80,8 @@ impl<W: OrderSink> OrderSink for PaperOrders<W> {
     #[inline]
     fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
         self.wire.observe(k, rec, source);
-        let key = (rec.venue == Venue::Polymarket as u8 && rec.instrument < SEGMENT_ID_SPAN).then(
-            || k as u32 * SEGMENT_ID_SPAN + rec.instrument,
-        );
+        let key = (rec.venue == Venue::Polymarket as u8 && rec.instrument < SEGMENT_ID_SPAN)
+            .then(|| k as u32 * SEGMENT_ID_SPAN + rec.instrument);
         if let Some(key) = key
             && let Some(seen) = self.seen.get_mut(key as usize)
             && !*seen
@@ -97,7 +96,8 @@ impl<W: OrderSink> OrderSink for PaperOrders<W> {
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>) {
         self.wire.order(k, decision, intent);
         if let Some(i) = intent {
-            self.exchange.order(paper_order(i, self.params.get(&i.instrument)));
+            self.exchange
+                .order(paper_order(i, self.params.get(&i.instrument)));
         }
     }
 
@@ -180,11 +180,7 @@ pub fn parity_form(r: &Record) -> Record {
 /// The archived paper records of `segment` (producer `epoch`, else the first), by their
 /// emission number (`venue_seq`).
 #[must_use]
-pub fn archived_paper_records(
-    rows: &WindowRows,
-    segment: &str,
-    epoch: Option<u64>,
-) -> Vec<Record> {
+pub fn archived_paper_records(rows: &WindowRows, segment: &str, epoch: Option<u64>) -> Vec<Record> {
     let Some(seg) = rows.segments.iter().position(|s| s == segment) else {
         return Vec::new();
     };
@@ -303,7 +299,8 @@ impl PaperParity {
         };
         Some(format!(
             "PAPER PARITY FAILED at paper record #{n}\n  live:   {}\n  replay: {}",
-            live.as_ref().map_or_else(|| "(not archived)".to_owned(), show),
+            live.as_ref()
+                .map_or_else(|| "(not archived)".to_owned(), show),
             show(replay)
         ))
     }

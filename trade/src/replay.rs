@@ -450,7 +450,13 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         run_loop(&mut pipeline, &mut source, &mut link, &mut orders, &mut out)?;
         Some(orders.exchange.stats)
     } else {
-        run_loop(&mut pipeline, &mut source, &mut link, &mut NoOrders, &mut out)?;
+        run_loop(
+            &mut pipeline,
+            &mut source,
+            &mut link,
+            &mut NoOrders,
+            &mut out,
+        )?;
         None
     };
     let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s()).max(0.0);
