@@ -175,7 +175,10 @@ fn paper_fills_settle_replay_with_parity_and_the_pnl_is_plain_sql() {
         "sql {sql_total} report {total}"
     );
     assert!(report["total"]["fills"].as_u64().unwrap() > 0);
-    eprintln!("paper exchange {px}\nreplay paper parity {pp}\npnl total {}", report["total"]);
+    eprintln!(
+        "paper exchange {px}\nreplay paper parity {pp}\npnl total {}",
+        report["total"]
+    );
 
     // Tamper with one archived fill's price: replay must fail naming that paper record.
     let mut reader = ArchiveReader::open(&root).unwrap();
