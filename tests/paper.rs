@@ -10,39 +10,15 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use common::{BIN, Unlink, archive_until, spawn_synth};
-use ringbolt_archive::layout::Window;
+use common::{BIN, Unlink, archive_until, replay_check_parity, spawn_synth, tamper};
 use ringbolt_archive::reader::ArchiveReader;
-use ringbolt_archive::report::list_parts;
-use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
-use ringbolt_archive::writer;
+use ringbolt_archive::tables::Table;
 use ringbolt_bus::Fill;
 use ringbolt_testkit::fs;
 
-struct NumberNames;
-impl InstrumentNames for NumberNames {
-    fn name(&mut self, id: u32) -> Arc<str> {
-        format!("#{id}").into()
-    }
-}
-
 fn replay(archive: &Path, config: &Path) -> (bool, serde_json::Value, String) {
-    let out = Command::new(BIN)
-        .args(["replay", "--check-parity", "--no-progress", "--archive"])
-        .arg(archive)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let summary = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
-    (
-        out.status.success(),
-        summary,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    replay_check_parity(archive, Some(config))
 }
 
 /// The P&L query of docs/analysis.md (the ```sql block after `<!-- pnl-sql -->`).
@@ -184,34 +160,11 @@ fn paper_fills_settle_replay_with_parity_and_the_pnl_is_plain_sql() {
     let mut reader = ArchiveReader::open(&root).unwrap();
     let rows = reader.read_all(&[Table::Fills], None, &|_| true).unwrap();
     let target = rows.rows[0];
-    let window = Window::of_ns(target.record.publish_ts_ns);
-    let mut same: Vec<_> = rows
-        .rows
-        .iter()
-        .filter(|r| Window::of_ns(r.record.publish_ts_ns) == window)
-        .map(|r| r.record)
-        .collect();
-    for r in &mut same {
-        if *r == target.record {
-            let mut f = r.body_as::<Fill>().unwrap();
-            f.price += 1_000_000;
-            r.set_body(&f);
-        }
-    }
-    let dir_w = window.dir(&root, "fills", "internal");
-    for part in list_parts(&root).unwrap() {
-        if part.path.parent() == Some(dir_w.as_path()) {
-            std::fs::remove_file(&part.path).unwrap();
-        }
-    }
-    let source = Source {
-        segment: decide.clone(),
-        ring: target.ring,
-        epoch: target.epoch,
-    };
-    let (batch, _) = build_batch(Table::Fills, &source, &same, &mut NumberNames).unwrap();
-    let props = writer::properties(Table::Fills, 3, Vec::new()).unwrap();
-    writer::write_file(&dir_w.join("part-999999.parquet"), &batch, props).unwrap();
+    tamper(&root, Table::Fills, &decide, &rows.rows, target, |r| {
+        let mut f = r.body_as::<Fill>().unwrap();
+        f.price += 1_000_000;
+        r.set_body(&f);
+    });
     let (ok, summary, stderr) = replay(&root, &config);
     assert!(!ok, "tampered fill passed: {summary}");
     let n = target.record.venue_seq;
