@@ -1,6 +1,15 @@
 //! `[trade.paper_exchange]`: on/off, latency distribution, maker rebate, settlement tolerance.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A `[trade.paper_exchange]` value that is not usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("invalid {key}")]
+pub struct ConfigError {
+    /// The dotted key.
+    pub key: &'static str,
+}
 
 /// Configuration of the paper exchange.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,17 +79,21 @@ impl PaperConfig {
         i64::try_from(us_e3).unwrap_or(i64::MAX).max(1)
     }
 
-    /// Checks the values; the name of the first bad key.
+    /// Checks the values.
     ///
     /// # Errors
-    /// The dotted key that is not usable.
-    pub fn validate(&self) -> Result<(), &'static str> {
+    /// [`ConfigError`] naming the first dotted key that is not usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let q = &self.latency_quantiles_us;
         if q.is_empty() || q.windows(2).any(|w| w[1] < w[0]) {
-            return Err("trade.paper_exchange.latency_quantiles_us");
+            return Err(ConfigError {
+                key: "trade.paper_exchange.latency_quantiles_us",
+            });
         }
         if !(0.0..=1.0).contains(&self.maker_rebate_rate) {
-            return Err("trade.paper_exchange.maker_rebate_rate");
+            return Err(ConfigError {
+                key: "trade.paper_exchange.maker_rebate_rate",
+            });
         }
         Ok(())
     }
@@ -88,6 +101,7 @@ impl PaperConfig {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -118,8 +132,8 @@ mod tests {
             ..PaperConfig::default()
         };
         assert_eq!(
-            bad.validate(),
-            Err("trade.paper_exchange.latency_quantiles_us")
+            bad.validate().unwrap_err().to_string(),
+            "invalid trade.paper_exchange.latency_quantiles_us"
         );
     }
 }

@@ -20,7 +20,7 @@ pub mod config;
 pub mod exchange;
 pub mod pnl;
 
-pub use config::PaperConfig;
+pub use config::{ConfigError, PaperConfig};
 pub use exchange::{PaperExchange, PaperOrder, PaperStats, PaperTif, TokenKey};
 pub use pnl::{Pnl, PnlReport, PnlRow};
 

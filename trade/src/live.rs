@@ -400,10 +400,7 @@ fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>) -> Result<()> {
 /// Configuration, model, bus or exec start-up errors, and a failed loop or model thread.
 pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     let live = live_mode(live_flag, cfg)?;
-    cfg.trade
-        .paper_exchange
-        .validate()
-        .map_err(|key| anyhow::anyhow!("invalid {key}"))?;
+    cfg.trade.paper_exchange.validate()?;
     install_stop_handler();
     let tc = cfg.trade.clone();
     // Load the model first: a missing ONNX Runtime is a start-up error naming the fix.
