@@ -12,12 +12,28 @@ import sys
 import duckdb
 
 
+# A table with no file yet (no settlement before the first traded window ends) is an empty
+# relation of the same columns: DuckDB refuses a glob that matches nothing.
+EMPTY = {
+    "fills": "(SELECT NULL::BIGINT AS window_start_s, NULL::UBIGINT AS client_order_id, "
+    "NULL::VARCHAR AS side, NULL::DECIMAL(18, 8) AS price, NULL::DECIMAL(18, 8) AS size, "
+    "NULL::DECIMAL(18, 8) AS fee_usdc, NULL::VARCHAR AS status WHERE false)",
+    "settlements": "(SELECT NULL::BIGINT AS window_start_s, NULL::DECIMAL(18, 8) AS payout_usdc "
+    "WHERE false)",
+}
+
+
 def pnl_sql(root):
     doc_path = os.path.join(os.path.dirname(__file__), "..", "docs", "analysis.md")
     with open(doc_path) as f:
         doc = f.read()
-    block = doc.split("<!-- pnl-sql -->")[1].split("```sql")[1].split("```")[0]
-    return block.replace("{root}", root)
+    sql = doc.split("<!-- pnl-sql -->")[1].split("```sql")[1].split("```")[0]
+    for table, empty in EMPTY.items():
+        if not os.path.isdir(os.path.join(root, table)):
+            sql = sql.replace(
+                f"read_parquet('{{root}}/{table}/**/*.parquet', hive_partitioning = true)", empty
+            )
+    return sql.replace("{root}", root)
 
 
 def main():
@@ -27,11 +43,6 @@ def main():
     pnl = report.get("pnl", report)
     if "error" in pnl:
         sys.exit(f"check-pnl: the report has no P&L: {pnl['error']}")
-    if not os.path.isdir(os.path.join(root, "fills")):
-        # No fills archived: the report must say zero.
-        assert pnl["total"]["fills"] == 0, pnl["total"]
-        print("check-pnl: no fills archived, report total 0: ok")
-        return
     rows = duckdb.connect().execute(pnl_sql(root)).fetchall()
     windows = pnl["windows"]
     assert len(rows) == len(windows), (rows, windows)

@@ -385,24 +385,33 @@ fn run_loop<O: OrderSink>(
     }
 }
 
-/// The archived paper records of the decisions segment (for parity), `None` when parity is not
-/// checked or the archive holds none (an archive from before the paper exchange).
-fn paper_parity(
+/// The archived paper records of the decisions segment (empty without one).
+fn archived_paper(
     reader: &mut ArchiveReader,
     a: &ReplayOptions,
     live: &LiveDecisions,
-) -> Result<Option<PaperParity>> {
-    let Some(segment) = live.segment.as_deref().filter(|_| a.check_parity) else {
-        return Ok(None);
+) -> Result<Vec<Record>> {
+    let Some(segment) = live.segment.as_deref() else {
+        return Ok(Vec::new());
     };
     let tables = [Table::OrderTransitions, Table::Fills, Table::Settlements];
     let rows = reader.read_all(&tables, a.date.as_deref(), &|s| s == segment)?;
-    let archived = archived_paper_records(&rows, segment, a.epoch);
-    if archived.is_empty() {
-        eprintln!("replay: the archive holds no paper records: paper parity not checked");
-        return Ok(None);
+    Ok(archived_paper_records(&rows, segment, a.epoch))
+}
+
+/// Whether the replay runs the paper exchange: the config's paper mode with the exchange on,
+/// unless the archive holds a live run's decisions but no paper records (a run before, or
+/// without, the paper exchange: its engine had no fills fed back, so neither may the replay's).
+fn runs_paper(cfg: &TradeSections, live: &LiveDecisions, archived: &[Record]) -> bool {
+    let configured = cfg.trade.paper && cfg.trade.paper_exchange.enabled;
+    if configured && archived.is_empty() && !live.records.is_empty() {
+        eprintln!(
+            "replay: the archive holds decisions but no paper records: replaying without the \
+             paper exchange, paper parity not checked"
+        );
+        return false;
     }
-    Ok(Some(PaperParity::new(archived)))
+    configured
 }
 
 /// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
@@ -429,11 +438,10 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         stop_after.is_some(),
     )?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
-    let paper = if stop_after.is_none() {
-        paper_parity(&mut source.cursor.reader, a, &live)?
-    } else {
-        None
-    };
+    let archived = archived_paper(&mut source.cursor.reader, a, &live)?;
+    let paper_on = runs_paper(&cfg, &live, &archived);
+    let paper = (a.check_parity && stop_after.is_none() && !archived.is_empty())
+        .then(|| PaperParity::new(archived));
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())
             .then(|| ParityChecker::new(live.records.clone())),
@@ -444,7 +452,7 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         paper,
     };
     let t_loop = Instant::now();
-    let paper_stats = if cfg.trade.paper && cfg.trade.paper_exchange.enabled {
+    let paper_stats = if paper_on {
         let inputs = source.max_segments();
         let mut orders = PaperOrders::new(&cfg.trade.paper_exchange, &cfg.decide, inputs, NoOrders);
         run_loop(&mut pipeline, &mut source, &mut link, &mut orders, &mut out)?;
