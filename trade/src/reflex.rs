@@ -231,6 +231,93 @@ mod tests {
         fn transition(&mut self, _r: &Record) {}
     }
 
+    /// Fills every fired intent completely and at once (a Fill and a FILLED transition).
+    #[derive(Default)]
+    struct FillAll {
+        pending: Vec<Record>,
+        fired_shares: HashMap<i64, i64>,
+    }
+
+    impl OrderSink for FillAll {
+        fn observe<S: RecordSource>(&mut self, _k: usize, _rec: &Record, _source: &S) {}
+        fn order(&mut self, _k: usize, _decision: &Record, intent: Option<&OrderIntent>) {
+            let Some(i) = intent else { return };
+            *self.fired_shares.entry(i.window_start_s).or_default() += i.size;
+            let fill = ringbolt_bus::Fill {
+                ts_ns: i.decided_at_ns,
+                client_order_id: i.client_order_id,
+                price: i.price,
+                size: i.size,
+                fee_usdc: 0,
+                window_start_s: i.window_start_s,
+                trade_id: [0; 16],
+                side: i.side as u8,
+                liquidity: 2,
+                status: 2,
+                paper: 1,
+                outcome: i.outcome as u8,
+                reserved: [0; 11],
+            };
+            let t = ringbolt_bus::OrderTransition {
+                client_order_id: i.client_order_id,
+                price: i.price,
+                size: i.size,
+                filled: i.size,
+                venue_order_id: [0; 16],
+                error_class: 0,
+                http_status: 0,
+                from_state: ringbolt_bus::OrderState::Acked as u8,
+                to_state: ringbolt_bus::OrderState::Filled as u8,
+                side: i.side as u8,
+                paper: 1,
+                reserved: [0; 24],
+            };
+            self.pending
+                .push(Record::new(Venue::Internal, 2, i.instrument, &fill));
+            self.pending
+                .push(Record::new(Venue::Internal, 2, i.instrument, &t));
+        }
+        fn poll(&mut self) {}
+        fn flush(&mut self, mut publish: impl FnMut(&Record)) {
+            self.pending.drain(..).for_each(|r| publish(&r));
+        }
+    }
+
+    #[test]
+    fn what_a_sink_flushes_moves_the_engine_positions() {
+        let mut pipeline = Pipeline::new(DecideConfig::default(), 1, false);
+        let mut source = SynthSource {
+            stream: synth(),
+            names: HashMap::new(),
+        };
+        let mut orders = FillAll::default();
+        let mut sink = Collect {
+            decisions: Vec::new(),
+            limit: usize::MAX,
+        };
+        run(
+            &mut pipeline,
+            &mut source,
+            &mut NoModel,
+            &mut orders,
+            &mut sink,
+        )
+        .unwrap();
+        let fired = sink
+            .decisions
+            .iter()
+            .filter(|d| d.body_as::<ringbolt_bus::Decision>().unwrap().fired == 1)
+            .count() as u64;
+        assert!(fired > 0);
+        let st = pipeline.engine.stats;
+        assert_eq!(st.fills_applied, fired, "every fill reached the engine");
+        for (start, shares) in &orders.fired_shares {
+            let w = pipeline.engine.state.window(*start).unwrap();
+            assert!((w.position_shares - *shares as f64 / 1e8).abs() < 1e-9);
+            assert_eq!(w.open_shares, 0.0, "FILLED released every reservation");
+        }
+    }
+
     fn synth() -> SynthStream {
         SynthStream::new(SynthConfig {
             seed: 5,
