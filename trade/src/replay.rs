@@ -3,14 +3,17 @@
 //! Reads a Parquet archive written by `ringbolt archive`, rebuilds the bus records of the trade
 //! process's input segments exactly (archive schema ≥ 2), and feeds them in their recorded bus
 //! order through the trade process's own loop ([`crate::reflex::run`], hence
-//! [`Pipeline::process`]) with an [`ArchiveSource`] instead of bus consumers, no orders, and a
-//! parity check instead of the output ring. The model path is asynchronous live, so with
+//! [`Pipeline::process`]) with an [`ArchiveSource`] instead of bus consumers, the same paper
+//! exchange as the live run's order sink (when it ran in paper mode with one), and a parity check
+//! instead of the output ring. The model path is asynchronous live, so with
 //! `--model recorded` (the default) each decision uses the probability the archived live
 //! decision recorded (the engine quantises it to the bus grid, so the recorded value is
 //! bit-exact); the feature vectors are re-scored by the configured ensemble to check that every
 //! recorded probability is the model's output on one of the replayed vectors. `--check-parity`
-//! compares every replayed decision with the archived one and exits non-zero at the first
-//! divergence, printing its context.
+//! compares every replayed decision with the archived one, and every paper order transition,
+//! fill and settlement with the archived one (bytes, wall-clock `publish_ts` and bus `seq`
+//! excluded) and the P&L totals, and exits non-zero at the first divergence, printing its
+//! context.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
