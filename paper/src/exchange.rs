@@ -367,6 +367,7 @@ impl PaperExchange {
         }
         self.arrive_due();
         self.expire_due();
+        self.close_stale();
         let slot = key.and_then(|k| self.slot(k));
         match (rec.record_kind(), rec.record_venue(), slot) {
             (Some(RecordKind::BookLevel), Some(Venue::Polymarket), Some(s)) => {
@@ -674,6 +675,23 @@ impl PaperExchange {
         }
     }
 
+    /// Windows whose end is more than the tolerance past without an end price (no Chainlink
+    /// report): closed unsettled, so their slots are reused.
+    fn close_stale(&mut self) {
+        let tol = self.cfg.settle_tolerance_ms as i64 * 1_000_000;
+        let mut i = 0;
+        while i < self.windows.len() {
+            let w = self.windows[i];
+            if self.now_ns > (w.start_s + WINDOW_S) * NS + tol {
+                self.stats.unsettled_windows += 1;
+                self.close_window(&w);
+                self.windows.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// One [`Settlement`] per registered token of window `w`.
     fn settle(&mut self, w: &WindowRef, end_price: i64) {
         let winner = if end_price >= w.start_price {
@@ -976,6 +994,19 @@ mod tests {
         );
         assert_eq!(x.stats.settlements, 2);
         assert_eq!(x.position(7), 0, "the window's slots are freed");
+    }
+
+    #[test]
+    fn a_window_without_an_end_price_closes_unsettled_after_the_tolerance() {
+        let mut x = market();
+        let end = (START + WINDOW_S) * NS;
+        x.on_record(Some(8), &level(end + 59_000 * MS, Side::Sell, 0.60, 3.0, 0));
+        assert_eq!(x.stats.unsettled_windows, 0);
+        x.on_record(None, &trade(end + 61_000 * MS, Side::Buy, 0.5, 1.0));
+        assert_eq!(x.stats.unsettled_windows, 1);
+        assert_eq!(x.stats.settlements, 0);
+        x.register_token(9, 5, START + WINDOW_S, Outcome::Up);
+        assert_eq!(x.tokens.len(), 2, "a freed slot is reused");
     }
 
     #[test]
