@@ -894,16 +894,7 @@ impl MarketState {
 }
 
 /// The record's event time: receive stamp, else exchange stamp, else publish stamp.
-#[must_use]
-pub fn event_ts(rec: &Record) -> i64 {
-    if rec.recv_ts_ns > 0 {
-        rec.recv_ts_ns
-    } else if rec.exchange_ts_ns > 0 {
-        rec.exchange_ts_ns
-    } else {
-        rec.publish_ts_ns
-    }
-}
+pub use ringbolt_market::event_ts;
 
 /// Whether `venue` contributes to the composite reference.
 #[must_use]

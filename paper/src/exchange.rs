@@ -28,7 +28,7 @@ use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_SNAPSHOT, Fill, IndexPrice, OrderState, OrderTransition,
     PRICE_SCALE, Record, RecordKind, SIZE_SCALE, Settlement, Side, Trade, Venue,
 };
-use ringbolt_market::{MarketParams, NS, Outcome, PolyBook, WINDOW_S};
+use ringbolt_market::{MarketParams, NS, Outcome, PolyBook, WINDOW_S, event_ts};
 
 use crate::{PAPER_STREAM, PaperConfig};
 
@@ -743,19 +743,6 @@ impl PaperExchange {
                 *k = 0;
             }
         }
-    }
-}
-
-/// A record's event time, as the decision engine takes it: receive stamp, else exchange stamp,
-/// else publish stamp.
-#[must_use]
-pub fn event_ts(rec: &Record) -> i64 {
-    if rec.recv_ts_ns > 0 {
-        rec.recv_ts_ns
-    } else if rec.exchange_ts_ns > 0 {
-        rec.exchange_ts_ns
-    } else {
-        rec.publish_ts_ns
     }
 }
 
