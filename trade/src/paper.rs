@@ -305,3 +305,41 @@ impl PaperParity {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ringbolt_bus::{OrderState, OrderTransition};
+
+    use super::*;
+
+    fn transition(venue: Venue, stream: u8) -> Record {
+        let body = OrderTransition {
+            client_order_id: 1,
+            price: 0,
+            size: 0,
+            filled: 0,
+            venue_order_id: [0; 16],
+            error_class: 0,
+            http_status: 400,
+            from_state: OrderState::Submitted as u8,
+            to_state: OrderState::Rejected as u8,
+            side: 1,
+            paper: 1,
+            reserved: [0; 24],
+        };
+        Record::new(venue, stream, 0, &body)
+    }
+
+    #[test]
+    fn only_the_paper_exchange_records_feed_the_engine_in_paper_mode() {
+        // exec's paper wire path: a size-zero order the venue rejected (stream 0, Polymarket).
+        let wire = transition(Venue::Polymarket, ringbolt_exec::lifecycle::STREAM_ORDERS);
+        assert!(!PaperOrders::<NoOrders>::feeds_engine(&wire));
+        assert!(NoOrders::feeds_engine(&wire), "other sinks feed everything");
+        let paper = transition(Venue::Internal, PAPER_STREAM);
+        assert!(PaperOrders::<NoOrders>::feeds_engine(&paper));
+        let mut decision = paper;
+        decision.kind = RecordKind::Decision as u8;
+        assert!(!is_paper_record(&decision));
+    }
+}
