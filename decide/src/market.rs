@@ -171,8 +171,12 @@ pub struct WindowSlot {
     pub instruments: [u32; 2],
     /// Market parameters (fees, tick, minimum size).
     pub params: MarketParams,
-    /// Shares bought in this window (paper: every intent counts as filled).
+    /// Net shares filled in this window, both outcomes together: changed by [`ringbolt_bus::Fill`]
+    /// records only (a fired order is not a fill; see [`crate::engine::Engine::own_record`]).
     pub position_shares: f64,
+    /// Shares reserved by this window's orders still working (fired, not yet filled, cancelled,
+    /// rejected or expired), so the engine does not overfire while fills are on their way.
+    pub open_shares: f64,
     /// Orders fired in this window.
     pub orders: u32,
     /// Event time of the last fire (ns), 0 if none.
@@ -193,6 +197,7 @@ impl WindowSlot {
             instruments: [u32::MAX; 2],
             params: MarketParams::default(),
             position_shares: 0.0,
+            open_shares: 0.0,
             orders: 0,
             last_fire_ns: 0,
         }
@@ -214,6 +219,7 @@ impl WindowSlot {
             instruments,
             params: slot_params,
             position_shares,
+            open_shares,
             orders,
             last_fire_ns,
         } = self;
@@ -230,6 +236,7 @@ impl WindowSlot {
         *instruments = [u32::MAX; 2];
         *slot_params = params;
         *position_shares = 0.0;
+        *open_shares = 0.0;
         *orders = 0;
         *last_fire_ns = 0;
     }
@@ -451,6 +458,12 @@ impl MarketState {
     pub fn current(&self) -> Option<&WindowSlot> {
         let w = &self.windows[slot_of(self.current_start_s)];
         (w.start_s == self.current_start_s && w.start_s != 0).then_some(w)
+    }
+
+    /// Mutable access to the slot of the window starting at `start_s`, if present.
+    pub fn window_mut(&mut self, start_s: i64) -> Option<&mut WindowSlot> {
+        let w = &mut self.windows[slot_of(start_s)];
+        (w.start_s == start_s && start_s != 0).then_some(w)
     }
 
     /// Mutable access to the current window's slot.
@@ -888,16 +901,7 @@ impl MarketState {
 }
 
 /// The record's event time: receive stamp, else exchange stamp, else publish stamp.
-#[must_use]
-pub fn event_ts(rec: &Record) -> i64 {
-    if rec.recv_ts_ns > 0 {
-        rec.recv_ts_ns
-    } else if rec.exchange_ts_ns > 0 {
-        rec.exchange_ts_ns
-    } else {
-        rec.publish_ts_ns
-    }
-}
+pub use ringbolt_market::event_ts;
 
 /// Whether `venue` contributes to the composite reference.
 #[must_use]
