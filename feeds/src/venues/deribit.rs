@@ -406,3 +406,83 @@ fn rpc(method: &str, symbols: &[&str]) -> Vec<Outgoing> {
         .into_bytes(),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::FrameDriver;
+    use ringbolt_bus::{FeedStatusBody, RecordKind};
+
+    fn book(kind: &str, prev: Option<u64>, change: u64) -> String {
+        let prev = prev.map_or(String::new(), |p| format!("\"prev_change_id\":{p},"));
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"book.BTC-PERPETUAL.100ms","data":{{"type":"{kind}","timestamp":1622627435737,{prev}"instrument_name":"BTC-PERPETUAL","change_id":{change},"bids":[["new",37240.0,20.0]],"asks":[["change",37240.5,1424.0]]}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn change_id_gap_resubscribes_and_the_next_snapshot_resyncs() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Enforce, true).unwrap();
+        let mut out = Vec::new();
+        d.frame(book("snapshot", None, 100).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(100), 105).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 4);
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!((c.gaps, c.resyncs), (0, 1));
+        // 105 → 111: the change with prev_change_id 105 was lost.
+        out.clear();
+        d.frame(book("change", Some(107), 111).as_bytes(), 1, &mut out)
+            .unwrap();
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!(c.gaps, 1);
+        assert_eq!(out.len(), 1, "only the gap status, no levels: {out:?}");
+        let status = out[0].body_as::<FeedStatusBody>().unwrap();
+        assert_eq!(out[0].kind, RecordKind::FeedStatus as u8);
+        assert_eq!(status.state, FeedState::GapDetected as u8);
+        let Some(Action::Resubscribe(frames)) = d.actions.pop() else {
+            panic!("no resubscribe queued");
+        };
+        let texts: Vec<String> = frames
+            .iter()
+            .map(|f| match f {
+                Outgoing::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            texts[0].contains("public/unsubscribe")
+                && texts[0].contains("book.BTC-PERPETUAL.100ms")
+        );
+        assert!(
+            texts[1].contains("public/subscribe") && texts[1].contains("book.BTC-PERPETUAL.100ms")
+        );
+        // Changes before the new snapshot are dropped, the snapshot resyncs.
+        out.clear();
+        d.frame(book("change", Some(111), 112).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        d.frame(book("snapshot", None, 200).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(200), 201).as_bytes(), 1, &mut out)
+            .unwrap();
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!((c.gaps, c.resyncs, c.dropped_unsynced), (1, 2, 1));
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn change_id_gap_is_counted_when_observing() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Observe, true).unwrap();
+        let mut out = Vec::new();
+        d.frame(book("snapshot", None, 100).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(101), 102).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert_eq!(d.counters.stream(Stream::Book as u8).gaps, 1);
+        assert_eq!(out.len(), 4);
+        assert!(d.actions.is_empty());
+    }
+}
