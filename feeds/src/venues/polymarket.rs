@@ -60,10 +60,15 @@ pub struct Polymarket {
     /// Per asset of the current `price_change` frame: the last `best_bid` / `best_ask` it gave.
     tops: [FrameTop; MAX_FRAME_ASSETS],
     tops_len: usize,
+    /// Snapshots applied so far (orders the books for reuse).
+    snapshots: u64,
 }
 
 /// Assets checked per `price_change` frame (frames carry both tokens of one market).
 const MAX_FRAME_ASSETS: usize = 8;
+/// Local books kept (160 KiB each); the least recently snapshotted is reused beyond this (the
+/// tokens of past windows).
+const MAX_BOOKS: usize = 16;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct FrameTop {
@@ -81,6 +86,8 @@ struct AssetBook {
     book: Box<PolyBook>,
     /// The book was built from a snapshot and every update since (checks apply).
     valid: bool,
+    /// Snapshot counter value when this book last took a snapshot (for reuse).
+    last_snapshot: u64,
 }
 
 impl Polymarket {
@@ -95,21 +102,37 @@ impl Polymarket {
             books: Vec::with_capacity(16),
             tops: [FrameTop::default(); MAX_FRAME_ASSETS],
             tops_len: 0,
+            snapshots: 0,
         }
     }
 
     /// The local book of `instrument` (allocated on first sight: cold path).
     fn local(&mut self, instrument: u32, asset: &[u8]) -> &mut AssetBook {
+        // Cold path below: first sight of an asset.
         let i = match self.books.iter().position(|b| b.instrument == instrument) {
             Some(i) => i,
-            None => {
+            None if self.books.len() < MAX_BOOKS => {
                 self.books.push(AssetBook {
                     instrument,
                     asset: String::from_utf8_lossy(asset).into_owned(),
                     book: Box::new(PolyBook::new()),
                     valid: false,
+                    last_snapshot: 0,
                 });
                 self.books.len() - 1
+            }
+            None => {
+                let mut i = 0;
+                for (k, b) in self.books.iter().enumerate() {
+                    if b.last_snapshot < self.books[i].last_snapshot {
+                        i = k;
+                    }
+                }
+                let b = &mut self.books[i];
+                b.instrument = instrument;
+                b.asset = String::from_utf8_lossy(asset).into_owned();
+                b.valid = false;
+                i
             }
         };
         &mut self.books[i]
@@ -119,6 +142,8 @@ impl Polymarket {
     /// it the local book. `true` when they differed: updates were lost.
     fn snapshot_differs(&mut self, id: u32, asset: &[u8]) -> bool {
         let scratch = core::mem::take(&mut self.scratch);
+        self.snapshots += 1;
+        let stamp = self.snapshots;
         let local = self.local(id, asset);
         let mut differs = false;
         if local.valid {
@@ -133,6 +158,7 @@ impl Polymarket {
         }
         local.book.reset();
         local.valid = true;
+        local.last_snapshot = stamp;
         for l in scratch.iter().filter_map(Record::body_as::<BookLevel>) {
             let side = Side::from_u8(l.side).unwrap_or(Side::None);
             local.valid &= local.book.apply(side, l.price, l.size).is_ok();
