@@ -20,7 +20,7 @@ use crate::decimal::{parse_e8, parse_fixed_i64, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::{
-    flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate, trade,
+    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, sync_gate, trade,
 };
 
 const VENUE: Venue = Venue::Deribit;
@@ -70,6 +70,46 @@ json_fields! {
     }
 }
 
+/// One book level at the lexer: `[action, price, amount]` (`delete` ⇒ amount 0) or
+/// `[price, amount]`, numbers converted to 1e-8 in the pass that lexes them.
+#[inline]
+fn level_at(j: &mut Lexer<'_>) -> Result<(i64, i64), ParseError> {
+    j.begin_array()?;
+    if !j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let mut delete = false;
+    if j.peek() == Some(b'"') {
+        let at = j.clone();
+        let action = match j.str()? {
+            b"delete" => Some(true),
+            b"new" | b"change" => Some(false),
+            _ => None,
+        };
+        match action {
+            Some(d) => {
+                delete = d;
+                if !j.next_element()? {
+                    return Err(ParseError::Invalid("book level"));
+                }
+            }
+            // Not an action: a quoted price (two-element form).
+            None => *j = at,
+        }
+    }
+    let (_, price) = j.scalar_fixed_i64(8)?;
+    if !j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let (_, amount) = j.scalar_fixed_i64(8)?;
+    if j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let price = price.field("price")?;
+    let amount = if delete { 0 } else { amount.field("amount")? };
+    Ok((price, amount))
+}
+
 fn index_body(text: &[u8], kind: u8, name: &'static str) -> Result<IndexPrice, ParseError> {
     Ok(IndexPrice {
         value_e18: parse_fixed_i128(text, 18).field(name)?,
@@ -113,27 +153,8 @@ impl Deribit {
             let mut j = Lexer::new(raw);
             j.begin_array()?;
             while j.next_element()? {
-                j.begin_array()?;
-                let mut f: [&[u8]; 3] = [b""; 3];
-                let mut n = 0;
-                while j.next_element()? {
-                    if n == 3 {
-                        self.scratch.clear();
-                        return Err(ParseError::Invalid("book level"));
-                    }
-                    f[n] = j.scalar()?;
-                    n += 1;
-                }
-                let (price, amount) = match (n, f[0]) {
-                    (3, b"delete") => (f[1], &b"0"[..]),
-                    (3, b"new" | b"change") => (f[1], f[2]),
-                    (2, _) => (f[0], f[1]),
-                    _ => {
-                        self.scratch.clear();
-                        return Err(ParseError::Invalid("book level"));
-                    }
-                };
-                push_level(
+                let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
+                push_parsed(
                     &mut self.scratch,
                     VENUE,
                     stream,
@@ -143,8 +164,7 @@ impl Deribit {
                     amount,
                     ts,
                     seq,
-                )
-                .inspect_err(|_| self.scratch.clear())?;
+                );
             }
         }
         let i = match self.books.iter().position(|b| b.instrument == id) {
