@@ -208,6 +208,40 @@ impl Deribit {
         Ok(())
     }
 
+    /// A book frame in Deribit's own key order (`method` before `params`, `channel` before
+    /// `data`), read in one pass with `data` read in place, so its levels are scanned once
+    /// before they are converted. `None` for any other frame, order or error: the general path
+    /// then handles (and reports) it.
+    fn book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
+        let mut j = Lexer::new(frame);
+        j.begin_object().ok()?;
+        let (mut method, mut book) = (None, None);
+        while let Some(key) = j.next_key().ok()? {
+            match key {
+                b"method" => method = Some(j.str().ok()?),
+                b"params" if method == Some(&b"subscription"[..]) && book.is_none() => {
+                    j.begin_object().ok()?;
+                    let mut channel = None;
+                    while let Some(k) = j.next_key().ok()? {
+                        match (k, channel) {
+                            (b"channel", _) => channel = Some(j.str().ok()?),
+                            (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
+                                book = Some((c, Data::read(&mut j).ok()?));
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                b"params" => return None,
+                _ => j.skip_value().ok()?,
+            }
+        }
+        j.end().ok()?;
+        let (channel, d) = book?;
+        ctx.count_message(Stream::Book as u8, frame.len());
+        Some(self.book(channel, &d, ctx))
+    }
+
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
         for_each_element(raw, |row| {
@@ -271,6 +305,9 @@ impl VenueAdapter for Deribit {
 
     #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        if let Some(parsed) = self.book_in_place(frame, ctx) {
+            return parsed;
+        }
         let Envelope {
             method,
             params,
