@@ -45,7 +45,7 @@ fn fixed(text: &str, scale: u32) -> Option<i128> {
         all.extend(std::iter::repeat_n('0', usize::try_from(shift).ok()?));
     } else {
         let cut = usize::try_from(-shift).ok()?;
-        let keep = all.len().checked_sub(cut).unwrap_or(0);
+        let keep = all.len().saturating_sub(cut);
         if all[keep.min(all.len())..].bytes().any(|b| b != b'0') {
             return None;
         }
