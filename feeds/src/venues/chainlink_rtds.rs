@@ -86,8 +86,27 @@ fn value_e18(
     }
 }
 
-fn index_record(stream: u8, instrument: u32, value_e18: i128, obs_ms: u64) -> Record {
-    let price = value_e18 / (VALUE_E18_SCALE / 100_000_000);
+/// `value_e18` at 1e-8, truncated toward zero: from the e18 integer text when there is one (its
+/// digits but the last ten; a 128-bit division is a library call), else by division.
+#[inline]
+fn price_e8(full: Option<&[u8]>, chainlink: bool, value_e18: i128) -> i128 {
+    if chainlink
+        && let Some(f) = full
+        && f.len() > 10
+        && f.iter().all(u8::is_ascii_digit)
+        && let Ok(p) = parse_u64(&f[..f.len() - 10])
+    {
+        return i128::from(p);
+    }
+    value_e18 / (VALUE_E18_SCALE / 100_000_000)
+}
+
+fn index_record(
+    stream: u8,
+    instrument: u32,
+    (value_e18, price): (i128, i128),
+    obs_ms: u64,
+) -> Record {
     let body = IndexPrice {
         value_e18,
         price: i64::try_from(price).unwrap_or(if price < 0 { i64::MIN } else { i64::MAX }),
@@ -197,6 +216,7 @@ impl VenueAdapter for ChainlinkRtds {
                 let obs_ms = parse_u64(p.timestamp.ok_or(ParseError::Missing("timestamp"))?)
                     .field("timestamp")?;
                 let v = value_e18(p.full, p.value, chainlink)?;
+                let v = (v, price_e8(p.full, chainlink, v));
                 if self.fresh(stream, obs_ms, ctx.counters) {
                     let mut r = index_record(stream, id, v, obs_ms);
                     ctx.emit(&mut r);
@@ -224,6 +244,7 @@ impl VenueAdapter for ChainlinkRtds {
                     let obs_ms = parse_u64(ts.ok_or(ParseError::Missing("timestamp"))?)
                         .field("timestamp")?;
                     let v = value_e18(full, value, chainlink)?;
+                    let v = (v, price_e8(full, chainlink, v));
                     self.scratch.push(index_record(stream, id, v, obs_ms));
                 }
                 let mut scratch = core::mem::take(&mut self.scratch);
@@ -347,6 +368,32 @@ mod tests {
             let c = d.counters.stream(Stream::Twap60 as u8);
             assert_eq!((c.gaps, c.gap_records), (1, 1), "{mode:?}");
         }
+    }
+
+    #[test]
+    fn price_from_the_e18_text_equals_the_division() {
+        for text in [
+            "79696948174287960000000",
+            "65245091651786417500000",
+            "1",
+            "9999999999",
+            "10000000000",
+            "10000000001",
+            "99999999999999999999999999",
+        ] {
+            let v = value_e18(Some(text.as_bytes()), None, true).unwrap();
+            assert_eq!(
+                price_e8(Some(text.as_bytes()), true, v),
+                v / (VALUE_E18_SCALE / 100_000_000),
+                "{text}"
+            );
+        }
+        // The relay's decimal text takes the division.
+        let v = value_e18(Some(b"79696.94817428796"), None, false).unwrap();
+        assert_eq!(
+            price_e8(Some(b"79696.94817428796"), false, v),
+            7_969_694_817_428
+        );
     }
 
     #[test]
