@@ -296,15 +296,20 @@ impl TextBook {
     pub fn kraken_checksum(&self) -> u32 {
         let mut buf = [0u8; 20 * 2 * TEXT_MAX];
         let mut n = 0;
+        // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
         let mut part = |text: &[u8]| {
-            let mut leading = true;
-            for &b in text {
-                if b == b'.' || (leading && b == b'0') {
-                    continue;
-                }
-                leading = false;
-                buf[n] = b;
-                n += 1;
+            let start = text
+                .iter()
+                .position(|&b| b != b'0' && b != b'.')
+                .unwrap_or(text.len());
+            let rest = &text[start..];
+            let (head, tail) = match rest.iter().position(|&b| b == b'.') {
+                Some(dot) => (&rest[..dot], &rest[dot + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            for piece in [head, tail] {
+                buf[n..n + piece.len()].copy_from_slice(piece);
+                n += piece.len();
             }
         };
         for l in (0..10)

@@ -385,13 +385,14 @@ impl Kraken {
                 if !o.next_element()? {
                     return Err(ParseError::Missing("level"));
                 }
-                let tt = o.scalar()?;
+                // Seconds text `"1618678117.243818"` → ns, converted while lexed.
+                let (_, ts) = o.scalar_fixed_i64(9)?;
                 while o.next_element()? {
                     o.skip_value()?;
                 }
                 let body = super::level(side, price.field("price")?, volume.field("volume")?);
                 let mut rec = Record::new(VENUE, stream, id, &body);
-                rec.exchange_ts_ns = sec_text_ns(tt)?;
+                rec.exchange_ts_ns = ts.field("time")?;
                 scratch.push(rec);
                 texts.push(span(0, frame, pt, qt));
             }
