@@ -13,13 +13,15 @@
 //!
 //! Lost updates: the adapter keeps each asset's book ([`PolyBook`]) and checks it two ways.
 //! (1) Every `price_changes[]` entry carries the asset's `best_bid` / `best_ask` after the
-//! change (an empty side is `""`, `"0"` for bids or `"1"` for asks); after a frame's entries are
+//! change (an empty side is `"0"` for bids, `"1"` for asks; `""` states nothing); after a
+//! frame's entries are
 //! applied, each asset's local top must equal the last values the frame gave for it. (2) The
 //! next `book` snapshot of an asset must equal the local book level for level. A mismatch is a
 //! lost `price_change` even when it did not move the top: counted on the `price_change` stream
-//! (`gaps` and `checksum_errors`); in [`SyncMode::Enforce`] (1) also marks the asset unsynced,
-//! emits `gap_detected` and queues an unsubscribe + subscribe of the asset (a fresh `book`),
-//! while (2) resynchronises on the snapshot itself (`resyncs`).
+//! (`gaps` and `checksum_errors`); in [`SyncMode::Enforce`] (1) also emits `gap_detected` and
+//! queues an unsubscribe + subscribe of the asset (a fresh `book`; the collector's
+//! `PolyTopCheck` counts its arrival as the resync), while (2) resynchronises on the snapshot
+//! itself (`resyncs` on `book`).
 //!
 //! `book.hash` is not verified: the algorithm (SHA-1 of the compact JSON
 //! `{"market","asset_id","hash":"","bids","asks"}` with the levels' received text) reproduces
@@ -73,9 +75,9 @@ const MAX_BOOKS: usize = 16;
 #[derive(Clone, Copy, Debug, Default)]
 struct FrameTop {
     instrument: u32,
-    /// Best bid and ask stated by the venue (0 = empty side).
-    bid: i64,
-    ask: i64,
+    /// Best bid and ask stated by the venue (0 = empty side, `None` = not stated).
+    bid: Option<i64>,
+    ask: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -191,7 +193,7 @@ impl Polymarket {
             }
             let bid = b.book.best_bid().map_or(0, |(p, _)| p);
             let ask = b.book.best_ask().map_or(0, |(p, _)| p);
-            if bid == t.bid && ask == t.ask {
+            if t.bid.is_none_or(|v| v == bid) && t.ask.is_none_or(|v| v == ask) {
                 continue;
             }
             b.valid = false;
@@ -204,7 +206,9 @@ impl Polymarket {
         self.tops_len = 0;
     }
 
-    /// A lost update on `instrument`: counted; when enforcing, the asset is resubscribed.
+    /// A lost update on `instrument`: counted; when enforcing, `gap_detected` is published
+    /// (the collector's `PolyTopCheck` then awaits the fresh book without counting the gap
+    /// again, and counts its arrival as the resync) and the asset is resubscribed.
     fn lost_update(&mut self, instrument: u32, asset: &str, ctx: &mut Ctx<'_>) {
         let stream = Stream::PriceChange as u8;
         let c = ctx.counters.stream_mut(stream);
@@ -213,7 +217,6 @@ impl Polymarket {
         if self.mode != SyncMode::Enforce {
             return;
         }
-        self.synced.retain(|&id| id != instrument);
         ctx.emit_status(VENUE, stream, instrument, FeedState::GapDetected);
         ctx.actions.push(Action::Resubscribe(vec![
             Outgoing::Text(operation("unsubscribe", &[asset])),
@@ -223,15 +226,17 @@ impl Polymarket {
 
     /// Remembers the venue's top after a `price_changes[]` entry of `instrument`.
     fn note_top(&mut self, instrument: u32, bid: Option<&[u8]>, ask: Option<&[u8]>) -> Parsed {
-        let (Some(bid), Some(ask)) = (bid, ask) else {
+        // An empty side is stated as the bound 0 (bids) or 1 (asks), never a grid price; `""`
+        // (or no field) states nothing.
+        let stated = |t: Option<&[u8]>, f| match t {
+            None | Some(b"") => Ok(None),
+            Some(t) => parse_e8(t).field(f).map(Some),
+        };
+        let bid = stated(bid, "best_bid")?;
+        let ask = stated(ask, "best_ask")?.map(|a| if a == PRICE_SCALE { 0 } else { a });
+        if bid.is_none() && ask.is_none() {
             return Ok(());
-        };
-        // An empty side: `""`, or the bounds 0 (bids) / 1 (asks), never grid prices.
-        let bid = opt_price(Some(bid), "best_bid")?;
-        let ask = match opt_price(Some(ask), "best_ask")? {
-            PRICE_SCALE => 0,
-            a => a,
-        };
+        }
         let top = FrameTop {
             instrument,
             bid,
@@ -673,15 +678,18 @@ mod lost_update_tests {
             panic!("no resubscribe: {:?}", d.actions);
         };
         assert_eq!(frames[1], Outgoing::Text(operation("subscribe", &[A])));
-        // Changes wait for the fresh book, which resyncs (B never had a book: 1 dropped).
-        d.frame(after_loss.as_bytes(), 1, &mut out).unwrap();
-        assert_eq!(pc(&d).dropped_unsynced, 2);
-        let resyncs = d.counters.stream(Stream::Book as u8).resyncs;
-        d.frame(book(A, &BIDS[..2], ASKS).as_bytes(), 1, &mut out)
-            .unwrap();
-        assert_eq!(d.counters.stream(Stream::Book as u8).resyncs, resyncs + 1);
+        // Until the fresh book the asset's book is not judged again (no second gap).
         d.frame(after_loss.as_bytes(), 1, &mut out).unwrap();
         assert_eq!(pc(&d).gaps, 1);
+        assert!(d.actions.is_empty());
+        // The fresh book is taken as is (not compared with the known-bad one), then checked.
+        d.frame(book(A, &BIDS[..2], ASKS).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(after_loss.as_bytes(), 1, &mut out).unwrap();
+        assert_eq!(pc(&d).gaps, 1);
+        let wrong = change(&[(A, "SELL", "0.53", "0", "0.49", "0.51")]);
+        d.frame(wrong.as_bytes(), 1, &mut out).unwrap();
+        assert_eq!(pc(&d).gaps, 2);
     }
 
     #[test]
@@ -720,17 +728,21 @@ mod lost_update_tests {
     }
 
     #[test]
-    fn empty_sides_are_stated_as_blank_zero_or_one() {
+    fn empty_sides_are_stated_as_zero_or_one_and_blank_states_nothing() {
         let mut d = FrameDriver::new(VENUE, SyncMode::Enforce, true).unwrap();
         let mut out = Vec::new();
         d.frame(book(A, &[("0.29", "5")], &[]).as_bytes(), 1, &mut out)
             .unwrap();
-        // The last bid goes; the venue states the empty sides as 0 and 1, or blank.
-        for (bb, ba) in [("0", "1"), ("", "")] {
+        // The last bid goes; the venue states the empty sides as 0 and 1.
+        for (bb, ba) in [("0", "1"), ("", ""), ("", "1")] {
             let frame = change(&[(A, "BUY", "0.29", "0", bb, ba)]);
             d.frame(frame.as_bytes(), 1, &mut out).unwrap();
         }
         assert_eq!(pc(&d).gaps, 0);
         assert!(d.actions.is_empty());
+        // A stated bid where the book has none is a gap even with the ask left blank.
+        let frame = change(&[(A, "SELL", "0.70", "1", "0.28", "")]);
+        d.frame(frame.as_bytes(), 1, &mut out).unwrap();
+        assert_eq!(pc(&d).gaps, 1);
     }
 }
