@@ -30,15 +30,17 @@ use ringbolt_collector::{RingSettings, build, ring};
 use ringbolt_feeds::conn::ConnConfig;
 
 /// Connect and handshake timeout of the test's ring: what one blocking attempt would stall.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Two seconds: a blocking attempt then stalls the ring ≥ 2 s, far beyond the scheduler noise of
+/// a loaded 2-core VM (up to ~400 ms seen), which the half-timeout bound below must tolerate.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Measurement window.
 const RUN: Duration = Duration::from_secs(8);
 /// A receive-time gap of the live source longer than this is a stall.
 const LIMIT_NS: i64 = 50_000_000;
-/// Stalls tolerated over the run: scheduler noise on a shared 2-core VM with a dozen runnable
-/// compilers (up to ~330 ms seen). A blocking connect makes one per failed attempt, each at least
-/// the connect timeout: ~10 in the run.
-const NOISE_STALLS: u64 = 5;
+/// Stalls beyond 50 ms tolerated over the run: scheduler noise on a shared 2-core VM while the
+/// whole suite runs (12 seen at load ~20, each < 400 ms). A blocking connect would make one per
+/// failed attempt, each at least the connect timeout, which the max-gap bound catches.
+const NOISE_STALLS: u64 = 30;
 
 /// The tests measure timing: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
