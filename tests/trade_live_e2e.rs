@@ -1,0 +1,295 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
+//! Market parameters end to end: the emulator (market + CLOB, in-process) → `ringbolt feeds`
+//! (child process; discovery through the emulator's Gamma, market channel over TLS) → bus
+//! `MarketParams` records → the trade process's exec ([`Exec`], live mode, real TLS + HTTP/2
+//! orders and the user channel).
+//!
+//! Discovery publishes each token's Gamma parameters (source `gamma`); `POST /clob/tick-size`
+//! makes the emulator's market channel send `tick_size_change`, which the collector publishes
+//! (source `tick_size_change`). Exec, fed those bus records exactly as `ringbolt trade`'s order
+//! sink feeds them (`Exec::on_market_params`), re-grids the window's pre-signed pool, cancels its
+//! resting order that no longer fits the new tick, refuses a decided price off the new grid and
+//! gets an order on the new grid accepted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ringbolt_bus::{
+    Consumer, MarketParamsBody, OrderState, OrderTransition, PARAMS_FROM_GAMMA,
+    PARAMS_FROM_TICK_SIZE_CHANGE, Poll, Record, RecordKind, Segment, Side, Start, Venue,
+};
+use ringbolt_decide::engine::{OrderIntent, TimeInForce};
+use ringbolt_exec::risk::RiskLimits;
+use ringbolt_market::Outcome;
+use ringbolt_testkit::emulator::RunningEmulator;
+use ringbolt_testkit::fs;
+use ringbolt_testkit::process::Reaper;
+use ringbolt_trade::exec::{Exec, ExecSection};
+
+mod common;
+
+use common::{BIN, Unlink};
+
+const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn write_key(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("key");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{KEY}").unwrap();
+    path
+}
+
+/// `ringbolt feeds` on the emulator's Polymarket market channel and Gamma only.
+fn collector(dir: &Path, emu: &RunningEmulator, segment: &str) -> (Reaper, PathBuf) {
+    let poly = emu.info.venues["polymarket"].addr;
+    let cfg = format!(
+        "[feeds]\nsegment = \"{segment}\"\ncapacity = 262144\ninstrument_capacity = 1024\n\
+         busy_poll = false\nmax_runtime_s = 120\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n\
+         [feeds.sources.polymarket]\nurl = \"wss://{poly}/ws/market\"\n\
+         rest_url = \"https://{poly}\"\nwindow_s = {w}\ndiscovery_interval_ms = 500\n\
+         linger_s = 2\nca_file = \"{ca}\"\nca_only = true\n",
+        w = emu.info.window_len_s,
+        ca = emu.info.ca_pem,
+    );
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let log = dir.join("feeds.log");
+    let child = Command::new(BIN)
+        .args(["--log", "info", "feeds", "--config", path.to_str().unwrap()])
+        .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run ringbolt feeds");
+    (Reaper(child), log)
+}
+
+/// The collector's bus, read as a consumer: every `MarketParams` record with its token id.
+struct Params {
+    seg: std::sync::Arc<Segment>,
+    consumer: Consumer,
+    seen: Vec<(String, Record)>,
+}
+
+impl Params {
+    fn open(segment: &str) -> Params {
+        let seg = Segment::open_wait(segment, WAIT).unwrap();
+        let consumer = Consumer::new(&seg, 0, Start::Oldest).unwrap();
+        Params {
+            seg,
+            consumer,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until a `MarketParams` record from `source` for `token` arrives; returns it.
+    fn wait(&mut self, token: &str, source: u8, log: &Path) -> Record {
+        let deadline = Instant::now() + WAIT;
+        let mut rec = Record::zeroed();
+        loop {
+            if let Some((_, r)) = self.seen.iter().find(|(t, r)| {
+                t == token && r.body_as::<MarketParamsBody>().unwrap().source == source
+            }) {
+                return *r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no market_params ({source}) for {token}; collector log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            match self.consumer.poll(&mut rec) {
+                Poll::Ready if rec.kind == RecordKind::MarketParams as u8 => {
+                    let (venue, name) = self.seg.instrument(rec.instrument).unwrap();
+                    assert_eq!(venue, Venue::Polymarket);
+                    let token = name.rsplit('/').next().unwrap().to_string();
+                    self.seen.push((token, rec));
+                }
+                Poll::Ready => {}
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+/// Drives exec until `pred(transitions so far)` holds.
+fn drive(exec: &mut Exec, out: &mut Vec<Record>, what: &str, pred: impl Fn(&[Record]) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !pred(out) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        exec.poll();
+        exec.flush(|r| out.push(*r));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn reached(out: &[Record], coid: u64, state: OrderState) -> bool {
+    out.iter().any(|r| {
+        r.body_as::<OrderTransition>()
+            .is_some_and(|t| t.client_order_id == coid && t.to_state == state as u8)
+    })
+}
+
+/// A BUY intent for the Up token of `window_start_s` (engine id `instrument`) at `price_e8`.
+fn intent(coid: u64, instrument: u32, window_start_s: i64, price_e8: i64) -> OrderIntent {
+    OrderIntent {
+        client_order_id: coid,
+        instrument,
+        window_start_s,
+        outcome: Outcome::Up,
+        side: Side::Buy,
+        price: price_e8,
+        size: 5 * 100_000_000,
+        time_in_force: TimeInForce::Fak,
+        expires_at_ns: i64::MAX,
+        decided_at_ns: 0,
+        trigger_seq: 0,
+        probability: 0,
+        edge: 0,
+        pool_slot: u16::MAX,
+    }
+}
+
+/// Submits `intent` until its pool slot is signed (the refill thread signs a new grid in the
+/// background); the transitions go to `out`.
+fn submit(exec: &mut Exec, out: &mut Vec<Record>, i: &OrderIntent) {
+    let deadline = Instant::now() + WAIT;
+    let before = exec.counters.submitted;
+    while exec.counters.submitted == before {
+        assert!(
+            Instant::now() < deadline,
+            "never submitted: {:?}",
+            exec.counters
+        );
+        exec.submit(i);
+        exec.flush(|r| out.push(*r));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn exec_section(dir: &Path, emu: &RunningEmulator) -> ExecSection {
+    ExecSection {
+        enabled: true,
+        host: "localhost".into(),
+        port: emu.clob_port(),
+        ca_file: Some(emu.info.ca_pem.clone().into()),
+        key_file: Some(write_key(dir)),
+        heartbeat_ms: Some(1000),
+        user_ws_url: Some(emu.info.clob.as_ref().unwrap().user_ws_url.clone()),
+        journal_path: Some(dir.join("journal")),
+        levels_each_side: 460,
+        sizes: vec!["5".into()],
+        order_type: "GTC".into(),
+        risk: RiskLimits {
+            max_order_notional_micros: Some(10_000_000),
+            max_window_notional_micros: Some(100_000_000),
+            max_day_notional_micros: Some(1_000_000_000),
+            max_open_orders: Some(20),
+        },
+        ..ExecSection::default()
+    }
+}
+
+#[test]
+fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
+    let t0 = Instant::now();
+    let dir = fs::tempdir("rb-live2-e2e", "tick");
+    let emu = RunningEmulator::clob("live2-tick");
+    let segment = format!("rb-test-live2-{}", std::process::id());
+    let _unlink = Unlink(vec![segment.clone()]);
+    let (_collector, log) = collector(&dir, &emu, &segment);
+    let windows = emu.windows();
+    let list = windows["windows"].as_array().unwrap();
+    let w = list.iter().find(|w| w["current"] == true).unwrap();
+    let start_s = w["start_s"].as_i64().unwrap();
+    let tokens = [
+        w["up_token"].as_str().unwrap().to_string(),
+        w["down_token"].as_str().unwrap().to_string(),
+    ];
+
+    // Discovery states both tokens' Gamma parameters on the bus.
+    let mut bus = Params::open(&segment);
+    let gamma: Vec<Record> = tokens
+        .iter()
+        .map(|t| bus.wait(t, PARAMS_FROM_GAMMA, &log))
+        .collect();
+    for r in &gamma {
+        let p = r.body_as::<MarketParamsBody>().unwrap();
+        assert_eq!(p.window_start_s, start_s);
+        assert_eq!(p.min_size, 5 * 100_000_000, "{p:?}");
+        assert!(p.tick_size == 1_000_000 || p.tick_size == 100_000, "{p:?}");
+    }
+
+    // Exec learns the window's tokens (bus ids as engine ids, one input) and their parameters.
+    let mut exec = Exec::start(&exec_section(&dir, &emu), true).unwrap();
+    for (k, r) in gamma.iter().enumerate() {
+        let (venue, name) = bus.seg.instrument(r.instrument).unwrap();
+        assert!(name.contains(if k == 0 { "/up/" } else { "/down/" }), "{name}");
+        exec.on_instrument(r.instrument, venue, &name);
+        exec.on_market_params(r.instrument, &r.body_as().unwrap());
+    }
+    assert_eq!(exec.counters.pools_built, 1);
+    let up = gamma[0].instrument;
+    let mut out = Vec::new();
+
+    // Tick 0.001: a tick_size_change comes through the collector; the pool is re-gridded.
+    let fine = emu.control("POST", &format!("/clob/tick-size?token={}&tick=0.001", tokens[0]));
+    assert_eq!(fine["ok"], true, "{fine}");
+    let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
+    assert_eq!(change.body_as::<MarketParamsBody>().unwrap().tick_size, 100_000);
+    let regrids = exec.counters.regrids;
+    exec.on_market_params(change.instrument, &change.body_as().unwrap());
+    assert!(exec.counters.regrids > regrids || gamma_tick(&gamma[0]) == 100_000);
+
+    // A resting BUY far below the book on the fine grid (0.053): accepted, stays live.
+    let resting = intent(1, up, start_s, 5_300_000);
+    submit(&mut exec, &mut out, &resting);
+    drive(&mut exec, &mut out, "the resting order's ACK", |o| {
+        reached(o, 1, OrderState::Acked)
+    });
+
+    // Tick 0.01: the change reaches exec through the collector; 0.053 no longer fits.
+    bus.seen.clear();
+    let coarse = emu.control("POST", &format!("/clob/tick-size?token={}&tick=0.01", tokens[0]));
+    assert_eq!(coarse["ok"], true, "{coarse}");
+    let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
+    assert_eq!(change.body_as::<MarketParamsBody>().unwrap().tick_size, 1_000_000);
+    let cancels = exec.on_market_params(change.instrument, &change.body_as().unwrap());
+    assert_eq!(cancels, 1, "{:?}", exec.counters);
+    assert_eq!(exec.counters.off_grid_cancels, 1);
+    drive(&mut exec, &mut out, "the off-grid order's cancellation", |o| {
+        reached(o, 1, OrderState::Cancelled)
+    });
+
+    // A decided price off the new grid is refused locally, never truncated; one on it is
+    // accepted by the venue (whose grid is now 0.01 too).
+    let off_tick = exec.counters.off_tick;
+    exec.submit(&intent(2, up, start_s, 5_300_000));
+    assert_eq!(exec.counters.off_tick, off_tick + 1);
+    submit(&mut exec, &mut out, &intent(3, up, start_s, 6_000_000));
+    drive(&mut exec, &mut out, "the on-grid order's ACK", |o| {
+        reached(o, 3, OrderState::Acked) || reached(o, 3, OrderState::Rejected)
+    });
+    assert!(
+        reached(&out, 3, OrderState::Acked),
+        "{:?}",
+        out.iter()
+            .filter_map(Record::body_as::<OrderTransition>)
+            .collect::<Vec<_>>()
+    );
+    exec.shutdown(|_| {});
+    assert!(t0.elapsed() < Duration::from_secs(90), "{:?}", t0.elapsed());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn gamma_tick(r: &Record) -> i64 {
+    r.body_as::<MarketParamsBody>().unwrap().tick_size
+}
