@@ -49,17 +49,39 @@ fn write_key(dir: &Path) -> PathBuf {
     path
 }
 
-/// `ringbolt feeds` on the emulator's Polymarket market channel and Gamma only.
-fn collector(dir: &Path, emu: &RunningEmulator, segment: &str) -> (Reaper, PathBuf) {
+/// `ringbolt feeds` on the emulator's Polymarket market channel and Gamma, plus the reference
+/// sources (Chainlink RTDS, Binance spot, Coinbase) when `references`.
+fn collector(
+    dir: &Path,
+    emu: &RunningEmulator,
+    segment: &str,
+    references: bool,
+) -> (Reaper, PathBuf) {
     let poly = emu.info.venues["polymarket"].addr;
+    let ca = &emu.info.ca_pem;
+    let addr = |v: &str| emu.info.venues[v].addr;
+    let refs = if references {
+        format!(
+            "[feeds.sources.chainlink_rtds]\nurl = \"wss://{rtds}/\"\nsymbols = [\"btc/usd\"]\n\
+             ca_file = \"{ca}\"\nca_only = true\n\
+             [feeds.sources.binance_spot]\nurl = \"wss://{bin}/stream\"\n\
+             rest_url = \"https://{bin}\"\nsymbols = [\"BTCUSDT\"]\nca_file = \"{ca}\"\n\
+             ca_only = true\n[feeds.sources.coinbase]\nurl = \"wss://{cb}/\"\n\
+             symbols = [\"BTC-USD\"]\nca_file = \"{ca}\"\nca_only = true\n",
+            rtds = addr("chainlink_rtds"),
+            bin = addr("binance_spot"),
+            cb = addr("coinbase"),
+        )
+    } else {
+        String::new()
+    };
     let cfg = format!(
         "[feeds]\nsegment = \"{segment}\"\ncapacity = 262144\ninstrument_capacity = 1024\n\
          busy_poll = false\nmax_runtime_s = 120\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n\
          [feeds.sources.polymarket]\nurl = \"wss://{poly}/ws/market\"\n\
          rest_url = \"https://{poly}\"\nwindow_s = {w}\ndiscovery_interval_ms = 500\n\
-         linger_s = 2\nca_file = \"{ca}\"\nca_only = true\n",
+         linger_s = 2\nca_file = \"{ca}\"\nca_only = true\n{refs}",
         w = emu.info.window_len_s,
-        ca = emu.info.ca_pem,
     );
     let path = dir.join("feeds.toml");
     std::fs::write(&path, cfg).unwrap();
@@ -205,7 +227,7 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     let emu = RunningEmulator::clob("live2-tick");
     let segment = format!("rb-test-live2-{}", std::process::id());
     let _unlink = Unlink(vec![segment.clone()]);
-    let (_collector, log) = collector(&dir, &emu, &segment);
+    let (_collector, log) = collector(&dir, &emu, &segment, false);
     let windows = emu.windows();
     let list = windows["windows"].as_array().unwrap();
     let w = list.iter().find(|w| w["current"] == true).unwrap();
@@ -292,4 +314,131 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
 
 fn gamma_tick(r: &Record) -> i64 {
     r.body_as::<MarketParamsBody>().unwrap().tick_size
+}
+
+/// `ringbolt trade --live` on the collector's segment: decisions fire on every update (a
+/// negative minimum edge, the strike taken from the first Chainlink report of the window),
+/// 5-share FAK orders through the pre-signed pool, the user channel, the journal.
+fn live_trade_toml(dir: &Path, emu: &RunningEmulator, market: &str, decide: &str) -> PathBuf {
+    let user_ws = &emu.info.clob.as_ref().unwrap().user_ws_url;
+    let cfg = format!(
+        "[trade]\ninputs = [\"{market}\"]\noutput = \"{decide}\"\nevaluator = \"native\"\n\
+         start = \"oldest\"\nmax_runtime_s = 30\nopen_timeout_s = 60\n\
+         output_capacity = 262144\npaper = false\n\
+         [decide]\nstrike_tolerance_ms = 300000\n\
+         [decide.risk]\nmin_edge = -1.0\nmax_order_shares = 5.0\nmax_orders_per_window = 6\n\
+         cooldown_ms = 1500\nmin_time_left_s = 2.0\n\
+         [exec]\nenabled = true\nhost = \"localhost\"\nport = {port}\nca_file = \"{ca}\"\n\
+         key_file = \"{key}\"\nuser_ws_url = \"{user_ws}\"\njournal_path = \"{journal}\"\n\
+         levels_each_side = 60\nsizes = [\"5\"]\n\
+         [exec.risk]\nmax_order_notional_micros = 5000000\n\
+         max_window_notional_micros = 50000000\nmax_day_notional_micros = 500000000\n\
+         max_open_orders = 10\n",
+        port = emu.clob_port(),
+        ca = emu.info.ca_pem,
+        key = write_key(dir).display(),
+        journal = dir.join("journal").display(),
+    );
+    let path = dir.join("trade.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Every record of a segment's ring 0 from the oldest.
+fn ring(segment: &str) -> Vec<Record> {
+    let seg = Segment::open(segment).unwrap();
+    let mut c = Consumer::new(&seg, 0, Start::Oldest).unwrap();
+    let mut rec = Record::zeroed();
+    let mut out = Vec::new();
+    while c.poll(&mut rec) == Poll::Ready {
+        out.push(rec);
+    }
+    out
+}
+
+#[test]
+fn trade_live_fires_on_the_emulated_window_and_its_positions_equal_the_venue_ledger() {
+    let t0 = Instant::now();
+    let dir = fs::tempdir("rb-live2-e2e", "trade");
+    let mut cfg = ringbolt_sim::EmulatorConfig {
+        cert_dir: dir.join("certs"),
+        ..ringbolt_sim::EmulatorConfig::default()
+    };
+    cfg.market.seed = 15;
+    let emu = RunningEmulator::with_config(cfg, 2);
+    let _ = emu.control("POST", "/clob/params?mined_ms=100&confirmed_ms=300");
+    // The first trade of the run FAILS after matching: its fill must be reverted.
+    let _ = emu.control("POST", "/clob/fail-next?count=1");
+    let pid = std::process::id();
+    let (market, decide) = (format!("rb-test-l2m-{pid}"), format!("rb-test-l2d-{pid}"));
+    let _unlink = Unlink(vec![market.clone(), decide.clone()]);
+    let (_collector, log) = collector(&dir, &emu, &market, true);
+    Segment::open_wait(&market, WAIT).unwrap();
+    let config = live_trade_toml(&dir, &emu, &market, &decide);
+    let summary = common::run_trade(&config, &["--live"]);
+    let exec = &summary["exec"];
+    assert_eq!(exec["mode"], "live", "{summary}");
+    let submitted = exec["counters"]["submitted"].as_u64().unwrap();
+    assert!(
+        submitted >= 2,
+        "orders on the window's real tokens: {summary}\ncollector log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // Fills came over the user channel: one trade provisional then failed (reverted), others
+    // provisional (and confirmed).
+    let fills: Vec<(u32, ringbolt_bus::Fill)> = ring(&decide)
+        .iter()
+        .filter_map(|r| r.body_as().map(|f| (r.instrument, f)))
+        .collect();
+    let failed = fills.iter().filter(|(_, f)| f.status == 3).count();
+    assert_eq!(failed, 1, "the forced FAILED trade: {fills:?}");
+    assert!(fills.iter().any(|(_, f)| f.status == 2), "{fills:?}");
+
+    // Positions from those fills equal the emulator's ledger exactly, token by token.
+    let seg = Segment::open(&market).unwrap();
+    let ledger = emu.control("GET", "/clob/ledger");
+    let positions = exec["positions"].as_object().unwrap();
+    let mut held = 0;
+    for (id, p) in positions {
+        let (_, name) = seg.instrument(id.parse().unwrap()).unwrap();
+        let token = name.rsplit('/').next().unwrap();
+        let venue: Vec<i64> = ledger["accounts"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|a| a["positions"][token]["size_micro"].as_i64())
+            .collect();
+        let shares = p["shares"].as_str().unwrap();
+        let shares_micro = (shares.parse::<f64>().unwrap() * 1e6).round() as i64;
+        assert_eq!(venue, [shares_micro], "{token}: {p} vs ledger {ledger}");
+        held += shares_micro;
+    }
+    let reverted: i64 = fills
+        .iter()
+        .filter(|(_, f)| f.status == 3)
+        .map(|(_, f)| f.size / 100)
+        .sum();
+    let added: i64 = fills
+        .iter()
+        .filter(|(_, f)| f.status == 1)
+        .map(|(_, f)| f.size / 100)
+        .sum();
+    assert_eq!(held, added - reverted, "the FAILED fill is not held");
+    assert!(held > 0, "{summary}");
+    // And the ledger holds nothing else of ours.
+    let venue_held: i64 = ledger["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|a| a["positions"].as_object())
+        .flat_map(|p| p.values().filter_map(|v| v["size_micro"].as_i64()))
+        .sum();
+    assert_eq!(venue_held, held, "{ledger}");
+    eprintln!(
+        "trade --live: {submitted} orders, {} fill records ({failed} failed), {held} µshares held",
+        fills.len()
+    );
+    assert!(t0.elapsed() < Duration::from_secs(180), "{:?}", t0.elapsed());
+    std::fs::remove_dir_all(&dir).ok();
 }
