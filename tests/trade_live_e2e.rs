@@ -254,7 +254,10 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     let mut exec = Exec::start(&exec_section(&dir, &emu), true).unwrap();
     for (k, r) in gamma.iter().enumerate() {
         let (venue, name) = bus.seg.instrument(r.instrument).unwrap();
-        assert!(name.contains(if k == 0 { "/up/" } else { "/down/" }), "{name}");
+        assert!(
+            name.contains(if k == 0 { "/up/" } else { "/down/" }),
+            "{name}"
+        );
         exec.on_instrument(r.instrument, venue, &name);
         exec.on_market_params(r.instrument, &r.body_as().unwrap());
     }
@@ -263,10 +266,16 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     let mut out = Vec::new();
 
     // Tick 0.001: a tick_size_change comes through the collector; the pool is re-gridded.
-    let fine = emu.control("POST", &format!("/clob/tick-size?token={}&tick=0.001", tokens[0]));
+    let fine = emu.control(
+        "POST",
+        &format!("/clob/tick-size?token={}&tick=0.001", tokens[0]),
+    );
     assert_eq!(fine["ok"], true, "{fine}");
     let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
-    assert_eq!(change.body_as::<MarketParamsBody>().unwrap().tick_size, 100_000);
+    assert_eq!(
+        change.body_as::<MarketParamsBody>().unwrap().tick_size,
+        100_000
+    );
     let regrids = exec.counters.regrids;
     exec.on_market_params(change.instrument, &change.body_as().unwrap());
     assert!(exec.counters.regrids > regrids || gamma_tick(&gamma[0]) == 100_000);
@@ -280,16 +289,25 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
 
     // Tick 0.01: the change reaches exec through the collector; 0.053 no longer fits.
     bus.seen.clear();
-    let coarse = emu.control("POST", &format!("/clob/tick-size?token={}&tick=0.01", tokens[0]));
+    let coarse = emu.control(
+        "POST",
+        &format!("/clob/tick-size?token={}&tick=0.01", tokens[0]),
+    );
     assert_eq!(coarse["ok"], true, "{coarse}");
     let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
-    assert_eq!(change.body_as::<MarketParamsBody>().unwrap().tick_size, 1_000_000);
+    assert_eq!(
+        change.body_as::<MarketParamsBody>().unwrap().tick_size,
+        1_000_000
+    );
     let cancels = exec.on_market_params(change.instrument, &change.body_as().unwrap());
     assert_eq!(cancels, 1, "{:?}", exec.counters);
     assert_eq!(exec.counters.off_grid_cancels, 1);
-    drive(&mut exec, &mut out, "the off-grid order's cancellation", |o| {
-        reached(o, 1, OrderState::Cancelled)
-    });
+    drive(
+        &mut exec,
+        &mut out,
+        "the off-grid order's cancellation",
+        |o| reached(o, 1, OrderState::Cancelled),
+    );
 
     // A decided price off the new grid is refused locally, never truncated; one on it is
     // accepted by the venue (whose grid is now 0.01 too).
@@ -439,6 +457,10 @@ fn trade_live_fires_on_the_emulated_window_and_its_positions_equal_the_venue_led
         "trade --live: {submitted} orders, {} fill records ({failed} failed), {held} µshares held",
         fills.len()
     );
-    assert!(t0.elapsed() < Duration::from_secs(180), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(180),
+        "{:?}",
+        t0.elapsed()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

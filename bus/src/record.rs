@@ -20,7 +20,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::columns::{
     BODY_OFFSET, BOOL, BYTES, Codes, ColumnType, FILL_STATUS, Field, KindDesc, LIQUIDITY, OUTCOME,
-    OtherCode, PARAMS_SOURCE, PRICE_TYPE, ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal, field_size,
+    OtherCode, PARAMS_SOURCE, PRICE_TYPE, ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal,
+    field_size,
 };
 
 /// Size of every record in bytes (two cache lines).

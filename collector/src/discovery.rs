@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{PARAMS_FROM_GAMMA, Publisher, Record, Venue};
-use ringbolt_market::MarketParams;
 use ringbolt_feeds::collector::discovery::{Tracker, gamma_path, parse_gamma};
+use ringbolt_market::MarketParams;
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 
 use super::{PolyCmd, SourceShared, window_tokens};

@@ -291,7 +291,11 @@ fn polymarket_other_events() {
     let tsc = ringbolt_bus::PARAMS_FROM_TICK_SIZE_CHANGE;
     assert_eq!(
         ticks,
-        [(e8("0.001"), tsc, 0), (e8("0.001"), tsc, 0), (e8("0.01"), tsc, 0)]
+        [
+            (e8("0.001"), tsc, 0),
+            (e8("0.001"), tsc, 0),
+            (e8("0.01"), tsc, 0)
+        ]
     );
     for file in [
         "polymarket/new_market.jsonl",
