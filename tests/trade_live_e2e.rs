@@ -12,7 +12,6 @@
 //! gets an order on the new grid accepted.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringbolt_bus::{
@@ -29,7 +28,7 @@ use ringbolt_trade::exec::{Exec, ExecSection};
 
 mod common;
 
-use common::{BIN, Unlink};
+use common::Unlink;
 
 const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const WAIT: Duration = Duration::from_secs(30);
@@ -85,14 +84,7 @@ fn collector(
     );
     let path = dir.join("feeds.toml");
     std::fs::write(&path, cfg).unwrap();
-    let log = dir.join("feeds.log");
-    let child = Command::new(BIN)
-        .args(["--log", "info", "feeds", "--config", path.to_str().unwrap()])
-        .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("run ringbolt feeds");
-    (Reaper(child), log)
+    common::spawn_feeds(dir, &path)
 }
 
 /// The collector's bus, read as a consumer: every `MarketParams` record with its token id.
@@ -266,16 +258,7 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     let mut out = Vec::new();
 
     // Tick 0.001: a tick_size_change comes through the collector; the pool is re-gridded.
-    let fine = emu.control(
-        "POST",
-        &format!("/clob/tick-size?token={}&tick=0.001", tokens[0]),
-    );
-    assert_eq!(fine["ok"], true, "{fine}");
-    let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
-    assert_eq!(
-        change.body_as::<MarketParamsBody>().unwrap().tick_size,
-        100_000
-    );
+    let change = force_tick(&emu, &mut bus, &tokens[0], ("0.001", 100_000), &log);
     let regrids = exec.counters.regrids;
     exec.on_market_params(change.instrument, &change.body_as().unwrap());
     assert!(exec.counters.regrids > regrids || gamma_tick(&gamma[0]) == 100_000);
@@ -288,17 +271,7 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     });
 
     // Tick 0.01: the change reaches exec through the collector; 0.053 no longer fits.
-    bus.seen.clear();
-    let coarse = emu.control(
-        "POST",
-        &format!("/clob/tick-size?token={}&tick=0.01", tokens[0]),
-    );
-    assert_eq!(coarse["ok"], true, "{coarse}");
-    let change = bus.wait(&tokens[0], PARAMS_FROM_TICK_SIZE_CHANGE, &log);
-    assert_eq!(
-        change.body_as::<MarketParamsBody>().unwrap().tick_size,
-        1_000_000
-    );
+    let change = force_tick(&emu, &mut bus, &tokens[0], ("0.01", 1_000_000), &log);
     let cancels = exec.on_market_params(change.instrument, &change.body_as().unwrap());
     assert_eq!(cancels, 1, "{:?}", exec.counters);
     assert_eq!(exec.counters.off_grid_cancels, 1);
@@ -328,6 +301,26 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
     exec.shutdown(|_| {});
     assert!(t0.elapsed() < Duration::from_secs(90), "{:?}", t0.elapsed());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `POST /clob/tick-size` for `token`'s window (`tick` as text and in 1e-8); the
+/// `tick_size_change` record the collector then publishes for `token`.
+fn force_tick(
+    emu: &RunningEmulator,
+    bus: &mut Params,
+    token: &str,
+    (text, e8): (&str, i64),
+    log: &Path,
+) -> Record {
+    bus.seen.clear();
+    let v = emu.control(
+        "POST",
+        &format!("/clob/tick-size?token={token}&tick={text}"),
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    let change = bus.wait(token, PARAMS_FROM_TICK_SIZE_CHANGE, log);
+    assert_eq!(change.body_as::<MarketParamsBody>().unwrap().tick_size, e8);
+    change
 }
 
 fn gamma_tick(r: &Record) -> i64 {

@@ -288,7 +288,10 @@ fn market_params_records_replace_the_configured_parameters_of_their_window() {
     // A tick-size change moves the tick only; an unusable tick is counted, not applied.
     e.on_record(&rec(2, &MarketParams::tick_body(0, Tick::T0_01)), None);
     let p = e.state.window(start).unwrap().params;
-    assert_eq!((p.tick_size, p.min_size_shares, p.fee_rate), (Tick::T0_01, 15.0, 0.05));
+    assert_eq!(
+        (p.tick_size, p.min_size_shares, p.fee_rate),
+        (Tick::T0_01, 15.0, 0.05)
+    );
     let mut bad = MarketParams::tick_body(0, Tick::T0_01);
     bad.tick_size = 2_000_000;
     e.on_record(&rec(2, &bad), None);
