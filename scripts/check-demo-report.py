@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Checks a `ringbolt demo` report.json written by scripts/test-demo's fault schedule."""
+"""Checks a `ringbolt demo` report.json written by scripts/test-demo's fault schedule.
+
+usage: check-demo-report.py REPORT_JSON [--expect-settlement]  (the run outlived a traded window)
+"""
 import json
 import sys
 
@@ -26,6 +29,15 @@ check(o["paper"] == o["submitted"], "every order was a paper order (size zero)")
 states = o["transitions_by_state"]
 check(states.get("acked", 0) == 0 and states.get("filled", 0) == 0, "no paper order was accepted")
 check(states.get("rejected", 0) == o["submitted"], "every submitted order ended rejected")
+pe = r["paper_exchange"]
+check(pe["fills"] > 0, f"the paper exchange filled paper orders ({pe['fills']} fills)")
+pst = pe["transitions_by_state"]
+check(pst.get("acked", 0) + pst.get("rejected", 0) <= d["fired"], "at most one paper order per fired decision")
+if "--expect-settlement" in sys.argv[2:]:
+    check(pe["settlements"] >= 2, f"a traded window settled, one record per token ({pe['settlements']})")
+pnl = r["pnl"]
+check("error" not in pnl and pnl["total"]["fills"] > 0, f"the report has a P&L ({pnl.get('total')})")
+check(len(pnl.get("windows", [])) > 0, "the P&L has per-window rows")
 clob = r["emulator"]["clob"]
 check(clob["orders_received"] <= o["submitted"], "the CLOB received no order twice (no blind retry)")
 ch = r["children"]

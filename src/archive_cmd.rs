@@ -40,6 +40,19 @@ pub enum ReportCommand {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+    /// P&L per window, per day and in total from the archive's `fills` and `settlements`
+    /// (confirmed fills; `pnl = sold − bought − fees + payout`, USDC).
+    Pnl {
+        /// Archive root.
+        #[arg(long)]
+        archive: PathBuf,
+        /// Only this UTC day (`YYYY-MM-DD`).
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Percentiles (p50…p99.99, max) per stage and per interval of `.hlog` latency dumps.
     Latency {
         /// `.hlog` files.
@@ -115,7 +128,51 @@ pub fn run_report(command: ReportCommand) -> Result<()> {
         ReportCommand::Latency { files, json, plot } => {
             report_latency(&files, json, plot.as_deref())
         }
+        ReportCommand::Pnl {
+            archive,
+            date,
+            json,
+        } => report_pnl(&archive, date.as_deref(), json),
     }
+}
+
+/// `ringbolt report pnl`: the library's P&L of the archive, as JSON or a table.
+fn report_pnl(root: &Path, date: Option<&str>, json: bool) -> Result<()> {
+    let report = ringbolt_trade::paper::archive_pnl(root, date)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{:>12} {:>6} {:>6} {:>10} {:>12} {:>12} {:>10} {:>12} {:>12} settled",
+        "window", "orders", "fills", "shares", "bought", "sold", "fees", "payout", "pnl"
+    );
+    let line = |name: String, r: &ringbolt_paper::PnlRow| {
+        println!(
+            "{name:>12} {:>6} {:>6} {:>10.2} {:>12.2} {:>12.2} {:>10.2} {:>12.2} {:>12.2} {}",
+            r.orders,
+            r.fills,
+            r.shares,
+            r.bought_usdc,
+            r.sold_usdc,
+            r.fees_usdc,
+            r.payout_usdc,
+            r.pnl_usdc,
+            r.settled
+        );
+    };
+    for r in &report.windows {
+        line(r.window_start_s.to_string(), r);
+    }
+    for (day, r) in &report.days {
+        line(day.clone(), r);
+    }
+    line("total".into(), &report.total);
+    println!(
+        "realised (settled windows): {:.2} USDC",
+        report.realised_usdc
+    );
+    Ok(())
 }
 
 fn progress_bar(total: u64, what: &str) -> ProgressBar {

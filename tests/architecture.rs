@@ -24,18 +24,20 @@ const ARROWS: &str = "
     # sans-IO logic: feeds never reaches net; decide sees the market only through the bus
     feeds: bus market
     decide: bus market
+    # the paper exchange: sans-IO, sees the market only through the bus
+    paper: bus market
     exec: bus market net telemetry
     archive: bus market telemetry
     # processes as libraries
     collector: bus market net feeds service telemetry
-    trade: bus market net decide exec archive service telemetry
+    trade: bus market net decide exec archive service telemetry paper
     # the whole ringbolt.toml, composed of the processes' sections (used by the binaries only)
     config: collector trade decide archive
     # the appliance binary: every process, no emulator, bench or test crate
-    ringbolt: bus market net service telemetry feeds decide exec archive collector trade config
+    ringbolt: bus market net service telemetry feeds decide exec archive collector trade config paper
     # the venue side, the lab binary and the test kit (a dev-dependency only)
     sim: bus market exec
-    lab: bus market net service telemetry feeds decide exec archive collector trade config sim
+    lab: bus market net service telemetry feeds decide exec archive collector trade config sim paper
     testkit: bus sim
 ";
 

@@ -11,44 +11,20 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
-use common::{BIN, Unlink, archive_until, spawn_synth};
-use ringbolt_archive::layout::Window;
+use common::{BIN, Unlink, archive_until, replay_check_parity, spawn_synth, tamper};
 use ringbolt_archive::reader::ArchiveReader;
-use ringbolt_archive::report::list_parts;
-use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
-use ringbolt_archive::writer;
+use ringbolt_archive::tables::Table;
 use ringbolt_bus::Decision;
 use ringbolt_testkit::fs;
 
-struct NumberNames;
-impl InstrumentNames for NumberNames {
-    fn name(&mut self, id: u32) -> Arc<str> {
-        format!("#{id}").into()
-    }
-}
-
 fn replay(archive: &Path, config: &Path) -> (bool, serde_json::Value, String) {
-    replay_with(archive, Some(config))
+    replay_check_parity(archive, Some(config))
 }
 
 /// `ringbolt replay --check-parity`, with `--config` when given (else the recorded config).
 fn replay_with(archive: &Path, config: Option<&Path>) -> (bool, serde_json::Value, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["replay", "--check-parity", "--no-progress", "--archive"])
-        .arg(archive);
-    if let Some(config) = config {
-        cmd.arg("--config").arg(config);
-    }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let summary = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
-    (
-        out.status.success(),
-        summary,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    replay_check_parity(archive, config)
 }
 
 #[test]
@@ -161,35 +137,11 @@ fn replay_of_a_live_archive_has_full_decision_parity_and_catches_a_tampered_deci
         .nth(1)
         .copied()
         .unwrap();
-    let window = Window::of_ns(target.record.publish_ts_ns);
-    let mut same_window: Vec<_> = rows
-        .rows
-        .iter()
-        .filter(|r| Window::of_ns(r.record.publish_ts_ns) == window)
-        .copied()
-        .collect();
-    for r in &mut same_window {
-        if r.record == target.record {
-            let mut d = r.record.body_as::<Decision>().unwrap();
-            d.price += 1_000_000; // one cent
-            r.record.set_body(&d);
-        }
-    }
-    let dir_w = window.dir(&root, "decisions", "internal");
-    for part in list_parts(&root).unwrap() {
-        if part.path.parent() == Some(dir_w.as_path()) {
-            std::fs::remove_file(&part.path).unwrap();
-        }
-    }
-    let records: Vec<_> = same_window.iter().map(|r| r.record).collect();
-    let source = Source {
-        segment: decide.clone(),
-        ring: target.ring,
-        epoch: target.epoch,
-    };
-    let (batch, _) = build_batch(Table::Decisions, &source, &records, &mut NumberNames).unwrap();
-    let props = writer::properties(Table::Decisions, 3, Vec::new()).unwrap();
-    writer::write_file(&dir_w.join("part-999999.parquet"), &batch, props).unwrap();
+    tamper(&root, Table::Decisions, &decide, &rows.rows, target, |r| {
+        let mut d = r.body_as::<Decision>().unwrap();
+        d.price += 1_000_000; // one cent
+        r.set_body(&d);
+    });
 
     let (ok, summary, stderr) = replay(&root, &config);
     assert!(!ok, "tampered archive passed: {summary}");

@@ -32,6 +32,7 @@ fn config(
         format!(
             "[trade]\ninputs = [\"{input}\"]\noutput = \"{output}\"\nevaluator = \"{evaluator}\"\n\
              start = \"oldest\"\nexit_when_idle_ms = 3000\nopen_timeout_s = 60\noutput_capacity = 262144\n\n\
+             [trade.paper_exchange]\nenabled = false\n\n\
              [decide]\nmodel_cadence_ms = 250\n"
         ),
     )
@@ -43,6 +44,8 @@ fn run_trade(cfg: &std::path::Path) -> serde_json::Value {
     common::run_trade(cfg, &[])
 }
 
+/// The decision records of segment `name` (the paper exchange is off here: the in-process
+/// reference below is the engine alone, with no fills fed back).
 fn read_all(name: &str) -> Vec<Record> {
     let seg = Segment::open(name).unwrap();
     let mut c = Consumer::new(&seg, 0, Start::Oldest).unwrap();

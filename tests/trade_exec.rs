@@ -98,6 +98,7 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
     let mut rec = Record::zeroed();
     let mut fired_ids = Vec::new();
     let mut lifecycles: BTreeMap<u64, Vec<OrderTransition>> = BTreeMap::new();
+    let mut paper_records = 0u64;
     loop {
         match c.poll(&mut rec) {
             Poll::Ready => {}
@@ -109,11 +110,18 @@ fn trade_sends_paper_orders_through_the_clob_emulator_with_full_lifecycles() {
             if d.fired == 1 {
                 fired_ids.push(d.client_order_id);
             }
+        } else if ringbolt_trade::paper::is_paper_record(&rec) {
+            // The paper exchange's outcomes (tests/paper.rs): not the wire's lifecycle.
+            paper_records += 1;
         } else if rec.kind == RecordKind::OrderTransition as u8 {
             let t: OrderTransition = rec.body_as().unwrap();
             lifecycles.entry(t.client_order_id).or_default().push(t);
         }
     }
+    assert!(
+        paper_records > 0,
+        "paper mode runs the paper exchange beside the wire path"
+    );
     assert_eq!(lifecycles.len() as u64, submitted, "{lifecycles:?}");
     for (coid, ts) in &lifecycles {
         assert!(

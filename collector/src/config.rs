@@ -103,6 +103,10 @@ pub struct SourceConfig {
     /// `ringbolt_feeds::venues::streams::SUBSCRIPTIONS`). Unset: the venue's default set (for
     /// Binance USD-M on a 2026 split-route URL, the defaults of that route).
     pub streams: Option<Vec<String>>,
+    /// PolyBolt: a TOML file with the CLOB API credentials its `auth` needs (`api_key`,
+    /// `secret`, `passphrase`); never inline in this config. Unset: subscribes unauthenticated
+    /// (the venue answers `auth_required`).
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl SourceConfig {

@@ -112,6 +112,8 @@ pub struct SourceSpec {
     pub poly_rx: Option<Receiver<PolyCmd>>,
     /// The streams the subscribe requests ask for (`streams` in the source's table).
     pub streams: Vec<&'static ringbolt_feeds::venues::streams::Selectable>,
+    /// PolyBolt: the credentials its adapter authenticates with (from `credentials_file`).
+    pub polybolt_credentials: Option<ringbolt_feeds::venues::polybolt::Credentials>,
 }
 
 /// Global timing and mode settings for ring threads.
@@ -156,6 +158,20 @@ fn default_rest(venue: Venue) -> Option<&'static str> {
         Venue::Polymarket => Some("https://gamma-api.polymarket.com"),
         _ => None,
     }
+}
+
+/// Reads a PolyBolt credentials file. Errors name the file, never its contents.
+fn read_credentials(
+    path: &std::path::Path,
+) -> Result<ringbolt_feeds::venues::polybolt::Credentials> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading credentials_file {}", path.display()))?;
+    toml::from_str(&text).map_err(|_| {
+        anyhow::anyhow!(
+            "credentials_file {}: not a table of exactly api_key, secret and passphrase",
+            path.display()
+        )
+    })
 }
 
 /// Sources grouped per ring thread, their shared state, and the discovery tasks.
@@ -255,6 +271,12 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             shared,
             poly_rx,
             streams,
+            polybolt_credentials: match &s.credentials_file {
+                Some(path) => Some(
+                    read_credentials(path).with_context(|| format!("[feeds.sources.{name}]"))?,
+                ),
+                None => None,
+            },
         });
     }
 

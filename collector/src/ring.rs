@@ -182,6 +182,11 @@ impl Conn {
     ) -> Result<Conn> {
         let mut feeds = ringbolt_feeds::FrameDriver::new(spec.venue, SyncMode::Enforce, false)
             .with_context(|| format!("no adapter for {}", spec.venue))?;
+        if let Some(c) = spec.polybolt_credentials.take() {
+            feeds.adapter = Box::new(
+                ringbolt_feeds::venues::polybolt::PolyBolt::with_credentials(SyncMode::Enforce, c),
+            );
+        }
         for (sym, id) in &spec.symbols {
             feeds
                 .instruments

@@ -45,6 +45,30 @@ impl Default for RiskConfig {
     }
 }
 
+/// Which feed gives the strike (window-start price) and the outcome reference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceSource {
+    /// Chainlink BTC/USD through Polymarket's real-time data socket (`IndexPrice` price_type 1
+    /// of venue `chainlink_rtds`).
+    #[default]
+    ChainlinkRtds,
+    /// PolyBolt's `price.crypto` channel (`IndexPrice` price_type 1 of venue `polybolt`; its
+    /// TWAP, price_type 3, never sets the strike).
+    Polybolt,
+}
+
+impl ReferenceSource {
+    /// The bus venue whose index prices are the reference.
+    #[must_use]
+    pub const fn venue(self) -> ringbolt_bus::Venue {
+        match self {
+            ReferenceSource::ChainlinkRtds => ringbolt_bus::Venue::ChainlinkRtds,
+            ReferenceSource::Polybolt => ringbolt_bus::Venue::PolyBolt,
+        }
+    }
+}
+
 /// The decision core's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +77,9 @@ pub struct DecideConfig {
     pub stale_after_ms: u64,
     /// A Chainlink report older than this (by receive time) is stale (ms).
     pub chainlink_stale_after_ms: u64,
+    /// Which feed sets the strike and the outcome reference (`chainlink_rtds` | `polybolt`);
+    /// part of the recorded decision config like every `[decide]` key.
+    pub reference_source: ReferenceSource,
     /// The strike is the first Chainlink report stamped within this long after the window start
     /// (ms); a later first report leaves the window without a strike (no trading).
     pub strike_tolerance_ms: u64,
@@ -83,6 +110,7 @@ impl Default for DecideConfig {
         Self {
             stale_after_ms: 2_000,
             chainlink_stale_after_ms: 5_000,
+            reference_source: ReferenceSource::ChainlinkRtds,
             strike_tolerance_ms: 2_000,
             vol_prior_bps_per_sqrt_s: 0.9,
             model_cadence_ms: 250,

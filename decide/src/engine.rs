@@ -4,7 +4,10 @@
 //! handed, uses event time only, and allocates nothing after [`Engine::new`]. Replaying the same
 //! records with the same probabilities reproduces every decision bit for bit.
 
-use ringbolt_bus::{Decision, PRICE_SCALE, PROB_SCALE, Record, SIZE_SCALE, Side, Venue};
+use ringbolt_bus::{
+    Decision, Fill, OrderState, OrderTransition, PRICE_SCALE, PROB_SCALE, Record, SIZE_SCALE, Side,
+    Venue,
+};
 
 use crate::config::{DecideConfig, MarketParams, RiskConfig};
 use crate::fair::{buy_edge, lognormal_up_probability};
@@ -161,6 +164,37 @@ pub struct EngineStats {
     pub model_decisions: u64,
     /// Feature vectors computed.
     pub feature_vectors: u64,
+    /// Fill records that changed a position (first sight of a trade, provisional or confirmed).
+    pub fills_applied: u64,
+    /// FAILED fills that reverted a counted fill.
+    pub fills_reverted: u64,
+    /// Own records the engine could not place (window no longer tracked, unknown order, a
+    /// failed fill never counted).
+    pub own_records_unmatched: u64,
+}
+
+/// Orders whose reservation the engine tracks at once (the oldest is released when full).
+const OPEN_ORDERS: usize = 64;
+/// Trades remembered to count each one once (provisional then confirmed) and to revert it.
+const TRADES_SEEN: usize = 256;
+
+/// A fired order still reserving room in its window.
+#[derive(Clone, Copy, Debug, Default)]
+struct OpenOrder {
+    client_order_id: u64,
+    window_start_s: i64,
+    /// Shares still reserved.
+    reserved: f64,
+}
+
+/// A trade already counted in a position.
+#[derive(Clone, Copy, Debug, Default)]
+struct TradeSeen {
+    trade_id: [u8; 16],
+    client_order_id: u64,
+    window_start_s: i64,
+    /// Signed shares counted (buy +, sell −); 0 once reverted.
+    shares: f64,
 }
 
 /// Result of one reflex pass.
@@ -186,6 +220,9 @@ pub struct Engine {
     next_order: u64,
     decision_count: u64,
     schema: u32,
+    open: Vec<OpenOrder>,
+    trades: Vec<TradeSeen>,
+    next_trade: usize,
     /// Counters.
     pub stats: EngineStats,
 }
@@ -203,7 +240,116 @@ impl Engine {
             next_order: 1,
             decision_count: 0,
             schema: features::schema_hash(),
+            open: Vec::with_capacity(OPEN_ORDERS),
+            trades: vec![TradeSeen::default(); TRADES_SEEN],
+            next_trade: 0,
             stats: EngineStats::default(),
+        }
+    }
+
+    /// One of our own records (an order sink's output: [`Fill`] or [`OrderTransition`]): the
+    /// only way a position changes. A fill counts at the first record of its trade (provisional
+    /// or confirmed) and releases that much of its order's reservation; a FAILED fill reverts
+    /// the counted one with the same `trade_id`; a terminal transition (filled, cancelled,
+    /// rejected, expired) releases what the order still reserved. Never advances the event
+    /// clock; allocates nothing.
+    pub fn own_record(&mut self, rec: &Record) {
+        if let Some(f) = rec.body_as::<Fill>() {
+            self.own_fill(&f);
+        } else if let Some(t) = rec.body_as::<OrderTransition>() {
+            let terminal = matches!(
+                OrderState::from_u8(t.to_state),
+                Some(
+                    OrderState::Filled
+                        | OrderState::Cancelled
+                        | OrderState::Rejected
+                        | OrderState::Expired
+                )
+            );
+            if terminal {
+                self.release(t.client_order_id, f64::INFINITY);
+            }
+        }
+    }
+
+    fn own_fill(&mut self, f: &Fill) {
+        let sign = if f.side == Side::Sell as u8 {
+            -1.0
+        } else {
+            1.0
+        };
+        let shares = sign * f.size as f64 / SIZE_SCALE as f64;
+        let seen = self
+            .trades
+            .iter()
+            .position(|t| t.trade_id == f.trade_id && t.client_order_id == f.client_order_id);
+        if f.status == 3 {
+            // FAILED: revert what was counted under this trade id.
+            let Some(i) = seen.filter(|&i| self.trades[i].shares != 0.0) else {
+                self.stats.own_records_unmatched += 1;
+                return;
+            };
+            let t = self.trades[i];
+            self.trades[i].shares = 0.0;
+            if let Some(w) = self.state.window_mut(t.window_start_s) {
+                w.position_shares -= t.shares;
+            }
+            self.stats.fills_reverted += 1;
+            return;
+        }
+        if seen.is_some() {
+            return; // provisional then confirmed: counted once
+        }
+        self.trades[self.next_trade % TRADES_SEEN] = TradeSeen {
+            trade_id: f.trade_id,
+            client_order_id: f.client_order_id,
+            window_start_s: f.window_start_s,
+            shares,
+        };
+        self.next_trade += 1;
+        let Some(w) = self.state.window_mut(f.window_start_s) else {
+            self.stats.own_records_unmatched += 1;
+            return;
+        };
+        w.position_shares += shares;
+        self.stats.fills_applied += 1;
+        self.release(f.client_order_id, shares.abs());
+    }
+
+    /// Releases up to `shares` of order `client_order_id`'s reservation (all with infinity).
+    fn release(&mut self, client_order_id: u64, shares: f64) {
+        let Some(i) = self
+            .open
+            .iter()
+            .position(|o| o.client_order_id == client_order_id)
+        else {
+            return;
+        };
+        let o = &mut self.open[i];
+        let freed = o.reserved.min(shares);
+        o.reserved -= freed;
+        let (start, done) = (o.window_start_s, o.reserved <= 1e-9);
+        if done {
+            self.open.swap_remove(i);
+        }
+        if let Some(w) = self.state.window_mut(start) {
+            w.open_shares = (w.open_shares - freed).max(0.0);
+        }
+    }
+
+    /// Reserves `shares` for a fired order (the oldest reservation goes when the table is full).
+    fn reserve(&mut self, client_order_id: u64, window_start_s: i64, shares: f64) {
+        if self.open.len() == OPEN_ORDERS {
+            let oldest = self.open[0].client_order_id;
+            self.release(oldest, f64::INFINITY);
+        }
+        self.open.push(OpenOrder {
+            client_order_id,
+            window_start_s,
+            reserved: shares,
+        });
+        if let Some(w) = self.state.window_mut(window_start_s) {
+            w.open_shares += shares;
         }
     }
 
@@ -396,7 +542,8 @@ impl Engine {
     }
 
     /// Takes the next client order id, records the fired decision in `d`, counts the order in
-    /// the current window (orders, position, cooldown) and returns its intent.
+    /// the current window (orders, cooldown, reserved shares — never position) and returns its
+    /// intent.
     fn fire(
         &mut self,
         now: i64,
@@ -432,9 +579,10 @@ impl Engine {
         };
         if let Some(w) = self.state.current_mut() {
             w.orders += 1;
-            w.position_shares += sized.shares;
             w.last_fire_ns = now;
         }
+        // Not a fill: the shares are reserved until fills or the order's end say otherwise.
+        self.reserve(client_order_id, window_start_s, sized.shares);
         intent
     }
 }
@@ -564,7 +712,7 @@ fn size_order(
     if w.last_fire_ns != 0 && now - w.last_fire_ns < risk.cooldown_ms as i64 * 1_000_000 {
         return Err(Reason::Cooldown);
     }
-    let room = risk.max_position_shares - w.position_shares;
+    let room = risk.max_position_shares - w.position_shares.abs() - w.open_shares;
     if room < params.min_size_shares {
         return Err(Reason::PositionLimit);
     }

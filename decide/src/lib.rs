@@ -20,7 +20,7 @@ pub mod pipeline;
 pub mod slot;
 pub mod synth;
 
-pub use config::{DecideConfig, MarketParams, RiskConfig};
+pub use config::{DecideConfig, MarketParams, ReferenceSource, RiskConfig};
 pub use engine::{Engine, OrderIntent, Output, Reason};
 pub use features::{CATALOGUE, N_FEATURES, schema_hash};
 pub use pipeline::{ModelLink, Pipeline, SEGMENT_ID_SPAN};

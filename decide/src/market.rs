@@ -174,8 +174,12 @@ pub struct WindowSlot {
     pub params: MarketParams,
     /// Whether `params` came from the bus (registration then keeps them).
     pub params_from_bus: bool,
-    /// Shares bought in this window (paper: every intent counts as filled).
+    /// Net shares filled in this window, both outcomes together: changed by [`ringbolt_bus::Fill`]
+    /// records only (a fired order is not a fill; see [`crate::engine::Engine::own_record`]).
     pub position_shares: f64,
+    /// Shares reserved by this window's orders still working (fired, not yet filled, cancelled,
+    /// rejected or expired), so the engine does not overfire while fills are on their way.
+    pub open_shares: f64,
     /// Orders fired in this window.
     pub orders: u32,
     /// Event time of the last fire (ns), 0 if none.
@@ -197,6 +201,7 @@ impl WindowSlot {
             params: MarketParams::default(),
             params_from_bus: false,
             position_shares: 0.0,
+            open_shares: 0.0,
             orders: 0,
             last_fire_ns: 0,
         }
@@ -219,6 +224,7 @@ impl WindowSlot {
             params: slot_params,
             params_from_bus,
             position_shares,
+            open_shares,
             orders,
             last_fire_ns,
         } = self;
@@ -236,6 +242,7 @@ impl WindowSlot {
         *slot_params = params;
         *params_from_bus = false;
         *position_shares = 0.0;
+        *open_shares = 0.0;
         *orders = 0;
         *last_fire_ns = 0;
     }
@@ -285,6 +292,9 @@ pub struct MarketState {
     cfg_stale_ns: i64,
     cfg_chainlink_stale_ns: i64,
     cfg_strike_tol_ns: i64,
+    /// The venue whose index prices set the strike and the reference (`[decide]
+    /// reference_source`).
+    reference_venue: Venue,
     /// Instrument roles by id.
     roles: Vec<InstrumentRole>,
     /// Window ring, indexed by `(start_s / 300) % WINDOW_SLOTS`.
@@ -365,6 +375,7 @@ impl MarketState {
             cfg_stale_ns: cfg.stale_after_ms as i64 * 1_000_000,
             cfg_chainlink_stale_ns: cfg.chainlink_stale_after_ms as i64 * 1_000_000,
             cfg_strike_tol_ns: cfg.strike_tolerance_ms as i64 * 1_000_000,
+            reference_venue: cfg.reference_source.venue(),
             roles: vec![InstrumentRole::Unknown; cfg.instrument_capacity],
             windows: (0..WINDOW_SLOTS).map(|_| WindowSlot::new()).collect(),
             current_start_s: 0,
@@ -457,6 +468,12 @@ impl MarketState {
     pub fn current(&self) -> Option<&WindowSlot> {
         let w = &self.windows[slot_of(self.current_start_s)];
         (w.start_s == self.current_start_s && w.start_s != 0).then_some(w)
+    }
+
+    /// Mutable access to the slot of the window starting at `start_s`, if present.
+    pub fn window_mut(&mut self, start_s: i64) -> Option<&mut WindowSlot> {
+        let w = &mut self.windows[slot_of(start_s)];
+        (w.start_s == start_s && start_s != 0).then_some(w)
     }
 
     /// Mutable access to the current window's slot.
@@ -593,7 +610,10 @@ impl MarketState {
         match (kind, venue) {
             (RecordKind::BookLevel, Venue::Polymarket) => self.on_poly_level(rec, &mut update),
             (RecordKind::Trade, Venue::Polymarket) => self.on_poly_trade(rec),
-            (RecordKind::IndexPrice, Venue::ChainlinkRtds) => self.on_chainlink(rec, &mut update),
+            // The one place the strike / outcome reference source is chosen.
+            (RecordKind::IndexPrice, v) if v == self.reference_venue => {
+                self.on_chainlink(rec, &mut update);
+            }
             (RecordKind::TopOfBook, v) if is_ref_venue(v) => self.on_top(rec, v, &mut update),
             (RecordKind::Trade, v) if is_ref_venue(v) => self.on_trade(rec, v, &mut update),
             (RecordKind::FeedStatus, v) => self.on_feed_status(rec, v, &mut update),
@@ -916,23 +936,14 @@ impl MarketState {
 }
 
 /// The record's event time: receive stamp, else exchange stamp, else publish stamp.
-#[must_use]
-pub fn event_ts(rec: &Record) -> i64 {
-    if rec.recv_ts_ns > 0 {
-        rec.recv_ts_ns
-    } else if rec.exchange_ts_ns > 0 {
-        rec.exchange_ts_ns
-    } else {
-        rec.publish_ts_ns
-    }
-}
+pub use ringbolt_market::event_ts;
 
 /// Whether `venue` contributes to the composite reference.
 #[must_use]
 pub fn is_ref_venue(venue: Venue) -> bool {
     !matches!(
         venue,
-        Venue::Internal | Venue::Polymarket | Venue::ChainlinkRtds
+        Venue::Internal | Venue::Polymarket | Venue::ChainlinkRtds | Venue::PolyBolt
     )
 }
 
@@ -977,6 +988,7 @@ fn insertion_sort(v: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ReferenceSource;
 
     #[test]
     fn ofi_signs() {
@@ -990,5 +1002,60 @@ mod tests {
             cont_ofi([100.0, 1.0, 101.0, 2.0], [100.0, 1.0, 100.5, 4.0]),
             -4.0
         );
+    }
+
+    fn index(venue: Venue, stream: u8, price_type: u8, usd: i64, ts_ns: i64) -> Record {
+        let body = IndexPrice {
+            value_e18: i128::from(usd) * 1_000_000_000_000_000_000,
+            price: usd * 100_000_000,
+            price_type,
+            reserved: [0; 55],
+        };
+        let mut r = Record::new(venue, stream, 9, &body);
+        r.exchange_ts_ns = ts_ns;
+        r.recv_ts_ns = ts_ns + 300_000_000;
+        r
+    }
+
+    #[test]
+    fn the_strike_follows_the_configured_reference_source() {
+        let start_s = 1_788_973_200_i64; // a 5-minute boundary
+        let at = |ms: i64| start_s * NS + ms * 1_000_000;
+        // Same instants: RTDS Chainlink says 64 000, PolyBolt's price 64 100 (and its TWAP,
+        // price_type 3, 64 200, which must never set the strike).
+        let records = [
+            index(Venue::PolyBolt, 2, 3, 64_200, at(200)),
+            index(Venue::ChainlinkRtds, 1, 1, 64_000, at(400)),
+            index(Venue::PolyBolt, 1, 1, 64_100, at(600)),
+            index(Venue::ChainlinkRtds, 1, 1, 64_010, at(1_400)),
+            index(Venue::PolyBolt, 1, 1, 64_110, at(1_600)),
+        ];
+        let strike = |source: ReferenceSource| {
+            let cfg = DecideConfig {
+                reference_source: source,
+                ..DecideConfig::default()
+            };
+            let mut m = MarketState::new(&cfg);
+            for r in &records {
+                m.apply(r);
+            }
+            let w = &m.windows[slot_of(start_s)];
+            assert!(w.strike_known && w.start_s == start_s, "{source:?}");
+            (w.strike_e18, m.chainlink)
+        };
+        assert_eq!(
+            strike(ReferenceSource::ChainlinkRtds),
+            (64_000 * 1_000_000_000_000_000_000, 64_010.0)
+        );
+        assert_eq!(
+            strike(ReferenceSource::Polybolt),
+            (64_100 * 1_000_000_000_000_000_000, 64_110.0)
+        );
+        assert_eq!(
+            DecideConfig::default().reference_source,
+            ReferenceSource::ChainlinkRtds
+        );
+        let text = serde_json::to_string(&ReferenceSource::Polybolt).unwrap();
+        assert_eq!(text, "\"polybolt\"");
     }
 }

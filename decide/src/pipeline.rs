@@ -290,6 +290,15 @@ impl Pipeline {
         self.has_model
     }
 
+    /// One of our own records, as an order sink emitted it ([`ringbolt_bus::Fill`],
+    /// [`ringbolt_bus::OrderTransition`]): positions and reservations follow fills only
+    /// ([`Engine::own_record`]). The trade loop feeds every record a sink flushes here before the
+    /// next input record, live and in replay alike.
+    #[inline]
+    pub fn own_record(&mut self, rec: &Record) {
+        self.engine.own_record(rec);
+    }
+
     /// One reflex pass: maps `rec.instrument` of input segment `segment` into the engine's id
     /// space (registering it through `names` the first time it is seen), applies the record,
     /// publishes the feature vector when the engine wants a re-score, and returns the decision

@@ -27,7 +27,11 @@ fn runner(default: u32) -> TestRunner {
 
 /// Corpus lines that are expected NOT to parse (documented in tests/fixtures/SOURCES.md):
 /// a Bybit fixture with a topic name that is not a real v5 topic.
-const KNOWN_INVALID: &[&str] = &["\"topic\":\"trade.linear.BTCUSDT\""];
+const KNOWN_INVALID: &[&str] = &[
+    "\"topic\":\"trade.linear.BTCUSDT\"",
+    // PolyBolt error acknowledgements are named skips (`error_ack`).
+    "\"op\":\"error\"",
+];
 
 /// (venue, corpus lines) for every implemented venue.
 fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
@@ -46,6 +50,7 @@ fn corpus() -> Vec<(Venue, Vec<Vec<u8>>)> {
         (Venue::Gemini, "gemini"),
         (Venue::Bitstamp, "bitstamp"),
         (Venue::Deribit, "deribit"),
+        (Venue::PolyBolt, "polybolt"),
     ] {
         let mut lines = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))

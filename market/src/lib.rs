@@ -11,12 +11,14 @@
 //!   continuity check, the decision core and the benches;
 //! - [`params`]: per-market parameters (tick, fee curve, minimum size) as data, from
 //!   configuration, Gamma and `tick_size_change`;
-//! - [`time`]: UTC civil dates.
+//! - [`time`]: UTC civil dates;
+//! - [`event`]: a record's event time (the clock of the engine and the paper exchange).
 //!
 //! The crate is sans-IO: no sockets, threads or clock reads. It depends on the bus (records,
 //! scales, sides) and small pure crates only.
 
 pub mod book;
+pub mod event;
 pub mod name;
 pub mod params;
 pub mod tick;
@@ -24,6 +26,7 @@ pub mod time;
 pub mod window;
 
 pub use book::{BookError, PolyBook};
+pub use event::event_ts;
 pub use name::{InstrumentName, NameError, Outcome, instrument_name};
 pub use params::{GammaParams, MarketParams, ParamsError, TickSizeChange};
 /// Fixed-point scale of every price (1e-8), the bus's.

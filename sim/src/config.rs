@@ -46,6 +46,10 @@ pub struct EmulatorConfig {
     pub venues: BTreeMap<String, VenueConfig>,
     /// Entries kept in each wire-log ring (`GET /wirelog`).
     pub wirelog_capacity: usize,
+    /// PolyBolt: the credentials its `auth` accepts, a TOML file of `api_key`, `secret`,
+    /// `passphrase` (the collector's `credentials_file` format); unset: the emulated defaults
+    /// (`ringbolt_sim::polybolt::EMULATED_*`).
+    pub polybolt_credentials_file: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -58,6 +62,7 @@ impl Default for EmulatorConfig {
             market: MarketConfig::default(),
             venues: BTreeMap::new(),
             wirelog_capacity: crate::wirelog::DEFAULT_CAPACITY,
+            polybolt_credentials_file: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::binance::BinanceState;
 use crate::coinbase::CoinbaseState;
 use crate::event::{Topic, VenueEvent, VenueId};
 use crate::market::{BtcWalk, MarketConfig, stream_rng};
+use crate::polybolt::{Credentials as PolyBoltCredentials, PolyBoltState};
 use crate::polymarket::{PolyInputs, PolyState};
 use crate::rtds::RtdsState;
 use crate::util::normal;
@@ -129,6 +130,8 @@ pub struct Hub {
     rng_poly: ChaCha8Rng,
     rng_noise: ChaCha8Rng,
     binance: BinanceState,
+    polybolt: PolyBoltState,
+    polybolt_credentials: PolyBoltCredentials,
     coinbase: CoinbaseState,
     rtds: RtdsState,
     poly: PolyState,
@@ -153,6 +156,8 @@ impl Hub {
         let mut rng_binance = stream_rng(cfg.seed, 10);
         let mut rng_coinbase = stream_rng(cfg.seed, 11);
         let mut hub = Self {
+            polybolt: PolyBoltState::new(),
+            polybolt_credentials: PolyBoltCredentials::default(),
             walk: BtcWalk::new(&cfg, t0),
             binance: BinanceState::new(&mut rng_binance),
             coinbase: CoinbaseState::new(&mut rng_coinbase),
@@ -224,6 +229,21 @@ impl Hub {
         &self.rtds
     }
 
+    /// PolyBolt state.
+    pub fn polybolt(&self) -> &PolyBoltState {
+        &self.polybolt
+    }
+
+    /// The credentials PolyBolt's `auth` accepts.
+    pub fn polybolt_credentials(&self) -> &PolyBoltCredentials {
+        &self.polybolt_credentials
+    }
+
+    /// Accept these credentials on PolyBolt instead of the emulated defaults.
+    pub fn set_polybolt_credentials(&mut self, credentials: PolyBoltCredentials) {
+        self.polybolt_credentials = credentials;
+    }
+
     /// Polymarket state (windows, books, Gamma).
     pub fn polymarket(&self) -> &PolyState {
         &self.poly
@@ -286,6 +306,8 @@ impl Hub {
             cfg.noise_bp,
             &mut self.rng_rtds,
         ));
+        // PolyBolt republishes RTDS's Chainlink series: a core venue, coupled like Polymarket.
+        events.extend(self.polybolt.step(tick, &self.rtds));
         let eff_vol =
             (cfg.vol_per_sqrt_s.powi(2) + cfg.jump_rate_per_s * cfg.jump_sd.powi(2)).sqrt();
         let inputs = PolyInputs {

@@ -3,8 +3,9 @@
 //!
 //! * Sans-IO core: [`market`] (seeded BTC walk with jumps), [`hub`] (steps the market or a
 //!   capture [`hub::ReplaySource`], produces every venue's encoded events), the venue modules
-//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`okx`], [`kraken`], [`deribit`]
-//!   (state + encoders + session state machines), [`venue`] (the venue trait and the registry every layer dispatches over) and
+//!   [`binance`], [`coinbase`], [`rtds`], [`polymarket`], [`okx`], [`kraken`], [`deribit`],
+//!   [`gemini`], [`bitstamp`], [`polybolt`] (state + encoders + session state machines),
+//!   [`venue`] (the venue trait and the registry every layer dispatches over) and
 //!   [`session`] (per-connection wrapper with the gap / corrupt / checksum faults).
 //! * I/O: [`server`] (tokio, rustls, tungstenite; one TLS port per venue; control HTTP port) and
 //!   [`tls`] (a fresh CA + leaf per run via rcgen).
@@ -16,6 +17,7 @@
 pub mod walked;
 pub mod binance;
 pub mod binance_futures;
+pub mod bitstamp;
 pub mod bybit;
 pub mod cexbook;
 pub mod clob;
@@ -26,15 +28,18 @@ pub mod coinbase;
 pub mod config;
 pub mod deribit;
 pub mod event;
+pub mod gemini;
 pub mod hub;
 pub mod kraken;
 pub mod ladder;
 pub mod market;
 pub mod okx;
+pub mod polybolt;
 pub mod polymarket;
 pub mod rtds;
 pub mod server;
 pub mod session;
+pub mod spot;
 pub mod tls;
 pub mod util;
 pub mod venue;

@@ -44,6 +44,11 @@ pub enum ServerError {
     /// Capture replay.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The PolyBolt credentials file (its contents are never shown).
+    #[error(
+        "PolyBolt credentials file {0}: unreadable, or not a table of api_key, secret, passphrase"
+    )]
+    Credentials(String),
     /// Binding a port.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -271,6 +276,11 @@ impl Emulator {
             cfg.start_ms.unwrap_or(wall_at_start),
             &ids,
         );
+        if let Some(path) = &cfg.polybolt_credentials_file {
+            let creds = crate::polybolt::load_credentials(path)
+                .ok_or_else(|| ServerError::Credentials(path.display().to_string()))?;
+            hub.set_polybolt_credentials(creds);
+        }
         for (v, vc) in &served {
             if let Some(path) = &vc.replay {
                 hub.set_replay(
@@ -720,7 +730,11 @@ async fn ws_loop(
                 Ok(t) if t.conn.is_some_and(|c| c != conn_no) => {}
                 Ok(Targeted { fault: Fault::Disconnect, .. }) => return Ok(Ending::Abrupt),
                 Ok(Targeted { fault: Fault::Stall { ms }, .. }) => stalled_until = Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
-                Ok(t) => session.inject(t.fault),
+                Ok(t) => {
+                    session.inject(t.fault);
+                    let outs = session.take_pending();
+                    if !send_outs(ws, outs, stats, &log).await? { return Ok(Ending::Graceful); }
+                }
                 Err(_) => {}
             },
             _ = ping.tick(), if ping_ms.is_some() && !stalled => {

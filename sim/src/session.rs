@@ -43,6 +43,14 @@ pub enum Fault {
         /// Connections affected.
         count: u32,
     },
+    /// PolyBolt: discard the next `count` frames of every subscribed channel without using
+    /// sequence numbers and report them in the next frame's `dropped` (slow consumer).
+    Dropped {
+        /// Frames to discard per channel.
+        count: u32,
+    },
+    /// Bitstamp: send `bts:request_reconnect` (the client must reconnect and resubscribe).
+    RequestReconnect,
     /// Close every new TCP connection right after accepting it, for `ms`.
     Refuse {
         /// Duration, ms.
@@ -56,7 +64,8 @@ pub enum Fault {
 pub struct BadFault(pub String);
 
 /// Fault kinds, for messages.
-pub const FAULT_KINDS: &str = "disconnect|stall|gap|corrupt|checksum|slow_handshake|refuse";
+pub const FAULT_KINDS: &str =
+    "disconnect|stall|gap|corrupt|checksum|slow_handshake|refuse|dropped|request_reconnect";
 
 impl Fault {
     /// Parse `kind` with optional `ms` / `count` (`stall` default 5000 ms, `slow_handshake`
@@ -78,6 +87,8 @@ impl Fault {
             "refuse" => Ok(Fault::Refuse {
                 ms: ms.unwrap_or(5_000),
             }),
+            "dropped" => Ok(Fault::Dropped { count }),
+            "request_reconnect" => Ok(Fault::RequestReconnect),
             other => Err(BadFault(format!("unknown kind {other:?} ({FAULT_KINDS})"))),
         }
     }
@@ -94,6 +105,18 @@ impl Fault {
         if matches!(self, Fault::Checksum { .. }) && !checksummed {
             return Err(BadFault(format!(
                 "{} has no checksummed book messages: checksum fault refused",
+                venue.name()
+            )));
+        }
+        let only = match self {
+            Fault::Dropped { .. } => Some(VenueId::PolyBolt),
+            Fault::RequestReconnect => Some(VenueId::Bitstamp),
+            _ => None,
+        };
+        if only.is_some_and(|v| v != venue) {
+            return Err(BadFault(format!(
+                "{self:?} is a fault of {} only, not of {}",
+                only.map_or("", VenueId::name),
                 venue.name()
             )));
         }
@@ -138,6 +161,8 @@ pub struct Session {
     dropped: u64,
     corrupted: u64,
     checksums_falsified: u64,
+    /// Frames a venue fault queued for the client ([`Session::take_pending`]).
+    pending_out: Vec<Out>,
 }
 
 impl Session {
@@ -156,6 +181,7 @@ impl Session {
                 dropped: 0,
                 corrupted: 0,
                 checksums_falsified: 0,
+                pending_out: Vec::new(),
             },
             out,
         ))
@@ -205,11 +231,20 @@ impl Session {
             Fault::Gap { count } => self.gap_pending += count,
             Fault::Corrupt { count } => self.corrupt_pending += count,
             Fault::Checksum { count } => self.checksum_pending += count,
+            Fault::Dropped { .. } | Fault::RequestReconnect => {
+                let out = self.inner.venue_fault(fault);
+                self.pending_out.extend(out);
+            }
             Fault::Disconnect
             | Fault::Stall { .. }
             | Fault::SlowHandshake { .. }
             | Fault::Refuse { .. } => {}
         }
+    }
+
+    /// Frames a venue fault queued for the client (the I/O layer sends them at once).
+    pub fn take_pending(&mut self) -> Vec<Out> {
+        std::mem::take(&mut self.pending_out)
     }
 
     /// Messages dropped by gap faults so far.
@@ -290,6 +325,7 @@ mod tests {
             dropped: 0,
             corrupted: 0,
             checksums_falsified: 0,
+            pending_out: Vec::new(),
         };
         s.inject(Fault::Checksum { count: 1 });
         let trade = r#"{"trade":1}"#;

@@ -12,7 +12,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Host names in the leaf certificate.
-pub const HOSTS: [&str; 20] = [
+pub const HOSTS: [&str; 21] = [
     "localhost",
     "127.0.0.1",
     "::1",
@@ -33,6 +33,7 @@ pub const HOSTS: [&str; 20] = [
     "ws.bitstamp.net",
     "www.bitstamp.net",
     "api.bybit.com",
+    "ws-live-v2.polymarket.com",
 ];
 
 /// TLS setup errors.

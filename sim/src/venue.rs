@@ -72,6 +72,11 @@ pub trait VenueSession: Send + Debug {
     fn corrupt_checksum(&self, _ev: &VenueEvent, _text: &str) -> Option<String> {
         None
     }
+    /// A venue-specific fault (`dropped`, `request_reconnect`): arms it and returns the frames
+    /// to send at once.
+    fn venue_fault(&mut self, _fault: crate::session::Fault) -> Vec<Out> {
+        Vec::new()
+    }
     /// Frames announcing shutdown before the 1001 close (Binance: `serverShutdown`).
     fn shutdown(&self, _now_ms: i64) -> Vec<Out> {
         Vec::new()
@@ -146,6 +151,38 @@ pub static REGISTRY: &[VenueSpec] = &[
         server_ping_ms: None,
         checksum: false,
         open: open_coinbase,
+        model: None,
+        rest_fn: no_rest,
+    },
+    VenueSpec {
+        id: VenueId::Gemini,
+        ws_path: "/v2/marketdata",
+        rest: false,
+        server_ping_ms: None,
+        checksum: false,
+        open: crate::gemini::open,
+        model: Some(crate::spot::SpotModel::<crate::gemini::GeminiState>::boxed),
+        rest_fn: no_rest,
+    },
+    VenueSpec {
+        id: VenueId::Bitstamp,
+        ws_path: "/",
+        rest: true,
+        server_ping_ms: None,
+        checksum: false,
+        open: crate::bitstamp::open,
+        model: Some(crate::spot::SpotModel::<crate::bitstamp::BitstampState>::boxed),
+        rest_fn: model_rest,
+    },
+    // PolyBolt republishes the Chainlink series of the RTDS core: stepped by the hub's core.
+    VenueSpec {
+        id: VenueId::PolyBolt,
+        ws_path: "/ws",
+        rest: false,
+        // The venue pings every 25 s; two missed pongs close 4002.
+        server_ping_ms: Some(25_000),
+        checksum: false,
+        open: crate::polybolt::open,
         model: None,
         rest_fn: no_rest,
     },

@@ -121,6 +121,32 @@ fn every_emitted_event_has_its_corpus_shape() {
     }
 }
 
+#[test]
+fn gemini_and_bitstamp_events_have_their_corpus_shapes() {
+    let samples = samples();
+    let mut h = hub(22);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..600 {
+        for ev in h.step() {
+            let v: Value = serde_json::from_str(&ev.text).unwrap();
+            let kind = match ev.venue {
+                VenueId::Gemini => format!("gemini.{}", v["type"].as_str().unwrap()),
+                VenueId::Bitstamp => {
+                    let ch = v["channel"].as_str().unwrap();
+                    match ch.strip_suffix("_btcusd").unwrap() {
+                        "live_trades" => "bitstamp.trade".to_string(),
+                        other => format!("bitstamp.{other}"),
+                    }
+                }
+                _ => continue,
+            };
+            assert_shape(&samples, &kind, &v);
+            *seen.entry(kind).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+}
+
 /// All frames four sessions (one per venue, scripted clients) would write over `steps` market
 /// steps of one hub; a gap fault is injected a quarter of the way in.
 fn transcripts(seed: u64, steps: usize) -> Vec<Vec<String>> {

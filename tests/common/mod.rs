@@ -135,3 +135,71 @@ pub fn spawn_feeds(dir: &Path, config: &Path) -> (Reaper, std::path::PathBuf) {
         .expect("run ringbolt feeds");
     (Reaper(child), log)
 }
+
+/// Names instrument ids `#<id>` (for rewriting archive parts in tests).
+struct NumberNames;
+impl ringbolt_archive::tables::InstrumentNames for NumberNames {
+    fn name(&mut self, id: u32) -> std::sync::Arc<str> {
+        format!("#{id}").into()
+    }
+}
+
+/// Tampers with an archive: rewrites the window of `table` (venue `internal`) that holds
+/// `target` (one of `rows`, the table's rows as read) with `edit` applied to the target record,
+/// replacing that window's part files.
+pub fn tamper(
+    root: &Path,
+    table: ringbolt_archive::tables::Table,
+    segment: &str,
+    rows: &[ringbolt_archive::reader::Row],
+    target: ringbolt_archive::reader::Row,
+    edit: impl FnOnce(&mut ringbolt_bus::Record),
+) {
+    use ringbolt_archive::layout::Window;
+    let window = Window::of_ns(target.record.publish_ts_ns);
+    let mut records: Vec<_> = rows
+        .iter()
+        .filter(|r| Window::of_ns(r.record.publish_ts_ns) == window)
+        .map(|r| r.record)
+        .collect();
+    if let Some(r) = records.iter_mut().find(|r| **r == target.record) {
+        edit(r);
+    }
+    let dir = window.dir(root, table.name(), "internal");
+    for part in ringbolt_archive::report::list_parts(root).unwrap() {
+        if part.path.parent() == Some(dir.as_path()) {
+            std::fs::remove_file(&part.path).unwrap();
+        }
+    }
+    let source = ringbolt_archive::tables::Source {
+        segment: segment.to_owned(),
+        ring: target.ring,
+        epoch: target.epoch,
+    };
+    let (batch, _) =
+        ringbolt_archive::tables::build_batch(table, &source, &records, &mut NumberNames).unwrap();
+    let props = ringbolt_archive::writer::properties(table, 3, Vec::new()).unwrap();
+    ringbolt_archive::writer::write_file(&dir.join("part-999999.parquet"), &batch, props).unwrap();
+}
+
+/// `ringbolt replay --check-parity --no-progress --archive <archive> [--config <config>]`:
+/// (success, the JSON summary, stderr).
+pub fn replay_check_parity(
+    archive: &Path,
+    config: Option<&Path>,
+) -> (bool, serde_json::Value, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["replay", "--check-parity", "--no-progress", "--archive"])
+        .arg(archive);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
+    (
+        out.status.success(),
+        summary,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

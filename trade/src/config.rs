@@ -46,6 +46,8 @@ pub struct TradeConfig {
     pub output_capacity: usize,
     /// Paper mode (the only mode until exec is integrated): intents become fired decisions only.
     pub paper: bool,
+    /// `[trade.paper_exchange]`: the paper exchange run in paper mode (fills, settlement).
+    pub paper_exchange: ringbolt_paper::PaperConfig,
     /// Loopback address of `GET /healthz` (the ops contract: 127.0.0.1:9102); unset = none.
     pub health_addr: Option<std::net::SocketAddr>,
 }
@@ -65,6 +67,7 @@ impl Default for TradeConfig {
             exit_when_idle_ms: None,
             output_capacity: 1 << 20,
             paper: true,
+            paper_exchange: ringbolt_paper::PaperConfig::default(),
             health_addr: None,
         }
     }
@@ -117,8 +120,9 @@ impl TradeSections {
                 flatten("", &toml::Value::Table(t), &mut out);
             }
             out.retain(|k: &String, _| {
-                k.strip_prefix("trade.")
-                    .is_none_or(|rest| DECISION_TRADE_KEYS.contains(&rest))
+                k.strip_prefix("trade.").is_none_or(|rest| {
+                    DECISION_TRADE_KEYS.contains(&rest) || rest.starts_with("paper_exchange.")
+                })
             });
             out
         };

@@ -14,5 +14,6 @@ mod archive_source;
 pub mod config;
 pub mod exec;
 pub mod live;
+pub mod paper;
 pub mod reflex;
 pub mod replay;

@@ -30,6 +30,7 @@ use serde_json::json;
 
 use crate::config::{StartAt, TradeConfig, TradeSections, load_ensemble};
 use crate::exec::Exec;
+use crate::paper::PaperOrders;
 use crate::reflex::{self, DecisionSink, Next, NoOrders, OrderSink, RecordSource};
 
 /// Sweeps over the consumers between liveness beats and stop-flag checks.
@@ -406,6 +407,7 @@ fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>) -> Result<()> {
 /// Configuration, model, bus or exec start-up errors, and a failed loop or model thread.
 pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     let live = live_mode(live_flag, cfg)?;
+    cfg.trade.paper_exchange.validate()?;
     install_stop_handler();
     let tc = cfg.trade.clone();
     // Load the model first: a missing ONNX Runtime is a start-up error naming the fix.
@@ -427,7 +429,7 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
         reflex: latency_histogram(),
     };
     // Exec connects before the loop starts (API key derivation, warm HTTP/2 connection).
-    let mut exec = if cfg.exec.enabled {
+    let exec = if cfg.exec.enabled {
         Some(ExecOrders::new(
             Exec::start(&cfg.exec, live)?,
             source.inputs(),
@@ -442,16 +444,15 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
 
     pin(cfg.reflex_core());
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
-    let looped = match exec.as_mut() {
-        Some(orders) => run_loop(&mut pipeline, &mut source, orders, &mut out, model.as_ref()),
-        None => run_loop(
-            &mut pipeline,
-            &mut source,
-            &mut NoOrders,
-            &mut out,
-            model.as_ref(),
-        ),
-    };
+    let paper = (!live && tc.paper_exchange.enabled).then_some(&tc.paper_exchange);
+    let (looped, exec, paper_summary) = run_orders(
+        &mut pipeline,
+        &mut source,
+        exec,
+        paper,
+        &mut out,
+        model.as_ref(),
+    );
     let exec_summary = exec.map(|orders| {
         let s = orders.exec.summary();
         orders.exec.shutdown(|r| {
@@ -461,14 +462,46 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     });
     let model = model.map(ModelThread::finish).transpose()?;
     looped?;
-    Ok(summary(
-        &tc,
-        &pipeline,
-        &source,
-        &out,
-        model.as_ref(),
-        exec_summary,
-    ))
+    let mut summary = summary(&tc, &pipeline, &source, &out, model.as_ref(), exec_summary);
+    summary["paper_exchange"] = paper_summary.unwrap_or(serde_json::Value::Null);
+    Ok(summary)
+}
+
+/// Runs the loop with the order sinks of the mode: the paper exchange (paper mode) around exec's
+/// paper wire path (when `[exec]` is on), exec alone (live), or none. Hands exec back for its
+/// shutdown, with the paper exchange's summary.
+fn run_orders(
+    pipeline: &mut Pipeline,
+    source: &mut BusSource,
+    exec: Option<ExecOrders>,
+    paper: Option<&ringbolt_paper::PaperConfig>,
+    out: &mut BusOut,
+    model: Option<&ModelThread>,
+) -> (Result<()>, Option<ExecOrders>, Option<serde_json::Value>) {
+    let inputs = source.inputs();
+    let decide = pipeline.engine.config().clone();
+    match (exec, paper) {
+        (Some(exec), Some(cfg)) => {
+            let mut p = PaperOrders::new(cfg, &decide, inputs, exec);
+            let r = run_loop(pipeline, source, &mut p, out, model);
+            let s = json!(p.exchange.stats);
+            (r, Some(p.wire), Some(s))
+        }
+        (None, Some(cfg)) => {
+            let mut p = PaperOrders::new(cfg, &decide, inputs, NoOrders);
+            let r = run_loop(pipeline, source, &mut p, out, model);
+            (r, None, Some(json!(p.exchange.stats)))
+        }
+        (Some(mut exec), None) => {
+            let r = run_loop(pipeline, source, &mut exec, out, model);
+            (r, Some(exec), None)
+        }
+        (None, None) => (
+            run_loop(pipeline, source, &mut NoOrders, out, model),
+            None,
+            None,
+        ),
+    }
 }
 
 /// The JSON summary printed when the process stops.

@@ -46,8 +46,15 @@ pub trait OrderSink {
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>);
     /// Drives the connection without waiting (responses, keep-alive, kill switch).
     fn poll(&mut self);
-    /// Hands the buffered order transitions to `publish`, in order.
+    /// Hands the buffered order records (transitions, fills, settlements) to `publish`, in order.
     fn flush(&mut self, publish: impl FnMut(&Record));
+    /// Whether a record this sink flushed is order truth the engine's positions follow
+    /// ([`Pipeline::own_record`]); default all. The paper sink keeps exec's paper wire path
+    /// (size-zero orders the venue rejects) out of the engine's accounting.
+    #[inline]
+    fn feeds_engine(_r: &Record) -> bool {
+        true
+    }
 }
 
 /// No orders: replay, and `ringbolt trade` without `[exec]`.
@@ -85,9 +92,29 @@ pub trait DecisionSink<S> {
     fn transition(&mut self, r: &Record);
 }
 
+/// Publishes what `orders` buffered through `decisions` and feeds the engine's own records to
+/// `pipeline` (positions from fills).
+#[inline]
+fn flush<S, O: OrderSink, D: DecisionSink<S>>(
+    orders: &mut O,
+    pipeline: &mut Pipeline,
+    decisions: &mut D,
+) {
+    orders.flush(|r| {
+        decisions.transition(r);
+        if O::feeds_engine(r) {
+            pipeline.own_record(r);
+        }
+    });
+}
+
 /// The loop: every record of `source` through `pipeline` (model hand-off through `link`),
 /// decisions to `decisions`, fired intents to `orders`, until the source ends or the decision
 /// sink breaks.
+///
+/// Determinism: the records an order sink emits while record N is processed (observed, decided,
+/// ordered) are flushed — published and fed to [`Pipeline::own_record`] — before record N + 1,
+/// whether or not N made a decision; idle turns only add what a venue connection answered.
 ///
 /// # Errors
 /// The source's errors.
@@ -110,13 +137,13 @@ where
             Next::Record(k) => k,
             Next::Idle | Next::Service => {
                 orders.poll();
-                orders.flush(|r| decisions.transition(r));
+                flush::<S, _, _>(orders, pipeline, decisions);
                 continue;
             }
             Next::End => {
                 // A last look at the order connection, as every idle turn takes one.
                 orders.poll();
-                orders.flush(|r| decisions.transition(r));
+                flush::<S, _, _>(orders, pipeline, decisions);
                 return Ok(());
             }
         };
@@ -124,6 +151,7 @@ where
         orders.observe(k, &rec, source);
         let src = &*source;
         let Some(mut d) = pipeline.process(k, &mut rec, |id| src.instrument(k, id), link) else {
+            flush::<S, _, _>(orders, pipeline, decisions);
             continue;
         };
         let intent = pipeline.last_intent.take();
@@ -134,7 +162,7 @@ where
         {
             return Ok(());
         }
-        orders.flush(|r| decisions.transition(r));
+        flush::<S, _, _>(orders, pipeline, decisions);
     }
 }
 
@@ -201,6 +229,93 @@ mod tests {
             }
         }
         fn transition(&mut self, _r: &Record) {}
+    }
+
+    /// Fills every fired intent completely and at once (a Fill and a FILLED transition).
+    #[derive(Default)]
+    struct FillAll {
+        pending: Vec<Record>,
+        fired_shares: HashMap<i64, i64>,
+    }
+
+    impl OrderSink for FillAll {
+        fn observe<S: RecordSource>(&mut self, _k: usize, _rec: &Record, _source: &S) {}
+        fn order(&mut self, _k: usize, _decision: &Record, intent: Option<&OrderIntent>) {
+            let Some(i) = intent else { return };
+            *self.fired_shares.entry(i.window_start_s).or_default() += i.size;
+            let fill = ringbolt_bus::Fill {
+                ts_ns: i.decided_at_ns,
+                client_order_id: i.client_order_id,
+                price: i.price,
+                size: i.size,
+                fee_usdc: 0,
+                window_start_s: i.window_start_s,
+                trade_id: [0; 16],
+                side: i.side as u8,
+                liquidity: 2,
+                status: 2,
+                paper: 1,
+                outcome: i.outcome as u8,
+                reserved: [0; 11],
+            };
+            let t = ringbolt_bus::OrderTransition {
+                client_order_id: i.client_order_id,
+                price: i.price,
+                size: i.size,
+                filled: i.size,
+                venue_order_id: [0; 16],
+                error_class: 0,
+                http_status: 0,
+                from_state: ringbolt_bus::OrderState::Acked as u8,
+                to_state: ringbolt_bus::OrderState::Filled as u8,
+                side: i.side as u8,
+                paper: 1,
+                reserved: [0; 24],
+            };
+            self.pending
+                .push(Record::new(Venue::Internal, 2, i.instrument, &fill));
+            self.pending
+                .push(Record::new(Venue::Internal, 2, i.instrument, &t));
+        }
+        fn poll(&mut self) {}
+        fn flush(&mut self, mut publish: impl FnMut(&Record)) {
+            self.pending.drain(..).for_each(|r| publish(&r));
+        }
+    }
+
+    #[test]
+    fn what_a_sink_flushes_moves_the_engine_positions() {
+        let mut pipeline = Pipeline::new(DecideConfig::default(), 1, false);
+        let mut source = SynthSource {
+            stream: synth(),
+            names: HashMap::new(),
+        };
+        let mut orders = FillAll::default();
+        let mut sink = Collect {
+            decisions: Vec::new(),
+            limit: usize::MAX,
+        };
+        run(
+            &mut pipeline,
+            &mut source,
+            &mut NoModel,
+            &mut orders,
+            &mut sink,
+        )
+        .unwrap();
+        let fired = sink
+            .decisions
+            .iter()
+            .filter(|d| d.body_as::<ringbolt_bus::Decision>().unwrap().fired == 1)
+            .count() as u64;
+        assert!(fired > 0);
+        let st = pipeline.engine.stats;
+        assert_eq!(st.fills_applied, fired, "every fill reached the engine");
+        for (start, shares) in &orders.fired_shares {
+            let w = pipeline.engine.state.window(*start).unwrap();
+            assert!((w.position_shares - *shares as f64 / 1e8).abs() < 1e-9);
+            assert_eq!(w.open_shares, 0.0, "FILLED released every reservation");
+        }
     }
 
     fn synth() -> SynthStream {

@@ -3,14 +3,17 @@
 //! Reads a Parquet archive written by `ringbolt archive`, rebuilds the bus records of the trade
 //! process's input segments exactly (archive schema ≥ 2), and feeds them in their recorded bus
 //! order through the trade process's own loop ([`crate::reflex::run`], hence
-//! [`Pipeline::process`]) with an [`ArchiveSource`] instead of bus consumers, no orders, and a
-//! parity check instead of the output ring. The model path is asynchronous live, so with
+//! [`Pipeline::process`]) with an [`ArchiveSource`] instead of bus consumers, the same paper
+//! exchange as the live run's order sink (when it ran in paper mode with one), and a parity check
+//! instead of the output ring. The model path is asynchronous live, so with
 //! `--model recorded` (the default) each decision uses the probability the archived live
 //! decision recorded (the engine quantises it to the bus grid, so the recorded value is
 //! bit-exact); the feature vectors are re-scored by the configured ensemble to check that every
 //! recorded probability is the model's output on one of the replayed vectors. `--check-parity`
-//! compares every replayed decision with the archived one and exits non-zero at the first
-//! divergence, printing its context.
+//! compares every replayed decision with the archived one, and every paper order transition,
+//! fill and settlement with the archived one (bytes, wall-clock `publish_ts` and bus `seq`
+//! excluded) and the P&L totals, and exits non-zero at the first divergence, printing its
+//! context.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -31,7 +34,8 @@ use serde_json::json;
 pub use crate::archive_source::ArchiveSource;
 use crate::archive_source::{Keep, WindowCursor};
 use crate::config::{TradeSections, load_ensemble};
-use crate::reflex::{self, DecisionSink, NoOrders};
+use crate::paper::{PaperOrders, PaperParity, archived_paper_records};
+use crate::reflex::{self, DecisionSink, NoOrders, OrderSink};
 
 /// Where decisions take their model probability from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +180,7 @@ pub fn run(a: &ReplayOptions) -> Result<()> {
     let out = replay(a, None)?;
     println!("{}", serde_json::to_string(&out.summary)?);
     if out.parity_passed == Some(false) {
-        bail!("decision parity failed (see the divergence above)");
+        bail!("decision or paper parity failed (see the divergence above)");
     }
     Ok(())
 }
@@ -320,6 +324,8 @@ struct ParityOut {
     context: usize,
     divergent: Option<Divergent>,
     stopped_features: Option<[f32; N_FEATURES]>,
+    /// Parity of the paper exchange's records (fills, settlements, transitions).
+    paper: Option<PaperParity>,
 }
 
 impl DecisionSink<ArchiveSource> for ParityOut {
@@ -360,21 +366,55 @@ impl DecisionSink<ArchiveSource> for ParityOut {
     }
 
     #[inline]
-    fn transition(&mut self, _r: &Record) {}
+    fn transition(&mut self, r: &Record) {
+        if let Some(p) = &mut self.paper {
+            p.check(r);
+        }
+    }
 }
 
-/// The loop, monomorphised per model link.
-fn run_loop(
+/// The loop, monomorphised per model link and order sink.
+fn run_loop<O: OrderSink>(
     pipeline: &mut Pipeline,
     source: &mut ArchiveSource,
     link: &mut Link,
+    orders: &mut O,
     out: &mut ParityOut,
 ) -> Result<()> {
     match link {
-        Link::None(l) => reflex::run(pipeline, source, l, &mut NoOrders, out),
-        Link::Recorded(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
-        Link::Sync(l) => reflex::run(pipeline, source, l.as_mut(), &mut NoOrders, out),
+        Link::None(l) => reflex::run(pipeline, source, l, orders, out),
+        Link::Recorded(l) => reflex::run(pipeline, source, l.as_mut(), orders, out),
+        Link::Sync(l) => reflex::run(pipeline, source, l.as_mut(), orders, out),
     }
+}
+
+/// The archived paper records of the decisions segment (empty without one).
+fn archived_paper(
+    reader: &mut ArchiveReader,
+    a: &ReplayOptions,
+    live: &LiveDecisions,
+) -> Result<Vec<Record>> {
+    let Some(segment) = live.segment.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let tables = [Table::OrderTransitions, Table::Fills, Table::Settlements];
+    let rows = reader.read_all(&tables, a.date.as_deref(), &|s| s == segment)?;
+    Ok(archived_paper_records(&rows, segment, a.epoch))
+}
+
+/// Whether the replay runs the paper exchange: the config's paper mode with the exchange on,
+/// unless the archive holds a live run's decisions but no paper records (a run before, or
+/// without, the paper exchange: its engine had no fills fed back, so neither may the replay's).
+fn runs_paper(cfg: &TradeSections, live: &LiveDecisions, archived: &[Record]) -> bool {
+    let configured = cfg.trade.paper && cfg.trade.paper_exchange.enabled;
+    if configured && archived.is_empty() && !live.records.is_empty() {
+        eprintln!(
+            "replay: the archive holds decisions but no paper records: replaying without the \
+             paper exchange, paper parity not checked"
+        );
+        return false;
+    }
+    configured
 }
 
 /// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
@@ -401,6 +441,10 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         stop_after.is_some(),
     )?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.max_segments(), has_model);
+    let archived = archived_paper(&mut source.cursor.reader, a, &live)?;
+    let paper_on = runs_paper(&cfg, &live, &archived);
+    let paper = (a.check_parity && stop_after.is_none() && !archived.is_empty())
+        .then(|| PaperParity::new(archived));
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())
             .then(|| ParityChecker::new(live.records.clone())),
@@ -408,9 +452,24 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         context: a.context,
         divergent: None,
         stopped_features: None,
+        paper,
     };
     let t_loop = Instant::now();
-    run_loop(&mut pipeline, &mut source, &mut link, &mut out)?;
+    let paper_stats = if paper_on {
+        let inputs = source.max_segments();
+        let mut orders = PaperOrders::new(&cfg.trade.paper_exchange, &cfg.decide, inputs, NoOrders);
+        run_loop(&mut pipeline, &mut source, &mut link, &mut orders, &mut out)?;
+        Some(orders.exchange.stats)
+    } else {
+        run_loop(
+            &mut pipeline,
+            &mut source,
+            &mut link,
+            &mut NoOrders,
+            &mut out,
+        )?;
+        None
+    };
     let decide_s = (t_loop.elapsed().as_secs_f64() - source.read_s()).max(0.0);
     source.progress.finish_and_clear();
     read_s += source.read_s();
@@ -426,9 +485,17 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
             });
         }
     }
-    let (parity, parity_passed) = parity_json(out.parity.as_ref(), &link);
+    let (parity, mut parity_passed) = parity_json(out.parity.as_ref(), &link);
     if let Some(d) = &out.divergent {
         explain_divergence(a, d, stop_after);
+    }
+    if let Some(p) = &out.paper {
+        if let Some(text) = p.divergence_text() {
+            eprintln!("{text}");
+        }
+        if !p.passed() {
+            parity_passed = Some(false);
+        }
     }
     let st = pipeline.engine.stats;
     let by_reason: serde_json::Map<String, serde_json::Value> = Reason::ALL
@@ -458,6 +525,9 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         "decisions_segment": live.segment,
         "decision_epochs": live.epochs,
         "features_at_stop": out.stopped_features.map(|f| f.to_vec()),
+        "paper_exchange": paper_stats,
+        "paper_parity": out.paper.as_ref().map(PaperParity::json),
+        "fills_applied": st.fills_applied,
     });
     Ok(Outcome {
         summary,

@@ -12,8 +12,8 @@
 //! [`SyncMode::Enforce`] rows not newer than the last one on their stream are dropped (the
 //! backfill overlaps live updates). Stalls are detected by age (connection state machine).
 //!
-//! The PolyBolt successor (sequence numbers, `dropped` counts, 60 s TWAP channel) will be a
-//! second adapter with its own catalogue; see docs/notes/feeds.md.
+//! The PolyBolt successor (sequence numbers, `dropped` counts, 60 s TWAP channel) is a second
+//! adapter with its own catalogue ([`super::polybolt`]).
 
 use ringbolt_bus::{
     FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,

@@ -174,6 +174,7 @@ pub mod deribit;
 pub mod gemini;
 pub mod kraken;
 pub mod okx;
+pub mod polybolt;
 pub mod polymarket;
 pub mod streams;
 
@@ -199,14 +200,15 @@ pub const IMPLEMENTED: &[Venue] = &[
     Venue::Gemini,
     Venue::Bitstamp,
     Venue::Deribit,
+    Venue::PolyBolt,
 ];
 
 /// Builds the adapter for `venue`, `None` when it is not implemented yet.
 #[must_use]
 pub fn adapter_for(venue: Venue, mode: SyncMode) -> Option<Box<dyn VenueAdapter>> {
     Some(match venue {
-        // PolyBolt has no adapter yet.
-        Venue::Internal | Venue::PolyBolt => return None,
+        Venue::Internal => return None,
+        Venue::PolyBolt => Box::new(polybolt::PolyBolt::new(mode)),
         Venue::Polymarket => Box::new(polymarket::Polymarket::new(mode)),
         Venue::ChainlinkRtds => Box::new(chainlink_rtds::ChainlinkRtds::new(mode)),
         Venue::BinanceSpot => Box::new(binance::Binance::spot(mode)),

@@ -174,6 +174,16 @@ stream_catalogues! {
         /// `deribit_price_index.*` → IndexPrice.
         PriceIndex = 5, "price_index", "Deribit index";
     }
+    /// PolyBolt stream catalogue (`Record.stream`).
+    polybolt::STREAMS {
+        endpoint: WsEndpoint::wss("ws-live-v2.polymarket.com", "/ws");
+        // The server pings every 25 s (two missed pongs close 4002); the transport answers.
+        keep_alive: KeepAlive::ServerPings;
+        /// `price.crypto` → IndexPrice (price_type 1).
+        Price = 1, "price", "crypto reference price; seq +1 per channel, dropped counts";
+        /// `price.crypto.twap` (60 s) → IndexPrice (price_type 3).
+        Twap = 2, "twap_60s", "Chainlink 60 s TWAP; seq +1 per channel, dropped counts";
+    }
 }
 
 /// A stream a source can subscribe to, selected by `name` in the source's config
@@ -228,7 +238,7 @@ const fn swap(name: &'static str, channel: &'static str, carries: &'static str) 
 
 use Venue::{
     BinanceFutures as BF, BinanceSpot as BS, Bitstamp as BT, Bybit as BY, ChainlinkRtds as CL,
-    Coinbase as CB, Deribit as DB, Gemini as GM, Kraken as KR, Polymarket as PM,
+    Coinbase as CB, Deribit as DB, Gemini as GM, Kraken as KR, PolyBolt as PB, Polymarket as PM,
 };
 use ringbolt_bus::Venue;
 
@@ -273,6 +283,22 @@ pub const SUBSCRIPTIONS: &[Selectable] = &[
         "",
         false,
         "Binance price relayed by RTDS (symbol btcusdt)",
+    ),
+    s(
+        PB,
+        "price",
+        "price.crypto",
+        "",
+        true,
+        "crypto reference price (IndexPrice); seq +1, dropped counts",
+    ),
+    s(
+        PB,
+        "twap_60s",
+        "price.crypto.twap",
+        "",
+        true,
+        "Chainlink 60 s TWAP (IndexPrice twap); seq +1, dropped counts",
     ),
     s(BS, "trade", "trade", "", true, "trades; t +1"),
     s(

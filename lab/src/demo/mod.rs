@@ -360,6 +360,7 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
         ringbolt_config(args, run, ports)?.to_toml()?,
     )?;
     write_paper_key(&out.join("paper.key"))?;
+    sources::write_polybolt_credentials(&out.join("certs").join("ca.pem"))?;
     // The emulators are this binary's; the appliance's processes are the `ringbolt` binary's.
     let lab = std::env::current_exe().context("locating the ringbolt-lab binary")?;
     let appliance = appliance_binary()?;
@@ -517,7 +518,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let archive = ringbolt_archive::report::summarize(&out.join("archive"), None, &mut |_, _| {})
         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
         .unwrap_or_else(|e| json!({ "error": e.to_string() }));
-    let report = build_report(
+    let mut report = build_report(
         args,
         &run,
         &mon,
@@ -530,6 +531,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         archive,
         &faults,
     );
+    // P&L of the paper exchange's fills and settlements, from the archive (the numbers
+    // `ringbolt report pnl` prints and the SQL of docs/analysis.md recomputes).
+    report["pnl"] = ringbolt_trade::paper::archive_pnl(&out.join("archive"), None)
+        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+        .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -741,6 +747,11 @@ fn build_report(
             "rejections_by_class": mon.reject_classes,
             "http_statuses": mon.http_statuses,
         },
+        "paper_exchange": {
+            "transitions_by_state": mon.paper_states,
+            "fills": mon.paper_fills,
+            "settlements": mon.paper_settlements,
+        },
         "latency_ns": stages,
         "tick_to_order": {
             "what": "Polymarket emulator writes the triggering frame -> CLOB emulator receives the order request; both CLOCK_REALTIME on this host",
@@ -777,6 +788,17 @@ fn print_summary(report: &Value) {
         report["orders"]["submitted"],
         report["orders"]["paper"],
         report["orders"]["transitions_by_state"]
+    );
+    let pnl = &report["pnl"]["total"];
+    println!(
+        "paper P&L {} USDC (realised {}): orders {} fills {} shares {} fees {} payout {}",
+        pnl["pnl_usdc"],
+        report["pnl"]["realised_usdc"],
+        pnl["orders"],
+        pnl["fills"],
+        pnl["shares"],
+        pnl["fees_usdc"],
+        pnl["payout_usdc"]
     );
     if let Some(st) = report["latency_ns"].as_object() {
         for (k, p) in st {

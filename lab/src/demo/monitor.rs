@@ -140,6 +140,12 @@ pub struct Monitor {
     pub orders_submitted: u64,
     /// Orders that were paper (size zero on the wire).
     pub orders_paper: u64,
+    /// The paper exchange's order transitions by target state.
+    pub paper_states: BTreeMap<&'static str, u64>,
+    /// The paper exchange's fills.
+    pub paper_fills: u64,
+    /// The paper exchange's settlement records.
+    pub paper_settlements: u64,
     triggers: HashMap<u64, Trigger>,
     trigger_floor: u64,
     /// Fired decisions by client order id.
@@ -188,6 +194,9 @@ impl Monitor {
             http_statuses: BTreeMap::new(),
             orders_submitted: 0,
             orders_paper: 0,
+            paper_states: BTreeMap::new(),
+            paper_fills: 0,
+            paper_settlements: 0,
             triggers: HashMap::new(),
             trigger_floor: 0,
             fired: HashMap::new(),
@@ -390,6 +399,19 @@ impl Monitor {
                         },
                     );
                 }
+            }
+        } else if ringbolt_trade::paper::is_paper_record(rec) {
+            // The paper exchange's transitions, fills and settlements: outcomes, not the wire.
+            if let Some(t) = rec.body_as::<OrderTransition>() {
+                let to = OrderState::from_u8(t.to_state);
+                *self
+                    .paper_states
+                    .entry(to.map_or("unknown", OrderState::as_str))
+                    .or_insert(0) += 1;
+            } else if rec.kind == RecordKind::Fill as u8 {
+                self.paper_fills += 1;
+            } else if rec.kind == RecordKind::Settlement as u8 {
+                self.paper_settlements += 1;
             }
         } else if rec.kind == RecordKind::OrderTransition as u8 {
             let Some(t) = rec.body_as::<OrderTransition>() else {

@@ -25,6 +25,8 @@ pub struct DemoSource {
     pub symbols: &'static [&'static str],
     /// Polymarket window length, s (discovery).
     pub window_s: Option<i64>,
+    /// PolyBolt: authenticate with the emulated credentials ([`write_polybolt_credentials`]).
+    pub credentials: bool,
 }
 
 const fn line(
@@ -38,6 +40,7 @@ const fn line(
         ws_path: None,
         symbols,
         window_s: None,
+        credentials: false,
     }
 }
 
@@ -50,6 +53,14 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
     line("chainlink_rtds", VenueId::ChainlinkRtds, &["btc/usd"]),
     line("binance_spot", VenueId::BinanceSpot, &["BTCUSDT"]),
     line("coinbase", VenueId::Coinbase, &["BTC-USD"]),
+    line("gemini", VenueId::Gemini, &["BTCUSD"]),
+    line("bitstamp", VenueId::Bitstamp, &["btcusd"]),
+    // Collected and archived; decisions keep the Chainlink RTDS reference unless
+    // `[decide] reference_source = "polybolt"`.
+    DemoSource {
+        credentials: true,
+        ..line("polybolt", VenueId::PolyBolt, &["btcusd"])
+    },
     // Binance USD-M: one source per 2026 route tier (the registry's advertised path is
     // `/public/stream`).
     line("binance_futures", VenueId::BinanceFutures, &["BTCUSDT"]),
@@ -68,6 +79,27 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
     line("kraken", VenueId::Kraken, &["BTC/USD"]),
     line("deribit", VenueId::Deribit, &["BTC-PERPETUAL"]),
 ];
+
+/// The PolyBolt credentials file of the demo, next to the emulator's CA.
+pub fn polybolt_credentials_path(ca: &Path) -> std::path::PathBuf {
+    ca.with_file_name("polybolt-credentials.toml")
+}
+
+/// Writes the emulator's PolyBolt credentials (emulated, no real account) for the collector.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_polybolt_credentials(ca: &Path) -> Result<()> {
+    use ringbolt_sim::polybolt::{EMULATED_API_KEY, EMULATED_PASSPHRASE, EMULATED_SECRET};
+    let path = polybolt_credentials_path(ca);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = format!(
+        "# EMULATED credentials of the local PolyBolt emulator.\napi_key = \"{EMULATED_API_KEY}\"\nsecret = \"{EMULATED_SECRET}\"\npassphrase = \"{EMULATED_PASSPHRASE}\"\n"
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
 
 /// Ports of the emulated venues, one per registered venue.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +156,7 @@ fn source_config(d: &DemoSource, port: u16, ca: &Path) -> SourceConfig {
         ca_only: true,
         symbols: d.symbols.iter().map(|s| (*s).to_owned()).collect(),
         window_s: d.window_s,
+        credentials_file: d.credentials.then(|| polybolt_credentials_path(ca)),
         ..SourceConfig::default()
     }
 }
@@ -161,6 +194,11 @@ mod tests {
         );
         assert_eq!(sources["polymarket"].window_s, Some(300));
         assert!(sources["coinbase"].rest_url.is_none());
+        assert!(sources["bitstamp"].rest_url.is_some());
+        assert_eq!(
+            sources["polybolt"].credentials_file.as_deref(),
+            Some(Path::new("polybolt-credentials.toml"))
+        );
         assert_eq!(ports.emulator_venues().count(), venue::registered().count());
     }
 
