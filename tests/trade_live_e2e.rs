@@ -336,7 +336,7 @@ fn live_trade_toml(dir: &Path, emu: &RunningEmulator, market: &str, decide: &str
     let user_ws = &emu.info.clob.as_ref().unwrap().user_ws_url;
     let cfg = format!(
         "[trade]\ninputs = [\"{market}\"]\noutput = \"{decide}\"\nevaluator = \"native\"\n\
-         start = \"oldest\"\nmax_runtime_s = 30\nopen_timeout_s = 60\n\
+         start = \"oldest\"\nmax_runtime_s = 90\nexit_when_idle_ms = 2000\nopen_timeout_s = 60\n\
          output_capacity = 262144\npaper = false\n\
          [decide]\nstrike_tolerance_ms = 300000\n\
          [decide.risk]\nmin_edge = -1.0\nmax_order_shares = 5.0\nmax_orders_per_window = 6\n\
@@ -385,10 +385,18 @@ fn trade_live_fires_on_the_emulated_window_and_its_positions_equal_the_venue_led
     let pid = std::process::id();
     let (market, decide) = (format!("rb-test-l2m-{pid}"), format!("rb-test-l2d-{pid}"));
     let _unlink = Unlink(vec![market.clone(), decide.clone()]);
-    let (_collector, log) = collector(&dir, &emu, &market, true);
+    let (collector_proc, log) = collector(&dir, &emu, &market, true);
     Segment::open_wait(&market, WAIT).unwrap();
     let config = live_trade_toml(&dir, &emu, &market, &decide);
-    let summary = common::run_trade(&config, &["--live"]);
+    // 25 s of trading, then the collector stops and the trade process exits once idle: the
+    // archive then holds exactly the records the live run decided on.
+    let trade = {
+        let config = config.clone();
+        std::thread::spawn(move || common::run_trade(&config, &["--live"]))
+    };
+    std::thread::sleep(Duration::from_secs(25));
+    drop(collector_proc);
+    let summary = trade.join().unwrap();
     let exec = &summary["exec"];
     assert_eq!(exec["mode"], "live", "{summary}");
     let submitted = exec["counters"]["submitted"].as_u64().unwrap();
@@ -452,6 +460,22 @@ fn trade_live_fires_on_the_emulated_window_and_its_positions_equal_the_venue_led
         "trade --live: {submitted} orders, {} fill records ({failed} failed), {held} µshares held",
         fills.len()
     );
+
+    // The archive of the run holds the market parameters, and replay reproduces every decision
+    // (the parameters are applied at the same point).
+    let archive = dir.join("archive");
+    common::archive_until(&archive, &[market.clone(), decide.clone()], &|| true);
+    let (ok, parity, stderr) = common::replay_check_parity(&archive, Some(&config));
+    assert!(ok, "replay parity: {parity}\n{stderr}");
+    let mut reader = ringbolt_archive::reader::ArchiveReader::open(&archive).unwrap();
+    let table = ringbolt_archive::tables::Table::MarketParams;
+    let params = reader.read_all(&[table], None, &|_| true).unwrap();
+    assert!(
+        params.rows.len() >= 2,
+        "market_params rows: {}",
+        params.rows.len()
+    );
+    eprintln!("replay parity: {parity}");
     assert!(
         t0.elapsed() < Duration::from_secs(180),
         "{:?}",
