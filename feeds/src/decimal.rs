@@ -205,6 +205,33 @@ pub(crate) fn fast_i64_until(
     Some((value, s.end))
 }
 
+/// [`fast_i64_until`] for a JSON number (unquoted): `[-]digits[.digits]` ending where a JSON
+/// number ends (not before `.`, an exponent or a digit, nor right after a `.`). `None` when the
+/// text has another shape (then the lexer's number path and the general parser decide).
+#[inline]
+pub(crate) fn fast_number_i64(
+    buf: &[u8],
+    start: usize,
+    scale: u32,
+) -> Option<(Result<i64, DecimalError>, usize)> {
+    let negative = buf.get(start) == Some(&b'-');
+    if !buf
+        .get(start + usize::from(negative))
+        .is_some_and(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let s = scan_fast(buf, start)?;
+    if matches!(buf.get(s.end), Some(b'.' | b'e' | b'E' | b'0'..=b'9'))
+        || buf.get(s.end.wrapping_sub(1)) == Some(&b'.')
+    {
+        return None;
+    }
+    let value =
+        scale_scanned(s, scale)?.and_then(|(negative, magnitude)| to_i64(negative, magnitude));
+    Some((value, s.end))
+}
+
 /// Reference implementation for tests: the general path alone.
 #[doc(hidden)]
 pub fn parse_fixed_i64_general(text: &[u8], scale: u32) -> Result<i64, DecimalError> {

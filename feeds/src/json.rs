@@ -431,6 +431,11 @@ impl<'a> Lexer<'a> {
                 self.first = false;
                 return Ok((&buf[start..end], value));
             }
+        } else if let Some((value, end)) = crate::decimal::fast_number_i64(buf, self.pos, scale) {
+            let start = self.pos;
+            self.pos = end;
+            self.first = false;
+            return Ok((&buf[start..end], value));
         }
         let text = self.scalar()?;
         Ok((text, crate::decimal::parse_fixed_i64(text, scale)))

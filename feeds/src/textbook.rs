@@ -77,6 +77,9 @@ struct Half {
     free: Vec<u16>,
     /// Slot indices, best price first.
     order: Vec<u16>,
+    /// The sort key of each entry of `order` (price, negated on the descending side), so the
+    /// search runs over one contiguous ascending `i64` array without chasing slots.
+    keys: Vec<i64>,
     descending: bool,
 }
 
@@ -86,7 +89,18 @@ impl Half {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             order: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
             descending,
+        }
+    }
+
+    /// The ascending sort key of `price` on this side.
+    #[inline]
+    fn key(&self, price: i64) -> i64 {
+        if self.descending {
+            price.wrapping_neg()
+        } else {
+            price
         }
     }
 
@@ -94,6 +108,7 @@ impl Half {
         self.slots.clear();
         self.free.clear();
         self.order.clear();
+        self.keys.clear();
     }
 
     #[inline]
@@ -101,12 +116,6 @@ impl Half {
         self.order
             .get(rank)
             .map(|&slot| &self.slots[usize::from(slot)])
-    }
-
-    /// `true` when `a` is strictly better than (in front of) `b` on this side.
-    #[inline]
-    fn before(&self, a: i64, b: i64) -> bool {
-        if self.descending { a > b } else { a < b }
     }
 
     /// A slot for a new level, `None` when the side is full.
@@ -130,6 +139,7 @@ impl Half {
                 self.free.push(slot);
             }
             self.order.truncate(depth);
+            self.keys.truncate(depth);
         }
     }
 }
@@ -184,22 +194,17 @@ impl TextBook {
         };
         // Levels arriving in book order (a snapshot, or a level beyond the worst one) append
         // without a search.
-        let worst = half
-            .level(half.order.len().wrapping_sub(1))
-            .map(|l| l.price);
-        if size != 0 && worst.is_none_or(|w| half.before(w, price)) {
+        let key = half.key(price);
+        if size != 0 && half.keys.last().is_none_or(|&w| w < key) {
             let slot = half
                 .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
                 .ok_or(TextBookError::Full)?;
             half.order.push(slot);
+            half.keys.push(key);
             return Ok(());
         }
         // Rank of the first level not in front of `price`.
-        let (slots, descending) = (&half.slots, half.descending);
-        let rank = half.order.partition_point(|&slot| {
-            let p = slots[usize::from(slot)].price;
-            if descending { p > price } else { p < price }
-        });
+        let rank = half.keys.partition_point(|&k| k < key);
         let found = half
             .order
             .get(rank)
@@ -208,6 +213,7 @@ impl TextBook {
         match (found, size) {
             (Some(slot), 0) => {
                 half.order.remove(rank);
+                half.keys.remove(rank);
                 half.free.push(slot);
             }
             (None, 0) => {}
@@ -219,6 +225,7 @@ impl TextBook {
                     .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
                     .ok_or(TextBookError::Full)?;
                 half.order.insert(rank, slot);
+                half.keys.insert(rank, key);
             }
         }
         Ok(())
@@ -289,15 +296,20 @@ impl TextBook {
     pub fn kraken_checksum(&self) -> u32 {
         let mut buf = [0u8; 20 * 2 * TEXT_MAX];
         let mut n = 0;
+        // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
         let mut part = |text: &[u8]| {
-            let mut leading = true;
-            for &b in text {
-                if b == b'.' || (leading && b == b'0') {
-                    continue;
-                }
-                leading = false;
-                buf[n] = b;
-                n += 1;
+            let start = text
+                .iter()
+                .position(|&b| b != b'0' && b != b'.')
+                .unwrap_or(text.len());
+            let rest = &text[start..];
+            let (head, tail) = match rest.iter().position(|&b| b == b'.') {
+                Some(dot) => (&rest[..dot], &rest[dot + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            for piece in [head, tail] {
+                buf[n..n + piece.len()].copy_from_slice(piece);
+                n += piece.len();
             }
         };
         for l in (0..10)

@@ -357,8 +357,134 @@ fn decimal_fast_paths_agree_with_the_general_parser() {
                     }
                     Err(_) => prop_assert!(fused.scalar_fixed_i64(scale).is_err()),
                 }
+                // The same text as a bare JSON value (numbers: the fused number path).
+                let bare = format!("[{text}]");
+                let mut strict = Lexer::new(bare.as_bytes());
+                let mut fused = Lexer::new(bare.as_bytes());
+                strict.begin_array().unwrap();
+                fused.begin_array().unwrap();
+                if strict.next_element().is_ok() && fused.next_element().is_ok() {
+                    match strict.scalar() {
+                        Ok(s) => {
+                            let (t, v) = fused.scalar_fixed_i64(scale).unwrap();
+                            prop_assert_eq!(t, s);
+                            prop_assert_eq!(v, parse_fixed_i64_general(s, scale), "{}", text);
+                            prop_assert_eq!(fused.pos(), strict.pos());
+                        }
+                        Err(_) => prop_assert!(fused.scalar_fixed_i64(scale).is_err()),
+                    }
+                }
                 Ok(())
             })
             .unwrap();
     }
+}
+
+/// Deribit book frames are read in place when `method` precedes `params` (Deribit's order) and by
+/// the general path otherwise: both give the same records and counters, also on garbled frames.
+#[test]
+fn deribit_in_place_and_general_paths_agree() {
+    let lines: Vec<Vec<u8>> = corpus()
+        .into_iter()
+        .filter(|(v, _)| *v == Venue::Deribit)
+        .flat_map(|(_, l)| l)
+        .filter(|l| {
+            l.starts_with(br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book."#)
+        })
+        .collect();
+    assert!(lines.len() >= 10, "{}", lines.len());
+    // `{"jsonrpc":"2.0","method":"subscription","params":P}` →
+    // `{"jsonrpc":"2.0","params":P,"method":"subscription"}` (same length).
+    let reorder = |l: &[u8]| -> Vec<u8> {
+        let head = br#"{"jsonrpc":"2.0","method":"subscription","params":"#;
+        let params = &l[head.len()..l.len() - 1];
+        [
+            br#"{"jsonrpc":"2.0","params":"#.as_slice(),
+            params,
+            br#","method":"subscription"}"#,
+        ]
+        .concat()
+    };
+    let strategy = (
+        proptest::sample::select(lines),
+        proptest::collection::vec((any::<u16>(), 0u8..11), 0..4),
+    );
+    runner(300)
+        .run(&strategy, |(mut line, edits)| {
+            let head = br#"{"jsonrpc":"2.0","method":"subscription","params":"#.len();
+            for (pos, b) in edits {
+                // Garble inside `params` only, so both framings stay comparable.
+                let span = line.len() - 1 - head;
+                let at = head + usize::from(pos) % span;
+                line[at] = b"{}[]\",:0.-e"[usize::from(b)];
+            }
+            let mut outs = Vec::new();
+            for frame in [line.clone(), reorder(&line)] {
+                for mode in [SyncMode::Observe, SyncMode::Enforce] {
+                    let mut d = FrameDriver::new(Venue::Deribit, mode, true).unwrap();
+                    let mut out = Vec::new();
+                    let ok = d.frame(&frame, 1, &mut out).is_ok();
+                    outs.push((mode, ok, out, d.counters.total()));
+                }
+            }
+            prop_assert_eq!(&outs[0], &outs[2]);
+            prop_assert_eq!(&outs[1], &outs[3]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Kraken v1 book frames are read in place when the channel id is a number and by the general
+/// path otherwise (a quoted id of the same length): same records and counters, also garbled.
+#[test]
+fn kraken_v1_in_place_and_general_paths_agree() {
+    let lines: Vec<Vec<u8>> = corpus()
+        .into_iter()
+        .filter(|(v, _)| *v == Venue::Kraken)
+        .flat_map(|(_, l)| l)
+        .filter(|l| {
+            l.first() == Some(&b'[')
+                && l.windows(6).any(|w| w == b"\"book-")
+                && l.iter().skip(1).take_while(|b| b.is_ascii_digit()).count() >= 3
+        })
+        .collect();
+    assert!(lines.len() >= 20, "{}", lines.len());
+    // `[1234,…` → `["12",…`: the general path, same frame length.
+    let quoted = |l: &[u8]| -> Vec<u8> {
+        let digits = l.iter().skip(1).take_while(|b| b.is_ascii_digit()).count();
+        let mut q = l.to_vec();
+        q[1] = b'"';
+        q[digits] = b'"';
+        q
+    };
+    let strategy = (
+        proptest::sample::select(lines),
+        proptest::collection::vec((any::<u16>(), 0u8..11), 0..4),
+    );
+    runner(300)
+        .run(&strategy, |(mut line, edits)| {
+            let head = 1 + line
+                .iter()
+                .skip(1)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            for (pos, b) in edits {
+                let span = line.len() - 1 - head;
+                let at = head + usize::from(pos) % span;
+                line[at] = b"{}[]\",:0.-e"[usize::from(b)];
+            }
+            let mut outs = Vec::new();
+            for frame in [line.clone(), quoted(&line)] {
+                for mode in [SyncMode::Observe, SyncMode::Enforce] {
+                    let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
+                    let mut out = Vec::new();
+                    let ok = d.frame(&frame, 1, &mut out).is_ok();
+                    outs.push((mode, ok, out, d.counters.total(), d.actions.len()));
+                }
+            }
+            prop_assert_eq!(&outs[0], &outs[2]);
+            prop_assert_eq!(&outs[1], &outs[3]);
+            Ok(())
+        })
+        .unwrap();
 }

@@ -8,7 +8,9 @@
 //! `book` snapshot (the collector asks for one by unsubscribing and subscribing the asset) and
 //! the snapshot's arrival is reported as the resync.
 
-use ringbolt_bus::{FLAG_BATCH_END, FLAG_SNAPSHOT, Record, RecordKind, TopOfBook, Venue};
+use ringbolt_bus::{
+    FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody, Record, RecordKind, TopOfBook, Venue,
+};
 
 use ringbolt_market::PolyBook;
 
@@ -111,6 +113,17 @@ impl PolyTopCheck {
                 return Some(Verdict::Resynced {
                     instrument: t.instrument,
                 });
+            }
+            return None;
+        }
+        if r.kind == RecordKind::FeedStatus as u8 && r.stream == Stream::PriceChange as u8 {
+            // The adapter found a loss itself (a `price_change`'s stated top) and asked for a
+            // fresh book: await it without a second gap; its arrival is the resync.
+            if r.body_as::<FeedStatusBody>()
+                .is_some_and(|s| s.state == FeedState::GapDetected as u8)
+            {
+                t.book.invalidate();
+                t.in_gap = true;
             }
             return None;
         }
@@ -222,5 +235,27 @@ mod tests {
         c.track(7);
         c.reset();
         assert!(feed(&mut d, &mut c, &bba("0.1", "0.2")).is_empty());
+    }
+
+    #[test]
+    fn a_loss_the_adapter_found_is_awaited_without_a_second_gap() {
+        let mut d = driver();
+        let mut c = PolyTopCheck::new();
+        c.track(7);
+        assert!(feed(&mut d, &mut c, &book()).is_empty());
+        // The change states best bid 0.48: the 0.49 bid was removed in a change we never saw.
+        let stated = format!(
+            r#"{{"event_type":"price_change","market":"0x1","timestamp":"2","price_changes":[{{"asset_id":"{ASSET}","price":"0.52","size":"6","side":"SELL","hash":"0","best_bid":"0.48","best_ask":"0.51"}}]}}"#
+        );
+        assert!(feed(&mut d, &mut c, &stated).is_empty());
+        assert_eq!(d.counters.stream(Stream::PriceChange as u8).gaps, 1);
+        assert_eq!(d.actions.len(), 1, "the adapter resubscribes");
+        // The venue's top disagrees with the (known bad) book: no second gap.
+        assert!(feed(&mut d, &mut c, &bba("0.48", "0.51")).is_empty());
+        // The fresh book is the resync.
+        assert_eq!(
+            feed(&mut d, &mut c, &book()),
+            vec![Verdict::Resynced { instrument: 7 }]
+        );
     }
 }

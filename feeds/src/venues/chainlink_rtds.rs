@@ -10,7 +10,12 @@
 //!
 //! Continuity: no sequence numbers. `venue_seq` is the observation timestamp in ms; in
 //! [`SyncMode::Enforce`] rows not newer than the last one on their stream are dropped (the
-//! backfill overlaps live updates). Stalls are detected by age (connection state machine).
+//! backfill overlaps live updates). Observations are one per second on the whole-second grid
+//! ([`OBSERVATION_CADENCE_MS`]): a step of `k` seconds between consecutive observations of a
+//! Chainlink stream counts one gap and `k - 1` missed observations (`gaps`, `gap_records`), in
+//! both modes, across reconnects (the ~1 min backfill after a resubscribe fills what it can,
+//! rows older than the last one are dropped). Stalls are detected by age (connection state
+//! machine).
 //!
 //! The PolyBolt successor (sequence numbers, `dropped` counts, 60 s TWAP channel) is a second
 //! adapter with its own catalogue ([`super::polybolt`]).
@@ -21,11 +26,17 @@ use ringbolt_bus::{
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
+use crate::counters::Counters;
 use crate::decimal::{parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::venues::streams::Selectable;
 
 const VENUE: Venue = Venue::ChainlinkRtds;
+
+/// Spacing of Chainlink BTC/USD observations on RTDS (and of the TWAPs computed from them):
+/// every `payload.timestamp` seen is a whole second and backfill rows are exactly 1,000 ms
+/// apart (corpus `crypto_prices_chainlink.jsonl`, PROTOCOL_NOTES §5 "ms, whole second").
+pub const OBSERVATION_CADENCE_MS: u64 = 1_000;
 
 pub use super::streams::chainlink_rtds::{ENDPOINT, KEEP_ALIVE, STREAMS, Stream};
 
@@ -76,8 +87,27 @@ fn value_e18(
     }
 }
 
-fn index_record(stream: u8, instrument: u32, value_e18: i128, obs_ms: u64) -> Record {
-    let price = value_e18 / (VALUE_E18_SCALE / 100_000_000);
+/// `value_e18` at 1e-8, truncated toward zero: from the e18 integer text when there is one (its
+/// digits but the last ten; a 128-bit division is a library call), else by division.
+#[inline]
+fn price_e8(full: Option<&[u8]>, chainlink: bool, value_e18: i128) -> i128 {
+    if chainlink
+        && let Some(f) = full
+        && f.len() > 10
+        && f.iter().all(u8::is_ascii_digit)
+        && let Ok(p) = parse_u64(&f[..f.len() - 10])
+    {
+        return i128::from(p);
+    }
+    value_e18 / (VALUE_E18_SCALE / 100_000_000)
+}
+
+fn index_record(
+    stream: u8,
+    instrument: u32,
+    (value_e18, price): (i128, i128),
+    obs_ms: u64,
+) -> Record {
     let body = IndexPrice {
         value_e18,
         price: i64::try_from(price).unwrap_or(if price < 0 { i64::MIN } else { i64::MAX }),
@@ -95,10 +125,23 @@ fn index_record(stream: u8, instrument: u32, value_e18: i128, obs_ms: u64) -> Re
 }
 
 impl ChainlinkRtds {
-    fn fresh(&mut self, stream: u8, obs_ms: u64) -> bool {
+    /// Whether the observation at `obs_ms` is to be emitted; counts the observations missed
+    /// since the last one on a Chainlink stream (the Binance relay is not on the grid).
+    fn fresh(&mut self, stream: u8, obs_ms: u64, counters: &mut Counters) -> bool {
         let last = &mut self.last_obs_ms[usize::from(stream)];
         if self.mode == SyncMode::Enforce && obs_ms <= *last {
             return false;
+        }
+        let on_grid = |t: u64| t.is_multiple_of(OBSERVATION_CADENCE_MS);
+        if stream != Stream::BinanceRelay as u8
+            && *last != 0
+            && obs_ms > *last + OBSERVATION_CADENCE_MS
+            && on_grid(obs_ms)
+            && on_grid(*last)
+        {
+            let c = counters.stream_mut(stream);
+            c.gaps += 1;
+            c.gap_records += (obs_ms - *last) / OBSERVATION_CADENCE_MS - 1;
         }
         *last = (*last).max(obs_ms);
         true
@@ -174,7 +217,8 @@ impl VenueAdapter for ChainlinkRtds {
                 let obs_ms = parse_u64(p.timestamp.ok_or(ParseError::Missing("timestamp"))?)
                     .field("timestamp")?;
                 let v = value_e18(p.full, p.value, chainlink)?;
-                if self.fresh(stream, obs_ms) {
+                let v = (v, price_e8(p.full, chainlink, v));
+                if self.fresh(stream, obs_ms, ctx.counters) {
                     let mut r = index_record(stream, id, v, obs_ms);
                     ctx.emit(&mut r);
                 } else {
@@ -201,12 +245,13 @@ impl VenueAdapter for ChainlinkRtds {
                     let obs_ms = parse_u64(ts.ok_or(ParseError::Missing("timestamp"))?)
                         .field("timestamp")?;
                     let v = value_e18(full, value, chainlink)?;
+                    let v = (v, price_e8(full, chainlink, v));
                     self.scratch.push(index_record(stream, id, v, obs_ms));
                 }
                 let mut scratch = core::mem::take(&mut self.scratch);
                 let mut kept = 0;
                 for i in 0..scratch.len() {
-                    if self.fresh(stream, scratch[i].venue_seq) {
+                    if self.fresh(stream, scratch[i].venue_seq, ctx.counters) {
                         scratch[kept] = scratch[i];
                         kept += 1;
                     } else {
@@ -253,4 +298,122 @@ fn sub_frame(action: &str, symbols: &[&str], streams: &[&'static Selectable]) ->
         )
         .into_bytes(),
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::FrameDriver;
+
+    fn update(topic: &str, obs_ms: u64) -> String {
+        format!(
+            r#"{{"payload":{{"full_accuracy_value":"79696948174287960000000","symbol":"btc/usd","timestamp":{obs_ms},"value":79696.94817428796}},"timestamp":{},"topic":"{topic}","type":"update"}}"#,
+            obs_ms + 1400
+        )
+    }
+
+    fn backfill(from_ms: u64, rows: u64) -> String {
+        let data: Vec<String> = (0..rows)
+            .map(|i| format!(r#"{{"timestamp":{},"value":79639.2}}"#, from_ms + i * 1000))
+            .collect();
+        format!(
+            r#"{{"payload":{{"data":[{}],"symbol":"btc/usd"}},"timestamp":1,"topic":"crypto_prices","type":"subscribe"}}"#,
+            data.join(",")
+        )
+    }
+
+    #[test]
+    fn missed_observations_are_counted_and_a_backfill_fills_them() {
+        for mode in [SyncMode::Enforce, SyncMode::Observe] {
+            let mut d = FrameDriver::new(VENUE, mode, true).unwrap();
+            let t0 = 1_788_600_388_000;
+            let mut out = Vec::new();
+            for t in [t0, t0 + 1000, t0 + 2000] {
+                d.frame(update("crypto_prices_chainlink", t).as_bytes(), 1, &mut out)
+                    .unwrap();
+            }
+            let c = d.counters.stream(Stream::Chainlink as u8);
+            assert_eq!((c.gaps, c.gap_records), (0, 0), "{mode:?}");
+            // Three observations lost (t0+3 s … t0+5 s).
+            d.frame(
+                update("crypto_prices_chainlink", t0 + 6000).as_bytes(),
+                1,
+                &mut out,
+            )
+            .unwrap();
+            let c = d.counters.stream(Stream::Chainlink as u8);
+            assert_eq!((c.gaps, c.gap_records), (1, 3), "{mode:?}");
+            // A reconnect's backfill overlapping the last observation, then live again with
+            // one second missing beyond the backfill.
+            d.frame(backfill(t0 + 4000, 5).as_bytes(), 1, &mut out)
+                .unwrap();
+            let c = d.counters.stream(Stream::Chainlink as u8);
+            assert_eq!((c.gaps, c.gap_records), (1, 3), "{mode:?}");
+            d.frame(
+                update("crypto_prices_chainlink", t0 + 10_000).as_bytes(),
+                1,
+                &mut out,
+            )
+            .unwrap();
+            let c = d.counters.stream(Stream::Chainlink as u8);
+            assert_eq!((c.gaps, c.gap_records), (2, 4), "{mode:?}");
+            // The TWAP streams are on the same grid, counted separately.
+            for t in [t0, t0 + 2000] {
+                d.frame(
+                    update("crypto_prices_twap_sixty", t).as_bytes(),
+                    1,
+                    &mut out,
+                )
+                .unwrap();
+            }
+            let c = d.counters.stream(Stream::Twap60 as u8);
+            assert_eq!((c.gaps, c.gap_records), (1, 1), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn price_from_the_e18_text_equals_the_division() {
+        for text in [
+            "79696948174287960000000",
+            "65245091651786417500000",
+            "1",
+            "9999999999",
+            "10000000000",
+            "10000000001",
+            "99999999999999999999999999",
+        ] {
+            let v = value_e18(Some(text.as_bytes()), None, true).unwrap();
+            assert_eq!(
+                price_e8(Some(text.as_bytes()), true, v),
+                v / (VALUE_E18_SCALE / 100_000_000),
+                "{text}"
+            );
+        }
+        // The relay's decimal text takes the division.
+        let v = value_e18(Some(b"79696.94817428796"), None, false).unwrap();
+        assert_eq!(
+            price_e8(Some(b"79696.94817428796"), false, v),
+            7_969_694_817_428
+        );
+    }
+
+    #[test]
+    fn off_grid_timestamps_and_the_binance_relay_are_not_gap_checked() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Enforce, true).unwrap();
+        let mut out = Vec::new();
+        for t in [1_753_314_064_213, 1_753_314_069_000] {
+            d.frame(update("crypto_prices_chainlink", t).as_bytes(), 1, &mut out)
+                .unwrap();
+        }
+        assert_eq!(d.counters.stream(Stream::Chainlink as u8).gaps, 0);
+        for t in [1_788_600_388_000u64, 1_788_600_398_000] {
+            let relay = format!(
+                r#"{{"payload":{{"symbol":"btcusdt","timestamp":{t},"value":79696.9}},"timestamp":1,"topic":"crypto_prices","type":"update"}}"#
+            );
+            d.frame(relay.as_bytes(), 1, &mut out).unwrap();
+        }
+        assert_eq!(d.counters.stream(Stream::BinanceRelay as u8).gaps, 0);
+        assert_eq!(d.counters.stream(Stream::BinanceRelay as u8).messages, 2);
+    }
 }

@@ -8,7 +8,12 @@
 //! `market_trades`, `heartbeats`, `subscriptions`.
 //!
 //! Continuity: `trade_id` +1 per product (gaps counted; `last_match` sets the baseline;
-//! a heartbeat's `last_trade_id` beyond the last seen match is a gap). `level2_batch` has no
+//! a heartbeat's `last_trade_id` beyond the last seen match is a gap). Exchange `sequence` is
+//! per product and shared by every event of the product's full feed, so on the public
+//! `ticker` / `matches` / `heartbeat` channels it skips numbers by design (third-party capture:
+//! 89 of 97 consecutive `match` steps skip, while `trade_id` advances by one); it is checked
+//! per product and channel to strictly increase: a sequence not above the last one (a replay
+//! or reordering) is counted (`dropped_unsynced`) and, in [`SyncMode::Enforce`], dropped. `level2_batch` has no
 //! sequence: in [`SyncMode::Enforce`] an `l2update` before its product's `snapshot` is dropped.
 //! Advanced frames carry `sequence_num`, +1 per connection: a gap marks every level-2 book
 //! unsynchronised and queues a resubscribe (fresh snapshot).
@@ -36,6 +41,8 @@ struct Product {
     symbol: String,
     trades: SeqTracker,
     l2_synced: bool,
+    /// Last Exchange `sequence` per channel (ticker, matches, heartbeat).
+    last_seq: [u64; 3],
 }
 
 /// The Coinbase adapter.
@@ -126,11 +133,37 @@ impl Coinbase {
                     symbol: String::from_utf8_lossy(symbol).into_owned(),
                     trades: SeqTracker::default(),
                     l2_synced: false,
+                    last_seq: [0; 3],
                 });
                 self.products.len() - 1
             }
         };
         &mut self.products[i]
+    }
+
+    /// Checks the Exchange `sequence` of a `stream` message of product `id`: `false` (counted)
+    /// when it is not above the last one and the message must be dropped.
+    fn sequence_ok(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        stream: u8,
+        id: u32,
+        product: &[u8],
+        seq: u64,
+    ) -> bool {
+        let slot = match stream {
+            s if s == Stream::Ticker as u8 => 0,
+            s if s == Stream::Matches as u8 => 1,
+            _ => 2,
+        };
+        let enforce = self.mode == SyncMode::Enforce;
+        let last = &mut self.product(id, product).last_seq[slot];
+        if seq == 0 || seq > *last {
+            *last = (*last).max(seq);
+            return true;
+        }
+        ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+        !enforce
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -156,6 +189,9 @@ impl Coinbase {
             return Ok(());
         };
         if stream == Stream::Matches as u8 {
+            if !self.sequence_ok(ctx, stream, id, product, seq) {
+                return Ok(());
+            }
             let p = self.product(id, product);
             if baseline {
                 p.trades.reset();
@@ -198,7 +234,9 @@ impl Coinbase {
                     reserved: [0; 48],
                 };
                 let ts = ts_of(m.time)?;
-                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                if let Some(id) = ctx.resolve(VENUE, stream, product)
+                    && self.sequence_ok(ctx, stream, id, product, seq)
+                {
                     ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
                 }
                 Ok(())
@@ -225,7 +263,9 @@ impl Coinbase {
                 let product = req(m.product, "product_id")?;
                 let last =
                     parse_u64(req(m.last_trade_id, "last_trade_id")?).field("last_trade_id")?;
-                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                if let Some(id) = ctx.resolve(VENUE, stream, product)
+                    && self.sequence_ok(ctx, stream, id, product, seq)
+                {
                     let p = self.product(id, product);
                     if let Some(seen) = p.trades.last()
                         && last > seen
@@ -410,7 +450,9 @@ impl Coinbase {
                     ask_size: opt_e8(t.best_ask_size, "best_ask_quantity")?,
                     reserved: [0; 48],
                 };
-                if let Some(id) = ctx.resolve(VENUE, stream, product) {
+                if let Some(id) = ctx.resolve(VENUE, stream, product)
+                    && self.sequence_ok(ctx, stream, id, product, seq)
+                {
                     ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
                 }
             }
@@ -498,6 +540,7 @@ impl VenueAdapter for Coinbase {
         for p in &mut self.products {
             p.trades.reset();
             p.l2_synced = false;
+            p.last_seq = [0; 3];
         }
         self.conn_seq.reset();
         ctx.counters.stream_mut(Stream::Level2 as u8).reconnects += 1;
@@ -538,4 +581,37 @@ fn advanced_sub(kind: &str, symbols: &[&str], channel: &str) -> Vec<u8> {
         ids.join(",")
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::FrameDriver;
+
+    fn matched(seq: u64, trade_id: u64) -> String {
+        format!(
+            r#"{{"type":"match","trade_id":{trade_id},"maker_order_id":"a","taker_order_id":"b","side":"sell","size":"0.5","price":"97000.01","product_id":"BTC-USD","sequence":{seq},"time":"2026-12-06T01:00:00.000000Z"}}"#
+        )
+    }
+
+    #[test]
+    fn exchange_sequence_must_increase_per_product_and_channel() {
+        for (mode, emitted) in [(SyncMode::Enforce, 3), (SyncMode::Observe, 4)] {
+            let mut d = FrameDriver::new(VENUE, mode, true).unwrap();
+            let mut out = Vec::new();
+            // Skipping numbers is normal on the public channels; going back is not.
+            for (seq, id) in [(100, 1), (130, 2), (120, 3), (131, 3)] {
+                d.frame(matched(seq, id).as_bytes(), 1, &mut out).unwrap();
+            }
+            let c = d.counters.stream(Stream::Matches as u8);
+            assert_eq!(c.dropped_unsynced, 1, "{mode:?}");
+            assert_eq!(out.len(), emitted, "{mode:?}");
+            // A ticker shares its match's sequence: separate per channel, not a regression.
+            let ticker = r#"{"type":"ticker","sequence":131,"product_id":"BTC-USD","price":"97000.01","best_bid":"97000.00","best_bid_size":"0.1","best_ask":"97000.02","best_ask_size":"0.2","side":"buy","time":"2026-12-06T01:00:00.000000Z","trade_id":3,"last_size":"0.5"}"#;
+            d.frame(ticker.as_bytes(), 1, &mut out).unwrap();
+            assert_eq!(d.counters.stream(Stream::Ticker as u8).dropped_unsynced, 0);
+            assert_eq!(out.len(), emitted + 1, "{mode:?}");
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    flush_levels, for_each_element, opt_ts, push_level, req, side_of, sync_gate, trade,
+    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, sync_gate, trade,
 };
 
 const VENUE: Venue = Venue::Deribit;
@@ -71,6 +71,46 @@ json_fields! {
     }
 }
 
+/// One book level at the lexer: `[action, price, amount]` (`delete` ⇒ amount 0) or
+/// `[price, amount]`, numbers converted to 1e-8 in the pass that lexes them.
+#[inline]
+fn level_at(j: &mut Lexer<'_>) -> Result<(i64, i64), ParseError> {
+    j.begin_array()?;
+    if !j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let mut delete = false;
+    if j.peek() == Some(b'"') {
+        let at = j.clone();
+        let action = match j.str()? {
+            b"delete" => Some(true),
+            b"new" | b"change" => Some(false),
+            _ => None,
+        };
+        match action {
+            Some(d) => {
+                delete = d;
+                if !j.next_element()? {
+                    return Err(ParseError::Invalid("book level"));
+                }
+            }
+            // Not an action: a quoted price (two-element form).
+            None => *j = at,
+        }
+    }
+    let (_, price) = j.scalar_fixed_i64(8)?;
+    if !j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let (_, amount) = j.scalar_fixed_i64(8)?;
+    if j.next_element()? {
+        return Err(ParseError::Invalid("book level"));
+    }
+    let price = price.field("price")?;
+    let amount = if delete { 0 } else { amount.field("amount")? };
+    Ok((price, amount))
+}
+
 fn index_body(text: &[u8], kind: u8, name: &'static str) -> Result<IndexPrice, ParseError> {
     Ok(IndexPrice {
         value_e18: parse_fixed_i128(text, 18).field(name)?,
@@ -114,27 +154,8 @@ impl Deribit {
             let mut j = Lexer::new(raw);
             j.begin_array()?;
             while j.next_element()? {
-                j.begin_array()?;
-                let mut f: [&[u8]; 3] = [b""; 3];
-                let mut n = 0;
-                while j.next_element()? {
-                    if n == 3 {
-                        self.scratch.clear();
-                        return Err(ParseError::Invalid("book level"));
-                    }
-                    f[n] = j.scalar()?;
-                    n += 1;
-                }
-                let (price, amount) = match (n, f[0]) {
-                    (3, b"delete") => (f[1], &b"0"[..]),
-                    (3, b"new" | b"change") => (f[1], f[2]),
-                    (2, _) => (f[0], f[1]),
-                    _ => {
-                        self.scratch.clear();
-                        return Err(ParseError::Invalid("book level"));
-                    }
-                };
-                push_level(
+                let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
+                push_parsed(
                     &mut self.scratch,
                     VENUE,
                     stream,
@@ -144,8 +165,7 @@ impl Deribit {
                     amount,
                     ts,
                     seq,
-                )
-                .inspect_err(|_| self.scratch.clear())?;
+                );
             }
         }
         let i = match self.books.iter().position(|b| b.instrument == id) {
@@ -187,6 +207,40 @@ impl Deribit {
         book.last_change = change.or(book.last_change);
         flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
         Ok(())
+    }
+
+    /// A book frame in Deribit's own key order (`method` before `params`, `channel` before
+    /// `data`), read in one pass with `data` read in place, so its levels are scanned once
+    /// before they are converted. `None` for any other frame, order or error: the general path
+    /// then handles (and reports) it.
+    fn book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
+        let mut j = Lexer::new(frame);
+        j.begin_object().ok()?;
+        let (mut method, mut book) = (None, None);
+        while let Some(key) = j.next_key().ok()? {
+            match key {
+                b"method" => method = Some(j.str().ok()?),
+                b"params" if method == Some(&b"subscription"[..]) && book.is_none() => {
+                    j.begin_object().ok()?;
+                    let mut channel = None;
+                    while let Some(k) = j.next_key().ok()? {
+                        match (k, channel) {
+                            (b"channel", _) => channel = Some(j.str().ok()?),
+                            (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
+                                book = Some((c, Data::read(&mut j).ok()?));
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                b"params" => return None,
+                _ => j.skip_value().ok()?,
+            }
+        }
+        j.end().ok()?;
+        let (channel, d) = book?;
+        ctx.count_message(Stream::Book as u8, frame.len());
+        Some(self.book(channel, &d, ctx))
     }
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
@@ -252,6 +306,9 @@ impl VenueAdapter for Deribit {
 
     #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        if let Some(parsed) = self.book_in_place(frame, ctx) {
+            return parsed;
+        }
         let Envelope {
             method,
             params,
@@ -404,4 +461,84 @@ fn rpc(method: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<O
         )
         .into_bytes(),
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::FrameDriver;
+    use ringbolt_bus::{FeedStatusBody, RecordKind};
+
+    fn book(kind: &str, prev: Option<u64>, change: u64) -> String {
+        let prev = prev.map_or(String::new(), |p| format!("\"prev_change_id\":{p},"));
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"book.BTC-PERPETUAL.100ms","data":{{"type":"{kind}","timestamp":1622627435737,{prev}"instrument_name":"BTC-PERPETUAL","change_id":{change},"bids":[["new",37240.0,20.0]],"asks":[["change",37240.5,1424.0]]}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn change_id_gap_resubscribes_and_the_next_snapshot_resyncs() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Enforce, true).unwrap();
+        let mut out = Vec::new();
+        d.frame(book("snapshot", None, 100).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(100), 105).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 4);
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!((c.gaps, c.resyncs), (0, 1));
+        // 105 → 111: the change with prev_change_id 105 was lost.
+        out.clear();
+        d.frame(book("change", Some(107), 111).as_bytes(), 1, &mut out)
+            .unwrap();
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!(c.gaps, 1);
+        assert_eq!(out.len(), 1, "only the gap status, no levels: {out:?}");
+        let status = out[0].body_as::<FeedStatusBody>().unwrap();
+        assert_eq!(out[0].kind, RecordKind::FeedStatus as u8);
+        assert_eq!(status.state, FeedState::GapDetected as u8);
+        let Some(Action::Resubscribe(frames)) = d.actions.pop() else {
+            panic!("no resubscribe queued");
+        };
+        let texts: Vec<String> = frames
+            .iter()
+            .map(|f| match f {
+                Outgoing::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            texts[0].contains("public/unsubscribe")
+                && texts[0].contains("book.BTC-PERPETUAL.100ms")
+        );
+        assert!(
+            texts[1].contains("public/subscribe") && texts[1].contains("book.BTC-PERPETUAL.100ms")
+        );
+        // Changes before the new snapshot are dropped, the snapshot resyncs.
+        out.clear();
+        d.frame(book("change", Some(111), 112).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        d.frame(book("snapshot", None, 200).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(200), 201).as_bytes(), 1, &mut out)
+            .unwrap();
+        let c = d.counters.stream(Stream::Book as u8);
+        assert_eq!((c.gaps, c.resyncs, c.dropped_unsynced), (1, 2, 1));
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn change_id_gap_is_counted_when_observing() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Observe, true).unwrap();
+        let mut out = Vec::new();
+        d.frame(book("snapshot", None, 100).as_bytes(), 1, &mut out)
+            .unwrap();
+        d.frame(book("change", Some(101), 102).as_bytes(), 1, &mut out)
+            .unwrap();
+        assert_eq!(d.counters.stream(Stream::Book as u8).gaps, 1);
+        assert_eq!(out.len(), 4);
+        assert!(d.actions.is_empty());
+    }
 }

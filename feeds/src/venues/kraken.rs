@@ -342,6 +342,132 @@ impl Kraken {
 
     /// A v1 `book-<depth>` message: its payload objects (`as`/`bs` snapshot, `a`/`b` updates,
     /// `c` checksum) converted in place.
+    /// One v1 book payload object at `o` (a lexer over `frame` or a slice of it): its levels
+    /// into `scratch` (instrument `id`) and their text offsets in `frame` into `texts`; sets
+    /// `snapshot` on `as`/`bs` and `checksum` from `c`.
+    fn v1_payload<'a>(
+        o: &mut Lexer<'a>,
+        frame: &'a [u8],
+        (stream, id): (u8, u32),
+        scratch: &mut Vec<Record>,
+        texts: &mut Vec<(usize, usize, usize, usize)>,
+        (snapshot, checksum): (&mut bool, &mut Option<u64>),
+    ) -> Parsed {
+        o.begin_object()?;
+        while let Some(key) = o.next_key()? {
+            let side = match key {
+                b"as" | b"bs" => {
+                    *snapshot = true;
+                    if key == b"as" { Side::Sell } else { Side::Buy }
+                }
+                b"a" => Side::Sell,
+                b"b" => Side::Buy,
+                b"c" => {
+                    *checksum = Some(parse_u64(o.str()?).field("c")?);
+                    continue;
+                }
+                _ => {
+                    o.skip_value()?;
+                    continue;
+                }
+            };
+            // The level array is lexed and converted in one pass, in place.
+            o.begin_array()?;
+            while o.next_element()? {
+                o.begin_array()?;
+                if !o.next_element()? {
+                    return Err(ParseError::Missing("level"));
+                }
+                let (pt, price) = o.scalar_fixed_i64(8)?;
+                if !o.next_element()? {
+                    return Err(ParseError::Missing("level"));
+                }
+                let (qt, volume) = o.scalar_fixed_i64(8)?;
+                if !o.next_element()? {
+                    return Err(ParseError::Missing("level"));
+                }
+                // Seconds text `"1618678117.243818"` → ns, converted while lexed.
+                let (_, ts) = o.scalar_fixed_i64(9)?;
+                while o.next_element()? {
+                    o.skip_value()?;
+                }
+                let body = super::level(side, price.field("price")?, volume.field("volume")?);
+                let mut rec = Record::new(VENUE, stream, id, &body);
+                rec.exchange_ts_ns = ts.field("time")?;
+                scratch.push(rec);
+                texts.push(span(0, frame, pt, qt));
+            }
+        }
+        Ok(())
+    }
+
+    /// A v1 book frame `[channelID, payload(, payload), "book-N", pair]` read in one pass (the
+    /// name and pair come last: levels are parsed first, their instrument set after). `None`
+    /// for any other frame or any error: the general path then handles (and reports) it.
+    fn v1_book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
+        let stream = Stream::Book as u8;
+        let mut j = Lexer::new(frame);
+        j.begin_array().ok()?;
+        if !j.next_element().ok()? || j.kind().ok()? != ValueKind::Number {
+            return None;
+        }
+        j.number().ok()?;
+        self.scratch.clear();
+        let mut texts = core::mem::take(&mut self.texts);
+        texts.clear();
+        let (mut snapshot, mut checksum) = (false, None);
+        let (mut payloads, mut strings, mut names): (usize, usize, [&[u8]; 2]) = (0, 0, [b""; 2]);
+        let mut read = || -> Option<()> {
+            while j.next_element().ok()? {
+                match j.kind().ok()? {
+                    ValueKind::Object if strings == 0 && payloads < 2 => {
+                        Self::v1_payload(
+                            &mut j,
+                            frame,
+                            (stream, 0),
+                            &mut self.scratch,
+                            &mut texts,
+                            (&mut snapshot, &mut checksum),
+                        )
+                        .ok()?;
+                        payloads += 1;
+                    }
+                    ValueKind::String if payloads > 0 && strings < 2 => {
+                        names[strings] = j.str().ok()?;
+                        strings += 1;
+                    }
+                    _ => return None,
+                }
+            }
+            j.end().ok()?;
+            (strings == 2 && names[0].starts_with(b"book-")).then_some(())
+        };
+        let ok = read();
+        let [name, pair] = names;
+        let depth = name.strip_prefix(b"book-").map(parse_u64);
+        let (Some(()), Some(Ok(depth))) = (ok, depth) else {
+            self.texts = texts;
+            self.scratch.clear();
+            return None;
+        };
+        let depth = depth.min(BOOK_CAPACITY as u64) as usize;
+        ctx.count_message(stream, frame.len());
+        let Some(id) = ctx.resolve(VENUE, stream, pair) else {
+            self.texts = texts;
+            self.scratch.clear();
+            return Some(Ok(()));
+        };
+        for r in &mut self.scratch {
+            r.instrument = id;
+        }
+        let checksum = if snapshot { None } else { checksum };
+        self.finish_book(
+            id, pair, true, snapshot, depth, &texts, frame, checksum, ctx,
+        );
+        self.texts = texts;
+        Some(Ok(()))
+    }
+
     fn v1_book(
         &mut self,
         frame: &[u8],
@@ -367,52 +493,17 @@ impl Kraken {
         texts.clear();
         let (mut snapshot, mut checksum) = (false, None);
         for payload in payloads {
-            let base = payload.as_ptr() as usize - frame.as_ptr() as usize;
-            let mut o = Lexer::new(payload);
-            o.begin_object()?;
-            while let Some(key) = o.next_key()? {
-                let side = match key {
-                    b"as" | b"bs" => {
-                        snapshot = true;
-                        if key == b"as" { Side::Sell } else { Side::Buy }
-                    }
-                    b"a" => Side::Sell,
-                    b"b" => Side::Buy,
-                    b"c" => {
-                        checksum = Some(parse_u64(o.str()?).field("c")?);
-                        continue;
-                    }
-                    _ => {
-                        o.skip_value()?;
-                        continue;
-                    }
-                };
-                // The level array is lexed and converted in one pass, in place.
-                let l = &mut o;
-                l.begin_array()?;
-                while l.next_element()? {
-                    l.begin_array()?;
-                    if !l.next_element()? {
-                        return Err(ParseError::Missing("level"));
-                    }
-                    let (pt, price) = l.scalar_fixed_i64(8)?;
-                    if !l.next_element()? {
-                        return Err(ParseError::Missing("level"));
-                    }
-                    let (qt, volume) = l.scalar_fixed_i64(8)?;
-                    if !l.next_element()? {
-                        return Err(ParseError::Missing("level"));
-                    }
-                    let tt = l.scalar()?;
-                    while l.next_element()? {
-                        l.skip_value()?;
-                    }
-                    let body = super::level(side, price.field("price")?, volume.field("volume")?);
-                    let mut rec = Record::new(VENUE, stream, id, &body);
-                    rec.exchange_ts_ns = sec_text_ns(tt)?;
-                    self.scratch.push(rec);
-                    texts.push(span(base, payload, pt, qt));
-                }
+            let r = Self::v1_payload(
+                &mut Lexer::new(payload),
+                frame,
+                (stream, id),
+                &mut self.scratch,
+                &mut texts,
+                (&mut snapshot, &mut checksum),
+            );
+            if let Err(e) = r {
+                self.texts = texts;
+                return Err(e);
             }
         }
         // v1 snapshots carry no checksum.
@@ -559,7 +650,10 @@ impl VenueAdapter for Kraken {
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         match Lexer::new(frame).kind()? {
-            ValueKind::Array => self.v1(frame, ctx),
+            ValueKind::Array => match self.v1_book_in_place(frame, ctx) {
+                Some(parsed) => parsed,
+                None => self.v1(frame, ctx),
+            },
             ValueKind::Object => {
                 // v1 events ({"event":…}) and v2 frames share the object shape.
                 self.v2(frame, ctx)
