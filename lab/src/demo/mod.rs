@@ -870,6 +870,15 @@ fn print_summary(report: &Value) {
         pnl["fees_usdc"],
         pnl["payout_usdc"]
     );
+    if report["live"].is_object() {
+        println!(
+            "live fills {}, positions (1e-6 shares) {} vs emulator ledger {}: equal {}",
+            report["live"]["fills"],
+            report["live"]["positions_micro"],
+            report["live"]["ledger_positions_micro"],
+            report["live"]["positions_equal_ledger"]
+        );
+    }
     if let Some(st) = report["latency_ns"].as_object() {
         for (k, p) in st {
             println!(
