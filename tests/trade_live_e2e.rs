@@ -399,6 +399,11 @@ fn trade_live_fires_on_the_emulated_window_and_its_positions_equal_the_venue_led
     let summary = trade.join().unwrap();
     let exec = &summary["exec"];
     assert_eq!(exec["mode"], "live", "{summary}");
+    // The order sink handed the tokens' Gamma parameters from the bus to exec.
+    assert!(
+        exec["counters"]["params_records"].as_u64().unwrap() >= 2,
+        "{summary}"
+    );
     let submitted = exec["counters"]["submitted"].as_u64().unwrap();
     assert!(
         submitted >= 2,
