@@ -60,13 +60,15 @@ pub enum Table {
     Fills,
     /// Window settlements per token.
     Settlements,
+    /// Market parameters per token (tick, minimum size, fees) and their source.
+    MarketParams,
     /// Records the archive is missing, with exact counts, and records it kept with bad values.
     Gaps,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Trades,
         Table::BookChanges,
         Table::Tops,
@@ -79,6 +81,7 @@ impl Table {
         Table::CollectorHeartbeat,
         Table::Fills,
         Table::Settlements,
+        Table::MarketParams,
         Table::Gaps,
     ];
 
@@ -98,6 +101,7 @@ impl Table {
             Table::CollectorHeartbeat => RecordKind::Heartbeat,
             Table::Fills => RecordKind::Fill,
             Table::Settlements => RecordKind::Settlement,
+            Table::MarketParams => RecordKind::MarketParams,
             Table::Gaps => return None,
         })
     }

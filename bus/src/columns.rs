@@ -141,6 +141,12 @@ pub const FILL_STATUS: Codes = Codes {
     other: OtherCode::Fixed("unknown"),
 };
 
+/// `MarketParamsBody::source` codes: where a market's parameters came from.
+pub const PARAMS_SOURCE: Codes = Codes {
+    names: &[(1, "gamma"), (2, "tick_size_change"), (3, "config")],
+    other: OtherCode::Fixed("unknown"),
+};
+
 /// How a column's bytes are interpreted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {

@@ -20,7 +20,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::columns::{
     BODY_OFFSET, BOOL, BYTES, Codes, ColumnType, FILL_STATUS, Field, KindDesc, LIQUIDITY, OUTCOME,
-    OtherCode, PRICE_TYPE, ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal, field_size,
+    OtherCode, PARAMS_SOURCE, PRICE_TYPE, ROLE, Spec, StructLayout, TIMESTAMP, UINT, code, decimal,
+    field_size,
 };
 
 /// Size of every record in bytes (two cache lines).
@@ -115,6 +116,8 @@ wire_enum! {
         Fill = 11 => "fill",
         /// A window's settlement for one of its tokens ([`Settlement`]).
         Settlement = 12 => "settlement",
+        /// A market's trading parameters: tick, minimum size, fees ([`MarketParamsBody`]).
+        MarketParams = 13 => "market_params",
     }
 }
 
@@ -672,6 +675,49 @@ body! {
     }
 }
 
+/// [`MarketParamsBody::source`]: Gamma's market object (discovery).
+pub const PARAMS_FROM_GAMMA: u8 = 1;
+/// [`MarketParamsBody::source`]: the market channel's `tick_size_change`.
+pub const PARAMS_FROM_TICK_SIZE_CHANGE: u8 = 2;
+/// [`MarketParamsBody::source`]: configuration defaults.
+pub const PARAMS_FROM_CONFIG: u8 = 3;
+
+body! {
+    /// One outcome token's (the header's instrument) trading parameters as the venue states them:
+    /// published by the collector's discovery when it registers a window's tokens (Gamma) and by
+    /// the Polymarket adapter on `tick_size_change`. Consumers use the latest record per token
+    /// over configuration. A `tick_size_change` record states the tick only (its other fields are
+    /// 0 and mean "keep the last value"); Gamma and config records state every field.
+    MarketParamsBody: MarketParams => "market_params" {
+        /// Start of the token's 5-minute window (s since the epoch), 0 if the source omits it.
+        window_start_s: i64,
+        /// Price tick, [`PRICE_SCALE`] (0.01 = `1_000_000`); 0 = not stated.
+        tick_size: i64,
+        /// Minimum order size in shares, [`SIZE_SCALE`]; 0 = not stated.
+        min_size: i64,
+        /// Taker fee rate, [`RATE_SCALE`] (0.07 = `70_000_000_000`).
+        fee_rate: i64,
+        /// Exponent of the taker fee curve `rate × (p(1−p))^e`, [`RATE_SCALE`]; 0 = not stated.
+        fee_exponent: i64,
+        /// Maker rebate rate, [`RATE_SCALE`]; 0 = none or not known.
+        maker_rebate: i64,
+        /// Where the values came from: [`PARAMS_FROM_GAMMA`], [`PARAMS_FROM_TICK_SIZE_CHANGE`],
+        /// [`PARAMS_FROM_CONFIG`] ([`PARAMS_SOURCE`]).
+        source: u8,
+        /// Reserved, zero.
+        reserved: [u8; 31],
+    }
+    columns {
+        window_start_s: UINT.null_if_zero(),
+        tick_size: decimal(8).null_if_zero(),
+        min_size: decimal(8).null_if_zero(),
+        fee_rate: decimal(12),
+        fee_exponent: decimal(12).null_if_zero(),
+        maker_rebate: decimal(12),
+        source: code(&PARAMS_SOURCE),
+    }
+}
+
 /// Every record kind's description, in wire order (`Empty` has none).
 pub const KINDS: &[KindDesc] = &[
     Trade::DESC,
@@ -686,6 +732,7 @@ pub const KINDS: &[KindDesc] = &[
     Heartbeat::DESC,
     Fill::DESC,
     Settlement::DESC,
+    MarketParamsBody::DESC,
 ];
 
 impl Record {

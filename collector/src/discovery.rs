@@ -13,8 +13,9 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ringbolt_bus::{Publisher, Venue};
+use ringbolt_bus::{PARAMS_FROM_GAMMA, Publisher, Record, Venue};
 use ringbolt_feeds::collector::discovery::{Tracker, gamma_path, parse_gamma};
+use ringbolt_market::MarketParams;
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 
 use super::{PolyCmd, SourceShared, window_tokens};
@@ -105,6 +106,25 @@ impl CmdOutbox {
     }
 }
 
+/// The `MarketParams` record of token `id` of window `w`: the market crate's defaults updated
+/// with what Gamma states (source `gamma`); `None` (logged) when Gamma states an unusable value.
+fn params_record(
+    w: &ringbolt_feeds::collector::discovery::WindowMarket,
+    id: u32,
+) -> Option<Record> {
+    match MarketParams::default().updated_from_gamma(&w.params) {
+        Ok(p) => {
+            let body = p.to_body(w.start_s, PARAMS_FROM_GAMMA);
+            let stream = ringbolt_feeds::venues::polymarket::Stream::MarketEvent as u8;
+            Some(Record::new(Venue::Polymarket, stream, id, &body))
+        }
+        Err(e) => {
+            tracing::warn!(slug = %w.slug, error = %e, "Gamma market parameters not usable");
+            None
+        }
+    }
+}
+
 /// Wall-clock unix seconds.
 fn now_s() -> i64 {
     ringbolt_telemetry::now_ns() / 1_000_000_000
@@ -135,17 +155,22 @@ impl Discovery {
         self.unsubscribe(&plan.unsubscribe)?;
         if !plan.subscribe.is_empty() {
             let mut tokens = Vec::new();
+            let mut params = Vec::new();
             for w in &plan.subscribe {
                 for (token, name) in window_tokens(w) {
                     let id = self
                         .publisher
                         .register_instrument(Venue::Polymarket, &name)
                         .with_context(|| format!("registering {name}"))?;
+                    params.extend(params_record(w, id));
                     tokens.push((token, name, id));
                 }
                 tracing::info!(slug = %w.slug, "Polymarket window discovered; subscribing");
             }
             self.tx.send(PolyCmd::Subscribe(tokens))?;
+            if !params.is_empty() {
+                self.tx.send(PolyCmd::Publish(params))?;
+            }
         }
         Ok(())
     }
@@ -236,7 +261,7 @@ mod tests {
     fn id(c: &PolyCmd) -> u32 {
         match c {
             PolyCmd::Subscribe(l) => l[0].2,
-            PolyCmd::Unsubscribe(_) => u32::MAX,
+            PolyCmd::Unsubscribe(_) | PolyCmd::Publish(_) => u32::MAX,
         }
     }
 

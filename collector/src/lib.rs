@@ -84,6 +84,9 @@ pub enum PolyCmd {
     Subscribe(Vec<(String, String, u32)>),
     /// Unsubscribe these token ids.
     Unsubscribe(Vec<String>),
+    /// Publish these records on the source's ring (the `MarketParams` of newly registered
+    /// tokens, from Gamma).
+    Publish(Vec<ringbolt_bus::Record>),
 }
 
 /// Everything a ring thread needs to run one source.

@@ -520,12 +520,12 @@ impl Conn {
     }
 
     /// Cold path: subscription changes from the discovery thread.
-    fn take_poly_commands(&mut self, driver: &mut Driver) {
-        while self.take_poly_command(driver) {}
+    fn take_poly_commands(&mut self, driver: &mut Driver, writer: &mut RingWriter) {
+        while self.take_poly_command(driver, writer) {}
     }
 
     /// Handles one pending command; false when there was none.
-    fn take_poly_command(&mut self, driver: &mut Driver) -> bool {
+    fn take_poly_command(&mut self, driver: &mut Driver, writer: &mut RingWriter) -> bool {
         let Some(p) = self.poly.as_mut() else {
             return false;
         };
@@ -558,6 +558,16 @@ impl Conn {
                     let all: Vec<&str> = p.tokens.iter().map(String::as_str).collect();
                     self.feeds.adapter.subscribe(&all)
                 }
+            }
+            PolyCmd::Publish(records) => {
+                for r in &records {
+                    let mut r = *r;
+                    r.publish_ts_ns = now_ns();
+                    r.recv_ts_ns = r.publish_ts_ns;
+                    writer.publish(&r);
+                    self.published += 1;
+                }
+                Vec::new()
             }
             PolyCmd::Unsubscribe(tokens) => {
                 for t in &tokens {
@@ -670,7 +680,7 @@ impl Conn {
     /// One pass over the connection: commands, messages, actions, timers. Returns whether the
     /// message budget ran out (more may be waiting in the connection's buffer).
     fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) -> bool {
-        self.take_poly_commands(driver);
+        self.take_poly_commands(driver, writer);
         if self.connecting.is_some() {
             self.step_connect(driver, writer, now);
         }
@@ -812,7 +822,7 @@ pub fn run(
     drop(resolver);
     for c in &mut conns {
         // Windows found by the start-up discovery are subscribed by the first connection.
-        c.take_poly_commands(&mut driver);
+        c.take_poly_commands(&mut driver, &mut writer);
         let now = mono();
         let cmd = c.event(ConnEvent::Start, now, &mut writer);
         c.drive(cmd, &mut driver, &mut writer, now);

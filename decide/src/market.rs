@@ -7,7 +7,7 @@
 
 use ringbolt_bus::{
     BookLevel, FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, FeedStatusBody,
-    IndexPrice, Record, RecordKind, Side, TopOfBook, Trade, Venue,
+    IndexPrice, MarketParamsBody, Record, RecordKind, Side, TopOfBook, Trade, Venue,
 };
 
 use ringbolt_market::{InstrumentName, NameError, PolyBook, window_of_ns, window_start_s};
@@ -169,8 +169,11 @@ pub struct WindowSlot {
     pub snap_sides: [u8; 2],
     /// Instrument ids of the Up and Down tokens (`u32::MAX` until registered).
     pub instruments: [u32; 2],
-    /// Market parameters (fees, tick, minimum size).
+    /// Market parameters (fees, tick, minimum size): configuration's until a `MarketParams`
+    /// record for the window's tokens arrives on the bus, then the bus's.
     pub params: MarketParams,
+    /// Whether `params` came from the bus (registration then keeps them).
+    pub params_from_bus: bool,
     /// Net shares filled in this window, both outcomes together: changed by [`ringbolt_bus::Fill`]
     /// records only (a fired order is not a fill; see [`crate::engine::Engine::own_record`]).
     pub position_shares: f64,
@@ -196,6 +199,7 @@ impl WindowSlot {
             snap_sides: [0; 2],
             instruments: [u32::MAX; 2],
             params: MarketParams::default(),
+            params_from_bus: false,
             position_shares: 0.0,
             open_shares: 0.0,
             orders: 0,
@@ -218,6 +222,7 @@ impl WindowSlot {
             snap_sides,
             instruments,
             params: slot_params,
+            params_from_bus,
             position_shares,
             open_shares,
             orders,
@@ -235,6 +240,7 @@ impl WindowSlot {
         *snap_sides = [0; 2];
         *instruments = [u32::MAX; 2];
         *slot_params = params;
+        *params_from_bus = false;
         *position_shares = 0.0;
         *open_shares = 0.0;
         *orders = 0;
@@ -257,6 +263,8 @@ pub struct InputErrors {
     pub bad_prices: u64,
     /// Chainlink reports arriving after the strike tolerance for a window without strike.
     pub late_strikes: u64,
+    /// `MarketParams` records with an unusable value (a tick Polymarket does not use).
+    pub bad_params: u64,
 }
 
 /// What one record changed, for the reflex and model paths.
@@ -442,7 +450,9 @@ impl MarketState {
         }
         if slot.start_s == window_start_s {
             slot.instruments[outcome as usize] = id;
-            slot.params = params;
+            if !slot.params_from_bus {
+                slot.params = params;
+            }
         }
         Ok(())
     }
@@ -607,9 +617,34 @@ impl MarketState {
             (RecordKind::TopOfBook, v) if is_ref_venue(v) => self.on_top(rec, v, &mut update),
             (RecordKind::Trade, v) if is_ref_venue(v) => self.on_trade(rec, v, &mut update),
             (RecordKind::FeedStatus, v) => self.on_feed_status(rec, v, &mut update),
+            (RecordKind::MarketParams, Venue::Polymarket) => self.on_market_params(rec),
             _ => {}
         }
         update
+    }
+
+    /// A token's market parameters from the bus (Gamma at discovery, `tick_size_change`): they
+    /// replace the configured ones for the token's window (cold: a few per window).
+    fn on_market_params(&mut self, rec: &Record) {
+        let Some(body) = rec.body_as::<MarketParamsBody>() else {
+            return;
+        };
+        let InstrumentRole::Outcome { window_start_s, .. } = self.role(rec.instrument) else {
+            self.errors.unknown_instrument += 1;
+            return;
+        };
+        let slot = &mut self.windows[slot_of(window_start_s)];
+        if slot.start_s != window_start_s {
+            self.errors.window_out_of_range += 1;
+            return;
+        }
+        match slot.params.updated_from_body(&body) {
+            Ok(p) => {
+                slot.params = p;
+                slot.params_from_bus = true;
+            }
+            Err(_) => self.errors.bad_params += 1,
+        }
     }
 
     fn on_poly_level(&mut self, rec: &Record, update: &mut Update) {

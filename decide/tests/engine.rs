@@ -259,3 +259,42 @@ fn no_fire_while_a_polymarket_stream_is_untrusted_until_it_is_live_again() {
     let (_, ds) = replay(&healed, None);
     assert!(fired(&ds) > 0, "never fired after the stream was resynced");
 }
+
+#[test]
+fn market_params_records_replace_the_configured_parameters_of_their_window() {
+    use ringbolt_bus::{MarketParamsBody, PARAMS_FROM_GAMMA};
+    use ringbolt_market::{MarketParams, Tick};
+    let start = 1_773_307_200;
+    let mut e = Engine::new(DecideConfig::default());
+    let up = format!("btc-updown-5m-{start}/up/11");
+    let down = format!("btc-updown-5m-{start}/down/22");
+    e.register_instrument(1, Venue::Polymarket, &up).unwrap();
+    let rec = |id: u32, body: &MarketParamsBody| {
+        let mut r = Record::new(Venue::Polymarket, 6, id, body);
+        r.recv_ts_ns = start * NS + NS;
+        r
+    };
+    let gamma = MarketParams {
+        fee_rate: 0.05,
+        fee_exponent: 1.0,
+        tick_size: Tick::T0_001,
+        min_size_shares: 15.0,
+    };
+    e.on_record(&rec(1, &gamma.to_body(start, PARAMS_FROM_GAMMA)), None);
+    assert_eq!(e.state.window(start).unwrap().params, gamma);
+    // The second token's registration keeps the bus's parameters (not the configured ones).
+    e.register_instrument(2, Venue::Polymarket, &down).unwrap();
+    assert_eq!(e.state.window(start).unwrap().params, gamma);
+    // A tick-size change moves the tick only; an unusable tick is counted, not applied.
+    e.on_record(&rec(2, &MarketParams::tick_body(0, Tick::T0_01)), None);
+    let p = e.state.window(start).unwrap().params;
+    assert_eq!(
+        (p.tick_size, p.min_size_shares, p.fee_rate),
+        (Tick::T0_01, 15.0, 0.05)
+    );
+    let mut bad = MarketParams::tick_body(0, Tick::T0_01);
+    bad.tick_size = 2_000_000;
+    e.on_record(&rec(2, &bad), None);
+    assert_eq!(e.state.errors.bad_params, 1);
+    assert_eq!(e.state.window(start).unwrap().params.tick_size, Tick::T0_01);
+}

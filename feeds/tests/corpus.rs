@@ -280,8 +280,24 @@ fn polymarket_other_events() {
     assert_eq!(tob(&out[1].1[0]), (0, 0, e8("0.77"), 0));
     assert_eq!(tob(&out[2].1[0]), (e8("0.45"), 0, e8("0.47"), 0));
 
+    let out = run_each(&mut d, "polymarket/tick_size_change.jsonl", 1);
+    let ticks: Vec<_> = out
+        .iter()
+        .map(|(_, recs)| {
+            let b = recs[0].body_as::<ringbolt_bus::MarketParamsBody>().unwrap();
+            (b.tick_size, b.source, b.min_size)
+        })
+        .collect();
+    let tsc = ringbolt_bus::PARAMS_FROM_TICK_SIZE_CHANGE;
+    assert_eq!(
+        ticks,
+        [
+            (e8("0.001"), tsc, 0),
+            (e8("0.001"), tsc, 0),
+            (e8("0.01"), tsc, 0)
+        ]
+    );
     for file in [
-        "polymarket/tick_size_change.jsonl",
         "polymarket/new_market.jsonl",
         "polymarket/market_resolved.jsonl",
     ] {

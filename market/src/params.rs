@@ -6,6 +6,7 @@
 //! tick changes on the market channel (`tick_size_change`). Parsing is sans-IO: bytes in,
 //! values out.
 
+use ringbolt_bus::{MarketParamsBody, PARAMS_FROM_TICK_SIZE_CHANGE, SIZE_SCALE};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -87,6 +88,69 @@ impl MarketParams {
             tick_size: change.new_tick,
             ..*self
         }
+    }
+}
+
+/// Fixed-point units per 1.0 of a rate on the bus (`RATE_SCALE`).
+const RATE_E12: f64 = ringbolt_bus::RATE_SCALE as f64;
+
+impl MarketParams {
+    /// The bus body carrying these parameters for a token of the window starting at
+    /// `window_start_s`, from `source` (`PARAMS_FROM_*`).
+    #[must_use]
+    pub fn to_body(&self, window_start_s: i64, source: u8) -> MarketParamsBody {
+        MarketParamsBody {
+            window_start_s,
+            tick_size: self.tick_size.e8(),
+            min_size: (self.min_size_shares * SIZE_SCALE as f64).round() as i64,
+            fee_rate: (self.fee_rate * RATE_E12).round() as i64,
+            fee_exponent: (self.fee_exponent * RATE_E12).round() as i64,
+            maker_rebate: 0,
+            source,
+            reserved: [0; 31],
+        }
+    }
+
+    /// The bus body of a `tick_size_change`: the tick only (other fields 0 = unchanged).
+    #[must_use]
+    pub fn tick_body(window_start_s: i64, tick: Tick) -> MarketParamsBody {
+        MarketParamsBody {
+            window_start_s,
+            tick_size: tick.e8(),
+            min_size: 0,
+            fee_rate: 0,
+            fee_exponent: 0,
+            maker_rebate: 0,
+            source: PARAMS_FROM_TICK_SIZE_CHANGE,
+            reserved: [0; 31],
+        }
+    }
+
+    /// These parameters updated with a bus record's: a tick-size change sets the tick only,
+    /// other sources every field they state (a non-positive size or exponent is not stated).
+    ///
+    /// # Errors
+    /// [`ParamsError::Field`] naming a field that is not usable (a tick Polymarket does not use,
+    /// a negative fee rate); nothing is applied then.
+    pub fn updated_from_body(&self, body: &MarketParamsBody) -> Result<MarketParams, ParamsError> {
+        let mut p = *self;
+        if body.tick_size != 0 {
+            p.tick_size = Tick::from_e8(body.tick_size).ok_or(ParamsError::Field("tick_size"))?;
+        }
+        if body.source == PARAMS_FROM_TICK_SIZE_CHANGE {
+            return Ok(p);
+        }
+        if body.min_size > 0 {
+            p.min_size_shares = body.min_size as f64 / SIZE_SCALE as f64;
+        }
+        if body.fee_rate < 0 {
+            return Err(ParamsError::Field("fee_rate"));
+        }
+        p.fee_rate = body.fee_rate as f64 / RATE_E12;
+        if body.fee_exponent > 0 {
+            p.fee_exponent = body.fee_exponent as f64 / RATE_E12;
+        }
+        Ok(p)
     }
 }
 
@@ -278,6 +342,34 @@ mod tests {
         assert_eq!(
             MarketParams::default().updated_from_gamma(&GammaParams::parse(bad).unwrap()),
             Err(ParamsError::Field("orderMinSize"))
+        );
+    }
+
+    #[test]
+    fn params_round_trip_through_the_bus_body() {
+        let p = MarketParams {
+            fee_rate: 0.05,
+            fee_exponent: 2.0,
+            tick_size: Tick::T0_001,
+            min_size_shares: 15.0,
+        };
+        let body = p.to_body(1_773_307_200, ringbolt_bus::PARAMS_FROM_GAMMA);
+        assert_eq!(
+            (body.tick_size, body.min_size, body.fee_rate),
+            (100_000, 1_500_000_000, 50_000_000_000)
+        );
+        assert_eq!(MarketParams::default().updated_from_body(&body), Ok(p));
+        // A tick-size change moves the tick only.
+        let tick = MarketParams::tick_body(1_773_307_200, Tick::T0_0001);
+        let q = p.updated_from_body(&tick).unwrap();
+        assert_eq!((q.tick_size, q.min_size_shares), (Tick::T0_0001, 15.0));
+        let bad = MarketParamsBody {
+            tick_size: 2_000_000,
+            ..body
+        };
+        assert_eq!(
+            p.updated_from_body(&bad),
+            Err(ParamsError::Field("tick_size"))
         );
     }
 

@@ -117,6 +117,25 @@ pub fn run_trade(config: &Path, extra: &[&str]) -> serde_json::Value {
     .unwrap()
 }
 
+/// Starts `ringbolt --log info feeds --config <config>`, its stdout in `dir/feeds.out` and its
+/// log in `dir/feeds.log` (returned), stopped however the test ends.
+pub fn spawn_feeds(dir: &Path, config: &Path) -> (Reaper, std::path::PathBuf) {
+    let log = dir.join("feeds.log");
+    let child = Command::new(BIN)
+        .args([
+            "--log",
+            "info",
+            "feeds",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .stdout(std::fs::File::create(dir.join("feeds.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run ringbolt feeds");
+    (Reaper(child), log)
+}
+
 /// Names instrument ids `#<id>` (for rewriting archive parts in tests).
 struct NumberNames;
 impl ringbolt_archive::tables::InstrumentNames for NumberNames {

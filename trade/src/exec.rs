@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ringbolt_bus::{Decision, Record, RecordKind, Side, Venue};
+use ringbolt_bus::{Decision, MarketParamsBody, Record, RecordKind, Side, Venue};
 use ringbolt_decide::engine::OrderIntent as DecideIntent;
 use ringbolt_exec::amounts::{Decimal, OrderSide, TickSize};
 use ringbolt_exec::auth::L2Signer;
@@ -78,7 +78,8 @@ pub struct ExecSection {
     pub levels_each_side: u32,
     /// Pool: sizes in shares (decimal strings).
     pub sizes: Vec<String>,
-    /// Tick size of the markets (until a market-parameters record exists on the bus).
+    /// Tick size of the markets until the bus states one (`MarketParams` records: Gamma at
+    /// discovery, `tick_size_change`).
     pub tick_size: TickSize,
     /// Neg-risk exchange.
     pub neg_risk: bool,
@@ -161,6 +162,10 @@ pub struct ExecCounters {
     pub regrids: u64,
     /// Resting orders cancelled because they no longer fit the new tick.
     pub off_grid_cancels: u64,
+    /// `MarketParams` records seen for traded tokens.
+    pub params_records: u64,
+    /// `MarketParams` records whose tick is not one Polymarket uses (ignored).
+    pub bad_params: u64,
     /// Kill-switch cancel-alls that could not be sent (retried on the next poll).
     pub kill_cancel_retries: u64,
 }
@@ -185,6 +190,8 @@ pub struct Exec {
     pools: BTreeMap<i64, WindowPool>,
     /// Window start → (up, down) engine instrument ids and token ids, until both are known.
     pending: BTreeMap<i64, [Option<(u32, String)>; 2]>,
+    /// Window start → tick stated on the bus before the window's pool was built.
+    window_ticks: BTreeMap<i64, TickSize>,
     transitions: Vec<Record>,
     /// Counters.
     pub counters: ExecCounters,
@@ -343,6 +350,7 @@ impl Exec {
             sizes_e8,
             pools: BTreeMap::new(),
             pending: BTreeMap::new(),
+            window_ticks: BTreeMap::new(),
             transitions: Vec::with_capacity(256),
             counters: ExecCounters::default(),
             killed_handled: false,
@@ -372,7 +380,12 @@ impl Exec {
         if let [Some(up), Some(down)] = entry.clone() {
             self.pending.remove(&window_start_s);
             let token_ids = [up.1.clone(), down.1.clone()];
-            match self.build_pool(&token_ids, self.tick) {
+            let tick = self
+                .window_ticks
+                .get(&window_start_s)
+                .copied()
+                .unwrap_or(self.tick);
+            match self.build_pool(&token_ids, tick) {
                 Ok((pool, refill)) => {
                     self.counters.pools_built += 1;
                     for (outcome, engine_id) in [(0u8, up.0), (1, down.0)] {
@@ -390,7 +403,7 @@ impl Exec {
                         WindowPool {
                             pool,
                             _refill: refill,
-                            tick: self.tick,
+                            tick,
                             token_ids,
                             tokens: [(up.0, 0), (down.0, 1)],
                         },
@@ -403,6 +416,39 @@ impl Exec {
                 Err(e) => tracing::warn!("pool for window {window_start_s}: {e:#}"),
             }
         }
+    }
+
+    /// A token's market parameters from the bus (engine-space id): a tick other than the one its
+    /// window's pool is signed on re-grids the pool ([`Exec::on_tick_size_change`]); for a window
+    /// whose pool is not built yet the tick is kept for the build. Returns the cancels sent.
+    pub fn on_market_params(&mut self, engine_id: u32, body: &MarketParamsBody) -> usize {
+        let Some(tick) = TickSize::from_e8(body.tick_size) else {
+            if body.tick_size != 0 {
+                self.counters.bad_params += 1;
+            }
+            return 0;
+        };
+        self.counters.params_records += 1;
+        let pooled = self
+            .pools
+            .iter()
+            .find(|(_, wp)| wp.tokens.iter().any(|(id, _)| *id == engine_id))
+            .map(|(w, _)| *w);
+        if let Some(window_start_s) = pooled {
+            return self.on_tick_size_change(window_start_s, tick);
+        }
+        let pending = self
+            .pending
+            .iter()
+            .find(|(_, e)| e.iter().flatten().any(|(id, _)| *id == engine_id))
+            .map(|(w, _)| *w);
+        if let Some(w) = pending.or((body.window_start_s != 0).then_some(body.window_start_s)) {
+            self.window_ticks.insert(w, tick);
+            while self.window_ticks.len() > 4 {
+                self.window_ticks.pop_first();
+            }
+        }
+        0
     }
 
     /// A `tick_size_change` for a window's tokens (cold path): the window's pool is re-signed on

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{
-    Consumer, Poll, Publisher, Record, RingWriter, Segment, SegmentConfig, Start, Venue,
+    Consumer, MarketParamsBody, Poll, Publisher, Record, RecordKind, RingWriter, Segment,
+    SegmentConfig, Start, Venue,
 };
 use ringbolt_decide::engine::{OrderIntent, Reason};
 use ringbolt_decide::features::N_FEATURES;
@@ -264,6 +265,12 @@ impl OrderSink for ExecOrders {
             if let Some((venue, name)) = source.instrument(k, rec.instrument) {
                 self.exec.on_instrument(id, venue, &name);
             }
+        }
+        if rec.kind == RecordKind::MarketParams as u8
+            && let Some(body) = rec.body_as::<MarketParamsBody>()
+        {
+            // Cold: a few per window (Gamma at discovery, `tick_size_change`).
+            self.exec.on_market_params(id, &body);
         }
     }
 

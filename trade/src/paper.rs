@@ -37,6 +37,8 @@ pub struct PaperOrders<W = NoOrders> {
     seen: Vec<bool>,
     /// Polymarket names the paper exchange could not parse (token not tradable on paper).
     pub bad_names: u64,
+    /// `MarketParams` records with an unusable value (skipped).
+    pub bad_params: u64,
 }
 
 impl<W: OrderSink> PaperOrders<W> {
@@ -51,6 +53,7 @@ impl<W: OrderSink> PaperOrders<W> {
             params: HashMap::new(),
             seen: vec![false; inputs.max(1) * SEGMENT_ID_SPAN as usize],
             bad_names: 0,
+            bad_params: 0,
         }
     }
 
@@ -76,6 +79,20 @@ impl<W: OrderSink> PaperOrders<W> {
     }
 }
 
+impl<W> PaperOrders<W> {
+    /// A token's market parameters from the bus (cold): they replace the configured ones for
+    /// its paper orders (fee curve), as in decide; an unusable record is skipped.
+    #[cold]
+    fn on_market_params(&mut self, key: u32, rec: &Record) {
+        if let (Some(p), Some(body)) = (self.params.get_mut(&key), rec.body_as()) {
+            match p.updated_from_body(&body) {
+                Ok(n) => *p = n,
+                Err(_) => self.bad_params += 1,
+            }
+        }
+    }
+}
+
 impl<W: OrderSink> OrderSink for PaperOrders<W> {
     #[inline]
     fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
@@ -88,6 +105,11 @@ impl<W: OrderSink> OrderSink for PaperOrders<W> {
         {
             *seen = true;
             self.register(k, rec.instrument, key, source);
+        }
+        if let Some(key) = key
+            && rec.kind == RecordKind::MarketParams as u8
+        {
+            self.on_market_params(key, rec);
         }
         self.exchange.on_record(key, rec);
     }
@@ -328,6 +350,40 @@ mod tests {
             reserved: [0; 24],
         };
         Record::new(venue, stream, 0, &body)
+    }
+
+    /// One Polymarket token, id 1, of the window starting at 1773307200.
+    struct OneToken;
+    impl RecordSource for OneToken {
+        fn next(&mut self, _rec: &mut Record) -> anyhow::Result<crate::reflex::Next> {
+            Ok(crate::reflex::Next::End)
+        }
+        fn instrument(&self, _k: usize, id: u32) -> Option<(Venue, String)> {
+            (id == 1).then(|| (Venue::Polymarket, "btc-updown-5m-1773307200/up/11".into()))
+        }
+    }
+
+    #[test]
+    fn bus_market_params_replace_the_configured_fee_curve_of_paper_orders() {
+        use ringbolt_bus::{MarketParamsBody, PARAMS_FROM_GAMMA};
+        let decide = DecideConfig::default();
+        let mut sink = PaperOrders::new(&PaperConfig::default(), &decide, 1, NoOrders);
+        let gamma = MarketParams {
+            fee_rate: 0.05,
+            ..decide.default_market
+        };
+        let rec = Record::new(
+            Venue::Polymarket,
+            6,
+            1,
+            &gamma.to_body(1_773_307_200, PARAMS_FROM_GAMMA),
+        );
+        sink.observe(0, &rec, &OneToken);
+        assert_eq!(sink.params.get(&1), Some(&gamma));
+        let mut bad: MarketParamsBody = rec.body_as().unwrap();
+        bad.tick_size = 3;
+        sink.observe(0, &Record::new(Venue::Polymarket, 6, 1, &bad), &OneToken);
+        assert_eq!((sink.bad_params, sink.params.get(&1)), (1, Some(&gamma)));
     }
 
     #[test]

@@ -31,11 +31,12 @@
 //! Book prices must lie on the market crate's grid (a multiple of 0.0001 inside (0, 1), which
 //! holds every tick): a level elsewhere fails the frame with `invalid value in field price`.
 //! `tick_size_change` is parsed by the market crate ([`TickSizeChange`]) and remembered per
-//! instrument ([`Polymarket::tick_of`]); no bus record kind carries it yet.
+//! instrument ([`Polymarket::tick_of`]) and published as a `MarketParams` record stating the
+//! tick only (source `tick_size_change`, `window_start_s` 0: consumers know the token's window).
 
 use ringbolt_bus::{BookLevel, Record, Side, TopOfBook, Venue};
 use ringbolt_bus::{FeedState, PRICE_SCALE};
-use ringbolt_market::{ParamsError, PolyBook, Tick, TickSizeChange, on_grid};
+use ringbolt_market::{MarketParams, ParamsError, PolyBook, Tick, TickSizeChange, on_grid};
 
 use crate::adapter::{Action, Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
@@ -371,6 +372,8 @@ impl Polymarket {
                 Some(entry) => entry.1 = change.new_tick,
                 None => self.ticks.push((id, change.new_tick)),
             }
+            let body = MarketParams::tick_body(0, change.new_tick);
+            ctx.emit_body(VENUE, stream, id, 0, 0, 0, &body);
         }
         Ok(())
     }

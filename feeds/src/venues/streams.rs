@@ -13,7 +13,7 @@ stream_catalogues! {
         /// `price_change` → BookLevel batches (absolute size, 0 removes).
         PriceChange = 2, "price_change", "new absolute level sizes; dropped until the asset's book snapshot";
         /// `tick_size_change` (parsed and kept per instrument; no bus record kind yet).
-        TickSizeChange = 3, "tick_size_change", "tick size changes (kept by the adapter; no record kind yet)";
+        TickSizeChange = 3, "tick_size_change", "tick size changes (market_params records, source tick_size_change)";
         /// `last_trade_price` → Trade.
         LastTradePrice = 4, "last_trade_price", "trade prints";
         /// `best_bid_ask` → TopOfBook (sizes 0: not provided).

@@ -74,6 +74,11 @@ pub struct DemoArgs {
     /// default they are removed once every process has stopped (the archive keeps everything).
     #[arg(long)]
     keep_segments: bool,
+    /// Live mode on the emulated CLOB: `ringbolt trade --live` with 5-share orders, the user
+    /// channel and a journal (the emulator funds the fresh key); the report's `live` compares
+    /// the positions from the fills with the emulator's ledger.
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -220,6 +225,19 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     exec.port = p.clob;
     exec.ca_file = Some(out.join("certs").join("ca.pem"));
     exec.key_file = Some(out.join("paper.key"));
+    if args.live {
+        cfg.trade.paper = false;
+        let exec = &mut cfg.exec;
+        exec.sizes = vec!["5".into()];
+        exec.user_ws_url = Some(format!("wss://localhost:{}/ws/user", p.clob));
+        exec.journal_path = Some(out.join("exec.journal"));
+        exec.risk = ringbolt_exec::risk::RiskLimits {
+            max_order_notional_micros: Some(5_000_000),
+            max_window_notional_micros: Some(100_000_000),
+            max_day_notional_micros: Some(1_000_000_000),
+            max_open_orders: Some(20),
+        };
+    }
     Ok(cfg)
 }
 
@@ -379,7 +397,11 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     sup.start(spec("emulate", &lab, &emulate_toml))?;
     wait_for_control(run.control, &mut sup, Duration::from_secs(30))?;
     sup.start(spec("archive", &appliance, &ringbolt_toml))?;
-    sup.start(spec("trade", &appliance, &ringbolt_toml))?;
+    let mut trade = spec("trade", &appliance, &ringbolt_toml);
+    if args.live {
+        trade.args.insert(1, "--live".to_owned());
+    }
+    sup.start(trade)?;
     sup.start(spec("feeds", &appliance, &ringbolt_toml))?;
     write_pids(run, &sup)?;
     Ok(sup)
@@ -440,6 +462,34 @@ fn emulator_views(run: &Run) -> (Value, Value) {
             .unwrap_or(Value::Null)
     };
     (get("/stats"), get("/wirelog"))
+}
+
+/// Live mode: the positions from exec's fills against the emulator's ledger (1e-6 shares per
+/// token, every account of the emulator: the run's fresh key is the only trading one).
+fn live_report(mon: &Monitor, ledger: &Value) -> Value {
+    let ours = mon.live_positions();
+    let mut venue: BTreeMap<String, i64> = BTreeMap::new();
+    for account in ledger["accounts"]
+        .as_object()
+        .into_iter()
+        .flat_map(|a| a.values())
+    {
+        for (token, p) in account["positions"].as_object().into_iter().flatten() {
+            *venue.entry(token.clone()).or_insert(0) += p["size_micro"].as_i64().unwrap_or(0);
+        }
+    }
+    venue.retain(|_, v| *v != 0);
+    let ours_held: BTreeMap<String, i64> = ours
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    json!({
+        "fills": mon.live_fills.tokens().iter().map(|(_, b)| b.fills).sum::<u64>(),
+        "positions_micro": ours,
+        "ledger_positions_micro": venue,
+        "positions_equal_ledger": ours_held == venue,
+    })
 }
 
 /// Stops the producers first so the archiver and the monitor see everything published, then
@@ -510,6 +560,23 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     )?;
     let interrupted = STOP.load(Ordering::Relaxed);
     let (emulator_stats, wirelog) = emulator_views(&run);
+    // Live mode: the ledger once fills have settled (the trade process stops first, so no new
+    // order comes in; then a moment for the user channel's last events).
+    let ledger = if args.live {
+        sup.stop_one("trade", Duration::from_secs(5));
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            if mon.poll(1 << 20) == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        http::get(run.control, "/clob/ledger")
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     stop_children(args, &run, &mut sup, &mut mon);
 
     mon.judge_fired(true);
@@ -536,6 +603,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     report["pnl"] = ringbolt_trade::paper::archive_pnl(&out.join("archive"), None)
         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
         .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
+    if args.live {
+        report["live"] = live_report(&mon, &ledger);
+    }
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -800,6 +870,15 @@ fn print_summary(report: &Value) {
         pnl["fees_usdc"],
         pnl["payout_usdc"]
     );
+    if report["live"].is_object() {
+        println!(
+            "live fills {}, positions (1e-6 shares) {} vs emulator ledger {}: equal {}",
+            report["live"]["fills"],
+            report["live"]["positions_micro"],
+            report["live"]["ledger_positions_micro"],
+            report["live"]["positions_equal_ledger"]
+        );
+    }
     if let Some(st) = report["latency_ns"].as_object() {
         for (k, p) in st {
             println!(

@@ -146,6 +146,8 @@ pub struct Monitor {
     pub paper_fills: u64,
     /// The paper exchange's settlement records.
     pub paper_settlements: u64,
+    /// Live mode: positions and cash from exec's `Fill` records (user channel), per token.
+    pub live_fills: ringbolt_exec::ledger::Ledger,
     triggers: HashMap<u64, Trigger>,
     trigger_floor: u64,
     /// Fired decisions by client order id.
@@ -167,6 +169,23 @@ fn new_hist() -> LatencyHistogram {
 }
 
 impl Monitor {
+    /// Live mode: the tokens' (market-segment names') shares from exec's fills, 1e-6 shares.
+    #[must_use]
+    pub fn live_positions(&self) -> BTreeMap<String, i64> {
+        let seg = self.market.seg.as_ref();
+        self.live_fills
+            .tokens()
+            .into_iter()
+            .map(|(id, b)| {
+                let name = seg
+                    .and_then(|s| s.instrument(id))
+                    .map_or_else(|| format!("#{id}"), |(_, n)| n);
+                let token = name.rsplit('/').next().unwrap_or(&name).to_owned();
+                (token, b.shares_e8 / 100)
+            })
+            .collect()
+    }
+
     /// Watches `market` and `decisions` segments (opened when they appear).
     pub fn new(market: &str, decisions: &str) -> Self {
         let mut stream_names = HashMap::new();
@@ -197,6 +216,7 @@ impl Monitor {
             paper_states: BTreeMap::new(),
             paper_fills: 0,
             paper_settlements: 0,
+            live_fills: ringbolt_exec::ledger::Ledger::new(),
             triggers: HashMap::new(),
             trigger_floor: 0,
             fired: HashMap::new(),
@@ -413,6 +433,9 @@ impl Monitor {
             } else if rec.kind == RecordKind::Settlement as u8 {
                 self.paper_settlements += 1;
             }
+        } else if rec.kind == RecordKind::Fill as u8 {
+            // Live fills (exec, from the user channel): positions for the ledger check.
+            self.live_fills.apply(rec);
         } else if rec.kind == RecordKind::OrderTransition as u8 {
             let Some(t) = rec.body_as::<OrderTransition>() else {
                 return;
