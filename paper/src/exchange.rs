@@ -1,6 +1,6 @@
 //! The paper exchange's matching, fees and settlement.
 //!
-//! Matching rules (anchored on hftbacktest's models; decision: `docs/adr/0012-paper-exchange.md`):
+//! Matching rules (anchored on hftbacktest's models; decision: `docs/adr/0018-paper-exchange.md`):
 //! - an order reaches the venue `latency_ns(client_order_id)` after its decision
 //!   ([`crate::PaperConfig::latency_ns`]); it is acknowledged then and matched against the book
 //!   as observed at that moment (the records before the first one stamped at or after arrival);

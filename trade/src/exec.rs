@@ -13,7 +13,7 @@
 //! Live mode needs `ringbolt trade --live`, a key file, every risk limit, `journal_path` and
 //! `user_ws_url`.
 //!
-//! Live truth (ADR 0012-exec-live-user-channel): the trade process owns the authenticated user
+//! Live truth (ADR 0017): the trade process owns the authenticated user
 //! channel (`[exec] user_ws_url`) on the order client's io_uring driver; its events become order
 //! transitions and `Fill` records on the same output ring (fills only from trades: provisional,
 //! confirmed, or failed and reverted), positions and cash follow from those records
