@@ -9,7 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringbolt_bus::{BookLevel, PRICE_SCALE, Record, Side, Venue};
+use ringbolt_bus::{
+    BookLevel, MarketParamsBody, PARAMS_FROM_TICK_SIZE_CHANGE, PRICE_SCALE, Record, Side, Venue,
+};
 use ringbolt_decide::DecideConfig;
 use ringbolt_decide::market::MarketState;
 use ringbolt_exec::{Error as ExecError, OrderInput, PrivateKey};
@@ -82,7 +84,17 @@ fn announced_tick(tick: Tick) -> Tick {
         actions: &mut actions,
     };
     adapter.on_frame(frame.as_bytes(), &mut ctx).unwrap();
-    assert!(sink.is_empty(), "no record kind carries the tick yet");
+    // The bus carries the announced tick as a `MarketParams` record (tick only: other fields 0).
+    assert_eq!(
+        sink.len(),
+        1,
+        "one MarketParams record per tick_size_change"
+    );
+    let body = sink[0]
+        .body_as::<MarketParamsBody>()
+        .expect("a MarketParams record");
+    assert_eq!(body.tick_size, tick.e8());
+    assert_eq!(body.source, PARAMS_FROM_TICK_SIZE_CHANGE);
     // The market crate parses the same event for any other consumer.
     let change = TickSizeChange::parse(frame.as_bytes()).unwrap();
     assert_eq!(change.new_tick, tick);
