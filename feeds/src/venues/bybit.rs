@@ -454,11 +454,11 @@ impl VenueAdapter for Bybit {
         let snapshot = kind == Some(b"snapshot");
         match channel_of(topic) {
             b"orderbook" => {
-                ctx.count_message(Stream::Orderbook as u8, frame.len());
                 let book = match data {
                     Data::Book(book) => book,
                     other => BookData::parse(raw(other)?)?,
                 };
+                ctx.count_message(Stream::Orderbook as u8, frame.len());
                 self.orderbook(topic, snapshot, ts, book, ctx)
             }
             b"publicTrade" => {
@@ -466,11 +466,11 @@ impl VenueAdapter for Bybit {
                 self.trades(raw(data)?, ctx)
             }
             b"tickers" => {
-                ctx.count_message(Stream::Tickers as u8, frame.len());
                 let fields = match data {
                     Data::Ticker(fields) => fields,
                     other => Fields::parse(raw(other)?)?,
                 };
+                ctx.count_message(Stream::Tickers as u8, frame.len());
                 self.tickers(ts, cs, &fields, ctx)
             }
             b"allLiquidation" | b"liquidation" => {
