@@ -380,8 +380,9 @@ fn decimal_fast_paths_agree_with_the_general_parser() {
     }
 }
 
-/// Deribit book frames are read in place when `method` precedes `params` (Deribit's order) and by
-/// the general path otherwise: both give the same records and counters, also on garbled frames.
+/// Deribit book, ticker, quote and price-index frames are read in place when `method` precedes
+/// `params` (Deribit's order) and by the general path otherwise: both give the same records and
+/// counters, also on garbled frames.
 #[test]
 fn deribit_in_place_and_general_paths_agree() {
     let lines: Vec<Vec<u8>> = corpus()
@@ -389,10 +390,14 @@ fn deribit_in_place_and_general_paths_agree() {
         .filter(|(v, _)| *v == Venue::Deribit)
         .flat_map(|(_, l)| l)
         .filter(|l| {
-            l.starts_with(br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book."#)
+            let head = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":""#;
+            l.starts_with(head)
+                && ["book.", "ticker.", "quote.", "deribit_price_index."]
+                    .iter()
+                    .any(|c| l[head.len()..].starts_with(c.as_bytes()))
         })
         .collect();
-    assert!(lines.len() >= 10, "{}", lines.len());
+    assert!(lines.len() >= 20, "{}", lines.len());
     // `{"jsonrpc":"2.0","method":"subscription","params":P}` →
     // `{"jsonrpc":"2.0","params":P,"method":"subscription"}` (same length).
     let reorder = |l: &[u8]| -> Vec<u8> {
@@ -477,6 +482,59 @@ fn kraken_v1_in_place_and_general_paths_agree() {
             for frame in [line.clone(), quoted(&line)] {
                 for mode in [SyncMode::Observe, SyncMode::Enforce] {
                     let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
+                    let mut out = Vec::new();
+                    let ok = d.frame(&frame, 1, &mut out).is_ok();
+                    outs.push((mode, ok, out, d.counters.total(), d.actions.len()));
+                }
+            }
+            prop_assert_eq!(&outs[0], &outs[2]);
+            prop_assert_eq!(&outs[1], &outs[3]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Bybit ticker and order-book `data` is read in the envelope's pass when `topic` precedes it
+/// (Bybit's order) and afterwards from its raw text otherwise (`topic` moved to the end): same
+/// records and counters, also on garbled frames.
+#[test]
+fn bybit_in_place_and_general_paths_agree() {
+    let lines: Vec<Vec<u8>> = corpus()
+        .into_iter()
+        .filter(|(v, _)| *v == Venue::Bybit)
+        .flat_map(|(_, l)| l)
+        .filter(|l| {
+            (l.starts_with(br#"{"topic":"tickers."#) || l.starts_with(br#"{"topic":"orderbook."#))
+                && l.ends_with(b"}")
+        })
+        .collect();
+    assert!(lines.len() >= 8, "{}", lines.len());
+    // `{"topic":"T",REST}` → `{REST,"topic":"T"}` (same length).
+    let topic_len = |l: &[u8]| {
+        let from = br#"{"topic":""#.len();
+        from + l[from..].iter().position(|&b| b == b'"').unwrap() + 2
+    };
+    let moved = |l: &[u8]| -> Vec<u8> {
+        let t = topic_len(l);
+        [&b"{"[..], &l[t..l.len() - 1], b",", &l[1..t - 1], b"}"].concat()
+    };
+    let strategy = (
+        proptest::sample::select(lines),
+        proptest::collection::vec((any::<u16>(), 0u8..11), 0..4),
+    );
+    runner(300)
+        .run(&strategy, |(mut line, edits)| {
+            let head = topic_len(&line);
+            for (pos, b) in edits {
+                // Garble after the topic only, so both framings stay comparable.
+                let span = line.len() - 1 - head;
+                let at = head + usize::from(pos) % span;
+                line[at] = b"{}[]\",:0.-e"[usize::from(b)];
+            }
+            let mut outs = Vec::new();
+            for frame in [line.clone(), moved(&line)] {
+                for mode in [SyncMode::Observe, SyncMode::Enforce] {
+                    let mut d = FrameDriver::new(Venue::Bybit, mode, true).unwrap();
                     let mut out = Vec::new();
                     let ok = d.frame(&frame, 1, &mut out).is_ok();
                     outs.push((mode, ok, out, d.counters.total(), d.actions.len()));

@@ -99,11 +99,11 @@ impl Bybit {
         topic: &[u8],
         snapshot: bool,
         ts: i64,
-        data: &[u8],
+        data: BookData<'_>,
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         let stream = Stream::Orderbook as u8;
-        let BookData { s, b, a, u } = BookData::parse(data)?;
+        let BookData { s, b, a, u } = data;
         let symbol = s.ok_or(ParseError::Missing("s"))?;
         let u = parse_u64(u.ok_or(ParseError::Missing("u"))?).field("u")?;
         let Some(id) = self.resolve(ctx, stream, symbol) else {
@@ -174,8 +174,11 @@ impl Bybit {
 
     fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::PublicTrade as u8;
-        for_each_element(data, |row| {
-            let r = Fields::parse(row)?;
+        // Rows are read in place, in the pass that walks the array.
+        let mut j = Lexer::new(data);
+        j.begin_array()?;
+        while j.next_element()? {
+            let r = Fields::read(&mut j)?;
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
             // Numeric on spot, a UUID on linear (carried as 0).
@@ -190,8 +193,8 @@ impl Bybit {
             if let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("s"))?) {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     fn liquidations(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
@@ -219,9 +222,8 @@ impl Bybit {
         }
     }
 
-    fn tickers(&mut self, ts: i64, cs: Option<&[u8]>, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+    fn tickers(&mut self, ts: i64, cs: Option<&[u8]>, r: &Fields<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Tickers as u8;
-        let r = Fields::parse(data)?;
         let Some(id) = self.resolve(ctx, stream, r.symbol.ok_or(ParseError::Missing("symbol"))?)
         else {
             return Ok(());
@@ -336,15 +338,67 @@ json_fields! {
     }
 }
 
-json_fields! {
-    /// A frame's envelope.
-    struct Envelope {
-        topic: str <- b"topic",
-        kind: str <- b"type",
-        ts: scalar <- b"ts",
-        data: raw <- b"data",
-        cs: scalar <- b"cs",
-        op: seen <- b"op" | b"success",
+/// A frame's `data`: read in the envelope's pass when `topic` came before it (ticker and order
+/// book objects), else its raw text, read afterwards.
+enum Data<'a> {
+    Raw(&'a [u8]),
+    Ticker(Fields<'a>),
+    Book(BookData<'a>),
+}
+
+/// The raw text of a `data` that was not read in place; one read in place under another
+/// channel (a repeated `topic` key) is invalid.
+fn raw(data: Data<'_>) -> Result<&[u8], ParseError> {
+    match data {
+        Data::Raw(raw) => Ok(raw),
+        Data::Ticker(_) | Data::Book(_) => Err(ParseError::Invalid("topic")),
+    }
+}
+
+/// The channel of a topic (`orderbook.50.BTCUSDT` → `orderbook`).
+fn channel_of(topic: &[u8]) -> &[u8] {
+    topic.split(|&b| b == b'.').next().unwrap_or(b"")
+}
+
+/// A frame's envelope.
+#[derive(Default)]
+struct Envelope<'a> {
+    topic: Option<&'a [u8]>,
+    kind: Option<&'a [u8]>,
+    ts: Option<&'a [u8]>,
+    data: Option<Data<'a>>,
+    cs: Option<&'a [u8]>,
+    op: bool,
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads `raw`, which must be one object and nothing else.
+    fn parse_exact(raw: &'a [u8]) -> Result<Self, ParseError> {
+        let mut f = Self::default();
+        let mut j = Lexer::new(raw);
+        j.begin_object()?;
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"topic" => f.topic = Some(j.str()?),
+                b"type" => f.kind = Some(j.str()?),
+                b"ts" => f.ts = Some(j.scalar()?),
+                b"data" => {
+                    f.data = Some(match f.topic.map(channel_of) {
+                        Some(b"tickers") => Data::Ticker(Fields::read(&mut j)?),
+                        Some(b"orderbook") => Data::Book(BookData::read(&mut j)?),
+                        _ => Data::Raw(j.raw_value()?),
+                    });
+                }
+                b"cs" => f.cs = Some(j.scalar()?),
+                b"op" | b"success" => {
+                    j.skip_value()?;
+                    f.op = true;
+                }
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        Ok(f)
     }
 }
 
@@ -389,7 +443,7 @@ impl VenueAdapter for Bybit {
             op,
         } = Envelope::parse_exact(frame)?;
         let Some(topic) = topic else {
-            if op.is_some() {
+            if op {
                 ctx.count_message(0, frame.len());
                 return Ok(());
             }
@@ -397,24 +451,31 @@ impl VenueAdapter for Bybit {
         };
         let ts = opt_ts(ts, ms_text_ns, "ts")?;
         let data = data.ok_or(ParseError::Missing("data"))?;
-        let channel = topic.split(|&b| b == b'.').next().unwrap_or(b"");
         let snapshot = kind == Some(b"snapshot");
-        match channel {
+        match channel_of(topic) {
             b"orderbook" => {
+                let book = match data {
+                    Data::Book(book) => book,
+                    other => BookData::parse(raw(other)?)?,
+                };
                 ctx.count_message(Stream::Orderbook as u8, frame.len());
-                self.orderbook(topic, snapshot, ts, data, ctx)
+                self.orderbook(topic, snapshot, ts, book, ctx)
             }
             b"publicTrade" => {
                 ctx.count_message(Stream::PublicTrade as u8, frame.len());
-                self.trades(data, ctx)
+                self.trades(raw(data)?, ctx)
             }
             b"tickers" => {
+                let fields = match data {
+                    Data::Ticker(fields) => fields,
+                    other => Fields::parse(raw(other)?)?,
+                };
                 ctx.count_message(Stream::Tickers as u8, frame.len());
-                self.tickers(ts, cs, data, ctx)
+                self.tickers(ts, cs, &fields, ctx)
             }
             b"allLiquidation" | b"liquidation" => {
                 ctx.count_message(Stream::Liquidation as u8, frame.len());
-                self.liquidations(data, ctx)
+                self.liquidations(raw(data)?, ctx)
             }
             _ => Err(ParseError::Unknown),
         }

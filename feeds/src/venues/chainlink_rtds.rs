@@ -148,13 +148,33 @@ impl ChainlinkRtds {
     }
 }
 
-json_fields! {
-    /// A frame's envelope.
-    struct Envelope {
-        topic: str <- b"topic",
-        kind: str <- b"type",
-        body: raw <- b"payload",
-        status: scalar <- b"statusCode",
+/// A frame's envelope, its `payload` read in the same pass (no second lexing of its bytes).
+#[derive(Default)]
+struct Envelope<'a> {
+    topic: Option<&'a [u8]>,
+    kind: Option<&'a [u8]>,
+    body: Option<Payload<'a>>,
+    status: Option<&'a [u8]>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads `raw`, which must be one object and nothing else.
+    #[inline]
+    fn parse_exact(raw: &'a [u8]) -> Result<Self, ParseError> {
+        let mut f = Self::default();
+        let mut j = Lexer::new(raw);
+        j.begin_object()?;
+        while let Some(key) = j.next_key()? {
+            match key {
+                b"topic" => f.topic = Some(j.str()?),
+                b"type" => f.kind = Some(j.str()?),
+                b"payload" => f.body = Some(Payload::read(&mut j)?),
+                b"statusCode" => f.status = Some(j.scalar()?),
+                _ => j.skip_value()?,
+            }
+        }
+        j.end()?;
+        Ok(f)
     }
 }
 
@@ -183,7 +203,7 @@ impl VenueAdapter for ChainlinkRtds {
             }
             return Err(ParseError::Missing("payload"));
         };
-        let p = Payload::parse(body)?;
+        let p = body;
         let symbol = p.symbol.ok_or(ParseError::Missing("symbol"))?;
         let topic = topic.ok_or(ParseError::Missing("topic"))?;
         let binance = topic == b"crypto_prices" && symbol != b"btc/usd" && !symbol.contains(&b'/');

@@ -71,6 +71,64 @@ json_fields! {
     }
 }
 
+/// Whether a channel's `data` is one object (read in place by the fast path).
+fn object_channel(channel: &[u8]) -> bool {
+    [
+        &b"book."[..],
+        b"ticker.",
+        b"quote.",
+        b"deribit_price_index.",
+    ]
+    .iter()
+    .any(|p| channel.starts_with(p))
+}
+
+/// A `ticker` or `quote` push (`stream`): top of book; mark, index and funding on tickers.
+fn ticker(stream: u8, d: &Data<'_>, frame_len: usize, ctx: &mut Ctx<'_>) -> Parsed {
+    ctx.count_message(stream, frame_len);
+    let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
+    let opt = |v: Option<&[u8]>, n| match v {
+        None | Some(b"null") => Ok(0),
+        Some(t) => parse_e8(t).field(n),
+    };
+    let tob = TopOfBook {
+        bid_price: opt(d.best_bid, "best_bid_price")?,
+        bid_size: opt(d.best_bid_amount, "best_bid_amount")?,
+        ask_price: opt(d.best_ask, "best_ask_price")?,
+        ask_size: opt(d.best_ask_amount, "best_ask_amount")?,
+        reserved: [0; 48],
+    };
+    let mark = d.mark.map(|m| index_body(m, 2, "mark_price")).transpose()?;
+    let index = d
+        .index
+        .map(|m| index_body(m, 1, "index_price"))
+        .transpose()?;
+    let funding = d
+        .funding
+        .map(|f| parse_fixed_i64(f, 12))
+        .transpose()
+        .field("current_funding")?;
+    let Some(id) = ctx.resolve(VENUE, stream, req(d.instrument, "instrument_name")?) else {
+        return Ok(());
+    };
+    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &tob);
+    if stream == Stream::Ticker as u8 {
+        for body in [mark, index].into_iter().flatten() {
+            ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+        }
+        if let Some(rate) = funding {
+            let body = Funding {
+                rate,
+                next_funding_ts_ns: 0,
+                mark_price: mark.map_or(0, |m| m.price),
+                reserved: [0; 56],
+            };
+            ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+        }
+    }
+    Ok(())
+}
+
 /// One book level at the lexer: `[action, price, amount]` (`delete` ⇒ amount 0) or
 /// `[price, amount]`, numbers converted to 1e-8 in the pass that lexes them.
 #[inline]
@@ -209,7 +267,7 @@ impl Deribit {
         Ok(())
     }
 
-    /// A book frame in Deribit's own key order (`method` before `params`, `channel` before
+    /// A book, ticker, quote or price-index frame in Deribit's own key order (`method` before `params`, `channel` before
     /// `data`), read in one pass with `data` read in place, so its levels are scanned once
     /// before they are converted. `None` for any other frame, order or error: the general path
     /// then handles (and reports) it.
@@ -226,7 +284,7 @@ impl Deribit {
                     while let Some(k) = j.next_key().ok()? {
                         match (k, channel) {
                             (b"channel", _) => channel = Some(j.str().ok()?),
-                            (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
+                            (b"data", Some(c)) if object_channel(c) && book.is_none() => {
                                 book = Some((c, Data::read(&mut j).ok()?));
                             }
                             _ => return None,
@@ -239,8 +297,36 @@ impl Deribit {
         }
         j.end().ok()?;
         let (channel, d) = book?;
-        ctx.count_message(Stream::Book as u8, frame.len());
-        Some(self.book(channel, &d, ctx))
+        Some(self.object_data(channel, &d, frame.len(), ctx))
+    }
+
+    /// A push whose `data` is one object (book, ticker, quote, price index), read.
+    fn object_data(
+        &mut self,
+        channel: &[u8],
+        d: &Data<'_>,
+        frame_len: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
+        match channel.split(|&b| b == b'.').next().unwrap_or(b"") {
+            b"book" => {
+                ctx.count_message(Stream::Book as u8, frame_len);
+                self.book(channel, d, ctx)
+            }
+            b"ticker" => ticker(Stream::Ticker as u8, d, frame_len, ctx),
+            b"quote" => ticker(Stream::Quote as u8, d, frame_len, ctx),
+            b"deribit_price_index" => {
+                let stream = Stream::PriceIndex as u8;
+                ctx.count_message(stream, frame_len);
+                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
+                let body = index_body(req(d.price, "price")?, 1, "price")?;
+                if let Some(id) = ctx.resolve(VENUE, stream, req(d.index_name, "index_name")?) {
+                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
+                }
+                Ok(())
+            }
+            _ => Err(ParseError::Unknown),
+        }
     }
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
@@ -347,76 +433,12 @@ impl VenueAdapter for Deribit {
         let raw = req(raw, "data")?;
         let prefix = channel.split(|&b| b == b'.').next().unwrap_or(b"");
         match prefix {
-            b"book" => {
-                ctx.count_message(Stream::Book as u8, frame.len());
-                let d = Data::parse(raw)?;
-                self.book(channel, &d, ctx)
+            b"book" | b"ticker" | b"quote" | b"deribit_price_index" => {
+                self.object_data(channel, &Data::parse(raw)?, frame.len(), ctx)
             }
             b"trades" => {
                 ctx.count_message(Stream::Trades as u8, frame.len());
                 self.trades(raw, ctx)
-            }
-            b"ticker" | b"quote" => {
-                let stream = if prefix == b"ticker" {
-                    Stream::Ticker
-                } else {
-                    Stream::Quote
-                } as u8;
-                ctx.count_message(stream, frame.len());
-                let d = Data::parse(raw)?;
-                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
-                let opt = |v: Option<&[u8]>, n| match v {
-                    None | Some(b"null") => Ok(0),
-                    Some(t) => parse_e8(t).field(n),
-                };
-                let tob = TopOfBook {
-                    bid_price: opt(d.best_bid, "best_bid_price")?,
-                    bid_size: opt(d.best_bid_amount, "best_bid_amount")?,
-                    ask_price: opt(d.best_ask, "best_ask_price")?,
-                    ask_size: opt(d.best_ask_amount, "best_ask_amount")?,
-                    reserved: [0; 48],
-                };
-                let mark = d.mark.map(|m| index_body(m, 2, "mark_price")).transpose()?;
-                let index = d
-                    .index
-                    .map(|m| index_body(m, 1, "index_price"))
-                    .transpose()?;
-                let funding = d
-                    .funding
-                    .map(|f| parse_fixed_i64(f, 12))
-                    .transpose()
-                    .field("current_funding")?;
-                let Some(id) = ctx.resolve(VENUE, stream, req(d.instrument, "instrument_name")?)
-                else {
-                    return Ok(());
-                };
-                ctx.emit_body(VENUE, stream, id, ts, 0, 0, &tob);
-                if stream == Stream::Ticker as u8 {
-                    for body in [mark, index].into_iter().flatten() {
-                        ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
-                    }
-                    if let Some(rate) = funding {
-                        let body = Funding {
-                            rate,
-                            next_funding_ts_ns: 0,
-                            mark_price: mark.map_or(0, |m| m.price),
-                            reserved: [0; 56],
-                        };
-                        ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
-                    }
-                }
-                Ok(())
-            }
-            b"deribit_price_index" => {
-                let stream = Stream::PriceIndex as u8;
-                ctx.count_message(stream, frame.len());
-                let d = Data::parse(raw)?;
-                let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
-                let body = index_body(req(d.price, "price")?, 1, "price")?;
-                if let Some(id) = ctx.resolve(VENUE, stream, req(d.index_name, "index_name")?) {
-                    ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
-                }
-                Ok(())
             }
             b"deribit_volatility_index" => {
                 // DVOL: no record kind for a volatility index; counted.

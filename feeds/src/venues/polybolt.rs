@@ -163,7 +163,8 @@ struct Envelope<'a> {
     seq: Option<&'a [u8]>,
     snapshot: bool,
     dropped: Option<&'a [u8]>,
-    payload: Option<&'a [u8]>,
+    /// Read in the envelope's pass (no second lexing of its bytes).
+    payload: Option<Payload<'a>>,
 }
 
 fn envelope(raw: &[u8]) -> Result<Envelope<'_>, ParseError> {
@@ -177,7 +178,7 @@ fn envelope(raw: &[u8]) -> Result<Envelope<'_>, ParseError> {
             b"seq" => m.seq = Some(j.scalar()?),
             b"snapshot" => m.snapshot = j.bool()?,
             b"dropped" => m.dropped = j.opt_scalar()?,
-            b"payload" => m.payload = Some(j.raw_value()?),
+            b"payload" => m.payload = Some(Payload::read(&mut j)?),
             _ => j.skip_value()?,
         }
     }
@@ -305,7 +306,7 @@ impl PolyBolt {
         ctx.count_message(stream, len);
         let seq = parse_u64(m.seq.ok_or(ParseError::Missing("seq"))?).field("seq")?;
         let dropped = m.dropped.map(parse_u64).transpose().field("dropped")?;
-        let p = Payload::parse(m.payload.ok_or(ParseError::Missing("payload"))?)?;
+        let p = m.payload.as_ref().ok_or(ParseError::Missing("payload"))?;
         if stream == Stream::Twap as u8
             && let Some(w) = p.window
             && parse_u64(w).field("window_seconds")? != TWAP_WINDOW_S
