@@ -162,6 +162,10 @@ struct Key {
     src: u16,
 }
 
+/// How long a stopping archiver keeps taking records still on the rings before its final flush
+/// (below the 10 s a supervisor waits between SIGTERM and SIGKILL).
+pub const STOP_DRAIN_BUDGET: Duration = Duration::from_secs(8);
+
 /// The archiver: owns its consumers, buffers and commit state.
 pub struct Archiver {
     config: ArchiveConfig,
@@ -912,7 +916,8 @@ impl Archiver {
         Ok(path)
     }
 
-    /// Runs until `stop` is set: polls with a sleeping idle strategy, flushes every
+    /// Runs until `stop` is set (then drains the rings for at most [`STOP_DRAIN_BUDGET`]): polls
+    /// with a sleeping idle strategy, flushes every
     /// `flush_interval_ms`, and flushes once more before returning.
     ///
     /// # Errors
@@ -946,6 +951,8 @@ impl Archiver {
             }
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
+                let drained = self.drain(STOP_DRAIN_BUDGET)?;
+                tracing::info!(drained, "stopping: drained the rings");
                 self.flush()?;
                 return Ok(());
             }
@@ -968,6 +975,31 @@ impl Archiver {
                 std::thread::sleep(idle.min(next_flush - now));
             }
             progress(Progress::Polled(taken));
+        }
+    }
+
+    /// Takes what the rings still hold when asked to stop, so that an archiver lagging behind its
+    /// producers loses nothing the bus carried: polls until every ring is empty or `budget` is
+    /// spent (what is left stays on the bus; a restart resumes from the committed cursor).
+    fn drain(&mut self, budget: Duration) -> Result<u64, ArchiveError> {
+        let deadline = Instant::now() + budget;
+        let mut drained = 0_u64;
+        loop {
+            let taken = self.poll_once(4096)?;
+            drained += taken as u64;
+            if taken == 0 {
+                return Ok(drained);
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    drained,
+                    "stop drain budget spent with records still on the rings"
+                );
+                return Ok(drained);
+            }
+            if self.pending >= MAX_PENDING {
+                self.flush()?;
+            }
         }
     }
 

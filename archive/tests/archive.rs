@@ -789,3 +789,32 @@ fn compaction_merges_parts_without_losing_or_duplicating_rows() {
     let _ = Segment::unlink(&segment);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_stopping_archiver_drains_what_the_rings_still_hold() {
+    // An archiver that lags behind its producer is asked to stop with 30,000 records unread:
+    // it must take them all (within STOP_DRAIN_BUDGET) before its final flush, not drop them.
+    let (dir, root, segment, _cleanup) = fixture("stopdrain");
+    let (publisher, mut synth) = producer(&segment, 1 << 16, 11);
+    let mut writer = publisher.writer(0).unwrap();
+    let mut config = ArchiveConfig::new(&root, vec![segment.clone()]);
+    config.min_free_bytes = 1 << 20;
+    let mut archiver = Archiver::open(config).unwrap();
+    let mut record = Record::zeroed();
+    for _ in 0..30_000 {
+        synth.next_record(now_ns(), &mut record);
+        writer.publish(&record);
+    }
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    archiver.run(&stop).unwrap();
+    let (seqs, gaps) = read_back(&root);
+    assert_eq!(
+        seqs.len(),
+        30_000,
+        "every record on the ring archived at stop"
+    );
+    assert!(gaps.is_empty(), "{gaps:?}");
+    drop(publisher);
+    let _ = Segment::unlink(&segment);
+    let _ = std::fs::remove_dir_all(&dir);
+}
