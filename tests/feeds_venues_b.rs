@@ -450,7 +450,6 @@ fn deribit_live_reconnect_gap_corrupt() {
 /// fresh snapshot arrives, but publish no `resynced` FeedStatus on the bus (Binance and
 /// Polymarket do), so a bus consumer sees `gap_detected` and never its end.
 #[test]
-#[ignore = "defect in feeds/src/venues/{okx,kraken,deribit}.rs: no FeedState::Resynced status after the resync snapshot (feeds branch)"]
 fn resync_is_announced_on_the_bus() {
     let case = &DERIBIT;
     let dir = fs::tempdir("ringbolt-feeds-venues-b", "resynced");

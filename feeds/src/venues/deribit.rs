@@ -182,6 +182,7 @@ impl Deribit {
         };
         let enforce = self.mode == SyncMode::Enforce;
         let book = &mut self.books[i];
+        let resynced = snapshot && !book.synced;
         if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
             self.scratch.clear();
             return Ok(());
@@ -206,6 +207,9 @@ impl Deribit {
         }
         book.last_change = change.or(book.last_change);
         flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
+        if resynced {
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
         Ok(())
     }
 

@@ -298,7 +298,8 @@ impl Okx {
                 return Ok(());
             }
         }
-        if snapshot && !book.synced {
+        let resynced = snapshot && !book.synced;
+        if resynced {
             book.synced = true;
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
@@ -312,6 +313,9 @@ impl Okx {
             ts,
             venue_seq,
         );
+        if resynced {
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
         Ok(())
     }
     /// One row of a push's `data`, for `stream`.
