@@ -356,6 +356,15 @@ fn check_resync(bus: &mut Bus, col: &Collector, emu: &RunningEmulator, case: &Ca
         from,
         |recs| snapshot_after_gap(recs, case),
     );
+    // The end of the gap is announced on the bus too, not only counted.
+    bus.wait_for(&format!("{query} → resynced"), from, |recs| {
+        went_through(
+            recs,
+            case.venue,
+            case.book.0,
+            &[FeedState::GapDetected, FeedState::Resynced],
+        )
+    });
     let m = wait_metrics(col, &format!("{query}: gap and resync counted"), |m| {
         counter(m, "gaps", case.name, case.book.1) > gaps
             && counter(m, "resyncs", case.name, case.book.1) > resyncs

@@ -835,7 +835,8 @@ mod tests {
         assert_eq!(
             frames(Venue::Deribit, &["BTC-PERPETUAL"], None),
             [
-                r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.100ms","ticker.BTC-PERPETUAL.100ms","quote.BTC-PERPETUAL","deribit_price_index.btc_usd"]}}"#
+                r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.100ms","ticker.BTC-PERPETUAL.100ms","quote.BTC-PERPETUAL","deribit_price_index.btc_usd"]}}"#,
+                r#"{"jsonrpc":"2.0","id":2,"method":"public/set_heartbeat","params":{"interval":10}}"#
             ]
         );
         let kraken = frames(Venue::Kraken, &["BTC/USD"], None);
