@@ -482,8 +482,13 @@ pub const SUBSCRIPTIONS: &[Selectable] = &[
         "index_tickers",
         "index-tickers",
         "",
-        false,
+        true,
         "index price (index instId, e.g. BTC-USDT)",
+    ),
+    swap(
+        "liquidations",
+        "liquidation-orders",
+        "SWAP liquidations (per instType, all instruments)",
     ),
     s(
         KR,
@@ -831,6 +836,13 @@ mod tests {
         for ch in ["funding-rate", "mark-price", "open-interest"] {
             assert!(okx[0].contains(&format!(r#""channel":"{ch}","instId":"BTC-USDT-SWAP""#)));
             assert!(!okx[0].contains(&format!(r#""channel":"{ch}","instId":"BTC-USDT"}}"#)));
+        }
+        // The optional extras of STREAMS.md §8, each subscribed once.
+        for arg in [
+            r#"{"channel":"index-tickers","instId":"BTC-USDT"}"#,
+            r#"{"channel":"liquidation-orders","instType":"SWAP"}"#,
+        ] {
+            assert_eq!(okx[0].matches(arg).count(), 1, "{arg} in {}", okx[0]);
         }
         assert_eq!(
             frames(Venue::Deribit, &["BTC-PERPETUAL"], None),
