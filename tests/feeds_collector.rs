@@ -165,7 +165,10 @@ fn metrics(port: u16) -> BTreeMap<String, u64> {
 }
 
 fn feed_metric(m: &BTreeMap<String, u64>, name: &str, venue: &str, stream: &str) -> u64 {
-    let key = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"{stream}\"}}");
+    // Sources are named after their venue here.
+    let key = format!(
+        "ringbolt_feed_{name}_total{{venue=\"{venue}\",source=\"{venue}\",stream=\"{stream}\"}}"
+    );
     *m.get(&key).unwrap_or_else(|| {
         panic!(
             "no metric {key}; have {:?}",
