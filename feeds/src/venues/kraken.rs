@@ -63,35 +63,20 @@ fn sec_text_ns(text: &[u8]) -> Result<i64, ParseError> {
 /// every level of `text` beyond `depth`, so a consumer rebuilding the book from the bus drops
 /// them too (the scratch batch has its capacity from start-up: no allocation).
 fn push_truncated(scratch: &mut Vec<Record>, text: &TextBook, depth: usize, id: u32, ts: i64) {
-    for rank in depth..text.bid_count() {
-        if let Some(l) = text.bid(rank) {
-            push_parsed(
-                scratch,
-                VENUE,
-                Stream::Book as u8,
-                id,
-                Side::Buy,
-                l.price,
-                0,
-                ts,
-                0,
-            );
-        }
-    }
-    for rank in depth..text.ask_count() {
-        if let Some(l) = text.ask(rank) {
-            push_parsed(
-                scratch,
-                VENUE,
-                Stream::Book as u8,
-                id,
-                Side::Sell,
-                l.price,
-                0,
-                ts,
-                0,
-            );
-        }
+    let bids = (depth..text.bid_count()).filter_map(|r| text.bid(r).map(|l| (Side::Buy, l.price)));
+    let asks = (depth..text.ask_count()).filter_map(|r| text.ask(r).map(|l| (Side::Sell, l.price)));
+    for (side, price) in bids.chain(asks) {
+        push_parsed(
+            scratch,
+            VENUE,
+            Stream::Book as u8,
+            id,
+            side,
+            price,
+            0,
+            ts,
+            0,
+        );
     }
 }
 
