@@ -17,8 +17,25 @@ def check(cond, what):
 
 
 ev = r["events_per_venue"]
-for v in ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"]:
-    check(ev.get(v, 0) > 0, f"{v} records reached the bus ({ev.get(v, 0)})")
+# The 11 market-data sources of shared/corpus/venues/STREAMS.md (Bybit spot and linear apart),
+# plus Polymarket and PolyBolt: every one must have put records on the bus.
+SOURCES = ["coinbase", "binance_spot", "binance_futures", "kraken", "gemini", "bybit",
+           "bybit_linear", "okx", "deribit", "bitstamp", "chainlink_rtds"]
+es = r.get("events_per_source", {})
+for s in SOURCES + ["polymarket", "polybolt"]:
+    check(es.get(s, 0) > 0, f"source {s}: records reached the bus ({es.get(s, 0)})")
+check(len([s for s in SOURCES if es.get(s, 0) > 0]) == 11, "records from all 11 sources")
+# Undetected gaps: a sequence gap or checksum fault the emulator injected on a venue without a
+# `gap_detected` feed status of that venue on the bus.
+injected = {}
+for f in r.get("faults", []):
+    parts = f["spec"].split(":")
+    if f["done"] and len(parts) >= 4 and parts[1] == "venue" and parts[3].split("&")[0] in ("gap", "checksum"):
+        injected[parts[2]] = injected.get(parts[2], 0) + 1
+seen = r.get("gap_statuses_per_venue", {})
+undetected = sorted(v for v in injected if seen.get(v, 0) == 0)
+check(len(injected) > 0, f"gap / checksum faults were injected ({injected})")
+check(not undetected, f"0 undetected gaps (faults {injected}; gap_detected statuses {seen}; undetected {undetected})")
 d = r["decisions"]
 check(d["total"] > 0, f"decisions taken ({d['total']})")
 check(d["fired"] > 0, f"decisions fired after the rollover ({d['fired']})")
@@ -61,7 +78,7 @@ for day in a.get("days", {}).values():
         gap_kinds[kind] = gap_kinds.get(kind, 0) + g["records"]
 # The archiver was killed -9 mid-run: it must resume from its last commit and lose nothing the bus
 # still held; anything it could not recover must be in its gaps table.
-for v in ["polymarket", "chainlink_rtds", "binance_spot", "coinbase"]:
+for v in sorted(ev):
     lost = ev.get(v, 0) - archived.get(v, 0)
     check(lost == 0 or lost <= sum(gap_kinds.values()),
           f"archive holds every {v} record the bus carried ({archived.get(v, 0)} of {ev.get(v, 0)}; "

@@ -165,7 +165,10 @@ fn metrics(port: u16) -> BTreeMap<String, u64> {
 }
 
 fn feed_metric(m: &BTreeMap<String, u64>, name: &str, venue: &str, stream: &str) -> u64 {
-    let key = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"{stream}\"}}");
+    // Sources are named after their venue here.
+    let key = format!(
+        "ringbolt_feed_{name}_total{{venue=\"{venue}\",source=\"{venue}\",stream=\"{stream}\"}}"
+    );
     *m.get(&key).unwrap_or_else(|| {
         panic!(
             "no metric {key}; have {:?}",
@@ -555,12 +558,28 @@ fn collector_runs_four_sources_and_recovers_from_faults() {
             + feed_metric(m, "gaps", "coinbase", "heartbeat")
     };
     let before = cb_gaps(&m2);
+    bus.pump();
+    let from = bus.recs.len();
     fault(&info, "coinbase", "gap", 12);
     let deadline = Instant::now() + Duration::from_secs(20);
     while cb_gaps(&metrics(col.metrics_port)) <= before {
         assert!(Instant::now() < deadline, "coinbase gap not counted");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // ... and announced on the bus (the trade stream goes on: gap_detected, then resynced).
+    bus.wait_for(
+        "coinbase matches gap_detected → resynced",
+        Duration::from_secs(20),
+        from,
+        |_, recs| {
+            went_through(
+                recs,
+                Venue::Coinbase,
+                2,
+                &[FeedState::GapDetected, FeedState::Resynced],
+            )
+        },
+    );
 
     // Polymarket gap (lost price_change): the top of book disagrees with best_bid_ask → counted,
     // gap_detected, fresh `book` snapshot, resynced.

@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
@@ -102,14 +103,27 @@ impl Run {
         }
     }
 
-    /// `ringbolt_feed_<name>_total` of `venue`/`stream`, summed over the venue's sources.
+    /// `ringbolt_feed_<name>_total` of `venue`/`stream`, summed over the venue's sources (each
+    /// source its own series, told apart by the `source` label).
     fn metric(&self, name: &str, venue: &str, stream: &str) -> u64 {
+        self.series(name, venue, stream)
+            .iter()
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// `ringbolt_feed_<name>_total` of `venue`/`stream`: `(source, value)` per source.
+    fn series(&self, name: &str, venue: &str, stream: &str) -> Vec<(String, u64)> {
         let resp = http::get(("127.0.0.1", self.metrics_port), "/metrics");
-        let key = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"{stream}\"}} ");
+        let head = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",source=\"");
+        let tail = format!("\",stream=\"{stream}\"}}");
         resp.body
             .lines()
-            .filter_map(|l| l.strip_prefix(&key)?.parse::<u64>().ok())
-            .sum()
+            .filter_map(|l| {
+                let (key, value) = l.strip_prefix(&head)?.rsplit_once(' ')?;
+                Some((key.strip_suffix(&tail)?.to_owned(), value.parse().ok()?))
+            })
+            .collect()
     }
 
     /// Waits until `metric` exceeds `above`; returns it.
@@ -333,9 +347,8 @@ fn bybit_spot_live_gap_resubscribe_reconnect_corrupt() {
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }
 
-/// Bybit linear alone (the collector has no per-source linear prefix yet, so spot and linear
-/// cannot share a collector): tickers snapshot + partial deltas merged into top of book, mark /
-/// index and funding records.
+/// Bybit linear alone: tickers snapshot + partial deltas merged into top of book, mark / index
+/// and funding records.
 #[test]
 fn bybit_linear_tickers_give_top_of_book_mark_index_and_funding() {
     let t0 = Instant::now();
@@ -372,6 +385,116 @@ fn bybit_linear_tickers_give_top_of_book_mark_index_and_funding() {
         assert!(t.bid_size > 0 && t.ask_size > 0, "{t:?}");
     }
     assert_eq!(run.metric("gaps", "bybit", "orderbook"), 0);
+    assert_eq!(run.metric("parse_errors", "bybit", "connection"), 0);
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+}
+
+/// Records of `venue` of `kind` per instrument name.
+fn per_instrument(run: &Run, venue: Venue, kind: RecordKind) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in run
+        .recs
+        .iter()
+        .filter(|r| r.venue == venue as u8 && r.kind == kind as u8)
+    {
+        let name = run
+            .seg
+            .instrument(r.instrument)
+            .map_or_else(|| format!("#{}", r.instrument), |(_, n)| n);
+        *out.entry(name).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Bybit spot and linear in one collector: same symbol `BTCUSDT`, but the source on the
+/// `/linear` path names its instrument `linear/BTCUSDT`, so books, tops, trades and funding of
+/// the two categories stay apart on the bus, and `/metrics` has one series per source. A gap
+/// fault (on both connections) is detected and resynced by each source on its own.
+#[test]
+fn bybit_spot_and_linear_run_together_on_distinct_instruments() {
+    let t0 = Instant::now();
+    let emu = RunningEmulator::start("va-bybit-both", &["bybit"], |c| c.market.seed = 31);
+    let addr = emu.info.venues["bybit"].addr;
+    let mut run = Run::start(
+        "bybit-both",
+        &emu,
+        &[
+            (
+                "bybit",
+                format!("url = \"wss://{addr}/v5/public/spot\"\nsymbols = [\"BTCUSDT\"]"),
+            ),
+            (
+                "bybit_linear",
+                format!(
+                    "venue = \"bybit\"\nurl = \"wss://{addr}/v5/public/linear\"\nsymbols = [\"BTCUSDT\"]"
+                ),
+            ),
+        ],
+    );
+    let v = Venue::Bybit;
+    let names = ["BTCUSDT", "linear/BTCUSDT"];
+    run.wait("both categories live", 40, 0, |recs| {
+        count(recs, v, RecordKind::Funding, 3) > 0
+            && count(recs, v, RecordKind::Trade, 2) > 0
+            && count(recs, v, RecordKind::BookLevel, 1) > 400
+    });
+    for kind in [RecordKind::BookLevel, RecordKind::Trade] {
+        let per = per_instrument(&run, v, kind);
+        assert_eq!(
+            per.keys().map(String::as_str).collect::<Vec<_>>(),
+            names,
+            "{kind:?}: {per:?}"
+        );
+    }
+    // Tickers with bid1/ask1 and funding are linear only: they never land on the spot
+    // instrument.
+    for kind in [RecordKind::Funding, RecordKind::TopOfBook] {
+        let per = per_instrument(&run, v, kind);
+        assert_eq!(
+            per.keys().collect::<Vec<_>>(),
+            ["linear/BTCUSDT"],
+            "{kind:?}"
+        );
+    }
+    for r in run
+        .recs
+        .iter()
+        .filter(|r| r.venue == v as u8 && r.kind == RecordKind::TopOfBook as u8)
+    {
+        let t = r.body_as::<TopOfBook>().unwrap();
+        assert!(t.bid_price < t.ask_price, "{t:?}");
+    }
+    let messages = run.series("messages", "bybit", "orderbook");
+    assert_eq!(
+        messages.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["bybit", "bybit_linear"],
+        "one series per source: {messages:?}"
+    );
+    assert!(messages.iter().all(|(_, n)| *n > 0), "{messages:?}");
+    // A skipped `u` on both connections: each source detects it and resyncs its own book.
+    let from = run.recs.len();
+    emu.fault("bybit", "kind=gap&count=1");
+    run.wait("a resynced book per category", 20, from, |recs| {
+        let resynced: std::collections::BTreeSet<u32> = recs
+            .iter()
+            .filter(|r| r.venue == v as u8 && r.stream == 1)
+            .filter(|r| {
+                r.body_as::<FeedStatusBody>()
+                    .is_some_and(|b| b.state == FeedState::GapDetected as u8)
+            })
+            .map(|r| r.instrument)
+            .collect();
+        resynced.len() == 2
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let gaps = run.series("gaps", "bybit", "orderbook");
+        if gaps.len() == 2 && gaps.iter().all(|(_, n)| *n >= 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gaps per source: {gaps:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(run.metric("parse_errors", "bybit", "connection"), 0);
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }

@@ -35,6 +35,9 @@ struct Case {
     checksum: bool,
     /// Sequenced messages a `gap` fault drops so that the book loses at least one update.
     gap_count: u32,
+    /// Further streams (`Record.stream`) whose records must reach the bus: the index channels
+    /// (OKX `index-tickers`, Deribit `deribit_price_index`).
+    index_streams: &'static [u8],
 }
 
 const OKX: Case = Case {
@@ -44,6 +47,7 @@ const OKX: Case = Case {
     book: (1, "books"),
     checksum: true,
     gap_count: 1,
+    index_streams: &[7],
 };
 const KRAKEN: Case = Case {
     venue: Venue::Kraken,
@@ -52,6 +56,7 @@ const KRAKEN: Case = Case {
     book: (1, "book"),
     checksum: true,
     gap_count: 1,
+    index_streams: &[],
 };
 const DERIBIT: Case = Case {
     venue: Venue::Deribit,
@@ -61,6 +66,7 @@ const DERIBIT: Case = Case {
     checksum: false,
     // Trades are sequenced too and may come first in a step.
     gap_count: 2,
+    index_streams: &[5],
 };
 
 /// Unlinks the test's bus segment however the test ends.
@@ -150,7 +156,10 @@ fn metrics(port: u16) -> BTreeMap<String, u64> {
 
 /// A `ringbolt_feed_<name>_total` counter of `venue`/`stream` (0 when not exported yet).
 fn counter(m: &BTreeMap<String, u64>, name: &str, venue: &str, stream: &str) -> u64 {
-    let key = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"{stream}\"}}");
+    // One source per venue here, named after it.
+    let key = format!(
+        "ringbolt_feed_{name}_total{{venue=\"{venue}\",source=\"{venue}\",stream=\"{stream}\"}}"
+    );
     m.get(&key).copied().unwrap_or(0)
 }
 
@@ -264,6 +273,13 @@ fn check_live(bus: &mut Bus, case: &Case) {
                 .iter()
                 .any(|r| r.venue == case.venue as u8 && r.kind == RecordKind::Trade as u8)
             && data_records(recs, case.venue) > 200
+            && case.index_streams.iter().all(|s| {
+                recs.iter().any(|r| {
+                    r.venue == case.venue as u8
+                        && r.stream == *s
+                        && r.kind == RecordKind::IndexPrice as u8
+                })
+            })
     });
     let in_btc_range = |p: i64| (10_000 * 100_000_000..1_000_000 * 100_000_000).contains(&p);
     let (mut tops, mut trades) = (0, 0);
@@ -356,6 +372,15 @@ fn check_resync(bus: &mut Bus, col: &Collector, emu: &RunningEmulator, case: &Ca
         from,
         |recs| snapshot_after_gap(recs, case),
     );
+    // The end of the gap is announced on the bus too, not only counted.
+    bus.wait_for(&format!("{query} → resynced"), from, |recs| {
+        went_through(
+            recs,
+            case.venue,
+            case.book.0,
+            &[FeedState::GapDetected, FeedState::Resynced],
+        )
+    });
     let m = wait_metrics(col, &format!("{query}: gap and resync counted"), |m| {
         counter(m, "gaps", case.name, case.book.1) > gaps
             && counter(m, "resyncs", case.name, case.book.1) > resyncs
@@ -450,7 +475,6 @@ fn deribit_live_reconnect_gap_corrupt() {
 /// fresh snapshot arrives, but publish no `resynced` FeedStatus on the bus (Binance and
 /// Polymarket do), so a bus consumer sees `gap_detected` and never its end.
 #[test]
-#[ignore = "defect in feeds/src/venues/{okx,kraken,deribit}.rs: no FeedState::Resynced status after the resync snapshot (feeds branch)"]
 fn resync_is_announced_on_the_bus() {
     let case = &DERIBIT;
     let dir = fs::tempdir("ringbolt-feeds-venues-b", "resynced");

@@ -150,9 +150,11 @@ impl Run {
         ) else {
             return 0;
         };
-        let head = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",stream=\"");
+        // Any source of the venue (`source` label), then its stream.
+        let head = format!("ringbolt_feed_{name}_total{{venue=\"{venue}\",source=\"");
         text.lines()
-            .filter_map(|l| l.strip_prefix(&head))
+            .filter_map(|l| l.strip_prefix(&head)?.split_once("\",stream=\""))
+            .map(|(_, l)| l)
             .filter(|l| stream.is_none_or(|s| l.starts_with(&format!("{s}\""))))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
             .sum()

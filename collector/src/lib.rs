@@ -104,8 +104,11 @@ pub struct SourceSpec {
     pub rest: Option<(ringbolt_net::Endpoint, String)>,
     /// TLS configuration for REST requests to a request's own host.
     pub tls: Arc<rustls::ClientConfig>,
-    /// Static symbols with their bus ids.
+    /// Static symbols (as the venue spells them in subscribe requests) with their bus ids.
     pub symbols: Vec<(String, u32)>,
+    /// Prefix of the instrument names of this source's symbols on the bus and in its adapter
+    /// ([`symbol_prefix`]; empty for most sources).
+    pub symbol_prefix: &'static str,
     /// Shared counters and state.
     pub shared: Arc<SourceShared>,
     /// Polymarket: discovery commands.
@@ -185,6 +188,27 @@ pub struct Built {
     pub discoveries: Vec<discovery::Discovery>,
 }
 
+/// Instrument-name prefix of Bybit's linear category.
+pub const BYBIT_LINEAR_PREFIX: &str = "linear/";
+
+/// The instrument-name prefix of a source. Bybit spot and linear use the same symbols
+/// (`BTCUSDT`): a source on the linear endpoint (URL path `…/linear`) or selecting a `linear`
+/// stream names its instruments `linear/<symbol>`, so both categories can run side by side.
+#[must_use]
+pub fn symbol_prefix(
+    venue: Venue,
+    ws_path: &str,
+    streams: &[&'static ringbolt_feeds::venues::streams::Selectable],
+) -> &'static str {
+    let linear = ws_path.trim_end_matches('/').ends_with("/linear")
+        || streams.iter().any(|x| x.group == "linear");
+    if venue == Venue::Bybit && linear {
+        BYBIT_LINEAR_PREFIX
+    } else {
+        ""
+    }
+}
+
 /// Builds every enabled source: adapters, endpoints, TLS, static instruments on the bus.
 pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
     let rings = cfg.rings();
@@ -208,11 +232,16 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             }
             None => None,
         };
+        let streams = s
+            .selected_streams(venue)
+            .with_context(|| format!("[feeds.sources.{name}] streams"))?;
+        let symbol_prefix = symbol_prefix(venue, &ws_url.path, &streams);
         let mut symbols = Vec::new();
         for sym in &s.symbols {
+            let instrument = format!("{symbol_prefix}{sym}");
             let id = publisher
-                .register_instrument(venue, sym)
-                .with_context(|| format!("registering {venue} {sym}"))?;
+                .register_instrument(venue, &instrument)
+                .with_context(|| format!("registering {venue} {instrument}"))?;
             symbols.push((sym.clone(), id));
         }
         let shared = Arc::new(SourceShared {
@@ -257,9 +286,6 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             None
         };
         shared_all.push(Arc::clone(&shared));
-        let streams = s
-            .selected_streams(venue)
-            .with_context(|| format!("[feeds.sources.{name}] streams"))?;
         per_ring[s.ring].push(SourceSpec {
             name: name.clone(),
             venue,
@@ -268,6 +294,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
             rest,
             tls,
             symbols,
+            symbol_prefix,
             shared,
             poly_rx,
             streams,

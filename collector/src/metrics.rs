@@ -20,9 +20,9 @@ pub fn render(sources: &[Arc<SourceShared>]) -> String {
     let feeds: Vec<_> = sources
         .iter()
         .zip(&snapshots)
-        .map(|(s, c)| (s.venue, s.streams, c))
+        .map(|(s, c)| (s.name.as_str(), s.venue, s.streams, c))
         .collect();
-    let mut out = ringbolt_feeds::render_prometheus(&feeds);
+    let mut out = ringbolt_feeds::render_prometheus_by_source(&feeds);
     type Gauge = (
         &'static str,
         &'static str,

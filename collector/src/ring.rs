@@ -187,10 +187,17 @@ impl Conn {
                 ringbolt_feeds::venues::polybolt::PolyBolt::with_credentials(SyncMode::Enforce, c),
             );
         }
+        if !spec.symbol_prefix.is_empty() && spec.venue == Venue::Bybit {
+            feeds.adapter = Box::new(ringbolt_feeds::venues::bybit::Bybit::with_prefix(
+                SyncMode::Enforce,
+                spec.symbol_prefix.as_bytes(),
+            ));
+        }
         for (sym, id) in &spec.symbols {
+            let name = format!("{}{sym}", spec.symbol_prefix);
             feeds
                 .instruments
-                .register(spec.venue, sym.as_bytes(), sym, *id);
+                .register(spec.venue, name.as_bytes(), &name, *id);
         }
         let mut conn = settings.conn;
         conn.stale_after_ns = settings

@@ -404,6 +404,15 @@ impl Ctx<'_> {
         c.gap_records += missed;
     }
 
+    /// A gap on a stream that goes on without a resync (a trade-id chain: the next message is
+    /// whole): counted as [`Ctx::count_gap`] and announced on the bus as `gap_detected` then
+    /// `resynced` for `instrument`, so a bus consumer sees the loss, not only `/metrics`.
+    pub fn announce_gap(&mut self, venue: Venue, stream: u8, instrument: u32, missed: u64) {
+        self.count_gap(stream, missed);
+        self.emit_status(venue, stream, instrument, FeedState::GapDetected);
+        self.emit_status(venue, stream, instrument, FeedState::Resynced);
+    }
+
     /// Emits a feed-status record for `instrument` on `stream` in `state`, carrying the
     /// stream's counters.
     #[inline]

@@ -130,6 +130,25 @@ impl Counters {
 /// `connection`.
 #[must_use]
 pub fn render_prometheus(feeds: &[(Venue, &[StreamDesc], &Counters)]) -> String {
+    let unlabelled: Vec<_> = feeds.iter().map(|&(v, s, c)| (None, v, s, c)).collect();
+    render(&unlabelled)
+}
+
+/// As [`render_prometheus`] for named sources: every series also carries a `source` label
+/// (`{venue="…",source="…",stream="…"}`), so two sources of one venue (Binance USD-M's
+/// `/public` and `/market` routes, Bybit spot and linear) give distinct series.
+#[must_use]
+pub fn render_prometheus_by_source(feeds: &[(&str, Venue, &[StreamDesc], &Counters)]) -> String {
+    let labelled: Vec<_> = feeds
+        .iter()
+        .map(|&(n, v, s, c)| (Some(n), v, s, c))
+        .collect();
+    render(&labelled)
+}
+
+type Labelled<'a> = (Option<&'a str>, Venue, &'a [StreamDesc], &'a Counters);
+
+fn render(feeds: &[Labelled<'_>]) -> String {
     type Getter = fn(&StreamCounters) -> u64;
     const METRICS: &[(&str, &str, Getter)] = &[
         ("messages", "Messages received", |c| c.messages),
@@ -160,7 +179,11 @@ pub fn render_prometheus(feeds: &[(Venue, &[StreamDesc], &Counters)]) -> String 
     for (metric, help, get) in METRICS {
         let _ = writeln!(out, "# HELP ringbolt_feed_{metric}_total {help}.");
         let _ = writeln!(out, "# TYPE ringbolt_feed_{metric}_total counter");
-        for (venue, streams, counters) in feeds {
+        for &(source, venue, streams, counters) in feeds {
+            let labels = match source {
+                Some(n) => format!("venue=\"{venue}\",source=\"{n}\""),
+                None => format!("venue=\"{venue}\""),
+            };
             for i in 0..MAX_STREAMS {
                 let c = counters.streams[i];
                 let name = if i == 0 {
@@ -174,7 +197,7 @@ pub fn render_prometheus(feeds: &[(Venue, &[StreamDesc], &Counters)]) -> String 
                 let Some(name) = name else { continue };
                 let _ = writeln!(
                     out,
-                    "ringbolt_feed_{metric}_total{{venue=\"{venue}\",stream=\"{name}\"}} {}",
+                    "ringbolt_feed_{metric}_total{{{labels},stream=\"{name}\"}} {}",
                     get(&c)
                 );
             }
@@ -205,6 +228,16 @@ mod tests {
             name: "ticker",
             doc: "",
         }];
+        let text = render_prometheus_by_source(&[
+            ("coinbase", Venue::Coinbase, S, &c),
+            ("coinbase_b", Venue::Coinbase, S, &Counters::new()),
+        ]);
+        assert!(text.contains(
+            "ringbolt_feed_messages_total{venue=\"coinbase\",source=\"coinbase\",stream=\"ticker\"} 5\n"
+        ));
+        assert!(text.contains(
+            "ringbolt_feed_messages_total{venue=\"coinbase\",source=\"coinbase_b\",stream=\"ticker\"} 0\n"
+        ));
         let text = render_prometheus(&[(Venue::Coinbase, S, &c)]);
         assert!(
             text.contains("ringbolt_feed_messages_total{venue=\"coinbase\",stream=\"ticker\"} 5\n")

@@ -34,6 +34,6 @@ pub use adapter::{
     RecordSink, RestKind, RestRequest, StreamDesc, VenueAdapter, WsEndpoint,
 };
 pub use continuity::SyncMode;
-pub use counters::{Counters, StreamCounters, render_prometheus};
+pub use counters::{Counters, StreamCounters, render_prometheus, render_prometheus_by_source};
 pub use driver::FrameDriver;
 pub use venues::adapter_for;

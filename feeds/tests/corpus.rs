@@ -69,6 +69,7 @@ fn checksummed(mode: SyncMode, (venue, path): (Venue, &str)) -> (FrameDriver, Li
 /// A line's records: asserts there are `len` and that they form one batch (a snapshot or not).
 #[track_caller]
 fn batch(records: &[Record], len: usize, snapshot: bool) -> &[Record] {
+    let records = without_resynced(records);
     assert_eq!(records.len(), len);
     assert_batch(records, snapshot);
     records
@@ -128,7 +129,21 @@ fn assert_trade(r: &Record, (side, price, size, id): (Side, &str, &str, u64)) {
     assert_eq!(trade(r), (side, e8(price), e8(size), id));
 }
 
+/// A snapshot batch without the `resynced` FeedStatus an enforcing or observing adapter
+/// publishes right after it (asserted here when present: it must be the only status).
+fn without_resynced(records: &[Record]) -> &[Record] {
+    match records.split_last() {
+        Some((last, rest)) if last.kind == RecordKind::FeedStatus as u8 => {
+            let state = last.body_as::<FeedStatusBody>().map(|s| s.state);
+            assert_eq!(state, Some(FeedState::Resynced as u8));
+            rest
+        }
+        _ => records,
+    }
+}
+
 fn assert_batch(records: &[Record], snapshot: bool) {
+    let records = without_resynced(records);
     assert!(!records.is_empty());
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.has_flags(FLAG_SNAPSHOT), snapshot, "record {i}");
@@ -811,7 +826,16 @@ fn okx_checksum_sequence_matches_and_tampering_is_caught() {
     d.frame(lines[6].as_bytes(), 1, &mut out).unwrap();
     assert_eq!(out.len(), before + 1);
     d.frame(lines[0].as_bytes(), 1, &mut out).unwrap();
-    assert_eq!(out.len(), before + 1 + 800);
+    // The snapshot's 800 levels, then its `resynced` status.
+    assert_eq!(out.len(), before + 1 + 800 + 1);
+    assert_eq!(
+        out.last()
+            .unwrap()
+            .body_as::<FeedStatusBody>()
+            .unwrap()
+            .state,
+        FeedState::Resynced as u8
+    );
 }
 
 #[test]
@@ -875,7 +899,7 @@ fn kraken_checksums_v1_sequence_and_v2_vector() {
         // The official v2 vector (CRC32 3310070434 over the JSON numbers' text).
         let mut d = FrameDriver::new(Venue::Kraken, mode, true).unwrap();
         let out = run_ok(&mut d, "kraken/v2_book.jsonl");
-        assert_eq!(out[0].1.len(), 20);
+        assert_eq!(without_resynced(&out[0].1).len(), 20);
         assert_level(&out[0].1[0], Side::Buy, "45283.5", "0.1");
         assert_eq!(d.counters.stream(1).resyncs, 1);
         // Lines 2-4 are not verifiable (elided snapshot / synthetic fixtures).

@@ -531,9 +531,7 @@ mod tests {
     fn ringbolt_adapter_rebuilds_the_book_answers_heartbeats_and_resyncs_a_gap() {
         let venue = ringbolt_bus::Venue::Deribit;
         let mut r = Rig::new(5, 50, DeribitSession::default(), venue, BOOK);
-        r.send(
-            r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}"#,
-        );
+        // The adapter's subscribe frames set the heartbeat themselves.
         r.subscribe(&[INSTRUMENT]);
         r.run(600, Mangle::Keep);
         let t = r.c.total();

@@ -668,7 +668,7 @@ mod tests {
     /// the bus keeps them forever: a consumer rebuilding the book from the bus holds phantom
     /// levels (inside the top 10 once the price comes back, even crossed).
     #[test]
-    #[ignore = "defect in feeds/src/venues/kraken.rs: levels truncated below the subscribed depth are not deleted on the bus (feeds branch)"]
+
     fn the_bus_book_equals_the_venue_book() {
         let mut rng = stream_rng(4, 21);
         let mut st = KrakenState::new(&mut rng);

@@ -197,7 +197,7 @@ impl Coinbase {
                 p.trades.reset();
             }
             if let SeqCheck::Gap { missed } = p.trades.check(trade_id) {
-                ctx.count_gap(stream, missed);
+                ctx.announce_gap(VENUE, stream, id, missed);
             }
         }
         let body = trade(price, size, trade_id, opposite(maker));
@@ -271,7 +271,7 @@ impl Coinbase {
                         && last > seen
                     {
                         // Matches were missed: count them on the matches stream.
-                        ctx.count_gap(Stream::Matches as u8, last - seen);
+                        ctx.announce_gap(VENUE, Stream::Matches as u8, id, last - seen);
                         let _ = p.trades.check(last);
                     }
                 }

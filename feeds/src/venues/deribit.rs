@@ -240,6 +240,7 @@ impl Deribit {
         };
         let enforce = self.mode == SyncMode::Enforce;
         let book = &mut self.books[i];
+        let resynced = snapshot && !book.synced;
         if !sync_gate(ctx, stream, &mut book.synced, snapshot, enforce) {
             self.scratch.clear();
             return Ok(());
@@ -264,6 +265,9 @@ impl Deribit {
         }
         book.last_change = change.or(book.last_change);
         flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, seq);
+        if resynced {
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
         Ok(())
     }
 
@@ -320,7 +324,7 @@ impl Deribit {
                 ctx.count_message(stream, frame_len);
                 let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
                 let body = index_body(req(d.price, "price")?, 1, "price")?;
-                if let Some(id) = ctx.resolve(VENUE, stream, req(d.index_name, "index_name")?) {
+                if let Some(id) = index_instrument(ctx, stream, req(d.index_name, "index_name")?) {
                     ctx.emit_body(VENUE, stream, id, ts, 0, 0, &body);
                 }
                 Ok(())
@@ -476,13 +480,49 @@ fn rpc(method: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<O
     for x in streams.iter().filter(|x| !x.channel.contains("{}")) {
         channels.push(format!("\"{}\"", x.channel));
     }
-    vec![Outgoing::Text(
+    let mut frames = vec![Outgoing::Text(
         format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"{method}\",\"params\":{{\"channels\":[{}]}}}}",
             channels.join(",")
         )
         .into_bytes(),
-    )]
+    )];
+    // Deribit closes a connection it hears nothing from; with a heartbeat set it sends
+    // `test_request`s, answered with `public/test` (see `on_frame`).
+    if method == "public/subscribe" {
+        frames.push(Outgoing::Text(
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"public/set_heartbeat\",\"params\":{{\"interval\":{HEARTBEAT_INTERVAL_S}}}}}"
+            )
+            .into_bytes(),
+        ));
+    }
+    frames
+}
+
+/// The `public/set_heartbeat` interval sent after subscribing, s (Deribit's minimum is 10).
+pub const HEARTBEAT_INTERVAL_S: u64 = 10;
+
+/// The instrument an index channel's records are filed under: the index name itself when it
+/// is registered, else the currency's perpetual (`btc_usd` → `BTC-PERPETUAL`, `btc_usdc` →
+/// `BTC_USDC-PERPETUAL`), the instrument whose ticker carries the same index. Built on the
+/// stack; `None` (counted as unknown instrument) when neither is subscribed.
+fn index_instrument(ctx: &mut Ctx<'_>, stream: u8, index_name: &[u8]) -> Option<u32> {
+    if let Some(id) = ctx.resolver.resolve(VENUE, index_name) {
+        return Some(id);
+    }
+    const SUFFIX: &[u8] = b"-PERPETUAL";
+    let base = index_name.strip_suffix(b"_usd").unwrap_or(index_name);
+    let mut buf = [0u8; 32];
+    let n = base.len() + SUFFIX.len();
+    let Some(out) = buf.get_mut(..n) else {
+        ctx.counters.stream_mut(stream).unknown_instrument += 1;
+        return None;
+    };
+    out[..base.len()].copy_from_slice(base);
+    out[..base.len()].make_ascii_uppercase();
+    out[base.len()..].copy_from_slice(SUFFIX);
+    ctx.resolve(VENUE, stream, out)
 }
 
 #[cfg(test)]
@@ -507,7 +547,15 @@ mod tests {
             .unwrap();
         d.frame(book("change", Some(100), 105).as_bytes(), 1, &mut out)
             .unwrap();
-        assert_eq!(out.len(), 4);
+        // 2 + 2 levels and the `resynced` status after the snapshot.
+        assert_eq!(out.len(), 5);
+        let states = |out: &[Record]| -> Vec<u8> {
+            out.iter()
+                .filter_map(|r| r.body_as::<FeedStatusBody>())
+                .map(|s| s.state)
+                .collect()
+        };
+        assert_eq!(states(&out), [FeedState::Resynced as u8]);
         let c = d.counters.stream(Stream::Book as u8);
         assert_eq!((c.gaps, c.resyncs), (0, 1));
         // 105 → 111: the change with prev_change_id 105 was lost.
@@ -548,7 +596,47 @@ mod tests {
             .unwrap();
         let c = d.counters.stream(Stream::Book as u8);
         assert_eq!((c.gaps, c.resyncs, c.dropped_unsynced), (1, 2, 1));
-        assert_eq!(out.len(), 4);
+        assert_eq!(out.len(), 5);
+        assert_eq!(states(&out), [FeedState::Resynced as u8]);
+    }
+
+    #[test]
+    fn price_index_reaches_the_bus_under_the_perpetual() {
+        let mut d = FrameDriver::new(VENUE, SyncMode::Enforce, false).unwrap();
+        d.instruments
+            .register(VENUE, b"BTC-PERPETUAL", "BTC-PERPETUAL", 7);
+        let mut out = Vec::new();
+        let index = |name: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"deribit_price_index.{name}","data":{{"timestamp":1622627435737,"price":37240.25,"index_name":"{name}"}}}}}}"#
+            )
+        };
+        d.frame(index("btc_usd").as_bytes(), 1, &mut out).unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].instrument, 7);
+        assert_eq!(out[0].stream, Stream::PriceIndex as u8);
+        let body = out[0].body_as::<IndexPrice>().unwrap();
+        assert_eq!((body.price, body.price_type), (3_724_025_000_000, 1));
+        // Another currency's index is not subscribed: counted, not published.
+        out.clear();
+        d.frame(index("eth_usd").as_bytes(), 1, &mut out).unwrap();
+        assert!(out.is_empty());
+        let c = d.counters.stream(Stream::PriceIndex as u8);
+        assert_eq!(c.unknown_instrument, 1);
+    }
+
+    #[test]
+    fn subscribing_sets_the_heartbeat() {
+        let d = Deribit::new(SyncMode::Enforce);
+        let frames = d.subscribe(&["BTC-PERPETUAL"]);
+        let Some(Outgoing::Text(last)) = frames.last() else {
+            panic!("{frames:?}");
+        };
+        assert_eq!(
+            String::from_utf8_lossy(last),
+            r#"{"jsonrpc":"2.0","id":2,"method":"public/set_heartbeat","params":{"interval":10}}"#
+        );
+        assert!(d.unsubscribe(&["BTC-PERPETUAL"]).len() == 1);
     }
 
     #[test]
@@ -560,7 +648,8 @@ mod tests {
         d.frame(book("change", Some(101), 102).as_bytes(), 1, &mut out)
             .unwrap();
         assert_eq!(d.counters.stream(Stream::Book as u8).gaps, 1);
-        assert_eq!(out.len(), 4);
+        // Both frames' levels and the snapshot's `resynced`; no gap status when observing.
+        assert_eq!(out.len(), 5);
         assert!(d.actions.is_empty());
     }
 }

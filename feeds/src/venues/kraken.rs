@@ -23,7 +23,7 @@ use crate::json::{Lexer, ValueKind};
 use crate::textbook::TextBook;
 use crate::time::iso8601_ns;
 use crate::venues::streams::Selectable;
-use crate::venues::{array_scalars, flush_levels, opt_ts, req_e8, side_of, trade};
+use crate::venues::{array_scalars, flush_levels, opt_ts, push_parsed, req_e8, side_of, trade};
 
 const VENUE: Venue = Venue::Kraken;
 /// Book depth subscribed on v2 (the checksum covers the top 10).
@@ -56,6 +56,28 @@ pub struct Kraken {
 /// Seconds text `"1618678117.243818"` → ns.
 fn sec_text_ns(text: &[u8]) -> Result<i64, ParseError> {
     parse_fixed_i64(text, 9).field("time")
+}
+
+/// Kraken leaves the levels an update pushes below the subscribed depth to the client's
+/// truncation and sends no deletion for them: one size-0 level is pushed into `scratch` for
+/// every level of `text` beyond `depth`, so a consumer rebuilding the book from the bus drops
+/// them too (the scratch batch has its capacity from start-up: no allocation).
+fn push_truncated(scratch: &mut Vec<Record>, text: &TextBook, depth: usize, id: u32, ts: i64) {
+    let bids = (depth..text.bid_count()).filter_map(|r| text.bid(r).map(|l| (Side::Buy, l.price)));
+    let asks = (depth..text.ask_count()).filter_map(|r| text.ask(r).map(|l| (Side::Sell, l.price)));
+    for (side, price) in bids.chain(asks) {
+        push_parsed(
+            scratch,
+            VENUE,
+            Stream::Book as u8,
+            id,
+            side,
+            price,
+            0,
+            ts,
+            0,
+        );
+    }
 }
 
 impl Kraken {
@@ -124,6 +146,15 @@ impl Kraken {
                 .apply(side, l.price, l.size, &frame[ps..pe], &frame[ss..se])
                 .is_ok();
         }
+        let ts = self
+            .scratch
+            .iter()
+            .map(|r| r.exchange_ts_ns)
+            .max()
+            .unwrap_or(0);
+        if !snapshot {
+            push_truncated(&mut self.scratch, &book.text, depth, id, ts);
+        }
         book.text.truncate(depth);
         let mismatch = match checksum {
             Some(c) => !ok || u64::from(book.text.kraken_checksum()) != c,
@@ -168,17 +199,15 @@ impl Kraken {
                 return;
             }
         }
-        if snapshot && !book.synced {
+        let resynced = snapshot && !book.synced;
+        if resynced {
             book.synced = true;
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
-        let ts = self
-            .scratch
-            .iter()
-            .map(|r| r.exchange_ts_ns)
-            .max()
-            .unwrap_or(0);
         flush_levels(ctx, &mut self.scratch, snapshot, VENUE, stream, id, ts, 0);
+        if resynced {
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
     }
 
     fn trade_gap(&mut self, id: u32, trade_id: u64, ctx: &mut Ctx<'_>) {

@@ -298,7 +298,8 @@ impl Okx {
                 return Ok(());
             }
         }
-        if snapshot && !book.synced {
+        let resynced = snapshot && !book.synced;
+        if resynced {
             book.synced = true;
             ctx.counters.stream_mut(stream).resyncs += 1;
         }
@@ -312,6 +313,9 @@ impl Okx {
             ts,
             venue_seq,
         );
+        if resynced {
+            ctx.emit_status(VENUE, stream, id, FeedState::Resynced);
+        }
         Ok(())
     }
     /// One row of a push's `data`, for `stream`.
@@ -524,11 +528,27 @@ impl VenueAdapter for Okx {
 }
 
 fn op(op: &str, symbols: &[&str], streams: &[&'static Selectable]) -> Vec<Outgoing> {
-    let mut args = Vec::new();
+    let mut args: Vec<String> = Vec::new();
     for s in symbols {
-        // SWAP-only channels (funding, mark, open interest) are skipped for spot instruments.
+        // SWAP-only channels (funding, mark, open interest, liquidations) are skipped for spot
+        // instruments.
         for channel in channels_for(streams, s) {
-            args.push(format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"));
+            let arg = match channel {
+                // The index of `BTC-USDT` and `BTC-USDT-SWAP` is `BTC-USDT`: subscribed once.
+                "index-tickers" => format!(
+                    "{{\"channel\":\"{channel}\",\"instId\":\"{}\"}}",
+                    s.strip_suffix("-SWAP").unwrap_or(s)
+                ),
+                // Liquidations are per instrument type (rows of other instruments are counted
+                // as unknown instrument).
+                "liquidation-orders" => {
+                    format!("{{\"channel\":\"{channel}\",\"instType\":\"SWAP\"}}")
+                }
+                _ => format!("{{\"channel\":\"{channel}\",\"instId\":\"{s}\"}}"),
+            };
+            if !args.contains(&arg) {
+                args.push(arg);
+            }
         }
     }
     text_frame(format!("{{\"op\":\"{op}\",\"args\":[{}]}}", args.join(",")))

@@ -482,8 +482,13 @@ pub const SUBSCRIPTIONS: &[Selectable] = &[
         "index_tickers",
         "index-tickers",
         "",
-        false,
+        true,
         "index price (index instId, e.g. BTC-USDT)",
+    ),
+    swap(
+        "liquidations",
+        "liquidation-orders",
+        "SWAP liquidations (per instType, all instruments)",
     ),
     s(
         KR,
@@ -832,10 +837,18 @@ mod tests {
             assert!(okx[0].contains(&format!(r#""channel":"{ch}","instId":"BTC-USDT-SWAP""#)));
             assert!(!okx[0].contains(&format!(r#""channel":"{ch}","instId":"BTC-USDT"}}"#)));
         }
+        // The optional extras of STREAMS.md §8, each subscribed once.
+        for arg in [
+            r#"{"channel":"index-tickers","instId":"BTC-USDT"}"#,
+            r#"{"channel":"liquidation-orders","instType":"SWAP"}"#,
+        ] {
+            assert_eq!(okx[0].matches(arg).count(), 1, "{arg} in {}", okx[0]);
+        }
         assert_eq!(
             frames(Venue::Deribit, &["BTC-PERPETUAL"], None),
             [
-                r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.100ms","ticker.BTC-PERPETUAL.100ms","quote.BTC-PERPETUAL","deribit_price_index.btc_usd"]}}"#
+                r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.100ms","ticker.BTC-PERPETUAL.100ms","quote.BTC-PERPETUAL","deribit_price_index.btc_usd"]}}"#,
+                r#"{"jsonrpc":"2.0","id":2,"method":"public/set_heartbeat","params":{"interval":10}}"#
             ]
         );
         let kraken = frames(Venue::Kraken, &["BTC/USD"], None);

@@ -800,6 +800,8 @@ fn build_report(
         "machine": crate::machine::Machine::current(),
         "segments": { "market": run.market, "decisions": run.decisions },
         "events_per_venue": mon.events_per_venue(),
+        "events_per_source": mon.events_per_source(),
+        "gap_statuses_per_venue": mon.gap_statuses,
         "events": events,
         "feed_streams": streams,
         "gaps": gaps,
@@ -838,7 +840,7 @@ fn build_report(
 fn print_summary(report: &Value) {
     println!("== ringbolt demo summary ({}) ==", report["mode"]);
     println!("ran {:.0} s", report["seconds_run"].as_f64().unwrap_or(0.0));
-    if let Some(m) = report["events_per_venue"].as_object() {
+    if let Some(m) = report["events_per_source"].as_object() {
         for (v, n) in m {
             println!("  {v:<16} {n:>12} records");
         }

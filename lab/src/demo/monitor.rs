@@ -160,6 +160,22 @@ pub struct Monitor {
     pub observer_lost: u64,
     /// Epoch changes seen on the market segment (collector restarts).
     pub market_epochs: u64,
+    /// Market records (feed statuses excluded) per collector source of the 11 (see
+    /// [`Monitor::events_per_source`]).
+    events_by_source: BTreeMap<&'static str, u64>,
+    /// The source each `(venue, instrument)` of the current epoch counts under.
+    source_of: HashMap<(u8, u32), &'static str>,
+    /// `gap_detected` feed statuses per venue name (all sources of the venue).
+    pub gap_statuses: BTreeMap<&'static str, u64>,
+}
+
+/// The report's source of a market record: the venue's name, except Bybit's linear category
+/// (instruments `linear/<symbol>`, see the collector's `symbol_prefix`): `bybit_linear`.
+fn source_name(venue: u8, instrument_name: Option<&str>) -> &'static str {
+    if venue == Venue::Bybit as u8 && instrument_name.is_some_and(|n| n.starts_with("linear/")) {
+        return "bybit_linear";
+    }
+    Venue::from_u8(venue).map_or("unknown", Venue::as_str)
 }
 
 const TRIGGER_INDEX_MAX: usize = 2_000_000;
@@ -224,6 +240,9 @@ impl Monitor {
             instruments: HashMap::new(),
             observer_lost: 0,
             market_epochs: 0,
+            events_by_source: BTreeMap::new(),
+            source_of: HashMap::new(),
+            gap_statuses: BTreeMap::new(),
         }
     }
 
@@ -277,6 +296,7 @@ impl Monitor {
                                 self.market_epochs += 1;
                                 self.triggers.clear();
                                 self.instruments.clear();
+                                self.source_of.clear();
                             }
                             continue;
                         }
@@ -351,6 +371,12 @@ impl Monitor {
         if rec.kind == RecordKind::FeedStatus as u8 {
             if let Some(b) = rec.body_as::<FeedStatusBody>() {
                 let state = FeedState::from_u8(b.state);
+                if state == Some(FeedState::GapDetected) {
+                    *self
+                        .gap_statuses
+                        .entry(source_name(rec.venue, None))
+                        .or_insert(0) += 1;
+                }
                 self.status.insert(
                     (rec.venue, rec.stream),
                     StreamStatus {
@@ -370,6 +396,7 @@ impl Monitor {
             }
             return;
         }
+        self.count_source(rec);
         if rec.venue == Venue::Polymarket as u8 {
             if let Some(seg) = &self.market.seg
                 && !self.instruments.contains_key(&rec.instrument)
@@ -542,6 +569,32 @@ impl Monitor {
             .filter(|(_, h)| !h.is_empty())
             .map(|(k, h)| (*k, Percentiles::of(h)))
             .collect()
+    }
+
+    /// Counts a market record under its source (the instrument's name is read from the segment
+    /// once per instrument and epoch).
+    fn count_source(&mut self, rec: &Record) {
+        let key = (rec.venue, rec.instrument);
+        let source = match self.source_of.get(&key) {
+            Some(s) => *s,
+            None => {
+                let name = self
+                    .market
+                    .seg
+                    .as_ref()
+                    .and_then(|s| s.instrument(rec.instrument))
+                    .map(|(_, n)| n);
+                let s = source_name(rec.venue, name.as_deref());
+                self.source_of.insert(key, s);
+                s
+            }
+        };
+        *self.events_by_source.entry(source).or_insert(0) += 1;
+    }
+
+    /// Market records per source: the venue's name, Bybit linear apart as `bybit_linear`.
+    pub fn events_per_source(&self) -> &BTreeMap<&'static str, u64> {
+        &self.events_by_source
     }
 
     /// Market records per venue name.

@@ -72,9 +72,13 @@ pub const DEMO_SOURCES: &[DemoSource] = &[
             &["BTCUSDT"],
         )
     },
-    // Bybit spot (`/v5/public/spot`); linear waits for a collector source option that gives it
-    // its own instruments.
+    // Bybit spot (`/v5/public/spot`) and linear (`/v5/public/linear`): same symbols, the
+    // collector names the linear instruments `linear/<symbol>`.
     line("bybit", VenueId::Bybit, &["BTCUSDT"]),
+    DemoSource {
+        ws_path: Some("/v5/public/linear"),
+        ..line("bybit_linear", VenueId::Bybit, &["BTCUSDT"])
+    },
     line("okx", VenueId::Okx, &["BTC-USDT", "BTC-USDT-SWAP"]),
     line("kraken", VenueId::Kraken, &["BTC/USD"]),
     line("deribit", VenueId::Deribit, &["BTC-PERPETUAL"]),
@@ -195,6 +199,12 @@ mod tests {
         assert_eq!(sources["polymarket"].window_s, Some(300));
         assert!(sources["coinbase"].rest_url.is_none());
         assert!(sources["bitstamp"].rest_url.is_some());
+        let port = ports.0[&VenueId::Bybit];
+        assert_eq!(
+            sources["bybit_linear"].url.as_deref(),
+            Some(format!("wss://127.0.0.1:{port}/v5/public/linear").as_str())
+        );
+        assert_eq!(sources["bybit_linear"].venue.as_deref(), Some("bybit"));
         assert_eq!(
             sources["polybolt"].credentials_file.as_deref(),
             Some(Path::new("polybolt-credentials.toml"))
