@@ -196,7 +196,7 @@ impl CoinbaseState {
                 self.volume_e8 += size;
                 let ticker = self.ticker(price, size, side, trade_id, time.clone());
                 self.last_ticker = Some(ticker.clone());
-                events.push(event(tick, "ticker", true, ticker));
+                events.push(event(tick, "ticker", false, ticker));
             }
         }
         if !changes.is_empty() {
@@ -226,7 +226,7 @@ impl CoinbaseState {
                 sequence: self.sequence,
                 time,
             };
-            events.push(event(tick, "heartbeat", true, to_json(&hb)));
+            events.push(event(tick, "heartbeat", false, to_json(&hb)));
         }
         events
     }
@@ -289,6 +289,9 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// `sequenced`: a `gap` fault may drop it. Only `match` messages are: their `trade_id` chain is the
+/// one loss a client can detect on Coinbase's public channels (their `sequence` skips numbers by
+/// design, so a lost ticker or heartbeat is invisible to any client, ringbolt included).
 fn event(tick: u64, channel: &'static str, sequenced: bool, text: String) -> VenueEvent {
     VenueEvent {
         venue: VenueId::Coinbase,

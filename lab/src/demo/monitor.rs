@@ -597,11 +597,13 @@ impl Monitor {
         &self.events_by_source
     }
 
-    /// Market records per venue name.
+    /// Market records per venue name: the kinds the archive counts as market events (trades,
+    /// book changes, tops, index prices, funding, liquidations) — not feed statuses, heartbeats
+    /// or market parameters, so the figure compares with the archive report's.
     pub fn events_per_venue(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();
         for (&(v, _, k), &n) in &self.events {
-            if k == RecordKind::FeedStatus as u8 {
+            if !(RecordKind::Trade as u8..=RecordKind::Liquidation as u8).contains(&k) {
                 continue;
             }
             let name = Venue::from_u8(v).map_or("unknown", Venue::as_str);
