@@ -20,9 +20,7 @@
 //! The PolyBolt successor (sequence numbers, `dropped` counts, 60 s TWAP channel) is a second
 //! adapter with its own catalogue ([`super::polybolt`]).
 
-use ringbolt_bus::{
-    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, IndexPrice, Record, VALUE_E18_SCALE, Venue,
-};
+use ringbolt_bus::{IndexPrice, Record, VALUE_E18_SCALE, Venue};
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
@@ -279,17 +277,7 @@ impl VenueAdapter for ChainlinkRtds {
                     }
                 }
                 scratch.truncate(kept);
-                for (i, r) in scratch.iter_mut().enumerate() {
-                    r.flags |= FLAG_SNAPSHOT;
-                    if i == 0 {
-                        r.flags |= FLAG_BATCH_BEGIN;
-                    }
-                    if i + 1 == kept {
-                        r.flags |= FLAG_BATCH_END;
-                    }
-                    ctx.emit(r);
-                }
-                scratch.clear();
+                super::emit_batch(ctx, &mut scratch, true);
                 self.scratch = scratch;
                 Ok(())
             }

@@ -546,7 +546,13 @@ pub(crate) fn flush_batch(
         }
         return;
     }
-    let last = scratch.len() - 1;
+    emit_batch(ctx, scratch, snapshot);
+}
+
+/// Emits `scratch` as one batch (batch-begin on the first record, batch-end on the last, the
+/// snapshot flag on all when `snapshot`) and clears it; nothing when it is empty.
+pub(crate) fn emit_batch(ctx: &mut Ctx<'_>, scratch: &mut Vec<Record>, snapshot: bool) {
+    let last = scratch.len().wrapping_sub(1);
     for (i, r) in scratch.iter_mut().enumerate() {
         if snapshot {
             r.flags |= FLAG_SNAPSHOT;

@@ -27,10 +27,7 @@
 use crate::venues::streams::Selectable;
 use core::fmt;
 
-use ringbolt_bus::{
-    FLAG_BATCH_BEGIN, FLAG_BATCH_END, FLAG_SNAPSHOT, FeedState, IndexPrice, Record,
-    VALUE_E18_SCALE, Venue,
-};
+use ringbolt_bus::{FeedState, IndexPrice, Record, VALUE_E18_SCALE, Venue};
 
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
@@ -280,18 +277,7 @@ impl PolyBolt {
             }
             keep
         });
-        let n = scratch.len();
-        for (i, r) in scratch.iter_mut().enumerate() {
-            r.flags |= FLAG_SNAPSHOT;
-            if i == 0 {
-                r.flags |= FLAG_BATCH_BEGIN;
-            }
-            if i + 1 == n {
-                r.flags |= FLAG_BATCH_END;
-            }
-            ctx.emit(r);
-        }
-        scratch.clear();
+        super::emit_batch(ctx, &mut scratch, true);
         self.scratch = scratch;
         Ok(())
     }
