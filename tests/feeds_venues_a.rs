@@ -150,14 +150,6 @@ fn read(p: &PathBuf) -> String {
     tail.join("\n")
 }
 
-fn states(recs: &[Record], venue: Venue, stream: u8) -> Vec<FeedState> {
-    recs.iter()
-        .filter(|r| r.venue == venue as u8 && r.stream == stream)
-        .filter(|r| r.kind == RecordKind::FeedStatus as u8)
-        .filter_map(|r| FeedState::from_u8(r.body_as::<FeedStatusBody>()?.state))
-        .collect()
-}
-
 /// The counters of the last `state` status record of `venue`'s `stream`.
 fn status(recs: &[Record], venue: Venue, stream: u8, state: FeedState) -> FeedStatusBody {
     recs.iter()
@@ -167,13 +159,6 @@ fn status(recs: &[Record], venue: Venue, stream: u8, state: FeedState) -> FeedSt
         .filter_map(|r| r.body_as::<FeedStatusBody>())
         .find(|b| b.state == state as u8)
         .unwrap_or_else(|| panic!("no {state:?} status on stream {stream}"))
-}
-
-/// Whether `venue`'s `stream` states pass through `seq` in order.
-fn went_through(recs: &[Record], venue: Venue, stream: u8, seq: &[FeedState]) -> bool {
-    let s = states(recs, venue, stream);
-    let mut it = s.iter();
-    seq.iter().all(|n| it.any(|h| h == n))
 }
 
 fn count(recs: &[Record], venue: Venue, kind: RecordKind, stream: u8) -> usize {
@@ -199,7 +184,7 @@ fn disconnect_and_corrupt(run: &mut Run, emu: &RunningEmulator, venue: Venue, na
     let from = run.recs.len();
     emu.fault(name, "kind=disconnect");
     run.wait(&format!("{name} reconnect"), 20, from, |recs| {
-        went_through(recs, venue, 0, &RECONNECT)
+        common::went_through(recs, venue, 0, &RECONNECT)
             && recs
                 .iter()
                 .rev()
@@ -250,14 +235,14 @@ fn binance_futures_both_route_tiers_live_gap_resync_reconnect_corrupt() {
     // Public tier: book ticker and depth synchronised from the REST snapshot; market tier:
     // aggregate trades and mark price / index / funding.
     run.wait("both routes live with every stream", 40, 0, |recs| {
-        went_through(
+        common::went_through(
             recs,
             v,
             0,
             &[FeedState::Connected, FeedState::Subscribed, FeedState::Live],
         ) && count(recs, v, RecordKind::TopOfBook, 3) > 0
             && snapshot(recs, v, 5)
-            && states(recs, v, 4).contains(&FeedState::Resynced)
+            && common::feed_states(recs, v, 4).contains(&FeedState::Resynced)
             && count(recs, v, RecordKind::Trade, 2) > 0
             && count(recs, v, RecordKind::IndexPrice, 6) > 0
     });
@@ -283,7 +268,7 @@ fn binance_futures_both_route_tiers_live_gap_resync_reconnect_corrupt() {
     let resyncs = run.metric("resyncs", "binance_futures", "depth");
     emu.fault("binance_futures", "kind=gap&count=2");
     run.wait("gap → snapshot → resynced", 20, from, |recs| {
-        went_through(recs, v, 4, &[FeedState::GapDetected, FeedState::Resynced])
+        common::went_through(recs, v, 4, &[FeedState::GapDetected, FeedState::Resynced])
             && snapshot(recs, v, 5)
     });
     run.wait_metric("gaps", "binance_futures", "depth", 0);
@@ -315,7 +300,7 @@ fn bybit_spot_live_gap_resubscribe_reconnect_corrupt() {
     );
     let v = Venue::Bybit;
     run.wait("live with book snapshot and trades", 40, 0, |recs| {
-        went_through(
+        common::went_through(
             recs,
             v,
             0,
@@ -333,7 +318,7 @@ fn bybit_spot_live_gap_resubscribe_reconnect_corrupt() {
     let from = run.recs.len();
     emu.fault("bybit", "kind=gap&count=1");
     run.wait("gap → resubscribe → snapshot", 20, from, |recs| {
-        states(recs, v, 1).contains(&FeedState::GapDetected) && {
+        common::feed_states(recs, v, 1).contains(&FeedState::GapDetected) && {
             let at = recs.iter().position(|r| {
                 r.venue == v as u8 && r.kind == RecordKind::FeedStatus as u8 && r.stream == 1
             });

@@ -8,6 +8,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -234,21 +236,6 @@ impl Bus {
     }
 }
 
-/// Feed states of `venue`'s `stream` in `recs`, in order.
-fn states(recs: &[Record], venue: Venue, stream: u8) -> Vec<FeedState> {
-    recs.iter()
-        .filter(|r| r.venue == venue as u8 && r.stream == stream)
-        .filter(|r| r.kind == RecordKind::FeedStatus as u8)
-        .filter_map(|r| FeedState::from_u8(r.body_as::<FeedStatusBody>()?.state))
-        .collect()
-}
-
-fn went_through(recs: &[Record], venue: Venue, stream: u8, seq: &[FeedState]) -> bool {
-    let seen = states(recs, venue, stream);
-    let mut it = seen.iter();
-    seq.iter().all(|n| it.any(|h| h == n))
-}
-
 fn data_records(recs: &[Record], venue: Venue) -> usize {
     recs.iter()
         .filter(|r| r.venue == venue as u8 && r.kind != RecordKind::FeedStatus as u8)
@@ -258,7 +245,7 @@ fn data_records(recs: &[Record], venue: Venue) -> usize {
 /// Live with book snapshots and sane values on every instrument.
 fn check_live(bus: &mut Bus, case: &Case) {
     bus.wait_for("connected, subscribed, live, book snapshots", 0, |recs| {
-        went_through(
+        common::went_through(
             recs,
             case.venue,
             0,
@@ -328,7 +315,7 @@ fn check_reconnect(
             FeedState::Subscribed,
             FeedState::Live,
         ];
-        went_through(recs, case.venue, 0, &seq) && {
+        common::went_through(recs, case.venue, 0, &seq) && {
             let live = recs
                 .iter()
                 .rposition(|r| r.venue == case.venue as u8 && r.stream == 0)
@@ -374,7 +361,7 @@ fn check_resync(bus: &mut Bus, col: &Collector, emu: &RunningEmulator, case: &Ca
     );
     // The end of the gap is announced on the bus too, not only counted.
     bus.wait_for(&format!("{query} → resynced"), from, |recs| {
-        went_through(
+        common::went_through(
             recs,
             case.venue,
             case.book.0,
@@ -491,7 +478,7 @@ fn resync_is_announced_on_the_bus() {
     });
     drop(col);
     bus.wait_for("gap_detected → resynced", from, |recs| {
-        went_through(
+        common::went_through(
             recs,
             case.venue,
             case.book.0,

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringbolt_bus::{
-    Consumer, FLAG_SNAPSHOT, FeedState, FeedStatusBody, IndexPrice, Poll, Record, RecordKind,
-    Segment, Start, Trade, Venue,
+    Consumer, FLAG_SNAPSHOT, FeedState, IndexPrice, Poll, Record, RecordKind, Segment, Start,
+    Trade, Venue,
 };
 use ringbolt_sim::polybolt::{EMULATED_API_KEY, EMULATED_PASSPHRASE, EMULATED_SECRET};
 use ringbolt_testkit::emulator::RunningEmulator;
@@ -219,20 +219,6 @@ impl Bus {
     }
 }
 
-fn states(recs: &[Record], venue: Venue, stream: u8) -> Vec<FeedState> {
-    recs.iter()
-        .filter(|r| r.venue == venue as u8 && r.stream == stream)
-        .filter_map(|r| FeedState::from_u8(r.body_as::<FeedStatusBody>()?.state))
-        .collect()
-}
-
-/// Whether the feed states of `venue`'s `stream` pass through `seq` in order.
-fn went_through(recs: &[Record], venue: Venue, stream: u8, seq: &[FeedState]) -> bool {
-    let got = states(recs, venue, stream);
-    let mut it = got.iter();
-    seq.iter().all(|s| it.any(|g| g == s))
-}
-
 fn data(recs: &[Record], venue: Venue) -> usize {
     recs.iter()
         .filter(|r| r.venue == venue as u8 && r.kind != RecordKind::FeedStatus as u8)
@@ -311,7 +297,7 @@ fn gemini_bitstamp_polybolt_run_through_the_collector_and_recover_from_faults() 
     bus.wait("all four live with data", 0, |recs| {
         VENUES
             .iter()
-            .all(|(v, _)| went_through(recs, *v, 0, &UP) && data(recs, *v) > 0)
+            .all(|(v, _)| common::went_through(recs, *v, 0, &UP) && data(recs, *v) > 0)
     });
     // Gemini: the first l2_updates is the book snapshot; Bitstamp: diffs wait for the REST book.
     bus.wait("books synchronised, a minute of prices", 0, |recs| {
@@ -350,7 +336,7 @@ fn reconnects(run: &Run, bus: &mut Bus) {
         let from = bus.recs.len();
         run.control(name, &format!("kind={kind}"));
         bus.wait(&format!("{name} {kind} → live"), from, |recs| {
-            went_through(recs, venue, 0, &BACK) && data(recs, venue) > 0
+            common::went_through(recs, venue, 0, &BACK) && data(recs, venue) > 0
         });
     }
     run.wait_metric("resyncs after reconnects", |r| {
@@ -379,7 +365,7 @@ fn polybolt_gaps(run: &Run, bus: &mut Bus) {
     });
     bus.wait("polybolt gap → resynced", from, |recs| {
         [1, 2].iter().any(|s| {
-            went_through(
+            common::went_through(
                 recs,
                 Venue::PolyBolt,
                 *s,
@@ -404,14 +390,17 @@ fn corrupt_stall_refuse(run: &Run, bus: &mut Bus) {
     let from = bus.recs.len();
     run.control("bitstamp", "kind=stall&ms=3000");
     bus.wait("bitstamp stale → live", from, |recs| {
-        went_through(
+        common::went_through(
             recs,
             Venue::Bitstamp,
             0,
             &[FeedState::Stale, FeedState::Live],
         )
     });
-    assert!(!states(&bus.recs[from..], Venue::Bitstamp, 0).contains(&FeedState::Disconnected));
+    assert!(
+        !common::feed_states(&bus.recs[from..], Venue::Bitstamp, 0)
+            .contains(&FeedState::Disconnected)
+    );
 
     // Refused connections and a slow handshake while reconnecting: back once they pass.
     for (venue, name, fault) in [
@@ -422,7 +411,7 @@ fn corrupt_stall_refuse(run: &Run, bus: &mut Bus) {
         run.control(name, fault);
         run.control(name, "kind=disconnect");
         bus.wait(&format!("{name} {fault} → live"), from, |recs| {
-            went_through(recs, venue, 0, &BACK) && data(recs, venue) > 0
+            common::went_through(recs, venue, 0, &BACK) && data(recs, venue) > 0
         });
     }
 }

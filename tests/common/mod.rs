@@ -203,3 +203,29 @@ pub fn replay_check_parity(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The feed states published for `venue`'s `stream` in `recs`, in bus order.
+pub fn feed_states(
+    recs: &[ringbolt_bus::Record],
+    venue: ringbolt_bus::Venue,
+    stream: u8,
+) -> Vec<ringbolt_bus::FeedState> {
+    recs.iter()
+        .filter(|r| r.venue == venue as u8 && r.stream == stream)
+        .filter_map(|r| {
+            ringbolt_bus::FeedState::from_u8(r.body_as::<ringbolt_bus::FeedStatusBody>()?.state)
+        })
+        .collect()
+}
+
+/// Whether `venue`'s `stream` went through the states `seq` in that order (others between).
+pub fn went_through(
+    recs: &[ringbolt_bus::Record],
+    venue: ringbolt_bus::Venue,
+    stream: u8,
+    seq: &[ringbolt_bus::FeedState],
+) -> bool {
+    let seen = feed_states(recs, venue, stream);
+    let mut it = seen.iter();
+    seq.iter().all(|n| it.any(|h| h == n))
+}
