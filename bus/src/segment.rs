@@ -75,6 +75,13 @@ pub enum BusError {
         /// Segment name.
         name: String,
     },
+    /// A registered consumer was asked of a read-only mapping ([`Segment::open_read_only`]):
+    /// use [`Consumer::observe`].
+    #[error("bus segment '{name}' is mapped read-only: observe it, a registered consumer needs write access")]
+    ReadOnly {
+        /// Segment name.
+        name: String,
+    },
     /// Another live process owns the segment as producer.
     #[error("bus segment '{name}' is owned by live producer pid {pid}")]
     ProducerAlive {
@@ -193,12 +200,58 @@ pub enum Startup {
     },
 }
 
-/// The mapping, shareable between threads.
-struct Mapping(Shmem);
+/// The mapping, shareable between threads: read-write through `shared_memory` (producers and
+/// registered consumers), or a `PROT_READ` mapping of its own ([`Segment::open_read_only`]).
+enum Mapping {
+    Shared(Shmem),
+    ReadOnly(ReadOnlyMap),
+}
+
+/// A `PROT_READ`, `MAP_SHARED` mapping of a whole segment, unmapped on drop.
+struct ReadOnlyMap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Drop for ReadOnlyMap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; nothing borrows the mapping once
+        // its owner is dropped (every reference into it borrows the `Segment`).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+impl Mapping {
+    fn as_ptr(&self) -> *mut u8 {
+        match self {
+            Mapping::Shared(shmem) => shmem.as_ptr(),
+            Mapping::ReadOnly(map) => map.ptr,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Mapping::Shared(shmem) => shmem.len(),
+            Mapping::ReadOnly(map) => map.len,
+        }
+    }
+
+    fn into_shmem(self) -> Option<Shmem> {
+        match self {
+            Mapping::Shared(shmem) => Some(shmem),
+            Mapping::ReadOnly(_) => None,
+        }
+    }
+}
 
 impl core::fmt::Debug for Mapping {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Mapping({} bytes)", self.0.len())
+        let access = if matches!(self, Mapping::ReadOnly(_)) {
+            "read-only"
+        } else {
+            "read-write"
+        };
+        write!(f, "Mapping({} bytes, {access})", self.len())
     }
 }
 
@@ -242,6 +295,10 @@ fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 performs only the existence and permission check.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 fn fresh_epoch(old: u64) -> u64 {
@@ -313,8 +370,8 @@ impl Segment {
         }
     }
 
-    fn read_identity(shmem: &Shmem) -> Identity {
-        let header = shmem.as_ptr().cast::<SegmentHeader>();
+    fn read_identity(base: *const u8) -> Identity {
+        let header = base.cast::<SegmentHeader>();
         // SAFETY: callers checked that the mapping holds at least HEADER_SIZE bytes, so every field
         // read here is in bounds and aligned (mmap returns page-aligned memory). Volatile reads of
         // plain integers are valid for any bit pattern; the atomic is read through its own API.
@@ -337,8 +394,7 @@ impl Segment {
     }
 
     /// Validates a mapping against this build's layout and returns its geometry.
-    fn validate(name: &str, shmem: &Shmem) -> Result<Geometry, BusError> {
-        let actual = shmem.len();
+    fn validate(name: &str, base: *const u8, actual: usize) -> Result<Geometry, BusError> {
         if actual < HEADER_SIZE {
             return Err(BusError::Truncated {
                 name: name.to_owned(),
@@ -346,7 +402,7 @@ impl Segment {
                 actual,
             });
         }
-        let id = Self::read_identity(shmem);
+        let id = Self::read_identity(base);
         if id.magic == [0; 8] && id.state == state::INITIALIZING {
             return Err(BusError::NotReady {
                 name: name.to_owned(),
@@ -410,12 +466,96 @@ impl Segment {
     /// [`BusError::Foreign`], [`BusError::LayoutMismatch`], [`BusError::Retired`] or an OS error.
     pub fn open(name: &str) -> Result<Arc<Segment>, BusError> {
         let shmem = Self::map_existing(name)?;
-        let geometry = Self::validate(name, &shmem)?;
+        let geometry = Self::validate(name, shmem.as_ptr(), shmem.len())?;
         Ok(Arc::new(Segment {
-            map: Mapping(shmem),
+            map: Mapping::Shared(shmem),
             geometry,
             name: name.to_owned(),
         }))
+    }
+
+    /// Opens and validates an existing segment through a **read-only** mapping (`O_RDONLY`,
+    /// `PROT_READ`): an observer that cannot write a byte of the segment, so it can never take a
+    /// registry slot, move a producer's state or slow it down. Read it with
+    /// [`Consumer::observe`] ([`Consumer::new`] would register in the registry, which needs write
+    /// access; on such a segment it fails with [`BusError::ReadOnly`]).
+    ///
+    /// # Errors
+    /// As [`Segment::open`].
+    pub fn open_read_only(name: &str) -> Result<Arc<Segment>, BusError> {
+        let map = Self::map_read_only(name)?;
+        let geometry = Self::validate(name, map.ptr, map.len)?;
+        Ok(Arc::new(Segment {
+            map: Mapping::ReadOnly(map),
+            geometry,
+            name: name.to_owned(),
+        }))
+    }
+
+    fn map_read_only(name: &str) -> Result<ReadOnlyMap, BusError> {
+        let os_error = |code: i32| match code {
+            libc::ENOENT => BusError::NotFound {
+                name: name.to_owned(),
+            },
+            code => BusError::Os {
+                name: name.to_owned(),
+                source: ShmemError::MapOpenFailed(code.unsigned_abs()),
+            },
+        };
+        let c_name = std::ffi::CString::new(os_id(name)).map_err(|_| os_error(libc::EINVAL))?;
+        // SAFETY: `c_name` is a valid NUL-terminated string for the duration of the call.
+        let fd = unsafe { libc::shm_open(c_name.as_ptr(), libc::O_RDONLY, 0) };
+        if fd < 0 {
+            return Err(os_error(last_errno()));
+        }
+        // SAFETY: `fd` is an open descriptor we own; `stat` is plain data written by the call.
+        let size = unsafe {
+            let mut stat: libc::stat = core::mem::zeroed();
+            if libc::fstat(fd, &raw mut stat) == 0 {
+                usize::try_from(stat.st_size).unwrap_or(0)
+            } else {
+                0
+            }
+        };
+        let ptr = if size < HEADER_SIZE {
+            libc::MAP_FAILED
+        } else {
+            // SAFETY: a fresh shared read-only mapping of `size` bytes of `fd`; no existing
+            // memory is affected.
+            unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                )
+            }
+        };
+        let errno = last_errno();
+        // SAFETY: closing the descriptor we opened; the mapping stays valid without it.
+        unsafe { libc::close(fd) };
+        if size < HEADER_SIZE {
+            return Err(BusError::Truncated {
+                name: name.to_owned(),
+                expected: HEADER_SIZE,
+                actual: size,
+            });
+        }
+        if ptr == libc::MAP_FAILED {
+            return Err(os_error(errno));
+        }
+        Ok(ReadOnlyMap {
+            ptr: ptr.cast(),
+            len: size,
+        })
+    }
+
+    /// Whether this handle maps the segment read-only ([`Segment::open_read_only`]).
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.map, Mapping::ReadOnly(_))
     }
 
     /// Opens a segment, retrying `NotFound`/`NotReady`/`Retired` until `timeout`.
@@ -455,7 +595,7 @@ impl Segment {
     }
 
     fn base(&self) -> *mut u8 {
-        self.map.0.as_ptr()
+        self.map.as_ptr()
     }
 
     /// The segment header.
@@ -636,7 +776,7 @@ impl Publisher {
 
     fn wrap(name: &str, shmem: Shmem, geometry: Geometry, startup: Startup) -> Publisher {
         let segment = Arc::new(Segment {
-            map: Mapping(shmem),
+            map: Mapping::Shared(shmem),
             geometry,
             name: name.to_owned(),
         });
@@ -688,7 +828,7 @@ impl Publisher {
         geometry: Geometry,
     ) -> Result<Publisher, BusError> {
         let shmem = Segment::map_existing(name)?;
-        let validated = match Segment::validate(name, &shmem) {
+        let validated = match Segment::validate(name, shmem.as_ptr(), shmem.len()) {
             Ok(found) if found == geometry => Ok(found),
             Ok(_) | Err(BusError::LayoutMismatch { .. }) | Err(BusError::Retired { .. }) => {
                 Err(true)
@@ -700,7 +840,7 @@ impl Publisher {
         match validated {
             Ok(geometry) => {
                 let segment = Segment {
-                    map: Mapping(shmem),
+                    map: Mapping::Shared(shmem),
                     geometry,
                     name: name.to_owned(),
                 };
@@ -737,9 +877,12 @@ impl Publisher {
                 header.epoch.store(new_epoch, Ordering::Release);
                 header.state.store(state::READY, Ordering::Release);
                 let Segment { map, .. } = segment;
+                let Some(shmem) = map.into_shmem() else {
+                    unreachable!("a producer's mapping is read-write");
+                };
                 Ok(Self::wrap(
                     name,
-                    map.0,
+                    shmem,
                     geometry,
                     Startup::Restarted {
                         old_epoch,
@@ -750,7 +893,7 @@ impl Publisher {
             }
             Err(retire) => {
                 if retire {
-                    let id = Segment::read_identity(&shmem);
+                    let id = Segment::read_identity(shmem.as_ptr());
                     let segment_header = shmem.as_ptr().cast::<SegmentHeader>();
                     // SAFETY: validate checked the mapping holds at least a header; the pid is an
                     // atomic at a fixed offset in every layout version.
@@ -1006,8 +1149,33 @@ impl Consumer {
     /// registry slot is free.
     ///
     /// # Errors
-    /// [`BusError::NoSuchRing`].
+    /// [`BusError::NoSuchRing`], or [`BusError::ReadOnly`] on a read-only mapping.
     pub fn new(segment: &Arc<Segment>, ring: usize, start: Start) -> Result<Consumer, BusError> {
+        if segment.is_read_only() {
+            return Err(BusError::ReadOnly {
+                name: segment.name.clone(),
+            });
+        }
+        Self::open_cursor(segment, ring, start, true)
+    }
+
+    /// Opens an **observer** on `ring`: a cursor that never registers in the consumer registry
+    /// and never writes to the segment (works on [`Segment::open_read_only`] mappings). It is
+    /// invisible to `ringbolt bus status` and to [`Publisher::slowest_consumer`]; otherwise it
+    /// polls exactly as a registered consumer does.
+    ///
+    /// # Errors
+    /// [`BusError::NoSuchRing`].
+    pub fn observe(segment: &Arc<Segment>, ring: usize, start: Start) -> Result<Consumer, BusError> {
+        Self::open_cursor(segment, ring, start, false)
+    }
+
+    fn open_cursor(
+        segment: &Arc<Segment>,
+        ring: usize,
+        start: Start,
+        register: bool,
+    ) -> Result<Consumer, BusError> {
         let rings = segment.geometry.ring_count;
         if ring >= rings {
             return Err(BusError::NoSuchRing { ring, rings });
@@ -1027,8 +1195,10 @@ impl Consumer {
             Start::LiveEdge => segment.head(ring),
             Start::Oldest => consumer.oldest_available(),
         };
-        consumer.registry = consumer.register();
-        consumer.report_cursor();
+        if register {
+            consumer.registry = consumer.register();
+            consumer.report_cursor();
+        }
         Ok(consumer)
     }
 

@@ -457,3 +457,65 @@ fn independent_consumers_each_see_every_record() {
     assert_eq!(other_ring.poll(&mut record), Poll::Empty);
     assert_eq!(segment.consumers().len(), 3);
 }
+
+/// The permissions `/proc/self/maps` shows for the mappings of segment `name` (`rw-s`, `r--s`).
+fn mapping_permissions(name: &str) -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    let path = format!("/dev/shm/{name}");
+    maps.lines()
+        .filter(|l| l.ends_with(&path) || l.contains(&format!("{path} ")))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_read_only_observer_reads_everything_and_takes_no_registry_slot() {
+    let (name, _cleanup) = fresh("observer");
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 256,
+        instrument_capacity: 16,
+    };
+    let publisher = Publisher::create(&name, config).expect("create");
+    let mut writer = publisher.writer(0).expect("writer");
+    let id = publisher
+        .register_instrument(Venue::Coinbase, "BTC-USD")
+        .expect("instrument");
+    let segment = Segment::open_read_only(&name).expect("open read-only");
+    assert!(segment.is_read_only());
+    assert_eq!(
+        mapping_permissions(&name)
+            .iter()
+            .filter(|p| p.as_str() == "r--s")
+            .count(),
+        1,
+        "one PROT_READ shared mapping: {:?}",
+        mapping_permissions(&name)
+    );
+    assert!(matches!(
+        Consumer::new(&segment, 0, Start::Oldest),
+        Err(BusError::ReadOnly { .. })
+    ));
+    let mut observer = Consumer::observe(&segment, 0, Start::Oldest).expect("observe");
+    for i in 0..200 {
+        writer.publish(&pattern(0, i));
+    }
+    let mut record = Record::zeroed();
+    for i in 0..200 {
+        assert_eq!(observer.poll(&mut record), Poll::Ready);
+        assert_eq!(check(&record).1, i);
+    }
+    assert_eq!(observer.poll(&mut record), Poll::Empty);
+    assert_eq!(
+        segment.instrument(id),
+        Some((Venue::Coinbase, "BTC-USD".to_owned()))
+    );
+    // Invisible to the registry and to the producer's slowest-consumer view, even when lapped.
+    assert!(segment.consumers().is_empty());
+    assert_eq!(publisher.slowest_consumer(0), None);
+    for i in 0..600 {
+        writer.publish(&pattern(1, i));
+    }
+    assert_eq!(observer.poll(&mut record), Poll::Lost { count: 600 });
+    assert!(Segment::open_read_only("rb-test-no-such-segment").is_err());
+}
