@@ -5,6 +5,7 @@
 
 mod archive_cmd;
 mod bus_cmd;
+mod dash_cmd;
 mod exec_cmd;
 mod features_cmd;
 mod feeds_cmd;
@@ -60,6 +61,9 @@ enum Command {
     /// The offline twin of `trade`: feed an archive through the same decision loop, optionally
     /// checking 100% decision parity with the archived live decisions (`--check-parity`).
     Replay(trade_cmd::ReplayArgs),
+    /// The operator's live dashboard: reads the bus (read-only) and the processes' `/metrics`,
+    /// serves one page on loopback (`[dash]` section; default 127.0.0.1:8052).
+    Dash(dash_cmd::DashArgs),
     /// Run a benchmark and print its results (`--json`); runs `ringbolt-lab bench`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -102,6 +106,7 @@ fn main() -> Result<()> {
         Command::Trade(args) => trade_cmd::run_trade(&args),
         Command::Replay(args) => trade_cmd::run_replay(&args),
         Command::Features { command } => features_cmd::run(command),
+        Command::Dash(args) => dash_cmd::run(&args),
         Command::Bench { .. } | Command::Emulate { .. } | Command::Demo { .. } => Ok(()),
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The section types stay in the crates that use them (`[feeds]`: `ringbolt-collector`;
 //! `[trade]`, `[exec]`: `ringbolt-trade`; `[decide]`: `ringbolt-decide`; `[archive]`:
-//! `ringbolt-archive`); this crate composes them into [`RingboltConfig`] and [`load`]s the file
+//! `ringbolt-archive`; `[dash]`: `ringbolt-dash`); this crate composes them into
+//! [`RingboltConfig`] and [`load`]s the file
 //! with **one rule for unknown keys**: refused, in every section, by every process
 //! (`ringbolt feeds|trade|archive|replay`, `features export`, the lab's demo), with an error that
 //! names the file and the dotted key:
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use ringbolt_archive::ArchiveConfig;
 use ringbolt_collector::config::FeedsConfig;
+use ringbolt_dash::DashConfig;
 use ringbolt_decide::DecideConfig;
 use ringbolt_trade::config::{TradeConfig, TradeSections};
 use ringbolt_trade::exec::ExecSection;
@@ -52,6 +54,8 @@ pub struct RingboltConfig {
     pub archive: Option<ArchiveConfig>,
     /// `[cores]`: the core map.
     pub cores: CoresConfig,
+    /// `[dash]`: the operator dashboard (`ringbolt dash`).
+    pub dash: DashConfig,
 }
 
 impl RingboltConfig {

@@ -79,6 +79,10 @@ pub struct DemoArgs {
     /// the positions from the fills with the emulator's ledger.
     #[arg(long)]
     live: bool,
+    /// Do not start the dashboard (`ringbolt dash`; by default it serves on a free loopback
+    /// port printed at start).
+    #[arg(long)]
+    no_dash: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +157,7 @@ struct Ports {
     feeds_health: u16,
     trade_health: u16,
     archive_health: u16,
+    dash: u16,
 }
 
 /// The emulators' configuration (the lab's own file format, `sim/emulate.example.toml`).
@@ -185,6 +190,7 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     let out = &run.out;
     let mut cfg = RingboltConfig {
         feeds: feeds_config(out, &run.market, p, args.spin)?,
+        dash: dash_config(run, p),
         archive: Some(ArchiveConfig {
             hlog_dir: Some(out.join("hlog")),
             flush_interval_ms: 500,
@@ -241,6 +247,25 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     Ok(cfg)
 }
 
+/// `[dash]`: the dashboard on its own loopback port, reading both segments and every process's
+/// `/metrics` (trade and archive serve theirs beside `/healthz`; a 404 shows as "no data").
+fn dash_config(run: &Run, p: &Ports) -> ringbolt_dash::DashConfig {
+    let metrics = |process: &str, port: u16| ringbolt_dash::MetricsSource {
+        process: process.to_owned(),
+        url: format!("http://127.0.0.1:{port}/metrics"),
+    };
+    ringbolt_dash::DashConfig {
+        bind: loopback(p.dash),
+        segments: vec![run.market.clone(), run.decisions.clone()],
+        metrics: vec![
+            metrics("feeds", p.metrics),
+            metrics("trade", p.trade_health),
+            metrics("archive", p.archive_health),
+        ],
+        ..ringbolt_dash::DashConfig::default()
+    }
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -284,6 +309,8 @@ struct Run {
     market: String,
     decisions: String,
     control: SocketAddr,
+    /// The dashboard's URL, when it runs.
+    dash_url: Option<String>,
 }
 
 /// A 5-character venue label for the status line, unique over the venue names:
@@ -353,6 +380,7 @@ fn free_ports() -> Result<Ports> {
         feeds_health: free_port()?,
         trade_health: free_port()?,
         archive_health: free_port()?,
+        dash: free_port()?,
     })
 }
 
@@ -403,6 +431,10 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     }
     sup.start(trade)?;
     sup.start(spec("feeds", &appliance, &ringbolt_toml))?;
+    if !args.no_dash {
+        sup.start(spec("dash", &appliance, &ringbolt_toml))?;
+        eprintln!("ringbolt demo: dashboard on http://127.0.0.1:{}/", ports.dash);
+    }
     write_pids(run, &sup)?;
     Ok(sup)
 }
@@ -534,6 +566,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         market: format!("rbdemo-{tag}-market"),
         decisions: format!("rbdemo-{tag}-decide"),
         control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
+        dash_url: (!args.no_dash).then(|| format!("http://127.0.0.1:{}/", ports.dash)),
     };
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let handler = on_signal as extern "C" fn(libc::c_int);
@@ -617,6 +650,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
     let pids: BTreeMap<&str, u32> = sup.reports().into_iter().map(|(n, r)| (n, r.pid)).collect();
     let v = json!({ "demo": std::process::id(), "children": pids, "control": run.control.to_string(),
+        "dash": run.dash_url,
         "market_segment": run.market, "decision_segment": run.decisions });
     let tmp = run.out.join("pids.json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&v)?)?;
