@@ -77,7 +77,9 @@ pub enum BusError {
     },
     /// A registered consumer was asked of a read-only mapping ([`Segment::open_read_only`]):
     /// use [`Consumer::observe`].
-    #[error("bus segment '{name}' is mapped read-only: observe it, a registered consumer needs write access")]
+    #[error(
+        "bus segment '{name}' is mapped read-only: observe it, a registered consumer needs write access"
+    )]
     ReadOnly {
         /// Segment name.
         name: String,
@@ -298,7 +300,9 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn fresh_epoch(old: u64) -> u64 {
@@ -1166,7 +1170,11 @@ impl Consumer {
     ///
     /// # Errors
     /// [`BusError::NoSuchRing`].
-    pub fn observe(segment: &Arc<Segment>, ring: usize, start: Start) -> Result<Consumer, BusError> {
+    pub fn observe(
+        segment: &Arc<Segment>,
+        ring: usize,
+        start: Start,
+    ) -> Result<Consumer, BusError> {
         Self::open_cursor(segment, ring, start, false)
     }
 

@@ -74,7 +74,9 @@ impl DashConfig {
             }
         }
         if let Some(token) = &self.token
-            && !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+            && !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
         {
             bail!("dash.token: use URL-safe characters only (A-Z a-z 0-9 - _ . ~)");
         }
@@ -113,7 +115,9 @@ mod tests {
             bind: "0.0.0.0:8052".parse().unwrap_or(cfg.bind),
             ..DashConfig::default()
         };
-        let err = remote.validate().map_or_else(|e| e.to_string(), |()| String::new());
+        let err = remote
+            .validate()
+            .map_or_else(|e| e.to_string(), |()| String::new());
         assert!(err.contains("dash.allow_remote"), "{err}");
         let no_token = DashConfig {
             allow_remote: true,

@@ -77,7 +77,11 @@ impl Shared {
             (view.columns(), view.history_columns())
         };
         let latest = self.latest().1;
-        let latest = if latest.is_empty() { "null" } else { latest.as_str() };
+        let latest = if latest.is_empty() {
+            "null"
+        } else {
+            latest.as_str()
+        };
         format!(
             "{{\"type\":\"hello\",\"columns\":{},\"data\":{},\"latest\":{latest}}}",
             serde_json::to_string(&columns).unwrap_or_default(),
@@ -129,8 +133,18 @@ pub fn start(cfg: &DashConfig, decide: &DecideConfig) -> Result<Dash> {
     let stop = Arc::new(AtomicBool::new(false));
     let addr = server::spawn(cfg.bind, Arc::clone(&shared), Arc::clone(&stop))?;
     let threads = vec![
-        bus::spawn(cfg.segments.clone(), period, Arc::clone(&shared), Arc::clone(&stop))?,
-        scrape::spawn(cfg.metrics.clone(), period, Arc::clone(&shared), Arc::clone(&stop))?,
+        bus::spawn(
+            cfg.segments.clone(),
+            period,
+            Arc::clone(&shared),
+            Arc::clone(&stop),
+        )?,
+        scrape::spawn(
+            cfg.metrics.clone(),
+            period,
+            Arc::clone(&shared),
+            Arc::clone(&stop),
+        )?,
     ];
     Ok(Dash {
         addr,

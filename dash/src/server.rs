@@ -111,7 +111,11 @@ pub(crate) fn parse_head(head: &[u8]) -> Option<Request> {
 }
 
 /// Binds `addr` and serves connections until `stop`; returns the bound address.
-pub(crate) fn spawn(addr: SocketAddr, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Result<SocketAddr> {
+pub(crate) fn spawn(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr).with_context(|| format!("binding dash.bind {addr}"))?;
     let bound = listener.local_addr()?;
     listener.set_nonblocking(true)?;
@@ -133,12 +137,22 @@ pub(crate) fn spawn(addr: SocketAddr, shared: Arc<Shared>, stop: Arc<AtomicBool>
     Ok(bound)
 }
 
-fn accept(stream: TcpStream, shared: &Arc<Shared>, active: &Arc<AtomicUsize>, stop: &Arc<AtomicBool>) {
+fn accept(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+    active: &Arc<AtomicUsize>,
+    stop: &Arc<AtomicBool>,
+) {
     let _ = stream.set_nonblocking(false);
     if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         active.fetch_sub(1, Ordering::AcqRel);
         let mut stream = stream;
-        let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", b"busy\n");
+        let _ = respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain",
+            b"busy\n",
+        );
         return;
     }
     let (shared, active, stop) = (Arc::clone(shared), Arc::clone(active), Arc::clone(stop));
@@ -172,18 +186,36 @@ fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>> {
 fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> Result<()> {
     let head = read_head(&mut stream)?;
     let Some(req) = parse_head(&head) else {
-        return respond(&mut stream, "400 Bad Request", "text/plain", b"bad request\n");
+        return respond(
+            &mut stream,
+            "400 Bad Request",
+            "text/plain",
+            b"bad request\n",
+        );
     };
     if req.method != "GET" {
         // Read-only: nothing here accepts a body, places or cancels anything.
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"read-only: GET only\n");
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"read-only: GET only\n",
+        );
     }
     if let Some(asset) = ASSETS.iter().find(|a| a.path == req.path) {
         return respond(&mut stream, "200 OK", asset.content_type, asset.bytes);
     }
-    let data_route = matches!(req.path.as_str(), "/" | "/index.html" | "/snapshot.json" | "/ws");
+    let data_route = matches!(
+        req.path.as_str(),
+        "/" | "/index.html" | "/snapshot.json" | "/ws"
+    );
     if data_route && !authorized(&req, shared.token.as_deref()) {
-        return respond(&mut stream, "401 Unauthorized", "text/plain", b"token required\n");
+        return respond(
+            &mut stream,
+            "401 Unauthorized",
+            "text/plain",
+            b"token required\n",
+        );
     }
     match req.path.as_str() {
         "/" | "/index.html" => respond(&mut stream, "200 OK", "text/html; charset=utf-8", INDEX),
@@ -204,7 +236,10 @@ fn authorized(req: &Request, token: Option<&str>) -> bool {
     };
     let presented = req
         .query_param("token")
-        .or_else(|| req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .or_else(|| {
+            req.header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+        })
         .unwrap_or("");
     presented.len() == token.len()
         && presented
@@ -234,19 +269,39 @@ fn same_origin(req: &Request) -> bool {
     match (req.header("origin"), req.header("host")) {
         (None, _) => true, // not a browser (curl, tests): no cross-site risk
         (Some(origin), Some(host)) => {
-            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
         }
         (Some(_), None) => false,
     }
 }
 
-fn websocket(mut stream: TcpStream, req: &Request, shared: &Shared, stop: &AtomicBool) -> Result<()> {
-    let upgrade = req.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+fn websocket(
+    mut stream: TcpStream,
+    req: &Request,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let upgrade = req
+        .header("upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = req.header("sec-websocket-key").filter(|_| upgrade) else {
-        return respond(&mut stream, "426 Upgrade Required", "text/plain", b"websocket only\n");
+        return respond(
+            &mut stream,
+            "426 Upgrade Required",
+            "text/plain",
+            b"websocket only\n",
+        );
     };
     if !same_origin(req) {
-        return respond(&mut stream, "403 Forbidden", "text/plain", b"cross-origin\n");
+        return respond(
+            &mut stream,
+            "403 Forbidden",
+            "text/plain",
+            b"cross-origin\n",
+        );
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     write!(
@@ -272,7 +327,10 @@ fn websocket(mut stream: TcpStream, req: &Request, shared: &Shared, stop: &Atomi
                 Ok(Message::Close(_)) => return Ok(()),
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     break;
                 }
@@ -304,8 +362,10 @@ mod tests {
         assert!(!authorized(&req, Some("abcd")));
         assert!(authorized(&req, None));
         assert!(same_origin(&req));
-        let evil = parse_head(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8052\r\nOrigin: http://evil.example\r\n\r\n")
-            .unwrap_or_default();
+        let evil = parse_head(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8052\r\nOrigin: http://evil.example\r\n\r\n",
+        )
+        .unwrap_or_default();
         assert!(!same_origin(&evil));
         assert!(parse_head(b"garbage\r\n\r\n").is_none());
     }

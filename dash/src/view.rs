@@ -216,15 +216,18 @@ impl View {
         let Some(body) = rec.body_as::<FeedStatusBody>() else {
             return;
         };
-        let row = self.feeds.entry((rec.venue, rec.stream)).or_insert(FeedRow {
-            state: 0,
-            body,
-            at_ns: 0,
-            changes: 0,
-            disconnects: 0,
-            gap_states: 0,
-            issue: None,
-        });
+        let row = self
+            .feeds
+            .entry((rec.venue, rec.stream))
+            .or_insert(FeedRow {
+                state: 0,
+                body,
+                at_ns: 0,
+                changes: 0,
+                disconnects: 0,
+                gap_states: 0,
+                issue: None,
+            });
         if row.state != body.state {
             row.changes += 1;
             match FeedState::from_u8(body.state) {
@@ -328,7 +331,10 @@ impl View {
             2 if f.paper != 0 => 1,
             _ => return,
         };
-        let p = self.positions.entry((f.window_start_s, f.outcome)).or_default();
+        let p = self
+            .positions
+            .entry((f.window_start_s, f.outcome))
+            .or_default();
         let buy = if f.side == Side::Buy as u8 { 1 } else { -1 };
         p.shares_e8 += sign * buy * f.size;
         let notional = i128::from(f.price) * i128::from(f.size) / i128::from(SIZE_SCALE);
@@ -375,7 +381,12 @@ impl View {
     pub fn history_columns(&self) -> Vec<Vec<Option<f64>>> {
         let width = FIXED_COLUMNS.len() + self.venues.len();
         (0..width)
-            .map(|c| self.history.iter().map(|p| p.get(c).copied().flatten()).collect())
+            .map(|c| {
+                self.history
+                    .iter()
+                    .map(|p| p.get(c).copied().flatten())
+                    .collect()
+            })
             .collect()
     }
 

@@ -433,7 +433,10 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     sup.start(spec("feeds", &appliance, &ringbolt_toml))?;
     if !args.no_dash {
         sup.start(spec("dash", &appliance, &ringbolt_toml))?;
-        eprintln!("ringbolt demo: dashboard on http://127.0.0.1:{}/", ports.dash);
+        eprintln!(
+            "ringbolt demo: dashboard on http://127.0.0.1:{}/",
+            ports.dash
+        );
     }
     write_pids(run, &sup)?;
     Ok(sup)
