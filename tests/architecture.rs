@@ -31,13 +31,15 @@ const ARROWS: &str = "
     # processes as libraries
     collector: bus market net feeds service telemetry
     trade: bus market net decide exec archive service telemetry paper
+    # the operator dashboard: a read-only bus observer (decide's market state for the view)
+    dash: bus market decide feeds
     # the whole ringbolt.toml, composed of the processes' sections (used by the binaries only)
-    config: collector trade decide archive
+    config: collector trade decide archive dash
     # the appliance binary: every process, no emulator, bench or test crate
-    ringbolt: bus market net service telemetry feeds decide exec archive collector trade config paper
+    ringbolt: bus market net service telemetry feeds decide exec archive collector trade config paper dash
     # the venue side, the lab binary and the test kit (a dev-dependency only)
     sim: bus market exec
-    lab: bus market net service telemetry feeds decide exec archive collector trade config sim paper
+    lab: bus market net service telemetry feeds decide exec archive collector trade config sim paper dash
     testkit: bus sim
 ";
 
@@ -261,7 +263,29 @@ const BLOCKING_CONNECT: &[&str] = &[
     "to_socket_addrs",
 ];
 
+/// What would let the dashboard write to a segment or take a consumer slot.
+const BUS_WRITES: &[&str] = &[
+    "Publisher",
+    "RingWriter",
+    "Consumer::new(",
+    "Segment::open(",
+    "Segment::open_wait(",
+];
+
 const SOURCE_RULES: &[SourceRule] = &[
+    SourceRule {
+        what: "could write to the bus (the dashboard maps segments read-only and observes \
+               them: `Segment::open_read_only` + `Consumer::observe`)",
+        needles: BUS_WRITES,
+        crates: &["ringbolt-dash"],
+        exempt: &[],
+    },
+    SourceRule {
+        what: "opens a socket outside the dashboard's page server and its /metrics scraper",
+        needles: SOCKETS,
+        crates: &["ringbolt-dash"],
+        exempt: &["server.rs", "scrape.rs"],
+    },
     SourceRule {
         what: "blocks a ring thread on a connect (no ring thread blocks on connect: step a \
                `ws::WsConnect` / `HttpGet::begin` with the ring's resolver instead)",
@@ -394,7 +418,12 @@ fn unsafe_code_lives_only_in_the_crates_that_need_it() {
     // denies undocumented unsafe blocks); pure-logic crates forbid it outright.
     let ws = workspace();
     let mut broken = Vec::new();
-    for krate in ["ringbolt-market", "ringbolt-feeds", "ringbolt-decide"] {
+    for krate in [
+        "ringbolt-market",
+        "ringbolt-feeds",
+        "ringbolt-decide",
+        "ringbolt-dash",
+    ] {
         let Some(member) = ws.members.get(krate) else {
             continue;
         };

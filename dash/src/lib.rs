@@ -12,6 +12,8 @@
 //!
 //! The view itself ([`view::View`]) is sans-IO: records in, JSON out.
 
+#![forbid(unsafe_code)]
+
 pub mod bus;
 pub mod config;
 pub mod prom;
