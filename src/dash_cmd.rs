@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 /// Options of `ringbolt dash`.
@@ -21,12 +22,6 @@ pub struct DashArgs {
     bind: Option<SocketAddr>,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 /// Runs `ringbolt dash` until SIGINT or SIGTERM.
 pub fn run(args: &DashArgs) -> Result<()> {
     let cfg = ringbolt_config::load(&args.config)?;
@@ -34,10 +29,10 @@ pub fn run(args: &DashArgs) -> Result<()> {
     if let Some(bind) = args.bind {
         dash.bind = bind;
     }
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let handler = on_signal as extern "C" fn(libc::c_int);
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing SIGINT/SIGTERM")?;
     }
-    ringbolt_dash::run(&dash, &cfg.decide, &STOP)
+    ringbolt_dash::run(&dash, &cfg.decide, &stop)
 }

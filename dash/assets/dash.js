@@ -84,6 +84,7 @@
   function onHello(msg) {
     state.columns = msg.columns;
     state.data = msg.data;
+    state.maxPoints = Math.max(4800, (msg.data[0] || []).length);
     for (const key of Object.keys(state.charts)) state.charts[key].chart.destroy();
     for (const id of ["c-prices", "c-prob", "c-fires"]) $(id).innerHTML = "";
     state.charts = { prices: priceChart(), prob: probChart(), fires: firesChart() };

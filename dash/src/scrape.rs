@@ -86,6 +86,32 @@ fn feed_counters(e: &Exposition, out: &mut BTreeMap<String, BTreeMap<&'static st
     }
 }
 
+/// The collector's own receive → bus gauges (`ringbolt_feed_recv_to_publish_p50_ns` and
+/// `_p99_ns` per source), as stage rows `recv_to_publish/<source>`.
+fn collector_gauges(e: &Exposition, process: &str) -> Vec<Value> {
+    let mut by_source: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
+    for s in &e.samples {
+        let quantile = match s.name.as_str() {
+            "ringbolt_feed_recv_to_publish_p50_ns" => "0.5",
+            "ringbolt_feed_recv_to_publish_p99_ns" => "0.99",
+            _ => continue,
+        };
+        if let Some(source) = s.label("source") {
+            by_source
+                .entry(source)
+                .or_default()
+                .insert(quantile, s.value);
+        }
+    }
+    by_source
+        .into_iter()
+        .filter(|(_, q)| q.values().any(|v| *v > 0.0))
+        .map(|(source, q)| {
+            json!({ "process": process, "stage": format!("recv_to_publish/{source}"), "quantiles": q })
+        })
+        .collect()
+}
+
 /// The page's `metrics` part from each source's exposition (or its error).
 #[must_use]
 pub fn summarize(results: &[(&MetricsSource, Result<Exposition>)]) -> Value {
@@ -99,6 +125,7 @@ pub fn summarize(results: &[(&MetricsSource, Result<Exposition>)]) -> Value {
                 for ((process, stage), q) in prom::stage_latencies(e, &src.process) {
                     stages.push(json!({ "process": process, "stage": stage, "quantiles": q }));
                 }
+                stages.extend(collector_gauges(e, &src.process));
                 for s in e.samples.iter().filter(|s| s.name == "ringbolt_feed_state") {
                     let gauge = |name: &str| {
                         e.samples

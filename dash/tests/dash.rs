@@ -21,7 +21,9 @@ const METRICS: &str = "# TYPE ringbolt_stage_latency_ns summary\n\
 ringbolt_stage_latency_ns{process=\"trade\",stage=\"bus_to_decision\",quantile=\"0.5\"} 1200\n\
 ringbolt_stage_latency_ns{process=\"trade\",stage=\"bus_to_decision\",quantile=\"0.99\"} 8800\n\
 ringbolt_stage_latency_ns_count{process=\"trade\",stage=\"bus_to_decision\"} 42\n\
-ringbolt_feed_reconnects_total{venue=\"coinbase\",source=\"coinbase\",stream=\"level2\"} 3\n";
+ringbolt_feed_reconnects_total{venue=\"coinbase\",source=\"coinbase\",stream=\"level2\"} 3\n\
+ringbolt_feed_recv_to_publish_p50_ns{venue=\"coinbase\",source=\"coinbase\"} 23839\n\
+ringbolt_feed_recv_to_publish_p99_ns{venue=\"coinbase\",source=\"coinbase\"} 99000\n";
 
 struct Segments {
     market: Publisher,
@@ -281,6 +283,9 @@ fn the_page_shows_bus_and_metrics_and_nothing_can_write() {
         tick["metrics"]["streams"]["coinbase/level2"]["reconnects"],
         3.0
     );
+    let gauge = &tick["metrics"]["stages"][1];
+    assert_eq!(gauge["stage"], "recv_to_publish/coinbase");
+    assert_eq!(gauge["quantiles"]["0.99"], 99_000.0);
     let archive = &tick["metrics"]["sources"][1];
     assert_eq!(
         archive["ok"], false,
