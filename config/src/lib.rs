@@ -208,6 +208,9 @@ mod tests {
             shipped.cores.core_map.as_deref(),
             Some(Path::new("/etc/ringbolt/core-map.toml"))
         );
+        assert_eq!(shipped.dash.bind.to_string(), "127.0.0.1:8052");
+        assert!(shipped.dash.validate().is_ok());
+        assert_eq!(shipped.dash.metrics.len(), 1);
     }
 
     #[test]
@@ -239,6 +242,12 @@ mod tests {
             ),
             ("[cores]", "[exec]\nhots = \"x\"\n\n[cores]", "exec.hots"),
             ("[cores]", "[trdae]\nx = 1\n\n[cores]", "trdae"),
+            ("[dash]\n", "[dash]\nbnid = 1\n", "dash.bnid"),
+            (
+                "process = \"feeds\"",
+                "proces = \"feeds\"",
+                "dash.metrics.proces",
+            ),
         ];
         for (from, to, key) in cases {
             assert!(shipped.contains(from), "{from}");
