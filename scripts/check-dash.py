@@ -132,8 +132,22 @@ def check_fault(page, control, venue, kind, timeout_s):
             "gaps_before": base_gaps, "after": shown["rows"], "counts_rose": shown["counts_rose"]}
 
 
+def wait_until_serving(base, timeout_s=60):
+    """The demo starts the dashboard with the other children: wait until it answers."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            if request(base, "GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    fail(f"{base} did not answer /healthz within {timeout_s} s")
+
+
 def run(args):
     os.makedirs(args.artifacts, exist_ok=True)
+    wait_until_serving(args.url)
     summary = {"url": args.url}
     errors = []
     with sync_playwright() as p:
