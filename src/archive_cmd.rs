@@ -106,6 +106,10 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
         let bound = ringbolt_service::spawn_health_endpoint(addr, &liveness)?;
         tracing::info!(%bound, "health endpoint listening");
     }
+    if let (Some(addr), Some(stages)) = (config.metrics_addr, archiver.stage_metrics()) {
+        let bound = ringbolt_service::spawn_metrics_endpoint(addr, move || stages.render())?;
+        tracing::info!(%bound, "metrics endpoint listening");
+    }
     ringbolt_service::spawn_watchdog(&liveness)?;
     liveness.set_ready()?;
     let result = archiver.run_with_progress(&STOP, &mut |_| liveness.beat());
