@@ -38,6 +38,7 @@ pub use ringbolt_bus::now_ns;
 mod dumper;
 mod metrics;
 mod recorder;
+pub mod report;
 pub mod stages;
 mod summary;
 pub use dumper::{
