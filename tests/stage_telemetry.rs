@@ -49,9 +49,9 @@ fn count_of(text: &str, process: &str, stage: &str) -> Option<u64> {
 fn scrape_until(addr: SocketAddr, table: StageTable, stages: &[&str]) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let r = http::get(addr, "/metrics");
-        if r.status == 200 {
-            let text = r.body;
+        // Not listening yet: the process is still starting.
+        if http::status(addr, "/metrics") == Some(200) {
+            let text = http::get(addr, "/metrics").body;
             assert!(
                 text.contains("# TYPE ringbolt_stage_latency_ns summary\n"),
                 "{text}"
