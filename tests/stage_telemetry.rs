@@ -276,9 +276,12 @@ fn every_process_dumps_its_stages_as_hlog_and_serves_them_on_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `(tag, count, p50, p99, max)` per interval line as the Python `hdrh` package decodes them;
-/// `None` (skip) when the package is missing outside CI.
-fn python_decode(path: &Path) -> Option<Vec<(String, u64, u64, u64, u64)>> {
+/// One interval line as the Python `hdrh` package decodes it: tag, count, p50, p99, max.
+type PyLine = (String, u64, u64, u64, u64);
+
+/// Every interval line of `path` decoded by `hdrh`; `None` (skip) when the package is missing
+/// outside CI.
+fn python_decode(path: &Path) -> Option<Vec<PyLine>> {
     let py = std::env::var("RINGBOLT_PYTHON").map_or_else(
         |_| {
             let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
