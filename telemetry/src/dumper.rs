@@ -384,6 +384,11 @@ impl Dumper {
         let mut answered = 0;
         loop {
             let wanted = self.shared.live.load(Ordering::Acquire);
+            // Every live recorder answered: what follows belongs to the next interval (the
+            // last interval takes everything still queued).
+            if answered >= wanted && !last {
+                break;
+            }
             let timeout = deadline.saturating_duration_since(Instant::now());
             let received = if answered >= wanted {
                 self.rx.try_recv().ok()

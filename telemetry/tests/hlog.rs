@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ringbolt_telemetry::stages::{StageId, trade};
 use ringbolt_telemetry::{HlogSettings, Telemetry, latency_histogram, read_hlog};
-use ringbolt_testkit::process::run_ok;
 use ringbolt_testkit::{CountingAlloc, thread_allocs};
 
 #[global_allocator]
@@ -149,7 +147,7 @@ fn hlog_decodes_with_rust_and_python_readers() {
             "{tag}: p99 {got} vs exact {p99} beyond 3 significant figures"
         );
     }
-    let Some(rows) = python_decode(&path) else {
+    let Some(rows) = ringbolt_testkit::hdrh::decode(&path) else {
         return;
     };
     assert_eq!(rows.len(), intervals.len());
@@ -169,73 +167,6 @@ fn hlog_decodes_with_rust_and_python_readers() {
             );
         }
     }
-}
-
-/// One interval as the Python `hdrh` package decodes it.
-#[derive(Debug)]
-pub struct PyRow {
-    tag: String,
-    count: u64,
-    p50: u64,
-    p99: u64,
-    max: u64,
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("RINGBOLT_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("python3")
-}
-
-/// Every interval of `path` decoded by `hdrh`; `None` (skip) when the package is missing outside
-/// CI.
-fn python_decode(path: &Path) -> Option<Vec<PyRow>> {
-    let py = python();
-    let has = Command::new(&py)
-        .args(["-c", "import hdrh"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "Python package hdrhistogram missing (pip install -r archive/requirements.txt)"
-        );
-        eprintln!("SKIP python part: hdrh not importable by {}", py.display());
-        return None;
-    }
-    let script = r#"
-import sys, json
-from hdrh.histogram import HdrHistogram
-from hdrh.log import HistogramLogReader
-reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 60_000_000_000, 3))
-out = []
-while True:
-    h = reader.get_next_interval_histogram()
-    if h is None:
-        break
-    out.append([h.get_tag(), h.get_total_count(), h.get_value_at_percentile(50),
-                h.get_value_at_percentile(99), h.get_max_value()])
-print(json.dumps(out))
-"#;
-    let output = run_ok(Command::new(&py).args(["-c", script]).arg(path));
-    let text = String::from_utf8(output.stdout).unwrap();
-    let rows: Vec<(String, u64, u64, u64, u64)> = serde_json::from_str(text.trim()).unwrap();
-    Some(
-        rows.into_iter()
-            .map(|(tag, count, p50, p99, max)| PyRow {
-                tag,
-                count,
-                p50,
-                p99,
-                max,
-            })
-            .collect(),
-    )
 }
 
 #[test]
