@@ -213,23 +213,23 @@ fn every_process_dumps_its_stages_as_hlog_and_serves_them_on_metrics() {
                 .entry(format!("{process}/{}", i.tag.as_deref().unwrap()))
                 .or_default() += i.histogram.len();
         }
-        let Some(theirs) = python_decode(file) else {
+        let Some(theirs) = ringbolt_testkit::hdrh::decode(file) else {
             continue;
         };
         assert_eq!(theirs.len(), ours.len(), "{}", file.display());
         for (py, i) in theirs.iter().zip(&ours) {
-            assert_eq!(Some(py.0.as_str()), i.tag.as_deref());
-            assert_eq!(py.1, i.histogram.len(), "{} {}", file.display(), py.0);
-            assert_eq!(py.4, i.histogram.max(), "{}", py.0);
+            assert_eq!(Some(py.tag.as_str()), i.tag.as_deref());
+            assert_eq!(py.count, i.histogram.len(), "{} {}", file.display(), py.tag);
+            assert_eq!(py.max, i.histogram.max(), "{}", py.tag);
             if i.histogram.is_empty() {
                 continue;
             }
-            for (theirs, q) in [(py.2, 0.5), (py.3, 0.99)] {
+            for (theirs, q) in [(py.p50, 0.5), (py.p99, 0.99)] {
                 let ours = i.histogram.value_at_quantile(q);
+                let tag = &py.tag;
                 assert!(
                     theirs.abs_diff(ours) * 500 <= ours,
-                    "{}: {theirs} vs {ours}",
-                    py.0
+                    "{tag}: {theirs} vs {ours}"
                 );
             }
         }
