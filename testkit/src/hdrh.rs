@@ -32,6 +32,34 @@ pub struct HdrhInterval {
     pub max: u64,
 }
 
+/// The value `hdrh` reports at `percentile` (0–100) from the counts of a histogram:
+/// rank `max(round(percentile × count / 100), 1)` (Python's `int(x + 0.5)`), the bucket where the
+/// cumulative count reaches it, that bucket's highest equivalent value. `recorded` yields each
+/// non-empty bucket's `(value, count)` in ascending order; `highest_equivalent` maps a value to
+/// its bucket's highest equivalent value.
+#[must_use]
+pub fn value_at_percentile(
+    recorded: impl Iterator<Item = (u64, u64)>,
+    total: u64,
+    percentile: f64,
+    highest_equivalent: impl Fn(u64) -> u64,
+) -> u64 {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let rank = ((percentile.min(100.0) * total as f64 / 100.0 + 0.5) as u64).max(1);
+    let mut seen = 0;
+    for (value, count) in recorded {
+        seen += count;
+        if seen >= rank {
+            return highest_equivalent(value);
+        }
+    }
+    0
+}
+
 const SCRIPT: &str = r#"
 import sys, json
 from hdrh.histogram import HdrHistogram
