@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hdrhistogram::Histogram;
+
 /// The Python that has the project's packages: `$RINGBOLT_PYTHON`, else the workspace's
 /// `.venv`, else `python3`.
 #[must_use]
@@ -32,32 +34,39 @@ pub struct HdrhInterval {
     pub max: u64,
 }
 
-/// The value `hdrh` reports at `percentile` (0–100) from the counts of a histogram:
-/// rank `max(round(percentile × count / 100), 1)` (Python's `int(x + 0.5)`), the bucket where the
-/// cumulative count reaches it, that bucket's highest equivalent value. `recorded` yields each
-/// non-empty bucket's `(value, count)` in ascending order; `highest_equivalent` maps a value to
-/// its bucket's highest equivalent value.
+/// The value `hdrh` reports at `percentile` (0–100) of `h`: rank
+/// `max(round(percentile × count / 100), 1)` (Python's `int(x + 0.5)`), the bucket where the
+/// cumulative count reaches it, that bucket's highest equivalent value (0 when empty).
 #[must_use]
-pub fn value_at_percentile(
-    recorded: impl Iterator<Item = (u64, u64)>,
-    total: u64,
-    percentile: f64,
-    highest_equivalent: impl Fn(u64) -> u64,
-) -> u64 {
+pub fn value_at_percentile(h: &Histogram<u64>, percentile: f64) -> u64 {
     #[allow(
         clippy::cast_precision_loss,
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss
     )]
-    let rank = ((percentile.min(100.0) * total as f64 / 100.0 + 0.5) as u64).max(1);
+    let rank = ((percentile.min(100.0) * h.len() as f64 / 100.0 + 0.5) as u64).max(1);
     let mut seen = 0;
-    for (value, count) in recorded {
-        seen += count;
+    for v in h.iter_recorded() {
+        seen += v.count_at_value();
         if seen >= rank {
-            return highest_equivalent(value);
+            return h.highest_equivalent(v.value_iterated_to());
         }
     }
     0
+}
+
+/// Asserts that `hdrh`'s decoding of a line equals `h`, our decoding of the same line: tag,
+/// count, max, and p50/p99 by hdrh's rank rule, to the nanosecond.
+///
+/// # Panics
+/// On any difference.
+pub fn assert_same(line: &HdrhInterval, tag: Option<&str>, h: &Histogram<u64>) {
+    assert_eq!(Some(line.tag.as_str()), tag);
+    assert_eq!(line.count, h.len(), "{} count", line.tag);
+    assert_eq!(line.max, h.max(), "{} max", line.tag);
+    for (pct, theirs) in [(50.0, line.p50), (99.0, line.p99)] {
+        assert_eq!(theirs, value_at_percentile(h, pct), "{} p{pct}", line.tag);
+    }
 }
 
 const SCRIPT: &str = r#"
