@@ -87,6 +87,19 @@ lat = r["latency_ns"]
 for s in ["recv_to_bus", "bus_to_decision", "bus_to_order_wire", "emulator_write_to_recv", "tick_to_order"]:
     n = lat.get(s, {}).get("samples", 0)
     check(n > 0, f"latency stage {s} measured ({n} samples)")
+# Per-stage HdrHistograms from every process's .hlog dumps (`ringbolt report latency --dir`):
+# every stage a process defines has a row, and the stages this run exercises recorded values.
+sl = r.get("stage_latency", {})
+check("error" not in sl and sl.get("files", 0) >= 3, f"hlog dumps of every process decoded ({sl.get('files')} files; {sl.get('error', '')})")
+rows = {f"{x['process']}/{x['stage']}": x["count"] for x in sl.get("stages", [])}
+missing = [s for s in sl.get("expected", []) if s not in rows]
+check(len(sl.get("expected", [])) > 0 and not missing, f"the merged latency table has every stage (missing {missing})")
+for s in ["collector/recv_to_parsed", "collector/parsed_to_bus", "collector/recv_to_bus",
+          "trade/bus_to_decision", "trade/decision_to_order_bytes", "trade/order_bytes_to_wire",
+          "archive/bus_to_durable"]:
+    check(rows.get(s, 0) > 0, f"stage {s} recorded ({rows.get(s, 0)} values)")
+rtt = {k: n for k, n in rows.items() if k.startswith("trade/order_rtt_")}
+check(sum(rtt.values()) > 0, f"stage trade/order_rtt recorded per response class ({rtt})")
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)
     sys.exit(1)

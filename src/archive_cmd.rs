@@ -53,15 +53,18 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Percentiles (p50…p99.99, max) per stage and per interval of `.hlog` latency dumps.
+    /// Every process's `.hlog` latency dumps merged: one row per (stage, process) with count,
+    /// p50/p90/p99/p99.9 and max in ns, in pipeline order.
     Latency {
-        /// `.hlog` files.
-        #[arg(required = true)]
+        /// Directory searched (recursively) for `.hlog` files, e.g. a demo's run directory.
+        #[arg(long, required_unless_present = "files")]
+        dir: Option<PathBuf>,
+        /// `.hlog` files (besides those under `--dir`).
         files: Vec<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Write an SVG percentile plot (one line per stage, all intervals merged).
+        /// Write an SVG percentile plot (one line per stage and process, all intervals merged).
         #[arg(long)]
         plot: Option<PathBuf>,
     },
@@ -106,6 +109,10 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
         let bound = ringbolt_service::spawn_health_endpoint(addr, &liveness)?;
         tracing::info!(%bound, "health endpoint listening");
     }
+    if let (Some(addr), Some(stages)) = (config.metrics_addr, archiver.stage_metrics()) {
+        let bound = ringbolt_service::spawn_metrics_endpoint(addr, move || stages.render())?;
+        tracing::info!(%bound, "metrics endpoint listening");
+    }
     ringbolt_service::spawn_watchdog(&liveness)?;
     liveness.set_ready()?;
     let result = archiver.run_with_progress(&STOP, &mut |_| liveness.beat());
@@ -125,7 +132,18 @@ pub fn run_report(command: ReportCommand) -> Result<()> {
             json,
             plot,
         } => report_archive(&root, date.as_deref(), json, plot.as_deref()),
-        ReportCommand::Latency { files, json, plot } => {
+        ReportCommand::Latency {
+            dir,
+            mut files,
+            json,
+            plot,
+        } => {
+            if let Some(dir) = dir {
+                files.extend(ringbolt_telemetry::report::hlog_files(&dir)?);
+            }
+            if files.is_empty() {
+                bail!("no .hlog files found");
+            }
             report_latency(&files, json, plot.as_deref())
         }
         ReportCommand::Pnl {
@@ -294,109 +312,29 @@ fn plot_events(report: &ArchiveReport, path: &Path) -> Result<()> {
     Ok(())
 }
 
-const QUANTILES: [(&str, f64); 6] = [
-    ("p50_ns", 0.5),
-    ("p90_ns", 0.9),
-    ("p99_ns", 0.99),
-    ("p999_ns", 0.999),
-    ("p9999_ns", 0.9999),
-    ("max_ns", 1.0),
-];
-
-fn summary(h: &Histogram<u64>) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    m.insert("samples".into(), json!(h.len()));
-    for (name, q) in QUANTILES {
-        let v = if q >= 1.0 {
-            h.max()
-        } else {
-            h.value_at_quantile(q)
-        };
-        m.insert(name.into(), json!(v));
-    }
-    serde_json::Value::Object(m)
-}
-
 fn report_latency(files: &[PathBuf], json: bool, plot: Option<&Path>) -> Result<()> {
-    let bar = progress_bar(files.len() as u64, "decoding .hlog files");
-    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    let mut intervals = Vec::new();
-    for file in files {
-        let logged = ringbolt_telemetry::read_hlog(file)?;
-        for interval in logged {
-            let tag = interval
-                .tag
-                .clone()
-                .unwrap_or_else(|| "untagged".to_owned());
-            if interval.histogram.is_empty() {
-                continue;
-            }
-            let entry = match merged.entry(tag.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(Histogram::new_from(&interval.histogram))
-                }
-            };
-            entry
-                .add(&interval.histogram)
-                .map_err(|e| anyhow::anyhow!("merging {tag} of {}: {e:?}", file.display()))?;
-            intervals.push(json!({
-                "file": file.display().to_string(),
-                "stage": tag,
-                "start_unix_s": (interval.start_s * 1000.0).round() / 1000.0,
-                "duration_s": (interval.duration_s * 1000.0).round() / 1000.0,
-                "latency": summary(&interval.histogram),
-            }));
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let rows = ringbolt_telemetry::report::merge(files)?;
     if let Some(path) = plot {
+        let merged: BTreeMap<String, &Histogram<u64>> = rows
+            .iter()
+            .filter(|r| r.count > 0)
+            .map(|r| (format!("{}/{}", r.process, r.stage), &r.histogram))
+            .collect();
         plot_percentiles(&merged, path)?;
     }
-    let stages: serde_json::Map<String, serde_json::Value> = merged
-        .iter()
-        .map(|(k, h)| (k.clone(), summary(h)))
-        .collect();
     if json {
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "stages": stages, "intervals": intervals }))?
+            serde_json::to_string_pretty(&json!({ "stages": rows, "files": files }))?
         );
-        return Ok(());
-    }
-    println!(
-        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "stage", "samples", "p50_ns", "p90_ns", "p99_ns", "p99.9_ns", "p99.99_ns", "max_ns"
-    );
-    let row = |label: &str, v: &serde_json::Value| {
-        println!(
-            "{label:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-            v["samples"],
-            v["p50_ns"],
-            v["p90_ns"],
-            v["p99_ns"],
-            v["p999_ns"],
-            v["p9999_ns"],
-            v["max_ns"]
-        );
-    };
-    for (stage, v) in &stages {
-        row(stage, v);
-    }
-    println!("\nper interval:");
-    for i in &intervals {
-        let label = format!(
-            "{} @{:.0}",
-            i["stage"].as_str().unwrap_or(""),
-            i["start_unix_s"].as_f64().unwrap_or(0.0)
-        );
-        row(&label, &i["latency"]);
+    } else {
+        print!("{}", ringbolt_telemetry::report::table(&rows));
     }
     Ok(())
 }
 
-fn plot_percentiles(merged: &BTreeMap<String, Histogram<u64>>, path: &Path) -> Result<()> {
+fn plot_percentiles(merged: &BTreeMap<String, &Histogram<u64>>, path: &Path) -> Result<()> {
     use plotters::prelude::*;
     if path.extension().and_then(|e| e.to_str()) != Some("svg") {
         bail!("--plot writes SVG (no system libraries needed); use a .svg file name");

@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ringbolt_archive::synth::Synth;
 use ringbolt_bus::{Publisher, Record, Segment, SegmentConfig, now_ns};
-use ringbolt_telemetry::Stage;
+use ringbolt_telemetry::stages::{collector, trade};
+use ringbolt_telemetry::{HlogSettings, Telemetry};
 use ringbolt_testkit::process::{run_fails, run_ok};
 use ringbolt_testkit::{fs, http};
 
@@ -115,7 +116,7 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
         "{text}"
     );
 
-    // The archiver's own latency dump (bus publish → archiver read) is readable by the report.
+    // The archiver's own latency dump (bus publish → durable) is readable by the report.
     let hlogs: Vec<PathBuf> = std::fs::read_dir(root.join("_ringbolt/hlog"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -127,49 +128,102 @@ fn archive_process_archives_a_live_segment_and_the_reports_read_it() {
             .args(&hlogs),
     );
     let latency: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(latency["stages"]["bus"]["samples"].as_u64().unwrap() > 0);
+    let row = &latency["stages"][0];
+    assert_eq!(
+        (&row["process"], &row["stage"]),
+        (&"archive".into(), &"bus_to_durable".into())
+    );
+    // Every archived bus record was made durable once, with the archiver's heartbeat rows.
+    let durable = row["count"].as_u64().unwrap();
+    assert!(
+        (total..=total + 2).contains(&durable),
+        "{durable} for {total}: {row}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
-fn report_latency_prints_percentiles_per_stage_and_interval_and_plots() {
+fn report_latency_merges_every_process_dump_in_pipeline_order_and_plots() {
     let dir = tempdir("latency");
-    let path = dir.join("trade.hlog");
-    let (mut recorder, dumper) =
-        ringbolt_telemetry::hlog_pair(&path, Duration::from_secs(3600), "test").unwrap();
-    let thread = dumper.spawn().unwrap();
+    let settings = HlogSettings {
+        dir: Some(dir.join("hlog")),
+        interval: Duration::from_secs(3600),
+        ..HlogSettings::default()
+    };
+    // The trade process first (its rows must still come after the collector's).
+    let trade_t = Telemetry::start(trade::TABLE, settings.clone()).unwrap();
+    let mut r = trade_t.recorder();
     for interval in 0..2u64 {
         for i in 0..10_000u64 {
-            recorder.record(Stage::Recv, 1_000 + i);
-            recorder.record(Stage::Decide, (interval + 1) * 20_000 + i % 100);
+            r.record(trade::BUS_TO_DECISION, 1_000 + i);
+            r.record(trade::ORDER_RTT, (interval + 1) * 20_000 + i % 100);
         }
-        recorder.flush(SystemTime::now());
-        std::thread::sleep(Duration::from_millis(200));
+        trade_t.end_interval();
+        while !r.maybe_rotate() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
-    drop(recorder);
-    thread.join().unwrap().unwrap();
+    drop(r);
+    trade_t.finish().unwrap();
+    let collector_t = Telemetry::start(collector::TABLE, settings).unwrap();
+    let mut r = collector_t.recorder();
+    for i in 0..500u64 {
+        r.record(collector::RECV_TO_BUS, 3_000 + i);
+    }
+    drop(r);
+    collector_t.finish().unwrap();
+
     let svg = dir.join("pct.svg");
     let output = run_ok(
         ringbolt()
-            .args(["report", "latency", "--json"])
-            .arg(&path)
+            .args(["report", "latency", "--json", "--dir"])
+            .arg(&dir)
             .arg("--plot")
             .arg(&svg),
     );
     let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(v["stages"]["recv"]["samples"], 20_000);
-    let p50 = v["stages"]["recv"]["p50_ns"].as_u64().unwrap();
+    let rows = v["stages"].as_array().unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["process"].as_str().unwrap(),
+                r["stage"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let expected: Vec<String> = [collector::TABLE, trade::TABLE]
+        .iter()
+        .flat_map(|t| t.stages.iter().map(move |s| format!("{}/{s}", t.process)))
+        .collect();
+    assert_eq!(
+        names, expected,
+        "every stage of both processes, in pipeline order"
+    );
+    let row = |name: &str| &rows[names.iter().position(|n| n == name).unwrap()];
+    let decision = row("trade/bus_to_decision");
+    assert_eq!(decision["count"], 20_000);
+    let p50 = decision["p50_ns"].as_u64().unwrap();
     assert!((5_990..=6_010).contains(&p50), "{p50}");
-    let max = v["stages"]["decide"]["max_ns"].as_u64().unwrap();
+    let rtt = row("trade/order_rtt_2xx");
+    let max = rtt["max_ns"].as_u64().unwrap();
     assert!((40_099..=40_140).contains(&max), "{max}");
-    // Empty stages are left out; two intervals × two stages remain.
-    assert_eq!(v["intervals"].as_array().unwrap().len(), 4);
-    for key in [
-        "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns",
-    ] {
-        assert!(v["stages"]["decide"][key].is_u64(), "{key}");
+    for key in ["p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"] {
+        assert!(rtt[key].is_u64(), "{key}");
     }
-    assert!(std::fs::read_to_string(&svg).unwrap().contains("decide"));
+    assert_eq!(row("collector/recv_to_bus")["count"], 500);
+    assert_eq!(row("trade/cancel_rtt_lost")["count"], 0);
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("trade/order_rtt_2xx")
+    );
+    let text =
+        String::from_utf8(run_ok(ringbolt().args(["report", "latency", "--dir"]).arg(&dir)).stdout)
+            .unwrap();
+    assert!(text.starts_with("stage "), "{text}");
+    assert!(text.contains("recv_to_parsed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -19,10 +19,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ringbolt_bus::{Consumer, Heartbeat, Poll, Record, RecordKind, Segment, Start, Venue, now_ns};
-use ringbolt_telemetry::{HlogDumper, Stage, StageRecorder};
+use ringbolt_telemetry::stages::archive as stages;
+use ringbolt_telemetry::{StageMetrics, StageRecorder, Telemetry};
 use serde::{Deserialize, Serialize};
 
 use crate::ArchiveError;
@@ -182,7 +183,7 @@ pub struct Archiver {
     last_heartbeat: Option<Window>,
     heartbeats: u64,
     recorder: Option<StageRecorder>,
-    dumper: Option<std::thread::JoinHandle<Result<(), ringbolt_telemetry::TelemetryError>>>,
+    telemetry: Option<Telemetry>,
     archived: u64,
     stray_tmp_removed: usize,
 }
@@ -305,7 +306,7 @@ impl Archiver {
             last_heartbeat: None,
             heartbeats: 0,
             recorder: None,
-            dumper: None,
+            telemetry: None,
             archived: 0,
             stray_tmp_removed,
             state,
@@ -414,23 +415,26 @@ impl Archiver {
         Ok(())
     }
 
-    /// Starts dumping the archiver's own latency histogram (bus publish → archiver read, tag
-    /// `bus`) every `hlog_interval_s` to `<hlog_dir>/archive-<pid>.hlog`.
+    /// Starts the archiver's latency telemetry: stage `bus_to_durable` (a record's bus publish
+    /// stamp → the flush that made it durable committed), dumped every `hlog_interval_s` to
+    /// `<hlog_dir>/archive-<UTC start>.hlog`. Returns the first file.
     ///
     /// # Errors
     /// I/O and telemetry errors.
     pub fn enable_hlog(&mut self) -> Result<PathBuf, ArchiveError> {
         let dir = self.config.hlog_dir();
         layout::create_dir_durable(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
-        let path = dir.join(format!("archive-{}.hlog", std::process::id()));
-        let (recorder, dumper): (StageRecorder, HlogDumper) = ringbolt_telemetry::hlog_pair(
-            &path,
-            Duration::from_secs(self.config.hlog_interval_s.max(1)),
-            "ringbolt archive",
-        )?;
-        self.recorder = Some(recorder);
-        self.dumper = Some(dumper.spawn().map_err(|e| ArchiveError::io(&path, e))?);
-        Ok(path)
+        let telemetry = Telemetry::start(stages::TABLE, self.config.hlog_settings())?;
+        self.recorder = Some(telemetry.recorder());
+        let first = telemetry.first_file().map(Path::to_owned).unwrap_or(dir);
+        self.telemetry = Some(telemetry);
+        Ok(first)
+    }
+
+    /// The stage figures for `/metrics` (after [`Archiver::enable_hlog`]).
+    #[must_use]
+    pub fn stage_metrics(&self) -> Option<StageMetrics> {
+        self.telemetry.as_ref().map(Telemetry::metrics)
     }
 
     /// Changes the disk-guard limit of a running archiver (e.g. after a config reload).
@@ -566,11 +570,6 @@ impl Archiver {
             ring.bad_records += 1;
             return;
         };
-        if self.archived.is_multiple_of(64)
-            && let Some(recorder) = &mut self.recorder
-        {
-            recorder.record_between(Stage::Bus, record.publish_ts_ns, now_ns());
-        }
         let ts = if record.publish_ts_ns > 0 {
             record.publish_ts_ns
         } else {
@@ -630,6 +629,7 @@ impl Archiver {
         self.write_record_tables(&mut stats, &mut written)?;
         self.write_gaps(&mut stats, &mut written)?;
         self.commit(&written)?;
+        self.record_durable();
         // Keep the buffers' capacity for the next interval; drop buffers of past windows.
         let current = Window::of_ns(now_ns());
         self.buffers.retain(|k, v| {
@@ -638,6 +638,21 @@ impl Archiver {
         });
         self.pending = 0;
         Ok(stats)
+    }
+
+    /// Records `bus_to_durable` for every record the committed flush made durable.
+    fn record_durable(&mut self) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let durable_ns = now_ns();
+        for records in self.buffers.values() {
+            for r in records {
+                if r.publish_ts_ns > 0 {
+                    recorder.record_between(stages::BUS_TO_DURABLE, r.publish_ts_ns, durable_ns);
+                }
+            }
+        }
     }
 
     /// Turns every ring's count of skipped records into a `bad_record` gap row.
@@ -947,7 +962,7 @@ impl Archiver {
         loop {
             let taken = self.poll_once(4096)?;
             if let Some(recorder) = &mut self.recorder {
-                recorder.maybe_rotate(SystemTime::now());
+                recorder.maybe_rotate();
             }
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
@@ -1005,11 +1020,12 @@ impl Archiver {
 
     /// Flushes the partial latency interval and waits for the dumper.
     pub fn shutdown(mut self) {
-        if let Some(mut recorder) = self.recorder.take() {
-            recorder.flush(SystemTime::now());
-        }
-        if let Some(dumper) = self.dumper.take() {
-            let _ = dumper.join();
+        // A dropped recorder hands its last set over; finish writes it.
+        drop(self.recorder.take());
+        if let Some(telemetry) = self.telemetry.take()
+            && let Err(error) = telemetry.finish()
+        {
+            tracing::warn!(%error, "writing the last latency interval failed");
         }
     }
 

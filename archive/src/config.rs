@@ -6,7 +6,8 @@
 //! segments = ["ringbolt-market", "ringbolt-trade"]
 //! flush_interval_ms = 1000      # durability bound: at most this much is lost on SIGKILL
 //! min_free_bytes = 1073741824   # disk guard
-//! hlog_interval_s = 10          # latency histogram dump interval
+//! hlog_interval_s = 5           # latency histogram (.hlog) dump interval
+//! metrics_addr = "127.0.0.1:9113" # GET /metrics (ringbolt_stage_latency_ns); unset = none
 //! health_addr = "127.0.0.1:9103" # GET /healthz (ops contract); unset = no endpoint
 //! health_stale_ms = 5000        # unhealthy / no WATCHDOG=1 after the loop stalled this long
 //! ```
@@ -31,12 +32,21 @@ pub struct ArchiveConfig {
     /// default 1 GiB.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
-    /// Interval of the latency-histogram dumps (s); default 10.
+    /// Interval of the latency-histogram dumps (s); default 5.
     #[serde(default = "default_hlog_interval_s")]
     pub hlog_interval_s: u64,
-    /// Where `.hlog` files go; default `<root>/_ringbolt/hlog`.
+    /// Where `.hlog` files go (`archive-<UTC start>.hlog`); default `<root>/_ringbolt/hlog`.
     #[serde(default)]
     pub hlog_dir: Option<PathBuf>,
+    /// Start a new `.hlog` file past this size (bytes); default 64 MiB.
+    #[serde(default = "default_hlog_rotate_bytes")]
+    pub hlog_rotate_bytes: u64,
+    /// Start a new `.hlog` file past this age (s); default 3600.
+    #[serde(default = "default_hlog_rotate_age_s")]
+    pub hlog_rotate_age_s: u64,
+    /// Loopback address of `GET /metrics` (the stage latencies); unset = no endpoint.
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
     /// Sleep between empty polls (µs); default 200.
     #[serde(default = "default_idle_sleep_us")]
     pub idle_sleep_us: u64,
@@ -63,7 +73,13 @@ fn default_min_free_bytes() -> u64 {
     1 << 30
 }
 fn default_hlog_interval_s() -> u64 {
-    10
+    ringbolt_telemetry::DEFAULT_INTERVAL_S
+}
+fn default_hlog_rotate_bytes() -> u64 {
+    ringbolt_telemetry::DEFAULT_ROTATE_BYTES
+}
+fn default_hlog_rotate_age_s() -> u64 {
+    ringbolt_telemetry::DEFAULT_ROTATE_AGE_S
 }
 fn default_idle_sleep_us() -> u64 {
     200
@@ -89,6 +105,9 @@ impl ArchiveConfig {
             min_free_bytes: default_min_free_bytes(),
             hlog_interval_s: default_hlog_interval_s(),
             hlog_dir: None,
+            hlog_rotate_bytes: default_hlog_rotate_bytes(),
+            hlog_rotate_age_s: default_hlog_rotate_age_s(),
+            metrics_addr: None,
             idle_sleep_us: default_idle_sleep_us(),
             open_timeout_ms: default_open_timeout_ms(),
             zstd_level: default_zstd_level(),
@@ -124,12 +143,17 @@ impl ArchiveConfig {
                 self.health_stale_ms
             ));
         }
-        if let Some(addr) = self.health_addr
-            && !addr.ip().is_loopback()
-        {
-            return Err(format!(
-                "[archive] health_addr must be a loopback address (ops contract), got {addr}"
-            ));
+        for (key, addr) in [
+            ("health_addr", self.health_addr),
+            ("metrics_addr", self.metrics_addr),
+        ] {
+            if let Some(addr) = addr
+                && !addr.ip().is_loopback()
+            {
+                return Err(format!(
+                    "[archive] {key} must be a loopback address (ops contract), got {addr}"
+                ));
+            }
         }
         Ok(())
     }
@@ -140,6 +164,17 @@ impl ArchiveConfig {
         self.hlog_dir
             .clone()
             .unwrap_or_else(|| self.root.join(crate::layout::STATE_DIR).join("hlog"))
+    }
+
+    /// The `.hlog` dump settings of the `hlog_*` keys.
+    #[must_use]
+    pub fn hlog_settings(&self) -> ringbolt_telemetry::HlogSettings {
+        ringbolt_telemetry::HlogSettings::from_keys(
+            Some(&self.hlog_dir()),
+            self.hlog_interval_s,
+            self.hlog_rotate_bytes,
+            self.hlog_rotate_age_s,
+        )
     }
 }
 

@@ -26,6 +26,15 @@ pub struct FeedsConfig {
     pub health_addr: Option<SocketAddr>,
     /// Loopback address of `GET /metrics` (Prometheus text format); unset = none.
     pub metrics_addr: Option<SocketAddr>,
+    /// Directory of the `.hlog` latency dumps (`collector-<UTC start>.hlog`); unset =
+    /// `$STATE_DIRECTORY/hlog` under systemd, else no dumps (`/metrics` still has the figures).
+    pub hlog_dir: Option<PathBuf>,
+    /// Seconds per `.hlog` interval.
+    pub hlog_interval_s: u64,
+    /// Start a new `.hlog` file past this size, bytes.
+    pub hlog_rotate_bytes: u64,
+    /// Start a new `.hlog` file past this age, seconds.
+    pub hlog_rotate_age_s: u64,
     /// Spin on the ring (needs a core of its own) instead of blocking in the kernel.
     pub busy_poll: bool,
     /// Core of ring thread `i` is `cores[i]`. When empty, the cpulist in `$RINGBOLT_FEED_CPUS`
@@ -56,6 +65,10 @@ impl Default for FeedsConfig {
             instrument_capacity: 65_536,
             health_addr: None,
             metrics_addr: None,
+            hlog_dir: None,
+            hlog_interval_s: ringbolt_telemetry::DEFAULT_INTERVAL_S,
+            hlog_rotate_bytes: ringbolt_telemetry::DEFAULT_ROTATE_BYTES,
+            hlog_rotate_age_s: ringbolt_telemetry::DEFAULT_ROTATE_AGE_S,
             busy_poll: false,
             cores: Vec::new(),
             max_runtime_s: None,
@@ -196,7 +209,19 @@ impl FeedsConfig {
         Ok(())
     }
 
+    /// The `.hlog` dump settings of the `hlog_*` keys.
+    #[must_use]
+    pub fn hlog_settings(&self) -> ringbolt_telemetry::HlogSettings {
+        ringbolt_telemetry::HlogSettings::from_keys(
+            self.hlog_dir.as_deref(),
+            self.hlog_interval_s,
+            self.hlog_rotate_bytes,
+            self.hlog_rotate_age_s,
+        )
+    }
+
     /// Ring thread `i`'s core: `cores[i]`, else the `i`-th cpu of `$RINGBOLT_FEED_CPUS`.
+    #[must_use]
     pub fn core_of(&self, ring: usize) -> Option<usize> {
         if !self.cores.is_empty() {
             return self.cores.get(ring).copied();

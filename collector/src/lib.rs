@@ -366,6 +366,7 @@ fn spawn_rings(
     publisher: &Publisher,
     per_ring: Vec<Vec<SourceSpec>>,
     stop: &Arc<AtomicBool>,
+    telemetry: &ringbolt_telemetry::Telemetry,
 ) -> Result<Rings> {
     let settings = ring_settings(cfg);
     let mut rings = Rings {
@@ -381,10 +382,18 @@ fn spawn_rings(
         rings.beats.push(Arc::clone(&beat));
         let stop = Arc::clone(stop);
         let core = cfg.core_of(i);
+        let recorder = telemetry.recorder();
         rings.threads.push(
             std::thread::Builder::new()
                 .name(format!("ring-{i}"))
-                .spawn(move || ring::run(specs, writer, settings, core, &beat, &stop))
+                .spawn(move || {
+                    let threads = ring::Threads {
+                        core,
+                        beat: &beat,
+                        stop: &stop,
+                    };
+                    ring::run(specs, writer, settings, threads, recorder)
+                })
                 .context("spawning a ring thread")?,
         );
     }
@@ -500,8 +509,15 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         discoveries,
     } = build(cfg, &publisher)?;
     let disc_threads = start_discovery(discoveries, &stop)?;
+    let telemetry = ringbolt_telemetry::Telemetry::start(
+        ringbolt_telemetry::stages::collector::TABLE,
+        cfg.hlog_settings(),
+    )?;
+    if let Some(file) = telemetry.first_file() {
+        tracing::info!(file = %file.display(), "latency dumps");
+    }
     if let Some(addr) = cfg.metrics_addr {
-        let bound = metrics::spawn(addr, shared_all.clone())?;
+        let bound = metrics::spawn(addr, shared_all.clone(), telemetry.metrics())?;
         tracing::info!(%bound, "metrics endpoint listening");
     }
     let liveness = Liveness::new(Duration::from_secs(5));
@@ -509,7 +525,7 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         let bound = spawn_health_endpoint(addr, &liveness)?;
         tracing::info!(%bound, "health endpoint listening");
     }
-    let rings = spawn_rings(cfg, &publisher, per_ring, &stop)?;
+    let rings = spawn_rings(cfg, &publisher, per_ring, &stop, &telemetry)?;
 
     // Ready once the endpoints are up and the ring threads started.
     spawn_watchdog(&liveness)?;
@@ -526,6 +542,10 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
     }
     for h in disc_threads {
         let _ = h.join();
+    }
+    // The ring threads dropped their recorders: the last interval is complete.
+    if let Err(e) = telemetry.finish() {
+        errors.push(format!("{e:#}"));
     }
     println!(
         "{}",

@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 use ringbolt_feeds::Counters;
+use ringbolt_telemetry::StageMetrics;
 
 use super::SourceShared;
 
-/// Renders the whole exposition.
-pub fn render(sources: &[Arc<SourceShared>]) -> String {
+/// Renders the whole exposition: the per-source families, then the stage latencies.
+pub fn render(sources: &[Arc<SourceShared>], stages: &StageMetrics) -> String {
     let snapshots: Vec<Counters> = sources
         .iter()
         .map(|s| s.counters.lock().map(|c| c.clone()).unwrap_or_default())
@@ -110,16 +111,15 @@ pub fn render(sources: &[Arc<SourceShared>]) -> String {
             );
         }
     }
+    out.push_str(&stages.render());
     out
 }
 
 /// Serves `GET /metrics` on `addr` from one thread; returns the bound address.
-pub fn spawn(addr: SocketAddr, sources: Vec<Arc<SourceShared>>) -> Result<SocketAddr> {
-    ringbolt_service::spawn_loopback_http(addr, "metrics", move |line| {
-        if line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?") {
-            ("200 OK", "text/plain; version=0.0.4", render(&sources))
-        } else {
-            ("404 Not Found", "text/plain", "not found\n".into())
-        }
-    })
+pub fn spawn(
+    addr: SocketAddr,
+    sources: Vec<Arc<SourceShared>>,
+    stages: StageMetrics,
+) -> Result<SocketAddr> {
+    ringbolt_service::spawn_metrics_endpoint(addr, move || render(&sources, &stages))
 }

@@ -17,7 +17,8 @@ use ringbolt_net::connect::Resolver;
 use ringbolt_net::http1::HttpGet;
 use ringbolt_net::ws::{self, WsClient, WsConnect, WsOptions};
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
-use ringbolt_telemetry::now_ns;
+use ringbolt_telemetry::stages::collector as stages;
+use ringbolt_telemetry::{StageRecorder, now_ns};
 
 use super::{PolyCmd, RingSettings, SourceSpec};
 
@@ -55,6 +56,8 @@ struct BusSink<'a> {
     stamp_recv: bool,
     /// `Record.stream` of the last record emitted (the per-stream latency histogram's key).
     last_stream: u8,
+    /// Publish stamp of the first record of the message (its parse is done), 0 before.
+    first_emit_ns: i64,
 }
 
 impl RecordSink for BusSink<'_> {
@@ -62,6 +65,9 @@ impl RecordSink for BusSink<'_> {
     fn emit(&mut self, record: &Record) {
         let mut r = *record;
         r.publish_ts_ns = now_ns();
+        if self.first_emit_ns == 0 {
+            self.first_emit_ns = r.publish_ts_ns;
+        }
         if self.stamp_recv {
             r.recv_ts_ns = r.publish_ts_ns;
         }
@@ -283,6 +289,7 @@ impl Conn {
             verdicts,
             stamp_recv: false,
             last_stream: 0,
+            first_emit_ns: 0,
         }
     }
 
@@ -628,6 +635,7 @@ impl Conn {
                             verdicts: &mut self.verdicts,
                             stamp_recv: false,
                             last_stream: 0,
+                            first_emit_ns: 0,
                         };
                         match self.feeds.rest(&req, &resp.body, now_ns(), &mut sink) {
                             Ok(()) => {
@@ -686,7 +694,13 @@ impl Conn {
 
     /// One pass over the connection: commands, messages, actions, timers. Returns whether the
     /// message budget ran out (more may be waiting in the connection's buffer).
-    fn service(&mut self, driver: &mut Driver, writer: &mut RingWriter, now: u64) -> bool {
+    fn service(
+        &mut self,
+        driver: &mut Driver,
+        writer: &mut RingWriter,
+        now: u64,
+        recorder: &mut StageRecorder,
+    ) -> bool {
         self.take_poly_commands(driver, writer);
         if self.connecting.is_some() {
             self.step_connect(driver, writer, now);
@@ -708,16 +722,19 @@ impl Conn {
                         verdicts: &mut self.verdicts,
                         stamp_recv: false,
                         last_stream: 0,
+                        first_emit_ns: 0,
                     };
                     let before = *sink.published;
                     let parsed = self.feeds.frame(bytes, recv_ts_ns, &mut sink);
-                    let stream = sink.last_stream;
+                    let (stream, parsed_ns) = (sink.last_stream, sink.first_emit_ns);
                     if let Err(e) = parsed {
                         self.raw_log
                             .log(&self.spec.name, self.spec.venue, &e, bytes);
                     }
                     if self.published > before {
-                        let ns = (now_ns().saturating_sub(recv_ts_ns)).max(1) as u64;
+                        let bus_ns = now_ns();
+                        record_stages(recorder, recv_ts_ns, parsed_ns, bus_ns);
+                        let ns = (bus_ns.saturating_sub(recv_ts_ns)).max(1) as u64;
                         self.latency.saturating_record(ns);
                         if let Some((_, h)) = self
                             .latency_by_stream
@@ -790,6 +807,15 @@ impl Conn {
     }
 }
 
+/// The collector's stages of one message that produced records: receive → first record
+/// parsed → last record on the bus.
+#[inline]
+fn record_stages(recorder: &mut StageRecorder, recv_ns: i64, parsed_ns: i64, bus_ns: i64) {
+    recorder.record_between(stages::RECV_TO_PARSED, recv_ns, parsed_ns);
+    recorder.record_between(stages::PARSED_TO_BUS, parsed_ns, bus_ns);
+    recorder.record_between(stages::RECV_TO_BUS, recv_ns, bus_ns);
+}
+
 fn send_one(ws: &mut WsClient, driver: &mut Driver, o: &Outgoing) -> ringbolt_net::Result<()> {
     match o {
         Outgoing::Text(t) => ws.send_text(driver, &String::from_utf8_lossy(t)),
@@ -797,15 +823,26 @@ fn send_one(ws: &mut WsClient, driver: &mut Driver, o: &Outgoing) -> ringbolt_ne
     }
 }
 
-/// Runs a ring thread until `stop`.
+/// A ring thread's place among the others: its core, its heartbeat and the stop flag.
+#[derive(Debug)]
+pub struct Threads<'a> {
+    /// Core to pin to.
+    pub core: Option<usize>,
+    /// Heartbeat, ms since the process epoch.
+    pub beat: &'a AtomicU64,
+    /// Set to stop.
+    pub stop: &'a AtomicBool,
+}
+
+/// Runs a ring thread until `stop`, recording its stages with `recorder`.
 pub fn run(
     specs: Vec<SourceSpec>,
     mut writer: RingWriter,
     settings: RingSettings,
-    core: Option<usize>,
-    beat: &AtomicU64,
-    stop: &AtomicBool,
+    threads: Threads<'_>,
+    mut recorder: StageRecorder,
 ) -> Result<()> {
+    let Threads { core, beat, stop } = threads;
     let mode = if settings.busy_poll {
         WaitMode::Spin
     } else {
@@ -848,8 +885,9 @@ pub fn run(
         let now = mono();
         backlog = false;
         for c in &mut conns {
-            backlog |= c.service(&mut driver, &mut writer, now);
+            backlog |= c.service(&mut driver, &mut writer, now, &mut recorder);
         }
+        recorder.maybe_rotate();
     }
     for c in &mut conns {
         c.share();

@@ -28,6 +28,7 @@ use ringbolt_bus::{
 use ringbolt_collector::config::{FeedsConfig, SourceConfig};
 use ringbolt_collector::{RingSettings, build, ring};
 use ringbolt_feeds::conn::ConnConfig;
+use ringbolt_telemetry::{HlogSettings, StageRecorder, Telemetry};
 
 /// Connect and handshake timeout of the test's ring: what one blocking attempt would stall.
 /// Two seconds: a blocking attempt then stalls the ring ≥ 2 s, far beyond the scheduler noise of
@@ -271,7 +272,15 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
     let settings = settings(CONNECT_TIMEOUT);
     let beat = Arc::new(AtomicU64::new(0));
     let (stop2, beat2) = (Arc::clone(&stop), Arc::clone(&beat));
-    let ring = std::thread::spawn(move || ring::run(specs, writer, settings, None, &beat2, &stop2));
+    let (_telemetry, recorder) = telemetry();
+    let ring = std::thread::spawn(move || {
+        let threads = ring::Threads {
+            core: None,
+            beat: &beat2,
+            stop: &stop2,
+        };
+        ring::run(specs, writer, settings, threads, recorder)
+    });
 
     let seg = Segment::open(&cfg.segment).unwrap();
     let mut consumer = Consumer::new(&seg, 0, Start::Oldest).unwrap();
@@ -346,6 +355,18 @@ struct FourSources {
     stop: Arc<AtomicBool>,
     ring: std::thread::JoinHandle<anyhow::Result<()>>,
     _unlink: Unlink,
+    _telemetry: Telemetry,
+}
+
+/// The collector's telemetry without files, rotating every 100 ms, and one ring's recorder.
+fn telemetry() -> (Telemetry, StageRecorder) {
+    let settings = HlogSettings {
+        interval: Duration::from_millis(100),
+        ..HlogSettings::default()
+    };
+    let t = Telemetry::start(ringbolt_telemetry::stages::collector::TABLE, settings).unwrap();
+    let r = t.recorder();
+    (t, r)
 }
 
 impl FourSources {
@@ -382,12 +403,20 @@ impl FourSources {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let settings = settings(Duration::from_secs(5));
+        // Stage recording and interval rotation (every 100 ms) run inside the counted thread.
+        let (telemetry, recorder) = telemetry();
         let ring = std::thread::spawn(move || {
             COUNTED.with(|c| c.set(counted));
             let beat = AtomicU64::new(0);
-            ring::run(specs, writer, settings, None, &beat, &stop2)
+            let threads = ring::Threads {
+                core: None,
+                beat: &beat,
+                stop: &stop2,
+            };
+            ring::run(specs, writer, settings, threads, recorder)
         });
         FourSources {
+            _telemetry: telemetry,
             rt,
             emu,
             shared: built.shared,

@@ -169,6 +169,21 @@ pub fn spawn_loopback_http(
     Ok(bound)
 }
 
+/// Serves `GET /metrics` on `addr` (loopback) with the Prometheus text exposition (0.0.4) that
+/// `render` returns per scrape; 404 for any other path. Returns the bound address.
+pub fn spawn_metrics_endpoint(
+    addr: SocketAddr,
+    render: impl Fn() -> String + Send + 'static,
+) -> Result<SocketAddr> {
+    spawn_loopback_http(addr, "metrics", move |line| {
+        if line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?") {
+            ("200 OK", "text/plain; version=0.0.4", render())
+        } else {
+            ("404 Not Found", "text/plain", "not found\n".into())
+        }
+    })
+}
+
 /// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
 /// other path.
 pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
@@ -224,6 +239,22 @@ mod tests {
         liveness.beat();
         assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn metrics_endpoint_renders_per_scrape() {
+        let scrapes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&scrapes);
+        let addr = spawn_metrics_endpoint("127.0.0.1:0".parse().unwrap(), move || {
+            format!("scrapes {}\n", counter.fetch_add(1, Ordering::Relaxed) + 1)
+        })
+        .unwrap();
+        let first = get(addr, "/metrics");
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(first.contains("text/plain; version=0.0.4"));
+        assert!(first.ends_with("scrapes 1\n"));
+        assert!(get(addr, "/metrics").ends_with("scrapes 2\n"));
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 404"));
     }
 
     #[test]

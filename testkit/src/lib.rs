@@ -9,6 +9,7 @@
 //!   children killed on drop, waiting for a file;
 //! - [`json`]: small lookups on emulator control answers;
 //! - [`guard`]: clean-up run on drop, however the test ends;
+//! - [`hdrh`]: `.hlog` files decoded by the Python `hdrh` package;
 //! - `emulator` (feature `emulator`): a venue emulator on its own runtime, with blocking
 //!   control-port access.
 //!
@@ -20,6 +21,7 @@ pub mod alloc;
 pub mod emulator;
 pub mod fs;
 pub mod guard;
+pub mod hdrh;
 pub mod http;
 pub mod json;
 pub mod process;

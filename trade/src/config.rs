@@ -50,6 +50,30 @@ pub struct TradeConfig {
     pub paper_exchange: ringbolt_paper::PaperConfig,
     /// Loopback address of `GET /healthz` (the ops contract: 127.0.0.1:9102); unset = none.
     pub health_addr: Option<std::net::SocketAddr>,
+    /// Loopback address of `GET /metrics` (`ringbolt_stage_latency_ns`); unset = none.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Directory of the `.hlog` latency dumps (`trade-<UTC start>.hlog`); unset =
+    /// `$STATE_DIRECTORY/hlog` under systemd, else no dumps (`/metrics` still has the figures).
+    pub hlog_dir: Option<PathBuf>,
+    /// Seconds per `.hlog` interval.
+    pub hlog_interval_s: u64,
+    /// Start a new `.hlog` file past this size, bytes.
+    pub hlog_rotate_bytes: u64,
+    /// Start a new `.hlog` file past this age, seconds.
+    pub hlog_rotate_age_s: u64,
+}
+
+impl TradeConfig {
+    /// The `.hlog` dump settings of the `hlog_*` keys.
+    #[must_use]
+    pub fn hlog_settings(&self) -> ringbolt_telemetry::HlogSettings {
+        ringbolt_telemetry::HlogSettings::from_keys(
+            self.hlog_dir.as_deref(),
+            self.hlog_interval_s,
+            self.hlog_rotate_bytes,
+            self.hlog_rotate_age_s,
+        )
+    }
 }
 
 impl Default for TradeConfig {
@@ -69,6 +93,11 @@ impl Default for TradeConfig {
             paper: true,
             paper_exchange: ringbolt_paper::PaperConfig::default(),
             health_addr: None,
+            metrics_addr: None,
+            hlog_dir: None,
+            hlog_interval_s: ringbolt_telemetry::DEFAULT_INTERVAL_S,
+            hlog_rotate_bytes: ringbolt_telemetry::DEFAULT_ROTATE_BYTES,
+            hlog_rotate_age_s: ringbolt_telemetry::DEFAULT_ROTATE_AGE_S,
         }
     }
 }

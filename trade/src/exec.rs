@@ -532,6 +532,11 @@ impl Exec {
         }
     }
 
+    /// Records the order path's stages with `recorder` (the trade process's telemetry).
+    pub fn set_recorder(&mut self, recorder: ringbolt_telemetry::StageRecorder) {
+        self.client.set_recorder(recorder);
+    }
+
     /// The hot path: a fired intent becomes an order under the decision's client order id;
     /// transitions wait in a buffer for [`Exec::flush`] (published after the decision).
     pub fn submit(&mut self, intent: &DecideIntent) {

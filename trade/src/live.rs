@@ -25,7 +25,10 @@ use ringbolt_decide::schema_hash;
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
 use ringbolt_net::affinity::pin;
 use ringbolt_service::Liveness;
-use ringbolt_telemetry::{LatencyHistogram, Percentiles, latency_histogram, now_ns, stage};
+use ringbolt_telemetry::stages::trade::{BUS_TO_DECISION, TABLE};
+use ringbolt_telemetry::{
+    LatencyHistogram, Percentiles, StageRecorder, Telemetry, latency_histogram, now_ns, stage,
+};
 use serde_json::json;
 
 use crate::config::{StartAt, TradeConfig, TradeSections, load_ensemble};
@@ -64,6 +67,8 @@ pub struct BusSource {
     idle: u32,
     /// Records lost to overruns and producer restarts.
     pub lost: u64,
+    /// Bus publish stamp of the last record returned (a decision's trigger).
+    last_publish_ns: i64,
     liveness: Arc<Liveness>,
     started: Instant,
     last_data: Instant,
@@ -107,6 +112,7 @@ impl BusSource {
             serviced: false,
             idle: 0,
             lost: 0,
+            last_publish_ns: 0,
             liveness,
             started: Instant::now(),
             last_data: Instant::now(),
@@ -163,6 +169,7 @@ impl RecordSource for BusSource {
                 match consumer.poll(rec) {
                     Poll::Ready => {
                         self.got = true;
+                        self.last_publish_ns = rec.publish_ts_ns;
                         return Ok(Next::Record(*k));
                     }
                     Poll::Empty => {}
@@ -189,7 +196,8 @@ impl RecordSource for BusSource {
 }
 
 /// The live decision sink: stamps and publishes every decision on the output ring (order
-/// transitions follow on the same ring) and measures the reflex pass.
+/// transitions follow on the same ring), measures the reflex pass and records the stage
+/// `bus_to_decision` (the trigger's bus publish → the decision's).
 #[derive(Debug)]
 pub struct BusOut {
     writer: RingWriter,
@@ -197,9 +205,10 @@ pub struct BusOut {
     pub published: u64,
     /// Record in → decision published, ns.
     pub reflex: LatencyHistogram,
+    recorder: StageRecorder,
 }
 
-impl<S> DecisionSink<S> for BusOut {
+impl DecisionSink<BusSource> for BusOut {
     type Mark = Instant;
 
     #[inline]
@@ -214,10 +223,14 @@ impl<S> DecisionSink<S> for BusOut {
         d: &mut Record,
         mark: Instant,
         _pipeline: &Pipeline,
-        _source: &S,
+        source: &BusSource,
     ) -> std::ops::ControlFlow<()> {
         d.publish_ts_ns = now_ns();
         self.writer.publish(d);
+        self.recorder
+            .record_between(BUS_TO_DECISION, source.last_publish_ns, d.publish_ts_ns);
+        // Decisions are frequent; a quiet spell only delays this recorder's interval.
+        self.recorder.maybe_rotate();
         self.published += 1;
         self.reflex
             .saturating_record(mark.elapsed().as_nanos() as u64);
@@ -390,10 +403,15 @@ fn run_loop<O: OrderSink>(
 
 /// Health endpoint and systemd readiness once inputs and output are mapped; the watchdog is
 /// fed by the reflex loop, so a wedged loop stops it.
-fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>) -> Result<()> {
+fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>, telemetry: &Telemetry) -> Result<()> {
     if let Some(addr) = tc.health_addr {
         let bound = ringbolt_service::spawn_health_endpoint(addr, liveness)?;
         tracing::info!(%bound, "health endpoint listening");
+    }
+    if let Some(addr) = tc.metrics_addr {
+        let stages = telemetry.metrics();
+        let bound = ringbolt_service::spawn_metrics_endpoint(addr, move || stages.render())?;
+        tracing::info!(%bound, "metrics endpoint listening");
     }
     ringbolt_service::spawn_watchdog(liveness)?;
     liveness.set_ready()
@@ -423,24 +441,28 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
         },
     )
     .with_context(|| format!("creating output segment {}", tc.output))?;
+    let telemetry = Telemetry::start(TABLE, tc.hlog_settings())?;
+    if let Some(file) = telemetry.first_file() {
+        tracing::info!(file = %file.display(), "latency dumps");
+    }
     let mut out = BusOut {
         writer: output.writer(0)?,
         published: 0,
         reflex: latency_histogram(),
+        recorder: telemetry.recorder(),
     };
     // Exec connects before the loop starts (API key derivation, warm HTTP/2 connection).
     let exec = if cfg.exec.enabled {
-        Some(ExecOrders::new(
-            Exec::start(&cfg.exec, live)?,
-            source.inputs(),
-        ))
+        let mut exec = Exec::start(&cfg.exec, live)?;
+        exec.set_recorder(telemetry.recorder());
+        Some(ExecOrders::new(exec, source.inputs()))
     } else {
         None
     };
     let model = ensemble
         .map(|ens| ModelThread::spawn(ens, cfg.model_core()))
         .transpose()?;
-    start_service(&tc, &liveness)?;
+    start_service(&tc, &liveness, &telemetry)?;
 
     pin(cfg.reflex_core());
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
@@ -461,6 +483,11 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
         s
     });
     let model = model.map(ModelThread::finish).transpose()?;
+    // Exec's recorder went with exec; the loop's hands its last set over, then the dump ends.
+    out.recorder.flush();
+    if let Err(error) = telemetry.finish() {
+        tracing::warn!(%error, "writing the last latency interval failed");
+    }
     looped?;
     let mut summary = summary(&tc, &pipeline, &source, &out, model.as_ref(), exec_summary);
     summary["paper_exchange"] = paper_summary.unwrap_or(serde_json::Value::Null);

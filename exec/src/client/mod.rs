@@ -21,6 +21,7 @@
 //! The sans-IO bookkeeping is in [`inflight`]; this module is the thin driver.
 
 pub mod inflight;
+mod timing;
 mod user_ws;
 
 pub use self::user_ws::{LiveStats, split_wss_url};
@@ -345,6 +346,8 @@ pub struct OrderClient {
     venue_positions: std::collections::BTreeMap<u32, i64>,
     /// Open orders from the pages of `GET /data/orders` received so far.
     open_pages: Vec<reconcile::VenueOrder>,
+    /// Send stamps and the trade process's stage recorder.
+    timing: timing::ClientTiming,
 }
 
 /// `base` + `path` as a request URI.
@@ -406,7 +409,20 @@ impl OrderClient {
             token_ids: std::collections::BTreeMap::new(),
             venue_positions: std::collections::BTreeMap::new(),
             open_pages: Vec::new(),
+            timing: timing::ClientTiming::default(),
         })
+    }
+
+    /// Records the order path's stages (decision → order bytes, bytes → wire, order and cancel
+    /// round trips per response class) with `recorder` from the trade process's telemetry.
+    pub fn set_recorder(&mut self, recorder: ringbolt_telemetry::StageRecorder) {
+        self.timing.set_recorder(recorder);
+    }
+
+    /// Round trips not measured because their stamp slot was reused before the answer.
+    #[must_use]
+    pub fn unmeasured_round_trips(&self) -> u64 {
+        self.timing.forgotten
     }
 
     /// Paper or live (from the risk gate).
@@ -514,6 +530,7 @@ impl OrderClient {
                 return Err(SubmitError::Pool(miss));
             }
         };
+        self.timing.bytes_ready(t_ns, now_ns());
         let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
         // The order hash is the venue's order id; known before the venue answers.
         order.venue_order_id.copy_from_slice(&taken.digest[..16]);
@@ -593,6 +610,7 @@ impl OrderClient {
         let t_ns = now_ns();
         match sent {
             Ok(()) => {
+                self.timing.sent(tag, true, t_ns);
                 for c in &coids {
                     if let Some(o) = self.core.order_mut(*c)
                         && let Ok(r) = o.submitted(t_ns)
@@ -718,6 +736,7 @@ impl OrderClient {
             )
         };
         self.buf.fill(&self.signer, now_s(), path, &body);
+        self.timing.bytes_ready(t_ns, now_ns());
         self.send_buf(tag, what, sink).map(|t| (t, coids))
     }
 
@@ -748,6 +767,9 @@ impl OrderClient {
         };
         self.h2
             .send(&mut self.driver, &p, Bytes::from(req.body.clone()), tag)?;
+        if what == Pending::Cancel {
+            self.timing.sent(tag, false, now_ns());
+        }
         self.core.sent(tag, what);
         Ok(tag)
     }
@@ -846,6 +868,8 @@ impl OrderClient {
         while let Some(c) = self.h2.next_completion() {
             n += 1;
             let t = now_ns();
+            let status = c.result.as_ref().ok().map(|r| r.status);
+            self.timing.finished(c.tag, status, t);
             let (what, closed) = match c.result {
                 Ok(resp) => {
                     let retry_after = resp
@@ -898,6 +922,7 @@ impl OrderClient {
         } else {
             self.keepalive()?;
         }
+        self.timing.maybe_rotate();
         Ok(n)
     }
 

@@ -158,6 +158,8 @@ struct Ports {
     trade_health: u16,
     archive_health: u16,
     dash: u16,
+    trade_metrics: u16,
+    archive_metrics: u16,
 }
 
 /// The emulators' configuration (the lab's own file format, `sim/emulate.example.toml`).
@@ -196,6 +198,7 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
             flush_interval_ms: 500,
             open_timeout_ms: 120_000,
             health_addr: Some(loopback(p.archive_health)),
+            metrics_addr: Some(loopback(p.archive_metrics)),
             ..ArchiveConfig::new(
                 out.join("archive"),
                 vec![run.market.clone(), run.decisions.clone()],
@@ -219,6 +222,8 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     trade.open_timeout_s = 120;
     trade.paper = true;
     trade.health_addr = Some(loopback(p.trade_health));
+    trade.metrics_addr = Some(loopback(p.trade_metrics));
+    trade.hlog_dir = Some(out.join("hlog"));
     // Demo only: more orders per window than production's defaults, for latency statistics
     // (paper orders are rejected by the venue anyway).
     let risk = &mut cfg.decide.risk;
@@ -259,8 +264,8 @@ fn dash_config(run: &Run, p: &Ports) -> ringbolt_dash::DashConfig {
         segments: vec![run.market.clone(), run.decisions.clone()],
         metrics: vec![
             metrics("feeds", p.metrics),
-            metrics("trade", p.trade_health),
-            metrics("archive", p.archive_health),
+            metrics("trade", p.trade_metrics),
+            metrics("archive", p.archive_metrics),
         ],
         ..ringbolt_dash::DashConfig::default()
     }
@@ -297,6 +302,7 @@ fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> Result<Feeds
         busy_poll: spin,
         metrics_addr: Some(loopback(p.metrics)),
         health_addr: Some(loopback(p.feeds_health)),
+        hlog_dir: Some(out.join("hlog")),
         backoff_base_ms: 250,
         backoff_max_ms: 4000,
         sources: p.venues.collector_sources(&ca)?,
@@ -365,8 +371,10 @@ fn prepare_out(out: &Path) -> Result<()> {
         std::fs::remove_dir_all(&archive_dir)?;
         std::fs::create_dir_all(&archive_dir)?;
     }
-    for entry in std::fs::read_dir(out.join("logs"))? {
-        let _ = std::fs::remove_file(entry?.path());
+    for dir in ["logs", "hlog"] {
+        for entry in std::fs::read_dir(out.join(dir))? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
     }
     Ok(())
 }
@@ -381,6 +389,8 @@ fn free_ports() -> Result<Ports> {
         trade_health: free_port()?,
         archive_health: free_port()?,
         dash: free_port()?,
+        trade_metrics: free_port()?,
+        archive_metrics: free_port()?,
     })
 }
 
@@ -642,12 +652,33 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if args.live {
         report["live"] = live_report(&mon, &ledger);
     }
+    report["stage_latency"] = stage_latency(&out.join("hlog"));
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
     print_summary(&report);
     eprintln!("report written to {}", path.display());
     Ok(())
+}
+
+/// Every process's `.hlog` dumps of this run merged (the table `ringbolt report latency --dir`
+/// prints), with the stages each process defines, so a check can name a missing one.
+fn stage_latency(dir: &Path) -> Value {
+    let expected: Vec<String> = ringbolt_telemetry::stages::ALL
+        .iter()
+        .flat_map(|t| t.stages.iter().map(move |s| format!("{}/{s}", t.process)))
+        .collect();
+    let rows = ringbolt_telemetry::report::hlog_files(dir)
+        .and_then(|files| ringbolt_telemetry::report::merge(&files).map(|rows| (files, rows)));
+    match rows {
+        Ok((files, rows)) => json!({
+            "dir": dir.display().to_string(),
+            "files": files.len(),
+            "expected": expected,
+            "stages": rows,
+        }),
+        Err(e) => json!({ "error": e.to_string(), "expected": expected }),
+    }
 }
 
 fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
@@ -923,6 +954,20 @@ fn print_summary(report: &Value) {
             println!(
                 "  {k:<24} p50 {:>9} ns  p99 {:>9} ns  p99.9 {:>9} ns  (n={})",
                 p["p50_ns"], p["p99_ns"], p["p999_ns"], p["samples"]
+            );
+        }
+    }
+    if let Some(rows) = report["stage_latency"]["stages"].as_array() {
+        println!("per-stage latency from every process's .hlog dumps:");
+        for r in rows {
+            println!(
+                "  {:<10} {:<24} p50 {:>9} ns  p99 {:>9} ns  max {:>11} ns  (n={})",
+                r["process"].as_str().unwrap_or(""),
+                r["stage"].as_str().unwrap_or(""),
+                r["p50_ns"],
+                r["p99_ns"],
+                r["max_ns"],
+                r["count"]
             );
         }
     }
