@@ -493,4 +493,15 @@ pub trait VenueAdapter: Send {
 
     /// The connection was re-established: continuity state restarts (books await a snapshot).
     fn on_reconnect(&mut self, ctx: &mut Ctx<'_>);
+
+    /// Instrument `id` was unsubscribed (its window is over): drop what the adapter keeps about
+    /// it, so per-instrument state stays bounded by the instruments subscribed at once.
+    fn forget_instrument(&mut self, id: u32) {
+        let _ = id;
+    }
+
+    /// Per-instrument entries the adapter holds (continuity and tick lists; for bound checks).
+    fn instrument_state_len(&self) -> usize {
+        0
+    }
 }

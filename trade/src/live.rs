@@ -20,7 +20,8 @@ use ringbolt_bus::{
 use ringbolt_decide::engine::{OrderIntent, Reason};
 use ringbolt_decide::features::N_FEATURES;
 use ringbolt_decide::model::Ensemble;
-use ringbolt_decide::pipeline::{NoModel, Pipeline, SEGMENT_ID_SPAN, SlotLink};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, SlotLink};
+use ringbolt_decide::{IdMap, Mapped};
 use ringbolt_decide::schema_hash;
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
 use ringbolt_net::affinity::pin;
@@ -235,8 +236,8 @@ impl<S> DecisionSink<S> for BusOut {
 #[derive(Debug)]
 pub struct ExecOrders {
     exec: Exec,
-    /// Engine-space instrument ids already shown to exec.
-    seen: Vec<bool>,
+    /// Bus id → engine id, generation-checked (the pipeline's mapping, kept beside it).
+    ids: IdMap,
 }
 
 impl ExecOrders {
@@ -245,7 +246,7 @@ impl ExecOrders {
     pub fn new(exec: Exec, inputs: usize) -> Self {
         Self {
             exec,
-            seen: vec![false; inputs * SEGMENT_ID_SPAN as usize],
+            ids: IdMap::new(inputs),
         }
     }
 }
@@ -253,19 +254,21 @@ impl ExecOrders {
 impl OrderSink for ExecOrders {
     #[inline]
     fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
-        if rec.venue != Venue::Polymarket as u8 || rec.instrument >= SEGMENT_ID_SPAN {
+        if rec.venue != Venue::Polymarket as u8 {
             return;
         }
-        let id = k as u32 * SEGMENT_ID_SPAN + rec.instrument;
-        if let Some(seen) = self.seen.get_mut(id as usize)
-            && !*seen
-        {
-            // First sight of this token (off the hot path): build its window's pool.
-            *seen = true;
-            if let Some((venue, name)) = source.instrument(k, rec.instrument) {
-                self.exec.on_instrument(id, venue, &name);
+        let id = match self.ids.map(k, rec.instrument) {
+            Mapped::Known(id) => id,
+            Mapped::New { engine, .. } => {
+                // First sight of this token (off the hot path): build its window's pool.
+                if let Some((venue, name)) = source.instrument(k, rec.instrument) {
+                    self.exec
+                        .on_instrument(engine, rec.instrument, venue, &name);
+                }
+                engine
             }
-        }
+            Mapped::Stale | Mapped::Unmapped => return,
+        };
         if rec.kind == RecordKind::MarketParams as u8
             && let Some(body) = rec.body_as::<MarketParamsBody>()
         {
@@ -276,8 +279,9 @@ impl OrderSink for ExecOrders {
 
     #[inline]
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>) {
-        self.exec
-            .track(decision, k as u32 * SEGMENT_ID_SPAN + decision.instrument);
+        if let Some(engine) = self.ids.engine_id(k, decision.instrument) {
+            self.exec.track(decision, engine);
+        }
         if let Some(intent) = intent {
             self.exec.submit(intent);
         }
