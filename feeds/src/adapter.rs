@@ -190,6 +190,18 @@ impl InstrumentTable {
         Some(self.entries.swap_remove(i).id)
     }
 
+    /// Entries registered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The entry with bus id `id`.
     #[must_use]
     pub fn by_id(&self, id: u32) -> Option<&InstrumentEntry> {
