@@ -174,11 +174,7 @@ impl Discovery {
     ///
     /// # Errors
     /// As [`Discovery::step`].
-    pub fn step_at(
-        &mut self,
-        now: i64,
-        fetch: impl FnOnce(&str) -> Result<Vec<u8>>,
-    ) -> Result<()> {
+    pub fn step_at(&mut self, now: i64, fetch: impl FnOnce(&str) -> Result<Vec<u8>>) -> Result<()> {
         // Commands a full channel held back go first, in order.
         self.tx.flush()?;
         let tracker = self.tracker_mut();
@@ -192,9 +188,9 @@ impl Discovery {
             return Ok(());
         }
         let path = gamma_path(&missing, self.events);
-        let markets = match fetch(&path).and_then(|body| {
-            parse_gamma(&body).with_context(|| format!("GET {path}"))
-        }) {
+        let markets = match fetch(&path)
+            .and_then(|body| parse_gamma(&body).with_context(|| format!("GET {path}")))
+        {
             Ok(m) => m,
             Err(e) => {
                 self.shared.discovery_errors.fetch_add(1, Ordering::Relaxed);
@@ -244,9 +240,8 @@ impl Discovery {
         let mut retired = 0;
         for (id, venue, name) in self.publisher.segment().live_instruments() {
             let over = venue == Venue::Polymarket
-                && InstrumentName::parse(&name).is_ok_and(|n| {
-                    n.window_start_s + self.window_s + self.linger_s <= now
-                });
+                && InstrumentName::parse(&name)
+                    .is_ok_and(|n| n.window_start_s + self.window_s + self.linger_s <= now);
             if over && self.publisher.retire_instrument(id) {
                 retired += 1;
             }

@@ -125,8 +125,15 @@ mod tests {
         assert_eq!(m.map(0, old), new_in(5, false), "segments are separate");
         assert_eq!(m.map(1, new), new_in(SEGMENT_ID_SPAN + 5, true));
         assert_eq!(m.bus_id(SEGMENT_ID_SPAN + 5), Some(new));
-        assert_eq!(m.map(1, old), Mapped::Stale, "never attributed to the new instrument");
-        assert_eq!(m.map(1, instrument_id(SEGMENT_ID_SPAN as usize, 0)), Mapped::Unmapped);
+        assert_eq!(
+            m.map(1, old),
+            Mapped::Stale,
+            "never attributed to the new instrument"
+        );
+        assert_eq!(
+            m.map(1, instrument_id(SEGMENT_ID_SPAN as usize, 0)),
+            Mapped::Unmapped
+        );
         assert_eq!(m.map(2, old), Mapped::Unmapped);
         assert_eq!(m.mapped(), 2);
     }

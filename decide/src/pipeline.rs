@@ -378,7 +378,10 @@ impl Pipeline {
             return;
         }
         if let Some((venue, name)) = names(bus_id)
-            && self.engine.register_instrument(engine, venue, &name).is_err()
+            && self
+                .engine
+                .register_instrument(engine, venue, &name)
+                .is_err()
         {
             self.registration_errors += 1;
         }

@@ -125,6 +125,9 @@ impl Default for ExecSection {
 /// Live-mode default of `heartbeat_ms`.
 pub const LIVE_HEARTBEAT_MS: u64 = 5_000;
 
+/// A token seen before its window's other one: (engine id, bus id, token id).
+type PendingToken = (u32, u32, String);
+
 /// Windows kept waiting for their second token (a window's tokens arrive within seconds).
 const MAX_PENDING_WINDOWS: usize = 4;
 
@@ -196,8 +199,8 @@ pub struct Exec {
     sizes_e8: Vec<i64>,
     /// Window start → pool.
     pools: BTreeMap<i64, WindowPool>,
-    /// Window start → (up, down) (engine id, bus id, token id), until both are known.
-    pending: BTreeMap<i64, [Option<(u32, u32, String)>; 2]>,
+    /// Window start → (up, down) tokens, until both are known.
+    pending: BTreeMap<i64, [Option<PendingToken>; 2]>,
     /// Window start → tick stated on the bus before the window's pool was built.
     window_ticks: BTreeMap<i64, TickSize>,
     transitions: Vec<Record>,

@@ -21,9 +21,9 @@ use ringbolt_decide::engine::{OrderIntent, Reason};
 use ringbolt_decide::features::N_FEATURES;
 use ringbolt_decide::model::Ensemble;
 use ringbolt_decide::pipeline::{NoModel, Pipeline, SlotLink};
-use ringbolt_decide::{IdMap, Mapped};
 use ringbolt_decide::schema_hash;
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
+use ringbolt_decide::{IdMap, Mapped, SEGMENT_ID_SPAN};
 use ringbolt_net::affinity::pin;
 use ringbolt_service::Liveness;
 use ringbolt_telemetry::{LatencyHistogram, Percentiles, latency_histogram, now_ns, stage};
@@ -87,6 +87,13 @@ impl BusSource {
         for name in &tc.inputs {
             let seg = Segment::open_wait(name, Duration::from_secs(tc.open_timeout_s))
                 .with_context(|| format!("opening input segment {name}"))?;
+            let entries = seg.geometry().instrument_capacity;
+            if entries > SEGMENT_ID_SPAN as usize {
+                bail!(
+                    "input segment {name} has {entries} instrument entries; trade maps at most \
+                     {SEGMENT_ID_SPAN} per segment: set [feeds] instrument_capacity <= {SEGMENT_ID_SPAN}"
+                );
+            }
             segments.push(seg);
         }
         let start = match tc.start {
