@@ -131,6 +131,9 @@ type PendingToken = (u32, u32, String);
 /// Windows kept waiting for their second token (a window's tokens arrive within seconds).
 const MAX_PENDING_WINDOWS: usize = 4;
 
+/// Windows younger than this stay open in the ledger (fills can still be confirmed or fail).
+const LEDGER_KEEP_S: i64 = 3600;
+
 /// Pools kept: the current and next windows and the one just ended.
 pub const MAX_POOLS: usize = 3;
 
@@ -430,6 +433,10 @@ impl Exec {
                     while self.pools.len() > MAX_POOLS {
                         self.pools.pop_first();
                     }
+                    // Fills of windows an hour old are final: fold them into the ledger's
+                    // closed totals (bounded state, ADR 0022-horizon).
+                    self.ledger
+                        .close_windows_before(window_start_s - LEDGER_KEEP_S);
                 }
                 Err(e) => tracing::warn!("pool for window {window_start_s}: {e:#}"),
             }
