@@ -646,3 +646,46 @@ impl Drop for Unlink {
         }
     }
 }
+
+/// A collector that died leaves its windows' tokens live in the table (a take-over keeps it):
+/// the next collector's first discovery round retires those of windows over, and only those.
+#[test]
+fn a_restarted_collector_retires_what_its_predecessor_left_live() {
+    let market = ringbolt_testkit::fs::unique("rb-test", "horizon-restart");
+    let _unlink = Unlink(vec![market.clone()]);
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 1 << 10,
+        instrument_capacity: 64,
+    };
+    let publisher = Arc::new(Publisher::create(&market, config).unwrap());
+    let old = format!("btc-updown-5m-{}/up/123", START_S - 2 * WINDOW_S);
+    let current = format!("btc-updown-5m-{START_S}/down/456");
+    let left_over = publisher
+        .register_instrument(Venue::Polymarket, &old)
+        .unwrap();
+    let still_open = publisher
+        .register_instrument(Venue::Polymarket, &current)
+        .unwrap();
+
+    let mut collector = Collector::new(&publisher);
+    let mut sim = PolyState::new(18, WINDOW_S);
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let t_ms = START_S * 1000 + 1_000;
+    collector.step(&mut sim, &mut rng, t_ms, 1);
+    collector.discover(&sim, t_ms, 1);
+
+    let seg = publisher.segment();
+    assert_eq!(seg.instrument_status(left_over), InstrumentStatus::Retired);
+    assert_eq!(seg.instrument_status(still_open), InstrumentStatus::Live);
+    let retired = collector
+        .shared
+        .retired_instruments
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(retired, 1);
+    for (k, _) in REFERENCES.iter().enumerate() {
+        assert_eq!(seg.instrument_status(k as u32 + 2), InstrumentStatus::Live);
+    }
+    // The new windows were registered beside them (current and next: four tokens).
+    assert_eq!(collector.registered, 4);
+}
