@@ -594,13 +594,15 @@ fn thirty_days_of_windows_reuse_ids_safely_with_bounded_state() {
     assert_eq!(pipeline.registration_errors, 0);
     assert_eq!(pipeline.unmapped, 0);
     assert_eq!(paper.bad_names, 0);
-    // Bounded memory: RSS from day 2 to day 30 within a fixed margin.
+    // Bounded memory: RSS from day 2 to day 30 within a fixed margin (a leak of 2 KiB per
+    // window would exceed it; measured: +2.4 MiB, mostly the archiver's partitions awaiting
+    // compaction, which the archiver's run loop compacts and this test does not).
     eprintln!(
         "decisions {} paper {:?} rss day2 {rss_day2} KiB day30 {rss_day30} KiB",
         out.decisions, paper.exchange.stats
     );
     assert!(
-        rss_day30 < rss_day2 + 32 * 1024,
+        rss_day30 < rss_day2 + 16 * 1024,
         "RSS grew from {rss_day2} KiB (day 2) to {rss_day30} KiB (day 30)"
     );
     archiver.shutdown();
