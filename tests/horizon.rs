@@ -434,69 +434,66 @@ fn config_file(dir: &std::path::Path, market: &str, decide: &str) -> std::path::
     path
 }
 
-#[test]
-#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
-fn thirty_days_of_windows_reuse_ids_safely_with_bounded_state() {
-    let dir = ringbolt_testkit::fs::tempdir("rb-test", "horizon");
-    let _rmdir = RemoveDir(dir.clone());
-    let market = ringbolt_testkit::fs::unique("rb-test", "horizon-m");
-    let decide = ringbolt_testkit::fs::unique("rb-test", "horizon-d");
-    let _unlink = Unlink(vec![market.clone(), decide.clone()]);
-    let publisher = Arc::new(
-        Publisher::create(
-            &market,
-            SegmentConfig {
-                rings: 1,
-                capacity: 1 << 14,
-                instrument_capacity: INSTRUMENT_CAPACITY,
-            },
-        )
-        .unwrap(),
-    );
-    let out_seg = Publisher::create(
-        &decide,
-        SegmentConfig {
-            rings: 1,
-            capacity: 1 << 14,
-            instrument_capacity: 16,
-        },
-    )
-    .unwrap();
-    let config = config_file(&dir, &market, &decide);
-    let sections: TradeSections = ringbolt_config::load(&config).unwrap().trade_sections();
-    let root = dir.join("archive");
-    let mut archiver = Archiver::open(ArchiveConfig::new(
-        &root,
-        vec![market.clone(), decide.clone()],
-    ))
-    .unwrap();
+/// Trade's side: the bus source, the pipeline, the paper exchange and the decision sink.
+struct Trade {
+    source: Drained,
+    pipeline: Pipeline,
+    paper: PaperOrders,
+    out: Out,
+}
 
-    let mut collector = Collector::new(&publisher);
-    let seg = Segment::open(&market).unwrap();
-    let mut source = Drained {
-        consumer: Consumer::new(&seg, 0, Start::Oldest).unwrap(),
-        segment: Arc::clone(&seg),
-        lost: 0,
+impl Trade {
+    fn new(seg: &Arc<Segment>, output: &Publisher, sections: &TradeSections) -> Self {
+        Self {
+            source: Drained {
+                consumer: Consumer::new(seg, 0, Start::Oldest).unwrap(),
+                segment: Arc::clone(seg),
+                lost: 0,
+            },
+            pipeline: Pipeline::new(sections.decide.clone(), 1, false),
+            paper: PaperOrders::new(
+                &sections.trade.paper_exchange,
+                &sections.decide,
+                1,
+                NoOrders,
+            ),
+            out: Out {
+                writer: output.writer(0).unwrap(),
+                market: Arc::clone(seg),
+                decisions: 0,
+                misattributed: 0,
+            },
+        }
+    }
+
+    /// Everything the market ring holds through `reflex::run`.
+    fn drain(&mut self) {
+        let t = &mut *self;
+        reflex::run(
+            &mut t.pipeline,
+            &mut t.source,
+            &mut NoModel,
+            &mut t.paper,
+            &mut t.out,
+        )
+        .unwrap();
+    }
+}
+
+fn segment(name: &str, instrument_capacity: usize) -> Publisher {
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 1 << 14,
+        instrument_capacity,
     };
-    let mut pipeline = Pipeline::new(sections.decide.clone(), 1, false);
-    let mut paper = PaperOrders::new(
-        &sections.trade.paper_exchange,
-        &sections.decide,
-        1,
-        NoOrders,
-    );
-    let mut out = Out {
-        writer: out_seg.writer(0).unwrap(),
-        market: Arc::clone(&seg),
-        decisions: 0,
-        misattributed: 0,
-    };
+    Publisher::create(name, config).unwrap()
+}
+
+/// 30 days of windows; returns RSS (KiB) at the end of day 2 and at the end.
+fn drive(collector: &mut Collector, trade: &mut Trade, archiver: &mut Archiver) -> (u64, u64) {
     let mut sim = PolyState::new(18, WINDOW_S);
     let mut rng = ChaCha8Rng::seed_from_u64(18);
-    let mut tick = 0u64;
-    let mut rss_day2 = 0;
-    let mut phase = [Duration::ZERO; 2];
-
+    let (mut tick, mut rss_day2) = (0u64, 0);
     for w in 0..DAYS * WINDOWS_PER_DAY {
         let start_ms = (START_S + w * WINDOW_S) * 1000;
         // Rollover: the emulator opens the window, discovery finds and subscribes it (and
@@ -510,60 +507,37 @@ fn thirty_days_of_windows_reuse_ids_safely_with_bounded_state() {
             collector.step(&mut sim, &mut rng, start_ms + offset_s * 1000, tick);
             collector.discover(&sim, start_ms + offset_s * 1000 + 500, tick);
         }
-        let t = std::time::Instant::now();
-        reflex::run(
-            &mut pipeline,
-            &mut source,
-            &mut NoModel,
-            &mut paper,
-            &mut out,
-        )
-        .unwrap();
-        phase[0] += t.elapsed();
-        let t = std::time::Instant::now();
+        trade.drain();
         while archiver.poll_once(1 << 16).unwrap() > 0 {}
-        phase[1] += t.elapsed();
         // Flushes every 3 simulated hours keep the archiver's buffers (and RSS) small.
         if (w + 1) % 36 == 0 {
             archiver.flush().unwrap();
         }
         if (w + 1) % WINDOWS_PER_DAY == 0 {
             let day = (w + 1) / WINDOWS_PER_DAY;
-            let h = held(&collector, &pipeline, &paper, &archiver);
+            let h = held(collector, &trade.pipeline, &trade.paper, archiver);
             check_bounds(&h);
             if day == 2 {
                 rss_day2 = rss_kib();
             }
-            eprintln!(
-                "day {day}: {h:?} rss {} KiB trade {:?} archive {:?}",
-                rss_kib(),
-                phase[0],
-                phase[1]
-            );
+            eprintln!("day {day}: {h:?} rss {} KiB", rss_kib());
         }
     }
     // The last window's settlement report, then everything drained and archived.
     collector.chainlink((START_S + DAYS * WINDOWS_PER_DAY * WINDOW_S) * 1000);
-    reflex::run(
-        &mut pipeline,
-        &mut source,
-        &mut NoModel,
-        &mut paper,
-        &mut out,
-    )
-    .unwrap();
+    trade.drain();
     while archiver.poll_once(1 << 16).unwrap() > 0 {}
     archiver.flush().unwrap();
-    let rss_day30 = rss_kib();
+    (rss_day2, rss_kib())
+}
 
-    // No exhaustion: every window of 30 days was registered, with ids reused under new
-    // generations; the reference instruments kept theirs.
+/// No exhaustion and no mis-attribution after the run.
+fn check_no_horizon(collector: &Collector, trade: &Trade, seg: &Segment) {
+    // Every window of 30 days was registered, with ids reused under new generations; the
+    // reference instruments kept theirs.
     let windows = (DAYS * WINDOWS_PER_DAY) as u64;
-    assert!(
-        collector.registered >= 2 * windows,
-        "{} registrations",
-        collector.registered
-    );
+    let registered = collector.registered;
+    assert!(registered >= 2 * windows, "{registered} registrations");
     let stats = seg.instrument_stats();
     assert_eq!(stats.used, INSTRUMENT_CAPACITY, "every entry used");
     // 17,280 tokens over 1,020 reusable entries: each slot went through ~16 generations.
@@ -572,63 +546,83 @@ fn thirty_days_of_windows_reuse_ids_safely_with_bounded_state() {
         stats.max_generation + 1 >= generations,
         "slots reused: {stats:?}"
     );
-    assert_eq!(
-        collector
-            .shared
-            .discovery_errors
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    let errors = &collector.shared.discovery_errors;
+    assert_eq!(errors.load(std::sync::atomic::Ordering::Relaxed), 0);
     for (k, (venue, name)) in REFERENCES.iter().enumerate() {
         assert_eq!(seg.instrument(k as u32), Some((*venue, (*name).to_owned())));
     }
-    // No mis-attribution: the first token's id names nothing now (its slot holds a later
-    // generation) and every decision was about its own window's tokens.
+    // The first token's id names nothing now (its slot holds a later generation) and every
+    // decision was about its own window's tokens.
     let first = collector.first_id.unwrap();
     assert_eq!(seg.instrument_status(first), InstrumentStatus::Unknown);
     assert_eq!(seg.instrument(first), None);
+    let out = &trade.out;
     assert_eq!(out.misattributed, 0, "of {} decisions", out.decisions);
     assert!(out.decisions > windows, "{} decisions", out.decisions);
-    assert_eq!(source.lost, 0);
-    assert_eq!(pipeline.stale_instruments, 0);
-    assert_eq!(pipeline.registration_errors, 0);
-    assert_eq!(pipeline.unmapped, 0);
-    assert_eq!(paper.bad_names, 0);
+    assert_eq!(trade.source.lost, 0);
+    let p = &trade.pipeline;
+    assert_eq!(
+        (p.stale_instruments, p.registration_errors, p.unmapped),
+        (0, 0, 0)
+    );
+    assert_eq!(trade.paper.bad_names, 0);
+}
+
+/// `ringbolt replay --check-parity` over the archive: every decision and paper record again.
+fn check_replay(root: std::path::PathBuf, config: std::path::PathBuf, sections: TradeSections) {
+    let options = ReplayOptions {
+        archive: root,
+        config: Some(GivenConfig {
+            sections,
+            path: config,
+        }),
+        date: None,
+        check_parity: true,
+        decisions_segment: None,
+        epoch: None,
+        model: ModelMode::None,
+        no_verify_model: true,
+        context: 12,
+        no_progress: true,
+    };
+    let replayed = replay(&options, None).unwrap();
+    assert_eq!(replayed.parity_passed, Some(true), "{}", replayed.summary);
+    eprintln!("replay: {}", replayed.summary);
+}
+
+#[test]
+fn thirty_days_of_windows_reuse_ids_safely_with_bounded_state() {
+    let dir = ringbolt_testkit::fs::tempdir("rb-test", "horizon");
+    let _rmdir = RemoveDir(dir.clone());
+    let market = ringbolt_testkit::fs::unique("rb-test", "horizon-m");
+    let decide = ringbolt_testkit::fs::unique("rb-test", "horizon-d");
+    let _unlink = Unlink(vec![market.clone(), decide.clone()]);
+    let publisher = Arc::new(segment(&market, INSTRUMENT_CAPACITY));
+    let output = segment(&decide, 16);
+    let config = config_file(&dir, &market, &decide);
+    let sections: TradeSections = ringbolt_config::load(&config).unwrap().trade_sections();
+    let root = dir.join("archive");
+    let archive_cfg = ArchiveConfig::new(&root, vec![market.clone(), decide.clone()]);
+    let mut archiver = Archiver::open(archive_cfg).unwrap();
+    let mut collector = Collector::new(&publisher);
+    let seg = Segment::open(&market).unwrap();
+    let mut trade = Trade::new(&seg, &output, &sections);
+
+    let (rss_day2, rss_day30) = drive(&mut collector, &mut trade, &mut archiver);
+    archiver.shutdown();
+    check_no_horizon(&collector, &trade, &seg);
     // Bounded memory: RSS from day 2 to day 30 within a fixed margin (a leak of 2 KiB per
     // window would exceed it; measured: +2.4 MiB, mostly the archiver's partitions awaiting
     // compaction, which the archiver's run loop compacts and this test does not).
     eprintln!(
         "decisions {} paper {:?} rss day2 {rss_day2} KiB day30 {rss_day30} KiB",
-        out.decisions, paper.exchange.stats
+        trade.out.decisions, trade.paper.exchange.stats
     );
     assert!(
         rss_day30 < rss_day2 + 16 * 1024,
         "RSS grew from {rss_day2} KiB (day 2) to {rss_day30} KiB (day 30)"
     );
-    archiver.shutdown();
-
-    // Replay: the archive of 30 days through the same loop, every decision reproduced.
-    let replayed = replay(
-        &ReplayOptions {
-            archive: root,
-            config: Some(GivenConfig {
-                sections,
-                path: config,
-            }),
-            date: None,
-            check_parity: true,
-            decisions_segment: None,
-            epoch: None,
-            model: ModelMode::None,
-            no_verify_model: true,
-            context: 12,
-            no_progress: true,
-        },
-        None,
-    )
-    .unwrap();
-    assert_eq!(replayed.parity_passed, Some(true), "{}", replayed.summary);
-    eprintln!("replay: {}", replayed.summary);
+    check_replay(root, config, sections);
 }
 
 /// Removes the test's directory however the test ends.
