@@ -34,10 +34,14 @@ impl EntryCopy {
     }
 }
 
+/// Attempts of [`read_entry`] before it gives up on an entry the producer keeps rewriting (or
+/// left half-written when it died: the next producer repairs it at take-over).
+const READ_ATTEMPTS: u32 = 1 << 16;
+
 /// Reads `entry` under its seqlock; `None` while it is never used. Retries while the producer
-/// rewrites it (registration is rare, so a retry is too).
+/// rewrites it (registration is rare, so a retry is too), at most [`READ_ATTEMPTS`] times.
 fn read_entry(entry: &InstrumentEntry) -> Option<EntryCopy> {
-    loop {
+    for _ in 0..READ_ATTEMPTS {
         let before = entry.version.load(Ordering::Acquire);
         if before == 0 {
             return None;
@@ -61,11 +65,13 @@ fn read_entry(entry: &InstrumentEntry) -> Option<EntryCopy> {
             return Some(copy);
         }
     }
+    None
 }
 
 /// Rewrites `entry` under its seqlock (the caller holds the registration lock).
 fn write_entry(entry: &InstrumentEntry, id: u32, venue: Venue, state: u8, name: &str) {
-    let version = entry.version.load(Ordering::Relaxed);
+    // An odd version left by a producer that died mid-write is rounded up first.
+    let version = entry.version.load(Ordering::Relaxed).next_multiple_of(2);
     entry.version.store(version + 1, Ordering::Relaxed);
     fence(Ordering::Release);
     let mut bytes = [0u8; INSTRUMENT_NAME_MAX];
@@ -110,6 +116,21 @@ pub enum InstrumentStatus {
 }
 
 impl Segment {
+    /// At a take-over: an entry the dead producer left half-written (odd version) is closed as
+    /// retired. Its id was never handed out (a registration that did not finish) or its name was
+    /// rewritten unchanged (a retirement), so no record names it wrongly; its slot is reusable.
+    pub(crate) fn repair_instrument_entries(&self) {
+        for entry in self.used_entries() {
+            let version = entry.version.load(Ordering::Acquire);
+            if version % 2 == 1 {
+                entry
+                    .state
+                    .store(instrument_state::RETIRED, Ordering::Relaxed);
+                entry.version.store(version + 1, Ordering::Release);
+            }
+        }
+    }
+
     fn used_entries(&self) -> &[InstrumentEntry] {
         let used = self.header().instrument_count.load(Ordering::Acquire) as usize;
         let table = self.instruments();
@@ -255,5 +276,48 @@ impl Publisher {
         let name = String::from_utf8_lossy(copy.name()).into_owned();
         write_entry(entry, id, venue, instrument_state::RETIRED, &name);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::segment::SegmentConfig;
+
+    #[test]
+    fn an_entry_left_half_written_is_not_read_and_is_repaired_at_take_over() {
+        let name = format!("rb-test-{}-torn-entry", std::process::id());
+        let config = SegmentConfig {
+            rings: 1,
+            capacity: 64,
+            instrument_capacity: 4,
+        };
+        let publisher = Publisher::create(&name, config).unwrap();
+        let id = publisher
+            .register_instrument(Venue::Coinbase, "BTC-USD")
+            .unwrap();
+        let seg = publisher.segment();
+        // A producer that died inside `write_entry`: the version stays odd.
+        let entry = &seg.instruments()[0];
+        entry.version.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(seg.instrument(id), None, "a torn entry is never returned");
+        seg.repair_instrument_entries();
+        assert_eq!(seg.instrument_status(id), InstrumentStatus::Retired);
+        assert_eq!(entry.version.load(Ordering::Acquire) % 2, 0);
+        // Free entries go first; then the repaired slot is reused under the next generation.
+        for (k, symbol) in ["a", "b", "c"].into_iter().enumerate() {
+            let got = publisher
+                .register_instrument(Venue::Kraken, symbol)
+                .unwrap();
+            assert_eq!(got, k as u32 + 1);
+        }
+        let reused = publisher
+            .register_instrument(Venue::Okx, "BTC-USDT")
+            .unwrap();
+        assert_eq!(reused, crate::layout::instrument_id(0, 1));
+        assert_eq!(seg.instrument(reused).unwrap().1, "BTC-USDT");
+        assert_eq!(seg.instrument(id), None);
+        let _ = Segment::unlink(&name);
     }
 }

@@ -720,6 +720,7 @@ impl Publisher {
                     .epoch_started_ts_ns
                     .store(now_ns().unsigned_abs(), Ordering::Relaxed);
                 header.epoch_count.fetch_add(1, Ordering::Relaxed);
+                segment.repair_instrument_entries();
                 header.epoch.store(new_epoch, Ordering::Release);
                 header.state.store(state::READY, Ordering::Release);
                 let Segment { map, .. } = segment;
