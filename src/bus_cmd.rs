@@ -53,9 +53,23 @@ pub fn run(command: BusCommand) -> Result<()> {
                 "epoch": seg.epoch(),
                 "heads": heads,
                 "consumers": consumers,
+                "instruments": instruments_json(&seg),
             });
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
         }
     }
+}
+
+/// The instrument table's occupancy (ADR 0022-horizon: retired entries are reused under a new
+/// generation, so `live` — not uptime — is what must fit in `capacity`).
+fn instruments_json(seg: &Segment) -> serde_json::Value {
+    let s = seg.instrument_stats();
+    json!({
+        "capacity": s.capacity,
+        "used": s.used,
+        "live": s.live,
+        "retired": s.retired,
+        "max_generation": s.max_generation,
+    })
 }

@@ -272,6 +272,17 @@ const BUS_WRITES: &[&str] = &[
     "Segment::open_wait(",
 ];
 
+/// Arithmetic on bus instrument ids: an id is `generation << 16 | slot` and a slot is reused
+/// under the next generation (ADR 0022-horizon), so consumers map ids through
+/// `ringbolt_decide::IdMap` (generation-checked), never by arithmetic or as a flat index.
+const ID_ARITHMETIC: &[&str] = &[
+    "% SEGMENT_ID_SPAN",
+    "%= SEGMENT_ID_SPAN",
+    "SEGMENT_ID_SPAN + ",
+    "instrument as usize]",
+    "instrument as usize)",
+];
+
 const SOURCE_RULES: &[SourceRule] = &[
     SourceRule {
         what: "could write to the bus (the dashboard maps segments read-only and observes \
@@ -285,6 +296,22 @@ const SOURCE_RULES: &[SourceRule] = &[
         needles: SOCKETS,
         crates: &["ringbolt-dash"],
         exempt: &["server.rs", "scrape.rs"],
+    },
+    SourceRule {
+        what: "maps bus instrument ids by arithmetic (ids carry a slot generation: map them \
+               through `ringbolt_decide::IdMap`, ADR 0022-horizon)",
+        needles: ID_ARITHMETIC,
+        crates: &[
+            "ringbolt-decide",
+            "ringbolt-trade",
+            "ringbolt-paper",
+            "ringbolt-exec",
+            "ringbolt-archive",
+            "ringbolt-collector",
+            "ringbolt",
+        ],
+        // ids.rs is the map; the synth generator's own ids (features synth) are not bus ids.
+        exempt: &["ids.rs", "features_cmd.rs"],
     },
     SourceRule {
         what: "blocks a ring thread on a connect (no ring thread blocks on connect: step a \

@@ -22,6 +22,10 @@ fn bus_status_reports_epoch_heads_and_consumer_lag() {
     publisher
         .register_instrument(Venue::Kraken, "XBT/USD")
         .expect("instrument");
+    let retired = publisher
+        .register_instrument(Venue::Polymarket, "btc-updown-5m-1789000200/up/1")
+        .expect("instrument");
+    assert!(publisher.retire_instrument(retired));
     let segment = Segment::open(&name).expect("open");
     let _consumer = Consumer::new(&segment, 1, Start::LiveEdge).expect("consumer");
     let mut writer = publisher.writer(1).expect("writer");
@@ -44,6 +48,15 @@ fn bus_status_reports_epoch_heads_and_consumer_lag() {
     assert_eq!(status["consumers"][0]["ring"], 1);
     assert_eq!(status["consumers"][0]["lag_records"], 10);
     assert_eq!(status["producer_pid"], std::process::id());
+    let instruments = &status["instruments"];
+    assert_eq!(
+        (&instruments["capacity"], &instruments["used"]),
+        (&serde_json::json!(8), &serde_json::json!(2))
+    );
+    assert_eq!(
+        (&instruments["live"], &instruments["retired"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
 }
 
 #[test]

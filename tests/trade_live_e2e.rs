@@ -244,7 +244,8 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
         assert!(p.tick_size == 1_000_000 || p.tick_size == 100_000, "{p:?}");
     }
 
-    // Exec learns the window's tokens (bus ids as engine ids, one input) and their parameters.
+    // Exec learns the window's tokens (generation-0 bus ids as engine ids, one input) and their
+    // parameters.
     let mut exec = Exec::start(&exec_section(&dir, &emu), true).unwrap();
     for (k, r) in gamma.iter().enumerate() {
         let (venue, name) = bus.seg.instrument(r.instrument).unwrap();
@@ -252,7 +253,7 @@ fn tick_size_change_reaches_exec_through_the_collector_and_regrids_the_pool() {
             name.contains(if k == 0 { "/up/" } else { "/down/" }),
             "{name}"
         );
-        exec.on_instrument(r.instrument, venue, &name);
+        exec.on_instrument(r.instrument, r.instrument, venue, &name);
         exec.on_market_params(r.instrument, &r.body_as().unwrap());
     }
     assert_eq!(exec.counters.pools_built, 1);

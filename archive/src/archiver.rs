@@ -121,28 +121,41 @@ pub struct FlushStats {
     pub per_table: BTreeMap<&'static str, (u64, u64)>,
 }
 
+/// A segment's instrument names, cached per table slot with the full id (slot and generation) the
+/// name belongs to: bounded by the table's size however long the archiver runs, and a slot's
+/// new generation is looked up afresh, never served the previous instrument's name.
 struct Names {
     segment: Option<Arc<Segment>>,
-    cache: Vec<Option<Arc<str>>>,
+    cache: Vec<Option<(u32, Arc<str>)>>,
 }
 
 impl InstrumentNames for Names {
     fn name(&mut self, id: u32) -> Arc<str> {
-        let index = id as usize;
-        if let Some(Some(name)) = self.cache.get(index) {
+        let slot = ringbolt_bus::instrument_slot(id);
+        if let Some(Some((held, name))) = self.cache.get(slot)
+            && *held == id
+        {
             return Arc::clone(name);
         }
-        // Unregistered ids keep their number so the row is still attributable.
+        // Unregistered (or already reused) ids keep their number so the row is still
+        // attributable.
         let found = self.segment.as_ref().and_then(|s| s.instrument(id));
         let registered = found.is_some();
         let name: Arc<str> = found.map_or_else(|| format!("#{id}").into(), |(_, n)| n.into());
         if registered {
-            if index >= self.cache.len() {
-                self.cache.resize(index + 1, None);
+            if slot >= self.cache.len() {
+                self.cache.resize(slot + 1, None);
             }
-            self.cache[index] = Some(Arc::clone(&name));
+            self.cache[slot] = Some((id, Arc::clone(&name)));
         }
         name
+    }
+}
+
+impl Names {
+    /// Cached names (at most the segment's instrument table size).
+    fn cached(&self) -> usize {
+        self.cache.iter().flatten().count()
     }
 }
 
@@ -1027,6 +1040,20 @@ impl Archiver {
         {
             tracing::warn!(%error, "writing the last latency interval failed");
         }
+    }
+
+    /// Per-window and per-instrument state held: (buffer keys — one per table, venue, window
+    /// and ring —, cached instrument names over all segments, partitions awaiting compaction).
+    /// Buffers of past windows are dropped at each flush and names are cached per table slot,
+    /// so the first two stay bounded however long the archiver runs; the third empties at each
+    /// compaction.
+    #[must_use]
+    pub fn held(&self) -> (usize, usize, usize) {
+        (
+            self.buffers.len(),
+            self.names.iter().map(Names::cached).sum(),
+            self.state.uncompacted.len(),
+        )
     }
 
     /// Flushes started early because the buffers reached [`MAX_PENDING`] records.

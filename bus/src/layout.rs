@@ -11,7 +11,7 @@
 //! All cross-process mutable state is atomics; everything else is written once by the creator
 //! before the segment's state becomes `READY`.
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 
 use crate::record::{RECORD_SIZE, Record};
 
@@ -22,7 +22,7 @@ pub const MAGIC: [u8; 8] = *b"RBOLTBUS";
 ///
 /// Bump it whenever anything in `layout.rs` or `record.rs` changes shape; the schema-drift gate
 /// (`bus/schema/layout-v<N>.txt`) fails the build otherwise.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Size of the segment header (one page).
 pub const HEADER_SIZE: usize = 4096;
@@ -30,6 +30,41 @@ pub const HEADER_SIZE: usize = 4096;
 pub const MAX_CONSUMERS: usize = 64;
 /// Maximum length of an instrument name in bytes.
 pub const INSTRUMENT_NAME_MAX: usize = 112;
+/// Low bits of an instrument id that name its table slot (the table holds at most 2^16 entries).
+/// The bits above are the slot's **generation**, bumped each time a retired slot is reused, so an
+/// id (slot, generation) names one instrument for the segment's whole life (ADR 0022-horizon).
+pub const INSTRUMENT_SLOT_BITS: u32 = 16;
+/// The last generation a slot may hold; a slot retired at this generation is never reused.
+pub const INSTRUMENT_MAX_GENERATION: u32 = (1 << (32 - INSTRUMENT_SLOT_BITS)) - 1;
+
+/// The table slot of instrument id `id`.
+#[must_use]
+pub const fn instrument_slot(id: u32) -> usize {
+    (id & ((1 << INSTRUMENT_SLOT_BITS) - 1)) as usize
+}
+
+/// The generation of instrument id `id` (0 for a slot's first instrument).
+#[must_use]
+pub const fn instrument_generation(id: u32) -> u32 {
+    id >> INSTRUMENT_SLOT_BITS
+}
+
+/// The id of generation `generation` of slot `slot`.
+#[must_use]
+pub const fn instrument_id(slot: usize, generation: u32) -> u32 {
+    (generation << INSTRUMENT_SLOT_BITS) | slot as u32
+}
+
+/// Instrument entry states, stored in [`InstrumentEntry::state`].
+pub mod instrument_state {
+    /// Never used.
+    pub const FREE: u8 = 0;
+    /// Registered: records may carry its id.
+    pub const LIVE: u8 = 1;
+    /// Retired (its window closed): its name still resolves until the slot is reused under the
+    /// next generation.
+    pub const RETIRED: u8 = 2;
+}
 
 /// Segment lifecycle state, stored in [`SegmentHeader::state`].
 pub mod state {
@@ -82,7 +117,7 @@ pub struct SegmentHeader {
     pub epoch_started_ts_ns: AtomicU64,
     /// Number of epochs so far (1 after creation).
     pub epoch_count: AtomicU64,
-    /// Registered instruments.
+    /// Instrument table entries ever used (high-water mark; entries at and above are free).
     pub instrument_count: AtomicU32,
 }
 
@@ -118,18 +153,24 @@ pub struct ConsumerSlot {
     pub pad: [u8; 40],
 }
 
-/// One entry of the instrument table; immutable once `state` is 1.
+/// One entry of the instrument table, rewritten only by the producer under a seqlock
+/// (`version` odd while it writes). The entry holds instrument `id`; a reader trusts a name only
+/// when `version` was even and unchanged around its read and `id` is the id it asked for.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct InstrumentEntry {
-    /// 0 = free, 1 = valid.
-    pub state: AtomicU32,
-    /// Name length in bytes.
-    pub len: AtomicU32,
+    /// Seqlock word: odd while the producer rewrites the entry, even when stable (0 = never used).
+    pub version: AtomicU32,
+    /// The full id (generation << [`INSTRUMENT_SLOT_BITS`] | slot) of the instrument held.
+    pub id: AtomicU32,
     /// Venue byte.
-    pub venue: AtomicU32,
+    pub venue: AtomicU8,
+    /// [`instrument_state`].
+    pub state: AtomicU8,
+    /// Name length in bytes.
+    pub len: AtomicU8,
     /// Reserved.
-    pub pad: u32,
+    pub pad: [u8; 5],
     /// UTF-8 name, `len` bytes.
     pub name: [AtomicU64; INSTRUMENT_NAME_MAX / 8],
 }

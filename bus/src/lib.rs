@@ -18,13 +18,15 @@
 //! [`columns`] describes every record kind once (layout, archive table, typed columns).
 
 pub mod columns;
+pub mod instruments;
 pub mod layout;
 pub mod record;
 pub mod schema;
 pub mod segment;
 pub mod wait;
 
-pub use layout::LAYOUT_VERSION;
+pub use instruments::{InstrumentStatus, InstrumentTableStats};
+pub use layout::{LAYOUT_VERSION, instrument_generation, instrument_id, instrument_slot};
 pub use record::*;
 pub use segment::{
     BusError, Consumer, ConsumerInfo, Poll, Publisher, RingWriter, Segment, SegmentConfig, Start,

@@ -72,9 +72,11 @@ fn structs() -> Vec<StructLayout> {
             pad
         }),
         struct_layout!(InstrumentEntry {
+            version,
+            id,
+            venue,
             state,
             len,
-            venue,
             pad,
             name
         }),

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use crate::layout::{
-    ConsumerSlot, Geometry, HEADER_SIZE, INSTRUMENT_NAME_MAX, InstrumentEntry, LAYOUT_VERSION,
-    MAGIC, MAX_CONSUMERS, RingHeader, SegmentHeader, Slot, state,
+    ConsumerSlot, Geometry, HEADER_SIZE, InstrumentEntry, LAYOUT_VERSION, MAGIC, MAX_CONSUMERS,
+    RingHeader, SegmentHeader, Slot, state,
 };
-use crate::record::{RECORD_SIZE, Record, Venue};
+use crate::record::{RECORD_SIZE, Record};
 use crate::schema;
 
 const WORDS: usize = RECORD_SIZE / 8;
@@ -645,7 +645,7 @@ impl Segment {
         unsafe { self.table(self.geometry.consumers_offset(), MAX_CONSUMERS) }
     }
 
-    fn instruments(&self) -> &[InstrumentEntry] {
+    pub(crate) fn instruments(&self) -> &[InstrumentEntry] {
         // SAFETY: the table lies inside the mapping, 64-byte aligned, atomics and a u32 pad only.
         unsafe {
             self.table(
@@ -689,22 +689,6 @@ impl Segment {
         )
     }
 
-    /// Looks up an instrument id registered by the producer.
-    #[must_use]
-    pub fn instrument(&self, id: u32) -> Option<(Venue, String)> {
-        let entry = self.instruments().get(id as usize)?;
-        if entry.state.load(Ordering::Acquire) != 1 {
-            return None;
-        }
-        let len = (entry.len.load(Ordering::Relaxed) as usize).min(INSTRUMENT_NAME_MAX);
-        let mut bytes = [0u8; INSTRUMENT_NAME_MAX];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(&entry.name) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-        }
-        let venue = Venue::from_u8(u8::try_from(entry.venue.load(Ordering::Relaxed)).ok()?)?;
-        Some((venue, String::from_utf8_lossy(&bytes[..len]).into_owned()))
-    }
-
     /// Registered consumers: (pid, ring, cursor, lost).
     #[must_use]
     pub fn consumers(&self) -> Vec<ConsumerInfo> {
@@ -739,9 +723,11 @@ pub struct ConsumerInfo {
 /// The producing process's handle on its segment.
 #[derive(Debug)]
 pub struct Publisher {
-    segment: Arc<Segment>,
+    pub(crate) segment: Arc<Segment>,
     writers_taken: Vec<AtomicBool>,
-    registry: Mutex<()>,
+    /// Instrument registration lock, holding the slot where the search for a retired entry to
+    /// reuse starts (round robin, so a retired name stays resolvable as long as possible).
+    pub(crate) registry: Mutex<usize>,
     startup: Startup,
 }
 
@@ -789,7 +775,7 @@ impl Publisher {
             writers_taken: (0..geometry.ring_count)
                 .map(|_| AtomicBool::new(false))
                 .collect(),
-            registry: Mutex::new(()),
+            registry: Mutex::new(0),
             startup,
         }
     }
@@ -878,6 +864,7 @@ impl Publisher {
                     .epoch_started_ts_ns
                     .store(now_ns().unsigned_abs(), Ordering::Relaxed);
                 header.epoch_count.fetch_add(1, Ordering::Relaxed);
+                segment.repair_instrument_entries();
                 header.epoch.store(new_epoch, Ordering::Release);
                 header.state.store(state::READY, Ordering::Release);
                 let Segment { map, .. } = segment;
@@ -965,54 +952,6 @@ impl Publisher {
             next,
             mask: self.segment.geometry.capacity as u64 - 1,
         })
-    }
-
-    /// Registers (or finds) an instrument and returns its id. Cold path: takes a lock.
-    ///
-    /// # Errors
-    /// [`BusError::Instrument`] when the name is too long or the table is full.
-    pub fn register_instrument(&self, venue: Venue, name: &str) -> Result<u32, BusError> {
-        let too = |reason| BusError::Instrument {
-            name: name.to_owned(),
-            reason,
-        };
-        if name.len() > INSTRUMENT_NAME_MAX {
-            return Err(too("name longer than 112 bytes"));
-        }
-        let _guard = self
-            .registry
-            .lock()
-            .map_err(|_| too("registry lock poisoned"))?;
-        let header = self.segment.header();
-        let count = header.instrument_count.load(Ordering::Acquire) as usize;
-        for id in 0..count {
-            if self
-                .segment
-                .instrument(id as u32)
-                .is_some_and(|(v, n)| v == venue && n == name)
-            {
-                return Ok(id as u32);
-            }
-        }
-        let entry = self
-            .segment
-            .instruments()
-            .get(count)
-            .ok_or_else(|| too("instrument table full"))?;
-        let mut bytes = [0u8; INSTRUMENT_NAME_MAX];
-        bytes[..name.len()].copy_from_slice(name.as_bytes());
-        for (chunk, word) in bytes.chunks_exact(8).zip(&entry.name) {
-            let mut le = [0u8; 8];
-            le.copy_from_slice(chunk);
-            word.store(u64::from_le_bytes(le), Ordering::Relaxed);
-        }
-        entry.len.store(name.len() as u32, Ordering::Relaxed);
-        entry.venue.store(u32::from(venue as u8), Ordering::Relaxed);
-        entry.state.store(1, Ordering::Release);
-        header
-            .instrument_count
-            .store(count as u32 + 1, Ordering::Release);
-        Ok(count as u32)
     }
 
     /// The smallest cursor among registered consumers of `ring` (for lag monitoring and for

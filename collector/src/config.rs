@@ -19,8 +19,10 @@ pub struct FeedsConfig {
     pub segment: String,
     /// Records per ring (power of two).
     pub capacity: usize,
-    /// Instrument table entries (Polymarket adds two per window: 576 a day; the bus maximum,
-    /// 65 536, lasts 113 days of 5-minute windows).
+    /// Instrument table entries. Discovery retires the tokens of windows over and the bus reuses
+    /// their entries under a new generation (ADR 0022-horizon), so this bounds the instruments
+    /// live at once (a few Polymarket tokens plus every reference symbol), not uptime.
+    /// `ringbolt trade` maps at most 8192 entries per input segment.
     pub instrument_capacity: usize,
     /// Loopback address of `GET /healthz` (ops contract: 127.0.0.1:9101); unset = none.
     pub health_addr: Option<SocketAddr>,
@@ -62,7 +64,7 @@ impl Default for FeedsConfig {
         FeedsConfig {
             segment: "ringbolt-market".into(),
             capacity: 1 << 20,
-            instrument_capacity: 65_536,
+            instrument_capacity: 4096,
             health_addr: None,
             metrics_addr: None,
             hlog_dir: None,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{PARAMS_FROM_GAMMA, Publisher, Record, Venue};
 use ringbolt_feeds::collector::discovery::{Tracker, gamma_path, parse_gamma};
-use ringbolt_market::MarketParams;
+use ringbolt_market::{InstrumentName, MarketParams};
 use ringbolt_net::{Backend, Driver, DriverConfig, Timeouts, WaitMode};
 
 use super::{PolyCmd, SourceShared, window_tokens};
@@ -42,6 +42,9 @@ pub struct Discovery {
     pub publisher: Arc<Publisher>,
     /// Subscribed windows (created on the first round).
     pub tracker: Option<Tracker>,
+    /// When the bus table was last swept for instruments of windows over (`None`: not yet, so
+    /// the first round sweeps what a previous collector left).
+    pub swept_at: Option<i64>,
 }
 
 /// Capacity of the discovery → ring thread command channel. The ring thread drains it on every
@@ -125,54 +128,128 @@ fn params_record(
     }
 }
 
+/// `GET path` on Gamma over HTTPS: the body of a 200 answer.
+fn get_gamma(ep: &ringbolt_net::Endpoint, path: &str, timeout: Duration) -> Result<Vec<u8>> {
+    let mut driver = Driver::new(&DriverConfig::new(WaitMode::Block, Backend::Auto))
+        .context("discovery driver")?;
+    let t = Timeouts {
+        connect: timeout,
+        handshake: timeout,
+        idle: timeout,
+    };
+    let resp = ringbolt_net::http1::get(&mut driver, ep, path, &[], t)
+        .with_context(|| format!("GET {}:{}{path}", ep.host, ep.port))?;
+    if resp.status != 200 {
+        bail!(
+            "GET {path}: HTTP {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
+        );
+    }
+    Ok(resp.body)
+}
+
 /// Wall-clock unix seconds.
 fn now_s() -> i64 {
     ringbolt_telemetry::now_ns() / 1_000_000_000
 }
 
 impl Discovery {
-    /// One round: look up missing windows, subscribe new ones, unsubscribe expired ones.
+    /// One round on the wall clock, looking windows up on Gamma over HTTPS.
+    ///
+    /// # Errors
+    /// A failed lookup (counted), a failed registration, a gone ring thread.
     pub fn step(&mut self) -> Result<()> {
+        let (ep, prefix) = self.rest.clone();
+        let timeout = self.timeout;
+        self.step_at(now_s(), |path| {
+            get_gamma(&ep, &format!("{prefix}{path}"), timeout)
+        })
+    }
+
+    /// One round at `now` (unix s): retire the bus instruments of windows over, look up missing
+    /// windows through `fetch(path)` (the Gamma path and query, answering the response body),
+    /// subscribe new ones, unsubscribe expired ones. [`Discovery::step`] is this on the wall
+    /// clock and HTTPS; tests drive it on a compressed clock.
+    ///
+    /// # Errors
+    /// As [`Discovery::step`].
+    pub fn step_at(&mut self, now: i64, fetch: impl FnOnce(&str) -> Result<Vec<u8>>) -> Result<()> {
         // Commands a full channel held back go first, in order.
         self.tx.flush()?;
         let tracker = self.tracker_mut();
-        let now = now_s();
         let missing = tracker.missing(now);
         let gone = tracker.expire(now);
         self.unsubscribe(&gone)?;
+        if !gone.is_empty() || self.swept_at.is_none() {
+            self.retire_over(now);
+        }
         if missing.is_empty() {
             return Ok(());
         }
-        let result = self.lookup(&missing);
-        let markets = match result {
+        let path = gamma_path(&missing, self.events);
+        let markets = match fetch(&path)
+            .and_then(|body| parse_gamma(&body).with_context(|| format!("GET {path}")))
+        {
             Ok(m) => m,
             Err(e) => {
                 self.shared.discovery_errors.fetch_add(1, Ordering::Relaxed);
                 return Err(e);
             }
         };
-        let plan = self.tracker_mut().update(now_s(), &markets);
+        let plan = self.tracker_mut().update(now, &markets);
         self.unsubscribe(&plan.unsubscribe)?;
         if !plan.subscribe.is_empty() {
-            let mut tokens = Vec::new();
-            let mut params = Vec::new();
-            for w in &plan.subscribe {
-                for (token, name) in window_tokens(w) {
-                    let id = self
-                        .publisher
-                        .register_instrument(Venue::Polymarket, &name)
-                        .with_context(|| format!("registering {name}"))?;
-                    params.extend(params_record(w, id));
-                    tokens.push((token, name, id));
-                }
-                tracing::info!(slug = %w.slug, "Polymarket window discovered; subscribing");
-            }
-            self.tx.send(PolyCmd::Subscribe(tokens))?;
-            if !params.is_empty() {
-                self.tx.send(PolyCmd::Publish(params))?;
-            }
+            self.subscribe(&plan.subscribe)?;
         }
         Ok(())
+    }
+
+    /// Registers the windows' tokens on the bus and sends the subscribe and `MarketParams`
+    /// commands.
+    fn subscribe(
+        &mut self,
+        windows: &[ringbolt_feeds::collector::discovery::WindowMarket],
+    ) -> Result<()> {
+        let mut tokens = Vec::new();
+        let mut params = Vec::new();
+        for w in windows {
+            for (token, name) in window_tokens(w) {
+                let id = self
+                    .publisher
+                    .register_instrument(Venue::Polymarket, &name)
+                    .with_context(|| format!("registering {name}"))?;
+                params.extend(params_record(w, id));
+                tokens.push((token, name, id));
+            }
+            tracing::info!(slug = %w.slug, "Polymarket window discovered; subscribing");
+        }
+        self.tx.send(PolyCmd::Subscribe(tokens))?;
+        if !params.is_empty() {
+            self.tx.send(PolyCmd::Publish(params))?;
+        }
+        Ok(())
+    }
+
+    /// Retires every live Polymarket instrument of the bus table whose window ended more than
+    /// `linger_s` before `now` — the windows this discovery unsubscribed and any a previous
+    /// collector left live when it died — so their entries can be reused (ADR 0022-horizon).
+    /// Returns how many were retired. Cold: at each rollover and on the first round.
+    pub fn retire_over(&mut self, now: i64) -> usize {
+        self.swept_at = Some(now);
+        let mut retired = 0;
+        for (id, venue, name) in self.publisher.segment().live_instruments() {
+            let over = venue == Venue::Polymarket
+                && InstrumentName::parse(&name)
+                    .is_ok_and(|n| n.window_start_s + self.window_s + self.linger_s <= now);
+            if over && self.publisher.retire_instrument(id) {
+                retired += 1;
+            }
+        }
+        self.shared
+            .retired_instruments
+            .fetch_add(retired as u64, Ordering::Relaxed);
+        retired
     }
 
     fn unsubscribe(
@@ -193,31 +270,6 @@ impl Discovery {
     fn tracker_mut(&mut self) -> &mut Tracker {
         let (w, l) = (self.window_s, self.linger_s);
         self.tracker.get_or_insert_with(|| Tracker::new(w, l))
-    }
-
-    fn lookup(
-        &self,
-        starts: &[i64],
-    ) -> Result<Vec<ringbolt_feeds::collector::discovery::WindowMarket>> {
-        let mut driver = Driver::new(&DriverConfig::new(WaitMode::Block, Backend::Auto))
-            .context("discovery driver")?;
-        let (ep, prefix) = &self.rest;
-        let path = format!("{prefix}{}", gamma_path(starts, self.events));
-        let t = Timeouts {
-            connect: self.timeout,
-            handshake: self.timeout,
-            idle: self.timeout,
-        };
-        let resp = ringbolt_net::http1::get(&mut driver, ep, &path, &[], t)
-            .with_context(|| format!("GET {}:{}{path}", ep.host, ep.port))?;
-        if resp.status != 200 {
-            bail!(
-                "GET {path}: HTTP {}: {}",
-                resp.status,
-                String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
-            );
-        }
-        parse_gamma(&resp.body).with_context(|| format!("GET {path}"))
     }
 
     /// Runs rounds until `stop`.

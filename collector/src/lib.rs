@@ -75,6 +75,36 @@ pub struct SourceShared {
     pub recv_to_publish_p99_ns: AtomicU64,
     /// Connect attempts that failed (DNS, TCP, TLS, WebSocket upgrade, or their timeouts).
     pub connect_failures: AtomicU64,
+    /// Polymarket: bus instruments of windows over retired by discovery (their entries are
+    /// reused under a new generation).
+    pub retired_instruments: AtomicU64,
+}
+
+impl SourceShared {
+    /// Fresh state (every counter zero) of source `name` on `venue`.
+    #[must_use]
+    pub fn new(name: String, venue: Venue, streams: &'static [StreamDesc]) -> Self {
+        Self {
+            name,
+            venue,
+            streams,
+            counters: Mutex::new(Counters::new()),
+            state: AtomicU8::new(0),
+            published: AtomicU64::new(0),
+            subscribed_tokens: AtomicU64::new(0),
+            rollovers: AtomicU64::new(0),
+            discovery_errors: AtomicU64::new(0),
+            poly_cmd_stalls: Arc::new(AtomicU64::new(0)),
+            top_checks: AtomicU64::new(0),
+            poly_verdicts_dropped: AtomicU64::new(0),
+            recv_to_publish_ns: Mutex::new(None),
+            recv_to_publish_by_stream_ns: Mutex::new(Vec::new()),
+            recv_to_publish_p50_ns: AtomicU64::new(0),
+            recv_to_publish_p99_ns: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            retired_instruments: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A command for a Polymarket source's ring thread from its discovery thread.
@@ -244,25 +274,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
                 .with_context(|| format!("registering {venue} {instrument}"))?;
             symbols.push((sym.clone(), id));
         }
-        let shared = Arc::new(SourceShared {
-            name: name.clone(),
-            venue,
-            streams: adapter.streams(),
-            counters: Mutex::new(Counters::new()),
-            state: AtomicU8::new(0),
-            published: AtomicU64::new(0),
-            subscribed_tokens: AtomicU64::new(0),
-            rollovers: AtomicU64::new(0),
-            discovery_errors: AtomicU64::new(0),
-            poly_cmd_stalls: Arc::new(AtomicU64::new(0)),
-            top_checks: AtomicU64::new(0),
-            poly_verdicts_dropped: AtomicU64::new(0),
-            recv_to_publish_ns: Mutex::new(None),
-            recv_to_publish_by_stream_ns: Mutex::new(Vec::new()),
-            recv_to_publish_p50_ns: AtomicU64::new(0),
-            recv_to_publish_p99_ns: AtomicU64::new(0),
-            connect_failures: AtomicU64::new(0),
-        });
+        let shared = Arc::new(SourceShared::new(name.clone(), venue, adapter.streams()));
         let poly_rx = if venue == Venue::Polymarket {
             let (tx, rx): (SyncSender<PolyCmd>, Receiver<PolyCmd>) =
                 sync_channel(discovery::POLY_CMD_CAPACITY);
@@ -280,6 +292,7 @@ pub fn build(cfg: &FeedsConfig, publisher: &Arc<Publisher>) -> Result<Built> {
                 shared: Arc::clone(&shared),
                 publisher: Arc::clone(publisher),
                 tracker: None,
+                swept_at: None,
             });
             Some(rx)
         } else {
@@ -453,6 +466,7 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
                 "resyncs": c.resyncs,
                 "reconnects": c.reconnects,
                 "rollovers": s.rollovers.load(Ordering::Relaxed),
+                "retired_instruments": s.retired_instruments.load(Ordering::Relaxed),
                 "poly_cmd_stalls": s.poly_cmd_stalls.load(Ordering::Relaxed),
                 "poly_verdicts_dropped": s.poly_verdicts_dropped.load(Ordering::Relaxed),
                 "connect_failures": s.connect_failures.load(Ordering::Relaxed),

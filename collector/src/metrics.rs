@@ -56,6 +56,12 @@ pub fn render(sources: &[Arc<SourceShared>], stages: &StageMetrics) -> String {
             |s| s.rollovers.load(Ordering::Relaxed),
         ),
         (
+            "ringbolt_feed_retired_instruments_total",
+            "counter",
+            "Polymarket bus instruments of windows over retired by discovery (entries reused)",
+            |s| s.retired_instruments.load(Ordering::Relaxed),
+        ),
+        (
             "ringbolt_feed_discovery_errors_total",
             "counter",
             "Polymarket Gamma lookups that failed",

@@ -591,6 +591,7 @@ impl Conn {
                         .remove(Venue::Polymarket, t.as_bytes())
                     {
                         p.check.forget(id);
+                        self.feeds.adapter.forget_instrument(id);
                     }
                     p.tokens.retain(|x| x != t);
                 }

@@ -457,6 +457,33 @@ impl MarketState {
         Ok(())
     }
 
+    /// Forgets instrument `id` (its bus slot now holds another instrument): its role becomes
+    /// unknown and a window still listing it drops it. Cold: once per slot reuse.
+    pub fn unregister_instrument(&mut self, id: u32) {
+        let Some(role) = self.roles.get_mut(id as usize) else {
+            return;
+        };
+        if let InstrumentRole::Outcome {
+            window_start_s,
+            outcome,
+        } = std::mem::take(role)
+        {
+            let slot = &mut self.windows[slot_of(window_start_s)];
+            if slot.start_s == window_start_s && slot.instruments[outcome as usize] == id {
+                slot.instruments[outcome as usize] = u32::MAX;
+            }
+        }
+    }
+
+    /// Instrument ids with a role (registered and not forgotten).
+    #[must_use]
+    pub fn registered_instruments(&self) -> usize {
+        self.roles
+            .iter()
+            .filter(|r| **r != InstrumentRole::Unknown)
+            .count()
+    }
+
     /// The role of an instrument id.
     #[must_use]
     pub fn role(&self, id: u32) -> InstrumentRole {

@@ -1,6 +1,6 @@
 //! The per-record decision pipeline shared by live `ringbolt trade` and offline `ringbolt replay`:
-//! instrument mapping (input segment `k`'s id `i` becomes `k × SEGMENT_ID_SPAN + i` in the
-//! engine), lazy instrument registration, the engine update, the model hand-off (feature vector
+//! instrument mapping (input segment `k`'s bus id becomes an engine id through the
+//! generation-checked [`IdMap`]), lazy instrument registration, the engine update, the model hand-off (feature vector
 //! out on the cadence, probability in before a decision) and decision emission.
 //!
 //! There is exactly one implementation of this pass: live and replay differ only in the
@@ -25,12 +25,12 @@ use ringbolt_bus::{Decision, PROB_SCALE, Record, Venue};
 use crate::config::DecideConfig;
 use crate::engine::{Engine, OrderIntent};
 use crate::features::{N_FEATURES, schema_hash};
+use crate::ids::{IdMap, Mapped};
 use crate::market::InstrumentRole;
 use crate::model::{Ensemble, ModelError};
 use crate::slot::{FeatureSlot, ModelProb, ProbSlot};
 
-/// Instrument ids of input segment `k` are mapped to `k × SEGMENT_ID_SPAN + id` in the engine.
-pub const SEGMENT_ID_SPAN: u32 = 8192;
+pub use crate::ids::SEGMENT_ID_SPAN;
 
 /// How the reflex pass talks to the model path.
 pub trait ModelLink {
@@ -258,10 +258,13 @@ impl ModelLink for RecordedLink {
 pub struct Pipeline {
     /// The decision core.
     pub engine: Engine,
-    looked_up: Vec<bool>,
+    ids: IdMap,
     has_model: bool,
-    /// Records whose instrument id is ≥ [`SEGMENT_ID_SPAN`] (not mapped, applied as is).
+    /// Records whose instrument slot is ≥ [`SEGMENT_ID_SPAN`] (not mapped, applied as is).
     pub unmapped: u64,
+    /// Records of an instrument whose bus slot has since been reused (older generation than the
+    /// slot's): skipped, never attributed to the slot's current instrument.
+    pub stale_instruments: u64,
     /// Instruments the engine refused to register (bad name, capacity).
     pub registration_errors: u64,
     /// The order intent of the last decision, when it fired (engine id space); the caller
@@ -276,9 +279,10 @@ impl Pipeline {
     pub fn new(cfg: DecideConfig, segments: usize, has_model: bool) -> Self {
         Self {
             engine: Engine::new(cfg),
-            looked_up: vec![false; segments.max(1) * SEGMENT_ID_SPAN as usize],
+            ids: IdMap::new(segments),
             has_model,
             unmapped: 0,
+            stale_instruments: 0,
             registration_errors: 0,
             last_intent: None,
         }
@@ -302,16 +306,17 @@ impl Pipeline {
     /// One reflex pass: maps `rec.instrument` of input segment `segment` into the engine's id
     /// space (registering it through `names` the first time it is seen), applies the record,
     /// publishes the feature vector when the engine wants a re-score, and returns the decision
-    /// record when the record was relevant (instrument back in the segment's id space;
-    /// `publish_ts_ns` is the caller's).
+    /// record when the record was relevant (instrument back as the segment's bus id;
+    /// `publish_ts_ns` is the caller's). A record whose bus id is of an older generation than
+    /// the one its slot stands for is skipped (`stale_instruments`).
     ///
     /// `names(id)` resolves an id of the segment's instrument table; it is called at most once
-    /// per id (off the hot path).
+    /// per bus id (off the hot path).
     ///
     /// Contract: `segment` is below the `segments` given to [`Pipeline::new`]; records may arrive
     /// out of time order across segments, and the engine's event clock never runs backwards
-    /// (an older timestamp does not rewind it); a returned decision carries an instrument id in
-    /// the segment's own id space (below [`SEGMENT_ID_SPAN`]).
+    /// (an older timestamp does not rewind it); a returned decision carries the bus id of its
+    /// instrument.
     ///
     /// # Panics
     /// In debug builds, when `segment` is out of range or a postcondition above breaks.
@@ -322,27 +327,18 @@ impl Pipeline {
         names: impl FnOnce(u32) -> Option<(Venue, String)>,
         link: &mut L,
     ) -> Option<Record> {
-        debug_assert!(
-            (segment + 1) * SEGMENT_ID_SPAN as usize <= self.looked_up.len(),
-            "input segment {segment} out of range"
-        );
         let clock_before = self.engine.state.now_ns;
-        if rec.instrument < SEGMENT_ID_SPAN {
-            let id = segment as u32 * SEGMENT_ID_SPAN + rec.instrument;
-            if let Some(seen) = self.looked_up.get_mut(id as usize)
-                && !*seen
-                && self.engine.state.role(id) == InstrumentRole::Unknown
-            {
-                *seen = true;
-                if let Some((venue, name)) = names(rec.instrument)
-                    && self.engine.register_instrument(id, venue, &name).is_err()
-                {
-                    self.registration_errors += 1;
-                }
+        match self.ids.map(segment, rec.instrument) {
+            Mapped::Known(e) => rec.instrument = e,
+            Mapped::New { engine, replaced } => {
+                self.register(engine, replaced, rec.instrument, names);
+                rec.instrument = engine;
             }
-            rec.instrument = id;
-        } else {
-            self.unmapped += 1;
+            Mapped::Stale => {
+                self.stale_instruments += 1;
+                return None;
+            }
+            Mapped::Unmapped => self.unmapped += 1,
         }
         let (update, want_score) = self.engine.update(rec);
         debug_assert!(
@@ -361,8 +357,46 @@ impl Pipeline {
         let out = self.engine.decide_after(rec, update, model);
         self.last_intent = out.intent;
         let mut d = out.decision?;
-        d.instrument %= SEGMENT_ID_SPAN;
-        debug_assert!(d.instrument < SEGMENT_ID_SPAN);
+        d.instrument = self.ids.bus_id(d.instrument).unwrap_or(d.instrument);
         Some(d)
+    }
+
+    /// First sight of bus id `bus_id` in engine id `engine` (cold): forgets the slot's previous
+    /// instrument when `replaced`, then registers the new one by name (unless the engine already
+    /// knows `engine`, e.g. registered up front).
+    #[cold]
+    fn register(
+        &mut self,
+        engine: u32,
+        replaced: bool,
+        bus_id: u32,
+        names: impl FnOnce(u32) -> Option<(Venue, String)>,
+    ) {
+        if replaced {
+            self.engine.state.unregister_instrument(engine);
+        } else if self.engine.state.role(engine) != InstrumentRole::Unknown {
+            return;
+        }
+        if let Some((venue, name)) = names(bus_id)
+            && self
+                .engine
+                .register_instrument(engine, venue, &name)
+                .is_err()
+        {
+            self.registration_errors += 1;
+        }
+    }
+
+    /// The bus id engine id `engine_id` currently stands for (the instrument of a decision or an
+    /// intent, as records on the bus name it).
+    #[must_use]
+    pub fn bus_id(&self, engine_id: u32) -> Option<u32> {
+        self.ids.bus_id(engine_id)
+    }
+
+    /// The generation-checked id map (its size is fixed at construction).
+    #[must_use]
+    pub fn ids(&self) -> &IdMap {
+        &self.ids
     }
 }

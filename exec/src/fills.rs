@@ -107,6 +107,9 @@ struct OurFill {
     liquidity: u8,
 }
 
+/// Windows whose tokens a [`FillTracker`] keeps (an hour of 5-minute windows).
+pub const TOKEN_WINDOWS_KEPT: i64 = 12;
+
 /// Applies user-channel events to the tracked orders.
 #[derive(Debug)]
 pub struct FillTracker {
@@ -140,9 +143,26 @@ impl FillTracker {
         self.taker_fee_rate_bps = rate_bps;
     }
 
-    /// Registers an order instrument's window and outcome (fills carry them).
+    /// Registers an order instrument's window and outcome (fills carry them). Tokens of windows
+    /// that started more than [`TOKEN_WINDOWS_KEPT`] windows before the newest are dropped, so
+    /// the map stays bounded however long the process runs (fills of a window arrive within
+    /// minutes of its orders).
     pub fn register_token(&mut self, instrument: u32, info: TokenInfo) {
         self.tokens.insert(instrument, info);
+        let newest = self.tokens.values().map(|t| t.window_start_s).max();
+        if let Some(newest) = newest
+            && self.tokens.len() > 2 * TOKEN_WINDOWS_KEPT as usize
+        {
+            let keep_from = newest - TOKEN_WINDOWS_KEPT * 300;
+            self.tokens.retain(|_, t| t.window_start_s > keep_from);
+        }
+    }
+
+    /// Tokens registered and not yet dropped (at most `2 × TOKEN_WINDOWS_KEPT` plus the newest
+    /// window's).
+    #[must_use]
+    pub fn tokens(&self) -> usize {
+        self.tokens.len()
     }
 
     /// Applies one event; transitions and fill records go to `sink`.
@@ -342,4 +362,32 @@ fn fill_record(
     let mut r = Record::new(Venue::Polymarket, STREAM_FILLS, o.instrument, &body);
     r.recv_ts_ns = now_ns;
     r
+}
+
+#[cfg(test)]
+mod horizon_tests {
+    use super::*;
+
+    #[test]
+    fn token_registrations_stay_bounded_over_days_of_windows() {
+        let mut t = FillTracker::new();
+        for w in 0..8640_u32 {
+            for outcome in 0..2_u8 {
+                let info = TokenInfo {
+                    window_start_s: 1_789_000_200 + i64::from(w) * 300,
+                    outcome,
+                };
+                t.register_token(w * 2 + u32::from(outcome), info);
+            }
+            assert!(
+                t.tokens() <= 2 * TOKEN_WINDOWS_KEPT as usize + 2,
+                "{}",
+                t.tokens()
+            );
+        }
+        assert!(
+            t.tokens() >= 2 * TOKEN_WINDOWS_KEPT as usize - 2,
+            "recent windows kept"
+        );
+    }
 }

@@ -58,6 +58,15 @@ pub struct Book {
 }
 
 impl Book {
+    fn add(&mut self, other: &Book) {
+        self.shares_e8 += other.shares_e8;
+        self.provisional_shares_e8 += other.provisional_shares_e8;
+        self.cash_usdc_e8 += other.cash_usdc_e8;
+        self.fees_usdc_e8 += other.fees_usdc_e8;
+        self.fills += other.fills;
+        self.bought_usdc_e8 += other.bought_usdc_e8;
+    }
+
     fn apply(&mut self, f: &Fill, sign: i64, provisional: bool) {
         let notional = notional_e8(f.price, f.size);
         let buy = f.side == Side::Buy as u8;
@@ -95,15 +104,27 @@ pub struct LedgerSkips {
     pub after_confirmed: u64,
     /// An unknown status byte.
     pub bad_status: u64,
+    /// A fill of a window already closed ([`Ledger::close_windows_before`]).
+    pub closed_window: u64,
 }
+
+/// Days of per-day totals kept before a close's cutoff day.
+pub const DAYS_KEPT: i64 = 2;
 
 /// Positions and cash derived from fills.
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
-    status: HashMap<([u8; 16], u64), u8>,
+    /// Per fill: its status and its window start.
+    status: HashMap<([u8; 16], u64), (u8, i64)>,
     tokens: HashMap<u32, Book>,
+    /// The window of each token in `tokens`.
+    token_window: HashMap<u32, i64>,
     windows: HashMap<i64, Book>,
     days: HashMap<i64, Book>,
+    /// Windows starting before this were closed and folded into `closed`.
+    closed_before: i64,
+    /// Totals of the closed windows.
+    closed: Book,
     /// Ignored records by reason.
     pub skips: LedgerSkips,
 }
@@ -125,8 +146,12 @@ impl Ledger {
             self.skips.bad_status += 1;
             return FillStep::Ignore;
         }
+        if f.window_start_s < self.closed_before {
+            self.skips.closed_window += 1;
+            return FillStep::Ignore;
+        }
         let key = (f.trade_id, f.client_order_id);
-        let prev = self.status.get(&key).copied();
+        let prev = self.status.get(&key).map(|s| s.0);
         let step = fill_step(prev, f.status);
         let (sign, provisional) = match step {
             FillStep::Add => (1, f.status == FILL_PROVISIONAL),
@@ -141,7 +166,7 @@ impl Ledger {
                 for b in self.books(rec.instrument, f.window_start_s) {
                     b.provisional_shares_e8 -= shares;
                 }
-                self.status.insert(key, f.status);
+                self.status.insert(key, (f.status, f.window_start_s));
                 return step;
             }
             FillStep::Ignore => {
@@ -153,7 +178,7 @@ impl Ledger {
                 return step;
             }
         };
-        self.status.insert(key, f.status);
+        self.status.insert(key, (f.status, f.window_start_s));
         for b in self.books(rec.instrument, f.window_start_s) {
             b.apply(&f, sign, provisional);
         }
@@ -162,11 +187,55 @@ impl Ledger {
 
     fn books(&mut self, instrument: u32, window_start_s: i64) -> [&mut Book; 3] {
         let day = window_start_s.div_euclid(86_400);
+        self.token_window.insert(instrument, window_start_s);
         [
             self.tokens.entry(instrument).or_default(),
             self.windows.entry(window_start_s).or_default(),
             self.days.entry(day).or_default(),
         ]
+    }
+
+    /// Closes every window starting before `cutoff_s`: its totals are folded into
+    /// [`Ledger::closed`], and its window, token and per-fill entries are dropped; days more
+    /// than [`DAYS_KEPT`] before the cutoff's are dropped too (their windows are in `closed`).
+    /// A later fill of a closed window is counted (`skips.closed_window`) and ignored. So the
+    /// ledger holds the open windows only, however long the process runs. Cold: at rollovers.
+    pub fn close_windows_before(&mut self, cutoff_s: i64) {
+        if cutoff_s <= self.closed_before {
+            return;
+        }
+        self.closed_before = cutoff_s;
+        let closed = &mut self.closed;
+        self.windows.retain(|&w, b| {
+            if w < cutoff_s {
+                closed.add(b);
+            }
+            w >= cutoff_s
+        });
+        let token_window = &mut self.token_window;
+        self.tokens
+            .retain(|id, _| token_window.get(id).is_some_and(|&w| w >= cutoff_s));
+        token_window.retain(|_, w| *w >= cutoff_s);
+        self.status.retain(|_, s| s.1 >= cutoff_s);
+        let first_day = cutoff_s.div_euclid(86_400) - DAYS_KEPT;
+        self.days.retain(|&d, _| d >= first_day);
+    }
+
+    /// Totals of the windows closed so far.
+    #[must_use]
+    pub fn closed(&self) -> Book {
+        self.closed
+    }
+
+    /// Entries held: (tokens, windows, days, fills).
+    #[must_use]
+    pub fn held(&self) -> (usize, usize, usize, usize) {
+        (
+            self.tokens.len(),
+            self.windows.len(),
+            self.days.len(),
+            self.status.len(),
+        )
     }
 
     /// The position in one token (instrument id).

@@ -240,3 +240,60 @@ fn taker_fee_follows_the_crypto_curve_in_micro_units() {
     assert_eq!(taker_fee_e8(55_000_000, 1_000_000, 700), 17_300);
     assert_eq!(taker_fee_e8(50_000_000, 100_00000000, 0), 0);
 }
+
+/// A `Fill` record of trade `trade`: `size` shares bought at 0.50 in window `w` (instrument
+/// `id`).
+fn fill(id: u32, w: i64, trade: u64, status: u8, size_e8: i64) -> Record {
+    let mut trade_id = [0u8; 16];
+    trade_id[..8].copy_from_slice(&trade.to_le_bytes());
+    let body = Fill {
+        ts_ns: w * 1_000_000_000,
+        client_order_id: trade,
+        price: 50_000_000,
+        size: size_e8,
+        fee_usdc: 0,
+        window_start_s: w,
+        trade_id,
+        side: Side::Buy as u8,
+        liquidity: 2,
+        status,
+        paper: 1,
+        outcome: 0,
+        reserved: [0; 11],
+    };
+    Record::new(ringbolt_bus::Venue::Polymarket, 2, id, &body)
+}
+
+#[test]
+fn closing_windows_keeps_the_ledger_bounded_and_the_totals_whole() {
+    use ringbolt_exec::user::{FILL_CONFIRMED, FILL_PROVISIONAL};
+    let mut ledger = Ledger::new();
+    let windows = 30 * 288;
+    for n in 0..windows {
+        let w = WINDOW + n * 300;
+        let id = (n as u32 % 1024) | ((n as u32 / 1024) << 16);
+        let trade = n as u64;
+        let add = ledger.apply(&fill(id, w, trade, FILL_PROVISIONAL, 100_000_000));
+        assert_eq!(add, FillStep::Add);
+        let confirm = ledger.apply(&fill(id, w, trade, FILL_CONFIRMED, 100_000_000));
+        assert_eq!(confirm, FillStep::Confirm);
+        // Rollover: windows an hour old close.
+        ledger.close_windows_before(w - 3600);
+        let (tokens, open, days, fills) = ledger.held();
+        assert!(
+            tokens <= 13 && open <= 13 && days <= 4 && fills <= 13,
+            "{:?}",
+            ledger.held()
+        );
+    }
+    // Every fill is counted once, closed or open.
+    let open: i64 = (0..13)
+        .map(|k| ledger.window(WINDOW + (windows - 1 - k) * 300).shares_e8)
+        .sum();
+    assert_eq!(ledger.closed().shares_e8 + open, windows * 100_000_000);
+    assert_eq!(ledger.closed().provisional_shares_e8, 0);
+    // A late confirmation of a closed window is ignored, by name.
+    let late = ledger.apply(&fill(0, WINDOW, 0, FILL_CONFIRMED, 100_000_000));
+    assert_eq!(late, FillStep::Ignore);
+    assert_eq!(ledger.skips.closed_window, 1);
+}

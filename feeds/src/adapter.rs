@@ -190,6 +190,18 @@ impl InstrumentTable {
         Some(self.entries.swap_remove(i).id)
     }
 
+    /// Entries registered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The entry with bus id `id`.
     #[must_use]
     pub fn by_id(&self, id: u32) -> Option<&InstrumentEntry> {
@@ -493,4 +505,15 @@ pub trait VenueAdapter: Send {
 
     /// The connection was re-established: continuity state restarts (books await a snapshot).
     fn on_reconnect(&mut self, ctx: &mut Ctx<'_>);
+
+    /// Instrument `id` was unsubscribed (its window is over): drop what the adapter keeps about
+    /// it, so per-instrument state stays bounded by the instruments subscribed at once.
+    fn forget_instrument(&mut self, id: u32) {
+        let _ = id;
+    }
+
+    /// Per-instrument entries the adapter holds (continuity and tick lists; for bound checks).
+    fn instrument_state_len(&self) -> usize {
+        0
+    }
 }

@@ -257,6 +257,13 @@ impl PaperExchange {
         self.now_ns
     }
 
+    /// Per-window state held: (token slots, open windows, working orders). Token slots are
+    /// reused once their window closes, so all three stay bounded by the windows open at once.
+    #[must_use]
+    pub fn held(&self) -> (usize, usize, usize) {
+        (self.tokens.len(), self.windows.len(), self.working.len())
+    }
+
     /// Net shares held of token `key` (0 when unknown).
     #[must_use]
     pub fn position(&self, key: TokenKey) -> i64 {
@@ -277,7 +284,12 @@ impl PaperExchange {
         window_start_s: i64,
         outcome: Outcome,
     ) {
-        if self.slot(key).is_some() {
+        // The same token again is a no-op; a key that now stands for another instrument (its bus
+        // slot was reused under a new generation) is registered afresh.
+        if self
+            .slot(key)
+            .is_some_and(|s| self.tokens[s].instrument_out == instrument_out)
+        {
             return;
         }
         let slot = match self.tokens.iter().position(|t| !t.live) {

@@ -125,6 +125,18 @@ impl Default for ExecSection {
 /// Live-mode default of `heartbeat_ms`.
 pub const LIVE_HEARTBEAT_MS: u64 = 5_000;
 
+/// A token seen before its window's other one: (engine id, bus id, token id).
+type PendingToken = (u32, u32, String);
+
+/// Windows kept waiting for their second token (a window's tokens arrive within seconds).
+const MAX_PENDING_WINDOWS: usize = 4;
+
+/// Windows younger than this stay open in the ledger (fills can still be confirmed or fail).
+const LEDGER_KEEP_S: i64 = 3600;
+
+/// Pools kept: the current and next windows and the one just ended.
+pub const MAX_POOLS: usize = 3;
+
 struct WindowPool {
     pool: Arc<PresignedPool>,
     _refill: RefillHandle,
@@ -134,6 +146,8 @@ struct WindowPool {
     token_ids: [String; 2],
     /// Engine-space instrument id → token index in the pool.
     tokens: [(u32, usize); 2],
+    /// The tokens' bus instrument ids (up, down): what records about them carry.
+    bus_ids: [u32; 2],
 }
 
 /// Counters for the trade summary.
@@ -188,8 +202,8 @@ pub struct Exec {
     sizes_e8: Vec<i64>,
     /// Window start → pool.
     pools: BTreeMap<i64, WindowPool>,
-    /// Window start → (up, down) engine instrument ids and token ids, until both are known.
-    pending: BTreeMap<i64, [Option<(u32, String)>; 2]>,
+    /// Window start → (up, down) tokens, until both are known.
+    pending: BTreeMap<i64, [Option<PendingToken>; 2]>,
     /// Window start → tick stated on the bus before the window's pool was built.
     window_ticks: BTreeMap<i64, TickSize>,
     transitions: Vec<Record>,
@@ -358,9 +372,10 @@ impl Exec {
         })
     }
 
-    /// A Polymarket instrument appeared on the bus (engine-space id, bus name). Off the hot path:
-    /// once both tokens of a window are known, its pool is built and its refill thread started.
-    pub fn on_instrument(&mut self, engine_id: u32, venue: Venue, name: &str) {
+    /// A Polymarket instrument appeared on the bus (engine-space id, bus id, bus name). Off the
+    /// hot path: once both tokens of a window are known, its pool is built and its refill thread
+    /// started.
+    pub fn on_instrument(&mut self, engine_id: u32, bus_id: u32, venue: Venue, name: &str) {
         if venue != Venue::Polymarket {
             return;
         }
@@ -376,10 +391,15 @@ impl Exec {
             return;
         }
         let entry = self.pending.entry(window_start_s).or_default();
-        entry[outcome.index()] = Some((engine_id, token_id.to_owned()));
-        if let [Some(up), Some(down)] = entry.clone() {
+        entry[outcome.index()] = Some((engine_id, bus_id, token_id.to_owned()));
+        let both = entry.clone();
+        // Bounded: windows whose second token never came are dropped oldest first.
+        while self.pending.len() > MAX_PENDING_WINDOWS {
+            self.pending.pop_first();
+        }
+        if let [Some(up), Some(down)] = both {
             self.pending.remove(&window_start_s);
-            let token_ids = [up.1.clone(), down.1.clone()];
+            let token_ids = [up.2.clone(), down.2.clone()];
             let tick = self
                 .window_ticks
                 .get(&window_start_s)
@@ -388,9 +408,9 @@ impl Exec {
             match self.build_pool(&token_ids, tick) {
                 Ok((pool, refill)) => {
                     self.counters.pools_built += 1;
-                    for (outcome, engine_id) in [(0u8, up.0), (1, down.0)] {
+                    for (outcome, bus_id) in [(0u8, up.1), (1, down.1)] {
                         self.client.register_token(
-                            engine_id % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
+                            bus_id,
                             &token_ids[usize::from(outcome)],
                             TokenInfo {
                                 window_start_s,
@@ -406,12 +426,17 @@ impl Exec {
                             tick,
                             token_ids,
                             tokens: [(up.0, 0), (down.0, 1)],
+                            bus_ids: [up.1, down.1],
                         },
                     );
                     // Keep the current and next windows only.
-                    while self.pools.len() > 3 {
+                    while self.pools.len() > MAX_POOLS {
                         self.pools.pop_first();
                     }
+                    // Fills of windows an hour old are final: fold them into the ledger's
+                    // closed totals (bounded state, ADR 0022-horizon).
+                    self.ledger
+                        .close_windows_before(window_start_s - LEDGER_KEEP_S);
                 }
                 Err(e) => tracing::warn!("pool for window {window_start_s}: {e:#}"),
             }
@@ -440,7 +465,7 @@ impl Exec {
         let pending = self
             .pending
             .iter()
-            .find(|(_, e)| e.iter().flatten().any(|(id, _)| *id == engine_id))
+            .find(|(_, e)| e.iter().flatten().any(|(id, _, _)| *id == engine_id))
             .map(|(w, _)| *w);
         if let Some(w) = pending.or((body.window_start_s != 0).then_some(body.window_start_s)) {
             self.window_ticks.insert(w, tick);
@@ -462,11 +487,7 @@ impl Exec {
             return 0;
         }
         let token_ids = wp.token_ids.clone();
-        let instruments: Vec<u32> = wp
-            .tokens
-            .iter()
-            .map(|(id, _)| id % ringbolt_decide::pipeline::SEGMENT_ID_SPAN)
-            .collect();
+        let instruments: Vec<u32> = wp.bus_ids.to_vec();
         match self.build_pool(&token_ids, tick) {
             Ok((pool, refill)) => {
                 if let Some(wp) = self.pools.get_mut(&window_start_s) {
@@ -549,6 +570,7 @@ impl Exec {
             self.counters.no_pool += 1;
             return;
         };
+        let bus_instrument = wp.bus_ids[token];
         let side = match intent.side {
             Side::Sell => OrderSide::Sell,
             _ => OrderSide::Buy,
@@ -570,7 +592,7 @@ impl Exec {
             .clamp(0, i128::from(u64::MAX)) as u64;
         let key = SlotKey::new(token, side, price_ticks, size_index as u16);
         let order = OrderTicket {
-            instrument: intent.instrument % ringbolt_decide::pipeline::SEGMENT_ID_SPAN,
+            instrument: bus_instrument,
             side: intent.side,
             price_e8: intent.price,
             size_e8,

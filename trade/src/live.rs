@@ -20,9 +20,10 @@ use ringbolt_bus::{
 use ringbolt_decide::engine::{OrderIntent, Reason};
 use ringbolt_decide::features::N_FEATURES;
 use ringbolt_decide::model::Ensemble;
-use ringbolt_decide::pipeline::{NoModel, Pipeline, SEGMENT_ID_SPAN, SlotLink};
+use ringbolt_decide::pipeline::{NoModel, Pipeline, SlotLink};
 use ringbolt_decide::schema_hash;
 use ringbolt_decide::slot::{FeatureSlot, ModelProb, ProbSlot};
+use ringbolt_decide::{IdMap, Mapped, SEGMENT_ID_SPAN};
 use ringbolt_net::affinity::pin;
 use ringbolt_service::Liveness;
 use ringbolt_telemetry::stages::trade::{BUS_TO_DECISION, TABLE};
@@ -91,6 +92,13 @@ impl BusSource {
         for name in &tc.inputs {
             let seg = Segment::open_wait(name, Duration::from_secs(tc.open_timeout_s))
                 .with_context(|| format!("opening input segment {name}"))?;
+            let entries = seg.geometry().instrument_capacity;
+            if entries > SEGMENT_ID_SPAN as usize {
+                bail!(
+                    "input segment {name} has {entries} instrument entries; trade maps at most \
+                     {SEGMENT_ID_SPAN} per segment: set [feeds] instrument_capacity <= {SEGMENT_ID_SPAN}"
+                );
+            }
             segments.push(seg);
         }
         let start = match tc.start {
@@ -248,8 +256,8 @@ impl DecisionSink<BusSource> for BusOut {
 #[derive(Debug)]
 pub struct ExecOrders {
     exec: Exec,
-    /// Engine-space instrument ids already shown to exec.
-    seen: Vec<bool>,
+    /// Bus id → engine id, generation-checked (the pipeline's mapping, kept beside it).
+    ids: IdMap,
 }
 
 impl ExecOrders {
@@ -258,7 +266,7 @@ impl ExecOrders {
     pub fn new(exec: Exec, inputs: usize) -> Self {
         Self {
             exec,
-            seen: vec![false; inputs * SEGMENT_ID_SPAN as usize],
+            ids: IdMap::new(inputs),
         }
     }
 }
@@ -266,19 +274,21 @@ impl ExecOrders {
 impl OrderSink for ExecOrders {
     #[inline]
     fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
-        if rec.venue != Venue::Polymarket as u8 || rec.instrument >= SEGMENT_ID_SPAN {
+        if rec.venue != Venue::Polymarket as u8 {
             return;
         }
-        let id = k as u32 * SEGMENT_ID_SPAN + rec.instrument;
-        if let Some(seen) = self.seen.get_mut(id as usize)
-            && !*seen
-        {
-            // First sight of this token (off the hot path): build its window's pool.
-            *seen = true;
-            if let Some((venue, name)) = source.instrument(k, rec.instrument) {
-                self.exec.on_instrument(id, venue, &name);
+        let id = match self.ids.map(k, rec.instrument) {
+            Mapped::Known(id) => id,
+            Mapped::New { engine, .. } => {
+                // First sight of this token (off the hot path): build its window's pool.
+                if let Some((venue, name)) = source.instrument(k, rec.instrument) {
+                    self.exec
+                        .on_instrument(engine, rec.instrument, venue, &name);
+                }
+                engine
             }
-        }
+            Mapped::Stale | Mapped::Unmapped => return,
+        };
         if rec.kind == RecordKind::MarketParams as u8
             && let Some(body) = rec.body_as::<MarketParamsBody>()
         {
@@ -289,8 +299,9 @@ impl OrderSink for ExecOrders {
 
     #[inline]
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>) {
-        self.exec
-            .track(decision, k as u32 * SEGMENT_ID_SPAN + decision.instrument);
+        if let Some(engine) = self.ids.engine_id(k, decision.instrument) {
+            self.exec.track(decision, engine);
+        }
         if let Some(intent) = intent {
             self.exec.submit(intent);
         }

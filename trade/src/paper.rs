@@ -15,7 +15,7 @@ use ringbolt_bus::{Record, RecordKind, Venue, now_ns};
 use ringbolt_decide::DecideConfig;
 use ringbolt_decide::config::MarketParams;
 use ringbolt_decide::engine::{OrderIntent, TimeInForce};
-use ringbolt_decide::pipeline::SEGMENT_ID_SPAN;
+use ringbolt_decide::{IdMap, Mapped};
 use ringbolt_market::InstrumentName;
 use ringbolt_paper::{
     PAPER_STREAM, PaperConfig, PaperExchange, PaperOrder, PaperTif, Pnl, PnlReport,
@@ -34,7 +34,8 @@ pub struct PaperOrders<W = NoOrders> {
     markets: std::collections::BTreeMap<String, MarketParams>,
     /// Engine-space instrument id → the market's parameters (fee curve), set at first sight.
     params: HashMap<u32, MarketParams>,
-    seen: Vec<bool>,
+    /// Bus id → engine id, generation-checked (the pipeline's mapping, kept beside it).
+    ids: IdMap,
     /// Polymarket names the paper exchange could not parse (token not tradable on paper).
     pub bad_names: u64,
     /// `MarketParams` records with an unusable value (skipped).
@@ -51,7 +52,7 @@ impl<W: OrderSink> PaperOrders<W> {
             default_params: decide.default_market,
             markets: decide.markets.clone(),
             params: HashMap::new(),
-            seen: vec![false; inputs.max(1) * SEGMENT_ID_SPAN as usize],
+            ids: IdMap::new(inputs),
             bad_names: 0,
             bad_params: 0,
         }
@@ -60,6 +61,8 @@ impl<W: OrderSink> PaperOrders<W> {
     /// First sight of a Polymarket token (cold): registers it with the exchange.
     #[cold]
     fn register<S: RecordSource>(&mut self, k: usize, id: u32, key: u32, source: &S) {
+        // `key` may have stood for an older instrument of the same bus slot: nothing of it stays.
+        self.params.remove(&key);
         let Some((_, name)) = source.instrument(k, id) else {
             return;
         };
@@ -97,15 +100,20 @@ impl<W: OrderSink> OrderSink for PaperOrders<W> {
     #[inline]
     fn observe<S: RecordSource>(&mut self, k: usize, rec: &Record, source: &S) {
         self.wire.observe(k, rec, source);
-        let key = (rec.venue == Venue::Polymarket as u8 && rec.instrument < SEGMENT_ID_SPAN)
-            .then(|| k as u32 * SEGMENT_ID_SPAN + rec.instrument);
-        if let Some(key) = key
-            && let Some(seen) = self.seen.get_mut(key as usize)
-            && !*seen
-        {
-            *seen = true;
-            self.register(k, rec.instrument, key, source);
-        }
+        let key = if rec.venue == Venue::Polymarket as u8 {
+            match self.ids.map(k, rec.instrument) {
+                Mapped::Known(key) => Some(key),
+                Mapped::New { engine, .. } => {
+                    self.register(k, rec.instrument, engine, source);
+                    Some(engine)
+                }
+                // A token whose bus slot was reused since: nothing of it is left to match.
+                Mapped::Stale => return,
+                Mapped::Unmapped => None,
+            }
+        } else {
+            None
+        };
         if let Some(key) = key
             && rec.kind == RecordKind::MarketParams as u8
         {

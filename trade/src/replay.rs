@@ -701,7 +701,7 @@ pub struct ArchiveItems {
     cursor: WindowCursor,
     keep: Keep,
     seg_k: HashMap<u16, usize>,
-    announced: std::collections::HashSet<(u16, u32)>,
+    ids: ringbolt_decide::IdMap,
     pending: Option<Record>,
 }
 
@@ -743,7 +743,7 @@ pub fn archive_items(
         cursor,
         keep,
         seg_k: HashMap::new(),
-        announced: std::collections::HashSet::new(),
+        ids: ringbolt_decide::IdMap::new(1),
         pending: None,
     })
 }
@@ -752,7 +752,7 @@ impl Iterator for ArchiveItems {
     type Item = Result<ringbolt_decide::synth::SynthItem>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        use ringbolt_decide::SEGMENT_ID_SPAN;
+        use ringbolt_decide::Mapped;
         use ringbolt_decide::synth::SynthItem;
         if let Some(r) = self.pending.take() {
             return Some(Ok(SynthItem::Record(r)));
@@ -762,16 +762,24 @@ impl Iterator for ArchiveItems {
             Err(e) => return Some(Err(e)),
         };
         let n = self.seg_k.len();
-        let k = *self.seg_k.entry(row.segment).or_insert(n) as u32;
+        let k = *self.seg_k.entry(row.segment).or_insert(n);
+        self.ids.grow(k + 1);
         let mut rec = row.record;
-        if rec.instrument >= SEGMENT_ID_SPAN {
-            return Some(Ok(SynthItem::Record(rec)));
-        }
         let id = rec.instrument;
-        rec.instrument = k * SEGMENT_ID_SPAN + id;
-        if self.announced.insert((row.segment, id))
-            && let Some((venue, name)) = self.cursor.reader.instrument(row.segment, id)
-        {
+        let fresh = match self.ids.map(k, id) {
+            Mapped::Known(e) => {
+                rec.instrument = e;
+                false
+            }
+            Mapped::New { engine, .. } => {
+                rec.instrument = engine;
+                true
+            }
+            // As the pipeline does: a record of a reused slot's older instrument is dropped.
+            Mapped::Stale => return self.next(),
+            Mapped::Unmapped => return Some(Ok(SynthItem::Record(rec))),
+        };
+        if fresh && let Some((venue, name)) = self.cursor.reader.instrument(row.segment, id) {
             self.pending = Some(rec);
             return Some(Ok(SynthItem::Instrument {
                 id: rec.instrument,

@@ -597,6 +597,15 @@ impl VenueAdapter for Polymarket {
         }
     }
 
+    fn forget_instrument(&mut self, id: u32) {
+        self.synced.retain(|&i| i != id);
+        self.ticks.retain(|&(i, _)| i != id);
+    }
+
+    fn instrument_state_len(&self) -> usize {
+        self.synced.len() + self.ticks.len()
+    }
+
     fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
         self.synced.clear();
         for b in &mut self.books {
