@@ -144,12 +144,22 @@ impl Half {
     }
 }
 
+/// Levels per side the OKX checksum covers.
+const OKX_DEPTH: usize = 25;
+/// Levels per side the Kraken checksum covers.
+const KRAKEN_DEPTH: usize = 10;
+
 /// A sorted two-sided book that keeps the received text of every level.
+///
+/// The checksums are cached: a change at a rank the checksum does not cover (most updates of a
+/// deep book) keeps the cached value, so an update beyond the top levels costs no re-hash.
 #[derive(Clone, Debug)]
 pub struct TextBook {
     bids: Half,
     asks: Half,
     capacity: usize,
+    okx_cache: Option<i32>,
+    kraken_cache: Option<u32>,
 }
 
 impl TextBook {
@@ -162,6 +172,8 @@ impl TextBook {
             bids: Half::new(capacity, true),
             asks: Half::new(capacity, false),
             capacity,
+            okx_cache: None,
+            kraken_cache: None,
         }
     }
 
@@ -169,6 +181,19 @@ impl TextBook {
     pub fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
+        self.changed_at(0);
+    }
+
+    /// Drops the cached checksums that cover `rank` (a level at `rank` of one side was
+    /// inserted, replaced or removed).
+    #[inline]
+    fn changed_at(&mut self, rank: usize) {
+        if rank < OKX_DEPTH {
+            self.okx_cache = None;
+        }
+        if rank < KRAKEN_DEPTH {
+            self.kraken_cache = None;
+        }
     }
 
     /// Sets the level at `price` to `size` (0 removes), keeping the received texts.
@@ -199,8 +224,10 @@ impl TextBook {
             let slot = half
                 .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
                 .ok_or(TextBookError::Full)?;
+            let rank = half.order.len();
             half.order.push(slot);
             half.keys.push(key);
+            self.changed_at(rank);
             return Ok(());
         }
         // Rank of the first level not in front of `price`.
@@ -216,7 +243,7 @@ impl TextBook {
                 half.keys.remove(rank);
                 half.free.push(slot);
             }
-            (None, 0) => {}
+            (None, 0) => return Ok(()),
             (Some(slot), _) => {
                 half.slots[usize::from(slot)] = TextLevel::new(price, size, price_text, size_text);
             }
@@ -228,6 +255,7 @@ impl TextBook {
                 half.keys.insert(rank, key);
             }
         }
+        self.changed_at(rank);
         Ok(())
     }
 
@@ -235,6 +263,7 @@ impl TextBook {
     pub fn truncate(&mut self, depth: usize) {
         self.bids.truncate(depth);
         self.asks.truncate(depth);
+        self.changed_at(depth);
     }
 
     /// Number of bid levels.
@@ -262,65 +291,85 @@ impl TextBook {
     }
 
     /// OKX v5 checksum: up to 25 levels, `bid:bidSz:ask:askSz:…` interleaved (continuing with
-    /// the longer side alone), CRC32 as a signed 32-bit integer.
-    #[must_use]
-    pub fn okx_checksum(&self) -> i32 {
-        // The checksum string is assembled on the stack and hashed in one call (crc32fast's
-        // SIMD path), not fed to the hasher in a hundred small pieces.
-        let mut buf = [0u8; 25 * 4 * (TEXT_MAX + 1)];
-        let mut n = 0;
-        let mut part = |text: &[u8]| {
-            if n != 0 {
-                buf[n] = b':';
-                n += 1;
-            }
-            buf[n..n + text.len()].copy_from_slice(text);
-            n += text.len();
-        };
-        for i in 0..25 {
-            if let Some(b) = self.bid(i) {
-                part(b.price_text());
-                part(b.size_text());
-            }
-            if let Some(a) = self.ask(i) {
-                part(a.price_text());
-                part(a.size_text());
-            }
+    /// the longer side alone), CRC32 as a signed 32-bit integer. Cached until a change within
+    /// the top 25 levels.
+    pub fn okx_checksum(&mut self) -> i32 {
+        if let Some(crc) = self.okx_cache {
+            return crc;
         }
-        crc32fast::hash(&buf[..n]) as i32
+        let crc = okx_crc(self);
+        self.okx_cache = Some(crc);
+        crc
     }
 
     /// Kraken checksum (v1 and v2): top 10 asks then top 10 bids; for each level the price
-    /// then size text with `.` removed and leading zeros stripped; CRC32 (unsigned).
-    #[must_use]
-    pub fn kraken_checksum(&self) -> u32 {
-        let mut buf = [0u8; 20 * 2 * TEXT_MAX];
-        let mut n = 0;
-        // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
-        let mut part = |text: &[u8]| {
-            let start = text
-                .iter()
-                .position(|&b| b != b'0' && b != b'.')
-                .unwrap_or(text.len());
-            let rest = &text[start..];
-            let (head, tail) = match rest.iter().position(|&b| b == b'.') {
-                Some(dot) => (&rest[..dot], &rest[dot + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            for piece in [head, tail] {
-                buf[n..n + piece.len()].copy_from_slice(piece);
-                n += piece.len();
-            }
-        };
-        for l in (0..10)
-            .filter_map(|i| self.ask(i))
-            .chain((0..10).filter_map(|i| self.bid(i)))
-        {
-            part(l.price_text());
-            part(l.size_text());
+    /// then size text with `.` removed and leading zeros stripped; CRC32 (unsigned). Cached
+    /// until a change within the top 10 levels.
+    pub fn kraken_checksum(&mut self) -> u32 {
+        if let Some(crc) = self.kraken_cache {
+            return crc;
         }
-        crc32fast::hash(&buf[..n])
+        let crc = kraken_crc(self);
+        self.kraken_cache = Some(crc);
+        crc
     }
+}
+
+/// [`TextBook::okx_checksum`] computed from the levels (no cache).
+fn okx_crc(book: &TextBook) -> i32 {
+    // The checksum string is assembled on the stack and hashed in one call (crc32fast's
+    // SIMD path), not fed to the hasher in a hundred small pieces.
+    let mut buf = [0u8; OKX_DEPTH * 4 * (TEXT_MAX + 1)];
+    let mut n = 0;
+    let mut part = |text: &[u8]| {
+        if n != 0 {
+            buf[n] = b':';
+            n += 1;
+        }
+        buf[n..n + text.len()].copy_from_slice(text);
+        n += text.len();
+    };
+    for i in 0..OKX_DEPTH {
+        if let Some(b) = book.bid(i) {
+            part(b.price_text());
+            part(b.size_text());
+        }
+        if let Some(a) = book.ask(i) {
+            part(a.price_text());
+            part(a.size_text());
+        }
+    }
+    crc32fast::hash(&buf[..n]) as i32
+}
+
+/// [`TextBook::kraken_checksum`] computed from the levels (no cache).
+fn kraken_crc(book: &TextBook) -> u32 {
+    let mut buf = [0u8; 2 * KRAKEN_DEPTH * 2 * TEXT_MAX];
+    let mut n = 0;
+    // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
+    let mut part = |text: &[u8]| {
+        let start = text
+            .iter()
+            .position(|&b| b != b'0' && b != b'.')
+            .unwrap_or(text.len());
+        let rest = &text[start..];
+        let (head, tail) = match rest.iter().position(|&b| b == b'.') {
+            Some(dot) => (&rest[..dot], &rest[dot + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        for piece in [head, tail] {
+            buf[n..n + piece.len()].copy_from_slice(piece);
+            n += piece.len();
+        }
+    };
+    for l in (0..KRAKEN_DEPTH)
+        .filter_map(|i| book.ask(i))
+        .chain((0..KRAKEN_DEPTH).filter_map(|i| book.bid(i)))
+    {
+        part(l.price_text());
+        part(l.size_text());
+    }
+    crc32fast::hash(&buf[..n])
 }
 
 #[cfg(test)]
@@ -361,7 +410,7 @@ mod tests {
     }
 
     /// Random applies, removals and truncations against a `BTreeMap` model: same levels, same
-    /// order, same texts, same `Full` refusals.
+    /// order, same texts, same `Full` refusals; the cached checksums equal fresh ones.
     #[test]
     fn matches_a_sorted_map_model() {
         use std::collections::BTreeMap;
@@ -420,6 +469,15 @@ mod tests {
             let want_asks: Vec<Row> = model[1].iter().map(model_row).collect();
             assert_eq!(bids, want_bids, "bids at step {step}");
             assert_eq!(asks, want_asks, "asks at step {step}");
+            // Every third step, so a cached value outlives several changes.
+            if step % 3 == 0 {
+                assert_eq!(book.okx_checksum(), okx_crc(&book), "okx at step {step}");
+                assert_eq!(
+                    book.kraken_checksum(),
+                    kraken_crc(&book),
+                    "kraken at {step}"
+                );
+            }
         }
     }
 }

@@ -546,3 +546,50 @@ fn bybit_in_place_and_general_paths_agree() {
         })
         .unwrap();
 }
+
+/// OKX one-row pushes are read in the envelope's pass when `arg` precedes `data` (OKX's order)
+/// and by the general path otherwise (`arg` moved to the end): same records, counters and
+/// actions, also on garbled frames.
+#[test]
+fn okx_in_place_and_general_paths_agree() {
+    let lines: Vec<Vec<u8>> = corpus()
+        .into_iter()
+        .filter(|(v, _)| *v == Venue::Okx)
+        .flat_map(|(_, l)| l)
+        .filter(|l| l.starts_with(br#"{"arg":{"#) && l.ends_with(b"}"))
+        .collect();
+    assert!(lines.len() >= 20, "{}", lines.len());
+    // `{"arg":{…},REST}` → `{REST,"arg":{…}}` (same length).
+    let arg_len = |l: &[u8]| l.iter().position(|&b| b == b'}').unwrap() + 1;
+    let moved = |l: &[u8]| -> Vec<u8> {
+        let a = arg_len(l);
+        [&b"{"[..], &l[a + 1..l.len() - 1], b",", &l[1..a], b"}"].concat()
+    };
+    let strategy = (
+        proptest::sample::select(lines),
+        proptest::collection::vec((any::<u16>(), 0u8..11), 0..4),
+    );
+    runner(300)
+        .run(&strategy, |(mut line, edits)| {
+            let head = arg_len(&line) + 1;
+            for (pos, b) in edits {
+                // Garble after `arg` only, so both framings stay comparable.
+                let span = line.len() - 1 - head;
+                let at = head + usize::from(pos) % span;
+                line[at] = b"{}[]\",:0.-e"[usize::from(b)];
+            }
+            let mut outs = Vec::new();
+            for frame in [line.clone(), moved(&line)] {
+                for mode in [SyncMode::Observe, SyncMode::Enforce] {
+                    let mut d = FrameDriver::new(Venue::Okx, mode, true).unwrap();
+                    let mut out = Vec::new();
+                    let ok = d.frame(&frame, 1, &mut out).is_ok();
+                    outs.push((mode, ok, out, d.counters.total(), d.actions.len()));
+                }
+            }
+            prop_assert_eq!(&outs[0], &outs[2]);
+            prop_assert_eq!(&outs[1], &outs[3]);
+            Ok(())
+        })
+        .unwrap();
+}

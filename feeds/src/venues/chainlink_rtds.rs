@@ -85,6 +85,37 @@ fn value_e18(
     }
 }
 
+/// (value_e18, price_e8) from Chainlink's integer e18 text in one pass over its digits: the
+/// digits but the last ten are the 1e-8 price, one 128-bit multiply joins the two halves.
+/// `None` (the general path decides) unless 11-29 digits without a leading zero.
+#[inline]
+fn split_e18(full: &[u8]) -> Option<(i128, i128)> {
+    if !(11..=29).contains(&full.len()) || full[0] == b'0' {
+        return None;
+    }
+    let (hi, lo) = full.split_at(full.len() - 10);
+    let (hi, lo) = (parse_u64(hi).ok()?, parse_u64(lo).ok()?);
+    Some((
+        i128::from(hi) * 10_000_000_000 + i128::from(lo),
+        i128::from(hi),
+    ))
+}
+
+/// Both values of an observation: [`split_e18`] on Chainlink topics, else [`value_e18`] and
+/// [`price_e8`].
+#[inline]
+fn values(
+    full: Option<&[u8]>,
+    value: Option<&[u8]>,
+    chainlink: bool,
+) -> Result<(i128, i128), ParseError> {
+    if chainlink && let Some(pair) = full.and_then(split_e18) {
+        return Ok(pair);
+    }
+    let v = value_e18(full, value, chainlink)?;
+    Ok((v, price_e8(full, chainlink, v)))
+}
+
 /// `value_e18` at 1e-8, truncated toward zero: from the e18 integer text when there is one (its
 /// digits but the last ten; a 128-bit division is a library call), else by division.
 #[inline]
@@ -234,8 +265,7 @@ impl VenueAdapter for ChainlinkRtds {
             false => {
                 let obs_ms = parse_u64(p.timestamp.ok_or(ParseError::Missing("timestamp"))?)
                     .field("timestamp")?;
-                let v = value_e18(p.full, p.value, chainlink)?;
-                let v = (v, price_e8(p.full, chainlink, v));
+                let v = values(p.full, p.value, chainlink)?;
                 if self.fresh(stream, obs_ms, ctx.counters) {
                     let mut r = index_record(stream, id, v, obs_ms);
                     ctx.emit(&mut r);
@@ -262,8 +292,7 @@ impl VenueAdapter for ChainlinkRtds {
                     }
                     let obs_ms = parse_u64(ts.ok_or(ParseError::Missing("timestamp"))?)
                         .field("timestamp")?;
-                    let v = value_e18(full, value, chainlink)?;
-                    let v = (v, price_e8(full, chainlink, v));
+                    let v = values(full, value, chainlink)?;
                     self.scratch.push(index_record(stream, id, v, obs_ms));
                 }
                 let mut scratch = core::mem::take(&mut self.scratch);
@@ -423,5 +452,28 @@ mod tests {
         }
         assert_eq!(d.counters.stream(Stream::BinanceRelay as u8).gaps, 0);
         assert_eq!(d.counters.stream(Stream::BinanceRelay as u8).messages, 2);
+    }
+
+    /// The one-pass split equals the general conversion on random digit texts (lengths 1-40,
+    /// leading zeros included: those take the general path).
+    #[test]
+    fn split_e18_equals_the_general_conversion() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = usize::try_from(x % 40).unwrap() + 1;
+            let text: Vec<u8> = (0..len)
+                .map(|i| b'0' + u8::try_from((x >> (i % 60)) % 10).unwrap())
+                .collect();
+            let general = value_e18(Some(&text), None, true)
+                .ok()
+                .map(|v| (v, price_e8(Some(&text), true, v)));
+            if let Some(fast) = split_e18(&text) {
+                assert_eq!(Some(fast), general, "{}", String::from_utf8_lossy(&text));
+            }
+            assert_eq!(values(Some(&text), None, true).ok(), general);
+        }
     }
 }

@@ -155,6 +155,90 @@ fn row_at<'a>(
     Ok(r)
 }
 
+/// A frame's `data` as the envelope pass left it.
+// One on the stack per frame; boxing the row would allocate per frame.
+#[allow(clippy::large_enum_variant)]
+enum Data<'a> {
+    /// No `data` key.
+    Missing,
+    /// Captured raw, read row by row afterwards (general path).
+    Raw(&'a [u8]),
+    /// Read in the envelope's pass: zero or one row.
+    InPlace(Option<Row<'a>>),
+    /// The in-place pass met something only the general path handles.
+    Fallback,
+}
+
+/// The envelope of a push: `arg`, `action`, `event` and `data`.
+struct Envelope<'a> {
+    channel: Option<&'a [u8]>,
+    inst: Option<&'a [u8]>,
+    action: Option<&'a [u8]>,
+    event: bool,
+    data: Data<'a>,
+}
+
+/// Reads the envelope; with `in_place`, a `data` array that follows `arg` is read as rows in
+/// the same pass (levels into `levels`), giving [`Data::Fallback`] for more than one row.
+fn envelope<'a>(
+    frame: &'a [u8],
+    levels: &mut Vec<OkxLevel>,
+    in_place: bool,
+) -> Result<Envelope<'a>, ParseError> {
+    let mut j = Lexer::new(frame);
+    j.begin_object()?;
+    let mut env = Envelope {
+        channel: None,
+        inst: None,
+        action: None,
+        event: false,
+        data: Data::Missing,
+    };
+    while let Some(key) = j.next_key()? {
+        match key {
+            b"arg" => {
+                j.begin_object()?;
+                while let Some(k) = j.next_key()? {
+                    match k {
+                        b"channel" => env.channel = Some(j.str()?),
+                        b"instId" => env.inst = Some(j.str()?),
+                        _ => j.skip_value()?,
+                    }
+                }
+            }
+            b"action" => env.action = Some(j.str()?),
+            b"data" if in_place && env.channel.is_some() => {
+                env.data = rows_in_place(&mut j, frame, levels)?
+            }
+            b"data" => env.data = Data::Raw(j.raw_value()?),
+            b"event" => {
+                env.event = true;
+                j.skip_value()?;
+            }
+            _ => j.skip_value()?,
+        }
+    }
+    j.end()?;
+    Ok(env)
+}
+
+/// The rows of `data` read at the lexer's position: none or one, else [`Data::Fallback`].
+fn rows_in_place<'a>(
+    j: &mut Lexer<'a>,
+    frame: &'a [u8],
+    levels: &mut Vec<OkxLevel>,
+) -> Result<Data<'a>, ParseError> {
+    j.begin_array()?;
+    if !j.next_element()? {
+        return Ok(Data::InPlace(None));
+    }
+    let row = row_at(j, frame, levels)?;
+    if j.next_element()? {
+        return Ok(Data::Fallback);
+    }
+    Ok(Data::InPlace(Some(row)))
+}
+
 fn ts_ns(v: Option<&[u8]>) -> Result<i64, ParseError> {
     opt_ts(v, ms_text_ns, "ts")
 }
@@ -450,44 +534,32 @@ impl VenueAdapter for Okx {
 
     subscriptions!(op, "subscribe", "unsubscribe");
 
-    #[allow(clippy::too_many_lines)]
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
         if frame.trim_ascii() == b"pong" {
             ctx.count_message(0, frame.len());
             return Ok(());
         }
-        let mut j = Lexer::new(frame);
-        j.begin_object()?;
-        let (mut channel, mut inst, mut action, mut data, mut event) =
-            (None, None, None, None, false);
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"arg" => {
-                    j.begin_object()?;
-                    while let Some(k) = j.next_key()? {
-                        match k {
-                            b"channel" => channel = Some(j.str()?),
-                            b"instId" => inst = Some(j.str()?),
-                            _ => j.skip_value()?,
-                        }
-                    }
-                }
-                b"action" => action = Some(j.str()?),
-                b"data" => data = Some(j.raw_value()?),
-                b"event" => {
-                    event = true;
-                    j.skip_value()?;
-                }
-                _ => j.skip_value()?,
+        // Fast path: a one-row `data` after `arg` (OKX's order) is read in the envelope's pass,
+        // its levels converted as they are lexed, and interpreted only once the whole frame is
+        // valid. Anything else (several rows, `arg` last, any error) takes the general path,
+        // which captures `data` raw and reads it again (fuzzed against each other in
+        // tests/fuzz.rs::okx_in_place_and_general_paths_agree).
+        self.levels.clear();
+        let env = match envelope(frame, &mut self.levels, true) {
+            Ok(env) if !matches!(env.data, Data::Fallback) => env,
+            _ => {
+                self.levels.clear();
+                envelope(frame, &mut self.levels, false)?
             }
-        }
-        j.end()?;
-        if event {
+        };
+        if env.event {
             ctx.count_message(0, frame.len());
             return Ok(());
         }
-        let channel = req(channel, "arg.channel")?;
-        let data = req(data, "data")?;
+        let channel = req(env.channel, "arg.channel")?;
+        if matches!(env.data, Data::Missing | Data::Fallback) {
+            return Err(ParseError::Missing("data"));
+        }
         let stream = match channel {
             b"books" | b"books5" | b"books-l2-tbt" | b"books50-l2-tbt" => Stream::Books,
             b"bbo-tbt" => Stream::BboTbt,
@@ -500,21 +572,26 @@ impl VenueAdapter for Okx {
             b"liquidation-orders" => Stream::Liquidations,
             _ => return Err(ParseError::Unknown),
         };
-        let s = stream as u8;
-        ctx.count_message(s, frame.len());
-        self.levels.clear();
-        let mut rows = Lexer::new(data);
-        rows.begin_array()?;
-        while rows.next_element()? {
-            let r = row_at(&mut rows, frame, &mut self.levels)?;
-            let symbol = match r.inst.or(inst) {
-                Some(sym) => sym,
-                None => return Err(ParseError::Missing("instId")),
-            };
+        let (inst, action) = (env.inst, env.action);
+        let on_row = |okx: &mut Self, r: &Row<'_>, ctx: &mut Ctx<'_>| -> Parsed {
+            let symbol = r.inst.or(inst).ok_or(ParseError::Missing("instId"))?;
             let ts = ts_ns(r.ts)?;
-            self.on_row(stream, channel, action, symbol, ts, &r, frame, ctx)?;
+            okx.on_row(stream, channel, action, symbol, ts, r, frame, ctx)
+        };
+        ctx.count_message(stream as u8, frame.len());
+        match env.data {
+            Data::Missing | Data::Fallback => Ok(()),
+            Data::InPlace(row) => row.map_or(Ok(()), |r| on_row(self, &r, ctx)),
+            Data::Raw(data) => {
+                let mut rows = Lexer::new(data);
+                rows.begin_array()?;
+                while rows.next_element()? {
+                    let r = row_at(&mut rows, frame, &mut self.levels)?;
+                    on_row(self, &r, ctx)?;
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
