@@ -17,6 +17,8 @@ use crate::schema;
 const WORDS: usize = RECORD_SIZE / 8;
 /// Consumers publish their cursor to the registry once per this many records (and when idle).
 const CURSOR_REPORT_EVERY: u32 = 256;
+/// How long a restarted producer waits for live consumers to read the old epoch's tail.
+const TAKEOVER_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Errors opening, creating or using a segment.
 #[derive(Debug, thiserror::Error)]
@@ -640,6 +642,30 @@ impl Segment {
         unsafe { self.table(self.geometry.slots_offset(ring), self.geometry.capacity) }
     }
 
+    /// Before a restarted producer starts its epoch (whose first records overwrite the oldest
+    /// slots of the old one), lets every live registered consumer read what the dead producer
+    /// published: waits until each one's reported cursor reached its ring's head, or `limit`
+    /// passed. Without it a consumer lagging when the producer died loses the old epoch's tail
+    /// to the new epoch's start-up burst (snapshots). Start-up path only: sleeps.
+    fn await_consumers_drained(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let behind = self.consumer_slots().iter().any(|slot| {
+                let ring = slot.ring.load(Ordering::Relaxed) as usize;
+                let pid = slot.pid.load(Ordering::Acquire);
+                ring < self.geometry.ring_count
+                    && pid != 0
+                    && pid != std::process::id()
+                    && pid_alive(pid)
+                    && slot.cursor.load(Ordering::Relaxed) < self.head(ring)
+            });
+            if !behind || std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     fn consumer_slots(&self) -> &[ConsumerSlot] {
         // SAFETY: the registry lies inside the mapping, 64-byte aligned, atomics only.
         unsafe { self.table(self.geometry.consumers_offset(), MAX_CONSUMERS) }
@@ -844,10 +870,11 @@ impl Publisher {
                 }
                 let old_epoch = header.epoch.load(Ordering::Acquire);
                 let new_epoch = fresh_epoch(old_epoch);
-                header.state.store(state::RESTARTING, Ordering::Release);
                 header
                     .producer_pid
                     .store(std::process::id(), Ordering::Relaxed);
+                segment.await_consumers_drained(TAKEOVER_DRAIN_WAIT);
+                header.state.store(state::RESTARTING, Ordering::Release);
                 for ring in 0..geometry.ring_count {
                     let ring_header = segment.ring_header(ring);
                     let old_head = ring_header.head.load(Ordering::Acquire);

@@ -519,3 +519,58 @@ fn a_read_only_observer_reads_everything_and_takes_no_registry_slot() {
     assert_eq!(observer.poll(&mut record), Poll::Lost { count: 600 });
     assert!(Segment::open_read_only("rb-test-no-such-segment").is_err());
 }
+
+#[test]
+fn a_restarted_producer_lets_a_lagging_consumer_read_the_dead_producers_tail() {
+    let (name, _cleanup) = fresh("tail");
+    let capacity = ("RB_BUS_CAPACITY", "4096".to_owned());
+    // The first producer publishes 3,000 records (less than a ring) once a consumer is
+    // registered, then dies; the consumer has read none of them when the next producer starts.
+    let mut first = spawn(
+        "flood",
+        &name,
+        &[
+            capacity.clone(),
+            ("RB_BUS_COUNT", "3000".into()),
+            ("RB_BUS_GENERATION", "1".into()),
+        ],
+    );
+    let segment = Segment::open_wait(&name, Duration::from_secs(20)).expect("open");
+    let mut consumer = Consumer::new(&segment, 0, Start::Oldest).expect("consumer");
+    let first_epoch = consumer.epoch();
+    assert!(first.wait().expect("reap").success());
+    assert_eq!(segment.head(0), 3000);
+    let mut second = spawn(
+        "forever",
+        &name,
+        &[capacity, ("RB_BUS_GENERATION", "2".into())],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while segment.producer_pid() != second.id() {
+        assert!(Instant::now() < deadline, "the second producer never took over");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        segment.epoch(),
+        first_epoch,
+        "the restarted producer waits for the live consumer before its epoch begins"
+    );
+    let mut record = Record::zeroed();
+    let (mut old_read, mut changed) = (0u64, None);
+    while changed.is_none() {
+        match consumer.wait(&mut record, WaitStrategy::default(), Some(deadline)) {
+            Poll::Ready => {
+                assert_eq!(check(&record), (1, old_read), "the dead producer's records, in order");
+                old_read += 1;
+            }
+            Poll::EpochChanged { lost, .. } => changed = Some(lost),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(changed, Some(0), "nothing the dead producer published was lost");
+    assert_eq!(old_read, 3000);
+    assert_eq!(consumer.lost_total(), 0);
+    second.kill().expect("kill second");
+    second.wait().expect("reap");
+}
