@@ -418,8 +418,8 @@ fn watch(
     faults: &mut [Fault],
     seconds: u64,
     started_s: i64,
-    cpu: &mut cpu::CpuTracker,
-) -> Result<Duration> {
+) -> Result<(Duration, cpu::CpuTracker)> {
+    let mut cpu = cpu::CpuTracker::default();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(seconds);
     let tty = std::io::stderr().is_terminal() && !args.quiet;
@@ -461,7 +461,7 @@ fn watch(
     if tty {
         eprintln!();
     }
-    Ok(t0.elapsed())
+    Ok((t0.elapsed(), cpu))
 }
 
 /// The emulators' view (stats and wire log), taken before they stop.
@@ -560,8 +560,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         out.display(),
         next_rollover_s - started_s
     );
-    let mut cpu = cpu::CpuTracker::default();
-    let elapsed = watch(
+    let (elapsed, cpu) = watch(
         args,
         &run,
         &mut sup,
@@ -569,7 +568,6 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         &mut faults,
         seconds,
         started_s,
-        &mut cpu,
     )?;
     let interrupted = STOP.load(Ordering::Relaxed);
     let (emulator_stats, wirelog) = emulator_views(&run);
