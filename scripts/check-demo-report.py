@@ -2,6 +2,7 @@
 """Checks a `ringbolt demo` report.json written by scripts/test-demo's fault schedule.
 
 usage: check-demo-report.py REPORT_JSON [--expect-settlement]  (the run outlived a traded window)
+                            [--max-trade-core-pct N]  (release builds, blocking mode)
 """
 import json
 import sys
@@ -100,6 +101,16 @@ for s in ["collector/recv_to_parsed", "collector/parsed_to_bus", "collector/recv
     check(rows.get(s, 0) > 0, f"stage {s} recorded ({rows.get(s, 0)} values)")
 rtt = {k: n for k, n in rows.items() if k.startswith("trade/order_rtt_")}
 check(sum(rtt.values()) > 0, f"stage trade/order_rtt recorded per response class ({rtt})")
+# Blocking means idle (issue #19): CPU per process over the run, from /proc/<pid>/stat.
+cpu = r.get("cpu", {})
+trade_pct = cpu.get("trade", {}).get("core_pct")
+check(trade_pct is not None, f"the report has each process's CPU ({trade_pct} % of a core for trade; "
+      f"load average {cpu.get('load_avg')})")
+# The ≤ 10 % target holds for a release build in blocking mode (8.0 % measured, docs/BENCHMARKS.md);
+# debug builds spend more per event, so the bound is opt-in: --max-trade-core-pct 10.
+if "--max-trade-core-pct" in sys.argv[2:] and r.get("mode") == "blocking" and trade_pct is not None:
+    bound = float(sys.argv[sys.argv.index("--max-trade-core-pct") + 1])
+    check(trade_pct <= bound, f"trade used <= {bound} % of a core in blocking mode ({trade_pct:.1f} %)")
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)
     sys.exit(1)

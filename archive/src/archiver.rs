@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ringbolt_bus::{Consumer, Heartbeat, Poll, Record, RecordKind, Segment, Start, Venue, now_ns};
+use ringbolt_bus::{
+    Consumer, Doorbells, Heartbeat, Poll, Record, RecordKind, Segment, Start, Venue, now_ns,
+};
 use ringbolt_telemetry::stages::archive as stages;
 use ringbolt_telemetry::{StageMetrics, StageRecorder, Telemetry};
 use serde::{Deserialize, Serialize};
@@ -187,6 +189,8 @@ pub struct Archiver {
     sources: Vec<Source>,
     names: Vec<Names>,
     rings: Vec<Ring>,
+    /// Bumped whenever a ring's consumer is added or replaced (the idle doorbells follow).
+    ring_changes: u64,
     buffers: HashMap<Key, Vec<Record>>,
     /// Records taken since the last flush (bounded by [`MAX_PENDING`]).
     pending: usize,
@@ -312,6 +316,7 @@ impl Archiver {
                 cache: Vec::new(),
             }],
             rings: Vec::new(),
+            ring_changes: 0,
             buffers: HashMap::new(),
             pending: 0,
             early_flushes: 0,
@@ -417,6 +422,7 @@ impl Archiver {
             }
         }
         let src = self.add_source(segment, ring16, epoch);
+        self.ring_changes += 1;
         self.rings.push(Ring {
             segment_name: name.to_owned(),
             consumer,
@@ -550,8 +556,14 @@ impl Archiver {
         Ok(taken)
     }
 
+    /// The doorbells of every segment the rings read (rebuilt when `ring_changes` moves).
+    fn doorbells(&self) -> Doorbells {
+        Doorbells::new(self.rings.iter().map(|r| &r.consumer))
+    }
+
     #[cold]
     fn reopen(&mut self, index: usize) -> Result<(), ArchiveError> {
+        self.ring_changes += 1;
         let name = self.rings[index].segment_name.clone();
         let ring = self.rings[index].ring;
         let segment =
@@ -955,7 +967,7 @@ impl Archiver {
     }
 
     /// As [`Archiver::run`], calling `progress` from the loop itself: once per iteration (after
-    /// a poll or an idle sleep, so at least every `idle_sleep_us` / `flush_interval_ms` while
+    /// a poll or an idle doorbell sleep, so at least every `idle_sleep_us` / `flush_interval_ms` while
     /// the loop is healthy) and after every flush. A stalled loop (a hung write, a wedged
     /// filesystem) stops the calls, which is what a liveness watchdog must observe: the
     /// process's health endpoint and systemd `WATCHDOG=1` follow these calls, not a timer.
@@ -969,6 +981,7 @@ impl Archiver {
     ) -> Result<(), ArchiveError> {
         let flush_every = Duration::from_millis(self.config.flush_interval_ms);
         let idle = Duration::from_micros(self.config.idle_sleep_us.max(1));
+        let mut bells = (self.ring_changes, self.doorbells());
         let mut next_flush = Instant::now() + flush_every;
         let mut next_compact = Instant::now() + Duration::from_secs(10);
         self.heartbeat();
@@ -1000,7 +1013,15 @@ impl Archiver {
                 }
                 next_flush = Instant::now() + flush_every;
             } else if taken == 0 {
-                std::thread::sleep(idle.min(next_flush - now));
+                if bells.0 != self.ring_changes {
+                    bells = (self.ring_changes, self.doorbells());
+                }
+                // Asleep on the segments' doorbells until a producer publishes (bounded by the
+                // next flush and `idle_sleep_us`, so liveness and the stop flag are seen).
+                let rings = &self.rings;
+                bells.1.sleep(idle.min(next_flush - now), || {
+                    rings.iter().any(|r| r.consumer.pending())
+                });
             }
             progress(Progress::Polled(taken));
         }

@@ -47,7 +47,9 @@ pub struct ArchiveConfig {
     /// Loopback address of `GET /metrics` (the stage latencies); unset = no endpoint.
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
-    /// Sleep between empty polls (µs); default 200.
+    /// Longest sleep on the segments' doorbells when every ring is empty (µs); the archiver
+    /// wakes as soon as a producer publishes, so this only bounds how late an idle archiver
+    /// looks at its stop flag and beats its liveness; default 50000.
     #[serde(default = "default_idle_sleep_us")]
     pub idle_sleep_us: u64,
     /// How long to wait for a segment to appear at start-up (ms); default 10000.
@@ -82,7 +84,7 @@ fn default_hlog_rotate_age_s() -> u64 {
     ringbolt_telemetry::DEFAULT_ROTATE_AGE_S
 }
 fn default_idle_sleep_us() -> u64 {
-    200
+    50_000
 }
 fn default_open_timeout_ms() -> u64 {
     10_000

@@ -1,7 +1,7 @@
 //! The shared-memory layout: segment header, ring headers, consumer registry, instrument table.
 //!
 //! ```text
-//! offset 0            SegmentHeader (4 KiB page): identity line + control line
+//! offset 0            SegmentHeader (4 KiB page): identity line, control line, doorbell line
 //! offset 4096         RingHeader × ring_count         (256 B each: head line, epoch line)
 //! then                ConsumerSlot × MAX_CONSUMERS    (64 B each)
 //! then                InstrumentEntry × instrument_capacity (128 B each)
@@ -119,6 +119,17 @@ pub struct SegmentHeader {
     pub epoch_count: AtomicU64,
     /// Instrument table entries ever used (high-water mark; entries at and above are free).
     pub instrument_count: AtomicU32,
+    /// Reserved, zero: keeps the doorbell on its own cache line.
+    pub reserved2: [u8; 20],
+    // ---- doorbell line (offset 128): the futex word consumers sleep on (see `crate::wake`) ----
+    /// Futex word: every producer of the segment adds 1 after publishing when `sleepers` is not 0
+    /// (and at a restart or retirement), then wakes the sleepers. Only ever changed by
+    /// `fetch_add`, so a consumer that reads a newer value also sees the record published before.
+    pub wake_seq: AtomicU32,
+    /// Consumers asleep (or about to sleep) on `wake_seq`; the producer's only hot-path read.
+    pub sleepers: AtomicU32,
+    /// Reserved, zero.
+    pub reserved3: [u8; 56],
 }
 
 /// Per-ring control block.
@@ -149,8 +160,11 @@ pub struct ConsumerSlot {
     pub cursor: AtomicU64,
     /// Records the consumer has lost to overruns and restarts.
     pub lost: AtomicU64,
+    /// 1 while this consumer counts in its segment's `sleepers` (so a consumer killed asleep
+    /// is taken out of the count when its slot is reclaimed), else 0.
+    pub asleep: AtomicU32,
     /// Reserved.
-    pub pad: [u8; 40],
+    pub pad: [u8; 36],
 }
 
 /// One entry of the instrument table, rewritten only by the producer under a seqlock

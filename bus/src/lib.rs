@@ -13,12 +13,15 @@
 //!   of misreading stale slots;
 //! - a segment with another layout, a truncated or a foreign one is refused with a clear error.
 //!
-//! No allocation, lock or syscall happens in [`RingWriter::publish`] or [`Consumer::poll`].
+//! No allocation, lock or syscall happens in [`Consumer::poll`], nor in [`RingWriter::publish`]
+//! unless a consumer sleeps; an idle consumer sleeps on its segment's doorbell ([`Doorbells`], a futex word producers
+//! ring only when someone sleeps; see [`wait`]).
 //! The layout is the only contract between ringbolt's processes; [`schema`] pins it, and
 //! [`columns`] describes every record kind once (layout, archive table, typed columns).
 
 pub mod columns;
 pub mod instruments;
+pub mod futex;
 pub mod layout;
 pub mod record;
 pub mod schema;
@@ -32,4 +35,4 @@ pub use segment::{
     BusError, Consumer, ConsumerInfo, Poll, Publisher, RingWriter, Segment, SegmentConfig, Start,
     Startup, now_ns,
 };
-pub use wait::WaitStrategy;
+pub use wait::{Doorbells, WaitStrategy};

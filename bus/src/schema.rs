@@ -55,7 +55,11 @@ fn structs() -> Vec<StructLayout> {
             epoch,
             epoch_started_ts_ns,
             epoch_count,
-            instrument_count
+            instrument_count,
+            reserved2,
+            wake_seq,
+            sleepers,
+            reserved3
         }),
         struct_layout!(RingHeader {
             head,
@@ -69,6 +73,7 @@ fn structs() -> Vec<StructLayout> {
             ring,
             cursor,
             lost,
+            asleep,
             pad
         }),
         struct_layout!(InstrumentEntry {
@@ -163,11 +168,16 @@ mod tests {
         }
     }
 
-    /// The schema-drift gate: the layout must equal the committed description of its version.
+    /// The schema-drift gate: the layout must equal the committed description of its version
+    /// (`RINGBOLT_BLESS=1` writes it, for a reviewed layout bump).
     #[test]
     fn layout_matches_committed_schema_for_this_version() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(committed_file_name());
         let current = describe();
+        if std::env::var_os("RINGBOLT_BLESS").is_some() {
+            std::fs::write(&path, &current).expect("writing the layout description");
+            return;
+        }
         let Ok(committed) = std::fs::read_to_string(&path) else {
             panic!(
                 "no committed layout for v{LAYOUT_VERSION}: run `ringbolt bus layout > bus/{}` \

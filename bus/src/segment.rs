@@ -715,6 +715,46 @@ impl Segment {
         )
     }
 
+    /// Wakes every consumer asleep on the segment's doorbell: bumps the futex word (always with
+    /// `fetch_add`, so a consumer reading the new value also sees what was published before it)
+    /// and issues one `FUTEX_WAKE`. Producers call it after a publish when `sleepers` is not 0,
+    /// and at a restart or retirement.
+    #[cold]
+    #[inline(never)]
+    pub fn ring_doorbell(&self) {
+        let header = self.header();
+        header.wake_seq.fetch_add(1, Ordering::Release);
+        crate::futex::wake_all(&header.wake_seq);
+    }
+
+    /// Takes consumers that died asleep (registry slot marked `asleep`, pid gone) out of the
+    /// `sleepers` count, so their producer stops issuing wake-ups for nobody. Cold path: called
+    /// when a consumer registers and when a producer takes over.
+    pub fn reclaim_dead_sleepers(&self) -> u32 {
+        let mut reclaimed = 0;
+        for slot in self.consumer_slots() {
+            if slot.asleep.load(Ordering::Acquire) == 1
+                && !pid_alive(slot.pid.load(Ordering::Acquire))
+                && slot
+                    .asleep
+                    .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let _ =
+                    self.header()
+                        .sleepers
+                        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
+                reclaimed += 1;
+            }
+        }
+        reclaimed
+    }
+
+    /// Registry slot `index` (for the doorbell's `asleep` mark).
+    pub(crate) fn consumer_slot(&self, index: usize) -> Option<&ConsumerSlot> {
+        self.consumer_slots().get(index)
+    }
+
     /// Registered consumers: (pid, ring, cursor, lost).
     #[must_use]
     pub fn consumers(&self) -> Vec<ConsumerInfo> {
@@ -873,6 +913,9 @@ impl Publisher {
                 header
                     .producer_pid
                     .store(std::process::id(), Ordering::Relaxed);
+                // A consumer asleep with the dead producer's tail unread wakes now to read it.
+                segment.reclaim_dead_sleepers();
+                segment.ring_doorbell();
                 segment.await_consumers_drained(TAKEOVER_DRAIN_WAIT);
                 header.state.store(state::RESTARTING, Ordering::Release);
                 for ring in 0..geometry.ring_count {
@@ -894,6 +937,9 @@ impl Publisher {
                 segment.repair_instrument_entries();
                 header.epoch.store(new_epoch, Ordering::Release);
                 header.state.store(state::READY, Ordering::Release);
+                // Sleeping consumers learn of the new epoch now, not at their timeout.
+                segment.reclaim_dead_sleepers();
+                segment.ring_doorbell();
                 let Segment { map, .. } = segment;
                 let Some(shmem) = map.into_shmem() else {
                     unreachable!("a producer's mapping is read-write");
@@ -928,7 +974,11 @@ impl Publisher {
                         unsafe {
                             (*segment_header)
                                 .state
-                                .store(state::RETIRED, Ordering::Release)
+                                .store(state::RETIRED, Ordering::Release);
+                            // Wake sleepers so they see RETIRED at once. In a v2 segment this
+                            // word is reserved zero: the extra wake finds nobody.
+                            (*segment_header).wake_seq.fetch_add(1, Ordering::Release);
+                            crate::futex::wake_all(&(*segment_header).wake_seq);
                         };
                     }
                 }
@@ -1004,7 +1054,8 @@ pub struct RingWriter {
 }
 
 impl RingWriter {
-    /// Publishes a record and returns its sequence. Never waits, never allocates, no syscalls.
+    /// Publishes a record and returns its sequence. Never waits, never allocates; makes one
+    /// syscall (`FUTEX_WAKE`) only when a consumer sleeps on the segment's doorbell.
     ///
     /// The record's `seq` field is ignored; consumers see the ring's sequence there. The ring is
     /// a transport: it copies any 64-byte record (`kind` and `venue` are checked where records
@@ -1044,6 +1095,14 @@ impl RingWriter {
             .head
             .store(seq + 1, Ordering::Release);
         self.next = seq + 1;
+        // The doorbell (ADR 0022-wake): the slot stores above, then this fence, then the load of
+        // `sleepers`; a consumer increments `sleepers`, fences, then re-checks the slot. One of the
+        // two sees the other, so a record is never left behind a sleeping consumer. When nobody
+        // sleeps this costs the fence and one load of a line that stays cached.
+        fence(Ordering::SeqCst);
+        if self.segment.header().sleepers.load(Ordering::Relaxed) != 0 {
+            self.segment.ring_doorbell();
+        }
         seq
     }
 
@@ -1177,6 +1236,7 @@ impl Consumer {
     }
 
     fn register(&self) -> Option<usize> {
+        self.segment.reclaim_dead_sleepers();
         let me = std::process::id();
         for (index, slot) in self.segment.consumer_slots().iter().enumerate() {
             let pid = slot.pid.load(Ordering::Acquire);
@@ -1288,6 +1348,22 @@ impl Consumer {
             new_epoch,
             lost,
         }
+    }
+
+    /// Whether a [`Consumer::poll`] would return something other than [`Poll::Empty`] (a record,
+    /// a loss, an epoch change or retirement). A pure read: the doorbell's re-check before sleep.
+    #[inline]
+    #[must_use]
+    pub fn pending(&self) -> bool {
+        let slot = &self.segment.slots(self.ring)[(self.next & self.mask) as usize];
+        slot.words[0].load(Ordering::Acquire) >= 2 * self.next + 2
+            || self.segment.header().epoch.load(Ordering::Acquire) != self.epoch
+            || self.segment.header().state.load(Ordering::Acquire) != state::READY
+    }
+
+    /// This consumer's registry slot, if it got one.
+    pub(crate) fn registry_index(&self) -> Option<usize> {
+        self.registry
     }
 
     /// The sequence this consumer expects next.

@@ -5,7 +5,8 @@
 //! retries a bounded number of times and otherwise reports "busy", so neither path ever blocks
 //! the other.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::Duration;
 
 use crate::features::N_FEATURES;
 
@@ -123,9 +124,16 @@ impl ProbSlot {
 
 const FEATURE_WORDS: usize = N_FEATURES.div_ceil(2) + 1;
 
-/// Seqlock slot carrying a feature vector from the reflex thread to the model thread.
+/// Seqlock slot carrying a feature vector from the reflex thread to the model thread, with a
+/// futex doorbell so an idle model thread sleeps instead of polling (the bus's doorbell protocol,
+/// ADR 0022-wake: publish → `SeqCst` fence → load `sleepers`; sleeper: count → fence → read the
+/// bell → re-check the version → `FUTEX_WAIT`).
 #[derive(Debug, Default)]
-pub struct FeatureSlot(SeqSlot<FEATURE_WORDS>);
+pub struct FeatureSlot {
+    slot: SeqSlot<FEATURE_WORDS>,
+    bell: AtomicU32,
+    sleepers: AtomicU32,
+}
 
 impl FeatureSlot {
     /// Publishes a feature vector computed at event time `ts_ns` (reflex thread only).
@@ -137,13 +145,29 @@ impl FeatureSlot {
             w[i] = lo | hi << 32;
         }
         w[FEATURE_WORDS - 1] = ts_ns as u64;
-        self.0.write(&w);
+        self.slot.write(&w);
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.bell.fetch_add(1, Ordering::Release);
+            ringbolt_bus::futex::wake_all(&self.bell);
+        }
+    }
+
+    /// Sleeps until a version newer than `seen` is published, at most `timeout` (model thread).
+    pub fn wait_newer(&self, seen: u64, timeout: Duration) {
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let bell = self.bell.load(Ordering::Acquire);
+        if self.version() == seen {
+            ringbolt_bus::futex::wait(&self.bell, bell, timeout);
+        }
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Copies the latest vector into `out` and returns (version, event time), or `None`.
     pub fn read(&self, out: &mut [f32; N_FEATURES]) -> Option<(u64, i64)> {
         let mut w = [0u64; FEATURE_WORDS];
-        let version = self.0.read(&mut w)?;
+        let version = self.slot.read(&mut w)?;
         for (i, x) in out.iter_mut().enumerate() {
             let word = w[i / 2];
             *x = f32::from_bits(if i % 2 == 0 {
@@ -158,7 +182,7 @@ impl FeatureSlot {
     /// Versions published so far.
     #[must_use]
     pub fn version(&self) -> u64 {
-        self.0.version()
+        self.slot.version()
     }
 }
 
@@ -212,5 +236,29 @@ mod tests {
         };
         p.publish(&m);
         assert_eq!(p.latest(), Some(m));
+    }
+
+    /// A model thread asleep in `wait_newer` wakes for each publish, long before its timeout.
+    #[test]
+    fn feature_slot_wakes_a_sleeping_reader() {
+        let slot = Arc::new(FeatureSlot::default());
+        let reader = Arc::clone(&slot);
+        let sleeper = std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            let mut seen = 0;
+            while seen < 50 {
+                reader.wait_newer(seen, Duration::from_secs(30));
+                seen = reader.version();
+            }
+            t0.elapsed()
+        });
+        let f = [1f32; N_FEATURES];
+        for ts in 0..50 {
+            std::thread::sleep(Duration::from_millis(2));
+            slot.publish(&f, ts);
+        }
+        let took = sleeper.join().expect("sleeper");
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        assert_eq!(slot.sleepers.load(Ordering::Relaxed), 0);
     }
 }

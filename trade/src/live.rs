@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ringbolt_bus::{
-    Consumer, MarketParamsBody, Poll, Publisher, Record, RecordKind, RingWriter, Segment,
-    SegmentConfig, Start, Venue,
+    Consumer, Doorbells, MarketParamsBody, Poll, Publisher, Record, RecordKind, RingWriter,
+    Segment, SegmentConfig, Start, Venue,
 };
 use ringbolt_decide::engine::{OrderIntent, Reason};
 use ringbolt_decide::features::N_FEATURES;
@@ -41,6 +41,13 @@ use crate::reflex::{self, DecisionSink, Next, NoOrders, OrderSink, RecordSource}
 const BEAT_EVERY: u32 = 1024;
 /// Sweeps over the consumers between two polls of the order connection under load.
 const SERVICE_EVERY: u32 = 64;
+/// Empty sweeps spun before the reflex thread (or empty checks before the model thread) sleeps.
+const IDLE_SPINS: u32 = 64;
+/// Longest sleep of the reflex thread on the input doorbells: bounds how late an idle loop
+/// looks at the order connection (responses, user channel), the stop flag and its liveness.
+const IDLE_SLEEP_MAX: Duration = Duration::from_millis(1);
+/// Longest sleep of the model thread on the feature slot (bounds how late it sees the stop flag).
+const MODEL_SLEEP_MAX: Duration = Duration::from_millis(100);
 
 /// Whether the run trades live: `--live` (`live_flag`) and `[trade] paper = false` must agree.
 fn live_mode(live_flag: bool, cfg: &TradeSections) -> Result<bool> {
@@ -56,11 +63,14 @@ fn live_mode(live_flag: bool, cfg: &TradeSections) -> Result<bool> {
 }
 
 /// The live record source: every ring of the input segments, polled round-robin (one record
-/// per ring per sweep), with the idle backoff and the process's stop conditions.
+/// per ring per sweep); when a sweep finds nothing it spins a few sweeps, then sleeps on the
+/// input segments' doorbells (futex, bounded) — and checks the process's stop conditions.
 #[derive(Debug)]
 pub struct BusSource {
     segments: Vec<Arc<Segment>>,
     consumers: Vec<(usize, Consumer)>,
+    /// One futex doorbell per input segment: the idle loop sleeps on all of them at once.
+    bells: Doorbells,
     cursor: usize,
     sweeps: u32,
     got: bool,
@@ -111,9 +121,11 @@ impl BusSource {
                 consumers.push((k, Consumer::new(seg, ring, start)?));
             }
         }
+        let bells = Doorbells::new(consumers.iter().map(|(_, c)| c));
         Ok(Self {
             segments,
             consumers,
+            bells,
             cursor: 0,
             sweeps: 0,
             got: false,
@@ -150,8 +162,22 @@ impl BusSource {
         {
             return Next::End;
         }
-        backoff(self.idle);
+        if self.idle < IDLE_SPINS {
+            std::hint::spin_loop();
+        } else {
+            let consumers = &self.consumers;
+            self.bells.sleep(IDLE_SLEEP_MAX, || {
+                consumers.iter().any(|(_, c)| c.pending())
+            });
+        }
         Next::Idle
+    }
+
+    /// Idle sleeps taken on the input doorbells, and sleeps skipped because the re-check found
+    /// data.
+    #[must_use]
+    pub fn sleeps(&self) -> (u64, u64) {
+        (self.bells.sleeps, self.bells.rechecks_hit)
     }
 }
 
@@ -351,7 +377,13 @@ impl ModelThread {
                 while !st.load(Ordering::Relaxed) {
                     if f.version() == seen {
                         idle = idle.saturating_add(1);
-                        backoff(idle);
+                        if idle < IDLE_SPINS {
+                            std::hint::spin_loop();
+                        } else {
+                            // Asleep until the reflex thread publishes features (or the stop
+                            // flag is due a look).
+                            f.wait_newer(seen, MODEL_SLEEP_MAX);
+                        }
                         continue;
                     }
                     idle = 0;
@@ -565,6 +597,8 @@ fn summary(
         "model_scores": model.map_or(0, |m| m.1),
         "evaluator": tc.evaluator,
         "lost_records": source.lost,
+        "idle_sleeps": source.sleeps().0,
+        "idle_rechecks_hit": source.sleeps().1,
         "unmapped_instruments": pipeline.unmapped,
         "registration_errors": pipeline.registration_errors,
         "input_errors": pipeline.engine.state.errors,
@@ -588,16 +622,5 @@ fn install_stop_handler() {
         let handler = on_stop_signal as extern "C" fn(libc::c_int);
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(signal, handler as libc::sighandler_t) };
-    }
-}
-
-/// Idle backoff: spin, then yield, then short sleeps (only when no input arrives).
-fn backoff(idle: u32) {
-    if idle < 64 {
-        std::hint::spin_loop();
-    } else if idle < 4096 {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(Duration::from_micros(50));
     }
 }

@@ -35,6 +35,12 @@ pub struct BusBenchArgs {
     /// Skip the iceoryx2 peer.
     #[arg(long)]
     skip_iceoryx2: bool,
+    /// Measured wake-ups per transport (publish → consumer running, consumer asleep).
+    #[arg(long, default_value_t = 5_000)]
+    wake_iterations: u64,
+    /// Pause before each wake-up publish (µs), so the consumer is asleep when it comes.
+    #[arg(long, default_value_t = 300)]
+    wake_gap_us: u64,
 }
 
 /// Transports measured.
@@ -61,6 +67,10 @@ pub struct EchoArgs {
     /// Core to pin to.
     #[arg(long)]
     core: Option<usize>,
+    /// Sleep between messages (ringbolt: the segment's doorbell; iceoryx2: its event listener)
+    /// and echo the measured wake-up latency instead of the message.
+    #[arg(long)]
+    wake: bool,
 }
 
 const STOP: u64 = u64::MAX;
@@ -78,7 +88,13 @@ fn cores(no_pin: bool) -> (Option<usize>, Option<usize>) {
     }
 }
 
-fn spawn_echo(transport: Transport, ping: &str, pong: &str, core: Option<usize>) -> Result<Child> {
+fn spawn_echo(
+    transport: Transport,
+    ping: &str,
+    pong: &str,
+    core: Option<usize>,
+    wake: bool,
+) -> Result<Child> {
     let exe = std::env::current_exe().context("locating the ringbolt binary")?;
     let mut command = Command::new(exe);
     command
@@ -93,6 +109,9 @@ fn spawn_echo(transport: Transport, ping: &str, pong: &str, core: Option<usize>)
         .stdout(Stdio::null());
     if let Some(core) = core {
         command.args(["--core", &core.to_string()]);
+    }
+    if wake {
+        command.arg("--wake");
     }
     command.spawn().context("spawning the echo process")
 }
@@ -120,6 +139,7 @@ pub fn run(args: &BusBenchArgs) -> Result<()> {
             Err(_) => serde_json::Value::Null,
         }
     };
+    let wake = wake::run(args, parent_core, child_core);
     let met = ours_p.p50_ns <= 150
         && ours_p.p99_ns <= 500
         && peer
@@ -138,6 +158,7 @@ pub fn run(args: &BusBenchArgs) -> Result<()> {
         "iceoryx2_hop": peer_json,
         "ratio_iceoryx2_over_ringbolt": { "p50": ratio(|p| p.p50_ns), "p99": ratio(|p| p.p99_ns), "p999": ratio(|p| p.p999_ns) },
         "targets": { "hop_p50_ns_max": 150, "hop_p99_ns_max": 500, "not_slower_than_iceoryx2_p50": true, "met": met },
+        "wake": wake,
     });
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -197,7 +218,26 @@ struct Hop<'a> {
 impl Hop<'_> {
     /// Starts the echo process (on the child core).
     fn spawn_echo(&self) -> Result<Reaper> {
-        spawn_echo(self.transport, &self.ping, &self.pong, self.child_core).map(Reaper)
+        spawn_echo(
+            self.transport,
+            &self.ping,
+            &self.pong,
+            self.child_core,
+            false,
+        )
+        .map(Reaper)
+    }
+
+    /// Starts the sleeping echo process of the wake-up measurement (on the child core).
+    fn spawn_wake_echo(&self) -> Result<Reaper> {
+        spawn_echo(
+            self.transport,
+            &self.ping,
+            &self.pong,
+            self.child_core,
+            true,
+        )
+        .map(Reaper)
     }
 
     /// Pins to the parent core, then times `warmup + iterations` round trips of `send_and_wait`
@@ -419,8 +459,14 @@ fn echo_iceoryx2(args: &EchoArgs) -> Result<()> {
 
 /// Runs the hidden echo child.
 pub fn echo(args: &EchoArgs) -> Result<()> {
-    match args.transport {
-        Transport::Ringbolt => echo_ringbolt(args),
-        Transport::Iceoryx2 => echo_iceoryx2(args),
+    match (args.transport, args.wake) {
+        (Transport::Ringbolt, false) => echo_ringbolt(args),
+        (Transport::Iceoryx2, false) => echo_iceoryx2(args),
+        (Transport::Ringbolt, true) => wake::echo_ringbolt(args),
+        (Transport::Iceoryx2, true) => wake::echo_iceoryx2(args),
     }
 }
+
+// After `ix!`: the wake-up measurement uses it.
+#[path = "bus_wake.rs"]
+mod wake;

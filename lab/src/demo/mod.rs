@@ -13,6 +13,7 @@
 //! price at a window's start (its strike), so decisions begin after the first rollover the demo
 //! sees; the default run length is "until the next rollover + 75 s".
 
+pub mod cpu;
 mod http;
 mod monitor;
 mod sources;
@@ -462,7 +463,8 @@ fn watch(
     faults: &mut [Fault],
     seconds: u64,
     started_s: i64,
-) -> Result<Duration> {
+) -> Result<(Duration, cpu::CpuTracker)> {
+    let mut cpu = cpu::CpuTracker::default();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(seconds);
     let tty = std::io::stderr().is_terminal() && !args.quiet;
@@ -470,6 +472,13 @@ fn watch(
     let mut last_counts = (0u64, BTreeMap::new());
     let mut rollover_seen_at: Option<Instant> = None;
     let first_window = started_s / 300;
+    let pids = |sup: &Supervisor| {
+        let mut pids: Vec<(&'static str, u32)> =
+            sup.reports().into_iter().map(|(n, r)| (n, r.pid)).collect();
+        pids.push(("demo", std::process::id()));
+        pids
+    };
+    cpu.sample(pids(sup));
     while Instant::now() < deadline && !STOP.load(Ordering::Relaxed) {
         let n = mon.poll(65_536);
         sup.tick();
@@ -487,15 +496,17 @@ fn watch(
             let _ = std::io::stderr().flush();
             last_status = Instant::now();
             write_pids(run, sup)?;
+            cpu.sample(pids(sup));
         }
         if n == 0 {
-            std::thread::sleep(Duration::from_millis(2));
+            mon.wait(Duration::from_millis(20));
         }
     }
+    cpu.sample(pids(sup));
     if tty {
         eprintln!();
     }
-    Ok(t0.elapsed())
+    Ok((t0.elapsed(), cpu))
 }
 
 /// The emulators' view (stats and wire log), taken before they stop.
@@ -545,7 +556,7 @@ fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Mon
     let drain_until = Instant::now() + Duration::from_millis(500);
     while Instant::now() < drain_until {
         if mon.poll(1 << 20) == 0 {
-            std::thread::sleep(Duration::from_millis(10));
+            mon.wait(Duration::from_millis(10));
         }
     }
     sup.shutdown(Duration::from_secs(10));
@@ -595,7 +606,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         out.display(),
         next_rollover_s - started_s
     );
-    let elapsed = watch(
+    let (elapsed, cpu) = watch(
         args,
         &run,
         &mut sup,
@@ -613,7 +624,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
             if mon.poll(1 << 20) == 0 {
-                std::thread::sleep(Duration::from_millis(10));
+                mon.wait(Duration::from_millis(10));
             }
         }
         http::get(run.control, "/clob/ledger")
@@ -653,6 +664,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         report["live"] = live_report(&mon, &ledger);
     }
     report["stage_latency"] = stage_latency(&out.join("hlog"));
+    // CPU per process over the watched run (/proc/<pid>/stat), with the load average.
+    report["cpu"] = cpu.report();
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -917,6 +930,17 @@ fn print_summary(report: &Value) {
         "gaps {}  collector restarts seen (epochs) {}",
         report["gaps"], report["market_epochs"]
     );
+    if let Some(cpu) = report["cpu"].as_object() {
+        let per: Vec<String> = cpu
+            .iter()
+            .filter_map(|(name, v)| Some(format!("{name} {:.1}%", v["core_pct"].as_f64()?)))
+            .collect();
+        println!(
+            "cpu (% of a core) {}  load {}",
+            per.join("  "),
+            cpu["load_avg"]
+        );
+    }
     println!(
         "decisions {} fired {} (on untrusted book: {})",
         report["decisions"]["total"],

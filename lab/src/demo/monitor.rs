@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ringbolt_bus::{
-    Consumer, Decision, FeedState, FeedStatusBody, OrderState, OrderTransition, Poll, Record,
-    RecordKind, Segment, Start, Venue,
+    Consumer, Decision, Doorbells, FeedState, FeedStatusBody, OrderState, OrderTransition, Poll,
+    Record, RecordKind, Segment, Start, Venue,
 };
 use ringbolt_feeds::continuity::SyncMode;
 use ringbolt_feeds::venues::adapter_for;
@@ -72,6 +72,8 @@ struct Source {
     name: String,
     seg: Option<std::sync::Arc<Segment>>,
     consumers: Vec<Consumer>,
+    /// Times the segment was (re)opened (the monitor's doorbells follow).
+    opens: u64,
     epochs: u64,
     lost: u64,
 }
@@ -82,6 +84,7 @@ impl Source {
             name: name.to_owned(),
             seg: None,
             consumers: Vec::new(),
+            opens: 0,
             epochs: 0,
             lost: 0,
         }
@@ -106,6 +109,7 @@ impl Source {
         }
         self.consumers = consumers;
         self.seg = Some(seg);
+        self.opens += 1;
     }
 }
 
@@ -158,6 +162,8 @@ pub struct Monitor {
     pub instruments: HashMap<u32, String>,
     /// Records lost by this observer (lapped) — not a pipeline loss.
     pub observer_lost: u64,
+    /// Doorbells of the open segments, keyed by the sources' open counts.
+    bells: (u64, Doorbells),
     /// Epoch changes seen on the market segment (collector restarts).
     pub market_epochs: u64,
     /// Market records (feed statuses excluded) per collector source of the 11 (see
@@ -239,6 +245,7 @@ impl Monitor {
             hist: STAGES.iter().map(|s| (*s, new_hist())).collect(),
             instruments: HashMap::new(),
             observer_lost: 0,
+            bells: (0, Doorbells::default()),
             market_epochs: 0,
             events_by_source: BTreeMap::new(),
             source_of: HashMap::new(),
@@ -257,6 +264,24 @@ impl Monitor {
         if let (Some(h), Ok(v)) = (self.hist.get_mut(stage), u64::try_from(ns)) {
             h.saturating_record(v.max(1));
         }
+    }
+
+    /// Sleeps until a producer of the market or decision segment publishes (their futex
+    /// doorbells), at most `timeout`; a segment not open yet is waited for by the timeout.
+    pub fn wait(&mut self, timeout: std::time::Duration) {
+        let opens = self.market.opens + self.decisions.opens;
+        if self.bells.0 != opens {
+            let consumers = self
+                .market
+                .consumers
+                .iter()
+                .chain(&self.decisions.consumers);
+            self.bells = (opens, Doorbells::new(consumers));
+        }
+        let (market, decisions) = (&self.market.consumers, &self.decisions.consumers);
+        self.bells.1.sleep(timeout, || {
+            market.iter().chain(decisions).any(Consumer::pending)
+        });
     }
 
     /// Drains what is available (bounded per call). Returns records read.
