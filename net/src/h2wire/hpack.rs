@@ -372,7 +372,7 @@ mod tests {
             &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // overflow
             &[0xbf + 30],                  // past both tables
             &[0x40, 0x85, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, b'a'], // EOS in huffman
-            &[0x3f, 0xe1, 0x1f],           // size update above the limit
+            &[0x3f, 0xe2, 0x1f],           // size update to 4097, above the limit
             &[0x82, 0x20],                 // size update after a header
             &[0x40, 0x05, b'a'],           // truncated
         ] {
