@@ -98,7 +98,6 @@ impl Default for H2Options {
     }
 }
 
-
 /// A request's header block, HPACK-encoded once: `:method` (indexed), `:scheme`, `:path`,
 /// `:authority` and the constant headers as never-indexed literals (no dynamic-table state, so
 /// the same bytes are valid on every connection and every stream).
@@ -120,7 +119,9 @@ impl HeaderBlock {
             Some(i) => hpack::encode_int(&mut b, 0x80, 7, i),
             None => hpack::encode_never_indexed(&mut b, b":scheme", scheme.as_bytes()),
         }
-        let path = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+        let path = uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
         hpack::encode_never_indexed(&mut b, b":path", path.as_bytes());
         let authority = uri
             .authority()
@@ -158,7 +159,6 @@ pub struct H2Stats {
     /// taken yet (back-pressure: the caller must take completions first).
     pub refused_backpressure: u64,
 }
-
 
 /// One live HTTP/2 connection on a [`Driver`].
 #[derive(Debug)]
@@ -360,7 +360,14 @@ impl H2Client {
                 } => {
                     self.stats.responses += 1;
                     let headers = header_map(headers);
-                    (tag, Ok(Response { status, headers, body }))
+                    (
+                        tag,
+                        Ok(Response {
+                            status,
+                            headers,
+                            body,
+                        }),
+                    )
                 }
                 Event::Failed { tag, why } => {
                     self.stats.failed_streams += 1;

@@ -67,7 +67,10 @@ pub fn static_index(name: &[u8], value: Option<&[u8]>) -> Option<usize> {
 /// A header as a literal never indexed (RFC 7541 §6.2.3): the static name index when the name is
 /// in the static table, else the name as a literal. `name` must be lower case.
 pub fn encode_never_indexed(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    debug_assert!(!name.iter().any(u8::is_ascii_uppercase), "HTTP/2 names are lower case");
+    debug_assert!(
+        !name.iter().any(u8::is_ascii_uppercase),
+        "HTTP/2 names are lower case"
+    );
     match static_index(name, None) {
         Some(i) => encode_int(out, 0x10, 4, i),
         None => {
@@ -357,7 +360,10 @@ mod tests {
         ];
         let one = decode_all(&mut d, &hex(blocks[0]));
         assert_eq!(one[0], (":status".into(), "302".into()));
-        assert_eq!(one[3], ("location".into(), "https://www.example.com".into()));
+        assert_eq!(
+            one[3],
+            ("location".into(), "https://www.example.com".into())
+        );
         let two = decode_all(&mut d, &hex(blocks[1]));
         assert_eq!(two[0], (":status".into(), "307".into()));
         assert_eq!(two[1], ("cache-control".into(), "private".into()));
@@ -368,13 +374,13 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         let mut d = Decoder::new(4096);
         for bad in [
-            &[0x80][..],                   // index 0
-            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // overflow
-            &[0xbf + 30],                  // past both tables
+            &[0x80][..],                                             // index 0
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],             // overflow
+            &[0xbf + 30],                                            // past both tables
             &[0x40, 0x85, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, b'a'], // EOS in huffman
-            &[0x3f, 0xe2, 0x1f],           // size update to 4097, above the limit
-            &[0x82, 0x20],                 // size update after a header
-            &[0x40, 0x05, b'a'],           // truncated
+            &[0x3f, 0xe2, 0x1f], // size update to 4097, above the limit
+            &[0x82, 0x20],       // size update after a header
+            &[0x40, 0x05, b'a'], // truncated
         ] {
             assert!(d.decode(bad, |_, _| {}).is_err(), "{bad:02x?}");
         }

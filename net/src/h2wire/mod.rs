@@ -343,7 +343,13 @@ impl Conn {
         let mut f = flags;
         while let Some(c) = chunks.next() {
             let last = chunks.peek().is_none();
-            frame_header(out, c.len(), kind, f | if last { END_HEADERS } else { 0 }, id);
+            frame_header(
+                out,
+                c.len(),
+                kind,
+                f | if last { END_HEADERS } else { 0 },
+                id,
+            );
             out.extend_from_slice(c);
             kind = CONTINUATION;
             f = 0;
@@ -374,7 +380,10 @@ impl Conn {
     fn flush_pending(&mut self) {
         let mut out = std::mem::take(&mut self.out);
         let mut streams = std::mem::take(&mut self.streams);
-        for s in streams.iter_mut().filter(|s| s.pending_off < s.pending.len()) {
+        for s in streams
+            .iter_mut()
+            .filter(|s| s.pending_off < s.pending.len())
+        {
             let pending = std::mem::take(&mut s.pending);
             let sent = self.write_data(&mut out, s, &pending[s.pending_off..]);
             s.pending = pending;
@@ -516,7 +525,10 @@ impl Conn {
         let len = p.len() as i64;
         self.recv_window -= len;
         if self.recv_window < 0 {
-            return Err(err(code::FLOW_CONTROL_ERROR, "DATA past the connection window"));
+            return Err(err(
+                code::FLOW_CONTROL_ERROR,
+                "DATA past the connection window",
+            ));
         }
         if self.recv_window <= i64::from(OUR_CONN_WINDOW / 2) {
             let inc = i64::from(OUR_CONN_WINDOW) - self.recv_window;
@@ -571,7 +583,10 @@ impl Conn {
 
     fn on_headers(&mut self, flags: u8, stream: u32, p: &[u8]) -> Result<(), ConnError> {
         if stream == 0 || stream % 2 == 0 {
-            return Err(err(code::PROTOCOL_ERROR, "HEADERS on a stream we did not open"));
+            return Err(err(
+                code::PROTOCOL_ERROR,
+                "HEADERS on a stream we did not open",
+            ));
         }
         let mut frag = Self::unpad(flags, p)?;
         if flags & PRIORITY_FLAG != 0 {
@@ -618,7 +633,9 @@ impl Conn {
         self.decoder
             .decode(block, |n, v| {
                 if n == b":status" {
-                    status = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u16>().ok());
+                    status = std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u16>().ok());
                 } else if n.first() == Some(&b':') {
                     bad += 1;
                 } else {
@@ -754,7 +771,10 @@ impl Conn {
             }
             self.send_window += inc;
             if self.send_window > MAX_WINDOW {
-                return Err(err(code::FLOW_CONTROL_ERROR, "connection window above 2^31-1"));
+                return Err(err(
+                    code::FLOW_CONTROL_ERROR,
+                    "connection window above 2^31-1",
+                ));
             }
         } else if let Some(i) = self.stream_index(stream) {
             let s = &mut self.streams[i];
@@ -775,5 +795,158 @@ impl Conn {
         }
         self.flush_pending();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        frame_header(&mut v, payload.len(), kind, flags, stream);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn open(conn: &mut Conn, n: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        conn.start(&mut out);
+        conn.recv(&frame(SETTINGS, 0, 0, &[])).unwrap();
+        for tag in 0..n {
+            conn.send_request(&mut out, tag, |b| b.push(0x83), body, Instant::now())
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn stream_ids_are_odd_and_increasing_and_goaway_refuses_the_unprocessed() {
+        let mut c = Conn::new();
+        let out = open(&mut c, 3, b"");
+        // HEADERS frames of streams 1, 3, 5 after the preface, SETTINGS and WINDOW_UPDATE.
+        let mut pos = PREFACE.len() + 9 + 12 + 9 + 4;
+        let mut ids = Vec::new();
+        while pos < out.len() {
+            ids.push(be32(&out[pos + 5..pos + 9]));
+            assert_eq!(out[pos + 3], HEADERS);
+            pos += 9 + usize::from(out[pos + 2]);
+        }
+        assert_eq!(ids, [1, 3, 5]);
+        let mut goaway = 3u32.to_be_bytes().to_vec();
+        goaway.extend_from_slice(&0u32.to_be_bytes());
+        c.recv(&frame(GOAWAY, 0, 0, &goaway)).unwrap();
+        match c.next_event() {
+            Some(Event::Failed { tag: 2, why }) => assert_eq!(why, StreamFailure::Refused),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.open_streams(), 2, "streams 1 and 3 may still answer");
+        assert!(c.check_open().is_err(), "no new streams after GOAWAY");
+    }
+
+    #[test]
+    fn a_body_waits_for_window_updates() {
+        let mut c = Conn::new();
+        let mut out = Vec::new();
+        c.start(&mut out);
+        // Server: initial stream window 10 bytes.
+        let mut s = 4u16.to_be_bytes().to_vec();
+        s.extend_from_slice(&10u32.to_be_bytes());
+        c.recv(&frame(SETTINGS, 0, 0, &s)).unwrap();
+        out.clear();
+        c.send_request(&mut out, 7, |b| b.push(0x83), &[b'a'; 25], Instant::now())
+            .unwrap();
+        // HEADERS (10) + DATA with 10 bytes, no END_STREAM.
+        assert_eq!(out.len(), 10 + 9 + 10);
+        assert_eq!(out[10 + 4] & END_STREAM, 0);
+        c.take_out().clear();
+        c.recv(&frame(WINDOW_UPDATE, 0, 1, &100u32.to_be_bytes()))
+            .unwrap();
+        let rest = c.take_out().clone();
+        assert_eq!(rest.len(), 9 + 15);
+        assert_eq!(rest[4] & END_STREAM, END_STREAM);
+    }
+
+    #[test]
+    fn ping_settings_and_rst_are_answered_and_applied() {
+        let mut c = Conn::new();
+        open(&mut c, 1, b"");
+        c.take_out().clear();
+        c.recv(&frame(PING, 0, 0, b"abcdefgh")).unwrap();
+        assert_eq!(c.take_out()[..], frame(PING, ACK, 0, b"abcdefgh")[..]);
+        c.recv(&frame(RST_STREAM, 0, 1, &code::CANCEL.to_be_bytes()))
+            .unwrap();
+        assert!(matches!(
+            c.next_event(),
+            Some(Event::Failed {
+                tag: 0,
+                why: StreamFailure::Reset(code::CANCEL)
+            })
+        ));
+    }
+
+    #[test]
+    fn protocol_violations_end_the_connection_with_goaway() {
+        let cases: [(Vec<u8>, u32); 5] = [
+            (
+                frame(PUSH_PROMISE, END_HEADERS, 1, &[0, 0, 0, 2]),
+                code::PROTOCOL_ERROR,
+            ),
+            (
+                {
+                    let mut f = frame(DATA, 0, 1, &[]);
+                    f[0] = 1; // 65 536 + 0 bytes announced
+                    f
+                },
+                code::FRAME_SIZE_ERROR,
+            ),
+            (
+                frame(WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+                code::FLOW_CONTROL_ERROR,
+            ),
+            (
+                frame(HEADERS, END_HEADERS, 1, &[0x80]),
+                code::COMPRESSION_ERROR,
+            ),
+            (
+                frame(CONTINUATION, END_HEADERS, 1, &[0x88]),
+                code::PROTOCOL_ERROR,
+            ),
+        ];
+        for (bytes, want) in cases {
+            let mut c = Conn::new();
+            open(&mut c, 1, b"");
+            c.take_out().clear();
+            let e = c.recv(&bytes).unwrap_err();
+            assert_eq!(e.code, want, "{e}");
+            assert_eq!(c.take_out()[3], GOAWAY);
+            assert!(c.check_open().is_err());
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut c = Conn::new();
+            open(&mut c, 2, b"xyz");
+            let len = (rng % 200) as usize;
+            let mut bytes = Vec::with_capacity(len);
+            for _ in 0..len {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                bytes.push(rng as u8);
+            }
+            // Plausible headers for half the cases so that the frame bodies get parsed.
+            if rng % 2 == 0 && bytes.len() > 9 {
+                bytes[0] = 0;
+                bytes[5..9].copy_from_slice(&1u32.to_be_bytes());
+                bytes[1] = 0;
+                bytes[2] = (bytes.len() - 9) as u8;
+            }
+            let _ = c.recv(&bytes);
+        }
     }
 }
