@@ -582,7 +582,7 @@ impl Conn {
     }
 
     fn on_headers(&mut self, flags: u8, stream: u32, p: &[u8]) -> Result<(), ConnError> {
-        if stream == 0 || stream % 2 == 0 {
+        if stream == 0 || stream.is_multiple_of(2) {
             return Err(err(
                 code::PROTOCOL_ERROR,
                 "HEADERS on a stream we did not open",
@@ -688,7 +688,7 @@ impl Conn {
     }
 
     fn on_settings(&mut self, flags: u8, stream: u32, p: &[u8]) -> Result<(), ConnError> {
-        if stream != 0 || p.len() % 6 != 0 || (flags & ACK != 0 && !p.is_empty()) {
+        if stream != 0 || !p.len().is_multiple_of(6) || (flags & ACK != 0 && !p.is_empty()) {
             return Err(err(code::FRAME_SIZE_ERROR, "bad SETTINGS"));
         }
         if flags & ACK != 0 {
@@ -940,7 +940,7 @@ mod tests {
                 bytes.push(rng as u8);
             }
             // Plausible headers for half the cases so that the frame bodies get parsed.
-            if rng % 2 == 0 && bytes.len() > 9 {
+            if rng.is_multiple_of(2) && bytes.len() > 9 {
                 bytes[0] = 0;
                 bytes[5..9].copy_from_slice(&1u32.to_be_bytes());
                 bytes[1] = 0;
