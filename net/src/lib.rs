@@ -37,6 +37,6 @@ mod record;
 pub mod tls;
 pub mod ws;
 
-pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, WaitMode};
+pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, DriverCounters, WaitMode};
 pub use error::{NetError, Result};
 pub use link::{Endpoint, Link, Timeouts};

@@ -439,6 +439,12 @@ impl OrderClient {
         &mut self.gate
     }
 
+    /// The driver's system-call counters (enters per order in `bench exec`).
+    #[must_use]
+    pub fn driver_counters(&self) -> ringbolt_net::DriverCounters {
+        self.driver.counters()
+    }
+
     /// Whether the connection is up.
     #[must_use]
     pub fn is_connected(&self) -> bool {
@@ -825,7 +831,13 @@ impl OrderClient {
         wait: Duration,
         sink: &mut dyn TransitionSink,
     ) -> Result<usize, ClientError> {
-        self.driver.poll(wait)?;
+        if self.h2.in_flight() > 0 {
+            // An answer is due: busy-poll first when the driver is configured to
+            // (`DriverConfig::busy_poll_us`, block mode).
+            self.driver.poll_expecting(wait)?;
+        } else {
+            self.driver.poll(wait)?;
+        }
         let h2_err = self.h2.poll(&mut self.driver).err();
         let mut n = 0;
         while let Some(c) = self.h2.next_completion() {
