@@ -56,6 +56,10 @@ pub struct NetBenchArgs {
     /// Do not pin the server and client threads.
     #[arg(long)]
     no_pin: bool,
+    /// Idle TCP connections held open on the driver during the fan-in WebSocket measure (spin
+    /// variants only).
+    #[arg(long, default_value_t = 48)]
+    idle_conns: usize,
     /// Interleaved rounds (every variant then every peer per round; counts are split evenly).
     #[arg(long, default_value_t = 3)]
     rounds: u64,
@@ -376,8 +380,21 @@ fn ws_endpoint(pki: &Pki, addr: SocketAddr) -> Result<Endpoint> {
     })
 }
 
-fn rb_ws_oneway(v: Variant, pki: &Pki, addr: SocketAddr, n: u64, gap_us: u64) -> Result<Measured> {
+fn rb_ws_oneway(
+    v: Variant,
+    pki: &Pki,
+    addr: SocketAddr,
+    n: u64,
+    gap_us: u64,
+    idle: &[SocketAddr],
+) -> Result<Measured> {
     let mut d = v.driver()?;
+    // Idle connections on the same driver (the appliance's ring holds ~49 feed sockets): a
+    // busy-polled recv loop pays one recv per socket per turn, io_uring one enter for all.
+    let idle_ids = idle
+        .iter()
+        .map(|a| d.connect(std::slice::from_ref(a), Duration::from_secs(2)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let warm = n / WARMUP_DIVISOR;
     let opts = WsOptions {
         path: format!("/stamp/{}/{gap_us}", n + warm),
@@ -396,6 +413,9 @@ fn rb_ws_oneway(v: Variant, pki: &Pki, addr: SocketAddr, n: u64, gap_us: u64) ->
         Ok(())
     })?;
     ws.shutdown(&mut d);
+    for id in idle_ids {
+        d.close(id);
+    }
     Ok((h, d.counters()))
 }
 
@@ -711,6 +731,8 @@ impl Acc {
 struct VariantAcc {
     tcp: Acc,
     ws: Acc,
+    /// WS one-way with `idle_conns` idle sockets on the same driver (spin variants).
+    ws_fanin: Acc,
     flood: Vec<f64>,
     flood_err: Option<String>,
     h2: Acc,
@@ -767,9 +789,16 @@ fn measure(
             tracing::info!(variant = v.name, round, "measuring");
             acc.tcp.add(rb_tcp(*v, servers.tcp, it), msgs(it));
             acc.ws.add(
-                rb_ws_oneway(*v, pki, servers.ws, wsn, args.ws_gap_us),
+                rb_ws_oneway(*v, pki, servers.ws, wsn, args.ws_gap_us, &[]),
                 msgs(wsn),
             );
+            if v.mode == WaitMode::Spin && args.idle_conns > 0 {
+                let idle = vec![servers.tcp; args.idle_conns];
+                acc.ws_fanin.add(
+                    rb_ws_oneway(*v, pki, servers.ws, wsn, args.ws_gap_us, &idle),
+                    msgs(wsn),
+                );
+            }
             add_rate(acc, rb_ws_flood(*v, pki, servers.ws, fl));
             acc.h2.add(rb_h2(*v, pki, servers.h2, it), msgs(it));
         }
@@ -883,6 +912,13 @@ pub fn run(args: &NetBenchArgs) -> Result<()> {
         "syscalls_per_message": syscalls,
         "io_uring_spin_vs_fallback_spin": {
             "ws_one_way_p50_fallback_over_io_uring": ratio_p50(&fb_spin.ws.result(), &spin.ws.result()),
+            "ws_one_way_with_idle_conns_p50_fallback_over_io_uring":
+                ratio_p50(&fb_spin.ws_fanin.result(), &spin.ws_fanin.result()),
+            "ws_one_way_with_idle_conns_io_uring": lat_json(&spin.ws_fanin.result()),
+            "ws_one_way_with_idle_conns_fallback": lat_json(&fb_spin.ws_fanin.result()),
+            "ws_one_way_with_idle_conns_syscalls_io_uring": spin.ws_fanin.per_message(),
+            "ws_one_way_with_idle_conns_syscalls_fallback": fb_spin.ws_fanin.per_message(),
+            "idle_conns": args.idle_conns,
             "http2_rtt_p50_fallback_over_io_uring": ratio_p50(&fb_spin.h2.result(), &spin.h2.result()),
             "tcp_rtt_p50_fallback_over_io_uring": ratio_p50(&fb_spin.tcp.result(), &spin.tcp.result()),
         },
