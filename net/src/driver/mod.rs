@@ -478,7 +478,7 @@ impl Driver {
     /// [`DriverConfig::busy_poll_us`] set, polls without sleeping for up to that long, then
     /// blocks for the rest of `wait`. Same as [`Driver::poll`] otherwise.
     pub fn poll_expecting(&mut self, wait: Duration) -> Result<usize> {
-        if self.mode == WaitMode::Spin || self.busy_poll.is_zero() {
+        if self.mode == WaitMode::Spin || self.busy_poll.is_zero() || wait.is_zero() {
             return self.poll(wait);
         }
         let start = std::time::Instant::now();
