@@ -268,6 +268,12 @@ impl RequestBuf {
         &self.body
     }
 
+    /// The two per-request header values: `POLY_SIGNATURE` and `POLY_TIMESTAMP`.
+    #[must_use]
+    pub fn auth_values(&self) -> (&[u8], &[u8]) {
+        (&self.signature[..], &self.timestamp[..self.timestamp_len])
+    }
+
     /// The header list, in the reference's order plus content type and user agent.
     #[must_use]
     pub fn headers(&self) -> [(&'static str, &[u8]); 7] {

@@ -409,6 +409,15 @@ impl RiskGate {
         Ok(())
     }
 
+    /// Undoes [`RiskGate::admit`] for an order that never left the process (no pre-signed
+    /// order for it): its notional no longer counts against the window and day caps, and it is
+    /// not open. The durable reservation stays (over-counting is the safe side after a crash).
+    pub fn unadmit(&mut self, notional: Micros) {
+        self.window_used = self.window_used.saturating_sub(notional);
+        self.day_used = self.day_used.saturating_sub(notional);
+        self.closed();
+    }
+
     /// An admitted order reached a terminal state (rejected, filled, cancelled, expired).
     pub fn closed(&mut self) {
         self.open = self.open.saturating_sub(1);
@@ -496,6 +505,23 @@ mod tests {
         ));
         kill.trip();
         assert_eq!(g.admit(1, t0 + 601), Err(RiskError::KillSwitch));
+    }
+
+    #[test]
+    fn an_order_never_sent_gives_its_notional_back() {
+        let live = TradingMode::live(LiveOptIn::operator_passed_live_flag());
+        let mut g = RiskGate::new(live, all_limits(), KillSwitch::new()).unwrap();
+        let t0 = 1_773_307_200;
+        g.admit(10_000_000, t0).unwrap();
+        g.admit(10_000_000, t0).unwrap();
+        // The second had no pre-signed order: undone, so the window has room for it again.
+        g.unadmit(10_000_000);
+        assert_eq!(g.open_orders(), 1);
+        g.admit(10_000_000, t0 + 1).unwrap();
+        assert!(matches!(
+            g.admit(10_000_000, t0 + 2),
+            Err(RiskError::WindowNotional { used: 20_000_000, .. })
+        ));
     }
 
     #[test]

@@ -51,9 +51,12 @@ pub enum NetError {
     /// The peer completed the WebSocket close handshake (code, if any).
     #[error("websocket closed by peer (code {0:?})")]
     WsClosed(Option<u16>),
-    /// HTTP/2 protocol or stream error from the `h2` crate.
-    #[error("http2: {0}")]
-    H2(#[from] h2::Error),
+    /// HTTP/2 connection error (GOAWAY with this code sent; the connection is unusable).
+    #[error(transparent)]
+    H2(#[from] crate::h2wire::ConnError),
+    /// The server reset the stream (RST_STREAM with this error code).
+    #[error("http2 stream reset by the server (code {0})")]
+    StreamReset(u32),
     /// The HTTP/2 server sent GOAWAY; in-flight streams above the last id failed. Reconnect.
     #[error("http2 connection went away")]
     GoAway,

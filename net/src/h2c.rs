@@ -1,87 +1,22 @@
 //! HTTP/2 client for order entry: one long-lived TLS connection (ALPN `h2`), requests pipelined
 //! on concurrent streams, PING keep-alive, GOAWAY/RST handling and reconnect.
 //!
-//! The `h2` crate does HPACK, flow control and stream state; it runs with no async runtime: its
-//! I/O object is an in-memory pipe ([`MemIo`]) that this module fills from and drains into the
-//! driver connection, and its futures are polled by hand with a no-op waker from the ring loop.
+//! The protocol is ringbolt's own sans-IO frame layer ([`crate::h2wire`]): a request's HEADERS
+//! frame carries a pre-encoded HPACK block ([`HeaderBlock`], built once per request kind) plus the
+//! per-request headers as never-indexed literals, its DATA frame the body, both written straight
+//! into the connection's send queue and sealed there as one TLS record ([`Link::send_with`]).
+//! Responses are parsed by the same layer (full HPACK decoder) with no async runtime.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use h2::client::{Connection, ResponseFuture, SendRequest};
-use h2::{PingPong, RecvStream};
-use http::{HeaderMap, Method, Request, Uri};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use http::{HeaderMap, Method, Uri};
 
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
+use crate::h2wire::{self, Conn, Event, StreamFailure, hpack};
 use crate::link::{Endpoint, Link, Timeouts};
-
-/// Bytes shared between the h2 connection (via [`MemIo`]) and the ring loop.
-#[derive(Debug, Default)]
-struct Pipe {
-    inbound: Vec<u8>,
-    inbound_head: usize,
-    outbound: Vec<u8>,
-    eof: bool,
-}
-
-/// The in-memory I/O object given to `h2`: reads what the ring received, writes into a buffer
-/// the ring sends. Never blocks; returns `Pending` when no input is buffered.
-#[derive(Debug)]
-pub struct MemIo(Rc<RefCell<Pipe>>);
-
-impl AsyncRead for MemIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let mut p = self.0.borrow_mut();
-        let avail = p.inbound.len() - p.inbound_head;
-        if avail == 0 {
-            return if p.eof {
-                Poll::Ready(Ok(()))
-            } else {
-                Poll::Pending
-            };
-        }
-        let n = avail.min(buf.remaining());
-        let head = p.inbound_head;
-        buf.put_slice(&p.inbound[head..head + n]);
-        p.inbound_head += n;
-        if p.inbound_head == p.inbound.len() {
-            p.inbound.clear();
-            p.inbound_head = 0;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for MemIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.0.borrow_mut().outbound.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// A request prepared once (method, URI, headers) and sent many times with different bodies.
 #[derive(Clone, Debug)]
@@ -163,24 +98,46 @@ impl Default for H2Options {
     }
 }
 
-#[derive(Debug)]
-enum StreamState {
-    Head(ResponseFuture),
-    Body {
-        status: u16,
-        headers: HeaderMap,
-        body: RecvStream,
-        buf: Vec<u8>,
-    },
+/// A request's header block, HPACK-encoded once: `:method` (indexed), `:scheme`, `:path`,
+/// `:authority` and the constant headers as never-indexed literals (no dynamic-table state, so
+/// the same bytes are valid on every connection and every stream).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderBlock {
+    bytes: Vec<u8>,
 }
 
-#[derive(Debug)]
-struct InFlight {
-    tag: u64,
-    started: Instant,
-    state: StreamState,
-    /// Body still to hand to h2 (sent when flow control allows; h2 buffers it).
-    _send: h2::SendStream<Bytes>,
+impl HeaderBlock {
+    /// Encodes `method uri` with `headers` (names lower case, as `http` keeps them).
+    pub fn new(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Self> {
+        let mut b = Vec::with_capacity(256);
+        match hpack::static_index(b":method", Some(method.as_str().as_bytes())) {
+            Some(i) => hpack::encode_int(&mut b, 0x80, 7, i),
+            None => hpack::encode_never_indexed(&mut b, b":method", method.as_str().as_bytes()),
+        }
+        let scheme = uri.scheme_str().unwrap_or("https");
+        match hpack::static_index(b":scheme", Some(scheme.as_bytes())) {
+            Some(i) => hpack::encode_int(&mut b, 0x80, 7, i),
+            None => hpack::encode_never_indexed(&mut b, b":scheme", scheme.as_bytes()),
+        }
+        let path = uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        hpack::encode_never_indexed(&mut b, b":path", path.as_bytes());
+        let authority = uri
+            .authority()
+            .ok_or_else(|| NetError::BadRequest(format!("uri {uri}: no authority")))?;
+        hpack::encode_never_indexed(&mut b, b":authority", authority.as_str().as_bytes());
+        for (name, value) in headers {
+            hpack::encode_never_indexed(&mut b, name.as_str().as_bytes(), value.as_bytes());
+        }
+        Ok(HeaderBlock { bytes: b })
+    }
+
+    /// The encoded block.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// Counters of an HTTP/2 connection.
@@ -209,65 +166,59 @@ pub struct H2Client {
     ep: Endpoint,
     opts: H2Options,
     link: Link,
-    pipe: Rc<RefCell<Pipe>>,
-    conn: Connection<MemIo, Bytes>,
-    send: SendRequest<Bytes>,
-    ping: Option<PingPong>,
-    ping_out: Option<Instant>,
+    conn: Conn,
+    tags: Vec<u64>,
+    /// When our PING went out, and the frame layer's PING ACK count then.
+    ping_out: Option<(Instant, u64)>,
     last_ping: Instant,
-    streams: Vec<InFlight>,
     done: VecDeque<Completion>,
     closed: Option<String>,
     stats: H2Stats,
 }
 
-fn noop_cx() -> Context<'static> {
-    Context::from_waker(Waker::noop())
+/// The response headers as an [`HeaderMap`] (invalid names or values skipped).
+fn header_map(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (n, v) in pairs {
+        if let (Ok(n), Ok(v)) = (
+            http::header::HeaderName::from_bytes(&n),
+            http::header::HeaderValue::from_bytes(&v),
+        ) {
+            map.append(n, v);
+        }
+    }
+    map
 }
 
 impl H2Client {
     /// Connects: TCP, TLS with ALPN `h2` (required when TLS), HTTP/2 preface and settings.
     pub fn connect(driver: &mut Driver, ep: &Endpoint, opts: &H2Options) -> Result<H2Client> {
-        let link = Link::connect(driver, ep, opts.timeouts)?;
+        let mut link = Link::connect(driver, ep, opts.timeouts)?;
         if link.is_tls() && link.alpn() != Some(b"h2") {
             link.close(driver);
             return Err(NetError::TlsConfig(
                 "server did not negotiate ALPN h2".into(),
             ));
         }
-        let pipe = Rc::new(RefCell::new(Pipe::default()));
-        let mut hs = Box::pin(
-            h2::client::Builder::new()
-                .initial_window_size(4 * 1024 * 1024)
-                .initial_connection_window_size(8 * 1024 * 1024)
-                .enable_push(false)
-                .handshake::<MemIo, Bytes>(MemIo(pipe.clone())),
-        );
-        let mut cx = noop_cx();
-        let (send, mut conn) = match hs.as_mut().poll(&mut cx) {
-            Poll::Ready(r) => r?,
-            Poll::Pending => {
-                link.close(driver);
-                return Err(NetError::H2Handshake);
-            }
-        };
-        let ping = conn.ping_pong();
+        let mut conn = Conn::new();
+        if let Err(e) = link.send_with(driver, |out| conn.start(out)) {
+            link.close(driver);
+            return Err(e);
+        }
+        let cap = opts.max_unclaimed.min(1024);
         let mut c = H2Client {
             ep: ep.clone(),
             opts: opts.clone(),
             link,
-            pipe,
             conn,
-            send,
-            ping,
+            tags: Vec::with_capacity(cap),
             ping_out: None,
             last_ping: Instant::now(),
-            streams: Vec::with_capacity(opts.max_unclaimed.min(1024)),
-            done: VecDeque::with_capacity(opts.max_unclaimed.min(1024)),
+            done: VecDeque::with_capacity(cap),
             closed: None,
             stats: H2Stats::default(),
         };
-        // Flush the preface and our SETTINGS; the server's are processed as they arrive.
+        // The server's SETTINGS are processed as they arrive.
         c.drive(driver)?;
         Ok(c)
     }
@@ -277,9 +228,14 @@ impl H2Client {
         self.stats
     }
 
+    /// Frame-layer counters.
+    pub fn wire_stats(&self) -> h2wire::WireStats {
+        self.conn.stats()
+    }
+
     /// Streams in flight.
     pub fn in_flight(&self) -> usize {
-        self.streams.len()
+        self.conn.open_streams()
     }
 
     /// Why the connection is unusable, if it is (then call [`H2Client::reconnect`]).
@@ -289,7 +245,7 @@ impl H2Client {
 
     /// Whether a new request can be sent now (connection open and a stream slot free).
     pub fn is_ready(&mut self) -> bool {
-        self.closed.is_none() && matches!(self.send.poll_ready(&mut noop_cx()), Poll::Ready(Ok(())))
+        self.closed.is_none() && self.conn.check_open().is_ok()
     }
 
     /// Sends `req` with `body` on a new stream; its [`Completion`] carries `tag`. Fails when the
@@ -303,51 +259,53 @@ impl H2Client {
         body: Bytes,
         tag: u64,
     ) -> Result<()> {
+        let block = HeaderBlock::new(&req.method, &req.uri, &req.headers)?;
+        self.send_block(driver, &block, &[], &body, tag)
+    }
+
+    /// The order path: a new stream whose HEADERS frame is `block` followed by `extra` headers
+    /// (never-indexed literals with literal names: lower case, not in the static table, e.g.
+    /// `poly_signature`), and `body` in DATA frames; written into the send queue and sealed in
+    /// place, handed to the ring. Same failures as [`H2Client::send`]; no allocation.
+    pub fn send_block(
+        &mut self,
+        driver: &mut Driver,
+        block: &HeaderBlock,
+        extra: &[(&[u8], &[u8])],
+        body: &[u8],
+        tag: u64,
+    ) -> Result<()> {
         if let Some(why) = &self.closed {
             return Err(NetError::BadRequest(format!("connection closed: {why}")));
         }
-        if self.streams.len() + self.done.len() >= self.opts.max_unclaimed {
+        if self.conn.open_streams() + self.done.len() >= self.opts.max_unclaimed {
             self.stats.refused_backpressure += 1;
             return Err(NetError::Backpressure("h2 completions not taken"));
         }
-        match self.send.poll_ready(&mut noop_cx()) {
-            Poll::Ready(r) => r?,
-            Poll::Pending => {
-                return Err(NetError::BadRequest(
-                    "no stream available (max concurrent streams)".into(),
-                ));
+        self.conn
+            .check_open()
+            .map_err(|why| NetError::BadRequest(why.into()))?;
+        let now = Instant::now();
+        let Self { link, conn, .. } = self;
+        let write_block = |b: &mut Vec<u8>| {
+            b.extend_from_slice(&block.bytes);
+            for (n, v) in extra {
+                hpack::encode_never_indexed_new_name(b, n, v);
             }
-        }
-        let mut builder = Request::builder()
-            .method(req.method.clone())
-            .uri(req.uri.clone());
-        if let Some(h) = builder.headers_mut() {
-            h.clone_from(&req.headers);
-        }
-        let request = builder
-            .body(())
-            .map_err(|e| NetError::BadRequest(e.to_string()))?;
-        let end = body.is_empty();
-        let (resp, mut stream) = self.send.send_request(request, end)?;
-        if !end {
-            stream.reserve_capacity(body.len());
-            stream.send_data(body, true)?;
-        }
-        self.streams.push(InFlight {
-            tag,
-            started: Instant::now(),
-            state: StreamState::Head(resp),
-            _send: stream,
-        });
+        };
+        link.send_with(driver, |out| {
+            conn.send_request(out, tag, write_block, body, now)
+        })?
+        .map_err(|why| NetError::BadRequest(why.into()))?;
         self.stats.requests += 1;
-        self.drive(driver)
+        Ok(())
     }
 
-    /// Moves bytes between the link and h2, polls every stream and the keep-alive. Call it after
-    /// each [`Driver::poll`]; then take finished responses with [`H2Client::next_completion`]
-    /// (also after an error: responses received before a GOAWAY are still delivered).
-    /// An error means the connection is dead: in-flight requests are completed with errors and
-    /// [`H2Client::reconnect`] makes a new connection.
+    /// Moves bytes between the link and the frame layer, completes streams and keeps the
+    /// connection alive. Call it after each [`Driver::poll`]; then take finished responses with
+    /// [`H2Client::next_completion`] (also after an error: responses received before a GOAWAY
+    /// are still delivered). An error means the connection is dead: in-flight requests are
+    /// completed with errors and [`H2Client::reconnect`] makes a new connection.
     pub fn poll(&mut self, driver: &mut Driver) -> Result<()> {
         if self.closed.is_some() {
             return Ok(());
@@ -355,7 +313,6 @@ impl H2Client {
         match self.poll_inner(driver) {
             Ok(()) => Ok(()),
             Err(e) => {
-                // Responses h2 already holds (e.g. the last ones before a GOAWAY) still complete.
                 self.harvest();
                 self.fail_all(&e);
                 self.closed = Some(e.to_string());
@@ -366,90 +323,100 @@ impl H2Client {
 
     fn poll_inner(&mut self, driver: &mut Driver) -> Result<()> {
         self.drive(driver)?;
-        let mut cx = noop_cx();
-        // Keep-alive ping.
-        if let (Some(interval), Some(pp)) = (self.opts.ping_interval, self.ping.as_mut()) {
-            if self.ping_out.is_none() && self.last_ping.elapsed() >= interval {
-                pp.send_ping(h2::Ping::opaque())?;
-                self.ping_out = Some(Instant::now());
-                self.last_ping = Instant::now();
-                self.stats.pings_sent += 1;
-            }
-            if self.ping_out.is_some()
-                && let Poll::Ready(r) = pp.poll_pong(&mut cx)
-            {
-                r?;
-                self.ping_out = None;
+        let now = Instant::now();
+        self.conn.expire(now, self.opts.request_timeout);
+        if let Some(interval) = self.opts.ping_interval {
+            let pongs = self.conn.stats().pongs;
+            if self.ping_out.is_some_and(|(_, before)| pongs > before) {
                 self.stats.pongs_received += 1;
+                self.ping_out = None;
+            }
+            if self.ping_out.is_none() && now.duration_since(self.last_ping) >= interval {
+                let Self { link, conn, .. } = self;
+                link.send_with(driver, |out| conn.ping(out, *b"ringbolt"))?;
+                self.ping_out = Some((now, pongs));
+                self.last_ping = now;
+                self.stats.pings_sent += 1;
             }
         }
         self.harvest();
-        // Window updates and RST frames queued by the streams go out now.
-        self.drive(driver)
+        self.flush_control(driver)?;
+        if self.conn.going_away() && self.conn.open_streams() == 0 {
+            return Err(NetError::GoAway);
+        }
+        Ok(())
     }
 
-    /// Polls every stream, moving finished ones to the completion queue.
+    /// Moves the frame layer's events to the completion queue.
     fn harvest(&mut self) {
-        let mut cx = noop_cx();
         let timeout = self.opts.request_timeout;
-        let mut i = 0;
-        while i < self.streams.len() {
-            let s = &mut self.streams[i];
-            let outcome = poll_stream(s, &mut cx, timeout);
-            match outcome {
-                None => i += 1,
-                Some(result) => {
-                    let s = self.streams.swap_remove(i);
-                    match &result {
-                        Ok(_) => self.stats.responses += 1,
-                        Err(_) => self.stats.failed_streams += 1,
-                    }
-                    self.done.push_back(Completion { tag: s.tag, result });
-                    debug_assert!(self.streams.len() + self.done.len() <= self.opts.max_unclaimed);
+        while let Some(ev) = self.conn.next_event() {
+            let (tag, result) = match ev {
+                Event::Response {
+                    tag,
+                    status,
+                    headers,
+                    body,
+                } => {
+                    self.stats.responses += 1;
+                    let headers = header_map(headers);
+                    (
+                        tag,
+                        Ok(Response {
+                            status,
+                            headers,
+                            body,
+                        }),
+                    )
                 }
-            }
+                Event::Failed { tag, why } => {
+                    self.stats.failed_streams += 1;
+                    let e = match why {
+                        StreamFailure::Reset(code) => NetError::StreamReset(code),
+                        StreamFailure::Refused => NetError::GoAway,
+                        StreamFailure::Timeout => NetError::Timeout(timeout, "http2 request"),
+                    };
+                    (tag, Err(e))
+                }
+            };
+            self.done.push_back(Completion { tag, result });
         }
     }
 
-    /// Feeds received bytes to h2, polls the connection, sends what h2 wrote.
+    /// Feeds received bytes to the frame layer and sends its control frames.
     fn drive(&mut self, driver: &mut Driver) -> Result<()> {
-        let fresh = self.link.pump(driver)?;
-        if fresh || !self.link.data(driver).is_empty() {
-            let data = self.link.data(driver);
-            let n = data.len();
-            self.pipe.borrow_mut().inbound.extend_from_slice(data);
+        let pumped = self.link.pump(driver);
+        let data = self.link.data(driver);
+        if !data.is_empty() {
+            let n = self.conn.recv(data);
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = self.flush_control(driver);
+                    return Err(e.into());
+                }
+            };
             self.link.consume(driver, n)?;
         }
-        let mut cx = noop_cx();
-        match Pin::new(&mut self.conn).poll(&mut cx) {
-            Poll::Pending => {}
-            Poll::Ready(Ok(())) => {
-                self.flush_out(driver)?;
-                return Err(NetError::GoAway);
-            }
-            Poll::Ready(Err(e)) => {
-                self.flush_out(driver)?;
-                return Err(if e.is_go_away() {
-                    NetError::GoAway
-                } else {
-                    e.into()
-                });
-            }
-        }
-        self.flush_out(driver)
+        self.harvest();
+        self.flush_control(driver)?;
+        pumped.map(|_| ())
     }
 
-    fn flush_out(&mut self, driver: &mut Driver) -> Result<()> {
-        let mut p = self.pipe.borrow_mut();
-        if !p.outbound.is_empty() {
-            self.link.send(driver, &p.outbound)?;
-            p.outbound.clear();
+    fn flush_control(&mut self, driver: &mut Driver) -> Result<()> {
+        let Self { link, conn, .. } = self;
+        let out = conn.take_out();
+        if !out.is_empty() {
+            link.send(driver, out)?;
+            out.clear();
         }
         Ok(())
     }
 
     fn fail_all(&mut self, e: &NetError) {
-        for s in self.streams.drain(..) {
+        self.tags.clear();
+        self.tags.extend(self.conn.drain_streams());
+        for tag in self.tags.drain(..) {
             self.stats.failed_streams += 1;
             let err = match e {
                 NetError::GoAway => NetError::GoAway,
@@ -458,7 +425,7 @@ impl H2Client {
                 other => NetError::BadRequest(format!("connection failed: {other}")),
             };
             self.done.push_back(Completion {
-                tag: s.tag,
+                tag,
                 result: Err(err),
             });
         }
@@ -487,56 +454,8 @@ impl H2Client {
         Ok(())
     }
 
-    /// Sends GOAWAY-free close: closes the TLS/TCP connection.
+    /// Closes the TLS/TCP connection (no GOAWAY).
     pub fn shutdown(self, driver: &mut Driver) {
         self.link.close(driver);
     }
-}
-
-fn poll_stream(
-    s: &mut InFlight,
-    cx: &mut Context<'_>,
-    timeout: Duration,
-) -> Option<Result<Response>> {
-    loop {
-        match &mut s.state {
-            StreamState::Head(fut) => match Pin::new(fut).poll(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Err(e)) => return Some(Err(e.into())),
-                Poll::Ready(Ok(resp)) => {
-                    let (parts, body) = resp.into_parts();
-                    s.state = StreamState::Body {
-                        status: parts.status.as_u16(),
-                        headers: parts.headers,
-                        body,
-                        buf: Vec::new(),
-                    };
-                }
-            },
-            StreamState::Body {
-                status,
-                headers,
-                body,
-                buf,
-            } => match body.poll_data(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let _ = body.flow_control().release_capacity(chunk.len());
-                    buf.extend_from_slice(&chunk);
-                }
-                Poll::Ready(Some(Err(e))) => return Some(Err(e.into())),
-                Poll::Ready(None) => {
-                    return Some(Ok(Response {
-                        status: *status,
-                        headers: std::mem::take(headers),
-                        body: std::mem::take(buf),
-                    }));
-                }
-            },
-        }
-    }
-    if s.started.elapsed() > timeout {
-        return Some(Err(NetError::Timeout(timeout, "http2 request")));
-    }
-    None
 }

@@ -1,8 +1,8 @@
 //! `ringbolt-net`: ringbolt's transport. One [`Driver`] per pinned thread owns that thread's
 //! sockets on an io_uring ring (spin or block mode) or, where io_uring is unavailable, on
 //! non-blocking std sockets / epoll. Above it, sans-IO protocol layers driven by hand with no async
-//! runtime: TLS ([`rustls`]), WebSocket ([`ws::WsClient`]) and HTTP/2 ([`h2c::H2Client`], the `h2`
-//! crate polled over an in-memory I/O object).
+//! runtime: TLS ([`rustls`]), WebSocket ([`ws::WsClient`]) and HTTP/2 ([`h2c::H2Client`] on ringbolt's own
+//! sans-IO frame layer [`h2wire`]).
 //!
 //! Typical receive loop:
 //!
@@ -30,12 +30,13 @@ pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod h2c;
+pub mod h2wire;
 pub mod http1;
 pub mod link;
 mod record;
 pub mod tls;
 pub mod ws;
 
-pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, WaitMode};
+pub use driver::{Backend, BackendKind, ConnId, Driver, DriverConfig, DriverCounters, WaitMode};
 pub use error::{NetError, Result};
 pub use link::{Endpoint, Link, Timeouts};

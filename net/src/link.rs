@@ -414,6 +414,49 @@ impl Link {
         }
     }
 
+    /// Sends the plaintext `write` appends, written straight into the driver's send queue and
+    /// (in-place TLS 1.3) sealed there as one record: no intermediate buffer, no copy. Plaintext
+    /// above one record (16 KiB) is moved out and sealed in chunks; without the in-place layer
+    /// (rustls, TLS 1.2) it goes through [`Link::send`].
+    pub fn send_with<R>(
+        &mut self,
+        driver: &mut Driver,
+        write: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> Result<R> {
+        if let Some(fast) = self.fast.as_mut() {
+            let q = driver.send_queue(self.id)?;
+            let start = q.len();
+            q.extend_from_slice(&[0; 5]);
+            let r = write(q);
+            let plain = q.len() - start - 5;
+            if plain == 0 {
+                q.truncate(start);
+                return Ok(r);
+            }
+            if plain <= record::MAX_PLAINTEXT {
+                record::seal_in_place(&mut fast.tx, q, start)?;
+            } else {
+                let tail = q.split_off(start + 5);
+                q.truncate(start);
+                record::seal(&mut fast.tx, &tail, q)?;
+            }
+            driver.flush(self.id)?;
+            return Ok(r);
+        }
+        if self.tls.is_none() {
+            let q = driver.send_queue(self.id)?;
+            let r = write(q);
+            driver.flush(self.id)?;
+            return Ok(r);
+        }
+        let mut plain = Vec::new();
+        let r = write(&mut plain);
+        if !plain.is_empty() {
+            self.send(driver, &plain)?;
+        }
+        Ok(r)
+    }
+
     /// Sends a TLS close_notify (if TLS) and closes the connection.
     pub fn close(mut self, driver: &mut Driver) {
         if let Some(fast) = self.fast.as_mut()

@@ -169,6 +169,30 @@ pub(crate) fn seal(tx: &mut Direction, data: &[u8], out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
+/// Largest plaintext of one record.
+pub(crate) const MAX_PLAINTEXT: usize = MAX_PLAINTEXT_BYTES;
+
+/// Seals in place the record whose 5 header bytes start at `out[start]` and whose plaintext is
+/// everything after them (at most [`MAX_PLAINTEXT`] bytes): the caller wrote the plaintext
+/// straight into the send queue, nothing is copied.
+pub(crate) fn seal_in_place(tx: &mut Direction, out: &mut Vec<u8>, start: usize) -> Result<()> {
+    let plain = out.len() - start - HEADER_BYTES;
+    debug_assert!(plain <= MAX_PLAINTEXT_BYTES);
+    let len = plain + 1 + TAG_BYTES;
+    let len16 = u16::try_from(len).map_err(|_| NetError::WsProtocol("record too large"))?;
+    let l = len16.to_be_bytes();
+    out[start..start + HEADER_BYTES].copy_from_slice(&[CONTENT_APPLICATION_DATA, 3, 3, l[0], l[1]]);
+    out.push(CONTENT_APPLICATION_DATA);
+    let nonce = tx.nonce()?;
+    let (header, body) = out[start..].split_at_mut(HEADER_BYTES);
+    let tag = tx
+        .key
+        .seal_in_place_separate_tag(nonce, Aad::from(&header[..]), body)
+        .map_err(|_| NetError::Tls(rustls::Error::EncryptError))?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
 /// Appends an encrypted close_notify alert.
 pub(crate) fn seal_close_notify(tx: &mut Direction, out: &mut Vec<u8>) -> Result<()> {
     seal_one(tx, &[1, 0], CONTENT_ALERT, out)

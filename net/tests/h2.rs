@@ -140,7 +140,7 @@ fn server_ping_reset_goaway_and_reconnect() {
         let c = wait(d, h).unwrap();
         assert_eq!(c.tag, 3);
         assert!(
-            matches!(c.result, Err(NetError::H2(_))),
+            matches!(c.result, Err(NetError::StreamReset(_))),
             "{name}: {:?}",
             c.result
         );

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use ringbolt_bus::Side;
-use ringbolt_net::h2c::{H2Client, H2Options, PreparedRequest};
+use ringbolt_net::h2c::{H2Client, H2Options, HeaderBlock, PreparedRequest};
 use ringbolt_net::tls::{self, Roots};
 use ringbolt_net::{Driver, DriverConfig, Endpoint, NetError};
 use ringbolt_telemetry::now_ns;
@@ -323,11 +323,11 @@ pub struct OrderClient {
     ids: ClientOrderIds,
     buf: RequestBuf,
     base: String,
-    order_uri: http::Uri,
-    orders_uri: http::Uri,
-    /// The constant L2 headers (address, API key, passphrase, content type, user agent), built
-    /// once; each order adds `POLY_SIGNATURE` and `POLY_TIMESTAMP`.
-    order_headers: HeaderMap,
+    /// `POST /order` and `POST /orders` with the constant L2 headers (address, API key,
+    /// passphrase, content type, user agent), HPACK-encoded once; each order adds
+    /// `poly_signature` and `poly_timestamp`.
+    order_block: HeaderBlock,
+    orders_block: HeaderBlock,
     events: EventQueue,
     in_doubt: Vec<[u8; 32]>,
     last_reconnect: Option<Instant>,
@@ -369,8 +369,6 @@ impl OrderClient {
     ) -> Result<Self, ClientError> {
         let (ep, driver, h2) = cfg.connect()?;
         let base = cfg.base();
-        let order_uri = uri(&base, PATH_ORDER)?;
-        let orders_uri = uri(&base, PATH_ORDERS)?;
         let buf = RequestBuf::new(&signer);
         let order_headers = header_map(
             &buf.headers()
@@ -378,6 +376,10 @@ impl OrderClient {
                 .filter(|(k, _)| !matches!(*k, "POLY_SIGNATURE" | "POLY_TIMESTAMP"))
                 .collect::<Vec<_>>(),
         )?;
+        let order_block =
+            HeaderBlock::new(&Method::POST, &uri(&base, PATH_ORDER)?, &order_headers)?;
+        let orders_block =
+            HeaderBlock::new(&Method::POST, &uri(&base, PATH_ORDERS)?, &order_headers)?;
         let ms = (now_ns() / 1_000_000).max(0) as u64;
         Ok(OrderClient {
             cfg: cfg.clone(),
@@ -390,9 +392,8 @@ impl OrderClient {
             ids: ClientOrderIds::new(ms),
             buf,
             base,
-            order_uri,
-            orders_uri,
-            order_headers,
+            order_block,
+            orders_block,
             events: EventQueue::with_capacity(EVENTS_CAPACITY),
             in_doubt: Vec::new(),
             last_reconnect: None,
@@ -452,6 +453,12 @@ impl OrderClient {
     /// The risk gate.
     pub fn gate_mut(&mut self) -> &mut RiskGate {
         &mut self.gate
+    }
+
+    /// The driver's system-call counters (enters per order in `bench exec`).
+    #[must_use]
+    pub fn driver_counters(&self) -> ringbolt_net::DriverCounters {
+        self.driver.counters()
     }
 
     /// Whether the connection is up.
@@ -526,7 +533,8 @@ impl OrderClient {
         ) {
             Ok(t) => t,
             Err(miss) => {
-                self.gate.closed();
+                // Nothing was sent: the window and day caps get the notional back.
+                self.gate.unadmit(intent.notional_micros);
                 return Err(SubmitError::Pool(miss));
             }
         };
@@ -564,10 +572,14 @@ impl OrderClient {
         what: Pending,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
-        let coids = match &what {
-            Pending::Order(c) => vec![*c],
-            Pending::Batch(c) => c.clone(),
-            _ => Vec::new(),
+        let single;
+        let coids: &[u64] = match &what {
+            Pending::Order(c) => {
+                single = [*c];
+                &single
+            }
+            Pending::Batch(c) => c,
+            _ => &[],
         };
         // Paper guard: the last line of defence, whatever the pool or caller did.
         if self.gate.mode() == TradingMode::Paper {
@@ -578,7 +590,7 @@ impl OrderClient {
                 body_is_zero_size(body)
             };
             if !all_zero {
-                for c in &coids {
+                for c in coids {
                     if let Some(mut o) = self.core.order_mut(*c).copied() {
                         self.refuse(&mut o, LOCAL_PAPER_GUARD, sink);
                         if let Some(slot) = self.core.order_mut(*c) {
@@ -590,40 +602,40 @@ impl OrderClient {
                 return Err(SubmitError::PaperGuard(coids.first().copied().unwrap_or(0)));
             }
         }
-        let sent = self.order_request_headers().and_then(|headers| {
-            let req = PreparedRequest {
-                method: Method::POST,
-                uri: if coids.len() > 1 || self.buf.path() == PATH_ORDERS {
-                    self.orders_uri.clone()
-                } else {
-                    self.order_uri.clone()
-                },
-                headers,
-            };
-            self.h2.send(
-                &mut self.driver,
-                &req,
-                Bytes::copy_from_slice(self.buf.body()),
-                tag,
-            )
-        });
+        let block = if coids.len() > 1 || self.buf.path() == PATH_ORDERS {
+            &self.orders_block
+        } else {
+            &self.order_block
+        };
+        let (signature, timestamp) = self.buf.auth_values();
+        let sent = self.h2.send_block(
+            &mut self.driver,
+            block,
+            &[
+                (b"poly_signature", signature),
+                (b"poly_timestamp", timestamp),
+            ],
+            self.buf.body(),
+            tag,
+        );
         let t_ns = now_ns();
         match sent {
             Ok(()) => {
                 self.timing.sent(tag, true, t_ns);
-                for c in &coids {
+                for c in coids {
                     if let Some(o) = self.core.order_mut(*c)
                         && let Ok(r) = o.submitted(t_ns)
                     {
                         sink.transition(&r);
                     }
                 }
+                let n = coids.len() as u64;
                 self.core.sent(tag, what);
-                self.stats.orders_sent += coids.len() as u64;
+                self.stats.orders_sent += n;
                 Ok(tag)
             }
             Err(e) => {
-                for c in &coids {
+                for c in coids {
                     if let Some(mut o) = self.core.order_mut(*c).copied() {
                         self.refuse(&mut o, LOCAL_NOT_SENT, sink);
                         if let Some(slot) = self.core.order_mut(*c) {
@@ -638,26 +650,6 @@ impl OrderClient {
                 })
             }
         }
-    }
-
-    /// The constant headers plus this request's signature and timestamp.
-    fn order_request_headers(&self) -> Result<HeaderMap, NetError> {
-        let mut h = self.order_headers.clone();
-        for (k, v) in self.buf.headers() {
-            if matches!(k, "POLY_SIGNATURE" | "POLY_TIMESTAMP") {
-                let value = HeaderValue::from_bytes(v)
-                    .map_err(|e| NetError::BadRequest(format!("header {k}: {e}")))?;
-                h.insert(
-                    http::header::HeaderName::from_static(if k == "POLY_SIGNATURE" {
-                        "poly_signature"
-                    } else {
-                        "poly_timestamp"
-                    }),
-                    value,
-                );
-            }
-        }
-        Ok(h)
     }
 
     /// Sends one already-signed order (one-offs, tests). Same rules as [`OrderClient::submit`].
@@ -862,7 +854,13 @@ impl OrderClient {
         wait: Duration,
         sink: &mut dyn TransitionSink,
     ) -> Result<usize, ClientError> {
-        self.driver.poll(wait)?;
+        if self.h2.in_flight() > 0 {
+            // An answer is due: busy-poll first when the driver is configured to
+            // (`DriverConfig::busy_poll_us`, block mode).
+            self.driver.poll_expecting(wait)?;
+        } else {
+            self.driver.poll(wait)?;
+        }
         let h2_err = self.h2.poll(&mut self.driver).err();
         let mut n = 0;
         while let Some(c) = self.h2.next_completion() {

@@ -267,6 +267,11 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
         super::exec_rtt::run(args.rtt_iterations, args.core, args.server_core)
     };
     let ring_p50 = rtt["submit_to_ring_block"]["p50_ns"].as_u64();
+    let rtt_met = |variant: &str| {
+        rtt[format!("ratio_hyper_over_ringbolt_{variant}")]["p50"]
+            .as_f64()
+            .map(|r| r >= 1.5)
+    };
     let met = hot_p.p50_ns <= 2_000;
     let report = json!({
         "bench": "exec",
@@ -302,6 +307,10 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
             "hot_path_p50_ns_max": 2_000, "met": met,
             "submit_to_ring_p50_ns_max": 2_000,
             "submit_to_ring_met": ring_p50.map(|p| p <= 2_000),
+            "order_rtt_ratio_hyper_over_ringbolt_p50_min": 1.5,
+            "order_rtt_block_met": rtt_met("block"),
+            "order_rtt_block_busy_poll_met": rtt_met("block_busy_poll"),
+            "order_rtt_spin_met": rtt_met("spin"),
         },
     });
     tracing::info!(

@@ -28,7 +28,7 @@ use ringbolt_exec::pool::{PoolConfig, PoolToken, PresignedPool, SlotKey};
 use ringbolt_exec::request::RequestBuf;
 use ringbolt_exec::risk::{KillSwitch, RiskGate, RiskLimits, TradingMode};
 use ringbolt_exec::{L2Signer, OrderSide, PrivateKey, TickSize};
-use ringbolt_net::WaitMode;
+use ringbolt_net::{DriverCounters, WaitMode};
 use ringbolt_sim::config::VenueConfig;
 use ringbolt_sim::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
@@ -183,16 +183,29 @@ fn intent(k: &SlotKey) -> OrderTicket {
     }
 }
 
+/// One client variant of ours.
+#[derive(Clone, Copy)]
+struct Mode {
+    wait: WaitMode,
+    /// `DriverConfig::busy_poll_us` (block mode, while an order is in flight).
+    busy_poll_us: u32,
+}
+
+/// Our measures over a round: submit → ring, round trip, orders rejected for size, and the
+/// driver's counters.
+type OursRound = (Histogram<u64>, Histogram<u64>, u64, DriverCounters);
+
 /// Ours: submit (timed to the ring) and round trip, in `mode`.
 fn ours(
     emu: &Emu,
-    mode: WaitMode,
+    mode: Mode,
     core: Option<usize>,
     key: &Arc<PrivateKey>,
     iterations: u64,
-) -> Result<(Histogram<u64>, Histogram<u64>, u64)> {
+) -> Result<OursRound> {
     let mut cfg = ClientConfig::emulator(emu.port, emu.ca_pem.clone());
-    cfg.driver.mode = mode;
+    cfg.driver.mode = mode.wait;
+    cfg.driver.busy_poll_us = mode.busy_poll_us;
     cfg.driver.pin_core = core;
     let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
     let signer = L2Signer::new(&key.address(), creds.clone())?;
@@ -239,8 +252,9 @@ fn ours(
             rtt_h.record(t_rtt.as_nanos() as u64)?;
         }
     }
+    let counters = client.driver_counters();
     client.shutdown();
-    Ok((submit_h, rtt_h, rejected_size))
+    Ok((submit_h, rtt_h, rejected_size, counters))
 }
 
 /// The peer: hyper's HTTP/2 client over tokio-rustls, same requests.
@@ -321,6 +335,61 @@ fn ratio(peer: &Histogram<u64>, ours: &Histogram<u64>, q: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// Per-order enters and busy-poll outcome of one of our variants.
+fn per_order(c: &DriverCounters, orders: u64) -> Value {
+    let m = orders.max(1) as f64;
+    let r = |v: u64| ((v as f64 / m) * 100.0).round() / 100.0;
+    json!({
+        "io_uring_enters": r(c.enters),
+        "io_uring_enters_waiting": r(c.enters_waiting),
+        "cqes": r(c.cqes),
+        "busy_poll_hits": r(c.busy_poll_hits),
+        "busy_poll_misses": r(c.busy_poll_misses),
+    })
+}
+
+/// Busy-poll window of the `block_busy_poll` variant, µs.
+const BUSY_POLL_US: u32 = 200;
+
+/// One of our variants accumulated over the rounds.
+struct OursAcc {
+    name: &'static str,
+    mode: Mode,
+    submit: Histogram<u64>,
+    rtt: Histogram<u64>,
+    rejected: u64,
+    counters: DriverCounters,
+    orders: u64,
+}
+
+impl OursAcc {
+    fn new(name: &'static str, wait: WaitMode, busy_poll_us: u32) -> Result<Self> {
+        Ok(OursAcc {
+            name,
+            mode: Mode { wait, busy_poll_us },
+            submit: hist()?,
+            rtt: hist()?,
+            rejected: 0,
+            counters: DriverCounters::default(),
+            orders: 0,
+        })
+    }
+
+    fn add(&mut self, r: OursRound, orders: u64) -> Result<()> {
+        self.submit.add(&r.0)?;
+        self.rtt.add(&r.1)?;
+        self.rejected += r.2;
+        let c = &mut self.counters;
+        c.enters += r.3.enters;
+        c.enters_waiting += r.3.enters_waiting;
+        c.cqes += r.3.cqes;
+        c.busy_poll_hits += r.3.busy_poll_hits;
+        c.busy_poll_misses += r.3.busy_poll_misses;
+        self.orders += orders;
+        Ok(())
+    }
+}
+
 fn run_inner(
     iterations: u64,
     client_core: Option<usize>,
@@ -329,59 +398,62 @@ fn run_inner(
     let emu = Emu::start(server_core)?;
     let key = Arc::new(PrivateKey::from_hex(super::exec::KEY)?);
     let spin_ok = num_cpus() >= 2;
-    // Interleaved rounds (ours block, hyper, ours spin) so that load drifts on this shared
-    // machine hit every client alike; each round opens a fresh connection and discards its
-    // own warm-up.
+    // Interleaved rounds (ours block, hyper, ours block + busy poll, ours spin) so that load
+    // drifts on this shared machine hit every client alike; each round opens a fresh connection
+    // and discards its own warm-up.
     const ROUNDS: u64 = 3;
     let per = (iterations / ROUNDS).max(10);
-    let (mut block_submit, mut block_rtt, mut spin_submit, mut spin_rtt, mut peer) =
-        (hist()?, hist()?, hist()?, hist()?, hist()?);
-    let mut n_block = 0;
+    let mut variants = vec![
+        OursAcc::new("block", WaitMode::Block, 0)?,
+        OursAcc::new("block_busy_poll", WaitMode::Block, BUSY_POLL_US)?,
+    ];
+    if spin_ok {
+        variants.push(OursAcc::new("spin", WaitMode::Spin, 0)?);
+    }
+    let mut peer = hist()?;
     for _ in 0..ROUNDS {
-        let (s, r, n) = ours(&emu, WaitMode::Block, client_core, &key, per)?;
-        block_submit.add(&s)?;
-        block_rtt.add(&r)?;
-        n_block += n;
-        let p = std::thread::scope(|sc| {
-            let key = key.clone();
-            let emu_ref = &emu;
-            sc.spawn(move || {
-                super::pin(client_core);
-                hyper_peer(emu_ref, &key, per)
-            })
-            .join()
-            .map_err(|_| anyhow!("peer thread panicked"))?
-        })?;
-        peer.add(&p)?;
-        if spin_ok {
-            let (s, r, _) = ours(&emu, WaitMode::Spin, client_core, &key, per)?;
-            spin_submit.add(&s)?;
-            spin_rtt.add(&r)?;
+        for (i, v) in variants.iter_mut().enumerate() {
+            let r = ours(&emu, v.mode, client_core, &key, per)?;
+            v.add(r, per + per / WARM_DIVISOR)?;
+            if i == 0 {
+                let p = std::thread::scope(|sc| {
+                    let key = key.clone();
+                    let emu_ref = &emu;
+                    sc.spawn(move || {
+                        super::pin(client_core);
+                        hyper_peer(emu_ref, &key, per)
+                    })
+                    .join()
+                    .map_err(|_| anyhow!("peer thread panicked"))?
+                })?;
+                peer.add(&p)?;
+            }
         }
     }
-    let spin = spin_ok.then_some((spin_submit, spin_rtt));
     let stats = emu.get("/stats")?;
-    Ok(json!({
+    let mut out = json!({
         "method": "paper orders (size zero) from a 198-slot pre-signed pool, one warm HTTP/2 \
                    connection (TLS 1.3, ALPN h2) to the CLOB emulator (hyper server, one tokio \
                    worker) on loopback; the emulator verifies the L2 HMAC, parses the order and \
                    answers 400 'Size (0) lower than the minimum: 5'; 3 interleaved rounds \
-                   (ours block, hyper, ours spin), 10% warm-up discarded per round",
+                   (ours block, hyper, ours block with busy poll, ours spin), 10% warm-up \
+                   discarded per round; block_busy_poll: block mode whose driver polls without \
+                   sleeping for up to busy_poll_us while an order is in flight",
         "iterations": per * ROUNDS,
-        "submit_to_ring_block": Percentiles::of(&block_submit),
-        "order_rtt_block": Percentiles::of(&block_rtt),
-        "submit_to_ring_spin": spin.as_ref().map(|s| Percentiles::of(&s.0)),
-        "order_rtt_spin": spin.as_ref().map(|s| Percentiles::of(&s.1)),
+        "busy_poll_us": BUSY_POLL_US,
         "order_rtt_hyper_peer": Percentiles::of(&peer),
-        "ratio_hyper_over_ringbolt_block": {
-            "p50": ratio(&peer, &block_rtt, 0.5), "p99": ratio(&peer, &block_rtt, 0.99),
-        },
-        "ratio_hyper_over_ringbolt_spin": spin.as_ref().map(|s| json!({
-            "p50": ratio(&peer, &s.1, 0.5), "p99": ratio(&peer, &s.1, 0.99),
-        })),
-        "orders_rejected_for_size_block": n_block,
+        "orders_rejected_for_size_block": variants[0].rejected,
         "emulator_stats": stats["clob"],
-    }))
+    });
+    for v in &variants {
+        out[format!("submit_to_ring_{}", v.name)] = json!(Percentiles::of(&v.submit));
+        out[format!("order_rtt_{}", v.name)] = json!(Percentiles::of(&v.rtt));
+        out[format!("ratio_hyper_over_ringbolt_{}", v.name)] = json!({
+            "p50": ratio(&peer, &v.rtt, 0.5), "p99": ratio(&peer, &v.rtt, 0.99),
+        });
+        out[format!("syscalls_per_order_{}", v.name)] = per_order(&v.counters, v.orders);
+    }
+    Ok(out)
 }
 
 /// Cores of the machine (not of this thread's affinity mask: the bench thread is pinned).

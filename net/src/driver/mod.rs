@@ -86,6 +86,37 @@ pub struct DriverConfig {
     pub mlockall: bool,
     /// Initial capacity of each connection's receive buffer, bytes.
     pub conn_rx_bytes: usize,
+    /// Block mode, [`Driver::poll_expecting`] only: poll without sleeping for up to this many
+    /// microseconds before blocking, when the caller expects an answer soon (an order in flight
+    /// on loopback or in the same data centre). Each blocking wake-up costs ~35 µs on a VM
+    /// (docs/adr/0022-orderpath-…); 0 = always block at once.
+    pub busy_poll_us: u32,
+}
+
+/// Counters of a driver's system calls and completions (plain integers, no atomics: the
+/// driver is single-threaded). `bench net` divides them by the messages moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DriverCounters {
+    /// `io_uring_enter` calls (any reason).
+    pub enters: u64,
+    /// ... of which waited for a completion (block mode).
+    pub enters_waiting: u64,
+    /// ... of which were made because the TASKRUN flag was raised (spin: deferred task work).
+    pub enters_taskrun: u64,
+    /// Completions reaped.
+    pub cqes: u64,
+    /// Fallback: `recv` system calls.
+    pub recv_calls: u64,
+    /// Fallback: `recv` calls that found nothing.
+    pub recv_would_block: u64,
+    /// Fallback: writes attempted (one or more `send` calls each).
+    pub send_calls: u64,
+    /// Fallback: `epoll_wait` calls.
+    pub epoll_waits: u64,
+    /// [`Driver::poll_expecting`] calls answered within the busy-poll window / not.
+    pub busy_poll_hits: u64,
+    /// See `busy_poll_hits`.
+    pub busy_poll_misses: u64,
 }
 
 impl Default for DriverConfig {
@@ -100,6 +131,7 @@ impl Default for DriverConfig {
             pin_core: None,
             mlockall: false,
             conn_rx_bytes: 256 * 1024,
+            busy_poll_us: 0,
         }
     }
 }
@@ -189,6 +221,8 @@ pub struct Driver {
     free: Vec<u32>,
     next_generation: u32,
     conn_rx_bytes: usize,
+    busy_poll: Duration,
+    counters: DriverCounters,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -229,6 +263,8 @@ impl Driver {
             free: Vec::new(),
             next_generation: 1,
             conn_rx_bytes: cfg.conn_rx_bytes,
+            busy_poll: Duration::from_micros(u64::from(cfg.busy_poll_us)),
+            counters: DriverCounters::default(),
             _not_send: std::marker::PhantomData,
         })
     }
@@ -424,13 +460,46 @@ impl Driver {
             WaitMode::Spin => None,
             WaitMode::Block => Some(wait),
         };
+        self.poll_once(wait)
+    }
+
+    fn poll_once(&mut self, wait: Option<Duration>) -> Result<usize> {
+        let c = &mut self.counters;
         match &mut self.io {
             Io::Uring(u) => u
-                .poll(&mut self.conns, wait)
+                .poll(&mut self.conns, wait, c)
                 .map_err(|e| NetError::io("io_uring poll", e)),
-            Io::Poll(p) => p.poll(&mut self.conns, wait),
+            Io::Poll(p) => p.poll(&mut self.conns, wait, c),
         }
         .inspect(|_| self.reap_closed())
+    }
+
+    /// [`Driver::poll`] when an answer is expected soon: in block mode with
+    /// [`DriverConfig::busy_poll_us`] set, polls without sleeping for up to that long, then
+    /// blocks for the rest of `wait`. Same as [`Driver::poll`] otherwise.
+    pub fn poll_expecting(&mut self, wait: Duration) -> Result<usize> {
+        if self.mode == WaitMode::Spin || self.busy_poll.is_zero() || wait.is_zero() {
+            return self.poll(wait);
+        }
+        let start = std::time::Instant::now();
+        loop {
+            let n = self.poll_once(None)?;
+            if n > 0 {
+                self.counters.busy_poll_hits += 1;
+                return Ok(n);
+            }
+            let spent = start.elapsed();
+            if spent >= self.busy_poll || spent >= wait {
+                self.counters.busy_poll_misses += 1;
+                return self.poll_once(Some(wait.saturating_sub(spent)));
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// System-call and completion counters since the driver was made.
+    pub fn counters(&self) -> DriverCounters {
+        self.counters
     }
 
     fn reap_closed(&mut self) {

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{BackendKind, Conn, ReadState, WaitMode};
+use super::{BackendKind, Conn, DriverCounters, ReadState, WaitMode};
 use crate::error::{NetError, Result};
 
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -16,6 +16,10 @@ pub(super) struct Poller {
     epoll: Option<OwnedFd>,
     scratch: Vec<u8>,
     events: Vec<libc::epoll_event>,
+    recv_calls: u64,
+    recv_would_block: u64,
+    send_calls: u64,
+    epoll_waits: u64,
 }
 
 impl Poller {
@@ -36,6 +40,10 @@ impl Poller {
             epoll,
             scratch: vec![0; SCRATCH_BYTES],
             events: vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS],
+            recv_calls: 0,
+            recv_would_block: 0,
+            send_calls: 0,
+            epoll_waits: 0,
         })
     }
 
@@ -72,6 +80,7 @@ impl Poller {
 
     /// Writes as much of the queue as the socket takes now.
     pub(super) fn write(&mut self, c: &mut Conn) {
+        self.send_calls += 1;
         while !c.tx_pending.is_empty() && c.write_error.is_none() {
             // SAFETY: pointer and length come from a live Vec; MSG_DONTWAIT never blocks.
             let n = unsafe {
@@ -108,6 +117,7 @@ impl Poller {
                     libc::MSG_DONTWAIT,
                 )
             };
+            self.recv_calls += 1;
             if n > 0 {
                 c.push_rx(&self.scratch[..n as usize]);
                 any = true;
@@ -120,7 +130,10 @@ impl Poller {
             } else {
                 let e = io::Error::last_os_error();
                 match e.raw_os_error() {
-                    Some(libc::EAGAIN | libc::EINTR) => break,
+                    Some(libc::EAGAIN | libc::EINTR) => {
+                        self.recv_would_block += 1;
+                        break;
+                    }
                     errno => {
                         c.read = ReadState::Failed(errno.unwrap_or(libc::EIO));
                         any = true;
@@ -135,7 +148,17 @@ impl Poller {
         &mut self,
         conns: &mut [Option<Conn>],
         wait: Option<Duration>,
+        counters: &mut DriverCounters,
     ) -> Result<usize> {
+        let r = self.poll_inner(conns, wait);
+        counters.recv_calls += std::mem::take(&mut self.recv_calls);
+        counters.recv_would_block += std::mem::take(&mut self.recv_would_block);
+        counters.send_calls += std::mem::take(&mut self.send_calls);
+        counters.epoll_waits += std::mem::take(&mut self.epoll_waits);
+        r
+    }
+
+    fn poll_inner(&mut self, conns: &mut [Option<Conn>], wait: Option<Duration>) -> Result<usize> {
         let mut handled = 0;
         let mut backlog = false;
         for c in conns.iter_mut().flatten() {
@@ -159,6 +182,7 @@ impl Poller {
                 i32::try_from(d.as_millis().max(u128::from(!d.is_zero()))).unwrap_or(i32::MAX)
             }
         };
+        self.epoll_waits += 1;
         // SAFETY: the events buffer is live and MAX_EVENTS long.
         let n = unsafe {
             libc::epoll_wait(ep, self.events.as_mut_ptr(), MAX_EVENTS as i32, timeout_ms)

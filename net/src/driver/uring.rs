@@ -10,7 +10,7 @@ use std::time::Duration;
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::{Conn, DriverConfig, ReadState};
+use super::{Conn, DriverConfig, DriverCounters, ReadState};
 
 const BGID: u16 = 0;
 const OP_RECV: u64 = 1;
@@ -213,28 +213,37 @@ impl Uring {
         &mut self,
         conns: &mut [Option<Conn>],
         wait: Option<Duration>,
+        counters: &mut DriverCounters,
     ) -> io::Result<usize> {
         let cq_ready = !self.ring.completion().is_empty();
         match wait {
             None => {
                 let mut sq = self.ring.submission();
-                let need = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
+                let taskrun = sq.taskrun();
+                let need = !sq.is_empty() || taskrun || sq.cq_overflow();
                 sq.sync();
                 drop(sq);
                 if need {
+                    counters.enters += 1;
+                    counters.enters_taskrun += u64::from(taskrun);
                     enter_ok(self.ring.submit())?;
                 }
             }
             Some(d) if !cq_ready => {
                 let ts = Timespec::from(d);
                 let args = SubmitArgs::new().timespec(&ts);
+                counters.enters += 1;
+                counters.enters_waiting += 1;
                 enter_ok(self.ring.submitter().submit_with_args(1, &args))?;
             }
             Some(_) => {
+                counters.enters += 1;
                 enter_ok(self.ring.submit())?;
             }
         }
-        Ok(self.reap(conns))
+        let n = self.reap(conns);
+        counters.cqes += n as u64;
+        Ok(n)
     }
 
     fn reap(&mut self, conns: &mut [Option<Conn>]) -> usize {
@@ -326,7 +335,11 @@ impl Uring {
             if !busy {
                 return;
             }
-            let _ = self.poll(conns, Some(Duration::from_millis(5)));
+            let _ = self.poll(
+                conns,
+                Some(Duration::from_millis(5)),
+                &mut DriverCounters::default(),
+            );
         }
         tracing::error!("io_uring operations still in flight at driver drop");
     }
