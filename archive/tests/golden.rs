@@ -273,3 +273,23 @@ fn column_paths_rows_per_second() {
         rows as f64 / read_s
     );
 }
+
+fn fixture_dir(version: u32) -> PathBuf {
+    golden(&format!("archive-v{version}"))
+}
+
+/// Writes the committed fixture archive of this writer's schema version (400 records, one file
+/// per table and venue) under `RINGBOLT_BLESS_FIXTURE=1`; later versions keep reading it.
+#[test]
+fn fixture_archive_of_this_schema_version() {
+    if std::env::var_os("RINGBOLT_BLESS_FIXTURE").is_none() {
+        return;
+    }
+    let segment = format!("rb-golden-{}-fixture", std::process::id());
+    let all = records(&segment, 400);
+    write_archive(
+        &fixture_dir(ARCHIVE_SCHEMA_VERSION),
+        &by_table(&all),
+        all[0].publish_ts_ns,
+    );
+}
