@@ -150,6 +150,9 @@ impl Bucket {
     /// A bad URL or configuration.
     pub fn open(url: &str) -> Result<Bucket, ArchiveError> {
         let (bucket, prefix) = parse_url(url)?;
+        // reqwest is built without a provider of its own: rustls with ring, as everywhere else
+        // in the workspace (an error only means a provider is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = with_profile(AmazonS3Builder::from_env()).with_bucket_name(&bucket);
         let endpoint = builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
@@ -295,8 +298,9 @@ impl Bucket {
 
 /// Copies the archive at `url` into `cache` (default: `<tmp>/ringbolt-s3/<bucket>/<prefix>`) and
 /// returns the local root: `ringbolt replay --archive s3://…` and the training export read the
-/// copy with the ordinary reader. Files already cached with the object's size are kept; every
-/// downloaded file is checked against its size and, when the object carries one, its SHA-256.
+/// copy with the ordinary reader. Cached files with the object's size and checksum are kept;
+/// every downloaded file is checked against its size and, when the object carries one, its
+/// SHA-256.
 /// Shipping manifests are not copied.
 ///
 /// # Errors
@@ -319,12 +323,13 @@ pub fn mirror(url: &str, cache: Option<&Path>) -> Result<PathBuf, ArchiveError> 
             continue;
         }
         let path = root.join(&rel);
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        let stored = bucket.stat(&rel)?.map(|d| d.sha256).unwrap_or_default();
+        let cached = std::fs::read(&path).ok().map(|b| Digested::of(&b));
+        if cached.is_some_and(|c| c.size == size && (stored.is_empty() || c.sha256 == stored)) {
             continue;
         }
         let bytes = bucket.get(&rel)?;
         let digest = Digested::of(&bytes);
-        let stored = bucket.stat(&rel)?.map(|d| d.sha256).unwrap_or_default();
         if digest.size != size || (!stored.is_empty() && stored != digest.sha256) {
             return Err(ArchiveError::Store {
                 message: format!("{}: size or checksum differs from the object's", rel),

@@ -38,7 +38,7 @@ QUERIES = {
         ORDER BY t, date, venue""",
     "vwap_per_minute": """
         SELECT venue, date_trunc('minute', publish_ts) AS minute,
-               sum(MUL8(price, size)) / sum(size) AS vwap,
+               CAST(sum(MUL8(price, size)) / sum(size) AS DOUBLE) AS vwap,
                sum(size) AS volume, count(*) AS trades
         FROM trades GROUP BY venue, date_trunc('minute', publish_ts)
         ORDER BY venue, minute""",
@@ -174,12 +174,10 @@ def spark_session():
 
 
 def norm(v):
-    """A value both engines render the same way: exact decimals normalised, floats to 9
-    significant digits, timestamps as UTC ISO text, partition values as text."""
+    """A value both engines render the same way: exact decimals as normalised text, timestamps
+    and dates as UTC ISO text (floats stay floats: see `same`)."""
     if isinstance(v, decimal.Decimal):
-        return format(v.normalize(), "f") if v == v.to_integral_value() else str(v.normalize())
-    if isinstance(v, float):
-        return float(f"{v:.9g}")
+        return format(v.normalize(), "f")
     if isinstance(v, dt.datetime):
         if v.tzinfo is not None:
             v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -187,6 +185,16 @@ def norm(v):
     if isinstance(v, dt.date):
         return v.isoformat()
     return v
+
+
+def same(a, b):
+    """Equal results: same shape, equal values, floats (derived ratios and quantiles, computed in
+    binary floating point by both engines) within a relative 1e-9."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+    return a == b
 
 
 def run_duckdb(root, tables, names, timings):
@@ -241,7 +249,7 @@ def main():
     if len(results) == 2:
         for name in names:
             d, s = results["duckdb"][name], results["spark"][name]
-            if d != s:
+            if not same(d, s):
                 mismatches.append(name)
                 print(f"MISMATCH {name}:\n  duckdb {d[:5]}\n  spark  {s[:5]}", file=sys.stderr)
     summary = {"tables": tables, "queries": names, "timings": timings,
