@@ -12,7 +12,9 @@ that pyarrow fetched from the bucket (on EMR or Glue, S3A is installed and Spark
 Every query is written once, in the SQL both engines accept, over one view per table; the only
 dialect differences are spelled as tokens: {W} (the `window` partition column, a reserved word
 quoted differently), MUL8(a, b) (an exact product of two DECIMAL(18, 8) columns: DuckDB wants one
-factor widened first, Spark's DECIMAL(37, 16) result is exact as it is).
+factor widened first, Spark's DECIMAL(37, 16) result is exact as it is). Ratios are taken in
+DOUBLE from exact sums: decimal division differs (DuckDB answers a DOUBLE, Spark a DECIMAL
+rounded to 8 places).
 Exit status 1 when any result differs (printed), 0 otherwise.
 """
 
@@ -38,7 +40,7 @@ QUERIES = {
         ORDER BY t, date, venue""",
     "vwap_per_minute": """
         SELECT venue, date_trunc('minute', publish_ts) AS minute,
-               CAST(sum(MUL8(price, size)) / sum(size) AS DOUBLE) AS vwap,
+               CAST(sum(MUL8(price, size)) AS DOUBLE) / CAST(sum(size) AS DOUBLE) AS vwap,
                sum(size) AS volume, count(*) AS trades
         FROM trades GROUP BY venue, date_trunc('minute', publish_ts)
         ORDER BY venue, minute""",
@@ -52,7 +54,7 @@ QUERIES = {
         GROUP BY venue ORDER BY venue""",
     "coverage": """
         SELECT date, role, count(DISTINCT {W}) AS windows,
-               round(100.0 * count(DISTINCT {W}) / 288, 1) AS coverage_pct
+               round(CAST(count(DISTINCT {W}) AS DOUBLE) * 100 / 288, 1) AS coverage_pct
         FROM collector_heartbeat GROUP BY date, role ORDER BY date, role""",
     "gaps": """
         SELECT kind, count(*) AS events, sum(count) AS records
@@ -167,10 +169,14 @@ def spark_session():
     from pyspark.sql import SparkSession
     # Default settings: no legacy Parquet or timestamp flags. The session time zone is set so
     # date_trunc and rendered timestamps are in UTC whatever the machine's zone.
-    return (SparkSession.builder.master("local[*]").appName("ringbolt-archive-engines")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .getOrCreate())
+    builder = (SparkSession.builder.master("local[*]").appName("ringbolt-archive-engines")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.enabled", "false"))
+    # Memory only (not a compatibility flag): exact percentiles of a day's book changes
+    # (~170 M values) do not fit the default 1 GiB driver heap of local mode.
+    if os.environ.get("RB_SPARK_DRIVER_MEMORY"):
+        builder = builder.config("spark.driver.memory", os.environ["RB_SPARK_DRIVER_MEMORY"])
+    return builder.getOrCreate()
 
 
 def norm(v):
