@@ -451,8 +451,9 @@ impl crate::tables::InstrumentNames for SynthNames {
     }
 }
 
-/// Writes a synthetic archive straight to Parquet (no bus, no archiver process): `events`
-/// records spread evenly over the `windows` 5-minute windows from `start_s`, one compacted file
+/// Writes a synthetic archive straight to Parquet (no bus, no archiver process): at least
+/// `events` records spread evenly over the `windows` 5-minute windows from `start_s` (the count
+/// per window rounded up), one compacted file
 /// per table, venue and window (the layout `ringbolt archive` leaves after compaction), with the
 /// archiver's writer settings. Window `w` is written by thread `w % threads`, each with its own
 /// producer (seed + thread), so the archive is deterministic for given arguments except for
@@ -533,7 +534,7 @@ fn write_windows(
         ring: 0,
         epoch: 1,
     };
-    let per_window = events / u64::from(windows.max(1));
+    let per_window = events.div_ceil(u64::from(windows.max(1)));
     let step_ns = (crate::layout::WINDOW_S * 1_000_000_000) / per_window.max(1) as i64;
     let mut stats = DayStats::default();
     let mut groups: std::collections::BTreeMap<(Table, u8), Vec<Record>> = Default::default();
