@@ -178,14 +178,27 @@ pub struct Shipper {
     puts: u64,
     crash_after_puts: Option<u64>,
     final_run: bool,
+    /// `_ringbolt/ship.lock`, locked while the shipper lives: one shipper per archive root.
+    _lock: std::fs::File,
 }
 
 impl Shipper {
     /// Opens the bucket and loads the journal.
     ///
     /// # Errors
-    /// A bad URL, an unreadable journal.
+    /// A bad URL, an unreadable journal, another shipper running on the root.
     pub fn open(root: &Path, config: ShipConfig) -> Result<Shipper, ArchiveError> {
+        let lock_path = root.join(STATE_DIR).join("ship.lock");
+        let lock =
+            std::fs::File::create(&lock_path).map_err(|e| ArchiveError::io(&lock_path, e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(ArchiveError::Store {
+                message: format!(
+                    "{}: another shipper holds the lock ({e})",
+                    lock_path.display()
+                ),
+            });
+        }
         let bucket = Bucket::open(&config.url)?;
         let mut journal: Journal = load_json(&root.join(JOURNAL))?;
         if journal.url != config.url {
@@ -204,6 +217,7 @@ impl Shipper {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             final_run: false,
+            _lock: lock,
         })
     }
 
