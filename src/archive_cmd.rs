@@ -15,11 +15,50 @@ use serde_json::json;
 
 /// `ringbolt archive` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ArchiveArgs {
     /// Configuration file (`ringbolt.toml`: `[archive]` is required; `[trade]` and `[decide]` are
     /// recorded in the archive for `ringbolt replay`; every section is checked for unknown keys).
     #[arg(long, default_value = "ringbolt.toml")]
     config: PathBuf,
+    /// A sidecar instead of the archiver.
+    #[command(subcommand)]
+    action: Option<ArchiveAction>,
+}
+
+/// `ringbolt archive …` sidecars.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveAction {
+    /// Ship closed, compacted partitions to an S3-compatible bucket exactly once (journal
+    /// `_ringbolt/shipped.json`), then apply the local retention (`[archive.ship]`).
+    Ship(ShipArgs),
+}
+
+/// `ringbolt archive ship` arguments.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// Configuration file (`[archive]` root and `[archive.ship]`), unless --root and --url.
+    #[arg(long, default_value = "ringbolt.toml")]
+    config: PathBuf,
+    /// Archive root (with --url: no configuration file needed).
+    #[arg(long, requires = "url")]
+    root: Option<PathBuf>,
+    /// `s3://bucket/prefix` (endpoint and credentials: the AWS environment/profile chain).
+    #[arg(long, requires = "root")]
+    url: Option<String>,
+    /// Overrides `closed_grace_s`: seconds after a window's end before it is shipped.
+    #[arg(long)]
+    closed_grace_s: Option<u64>,
+    /// Overrides `delete_local_after_s` (local retention of confirmed partitions).
+    #[arg(long)]
+    delete_local_after_s: Option<u64>,
+    /// Keep shipping every `interval_s` until SIGINT/SIGTERM (default: one pass).
+    #[arg(long, conflicts_with = "final_run")]
+    follow: bool,
+    /// The archiver has stopped for good (a finished demo or lab run): ship every partition,
+    /// the last windows and uncompacted ones included.
+    #[arg(long = "final")]
+    final_run: bool,
 }
 
 /// `ringbolt report …` commands.
@@ -76,15 +115,63 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-/// Runs the archiver until SIGINT/SIGTERM (then flushes and exits).
-pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
-    let file = ringbolt_config::load(&args.config)?;
-    let config = file.archive_section(&args.config)?;
+fn install_stop_handlers() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let handler = on_signal as extern "C" fn(libc::c_int);
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(signal, handler as libc::sighandler_t) };
     }
+}
+
+/// `ringbolt archive ship`: one pass (or `--follow`), one JSON line of counters per pass.
+fn run_ship(a: &ShipArgs) -> Result<()> {
+    use ringbolt_archive::ship::{ShipConfig, Shipper};
+    let (root, mut ship) = match (&a.root, &a.url) {
+        (Some(root), Some(url)) => (root.clone(), ShipConfig::new(url)),
+        _ => {
+            let file = ringbolt_config::load(&a.config)?;
+            let config = file.archive_section(&a.config)?;
+            let ship = config
+                .ship
+                .with_context(|| format!("{}: no [archive.ship] section", a.config.display()))?;
+            (config.root, ship)
+        }
+    };
+    if let Some(g) = a.closed_grace_s {
+        ship.closed_grace_s = g;
+    }
+    if let Some(d) = a.delete_local_after_s {
+        ship.delete_local_after_s = Some(d);
+    }
+    let interval = std::time::Duration::from_secs(ship.interval_s.max(1));
+    let mut shipper = Shipper::open(&root, ship)
+        .with_context(|| format!("opening the shipper of {}", root.display()))?;
+    shipper.set_final(a.final_run);
+    install_stop_handlers();
+    loop {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let stats = shipper.ship_once(now_s).context("shipping")?;
+        println!("{}", serde_json::to_string(&stats)?);
+        if !a.follow || STOP.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let until = std::time::Instant::now() + interval;
+        while std::time::Instant::now() < until && !STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+/// Runs the archiver until SIGINT/SIGTERM (then flushes and exits), or its sidecar.
+pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
+    if let Some(ArchiveAction::Ship(a)) = &args.action {
+        return run_ship(a);
+    }
+    let file = ringbolt_config::load(&args.config)?;
+    let config = file.archive_section(&args.config)?;
+    install_stop_handlers();
     let mut archiver = Archiver::open(config.clone())
         .with_context(|| format!("starting the archiver on {}", config.root.display()))?;
     let hlog = archiver.enable_hlog()?;

@@ -39,7 +39,7 @@ pub struct InputArgs {
     #[arg(long, conflicts_with = "archive")]
     pub input: Option<PathBuf>,
     /// A Parquet archive written by `ringbolt archive` (records of its market segments, in bus
-    /// order, exactly as the live decision process saw them).
+    /// order, exactly as the live decision process saw them); or its `s3://bucket/prefix`.
     #[arg(long)]
     pub archive: Option<PathBuf>,
     /// With `--archive`: only this UTC date (`YYYY-MM-DD`).
@@ -79,8 +79,9 @@ impl InputArgs {
     pub fn open(&self) -> Result<Box<dyn Iterator<Item = Result<SynthItem>>>> {
         if let Some(root) = &self.archive {
             let segments = (!self.segments.is_empty()).then(|| self.segments.clone());
+            let root = ringbolt_archive::store::local_root(root)?;
             return Ok(Box::new(ringbolt_trade::replay::archive_items(
-                root,
+                &root,
                 self.date.as_deref(),
                 segments,
             )?));

@@ -42,7 +42,8 @@ pub enum Model {
 /// Options of `ringbolt replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Archive root written by `ringbolt archive`.
+    /// Archive root written by `ringbolt archive`, or the `s3://bucket/prefix` it was shipped to
+    /// (`ringbolt archive ship`; read through object storage into a local cache first).
     #[arg(long)]
     archive: PathBuf,
     /// A decision config (`ringbolt.toml` format: `[trade]` inputs/evaluator/model, `[decide]`).
@@ -86,7 +87,7 @@ pub fn run_replay(a: &ReplayArgs) -> Result<()> {
         None => None,
     };
     ringbolt_trade::replay::run(&ReplayOptions {
-        archive: a.archive.clone(),
+        archive: ringbolt_archive::store::local_root(&a.archive)?,
         config,
         date: a.date.clone(),
         check_parity: a.check_parity,

@@ -66,6 +66,10 @@ pub struct ArchiveConfig {
     /// made no progress for this long (ms); default 5000 (the units' `WatchdogSec=10s`).
     #[serde(default = "default_health_stale_ms")]
     pub health_stale_ms: u64,
+    /// `[archive.ship]`: shipping closed partitions to an S3-compatible bucket
+    /// (`ringbolt archive ship`); unset = the archive stays local.
+    #[serde(default)]
+    pub ship: Option<crate::ship::ShipConfig>,
 }
 
 fn default_flush_interval_ms() -> u64 {
@@ -115,6 +119,7 @@ impl ArchiveConfig {
             zstd_level: default_zstd_level(),
             health_addr: None,
             health_stale_ms: default_health_stale_ms(),
+            ship: None,
         }
     }
 

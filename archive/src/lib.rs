@@ -18,6 +18,8 @@ pub mod layout;
 pub mod reader;
 pub mod recorded;
 pub mod report;
+pub mod ship;
+pub mod store;
 pub mod synth;
 pub mod tables;
 pub mod writer;
@@ -74,6 +76,12 @@ pub enum ArchiveError {
         /// The file or root.
         path: PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// The object store refused or failed a request (no credentials in the message).
+    #[error("object store: {message}")]
+    Store {
+        /// What failed, with the object key.
         message: String,
     },
     /// Latency telemetry failed.

@@ -13,7 +13,10 @@
 //! within each ring, rings merged by `publish_ts`.
 //!
 //! Needs archive schema version ≥ 2 (the `instrument_id` column); older files are refused with a
-//! clear error.
+//! clear error. Versions 2 (`TIMESTAMP(NANOS)` stamps under their bus names, unsigned integers)
+//! and 3 (INT64 `<stamp>_ns` columns, signed integers: see [`crate::tables`]) are both read: a
+//! column is looked up by its stored name, then by its bus name, and any integer type is accepted
+//! where the bus field is an integer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -22,8 +25,8 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Decimal128Type, Int32Type, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    Decimal128Type, Int16Type, Int32Type, Int64Type, TimestampNanosecondType, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrowPrimitiveType, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::DataType;
@@ -33,7 +36,7 @@ use ringbolt_bus::{Record, RecordKind, Venue};
 
 use crate::ArchiveError;
 use crate::report::{PartFile, list_parts};
-use crate::tables::{ARCHIVE_SCHEMA_VERSION, SCHEMA_VERSION_KEY, Table};
+use crate::tables::{ARCHIVE_SCHEMA_VERSION, SCHEMA_VERSION_KEY, Table, stored_name};
 
 /// Instrument ids tracked in a dense table per segment (larger ids use the name map).
 const SEEN_IDS: usize = 1 << 16;
@@ -300,7 +303,7 @@ impl ArchiveReader {
         let mut counts = Counts::default();
         let mut decoded = Vec::new();
         for column in table.record_columns().filter(|c| !c.is_derived()) {
-            let values = decode(column, cols.get(column.name)?, path, &mut counts)?;
+            let values = decode(column, cols.stored(column)?, path, &mut counts)?;
             decoded.push((column, values));
         }
         // Rows are written in chunks that stay in cache across the columns.
@@ -330,8 +333,8 @@ impl ArchiveReader {
     ) -> Result<Vec<usize>, ArchiveError> {
         let path = cols.path;
         let seg_ids: Vec<u16> = dict_map(cols.get("segment")?, path, |s| self.segment_id(s))?;
-        let ring = prim::<UInt16Type>(cols.get("ring")?, path)?;
-        let epoch = prim::<UInt64Type>(cols.get("epoch")?, path)?;
+        let ring = ints(cols.get("ring")?, 0, path, "ring")?;
+        let epoch = ints(cols.get("epoch")?, 0, path, "epoch")?;
         let mut inames: Vec<Option<Arc<str>>> = Vec::new();
         let ikeys: Vec<usize> = dict_map(cols.get("instrument")?, path, |name| {
             let unregistered = name
@@ -340,14 +343,14 @@ impl ArchiveReader {
             inames.push((!unregistered).then(|| Arc::from(name)));
             inames.len() - 1
         })?;
-        let iid = prim::<UInt32Type>(cols.get("instrument_id")?, path)?;
+        let iid = ints(cols.get("instrument_id")?, 0, path, "instrument_id")?;
         let mut kept = Vec::with_capacity(seg_ids.len());
         for (i, &s) in seg_ids.iter().enumerate() {
             if !keep(&self.segments[s as usize]) {
                 continue;
             }
             kept.push(i);
-            let id = iid[i];
+            let id = iid[i] as u32;
             let first = match self.seen[s as usize].get_mut(id as usize) {
                 Some(b) => !std::mem::replace(b, true),
                 None => !self.names.contains_key(&(s, id)),
@@ -363,7 +366,7 @@ impl ArchiveReader {
             out.push(Row {
                 record,
                 segment: s,
-                ring: ring[i],
+                ring: ring[i] as u16,
                 epoch: epoch[i],
             });
         }
@@ -386,6 +389,15 @@ impl<'a> BatchColumns<'a> {
                 path: self.path.to_owned(),
                 message: format!("column {name} missing"),
             })
+    }
+
+    /// The stored column of bus column `column`: its schema-v3 name, else its bus name (v2).
+    fn stored(&self, column: &Column) -> Result<&'a dyn Array, ArchiveError> {
+        let name = stored_name(column);
+        match self.batch.column_by_name(&name) {
+            Some(array) => Ok(array.as_ref()),
+            None => self.get(column.name),
+        }
     }
 }
 
@@ -444,15 +456,7 @@ fn decode<'a>(
 ) -> Result<Decoded<'a>, ArchiveError> {
     let name = column.name;
     let values: Vec<u64> = match column.ty {
-        ColumnType::UInt => {
-            let null = column.null_raw().unwrap_or(0);
-            match column.size {
-                1 => uints::<UInt8Type>(array, null, path, name)?,
-                2 => uints::<UInt16Type>(array, null, path, name)?,
-                4 => uints::<UInt32Type>(array, null, path, name)?,
-                _ => uints::<UInt64Type>(array, null, path, name)?,
-            }
-        }
+        ColumnType::UInt => ints(array, column.null_raw().unwrap_or(0), path, name)?,
         ColumnType::Decimal(_) if column.size == 16 => {
             return Ok(Decoded::Wide(decimals(array, path, name)?));
         }
@@ -471,10 +475,13 @@ fn decode<'a>(
                 })
                 .collect()
         }
-        ColumnType::Timestamp => prim::<TimestampNanosecondType>(array, path)?
-            .into_iter()
-            .map(|v| v as u64)
-            .collect(),
+        ColumnType::Timestamp if matches!(array.data_type(), DataType::Timestamp(..)) => {
+            prim::<TimestampNanosecondType>(array, path)?
+                .into_iter()
+                .map(|v| v as u64)
+                .collect()
+        }
+        ColumnType::Timestamp => ints(array, 0, path, name)?,
         ColumnType::Bool => array
             .as_boolean_opt()
             .ok_or_else(|| bad_type(path, name))?
@@ -499,6 +506,42 @@ fn decode<'a>(
         ColumnType::Flag(_) | ColumnType::InstrumentName => return Ok(Decoded::Derived),
     };
     Ok(Decoded::Raw(values))
+}
+
+/// An integer column of any width and sign as the bus field's raw `u64` (signed values keep their
+/// bits: schema v3 stores `u64` as the INT64 of the same bits), null as `null`.
+///
+/// # Errors
+/// A column that is not an integer column.
+pub fn ints(a: &dyn Array, null: u64, path: &Path, name: &str) -> Result<Vec<u64>, ArchiveError> {
+    match a.data_type() {
+        DataType::UInt8 => uints::<UInt8Type>(a, null, path, name),
+        DataType::UInt16 => uints::<UInt16Type>(a, null, path, name),
+        DataType::UInt32 => uints::<UInt32Type>(a, null, path, name),
+        DataType::UInt64 => uints::<UInt64Type>(a, null, path, name),
+        DataType::Int16 => sints::<Int16Type>(a, null, path, name),
+        DataType::Int32 => sints::<Int32Type>(a, null, path, name),
+        DataType::Int64 => sints::<Int64Type>(a, null, path, name),
+        _ => Err(bad_type(path, name)),
+    }
+}
+
+/// A signed integer column as raw `u64` (two's complement bits), null as `null`.
+fn sints<T: ArrowPrimitiveType>(
+    a: &dyn Array,
+    null: u64,
+    path: &Path,
+    name: &str,
+) -> Result<Vec<u64>, ArchiveError>
+where
+    T::Native: Into<i64>,
+{
+    let p = a
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| bad_type(path, name))?;
+    Ok(p.iter()
+        .map(|v| v.map_or(null, |v| Into::<i64>::into(v) as u64))
+        .collect())
 }
 
 /// An unsigned integer column widened to `u64`, null as `null`.

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, UInt64Type};
+use arrow_array::types::Int32Type;
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -226,11 +226,11 @@ pub fn summarize(
         if part.table == Table::Gaps.name() {
             for batch in read_columns(&part.path, &["kind", "count"])? {
                 let kinds = dict_strings(batch.column(0).as_ref());
-                let counts = batch.column(1).as_primitive::<UInt64Type>();
-                for (kind, count) in kinds.into_iter().zip(counts.iter()) {
+                let counts = crate::reader::ints(batch.column(1).as_ref(), 0, &part.path, "count")?;
+                for (kind, count) in kinds.into_iter().zip(counts) {
                     let g = day.gaps.entry(kind).or_default();
                     g.events += 1;
-                    g.records += count.unwrap_or(0);
+                    g.records += count;
                 }
             }
         }

@@ -2,11 +2,18 @@
 //! conversion of a run of bus records into an Arrow [`RecordBatch`].
 //!
 //! Every record table starts with the same provenance columns (`segment`, `ring`, `epoch`, `seq`)
-//! so a replay can reproduce bus order exactly, then the header's timestamps as
-//! `TIMESTAMP(NANOS, UTC)` (0 = not provided becomes null), the instrument name resolved from the
+//! so a replay can reproduce bus order exactly, then the header's timestamps as plain INT64
+//! nanoseconds named `<stamp>_ns` (0 = not provided becomes null) with `publish_ts` beside them as
+//! a `TIMESTAMP(MICROS, UTC)` for engines' time functions, the instrument name resolved from the
 //! segment's instrument table (dictionary-encoded), and the typed body columns. Prices, sizes,
 //! rates and probabilities are exact decimals (`DECIMAL(18, s)`, stored as INT64 in Parquet, with
 //! the bus scale as `s`); Chainlink's full-accuracy value is `DECIMAL(38, 18)`.
+//!
+//! Only types every common engine reads with default settings (schema version 3): Apache Spark
+//! refuses `TIMESTAMP(NANOS)` and has no unsigned integers, so bus unsigned integers are stored
+//! signed and one size wider (`u8` → INT16, `u16` → INT32, `u32` → INT64) and `u64` as the INT64
+//! with the same bits (every `u64` the bus carries in practice is < 2^63; an epoch id ≥ 2^63
+//! reads negative and converts back exactly). No nested types.
 //!
 //! `venue`, `date` and `window` are Hive partition columns (in the path), not file columns.
 
@@ -15,8 +22,8 @@ use std::sync::Arc;
 use arrow_array::builder::{FixedSizeBinaryBuilder, PrimitiveBuilder, StringBuilder};
 use arrow_array::types::{Decimal128Type, Int32Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
-    TimestampNanosecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Int16Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use ringbolt_bus::columns::{Codes, Column, ColumnType, HEADER_COLUMNS, KindDesc, Null};
@@ -25,8 +32,13 @@ use ringbolt_bus::{Record, RecordKind};
 /// Version of the archive's table schemas, written in every file's metadata under
 /// [`SCHEMA_VERSION_KEY`]. History: 1 (no key) = first release; 2 = `instrument_id` (the bus
 /// instrument id, needed to rebuild records exactly for `ringbolt replay`) and `price_type`
-/// codes other than 0-3 kept as `unknown_<code>`.
-pub const ARCHIVE_SCHEMA_VERSION: u32 = 2;
+/// codes other than 0-3 kept as `unknown_<code>`; 3 = readable by Apache Spark with default
+/// settings: stamps as INT64 `<name>_ns` plus `publish_ts` as `TIMESTAMP(MICROS, UTC)` (v2 had
+/// `TIMESTAMP(NANOS)` under the bare name), unsigned integers stored signed (see the module docs).
+pub const ARCHIVE_SCHEMA_VERSION: u32 = 3;
+/// The stamp also stored as a `TIMESTAMP(MICROS, UTC)` column of this name (the `<name>_ns`
+/// INT64 column keeps the exact nanoseconds).
+pub const MICROS_STAMP: &str = "publish_ts";
 /// Parquet key-value metadata key holding [`ARCHIVE_SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "ringbolt.archive_schema_version";
 
@@ -162,8 +174,15 @@ impl Table {
     #[must_use]
     pub fn delta_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Gaps => &["ts"],
-            _ => &["seq", "publish_ts", "recv_ts", "exchange_ts", "venue_seq"],
+            Table::Gaps => &["ts_ns", "ts"],
+            _ => &[
+                "seq",
+                "publish_ts_ns",
+                "publish_ts",
+                "recv_ts_ns",
+                "exchange_ts_ns",
+                "venue_seq",
+            ],
         }
     }
 
@@ -172,20 +191,25 @@ impl Table {
     pub fn schema(self) -> SchemaRef {
         let fields: Vec<Field> = if self == Table::Gaps {
             vec![
-                Field::new("ts", ts_type(), false),
+                Field::new("ts_ns", DataType::Int64, false),
+                Field::new("ts", micros_type(), false),
                 Field::new("segment", dict_type(), false),
-                Field::new("ring", DataType::UInt16, false),
-                Field::new("epoch", DataType::UInt64, false),
+                Field::new("ring", DataType::Int32, false),
+                Field::new("epoch", DataType::Int64, false),
                 Field::new("kind", dict_type(), false),
-                Field::new("from_seq", DataType::UInt64, true),
-                Field::new("count", DataType::UInt64, false),
+                Field::new("from_seq", DataType::Int64, true),
+                Field::new("count", DataType::Int64, false),
                 Field::new("detail", DataType::Utf8, true),
             ]
         } else {
-            provenance_fields()
-                .into_iter()
-                .chain(self.record_columns().map(arrow_field))
-                .collect()
+            let mut fields = provenance_fields();
+            for column in self.record_columns() {
+                fields.push(arrow_field(column));
+                if column.name == MICROS_STAMP {
+                    fields.push(Field::new(MICROS_STAMP, micros_type(), false));
+                }
+            }
+            fields
         };
         let metadata = [
             ("ringbolt.table".to_owned(), self.name().to_owned()),
@@ -218,8 +242,8 @@ impl Table {
     }
 }
 
-fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+fn micros_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 fn dict_type() -> DataType {
@@ -230,9 +254,19 @@ fn dict_type() -> DataType {
 fn provenance_fields() -> Vec<Field> {
     vec![
         Field::new("segment", dict_type(), false),
-        Field::new("ring", DataType::UInt16, false),
-        Field::new("epoch", DataType::UInt64, false),
+        Field::new("ring", DataType::Int32, false),
+        Field::new("epoch", DataType::Int64, false),
     ]
+}
+
+/// The archive's name of a bus column: stamps carry their unit (`publish_ts` → `publish_ts_ns`).
+#[must_use]
+pub fn stored_name(column: &Column) -> std::borrow::Cow<'static, str> {
+    if matches!(column.ty, ColumnType::Timestamp) {
+        format!("{}_ns", column.name).into()
+    } else {
+        column.name.into()
+    }
 }
 
 /// The Arrow type of a bus column.
@@ -240,14 +274,13 @@ fn provenance_fields() -> Vec<Field> {
 pub fn arrow_type(column: &Column) -> DataType {
     match column.ty {
         ColumnType::UInt => match column.size {
-            1 => DataType::UInt8,
-            2 => DataType::UInt16,
-            4 => DataType::UInt32,
-            _ => DataType::UInt64,
+            1 => DataType::Int16,
+            2 => DataType::Int32,
+            _ => DataType::Int64,
         },
         ColumnType::Decimal(scale) if column.size == 16 => DataType::Decimal128(38, scale as i8),
         ColumnType::Decimal(scale) => DataType::Decimal128(18, scale as i8),
-        ColumnType::Timestamp => ts_type(),
+        ColumnType::Timestamp => DataType::Int64,
         ColumnType::Bool | ColumnType::Flag(_) => DataType::Boolean,
         ColumnType::Code(_) | ColumnType::InstrumentName => dict_type(),
         ColumnType::Bytes => DataType::FixedSizeBinary(column.size as i32),
@@ -263,7 +296,7 @@ pub fn arrow_field(column: &Column) -> Field {
         ColumnType::Bool | ColumnType::Flag(_) | ColumnType::Code(_) => false,
         _ => column.null != Null::Never,
     };
-    Field::new(column.name, arrow_type(column), nullable)
+    Field::new(stored_name(column), arrow_type(column), nullable)
 }
 
 /// Where a run of records came from: one ring of one segment in one epoch.
@@ -367,12 +400,18 @@ fn dict_codes(codes: impl Iterator<Item = u8>, names: &Codes) -> ArrayRef {
     ))
 }
 
-fn ts_col(values: impl Iterator<Item = i64>, zero_is_null: bool) -> ArrayRef {
-    let array: TimestampNanosecondArray = if zero_is_null {
+fn ns_col(values: impl Iterator<Item = i64>, zero_is_null: bool) -> ArrayRef {
+    let array: Int64Array = if zero_is_null {
         values.map(|v| (v != 0).then_some(v)).collect()
     } else {
         values.map(Some).collect()
     };
+    Arc::new(array)
+}
+
+/// The microsecond timestamp of nanosecond stamps (floored, so it never lies after the stamp).
+fn micros_col(ns: impl Iterator<Item = i64>) -> ArrayRef {
+    let array: TimestampMicrosecondArray = ns.map(|v| Some(v.div_euclid(1000))).collect();
     Arc::new(array.with_timezone("UTC"))
 }
 
@@ -403,7 +442,8 @@ fn instrument_col(
     )?))
 }
 
-/// An unsigned integer column of the field's width; the null rule's raw value becomes null.
+/// An unsigned integer column, stored signed one size wider (`u64` as the INT64 of the same
+/// bits); the null rule's raw value becomes null.
 fn uint_col(column: &Column, records: &[Record]) -> ArrayRef {
     let null = column.null_raw();
     let values = column
@@ -411,10 +451,9 @@ fn uint_col(column: &Column, records: &[Record]) -> ArrayRef {
         .into_iter()
         .map(|v| (Some(v) != null).then_some(v));
     match column.size {
-        1 => Arc::new(values.map(|v| v.map(|v| v as u8)).collect::<UInt8Array>()),
-        2 => Arc::new(values.map(|v| v.map(|v| v as u16)).collect::<UInt16Array>()),
-        4 => Arc::new(values.map(|v| v.map(|v| v as u32)).collect::<UInt32Array>()),
-        _ => Arc::new(values.collect::<UInt64Array>()),
+        1 => Arc::new(values.map(|v| v.map(|v| v as i16)).collect::<Int16Array>()),
+        2 => Arc::new(values.map(|v| v.map(|v| v as i32)).collect::<Int32Array>()),
+        _ => Arc::new(values.map(|v| v.map(|v| v as i64)).collect::<Int64Array>()),
     }
 }
 
@@ -480,7 +519,7 @@ fn build_column(
         ColumnType::UInt => uint_col(column, records),
         ColumnType::Decimal(scale) if column.size == 16 => decimal38_col(column, scale, records)?,
         ColumnType::Decimal(scale) => decimal18_col(column, scale, records, bad),
-        ColumnType::Timestamp => ts_col(
+        ColumnType::Timestamp => ns_col(
             column.gather(records).into_iter().map(|v| v as i64),
             column.null == Null::Zero,
         ),
@@ -527,11 +566,16 @@ pub fn build_batch(
     let mut bad = 0;
     let mut cols: Vec<ArrayRef> = vec![
         dict_single(&source.segment, n),
-        Arc::new(UInt16Array::from(vec![source.ring; n])),
-        Arc::new(UInt64Array::from(vec![source.epoch; n])),
+        Arc::new(Int32Array::from(vec![i32::from(source.ring); n])),
+        Arc::new(Int64Array::from(vec![source.epoch as i64; n])),
     ];
     for column in table.record_columns() {
         cols.push(build_column(column, records, names, &mut bad)?);
+        if column.name == MICROS_STAMP {
+            cols.push(micros_col(
+                column.gather(records).into_iter().map(|v| v as i64),
+            ));
+        }
     }
     let batch = RecordBatch::try_new(table.schema(), cols)?;
     Ok((batch, bad))
@@ -548,14 +592,23 @@ pub fn build_gaps_batch(rows: &[GapRow]) -> Result<RecordBatch, ArrowError> {
         Ok(Arc::new(array))
     };
     let cols: Vec<ArrayRef> = vec![
-        ts_col(rows.iter().map(|g| g.ts_ns), false),
+        ns_col(rows.iter().map(|g| g.ts_ns), false),
+        micros_col(rows.iter().map(|g| g.ts_ns)),
         strings(&|g| g.segment.as_str())?,
-        Arc::new(rows.iter().map(|g| Some(g.ring)).collect::<UInt16Array>()),
-        Arc::new(rows.iter().map(|g| Some(g.epoch)).collect::<UInt64Array>()),
+        Arc::new(Int32Array::from(
+            rows.iter().map(|g| i32::from(g.ring)).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|g| g.epoch as i64).collect::<Vec<_>>(),
+        )),
         strings(&|g| g.kind.as_str())?,
-        Arc::new(rows.iter().map(|g| g.from_seq).collect::<UInt64Array>()),
-        Arc::new(UInt64Array::from(
-            rows.iter().map(|g| g.count).collect::<Vec<u64>>(),
+        Arc::new(
+            rows.iter()
+                .map(|g| g.from_seq.map(|s| s as i64))
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|g| g.count as i64).collect::<Vec<_>>(),
         )),
         Arc::new(
             rows.iter()

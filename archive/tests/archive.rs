@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
+use arrow_array::types::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ringbolt_archive::report::{list_parts, summarize};
 use ringbolt_archive::synth::Synth;
@@ -180,13 +180,14 @@ fn drain(root: &Path, segment: &str, flush_ms: u64) -> Archiver {
     archiver
 }
 
-/// The `u64` column `name` of `batch`, null as `None`.
+/// The `u64` column `name` of `batch` (stored as INT64 since schema v3), null as `None`.
 fn u64s(batch: &arrow_array::RecordBatch, name: &str) -> Vec<Option<u64>> {
     batch
         .column_by_name(name)
         .unwrap()
-        .as_primitive::<UInt64Type>()
+        .as_primitive::<Int64Type>()
         .iter()
+        .map(|v| v.map(|v| v as u64))
         .collect()
 }
 
@@ -555,15 +556,22 @@ fn readers_see_the_right_types() {
     assert_eq!(trades["pyarrow_types"]["price"], "decimal128(18, 8)");
     assert_eq!(
         trades["pyarrow_types"]["publish_ts"],
-        "timestamp[ns, tz=UTC]"
+        "timestamp[us, tz=UTC]"
     );
+    assert_eq!(trades["pyarrow_types"]["publish_ts_ns"], "int64");
+    assert_eq!(trades["pyarrow_types"]["ring"], "int32");
     assert_eq!(
         trades["pyarrow_types"]["instrument"],
         "dictionary<values=string, indices=int32, ordered=0>"
     );
-    assert_eq!(trades["pyarrow_types"]["seq"], "uint64");
+    assert_eq!(trades["pyarrow_types"]["seq"], "int64");
+    assert_eq!(trades["pyarrow_types"]["stream"], "int16");
     assert_eq!(trades["duckdb_types"]["price"], "DECIMAL(18,8)");
-    assert_eq!(trades["duckdb_types"]["publish_ts"], "TIMESTAMPTZ_NS");
+    assert_eq!(
+        trades["duckdb_types"]["publish_ts"],
+        "TIMESTAMP WITH TIME ZONE"
+    );
+    assert_eq!(trades["duckdb_types"]["recv_ts_ns"], "BIGINT");
     assert_eq!(trades["duckdb_types"]["venue"], "VARCHAR");
     assert_eq!(
         trades["polars_types"]["price"],
@@ -573,7 +581,7 @@ fn readers_see_the_right_types() {
         trades["polars_types"]["publish_ts"]
             .as_str()
             .unwrap()
-            .starts_with("Datetime(time_unit='ns', time_zone='UTC')")
+            .starts_with("Datetime(time_unit='us', time_zone='UTC')")
     );
     let index = &py["index_prices"];
     assert_eq!(index["pyarrow_types"]["value_e18"], "decimal128(38, 18)");

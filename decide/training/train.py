@@ -5,7 +5,7 @@
 
 1. Builds the feature matrix by calling the Rust feature code (`ringbolt features export`): the
    same catalogue the live reflex/model paths use, never re-implemented here. Input: a Parquet
-   archive written by `ringbolt archive` (`--archive DIR [--date YYYY-MM-DD]`: the market
+   archive written by `ringbolt archive` (`--archive DIR|s3://BUCKET/PREFIX [--date YYYY-MM-DD]`: the market
    segments' records rebuilt in bus order), a record dump (`--input`, format in
    decide/src/dump.rs) or, without either, the synthetic market generator.
 2. Labels each row with its window's outcome (Up iff Chainlink at the end >= at the start), as
@@ -44,6 +44,12 @@ def find_ringbolt(explicit: str | None) -> Path:
     print("building ringbolt (cargo build --release -p ringbolt) ...", file=sys.stderr)
     subprocess.run(["cargo", "build", "--release", "-p", "ringbolt"], cwd=REPO, check=True)
     return REPO / "target" / "release" / "ringbolt"
+
+
+def archive_arg(text: str):
+    """An archive: a local directory (Path) or an s3:// URL, passed to the exporter as it is
+    (`ringbolt features export` reads it through object_store, the layer replay uses)."""
+    return text if text.startswith(("s3://", "s3a://")) else Path(text)
 
 
 def export_features(ringbolt: Path, args, work: Path) -> dict:
@@ -109,7 +115,9 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=300, help="synthetic windows (without --input)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--input", type=Path, help="record dump (RBDUMP1) instead of the synthetic market")
-    ap.add_argument("--archive", type=Path, help="Parquet archive root written by `ringbolt archive`")
+    ap.add_argument("--archive", type=archive_arg,
+                    help="Parquet archive root written by `ringbolt archive`, or the s3://bucket/prefix "
+                         "`ringbolt archive ship` shipped it to (endpoint: AWS_ENDPOINT_URL)")
     ap.add_argument("--date", help="with --archive: only this UTC date (YYYY-MM-DD)")
     ap.add_argument("--config", type=Path, help="with --archive: trade config whose [decide] section the features use")
     ap.add_argument("--every-ms", type=int, default=1000, help="feature row cadence within a window")
