@@ -32,7 +32,7 @@ const ARROWS: &str = "
     collector: bus market net feeds service telemetry
     trade: bus market net decide exec archive service telemetry paper
     # the whole ringbolt.toml, composed of the processes' sections (used by the binaries only)
-    config: collector trade decide archive
+    config: collector trade decide archive service
     # the appliance binary: every process, no emulator, bench or test crate
     ringbolt: bus market net service telemetry feeds decide exec archive collector trade config paper
     # the venue side, the lab binary and the test kit (a dev-dependency only)

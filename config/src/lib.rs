@@ -22,6 +22,7 @@ use anyhow::{Context, Result, anyhow};
 use ringbolt_archive::ArchiveConfig;
 use ringbolt_collector::config::FeedsConfig;
 use ringbolt_decide::DecideConfig;
+use ringbolt_service::startup::{self, Mode, StartupConfig};
 use ringbolt_trade::config::{TradeConfig, TradeSections};
 use ringbolt_trade::exec::ExecSection;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,9 @@ pub struct RingboltConfig {
     pub archive: Option<ArchiveConfig>,
     /// `[cores]`: the core map.
     pub cores: CoresConfig,
+    /// `[startup]`: the start-up checks every process runs before READY (tuning verdict file,
+    /// memory locking).
+    pub startup: StartupConfig,
 }
 
 impl RingboltConfig {
@@ -89,6 +93,21 @@ impl RingboltConfig {
             .validate()
             .with_context(|| path.display().to_string())?;
         Ok(self.feeds.clone())
+    }
+
+    /// The process-wide start-up checks, before a process starts its threads: `tune` (the
+    /// host's `ringbolt-tune check` verdict against `mode`; `force` = the operator's `--force`)
+    /// and `memory` (`mlockall` when `[startup] lock_memory`). Each is recorded for `/healthz`.
+    ///
+    /// # Errors
+    /// A failed check, naming it and the fix.
+    pub fn startup_checks(&self, mode: Mode, force: bool) -> Result<()> {
+        let s = &self.startup;
+        startup::require(
+            "tune",
+            startup::tune_verdict(s.tune_check.as_deref(), mode, force || s.allow_untuned),
+        )?;
+        startup::require("memory", startup::lock_memory(s.lock_memory))
     }
 
     /// The file's text: every section with every value spelled out (what the demo writes).
