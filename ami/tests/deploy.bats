@@ -170,7 +170,7 @@ current() { readlink "$FAKE_PREFIX/current"; }
   [ "$(current)" = releases/good1 ]
   # the broken release also ships another config (a comment) and model
   printf '# config of bad2\n' >>"$W/bad2/config/ringbolt.toml"
-  (cd "$W/bad2" && find . -type f ! -name MANIFEST | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum >MANIFEST)
+  "$HERE/../make-release" --manifest-only "$W/bad2"
   run deploy --timeout 3 --rollback-timeout 30 "$W/bad2"
   echo "$output"
   [ "$status" -eq 2 ]
@@ -179,4 +179,31 @@ current() { readlink "$FAKE_PREFIX/current"; }
   ! grep -q 'config of bad2' "$FAKE_CONFIG"
   grep -q 'config of bad2' "$FAKE_PREFIX/releases/bad2.failed/config/ringbolt.toml"
   "$FAKE_PREFIX/current/bin/ringbolt" --version | grep -q 'status 200'
+}
+
+@test "ami/make-release: the release directory holds binary, models, ONNX Runtime, config, core maps and a MANIFEST that deploy accepts" {
+  mkdir -p "$W/target/release"
+  "$HERE/fakes/make-ringbolt" "$W/target/release/ringbolt" 200
+  printf 'not really onnxruntime\n' >"$W/libonnxruntime.so.1.31.1"
+  run "$HERE/../make-release" --target-dir "$W/target" --ort-lib "$W/libonnxruntime.so.1.31.1" \
+    --config "$W/base.toml" --release-id made1 "$W/made1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  for f in bin/ringbolt models/model.json models/xgboost.onnx models/catboost.onnx models/model_card.json \
+    models/MODEL_CARD.md lib/libonnxruntime.so.1.31.1 config/ringbolt.toml config/core-maps/8cpu.toml RELEASE; do
+    grep -q "  $f\$" "$W/made1/MANIFEST" || { echo "MANIFEST lacks $f"; false; }
+  done
+  [ "$(readlink "$W/made1/lib/libonnxruntime.so")" = libonnxruntime.so.1.31.1 ]
+  cmp "$W/made1/models/model.json" "$HERE/../../decide/models/model.json"
+  grep -q '^release=made1$' "$W/made1/RELEASE"
+  # refuses to overwrite, and a missing build is named
+  run "$HERE/../make-release" --target-dir "$W/target" --ort-lib "$W/libonnxruntime.so.1.31.1" "$W/made1"
+  [ "$status" -eq 1 ]
+  run "$HERE/../make-release" --target-dir "$W/none" --ort-lib "$W/libonnxruntime.so.1.31.1" "$W/made2"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"cargo build --release first"* ]]
+  run deploy --timeout 15 "$W/made1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(current)" = releases/made1 ]
 }

@@ -191,8 +191,9 @@ mod tests {
     }
 
     /// Every `ringbolt.toml`-format file in the repository: the shipped one and the examples.
-    const SHIPPED: [&str; 4] = [
+    const SHIPPED: [&str; 5] = [
         "ami/config/ringbolt.toml",
+        "ami/qemu/ringbolt.toml",
         "archive/ringbolt.example.toml",
         "decide/ringbolt.example.toml",
         "sim/feeds.emulate.example.toml",
@@ -222,6 +223,16 @@ mod tests {
         assert_eq!(
             shipped.cores.core_map.as_deref(),
             Some(Path::new("/etc/ringbolt/core-map.toml"))
+        );
+        // The appliance runs its start-up checks against the tuning verdict, memory locked.
+        assert_eq!(
+            shipped.startup.tune_check.as_deref(),
+            Some(Path::new("/var/lib/ringbolt-tune/check.json"))
+        );
+        assert!(shipped.startup.lock_memory && !shipped.startup.allow_untuned);
+        assert!(
+            shipped.trade.model_dir.is_none(),
+            "the model comes with the release"
         );
     }
 
