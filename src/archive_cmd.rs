@@ -171,6 +171,9 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
     }
     let file = ringbolt_config::load(&args.config)?;
     let config = file.archive_section(&args.config)?;
+    // The archiver (all its threads) runs on the core map's archiver cpus.
+    ringbolt_net::affinity::pin_env_set("RINGBOLT_ARCHIVER_CPUS");
+    file.startup_checks(ringbolt_service::startup::Mode::Block, false)?;
     install_stop_handlers();
     let mut archiver = Archiver::open(config.clone())
         .with_context(|| format!("starting the archiver on {}", config.root.display()))?;
@@ -201,6 +204,7 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
         tracing::info!(%bound, "metrics endpoint listening");
     }
     ringbolt_service::spawn_watchdog(&liveness)?;
+    verify_placement()?;
     liveness.set_ready()?;
     let result = archiver.run_with_progress(&STOP, &mut |_| liveness.beat());
     let archived = archiver.archived();
@@ -208,6 +212,21 @@ pub fn run_archive(args: &ArchiveArgs) -> Result<()> {
     result.context("archiver stopped")?;
     tracing::info!(archived, "archiver stopped cleanly");
     Ok(())
+}
+
+/// Start-up check `threads`: every archiver thread on `$RINGBOLT_ARCHIVER_CPUS` (when set).
+fn verify_placement() -> Result<()> {
+    use ringbolt_service::startup::{Rule, Who, require, verify_placement};
+    let rule = Rule {
+        role: "archiver",
+        who: Who::Named(""),
+        cpus: ringbolt_net::affinity::env_cpus("RINGBOLT_ARCHIVER_CPUS"),
+        min_threads: 1,
+    };
+    require(
+        "threads",
+        verify_placement(&[rule], None, std::time::Duration::from_secs(1)),
+    )
 }
 
 /// Runs a report command.

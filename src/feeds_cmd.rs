@@ -10,6 +10,7 @@ use ringbolt_bus::Venue;
 use ringbolt_feeds::render::record_json;
 use ringbolt_feeds::venues::IMPLEMENTED;
 use ringbolt_feeds::{FrameDriver, SyncMode};
+use ringbolt_service::startup::Mode;
 use ringbolt_telemetry::now_ns;
 
 /// Options of `ringbolt feeds`.
@@ -21,6 +22,10 @@ pub struct FeedsArgs {
     /// Run the collector with this configuration (the `[feeds]` section).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Start even when spin mode (`busy_poll`) meets a host that `ringbolt-tune check` does not
+    /// call fully configured (the `tune` start-up check; also `[startup] allow_untuned`).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `ringbolt feeds` subcommands.
@@ -122,7 +127,14 @@ pub fn run(args: FeedsArgs) -> Result<()> {
             Ok(())
         }
         (None, Some(config)) => {
-            let cfg = ringbolt_config::load(&config)?.feeds_section(&config)?;
+            let file = ringbolt_config::load(&config)?;
+            let cfg = file.feeds_section(&config)?;
+            let mode = if cfg.busy_poll {
+                Mode::Spin
+            } else {
+                Mode::Block
+            };
+            file.startup_checks(mode, args.force)?;
             ringbolt_collector::run(&cfg)
         }
         (None, None) => bail!("`ringbolt feeds` needs a subcommand (`parse`) or --config"),

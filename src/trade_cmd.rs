@@ -18,11 +18,16 @@ pub struct TradeArgs {
     /// file and every risk limit; without it every order is a paper order (size zero).
     #[arg(long)]
     live: bool,
+    /// Start even when the host is not fully configured by `ringbolt-tune` (the reflex loop
+    /// spins: the `tune` start-up check; also `[startup] allow_untuned`).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Runs `ringbolt trade`; prints the JSON summary when it stops.
 pub fn run_trade(args: &TradeArgs) -> Result<()> {
     let cfg = ringbolt_config::load(&args.config)?;
+    cfg.startup_checks(ringbolt_service::startup::Mode::Spin, args.force)?;
     let summary = ringbolt_trade::live::run(&cfg.trade_sections(), args.live)?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())

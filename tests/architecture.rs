@@ -34,7 +34,7 @@ const ARROWS: &str = "
     # the operator dashboard: a read-only bus observer (decide's market state for the view)
     dash: bus market decide feeds
     # the whole ringbolt.toml, composed of the processes' sections (used by the binaries only)
-    config: collector trade decide archive dash
+    config: collector trade decide archive dash service
     # the appliance binary: every process, no emulator, bench or test crate
     ringbolt: bus market net service telemetry feeds decide exec archive collector trade config paper dash
     # the venue side, the lab binary and the test kit (a dev-dependency only)

@@ -143,8 +143,8 @@ build {
     ]
     scripts = [
       "${var.repo_root}/ami/provision/10-packages.sh",
-      "${var.repo_root}/ami/provision/20-build-ringbolt.sh",
-      "${var.repo_root}/ami/provision/30-onnxruntime.sh",
+      "${var.repo_root}/ami/provision/20-onnxruntime.sh",
+      "${var.repo_root}/ami/provision/30-release.sh",
       "${var.repo_root}/ami/provision/40-install.sh",
     ]
   }

@@ -15,7 +15,10 @@ ln -sfn "$ops/ami/deploy" /usr/local/sbin/ringbolt-deploy
 
 install -d -m 0755 /etc/ringbolt/core-maps
 install -m 0644 "$src/ami/config/core-maps/"*.toml /etc/ringbolt/core-maps/
-[[ -e /etc/ringbolt/ringbolt.toml ]] || install -m 0644 "$src/ami/config/ringbolt.toml" /etc/ringbolt/ringbolt.toml
+# The config follows the current release (it changes and rolls back with ringbolt-deploy);
+# an operator's own regular file is left alone.
+[[ -e /etc/ringbolt/ringbolt.toml ]] || ln -s /opt/ringbolt/current/config/ringbolt.toml /etc/ringbolt/ringbolt.toml
+[[ -e /opt/ringbolt/current/bin/ringbolt ]] || { echo "40-install: no release installed under /opt/ringbolt/current" >&2; exit 1; }
 "$ops/ami/select-core-map"
 
 install -d -o ringbolt -g ringbolt -m 0750 /var/lib/ringbolt

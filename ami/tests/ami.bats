@@ -138,9 +138,11 @@ unit_prop() { awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print }' "$AMI/sy
     [ "$(unit_prop "$u" ExecStart)" = "/opt/ringbolt/current/bin/ringbolt $r --config /etc/ringbolt/ringbolt.toml" ]
     [[ " $(unit_prop "$u" After) " == *" ringbolt-tune.service "* ]]
   done
-  [[ " $(unit_prop ringbolt-feeds.service After) " == *" ringbolt-archive.service "* ]]
+  # producers first: the archiver maps the feeds' and trade's segments at start-up
   [[ " $(unit_prop ringbolt-trade.service After) " == *" ringbolt-feeds.service "* ]]
-  [[ " $(unit_prop ringbolt-archive.service Before) " == *" ringbolt-feeds.service "* ]]
+  [[ " $(unit_prop ringbolt-archive.service After) " == *" ringbolt-feeds.service "* ]]
+  [[ " $(unit_prop ringbolt-archive.service After) " == *" ringbolt-trade.service "* ]]
+  [[ " $(unit_prop ringbolt-feeds.service After) " != *" ringbolt-archive.service "* ]]
   render_units
   grep -qx 'CPUAffinity=0-3' "$W/units/ringbolt-feeds.service.d/50-cpu-affinity.conf"
   grep -qx 'CPUAffinity=0-1 4-6' "$W/units/ringbolt-trade.service.d/50-cpu-affinity.conf"

@@ -497,6 +497,9 @@ fn source_summaries(shared: &[Arc<SourceShared>]) -> serde_json::Map<String, ser
 /// # Errors
 /// Start-up errors (segment, sources, endpoints) and ring threads that failed.
 pub fn run(cfg: &FeedsConfig) -> Result<()> {
+    // Start-up placement: every thread spawned from here on inherits the housekeeping cores;
+    // ring threads then pin themselves to their feed core.
+    ringbolt_net::affinity::pin_env_set("RINGBOLT_HOUSEKEEPING_CPUS");
     let started = Instant::now();
     let _ = ring::mono_ms();
     let stop = Arc::new(AtomicBool::new(false));
@@ -540,8 +543,9 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         tracing::info!(%bound, "health endpoint listening");
     }
     let rings = spawn_rings(cfg, &publisher, per_ring, &stop, &telemetry)?;
+    verify_placement(cfg)?;
 
-    // Ready once the endpoints are up and the ring threads started.
+    // Ready once the endpoints are up, the ring threads started and placed.
     spawn_watchdog(&liveness)?;
     liveness.set_ready()?;
     let failed = supervise(cfg, &rings, &liveness, &stop, started);
@@ -572,6 +576,29 @@ pub fn run(cfg: &FeedsConfig) -> Result<()> {
         bail!("ring thread {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+/// Start-up check `threads`: ring thread `i` on its feed core (`[feeds] cores`, else
+/// `$RINGBOLT_FEED_CPUS`), every other thread on `$RINGBOLT_HOUSEKEEPING_CPUS`.
+fn verify_placement(cfg: &FeedsConfig) -> Result<()> {
+    use ringbolt_service::startup::{Rule, Who};
+    let rings = cfg.rings();
+    let feed: Option<Vec<usize>> = (0..rings).map(|i| cfg.core_of(i)).collect();
+    let rule = Rule {
+        role: "feed_rings",
+        who: Who::Named("ring-"),
+        cpus: feed,
+        min_threads: rings,
+    };
+    let housekeeping = ringbolt_net::affinity::env_cpus("RINGBOLT_HOUSEKEEPING_CPUS");
+    ringbolt_service::startup::require(
+        "threads",
+        ringbolt_service::startup::verify_placement(
+            &[rule],
+            housekeeping.as_deref(),
+            Duration::from_secs(3),
+        ),
+    )
 }
 
 impl std::fmt::Debug for discovery::Discovery {

@@ -24,6 +24,7 @@ use ringbolt_archive::ArchiveConfig;
 use ringbolt_collector::config::FeedsConfig;
 use ringbolt_dash::DashConfig;
 use ringbolt_decide::DecideConfig;
+use ringbolt_service::startup::{self, Mode, StartupConfig};
 use ringbolt_trade::config::{TradeConfig, TradeSections};
 use ringbolt_trade::exec::ExecSection;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,9 @@ pub struct RingboltConfig {
     pub cores: CoresConfig,
     /// `[dash]`: the operator dashboard (`ringbolt dash`).
     pub dash: DashConfig,
+    /// `[startup]`: the start-up checks every process runs before READY (tuning verdict file,
+    /// memory locking).
+    pub startup: StartupConfig,
 }
 
 impl RingboltConfig {
@@ -93,6 +97,21 @@ impl RingboltConfig {
             .validate()
             .with_context(|| path.display().to_string())?;
         Ok(self.feeds.clone())
+    }
+
+    /// The process-wide start-up checks, before a process starts its threads: `tune` (the
+    /// host's `ringbolt-tune check` verdict against `mode`; `force` = the operator's `--force`)
+    /// and `memory` (`mlockall` when `[startup] lock_memory`). Each is recorded for `/healthz`.
+    ///
+    /// # Errors
+    /// A failed check, naming it and the fix.
+    pub fn startup_checks(&self, mode: Mode, force: bool) -> Result<()> {
+        let s = &self.startup;
+        startup::require(
+            "tune",
+            startup::tune_verdict(s.tune_check.as_deref(), mode, force || s.allow_untuned),
+        )?;
+        startup::require("memory", startup::lock_memory(s.lock_memory))
     }
 
     /// The file's text: every section with every value spelled out (what the demo writes).
@@ -176,8 +195,9 @@ mod tests {
     }
 
     /// Every `ringbolt.toml`-format file in the repository: the shipped one and the examples.
-    const SHIPPED: [&str; 4] = [
+    const SHIPPED: [&str; 5] = [
         "ami/config/ringbolt.toml",
+        "ami/qemu/ringbolt.toml",
         "archive/ringbolt.example.toml",
         "decide/ringbolt.example.toml",
         "sim/feeds.emulate.example.toml",
@@ -210,7 +230,17 @@ mod tests {
         );
         assert_eq!(shipped.dash.bind.to_string(), "127.0.0.1:8052");
         assert!(shipped.dash.validate().is_ok());
-        assert_eq!(shipped.dash.metrics.len(), 1);
+        assert_eq!(shipped.dash.metrics.len(), 3);
+        // The appliance runs its start-up checks against the tuning verdict, memory locked.
+        assert_eq!(
+            shipped.startup.tune_check.as_deref(),
+            Some(Path::new("/var/lib/ringbolt-tune/check.json"))
+        );
+        assert!(shipped.startup.lock_memory && !shipped.startup.allow_untuned);
+        assert!(
+            shipped.trade.model_dir.is_none(),
+            "the model comes with the release"
+        );
     }
 
     #[test]

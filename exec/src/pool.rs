@@ -497,6 +497,8 @@ impl PresignedPool {
         let thread = std::thread::Builder::new()
             .name("exec-pool-refill".into())
             .spawn(move || {
+                // Not a hot thread: off the reflex core it may be spawned from (per window).
+                ringbolt_net::affinity::pin_env_set("RINGBOLT_HOUSEKEEPING_CPUS");
                 while !stop2.load(Ordering::Relaxed) {
                     if let Err(e) = pool.refill_once() {
                         tracing::error!(error = %e, "pool refill failed");

@@ -52,6 +52,8 @@ impl Resolver {
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
+                // Not a hot thread: it leaves the ring's core for the housekeeping cores.
+                crate::affinity::pin_env_set("RINGBOLT_HOUSEKEEPING_CPUS");
                 for job in rx {
                     // The asker may have given up (timeout, close): a failed send is fine.
                     let _ = job.reply.try_send(Driver::resolve(&job.host, job.port));

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+pub mod startup;
+
 /// The `--log` option every ringbolt binary takes (flatten it into the command line with
 /// `#[command(flatten)]`), and the stderr logger it sets up.
 #[derive(Debug, Clone, clap::Args)]
@@ -89,6 +91,11 @@ impl Liveness {
         self.beat();
         self.ready.store(true, Ordering::Release);
         sd_notify("READY=1")
+    }
+
+    /// Start-up finished (`READY=1` sent).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// Ready and beating recently.
@@ -184,24 +191,28 @@ pub fn spawn_metrics_endpoint(
     })
 }
 
-/// Serves `GET /healthz` on `addr` (loopback): 200 `ok` when healthy, 503 otherwise; 404 for any
+/// Serves `GET /healthz` on `addr` (loopback): 200 when healthy and every start-up check passed,
+/// 503 otherwise; the body is JSON naming each start-up check (`startup::checks`); 404 for any
 /// other path.
 pub fn spawn_health_endpoint(addr: SocketAddr, liveness: &Arc<Liveness>) -> Result<SocketAddr> {
     let liveness = Arc::clone(liveness);
     spawn_loopback_http(addr, "healthz", move |line| {
-        if line.starts_with(b"GET /healthz ") {
-            if liveness.healthy() {
-                ("200 OK", "text/plain", "ok\n".into())
-            } else {
-                (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "unhealthy\n".into(),
-                )
-            }
-        } else {
-            ("404 Not Found", "text/plain", "not found\n".into())
+        if !line.starts_with(b"GET /healthz ") {
+            return ("404 Not Found", "text/plain", "not found\n".into());
         }
+        let checks = startup::checks();
+        let healthy = liveness.healthy() && checks.iter().all(|c| c.ok);
+        let body = serde_json::json!({
+            "status": if healthy { "ok" } else { "unhealthy" },
+            "ready": liveness.is_ready(),
+            "checks": checks,
+        });
+        let status = if healthy {
+            "200 OK"
+        } else {
+            "503 Service Unavailable"
+        };
+        (status, "application/json", format!("{body}\n"))
     })
 }
 
@@ -223,6 +234,7 @@ mod tests {
 
     #[test]
     fn health_endpoint_follows_the_main_loop() {
+        let _serial = startup::TEST_LOCK.lock();
         let liveness = Liveness::new(Duration::from_millis(200));
         let addr = spawn_health_endpoint("127.0.0.1:0".parse().unwrap(), &liveness).unwrap();
         assert!(
@@ -230,7 +242,12 @@ mod tests {
             "not ready yet"
         );
         liveness.set_ready().unwrap();
-        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+        let ok = get(addr, "/healthz");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(
+            ok.contains(r#""status":"ok""#) && ok.contains(r#""checks":["#),
+            "{ok}"
+        );
         std::thread::sleep(Duration::from_millis(400));
         assert!(
             get(addr, "/healthz").starts_with("HTTP/1.1 503"),
@@ -239,6 +256,15 @@ mod tests {
         liveness.beat();
         assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));
+        // A failed start-up check turns the endpoint unhealthy and is named in the body.
+        let _ = startup::require("health-test", Err("broken on purpose".into()));
+        let bad = get(addr, "/healthz");
+        assert!(
+            bad.starts_with("HTTP/1.1 503") && bad.contains("broken on purpose"),
+            "{bad}"
+        );
+        startup::require("health-test", Ok("fixed".into())).unwrap();
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ringbolt_decide::DecideConfig;
-use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, shipped_model_dir};
+use ringbolt_decide::model::{Ensemble, EvaluatorKind, ModelDir, default_model_dir};
 use serde::{Deserialize, Serialize};
 
 /// Where a new consumer starts reading.
@@ -28,8 +28,13 @@ pub struct TradeConfig {
     pub output: String,
     /// `ort`, `native` or `baseline`.
     pub evaluator: EvaluatorKind,
-    /// Model directory (defaults to the shipped decide/models).
+    /// Model directory; unset = the release's `models/` next to the executable
+    /// (`<release>/bin/ringbolt` → `<release>/models`), or a workspace checkout's
+    /// `decide/models` above it (development builds).
     pub model_dir: Option<PathBuf>,
+    /// ONNX Runtime library for `evaluator = "ort"`; unset = `$ORT_DYLIB_PATH`, else the
+    /// release's `lib/libonnxruntime.so*`, else a workspace `.venv`'s onnxruntime wheel.
+    pub ort_library: Option<PathBuf>,
     /// Core to pin the reflex thread to.
     pub reflex_core: Option<usize>,
     /// Core to pin the model thread to.
@@ -83,6 +88,7 @@ impl Default for TradeConfig {
             output: "ringbolt-decide".into(),
             evaluator: EvaluatorKind::Native,
             model_dir: None,
+            ort_library: None,
             reflex_core: None,
             model_core: None,
             start: StartAt::Live,
@@ -210,7 +216,10 @@ pub fn load_ensemble(kind: EvaluatorKind, dir: Option<&Path>) -> Result<Option<E
     if kind == EvaluatorKind::Baseline {
         return Ok(None);
     }
-    let dir = dir.map_or_else(shipped_model_dir, Path::to_path_buf);
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => default_model_dir()?,
+    };
     let md =
         ModelDir::load(&dir).with_context(|| format!("loading models from {}", dir.display()))?;
     Ok(Some(Ensemble::load(&md, kind)?))

@@ -444,9 +444,13 @@ fn run_loop<O: OrderSink>(
     }
 }
 
-/// Health endpoint and systemd readiness once inputs and output are mapped; the watchdog is
-/// fed by the reflex loop, so a wedged loop stops it.
-fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>, telemetry: &Telemetry) -> Result<()> {
+/// Health, metrics and watchdog threads (spawned while the main thread is still on the
+/// housekeeping cores); the watchdog is fed by the reflex loop, so a wedged loop stops it.
+fn start_endpoints(
+    tc: &TradeConfig,
+    liveness: &Arc<Liveness>,
+    telemetry: &Telemetry,
+) -> Result<()> {
     if let Some(addr) = tc.health_addr {
         let bound = ringbolt_service::spawn_health_endpoint(addr, liveness)?;
         tracing::info!(%bound, "health endpoint listening");
@@ -456,8 +460,60 @@ fn start_service(tc: &TradeConfig, liveness: &Arc<Liveness>, telemetry: &Telemet
         let bound = ringbolt_service::spawn_metrics_endpoint(addr, move || stages.render())?;
         tracing::info!(%bound, "metrics endpoint listening");
     }
-    ringbolt_service::spawn_watchdog(liveness)?;
-    liveness.set_ready()
+    ringbolt_service::spawn_watchdog(liveness)
+}
+
+/// Start-up check `model`: the configured evaluator's ensemble loads from the model directory
+/// (`[trade] model_dir`, else the release's `models/`) and was trained on this build's feature
+/// schema (`ModelDir::load` refuses another hash).
+fn load_model_checked(tc: &TradeConfig) -> Result<Option<Ensemble>> {
+    use ringbolt_decide::model::{default_model_dir, ort_eval};
+    if let Some(lib) = &tc.ort_library {
+        ort_eval::use_library(lib);
+    }
+    let loaded = load_ensemble(tc.evaluator, tc.model_dir.as_deref());
+    let outcome = match &loaded {
+        Ok(None) => Ok("baseline evaluator: no model".to_owned()),
+        Ok(Some(_)) => {
+            let dir = tc.model_dir.clone().map_or_else(
+                || default_model_dir().map_or_else(|e| e.to_string(), |d| d.display().to_string()),
+                |d| d.display().to_string(),
+            );
+            Ok(format!(
+                "{:?} ensemble loaded from {dir}; feature schema {:#010x} matches",
+                tc.evaluator,
+                schema_hash()
+            ))
+        }
+        Err(e) => Err(format!("{e:#}")),
+    };
+    ringbolt_service::startup::require("model", outcome)?;
+    loaded
+}
+
+/// Start-up check `threads`: the reflex loop (this, the main thread) on its core, the model
+/// thread on its core, every other thread on `$RINGBOLT_HOUSEKEEPING_CPUS`.
+fn verify_placement(cfg: &TradeSections, model: bool) -> Result<()> {
+    use ringbolt_service::startup::{Rule, Who, require, verify_placement};
+    let rules = [
+        Rule {
+            role: "reflex",
+            who: Who::Main,
+            cpus: cfg.reflex_core().map(|c| vec![c]),
+            min_threads: 1,
+        },
+        Rule {
+            role: "model",
+            who: Who::Named("decide-model"),
+            cpus: cfg.model_core().map(|c| vec![c]),
+            min_threads: usize::from(model),
+        },
+    ];
+    let housekeeping = ringbolt_net::affinity::env_cpus("RINGBOLT_HOUSEKEEPING_CPUS");
+    require(
+        "threads",
+        verify_placement(&rules, housekeeping.as_deref(), Duration::from_secs(3)),
+    )
 }
 
 /// Runs the decision process with the trade sections of `ringbolt.toml` (loaded by the caller
@@ -470,9 +526,11 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     let live = live_mode(live_flag, cfg)?;
     cfg.trade.paper_exchange.validate()?;
     install_stop_handler();
+    // Threads spawned from here on inherit the housekeeping cores; hot ones then pin themselves.
+    ringbolt_net::affinity::pin_env_set("RINGBOLT_HOUSEKEEPING_CPUS");
     let tc = cfg.trade.clone();
     // Load the model first: a missing ONNX Runtime is a start-up error naming the fix.
-    let ensemble = load_ensemble(tc.evaluator, tc.model_dir.as_deref())?;
+    let ensemble = load_model_checked(&tc)?;
     let liveness = Liveness::new(Duration::from_secs(5));
     let mut source = BusSource::open(&tc, Arc::clone(&liveness))?;
     let output = Publisher::create(
@@ -505,9 +563,10 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     let model = ensemble
         .map(|ens| ModelThread::spawn(ens, cfg.model_core()))
         .transpose()?;
-    start_service(&tc, &liveness, &telemetry)?;
-
+    start_endpoints(&tc, &liveness, &telemetry)?;
     pin(cfg.reflex_core());
+    verify_placement(cfg, model.is_some())?;
+    liveness.set_ready()?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
     let paper = (!live && tc.paper_exchange.enabled).then_some(&tc.paper_exchange);
     let (looped, exec, paper_summary) = run_orders(

@@ -247,8 +247,68 @@ impl Ensemble {
     }
 }
 
-/// The model directory shipped in the repository (`decide/models`).
+/// The model directory the appliance uses when `[trade] model_dir` is unset, found from the
+/// executable `exe`: the release's `<release>/models` (the executable is
+/// `<release>/bin/ringbolt`), else the `decide/models` of the nearest ancestor that is a
+/// workspace checkout (development and test builds under `target/`). Never a build-time path.
+#[must_use]
+pub fn model_dir_near(exe: &Path) -> Option<PathBuf> {
+    let has_manifest = |d: &Path| d.join("model.json").is_file();
+    let release = exe.parent()?.parent()?.join("models");
+    if has_manifest(&release) {
+        return Some(release);
+    }
+    exe.ancestors()
+        .map(|a| a.join("decide").join("models"))
+        .find(|d| has_manifest(d))
+}
+
+/// [`model_dir_near`] of the running executable.
+///
+/// # Errors
+/// [`ModelError::Manifest`] naming the places looked at and the config key.
+pub fn default_model_dir() -> Result<PathBuf, ModelError> {
+    let exe = std::env::current_exe().map_err(|source| ModelError::Io {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    model_dir_near(&exe).ok_or_else(|| ModelError::Manifest {
+        path: exe.join("../../models/model.json"),
+        what: "no model directory next to the executable (<release>/models) or in a workspace \
+               checkout above it (decide/models): set [trade] model_dir"
+            .into(),
+    })
+}
+
+/// The model directory of this source tree (`decide/models`): tests and the lab only. The
+/// appliance finds its model at run time ([`default_model_dir`], `[trade] model_dir`).
 #[must_use]
 pub fn shipped_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_model_is_found_next_to_the_executable_of_a_release() {
+        let root = std::env::temp_dir().join(format!("rb-release-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let release = root.join("releases").join("r1");
+        std::fs::create_dir_all(release.join("bin")).unwrap();
+        std::fs::create_dir_all(release.join("models")).unwrap();
+        let exe = release.join("bin").join("ringbolt");
+        assert_eq!(model_dir_near(&exe), None, "no model.json yet");
+        std::fs::write(release.join("models").join("model.json"), "{}").unwrap();
+        assert_eq!(model_dir_near(&exe), Some(release.join("models")));
+        // A build under a workspace checkout finds the checkout's decide/models.
+        let checkout = root.join("ws");
+        std::fs::create_dir_all(checkout.join("decide").join("models")).unwrap();
+        std::fs::write(checkout.join("decide/models/model.json"), "{}").unwrap();
+        let built = checkout.join("target").join("release").join("ringbolt");
+        assert_eq!(model_dir_near(&built), Some(checkout.join("decide/models")));
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

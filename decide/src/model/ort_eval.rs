@@ -12,14 +12,36 @@ use super::ModelError;
 
 static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
 
+/// The library the process's configuration names (`[trade] ort_library`), set once at start-up.
+static CONFIGURED: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the library to load (the configured `[trade] ort_library`); must be called before the
+/// first ORT model loads. Returns false when a library was already named.
+pub fn use_library(path: &Path) -> bool {
+    CONFIGURED.set(path.to_path_buf()).is_ok()
+}
+
 /// The environment variable naming libonnxruntime.so.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 
-/// Candidate locations of `libonnxruntime.so*` when [`DYLIB_ENV`] is unset: the PyPI
-/// `onnxruntime` wheel inside `<workspace>/.venv/lib/python3*/site-packages/onnxruntime/capi/`,
-/// for every ancestor of the current directory, of the executable, and of this crate's source.
+/// Candidate locations of `libonnxruntime.so*` when none is configured and [`DYLIB_ENV`] is
+/// unset: the release's own `<release>/lib/libonnxruntime.so*` (the executable is
+/// `<release>/bin/ringbolt`), then the PyPI `onnxruntime` wheel inside
+/// `<workspace>/.venv/lib/python3*/site-packages/onnxruntime/capi/` for every ancestor of the
+/// current directory and of the executable (a workspace checkout: development and tests).
+/// Never a build-time path.
 #[must_use]
 pub fn candidate_libraries() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Some(release) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+    {
+        found.extend(entries_starting_with(
+            &release.join("lib"),
+            "libonnxruntime.so",
+        ));
+    }
     let mut roots: Vec<PathBuf> = Vec::new();
     let mut push_ancestors = |p: &Path| {
         for a in p.ancestors() {
@@ -34,8 +56,6 @@ pub fn candidate_libraries() -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         push_ancestors(&exe);
     }
-    push_ancestors(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let mut found = Vec::new();
     for root in roots {
         for py in entries_starting_with(&root.join(".venv").join("lib"), "python3") {
             let capi = py.join("site-packages").join("onnxruntime").join("capi");
@@ -68,11 +88,21 @@ fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Locates the library: [`DYLIB_ENV`] if set, else the first candidate.
+/// Locates the library: the configured one ([`use_library`]), else [`DYLIB_ENV`] if set, else
+/// the first candidate.
 ///
 /// # Errors
 /// [`ModelError::OrtMissing`] naming the fix.
 pub fn locate_library() -> Result<PathBuf, ModelError> {
+    if let Some(p) = CONFIGURED.get() {
+        if p.is_file() {
+            return Ok(p.clone());
+        }
+        return Err(ModelError::OrtMissing(format!(
+            "[trade] ort_library = {} does not name a file",
+            p.display()
+        )));
+    }
     if let Some(p) = std::env::var_os(DYLIB_ENV) {
         let p = PathBuf::from(p);
         if p.is_file() {

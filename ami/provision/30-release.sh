@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Bake step 2: build ringbolt natively on the Graviton builder (there is no cross
-# toolchain) and install it as the first release under /opt/ringbolt.
-# The Rust toolchain lives under /tmp/ringbolt-build and is not shipped.
+# Bake step 3: build ringbolt natively on the Graviton builder (there is no cross
+# toolchain), assemble the release directory (ami/make-release: binary, models,
+# ONNX Runtime, default config, core maps, MANIFEST) and install it as the first
+# release under /opt/ringbolt (ringbolt-deploy --no-restart: MANIFEST verified,
+# current -> releases/<id>). The toolchain and build tree are not shipped.
 set -euo pipefail
 build=/tmp/ringbolt-build
 export RUSTUP_HOME="$build/rustup" CARGO_HOME="$build/cargo"
@@ -20,10 +22,7 @@ cd "$build/src"
 ./target/release/ringbolt --version
 
 release="$(date -u +%Y%m%dT%H%M%SZ)-baked"
-install -D -m 0755 target/release/ringbolt "/opt/ringbolt/releases/$release/bin/ringbolt"
-printf 'release=%s\nsha256=%s\n' "$release" "$(sha256sum target/release/ringbolt | cut -d' ' -f1)" \
-  >"/opt/ringbolt/releases/$release/RELEASE"
-ln -sfn "releases/$release" /opt/ringbolt/.current.tmp
-mv -T /opt/ringbolt/.current.tmp /opt/ringbolt/current
+ami/make-release --ort-lib "$(readlink -f "$build/libonnxruntime.so")" --release-id "$release" "$build/release"
+/tmp/ringbolt-ops/ami/deploy --no-restart --prefix /opt/ringbolt "$build/release"
 cd /
 rm -rf "$build"
