@@ -13,10 +13,10 @@
 //! price at a window's start (its strike), so decisions begin after the first rollover the demo
 //! sees; the default run length is "until the next rollover + 75 s".
 
-mod http;
-mod monitor;
-mod sources;
-mod supervisor;
+pub(crate) mod http;
+pub(crate) mod monitor;
+pub(crate) mod sources;
+pub(crate) mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -125,18 +125,18 @@ fn parse_fault(spec: &str) -> Result<Fault> {
     })
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
     Ok(l.local_addr()?.port())
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -144,11 +144,11 @@ fn now_s() -> i64 {
 
 /// Ports of one demo run.
 #[derive(Clone, Debug)]
-struct Ports {
+pub(crate) struct Ports {
     control: u16,
     /// One per emulated venue.
-    venues: VenuePorts,
-    clob: u16,
+    pub(crate) venues: VenuePorts,
+    pub(crate) clob: u16,
     metrics: u16,
     feeds_health: u16,
     trade_health: u16,
@@ -279,11 +279,43 @@ fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> Result<Feeds
     })
 }
 
-struct Run {
-    out: PathBuf,
-    market: String,
-    decisions: String,
-    control: SocketAddr,
+pub(crate) struct Run {
+    pub(crate) out: PathBuf,
+    pub(crate) market: String,
+    pub(crate) decisions: String,
+    pub(crate) control: SocketAddr,
+}
+
+impl Run {
+    /// A run writing to `out`, its segments named after this process, its emulator control port
+    /// taken from `ports`.
+    pub(crate) fn new(out: &Path, ports: &Ports) -> Self {
+        let tag = std::process::id();
+        Self {
+            out: out.to_path_buf(),
+            market: format!("rbdemo-{tag}-market"),
+            decisions: format!("rbdemo-{tag}-decide"),
+            control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
+        }
+    }
+}
+
+impl DemoArgs {
+    /// The demo's options for another lab command that runs the demo's processes (the soak):
+    /// blocking mode, the native evaluator, paper orders.
+    pub(crate) fn for_run(out: &Path, seed: u64) -> Self {
+        Self {
+            seconds: None,
+            out: out.to_path_buf(),
+            spin: false,
+            evaluator: "native".into(),
+            seed,
+            faults: Vec::new(),
+            quiet: true,
+            keep_segments: false,
+            live: false,
+        }
+    }
 }
 
 /// A 5-character venue label for the status line, unique over the venue names:
@@ -313,7 +345,7 @@ fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration
 /// Runs the demo.
 /// The appliance binary, `ringbolt`, next to this one (`ringbolt-lab`): the demo runs the
 /// appliance's own processes.
-fn appliance_binary() -> Result<PathBuf> {
+pub(crate) fn appliance_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the ringbolt-lab binary")?;
     let appliance = exe.with_file_name("ringbolt");
     if !appliance.is_file() {
@@ -328,7 +360,7 @@ fn appliance_binary() -> Result<PathBuf> {
 
 /// Fresh output directories: a new archive per run (replay parity is checked against this
 /// run's decisions only) and no old logs.
-fn prepare_out(out: &Path) -> Result<()> {
+pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     for d in ["config", "logs", "archive", "hlog", "certs"] {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("creating {}", out.join(d).display()))?;
@@ -344,7 +376,7 @@ fn prepare_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn free_ports() -> Result<Ports> {
+pub(crate) fn free_ports() -> Result<Ports> {
     Ok(Ports {
         control: free_port()?,
         venues: VenuePorts::allocate(free_port)?,
@@ -359,6 +391,17 @@ fn free_ports() -> Result<Ports> {
 /// Writes every child's configuration and the paper key; starts the children in order
 /// (emulators first, the collector last) under a supervisor.
 fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Supervisor> {
+    start_children_with(args, run, ports, &|_| Ok(()))
+}
+
+/// As [`start_children`], with `edit` applied to the appliance's configuration before it is
+/// written (the soak points the collector and exec at its fault proxy).
+pub(crate) fn start_children_with(
+    args: &DemoArgs,
+    run: &Run,
+    ports: &Ports,
+    edit: &dyn Fn(&mut RingboltConfig) -> Result<()>,
+) -> Result<Supervisor> {
     let out = &run.out;
     let cfg = |name: &str, header: &str, text: String| -> Result<PathBuf> {
         let p = out.join("config").join(format!("{name}.toml"));
@@ -375,7 +418,11 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     let ringbolt_toml = cfg(
         "ringbolt",
         "# Generated by `ringbolt demo`: the appliance's processes against the local emulators.\n",
-        ringbolt_config(args, run, ports)?.to_toml()?,
+        {
+            let mut c = ringbolt_config(args, run, ports)?;
+            edit(&mut c)?;
+            c.to_toml()?
+        },
     )?;
     write_paper_key(&out.join("paper.key"))?;
     sources::write_polybolt_credentials(&out.join("certs").join("ca.pem"))?;
@@ -454,7 +501,7 @@ fn watch(
 }
 
 /// The emulators' view (stats and wire log), taken before they stop.
-fn emulator_views(run: &Run) -> (Value, Value) {
+pub(crate) fn emulator_views(run: &Run) -> (Value, Value) {
     let get = |path: &str| -> Value {
         http::get(run.control, path)
             .ok()
@@ -494,7 +541,7 @@ fn live_report(mon: &Monitor, ledger: &Value) -> Value {
 
 /// Stops the producers first so the archiver and the monitor see everything published, then
 /// everything; removes the run's segments unless asked to keep them.
-fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Monitor) {
+pub(crate) fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Monitor) {
     sup.stop_one("feeds", Duration::from_secs(5));
     sup.stop_one("trade", Duration::from_secs(5));
     let drain_until = Instant::now() + Duration::from_millis(500);
@@ -513,6 +560,15 @@ fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Mon
     }
 }
 
+/// SIGINT / SIGTERM set [`STOP`].
+pub(crate) fn install_stop_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+}
+
 /// Runs `ringbolt demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let mut faults = args
@@ -528,18 +584,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .seconds
         .unwrap_or_else(|| (next_rollover_s - started_s + 75) as u64);
     let ports = free_ports()?;
-    let tag = std::process::id();
-    let run = Run {
-        out: out.clone(),
-        market: format!("rbdemo-{tag}-market"),
-        decisions: format!("rbdemo-{tag}-decide"),
-        control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
-    };
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let handler = on_signal as extern "C" fn(libc::c_int);
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
-    }
+    let run = Run::new(&out, &ports);
+    install_stop_handler();
     let mut sup = start_children(args, &run, &ports)?;
     let mut mon = Monitor::new(&run.market, &run.decisions);
     eprintln!(
@@ -614,7 +660,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
+pub(crate) fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
     let pids: BTreeMap<&str, u32> = sup.reports().into_iter().map(|(n, r)| (n, r.pid)).collect();
     let v = json!({ "demo": std::process::id(), "children": pids, "control": run.control.to_string(),
         "market_segment": run.market, "decision_segment": run.decisions });
