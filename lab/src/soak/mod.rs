@@ -125,6 +125,10 @@ fn via(proxy: &Proxy, url: &str, route: &str) -> Result<String> {
 /// The appliance's configuration with every source and the CLOB behind the proxy.
 fn edit_config(cfg: &mut RingboltConfig, proxy: &Proxy, reconnect_after_ms: u64) -> Result<()> {
     cfg.feeds.reconnect_after_ms = reconnect_after_ms;
+    // Fewer, larger Parquet parts over a long run (the demo flushes every 500 ms).
+    if let Some(a) = &mut cfg.archive {
+        a.flush_interval_ms = 5_000;
+    }
     for (name, s) in &mut cfg.feeds.sources {
         if let Some(u) = &s.url {
             s.url = Some(via(proxy, u, name)?);

@@ -117,7 +117,11 @@ pub fn build(
 ) -> Vec<Event> {
     let mut rng = Rng::new(seed);
     let end = total_s.saturating_sub(TAIL_S);
-    let span = end.saturating_sub(WARM_UP_S).max(1);
+    // Kill moments leave room for every kill's quiet period and a black hole's wait before it.
+    let n_kills = u64::from(kills_each) * KILLED.len() as u64;
+    let span = end
+        .saturating_sub(WARM_UP_S + n_kills * KILL_QUIET_S + blackhole_s)
+        .max(1);
     let mut kills: Vec<(u64, &'static str)> = KILLED
         .iter()
         .flat_map(|c| (0..kills_each).map(move |_| *c))
@@ -189,7 +193,7 @@ mod tests {
     #[test]
     fn a_short_soak_hits_every_route_with_a_loss_and_kills_every_process() {
         let r = routes();
-        let ev = build(&r, 270, 1, 22, 7);
+        let ev = build(&r, 230, 1, 22, 7);
         for route in &r {
             assert!(
                 ev.iter().any(|e| matches!(&e.action,
@@ -204,7 +208,7 @@ mod tests {
                 "{c}"
             );
         }
-        assert!(ev.iter().all(|e| e.at.as_secs() >= WARM_UP_S && e.at.as_secs() <= 270 - TAIL_S));
+        assert!(ev.iter().all(|e| e.at.as_secs() >= WARM_UP_S && e.at.as_secs() <= 230 - TAIL_S));
     }
 
     #[test]
