@@ -634,7 +634,7 @@ async fn pump(
 
 /// A small xorshift generator for jitter (no cryptographic need).
 fn fastrand_seed(port: u16, up: bool) -> u64 {
-    (u64::from(port) << 1 | u64::from(up)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+    ((u64::from(port) << 1) | u64::from(up)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
 }
 
 fn next_rand(state: &mut u64) -> u64 {

@@ -69,14 +69,16 @@ fn streams(ctx: &Context<'_>) -> Value {
         let v = per_venue.entry(venue).or_insert_with(|| {
             json!({"sources": [], "injected": 0, "faults": {}, "proxy_reconnect_ms": []})
         });
-        v["sources"].as_array_mut().map(|a| a.push(json!(source)));
+        if let Some(a) = v["sources"].as_array_mut() {
+            a.push(json!(source));
+        }
         v["injected"] = json!(v["injected"].as_u64().unwrap_or(0) + s.connections_faulted);
         for (k, n) in &s.injected {
             v["faults"][*k] = json!(v["faults"][*k].as_u64().unwrap_or(0) + n);
         }
-        v["proxy_reconnect_ms"]
-            .as_array_mut()
-            .map(|a| a.extend(s.reconnect_ms.iter().map(|x| json!(x))));
+        if let Some(a) = v["proxy_reconnect_ms"].as_array_mut() {
+            a.extend(s.reconnect_ms.iter().map(|x| json!(x)));
+        }
     }
     for (venue, v) in &mut per_venue {
         let (down, gaps, rec) = announced.get(venue).cloned().unwrap_or_default();
