@@ -170,7 +170,8 @@ impl TlsRecordTracker {
                 if self.header_len == 5 {
                     self.header_len = 0;
                     self.body_type = self.header[0];
-                    self.body_left = usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                    self.body_left =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
                     self.records += 1;
                 }
                 continue;
@@ -347,7 +348,9 @@ impl Proxy {
                 s.latency_ms.store(ms, Ordering::Relaxed);
                 s.jitter_ms.store(jitter_ms, Ordering::Relaxed);
             }
-            ProxyFault::Bandwidth { bytes_per_s } => s.bytes_per_s.store(bytes_per_s, Ordering::Relaxed),
+            ProxyFault::Bandwidth { bytes_per_s } => {
+                s.bytes_per_s.store(bytes_per_s, Ordering::Relaxed)
+            }
             ProxyFault::Clear => {
                 s.latency_ms.store(0, Ordering::Relaxed);
                 s.jitter_ms.store(0, Ordering::Relaxed);
@@ -375,7 +378,10 @@ impl Proxy {
                 c.corrupt.store(true, Ordering::Relaxed);
             }
         }
-        if matches!(fault, ProxyFault::Drop | ProxyFault::Reset | ProxyFault::BlackHole) {
+        if matches!(
+            fault,
+            ProxyFault::Drop | ProxyFault::Reset | ProxyFault::BlackHole
+        ) {
             st.stats.connections_faulted += hit;
             if hit > 0 {
                 st.pending_reconnect = Some(Instant::now());
@@ -471,11 +477,15 @@ fn control_answer(proxy: &Proxy, method: &str, target: &str) -> (u16, String) {
         ("POST", "/fault") => {
             let route = query_param(query, "route").unwrap_or("");
             let kind = query_param(query, "kind").unwrap_or("");
-            let fault =
-                ProxyFault::parse(kind, &|k| query_param(query, k).and_then(|v| v.parse().ok()));
+            let fault = ProxyFault::parse(kind, &|k| {
+                query_param(query, k).and_then(|v| v.parse().ok())
+            });
             match fault.and_then(|f| proxy.inject(route, f)) {
                 Ok(hit) => (200, format!("{{\"hit\":{hit}}}")),
-                Err(e) => (400, serde_json::json!({ "error": e.to_string() }).to_string()),
+                Err(e) => (
+                    400,
+                    serde_json::json!({ "error": e.to_string() }).to_string(),
+                ),
             }
         }
         _ => (404, "{\"error\":\"not found\"}".to_owned()),
@@ -539,7 +549,12 @@ async fn accept_loop(listener: TcpListener, r: Arc<RouteShared>) {
     }
 }
 
-async fn run_conn(client: TcpStream, r: &Arc<RouteShared>, tx: &watch::Sender<Mode>, corrupt: &Arc<AtomicBool>) {
+async fn run_conn(
+    client: TcpStream,
+    r: &Arc<RouteShared>,
+    tx: &watch::Sender<Mode>,
+    corrupt: &Arc<AtomicBool>,
+) {
     let _ = client.set_nodelay(true);
     let upstream = match TcpStream::connect(r.route.upstream).await {
         Ok(u) => u,
@@ -652,9 +667,10 @@ async fn shape_delay(shape: &Shape, n: usize, rng: &mut u64) {
     if jit > 0 {
         delay_us += next_rand(rng) % (jit * 1000 + 1);
     }
-    if bps > 0 {
-        delay_us += (n as u64).saturating_mul(1_000_000) / bps;
-    }
+    delay_us += (n as u64)
+        .saturating_mul(1_000_000)
+        .checked_div(bps)
+        .unwrap_or(0);
     if delay_us > 0 {
         tokio::time::sleep(Duration::from_micros(delay_us)).await;
     }
@@ -701,7 +717,10 @@ mod tests {
         };
         assert_eq!(
             ProxyFault::parse("latency", &p).ok(),
-            Some(ProxyFault::Latency { ms: 30, jitter_ms: 5 })
+            Some(ProxyFault::Latency {
+                ms: 30,
+                jitter_ms: 5
+            })
         );
         assert!(ProxyFault::parse("bandwidth", &p).is_err());
         assert!(ProxyFault::parse("nope", &p).is_err());

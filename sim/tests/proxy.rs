@@ -145,11 +145,20 @@ fn latency_and_jitter_delay_each_round_trip_and_clear_restores_it() {
         let mut s = p.connect(b'E').await;
         let base = rtt(&mut s).await;
         p.proxy
-            .inject("r", ProxyFault::Latency { ms: 40, jitter_ms: 20 })
+            .inject(
+                "r",
+                ProxyFault::Latency {
+                    ms: 40,
+                    jitter_ms: 20,
+                },
+            )
             .unwrap();
         let slow = rtt(&mut s).await;
         // Two forwarded chunks (request, answer), each delayed 40..=60 ms.
-        assert!(slow >= Duration::from_millis(80), "{slow:?} (base {base:?})");
+        assert!(
+            slow >= Duration::from_millis(80),
+            "{slow:?} (base {base:?})"
+        );
         p.proxy.inject("r", ProxyFault::Clear).unwrap();
         let fast = rtt(&mut s).await;
         assert!(fast < Duration::from_millis(80), "{fast:?}");
@@ -162,7 +171,12 @@ fn a_bandwidth_cap_slows_a_transfer_without_losing_a_byte() {
     p.rt.block_on(async {
         let s = p.connect(b'E').await;
         p.proxy
-            .inject("r", ProxyFault::Bandwidth { bytes_per_s: 64 * 1024 })
+            .inject(
+                "r",
+                ProxyFault::Bandwidth {
+                    bytes_per_s: 64 * 1024,
+                },
+            )
             .unwrap();
         let data: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
         let t = Instant::now();
@@ -177,7 +191,11 @@ fn a_bandwidth_cap_slows_a_transfer_without_losing_a_byte() {
         r.read_exact(&mut back).await.unwrap();
         let _ = writer.await.unwrap();
         // 64 KiB (plus TLS overhead) each way at 64 KiB/s: at least about a second.
-        assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(back, data);
     });
 }
@@ -198,7 +216,10 @@ fn drop_ends_the_clients_stream_and_the_next_connection_is_a_reconnect_sample() 
         let (got, _) = read_counters(&mut again, Duration::from_millis(100)).await;
         assert!(!got.is_empty());
         let st = p.proxy.stats("r").unwrap();
-        assert_eq!((st.accepted, st.connections_faulted, st.reconnect_ms.len()), (2, 1, 1));
+        assert_eq!(
+            (st.accepted, st.connections_faulted, st.reconnect_ms.len()),
+            (2, 1, 1)
+        );
     });
 }
 
@@ -231,7 +252,10 @@ fn a_black_hole_keeps_the_socket_open_and_silent_until_the_client_leaves() {
         drop(s);
         let t = Instant::now();
         while p.proxy.stats("r").unwrap().open != 0 {
-            assert!(t.elapsed() < Duration::from_secs(5), "connection still held");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "connection still held"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
@@ -254,7 +278,10 @@ fn a_stall_pauses_the_stream_and_loses_nothing() {
             last = Instant::now();
             all.push(u64::from_be_bytes(b));
         }
-        assert!(longest_pause >= Duration::from_millis(450), "{longest_pause:?}");
+        assert!(
+            longest_pause >= Duration::from_millis(450),
+            "{longest_pause:?}"
+        );
         assert!(contiguous(&all), "a counter was lost");
         assert_eq!(p.proxy.stats("r").unwrap().connections_faulted, 0);
     });
@@ -279,7 +306,10 @@ fn a_corrupted_tls_record_fails_the_clients_decryption() {
 #[test]
 fn the_control_api_injects_and_reports() {
     let p = pair("control");
-    let ctl = p.proxy.serve_control("127.0.0.1:0".parse().unwrap()).unwrap();
+    let ctl = p
+        .proxy
+        .serve_control("127.0.0.1:0".parse().unwrap())
+        .unwrap();
     p.rt.block_on(async {
         let mut s = p.connect(b'S').await;
         let _ = read_counters(&mut s, Duration::from_millis(50)).await;
@@ -291,7 +321,10 @@ fn the_control_api_injects_and_reports() {
             out
         };
         let a = ask("POST /fault?route=r&kind=reset HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert!(a.starts_with("HTTP/1.1 200") && a.ends_with("{\"hit\":1}"), "{a}");
+        assert!(
+            a.starts_with("HTTP/1.1 200") && a.ends_with("{\"hit\":1}"),
+            "{a}"
+        );
         let a = ask("POST /fault?route=nope&kind=drop HTTP/1.1\r\n\r\n").await;
         assert!(a.starts_with("HTTP/1.1 400"), "{a}");
         let a = ask("GET /stats HTTP/1.1\r\n\r\n").await;

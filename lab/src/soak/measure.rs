@@ -192,9 +192,13 @@ mod tests {
 
     #[test]
     fn slope_of_a_line_and_of_noise() {
-        let line: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 3.0 * f64::from(i) + 7.0)).collect();
+        let line: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), 3.0 * f64::from(i) + 7.0))
+            .collect();
         assert!((slope(&line).unwrap_or(0.0) - 3.0).abs() < 1e-9);
-        let flat: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), if i % 2 == 0 { 5.0 } else { 6.0 })).collect();
+        let flat: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), if i % 2 == 0 { 5.0 } else { 6.0 }))
+            .collect();
         assert!(slope(&flat).unwrap_or(1.0).abs() < 0.1);
         assert!(slope(&line[..2]).is_none());
     }
@@ -202,11 +206,21 @@ mod tests {
     #[test]
     fn trend_fits_the_last_incarnation_only() {
         let mut t = Trend::default();
-        for i in 0..5 {
-            t.samples.push(ProcSample { t_s: f64::from(i) * 60.0, pid: 1, rss_kib: 1000 * (u64::from(i) + 1), fds: 10 });
+        for i in 0..5u32 {
+            t.samples.push(ProcSample {
+                t_s: f64::from(i) * 60.0,
+                pid: 1,
+                rss_kib: 1000 * (u64::from(i) + 1),
+                fds: 10,
+            });
         }
-        for i in 5..10 {
-            t.samples.push(ProcSample { t_s: f64::from(i) * 60.0, pid: 2, rss_kib: 500, fds: 12 });
+        for i in 5..10u32 {
+            t.samples.push(ProcSample {
+                t_s: f64::from(i) * 60.0,
+                pid: 2,
+                rss_kib: 500,
+                fds: 12,
+            });
         }
         t.fit();
         assert_eq!(t.fit_samples, 4);
@@ -223,9 +237,19 @@ mod tests {
     #[test]
     fn creep_compares_halves() {
         let mk = |p50| {
-            BTreeMap::from([("x", IntervalStage { samples: 10, p50_ns: p50, p99_ns: 2 * p50 })])
+            BTreeMap::from([(
+                "x",
+                IntervalStage {
+                    samples: 10,
+                    p50_ns: p50,
+                    p99_ns: 2 * p50,
+                },
+            )])
         };
-        let iv: Vec<_> = [999, 100, 100, 100, 200, 200, 200].iter().map(|&v| mk(v)).collect();
+        let iv: Vec<_> = [999, 100, 100, 100, 200, 200, 200]
+            .iter()
+            .map(|&v| mk(v))
+            .collect();
         let c = creep(&iv)["x"];
         assert_eq!((c.first_half_p50_ns, c.second_half_p50_ns), (100, 200));
         assert!((c.p50_ratio - 2.0).abs() < 1e-9);

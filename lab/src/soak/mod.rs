@@ -137,10 +137,7 @@ fn edit_config(cfg: &mut RingboltConfig, proxy: &Proxy, reconnect_after_ms: u64)
             s.rest_url = Some(via(proxy, u, &format!("{name}_rest"))?);
         }
     }
-    cfg.exec.port = proxy
-        .listen_addr("clob")
-        .context("no clob route")?
-        .port();
+    cfg.exec.port = proxy.listen_addr("clob").context("no clob route")?.port();
     Ok(())
 }
 

@@ -66,9 +66,9 @@ fn streams(ctx: &Context<'_>) -> Value {
     let mut per_venue: BTreeMap<&'static str, Value> = BTreeMap::new();
     for (source, venue) in &ctx.routes.venue_of {
         let s = stats.get(source).cloned().unwrap_or_default();
-        let v = per_venue.entry(venue).or_insert_with(|| {
-            json!({"sources": [], "injected": 0, "faults": {}, "proxy_reconnect_ms": []})
-        });
+        let v = per_venue.entry(venue).or_insert_with(
+            || json!({"sources": [], "injected": 0, "faults": {}, "proxy_reconnect_ms": []}),
+        );
         if let Some(a) = v["sources"].as_array_mut() {
             a.push(json!(source));
         }
@@ -118,10 +118,11 @@ fn clob(ctx: &Context<'_>) -> Value {
 /// Archive rows per (table, venue) against what the monitor read on the bus, and market events
 /// per venue against the archive report's.
 fn archive(ctx: &Context<'_>, out: &Path) -> Value {
-    let report = match ringbolt_archive::report::summarize(&out.join("archive"), None, &mut |_, _| {}) {
-        Ok(r) => r,
-        Err(e) => return json!({ "error": e.to_string() }),
-    };
+    let report =
+        match ringbolt_archive::report::summarize(&out.join("archive"), None, &mut |_, _| {}) {
+            Ok(r) => r,
+            Err(e) => return json!({ "error": e.to_string() }),
+        };
     let mut rows: BTreeMap<String, u64> = BTreeMap::new();
     let mut events: BTreeMap<String, u64> = BTreeMap::new();
     let mut gaps: BTreeMap<String, u64> = BTreeMap::new();
@@ -202,7 +203,9 @@ fn schedule(obs: &Observed) -> Value {
                 *kills.entry(c).or_insert(0) += 1;
                 list.push(json!({"at_s": at, "kill": c, "hit": hit}));
             }
-            Action::Proxy(r, f) => list.push(json!({"at_s": at, "route": r, "fault": f, "hit": hit})),
+            Action::Proxy(r, f) => {
+                list.push(json!({"at_s": at, "route": r, "fault": f, "hit": hit}))
+            }
         }
     }
     json!({ "kills": kills, "events": list })
@@ -211,9 +214,10 @@ fn schedule(obs: &Observed) -> Value {
 /// The whole `soak.json`.
 pub fn build(ctx: &Context<'_>, out: &Path) -> Value {
     let children: BTreeMap<&str, _> = ctx.sup.reports().into_iter().collect();
-    let replay = ctx.replay.as_ref().map_or(Value::Null, |(code, summary)| {
-        json!({"exit_code": code, "summary": summary})
-    });
+    let replay = ctx.replay.as_ref().map_or(
+        Value::Null,
+        |(code, summary)| json!({"exit_code": code, "summary": summary}),
+    );
     json!({
         "emulated": true,
         "seconds_requested": ctx.seconds,
@@ -250,17 +254,26 @@ pub fn print_summary(r: &Value) {
         for (v, s) in m {
             println!(
                 "  {v:<16} injected {:>3} detected {:>3} gap statuses {:>3} reconnect p50 {} ms max {} ms",
-                s["injected"], s["detected"], s["gap_statuses"], s["reconnect"]["p50_ms"], s["reconnect"]["max_ms"]
+                s["injected"],
+                s["detected"],
+                s["gap_statuses"],
+                s["reconnect"]["p50_ms"],
+                s["reconnect"]["max_ms"]
             );
         }
     }
     println!("clob {}", r["clob"]);
-    println!("kills {} epochs {}", r["schedule"]["kills"], r["market_epochs"]);
+    println!(
+        "kills {} epochs {}",
+        r["schedule"]["kills"], r["market_epochs"]
+    );
     if let Some(m) = r["resources"].as_object() {
         for (p, t) in m {
             println!(
                 "  {p:<8} rss slope {} KiB/min fds slope {} /min over {:.1} min",
-                t["rss_kib_per_min"], t["fds_per_min"], t["fit_minutes"].as_f64().unwrap_or(0.0)
+                t["rss_kib_per_min"],
+                t["fds_per_min"],
+                t["fit_minutes"].as_f64().unwrap_or(0.0)
             );
         }
     }

@@ -98,7 +98,7 @@ impl Rng {
 /// route (every venue and the CLOB see a reconnect early); later passes alternate benign and
 /// loss faults, rotating kinds across routes.
 fn fault_for(route_index: usize, pass: usize) -> ProxyFault {
-    if pass % 2 == 0 {
+    if pass.is_multiple_of(2) {
         LOSS[(route_index + pass / 2) % LOSS.len()]
     } else {
         BENIGN[(route_index + pass / 2) % BENIGN.len()]
@@ -208,7 +208,10 @@ mod tests {
                 "{c}"
             );
         }
-        assert!(ev.iter().all(|e| e.at.as_secs() >= WARM_UP_S && e.at.as_secs() <= 230 - TAIL_S));
+        assert!(
+            ev.iter()
+                .all(|e| e.at.as_secs() >= WARM_UP_S && e.at.as_secs() <= 230 - TAIL_S)
+        );
     }
 
     #[test]
@@ -221,11 +224,17 @@ mod tests {
             let t = e.at.as_secs();
             match &e.action {
                 Action::Kill(_) => {
-                    assert!(busy.values().all(|&b| b <= t), "kill at {t} while a route is busy");
+                    assert!(
+                        busy.values().all(|&b| b <= t),
+                        "kill at {t} while a route is busy"
+                    );
                     quiet_until = t + KILL_QUIET_S;
                 }
                 Action::Proxy(route, f) if *f != ProxyFault::Clear => {
-                    assert!(t >= quiet_until, "fault at {t} inside a kill's quiet period");
+                    assert!(
+                        t >= quiet_until,
+                        "fault at {t} inside a kill's quiet period"
+                    );
                     let b = busy.entry(route.as_str()).or_insert(0);
                     assert!(*b <= t, "{route} refaulted at {t} while busy until {b}");
                     *b = t + busy_s(*f, 22);
@@ -233,7 +242,12 @@ mod tests {
                 Action::Proxy(..) => {}
             }
         }
-        assert_eq!(ev.iter().filter(|e| matches!(e.action, Action::Kill(_))).count(), 9);
+        assert_eq!(
+            ev.iter()
+                .filter(|e| matches!(e.action, Action::Kill(_)))
+                .count(),
+            9
+        );
         assert!(ev.len() > 300, "{}", ev.len());
     }
 }
