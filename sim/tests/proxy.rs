@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed expectation is the test failing
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +15,8 @@ use std::time::{Duration, Instant};
 use ringbolt_sim::proxy::{Proxy, ProxyFault, Route};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::{TlsAcceptor, TlsConnector, client::TlsStream, rustls};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{TlsAcceptor, TlsConnector, client::TlsStream};
 
 struct Pair {
     proxy: Arc<Proxy>,
@@ -74,20 +75,9 @@ fn pair(tag: &str) -> Pair {
         upstream,
     }])
     .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&pki.ca_pem_path).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     Pair {
         proxy: Arc::new(proxy),
-        connector: TlsConnector::from(Arc::new(cfg)),
+        connector: common::connector_trusting(&pki.ca_pem_path),
         rt,
     }
 }

@@ -155,6 +155,22 @@ pub(crate) struct Ports {
     archive_health: u16,
 }
 
+impl Ports {
+    /// Every port of the run.
+    pub(crate) fn all(&self) -> impl Iterator<Item = u16> + '_ {
+        [
+            self.control,
+            self.clob,
+            self.metrics,
+            self.feeds_health,
+            self.trade_health,
+            self.archive_health,
+        ]
+        .into_iter()
+        .chain(self.venues.0.values().copied())
+    }
+}
+
 /// The emulators' configuration (the lab's own file format, `sim/emulate.example.toml`).
 fn emulate_config(out: &Path, p: &Ports, seed: u64) -> EmulatorConfig {
     let clob = VenueConfig {
@@ -442,7 +458,8 @@ pub(crate) fn start_children_with(
     };
     let mut sup = Supervisor::default();
     sup.start(spec("emulate", &lab, &emulate_toml))?;
-    wait_for_control(run.control, &mut sup, Duration::from_secs(30))?;
+    // Generous: a debug emulator on a loaded 2-core machine has taken more than 30 s to start.
+    wait_for_control(run.control, &mut sup, Duration::from_secs(90))?;
     sup.start(spec("archive", &appliance, &ringbolt_toml))?;
     let mut trade = spec("trade", &appliance, &ringbolt_toml);
     if args.live {

@@ -110,6 +110,24 @@ fn start_proxy(ports: &Ports) -> Result<Routes> {
     })
 }
 
+/// Starts the proxy on ports none of the demo's children will bind (its listeners take
+/// ephemeral ports after the children's were picked, so a clash is possible: retried).
+fn start_proxy_clear_of(ports: &Ports) -> Result<Routes> {
+    let taken: std::collections::BTreeSet<u16> = ports.all().collect();
+    for _ in 0..8 {
+        let routes = start_proxy(ports)?;
+        let clash = routes
+            .proxy
+            .route_names()
+            .filter_map(|r| routes.proxy.listen_addr(r))
+            .any(|a| taken.contains(&a.port()));
+        if !clash {
+            return Ok(routes);
+        }
+    }
+    anyhow::bail!("the proxy's ports kept clashing with the demo's")
+}
+
 /// Points `url`'s `127.0.0.1:<port>` at the proxy route `route`.
 fn via(proxy: &Proxy, url: &str, route: &str) -> Result<String> {
     let addr = proxy
@@ -281,7 +299,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
     let ports = demo::free_ports()?;
     let run = Run::new(&out, &ports);
     demo::install_stop_handler();
-    let routes = start_proxy(&ports)?;
+    let routes = start_proxy_clear_of(&ports)?;
     let kills_each = args
         .kills_each
         .unwrap_or_else(|| u32::try_from(seconds / 1200).unwrap_or(1).max(1));
