@@ -270,19 +270,26 @@ fn watch(
     Ok((obs, t0.elapsed()))
 }
 
-/// `ringbolt replay --check-parity` over the soak's archive: (exit code, last stdout line).
-fn replay_parity(out: &Path) -> Result<(i32, serde_json::Value)> {
+/// `ringbolt replay --check-parity` over the soak's archive for one decision epoch (the first
+/// when `None`): (exit code, last stdout line).
+fn replay_epoch(out: &Path, epoch: Option<u64>) -> Result<(i32, serde_json::Value)> {
     let bin = demo::appliance_binary()?;
-    let stdout = std::fs::File::create(out.join("replay.json"))?;
-    let stderr = std::fs::File::create(out.join("logs").join("replay.log"))?;
-    let status = std::process::Command::new(bin)
-        .args(["replay", "--no-progress", "--check-parity", "--archive"])
-        .arg(out.join("archive"))
+    let tag = epoch.map_or_else(String::new, |e| format!("-{e}"));
+    let json_path = out.join(format!("replay{tag}.json"));
+    let stdout = std::fs::File::create(&json_path)?;
+    let stderr = std::fs::File::create(out.join("logs").join(format!("replay{tag}.log")))?;
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["replay", "--no-progress", "--check-parity", "--archive"])
+        .arg(out.join("archive"));
+    if let Some(e) = epoch {
+        cmd.args(["--epoch", &e.to_string()]);
+    }
+    let status = cmd
         .stdout(stdout)
         .stderr(stderr)
         .status()
         .context("running ringbolt replay")?;
-    let text = std::fs::read_to_string(out.join("replay.json")).unwrap_or_default();
+    let text = std::fs::read_to_string(&json_path).unwrap_or_default();
     let last = text
         .lines()
         .rev()
@@ -290,6 +297,26 @@ fn replay_parity(out: &Path) -> Result<(i32, serde_json::Value)> {
         .unwrap_or(serde_json::Value::Null);
     Ok((status.code().unwrap_or(-1), last))
 }
+
+/// Replay parity for every trade session (decision epoch) of the archive: the first replay
+/// names the epochs, each further one is replayed with `--epoch`. A session killed -9 and
+/// restarted re-decides from the oldest record its segment still holds.
+fn replay_parity(out: &Path) -> Result<ReplayRuns> {
+    let first = replay_epoch(out, None)?;
+    let epochs: Vec<u64> = first.1["decision_epochs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    let mut later = Vec::new();
+    for e in epochs.iter().skip(1) {
+        let (code, summary) = replay_epoch(out, Some(*e))?;
+        later.push((*e, code, summary));
+    }
+    Ok((first, later))
+}
+
+/// The first epoch's replay (exit code, summary) and each later epoch's (epoch, code, summary).
+type ReplayRuns = ((i32, serde_json::Value), Vec<(u64, i32, serde_json::Value)>);
 
 /// Runs `ringbolt soak`.
 pub fn run(args: &SoakArgs) -> Result<()> {

@@ -24,8 +24,8 @@ pub struct Context<'a> {
     pub mon: &'a Monitor,
     pub obs: &'a Observed,
     pub emulator: Value,
-    /// Replay exit code and its summary line.
-    pub replay: Option<(i32, Value)>,
+    /// Replay of the first decision epoch (exit code, summary) and of each later one.
+    pub replay: Option<super::ReplayRuns>,
 }
 
 fn venue_name(v: u8) -> &'static str {
@@ -211,13 +211,30 @@ fn schedule(obs: &Observed) -> Value {
     json!({ "kills": kills, "events": list })
 }
 
+/// The first trade session's replay, and for every restarted session (a later decision epoch)
+/// whether its decisions are a prefix of the replay's (`prefix_parity`: a session stops where
+/// it was killed or where the run ended, so the replay may go further).
+fn replay_json(runs: &super::ReplayRuns) -> Value {
+    let ((code, summary), later) = runs;
+    let later: Vec<Value> = later
+        .iter()
+        .map(|(epoch, code, s)| {
+            let p = &s["parity"];
+            let live = p["decisions_live"].as_u64().unwrap_or(0);
+            let prefix = p["decisions_matched"].as_u64() == Some(live)
+                && (p["first_divergence"].is_null()
+                    || p["first_divergence"].as_u64() == Some(live + 1))
+                && p["fires_only_live"].as_u64() == Some(0);
+            json!({"epoch": epoch, "exit_code": code, "parity": p, "prefix_parity": prefix})
+        })
+        .collect();
+    json!({"exit_code": code, "summary": summary, "restarted_sessions": later})
+}
+
 /// The whole `soak.json`.
 pub fn build(ctx: &Context<'_>, out: &Path) -> Value {
     let children: BTreeMap<&str, _> = ctx.sup.reports().into_iter().collect();
-    let replay = ctx.replay.as_ref().map_or(
-        Value::Null,
-        |(code, summary)| json!({"exit_code": code, "summary": summary}),
-    );
+    let replay = ctx.replay.as_ref().map_or(Value::Null, replay_json);
     json!({
         "emulated": true,
         "seconds_requested": ctx.seconds,
