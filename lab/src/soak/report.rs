@@ -296,3 +296,23 @@ pub fn print_summary(r: &Value) {
     }
     println!("replay {}", r["replay"]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_session_is_judged_as_a_prefix_of_its_replay() {
+        let first = (0, json!({"parity": {"passed": true}}));
+        let stopped_early = json!({"parity": {"decisions_live": 10, "decisions_matched": 10,
+            "first_divergence": 11, "fires_only_live": 0}});
+        let diverged = json!({"parity": {"decisions_live": 10, "decisions_matched": 4,
+            "first_divergence": 5, "fires_only_live": 0}});
+        let v = replay_json(&(first, vec![(7, 1, stopped_early), (8, 1, diverged)]));
+        assert_eq!(v["exit_code"], 0);
+        let s = v["restarted_sessions"].as_array().unwrap();
+        assert_eq!(s[0]["prefix_parity"], true);
+        assert_eq!(s[1]["prefix_parity"], false);
+        assert_eq!(s[1]["epoch"], 8);
+    }
+}
