@@ -1,7 +1,7 @@
 //! `ringbolt`: the appliance binary. Each subcommand is thin dispatch into a workspace crate; the
 //! processes themselves live in library crates (`ringbolt-collector`, `ringbolt-trade`,
 //! `ringbolt-archive`). Benchmarks, emulators and the demo supervisor are the sibling binary
-//! `ringbolt-lab`'s: `ringbolt demo|bench|emulate …` runs it (see [`lab`]).
+//! `ringbolt-lab`'s: `ringbolt demo|bench|emulate|soak …` runs it (see [`lab`]).
 
 mod archive_cmd;
 mod bus_cmd;
@@ -86,6 +86,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// The demo's processes behind the fault proxy with faults and kill -9 for N minutes;
+    /// writes soak.json; runs `ringbolt-lab soak`.
+    #[command(disable_help_flag = true)]
+    Soak {
+        /// Arguments of `ringbolt-lab soak`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -94,6 +102,7 @@ fn main() -> Result<()> {
         Command::Bench { args } => return lab::forward("bench", &args, &cli.logging.log),
         Command::Emulate { args } => return lab::forward("emulate", &args, &cli.logging.log),
         Command::Demo { args } => return lab::forward("demo", &args, &cli.logging.log),
+        Command::Soak { args } => return lab::forward("soak", &args, &cli.logging.log),
         _ => {}
     }
     cli.logging.init()?;
@@ -107,6 +116,9 @@ fn main() -> Result<()> {
         Command::Replay(args) => trade_cmd::run_replay(&args),
         Command::Features { command } => features_cmd::run(command),
         Command::Dash(args) => dash_cmd::run(&args),
-        Command::Bench { .. } | Command::Emulate { .. } | Command::Demo { .. } => Ok(()),
+        Command::Bench { .. }
+        | Command::Emulate { .. }
+        | Command::Demo { .. }
+        | Command::Soak { .. } => Ok(()),
     }
 }

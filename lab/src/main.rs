@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod emulate_cmd;
 mod machine;
+mod soak;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -34,6 +35,9 @@ enum Command {
     Emulate(emulate_cmd::EmulateArgs),
     /// The whole appliance offline: emulators, collector, decision + paper orders, archiver.
     Demo(demo::DemoArgs),
+    /// The demo's processes behind the fault proxy for N minutes, with faults on every venue
+    /// and the CLOB and kill -9 of each process; writes `soak.json` (scripts/check-soak.py).
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +47,6 @@ fn main() -> Result<()> {
         Command::Bench { area } => bench::run(area),
         Command::Emulate(args) => emulate_cmd::run(args),
         Command::Demo(args) => demo::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }

@@ -36,6 +36,7 @@ pub mod market;
 pub mod okx;
 pub mod polybolt;
 pub mod polymarket;
+pub mod proxy;
 pub mod rtds;
 pub mod server;
 pub mod session;

@@ -14,10 +14,10 @@
 //! sees; the default run length is "until the next rollover + 75 s".
 
 pub mod cpu;
-mod http;
-mod monitor;
-mod sources;
-mod supervisor;
+pub(crate) mod http;
+pub(crate) mod monitor;
+pub(crate) mod sources;
+pub(crate) mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -130,18 +130,18 @@ fn parse_fault(spec: &str) -> Result<Fault> {
     })
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
     Ok(l.local_addr()?.port())
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -149,11 +149,11 @@ fn now_s() -> i64 {
 
 /// Ports of one demo run.
 #[derive(Clone, Debug)]
-struct Ports {
+pub(crate) struct Ports {
     control: u16,
     /// One per emulated venue.
-    venues: VenuePorts,
-    clob: u16,
+    pub(crate) venues: VenuePorts,
+    pub(crate) clob: u16,
     metrics: u16,
     feeds_health: u16,
     trade_health: u16,
@@ -161,6 +161,22 @@ struct Ports {
     dash: u16,
     trade_metrics: u16,
     archive_metrics: u16,
+}
+
+impl Ports {
+    /// Every port of the run.
+    pub(crate) fn all(&self) -> impl Iterator<Item = u16> + '_ {
+        [
+            self.control,
+            self.clob,
+            self.metrics,
+            self.feeds_health,
+            self.trade_health,
+            self.archive_health,
+        ]
+        .into_iter()
+        .chain(self.venues.0.values().copied())
+    }
 }
 
 /// The emulators' configuration (the lab's own file format, `sim/emulate.example.toml`).
@@ -311,13 +327,47 @@ fn feeds_config(out: &Path, market: &str, p: &Ports, spin: bool) -> Result<Feeds
     })
 }
 
-struct Run {
-    out: PathBuf,
-    market: String,
-    decisions: String,
-    control: SocketAddr,
+pub(crate) struct Run {
+    pub(crate) out: PathBuf,
+    pub(crate) market: String,
+    pub(crate) decisions: String,
+    pub(crate) control: SocketAddr,
     /// The dashboard's URL, when it runs.
-    dash_url: Option<String>,
+    pub(crate) dash_url: Option<String>,
+}
+
+impl Run {
+    /// A run writing to `out`, its segments named after this process, its emulator control port
+    /// taken from `ports`.
+    pub(crate) fn new(out: &Path, ports: &Ports) -> Self {
+        let tag = std::process::id();
+        Self {
+            out: out.to_path_buf(),
+            market: format!("rbdemo-{tag}-market"),
+            decisions: format!("rbdemo-{tag}-decide"),
+            control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
+            dash_url: None,
+        }
+    }
+}
+
+impl DemoArgs {
+    /// The demo's options for another lab command that runs the demo's processes (the soak):
+    /// blocking mode, the native evaluator, paper orders.
+    pub(crate) fn for_run(out: &Path, seed: u64) -> Self {
+        Self {
+            seconds: None,
+            out: out.to_path_buf(),
+            spin: false,
+            evaluator: "native".into(),
+            seed,
+            faults: Vec::new(),
+            quiet: true,
+            keep_segments: false,
+            live: false,
+            no_dash: true,
+        }
+    }
 }
 
 /// A 5-character venue label for the status line, unique over the venue names:
@@ -347,7 +397,7 @@ fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration
 /// Runs the demo.
 /// The appliance binary, `ringbolt`, next to this one (`ringbolt-lab`): the demo runs the
 /// appliance's own processes.
-fn appliance_binary() -> Result<PathBuf> {
+pub(crate) fn appliance_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the ringbolt-lab binary")?;
     let appliance = exe.with_file_name("ringbolt");
     if !appliance.is_file() {
@@ -362,7 +412,7 @@ fn appliance_binary() -> Result<PathBuf> {
 
 /// Fresh output directories: a new archive per run (replay parity is checked against this
 /// run's decisions only) and no old logs.
-fn prepare_out(out: &Path) -> Result<()> {
+pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     for d in ["config", "logs", "archive", "hlog", "certs"] {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("creating {}", out.join(d).display()))?;
@@ -380,7 +430,7 @@ fn prepare_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn free_ports() -> Result<Ports> {
+pub(crate) fn free_ports() -> Result<Ports> {
     Ok(Ports {
         control: free_port()?,
         venues: VenuePorts::allocate(free_port)?,
@@ -398,6 +448,17 @@ fn free_ports() -> Result<Ports> {
 /// Writes every child's configuration and the paper key; starts the children in order
 /// (emulators first, the collector last) under a supervisor.
 fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Supervisor> {
+    start_children_with(args, run, ports, &|_| Ok(()))
+}
+
+/// As [`start_children`], with `edit` applied to the appliance's configuration before it is
+/// written (the soak points the collector and exec at its fault proxy).
+pub(crate) fn start_children_with(
+    args: &DemoArgs,
+    run: &Run,
+    ports: &Ports,
+    edit: &dyn Fn(&mut RingboltConfig) -> Result<()>,
+) -> Result<Supervisor> {
     let out = &run.out;
     let cfg = |name: &str, header: &str, text: String| -> Result<PathBuf> {
         let p = out.join("config").join(format!("{name}.toml"));
@@ -414,7 +475,11 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     let ringbolt_toml = cfg(
         "ringbolt",
         "# Generated by `ringbolt demo`: the appliance's processes against the local emulators.\n",
-        ringbolt_config(args, run, ports)?.to_toml()?,
+        {
+            let mut c = ringbolt_config(args, run, ports)?;
+            edit(&mut c)?;
+            c.to_toml()?
+        },
     )?;
     write_paper_key(&out.join("paper.key"))?;
     sources::write_polybolt_credentials(&out.join("certs").join("ca.pem"))?;
@@ -434,7 +499,8 @@ fn start_children(args: &DemoArgs, run: &Run, ports: &Ports) -> Result<Superviso
     };
     let mut sup = Supervisor::default();
     sup.start(spec("emulate", &lab, &emulate_toml))?;
-    wait_for_control(run.control, &mut sup, Duration::from_secs(30))?;
+    // Generous: a debug emulator on a loaded 2-core machine has taken more than 30 s to start.
+    wait_for_control(run.control, &mut sup, Duration::from_secs(90))?;
     sup.start(spec("archive", &appliance, &ringbolt_toml))?;
     let mut trade = spec("trade", &appliance, &ringbolt_toml);
     if args.live {
@@ -510,7 +576,7 @@ fn watch(
 }
 
 /// The emulators' view (stats and wire log), taken before they stop.
-fn emulator_views(run: &Run) -> (Value, Value) {
+pub(crate) fn emulator_views(run: &Run) -> (Value, Value) {
     let get = |path: &str| -> Value {
         http::get(run.control, path)
             .ok()
@@ -550,7 +616,7 @@ fn live_report(mon: &Monitor, ledger: &Value) -> Value {
 
 /// Stops the producers first so the archiver and the monitor see everything published, then
 /// everything; removes the run's segments unless asked to keep them.
-fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Monitor) {
+pub(crate) fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Monitor) {
     sup.stop_one("feeds", Duration::from_secs(5));
     sup.stop_one("trade", Duration::from_secs(5));
     let drain_until = Instant::now() + Duration::from_millis(500);
@@ -569,6 +635,15 @@ fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mon: &mut Mon
     }
 }
 
+/// SIGINT / SIGTERM set [`STOP`].
+pub(crate) fn install_stop_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+}
+
 /// Runs `ringbolt demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let mut faults = args
@@ -584,19 +659,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .seconds
         .unwrap_or_else(|| (next_rollover_s - started_s + 75) as u64);
     let ports = free_ports()?;
-    let tag = std::process::id();
-    let run = Run {
-        out: out.clone(),
-        market: format!("rbdemo-{tag}-market"),
-        decisions: format!("rbdemo-{tag}-decide"),
-        control: SocketAddr::from(([127, 0, 0, 1], ports.control)),
-        dash_url: (!args.no_dash).then(|| format!("http://127.0.0.1:{}/", ports.dash)),
-    };
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let handler = on_signal as extern "C" fn(libc::c_int);
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
-    }
+    let mut run = Run::new(&out, &ports);
+    run.dash_url = (!args.no_dash).then(|| format!("http://127.0.0.1:{}/", ports.dash));
+    install_stop_handler();
     let mut sup = start_children(args, &run, &ports)?;
     let mut mon = Monitor::new(&run.market, &run.decisions);
     eprintln!(
@@ -694,7 +759,7 @@ fn stage_latency(dir: &Path) -> Value {
     }
 }
 
-fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
+pub(crate) fn write_pids(run: &Run, sup: &Supervisor) -> Result<()> {
     let pids: BTreeMap<&str, u32> = sup.reports().into_iter().map(|(n, r)| (n, r.pid)).collect();
     let v = json!({ "demo": std::process::id(), "children": pids, "control": run.control.to_string(),
         "dash": run.dash_url,

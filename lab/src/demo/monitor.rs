@@ -173,6 +173,22 @@ pub struct Monitor {
     source_of: HashMap<(u8, u32), &'static str>,
     /// `gap_detected` feed statuses per venue name (all sources of the venue).
     pub gap_statuses: BTreeMap<&'static str, u64>,
+    /// Every feed-status record in bus order, when enabled (`Some`): the soak's gap and
+    /// reconnect accounting.
+    pub status_log: Option<Vec<StatusEvent>>,
+}
+
+/// One feed-status record as the soak keeps it.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusEvent {
+    /// The collector's stamp of the transition (ns).
+    pub recv_ts_ns: i64,
+    /// Venue byte.
+    pub venue: u8,
+    /// Stream byte (0: the connection).
+    pub stream: u8,
+    /// New state.
+    pub state: Option<FeedState>,
 }
 
 /// The report's source of a market record: the venue's name, except Bybit's linear category
@@ -250,6 +266,7 @@ impl Monitor {
             events_by_source: BTreeMap::new(),
             source_of: HashMap::new(),
             gap_statuses: BTreeMap::new(),
+            status_log: None,
         }
     }
 
@@ -396,6 +413,14 @@ impl Monitor {
         if rec.kind == RecordKind::FeedStatus as u8 {
             if let Some(b) = rec.body_as::<FeedStatusBody>() {
                 let state = FeedState::from_u8(b.state);
+                if let Some(log) = &mut self.status_log {
+                    log.push(StatusEvent {
+                        recv_ts_ns: rec.recv_ts_ns,
+                        venue: rec.venue,
+                        stream: rec.stream,
+                        state,
+                    });
+                }
                 if state == Some(FeedState::GapDetected) {
                     *self
                         .gap_statuses

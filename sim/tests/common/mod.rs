@@ -47,8 +47,13 @@ server_ping_ms = 700
 }
 
 pub fn connector(info: &StartInfo) -> TlsConnector {
+    connector_trusting(std::path::Path::new(&info.ca_pem))
+}
+
+/// A TLS client trusting only the CA in `ca_pem`.
+pub fn connector_trusting(ca_pem: &std::path::Path) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&info.ca_pem).unwrap() {
+    for c in CertificateDer::pem_file_iter(ca_pem).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
