@@ -61,7 +61,7 @@ pub fn run(command: BusCommand) -> Result<()> {
     }
 }
 
-/// The instrument table's occupancy (ADR 0022-horizon: retired entries are reused under a new
+/// The instrument table's occupancy (ADR 0024: retired entries are reused under a new
 /// generation, so `live` — not uptime — is what must fit in `capacity`).
 fn instruments_json(seg: &Segment) -> serde_json::Value {
     let s = seg.instrument_stats();

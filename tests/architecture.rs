@@ -273,7 +273,7 @@ const BUS_WRITES: &[&str] = &[
 ];
 
 /// Arithmetic on bus instrument ids: an id is `generation << 16 | slot` and a slot is reused
-/// under the next generation (ADR 0022-horizon), so consumers map ids through
+/// under the next generation (ADR 0024), so consumers map ids through
 /// `ringbolt_decide::IdMap` (generation-checked), never by arithmetic or as a flat index.
 const ID_ARITHMETIC: &[&str] = &[
     "% SEGMENT_ID_SPAN",
@@ -299,7 +299,7 @@ const SOURCE_RULES: &[SourceRule] = &[
     },
     SourceRule {
         what: "maps bus instrument ids by arithmetic (ids carry a slot generation: map them \
-               through `ringbolt_decide::IdMap`, ADR 0022-horizon)",
+               through `ringbolt_decide::IdMap`, ADR 0024)",
         needles: ID_ARITHMETIC,
         crates: &[
             "ringbolt-decide",

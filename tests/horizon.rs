@@ -1,4 +1,4 @@
-//! The id horizon (issue 18, ADR 0022-horizon): 30 days of 5-minute windows (8,640 rollovers,
+//! The id horizon (issue 18, ADR 0024): 30 days of 5-minute windows (8,640 rollovers,
 //! 17,280 Polymarket tokens, plus the reference venues' instruments) on a compressed clock,
 //! through the real components in-process:
 //!

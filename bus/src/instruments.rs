@@ -7,7 +7,7 @@
 //! the segment's whole life, and a lookup returns the name registered under exactly that id or
 //! nothing: the entry is read under a seqlock and its stored id must equal the id asked for.
 //! Retired entries keep their name until their slot is reused, which the round-robin reuse order
-//! postpones as long as possible (a lagging consumer can still resolve them). ADR 0022-horizon.
+//! postpones as long as possible (a lagging consumer can still resolve them). ADR 0024.
 
 use std::sync::atomic::{Ordering, fence};
 

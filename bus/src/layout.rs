@@ -32,7 +32,7 @@ pub const MAX_CONSUMERS: usize = 64;
 pub const INSTRUMENT_NAME_MAX: usize = 112;
 /// Low bits of an instrument id that name its table slot (the table holds at most 2^16 entries).
 /// The bits above are the slot's **generation**, bumped each time a retired slot is reused, so an
-/// id (slot, generation) names one instrument for the segment's whole life (ADR 0022-horizon).
+/// id (slot, generation) names one instrument for the segment's whole life (ADR 0024).
 pub const INSTRUMENT_SLOT_BITS: u32 = 16;
 /// The last generation a slot may hold; a slot retired at this generation is never reused.
 pub const INSTRUMENT_MAX_GENERATION: u32 = (1 << (32 - INSTRUMENT_SLOT_BITS)) - 1;

@@ -20,8 +20,8 @@
 //! [`columns`] describes every record kind once (layout, archive table, typed columns).
 
 pub mod columns;
-pub mod instruments;
 pub mod futex;
+pub mod instruments;
 pub mod layout;
 pub mod record;
 pub mod schema;

@@ -1095,7 +1095,7 @@ impl RingWriter {
             .head
             .store(seq + 1, Ordering::Release);
         self.next = seq + 1;
-        // The doorbell (ADR 0022-wake): the slot stores above, then this fence, then the load of
+        // The doorbell (ADR 0025): the slot stores above, then this fence, then the load of
         // `sleepers`; a consumer increments `sleepers`, fences, then re-checks the slot. One of the
         // two sees the other, so a record is never left behind a sleeping consumer. When nobody
         // sleeps this costs the fence and one load of a line that stays cached.

@@ -1,7 +1,7 @@
 //! How consumers idle when their rings are empty: spin briefly, then sleep on the segment's
 //! **doorbell**, a futex word in the segment header that producers ring only when someone sleeps.
 //!
-//! The protocol (ADR 0022-wake, `docs/adr/0022-wake-futex-doorbell.md`):
+//! The protocol (ADR 0025, `docs/adr/0025-futex-doorbell.md`):
 //!
 //! - producer, after every publish: slot stores → `fence(SeqCst)` → load `sleepers`; only if it
 //!   is not 0: `wake_seq.fetch_add(1)` and `FUTEX_WAKE` (so the hot path is one fence and one

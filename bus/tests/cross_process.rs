@@ -547,7 +547,10 @@ fn a_restarted_producer_lets_a_lagging_consumer_read_the_dead_producers_tail() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while segment.producer_pid() != second.id() {
-        assert!(Instant::now() < deadline, "the second producer never took over");
+        assert!(
+            Instant::now() < deadline,
+            "the second producer never took over"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     std::thread::sleep(Duration::from_millis(50));
@@ -561,14 +564,22 @@ fn a_restarted_producer_lets_a_lagging_consumer_read_the_dead_producers_tail() {
     while changed.is_none() {
         match consumer.wait(&mut record, WaitStrategy::default(), Some(deadline)) {
             Poll::Ready => {
-                assert_eq!(check(&record), (1, old_read), "the dead producer's records, in order");
+                assert_eq!(
+                    check(&record),
+                    (1, old_read),
+                    "the dead producer's records, in order"
+                );
                 old_read += 1;
             }
             Poll::EpochChanged { lost, .. } => changed = Some(lost),
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(changed, Some(0), "nothing the dead producer published was lost");
+    assert_eq!(
+        changed,
+        Some(0),
+        "nothing the dead producer published was lost"
+    );
     assert_eq!(old_read, 3000);
     assert_eq!(consumer.lost_total(), 0);
     second.kill().expect("kill second");

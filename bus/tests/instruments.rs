@@ -1,6 +1,6 @@
 //! The instrument table's horizon: retired entries are reused under a new generation, an id never
 //! resolves to another instrument's name (also while the producer churns the table), and the
-//! table never runs out while instruments are retired (ADR 0022-horizon).
+//! table never runs out while instruments are retired (ADR 0024).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 use std::sync::Arc;

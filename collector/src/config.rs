@@ -20,7 +20,7 @@ pub struct FeedsConfig {
     /// Records per ring (power of two).
     pub capacity: usize,
     /// Instrument table entries. Discovery retires the tokens of windows over and the bus reuses
-    /// their entries under a new generation (ADR 0022-horizon), so this bounds the instruments
+    /// their entries under a new generation (ADR 0024), so this bounds the instruments
     /// live at once (a few Polymarket tokens plus every reference symbol), not uptime.
     /// `ringbolt trade` maps at most 8192 entries per input segment.
     pub instrument_capacity: usize,

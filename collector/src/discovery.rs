@@ -233,7 +233,7 @@ impl Discovery {
 
     /// Retires every live Polymarket instrument of the bus table whose window ended more than
     /// `linger_s` before `now` — the windows this discovery unsubscribed and any a previous
-    /// collector left live when it died — so their entries can be reused (ADR 0022-horizon).
+    /// collector left live when it died — so their entries can be reused (ADR 0024).
     /// Returns how many were retired. Cold: at each rollover and on the first round.
     pub fn retire_over(&mut self, now: i64) -> usize {
         self.swept_at = Some(now);

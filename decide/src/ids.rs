@@ -7,7 +7,7 @@
 //! id each engine id currently stands for, so a new generation in a slot is seen as a *new*
 //! instrument (its state is reset and its name looked up again) and a record of an older
 //! generation than the one mapped (an instrument whose slot was reused) is refused rather than
-//! attributed to the slot's current instrument (ADR 0022-horizon).
+//! attributed to the slot's current instrument (ADR 0024).
 
 use ringbolt_bus::{instrument_generation, instrument_slot};
 

@@ -126,7 +126,7 @@ const FEATURE_WORDS: usize = N_FEATURES.div_ceil(2) + 1;
 
 /// Seqlock slot carrying a feature vector from the reflex thread to the model thread, with a
 /// futex doorbell so an idle model thread sleeps instead of polling (the bus's doorbell protocol,
-/// ADR 0022-wake: publish → `SeqCst` fence → load `sleepers`; sleeper: count → fence → read the
+/// ADR 0025: publish → `SeqCst` fence → load `sleepers`; sleeper: count → fence → read the
 /// bell → re-check the version → `FUTEX_WAIT`).
 #[derive(Debug, Default)]
 pub struct FeatureSlot {

@@ -520,7 +520,10 @@ mod tests {
         g.admit(10_000_000, t0 + 1).unwrap();
         assert!(matches!(
             g.admit(10_000_000, t0 + 2),
-            Err(RiskError::WindowNotional { used: 20_000_000, .. })
+            Err(RiskError::WindowNotional {
+                used: 20_000_000,
+                ..
+            })
         ));
     }
 

@@ -434,7 +434,7 @@ impl Exec {
                         self.pools.pop_first();
                     }
                     // Fills of windows an hour old are final: fold them into the ledger's
-                    // closed totals (bounded state, ADR 0022-horizon).
+                    // closed totals (bounded state, ADR 0024).
                     self.ledger
                         .close_windows_before(window_start_s - LEDGER_KEEP_S);
                 }
