@@ -284,6 +284,72 @@ fn window_start_of(rel: &str, hhmm: &str) -> Option<i64> {
     Some(date.days_since_epoch() * 86_400 + h * 3600 + m * 60)
 }
 
+/// Records a restarted archiver leaves unread when its committed cursor was overrun: it then
+/// starts this far past the oldest record still in the ring, so that the producer (which keeps
+/// writing while the archiver catches up) does not lap it at once — a lapped consumer resumes
+/// at the live edge and would lose the whole ring.
+const OVERRUN_RESTART_MARGIN_DIVISOR: u64 = 16;
+
+/// Opens `ring` of `segment` for a (re)started archiver: at its committed `cursor` when that is
+/// still in the ring, else past the oldest record with a margin; returns the consumer and the
+/// gap rows of what the archiver can no longer read (the old epoch's unread tail, records
+/// overwritten while it was down).
+fn resume(
+    name: &str,
+    segment: &Arc<Segment>,
+    ring: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Consumer, Vec<GapRow>), ArchiveError> {
+    let probe = Consumer::observe(segment, ring, Start::Oldest)?;
+    let (epoch, oldest) = (probe.epoch(), probe.next_seq());
+    drop(probe);
+    let now = now_ns();
+    let gap = |epoch: u64, kind: GapKind, from_seq: u64, count: u64, detail: String| GapRow {
+        ts_ns: now,
+        segment: name.to_owned(),
+        ring: ring as u16,
+        epoch,
+        kind,
+        from_seq: Some(from_seq),
+        count,
+        detail: Some(detail),
+    };
+    let overran = || "ring overran while the archiver was down".to_owned();
+    let margin = segment.geometry().capacity as u64 / OVERRUN_RESTART_MARGIN_DIVISOR;
+    let mut rows = Vec::new();
+    let (from, start) = match cursor {
+        None => (oldest, Start::Oldest),
+        Some(c) if c.epoch == epoch && c.next_seq >= oldest => (c.next_seq, Start::At(c.next_seq)),
+        Some(c) if c.epoch == epoch => (c.next_seq, Start::At(oldest + margin)),
+        Some(c) => {
+            let (epoch_start, prev_end) = segment.epoch_bounds(ring);
+            let old_lost = prev_end.saturating_sub(c.next_seq);
+            if old_lost > 0 {
+                let detail =
+                    format!("producer restarted while the archiver was down (new epoch {epoch})");
+                rows.push(gap(
+                    c.epoch,
+                    GapKind::ProducerRestart,
+                    c.next_seq,
+                    old_lost,
+                    detail,
+                ));
+            }
+            if oldest > epoch_start {
+                (epoch_start, Start::At(oldest + margin))
+            } else {
+                (epoch_start, Start::Oldest)
+            }
+        }
+    };
+    let consumer = Consumer::new(segment, ring, start)?;
+    if consumer.epoch() == epoch && consumer.next_seq() > from {
+        let count = consumer.next_seq() - from;
+        rows.push(gap(epoch, GapKind::ArchiverRestart, from, count, overran()));
+    }
+    Ok((consumer, rows))
+}
+
 fn cursor_key(segment: &str, ring: u16) -> String {
     format!("{segment}#{ring}")
 }
@@ -360,67 +426,15 @@ impl Archiver {
         segment: &Arc<Segment>,
         ring: usize,
     ) -> Result<(), ArchiveError> {
-        let consumer = Consumer::new(segment, ring, Start::Oldest)?;
         let ring16 = ring as u16;
+        let cursor = self.state.cursors.get(&cursor_key(name, ring16)).copied();
+        let (consumer, rows) = resume(name, segment, ring, cursor)?;
+        self.gaps.extend(rows);
         let epoch = consumer.epoch();
-        let oldest = consumer.next_seq();
-        let mut skip_below = 0;
-        let now = now_ns();
-        let gap = |epoch: u64, kind: GapKind, from_seq: u64, count: u64, detail: String| GapRow {
-            ts_ns: now,
-            segment: name.to_owned(),
-            ring: ring16,
-            epoch,
-            kind,
-            from_seq: Some(from_seq),
-            count,
-            detail: Some(detail),
+        let skip_below = match cursor {
+            Some(c) if c.epoch == epoch => c.next_seq,
+            _ => 0,
         };
-        let overran = || "ring overran while the archiver was down".to_owned();
-        if let Some(cursor) = self.state.cursors.get(&cursor_key(name, ring16)).copied() {
-            if cursor.epoch == epoch {
-                if cursor.next_seq >= oldest {
-                    skip_below = cursor.next_seq;
-                } else {
-                    let count = oldest - cursor.next_seq;
-                    let row = gap(
-                        epoch,
-                        GapKind::ArchiverRestart,
-                        cursor.next_seq,
-                        count,
-                        overran(),
-                    );
-                    self.gaps.push(row);
-                }
-            } else {
-                let (epoch_start, prev_end) = segment.epoch_bounds(ring);
-                let old_lost = prev_end.saturating_sub(cursor.next_seq);
-                if old_lost > 0 {
-                    let detail = format!(
-                        "producer restarted while the archiver was down (new epoch {epoch})"
-                    );
-                    let row = gap(
-                        cursor.epoch,
-                        GapKind::ProducerRestart,
-                        cursor.next_seq,
-                        old_lost,
-                        detail,
-                    );
-                    self.gaps.push(row);
-                }
-                let new_lost = oldest.saturating_sub(epoch_start);
-                if new_lost > 0 {
-                    let row = gap(
-                        epoch,
-                        GapKind::ArchiverRestart,
-                        epoch_start,
-                        new_lost,
-                        overran(),
-                    );
-                    self.gaps.push(row);
-                }
-            }
-        }
         let src = self.add_source(segment, ring16, epoch);
         self.ring_changes += 1;
         self.rings.push(Ring {

@@ -1132,6 +1132,10 @@ pub enum Start {
     LiveEdge,
     /// At the oldest record still in the ring (of the current epoch).
     Oldest,
+    /// At sequence `seq` of the current epoch (a restarted consumer's committed cursor),
+    /// clamped to the records still in the ring: never before [`Start::Oldest`], never past
+    /// the live edge.
+    At(u64),
 }
 
 /// The outcome of one poll.
@@ -1227,6 +1231,7 @@ impl Consumer {
         consumer.next = match start {
             Start::LiveEdge => segment.head(ring),
             Start::Oldest => consumer.oldest_available(),
+            Start::At(seq) => seq.clamp(consumer.oldest_available(), segment.head(ring)),
         };
         if register {
             consumer.registry = consumer.register();

@@ -8,7 +8,7 @@
 //! - the processes' Prometheus **`/metrics`**, scraped once per update period ([`scrape`],
 //!   parsed generically by [`prom`]: a missing family is "no data");
 //! - and it serves **one page** and a WebSocket that pushes a snapshot every `dash.update_ms`
-//!   ([`server`]); the page's assets (uPlot included) are compiled into the binary.
+//!   (`server`); the page's assets (uPlot included) are compiled into the binary.
 //!
 //! The view itself ([`view::View`]) is sans-IO: records in, JSON out.
 
