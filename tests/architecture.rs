@@ -67,6 +67,12 @@ fn arrows() -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
+/// The one production dependency allowed to bring an HTTP stack into the appliance: the archive
+/// shipper's S3 client (`object_store` → `reqwest` → `hyper`, ADR 0027; the archive names
+/// `reqwest` itself only to choose its TLS). What these link is not checked against
+/// [`NOT_IN_APPLIANCE`]; that only `ringbolt-archive` links them is.
+const S3_CLIENT: &[&str] = &["object_store", "reqwest"];
+
 /// Crates the appliance binary must not link: benches' and emulators' peers.
 const NOT_IN_APPLIANCE: &[&str] = &[
     "iceoryx2",
@@ -208,11 +214,23 @@ fn the_appliance_binary_links_no_bench_or_emulator_crate() {
     let root = &ws.members["ringbolt"].id;
     let mut seen = BTreeSet::new();
     let mut stack = vec![root.clone()];
+    let mut s3_linked_by = BTreeSet::new();
     while let Some(id) = stack.pop() {
         if seen.insert(id.clone()) {
-            stack.extend(ws.normal_edges.get(&id).into_iter().flatten().cloned());
+            for dep in ws.normal_edges.get(&id).into_iter().flatten() {
+                if S3_CLIENT.contains(&ws.names[dep].as_str()) {
+                    s3_linked_by.insert(ws.names[&id].clone());
+                    seen.insert(dep.clone());
+                } else {
+                    stack.push(dep.clone());
+                }
+            }
         }
     }
+    assert!(
+        s3_linked_by.iter().all(|n| n == "ringbolt-archive"),
+        "only the archive shipper may link the S3 client {S3_CLIENT:?}; linked by {s3_linked_by:?}"
+    );
     let linked: BTreeSet<&str> = seen.iter().map(|id| ws.names[id].as_str()).collect();
     let bad: Vec<&&str> = NOT_IN_APPLIANCE
         .iter()
