@@ -52,6 +52,11 @@ pub struct ShipArgs {
     /// Overrides `delete_local_after_s` (local retention of confirmed partitions).
     #[arg(long)]
     delete_local_after_s: Option<u64>,
+    /// Judge which windows have closed (and aged past retention) as of this Unix time in
+    /// seconds instead of now: an archive copied from elsewhere, or a test that cannot wait for
+    /// a window to end.
+    #[arg(long)]
+    as_of_s: Option<i64>,
     /// Keep shipping every `interval_s` until SIGINT/SIGTERM (default: one pass).
     #[arg(long, conflicts_with = "final_run")]
     follow: bool,
@@ -149,9 +154,11 @@ fn run_ship(a: &ShipArgs) -> Result<()> {
     shipper.set_final(a.final_run);
     install_stop_handlers();
     loop {
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now_s = a.as_of_s.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
         let stats = shipper.ship_once(now_s).context("shipping")?;
         println!("{}", serde_json::to_string(&stats)?);
         if !a.follow || STOP.load(Ordering::Relaxed) {
