@@ -220,15 +220,25 @@ fn replay_json(runs: &super::ReplayRuns) -> Value {
         .iter()
         .map(|(epoch, code, s)| {
             let p = &s["parity"];
-            let live = p["decisions_live"].as_u64().unwrap_or(0);
-            let prefix = p["decisions_matched"].as_u64() == Some(live)
-                && (p["first_divergence"].is_null()
-                    || p["first_divergence"].as_u64() == Some(live + 1))
-                && p["fires_only_live"].as_u64() == Some(0);
-            json!({"epoch": epoch, "exit_code": code, "parity": p, "prefix_parity": prefix})
+            json!({"epoch": epoch, "exit_code": code, "parity": p, "prefix_parity": is_prefix(p)})
         })
         .collect();
-    json!({"exit_code": code, "summary": summary, "restarted_sessions": later})
+    json!({
+        "exit_code": code,
+        "summary": summary,
+        "prefix_parity": is_prefix(&summary["parity"]),
+        "restarted_sessions": later,
+    })
+}
+
+/// Whether a session's live decisions are a prefix of the replay's: every live decision
+/// matched in order, nothing fired live that replay did not, and replay diverges (if at all)
+/// only after the session's last decision — a session killed -9 stops there, replay goes on.
+fn is_prefix(p: &Value) -> bool {
+    let live = p["decisions_live"].as_u64().unwrap_or(0);
+    p["decisions_matched"].as_u64() == Some(live)
+        && (p["first_divergence"].is_null() || p["first_divergence"].as_u64() == Some(live + 1))
+        && p["fires_only_live"].as_u64() == Some(0)
 }
 
 /// The whole `soak.json`.
@@ -314,5 +324,12 @@ mod tests {
         assert_eq!(s[0]["prefix_parity"], true);
         assert_eq!(s[1]["prefix_parity"], false);
         assert_eq!(s[1]["epoch"], 8);
+        // A first session killed -9 after 10 decisions, replayed over the whole archive.
+        let killed = (
+            1,
+            json!({"parity": {"decisions_live": 10, "decisions_matched": 10,
+            "first_divergence": 11, "fires_only_live": 0}}),
+        );
+        assert_eq!(replay_json(&(killed, Vec::new()))["prefix_parity"], true);
     }
 }
