@@ -61,7 +61,7 @@ pub mod collector {
 ///
 /// Round trips are kept per response class, as a suffix of the stage: `_2xx` (a 1xx–3xx
 /// status), `_4xx`, `_5xx` and `_lost` (no response: request timeout, stream reset or the
-/// connection lost). See [`rtt_class`].
+/// connection lost). See [`trade::rtt_class`].
 pub mod trade {
     use super::{StageId, StageTable};
     /// The trigger record's bus publish stamp → the decision's publish stamp.
