@@ -210,6 +210,13 @@ mod tests {
             if f.contains("ringbolt.toml") || f.starts_with("sim/") {
                 let feeds = cfg.feeds_section(Path::new(f)).unwrap();
                 assert!(feeds.sources.contains_key("polymarket"), "{f}");
+                // `ringbolt trade` refuses a market segment with more entries than it maps.
+                assert!(
+                    feeds.instrument_capacity <= ringbolt_decide::SEGMENT_ID_SPAN as usize,
+                    "{f}: [feeds] instrument_capacity {} > {} (what trade maps)",
+                    feeds.instrument_capacity,
+                    ringbolt_decide::SEGMENT_ID_SPAN
+                );
             }
             if cfg.archive.is_some() {
                 cfg.archive_section(Path::new(f)).unwrap();
