@@ -625,6 +625,10 @@ pub(crate) fn stop_children(args: &DemoArgs, run: &Run, sup: &mut Supervisor, mo
             mon.wait(Duration::from_millis(10));
         }
     }
+    // The archiver drains what the rings still hold and commits it: on a loaded host that takes
+    // longer than the others' grace, and a SIGKILL then would leave the tail unarchived (a
+    // production restart re-reads it from the bus; the run's report cannot).
+    sup.stop_one("archive", Duration::from_secs(60));
     sup.shutdown(Duration::from_secs(10));
     if !args.keep_segments {
         for name in [&run.market, &run.decisions] {
