@@ -54,6 +54,10 @@ pub struct SoakArgs {
     /// Kills per process (collector, trade, archive); default: one per 20 minutes, at least one.
     #[arg(long)]
     kills_each: Option<u32>,
+    /// No kill in the last this-many minutes, so every process's last incarnation is long enough
+    /// to judge RSS and fds flat; default: a third of runs of 30 minutes or more, else 0.
+    #[arg(long)]
+    calm_tail_min: Option<u64>,
     /// The collector's `reconnect_after_ms` (how long a black hole takes to notice).
     #[arg(long, default_value_t = 12_000)]
     reconnect_after_ms: u64,
@@ -331,7 +335,19 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         .kills_each
         .unwrap_or_else(|| u32::try_from(seconds / 1200).unwrap_or(1).max(1));
     let blackhole_s = args.reconnect_after_ms.div_ceil(1000) + 10;
-    let events = schedule::build(&routes.faulted, seconds, kills_each, blackhole_s, args.seed);
+    let calm_tail_s = args
+        .calm_tail_min
+        .map_or_else(|| schedule::default_calm_tail_s(seconds), |m| m * 60);
+    let events = schedule::build(
+        &routes.faulted,
+        schedule::Plan {
+            total_s: seconds,
+            kills_each,
+            calm_tail_s,
+            blackhole_s,
+            seed: args.seed,
+        },
+    );
     let dargs = DemoArgs::for_run(&out, args.seed);
     let proxy = Arc::clone(&routes.proxy);
     let reconnect_after_ms = args.reconnect_after_ms;

@@ -105,21 +105,46 @@ fn fault_for(route_index: usize, pass: usize) -> ProxyFault {
     }
 }
 
-/// Builds the schedule for a soak of `total_s` seconds over `routes`, with kills per process
-/// (`kills_each`, at random moments) and black holes noticed after `blackhole_s`.
+/// The kill-free tail of a soak of `total_s` seconds: a third of runs of 30 minutes or more, so
+/// each process's last incarnation runs long enough (≥ 10 min) to judge its RSS and fds flat;
+/// none for shorter runs (the CI soak kills anywhere). Proxy faults go on through the tail.
 #[must_use]
-pub fn build(
-    routes: &[String],
-    total_s: u64,
-    kills_each: u32,
-    blackhole_s: u64,
-    seed: u64,
-) -> Vec<Event> {
+pub fn default_calm_tail_s(total_s: u64) -> u64 {
+    if total_s >= 30 * 60 { total_s / 3 } else { 0 }
+}
+
+/// What a schedule is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// Run length (s).
+    pub total_s: u64,
+    /// Kills per process, at random moments.
+    pub kills_each: u32,
+    /// No kill starts in the last `calm_tail_s` seconds (proxy faults go on).
+    pub calm_tail_s: u64,
+    /// How long a black hole takes to be noticed (s).
+    pub blackhole_s: u64,
+    /// Seed of the random kill moments.
+    pub seed: u64,
+}
+
+/// Builds the schedule of `plan` over `routes`.
+#[must_use]
+pub fn build(routes: &[String], plan: Plan) -> Vec<Event> {
+    let Plan {
+        total_s,
+        kills_each,
+        calm_tail_s,
+        blackhole_s,
+        seed,
+    } = plan;
     let mut rng = Rng::new(seed);
     let end = total_s.saturating_sub(TAIL_S);
-    // Kill moments leave room for every kill's quiet period and a black hole's wait before it.
+    // Kill moments leave room for every kill's quiet period and a black hole's wait before it,
+    // and stay out of the calm tail.
     let n_kills = u64::from(kills_each) * KILLED.len() as u64;
     let span = end
+        .saturating_sub(calm_tail_s)
         .saturating_sub(WARM_UP_S + n_kills * KILL_QUIET_S + blackhole_s)
         .max(1);
     let mut kills: Vec<(u64, &'static str)> = KILLED
@@ -190,10 +215,48 @@ mod tests {
         (0..15).map(|i| format!("r{i}")).collect()
     }
 
+    fn plan(total_s: u64, kills_each: u32, calm_tail_s: u64, seed: u64) -> Plan {
+        Plan {
+            total_s,
+            kills_each,
+            calm_tail_s,
+            blackhole_s: 22,
+            seed,
+        }
+    }
+
+    #[test]
+    fn an_hour_leaves_its_last_third_without_kills_but_not_without_faults() {
+        let r = routes();
+        let calm_s = default_calm_tail_s(3600);
+        assert_eq!(calm_s, 1200);
+        assert_eq!(default_calm_tail_s(230), 0);
+        for seed in 0..50 {
+            let ev = build(&r, plan(3600, 3, calm_s, seed));
+            let kills: Vec<u64> = ev
+                .iter()
+                .filter(|e| matches!(e.action, Action::Kill(_)))
+                .map(|e| e.at.as_secs())
+                .collect();
+            assert_eq!(kills.len(), 9, "seed {seed}");
+            // A kill may wait for busy routes (a black hole's reconnect) past its drawn moment.
+            let last_allowed = 3600 - TAIL_S - calm_s + 22 + SPACING_S;
+            assert!(
+                kills.iter().all(|&t| t <= last_allowed),
+                "seed {seed}: kills {kills:?} reach into the calm tail"
+            );
+            assert!(
+                ev.iter().any(|e| e.at.as_secs() > 3600 - calm_s / 2
+                    && matches!(&e.action, Action::Proxy(_, f) if f.ends_connection())),
+                "seed {seed}: no connection-ending fault in the calm tail"
+            );
+        }
+    }
+
     #[test]
     fn a_short_soak_hits_every_route_with_a_loss_and_kills_every_process() {
         let r = routes();
-        let ev = build(&r, 230, 1, 22, 7);
+        let ev = build(&r, plan(230, 1, 0, 7));
         for route in &r {
             assert!(
                 ev.iter().any(|e| matches!(&e.action,
@@ -217,7 +280,7 @@ mod tests {
     #[test]
     fn kills_never_overlap_a_route_fault_and_routes_are_not_refaulted_while_busy() {
         let r = routes();
-        let ev = build(&r, 3600, 3, 22, 11);
+        let ev = build(&r, plan(3600, 3, 0, 11));
         let mut busy: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
         let mut quiet_until = 0;
         for e in &ev {
