@@ -5,8 +5,10 @@
 //! user channel (`wss://…/ws/user`, HTTP/1.1 upgrade: a TLS client that does not negotiate
 //! ALPN `h2` gets HTTP/1.1), fed by the exchange's [`crate::clob_engine::UserEvent`]s.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
@@ -237,6 +240,60 @@ pub async fn accept_loop(
     }
 }
 
+/// A TCP stream that stamps (CLOCK_REALTIME) every read that returned bytes. An order's
+/// arrival is the read that delivered it, taken before TLS, HTTP/2 and the runtime's hand-off
+/// to the request task (which a stamp in the handler would include): the wire end of
+/// tick-to-order.
+struct ReadStamped {
+    inner: TcpStream,
+    last_read_ns: Arc<AtomicI64>,
+}
+
+impl AsyncRead for ReadStamped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.last_read_ns.store(realtime_ns(), Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for ReadStamped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 async fn serve_conn(
     clob: &Arc<ClobShared>,
     hub: HubLock,
@@ -250,7 +307,11 @@ async fn serve_conn(
     // (RST on close) after the stream is wrapped by TLS and hyper.
     let std_tcp = tcp.into_std()?;
     let raw = std_tcp.try_clone()?;
-    let tcp = TcpStream::from_std(std_tcp)?;
+    let last_read_ns = Arc::new(AtomicI64::new(0));
+    let tcp = ReadStamped {
+        inner: TcpStream::from_std(std_tcp)?,
+        last_read_ns: Arc::clone(&last_read_ns),
+    };
     let tls = acceptor.accept(tcp).await?;
     if tls.get_ref().1.alpn_protocol() != Some(b"h2".as_slice()) {
         return user_channel(clob, tls, shutdown).await;
@@ -260,7 +321,11 @@ async fn serve_conn(
     let clob2 = clob.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (clob, hub, wirelog) = (clob2.clone(), hub.clone(), wirelog.clone());
-        async move { handle(&clob, &hub, &wirelog, conn_no, req).await }
+        let conn = Conn {
+            no: conn_no,
+            last_read_ns: Arc::clone(&last_read_ns),
+        };
+        async move { handle(&clob, &hub, &wirelog, &conn, req).await }
     });
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
@@ -302,10 +367,31 @@ fn respond(status: u16, body: String) -> Response<Full<Bytes>> {
     r
 }
 
-fn stamps(recv_ns: i64, conn: u64, path: &str, seen: Vec<OrderSeen>) -> Vec<OrderStamp> {
+/// A request's connection: its number and the stamp of its latest read.
+struct Conn {
+    no: u64,
+    last_read_ns: Arc<AtomicI64>,
+}
+
+/// When a request arrived: `(read_ns, handler_ns)`, the read that delivered it (at most the
+/// handler's stamp: a later read can only make it later, never earlier than the arrival) and
+/// the handler's start.
+fn arrival(conn: &Conn) -> (i64, i64) {
+    let handler_ns = realtime_ns();
+    let read_ns = conn.last_read_ns.load(Ordering::Relaxed);
+    let read_ns = if read_ns > 0 && read_ns <= handler_ns {
+        read_ns
+    } else {
+        handler_ns
+    };
+    (read_ns, handler_ns)
+}
+
+fn stamps(at: (i64, i64), conn: u64, path: &str, seen: Vec<OrderSeen>) -> Vec<OrderStamp> {
     seen.into_iter()
         .map(|s| OrderStamp {
-            recv_ns,
+            recv_ns: at.0,
+            handler_ns: at.1,
             conn,
             path: path.to_string(),
             order: s,
@@ -317,11 +403,12 @@ async fn handle(
     clob: &ClobShared,
     hub: &Mutex<Hub>,
     wirelog: &WireLog,
-    conn_no: u64,
+    conn: &Conn,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
-    // Headers have arrived: this is the order's arrival time.
-    let recv_ns = realtime_ns();
+    // Headers have arrived; the order arrived with the connection's latest read.
+    let arrived = arrival(conn);
+    let conn_no = conn.no;
     clob.stats.requests.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
@@ -348,7 +435,7 @@ async fn handle(
     if order_entry {
         if let Some((status, text)) = entry_fault(&clob.faults).await {
             let seen = crate::clob::describe_orders(&body, text);
-            wirelog.orders(stamps(recv_ns, conn_no, path, seen));
+            wirelog.orders(stamps(arrived, conn_no, path, seen));
             return Ok(respond(
                 status,
                 serde_json::json!({ "error": text }).to_string(),
@@ -382,7 +469,7 @@ async fn handle(
         r
     };
     if !seen.is_empty() {
-        wirelog.orders(stamps(recv_ns, conn_no, path, seen));
+        wirelog.orders(stamps(arrived, conn_no, path, seen));
     }
     if drop_it {
         clob.stats.faults_injected.fetch_add(1, Ordering::Relaxed);
@@ -425,13 +512,13 @@ async fn entry_fault(f: &ClobFaults) -> Option<(u16, &'static str)> {
     }
 }
 
-type UserWs = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+type UserWs = WebSocketStream<tokio_rustls::server::TlsStream<ReadStamped>>;
 
 /// An HTTP/1.1 connection on the CLOB port: the user channel's WebSocket upgrade at `/ws/user`
 /// (any other path: 404).
 async fn user_channel(
     clob: &Arc<ClobShared>,
-    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    tls: tokio_rustls::server::TlsStream<ReadStamped>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};

@@ -44,8 +44,11 @@ pub struct FrameStamp {
 /// One order received by the CLOB emulator.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OrderStamp {
-    /// CLOCK_REALTIME ns when the request headers arrived.
+    /// CLOCK_REALTIME ns of the socket read that delivered the request (the wire arrival).
     pub recv_ns: i64,
+    /// CLOCK_REALTIME ns when the request handler started (after TLS, HTTP/2 and the hand-off
+    /// to the request's task).
+    pub handler_ns: i64,
     /// Emulator connection number.
     pub conn: u64,
     /// `/order` or `/orders`.
@@ -201,6 +204,7 @@ mod tests {
         let log = WireLog::new(2);
         log.orders((0..3).map(|i| OrderStamp {
             recv_ns: i,
+            handler_ns: i,
             conn: 0,
             path: "/order".into(),
             order: OrderSeen {

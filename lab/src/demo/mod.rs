@@ -976,7 +976,7 @@ fn build_report(
         },
         "latency_ns": stages,
         "tick_to_order": {
-            "what": "Polymarket emulator writes the triggering frame -> CLOB emulator receives the order request; both CLOCK_REALTIME on this host",
+            "what": "Polymarket emulator writes the triggering frame -> CLOB emulator reads the order request off its socket (the read that delivered it, before TLS and HTTP/2); both CLOCK_REALTIME on this host",
             "orders_joined": joined,
             "percentiles_ns": stages.get(ringbolt_telemetry::stage::TICK_TO_ORDER),
         },
