@@ -12,26 +12,38 @@ pub struct ProcSample {
     pub t_s: f64,
     /// Process id (a restart changes it).
     pub pid: u32,
-    /// Resident set size, KiB (`VmRSS`).
+    /// Resident set size, KiB (`VmRSS`): private memory plus the pages of mapped files and
+    /// shared memory the process has touched.
     pub rss_kib: u64,
+    /// Private anonymous resident memory, KiB (`RssAnon`): heap, stacks — where a leak shows.
+    pub rss_anon_kib: u64,
+    /// Resident shared memory, KiB (`RssShmem`): the bus segments' pages this process touched,
+    /// which grows until each ring has been written round once (bounded by the segment sizes).
+    pub rss_shmem_kib: u64,
     /// Open file descriptors (`/proc/<pid>/fd` entries).
     pub fds: u64,
 }
 
-/// Reads `VmRSS` and the fd count of `pid`; `None` when the process is gone.
+/// Reads `VmRSS`, `RssAnon`, `RssShmem` and the fd count of `pid`; `None` when the process is
+/// gone.
 #[must_use]
 pub fn sample(pid: u32, t_s: f64) -> Option<ProcSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let rss_kib = kib("VmRSS:")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
     Some(ProcSample {
         t_s,
         pid,
         rss_kib,
+        rss_anon_kib: kib("RssAnon:").unwrap_or(0),
+        rss_shmem_kib: kib("RssShmem:").unwrap_or(0),
         fds,
     })
 }
@@ -63,6 +75,12 @@ pub struct Trend {
     pub fit_minutes: f64,
     /// RSS slope, KiB per minute.
     pub rss_kib_per_min: Option<f64>,
+    /// Private (anonymous) RSS slope, KiB per minute: the leak detector.
+    pub anon_kib_per_min: Option<f64>,
+    /// Mean private RSS over the fit, KiB.
+    pub mean_anon_kib: f64,
+    /// Shared-memory RSS at the last sample, KiB (bus pages touched; bounded by the segments).
+    pub last_shmem_kib: u64,
     /// fd slope, per minute.
     pub fds_per_min: Option<f64>,
     /// Mean RSS over the fit, KiB.
@@ -95,7 +113,14 @@ impl Trend {
             (Some(a), Some(b)) => (b.t_s - a.t_s) / 60.0,
             _ => 0.0,
         };
+        let anon: Vec<(f64, f64)> = fit
+            .iter()
+            .map(|s| (minutes(s), s.rss_anon_kib as f64))
+            .collect();
         self.rss_kib_per_min = slope(&rss);
+        self.anon_kib_per_min = slope(&anon);
+        self.mean_anon_kib = anon.iter().map(|p| p.1).sum::<f64>() / anon.len().max(1) as f64;
+        self.last_shmem_kib = fit.last().map_or(0, |s| s.rss_shmem_kib);
         self.fds_per_min = slope(&fds);
         self.mean_rss_kib = rss.iter().map(|p| p.1).sum::<f64>() / rss.len().max(1) as f64;
         let (lo, hi) = fit
@@ -211,6 +236,8 @@ mod tests {
                 t_s: f64::from(i) * 60.0,
                 pid: 1,
                 rss_kib: 1000 * (u64::from(i) + 1),
+                rss_anon_kib: 300 * (u64::from(i) + 1),
+                rss_shmem_kib: 700 * (u64::from(i) + 1),
                 fds: 10,
             });
         }
@@ -218,13 +245,18 @@ mod tests {
             t.samples.push(ProcSample {
                 t_s: f64::from(i) * 60.0,
                 pid: 2,
-                rss_kib: 500,
+                rss_kib: 500 + 100 * u64::from(i),
+                rss_anon_kib: 400,
+                rss_shmem_kib: 100 + 100 * u64::from(i),
                 fds: 12,
             });
         }
         t.fit();
         assert_eq!(t.fit_samples, 4);
-        assert!(t.rss_kib_per_min.unwrap_or(1.0).abs() < 1e-9);
+        // Total RSS rises with the shared pages touched; the private part is flat.
+        assert!((t.rss_kib_per_min.unwrap_or(0.0) - 100.0).abs() < 1e-9);
+        assert!(t.anon_kib_per_min.unwrap_or(1.0).abs() < 1e-9);
+        assert_eq!(t.last_shmem_kib, 1000);
         assert_eq!(t.fds_range, 0);
     }
 
@@ -232,6 +264,7 @@ mod tests {
     fn sampling_this_process() {
         let s = sample(std::process::id(), 0.0).unwrap();
         assert!(s.rss_kib > 0 && s.fds >= 3, "{s:?}");
+        assert!(s.rss_anon_kib > 0 && s.rss_anon_kib <= s.rss_kib, "{s:?}");
     }
 
     #[test]

@@ -297,8 +297,9 @@ pub fn print_summary(r: &Value) {
     if let Some(m) = r["resources"].as_object() {
         for (p, t) in m {
             println!(
-                "  {p:<8} rss slope {} KiB/min fds slope {} /min over {:.1} min",
+                "  {p:<8} rss slope {} KiB/min (private {} KiB/min) fds slope {} /min over {:.1} min",
                 t["rss_kib_per_min"],
+                t["anon_kib_per_min"],
                 t["fds_per_min"],
                 t["fit_minutes"].as_f64().unwrap_or(0.0)
             );
