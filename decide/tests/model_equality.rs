@@ -74,16 +74,16 @@ fn native_evaluator_equals_ort_on_10k_random_vectors() {
         .iter()
         .map(|(_, b)| OrtModel::load(b, N_FEATURES).unwrap())
         .collect();
-    // CatBoost's oblivious trees take the table fast path, XGBoost's the generic walk: both are
-    // covered by the comparison below.
+    // CatBoost's oblivious trees take the oblivious layout, XGBoost's the complete-tree layout:
+    // both are covered by the comparison below.
     let oblivious: Vec<usize> = trees.iter().map(TreeEnsemble::oblivious_trees).collect();
     assert!(
         oblivious.iter().any(|n| *n > 0),
         "no oblivious tree detected: {oblivious:?}"
     );
     assert!(
-        trees.iter().any(|t| t.oblivious_trees() < t.trees()),
-        "no generic tree: {oblivious:?}"
+        trees.iter().any(|t| t.complete_trees() > 0),
+        "no complete-layout tree: {oblivious:?}"
     );
     let xs = vectors(&trees, 10_000, 42);
     let mut worst = 0.0f64;
@@ -105,6 +105,49 @@ fn native_evaluator_equals_ort_on_10k_random_vectors() {
         "max |native − ort| over 10,000 vectors × {} members: {worst:e}",
         trees.len()
     );
+}
+
+/// The padded layouts (what `predict` scores through) against the node-by-node walk, bit for
+/// bit, per member and for the ensemble (same member order and f64 sum): threshold-hitting
+/// vectors, half of them with some features NaN, ±∞ or ±0. Replay parity rests on this.
+#[test]
+fn padded_layouts_equal_the_node_walk_bit_for_bit() {
+    let dir = ModelDir::load(&shipped_model_dir()).expect("shipped model loads");
+    let trees: Vec<TreeEnsemble> = dir
+        .members
+        .iter()
+        .map(|(_, b)| TreeEnsemble::from_onnx(b).unwrap())
+        .collect();
+    for t in &trees {
+        assert_eq!(t.complete_trees() + t.oblivious_trees(), t.trees());
+    }
+    assert!(trees.iter().any(|t| t.complete_trees() > 0));
+    assert!(trees.iter().any(|t| t.oblivious_trees() > 0));
+    let mut xs = vectors(&trees, 50_000, 7);
+    let mut rng = StdRng::seed_from_u64(8);
+    let odd = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0];
+    for x in xs.iter_mut().step_by(2) {
+        for _ in 0..rng.random_range(1..30) {
+            x[rng.random_range(0..N_FEATURES)] = odd[rng.random_range(0..odd.len())];
+        }
+    }
+    let mut ensemble = Ensemble::load(&dir, EvaluatorKind::Native).unwrap();
+    for x in &xs {
+        for t in &trees {
+            let (fast, walk) = (t.predict(x), t.predict_walk(x));
+            assert_eq!(fast.to_bits(), walk.to_bits(), "{fast} vs walk {walk}");
+        }
+        let Ensemble::Native(members) = &ensemble else {
+            panic!("native ensemble expected")
+        };
+        let walk: f64 = members.iter().map(|(w, t)| w * t.predict_walk(x)).sum();
+        let fast = ensemble.predict(x).unwrap();
+        assert_eq!(
+            fast.to_bits(),
+            walk.to_bits(),
+            "ensemble {fast} vs walk {walk}"
+        );
+    }
 }
 
 #[test]
