@@ -3,7 +3,7 @@
 //! ONNX Runtime, with ORT's arithmetic (f32 thresholds and f32 accumulation in tree order, then
 //! base values and the post-transform), so results agree with ORT to ~1e-7.
 //!
-//! Scoring goes through a padded layout ([`Padded`]) when the trees allow one: oblivious trees
+//! Scoring goes through a padded layout (`Padded`) when the trees allow one: oblivious trees
 //! (CatBoost) as one split per level, other trees (XGBoost) padded to complete binary trees of
 //! one depth, both scored without data-dependent branches, four trees side by side, their leaves
 //! added in tree order. The node-by-node walk ([`TreeEnsemble::predict_walk`]) is the reference
