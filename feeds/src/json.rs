@@ -411,7 +411,7 @@ impl<'a> Lexer<'a> {
     /// [`Lexer::scalar`] converted to fixed point at `scale` (see
     /// [`crate::decimal::parse_fixed_i64`]): the text and its value. A quoted decimal in the
     /// common shape (`"[-]digits[.digits]"`) is converted in the same pass that finds its closing
-    /// quote, eight digits at a time; anything else takes the string / number path and the general
+    /// quote; anything else takes the string / number path and the general
     /// decimal parser, with identical results.
     ///
     /// # Errors
