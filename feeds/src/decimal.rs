@@ -40,6 +40,30 @@ const POW10_U64: [u64; 20] = {
     t
 };
 
+/// Eight ASCII bytes (little-endian load) that are all `'0'`.
+const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
+
+/// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
+#[inline(always)]
+const fn all_digits8(v: u64) -> bool {
+    // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
+    // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
+    (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+        == 0x3333_3333_3333_3333
+}
+
+/// SWAR: the value of eight ASCII digits (little-endian load: the first digit is the low byte).
+#[inline(always)]
+const fn parse_digits8(v: u64) -> u64 {
+    let v = v.wrapping_sub(ZEROS8);
+    // Adjacent digit pairs, then pairs of pairs, then the halves (three multiplies in all).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    lo.wrapping_add(hi) >> 32
+}
+
 /// The eight bytes at `buf[i..i + 8]` as a little-endian word, if there are eight.
 #[inline(always)]
 pub(crate) fn load8(buf: &[u8], i: usize) -> Option<u64> {
@@ -58,6 +82,29 @@ struct Scanned {
     end: usize,
 }
 
+/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight at a
+/// time while eight are digits (SWAR), then one at a time. Returns the new `m` and the offset
+/// of the first non-digit.
+#[inline(always)]
+fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
+    while let Some(v) = load8(buf, i) {
+        if !all_digits8(v) {
+            break;
+        }
+        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    (m, i)
+}
+
 /// Scans `[-]digits[.digits]` starting at `buf[i]`, stopping at the first byte that cannot
 /// continue the number. `None` when the text has no digit, or more than 19 digits (then its
 /// mantissa might not fit a `u64`: the general path decides).
@@ -68,31 +115,17 @@ fn scan_fast(buf: &[u8], mut i: usize) -> Option<Scanned> {
     let first_digit = i;
     // Up to 19 digits cannot overflow a `u64`: the digit count is checked once at the end and
     // the digits are accumulated with plain (wrapping) arithmetic, a short dependency chain.
-    let mut m: u64 = 0;
-    while let Some(&b) = buf.get(i) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
-    }
+    let (mut m, end) = digits_onto(buf, i, 0);
+    i = end;
     let mut digits = i - first_digit;
     let mut frac_digits = 0u32;
     if buf.get(i) == Some(&b'.') {
-        i += 1;
-        let frac_start = i;
-        while let Some(&b) = buf.get(i) {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-        }
-        let n = i - frac_start;
+        let (frac, end) = digits_onto(buf, i + 1, m);
+        let n = end - (i + 1);
+        m = frac;
+        i = end;
         digits += n;
-        // At most 19 (checked below).
+        // At most 19 when used (checked below).
         frac_digits = n as u32;
     }
     if digits == 0 || digits > 19 {
