@@ -552,19 +552,18 @@ pub(crate) fn flush_batch(
 /// Emits `scratch` as one batch (batch-begin on the first record, batch-end on the last, the
 /// snapshot flag on all when `snapshot`) and clears it; nothing when it is empty.
 pub(crate) fn emit_batch(ctx: &mut Ctx<'_>, scratch: &mut Vec<Record>, snapshot: bool) {
-    let last = scratch.len().wrapping_sub(1);
-    for (i, r) in scratch.iter_mut().enumerate() {
-        if snapshot {
+    if snapshot {
+        for r in scratch.iter_mut() {
             r.flags |= FLAG_SNAPSHOT;
         }
-        if i == 0 {
-            r.flags |= FLAG_BATCH_BEGIN;
-        }
-        if i == last {
-            r.flags |= FLAG_BATCH_END;
-        }
-        ctx.emit(r);
     }
+    if let Some(r) = scratch.first_mut() {
+        r.flags |= FLAG_BATCH_BEGIN;
+    }
+    if let Some(r) = scratch.last_mut() {
+        r.flags |= FLAG_BATCH_END;
+    }
+    ctx.emit_all(scratch);
     scratch.clear();
 }
 
