@@ -133,6 +133,9 @@ fn skip_digits(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A scalar's text and its fixed-point value (or why it has none).
+pub type FixedText<'a> = (&'a [u8], Result<i64, crate::decimal::DecimalError>);
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -441,6 +444,43 @@ impl<'a> Lexer<'a> {
         Ok((text, crate::decimal::parse_fixed_i64(text, scale)))
     }
 
+    /// At an array of at least `N` elements whose first `N` are quoted decimals, written
+    /// compactly (`["1.5","2"` …: no whitespace): consumes `[` and those `N` values, each
+    /// converted at its scale, as [`Lexer::begin_array`], then [`Lexer::next_element`] and
+    /// [`Lexer::scalar_fixed_i64`] `N` times would, and returns them; the lexer then stands in
+    /// the array after the `N`th value. `None` (nothing consumed) for any other shape: the
+    /// caller then takes that general path, which gives the same result for these rows.
+    #[inline]
+    pub fn quoted_fixed_row<const N: usize>(
+        &mut self,
+        scales: [u32; N],
+    ) -> Option<[FixedText<'a>; N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'[') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], Ok(0)); N];
+        for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
+            if k > 0 {
+                if buf.get(i) != Some(&b',') {
+                    return None;
+                }
+                i += 1;
+            }
+            if buf.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (value, end) = crate::decimal::fast_i64_until(buf, i + 1, b'"', scale)?;
+            *slot = (&buf[i + 1..end], value);
+            i = end + 1;
+        }
+        self.pos = i;
+        self.first = false;
+        Some(out)
+    }
+
     /// Like [`Lexer::scalar`] but `null` yields `None`.
     ///
     /// # Errors
@@ -684,5 +724,52 @@ mod tests {
         let mut j = Lexer::new(text);
         j.skip_value().unwrap();
         assert_eq!(j.pos(), text.len());
+    }
+
+    #[test]
+    fn quoted_fixed_row_matches_the_general_path() {
+        for row in [
+            &br#"["1.5","2","x"]"#[..],
+            br#"["1.5","2"]"#,
+            br#"["1.5" ,"2"]"#,
+            br#" ["0.00000001","-3"]"#,
+            br#"["1.5"]"#,
+            br#"[1.5,"2"]"#,
+            br#"["1e3","2"]"#,
+            br#"["1.5","2.000000001"]"#,
+            br#"["1.5","2\u0030"]"#,
+            br#"["99999999999999999999","1"]"#,
+            br#"["","1"]"#,
+            br#"{"a":1}"#,
+        ] {
+            let mut fast = Lexer::new(row);
+            let Some(got) = fast.quoted_fixed_row([8, 8]) else {
+                continue;
+            };
+            let mut general = Lexer::new(row);
+            general.begin_array().unwrap();
+            for want in got {
+                assert!(general.next_element().unwrap());
+                assert_eq!(general.scalar_fixed_i64(8).unwrap(), want, "{row:?}");
+            }
+            assert_eq!(fast.pos(), general.pos());
+            assert_eq!(fast.next_element(), general.next_element());
+        }
+        // The shapes the fast path must take.
+        assert!(
+            Lexer::new(br#"["1.5","2"]"#)
+                .quoted_fixed_row([8, 8])
+                .is_some()
+        );
+        assert!(
+            Lexer::new(br#"["1.5","2"]"#)
+                .quoted_fixed_row([8, 8, 9])
+                .is_none()
+        );
+        assert!(
+            Lexer::new(br#"["1.5" ,"2"]"#)
+                .quoted_fixed_row([8, 8])
+                .is_none()
+        );
     }
 }

@@ -56,7 +56,10 @@ fn parse_speed_probe() {
         let mut best = [f64::MAX; 2];
         for _ in 0..60 {
             for (which, best) in best.iter_mut().enumerate() {
-                if side.as_deref().is_some_and(|s| s != ["ours", "serde"][which]) {
+                if side
+                    .as_deref()
+                    .is_some_and(|s| s != ["ours", "serde"][which])
+                {
                     continue;
                 }
                 let t = Instant::now();

@@ -437,15 +437,20 @@ pub(crate) fn for_each_pair_at<'a>(
 ) -> Parsed {
     j.begin_array()?;
     while j.next_element()? {
-        j.begin_array()?;
-        if !j.next_element()? {
-            return Err(ParseError::Missing("price"));
-        }
-        let (price_text, price) = j.scalar_fixed_i64(8)?;
-        if !j.next_element()? {
-            return Err(ParseError::Missing("size"));
-        }
-        let (size_text, size) = j.scalar_fixed_i64(8)?;
+        let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
+            Some(row) => row,
+            None => {
+                j.begin_array()?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("price"));
+                }
+                let price = j.scalar_fixed_i64(8)?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("size"));
+                }
+                [price, j.scalar_fixed_i64(8)?]
+            }
+        };
         while j.next_element()? {
             j.skip_value()?;
         }
