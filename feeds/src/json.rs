@@ -481,6 +481,52 @@ impl<'a> Lexer<'a> {
         Some(out)
     }
 
+    /// At a compact object holding exactly the keys `keys`, in that order, each with a quoted
+    /// decimal (`{"price":"0.48","size":"30"}`: no whitespace, no other key): consumes the
+    /// whole object and returns the values converted at `scale`, as reading it key by key with
+    /// [`Lexer::scalar_fixed_i64`] would. `None` (nothing consumed) for any other shape: the
+    /// caller then takes that general path.
+    #[inline]
+    pub fn quoted_fixed_object<const N: usize>(
+        &mut self,
+        keys: [&[u8]; N],
+        scale: u32,
+    ) -> Option<[FixedText<'a>; N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'{') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], Ok(0)); N];
+        for (k, (slot, key)) in out.iter_mut().zip(keys).enumerate() {
+            if k > 0 {
+                if buf.get(i) != Some(&b',') {
+                    return None;
+                }
+                i += 1;
+            }
+            // `"key":"`
+            let key_end = i + 1 + key.len();
+            if buf.get(i) != Some(&b'"')
+                || buf.get(i + 1..key_end) != Some(key)
+                || buf.get(key_end..key_end + 3) != Some(&b"\":\""[..])
+            {
+                return None;
+            }
+            let start = key_end + 3;
+            let (value, end) = crate::decimal::fast_i64_until(buf, start, b'"', scale)?;
+            *slot = (&buf[start..end], value);
+            i = end + 1;
+        }
+        if buf.get(i) != Some(&b'}') {
+            return None;
+        }
+        self.pos = i + 1;
+        self.first = false;
+        Some(out)
+    }
+
     /// Like [`Lexer::scalar`] but `null` yields `None`.
     ///
     /// # Errors
@@ -771,5 +817,41 @@ mod tests {
                 .quoted_fixed_row([8, 8])
                 .is_none()
         );
+    }
+
+    #[test]
+    fn quoted_fixed_object_matches_the_general_path() {
+        for obj in [
+            &br#"{"price":"0.48","size":"30"}"#[..],
+            br#"{"price":"0.48","size":"30","x":1}"#,
+            br#"{"size":"30","price":"0.48"}"#,
+            br#"{"price":"0.48", "size":"30"}"#,
+            br#"{"price":"0.481234567","size":"30"}"#,
+            br#"{"price":0.48,"size":"30"}"#,
+            br#"{"pric":"0.48","size":"30"}"#,
+            br#"{"price":"-1","size":"0"}"#,
+        ] {
+            let mut fast = Lexer::new(obj);
+            let Some(got) = fast.quoted_fixed_object([b"price", b"size"], 8) else {
+                continue;
+            };
+            let mut general = Lexer::new(obj);
+            general.begin_object().unwrap();
+            for (want_key, want) in [&b"price"[..], b"size"].into_iter().zip(got) {
+                assert_eq!(general.next_key().unwrap(), Some(want_key));
+                assert_eq!(general.scalar_fixed_i64(8).unwrap(), want, "{obj:?}");
+            }
+            assert_eq!(general.next_key().unwrap(), None);
+            assert_eq!(fast.pos(), general.pos());
+        }
+        let take = |o: &[u8]| {
+            Lexer::new(o)
+                .quoted_fixed_object([b"price", b"size"], 8)
+                .is_some()
+        };
+        assert!(take(br#"{"price":"0.48","size":"30"}"#));
+        assert!(take(br#"{"price":"0.481234567","size":"30"}"#));
+        assert!(!take(br#"{"price":"0.48","size":"30","x":1}"#));
+        assert!(!take(br#"{"size":"30","price":"0.48"}"#));
     }
 }

@@ -470,19 +470,27 @@ pub(crate) fn for_each_obj_level<'a>(
     let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
-        j.begin_object()?;
-        let (mut price, mut size) = (None, None);
-        while let Some(key) = j.next_key()? {
-            if key == price_key {
-                price = Some(j.scalar_fixed_i64(8)?);
-            } else if key == size_key {
-                size = Some(j.scalar_fixed_i64(8)?);
-            } else {
-                j.skip_value()?;
-            }
-        }
-        let (price_text, price) = price.ok_or(ParseError::Missing("price"))?;
-        let (size_text, size) = size.ok_or(ParseError::Missing("size"))?;
+        let [(price_text, price), (size_text, size)] =
+            match j.quoted_fixed_object([price_key, size_key], 8) {
+                Some(level) => level,
+                None => {
+                    j.begin_object()?;
+                    let (mut price, mut size) = (None, None);
+                    while let Some(key) = j.next_key()? {
+                        if key == price_key {
+                            price = Some(j.scalar_fixed_i64(8)?);
+                        } else if key == size_key {
+                            size = Some(j.scalar_fixed_i64(8)?);
+                        } else {
+                            j.skip_value()?;
+                        }
+                    }
+                    [
+                        price.ok_or(ParseError::Missing("price"))?,
+                        size.ok_or(ParseError::Missing("size"))?,
+                    ]
+                }
+            };
         f(TextLevel::new(price_text, price, size_text, size)?)?;
     }
     Ok(())
