@@ -346,20 +346,23 @@ fn okx_crc(book: &TextBook) -> i32 {
 fn kraken_crc(book: &TextBook) -> u32 {
     let mut buf = [0u8; 2 * KRAKEN_DEPTH * 2 * TEXT_MAX];
     let mut n = 0;
-    // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
+    // Leading `0`s and `.`s dropped, then the rest without its first `.`, byte by byte (the
+    // texts are short: cheaper than two library copies each).
     let mut part = |text: &[u8]| {
         let start = text
             .iter()
             .position(|&b| b != b'0' && b != b'.')
             .unwrap_or(text.len());
-        let rest = &text[start..];
-        let (head, tail) = match rest.iter().position(|&b| b == b'.') {
-            Some(dot) => (&rest[..dot], &rest[dot + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        for piece in [head, tail] {
-            buf[n..n + piece.len()].copy_from_slice(piece);
-            n += piece.len();
+        let mut dot_seen = false;
+        for &b in &text[start..] {
+            if b == b'.' && !dot_seen {
+                dot_seen = true;
+                continue;
+            }
+            if let Some(slot) = buf.get_mut(n) {
+                *slot = b;
+                n += 1;
+            }
         }
     };
     for l in (0..KRAKEN_DEPTH)
