@@ -74,11 +74,24 @@ impl<T> DecimalField<T> for Result<T, DecimalError> {
 pub trait RecordSink {
     /// Takes one record.
     fn emit(&mut self, record: &Record);
+
+    /// Takes a batch of records, in order (the same as [`RecordSink::emit`] on each; a sink
+    /// that stores records may copy the slice at once).
+    #[inline]
+    fn emit_all(&mut self, records: &[Record]) {
+        for r in records {
+            self.emit(r);
+        }
+    }
 }
 
 impl RecordSink for Vec<Record> {
     fn emit(&mut self, record: &Record) {
         self.push(*record);
+    }
+
+    fn emit_all(&mut self, records: &[Record]) {
+        self.extend_from_slice(records);
     }
 }
 
@@ -126,6 +139,14 @@ impl RecordSink for RecordBuf {
         } else {
             self.overflowed += 1;
         }
+    }
+
+    #[inline]
+    fn emit_all(&mut self, records: &[Record]) {
+        let room = self.records.capacity() - self.records.len();
+        let (fit, dropped) = records.split_at(records.len().min(room));
+        self.records.extend_from_slice(fit);
+        self.overflowed += dropped.len() as u64;
     }
 }
 
@@ -378,6 +399,17 @@ impl Ctx<'_> {
         record.recv_ts_ns = self.recv_ts_ns;
         self.counters.stream_mut(record.stream).records += 1;
         self.sink.emit(record);
+    }
+
+    /// Emits a batch of records in order, as [`Ctx::emit`] on each (stamped and counted here,
+    /// then handed to the sink in one call).
+    #[inline]
+    pub fn emit_all(&mut self, records: &mut [Record]) {
+        for r in records.iter_mut() {
+            r.recv_ts_ns = self.recv_ts_ns;
+            self.counters.stream_mut(r.stream).records += 1;
+        }
+        self.sink.emit_all(records);
     }
 
     /// Builds and emits a record.

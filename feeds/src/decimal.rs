@@ -71,8 +71,8 @@ pub(crate) fn load8(buf: &[u8], i: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk))
 }
 
-/// What the fast scan read: `[-]digits[.digits]` as an integer mantissa and the number of
-/// fraction digits in it (trailing fraction zeros are counted out, never multiplied in).
+/// What the fast scan read: `[-]digits[.digits]` as an integer mantissa (every digit, at most
+/// 19 of them) and the number of fraction digits in it.
 #[derive(Clone, Copy, Debug)]
 struct Scanned {
     negative: bool,
@@ -82,70 +82,53 @@ struct Scanned {
     end: usize,
 }
 
-/// Scans `[-]digits[.digits]` starting at `buf[i]`, eight digits at a time where it can
-/// (SWAR), stopping at the first byte that cannot continue the number. `None` when the text
-/// has no digit, or needs more than `u64` (then the general path decides).
+/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight at a
+/// time while eight are digits (SWAR), then one at a time. Returns the new `m` and the offset
+/// of the first non-digit.
+#[inline(always)]
+fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
+    while let Some(v) = load8(buf, i) {
+        if !all_digits8(v) {
+            break;
+        }
+        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    (m, i)
+}
+
+/// Scans `[-]digits[.digits]` starting at `buf[i]`, stopping at the first byte that cannot
+/// continue the number. `None` when the text has no digit, or more than 19 digits (then its
+/// mantissa might not fit a `u64`: the general path decides).
 #[inline(always)]
 fn scan_fast(buf: &[u8], mut i: usize) -> Option<Scanned> {
     let negative = buf.get(i) == Some(&b'-');
     i += usize::from(negative);
     let first_digit = i;
-    let mut m: u64 = 0;
-    while let Some(v) = load8(buf, i) {
-        if !all_digits8(v) {
-            break;
-        }
-        m = m.checked_mul(100_000_000)?.checked_add(parse_digits8(v))?;
-        i += 8;
-    }
-    while let Some(&b) = buf.get(i) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-        i += 1;
-    }
+    // Up to 19 digits cannot overflow a `u64`: the digit count is checked once at the end and
+    // the digits are accumulated with plain (wrapping) arithmetic, a short dependency chain.
+    let (mut m, end) = digits_onto(buf, i, 0);
+    i = end;
     let mut digits = i - first_digit;
     let mut frac_digits = 0u32;
     if buf.get(i) == Some(&b'.') {
-        i += 1;
-        let frac_start = i;
-        // Zeros seen but not yet multiplied in: a zero tail (`1.50000000000000000000`) costs
-        // nothing and never overflows.
-        let mut pending: u32 = 0;
-        while let Some(v) = load8(buf, i) {
-            if v == ZEROS8 {
-                pending += 8;
-            } else if all_digits8(v) {
-                if m != 0 {
-                    m = m.checked_mul(*POW10_U64.get(pending as usize)?)?;
-                }
-                m = m.checked_mul(100_000_000)?.checked_add(parse_digits8(v))?;
-                frac_digits += pending + 8;
-                pending = 0;
-            } else {
-                break;
-            }
-            i += 8;
-        }
-        while let Some(&b) = buf.get(i) {
-            match b {
-                b'0' => pending += 1,
-                b'1'..=b'9' => {
-                    if m != 0 {
-                        m = m.checked_mul(*POW10_U64.get(pending as usize)?)?;
-                    }
-                    m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-                    frac_digits += pending + 1;
-                    pending = 0;
-                }
-                _ => break,
-            }
-            i += 1;
-        }
-        digits += i - frac_start;
+        let (frac, end) = digits_onto(buf, i + 1, m);
+        let n = end - (i + 1);
+        m = frac;
+        i = end;
+        digits += n;
+        // At most 19 when used (checked below).
+        frac_digits = n as u32;
     }
-    if digits == 0 {
+    if digits == 0 || digits > 19 {
         return None;
     }
     Some(Scanned {
@@ -172,8 +155,7 @@ fn scale_scanned(s: Scanned, scale: u32) -> Option<Result<(bool, u128), DecimalE
     }
 }
 
-/// The common case (`[-]digits[.digits]`, significant digits within `u64`, no exponent) with
-/// SWAR digit conversion; `None` sends anything else to the general path, which gives the same
+/// The common case (`[-]digits[.digits]`, at most 19 digits, no exponent); `None` sends anything else to the general path, which gives the same
 /// result for everything the fast path accepts (a property test checks this).
 #[inline]
 fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {

@@ -133,6 +133,9 @@ fn skip_digits(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A scalar's text and its fixed-point value (or why it has none).
+pub type FixedText<'a> = (&'a [u8], Result<i64, crate::decimal::DecimalError>);
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -411,7 +414,7 @@ impl<'a> Lexer<'a> {
     /// [`Lexer::scalar`] converted to fixed point at `scale` (see
     /// [`crate::decimal::parse_fixed_i64`]): the text and its value. A quoted decimal in the
     /// common shape (`"[-]digits[.digits]"`) is converted in the same pass that finds its closing
-    /// quote, eight digits at a time; anything else takes the string / number path and the general
+    /// quote; anything else takes the string / number path and the general
     /// decimal parser, with identical results.
     ///
     /// # Errors
@@ -439,6 +442,89 @@ impl<'a> Lexer<'a> {
         }
         let text = self.scalar()?;
         Ok((text, crate::decimal::parse_fixed_i64(text, scale)))
+    }
+
+    /// At an array of at least `N` elements whose first `N` are quoted decimals, written
+    /// compactly (`["1.5","2"` …: no whitespace): consumes `[` and those `N` values, each
+    /// converted at its scale, as [`Lexer::begin_array`], then [`Lexer::next_element`] and
+    /// [`Lexer::scalar_fixed_i64`] `N` times would, and returns them; the lexer then stands in
+    /// the array after the `N`th value. `None` (nothing consumed) for any other shape: the
+    /// caller then takes that general path, which gives the same result for these rows.
+    #[inline]
+    pub fn quoted_fixed_row<const N: usize>(
+        &mut self,
+        scales: [u32; N],
+    ) -> Option<[FixedText<'a>; N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'[') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], Ok(0)); N];
+        for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
+            if k > 0 {
+                if buf.get(i) != Some(&b',') {
+                    return None;
+                }
+                i += 1;
+            }
+            if buf.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (value, end) = crate::decimal::fast_i64_until(buf, i + 1, b'"', scale)?;
+            *slot = (&buf[i + 1..end], value);
+            i = end + 1;
+        }
+        self.pos = i;
+        self.first = false;
+        Some(out)
+    }
+
+    /// At a compact object holding exactly the keys `keys`, in that order, each with a quoted
+    /// decimal (`{"price":"0.48","size":"30"}`: no whitespace, no other key): consumes the
+    /// whole object and returns the values converted at `scale`, as reading it key by key with
+    /// [`Lexer::scalar_fixed_i64`] would. `None` (nothing consumed) for any other shape: the
+    /// caller then takes that general path.
+    #[inline]
+    pub fn quoted_fixed_object<const N: usize>(
+        &mut self,
+        keys: [&[u8]; N],
+        scale: u32,
+    ) -> Option<[FixedText<'a>; N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'{') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], Ok(0)); N];
+        for (k, (slot, key)) in out.iter_mut().zip(keys).enumerate() {
+            if k > 0 {
+                if buf.get(i) != Some(&b',') {
+                    return None;
+                }
+                i += 1;
+            }
+            // `"key":"`
+            let key_end = i + 1 + key.len();
+            if buf.get(i) != Some(&b'"')
+                || buf.get(i + 1..key_end) != Some(key)
+                || buf.get(key_end..key_end + 3) != Some(&b"\":\""[..])
+            {
+                return None;
+            }
+            let start = key_end + 3;
+            let (value, end) = crate::decimal::fast_i64_until(buf, start, b'"', scale)?;
+            *slot = (&buf[start..end], value);
+            i = end + 1;
+        }
+        if buf.get(i) != Some(&b'}') {
+            return None;
+        }
+        self.pos = i + 1;
+        self.first = false;
+        Some(out)
     }
 
     /// Like [`Lexer::scalar`] but `null` yields `None`.
@@ -684,5 +770,88 @@ mod tests {
         let mut j = Lexer::new(text);
         j.skip_value().unwrap();
         assert_eq!(j.pos(), text.len());
+    }
+
+    #[test]
+    fn quoted_fixed_row_matches_the_general_path() {
+        for row in [
+            &br#"["1.5","2","x"]"#[..],
+            br#"["1.5","2"]"#,
+            br#"["1.5" ,"2"]"#,
+            br#" ["0.00000001","-3"]"#,
+            br#"["1.5"]"#,
+            br#"[1.5,"2"]"#,
+            br#"["1e3","2"]"#,
+            br#"["1.5","2.000000001"]"#,
+            br#"["1.5","2\u0030"]"#,
+            br#"["99999999999999999999","1"]"#,
+            br#"["","1"]"#,
+            br#"{"a":1}"#,
+        ] {
+            let mut fast = Lexer::new(row);
+            let Some(got) = fast.quoted_fixed_row([8, 8]) else {
+                continue;
+            };
+            let mut general = Lexer::new(row);
+            general.begin_array().unwrap();
+            for want in got {
+                assert!(general.next_element().unwrap());
+                assert_eq!(general.scalar_fixed_i64(8).unwrap(), want, "{row:?}");
+            }
+            assert_eq!(fast.pos(), general.pos());
+            assert_eq!(fast.next_element(), general.next_element());
+        }
+        // The shapes the fast path must take.
+        assert!(
+            Lexer::new(br#"["1.5","2"]"#)
+                .quoted_fixed_row([8, 8])
+                .is_some()
+        );
+        assert!(
+            Lexer::new(br#"["1.5","2"]"#)
+                .quoted_fixed_row([8, 8, 9])
+                .is_none()
+        );
+        assert!(
+            Lexer::new(br#"["1.5" ,"2"]"#)
+                .quoted_fixed_row([8, 8])
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn quoted_fixed_object_matches_the_general_path() {
+        for obj in [
+            &br#"{"price":"0.48","size":"30"}"#[..],
+            br#"{"price":"0.48","size":"30","x":1}"#,
+            br#"{"size":"30","price":"0.48"}"#,
+            br#"{"price":"0.48", "size":"30"}"#,
+            br#"{"price":"0.481234567","size":"30"}"#,
+            br#"{"price":0.48,"size":"30"}"#,
+            br#"{"pric":"0.48","size":"30"}"#,
+            br#"{"price":"-1","size":"0"}"#,
+        ] {
+            let mut fast = Lexer::new(obj);
+            let Some(got) = fast.quoted_fixed_object([b"price", b"size"], 8) else {
+                continue;
+            };
+            let mut general = Lexer::new(obj);
+            general.begin_object().unwrap();
+            for (want_key, want) in [&b"price"[..], b"size"].into_iter().zip(got) {
+                assert_eq!(general.next_key().unwrap(), Some(want_key));
+                assert_eq!(general.scalar_fixed_i64(8).unwrap(), want, "{obj:?}");
+            }
+            assert_eq!(general.next_key().unwrap(), None);
+            assert_eq!(fast.pos(), general.pos());
+        }
+        let take = |o: &[u8]| {
+            Lexer::new(o)
+                .quoted_fixed_object([b"price", b"size"], 8)
+                .is_some()
+        };
+        assert!(take(br#"{"price":"0.48","size":"30"}"#));
+        assert!(take(br#"{"price":"0.481234567","size":"30"}"#));
+        assert!(!take(br#"{"price":"0.48","size":"30","x":1}"#));
+        assert!(!take(br#"{"size":"30","price":"0.48"}"#));
     }
 }

@@ -4,6 +4,8 @@
 //! Capacity is fixed at construction (cold path); applying a level never allocates. Text longer
 //! than [`TEXT_MAX`] bytes is refused.
 
+use std::collections::VecDeque;
+
 use ringbolt_bus::Side;
 use thiserror::Error;
 
@@ -69,17 +71,18 @@ impl TextLevel {
 }
 
 /// Both sides, best first: bids descending, asks ascending.
-/// One side: levels in stable slots, and the price order as a vector of slot indices, so an
-/// insert or removal in the middle of a 400-level side moves 2-byte indices, not 80-byte levels.
+/// One side: levels in stable slots, and the price order as a ring of slot indices, so an
+/// insert or removal in the middle of a 400-level side moves 2-byte indices, not 80-byte levels,
+/// and only those on the shorter side of it (a change near the top moves a few entries).
 #[derive(Clone, Debug)]
 struct Half {
     slots: Vec<TextLevel>,
     free: Vec<u16>,
     /// Slot indices, best price first.
-    order: Vec<u16>,
+    order: VecDeque<u16>,
     /// The sort key of each entry of `order` (price, negated on the descending side), so the
     /// search runs over one contiguous ascending `i64` array without chasing slots.
-    keys: Vec<i64>,
+    keys: VecDeque<i64>,
     descending: bool,
 }
 
@@ -88,8 +91,8 @@ impl Half {
         Half {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
-            order: Vec::with_capacity(capacity),
-            keys: Vec::with_capacity(capacity),
+            order: VecDeque::with_capacity(capacity),
+            keys: VecDeque::with_capacity(capacity),
             descending,
         }
     }
@@ -135,7 +138,7 @@ impl Half {
 
     fn truncate(&mut self, depth: usize) {
         if depth < self.order.len() {
-            for &slot in &self.order[depth..] {
+            for &slot in self.order.range(depth..) {
                 self.free.push(slot);
             }
             self.order.truncate(depth);
@@ -220,13 +223,13 @@ impl TextBook {
         // Levels arriving in book order (a snapshot, or a level beyond the worst one) append
         // without a search.
         let key = half.key(price);
-        if size != 0 && half.keys.last().is_none_or(|&w| w < key) {
+        if size != 0 && half.keys.back().is_none_or(|&w| w < key) {
             let slot = half
                 .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
                 .ok_or(TextBookError::Full)?;
             let rank = half.order.len();
-            half.order.push(slot);
-            half.keys.push(key);
+            half.order.push_back(slot);
+            half.keys.push_back(key);
             self.changed_at(rank);
             return Ok(());
         }
@@ -346,20 +349,23 @@ fn okx_crc(book: &TextBook) -> i32 {
 fn kraken_crc(book: &TextBook) -> u32 {
     let mut buf = [0u8; 2 * KRAKEN_DEPTH * 2 * TEXT_MAX];
     let mut n = 0;
-    // Leading `0`s and `.`s dropped, then the rest without its (single) `.`: two copies.
+    // Leading `0`s and `.`s dropped, then the rest without its first `.`, byte by byte (the
+    // texts are short: cheaper than two library copies each).
     let mut part = |text: &[u8]| {
         let start = text
             .iter()
             .position(|&b| b != b'0' && b != b'.')
             .unwrap_or(text.len());
-        let rest = &text[start..];
-        let (head, tail) = match rest.iter().position(|&b| b == b'.') {
-            Some(dot) => (&rest[..dot], &rest[dot + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        for piece in [head, tail] {
-            buf[n..n + piece.len()].copy_from_slice(piece);
-            n += piece.len();
+        let mut dot_seen = false;
+        for &b in &text[start..] {
+            if b == b'.' && !dot_seen {
+                dot_seen = true;
+                continue;
+            }
+            if let Some(slot) = buf.get_mut(n) {
+                *slot = b;
+                n += 1;
+            }
         }
     };
     for l in (0..KRAKEN_DEPTH)

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::cast_precision_loss)]
 //! Quick parse-speed probe for development (`cargo test --release -p ringbolt-feeds --test speed
 //! -- --ignored --nocapture`, `RINGBOLT_SPEED_VENUE=okx`): the same alternating-rounds method
-//! as `ringbolt bench parse`, whose release figures are the ones recorded.
+//! as `ringbolt bench parse`, whose release figures are the ones recorded. `RINGBOLT_SPEED_SIDE=ours`
+//! (or `serde`) times one side only, for a profiler.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -41,6 +42,8 @@ fn corpus(venue: &str) -> Vec<Vec<u8>> {
 #[ignore = "timing probe, run by hand in release"]
 fn parse_speed_probe() {
     let only = std::env::var("RINGBOLT_SPEED_VENUE").ok();
+    // `RINGBOLT_SPEED_SIDE=ours` (or `serde`) runs one side only, for a profiler.
+    let side = std::env::var("RINGBOLT_SPEED_SIDE").ok();
     for &venue in IMPLEMENTED {
         if only.as_deref().is_some_and(|o| o != venue.as_str()) {
             continue;
@@ -53,6 +56,12 @@ fn parse_speed_probe() {
         let mut best = [f64::MAX; 2];
         for _ in 0..60 {
             for (which, best) in best.iter_mut().enumerate() {
+                if side
+                    .as_deref()
+                    .is_some_and(|s| s != ["ours", "serde"][which])
+                {
+                    continue;
+                }
                 let t = Instant::now();
                 for _ in 0..reps {
                     for l in &lines {

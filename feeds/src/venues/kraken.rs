@@ -403,20 +403,21 @@ impl Kraken {
             // The level array is lexed and converted in one pass, in place.
             o.begin_array()?;
             while o.next_element()? {
-                o.begin_array()?;
-                if !o.next_element()? {
-                    return Err(ParseError::Missing("level"));
-                }
-                let (pt, price) = o.scalar_fixed_i64(8)?;
-                if !o.next_element()? {
-                    return Err(ParseError::Missing("level"));
-                }
-                let (qt, volume) = o.scalar_fixed_i64(8)?;
-                if !o.next_element()? {
-                    return Err(ParseError::Missing("level"));
-                }
                 // Seconds text `"1618678117.243818"` → ns, converted while lexed.
-                let (_, ts) = o.scalar_fixed_i64(9)?;
+                let [(pt, price), (qt, volume), (_, ts)] = match o.quoted_fixed_row([8, 8, 9]) {
+                    Some(row) => row,
+                    None => {
+                        o.begin_array()?;
+                        let mut row = [(&frame[..0], Ok(0)); 3];
+                        for (x, scale) in row.iter_mut().zip([8, 8, 9]) {
+                            if !o.next_element()? {
+                                return Err(ParseError::Missing("level"));
+                            }
+                            *x = o.scalar_fixed_i64(scale)?;
+                        }
+                        row
+                    }
+                };
                 while o.next_element()? {
                     o.skip_value()?;
                 }

@@ -437,15 +437,20 @@ pub(crate) fn for_each_pair_at<'a>(
 ) -> Parsed {
     j.begin_array()?;
     while j.next_element()? {
-        j.begin_array()?;
-        if !j.next_element()? {
-            return Err(ParseError::Missing("price"));
-        }
-        let (price_text, price) = j.scalar_fixed_i64(8)?;
-        if !j.next_element()? {
-            return Err(ParseError::Missing("size"));
-        }
-        let (size_text, size) = j.scalar_fixed_i64(8)?;
+        let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
+            Some(row) => row,
+            None => {
+                j.begin_array()?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("price"));
+                }
+                let price = j.scalar_fixed_i64(8)?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("size"));
+                }
+                [price, j.scalar_fixed_i64(8)?]
+            }
+        };
         while j.next_element()? {
             j.skip_value()?;
         }
@@ -465,19 +470,27 @@ pub(crate) fn for_each_obj_level<'a>(
     let mut j = Lexer::new(raw);
     j.begin_array()?;
     while j.next_element()? {
-        j.begin_object()?;
-        let (mut price, mut size) = (None, None);
-        while let Some(key) = j.next_key()? {
-            if key == price_key {
-                price = Some(j.scalar_fixed_i64(8)?);
-            } else if key == size_key {
-                size = Some(j.scalar_fixed_i64(8)?);
-            } else {
-                j.skip_value()?;
-            }
-        }
-        let (price_text, price) = price.ok_or(ParseError::Missing("price"))?;
-        let (size_text, size) = size.ok_or(ParseError::Missing("size"))?;
+        let [(price_text, price), (size_text, size)] =
+            match j.quoted_fixed_object([price_key, size_key], 8) {
+                Some(level) => level,
+                None => {
+                    j.begin_object()?;
+                    let (mut price, mut size) = (None, None);
+                    while let Some(key) = j.next_key()? {
+                        if key == price_key {
+                            price = Some(j.scalar_fixed_i64(8)?);
+                        } else if key == size_key {
+                            size = Some(j.scalar_fixed_i64(8)?);
+                        } else {
+                            j.skip_value()?;
+                        }
+                    }
+                    [
+                        price.ok_or(ParseError::Missing("price"))?,
+                        size.ok_or(ParseError::Missing("size"))?,
+                    ]
+                }
+            };
         f(TextLevel::new(price_text, price, size_text, size)?)?;
     }
     Ok(())
@@ -552,19 +565,18 @@ pub(crate) fn flush_batch(
 /// Emits `scratch` as one batch (batch-begin on the first record, batch-end on the last, the
 /// snapshot flag on all when `snapshot`) and clears it; nothing when it is empty.
 pub(crate) fn emit_batch(ctx: &mut Ctx<'_>, scratch: &mut Vec<Record>, snapshot: bool) {
-    let last = scratch.len().wrapping_sub(1);
-    for (i, r) in scratch.iter_mut().enumerate() {
-        if snapshot {
+    if snapshot {
+        for r in scratch.iter_mut() {
             r.flags |= FLAG_SNAPSHOT;
         }
-        if i == 0 {
-            r.flags |= FLAG_BATCH_BEGIN;
-        }
-        if i == last {
-            r.flags |= FLAG_BATCH_END;
-        }
-        ctx.emit(r);
     }
+    if let Some(r) = scratch.first_mut() {
+        r.flags |= FLAG_BATCH_BEGIN;
+    }
+    if let Some(r) = scratch.last_mut() {
+        r.flags |= FLAG_BATCH_END;
+    }
+    ctx.emit_all(scratch);
     scratch.clear();
 }
 
