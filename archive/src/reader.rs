@@ -679,8 +679,9 @@ fn dict_map<T: Clone + Default>(
 }
 
 /// Decision records of `segment` by decision number (`venue_seq`), index = number − 1, for the
-/// producer epoch given (or, when `None`, the first epoch found). Returns the vector and every
-/// epoch present.
+/// producer epoch given (or, when `None`, the first trade session: the epoch whose first
+/// decision was published first). Returns the vector and every epoch present, in the order the
+/// sessions started (an epoch's number says nothing about when it began).
 #[must_use]
 pub fn decisions_by_number(
     rows: &WindowRows,
@@ -690,13 +691,14 @@ pub fn decisions_by_number(
     let Some(seg) = rows.segments.iter().position(|s| s == segment) else {
         return (Vec::new(), Vec::new());
     };
-    let epochs: BTreeMap<u64, ()> = rows
-        .rows
-        .iter()
-        .filter(|r| r.segment as usize == seg)
-        .map(|r| (r.epoch, ()))
-        .collect();
-    let epochs: Vec<u64> = epochs.into_keys().collect();
+    let mut first_ns: BTreeMap<u64, i64> = BTreeMap::new();
+    for r in rows.rows.iter().filter(|r| r.segment as usize == seg) {
+        let ts = first_ns.entry(r.epoch).or_insert(i64::MAX);
+        *ts = (*ts).min(r.record.publish_ts_ns);
+    }
+    let mut epochs: Vec<(i64, u64)> = first_ns.into_iter().map(|(e, ts)| (ts, e)).collect();
+    epochs.sort_unstable();
+    let epochs: Vec<u64> = epochs.into_iter().map(|(_, e)| e).collect();
     let Some(chosen) = epoch.or_else(|| epochs.first().copied()) else {
         return (Vec::new(), epochs);
     };
@@ -718,4 +720,41 @@ pub fn decisions_by_number(
         out[i] = Some(r.record);
     }
     (out, epochs)
+}
+
+#[cfg(test)]
+mod session_order_tests {
+    use super::*;
+
+    fn row(epoch: u64, number: u64, publish_ts_ns: i64) -> Row {
+        let mut record = Record::zeroed();
+        record.venue_seq = number;
+        record.publish_ts_ns = publish_ts_ns;
+        Row {
+            record,
+            segment: 0,
+            ring: 0,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn the_first_session_is_the_one_that_started_first_not_the_smallest_epoch() {
+        // Session 900 ran first (killed -9 after two decisions), then session 5.
+        let rows = WindowRows {
+            rows: vec![
+                row(900, 1, 100),
+                row(900, 2, 200),
+                row(5, 1, 300),
+                row(5, 2, 400),
+                row(5, 3, 500),
+            ],
+            segments: vec!["decide".to_owned()],
+        };
+        let (first, epochs) = decisions_by_number(&rows, "decide", None);
+        assert_eq!(epochs, vec![900, 5]);
+        assert_eq!(first.len(), 2);
+        let (later, _) = decisions_by_number(&rows, "decide", Some(5));
+        assert_eq!(later.len(), 3);
+    }
 }

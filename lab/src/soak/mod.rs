@@ -64,6 +64,10 @@ pub struct SoakArgs {
     /// Skip the replay parity check at the end.
     #[arg(long)]
     no_replay: bool,
+    /// Run no soak: redo the replay parity of the finished soak in `--out` (its archive) with
+    /// this binary and rewrite the `replay` section of its `soak.json`.
+    #[arg(long, conflicts_with = "no_replay")]
+    replay_only: bool,
 }
 
 /// The soak's proxy routes and what they front.
@@ -322,8 +326,26 @@ fn replay_parity(out: &Path) -> Result<ReplayRuns> {
 /// The first epoch's replay (exit code, summary) and each later epoch's (epoch, code, summary).
 type ReplayRuns = ((i32, serde_json::Value), Vec<(u64, i32, serde_json::Value)>);
 
+/// `--replay-only`: the finished soak's replay parity again, written into its `soak.json`.
+fn replay_again(out: &Path) -> Result<()> {
+    let path = out.join("soak.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut soak: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    soak["replay"] = report::replay_json(&replay_parity(out)?);
+    std::fs::write(&path, serde_json::to_string_pretty(&soak)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    report::print_summary(&soak);
+    eprintln!("soak report's replay rewritten in {}", path.display());
+    Ok(())
+}
+
 /// Runs `ringbolt soak`.
 pub fn run(args: &SoakArgs) -> Result<()> {
+    if args.replay_only {
+        return replay_again(&args.out);
+    }
     let seconds = args.seconds.unwrap_or(args.minutes * 60);
     let out = args.out.clone();
     demo::prepare_out(&out)?;

@@ -214,7 +214,7 @@ fn schedule(obs: &Observed) -> Value {
 /// The first trade session's replay, and for every restarted session (a later decision epoch)
 /// whether its decisions are a prefix of the replay's (`prefix_parity`: a session stops where
 /// it was killed or where the run ended, so the replay may go further).
-fn replay_json(runs: &super::ReplayRuns) -> Value {
+pub(super) fn replay_json(runs: &super::ReplayRuns) -> Value {
     let ((code, summary), later) = runs;
     let later: Vec<Value> = later
         .iter()
