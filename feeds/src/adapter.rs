@@ -396,9 +396,15 @@ impl Ctx<'_> {
     /// Emits one record: stamps `recv_ts_ns` and counts it on its stream.
     #[inline]
     pub fn emit(&mut self, record: &mut Record) {
+        self.stamp(record);
+        self.sink.emit(record);
+    }
+
+    /// Stamps `recv_ts_ns` on a record about to be emitted and counts it on its stream.
+    #[inline]
+    fn stamp(&mut self, record: &mut Record) {
         record.recv_ts_ns = self.recv_ts_ns;
         self.counters.stream_mut(record.stream).records += 1;
-        self.sink.emit(record);
     }
 
     /// Emits a batch of records in order, as [`Ctx::emit`] on each (stamped and counted here,
@@ -406,8 +412,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn emit_all(&mut self, records: &mut [Record]) {
         for r in records.iter_mut() {
-            r.recv_ts_ns = self.recv_ts_ns;
-            self.counters.stream_mut(r.stream).records += 1;
+            self.stamp(r);
         }
         self.sink.emit_all(records);
     }

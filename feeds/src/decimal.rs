@@ -155,8 +155,9 @@ fn scale_scanned(s: Scanned, scale: u32) -> Option<Result<(bool, u128), DecimalE
     }
 }
 
-/// The common case (`[-]digits[.digits]`, at most 19 digits, no exponent); `None` sends anything else to the general path, which gives the same
-/// result for everything the fast path accepts (a property test checks this).
+/// The common case (`[-]digits[.digits]`, at most 19 digits, no exponent); `None` sends
+/// anything else to the general path, which gives the same result for everything the fast path
+/// accepts (a property test checks this).
 #[inline]
 fn parse_fast(text: &[u8], scale: u32) -> Option<Result<(bool, u128), DecimalError>> {
     let s = scan_fast(text, 0)?;

@@ -136,6 +136,22 @@ fn skip_digits(buf: &[u8], mut i: usize) -> usize {
 /// A scalar's text and its fixed-point value (or why it has none).
 pub type FixedText<'a> = (&'a [u8], Result<i64, crate::decimal::DecimalError>);
 
+/// `i + 1` if `buf[i]` is `byte` (no whitespace allowed: the compact fast paths).
+#[inline(always)]
+fn expect_byte(buf: &[u8], i: usize, byte: u8) -> Option<usize> {
+    (buf.get(i) == Some(&byte)).then_some(i + 1)
+}
+
+/// A quoted decimal at `buf[i]` in the fast path's shape (see
+/// [`crate::decimal::fast_i64_until`]), converted at `scale`: its text and value, and the
+/// offset just past its closing quote. `None` for any other shape.
+#[inline(always)]
+fn quoted_fixed_at(buf: &[u8], i: usize, scale: u32) -> Option<(FixedText<'_>, usize)> {
+    let start = expect_byte(buf, i, b'"')?;
+    let (value, end) = crate::decimal::fast_i64_until(buf, start, b'"', scale)?;
+    Some(((&buf[start..end], value), end + 1))
+}
+
 /// The kind of the next value, from its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -464,17 +480,9 @@ impl<'a> Lexer<'a> {
         let mut out = [(&buf[..0], Ok(0)); N];
         for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
             if k > 0 {
-                if buf.get(i) != Some(&b',') {
-                    return None;
-                }
-                i += 1;
+                i = expect_byte(buf, i, b',')?;
             }
-            if buf.get(i) != Some(&b'"') {
-                return None;
-            }
-            let (value, end) = crate::decimal::fast_i64_until(buf, i + 1, b'"', scale)?;
-            *slot = (&buf[i + 1..end], value);
-            i = end + 1;
+            (*slot, i) = quoted_fixed_at(buf, i, scale)?;
         }
         self.pos = i;
         self.first = false;
@@ -501,28 +509,19 @@ impl<'a> Lexer<'a> {
         let mut out = [(&buf[..0], Ok(0)); N];
         for (k, (slot, key)) in out.iter_mut().zip(keys).enumerate() {
             if k > 0 {
-                if buf.get(i) != Some(&b',') {
-                    return None;
-                }
-                i += 1;
+                i = expect_byte(buf, i, b',')?;
             }
-            // `"key":"`
+            // `"key":` then the quoted value.
             let key_end = i + 1 + key.len();
             if buf.get(i) != Some(&b'"')
                 || buf.get(i + 1..key_end) != Some(key)
-                || buf.get(key_end..key_end + 3) != Some(&b"\":\""[..])
+                || buf.get(key_end..key_end + 2) != Some(&b"\":"[..])
             {
                 return None;
             }
-            let start = key_end + 3;
-            let (value, end) = crate::decimal::fast_i64_until(buf, start, b'"', scale)?;
-            *slot = (&buf[start..end], value);
-            i = end + 1;
+            (*slot, i) = quoted_fixed_at(buf, key_end + 2, scale)?;
         }
-        if buf.get(i) != Some(&b'}') {
-            return None;
-        }
-        self.pos = i + 1;
+        self.pos = expect_byte(buf, i, b'}')?;
         self.first = false;
         Some(out)
     }

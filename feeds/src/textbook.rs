@@ -362,10 +362,9 @@ fn kraken_crc(book: &TextBook) -> u32 {
                 dot_seen = true;
                 continue;
             }
-            if let Some(slot) = buf.get_mut(n) {
-                *slot = b;
-                n += 1;
-            }
+            // `buf` holds every text of the checksum's levels (TEXT_MAX each): never full.
+            buf[n] = b;
+            n += 1;
         }
     };
     for l in (0..KRAKEN_DEPTH)
