@@ -58,17 +58,21 @@ fn vectors(trees: &[TreeEnsemble], n: usize, seed: u64) -> Vec<[f32; N_FEATURES]
         .collect()
 }
 
+/// The shipped model's members as native tree ensembles.
+fn member_trees(dir: &ModelDir) -> Vec<TreeEnsemble> {
+    dir.members
+        .iter()
+        .map(|(_, b)| TreeEnsemble::from_onnx(b).unwrap())
+        .collect()
+}
+
 #[test]
 fn native_evaluator_equals_ort_on_10k_random_vectors() {
     if !ort_available() {
         return;
     }
     let dir = ModelDir::load(&shipped_model_dir()).expect("shipped model loads");
-    let trees: Vec<TreeEnsemble> = dir
-        .members
-        .iter()
-        .map(|(_, b)| TreeEnsemble::from_onnx(b).unwrap())
-        .collect();
+    let trees = member_trees(&dir);
     let mut orts: Vec<OrtModel> = dir
         .members
         .iter()
@@ -113,11 +117,7 @@ fn native_evaluator_equals_ort_on_10k_random_vectors() {
 #[test]
 fn padded_layouts_equal_the_node_walk_bit_for_bit() {
     let dir = ModelDir::load(&shipped_model_dir()).expect("shipped model loads");
-    let trees: Vec<TreeEnsemble> = dir
-        .members
-        .iter()
-        .map(|(_, b)| TreeEnsemble::from_onnx(b).unwrap())
-        .collect();
+    let trees = member_trees(&dir);
     for t in &trees {
         assert_eq!(t.complete_trees() + t.oblivious_trees(), t.trees());
     }
