@@ -15,11 +15,12 @@ pub struct ProcSample {
     /// Resident set size, KiB (`VmRSS`): private memory plus the pages of mapped files and
     /// shared memory the process has touched.
     pub rss_kib: u64,
-    /// Private anonymous resident memory, KiB (`RssAnon`): heap, stacks — where a leak shows.
-    pub rss_anon_kib: u64,
+    /// Private anonymous resident memory, KiB (`RssAnon`): heap, stacks — where a leak shows;
+    /// `None` where the kernel does not report it.
+    pub rss_anon_kib: Option<u64>,
     /// Resident shared memory, KiB (`RssShmem`): the bus segments' pages this process touched,
     /// which grows until each ring has been written round once (bounded by the segment sizes).
-    pub rss_shmem_kib: u64,
+    pub rss_shmem_kib: Option<u64>,
     /// Open file descriptors (`/proc/<pid>/fd` entries).
     pub fds: u64,
 }
@@ -42,8 +43,8 @@ pub fn sample(pid: u32, t_s: f64) -> Option<ProcSample> {
         t_s,
         pid,
         rss_kib,
-        rss_anon_kib: kib("RssAnon:").unwrap_or(0),
-        rss_shmem_kib: kib("RssShmem:").unwrap_or(0),
+        rss_anon_kib: kib("RssAnon:"),
+        rss_shmem_kib: kib("RssShmem:"),
         fds,
     })
 }
@@ -75,7 +76,8 @@ pub struct Trend {
     pub fit_minutes: f64,
     /// RSS slope, KiB per minute.
     pub rss_kib_per_min: Option<f64>,
-    /// Private (anonymous) RSS slope, KiB per minute: the leak detector.
+    /// Private (anonymous) RSS slope, KiB per minute: the leak detector; `None` unless every
+    /// fitted sample has `RssAnon` (the checker then judges `VmRSS`).
     pub anon_kib_per_min: Option<f64>,
     /// Mean private RSS over the fit, KiB.
     pub mean_anon_kib: f64,
@@ -113,14 +115,16 @@ impl Trend {
             (Some(a), Some(b)) => (b.t_s - a.t_s) / 60.0,
             _ => 0.0,
         };
-        let anon: Vec<(f64, f64)> = fit
+        let anon: Option<Vec<(f64, f64)>> = fit
             .iter()
-            .map(|s| (minutes(s), s.rss_anon_kib as f64))
+            .map(|s| Some((minutes(s), s.rss_anon_kib? as f64)))
             .collect();
         self.rss_kib_per_min = slope(&rss);
-        self.anon_kib_per_min = slope(&anon);
-        self.mean_anon_kib = anon.iter().map(|p| p.1).sum::<f64>() / anon.len().max(1) as f64;
-        self.last_shmem_kib = fit.last().map_or(0, |s| s.rss_shmem_kib);
+        if let Some(anon) = anon {
+            self.anon_kib_per_min = slope(&anon);
+            self.mean_anon_kib = anon.iter().map(|p| p.1).sum::<f64>() / anon.len().max(1) as f64;
+        }
+        self.last_shmem_kib = fit.last().and_then(|s| s.rss_shmem_kib).unwrap_or(0);
         self.fds_per_min = slope(&fds);
         self.mean_rss_kib = rss.iter().map(|p| p.1).sum::<f64>() / rss.len().max(1) as f64;
         let (lo, hi) = fit
@@ -236,8 +240,8 @@ mod tests {
                 t_s: f64::from(i) * 60.0,
                 pid: 1,
                 rss_kib: 1000 * (u64::from(i) + 1),
-                rss_anon_kib: 300 * (u64::from(i) + 1),
-                rss_shmem_kib: 700 * (u64::from(i) + 1),
+                rss_anon_kib: Some(300 * (u64::from(i) + 1)),
+                rss_shmem_kib: Some(700 * (u64::from(i) + 1)),
                 fds: 10,
             });
         }
@@ -246,8 +250,8 @@ mod tests {
                 t_s: f64::from(i) * 60.0,
                 pid: 2,
                 rss_kib: 500 + 100 * u64::from(i),
-                rss_anon_kib: 400,
-                rss_shmem_kib: 100 + 100 * u64::from(i),
+                rss_anon_kib: Some(400),
+                rss_shmem_kib: Some(100 + 100 * u64::from(i)),
                 fds: 12,
             });
         }
@@ -257,6 +261,16 @@ mod tests {
         assert!((t.rss_kib_per_min.unwrap_or(0.0) - 100.0).abs() < 1e-9);
         assert!(t.anon_kib_per_min.unwrap_or(1.0).abs() < 1e-9);
         assert_eq!(t.last_shmem_kib, 1000);
+        // A kernel without `RssAnon` leaves the private slope unset (the checker judges VmRSS).
+        for s in &mut t.samples {
+            s.rss_anon_kib = None;
+        }
+        let mut t = Trend {
+            samples: t.samples,
+            ..Trend::default()
+        };
+        t.fit();
+        assert!(t.anon_kib_per_min.is_none() && t.rss_kib_per_min.is_some());
         assert_eq!(t.fds_range, 0);
     }
 
@@ -264,7 +278,8 @@ mod tests {
     fn sampling_this_process() {
         let s = sample(std::process::id(), 0.0).unwrap();
         assert!(s.rss_kib > 0 && s.fds >= 3, "{s:?}");
-        assert!(s.rss_anon_kib > 0 && s.rss_anon_kib <= s.rss_kib, "{s:?}");
+        let anon = s.rss_anon_kib.unwrap();
+        assert!(anon > 0 && anon <= s.rss_kib, "{s:?}");
     }
 
     #[test]
