@@ -43,6 +43,10 @@ pub struct FeedsConfig {
     /// (set by the unit's affinity drop-in from the core map, e.g. `2-3`) is used the same way;
     /// without either, ring threads are not pinned.
     pub cores: Vec<usize>,
+    /// `SCHED_FIFO` priority (1-99) of the ring threads, 0 = the normal class; unset =
+    /// `$RINGBOLT_RT_PRIORITY`, else normal. A woken ring thread then preempts normal threads
+    /// (ADR 0030).
+    pub rt_priority: Option<u8>,
     /// Stop after this many seconds (unset = run until SIGTERM/SIGINT).
     pub max_runtime_s: Option<u64>,
     /// No data for this long ⇒ the stream is `stale` (default: the adapter's own threshold).
@@ -73,6 +77,7 @@ impl Default for FeedsConfig {
             hlog_rotate_age_s: ringbolt_telemetry::DEFAULT_ROTATE_AGE_S,
             busy_poll: false,
             cores: Vec::new(),
+            rt_priority: None,
             max_runtime_s: None,
             stale_after_ms: None,
             reconnect_after_ms: 30_000,

@@ -382,6 +382,8 @@ fn spawn_rings(
     telemetry: &ringbolt_telemetry::Telemetry,
 ) -> Result<Rings> {
     let settings = ring_settings(cfg);
+    let rt_priority = ringbolt_net::affinity::rt_priority_or_env(cfg.rt_priority)
+        .map_err(|e| anyhow::anyhow!("[feeds] rt_priority: {e}"))?;
     let mut rings = Rings {
         threads: Vec::new(),
         beats: Vec::new(),
@@ -402,6 +404,7 @@ fn spawn_rings(
                 .spawn(move || {
                     let threads = ring::Threads {
                         core,
+                        rt_priority,
                         beat: &beat,
                         stop: &stop,
                     };

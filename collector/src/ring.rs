@@ -829,6 +829,8 @@ fn send_one(ws: &mut WsClient, driver: &mut Driver, o: &Outgoing) -> ringbolt_ne
 pub struct Threads<'a> {
     /// Core to pin to.
     pub core: Option<usize>,
+    /// `SCHED_FIFO` priority of the ring thread (`None` = the normal class).
+    pub rt_priority: Option<u8>,
     /// Heartbeat, ms since the process epoch.
     pub beat: &'a AtomicU64,
     /// Set to stop.
@@ -843,7 +845,12 @@ pub fn run(
     threads: Threads<'_>,
     mut recorder: StageRecorder,
 ) -> Result<()> {
-    let Threads { core, beat, stop } = threads;
+    let Threads {
+        core,
+        rt_priority,
+        beat,
+        stop,
+    } = threads;
     let mode = if settings.busy_poll {
         WaitMode::Spin
     } else {
@@ -854,7 +861,6 @@ pub fn run(
         ..DriverConfig::new(mode, Backend::Auto)
     })
     .context("creating the ring driver")?;
-    tracing::info!(ring = writer.ring(), backend = ?driver.backend(), ?mode, ?core, sources = specs.len(), "ring thread started");
     let epoch = Instant::now();
     let mono = || epoch.elapsed().as_nanos() as u64 + 1;
     let resolver = Resolver::spawn(&format!("rb-dns-{}", writer.ring()))
@@ -865,6 +871,9 @@ pub fn run(
         conns.push(Conn::new(spec, &settings, seed, resolver.clone())?);
     }
     drop(resolver);
+    // After the resolver is spawned: a thread inherits its creator's scheduling class.
+    let sched = ringbolt_net::affinity::enter_realtime("ring", rt_priority);
+    tracing::info!(ring = writer.ring(), backend = ?driver.backend(), ?mode, ?core, %sched, sources = conns.len(), "ring thread started");
     for c in &mut conns {
         // Windows found by the start-up discovery are subscribed by the first connection.
         c.take_poly_commands(&mut driver, &mut writer);

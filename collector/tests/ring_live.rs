@@ -275,6 +275,7 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
     let (_telemetry, recorder) = telemetry();
     let ring = std::thread::spawn(move || {
         let threads = ring::Threads {
+            rt_priority: None,
             core: None,
             beat: &beat2,
             stop: &stop2,
@@ -409,6 +410,7 @@ impl FourSources {
             COUNTED.with(|c| c.set(counted));
             let beat = AtomicU64::new(0);
             let threads = ring::Threads {
+                rt_priority: None,
                 core: None,
                 beat: &beat,
                 stop: &stop2,

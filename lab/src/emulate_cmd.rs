@@ -45,8 +45,16 @@ pub fn run(args: EmulateArgs) -> Result<()> {
         cfg.cert_dir = d;
     }
     cfg.validate()?;
+    // The emulated venues stand in for remote hosts: with `$RINGBOLT_RT_PRIORITY` (the demo's
+    // `--rt-priority`) their workers take SCHED_FIFO so that their scheduling on a small host
+    // does not count as the appliance's latency.
+    let rt_priority =
+        ringbolt_net::affinity::rt_priority_or_env(None).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(move || {
+            ringbolt_net::affinity::enter_realtime("emulator", rt_priority);
+        })
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;

@@ -204,6 +204,22 @@ impl ClobShared {
 /// The hub lock, shared with the market task.
 pub type HubLock = Arc<Mutex<Hub>>;
 
+/// [`accept_loop`] on a listener bound elsewhere (a non-blocking std socket), registered with
+/// the runtime this runs on; ends at shutdown or when the emulator is dropped.
+pub async fn accept_loop_std(
+    clob: Arc<ClobShared>,
+    hub: HubLock,
+    wirelog: Arc<WireLog>,
+    listener: std::net::TcpListener,
+    acceptor: TlsAcceptor,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    match TcpListener::from_std(listener) {
+        Ok(listener) => accept_loop(clob, hub, wirelog, listener, acceptor, shutdown).await,
+        Err(e) => warn!(error = %e, "clob listener could not join its runtime"),
+    }
+}
+
 /// Accepts HTTP/2 connections until `shutdown` changes.
 pub async fn accept_loop(
     clob: Arc<ClobShared>,

@@ -37,6 +37,10 @@ pub struct TradeConfig {
     pub ort_library: Option<PathBuf>,
     /// Core to pin the reflex thread to.
     pub reflex_core: Option<usize>,
+    /// `SCHED_FIFO` priority (1-99) of the reflex thread, 0 = the normal class; unset =
+    /// `$RINGBOLT_RT_PRIORITY`, else normal. A woken reflex thread then preempts normal threads
+    /// instead of queueing behind them (ADR 0030).
+    pub reflex_rt_priority: Option<u8>,
     /// Core to pin the model thread to.
     pub model_core: Option<usize>,
     /// Where to start reading the inputs.
@@ -90,6 +94,7 @@ impl Default for TradeConfig {
             model_dir: None,
             ort_library: None,
             reflex_core: None,
+            reflex_rt_priority: None,
             model_core: None,
             start: StartAt::Live,
             open_timeout_s: 30,

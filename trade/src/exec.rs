@@ -619,6 +619,13 @@ impl Exec {
         }
     }
 
+    /// Requests sent and not yet answered.
+    #[inline]
+    #[must_use]
+    pub fn awaiting(&self) -> bool {
+        self.client.in_flight() > 0
+    }
+
     /// Drives the connection (responses, keep-alive, reconnect) without waiting, and handles the
     /// kill switch (cancel everything once).
     pub fn poll(&mut self) {

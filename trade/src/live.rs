@@ -46,6 +46,10 @@ const IDLE_SPINS: u32 = 64;
 /// Longest sleep of the reflex thread on the input doorbells: bounds how late an idle loop
 /// looks at the order connection (responses, user channel), the stop flag and its liveness.
 const IDLE_SLEEP_MAX: Duration = Duration::from_millis(1);
+/// The idle sleep's bound while an order connection awaits an answer: the answer arrives on
+/// exec's socket, not the bus doorbell, so a full idle sleep would add up to
+/// [`IDLE_SLEEP_MAX`] to every order's round trip.
+const ANSWER_SLEEP_MAX: Duration = Duration::from_micros(20);
 /// Longest sleep of the model thread on the feature slot (bounds how late it sees the stop flag).
 const MODEL_SLEEP_MAX: Duration = Duration::from_millis(100);
 
@@ -76,6 +80,8 @@ pub struct BusSource {
     got: bool,
     serviced: bool,
     idle: u32,
+    /// An order connection awaits an answer: idle sleeps are bounded by [`ANSWER_SLEEP_MAX`].
+    answer_due: bool,
     /// Records lost to overruns and producer restarts.
     pub lost: u64,
     /// Bus publish stamp of the last record returned (a decision's trigger).
@@ -131,6 +137,7 @@ impl BusSource {
             got: false,
             serviced: false,
             idle: 0,
+            answer_due: false,
             lost: 0,
             last_publish_ns: 0,
             liveness,
@@ -166,9 +173,13 @@ impl BusSource {
             std::hint::spin_loop();
         } else {
             let consumers = &self.consumers;
-            self.bells.sleep(IDLE_SLEEP_MAX, || {
-                consumers.iter().any(|(_, c)| c.pending())
-            });
+            let bound = if self.answer_due {
+                ANSWER_SLEEP_MAX
+            } else {
+                IDLE_SLEEP_MAX
+            };
+            self.bells
+                .sleep(bound, || consumers.iter().any(|(_, c)| c.pending()));
         }
         Next::Idle
     }
@@ -226,6 +237,11 @@ impl RecordSource for BusSource {
 
     fn instrument(&self, k: usize, id: u32) -> Option<(Venue, String)> {
         self.segments.get(k)?.instrument(id)
+    }
+
+    #[inline]
+    fn answer_due(&mut self, due: bool) {
+        self.answer_due = due;
     }
 }
 
@@ -335,6 +351,11 @@ impl OrderSink for ExecOrders {
 
     fn poll(&mut self) {
         self.exec.poll();
+    }
+
+    #[inline]
+    fn awaiting(&self) -> bool {
+        self.exec.awaiting()
     }
 
     #[inline]
@@ -565,6 +586,12 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
         .transpose()?;
     start_endpoints(&tc, &liveness, &telemetry)?;
     pin(cfg.reflex_core());
+    let reflex_sched = ringbolt_net::affinity::enter_realtime(
+        "reflex",
+        ringbolt_net::affinity::rt_priority_or_env(tc.reflex_rt_priority)
+            .map_err(|e| anyhow::anyhow!("[trade] reflex_rt_priority: {e}"))?,
+    );
+    tracing::info!(sched = %reflex_sched, "reflex thread scheduling class");
     verify_placement(cfg, model.is_some())?;
     liveness.set_ready()?;
     let mut pipeline = Pipeline::new(cfg.decide.clone(), source.inputs(), model.is_some());
@@ -592,6 +619,7 @@ pub fn run(cfg: &TradeSections, live_flag: bool) -> Result<serde_json::Value> {
     }
     looped?;
     let mut summary = summary(&tc, &pipeline, &source, &out, model.as_ref(), exec_summary);
+    summary["reflex_sched"] = json!(reflex_sched);
     summary["paper_exchange"] = paper_summary.unwrap_or(serde_json::Value::Null);
     Ok(summary)
 }

@@ -136,6 +136,11 @@ impl<W: OrderSink> OrderSink for PaperOrders<W> {
     }
 
     #[inline]
+    fn awaiting(&self) -> bool {
+        self.wire.awaiting()
+    }
+
+    #[inline]
     fn flush(&mut self, mut publish: impl FnMut(&Record)) {
         self.wire.flush(&mut publish);
         if self.exchange.has_output() {

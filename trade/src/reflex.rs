@@ -35,6 +35,11 @@ pub trait RecordSource {
     fn next(&mut self, rec: &mut Record) -> Result<Next>;
     /// Venue and name of instrument `id` of input `k` (cold: once per instrument).
     fn instrument(&self, k: usize, id: u32) -> Option<(Venue, String)>;
+    /// Whether an order connection awaits an answer (told at every idle and service turn): a
+    /// source that sleeps when idle then sleeps only briefly, since the answer does not ring
+    /// its doorbell. Default: ignored.
+    #[inline]
+    fn answer_due(&mut self, _due: bool) {}
 }
 
 /// Where fired intents go: exec (live or paper) or nowhere.
@@ -46,6 +51,11 @@ pub trait OrderSink {
     fn order(&mut self, k: usize, decision: &Record, intent: Option<&OrderIntent>);
     /// Drives the connection without waiting (responses, keep-alive, kill switch).
     fn poll(&mut self);
+    /// Requests sent and not yet answered (the loop then keeps its idle sleeps short).
+    #[inline]
+    fn awaiting(&self) -> bool {
+        false
+    }
     /// Hands the buffered order records (transitions, fills, settlements) to `publish`, in order.
     fn flush(&mut self, publish: impl FnMut(&Record));
     /// Whether a record this sink flushed is order truth the engine's positions follow
@@ -137,6 +147,7 @@ where
             Next::Record(k) => k,
             Next::Idle | Next::Service => {
                 orders.poll();
+                source.answer_due(orders.awaiting());
                 flush::<S, _, _>(orders, pipeline, decisions);
                 continue;
             }

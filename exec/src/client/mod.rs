@@ -618,6 +618,11 @@ impl OrderClient {
             self.buf.body(),
             tag,
         );
+        if sent.is_ok() {
+            // The bytes leave now, not at the next poll (a blocking loop may sleep first); a
+            // failure here shows again, and is handled, at that poll.
+            let _ = self.driver.submit_now();
+        }
         let t_ns = now_ns();
         match sent {
             Ok(()) => {
@@ -759,6 +764,7 @@ impl OrderClient {
         };
         self.h2
             .send(&mut self.driver, &p, Bytes::from(req.body.clone()), tag)?;
+        let _ = self.driver.submit_now(); // as for orders: out now, a failure shows at the poll
         if what == Pending::Cancel {
             self.timing.sent(tag, false, now_ns());
         }

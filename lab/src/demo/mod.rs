@@ -56,6 +56,13 @@ pub struct DemoArgs {
     /// Busy-poll (spin) the collector and decision threads instead of blocking waits.
     #[arg(long)]
     spin: bool,
+    /// `SCHED_FIFO` priority (1-99) for the hot threads: the collector's ring threads and the
+    /// reflex thread (`[feeds] rt_priority`, `[trade] reflex_rt_priority`); the emulators'
+    /// workers take one step below (`$RINGBOLT_RT_PRIORITY`). 0 = the normal class. Needs
+    /// root or CAP_SYS_NICE; a refusal is logged and the thread runs on normally. The report's
+    /// `cpu.<process>.sched` shows which threads took it (ADR 0030).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
+    rt_priority: u8,
     /// Decision evaluator: native, ort or baseline.
     #[arg(long, default_value = "native")]
     evaluator: String,
@@ -208,7 +215,10 @@ fn emulate_config(out: &Path, p: &Ports, seed: u64) -> EmulatorConfig {
 fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConfig> {
     let out = &run.out;
     let mut cfg = RingboltConfig {
-        feeds: feeds_config(out, &run.market, p, args.spin)?,
+        feeds: FeedsConfig {
+            rt_priority: Some(args.rt_priority),
+            ..feeds_config(out, &run.market, p, args.spin)?
+        },
         dash: dash_config(run, p),
         archive: Some(ArchiveConfig {
             hlog_dir: Some(out.join("hlog")),
@@ -237,6 +247,7 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     };
     trade.start = StartAt::Oldest;
     trade.open_timeout_s = 120;
+    trade.reflex_rt_priority = Some(args.rt_priority);
     trade.paper = true;
     trade.health_addr = Some(loopback(p.trade_health));
     trade.metrics_addr = Some(loopback(p.trade_metrics));
@@ -359,6 +370,7 @@ impl DemoArgs {
             seconds: None,
             out: out.to_path_buf(),
             spin: false,
+            rt_priority: 0,
             evaluator: "native".into(),
             seed,
             faults: Vec::new(),
@@ -367,6 +379,15 @@ impl DemoArgs {
             live: false,
             no_dash: true,
         }
+    }
+}
+
+/// The emulators' `SCHED_FIFO` priority for the demo's `--rt-priority` `hot`: one below the hot
+/// threads (at least 1), 0 when the hot threads run in the normal class.
+fn emulator_rt_priority(hot: u8) -> u8 {
+    match hot {
+        0 => 0,
+        p => (p - 1).max(1),
     }
 }
 
@@ -498,7 +519,15 @@ pub(crate) fn start_children_with(
         log: out.join("logs").join(format!("{name}.log")),
     };
     let mut sup = Supervisor::default();
-    sup.start(spec("emulate", &lab, &emulate_toml))?;
+    let mut emulate = spec("emulate", &lab, &emulate_toml);
+    // One step below the appliance's hot threads: the emulated venues preempt the normal-class
+    // processes but never a ring or reflex thread (at the same FIFO priority a burst of frames
+    // to 12 venues held the woken ring thread back ~0.5 ms; ADR 0030).
+    emulate.env.push((
+        ringbolt_net::affinity::RT_PRIORITY_ENV.to_owned(),
+        emulator_rt_priority(args.rt_priority).to_string(),
+    ));
+    sup.start(emulate)?;
     // Generous: a debug emulator on a loaded 2-core machine has taken more than 30 s to start.
     wait_for_control(run.control, &mut sup, Duration::from_secs(90))?;
     sup.start(spec("archive", &appliance, &ringbolt_toml))?;
@@ -1068,5 +1097,23 @@ fn print_summary(report: &Value) {
         for (k, r) in c {
             println!("  child {k:<8} restarts {}", r["restarts"]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emulators_run_one_real_time_step_below_the_hot_threads() {
+        assert_eq!(
+            super::emulator_rt_priority(0),
+            0,
+            "normal class stays normal"
+        );
+        assert_eq!(super::emulator_rt_priority(20), 19);
+        assert_eq!(
+            super::emulator_rt_priority(1),
+            1,
+            "the lowest FIFO priority is 1"
+        );
     }
 }

@@ -447,6 +447,19 @@ impl Driver {
         Ok(())
     }
 
+    /// Hands queued submissions to the kernel now, without waiting or reaping completions (the
+    /// order path: a request's bytes leave at once instead of at the next [`Driver::poll`],
+    /// which a blocking loop may reach only after a sleep). A no-op on the poll back-end, whose
+    /// sends are already written.
+    pub fn submit_now(&mut self) -> Result<()> {
+        match &mut self.io {
+            Io::Uring(u) => u
+                .submit_now()
+                .map_err(|e| NetError::io("io_uring submit", e)),
+            Io::Poll(_) => Ok(()),
+        }
+    }
+
     /// Bytes queued or in flight for sending.
     pub fn send_backlog(&self, id: ConnId) -> Result<usize> {
         let c = self.conn(id)?;

@@ -208,6 +208,14 @@ impl Uring {
         let _ = self.ring.submit();
     }
 
+    /// Enters the kernel only if submissions are queued; reaps nothing.
+    pub(super) fn submit_now(&mut self) -> io::Result<()> {
+        if self.ring.submission().is_empty() {
+            return Ok(());
+        }
+        enter_ok(self.ring.submit())
+    }
+
     /// Submits, waits per `wait` (None = spin: enter only if needed), reaps completions.
     pub(super) fn poll(
         &mut self,
