@@ -45,7 +45,7 @@ const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
 
 /// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
 #[inline(always)]
-const fn all_digits8(v: u64) -> bool {
+pub(crate) const fn all_digits8(v: u64) -> bool {
     // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
     // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
     (v & 0xF0F0_F0F0_F0F0_F0F0)
@@ -392,6 +392,37 @@ pub fn parse_fixed_i128(text: &[u8], scale: u32) -> Result<i128, DecimalError> {
     }
 }
 
+/// [`parse_fixed_i128`] at scale 18 together with the same value at 1e-8 truncated toward
+/// zero (`value_e18 / 10^10`), both from one scan of the text and without a 128-bit division.
+/// `None` unless the text is `[-]digits[.digits]` with at most 19 digits: the caller then takes
+/// [`parse_fixed_i128`] and the division, which give the same results.
+#[inline]
+pub fn fast_e18_and_e8(text: &[u8]) -> Option<Result<(i128, i128), DecimalError>> {
+    let s = scan_fast(text, 0)?;
+    if s.end != text.len() {
+        return None;
+    }
+    let (negative, e18) = match scale_scanned(s, 18)? {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    // value × 10^8 = mantissa × 10^(8 − fraction digits), truncated.
+    let e8 = if s.frac_digits <= 8 {
+        u128::from(s.mantissa) * u128::from(POW10_U64[(8 - s.frac_digits) as usize])
+    } else {
+        u128::from(s.mantissa / POW10_U64[(s.frac_digits - 8) as usize])
+    };
+    // Both magnitudes are below 2^124: no overflow either way.
+    let signed = |m: u128| {
+        if negative {
+            (m as i128).wrapping_neg()
+        } else {
+            m as i128
+        }
+    };
+    Some(Ok((signed(e18), signed(e8))))
+}
+
 /// Parses a price or size at [`ringbolt_bus::PRICE_SCALE`] (10^8).
 ///
 /// # Errors
@@ -406,6 +437,19 @@ pub fn parse_e8(text: &[u8]) -> Result<i64, DecimalError> {
 /// # Errors
 /// [`DecimalError::Empty`], [`DecimalError::Invalid`] or [`DecimalError::Overflow`].
 pub fn parse_u64(text: &[u8]) -> Result<u64, DecimalError> {
+    // 1 to 19 digits cannot overflow: eight at a time (SWAR), no checks per digit. Anything
+    // else (an error, 20 digits) takes the checked loop, which names the error.
+    if (1..=19).contains(&text.len()) {
+        let (value, end) = digits_onto(text, 0, 0);
+        if end == text.len() {
+            return Ok(value);
+        }
+    }
+    parse_u64_checked(text)
+}
+
+/// [`parse_u64`] one digit at a time with overflow checks (its general path).
+fn parse_u64_checked(text: &[u8]) -> Result<u64, DecimalError> {
     if text.is_empty() {
         return Err(DecimalError::Empty);
     }
@@ -524,6 +568,36 @@ mod tests {
             format_fixed(i128::from(i64::MIN), 8),
             "-92233720368.54775808"
         );
+    }
+
+    #[test]
+    fn u64_fast_path_matches_the_checked_loop() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        let alphabet = b"0123456789012345678901234567890123456789x-. /:e";
+        for _ in 0..200_000 {
+            let n = rng.usize(0..24);
+            let text: Vec<u8> = (0..n)
+                .map(|_| {
+                    if rng.u8(..) < 8 {
+                        alphabet[rng.usize(..alphabet.len())]
+                    } else {
+                        b'0' + rng.u8(0..10)
+                    }
+                })
+                .collect();
+            assert_eq!(parse_u64(&text), parse_u64_checked(&text), "{text:?}");
+        }
+        for text in [
+            &b"0"[..],
+            b"9999999999999999999",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"00000000000000000001",
+            b"1234567a",
+            b"12345678a",
+        ] {
+            assert_eq!(parse_u64(text), parse_u64_checked(text), "{text:?}");
+        }
     }
 
     #[test]
