@@ -24,8 +24,8 @@ use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of, sync_gate, text_frame,
-    trade,
+    LevelsInPlace, collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of,
+    stamp_levels, sync_gate, text_frame, trade,
 };
 
 const VENUE: Venue = Venue::Bybit;
@@ -99,7 +99,7 @@ impl Bybit {
         topic: &[u8],
         snapshot: bool,
         ts: i64,
-        data: BookData<'_>,
+        (data, levels): (BookData<'_>, LevelsInPlace),
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         let stream = Stream::Orderbook as u8;
@@ -109,15 +109,20 @@ impl Bybit {
         let Some(id) = self.resolve(ctx, stream, symbol) else {
             return Ok(());
         };
-        collect_pairs(
-            &mut self.scratch,
-            VENUE,
-            stream,
-            id,
-            [(b, Side::Buy), (a, Side::Sell)],
-            ts,
-            u,
-        )?;
+        if levels.any() {
+            // Converted in the envelope's pass: the scratch batch holds exactly these levels.
+            stamp_levels(&mut self.scratch, stream, id, ts, u);
+        } else {
+            collect_pairs(
+                &mut self.scratch,
+                VENUE,
+                stream,
+                id,
+                [(b, Side::Buy), (a, Side::Sell)],
+                ts,
+                u,
+            )?;
+        }
         let i = match self.books.iter().position(|x| x.instrument == id) {
             Some(i) => i,
             None => {
@@ -343,7 +348,9 @@ json_fields! {
 enum Data<'a> {
     Raw(&'a [u8]),
     Ticker(Fields<'a>),
-    Book(BookData<'a>),
+    /// The book fields; their level arrays converted into the scratch batch when
+    /// [`LevelsInPlace::any`].
+    Book(BookData<'a>, LevelsInPlace),
 }
 
 /// The raw text of a `data` that was not read in place; one read in place under another
@@ -351,7 +358,7 @@ enum Data<'a> {
 fn raw(data: Data<'_>) -> Result<&[u8], ParseError> {
     match data {
         Data::Raw(raw) => Ok(raw),
-        Data::Ticker(_) | Data::Book(_) => Err(ParseError::Invalid("topic")),
+        Data::Ticker(_) | Data::Book(..) => Err(ParseError::Invalid("topic")),
     }
 }
 
@@ -372,9 +379,18 @@ struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    /// Reads `raw`, which must be one object and nothing else.
-    fn parse_exact(raw: &'a [u8]) -> Result<Self, ParseError> {
+    /// Reads `raw`, which must be one object and nothing else. With `levels`, an order book's
+    /// `b` / `a` arrays are converted into that scratch batch in the same pass (cleared first);
+    /// shapes that [`LevelsInPlace`] refuses, or a second `data`, are then errors, and the
+    /// caller reads the frame again without `levels`.
+    fn parse_exact(
+        raw: &'a [u8],
+        mut levels: Option<&mut Vec<Record>>,
+    ) -> Result<Self, ParseError> {
         let mut f = Self::default();
+        if let Some(scratch) = levels.as_deref_mut() {
+            scratch.clear();
+        }
         let mut j = Lexer::new(raw);
         j.begin_object()?;
         while let Some(key) = j.next_key()? {
@@ -385,7 +401,13 @@ impl<'a> Envelope<'a> {
                 b"data" => {
                     f.data = Some(match f.topic.map(channel_of) {
                         Some(b"tickers") => Data::Ticker(Fields::read(&mut j)?),
-                        Some(b"orderbook") => Data::Book(BookData::read(&mut j)?),
+                        Some(b"orderbook") => match levels.as_deref_mut() {
+                            None => Data::Book(BookData::read(&mut j)?, LevelsInPlace::default()),
+                            Some(_) if f.data.is_some() => {
+                                return Err(ParseError::Invalid("data repeated"));
+                            }
+                            Some(scratch) => book_in_place(&mut j, scratch)?,
+                        },
                         _ => Data::Raw(j.raw_value()?),
                     });
                 }
@@ -412,6 +434,29 @@ json_fields! {
     }
 }
 
+/// [`BookData::read`] with the `b` / `a` arrays converted into `scratch` as they are lexed
+/// ([`LevelsInPlace`]); a side that is not an array is refused (the raw path decides).
+fn book_in_place<'a>(j: &mut Lexer<'a>, scratch: &mut Vec<Record>) -> Result<Data<'a>, ParseError> {
+    let mut f = BookData::default();
+    let mut levels = LevelsInPlace::default();
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        let (slot, side) = match key {
+            b"b" => (&mut f.b, Side::Buy),
+            b"a" => (&mut f.a, Side::Sell),
+            _ => {
+                f.read_field(key, j)?;
+                continue;
+            }
+        };
+        if j.peek() != Some(b'[') {
+            return Err(ParseError::Invalid("level array"));
+        }
+        *slot = Some(levels.pairs(j, scratch, VENUE, side)?);
+    }
+    Ok(Data::Book(f, levels))
+}
+
 impl VenueAdapter for Bybit {
     adapter_identity!(VENUE, STREAMS);
 
@@ -434,6 +479,32 @@ impl VenueAdapter for Bybit {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        // One pass with the book levels converted as they are lexed; anything that pass
+        // refuses is read again the general way (which reports errors).
+        let envelope = match Envelope::parse_exact(frame, Some(&mut self.scratch)) {
+            Ok(envelope) => envelope,
+            Err(_) => {
+                self.scratch.clear();
+                Envelope::parse_exact(frame, None)?
+            }
+        };
+        let r = self.envelope(frame, envelope, ctx);
+        self.scratch.clear();
+        r
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced = false;
+            b.u.reset();
+        }
+        ctx.counters.stream_mut(Stream::Orderbook as u8).reconnects += 1;
+    }
+}
+
+impl Bybit {
+    /// Handles a frame's envelope (read by `on_frame`).
+    fn envelope(&mut self, frame: &[u8], envelope: Envelope<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let Envelope {
             topic,
             kind,
@@ -441,7 +512,7 @@ impl VenueAdapter for Bybit {
             data,
             cs,
             op,
-        } = Envelope::parse_exact(frame)?;
+        } = envelope;
         let Some(topic) = topic else {
             if op {
                 ctx.count_message(0, frame.len());
@@ -455,8 +526,8 @@ impl VenueAdapter for Bybit {
         match channel_of(topic) {
             b"orderbook" => {
                 let book = match data {
-                    Data::Book(book) => book,
-                    other => BookData::parse(raw(other)?)?,
+                    Data::Book(book, levels) => (book, levels),
+                    other => (BookData::parse(raw(other)?)?, LevelsInPlace::default()),
                 };
                 ctx.count_message(Stream::Orderbook as u8, frame.len());
                 self.orderbook(topic, snapshot, ts, book, ctx)
@@ -479,14 +550,6 @@ impl VenueAdapter for Bybit {
             }
             _ => Err(ParseError::Unknown),
         }
-    }
-
-    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
-        for b in &mut self.books {
-            b.synced = false;
-            b.u.reset();
-        }
-        ctx.counters.stream_mut(Stream::Orderbook as u8).reconnects += 1;
     }
 }
 

@@ -21,7 +21,8 @@ use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, sync_gate, trade,
+    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, stamp_levels, sync_gate,
+    trade,
 };
 
 const VENUE: Venue = Venue::Deribit;
@@ -133,6 +134,22 @@ fn ticker(stream: u8, d: &Data<'_>, frame_len: usize, ctx: &mut Ctx<'_>) -> Pars
 /// `[price, amount]`, numbers converted to 1e-8 in the pass that lexes them.
 #[inline]
 fn level_at(j: &mut Lexer<'_>) -> Result<(i64, i64), ParseError> {
+    // The compact form (`["new",37240.0,20.0]`, `[31523.5,128780.0]`) in one step; an unknown
+    // word (a quoted price) or any other shape takes the element-by-element path below.
+    let at = j.clone();
+    if let Some((word, [(_, price), (_, amount)])) = j.compact_number_row([8, 8]) {
+        let delete = match word {
+            None | Some(b"new" | b"change") => Some(false),
+            Some(b"delete") => Some(true),
+            Some(_) => None,
+        };
+        if let Some(delete) = delete {
+            let price = price.field("price")?;
+            let amount = if delete { 0 } else { amount.field("amount")? };
+            return Ok((price, amount));
+        }
+        *j = at;
+    }
     j.begin_array()?;
     if !j.next_element()? {
         return Err(ParseError::Invalid("book level"));
@@ -190,8 +207,16 @@ impl Deribit {
         }
     }
 
+    /// A book push. `in_scratch`: its level arrays were converted in the envelope's pass and
+    /// the scratch batch holds their levels ([`Deribit::book_in_place`]).
     #[allow(clippy::too_many_lines)]
-    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
+    fn book(
+        &mut self,
+        channel: &[u8],
+        d: &Data<'_>,
+        in_scratch: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
         let stream = Stream::Book as u8;
         let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
         let change = d.change_id.map(parse_u64).transpose().field("change_id")?;
@@ -206,24 +231,28 @@ impl Deribit {
             return Ok(());
         };
         let seq = change.unwrap_or(0);
-        self.scratch.clear();
-        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
-            let Some(raw) = raw else { continue };
-            let mut j = Lexer::new(raw);
-            j.begin_array()?;
-            while j.next_element()? {
-                let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
-                push_parsed(
-                    &mut self.scratch,
-                    VENUE,
-                    stream,
-                    id,
-                    side,
-                    price,
-                    amount,
-                    ts,
-                    seq,
-                );
+        if in_scratch {
+            stamp_levels(&mut self.scratch, stream, id, ts, seq);
+        } else {
+            self.scratch.clear();
+            for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
+                let Some(raw) = raw else { continue };
+                let mut j = Lexer::new(raw);
+                j.begin_array()?;
+                while j.next_element()? {
+                    let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
+                    push_parsed(
+                        &mut self.scratch,
+                        VENUE,
+                        stream,
+                        id,
+                        side,
+                        price,
+                        amount,
+                        ts,
+                        seq,
+                    );
+                }
             }
         }
         let i = match self.books.iter().position(|b| b.instrument == id) {
@@ -276,6 +305,8 @@ impl Deribit {
     /// before they are converted. `None` for any other frame, order or error: the general path
     /// then handles (and reports) it.
     fn book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
+        // A book's level arrays go straight into the scratch batch as they are lexed.
+        self.scratch.clear();
         let mut j = Lexer::new(frame);
         j.begin_object().ok()?;
         let (mut method, mut book) = (None, None);
@@ -288,8 +319,11 @@ impl Deribit {
                     while let Some(k) = j.next_key().ok()? {
                         match (k, channel) {
                             (b"channel", _) => channel = Some(j.str().ok()?),
+                            (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
+                                book = Some((c, self.book_data_at(&mut j)?));
+                            }
                             (b"data", Some(c)) if object_channel(c) && book.is_none() => {
-                                book = Some((c, Data::read(&mut j).ok()?));
+                                book = Some((c, (Data::read(&mut j).ok()?, false)));
                             }
                             _ => return None,
                         }
@@ -300,8 +334,49 @@ impl Deribit {
             }
         }
         j.end().ok()?;
-        let (channel, d) = book?;
-        Some(self.object_data(channel, &d, frame.len(), ctx))
+        let (channel, (d, in_scratch)) = book?;
+        let r = self.object_data(channel, &d, in_scratch, frame.len(), ctx);
+        self.scratch.clear();
+        Some(r)
+    }
+
+    /// A book's `data` object at the lexer, as [`Data::read`] reads it, with its `bids` and
+    /// `asks` arrays converted into the scratch batch as they are lexed (stream, instrument,
+    /// time and sequence set later by [`stamp_levels`]); `true` when any was. `None` on an
+    /// error or a shape the general path must judge (a side twice, asks before bids, a side
+    /// that is not an array).
+    fn book_data_at<'a>(&mut self, j: &mut Lexer<'a>) -> Option<(Data<'a>, bool)> {
+        let mut d = Data::default();
+        // Bit 0: bids taken, bit 1: asks taken (bids first, each once: the general order).
+        let mut taken = 0u8;
+        j.begin_object().ok()?;
+        while let Some(key) = j.next_key().ok()? {
+            let (bit, side) = match key {
+                b"bids" => (1, Side::Buy),
+                b"asks" => (2, Side::Sell),
+                _ => {
+                    d.read_field(key, j).ok()?;
+                    continue;
+                }
+            };
+            if taken >= bit || j.peek() != Some(b'[') {
+                return None;
+            }
+            taken |= bit;
+            let start = j.pos();
+            j.begin_array().ok()?;
+            while j.next_element().ok()? {
+                let (price, amount) = level_at(j).ok()?;
+                push_parsed(&mut self.scratch, VENUE, 0, 0, side, price, amount, 0, 0);
+            }
+            let text = Some(j.text_since(start));
+            if side == Side::Buy {
+                d.bids = text;
+            } else {
+                d.asks = text;
+            }
+        }
+        Some((d, taken != 0))
     }
 
     /// A push whose `data` is one object (book, ticker, quote, price index), read.
@@ -309,13 +384,14 @@ impl Deribit {
         &mut self,
         channel: &[u8],
         d: &Data<'_>,
+        in_scratch: bool,
         frame_len: usize,
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         match channel.split(|&b| b == b'.').next().unwrap_or(b"") {
             b"book" => {
                 ctx.count_message(Stream::Book as u8, frame_len);
-                self.book(channel, d, ctx)
+                self.book(channel, d, in_scratch, ctx)
             }
             b"ticker" => ticker(Stream::Ticker as u8, d, frame_len, ctx),
             b"quote" => ticker(Stream::Quote as u8, d, frame_len, ctx),
@@ -399,6 +475,7 @@ impl VenueAdapter for Deribit {
         if let Some(parsed) = self.book_in_place(frame, ctx) {
             return parsed;
         }
+        self.scratch.clear();
         let Envelope {
             method,
             params,
@@ -438,7 +515,7 @@ impl VenueAdapter for Deribit {
         let prefix = channel.split(|&b| b == b'.').next().unwrap_or(b"");
         match prefix {
             b"book" | b"ticker" | b"quote" | b"deribit_price_index" => {
-                self.object_data(channel, &Data::parse(raw)?, frame.len(), ctx)
+                self.object_data(channel, &Data::parse(raw)?, false, frame.len(), ctx)
             }
             b"trades" => {
                 ctx.count_message(Stream::Trades as u8, frame.len());
