@@ -45,7 +45,7 @@ const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
 
 /// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
 #[inline(always)]
-pub(crate) const fn all_digits8(v: u64) -> bool {
+const fn all_digits8(v: u64) -> bool {
     // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
     // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
     (v & 0xF0F0_F0F0_F0F0_F0F0)
@@ -62,6 +62,21 @@ const fn parse_digits8(v: u64) -> u64 {
     let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
     let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
     lo.wrapping_add(hi) >> 32
+}
+
+/// SWAR: how many of the eight bytes of `v` (a little-endian load), from the first, are ASCII
+/// digits before the first non-digit (8 if all are). Exact: an add that carries out of a byte
+/// (a byte ≥ 0xFA, itself a non-digit) only disturbs the bytes after it.
+#[inline(always)]
+pub(crate) const fn digit_run8(v: u64) -> u32 {
+    // A digit byte becomes 0x33 (its high nibble, and the high nibble of itself + 6).
+    let t = (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4);
+    let x = t ^ 0x3333_3333_3333_3333;
+    // The high bit of every non-zero byte of `x` (a non-digit).
+    let m = (((x & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F)) | x)
+        & 0x8080_8080_8080_8080;
+    m.trailing_zeros() / 8
 }
 
 /// The eight bytes at `buf[i..i + 8]` as a little-endian word, if there are eight.
@@ -88,11 +103,23 @@ struct Scanned {
 #[inline(always)]
 fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(v) = load8(buf, i) {
-        if !all_digits8(v) {
-            break;
+        if all_digits8(v) {
+            m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+            i += 8;
+            continue;
         }
-        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
-        i += 8;
+        // A non-digit among these eight bytes: the digits before it, from the word itself (no
+        // bounds checks; the non-digit ends the loop within the word).
+        let mut w = v;
+        loop {
+            let d = (w as u8).wrapping_sub(b'0');
+            if d > 9 {
+                return (m, i);
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            w >>= 8;
+            i += 1;
+        }
     }
     while let Some(&b) = buf.get(i) {
         let d = b.wrapping_sub(b'0');
@@ -568,6 +595,30 @@ mod tests {
             format_fixed(i128::from(i64::MIN), 8),
             "-92233720368.54775808"
         );
+    }
+
+    #[test]
+    fn digit_runs_match_a_byte_loop() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..200_000 {
+            let bytes: [u8; 8] = core::array::from_fn(|_| match rng.u8(0..4) {
+                0 => rng.u8(..),
+                _ => b'0' + rng.u8(0..10),
+            });
+            let want = bytes.iter().take_while(|b| b.is_ascii_digit()).count() as u32;
+            assert_eq!(digit_run8(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+            // digits_onto against the plain loop, on this word and what follows it.
+            let mut buf = bytes.to_vec();
+            buf.extend((0..rng.usize(0..12)).map(|_| b'0' + rng.u8(0..11)));
+            let start = rng.usize(0..buf.len());
+            let mut m = 0u64;
+            let mut i = start;
+            while let Some(d) = buf.get(i).filter(|b| b.is_ascii_digit()) {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            assert_eq!(digits_onto(&buf, start, 0), (m, i), "{buf:?} {start}");
+        }
     }
 
     #[test]

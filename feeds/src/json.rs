@@ -127,12 +127,13 @@ fn find_structural(buf: &[u8], mut i: usize) -> usize {
 /// Offset of the first non-digit at or after `i` (`buf.len()` if none).
 #[inline(always)]
 fn skip_digits(buf: &[u8], mut i: usize) -> usize {
-    // Eight at a time while eight are digits (timestamps, long fractions), then one at a time.
+    // Eight bytes per step (the digit run of each word), then one at a time near the end.
     while let Some(v) = load8(buf, i) {
-        if !crate::decimal::all_digits8(v) {
-            break;
+        let k = crate::decimal::digit_run8(v);
+        i += k as usize;
+        if k < 8 {
+            return i;
         }
-        i += 8;
     }
     while buf.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
