@@ -422,7 +422,7 @@ fn e18_and_e8_fast_path_agrees_with_the_general_parser() {
     }
 }
 
-/// Deribit book, ticker, quote and price-index frames are read in place when `method` precedes
+/// Deribit book, ticker, quote, price-index and trades frames are read in place when `method` precedes
 /// `params` (Deribit's order) and by the general path otherwise: both give the same records and
 /// counters, also on garbled frames.
 #[test]
@@ -434,9 +434,15 @@ fn deribit_in_place_and_general_paths_agree() {
         .filter(|l| {
             let head = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":""#;
             l.starts_with(head)
-                && ["book.", "ticker.", "quote.", "deribit_price_index."]
-                    .iter()
-                    .any(|c| l[head.len()..].starts_with(c.as_bytes()))
+                && [
+                    "book.",
+                    "ticker.",
+                    "quote.",
+                    "deribit_price_index.",
+                    "trades.",
+                ]
+                .iter()
+                .any(|c| l[head.len()..].starts_with(c.as_bytes()))
         })
         .collect();
     assert!(lines.len() >= 20, "{}", lines.len());

@@ -28,6 +28,7 @@ use crate::counters::Counters;
 use crate::decimal::{fast_e18_and_e8, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::venues::streams::Selectable;
+use crate::venues::{Span, span_in, text_at};
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
@@ -51,9 +52,6 @@ pub struct ChainlinkRtds {
     /// in tests that compare that pass with the general path.
     in_place: bool,
 }
-
-/// Where a text lies in the frame: offset and length.
-type Span = (usize, usize);
 
 /// The texts of one backfill row (`timestamp`, `value`, `full_accuracy_value`), as spans of the
 /// frame: the row's stream, hence how its value is read, is known only once the whole envelope
@@ -243,21 +241,6 @@ struct Envelope<'a> {
     status: Option<&'a [u8]>,
     /// The payload's `data` rows were read in place (into the `rows` given to `parse_exact`).
     rows_read: bool,
-}
-
-/// The span of `text`, a slice of `base`.
-#[inline]
-fn span_in(base: &[u8], text: &[u8]) -> Span {
-    (
-        (text.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize),
-        text.len(),
-    )
-}
-
-/// The text at `span` of `base` (empty if out of range, which a span from [`span_in`] never is).
-#[inline]
-fn text_at(base: &[u8], (at, len): Span) -> &[u8] {
-    base.get(at..at.saturating_add(len)).unwrap_or_default()
 }
 
 /// [`Payload::read`], with a `data` array's rows read in place into `rows` (their texts as spans

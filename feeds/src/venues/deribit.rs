@@ -21,8 +21,8 @@ use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, stamp_levels, sync_gate,
-    trade,
+    Span, flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, span_in, stamp_levels,
+    sync_gate, text_at, trade,
 };
 
 const VENUE: Venue = Venue::Deribit;
@@ -44,6 +44,62 @@ pub struct Deribit {
     books: Vec<Book>,
     trades: Vec<(u32, SeqTracker)>,
     scratch: Vec<Record>,
+    /// A trades push's rows read in the envelope's pass (their texts as spans of the frame),
+    /// handled once the whole frame has been read.
+    trade_rows: Vec<TradeSpans>,
+}
+
+/// The texts of one trade row that [`Deribit::trade_row`] reads, as spans of the frame.
+#[derive(Clone, Copy, Debug, Default)]
+struct TradeSpans {
+    direction: Option<Span>,
+    price: Option<Span>,
+    amount: Option<Span>,
+    trade_seq: Option<Span>,
+    trade_id: Option<Span>,
+    ts: Option<Span>,
+    instrument: Option<Span>,
+    liquidation: Option<Span>,
+}
+
+impl TradeSpans {
+    /// The spans of a row's fields (`base` is the frame they were read from).
+    fn of(base: &[u8], d: &Data<'_>) -> Self {
+        let span = |t: Option<&[u8]>| t.map(|t| span_in(base, t));
+        TradeSpans {
+            direction: span(d.direction),
+            price: span(d.price),
+            amount: span(d.amount),
+            trade_seq: span(d.trade_seq),
+            trade_id: span(d.trade_id),
+            ts: span(d.ts),
+            instrument: span(d.instrument),
+            liquidation: span(d.liquidation),
+        }
+    }
+
+    /// The row again, its fields as [`TradeSpans::of`] took them.
+    fn data<'a>(&self, base: &'a [u8]) -> Data<'a> {
+        let text = |s: Option<Span>| s.map(|s| text_at(base, s));
+        Data {
+            direction: text(self.direction),
+            price: text(self.price),
+            amount: text(self.amount),
+            trade_seq: text(self.trade_seq),
+            trade_id: text(self.trade_id),
+            ts: text(self.ts),
+            instrument: text(self.instrument),
+            liquidation: text(self.liquidation),
+            ..Data::default()
+        }
+    }
+}
+
+/// What [`Deribit::book_in_place`] read: one object push (its channel, `data` and whether its
+/// levels are in the scratch batch), or a trades push (its rows in `trade_rows`).
+enum InPlace<'a> {
+    Object(&'a [u8], Data<'a>, bool),
+    Trades,
 }
 
 json_fields! {
@@ -204,6 +260,7 @@ impl Deribit {
             books: Vec::new(),
             trades: Vec::new(),
             scratch: Vec::with_capacity(4096),
+            trade_rows: Vec::with_capacity(256),
         }
     }
 
@@ -307,6 +364,7 @@ impl Deribit {
     fn book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
         // A book's level arrays go straight into the scratch batch as they are lexed.
         self.scratch.clear();
+        self.trade_rows.clear();
         let mut j = Lexer::new(frame);
         j.begin_object().ok()?;
         let (mut method, mut book) = (None, None);
@@ -320,10 +378,24 @@ impl Deribit {
                         match (k, channel) {
                             (b"channel", _) => channel = Some(j.str().ok()?),
                             (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
-                                book = Some((c, self.book_data_at(&mut j)?));
+                                let (d, in_scratch) = self.book_data_at(&mut j)?;
+                                book = Some(InPlace::Object(c, d, in_scratch));
                             }
                             (b"data", Some(c)) if object_channel(c) && book.is_none() => {
-                                book = Some((c, (Data::read(&mut j).ok()?, false)));
+                                book = Some(InPlace::Object(c, Data::read(&mut j).ok()?, false));
+                            }
+                            (b"data", Some(c))
+                                if c.starts_with(b"trades.")
+                                    && book.is_none()
+                                    && j.peek() == Some(b'[') =>
+                            {
+                                // Rows kept as spans: handled only once the frame is whole.
+                                j.begin_array().ok()?;
+                                while j.next_element().ok()? {
+                                    let row = Data::read(&mut j).ok()?;
+                                    self.trade_rows.push(TradeSpans::of(frame, &row));
+                                }
+                                book = Some(InPlace::Trades);
                             }
                             _ => return None,
                         }
@@ -334,8 +406,20 @@ impl Deribit {
             }
         }
         j.end().ok()?;
-        let (channel, (d, in_scratch)) = book?;
-        let r = self.object_data(channel, &d, in_scratch, frame.len(), ctx);
+        let r = match book? {
+            InPlace::Object(channel, d, in_scratch) => {
+                self.object_data(channel, &d, in_scratch, frame.len(), ctx)
+            }
+            InPlace::Trades => {
+                ctx.count_message(Stream::Trades as u8, frame.len());
+                let rows = core::mem::take(&mut self.trade_rows);
+                let r = rows
+                    .iter()
+                    .try_for_each(|row| self.trade_row(&row.data(frame), ctx));
+                self.trade_rows = rows;
+                r
+            }
+        };
         self.scratch.clear();
         Some(r)
     }
@@ -410,9 +494,13 @@ impl Deribit {
     }
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        for_each_element(raw, |row| self.trade_row(&Data::parse(row)?, ctx))
+    }
+
+    /// One trade row: a Trade record (and a Liquidation when `liquidation` is set).
+    fn trade_row(&mut self, t: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
-        for_each_element(raw, |row| {
-            let t = Data::parse(row)?;
+        {
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -452,7 +540,7 @@ impl Deribit {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
             Ok(())
-        })
+        }
     }
 }
 

@@ -523,6 +523,25 @@ impl LevelsInPlace {
     }
 }
 
+/// Where a text lies in a frame: offset and length (for texts read in a frame's one pass and
+/// interpreted after it, once what they mean is known).
+pub(crate) type Span = (usize, usize);
+
+/// The span of `text`, a slice of `base`.
+#[inline]
+pub(crate) fn span_in(base: &[u8], text: &[u8]) -> Span {
+    (
+        (text.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize),
+        text.len(),
+    )
+}
+
+/// The text at `span` of `base` (empty if out of range, which a span from [`span_in`] never is).
+#[inline]
+pub(crate) fn text_at(base: &[u8], (at, len): Span) -> &[u8] {
+    base.get(at..at.saturating_add(len)).unwrap_or_default()
+}
+
 /// Sets stream, instrument, exchange time and sequence on the levels of a batch converted in
 /// place ([`LevelsInPlace::pairs`]), which makes it the batch [`collect_pairs`] builds.
 #[inline]
