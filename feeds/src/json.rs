@@ -350,13 +350,23 @@ impl<'a> Lexer<'a> {
         self.expect(b'"', "expected string")?;
         let start = self.pos;
         let buf = self.buf;
-        // Plain contents (no escape) end at the first special byte, a quote: inlined here;
-        // escapes, control bytes and the end of input go to `str_rest`.
-        let i = find_string_special(buf, start);
-        if buf.get(i) == Some(&b'"') {
-            self.pos = i + 1;
-            self.first = false;
-            return Ok(&buf[start..i]);
+        // Plain contents (no escape) ending within 16 bytes at a quote (keys, symbols, most
+        // values): two SWAR steps inline, no loop. Longer strings, escapes, control bytes and
+        // the end of input go to `str_rest` from the first byte not known to be plain.
+        let mut i = start;
+        for _ in 0..2 {
+            let Some(v) = load8(buf, i) else { break };
+            let m = eq_mask(v, b'"') | eq_mask(v, b'\\') | lt_mask(v, 0x20);
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                if buf.get(i) == Some(&b'"') {
+                    self.pos = i + 1;
+                    self.first = false;
+                    return Ok(&buf[start..i]);
+                }
+                break;
+            }
+            i += 8;
         }
         self.str_rest(start, i)
     }
