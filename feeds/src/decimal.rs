@@ -64,6 +64,21 @@ const fn parse_digits8(v: u64) -> u64 {
     lo.wrapping_add(hi) >> 32
 }
 
+/// SWAR: how many of the eight bytes of `v` (a little-endian load), from the first, are ASCII
+/// digits before the first non-digit (8 if all are). Exact: an add that carries out of a byte
+/// (a byte ≥ 0xFA, itself a non-digit) only disturbs the bytes after it.
+#[inline(always)]
+pub(crate) const fn digit_run8(v: u64) -> u32 {
+    // A digit byte becomes 0x33 (its high nibble, and the high nibble of itself + 6).
+    let t = (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4);
+    let x = t ^ 0x3333_3333_3333_3333;
+    // The high bit of every non-zero byte of `x` (a non-digit).
+    let m = (((x & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F)) | x)
+        & 0x8080_8080_8080_8080;
+    m.trailing_zeros() / 8
+}
+
 /// The eight bytes at `buf[i..i + 8]` as a little-endian word, if there are eight.
 #[inline(always)]
 pub(crate) fn load8(buf: &[u8], i: usize) -> Option<u64> {
@@ -88,11 +103,23 @@ struct Scanned {
 #[inline(always)]
 fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(v) = load8(buf, i) {
-        if !all_digits8(v) {
-            break;
+        if all_digits8(v) {
+            m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+            i += 8;
+            continue;
         }
-        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
-        i += 8;
+        // A non-digit among these eight bytes: the digits before it, from the word itself (no
+        // bounds checks; the non-digit ends the loop within the word).
+        let mut w = v;
+        loop {
+            let d = (w as u8).wrapping_sub(b'0');
+            if d > 9 {
+                return (m, i);
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            w >>= 8;
+            i += 1;
+        }
     }
     while let Some(&b) = buf.get(i) {
         let d = b.wrapping_sub(b'0');
@@ -392,6 +419,37 @@ pub fn parse_fixed_i128(text: &[u8], scale: u32) -> Result<i128, DecimalError> {
     }
 }
 
+/// [`parse_fixed_i128`] at scale 18 together with the same value at 1e-8 truncated toward
+/// zero (`value_e18 / 10^10`), both from one scan of the text and without a 128-bit division.
+/// `None` unless the text is `[-]digits[.digits]` with at most 19 digits: the caller then takes
+/// [`parse_fixed_i128`] and the division, which give the same results.
+#[inline]
+pub fn fast_e18_and_e8(text: &[u8]) -> Option<Result<(i128, i128), DecimalError>> {
+    let s = scan_fast(text, 0)?;
+    if s.end != text.len() {
+        return None;
+    }
+    let (negative, e18) = match scale_scanned(s, 18)? {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    // value × 10^8 = mantissa × 10^(8 − fraction digits), truncated.
+    let e8 = if s.frac_digits <= 8 {
+        u128::from(s.mantissa) * u128::from(POW10_U64[(8 - s.frac_digits) as usize])
+    } else {
+        u128::from(s.mantissa / POW10_U64[(s.frac_digits - 8) as usize])
+    };
+    // Both magnitudes are below 2^124: no overflow either way.
+    let signed = |m: u128| {
+        if negative {
+            (m as i128).wrapping_neg()
+        } else {
+            m as i128
+        }
+    };
+    Some(Ok((signed(e18), signed(e8))))
+}
+
 /// Parses a price or size at [`ringbolt_bus::PRICE_SCALE`] (10^8).
 ///
 /// # Errors
@@ -406,6 +464,19 @@ pub fn parse_e8(text: &[u8]) -> Result<i64, DecimalError> {
 /// # Errors
 /// [`DecimalError::Empty`], [`DecimalError::Invalid`] or [`DecimalError::Overflow`].
 pub fn parse_u64(text: &[u8]) -> Result<u64, DecimalError> {
+    // 1 to 19 digits cannot overflow: eight at a time (SWAR), no checks per digit. Anything
+    // else (an error, 20 digits) takes the checked loop, which names the error.
+    if (1..=19).contains(&text.len()) {
+        let (value, end) = digits_onto(text, 0, 0);
+        if end == text.len() {
+            return Ok(value);
+        }
+    }
+    parse_u64_checked(text)
+}
+
+/// [`parse_u64`] one digit at a time with overflow checks (its general path).
+fn parse_u64_checked(text: &[u8]) -> Result<u64, DecimalError> {
     if text.is_empty() {
         return Err(DecimalError::Empty);
     }
@@ -524,6 +595,60 @@ mod tests {
             format_fixed(i128::from(i64::MIN), 8),
             "-92233720368.54775808"
         );
+    }
+
+    #[test]
+    fn digit_runs_match_a_byte_loop() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..200_000 {
+            let bytes: [u8; 8] = core::array::from_fn(|_| match rng.u8(0..4) {
+                0 => rng.u8(..),
+                _ => b'0' + rng.u8(0..10),
+            });
+            let want = bytes.iter().take_while(|b| b.is_ascii_digit()).count() as u32;
+            assert_eq!(digit_run8(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+            // digits_onto against the plain loop, on this word and what follows it.
+            let mut buf = bytes.to_vec();
+            buf.extend((0..rng.usize(0..12)).map(|_| b'0' + rng.u8(0..11)));
+            let start = rng.usize(0..buf.len());
+            let mut m = 0u64;
+            let mut i = start;
+            while let Some(d) = buf.get(i).filter(|b| b.is_ascii_digit()) {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            assert_eq!(digits_onto(&buf, start, 0), (m, i), "{buf:?} {start}");
+        }
+    }
+
+    #[test]
+    fn u64_fast_path_matches_the_checked_loop() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        let alphabet = b"0123456789012345678901234567890123456789x-. /:e";
+        for _ in 0..200_000 {
+            let n = rng.usize(0..24);
+            let text: Vec<u8> = (0..n)
+                .map(|_| {
+                    if rng.u8(..) < 8 {
+                        alphabet[rng.usize(..alphabet.len())]
+                    } else {
+                        b'0' + rng.u8(0..10)
+                    }
+                })
+                .collect();
+            assert_eq!(parse_u64(&text), parse_u64_checked(&text), "{text:?}");
+        }
+        for text in [
+            &b"0"[..],
+            b"9999999999999999999",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"00000000000000000001",
+            b"1234567a",
+            b"12345678a",
+        ] {
+            assert_eq!(parse_u64(text), parse_u64_checked(text), "{text:?}");
+        }
     }
 
     #[test]

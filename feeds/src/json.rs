@@ -127,6 +127,14 @@ fn find_structural(buf: &[u8], mut i: usize) -> usize {
 /// Offset of the first non-digit at or after `i` (`buf.len()` if none).
 #[inline(always)]
 fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    // Eight bytes per step (the digit run of each word), then one at a time near the end.
+    while let Some(v) = load8(buf, i) {
+        let k = crate::decimal::digit_run8(v);
+        i += k as usize;
+        if k < 8 {
+            return i;
+        }
+    }
     while buf.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
@@ -202,8 +210,18 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_ws(&mut self) {
+        // Venue frames are compact: the next byte is almost never blank (one compare).
+        if self.buf.get(self.pos).is_none_or(|&b| b > b' ') {
+            return;
+        }
+        self.skip_ws_loop();
+    }
+
+    /// [`Lexer::skip_ws`] past one or more blanks (or none, at a control byte).
+    #[inline(never)]
+    fn skip_ws_loop(&mut self) {
         while let Some(&b) = self.buf.get(self.pos) {
             if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
                 break;
@@ -332,7 +350,32 @@ impl<'a> Lexer<'a> {
         self.expect(b'"', "expected string")?;
         let start = self.pos;
         let buf = self.buf;
+        // Plain contents (no escape) ending within 16 bytes at a quote (keys, symbols, most
+        // values): two SWAR steps inline, no loop. Longer strings, escapes, control bytes and
+        // the end of input go to `str_rest` from the first byte not known to be plain.
         let mut i = start;
+        for _ in 0..2 {
+            let Some(v) = load8(buf, i) else { break };
+            let m = eq_mask(v, b'"') | eq_mask(v, b'\\') | lt_mask(v, 0x20);
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                if buf.get(i) == Some(&b'"') {
+                    self.pos = i + 1;
+                    self.first = false;
+                    return Ok(&buf[start..i]);
+                }
+                break;
+            }
+            i += 8;
+        }
+        self.str_rest(start, i)
+    }
+
+    /// The rest of [`Lexer::str`] from the first special byte `i` of the string whose contents
+    /// start at `start`.
+    #[inline(never)]
+    fn str_rest(&mut self, start: usize, mut i: usize) -> Result<&'a [u8], JsonError> {
+        let buf = self.buf;
         loop {
             // Plain bytes are skipped eight at a time.
             i = find_string_special(buf, i);
@@ -487,6 +530,44 @@ impl<'a> Lexer<'a> {
         self.pos = i;
         self.first = false;
         Some(out)
+    }
+
+    /// At a compact array of exactly `N` JSON numbers, optionally after one quoted word
+    /// without escapes (`[1.5,2]`, `["new",1.5,2]`: no whitespace), each number in the shape of
+    /// [`crate::decimal::fast_number_i64`]: consumes the whole array and returns the word's
+    /// contents (`None` without one) and the numbers' texts converted at their scales, as
+    /// reading the array element by element with [`Lexer::str`] and
+    /// [`Lexer::scalar_fixed_i64`] would. `None` (nothing consumed) for any other shape: the
+    /// caller then takes that general path.
+    #[inline]
+    pub fn compact_number_row<const N: usize>(
+        &mut self,
+        scales: [u32; N],
+    ) -> Option<(Option<&'a [u8]>, [FixedText<'a>; N])> {
+        self.skip_ws();
+        let buf = self.buf;
+        let mut i = expect_byte(buf, self.pos, b'[')?;
+        let mut word = None;
+        if buf.get(i) == Some(&b'"') {
+            let end = find_string_special(buf, i + 1);
+            if buf.get(end) != Some(&b'"') {
+                return None;
+            }
+            word = Some(&buf[i + 1..end]);
+            i = expect_byte(buf, end + 1, b',')?;
+        }
+        let mut out = [(&buf[..0], Ok(0)); N];
+        for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
+            if k > 0 {
+                i = expect_byte(buf, i, b',')?;
+            }
+            let (value, end) = crate::decimal::fast_number_i64(buf, i, scale)?;
+            *slot = (&buf[i..end], value);
+            i = end;
+        }
+        self.pos = expect_byte(buf, i, b']')?;
+        self.first = false;
+        Some((word, out))
     }
 
     /// At a compact object holding exactly the keys `keys`, in that order, each with a quoted
@@ -697,6 +778,14 @@ impl<'a> Lexer<'a> {
         Ok(&self.buf[start..self.pos])
     }
 
+    /// The bytes from offset `start` up to the current position (the text of what was read
+    /// since then; empty if `start` is past it).
+    #[inline]
+    #[must_use]
+    pub fn text_since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
     /// Checks that only whitespace remains.
     ///
     /// # Errors
@@ -816,6 +905,49 @@ mod tests {
                 .quoted_fixed_row([8, 8])
                 .is_none()
         );
+    }
+
+    #[test]
+    fn compact_number_row_matches_the_general_path() {
+        for row in [
+            &br#"["new",37240.0,20.0]"#[..],
+            br#"["delete",36779.0,0.0]"#,
+            br#"[31523.5,128780.0]"#,
+            br#"[-1,2]"#,
+            br#"["x\"y",1,2]"#,
+            br#"["new", 1,2]"#,
+            br#"["new",1,2,3]"#,
+            br#"["new",1]"#,
+            br#"[1.5e3,2]"#,
+            br#"[1.,2]"#,
+            br#"[01,2]"#,
+            br#"["new",1.000000001,2]"#,
+            br#"["new","1",2]"#,
+            br#"[1,2] "#,
+        ] {
+            let mut fast = Lexer::new(row);
+            let Some((word, got)) = fast.compact_number_row([8, 8]) else {
+                continue;
+            };
+            let mut general = Lexer::new(row);
+            general.begin_array().unwrap();
+            if let Some(w) = word {
+                assert!(general.next_element().unwrap());
+                assert_eq!(general.str().unwrap(), w);
+            }
+            for want in got {
+                assert!(general.next_element().unwrap());
+                assert_eq!(general.scalar_fixed_i64(8).unwrap(), want, "{row:?}");
+            }
+            assert!(!general.next_element().unwrap());
+            assert_eq!(fast.pos(), general.pos());
+        }
+        let take = |r: &[u8]| Lexer::new(r).compact_number_row([8, 8]).is_some();
+        assert!(take(br#"["new",37240.0,20.0]"#));
+        assert!(take(br#"[31523.5,128780.0]"#));
+        assert!(!take(br#"["new",1,2,3]"#));
+        assert!(!take(br#"["new", 1,2]"#));
+        assert!(!take(br#"[1.5e3,2]"#));
     }
 
     #[test]

@@ -380,7 +380,49 @@ fn decimal_fast_paths_agree_with_the_general_parser() {
     }
 }
 
-/// Deribit book, ticker, quote and price-index frames are read in place when `method` precedes
+/// The fused e18 + e8 conversion (Chainlink RTDS values) equals `parse_fixed_i128` at 18 and
+/// its division by 10^10 (truncation toward zero), errors included.
+#[test]
+fn e18_and_e8_fast_path_agrees_with_the_general_parser() {
+    use ringbolt_feeds::decimal::fast_e18_and_e8;
+    let shaped = (
+        proptest::option::of("-"),
+        "[0-9]{0,21}",
+        proptest::option::of("[0-9]{0,21}"),
+        "0{0,4}",
+    )
+        .prop_map(|(sign, int, frac, zeros)| {
+            let frac = frac.map(|f| format!(".{f}{zeros}")).unwrap_or_default();
+            format!("{}{int}{frac}", sign.unwrap_or_default())
+        });
+    let arbitrary = "[-+0-9.eE ]{0,30}";
+    for strategy in [shaped.boxed(), arbitrary.boxed()] {
+        runner(5000)
+            .run(&strategy, |text| {
+                if let Some(fast) = fast_e18_and_e8(text.as_bytes()) {
+                    let want =
+                        parse_fixed_i128(text.as_bytes(), 18).map(|v| (v, v / 10_000_000_000));
+                    prop_assert_eq!(fast, want, "{}", text);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    for text in [
+        "79697.73000000",
+        "79696.94817428796",
+        "-0.00000000001",
+        "-0",
+        "1.000000000000000001",
+        ".1234567891234567891",
+        ".1234567891234567890",
+    ] {
+        let want = parse_fixed_i128(text.as_bytes(), 18).map(|v| (v, v / 10_000_000_000));
+        assert_eq!(fast_e18_and_e8(text.as_bytes()), Some(want), "{text}");
+    }
+}
+
+/// Deribit book, ticker, quote, price-index and trades frames are read in place when `method` precedes
 /// `params` (Deribit's order) and by the general path otherwise: both give the same records and
 /// counters, also on garbled frames.
 #[test]
@@ -392,9 +434,15 @@ fn deribit_in_place_and_general_paths_agree() {
         .filter(|l| {
             let head = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":""#;
             l.starts_with(head)
-                && ["book.", "ticker.", "quote.", "deribit_price_index."]
-                    .iter()
-                    .any(|c| l[head.len()..].starts_with(c.as_bytes()))
+                && [
+                    "book.",
+                    "ticker.",
+                    "quote.",
+                    "deribit_price_index.",
+                    "trades.",
+                ]
+                .iter()
+                .any(|c| l[head.len()..].starts_with(c.as_bytes()))
         })
         .collect();
     assert!(lines.len() >= 20, "{}", lines.len());
@@ -592,4 +640,86 @@ fn okx_in_place_and_general_paths_agree() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Frames of `venue` (the corpus lines, garbled, truncated, in short sequences) through two
+/// adapters, `make(mode, true)` (the one-pass reader) and `make(mode, false)` (the general path
+/// only): the same results, records, counters and actions.
+fn in_place_matches_general(
+    venue: Venue,
+    make: fn(SyncMode, bool) -> Box<dyn ringbolt_feeds::VenueAdapter>,
+) {
+    let lines: Vec<Vec<u8>> = corpus()
+        .into_iter()
+        .filter(|(v, _)| *v == venue)
+        .flat_map(|(_, l)| l)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(lines.len() >= 10, "{}", lines.len());
+    let strategy = proptest::collection::vec(
+        (
+            proptest::sample::select(lines),
+            proptest::collection::vec((any::<u16>(), 0u8..12), 0..4),
+            any::<u16>(),
+        ),
+        1..4,
+    );
+    runner(300)
+        .run(&strategy, |frames| {
+            for mode in [SyncMode::Observe, SyncMode::Enforce] {
+                let mut drivers = [true, false].map(|in_place| {
+                    let mut d = FrameDriver::new(venue, mode, true).unwrap();
+                    d.adapter = make(mode, in_place);
+                    d
+                });
+                for (line, edits, cut) in &frames {
+                    let mut line = line.clone();
+                    for &(pos, b) in edits {
+                        let at = usize::from(pos) % line.len();
+                        line[at] = b"{}[]\",:0.-e "[usize::from(b)];
+                    }
+                    // Sometimes a truncated frame.
+                    if cut % 4 == 0 {
+                        line.truncate(usize::from(*cut) % line.len());
+                    }
+                    let mut outs = Vec::new();
+                    for d in &mut drivers {
+                        let mut out = Vec::new();
+                        let r = d.frame(&line, 1, &mut out);
+                        let counters: Vec<_> = (0..16).map(|s| d.counters.stream(s)).collect();
+                        outs.push((r, out, counters, core::mem::take(&mut d.actions)));
+                    }
+                    prop_assert_eq!(&outs[0], &outs[1]);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Binance frames are read in one pass with their level arrays converted as they are lexed,
+/// and by the general path (raw arrays converted afterwards) when that pass refuses them: the
+/// two agree (depth buffering, snapshots and gaps included, through the frame sequences).
+#[test]
+fn binance_in_place_and_general_paths_agree() {
+    use ringbolt_feeds::venues::binance::Binance;
+    in_place_matches_general(Venue::BinanceSpot, |mode, in_place| {
+        let a = Binance::spot(mode);
+        Box::new(if in_place { a } else { a.general_path_only() })
+    });
+    in_place_matches_general(Venue::BinanceFutures, |mode, in_place| {
+        let a = Binance::futures(mode);
+        Box::new(if in_place { a } else { a.general_path_only() })
+    });
+}
+
+/// Chainlink RTDS backfill rows are read in the envelope's pass (kept as spans until the
+/// stream is known) and by the general path otherwise: the two agree.
+#[test]
+fn chainlink_rtds_in_place_and_general_paths_agree() {
+    use ringbolt_feeds::venues::chainlink_rtds::ChainlinkRtds;
+    in_place_matches_general(Venue::ChainlinkRtds, |mode, in_place| {
+        let a = ChainlinkRtds::new(mode);
+        Box::new(if in_place { a } else { a.general_path_only() })
+    });
 }

@@ -29,8 +29,8 @@ use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    collect_pairs, empty_snapshot, flush_batch, for_each_element, for_each_pair, opt_ts,
-    push_parsed, trade,
+    LevelsInPlace, collect_pairs, empty_snapshot, flush_batch, for_each_element, for_each_pair,
+    opt_ts, push_parsed, stamp_levels, trade,
 };
 
 /// Records buffered per instrument while awaiting a snapshot.
@@ -90,6 +90,9 @@ pub struct Binance {
     trades: Vec<TradeSeq>,
     last_depth: Option<u32>,
     scratch: Vec<Record>,
+    /// Whether frames are read in one pass first (`on_frame`); off only in tests that compare
+    /// that pass with the general path.
+    in_place: bool,
 }
 
 impl Binance {
@@ -117,7 +120,16 @@ impl Binance {
             trades: Vec::new(),
             last_depth: None,
             scratch: Vec::with_capacity(BUFFER_RECORDS),
+            in_place: true,
         }
+    }
+
+    /// The same adapter reading every frame by the general path only (tests compare the two).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn general_path_only(mut self) -> Self {
+        self.in_place = false;
+        self
     }
 
     fn book_index(&mut self, instrument: u32, symbol: &[u8]) -> usize {
@@ -198,15 +210,20 @@ impl Binance {
             return Ok(());
         };
         self.last_depth = Some(id);
-        collect_pairs(
-            &mut self.scratch,
-            self.venue,
-            stream,
-            id,
-            [(d.bids, Side::Buy), (d.asks, Side::Sell)],
-            ts,
-            last,
-        )?;
+        if d.depth_levels.any() {
+            // Converted in the envelope's pass: the scratch batch holds exactly these levels.
+            stamp_levels(&mut self.scratch, stream, id, ts, last);
+        } else {
+            collect_pairs(
+                &mut self.scratch,
+                self.venue,
+                stream,
+                id,
+                [(d.bids, Side::Buy), (d.asks, Side::Sell)],
+                ts,
+                last,
+            )?;
+        }
         let bi = self.book_index(id, symbol);
         let book = &mut self.books[bi];
         if self.mode == SyncMode::Observe {
@@ -264,38 +281,47 @@ impl Binance {
             lid.ok_or(ParseError::Missing("lastUpdateId"))?,
             bids,
             asks,
+            false,
             instrument,
             ctx,
         )
     }
 
     /// Applies a REST snapshot already split into its fields (`lastUpdateId` text, raw
-    /// `bids` / `asks` arrays).
+    /// `bids` / `asks` arrays). `in_scratch`: the arrays were converted in the envelope's pass
+    /// and the scratch batch holds their levels ([`LevelsInPlace`]).
     fn snapshot_parts(
         &mut self,
         lid: &[u8],
         bids: Option<&[u8]>,
         asks: Option<&[u8]>,
+        in_scratch: bool,
         instrument: u32,
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         let stream = Stream::DepthSnapshot as u8;
         let lid = parse_u64(lid).field("lastUpdateId")?;
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
-            let raw = raw.ok_or(ParseError::Missing(if side == Side::Buy {
-                "bids"
-            } else {
-                "asks"
-            }))?;
-            for_each_pair(raw, |l| {
-                push_parsed(
-                    scratch, self.venue, stream, instrument, side, l.price, l.size, 0, lid,
-                );
-                Ok(())
-            })
-            .inspect_err(|_| scratch.clear())?;
+        if in_scratch {
+            bids.ok_or(ParseError::Missing("bids"))?;
+            asks.ok_or(ParseError::Missing("asks"))?;
+            stamp_levels(&mut self.scratch, stream, instrument, 0, lid);
+        } else {
+            self.scratch.clear();
+            let scratch = &mut self.scratch;
+            for (raw, side) in [(bids, Side::Buy), (asks, Side::Sell)] {
+                let raw = raw.ok_or(ParseError::Missing(if side == Side::Buy {
+                    "bids"
+                } else {
+                    "asks"
+                }))?;
+                for_each_pair(raw, |l| {
+                    push_parsed(
+                        scratch, self.venue, stream, instrument, side, l.price, l.size, 0, lid,
+                    );
+                    Ok(())
+                })
+                .inspect_err(|_| scratch.clear())?;
+            }
         }
         let bi = match self.books.iter().position(|b| b.instrument == instrument) {
             Some(i) => i,
@@ -381,17 +407,40 @@ struct Data<'a> {
     snapshot_asks: Option<&'a [u8]>,
     result: bool,
     code: bool,
+    /// `b` / `a` converted in place into the scratch batch (see [`Levels`]).
+    depth_levels: LevelsInPlace,
+    /// `bids` / `asks` converted in place into the scratch batch.
+    snapshot_levels: LevelsInPlace,
 }
+
+/// Where [`data_at`] puts level arrays: captured as raw text (`None`: converted later from
+/// it), or converted in the same pass into the adapter's scratch batch (`Some`).
+type Levels<'s> = Option<(&'s mut Vec<Record>, Venue)>;
 
 fn data(raw: &[u8]) -> Result<Data<'_>, ParseError> {
     let mut j = Lexer::new(raw);
-    let d = data_at(&mut j)?;
+    let d = data_at(&mut j, None)?;
     j.end()?;
     Ok(d)
 }
 
-/// Captures the fields of the event object at the lexer's position, in place.
-fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
+/// A level array's text: captured raw, or converted in place into the scratch batch.
+#[inline]
+fn level_array<'a>(
+    j: &mut Lexer<'a>,
+    levels: &mut Levels<'_>,
+    taken: &mut LevelsInPlace,
+    side: Side,
+) -> Result<&'a [u8], ParseError> {
+    match levels {
+        None => Ok(j.raw_value()?),
+        Some((scratch, venue)) => taken.pairs(j, scratch, *venue, side),
+    }
+}
+
+/// Captures the fields of the event object at the lexer's position, in place; level arrays as
+/// `levels` says.
+fn data_at<'a>(j: &mut Lexer<'a>, mut levels: Levels<'_>) -> Result<Data<'a>, ParseError> {
     let mut d = Data::default();
     j.begin_object()?;
     while let Some(key) = j.next_key()? {
@@ -405,7 +454,12 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
             b"t" => d.trade_id = Some(j.scalar()?),
             b"a" => {
                 if j.peek() == Some(b'[') {
-                    d.asks = Some(j.raw_value()?);
+                    d.asks = Some(level_array(
+                        j,
+                        &mut levels,
+                        &mut d.depth_levels,
+                        Side::Sell,
+                    )?);
                 } else {
                     let v = j.scalar()?;
                     // `a` is the agg id on aggTrade and the best ask on bookTicker.
@@ -414,7 +468,7 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
             }
             b"b" => {
                 if j.peek() == Some(b'[') {
-                    d.bids = Some(j.raw_value()?);
+                    d.bids = Some(level_array(j, &mut levels, &mut d.depth_levels, Side::Buy)?);
                 } else {
                     // Best bid price on bookTicker (buyer order id on old trade frames).
                     d.best_bid = Some(j.scalar()?);
@@ -435,8 +489,22 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
             }
             b"A" => d.ask_qty = Some(j.scalar()?),
             b"lastUpdateId" => d.last_update_id = Some(j.scalar()?),
-            b"bids" => d.snapshot_bids = Some(j.raw_value()?),
-            b"asks" => d.snapshot_asks = Some(j.raw_value()?),
+            b"bids" => {
+                d.snapshot_bids = Some(level_array(
+                    j,
+                    &mut levels,
+                    &mut d.snapshot_levels,
+                    Side::Buy,
+                )?);
+            }
+            b"asks" => {
+                d.snapshot_asks = Some(level_array(
+                    j,
+                    &mut levels,
+                    &mut d.snapshot_levels,
+                    Side::Sell,
+                )?);
+            }
             b"result" | b"id" => {
                 d.result = true;
                 j.skip_value()?;
@@ -447,6 +515,10 @@ fn data_at<'a>(j: &mut Lexer<'a>) -> Result<Data<'a>, ParseError> {
             }
             _ => j.skip_value()?,
         }
+    }
+    if d.depth_levels.any() && d.snapshot_levels.any() {
+        // Both kinds of arrays in one object: the general path sorts it out.
+        return Err(ParseError::Invalid("level arrays of two kinds"));
     }
     Ok(d)
 }
@@ -510,6 +582,16 @@ impl VenueAdapter for Binance {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        // One pass, level arrays converted as they are lexed; any other shape or an error takes
+        // the general path below, which reports it.
+        if self.in_place
+            && let Some((d, stream_name)) = self.read_in_place(frame)
+        {
+            let r = self.event_data(&d, stream_name, frame.len(), ctx);
+            self.scratch.clear();
+            return r;
+        }
+        self.scratch.clear();
         let mut j = Lexer::new(frame);
         j.begin_object()?;
         // Combined-stream wrapper {"stream":…,"data":{…}} (tardis adds "generated").
@@ -520,7 +602,7 @@ impl VenueAdapter for Binance {
                 b"stream" => stream_name = Some(j.str()?),
                 // An event object is captured in place (one pass); arrays of events are
                 // walked below.
-                b"data" if j.peek() == Some(b'{') => parsed = Some(data_at(&mut j)?),
+                b"data" if j.peek() == Some(b'{') => parsed = Some(data_at(&mut j, None)?),
                 b"data" => inner = Some(j.raw_value()?),
                 b"generated" => j.skip_value()?,
                 _ => {
@@ -558,6 +640,48 @@ impl VenueAdapter for Binance {
 }
 
 impl Binance {
+    /// Reads a frame whose event is one object (combined-stream wrapper or the bare event) in
+    /// one pass, its level arrays converted into the scratch batch as they are lexed
+    /// ([`LevelsInPlace`]): the event's fields and the wrapper's stream name, as the general
+    /// path of `on_frame` would capture them. `None` for any other shape (arrays of events, no
+    /// event object), any error, or level arrays out of order: the general path then handles
+    /// (and reports) the frame.
+    fn read_in_place<'a>(&mut self, frame: &'a [u8]) -> Option<(Data<'a>, Option<&'a [u8]>)> {
+        self.scratch.clear();
+        let levels = Some((&mut self.scratch, self.venue));
+        let mut j = Lexer::new(frame);
+        j.begin_object().ok()?;
+        let mut stream_name = None;
+        while let Some(key) = j.next_key().ok()? {
+            match key {
+                b"stream" => stream_name = Some(j.str().ok()?),
+                b"data" if j.peek() == Some(b'{') => {
+                    let d = data_at(&mut j, levels).ok()?;
+                    // The wrapper's remaining keys, as the general path reads them.
+                    while let Some(key) = j.next_key().ok()? {
+                        match key {
+                            b"stream" => stream_name = Some(j.str().ok()?),
+                            b"generated" => j.skip_value().ok()?,
+                            _ => return None,
+                        }
+                    }
+                    j.end().ok()?;
+                    return Some((d, stream_name));
+                }
+                b"generated" => j.skip_value().ok()?,
+                b"data" => return None,
+                _ => {
+                    // Not the wrapper: the frame is the event itself.
+                    let mut j = Lexer::new(frame);
+                    let d = data_at(&mut j, levels).ok()?;
+                    j.end().ok()?;
+                    return Some((d, stream_name));
+                }
+            }
+        }
+        None
+    }
+
     #[allow(clippy::too_many_lines)]
     fn event(
         &mut self,
@@ -597,7 +721,14 @@ impl Binance {
             };
             ctx.count_message(Stream::DepthSnapshot as u8, frame_len);
             return match instrument {
-                Some(id) => self.snapshot_parts(lid, d.snapshot_bids, d.snapshot_asks, id, ctx),
+                Some(id) => self.snapshot_parts(
+                    lid,
+                    d.snapshot_bids,
+                    d.snapshot_asks,
+                    d.snapshot_levels.any(),
+                    id,
+                    ctx,
+                ),
                 None => Ok(()),
             };
         }

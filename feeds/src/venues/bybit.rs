@@ -24,8 +24,8 @@ use crate::json::{Lexer, ValueKind};
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of, sync_gate, text_frame,
-    trade,
+    LevelsInPlace, Span, collect_pairs, flush_levels, for_each_element, opt_ts, req_e8, side_of,
+    span_in, stamp_levels, sync_gate, text_at, text_frame, trade,
 };
 
 const VENUE: Venue = Venue::Bybit;
@@ -58,6 +58,51 @@ pub struct Bybit {
     books: Vec<Book>,
     tickers: Vec<TickerState>,
     scratch: Vec<Record>,
+    /// A `publicTrade` push's rows read in the envelope's pass (texts as spans of the frame).
+    trade_rows: Vec<TradeSpans>,
+}
+
+/// The texts of one `publicTrade` row that [`Bybit::trade_row`] reads, as spans of the frame.
+#[derive(Clone, Copy, Debug, Default)]
+struct TradeSpans {
+    symbol: Option<Span>,
+    side: Option<Span>,
+    price: Option<Span>,
+    size: Option<Span>,
+    time: Option<Span>,
+    id: Option<Span>,
+    seq: Option<Span>,
+}
+
+impl TradeSpans {
+    /// The spans of a row's fields (`base` is the frame they were read from).
+    fn of(base: &[u8], r: &Fields<'_>) -> Self {
+        let span = |t: Option<&[u8]>| t.map(|t| span_in(base, t));
+        TradeSpans {
+            symbol: span(r.symbol),
+            side: span(r.side),
+            price: span(r.price),
+            size: span(r.size),
+            time: span(r.time),
+            id: span(r.id),
+            seq: span(r.seq),
+        }
+    }
+
+    /// The row again, its fields as [`TradeSpans::of`] took them.
+    fn fields<'a>(&self, base: &'a [u8]) -> Fields<'a> {
+        let text = |s: Option<Span>| s.map(|s| text_at(base, s));
+        Fields {
+            symbol: text(self.symbol),
+            side: text(self.side),
+            price: text(self.price),
+            size: text(self.size),
+            time: text(self.time),
+            id: text(self.id),
+            seq: text(self.seq),
+            ..Fields::default()
+        }
+    }
 }
 
 impl Bybit {
@@ -76,6 +121,7 @@ impl Bybit {
             books: Vec::new(),
             tickers: Vec::new(),
             scratch: Vec::with_capacity(1024),
+            trade_rows: Vec::with_capacity(256),
         }
     }
 
@@ -99,7 +145,7 @@ impl Bybit {
         topic: &[u8],
         snapshot: bool,
         ts: i64,
-        data: BookData<'_>,
+        (data, levels): (BookData<'_>, LevelsInPlace),
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         let stream = Stream::Orderbook as u8;
@@ -109,15 +155,20 @@ impl Bybit {
         let Some(id) = self.resolve(ctx, stream, symbol) else {
             return Ok(());
         };
-        collect_pairs(
-            &mut self.scratch,
-            VENUE,
-            stream,
-            id,
-            [(b, Side::Buy), (a, Side::Sell)],
-            ts,
-            u,
-        )?;
+        if levels.any() {
+            // Converted in the envelope's pass: the scratch batch holds exactly these levels.
+            stamp_levels(&mut self.scratch, stream, id, ts, u);
+        } else {
+            collect_pairs(
+                &mut self.scratch,
+                VENUE,
+                stream,
+                id,
+                [(b, Side::Buy), (a, Side::Sell)],
+                ts,
+                u,
+            )?;
+        }
         let i = match self.books.iter().position(|x| x.instrument == id) {
             Some(i) => i,
             None => {
@@ -173,12 +224,20 @@ impl Bybit {
     }
 
     fn trades(&mut self, data: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
-        let stream = Stream::PublicTrade as u8;
         // Rows are read in place, in the pass that walks the array.
         let mut j = Lexer::new(data);
         j.begin_array()?;
         while j.next_element()? {
             let r = Fields::read(&mut j)?;
+            self.trade_row(&r, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// One `publicTrade` row: a Trade record.
+    fn trade_row(&mut self, r: &Fields<'_>, ctx: &mut Ctx<'_>) -> Parsed {
+        let stream = Stream::PublicTrade as u8;
+        {
             let side =
                 side_of(r.side.ok_or(ParseError::Missing("S"))?).ok_or(ParseError::Invalid("S"))?;
             // Numeric on spot, a UUID on linear (carried as 0).
@@ -343,15 +402,19 @@ json_fields! {
 enum Data<'a> {
     Raw(&'a [u8]),
     Ticker(Fields<'a>),
-    Book(BookData<'a>),
+    /// The book fields; their level arrays converted into the scratch batch when
+    /// [`LevelsInPlace::any`].
+    Book(BookData<'a>, LevelsInPlace),
+    /// A `publicTrade` array (its text) whose rows were read into the adapter's `trade_rows`.
+    Rows(&'a [u8]),
 }
 
 /// The raw text of a `data` that was not read in place; one read in place under another
 /// channel (a repeated `topic` key) is invalid.
 fn raw(data: Data<'_>) -> Result<&[u8], ParseError> {
     match data {
-        Data::Raw(raw) => Ok(raw),
-        Data::Ticker(_) | Data::Book(_) => Err(ParseError::Invalid("topic")),
+        Data::Raw(raw) | Data::Rows(raw) => Ok(raw),
+        Data::Ticker(_) | Data::Book(..) => Err(ParseError::Invalid("topic")),
     }
 }
 
@@ -372,9 +435,19 @@ struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    /// Reads `raw`, which must be one object and nothing else.
-    fn parse_exact(raw: &'a [u8]) -> Result<Self, ParseError> {
+    /// Reads `raw`, which must be one object and nothing else. With `levels`, an order book's
+    /// `b` / `a` arrays are converted into that scratch batch in the same pass (cleared first);
+    /// shapes that [`LevelsInPlace`] refuses, or a second `data`, are then errors, and the
+    /// caller reads the frame again without `levels`.
+    fn parse_exact(
+        raw: &'a [u8],
+        mut in_place: Option<(&mut Vec<Record>, &mut Vec<TradeSpans>)>,
+    ) -> Result<Self, ParseError> {
         let mut f = Self::default();
+        if let Some((scratch, rows)) = in_place.as_mut() {
+            scratch.clear();
+            rows.clear();
+        }
         let mut j = Lexer::new(raw);
         j.begin_object()?;
         while let Some(key) = j.next_key()? {
@@ -385,7 +458,28 @@ impl<'a> Envelope<'a> {
                 b"data" => {
                     f.data = Some(match f.topic.map(channel_of) {
                         Some(b"tickers") => Data::Ticker(Fields::read(&mut j)?),
-                        Some(b"orderbook") => Data::Book(BookData::read(&mut j)?),
+                        Some(b"orderbook") => match in_place.as_mut() {
+                            None => Data::Book(BookData::read(&mut j)?, LevelsInPlace::default()),
+                            Some(_) if f.data.is_some() => {
+                                return Err(ParseError::Invalid("data repeated"));
+                            }
+                            Some((scratch, _)) => book_in_place(&mut j, scratch)?,
+                        },
+                        Some(b"publicTrade") if j.peek() == Some(b'[') => match in_place.as_mut() {
+                            None => Data::Raw(j.raw_value()?),
+                            Some(_) if f.data.is_some() => {
+                                return Err(ParseError::Invalid("data repeated"));
+                            }
+                            Some((_, rows)) => {
+                                // Rows kept as spans: handled once the frame is whole.
+                                let start = j.pos();
+                                j.begin_array()?;
+                                while j.next_element()? {
+                                    rows.push(TradeSpans::of(raw, &Fields::read(&mut j)?));
+                                }
+                                Data::Rows(j.text_since(start))
+                            }
+                        },
                         _ => Data::Raw(j.raw_value()?),
                     });
                 }
@@ -412,6 +506,29 @@ json_fields! {
     }
 }
 
+/// [`BookData::read`] with the `b` / `a` arrays converted into `scratch` as they are lexed
+/// ([`LevelsInPlace`]); a side that is not an array is refused (the raw path decides).
+fn book_in_place<'a>(j: &mut Lexer<'a>, scratch: &mut Vec<Record>) -> Result<Data<'a>, ParseError> {
+    let mut f = BookData::default();
+    let mut levels = LevelsInPlace::default();
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        let (slot, side) = match key {
+            b"b" => (&mut f.b, Side::Buy),
+            b"a" => (&mut f.a, Side::Sell),
+            _ => {
+                f.read_field(key, j)?;
+                continue;
+            }
+        };
+        if j.peek() != Some(b'[') {
+            return Err(ParseError::Invalid("level array"));
+        }
+        *slot = Some(levels.pairs(j, scratch, VENUE, side)?);
+    }
+    Ok(Data::Book(f, levels))
+}
+
 impl VenueAdapter for Bybit {
     adapter_identity!(VENUE, STREAMS);
 
@@ -434,6 +551,33 @@ impl VenueAdapter for Bybit {
     }
 
     fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        // One pass with the book levels converted as they are lexed; anything that pass
+        // refuses is read again the general way (which reports errors).
+        let in_place = Some((&mut self.scratch, &mut self.trade_rows));
+        let envelope = match Envelope::parse_exact(frame, in_place) {
+            Ok(envelope) => envelope,
+            Err(_) => {
+                self.scratch.clear();
+                Envelope::parse_exact(frame, None)?
+            }
+        };
+        let r = self.envelope(frame, envelope, ctx);
+        self.scratch.clear();
+        r
+    }
+
+    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
+        for b in &mut self.books {
+            b.synced = false;
+            b.u.reset();
+        }
+        ctx.counters.stream_mut(Stream::Orderbook as u8).reconnects += 1;
+    }
+}
+
+impl Bybit {
+    /// Handles a frame's envelope (read by `on_frame`).
+    fn envelope(&mut self, frame: &[u8], envelope: Envelope<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let Envelope {
             topic,
             kind,
@@ -441,7 +585,7 @@ impl VenueAdapter for Bybit {
             data,
             cs,
             op,
-        } = Envelope::parse_exact(frame)?;
+        } = envelope;
         let Some(topic) = topic else {
             if op {
                 ctx.count_message(0, frame.len());
@@ -455,15 +599,25 @@ impl VenueAdapter for Bybit {
         match channel_of(topic) {
             b"orderbook" => {
                 let book = match data {
-                    Data::Book(book) => book,
-                    other => BookData::parse(raw(other)?)?,
+                    Data::Book(book, levels) => (book, levels),
+                    other => (BookData::parse(raw(other)?)?, LevelsInPlace::default()),
                 };
                 ctx.count_message(Stream::Orderbook as u8, frame.len());
                 self.orderbook(topic, snapshot, ts, book, ctx)
             }
             b"publicTrade" => {
                 ctx.count_message(Stream::PublicTrade as u8, frame.len());
-                self.trades(raw(data)?, ctx)
+                match data {
+                    Data::Rows(_) => {
+                        let rows = core::mem::take(&mut self.trade_rows);
+                        let r = rows
+                            .iter()
+                            .try_for_each(|row| self.trade_row(&row.fields(frame), ctx));
+                        self.trade_rows = rows;
+                        r
+                    }
+                    other => self.trades(raw(other)?, ctx),
+                }
             }
             b"tickers" => {
                 let fields = match data {
@@ -479,14 +633,6 @@ impl VenueAdapter for Bybit {
             }
             _ => Err(ParseError::Unknown),
         }
-    }
-
-    fn on_reconnect(&mut self, ctx: &mut Ctx<'_>) {
-        for b in &mut self.books {
-            b.synced = false;
-            b.u.reset();
-        }
-        ctx.counters.stream_mut(Stream::Orderbook as u8).reconnects += 1;
     }
 }
 

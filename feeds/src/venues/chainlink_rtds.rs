@@ -25,9 +25,10 @@ use ringbolt_bus::{IndexPrice, Record, VALUE_E18_SCALE, Venue};
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::counters::Counters;
-use crate::decimal::{parse_fixed_i128, parse_u64};
+use crate::decimal::{fast_e18_and_e8, parse_fixed_i128, parse_u64};
 use crate::json::Lexer;
 use crate::venues::streams::Selectable;
+use crate::venues::{Span, span_in, text_at};
 
 const VENUE: Venue = Venue::ChainlinkRtds;
 
@@ -45,6 +46,21 @@ pub struct ChainlinkRtds {
     /// Last observation timestamp (ms) per stream.
     last_obs_ms: [u64; 5],
     scratch: Vec<Record>,
+    /// A backfill's `data` rows read in the envelope's pass (texts as spans of the frame).
+    rows: Vec<RowSpans>,
+    /// Whether frames are read with their backfill rows in the envelope's pass first; off only
+    /// in tests that compare that pass with the general path.
+    in_place: bool,
+}
+
+/// The texts of one backfill row (`timestamp`, `value`, `full_accuracy_value`), as spans of the
+/// frame: the row's stream, hence how its value is read, is known only once the whole envelope
+/// has been read (`topic` may follow `payload`).
+#[derive(Clone, Copy, Debug, Default)]
+struct RowSpans {
+    ts: Option<Span>,
+    value: Option<Span>,
+    full: Option<Span>,
 }
 
 impl ChainlinkRtds {
@@ -55,7 +71,17 @@ impl ChainlinkRtds {
             mode,
             last_obs_ms: [0; 5],
             scratch: Vec::with_capacity(256),
+            rows: Vec::with_capacity(256),
+            in_place: true,
         }
+    }
+
+    /// The same adapter reading every frame by the general path only (tests compare the two).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn general_path_only(mut self) -> Self {
+        self.in_place = false;
+        self
     }
 }
 
@@ -112,6 +138,18 @@ fn values(
     if chainlink && let Some(pair) = full.and_then(split_e18) {
         return Ok(pair);
     }
+    // Decimal text at 1e-18 (the relay's `full_accuracy_value`, or `value`): both values from
+    // one scan, no 128-bit division.
+    let e18_text = match (full, value) {
+        (Some(f), _) if !chainlink => Some((f, "full_accuracy_value")),
+        (None, Some(v)) => Some((v, "value")),
+        _ => None,
+    };
+    if let Some((text, name)) = e18_text
+        && let Some(pair) = fast_e18_and_e8(text)
+    {
+        return pair.field(name);
+    }
     let v = value_e18(full, value, chainlink)?;
     Ok((v, price_e8(full, chainlink, v)))
 }
@@ -154,6 +192,23 @@ fn index_record(
 }
 
 impl ChainlinkRtds {
+    /// Emits the backfill rows in the scratch batch that are fresh, as one snapshot batch.
+    fn emit_backfill(&mut self, stream: u8, ctx: &mut Ctx<'_>) {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let mut kept = 0;
+        for i in 0..scratch.len() {
+            if self.fresh(stream, scratch[i].venue_seq, ctx.counters) {
+                scratch[kept] = scratch[i];
+                kept += 1;
+            } else {
+                ctx.counters.stream_mut(stream).dropped_unsynced += 1;
+            }
+        }
+        scratch.truncate(kept);
+        super::emit_batch(ctx, &mut scratch, true);
+        self.scratch = scratch;
+    }
+
     /// Whether the observation at `obs_ms` is to be emitted; counts the observations missed
     /// since the last one on a Chainlink stream (the Binance relay is not on the grid).
     fn fresh(&mut self, stream: u8, obs_ms: u64, counters: &mut Counters) -> bool {
@@ -184,20 +239,82 @@ struct Envelope<'a> {
     kind: Option<&'a [u8]>,
     body: Option<Payload<'a>>,
     status: Option<&'a [u8]>,
+    /// The payload's `data` rows were read in place (into the `rows` given to `parse_exact`).
+    rows_read: bool,
+}
+
+/// [`Payload::read`], with a `data` array's rows read in place into `rows` (their texts as spans
+/// of `base`); `true` when they were. A repeated `data` array is refused (an error: the caller
+/// reads the frame again the general way).
+fn payload_at<'a>(
+    j: &mut Lexer<'a>,
+    base: &[u8],
+    rows: &mut Vec<RowSpans>,
+) -> Result<(Payload<'a>, bool), ParseError> {
+    let mut f = Payload::default();
+    let mut read = false;
+    j.begin_object()?;
+    while let Some(key) = j.next_key()? {
+        if key == b"data" && read {
+            // A second `data`: the general path decides which one counts.
+            return Err(ParseError::Invalid("data repeated"));
+        }
+        if key != b"data" || j.peek() != Some(b'[') {
+            f.read_field(key, j)?;
+            continue;
+        }
+        read = true;
+        let start = j.pos();
+        j.begin_array()?;
+        while j.next_element()? {
+            j.begin_object()?;
+            let mut row = RowSpans::default();
+            while let Some(key) = j.next_key()? {
+                let slot = match key {
+                    b"timestamp" => &mut row.ts,
+                    b"value" => &mut row.value,
+                    b"full_accuracy_value" => &mut row.full,
+                    _ => {
+                        j.skip_value()?;
+                        continue;
+                    }
+                };
+                *slot = Some(span_in(base, j.scalar()?));
+            }
+            rows.push(row);
+        }
+        f.data = Some(j.text_since(start));
+    }
+    Ok((f, read))
 }
 
 impl<'a> Envelope<'a> {
-    /// Reads `raw`, which must be one object and nothing else.
+    /// Reads `raw`, which must be one object and nothing else; with `rows`, a backfill's `data`
+    /// rows are read in the same pass into it (cleared first).
     #[inline]
-    fn parse_exact(raw: &'a [u8]) -> Result<Self, ParseError> {
+    fn parse_exact(
+        raw: &'a [u8],
+        mut rows: Option<&mut Vec<RowSpans>>,
+    ) -> Result<Self, ParseError> {
         let mut f = Self::default();
+        if let Some(rows) = rows.as_deref_mut() {
+            rows.clear();
+        }
         let mut j = Lexer::new(raw);
         j.begin_object()?;
         while let Some(key) = j.next_key()? {
             match key {
                 b"topic" => f.topic = Some(j.str()?),
                 b"type" => f.kind = Some(j.str()?),
-                b"payload" => f.body = Some(Payload::read(&mut j)?),
+                b"payload" => match rows.as_deref_mut() {
+                    None => f.body = Some(Payload::read(&mut j)?),
+                    Some(_) if f.rows_read => return Err(ParseError::Invalid("payload repeated")),
+                    Some(rows) => {
+                        let (body, read) = payload_at(&mut j, raw, rows)?;
+                        f.body = Some(body);
+                        f.rows_read = read;
+                    }
+                },
                 b"statusCode" => f.status = Some(j.scalar()?),
                 _ => j.skip_value()?,
             }
@@ -218,12 +335,24 @@ impl VenueAdapter for ChainlinkRtds {
             ctx.count_message(0, frame.len());
             return Ok(());
         }
+        // One pass with a backfill's rows read in place; anything that pass refuses is read
+        // again the general way (which reports errors).
+        let in_place = if self.in_place {
+            Envelope::parse_exact(trimmed, Some(&mut self.rows)).ok()
+        } else {
+            None
+        };
+        let envelope = match in_place {
+            Some(envelope) => envelope,
+            None => Envelope::parse_exact(trimmed, None)?,
+        };
         let Envelope {
             topic,
             kind,
             body,
             status,
-        } = Envelope::parse_exact(trimmed)?;
+            rows_read,
+        } = envelope;
         let Some(body) = body else {
             if status.is_some() {
                 // A venue error response ({"body":{"message":…},"statusCode":4xx}).
@@ -274,6 +403,22 @@ impl VenueAdapter for ChainlinkRtds {
                 }
                 Ok(())
             }
+            true if rows_read => {
+                // The rows were read in the envelope's pass: convert them in order.
+                self.scratch.clear();
+                for row in &self.rows {
+                    let obs_ms = parse_u64(text_at(
+                        trimmed,
+                        row.ts.ok_or(ParseError::Missing("timestamp"))?,
+                    ))
+                    .field("timestamp")?;
+                    let text = |s: Option<Span>| s.map(|s| text_at(trimmed, s));
+                    let v = values(text(row.full), text(row.value), chainlink)?;
+                    self.scratch.push(index_record(stream, id, v, obs_ms));
+                }
+                self.emit_backfill(stream, ctx);
+                Ok(())
+            }
             true => {
                 let data = p.data.ok_or(ParseError::Missing("data"))?;
                 self.scratch.clear();
@@ -295,19 +440,7 @@ impl VenueAdapter for ChainlinkRtds {
                     let v = values(full, value, chainlink)?;
                     self.scratch.push(index_record(stream, id, v, obs_ms));
                 }
-                let mut scratch = core::mem::take(&mut self.scratch);
-                let mut kept = 0;
-                for i in 0..scratch.len() {
-                    if self.fresh(stream, scratch[i].venue_seq, ctx.counters) {
-                        scratch[kept] = scratch[i];
-                        kept += 1;
-                    } else {
-                        ctx.counters.stream_mut(stream).dropped_unsynced += 1;
-                    }
-                }
-                scratch.truncate(kept);
-                super::emit_batch(ctx, &mut scratch, true);
-                self.scratch = scratch;
+                self.emit_backfill(stream, ctx);
                 Ok(())
             }
         }

@@ -21,7 +21,8 @@ use crate::json::Lexer;
 use crate::time::ms_text_ns;
 use crate::venues::streams::{Selectable, channels_for};
 use crate::venues::{
-    flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, sync_gate, trade,
+    Span, flush_levels, for_each_element, opt_ts, push_parsed, req, side_of, span_in, stamp_levels,
+    sync_gate, text_at, trade,
 };
 
 const VENUE: Venue = Venue::Deribit;
@@ -43,6 +44,64 @@ pub struct Deribit {
     books: Vec<Book>,
     trades: Vec<(u32, SeqTracker)>,
     scratch: Vec<Record>,
+    /// A trades push's rows read in the envelope's pass (their texts as spans of the frame),
+    /// handled once the whole frame has been read.
+    trade_rows: Vec<TradeSpans>,
+}
+
+/// The texts of one trade row that [`Deribit::trade_row`] reads, as spans of the frame.
+#[derive(Clone, Copy, Debug, Default)]
+struct TradeSpans {
+    direction: Option<Span>,
+    price: Option<Span>,
+    amount: Option<Span>,
+    trade_seq: Option<Span>,
+    trade_id: Option<Span>,
+    ts: Option<Span>,
+    instrument: Option<Span>,
+    liquidation: Option<Span>,
+}
+
+impl TradeSpans {
+    /// The spans of a row's fields (`base` is the frame they were read from).
+    fn of(base: &[u8], d: &Data<'_>) -> Self {
+        let span = |t: Option<&[u8]>| t.map(|t| span_in(base, t));
+        TradeSpans {
+            direction: span(d.direction),
+            price: span(d.price),
+            amount: span(d.amount),
+            trade_seq: span(d.trade_seq),
+            trade_id: span(d.trade_id),
+            ts: span(d.ts),
+            instrument: span(d.instrument),
+            liquidation: span(d.liquidation),
+        }
+    }
+
+    /// The row again, its fields as [`TradeSpans::of`] took them.
+    fn data<'a>(&self, base: &'a [u8]) -> Data<'a> {
+        let text = |s: Option<Span>| s.map(|s| text_at(base, s));
+        Data {
+            direction: text(self.direction),
+            price: text(self.price),
+            amount: text(self.amount),
+            trade_seq: text(self.trade_seq),
+            trade_id: text(self.trade_id),
+            ts: text(self.ts),
+            instrument: text(self.instrument),
+            liquidation: text(self.liquidation),
+            ..Data::default()
+        }
+    }
+}
+
+/// What [`Deribit::book_in_place`] read: one object push (its channel, `data` and whether its
+/// levels are in the scratch batch), or a trades push (its rows in `trade_rows`). A local of
+/// one call, never stored: the size difference costs nothing a box would not cost more.
+#[allow(clippy::large_enum_variant)]
+enum InPlace<'a> {
+    Object(&'a [u8], Data<'a>, bool),
+    Trades,
 }
 
 json_fields! {
@@ -133,6 +192,22 @@ fn ticker(stream: u8, d: &Data<'_>, frame_len: usize, ctx: &mut Ctx<'_>) -> Pars
 /// `[price, amount]`, numbers converted to 1e-8 in the pass that lexes them.
 #[inline]
 fn level_at(j: &mut Lexer<'_>) -> Result<(i64, i64), ParseError> {
+    // The compact form (`["new",37240.0,20.0]`, `[31523.5,128780.0]`) in one step; an unknown
+    // word (a quoted price) or any other shape takes the element-by-element path below.
+    let at = j.clone();
+    if let Some((word, [(_, price), (_, amount)])) = j.compact_number_row([8, 8]) {
+        let delete = match word {
+            None | Some(b"new" | b"change") => Some(false),
+            Some(b"delete") => Some(true),
+            Some(_) => None,
+        };
+        if let Some(delete) = delete {
+            let price = price.field("price")?;
+            let amount = if delete { 0 } else { amount.field("amount")? };
+            return Ok((price, amount));
+        }
+        *j = at;
+    }
     j.begin_array()?;
     if !j.next_element()? {
         return Err(ParseError::Invalid("book level"));
@@ -187,11 +262,20 @@ impl Deribit {
             books: Vec::new(),
             trades: Vec::new(),
             scratch: Vec::with_capacity(4096),
+            trade_rows: Vec::with_capacity(256),
         }
     }
 
+    /// A book push. `in_scratch`: its level arrays were converted in the envelope's pass and
+    /// the scratch batch holds their levels ([`Deribit::book_in_place`]).
     #[allow(clippy::too_many_lines)]
-    fn book(&mut self, channel: &[u8], d: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
+    fn book(
+        &mut self,
+        channel: &[u8],
+        d: &Data<'_>,
+        in_scratch: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Parsed {
         let stream = Stream::Book as u8;
         let ts = opt_ts(d.ts, ms_text_ns, "timestamp")?;
         let change = d.change_id.map(parse_u64).transpose().field("change_id")?;
@@ -206,24 +290,28 @@ impl Deribit {
             return Ok(());
         };
         let seq = change.unwrap_or(0);
-        self.scratch.clear();
-        for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
-            let Some(raw) = raw else { continue };
-            let mut j = Lexer::new(raw);
-            j.begin_array()?;
-            while j.next_element()? {
-                let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
-                push_parsed(
-                    &mut self.scratch,
-                    VENUE,
-                    stream,
-                    id,
-                    side,
-                    price,
-                    amount,
-                    ts,
-                    seq,
-                );
+        if in_scratch {
+            stamp_levels(&mut self.scratch, stream, id, ts, seq);
+        } else {
+            self.scratch.clear();
+            for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
+                let Some(raw) = raw else { continue };
+                let mut j = Lexer::new(raw);
+                j.begin_array()?;
+                while j.next_element()? {
+                    let (price, amount) = level_at(&mut j).inspect_err(|_| self.scratch.clear())?;
+                    push_parsed(
+                        &mut self.scratch,
+                        VENUE,
+                        stream,
+                        id,
+                        side,
+                        price,
+                        amount,
+                        ts,
+                        seq,
+                    );
+                }
             }
         }
         let i = match self.books.iter().position(|b| b.instrument == id) {
@@ -276,6 +364,9 @@ impl Deribit {
     /// before they are converted. `None` for any other frame, order or error: the general path
     /// then handles (and reports) it.
     fn book_in_place(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) -> Option<Parsed> {
+        // A book's level arrays go straight into the scratch batch as they are lexed.
+        self.scratch.clear();
+        self.trade_rows.clear();
         let mut j = Lexer::new(frame);
         j.begin_object().ok()?;
         let (mut method, mut book) = (None, None);
@@ -288,8 +379,25 @@ impl Deribit {
                     while let Some(k) = j.next_key().ok()? {
                         match (k, channel) {
                             (b"channel", _) => channel = Some(j.str().ok()?),
+                            (b"data", Some(c)) if c.starts_with(b"book.") && book.is_none() => {
+                                let (d, in_scratch) = self.book_data_at(&mut j)?;
+                                book = Some(InPlace::Object(c, d, in_scratch));
+                            }
                             (b"data", Some(c)) if object_channel(c) && book.is_none() => {
-                                book = Some((c, Data::read(&mut j).ok()?));
+                                book = Some(InPlace::Object(c, Data::read(&mut j).ok()?, false));
+                            }
+                            (b"data", Some(c))
+                                if c.starts_with(b"trades.")
+                                    && book.is_none()
+                                    && j.peek() == Some(b'[') =>
+                            {
+                                // Rows kept as spans: handled only once the frame is whole.
+                                j.begin_array().ok()?;
+                                while j.next_element().ok()? {
+                                    let row = Data::read(&mut j).ok()?;
+                                    self.trade_rows.push(TradeSpans::of(frame, &row));
+                                }
+                                book = Some(InPlace::Trades);
                             }
                             _ => return None,
                         }
@@ -300,8 +408,61 @@ impl Deribit {
             }
         }
         j.end().ok()?;
-        let (channel, d) = book?;
-        Some(self.object_data(channel, &d, frame.len(), ctx))
+        let r = match book? {
+            InPlace::Object(channel, d, in_scratch) => {
+                self.object_data(channel, &d, in_scratch, frame.len(), ctx)
+            }
+            InPlace::Trades => {
+                ctx.count_message(Stream::Trades as u8, frame.len());
+                let rows = core::mem::take(&mut self.trade_rows);
+                let r = rows
+                    .iter()
+                    .try_for_each(|row| self.trade_row(&row.data(frame), ctx));
+                self.trade_rows = rows;
+                r
+            }
+        };
+        self.scratch.clear();
+        Some(r)
+    }
+
+    /// A book's `data` object at the lexer, as [`Data::read`] reads it, with its `bids` and
+    /// `asks` arrays converted into the scratch batch as they are lexed (stream, instrument,
+    /// time and sequence set later by [`stamp_levels`]); `true` when any was. `None` on an
+    /// error or a shape the general path must judge (a side twice, asks before bids, a side
+    /// that is not an array).
+    fn book_data_at<'a>(&mut self, j: &mut Lexer<'a>) -> Option<(Data<'a>, bool)> {
+        let mut d = Data::default();
+        // Bit 0: bids taken, bit 1: asks taken (bids first, each once: the general order).
+        let mut taken = 0u8;
+        j.begin_object().ok()?;
+        while let Some(key) = j.next_key().ok()? {
+            let (bit, side) = match key {
+                b"bids" => (1, Side::Buy),
+                b"asks" => (2, Side::Sell),
+                _ => {
+                    d.read_field(key, j).ok()?;
+                    continue;
+                }
+            };
+            if taken >= bit || j.peek() != Some(b'[') {
+                return None;
+            }
+            taken |= bit;
+            let start = j.pos();
+            j.begin_array().ok()?;
+            while j.next_element().ok()? {
+                let (price, amount) = level_at(j).ok()?;
+                push_parsed(&mut self.scratch, VENUE, 0, 0, side, price, amount, 0, 0);
+            }
+            let text = Some(j.text_since(start));
+            if side == Side::Buy {
+                d.bids = text;
+            } else {
+                d.asks = text;
+            }
+        }
+        Some((d, taken != 0))
     }
 
     /// A push whose `data` is one object (book, ticker, quote, price index), read.
@@ -309,13 +470,14 @@ impl Deribit {
         &mut self,
         channel: &[u8],
         d: &Data<'_>,
+        in_scratch: bool,
         frame_len: usize,
         ctx: &mut Ctx<'_>,
     ) -> Parsed {
         match channel.split(|&b| b == b'.').next().unwrap_or(b"") {
             b"book" => {
                 ctx.count_message(Stream::Book as u8, frame_len);
-                self.book(channel, d, ctx)
+                self.book(channel, d, in_scratch, ctx)
             }
             b"ticker" => ticker(Stream::Ticker as u8, d, frame_len, ctx),
             b"quote" => ticker(Stream::Quote as u8, d, frame_len, ctx),
@@ -334,9 +496,13 @@ impl Deribit {
     }
 
     fn trades(&mut self, raw: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+        for_each_element(raw, |row| self.trade_row(&Data::parse(row)?, ctx))
+    }
+
+    /// One trade row: a Trade record (and a Liquidation when `liquidation` is set).
+    fn trade_row(&mut self, t: &Data<'_>, ctx: &mut Ctx<'_>) -> Parsed {
         let stream = Stream::Trades as u8;
-        for_each_element(raw, |row| {
-            let t = Data::parse(row)?;
+        {
             let side =
                 side_of(req(t.direction, "direction")?).ok_or(ParseError::Invalid("direction"))?;
             let price = parse_e8(req(t.price, "price")?).field("price")?;
@@ -376,7 +542,7 @@ impl Deribit {
                 ctx.emit_body(VENUE, stream, id, ts, seq, 0, &body);
             }
             Ok(())
-        })
+        }
     }
 }
 
@@ -399,6 +565,7 @@ impl VenueAdapter for Deribit {
         if let Some(parsed) = self.book_in_place(frame, ctx) {
             return parsed;
         }
+        self.scratch.clear();
         let Envelope {
             method,
             params,
@@ -438,7 +605,7 @@ impl VenueAdapter for Deribit {
         let prefix = channel.split(|&b| b == b'.').next().unwrap_or(b"");
         match prefix {
             b"book" | b"ticker" | b"quote" | b"deribit_price_index" => {
-                self.object_data(channel, &Data::parse(raw)?, frame.len(), ctx)
+                self.object_data(channel, &Data::parse(raw)?, false, frame.len(), ctx)
             }
             b"trades" => {
                 ctx.count_message(Stream::Trades as u8, frame.len());

@@ -86,6 +86,22 @@ macro_rules! json_fields {
                 Ok(f)
             }
 
+            /// Reads the value of one member whose key `key` was just read: into its field, or
+            /// skipped when no field takes that key (one step of [`Self::read`], for readers
+            /// that handle some keys themselves).
+            #[inline]
+            fn read_field(
+                &mut self,
+                key: &[u8],
+                j: &mut $crate::json::Lexer<'a>,
+            ) -> Result<(), $crate::adapter::ParseError> {
+                match key {
+                    $( $($key)|+ => self.$field = json_fields!(@read j, $how), )+
+                    _ => j.skip_value()?,
+                }
+                Ok(())
+            }
+
             /// Reads the object `raw` starts with.
             #[inline]
             fn parse(raw: &'a [u8]) -> Result<Self, $crate::adapter::ParseError> {
@@ -457,6 +473,91 @@ pub(crate) fn for_each_pair_at<'a>(
         f(TextLevel::new(price_text, price, size_text, size)?)?;
     }
     Ok(())
+}
+
+/// The level arrays of a frame read in its envelope's pass, straight into the adapter's scratch
+/// batch (see [`LevelsInPlace::pairs`]): which sides were taken, so the batch is known to be
+/// what [`collect_pairs`] would build from the same arrays (each side at most once, bids before
+/// asks). Anything else is refused (an error), and the caller then takes its general path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LevelsInPlace {
+    /// Bit 0: bids taken; bit 1: asks taken.
+    taken: u8,
+}
+
+impl LevelsInPlace {
+    /// Whether any side was taken (the scratch batch holds its levels).
+    #[inline]
+    pub(crate) const fn any(self) -> bool {
+        self.taken != 0
+    }
+
+    /// Converts the `[price, size, …]` rows of the array at the lexer's position into `scratch`
+    /// as `side` levels of `venue`, in the pass that lexes them. Stream, instrument, exchange
+    /// time and sequence are left 0 until [`stamp_levels`] sets them. Returns the array's text.
+    ///
+    /// # Errors
+    /// A malformed row, or a side taken twice or bids after asks (the general path decides).
+    #[inline]
+    pub(crate) fn pairs<'a>(
+        &mut self,
+        j: &mut Lexer<'a>,
+        scratch: &mut Vec<Record>,
+        venue: Venue,
+        side: Side,
+    ) -> Result<&'a [u8], ParseError> {
+        let bit = if side == Side::Buy { 1 } else { 2 };
+        // Bids must come first: a repeated side, or bids after asks, is refused.
+        if self.taken >= bit {
+            return Err(ParseError::Invalid("level arrays out of order"));
+        }
+        self.taken |= bit;
+        // The array's text starts at its first non-blank byte.
+        let _ = j.peek();
+        let start = j.pos();
+        for_each_pair_at(j, |l| {
+            push_parsed(scratch, venue, 0, 0, side, l.price, l.size, 0, 0);
+            Ok(())
+        })?;
+        Ok(j.text_since(start))
+    }
+}
+
+/// Where a text lies in a frame: offset and length (for texts read in a frame's one pass and
+/// interpreted after it, once what they mean is known).
+pub(crate) type Span = (usize, usize);
+
+/// The span of `text`, a slice of `base`.
+#[inline]
+pub(crate) fn span_in(base: &[u8], text: &[u8]) -> Span {
+    (
+        (text.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize),
+        text.len(),
+    )
+}
+
+/// The text at `span` of `base` (empty if out of range, which a span from [`span_in`] never is).
+#[inline]
+pub(crate) fn text_at(base: &[u8], (at, len): Span) -> &[u8] {
+    base.get(at..at.saturating_add(len)).unwrap_or_default()
+}
+
+/// Sets stream, instrument, exchange time and sequence on the levels of a batch converted in
+/// place ([`LevelsInPlace::pairs`]), which makes it the batch [`collect_pairs`] builds.
+#[inline]
+pub(crate) fn stamp_levels(
+    scratch: &mut [Record],
+    stream: u8,
+    instrument: u32,
+    exchange_ts_ns: i64,
+    venue_seq: u64,
+) {
+    for r in scratch {
+        r.stream = stream;
+        r.instrument = instrument;
+        r.exchange_ts_ns = exchange_ts_ns;
+        r.venue_seq = venue_seq;
+    }
 }
 
 /// Calls `f` for every `{"<price_key>":…, "<size_key>":…}` element, both values converted to
