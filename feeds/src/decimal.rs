@@ -43,16 +43,6 @@ const POW10_U64: [u64; 20] = {
 /// Eight ASCII bytes (little-endian load) that are all `'0'`.
 const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
 
-/// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
-#[inline(always)]
-const fn all_digits8(v: u64) -> bool {
-    // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
-    // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
-    (v & 0xF0F0_F0F0_F0F0_F0F0)
-        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
-        == 0x3333_3333_3333_3333
-}
-
 /// SWAR: the value of eight ASCII digits (little-endian load: the first digit is the low byte).
 #[inline(always)]
 const fn parse_digits8(v: u64) -> u64 {
@@ -82,17 +72,45 @@ struct Scanned {
     end: usize,
 }
 
-/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight at a
-/// time while eight are digits (SWAR), then one at a time. Returns the new `m` and the offset
-/// of the first non-digit.
+/// SWAR: the high bit of every byte of `v` (a little-endian load) that is not an ASCII digit;
+/// exact up to and including the first such byte (a carry out of a byte ≥ 0xFA, itself a
+/// non-digit, may disturb only the bytes after it).
+#[inline(always)]
+const fn non_digit_mask8(v: u64) -> u64 {
+    // A digit byte has high nibble 3, and so has the byte plus 6: both nibbles folded into one
+    // byte give 0x33 exactly for digits.
+    let t = (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4);
+    let z = t ^ 0x3333_3333_3333_3333;
+    // High bit of each non-zero byte of `z` (no carry crosses a byte: 0x7F + 0x7F < 0x100).
+    ((z & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F) | z) & 0x8080_8080_8080_8080
+}
+
+/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight bytes
+/// per step (SWAR): a run of eight digits is added whole; a shorter run (the end of the number)
+/// is left-padded with `'0'`s to eight and added in one step too, so a number costs one step per
+/// started eight digits instead of one per digit. Fewer than eight bytes left in `buf`: one at a
+/// time. Returns the new `m` and the offset of the first non-digit.
 #[inline(always)]
 fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(v) = load8(buf, i) {
-        if !all_digits8(v) {
-            break;
+        let stop = non_digit_mask8(v);
+        if stop == 0 {
+            m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+            i += 8;
+            continue;
         }
-        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
-        i += 8;
+        // 0..=7 leading digits.
+        let n = (stop.trailing_zeros() / 8) as usize;
+        if n > 0 {
+            // The n digits moved to the top bytes, '0's below them: the same eight-digit value.
+            let shift = 64 - 8 * n as u32;
+            let padded = (v << shift) | (ZEROS8 & ((1u64 << shift) - 1));
+            m = m
+                .wrapping_mul(POW10_U64[n])
+                .wrapping_add(parse_digits8(padded));
+        }
+        return (m, i + n);
     }
     while let Some(&b) = buf.get(i) {
         let d = b.wrapping_sub(b'0');
@@ -502,6 +520,27 @@ mod tests {
         assert_eq!(parse_e8(b"1e"), Err(DecimalError::Invalid(1)));
         assert_eq!(parse_e8(b"1e999"), Err(DecimalError::Overflow));
         assert_eq!(parse_e8(b"1e-999"), Err(DecimalError::Precision));
+    }
+
+    #[test]
+    fn digit_runs_of_every_length_and_any_stop_byte() {
+        // Runs of 0..=20 digits ended by every byte value, with bytes after the stop that
+        // could disturb a SWAR scan (carries from 0xFA..), checked against a plain loop.
+        for len in 0..=20usize {
+            for stop in 0..=255u8 {
+                if stop.is_ascii_digit() {
+                    continue;
+                }
+                let mut buf: Vec<u8> = (0..len).map(|k| b'0' + ((k * 7 + 3) % 10) as u8).collect();
+                buf.push(stop);
+                buf.extend_from_slice(&[0xFF, b'5', 0xFA, b'/', b':', b'9', 0x00, b'1']);
+                let want = buf[..len].iter().fold(0u64, |m, &b| {
+                    m.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+                });
+                assert_eq!(digits_onto(&buf, 0, 0), (want, len), "{len} {stop}");
+                assert_eq!(digits_onto(&buf, 0, 7).1, len);
+            }
+        }
     }
 
     #[test]
