@@ -26,16 +26,23 @@ pub enum TextBookError {
     Side,
 }
 
+/// Bytes of a level's joined text (`price:size`, at most `2 * TEXT_MAX + 1` bytes) with the
+/// slack that lets a checksum copy it with one fixed-size move.
+const JOINED: usize = 64;
+
+/// `kraken_len` of a slot whose Kraken checksum text is not computed yet.
+const KRAKEN_UNSET: u8 = u8::MAX;
+
 /// One level with its received text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct TextLevel {
     /// Price, 1e-8 units.
     pub price: i64,
     /// Size, 1e-8 units.
     pub size: i64,
-    price_text: [u8; TEXT_MAX],
+    /// `price:size` as received; bytes past `price_len + 1 + size_len` are meaningless.
+    joined: [u8; JOINED],
     price_len: u8,
-    size_text: [u8; TEXT_MAX],
     size_len: u8,
 }
 
@@ -47,26 +54,34 @@ impl TextLevel {
         let mut level = TextLevel {
             price,
             size,
-            price_text: [0; TEXT_MAX],
+            joined: [0; JOINED],
             price_len: price_text.len() as u8,
-            size_text: [0; TEXT_MAX],
             size_len: size_text.len() as u8,
         };
-        level.price_text[..price_text.len()].copy_from_slice(price_text);
-        level.size_text[..size_text.len()].copy_from_slice(size_text);
+        let p = price_text.len();
+        level.joined[..p].copy_from_slice(price_text);
+        level.joined[p] = b':';
+        level.joined[p + 1..p + 1 + size_text.len()].copy_from_slice(size_text);
         level
     }
 
     /// The price as received.
     #[must_use]
     pub fn price_text(&self) -> &[u8] {
-        &self.price_text[..usize::from(self.price_len)]
+        &self.joined[..usize::from(self.price_len)]
     }
 
     /// The size as received.
     #[must_use]
     pub fn size_text(&self) -> &[u8] {
-        &self.size_text[..usize::from(self.size_len)]
+        let p = usize::from(self.price_len);
+        &self.joined[p + 1..p + 1 + usize::from(self.size_len)]
+    }
+
+    /// Length of `price:size`.
+    #[inline]
+    fn joined_len(&self) -> usize {
+        usize::from(self.price_len) + 1 + usize::from(self.size_len)
     }
 }
 
@@ -84,6 +99,11 @@ struct Half {
     /// search runs over one contiguous ascending `i64` array without chasing slots.
     keys: VecDeque<i64>,
     descending: bool,
+    /// Per slot: the level's Kraken checksum text (price then size, `.` removed, leading zeros
+    /// stripped), computed when the level is first hashed and kept until the slot is reused.
+    kraken: Vec<[u8; JOINED]>,
+    /// Per slot: the length of `kraken`, [`KRAKEN_UNSET`] until computed.
+    kraken_len: Vec<u8>,
 }
 
 impl Half {
@@ -94,6 +114,8 @@ impl Half {
             order: VecDeque::with_capacity(capacity),
             keys: VecDeque::with_capacity(capacity),
             descending,
+            kraken: vec![[0; JOINED]; capacity],
+            kraken_len: vec![KRAKEN_UNSET; capacity],
         }
     }
 
@@ -125,7 +147,7 @@ impl Half {
     #[inline]
     fn alloc(&mut self, level: TextLevel, capacity: usize) -> Option<u16> {
         if let Some(slot) = self.free.pop() {
-            self.slots[usize::from(slot)] = level;
+            self.set(slot, level);
             return Some(slot);
         }
         if self.slots.len() >= capacity {
@@ -133,7 +155,30 @@ impl Half {
         }
         let slot = u16::try_from(self.slots.len()).ok()?;
         self.slots.push(level);
+        self.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
         Some(slot)
+    }
+
+    /// Stores `level` in the used slot `slot` (its Kraken text is recomputed when needed).
+    #[inline]
+    fn set(&mut self, slot: u16, level: TextLevel) {
+        self.slots[usize::from(slot)] = level;
+        self.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
+    }
+
+    /// The Kraken checksum text of the level in `slot`, computed on first use.
+    #[inline]
+    fn kraken_text(&mut self, slot: u16) -> (&[u8; JOINED], usize) {
+        let s = usize::from(slot);
+        if self.kraken_len[s] == KRAKEN_UNSET {
+            let l = &self.slots[s];
+            let out = &mut self.kraken[s];
+            let n = kraken_strip(l.price_text(), out, 0);
+            let n = kraken_strip(l.size_text(), out, n);
+            // At most 2 * TEXT_MAX bytes: below KRAKEN_UNSET.
+            self.kraken_len[s] = n as u8;
+        }
+        (&self.kraken[s], usize::from(self.kraken_len[s]))
     }
 
     fn truncate(&mut self, depth: usize) {
@@ -248,7 +293,7 @@ impl TextBook {
             }
             (None, 0) => return Ok(()),
             (Some(slot), _) => {
-                half.slots[usize::from(slot)] = TextLevel::new(price, size, price_text, size_text);
+                half.set(slot, TextLevel::new(price, size, price_text, size_text));
             }
             (None, _) => {
                 let slot = half
@@ -300,7 +345,7 @@ impl TextBook {
         if let Some(crc) = self.okx_cache {
             return crc;
         }
-        let crc = okx_crc(self);
+        let crc = okx_crc_fast(self);
         self.okx_cache = Some(crc);
         crc
     }
@@ -312,13 +357,70 @@ impl TextBook {
         if let Some(crc) = self.kraken_cache {
             return crc;
         }
-        let crc = kraken_crc(self);
+        let crc = kraken_crc_fast(self);
         self.kraken_cache = Some(crc);
         crc
     }
 }
 
+/// Appends `text` to `out` at `n` with leading `0`s and `.`s dropped and then its first `.`
+/// removed (Kraken's checksum form); returns the new length.
+fn kraken_strip(text: &[u8], out: &mut [u8; JOINED], mut n: usize) -> usize {
+    let start = text
+        .iter()
+        .position(|&b| b != b'0' && b != b'.')
+        .unwrap_or(text.len());
+    let mut dot_seen = false;
+    for &b in &text[start..] {
+        if b == b'.' && !dot_seen {
+            dot_seen = true;
+            continue;
+        }
+        // Two texts of at most TEXT_MAX bytes: within JOINED.
+        out[n] = b;
+        n += 1;
+    }
+    n
+}
+
+/// [`TextBook::okx_checksum`] computed from the levels (no cache): each level's joined
+/// `price:size` text is copied with one fixed-size move and `:`-separated.
+fn okx_crc_fast(book: &TextBook) -> i32 {
+    let mut buf = [0u8; (2 * OKX_DEPTH + 1) * JOINED];
+    let mut n = 0;
+    for i in 0..OKX_DEPTH {
+        for l in [book.bid(i), book.ask(i)].into_iter().flatten() {
+            // At most 2 * OKX_DEPTH levels of at most JOINED - 2 bytes plus `:` each before
+            // this one: the fixed-size move stays inside `buf`.
+            buf[n..n + JOINED].copy_from_slice(&l.joined);
+            n += l.joined_len();
+            buf[n] = b':';
+            n += 1;
+        }
+    }
+    // No `:` after the last text.
+    crc32fast::hash(&buf[..n.saturating_sub(1)]) as i32
+}
+
+/// [`TextBook::kraken_checksum`] computed from the levels (no cache), each level's checksum
+/// text computed once per slot and copied with one fixed-size move.
+fn kraken_crc_fast(book: &mut TextBook) -> u32 {
+    let mut buf = [0u8; (2 * KRAKEN_DEPTH + 1) * JOINED];
+    let mut n = 0;
+    for half in [&mut book.asks, &mut book.bids] {
+        for rank in 0..KRAKEN_DEPTH.min(half.order.len()) {
+            let slot = half.order[rank];
+            let (text, len) = half.kraken_text(slot);
+            // At most 2 * KRAKEN_DEPTH texts of at most 2 * TEXT_MAX bytes before this one.
+            buf[n..n + JOINED].copy_from_slice(text);
+            n += len;
+        }
+    }
+    crc32fast::hash(&buf[..n])
+}
+
 /// [`TextBook::okx_checksum`] computed from the levels (no cache).
+#[cfg(test)]
 fn okx_crc(book: &TextBook) -> i32 {
     // The checksum string is assembled on the stack and hashed in one call (crc32fast's
     // SIMD path), not fed to the hasher in a hundred small pieces.
@@ -346,6 +448,7 @@ fn okx_crc(book: &TextBook) -> i32 {
 }
 
 /// [`TextBook::kraken_checksum`] computed from the levels (no cache).
+#[cfg(test)]
 fn kraken_crc(book: &TextBook) -> u32 {
     let mut buf = [0u8; 2 * KRAKEN_DEPTH * 2 * TEXT_MAX];
     let mut n = 0;
