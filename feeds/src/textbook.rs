@@ -47,22 +47,58 @@ pub struct TextLevel {
 }
 
 impl TextLevel {
-    /// A level holding copies of its texts (each at most [`TEXT_MAX`] bytes: checked by the
-    /// caller).
+    /// A level slot not yet used.
+    const EMPTY: TextLevel = TextLevel {
+        price: 0,
+        size: 0,
+        joined: [0; JOINED],
+        price_len: 0,
+        size_len: 0,
+    };
+
+    /// Makes this slot the level `price` × `size` with copies of its texts (each at most
+    /// [`TEXT_MAX`] bytes: checked by the caller).
     #[inline]
-    fn new(price: i64, size: i64, price_text: &[u8], size_text: &[u8]) -> Self {
-        let mut level = TextLevel {
-            price,
-            size,
-            joined: [0; JOINED],
-            price_len: price_text.len() as u8,
-            size_len: size_text.len() as u8,
-        };
+    fn fill(&mut self, price: i64, size: i64, price_text: &[u8], size_text: &[u8]) {
         let p = price_text.len();
-        level.joined[..p].copy_from_slice(price_text);
-        level.joined[p] = b':';
-        level.joined[p + 1..p + 1 + size_text.len()].copy_from_slice(size_text);
-        level
+        self.price = price;
+        self.size = size;
+        self.price_len = p as u8;
+        self.size_len = size_text.len() as u8;
+        self.joined[..p].copy_from_slice(price_text);
+        self.joined[p] = b':';
+        self.joined[p + 1..p + 1 + size_text.len()].copy_from_slice(size_text);
+    }
+
+    /// [`TextLevel::fill`] for texts inside `frame` at the given offsets (each at most
+    /// [`TEXT_MAX`] bytes: checked by the caller): where 32 bytes of `frame` follow a text's
+    /// start, they are copied whole (one fixed-size move; the bytes past the text are
+    /// meaningless), otherwise the text alone.
+    #[inline(always)]
+    fn fill_in(
+        &mut self,
+        price: i64,
+        size: i64,
+        frame: &[u8],
+        price_at: (usize, &[u8]),
+        size_at: (usize, &[u8]),
+    ) {
+        const MOVE: usize = 32;
+        let p = price_at.1.len();
+        self.price = price;
+        self.size = size;
+        self.price_len = p as u8;
+        self.size_len = size_at.1.len() as u8;
+        match frame.get(price_at.0..price_at.0 + MOVE) {
+            Some(src) => self.joined[..MOVE].copy_from_slice(src),
+            None => self.joined[..p].copy_from_slice(price_at.1),
+        }
+        self.joined[p] = b':';
+        // p + 1 + MOVE <= TEXT_MAX + 1 + MOVE <= JOINED.
+        match frame.get(size_at.0..size_at.0 + MOVE) {
+            Some(src) => self.joined[p + 1..p + 1 + MOVE].copy_from_slice(src),
+            None => self.joined[p + 1..p + 1 + size_at.1.len()].copy_from_slice(size_at.1),
+        }
     }
 
     /// The price as received.
@@ -91,7 +127,9 @@ impl TextLevel {
 /// and only those on the shorter side of it (a change near the top moves a few entries).
 #[derive(Clone, Debug)]
 struct Half {
+    /// Every slot, allocated up front; the first `used` have been handed out.
     slots: Vec<TextLevel>,
+    used: usize,
     free: Vec<u16>,
     /// Slot indices, best price first.
     order: VecDeque<u16>,
@@ -109,7 +147,8 @@ struct Half {
 impl Half {
     fn new(capacity: usize, descending: bool) -> Self {
         Half {
-            slots: Vec::with_capacity(capacity),
+            slots: vec![TextLevel::EMPTY; capacity],
+            used: 0,
             free: Vec::with_capacity(capacity),
             order: VecDeque::with_capacity(capacity),
             keys: VecDeque::with_capacity(capacity),
@@ -130,7 +169,7 @@ impl Half {
     }
 
     fn clear(&mut self) {
-        self.slots.clear();
+        self.used = 0;
         self.free.clear();
         self.order.clear();
         self.keys.clear();
@@ -143,27 +182,21 @@ impl Half {
             .map(|&slot| &self.slots[usize::from(slot)])
     }
 
-    /// A slot for a new level, `None` when the side is full.
+    /// A slot for a new level (its Kraken text marked stale), `None` when the side is full.
     #[inline]
-    fn alloc(&mut self, level: TextLevel, capacity: usize) -> Option<u16> {
-        if let Some(slot) = self.free.pop() {
-            self.set(slot, level);
-            return Some(slot);
-        }
-        if self.slots.len() >= capacity {
-            return None;
-        }
-        let slot = u16::try_from(self.slots.len()).ok()?;
-        self.slots.push(level);
+    fn alloc(&mut self) -> Option<u16> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                if self.used >= self.slots.len() {
+                    return None;
+                }
+                self.used += 1;
+                u16::try_from(self.used - 1).ok()?
+            }
+        };
         self.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
         Some(slot)
-    }
-
-    /// Stores `level` in the used slot `slot` (its Kraken text is recomputed when needed).
-    #[inline]
-    fn set(&mut self, slot: u16, level: TextLevel) {
-        self.slots[usize::from(slot)] = level;
-        self.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
     }
 
     /// The Kraken checksum text of the level in `slot`, computed on first use.
@@ -196,6 +229,9 @@ impl Half {
 const OKX_DEPTH: usize = 25;
 /// Levels per side the Kraken checksum covers.
 const KRAKEN_DEPTH: usize = 10;
+/// Bytes of the checksum text buffer: every level either checksum covers, `JOINED` bytes each
+/// (the fixed-size moves), and one move of slack.
+const CHECKSUM_TEXT: usize = (2 * OKX_DEPTH + 1) * JOINED;
 
 /// A sorted two-sided book that keeps the received text of every level.
 ///
@@ -205,9 +241,11 @@ const KRAKEN_DEPTH: usize = 10;
 pub struct TextBook {
     bids: Half,
     asks: Half,
-    capacity: usize,
     okx_cache: Option<i32>,
     kraken_cache: Option<u32>,
+    /// Where a checksum's text is assembled (allocated once; never cleared: only the bytes
+    /// written for the current checksum are hashed).
+    checksum_text: Vec<u8>,
 }
 
 impl TextBook {
@@ -219,9 +257,9 @@ impl TextBook {
         TextBook {
             bids: Half::new(capacity, true),
             asks: Half::new(capacity, false),
-            capacity,
             okx_cache: None,
             kraken_cache: None,
+            checksum_text: vec![0; CHECKSUM_TEXT],
         }
     }
 
@@ -248,6 +286,7 @@ impl TextBook {
     ///
     /// # Errors
     /// [`TextBookError`]; the book is unchanged.
+    #[inline]
     pub fn apply(
         &mut self,
         side: Side,
@@ -259,7 +298,56 @@ impl TextBook {
         if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
             return Err(TextBookError::TextTooLong);
         }
-        let capacity = self.capacity;
+        self.apply_level(side, price, size, |l| {
+            l.fill(price, size, price_text, size_text);
+        })
+    }
+
+    /// [`TextBook::apply`] for texts that are the ranges `price_at` and `size_at` of `frame`
+    /// (the received message): the same book, the texts copied with fixed-size moves where the
+    /// frame allows.
+    ///
+    /// # Errors
+    /// [`TextBookError`]; a range outside `frame` is [`TextBookError::TextTooLong`]. The book
+    /// is unchanged.
+    #[inline]
+    pub fn apply_in(
+        &mut self,
+        side: Side,
+        price: i64,
+        size: i64,
+        frame: &[u8],
+        price_at: core::ops::Range<usize>,
+        size_at: core::ops::Range<usize>,
+    ) -> Result<(), TextBookError> {
+        let (Some(price_text), Some(size_text)) =
+            (frame.get(price_at.clone()), frame.get(size_at.clone()))
+        else {
+            return Err(TextBookError::TextTooLong);
+        };
+        if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
+            return Err(TextBookError::TextTooLong);
+        }
+        self.apply_level(side, price, size, |l| {
+            l.fill_in(
+                price,
+                size,
+                frame,
+                (price_at.start, price_text),
+                (size_at.start, size_text),
+            );
+        })
+    }
+
+    /// The body of [`TextBook::apply`]: `fill` writes the level into its slot (texts checked).
+    #[inline(always)]
+    fn apply_level(
+        &mut self,
+        side: Side,
+        price: i64,
+        size: i64,
+        fill: impl FnOnce(&mut TextLevel),
+    ) -> Result<(), TextBookError> {
         let half = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -269,9 +357,8 @@ impl TextBook {
         // without a search.
         let key = half.key(price);
         if size != 0 && half.keys.back().is_none_or(|&w| w < key) {
-            let slot = half
-                .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
-                .ok_or(TextBookError::Full)?;
+            let slot = half.alloc().ok_or(TextBookError::Full)?;
+            fill(&mut half.slots[usize::from(slot)]);
             let rank = half.order.len();
             half.order.push_back(slot);
             half.keys.push_back(key);
@@ -293,12 +380,12 @@ impl TextBook {
             }
             (None, 0) => return Ok(()),
             (Some(slot), _) => {
-                half.set(slot, TextLevel::new(price, size, price_text, size_text));
+                fill(&mut half.slots[usize::from(slot)]);
+                half.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
             }
             (None, _) => {
-                let slot = half
-                    .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
-                    .ok_or(TextBookError::Full)?;
+                let slot = half.alloc().ok_or(TextBookError::Full)?;
+                fill(&mut half.slots[usize::from(slot)]);
                 half.order.insert(rank, slot);
                 half.keys.insert(rank, key);
             }
@@ -345,7 +432,7 @@ impl TextBook {
         if let Some(crc) = self.okx_cache {
             return crc;
         }
-        let crc = okx_crc_fast(self);
+        let crc = okx_crc_fast(&self.bids, &self.asks, &mut self.checksum_text);
         self.okx_cache = Some(crc);
         crc
     }
@@ -357,7 +444,7 @@ impl TextBook {
         if let Some(crc) = self.kraken_cache {
             return crc;
         }
-        let crc = kraken_crc_fast(self);
+        let crc = kraken_crc_fast(&mut self.asks, &mut self.bids, &mut self.checksum_text);
         self.kraken_cache = Some(crc);
         crc
     }
@@ -385,11 +472,10 @@ fn kraken_strip(text: &[u8], out: &mut [u8; JOINED], mut n: usize) -> usize {
 
 /// [`TextBook::okx_checksum`] computed from the levels (no cache): each level's joined
 /// `price:size` text is copied with one fixed-size move and `:`-separated.
-fn okx_crc_fast(book: &TextBook) -> i32 {
-    let mut buf = [0u8; (2 * OKX_DEPTH + 1) * JOINED];
+fn okx_crc_fast(bids: &Half, asks: &Half, buf: &mut [u8]) -> i32 {
     let mut n = 0;
     for i in 0..OKX_DEPTH {
-        for l in [book.bid(i), book.ask(i)].into_iter().flatten() {
+        for l in [bids.level(i), asks.level(i)].into_iter().flatten() {
             // At most 2 * OKX_DEPTH levels of at most JOINED - 2 bytes plus `:` each before
             // this one: the fixed-size move stays inside `buf`.
             buf[n..n + JOINED].copy_from_slice(&l.joined);
@@ -404,10 +490,9 @@ fn okx_crc_fast(book: &TextBook) -> i32 {
 
 /// [`TextBook::kraken_checksum`] computed from the levels (no cache), each level's checksum
 /// text computed once per slot and copied with one fixed-size move.
-fn kraken_crc_fast(book: &mut TextBook) -> u32 {
-    let mut buf = [0u8; (2 * KRAKEN_DEPTH + 1) * JOINED];
+fn kraken_crc_fast(asks: &mut Half, bids: &mut Half, buf: &mut [u8]) -> u32 {
     let mut n = 0;
-    for half in [&mut book.asks, &mut book.bids] {
+    for half in [asks, bids] {
         for rank in 0..KRAKEN_DEPTH.min(half.order.len()) {
             let slot = half.order[rank];
             let (text, len) = half.kraken_text(slot);
@@ -543,7 +628,17 @@ mod tests {
                 i64::try_from((r >> 24) % 1000).unwrap() + 1
             };
             let text = format!("{price}.{step}").into_bytes();
-            let got = book.apply(side, price, size, &text, b"1");
+            // Every other step through `apply_in`, the texts inside a frame (near its end on
+            // some steps, so both copies are taken).
+            let got = if step % 2 == 0 {
+                book.apply(side, price, size, &text, b"1")
+            } else {
+                let pad = if step % 4 == 1 { 40 } else { 0 };
+                let frame = [&b"[\""[..], &text, b"\",\"1\"]", &vec![b' '; pad]].concat();
+                let p = 2..2 + text.len();
+                let q = p.end + 3..p.end + 4;
+                book.apply_in(side, price, size, &frame, p, q)
+            };
             if size == 0 {
                 m.remove(&price);
                 assert_eq!(got, Ok(()));

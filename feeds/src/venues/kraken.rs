@@ -143,7 +143,7 @@ impl Kraken {
             let side = Side::from_u8(l.side).unwrap_or(Side::None);
             ok &= book
                 .text
-                .apply(side, l.price, l.size, &frame[ps..pe], &frame[ss..se])
+                .apply_in(side, l.price, l.size, frame, ps..pe, ss..se)
                 .is_ok();
         }
         let ts = self

@@ -370,14 +370,18 @@ impl Okx {
         for (range, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
             let Some((a, b)) = range else { continue };
             for l in self.levels.get(a..b).unwrap_or_default() {
-                let (Some(p), Some(q)) = (
-                    frame.get(l.price_text.0..l.price_text.1),
-                    frame.get(l.size_text.0..l.size_text.1),
-                ) else {
-                    text_ok = false;
-                    continue;
-                };
-                text_ok &= book.text.apply(side, l.price, l.size, p, q).is_ok();
+                // A text range outside the frame is refused like an over-long text.
+                text_ok &= book
+                    .text
+                    .apply_in(
+                        side,
+                        l.price,
+                        l.size,
+                        frame,
+                        l.price_text.0..l.price_text.1,
+                        l.size_text.0..l.size_text.1,
+                    )
+                    .is_ok();
             }
         }
         if let Some(expected) = checksum
