@@ -43,10 +43,10 @@ const POW10_U64: [u64; 20] = {
 /// Eight ASCII bytes (little-endian load) that are all `'0'`.
 const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
 
-/// SWAR: the value of eight ASCII digits (little-endian load: the first digit is the low byte).
+/// SWAR: the value of eight digit values 0..=9, one per byte (little-endian: the first digit
+/// is the low byte).
 #[inline(always)]
-const fn parse_digits8(v: u64) -> u64 {
-    let v = v.wrapping_sub(ZEROS8);
+const fn digit_values8(v: u64) -> u64 {
     // Adjacent digit pairs, then pairs of pairs, then the halves (three multiplies in all).
     let v = v.wrapping_mul(10).wrapping_add(v >> 8);
     let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
@@ -72,18 +72,12 @@ struct Scanned {
     end: usize,
 }
 
-/// SWAR: the high bit of every byte of `v` (a little-endian load) that is not an ASCII digit;
-/// exact up to and including the first such byte (a carry out of a byte ≥ 0xFA, itself a
-/// non-digit, may disturb only the bytes after it).
+/// SWAR: the high bit of every byte of `x` (a little-endian load XOR `'0'` in every byte, so
+/// digits are the bytes 0..=9) that was not an ASCII digit; exact up to and including the first
+/// such byte (a byte ≥ 0x8A carries into the next one, but it is itself flagged).
 #[inline(always)]
-const fn non_digit_mask8(v: u64) -> u64 {
-    // A digit byte has high nibble 3, and so has the byte plus 6: both nibbles folded into one
-    // byte give 0x33 exactly for digits.
-    let t = (v & 0xF0F0_F0F0_F0F0_F0F0)
-        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4);
-    let z = t ^ 0x3333_3333_3333_3333;
-    // High bit of each non-zero byte of `z` (no carry crosses a byte: 0x7F + 0x7F < 0x100).
-    ((z & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F) | z) & 0x8080_8080_8080_8080
+const fn non_digit_mask8(x: u64) -> u64 {
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
 }
 
 /// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight bytes
@@ -94,21 +88,22 @@ const fn non_digit_mask8(v: u64) -> u64 {
 #[inline(always)]
 fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(v) = load8(buf, i) {
-        let stop = non_digit_mask8(v);
+        // Digits become their values 0..=9 (other bytes: garbage, never used).
+        let x = v ^ ZEROS8;
+        let stop = non_digit_mask8(x);
         if stop == 0 {
-            m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
+            m = m.wrapping_mul(100_000_000).wrapping_add(digit_values8(x));
             i += 8;
             continue;
         }
         // 0..=7 leading digits.
         let n = (stop.trailing_zeros() / 8) as usize;
         if n > 0 {
-            // The n digits moved to the top bytes, '0's below them: the same eight-digit value.
-            let shift = 64 - 8 * n as u32;
-            let padded = (v << shift) | (ZEROS8 & ((1u64 << shift) - 1));
+            // The n digits moved to the top bytes, zeros below them: the same eight-digit value.
+            let padded = x << (64 - 8 * n as u32);
             m = m
                 .wrapping_mul(POW10_U64[n])
-                .wrapping_add(parse_digits8(padded));
+                .wrapping_add(digit_values8(padded));
         }
         return (m, i + n);
     }
@@ -204,6 +199,27 @@ pub(crate) fn fast_i64_until(
     let value =
         scale_scanned(s, scale)?.and_then(|(negative, magnitude)| to_i64(negative, magnitude));
     Some((value, s.end))
+}
+
+/// [`fast_i64_until`] when it converts without error: the value and the terminator's offset.
+/// `None` for everything else (another shape, or a precision / overflow error, or `-2^63`),
+/// which the caller hands to [`fast_i64_until`] or the general path: they give this value
+/// whenever this gives one, and report the errors. No error value is carried, so the row
+/// readers of the lexer can keep plain integers.
+#[inline]
+pub(crate) fn fast_i64_until_ok(
+    buf: &[u8],
+    start: usize,
+    terminator: u8,
+    scale: u32,
+) -> Option<(i64, usize)> {
+    let s = scan_fast(buf, start)?;
+    if buf.get(s.end) != Some(&terminator) || s.frac_digits > scale {
+        return None;
+    }
+    let p = *POW10_U64.get((scale - s.frac_digits) as usize)?;
+    let magnitude = i64::try_from(s.mantissa.checked_mul(p)?).ok()?;
+    Some((if s.negative { -magnitude } else { magnitude }, s.end))
 }
 
 /// [`fast_i64_until`] for a JSON number (unquoted): `[-]digits[.digits]` ending where a JSON

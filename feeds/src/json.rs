@@ -489,6 +489,37 @@ impl<'a> Lexer<'a> {
         Some(out)
     }
 
+    /// [`Lexer::quoted_fixed_row`] for a row whose `N` values all convert without error: their
+    /// texts and values as plain integers. `None` (nothing consumed but whitespace) for any
+    /// other row: another shape, or a value with a precision / overflow error; the caller then
+    /// takes [`Lexer::quoted_fixed_row`] or the general path, which give the same values and
+    /// report the error.
+    #[inline]
+    pub fn quoted_fixed_row_ok<const N: usize>(
+        &mut self,
+        scales: [u32; N],
+    ) -> Option<[(&'a [u8], i64); N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'[') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], 0); N];
+        for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
+            if k > 0 {
+                i = expect_byte(buf, i, b',')?;
+            }
+            let start = expect_byte(buf, i, b'"')?;
+            let (value, end) = crate::decimal::fast_i64_until_ok(buf, start, b'"', scale)?;
+            *slot = (&buf[start..end], value);
+            i = end + 1;
+        }
+        self.pos = i;
+        self.first = false;
+        Some(out)
+    }
+
     /// At a compact object holding exactly the keys `keys`, in that order, each with a quoted
     /// decimal (`{"price":"0.48","size":"30"}`: no whitespace, no other key): consumes the
     /// whole object and returns the values converted at `scale`, as reading it key by key with
@@ -831,6 +862,15 @@ mod tests {
             br#"["","1"]"#,
             br#"{"a":1}"#,
         ] {
+            // The error-free reader: the same values and position whenever it reads the row.
+            if let Some(ok) = Lexer::new(row).quoted_fixed_row_ok([8, 8]) {
+                let mut fast = Lexer::new(row);
+                let got = fast.quoted_fixed_row([8, 8]).unwrap();
+                assert_eq!(got.map(|(t, v)| (t, v.unwrap())), ok, "{row:?}");
+                let mut ok_lexer = Lexer::new(row);
+                ok_lexer.quoted_fixed_row_ok([8, 8]);
+                assert_eq!(ok_lexer.pos(), fast.pos());
+            }
             let mut fast = Lexer::new(row);
             let Some(got) = fast.quoted_fixed_row([8, 8]) else {
                 continue;

@@ -348,6 +348,11 @@ fn decimal_fast_paths_agree_with_the_general_parser() {
                 strict.begin_array().unwrap();
                 fused.begin_array().unwrap();
                 prop_assert!(strict.next_element().unwrap() && fused.next_element().unwrap());
+                // The error-free row reader: only values the general parser gives.
+                if let Some([(t, v)]) = Lexer::new(quoted.as_bytes()).quoted_fixed_row_ok([scale]) {
+                    prop_assert_eq!(t, text.as_bytes());
+                    prop_assert_eq!(Ok(v), want, "{}", text);
+                }
                 match strict.str() {
                     Ok(s) => {
                         let (t, v) = fused.scalar_fixed_i64(scale).unwrap();

@@ -403,20 +403,26 @@ impl Kraken {
             // The level array is lexed and converted in one pass, in place.
             o.begin_array()?;
             while o.next_element()? {
-                // Seconds text `"1618678117.243818"` → ns, converted while lexed.
-                let [(pt, price), (qt, volume), (_, ts)] = match o.quoted_fixed_row([8, 8, 9]) {
-                    Some(row) => row,
-                    None => {
-                        o.begin_array()?;
-                        let mut row = [(&frame[..0], Ok(0)); 3];
-                        for (x, scale) in row.iter_mut().zip([8, 8, 9]) {
-                            if !o.next_element()? {
-                                return Err(ParseError::Missing("level"));
+                // Seconds text `"1618678117.243818"` → ns, converted while lexed. A row
+                // whose three values convert is read without carrying error values; any other
+                // row takes the fused reader, or the general path.
+                let fast = o.quoted_fixed_row_ok([8, 8, 9]);
+                let [(pt, price), (qt, volume), (_, ts)] = match fast {
+                    Some([(pt, p), (qt, v), (tt, t)]) => [(pt, Ok(p)), (qt, Ok(v)), (tt, Ok(t))],
+                    None => match o.quoted_fixed_row([8, 8, 9]) {
+                        Some(row) => row,
+                        None => {
+                            o.begin_array()?;
+                            let mut row = [(&frame[..0], Ok(0)); 3];
+                            for (x, scale) in row.iter_mut().zip([8, 8, 9]) {
+                                if !o.next_element()? {
+                                    return Err(ParseError::Missing("level"));
+                                }
+                                *x = o.scalar_fixed_i64(scale)?;
                             }
-                            *x = o.scalar_fixed_i64(scale)?;
+                            row
                         }
-                        row
-                    }
+                    },
                 };
                 while o.next_element()? {
                     o.skip_value()?;

@@ -103,6 +103,17 @@ fn row(raw: &[u8]) -> Result<Row<'_>, ParseError> {
 fn levels_at<'a>(j: &mut Lexer<'a>, mut f: impl FnMut(super::TextLevel<'a>) -> Parsed) -> Parsed {
     j.begin_array()?;
     while j.next_element()? {
+        // A row whose two values convert is read without carrying error values.
+        if let Some([(price_text, price), (size_text, size)]) = j.quoted_fixed_row_ok([8, 8]) {
+            j.skip_rest_of_array()?;
+            f(super::TextLevel {
+                price_text,
+                size_text,
+                price,
+                size,
+            })?;
+            continue;
+        }
         let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
             Some(row) => row,
             None => {
