@@ -225,6 +225,18 @@ impl Half {
     }
 }
 
+/// Drops the cached checksums that cover `rank` (a level at `rank` of one side was inserted,
+/// replaced or removed).
+#[inline(always)]
+fn changed_at(okx: &mut Option<i32>, kraken: &mut Option<u32>, rank: usize) {
+    if rank < OKX_DEPTH {
+        *okx = None;
+    }
+    if rank < KRAKEN_DEPTH {
+        *kraken = None;
+    }
+}
+
 /// Levels per side the OKX checksum covers.
 const OKX_DEPTH: usize = 25;
 /// Levels per side the Kraken checksum covers.
@@ -270,16 +282,10 @@ impl TextBook {
         self.changed_at(0);
     }
 
-    /// Drops the cached checksums that cover `rank` (a level at `rank` of one side was
-    /// inserted, replaced or removed).
+    /// Drops the cached checksums that cover `rank` (see [`changed_at`]).
     #[inline]
     fn changed_at(&mut self, rank: usize) {
-        if rank < OKX_DEPTH {
-            self.okx_cache = None;
-        }
-        if rank < KRAKEN_DEPTH {
-            self.kraken_cache = None;
-        }
+        changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
     }
 
     /// Sets the level at `price` to `size` (0 removes), keeping the received texts.
@@ -298,9 +304,10 @@ impl TextBook {
         if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
             return Err(TextBookError::TextTooLong);
         }
-        self.apply_level(side, price, size, |l| {
+        if let Some(l) = self.apply_level(side, price, size)? {
             l.fill(price, size, price_text, size_text);
-        })
+        }
+        Ok(())
     }
 
     /// [`TextBook::apply`] for texts that are the ranges `price_at` and `size_at` of `frame`
@@ -328,7 +335,7 @@ impl TextBook {
         if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
             return Err(TextBookError::TextTooLong);
         }
-        self.apply_level(side, price, size, |l| {
+        if let Some(l) = self.apply_level(side, price, size)? {
             l.fill_in(
                 price,
                 size,
@@ -336,18 +343,19 @@ impl TextBook {
                 (price_at.start, price_text),
                 (size_at.start, size_text),
             );
-        })
+        }
+        Ok(())
     }
 
-    /// The body of [`TextBook::apply`]: `fill` writes the level into its slot (texts checked).
+    /// The body of [`TextBook::apply`]: the slot the caller must write the level into (texts
+    /// checked), or `None` when the level was removed (or absent).
     #[inline(always)]
     fn apply_level(
         &mut self,
         side: Side,
         price: i64,
         size: i64,
-        fill: impl FnOnce(&mut TextLevel),
-    ) -> Result<(), TextBookError> {
+    ) -> Result<Option<&mut TextLevel>, TextBookError> {
         let half = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -358,12 +366,11 @@ impl TextBook {
         let key = half.key(price);
         if size != 0 && half.keys.back().is_none_or(|&w| w < key) {
             let slot = half.alloc().ok_or(TextBookError::Full)?;
-            fill(&mut half.slots[usize::from(slot)]);
             let rank = half.order.len();
             half.order.push_back(slot);
             half.keys.push_back(key);
-            self.changed_at(rank);
-            return Ok(());
+            changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
+            return Ok(Some(&mut half.slots[usize::from(slot)]));
         }
         // Rank of the first level not in front of `price`.
         let rank = half.keys.partition_point(|&k| k < key);
@@ -372,26 +379,27 @@ impl TextBook {
             .get(rank)
             .copied()
             .filter(|&slot| half.slots[usize::from(slot)].price == price);
-        match (found, size) {
+        let slot = match (found, size) {
             (Some(slot), 0) => {
                 half.order.remove(rank);
                 half.keys.remove(rank);
                 half.free.push(slot);
+                None
             }
-            (None, 0) => return Ok(()),
+            (None, 0) => return Ok(None),
             (Some(slot), _) => {
-                fill(&mut half.slots[usize::from(slot)]);
                 half.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
+                Some(slot)
             }
             (None, _) => {
                 let slot = half.alloc().ok_or(TextBookError::Full)?;
-                fill(&mut half.slots[usize::from(slot)]);
                 half.order.insert(rank, slot);
                 half.keys.insert(rank, key);
+                Some(slot)
             }
-        }
-        self.changed_at(rank);
-        Ok(())
+        };
+        changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
+        Ok(slot.map(|slot| &mut half.slots[usize::from(slot)]))
     }
 
     /// Keeps only the best `depth` levels per side (Kraken truncates to the subscribed depth).
