@@ -570,6 +570,81 @@ impl<'a> Lexer<'a> {
         Some((word, out))
     }
 
+    /// [`Lexer::quoted_fixed_row`] for a row whose `N` values all convert without error: their
+    /// texts and values as plain integers. `None` (nothing consumed but whitespace) for any
+    /// other row: another shape, or a value with a precision / overflow error; the caller then
+    /// takes [`Lexer::quoted_fixed_row`] or the general path, which give the same values and
+    /// report the error.
+    #[inline]
+    pub fn quoted_fixed_row_ok<const N: usize>(
+        &mut self,
+        scales: [u32; N],
+    ) -> Option<[(&'a [u8], i64); N]> {
+        self.skip_ws();
+        let buf = self.buf;
+        if buf.get(self.pos) != Some(&b'[') {
+            return None;
+        }
+        let mut i = self.pos + 1;
+        let mut out = [(&buf[..0], 0); N];
+        for (k, (slot, scale)) in out.iter_mut().zip(scales).enumerate() {
+            if k > 0 {
+                i = expect_byte(buf, i, b',')?;
+            }
+            let start = expect_byte(buf, i, b'"')?;
+            let (value, end) = crate::decimal::fast_i64_until_ok(buf, start, b'"', scale)?;
+            *slot = (&buf[start..end], value);
+            i = end + 1;
+        }
+        self.pos = i;
+        self.first = false;
+        Some(out)
+    }
+
+    /// Skips the rest of the current array, its closing `]` included, exactly as
+    /// `while self.next_element()? { self.skip_value()? }` would (same position, same errors).
+    /// Compactly written plain strings (`,"0","13"]`: no whitespace, escape or control byte), the
+    /// trailing fields of venue level rows, are stepped over byte by byte without dispatching on
+    /// the value kind; anything else is left to that general loop from where the fast scan
+    /// stopped, between two elements.
+    ///
+    /// # Errors
+    /// As [`Lexer::next_element`] and [`Lexer::skip_value`].
+    #[inline]
+    pub fn skip_rest_of_array(&mut self) -> Result<(), JsonError> {
+        if !self.first {
+            let buf = self.buf;
+            let mut i = self.pos;
+            loop {
+                match buf.get(i) {
+                    Some(b']') => {
+                        self.pos = i + 1;
+                        return Ok(());
+                    }
+                    Some(b',') if buf.get(i + 1) == Some(&b'"') => {
+                        let mut k = i + 2;
+                        while buf
+                            .get(k)
+                            .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+                        {
+                            k += 1;
+                        }
+                        if buf.get(k) != Some(&b'"') {
+                            break;
+                        }
+                        i = k + 1;
+                    }
+                    _ => break,
+                }
+            }
+            self.pos = i;
+        }
+        while self.next_element()? {
+            self.skip_value()?;
+        }
+        Ok(())
+    }
+
     /// At a compact object holding exactly the keys `keys`, in that order, each with a quoted
     /// decimal (`{"price":"0.48","size":"30"}`: no whitespace, no other key): consumes the
     /// whole object and returns the values converted at `scale`, as reading it key by key with
@@ -948,6 +1023,52 @@ mod tests {
         assert!(!take(br#"["new",1,2,3]"#));
         assert!(!take(br#"["new", 1,2]"#));
         assert!(!take(br#"[1.5e3,2]"#));
+    }
+
+    #[test]
+    fn skip_rest_of_array_matches_the_general_loop() {
+        for row in [
+            &br#"["1","2","0","13"],["3"]"#[..],
+            br#"["1","2"]"#,
+            br#"["1","2" ,"0"]"#,
+            br#"["1","2","0" ]"#,
+            br#"["1","2",0,"1"]"#,
+            br#"["1","2","a\"b","c"]"#,
+            br#"["1","2","a\u0041","c"]"#,
+            br#"["1","2","a\x"]"#,
+            b"[\"1\",\"2\",\"a\x01\"]",
+            br#"["1","2","0","#,
+            br#"["1","2","0""#,
+            br#"["1","2","0"}"#,
+            br#"["1","2",]"#,
+            br#"["1","2",{"a":[1]},"x"]"#,
+        ] {
+            let run = |fast: bool| {
+                let mut j = Lexer::new(row);
+                j.begin_array().unwrap();
+                for _ in 0..2 {
+                    assert!(j.next_element().unwrap());
+                    j.str().unwrap();
+                }
+                let r = if fast {
+                    j.skip_rest_of_array()
+                } else {
+                    (|| {
+                        while j.next_element()? {
+                            j.skip_value()?;
+                        }
+                        Ok(())
+                    })()
+                };
+                (r, j.pos(), j.next_element())
+            };
+            assert_eq!(run(true), run(false), "{:?}", std::str::from_utf8(row));
+        }
+        // Right after `[`: the general loop.
+        let mut j = Lexer::new(br#"["0","1"]"#);
+        j.begin_array().unwrap();
+        j.skip_rest_of_array().unwrap();
+        assert_eq!(j.pos(), 9);
     }
 
     #[test]

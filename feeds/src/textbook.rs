@@ -26,47 +26,98 @@ pub enum TextBookError {
     Side,
 }
 
+/// Bytes of a level's joined text (`price:size`, at most `2 * TEXT_MAX + 1` bytes) with the
+/// slack that lets a checksum copy it with one fixed-size move.
+const JOINED: usize = 64;
+
+/// `kraken_len` of a slot whose Kraken checksum text is not computed yet.
+const KRAKEN_UNSET: u8 = u8::MAX;
+
 /// One level with its received text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct TextLevel {
     /// Price, 1e-8 units.
     pub price: i64,
     /// Size, 1e-8 units.
     pub size: i64,
-    price_text: [u8; TEXT_MAX],
+    /// `price:size` as received; bytes past `price_len + 1 + size_len` are meaningless.
+    joined: [u8; JOINED],
     price_len: u8,
-    size_text: [u8; TEXT_MAX],
     size_len: u8,
 }
 
 impl TextLevel {
-    /// A level holding copies of its texts (each at most [`TEXT_MAX`] bytes: checked by the
-    /// caller).
+    /// A level slot not yet used.
+    const EMPTY: TextLevel = TextLevel {
+        price: 0,
+        size: 0,
+        joined: [0; JOINED],
+        price_len: 0,
+        size_len: 0,
+    };
+
+    /// Makes this slot the level `price` × `size` with copies of its texts (each at most
+    /// [`TEXT_MAX`] bytes: checked by the caller).
     #[inline]
-    fn new(price: i64, size: i64, price_text: &[u8], size_text: &[u8]) -> Self {
-        let mut level = TextLevel {
-            price,
-            size,
-            price_text: [0; TEXT_MAX],
-            price_len: price_text.len() as u8,
-            size_text: [0; TEXT_MAX],
-            size_len: size_text.len() as u8,
-        };
-        level.price_text[..price_text.len()].copy_from_slice(price_text);
-        level.size_text[..size_text.len()].copy_from_slice(size_text);
-        level
+    fn fill(&mut self, price: i64, size: i64, price_text: &[u8], size_text: &[u8]) {
+        let p = price_text.len();
+        self.price = price;
+        self.size = size;
+        self.price_len = p as u8;
+        self.size_len = size_text.len() as u8;
+        self.joined[..p].copy_from_slice(price_text);
+        self.joined[p] = b':';
+        self.joined[p + 1..p + 1 + size_text.len()].copy_from_slice(size_text);
+    }
+
+    /// [`TextLevel::fill`] for texts inside `frame` at the given offsets (each at most
+    /// [`TEXT_MAX`] bytes: checked by the caller): where 32 bytes of `frame` follow a text's
+    /// start, they are copied whole (one fixed-size move; the bytes past the text are
+    /// meaningless), otherwise the text alone.
+    #[inline(always)]
+    fn fill_in(
+        &mut self,
+        price: i64,
+        size: i64,
+        frame: &[u8],
+        price_at: (usize, &[u8]),
+        size_at: (usize, &[u8]),
+    ) {
+        const MOVE: usize = 32;
+        let p = price_at.1.len();
+        self.price = price;
+        self.size = size;
+        self.price_len = p as u8;
+        self.size_len = size_at.1.len() as u8;
+        match frame.get(price_at.0..price_at.0 + MOVE) {
+            Some(src) => self.joined[..MOVE].copy_from_slice(src),
+            None => self.joined[..p].copy_from_slice(price_at.1),
+        }
+        self.joined[p] = b':';
+        // p + 1 + MOVE <= TEXT_MAX + 1 + MOVE <= JOINED.
+        match frame.get(size_at.0..size_at.0 + MOVE) {
+            Some(src) => self.joined[p + 1..p + 1 + MOVE].copy_from_slice(src),
+            None => self.joined[p + 1..p + 1 + size_at.1.len()].copy_from_slice(size_at.1),
+        }
     }
 
     /// The price as received.
     #[must_use]
     pub fn price_text(&self) -> &[u8] {
-        &self.price_text[..usize::from(self.price_len)]
+        &self.joined[..usize::from(self.price_len)]
     }
 
     /// The size as received.
     #[must_use]
     pub fn size_text(&self) -> &[u8] {
-        &self.size_text[..usize::from(self.size_len)]
+        let p = usize::from(self.price_len);
+        &self.joined[p + 1..p + 1 + usize::from(self.size_len)]
+    }
+
+    /// Length of `price:size`.
+    #[inline]
+    fn joined_len(&self) -> usize {
+        usize::from(self.price_len) + 1 + usize::from(self.size_len)
     }
 }
 
@@ -76,7 +127,9 @@ impl TextLevel {
 /// and only those on the shorter side of it (a change near the top moves a few entries).
 #[derive(Clone, Debug)]
 struct Half {
+    /// Every slot, allocated up front; the first `used` have been handed out.
     slots: Vec<TextLevel>,
+    used: usize,
     free: Vec<u16>,
     /// Slot indices, best price first.
     order: VecDeque<u16>,
@@ -84,16 +137,24 @@ struct Half {
     /// search runs over one contiguous ascending `i64` array without chasing slots.
     keys: VecDeque<i64>,
     descending: bool,
+    /// Per slot: the level's Kraken checksum text (price then size, `.` removed, leading zeros
+    /// stripped), computed when the level is first hashed and kept until the slot is reused.
+    kraken: Vec<[u8; JOINED]>,
+    /// Per slot: the length of `kraken`, [`KRAKEN_UNSET`] until computed.
+    kraken_len: Vec<u8>,
 }
 
 impl Half {
     fn new(capacity: usize, descending: bool) -> Self {
         Half {
-            slots: Vec::with_capacity(capacity),
+            slots: vec![TextLevel::EMPTY; capacity],
+            used: 0,
             free: Vec::with_capacity(capacity),
             order: VecDeque::with_capacity(capacity),
             keys: VecDeque::with_capacity(capacity),
             descending,
+            kraken: vec![[0; JOINED]; capacity],
+            kraken_len: vec![KRAKEN_UNSET; capacity],
         }
     }
 
@@ -108,7 +169,7 @@ impl Half {
     }
 
     fn clear(&mut self) {
-        self.slots.clear();
+        self.used = 0;
         self.free.clear();
         self.order.clear();
         self.keys.clear();
@@ -121,19 +182,36 @@ impl Half {
             .map(|&slot| &self.slots[usize::from(slot)])
     }
 
-    /// A slot for a new level, `None` when the side is full.
+    /// A slot for a new level (its Kraken text marked stale), `None` when the side is full.
     #[inline]
-    fn alloc(&mut self, level: TextLevel, capacity: usize) -> Option<u16> {
-        if let Some(slot) = self.free.pop() {
-            self.slots[usize::from(slot)] = level;
-            return Some(slot);
-        }
-        if self.slots.len() >= capacity {
-            return None;
-        }
-        let slot = u16::try_from(self.slots.len()).ok()?;
-        self.slots.push(level);
+    fn alloc(&mut self) -> Option<u16> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                if self.used >= self.slots.len() {
+                    return None;
+                }
+                self.used += 1;
+                u16::try_from(self.used - 1).ok()?
+            }
+        };
+        self.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
         Some(slot)
+    }
+
+    /// The Kraken checksum text of the level in `slot`, computed on first use.
+    #[inline]
+    fn kraken_text(&mut self, slot: u16) -> (&[u8; JOINED], usize) {
+        let s = usize::from(slot);
+        if self.kraken_len[s] == KRAKEN_UNSET {
+            let l = &self.slots[s];
+            let out = &mut self.kraken[s];
+            let n = kraken_strip(l.price_text(), out, 0);
+            let n = kraken_strip(l.size_text(), out, n);
+            // At most 2 * TEXT_MAX bytes: below KRAKEN_UNSET.
+            self.kraken_len[s] = n as u8;
+        }
+        (&self.kraken[s], usize::from(self.kraken_len[s]))
     }
 
     fn truncate(&mut self, depth: usize) {
@@ -147,10 +225,25 @@ impl Half {
     }
 }
 
+/// Drops the cached checksums that cover `rank` (a level at `rank` of one side was inserted,
+/// replaced or removed).
+#[inline(always)]
+fn changed_at(okx: &mut Option<i32>, kraken: &mut Option<u32>, rank: usize) {
+    if rank < OKX_DEPTH {
+        *okx = None;
+    }
+    if rank < KRAKEN_DEPTH {
+        *kraken = None;
+    }
+}
+
 /// Levels per side the OKX checksum covers.
 const OKX_DEPTH: usize = 25;
 /// Levels per side the Kraken checksum covers.
 const KRAKEN_DEPTH: usize = 10;
+/// Bytes of the checksum text buffer: every level either checksum covers, `JOINED` bytes each
+/// (the fixed-size moves), and one move of slack.
+const CHECKSUM_TEXT: usize = (2 * OKX_DEPTH + 1) * JOINED;
 
 /// A sorted two-sided book that keeps the received text of every level.
 ///
@@ -160,9 +253,11 @@ const KRAKEN_DEPTH: usize = 10;
 pub struct TextBook {
     bids: Half,
     asks: Half,
-    capacity: usize,
     okx_cache: Option<i32>,
     kraken_cache: Option<u32>,
+    /// Where a checksum's text is assembled (allocated once; never cleared: only the bytes
+    /// written for the current checksum are hashed).
+    checksum_text: Vec<u8>,
 }
 
 impl TextBook {
@@ -174,9 +269,9 @@ impl TextBook {
         TextBook {
             bids: Half::new(capacity, true),
             asks: Half::new(capacity, false),
-            capacity,
             okx_cache: None,
             kraken_cache: None,
+            checksum_text: vec![0; CHECKSUM_TEXT],
         }
     }
 
@@ -187,22 +282,17 @@ impl TextBook {
         self.changed_at(0);
     }
 
-    /// Drops the cached checksums that cover `rank` (a level at `rank` of one side was
-    /// inserted, replaced or removed).
+    /// Drops the cached checksums that cover `rank` (see [`changed_at`]).
     #[inline]
     fn changed_at(&mut self, rank: usize) {
-        if rank < OKX_DEPTH {
-            self.okx_cache = None;
-        }
-        if rank < KRAKEN_DEPTH {
-            self.kraken_cache = None;
-        }
+        changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
     }
 
     /// Sets the level at `price` to `size` (0 removes), keeping the received texts.
     ///
     /// # Errors
     /// [`TextBookError`]; the book is unchanged.
+    #[inline]
     pub fn apply(
         &mut self,
         side: Side,
@@ -214,7 +304,58 @@ impl TextBook {
         if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
             return Err(TextBookError::TextTooLong);
         }
-        let capacity = self.capacity;
+        if let Some(l) = self.apply_level(side, price, size)? {
+            l.fill(price, size, price_text, size_text);
+        }
+        Ok(())
+    }
+
+    /// [`TextBook::apply`] for texts that are the ranges `price_at` and `size_at` of `frame`
+    /// (the received message): the same book, the texts copied with fixed-size moves where the
+    /// frame allows.
+    ///
+    /// # Errors
+    /// [`TextBookError`]; a range outside `frame` is [`TextBookError::TextTooLong`]. The book
+    /// is unchanged.
+    #[inline]
+    pub fn apply_in(
+        &mut self,
+        side: Side,
+        price: i64,
+        size: i64,
+        frame: &[u8],
+        price_at: core::ops::Range<usize>,
+        size_at: core::ops::Range<usize>,
+    ) -> Result<(), TextBookError> {
+        let (Some(price_text), Some(size_text)) =
+            (frame.get(price_at.clone()), frame.get(size_at.clone()))
+        else {
+            return Err(TextBookError::TextTooLong);
+        };
+        if price_text.len() > TEXT_MAX || size_text.len() > TEXT_MAX {
+            return Err(TextBookError::TextTooLong);
+        }
+        if let Some(l) = self.apply_level(side, price, size)? {
+            l.fill_in(
+                price,
+                size,
+                frame,
+                (price_at.start, price_text),
+                (size_at.start, size_text),
+            );
+        }
+        Ok(())
+    }
+
+    /// The body of [`TextBook::apply`]: the slot the caller must write the level into (texts
+    /// checked), or `None` when the level was removed (or absent).
+    #[inline(always)]
+    fn apply_level(
+        &mut self,
+        side: Side,
+        price: i64,
+        size: i64,
+    ) -> Result<Option<&mut TextLevel>, TextBookError> {
         let half = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -224,14 +365,12 @@ impl TextBook {
         // without a search.
         let key = half.key(price);
         if size != 0 && half.keys.back().is_none_or(|&w| w < key) {
-            let slot = half
-                .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
-                .ok_or(TextBookError::Full)?;
+            let slot = half.alloc().ok_or(TextBookError::Full)?;
             let rank = half.order.len();
             half.order.push_back(slot);
             half.keys.push_back(key);
-            self.changed_at(rank);
-            return Ok(());
+            changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
+            return Ok(Some(&mut half.slots[usize::from(slot)]));
         }
         // Rank of the first level not in front of `price`.
         let rank = half.keys.partition_point(|&k| k < key);
@@ -240,26 +379,27 @@ impl TextBook {
             .get(rank)
             .copied()
             .filter(|&slot| half.slots[usize::from(slot)].price == price);
-        match (found, size) {
+        let slot = match (found, size) {
             (Some(slot), 0) => {
                 half.order.remove(rank);
                 half.keys.remove(rank);
                 half.free.push(slot);
+                None
             }
-            (None, 0) => return Ok(()),
+            (None, 0) => return Ok(None),
             (Some(slot), _) => {
-                half.slots[usize::from(slot)] = TextLevel::new(price, size, price_text, size_text);
+                half.kraken_len[usize::from(slot)] = KRAKEN_UNSET;
+                Some(slot)
             }
             (None, _) => {
-                let slot = half
-                    .alloc(TextLevel::new(price, size, price_text, size_text), capacity)
-                    .ok_or(TextBookError::Full)?;
+                let slot = half.alloc().ok_or(TextBookError::Full)?;
                 half.order.insert(rank, slot);
                 half.keys.insert(rank, key);
+                Some(slot)
             }
-        }
-        self.changed_at(rank);
-        Ok(())
+        };
+        changed_at(&mut self.okx_cache, &mut self.kraken_cache, rank);
+        Ok(slot.map(|slot| &mut half.slots[usize::from(slot)]))
     }
 
     /// Keeps only the best `depth` levels per side (Kraken truncates to the subscribed depth).
@@ -300,7 +440,7 @@ impl TextBook {
         if let Some(crc) = self.okx_cache {
             return crc;
         }
-        let crc = okx_crc(self);
+        let crc = okx_crc_fast(&self.bids, &self.asks, &mut self.checksum_text);
         self.okx_cache = Some(crc);
         crc
     }
@@ -312,13 +452,68 @@ impl TextBook {
         if let Some(crc) = self.kraken_cache {
             return crc;
         }
-        let crc = kraken_crc(self);
+        let crc = kraken_crc_fast(&mut self.asks, &mut self.bids, &mut self.checksum_text);
         self.kraken_cache = Some(crc);
         crc
     }
 }
 
+/// Appends `text` to `out` at `n` with leading `0`s and `.`s dropped and then its first `.`
+/// removed (Kraken's checksum form); returns the new length.
+fn kraken_strip(text: &[u8], out: &mut [u8; JOINED], mut n: usize) -> usize {
+    let start = text
+        .iter()
+        .position(|&b| b != b'0' && b != b'.')
+        .unwrap_or(text.len());
+    let mut dot_seen = false;
+    for &b in &text[start..] {
+        if b == b'.' && !dot_seen {
+            dot_seen = true;
+            continue;
+        }
+        // Two texts of at most TEXT_MAX bytes: within JOINED.
+        out[n] = b;
+        n += 1;
+    }
+    n
+}
+
+/// [`TextBook::okx_checksum`] computed from the levels (no cache): each level's joined
+/// `price:size` text is copied with one fixed-size move and `:`-separated.
+fn okx_crc_fast(bids: &Half, asks: &Half, buf: &mut [u8]) -> i32 {
+    let mut n = 0;
+    for i in 0..OKX_DEPTH {
+        for l in [bids.level(i), asks.level(i)].into_iter().flatten() {
+            // At most 2 * OKX_DEPTH levels of at most JOINED - 2 bytes plus `:` each before
+            // this one: the fixed-size move stays inside `buf`.
+            buf[n..n + JOINED].copy_from_slice(&l.joined);
+            n += l.joined_len();
+            buf[n] = b':';
+            n += 1;
+        }
+    }
+    // No `:` after the last text.
+    crc32fast::hash(&buf[..n.saturating_sub(1)]) as i32
+}
+
+/// [`TextBook::kraken_checksum`] computed from the levels (no cache), each level's checksum
+/// text computed once per slot and copied with one fixed-size move.
+fn kraken_crc_fast(asks: &mut Half, bids: &mut Half, buf: &mut [u8]) -> u32 {
+    let mut n = 0;
+    for half in [asks, bids] {
+        for rank in 0..KRAKEN_DEPTH.min(half.order.len()) {
+            let slot = half.order[rank];
+            let (text, len) = half.kraken_text(slot);
+            // At most 2 * KRAKEN_DEPTH texts of at most 2 * TEXT_MAX bytes before this one.
+            buf[n..n + JOINED].copy_from_slice(text);
+            n += len;
+        }
+    }
+    crc32fast::hash(&buf[..n])
+}
+
 /// [`TextBook::okx_checksum`] computed from the levels (no cache).
+#[cfg(test)]
 fn okx_crc(book: &TextBook) -> i32 {
     // The checksum string is assembled on the stack and hashed in one call (crc32fast's
     // SIMD path), not fed to the hasher in a hundred small pieces.
@@ -346,6 +541,7 @@ fn okx_crc(book: &TextBook) -> i32 {
 }
 
 /// [`TextBook::kraken_checksum`] computed from the levels (no cache).
+#[cfg(test)]
 fn kraken_crc(book: &TextBook) -> u32 {
     let mut buf = [0u8; 2 * KRAKEN_DEPTH * 2 * TEXT_MAX];
     let mut n = 0;
@@ -440,7 +636,17 @@ mod tests {
                 i64::try_from((r >> 24) % 1000).unwrap() + 1
             };
             let text = format!("{price}.{step}").into_bytes();
-            let got = book.apply(side, price, size, &text, b"1");
+            // Every other step through `apply_in`, the texts inside a frame (near its end on
+            // some steps, so both copies are taken).
+            let got = if step % 2 == 0 {
+                book.apply(side, price, size, &text, b"1")
+            } else {
+                let pad = if step % 4 == 1 { 40 } else { 0 };
+                let frame = [&b"[\""[..], &text, b"\",\"1\"]", &vec![b' '; pad]].concat();
+                let p = 2..2 + text.len();
+                let q = p.end + 3..p.end + 4;
+                book.apply_in(side, price, size, &frame, p, q)
+            };
             if size == 0 {
                 m.remove(&price);
                 assert_eq!(got, Ok(()));

@@ -348,6 +348,17 @@ fn decimal_fast_paths_agree_with_the_general_parser() {
                 strict.begin_array().unwrap();
                 fused.begin_array().unwrap();
                 prop_assert!(strict.next_element().unwrap() && fused.next_element().unwrap());
+                // The error-free row reader: the string the strict lexer reads, and only a value
+                // the general parser gives for it.
+                let q = quoted.as_bytes();
+                if let Some([(t, v)]) = Lexer::new(q).quoted_fixed_row_ok([scale]) {
+                    let mut l = Lexer::new(q);
+                    l.begin_array().unwrap();
+                    prop_assert!(l.next_element().unwrap());
+                    let s = l.str().unwrap();
+                    prop_assert_eq!(t, s);
+                    prop_assert_eq!(Ok(v), parse_fixed_i64_general(s, scale), "{}", text);
+                }
                 match strict.str() {
                     Ok(s) => {
                         let (t, v) = fused.scalar_fixed_i64(scale).unwrap();
@@ -722,4 +733,73 @@ fn chainlink_rtds_in_place_and_general_paths_agree() {
         let a = ChainlinkRtds::new(mode);
         Box::new(if in_place { a } else { a.general_path_only() })
     });
+}
+
+/// `Lexer::skip_rest_of_array` (the compact-string scan over a level row's trailing fields)
+/// ends where the general `next_element` / `skip_value` loop ends, with the same result, on
+/// rows assembled from venue-like and malformed fragments, also cut short.
+#[test]
+fn skip_rest_of_array_agrees_with_the_general_loop() {
+    let fragments = [
+        ",\"0\"",
+        ",\"13\"",
+        ",\"\"",
+        ", \"1\"",
+        ",1",
+        ",-2.5e3",
+        ",\"a\\\"b\"",
+        ",\"\\u0041\"",
+        ",\"\\x\"",
+        ",\"\u{1}\"",
+        ",{}",
+        ",{\"a\":[1]}",
+        ",[1,[2]]",
+        ",null",
+        ",true",
+        ",",
+        "]",
+        " ]",
+        "}",
+        "\"",
+        ",\"0\"]",
+        "]]",
+    ];
+    let strategy = (
+        proptest::collection::vec(0..fragments.len(), 0..6),
+        any::<u16>(),
+    );
+    runner(3000)
+        .run(&strategy, |(picks, cut)| {
+            let mut row = String::from("[\"1.5\",\"2\"");
+            for p in picks {
+                row.push_str(fragments[p]);
+            }
+            row.push_str("],[\"3\"]");
+            let bytes = row.as_bytes();
+            let head = "[\"1.5\",\"2\"".len();
+            let end = head + usize::from(cut) % (bytes.len() - head + 1);
+            let frame = &bytes[..end];
+            let run = |fast: bool| {
+                let mut j = Lexer::new(frame);
+                j.begin_array().unwrap();
+                for _ in 0..2 {
+                    assert!(j.next_element().unwrap());
+                    j.str().unwrap();
+                }
+                let r = if fast {
+                    j.skip_rest_of_array()
+                } else {
+                    (|| {
+                        while j.next_element()? {
+                            j.skip_value()?;
+                        }
+                        Ok(())
+                    })()
+                };
+                (r, j.pos(), j.next_element())
+            };
+            prop_assert_eq!(run(true), run(false), "{}", String::from_utf8_lossy(frame));
+            Ok(())
+        })
+        .unwrap();
 }

@@ -50,7 +50,18 @@ pub struct Kraken {
     trades: Vec<(u32, SeqTracker)>,
     scratch: Vec<Record>,
     /// Frame offsets of each scratch level's price and size text.
-    texts: Vec<(usize, usize, usize, usize)>,
+    texts: Vec<LevelText>,
+}
+
+/// One level of the message being read: its side and values (as in its scratch record) and
+/// the frame offsets of its price and size text, for the text book.
+#[derive(Clone, Copy, Debug)]
+struct LevelText {
+    side: Side,
+    price: i64,
+    size: i64,
+    /// `(price start, price end, size start, size end)` in the frame.
+    text: (usize, usize, usize, usize),
 }
 
 /// Seconds text `"1618678117.243818"` → ns.
@@ -118,7 +129,7 @@ impl Kraken {
         v1: bool,
         snapshot: bool,
         depth: usize,
-        texts: &[(usize, usize, usize, usize)],
+        texts: &[LevelText],
         frame: &[u8],
         checksum: Option<u64>,
         ctx: &mut Ctx<'_>,
@@ -136,14 +147,11 @@ impl Kraken {
             book.text.clear();
         }
         let mut ok = true;
-        for (r, &(ps, pe, ss, se)) in self.scratch.iter().zip(texts) {
-            let Some(l) = r.body_as::<ringbolt_bus::BookLevel>() else {
-                continue;
-            };
-            let side = Side::from_u8(l.side).unwrap_or(Side::None);
+        for t in texts {
+            let (ps, pe, ss, se) = t.text;
             ok &= book
                 .text
-                .apply(side, l.price, l.size, &frame[ps..pe], &frame[ss..se])
+                .apply_in(t.side, t.price, t.size, frame, ps..pe, ss..se)
                 .is_ok();
         }
         let ts = self
@@ -283,7 +291,12 @@ impl Kraken {
                             let mut rec = Record::new(VENUE, stream, id, &body);
                             rec.exchange_ts_ns = ts;
                             self.scratch.push(rec);
-                            texts.push(span(off, part, p, q));
+                            texts.push(LevelText {
+                                side,
+                                price: body.price,
+                                size: body.size,
+                                text: span(off, part, p, q),
+                            });
                         }
                     }
                     let checksum = f.checksum.map(parse_u64).transpose().field("checksum")?;
@@ -379,7 +392,7 @@ impl Kraken {
         frame: &'a [u8],
         (stream, id): (u8, u32),
         scratch: &mut Vec<Record>,
-        texts: &mut Vec<(usize, usize, usize, usize)>,
+        texts: &mut Vec<LevelText>,
         (snapshot, checksum): (&mut bool, &mut Option<u64>),
     ) -> Parsed {
         o.begin_object()?;
@@ -403,20 +416,26 @@ impl Kraken {
             // The level array is lexed and converted in one pass, in place.
             o.begin_array()?;
             while o.next_element()? {
-                // Seconds text `"1618678117.243818"` → ns, converted while lexed.
-                let [(pt, price), (qt, volume), (_, ts)] = match o.quoted_fixed_row([8, 8, 9]) {
-                    Some(row) => row,
-                    None => {
-                        o.begin_array()?;
-                        let mut row = [(&frame[..0], Ok(0)); 3];
-                        for (x, scale) in row.iter_mut().zip([8, 8, 9]) {
-                            if !o.next_element()? {
-                                return Err(ParseError::Missing("level"));
+                // Seconds text `"1618678117.243818"` → ns, converted while lexed. A row
+                // whose three values convert is read without carrying error values; any other
+                // row takes the fused reader, or the general path.
+                let fast = o.quoted_fixed_row_ok([8, 8, 9]);
+                let [(pt, price), (qt, volume), (_, ts)] = match fast {
+                    Some([(pt, p), (qt, v), (tt, t)]) => [(pt, Ok(p)), (qt, Ok(v)), (tt, Ok(t))],
+                    None => match o.quoted_fixed_row([8, 8, 9]) {
+                        Some(row) => row,
+                        None => {
+                            o.begin_array()?;
+                            let mut row = [(&frame[..0], Ok(0)); 3];
+                            for (x, scale) in row.iter_mut().zip([8, 8, 9]) {
+                                if !o.next_element()? {
+                                    return Err(ParseError::Missing("level"));
+                                }
+                                *x = o.scalar_fixed_i64(scale)?;
                             }
-                            *x = o.scalar_fixed_i64(scale)?;
+                            row
                         }
-                        row
-                    }
+                    },
                 };
                 while o.next_element()? {
                     o.skip_value()?;
@@ -425,7 +444,12 @@ impl Kraken {
                 let mut rec = Record::new(VENUE, stream, id, &body);
                 rec.exchange_ts_ns = ts.field("time")?;
                 scratch.push(rec);
-                texts.push(span(0, frame, pt, qt));
+                texts.push(LevelText {
+                    side,
+                    price: body.price,
+                    size: body.size,
+                    text: span(0, frame, pt, qt),
+                });
             }
         }
         Ok(())

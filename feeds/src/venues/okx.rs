@@ -95,6 +95,45 @@ fn row(raw: &[u8]) -> Result<Row<'_>, ParseError> {
     row_at(&mut Lexer::new(raw), raw, &mut Vec::new())
 }
 
+/// Calls `f` for every `[price, size, …]` row of the level array at the lexer's position, both
+/// values converted in the pass that lexes them: `venues::for_each_pair_at`, except that the
+/// row's trailing fields (OKX sends `"0","13"`: deprecated liquidations and the order count) are
+/// stepped over by [`Lexer::skip_rest_of_array`]'s compact-string scan.
+#[inline]
+fn levels_at<'a>(j: &mut Lexer<'a>, mut f: impl FnMut(super::TextLevel<'a>) -> Parsed) -> Parsed {
+    j.begin_array()?;
+    while j.next_element()? {
+        // A row whose two values convert is read without carrying error values.
+        if let Some([(price_text, price), (size_text, size)]) = j.quoted_fixed_row_ok([8, 8]) {
+            j.skip_rest_of_array()?;
+            f(super::TextLevel {
+                price_text,
+                size_text,
+                price,
+                size,
+            })?;
+            continue;
+        }
+        let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
+            Some(row) => row,
+            None => {
+                j.begin_array()?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("price"));
+                }
+                let price = j.scalar_fixed_i64(8)?;
+                if !j.next_element()? {
+                    return Err(ParseError::Missing("size"));
+                }
+                [price, j.scalar_fixed_i64(8)?]
+            }
+        };
+        j.skip_rest_of_array()?;
+        f(super::TextLevel::new(price_text, price, size_text, size)?)?;
+    }
+    Ok(())
+}
+
 /// Reads the object at the lexer's position (in place: no pre-scan of its extent); level
 /// arrays are converted into `levels` as they are read, their texts located relative to
 /// `frame`.
@@ -114,7 +153,7 @@ fn row_at<'a>(
         match key {
             b"asks" | b"bids" => {
                 let start = levels.len();
-                super::for_each_pair_at(j, |l| {
+                levels_at(j, |l| {
                     levels.push(OkxLevel {
                         price: l.price,
                         size: l.size,
@@ -342,14 +381,18 @@ impl Okx {
         for (range, side) in [(r.bids, Side::Buy), (r.asks, Side::Sell)] {
             let Some((a, b)) = range else { continue };
             for l in self.levels.get(a..b).unwrap_or_default() {
-                let (Some(p), Some(q)) = (
-                    frame.get(l.price_text.0..l.price_text.1),
-                    frame.get(l.size_text.0..l.size_text.1),
-                ) else {
-                    text_ok = false;
-                    continue;
-                };
-                text_ok &= book.text.apply(side, l.price, l.size, p, q).is_ok();
+                // A text range outside the frame is refused like an over-long text.
+                text_ok &= book
+                    .text
+                    .apply_in(
+                        side,
+                        l.price,
+                        l.size,
+                        frame,
+                        l.price_text.0..l.price_text.1,
+                        l.size_text.0..l.size_text.1,
+                    )
+                    .is_ok();
             }
         }
         if let Some(expected) = checksum
