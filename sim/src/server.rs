@@ -259,8 +259,10 @@ fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), Ser
 /// Runs the CLOB emulator on its own OS thread and current-thread runtime, as the other host it
 /// stands for: on a shared multi-thread runtime its socket was noticed when a busy worker next
 /// polled the I/O driver (about 1 ms on 2 vCPUs while 12 venues stream), which counted as
-/// order latency. With `$RINGBOLT_RT_PRIORITY` (the demo's `--rt-priority`) the thread takes
-/// SCHED_FIFO like the other emulator workers. The thread ends with the emulator's shutdown.
+/// order latency. The thread stays in the normal scheduling class even when the venue
+/// emulators' workers take SCHED_FIFO (`--rt-priority`): one step below the reflex thread it
+/// read orders ~1.1 ms after they were sent, in the normal class 0.16-0.35 ms (ADR 0030). It
+/// ends with the emulator's shutdown.
 fn spawn_clob_thread<F, Fut>(addr: SocketAddr, serve: F) -> Result<(), ServerError>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -273,15 +275,7 @@ where
         .map_err(err)?;
     std::thread::Builder::new()
         .name("clob-emulator".into())
-        .spawn(move || {
-            match ringbolt_net::affinity::rt_priority_or_env(None) {
-                Ok(p) => {
-                    ringbolt_net::affinity::enter_realtime("clob-emulator", p);
-                }
-                Err(e) => warn!(error = %e, "clob emulator: ignoring the real-time priority"),
-            }
-            rt.block_on(serve());
-        })
+        .spawn(move || rt.block_on(serve()))
         .map_err(err)?;
     Ok(())
 }
