@@ -89,15 +89,55 @@ pub struct Decay {
 impl Decay {
     /// Adds `x` at `now_ns` with time constant `tau_s`.
     pub fn add(&mut self, now_ns: i64, x: f64, tau_s: f64) {
-        self.value = self.get(now_ns, tau_s) + x;
-        self.ts_ns = self.ts_ns.max(now_ns);
+        self.add_decayed(now_ns, x, self.factor(now_ns, tau_s));
     }
 
     /// The decayed value at `now_ns`.
     #[must_use]
     pub fn get(&self, now_ns: i64, tau_s: f64) -> f64 {
+        self.value * self.factor(now_ns, tau_s)
+    }
+
+    /// The decay factor from the last add to `now_ns`, `e^{−Δt/τ}`: a function of
+    /// (`now_ns − ts_ns`, `tau_s`) only, so two decays with the same [`Decay::ts_ns`] share it.
+    #[must_use]
+    #[inline]
+    pub fn factor(&self, now_ns: i64, tau_s: f64) -> f64 {
         let dt = (now_ns - self.ts_ns).max(0) as f64 / NS as f64;
-        self.value * (-dt / tau_s).exp()
+        (-dt / tau_s).exp()
+    }
+
+    /// The factor of `self` given that of a decay stamped `other_ts_ns` with the same `tau_s`
+    /// (`other_factor`): shared when the stamps are equal, else computed.
+    #[must_use]
+    #[inline]
+    pub fn factor_or(&self, other_ts_ns: i64, other_factor: f64, now_ns: i64, tau_s: f64) -> f64 {
+        if self.ts_ns == other_ts_ns {
+            other_factor
+        } else {
+            self.factor(now_ns, tau_s)
+        }
+    }
+
+    /// [`Decay::get`] with its [`Decay::factor`] already computed.
+    #[must_use]
+    #[inline]
+    pub fn get_with(&self, factor: f64) -> f64 {
+        self.value * factor
+    }
+
+    /// [`Decay::add`] with its [`Decay::factor`] at `now_ns` already computed.
+    #[inline]
+    fn add_decayed(&mut self, now_ns: i64, x: f64, factor: f64) {
+        self.value = self.value * factor + x;
+        self.ts_ns = self.ts_ns.max(now_ns);
+    }
+
+    /// Event time of the last add (ns).
+    #[must_use]
+    #[inline]
+    pub fn ts_ns(&self) -> i64 {
+        self.ts_ns
     }
 }
 
@@ -335,6 +375,8 @@ pub struct MarketState {
     pub seconds_sampled: u64,
     /// EWMA variance of 1-s log returns per horizon (per s).
     pub var_per_s: [f64; 4],
+    /// EWMA weight of a 1-s sample per horizon, `1 − e^{−ln 2 / half-life}` (constant).
+    vol_alpha: [f64; 4],
     /// EWMA variance of Chainlink log returns (per s).
     pub chainlink_var_per_s: f64,
     /// Order-flow imbalance (Cont) summed over reference venues, per [`FLOW_TAUS_S`] (BTC).
@@ -358,6 +400,9 @@ pub struct MarketState {
     /// Event time of that trade (ns).
     pub poly_last_trade_ns: i64,
     poly_prev_top: [f64; 4],
+    /// Bumped by every change to a window slot's books (levels, sync state, stamps, slot
+    /// reuse): what feature caches key book-derived values on.
+    book_epoch: u64,
     /// Input refused, by reason.
     pub errors: InputErrors,
 }
@@ -396,6 +441,8 @@ impl MarketState {
             last_second: 0,
             seconds_sampled: 0,
             var_per_s: [vol_prior * vol_prior; 4],
+            vol_alpha: VOL_HALF_LIVES_S
+                .map(|half_life| 1.0 - (-std::f64::consts::LN_2 / half_life).exp()),
             chainlink_var_per_s: vol_prior * vol_prior,
             ofi: [Decay::default(); 3],
             trade_imbalance: [Decay::default(); 3],
@@ -408,6 +455,7 @@ impl MarketState {
             poly_last_up_price: 0.0,
             poly_last_trade_ns: 0,
             poly_prev_top: [0.0; 4],
+            book_epoch: 0,
             errors: InputErrors::default(),
         }
     }
@@ -447,6 +495,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(window_start_s)];
         if slot.start_s != window_start_s && window_start_s >= self.current_start_s {
             slot.reset(window_start_s, params);
+            self.book_epoch += 1;
         }
         if slot.start_s == window_start_s {
             slot.instruments[outcome as usize] = id;
@@ -541,6 +590,13 @@ impl MarketState {
         self.var_per_s[h].sqrt()
     }
 
+    /// Changes whenever any window slot's books may have changed (see the field); books are
+    /// only changed through [`MarketState::apply`] and instrument registration.
+    #[must_use]
+    pub fn book_epoch(&self) -> u64 {
+        self.book_epoch
+    }
+
     /// Staleness threshold for venues (ns).
     #[must_use]
     pub fn stale_ns(&self) -> i64 {
@@ -594,6 +650,7 @@ impl MarketState {
             let w = &mut self.windows[slot_of(start)];
             if w.start_s != start {
                 w.reset(start, params);
+                self.book_epoch += 1;
             }
             w.ref_at_start = reference;
         }
@@ -618,8 +675,7 @@ impl MarketState {
         self.seconds_sampled = self.seconds_sampled.saturating_add(1);
         if prev != 0.0 && ln_ref != 0.0 && self.seconds_sampled > 1 {
             let r2 = (ln_ref - prev) * (ln_ref - prev);
-            for (h, half_life) in VOL_HALF_LIVES_S.iter().enumerate() {
-                let alpha = 1.0 - (-std::f64::consts::LN_2 / half_life).exp();
+            for (h, alpha) in self.vol_alpha.iter().enumerate() {
                 self.var_per_s[h] += alpha * (r2 - self.var_per_s[h]);
             }
         }
@@ -694,6 +750,7 @@ impl MarketState {
             return;
         }
         let o = outcome as usize;
+        self.book_epoch += 1;
         let book = &mut slot.books[o];
         if rec.flags & FLAG_SNAPSHOT != 0 {
             if rec.flags & FLAG_BATCH_BEGIN != 0 {
@@ -762,8 +819,12 @@ impl MarketState {
             Outcome::Down => (1.0 - p, -sign),
         };
         let now = self.now_ns;
-        self.poly_trade_imbalance_60s.add(now, up_sign * q, 60.0);
-        self.poly_volume_60s.add(now, q, 60.0);
+        let ts = self.poly_trade_imbalance_60s.ts_ns();
+        let f = self.poly_trade_imbalance_60s.factor(now, 60.0);
+        self.poly_trade_imbalance_60s
+            .add_decayed(now, up_sign * q, f);
+        let f = self.poly_volume_60s.factor_or(ts, f, now, 60.0);
+        self.poly_volume_60s.add_decayed(now, q, f);
         self.poly_last_up_price = up_price;
         self.poly_last_trade_ns = now;
     }
@@ -808,6 +869,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(start)];
         if slot.start_s != start && start >= self.current_start_s {
             slot.reset(start, params);
+            self.book_epoch += 1;
         }
         if slot.start_s == start && !slot.strike_known {
             if report_ts - start * NS <= tol {
@@ -871,13 +933,27 @@ impl MarketState {
             Some(Side::Sell) => -1.0,
             _ => 0.0,
         };
+        // The trade decays are added together, so they mostly share their stamp and hence one
+        // decay factor per time constant (`Decay::factor_or`; same value as `Decay::add`'s).
+        let mut factors = [(0i64, 0.0f64); 3];
         for (i, tau) in FLOW_TAUS_S.iter().enumerate() {
-            self.trade_imbalance[i].add(now, sign * q, *tau);
-            self.trade_volume[i].add(now, q, *tau);
+            let ts = self.trade_imbalance[i].ts_ns();
+            let f = self.trade_imbalance[i].factor(now, *tau);
+            factors[i] = (ts, f);
+            self.trade_imbalance[i].add_decayed(now, sign * q, f);
+            let fv = self.trade_volume[i].factor_or(ts, f, now, *tau);
+            self.trade_volume[i].add_decayed(now, q, fv);
         }
-        self.trade_count_10s.add(now, 1.0, 10.0);
+        debug_assert!(FLOW_TAUS_S[1] == 10.0 && FLOW_TAUS_S[2] == 60.0);
+        let f = self
+            .trade_count_10s
+            .factor_or(factors[1].0, factors[1].1, now, 10.0);
+        self.trade_count_10s.add_decayed(now, 1.0, f);
         if sign > 0.0 {
-            self.buy_volume_60s.add(now, q, 60.0);
+            let f = self
+                .buy_volume_60s
+                .factor_or(factors[2].0, factors[2].1, now, 60.0);
+            self.buy_volume_60s.add_decayed(now, q, f);
         }
         let v = &mut self.venues[venue as usize];
         v.trade_price = price_f64(t.price);
@@ -922,10 +998,13 @@ impl MarketState {
     fn recompute_reference(&mut self, seq: u64, update: &mut Update) {
         let mut buf = [0.0f64; REF_VENUES.len()];
         let mut n = 0;
+        let (now, stale) = (self.now_ns, self.cfg_stale_ns);
         for v in REF_VENUES {
             let vs = &self.venues[v as usize];
-            if vs.usable(self.now_ns, self.cfg_stale_ns)
-                && let Some((p, _)) = vs.price()
+            // `VenueState::usable`, with the price looked up once.
+            if vs.untrusted_streams == 0
+                && let Some((p, ts)) = vs.price()
+                && now - ts <= stale
             {
                 buf[n] = p;
                 n += 1;
@@ -938,20 +1017,8 @@ impl MarketState {
             self.reference_venues = 0;
             return;
         }
-        let vals = &mut buf[..n];
-        insertion_sort(vals);
-        let median = if n % 2 == 1 {
-            vals[n / 2]
-        } else {
-            0.5 * (vals[n / 2 - 1] + vals[n / 2])
-        };
-        let mut dev = [0.0f64; REF_VENUES.len()];
-        for (d, v) in dev.iter_mut().zip(vals.iter()) {
-            *d = (v - median).abs();
-        }
-        let devs = &mut dev[..n];
-        insertion_sort(devs);
-        self.reference_mad = devs[n / 2];
+        let (median, mad) = median_mad(&mut buf[..n]);
+        self.reference_mad = mad;
         if median != self.reference || n as u32 != self.reference_venues {
             update.reference_changed = true;
             self.reference_seq = seq;
@@ -960,6 +1027,63 @@ impl MarketState {
         self.reference_venues = n as u32;
         self.reference_ts_ns = self.now_ns;
     }
+}
+
+/// Median of `vals` (sorted in place; the mean of the two middle values for an even count) and
+/// the median absolute deviation: the `n/2`-th smallest (0-based) of `|v − median|`.
+///
+/// The deviations are not sorted: both halves of the sorted values have deviations that grow
+/// away from the median (`|v − m|` rounded is monotone in `v` on each side, and
+/// `vals[..n/2] ≤ median ≤ vals[n/2..]`), so merging the two runs outwards from the middle
+/// yields them in order and the `n/2`-th one is the same value a full sort gives.
+/// Contract: `1 ≤ vals.len()`, values finite.
+fn median_mad(vals: &mut [f64]) -> (f64, f64) {
+    insertion_sort(vals);
+    let n = vals.len();
+    debug_assert!(n >= 1);
+    let median = if n % 2 == 1 {
+        vals[n / 2]
+    } else {
+        0.5 * (vals[n / 2 - 1] + vals[n / 2])
+    };
+    // Left run: indices l-1, l-2, … 0; right run: r, r+1, … n-1. Bounded by n/2 + 1 steps.
+    let (mut l, mut r) = (n / 2, n / 2);
+    let mut mad = 0.0;
+    for _ in 0..=n / 2 {
+        let take_left = if l == 0 {
+            false
+        } else if r == n {
+            true
+        } else {
+            (vals[l - 1] - median).abs() <= (vals[r] - median).abs()
+        };
+        if take_left {
+            l -= 1;
+            mad = (vals[l] - median).abs();
+        } else {
+            mad = (vals[r] - median).abs();
+            r += 1;
+        }
+    }
+    (median, mad_check(vals, median, mad))
+}
+
+/// Debug builds: the MAD found by merging equals the one of a full sort of the deviations.
+#[inline]
+fn mad_check(vals: &[f64], median: f64, mad: f64) -> f64 {
+    #[cfg(debug_assertions)]
+    {
+        let mut dev = [0.0f64; REF_VENUES.len()];
+        let n = vals.len().min(REF_VENUES.len());
+        for (d, v) in dev.iter_mut().zip(vals.iter()) {
+            *d = (v - median).abs();
+        }
+        let devs = &mut dev[..n];
+        insertion_sort(devs);
+        debug_assert_eq!(devs[n / 2].to_bits(), mad.to_bits(), "MAD merge");
+    }
+    let _ = (vals, median);
+    mad
 }
 
 /// The record's event time: receive stamp, else exchange stamp, else publish stamp.
@@ -1016,6 +1140,39 @@ fn insertion_sort(v: &mut [f64]) {
 mod tests {
     use super::*;
     use crate::config::ReferenceSource;
+
+    #[test]
+    fn median_mad_matches_sorting_the_deviations() {
+        let mut rng = crate::synth::Rng::new(17);
+        for case in 0..20_000 {
+            let n = 1 + case % REF_VENUES.len();
+            let mut vals = [0.0f64; REF_VENUES.len()];
+            for v in &mut vals[..n] {
+                // Few distinct values (ties) in some cases, fine-grained prices in others.
+                *v = if case % 3 == 0 {
+                    95_000.0 + (rng.next_u64() % 4) as f64 * 0.5
+                } else {
+                    95_000.0 + rng.normal() * 7.3
+                };
+            }
+            let mut sorted = vals;
+            let want_sorted = &mut sorted[..n];
+            insertion_sort(want_sorted);
+            let median = if n % 2 == 1 {
+                want_sorted[n / 2]
+            } else {
+                0.5 * (want_sorted[n / 2 - 1] + want_sorted[n / 2])
+            };
+            let mut dev = [0.0f64; REF_VENUES.len()];
+            for (d, v) in dev.iter_mut().zip(want_sorted.iter()) {
+                *d = (v - median).abs();
+            }
+            insertion_sort(&mut dev[..n]);
+            let (m, mad) = median_mad(&mut vals[..n]);
+            assert_eq!(m.to_bits(), median.to_bits(), "case {case}");
+            assert_eq!(mad.to_bits(), dev[n / 2].to_bits(), "case {case}");
+        }
+    }
 
     #[test]
     fn ofi_signs() {
