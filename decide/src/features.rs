@@ -356,11 +356,11 @@ impl LnRatio {
 /// [`compute`].
 #[derive(Clone, Debug, Default)]
 pub struct FeatureCache {
-    /// (book epoch, current window start) the book views below belong to.
-    books_key: Option<(u64, i64)>,
+    /// Per outcome: (book epoch, current window start) the book view below belongs to.
+    books_key: [Option<(u64, i64)>; 2],
     /// Up and Down views without their age, and whether each has both tops (then its age is
     /// set per event); `None` without a current window.
-    books: Option<[(BookView, bool); 2]>,
+    books: [Option<(BookView, bool)>; 2],
     /// ln(venue price / reference) per reference venue.
     venue_dev: [LnRatio; REF_VENUES.len()],
     /// ln(spot / strike), also used by the reflex pass's baseline.
@@ -380,27 +380,28 @@ impl FeatureCache {
             start_s: s.current_start_s,
             ..Ctx::default()
         };
-        let key = (s.book_epoch(), s.current_start_s);
-        if self.books_key != Some(key) {
-            self.books = s.current().map(|w| {
-                [
-                    BookView::of_levels(&w.books[0]),
-                    BookView::of_levels(&w.books[1]),
-                ]
-            });
-            self.books_key = Some(key);
-        }
-        if let (Some(w), Some([up, down])) = (s.current(), self.books) {
+        if let Some(w) = s.current() {
             c.strike_ok = if w.strike_known { 1.0 } else { 0.0 };
             c.strike = w.strike;
-            c.up = up.0;
-            if up.1 {
-                c.up.age_s = BookView::age_of(&w.books[0], now);
+            let mut views = [BookView::default(); 2];
+            for (o, view) in views.iter_mut().enumerate() {
+                let key = (s.book_epoch(o), s.current_start_s);
+                let cached = match self.books[o] {
+                    Some(v) if self.books_key[o] == Some(key) => v,
+                    _ => {
+                        let v = BookView::of_levels(&w.books[o]);
+                        self.books[o] = Some(v);
+                        self.books_key[o] = Some(key);
+                        v
+                    }
+                };
+                *view = cached.0;
+                if cached.1 {
+                    view.age_s = BookView::age_of(&w.books[o], now);
+                }
             }
-            c.down = down.0;
-            if down.1 {
-                c.down.age_s = BookView::age_of(&w.books[1], now);
-            }
+            c.up = views[0];
+            c.down = views[1];
             c.params = w.params;
         }
         c.cl_ok = if s.chainlink_fresh() { 1.0 } else { 0.0 };
@@ -432,7 +433,7 @@ impl FeatureCache {
         let stale = s.stale_ns();
         for (i, v) in REF_VENUES.iter().enumerate() {
             let vs = &s.venues[*v as usize];
-            let price = vs.price();
+            let price = s.venue_price(*v);
             // `VenueState::usable`, with the price looked up once.
             let ok = vs.untrusted_streams == 0 && price.is_some_and(|(_, ts)| now - ts <= stale);
             let (price, ts) = price.unwrap_or((0.0, 0));

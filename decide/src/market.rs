@@ -345,6 +345,12 @@ pub struct MarketState {
     pub now_ns: i64,
     /// Reference venues by `Venue as usize`.
     pub venues: [VenueState; VENUE_SLOTS],
+    /// `venues[v].price()` (0 when `None`), kept up to date by the only writers of the fields it
+    /// reads (`on_top`, `on_trade`).
+    venue_px: [(f64, i64); VENUE_SLOTS],
+    /// Indices into [`REF_VENUES`]: the last composite's venues in price order, then the others;
+    /// the next composite gathers in this order, so its sort is nearly a no-op.
+    ref_order: [u8; REF_VENUES.len()],
     /// Composite reference price (USD), 0 when none.
     pub reference: f64,
     /// Venues in the composite.
@@ -400,11 +406,18 @@ pub struct MarketState {
     /// Event time of that trade (ns).
     pub poly_last_trade_ns: i64,
     poly_prev_top: [f64; 4],
-    /// Bumped by every change to a window slot's books (levels, sync state, stamps, slot
-    /// reuse): what feature caches key book-derived values on.
-    book_epoch: u64,
+    /// Per outcome (Up, Down): bumped by every change to that outcome's book in any window slot
+    /// (levels, sync state, stamps) and by every slot reuse: what feature caches key
+    /// book-derived values on.
+    book_epoch: [u64; 2],
     /// Input refused, by reason.
     pub errors: InputErrors,
+}
+
+/// A window slot was reused: both outcomes' books changed.
+fn bump_both(book_epoch: &mut [u64; 2]) {
+    book_epoch[0] += 1;
+    book_epoch[1] += 1;
 }
 
 fn slot_of(start_s: i64) -> usize {
@@ -426,6 +439,8 @@ impl MarketState {
             current_start_s: 0,
             now_ns: 0,
             venues: [VenueState::default(); VENUE_SLOTS],
+            venue_px: [(0.0, 0); VENUE_SLOTS],
+            ref_order: std::array::from_fn(|i| i as u8),
             reference: 0.0,
             reference_venues: 0,
             reference_mad: 0.0,
@@ -455,7 +470,7 @@ impl MarketState {
             poly_last_up_price: 0.0,
             poly_last_trade_ns: 0,
             poly_prev_top: [0.0; 4],
-            book_epoch: 0,
+            book_epoch: [0; 2],
             errors: InputErrors::default(),
         }
     }
@@ -495,7 +510,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(window_start_s)];
         if slot.start_s != window_start_s && window_start_s >= self.current_start_s {
             slot.reset(window_start_s, params);
-            self.book_epoch += 1;
+            bump_both(&mut self.book_epoch);
         }
         if slot.start_s == window_start_s {
             slot.instruments[outcome as usize] = id;
@@ -590,11 +605,20 @@ impl MarketState {
         self.var_per_s[h].sqrt()
     }
 
-    /// Changes whenever any window slot's books may have changed (see the field); books are
-    /// only changed through [`MarketState::apply`] and instrument registration.
+    /// Changes whenever the book of `outcome` (0 Up, 1 Down) of any window slot may have changed
+    /// (see the field); books are only changed through [`MarketState::apply`] and instrument
+    /// registration.
     #[must_use]
-    pub fn book_epoch(&self) -> u64 {
-        self.book_epoch
+    pub fn book_epoch(&self, outcome: usize) -> u64 {
+        self.book_epoch[outcome]
+    }
+
+    /// `venues[v].price()`, kept with the venue's record (no recomputation).
+    #[must_use]
+    #[inline]
+    pub fn venue_price(&self, v: Venue) -> Option<(f64, i64)> {
+        let (p, ts) = self.venue_px[v as usize];
+        (p > 0.0).then_some((p, ts))
     }
 
     /// Staleness threshold for venues (ns).
@@ -650,7 +674,7 @@ impl MarketState {
             let w = &mut self.windows[slot_of(start)];
             if w.start_s != start {
                 w.reset(start, params);
-                self.book_epoch += 1;
+                bump_both(&mut self.book_epoch);
             }
             w.ref_at_start = reference;
         }
@@ -750,7 +774,7 @@ impl MarketState {
             return;
         }
         let o = outcome as usize;
-        self.book_epoch += 1;
+        self.book_epoch[o] += 1;
         let book = &mut slot.books[o];
         if rec.flags & FLAG_SNAPSHOT != 0 {
             if rec.flags & FLAG_BATCH_BEGIN != 0 {
@@ -869,7 +893,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(start)];
         if slot.start_s != start && start >= self.current_start_s {
             slot.reset(start, params);
-            self.book_epoch += 1;
+            bump_both(&mut self.book_epoch);
         }
         if slot.start_s == start && !slot.strike_known {
             if report_ts - start * NS <= tol {
@@ -915,6 +939,7 @@ impl MarketState {
         v.ask_size = new[3];
         v.top_ts_ns = now;
         v.seq = rec.seq;
+        self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
         self.recompute_reference(rec.seq, update);
     }
 
@@ -959,6 +984,7 @@ impl MarketState {
         v.trade_price = price_f64(t.price);
         v.trade_ts_ns = now;
         v.seq = rec.seq;
+        self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
         self.recompute_reference(rec.seq, update);
     }
 
@@ -996,18 +1022,23 @@ impl MarketState {
 
     /// Median of the usable venues' prices; O(venues) with a fixed stack buffer.
     fn recompute_reference(&mut self, seq: u64, update: &mut Update) {
-        let mut buf = [0.0f64; REF_VENUES.len()];
-        let mut n = 0;
+        const N: usize = REF_VENUES.len();
+        let mut vals = [0.0f64; N];
+        let mut order = [0u8; N];
+        let (mut n, mut rest) = (0, N);
         let (now, stale) = (self.now_ns, self.cfg_stale_ns);
-        for v in REF_VENUES {
-            let vs = &self.venues[v as usize];
-            // `VenueState::usable`, with the price looked up once.
-            if vs.untrusted_streams == 0
-                && let Some((p, ts)) = vs.price()
-                && now - ts <= stale
-            {
-                buf[n] = p;
+        // Usable venues in the last composite's order (the others fill `order` from the back).
+        for &i in &self.ref_order {
+            let v = REF_VENUES[i as usize] as usize;
+            // `VenueState::usable` and `price` (`venue_px` is `price()`, never 0 when `Some`).
+            let (p, ts) = self.venue_px[v];
+            if self.venues[v].untrusted_streams == 0 && p > 0.0 && now - ts <= stale {
+                vals[n] = p;
+                order[n] = i;
                 n += 1;
+            } else {
+                rest -= 1;
+                order[rest] = i;
             }
         }
         if n == 0 {
@@ -1017,7 +1048,20 @@ impl MarketState {
             self.reference_venues = 0;
             return;
         }
-        let (median, mad) = median_mad(&mut buf[..n]);
+        // Insertion sort of (price, venue) by price: a handful of steps on nearly sorted input.
+        for i in 1..n {
+            let (x, k) = (vals[i], order[i]);
+            let mut j = i;
+            while j > 0 && vals[j - 1] > x {
+                vals[j] = vals[j - 1];
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            vals[j] = x;
+            order[j] = k;
+        }
+        self.ref_order = order;
+        let (median, mad) = median_mad_sorted(&vals[..n]);
         self.reference_mad = mad;
         if median != self.reference || n as u32 != self.reference_venues {
             update.reference_changed = true;
@@ -1029,7 +1073,7 @@ impl MarketState {
     }
 }
 
-/// Median of `vals` (sorted in place; the mean of the two middle values for an even count) and
+/// Median of `vals` (sorted ascending; the mean of the two middle values for an even count) and
 /// the median absolute deviation: the `n/2`-th smallest (0-based) of `|v − median|`.
 ///
 /// The deviations are not sorted: both halves of the sorted values have deviations that grow
@@ -1037,10 +1081,9 @@ impl MarketState {
 /// `vals[..n/2] ≤ median ≤ vals[n/2..]`), so merging the two runs outwards from the middle
 /// yields them in order and the `n/2`-th one is the same value a full sort gives.
 /// Contract: `1 ≤ vals.len()`, values finite.
-fn median_mad(vals: &mut [f64]) -> (f64, f64) {
-    insertion_sort(vals);
+fn median_mad_sorted(vals: &[f64]) -> (f64, f64) {
     let n = vals.len();
-    debug_assert!(n >= 1);
+    debug_assert!(n >= 1 && vals.is_sorted());
     let median = if n % 2 == 1 {
         vals[n / 2]
     } else {
@@ -1066,6 +1109,13 @@ fn median_mad(vals: &mut [f64]) -> (f64, f64) {
         }
     }
     (median, mad_check(vals, median, mad))
+}
+
+/// Sorts `vals` and returns [`median_mad_sorted`] (tests).
+#[cfg(test)]
+fn median_mad(vals: &mut [f64]) -> (f64, f64) {
+    insertion_sort(vals);
+    median_mad_sorted(vals)
 }
 
 /// Debug builds: the MAD found by merging equals the one of a full sort of the deviations.
@@ -1124,6 +1174,7 @@ pub fn cont_ofi(prev: [f64; 4], new: [f64; 4]) -> f64 {
     e
 }
 
+#[cfg(any(test, debug_assertions))]
 fn insertion_sort(v: &mut [f64]) {
     for i in 1..v.len() {
         let x = v[i];
