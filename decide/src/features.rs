@@ -221,21 +221,39 @@ impl Flow {
     fn of_shared(s: &MarketState) -> Self {
         let now = s.now_ns;
         let ti = &s.trade_imbalance;
+        let ti_dt = ti[0].dt_s(now);
+        let ti_factor = |d: &Decay, tau: f64| {
+            if d.ts_ns() == ti[0].ts_ns() {
+                Decay::factor_of_dt(ti_dt, tau)
+            } else {
+                d.factor(now, tau)
+            }
+        };
         let f: [f64; 3] = [
-            ti[0].factor(now, 1.0),
-            ti[1].factor(now, 10.0),
-            ti[2].factor(now, 60.0),
+            Decay::factor_of_dt(ti_dt, 1.0),
+            ti_factor(&ti[1], 10.0),
+            ti_factor(&ti[2], 60.0),
         ];
         let (ts10, ts60) = (ti[1].ts_ns(), ti[2].ts_ns());
         let shared =
             |d: &Decay, ts: i64, f: f64, tau: f64| d.get_with(d.factor_or(ts, f, now, tau));
         let poly_ts = s.poly_trade_imbalance_60s.ts_ns();
         let poly_f = s.poly_trade_imbalance_60s.factor(now, 60.0);
+        // The OFI decays are added together: one Δt while their stamps agree.
+        let ofi = &s.ofi;
+        let ofi_dt = ofi[0].dt_s(now);
+        let ofi_get = |d: &Decay, tau: f64| {
+            if d.ts_ns() == ofi[0].ts_ns() {
+                d.get_with(Decay::factor_of_dt(ofi_dt, tau))
+            } else {
+                d.get(now, tau)
+            }
+        };
         Self {
             ofi: [
-                s.ofi[0].get(now, 1.0),
-                s.ofi[1].get(now, 10.0),
-                s.ofi[2].get(now, 60.0),
+                ofi[0].get_with(Decay::factor_of_dt(ofi_dt, 1.0)),
+                ofi_get(&ofi[1], 10.0),
+                ofi_get(&ofi[2], 60.0),
             ],
             trade_imbalance: [
                 ti[0].get_with(f[0]),
@@ -278,7 +296,7 @@ pub fn context(s: &MarketState) -> Ctx {
         c.spot = s.chainlink;
     }
     for h in 0..4 {
-        c.vol[h] = s.vol(h);
+        c.vol[h] = s.var_per_s[h].sqrt();
     }
     c.cl_vol = s.chainlink_var_per_s.sqrt();
     c.sigma = c.vol[2].max(0.5 * c.vol[1]).max(1e-6);
@@ -368,18 +386,42 @@ pub struct FeatureCache {
     cl_strike: LnRatio,
     spot_cl: LnRatio,
     spot_start: LnRatio,
+    /// The context of the last call (rebuilt in place).
+    ctx: Ctx,
 }
 
 impl FeatureCache {
-    /// [`context`] with the memoised parts.
-    #[must_use]
-    pub fn context(&mut self, s: &MarketState) -> Ctx {
+    /// [`context`] with the memoised parts, built in place (every field written on every call).
+    pub fn context(&mut self, s: &MarketState) -> &Ctx {
+        // Every field of `Ctx` is assigned below: naming them all here makes adding one without
+        // assigning it a compile error to revisit.
+        let Ctx {
+            tau: _,
+            start_s: _,
+            strike_ok: _,
+            strike: _,
+            ref_ok: _,
+            spot: _,
+            cl_ok: _,
+            chainlink: _,
+            vol: _,
+            cl_vol: _,
+            sigma: _,
+            p_base: _,
+            up: _,
+            down: _,
+            params: _,
+            venues: _,
+            ln_spot_strike: _,
+            ln_cl_strike: _,
+            ln_spot_cl: _,
+            ln_spot_start: _,
+            flow: _,
+        } = self.ctx;
         let now = s.now_ns;
-        let mut c = Ctx {
-            tau: s.time_left_s().max(0.0),
-            start_s: s.current_start_s,
-            ..Ctx::default()
-        };
+        let c = &mut self.ctx;
+        c.tau = s.time_left_s().max(0.0);
+        c.start_s = s.current_start_s;
         if let Some(w) = s.current() {
             c.strike_ok = if w.strike_known { 1.0 } else { 0.0 };
             c.strike = w.strike;
@@ -403,6 +445,12 @@ impl FeatureCache {
             c.up = views[0];
             c.down = views[1];
             c.params = w.params;
+        } else {
+            c.strike_ok = 0.0;
+            c.strike = 0.0;
+            c.up = BookView::default();
+            c.down = BookView::default();
+            c.params = crate::config::MarketParams::default();
         }
         c.cl_ok = if s.chainlink_fresh() { 1.0 } else { 0.0 };
         c.chainlink = s.chainlink;
@@ -410,26 +458,37 @@ impl FeatureCache {
             c.ref_ok = 1.0;
             c.spot = s.reference;
         } else if s.chainlink_fresh() {
+            c.ref_ok = 0.0;
             c.spot = s.chainlink;
+        } else {
+            c.ref_ok = 0.0;
+            c.spot = 0.0;
         }
         for h in 0..4 {
             c.vol[h] = s.vol(h);
         }
-        c.cl_vol = s.chainlink_var_per_s.sqrt();
+        c.cl_vol = s.chainlink_vol();
         c.sigma = c.vol[2].max(0.5 * c.vol[1]).max(1e-6);
-        if c.strike_ok > 0.0 {
-            c.ln_spot_strike = self.spot_strike.positive(c.spot, c.strike);
-            c.ln_cl_strike = self.cl_strike.positive(c.chainlink, c.strike);
-        }
-        if c.ref_ok > 0.0 {
-            c.ln_spot_cl = self.spot_cl.positive(c.spot, c.chainlink);
-        }
+        (c.ln_spot_strike, c.ln_cl_strike) = if c.strike_ok > 0.0 {
+            (
+                self.spot_strike.positive(c.spot, c.strike),
+                self.cl_strike.positive(c.chainlink, c.strike),
+            )
+        } else {
+            (None, None)
+        };
+        c.ln_spot_cl = if c.ref_ok > 0.0 {
+            self.spot_cl.positive(c.spot, c.chainlink)
+        } else {
+            None
+        };
         let spot_start = &mut self.spot_start;
+        let spot = c.spot;
         c.ln_spot_start = s
             .current()
-            .and_then(|w| spot_start.positive(c.spot, w.ref_at_start));
+            .and_then(|w| spot_start.positive(spot, w.ref_at_start));
         c.flow = Flow::of_shared(s);
-        c.p_base = p_base(&c);
+        c.p_base = p_base(c);
         let stale = s.stale_ns();
         for (i, v) in REF_VENUES.iter().enumerate() {
             let vs = &s.venues[*v as usize];
@@ -520,7 +579,7 @@ macro_rules! features {
             cache: &mut FeatureCache,
             out: &mut [f32; N_FEATURES],
         ) {
-            compute_from(state, &cache.context(state), out);
+            compute_from(state, cache.context(state), out);
         }
 
         fn compute_from(state: &MarketState, ctx: &Ctx, out: &mut [f32; N_FEATURES]) {

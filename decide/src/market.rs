@@ -39,6 +39,17 @@ pub const FLOW_TAUS_S: [f64; 3] = [1.0, 10.0, 60.0];
 
 const VENUE_SLOTS: usize = 16;
 
+/// Index in [`REF_VENUES`] by `Venue as usize` (`u8::MAX` for the others).
+const REF_INDEX: [u8; VENUE_SLOTS] = {
+    let mut t = [u8::MAX; VENUE_SLOTS];
+    let mut i = 0;
+    while i < REF_VENUES.len() {
+        t[REF_VENUES[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// What an instrument id is to the decision core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum InstrumentRole {
@@ -103,8 +114,21 @@ impl Decay {
     #[must_use]
     #[inline]
     pub fn factor(&self, now_ns: i64, tau_s: f64) -> f64 {
-        let dt = (now_ns - self.ts_ns).max(0) as f64 / NS as f64;
-        (-dt / tau_s).exp()
+        Self::factor_of_dt(self.dt_s(now_ns), tau_s)
+    }
+
+    /// Seconds from the last add to `now_ns` (0 if `now_ns` is earlier).
+    #[must_use]
+    #[inline]
+    pub fn dt_s(&self, now_ns: i64) -> f64 {
+        (now_ns - self.ts_ns).max(0) as f64 / NS as f64
+    }
+
+    /// [`Decay::factor`] from [`Decay::dt_s`].
+    #[must_use]
+    #[inline]
+    pub fn factor_of_dt(dt_s: f64, tau_s: f64) -> f64 {
+        (-dt_s / tau_s).exp()
     }
 
     /// The factor of `self` given that of a decay stamped `other_ts_ns` with the same `tau_s`
@@ -348,6 +372,9 @@ pub struct MarketState {
     /// `venues[v].price()` (0 when `None`), kept up to date by the only writers of the fields it
     /// reads (`on_top`, `on_trade`).
     venue_px: [(f64, i64); VENUE_SLOTS],
+    /// Per [`REF_VENUES`] index: `venue_px` when all the venue's streams are trusted, else
+    /// (0, stamp): the composite's inputs in one place.
+    ref_px: [(f64, i64); REF_VENUES.len()],
     /// Indices into [`REF_VENUES`]: the last composite's venues in price order, then the others;
     /// the next composite gathers in this order, so its sort is nearly a no-op.
     ref_order: [u8; REF_VENUES.len()],
@@ -385,6 +412,9 @@ pub struct MarketState {
     vol_alpha: [f64; 4],
     /// EWMA variance of Chainlink log returns (per s).
     pub chainlink_var_per_s: f64,
+    /// `var_per_s[h].sqrt()` per horizon, then `chainlink_var_per_s.sqrt()`: updated with the
+    /// variances (their only writers are `new`, `sample_second` and `on_chainlink`).
+    vol_sqrt: [f64; 5],
     /// Order-flow imbalance (Cont) summed over reference venues, per [`FLOW_TAUS_S`] (BTC).
     pub ofi: [Decay; 3],
     /// Signed trade volume (buy − sell), per [`FLOW_TAUS_S`] (BTC).
@@ -440,6 +470,7 @@ impl MarketState {
             now_ns: 0,
             venues: [VenueState::default(); VENUE_SLOTS],
             venue_px: [(0.0, 0); VENUE_SLOTS],
+            ref_px: [(0.0, 0); REF_VENUES.len()],
             ref_order: std::array::from_fn(|i| i as u8),
             reference: 0.0,
             reference_venues: 0,
@@ -459,6 +490,7 @@ impl MarketState {
             vol_alpha: VOL_HALF_LIVES_S
                 .map(|half_life| 1.0 - (-std::f64::consts::LN_2 / half_life).exp()),
             chainlink_var_per_s: vol_prior * vol_prior,
+            vol_sqrt: [(vol_prior * vol_prior).sqrt(); 5],
             ofi: [Decay::default(); 3],
             trade_imbalance: [Decay::default(); 3],
             trade_volume: [Decay::default(); 3],
@@ -602,7 +634,13 @@ impl MarketState {
     /// Volatility per √s at horizon index `h` (see [`VOL_HALF_LIVES_S`]).
     #[must_use]
     pub fn vol(&self, h: usize) -> f64 {
-        self.var_per_s[h].sqrt()
+        self.vol_sqrt[h]
+    }
+
+    /// Chainlink volatility per √s: `chainlink_var_per_s.sqrt()`.
+    #[must_use]
+    pub fn chainlink_vol(&self) -> f64 {
+        self.vol_sqrt[4]
     }
 
     /// Changes whenever the book of `outcome` (0 Up, 1 Down) of any window slot may have changed
@@ -701,6 +739,7 @@ impl MarketState {
             let r2 = (ln_ref - prev) * (ln_ref - prev);
             for (h, alpha) in self.vol_alpha.iter().enumerate() {
                 self.var_per_s[h] += alpha * (r2 - self.var_per_s[h]);
+                self.vol_sqrt[h] = self.var_per_s[h].sqrt();
             }
         }
     }
@@ -878,6 +917,7 @@ impl MarketState {
             let r = (value / self.chainlink).ln();
             let alpha = 1.0 - (-dt * std::f64::consts::LN_2 / 60.0).exp();
             self.chainlink_var_per_s += alpha * (r * r / dt - self.chainlink_var_per_s);
+            self.vol_sqrt[4] = self.chainlink_var_per_s.sqrt();
         }
         if report_ts >= self.chainlink_ts_ns {
             self.chainlink = value;
@@ -929,8 +969,16 @@ impl MarketState {
         ];
         if v.bid > 0.0 && v.ask > 0.0 && new[0] > 0.0 && new[2] > 0.0 {
             let e = cont_ofi([v.bid, v.bid_size, v.ask, v.ask_size], new);
+            // The three OFI decays are added together: one Δt (shared while their stamps agree).
+            let ts = self.ofi[0].ts_ns();
+            let dt = self.ofi[0].dt_s(now);
             for (d, tau) in self.ofi.iter_mut().zip(FLOW_TAUS_S) {
-                d.add(now, e, tau);
+                let f = if d.ts_ns() == ts {
+                    Decay::factor_of_dt(dt, tau)
+                } else {
+                    d.factor(now, tau)
+                };
+                d.add_decayed(now, e, f);
             }
         }
         v.bid = new[0];
@@ -940,6 +988,7 @@ impl MarketState {
         v.top_ts_ns = now;
         v.seq = rec.seq;
         self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
+        self.refresh_ref_px(venue);
         self.recompute_reference(rec.seq, update);
     }
 
@@ -961,9 +1010,17 @@ impl MarketState {
         // The trade decays are added together, so they mostly share their stamp and hence one
         // decay factor per time constant (`Decay::factor_or`; same value as `Decay::add`'s).
         let mut factors = [(0i64, 0.0f64); 3];
+        let (ts0, dt0) = (
+            self.trade_imbalance[0].ts_ns(),
+            self.trade_imbalance[0].dt_s(now),
+        );
         for (i, tau) in FLOW_TAUS_S.iter().enumerate() {
             let ts = self.trade_imbalance[i].ts_ns();
-            let f = self.trade_imbalance[i].factor(now, *tau);
+            let f = if ts == ts0 {
+                Decay::factor_of_dt(dt0, *tau)
+            } else {
+                self.trade_imbalance[i].factor(now, *tau)
+            };
             factors[i] = (ts, f);
             self.trade_imbalance[i].add_decayed(now, sign * q, f);
             let fv = self.trade_volume[i].factor_or(ts, f, now, *tau);
@@ -985,6 +1042,7 @@ impl MarketState {
         v.trade_ts_ns = now;
         v.seq = rec.seq;
         self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
+        self.refresh_ref_px(venue);
         self.recompute_reference(rec.seq, update);
     }
 
@@ -1010,7 +1068,19 @@ impl MarketState {
             } else {
                 v.untrusted_streams |= bit;
             }
+            self.refresh_ref_px(venue);
             self.recompute_reference(rec.seq, update);
+        }
+    }
+
+    /// Keeps `ref_px` in step with `venue_px` and the venue's trust (after either changed).
+    #[inline]
+    fn refresh_ref_px(&mut self, venue: Venue) {
+        let v = venue as usize;
+        if let Some(&k) = REF_INDEX.get(v).filter(|&&k| k != u8::MAX) {
+            let (p, ts) = self.venue_px[v];
+            let trusted = self.venues[v].untrusted_streams == 0;
+            self.ref_px[k as usize] = (if trusted { p } else { 0.0 }, ts);
         }
     }
 
@@ -1029,10 +1099,10 @@ impl MarketState {
         let (now, stale) = (self.now_ns, self.cfg_stale_ns);
         // Usable venues in the last composite's order (the others fill `order` from the back).
         for &i in &self.ref_order {
-            let v = REF_VENUES[i as usize] as usize;
-            // `VenueState::usable` and `price` (`venue_px` is `price()`, never 0 when `Some`).
-            let (p, ts) = self.venue_px[v];
-            if self.venues[v].untrusted_streams == 0 && p > 0.0 && now - ts <= stale {
+            // `VenueState::usable` and `price` (`ref_px` is `price()` of a trusted venue, 0 when
+            // `None` or untrusted; a price is never 0 when `Some`).
+            let (p, ts) = self.ref_px[i as usize];
+            if p > 0.0 && now - ts <= stale {
                 vals[n] = p;
                 order[n] = i;
                 n += 1;
