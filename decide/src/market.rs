@@ -1295,6 +1295,96 @@ mod tests {
         }
     }
 
+    /// The composite of `m` as the original rule computes it from the venues: usable venues'
+    /// prices, sorted; median; MAD of a full sort of the deviations.
+    fn composite_from_scratch(m: &MarketState) -> Option<(f64, f64, u32)> {
+        let mut buf = [0.0f64; REF_VENUES.len()];
+        let mut n = 0;
+        for v in REF_VENUES {
+            let vs = &m.venues[v as usize];
+            if vs.usable(m.now_ns, m.cfg_stale_ns)
+                && let Some((p, _)) = vs.price()
+            {
+                buf[n] = p;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let vals = &mut buf[..n];
+        insertion_sort(vals);
+        let median = if n % 2 == 1 {
+            vals[n / 2]
+        } else {
+            0.5 * (vals[n / 2 - 1] + vals[n / 2])
+        };
+        let mut dev = [0.0f64; REF_VENUES.len()];
+        for (d, v) in dev.iter_mut().zip(vals.iter()) {
+            *d = (v - median).abs();
+        }
+        insertion_sort(&mut dev[..n]);
+        Some((median, dev[n / 2], n as u32))
+    }
+
+    /// The composite kept by the state (venue prices stored with their records, trusted prices
+    /// in one array, gathered in the last sorted order, MAD by merging) equals the original
+    /// rule's after every record that recomputed it, with feed outages.
+    #[test]
+    fn composite_matches_the_original_rule() {
+        use crate::synth::{SynthConfig, SynthItem, SynthStream};
+        for (seed, outage_per_s) in [(31, 0.002), (32, 0.05)] {
+            let cfg = DecideConfig::default();
+            let mut m = MarketState::new(&cfg);
+            let mut checked = 0;
+            for item in SynthStream::new(SynthConfig {
+                seed,
+                windows: 2,
+                outage_per_s,
+                ..SynthConfig::default()
+            }) {
+                match item {
+                    SynthItem::Instrument { id, venue, name } => {
+                        let _ = m.register_instrument(id, venue, &name, cfg.default_market);
+                    }
+                    SynthItem::Record(r) => {
+                        let kind = r.record_kind();
+                        m.apply(&r);
+                        let recomputed = matches!(
+                            kind,
+                            Some(
+                                RecordKind::TopOfBook | RecordKind::Trade | RecordKind::FeedStatus
+                            )
+                        ) && r.record_venue().is_some_and(|v| is_ref_venue(v));
+                        if !recomputed {
+                            continue;
+                        }
+                        match composite_from_scratch(&m) {
+                            Some((median, mad, n)) => {
+                                assert_eq!(
+                                    median.to_bits(),
+                                    m.reference.to_bits(),
+                                    "seq {}",
+                                    r.seq
+                                );
+                                assert_eq!(
+                                    mad.to_bits(),
+                                    m.reference_mad.to_bits(),
+                                    "seq {}",
+                                    r.seq
+                                );
+                                assert_eq!(n, m.reference_venues, "seq {}", r.seq);
+                                checked += 1;
+                            }
+                            None => assert_eq!(m.reference_venues, 0, "seq {}", r.seq),
+                        }
+                    }
+                }
+            }
+            assert!(checked > 10_000, "{checked}");
+        }
+    }
+
     #[test]
     fn ofi_signs() {
         // Bid price up: + new bid size.
