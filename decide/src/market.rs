@@ -1026,7 +1026,7 @@ impl MarketState {
             let fv = self.trade_volume[i].factor_or(ts, f, now, *tau);
             self.trade_volume[i].add_decayed(now, q, fv);
         }
-        debug_assert!(FLOW_TAUS_S[1] == 10.0 && FLOW_TAUS_S[2] == 60.0);
+        const { assert!(FLOW_TAUS_S[1] == 10.0 && FLOW_TAUS_S[2] == 60.0) };
         let f = self
             .trade_count_10s
             .factor_or(factors[1].0, factors[1].1, now, 10.0);
@@ -1355,7 +1355,7 @@ mod tests {
                             Some(
                                 RecordKind::TopOfBook | RecordKind::Trade | RecordKind::FeedStatus
                             )
-                        ) && r.record_venue().is_some_and(|v| is_ref_venue(v));
+                        ) && r.record_venue().is_some_and(is_ref_venue);
                         if !recomputed {
                             continue;
                         }
