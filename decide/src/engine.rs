@@ -10,8 +10,8 @@ use ringbolt_bus::{
 };
 
 use crate::config::{DecideConfig, MarketParams, RiskConfig};
-use crate::fair::{buy_edge, lognormal_up_probability};
-use crate::features::{self, N_FEATURES};
+use crate::fair::{buy_edge, lognormal_up_probability, lognormal_up_probability_ln};
+use crate::features::{self, LnRatio, N_FEATURES};
 use crate::market::{MarketState, NS, Outcome, Update, WINDOW_S, WindowSlot, event_ts};
 use crate::num::{price_f64, prob_fixed};
 use crate::slot::ModelProb;
@@ -215,8 +215,12 @@ pub struct Engine {
     /// The incremental market state.
     pub state: MarketState,
     features: [f32; N_FEATURES],
+    /// Memoised inputs of the feature vector (and the baseline's ln(S/K)).
+    feature_cache: features::FeatureCache,
     last_score_ns: i64,
     last_score_ref: f64,
+    /// Ratios reference / last score reference that are certainly not a re-score move.
+    no_move_band: (f64, f64),
     next_order: u64,
     decision_count: u64,
     schema: u32,
@@ -233,8 +237,10 @@ impl Engine {
     pub fn new(cfg: DecideConfig) -> Self {
         Self {
             state: MarketState::new(&cfg),
+            no_move_band: no_move_band(cfg.model_rescore_move_bps),
             cfg,
             features: [0.0; N_FEATURES],
+            feature_cache: features::FeatureCache::default(),
             last_score_ns: i64::MIN / 2,
             last_score_ref: 0.0,
             next_order: 1,
@@ -387,19 +393,31 @@ impl Engine {
         let update = self.state.apply(rec);
         let now = self.state.now_ns;
         let cadence = self.cfg.model_cadence_ms as i64 * 1_000_000;
-        let moved = self.last_score_ref > 0.0
-            && self.state.reference > 0.0
-            && ((self.state.reference / self.last_score_ref).ln().abs() * 1e4
-                >= self.cfg.model_rescore_move_bps);
-        let want = update.relevant() && (now - self.last_score_ns >= cadence || moved)
+        // `moved` is pure, so evaluating it only when it decides `want` changes nothing.
+        let want = update.relevant() && (now - self.last_score_ns >= cadence || self.moved())
             || update.rolled_over;
         (update, want)
+    }
+
+    /// Whether the reference moved at least `model_rescore_move_bps` since the last score:
+    /// `|ln(reference / last_score_ref)| × 1e4 ≥ bps`. A ratio strictly inside the no-move band
+    /// (see [`no_move_band`]) is below the threshold by a margin far larger than the error of
+    /// `ln`, so the answer is the same without computing it.
+    fn moved(&self) -> bool {
+        if !(self.last_score_ref > 0.0 && self.state.reference > 0.0) {
+            return false;
+        }
+        let r = self.state.reference / self.last_score_ref;
+        if r > self.no_move_band.0 && r < self.no_move_band.1 {
+            return false;
+        }
+        r.ln().abs() * 1e4 >= self.cfg.model_rescore_move_bps
     }
 
     /// Computes the feature vector at the current event time and marks the model as re-scored
     /// from it.
     pub fn compute_features(&mut self) -> &[f32; N_FEATURES] {
-        features::compute(&self.state, &mut self.features);
+        features::compute_cached(&self.state, &mut self.feature_cache, &mut self.features);
         self.last_score_ns = self.state.now_ns;
         self.last_score_ref = self.state.reference;
         self.stats.feature_vectors += 1;
@@ -504,9 +522,17 @@ impl Engine {
             sigma,
             tau,
         };
-        let Some(p_up) =
-            up_probability(&self.cfg, self.schema, &mut self.stats, now, model, fair, d)
-        else {
+        let ln_spot_strike = &mut self.feature_cache.spot_strike;
+        let baseline = || fair.baseline(ln_spot_strike);
+        let Some(p_up) = up_probability(
+            &self.cfg,
+            self.schema,
+            &mut self.stats,
+            now,
+            model,
+            baseline,
+            d,
+        ) else {
             return (Reason::NoModel, 0, None);
         };
         d.probability = prob_fixed(p_up);
@@ -587,6 +613,20 @@ impl Engine {
     }
 }
 
+/// The open interval of ratios `r` for which `|ln r| × 1e4 ≥ bps` is certainly false:
+/// `(e^{−0.99·bps·1e-4}, e^{0.99·bps·1e-4})`. The 1 % margin (2e-8 in log terms at 2 bps) is
+/// many orders of magnitude above the error of `ln`, `exp` and the × 1e4 (≈ 1e-16 relative), so
+/// skipping `ln` inside it never changes the answer. Empty (`(1, 1)`) for a threshold that is
+/// not a positive finite number or too small for the margin to be represented.
+fn no_move_band(bps: f64) -> (f64, f64) {
+    if bps.is_finite() && bps > 1e-6 {
+        let h = 0.99 * bps * 1e-4;
+        ((-h).exp(), h.exp())
+    } else {
+        (1.0, 1.0)
+    }
+}
+
 /// What the baseline fair probability is computed from.
 #[derive(Clone, Copy)]
 struct FairInputs {
@@ -596,16 +636,29 @@ struct FairInputs {
     tau: f64,
 }
 
+impl FairInputs {
+    /// `lognormal_up_probability(spot, strike, σ, τ)` with ln(S/K) memoised in `ln_spot_strike`
+    /// (shared with the feature vector's): the same value.
+    fn baseline(&self, ln_spot_strike: &mut LnRatio) -> f64 {
+        if self.spot > 0.0 && self.strike > 0.0 {
+            let m = ln_spot_strike.get(self.spot, self.strike);
+            lognormal_up_probability_ln(m, self.sigma, self.tau)
+        } else {
+            lognormal_up_probability(self.spot, self.strike, self.sigma, self.tau)
+        }
+    }
+}
+
 /// The probability of Up the decision uses: a fresh model probability (same feature schema, not
 /// older than `model_max_age_ms`, finite) on the bus's probability grid, else the lognormal
-/// baseline when allowed, else `None`. A model probability used is noted in `d` and `stats`.
+/// baseline (`baseline()`) when allowed, else `None`. A model probability used is noted in `d` and `stats`.
 fn up_probability(
     cfg: &DecideConfig,
     schema: u32,
     stats: &mut EngineStats,
     now: i64,
     model: Option<ModelProb>,
-    fair: FairInputs,
+    baseline: impl FnOnce() -> f64,
     d: &mut Decision,
 ) -> Option<f64> {
     let max_age = cfg.model_max_age_ms as i64 * 1_000_000;
@@ -620,12 +673,7 @@ fn up_probability(
             // (replay feeds it back bit for bit).
             Some(model_prob_fixed(m.p_up) as f64 / PROB_SCALE as f64)
         }
-        None if cfg.allow_baseline => Some(lognormal_up_probability(
-            fair.spot,
-            fair.strike,
-            fair.sigma,
-            fair.tau,
-        )),
+        None if cfg.allow_baseline => Some(baseline()),
         None => None,
     }
 }

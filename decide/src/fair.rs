@@ -14,7 +14,13 @@ pub fn lognormal_up_probability(spot: f64, strike: f64, vol_per_sqrt_s: f64, tau
     if !(spot > 0.0 && strike > 0.0) {
         return 0.5;
     }
-    let m = (spot / strike).ln();
+    lognormal_up_probability_ln((spot / strike).ln(), vol_per_sqrt_s, tau_s)
+}
+
+/// [`lognormal_up_probability`] from the log-moneyness `m = ln(S/K)` (S, K > 0) computed by
+/// the caller: the same operations after `ln`, so the same result for the same `m`.
+#[must_use]
+pub fn lognormal_up_probability_ln(m: f64, vol_per_sqrt_s: f64, tau_s: f64) -> f64 {
     let sd = vol_per_sqrt_s * tau_s.max(0.0).sqrt();
     let p = if sd <= 1e-12 {
         if m >= 0.0 { 1.0 } else { 0.0 }

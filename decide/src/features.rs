@@ -11,8 +11,8 @@
 use ringbolt_bus::{Side, Venue};
 use ringbolt_market::PolyBook;
 
-use crate::fair::{buy_edge, lognormal_up_probability};
-use crate::market::{MarketState, NS, REF_VENUES, WINDOW_S, mid_of};
+use crate::fair::{buy_edge, lognormal_up_probability, lognormal_up_probability_ln};
+use crate::market::{Decay, MarketState, NS, REF_VENUES, WINDOW_S, mid_of};
 use crate::num::{logit, price_f64, size_f64};
 
 /// Version mixed into the schema hash (bump when a formula changes without a rename).
@@ -54,10 +54,19 @@ pub struct BookView {
 
 impl BookView {
     fn of(book: &PolyBook, now_ns: i64) -> Self {
+        let (mut v, tops) = Self::of_levels(book);
+        if tops {
+            v.age_s = Self::age_of(book, now_ns);
+        }
+        v
+    }
+    /// Everything but the age (a function of the book's levels and sync state only), and
+    /// whether both sides have a best level (only then is the age set).
+    fn of_levels(book: &PolyBook) -> (Self, bool) {
         let (Some((b, bs)), Some((a, as_))) = (book.best_bid(), book.best_ask()) else {
-            return Self::default();
+            return (Self::default(), false);
         };
-        Self {
+        let v = Self {
             ok: if book.is_valid() { 1.0 } else { 0.0 },
             bid: price_f64(b),
             ask: price_f64(a),
@@ -65,8 +74,12 @@ impl BookView {
             ask_size: size_f64(as_),
             bid_depth5: size_f64(book.depth_within(Side::Buy, 5_000_000)),
             ask_depth5: size_f64(book.depth_within(Side::Sell, 5_000_000)),
-            age_s: ((now_ns - book.last_ts_ns) as f64 / NS as f64).min(60.0),
-        }
+            age_s: 0.0,
+        };
+        (v, true)
+    }
+    fn age_of(book: &PolyBook, now_ns: i64) -> f64 {
+        ((now_ns - book.last_ts_ns) as f64 / NS as f64).min(60.0)
     }
     fn mid(&self) -> f64 {
         if self.ok > 0.0 {
@@ -143,6 +156,119 @@ pub struct Ctx {
     pub params: crate::config::MarketParams,
     /// Venue views: (deviation bps, spread bps, age s, ok).
     pub venues: [[f64; 4]; REF_VENUES.len()],
+    /// ln(spot / strike), when the strike is known and both are positive.
+    pub ln_spot_strike: Option<f64>,
+    /// ln(chainlink / strike), when the strike is known and both are positive.
+    pub ln_cl_strike: Option<f64>,
+    /// ln(spot / chainlink), when the reference is usable and both are positive.
+    pub ln_spot_cl: Option<f64>,
+    /// ln(spot / reference at window start), when a current window exists and both are positive.
+    pub ln_spot_start: Option<f64>,
+    /// The decayed flow accumulators at the current event time.
+    pub flow: Flow,
+}
+
+/// The order-flow decays at the current event time (the feature values).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flow {
+    /// Reference OFI, τ = 1, 10, 60 s.
+    pub ofi: [f64; 3],
+    /// Reference signed trade volume, τ = 1, 10, 60 s.
+    pub trade_imbalance: [f64; 3],
+    /// Reference trade volume, τ = 10 s.
+    pub trade_volume_10s: f64,
+    /// Reference trade volume, τ = 60 s.
+    pub trade_volume_60s: f64,
+    /// Reference trade count, τ = 10 s.
+    pub trade_count_10s: f64,
+    /// Reference buy volume, τ = 60 s.
+    pub buy_volume_60s: f64,
+    /// Polymarket Up-book OFI, τ = 10 s.
+    pub poly_ofi_up_10s: f64,
+    /// Polymarket trade imbalance, τ = 60 s.
+    pub poly_trade_imbalance_60s: f64,
+    /// Polymarket volume, τ = 60 s.
+    pub poly_volume_60s: f64,
+}
+
+impl Flow {
+    /// Every decay read on its own (the reference computation).
+    fn of(s: &MarketState) -> Self {
+        let now = s.now_ns;
+        Self {
+            ofi: [
+                s.ofi[0].get(now, 1.0),
+                s.ofi[1].get(now, 10.0),
+                s.ofi[2].get(now, 60.0),
+            ],
+            trade_imbalance: [
+                s.trade_imbalance[0].get(now, 1.0),
+                s.trade_imbalance[1].get(now, 10.0),
+                s.trade_imbalance[2].get(now, 60.0),
+            ],
+            trade_volume_10s: s.trade_volume[1].get(now, 10.0),
+            trade_volume_60s: s.trade_volume[2].get(now, 60.0),
+            trade_count_10s: s.trade_count_10s.get(now, 10.0),
+            buy_volume_60s: s.buy_volume_60s.get(now, 60.0),
+            poly_ofi_up_10s: s.poly_ofi_up_10s.get(now, 10.0),
+            poly_trade_imbalance_60s: s.poly_trade_imbalance_60s.get(now, 60.0),
+            poly_volume_60s: s.poly_volume_60s.get(now, 60.0),
+        }
+    }
+
+    /// The same values with one `exp` per (stamp, τ): decays added together share their stamp,
+    /// and [`Decay::factor`] is a function of (now − stamp, τ) only.
+    fn of_shared(s: &MarketState) -> Self {
+        let now = s.now_ns;
+        let ti = &s.trade_imbalance;
+        let ti_dt = ti[0].dt_s(now);
+        let ti_factor = |d: &Decay, tau: f64| {
+            if d.ts_ns() == ti[0].ts_ns() {
+                Decay::factor_of_dt(ti_dt, tau)
+            } else {
+                d.factor(now, tau)
+            }
+        };
+        let f: [f64; 3] = [
+            Decay::factor_of_dt(ti_dt, 1.0),
+            ti_factor(&ti[1], 10.0),
+            ti_factor(&ti[2], 60.0),
+        ];
+        let (ts10, ts60) = (ti[1].ts_ns(), ti[2].ts_ns());
+        let shared =
+            |d: &Decay, ts: i64, f: f64, tau: f64| d.get_with(d.factor_or(ts, f, now, tau));
+        let poly_ts = s.poly_trade_imbalance_60s.ts_ns();
+        let poly_f = s.poly_trade_imbalance_60s.factor(now, 60.0);
+        // The OFI decays are added together: one Δt while their stamps agree.
+        let ofi = &s.ofi;
+        let ofi_dt = ofi[0].dt_s(now);
+        let ofi_get = |d: &Decay, tau: f64| {
+            if d.ts_ns() == ofi[0].ts_ns() {
+                d.get_with(Decay::factor_of_dt(ofi_dt, tau))
+            } else {
+                d.get(now, tau)
+            }
+        };
+        Self {
+            ofi: [
+                ofi[0].get_with(Decay::factor_of_dt(ofi_dt, 1.0)),
+                ofi_get(&ofi[1], 10.0),
+                ofi_get(&ofi[2], 60.0),
+            ],
+            trade_imbalance: [
+                ti[0].get_with(f[0]),
+                ti[1].get_with(f[1]),
+                ti[2].get_with(f[2]),
+            ],
+            trade_volume_10s: shared(&s.trade_volume[1], ts10, f[1], 10.0),
+            trade_volume_60s: shared(&s.trade_volume[2], ts60, f[2], 60.0),
+            trade_count_10s: shared(&s.trade_count_10s, ts10, f[1], 10.0),
+            buy_volume_60s: shared(&s.buy_volume_60s, ts60, f[2], 60.0),
+            poly_ofi_up_10s: s.poly_ofi_up_10s.get(now, 10.0),
+            poly_trade_imbalance_60s: s.poly_trade_imbalance_60s.get_with(poly_f),
+            poly_volume_60s: shared(&s.poly_volume_60s, poly_ts, poly_f, 60.0),
+        }
+    }
 }
 
 /// Builds the context from the state at its current event time.
@@ -170,15 +296,21 @@ pub fn context(s: &MarketState) -> Ctx {
         c.spot = s.chainlink;
     }
     for h in 0..4 {
-        c.vol[h] = s.vol(h);
+        c.vol[h] = s.var_per_s[h].sqrt();
     }
     c.cl_vol = s.chainlink_var_per_s.sqrt();
     c.sigma = c.vol[2].max(0.5 * c.vol[1]).max(1e-6);
-    c.p_base = if c.strike_ok > 0.0 && c.spot > 0.0 {
-        lognormal_up_probability(c.spot, c.strike, c.sigma, c.tau)
-    } else {
-        0.5
-    };
+    let ln = |a: f64, b: f64| (a > 0.0 && b > 0.0).then(|| (a / b).ln());
+    if c.strike_ok > 0.0 {
+        c.ln_spot_strike = ln(c.spot, c.strike);
+        c.ln_cl_strike = ln(c.chainlink, c.strike);
+    }
+    if c.ref_ok > 0.0 {
+        c.ln_spot_cl = ln(c.spot, c.chainlink);
+    }
+    c.ln_spot_start = s.current().and_then(|w| ln(c.spot, w.ref_at_start));
+    c.flow = Flow::of(s);
+    c.p_base = p_base(&c);
     for (i, v) in REF_VENUES.iter().enumerate() {
         let vs = &s.venues[*v as usize];
         let ok = vs.usable(now, s.stale_ns());
@@ -203,12 +335,192 @@ pub fn context(s: &MarketState) -> Ctx {
     c
 }
 
-fn bps(a: f64, b: f64) -> f64 {
-    if a > 0.0 && b > 0.0 {
-        (a / b).ln() * 1e4
-    } else {
-        0.0
+/// The baseline probability of the context: [`lognormal_up_probability`] of (spot, strike, σ,
+/// τ) when the strike is known and the spot positive, else 0.5.
+fn p_base(c: &Ctx) -> f64 {
+    p_with(c, c.ln_spot_strike, c.spot, c.sigma, false)
+}
+
+/// `ln(a / b)` memoised on the exact bits of `a` and `b` (so the value is the one `(a / b).ln()`
+/// gives).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LnRatio {
+    key: Option<(u64, u64)>,
+    value: f64,
+}
+
+impl LnRatio {
+    /// `(a / b).ln()`.
+    #[inline]
+    pub fn get(&mut self, a: f64, b: f64) -> f64 {
+        let key = (a.to_bits(), b.to_bits());
+        if self.key != Some(key) {
+            self.value = (a / b).ln();
+            self.key = Some(key);
+        }
+        self.value
     }
+
+    /// `Some((a / b).ln())` when a, b > 0, else `None`.
+    #[inline]
+    fn positive(&mut self, a: f64, b: f64) -> Option<f64> {
+        (a > 0.0 && b > 0.0).then(|| self.get(a, b))
+    }
+}
+
+/// What [`compute_cached`] remembers between feature vectors: book views keyed on the state's
+/// book epoch, and `ln` of price ratios keyed on their exact inputs. Sized at construction; a
+/// cached value is only ever reused for identical inputs, so results are bit-identical to
+/// [`compute`].
+#[derive(Clone, Debug, Default)]
+pub struct FeatureCache {
+    /// Per outcome: (book epoch, current window start) the book view below belongs to.
+    books_key: [Option<(u64, i64)>; 2],
+    /// Up and Down views without their age, and whether each has both tops (then its age is
+    /// set per event); `None` without a current window.
+    books: [Option<(BookView, bool)>; 2],
+    /// ln(venue price / reference) per reference venue.
+    venue_dev: [LnRatio; REF_VENUES.len()],
+    /// ln(spot / strike), also used by the reflex pass's baseline.
+    pub spot_strike: LnRatio,
+    cl_strike: LnRatio,
+    spot_cl: LnRatio,
+    spot_start: LnRatio,
+    /// The context of the last call (rebuilt in place).
+    ctx: Ctx,
+}
+
+impl FeatureCache {
+    /// [`context`] with the memoised parts, built in place (every field written on every call).
+    pub fn context(&mut self, s: &MarketState) -> &Ctx {
+        // Every field of `Ctx` is assigned below: naming them all here makes adding one without
+        // assigning it a compile error to revisit.
+        let Ctx {
+            tau: _,
+            start_s: _,
+            strike_ok: _,
+            strike: _,
+            ref_ok: _,
+            spot: _,
+            cl_ok: _,
+            chainlink: _,
+            vol: _,
+            cl_vol: _,
+            sigma: _,
+            p_base: _,
+            up: _,
+            down: _,
+            params: _,
+            venues: _,
+            ln_spot_strike: _,
+            ln_cl_strike: _,
+            ln_spot_cl: _,
+            ln_spot_start: _,
+            flow: _,
+        } = self.ctx;
+        let now = s.now_ns;
+        let c = &mut self.ctx;
+        c.tau = s.time_left_s().max(0.0);
+        c.start_s = s.current_start_s;
+        if let Some(w) = s.current() {
+            c.strike_ok = if w.strike_known { 1.0 } else { 0.0 };
+            c.strike = w.strike;
+            let mut views = [BookView::default(); 2];
+            for (o, view) in views.iter_mut().enumerate() {
+                let key = (s.book_epoch(o), s.current_start_s);
+                let cached = match self.books[o] {
+                    Some(v) if self.books_key[o] == Some(key) => v,
+                    _ => {
+                        let v = BookView::of_levels(&w.books[o]);
+                        self.books[o] = Some(v);
+                        self.books_key[o] = Some(key);
+                        v
+                    }
+                };
+                *view = cached.0;
+                if cached.1 {
+                    view.age_s = BookView::age_of(&w.books[o], now);
+                }
+            }
+            c.up = views[0];
+            c.down = views[1];
+            c.params = w.params;
+        } else {
+            c.strike_ok = 0.0;
+            c.strike = 0.0;
+            c.up = BookView::default();
+            c.down = BookView::default();
+            c.params = crate::config::MarketParams::default();
+        }
+        c.cl_ok = if s.chainlink_fresh() { 1.0 } else { 0.0 };
+        c.chainlink = s.chainlink;
+        if s.reference_fresh() {
+            c.ref_ok = 1.0;
+            c.spot = s.reference;
+        } else if s.chainlink_fresh() {
+            c.ref_ok = 0.0;
+            c.spot = s.chainlink;
+        } else {
+            c.ref_ok = 0.0;
+            c.spot = 0.0;
+        }
+        for h in 0..4 {
+            c.vol[h] = s.vol(h);
+        }
+        c.cl_vol = s.chainlink_vol();
+        c.sigma = c.vol[2].max(0.5 * c.vol[1]).max(1e-6);
+        (c.ln_spot_strike, c.ln_cl_strike) = if c.strike_ok > 0.0 {
+            (
+                self.spot_strike.positive(c.spot, c.strike),
+                self.cl_strike.positive(c.chainlink, c.strike),
+            )
+        } else {
+            (None, None)
+        };
+        c.ln_spot_cl = if c.ref_ok > 0.0 {
+            self.spot_cl.positive(c.spot, c.chainlink)
+        } else {
+            None
+        };
+        let spot_start = &mut self.spot_start;
+        let spot = c.spot;
+        c.ln_spot_start = s
+            .current()
+            .and_then(|w| spot_start.positive(spot, w.ref_at_start));
+        c.flow = Flow::of_shared(s);
+        c.p_base = p_base(c);
+        let stale = s.stale_ns();
+        for (i, v) in REF_VENUES.iter().enumerate() {
+            let vs = &s.venues[*v as usize];
+            let price = s.venue_price(*v);
+            // `VenueState::usable`, with the price looked up once.
+            let ok = vs.untrusted_streams == 0 && price.is_some_and(|(_, ts)| now - ts <= stale);
+            let (price, ts) = price.unwrap_or((0.0, 0));
+            let dev = if ok && s.reference > 0.0 {
+                self.venue_dev[i].get(price, s.reference) * 1e4
+            } else {
+                0.0
+            };
+            let spread = if ok && vs.bid > 0.0 && vs.ask >= vs.bid {
+                (vs.ask - vs.bid) / price * 1e4
+            } else {
+                0.0
+            };
+            let age = if ts > 0 {
+                ((now - ts) as f64 / NS as f64).min(60.0)
+            } else {
+                60.0
+            };
+            c.venues[i] = [dev, spread, age, if ok { 1.0 } else { 0.0 }];
+        }
+        c
+    }
+}
+
+/// `bps(a, b) = ln(a / b) × 1e4` when a, b > 0, else 0, from the context's `ln(a / b)` (`None`
+/// exactly when a or b is not positive).
+fn bps(ln_ratio: Option<f64>) -> f64 {
+    ln_ratio.map_or(0.0, |l| l * 1e4)
 }
 
 fn ret_bps(s: &MarketState, k: usize) -> f64 {
@@ -223,15 +535,23 @@ fn ret_bps(s: &MarketState, k: usize) -> f64 {
 
 fn z(c: &Ctx, sigma: f64) -> f64 {
     if c.strike_ok > 0.0 && c.spot > 0.0 && sigma > 0.0 && c.tau > 0.0 {
-        ((c.spot / c.strike).ln() / (sigma * c.tau.sqrt())).clamp(-50.0, 50.0)
+        // `ln_spot_strike` is ln(spot / strike) here unless the strike is not positive.
+        let m = c.ln_spot_strike.unwrap_or_else(|| (c.spot / c.strike).ln());
+        (m / (sigma * c.tau.sqrt())).clamp(-50.0, 50.0)
     } else {
         0.0
     }
 }
 
-fn p_with(c: &Ctx, spot: f64, sigma: f64) -> f64 {
+/// The baseline with `spot` (whose ln(spot / strike) is `ln_spot`, `None` when spot or strike
+/// is not positive) and σ (floored at 1e-6 when `floor`), 0.5 without a strike or spot.
+fn p_with(c: &Ctx, ln_spot: Option<f64>, spot: f64, sigma: f64, floor: bool) -> f64 {
+    let sigma = if floor { sigma.max(1e-6) } else { sigma };
     if c.strike_ok > 0.0 && spot > 0.0 {
-        lognormal_up_probability(spot, c.strike, sigma.max(1e-6), c.tau)
+        match ln_spot {
+            Some(m) => lognormal_up_probability_ln(m, sigma, c.tau),
+            None => lognormal_up_probability(spot, c.strike, sigma, c.tau),
+        }
     } else {
         0.5
     }
@@ -246,14 +566,28 @@ macro_rules! features {
         /// Number of features.
         pub const N_FEATURES: usize = [$(stringify!($name)),+].len();
 
-        /// Computes every feature from the state into `out` (catalogue order). No allocation.
+        /// Computes every feature from the state into `out` (catalogue order), every input
+        /// computed afresh: the reference for [`compute_cached`]. No allocation.
         pub fn compute(state: &MarketState, out: &mut [f32; N_FEATURES]) {
-            let ctx = context(state);
+            compute_from(state, &context(state), out);
+        }
+
+        /// [`compute`] with the costly inputs memoised in `cache` across calls (the engine's
+        /// path): bit-identical to [`compute`] on the same state. No allocation.
+        pub fn compute_cached(
+            state: &MarketState,
+            cache: &mut FeatureCache,
+            out: &mut [f32; N_FEATURES],
+        ) {
+            compute_from(state, cache.context(state), out);
+        }
+
+        fn compute_from(state: &MarketState, ctx: &Ctx, out: &mut [f32; N_FEATURES]) {
             let mut i = 0;
             $(
                 {
                     let $s: &MarketState = state;
-                    let $c: &Ctx = &ctx;
+                    let $c: &Ctx = ctx;
                     let _ = ($s, $c);
                     let v: f64 = $e;
                     out[i] = if v.is_finite() { v as f32 } else { 0.0 };
@@ -280,10 +614,10 @@ features! {
     ref_age_s: "s", "every event", "now − last composite update (cap 60)" => |s, c| ((s.now_ns - s.reference_ts_ns) as f64 / NS as f64).min(60.0);
     chainlink_ok: "flag", "Chainlink report", "1 if the last report is fresh" => |s, c| c.cl_ok;
     chainlink_age_s: "s", "every event", "now − receive time of the last report (cap 60)" => |s, c| ((s.now_ns - s.chainlink_recv_ns) as f64 / NS as f64).min(60.0);
-    moneyness_bps: "bps", "reference move, Chainlink", "ln(reference / strike) × 1e4" => |s, c| if c.strike_ok > 0.0 { bps(c.spot, c.strike) } else { 0.0 };
-    chainlink_moneyness_bps: "bps", "Chainlink report", "ln(chainlink / strike) × 1e4" => |s, c| if c.strike_ok > 0.0 { bps(c.chainlink, c.strike) } else { 0.0 };
-    ref_minus_chainlink_bps: "bps", "reference move, Chainlink", "ln(reference / chainlink) × 1e4" => |s, c| if c.ref_ok > 0.0 { bps(c.spot, c.chainlink) } else { 0.0 };
-    ref_move_since_start_bps: "bps", "reference move", "ln(reference / reference at window start) × 1e4" => |s, c| s.current().map_or(0.0, |w| bps(c.spot, w.ref_at_start));
+    moneyness_bps: "bps", "reference move, Chainlink", "ln(reference / strike) × 1e4" => |s, c| if c.strike_ok > 0.0 { bps(c.ln_spot_strike) } else { 0.0 };
+    chainlink_moneyness_bps: "bps", "Chainlink report", "ln(chainlink / strike) × 1e4" => |s, c| if c.strike_ok > 0.0 { bps(c.ln_cl_strike) } else { 0.0 };
+    ref_minus_chainlink_bps: "bps", "reference move, Chainlink", "ln(reference / chainlink) × 1e4" => |s, c| if c.ref_ok > 0.0 { bps(c.ln_spot_cl) } else { 0.0 };
+    ref_move_since_start_bps: "bps", "reference move", "ln(reference / reference at window start) × 1e4" => |s, c| bps(c.ln_spot_start);
     ret_1s_bps: "bps", "whole second", "ln(ref_t / ref_{t−1s}) × 1e4 on the per-second grid" => |s, c| ret_bps(s, 1);
     ret_5s_bps: "bps", "whole second", "same over 5 s" => |s, c| ret_bps(s, 5);
     ret_15s_bps: "bps", "whole second", "same over 15 s" => |s, c| ret_bps(s, 15);
@@ -304,20 +638,20 @@ features! {
     z_score_vol15: "σ", "reference move, time", "same with vol_15s" => |s, c| z(c, c.vol[0]);
     p_baseline: "prob", "reference move, time", "Φ((ln(S/K) − σ²τ/2)/(σ√τ)), driftless lognormal" => |s, c| c.p_base;
     logit_p_baseline: "logit", "reference move, time", "ln(p / (1 − p))" => |s, c| logit(c.p_base);
-    p_baseline_vol15: "prob", "reference move, time", "baseline with σ = vol_15s" => |s, c| p_with(c, c.spot, c.vol[0]);
-    p_baseline_chainlink: "prob", "Chainlink, time", "baseline with S = Chainlink" => |s, c| p_with(c, c.chainlink, c.sigma);
+    p_baseline_vol15: "prob", "reference move, time", "baseline with σ = vol_15s" => |s, c| p_with(c, c.ln_spot_strike, c.spot, c.vol[0], true);
+    p_baseline_chainlink: "prob", "Chainlink, time", "baseline with S = Chainlink" => |s, c| p_with(c, c.ln_cl_strike, c.chainlink, c.sigma, true);
     // ---- reference order flow ----
-    ofi_1s: "BTC", "reference top of book", "Σ Cont OFI of venue tops, e^{−Δt/1s} decay" => |s, c| s.ofi[0].get(s.now_ns, 1.0);
-    ofi_10s: "BTC", "reference top of book", "same, τ = 10 s" => |s, c| s.ofi[1].get(s.now_ns, 10.0);
-    ofi_60s: "BTC", "reference top of book", "same, τ = 60 s" => |s, c| s.ofi[2].get(s.now_ns, 60.0);
-    trade_imbalance_1s: "BTC", "reference trade", "Σ signed size (buy +), τ = 1 s" => |s, c| s.trade_imbalance[0].get(s.now_ns, 1.0);
-    trade_imbalance_10s: "BTC", "reference trade", "same, τ = 10 s" => |s, c| s.trade_imbalance[1].get(s.now_ns, 10.0);
-    trade_imbalance_60s: "BTC", "reference trade", "same, τ = 60 s" => |s, c| s.trade_imbalance[2].get(s.now_ns, 60.0);
-    trade_volume_10s: "BTC", "reference trade", "Σ size, τ = 10 s" => |s, c| s.trade_volume[1].get(s.now_ns, 10.0);
-    trade_volume_60s: "BTC", "reference trade", "Σ size, τ = 60 s" => |s, c| s.trade_volume[2].get(s.now_ns, 60.0);
-    trade_count_10s: "trades", "reference trade", "Σ 1, τ = 10 s" => |s, c| s.trade_count_10s.get(s.now_ns, 10.0);
-    buy_ratio_60s: "1", "reference trade", "buy volume / volume, τ = 60 s" => |s, c| { let v = s.trade_volume[2].get(s.now_ns, 60.0); if v > 0.0 { s.buy_volume_60s.get(s.now_ns, 60.0) / v } else { 0.5 } };
-    trade_imbalance_norm_10s: "1", "reference trade", "trade_imbalance_10s / trade_volume_10s" => |s, c| { let v = s.trade_volume[1].get(s.now_ns, 10.0); if v > 0.0 { s.trade_imbalance[1].get(s.now_ns, 10.0) / v } else { 0.0 } };
+    ofi_1s: "BTC", "reference top of book", "Σ Cont OFI of venue tops, e^{−Δt/1s} decay" => |s, c| c.flow.ofi[0];
+    ofi_10s: "BTC", "reference top of book", "same, τ = 10 s" => |s, c| c.flow.ofi[1];
+    ofi_60s: "BTC", "reference top of book", "same, τ = 60 s" => |s, c| c.flow.ofi[2];
+    trade_imbalance_1s: "BTC", "reference trade", "Σ signed size (buy +), τ = 1 s" => |s, c| c.flow.trade_imbalance[0];
+    trade_imbalance_10s: "BTC", "reference trade", "same, τ = 10 s" => |s, c| c.flow.trade_imbalance[1];
+    trade_imbalance_60s: "BTC", "reference trade", "same, τ = 60 s" => |s, c| c.flow.trade_imbalance[2];
+    trade_volume_10s: "BTC", "reference trade", "Σ size, τ = 10 s" => |s, c| c.flow.trade_volume_10s;
+    trade_volume_60s: "BTC", "reference trade", "Σ size, τ = 60 s" => |s, c| c.flow.trade_volume_60s;
+    trade_count_10s: "trades", "reference trade", "Σ 1, τ = 10 s" => |s, c| c.flow.trade_count_10s;
+    buy_ratio_60s: "1", "reference trade", "buy volume / volume, τ = 60 s" => |s, c| { let v = c.flow.trade_volume_60s; if v > 0.0 { c.flow.buy_volume_60s / v } else { 0.5 } };
+    trade_imbalance_norm_10s: "1", "reference trade", "trade_imbalance_10s / trade_volume_10s" => |s, c| { let v = c.flow.trade_volume_10s; if v > 0.0 { c.flow.trade_imbalance[1] / v } else { 0.0 } };
     // ---- Polymarket Up book ----
     up_ok: "flag", "Up book batch end", "snapshot applied, both sides, uncrossed" => |s, c| c.up.ok;
     up_bid: "prob", "Up book batch end", "best bid" => |s, c| c.up.bid;
@@ -356,9 +690,9 @@ features! {
     edge_down_baseline: "prob", "book batch end, reference move", "(1 − p_baseline) − down_ask − fee(down_ask)" => |s, c| if c.down.ok > 0.0 { buy_edge(1.0 - c.p_base, c.down.ask, &c.params) } else { 0.0 };
     fee_up_ask: "prob", "book batch end", "rate × (up_ask (1 − up_ask))^exponent per share" => |s, c| if c.up.ok > 0.0 { c.params.taker_fee_per_share(c.up.ask) } else { 0.0 };
     // ---- Polymarket flow ----
-    poly_ofi_up_10s: "shares", "Up book batch end", "Cont OFI of the Up top, τ = 10 s" => |s, c| s.poly_ofi_up_10s.get(s.now_ns, 10.0);
-    poly_trade_imbalance_60s: "shares", "Polymarket trade", "Σ signed size in Up terms (Down buys count −), τ = 60 s" => |s, c| s.poly_trade_imbalance_60s.get(s.now_ns, 60.0);
-    poly_volume_60s: "shares", "Polymarket trade", "Σ size, τ = 60 s" => |s, c| s.poly_volume_60s.get(s.now_ns, 60.0);
+    poly_ofi_up_10s: "shares", "Up book batch end", "Cont OFI of the Up top, τ = 10 s" => |s, c| c.flow.poly_ofi_up_10s;
+    poly_trade_imbalance_60s: "shares", "Polymarket trade", "Σ signed size in Up terms (Down buys count −), τ = 60 s" => |s, c| c.flow.poly_trade_imbalance_60s;
+    poly_volume_60s: "shares", "Polymarket trade", "Σ size, τ = 60 s" => |s, c| c.flow.poly_volume_60s;
     poly_last_up_price: "prob", "Polymarket trade", "last trade price in Up terms (Down p → 1 − p)" => |s, c| s.poly_last_up_price;
     poly_last_trade_age_s: "s", "every event", "now − last Polymarket trade (cap 300)" => |s, c| if s.poly_last_trade_ns > 0 { ((s.now_ns - s.poly_last_trade_ns) as f64 / NS as f64).min(300.0) } else { 300.0 };
     up_mid_change_10s: "prob", "whole second", "up_mid(t) − up_mid(t − 10 s) on the per-second grid" => |s, c| { let a = s.up_mid_ago(0); let b = s.up_mid_ago(10); if a > 0.0 && b > 0.0 { a - b } else { 0.0 } };

@@ -39,6 +39,17 @@ pub const FLOW_TAUS_S: [f64; 3] = [1.0, 10.0, 60.0];
 
 const VENUE_SLOTS: usize = 16;
 
+/// Index in [`REF_VENUES`] by `Venue as usize` (`u8::MAX` for the others).
+const REF_INDEX: [u8; VENUE_SLOTS] = {
+    let mut t = [u8::MAX; VENUE_SLOTS];
+    let mut i = 0;
+    while i < REF_VENUES.len() {
+        t[REF_VENUES[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// What an instrument id is to the decision core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum InstrumentRole {
@@ -89,15 +100,68 @@ pub struct Decay {
 impl Decay {
     /// Adds `x` at `now_ns` with time constant `tau_s`.
     pub fn add(&mut self, now_ns: i64, x: f64, tau_s: f64) {
-        self.value = self.get(now_ns, tau_s) + x;
-        self.ts_ns = self.ts_ns.max(now_ns);
+        self.add_decayed(now_ns, x, self.factor(now_ns, tau_s));
     }
 
     /// The decayed value at `now_ns`.
     #[must_use]
     pub fn get(&self, now_ns: i64, tau_s: f64) -> f64 {
-        let dt = (now_ns - self.ts_ns).max(0) as f64 / NS as f64;
-        self.value * (-dt / tau_s).exp()
+        self.value * self.factor(now_ns, tau_s)
+    }
+
+    /// The decay factor from the last add to `now_ns`, `e^{−Δt/τ}`: a function of
+    /// (`now_ns − ts_ns`, `tau_s`) only, so two decays with the same [`Decay::ts_ns`] share it.
+    #[must_use]
+    #[inline]
+    pub fn factor(&self, now_ns: i64, tau_s: f64) -> f64 {
+        Self::factor_of_dt(self.dt_s(now_ns), tau_s)
+    }
+
+    /// Seconds from the last add to `now_ns` (0 if `now_ns` is earlier).
+    #[must_use]
+    #[inline]
+    pub fn dt_s(&self, now_ns: i64) -> f64 {
+        (now_ns - self.ts_ns).max(0) as f64 / NS as f64
+    }
+
+    /// [`Decay::factor`] from [`Decay::dt_s`].
+    #[must_use]
+    #[inline]
+    pub fn factor_of_dt(dt_s: f64, tau_s: f64) -> f64 {
+        (-dt_s / tau_s).exp()
+    }
+
+    /// The factor of `self` given that of a decay stamped `other_ts_ns` with the same `tau_s`
+    /// (`other_factor`): shared when the stamps are equal, else computed.
+    #[must_use]
+    #[inline]
+    pub fn factor_or(&self, other_ts_ns: i64, other_factor: f64, now_ns: i64, tau_s: f64) -> f64 {
+        if self.ts_ns == other_ts_ns {
+            other_factor
+        } else {
+            self.factor(now_ns, tau_s)
+        }
+    }
+
+    /// [`Decay::get`] with its [`Decay::factor`] already computed.
+    #[must_use]
+    #[inline]
+    pub fn get_with(&self, factor: f64) -> f64 {
+        self.value * factor
+    }
+
+    /// [`Decay::add`] with its [`Decay::factor`] at `now_ns` already computed.
+    #[inline]
+    fn add_decayed(&mut self, now_ns: i64, x: f64, factor: f64) {
+        self.value = self.value * factor + x;
+        self.ts_ns = self.ts_ns.max(now_ns);
+    }
+
+    /// Event time of the last add (ns).
+    #[must_use]
+    #[inline]
+    pub fn ts_ns(&self) -> i64 {
+        self.ts_ns
     }
 }
 
@@ -305,6 +369,15 @@ pub struct MarketState {
     pub now_ns: i64,
     /// Reference venues by `Venue as usize`.
     pub venues: [VenueState; VENUE_SLOTS],
+    /// `venues[v].price()` (0 when `None`), kept up to date by the only writers of the fields it
+    /// reads (`on_top`, `on_trade`).
+    venue_px: [(f64, i64); VENUE_SLOTS],
+    /// Per [`REF_VENUES`] index: `venue_px` when all the venue's streams are trusted, else
+    /// (0, stamp): the composite's inputs in one place.
+    ref_px: [(f64, i64); REF_VENUES.len()],
+    /// Indices into [`REF_VENUES`]: the last composite's venues in price order, then the others;
+    /// the next composite gathers in this order, so its sort is nearly a no-op.
+    ref_order: [u8; REF_VENUES.len()],
     /// Composite reference price (USD), 0 when none.
     pub reference: f64,
     /// Venues in the composite.
@@ -335,8 +408,13 @@ pub struct MarketState {
     pub seconds_sampled: u64,
     /// EWMA variance of 1-s log returns per horizon (per s).
     pub var_per_s: [f64; 4],
+    /// EWMA weight of a 1-s sample per horizon, `1 − e^{−ln 2 / half-life}` (constant).
+    vol_alpha: [f64; 4],
     /// EWMA variance of Chainlink log returns (per s).
     pub chainlink_var_per_s: f64,
+    /// `var_per_s[h].sqrt()` per horizon, then `chainlink_var_per_s.sqrt()`: updated with the
+    /// variances (their only writers are `new`, `sample_second` and `on_chainlink`).
+    vol_sqrt: [f64; 5],
     /// Order-flow imbalance (Cont) summed over reference venues, per [`FLOW_TAUS_S`] (BTC).
     pub ofi: [Decay; 3],
     /// Signed trade volume (buy − sell), per [`FLOW_TAUS_S`] (BTC).
@@ -358,8 +436,18 @@ pub struct MarketState {
     /// Event time of that trade (ns).
     pub poly_last_trade_ns: i64,
     poly_prev_top: [f64; 4],
+    /// Per outcome (Up, Down): bumped by every change to that outcome's book in any window slot
+    /// (levels, sync state, stamps) and by every slot reuse: what feature caches key
+    /// book-derived values on.
+    book_epoch: [u64; 2],
     /// Input refused, by reason.
     pub errors: InputErrors,
+}
+
+/// A window slot was reused: both outcomes' books changed.
+fn bump_both(book_epoch: &mut [u64; 2]) {
+    book_epoch[0] += 1;
+    book_epoch[1] += 1;
 }
 
 fn slot_of(start_s: i64) -> usize {
@@ -381,6 +469,9 @@ impl MarketState {
             current_start_s: 0,
             now_ns: 0,
             venues: [VenueState::default(); VENUE_SLOTS],
+            venue_px: [(0.0, 0); VENUE_SLOTS],
+            ref_px: [(0.0, 0); REF_VENUES.len()],
+            ref_order: std::array::from_fn(|i| i as u8),
             reference: 0.0,
             reference_venues: 0,
             reference_mad: 0.0,
@@ -396,7 +487,10 @@ impl MarketState {
             last_second: 0,
             seconds_sampled: 0,
             var_per_s: [vol_prior * vol_prior; 4],
+            vol_alpha: VOL_HALF_LIVES_S
+                .map(|half_life| 1.0 - (-std::f64::consts::LN_2 / half_life).exp()),
             chainlink_var_per_s: vol_prior * vol_prior,
+            vol_sqrt: [(vol_prior * vol_prior).sqrt(); 5],
             ofi: [Decay::default(); 3],
             trade_imbalance: [Decay::default(); 3],
             trade_volume: [Decay::default(); 3],
@@ -408,6 +502,7 @@ impl MarketState {
             poly_last_up_price: 0.0,
             poly_last_trade_ns: 0,
             poly_prev_top: [0.0; 4],
+            book_epoch: [0; 2],
             errors: InputErrors::default(),
         }
     }
@@ -447,6 +542,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(window_start_s)];
         if slot.start_s != window_start_s && window_start_s >= self.current_start_s {
             slot.reset(window_start_s, params);
+            bump_both(&mut self.book_epoch);
         }
         if slot.start_s == window_start_s {
             slot.instruments[outcome as usize] = id;
@@ -538,7 +634,29 @@ impl MarketState {
     /// Volatility per √s at horizon index `h` (see [`VOL_HALF_LIVES_S`]).
     #[must_use]
     pub fn vol(&self, h: usize) -> f64 {
-        self.var_per_s[h].sqrt()
+        self.vol_sqrt[h]
+    }
+
+    /// Chainlink volatility per √s: `chainlink_var_per_s.sqrt()`.
+    #[must_use]
+    pub fn chainlink_vol(&self) -> f64 {
+        self.vol_sqrt[4]
+    }
+
+    /// Changes whenever the book of `outcome` (0 Up, 1 Down) of any window slot may have changed
+    /// (see the field); books are only changed through [`MarketState::apply`] and instrument
+    /// registration.
+    #[must_use]
+    pub fn book_epoch(&self, outcome: usize) -> u64 {
+        self.book_epoch[outcome]
+    }
+
+    /// `venues[v].price()`, kept with the venue's record (no recomputation).
+    #[must_use]
+    #[inline]
+    pub fn venue_price(&self, v: Venue) -> Option<(f64, i64)> {
+        let (p, ts) = self.venue_px[v as usize];
+        (p > 0.0).then_some((p, ts))
     }
 
     /// Staleness threshold for venues (ns).
@@ -594,6 +712,7 @@ impl MarketState {
             let w = &mut self.windows[slot_of(start)];
             if w.start_s != start {
                 w.reset(start, params);
+                bump_both(&mut self.book_epoch);
             }
             w.ref_at_start = reference;
         }
@@ -618,9 +737,9 @@ impl MarketState {
         self.seconds_sampled = self.seconds_sampled.saturating_add(1);
         if prev != 0.0 && ln_ref != 0.0 && self.seconds_sampled > 1 {
             let r2 = (ln_ref - prev) * (ln_ref - prev);
-            for (h, half_life) in VOL_HALF_LIVES_S.iter().enumerate() {
-                let alpha = 1.0 - (-std::f64::consts::LN_2 / half_life).exp();
+            for (h, alpha) in self.vol_alpha.iter().enumerate() {
                 self.var_per_s[h] += alpha * (r2 - self.var_per_s[h]);
+                self.vol_sqrt[h] = self.var_per_s[h].sqrt();
             }
         }
     }
@@ -694,6 +813,7 @@ impl MarketState {
             return;
         }
         let o = outcome as usize;
+        self.book_epoch[o] += 1;
         let book = &mut slot.books[o];
         if rec.flags & FLAG_SNAPSHOT != 0 {
             if rec.flags & FLAG_BATCH_BEGIN != 0 {
@@ -762,8 +882,12 @@ impl MarketState {
             Outcome::Down => (1.0 - p, -sign),
         };
         let now = self.now_ns;
-        self.poly_trade_imbalance_60s.add(now, up_sign * q, 60.0);
-        self.poly_volume_60s.add(now, q, 60.0);
+        let ts = self.poly_trade_imbalance_60s.ts_ns();
+        let f = self.poly_trade_imbalance_60s.factor(now, 60.0);
+        self.poly_trade_imbalance_60s
+            .add_decayed(now, up_sign * q, f);
+        let f = self.poly_volume_60s.factor_or(ts, f, now, 60.0);
+        self.poly_volume_60s.add_decayed(now, q, f);
         self.poly_last_up_price = up_price;
         self.poly_last_trade_ns = now;
     }
@@ -793,6 +917,7 @@ impl MarketState {
             let r = (value / self.chainlink).ln();
             let alpha = 1.0 - (-dt * std::f64::consts::LN_2 / 60.0).exp();
             self.chainlink_var_per_s += alpha * (r * r / dt - self.chainlink_var_per_s);
+            self.vol_sqrt[4] = self.chainlink_var_per_s.sqrt();
         }
         if report_ts >= self.chainlink_ts_ns {
             self.chainlink = value;
@@ -808,6 +933,7 @@ impl MarketState {
         let slot = &mut self.windows[slot_of(start)];
         if slot.start_s != start && start >= self.current_start_s {
             slot.reset(start, params);
+            bump_both(&mut self.book_epoch);
         }
         if slot.start_s == start && !slot.strike_known {
             if report_ts - start * NS <= tol {
@@ -843,8 +969,16 @@ impl MarketState {
         ];
         if v.bid > 0.0 && v.ask > 0.0 && new[0] > 0.0 && new[2] > 0.0 {
             let e = cont_ofi([v.bid, v.bid_size, v.ask, v.ask_size], new);
+            // The three OFI decays are added together: one Δt (shared while their stamps agree).
+            let ts = self.ofi[0].ts_ns();
+            let dt = self.ofi[0].dt_s(now);
             for (d, tau) in self.ofi.iter_mut().zip(FLOW_TAUS_S) {
-                d.add(now, e, tau);
+                let f = if d.ts_ns() == ts {
+                    Decay::factor_of_dt(dt, tau)
+                } else {
+                    d.factor(now, tau)
+                };
+                d.add_decayed(now, e, f);
             }
         }
         v.bid = new[0];
@@ -853,6 +987,8 @@ impl MarketState {
         v.ask_size = new[3];
         v.top_ts_ns = now;
         v.seq = rec.seq;
+        self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
+        self.refresh_ref_px(venue);
         self.recompute_reference(rec.seq, update);
     }
 
@@ -871,18 +1007,42 @@ impl MarketState {
             Some(Side::Sell) => -1.0,
             _ => 0.0,
         };
+        // The trade decays are added together, so they mostly share their stamp and hence one
+        // decay factor per time constant (`Decay::factor_or`; same value as `Decay::add`'s).
+        let mut factors = [(0i64, 0.0f64); 3];
+        let (ts0, dt0) = (
+            self.trade_imbalance[0].ts_ns(),
+            self.trade_imbalance[0].dt_s(now),
+        );
         for (i, tau) in FLOW_TAUS_S.iter().enumerate() {
-            self.trade_imbalance[i].add(now, sign * q, *tau);
-            self.trade_volume[i].add(now, q, *tau);
+            let ts = self.trade_imbalance[i].ts_ns();
+            let f = if ts == ts0 {
+                Decay::factor_of_dt(dt0, *tau)
+            } else {
+                self.trade_imbalance[i].factor(now, *tau)
+            };
+            factors[i] = (ts, f);
+            self.trade_imbalance[i].add_decayed(now, sign * q, f);
+            let fv = self.trade_volume[i].factor_or(ts, f, now, *tau);
+            self.trade_volume[i].add_decayed(now, q, fv);
         }
-        self.trade_count_10s.add(now, 1.0, 10.0);
+        const { assert!(FLOW_TAUS_S[1] == 10.0 && FLOW_TAUS_S[2] == 60.0) };
+        let f = self
+            .trade_count_10s
+            .factor_or(factors[1].0, factors[1].1, now, 10.0);
+        self.trade_count_10s.add_decayed(now, 1.0, f);
         if sign > 0.0 {
-            self.buy_volume_60s.add(now, q, 60.0);
+            let f = self
+                .buy_volume_60s
+                .factor_or(factors[2].0, factors[2].1, now, 60.0);
+            self.buy_volume_60s.add_decayed(now, q, f);
         }
         let v = &mut self.venues[venue as usize];
         v.trade_price = price_f64(t.price);
         v.trade_ts_ns = now;
         v.seq = rec.seq;
+        self.venue_px[venue as usize] = v.price().unwrap_or((0.0, 0));
+        self.refresh_ref_px(venue);
         self.recompute_reference(rec.seq, update);
     }
 
@@ -908,7 +1068,19 @@ impl MarketState {
             } else {
                 v.untrusted_streams |= bit;
             }
+            self.refresh_ref_px(venue);
             self.recompute_reference(rec.seq, update);
+        }
+    }
+
+    /// Keeps `ref_px` in step with `venue_px` and the venue's trust (after either changed).
+    #[inline]
+    fn refresh_ref_px(&mut self, venue: Venue) {
+        let v = venue as usize;
+        if let Some(&k) = REF_INDEX.get(v).filter(|&&k| k != u8::MAX) {
+            let (p, ts) = self.venue_px[v];
+            let trusted = self.venues[v].untrusted_streams == 0;
+            self.ref_px[k as usize] = (if trusted { p } else { 0.0 }, ts);
         }
     }
 
@@ -920,15 +1092,23 @@ impl MarketState {
 
     /// Median of the usable venues' prices; O(venues) with a fixed stack buffer.
     fn recompute_reference(&mut self, seq: u64, update: &mut Update) {
-        let mut buf = [0.0f64; REF_VENUES.len()];
-        let mut n = 0;
-        for v in REF_VENUES {
-            let vs = &self.venues[v as usize];
-            if vs.usable(self.now_ns, self.cfg_stale_ns)
-                && let Some((p, _)) = vs.price()
-            {
-                buf[n] = p;
+        const N: usize = REF_VENUES.len();
+        let mut vals = [0.0f64; N];
+        let mut order = [0u8; N];
+        let (mut n, mut rest) = (0, N);
+        let (now, stale) = (self.now_ns, self.cfg_stale_ns);
+        // Usable venues in the last composite's order (the others fill `order` from the back).
+        for &i in &self.ref_order {
+            // `VenueState::usable` and `price` (`ref_px` is `price()` of a trusted venue, 0 when
+            // `None` or untrusted; a price is never 0 when `Some`).
+            let (p, ts) = self.ref_px[i as usize];
+            if p > 0.0 && now - ts <= stale {
+                vals[n] = p;
+                order[n] = i;
                 n += 1;
+            } else {
+                rest -= 1;
+                order[rest] = i;
             }
         }
         if n == 0 {
@@ -938,20 +1118,21 @@ impl MarketState {
             self.reference_venues = 0;
             return;
         }
-        let vals = &mut buf[..n];
-        insertion_sort(vals);
-        let median = if n % 2 == 1 {
-            vals[n / 2]
-        } else {
-            0.5 * (vals[n / 2 - 1] + vals[n / 2])
-        };
-        let mut dev = [0.0f64; REF_VENUES.len()];
-        for (d, v) in dev.iter_mut().zip(vals.iter()) {
-            *d = (v - median).abs();
+        // Insertion sort of (price, venue) by price: a handful of steps on nearly sorted input.
+        for i in 1..n {
+            let (x, k) = (vals[i], order[i]);
+            let mut j = i;
+            while j > 0 && vals[j - 1] > x {
+                vals[j] = vals[j - 1];
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            vals[j] = x;
+            order[j] = k;
         }
-        let devs = &mut dev[..n];
-        insertion_sort(devs);
-        self.reference_mad = devs[n / 2];
+        self.ref_order = order;
+        let (median, mad) = median_mad_sorted(&vals[..n]);
+        self.reference_mad = mad;
         if median != self.reference || n as u32 != self.reference_venues {
             update.reference_changed = true;
             self.reference_seq = seq;
@@ -960,6 +1141,69 @@ impl MarketState {
         self.reference_venues = n as u32;
         self.reference_ts_ns = self.now_ns;
     }
+}
+
+/// Median of `vals` (sorted ascending; the mean of the two middle values for an even count) and
+/// the median absolute deviation: the `n/2`-th smallest (0-based) of `|v − median|`.
+///
+/// The deviations are not sorted: both halves of the sorted values have deviations that grow
+/// away from the median (`|v − m|` rounded is monotone in `v` on each side, and
+/// `vals[..n/2] ≤ median ≤ vals[n/2..]`), so merging the two runs outwards from the middle
+/// yields them in order and the `n/2`-th one is the same value a full sort gives.
+/// Contract: `1 ≤ vals.len()`, values finite.
+fn median_mad_sorted(vals: &[f64]) -> (f64, f64) {
+    let n = vals.len();
+    debug_assert!(n >= 1 && vals.is_sorted());
+    let median = if n % 2 == 1 {
+        vals[n / 2]
+    } else {
+        0.5 * (vals[n / 2 - 1] + vals[n / 2])
+    };
+    // Left run: indices l-1, l-2, … 0; right run: r, r+1, … n-1. Bounded by n/2 + 1 steps.
+    let (mut l, mut r) = (n / 2, n / 2);
+    let mut mad = 0.0;
+    for _ in 0..=n / 2 {
+        let take_left = if l == 0 {
+            false
+        } else if r == n {
+            true
+        } else {
+            (vals[l - 1] - median).abs() <= (vals[r] - median).abs()
+        };
+        if take_left {
+            l -= 1;
+            mad = (vals[l] - median).abs();
+        } else {
+            mad = (vals[r] - median).abs();
+            r += 1;
+        }
+    }
+    (median, mad_check(vals, median, mad))
+}
+
+/// Sorts `vals` and returns [`median_mad_sorted`] (tests).
+#[cfg(test)]
+fn median_mad(vals: &mut [f64]) -> (f64, f64) {
+    insertion_sort(vals);
+    median_mad_sorted(vals)
+}
+
+/// Debug builds: the MAD found by merging equals the one of a full sort of the deviations.
+#[inline]
+fn mad_check(vals: &[f64], median: f64, mad: f64) -> f64 {
+    #[cfg(debug_assertions)]
+    {
+        let mut dev = [0.0f64; REF_VENUES.len()];
+        let n = vals.len().min(REF_VENUES.len());
+        for (d, v) in dev.iter_mut().zip(vals.iter()) {
+            *d = (v - median).abs();
+        }
+        let devs = &mut dev[..n];
+        insertion_sort(devs);
+        debug_assert_eq!(devs[n / 2].to_bits(), mad.to_bits(), "MAD merge");
+    }
+    let _ = (vals, median);
+    mad
 }
 
 /// The record's event time: receive stamp, else exchange stamp, else publish stamp.
@@ -1000,6 +1244,7 @@ pub fn cont_ofi(prev: [f64; 4], new: [f64; 4]) -> f64 {
     e
 }
 
+#[cfg(any(test, debug_assertions))]
 fn insertion_sort(v: &mut [f64]) {
     for i in 1..v.len() {
         let x = v[i];
@@ -1016,6 +1261,129 @@ fn insertion_sort(v: &mut [f64]) {
 mod tests {
     use super::*;
     use crate::config::ReferenceSource;
+
+    #[test]
+    fn median_mad_matches_sorting_the_deviations() {
+        let mut rng = crate::synth::Rng::new(17);
+        for case in 0..20_000 {
+            let n = 1 + case % REF_VENUES.len();
+            let mut vals = [0.0f64; REF_VENUES.len()];
+            for v in &mut vals[..n] {
+                // Few distinct values (ties) in some cases, fine-grained prices in others.
+                *v = if case % 3 == 0 {
+                    95_000.0 + (rng.next_u64() % 4) as f64 * 0.5
+                } else {
+                    95_000.0 + rng.normal() * 7.3
+                };
+            }
+            let mut sorted = vals;
+            let want_sorted = &mut sorted[..n];
+            insertion_sort(want_sorted);
+            let median = if n % 2 == 1 {
+                want_sorted[n / 2]
+            } else {
+                0.5 * (want_sorted[n / 2 - 1] + want_sorted[n / 2])
+            };
+            let mut dev = [0.0f64; REF_VENUES.len()];
+            for (d, v) in dev.iter_mut().zip(want_sorted.iter()) {
+                *d = (v - median).abs();
+            }
+            insertion_sort(&mut dev[..n]);
+            let (m, mad) = median_mad(&mut vals[..n]);
+            assert_eq!(m.to_bits(), median.to_bits(), "case {case}");
+            assert_eq!(mad.to_bits(), dev[n / 2].to_bits(), "case {case}");
+        }
+    }
+
+    /// The composite of `m` as the original rule computes it from the venues: usable venues'
+    /// prices, sorted; median; MAD of a full sort of the deviations.
+    fn composite_from_scratch(m: &MarketState) -> Option<(f64, f64, u32)> {
+        let mut buf = [0.0f64; REF_VENUES.len()];
+        let mut n = 0;
+        for v in REF_VENUES {
+            let vs = &m.venues[v as usize];
+            if vs.usable(m.now_ns, m.cfg_stale_ns)
+                && let Some((p, _)) = vs.price()
+            {
+                buf[n] = p;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let vals = &mut buf[..n];
+        insertion_sort(vals);
+        let median = if n % 2 == 1 {
+            vals[n / 2]
+        } else {
+            0.5 * (vals[n / 2 - 1] + vals[n / 2])
+        };
+        let mut dev = [0.0f64; REF_VENUES.len()];
+        for (d, v) in dev.iter_mut().zip(vals.iter()) {
+            *d = (v - median).abs();
+        }
+        insertion_sort(&mut dev[..n]);
+        Some((median, dev[n / 2], n as u32))
+    }
+
+    /// The composite kept by the state (venue prices stored with their records, trusted prices
+    /// in one array, gathered in the last sorted order, MAD by merging) equals the original
+    /// rule's after every record that recomputed it, with feed outages.
+    #[test]
+    fn composite_matches_the_original_rule() {
+        use crate::synth::{SynthConfig, SynthItem, SynthStream};
+        for (seed, outage_per_s) in [(31, 0.002), (32, 0.05)] {
+            let cfg = DecideConfig::default();
+            let mut m = MarketState::new(&cfg);
+            let mut checked = 0;
+            for item in SynthStream::new(SynthConfig {
+                seed,
+                windows: 2,
+                outage_per_s,
+                ..SynthConfig::default()
+            }) {
+                match item {
+                    SynthItem::Instrument { id, venue, name } => {
+                        let _ = m.register_instrument(id, venue, &name, cfg.default_market);
+                    }
+                    SynthItem::Record(r) => {
+                        let kind = r.record_kind();
+                        m.apply(&r);
+                        let recomputed = matches!(
+                            kind,
+                            Some(
+                                RecordKind::TopOfBook | RecordKind::Trade | RecordKind::FeedStatus
+                            )
+                        ) && r.record_venue().is_some_and(is_ref_venue);
+                        if !recomputed {
+                            continue;
+                        }
+                        match composite_from_scratch(&m) {
+                            Some((median, mad, n)) => {
+                                assert_eq!(
+                                    median.to_bits(),
+                                    m.reference.to_bits(),
+                                    "seq {}",
+                                    r.seq
+                                );
+                                assert_eq!(
+                                    mad.to_bits(),
+                                    m.reference_mad.to_bits(),
+                                    "seq {}",
+                                    r.seq
+                                );
+                                assert_eq!(n, m.reference_venues, "seq {}", r.seq);
+                                checked += 1;
+                            }
+                            None => assert_eq!(m.reference_venues, 0, "seq {}", r.seq),
+                        }
+                    }
+                }
+            }
+            assert!(checked > 10_000, "{checked}");
+        }
+    }
 
     #[test]
     fn ofi_signs() {

@@ -48,6 +48,9 @@ struct BookSide {
     sizes: Box<[i64]>,
     occupied: [u64; WORDS],
     count: u32,
+    /// Bitmap words that may be non-zero: `words.0..words.1` (empty when `0 >= 1`); every
+    /// occupied bit lies inside, so [`BookSide::clear`] visits only these words.
+    words: (usize, usize),
 }
 
 impl BookSide {
@@ -56,6 +59,7 @@ impl BookSide {
             sizes: vec![0; GRID_LEVELS].into_boxed_slice(),
             occupied: [0; WORDS],
             count: 0,
+            words: (WORDS, 0),
         }
     }
 
@@ -80,13 +84,14 @@ impl BookSide {
         } else if !was {
             self.occupied[w] |= bit;
             self.count += 1;
+            self.words = (self.words.0.min(w), self.words.1.max(w + 1));
         }
         debug_assert_eq!(self.is_set(index), size > 0);
         debug_assert!(self.count as usize <= GRID_LEVELS);
     }
 
     fn clear(&mut self) {
-        for w in 0..WORDS {
+        for w in self.words.0..self.words.1 {
             let mut bits = self.occupied[w];
             while bits != 0 {
                 self.sizes[w * 64 + bits.trailing_zeros() as usize] = 0;
@@ -94,7 +99,12 @@ impl BookSide {
             }
             self.occupied[w] = 0;
         }
+        debug_assert!(
+            self.occupied.iter().all(|&w| w == 0),
+            "a level outside the words"
+        );
         self.count = 0;
+        self.words = (WORDS, 0);
     }
 
     /// The highest occupied slot `<= index`.
@@ -104,7 +114,8 @@ impl BookSide {
         if masked != 0 {
             return Some(w * 64 + 63 - masked.leading_zeros() as usize);
         }
-        (0..w)
+        // Words outside `self.words` are zero.
+        (self.words.0.min(w)..w)
             .rev()
             .find(|&w| self.occupied[w] != 0)
             .map(|w| w * 64 + 63 - self.occupied[w].leading_zeros() as usize)
@@ -117,7 +128,7 @@ impl BookSide {
         if masked != 0 {
             return Some(w * 64 + masked.trailing_zeros() as usize);
         }
-        (w + 1..WORDS)
+        (w + 1..self.words.1.max(w + 1))
             .find(|&w| self.occupied[w] != 0)
             .map(|w| w * 64 + self.occupied[w].trailing_zeros() as usize)
     }
@@ -582,12 +593,25 @@ mod tests {
         let mut b = PolyBook::new();
         let mut model: [BTreeMap<i64, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..50_000 {
+        for i in 0..50_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             let side = if x & 1 == 0 { Side::Buy } else { Side::Sell };
-            let slot = 1 + (x >> 8) % 9_999;
+            // Now and then a side is cleared (a snapshot), also while the levels are bunched
+            // in a narrow band (the second half), so clearing visits only the words in use.
+            if (x >> 50).is_multiple_of(997) {
+                b.clear_side(side);
+                model[usize::from(side == Side::Sell)].clear();
+                assert_eq!(b.level_count(side), 0);
+                assert_eq!(b.total(side), 0);
+                continue;
+            }
+            let slot = if i < 25_000 {
+                1 + (x >> 8) % 9_999
+            } else {
+                4_000 + (x >> 8) % 700
+            };
             let price = slot as i64 * GRID_E8;
             let size = if (x >> 40).is_multiple_of(3) {
                 0
