@@ -43,17 +43,6 @@ const POW10_U64: [u64; 20] = {
 /// Eight ASCII bytes (little-endian load) that are all `'0'`.
 const ZEROS8: u64 = u64::from_le_bytes(*b"00000000");
 
-/// SWAR: the value of eight digit values 0..=9, one per byte (little-endian: the first digit
-/// is the low byte).
-#[inline(always)]
-const fn digit_values8(v: u64) -> u64 {
-    // Adjacent digit pairs, then pairs of pairs, then the halves (three multiplies in all).
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
-    let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
-    lo.wrapping_add(hi) >> 32
-}
-
 /// SWAR: how many of the eight bytes of `v` (a little-endian load), from the first, are ASCII
 /// digits before the first non-digit (8 if all are). Exact: an add that carries out of a byte
 /// (a byte ≥ 0xFA, itself a non-digit) only disturbs the bytes after it.
@@ -87,40 +76,50 @@ struct Scanned {
     end: usize,
 }
 
-/// SWAR: the high bit of every byte of `x` (a little-endian load XOR `'0'` in every byte, so
-/// digits are the bytes 0..=9) that was not an ASCII digit; exact up to and including the first
-/// such byte (a byte ≥ 0x8A carries into the next one, but it is itself flagged).
+/// SWAR: whether all eight bytes of `v` (a little-endian load) are ASCII digits.
 #[inline(always)]
-const fn non_digit_mask8(x: u64) -> u64 {
-    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
+const fn all_digits8(v: u64) -> bool {
+    // A digit byte is 0x3_ with a low nibble ≤ 9, i.e. adding 6 keeps the high nibble at 3. A
+    // byte ≥ 0xFA carries into its neighbour, but its own high nibble already fails the test.
+    (v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+        == 0x3333_3333_3333_3333
 }
 
-/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight bytes
-/// per step (SWAR): a run of eight digits is added whole; a shorter run (the end of the number)
-/// is left-padded with `'0'`s to eight and added in one step too, so a number costs one step per
-/// started eight digits instead of one per digit. Fewer than eight bytes left in `buf`: one at a
-/// time. Returns the new `m` and the offset of the first non-digit.
+/// SWAR: the value of eight ASCII digits (little-endian load: the first digit is the low byte).
+#[inline(always)]
+const fn parse_digits8(v: u64) -> u64 {
+    let v = v.wrapping_sub(ZEROS8);
+    // Adjacent digit pairs, then pairs of pairs, then the halves (three multiplies in all).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    lo.wrapping_add(hi) >> 32
+}
+
+/// The digits at `buf[i..]` accumulated onto `m` (`m * 10^n + value`, wrapping): eight at a
+/// time while eight are digits (SWAR), then one at a time. Returns the new `m` and the offset
+/// of the first non-digit.
 #[inline(always)]
 fn digits_onto(buf: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(v) = load8(buf, i) {
-        // Digits become their values 0..=9 (other bytes: garbage, never used).
-        let x = v ^ ZEROS8;
-        let stop = non_digit_mask8(x);
-        if stop == 0 {
-            m = m.wrapping_mul(100_000_000).wrapping_add(digit_values8(x));
+        if all_digits8(v) {
+            m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(v));
             i += 8;
             continue;
         }
-        // 0..=7 leading digits.
-        let n = (stop.trailing_zeros() / 8) as usize;
-        if n > 0 {
-            // The n digits moved to the top bytes, zeros below them: the same eight-digit value.
-            let padded = x << (64 - 8 * n as u32);
-            m = m
-                .wrapping_mul(POW10_U64[n])
-                .wrapping_add(digit_values8(padded));
+        // A non-digit among these eight bytes: the digits before it, from the word itself (no
+        // bounds checks; the non-digit ends the loop within the word).
+        let mut w = v;
+        loop {
+            let d = (w as u8).wrapping_sub(b'0');
+            if d > 9 {
+                return (m, i);
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            w >>= 8;
+            i += 1;
         }
-        return (m, i + n);
     }
     while let Some(&b) = buf.get(i) {
         let d = b.wrapping_sub(b'0');
