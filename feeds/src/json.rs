@@ -534,7 +534,7 @@ impl<'a> Lexer<'a> {
 
     /// At a compact array of exactly `N` JSON numbers, optionally after one quoted word
     /// without escapes (`[1.5,2]`, `["new",1.5,2]`: no whitespace), each number in the shape of
-    /// [`crate::decimal::fast_number_i64`]: consumes the whole array and returns the word's
+    /// `decimal::fast_number_i64`: consumes the whole array and returns the word's
     /// contents (`None` without one) and the numbers' texts converted at their scales, as
     /// reading the array element by element with [`Lexer::str`] and
     /// [`Lexer::scalar_fixed_i64`] would. `None` (nothing consumed) for any other shape: the
