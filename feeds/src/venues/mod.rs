@@ -445,6 +445,27 @@ pub(crate) fn for_each_pair<'a>(raw: &'a [u8], f: impl FnMut(TextLevel<'a>) -> P
     for_each_pair_at(&mut Lexer::new(raw), f)
 }
 
+/// The price and size (1e-8) that open the `["price","size",…]` row at the lexer's position:
+/// one fused step for a compact row, else element by element (which names the missing value);
+/// the lexer is left inside the row, after the size, for the caller to step over the rest.
+#[inline]
+pub(crate) fn pair_row_head<'a>(
+    j: &mut Lexer<'a>,
+) -> Result<[crate::json::FixedText<'a>; 2], ParseError> {
+    if let Some(row) = j.quoted_fixed_row([8, 8]) {
+        return Ok(row);
+    }
+    j.begin_array()?;
+    if !j.next_element()? {
+        return Err(ParseError::Missing("price"));
+    }
+    let price = j.scalar_fixed_i64(8)?;
+    if !j.next_element()? {
+        return Err(ParseError::Missing("size"));
+    }
+    Ok([price, j.scalar_fixed_i64(8)?])
+}
+
 /// [`for_each_pair`] on the array at the lexer's position, in place (the array's extent is not
 /// scanned first).
 pub(crate) fn for_each_pair_at<'a>(
@@ -453,20 +474,7 @@ pub(crate) fn for_each_pair_at<'a>(
 ) -> Parsed {
     j.begin_array()?;
     while j.next_element()? {
-        let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
-            Some(row) => row,
-            None => {
-                j.begin_array()?;
-                if !j.next_element()? {
-                    return Err(ParseError::Missing("price"));
-                }
-                let price = j.scalar_fixed_i64(8)?;
-                if !j.next_element()? {
-                    return Err(ParseError::Missing("size"));
-                }
-                [price, j.scalar_fixed_i64(8)?]
-            }
-        };
+        let [(price_text, price), (size_text, size)] = pair_row_head(j)?;
         while j.next_element()? {
             j.skip_value()?;
         }

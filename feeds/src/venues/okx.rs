@@ -114,20 +114,7 @@ fn levels_at<'a>(j: &mut Lexer<'a>, mut f: impl FnMut(super::TextLevel<'a>) -> P
             })?;
             continue;
         }
-        let [(price_text, price), (size_text, size)] = match j.quoted_fixed_row([8, 8]) {
-            Some(row) => row,
-            None => {
-                j.begin_array()?;
-                if !j.next_element()? {
-                    return Err(ParseError::Missing("price"));
-                }
-                let price = j.scalar_fixed_i64(8)?;
-                if !j.next_element()? {
-                    return Err(ParseError::Missing("size"));
-                }
-                [price, j.scalar_fixed_i64(8)?]
-            }
-        };
+        let [(price_text, price), (size_text, size)] = super::pair_row_head(j)?;
         j.skip_rest_of_array()?;
         f(super::TextLevel::new(price_text, price, size_text, size)?)?;
     }
