@@ -320,19 +320,33 @@ pub fn context(s: &MarketState) -> Ctx {
         } else {
             0.0
         };
-        let spread = if ok && vs.bid > 0.0 && vs.ask >= vs.bid {
-            (vs.ask - vs.bid) / price * 1e4
-        } else {
-            0.0
-        };
-        let age = if ts > 0 {
-            ((now - ts) as f64 / NS as f64).min(60.0)
-        } else {
-            60.0
-        };
-        c.venues[i] = [dev, spread, age, if ok { 1.0 } else { 0.0 }];
+        c.venues[i] = venue_row(vs, ok, price, ts, now, dev);
     }
     c
+}
+
+/// A venue's row of the context: deviation from the reference (bps, given), spread (bps), age of
+/// its price (s, at most 60) and whether it is usable; shared by [`context`] and the cached path.
+#[inline]
+fn venue_row(
+    vs: &crate::market::VenueState,
+    ok: bool,
+    price: f64,
+    ts: i64,
+    now: i64,
+    dev: f64,
+) -> [f64; 4] {
+    let spread = if ok && vs.bid > 0.0 && vs.ask >= vs.bid {
+        (vs.ask - vs.bid) / price * 1e4
+    } else {
+        0.0
+    };
+    let age = if ts > 0 {
+        ((now - ts) as f64 / NS as f64).min(60.0)
+    } else {
+        60.0
+    };
+    [dev, spread, age, if ok { 1.0 } else { 0.0 }]
 }
 
 /// The baseline probability of the context: [`lognormal_up_probability`] of (spot, strike, σ,
@@ -501,17 +515,7 @@ impl FeatureCache {
             } else {
                 0.0
             };
-            let spread = if ok && vs.bid > 0.0 && vs.ask >= vs.bid {
-                (vs.ask - vs.bid) / price * 1e4
-            } else {
-                0.0
-            };
-            let age = if ts > 0 {
-                ((now - ts) as f64 / NS as f64).min(60.0)
-            } else {
-                60.0
-            };
-            c.venues[i] = [dev, spread, age, if ok { 1.0 } else { 0.0 }];
+            c.venues[i] = venue_row(vs, ok, price, ts, now, dev);
         }
         c
     }
