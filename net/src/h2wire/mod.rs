@@ -281,6 +281,11 @@ impl Conn {
     /// Opens a stream: HEADERS carrying the block `write_block` appends (pre-encoded HPACK), then
     /// as much of `body` as the windows allow in DATA frames (the rest goes out as WINDOW_UPDATEs
     /// arrive). Returns the stream id. Writes nothing when [`Conn::check_open`] fails.
+    ///
+    /// Control frames already queued for [`Conn::take_out`] are moved into `out` first: a
+    /// SETTINGS ACK must reach the server before a stream it opens, or a server that sizes new
+    /// streams by its acknowledged settings (the `h2` crate) and the client that already uses
+    /// the announced ones disagree on the stream's window and wait for each other.
     pub fn send_request(
         &mut self,
         out: &mut Vec<u8>,
@@ -290,6 +295,7 @@ impl Conn {
         now: Instant,
     ) -> Result<u32, &'static str> {
         self.check_open()?;
+        out.append(&mut self.out);
         let id = self.next_id;
         self.next_id += 2;
         let start = out.len();
@@ -857,9 +863,14 @@ mod tests {
         out.clear();
         c.send_request(&mut out, 7, |b| b.push(0x83), &[b'a'; 25], Instant::now())
             .unwrap();
-        // HEADERS (10) + DATA with 10 bytes, no END_STREAM.
+        // The SETTINGS ACK goes before the stream it governs; then HEADERS (10) + DATA with
+        // 10 bytes, no END_STREAM.
+        let ack = frame(SETTINGS, ACK, 0, &[]);
+        assert_eq!(out[..ack.len()], ack[..]);
+        let out = &out[ack.len()..];
         assert_eq!(out.len(), 10 + 9 + 10);
         assert_eq!(out[10 + 4] & END_STREAM, 0);
+        assert!(c.take_out().is_empty(), "the ACK is sent once");
         c.take_out().clear();
         c.recv(&frame(WINDOW_UPDATE, 0, 1, &100u32.to_be_bytes()))
             .unwrap();
