@@ -831,8 +831,12 @@ mod tests {
     fn stream_ids_are_odd_and_increasing_and_goaway_refuses_the_unprocessed() {
         let mut c = Conn::new();
         let out = open(&mut c, 3, b"");
-        // HEADERS frames of streams 1, 3, 5 after the preface, SETTINGS and WINDOW_UPDATE.
+        // HEADERS frames of streams 1, 3, 5 after the preface, SETTINGS, WINDOW_UPDATE and
+        // the ACK of the server's SETTINGS.
         let mut pos = PREFACE.len() + 9 + 12 + 9 + 4;
+        assert_eq!(out[pos + 3], SETTINGS);
+        assert_eq!(out[pos + 4], ACK);
+        pos += 9;
         let mut ids = Vec::new();
         while pos < out.len() {
             ids.push(be32(&out[pos + 5..pos + 9]));
