@@ -54,6 +54,43 @@ const fn lt_mask(v: u64, n: u8) -> u64 {
     v.wrapping_sub(ONES * n as u64) & !v & HIGHS
 }
 
+/// `a == b` for short byte strings (keys) with word compares instead of a `memcmp` call:
+/// overlapping 8-byte words from 8 bytes on, 4-byte words from 4, bytes below that.
+#[inline(always)]
+#[must_use]
+pub fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word8 = |s: &[u8], i: usize| load8(s, i);
+    let word4 = |s: &[u8], i: usize| s.get(i..i + 4).map(|w| [w[0], w[1], w[2], w[3]]);
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 < n {
+                if word8(a, i) != word8(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            word8(a, n - 8) == word8(b, n - 8)
+        }
+    }
+}
+
+/// A `match` on a key (`&[u8]`) whose arms compare with [`key_eq`] in order, so that no arm
+/// calls `memcmp`: `match_key!(key, { b"a" | b"b" => x, b"c" => y, _ => z })`.
+macro_rules! match_key {
+    ($key:expr, { $( $($lit:literal)|+ => $arm:expr, )+ _ => $default:expr $(,)? }) => {{
+        let key: &[u8] = $key;
+        $( if $( $crate::json::key_eq(key, $lit) )||+ { $arm } else )+ { $default }
+    }};
+}
+pub(crate) use match_key;
+
 /// Offset (from 0) of the first byte at or after `i` that ends plain string content: `"`,
 /// `\\` or a control byte; `buf.len()` if none. Eight bytes per step.
 #[inline]
@@ -288,6 +325,39 @@ impl<'a> Lexer<'a> {
         let key = self.str()?;
         self.expect(b':', "expected ':'")?;
         Ok(Some(key))
+    }
+
+    /// [`Lexer::next_key`], with the key the caller expects next checked first: when the member
+    /// starts here, compactly, as `,"likely":` (`"likely":` for the first member) it is consumed
+    /// with one fixed-length compare and `likely` returned — a constant the caller's `match` can
+    /// resolve at compile time. Anything else (another key, blanks, `}`, an error) is left to
+    /// [`Lexer::next_key`], so the result is the same for every input; only a right guess is
+    /// faster. `likely` must be plain key text (no `"`, `\` or control byte); empty never
+    /// matches.
+    ///
+    /// # Errors
+    /// As [`Lexer::next_key`].
+    #[inline(always)]
+    pub fn next_key_likely(
+        &mut self,
+        likely: &'static [u8],
+    ) -> Result<Option<&'a [u8]>, JsonError> {
+        debug_assert!(!likely.iter().any(|&b| STRING_SPECIAL[usize::from(b)]));
+        let lead = usize::from(!self.first);
+        let n = likely.len();
+        if n > 0
+            && let Some(w) = self.buf.get(self.pos..self.pos + lead + n + 3)
+            && (self.first || w[0] == b',')
+            && w[lead] == b'"'
+            && key_eq(&w[lead + 1..=lead + n], likely)
+            && w[lead + n + 1] == b'"'
+            && w[lead + n + 2] == b':'
+        {
+            self.pos += lead + n + 3;
+            self.first = false;
+            return Ok(Some(likely));
+        }
+        self.next_key()
     }
 
     /// Consumes `[`.
@@ -1023,6 +1093,103 @@ mod tests {
         assert!(!take(br#"["new",1,2,3]"#));
         assert!(!take(br#"["new", 1,2]"#));
         assert!(!take(br#"[1.5e3,2]"#));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn key_eq_is_slice_equality(
+            a in proptest::collection::vec(0u8..4, 0..30),
+            other in proptest::collection::vec(0u8..4, 0..30),
+            flip in proptest::option::of(0usize..30),
+        ) {
+            // Same length, one byte changed (or none), and an unrelated string.
+            let mut b = a.clone();
+            if let Some(i) = flip.filter(|&i| i < b.len()) {
+                b[i] ^= 1;
+            }
+            proptest::prop_assert_eq!(key_eq(&a, &b), a == b);
+            proptest::prop_assert_eq!(key_eq(&a, &other), a == other);
+        }
+    }
+
+    #[test]
+    fn match_key_takes_the_first_equal_arm() {
+        let pick =
+            |k: &[u8]| match_key!(k, { b"ab" | b"timestamp" => 1, b"ab" => 2, b"" => 3, _ => 4 });
+        assert_eq!(
+            [b"ab".as_slice(), b"timestamp", b"", b"timestamq", b"a"].map(pick),
+            [1, 1, 3, 4, 4]
+        );
+    }
+
+    /// Every key of `raw`'s top object by `next_key`, and by `next_key_likely` guessing
+    /// `likely`; values skipped. Returns keys, then the error and position where one stopped.
+    fn keys_of(
+        raw: &[u8],
+        likely: Option<&'static [u8]>,
+    ) -> (Vec<Vec<u8>>, Option<JsonError>, usize) {
+        let mut j = Lexer::new(raw);
+        let mut keys = Vec::new();
+        let r = (|| {
+            j.begin_object()?;
+            loop {
+                let key = match likely {
+                    Some(l) => j.next_key_likely(l)?,
+                    None => j.next_key()?,
+                };
+                let Some(key) = key else { return Ok(()) };
+                keys.push(key.to_vec());
+                j.skip_value()?;
+            }
+        })();
+        (keys, r.err(), j.pos())
+    }
+
+    #[test]
+    fn a_likely_key_reads_like_next_key() {
+        for raw in [
+            &br#"{"topic":"a","type":"b"}"#[..],
+            br#"{ "topic":"a" , "type" :"b"}"#,
+            br#"{"topics":"a","typ":"b","type":1}"#,
+            br#"{"top":1,"topic" :2,"topic":3}"#,
+            br#"{"to\u0070ic":1,"topic"}"#,
+            br#"{"topic":1,,"type":2}"#,
+            br#"{,"topic":1}"#,
+            br#"{}"#,
+            br#"{"topic""#,
+            br#"{"topic"#,
+            br#"{"type":1"topic":2}"#,
+            b"{\"topic\":1,\"ty\x01e\":2}",
+        ] {
+            let want = keys_of(raw, None);
+            for likely in [&b"topic"[..], b"type", b"typ", b"", b"x"] {
+                assert_eq!(
+                    keys_of(raw, Some(likely)),
+                    want,
+                    "{:?} / {:?}",
+                    std::str::from_utf8(raw),
+                    std::str::from_utf8(likely)
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Token soups (keys near the guessed ones, separators, blanks, escapes, values): the
+        /// guess never changes keys, error or position.
+        #[test]
+        fn a_likely_key_never_changes_the_reading(
+            tokens in proptest::collection::vec(proptest::sample::select(&[
+                "\"a\"", "\"ab\"", "\"b\"", "\"a", "\"\\u0061\"", ",", ":", " ", "{", "}",
+                "1", "\"x\"", "[1]", "\"a\":", ",\"ab\":", "\u{1}",
+            ][..]), 0..16),
+        ) {
+            let raw = format!("{{{}", tokens.concat());
+            let want = keys_of(raw.as_bytes(), None);
+            for likely in [&b"a"[..], b"ab", b"b"] {
+                proptest::prop_assert_eq!(keys_of(raw.as_bytes(), Some(likely)), want.clone());
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapt
 use crate::continuity::SyncMode;
 use crate::counters::Counters;
 use crate::decimal::{fast_e18_and_e8, parse_fixed_i128, parse_u64};
-use crate::json::Lexer;
+use crate::json::{Lexer, key_eq, match_key};
 use crate::venues::streams::Selectable;
 use crate::venues::{Span, span_in, text_at};
 
@@ -254,12 +254,25 @@ fn payload_at<'a>(
     let mut f = Payload::default();
     let mut read = false;
     j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        if key == b"data" && read {
+    // Keys are guessed in the order RTDS sends them (alphabetical); a wrong guess costs a
+    // compare, never a different reading.
+    let mut likely: &'static [u8] = b"full_accuracy_value";
+    let mut row_first: &'static [u8] = b"timestamp";
+    while let Some(key) = j.next_key_likely(likely)? {
+        likely = match_key!(key, {
+            b"full_accuracy_value" => b"symbol",
+            b"symbol" => b"timestamp",
+            b"timestamp" => b"value",
+            b"value" => b"window_s",
+            b"data" => b"symbol",
+            _ => b"",
+        });
+        let data = key_eq(key, b"data");
+        if data && read {
             // A second `data`: the general path decides which one counts.
             return Err(ParseError::Invalid("data repeated"));
         }
-        if key != b"data" || j.peek() != Some(b'[') {
+        if !data || j.peek() != Some(b'[') {
             f.read_field(key, j)?;
             continue;
         }
@@ -269,16 +282,32 @@ fn payload_at<'a>(
         while j.next_element()? {
             j.begin_object()?;
             let mut row = RowSpans::default();
-            while let Some(key) = j.next_key()? {
-                let slot = match key {
-                    b"timestamp" => &mut row.ts,
-                    b"value" => &mut row.value,
-                    b"full_accuracy_value" => &mut row.full,
+            // Rows repeat one key order: guess the previous row's first key, then its order.
+            let (mut row_likely, mut first_key) = (row_first, true);
+            while let Some(key) = j.next_key_likely(row_likely)? {
+                if first_key {
+                    row_first = first_row_key(key);
+                    first_key = false;
+                }
+                let slot = match_key!(key, {
+                    b"timestamp" => {
+                        row_likely = b"value";
+                        &mut row.ts
+                    },
+                    b"value" => {
+                        row_likely = b"";
+                        &mut row.value
+                    },
+                    b"full_accuracy_value" => {
+                        row_likely = b"timestamp";
+                        &mut row.full
+                    },
                     _ => {
+                        row_likely = b"";
                         j.skip_value()?;
                         continue;
-                    }
-                };
+                    },
+                });
                 *slot = Some(span_in(base, j.scalar()?));
             }
             rows.push(row);
@@ -286,6 +315,16 @@ fn payload_at<'a>(
         f.data = Some(j.text_since(start));
     }
     Ok((f, read))
+}
+
+/// The row key a guess for the next row's first key can name (`""`: none).
+fn first_row_key(key: &[u8]) -> &'static [u8] {
+    match_key!(key, {
+        b"timestamp" => b"timestamp",
+        b"full_accuracy_value" => b"full_accuracy_value",
+        b"value" => b"value",
+        _ => b"",
+    })
 }
 
 impl<'a> Envelope<'a> {
@@ -302,22 +341,49 @@ impl<'a> Envelope<'a> {
         }
         let mut j = Lexer::new(raw);
         j.begin_object()?;
-        while let Some(key) = j.next_key()? {
-            match key {
-                b"topic" => f.topic = Some(j.str()?),
-                b"type" => f.kind = Some(j.str()?),
-                b"payload" => match rows.as_deref_mut() {
-                    None => f.body = Some(Payload::read(&mut j)?),
-                    Some(_) if f.rows_read => return Err(ParseError::Invalid("payload repeated")),
-                    Some(rows) => {
-                        let (body, read) = payload_at(&mut j, raw, rows)?;
-                        f.body = Some(body);
-                        f.rows_read = read;
-                    }
+        // Keys guessed in RTDS's (alphabetical) order; a wrong guess only costs a compare.
+        let mut likely: &'static [u8] = b"connection_id";
+        while let Some(key) = j.next_key_likely(likely)? {
+            likely = match_key!(key, {
+                b"connection_id" => {
+                    j.skip_value()?;
+                    b"payload"
                 },
-                b"statusCode" => f.status = Some(j.scalar()?),
-                _ => j.skip_value()?,
-            }
+                b"payload" => {
+                    match rows.as_deref_mut() {
+                        None => f.body = Some(Payload::read(&mut j)?),
+                        Some(_) if f.rows_read => {
+                            return Err(ParseError::Invalid("payload repeated"));
+                        }
+                        Some(rows) => {
+                            let (body, read) = payload_at(&mut j, raw, rows)?;
+                            f.body = Some(body);
+                            f.rows_read = read;
+                        }
+                    }
+                    b"timestamp"
+                },
+                b"topic" => {
+                    f.topic = Some(j.str()?);
+                    b"type"
+                },
+                b"type" => {
+                    f.kind = Some(j.str()?);
+                    b""
+                },
+                b"statusCode" => {
+                    f.status = Some(j.scalar()?);
+                    b""
+                },
+                b"timestamp" => {
+                    j.skip_value()?;
+                    b"topic"
+                },
+                _ => {
+                    j.skip_value()?;
+                    b""
+                },
+            });
         }
         j.end()?;
         Ok(f)

@@ -32,7 +32,7 @@ use ringbolt_bus::{FeedState, IndexPrice, Record, VALUE_E18_SCALE, Venue};
 use crate::adapter::{Ctx, DecimalField, Outgoing, ParseError, Parsed, VenueAdapter};
 use crate::continuity::SyncMode;
 use crate::decimal::{parse_fixed_i128, parse_u64};
-use crate::json::Lexer;
+use crate::json::{Lexer, match_key};
 
 const VENUE: Venue = Venue::PolyBolt;
 
@@ -168,19 +168,88 @@ fn envelope(raw: &[u8]) -> Result<Envelope<'_>, ParseError> {
     let mut m = Envelope::default();
     let mut j = Lexer::new(raw);
     j.begin_object()?;
-    while let Some(key) = j.next_key()? {
-        match key {
-            b"op" => m.op = Some(j.str()?),
-            b"channel" => m.channel = Some(j.str()?),
-            b"seq" => m.seq = Some(j.scalar()?),
-            b"snapshot" => m.snapshot = j.bool()?,
-            b"dropped" => m.dropped = j.opt_scalar()?,
-            b"payload" => m.payload = Some(Payload::read(&mut j)?),
-            _ => j.skip_value()?,
-        }
+    // Keys are guessed in the order the venue sends them; a wrong guess costs a compare,
+    // never a different reading.
+    let mut likely: &'static [u8] = b"v";
+    while let Some(key) = j.next_key_likely(likely)? {
+        likely = match_key!(key, {
+            b"v" => {
+                j.skip_value()?;
+                b"channel"
+            },
+            b"channel" => {
+                m.channel = Some(j.str()?);
+                b"seq"
+            },
+            b"seq" => {
+                m.seq = Some(j.scalar()?);
+                b"ts"
+            },
+            b"ts" => {
+                j.skip_value()?;
+                b"payload"
+            },
+            b"payload" => {
+                m.payload = Some(payload(&mut j, b"symbol")?);
+                b""
+            },
+            b"snapshot" => {
+                m.snapshot = j.bool()?;
+                b"payload"
+            },
+            b"dropped" => {
+                m.dropped = j.opt_scalar()?;
+                b"payload"
+            },
+            b"op" => {
+                m.op = Some(j.str()?);
+                b""
+            },
+            _ => {
+                j.skip_value()?;
+                b""
+            },
+        });
     }
     j.end()?;
     Ok(m)
+}
+
+/// [`Payload::read`] with keys guessed in the venue's order from `first` (`symbol` for a
+/// payload, `timestamp` for a snapshot row).
+fn payload<'a>(j: &mut Lexer<'a>, first: &'static [u8]) -> Result<Payload<'a>, ParseError> {
+    let mut f = Payload::default();
+    j.begin_object()?;
+    let mut likely = first;
+    while let Some(key) = j.next_key_likely(likely)? {
+        likely = match_key!(key, {
+            b"symbol" => {
+                f.symbol = Some(j.str()?);
+                b"timestamp"
+            },
+            b"timestamp" => {
+                f.timestamp = Some(j.scalar()?);
+                b"value"
+            },
+            b"value" => {
+                f.value = Some(j.scalar()?);
+                b"full_accuracy_value"
+            },
+            b"full_accuracy_value" => {
+                f.full = Some(j.scalar()?);
+                b""
+            },
+            b"window_seconds" => {
+                f.window = Some(j.scalar()?);
+                b"timestamp"
+            },
+            _ => {
+                f.read_field(key, j)?;
+                b""
+            },
+        });
+    }
+    Ok(f)
 }
 
 json_fields! {
@@ -259,7 +328,7 @@ impl PolyBolt {
         let mut rows = Lexer::new(data);
         rows.begin_array()?;
         while rows.next_element()? {
-            let row = Payload::read(&mut rows)?;
+            let row = payload(&mut rows, b"timestamp")?;
             let obs_ms = parse_u64(row.timestamp.ok_or(ParseError::Missing("timestamp"))?)
                 .field("timestamp")?;
             let v = value_e18(row.full, row.value)?;
