@@ -818,9 +818,9 @@ fn record_stages(recorder: &mut StageRecorder, recv_ns: i64, parsed_ns: i64, bus
 }
 
 fn send_one(ws: &mut WsClient, driver: &mut Driver, o: &Outgoing) -> ringbolt_net::Result<()> {
-    match o {
-        Outgoing::Text(t) => ws.send_text(driver, &String::from_utf8_lossy(t)),
-        Outgoing::Ping => ws.send_ping(driver, b""),
+    match o.text() {
+        Some(t) => ws.send_text(driver, &String::from_utf8_lossy(t)),
+        None => ws.send_ping(driver, b""),
     }
 }
 

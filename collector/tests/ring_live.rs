@@ -348,8 +348,8 @@ fn a_black_holed_venue_does_not_delay_the_live_one() {
     );
 }
 
-/// Emulated sources on one ring (the four of the first wave, or every emulated venue),
-/// running on a ring thread (allocations counted when `counted`) until stopped.
+/// A source for every emulated venue on one ring, running on a ring thread (allocations counted
+/// when `counted`) until stopped.
 struct LiveSources {
     rt: tokio::runtime::Runtime,
     emu: ringbolt_sim::Emulator,
@@ -399,17 +399,8 @@ fn polybolt_credentials(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 impl LiveSources {
-    fn start(tag: &str, counted: bool, every_venue: bool) -> LiveSources {
-        let venues: Vec<VenueId> = if every_venue {
-            ringbolt_sim::venue::registered().collect()
-        } else {
-            vec![
-                VenueId::Polymarket,
-                VenueId::ChainlinkRtds,
-                VenueId::BinanceSpot,
-                VenueId::Coinbase,
-            ]
-        };
+    fn start(tag: &str, counted: bool) -> LiveSources {
+        let venues: Vec<VenueId> = ringbolt_sim::venue::registered().collect();
         let names: Vec<&str> = venues.iter().map(|v| v.name()).collect();
         let (rt, emu) = emulator(tag, &names);
         let info = emu.info.clone();
@@ -496,7 +487,7 @@ fn recv_to_bus_per_source_with_all_sources_running() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10u64);
-    let all = LiveSources::start("recv-to-bus", false, true);
+    let all = LiveSources::start("recv-to-bus", false);
     std::thread::sleep(Duration::from_secs(run_s));
     let shared = all.stop();
     assert_eq!(
@@ -548,31 +539,31 @@ fn recv_to_bus_per_source_with_all_sources_running() {
     }
 }
 
-/// The hot-path claim, measured: a ring thread collecting the four first-wave venues makes no heap
+/// The hot-path claim, measured: a ring thread collecting every emulated venue makes no heap
 /// allocation per message once it is live.
 #[test]
 fn a_live_ring_thread_allocates_nothing_per_message() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let four = LiveSources::start("ring-alloc", true, false);
+    let all = LiveSources::start("ring-alloc", true);
     let live = || {
-        four.shared.iter().all(|s| {
+        all.shared.iter().all(|s| {
             let st = s.state.load(Ordering::Relaxed);
             st == FeedState::Live as u8 || st == FeedState::Resynced as u8
         })
     };
     // Warm-up: connected, subscribed, books synchronised, buffers grown to their working size.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(live() && four.messages() > 0) {
+    while !(live() && all.messages() > 0) {
         assert!(Instant::now() < deadline, "sources did not go live");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(4));
-    let (a0, m0) = (ALLOCS.load(Ordering::Relaxed), four.messages());
+    let (a0, m0) = (ALLOCS.load(Ordering::Relaxed), all.messages());
     std::thread::sleep(Duration::from_secs(8));
-    let (a1, m1) = (ALLOCS.load(Ordering::Relaxed), four.messages());
-    four.stop();
+    let (a1, m1) = (ALLOCS.load(Ordering::Relaxed), all.messages());
+    all.stop();
     let (allocs, msgs) = (a1 - a0, m1 - m0);
     eprintln!("ring thread: {msgs} messages, {allocs} allocations in the measured 8 s");
     // The counter sees the ring thread: start-up (connects, TLS, buffers) allocates.

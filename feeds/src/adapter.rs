@@ -261,8 +261,23 @@ impl InstrumentResolver for InstrumentTable {
 pub enum Outgoing {
     /// A text frame.
     Text(Vec<u8>),
+    /// A text frame of constant bytes: sent without an allocation (answers to venue heartbeats
+    /// on a live ring thread).
+    StaticText(&'static [u8]),
     /// A WebSocket ping control frame.
     Ping,
+}
+
+impl Outgoing {
+    /// The text frame's bytes; `None` for a ping.
+    #[must_use]
+    pub fn text(&self) -> Option<&[u8]> {
+        match self {
+            Outgoing::Text(t) => Some(t),
+            Outgoing::StaticText(t) => Some(t),
+            Outgoing::Ping => None,
+        }
+    }
 }
 
 /// How a connection is kept alive.

@@ -672,9 +672,9 @@ fn coinbase_advanced_sequence_gap_resubscribes() {
     };
     let text: Vec<String> = frames
         .iter()
-        .map(|f| match f {
-            ringbolt_feeds::Outgoing::Text(t) => String::from_utf8(t.clone()).unwrap(),
-            ringbolt_feeds::Outgoing::Ping => String::new(),
+        .map(|f| match f.text() {
+            Some(t) => String::from_utf8(t.to_vec()).unwrap(),
+            None => String::new(),
         })
         .collect();
     assert_eq!(

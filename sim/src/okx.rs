@@ -1155,10 +1155,7 @@ pub(crate) mod harness {
 
     fn texts(v: Vec<Outgoing>) -> Vec<String> {
         v.into_iter()
-            .filter_map(|o| match o {
-                Outgoing::Text(b) => String::from_utf8(b).ok(),
-                Outgoing::Ping => None,
-            })
+            .filter_map(|o| o.text().and_then(|b| String::from_utf8(b.to_vec()).ok()))
             .collect()
     }
 

@@ -578,8 +578,8 @@ impl VenueAdapter for Deribit {
                 ctx.count_message(0, frame.len());
                 let test = params.is_some_and(|p| memchr_contains(p, b"test_request"));
                 if test {
-                    ctx.actions.push(Action::Send(Outgoing::Text(
-                        br#"{"jsonrpc":"2.0","id":9,"method":"public/test","params":{}}"#.to_vec(),
+                    ctx.actions.push(Action::Send(Outgoing::StaticText(
+                        br#"{"jsonrpc":"2.0","id":9,"method":"public/test","params":{}}"#,
                     )));
                 }
                 return Ok(());

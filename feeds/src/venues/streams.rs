@@ -789,9 +789,9 @@ mod tests {
     fn texts(frames: &[Outgoing]) -> Vec<String> {
         frames
             .iter()
-            .map(|f| match f {
-                Outgoing::Text(t) => String::from_utf8(t.clone()).unwrap(),
-                Outgoing::Ping => "<ping>".into(),
+            .map(|f| match f.text() {
+                Some(t) => String::from_utf8(t.to_vec()).unwrap(),
+                None => "<ping>".into(),
             })
             .collect()
     }
