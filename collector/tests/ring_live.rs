@@ -388,13 +388,9 @@ fn symbols(venue: VenueId) -> &'static [&'static str] {
 
 /// The emulator's PolyBolt credentials (emulated, no real account), written for the collector.
 fn polybolt_credentials(dir: &std::path::Path) -> std::path::PathBuf {
-    use ringbolt_sim::polybolt::{EMULATED_API_KEY, EMULATED_PASSPHRASE, EMULATED_SECRET};
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("polybolt-credentials.toml");
-    let text = format!(
-        "api_key = \"{EMULATED_API_KEY}\"\nsecret = \"{EMULATED_SECRET}\"\npassphrase = \"{EMULATED_PASSPHRASE}\"\n"
-    );
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, ringbolt_sim::polybolt::emulated_credentials_toml()).unwrap();
     path
 }
 

@@ -48,6 +48,15 @@ pub const EMULATED_SECRET: &str = "ZW11bGF0ZWQtcG9seWJvbHQtc2VjcmV0";
 /// See [`EMULATED_API_KEY`].
 pub const EMULATED_PASSPHRASE: &str = "emulated-polybolt-passphrase";
 
+/// The collector's credentials file (`credentials_file` of a PolyBolt source) for the emulated
+/// credentials.
+#[must_use]
+pub fn emulated_credentials_toml() -> String {
+    format!(
+        "# EMULATED credentials of the local PolyBolt emulator.\napi_key = \"{EMULATED_API_KEY}\"\nsecret = \"{EMULATED_SECRET}\"\npassphrase = \"{EMULATED_PASSPHRASE}\"\n"
+    )
+}
+
 /// CLOB API credentials the emulator checks `auth` against.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {

@@ -94,15 +94,12 @@ pub fn polybolt_credentials_path(ca: &Path) -> std::path::PathBuf {
 /// # Errors
 /// The file cannot be written.
 pub fn write_polybolt_credentials(ca: &Path) -> Result<()> {
-    use ringbolt_sim::polybolt::{EMULATED_API_KEY, EMULATED_PASSPHRASE, EMULATED_SECRET};
     let path = polybolt_credentials_path(ca);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let text = format!(
-        "# EMULATED credentials of the local PolyBolt emulator.\napi_key = \"{EMULATED_API_KEY}\"\nsecret = \"{EMULATED_SECRET}\"\npassphrase = \"{EMULATED_PASSPHRASE}\"\n"
-    );
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, ringbolt_sim::polybolt::emulated_credentials_toml())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Ports of the emulated venues, one per registered venue.
