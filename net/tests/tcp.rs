@@ -237,3 +237,37 @@ fn busy_poll_then_block_and_counters() {
     );
     d.close(id);
 }
+
+/// Block mode's zero wait is a look, never a sleep: `poll(Duration::ZERO)` in a loop receives a
+/// loopback echo on every back-end, and on io_uring takes no waiting enter (a timed wait with a
+/// zero timeout arms a timer and schedules: 13-20 us a call, traced in the demo, where trade's
+/// idle turns looked at the order connection this way).
+#[test]
+fn a_zero_wait_in_block_mode_never_waits() {
+    use ringbolt_net::{Backend, DriverConfig, WaitMode};
+    let addr = echo_server();
+    for backend in [Backend::IoUring, Backend::Fallback] {
+        let mut d = Driver::new(&DriverConfig::new(WaitMode::Block, backend)).unwrap();
+        let id = d.connect(&[addr], Duration::from_secs(2)).unwrap();
+        let waiting_before = d.counters().enters_waiting;
+        let mut looks = 0u64;
+        for i in 0..20u8 {
+            d.send(id, &[i; 16]).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while d.recv_buf(id).unwrap().len() < 16 {
+                d.poll(Duration::ZERO).unwrap();
+                looks += 1;
+                assert!(Instant::now() < deadline, "{backend:?}: no echo");
+            }
+            assert!(d.recv_buf(id).unwrap().iter().all(|&b| b == i));
+            d.consume(id, 16).unwrap();
+        }
+        assert!(looks >= 20, "{backend:?}");
+        assert_eq!(
+            d.counters().enters_waiting,
+            waiting_before,
+            "{backend:?}: a zero wait entered io_uring's timed wait"
+        );
+        d.close(id);
+    }
+}
