@@ -45,21 +45,26 @@ pub fn run(args: EmulateArgs) -> Result<()> {
         cfg.cert_dir = d;
     }
     cfg.validate()?;
-    // The emulated venues stand in for remote hosts: with `$RINGBOLT_RT_PRIORITY` (the demo's
-    // `--rt-priority`) their workers take SCHED_FIFO so that their scheduling on a small host
-    // does not count as the appliance's latency.
+    // The emulated venues stand in for remote hosts: with `$RINGBOLT_RT_PRIORITY` P (the demo's
+    // `--rt-priority`) the CLOB emulator's thread takes SCHED_FIFO at P and the venue workers
+    // one step below, so that neither their scheduling on a small host nor the venues' bursts
+    // count as the appliance's order latency (ADR 0030).
     let rt_priority =
         ringbolt_net::affinity::rt_priority_or_env(None).map_err(anyhow::Error::msg)?;
+    let worker_priority = rt_priority.map(|p| p.saturating_sub(1).max(1));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_start(move || {
-            ringbolt_net::affinity::enter_realtime("emulator", rt_priority);
+            ringbolt_net::affinity::enter_realtime("emulator", worker_priority);
         })
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async move {
-        let emu = Emulator::start(cfg).await?;
+        let clob_start = Box::new(move || {
+            ringbolt_net::affinity::enter_realtime("clob emulator", rt_priority);
+        });
+        let emu = Emulator::start_with(cfg, clob_start).await?;
         let line = serde_json::to_string(&emu.info)?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")?;

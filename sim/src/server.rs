@@ -259,11 +259,17 @@ fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), Ser
 /// Runs the CLOB emulator on its own OS thread and current-thread runtime, as the other host it
 /// stands for: on a shared multi-thread runtime its socket was noticed when a busy worker next
 /// polled the I/O driver (about 1 ms on 2 vCPUs while 12 venues stream), which counted as
-/// order latency. The thread stays in the normal scheduling class even when the venue
-/// emulators' workers take SCHED_FIFO (`--rt-priority`): one step below the reflex thread it
-/// read orders ~1.1 ms after they were sent, in the normal class 0.16-0.35 ms (ADR 0030). It
-/// ends with the emulator's shutdown.
-fn spawn_clob_thread<F, Fut>(addr: SocketAddr, serve: F) -> Result<(), ServerError>
+/// order latency. `on_start` runs first on the new thread: the `emulate` command puts it in
+/// `SCHED_FIFO` above the venue emulators' workers under `--rt-priority` (ADR 0030). At the
+/// workers' priority it queued behind their bursts (orders read ~1.1 ms after they were sent);
+/// in the normal class it was woken ~20 us after the send but ran only when the normal-class
+/// task on its vCPU gave way, 1-4 ms later (ftrace of a demo: `sched_wakeup` then
+/// `sched_switch`). It ends with the emulator's shutdown.
+fn spawn_clob_thread<F, Fut>(
+    addr: SocketAddr,
+    on_start: Box<dyn FnOnce() + Send>,
+    serve: F,
+) -> Result<(), ServerError>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
@@ -275,7 +281,10 @@ where
         .map_err(err)?;
     std::thread::Builder::new()
         .name("clob-emulator".into())
-        .spawn(move || rt.block_on(serve()))
+        .spawn(move || {
+            on_start();
+            rt.block_on(serve())
+        })
         .map_err(err)?;
     Ok(())
 }
@@ -299,6 +308,15 @@ fn now_ms() -> i64 {
 impl Emulator {
     /// Generate certificates, bind every port and start serving.
     pub async fn start(cfg: EmulatorConfig) -> Result<Self, ServerError> {
+        Self::start_with(cfg, Box::new(|| {})).await
+    }
+
+    /// [`Emulator::start`], running `clob_thread_start` first on the CLOB emulator's own thread
+    /// (e.g. to give it a real-time priority, as the `emulate` command does).
+    pub async fn start_with(
+        cfg: EmulatorConfig,
+        clob_thread_start: Box<dyn FnOnce() + Send>,
+    ) -> Result<Self, ServerError> {
         let pki = tls::generate(&cfg.cert_dir)?;
         let acceptor = TlsAcceptor::from(pki.server.clone());
         let served = cfg.served();
@@ -383,7 +401,7 @@ impl Emulator {
                 shared.wirelog.clone(),
                 shared.shutdown.clone(),
             );
-            spawn_clob_thread(addr, move || {
+            spawn_clob_thread(addr, clob_thread_start, move || {
                 crate::clob_server::accept_loop_std(
                     clob, hub, wirelog, listener, acceptor, shutdown,
                 )

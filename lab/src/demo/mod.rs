@@ -57,8 +57,9 @@ pub struct DemoArgs {
     #[arg(long)]
     spin: bool,
     /// `SCHED_FIFO` priority (1-99) for the hot threads: the collector's ring threads and the
-    /// reflex thread (`[feeds] rt_priority`, `[trade] reflex_rt_priority`); the emulators'
-    /// workers take one step below (`$RINGBOLT_RT_PRIORITY`). 0 = the normal class. Needs
+    /// reflex thread (`[feeds] rt_priority`, `[trade] reflex_rt_priority`); the CLOB emulator
+    /// takes one step below, the venue emulators' workers two (`$RINGBOLT_RT_PRIORITY`). 0 = the
+    /// normal class. Needs
     /// root or CAP_SYS_NICE; a refusal is logged and the thread runs on normally. The report's
     /// `cpu.<process>.sched` shows which threads took it (ADR 0030).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
@@ -383,7 +384,8 @@ impl DemoArgs {
 }
 
 /// The emulators' `SCHED_FIFO` priority for the demo's `--rt-priority` `hot`: one below the hot
-/// threads (at least 1), 0 when the hot threads run in the normal class.
+/// threads (at least 1), 0 when the hot threads run in the normal class. The CLOB emulator's
+/// thread takes it, the venue emulators' workers one step lower (`ringbolt-lab emulate`).
 fn emulator_rt_priority(hot: u8) -> u8 {
     match hot {
         0 => 0,
@@ -520,9 +522,10 @@ pub(crate) fn start_children_with(
     };
     let mut sup = Supervisor::default();
     let mut emulate = spec("emulate", &lab, &emulate_toml);
-    // One step below the appliance's hot threads: the emulated venues preempt the normal-class
+    // Below the appliance's hot threads: the emulated venues preempt the normal-class
     // processes but never a ring or reflex thread (at the same FIFO priority a burst of frames
-    // to 12 venues held the woken ring thread back ~0.5 ms; ADR 0030).
+    // to 12 venues held the woken ring thread back ~0.5 ms; ADR 0030); the CLOB emulator one
+    // step above the venues' workers, so that it reads an order as soon as it arrives.
     emulate.env.push((
         ringbolt_net::affinity::RT_PRIORITY_ENV.to_owned(),
         emulator_rt_priority(args.rt_priority).to_string(),
