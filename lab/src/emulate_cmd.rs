@@ -51,7 +51,7 @@ pub fn run(args: EmulateArgs) -> Result<()> {
     // count as the appliance's order latency (ADR 0030).
     let rt_priority =
         ringbolt_net::affinity::rt_priority_or_env(None).map_err(anyhow::Error::msg)?;
-    let worker_priority = rt_priority.map(|p| p.saturating_sub(1).max(1));
+    let worker_priority = rt_priority.map(crate::demo::rt_step_below);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_start(move || {
@@ -61,10 +61,10 @@ pub fn run(args: EmulateArgs) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async move {
-        let clob_start = Box::new(move || {
+        let emu = Emulator::start_with(cfg, move || {
             ringbolt_net::affinity::enter_realtime("clob emulator", rt_priority);
-        });
-        let emu = Emulator::start_with(cfg, clob_start).await?;
+        })
+        .await?;
         let line = serde_json::to_string(&emu.info)?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")?;

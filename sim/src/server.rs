@@ -267,7 +267,7 @@ fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), Ser
 /// `sched_switch`). It ends with the emulator's shutdown.
 fn spawn_clob_thread<F, Fut>(
     addr: SocketAddr,
-    on_start: Box<dyn FnOnce() + Send>,
+    on_start: impl FnOnce() + Send + 'static,
     serve: F,
 ) -> Result<(), ServerError>
 where
@@ -308,14 +308,15 @@ fn now_ms() -> i64 {
 impl Emulator {
     /// Generate certificates, bind every port and start serving.
     pub async fn start(cfg: EmulatorConfig) -> Result<Self, ServerError> {
-        Self::start_with(cfg, Box::new(|| {})).await
+        Self::start_with(cfg, || {}).await
     }
 
     /// [`Emulator::start`], running `clob_thread_start` first on the CLOB emulator's own thread
-    /// (e.g. to give it a real-time priority, as the `emulate` command does).
+    /// (e.g. to give it a real-time priority, as the `emulate` command does); not run when the
+    /// configuration has no CLOB.
     pub async fn start_with(
         cfg: EmulatorConfig,
-        clob_thread_start: Box<dyn FnOnce() + Send>,
+        clob_thread_start: impl FnOnce() + Send + 'static,
     ) -> Result<Self, ServerError> {
         let pki = tls::generate(&cfg.cert_dir)?;
         let acceptor = TlsAcceptor::from(pki.server.clone());

@@ -690,3 +690,41 @@ async fn wait_tick_change(ws: &mut Ws, new_tick: &str) {
     }
     panic!("no tick_size_change to {new_tick}");
 }
+
+/// `Emulator::start_with` runs its hook on the CLOB emulator's own thread (where the `emulate`
+/// command sets its real-time priority), and not at all when no CLOB is configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clob_thread_hook_runs_on_the_clob_thread_only() {
+    let dir = std::env::temp_dir().join(format!("ringbolt-clobx-hook-{}", std::process::id()));
+    let cfg = |clob: &str| -> EmulatorConfig {
+        let toml = format!(
+            "cert_dir = \"{}\"\n[market]\nseed = 11\n[venues.polymarket]\n{clob}",
+            dir.display()
+        );
+        toml::from_str(&toml).unwrap()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hook = move || {
+        let name = std::thread::current().name().map(str::to_owned);
+        tx.send(name).unwrap();
+    };
+    let with_clob = Emulator::start_with(cfg("[venues.clob]\n"), hook)
+        .await
+        .unwrap();
+    let name = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(name.as_deref(), Some("clob-emulator"));
+    drop(with_clob);
+
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let without = Emulator::start_with(cfg(""), move || tx.send(()).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            rx.recv_timeout(Duration::from_millis(200)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        ),
+        "the hook ran (or was kept) without a CLOB"
+    );
+    drop(without);
+}

@@ -59,9 +59,8 @@ pub struct DemoArgs {
     /// `SCHED_FIFO` priority (1-99) for the hot threads: the collector's ring threads and the
     /// reflex thread (`[feeds] rt_priority`, `[trade] reflex_rt_priority`); the CLOB emulator
     /// takes one step below, the venue emulators' workers two (`$RINGBOLT_RT_PRIORITY`). 0 = the
-    /// normal class. Needs
-    /// root or CAP_SYS_NICE; a refusal is logged and the thread runs on normally. The report's
-    /// `cpu.<process>.sched` shows which threads took it (ADR 0030).
+    /// normal class. Needs root or CAP_SYS_NICE; a refusal is logged and the thread runs on
+    /// normally. The report's `cpu.<process>.sched` shows which threads took it (ADR 0030).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
     rt_priority: u8,
     /// Decision evaluator: native, ort or baseline.
@@ -383,14 +382,19 @@ impl DemoArgs {
     }
 }
 
-/// The emulators' `SCHED_FIFO` priority for the demo's `--rt-priority` `hot`: one below the hot
-/// threads (at least 1), 0 when the hot threads run in the normal class. The CLOB emulator's
-/// thread takes it, the venue emulators' workers one step lower (`ringbolt-lab emulate`).
+/// The emulators' `SCHED_FIFO` priority for the demo's `--rt-priority` `hot`: one step below the
+/// hot threads, 0 when they run in the normal class. The CLOB emulator's thread takes it, the
+/// venue emulators' workers one step lower again (`ringbolt-lab emulate`).
 fn emulator_rt_priority(hot: u8) -> u8 {
     match hot {
         0 => 0,
-        p => (p - 1).max(1),
+        p => rt_step_below(p),
     }
+}
+
+/// One `SCHED_FIFO` step below priority `p` (1-99), never below the lowest priority, 1.
+pub(crate) fn rt_step_below(p: u8) -> u8 {
+    p.saturating_sub(1).max(1)
 }
 
 /// A 5-character venue label for the status line, unique over the venue names:
