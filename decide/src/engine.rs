@@ -417,10 +417,17 @@ impl Engine {
     /// Computes the feature vector at the current event time and marks the model as re-scored
     /// from it.
     pub fn compute_features(&mut self) -> &[f32; N_FEATURES] {
-        features::compute_cached(&self.state, &mut self.feature_cache, &mut self.features);
+        self.refresh_features();
         self.last_score_ns = self.state.now_ns;
         self.last_score_ref = self.state.reference;
         self.stats.feature_vectors += 1;
+        &self.features
+    }
+
+    /// Brings the feature vector up to the current event time without marking the model as
+    /// re-scored (the cadence is left alone): for a consumer that wants every event's vector.
+    pub fn refresh_features(&mut self) -> &[f32; N_FEATURES] {
+        features::compute_cached(&self.state, &mut self.feature_cache, &mut self.features);
         &self.features
     }
 

@@ -23,6 +23,7 @@ fn bench_decide_smoke() {
         "reflex_pass_decisions_ns",
         "reflex_pass_all_records_ns",
         "feature_update_per_event_ns",
+        "decision_per_event_ns",
         "model_native_ensemble_ns",
     ] {
         let p = &v[key];
@@ -39,5 +40,9 @@ fn bench_decide_smoke() {
             .contains("skipped")
     );
     assert_eq!(v["seed_system_p50_ns"], 21_000);
+    // One span per record: the decision per event is timed on every record, not only on the
+    // ones that produce a decision.
+    assert_eq!(v["decision_per_event_ns"]["samples"], 20_000);
+    assert_eq!(v["targets"]["decision_per_event_p50_ns_max"], 500);
     assert!(v["targets"]["met"].is_object());
 }

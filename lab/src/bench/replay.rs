@@ -4,7 +4,8 @@
 //!    pipeline with the shipped model scored synchronously plays the live run (its decisions are
 //!    archived beside the market records), and both are written with the archiver's own table
 //!    and Parquet code, one file per (table, venue, 5-minute window).
-//! 2. Reads it back into bus records (`ArchiveReader`): rows/s; beside it the peer, a raw
+//! 2. Reads it back into bus records (`ArchiveReader`, window by window into one reused buffer,
+//!    as `ringbolt replay` reads): rows/s; beside it the peer, a raw
 //!    arrow-rs read of the same files (every column decoded, no record rebuild) — the ceiling of
 //!    the read side — and the same peer given the reader's own settings (each file read whole,
 //!    only the columns a record is rebuilt from).
@@ -26,7 +27,7 @@ use clap::Args;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ringbolt_archive::layout::Window;
-use ringbolt_archive::reader::{ArchiveReader, rebuilt_columns};
+use ringbolt_archive::reader::{ArchiveReader, WindowRows, rebuilt_columns};
 use ringbolt_archive::report::list_parts;
 use ringbolt_archive::tables::{InstrumentNames, Source, Table, build_batch};
 use ringbolt_archive::writer;
@@ -223,10 +224,15 @@ fn read_side(root: &Path) -> Result<ReadSide> {
         .into_iter()
         .filter(|t| *t != Table::Gaps)
         .collect();
-    let all = reader.read_all(&tables, None, &|_| true)?;
+    // Window by window into one reused buffer, as `ringbolt replay` reads (its WindowCursor).
+    let mut window = WindowRows::default();
+    let mut rows = 0u64;
+    for key in reader.windows(&tables, None) {
+        window.rows.clear();
+        rows += reader.read_window(&key, &tables, &|_| true, &mut window)? as u64;
+    }
     let ours_read_s = t.elapsed().as_secs_f64();
-    let rows = all.rows.len() as u64;
-    drop(all);
+    drop(window);
     let t = Instant::now();
     let peer_rows = arrow_read_all(root)?;
     let peer_read_s = t.elapsed().as_secs_f64();
