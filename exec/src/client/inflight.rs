@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
+
 use ringbolt_bus::{OrderState, Record};
 
 use crate::classify::{Outcome, classify, classify_one};
@@ -76,13 +78,18 @@ pub enum Finished {
     Lost(Vec<u64>),
 }
 
+/// The client's maps: keyed by our own ids and order hashes, so a fast non-keyed hash (Fx)
+/// instead of SipHash — `track` inserts into three of them on every order's hot path. Venue
+/// input only looks keys up, it never chooses what is inserted.
+type Map<K, V> = HashMap<K, V, FxBuildHasher>;
+
 /// Orders and in-flight requests.
 #[derive(Debug, Default)]
 pub struct ClientCore {
-    orders: HashMap<u64, Order>,
-    by_venue: HashMap<[u8; 16], u64>,
-    pending: HashMap<u64, Pending>,
-    digests: HashMap<u64, [u8; 32]>,
+    orders: Map<u64, Order>,
+    by_venue: Map<[u8; 16], u64>,
+    pending: Map<u64, Pending>,
+    digests: Map<u64, [u8; 32]>,
 }
 
 pub(crate) fn venue_key(order_id: &str) -> Option<[u8; 16]> {
@@ -96,10 +103,10 @@ impl ClientCore {
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         ClientCore {
-            orders: HashMap::with_capacity(capacity),
-            by_venue: HashMap::with_capacity(capacity),
-            pending: HashMap::with_capacity(64),
-            digests: HashMap::with_capacity(capacity),
+            orders: Map::with_capacity_and_hasher(capacity, FxBuildHasher),
+            by_venue: Map::with_capacity_and_hasher(capacity, FxBuildHasher),
+            pending: Map::with_capacity_and_hasher(64, FxBuildHasher),
+            digests: Map::with_capacity_and_hasher(capacity, FxBuildHasher),
         }
     }
 

@@ -27,10 +27,12 @@ mod user_ws;
 pub use self::user_ws::{LiveStats, split_wss_url};
 
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
+use memchr::memmem::Finder;
 use ringbolt_bus::Side;
 use ringbolt_net::h2c::{H2Client, H2Options, HeaderBlock, PreparedRequest};
 use ringbolt_net::tls::{self, Roots};
@@ -283,19 +285,21 @@ fn now_s() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
-}
-
 /// Whether an order body (single or batch element) has zero maker and taker amounts.
 #[must_use]
 pub fn body_is_zero_size(body: &[u8]) -> bool {
-    let zero = |key: &[u8]| match find(body, key) {
-        Some(i) => body.get(i + key.len()..i + key.len() + 2) == Some(b"0\""),
-        None => false,
+    // The searchers are built once (building one per call was a tenth of `submit`).
+    static MAKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"makerAmount\":\""));
+    static TAKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"takerAmount\":\""));
+    let zero_at = |i: usize, key: &Finder<'_>| {
+        let at = i + key.needle().len();
+        body.get(at..at + 2) == Some(b"0\"")
     };
-    let count = memchr::memmem::find_iter(body, b"\"makerAmount\":\"").count();
-    count == 1 && zero(b"\"makerAmount\":\"") && zero(b"\"takerAmount\":\"")
+    let mut makers = MAKER.find_iter(body);
+    let (Some(maker), None) = (makers.next(), makers.next()) else {
+        return false;
+    };
+    zero_at(maker, &MAKER) && TAKER.find(body).is_some_and(|t| zero_at(t, &TAKER))
 }
 
 fn header_map(pairs: &[(&'static str, &[u8])]) -> Result<HeaderMap, NetError> {
@@ -1172,5 +1176,55 @@ mod event_queue_tests {
             .collect();
         assert_eq!(tags, [2, 3, 4], "the newest kept");
         assert_eq!(q.items.capacity(), cap, "no growth past the bound");
+    }
+}
+
+#[cfg(test)]
+mod paper_guard_tests {
+    use super::body_is_zero_size;
+
+    /// An order body element shaped like `SignedOrder::write_json`'s, with these amounts.
+    fn body(maker: &str, taker: &str) -> String {
+        format!(
+            "{{\"order\":{{\"salt\":7,\"maker\":\"0xab\",\"signer\":\"0xab\",\"tokenId\":\"123\",\
+             \"makerAmount\":\"{maker}\",\"takerAmount\":\"{taker}\",\"side\":\"BUY\",\
+             \"signature\":\"0x00\"}},\"owner\":\"k\",\"orderType\":\"FAK\"}}"
+        )
+    }
+
+    #[test]
+    fn only_a_body_with_both_amounts_zero_passes() {
+        assert!(body_is_zero_size(body("0", "0").as_bytes()));
+        for (maker, taker) in [
+            ("1", "0"),
+            ("0", "1"),
+            ("00", "0"),
+            ("0", "05"),
+            ("10", "10"),
+        ] {
+            assert!(
+                !body_is_zero_size(body(maker, taker).as_bytes()),
+                "maker {maker} taker {taker}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_maker_amount_or_a_missing_one_fails() {
+        let zero = body("0", "0");
+        // Two order objects in one element: the guard cannot vouch for the second.
+        let twice = format!("{zero}{}", body("0", "0"));
+        assert!(!body_is_zero_size(twice.as_bytes()));
+        let smuggled = zero.replace("\"side\"", "\"makerAmount\":\"5\",\"side\"");
+        assert!(!body_is_zero_size(smuggled.as_bytes()));
+        assert!(!body_is_zero_size(
+            zero.replace("makerAmount", "maker_amount").as_bytes()
+        ));
+        assert!(!body_is_zero_size(
+            zero.replace("takerAmount", "taker_amount").as_bytes()
+        ));
+        assert!(!body_is_zero_size(b""));
+        // Cut right after the key: no value to read.
+        assert!(!body_is_zero_size(b"{\"makerAmount\":\""));
     }
 }
