@@ -95,7 +95,12 @@ pub struct L2Signer {
     mac: Hmac<Sha256>,
     address: [u8; 42],
     creds: ApiCreds,
+    /// This signer's identity: unique per [`L2Signer::new`] in the process, kept by clones.
+    id: u64,
 }
+
+/// The next [`L2Signer`] identity.
+static NEXT_SIGNER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Debug for L2Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,7 +141,15 @@ impl L2Signer {
             mac,
             address: address.checksummed(),
             creds,
+            id: NEXT_SIGNER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// This signer's identity (unique per [`L2Signer::new`] in the process; a clone keeps it):
+    /// signatures made ahead of time by a clone are this signer's own.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Checksummed address text.

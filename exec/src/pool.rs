@@ -7,17 +7,25 @@
 //! index arithmetic (O(1)), claims it with one atomic swap (a signed order is single-use: the
 //! venue rejects duplicates), and writes the request — body copy plus the per-request L2 HMAC
 //! over the fresh timestamp — into a caller-owned [`RequestBuf`] without allocating.
+//!
+//! The L2 HMAC covers `timestamp + method + path + body` and the timestamp is in whole seconds,
+//! so with the client's signer handed to the pool ([`PresignedPool::presign_auth`]) the refill
+//! keeps every grid's signatures ready for the current and the next second (one table per second
+//! parity); the hot path then copies the slot's 44-byte signature instead of hashing the body,
+//! and computes it as before whenever the table is not for this second or this signer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
+use std::sync::OnceLock;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::Error;
 use crate::amounts::{Decimal, OrderSide, TickSize};
-use crate::auth::L2Signer;
+use crate::auth::{HMAC_B64_LEN, L2Signer};
 use crate::eip712::OrderDomain;
 use crate::keys::PrivateKey;
 use crate::order::{OrderSpec, OrderType, SignatureType, ZERO32};
@@ -124,6 +132,19 @@ pub struct Grid {
     /// When signed (ms since the epoch).
     pub signed_at_ms: u64,
     slots: Box<[Slot]>,
+    /// The slots' `POLY_SIGNATURE`s made ahead of time, for second `s` at `auth[s % 2]`.
+    auth: [ArcSwapOption<AuthTable>; 2],
+}
+
+/// Every slot's `POLY_SIGNATURE` of `POST /order` at one timestamp, by one signer.
+#[derive(Debug)]
+struct AuthTable {
+    /// The timestamp signed (unix s).
+    second: u64,
+    /// [`L2Signer::id`] of the signer.
+    signer_id: u64,
+    /// By slot index (empty slots: zeros, never used).
+    sigs: Box<[[u8; HMAC_B64_LEN]]>,
 }
 
 impl Grid {
@@ -202,6 +223,9 @@ pub struct Taken {
     pub digest: [u8; 32],
     /// When its grid was signed.
     pub signed_at_ms: u64,
+    /// The request's L2 signature came from the pool's table for this second (else it was
+    /// computed in `take`).
+    pub auth_precomputed: bool,
 }
 
 struct TokenState {
@@ -221,6 +245,8 @@ pub struct PoolStats {
     pub sign_ns: AtomicU64,
     /// Grids published.
     pub grids: AtomicU64,
+    /// Per-second L2 signature tables made ([`PresignedPool::presign_auth`]).
+    pub auth_tables: AtomicU64,
 }
 
 /// The pool. Shared between the refill thread and the hot path.
@@ -230,6 +256,8 @@ pub struct PresignedPool {
     owner: String,
     tokens: Box<[TokenState]>,
     salt: AtomicU64,
+    /// The client's L2 signer, when given: the refill makes the grids' signatures ahead of time.
+    auth: OnceLock<L2Signer>,
     /// Refill statistics.
     pub stats: PoolStats,
 }
@@ -286,6 +314,7 @@ impl PresignedPool {
             owner,
             tokens: states.into_boxed_slice(),
             salt: AtomicU64::new(now_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            auth: OnceLock::new(),
             stats: PoolStats::default(),
         })
     }
@@ -450,11 +479,51 @@ impl PresignedPool {
             sizes: n_sizes,
             signed_at_ms: reuse.map_or(now, |g| g.signed_at_ms),
             slots: slots.into_boxed_slice(),
+            auth: [ArcSwapOption::empty(), ArcSwapOption::empty()],
         }))
     }
 
+    /// Hands the pool the signer the client sends with (a clone: [`L2Signer::id`] is kept), so
+    /// that each refill pass keeps every grid's `POLY_SIGNATURE`s ready for the current and the
+    /// next second. Only the first call counts. `take` uses a table only when its second and
+    /// signer are the request's; otherwise it signs as without one.
+    pub fn presign_auth(&self, signer: L2Signer) {
+        let _ = self.auth.set(signer);
+    }
+
+    /// Makes the missing signature tables of every current grid for seconds `now_s` and
+    /// `now_s + 1`; returns how many were made.
+    fn refresh_auth(&self, now_s: u64) -> usize {
+        let Some(signer) = self.auth.get() else {
+            return 0;
+        };
+        let mut made = 0;
+        for st in self.tokens.iter() {
+            let guard = st.grid.load();
+            let Some(grid) = (**guard).as_ref() else {
+                continue;
+            };
+            for second in [now_s, now_s + 1] {
+                let cell = &grid.auth[(second % 2) as usize];
+                let ready = cell
+                    .load()
+                    .as_deref()
+                    .is_some_and(|t| t.second == second && t.signer_id == signer.id());
+                if !ready {
+                    cell.store(Some(Arc::new(auth_table(signer, &grid.slots, second))));
+                    made += 1;
+                }
+            }
+        }
+        self.stats
+            .auth_tables
+            .fetch_add(made as u64, Ordering::Relaxed);
+        made
+    }
+
     /// One refill pass over every token: re-signs where the centre moved, slots were taken, or
-    /// the grid aged. Returns the number of grids published.
+    /// the grid aged, then (with [`PresignedPool::presign_auth`]) makes the grids' signature
+    /// tables for this second and the next. Returns the number of grids published.
     pub fn refill_once(&self) -> Result<usize, Error> {
         let mut published = 0;
         for (t, st) in self.tokens.iter().enumerate() {
@@ -478,6 +547,7 @@ impl PresignedPool {
                 published += 1;
             }
         }
+        self.refresh_auth(now_ms() / 1000);
         Ok(published)
     }
 
@@ -558,11 +628,40 @@ impl PresignedPool {
             return Err(Miss::Taken);
         }
         st.taken_since_refill.fetch_add(1, Ordering::Relaxed);
-        buf.fill_prescanned(signer, timestamp_s, PATH_ORDER, &slot.body, slot.quote_free);
+        let table = grid.auth[(timestamp_s % 2) as usize].load();
+        let ready = table
+            .as_deref()
+            .filter(|t| t.second == timestamp_s && t.signer_id == signer.id());
+        match ready {
+            Some(t) => buf.fill_presigned(timestamp_s, PATH_ORDER, &slot.body, &t.sigs[i]),
+            None => {
+                buf.fill_prescanned(signer, timestamp_s, PATH_ORDER, &slot.body, slot.quote_free);
+            }
+        }
         Ok(Taken {
             digest: slot.digest,
             signed_at_ms: grid.signed_at_ms,
+            auth_precomputed: ready.is_some(),
         })
+    }
+}
+
+/// Every slot's `POLY_SIGNATURE` of `POST /order` at `second` (zeros for an empty slot).
+fn auth_table(signer: &L2Signer, slots: &[Slot], second: u64) -> AuthTable {
+    let sigs = slots
+        .iter()
+        .map(|s| {
+            let mut sig = [0u8; HMAC_B64_LEN];
+            if !s.body.is_empty() {
+                signer.sign_prescanned(second, "POST", PATH_ORDER, &s.body, s.quote_free, &mut sig);
+            }
+            sig
+        })
+        .collect();
+    AuthTable {
+        second,
+        signer_id: signer.id(),
+        sigs,
     }
 }
 

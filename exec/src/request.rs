@@ -232,14 +232,7 @@ impl RequestBuf {
         body: &[u8],
         quote_free: bool,
     ) {
-        self.method = "POST";
-        self.path = path;
-        self.body.clear();
-        self.body.extend_from_slice(body);
-        let mut num = [0u8; 20];
-        let ts = fmt_u64(&mut num, timestamp_s);
-        self.timestamp_len = ts.len();
-        self.timestamp[..ts.len()].copy_from_slice(ts);
+        self.set_post(timestamp_s, path, body);
         signer.sign_prescanned(
             timestamp_s,
             self.method,
@@ -248,6 +241,32 @@ impl RequestBuf {
             quote_free,
             &mut self.signature,
         );
+    }
+
+    /// [`RequestBuf::fill_prescanned`] with the `POLY_SIGNATURE` made ahead of time for
+    /// exactly this timestamp, path and body by this buffer's signer (the pool's per-second
+    /// tables, [`crate::pool::PresignedPool::presign_auth`]).
+    pub fn fill_presigned(
+        &mut self,
+        timestamp_s: u64,
+        path: &'static str,
+        body: &[u8],
+        signature: &[u8; HMAC_B64_LEN],
+    ) {
+        self.set_post(timestamp_s, path, body);
+        self.signature = *signature;
+    }
+
+    /// A `POST` of `body` to `path` at `timestamp_s`, its signature left to the caller.
+    fn set_post(&mut self, timestamp_s: u64, path: &'static str, body: &[u8]) {
+        self.method = "POST";
+        self.path = path;
+        self.body.clear();
+        self.body.extend_from_slice(body);
+        let mut num = [0u8; 20];
+        let ts = fmt_u64(&mut num, timestamp_s);
+        self.timestamp_len = ts.len();
+        self.timestamp[..ts.len()].copy_from_slice(ts);
     }
 
     /// Method.

@@ -242,3 +242,84 @@ fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
     }
     assert!(seen.len() > 20, "only {} takes", seen.len());
 }
+
+/// Refills until one pass ran inside a single wall-clock second; returns that second and the
+/// signature tables that pass made.
+fn refill_within_one_second(p: &PresignedPool) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now_s = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    loop {
+        let (before, tables) = (now_s(), p.stats.auth_tables.load(Relaxed));
+        p.refill_once().unwrap();
+        if now_s() == before {
+            return (before, p.stats.auth_tables.load(Relaxed) - tables);
+        }
+    }
+}
+
+/// With the client's signer handed over, each refill makes every grid's L2 signatures for this
+/// second and the next; `take` copies them — exactly the headers signing at take time gives —
+/// and signs itself for any other second, or for a signer that is not the one handed over.
+#[test]
+fn presigned_auth_is_the_signature_take_would_make() {
+    let (p, signer, key) = pool(TradingMode::Paper);
+    p.set_center(0, 50);
+    p.presign_auth(signer.clone());
+    let (first, made) = refill_within_one_second(&p);
+    assert!(made >= 1);
+    // Same grid: a pass in the same second makes nothing, one second later only the next one
+    // (at most both, however late).
+    let (second, made) = refill_within_one_second(&p);
+    assert!(
+        made <= (second - first).min(2),
+        "{made} tables: first {first}, then {second}"
+    );
+    let other = L2Signer::new(&key.address(), creds()).unwrap();
+    assert_ne!(other.id(), signer.id());
+    assert_eq!(signer.clone().id(), signer.id());
+    let mut buf = RequestBuf::new(&signer);
+    let cases = [
+        (second, &signer, true),
+        (second + 1, &signer, true),
+        (second + 2, &signer, false),
+        (second - 1, &signer, false),
+        (second, &other, false),
+    ];
+    let mut digests = Vec::new();
+    for (n, (ts, who, precomputed)) in cases.into_iter().enumerate() {
+        let price = 48 + n as u32;
+        let t = p
+            .take(who, SlotKey::new(0, OrderSide::Buy, price, 0), ts, &mut buf)
+            .unwrap();
+        assert_eq!(t.auth_precomputed, precomputed, "case {n}: second {ts}");
+        let expect = who.headers(ts, "POST", "/order", buf.body());
+        let h = buf.headers();
+        assert_eq!(
+            h[1],
+            ("POLY_SIGNATURE", expect.signature.as_bytes()),
+            "case {n}"
+        );
+        assert_eq!(h[2].1, ts.to_string().as_bytes(), "case {n}");
+        digests.push(t.digest);
+    }
+    // The used slots are re-signed into a new grid, whose tables the same pass makes.
+    let (second, made) = refill_within_one_second(&p);
+    assert!(made >= 1);
+    let t = p
+        .take(
+            &signer,
+            SlotKey::new(0, OrderSide::Buy, 48, 0),
+            second,
+            &mut buf,
+        )
+        .unwrap();
+    assert!(t.auth_precomputed);
+    assert!(!digests.contains(&t.digest), "a re-signed order");
+    let expect = signer.headers(second, "POST", "/order", buf.body());
+    assert_eq!(buf.headers()[1].1, expect.signature.as_bytes());
+}

@@ -525,6 +525,8 @@ impl Exec {
             self.owner.clone(),
             vec![token(&token_ids[0]), token(&token_ids[1])],
         )?);
+        // The refill keeps each grid's L2 signatures ready for this second and the next.
+        pool.presign_auth(self.client.signer().clone());
         // Centre both grids at 0.50 until decisions move them.
         let mid = u32::try_from(50_000_000 / tick.e8()).unwrap_or(1);
         pool.set_center(0, mid);

@@ -129,7 +129,7 @@ struct Slots {
 }
 
 impl Slots {
-    fn new(key: Arc<PrivateKey>, owner: String, token: String) -> Result<Slots> {
+    fn new(key: Arc<PrivateKey>, owner: String, token: String, signer: &L2Signer) -> Result<Slots> {
         let mut cfg = PoolConfig::default_198();
         cfg.mode = TradingMode::Paper;
         let pool = PresignedPool::new(
@@ -144,6 +144,8 @@ impl Slots {
             }],
         )?;
         pool.set_center(0, 40);
+        // As `ringbolt trade` does: the refill keeps the grid's L2 signatures ready.
+        pool.presign_auth(signer.clone());
         pool.warm_thread();
         Ok(Slots {
             pool,
@@ -211,7 +213,12 @@ fn ours(
     let signer = L2Signer::new(&key.address(), creds.clone())?;
     let gate = RiskGate::new(TradingMode::Paper, RiskLimits::default(), KillSwitch::new())?;
     let mut client = OrderClient::connect(&cfg, signer, gate)?;
-    let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
+    let mut slots = Slots::new(
+        key.clone(),
+        creds.api_key.clone(),
+        emu.next_token()?,
+        client.signer(),
+    )?;
     let mut recs = Vec::with_capacity(64);
     let (mut submit_h, mut rtt_h) = (hist()?, hist()?);
     let warm = iterations / WARM_DIVISOR;
@@ -264,7 +271,12 @@ fn hyper_peer(emu: &Emu, key: &Arc<PrivateKey>, iterations: u64) -> Result<Histo
     let cfg = ClientConfig::emulator(emu.port, emu.ca_pem.clone());
     let creds = create_or_derive_api_creds(&cfg, key, 137, 0)?;
     let signer = L2Signer::new(&key.address(), creds.clone())?;
-    let mut slots = Slots::new(key.clone(), creds.api_key.clone(), emu.next_token()?)?;
+    let mut slots = Slots::new(
+        key.clone(),
+        creds.api_key.clone(),
+        emu.next_token()?,
+        &signer,
+    )?;
     let mut buf = RequestBuf::new(&signer);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
