@@ -14,12 +14,10 @@
 //! parity); the hot path then copies the slot's 44-byte signature instead of hashing the body,
 //! and computes it as before whenever the table is not for this second or this signer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use std::sync::OnceLock;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
