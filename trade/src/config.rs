@@ -18,6 +18,10 @@ pub enum StartAt {
     Oldest,
 }
 
+/// Default of `[trade] idle_spin_us` (measured: docs/BENCHMARKS.md, "The reflex thread's spin
+/// after a burst").
+pub const DEFAULT_IDLE_SPIN_US: u32 = 100;
+
 /// `[trade]` section.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,6 +45,11 @@ pub struct TradeConfig {
     /// `$RINGBOLT_RT_PRIORITY`, else normal. A woken reflex thread then preempts normal threads
     /// instead of queueing behind them (ADR 0030).
     pub reflex_rt_priority: Option<u8>,
+    /// After a record, the reflex thread keeps polling its inputs this long (µs) before it
+    /// sleeps on their doorbells: records come in bursts, and one caught while polling costs no
+    /// wake-up (≈ 7 µs on the same vCPU, ≈ 40 µs on the other, on the 2-vCPU VM). CPU it may
+    /// spend: up to this long per burst. 0 = sleep after the short fixed spin alone.
+    pub idle_spin_us: u32,
     /// Core to pin the model thread to.
     pub model_core: Option<usize>,
     /// Where to start reading the inputs.
@@ -95,6 +104,7 @@ impl Default for TradeConfig {
             ort_library: None,
             reflex_core: None,
             reflex_rt_priority: None,
+            idle_spin_us: DEFAULT_IDLE_SPIN_US,
             model_core: None,
             start: StartAt::Live,
             open_timeout_s: 30,

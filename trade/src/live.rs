@@ -67,8 +67,9 @@ fn live_mode(live_flag: bool, cfg: &TradeSections) -> Result<bool> {
 }
 
 /// The live record source: every ring of the input segments, polled round-robin (one record
-/// per ring per sweep); when a sweep finds nothing it spins a few sweeps, then sleeps on the
-/// input segments' doorbells (futex, bounded) — and checks the process's stop conditions.
+/// per ring per sweep); when a sweep finds nothing it spins a few sweeps, and on until
+/// `idle_spin_us` have passed since the last record, then sleeps on the input segments'
+/// doorbells (futex, bounded) — and checks the process's stop conditions.
 #[derive(Debug)]
 pub struct BusSource {
     segments: Vec<Arc<Segment>>,
@@ -89,6 +90,8 @@ pub struct BusSource {
     liveness: Arc<Liveness>,
     started: Instant,
     last_data: Instant,
+    /// Keep polling this long after the last record before sleeping (`[trade] idle_spin_us`).
+    spin_after_data: Duration,
     seen_data: bool,
     exit_when_idle: Option<Duration>,
     max_runtime: Option<Duration>,
@@ -143,6 +146,7 @@ impl BusSource {
             liveness,
             started: Instant::now(),
             last_data: Instant::now(),
+            spin_after_data: Duration::from_micros(u64::from(tc.idle_spin_us)),
             seen_data: false,
             exit_when_idle: tc.exit_when_idle_ms.map(Duration::from_millis),
             max_runtime: tc.max_runtime_s.map(Duration::from_secs),
@@ -169,7 +173,7 @@ impl BusSource {
         {
             return Next::End;
         }
-        if self.idle < IDLE_SPINS {
+        if self.idle < IDLE_SPINS || self.last_data.elapsed() < self.spin_after_data {
             std::hint::spin_loop();
         } else {
             let consumers = &self.consumers;
@@ -709,5 +713,65 @@ fn install_stop_handler() {
         let handler = on_stop_signal as extern "C" fn(libc::c_int);
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::reflex::{Next, RecordSource};
+
+    /// A `BusSource` over a fresh segment reads `n` records that another thread publishes `gap`
+    /// apart; returns the doorbell sleeps the source took.
+    fn sleeps_with(idle_spin_us: u32, n: u32, gap: Duration) -> u64 {
+        let name = format!("rb-idle-spin-{}-{idle_spin_us}", std::process::id());
+        let config = SegmentConfig {
+            rings: 1,
+            capacity: 1024,
+            instrument_capacity: 4,
+        };
+        let publisher = Publisher::create(&name, config).unwrap();
+        let tc = TradeConfig {
+            inputs: vec![name.clone()],
+            idle_spin_us,
+            exit_when_idle_ms: Some(50),
+            ..TradeConfig::default()
+        };
+        let mut source = BusSource::open(&tc, Liveness::new(Duration::from_secs(5))).unwrap();
+        let mut writer = publisher.writer(0).unwrap();
+        let got = std::thread::scope(|s| {
+            s.spawn(move || {
+                for _ in 0..n {
+                    std::thread::sleep(gap);
+                    writer.publish(&Record::zeroed());
+                }
+            });
+            let (mut rec, mut got) = (Record::zeroed(), 0);
+            loop {
+                match source.next(&mut rec).unwrap() {
+                    Next::Record(_) => got += 1,
+                    Next::End => break got,
+                    Next::Idle | Next::Service => {}
+                }
+            }
+        });
+        let _ = Segment::unlink(&name);
+        assert_eq!(got, n, "every record read");
+        source.sleeps().0
+    }
+
+    /// Records 2 ms apart: without the spin after data the reflex thread sleeps in every gap;
+    /// with a spin longer than the gaps it never sleeps until the inputs go quiet.
+    #[test]
+    fn the_spin_after_a_record_keeps_a_burst_awake() {
+        let (n, gap) = (40, Duration::from_millis(2));
+        let plain = sleeps_with(0, n, gap);
+        let spinning = sleeps_with(100_000, n, gap);
+        assert!(plain >= u64::from(n), "{plain} sleeps without the spin");
+        assert!(
+            spinning < u64::from(n / 4),
+            "{spinning} sleeps with a 100 ms spin after data"
+        );
     }
 }
