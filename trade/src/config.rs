@@ -48,7 +48,9 @@ pub struct TradeConfig {
     /// After a record, the reflex thread keeps polling its inputs this long (µs) before it
     /// sleeps on their doorbells: records come in bursts, and one caught while polling costs no
     /// wake-up (≈ 7 µs on the same vCPU, ≈ 40 µs on the other, on the 2-vCPU VM). CPU it may
-    /// spend: up to this long per burst. 0 = sleep after the short fixed spin alone.
+    /// spend: up to this long per burst. 0 = sleep after the short fixed spin alone — set 0 when
+    /// the reflex thread shares a core with a feed ring thread (e.g. the 2-vCPU core map): the
+    /// spin would hold that core from the very thread that delivers the next record (ADR 0032).
     pub idle_spin_us: u32,
     /// Core to pin the model thread to.
     pub model_core: Option<usize>,
