@@ -378,9 +378,15 @@ impl Segment {
 
     fn read_identity(base: *const u8) -> Identity {
         let header = base.cast::<SegmentHeader>();
-        // SAFETY: callers checked that the mapping holds at least HEADER_SIZE bytes, so every field
-        // read here is in bounds and aligned (mmap returns page-aligned memory). Volatile reads of
-        // plain integers are valid for any bit pattern; the atomic is read through its own API.
+        // The state is read first, with acquire: the creator writes every identity field and then
+        // stores READY with release, so a reader that sees READY sees the fields it published.
+        // Reading the magic first raced a creator mid-`initialise` (magic still zero, state READY
+        // by the time it was read) into a spurious `Foreign`.
+        // SAFETY: callers checked that the mapping holds at least HEADER_SIZE bytes, so the state
+        // word is in bounds and aligned (mmap returns page-aligned memory).
+        let state = unsafe { (*header).state.load(Ordering::Acquire) };
+        // SAFETY: as above for every field read here. Volatile reads of plain integers are valid
+        // for any bit pattern.
         unsafe {
             Identity {
                 magic: core::ptr::read_volatile(&raw const (*header).magic),
@@ -394,7 +400,7 @@ impl Segment {
                 instrument_capacity: core::ptr::read_volatile(
                     &raw const (*header).instrument_capacity,
                 ),
-                state: (*header).state.load(Ordering::Acquire),
+                state,
             }
         }
     }
@@ -409,7 +415,8 @@ impl Segment {
             });
         }
         let id = Self::read_identity(base);
-        if id.magic == [0; 8] && id.state == state::INITIALIZING {
+        // Still being created: the magic may be unwritten or written, the other fields partly.
+        if id.state == state::INITIALIZING && (id.magic == [0; 8] || id.magic == MAGIC) {
             return Err(BusError::NotReady {
                 name: name.to_owned(),
             });

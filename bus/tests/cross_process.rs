@@ -425,6 +425,49 @@ fn truncated_foreign_and_mismatched_segments_are_refused() {
     ));
 }
 
+/// A consumer that opens the segment while its producer is still writing the header sees "not
+/// ready yet" (which `open_wait` retries), never a foreign or mismatched object. The state word is
+/// read before the fields it publishes; reading the magic first let a creator finish `initialise`
+/// between the two reads (magic zero, state READY: `Foreign`), which failed a CI run.
+#[test]
+fn a_segment_opened_while_it_is_being_created_is_not_ready_never_foreign() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 64,
+        instrument_capacity: 4,
+    };
+    let (name, _cleanup) = fresh("openrace");
+    let done = AtomicBool::new(false);
+    let rounds = 20_000;
+    let (opened, refused) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..rounds {
+                drop(Publisher::create(&name, config).expect("create"));
+                Segment::unlink(&name).expect("unlink");
+            }
+            done.store(true, Ordering::Release);
+        });
+        let (mut opened, mut refused) = (0u64, 0u64);
+        while !done.load(Ordering::Acquire) {
+            match Segment::open(&name) {
+                Ok(_) => opened += 1,
+                Err(
+                    BusError::NotFound { .. }
+                    | BusError::NotReady { .. }
+                    | BusError::Truncated { .. },
+                ) => refused += 1,
+                Err(other) => panic!("a segment being created read as {other:?}"),
+            }
+        }
+        (opened, refused)
+    });
+    assert!(
+        opened > 0 && refused > 0,
+        "opened {opened}, refused {refused}"
+    );
+}
+
 #[test]
 fn independent_consumers_each_see_every_record() {
     let (name, _cleanup) = fresh("fanout");

@@ -407,7 +407,12 @@ pub(crate) fn short_name(venue: &str) -> String {
     }
 }
 
-fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration) -> Result<()> {
+fn wait_for_control(
+    control: SocketAddr,
+    sup: &mut Supervisor,
+    log: &Path,
+    timeout: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if http::get(control, "/stats").is_ok() {
@@ -415,10 +420,31 @@ fn wait_for_control(control: SocketAddr, sup: &mut Supervisor, timeout: Duration
         }
         sup.tick();
         if Instant::now() >= deadline {
-            bail!("the emulator did not answer on {control} within {timeout:?}");
+            let report = sup
+                .reports()
+                .into_iter()
+                .find(|(name, _)| *name == "emulate")
+                .map(|(_, r)| r)
+                .unwrap_or_default();
+            bail!(
+                "the emulator did not answer on {control} within {timeout:?} (pid {}, {} \
+                 restart(s), exits {:?}); the end of {}:\n{}",
+                report.pid,
+                report.restarts,
+                report.crashes,
+                log.display(),
+                log_tail(log, 15)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The last `lines` lines of a child's log, for an error message ("" when unreadable).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Runs the demo.
@@ -534,9 +560,10 @@ pub(crate) fn start_children_with(
         ringbolt_net::affinity::RT_PRIORITY_ENV.to_owned(),
         emulator_rt_priority(args.rt_priority).to_string(),
     ));
+    let emulate_log = emulate.log.clone();
     sup.start(emulate)?;
     // Generous: a debug emulator on a loaded 2-core machine has taken more than 30 s to start.
-    wait_for_control(run.control, &mut sup, Duration::from_secs(90))?;
+    wait_for_control(run.control, &mut sup, &emulate_log, Duration::from_secs(90))?;
     sup.start(spec("archive", &appliance, &ringbolt_toml))?;
     let mut trade = spec("trade", &appliance, &ringbolt_toml);
     if args.live {
