@@ -237,6 +237,15 @@ fn paper_pool_order_is_rejected_by_the_venue_for_size_zero_and_wire_logged() {
             &mut recs,
         )
         .unwrap();
+    // Where the submit's time went, in order: decided, bytes ready, handed to the ring, returned.
+    let s = c.last_submit_stamps();
+    assert!(
+        s.decided_ns > 0
+            && s.decided_ns <= s.bytes_ready_ns
+            && s.bytes_ready_ns <= s.handed_ns
+            && s.handed_ns <= s.sent_ns,
+        "{s:?}"
+    );
     let f = c
         .wait_for(coid, WAIT, &mut recs)
         .unwrap()
@@ -266,6 +275,10 @@ fn paper_pool_order_is_rejected_by_the_venue_for_size_zero_and_wire_logged() {
     assert_eq!(orders[0]["token_id"], token.as_str());
     assert_eq!(orders[0]["side"], "BUY");
     assert!(orders[0]["recv_ns"].as_i64().unwrap() > 1_700_000_000_000_000_000);
+    assert!(
+        orders[0]["recv_ns"].as_i64().unwrap() >= s.handed_ns,
+        "the venue got the order before it was handed to the ring: {s:?} {log}"
+    );
     assert!(orders[0]["salt"].as_str().unwrap().parse::<u64>().is_ok());
     c.shutdown();
 }

@@ -24,6 +24,7 @@ pub mod inflight;
 mod timing;
 mod user_ws;
 
+pub use self::timing::SubmitStamps;
 pub use self::user_ws::{LiveStats, split_wss_url};
 
 use std::collections::VecDeque;
@@ -230,6 +231,9 @@ pub enum ClientEvent {
 pub struct ClientStats {
     /// Orders handed to the connection.
     pub orders_sent: u64,
+    /// Orders whose L2 signature came ready-made from the pool (`PresignedPool::presign_auth`)
+    /// instead of being computed at submit.
+    pub orders_auth_precomputed: u64,
     /// Orders refused locally (risk, kill switch, paper guard, not sent).
     pub orders_refused: u64,
     /// Orders lost in flight (never resent).
@@ -424,6 +428,13 @@ impl OrderClient {
         self.timing.set_recorder(recorder);
     }
 
+    /// The clock stamps of the last order sent (decided, bytes ready, handed to the ring,
+    /// submit returned): where its submit's time went.
+    #[must_use]
+    pub fn last_submit_stamps(&self) -> SubmitStamps {
+        self.timing.last
+    }
+
     /// Round trips not measured because their stamp slot was reused before the answer.
     #[must_use]
     pub fn unmeasured_round_trips(&self) -> u64 {
@@ -543,6 +554,7 @@ impl OrderClient {
             }
         };
         self.timing.bytes_ready(t_ns, now_ns());
+        self.stats.orders_auth_precomputed += u64::from(taken.auth_precomputed);
         let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
         // The order hash is the venue's order id; known before the venue answers.
         order.venue_order_id.copy_from_slice(&taken.digest[..16]);
@@ -623,6 +635,7 @@ impl OrderClient {
             tag,
         );
         if sent.is_ok() {
+            self.timing.handed(now_ns());
             // The bytes leave now, not at the next poll (a blocking loop may sleep first); a
             // failure here shows again, and is handled, at that poll.
             let _ = self.driver.submit_now();

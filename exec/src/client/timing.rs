@@ -20,6 +20,21 @@ struct Sent {
     base: Option<StageId>,
 }
 
+/// The clock stamps (ns since the Unix epoch, [`ringbolt_bus::now_ns`]) of the last order sent:
+/// where a submit's time goes, for benchmarks and tests. 0 = not reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubmitStamps {
+    /// The order client got the intent (start of the submit).
+    pub decided_ns: i64,
+    /// The request bytes were ready (slot taken, L2 headers in place).
+    pub bytes_ready_ns: i64,
+    /// The HTTP/2 frames were sealed and the send queued on the ring (an SQE, not yet entered).
+    pub handed_ns: i64,
+    /// The submit returned: in block mode after the enter that sends the bytes (the kernel's
+    /// TCP send runs inline); in spin mode the ring thread's next turn sends them.
+    pub sent_ns: i64,
+}
+
 /// Send stamps of requests in flight and the recorder they end in.
 #[derive(Debug)]
 pub(crate) struct ClientTiming {
@@ -27,6 +42,8 @@ pub(crate) struct ClientTiming {
     sent: Box<[Sent; SLOTS]>,
     /// When the current order's request bytes were ready (0 = none pending).
     bytes_ready_ns: i64,
+    /// The last order's stamps (the one being sent, until it is).
+    pub(crate) last: SubmitStamps,
     /// Round trips not measured: their slot was reused before the answer.
     pub(crate) forgotten: u64,
 }
@@ -37,6 +54,7 @@ impl Default for ClientTiming {
             recorder: None,
             sent: Box::new([Sent::default(); SLOTS]),
             bytes_ready_ns: 0,
+            last: SubmitStamps::default(),
             forgotten: 0,
         }
     }
@@ -59,6 +77,12 @@ impl ClientTiming {
     #[inline]
     pub(crate) fn bytes_ready(&mut self, decided_ns: i64, ready_ns: i64) {
         self.bytes_ready_ns = ready_ns;
+        self.last = SubmitStamps {
+            decided_ns,
+            bytes_ready_ns: ready_ns,
+            handed_ns: 0,
+            sent_ns: 0,
+        };
         if let Some(r) = &mut self.recorder {
             r.record_between(DECISION_TO_ORDER_BYTES, decided_ns, ready_ns);
         }
@@ -68,6 +92,9 @@ impl ClientTiming {
     #[inline]
     pub(crate) fn sent(&mut self, tag: u64, order: bool, wire_ns: i64) {
         let ready = std::mem::take(&mut self.bytes_ready_ns);
+        if order {
+            self.last.sent_ns = wire_ns;
+        }
         if let Some(r) = &mut self.recorder
             && order
             && ready > 0
@@ -83,6 +110,12 @@ impl ClientTiming {
             sent_ns: wire_ns,
             base: Some(if order { ORDER_RTT } else { CANCEL_RTT }),
         };
+    }
+
+    /// The request's frames are sealed and queued on the ring at `handed_ns`.
+    #[inline]
+    pub(crate) fn handed(&mut self, handed_ns: i64) {
+        self.last.handed_ns = handed_ns;
     }
 
     /// The request `tag` finished at `now_ns` with `status` (`None`: no response).
@@ -114,9 +147,18 @@ mod tests {
         let mut t = ClientTiming::default();
         t.set_recorder(telemetry.recorder());
         t.bytes_ready(100, 400);
+        t.handed(700);
         t.sent(7, true, 1_000);
         t.finished(7, Some(503), 51_000);
         t.sent(8, false, 2_000);
+        // The last order's stamps; a cancel sent after it leaves them alone.
+        let order = SubmitStamps {
+            decided_ns: 100,
+            bytes_ready_ns: 400,
+            handed_ns: 700,
+            sent_ns: 1_000,
+        };
+        assert_eq!(t.last, order);
         t.finished(8, None, 3_000);
         t.finished(8, Some(200), 9_000); // already finished: ignored
         t.sent(9, true, 1);

@@ -2,8 +2,11 @@
 //!
 //! * `submit_to_ring`: [`OrderClient::submit`] — risk gate, `PresignedPool::take` (slot claim,
 //!   body copy, L2 HMAC over a fresh timestamp), the HTTP/2 request (HPACK, DATA frame), TLS
-//!   record sealing and the send handed to the io_uring ring: "decision picks a slot" → "request
-//!   bytes handed to the ring".
+//!   record sealing and the send queued on the io_uring ring: "decision picks a slot" → "request
+//!   bytes handed to the ring", from the client's own stamps
+//!   ([`OrderClient::last_submit_stamps`]). `submit_enter`: the enter that follows (block mode
+//!   sends there, inline: the kernel's loopback TCP send; spin mode leaves it to the ring's next
+//!   turn). `submit_call`: the whole `submit` call as the caller times it (to ring + enter).
 //! * `order_rtt`: submit → classified response → lifecycle records, over one warm HTTP/2
 //!   connection (TLS 1.3, ALPN h2) to the emulator (hyper server). Orders are paper orders
 //!   (size zero): the emulator authenticates the HMAC, parses the order and rejects it for size
@@ -193,9 +196,50 @@ struct Mode {
     busy_poll_us: u32,
 }
 
-/// Our measures over a round: submit → ring, round trip, orders rejected for size, and the
-/// driver's counters.
-type OursRound = (Histogram<u64>, Histogram<u64>, u64, DriverCounters);
+/// Where a submit's time goes, from the client's own stamps
+/// ([`OrderClient::last_submit_stamps`]): to the ring (frames sealed, the send queued), the enter
+/// after it (block mode sends inline there), and the whole call as the caller times it.
+struct Submits {
+    to_ring: Histogram<u64>,
+    enter: Histogram<u64>,
+    call: Histogram<u64>,
+    /// Orders (warm-up included) whose L2 signature came ready-made from the pool.
+    auth_precomputed: u64,
+}
+
+impl Submits {
+    fn new() -> Result<Self> {
+        Ok(Submits {
+            to_ring: hist()?,
+            enter: hist()?,
+            call: hist()?,
+            auth_precomputed: 0,
+        })
+    }
+
+    fn record(&mut self, s: &ringbolt_exec::client::SubmitStamps, call: Duration) -> Result<()> {
+        if s.handed_ns < s.decided_ns || s.sent_ns < s.handed_ns {
+            bail!("submit stamps out of order: {s:?}");
+        }
+        self.to_ring
+            .record(u64::try_from(s.handed_ns - s.decided_ns)?)?;
+        self.enter.record(u64::try_from(s.sent_ns - s.handed_ns)?)?;
+        self.call.record(call.as_nanos() as u64)?;
+        Ok(())
+    }
+
+    fn add(&mut self, other: &Submits) -> Result<()> {
+        self.to_ring.add(&other.to_ring)?;
+        self.enter.add(&other.enter)?;
+        self.call.add(&other.call)?;
+        self.auth_precomputed += other.auth_precomputed;
+        Ok(())
+    }
+}
+
+/// Our measures over a round: submits, round trip, orders rejected for size, and the driver's
+/// counters.
+type OursRound = (Submits, Histogram<u64>, u64, DriverCounters);
 
 /// Ours: submit (timed to the ring) and round trip, in `mode`.
 fn ours(
@@ -220,7 +264,7 @@ fn ours(
         client.signer(),
     )?;
     let mut recs = Vec::with_capacity(64);
-    let (mut submit_h, mut rtt_h) = (hist()?, hist()?);
+    let (mut submit_h, mut rtt_h) = (Submits::new()?, hist()?);
     let warm = iterations / WARM_DIVISOR;
     let mut rejected_size = 0u64;
     for i in 0..iterations + warm {
@@ -255,11 +299,12 @@ fn ours(
             bail!("unexpected outcome for a paper order: {what:?}");
         }
         if i >= warm {
-            submit_h.record(t_ring.as_nanos() as u64)?;
+            submit_h.record(&client.last_submit_stamps(), t_ring)?;
             rtt_h.record(t_rtt.as_nanos() as u64)?;
         }
     }
     let counters = client.driver_counters();
+    submit_h.auth_precomputed += client.stats().orders_auth_precomputed;
     client.shutdown();
     Ok((submit_h, rtt_h, rejected_size, counters))
 }
@@ -367,7 +412,7 @@ const BUSY_POLL_US: u32 = 200;
 struct OursAcc {
     name: &'static str,
     mode: Mode,
-    submit: Histogram<u64>,
+    submit: Submits,
     rtt: Histogram<u64>,
     rejected: u64,
     counters: DriverCounters,
@@ -379,7 +424,7 @@ impl OursAcc {
         Ok(OursAcc {
             name,
             mode: Mode { wait, busy_poll_us },
-            submit: hist()?,
+            submit: Submits::new()?,
             rtt: hist()?,
             rejected: 0,
             counters: DriverCounters::default(),
@@ -458,7 +503,11 @@ fn run_inner(
         "emulator_stats": stats["clob"],
     });
     for v in &variants {
-        out[format!("submit_to_ring_{}", v.name)] = json!(Percentiles::of(&v.submit));
+        out[format!("submit_to_ring_{}", v.name)] = json!(Percentiles::of(&v.submit.to_ring));
+        out[format!("submit_enter_{}", v.name)] = json!(Percentiles::of(&v.submit.enter));
+        out[format!("submit_call_{}", v.name)] = json!(Percentiles::of(&v.submit.call));
+        out[format!("auth_precomputed_share_{}", v.name)] =
+            json!(v.submit.auth_precomputed as f64 / v.orders.max(1) as f64);
         out[format!("order_rtt_{}", v.name)] = json!(Percentiles::of(&v.rtt));
         out[format!("ratio_hyper_over_ringbolt_{}", v.name)] = json!({
             "p50": ratio(&peer, &v.rtt, 0.5), "p99": ratio(&peer, &v.rtt, 0.99),

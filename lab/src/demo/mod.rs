@@ -63,6 +63,10 @@ pub struct DemoArgs {
     /// normally. The report's `cpu.<process>.sched` shows which threads took it (ADR 0030).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=99))]
     rt_priority: u8,
+    /// The reflex thread's spin after a record, µs (`[trade] idle_spin_us`); unset = the
+    /// trade process's default.
+    #[arg(long)]
+    idle_spin_us: Option<u32>,
     /// Decision evaluator: native, ort or baseline.
     #[arg(long, default_value = "native")]
     evaluator: String,
@@ -248,6 +252,9 @@ fn ringbolt_config(args: &DemoArgs, run: &Run, p: &Ports) -> Result<RingboltConf
     trade.start = StartAt::Oldest;
     trade.open_timeout_s = 120;
     trade.reflex_rt_priority = Some(args.rt_priority);
+    if let Some(us) = args.idle_spin_us {
+        trade.idle_spin_us = us;
+    }
     trade.paper = true;
     trade.health_addr = Some(loopback(p.trade_health));
     trade.metrics_addr = Some(loopback(p.trade_metrics));
@@ -371,6 +378,7 @@ impl DemoArgs {
             out: out.to_path_buf(),
             spin: false,
             rt_priority: 0,
+            idle_spin_us: None,
             evaluator: "native".into(),
             seed,
             faults: Vec::new(),
