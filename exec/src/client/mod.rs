@@ -495,9 +495,9 @@ impl OrderClient {
         self.stats.orders_refused += 1;
     }
 
-    /// The hot path: risk check, take the pre-signed slot `key` from `pool`, sign the request
-    /// (L2 HMAC over a fresh timestamp), hand it to the connection, and record INITIALIZED →
-    /// SUBMITTED. Returns the client order id; the outcome arrives through [`OrderClient::poll`].
+    /// The hot path: risk check, take the pre-signed slot `key` from `pool` with the request's
+    /// L2 headers for the current second (the pool's ready-made signature when it has one, else
+    /// an HMAC made here), hand it to the connection, and record INITIALIZED → SUBMITTED. Returns the client order id; the outcome arrives through [`OrderClient::poll`].
     pub fn submit(
         &mut self,
         pool: &PresignedPool,

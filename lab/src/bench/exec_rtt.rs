@@ -1,7 +1,8 @@
 //! `ringbolt bench exec`, part 2: the order client against the CLOB emulator on loopback.
 //!
 //! * `submit_to_ring`: [`OrderClient::submit`] — risk gate, `PresignedPool::take` (slot claim,
-//!   body copy, L2 HMAC over a fresh timestamp), the HTTP/2 request (HPACK, DATA frame), TLS
+//!   body copy, L2 headers: the pool's ready-made signature, `auth_precomputed_share_*`, else
+//!   an HMAC over a fresh timestamp), the HTTP/2 request (HPACK, DATA frame), TLS
 //!   record sealing and the send queued on the io_uring ring: "decision picks a slot" → "request
 //!   bytes handed to the ring", from the client's own stamps
 //!   ([`OrderClient::last_submit_stamps`]). `submit_enter`: the enter that follows (block mode
