@@ -212,6 +212,26 @@ assert ka == kb, [x for x in zip(ka, kb) if x[0] != x[1]]
   [ "$(cat "$W/root/sys/devices/system/cpu/cpu1/cpuidle/state1/disable")" = 0 ]
 }
 
+@test "KVM guest with cpuidle-haltpoll: the governor goes to menu, which honours disabled states" {
+  fresh x86-cpufreq
+  echo haltpoll >"$W/root/sys/devices/system/cpu/cpuidle/current_driver"
+  echo haltpoll >"$W/root/sys/devices/system/cpu/cpuidle/current_governor"
+  run "$TUNE" check --root "$W/root" --json "$W/before.json"
+  [ "$(json_get "$W/before.json" '[k["verdict"] for s in d["stages"] for k in s["knobs"] if k["knob"]=="cpuidle governor"][0]')" = "differs" ]
+  "$TUNE" apply --root "$W/root" >/dev/null
+  [ "$(cat "$W/root/sys/devices/system/cpu/cpuidle/current_governor")" = menu ]
+  [ "$(cat "$W/root/sys/devices/system/cpu/cpu1/cpuidle/state1/disable")" = 1 ]
+  run "$TUNE" check --root "$W/root" --json "$W/after.json"
+  [ "$(json_get "$W/after.json" '[k["verdict"] for s in d["stages"] for k in s["knobs"] if k["knob"]=="cpuidle governor"][0]')" = "ok" ]
+  "$TUNE" revert --root "$W/root" >/dev/null
+  [ "$(cat "$W/root/sys/devices/system/cpu/cpuidle/current_governor")" = haltpoll ]
+  # Another driver with the haltpoll governor file present: left alone.
+  echo intel_idle >"$W/root/sys/devices/system/cpu/cpuidle/current_driver"
+  "$TUNE" apply --root "$W/root" >/dev/null
+  [ "$(cat "$W/root/sys/devices/system/cpu/cpuidle/current_governor")" = haltpoll ]
+  "$TUNE" revert --root "$W/root" >/dev/null
+}
+
 @test "--stage limits the work; bad stages and core maps are refused" {
   fresh m8g-ubuntu
   run "$TUNE" apply --dry-run --stage sysctl --root "$W/root"

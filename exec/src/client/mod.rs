@@ -289,21 +289,28 @@ fn now_s() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Whether an order body (single or batch element) has zero maker and taker amounts.
+/// Whether an order body (single or batch element) has zero maker and taker amounts: exactly
+/// one `"makerAmount":"0"` and one `"takerAmount":"0"`, and no other maker or taker amount.
 #[must_use]
 pub fn body_is_zero_size(body: &[u8]) -> bool {
-    // The searchers are built once (building one per call was a tenth of `submit`).
-    static MAKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"makerAmount\":\""));
-    static TAKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"takerAmount\":\""));
-    let zero_at = |i: usize, key: &Finder<'_>| {
-        let at = i + key.needle().len();
-        body.get(at..at + 2) == Some(b"0\"")
-    };
-    let mut makers = MAKER.find_iter(body);
-    let (Some(maker), None) = (makers.next(), makers.next()) else {
-        return false;
-    };
-    zero_at(maker, &MAKER) && TAKER.find(body).is_some_and(|t| zero_at(t, &TAKER))
+    // One pass over the body for the keys' common tail; the searcher is built once (building one
+    // per call was a tenth of `submit`).
+    static AMOUNT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"Amount\":\""));
+    const TAIL: usize = b"Amount\":\"".len();
+    let (mut makers, mut takers) = (0u32, 0u32);
+    for at in AMOUNT.find_iter(body) {
+        let key = at.checked_sub(6).map(|from| &body[from..at]);
+        let count = match key {
+            Some(b"\"maker") => &mut makers,
+            Some(b"\"taker") => &mut takers,
+            _ => continue,
+        };
+        if body.get(at + TAIL..at + TAIL + 2) != Some(b"0\"") {
+            return false;
+        }
+        *count += 1;
+    }
+    makers == 1 && takers == 1
 }
 
 fn header_map(pairs: &[(&'static str, &[u8])]) -> Result<HeaderMap, NetError> {
@@ -316,6 +323,16 @@ fn header_map(pairs: &[(&'static str, &[u8])]) -> Result<HeaderMap, NetError> {
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// What handing a request to the connection came to ([`OrderClient::hand_over`]).
+enum Handed {
+    /// On the ring (and sent, when the enter sent it inline).
+    Sent,
+    /// Paper mode and a non-zero size: not sent.
+    PaperGuard,
+    /// The connection refused it: not sent.
+    Failed(NetError),
 }
 
 /// The order client. Owns its driver (one per thread: create and use it on the exec thread).
@@ -555,12 +572,17 @@ impl OrderClient {
         };
         self.timing.bytes_ready(t_ns, now_ns());
         self.stats.orders_auth_precomputed += u64::from(taken.auth_precomputed);
+        // Send first, book after: the request goes to the ring (and, in block mode, onto the
+        // wire) before the order is tracked. Nothing can answer it before the next poll, and
+        // the transitions only reach the sink's buffer, in order: INITIALIZED, then SUBMITTED
+        // or the local rejection.
+        let handed = self.hand_over(coid, false);
         let (mut order, rec) = self.new_order(coid, &intent, paper, t_ns);
         // The order hash is the venue's order id; known before the venue answers.
         order.venue_order_id.copy_from_slice(&taken.digest[..16]);
         sink.transition(&rec);
         self.core.track(order, taken.digest);
-        self.send_buf(coid, Pending::Order(coid), sink)
+        self.book_handed(coid, Pending::Order(coid), handed, sink)
     }
 
     fn new_order(
@@ -588,37 +610,28 @@ impl OrderClient {
         what: Pending,
         sink: &mut dyn TransitionSink,
     ) -> Result<u64, SubmitError> {
-        let single;
-        let coids: &[u64] = match &what {
-            Pending::Order(c) => {
-                single = [*c];
-                &single
-            }
-            Pending::Batch(c) => c,
-            _ => &[],
-        };
+        let batch = matches!(&what, Pending::Batch(c) if c.len() > 1);
+        let handed = self.hand_over(tag, batch);
+        self.book_handed(tag, what, handed, sink)
+    }
+
+    /// Hands the request in `self.buf` (`batch`: a `POST /orders` of several orders) to the
+    /// connection as request `tag` and sends it: the paper guard, then HTTP/2 frames sealed and
+    /// queued on the ring (the hand-off stamp), then the enter that sends them.
+    fn hand_over(&mut self, tag: u64, batch: bool) -> Handed {
         // Paper guard: the last line of defence, whatever the pool or caller did.
         if self.gate.mode() == TradingMode::Paper {
             let body = self.buf.body();
-            let all_zero = if coids.len() > 1 {
+            let all_zero = if batch {
                 split_batch(body).iter().all(|b| body_is_zero_size(b))
             } else {
                 body_is_zero_size(body)
             };
             if !all_zero {
-                for c in coids {
-                    if let Some(mut o) = self.core.order_mut(*c).copied() {
-                        self.refuse(&mut o, LOCAL_PAPER_GUARD, sink);
-                        if let Some(slot) = self.core.order_mut(*c) {
-                            *slot = o;
-                        }
-                    }
-                    self.gate.closed();
-                }
-                return Err(SubmitError::PaperGuard(coids.first().copied().unwrap_or(0)));
+                return Handed::PaperGuard;
             }
         }
-        let block = if coids.len() > 1 || self.buf.path() == PATH_ORDERS {
+        let block = if batch || self.buf.path() == PATH_ORDERS {
             &self.orders_block
         } else {
             &self.order_block
@@ -634,15 +647,39 @@ impl OrderClient {
             self.buf.body(),
             tag,
         );
-        if sent.is_ok() {
-            self.timing.handed(now_ns());
-            // The bytes leave now, not at the next poll (a blocking loop may sleep first); a
-            // failure here shows again, and is handled, at that poll.
-            let _ = self.driver.submit_now();
-        }
-        let t_ns = now_ns();
         match sent {
             Ok(()) => {
+                self.timing.handed(now_ns());
+                // The bytes leave now, not at the next poll (a blocking loop may sleep first); a
+                // failure here shows again, and is handled, at that poll.
+                let _ = self.driver.submit_now();
+                Handed::Sent
+            }
+            Err(e) => Handed::Failed(e),
+        }
+    }
+
+    /// Books a request [`OrderClient::hand_over`] handled, for the orders in `what` (tracked,
+    /// INITIALIZED): SUBMITTED and in flight, or rejected locally.
+    fn book_handed(
+        &mut self,
+        tag: u64,
+        what: Pending,
+        handed: Handed,
+        sink: &mut dyn TransitionSink,
+    ) -> Result<u64, SubmitError> {
+        let single;
+        let coids: &[u64] = match &what {
+            Pending::Order(c) => {
+                single = [*c];
+                &single
+            }
+            Pending::Batch(c) => c,
+            _ => &[],
+        };
+        let t_ns = now_ns();
+        let (class, err) = match handed {
+            Handed::Sent => {
                 self.timing.sent(tag, true, t_ns);
                 for c in coids {
                     if let Some(o) = self.core.order_mut(*c)
@@ -654,24 +691,30 @@ impl OrderClient {
                 let n = coids.len() as u64;
                 self.core.sent(tag, what);
                 self.stats.orders_sent += n;
-                Ok(tag)
+                return Ok(tag);
             }
-            Err(e) => {
-                for c in coids {
-                    if let Some(mut o) = self.core.order_mut(*c).copied() {
-                        self.refuse(&mut o, LOCAL_NOT_SENT, sink);
-                        if let Some(slot) = self.core.order_mut(*c) {
-                            *slot = o;
-                        }
-                    }
-                    self.gate.closed();
-                }
-                Err(SubmitError::NotSent {
+            Handed::PaperGuard => (
+                LOCAL_PAPER_GUARD,
+                SubmitError::PaperGuard(coids.first().copied().unwrap_or(0)),
+            ),
+            Handed::Failed(e) => (
+                LOCAL_NOT_SENT,
+                SubmitError::NotSent {
                     client_order_id: coids.first().copied().unwrap_or(0),
                     why: e.to_string(),
-                })
+                },
+            ),
+        };
+        for c in coids {
+            if let Some(mut o) = self.core.order_mut(*c).copied() {
+                self.refuse(&mut o, class, sink);
+                if let Some(slot) = self.core.order_mut(*c) {
+                    *slot = o;
+                }
             }
+            self.gate.closed();
         }
+        Err(err)
     }
 
     /// Sends one already-signed order (one-offs, tests). Same rules as [`OrderClient::submit`].
@@ -1230,6 +1273,16 @@ mod paper_guard_tests {
         assert!(!body_is_zero_size(twice.as_bytes()));
         let smuggled = zero.replace("\"side\"", "\"makerAmount\":\"5\",\"side\"");
         assert!(!body_is_zero_size(smuggled.as_bytes()));
+        // A second taker amount, zero or not, is refused too.
+        for taker in ["0", "5"] {
+            let extra = format!("\"takerAmount\":\"{taker}\",\"side\"");
+            assert!(!body_is_zero_size(
+                zero.replace("\"side\"", &extra).as_bytes()
+            ));
+        }
+        // Other keys ending in `Amount` are not amounts the guard reads.
+        let other = zero.replace("\"side\"", "\"feeAmount\":\"7\",\"side\"");
+        assert!(body_is_zero_size(other.as_bytes()));
         assert!(!body_is_zero_size(
             zero.replace("makerAmount", "maker_amount").as_bytes()
         ));

@@ -48,6 +48,8 @@ struct Emu {
     control: String,
     port: u16,
     ca_pem: Vec<u8>,
+    /// The emulator's certificate directory (removed on drop).
+    cert_dir: std::path::PathBuf,
 }
 
 impl Drop for Emu {
@@ -55,6 +57,7 @@ impl Drop for Emu {
         if let Some(e) = self.emu.take() {
             self.rt.block_on(e.shutdown());
         }
+        let _ = std::fs::remove_dir_all(&self.cert_dir);
     }
 }
 
@@ -72,7 +75,7 @@ impl Emu {
         venues.insert("polymarket".to_string(), VenueConfig::default());
         venues.insert("clob".to_string(), VenueConfig::default());
         let cfg = EmulatorConfig {
-            cert_dir: dir,
+            cert_dir: dir.clone(),
             venues,
             ..EmulatorConfig::default()
         };
@@ -94,6 +97,7 @@ impl Emu {
             control,
             port: clob.addr.port(),
             ca_pem,
+            cert_dir: dir,
         })
     }
 
