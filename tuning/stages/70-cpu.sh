@@ -8,9 +8,10 @@ CPU_SYS=/sys/devices/system/cpu
 cpu_has_cpufreq() { rexists "$CPU_SYS/cpu$(cpulist_expand "$ONLINE" | awk '{ print $1 }')/cpufreq/scaling_governor"; }
 cpu_idle_driver() { local d; d="$(rread "$CPU_SYS/cpuidle/current_driver" || true)"; printf '%s' "${d:-none}"; }
 # KVM guests (cpuidle-haltpoll) idle through the haltpoll governor, which ignores a state's
-# `disable`: there the deep states are only kept off by handing idle selection to `menu`
-# (measured on a 2-vCPU KVM guest: a futex wake-up onto an idle vCPU 47-60 us p50 with the
-# haltpoll governor and state1 disabled, 4.8 us with menu and state1 disabled).
+# `disable`: there the deep states are only kept off by handing idle selection to `menu`. The
+# governor is system-wide; housekeeping cpus keep their states enabled and still halt. Measured
+# on a 2-vCPU KVM guest: a futex wake-up onto an idle vCPU 47-60 us p50 with the haltpoll
+# governor and state1 disabled, 4.8 us with menu and state1 disabled.
 CPU_IDLE_GOVERNOR="$CPU_SYS/cpuidle/current_governor"
 cpu_idle_needs_menu() { [[ "$(cpu_idle_driver)" == haltpoll ]] && rexists "$CPU_IDLE_GOVERNOR"; }
 cpu_idle_states() {  # CPU -> state dirs with index >= 1 (state0 is polling/WFI)

@@ -30,8 +30,10 @@ pub struct SubmitStamps {
     pub bytes_ready_ns: i64,
     /// The HTTP/2 frames were sealed and the send queued on the ring (an SQE, not yet entered).
     pub handed_ns: i64,
-    /// The submit returned: in block mode after the enter that sends the bytes (the kernel's
-    /// TCP send runs inline); in spin mode the ring thread's next turn sends them.
+    /// The order was booked SUBMITTED, just before the submit returns: after the enter that
+    /// sends the bytes in block mode (the kernel's TCP send runs inline; spin mode leaves the
+    /// send to the ring thread's next turn) and after the order was tracked (send first, book
+    /// after).
     pub sent_ns: i64,
 }
 

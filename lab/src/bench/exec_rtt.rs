@@ -5,9 +5,9 @@
 //!   an HMAC over a fresh timestamp), the HTTP/2 request (HPACK, DATA frame), TLS
 //!   record sealing and the send queued on the io_uring ring: "decision picks a slot" → "request
 //!   bytes handed to the ring", from the client's own stamps
-//!   ([`OrderClient::last_submit_stamps`]). `submit_enter`: the enter that follows (block mode
-//!   sends there, inline: the kernel's loopback TCP send; spin mode leaves it to the ring's next
-//!   turn). `submit_call`: the whole `submit` call as the caller times it (to ring + enter).
+//!   ([`OrderClient::last_submit_stamps`]). `submit_enter`: what follows up to SUBMITTED — the
+//!   enter (block mode sends there, inline: the kernel's loopback TCP send; spin mode leaves it
+//!   to the ring's next turn), then booking the order (send first, book after). `submit_call`: the whole `submit` call as the caller times it (to ring + enter).
 //! * `order_rtt`: submit → classified response → lifecycle records, over one warm HTTP/2
 //!   connection (TLS 1.3, ALPN h2) to the emulator (hyper server). Orders are paper orders
 //!   (size zero): the emulator authenticates the HMAC, parses the order and rejects it for size
