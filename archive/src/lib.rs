@@ -15,6 +15,7 @@
 pub mod archiver;
 pub mod config;
 pub mod layout;
+mod pages;
 pub mod reader;
 pub mod recorded;
 pub mod report;

@@ -33,13 +33,13 @@ use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBat
 use arrow_schema::{DataType, Schema};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::ParquetMetaDataReader;
 use ringbolt_bus::columns::{Column, ColumnType, Null};
 use ringbolt_bus::{Record, RecordKind, Venue};
 
 use crate::ArchiveError;
+use crate::pages;
 use crate::report::{PartFile, list_parts};
 use crate::tables::{ARCHIVE_SCHEMA_VERSION, MICROS_STAMP, SCHEMA_VERSION_KEY, Table, stored_name};
 
@@ -168,6 +168,20 @@ impl ArchiveReader {
             .sum()
     }
 
+    /// Rows the footers of the files of `tables` declare (an unreadable footer counts 0).
+    fn rows_in(&self, tables: &[Table], date: Option<&str>) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| tables.iter().any(|t| t.name() == p.table))
+            .filter(|p| date.is_none_or(|d| d == p.date))
+            .filter_map(|p| {
+                let file = File::open(&p.path).ok()?;
+                let footer = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
+                usize::try_from(footer.file_metadata().num_rows()).ok()
+            })
+            .sum()
+    }
+
     /// Segment names seen so far (index = [`Row::segment`]).
     #[must_use]
     pub fn segments(&self) -> &[String] {
@@ -252,6 +266,9 @@ impl ArchiveReader {
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<WindowRows, ArchiveError> {
         let mut out = WindowRows::default();
+        // Sized once from the footers: a vector grown by doubling moved and page-faulted the
+        // decisions of a replay (125 MB for 871k rows) several times over.
+        out.rows.reserve_exact(self.rows_in(tables, date));
         for key in self.windows(tables, date) {
             self.read_window(&key, tables, keep, &mut out)?;
         }
@@ -327,11 +344,7 @@ impl ArchiveReader {
             .map_err(|e| ArchiveError::io(path, e))?;
         let wanted = rebuilt_columns(table, metadata.schema());
         let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(Bytes::from(bytes), metadata)
-                .with_projection(mask)
-                .with_batch_size(65_536)
-                .build()?;
+        let reader = pages::record_batches(Bytes::from(bytes), &metadata, mask, 65_536)?;
         self.stats.files += 1;
         for batch in reader {
             let batch = batch?;
@@ -1133,22 +1146,23 @@ pub fn decisions_by_number(
     let Some(chosen) = epoch.or_else(|| epochs.first().copied()) else {
         return (Vec::new(), epochs);
     };
-    let mut out: Vec<Option<Record>> = Vec::new();
-    for r in rows
+    // Decision number - 1 of each of the chosen session's rows; the table sized once.
+    let index = |r: &Row| {
+        (r.segment as usize == seg && r.epoch == chosen)
+            .then(|| usize::try_from(r.record.venue_seq).ok()?.checked_sub(1))
+            .flatten()
+    };
+    let len = rows
         .rows
         .iter()
-        .filter(|r| r.segment as usize == seg && r.epoch == chosen)
-    {
-        let Some(i) = usize::try_from(r.record.venue_seq)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-        else {
-            continue;
-        };
-        if out.len() <= i {
-            out.resize(i + 1, None);
+        .filter_map(index)
+        .max()
+        .map_or(0, |i| i + 1);
+    let mut out: Vec<Option<Record>> = vec![None; len];
+    for r in &rows.rows {
+        if let Some(i) = index(r) {
+            out[i] = Some(r.record);
         }
-        out[i] = Some(r.record);
     }
     (out, epochs)
 }

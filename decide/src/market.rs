@@ -378,6 +378,14 @@ pub struct MarketState {
     /// Indices into [`REF_VENUES`]: the last composite's venues in price order, then the others;
     /// the next composite gathers in this order, so its sort is nearly a no-op.
     ref_order: [u8; REF_VENUES.len()],
+    /// The last composite's inputs still hold: no reference price moved since (`refresh_ref_px`
+    /// clears it otherwise) …
+    ref_clean: bool,
+    /// … its usable venues (bit = [`REF_VENUES`] index) …
+    ref_usable: u16,
+    /// … and the times between which that set holds: from its computation to the first usable
+    /// venue's staleness.
+    ref_valid_ns: (i64, i64),
     /// Composite reference price (USD), 0 when none.
     pub reference: f64,
     /// Venues in the composite.
@@ -472,6 +480,9 @@ impl MarketState {
             venue_px: [(0.0, 0); VENUE_SLOTS],
             ref_px: [(0.0, 0); REF_VENUES.len()],
             ref_order: std::array::from_fn(|i| i as u8),
+            ref_clean: false,
+            ref_usable: 0,
+            ref_valid_ns: (i64::MAX, i64::MIN),
             reference: 0.0,
             reference_venues: 0,
             reference_mad: 0.0,
@@ -1080,7 +1091,14 @@ impl MarketState {
         if let Some(&k) = REF_INDEX.get(v).filter(|&&k| k != u8::MAX) {
             let (p, ts) = self.venue_px[v];
             let trusted = self.venues[v].untrusted_streams == 0;
-            self.ref_px[k as usize] = (if trusted { p } else { 0.0 }, ts);
+            let new = (if trusted { p } else { 0.0 }, ts);
+            let old = std::mem::replace(&mut self.ref_px[k as usize], new);
+            // The last composite still holds unless the price moved, the stamp went back (the
+            // venue may go stale sooner), or a venue outside its set may have become usable.
+            let outside = self.ref_usable & (1 << k) == 0;
+            if new.0 != old.0 || new.1 < old.1 || (new.0 > 0.0 && outside) {
+                self.ref_clean = false;
+            }
         }
     }
 
@@ -1093,6 +1111,19 @@ impl MarketState {
     /// Median of the usable venues' prices; O(venues) with a fixed stack buffer.
     fn recompute_reference(&mut self, seq: u64, update: &mut Update) {
         const N: usize = REF_VENUES.len();
+        const { assert!(N <= 16) };
+        // Same inputs, same usable set: the composite is the last one (only its stamp moves).
+        let (from, until) = self.ref_valid_ns;
+        if self.ref_clean && from <= self.now_ns && self.now_ns <= until {
+            self.debug_assert_composite_holds();
+            if self.reference_venues != 0 {
+                self.reference_ts_ns = self.now_ns;
+            }
+            return;
+        }
+        self.ref_clean = true;
+        self.ref_valid_ns = (self.now_ns, i64::MAX);
+        self.ref_usable = 0;
         let mut vals = [0.0f64; N];
         let mut order = [0u8; N];
         let (mut n, mut rest) = (0, N);
@@ -1106,6 +1137,8 @@ impl MarketState {
                 vals[n] = p;
                 order[n] = i;
                 n += 1;
+                self.ref_usable |= 1 << i;
+                self.ref_valid_ns.1 = self.ref_valid_ns.1.min(ts.saturating_add(stale));
             } else {
                 rest -= 1;
                 order[rest] = i;
@@ -1140,6 +1173,36 @@ impl MarketState {
         self.reference = median;
         self.reference_venues = n as u32;
         self.reference_ts_ns = self.now_ns;
+    }
+
+    /// Debug builds: the composite recomputed from scratch is the one kept.
+    #[inline]
+    fn debug_assert_composite_holds(&self) {
+        #[cfg(debug_assertions)]
+        {
+            let (now, stale) = (self.now_ns, self.cfg_stale_ns);
+            // On the stack: the no-allocation tests run in debug builds.
+            let mut buf = [0.0f64; REF_VENUES.len()];
+            let mut n = 0;
+            for &(p, ts) in &self.ref_px {
+                if p > 0.0 && now - ts <= stale {
+                    buf[n] = p;
+                    n += 1;
+                }
+            }
+            let vals = &mut buf[..n];
+            vals.sort_unstable_by(f64::total_cmp);
+            assert_eq!(n, self.reference_venues as usize, "composite venues");
+            if !vals.is_empty() {
+                let (median, mad) = median_mad_sorted(vals);
+                assert_eq!(
+                    median.to_bits(),
+                    self.reference.to_bits(),
+                    "composite median"
+                );
+                assert_eq!(mad.to_bits(), self.reference_mad.to_bits(), "composite MAD");
+            }
+        }
     }
 }
 

@@ -26,4 +26,8 @@ fn bench_replay_runs_and_reports_units() {
     assert!(v["read"]["ringbolt_rows_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["read"]["peer_rows_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(v["targets"]["decide_events_per_s"], 5_000_000.0);
+    let issue_19 = &v["targets"]["issue_19"];
+    assert_eq!(issue_19["end_to_end_events_per_s_min"], 3_000_000.0, "{v}");
+    assert!(issue_19["met"]["end_to_end"].is_boolean(), "{v}");
+    assert!(v["archive"]["files"].as_u64().unwrap() > 5, "{v}");
 }

@@ -427,7 +427,7 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
     let mut reader = ArchiveReader::open(&a.archive)
         .with_context(|| format!("opening archive {}", a.archive.display()))?;
     let t_read0 = Instant::now();
-    let live = live_decisions(&mut reader, a, &cfg)?;
+    let mut live = live_decisions(&mut reader, a, &cfg)?;
     let mut read_s = t_read0.elapsed().as_secs_f64();
     check_options(a, &cfg, &live)?;
 
@@ -447,7 +447,7 @@ pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
         .then(|| PaperParity::new(archived));
     let mut out = ParityOut {
         parity: (a.check_parity && stop_after.is_none())
-            .then(|| ParityChecker::new(live.records.clone())),
+            .then(|| ParityChecker::new(std::mem::take(&mut live.records))),
         stop_after,
         context: a.context,
         divergent: None,

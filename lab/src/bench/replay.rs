@@ -45,6 +45,12 @@ use ringbolt_trade::replay::{ModelMode, Outcome, ReplayOptions, replay};
 
 /// Target: events/s through the decide path on one core.
 pub const TARGET_EVENTS_PER_S: f64 = 5_000_000.0;
+/// Issue #19: the decide path alone, events/s on one core.
+const ISSUE_19_DECIDE_EVENTS_PER_S: f64 = 10_000_000.0;
+/// Issue #19: replay end to end from Parquet, events/s on one core.
+const ISSUE_19_END_TO_END_EVENTS_PER_S: f64 = 3_000_000.0;
+/// Issue #19: the archive reader's rows/s over a raw arrow-rs read of the same files.
+const ISSUE_19_READER_RATIO: f64 = 0.8;
 
 /// Options of `ringbolt bench replay`.
 #[derive(Debug, Args)]
@@ -55,6 +61,10 @@ pub struct ReplayBenchArgs {
     /// Synthetic 5-minute windows in the archive (≈ 46k events each).
     #[arg(long, default_value_t = 48)]
     windows: u32,
+    /// Multiplier of every venue's message rate (1 ≈ 46k events a window; a real day of
+    /// 291 M events is ≈ 22).
+    #[arg(long, default_value_t = 1.0)]
+    intensity: f64,
     /// Synthetic stream seed.
     #[arg(long, default_value_t = 11)]
     seed: u64,
@@ -80,7 +90,7 @@ impl InstrumentNames for Names {
 }
 
 /// Writes the synthetic live run as an archive; returns (market events, decisions).
-fn build_archive(root: &Path, windows: u32, seed: u64) -> Result<(u64, u64)> {
+fn build_archive(root: &Path, windows: u32, intensity: f64, seed: u64) -> Result<(u64, u64)> {
     let ensemble = load_ensemble(EvaluatorKind::Native, None)?.context("shipped model")?;
     let mut link = SyncLink {
         scorer: Scorer::new(ensemble),
@@ -134,6 +144,7 @@ fn build_archive(root: &Path, windows: u32, seed: u64) -> Result<(u64, u64)> {
     for item in SynthStream::new(SynthConfig {
         seed,
         windows,
+        intensity,
         ..SynthConfig::default()
     }) {
         match item {
@@ -295,6 +306,12 @@ fn decide_side(root: &Path, events: u64) -> Result<(Outcome, Outcome)> {
 
 /// Runs the benchmark.
 pub fn run(args: &ReplayBenchArgs) -> Result<()> {
+    if !(args.intensity.is_finite() && args.intensity > 0.0) {
+        bail!(
+            "--intensity must be a positive number, not {}",
+            args.intensity
+        );
+    }
     let pinned = pin(args.core);
     let tmp;
     let root = match &args.keep {
@@ -307,9 +324,11 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
     let t = Instant::now();
-    let (events, decisions) = build_archive(&root, args.windows, args.seed)?;
+    let (events, decisions) = build_archive(&root, args.windows, args.intensity, args.seed)?;
     let build_s = t.elapsed().as_secs_f64();
-    let bytes: u64 = list_parts(&root)?
+    let parts = list_parts(&root)?;
+    let files = parts.len();
+    let bytes: u64 = parts
         .iter()
         .filter_map(|p| std::fs::metadata(&p.path).ok())
         .map(|m| m.len())
@@ -334,6 +353,8 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
         "pinned_core": if pinned { args.core } else { None },
         "archive": {
             "windows": args.windows,
+            "intensity": args.intensity,
+            "files": files,
             "events": events,
             "decisions": decisions,
             "rows": rows,
@@ -367,6 +388,16 @@ pub fn run(args: &ReplayBenchArgs) -> Result<()> {
         "targets": {
             "decide_events_per_s": TARGET_EVENTS_PER_S,
             "met": decide_eps >= TARGET_EVENTS_PER_S,
+            "issue_19": {
+                "decide_events_per_s_min": ISSUE_19_DECIDE_EVENTS_PER_S,
+                "end_to_end_events_per_s_min": ISSUE_19_END_TO_END_EVENTS_PER_S,
+                "ratio_ringbolt_over_peer_min": ISSUE_19_READER_RATIO,
+                "met": {
+                    "decide": decide_eps >= ISSUE_19_DECIDE_EVENTS_PER_S,
+                    "end_to_end": end_to_end_eps >= ISSUE_19_END_TO_END_EVENTS_PER_S,
+                    "reader": ours_rows_per_s / peer_rows_per_s >= ISSUE_19_READER_RATIO,
+                },
+            },
         },
     });
     if args.keep.is_none() {
