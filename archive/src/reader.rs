@@ -232,6 +232,12 @@ impl ArchiveReader {
         }
         let start = out.rows.len();
         let keys = &self.keys;
+        // A reused buffer too small for this window holds nothing to keep: a fresh allocation,
+        // not a `realloc` that copies the old one's bytes.
+        if out.rows.is_empty() && out.rows.capacity() < order.len() {
+            out.rows = Vec::new();
+            out.rows.reserve_exact(order.len());
+        }
         out.rows.extend(order.iter().map(|&k| {
             let key = &keys[k as usize];
             let mut record = Record::zeroed();
