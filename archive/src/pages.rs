@@ -1,10 +1,11 @@
 //! Parquet column chunks decoded with one zstd decompression context per thread.
 //!
 //! parquet 60.1 builds a codec for every column chunk it reads, and its zstd codec creates a
-//! compression *and* a decompression context each time (`ZSTDCodec::new`). Creating either asks
-//! the CPU whether it has BMI2 (`cpuid`), which in a virtual machine traps to the hypervisor: on
-//! this project's VM the two contexts were 19 % of a `ringbolt replay`'s samples, more than the
-//! decompression itself (an archive file holds ~20 column chunks of a few thousand rows).
+//! compression *and* a decompression context each time (`ZSTDCodec::new`). On x86 creating either
+//! asks the CPU whether it has BMI2 (`cpuid`), which in a virtual machine traps to the
+//! hypervisor: on this project's VM the two contexts were 19 % of a `ringbolt replay`'s samples,
+//! more than the decompression itself (an archive file holds ~20 column chunks of a few thousand
+//! rows). On aarch64 there is no `cpuid`, and the contexts still cost their set-up.
 //!
 //! Here parquet's own page reader reads the chunk as if it were uncompressed (its metadata says
 //! so), and every page it returns is decompressed with the calling thread's one context. Pages
