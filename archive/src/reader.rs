@@ -147,10 +147,7 @@ impl ArchiveReader {
     #[must_use]
     pub fn windows(&self, tables: &[Table], date: Option<&str>) -> Vec<WindowKey> {
         let set: BTreeSet<WindowKey> = self
-            .parts
-            .iter()
-            .filter(|p| tables.iter().any(|t| t.name() == p.table))
-            .filter(|p| date.is_none_or(|d| d == p.date))
+            .parts_of(tables, date)
             .map(|p| (p.date.clone(), p.window.clone()))
             .collect();
         set.into_iter().collect()
@@ -159,21 +156,27 @@ impl ArchiveReader {
     /// Compressed bytes of the files of `tables` (for progress bars).
     #[must_use]
     pub fn bytes_of(&self, tables: &[Table], date: Option<&str>) -> u64 {
-        self.parts
-            .iter()
-            .filter(|p| tables.iter().any(|t| t.name() == p.table))
-            .filter(|p| date.is_none_or(|d| d == p.date))
+        self.parts_of(tables, date)
             .filter_map(|p| std::fs::metadata(&p.path).ok())
             .map(|m| m.len())
             .sum()
     }
 
-    /// Rows the footers of the files of `tables` declare (an unreadable footer counts 0).
-    fn rows_in(&self, tables: &[Table], date: Option<&str>) -> usize {
+    /// The files of `tables`, of one date when given.
+    fn parts_of<'a>(
+        &'a self,
+        tables: &'a [Table],
+        date: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a PartFile> + 'a {
         self.parts
             .iter()
             .filter(|p| tables.iter().any(|t| t.name() == p.table))
-            .filter(|p| date.is_none_or(|d| d == p.date))
+            .filter(move |p| date.is_none_or(|d| d == p.date))
+    }
+
+    /// Rows the footers of the files of `tables` declare (an unreadable footer counts 0).
+    fn rows_in(&self, tables: &[Table], date: Option<&str>) -> usize {
+        self.parts_of(tables, date)
             .filter_map(|p| {
                 let file = File::open(&p.path).ok()?;
                 let footer = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
@@ -207,10 +210,8 @@ impl ArchiveReader {
         out: &mut WindowRows,
     ) -> Result<usize, ArchiveError> {
         let files: Vec<PartFile> = self
-            .parts
-            .iter()
-            .filter(|p| p.date == key.0 && p.window == key.1)
-            .filter(|p| tables.iter().any(|t| t.name() == p.table))
+            .parts_of(tables, Some(&key.0))
+            .filter(|p| p.window == key.1)
             .cloned()
             .collect();
         // Every file's batches first (their kept rows' keys in `self.keys`), then the order,

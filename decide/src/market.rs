@@ -383,9 +383,9 @@ pub struct MarketState {
     ref_clean: bool,
     /// … its usable venues (bit = [`REF_VENUES`] index) …
     ref_usable: u16,
-    /// … and the times between which that set holds: from its computation to the first usable
-    /// venue's staleness.
-    ref_valid_ns: (i64, i64),
+    /// … and the time until which that set holds: the first usable venue's staleness (`now_ns`
+    /// never goes back, `advance_time`).
+    ref_valid_until_ns: i64,
     /// Composite reference price (USD), 0 when none.
     pub reference: f64,
     /// Venues in the composite.
@@ -482,7 +482,7 @@ impl MarketState {
             ref_order: std::array::from_fn(|i| i as u8),
             ref_clean: false,
             ref_usable: 0,
-            ref_valid_ns: (i64::MAX, i64::MIN),
+            ref_valid_until_ns: i64::MIN,
             reference: 0.0,
             reference_venues: 0,
             reference_mad: 0.0,
@@ -1113,8 +1113,7 @@ impl MarketState {
         const N: usize = REF_VENUES.len();
         const { assert!(N <= 16) };
         // Same inputs, same usable set: the composite is the last one (only its stamp moves).
-        let (from, until) = self.ref_valid_ns;
-        if self.ref_clean && from <= self.now_ns && self.now_ns <= until {
+        if self.ref_clean && self.now_ns <= self.ref_valid_until_ns {
             self.debug_assert_composite_holds();
             if self.reference_venues != 0 {
                 self.reference_ts_ns = self.now_ns;
@@ -1122,7 +1121,7 @@ impl MarketState {
             return;
         }
         self.ref_clean = true;
-        self.ref_valid_ns = (self.now_ns, i64::MAX);
+        self.ref_valid_until_ns = i64::MAX;
         self.ref_usable = 0;
         let mut vals = [0.0f64; N];
         let mut order = [0u8; N];
@@ -1138,7 +1137,7 @@ impl MarketState {
                 order[n] = i;
                 n += 1;
                 self.ref_usable |= 1 << i;
-                self.ref_valid_ns.1 = self.ref_valid_ns.1.min(ts.saturating_add(stale));
+                self.ref_valid_until_ns = self.ref_valid_until_ns.min(ts.saturating_add(stale));
             } else {
                 rest -= 1;
                 order[rest] = i;
@@ -1175,33 +1174,23 @@ impl MarketState {
         self.reference_ts_ns = self.now_ns;
     }
 
-    /// Debug builds: the composite recomputed from scratch is the one kept.
+    /// Debug builds: the composite recomputed from scratch (the original rule, from the venues)
+    /// is the one kept.
     #[inline]
     fn debug_assert_composite_holds(&self) {
         #[cfg(debug_assertions)]
         {
-            let (now, stale) = (self.now_ns, self.cfg_stale_ns);
-            // On the stack: the no-allocation tests run in debug builds.
-            let mut buf = [0.0f64; REF_VENUES.len()];
-            let mut n = 0;
-            for &(p, ts) in &self.ref_px {
-                if p > 0.0 && now - ts <= stale {
-                    buf[n] = p;
-                    n += 1;
-                }
-            }
-            let vals = &mut buf[..n];
-            vals.sort_unstable_by(f64::total_cmp);
-            assert_eq!(n, self.reference_venues as usize, "composite venues");
-            if !vals.is_empty() {
-                let (median, mad) = median_mad_sorted(vals);
-                assert_eq!(
-                    median.to_bits(),
-                    self.reference.to_bits(),
-                    "composite median"
-                );
-                assert_eq!(mad.to_bits(), self.reference_mad.to_bits(), "composite MAD");
-            }
+            let bits = |(median, mad, n): (f64, f64, u32)| (median.to_bits(), mad.to_bits(), n);
+            let kept = (self.reference_venues != 0).then_some((
+                self.reference,
+                self.reference_mad,
+                self.reference_venues,
+            ));
+            assert_eq!(
+                composite_from_scratch(self).map(bits),
+                kept.map(bits),
+                "reused reference composite"
+            );
         }
     }
 }
@@ -1307,6 +1296,47 @@ pub fn cont_ofi(prev: [f64; 4], new: [f64; 4]) -> f64 {
     e
 }
 
+/// The composite of `m` as the original rule computes it from the venues: usable venues'
+/// prices, sorted; median; MAD of a full sort of the deviations. Tests and debug builds.
+#[cfg(any(test, debug_assertions))]
+fn composite_from_scratch(m: &MarketState) -> Option<(f64, f64, u32)> {
+    let mut buf = [0.0f64; REF_VENUES.len()];
+    let mut n = 0;
+    for v in REF_VENUES {
+        let vs = &m.venues[v as usize];
+        if vs.usable(m.now_ns, m.cfg_stale_ns)
+            && let Some((p, _)) = vs.price()
+        {
+            buf[n] = p;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    let (median, mad) = median_mad_full_sort(&mut buf[..n]);
+    Some((median, mad, n as u32))
+}
+
+/// Median and MAD by the definition: `vals` sorted, then a full sort of the deviations. Tests
+/// and debug builds. Contract: `1 ≤ vals.len() ≤ REF_VENUES.len()`.
+#[cfg(any(test, debug_assertions))]
+fn median_mad_full_sort(vals: &mut [f64]) -> (f64, f64) {
+    let n = vals.len();
+    insertion_sort(vals);
+    let median = if n % 2 == 1 {
+        vals[n / 2]
+    } else {
+        0.5 * (vals[n / 2 - 1] + vals[n / 2])
+    };
+    let mut dev = [0.0f64; REF_VENUES.len()];
+    for (d, v) in dev.iter_mut().zip(vals.iter()) {
+        *d = (v - median).abs();
+    }
+    insertion_sort(&mut dev[..n]);
+    (median, dev[n / 2])
+}
+
 #[cfg(any(test, debug_assertions))]
 fn insertion_sort(v: &mut [f64]) {
     for i in 1..v.len() {
@@ -1340,54 +1370,11 @@ mod tests {
                 };
             }
             let mut sorted = vals;
-            let want_sorted = &mut sorted[..n];
-            insertion_sort(want_sorted);
-            let median = if n % 2 == 1 {
-                want_sorted[n / 2]
-            } else {
-                0.5 * (want_sorted[n / 2 - 1] + want_sorted[n / 2])
-            };
-            let mut dev = [0.0f64; REF_VENUES.len()];
-            for (d, v) in dev.iter_mut().zip(want_sorted.iter()) {
-                *d = (v - median).abs();
-            }
-            insertion_sort(&mut dev[..n]);
+            let (median, want_mad) = median_mad_full_sort(&mut sorted[..n]);
             let (m, mad) = median_mad(&mut vals[..n]);
             assert_eq!(m.to_bits(), median.to_bits(), "case {case}");
-            assert_eq!(mad.to_bits(), dev[n / 2].to_bits(), "case {case}");
+            assert_eq!(mad.to_bits(), want_mad.to_bits(), "case {case}");
         }
-    }
-
-    /// The composite of `m` as the original rule computes it from the venues: usable venues'
-    /// prices, sorted; median; MAD of a full sort of the deviations.
-    fn composite_from_scratch(m: &MarketState) -> Option<(f64, f64, u32)> {
-        let mut buf = [0.0f64; REF_VENUES.len()];
-        let mut n = 0;
-        for v in REF_VENUES {
-            let vs = &m.venues[v as usize];
-            if vs.usable(m.now_ns, m.cfg_stale_ns)
-                && let Some((p, _)) = vs.price()
-            {
-                buf[n] = p;
-                n += 1;
-            }
-        }
-        if n == 0 {
-            return None;
-        }
-        let vals = &mut buf[..n];
-        insertion_sort(vals);
-        let median = if n % 2 == 1 {
-            vals[n / 2]
-        } else {
-            0.5 * (vals[n / 2 - 1] + vals[n / 2])
-        };
-        let mut dev = [0.0f64; REF_VENUES.len()];
-        for (d, v) in dev.iter_mut().zip(vals.iter()) {
-            *d = (v - median).abs();
-        }
-        insertion_sort(&mut dev[..n]);
-        Some((median, dev[n / 2], n as u32))
     }
 
     /// The composite kept by the state (venue prices stored with their records, trusted prices
