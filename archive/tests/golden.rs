@@ -369,3 +369,35 @@ fn synth_day_writer_output_reads_back() {
     assert_eq!(reader.stats.files, stats.files);
     assert_eq!(reader.stats.null_values, 0);
 }
+
+/// A window buffer reused window by window (as `ringbolt replay` reads) is allocated once, for
+/// the largest window of the archive, even when a smaller window comes first: each further
+/// allocation of a buffer that size is a fresh mapping paid again in page faults.
+#[test]
+fn a_reused_window_buffer_is_allocated_once_for_the_largest_window() {
+    use ringbolt_archive::reader::WindowRows;
+    let root = std::env::temp_dir().join(format!("rb-golden-{}-largest", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let start_s = 1_773_273_600;
+    for (w, events) in [(0, 300), (1, 3_000), (2, 1_200)] {
+        ringbolt_archive::synth::write_day(&root, start_s + 300 * w, 1, events, 1).unwrap();
+    }
+    let mut reader = ArchiveReader::open(&root).unwrap();
+    let tables = Table::ALL;
+    let mut window = WindowRows::default();
+    let (mut sizes, mut buffers) = (Vec::new(), Vec::new());
+    for key in reader.windows(&tables, None) {
+        window.rows.clear();
+        sizes.push(
+            reader
+                .read_window(&key, &tables, &|_| true, &mut window)
+                .unwrap(),
+        );
+        buffers.push((window.rows.as_ptr(), window.rows.capacity()));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(sizes.len(), 3);
+    assert!(sizes[0] < sizes[1] && sizes[2] < sizes[1], "{sizes:?}");
+    assert!(buffers.iter().all(|b| *b == buffers[0]), "{buffers:?}");
+    assert!(buffers[0].1 >= sizes[1]);
+}

@@ -119,6 +119,34 @@ pub struct Slot {
     pub side: OrderSide,
 }
 
+impl Slot {
+    /// A slot off the price range (grid wider than the book): never takeable.
+    fn off_range((side, price_ticks, size_index): (OrderSide, u32, u16)) -> Self {
+        Slot {
+            body: Box::new([]),
+            quote_free: true,
+            taken: AtomicBool::new(true),
+            digest: [0; 32],
+            price_ticks,
+            size_index,
+            side,
+        }
+    }
+
+    /// The same signed order, untaken, for a new grid (the caller has claimed `self`).
+    fn carried(&self) -> Self {
+        Slot {
+            body: self.body.clone(),
+            quote_free: self.quote_free,
+            taken: AtomicBool::new(false),
+            digest: self.digest,
+            price_ticks: self.price_ticks,
+            size_index: self.size_index,
+            side: self.side,
+        }
+    }
+}
+
 /// An immutable signed grid for one token (only the `taken` flags change).
 #[derive(Debug)]
 pub struct Grid {
@@ -401,8 +429,14 @@ impl PresignedPool {
         &self.owner
     }
 
-    /// Builds a grid for token `t` around its centre, reusing untaken slots of `prev` when the
-    /// centre is unchanged and the grid is young; returns `None` if the centre is unset (0).
+    /// Builds a grid for token `t` around its centre, reusing `prev`'s untaken slots at the
+    /// prices the new grid still holds while `prev` is young (younger than half of
+    /// `max_age_ms`): a one-tick move of the centre signs only the level that enters, and the
+    /// L2 signature tables of `prev` for this second and later are carried over the same way.
+    /// Returns `None` if the centre is unset (0).
+    ///
+    /// Contract: every slot of the grid was signed no earlier than its `signed_at_ms` (a grid
+    /// that reuses any slot is as old as `prev`).
     pub fn build_grid(&self, t: usize, prev: Option<&Grid>) -> Result<Option<Grid>, Error> {
         let Some(st) = self.tokens.get(t) else {
             return Ok(None);
@@ -411,74 +445,122 @@ impl PresignedPool {
         if center == 0 {
             return Ok(None);
         }
-        let tick_units = st.token.tick.tick_units();
-        let rc = st.token.tick.round_config();
-        let max_ticks = (10u128.pow(rc.price_dp) / tick_units) as u32 - 1; // 1 - tick
+        let max_ticks = (10u128.pow(st.token.tick.round_config().price_dp)
+            / st.token.tick.tick_units()) as u32
+            - 1; // 1 - tick
         let half = self.cfg.levels_each_side;
         let levels = 2 * half + 1;
         let lo = center
             .saturating_sub(half)
             .clamp(1, max_ticks.saturating_sub(levels - 1).max(1));
         let now = now_ms();
-        let reuse = prev.filter(|g| {
-            g.lo_ticks == lo && now.saturating_sub(g.signed_at_ms) < self.cfg.max_age_ms / 2
-        });
+        let reuse = prev.filter(|g| now.saturating_sub(g.signed_at_ms) < self.cfg.max_age_ms / 2);
         let n_sizes = self.cfg.sizes.len() as u16;
-        let mut slots = Vec::with_capacity(self.cfg.slots_per_token());
-        for side in [OrderSide::Buy, OrderSide::Sell] {
-            for level in 0..levels {
-                let price_ticks = lo + level;
-                for size_index in 0..n_sizes {
-                    // Claim the old slot while moving it, so a racing `take` on the old grid
-                    // cannot use the same signed order that the new grid offers.
-                    let old = reuse.and_then(|g| {
-                        g.index(side, price_ticks, size_index)
-                            .map(|i| &g.slots[i])
-                            .filter(|s| !s.taken.swap(true, Ordering::AcqRel))
-                    });
-                    let slot = if price_ticks > max_ticks {
-                        // Off the price range (grid wider than the book): never takeable.
-                        Slot {
-                            body: Box::new([]),
-                            quote_free: true,
-                            taken: AtomicBool::new(true),
-                            digest: [0; 32],
-                            price_ticks,
-                            size_index,
-                            side,
-                        }
-                    } else if let Some(o) = old {
-                        Slot {
-                            body: o.body.clone(),
-                            quote_free: o.quote_free,
-                            taken: AtomicBool::new(false),
-                            digest: o.digest,
-                            price_ticks,
-                            size_index,
-                            side,
-                        }
-                    } else {
-                        let t0 = Instant::now();
-                        let s = self.sign_slot(st, side, price_ticks, size_index, now)?;
-                        self.stats.signed.fetch_add(1, Ordering::Relaxed);
-                        self.stats
-                            .sign_ns
-                            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        s
-                    };
-                    slots.push(slot);
-                }
-            }
+        let keys: Vec<(OrderSide, u32, u16)> = [OrderSide::Buy, OrderSide::Sell]
+            .into_iter()
+            .flat_map(|side| {
+                (lo..lo + levels).flat_map(move |p| (0..n_sizes).map(move |z| (side, p, z)))
+            })
+            .collect();
+        let old_index = |(side, price_ticks, size_index): (OrderSide, u32, u16)| {
+            let g = reuse?;
+            g.index(side, price_ticks, size_index)
+                .filter(|_| price_ticks <= max_ticks)
+                .map(|i| (g, i))
+        };
+        // First sign what enters (the old grid stays whole meanwhile: `take` still finds every
+        // slot of it), then claim the old slots carried over in one quick pass, so that a
+        // racing `take` on the old grid cannot use a signed order the new grid offers; a slot
+        // taken since the first pass is signed then.
+        let mut slots: Vec<Option<Slot>> = Vec::with_capacity(keys.len());
+        for &key in &keys {
+            slots.push(match old_index(key) {
+                _ if key.1 > max_ticks => Some(Slot::off_range(key)),
+                Some((g, i)) if !g.slots[i].taken.load(Ordering::Acquire) => None,
+                _ => Some(self.sign_timed(st, key, now)?),
+            });
         }
-        Ok(Some(Grid {
+        // For each new slot, the index of the old slot it carries over.
+        let mut carried = vec![None; keys.len()];
+        for ((slot, &key), from) in slots.iter_mut().zip(&keys).zip(&mut carried) {
+            if slot.is_some() {
+                continue;
+            }
+            *slot = Some(match old_index(key) {
+                Some((g, i)) if !g.slots[i].taken.swap(true, Ordering::AcqRel) => {
+                    *from = Some(i);
+                    g.slots[i].carried()
+                }
+                _ => self.sign_timed(st, key, now)?,
+            });
+        }
+        let slots: Vec<Slot> = slots.into_iter().flatten().collect();
+        debug_assert_eq!(slots.len(), keys.len(), "every key has its slot");
+        let any_carried = carried.iter().any(Option::is_some);
+        let grid = Grid {
             center_ticks: center,
             lo_ticks: lo,
             levels,
             sizes: n_sizes,
-            signed_at_ms: reuse.map_or(now, |g| g.signed_at_ms),
+            signed_at_ms: match reuse {
+                Some(g) if any_carried => g.signed_at_ms,
+                _ => now,
+            },
             slots: slots.into_boxed_slice(),
             auth: [ArcSwapOption::empty(), ArcSwapOption::empty()],
-        }))
+        };
+        if let Some(g) = reuse.filter(|_| any_carried) {
+            self.carry_auth(g, &grid, &carried, now / 1000);
+        }
+        Ok(Some(grid))
+    }
+
+    /// Signs one slot and counts it in [`PoolStats`].
+    fn sign_timed(
+        &self,
+        st: &TokenState,
+        (side, price_ticks, size_index): (OrderSide, u32, u16),
+        now_ms: u64,
+    ) -> Result<Slot, Error> {
+        let t0 = Instant::now();
+        let s = self.sign_slot(st, side, price_ticks, size_index, now_ms)?;
+        self.stats.signed.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .sign_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// Gives `new` the L2 signature tables of `old` for `now_s` and later, by the same signer:
+    /// a carried slot's body is unchanged, so its signature is copied; the others are made.
+    fn carry_auth(&self, old: &Grid, new: &Grid, carried: &[Option<usize>], now_s: u64) {
+        let Some(signer) = self.auth.get() else {
+            return;
+        };
+        for (cell, new_cell) in old.auth.iter().zip(&new.auth) {
+            let guard = cell.load();
+            let Some(table) = guard
+                .as_deref()
+                .filter(|t| t.second >= now_s && t.signer_id == signer.id())
+            else {
+                continue;
+            };
+            let sigs = new
+                .slots
+                .iter()
+                .zip(carried)
+                .map(|(slot, from)| match from {
+                    Some(i) => table.sigs[*i],
+                    None => auth_sig(signer, slot, table.second),
+                })
+                .collect();
+            new_cell.store(Some(Arc::new(AuthTable {
+                second: table.second,
+                signer_id: table.signer_id,
+                sigs,
+            })));
+            self.stats.auth_tables.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Hands the pool the signer the client sends with (a clone: [`L2Signer::id`] is kept), so
@@ -646,21 +728,27 @@ impl PresignedPool {
 
 /// Every slot's `POLY_SIGNATURE` of `POST /order` at `second` (zeros for an empty slot).
 fn auth_table(signer: &L2Signer, slots: &[Slot], second: u64) -> AuthTable {
-    let sigs = slots
-        .iter()
-        .map(|s| {
-            let mut sig = [0u8; HMAC_B64_LEN];
-            if !s.body.is_empty() {
-                signer.sign_prescanned(second, "POST", PATH_ORDER, &s.body, s.quote_free, &mut sig);
-            }
-            sig
-        })
-        .collect();
     AuthTable {
         second,
         signer_id: signer.id(),
-        sigs,
+        sigs: slots.iter().map(|s| auth_sig(signer, s, second)).collect(),
     }
+}
+
+/// One slot's `POLY_SIGNATURE` of `POST /order` at `second` (zeros for an empty slot).
+fn auth_sig(signer: &L2Signer, slot: &Slot, second: u64) -> [u8; HMAC_B64_LEN] {
+    let mut sig = [0u8; HMAC_B64_LEN];
+    if !slot.body.is_empty() {
+        signer.sign_prescanned(
+            second,
+            "POST",
+            PATH_ORDER,
+            &slot.body,
+            slot.quote_free,
+            &mut sig,
+        );
+    }
+    sig
 }
 
 /// Stops the refill thread on drop.

@@ -224,8 +224,15 @@ fn no_signed_order_is_handed_out_twice_under_concurrent_refill() {
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_millis(1500);
     let mut i = 0u32;
+    let mut takes = 0u32;
     while Instant::now() < deadline {
         i = i.wrapping_add(7);
+        takes += 1;
+        // The centre moves now and then: the refill carries slots over to the moved grid
+        // while this thread takes from the old one.
+        if takes.is_multiple_of(64) {
+            p.set_center(0, 49 + (takes / 64) % 3);
+        }
         let side = if i.is_multiple_of(2) {
             OrderSide::Buy
         } else {
@@ -322,16 +329,109 @@ fn presigned_auth_is_the_signature_take_would_make() {
     // The used slots are re-signed into a new grid, whose tables the same pass makes.
     let (second, made) = refill_within_one_second(&p);
     assert!(made >= 1);
-    let t = p
-        .take(
-            &signer,
-            SlotKey::new(0, OrderSide::Buy, 48, 0),
-            second,
-            &mut buf,
-        )
-        .unwrap();
-    assert!(t.auth_precomputed);
+    let key = SlotKey::new(0, OrderSide::Buy, 48, 0);
+    let t = take_presigned(&p, &signer, key, second, &mut buf);
     assert!(!digests.contains(&t.digest), "a re-signed order");
+}
+
+/// Takes `key` at `second`, which must find its L2 signature ready-made, equal to signing the
+/// request at take time.
+fn take_presigned(
+    p: &PresignedPool,
+    signer: &L2Signer,
+    key: SlotKey,
+    second: u64,
+    buf: &mut RequestBuf,
+) -> ringbolt_exec::pool::Taken {
+    let t = p.take(signer, key, second, buf).unwrap();
+    assert!(t.auth_precomputed, "{key:?}: no ready-made signature");
     let expect = signer.headers(second, "POST", "/order", buf.body());
-    assert_eq!(buf.headers()[1].1, expect.signature.as_bytes());
+    assert_eq!(buf.headers()[1].1, expect.signature.as_bytes(), "{key:?}");
+    t
+}
+
+/// A one-tick move of the centre signs only the level that enters the grid (both sides, every
+/// size): the slots at prices the new grid still holds keep their signed orders and their
+/// ready-made L2 signatures, and a slot carried over is handed out once across both grids.
+#[test]
+fn a_centre_move_signs_only_the_levels_that_enter() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (p, signer, _) = pool(TradingMode::Paper);
+    p.presign_auth(signer.clone());
+    p.set_center(0, 50);
+    let (_, _) = refill_within_one_second(&p);
+    let old = p.grid(0).unwrap();
+    let signed = || p.stats.signed.load(Relaxed);
+    let before = signed();
+    p.set_center(0, 51);
+    let (second, _) = refill_within_one_second(&p);
+    let new = p.grid(0).unwrap();
+    let sizes = p.config().sizes.len() as u64;
+    assert_eq!(
+        signed() - before,
+        2 * sizes,
+        "one entering level, two sides"
+    );
+    assert_eq!(new.center_ticks, 51);
+    assert_eq!(
+        new.signed_at_ms, old.signed_at_ms,
+        "as old as its oldest slot"
+    );
+    for s in new.slots() {
+        let was = old.slots().iter().find(|o| {
+            (o.side, o.price_ticks, o.size_index) == (s.side, s.price_ticks, s.size_index)
+        });
+        match was {
+            Some(o) => assert_eq!(o.digest, s.digest, "carried at {}", s.price_ticks),
+            None => assert_eq!(s.price_ticks, 53, "only the top level is new"),
+        }
+    }
+    // A carried slot keeps its signed order, and its ready-made L2 signature is the one signing
+    // at take time gives; the entering level's is made for the carried table, not copied.
+    let mut buf = RequestBuf::new(&signer);
+    let key = (OrderSide::Sell, 50, 1);
+    let t = take_presigned(
+        &p,
+        &signer,
+        SlotKey::new(0, key.0, key.1, key.2),
+        second,
+        &mut buf,
+    );
+    let was = old
+        .slots()
+        .iter()
+        .find(|o| (o.side, o.price_ticks, o.size_index) == key);
+    assert_eq!(Some(t.digest), was.map(|o| o.digest));
+    take_presigned(
+        &p,
+        &signer,
+        SlotKey::new(0, OrderSide::Buy, 53, 0),
+        second,
+        &mut buf,
+    );
+    // Building the next grid claims the slots it carries over on the grid still published: a
+    // `take` there no longer finds them (the levels that leave stay takeable).
+    let published = p.grid(0).unwrap();
+    p.set_center(0, 52);
+    let next = p.build_grid(0, Some(&published)).unwrap().unwrap();
+    assert_eq!(next.center_ticks, 52);
+    let carried = SlotKey::new(0, OrderSide::Buy, 52, 1);
+    let got = p.take(&signer, carried, second, &mut buf).err();
+    assert_eq!(
+        got,
+        Some(Miss::Taken),
+        "a carried slot is claimed on the old grid"
+    );
+    p.take(
+        &signer,
+        SlotKey::new(0, OrderSide::Buy, 49, 1),
+        second,
+        &mut buf,
+    )
+    .unwrap();
+    // Moving the centre by the grid's width signs it all again.
+    let before = signed();
+    p.set_center(0, 80);
+    p.refill_once().unwrap();
+    assert_eq!(signed() - before, p.config().slots_per_token() as u64);
 }

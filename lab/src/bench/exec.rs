@@ -2,7 +2,8 @@
 //!
 //! * `sign_order`: one complete order — amounts, EIP-712 hash, secp256k1 signature (k256),
 //!   body serialisation — i.e. the pool's refill cost per slot; plus the bare `k256` signature.
-//! * `pool_refill`: signing a whole 198-slot grid from scratch (slots/s).
+//! * `pool_refill`: signing a whole 198-slot grid from scratch (slots/s), and the grid after a
+//!   one-tick move of the centre (`pool_refill_one_tick_move`: only the entering level is signed).
 //! * `hot_path`: `PresignedPool::take` — from "decision picks a slot" to "request bytes ready"
 //!   (slot lookup, claim, body copy, L2 HMAC over the fresh timestamp, header values).
 //! * `l2_hmac`: the per-request HMAC with the pre-keyed midstate vs keying HMAC per request.
@@ -13,6 +14,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -138,8 +140,13 @@ fn token(tick: TickSize) -> PoolToken {
     }
 }
 
-/// 2. Pool refill: a 198-slot grid signed from scratch: (latency, slots per grid).
-fn refill_bench(key: &Arc<PrivateKey>, signer: &L2Signer) -> Result<(Percentiles, f64)> {
+/// 2. Pool refill: a 198-slot grid signed from scratch, and the grid that follows a one-tick
+///    move of the centre (it signs only the entering level: 2 sides × 3 sizes):
+///    (from scratch, after a one-tick move, slots per grid, slots signed per move).
+fn refill_bench(
+    key: &Arc<PrivateKey>,
+    signer: &L2Signer,
+) -> Result<(Percentiles, Percentiles, f64, f64)> {
     let cfg198 = PoolConfig::default_198();
     let pool198 = PresignedPool::new(
         cfg198.clone(),
@@ -155,7 +162,27 @@ fn refill_bench(key: &Arc<PrivateKey>, signer: &L2Signer) -> Result<(Percentiles
         refill_h.record(ns(t0))?;
         std::hint::black_box(g);
     }
-    Ok((Percentiles::of(&refill_h), cfg198.slots_per_token() as f64))
+    let mut moved_h = hist()?;
+    let Some(mut grid) = pool198.build_grid(0, None)? else {
+        anyhow::bail!("pool did not sign a grid");
+    };
+    let signed_before = pool198.stats.signed.load(Relaxed);
+    let moves = 40;
+    for i in 0..moves {
+        pool198.set_center(0, 51 + i % 2);
+        let t0 = Instant::now();
+        let g = pool198.build_grid(0, Some(&grid))?;
+        moved_h.record(ns(t0))?;
+        grid = g.context("pool lost its centre")?;
+    }
+    let signed_per_move =
+        (pool198.stats.signed.load(Relaxed) - signed_before) as f64 / f64::from(moves);
+    Ok((
+        Percentiles::of(&refill_h),
+        Percentiles::of(&moved_h),
+        cfg198.slots_per_token() as f64,
+        signed_per_move,
+    ))
 }
 
 /// 3. Hot path on a large grid: (latency, slots per grid, the last order body).
@@ -244,7 +271,7 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
     let key = Arc::new(PrivateKey::from_hex(KEY)?);
     let signer = L2Signer::new(&key.address(), creds())?;
     let (sign_p, k256_p, body_bytes) = sign_bench(args, &key, &signer)?;
-    let (refill_p, slots) = refill_bench(&key, &signer)?;
+    let (refill_p, moved_p, slots, signed_per_move) = refill_bench(&key, &signer)?;
     let (hot_p, per_grid, body) = hot_path_bench(args, &key, &signer)?;
     let (pre_p, cold_p) = hmac_bench(args, &signer, &body)?;
 
@@ -291,6 +318,10 @@ pub fn run(args: &ExecBenchArgs) -> Result<()> {
         "k256_sign_digest": k256_p,
         "pool_refill_198_slots": refill_p,
         "pool_refill_slots_per_s": (slots * 1e9 / refill_p.p50_ns.max(1) as f64).round(),
+        "pool_refill_one_tick_move": moved_p,
+        "pool_refill_one_tick_move_slots_signed": signed_per_move,
+        "ratio_refill_from_scratch_over_one_tick_move_p50":
+            ratio(Some(refill_p.p50_ns), moved_p.p50_ns),
         "hot_path": hot_p,
         "hot_path_grid_slots": per_grid,
         "l2_hmac_prekeyed": pre_p,
