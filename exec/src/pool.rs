@@ -464,9 +464,7 @@ impl PresignedPool {
             .collect();
         let old_index = |(side, price_ticks, size_index): (OrderSide, u32, u16)| {
             let g = reuse?;
-            g.index(side, price_ticks, size_index)
-                .filter(|_| price_ticks <= max_ticks)
-                .map(|i| (g, i))
+            g.index(side, price_ticks, size_index).map(|i| (g, i))
         };
         // First sign what enters (the old grid stays whole meanwhile: `take` still finds every
         // slot of it), then claim the old slots carried over in one quick pass, so that a
@@ -496,20 +494,18 @@ impl PresignedPool {
         }
         let slots: Vec<Slot> = slots.into_iter().flatten().collect();
         debug_assert_eq!(slots.len(), keys.len(), "every key has its slot");
-        let any_carried = carried.iter().any(Option::is_some);
+        // The grid the slots came from, if any did.
+        let source = reuse.filter(|_| carried.iter().any(Option::is_some));
         let grid = Grid {
             center_ticks: center,
             lo_ticks: lo,
             levels,
             sizes: n_sizes,
-            signed_at_ms: match reuse {
-                Some(g) if any_carried => g.signed_at_ms,
-                _ => now,
-            },
+            signed_at_ms: source.map_or(now, |g| g.signed_at_ms),
             slots: slots.into_boxed_slice(),
             auth: [ArcSwapOption::empty(), ArcSwapOption::empty()],
         };
-        if let Some(g) = reuse.filter(|_| any_carried) {
+        if let Some(g) = source {
             self.carry_auth(g, &grid, &carried, now / 1000);
         }
         Ok(Some(grid))

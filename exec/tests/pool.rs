@@ -359,7 +359,7 @@ fn a_centre_move_signs_only_the_levels_that_enter() {
     let (p, signer, _) = pool(TradingMode::Paper);
     p.presign_auth(signer.clone());
     p.set_center(0, 50);
-    let (_, _) = refill_within_one_second(&p);
+    refill_within_one_second(&p);
     let old = p.grid(0).unwrap();
     let signed = || p.stats.signed.load(Relaxed);
     let before = signed();
