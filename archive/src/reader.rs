@@ -21,16 +21,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Decimal128Type, Int16Type, Int32Type, Int64Type, TimestampNanosecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    Decimal64Type, Decimal128Type, Int16Type, Int32Type, Int64Type, TimestampNanosecondType,
+    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
-use arrow_schema::{DataType, Schema};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -77,7 +78,7 @@ pub struct ReadStats {
 }
 
 /// The rows of one window, in bus order, and the names they refer to.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WindowRows {
     /// The rows.
     pub rows: Vec<Row>,
@@ -242,41 +243,43 @@ impl ArchiveReader {
             std::mem::take(&mut self.slot),
         );
         bus_order(&self.keys, &mut order, &mut slot);
+        let rows = order.len();
+        assert_eq!(rows, self.keys.len(), "the bus order holds every row once");
         slot.clear();
-        slot.resize(order.len(), 0);
+        slot.resize(rows, u32::MAX);
         for (p, &k) in order.iter().enumerate() {
-            slot[k as usize] = p as u32;
+            let s = &mut slot[k as usize];
+            assert_eq!(*s, u32::MAX, "the bus order holds every row once");
+            *s = p as u32;
         }
-        let start = out.rows.len();
         // A reused buffer too small for this window holds nothing to keep: a fresh allocation,
         // not a `realloc` that copies the old one's bytes, and sized for the largest window of
         // `tables`, so that it is the last one: a buffer this large is its own mapping, and each
         // new one is paid again in page faults at first touch (≈ 50 ms for the 72 MB of a
         // window at 22× the bench's message rate on the 2-vCPU VM).
-        if out.rows.is_empty() && out.rows.capacity() < order.len() {
+        if out.rows.is_empty() && out.rows.capacity() < rows {
             out.rows = Vec::new();
             out.rows
-                .reserve_exact(order.len().max(self.largest_window_rows(tables)));
+                .reserve_exact(rows.max(self.largest_window_rows(tables)));
         }
-        let keys = &self.keys;
-        out.rows.extend(order.iter().map(|&k| {
-            let key = &keys[k as usize];
-            let mut record = Record::zeroed();
-            record.kind = key.kind;
-            record.venue = key.venue;
-            Row {
-                record,
-                segment: key.segment,
-                ring: key.ring,
-                epoch: key.epoch,
-            }
-        }));
-        let written = write_rows(&mut out.rows[start..], &slot, &pending);
+        out.rows.reserve(rows);
+        let start = out.rows.len();
+        let written = write_rows(
+            &mut out.rows.spare_capacity_mut()[..rows],
+            &self.keys,
+            &slot,
+            &pending,
+        );
         (self.order, self.slot) = (order, slot);
-        if let Err(e) = written {
-            out.rows.truncate(start);
-            return Err(e);
+        if let Ok(w) = written {
+            assert_eq!(w, rows, "every row of the window written");
         }
+        written?;
+        // SAFETY: the `rows` places after `start` are initialised: `slot` is a permutation of
+        // `0..rows` (asserted as it was built: `rows` entries, each set once), and `write_rows`
+        // wrote `spare[slot[k]]` for every key `k` of `0..rows` (its pending batches cover the
+        // keys in one run from 0, asserted there, and it wrote `rows` of them, asserted above).
+        unsafe { out.rows.set_len(start + rows) };
         out.segments.clone_from(&self.segments);
         Ok(out.rows.len() - start)
     }
@@ -369,6 +372,7 @@ impl ArchiveReader {
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(|e| ArchiveError::io(path, e))?;
+        let metadata = narrow_decimals(metadata)?;
         let wanted = rebuilt_columns(table, metadata.schema());
         let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
         let reader = pages::record_batches(Bytes::from(bytes), &metadata, mask, 65_536)?;
@@ -492,6 +496,34 @@ impl ArchiveReader {
     }
 }
 
+/// `metadata` with every `Decimal128` column of precision ≤ 18 (the archive's 8-byte decimals,
+/// stored as INT64) read as `Decimal64`: parquet then hands out the stored values as they are,
+/// not widened into a new 16-byte array per column and batch.
+///
+/// # Errors
+/// A schema parquet cannot read the file with (not one this crate wrote).
+fn narrow_decimals(metadata: ArrowReaderMetadata) -> Result<ArrowReaderMetadata, ArchiveError> {
+    let schema = metadata.schema();
+    let narrow = |f: &Arc<Field>| match f.data_type() {
+        &DataType::Decimal128(p, s) if p <= 18 => {
+            Arc::new(f.as_ref().clone().with_data_type(DataType::Decimal64(p, s)))
+        }
+        _ => Arc::clone(f),
+    };
+    if !schema.fields().iter().any(|f| narrow(f) != *f) {
+        return Ok(metadata);
+    }
+    let narrowed: SchemaRef = Arc::new(Schema::new_with_metadata(
+        schema.fields().iter().map(narrow).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ));
+    let options = ArrowReaderOptions::new().with_schema(narrowed);
+    Ok(ArrowReaderMetadata::try_new(
+        Arc::clone(metadata.metadata()),
+        options,
+    )?)
+}
+
 /// Rows the footer of the Parquet file at `path` declares (an unreadable footer: 0).
 fn footer_rows(path: &Path) -> usize {
     File::open(path)
@@ -568,6 +600,21 @@ struct Key {
     ring: u16,
     kind: u8,
     venue: u8,
+}
+
+impl Key {
+    /// The row of this key before its stored columns are written: header and provenance.
+    fn row(&self) -> Row {
+        let mut record = Record::zeroed();
+        record.kind = self.kind;
+        record.venue = self.venue;
+        Row {
+            record,
+            segment: self.segment,
+            ring: self.ring,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// A batch of the window being read: its stored columns and its kept rows.
@@ -662,26 +709,40 @@ fn key_values(column: &Column, array: &dyn Array, path: &Path) -> Result<Vec<u64
     }
 }
 
-/// Writes the stored columns of `pending` into `rows` (the window's rows in bus order, header
-/// and provenance already set): row `k` of the window's keys is `rows[slot[k]]`; one column
-/// at a time, in chunks whose rows stay in cache across the columns.
-fn write_rows(rows: &mut [Row], slot: &[u32], pending: &[Pending]) -> Result<(), ArchiveError> {
+/// Writes the rows of `pending` into `rows` (the window's places in bus order, uninitialised):
+/// row `k` of the window's keys (`keys`, read order) goes to `rows[slot[k]]`. Each chunk of a
+/// batch's rows is built in read order in a scratch that stays in cache (header and provenance
+/// from its key, then one column at a time), then each row is moved to its place: one
+/// scattered write of a whole row, not one per column, and no pass that zeroes the window
+/// first (a window at 22× the bench's message rate is 72 MB of rows, and each file's rows land
+/// about 34 rows apart in it). Returns the rows written: the keys `0..` that many.
+fn write_rows(
+    rows: &mut [MaybeUninit<Row>],
+    keys: &[Key],
+    slot: &[u32],
+    pending: &[Pending],
+) -> Result<usize, ArchiveError> {
     let mut places: Vec<(u32, u32)> = Vec::with_capacity(SCATTER_CHUNK);
+    let mut built: Vec<Row> = Vec::with_capacity(SCATTER_CHUNK);
+    let mut written = 0;
     for p in pending {
-        for (c, kept) in p.kept.chunks(SCATTER_CHUNK).enumerate() {
-            let first = p.first + c * SCATTER_CHUNK;
+        assert_eq!(p.first, written, "the batches' keys are one run");
+        for kept in p.kept.chunks(SCATTER_CHUNK) {
+            let run = written..written + kept.len();
+            built.clear();
+            built.extend(keys[run.clone()].iter().map(Key::row));
             places.clear();
-            places.extend(
-                kept.iter()
-                    .zip(&slot[first..first + kept.len()])
-                    .map(|(&i, &s)| (i, s)),
-            );
+            places.extend(kept.iter().zip(0..).map(|(&i, j)| (i, j)));
             for (column, prep) in &p.columns {
-                write_column(column, prep, rows, &places, &p.path)?;
+                write_column(column, prep, &mut built, &places, &p.path)?;
             }
+            for (row, &s) in built.iter().zip(&slot[run]) {
+                rows[s as usize].write(*row);
+            }
+            written += kept.len();
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Writes the values of `prep`, the stored column of `column`, at batch rows `i` into the
@@ -723,6 +784,11 @@ fn write_column(
             places,
             path,
         ),
+        ColumnType::Decimal(_)
+            if column.size != 16 && matches!(array.data_type(), DataType::Decimal64(..)) =>
+        {
+            put_prim::<Decimal64Type>(column, array, 0, rows, places, path, |v| v as u64)
+        }
         ColumnType::Decimal(_) => {
             let p = array
                 .as_primitive_opt::<Decimal128Type>()
@@ -1158,32 +1224,59 @@ fn dict_map<T: Clone + Default>(
     }
 }
 
+/// Decision records of one trade session by decision number, where they were read: the rows,
+/// and for each decision number − 1 the index of its row (no copy of a record: a replay at a
+/// real day's rate holds millions of them).
+#[derive(Debug, Default)]
+pub struct DecisionsByNumber {
+    rows: Vec<Row>,
+    /// Row index of decision number − 1 ([`NOT_ARCHIVED`]: none).
+    index: Vec<usize>,
+}
+
+/// [`DecisionsByNumber`]'s index of a decision number the archive does not hold.
+const NOT_ARCHIVED: usize = usize::MAX;
+
+impl DecisionsByNumber {
+    /// One past the largest decision number − 1 held (0 when none is).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no decision is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Decision number `i + 1`, if the archive holds it.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<&Record> {
+        let &row = self.index.get(i)?;
+        (row != NOT_ARCHIVED).then(|| &self.rows[row].record)
+    }
+}
+
 /// Decision records of `segment` by decision number (`venue_seq`), index = number − 1, for the
 /// producer epoch given (or, when `None`, the first trade session: the epoch whose first
-/// decision was published first). Returns the vector and every epoch present, in the order the
-/// sessions started (an epoch's number says nothing about when it began).
+/// decision was published first), kept in `rows`. Returns them and every epoch present, in the
+/// order the sessions started (an epoch's number says nothing about when it began).
 #[must_use]
 pub fn decisions_by_number(
-    rows: &WindowRows,
+    rows: WindowRows,
     segment: &str,
     epoch: Option<u64>,
-) -> (Vec<Option<Record>>, Vec<u64>) {
+) -> (DecisionsByNumber, Vec<u64>) {
     let Some(seg) = rows.segments.iter().position(|s| s == segment) else {
-        return (Vec::new(), Vec::new());
+        return (DecisionsByNumber::default(), Vec::new());
     };
-    let mut first_ns: BTreeMap<u64, i64> = BTreeMap::new();
-    for r in rows.rows.iter().filter(|r| r.segment as usize == seg) {
-        let ts = first_ns.entry(r.epoch).or_insert(i64::MAX);
-        *ts = (*ts).min(r.record.publish_ts_ns);
-    }
-    let mut epochs: Vec<(i64, u64)> = first_ns.into_iter().map(|(e, ts)| (ts, e)).collect();
-    epochs.sort_unstable();
-    let epochs: Vec<u64> = epochs.into_iter().map(|(_, e)| e).collect();
+    let epochs = sessions(&rows.rows, seg);
     let Some(chosen) = epoch.or_else(|| epochs.first().copied()) else {
-        return (Vec::new(), epochs);
+        return (DecisionsByNumber::default(), epochs);
     };
     // Decision number - 1 of each of the chosen session's rows; the table sized once.
-    let index = |r: &Row| {
+    let number = |r: &Row| {
         (r.segment as usize == seg && r.epoch == chosen)
             .then(|| usize::try_from(r.record.venue_seq).ok()?.checked_sub(1))
             .flatten()
@@ -1191,16 +1284,46 @@ pub fn decisions_by_number(
     let len = rows
         .rows
         .iter()
-        .filter_map(index)
+        .filter_map(number)
         .max()
         .map_or(0, |i| i + 1);
-    let mut out: Vec<Option<Record>> = vec![None; len];
-    for r in &rows.rows {
-        if let Some(i) = index(r) {
-            out[i] = Some(r.record);
+    let mut index = vec![NOT_ARCHIVED; len];
+    for (at, r) in rows.rows.iter().enumerate() {
+        if let Some(i) = number(r) {
+            index[i] = at;
         }
     }
-    (out, epochs)
+    let rows = rows.rows;
+    (DecisionsByNumber { rows, index }, epochs)
+}
+
+/// The producer epochs of the rows of segment `seg`, in the order their sessions started (the
+/// first publish stamp of each).
+fn sessions(rows: &[Row], seg: usize) -> Vec<u64> {
+    let mut first_ns: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut note = |epoch: u64, ts: i64| {
+        let first = first_ns.entry(epoch).or_insert(i64::MAX);
+        *first = (*first).min(ts);
+    };
+    // A session's rows come in runs: the map is visited once per run, not once per row.
+    let mut run: Option<(u64, i64)> = None;
+    for r in rows.iter().filter(|r| r.segment as usize == seg) {
+        let ts = r.record.publish_ts_ns;
+        match &mut run {
+            Some((epoch, first)) if *epoch == r.epoch => *first = (*first).min(ts),
+            _ => {
+                if let Some((epoch, first)) = run.replace((r.epoch, ts)) {
+                    note(epoch, first);
+                }
+            }
+        }
+    }
+    if let Some((epoch, first)) = run {
+        note(epoch, first);
+    }
+    let mut epochs: Vec<(i64, u64)> = first_ns.into_iter().map(|(e, ts)| (ts, e)).collect();
+    epochs.sort_unstable();
+    epochs.into_iter().map(|(_, e)| e).collect()
 }
 
 #[cfg(test)]
@@ -1223,20 +1346,45 @@ mod session_order_tests {
     fn the_first_session_is_the_one_that_started_first_not_the_smallest_epoch() {
         // Session 900 ran first (killed -9 after two decisions), then session 5.
         let rows = WindowRows {
+            // Session 5's rows in two runs, the first read before session 900's.
             rows: vec![
+                row(5, 2, 400),
                 row(900, 1, 100),
                 row(900, 2, 200),
                 row(5, 1, 300),
-                row(5, 2, 400),
                 row(5, 3, 500),
             ],
             segments: vec!["decide".to_owned()],
         };
-        let (first, epochs) = decisions_by_number(&rows, "decide", None);
+        let (first, epochs) = decisions_by_number(rows.clone(), "decide", None);
         assert_eq!(epochs, vec![900, 5]);
         assert_eq!(first.len(), 2);
-        let (later, _) = decisions_by_number(&rows, "decide", Some(5));
+        assert_eq!(first.get(1).map(|r| r.publish_ts_ns), Some(200));
+        let (later, _) = decisions_by_number(rows, "decide", Some(5));
         assert_eq!(later.len(), 3);
+        let stamps: Vec<_> = (0..4)
+            .map(|i| later.get(i).map(|r| r.publish_ts_ns))
+            .collect();
+        assert_eq!(stamps, [Some(300), Some(400), Some(500), None]);
+        // The last run counts too.
+        assert_eq!(
+            sessions(&[row(900, 1, 100), row(5, 1, 50)], 0),
+            vec![5, 900]
+        );
+    }
+
+    #[test]
+    fn a_decision_number_the_archive_lacks_is_none() {
+        let rows = WindowRows {
+            rows: vec![row(7, 3, 30), row(7, 1, 10)],
+            segments: vec!["decide".to_owned()],
+        };
+        let (live, _) = decisions_by_number(rows.clone(), "decide", None);
+        let stamps: Vec<_> = (0..3)
+            .map(|i| live.get(i).map(|r| r.publish_ts_ns))
+            .collect();
+        assert_eq!((live.len(), stamps), (3, vec![Some(10), None, Some(30)]));
+        assert!(decisions_by_number(rows, "other", None).0.is_empty());
     }
 }
 

@@ -130,10 +130,32 @@ pub struct Divergence {
     pub fields: Vec<FieldDiff>,
 }
 
-/// Streaming comparison of replayed decisions against the archived ones.
+/// The archived live decisions, looked up by decision number − 1.
+pub trait ArchivedDecisions: std::fmt::Debug {
+    /// One past the largest decision number − 1 held (0 when none is).
+    fn len(&self) -> usize;
+    /// Whether no decision is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The archived decision number `i + 1`, if the archive holds it.
+    fn get(&self, i: usize) -> Option<&Record>;
+}
+
+impl ArchivedDecisions for Vec<Option<Record>> {
+    fn len(&self) -> usize {
+        <[Option<Record>]>::len(self)
+    }
+
+    fn get(&self, i: usize) -> Option<&Record> {
+        <[Option<Record>]>::get(self, i)?.as_ref()
+    }
+}
+
+/// Streaming comparison of replayed decisions against the archived ones (`live`, by number).
 #[derive(Debug)]
-pub struct ParityChecker {
-    live: Vec<Option<Record>>,
+pub struct ParityChecker<L: ArchivedDecisions = Vec<Option<Record>>> {
+    live: L,
     live_fires: BTreeSet<FireKey>,
     replay_fires: BTreeSet<FireKey>,
     /// Replayed decisions so far.
@@ -150,12 +172,15 @@ pub struct ParityChecker {
     pub first: Option<Divergence>,
 }
 
-impl ParityChecker {
+impl<L: ArchivedDecisions> ParityChecker<L> {
     /// A checker over the archived decisions, indexed by decision number − 1 (`None` for a
     /// decision number the archive does not hold).
     #[must_use]
-    pub fn new(live: Vec<Option<Record>>) -> Self {
-        let live_fires = live.iter().flatten().filter_map(fire_key).collect();
+    pub fn new(live: L) -> Self {
+        let live_fires = (0..live.len())
+            .filter_map(|i| live.get(i))
+            .filter_map(fire_key)
+            .collect();
         Self {
             live,
             live_fires,
@@ -172,7 +197,9 @@ impl ParityChecker {
     /// Archived decisions (records present).
     #[must_use]
     pub fn live_decisions(&self) -> u64 {
-        self.live.iter().flatten().count() as u64
+        (0..self.live.len())
+            .filter(|&i| self.live.get(i).is_some())
+            .count() as u64
     }
 
     /// Fired decisions in the archive.
@@ -197,7 +224,8 @@ impl ParityChecker {
         let live = usize::try_from(n)
             .ok()
             .and_then(|n| n.checked_sub(1))
-            .and_then(|i| self.live.get(i).copied());
+            .filter(|&i| i < self.live.len())
+            .map(|i| self.live.get(i).copied());
         let (live, fields) = match live {
             Some(Some(l)) => {
                 if same_decision(&l, replay) {
@@ -239,12 +267,8 @@ impl ParityChecker {
     /// Returns the first divergence number if any (including a live decision beyond the
     /// replay's last).
     pub fn finish(&mut self) {
-        let extra = self
-            .live
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(self.replayed).unwrap_or(usize::MAX))
-            .filter_map(|(i, r)| r.map(|r| (i, r)))
+        let extra = (usize::try_from(self.replayed).unwrap_or(usize::MAX)..self.live.len())
+            .filter_map(|i| self.live.get(i).map(|r| (i, *r)))
             .collect::<Vec<_>>();
         self.mismatched += extra.len() as u64;
         if self.first.is_none()

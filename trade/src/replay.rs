@@ -21,13 +21,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ringbolt_archive::reader::{ArchiveReader, Row, WindowRows, decisions_by_number};
+use ringbolt_archive::reader::{
+    ArchiveReader, DecisionsByNumber, Row, WindowRows, decisions_by_number,
+};
 use ringbolt_archive::tables::Table;
 use ringbolt_bus::{Record, RecordKind, Venue};
 use ringbolt_decide::engine::Reason;
 use ringbolt_decide::features::{CATALOGUE, N_FEATURES, compute};
 use ringbolt_decide::model::EvaluatorKind;
-use ringbolt_decide::parity::{ParityChecker, describe};
+use ringbolt_decide::parity::{ArchivedDecisions, ParityChecker, describe};
 use ringbolt_decide::pipeline::{NoModel, Pipeline, RecordedLink, RecordedProb, Scorer, SyncLink};
 use serde_json::json;
 
@@ -201,9 +203,23 @@ struct LiveDecisions {
     /// The segment compared.
     segment: Option<String>,
     /// Decision number - 1 → the archived record, if archived.
-    records: Vec<Option<Record>>,
+    records: Archived,
     /// Producer epochs of that segment.
     epochs: Vec<u64>,
+}
+
+/// The archived decisions of the compared session, where the archive reader left them.
+#[derive(Debug, Default)]
+struct Archived(DecisionsByNumber);
+
+impl ArchivedDecisions for Archived {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&Record> {
+        self.0.get(i)
+    }
 }
 
 /// The segments that hold the decision rows `decisions` (sorted, each once): never replay
@@ -237,8 +253,8 @@ fn live_decisions(
         ),
     };
     let (records, epochs) = match &segment {
-        Some(s) => decisions_by_number(&decisions, s, a.epoch),
-        None => (Vec::new(), Vec::new()),
+        Some(s) => decisions_by_number(decisions, s, a.epoch),
+        None => (DecisionsByNumber::default(), Vec::new()),
     };
     if epochs.len() > 1 {
         tracing::warn!(
@@ -250,7 +266,7 @@ fn live_decisions(
     Ok(LiveDecisions {
         segments,
         segment,
-        records,
+        records: Archived(records),
         epochs,
     })
 }
@@ -278,7 +294,7 @@ fn check_options(a: &ReplayOptions, cfg: &TradeSections, live: &LiveDecisions) -
 fn make_link(
     a: &ReplayOptions,
     cfg: &TradeSections,
-    live: &[Option<Record>],
+    live: &Archived,
     has_model: bool,
 ) -> Result<Link> {
     let scorer = |required: bool| -> Result<Option<Scorer>> {
@@ -301,9 +317,8 @@ fn make_link(
             scorer: scorer(true)?.context("--model sync needs a model evaluator")?,
         })),
         ModelMode::Recorded => {
-            let by_decision = live
-                .iter()
-                .map(|r| r.as_ref().and_then(RecordedProb::of))
+            let by_decision = (0..live.len())
+                .map(|i| live.get(i).and_then(RecordedProb::of))
                 .collect();
             let s = if a.no_verify_model {
                 None
@@ -319,7 +334,7 @@ fn make_link(
 /// decision `stop_after` keeping the feature vector there.
 #[derive(Debug)]
 struct ParityOut {
-    parity: Option<ParityChecker>,
+    parity: Option<ParityChecker<Archived>>,
     stop_after: Option<u64>,
     context: usize,
     divergent: Option<Divergent>,
@@ -417,12 +432,33 @@ fn runs_paper(cfg: &TradeSections, live: &LiveDecisions, archived: &[Record]) ->
     configured
 }
 
+/// Has glibc's allocator keep freed memory for the next allocation (once per process): the
+/// reader's per-window buffers (file bytes, decoded columns: up to a few MB each) would
+/// otherwise each be a mapping of their own, returned to the kernel when freed and page-faulted
+/// in again by the next window (about 8,000 faults, 4 % of a replay at 22× the bench's message
+/// rate). Allocations of 32 MB and more (a window's rows) stay mappings of their own.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: `mallopt` only sets parameters of glibc's allocator, under its own lock;
+            // no memory is touched, and a rejected value leaves the default in place.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+            }
+        });
+    }
+}
+
 /// Replays the archive; with `stop_after = Some(n)` stops right after decision `n` and returns
 /// the feature vector there in the summary (used to show what moved before a divergence).
 ///
 /// # Errors
 /// An unreadable archive or configuration, inconsistent options, a model that cannot load.
 pub fn replay(a: &ReplayOptions, stop_after: Option<u64>) -> Result<Outcome> {
+    keep_freed_memory();
     let (cfg, known) = resolve_config(a)?;
     let mut reader = ArchiveReader::open(&a.archive)
         .with_context(|| format!("opening archive {}", a.archive.display()))?;
@@ -556,7 +592,7 @@ fn model_json(link: &Link) -> serde_json::Value {
 
 /// The parity section of the summary and the verdict (when parity was checked).
 fn parity_json(
-    parity: Option<&ParityChecker>,
+    parity: Option<&ParityChecker<Archived>>,
     link: &Link,
 ) -> (Option<serde_json::Value>, Option<bool>) {
     let Some(p) = parity else {
