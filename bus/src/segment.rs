@@ -415,8 +415,10 @@ impl Segment {
             });
         }
         let id = Self::read_identity(base);
-        // Still being created: the magic may be unwritten or written, the other fields partly.
-        if id.state == state::INITIALIZING && (id.magic == [0; 8] || id.magic == MAGIC) {
+        // Still being created: the magic may be unwritten, written, or half written (its eight
+        // bytes are a plain copy: each is 0 or already ours), the other fields partly.
+        let partly_magic = id.magic.iter().zip(MAGIC).all(|(&b, m)| b == 0 || b == m);
+        if id.state == state::INITIALIZING && partly_magic {
             return Err(BusError::NotReady {
                 name: name.to_owned(),
             });
