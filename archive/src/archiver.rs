@@ -49,6 +49,12 @@ pub struct Cursor {
     pub epoch: u64,
     /// Next sequence to archive.
     pub next_seq: u64,
+    /// Creation stamp of the segment object the cursor was read from (its header's
+    /// `created_ts_ns`): sequences are unique only within one object, so a cursor of an earlier
+    /// epoch is resumed in the old epoch's tail only when the object is the same. 0 in commit
+    /// records written before this field existed (never matches: such a tail counts as lost).
+    #[serde(default)]
+    pub segment_created_ts_ns: i64,
 }
 
 /// The commit record (`_ringbolt/state.json`).
@@ -290,10 +296,34 @@ fn window_start_of(rel: &str, hhmm: &str) -> Option<i64> {
 /// at the live edge and would lose the whole ring.
 const OVERRUN_RESTART_MARGIN_DIVISOR: u64 = 16;
 
+/// The end (s since the epoch) a window must have reached `grace` ago to be compacted.
+fn cutoff_s(grace: Duration) -> i64 {
+    let grace_s = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+    now_ns() / 1_000_000_000 - grace_s
+}
+
+/// Whether the committed cursor `c`, of an epoch before the current one, points into an old
+/// epoch tail that may still be in the ring:
+/// - the same segment object (sequences continue across its take-overs);
+/// - records the archiver had not committed when the producer restarted, no more than a ring
+///   of them (so the old epoch is the one just before the current one: a take-over starts its
+///   epoch a ring and one past the old head);
+/// - a new epoch that has not lapped the ring yet (`oldest` is its start).
+fn old_tail_in_ring(segment: &Segment, ring: usize, c: Cursor, oldest: u64) -> bool {
+    let (epoch_start, prev_end) = segment.epoch_bounds(ring);
+    let capacity = segment.geometry().capacity as u64;
+    c.segment_created_ts_ns != 0
+        && c.segment_created_ts_ns == segment.header().created_ts_ns
+        && c.next_seq < prev_end
+        && prev_end - c.next_seq <= capacity
+        && oldest == epoch_start
+}
+
 /// Opens `ring` of `segment` for a (re)started archiver: at its committed `cursor` when that is
-/// still in the ring, else past the oldest record with a margin; returns the consumer and the
-/// gap rows of what the archiver can no longer read (the old epoch's unread tail, records
-/// overwritten while it was down).
+/// still in the ring (after a producer restart: in the old epoch's tail the take-over left in
+/// the ring), else past the oldest record with a margin; returns the consumer and the gap rows
+/// of what the archiver can no longer read (the old epoch's unread tail, records overwritten
+/// while it was down).
 fn resume(
     name: &str,
     segment: &Arc<Segment>,
@@ -321,6 +351,15 @@ fn resume(
         None => (oldest, Start::Oldest),
         Some(c) if c.epoch == epoch && c.next_seq >= oldest => (c.next_seq, Start::At(c.next_seq)),
         Some(c) if c.epoch == epoch => (c.next_seq, Start::At(oldest + margin)),
+        Some(c) if old_tail_in_ring(segment, ring, c, oldest) => {
+            // Read what the old epoch left; the first poll past it reports the new epoch and
+            // what it overwrote (a `producer_restart` gap row then, from `poll_once`).
+            let start = Start::PreviousEpoch {
+                epoch: c.epoch,
+                seq: c.next_seq,
+            };
+            (c.next_seq, start)
+        }
         Some(c) => {
             let (epoch_start, prev_end) = segment.epoch_bounds(ring);
             let old_lost = prev_end.saturating_sub(c.next_seq);
@@ -805,6 +844,7 @@ impl Archiver {
                 Cursor {
                     epoch: ring.consumer.epoch(),
                     next_seq: ring.consumer.next_seq(),
+                    segment_created_ts_ns: ring.consumer.segment().header().created_ts_ns,
                 },
             );
         }
@@ -860,8 +900,9 @@ impl Archiver {
     /// # Errors
     /// I/O and Parquet errors; the disk guard.
     pub fn compact(&mut self, grace: Duration) -> Result<usize, ArchiveError> {
-        let grace_s = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
-        self.compact_closed_by(now_ns() / 1_000_000_000 - grace_s)
+        Ok(self
+            .compact_closed_by_at_most(cutoff_s(grace), usize::MAX)?
+            .0)
     }
 
     /// Compacts every partition whose window ended at or before `cutoff_s` (s since the epoch);
@@ -870,10 +911,28 @@ impl Archiver {
     /// # Errors
     /// As [`Archiver::compact`].
     pub fn compact_closed_by(&mut self, cutoff_s: i64) -> Result<usize, ArchiveError> {
+        Ok(self.compact_closed_by_at_most(cutoff_s, usize::MAX)?.0)
+    }
+
+    /// As [`Archiver::compact_closed_by`], visiting at most `limit` partitions; returns (merged,
+    /// visited). The run loop compacts one partition per flush: a rollover closes a window of
+    /// some forty partitions of ~600 parts each, and merging them all at once stopped polling
+    /// for 15–20 s (the archiver's `bus_to_durable` max after each rollover, 2026-12-07).
+    ///
+    /// # Errors
+    /// As [`Archiver::compact`].
+    pub fn compact_closed_by_at_most(
+        &mut self,
+        cutoff_s: i64,
+        limit: usize,
+    ) -> Result<(usize, usize), ArchiveError> {
         let root = self.config.root.clone();
-        let mut done = 0;
+        let (mut done, mut visited) = (0, 0);
         let dirs: Vec<String> = self.state.uncompacted.iter().cloned().collect();
         for rel in dirs {
+            if visited >= limit {
+                break;
+            }
             let Some(start_s) = rel
                 .split('/')
                 .find_map(|c| c.strip_prefix("window="))
@@ -885,6 +944,7 @@ impl Archiver {
             if start_s + layout::WINDOW_S > cutoff_s {
                 continue;
             }
+            visited += 1;
             check_disk(&root, self.config.min_free_bytes)?;
             let dir = root.join(&rel);
             let mut parts: Vec<(u64, String)> = std::fs::read_dir(&dir)
@@ -939,7 +999,7 @@ impl Archiver {
             self.save_state(&next)?;
             self.state = next;
         }
-        Ok(done)
+        Ok((done, visited))
     }
 
     fn write_part(
@@ -1021,9 +1081,15 @@ impl Archiver {
                 tracing::debug!(files = stats.files, rows = stats.rows, "flushed");
                 progress(Progress::Flushed(&stats));
                 if now >= next_compact {
-                    let compacted = self.compact(flush_every + Duration::from_secs(5))?;
-                    tracing::debug!(compacted, "compacted closed windows");
-                    next_compact = Instant::now() + Duration::from_secs(10);
+                    // One partition per flush, so polling never stops for a whole window's
+                    // compaction; look for more at the next flush until none is left.
+                    let grace = flush_every + Duration::from_secs(5);
+                    let (compacted, visited) =
+                        self.compact_closed_by_at_most(cutoff_s(grace), 1)?;
+                    tracing::debug!(compacted, visited, "compacted a closed partition");
+                    if visited == 0 {
+                        next_compact = Instant::now() + Duration::from_secs(10);
+                    }
                 }
                 next_flush = Instant::now() + flush_every;
             } else if taken == 0 {
@@ -1115,6 +1181,7 @@ impl Archiver {
                     Cursor {
                         epoch: r.consumer.epoch(),
                         next_seq: r.consumer.next_seq(),
+                        segment_created_ts_ns: r.consumer.segment().header().created_ts_ns,
                     },
                 )
             })

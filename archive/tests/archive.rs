@@ -757,8 +757,17 @@ fn compaction_merges_parts_without_losing_or_duplicating_rows() {
     let (before, _) = read_back(&root);
     // A normal pass only touches windows closed for 5 s (none, unless the test straddles one).
     archiver.compact(Duration::from_secs(5)).unwrap();
+    // The run loop's step: one partition at a time.
+    let uncompacted = |a: &Archiver| a.state().uncompacted.len();
+    let pending = uncompacted(&archiver);
+    assert_eq!(
+        archiver.compact_closed_by_at_most(i64::MAX, 1).unwrap(),
+        (1, 1)
+    );
+    assert_eq!(uncompacted(&archiver), pending - 1);
     let compacted = archiver.compact_closed_by(i64::MAX).unwrap();
     assert!(compacted > 10, "{compacted}");
+    assert_eq!(uncompacted(&archiver), 0);
     drop(archiver);
     let after_files = list_parts(&root).unwrap();
     assert!(
@@ -865,5 +874,79 @@ fn a_restarted_archiver_resumes_at_its_cursor_while_the_producer_keeps_writing()
     assert_eq!(seqs.len(), 1501, "every record published is archived once");
     drop(publisher);
     let _ = Segment::unlink(&segment);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Publishes `n` synthetic records.
+fn publish(writer: &mut ringbolt_bus::RingWriter, synth: &mut Synth, n: usize) {
+    let mut record = Record::zeroed();
+    for _ in 0..n {
+        synth.next_record(now_ns(), &mut record);
+        writer.publish(&record);
+    }
+}
+
+#[test]
+fn an_archiver_killed_across_a_producer_restart_reads_the_old_epochs_tail_from_the_ring() {
+    // What the demo's faults can produce: the archiver lags, the producer is killed and
+    // restarted (a new epoch), and the archiver is killed before it committed anything past the
+    // old epoch. The take-over kept the old slots: the restarted archiver reads the old tail
+    // from its committed cursor, then the new epoch, and loses nothing.
+    let (dir, root, segment, _cleanup) = fixture("old-tail");
+    let (first, mut synth) = producer(&segment, 1024, 17);
+    let mut writer = first.writer(0).unwrap();
+    publish(&mut writer, &mut synth, 300);
+    drop(drain(&root, &segment, 1000)); // committed at 300
+    publish(&mut writer, &mut synth, 400);
+    let old_epoch = first.segment().epoch();
+    let mut config = ArchiveConfig::new(&root, vec![segment.clone()]);
+    config.min_free_bytes = 1 << 20;
+    let mut killed = Archiver::open(config.clone()).unwrap();
+    while killed.archived() < 250 {
+        killed.poll_once(250).unwrap();
+    }
+    drop(killed); // read 250 of the 400, committed none: as kill -9
+    drop((writer, first));
+    let (second, mut synth) = producer(&segment, 1024, 18);
+    let mut writer = second.writer(0).unwrap();
+    let new_epoch = second.segment().epoch();
+    assert_ne!(new_epoch, old_epoch);
+    publish(&mut writer, &mut synth, 200);
+    drop(drain(&root, &segment, 1000));
+    let (seqs, gaps) = read_back(&root);
+    assert!(gaps.is_empty(), "nothing lost: {gaps:?}");
+    let (base, prev_end) = second.segment().epoch_bounds(0);
+    let expected: Vec<(u64, u64)> = (0..prev_end)
+        .map(|s| (old_epoch, s))
+        .chain((base..base + 200).map(|s| (new_epoch, s)))
+        .collect();
+    assert_eq!(seqs, expected, "every record of both epochs, once");
+
+    // Once a new epoch has overwritten the slot at the committed cursor, the whole unread tail
+    // is one `producer_restart` gap row: the second epoch commits 200, its next 400 are read
+    // but not committed, and the third epoch's 1,000 records overwrite all but the newest 24
+    // of its slots.
+    let committed = base + 200;
+    publish(&mut writer, &mut synth, 400);
+    let mut killed = Archiver::open(config.clone()).unwrap();
+    while killed.archived() < 400 {
+        killed.poll_once(400).unwrap();
+    }
+    drop(killed);
+    drop((writer, second));
+    let (third, mut synth) = producer(&segment, 1024, 19);
+    let mut writer = third.writer(0).unwrap();
+    publish(&mut writer, &mut synth, 1000);
+    drop(drain(&root, &segment, 1000));
+    let (seqs2, gaps) = read_back(&root);
+    let restart: Vec<_> = gaps.iter().filter(|g| g.0 == "producer_restart").collect();
+    assert_eq!(restart.len(), 1, "{gaps:?}");
+    assert_eq!(
+        (restart[0].1, restart[0].2, restart[0].3),
+        (new_epoch, Some(committed), 400),
+        "{gaps:?}"
+    );
+    assert_eq!(seqs2.len() - seqs.len(), 1000, "the third epoch, whole");
+    drop(third);
     let _ = std::fs::remove_dir_all(&dir);
 }

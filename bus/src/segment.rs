@@ -1145,6 +1145,22 @@ pub enum Start {
     /// clamped to the records still in the ring: never before [`Start::Oldest`], never past
     /// the live edge.
     At(u64),
+    /// At sequence `seq` of `epoch`, an earlier epoch of this same segment object: a consumer
+    /// restarted with a committed cursor from before a producer restart. A take-over keeps the
+    /// old epoch's slots and its new records overwrite the oldest ones first, so the old
+    /// epoch's unread tail is usually still in the ring: the consumer reads what is left of it,
+    /// then reports [`Poll::EpochChanged`] with what the new epoch overwrote as `lost`.
+    ///
+    /// Sequences are unique only within one segment object (a recreated segment starts again
+    /// at 0): the caller must know its cursor came from this object. When `epoch` is current
+    /// this is [`Start::At`]; when `seq` is not before the old epoch's end there is nothing left
+    /// to read, and the consumer starts at [`Start::Oldest`].
+    PreviousEpoch {
+        /// The epoch the cursor belongs to.
+        epoch: u64,
+        /// The next sequence to read in it.
+        seq: u64,
+    },
 }
 
 /// The outcome of one poll.
@@ -1241,6 +1257,19 @@ impl Consumer {
             Start::LiveEdge => segment.head(ring),
             Start::Oldest => consumer.oldest_available(),
             Start::At(seq) => seq.clamp(consumer.oldest_available(), segment.head(ring)),
+            Start::PreviousEpoch { epoch: old, seq } => {
+                let (_, prev_end) = segment.epoch_bounds(ring);
+                if old == epoch {
+                    seq.clamp(consumer.oldest_available(), segment.head(ring))
+                } else if seq < prev_end {
+                    // The first poll reads slot `seq`: the old record while it is intact, else
+                    // a newer one, which resyncs to the current epoch counting the loss.
+                    consumer.epoch = old;
+                    seq
+                } else {
+                    consumer.oldest_available()
+                }
+            }
         };
         if register {
             consumer.registry = consumer.register();

@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed expectation is the test failing
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringbolt_bus::{
@@ -627,4 +628,118 @@ fn a_restarted_producer_lets_a_lagging_consumer_read_the_dead_producers_tail() {
     assert_eq!(consumer.lost_total(), 0);
     second.kill().expect("kill second");
     second.wait().expect("reap");
+}
+
+/// Reads every record `consumer` has until [`Poll::Empty`]: the patterns read, and the loss of
+/// each epoch change on the way.
+fn read_all(consumer: &mut Consumer) -> (Vec<(u64, u64)>, Vec<u64>) {
+    let (mut read, mut changes) = (Vec::new(), Vec::new());
+    let mut record = Record::zeroed();
+    loop {
+        match consumer.poll(&mut record) {
+            Poll::Ready => read.push(check(&record)),
+            Poll::EpochChanged { lost, .. } => changes.push(lost),
+            Poll::Empty => return (read, changes),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_consumer_restarted_at_a_previous_epochs_cursor_reads_the_tail_left_in_the_ring() {
+    let (name, _cleanup) = fresh("prev-epoch");
+    let config = SegmentConfig {
+        rings: 1,
+        capacity: 1024,
+        instrument_capacity: 16,
+    };
+    let first = Publisher::create(&name, config).expect("create");
+    let mut writer = first.writer(0).expect("writer");
+    for i in 0..600 {
+        writer.publish(&pattern(1, i));
+    }
+    let old_epoch = first.segment().epoch();
+    // A consumer committed its cursor at 200, then died; then the producer died.
+    drop((writer, first));
+    // The restarted producer (a take-over: same object, new epoch, sequences continue).
+    let second = Publisher::create(&name, config).expect("take over");
+    assert!(matches!(second.startup(), Startup::Restarted { .. }));
+    let mut writer = second.writer(0).expect("writer");
+    for i in 0..100 {
+        writer.publish(&pattern(2, i));
+    }
+    let segment = Arc::clone(second.segment());
+    let resume = Start::PreviousEpoch {
+        epoch: old_epoch,
+        seq: 200,
+    };
+    let mut consumer = Consumer::new(&segment, 0, resume).expect("consumer");
+    assert_eq!(consumer.epoch(), old_epoch);
+    let (read, changes) = read_all(&mut consumer);
+    let expected: Vec<(u64, u64)> = (200..600)
+        .map(|i| (1, i))
+        .chain((0..100).map(|i| (2, i)))
+        .collect();
+    assert_eq!(read, expected, "the old tail, then the new epoch, in order");
+    assert_eq!(changes, vec![0], "nothing was lost");
+    assert_eq!(consumer.epoch(), segment.epoch());
+
+    // The new epoch overwrites the oldest old slots first: after 624 new records the slot of
+    // old sequence 200 is gone, and the whole unread tail (200..600) counts as lost.
+    for i in 100..800 {
+        writer.publish(&pattern(2, i));
+    }
+    let mut late = Consumer::new(&segment, 0, resume).expect("consumer");
+    let (read, changes) = read_all(&mut late);
+    assert_eq!(changes, vec![400], "the overwritten tail is lost, exactly");
+    assert_eq!(read, (0..800).map(|i| (2, i)).collect::<Vec<_>>());
+    assert_eq!(late.lost_total(), 400);
+
+    // The current epoch is plain `At`; a cursor at the old epoch's end has nothing left.
+    let (base, prev_end) = segment.epoch_bounds(0);
+    assert_eq!(prev_end, 600);
+    let current = Start::PreviousEpoch {
+        epoch: segment.epoch(),
+        seq: base + 10,
+    };
+    let at = Consumer::new(&segment, 0, current).expect("consumer");
+    assert_eq!((at.epoch(), at.next_seq()), (segment.epoch(), base + 10));
+    let done = Start::PreviousEpoch {
+        epoch: old_epoch,
+        seq: 600,
+    };
+    let oldest = Consumer::new(&segment, 0, done).expect("consumer");
+    assert_eq!((oldest.epoch(), oldest.next_seq()), (segment.epoch(), base));
+}
+
+/// The creator writes the eight magic bytes as a plain copy. A consumer that reads them half
+/// written (each byte 0 or already ours) while the state is still INITIALIZING is told "not
+/// ready", never "foreign": the CI run of 2026-12-07 read `[0, 0, 0, 0, 0, 0, 0, b'S']`. A byte
+/// that is neither, or a half magic once the state is READY, is a foreign object.
+#[test]
+fn a_half_written_magic_of_a_segment_being_created_is_not_ready() {
+    let (name, _cleanup) = fresh("halfmagic");
+    let mut bytes = vec![0u8; 65536];
+    let open_with = |bytes: &[u8]| {
+        std::fs::write(shm_path(&name), bytes).expect("write object");
+        Segment::open(&name)
+    };
+    let half = [0, 0, 0, 0, 0, 0, 0, b'S'];
+    for magic in [half, *b"RBOL\0\0\0\0", *b"\0BOLTB\0S", [0; 8], *b"RBOLTBUS"] {
+        bytes[..8].copy_from_slice(&magic);
+        match open_with(&bytes) {
+            Err(BusError::NotReady { .. }) => {}
+            other => panic!("magic {magic:?} while initialising: expected NotReady, got {other:?}"),
+        }
+    }
+    bytes[..8].copy_from_slice(b"RBOLTBUX");
+    assert!(matches!(open_with(&bytes), Err(BusError::Foreign { .. })));
+    bytes[..8].copy_from_slice(&half);
+    let at = std::mem::offset_of!(ringbolt_bus::layout::SegmentHeader, state);
+    let ready = ringbolt_bus::layout::state::READY;
+    bytes[at..at + 4].copy_from_slice(&ready.to_le_bytes());
+    match open_with(&bytes) {
+        Err(BusError::Foreign { magic, .. }) => assert_eq!(magic, half),
+        other => panic!("expected Foreign, got {other:?}"),
+    }
 }
