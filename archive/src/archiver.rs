@@ -915,9 +915,10 @@ impl Archiver {
     }
 
     /// As [`Archiver::compact_closed_by`], visiting at most `limit` partitions; returns (merged,
-    /// visited). The run loop compacts one partition per flush: a rollover closes a window of
-    /// some forty partitions of ~600 parts each, and merging them all at once stopped polling
-    /// for 15–20 s (the archiver's `bus_to_durable` max after each rollover, 2026-12-07).
+    /// visited). The run loop compacts one partition per step, a step at each flush and in each
+    /// idle turn: a rollover closes a window of some forty partitions of ~600 parts each, and
+    /// merging them all at once stopped polling for 15–20 s (the archiver's `bus_to_durable`
+    /// max after each rollover, 2026-12-07).
     ///
     /// # Errors
     /// As [`Archiver::compact`].
@@ -1058,6 +1059,10 @@ impl Archiver {
         let mut bells = (self.ring_changes, self.doorbells());
         let mut next_flush = Instant::now() + flush_every;
         let mut next_compact = Instant::now() + Duration::from_secs(10);
+        // Closed partitions are merged one at a time, at each flush and in idle turns, so that
+        // polling never stops for a whole window's compaction (see `compact_closed_by_at_most`).
+        let grace = flush_every + Duration::from_secs(5);
+        let mut compacting = false;
         self.heartbeat();
         loop {
             let taken = self.poll_once(4096)?;
@@ -1080,18 +1085,15 @@ impl Archiver {
                 let stats = self.flush()?;
                 tracing::debug!(files = stats.files, rows = stats.rows, "flushed");
                 progress(Progress::Flushed(&stats));
-                if now >= next_compact {
-                    // One partition per flush, so polling never stops for a whole window's
-                    // compaction; look for more at the next flush until none is left.
-                    let grace = flush_every + Duration::from_secs(5);
-                    let (compacted, visited) =
-                        self.compact_closed_by_at_most(cutoff_s(grace), 1)?;
-                    tracing::debug!(compacted, visited, "compacted a closed partition");
-                    if visited == 0 {
-                        next_compact = Instant::now() + Duration::from_secs(10);
-                    }
+                compacting |= now >= next_compact;
+                if compacting && !self.compact_step(grace)? {
+                    (compacting, next_compact) = (false, now + Duration::from_secs(10));
                 }
                 next_flush = Instant::now() + flush_every;
+            } else if taken == 0 && compacting {
+                if !self.compact_step(grace)? {
+                    (compacting, next_compact) = (false, now + Duration::from_secs(10));
+                }
             } else if taken == 0 {
                 if bells.0 != self.ring_changes {
                     bells = (self.ring_changes, self.doorbells());
@@ -1105,6 +1107,13 @@ impl Archiver {
             }
             progress(Progress::Polled(taken));
         }
+    }
+
+    /// Merges one closed partition, if any is left; returns whether one was visited.
+    fn compact_step(&mut self, grace: Duration) -> Result<bool, ArchiveError> {
+        let (compacted, visited) = self.compact_closed_by_at_most(cutoff_s(grace), 1)?;
+        tracing::debug!(compacted, visited, "compaction step");
+        Ok(visited > 0)
     }
 
     /// Takes what the rings still hold when asked to stop, so that an archiver lagging behind its
