@@ -848,20 +848,13 @@ fn a_restarted_archiver_resumes_at_its_cursor_while_the_producer_keeps_writing()
     let (dir, root, segment, _cleanup) = fixture("resume");
     let (publisher, mut synth) = producer(&segment, 1024, 13);
     let mut writer = publisher.writer(0).unwrap();
-    let mut record = Record::zeroed();
-    let mut publish = |n: usize| {
-        for _ in 0..n {
-            synth.next_record(now_ns(), &mut record);
-            writer.publish(&record);
-        }
-    };
-    publish(500);
+    publish(&mut writer, &mut synth, 500);
     drop(drain(&root, &segment, 1000));
-    publish(1000);
+    publish(&mut writer, &mut synth, 1000);
     let mut config = ArchiveConfig::new(&root, vec![segment.clone()]);
     config.min_free_bytes = 1 << 20;
     let mut archiver = Archiver::open(config).unwrap();
-    publish(1);
+    publish(&mut writer, &mut synth, 1);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !archiver.caught_up() {
         archiver.poll_once(4096).unwrap();

@@ -16,7 +16,8 @@ echo "start $(date -u +%T) rollover $(date -u -d @$R +%T) seconds $secs"
 "$bin/ringbolt-lab" demo --quiet --out "$out" --seconds $secs \
   --fault r+20:kill:feeds --fault r+35:kill:archive > "$out.stdout" 2> "$out.stderr" &
 demo=$!
-sleep $(( R + 12 - $(date +%s) ))
+wait_s=$(( R + 12 - $(date +%s) ))
+(( wait_s > 0 )) && sleep "$wait_s"
 apid=$(python3 -c "import json;print(json.load(open('$out/pids.json'))['children']['archive'])")
 kill -STOP "$apid"; echo "SIGSTOP archive $apid at $(date -u +%T)"
 wait $demo; echo "demo exit $? at $(date -u +%T)"
